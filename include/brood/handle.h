@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BROOD_HANDLE_H
+#define BROOD_HANDLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BRD_HANDLE_MAX_FDS 4
+
+/* What a handle carries; the attach call of the matching module checks it. */
+enum brd_handle_kind {
+        BRD_HANDLE_NONE          = 0,
+        BRD_HANDLE_SEG           = 1,
+        BRD_HANDLE_POOL          = 2,
+        BRD_HANDLE_RING_PRODUCER = 3,
+        BRD_HANDLE_RING_CONSUMER = 4,
+};
+
+/*
+ * A shared object on its way to another process.  Plain data: copy it, send it
+ * (brd_handle_send), inherit it (brd_fsrv_spawn), describe it in the
+ * environment of an exec'd child.  The fds belong to the handle: whoever holds
+ * a handle closes it with brd_handle_close() once it is attached or passed on.
+ */
+struct brd_handle {
+        uint32_t kind;                  /* enum brd_handle_kind */
+        uint32_t nfds;                  /* used entries of fds[] */
+        int      fds[BRD_HANDLE_MAX_FDS];
+        uint64_t size;                  /* bytes the object maps */
+        uint64_t flags;                 /* kind-specific attach flags */
+        uint64_t id;                    /* kind-specific: e.g. a random object id */
+        uint64_t aux;                   /* kind-specific extra word */
+};
+
+/* Largest number of handles one brd_handle_send() or environment carries. */
+#define BRD_HANDLE_MAX_BATCH 64
+
+/* Environment variables written by brd_handle_env_encode(), read by brd_handle_from_env(). */
+#define BRD_HANDLE_ENV     "BROOD_HANDLES"
+#define BRD_HANDLE_ENV_PID "BROOD_HANDLES_PID"
+
+/**
+ * brd_handle_close() - close the fds a handle owns.
+ * @h: the handle, may be NULL
+ *
+ * Closes fds[0..nfds) and leaves the handle empty (nfds = 0, every fd -1,
+ * kind NONE), so a second call touches nothing and never closes an fd number
+ * that has since been reused by someone else.
+ * Concurrency: not thread-safe on the same handle.  Fork: the child's copy of
+ * a handle owns the child's copies of the fds.
+ */
+void brd_handle_close(struct brd_handle *h);
+
+/**
+ * brd_handle_dup() - copy a handle with fresh (F_DUPFD_CLOEXEC) fds.
+ * @h: the handle to copy, borrowed
+ * @ret_handle: the copy; untouched on failure
+ * Return: 0, -EINVAL on a malformed handle, or -errno (-EMFILE...) with no fd left open.
+ */
+int brd_handle_dup(const struct brd_handle *h, struct brd_handle *ret_handle);
+
+/**
+ * brd_handle_send() - send handles over an AF_UNIX socket (SCM_RIGHTS).
+ * @sock: a connected AF_UNIX socket, SOCK_SEQPACKET preferred (SOCK_STREAM works)
+ * @h: @n handles, borrowed: the caller still owns and closes them
+ * @n: 1..BRD_HANDLE_MAX_BATCH
+ * Return: 0 when all of them were sent in one message; -EINVAL on bad input,
+ * -EPIPE if the peer is gone (never SIGPIPE), -EAGAIN on a full non-blocking
+ * socket, or another -errno from sendmsg.
+ * Concurrency: one sender per socket at a time.  Fork: no state.
+ */
+int brd_handle_send(int sock, const struct brd_handle *h, size_t n);
+
+/**
+ * brd_handle_recv() - receive the handles of one brd_handle_send().
+ * @sock: the socket
+ * @h: room for @max handles; filled on success, the fds are new and CLOEXEC
+ * @max: capacity of @h
+ * @timeout_ms: -1 forever, 0 never block, > 0 bound (kept across EINTR)
+ * Return: the count received; -EAGAIN / -ETIMEDOUT; -EPIPE at end of stream;
+ * -EMSGSIZE if more than @max handles came (all their fds closed); -EMFILE when
+ * fds were dropped at this process's fd limit (MSG_CTRUNC), -EPROTO on another
+ * truncation or a malformed message; in every error case each fd that arrived
+ * is closed.  A SOCK_STREAM socket is unusable after -EPROTO/-EMFILE.
+ * Concurrency: one receiver per socket at a time.
+ */
+int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int timeout_ms);
+
+/**
+ * brd_handle_env_encode() - describe handles for an exec'd child.
+ * @h: @n handles; their fds are expected at 3, 4, 5... in the child, in order
+ * @n: number of handles (0..BRD_HANDLE_MAX_BATCH)
+ * @pid: the child's pid (like LISTEN_PID: a grandchild that inherits the
+ *       environment does not mistake the description for its own)
+ * @buf: output, "BROOD_HANDLES=..." NUL-terminated
+ * @cap: size of @buf
+ * @pidbuf: output, "BROOD_HANDLES_PID=<pid>" NUL-terminated
+ * @pidcap: size of @pidbuf (32 is enough)
+ * Return: 0, -EINVAL on bad input, -ENOSPC if a buffer is too small.
+ * Async-signal-safe (no allocation, no locale): the forkserver calls it in
+ * the child between fork() and execve().
+ */
+int brd_handle_env_encode(const struct brd_handle *h, size_t n, pid_t pid,
+                          char *buf, size_t cap, char *pidbuf, size_t pidcap);
+
+/**
+ * brd_handle_from_env() - in an exec'd child, take the handles it was given.
+ * @h: room for @max handles
+ * @max: capacity of @h
+ * Return: the count (0 when the environment holds no description for this
+ * process); -EPROTO when it is malformed or names fds that are not open;
+ * -EMSGSIZE when more than @max were given.  The handles' fds are the
+ * inherited ones (3, 4, ...), now marked CLOEXEC; the variables are removed
+ * from the environment so that later children do not inherit them.
+ * Concurrency: call once, early, before threads that use getenv/setenv.
+ */
+int brd_handle_from_env(struct brd_handle *h, size_t max);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BROOD_HANDLE_H */

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * brood's private header: never installed.  The one place that includes
+ * libatomic_ops, the export macro, cache-line helpers, the fork state and the
+ * cross-file brd__ internals.
+ */
+#ifndef BROOD_PRIVATE_H
+#define BROOD_PRIVATE_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <atomic_ops.h>
+
+#include <brood/handle.h>
+
+/*
+ * Shared memory is only as good as its atomics: a lock-emulated AO_t (the
+ * pthread fallback) is protected by a process-private lock and silently
+ * breaks the moment two processes touch the same word.  Refuse to build.
+ */
+#if defined(AO_USE_PTHREAD_DEFS)
+#error "libatomic_ops is lock-emulated here (AO_USE_PTHREAD_DEFS): unusable in shared memory"
+#endif
+#if !defined(AO_HAVE_load_acquire) || !defined(AO_HAVE_store_release) || \
+    !defined(AO_HAVE_load) || !defined(AO_HAVE_store) || \
+    !defined(AO_HAVE_compare_and_swap_full) || !defined(AO_HAVE_fetch_and_add_full) || \
+    !defined(AO_HAVE_nop_full)
+#error "libatomic_ops lacks a native primitive brood needs in shared memory"
+#endif
+_Static_assert(sizeof(AO_t) == 8, "brood's shared layouts assume a 64-bit AO_t");
+
+#define BRD_EXPORT __attribute__((visibility("default")))
+
+#define BRD_CACHELINE 64
+/* Pads a shared struct so that the next member starts on a new cache line. */
+#define BRD_PAD(name, used) char name[BRD_CACHELINE - (used)]
+#define BRD_ALIGNED_CACHELINE __attribute__((aligned(BRD_CACHELINE)))
+
+#define BRD_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define BRD_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define BRD_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline void brd__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ __volatile__("yield" ::: "memory");
+#else
+        __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/* ------------------------------------------------------------ fork state */
+/*
+ * shm/fork-state.c holds brood's only mutable globals: the cached pid, the
+ * fork generation and the registry of this process's segments with its lock.
+ * pthread_atfork keeps them right: prepare takes the lock, parent releases
+ * it, child releases it after bumping the generation and marking every
+ * inherited segment.
+ */
+
+/* Cached getpid(); right in a forked child (reset by the atfork handler). */
+pid_t brd__getpid(void);
+/* Starts at 1, bumped in every forked child: objects stamp it at creation and
+ * treat a mismatch as "inherited through fork, not mine". */
+uint64_t brd__fork_gen(void);
+/* This process's start time (clock ticks since boot, /proc/self/stat field 22);
+ * pid + start time name a process across pid reuse.  0 if unknown. */
+uint64_t brd__proc_start_time(pid_t pid);
+/* Take/release the fork-state lock (registry); fork() waits for holders. */
+void brd__fork_lock(void);
+void brd__fork_unlock(void);
+
+/*
+ * Hooks run by the atfork child handler, with the lock held, single-threaded:
+ * plain stores only.  Modules register at most a few (static storage).
+ */
+typedef void (*brd__atfork_child_fn)(void);
+int brd__atfork_register(brd__atfork_child_fn fn);
+
+/* ---------------------------------------------------------- segments */
+struct brd_seg {
+        void            *addr;          /* NULL when gone (NOFORK in a forked child) */
+        size_t           size;
+        int              fd;            /* owned */
+        unsigned         flags;         /* enum brd_seg_flags */
+        bool             creator;       /* this process created it: unlinks a named one */
+        bool             inherited;     /* reached us through fork() */
+        char            *name;          /* named segments: "/brood...." */
+        struct brd_seg  *reg_prev, *reg_next;   /* registry, under the fork lock */
+};
+
+/* The registry of this process's segments (shm/fork-state.c): add a fully
+ * built segment (-EMFILE past BRD_SEG_MAX), delete one about to be freed. */
+int brd__registry_add(struct brd_seg *s);
+void brd__registry_del(struct brd_seg *s);
+
+/* Create with a caller-chosen memfd label prefix (rings, pools say "ring", "pool"). */
+int brd__seg_create(const char *label, size_t size, unsigned flags, struct brd_seg **ret_seg);
+/* Attach an fd (borrowed) of a known kind: named = shm_open object (uid/mode
+ * checks) vs memfd (seal checks).  @size is the least size required. */
+int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags, struct brd_seg **ret_seg);
+
+/* ------------------------------------------------------------- time */
+/* CLOCK_MONOTONIC in ns. */
+static inline int64_t brd__now_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A deadline for timeout_ms: -1 = none (INT64_MAX), 0 = now. */
+static inline int64_t brd__deadline(int timeout_ms)
+{
+        if (timeout_ms < 0)
+                return INT64_MAX;
+        return brd__now_ns() + (int64_t)timeout_ms * 1000000;
+}
+
+/* Milliseconds left until @deadline for poll(): -1 forever, 0 expired,
+ * rounded up so that poll never returns before the deadline. */
+static inline int brd__poll_timeout(int64_t deadline)
+{
+        int64_t left;
+
+        if (deadline == INT64_MAX)
+                return -1;
+        left = deadline - brd__now_ns();
+        if (left <= 0)
+                return 0;
+        left = (left + 999999) / 1000000;
+        return left > 0x7fffffff ? 0x7fffffff : (int)left;
+}
+
+/* --------------------------------------------------------------- fds */
+/* fcntl(fd, F_DUPFD_CLOEXEC, 3): -errno on failure. */
+int brd__dup_cloexec(int fd);
+/* close() that keeps errno and never retries. */
+void brd__close(int fd);
+/* poll() one fd for @events until @deadline, across EINTR: >0 ready, 0 timeout, -errno. */
+int brd__poll_one(int fd, short events, int64_t deadline);
+/* Validate a handle's shape (kind, nfds, fds >= 0). */
+bool brd__handle_valid(const struct brd_handle *h, uint32_t kind, uint32_t min_fds);
+
+#endif /* BROOD_PRIVATE_H */

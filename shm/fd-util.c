@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/* Small fd helpers shared by every module: -errno in, -errno out. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "internal/brd-private.h"
+
+int brd__dup_cloexec(int fd)
+{
+        int r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+        return r < 0 ? -errno : r;
+}
+
+void brd__close(int fd)
+{
+        int saved = errno;
+
+        /* Never retried on EINTR: on Linux the fd is gone either way, and a
+         * retry could close a number another thread has just been given. */
+        if (fd >= 0)
+                (void)close(fd);
+        errno = saved;
+}
+
+int brd__poll_one(int fd, short events, int64_t deadline)
+{
+        struct pollfd p = { .fd = fd, .events = events };
+        int r;
+
+        for (;;) {
+                r = poll(&p, 1, brd__poll_timeout(deadline));
+                if (r > 0)
+                        return p.revents & POLLNVAL ? -EBADF : r;
+                if (r == 0) {
+                        if (deadline == INT64_MAX || brd__now_ns() < deadline)
+                                continue;       /* rounding: never return early */
+                        return 0;
+                }
+                if (errno != EINTR)
+                        return -errno;
+                /* EINTR: poll again with what is left of the same deadline. */
+        }
+}
+
+bool brd__handle_valid(const struct brd_handle *h, uint32_t kind, uint32_t min_fds)
+{
+        uint32_t i;
+
+        if (!h || h->kind != kind || h->nfds < min_fds || h->nfds > BRD_HANDLE_MAX_FDS)
+                return false;
+        for (i = 0; i < h->nfds; i++)
+                if (h->fds[i] < 0)
+                        return false;
+        return true;
+}

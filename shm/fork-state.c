@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fork state: brood's only mutable globals.  A cached pid, a fork
+ * generation and the registry of this process's segments under one lock,
+ * kept right across fork() by pthread_atfork (systemd's getpid_cached,
+ * libuv's threadpool reset).
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <brood/shm.h>
+#include "internal/brd-private.h"
+
+static pthread_once_t brd_fork_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t brd_fork_mutex = PTHREAD_MUTEX_INITIALIZER;
+/* AO_t so that racing readers in other threads are well defined; all of
+ * these are process-local, never in shared memory. */
+static AO_t brd_pid;                    /* 0: not cached yet */
+static AO_t brd_fork_generation = 1;
+static AO_t brd_start_time;             /* of brd_pid; 0: not read yet */
+static struct brd_seg *brd_registry;    /* under brd_fork_mutex */
+static unsigned brd_registry_count;
+
+#define BRD_ATFORK_HOOKS 8
+static brd__atfork_child_fn brd_atfork_hooks[BRD_ATFORK_HOOKS];
+static unsigned brd_atfork_nhooks;
+
+static void brd_fork_prepare(void)
+{
+        /* fork() waits here for any thread inside the registry, so the child
+         * never inherits a held lock or a half-linked list. */
+        pthread_mutex_lock(&brd_fork_mutex);
+}
+
+static void brd_fork_parent(void)
+{
+        pthread_mutex_unlock(&brd_fork_mutex);
+}
+
+static void brd_fork_child(void)
+{
+        struct brd_seg *s, *next;
+        unsigned i;
+
+        /* Single-threaded, async-signal context: plain stores only. */
+        AO_store(&brd_pid, 0);
+        AO_store(&brd_start_time, 0);
+        AO_store(&brd_fork_generation, AO_load(&brd_fork_generation) + 1);
+        for (s = brd_registry; s; s = next) {
+                next = s->reg_next;
+                s->inherited = true;
+                s->creator = false;     /* the parent unlinks its names, never the child */
+                if (s->flags & BRD_SEG_NOFORK) {
+                        /* MADV_DONTFORK: the range is not mapped here; whatever is
+                         * mapped at that address later is not ours to munmap. */
+                        s->addr = NULL;
+                        if (s->reg_prev)
+                                s->reg_prev->reg_next = s->reg_next;
+                        else
+                                brd_registry = s->reg_next;
+                        if (s->reg_next)
+                                s->reg_next->reg_prev = s->reg_prev;
+                        s->reg_prev = s->reg_next = NULL;
+                        brd_registry_count--;
+                }
+        }
+        for (i = 0; i < brd_atfork_nhooks; i++)
+                brd_atfork_hooks[i]();
+        /* The lock was taken by prepare in the parent's forking thread, which
+         * is this thread in the child: unlock is defined.  Re-initialising
+         * would also do, but unlock keeps the mutex's invariants. */
+        pthread_mutex_unlock(&brd_fork_mutex);
+}
+
+static void brd_fork_init(void)
+{
+        if (pthread_atfork(brd_fork_prepare, brd_fork_parent, brd_fork_child))
+                abort();
+}
+
+static void brd_fork_ensure(void)
+{
+        pthread_once(&brd_fork_once, brd_fork_init);
+}
+
+void brd__fork_lock(void)
+{
+        brd_fork_ensure();
+        pthread_mutex_lock(&brd_fork_mutex);
+}
+
+void brd__fork_unlock(void)
+{
+        pthread_mutex_unlock(&brd_fork_mutex);
+}
+
+int brd__atfork_register(brd__atfork_child_fn fn)
+{
+        unsigned i;
+        int r = 0;
+
+        brd__fork_lock();
+        for (i = 0; i < brd_atfork_nhooks; i++)
+                if (brd_atfork_hooks[i] == fn)
+                        goto out;
+        if (brd_atfork_nhooks == BRD_ATFORK_HOOKS)
+                r = -ENOSPC;
+        else
+                brd_atfork_hooks[brd_atfork_nhooks++] = fn;
+out:
+        brd__fork_unlock();
+        return r;
+}
+
+pid_t brd__getpid(void)
+{
+        pid_t p;
+
+        brd_fork_ensure();
+        /* A racy read is fine: every thread computes the same value, and the
+         * child handler resets it before any other thread exists. */
+        p = (pid_t)AO_load(&brd_pid);
+        if (BRD_UNLIKELY(p == 0)) {
+                p = getpid();
+                AO_store(&brd_pid, (AO_t)p);
+        }
+        return p;
+}
+
+uint64_t brd__fork_gen(void)
+{
+        brd_fork_ensure();
+        return AO_load(&brd_fork_generation);
+}
+
+uint64_t brd__proc_start_time(pid_t pid)
+{
+        char path[64], buf[1024], *p;
+        unsigned long long st = 0;
+        ssize_t n;
+        int fd, field;
+
+        if (pid == brd__getpid()) {
+                uint64_t c = AO_load(&brd_start_time);
+                if (c)
+                        return c;
+        }
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        n = read(fd, buf, sizeof(buf) - 1);
+        brd__close(fd);
+        if (n <= 0)
+                return 0;
+        buf[n] = '\0';
+        /* comm (field 2) may hold spaces and parentheses: start after the last ')'. */
+        p = strrchr(buf, ')');
+        if (!p)
+                return 0;
+        /* p+2 is field 3 (state); starttime is field 22. */
+        p += 2;
+        for (field = 3; field < 22 && *p; p++)
+                if (*p == ' ')
+                        field++;
+        if (field != 22)
+                return 0;
+        st = strtoull(p, NULL, 10);
+        if (pid == brd__getpid())
+                AO_store(&brd_start_time, (AO_t)st);
+        return st;
+}
+
+int brd__registry_add(struct brd_seg *s)
+{
+        int r = 0;
+
+        brd__fork_lock();
+        if (brd_registry_count >= BRD_SEG_MAX) {
+                r = -EMFILE;
+        } else {
+                s->reg_prev = NULL;
+                s->reg_next = brd_registry;
+                if (brd_registry)
+                        brd_registry->reg_prev = s;
+                brd_registry = s;
+                brd_registry_count++;
+        }
+        brd__fork_unlock();
+        return r;
+}
+
+void brd__registry_del(struct brd_seg *s)
+{
+        brd__fork_lock();
+        if (s->reg_prev || s->reg_next || brd_registry == s) {
+                if (s->reg_prev)
+                        s->reg_prev->reg_next = s->reg_next;
+                else
+                        brd_registry = s->reg_next;
+                if (s->reg_next)
+                        s->reg_next->reg_prev = s->reg_prev;
+                s->reg_prev = s->reg_next = NULL;
+                brd_registry_count--;
+        }
+        brd__fork_unlock();
+}

@@ -1,0 +1,487 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Handles on the move: SCM_RIGHTS over AF_UNIX (PipeWire's rules: receive
+ * with MSG_CMSG_CLOEXEC, MSG_CTRUNC is an error that closes what arrived) and
+ * a LISTEN_FDS-style environment description for exec'd children.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <brood/handle.h>
+#include "internal/brd-private.h"
+
+#define BRD_WIRE_MAGIC   0x48445242u    /* "BRDH" little-endian */
+#define BRD_WIRE_VERSION 1u
+#define BRD_MAX_FDS      (BRD_HANDLE_MAX_BATCH * BRD_HANDLE_MAX_FDS)
+
+struct brd_wire_hdr {
+        uint32_t magic;
+        uint16_t version;
+        uint16_t n;
+};
+
+struct brd_wire_rec {
+        uint32_t kind, nfds;
+        uint64_t size, flags, id, aux;
+};
+_Static_assert(sizeof(struct brd_wire_rec) == 40, "wire record is 40 bytes");
+
+static bool kind_known(uint32_t kind)
+{
+        return kind >= BRD_HANDLE_SEG && kind <= BRD_HANDLE_RING_CONSUMER;
+}
+
+BRD_EXPORT void brd_handle_close(struct brd_handle *h)
+{
+        uint32_t i;
+
+        if (!h)
+                return;
+        for (i = 0; i < h->nfds && i < BRD_HANDLE_MAX_FDS; i++)
+                brd__close(h->fds[i]);
+        for (i = 0; i < BRD_HANDLE_MAX_FDS; i++)
+                h->fds[i] = -1;
+        h->nfds = 0;
+        h->kind = BRD_HANDLE_NONE;
+}
+
+BRD_EXPORT int brd_handle_dup(const struct brd_handle *h, struct brd_handle *ret_handle)
+{
+        struct brd_handle c;
+        uint32_t i;
+
+        if (!h || !ret_handle || !brd__handle_valid(h, h->kind, 0) || !kind_known(h->kind))
+                return -EINVAL;
+        c = *h;
+        for (i = 0; i < BRD_HANDLE_MAX_FDS; i++)
+                c.fds[i] = -1;
+        for (i = 0; i < h->nfds; i++) {
+                int fd = brd__dup_cloexec(h->fds[i]);
+
+                if (fd < 0) {
+                        c.nfds = i;
+                        brd_handle_close(&c);
+                        return fd;
+                }
+                c.fds[i] = fd;
+        }
+        *ret_handle = c;
+        return 0;
+}
+
+static int sock_type(int sock)
+{
+        int type;
+        socklen_t len = sizeof(type);
+
+        if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+                return -errno;
+        return type;
+}
+
+BRD_EXPORT int brd_handle_send(int sock, const struct brd_handle *h, size_t n)
+{
+        char data[sizeof(struct brd_wire_hdr) + BRD_HANDLE_MAX_BATCH * sizeof(struct brd_wire_rec)];
+        union {
+                char buf[CMSG_SPACE(BRD_MAX_FDS * sizeof(int))];
+                struct cmsghdr align;
+        } ctl;
+        struct brd_wire_hdr hdr = { BRD_WIRE_MAGIC, BRD_WIRE_VERSION, (uint16_t)n };
+        struct msghdr msg = { 0 };
+        struct iovec iov;
+        size_t len, off = 0, i, nfds = 0;
+        int fds[BRD_MAX_FDS];
+
+        if (sock < 0 || !h || n == 0 || n > BRD_HANDLE_MAX_BATCH)
+                return -EINVAL;
+        memcpy(data, &hdr, sizeof(hdr));
+        for (i = 0; i < n; i++) {
+                struct brd_wire_rec rec = {
+                        h[i].kind, h[i].nfds, h[i].size, h[i].flags, h[i].id, h[i].aux
+                };
+
+                if (!kind_known(h[i].kind) || !brd__handle_valid(&h[i], h[i].kind, 0))
+                        return -EINVAL;
+                memcpy(data + sizeof(hdr) + i * sizeof(rec), &rec, sizeof(rec));
+                memcpy(fds + nfds, h[i].fds, h[i].nfds * sizeof(int));
+                nfds += h[i].nfds;
+        }
+        len = sizeof(hdr) + n * sizeof(struct brd_wire_rec);
+        iov = (struct iovec){ data, len };
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        if (nfds) {
+                struct cmsghdr *c;
+
+                memset(&ctl, 0, sizeof(ctl));
+                msg.msg_control = ctl.buf;
+                msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+                c = CMSG_FIRSTHDR(&msg);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+                memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+        }
+        while (off < len) {
+                ssize_t w;
+
+                iov = (struct iovec){ data + off, len - off };
+                /* MSG_NOSIGNAL: a vanished peer is -EPIPE, never SIGPIPE. */
+                w = sendmsg(sock, &msg, MSG_NOSIGNAL);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN && off > 0) {
+                                /* Mid-record on a stream: the rest must follow. */
+                                int p = brd__poll_one(sock, POLLOUT, INT64_MAX);
+                                if (p < 0)
+                                        return p;
+                                continue;
+                        }
+                        return -errno;
+                }
+                off += (size_t)w;
+                /* The fds travel with the first byte only. */
+                msg.msg_control = NULL;
+                msg.msg_controllen = 0;
+        }
+        return 0;
+}
+
+/* Close every fd of an SCM_RIGHTS control buffer. */
+static size_t take_fds(struct msghdr *msg, int *fds, size_t max, bool *overflow)
+{
+        struct cmsghdr *c;
+        size_t n = 0;
+
+        for (c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+                size_t k, cnt;
+                int *p;
+
+                if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                        continue;
+                cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                p = (int *)CMSG_DATA(c);
+                for (k = 0; k < cnt; k++) {
+                        int fd;
+
+                        memcpy(&fd, p + k, sizeof(fd));
+                        if (n < max)
+                                fds[n++] = fd;
+                        else {
+                                *overflow = true;
+                                brd__close(fd);
+                        }
+                }
+        }
+        return n;
+}
+
+static void close_fds(int *fds, size_t n)
+{
+        size_t i;
+
+        for (i = 0; i < n; i++)
+                brd__close(fds[i]);
+}
+
+/* Read exactly @len bytes of a stream (no fds expected past the first byte). */
+static int read_exact(int sock, char *buf, size_t len, int64_t deadline)
+{
+        size_t off = 0;
+
+        while (off < len) {
+                ssize_t r = recv(sock, buf + off, len - off, MSG_DONTWAIT);
+
+                if (r > 0) {
+                        off += (size_t)r;
+                        continue;
+                }
+                if (r == 0)
+                        return -EPROTO;         /* EOF inside a message */
+                if (errno == EINTR)
+                        continue;
+                if (errno != EAGAIN)
+                        return -errno;
+                r = brd__poll_one(sock, POLLIN, deadline);
+                if (r < 0)
+                        return (int)r;
+                if (r == 0)
+                        return -ETIMEDOUT;
+        }
+        return 0;
+}
+
+BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int timeout_ms)
+{
+        char data[sizeof(struct brd_wire_hdr) + BRD_HANDLE_MAX_BATCH * sizeof(struct brd_wire_rec) + 1];
+        union {
+                char buf[CMSG_SPACE(BRD_MAX_FDS * sizeof(int))];
+                struct cmsghdr align;
+        } ctl;
+        int64_t deadline = brd__deadline(timeout_ms);
+        struct brd_wire_hdr hdr;
+        struct msghdr msg = { 0 };
+        struct iovec iov;
+        int fds[BRD_MAX_FDS];
+        size_t nfds = 0, i, used = 0, want;
+        bool overflow = false, stream;
+        ssize_t got;
+        int type, r;
+
+        if (sock < 0 || !h || max == 0)
+                return -EINVAL;
+        type = sock_type(sock);
+        if (type < 0)
+                return type;
+        stream = type == SOCK_STREAM;
+        for (;;) {
+                iov = (struct iovec){ data, stream ? sizeof(hdr) : sizeof(data) };
+                msg = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1,
+                                       .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+                got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+                if (got >= 0)
+                        break;
+                if (errno == EINTR)
+                        continue;
+                if (errno != EAGAIN)
+                        return -errno;
+                if (timeout_ms == 0)
+                        return -EAGAIN;
+                r = brd__poll_one(sock, POLLIN, deadline);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return -ETIMEDOUT;
+        }
+        nfds = take_fds(&msg, fds, BRD_MAX_FDS, &overflow);
+        if (msg.msg_flags & MSG_CTRUNC) {
+                /* Some fds were dropped (E7): at our fd limit, or a short buffer.
+                 * Probe which before closing what did arrive. */
+                int probe = fcntl(0, F_DUPFD_CLOEXEC, 0);
+
+                r = (probe < 0 && errno == EMFILE) ? -EMFILE : -EPROTO;
+                if (probe >= 0)
+                        brd__close(probe);
+                goto fail;
+        }
+        if (got == 0 && nfds == 0) {
+                if (stream || type == SOCK_SEQPACKET)
+                        return -EPIPE;
+        }
+        r = -EPROTO;
+        if (overflow || (msg.msg_flags & MSG_TRUNC) || (size_t)got < sizeof(hdr))
+                goto fail;
+        memcpy(&hdr, data, sizeof(hdr));
+        if (hdr.magic != BRD_WIRE_MAGIC || hdr.version != BRD_WIRE_VERSION || hdr.n == 0 ||
+            hdr.n > BRD_HANDLE_MAX_BATCH)
+                goto fail;
+        want = sizeof(hdr) + (size_t)hdr.n * sizeof(struct brd_wire_rec);
+        if (stream) {
+                r = read_exact(sock, data + sizeof(hdr), want - sizeof(hdr), deadline);
+                if (r < 0)
+                        goto fail;
+        } else if ((size_t)got != want) {
+                goto fail;
+        }
+        if (hdr.n > max) {
+                r = -EMSGSIZE;
+                goto fail;
+        }
+        for (i = 0; i < hdr.n; i++) {
+                struct brd_wire_rec rec;
+
+                memcpy(&rec, data + sizeof(hdr) + i * sizeof(rec), sizeof(rec));
+                if (!kind_known(rec.kind) || rec.nfds > BRD_HANDLE_MAX_FDS)
+                        goto fail;
+                used += rec.nfds;
+        }
+        if (used != nfds)
+                goto fail;
+        used = 0;
+        for (i = 0; i < hdr.n; i++) {
+                struct brd_wire_rec rec;
+                uint32_t k;
+
+                memcpy(&rec, data + sizeof(hdr) + i * sizeof(rec), sizeof(rec));
+                h[i] = (struct brd_handle){ .kind = rec.kind, .nfds = rec.nfds, .size = rec.size,
+                                            .flags = rec.flags, .id = rec.id, .aux = rec.aux };
+                for (k = 0; k < BRD_HANDLE_MAX_FDS; k++)
+                        h[i].fds[k] = k < rec.nfds ? fds[used + k] : -1;
+                used += rec.nfds;
+        }
+        return hdr.n;
+fail:
+        close_fds(fds, nfds);
+        return r;
+}
+
+/* ------------------------------------------------------------ environment */
+/* Async-signal-safe formatting: no stdio, no locale, no allocation. */
+
+struct brd_out {
+        char *p, *end;
+        bool full;
+};
+
+static void out_str(struct brd_out *o, const char *s)
+{
+        while (*s) {
+                if (o->p + 1 >= o->end) {
+                        o->full = true;
+                        return;
+                }
+                *o->p++ = *s++;
+        }
+}
+
+static void out_hex(struct brd_out *o, uint64_t v)
+{
+        char tmp[17], *t = tmp + sizeof(tmp);
+
+        *--t = '\0';
+        do {
+                *--t = "0123456789abcdef"[v & 15];
+                v >>= 4;
+        } while (v);
+        out_str(o, t);
+}
+
+static void out_dec(struct brd_out *o, uint64_t v)
+{
+        char tmp[21], *t = tmp + sizeof(tmp);
+
+        *--t = '\0';
+        do {
+                *--t = (char)('0' + v % 10);
+                v /= 10;
+        } while (v);
+        out_str(o, t);
+}
+
+BRD_EXPORT int brd_handle_env_encode(const struct brd_handle *h, size_t n, pid_t pid,
+                                     char *buf, size_t cap, char *pidbuf, size_t pidcap)
+{
+        struct brd_out o = { buf, buf + cap, false }, q = { pidbuf, pidbuf + pidcap, false };
+        size_t i;
+
+        if ((!h && n) || n > BRD_HANDLE_MAX_BATCH || !buf || !cap || !pidbuf || !pidcap || pid <= 0)
+                return -EINVAL;
+        out_str(&o, BRD_HANDLE_ENV "=");
+        for (i = 0; i < n; i++) {
+                if (!kind_known(h[i].kind) || h[i].nfds > BRD_HANDLE_MAX_FDS)
+                        return -EINVAL;
+                if (i)
+                        out_str(&o, ";");
+                out_hex(&o, h[i].kind);
+                out_str(&o, ",");
+                out_hex(&o, h[i].nfds);
+                out_str(&o, ",");
+                out_hex(&o, h[i].size);
+                out_str(&o, ",");
+                out_hex(&o, h[i].flags);
+                out_str(&o, ",");
+                out_hex(&o, h[i].id);
+                out_str(&o, ",");
+                out_hex(&o, h[i].aux);
+        }
+        out_str(&q, BRD_HANDLE_ENV_PID "=");
+        out_dec(&q, (uint64_t)pid);
+        if (o.full || q.full)
+                return -ENOSPC;
+        *o.p = '\0';
+        *q.p = '\0';
+        return 0;
+}
+
+static bool parse_hex(const char **s, uint64_t *ret)
+{
+        const char *p = *s;
+        uint64_t v = 0;
+        int digits = 0;
+
+        for (;; p++, digits++) {
+                unsigned d;
+
+                if (*p >= '0' && *p <= '9')
+                        d = (unsigned)(*p - '0');
+                else if (*p >= 'a' && *p <= 'f')
+                        d = (unsigned)(*p - 'a' + 10);
+                else
+                        break;
+                if (digits == 16)
+                        return false;
+                v = v << 4 | d;
+        }
+        if (!digits)
+                return false;
+        *s = p;
+        *ret = v;
+        return true;
+}
+
+BRD_EXPORT int brd_handle_from_env(struct brd_handle *h, size_t max)
+{
+        const char *s, *pidstr;
+        struct brd_handle tmp[BRD_HANDLE_MAX_BATCH];
+        size_t n = 0, i;
+        int fd = 3;
+        char *end;
+        long pid;
+
+        if (!h || max == 0)
+                return -EINVAL;
+        pidstr = getenv(BRD_HANDLE_ENV_PID);
+        s = getenv(BRD_HANDLE_ENV);
+        if (!pidstr || !s)
+                return 0;
+        errno = 0;
+        pid = strtol(pidstr, &end, 10);
+        if (errno || *end || pid != (long)getpid())
+                return 0;               /* meant for an ancestor: not ours */
+        while (*s) {
+                uint64_t v[6];
+                int k;
+
+                if (n == BRD_HANDLE_MAX_BATCH)
+                        return -EPROTO;
+                for (k = 0; k < 6; k++) {
+                        if (!parse_hex(&s, &v[k]))
+                                return -EPROTO;
+                        if (k < 5 && *s++ != ',')
+                                return -EPROTO;
+                }
+                if (*s == ';')
+                        s++;
+                else if (*s)
+                        return -EPROTO;
+                if (!kind_known((uint32_t)v[0]) || v[0] > UINT32_MAX || v[1] > BRD_HANDLE_MAX_FDS)
+                        return -EPROTO;
+                tmp[n] = (struct brd_handle){ .kind = (uint32_t)v[0], .nfds = (uint32_t)v[1],
+                                              .size = v[2], .flags = v[3], .id = v[4], .aux = v[5],
+                                              .fds = { -1, -1, -1, -1 } };
+                for (k = 0; k < (int)v[1]; k++) {
+                        if (fcntl(fd, F_GETFD) < 0)
+                                return -EPROTO;
+                        tmp[n].fds[k] = fd++;
+                }
+                n++;
+        }
+        if (n > max)
+                return -EMSGSIZE;
+        for (i = 0; i < n; i++) {
+                uint32_t k;
+
+                for (k = 0; k < tmp[i].nfds; k++)
+                        (void)fcntl(tmp[i].fds[k], F_SETFD, FD_CLOEXEC);
+                h[i] = tmp[i];
+        }
+        unsetenv(BRD_HANDLE_ENV);
+        unsetenv(BRD_HANDLE_ENV_PID);
+        return (int)n;
+}

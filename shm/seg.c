@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared segments: sealed memfds by default, O_EXCL POSIX shm names on
+ * request.  Validation happens before any mapping (Wayland's os-compatibility,
+ * PipeWire's mem.c): a peer's fd is trusted only after fstat, fstatfs and
+ * F_GET_SEALS agree with what the handle claims.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <brood/shm.h>
+#include "internal/brd-private.h"
+
+#define BRD_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+#define BRD_NAME_TRIES 8
+
+static bool label_valid(const char *l, size_t *ret_len)
+{
+        size_t n;
+
+        for (n = 0; l[n]; n++) {
+                char c = l[n];
+                if (n >= BRD_SEG_LABEL_MAX)
+                        break;
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                      (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+                        return false;
+        }
+        *ret_len = n;
+        return n > 0;
+}
+
+static int size_round(size_t size, size_t *ret)
+{
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        struct rlimit rl;
+
+        if (size == 0 || size > (size_t)INT64_MAX - page)
+                return -EINVAL;
+        size = (size + page - 1) & ~(page - 1);
+        /* ftruncate past RLIMIT_FSIZE raises SIGXFSZ: say -EFBIG first. */
+        if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            (rlim_t)size > rl.rlim_cur)
+                return -EFBIG;
+        *ret = size;
+        return 0;
+}
+
+/* Map @fd, register the segment.  Takes @fd (closed on failure) and, on
+ * success only, @name. */
+static int seg_map(int fd, size_t size, unsigned flags, bool creator, char *name,
+                   struct brd_seg **ret_seg)
+{
+        struct brd_seg *s;
+        int r;
+
+        s = calloc(1, sizeof(*s));
+        if (!s) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        s->fd = fd;
+        s->size = size;
+        s->flags = flags;
+        s->creator = creator;
+        s->name = name;
+        s->addr = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | ((flags & BRD_SEG_POPULATE) ? MAP_POPULATE : 0), fd, 0);
+        if (s->addr == MAP_FAILED) {
+                r = -errno;
+                s->addr = NULL;
+                goto fail;
+        }
+        if ((flags & BRD_SEG_NOFORK) && madvise(s->addr, size, MADV_DONTFORK) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        r = brd__registry_add(s);
+        if (r < 0)
+                goto fail;
+        *ret_seg = s;
+        return 0;
+fail:
+        if (s) {
+                if (s->addr)
+                        munmap(s->addr, size);
+                free(s);
+        }
+        brd__close(fd);
+        return r;
+}
+
+static int reserve(int fd, size_t size)
+{
+        int r;
+
+        if (ftruncate(fd, (off_t)size) < 0)
+                return -errno;
+        /* tmpfs hands out pages at first touch: without this, a full /dev/shm
+         * or memcg turns into SIGBUS long after create returned success. */
+        do
+                r = posix_fallocate(fd, 0, (off_t)size);
+        while (r == EINTR);
+        return -r;
+}
+
+static int create_memfd(const char *label, size_t size, int *ret_fd)
+{
+        char name[16 + BRD_SEG_LABEL_MAX];
+        int fd, r;
+
+        snprintf(name, sizeof(name), "brood:%s", label);
+        fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return -errno;
+        r = reserve(fd, size);
+        if (r < 0)
+                goto fail;
+        if (fcntl(fd, F_ADD_SEALS, BRD_SEALS) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        *ret_fd = fd;
+        return 0;
+fail:
+        brd__close(fd);
+        return r;
+}
+
+static int create_named(const char *label, size_t size, int *ret_fd, char **ret_name)
+{
+        char name[NAME_MAX + 1];
+        uint8_t rnd[16];
+        int fd = -1, r = -EEXIST, i, k;
+
+        for (i = 0; i < BRD_NAME_TRIES; i++) {
+                char hex[33];
+
+                if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+                        return errno ? -errno : -EIO;
+                for (k = 0; k < 16; k++)
+                        snprintf(hex + 2 * k, 3, "%02x", rnd[k]);
+                snprintf(name, sizeof(name), "/" BRD_SEG_NAME_PREFIX "%d.%llu.%s.%s",
+                         (int)brd__getpid(),
+                         (unsigned long long)brd__proc_start_time(brd__getpid()), hex, label);
+                /* O_EXCL: never adopt a squatter's object (fs.protected_regular
+                 * is 0 on these machines); glibc adds O_NOFOLLOW|O_CLOEXEC. */
+                fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+                if (fd >= 0)
+                        break;
+                r = -errno;
+                if (r != -EEXIST)
+                        return r;
+        }
+        if (fd < 0)
+                return r;
+        /* umask may have narrowed 0600; it cannot have widened it, but make
+         * the mode exact so attachers' checks see precisely owner-only. */
+        if (fchmod(fd, 0600) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        r = reserve(fd, size);
+        if (r < 0)
+                goto fail;
+        *ret_name = strdup(name);
+        if (!*ret_name) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        *ret_fd = fd;
+        return 0;
+fail:
+        shm_unlink(name);
+        brd__close(fd);
+        return r;
+}
+
+int brd__seg_create(const char *label, size_t size, unsigned flags, struct brd_seg **ret_seg)
+{
+        size_t len;
+        char *name = NULL;
+        int fd = -1, r;
+
+        if (!ret_seg || (flags & ~(unsigned)(BRD_SEG_NAMED | BRD_SEG_POPULATE | BRD_SEG_NOFORK)))
+                return -EINVAL;
+        if (!label)
+                label = "seg";
+        if (!label_valid(label, &len))
+                return -EINVAL;
+        if (label[len])
+                return -ENAMETOOLONG;
+        r = size_round(size, &size);
+        if (r < 0)
+                return r;
+        if (flags & BRD_SEG_NAMED)
+                r = create_named(label, size, &fd, &name);
+        else
+                r = create_memfd(label, size, &fd);
+        if (r < 0)
+                return r;
+        r = seg_map(fd, size, flags, true, name, ret_seg);
+        if (r < 0 && name) {
+                shm_unlink(name);
+                free(name);
+        }
+        return r;
+}
+
+BRD_EXPORT int brd_seg_create(const char *label, size_t size, unsigned flags,
+                              struct brd_seg **ret_seg)
+{
+        struct brd_seg *s = NULL;
+        int r;
+
+        r = brd__seg_create(label, size, flags, &s);
+        if (r < 0)
+                return r;
+        *ret_seg = s;
+        return 0;
+}
+
+int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
+                       struct brd_seg **ret_seg)
+{
+        struct stat st;
+        struct statfs sf;
+        char *name = NULL;
+        int dfd, r;
+
+        if (fd < 0 || !ret_seg)
+                return -EINVAL;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        /* A pipe, socket, device or directory is never a segment. */
+        if (!S_ISREG(st.st_mode))
+                return -EINVAL;
+        if (fstatfs(fd, &sf) < 0)
+                return -errno;
+        /* Only shmem (memfd, /dev/shm) or hugetlbfs: a disk file can be
+         * truncated under us by anyone with write access to its path. */
+        if (sf.f_type != TMPFS_MAGIC && sf.f_type != HUGETLBFS_MAGIC)
+                return -EINVAL;
+        if (named) {
+                /* Unsealable: trust comes from who owns it and who else may open it. */
+                if (st.st_uid != geteuid() || (st.st_mode & 077))
+                        return -EACCES;
+        } else {
+                int seals = fcntl(fd, F_GET_SEALS);
+
+                /* Without shrink+grow seals the peer can ftruncate and SIGBUS us. */
+                if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
+                                 (F_SEAL_SHRINK | F_SEAL_GROW))
+                        return -EBADMSG;
+        }
+        if (st.st_size <= 0 || (uint64_t)st.st_size < size)
+                return -EBADMSG;
+        if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX)
+                return -EFBIG;
+        if (named) {
+                char link[64], target[PATH_MAX];
+                ssize_t n;
+
+                snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+                n = readlink(link, target, sizeof(target) - 1);
+                if (n > 8 && !strncmp(target, "/dev/shm/", 9)) {
+                        target[n] = '\0';
+                        name = strdup(target + 8);
+                        if (!name)
+                                return -ENOMEM;
+                }
+        }
+        dfd = brd__dup_cloexec(fd);
+        if (dfd < 0) {
+                free(name);
+                return dfd;
+        }
+        r = seg_map(dfd, (size_t)st.st_size, flags | (named ? BRD_SEG_NAMED : 0), false, name,
+                    ret_seg);
+        if (r < 0)
+                free(name);
+        return r;
+}
+
+static bool name_valid(const char *name, int *ret_err)
+{
+        size_t n;
+
+        *ret_err = -EINVAL;
+        if (!name || name[0] != '/' || !name[1])
+                return false;
+        if (strchr(name + 1, '/') || !strcmp(name, "/.") || !strcmp(name, "/.."))
+                return false;
+        n = strlen(name);
+        if (n > NAME_MAX) {
+                *ret_err = -ENAMETOOLONG;
+                return false;
+        }
+        return true;
+}
+
+BRD_EXPORT int brd_seg_open(const char *name, struct brd_seg **ret_seg)
+{
+        int fd, r;
+
+        if (!ret_seg || !name_valid(name, &r))
+                return !ret_seg ? -EINVAL : r;
+        /* glibc adds O_NOFOLLOW|O_CLOEXEC: a planted symlink fails closed. */
+        fd = shm_open(name, O_RDWR, 0);
+        if (fd < 0)
+                return -errno;
+        r = brd__seg_attach_fd(fd, 0, true, 0, ret_seg);
+        brd__close(fd);
+        return r;
+}
+
+BRD_EXPORT int brd_seg_attach(const struct brd_handle *h, struct brd_seg **ret_seg)
+{
+        if (!ret_seg || !brd__handle_valid(h, BRD_HANDLE_SEG, 1) || h->size == 0)
+                return -EINVAL;
+        if (h->flags & ~(uint64_t)(BRD_SEG_NAMED | BRD_SEG_POPULATE | BRD_SEG_NOFORK))
+                return -EINVAL;
+        return brd__seg_attach_fd(h->fds[0], h->size, h->flags & BRD_SEG_NAMED,
+                                  (unsigned)h->flags & ~(unsigned)BRD_SEG_NAMED, ret_seg);
+}
+
+BRD_EXPORT int brd_seg_export(const struct brd_seg *seg, struct brd_handle *ret_handle)
+{
+        int fd;
+
+        if (!seg || !ret_handle)
+                return -EINVAL;
+        if (!seg->addr)
+                return -EBADF;
+        fd = brd__dup_cloexec(seg->fd);
+        if (fd < 0)
+                return fd;
+        *ret_handle = (struct brd_handle){
+                .kind = BRD_HANDLE_SEG,
+                .nfds = 1,
+                .fds = { fd, -1, -1, -1 },
+                .size = seg->size,
+                .flags = seg->flags & BRD_SEG_NAMED,
+        };
+        return 0;
+}
+
+BRD_EXPORT void brd_seg_close(struct brd_seg *seg)
+{
+        if (!seg)
+                return;
+        brd__registry_del(seg);
+        if (seg->addr)
+                munmap(seg->addr, seg->size);
+        if (seg->creator && !seg->inherited && seg->name)
+                shm_unlink(seg->name);
+        brd__close(seg->fd);
+        free(seg->name);
+        free(seg);
+}
+
+BRD_EXPORT void *brd_seg_addr(const struct brd_seg *seg)
+{
+        return seg ? seg->addr : NULL;
+}
+
+BRD_EXPORT size_t brd_seg_size(const struct brd_seg *seg)
+{
+        return seg ? seg->size : 0;
+}
+
+BRD_EXPORT const char *brd_seg_name(const struct brd_seg *seg)
+{
+        return seg ? seg->name : NULL;
+}
+
+BRD_EXPORT int brd_seg_fd(const struct brd_seg *seg)
+{
+        return seg ? seg->fd : -EINVAL;
+}
+
+BRD_EXPORT int brd_seg_is_inherited(const struct brd_seg *seg)
+{
+        return seg && seg->inherited ? 1 : 0;
+}

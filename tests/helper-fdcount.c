@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A program that tests exec: it reports only through its exit code.
+ *   helper-fdcount count           exit code = number of open fds
+ *   helper-fdcount seg-env BYTE     attach the segment described in the
+ *                                   environment, check it is filled with BYTE,
+ *                                   fill it with BYTE+1; 0 on success
+ *   helper-fdcount seg-sock BYTE    the same with the handle received on fd 3
+ */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <brood/shm.h>
+
+static int count_fds(void)
+{
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *e;
+        int n = 0;
+
+        if (!d)
+                return 255;
+        while ((e = readdir(d)))
+                if (e->d_name[0] != '.')
+                        n++;
+        closedir(d);
+        return n - 1;
+}
+
+static int check_seg(struct brd_handle *h, int byte)
+{
+        struct brd_seg *s;
+        unsigned char *p;
+        size_t i, n;
+
+        if (brd_seg_attach(h, &s) < 0)
+                return 10;
+        brd_handle_close(h);
+        p = brd_seg_addr(s);
+        n = brd_seg_size(s);
+        for (i = 0; i < n; i++)
+                if (p[i] != (unsigned char)byte)
+                        return 11;
+        memset(p, byte + 1, n);
+        brd_seg_close(s);
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        struct brd_handle h[4];
+        int n;
+
+        if (argc < 2)
+                return 2;
+        if (!strcmp(argv[1], "count"))
+                return count_fds();
+        if (argc < 3)
+                return 2;
+        if (!strcmp(argv[1], "seg-env")) {
+                n = brd_handle_from_env(h, 4);
+                if (n != 1)
+                        return 20 + (n < 0 ? 1 : n);
+                if (getenv(BRD_HANDLE_ENV))
+                        return 30;
+                return check_seg(&h[0], atoi(argv[2]));
+        }
+        if (!strcmp(argv[1], "seg-sock")) {
+                n = brd_handle_recv(3, h, 4, 5000);
+                close(3);
+                if (n != 1)
+                        return 40;
+                return check_seg(&h[0], atoi(argv[2]));
+        }
+        return 2;
+}

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+static int count_dir(const char *path, const char *prefix)
+{
+        DIR *d = opendir(path);
+        struct dirent *e;
+        int n = 0;
+
+        if (!d)
+                return -1;
+        while ((e = readdir(d))) {
+                if (e->d_name[0] == '.')
+                        continue;
+                if (prefix && strncmp(e->d_name, prefix, strlen(prefix)))
+                        continue;
+                n++;
+        }
+        closedir(d);
+        return n;
+}
+
+int t_fd_count(void)
+{
+        return count_dir("/proc/self/fd", NULL) - 1;    /* opendir's own fd */
+}
+
+int t_shm_count(void)
+{
+        return count_dir("/dev/shm", "brood.");
+}
+
+int t_thread_count(void)
+{
+        return count_dir("/proc/self/task", NULL);
+}
+
+int t_wait_child(pid_t pid)
+{
+        int st;
+
+        while (waitpid(pid, &st, 0) < 0)
+                if (errno != EINTR)
+                        return -1;
+        if (WIFEXITED(st))
+                return WEXITSTATUS(st);
+        if (WIFSIGNALED(st))
+                return 128 + WTERMSIG(st);
+        return -1;
+}
+
+int64_t t_now_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t t_now_ms(void)
+{
+        return t_now_ns() / 1000000;
+}
+
+int64_t t_cpu_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void t_leak_begin(struct t_leak *l)
+{
+        l->fds = t_fd_count();
+        l->shm = t_shm_count();
+}
+
+void t_leak_end(const struct t_leak *l)
+{
+        /* No child of ours may be left, dead or alive. */
+        assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+        assert_int_equal(errno, ECHILD);
+        assert_int_equal(t_fd_count(), l->fds);
+        assert_int_equal(t_shm_count(), l->shm);
+}
+
+/* ----------------------------------------------------------------- SHA-256 */
+static const uint32_t K[64] = {
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_block(uint32_t h[8], const uint8_t *p)
+{
+        uint32_t w[64], a, b, c, d, e, f, g, hh;
+        int i;
+
+        for (i = 0; i < 16; i++)
+                w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+                       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+        for (i = 16; i < 64; i++) {
+                uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+                uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+                w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+        }
+        a = h[0]; b = h[1]; c = h[2]; d = h[3]; e = h[4]; f = h[5]; g = h[6]; hh = h[7];
+        for (i = 0; i < 64; i++) {
+                uint32_t t1 = hh + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
+                uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+                hh = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+        }
+        h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+}
+
+void t_sha256_init(struct t_sha256 *s)
+{
+        static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                        0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+
+        memcpy(s->h, iv, sizeof(iv));
+        s->len = 0;
+        s->fill = 0;
+}
+
+void t_sha256_update(struct t_sha256 *s, const void *data, size_t len)
+{
+        const uint8_t *p = data;
+
+        s->len += len;
+        while (len) {
+                size_t k = 64 - s->fill < len ? 64 - s->fill : len;
+
+                memcpy(s->buf + s->fill, p, k);
+                s->fill += k;
+                p += k;
+                len -= k;
+                if (s->fill == 64) {
+                        sha256_block(s->h, s->buf);
+                        s->fill = 0;
+                }
+        }
+}
+
+void t_sha256_final(struct t_sha256 *s, uint8_t out[32])
+{
+        uint64_t bits = s->len * 8;
+        uint8_t pad = 0x80, zero = 0, lenb[8];
+        int i;
+
+        t_sha256_update(s, &pad, 1);
+        while (s->fill != 56)
+                t_sha256_update(s, &zero, 1);
+        for (i = 0; i < 8; i++)
+                lenb[i] = (uint8_t)(bits >> (56 - 8 * i));
+        t_sha256_update(s, lenb, 8);
+        for (i = 0; i < 8; i++) {
+                out[4 * i] = (uint8_t)(s->h[i] >> 24);
+                out[4 * i + 1] = (uint8_t)(s->h[i] >> 16);
+                out[4 * i + 2] = (uint8_t)(s->h[i] >> 8);
+                out[4 * i + 3] = (uint8_t)s->h[i];
+        }
+}

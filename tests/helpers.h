@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* Test helpers: fd counts, /dev/shm leak checks, child waits, SHA-256. */
+#ifndef BRD_TEST_HELPERS_H
+#define BRD_TEST_HELPERS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <sys/types.h>
+#include <cmocka.h>
+
+#define T_EXIT_SKIP 77
+
+/* Open fds of this process (/proc/self/fd, the directory's own fd excluded). */
+int t_fd_count(void);
+/* Entries of /dev/shm whose name starts with "brood." */
+int t_shm_count(void);
+/* waitpid() for @pid: the child's exit code, 128+signal if killed, -1 on error. */
+int t_wait_child(pid_t pid);
+/* CLOCK_MONOTONIC in milliseconds / nanoseconds. */
+int64_t t_now_ms(void);
+int64_t t_now_ns(void);
+/* CPU time (user+sys) of this process in ms. */
+int64_t t_cpu_ms(void);
+/* Threads of this process (/proc/self/task). */
+int t_thread_count(void);
+
+/* Leak check around a test: fds and brood's /dev/shm names. */
+struct t_leak {
+        int fds;
+        int shm;
+};
+void t_leak_begin(struct t_leak *l);
+void t_leak_end(const struct t_leak *l);     /* cmocka-asserts no fd, no name, no child left */
+
+/* SHA-256 (FIPS 180-4), incremental. */
+struct t_sha256 {
+        uint32_t h[8];
+        uint64_t len;
+        uint8_t buf[64];
+        size_t fill;
+};
+void t_sha256_init(struct t_sha256 *s);
+void t_sha256_update(struct t_sha256 *s, const void *data, size_t len);
+void t_sha256_final(struct t_sha256 *s, uint8_t out[32]);
+
+/* xorshift64*: deterministic pseudo-random numbers for payloads and sizes. */
+static inline uint64_t t_rand(uint64_t *state)
+{
+        uint64_t x = *state;
+
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        *state = x;
+        return x * 0x2545F4914F6CDD1DULL;
+}
+
+#endif
