@@ -224,6 +224,8 @@ BRD_EXPORT int brd_seg_create(const char *label, size_t size, unsigned flags,
         struct brd_seg *s = NULL;
         int r;
 
+        if (!ret_seg)
+                return -EINVAL;
         r = brd__seg_create(label, size, flags, &s);
         if (r < 0)
                 return r;
