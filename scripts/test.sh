@@ -1,0 +1,45 @@
+#!/bin/sh
+# Build brood and run every test twice: a gcc build (-Werror) and a clang
+# ASan+UBSan build; then the threads-only ring test under ThreadSanitizer.
+# Ends with "N passed, N failed" and exits non-zero if anything failed.
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+
+passed=0
+failed=0
+run() {     # run <builddir> <meson test args...>
+        dir=$1; shift
+        log=$(mktemp)
+        meson test -C "$dir" --print-errorlogs "$@" >"$log" 2>&1
+        rc=$?
+        cat "$log"
+        ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
+        ko=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
+        to=$(sed -n 's/^Timeout: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
+        rm -f "$log"
+        passed=$((passed + ${ok:-0}))
+        failed=$((failed + ${ko:-0} + ${to:-0}))
+        [ $rc -eq 0 ] || [ $((${ko:-0} + ${to:-0})) -gt 0 ] || failed=$((failed + 1))
+}
+setup() {   # setup <builddir> <meson setup args...>
+        dir=$1; shift
+        if [ ! -f "$dir/build.ninja" ]; then
+                meson setup "$dir" "$@" >/dev/null || { failed=$((failed + 1)); return 1; }
+        fi
+        ninja -C "$dir" || { failed=$((failed + 1)); return 1; }
+}
+
+echo "== gcc build (-Wall -Wextra -Werror)"
+setup build && run build
+echo "== clang ASan+UBSan build"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+CC=clang setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dc_args=-fno-sanitize-recover=undefined && run build-asan
+if [ -n "$(meson introspect build --tests 2>/dev/null | grep -o '"suite": \[[^]]*"tsan"')" ]; then
+        echo "== clang ThreadSanitizer build (threads-only tests)"
+        CC=clang setup build-tsan -Db_sanitize=thread -Db_lundef=false && run build-tsan --suite tsan
+fi
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

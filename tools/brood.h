@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/* The brood command's internals: one file per subcommand. */
+#ifndef BROOD_TOOL_H
+#define BROOD_TOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define BRD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Exit codes of the brood command (documented in brood --help and brood(1)). */
+enum {
+        BRD_EXIT_OK = 0,
+        BRD_EXIT_FAIL = 1,      /* the job failed: mismatch, something not removed... */
+        BRD_EXIT_USAGE = 2,     /* bad command line */
+        BRD_EXIT_INTR = 130,    /* stopped by SIGINT */
+};
+
+int cmd_ls(int argc, char **argv);
+int cmd_reap(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Print @s as a JSON string (quoted, escaped). */
+void json_str(FILE *f, const char *s);
+
+/* One-line error: "brood: CMD: what: strerror". */
+void tool_err(const char *cmd, const char *what, int err);
+
+/* ------------------------------------------------------------- scanning */
+/* A named brood segment in /dev/shm, with who holds it. */
+struct seg_entry {
+        char name[256];         /* "/brood...." */
+        char label[80];
+        pid_t creator;
+        uint64_t start_time;    /* creator's /proc start time encoded in the name */
+        bool creator_alive;     /* same pid and same start time */
+        uint64_t size;
+        unsigned mode;
+        uid_t uid;
+        pid_t holders[16];      /* live processes with an fd or a mapping of it */
+        size_t nholders;        /* may exceed the array: count only */
+        bool anon;              /* an anonymous memfd found through /proc/PID/fd */
+        uint64_t ino;
+};
+
+/* Parse "/brood.<pid>.<start>.<hex32>.<label>"; false for any other name. */
+bool seg_parse_name(const char *name, struct seg_entry *e);
+/* Whether a process @pid with start time @start_time is alive. */
+bool proc_alive(pid_t pid, uint64_t start_time);
+/* Every named brood segment (and, with @anon, every anonymous brood memfd),
+ * with holders filled in.  Returns the count, *ret_list malloc'ed; -errno. */
+int seg_scan(bool anon, struct seg_entry **ret_list);
+
+#endif

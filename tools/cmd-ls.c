@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/* brood ls / brood reap: what brood left in /dev/shm, and sweeping the dead's. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "brood.h"
+
+static void print_holders(FILE *f, const struct seg_entry *e, bool json)
+{
+        size_t i, n = e->nholders < BRD_ARRAY_LEN(e->holders) ? e->nholders : BRD_ARRAY_LEN(e->holders);
+
+        for (i = 0; i < n; i++)
+                fprintf(f, json ? "%s%d" : "%s%d", i ? "," : "", (int)e->holders[i]);
+        if (!json && e->nholders > n)
+                fprintf(f, ",+%zu", e->nholders - n);
+        if (!json && !e->nholders)
+                fputc('-', f);
+}
+
+static int usage_ls(FILE *f)
+{
+        fprintf(f, "usage: brood ls [--json] [--anon]\n"
+                   "  List brood's named shared-memory segments (/dev/shm/brood.*): creator pid,\n"
+                   "  whether it is alive, size, and the live processes that map or hold each one.\n"
+                   "  --anon   also list anonymous brood memfds held by live processes\n"
+                   "  --json   one JSON document instead of a table\n");
+        return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
+}
+
+int cmd_ls(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "json", no_argument, NULL, 'j' },
+                { "anon", no_argument, NULL, 'a' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 }
+        };
+        struct seg_entry *v = NULL;
+        bool json = false, anon = false;
+        int c, n, i;
+
+        while ((c = getopt_long(argc, argv, "jah", opts, NULL)) != -1) {
+                switch (c) {
+                case 'j': json = true; break;
+                case 'a': anon = true; break;
+                case 'h': return usage_ls(stdout);
+                default: return usage_ls(stderr);
+                }
+        }
+        if (optind != argc)
+                return usage_ls(stderr);
+        n = seg_scan(anon, &v);
+        if (n < 0) {
+                tool_err("ls", "/dev/shm", -n);
+                return BRD_EXIT_FAIL;
+        }
+        if (json) {
+                printf("{\"segments\":[");
+                for (i = 0; i < n; i++) {
+                        const struct seg_entry *e = &v[i];
+
+                        printf("%s{\"name\":", i ? "," : "");
+                        json_str(stdout, e->name);
+                        printf(",\"label\":");
+                        json_str(stdout, e->label);
+                        printf(",\"anonymous\":%s,\"creator\":%d,"
+                               "\"creator_alive\":%s,\"size\":%llu,\"mode\":\"%04o\",\"uid\":%u,"
+                               "\"holders\":[",
+                               e->anon ? "true" : "false",
+                               (int)e->creator, e->creator_alive ? "true" : "false",
+                               (unsigned long long)e->size, e->mode, (unsigned)e->uid);
+                        print_holders(stdout, e, true);
+                        printf("]}");
+                }
+                printf("]}\n");
+        } else {
+                printf("%-8s %-6s %12s  %-20s %-16s %s\n", "CREATOR", "STATE", "SIZE", "HOLDERS",
+                       "LABEL", "NAME");
+                for (i = 0; i < n; i++) {
+                        const struct seg_entry *e = &v[i];
+
+                        if (e->anon)
+                                printf("%-8s %-6s", "-", "anon");
+                        else
+                                printf("%-8d %-6s", (int)e->creator, e->creator_alive ? "alive" : "dead");
+                        printf(" %12llu  ", (unsigned long long)e->size);
+                        {
+                                char buf[64];
+                                FILE *m = fmemopen(buf, sizeof(buf), "w");
+
+                                if (m) {
+                                        print_holders(m, e, false);
+                                        fclose(m);
+                                        buf[sizeof(buf) - 1] = '\0';
+                                        printf("%-20s", buf);
+                                }
+                        }
+                        printf(" %-16s %s\n", e->label, e->name);
+                }
+        }
+        free(v);
+        return BRD_EXIT_OK;
+}
+
+static int usage_reap(FILE *f)
+{
+        fprintf(f, "usage: brood reap [--dry-run]\n"
+                   "  Unlink brood's named segments whose creator is dead and that no live\n"
+                   "  process maps or holds.  Names brood did not make, and segments of a live\n"
+                   "  creator, are never touched.  Exit 1 if something could not be removed.\n"
+                   "  --dry-run   only say what would be removed\n");
+        return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
+}
+
+int cmd_reap(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "dry-run", no_argument, NULL, 'n' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 }
+        };
+        struct seg_entry *v = NULL;
+        bool dry = false;
+        int c, n, i, removed = 0, kept = 0, failed = 0;
+
+        while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
+                switch (c) {
+                case 'n': dry = true; break;
+                case 'h': return usage_reap(stdout);
+                default: return usage_reap(stderr);
+                }
+        }
+        if (optind != argc)
+                return usage_reap(stderr);
+        n = seg_scan(false, &v);
+        if (n < 0) {
+                tool_err("reap", "/dev/shm", -n);
+                return BRD_EXIT_FAIL;
+        }
+        for (i = 0; i < n; i++) {
+                const struct seg_entry *e = &v[i];
+
+                if (e->creator_alive || e->nholders) {
+                        kept++;
+                        continue;
+                }
+                if (dry) {
+                        printf("would remove %s (creator %d dead, %llu bytes)\n", e->name,
+                               (int)e->creator, (unsigned long long)e->size);
+                        removed++;
+                        continue;
+                }
+                if (shm_unlink(e->name) < 0 && errno != ENOENT) {
+                        char what[300];
+
+                        snprintf(what, sizeof(what), "/dev/shm%s", e->name);
+                        tool_err("reap", what, errno);
+                        failed++;
+                        continue;
+                }
+                printf("removed %s (creator %d dead, %llu bytes)\n", e->name, (int)e->creator,
+                       (unsigned long long)e->size);
+                removed++;
+        }
+        printf("%s%d, kept %d (live creator or holder)%s\n", dry ? "would remove " : "removed ",
+               removed, kept, failed ? ", some could not be removed" : "");
+        free(v);
+        return failed ? BRD_EXIT_FAIL : BRD_EXIT_OK;
+}

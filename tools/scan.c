@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Finding brood's segments from outside: named ones by their /dev/shm names,
+ * holders (and anonymous memfds) through /proc/PID/fd and /proc/PID/maps.
+ * A process whose /proc entries we may not read is skipped: as non-root that
+ * is another user's process, which cannot hold our 0600 segments anyway.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <brood/shm.h>
+#include "brood.h"
+
+bool seg_parse_name(const char *name, struct seg_entry *e)
+{
+        const char *p = name;
+        char *end;
+        unsigned long long pid, st;
+        int i;
+
+        if (*p == '/')
+                p++;
+        if (strncmp(p, BRD_SEG_NAME_PREFIX, strlen(BRD_SEG_NAME_PREFIX)))
+                return false;
+        p += strlen(BRD_SEG_NAME_PREFIX);
+        if (!isdigit((unsigned char)*p))
+                return false;
+        pid = strtoull(p, &end, 10);
+        if (*end != '.' || pid == 0 || pid > 0x7fffffff)
+                return false;
+        p = end + 1;
+        if (!isdigit((unsigned char)*p))
+                return false;
+        st = strtoull(p, &end, 10);
+        if (*end != '.')
+                return false;
+        p = end + 1;
+        for (i = 0; i < 32; i++)
+                if (!isxdigit((unsigned char)p[i]) || isupper((unsigned char)p[i]))
+                        return false;
+        if (p[32] != '.' || !p[33] || strlen(p + 33) >= sizeof(e->label))
+                return false;
+        memset(e, 0, sizeof(*e));
+        snprintf(e->name, sizeof(e->name), "/%s", name[0] == '/' ? name + 1 : name);
+        snprintf(e->label, sizeof(e->label), "%s", p + 33);
+        e->creator = (pid_t)pid;
+        e->start_time = st;
+        return true;
+}
+
+static uint64_t start_time_of(pid_t pid)
+{
+        char path[64], buf[1024], *p;
+        ssize_t n;
+        int fd, field;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return 0;
+        buf[n] = '\0';
+        p = strrchr(buf, ')');
+        if (!p)
+                return 0;
+        for (p += 2, field = 3; field < 22 && *p; p++)
+                if (*p == ' ')
+                        field++;
+        return field == 22 ? strtoull(p, NULL, 10) : 0;
+}
+
+bool proc_alive(pid_t pid, uint64_t start_time)
+{
+        char path[64];
+        struct stat st;
+        uint64_t s;
+
+        snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+        if (stat(path, &st) < 0)
+                return false;
+        s = start_time_of(pid);
+        /* A recycled pid has another start time: the creator is dead. */
+        return s != 0 && (start_time == 0 || s == start_time);
+}
+
+static void add_holder(struct seg_entry *e, pid_t pid)
+{
+        size_t i;
+
+        for (i = 0; i < e->nholders && i < BRD_ARRAY_LEN(e->holders); i++)
+                if (e->holders[i] == pid)
+                        return;
+        if (e->nholders < BRD_ARRAY_LEN(e->holders))
+                e->holders[e->nholders] = pid;
+        e->nholders++;
+}
+
+static struct seg_entry *find_named(struct seg_entry *v, size_t n, const char *devshm_path)
+{
+        size_t i;
+
+        if (strncmp(devshm_path, "/dev/shm/", 9))
+                return NULL;
+        for (i = 0; i < n; i++)
+                if (!v[i].anon && !strcmp(v[i].name + 1, devshm_path + 9))
+                        return &v[i];
+        return NULL;
+}
+
+struct vec {
+        struct seg_entry *v;
+        size_t n, cap;
+};
+
+static struct seg_entry *vec_push(struct vec *x)
+{
+        if (x->n == x->cap) {
+                size_t cap = x->cap ? 2 * x->cap : 16;
+                struct seg_entry *nv = realloc(x->v, cap * sizeof(*nv));
+
+                if (!nv)
+                        return NULL;
+                x->v = nv;
+                x->cap = cap;
+        }
+        memset(&x->v[x->n], 0, sizeof(x->v[0]));
+        return &x->v[x->n++];
+}
+
+/* Anonymous brood memfds: "/memfd:brood:<label> (deleted)", grouped by inode. */
+static int note_anon(struct vec *x, pid_t pid, const char *target, const struct stat *st)
+{
+        const char *lab;
+        struct seg_entry *e;
+        size_t i, len;
+
+        if (strncmp(target, "/memfd:brood:", 13))
+                return 0;
+        lab = target + 13;
+        for (i = 0; i < x->n; i++)
+                if (x->v[i].anon && x->v[i].ino == (uint64_t)st->st_ino) {
+                        add_holder(&x->v[i], pid);
+                        return 0;
+                }
+        e = vec_push(x);
+        if (!e)
+                return -ENOMEM;
+        e->anon = true;
+        e->ino = st->st_ino;
+        e->size = (uint64_t)st->st_size;
+        e->mode = st->st_mode & 07777;
+        e->uid = st->st_uid;
+        len = strcspn(lab, " ");
+        if (len >= sizeof(e->label))
+                len = sizeof(e->label) - 1;
+        memcpy(e->label, lab, len);
+        snprintf(e->name, sizeof(e->name), "memfd:brood:%s", e->label);
+        e->creator = 0;
+        add_holder(e, pid);
+        return 0;
+}
+
+static int scan_proc(struct vec *x, bool anon)
+{
+        DIR *proc = opendir("/proc");
+        struct dirent *d;
+        int r = 0;
+
+        if (!proc)
+                return -errno;
+        while ((d = readdir(proc))) {
+                char path[300], target[PATH_MAX], line[PATH_MAX + 128];
+                pid_t pid;
+                DIR *fdd;
+                FILE *maps;
+                struct dirent *f;
+
+                if (!isdigit((unsigned char)d->d_name[0]))
+                        continue;
+                pid = (pid_t)atoi(d->d_name);
+                snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+                fdd = opendir(path);
+                if (fdd) {
+                        while ((f = readdir(fdd))) {
+                                char link[600];
+                                ssize_t n;
+                                struct seg_entry *e;
+
+                                if (f->d_name[0] == '.')
+                                        continue;
+                                snprintf(link, sizeof(link), "%s/%s", path, f->d_name);
+                                n = readlink(link, target, sizeof(target) - 1);
+                                if (n <= 0)
+                                        continue;
+                                target[n] = '\0';
+                                e = find_named(x->v, x->n, target);
+                                if (e) {
+                                        add_holder(e, pid);
+                                } else if (anon && !strncmp(target, "/memfd:brood:", 13)) {
+                                        struct stat st;
+
+                                        if (stat(link, &st) == 0 && note_anon(x, pid, target, &st) < 0)
+                                                r = -ENOMEM;
+                                }
+                        }
+                        closedir(fdd);
+                }
+                snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+                maps = fopen(path, "re");
+                if (!maps)
+                        continue;
+                while (fgets(line, sizeof(line), maps)) {
+                        char *p = strstr(line, "/dev/shm/");
+                        struct seg_entry *e;
+
+                        if (!p)
+                                continue;
+                        p[strcspn(p, " \n")] = '\0';
+                        e = find_named(x->v, x->n, p);
+                        if (e)
+                                add_holder(e, pid);
+                }
+                fclose(maps);
+        }
+        closedir(proc);
+        return r;
+}
+
+int seg_scan(bool anon, struct seg_entry **ret_list)
+{
+        struct vec x = { 0 };
+        DIR *shm = opendir("/dev/shm");
+        struct dirent *d;
+        size_t i;
+        int r;
+
+        if (!shm)
+                return -errno;
+        while ((d = readdir(shm))) {
+                struct seg_entry tmp, *e;
+                char path[300];
+                struct stat st;
+
+                if (!seg_parse_name(d->d_name, &tmp))
+                        continue;
+                snprintf(path, sizeof(path), "/dev/shm/%s", d->d_name);
+                if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                e = vec_push(&x);
+                if (!e) {
+                        closedir(shm);
+                        free(x.v);
+                        return -ENOMEM;
+                }
+                *e = tmp;
+                e->size = (uint64_t)st.st_size;
+                e->mode = st.st_mode & 07777;
+                e->uid = st.st_uid;
+        }
+        closedir(shm);
+        r = scan_proc(&x, anon);
+        if (r < 0) {
+                free(x.v);
+                return r;
+        }
+        for (i = 0; i < x.n; i++)
+                if (!x.v[i].anon)
+                        x.v[i].creator_alive = proc_alive(x.v[i].creator, x.v[i].start_time);
+        *ret_list = x.v;
+        return (int)x.n;
+}
