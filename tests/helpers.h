@@ -14,7 +14,8 @@
 
 /* Open fds of this process (/proc/self/fd, the directory's own fd excluded). */
 int t_fd_count(void);
-/* Entries of /dev/shm whose name starts with "brood." */
+/* Entries of /dev/shm whose name starts with "brood.".  A test that creates
+ * names must run alone ('parallel': false in tests/meson.build). */
 int t_shm_count(void);
 /* waitpid() for @pid: the child's exit code, 128+signal if killed, -1 on error. */
 int t_wait_child(pid_t pid);

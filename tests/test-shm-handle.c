@@ -341,7 +341,7 @@ static void test_env_wrong_pid_and_malformed(void **state)
         assert_int_equal(strncmp(env, "BROOD_HANDLES=1,1,1000,0,0,0", 28), 0);
         assert_int_equal(brd_handle_env_encode(&h, 1, 1, env, 10, envpid, sizeof(envpid)),
                          -ENOSPC);
-        putenv(strdup("BROOD_HANDLES=1,1,1000,0,0,0"));
+        setenv("BROOD_HANDLES", "1,1,1000,0,0,0", 1);
         setenv("BROOD_HANDLES_PID", "1", 1);
         assert_int_equal(brd_handle_from_env(got, 2), 0);       /* meant for someone else */
         snprintf(envpid, sizeof(envpid), "%d", (int)getpid());
