@@ -117,39 +117,66 @@ int brd_seg_is_inherited(const struct brd_seg *seg);
 
 /* ------------------------------------------------------------------- pools */
 
+/*
+ * A pool is a heap in one sealed segment, shared by every process that
+ * attached it (or inherited it through fork()).  Blocks are named by their
+ * offset from the pool base, valid in every process; brd_pool_ptr() turns an
+ * offset into this process's address.
+ *
+ * Small blocks (up to BRD_POOL_SMALL_MAX) come in power-of-two size classes
+ * from 64 B and are allocated and freed lock-free from any thread of any
+ * process.  Larger blocks come from a buddy allocator (4 KiB pages, powers
+ * of two, coalesced on free) under a robust process-shared mutex; a holder
+ * that dies is survived (the next locker repairs the allocator; at worst the
+ * span or the blocks the dead process was handling stay allocated).  When
+ * the buddy allocator runs dry, spans of small blocks that are entirely free
+ * are given back to it, so space freed in one size serves any other.
+ * While a process has a single thread, a small process-local cache per size
+ * class (at most ~1.3 MiB) makes an alloc/free pair one atomic operation; it
+ * is given back when a second thread appears or at brd_pool_close(), and a
+ * forked child forgets the copy it inherited (those blocks stay the
+ * parent's): no block is ever owned twice.
+ */
 struct brd_pool;                /* a heap inside one segment, shared by every process that attaches it */
 
 enum brd_pool_flags {
         BRD_POOL_POPULATE = 1u << 0,    /* prefault the segment */
-        BRD_POOL_NOFORK   = 1u << 1,    /* forked children do not see the pool */
+        BRD_POOL_NOFORK   = 1u << 1,    /* forked children do not see the pool (-EBADF there) */
 };
 
 /* Every block brd_pool_alloc() returns is aligned to this many bytes. */
 #define BRD_POOL_ALIGN 64
+/* Largest block served lock-free from a size class; above it, the buddy path. */
+#define BRD_POOL_SMALL_MAX 65536
 
 struct brd_pool_stats {
         uint64_t size;          /* bytes of the segment */
         uint64_t capacity;      /* bytes that can be handed out (size minus metadata) */
-        uint64_t used;          /* bytes in live blocks, rounded to their size class */
+        uint64_t used;          /* bytes in live blocks, rounded to their size class / buddy block */
         uint64_t blocks;        /* live blocks */
-        uint64_t largest_free;  /* largest single block an alloc could get now */
+        uint64_t largest_free;  /* largest block an alloc gets at once (without reclaiming spans) */
 };
 
 /**
  * brd_pool_create() - create a pool (heap) of @size bytes in a new sealed segment.
- * @size: bytes of the segment, metadata included
+ * @size: bytes of the segment, metadata included (about 2% plus one page);
+ *        at least 12 KiB
  * @flags: enum brd_pool_flags
  * @ret_pool: untouched on failure
- * Return: 0, -EINVAL, or the -errno of brd_seg_create().
+ * Return: 0, -EINVAL (size too small or too large, unknown flags), or the
+ * -errno of brd_seg_create() (-ENOSPC, -ENOMEM, -EMFILE...).
  * Concurrency: thread-safe.  Fork: the pool is usable in a forked child (it
- * is shared memory); process-local caches are dropped in the child.
+ * is shared memory, unless BRD_POOL_NOFORK); the child drops the inherited
+ * copy of the process-local cache without handing those blocks back.
  */
 int brd_pool_create(size_t size, unsigned flags, struct brd_pool **ret_pool);
 
 /**
  * brd_pool_attach() - attach a pool another process exported.
- * Return: 0, -EINVAL (not a pool handle), -EPROTO (bad magic/version/layout),
- * or the -errno of brd_seg_attach().
+ * @h: a BRD_HANDLE_POOL handle, borrowed (its fd is dup'ed)
+ * Return: 0, -EINVAL (not a pool handle), -EPROTO (bad magic, version or
+ * layout: the geometry is recomputed from the segment size and compared),
+ * or the -errno of brd_seg_attach() (-EBADMSG for a lying fd).
  */
 int brd_pool_attach(const struct brd_handle *h, struct brd_pool **ret_pool);
 
@@ -163,27 +190,48 @@ void brd_pool_close(struct brd_pool *pool);
  * brd_pool_alloc() - allocate @size bytes.
  * Return: the block's offset from the pool base (> 0, BRD_POOL_ALIGN aligned),
  * -EINVAL for size 0 or a size that can never fit, -ENOSPC when the pool is
- * full, -EBADMSG when the pool's shared state is corrupt.
- * Concurrency: any thread of any process that attached the pool, at once.
+ * full, -EBADMSG when the pool's shared state is corrupt (poisoned: every
+ * later call says -EBADMSG), -EBADF in a forked child of a NOFORK pool.
+ * Concurrency: any thread of any process that attached the pool, at once;
+ * lock-free up to BRD_POOL_SMALL_MAX while the size class has free blocks.
  */
 int64_t brd_pool_alloc(struct brd_pool *pool, size_t size);
 
 /**
  * brd_pool_free() - give a block back.
  * Return: 0; -EINVAL if @off is not a live block (never allocated, freed
- * twice, not a block start): the pool is left unchanged.
- * Concurrency: as brd_pool_alloc().
+ * twice, not a block start): the pool is left unchanged; -EBADMSG, -EBADF.
+ * (An offset freed and then allocated again is live: a stale free of it
+ * frees the new block, as with any allocator.)
+ * Concurrency: as brd_pool_alloc(); of two racing frees of one block
+ * exactly one succeeds.
  */
 int brd_pool_free(struct brd_pool *pool, uint64_t off);
 
-/** brd_pool_ptr() - this process's address of offset @off; NULL if @off is not inside the pool. */
+/** brd_pool_ptr() - this process's address of offset @off; NULL if @off is not inside the
+ *  pool's data area (or the pool is not mapped in this forked child). */
 void *brd_pool_ptr(const struct brd_pool *pool, uint64_t off);
 
-/** brd_pool_stats() - a snapshot of the pool's accounting; 0 or -EINVAL. */
+/**
+ * brd_pool_stats() - a snapshot of the pool's accounting.
+ * Return: 0, -EINVAL, -EBADMSG.  Exact when no other thread allocates or
+ * frees at the same time.  Cost: a walk of the pool's metadata under its lock.
+ */
 int brd_pool_stats(const struct brd_pool *pool, struct brd_pool_stats *ret_stats);
 
 /* ------------------------------------------------------------------ arrays */
 
+/*
+ * An array is one pool block: a header with the first/last row positions,
+ * then capacity rows of row_size bytes.  Positions are uint64 and run free;
+ * row p lives in slot p % capacity.
+ *
+ * Single writer: push and prepend must not run at the same time on one
+ * array (in any processes); readers are unlimited and never block the
+ * writer.  The writer writes rows first and publishes them with a release
+ * store of last (push) or first (prepend), so a reader never sees an
+ * unwritten or torn row, and never an empty range once a push landed.
+ */
 struct brd_array;               /* fixed-size rows in a pool, with shared first/last indices */
 
 enum brd_array_flags {
@@ -207,28 +255,52 @@ int brd_array_open(struct brd_pool *pool, uint64_t off, struct brd_array **ret_a
 /** brd_array_offset() - the array's offset in its pool: what another process opens. */
 uint64_t brd_array_offset(const struct brd_array *a);
 
+/** brd_array_row_size(), brd_array_capacity() - the array's geometry (0 for NULL). */
+size_t brd_array_row_size(const struct brd_array *a);
+size_t brd_array_capacity(const struct brd_array *a);
+
+/** brd_array_first(), brd_array_last() - the current positions (acquire loads; a
+ *  snapshot of both at once is what brd_array_read() gives). 0 for NULL. */
+uint64_t brd_array_first(const struct brd_array *a);
+uint64_t brd_array_last(const struct brd_array *a);
+
 /**
  * brd_array_push() - append @n rows after last.
- * Return: 0; -ENOSPC if they do not fit (and not BRD_ARRAY_RING): nothing is
- * written, indices unchanged; -EINVAL.  Rows are published only after they
- * are written: a reader never sees an unwritten or torn row.
+ * Return: 0; -ENOSPC if they do not fit (without BRD_ARRAY_RING), or if
+ * @n > capacity (either mode): nothing is written, indices unchanged;
+ * -EINVAL; -EBADMSG on corrupt indices.  With BRD_ARRAY_RING, first
+ * advances past the rows overwritten.
+ * Concurrency: the single writer.  Wait-free.
  */
 int brd_array_push(struct brd_array *a, const void *rows, size_t n);
 
-/** brd_array_prepend() - insert @n rows before first; -ENOSPC if fewer than @n rows are free below first. */
+/** brd_array_prepend() - insert @n rows before first (in the order given); -ENOSPC if
+ *  fewer than @n positions are free below first (prepend never overwrites). */
 int brd_array_prepend(struct brd_array *a, const void *rows, size_t n);
 
 /**
  * brd_array_read() - a consistent copy of [first, last), or of its newest @max_rows rows.
  * @ret_first: the position of the first row copied (may be NULL)
- * Return: rows copied (0 if empty), -EINVAL, -EBADMSG on corrupt indices.
- * Concurrency: wait-free for the writer; retries while a writer overwrites
- * what it is copying.
+ * @rows: room for @max_rows rows
+ * Return: rows copied (0 only while the array is empty, or @max_rows is 0),
+ * -EINVAL, -EBADMSG on corrupt indices.  The copy ends at the last that was
+ * read.  Normally it is exact (the array held exactly those rows at that
+ * instant); if a ring writer keeps overwriting the oldest rows of the copy,
+ * after a few retries it returns the newest rows it can prove were not
+ * overwritten (fewer than asked, *ret_first tells).
+ * Concurrency: any number of readers beside the writer; never blocks it.
  */
 ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void *rows, size_t max_rows);
 
 /** brd_array_close() - release this process's view of the array (the rows stay in the pool). NULL ok. */
 void brd_array_close(struct brd_array *a);
+
+/**
+ * brd_array_destroy() - free the array's block in the pool and close it.
+ * Every other process must have stopped using the array.  NULL ok (0).
+ * Return: 0, or the -errno of brd_pool_free().
+ */
+int brd_array_destroy(struct brd_array *a);
 
 #ifdef __cplusplus
 }

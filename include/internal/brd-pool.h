@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shared pool's and shared array's wire layouts: what lives in the
+ * segment, read and written by every process that attached it.  Private,
+ * versioned, fixed-width, offsets only (never pointers).  Bump
+ * BRD_POOL_VERSION / BRD_ARRAY_VERSION on any change.
+ *
+ * Segment of a pool:
+ *
+ *   0                 struct brd_pool_hdr   (BRD_POOL_HDR_SIZE bytes)
+ *   pages_off         struct brd_pool_page  [npages]   one per 4 KiB data page
+ *   states_off        uint8_t               [npages * 64]  one per 64 B granule
+ *   data_off          data pages            [npages * BRD_POOL_PAGE]
+ *
+ * Data pages are managed by a buddy allocator (orders of pages) under a
+ * robust process-shared mutex.  Small blocks (size classes 64 B << c, up to
+ * 64 KiB) are carved from "spans" (buddy blocks) and kept on one lock-free
+ * Treiber stack per class.  Every word the lock-free paths touch is an AO_t
+ * or an AO char; every structure the locked paths touch can be rebuilt
+ * from the page words alone (see brd_pool_page).
+ */
+#ifndef BROOD_POOL_H
+#define BROOD_POOL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <brood/shm.h>
+#include "internal/brd-private.h"
+
+#if !defined(AO_HAVE_char_compare_and_swap_full) || !defined(AO_HAVE_char_load) || \
+    !defined(AO_HAVE_char_store_release) || !defined(AO_HAVE_nop_read) || \
+    !defined(AO_HAVE_nop_write)
+#error "libatomic_ops lacks a native primitive the shared pool needs"
+#endif
+
+#define BRD_POOL_MAGIC    0x6c6f6f702e647262ull   /* "brd.pool" little-endian */
+#define BRD_POOL_VERSION  1u
+#define BRD_POOL_HDR_SIZE 4096u
+#define BRD_POOL_PAGE     4096u                   /* buddy unit */
+#define BRD_POOL_PAGE_SHIFT 12
+#define BRD_POOL_GRAN     64u                     /* == BRD_POOL_ALIGN, smallest block */
+#define BRD_POOL_GRAN_SHIFT 6
+#define BRD_POOL_GRANS_PER_PAGE (BRD_POOL_PAGE / BRD_POOL_GRAN)
+#define BRD_POOL_NCLASSES 11                      /* 64 B << 0 .. 64 B << 10 = 64 KiB */
+_Static_assert(BRD_POOL_SMALL_MAX == (BRD_POOL_GRAN << (BRD_POOL_NCLASSES - 1)), "largest class");
+#define BRD_POOL_MAX_ORDER 32                     /* free-list heads; page index is 32-bit */
+#define BRD_POOL_MAX_PAGES 0xfffffff0u            /* page index + 1 fits 32 bits */
+
+/* Page word (struct brd_pool_page.word): kind in bits 0..7, arg in 8..15. */
+enum {
+        BRD_PG_NONE  = 0,       /* interior page of a free or large block: not a block start */
+        BRD_PG_FREE  = 1,       /* head of a free buddy block, arg = order */
+        BRD_PG_LARGE = 2,       /* head of an allocated large block, arg = order */
+        BRD_PG_SPAN  = 3,       /* every page of a span of small blocks, arg = class */
+};
+#define BRD_PG_WORD(kind, arg) ((AO_t)(kind) | (AO_t)(arg) << 8)
+#define BRD_PG_KIND(w) ((unsigned)((w) & 0xff))
+#define BRD_PG_ARG(w)  ((unsigned)(((w) >> 8) & 0xff))
+
+/*
+ * One per data page.  The word is written only under the pool lock (with
+ * AO_store, in an order that keeps the page words a valid tiling of the data
+ * area after every single store, so a holder that dies leaves something
+ * repair can walk) and read lock-free by brd_pool_free() to classify an
+ * offset.  prev/next link free buddy blocks of one order (page index + 1,
+ * 0 = none): derived data, rebuilt by repair.  For span heads, prev is
+ * scratch for the reclaim pass.
+ */
+struct brd_pool_page {
+        AO_t     word;
+        uint32_t prev;
+        uint32_t next;
+};
+_Static_assert(sizeof(struct brd_pool_page) == 16, "page entry is 16 bytes on the wire");
+
+/* Granule state byte (one per 64 B granule; meaningful at block starts of
+ * spans only): state in bits 0..1, class + 1 in bits 2..5, so a CAS checks
+ * block kind and class at once. */
+enum {
+        BRD_GS_NONE  = 0,       /* not the start of a small block */
+        BRD_GS_FREE  = 1,       /* on its class's free stack (or held by reclaim) */
+        BRD_GS_ALLOC = 2,       /* handed out */
+        BRD_GS_CACHED = 3,      /* in one process's private cache (see pool.c) */
+};
+#define BRD_GS(cls, st) ((unsigned char)(((unsigned)(cls) + 1) << 2 | (st)))
+
+/*
+ * Class free-stack head: low 32 bits = granule index + 1 of the top block
+ * (0 = empty), high 32 bits = a tag bumped by every successful CAS, so a
+ * pop that read (top, next) cannot succeed after the top was popped and
+ * pushed back in between (ABA).  The tag would have to wrap 2^32 times
+ * during one pop for ABA to bite.  The link to the next block is kept in
+ * the first 8 bytes of each free block (an AO_t, same encoding, tag 0).
+ */
+struct brd_pool_class {
+        AO_t head;
+        BRD_PAD(pad, sizeof(AO_t));
+};
+_Static_assert(sizeof(struct brd_pool_class) == BRD_CACHELINE, "one class head per cache line");
+
+struct brd_pool_hdr {
+        /* Immutable after create: checked on attach against a layout
+         * recomputed from the segment size (-EPROTO on any mismatch). */
+        uint64_t magic;
+        uint32_t version;
+        uint32_t npages;                /* data pages */
+        uint64_t seg_size;              /* bytes of the segment */
+        uint64_t pages_off;
+        uint64_t states_off;
+        uint64_t data_off;
+        uint32_t page_size;             /* BRD_POOL_PAGE */
+        uint32_t mutex_size;            /* sizeof(pthread_mutex_t): an ABI check */
+        uint16_t gran_size;             /* BRD_POOL_GRAN */
+        uint16_t nclasses;              /* BRD_POOL_NCLASSES */
+        uint32_t hdr_size;              /* BRD_POOL_HDR_SIZE */
+
+        /* The large-path lock: robust + process-shared.  A holder that dies
+         * leaves EOWNERDEAD to the next locker, which rebuilds the free
+         * lists from the page words (or poisons the pool). */
+        pthread_mutex_t lock BRD_ALIGNED_CACHELINE;
+        AO_t poisoned;                  /* 1: corrupt, every call says -EBADMSG */
+        uint64_t repairs;               /* under lock: EOWNERDEAD repairs done */
+
+        /* Buddy free lists, under lock: page index + 1 of the first block. */
+        uint32_t free_head[BRD_POOL_MAX_ORDER] BRD_ALIGNED_CACHELINE;
+
+        struct brd_pool_class cls[BRD_POOL_NCLASSES] BRD_ALIGNED_CACHELINE;
+};
+_Static_assert(sizeof(pthread_mutex_t) <= BRD_CACHELINE - 16, "mutex fits its cache line");
+_Static_assert(offsetof(struct brd_pool_hdr, lock) == 64, "lock on its own line");
+_Static_assert(offsetof(struct brd_pool_hdr, free_head) == 128, "free lists on their own line");
+_Static_assert(offsetof(struct brd_pool_hdr, cls) == 256, "class heads after the free lists");
+_Static_assert(offsetof(struct brd_pool_hdr, cls) % BRD_CACHELINE == 0, "class heads own lines");
+_Static_assert(sizeof(struct brd_pool_hdr) <= BRD_POOL_HDR_SIZE, "header fits its page");
+_Static_assert(BRD_POOL_GRAN == 64, "BRD_POOL_ALIGN is 64");
+
+/* ------------------------------------------------------------------ arrays */
+
+#define BRD_ARRAY_MAGIC   0x79617272612e6472ull   /* "rd.array" little-endian */
+#define BRD_ARRAY_VERSION 1u
+#define BRD_ARRAY_HDR_SIZE 192u                   /* rows follow at block + this */
+
+/*
+ * An array: one pool block = this header + capacity * row_size bytes of rows.
+ * Positions (first, last) run free as uint64; the row at position p lives in
+ * slot p % capacity.  Without BRD_ARRAY_RING, 0 <= first <= last <= capacity.
+ * With it, last - first <= capacity and pushing past capacity advances first.
+ *
+ * One writer at a time (push/prepend), any number of readers.  The writer
+ * writes rows, then publishes last (push) or first (prepend) with a
+ * release store.  Whenever first changes (prepend, or an overwriting push
+ * in ring mode) the writer makes seq odd before and even after (a seqlock on
+ * first only): a reader that sees the same even seq around its copy got an
+ * exact snapshot; otherwise it trusts only rows at positions >= the first it
+ * re-reads after copying, because the writer advances first (and fences)
+ * before it overwrites a slot.
+ */
+struct brd_array_hdr {
+        uint64_t magic;
+        uint32_t version;
+        uint32_t flags;                 /* enum brd_array_flags */
+        uint64_t row_size;
+        uint64_t capacity;
+        uint64_t rows_off;              /* from the pool base */
+        uint64_t block_off;             /* this header's own offset: a sanity check */
+        BRD_PAD(pad0, 48);
+        AO_t first;                     /* written by the writer only */
+        AO_t seq;                       /* odd while first is being moved */
+        BRD_PAD(pad1, 2 * sizeof(AO_t));
+        AO_t last;                      /* written by the writer only */
+        BRD_PAD(pad2, sizeof(AO_t));
+};
+_Static_assert(offsetof(struct brd_array_hdr, first) == 64, "first on its own line");
+_Static_assert(offsetof(struct brd_array_hdr, last) == 128, "last on its own line");
+_Static_assert(sizeof(struct brd_array_hdr) == BRD_ARRAY_HDR_SIZE, "array header size");
+
+/* ---------------------------------------------------------- internals */
+struct brd_pool;
+/* Process-local base of the mapping and the offset range of the data area. */
+void *brd__pool_base(const struct brd_pool *pool);
+/* Bytes of the block starting at @off if it is live, else -EINVAL. */
+int64_t brd__pool_block_size(struct brd_pool *pool, uint64_t off);
+/*
+ * Test hook: take the pool lock and leave the shared state the way a holder
+ * killed at @stage would (0: just holding; 1: mid-split of a free block;
+ * 2: mid-carve of a span; 3: mid-merge).  Returns with the lock held;
+ * the caller is expected to die.  0 or -errno.
+ */
+int brd__pool_test_die_locked(struct brd_pool *pool, int stage);
+
+#endif /* BROOD_POOL_H */

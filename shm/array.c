@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared arrays: fixed-size rows in one pool block, with first/last indices
+ * in the same block (the seed's ShmArray used three segments and plain byte
+ * copies for the indices).  One writer, any number of readers in any
+ * processes; the protocol is described at struct brd_array_hdr.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <brood/shm.h>
+#include "internal/brd-private.h"
+#include "internal/brd-pool.h"
+
+struct brd_array {
+        struct brd_pool *pool;
+        struct brd_array_hdr *h;
+        unsigned char *rows;
+        /* Copied once from a validated header: never re-read for a bound. */
+        uint64_t off;
+        uint64_t row_size;
+        uint64_t capacity;
+        unsigned flags;
+};
+
+/* A reader gives up on an exact snapshot after this many torn attempts and
+ * returns the rows it can prove intact (see brd_array_read). */
+#define READ_EXACT_TRIES 3
+
+static int array_wrap(struct brd_pool *pool, uint64_t off, struct brd_array **ret_array)
+{
+        unsigned char *base = brd__pool_base(pool);
+        struct brd_array_hdr *h = (struct brd_array_hdr *)(void *)(base + off);
+        struct brd_array *a = calloc(1, sizeof(*a));
+
+        if (!a)
+                return -ENOMEM;
+        a->pool = pool;
+        a->h = h;
+        a->off = off;
+        a->row_size = h->row_size;
+        a->capacity = h->capacity;
+        a->flags = h->flags;
+        a->rows = base + off + BRD_ARRAY_HDR_SIZE;
+        *ret_array = a;
+        return 0;
+}
+
+BRD_EXPORT int brd_array_create(struct brd_pool *pool, size_t row_size, size_t capacity,
+                                size_t start, unsigned flags, struct brd_array **ret_array)
+{
+        struct brd_array_hdr *h;
+        size_t bytes;
+        int64_t off;
+        int r;
+
+        if (!pool || !ret_array || row_size == 0 || capacity == 0 || start > capacity ||
+            (flags & ~(unsigned)BRD_ARRAY_RING))
+                return -EINVAL;
+        if (__builtin_mul_overflow(row_size, capacity, &bytes) ||
+            __builtin_add_overflow(bytes, (size_t)BRD_ARRAY_HDR_SIZE, &bytes) ||
+            bytes > (size_t)INT64_MAX)
+                return -EINVAL;
+        off = brd_pool_alloc(pool, bytes);
+        if (off < 0)
+                return (int)off;
+        h = brd_pool_ptr(pool, (uint64_t)off);
+        h->version = BRD_ARRAY_VERSION;
+        h->flags = flags;
+        h->row_size = row_size;
+        h->capacity = capacity;
+        h->rows_off = (uint64_t)off + BRD_ARRAY_HDR_SIZE;
+        h->block_off = (uint64_t)off;
+        AO_store(&h->first, start);
+        AO_store(&h->last, start);
+        AO_store(&h->seq, 0);
+        /* Another process learns the offset through a syscall (socket, pipe,
+         * fork), which orders these stores before its open. */
+        h->magic = BRD_ARRAY_MAGIC;
+        r = array_wrap(pool, (uint64_t)off, ret_array);
+        if (r < 0) {
+                h->magic = 0;
+                brd_pool_free(pool, (uint64_t)off);
+        }
+        return r;
+}
+
+BRD_EXPORT int brd_array_open(struct brd_pool *pool, uint64_t off, struct brd_array **ret_array)
+{
+        const struct brd_array_hdr *h;
+        uint64_t bytes, rs, cap;
+        int64_t bsz;
+
+        if (!pool || !ret_array)
+                return -EINVAL;
+        bsz = brd__pool_block_size(pool, off);
+        if (bsz == -EINVAL)
+                return -EPROTO;         /* no live block starts there */
+        if (bsz < 0)
+                return (int)bsz;
+        if ((uint64_t)bsz < BRD_ARRAY_HDR_SIZE)
+                return -EPROTO;
+        h = brd_pool_ptr(pool, off);
+        if (!h)
+                return -EBADF;
+        rs = h->row_size;
+        cap = h->capacity;
+        if (h->magic != BRD_ARRAY_MAGIC || h->version != BRD_ARRAY_VERSION ||
+            (h->flags & ~(uint32_t)BRD_ARRAY_RING) || rs == 0 || cap == 0 ||
+            h->block_off != off || h->rows_off != off + BRD_ARRAY_HDR_SIZE ||
+            __builtin_mul_overflow(rs, cap, &bytes) ||
+            bytes > (uint64_t)bsz - BRD_ARRAY_HDR_SIZE)
+                return -EPROTO;
+        /* array_wrap re-reads the fields: a peer could change them between
+         * the check and the copy, so check the copies again. */
+        {
+                struct brd_array *a = NULL;
+                int r = array_wrap(pool, off, &a);
+
+                if (r < 0)
+                        return r;
+                if (a->row_size != rs || a->capacity != cap || (a->flags & ~(unsigned)BRD_ARRAY_RING)) {
+                        free(a);
+                        return -EPROTO;
+                }
+                *ret_array = a;
+        }
+        return 0;
+}
+
+BRD_EXPORT uint64_t brd_array_offset(const struct brd_array *a)
+{
+        return a ? a->off : 0;
+}
+
+BRD_EXPORT size_t brd_array_row_size(const struct brd_array *a)
+{
+        return a ? (size_t)a->row_size : 0;
+}
+
+BRD_EXPORT size_t brd_array_capacity(const struct brd_array *a)
+{
+        return a ? (size_t)a->capacity : 0;
+}
+
+BRD_EXPORT uint64_t brd_array_first(const struct brd_array *a)
+{
+        /* Pairs with the writer's release stores of first. */
+        return a ? AO_load_acquire(&a->h->first) : 0;
+}
+
+BRD_EXPORT uint64_t brd_array_last(const struct brd_array *a)
+{
+        /* Pairs with the writer's release stores of last. */
+        return a ? AO_load_acquire(&a->h->last) : 0;
+}
+
+/* The writer's own indices (it is the only one that stores them), checked. */
+static int writer_indices(const struct brd_array *a, uint64_t *ret_f, uint64_t *ret_l)
+{
+        uint64_t f = AO_load(&a->h->first), l = AO_load(&a->h->last);
+
+        if (f > l || l - f > a->capacity || (!(a->flags & BRD_ARRAY_RING) && l > a->capacity))
+                return -EBADMSG;
+        *ret_f = f;
+        *ret_l = l;
+        return 0;
+}
+
+/* Copy @n rows into the slots of positions pos.. (wrapping). */
+static void rows_put(struct brd_array *a, uint64_t pos, const unsigned char *src, uint64_t n)
+{
+        uint64_t slot = pos % a->capacity, k = a->capacity - slot;
+
+        if (k > n)
+                k = n;
+        memcpy(a->rows + slot * a->row_size, src, k * a->row_size);
+        if (n > k)
+                memcpy(a->rows, src + k * a->row_size, (n - k) * a->row_size);
+}
+
+static void rows_get(const struct brd_array *a, uint64_t pos, unsigned char *dst, uint64_t n)
+{
+        uint64_t slot = pos % a->capacity, k = a->capacity - slot;
+
+        if (k > n)
+                k = n;
+        memcpy(dst, a->rows + slot * a->row_size, k * a->row_size);
+        if (n > k)
+                memcpy(dst + k * a->row_size, a->rows, (n - k) * a->row_size);
+}
+
+BRD_EXPORT int brd_array_push(struct brd_array *a, const void *rows, size_t n)
+{
+        uint64_t f, l, nf, s = 0;
+        int r;
+
+        if (!a || (!rows && n))
+                return -EINVAL;
+        if (n == 0)
+                return 0;
+        r = writer_indices(a, &f, &l);
+        if (r < 0)
+                return r;
+        if (n > a->capacity)
+                return -ENOSPC;         /* never fits, ring or not: nothing written */
+        if (!(a->flags & BRD_ARRAY_RING)) {
+                if (n > a->capacity - l)
+                        return -ENOSPC;
+                memcpy(a->rows + l * a->row_size, rows, n * a->row_size);
+                /* Pairs with AO_load_acquire(last) in brd_array_read: the rows
+                 * are written before a reader can count them. */
+                AO_store_release(&a->h->last, l + n);
+                return 0;
+        }
+        nf = l + n - f > a->capacity ? l + n - a->capacity : f;
+        if (nf != f) {
+                /* Overwrite: retire the oldest rows before touching their
+                 * slots.  seq odd, then first, then a write fence that pairs
+                 * with AO_nop_read in brd_array_read: a reader whose copy saw
+                 * any byte of the overwrite sees first advanced past it. */
+                s = AO_load(&a->h->seq);
+                AO_store(&a->h->seq, s + 1);
+                AO_store(&a->h->first, nf);
+                AO_nop_write();
+        }
+        rows_put(a, l, rows, n);
+        /* Pairs with AO_load_acquire(last) in brd_array_read. */
+        AO_store_release(&a->h->last, l + n);
+        if (nf != f)
+                /* Pairs with AO_load_acquire(seq) in brd_array_read. */
+                AO_store_release(&a->h->seq, s + 2);
+        return 0;
+}
+
+BRD_EXPORT int brd_array_prepend(struct brd_array *a, const void *rows, size_t n)
+{
+        uint64_t f, l, s;
+        int r;
+
+        if (!a || (!rows && n))
+                return -EINVAL;
+        if (n == 0)
+                return 0;
+        r = writer_indices(a, &f, &l);
+        if (r < 0)
+                return r;
+        /* Never below position 0, never over a live row (ring or not). */
+        if (n > f || n > a->capacity - (l - f))
+                return -ENOSPC;
+        s = AO_load(&a->h->seq);
+        AO_store(&a->h->seq, s + 1);
+        rows_put(a, f - n, rows, n);
+        /* Pairs with AO_load_acquire(first) in brd_array_read: the rows are
+         * written before first covers them. */
+        AO_store_release(&a->h->first, f - n);
+        /* Pairs with AO_load_acquire(seq) in brd_array_read. */
+        AO_store_release(&a->h->seq, s + 2);
+        return 0;
+}
+
+BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void *rows,
+                                  size_t max_rows)
+{
+        unsigned char *dst = rows;
+        unsigned tries;
+
+        if (!a || (!rows && max_rows))
+                return -EINVAL;
+        for (tries = 1; ; tries++) {
+                uint64_t s1, s2, f, l, cs, n, f2;
+
+                /* Pairs with the writer's release store of an even seq. */
+                s1 = AO_load_acquire(&a->h->seq);
+                /* first before last: first <= last holds at every instant and
+                 * last only grows, so f <= l here (a stale f is only too small). */
+                f = AO_load_acquire(&a->h->first);      /* pairs with prepend's release */
+                l = AO_load_acquire(&a->h->last);       /* pairs with push's release */
+                if (f > l)
+                        return -EBADMSG;
+                if (!(a->flags & BRD_ARRAY_RING)) {
+                        if (l > a->capacity)
+                                return -EBADMSG;
+                } else if (l - f > a->capacity) {
+                        f = l - a->capacity;            /* stale first: those rows are gone */
+                }
+                cs = l - f > max_rows ? l - max_rows : f;
+                n = l - cs;
+                if (n)
+                        rows_get(a, cs, dst, n);
+                /* Pairs with AO_nop_write in brd_array_push: if the copy read
+                 * any overwritten byte, the loads below see first past it. */
+                AO_nop_read();
+                s2 = AO_load(&a->h->seq);
+                f2 = AO_load(&a->h->first);
+                if (!(a->flags & BRD_ARRAY_RING) || f2 <= cs) {
+                        /* Nothing copied was overwritten.  With seq unchanged
+                         * and even, first did not move either: [cs, l) is
+                         * exactly what the array held when last was read. */
+                        if ((s1 == s2 && !(s1 & 1)) || tries >= READ_EXACT_TRIES) {
+                                if (ret_first)
+                                        *ret_first = cs;
+                                return (ssize_t)n;
+                        }
+                        continue;
+                }
+                if (f2 < l && tries >= READ_EXACT_TRIES) {
+                        /* The writer lapped the oldest rows of the copy: keep
+                         * the ones it provably did not touch (>= f2). */
+                        memmove(dst, dst + (f2 - cs) * a->row_size, (l - f2) * a->row_size);
+                        if (ret_first)
+                                *ret_first = f2;
+                        return (ssize_t)(l - f2);
+                }
+                /* f2 >= l: every copied row was overwritten; try again. */
+        }
+}
+
+BRD_EXPORT void brd_array_close(struct brd_array *a)
+{
+        free(a);
+}
+
+BRD_EXPORT int brd_array_destroy(struct brd_array *a)
+{
+        int r;
+
+        if (!a)
+                return 0;
+        a->h->magic = 0;
+        r = brd_pool_free(a->pool, a->off);
+        free(a);
+        return r;
+}

@@ -1,0 +1,1086 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shared pool: one sealed segment, a heap that every process which
+ * attached it allocates from and frees to at the same time.
+ *
+ * Two layers (wire layout in internal/brd-pool.h):
+ *  - small blocks (64 B << c, c < BRD_POOL_NCLASSES, up to 64 KiB): one
+ *    lock-free Treiber stack per size class, ABA-safe through a 32-bit tag
+ *    in the head word; a per-granule state byte (class + FREE/ALLOC) turns
+ *    every free into one CAS that also rejects double and foreign frees;
+ *  - pages: a buddy allocator under a robust process-shared mutex hands out
+ *    spans (which are carved into small blocks) and large blocks, and
+ *    coalesces on free.  When it runs dry it reclaims spans whose blocks are
+ *    all free back from the class stacks, so space freed in one class serves
+ *    any other size.
+ *
+ * A small process-local cache per class makes the common alloc/free pair
+ * cost one atomic instead of three, but only while the process is
+ * single-threaded (glibc's __libc_single_threaded, the test its own malloc
+ * uses): then nobody else can touch it, so it needs no lock, and no lock is
+ * left for fork() to deadlock on.  Cached blocks are in state CACHED: a
+ * double free of one still fails, stats do not count them as used.  Once a
+ * second thread exists the cache is flushed (by whichever thread claims it
+ * first) and bypassed; a forked child finds the generation changed and
+ * drops its inherited copy without handing those blocks back: they are the
+ * parent's.  A process that dies without brd_pool_close() leaks what it
+ * cached (at most ~1.3 MiB).  A lock holder that dies is survived: the next locker gets EOWNERDEAD
+ * and rebuilds the buddy free lists from the page words, which stay a valid
+ * tiling of the data area after every single store (see brd_pool_page).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/single_threaded.h>
+#include <unistd.h>
+
+#include <brood/shm.h>
+#include "internal/brd-private.h"
+#include "internal/brd-pool.h"
+
+struct brd_pool {
+        struct brd_seg *seg;
+        unsigned char *base;
+        struct brd_pool_hdr *hdr;
+        struct brd_pool_page *pg;
+        unsigned char *st;              /* granule state bytes (AO char) */
+        unsigned char *data;
+        /* Geometry, copied once from a validated header: shared memory is
+         * never re-read for a bound. */
+        uint64_t data_off;
+        uint64_t data_size;
+        uint64_t ngran;
+        uint32_t npages;
+        unsigned max_order;             /* largest order any block can have */
+        unsigned flags;                 /* enum brd_pool_flags */
+        uint64_t fork_gen;
+        /* The single-threaded cache: granule indices of CACHED blocks. */
+        uint64_t cache_gen;             /* fork generation the cache belongs to */
+        AO_t cache_dirty;               /* 1: may hold blocks (read by any thread) */
+        struct pcache {
+                uint32_t n, cap;
+                uint32_t blk[32];
+        } cache[BRD_POOL_NCLASSES];
+};
+
+#define POOL_FLAGS (BRD_POOL_POPULATE | BRD_POOL_NOFORK)
+#define IDX_MASK 0xffffffffull
+#define TAG_ONE  (1ull << 32)
+
+static inline uint64_t class_size(unsigned c)
+{
+        return (uint64_t)BRD_POOL_GRAN << c;
+}
+
+/* Span = the buddy block a class is carved from: >= 64 KiB and >= 4 blocks. */
+static inline unsigned span_order(unsigned c)
+{
+        uint64_t b = class_size(c) * 4;
+        unsigned o = 4;                 /* 16 pages = 64 KiB */
+
+        while (((uint64_t)BRD_POOL_PAGE << o) < b)
+                o++;
+        return o;
+}
+
+static inline unsigned size_class(size_t size)
+{
+        if (size <= BRD_POOL_GRAN)
+                return 0;
+        return (unsigned)(64 - __builtin_clzll((unsigned long long)size - 1)) - BRD_POOL_GRAN_SHIFT;
+}
+
+static inline unsigned pages_order(uint64_t bytes)
+{
+        uint64_t pages = (bytes + BRD_POOL_PAGE - 1) >> BRD_POOL_PAGE_SHIFT;
+
+        return pages <= 1 ? 0 : (unsigned)(64 - __builtin_clzll(pages - 1));
+}
+
+static inline AO_t *block_link(const struct brd_pool *p, uint64_t g)
+{
+        return (AO_t *)(void *)(p->data + (g << BRD_POOL_GRAN_SHIFT));
+}
+
+/* --------------------------------------------------------------- layout */
+
+struct layout {
+        uint64_t npages, pages_off, states_off, data_off;
+};
+
+/* The geometry of a segment of @size bytes; npages 0 if nothing fits.
+ * Attach recomputes it and compares: the header cannot lie about it. */
+static void layout_compute(uint64_t size, struct layout *l)
+{
+        uint64_t n;
+
+        memset(l, 0, sizeof(*l));
+        if (size < BRD_POOL_HDR_SIZE + 2 * BRD_POOL_PAGE)
+                return;
+        n = (size - BRD_POOL_HDR_SIZE) / (BRD_POOL_PAGE + sizeof(struct brd_pool_page) +
+                                          BRD_POOL_GRANS_PER_PAGE);
+        if (n > BRD_POOL_MAX_PAGES)
+                n = BRD_POOL_MAX_PAGES;
+        for (; n > 0; n--) {
+                uint64_t states = BRD_POOL_HDR_SIZE + n * sizeof(struct brd_pool_page);
+                uint64_t data = states + n * BRD_POOL_GRANS_PER_PAGE;
+
+                data = (data + BRD_POOL_PAGE - 1) & ~(uint64_t)(BRD_POOL_PAGE - 1);
+                if (data + n * BRD_POOL_PAGE <= size) {
+                        l->npages = n;
+                        l->pages_off = BRD_POOL_HDR_SIZE;
+                        l->states_off = states;
+                        l->data_off = data;
+                        return;
+                }
+        }
+}
+
+static unsigned max_order_of(uint64_t npages)
+{
+        return (unsigned)(63 - __builtin_clzll(npages));
+}
+
+/* ------------------------------------------------------------ poisoning */
+
+static int pool_corrupt(struct brd_pool *p)
+{
+        AO_store(&p->hdr->poisoned, 1);
+        return -EBADMSG;
+}
+
+static inline int pool_check(const struct brd_pool *p)
+{
+        if (BRD_UNLIKELY(p->flags & BRD_POOL_NOFORK) && p->fork_gen != brd__fork_gen())
+                return -EBADF;          /* the mapping is not in this forked child */
+        if (BRD_UNLIKELY(AO_load(&p->hdr->poisoned)))
+                return -EBADMSG;
+        return 0;
+}
+
+/* ---------------------------------------------------- buddy (under lock) */
+
+static inline AO_t pg_word(const struct brd_pool *p, uint32_t i)
+{
+        return AO_load(&p->pg[i].word);
+}
+
+static inline void pg_set(struct brd_pool *p, uint32_t i, AO_t w)
+{
+        AO_store(&p->pg[i].word, w);
+}
+
+static bool block_fits(const struct brd_pool *p, uint64_t i, unsigned k)
+{
+        return k <= p->max_order && (i & ((1ull << k) - 1)) == 0 &&
+               i + (1ull << k) <= p->npages;
+}
+
+static void list_push(struct brd_pool *p, unsigned k, uint32_t i)
+{
+        uint32_t h = p->hdr->free_head[k];
+
+        p->pg[i].prev = 0;
+        p->pg[i].next = h;
+        if (h)
+                p->pg[h - 1].prev = i + 1;      /* h validated by whoever pushed it */
+        p->hdr->free_head[k] = i + 1;
+}
+
+static int list_unlink(struct brd_pool *p, unsigned k, uint32_t i)
+{
+        uint32_t pr = p->pg[i].prev, nx = p->pg[i].next;
+
+        if (pr > p->npages || nx > p->npages)
+                return -EBADMSG;
+        if (pr) {
+                if (p->pg[pr - 1].next != i + 1)
+                        return -EBADMSG;
+                p->pg[pr - 1].next = nx;
+        } else {
+                if (p->hdr->free_head[k] != i + 1)
+                        return -EBADMSG;
+                p->hdr->free_head[k] = nx;
+        }
+        if (nx)
+                p->pg[nx - 1].prev = pr;
+        p->pg[i].prev = p->pg[i].next = 0;
+        return 0;
+}
+
+/* A free block of exactly order @order, unlinked, its word FREE(order):
+ * page index, -ENOSPC, or -EBADMSG. */
+static int64_t buddy_alloc(struct brd_pool *p, unsigned order)
+{
+        unsigned k;
+        uint32_t i, h;
+        int r;
+
+        if (order > p->max_order)
+                return -ENOSPC;
+        for (k = order; k <= p->max_order; k++)
+                if (p->hdr->free_head[k])
+                        break;
+        if (k > p->max_order)
+                return -ENOSPC;
+        h = p->hdr->free_head[k];
+        if (h > p->npages || !block_fits(p, h - 1, k) || pg_word(p, h - 1) != BRD_PG_WORD(BRD_PG_FREE, k))
+                return -EBADMSG;
+        i = h - 1;
+        r = list_unlink(p, k, i);
+        if (r < 0)
+                return r;
+        while (k > order) {
+                uint32_t q;
+
+                k--;
+                q = i + (1u << k);
+                /* Upper half first: until the lower head says k, the walk
+                 * skips q as interior, so every prefix is a valid tiling. */
+                pg_set(p, q, BRD_PG_WORD(BRD_PG_FREE, k));
+                pg_set(p, i, BRD_PG_WORD(BRD_PG_FREE, k));
+                list_push(p, k, q);
+        }
+        return i;
+}
+
+/* Give back block @i of order @k whose word already says FREE(k) and which
+ * is on no list; coalesce with free buddies below @limit (repair walks in
+ * order and merges only with what it has already seen). */
+static int buddy_free(struct brd_pool *p, uint32_t i, unsigned k, uint64_t limit)
+{
+        int r;
+
+        while (k < p->max_order) {
+                uint64_t q = (uint64_t)i ^ (1ull << k);
+                uint32_t lo, hi;
+
+                if (q >= limit || q + (1ull << k) > p->npages ||
+                    pg_word(p, (uint32_t)q) != BRD_PG_WORD(BRD_PG_FREE, k))
+                        break;
+                r = list_unlink(p, k, (uint32_t)q);
+                if (r < 0)
+                        return r;
+                lo = i < q ? i : (uint32_t)q;
+                hi = i < q ? (uint32_t)q : i;
+                /* One store merges (the walk from lo now skips hi); the second
+                 * only tidies the stale head. */
+                pg_set(p, lo, BRD_PG_WORD(BRD_PG_FREE, k + 1));
+                pg_set(p, hi, BRD_PG_WORD(BRD_PG_NONE, 0));
+                i = lo;
+                k++;
+        }
+        list_push(p, k, i);
+        return 0;
+}
+
+/*
+ * Rebuild everything the lock protects from the page words, after a holder
+ * died (EOWNERDEAD).  Lock-free users keep running meanwhile: they touch
+ * class heads and state bytes, never page words or lists.
+ */
+static int pool_repair(struct brd_pool *p)
+{
+        uint64_t i = 0, j;
+        unsigned k;
+        int r;
+
+        memset(p->hdr->free_head, 0, sizeof(p->hdr->free_head));
+        while (i < p->npages) {         /* each step advances i: bounded by npages */
+                AO_t w = pg_word(p, (uint32_t)i);
+                unsigned kind = BRD_PG_KIND(w), arg = BRD_PG_ARG(w);
+
+                switch (kind) {
+                case BRD_PG_FREE:
+                        k = arg;
+                        if (w != BRD_PG_WORD(kind, arg) || !block_fits(p, i, k))
+                                return -EBADMSG;
+                        /* A split or carve cut short leaves stale words inside. */
+                        for (j = 1; j < (1ull << k); j++)
+                                pg_set(p, (uint32_t)(i + j), BRD_PG_WORD(BRD_PG_NONE, 0));
+                        for (j = 0; j < ((1ull << k) * BRD_POOL_GRANS_PER_PAGE); j++)
+                                AO_char_store(&p->st[i * BRD_POOL_GRANS_PER_PAGE + j], BRD_GS_NONE);
+                        r = buddy_free(p, (uint32_t)i, k, i);
+                        if (r < 0)
+                                return r;
+                        break;
+                case BRD_PG_LARGE:
+                        k = arg;
+                        if (w != BRD_PG_WORD(kind, arg) || !block_fits(p, i, k))
+                                return -EBADMSG;
+                        for (j = 1; j < (1ull << k); j++)
+                                pg_set(p, (uint32_t)(i + j), BRD_PG_WORD(BRD_PG_NONE, 0));
+                        break;
+                case BRD_PG_SPAN:
+                        if (w != BRD_PG_WORD(kind, arg) || arg >= BRD_POOL_NCLASSES)
+                                return -EBADMSG;
+                        k = span_order(arg);
+                        if (!block_fits(p, i, k))
+                                return -EBADMSG;
+                        for (j = 1; j < (1ull << k); j++)
+                                pg_set(p, (uint32_t)(i + j), w);
+                        break;
+                default:
+                        return -EBADMSG;
+                }
+                i += 1ull << k;
+        }
+        return 0;
+}
+
+static int pool_lock(struct brd_pool *p)
+{
+        int r = pthread_mutex_lock(&p->hdr->lock);
+
+        if (r == EOWNERDEAD) {
+                r = pool_repair(p);
+                if (r < 0)
+                        pool_corrupt(p);
+                else
+                        p->hdr->repairs++;
+                pthread_mutex_consistent(&p->hdr->lock);
+                if (r < 0) {
+                        pthread_mutex_unlock(&p->hdr->lock);
+                        return r;
+                }
+                return 0;
+        }
+        if (r == ENOTRECOVERABLE)
+                return pool_corrupt(p);
+        if (r)
+                return -r;
+        if (AO_load(&p->hdr->poisoned)) {
+                pthread_mutex_unlock(&p->hdr->lock);
+                return -EBADMSG;
+        }
+        return 0;
+}
+
+static void pool_unlock(struct brd_pool *p)
+{
+        pthread_mutex_unlock(&p->hdr->lock);
+}
+
+/* ------------------------------------------------- class stacks (lock-free) */
+
+/* Pop a block of class @c: granule index, -EAGAIN when empty, -EBADMSG. */
+static int64_t class_pop(struct brd_pool *p, unsigned c)
+{
+        AO_t *head = &p->hdr->cls[c].head;
+
+        for (;;) {
+                /* Pairs with the CAS in class_push(): the link word and the
+                 * FREE state byte of the top block were written before it. */
+                AO_t h = AO_load_acquire(head);
+                uint64_t g;
+                AO_t nx;
+
+                if (!(h & IDX_MASK))
+                        return -EAGAIN;
+                g = (h & IDX_MASK) - 1;
+                if (g >= p->ngran)
+                        return pool_corrupt(p);
+                /* May be garbage if another thread popped and reused the block
+                 * meanwhile; then the tag has moved and the CAS fails. */
+                nx = AO_load(block_link(p, g));
+                if (AO_compare_and_swap_full(head, h, ((h & ~IDX_MASK) + TAG_ONE) | (nx & IDX_MASK))) {
+                        if (AO_char_load(&p->st[g]) != BRD_GS(c, BRD_GS_FREE) ||
+                            (g << BRD_POOL_GRAN_SHIFT) + class_size(c) > p->data_size)
+                                return pool_corrupt(p);
+                        /* Ours alone now: nobody else writes a FREE block's state. */
+                        AO_char_store(&p->st[g], BRD_GS(c, BRD_GS_ALLOC));
+                        return (int64_t)g;
+                }
+        }
+}
+
+/* Push the chain first..last (already linked, states FREE) of class @c. */
+static void class_push(struct brd_pool *p, unsigned c, uint64_t first, uint64_t last)
+{
+        AO_t *head = &p->hdr->cls[c].head;
+
+        for (;;) {
+                AO_t h = AO_load(head);
+
+                AO_store(block_link(p, last), h & IDX_MASK);
+                /* Full barrier: the link and the state bytes are visible
+                 * before the block is; pairs with AO_load_acquire in class_pop. */
+                if (AO_compare_and_swap_full(head, h, ((h & ~IDX_MASK) + TAG_ONE) | (first + 1)))
+                        return;
+        }
+}
+
+/* ------------------------------------------ the single-threaded cache */
+
+/* Give every cached block back (or drop them in a forked child). */
+static void cache_flush(struct brd_pool *p)
+{
+        unsigned c, i;
+        bool mine = p->cache_gen == brd__fork_gen();
+
+        for (c = 0; c < BRD_POOL_NCLASSES; c++) {
+                struct pcache *pc = &p->cache[c];
+
+                for (i = 0; mine && i < pc->n; i++) {
+                        uint64_t g = pc->blk[i];
+
+                        if (AO_char_compare_and_swap_full(&p->st[g], BRD_GS(c, BRD_GS_CACHED),
+                                                          BRD_GS(c, BRD_GS_FREE)))
+                                class_push(p, c, g, g);
+                }
+                pc->n = 0;
+        }
+        p->cache_gen = brd__fork_gen();
+}
+
+/* The cache of class @c if this thread may use it, else NULL. */
+static inline struct pcache *cache_get(struct brd_pool *p, unsigned c)
+{
+        if (BRD_UNLIKELY(!__libc_single_threaded)) {
+                /* Threads exist: the cache is no one's.  The first thread to
+                 * claim it empties it; the loser (and everyone after) skips. */
+                if (BRD_UNLIKELY(AO_load(&p->cache_dirty)) &&
+                    AO_compare_and_swap_full(&p->cache_dirty, 1, 0))
+                        cache_flush(p);
+                return NULL;
+        }
+        if (BRD_UNLIKELY(p->cache_gen != brd__fork_gen())) {
+                /* A forked child: the blocks are the parent's cache, still
+                 * owned there.  Forget them, hand nothing back. */
+                unsigned i;
+
+                for (i = 0; i < BRD_POOL_NCLASSES; i++)
+                        p->cache[i].n = 0;
+                p->cache_gen = brd__fork_gen();
+        }
+        return &p->cache[c];
+}
+
+/* When this thread may, give the cache back before concluding "full". */
+static void cache_release(struct brd_pool *p)
+{
+        if (__libc_single_threaded) {
+                cache_flush(p);
+                AO_store(&p->cache_dirty, 0);
+        }
+}
+
+/* ------------------------------------------------- spans (under lock) */
+
+/* Turn free buddy block @i (order span_order(c), word FREE, on no list) into
+ * a span of class @c; keep its first block and push the rest.  Returns the
+ * granule index of the kept block. */
+static uint64_t span_carve(struct brd_pool *p, unsigned c, uint32_t i)
+{
+        unsigned so = span_order(c);
+        uint64_t np = 1ull << so, ng = np * BRD_POOL_GRANS_PER_PAGE;
+        uint64_t gpb = class_size(c) / BRD_POOL_GRAN, nblk = ng / gpb;
+        uint64_t g0 = (uint64_t)i * BRD_POOL_GRANS_PER_PAGE, b, j;
+
+        for (j = 1; j < np; j++)
+                pg_set(p, (uint32_t)(i + j), BRD_PG_WORD(BRD_PG_SPAN, c));
+        for (j = 0; j < ng; j++)
+                AO_char_store(&p->st[g0 + j], BRD_GS_NONE);
+        AO_char_store(&p->st[g0], BRD_GS(c, BRD_GS_ALLOC));
+        for (b = 1; b < nblk; b++) {
+                AO_char_store(&p->st[g0 + b * gpb], BRD_GS(c, BRD_GS_FREE));
+                if (b + 1 < nblk)
+                        AO_store(block_link(p, g0 + b * gpb), g0 + (b + 1) * gpb + 1);
+        }
+        /* The head word last: a holder that dies before it leaves a free
+         * block (stale interior words are cleared by repair); one that dies
+         * after it and before the push leaks this span only. */
+        pg_set(p, i, BRD_PG_WORD(BRD_PG_SPAN, c));
+        if (nblk > 1)
+                class_push(p, c, g0 + gpb, g0 + (nblk - 1) * gpb);
+        return g0;
+}
+
+/* Return span @i of class @c whose blocks are all held by the caller. */
+static int span_release(struct brd_pool *p, unsigned c, uint32_t i)
+{
+        unsigned so = span_order(c);
+        uint64_t np = 1ull << so, j;
+
+        for (j = 0; j < np * BRD_POOL_GRANS_PER_PAGE; j++)
+                AO_char_store(&p->st[(uint64_t)i * BRD_POOL_GRANS_PER_PAGE + j], BRD_GS_NONE);
+        for (j = 1; j < np; j++)
+                pg_set(p, (uint32_t)(i + j), BRD_PG_WORD(BRD_PG_NONE, 0));
+        pg_set(p, i, BRD_PG_WORD(BRD_PG_FREE, so));
+        return buddy_free(p, i, so, UINT64_MAX);
+}
+
+/* Check that @g is a FREE block start of class @c: its span head page, or -1. */
+static int64_t free_block_span(const struct brd_pool *p, unsigned c, uint64_t g)
+{
+        uint64_t pi;
+
+        if (g >= p->ngran || AO_char_load(&p->st[g]) != BRD_GS(c, BRD_GS_FREE))
+                return -1;
+        pi = g / BRD_POOL_GRANS_PER_PAGE;
+        if (pg_word(p, (uint32_t)pi) != BRD_PG_WORD(BRD_PG_SPAN, c))
+                return -1;
+        return (int64_t)(pi & ~((1ull << span_order(c)) - 1));
+}
+
+/*
+ * Under lock: detach each class stack whole, give every span whose blocks
+ * are all on it back to the buddy allocator, push the rest back.  Blocks
+ * freed concurrently land on the emptied stack and simply stay there.
+ * Span heads' prev field counts; their next field chains the spans to free.
+ */
+static int pool_reclaim(struct brd_pool *p)
+{
+        unsigned c;
+
+        for (c = 0; c < BRD_POOL_NCLASSES; c++) {
+                AO_t *head = &p->hdr->cls[c].head;
+                uint64_t nblk = (BRD_POOL_PAGE << span_order(c)) / class_size(c);
+                uint64_t g, steps, kfirst = 0, klast = 0;
+                uint32_t release = 0;
+                int64_t sp;
+                AO_t h;
+                int pass;
+
+                do {
+                        h = AO_load_acquire(head);      /* pairs with class_push's CAS */
+                        if (!(h & IDX_MASK))
+                                break;
+                } while (!AO_compare_and_swap_full(head, h, (h & ~IDX_MASK) + TAG_ONE));
+                if (!(h & IDX_MASK))
+                        continue;
+                /* Pass 0 zeroes the counters, 1 counts, 2 splits.  The chain
+                 * is ours: bounded by ngran steps against a hostile cycle. */
+                for (pass = 0; pass < 3; pass++) {
+                        uint64_t next;
+
+                        for (g = (h & IDX_MASK) - 1, steps = 0; ; g = next - 1) {
+                                if (++steps > p->ngran)
+                                        return -EBADMSG;
+                                sp = free_block_span(p, c, g);
+                                if (sp < 0)
+                                        return -EBADMSG;
+                                next = AO_load(block_link(p, g)) & IDX_MASK;
+                                if (pass == 0) {
+                                        p->pg[sp].prev = 0;
+                                } else if (pass == 1) {
+                                        p->pg[sp].prev++;
+                                } else if (p->pg[sp].prev == nblk) {
+                                        /* Whole span free: queue it once. */
+                                        p->pg[sp].prev = UINT32_MAX;
+                                        p->pg[sp].next = release;
+                                        release = (uint32_t)sp + 1;
+                                } else if (p->pg[sp].prev != UINT32_MAX) {
+                                        if (klast)
+                                                AO_store(block_link(p, klast - 1), g + 1);
+                                        else
+                                                kfirst = g + 1;
+                                        klast = g + 1;
+                                }
+                                if (!next)
+                                        break;
+                        }
+                }
+                if (klast)
+                        class_push(p, c, kfirst - 1, klast - 1);
+                while (release) {
+                        uint32_t s = release - 1;
+                        int r;
+
+                        release = p->pg[s].next;
+                        p->pg[s].prev = p->pg[s].next = 0;
+                        r = span_release(p, c, s);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+/* ------------------------------------------------------------ public */
+
+static int pool_wrap(struct brd_seg *seg, unsigned flags, struct brd_pool **ret_pool)
+{
+        struct brd_pool *p = calloc(1, sizeof(*p));
+        struct brd_pool_hdr *h;
+
+        if (!p)
+                return -ENOMEM;
+        p->seg = seg;
+        p->base = brd_seg_addr(seg);
+        p->hdr = h = (struct brd_pool_hdr *)(void *)p->base;
+        p->pg = (struct brd_pool_page *)(void *)(p->base + h->pages_off);
+        p->st = p->base + h->states_off;
+        p->data = p->base + h->data_off;
+        p->data_off = h->data_off;
+        p->npages = h->npages;
+        p->data_size = (uint64_t)h->npages * BRD_POOL_PAGE;
+        p->ngran = (uint64_t)h->npages * BRD_POOL_GRANS_PER_PAGE;
+        p->max_order = max_order_of(h->npages);
+        p->flags = flags;
+        p->fork_gen = p->cache_gen = brd__fork_gen();
+        for (unsigned c = 0; c < BRD_POOL_NCLASSES; c++) {
+                /* About 256 KiB per class at most, 4..32 blocks. */
+                uint64_t cap = (256 * 1024) / class_size(c);
+
+                p->cache[c].cap = (uint32_t)(cap < 4 ? 4 : cap > 32 ? 32 : cap);
+        }
+        *ret_pool = p;
+        return 0;
+}
+
+BRD_EXPORT int brd_pool_create(size_t size, unsigned flags, struct brd_pool **ret_pool)
+{
+        struct brd_seg *seg = NULL;
+        struct brd_pool *p = NULL;
+        struct brd_pool_hdr *h;
+        pthread_mutexattr_t ma;
+        struct layout l;
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        uint64_t i;
+        int r;
+
+        if (!ret_pool || (flags & ~(unsigned)POOL_FLAGS) || size == 0 ||
+            size > ((uint64_t)BRD_POOL_MAX_PAGES << BRD_POOL_PAGE_SHIFT))
+                return -EINVAL;
+        size = (size + page - 1) & ~(page - 1);
+        layout_compute(size, &l);
+        if (!l.npages)
+                return -EINVAL;
+        r = brd__seg_create("pool", size,
+                            ((flags & BRD_POOL_POPULATE) ? BRD_SEG_POPULATE : 0) |
+                            ((flags & BRD_POOL_NOFORK) ? BRD_SEG_NOFORK : 0), &seg);
+        if (r < 0)
+                return r;
+        h = brd_seg_addr(seg);
+        /* A fresh memfd reads as zeros: every list, head and state starts empty. */
+        h->version = BRD_POOL_VERSION;
+        h->npages = (uint32_t)l.npages;
+        h->seg_size = brd_seg_size(seg);
+        h->pages_off = l.pages_off;
+        h->states_off = l.states_off;
+        h->data_off = l.data_off;
+        h->page_size = BRD_POOL_PAGE;
+        h->mutex_size = sizeof(pthread_mutex_t);
+        h->gran_size = BRD_POOL_GRAN;
+        h->nclasses = BRD_POOL_NCLASSES;
+        h->hdr_size = BRD_POOL_HDR_SIZE;
+        r = -pthread_mutexattr_init(&ma);
+        if (r < 0)
+                goto fail;
+        r = -pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+        if (!r)
+                r = -pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+        if (!r)
+                r = -pthread_mutex_init(&h->lock, &ma);
+        pthread_mutexattr_destroy(&ma);
+        if (r < 0)
+                goto fail;
+        r = pool_wrap(seg, flags, &p);
+        if (r < 0)
+                goto fail;
+        /* Tile the data area with the largest aligned blocks that fit. */
+        for (i = 0; i < l.npages; ) {
+                unsigned k = p->max_order;
+
+                while (!block_fits(p, i, k))
+                        k--;
+                pg_set(p, (uint32_t)i, BRD_PG_WORD(BRD_PG_FREE, k));
+                list_push(p, k, (uint32_t)i);
+                i += 1ull << k;
+        }
+        h->magic = BRD_POOL_MAGIC;
+        *ret_pool = p;
+        return 0;
+fail:
+        brd_seg_close(seg);
+        return r;
+}
+
+static int pool_validate(const struct brd_pool_hdr *h, uint64_t seg_size)
+{
+        struct layout l;
+
+        if (h->magic != BRD_POOL_MAGIC || h->version != BRD_POOL_VERSION ||
+            h->hdr_size != BRD_POOL_HDR_SIZE || h->page_size != BRD_POOL_PAGE ||
+            h->gran_size != BRD_POOL_GRAN || h->nclasses != BRD_POOL_NCLASSES ||
+            h->mutex_size != sizeof(pthread_mutex_t) || h->seg_size > seg_size)
+                return -EPROTO;
+        layout_compute(h->seg_size, &l);
+        if (!l.npages || l.npages != h->npages || l.pages_off != h->pages_off ||
+            l.states_off != h->states_off || l.data_off != h->data_off)
+                return -EPROTO;
+        return 0;
+}
+
+BRD_EXPORT int brd_pool_attach(const struct brd_handle *h, struct brd_pool **ret_pool)
+{
+        struct brd_seg *seg = NULL;
+        struct brd_pool *p = NULL;
+        int r;
+
+        if (!ret_pool || !brd__handle_valid(h, BRD_HANDLE_POOL, 1) ||
+            h->size < BRD_POOL_HDR_SIZE || (h->flags & ~(uint64_t)POOL_FLAGS))
+                return -EINVAL;
+        r = brd__seg_attach_fd(h->fds[0], h->size, false,
+                               ((h->flags & BRD_POOL_POPULATE) ? BRD_SEG_POPULATE : 0) |
+                               ((h->flags & BRD_POOL_NOFORK) ? BRD_SEG_NOFORK : 0), &seg);
+        if (r < 0)
+                return r;
+        r = pool_validate(brd_seg_addr(seg), brd_seg_size(seg));
+        if (r < 0)
+                goto fail;
+        r = pool_wrap(seg, (unsigned)h->flags, &p);
+        if (r < 0)
+                goto fail;
+        *ret_pool = p;
+        return 0;
+fail:
+        brd_seg_close(seg);
+        return r;
+}
+
+BRD_EXPORT int brd_pool_export(const struct brd_pool *pool, struct brd_handle *ret_handle)
+{
+        struct brd_handle sh;
+        int r;
+
+        if (!pool || !ret_handle)
+                return -EINVAL;
+        r = brd_seg_export(pool->seg, &sh);
+        if (r < 0)
+                return r;
+        sh.kind = BRD_HANDLE_POOL;
+        sh.flags = pool->flags & BRD_POOL_NOFORK;
+        *ret_handle = sh;
+        return 0;
+}
+
+BRD_EXPORT void brd_pool_close(struct brd_pool *pool)
+{
+        if (!pool)
+                return;
+        if (brd_seg_addr(pool->seg) && (__libc_single_threaded ||
+                                        AO_compare_and_swap_full(&pool->cache_dirty, 1, 0)))
+                cache_flush(pool);
+        brd_seg_close(pool->seg);
+        free(pool);
+}
+
+/* Under lock: a large block of order @k (reclaiming if need be). */
+static int64_t large_alloc_locked(struct brd_pool *p, unsigned k)
+{
+        int64_t i = buddy_alloc(p, k);
+
+        if (i == -ENOSPC) {
+                int r;
+
+                cache_release(p);
+                r = pool_reclaim(p);
+
+                if (r < 0)
+                        return r;
+                i = buddy_alloc(p, k);
+        }
+        if (i < 0)
+                return i;
+        pg_set(p, (uint32_t)i, BRD_PG_WORD(BRD_PG_LARGE, k));
+        return (int64_t)(p->data_off + ((uint64_t)i << BRD_POOL_PAGE_SHIFT));
+}
+
+static int64_t small_alloc_slow(struct brd_pool *p, unsigned c)
+{
+        int64_t g, i;
+        int r;
+
+        r = pool_lock(p);
+        if (r < 0)
+                return r;
+        g = class_pop(p, c);            /* someone may have refilled it meanwhile */
+        if (g == -EAGAIN) {
+                i = buddy_alloc(p, span_order(c));
+                if (i == -ENOSPC) {
+                        cache_release(p);
+                        r = pool_reclaim(p);
+                        if (r < 0) {
+                                g = r;
+                                goto out;
+                        }
+                        g = class_pop(p, c);
+                        if (g != -EAGAIN)
+                                goto out;
+                        i = buddy_alloc(p, span_order(c));
+                }
+                if (i >= 0) {
+                        g = (int64_t)span_carve(p, c, (uint32_t)i);
+                } else if (i == -ENOSPC) {
+                        /* No room for a span: serve it as a (small) large block. */
+                        int64_t off = large_alloc_locked(p, pages_order(class_size(c)));
+
+                        if (off < 0 && off != -ENOSPC)
+                                pool_corrupt(p);
+                        pool_unlock(p);
+                        return off;
+                } else {
+                        g = i;
+                }
+        }
+out:
+        if (g == -EBADMSG)
+                pool_corrupt(p);
+        pool_unlock(p);
+        if (g < 0)
+                return g;
+        return (int64_t)(p->data_off + ((uint64_t)g << BRD_POOL_GRAN_SHIFT));
+}
+
+BRD_EXPORT int64_t brd_pool_alloc(struct brd_pool *pool, size_t size)
+{
+        int64_t g, off;
+        unsigned k;
+        int r;
+
+        if (!pool || size == 0 || size > pool->data_size)
+                return -EINVAL;
+        r = pool_check(pool);
+        if (r < 0)
+                return r;
+        if (size <= BRD_POOL_SMALL_MAX) {
+                unsigned c = size_class(size);
+                struct pcache *pc = cache_get(pool, c);
+
+                if (pc && pc->n) {
+                        g = pc->blk[--pc->n];
+                        /* Only this process's only thread touches a CACHED block. */
+                        AO_char_store(&pool->st[g], BRD_GS(c, BRD_GS_ALLOC));
+                        return (int64_t)(pool->data_off + ((uint64_t)g << BRD_POOL_GRAN_SHIFT));
+                }
+                g = class_pop(pool, c);
+                if (BRD_LIKELY(g >= 0))
+                        return (int64_t)(pool->data_off + ((uint64_t)g << BRD_POOL_GRAN_SHIFT));
+                if (g != -EAGAIN)
+                        return g;
+                return small_alloc_slow(pool, c);
+        }
+        k = pages_order(size);
+        if (k > pool->max_order)
+                return -EINVAL;         /* larger than any block this pool can ever have */
+        r = pool_lock(pool);
+        if (r < 0)
+                return r;
+        off = large_alloc_locked(pool, k);
+        if (off < 0 && off != -ENOSPC)
+                pool_corrupt(pool);
+        pool_unlock(pool);
+        return off;
+}
+
+BRD_EXPORT int brd_pool_free(struct brd_pool *pool, uint64_t off)
+{
+        uint64_t rel, g;
+        uint32_t i;
+        AO_t w;
+        int r;
+
+        if (!pool)
+                return -EINVAL;
+        r = pool_check(pool);
+        if (r < 0)
+                return r;
+        if (off < pool->data_off || off - pool->data_off >= pool->data_size ||
+            (off & (BRD_POOL_GRAN - 1)))
+                return -EINVAL;
+        rel = off - pool->data_off;
+        g = rel >> BRD_POOL_GRAN_SHIFT;
+        i = (uint32_t)(rel >> BRD_POOL_PAGE_SHIFT);
+        w = pg_word(pool, i);
+        if (BRD_PG_KIND(w) == BRD_PG_SPAN) {
+                unsigned c = BRD_PG_ARG(w);
+
+                struct pcache *pc;
+
+                if (c >= BRD_POOL_NCLASSES)
+                        return pool_corrupt(pool);
+                pc = cache_get(pool, c);
+                if (pc && pc->n < pc->cap) {
+                        /* Same deciding CAS, into the cache instead of the stack. */
+                        if (!AO_char_compare_and_swap_full(&pool->st[g], BRD_GS(c, BRD_GS_ALLOC),
+                                                           BRD_GS(c, BRD_GS_CACHED)))
+                                return -EINVAL;
+                        pc->blk[pc->n++] = (uint32_t)g;
+                        if (BRD_UNLIKELY(!AO_load(&pool->cache_dirty)))
+                                AO_store(&pool->cache_dirty, 1);
+                        return 0;
+                }
+                /* The one step that decides: only one of two racing frees of a
+                 * block wins, and a stale class (span reused) cannot match. */
+                if (!AO_char_compare_and_swap_full(&pool->st[g], BRD_GS(c, BRD_GS_ALLOC),
+                                                   BRD_GS(c, BRD_GS_FREE)))
+                        return -EINVAL;
+                class_push(pool, c, g, g);
+                return 0;
+        }
+        if (BRD_PG_KIND(w) != BRD_PG_LARGE || (rel & (BRD_POOL_PAGE - 1)))
+                return -EINVAL;
+        r = pool_lock(pool);
+        if (r < 0)
+                return r;
+        w = pg_word(pool, i);
+        if (BRD_PG_KIND(w) != BRD_PG_LARGE) {
+                r = -EINVAL;            /* freed by a racing call */
+        } else if (w != BRD_PG_WORD(BRD_PG_LARGE, BRD_PG_ARG(w)) ||
+                   !block_fits(pool, i, BRD_PG_ARG(w))) {
+                r = pool_corrupt(pool);
+        } else {
+                pg_set(pool, i, BRD_PG_WORD(BRD_PG_FREE, BRD_PG_ARG(w)));
+                r = buddy_free(pool, i, BRD_PG_ARG(w), UINT64_MAX);
+                if (r < 0)
+                        pool_corrupt(pool);
+        }
+        pool_unlock(pool);
+        return r;
+}
+
+BRD_EXPORT void *brd_pool_ptr(const struct brd_pool *pool, uint64_t off)
+{
+        if (!pool || off < pool->data_off || off - pool->data_off >= pool->data_size)
+                return NULL;
+        if ((pool->flags & BRD_POOL_NOFORK) && pool->fork_gen != brd__fork_gen())
+                return NULL;
+        return pool->base + off;
+}
+
+BRD_EXPORT int brd_pool_stats(const struct brd_pool *pool, struct brd_pool_stats *ret_stats)
+{
+        struct brd_pool *p = (struct brd_pool *)pool;  /* the lock lives in shm */
+        struct brd_pool_stats s = { 0 };
+        uint64_t i = 0, largest = 0;
+        unsigned c;
+        int r;
+
+        if (!pool || !ret_stats)
+                return -EINVAL;
+        r = pool_check(p);
+        if (r < 0)
+                return r;
+        r = pool_lock(p);
+        if (r < 0)
+                return r;
+        while (i < p->npages) {         /* advances every step: bounded */
+                AO_t w = pg_word(p, (uint32_t)i);
+                unsigned kind = BRD_PG_KIND(w), k = BRD_PG_ARG(w);
+                uint64_t b, bytes;
+                bool ok = w == BRD_PG_WORD(kind, k);
+
+                c = BRD_POOL_NCLASSES;
+                if (kind == BRD_PG_SPAN && k < BRD_POOL_NCLASSES) {
+                        c = k;
+                        k = span_order(c);
+                } else if (kind != BRD_PG_FREE && kind != BRD_PG_LARGE) {
+                        ok = false;
+                }
+                if (!ok || !block_fits(p, i, k)) {
+                        r = pool_corrupt(p);
+                        break;
+                }
+                bytes = (uint64_t)BRD_POOL_PAGE << k;
+                if (kind == BRD_PG_FREE) {
+                        if (bytes > largest)
+                                largest = bytes;
+                } else if (kind == BRD_PG_LARGE) {
+                        s.used += bytes;
+                        s.blocks++;
+                } else {
+                        uint64_t g0 = i * BRD_POOL_GRANS_PER_PAGE, gpb = class_size(c) / BRD_POOL_GRAN;
+
+                        for (b = 0; b < bytes / class_size(c); b++)
+                                if (AO_char_load(&p->st[g0 + b * gpb]) == BRD_GS(c, BRD_GS_ALLOC)) {
+                                        s.used += class_size(c);
+                                        s.blocks++;
+                                }
+                }
+                i += 1ull << k;
+        }
+        pool_unlock(p);
+        if (r < 0)
+                return r;
+        for (c = 0; c < BRD_POOL_NCLASSES; c++)
+                if ((AO_load(&p->hdr->cls[c].head) & IDX_MASK) && class_size(c) > largest)
+                        largest = class_size(c);
+        s.size = brd_seg_size(p->seg);
+        s.capacity = p->data_size;
+        s.largest_free = largest;
+        *ret_stats = s;
+        return 0;
+}
+
+/* ------------------------------------------------------------ internals */
+
+void *brd__pool_base(const struct brd_pool *pool)
+{
+        return pool->base;
+}
+
+int64_t brd__pool_block_size(struct brd_pool *pool, uint64_t off)
+{
+        uint64_t rel;
+        AO_t w;
+
+        if (off < pool->data_off || off - pool->data_off >= pool->data_size ||
+            (off & (BRD_POOL_GRAN - 1)))
+                return -EINVAL;
+        rel = off - pool->data_off;
+        w = pg_word(pool, (uint32_t)(rel >> BRD_POOL_PAGE_SHIFT));
+        if (BRD_PG_KIND(w) == BRD_PG_SPAN && BRD_PG_ARG(w) < BRD_POOL_NCLASSES) {
+                unsigned c = BRD_PG_ARG(w);
+
+                if (AO_char_load(&pool->st[rel >> BRD_POOL_GRAN_SHIFT]) != BRD_GS(c, BRD_GS_ALLOC))
+                        return -EINVAL;
+                return (int64_t)class_size(c);
+        }
+        if (BRD_PG_KIND(w) == BRD_PG_LARGE && !(rel & (BRD_POOL_PAGE - 1)) &&
+            BRD_PG_ARG(w) <= pool->max_order &&
+            rel + ((uint64_t)BRD_POOL_PAGE << BRD_PG_ARG(w)) <= pool->data_size)
+                return (int64_t)((uint64_t)BRD_POOL_PAGE << BRD_PG_ARG(w));
+        return -EINVAL;
+}
+
+int brd__pool_test_die_locked(struct brd_pool *pool, int stage)
+{
+        struct brd_pool *p = pool;
+        int64_t i;
+        unsigned k;
+        int r;
+
+        r = pool_lock(p);
+        if (r < 0)
+                return r;
+        if (stage == 0)
+                return 0;
+        for (k = p->max_order + 1; k-- > 0; )
+                if (p->hdr->free_head[k])
+                        break;
+        if (k > p->max_order || (stage != 2 && k == 0))
+                return -ENOSPC;
+        i = p->hdr->free_head[k] - 1;
+        r = list_unlink(p, k, (uint32_t)i);
+        if (r < 0)
+                return r;
+        switch (stage) {
+        case 1:         /* split begun: upper half written, lower head not yet */
+                pg_set(p, (uint32_t)(i + (1u << (k - 1))), BRD_PG_WORD(BRD_PG_FREE, k - 1));
+                break;
+        case 2:         /* carve begun: interior words say SPAN, head still FREE */
+                for (uint64_t j = 1; j < (1ull << k); j++)
+                        pg_set(p, (uint32_t)(i + j), BRD_PG_WORD(BRD_PG_SPAN, 0));
+                break;
+        case 3:         /* split done, merge not: two free buddies on no list */
+                pg_set(p, (uint32_t)(i + (1u << (k - 1))), BRD_PG_WORD(BRD_PG_FREE, k - 1));
+                pg_set(p, (uint32_t)i, BRD_PG_WORD(BRD_PG_FREE, k - 1));
+                break;
+        default:
+                return -EINVAL;
+        }
+        return 0;
+}

@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared arrays: push/prepend/read, overruns, ring mode, open validation,
+ * hostile indices, and a writer process racing a reader process. */
+#include "helpers.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <brood/shm.h>
+#include "internal/brd-private.h"
+#include "internal/brd-pool.h"
+
+#define MiB (1024 * 1024)
+#define ROWW 8                          /* 64-byte rows: 8 words */
+
+struct row {
+        uint64_t w[ROWW];
+};
+
+/* A row is a function of its position: torn or misplaced rows show. */
+static void row_make(struct row *r, uint64_t pos)
+{
+        unsigned i;
+
+        for (i = 0; i < ROWW; i++)
+                r->w[i] = pos * 0x9e3779b97f4a7c15ull + i;
+}
+
+static int row_ok(const struct row *r, uint64_t pos)
+{
+        struct row e;
+
+        row_make(&e, pos);
+        return memcmp(r, &e, sizeof(e)) == 0;
+}
+
+static struct brd_array_hdr *hdr_of(struct brd_array *a, struct brd_pool *p)
+{
+        return brd_pool_ptr(p, brd_array_offset(a));
+}
+
+static void test_array_bad_args(void **state)
+{
+        struct brd_array *a = (struct brd_array *)0x1;
+        struct brd_pool *p;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        assert_int_equal(brd_array_create(NULL, 8, 8, 0, 0, &a), -EINVAL);
+        assert_int_equal(brd_array_create(p, 0, 8, 0, 0, &a), -EINVAL);
+        assert_int_equal(brd_array_create(p, 8, 0, 0, 0, &a), -EINVAL);
+        assert_int_equal(brd_array_create(p, 8, 8, 9, 0, &a), -EINVAL);
+        assert_int_equal(brd_array_create(p, 8, 8, 0, 1u << 5, &a), -EINVAL);
+        assert_int_equal(brd_array_create(p, SIZE_MAX / 2, 3, 0, 0, &a), -EINVAL);     /* overflow */
+        assert_int_equal(brd_array_create(p, 1, SIZE_MAX - 10, 0, 0, &a), -EINVAL);    /* + header */
+        assert_int_equal(brd_array_create(p, 8, 8, 0, 0, NULL), -EINVAL);
+        assert_int_equal(brd_array_create(p, 4096, 1024, 0, 0, &a), -EINVAL);          /* > pool */
+        assert_ptr_equal(a, (struct brd_array *)0x1);
+        assert_int_equal(brd_array_push(NULL, "x", 1), -EINVAL);
+        assert_int_equal(brd_array_prepend(NULL, "x", 1), -EINVAL);
+        assert_int_equal(brd_array_read(NULL, NULL, NULL, 0), -EINVAL);
+        brd_array_close(NULL);
+        assert_int_equal(brd_array_destroy(NULL), 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+static void test_array_push_prepend_read(void **state)
+{
+        struct row in[16], out[32];
+        struct brd_array *a, *b;
+        struct brd_pool *p;
+        struct t_leak l;
+        uint64_t first = 0;
+        ssize_t n;
+        int i;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        assert_int_equal(brd_array_create(p, sizeof(struct row), 32, 10, 0, &a), 0);
+        assert_int_equal(brd_array_row_size(a), sizeof(struct row));
+        assert_int_equal(brd_array_capacity(a), 32);
+        assert_int_equal(brd_array_read(a, &first, out, 32), 0);
+        assert_int_equal(first, 10);
+        for (i = 0; i < 5; i++)
+                row_make(&in[i], 10 + (uint64_t)i);
+        assert_int_equal(brd_array_push(a, in, 5), 0);
+        for (i = 0; i < 3; i++)
+                row_make(&in[i], 7 + (uint64_t)i);
+        assert_int_equal(brd_array_prepend(a, in, 3), 0);
+        assert_int_equal(brd_array_first(a), 7);
+        assert_int_equal(brd_array_last(a), 15);
+        n = brd_array_read(a, &first, out, 32);
+        assert_int_equal(n, 8);
+        assert_int_equal(first, 7);
+        for (i = 0; i < n; i++)
+                assert_true(row_ok(&out[i], first + (uint64_t)i));
+        /* The newest max_rows. */
+        n = brd_array_read(a, &first, out, 3);
+        assert_int_equal(n, 3);
+        assert_int_equal(first, 12);
+        for (i = 0; i < n; i++)
+                assert_true(row_ok(&out[i], first + (uint64_t)i));
+        /* Another view by offset sees the same rows. */
+        assert_int_equal(brd_array_open(p, brd_array_offset(a), &b), 0);
+        n = brd_array_read(b, &first, out, 32);
+        assert_int_equal(n, 8);
+        assert_int_equal(first, 7);
+        brd_array_close(b);
+        assert_int_equal(brd_array_destroy(a), 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+static void test_array_overrun_changes_nothing(void **state)
+{
+        struct row in[40], out[40], before[40];
+        struct brd_array *a;
+        struct brd_pool *p;
+        struct t_leak l;
+        uint64_t f0, l0, first;
+        int i;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        assert_int_equal(brd_array_create(p, sizeof(struct row), 32, 4, 0, &a), 0);
+        for (i = 0; i < 40; i++)
+                row_make(&in[i], 4 + (uint64_t)i);
+        assert_int_equal(brd_array_push(a, in, 26), 0);
+        f0 = brd_array_first(a);
+        l0 = brd_array_last(a);
+        assert_int_equal(brd_array_read(a, NULL, before, 40), 26);
+        memset(in, 0xee, sizeof(in));
+        assert_int_equal(brd_array_push(a, in, 3), -ENOSPC);           /* 2 slots left */
+        assert_int_equal(brd_array_push(a, in, 33), -ENOSPC);
+        assert_int_equal(brd_array_prepend(a, in, 5), -ENOSPC);        /* 4 slots below */
+        assert_int_equal(brd_array_first(a), f0);
+        assert_int_equal(brd_array_last(a), l0);
+        assert_int_equal(brd_array_read(a, &first, out, 40), 26);
+        assert_int_equal(first, 4);
+        assert_memory_equal(out, before, 26 * sizeof(struct row));
+        /* The bytes beyond last were not written either. */
+        {
+                const struct row *slots = (const void *)((const char *)hdr_of(a, p) + BRD_ARRAY_HDR_SIZE);
+
+                for (i = 0; i < 4; i++)
+                        assert_int_not_equal(slots[i].w[0], 0xeeeeeeeeeeeeeeeeull);
+                for (i = 30; i < 32; i++)
+                        assert_int_not_equal(slots[i].w[0], 0xeeeeeeeeeeeeeeeeull);
+        }
+        assert_int_equal(brd_array_destroy(a), 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+static void test_array_ring_overwrites_oldest(void **state)
+{
+        struct row in[8], out[8];
+        struct brd_array *a;
+        struct brd_pool *p;
+        struct t_leak l;
+        uint64_t pos = 0, first;
+        ssize_t n;
+        int i, k;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        assert_int_equal(brd_array_create(p, sizeof(struct row), 8, 0, BRD_ARRAY_RING, &a), 0);
+        for (k = 0; k < 50; k++) {
+                int m = 1 + k % 5;
+
+                for (i = 0; i < m; i++)
+                        row_make(&in[i], pos + (uint64_t)i);
+                assert_int_equal(brd_array_push(a, in, (size_t)m), 0);
+                pos += (uint64_t)m;
+                n = brd_array_read(a, &first, out, 8);
+                assert_int_equal(n, pos < 8 ? pos : 8);
+                assert_int_equal(first, pos - (uint64_t)n);
+                for (i = 0; i < n; i++)
+                        assert_true(row_ok(&out[i], first + (uint64_t)i));
+        }
+        assert_int_equal(brd_array_push(a, in, 9), -ENOSPC);           /* more than capacity */
+        assert_int_equal(brd_array_prepend(a, in, 1), -ENOSPC);        /* full: never overwrites */
+        assert_int_equal(brd_array_last(a), pos);
+        assert_int_equal(brd_array_destroy(a), 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+static void test_array_open_validation(void **state)
+{
+        struct brd_array *a, *b = (struct brd_array *)0x1;
+        struct brd_array_hdr *h;
+        struct brd_pool *p;
+        struct t_leak l;
+        int64_t blk;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        assert_int_equal(brd_array_create(p, 16, 100, 0, 0, &a), 0);
+        blk = brd_pool_alloc(p, 4096);
+        assert_true(blk > 0);
+        assert_int_equal(brd_array_open(p, 12345, &b), -EPROTO);
+        assert_int_equal(brd_array_open(p, brd_array_offset(a) + 64, &b), -EPROTO);
+        assert_int_equal(brd_array_open(p, (uint64_t)blk, &b), -EPROTO);       /* not an array */
+        h = hdr_of(a, p);
+        h->version++;
+        assert_int_equal(brd_array_open(p, brd_array_offset(a), &b), -EPROTO);
+        h->version--;
+        h->capacity = 1000000;          /* rows would run past the block */
+        assert_int_equal(brd_array_open(p, brd_array_offset(a), &b), -EPROTO);
+        h->capacity = 100;
+        h->row_size = 0;
+        assert_int_equal(brd_array_open(p, brd_array_offset(a), &b), -EPROTO);
+        h->row_size = 16;
+        assert_ptr_equal(b, (struct brd_array *)0x1);
+        assert_int_equal(brd_array_open(p, brd_array_offset(a), &b), 0);
+        brd_array_close(b);
+        {
+                uint64_t off = brd_array_offset(a);
+
+                assert_int_equal(brd_array_destroy(a), 0);
+                /* Destroyed: nothing to open there any more. */
+                assert_int_equal(brd_array_open(p, off, &b), -EPROTO);
+        }
+        assert_int_equal(brd_pool_free(p, (uint64_t)blk), 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+static void test_array_hostile_indices(void **state)
+{
+        struct row out[8], in[1];
+        struct brd_array *a;
+        struct brd_array_hdr *h;
+        struct brd_pool *p;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        assert_int_equal(brd_array_create(p, sizeof(struct row), 8, 0, 0, &a), 0);
+        h = hdr_of(a, p);
+        row_make(&in[0], 0);
+        AO_store(&h->first, 5);
+        AO_store(&h->last, 3);
+        assert_int_equal(brd_array_read(a, NULL, out, 8), -EBADMSG);
+        assert_int_equal(brd_array_push(a, in, 1), -EBADMSG);
+        AO_store(&h->first, 0);
+        AO_store(&h->last, 1000);
+        assert_int_equal(brd_array_read(a, NULL, out, 8), -EBADMSG);
+        assert_int_equal(brd_array_prepend(a, in, 1), -EBADMSG);
+        /* A writer that died mid-prepend leaves seq odd: readers still return. */
+        AO_store(&h->last, 1);
+        AO_store(&h->seq, 7);
+        assert_int_equal(brd_array_read(a, NULL, out, 8), 1);
+        brd_array_close(a);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+/* ------------------------------------------- writer process vs reader */
+
+#define ROWS_TOTAL 300000
+
+/* The reader: snapshots until it has seen the last row.  Returns 0 or a
+ * failure code (runs in the parent; cmocka asserts only at the end). */
+static int reader(struct brd_array *a, size_t max_rows, int ring, AO_t *ready, long *ret_snaps)
+{
+        static struct row out[4096];
+        uint64_t first, prev_last = 0;
+        long snaps = 0;
+        int any = 0;
+
+        for (;;) {
+                ssize_t n = brd_array_read(a, &first, out, max_rows);
+                ssize_t i;
+
+                AO_store_release(ready, 1);     /* the writer starts once we read */
+                if (n < 0)
+                        return 1;
+                if (n == 0) {
+                        if (any)
+                                return 2;       /* empty after the first push */
+                        continue;
+                }
+                any = 1;
+                snaps++;
+                AO_store_release(ready + 1, (AO_t)snaps);       /* progress, for the writer */
+                for (i = 0; i < n; i++)
+                        if (!row_ok(&out[i], first + (uint64_t)i))
+                                return 3;       /* torn, unwritten or out of order */
+                if (first + (uint64_t)n < prev_last)
+                        return 4;               /* last went backwards */
+                prev_last = first + (uint64_t)n;
+                if (prev_last == ROWS_TOTAL + (ring ? 0 : 1000u))
+                        break;
+        }
+        *ret_snaps = snaps;
+        return 0;
+}
+
+static void writer_reader(size_t capacity, size_t start, unsigned flags, size_t max_rows)
+{
+        struct brd_array *a;
+        struct brd_pool *p;
+        struct t_leak l;
+        long snaps = 0;
+        AO_t *ready;
+        pid_t pid;
+
+        t_leak_begin(&l);
+        ready = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        assert_true(ready != MAP_FAILED);
+        assert_int_equal(brd_pool_create(64 * MiB, 0, &p), 0);
+        assert_int_equal(brd_array_create(p, sizeof(struct row), capacity, start, flags, &a), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                /* The writer: its own view, opened by offset like a peer would. */
+                struct brd_array *w;
+                struct row r[4];
+                uint64_t pos = start, low = start;
+                int rc = 0;
+
+                if (brd_array_open(p, brd_array_offset(a), &w))
+                        _exit(10);
+                while (!AO_load_acquire(ready))
+                        brd__cpu_relax();
+                while (pos < start + ROWS_TOTAL) {
+                        unsigned m = 1 + (unsigned)(pos % 4), i;
+
+                        if (pos + m > start + ROWS_TOTAL)
+                                m = (unsigned)(start + ROWS_TOTAL - pos);
+                        for (i = 0; i < m; i++)
+                                row_make(&r[i], pos + i);
+                        if (brd_array_push(w, r, m)) {
+                                rc = 11;
+                                break;
+                        }
+                        pos += m;
+                        /* Every 4096 rows, let the reader finish a snapshot, so
+                         * that a descheduled reader still races the writer. */
+                        if (pos / 4096 != (pos - m) / 4096) {
+                                AO_t seen = AO_load_acquire(ready + 1);
+
+                                while (AO_load_acquire(ready + 1) == seen)
+                                        sched_yield();
+                        }
+                        /* Without ring: a prepend every 300 rows, 1000 in all. */
+                        if (!(flags & BRD_ARRAY_RING) && low > 0 && pos % 300 < m) {
+                                row_make(&r[0], low - 1);
+                                if (brd_array_prepend(w, r, 1)) {
+                                        rc = 12;
+                                        break;
+                                }
+                                low--;
+                        }
+                }
+                if (!rc && !(flags & BRD_ARRAY_RING)) {
+                        while (low > 0) {
+                                row_make(&r[0], --low);
+                                if (brd_array_prepend(w, r, 1))
+                                        rc = 13;
+                        }
+                        /* Full now: overruns must fail and change nothing. */
+                        memset(r, 0xee, sizeof(r));
+                        if (brd_array_push(w, r, 1) != -ENOSPC || brd_array_prepend(w, r, 1) != -ENOSPC)
+                                rc = 14;
+                }
+                brd_array_close(w);
+                _exit(rc);
+        }
+        assert_int_equal(reader(a, max_rows, !!(flags & BRD_ARRAY_RING), ready, &snaps), 0);
+        assert_int_equal(t_wait_child(pid), 0);
+        print_message("  %ld snapshots while 300000 rows were pushed\n", snaps);
+        assert_true(snaps > 1);
+        munmap(ready, 4096);
+        if (!(flags & BRD_ARRAY_RING)) {
+                /* Every row, once the writer is done: the overruns left them. */
+                static struct row all[ROWS_TOTAL + 1000];
+                uint64_t first;
+                size_t i;
+
+                assert_int_equal(brd_array_read(a, &first, all, ROWS_TOTAL + 1000), ROWS_TOTAL + 1000);
+                assert_int_equal(first, 0);
+                for (i = 0; i < ROWS_TOTAL + 1000; i++)
+                        assert_true(row_ok(&all[i], i));
+        } else {
+                assert_int_equal(brd_array_last(a), start + ROWS_TOTAL);
+        }
+        assert_int_equal(brd_array_destroy(a), 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+static void test_array_writer_reader_linear_300k(void **state)
+{
+        (void)state;
+        /* Capacity exactly what is pushed + prepended: ends full. */
+        writer_reader(ROWS_TOTAL + 1000, 1000, 0, 4096);
+}
+
+static void test_array_writer_reader_ring_300k(void **state)
+{
+        (void)state;
+        /* A small ring: the writer laps it constantly while the reader copies. */
+        writer_reader(1024, 0, BRD_ARRAY_RING, 1024);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_array_bad_args),
+                cmocka_unit_test(test_array_push_prepend_read),
+                cmocka_unit_test(test_array_overrun_changes_nothing),
+                cmocka_unit_test(test_array_ring_overwrites_oldest),
+                cmocka_unit_test(test_array_open_validation),
+                cmocka_unit_test(test_array_hostile_indices),
+                cmocka_unit_test(test_array_writer_reader_linear_300k),
+                cmocka_unit_test(test_array_writer_reader_ring_300k),
+        };
+
+        return cmocka_run_group_tests_name("shm-array", tests, NULL, NULL);
+}

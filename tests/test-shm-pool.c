@@ -1,0 +1,962 @@
+/* SPDX-License-Identifier: MIT */
+/* The shared pool: accounting, bad frees, exhaustion, churn, hostile state,
+ * a process tree, fork during allocation, a lock holder SIGKILLed. */
+#include "helpers.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/single_threaded.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <brood/shm.h>
+#include "internal/brd-private.h"
+#include "internal/brd-pool.h"
+
+#define MiB (1024 * 1024)
+
+static struct brd_pool_hdr *hdr_of(struct brd_pool *p)
+{
+        return brd__pool_base(p);
+}
+
+static uint64_t rounded(size_t size)
+{
+        uint64_t c = BRD_POOL_ALIGN, pg = BRD_POOL_PAGE;
+
+        if (size <= BRD_POOL_SMALL_MAX) {
+                while (c < size)
+                        c <<= 1;
+                return c;
+        }
+        while (pg < size)
+                pg <<= 1;
+        return pg;
+}
+
+static void fill(void *p, size_t n, uint64_t seed)
+{
+        uint64_t *w = p;
+        size_t i;
+
+        for (i = 0; i < n / 8; i++)
+                w[i] = seed + i;
+}
+
+static int check(const void *p, size_t n, uint64_t seed)
+{
+        const uint64_t *w = p;
+        size_t i;
+
+        for (i = 0; i < n / 8; i++)
+                if (w[i] != seed + i)
+                        return -1;
+        return 0;
+}
+
+static void stats_expect(struct brd_pool *p, uint64_t used, uint64_t blocks)
+{
+        struct brd_pool_stats s;
+
+        assert_int_equal(brd_pool_stats(p, &s), 0);
+        assert_int_equal(s.used, used);
+        assert_int_equal(s.blocks, blocks);
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_pool_create_bad_args(void **state)
+{
+        struct brd_pool *p = (struct brd_pool *)0x1;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(0, 0, &p), -EINVAL);
+        assert_int_equal(brd_pool_create(4096, 0, &p), -EINVAL);
+        assert_int_equal(brd_pool_create(MiB, 1u << 7, &p), -EINVAL);
+        assert_int_equal(brd_pool_create(SIZE_MAX, 0, &p), -EINVAL);
+        assert_int_equal(brd_pool_create(MiB, 0, NULL), -EINVAL);
+        assert_ptr_equal(p, (struct brd_pool *)0x1);
+        assert_int_equal(brd_pool_alloc(NULL, 64), -EINVAL);
+        assert_int_equal(brd_pool_free(NULL, 4096), -EINVAL);
+        assert_null(brd_pool_ptr(NULL, 4096));
+        brd_pool_close(NULL);
+        /* The smallest pool works and serves a 64 B block from a page. */
+        assert_int_equal(brd_pool_create(12288, 0, &p), 0);
+        {
+                int64_t off = brd_pool_alloc(p, 64);
+
+                assert_true(off > 0);
+                assert_int_equal(brd_pool_alloc(p, 64 * 1024), -EINVAL);       /* never fits */
+                assert_int_equal(brd_pool_free(p, (uint64_t)off), 0);
+        }
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+static void test_pool_alloc_free_accounting(void **state)
+{
+        static const size_t sizes[] = { 1, 63, 64, 65, 100, 128, 500, 1024, 4000, 4096, 4097,
+                                        10000, 32768, 65536, 65537, 100000, 262144, 1000000 };
+        int64_t offs[BRD_ARRAY_SIZE(sizes)];
+        struct brd_pool_stats s;
+        struct brd_pool *p;
+        uint64_t used = 0;
+        struct t_leak l;
+        size_t i;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(16 * MiB, 0, &p), 0);
+        assert_int_equal(brd_pool_stats(p, &s), 0);
+        assert_true(s.size >= 16 * MiB);
+        assert_true(s.capacity > 15 * MiB && s.capacity <= s.size);
+        assert_int_equal(s.used, 0);
+        assert_int_equal(s.blocks, 0);
+        for (i = 0; i < BRD_ARRAY_SIZE(sizes); i++) {
+                offs[i] = brd_pool_alloc(p, sizes[i]);
+                assert_true(offs[i] > 0);
+                assert_int_equal(offs[i] % BRD_POOL_ALIGN, 0);
+                fill(brd_pool_ptr(p, (uint64_t)offs[i]), sizes[i], (uint64_t)i << 32);
+                used += rounded(sizes[i]);
+                stats_expect(p, used, i + 1);
+        }
+        for (i = 0; i < BRD_ARRAY_SIZE(sizes); i++)
+                assert_int_equal(check(brd_pool_ptr(p, (uint64_t)offs[i]), sizes[i], (uint64_t)i << 32), 0);
+        assert_null(brd_pool_ptr(p, 0));
+        assert_null(brd_pool_ptr(p, s.size + 4096));
+        for (i = 0; i < BRD_ARRAY_SIZE(sizes); i++) {
+                assert_int_equal(brd_pool_free(p, (uint64_t)offs[i]), 0);
+                used -= rounded(sizes[i]);
+                stats_expect(p, used, BRD_ARRAY_SIZE(sizes) - i - 1);
+        }
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+static void test_pool_double_and_foreign_free(void **state)
+{
+        struct brd_pool *p;
+        struct t_leak l;
+        int64_t a, b, big, base;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(4 * MiB, 0, &p), 0);
+        a = brd_pool_alloc(p, 256);
+        b = brd_pool_alloc(p, 256);
+        big = brd_pool_alloc(p, 300000);
+        assert_true(a > 0 && b > 0 && big > 0);
+        base = (int64_t)hdr_of(p)->data_off;
+        stats_expect(p, 512 + 512 * 1024, 3);
+        /* Not block starts, not in the data area, unaligned, never allocated. */
+        assert_int_equal(brd_pool_free(p, 0), -EINVAL);
+        assert_int_equal(brd_pool_free(p, 64), -EINVAL);
+        assert_int_equal(brd_pool_free(p, (uint64_t)base - 64), -EINVAL);
+        assert_int_equal(brd_pool_free(p, (uint64_t)a + 1), -EINVAL);
+        assert_int_equal(brd_pool_free(p, (uint64_t)a + 64), -EINVAL);        /* inside a 256 B block */
+        assert_int_equal(brd_pool_free(p, (uint64_t)a + 512), -EINVAL);       /* a free block of the span */
+        assert_int_equal(brd_pool_free(p, (uint64_t)big + 4096), -EINVAL);    /* inside a large block */
+        assert_int_equal(brd_pool_free(p, (uint64_t)big + 64), -EINVAL);
+        assert_int_equal(brd_pool_free(p, UINT64_MAX & ~63ull), -EINVAL);
+        assert_int_equal(brd_pool_free(p, (uint64_t)base), -EINVAL);           /* a free buddy block */
+        assert_int_equal(brd_pool_free(p, (uint64_t)base + MiB), -EINVAL);     /* inside one */
+        stats_expect(p, 512 + 512 * 1024, 3);
+        /* Double frees, small and large. */
+        assert_int_equal(brd_pool_free(p, (uint64_t)a), 0);
+        assert_int_equal(brd_pool_free(p, (uint64_t)a), -EINVAL);
+        assert_int_equal(brd_pool_free(p, (uint64_t)big), 0);
+        assert_int_equal(brd_pool_free(p, (uint64_t)big), -EINVAL);
+        stats_expect(p, 256, 1);
+        /* The pool is still consistent: the same blocks come back. */
+        assert_int_equal(brd_pool_alloc(p, 200), a);
+        assert_int_equal(brd_pool_free(p, (uint64_t)a), 0);
+        assert_int_equal(brd_pool_free(p, (uint64_t)b), 0);
+        assert_int_equal(brd_pool_free(p, (uint64_t)b), -EINVAL);
+        stats_expect(p, 0, 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+/* Threads racing to free the same blocks: exactly one free of each wins. */
+struct race {
+        struct brd_pool *p;
+        int64_t *offs;
+        size_t n;
+        AO_t go;
+        AO_t wins;
+};
+
+static void *race_free(void *arg)
+{
+        struct race *r = arg;
+        size_t i;
+
+        while (!AO_load_acquire(&r->go))
+                brd__cpu_relax();
+        for (i = 0; i < r->n; i++)
+                if (brd_pool_free(r->p, (uint64_t)r->offs[i]) == 0)
+                        AO_fetch_and_add1_full(&r->wins);
+        return NULL;
+}
+
+static void test_pool_racing_double_free(void **state)
+{
+        struct race r = { 0 };
+        pthread_t th[3];
+        struct t_leak l;
+        size_t i;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(8 * MiB, 0, &r.p), 0);
+        r.n = 20000;
+        r.offs = calloc(r.n, sizeof(*r.offs));
+        assert_non_null(r.offs);
+        for (i = 0; i < r.n; i++) {
+                r.offs[i] = brd_pool_alloc(r.p, 64 + (i % 3) * 64);
+                assert_true(r.offs[i] > 0);
+        }
+        for (i = 0; i < 3; i++)
+                assert_int_equal(pthread_create(&th[i], NULL, race_free, &r), 0);
+        AO_store_release(&r.go, 1);
+        for (i = 0; i < 3; i++)
+                pthread_join(th[i], NULL);
+        assert_int_equal(AO_load(&r.wins), r.n);
+        stats_expect(r.p, 0, 0);
+        free(r.offs);
+        brd_pool_close(r.p);
+        t_leak_end(&l);
+}
+
+static void test_pool_exhaustion_and_reuse(void **state)
+{
+        struct brd_pool_stats s;
+        struct brd_pool *p;
+        struct t_leak l;
+        int64_t *offs, off;
+        size_t n = 0, cap = 1 << 16, i;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(2 * MiB, 0, &p), 0);
+        offs = calloc(cap, sizeof(*offs));
+        assert_non_null(offs);
+        /* Fill with small blocks until the pool says no. */
+        for (;;) {
+                off = brd_pool_alloc(p, 64);
+                if (off == -ENOSPC)
+                        break;
+                assert_true(off > 0);
+                assert_true(n < cap);
+                offs[n++] = off;
+        }
+        assert_int_equal(brd_pool_stats(p, &s), 0);
+        assert_int_equal(s.blocks, n);
+        /* Spans first, then single pages for what no span fits in. */
+        assert_true(s.used >= s.capacity - 64 * 1024 && s.used <= s.capacity);
+        assert_int_equal(brd_pool_alloc(p, 100000), -ENOSPC);
+        /* Free all: the small blocks' spans go back and the largest block fits. */
+        for (i = 0; i < n; i++)
+                assert_int_equal(brd_pool_free(p, (uint64_t)offs[i]), 0);
+        stats_expect(p, 0, 0);
+        off = brd_pool_alloc(p, 1 * MiB);
+        assert_true(off > 0);
+        assert_int_equal(brd_pool_free(p, (uint64_t)off), 0);
+        /* Same with large blocks, then small ones again. */
+        for (n = 0;;) {
+                off = brd_pool_alloc(p, 100 * 1024);
+                if (off == -ENOSPC)
+                        break;
+                assert_true(off > 0);
+                offs[n++] = off;
+        }
+        assert_true(n >= 10);
+        for (i = 0; i < n; i++)
+                assert_int_equal(brd_pool_free(p, (uint64_t)offs[i]), 0);
+        off = brd_pool_alloc(p, 1 * MiB);
+        assert_true(off > 0);
+        assert_int_equal(brd_pool_free(p, (uint64_t)off), 0);
+        stats_expect(p, 0, 0);
+        free(offs);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+static void test_pool_churn_steady_state(void **state)
+{
+        enum { SLOTS = 512 };
+        struct { int64_t off; size_t size; } live[SLOTS] = { { 0, 0 } };
+        struct brd_pool_stats s;
+        struct brd_pool *p;
+        uint64_t rnd = 42, used = 0, blocks = 0, budget;
+        struct t_leak l;
+        long op, fails = 0;
+        int64_t off;
+        size_t i;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(32 * MiB, 0, &p), 0);
+        assert_int_equal(brd_pool_stats(p, &s), 0);
+        budget = s.capacity / 3;
+        for (op = 0; op < 300000; op++) {
+                size_t k = t_rand(&rnd) % SLOTS, size;
+                uint64_t x = t_rand(&rnd);
+
+                if (live[k].off) {
+                        assert_int_equal(check(brd_pool_ptr(p, (uint64_t)live[k].off),
+                                               live[k].size < 256 ? live[k].size : 256,
+                                               (uint64_t)live[k].off), 0);
+                        assert_int_equal(brd_pool_free(p, (uint64_t)live[k].off), 0);
+                        used -= rounded(live[k].size);
+                        blocks--;
+                        live[k].off = 0;
+                        continue;
+                }
+                /* Mostly small, sometimes large: 64 B .. 512 KiB, log-uniform. */
+                size = (size_t)1 << (6 + x % 14);
+                size += (x >> 8) % size;
+                if (used + rounded(size) > budget)
+                        continue;
+                off = brd_pool_alloc(p, size);
+                if (off == -ENOSPC) {
+                        fails++;
+                        continue;
+                }
+                assert_true(off > 0);
+                fill(brd_pool_ptr(p, (uint64_t)off), size < 256 ? size : 256, (uint64_t)off);
+                live[k].off = off;
+                live[k].size = size;
+                used += rounded(size);
+                blocks++;
+        }
+        /* Steady state at a third of the capacity never ran out. */
+        assert_int_equal(fails, 0);
+        stats_expect(p, used, blocks);
+        for (i = 0; i < SLOTS; i++)
+                if (live[i].off)
+                        assert_int_equal(brd_pool_free(p, (uint64_t)live[i].off), 0);
+        stats_expect(p, 0, 0);
+        /* No lasting fragmentation: the largest block the pool can have fits. */
+        off = brd_pool_alloc(p, 16 * MiB);
+        assert_true(off > 0);
+        assert_int_equal(brd_pool_free(p, (uint64_t)off), 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+static void test_pool_export_attach_validation(void **state)
+{
+        struct brd_handle h, sh;
+        struct brd_pool *p, *q = (struct brd_pool *)0x1;
+        struct brd_seg *seg;
+        struct t_leak l;
+        int64_t off;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        off = brd_pool_alloc(p, 1000);
+        assert_true(off > 0);
+        strcpy(brd_pool_ptr(p, (uint64_t)off), "hello");
+        assert_int_equal(brd_pool_export(p, &h), 0);
+        assert_int_equal(h.kind, BRD_HANDLE_POOL);
+        assert_int_equal(brd_pool_attach(&h, &q), 0);
+        assert_string_equal(brd_pool_ptr(q, (uint64_t)off), "hello");
+        /* Either mapping frees what the other allocated. */
+        assert_int_equal(brd_pool_free(q, (uint64_t)off), 0);
+        assert_int_equal(brd_pool_free(p, (uint64_t)off), -EINVAL);
+        brd_pool_close(q);
+        /* Wrong kind. */
+        h.kind = BRD_HANDLE_SEG;
+        q = (struct brd_pool *)0x1;
+        assert_int_equal(brd_pool_attach(&h, &q), -EINVAL);
+        h.kind = BRD_HANDLE_POOL;
+        /* Bad magic / version / layout: -EPROTO, nothing left mapped. */
+        hdr_of(p)->version++;
+        assert_int_equal(brd_pool_attach(&h, &q), -EPROTO);
+        hdr_of(p)->version--;
+        hdr_of(p)->npages++;
+        assert_int_equal(brd_pool_attach(&h, &q), -EPROTO);
+        hdr_of(p)->npages--;
+        hdr_of(p)->data_off += 4096;
+        assert_int_equal(brd_pool_attach(&h, &q), -EPROTO);
+        hdr_of(p)->data_off -= 4096;
+        assert_ptr_equal(q, (struct brd_pool *)0x1);
+        brd_handle_close(&h);
+        /* A segment that is not a pool. */
+        assert_int_equal(brd_seg_create("notpool", MiB, 0, &seg), 0);
+        assert_int_equal(brd_seg_export(seg, &sh), 0);
+        sh.kind = BRD_HANDLE_POOL;
+        assert_int_equal(brd_pool_attach(&sh, &q), -EPROTO);
+        brd_handle_close(&sh);
+        brd_seg_close(seg);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+static void test_pool_hostile_state(void **state)
+{
+        struct brd_pool_hdr *h;
+        struct brd_pool_stats s;
+        struct brd_pool *p;
+        struct t_leak l;
+        int64_t a;
+
+        (void)state;
+        t_leak_begin(&l);
+        /* A class head pointing outside the pool: -EBADMSG, poisoned, no access. */
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        h = hdr_of(p);
+        a = brd_pool_alloc(p, 64);
+        assert_true(a > 0);
+        AO_store(&h->cls[0].head, 0xffffff00ull);
+        assert_int_equal(brd_pool_alloc(p, 64), -EBADMSG);
+        assert_int_equal(brd_pool_alloc(p, 4096), -EBADMSG);            /* poisoned */
+        assert_int_equal(brd_pool_free(p, (uint64_t)a), -EBADMSG);
+        assert_int_equal(brd_pool_stats(p, &s), -EBADMSG);
+        brd_pool_close(p);
+
+        /* A cycle in a class stack: the second visit is caught by the state byte. */
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        h = hdr_of(p);
+        a = brd_pool_alloc(p, 64);
+        assert_true(a > 0);
+        {
+                uint64_t g = (uint64_t)(a - (int64_t)h->data_off) / 64 + 1;     /* the next block */
+                AO_t *link = brd_pool_ptr(p, (uint64_t)a + 64);
+
+                AO_store(link, g + 1);          /* block g links to itself */
+        }
+        {
+                int64_t r;
+                int n = 0;
+
+                while ((r = brd_pool_alloc(p, 64)) > 0 && n < 10000)
+                        n++;
+                assert_int_equal(r, -EBADMSG);
+                assert_true(n < 3);
+        }
+        brd_pool_close(p);
+
+        /* A buddy free list pointing at a page that is not a free block. */
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        h = hdr_of(p);
+        {
+                unsigned k;
+
+                for (k = 0; k < BRD_POOL_MAX_ORDER; k++)
+                        if (h->free_head[k])
+                                h->free_head[k] = 0x7fffffff;
+        }
+        assert_int_equal(brd_pool_alloc(p, 200000), -EBADMSG);
+        brd_pool_close(p);
+
+        /* Garbage page words: stats walks, bounded, and says -EBADMSG. */
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        h = hdr_of(p);
+        {
+                struct brd_pool_page *pg = (void *)((char *)h + h->pages_off);
+
+                AO_store(&pg[0].word, BRD_PG_WORD(BRD_PG_FREE, 31));
+        }
+        assert_int_equal(brd_pool_stats(p, &s), -EBADMSG);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+/* ---------------------------------------------------------- process tree */
+
+#define TREE_PROCS 7
+#define TREE_OPS 4000
+#define TREE_KEEP 64
+
+struct tree_row {
+        uint64_t proc, seq, off, size, sum;
+};
+
+static uint64_t row_sum(const struct tree_row *r)
+{
+        return (r->proc * 0x9e3779b97f4a7c15ull) ^ (r->seq * 31) ^ (r->off << 1) ^ r->size;
+}
+
+/* One process's work: churn blocks, push one row per kept block.  Returns
+ * 0 or an exit code (no cmocka in children). */
+static int tree_work(struct brd_pool *p, uint64_t arr_off, unsigned id)
+{
+        struct { int64_t off; size_t size; } live[TREE_KEEP] = { { 0, 0 } };
+        struct brd_array *a;
+        uint64_t rnd = 1000 + id;
+        unsigned i, k;
+
+        if (brd_array_open(p, arr_off, &a) < 0)
+                return 10;
+        for (i = 0; i < TREE_OPS; i++) {
+                size_t size = 64 + t_rand(&rnd) % 8000;
+                int64_t off;
+
+                k = i % TREE_KEEP;
+                if (live[k].off) {
+                        if (check(brd_pool_ptr(p, (uint64_t)live[k].off), live[k].size,
+                                  (uint64_t)live[k].off * 7 + id))
+                                return 11;
+                        if (brd_pool_free(p, (uint64_t)live[k].off))
+                                return 12;
+                }
+                off = brd_pool_alloc(p, size);
+                if (off <= 0)
+                        return 13;
+                fill(brd_pool_ptr(p, (uint64_t)off), size, (uint64_t)off * 7 + id);
+                live[k].off = off;
+                live[k].size = size;
+        }
+        for (k = 0; k < TREE_KEEP; k++) {
+                struct tree_row r = { id, k, (uint64_t)live[k].off, live[k].size, 0 };
+
+                r.sum = row_sum(&r);
+                if (brd_array_push(a, &r, 1))
+                        return 14;
+        }
+        brd_array_close(a);
+        return 0;
+}
+
+static void test_pool_process_tree(void **state)
+{
+        struct brd_array *arr[TREE_PROCS];
+        uint64_t arr_off[TREE_PROCS], used = 0;
+        struct tree_row rows[TREE_KEEP];
+        struct brd_pool *p;
+        struct t_leak l;
+        pid_t kids[2];
+        unsigned i, k;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(64 * MiB, 0, &p), 0);
+        for (i = 0; i < TREE_PROCS; i++) {
+                assert_int_equal(brd_array_create(p, sizeof(struct tree_row), TREE_KEEP, 0, 0, &arr[i]), 0);
+                arr_off[i] = brd_array_offset(arr[i]);
+                used += rounded(BRD_ARRAY_HDR_SIZE + TREE_KEEP * sizeof(struct tree_row));
+        }
+        /* root = 0, children 1 and 2, grandchildren 3,4 (of 1) and 5,6 (of 2). */
+        for (i = 0; i < 2; i++) {
+                kids[i] = fork();
+                assert_true(kids[i] >= 0);
+                if (kids[i] == 0) {
+                        pid_t g[2];
+                        int rc = 0, j;
+
+                        for (j = 0; j < 2; j++) {
+                                g[j] = fork();
+                                if (g[j] < 0)
+                                        _exit(20);
+                                if (g[j] == 0) {
+                                        rc = tree_work(p, arr_off[3 + 2 * i + j], 3 + 2 * i + j);
+                                        brd_pool_close(p);
+                                        _exit(rc);
+                                }
+                        }
+                        rc = tree_work(p, arr_off[1 + i], 1 + i);
+                        for (j = 0; j < 2; j++) {
+                                int st;
+
+                                while (waitpid(g[j], &st, 0) < 0)
+                                        if (errno != EINTR)
+                                                _exit(21);
+                                if (!WIFEXITED(st) || WEXITSTATUS(st))
+                                        rc = rc ? rc : 30 + (WIFEXITED(st) ? WEXITSTATUS(st) : 99);
+                        }
+                        brd_pool_close(p);
+                        _exit(rc);
+                }
+        }
+        assert_int_equal(tree_work(p, arr_off[0], 0), 0);
+        for (i = 0; i < 2; i++)
+                assert_int_equal(t_wait_child(kids[i]), 0);
+        /* Every row of every process, and every block it kept, intact. */
+        for (i = 0; i < TREE_PROCS; i++) {
+                uint64_t first = 99;
+
+                assert_int_equal(brd_array_read(arr[i], &first, rows, TREE_KEEP), TREE_KEEP);
+                assert_int_equal(first, 0);
+                for (k = 0; k < TREE_KEEP; k++) {
+                        assert_int_equal(rows[k].proc, i);
+                        assert_int_equal(rows[k].seq, k);
+                        assert_int_equal(rows[k].sum, row_sum(&rows[k]));
+                        assert_int_equal(check(brd_pool_ptr(p, rows[k].off), rows[k].size,
+                                               rows[k].off * 7 + i), 0);
+                        used += rounded(rows[k].size);
+                }
+        }
+        /* The accounting is exact: arrays + kept blocks, nothing else. */
+        stats_expect(p, used, TREE_PROCS + TREE_PROCS * TREE_KEEP);
+        for (i = 0; i < TREE_PROCS; i++) {
+                assert_int_equal(brd_array_read(arr[i], NULL, rows, TREE_KEEP), TREE_KEEP);
+                for (k = 0; k < TREE_KEEP; k++)
+                        assert_int_equal(brd_pool_free(p, rows[k].off), 0);
+                assert_int_equal(brd_array_destroy(arr[i]), 0);
+        }
+        stats_expect(p, 0, 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+/* ------------------------------------------------ fork while allocating */
+
+/* Ownership table in its own shared mapping: one word per 64 B granule of
+ * the pool; whoever allocates a block claims its word with a CAS 0 -> pid.
+ * A failed claim is a block owned twice. */
+struct owners {
+        struct brd_pool *p;
+        AO_t *own;
+        uint64_t base, ngran;
+        AO_t stop, twice, iters;
+};
+
+static int claim(struct owners *o, int64_t off, AO_t who)
+{
+        AO_t *w = &o->own[((uint64_t)off - o->base) / 64];
+
+        return AO_compare_and_swap_full(w, 0, who) ? 0 : -1;
+}
+
+static void unclaim(struct owners *o, int64_t off)
+{
+        AO_store(&o->own[((uint64_t)off - o->base) / 64], 0);
+}
+
+static void *alloc_loop(void *arg)
+{
+        struct owners *o = arg;
+        int64_t held[32] = { 0 };
+        uint64_t rnd = 7;
+        unsigned i = 0;
+
+        while (!AO_load(&o->stop)) {
+                unsigned k = i++ % 32;
+
+                if (held[k]) {
+                        unclaim(o, held[k]);
+                        if (brd_pool_free(o->p, (uint64_t)held[k]))
+                                AO_fetch_and_add1_full(&o->twice);
+                }
+                /* Mix small (lock-free) and large (locked) blocks. */
+                held[k] = brd_pool_alloc(o->p, (t_rand(&rnd) & 1) ? 64 + k * 64 : 70000 + k * 4096);
+                if (held[k] <= 0 || claim(o, held[k], (AO_t)getpid() << 1))
+                        AO_fetch_and_add1_full(&o->twice);
+                AO_fetch_and_add1_full(&o->iters);
+        }
+        for (i = 0; i < 32; i++)
+                if (held[i] > 0) {
+                        unclaim(o, held[i]);
+                        brd_pool_free(o->p, (uint64_t)held[i]);
+                }
+        return NULL;
+}
+
+static void test_pool_fork_while_allocating(void **state)
+{
+        struct owners o = { 0 };
+        struct brd_pool_hdr *h;
+        pthread_t th;
+        struct t_leak l;
+        int round;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(32 * MiB, 0, &o.p), 0);
+        h = hdr_of(o.p);
+        o.base = h->data_off;
+        o.ngran = (uint64_t)h->npages * BRD_POOL_GRANS_PER_PAGE;
+        o.own = mmap(NULL, o.ngran * sizeof(AO_t), PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        assert_true(o.own != MAP_FAILED);
+        assert_int_equal(pthread_create(&th, NULL, alloc_loop, &o), 0);
+        for (round = 0; round < 20; round++) {
+                uint64_t seen = AO_load(&o.iters);
+                pid_t pid;
+
+                /* Fork only while the other thread is busy allocating. */
+                while (AO_load(&o.iters) < seen + 50)
+                        sched_yield();
+                pid = fork();
+                assert_true(pid >= 0);
+                if (pid == 0) {
+                        /* Child: one thread.  Allocate a lot; every block must
+                         * be unclaimed by anyone (parent thread or other). */
+                        int64_t mine[256];
+                        int i, j, rc = 0;
+
+                        alarm(30);      /* a deadlock fails the test instead of hanging it */
+                        for (j = 0; j < 20 && !rc; j++) {
+                                for (i = 0; i < 256; i++) {
+                                        mine[i] = brd_pool_alloc(o.p, (i & 1) ? 64 + i : 66000 + i * 64);
+                                        if (mine[i] <= 0)
+                                                rc = 2;
+                                        else if (claim(&o, mine[i], (AO_t)getpid() << 1 | 1))
+                                                rc = 3;
+                                        if (rc)
+                                                break;
+                                }
+                                for (int k = 0; k < i; k++) {
+                                        unclaim(&o, mine[k]);
+                                        if (brd_pool_free(o.p, (uint64_t)mine[k]))
+                                                rc = rc ? rc : 4;
+                                }
+                        }
+                        _exit(rc);
+                }
+                assert_int_equal(t_wait_child(pid), 0);
+        }
+        AO_store(&o.stop, 1);
+        pthread_join(th, NULL);
+        assert_int_equal(AO_load(&o.twice), 0);
+        stats_expect(o.p, 0, 0);
+        munmap(o.own, o.ngran * sizeof(AO_t));
+        brd_pool_close(o.p);
+        t_leak_end(&l);
+}
+
+
+/* Single-threaded parent: its free blocks sit in its private cache when it
+ * forks.  The child must not hand out the same blocks from its copy. */
+static void test_pool_fork_drops_inherited_cache(void **state)
+{
+        struct owners o = { 0 };
+        struct brd_pool_hdr *h;
+        AO_t *flag;
+        struct t_leak l;
+        int64_t mine[64];
+        int i, bad = 0;
+        pid_t pid;
+
+        int64_t before[64];
+
+        (void)state;
+        /* The cache only exists while the process is single-threaded: this
+         * test runs before any test starts a thread. */
+        assert_true(__libc_single_threaded);
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(8 * MiB, 0, &o.p), 0);
+        h = hdr_of(o.p);
+        o.base = h->data_off;
+        o.ngran = (uint64_t)h->npages * BRD_POOL_GRANS_PER_PAGE;
+        o.own = mmap(NULL, o.ngran * sizeof(AO_t) + 4096, PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        assert_true(o.own != MAP_FAILED);
+        flag = o.own + o.ngran;
+        /* Fill this process's cache: allocate, then free (frees go to the cache). */
+        for (i = 0; i < 64; i++)
+                assert_true((mine[i] = brd_pool_alloc(o.p, 64)) > 0);
+        for (i = 0; i < 64; i++)
+                assert_int_equal(brd_pool_free(o.p, (uint64_t)mine[i]), 0);
+        memcpy(before, mine, sizeof(before));
+        stats_expect(o.p, 0, 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int64_t kid[64];
+                int rc = 0;
+
+                for (i = 0; i < 64 && !rc; i++) {
+                        kid[i] = brd_pool_alloc(o.p, 64);
+                        if (kid[i] <= 0)
+                                rc = 1;
+                        else if (claim(&o, kid[i], 2))
+                                rc = 2;
+                }
+                AO_store_release(flag, 1);              /* holding them */
+                while (AO_load_acquire(flag) != 2)       /* until the parent took its own */
+                        brd__cpu_relax();
+                for (i = 0; i < 64 && !rc; i++) {
+                        unclaim(&o, kid[i]);
+                        if (brd_pool_free(o.p, (uint64_t)kid[i]))
+                                rc = 3;
+                }
+                brd_pool_close(o.p);
+                _exit(rc);
+        }
+        while (AO_load_acquire(flag) != 1)
+                brd__cpu_relax();
+        /* The parent's cache hands its blocks out now: none may be the child's. */
+        for (i = 0; i < 64; i++) {
+                mine[i] = brd_pool_alloc(o.p, 64);
+                assert_true(mine[i] > 0);
+                if (claim(&o, mine[i], 4))
+                        bad++;
+        }
+        AO_store_release(flag, 2);
+        assert_int_equal(t_wait_child(pid), 0);
+        assert_int_equal(bad, 0);
+        /* The parent did use its cache: its newest frees came back first. */
+        for (i = 0; i < 32; i++)
+                assert_int_equal(mine[i], before[31 - i]);      /* 32 cached, LIFO */
+        stats_expect(o.p, 64 * 64, 64);
+        for (i = 0; i < 64; i++) {
+                unclaim(&o, mine[i]);
+                assert_int_equal(brd_pool_free(o.p, (uint64_t)mine[i]), 0);
+                assert_int_equal(brd_pool_free(o.p, (uint64_t)mine[i]), -EINVAL);   /* cached: still caught */
+        }
+        stats_expect(o.p, 0, 0);
+        munmap(o.own, o.ngran * sizeof(AO_t) + 4096);
+        brd_pool_close(o.p);
+        t_leak_end(&l);
+}
+
+/* -------------------------------------------------- lock holder killed */
+
+static void check_pool_whole(struct brd_pool *p, uint64_t maxblock)
+{
+        struct brd_pool_stats s;
+        int64_t off;
+
+        assert_int_equal(brd_pool_stats(p, &s), 0);
+        assert_int_equal(s.used, 0);
+        assert_int_equal(s.blocks, 0);
+        assert_int_equal(s.largest_free, maxblock);
+        off = brd_pool_alloc(p, maxblock);
+        assert_true(off > 0);
+        assert_int_equal(brd_pool_free(p, (uint64_t)off), 0);
+}
+
+static void test_pool_lock_holder_sigkilled(void **state)
+{
+        struct brd_pool_stats s;
+        struct brd_pool *p;
+        struct t_leak l;
+        int stage;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(8 * MiB, 0, &p), 0);
+        assert_int_equal(brd_pool_stats(p, &s), 0);
+        for (stage = 0; stage <= 3; stage++) {
+                uint64_t repairs = hdr_of(p)->repairs;
+                pid_t pid = fork();
+
+                assert_true(pid >= 0);
+                if (pid == 0) {
+                        if (brd__pool_test_die_locked(p, stage) < 0)
+                                _exit(1);
+                        raise(SIGKILL);
+                        _exit(2);
+                }
+                assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
+                /* The next locker repairs; nothing is lost, no deadlock. */
+                check_pool_whole(p, s.largest_free);
+                assert_int_equal(hdr_of(p)->repairs, repairs + 1);
+        }
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+/* A child churning large (locked) blocks is SIGKILLed at arbitrary points. */
+static void test_pool_killed_mid_operation(void **state)
+{
+        struct brd_pool_stats s;
+        struct brd_pool *p;
+        AO_t *progress;
+        struct t_leak l;
+        int round;
+        int64_t off;
+
+        (void)state;
+        t_leak_begin(&l);
+        progress = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        assert_true(progress != MAP_FAILED);
+        assert_int_equal(brd_pool_create(16 * MiB, 0, &p), 0);
+        for (round = 0; round < 30; round++) {
+                pid_t pid;
+
+                AO_store(progress, 0);
+                pid = fork();
+                assert_true(pid >= 0);
+                if (pid == 0) {
+                        uint64_t rnd = (uint64_t)round + 1;
+
+                        for (;;) {
+                                int64_t a = brd_pool_alloc(p, 70000 + t_rand(&rnd) % 500000);
+                                int64_t b = brd_pool_alloc(p, 64 + t_rand(&rnd) % 60000);
+
+                                if (a > 0)
+                                        brd_pool_free(p, (uint64_t)a);
+                                if (b > 0)
+                                        brd_pool_free(p, (uint64_t)b);
+                                AO_fetch_and_add1_full(progress);
+                        }
+                }
+                /* Kill it at a point that varies round to round. */
+                while (AO_load(progress) < 100 + (AO_t)round * 37)
+                        sched_yield();
+                kill(pid, SIGKILL);
+                assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
+                /* Still serves, still walks, no deadlock. */
+                off = brd_pool_alloc(p, 200000);
+                assert_true(off > 0);
+                assert_int_equal(brd_pool_free(p, (uint64_t)off), 0);
+                assert_int_equal(brd_pool_stats(p, &s), 0);
+                /* The dead held at most two blocks at any instant. */
+                assert_true(s.blocks <= 2 * (uint64_t)(round + 1));
+        }
+        brd_pool_close(p);
+        munmap(progress, 4096);
+        t_leak_end(&l);
+}
+
+static void test_pool_nofork(void **state)
+{
+        struct brd_pool *p;
+        struct t_leak l;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, BRD_POOL_NOFORK, &p), 0);
+        assert_true(brd_pool_alloc(p, 64) > 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int rc = 0;
+
+                if (brd_pool_alloc(p, 64) != -EBADF)
+                        rc = 1;
+                if (brd_pool_ptr(p, 8192))
+                        rc = 2;
+                brd_pool_close(p);
+                _exit(rc);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_pool_create_bad_args),
+                cmocka_unit_test(test_pool_alloc_free_accounting),
+                cmocka_unit_test(test_pool_double_and_foreign_free),
+                cmocka_unit_test(test_pool_exhaustion_and_reuse),
+                cmocka_unit_test(test_pool_churn_steady_state),
+                cmocka_unit_test(test_pool_export_attach_validation),
+                cmocka_unit_test(test_pool_hostile_state),
+                cmocka_unit_test(test_pool_process_tree),
+                cmocka_unit_test(test_pool_fork_drops_inherited_cache),
+                cmocka_unit_test(test_pool_lock_holder_sigkilled),
+                cmocka_unit_test(test_pool_killed_mid_operation),
+                cmocka_unit_test(test_pool_nofork),
+                /* These start threads: from here on the process-local cache is bypassed. */
+                cmocka_unit_test(test_pool_racing_double_free),
+                cmocka_unit_test(test_pool_fork_while_allocating),
+        };
+
+        return cmocka_run_group_tests_name("shm-pool", tests, NULL, NULL);
+}
