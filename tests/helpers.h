@@ -27,6 +27,9 @@ int64_t t_cpu_ms(void);
 /* Threads of this process (/proc/self/task). */
 int t_thread_count(void);
 
+/* cmocka-asserts that this process has no child, alive or zombie. */
+void t_no_children(void);
+
 /* Leak check around a test: fds and brood's /dev/shm names. */
 struct t_leak {
         int fds;

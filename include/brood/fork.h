@@ -1,4 +1,42 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The forkserver: one dedicated thread per process does every fork() brood
+ * makes, and children are watched, signalled and reaped through pidfds.
+ *
+ * Why a thread: a fork() from an arbitrary application thread copies that
+ * thread's locks, signal mask and whatever it was in the middle of; and
+ * PR_SET_PDEATHSIG fires when the *forking thread* exits, not the process.
+ * The forkserver thread has every signal blocked, runs no application code
+ * (only the pthread_atfork handlers that fork() itself runs), holds no
+ * application lock when it forks, and lives until brd_fsrv_stop(), after
+ * every child it made has been reaped.
+ *
+ * Two ways to start a child:
+ *  - fork mode (opts.fn set): fork(); the child runs fn(arg, handles, n) and
+ *    _exit()s with its return value.  glibc's fork() runs the atfork handlers,
+ *    so malloc, stdio and brood itself are usable in fn.
+ *  - exec mode (opts.argv set): clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD),
+ *    then execve(), like posix_spawn: the parent's memory is not copied (a
+ *    1 GiB parent spawns as fast as a small one).
+ *
+ * Exit statuses.  Children are watched through pidfds; the library installs
+ * no SIGCHLD handler.  A fork-mode child (glibc's fork) and an exec'd program
+ * (execve resets exit_signal to SIGCHLD) are ordinary children: a host that
+ * reaps with waitpid(-1), or sets SIGCHLD to SIG_IGN, takes their status, and
+ * brood then reports -ECHILD ("status unknown") at once, never a hang and
+ * never another process's status.  The exec clone uses exit_signal 0 for the
+ * prelude, so a child that dies before execve is always brood's to reap.
+ *
+ * In both modes, between the fork and fn/execve the child makes only
+ * async-signal-safe calls: it moves the handles' fds to 3, 4, 5... in order,
+ * closes every other fd above 2 (close_range), resets every signal
+ * disposition to SIG_DFL and the mask to empty, sets its name, sets
+ * PR_SET_PDEATHSIG(SIGKILL) and re-checks getppid() against the race where
+ * the parent already died, and optionally points stdio at /dev/null.  It then
+ * reports to the spawning thread on a CLOEXEC pipe: brd_fsrv_spawn() returns
+ * only once the child is known to have reached fn (fork mode) or execve
+ * (exec mode), and returns the child's -errno otherwise.
+ */
 #ifndef BROOD_FORK_H
 #define BROOD_FORK_H
 
@@ -12,35 +50,183 @@
 extern "C" {
 #endif
 
-struct brd_fsrv;
-struct brd_child;
+struct brd_fsrv;                /* a dedicated thread that does every fork() of this process */
+struct brd_child;               /* one spawned child: its pidfd and exit status */
+
+/*
+ * The entry point of a fork-mode child.  @handles holds copies of the
+ * spawn's handles whose fds are the child's renumbered ones (3, 4, 5...,
+ * still CLOEXEC: pass them on to an exec'd program through brood).  The
+ * return value is the child's exit code (0..255).
+ */
 typedef int (*brd_child_fn)(void *arg, struct brd_handle *handles, size_t nhandles);
 
 enum brd_spawn_flags {
+        /* stdin, stdout and stderr of the child read/write /dev/null: a child
+         * must never hang its tree by filling a pipe nobody drains. */
         BRD_SPAWN_NULL_STDIO    = 1u << 0,
+        /* Do not set PR_SET_PDEATHSIG: the child survives its parent. */
         BRD_SPAWN_NO_PDEATHSIG  = 1u << 1,
 };
 
+/* Zero-initialise, then set fn (fork mode) or argv (exec mode), not both. */
 struct brd_spawn_opts {
-        brd_child_fn fn;
-        void *arg;
-        char *const *argv;
-        char *const *envp;
-        const struct brd_handle *handles;
-        size_t nhandles;
-        const char *name;
-        unsigned flags;
+        brd_child_fn fn;                /* fork mode: the child runs fn; its return is the exit code */
+        void *arg;                      /* passed to fn */
+        char *const *argv;              /* exec mode: argv[0] is a path, or a name looked up in PATH */
+        char *const *envp;              /* exec mode: the environment; NULL = this process's environ */
+        const struct brd_handle *handles; /* borrowed: the only fds, beside stdio, the child keeps */
+        size_t nhandles;                /* 0..BRD_HANDLE_MAX_BATCH */
+        const char *name;               /* the child's process name (comm, 15 bytes), NULL = inherited */
+        unsigned flags;                 /* enum brd_spawn_flags */
 };
 
-int   brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
-int   brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *o, struct brd_child **ret_child);
-void  brd_fsrv_stop(struct brd_fsrv *fs);
+/* The grace brd_fsrv_stop() gives between SIGINT, SIGTERM and SIGKILL. */
+#define BRD_FSRV_STOP_GRACE_MS 1000
+
+/**
+ * brd_fsrv_start() - start this process's forkserver thread.
+ * @flags: 0 (reserved)
+ * @ret_fsrv: the forkserver; untouched on failure
+ *
+ * The thread is created with every signal blocked and sleeps until a spawn
+ * request arrives; handing a request over costs one wake-up.  Several
+ * forkservers may coexist (each is its own thread).
+ * Return: 0, -EINVAL on unknown flags, -ENOMEM, or -errno from pthread_create.
+ * Concurrency: any thread.  Fork: a forkserver is not inherited: in a forked
+ * child, brd_fsrv_spawn() on the parent's forkserver returns -ENOTSUP, and
+ * the child may start its own.
+ */
+int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
+
+/**
+ * brd_fsrv_spawn() - start a child process from the forkserver thread.
+ * @fs: the forkserver
+ * @o: fn (fork mode) or argv (exec mode), the handles the child keeps (their
+ *     fds are borrowed and stay the caller's), name and flags
+ * @ret_child: the child; untouched on failure
+ *
+ * The child keeps exactly fds 0, 1, 2 and its handles' fds, renumbered 3, 4,
+ * 5... in order; it has one thread, default signal dispositions, an empty
+ * signal mask and (unless BRD_SPAWN_NO_PDEATHSIG) dies by SIGKILL when this
+ * process dies.  In exec mode the handles are described in the environment
+ * (BROOD_HANDLES, BROOD_HANDLES_PID) for brd_handle_from_env(); stale
+ * descriptions inherited from an ancestor are removed.  The call returns
+ * once the child has reached fn or execve.
+ *
+ * Return: 0 and *ret_child; -EINVAL on bad options (none or both of fn/argv,
+ * unknown flags, a malformed handle, too many handles; exec mode also needs
+ * known handle kinds); -ENOTSUP on a forkserver inherited through fork();
+ * -ESHUTDOWN once brd_fsrv_stop() has begun; -EAGAIN/-ENOMEM/-EMFILE when the
+ * child or a resource for it cannot be created; the child's own -errno when
+ * its setup or execve failed (e.g. -ENOENT, -EACCES); -ECHILD when the child
+ * died before fn/execve.  On every failure the child, if one was created, has
+ * been reaped: no zombie, no fd left.
+ * Concurrency: any number of threads at once; requests are served in order by
+ * the one thread.  Fork: the child's handles are copies, the caller still
+ * owns and closes its own.
+ */
+int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *o, struct brd_child **ret_child);
+
+/**
+ * brd_fsrv_stop() - refuse new spawns, stop every live child, reap, join.
+ * @fs: the forkserver, may be NULL
+ *
+ * Same as brd_fsrv_stop_grace(fs, BRD_FSRV_STOP_GRACE_MS).
+ */
+void brd_fsrv_stop(struct brd_fsrv *fs);
+
+/**
+ * brd_fsrv_stop_grace() - brd_fsrv_stop() with a chosen grace.
+ * @fs: the forkserver, may be NULL
+ * @grace_ms: >= 0; the time a child gets after SIGINT, then after SIGTERM
+ *
+ * New spawns get -ESHUTDOWN.  Every child not yet reaped gets SIGINT, those
+ * alive @grace_ms later SIGTERM, those alive 2 x @grace_ms later SIGKILL, all
+ * in parallel (every child is dead within 2 x grace + a few ms); all are
+ * reaped and only then does the thread exit (its exit would SIGKILL children
+ * through PDEATHSIG).  The children's statuses are kept: brd_child_wait()
+ * still returns each one once.  The struct brd_child objects stay valid: free
+ * them with brd_child_free(), before or after this call; the forkserver's
+ * memory goes when both it and its last child are released.
+ * Concurrency: call once, from any thread; brd_fsrv_spawn() calls racing with
+ * it fail with -ESHUTDOWN or return a child that it then stops.  Fork: in a
+ * forked child (an inherited forkserver) it only releases memory.
+ */
+void brd_fsrv_stop_grace(struct brd_fsrv *fs, int grace_ms);
+
+/**
+ * brd_child_pid() - the child's pid.
+ * @c: the child
+ * Return: the pid (for display and /proc; signal it with brd_child_kill()).
+ * Concurrency: any thread.
+ */
 pid_t brd_child_pid(const struct brd_child *c);
-int   brd_child_fd(const struct brd_child *c);
-int   brd_child_wait(struct brd_child *c, int timeout_ms, int *ret_status);
-int   brd_child_kill(struct brd_child *c, int sig);
-int   brd_child_stop(struct brd_child *c, int grace_ms, int *ret_status);
-void  brd_child_free(struct brd_child *c);
+
+/**
+ * brd_child_fd() - the child's pidfd, for poll/epoll loops.
+ * @c: the child
+ * Return: a pidfd that is readable (POLLIN) once the child has exited; it
+ * belongs to @c (do not close it); -ECHILD if the child was reaped by someone
+ * else before brood could open one.
+ * Concurrency: any thread.  Fork: CLOEXEC; meaningless in a forked child.
+ */
+int brd_child_fd(const struct brd_child *c);
+
+/**
+ * brd_child_wait() - wait for the child to exit and reap it.
+ * @c: the child
+ * @timeout_ms: -1 forever, 0 never block, > 0 bound (CLOCK_MONOTONIC, kept across EINTR)
+ * @ret_status: waitpid()-format status (WIFEXITED, WEXITSTATUS, WTERMSIG...),
+ *              may be NULL; untouched on failure
+ *
+ * The status is kept from the child's exit (or from brd_fsrv_stop()'s reap)
+ * until a wait takes it, and is returned exactly once.
+ * Return: 0; -EAGAIN (timeout 0) or -ETIMEDOUT while it runs; -ECHILD when
+ * the status was already returned, or when someone else reaped the child
+ * (a host waitpid(-1) or SIGCHLD = SIG_IGN) -- promptly, never a hang; -EBADF from a forked child of the
+ * owner; -EINVAL on bad arguments.
+ * Concurrency: any thread; concurrent waits on one child get the status once.
+ */
+int brd_child_wait(struct brd_child *c, int timeout_ms, int *ret_status);
+
+/**
+ * brd_child_kill() - send a signal through the pidfd.
+ * @c: the child
+ * @sig: 0 (probe) or a signal number
+ * Return: 0; -ESRCH once the child is gone (a pidfd never reaches a recycled
+ * pid); -EINVAL on a bad signal; -EBADF from a forked child of the owner.
+ * Concurrency: any thread.
+ */
+int brd_child_kill(struct brd_child *c, int sig);
+
+/**
+ * brd_child_stop() - stop a child with the ladder and reap it.
+ * @c: the child
+ * @grace_ms: >= 0
+ * @ret_status: as brd_child_wait(), may be NULL
+ *
+ * SIGINT; SIGTERM if it is alive @grace_ms later; SIGKILL if it is alive
+ * 2 x @grace_ms after the start; then reap.  A child that ignores SIGINT and
+ * SIGTERM is dead within 2 x grace plus the kernel's reaction (~0.1 ms).  A
+ * child that already exited is reaped without a signal.
+ * Return: 0 and the status; -ECHILD if the status was already taken or the
+ * child was reaped by someone else; -EINVAL; -EBADF from a forked child.
+ * Concurrency: any thread.
+ */
+int brd_child_stop(struct brd_child *c, int grace_ms, int *ret_status);
+
+/**
+ * brd_child_free() - release a child object.
+ * @c: the child, may be NULL
+ *
+ * A child that has not been reaped yet is killed (SIGKILL) and reaped first,
+ * so that nothing outlives its handle: no zombie, no orphan.  To let a child
+ * run on, keep its brd_child.  Safe before or after brd_fsrv_stop().
+ * Concurrency: not with another call on the same child.  Fork: in a forked
+ * child of the owner it only closes the inherited pidfd and frees memory.
+ */
+void brd_child_free(struct brd_child *c);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,654 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The forkserver thread and the child's prelude.
+ *
+ * Hand-off: a caller queues a request under fs->lock and signals fs->work
+ * (one futex wake when the thread sleeps).  The thread forks and never waits
+ * for the child; the *caller* waits on its own report pipe, which the child
+ * writes once it has reached fn (fork mode), or on fs->done, which the thread
+ * broadcasts once the vfork-style exec child has exec'd or died (exec mode).
+ * So a spawn costs the caller one sleep, and the thread is free for the next
+ * request while children run their prelude.
+ *
+ * fork mode uses glibc's fork(): its atfork handling (malloc arenas, stdio,
+ * brood's own fork state, the caller's handlers) is what makes running user
+ * code in the child sound; a raw clone3 would skip it.  exec mode uses
+ * clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD), like posix_spawn: the child
+ * only makes syscalls on a private stack until execve, and the parent's page
+ * tables are not copied.
+ *
+ * exit_signal (RELIABILITY A9, E3): 0 would hide a child from a host's
+ * waitpid(-1) and from SIGCHLD = SIG_IGN auto-reaping, but execve() resets it
+ * to SIGCHLD (de_thread(): "we have changed execution domain"), and fork
+ * mode needs glibc's fork(), which always uses SIGCHLD.  So it protects only
+ * the exec prelude: the clone uses 0 there, which guarantees that a child
+ * dying before execve is ours to reap (spawn's -ECHILD/-errno path), and
+ * every waitid passes __WALL.  Afterwards a stolen status is detected
+ * (waitid -> ECHILD) and reported as -ECHILD at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <brood/fork.h>
+#include "internal/brd-private.h"
+#include "internal/brd-fork.h"
+
+extern char **environ;
+
+/* One handle in BROOD_HANDLES: 6 hex fields of at most 16 digits and 6 separators. */
+#define BRD_ENV_REC     (6 * 16 + 6)
+/* The exec child's stack (CLONE_VM): a few frames of syscall wrappers and
+ * execvpe's path buffer; generous for sanitizer builds. */
+#define BRD_EXEC_STACK  (256 * 1024)
+
+enum { BRD_STAGE_START = 0, BRD_STAGE_EXEC = 1 };
+
+struct brd_fsrv_req {
+        struct brd_fsrv_req *next;
+        const struct brd_spawn_opts *o;
+        struct brd_handle *handles;     /* the child's view: fds 3, 4, 5... */
+        int *keep;                      /* nkeep source fds, then nkeep scratch slots */
+        size_t nkeep;
+        int report;                     /* pipe write end; the thread closes it */
+        char **envp;                    /* exec mode: filtered environment + our 2 slots */
+        char *envbuf;                   /* "BROOD_HANDLES=...", written by the child */
+        size_t envcap;
+        char pidbuf[32];                /* "BROOD_HANDLES_PID=...", written by the child */
+        pid_t parent;                   /* the forkserver's pid, for the getppid() re-check */
+        int crash_stage;
+        int stage;                      /* exec child (shares our memory): BRD_STAGE_EXEC before execve */
+        /* results, written by the thread under fs->lock */
+        bool done;
+        int err;
+        struct brd_child *child;
+};
+
+/* ------------------------------------------------------------ the child */
+/*
+ * Everything from here to execve/fn runs in the child of fork() or of a
+ * CLONE_VM clone: async-signal-safe calls only, no allocation, and (CLONE_VM)
+ * no write to memory other than the request and the private stack.
+ */
+
+static void child_crash(void)
+{
+        /* A crash, not an exit: the tests of RELIABILITY A5 need a death by signal. */
+        kill(getpid(), SIGKILL);
+        _exit(127);
+}
+
+static void child_report(int fd, int v)
+{
+        ssize_t r;
+
+        /* 4 bytes into a pipe are written whole; if it fails there is nobody to tell. */
+        do
+                r = write(fd, &v, sizeof(v));
+        while (r < 0 && errno == EINTR);
+}
+
+static __attribute__((noreturn)) void child_fail(int fd, int e)
+{
+        child_report(fd, e);
+        _exit(127);
+}
+
+static void child_close_from(int lo)
+{
+        struct rlimit rl;
+        int fd, max = 1 << 20;
+
+        if (close_range((unsigned)lo, ~0U, 0) == 0)
+                return;
+        /* No close_range (Linux < 5.9): close up to the fd limit. */
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)max)
+                max = (int)rl.rlim_cur;
+        for (fd = lo; fd < max; fd++)
+                (void)close(fd);
+}
+
+/* Returns the report fd (3 + nkeep); on failure reports and _exits. */
+static int child_prelude(struct brd_fsrv_req *q, bool exec)
+{
+        const struct brd_spawn_opts *o = q->o;
+        int n = (int)q->nkeep, hi = 3 + n + 1, rep, i, fd, r;
+        int *tmp = q->keep ? q->keep + n : NULL;
+        struct sigaction dfl;
+        sigset_t none;
+
+        if (q->crash_stage == BRD__CRASH_AFTER_CLONE)
+                child_crash();
+        /* Move the report pipe and every kept fd above [3, 3 + n] first: a
+         * source may sit inside that range, and a dup2 onto it would destroy
+         * a source not moved yet (E4). */
+        rep = fcntl(q->report, F_DUPFD_CLOEXEC, hi);
+        if (rep < 0)
+                child_fail(q->report, -errno);
+        for (i = 0; i < n; i++) {
+                tmp[i] = fcntl(q->keep[i], F_DUPFD_CLOEXEC, hi);
+                if (tmp[i] < 0)
+                        child_fail(rep, -errno);
+        }
+        for (i = 0; i < n; i++) {
+                /* exec: dup2 clears CLOEXEC, so exactly these reach the program;
+                 * fork: they stay CLOEXEC like every fd brood makes. */
+                r = exec ? dup2(tmp[i], 3 + i) : dup3(tmp[i], 3 + i, O_CLOEXEC);
+                if (r < 0)
+                        child_fail(rep, -errno);
+        }
+        if (dup3(rep, 3 + n, O_CLOEXEC) < 0)
+                child_fail(rep, -errno);
+        rep = 3 + n;
+        /* fork without exec inherits every fd of the process: keep the list only. */
+        child_close_from(hi);
+        if (o->flags & BRD_SPAWN_NULL_STDIO) {
+                fd = open("/dev/null", O_RDWR);
+                if (fd < 0)
+                        child_fail(rep, -errno);
+                for (i = 0; i < 3; i++)
+                        if (fd != i && dup2(fd, i) < 0)
+                                child_fail(rep, -errno);
+                if (fd > 2)
+                        (void)close(fd);
+        }
+        /* Every signal is still blocked (the thread's mask): no handler of the
+         * parent can run while the dispositions are reset. */
+        memset(&dfl, 0, sizeof(dfl));
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        for (i = 1; i < NSIG; i++)
+                if (i != SIGKILL && i != SIGSTOP)
+                        (void)sigaction(i, &dfl, NULL);  /* glibc's own (32, 33) answer EINVAL */
+        if (o->name)
+                (void)prctl(PR_SET_NAME, (unsigned long)o->name, 0, 0, 0);
+        if (!(o->flags & BRD_SPAWN_NO_PDEATHSIG)) {
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+                        child_fail(rep, -errno);
+                /* The parent may have died before PDEATHSIG was armed: then we
+                 * were reparented and the signal will never come. */
+                if (getppid() != q->parent)
+                        child_crash();
+        }
+        if (q->crash_stage == BRD__CRASH_BEFORE_ENTRY)
+                child_crash();
+        sigemptyset(&none);
+        (void)sigprocmask(SIG_SETMASK, &none, NULL);
+        return rep;
+}
+
+static __attribute__((noreturn)) void child_fork_main(struct brd_fsrv_req *q)
+{
+        int rep = child_prelude(q, false);
+
+        child_report(rep, 0);           /* reached fn */
+        (void)close(rep);
+        _exit(q->o->fn(q->o->arg, q->handles, q->o->nhandles) & 0xff);
+}
+
+static int child_exec_main(void *arg)
+{
+        struct brd_fsrv_req *q = arg;
+        const struct brd_spawn_opts *o = q->o;
+        int rep = child_prelude(q, true), e;
+
+        if (o->nhandles) {
+                /* The description names this pid: a grandchild that inherits
+                 * the environment does not mistake it for its own. */
+                e = brd_handle_env_encode(q->handles, o->nhandles, getpid(),
+                                          q->envbuf, q->envcap, q->pidbuf, sizeof(q->pidbuf));
+                if (e < 0)
+                        child_fail(rep, e);
+        }
+        q->stage = BRD_STAGE_EXEC;      /* read by the caller once we exec'd or died */
+        if (strchr(o->argv[0], '/'))
+                execve(o->argv[0], o->argv, q->envp);
+        else
+                execvpe(o->argv[0], o->argv, q->envp);
+        child_fail(rep, -errno);
+}
+
+/* ----------------------------------------------------------- the thread */
+
+static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
+{
+        struct brd_child *c = q->child;
+        int pidfd = -1, err = 0;
+        pid_t pid;
+
+        q->parent = fs->pid;
+        if (q->o->argv) {
+                /* exit_signal 0 (the low byte of flags) until execve: see the file comment. */
+                pid = clone(child_exec_main, (char *)fs->stack + fs->stack_size,
+                            CLONE_VM | CLONE_VFORK | CLONE_PIDFD, q, &pidfd);
+                if (pid < 0)
+                        err = -errno;
+        } else {
+                pid = fork();
+                if (pid == 0)
+                        child_fork_main(q);
+                if (pid < 0) {
+                        err = -errno;
+                } else {
+                        /* At once: until the pidfd exists the pid is only safe
+                         * because the child is ours and unreaped. */
+                        pidfd = pidfd_open(pid, 0);
+                        if (pidfd < 0 && errno == ESRCH) {
+                                c->state = BRD_CHILD_LOST;      /* a host waitpid(-1) was faster */
+                        } else if (pidfd < 0) {
+                                err = -errno;
+                                (void)kill(pid, SIGKILL);
+                                while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+                                        ;
+                        }
+                }
+        }
+        brd__close(q->report);
+        q->report = -1;
+        c->pid = pid;
+        c->pidfd = pidfd;
+        q->err = err;
+}
+
+static void *fsrv_main(void *arg)
+{
+        struct brd_fsrv *fs = arg;
+        struct brd_fsrv_req *q;
+
+        pthread_mutex_lock(&fs->lock);
+        for (;;) {
+                while (!fs->head && !fs->quit)
+                        pthread_cond_wait(&fs->work, &fs->lock);
+                q = fs->head;
+                if (!q)
+                        break;
+                fs->head = q->next;
+                if (!fs->head)
+                        fs->tail = NULL;
+                if (fs->stopping) {
+                        brd__close(q->report);
+                        q->report = -1;
+                        q->err = -ESHUTDOWN;
+                } else {
+                        /* Fork with no lock held: the child must not inherit a
+                         * held fs->lock, and callers must not wait on a fork. */
+                        fs->busy = true;
+                        pthread_mutex_unlock(&fs->lock);
+                        fsrv_serve(fs, q);
+                        pthread_mutex_lock(&fs->lock);
+                        fs->busy = false;
+                        if (!q->err) {
+                                struct brd_child *c = q->child;
+
+                                c->prev = NULL;
+                                c->next = fs->children;
+                                if (fs->children)
+                                        fs->children->prev = c;
+                                fs->children = c;
+                                c->linked = true;
+                                fs->refs++;
+                        }
+                }
+                q->done = true;
+                pthread_cond_broadcast(&fs->done);
+        }
+        pthread_mutex_unlock(&fs->lock);
+        return NULL;
+}
+
+BRD_EXPORT int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv)
+{
+        struct brd_fsrv *fs;
+        sigset_t all, old;
+        int r;
+
+        if (flags || !ret_fsrv)
+                return -EINVAL;
+        fs = calloc(1, sizeof(*fs));
+        if (!fs)
+                return -ENOMEM;
+        pthread_mutex_init(&fs->lock, NULL);
+        pthread_cond_init(&fs->work, NULL);
+        pthread_cond_init(&fs->done, NULL);
+        fs->refs = 1;
+        fs->fork_gen = brd__fork_gen();
+        fs->pid = brd__getpid();
+        fs->stack_size = BRD_EXEC_STACK;
+        fs->stack = mmap(NULL, fs->stack_size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+        if (fs->stack == MAP_FAILED) {
+                r = -errno;
+                fs->stack = NULL;
+                goto fail;
+        }
+        /* A guard page below the stack, and fork-mode children need none of it. */
+        (void)mprotect(fs->stack, (size_t)sysconf(_SC_PAGESIZE), PROT_NONE);
+        (void)madvise(fs->stack, fs->stack_size, MADV_DONTFORK);
+        /* The thread inherits the creator's mask: block everything around the
+         * create so that no signal of the host is ever handled on it, and
+         * every child starts from a fully blocked mask until its reset. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        r = -pthread_create(&fs->thread, NULL, fsrv_main, fs);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r)
+                goto fail;
+        (void)pthread_setname_np(fs->thread, "brd-fsrv");
+        *ret_fsrv = fs;
+        return 0;
+fail:
+        brd__fsrv_destroy(fs);
+        return r;
+}
+
+void brd__fsrv_destroy(struct brd_fsrv *fs)
+{
+        if (!fs)
+                return;
+        if (fs->stack)
+                munmap(fs->stack, fs->stack_size);
+        pthread_cond_destroy(&fs->done);
+        pthread_cond_destroy(&fs->work);
+        pthread_mutex_destroy(&fs->lock);
+        free(fs);
+}
+
+void brd__fsrv_set_crash_stage(struct brd_fsrv *fs, int stage)
+{
+        fs->crash_stage = stage;
+}
+
+static bool kind_known(uint32_t kind)
+{
+        return kind >= BRD_HANDLE_SEG && kind <= BRD_HANDLE_RING_CONSUMER;
+}
+
+static int opts_check(const struct brd_spawn_opts *o, size_t *ret_nkeep)
+{
+        size_t i, k = 0;
+        uint32_t j;
+
+        if (!o || !o->fn == !o->argv || (o->argv && !o->argv[0]))
+                return -EINVAL;
+        if (o->flags & ~(unsigned)(BRD_SPAWN_NULL_STDIO | BRD_SPAWN_NO_PDEATHSIG))
+                return -EINVAL;
+        if (o->nhandles > BRD_HANDLE_MAX_BATCH || (o->nhandles && !o->handles))
+                return -EINVAL;
+        for (i = 0; i < o->nhandles; i++) {
+                const struct brd_handle *h = &o->handles[i];
+
+                /* fork mode does not interpret handles; exec mode must describe them. */
+                if (h->nfds > BRD_HANDLE_MAX_FDS || (o->argv && !kind_known(h->kind)))
+                        return -EINVAL;
+                for (j = 0; j < h->nfds; j++)
+                        if (h->fds[j] < 0)
+                                return -EINVAL;
+                k += h->nfds;
+        }
+        *ret_nkeep = k;
+        return 0;
+}
+
+static bool env_is_ours(const char *e)
+{
+        return !strncmp(e, BRD_HANDLE_ENV "=", sizeof(BRD_HANDLE_ENV)) ||
+               !strncmp(e, BRD_HANDLE_ENV_PID "=", sizeof(BRD_HANDLE_ENV_PID));
+}
+
+/* Everything the child needs, in memory, before the fork: the child allocates nothing. */
+static int req_prepare(struct brd_fsrv_req *q, const struct brd_spawn_opts *o, size_t nkeep)
+{
+        char *const *src;
+        size_t i, k = 0, n = 0, m = 0;
+        uint32_t j;
+        int fd = 3;
+
+        q->o = o;
+        q->nkeep = nkeep;
+        q->report = -1;
+        if (o->nhandles) {
+                q->handles = calloc(o->nhandles, sizeof(*q->handles));
+                q->keep = calloc(2 * nkeep + 1, sizeof(int));
+                if (!q->handles || !q->keep)
+                        return -ENOMEM;
+                for (i = 0; i < o->nhandles; i++) {
+                        q->handles[i] = o->handles[i];
+                        for (j = 0; j < BRD_HANDLE_MAX_FDS; j++) {
+                                if (j < o->handles[i].nfds) {
+                                        q->keep[k++] = o->handles[i].fds[j];
+                                        q->handles[i].fds[j] = fd++;
+                                } else {
+                                        q->handles[i].fds[j] = -1;
+                                }
+                        }
+                }
+        }
+        if (!o->argv)
+                return 0;
+        /* A filtered copy: descriptions inherited from an ancestor go, ours is added. */
+        src = o->envp ? o->envp : environ;
+        while (src && src[n])
+                n++;
+        q->envp = malloc((n + 3) * sizeof(char *));
+        if (!q->envp)
+                return -ENOMEM;
+        for (i = 0; i < n; i++)
+                if (!env_is_ours(src[i]))
+                        q->envp[m++] = src[i];
+        if (o->nhandles) {
+                q->envcap = sizeof(BRD_HANDLE_ENV "=") + o->nhandles * BRD_ENV_REC;
+                q->envbuf = malloc(q->envcap);
+                if (!q->envbuf)
+                        return -ENOMEM;
+                q->envp[m++] = q->envbuf;
+                q->envp[m++] = q->pidbuf;
+        }
+        q->envp[m] = NULL;
+        return 0;
+}
+
+static void req_release(struct brd_fsrv_req *q)
+{
+        free(q->handles);
+        free(q->keep);
+        free(q->envp);
+        free(q->envbuf);
+}
+
+/*
+ * fork mode: wait for the child's report.  Normally the pipe answers (0 =
+ * reached fn, < 0 = its errno) or hits EOF (it died first).  A host thread
+ * that fork()s without exec at that moment holds a copy of the write end
+ * and would delay the EOF: once the thread has published the pidfd, the
+ * child's death ends the wait too.
+ */
+static ssize_t report_read(struct brd_fsrv *fs, struct brd_fsrv_req *q, int fd, int *v)
+{
+        struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = -1, .events = POLLIN } };
+        ssize_t r;
+
+        for (;;) {
+                r = poll(p, p[1].fd >= 0 ? 2 : 1, p[1].fd >= 0 ? -1 : 100);
+                if (r < 0 && errno != EINTR)
+                        return -errno;
+                if (r > 0 && p[0].revents)
+                        break;
+                if (r > 0 && p[1].revents) {
+                        /* Dead: whatever it wrote is in the pipe already. */
+                        if (poll(p, 1, 0) > 0)
+                                break;
+                        return 0;
+                }
+                if (p[1].fd < 0) {
+                        bool gone = false;
+
+                        pthread_mutex_lock(&fs->lock);
+                        if (q->done && !q->err && q->child->pidfd >= 0)
+                                p[1].fd = q->child->pidfd;
+                        else if (q->done)
+                                gone = true;    /* fork failed (EOF comes) or lost */
+                        pthread_mutex_unlock(&fs->lock);
+                        if (gone && poll(p, 1, 0) <= 0)
+                                return 0;
+                }
+        }
+        do
+                r = read(fd, v, sizeof(*v));
+        while (r < 0 && errno == EINTR);
+        return r < 0 ? -errno : r;
+}
+
+void brd__fsrv_unref(struct brd_fsrv *fs)
+{
+        bool last;
+
+        pthread_mutex_lock(&fs->lock);
+        last = --fs->refs == 0;
+        pthread_mutex_unlock(&fs->lock);
+        if (last)
+                brd__fsrv_destroy(fs);
+}
+
+BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *o,
+                              struct brd_child **ret_child)
+{
+        struct brd_fsrv_req q;
+        struct brd_child *c = NULL;
+        int p[2] = { -1, -1 }, r, v = 0;
+        size_t nkeep;
+        ssize_t got;
+
+        if (!fs || !ret_child)
+                return -EINVAL;
+        r = opts_check(o, &nkeep);
+        if (r < 0)
+                return r;
+        /* Inherited through fork(): the thread does not exist in this process. */
+        if (fs->fork_gen != brd__fork_gen())
+                return -ENOTSUP;
+        memset(&q, 0, sizeof(q));
+        r = req_prepare(&q, o, nkeep);
+        if (r < 0)
+                goto out;
+        c = brd__child_new(fs);
+        if (!c) {
+                r = -ENOMEM;
+                goto out;
+        }
+        if (pipe2(p, O_CLOEXEC) < 0) {
+                r = -errno;
+                goto out;
+        }
+        q.report = p[1];
+        q.child = c;
+        q.crash_stage = fs->crash_stage;
+
+        pthread_mutex_lock(&fs->lock);
+        if (fs->stopping) {
+                pthread_mutex_unlock(&fs->lock);
+                brd__close(p[1]);
+                r = -ESHUTDOWN;
+                goto out;
+        }
+        if (fs->tail)
+                fs->tail->next = &q;
+        else
+                fs->head = &q;
+        fs->tail = &q;
+        fs->refs++;
+        pthread_cond_signal(&fs->work);
+        pthread_mutex_unlock(&fs->lock);
+        /* From here the write end is the thread's. */
+
+        if (!o->argv) {
+                got = report_read(fs, &q, p[0], &v);
+                pthread_mutex_lock(&fs->lock);
+                while (!q.done)
+                        pthread_cond_wait(&fs->done, &fs->lock);
+                pthread_mutex_unlock(&fs->lock);
+        } else {
+                /* The thread resumes only once the child exec'd or died (CLONE_VFORK). */
+                pthread_mutex_lock(&fs->lock);
+                while (!q.done)
+                        pthread_cond_wait(&fs->done, &fs->lock);
+                pthread_mutex_unlock(&fs->lock);
+                got = 0;
+                if (!q.err) {
+                        struct pollfd pf = { .fd = p[0], .events = POLLIN };
+
+                        /* The child wrote before it died: no wait for EOF, which a
+                         * host's concurrent fork could delay indefinitely. */
+                        if (poll(&pf, 1, 0) > 0 && (pf.revents & POLLIN))
+                                got = read(p[0], &v, sizeof(v));
+                }
+        }
+
+        if (q.err) {
+                r = q.err;              /* no child, or the thread reaped it */
+        } else if (got == (ssize_t)sizeof(v) && v < 0) {
+                r = v;                  /* its setup or execve failed */
+        } else if (o->argv ? got == 0 && q.stage == BRD_STAGE_EXEC
+                           : got == (ssize_t)sizeof(v) && v == 0) {
+                *ret_child = c;
+                c = NULL;
+                r = 0;
+        } else {
+                r = -ECHILD;            /* died before fn / execve */
+        }
+        if (c && !q.err) {
+                brd_child_free(c);      /* linked: reaps it (no zombie) and unlinks */
+                c = NULL;
+        }
+        brd__fsrv_unref(fs);
+out:
+        if (c)
+                brd_child_free(c);
+        brd__close(p[0]);
+        req_release(&q);
+        return r;
+}
+
+BRD_EXPORT void brd_fsrv_stop(struct brd_fsrv *fs)
+{
+        brd_fsrv_stop_grace(fs, BRD_FSRV_STOP_GRACE_MS);
+}
+
+BRD_EXPORT void brd_fsrv_stop_grace(struct brd_fsrv *fs, int grace_ms)
+{
+        if (!fs)
+                return;
+        if (grace_ms < 0)
+                grace_ms = 0;
+        if (fs->fork_gen != brd__fork_gen()) {
+                /* Inherited: the thread and the children are the parent's; the
+                 * lock may have been copied held, and the stack is not mapped
+                 * here (MADV_DONTFORK).  Only the memory is ours. */
+                free(fs);
+                return;
+        }
+        pthread_mutex_lock(&fs->lock);
+        fs->stopping = true;
+        pthread_cond_signal(&fs->work);
+        /* After this no fork can happen: every child there will be is listed. */
+        while (fs->busy || fs->head)
+                pthread_cond_wait(&fs->done, &fs->lock);
+        /* Held through the ladder: brd_child_free() waits before unlinking. */
+        brd__child_ladder(fs->children, SIZE_MAX, grace_ms);
+        fs->quit = true;
+        pthread_cond_signal(&fs->work);
+        pthread_mutex_unlock(&fs->lock);
+        /* Only now: the thread's exit would SIGKILL its children (PDEATHSIG). */
+        pthread_join(fs->thread, NULL);
+        brd__fsrv_unref(fs);
+}

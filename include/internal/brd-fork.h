@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/* The forkserver's private structures, shared by fork/fsrv.c and fork/child.c. */
+#ifndef BROOD_FORK_PRIVATE_H
+#define BROOD_FORK_PRIVATE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <brood/fork.h>
+
+struct brd_fsrv_req;
+
+struct brd_fsrv {
+        pthread_mutex_t lock;           /* everything below, except the constants */
+        pthread_cond_t work;            /* the thread sleeps here for requests */
+        pthread_cond_t done;            /* callers and stop wait here for the thread */
+        pthread_t thread;
+        struct brd_fsrv_req *head, *tail;       /* pending requests */
+        struct brd_child *children;     /* every child not yet freed */
+        unsigned refs;                  /* owner + linked children + callers inside spawn */
+        bool busy;                      /* the thread is serving a request (unlocked) */
+        bool stopping;                  /* spawns refused */
+        bool quit;                      /* the thread exits */
+        /* constants after start */
+        uint64_t fork_gen;
+        pid_t pid;
+        void *stack;                    /* exec-mode children run on it (CLONE_VM) */
+        size_t stack_size;
+        int crash_stage;                /* testing: enum brd__crash_stage */
+};
+
+enum brd__child_state {
+        BRD_CHILD_RUNNING = 0,          /* not reaped */
+        BRD_CHILD_EXITED,               /* reaped, status kept for the next wait */
+        BRD_CHILD_CONSUMED,             /* status returned */
+        BRD_CHILD_LOST,                 /* reaped by someone else: status unknown */
+};
+
+struct brd_child {
+        struct brd_fsrv *fs;            /* holds a reference on fs while linked */
+        struct brd_child *prev, *next;  /* fs->children, under fs->lock */
+        pthread_mutex_t lock;           /* state, status; serialises waitid */
+        pid_t pid;
+        int pidfd;                      /* -1 when lost before pidfd_open */
+        int state;                      /* enum brd__child_state */
+        int status;                     /* waitpid format, valid from EXITED */
+        bool linked;                    /* in fs->children (holds a reference on fs) */
+        uint64_t fork_gen;
+};
+
+/*
+ * Testing hook (RELIABILITY A5): make the next children of @fs die by SIGKILL
+ * at a stage of the prelude.  Not thread-safe against concurrent spawns.
+ */
+enum brd__crash_stage {
+        BRD__CRASH_NONE = 0,
+        BRD__CRASH_AFTER_CLONE,         /* before the handles are installed */
+        BRD__CRASH_BEFORE_ENTRY,        /* handles installed, before fn / execve */
+};
+void brd__fsrv_set_crash_stage(struct brd_fsrv *fs, int stage);
+
+/* fork/child.c */
+struct brd_child *brd__child_new(struct brd_fsrv *fs);
+/* The ladder, in parallel, over @first and up to @max - 1 children after it
+ * (->next): SIGINT, SIGTERM after grace, SIGKILL after 2 x grace, reap all.
+ * Statuses are kept, not consumed. */
+void brd__child_ladder(struct brd_child *first, size_t max, int grace_ms);
+/* fork/fsrv.c: drop a reference on @fs (takes fs->lock), free it at zero. */
+void brd__fsrv_unref(struct brd_fsrv *fs);
+void brd__fsrv_destroy(struct brd_fsrv *fs);
+
+#endif /* BROOD_FORK_PRIVATE_H */

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers shared by the tests/test-fork-*.c files (static inline: no new .c). */
+#ifndef BRD_TEST_FORK_UTIL_H
+#define BRD_TEST_FORK_UTIL_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <brood/fork.h>
+#include <brood/shm.h>
+#include "helpers.h"
+
+/* A raw fd carried as a handle: fork mode moves it like any other (kind not interpreted). */
+static inline struct brd_handle tf_fd_handle(int fd)
+{
+        struct brd_handle h = { .kind = BRD_HANDLE_NONE, .nfds = 1, .fds = { fd, -1, -1, -1 } };
+
+        return h;
+}
+
+/* The leak check of tests/helpers.h: fds, /dev/shm names (private to this
+ * test program where it may), and no child of any exit signal. */
+#define tf_leak_begin t_leak_begin
+#define tf_leak_end t_leak_end
+#define tf_no_children t_no_children
+
+/* read() exactly one byte, across EINTR: 1, 0 at EOF, -errno. */
+static inline int tf_read1(int fd, char *c)
+{
+        ssize_t r;
+
+        do
+                r = read(fd, c, 1);
+        while (r < 0 && errno == EINTR);
+        return r < 0 ? -errno : (int)r;
+}
+
+#endif

@@ -1,0 +1,642 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Forkserver: spawning, fd hygiene, handles, statuses, failures.  Children
+ * report only through their exit code.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+
+#include <brood/shm.h>
+#include "fork-util.h"
+#include "internal/brd-fork.h"
+
+static const char *helper_path(void)
+{
+        const char *p = getenv("BRD_HELPER_FDCOUNT");
+
+        return p ? p : "./helper-fdcount";
+}
+
+/* ------------------------------------------------------------ statuses */
+static int fn_exit_arg(void *arg, struct brd_handle *h, size_t n)
+{
+        return (int)(intptr_t)arg;
+}
+
+static int fn_pause(void *arg, struct brd_handle *h, size_t n)
+{
+        for (;;)
+                pause();
+        return 0;
+}
+
+static int fn_sigkill_self(void *arg, struct brd_handle *h, size_t n)
+{
+        kill(getpid(), SIGKILL);
+        return 1;
+}
+
+static void test_fork_status_once(void **state)
+{
+        struct brd_spawn_opts o = { .fn = fn_exit_arg, .arg = (void *)(intptr_t)42, .name = "brd-t-status" };
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct t_leak l;
+        int st = -1;
+
+        tf_leak_begin(&l);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
+        assert_true(brd_child_pid(c) > 0);
+        assert_true(brd_child_fd(c) >= 0);
+        assert_int_equal(brd_child_wait(c, -1, &st), 0);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 42);
+        st = -7;
+        assert_int_equal(brd_child_wait(c, -1, &st), -ECHILD);        /* exactly once */
+        assert_int_equal(st, -7);                                       /* untouched */
+        assert_int_equal(brd_child_kill(c, SIGTERM), -ESRCH);
+        brd_child_free(c);
+        brd_fsrv_stop(fs);
+        tf_leak_end(&l);
+}
+
+static void test_fork_wait_timeouts(void **state)
+{
+        struct brd_spawn_opts o = { .fn = fn_pause };
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct t_leak l;
+        int64_t t0, dt;
+        int st;
+
+        tf_leak_begin(&l);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
+        assert_int_equal(brd_child_wait(c, 0, &st), -EAGAIN);
+        t0 = t_now_ms();
+        assert_int_equal(brd_child_wait(c, 150, &st), -ETIMEDOUT);
+        dt = t_now_ms() - t0;
+        assert_true(dt >= 150);
+        assert_true(dt < 150 + 500);                    /* loaded 2-core machine */
+        assert_int_equal(brd_child_kill(c, 0), 0);
+        assert_int_equal(brd_child_kill(c, SIGUSR1), 0); /* default action: terminate */
+        assert_int_equal(brd_child_wait(c, -1, &st), 0);
+        assert_true(WIFSIGNALED(st));
+        assert_int_equal(WTERMSIG(st), SIGUSR1);
+        brd_child_free(c);
+        brd_fsrv_stop(fs);
+        tf_leak_end(&l);
+}
+
+static void test_fork_status_kept_until_wait(void **state)
+{
+        struct brd_spawn_opts o = { .fn = fn_exit_arg, .arg = (void *)(intptr_t)9 };
+        struct pollfd p;
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        int st;
+
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
+        p = (struct pollfd){ .fd = brd_child_fd(c), .events = POLLIN };
+        assert_int_equal(poll(&p, 1, 10000), 1);       /* exited, nobody waited */
+        assert_int_equal(brd_child_wait(c, 0, &st), 0);
+        assert_int_equal(WEXITSTATUS(st), 9);
+        brd_child_free(c);
+        brd_fsrv_stop(fs);
+}
+
+/* ---------------------------------------------------------- fd hygiene */
+struct busy {
+        int stop[2];
+        int epfd;
+        pthread_mutex_t m;
+        pthread_t t[3];
+};
+
+static void *busy_locker(void *arg)
+{
+        struct busy *b = arg;
+        struct pollfd p = { .fd = b->stop[0], .events = POLLIN };
+
+        /* Holds its own lock across every spawn of the test. */
+        pthread_mutex_lock(&b->m);
+        while (poll(&p, 1, -1) < 0)
+                ;
+        pthread_mutex_unlock(&b->m);
+        return NULL;
+}
+
+static void *busy_epoll(void *arg)
+{
+        struct busy *b = arg;
+        struct epoll_event ev;
+
+        while (epoll_wait(b->epfd, &ev, 1, -1) < 0)
+                ;
+        return NULL;
+}
+
+static void *busy_spin(void *arg)
+{
+        struct busy *b = arg;
+        struct pollfd p = { .fd = b->stop[0], .events = POLLIN };
+        uint64_t x = 0;
+        int i;
+
+        for (;;) {
+                for (i = 0; i < 100000; i++)
+                        x = x * 31 + (uint64_t)i;
+                __asm__ __volatile__("" : : "r"(x));   /* keep the work */
+                if (poll(&p, 1, 0) > 0)
+                        return NULL;
+        }
+}
+
+static int dev_null_rdev_matches(int fd)
+{
+        struct stat a, b;
+
+        return fstat(fd, &a) == 0 && stat("/dev/null", &b) == 0 && S_ISCHR(a.st_mode) &&
+               a.st_rdev == b.st_rdev;
+}
+
+/* Exit code: 0 ok, else the number of the failed check. */
+static int fn_hygiene(void *arg, struct brd_handle *h, size_t n)
+{
+        bool seen[64] = { false };
+        struct sigaction sa;
+        struct brd_seg *s;
+        sigset_t mask;
+        char comm[32];
+        DIR *d;
+        struct dirent *e;
+        int i, fd, sig, pd = -1;
+        ssize_t k;
+
+        if (n != 2 || h[0].fds[0] != 3 || h[1].fds[0] != 4 || h[1].kind != BRD_HANDLE_NONE)
+                return 1;
+        d = opendir("/proc/self/fd");
+        if (!d)
+                return 2;
+        while ((e = readdir(d))) {
+                if (e->d_name[0] == '.')
+                        continue;
+                fd = atoi(e->d_name);
+                if (fd == dirfd(d))
+                        continue;
+                if (fd < 0 || fd >= 64)
+                        return 3;
+                seen[fd] = true;
+        }
+        closedir(d);
+        for (i = 0; i < 64; i++)
+                if (seen[i] != (i <= 4))
+                        return 4;
+        if (t_thread_count() != 1)
+                return 5;
+        if (sigprocmask(SIG_SETMASK, NULL, &mask) < 0)
+                return 6;
+        for (sig = 1; sig < 32; sig++)
+                if (sigismember(&mask, sig))
+                        return 7;
+        for (sig = 1; sig < NSIG; sig++) {
+                if (sig == 32 || sig == 33 || sigaction(sig, NULL, &sa) < 0)
+                        continue;
+                if (sa.sa_handler != SIG_DFL)
+                        return 8;
+        }
+        fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+        k = fd >= 0 ? read(fd, comm, sizeof(comm) - 1) : -1;
+        if (fd >= 0)
+                close(fd);
+        if (k <= 0 || strncmp(comm, "brd-t-hygiene\n", (size_t)k))
+                return 9;
+        if (prctl(PR_GET_PDEATHSIG, &pd) < 0 || pd != SIGKILL)
+                return 10;
+        if (!(fcntl(3, F_GETFD) & FD_CLOEXEC) || !(fcntl(4, F_GETFD) & FD_CLOEXEC))
+                return 11;
+        if (!dev_null_rdev_matches(1) || !dev_null_rdev_matches(0) || !dev_null_rdev_matches(2))
+                return 12;
+        if (brd_seg_attach(&h[0], &s) < 0)
+                return 13;
+        if (((unsigned char *)brd_seg_addr(s))[0] != 0x5a)
+                return 14;
+        brd_seg_close(s);
+        return 0;
+}
+
+static void sig_noop(int sig)
+{
+}
+
+static void test_fork_fd_hygiene(void **state)
+{
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct brd_seg *seg;
+        struct brd_handle h[2];
+        struct busy b;
+        struct sigaction ign = { .sa_handler = SIG_IGN }, hnd = { .sa_handler = sig_noop }, old1, old2;
+        struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct epoll_event ev = { .events = EPOLLIN };
+        int fds[32], nf = 0, i, st, sv[2], pp[2];
+        sigset_t blk;
+        struct t_leak l;
+
+        tf_leak_begin(&l);
+        /* 20+ fds of every kind, some without CLOEXEC: only close_range saves the child. */
+        for (i = 0; i < 2; i++) {
+                assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+                fds[nf++] = sv[0];
+                fds[nf++] = sv[1];
+        }
+        fds[nf] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fds[nf] >= 0);
+        assert_int_equal(bind(fds[nf], (struct sockaddr *)&sin, sizeof(sin)), 0);
+        assert_int_equal(listen(fds[nf], 4), 0);
+        nf++;
+        for (i = 0; i < 3; i++) {
+                assert_int_equal(pipe(pp), 0);
+                fds[nf++] = pp[0];
+                fds[nf++] = pp[1];
+        }
+        for (i = 0; i < 3; i++)
+                assert_true((fds[nf++] = eventfd(0, i ? EFD_CLOEXEC : 0)) >= 0);
+        assert_true((fds[nf++] = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC)) >= 0);
+        assert_true((fds[nf++] = memfd_create("brd-t-hyg", 0)) >= 0);
+        assert_true((fds[nf++] = memfd_create("brd-t-hyg2", MFD_CLOEXEC)) >= 0);
+        assert_true((fds[nf++] = open("/dev/null", O_RDONLY)) >= 0);
+        assert_true((fds[nf++] = open("/proc/self/stat", O_RDONLY)) >= 0);
+        assert_true((fds[nf++] = socket(AF_INET, SOCK_DGRAM, 0)) >= 0);
+        assert_true((fds[nf++] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) >= 0);
+        assert_true(nf >= 20);
+
+        memset(&b, 0, sizeof(b));
+        assert_int_equal(pipe2(b.stop, O_CLOEXEC), 0);
+        b.epfd = epoll_create1(0);                      /* no CLOEXEC either */
+        assert_true(b.epfd >= 0);
+        ev.data.fd = b.stop[0];
+        assert_int_equal(epoll_ctl(b.epfd, EPOLL_CTL_ADD, b.stop[0], &ev), 0);
+        pthread_mutex_init(&b.m, NULL);
+        assert_int_equal(pthread_create(&b.t[0], NULL, busy_locker, &b), 0);
+        assert_int_equal(pthread_create(&b.t[1], NULL, busy_epoll, &b), 0);
+        assert_int_equal(pthread_create(&b.t[2], NULL, busy_spin, &b), 0);
+
+        /* Dispositions and a mask the child must not inherit. */
+        assert_int_equal(sigaction(SIGUSR1, &ign, &old1), 0);
+        assert_int_equal(sigaction(SIGUSR2, &hnd, &old2), 0);
+        sigemptyset(&blk);
+        sigaddset(&blk, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &blk, NULL);
+
+        assert_int_equal(brd_seg_create("hyg", 4096, 0, &seg), 0);
+        memset(brd_seg_addr(seg), 0x5a, 4096);
+        assert_int_equal(brd_seg_export(seg, &h[0]), 0);
+        h[1] = tf_fd_handle(fds[nf - 8]);               /* an eventfd */
+        {
+                struct brd_spawn_opts o = { .fn = fn_hygiene, .handles = h, .nhandles = 2,
+                                            .name = "brd-t-hygiene", .flags = BRD_SPAWN_NULL_STDIO };
+
+                assert_int_equal(brd_fsrv_start(0, &fs), 0);
+                assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
+                assert_int_equal(brd_child_wait(c, -1, &st), 0);
+                assert_true(WIFEXITED(st));
+                assert_int_equal(WEXITSTATUS(st), 0);
+                brd_child_free(c);
+        }
+        {
+                /* exec: exactly 0, 1, 2 + the two handles' fds reach the program. */
+                struct brd_handle e[2];
+                char *argv[] = { (char *)helper_path(), "count", NULL };
+                struct brd_spawn_opts o = { .argv = argv, .handles = e, .nhandles = 2 };
+
+                assert_int_equal(brd_seg_export(seg, &e[0]), 0);
+                assert_int_equal(brd_seg_export(seg, &e[1]), 0);
+                assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
+                assert_int_equal(brd_child_wait(c, -1, &st), 0);
+                assert_true(WIFEXITED(st));
+                assert_int_equal(WEXITSTATUS(st), 5);
+                brd_child_free(c);
+                brd_handle_close(&e[0]);
+                brd_handle_close(&e[1]);
+        }
+        brd_fsrv_stop(fs);
+
+        pthread_sigmask(SIG_UNBLOCK, &blk, NULL);
+        sigaction(SIGUSR1, &old1, NULL);
+        sigaction(SIGUSR2, &old2, NULL);
+        assert_int_equal(write(b.stop[1], "x", 1), 1);
+        for (i = 0; i < 3; i++)
+                pthread_join(b.t[i], NULL);
+        close(b.stop[0]);
+        close(b.stop[1]);
+        close(b.epfd);
+        brd_handle_close(&h[0]);
+        brd_seg_close(seg);
+        for (i = 0; i < nf; i++)
+                close(fds[i]);
+        tf_leak_end(&l);
+}
+
+/* ------------------------------------------------------------ handles */
+static int fn_seg_check(void *arg, struct brd_handle *h, size_t n)
+{
+        struct brd_seg *s;
+        unsigned char *p;
+        size_t i;
+
+        if (n != 1 || h[0].fds[0] != 3 || brd_seg_attach(&h[0], &s) < 0)
+                return 1;
+        brd_handle_close(&h[0]);
+        p = brd_seg_addr(s);
+        for (i = 0; i < brd_seg_size(s); i++)
+                if (p[i] != 7)
+                        return 2;
+        memset(p, 8, brd_seg_size(s));
+        brd_seg_close(s);
+        return 0;
+}
+
+static void check_fill(struct brd_seg *s, unsigned char v)
+{
+        unsigned char *p = brd_seg_addr(s);
+        size_t i;
+
+        for (i = 0; i < brd_seg_size(s); i++)
+                if (p[i] != v)
+                        fail_msg("byte %zu is %u, want %u", i, p[i], v);
+}
+
+static void test_fork_seg_handle(void **state)
+{
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct brd_seg *s;
+        struct brd_handle h;
+        struct t_leak l;
+        char *argv[] = { (char *)helper_path(), "seg-env", "8", NULL };
+        int st;
+
+        tf_leak_begin(&l);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        assert_int_equal(brd_seg_create("fsh", 65536, 0, &s), 0);
+        memset(brd_seg_addr(s), 7, 65536);
+        assert_int_equal(brd_seg_export(s, &h), 0);
+        {
+                struct brd_spawn_opts o = { .fn = fn_seg_check, .handles = &h, .nhandles = 1 };
+
+                assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
+                assert_int_equal(brd_child_wait(c, -1, &st), 0);
+                assert_int_equal(st, 0);
+                brd_child_free(c);
+                check_fill(s, 8);
+        }
+        {
+                /* exec: the helper finds it with brd_handle_from_env, checks 8, writes 9. */
+                struct brd_spawn_opts o = { .argv = argv, .handles = &h, .nhandles = 1 };
+
+                assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
+                assert_int_equal(brd_child_wait(c, -1, &st), 0);
+                assert_int_equal(st, 0);
+                brd_child_free(c);
+                check_fill(s, 9);
+        }
+        brd_handle_close(&h);
+        brd_seg_close(s);
+        brd_fsrv_stop(fs);
+        tf_leak_end(&l);
+}
+
+/* ------------------------------------------------------------ many */
+static void test_fork_50_children(void **state)
+{
+        struct brd_fsrv *fs;
+        struct brd_child *c[50];
+        struct t_leak l;
+        int i, st;
+
+        tf_leak_begin(&l);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        for (i = 0; i < 50; i++) {
+                struct brd_spawn_opts o = { .fn = fn_exit_arg, .arg = (void *)(intptr_t)i };
+
+                assert_int_equal(brd_fsrv_spawn(fs, &o, &c[i]), 0);
+        }
+        for (i = 0; i < 50; i++) {
+                assert_int_equal(brd_child_wait(c[i], -1, &st), 0);
+                assert_true(WIFEXITED(st));
+                assert_int_equal(WEXITSTATUS(st), i);
+                brd_child_free(c[i]);
+        }
+        brd_fsrv_stop(fs);
+        tf_leak_end(&l);
+}
+
+/* ------------------------------------------------------------ failures */
+static void test_exec_missing_program(void **state)
+{
+        char *argv1[] = { "/nonexistent/brood-no-such-program", NULL };
+        char *argv2[] = { "brood-no-such-program-in-path", NULL };
+        struct brd_spawn_opts o = { .argv = argv1 };
+        struct brd_child *c = (struct brd_child *)0x1;
+        struct brd_fsrv *fs;
+        struct t_leak l;
+
+        tf_leak_begin(&l);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -ENOENT);
+        assert_ptr_equal(c, (struct brd_child *)0x1);  /* untouched */
+        o.argv = argv2;
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -ENOENT);
+        tf_no_children();                               /* reaped: no zombie */
+        brd_fsrv_stop(fs);
+        tf_leak_end(&l);
+}
+
+static void test_child_dies_at_each_stage(void **state)
+{
+        char *argv[] = { "/bin/true", NULL };
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct t_leak l;
+        int stage, mode, st;
+
+        tf_leak_begin(&l);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        for (mode = 0; mode < 2; mode++) {
+                struct brd_spawn_opts o = { .fn = mode ? NULL : fn_exit_arg, .argv = mode ? argv : NULL };
+
+                for (stage = BRD__CRASH_AFTER_CLONE; stage <= BRD__CRASH_BEFORE_ENTRY; stage++) {
+                        brd__fsrv_set_crash_stage(fs, stage);
+                        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -ECHILD);
+                        tf_no_children();
+                }
+                brd__fsrv_set_crash_stage(fs, BRD__CRASH_NONE);
+                assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);       /* and it recovers */
+                assert_int_equal(brd_child_wait(c, -1, &st), 0);
+                assert_int_equal(st, 0);
+                brd_child_free(c);
+        }
+        {
+                /* (c) while running: the death comes through the pidfd, exactly once. */
+                struct brd_spawn_opts o = { .fn = fn_sigkill_self };
+
+                assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
+                assert_int_equal(brd_child_wait(c, -1, &st), 0);
+                assert_true(WIFSIGNALED(st));
+                assert_int_equal(WTERMSIG(st), SIGKILL);
+                assert_int_equal(brd_child_wait(c, -1, &st), -ECHILD);
+                brd_child_free(c);
+        }
+        brd_fsrv_stop(fs);
+        tf_leak_end(&l);
+}
+
+static void test_host_steals_status(void **state)
+{
+        char *argv[] = { "/bin/true", NULL };
+        struct brd_spawn_opts of = { .fn = fn_exit_arg, .arg = (void *)(intptr_t)3 };
+        struct brd_spawn_opts oe = { .argv = argv };
+        struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct pollfd p;
+        int64_t t0;
+        int st;
+
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        /* fork mode: exit_signal SIGCHLD, so a host waitpid(-1) can reap it. */
+        assert_int_equal(brd_fsrv_spawn(fs, &of, &c), 0);
+        p = (struct pollfd){ .fd = brd_child_fd(c), .events = POLLIN };
+        assert_int_equal(poll(&p, 1, 10000), 1);
+        assert_int_equal(waitpid(-1, &st, 0), brd_child_pid(c));
+        t0 = t_now_ms();
+        assert_int_equal(brd_child_wait(c, -1, &st), -ECHILD);  /* promptly, no hang */
+        assert_true(t_now_ms() - t0 < 100);
+        brd_child_free(c);
+        /* exec mode: the clone has exit_signal 0, but execve() resets it to
+         * SIGCHLD (de_thread), so a host waitpid(-1) reaps the program too:
+         * the same prompt -ECHILD. */
+        assert_int_equal(brd_fsrv_spawn(fs, &oe, &c), 0);
+        p = (struct pollfd){ .fd = brd_child_fd(c), .events = POLLIN };
+        assert_int_equal(poll(&p, 1, 10000), 1);
+        assert_int_equal(waitpid(-1, &st, 0), brd_child_pid(c));
+        t0 = t_now_ms();
+        assert_int_equal(brd_child_wait(c, -1, &st), -ECHILD);
+        assert_true(t_now_ms() - t0 < 100);
+        assert_int_equal(brd_child_kill(c, SIGKILL), -ESRCH);
+        brd_child_free(c);
+        /* SIGCHLD = SIG_IGN: children are auto-reaped: -ECHILD, never a hang. */
+        assert_int_equal(sigaction(SIGCHLD, &ign, &old), 0);
+        assert_int_equal(brd_fsrv_spawn(fs, &of, &c), 0);
+        assert_int_equal(brd_child_wait(c, 10000, &st), -ECHILD);
+        brd_child_free(c);
+        assert_int_equal(brd_fsrv_spawn(fs, &oe, &c), 0);
+        assert_int_equal(brd_child_wait(c, 10000, &st), -ECHILD);
+        brd_child_free(c);
+        sigaction(SIGCHLD, &old, NULL);
+        brd_fsrv_stop(fs);
+        tf_no_children();
+}
+
+static void test_forked_child_gets_enotsup(void **state)
+{
+        struct brd_spawn_opts o = { .fn = fn_exit_arg, .arg = (void *)(intptr_t)5 };
+        struct brd_fsrv *fs, *mine;
+        struct brd_child *c;
+        pid_t pid;
+        int st;
+
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (brd_fsrv_spawn(fs, &o, &c) != -ENOTSUP)
+                        _exit(1);
+                if (brd_child_kill(c, SIGKILL) != -EBADF || brd_child_wait(c, 0, &st) != -EBADF)
+                        _exit(2);
+                brd_child_free(c);      /* only our copy */
+                brd_fsrv_stop(fs);      /* only memory */
+                if (brd_fsrv_start(0, &mine) < 0 || brd_fsrv_spawn(mine, &o, &c) < 0)
+                        _exit(3);
+                if (brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 5)
+                        _exit(4);
+                brd_child_free(c);
+                brd_fsrv_stop(mine);
+                _exit(0);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+        /* The parent's child was untouched by the forked copy. */
+        assert_int_equal(brd_child_wait(c, -1, &st), 0);
+        assert_int_equal(WEXITSTATUS(st), 5);
+        brd_child_free(c);
+        brd_fsrv_stop(fs);
+}
+
+static void test_spawn_einval(void **state)
+{
+        char *argv[] = { "/bin/true", NULL };
+        struct brd_handle bad = { .kind = BRD_HANDLE_SEG, .nfds = 5 };
+        struct brd_handle neg = { .kind = BRD_HANDLE_SEG, .nfds = 1, .fds = { -1 } };
+        struct brd_handle raw = tf_fd_handle(0);
+        struct brd_spawn_opts o;
+        struct brd_fsrv *fs = NULL;
+        struct brd_child *c;
+
+        assert_int_equal(brd_fsrv_start(1, &fs), -EINVAL);
+        assert_null(fs);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        assert_int_equal(brd_fsrv_spawn(fs, NULL, &c), -EINVAL);
+        o = (struct brd_spawn_opts){ 0 };
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EINVAL);        /* neither */
+        o = (struct brd_spawn_opts){ .fn = fn_exit_arg, .argv = argv };
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EINVAL);        /* both */
+        o = (struct brd_spawn_opts){ .fn = fn_exit_arg, .flags = 1u << 7 };
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EINVAL);
+        o = (struct brd_spawn_opts){ .fn = fn_exit_arg, .handles = &bad, .nhandles = 1 };
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EINVAL);
+        o.handles = &neg;
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EINVAL);
+        o = (struct brd_spawn_opts){ .argv = argv, .handles = &raw, .nhandles = 1 };
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EINVAL);        /* exec needs a known kind */
+        o = (struct brd_spawn_opts){ .fn = fn_exit_arg, .nhandles = 1 };
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EINVAL);
+        assert_int_equal(brd_child_wait(NULL, 0, NULL), -EINVAL);
+        assert_int_equal(brd_child_kill(NULL, 0), -EINVAL);
+        brd_child_free(NULL);
+        brd_fsrv_stop(NULL);
+        brd_fsrv_stop(fs);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_fork_status_once),
+                cmocka_unit_test(test_fork_wait_timeouts),
+                cmocka_unit_test(test_fork_status_kept_until_wait),
+                cmocka_unit_test(test_fork_fd_hygiene),
+                cmocka_unit_test(test_fork_seg_handle),
+                cmocka_unit_test(test_fork_50_children),
+                cmocka_unit_test(test_exec_missing_program),
+                cmocka_unit_test(test_child_dies_at_each_stage),
+                cmocka_unit_test(test_host_steals_status),
+                cmocka_unit_test(test_forked_child_gets_enotsup),
+                cmocka_unit_test(test_spawn_einval),
+        };
+
+        return cmocka_run_group_tests_name("fork-spawn", tests, NULL, NULL);
+}
