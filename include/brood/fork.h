@@ -33,7 +33,8 @@
  * disposition to SIG_DFL and the mask to empty, sets its name, sets
  * PR_SET_PDEATHSIG(SIGKILL) and re-checks getppid() against the race where
  * the parent already died, and optionally points stdio at /dev/null.  It then
- * reports to the spawning thread on a CLOEXEC pipe: brd_fsrv_spawn() returns
+ * reports to the spawning thread (a word of a shared page the caller spins on,
+ * and a CLOEXEC pipe once the caller sleeps): brd_fsrv_spawn() returns
  * only once the child is known to have reached fn (fork mode) or execve
  * (exec mode), and returns the child's -errno otherwise.
  */

@@ -4,13 +4,49 @@
 #define BROOD_FORK_PRIVATE_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include <brood/fork.h>
+#include "internal/brd-private.h"
 
 struct brd_fsrv_req;
+
+/*
+ * Spin budgets (ns).  On this kind of machine waking a sleeping thread costs
+ * 20-27 us when its vCPU has halted, so each wake-up taken off the spawn
+ * path is worth more than the few syscalls around it.  Every spin is
+ * bounded by time and calls sched_yield(): on a loaded or single free CPU
+ * the thread we wait for (the forkserver, the child) gets the CPU at once.
+ */
+#ifndef BRD_SPAWN_SPIN_NS
+/* The caller spins on the child's stage word from the hand-off on: 200 us
+ * covers waking the thread, the fork and the prelude on an idle machine. */
+#define BRD_SPAWN_SPIN_NS       ((int64_t)200 * 1000)
+#endif
+
+/*
+ * A fork-mode child reports on a word of a MAP_SHARED page set up by
+ * brd_fsrv_start() (one slot per spawn in flight): a plain store, which the
+ * caller sees while it spins.  The pipe is written only when the caller
+ * announced that it sleeps (Dekker: each side stores, fences, then loads).
+ */
+/* One step of a bounded spin: yield, so that a runnable peer on this CPU runs. */
+static inline void brd__spin_pause(void)
+{
+        brd__cpu_relax();
+        (void)sched_yield();
+}
+
+#define BRD_FSRV_SLOTS          64
+struct brd_fsrv_slot {
+        AO_t stage;                     /* 0 pending, 1 reached fn, else (AO_t)-errno */
+        AO_t sleeping;                  /* the caller sleeps on the pipe: write it */
+        BRD_PAD(pad, 2 * sizeof(AO_t));
+};
+_Static_assert(sizeof(struct brd_fsrv_slot) == BRD_CACHELINE, "one slot per cache line");
 
 struct brd_fsrv {
         pthread_mutex_t lock;           /* everything below, except the constants */
@@ -27,6 +63,9 @@ struct brd_fsrv {
         uint64_t fork_gen;
         pid_t pid;
         void *stack;                    /* exec-mode children run on it (CLONE_VM) */
+        struct brd_fsrv_slot *slots;    /* MAP_SHARED page, BRD_FSRV_SLOTS */
+        uint64_t slots_used;            /* bitmap, under lock */
+        uint64_t spawn_gen;             /* tags for slot->sleeping, under lock */
         size_t stack_size;
         int crash_stage;                /* testing: enum brd__crash_stage */
 };

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Forkserver fault injection (RELIABILITY C19, C24): every resource call of
+ * brd_fsrv_start() and brd_fsrv_spawn() (fork and exec mode, with and
+ * without handles) fails in turn, the k-th call for every k, until a run
+ * makes no k-th call.  Each run must either succeed or return exactly the
+ * injected -errno, and leave nothing: fd count, threads and children as
+ * before.
+ *
+ * Linked with -Wl,--wrap for: calloc, malloc, mmap(64), pipe2, pidfd_open, fork,
+ * clone, pthread_create (see tests/meson.build).  Only the library's own
+ * calls are wrapped (the static archive is linked into this program); the
+ * counter counts calls from any thread (the forkserver makes fork, clone and
+ * pidfd_open) while armed.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/pidfd.h>
+
+#include <brood/shm.h>
+#include "fork-util.h"
+
+static volatile int armed;
+static int fail_at;             /* 1-based call to fail */
+static int ncalls;              /* calls counted while armed (atomic) */
+static int injected;            /* the errno injected, 0 if none */
+static const char *injected_in;
+
+/* true when this call is the one to fail; sets errno = e */
+static int inject(const char *what, int e)
+{
+        if (!armed || __atomic_add_fetch(&ncalls, 1, __ATOMIC_SEQ_CST) != fail_at)
+                return 0;
+        injected = e;
+        injected_in = what;
+        errno = e;
+        return 1;
+}
+
+void *__real_calloc(size_t n, size_t sz);
+void *__real_malloc(size_t sz);
+void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+void *__real_mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int __real_pipe2(int p[2], int flags);
+int __real_pidfd_open(pid_t pid, unsigned int flags);
+pid_t __real_fork(void);
+int __real_clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
+int __real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
+
+void *__wrap_calloc(size_t n, size_t sz);
+void *__wrap_malloc(size_t sz);
+void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+void *__wrap_mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int __wrap_pipe2(int p[2], int flags);
+int __wrap_pidfd_open(pid_t pid, unsigned int flags);
+pid_t __wrap_fork(void);
+int __wrap_clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
+
+void *__wrap_calloc(size_t n, size_t sz)
+{
+        return inject("calloc", ENOMEM) ? NULL : __real_calloc(n, sz);
+}
+
+void *__wrap_malloc(size_t sz)
+{
+        return inject("malloc", ENOMEM) ? NULL : __real_malloc(sz);
+}
+
+void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+        return inject("mmap", ENOMEM) ? MAP_FAILED : __real_mmap(addr, len, prot, flags, fd, off);
+}
+
+/* The library is built with 64-bit off_t: its mmap calls are mmap64. */
+void *__wrap_mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+        return inject("mmap", ENOMEM) ? MAP_FAILED : __real_mmap64(addr, len, prot, flags, fd, off);
+}
+
+int __wrap_pipe2(int p[2], int flags)
+{
+        return inject("pipe2", EMFILE) ? -1 : __real_pipe2(p, flags);
+}
+
+int __wrap_pidfd_open(pid_t pid, unsigned int flags)
+{
+        return inject("pidfd_open", EMFILE) ? -1 : __real_pidfd_open(pid, flags);
+}
+
+pid_t __wrap_fork(void)
+{
+        return inject("fork", EAGAIN) ? -1 : __real_fork();
+}
+
+/* brood calls clone(fn, stack, flags, arg, &pidfd): one variadic argument. */
+int __wrap_clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+        va_list ap;
+        int *pidfd;
+
+        va_start(ap, arg);
+        pidfd = va_arg(ap, int *);
+        va_end(ap);
+        return inject("clone", ENOMEM) ? -1 : __real_clone(fn, stack, flags, arg, pidfd);
+}
+
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
+{
+        return inject("pthread_create", EAGAIN) ? EAGAIN : __real_pthread_create(t, a, fn, arg);
+}
+
+static void arm(int k)
+{
+        __atomic_store_n(&ncalls, 0, __ATOMIC_SEQ_CST);
+        fail_at = k;
+        injected = 0;
+        injected_in = NULL;
+        armed = 1;
+}
+
+static void disarm(void)
+{
+        armed = 0;
+}
+
+/* ------------------------------------------------------------ start */
+static void test_start_faults(void **state)
+{
+        int k, r, threads = t_thread_count(), hits = 0;
+        struct brd_fsrv *fs;
+        struct t_leak l;
+
+        for (k = 1; k < 100; k++) {
+                fs = NULL;
+                tf_leak_begin(&l);
+                arm(k);
+                r = brd_fsrv_start(0, &fs);
+                disarm();
+                if (!injected) {
+                        assert_int_equal(r, 0);         /* no k-th call: done */
+                        brd_fsrv_stop(fs);
+                        break;
+                }
+                hits++;
+                print_message("  start k=%d: %s -> %d\n", k, injected_in, r);
+                if (r != 0 && r != -injected)
+                        fail_msg("k=%d: %s failed with %d, start returned %d", k, injected_in, injected, r);
+                if (r == 0)
+                        brd_fsrv_stop(fs);
+                else
+                        assert_null(fs);
+                tf_leak_end(&l);
+                assert_int_equal(t_thread_count(), threads);
+        }
+        print_message("brd_fsrv_start: %d injected calls\n", hits);
+        assert_true(hits >= 4);         /* calloc, 2 x mmap, pthread_create */
+}
+
+/* ------------------------------------------------------------ spawn */
+static int fn_exit7(void *arg, struct brd_handle *h, size_t n)
+{
+        return n == (size_t)(intptr_t)arg ? 7 : 1;
+}
+
+enum mode { FORK, FORK_HANDLES, EXEC, EXEC_HANDLES };
+
+static int spawn_faults(enum mode m)
+{
+        char *argv[] = { "/bin/true", NULL };
+        struct brd_handle h[2];
+        struct brd_spawn_opts o = { 0 };
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct brd_seg *seg;
+        struct t_leak l;
+        int k, r, st, hits = 0, threads = t_thread_count();
+
+        assert_int_equal(brd_seg_create("faults", 4096, 0, &seg), 0);
+        assert_int_equal(brd_seg_export(seg, &h[0]), 0);
+        assert_int_equal(brd_seg_export(seg, &h[1]), 0);
+        if (m == FORK || m == FORK_HANDLES) {
+                o.fn = fn_exit7;
+                o.arg = (void *)(intptr_t)(m == FORK_HANDLES ? 2 : 0);
+        } else {
+                o.argv = argv;
+        }
+        if (m == FORK_HANDLES || m == EXEC_HANDLES) {
+                o.handles = h;
+                o.nhandles = 2;
+        }
+        for (k = 1; k < 100; k++) {
+                assert_int_equal(brd_fsrv_start(0, &fs), 0);
+                tf_leak_begin(&l);
+                c = NULL;
+                arm(k);
+                r = brd_fsrv_spawn(fs, &o, &c);
+                disarm();
+                if (r != 0 && (!injected || r != -injected))
+                        fail_msg("mode %d k=%d: %s failed with %d, spawn returned %d",
+                                 m, k, injected ? injected_in : "nothing", injected, r);
+                if (r == 0) {
+                        assert_non_null(c);
+                        assert_int_equal(brd_child_wait(c, -1, &st), 0);
+                        assert_true(WIFEXITED(st));
+                        assert_int_equal(WEXITSTATUS(st), o.fn ? 7 : 0);
+                        brd_child_free(c);
+                } else {
+                        assert_null(c);                 /* untouched */
+                        tf_no_children();               /* reaped at once, before stop */
+                }
+                tf_leak_end(&l);
+                brd_fsrv_stop(fs);
+                assert_int_equal(t_thread_count(), threads);
+                if (!injected)
+                        break;                          /* no k-th call */
+                hits++;
+        }
+        brd_handle_close(&h[0]);
+        brd_handle_close(&h[1]);
+        brd_seg_close(seg);
+        return hits;
+}
+
+static void test_spawn_fork_faults(void **state)
+{
+        int n = spawn_faults(FORK);
+
+        print_message("spawn fork: %d injected calls\n", n);
+        assert_true(n >= 3);            /* calloc (child), pipe2, fork, pidfd_open */
+}
+
+static void test_spawn_fork_handles_faults(void **state)
+{
+        int n = spawn_faults(FORK_HANDLES);
+
+        print_message("spawn fork + handles: %d injected calls\n", n);
+        assert_true(n >= 5);
+}
+
+static void test_spawn_exec_faults(void **state)
+{
+        int n = spawn_faults(EXEC);
+
+        print_message("spawn exec: %d injected calls\n", n);
+        assert_true(n >= 3);            /* malloc (env), calloc (child), pipe2, clone */
+}
+
+static void test_spawn_exec_handles_faults(void **state)
+{
+        int n = spawn_faults(EXEC_HANDLES);
+
+        print_message("spawn exec + handles: %d injected calls\n", n);
+        assert_true(n >= 6);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_start_faults),
+                cmocka_unit_test(test_spawn_fork_faults),
+                cmocka_unit_test(test_spawn_fork_handles_faults),
+                cmocka_unit_test(test_spawn_exec_faults),
+                cmocka_unit_test(test_spawn_exec_handles_faults),
+        };
+
+        return cmocka_run_group_tests_name("fork-faults", tests, NULL, NULL);
+}
