@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -150,6 +151,41 @@ const char *bc_placement(double pingpong_ns)
 {
         /* Hosts seen so far: near 40-120 ns, far 190-500 ns. */
         return pingpong_ns < 150 ? "near" : "far";
+}
+
+void bc_cpu_mark(struct bc_cpu_mark *m)
+{
+        unsigned long long v[8] = { 0 };
+        struct rusage self, kids;
+        long hz = sysconf(_SC_CLK_TCK);
+        FILE *f = fopen("/proc/stat", "re");
+
+        m->t_ns = bc_now_ns();
+        m->busy_ns = -1;
+        /* cpu  user nice system idle iowait irq softirq steal */
+        if (f && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                        &v[3], &v[4], &v[5], &v[6], &v[7]) == 8 && hz > 0)
+                m->busy_ns = (int64_t)((v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) *
+                                       (1000000000ull / (unsigned long long)hz));
+        if (f)
+                fclose(f);
+        getrusage(RUSAGE_SELF, &self);
+        getrusage(RUSAGE_CHILDREN, &kids);
+        m->own_ns = ((int64_t)self.ru_utime.tv_sec + self.ru_stime.tv_sec + kids.ru_utime.tv_sec +
+                     kids.ru_stime.tv_sec) * 1000000000 +
+                    ((int64_t)self.ru_utime.tv_usec + self.ru_stime.tv_usec +
+                     kids.ru_utime.tv_usec + kids.ru_stime.tv_usec) * 1000;
+}
+
+double bc_foreign_cpus(const struct bc_cpu_mark *a, const struct bc_cpu_mark *b)
+{
+        double f;
+
+        if (a->busy_ns < 0 || b->busy_ns < 0 || b->t_ns <= a->t_ns)
+                return NAN;
+        f = (double)((b->busy_ns - a->busy_ns) - (b->own_ns - a->own_ns)) /
+            (double)(b->t_ns - a->t_ns);
+        return f < 0 ? 0 : f;
 }
 
 int bc_wait_child(pid_t pid)

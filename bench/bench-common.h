@@ -55,6 +55,21 @@ double bc_cacheline_pingpong_ns(long handoffs, int reps, int cpu_parent, int cpu
 /* Placement of the two vCPUs from a ping-pong figure (< 150 ns: "near"). */
 const char *bc_placement(double pingpong_ns);
 
+/*
+ * Interference: CPU time the rest of the machine (other processes, and the
+ * host through steal time) used between two marks, from /proc/stat minus
+ * this process and its reaped children.  On a shared 2-vCPU machine a busy
+ * neighbour moves every figure; print it beside the figures.
+ */
+struct bc_cpu_mark {
+        int64_t t_ns;           /* monotonic clock */
+        int64_t busy_ns;        /* all CPUs, non-idle (incl. steal), from /proc/stat */
+        int64_t own_ns;         /* this process + reaped children (getrusage) */
+};
+void bc_cpu_mark(struct bc_cpu_mark *m);
+/* Foreign CPU use between @a and @b in CPUs (0.25 = a quarter of one CPU); NaN if unknown. */
+double bc_foreign_cpus(const struct bc_cpu_mark *a, const struct bc_cpu_mark *b);
+
 /* Wait for @pid, return its waitpid status, or -errno. */
 int bc_wait_child(pid_t pid);
 

@@ -12,22 +12,285 @@
 extern "C" {
 #endif
 
+/*
+ * SPSC rings: one producer and one consumer, in any two processes (or two
+ * threads of one), over one sealed memfd plus two eventfd doorbells.
+ *
+ * Messages are delivered whole, in order, exactly once; a message of 0 bytes
+ * is a message.  The hot path makes no system call: a send is a copy and one
+ * release store; the doorbell is rung only when the peer has announced, in
+ * shared memory, that it is going to sleep.  A waiting call spins briefly
+ * (unless BRD_RING_NOSPIN), then sleeps in poll() on its doorbell, the peer's
+ * pidfd and its own interrupt eventfd, so it notices a dead peer (SIGKILL)
+ * within milliseconds.
+ *
+ * Sizes.  The capacity given to brd_ring_create() is rounded up to a power
+ * of two, at least 4096 (a 10 KiB request gives a 16 KiB ring).  The largest
+ * message is capacity / 2 (brd_ring_stats() tells both): a longer send or
+ * reserve is -EMSGSIZE; the byte-stream calls take any length.  Payloads of
+ * 4 KiB and more start on a 4 KiB boundary (their offset modulo 4 KiB stays
+ * fixed, which keeps large copies at memcpy speed), payloads of 1 KiB and
+ * more on a cache line; smaller frames are packed 8-byte aligned.
+ *
+ * Errors, as everywhere in brood: -EAGAIN (timeout 0 and the call would
+ * block), -ETIMEDOUT, -EMSGSIZE, -EPIPE (peer closed in order: for the
+ * consumer after every message was delivered; for the producer, a consumer
+ * that closed or died), -ECONNRESET (consumer only: the producer died
+ * without closing, after every committed message was delivered), -EBADMSG
+ * (the shared memory is corrupt: the endpoint is poisoned and answers
+ * -EBADMSG until closed), -EPROTO (attach: not a ring of this version),
+ * -ECANCELED (brd_ring_interrupt), -EBADF (wrong role, or an endpoint
+ * inherited through fork() that this process did not attach).
+ *
+ * Timeouts: -1 forever, 0 never blocks, > 0 milliseconds on CLOCK_MONOTONIC,
+ * kept across EINTR (never extended, never cut short).
+ *
+ * Threads: one thread at a time per endpoint (SPSC), except brd_ring_fd()
+ * and brd_ring_interrupt(), which any thread may call at any time.
+ */
+
 struct brd_ring;                /* one end of a ring: the role comes from the handle */
 
+enum brd_ring_flags {
+        /* Never spin before sleeping: every wait goes straight to poll()
+         * (lowest CPU use; latency = an eventfd wake-up). */
+        BRD_RING_NOSPIN   = 1u << 0,
+        /* The producer holds publication back until min(capacity / 4, 8 KiB)
+         * bytes are pending, brd_ring_flush(), a would-block, or close, unless
+         * the consumer sleeps.  Fewer cache-line transfers for small
+         * messages; call brd_ring_flush() when you stop sending. */
+        BRD_RING_BATCH    = 1u << 1,
+        /* Prefault the data area at attach (MAP_POPULATE): no first-touch
+         * page faults while streaming, at ~0.3 us per 4 KiB at attach. */
+        BRD_RING_POPULATE = 1u << 2,
+};
+
+/* Counters of one endpoint, since attach (process-local). */
+struct brd_ring_stats {
+        uint64_t capacity;      /* data area bytes (the rounded capacity) */
+        uint64_t max_msg;       /* largest message: capacity / 2 */
+        uint64_t messages;      /* messages sent / received (stream chunks count) */
+        uint64_t bytes;         /* payload bytes sent / received */
+        uint64_t waits;         /* times a call slept in poll() */
+        uint64_t doorbells;     /* eventfd writes to the peer's doorbell */
+};
+
+/**
+ * brd_ring_create() - create a ring: two handles, like pipe2().
+ * @capacity: data bytes; rounded up to a power of two >= 4096 (10 KiB gives
+ *            16 KiB); 0 or more than 4 GiB is -EINVAL
+ * @flags: enum brd_ring_flags; they apply to both ends
+ * @ret_producer: the producer handle (BRD_HANDLE_RING_PRODUCER); untouched on failure
+ * @ret_consumer: the consumer handle (BRD_HANDLE_RING_CONSUMER); untouched on failure
+ *
+ * Creates one sealed memfd ("brood:ring", header page + data) and two
+ * eventfds (EFD_CLOEXEC|EFD_NONBLOCK: "data available" for the consumer,
+ * "space available" for the producer).  Each handle owns its 3 fds
+ * {memfd, data doorbell, space doorbell}; size = memfd size, id = a random
+ * ring id, aux = capacity.  Nothing is attached: each side calls
+ * brd_ring_attach() on its handle (here, or in the process it is sent to),
+ * then closes the handle with brd_handle_close().
+ * Return: 0; -EINVAL (bad capacity, unknown flags, NULL); -ENOSPC/-ENOMEM
+ * (no room in tmpfs or the memcg); -EMFILE; other -errno.  Nothing is left
+ * behind on failure.
+ * Concurrency: thread-safe.  Fork: the handles are plain data; a forked
+ * child's copy owns the child's copies of the fds.
+ */
 int     brd_ring_create(size_t capacity, unsigned flags,
                         struct brd_handle *ret_producer, struct brd_handle *ret_consumer);
+
+/**
+ * brd_ring_attach() - become one end of a ring.
+ * @h: a ring handle, borrowed (its fds are dup'ed): the role is h->kind
+ * @ret_ring: the endpoint; untouched on failure
+ *
+ * Validates the memfd (regular shmem file, shrink/grow seals, size) before
+ * mapping it, then the header (magic, version, id, power-of-two capacity,
+ * offsets, 0 <= tail - head <= capacity), maps the data area twice, stamps
+ * this process (pid + start time) in its side of the header and rings the
+ * peer's doorbell once, so that a peer already waiting learns whom to watch.
+ * Return: 0; -EINVAL (malformed handle: kind, fd count, fd types); -EPROTO
+ * (not a ring of this version, or inconsistent layout); -EBADMSG (memfd
+ * unsealed or smaller than declared); -EPIPE (this role already closed the
+ * ring: a role leaves for good); -EMFILE/-ENOMEM; other -errno.
+ * Nothing is mapped or left open on failure.
+ * Concurrency: thread-safe.  Attach one endpoint per role at a time: a
+ * second producer or consumer is undefined (not detected).
+ * Fork: the endpoint belongs to the attaching process; a forked child that
+ * inherits it gets -EBADF from every call and brd_ring_close() there only
+ * frees the child's copy.  Pass the handle instead and attach in the child.
+ */
 int     brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring);
+
+/**
+ * brd_ring_send() - copy one message into the ring (producer).
+ * @r: producer endpoint
+ * @msg: @len bytes (may be NULL when @len is 0)
+ * @len: 0..max_msg
+ * @timeout_ms: how long to wait for space
+ * Return: 0; -EMSGSIZE (len > max_msg, checked first); -EAGAIN/-ETIMEDOUT
+ * (no space); -EPIPE (the consumer closed or died: no SIGPIPE);
+ * -ECANCELED; -EBADMSG (poisoned); -EBADF (consumer end, or inherited).
+ * Concurrency: one producer thread.  Fork: -EBADF in a child that inherited it.
+ */
 int     brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int timeout_ms);
+
+/**
+ * brd_ring_recv() - copy out and consume the next message (consumer).
+ * @r: consumer endpoint
+ * @buf: room for @cap bytes
+ * @cap: size of @buf
+ * @timeout_ms: how long to wait for a message
+ * Return: the message length (0 for an empty message); -EMSGSIZE when it
+ * is longer than @cap (the message stays: peek it or retry with a larger
+ * buffer); -EAGAIN/-ETIMEDOUT; -EPIPE once every message of a producer that
+ * closed was delivered; -ECONNRESET once every committed message of a
+ * producer that died was delivered; -ECANCELED; -EBADMSG; -EBADF.
+ * Concurrency: one consumer thread.  Fork: -EBADF in a child that inherited it.
+ */
 ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms);
+
+/**
+ * brd_ring_reserve() - zero-copy send, step 1: room for a message of @len bytes.
+ * @r: producer endpoint
+ * @len: 0..max_msg
+ * @ret_buf: where to write the payload (contiguous, aligned as described
+ *           above); untouched on failure
+ * @timeout_ms: how long to wait for space
+ * Return: 0; errors as brd_ring_send().  Nothing is visible to the consumer
+ * until brd_ring_commit().  One reservation at a time: reserving again, or
+ * a send/write, abandons the previous one.  The buffer is shared memory: the consumer
+ * process can see (and, being hostile, write) it.
+ * Concurrency/Fork: as brd_ring_send().
+ */
 int     brd_ring_reserve(struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms);
+
+/**
+ * brd_ring_commit() - zero-copy send, step 2: publish the reserved message.
+ * @r: producer endpoint
+ * @len: the message length, 0..the reserved length
+ * Return: 0; -EINVAL (no reservation, or @len larger than reserved); -EPIPE
+ * (the consumer closed: the message is dropped); -EBADMSG; -EBADF.  Never
+ * blocks: the space was taken by brd_ring_reserve().  The commit is one
+ * release store of the tail, so a producer killed before it leaves nothing.
+ */
 int     brd_ring_commit(struct brd_ring *r, size_t len);
+
+/**
+ * brd_ring_peek() - zero-copy receive, step 1: look at the next message.
+ * @r: consumer endpoint
+ * @ret_msg: set to the payload (contiguous); untouched on failure
+ * @timeout_ms: how long to wait for a message
+ * Return: its length; errors as brd_ring_recv() (never -EMSGSIZE).  The
+ * message stays in the ring until brd_ring_release(); peeking again returns
+ * the same one.  The view points into shared memory the producer could
+ * overwrite if it were hostile: copy what you validate.  If brd_ring_read()
+ * consumed part of the message, the view starts after that part.
+ */
 ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg, int timeout_ms);
+
+/**
+ * brd_ring_release() - zero-copy receive, step 2: consume the peeked message.
+ * @r: consumer endpoint
+ * Return: 0; -EINVAL when nothing is peeked; -EBADF.  Hands the space back
+ * to the producer (rings it if it sleeps).  A consumer killed between peek
+ * and release leaves the message in the ring (at-most-once delivery on death:
+ * nobody else consumes it).
+ */
 int     brd_ring_release(struct brd_ring *r);
+
+/**
+ * brd_ring_write() - byte stream: send @len bytes, of any length (producer).
+ * @r: producer endpoint
+ * @buf: @len bytes
+ * @len: any length; cut into frames of at most max_msg bytes, each sized to
+ *       the space free at the time, so a stream larger than the ring flows
+ * @timeout_ms: how long to wait whenever no space is free (one deadline for
+ *       the whole call)
+ * Return: the bytes written: all of them, or fewer when the wait timed out,
+ * was interrupted or the consumer went away after some bytes were written
+ * (like write(2)); the error (-EAGAIN, -ETIMEDOUT, -EPIPE, -ECANCELED, ...)
+ * when none was.  Frames of write() and messages of send() may be mixed.
+ */
 ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len, int timeout_ms);
+
+/**
+ * brd_ring_read() - byte stream: receive up to @cap bytes (consumer).
+ * @r: consumer endpoint
+ * @buf: room for @cap bytes
+ * @cap: > 0
+ * @timeout_ms: how long to wait for the first byte
+ * Return: 1..@cap bytes (whatever is in the ring, without waiting for more
+ * once one byte came); 0 at an orderly EOF (the producer closed and every
+ * byte was read); -ECONNRESET when the producer died (after every committed
+ * byte); -EAGAIN/-ETIMEDOUT; -ECANCELED; -EBADMSG; -EBADF.  Message
+ * boundaries are ignored and empty messages skipped; a message read in part
+ * continues at the next read/recv/peek.
+ */
 ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms);
+
+/**
+ * brd_ring_flush() - publish whatever BRD_RING_BATCH held back (producer).
+ * Return: 0 (also on a consumer endpoint and without BATCH: nothing to do);
+ * -EBADF (inherited); -EBADMSG.  Never blocks.
+ */
 int     brd_ring_flush(struct brd_ring *r);
+
+/**
+ * brd_ring_fd() - an fd to poll()/epoll for POLLIN: the next call can progress.
+ * @r: either endpoint
+ * Return: an epoll fd owned by the endpoint (do not close it), or -EINVAL/-EBADF.
+ *
+ * Level-triggered semantics, made exact by one rule: POLLIN stays up until a
+ * call with timeout 0 returned -EAGAIN.  That call drains the doorbell, arms
+ * it in shared memory (the peer rings it after its next publish, release or
+ * close) and re-checks the ring before it answers -EAGAIN, so a loop
+ *     for (;;) { poll(fd, POLLIN); while ((n = brd_ring_recv(r, b, sz, 0)) >= 0) use(b, n); if (n != -EAGAIN) break; }
+ * never misses a message and never spins.  The fd is readable right after
+ * the first brd_ring_fd() call (so the first call finds out), when the peer
+ * publishes/releases/closes/attaches, when it dies (its pidfd is in the set
+ * from the first -EAGAIN on), on brd_ring_interrupt(), and for good once the
+ * endpoint has returned a final error (-EPIPE, -ECONNRESET, -EBADMSG).
+ * Without brd_ring_fd() a timeout-0 call does not arm (no syscall beyond a
+ * pidfd check on the would-block path).
+ * Concurrency: any thread.  Fork: the fd is CLOEXEC; in a child that
+ * inherited the endpoint it answers -EBADF.
+ */
 int     brd_ring_fd(const struct brd_ring *r);
+
+/**
+ * brd_ring_interrupt() - make the blocked (or next blocking) call return -ECANCELED.
+ * @r: either endpoint
+ * Return: 0, -EINVAL, -EBADF.
+ * Any thread; async-signal-safe once attached (a load, an atomic store and an
+ * eventfd write: no lock, no allocation).  The
+ * interrupt is latched and one-shot: the first call that would wait
+ * (including a timeout-0 call that would return -EAGAIN) consumes it and
+ * returns -ECANCELED within milliseconds; several interrupts before that
+ * count as one; calls that can progress without waiting leave it pending.
+ */
 int     brd_ring_interrupt(struct brd_ring *r);
+
+/**
+ * brd_ring_stats() - this endpoint's counters.
+ * @r: either endpoint
+ * @ret_stats: filled on success
+ * Return: 0, -EINVAL.  Works on an inherited endpoint too (process-local data).
+ */
+int     brd_ring_stats(const struct brd_ring *r, struct brd_ring_stats *ret_stats);
+
+/**
+ * brd_ring_close() - leave the ring and free the endpoint.
+ * @r: the endpoint, may be NULL
+ * Producer: publishes what batching held, then marks the ring closed: the
+ * consumer gets every message, then -EPIPE (read: 0).  Consumer: marks its
+ * side closed: the producer's calls return -EPIPE.  Either way the peer is
+ * woken if it sleeps.  An abandoned reservation is dropped.  In a forked
+ * child that inherited the endpoint it only unmaps and closes this
+ * process's copies: the ring and the peer are left alone.
+ * Concurrency: not while another thread uses the endpoint (interrupt it
+ * first).  Never fails, never blocks.
+ */
 void    brd_ring_close(struct brd_ring *r);
 
 #ifdef __cplusplus

@@ -1,0 +1,1691 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring-bench: brood's SPSC ring against the other ways two processes stream
+ * bytes, in one run, side by side (issue 3, "Benchmark").
+ *
+ *   streaming   sizes 8, 64, 512 B, 4, 64 KiB, 1 MiB; producer = this process,
+ *               consumer = a forked child; peers: brood copy API (send/recv),
+ *               brood zero-copy (reserve/commit + peek/release), pipe,
+ *               AF_UNIX socketpair, and a C port of the seed's eventfd protocol
+ *   round trip  64-byte ping-pong over two channels: brood default, brood with
+ *               spinning off, raw eventfd ping-pong, pipe; p50 and p99
+ *   limits      memcpy bandwidth (1 and 16 MiB) and a cache-line ping-pong
+ *               between the two processes, measured beside every group
+ *   idle        CPU used by a consumer blocked on an empty brood ring
+ *
+ * How each peer moves a message (fixed-size messages of S bytes per case):
+ *   brood copy  brd_ring_send(S) / brd_ring_recv() into a private buffer;
+ *               default flags (the figure the ratios use), and once more with
+ *               BRD_RING_BATCH (publication held back up to a bound)
+ *   brood zc    brd_ring_reserve(S) + memcpy of the payload + commit /
+ *               brd_ring_peek(), read the first and last word, release
+ *   pipe        write() of the whole message / read() until S bytes arrived;
+ *               pipe buffer sized like the ring, at most 1 MiB (F_SETPIPE_SZ)
+ *   socketpair  SOCK_STREAM, the same exact-S reads (SEQPACKET cannot carry a
+ *               1 MiB message through the default socket buffers); default
+ *               buffers.  Fixed-size framing is the cheapest framing there
+ *               is, so pipe and socketpair are shown at their best.
+ *   seed        one shared buffer, u32 length header + payload written as a
+ *               byte stream that splits at the buffer's end, one eventfd
+ *               write per send (bytes written); at the end the writer waits
+ *               on a second eventfd until the reader has consumed everything
+ *               (lock-step wrap); the reader blocks in read() on the first
+ *               eventfd and copies out.  EOF = a 0xffffffff header.
+ * The first pass of every case checksums every byte received (an
+ * order-sensitive hash compared with the sender's) and is not timed; timed
+ * passes still check the message and byte counts.  Rates are taken by the
+ * consumer after one full lap of the buffer (first-touch page faults are not
+ * streaming cost).  Passes interleave the peers so that every figure in a row
+ * is taken back to back; ratios are medians of per-pass ratios.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <brood/brood.h>
+#include <brood/handle.h>
+#include <brood/ringbuf.h>
+
+#include "bench-common.h"
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#define KiB ((size_t)1 << 10)
+#define MiB ((size_t)1 << 20)
+#define MAXPASS 32
+
+/* ------------------------------------------------------------- options */
+
+static struct {
+        int      quick;
+        int      pin;
+        int      passes;                /* timed passes (the verify pass is extra) */
+        int64_t  case_ns;               /* time bound of one timed pass */
+        int64_t  verify_ns;             /* time bound of the verify pass */
+        int64_t  rt_ns;                 /* time bound of one round-trip pass */
+        int64_t  idle_ns;
+        const char *json;
+        int      cpu[2];                /* producer / consumer CPUs when pinned */
+} opt = { .pin = 1, .cpu = { -1, -1 } };
+
+static int failures;                    /* errors and checksum mismatches (not misses) */
+static pid_t bench_pid;
+
+/* ------------------------------------------------- shared result page */
+
+/* Written by the child before _exit, read by the parent after waitpid():
+ * the wait is the synchronisation, no atomics needed. */
+struct child_res {
+        int      err;                   /* 0 or -errno: where the child failed */
+        int      stage;
+        uint64_t count, bytes, hash;
+        int64_t  t_first, t_end;        /* consumer's clock after warm-up / at the end */
+        uint64_t warm;                  /* messages received before t_first */
+        int64_t  cpu_ns, wall_ns;       /* idle test */
+};
+
+static struct child_res *res;
+
+static void on_alarm(int sig)
+{
+        static const char msg[] = "ring-bench: a case hung for 60 s, giving up\n";
+
+        (void)sig;
+        if (write(2, msg, sizeof(msg) - 1) < 0)
+                _exit(1);
+        _exit(1);       /* children follow by PDEATHSIG */
+}
+
+static void child_setup(void)
+{
+        signal(SIGALRM, SIG_DFL);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != bench_pid)    /* the parent died before PDEATHSIG was armed */
+                _exit(3);
+        if (opt.pin && opt.cpu[1] >= 0)
+                bc_pin_cpu(opt.cpu[1]);
+}
+
+/* Runs @fn in a forked child, the child signals readiness on a pipe.  Returns
+ * the pid and fills *ret_ready with the read end, or -errno. */
+static pid_t fork_child(int *ret_ready, int *ret_ready_w)
+{
+        int p[2];
+        pid_t pid;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        memset(res, 0, sizeof(*res));
+        fflush(NULL);
+        pid = fork();
+        if (pid < 0) {
+                int e = -errno;
+
+                close(p[0]);
+                close(p[1]);
+                return e;
+        }
+        if (pid == 0) {
+                close(p[0]);
+                child_setup();
+                *ret_ready_w = p[1];
+                return 0;
+        }
+        close(p[1]);
+        *ret_ready = p[0];
+        return pid;
+}
+
+static void child_ready(int fd)
+{
+        char c = 'r';
+
+        if (write(fd, &c, 1) != 1)
+                _exit(4);
+        close(fd);
+}
+
+/* Wait (bounded) for the child's ready byte; 0, or -EPROTO if it died first. */
+static int wait_ready(int fd)
+{
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        char c;
+        int n;
+
+        do
+                n = poll(&p, 1, 10000);
+        while (n < 0 && errno == EINTR);
+        n = n == 1 ? (int)read(fd, &c, 1) : -1;
+        close(fd);
+        return n == 1 ? 0 : -EPROTO;
+}
+
+static int reap(pid_t pid, int kill_it)
+{
+        int st;
+
+        if (kill_it)
+                kill(pid, SIGKILL);
+        st = bc_wait_child(pid);
+        if (kill_it)
+                return -ECANCELED;
+        if (st < 0)
+                return st;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                return -EPROTO;
+        return res->err;
+}
+
+/* --------------------------------------------------- fd I/O helpers */
+
+static ALWAYS_INLINE int write_full(int fd, const void *p, size_t n)
+{
+        const char *b = p;
+
+        while (n) {
+                ssize_t k = write(fd, b, n);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                b += k;
+                n -= (size_t)k;
+        }
+        return 0;
+}
+
+/* Exactly @n bytes: n, 0 at EOF before the first byte, -EPROTO on a torn
+ * message, or -errno. */
+static ALWAYS_INLINE ssize_t read_full(int fd, void *p, size_t n)
+{
+        char *b = p;
+        size_t got = 0;
+
+        while (got < n) {
+                ssize_t k = read(fd, b + got, n - got);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        return got ? -EPROTO : 0;
+                got += (size_t)k;
+        }
+        return (ssize_t)n;
+}
+
+static int efd_read(int fd, uint64_t *v)
+{
+        ssize_t k;
+
+        do
+                k = read(fd, v, sizeof(*v));
+        while (k < 0 && errno == EINTR);
+        return k == sizeof(*v) ? 0 : (k < 0 ? -errno : -EPROTO);
+}
+
+static int efd_write(int fd, uint64_t v)
+{
+        ssize_t k;
+
+        do
+                k = write(fd, &v, sizeof(v));
+        while (k < 0 && errno == EINTR);
+        return k == sizeof(v) ? 0 : (k < 0 ? -errno : -EPROTO);
+}
+
+/* ------------------------------------------- the seed protocol, in C */
+
+#define SEED_EOF 0xffffffffu
+
+struct seed {
+        int            memfd, efd_data, efd_wrap;   /* data: bytes written; wrap: reader wrapped */
+        unsigned char *buf;
+        size_t         cap, ptr;
+        uint64_t       avail;           /* reader: bytes announced, not consumed */
+        uint64_t       pending;         /* writer: bytes written, not announced */
+};
+
+static int seed_create(struct seed *s, size_t cap)
+{
+        memset(s, 0, sizeof(*s));
+        s->efd_data = s->efd_wrap = -1;
+        s->cap = cap;
+        s->memfd = memfd_create("seed-ring", MFD_CLOEXEC);
+        if (s->memfd < 0)
+                return -errno;
+        if (ftruncate(s->memfd, (off_t)cap) < 0)
+                return -errno;
+        /* Blocking eventfds, as the seed reads them. */
+        s->efd_data = eventfd(0, EFD_CLOEXEC);
+        s->efd_wrap = eventfd(0, EFD_CLOEXEC);
+        if (s->efd_data < 0 || s->efd_wrap < 0)
+                return -errno;
+        return 0;
+}
+
+/* Each side maps the buffer itself, after fork, as an attaching actor would. */
+static int seed_map(struct seed *s)
+{
+        s->buf = mmap(NULL, s->cap, PROT_READ | PROT_WRITE, MAP_SHARED, s->memfd, 0);
+        return s->buf == MAP_FAILED ? (s->buf = NULL, -errno) : 0;
+}
+
+static void seed_destroy(struct seed *s)
+{
+        if (s->buf)
+                munmap(s->buf, s->cap);
+        if (s->memfd >= 0)
+                close(s->memfd);
+        if (s->efd_data >= 0)
+                close(s->efd_data);
+        if (s->efd_wrap >= 0)
+                close(s->efd_wrap);
+        s->buf = NULL;
+        s->memfd = s->efd_data = s->efd_wrap = -1;
+}
+
+static ALWAYS_INLINE int seed_put(struct seed *s, const void *p, size_t n)
+{
+        const unsigned char *b = p;
+
+        while (n) {
+                size_t k = s->cap - s->ptr < n ? s->cap - s->ptr : n;
+                uint64_t v;
+                int e;
+
+                memcpy(s->buf + s->ptr, b, k);
+                s->ptr += k;
+                s->pending += k;
+                b += k;
+                n -= k;
+                if (s->ptr == s->cap) {
+                        /* Lock-step wrap: announce, then wait for the reader
+                         * to consume everything up to the end. */
+                        e = efd_write(s->efd_data, s->pending);
+                        if (e < 0)
+                                return e;
+                        s->pending = 0;
+                        e = efd_read(s->efd_wrap, &v);
+                        if (e < 0)
+                                return e;
+                        s->ptr = 0;
+                }
+        }
+        return 0;
+}
+
+static ALWAYS_INLINE int seed_send(struct seed *s, const void *msg, uint32_t len)
+{
+        int e = seed_put(s, &len, sizeof(len));
+
+        if (e == 0)
+                e = seed_put(s, msg, len);
+        if (e == 0 && s->pending) {
+                /* the one eventfd write per send */
+                e = efd_write(s->efd_data, s->pending);
+                s->pending = 0;
+        }
+        return e;
+}
+
+static ALWAYS_INLINE int seed_get(struct seed *s, void *dst, size_t n)
+{
+        unsigned char *d = dst;
+
+        while (n) {
+                size_t k;
+                int e;
+
+                if (!s->avail) {
+                        e = efd_read(s->efd_data, &s->avail);     /* blocks */
+                        if (e < 0)
+                                return e;
+                }
+                k = s->cap - s->ptr;
+                if (k > s->avail)
+                        k = s->avail;
+                if (k > n)
+                        k = n;
+                memcpy(d, s->buf + s->ptr, k);
+                s->ptr += k;
+                s->avail -= k;
+                d += k;
+                n -= k;
+                if (s->ptr == s->cap) {
+                        s->ptr = 0;
+                        e = efd_write(s->efd_wrap, 1);
+                        if (e < 0)
+                                return e;
+                }
+        }
+        return 0;
+}
+
+/* Length, -EPIPE at EOF, -EMSGSIZE if larger than @cap. */
+static ALWAYS_INLINE ssize_t seed_recv(struct seed *s, void *buf, size_t cap)
+{
+        uint32_t len;
+        int e = seed_get(s, &len, sizeof(len));
+
+        if (e < 0)
+                return e;
+        if (len == SEED_EOF)
+                return -EPIPE;
+        if (len > cap)
+                return -EMSGSIZE;
+        e = seed_get(s, buf, len);
+        return e < 0 ? e : (ssize_t)len;
+}
+
+/* ------------------------------------------------------ streaming peers */
+
+enum peer { PEER_BROOD, PEER_BROOD_ZC, PEER_BROOD_BATCH, PEER_PIPE, PEER_SOCK, PEER_SEED, NPEER };
+
+static const char *const peer_name[NPEER] = {
+        "brood_copy", "brood_zerocopy", "brood_copy_batch", "pipe", "socketpair", "seed",
+};
+static const char *const peer_title[NPEER] = {
+        "brood copy", "brood zero-copy", "brood copy+BATCH", "pipe", "socketpair", "seed port",
+};
+
+struct chan {
+        enum peer        peer;
+        size_t           size;          /* message size */
+        size_t           cap;           /* ring / shared buffer bytes */
+        size_t           pipe_sz;
+        struct brd_handle hp, hc;       /* brood: producer and consumer handles */
+        struct brd_ring *r;
+        int              fd[2];         /* pipe: [0] read, [1] write; socketpair: [0] prod, [1] cons */
+        struct seed      seed;
+        unsigned char   *rx;            /* consumer's private buffer */
+        uint64_t         sink;
+};
+
+static int chan_setup(struct chan *c)
+{
+        int e;
+
+        c->fd[0] = c->fd[1] = -1;
+        c->seed.memfd = c->seed.efd_data = c->seed.efd_wrap = -1;
+        c->hp.nfds = c->hc.nfds = 0;
+        switch (c->peer) {
+        case PEER_BROOD:
+        case PEER_BROOD_ZC:
+                return brd_ring_create(c->cap, 0, &c->hp, &c->hc);
+        case PEER_BROOD_BATCH:
+                return brd_ring_create(c->cap, BRD_RING_BATCH, &c->hp, &c->hc);
+        case PEER_PIPE:
+                if (pipe2(c->fd, O_CLOEXEC) < 0)
+                        return -errno;
+                if (fcntl(c->fd[1], F_SETPIPE_SZ, (int)c->pipe_sz) < 0)
+                        return -errno;
+                e = fcntl(c->fd[1], F_GETPIPE_SZ);
+                c->pipe_sz = e > 0 ? (size_t)e : c->pipe_sz;
+                return 0;
+        case PEER_SOCK:
+                return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, c->fd) < 0 ? -errno : 0;
+        case PEER_SEED:
+                return seed_create(&c->seed, c->cap);
+        default:
+                return -EINVAL;
+        }
+}
+
+static void close_fd(int *fd)
+{
+        if (*fd >= 0)
+                close(*fd);
+        *fd = -1;
+}
+
+/* After fork: each side takes its end and drops the other. */
+static int chan_side(struct chan *c, int consumer)
+{
+        switch (c->peer) {
+        case PEER_BROOD:
+        case PEER_BROOD_ZC:
+        case PEER_BROOD_BATCH: {
+                int e = brd_ring_attach(consumer ? &c->hc : &c->hp, &c->r);
+
+                brd_handle_close(&c->hp);
+                brd_handle_close(&c->hc);
+                return e;
+        }
+        case PEER_PIPE:
+                close_fd(&c->fd[consumer ? 1 : 0]);
+                return 0;
+        case PEER_SOCK:
+                close_fd(&c->fd[consumer ? 0 : 1]);
+                return 0;
+        case PEER_SEED:
+                if (consumer)
+                        c->seed.ptr = 0;
+                return seed_map(&c->seed);
+        default:
+                return -EINVAL;
+        }
+}
+
+/* Producer: EOF.  Consumer: done.  Parent: everything it still holds. */
+static void chan_close(struct chan *c)
+{
+        if (c->r)
+                brd_ring_close(c->r);
+        c->r = NULL;
+        brd_handle_close(&c->hp);
+        brd_handle_close(&c->hc);
+        close_fd(&c->fd[0]);
+        close_fd(&c->fd[1]);
+        seed_destroy(&c->seed);
+}
+
+static ALWAYS_INLINE int x_send(struct chan *c, enum peer p, const unsigned char *src, size_t n)
+{
+        void *b;
+        int e;
+
+        switch (p) {
+        case PEER_BROOD:
+        case PEER_BROOD_BATCH:
+                return brd_ring_send(c->r, src, n, -1);
+        case PEER_BROOD_ZC:
+                e = brd_ring_reserve(c->r, n, &b, -1);
+                if (e < 0)
+                        return e;
+                memcpy(b, src, n);
+                return brd_ring_commit(c->r, n);
+        case PEER_PIPE:
+                return write_full(c->fd[1], src, n);
+        case PEER_SOCK:
+                return write_full(c->fd[0], src, n);
+        case PEER_SEED:
+                return seed_send(&c->seed, src, (uint32_t)n);
+        default:
+                return -EINVAL;
+        }
+}
+
+static int x_eof(struct chan *c)
+{
+        uint32_t eof = SEED_EOF;
+        int e = 0;
+
+        if (c->peer == PEER_SEED) {
+                e = seed_put(&c->seed, &eof, sizeof(eof));
+                if (e == 0 && c->seed.pending)
+                        e = efd_write(c->seed.efd_data, c->seed.pending);
+        }
+        chan_close(c);
+        return e;
+}
+
+/* Length of the next message (its bytes at *ret_msg), -EPIPE at EOF. */
+static ALWAYS_INLINE ssize_t x_recv(struct chan *c, enum peer p, const void **ret_msg)
+{
+        ssize_t n;
+
+        switch (p) {
+        case PEER_BROOD:
+        case PEER_BROOD_BATCH:
+                *ret_msg = c->rx;
+                return brd_ring_recv(c->r, c->rx, c->size, -1);
+        case PEER_BROOD_ZC:
+                return brd_ring_peek(c->r, ret_msg, -1);
+        case PEER_PIPE:
+        case PEER_SOCK:
+                *ret_msg = c->rx;
+                n = read_full(c->fd[p == PEER_PIPE ? 0 : 1], c->rx, c->size);
+                return n == 0 ? -EPIPE : n;
+        case PEER_SEED:
+                *ret_msg = c->rx;
+                return seed_recv(&c->seed, c->rx, c->size);
+        default:
+                return -EINVAL;
+        }
+}
+
+static ALWAYS_INLINE int x_done(struct chan *c, enum peer p)
+{
+        return p == PEER_BROOD_ZC ? brd_ring_release(c->r) : 0;
+}
+
+/* Message i = the random source buffer with i in its first 8 bytes. */
+static ALWAYS_INLINE void stamp(unsigned char *src, size_t n, uint64_t i)
+{
+        memcpy(src, &i, n < 8 ? n : 8);
+}
+
+static ALWAYS_INLINE int produce(struct chan *c, enum peer p, unsigned char *src,
+                                 uint64_t nmax, int64_t deadline, uint64_t *ret_sent)
+{
+        const uint64_t mask = c->size >= 4096 ? 0 : 255;
+        size_t n = c->size;
+        uint64_t i;
+        int e = 0;
+
+        for (i = 0; i < nmax; i++) {
+                if (!(i & mask) && bc_now_ns() >= deadline)
+                        break;
+                stamp(src, n, i);
+                e = x_send(c, p, src, n);
+                if (e < 0)
+                        break;
+        }
+        *ret_sent = i;
+        return e;
+}
+
+static ALWAYS_INLINE int consume(struct chan *c, enum peer p, int verify, uint64_t warm)
+{
+        uint64_t count = 0, bytes = 0, h = 0xcbf29ce484222325ull, sink = 0;
+        const void *m;
+        ssize_t n;
+        int e;
+
+        for (;;) {
+                n = x_recv(c, p, &m);
+                if (n < 0)
+                        break;
+                if (verify) {
+                        h = bc_hash(h ^ (uint64_t)n, m, (size_t)n);
+                } else if (n >= 8) {
+                        uint64_t a, b;
+
+                        memcpy(&a, m, 8);
+                        memcpy(&b, (const unsigned char *)m + n - 8, 8);
+                        sink ^= a + b;
+                }
+                e = x_done(c, p);
+                if (e < 0) {
+                        n = e;
+                        break;
+                }
+                count++;
+                bytes += (size_t)n;
+                if (count == warm)
+                        res->t_first = bc_now_ns();
+        }
+        res->t_end = bc_now_ns();
+        res->count = count;
+        res->bytes = bytes;
+        res->hash = h;
+        res->warm = warm;
+        c->sink = sink;
+        bc_sink(sink);
+        return n == -EPIPE ? 0 : (int)n;
+}
+
+static int produce_any(struct chan *c, unsigned char *src, uint64_t nmax, int64_t deadline,
+                       uint64_t *ret_sent)
+{
+        switch (c->peer) {
+        case PEER_BROOD:    return produce(c, PEER_BROOD, src, nmax, deadline, ret_sent);
+        case PEER_BROOD_ZC: return produce(c, PEER_BROOD_ZC, src, nmax, deadline, ret_sent);
+        case PEER_BROOD_BATCH:
+                return produce(c, PEER_BROOD_BATCH, src, nmax, deadline, ret_sent);
+        case PEER_PIPE:     return produce(c, PEER_PIPE, src, nmax, deadline, ret_sent);
+        case PEER_SOCK:     return produce(c, PEER_SOCK, src, nmax, deadline, ret_sent);
+        case PEER_SEED:     return produce(c, PEER_SEED, src, nmax, deadline, ret_sent);
+        default:            return -EINVAL;
+        }
+}
+
+static int consume_any(struct chan *c, int verify, uint64_t warm)
+{
+        switch (c->peer) {
+        case PEER_BROOD:    return consume(c, PEER_BROOD, verify, warm);
+        case PEER_BROOD_ZC: return consume(c, PEER_BROOD_ZC, verify, warm);
+        case PEER_BROOD_BATCH: return consume(c, PEER_BROOD_BATCH, verify, warm);
+        case PEER_PIPE:     return consume(c, PEER_PIPE, verify, warm);
+        case PEER_SOCK:     return consume(c, PEER_SOCK, verify, warm);
+        case PEER_SEED:     return consume(c, PEER_SEED, verify, warm);
+        default:            return -EINVAL;
+        }
+}
+
+static unsigned char *src_buf, *rx_buf;        /* 1 MiB each, allocated once */
+
+struct stream_fig {
+        double mps, gbps;               /* NaN when the case failed */
+        uint64_t count;
+};
+
+static size_t ring_cap_for(size_t size)
+{
+        return size * 16 > 256 * KiB ? size * 16 : 256 * KiB;
+}
+
+static size_t pipe_sz_for(size_t size)
+{
+        size_t c = ring_cap_for(size);
+
+        return c > MiB ? MiB : c;
+}
+
+/* Messages the consumer receives before it starts its clock: one lap of the
+ * shared buffer (first-touch faults), a few for the kernel peers. */
+static uint64_t warm_for(const struct chan *c)
+{
+        if (c->peer == PEER_PIPE || c->peer == PEER_SOCK)
+                return 16;
+        return c->cap / (c->size + 8) + 1;
+}
+
+static int run_stream(enum peer p, size_t size, int verify, struct stream_fig *f)
+{
+        struct chan c = { .peer = p, .size = size, .cap = ring_cap_for(size),
+                          .pipe_sz = pipe_sz_for(size), .rx = rx_buf };
+        int64_t budget = verify ? opt.verify_ns : opt.case_ns;
+        uint64_t nmax = (uint64_t)(verify ? 512 * MiB : 64ull << 30) / size, sent = 0;
+        int ready = -1, ready_w = -1, e, e2;
+        const char *what = "setup";
+        pid_t pid;
+
+        if (nmax > (64u << 20))
+                nmax = 64u << 20;
+        f->mps = f->gbps = NAN;
+        f->count = 0;
+        e = chan_setup(&c);
+        if (e < 0)
+                goto fail;
+        alarm(60);      /* a hung peer kills the run (children follow by PDEATHSIG) */
+        pid = fork_child(&ready, &ready_w);
+        if (pid < 0) {
+                e = pid;
+                goto fail;
+        }
+        if (pid == 0) {
+                e = chan_side(&c, 1);
+                if (e < 0) {
+                        res->err = e;
+                        _exit(2);
+                }
+                child_ready(ready_w);
+                e = consume_any(&c, verify, warm_for(&c));
+                chan_close(&c);
+                res->err = e;
+                _exit(0);
+        }
+        what = "producer attach";
+        e = chan_side(&c, 0);
+        if (e == 0) {
+                what = "consumer start";
+                e = wait_ready(ready);
+        } else {
+                close(ready);
+        }
+        if (e == 0) {
+                what = "send";
+                e = produce_any(&c, src_buf, nmax, bc_now_ns() + budget, &sent);
+                e2 = x_eof(&c);
+                if (e == 0)
+                        e = e2;
+        }
+        chan_close(&c);
+        e2 = reap(pid, e < 0);
+        alarm(0);
+        if (e == 0 && e2 < 0) {
+                what = "consumer";
+                e = e2;
+        }
+        if (e < 0)
+                goto fail;
+        if (res->count != sent || res->bytes != sent * size) {
+                fprintf(stderr, "ring-bench: %s %zu B: sent %llu messages, received %llu (%llu bytes)\n",
+                        peer_name[p], size, (unsigned long long)sent,
+                        (unsigned long long)res->count, (unsigned long long)res->bytes);
+                failures++;
+                return -EBADMSG;
+        }
+        if (verify) {
+                uint64_t h = 0xcbf29ce484222325ull;
+
+                for (uint64_t i = 0; i < sent; i++) {
+                        stamp(src_buf, size, i);
+                        h = bc_hash(h ^ size, src_buf, size);
+                }
+                if (h != res->hash) {
+                        fprintf(stderr, "ring-bench: %s %zu B: CHECKSUM MISMATCH over %llu messages\n",
+                                peer_name[p], size, (unsigned long long)sent);
+                        failures++;
+                        return -EBADMSG;
+                }
+        }
+        f->count = sent;
+        if (res->t_first && sent > 2 * res->warm && res->t_end > res->t_first) {
+                double secs = (double)(res->t_end - res->t_first) / 1e9;
+
+                f->mps = (double)(sent - res->warm) / secs;
+        } else {
+                f->mps = NAN;   /* too few messages for a rate after warm-up */
+        }
+        f->gbps = f->mps * (double)size / 1e9;
+        return 0;
+fail:
+        chan_close(&c);
+        if (ready_w >= 0)
+                close(ready_w);
+        alarm(0);
+        fprintf(stderr, "ring-bench: %s %zu B: %s failed: %s\n", peer_name[p], size, what,
+                strerror(-e));
+        failures++;
+        return e;
+}
+
+/* ------------------------------------------------------------ round trip */
+
+enum rt_peer { RT_BROOD, RT_BROOD_NOSPIN, RT_EVENTFD, RT_PIPE, NRT };
+
+static const char *const rt_name[NRT] = { "brood_default", "brood_nospin", "eventfd", "pipe" };
+static const char *const rt_title[NRT] = { "brood default", "brood spin off", "raw eventfd", "pipe" };
+
+#define RT_MSG 64
+#define RT_MAX_SAMPLES (1u << 21)
+
+struct rt_chan {
+        enum rt_peer     peer;
+        struct brd_handle h[4];         /* a producer, a consumer, b producer, b consumer */
+        struct brd_ring *tx, *rx;
+        int              a[2], b[2];    /* pipe pairs / eventfds in a[0], b[0] */
+        unsigned char    buf[RT_MSG];
+};
+
+
+static int rt_setup(struct rt_chan *c)
+{
+        for (int i = 0; i < 4; i++)
+                c->h[i].nfds = 0;
+        c->a[0] = c->a[1] = c->b[0] = c->b[1] = -1;
+        switch (c->peer) {
+        case RT_BROOD:
+        case RT_BROOD_NOSPIN: {
+                unsigned fl = c->peer == RT_BROOD_NOSPIN ? BRD_RING_NOSPIN : 0;
+                int e;
+
+                e = brd_ring_create(64 * KiB, fl, &c->h[0], &c->h[1]);
+                return e < 0 ? e : brd_ring_create(64 * KiB, fl, &c->h[2], &c->h[3]);
+        }
+        case RT_EVENTFD:
+                c->a[0] = eventfd(0, EFD_CLOEXEC);
+                c->b[0] = eventfd(0, EFD_CLOEXEC);
+                return c->a[0] < 0 || c->b[0] < 0 ? -errno : 0;
+        case RT_PIPE:
+                return pipe2(c->a, O_CLOEXEC) < 0 || pipe2(c->b, O_CLOEXEC) < 0 ? -errno : 0;
+        default:
+                return -EINVAL;
+        }
+}
+
+static int rt_side(struct rt_chan *c, int child)
+{
+        int e = 0, e2;
+
+        switch (c->peer) {
+        case RT_BROOD:
+        case RT_BROOD_NOSPIN:
+                /* parent: produces on a, consumes b; child the other way round */
+                e = brd_ring_attach(&c->h[child ? 1 : 0], child ? &c->rx : &c->tx);
+                e2 = brd_ring_attach(&c->h[child ? 2 : 3], child ? &c->tx : &c->rx);
+                for (int i = 0; i < 4; i++)
+                        brd_handle_close(&c->h[i]);
+                return e < 0 ? e : e2;
+        case RT_PIPE:
+                close_fd(child ? &c->a[1] : &c->a[0]);
+                close_fd(child ? &c->b[0] : &c->b[1]);
+                return 0;
+        default:
+                return 0;
+        }
+}
+
+static void rt_close(struct rt_chan *c)
+{
+        if (c->tx)
+                brd_ring_close(c->tx);
+        if (c->rx)
+                brd_ring_close(c->rx);
+        c->tx = c->rx = NULL;
+        for (int i = 0; i < 4; i++)
+                brd_handle_close(&c->h[i]);
+        close_fd(&c->a[0]);
+        close_fd(&c->a[1]);
+        close_fd(&c->b[0]);
+        close_fd(&c->b[1]);
+}
+
+/* One message from parent to child and back.  Brood publication may be
+ * batched, so a ping-pong flushes after each send (the contract's call for
+ * "publish now"). */
+static ALWAYS_INLINE int rt_ping(struct rt_chan *c, enum rt_peer p)
+{
+        uint64_t v;
+        ssize_t n;
+        int e;
+
+        switch (p) {
+        case RT_BROOD:
+        case RT_BROOD_NOSPIN:
+                e = brd_ring_send(c->tx, c->buf, RT_MSG, -1);
+                if (e == 0)
+                        e = brd_ring_flush(c->tx);
+                if (e < 0)
+                        return e;
+                n = brd_ring_recv(c->rx, c->buf, RT_MSG, -1);
+                return n == RT_MSG ? 0 : (n < 0 ? (int)n : -EPROTO);
+        case RT_EVENTFD:
+                e = efd_write(c->a[0], 1);
+                return e < 0 ? e : efd_read(c->b[0], &v);
+        case RT_PIPE:
+                e = write_full(c->a[1], c->buf, RT_MSG);
+                if (e < 0)
+                        return e;
+                n = read_full(c->b[0], c->buf, RT_MSG);
+                return n == RT_MSG ? 0 : (n < 0 ? (int)n : -EPROTO);
+        default:
+                return -EINVAL;
+        }
+}
+
+/* Child: echo until EOF (eventfd: a value of 2 means stop). */
+static ALWAYS_INLINE int rt_echo(struct rt_chan *c, enum rt_peer p)
+{
+        uint64_t v, count = 0;
+        ssize_t n;
+        int e;
+
+        for (;;) {
+                switch (p) {
+                case RT_BROOD:
+                case RT_BROOD_NOSPIN:
+                        n = brd_ring_recv(c->rx, c->buf, RT_MSG, -1);
+                        if (n == -EPIPE)
+                                goto out;
+                        if (n < 0)
+                                return (int)n;
+                        e = brd_ring_send(c->tx, c->buf, (size_t)n, -1);
+                        if (e == 0)
+                                e = brd_ring_flush(c->tx);
+                        break;
+                case RT_EVENTFD:
+                        e = efd_read(c->a[0], &v);
+                        if (e == 0 && v >= 2)
+                                goto out;
+                        if (e == 0)
+                                e = efd_write(c->b[0], 1);
+                        break;
+                case RT_PIPE:
+                        n = read_full(c->a[0], c->buf, RT_MSG);
+                        if (n == 0)
+                                goto out;
+                        if (n < 0)
+                                return (int)n;
+                        e = write_full(c->b[1], c->buf, RT_MSG);
+                        break;
+                default:
+                        return -EINVAL;
+                }
+                if (e < 0)
+                        return e;
+                count++;
+        }
+out:
+        res->count = count;
+        return 0;
+}
+
+static uint64_t *rt_samples;
+
+static ALWAYS_INLINE int rt_loop(struct rt_chan *c, enum rt_peer p, int64_t deadline, size_t *ret_n)
+{
+        size_t i;
+        int64_t t = bc_now_ns(), t1;
+        int e = 0;
+
+        for (i = 0; i < RT_MAX_SAMPLES; i++) {
+                e = rt_ping(c, p);
+                t1 = bc_now_ns();
+                if (e < 0)
+                        break;
+                rt_samples[i] = (uint64_t)(t1 - t);
+                t = t1;
+                if (t >= deadline)
+                        break;
+        }
+        *ret_n = i;
+        return e;
+}
+
+static int rt_loop_any(struct rt_chan *c, int64_t deadline, size_t *ret_n)
+{
+        switch (c->peer) {
+        case RT_BROOD:        return rt_loop(c, RT_BROOD, deadline, ret_n);
+        case RT_BROOD_NOSPIN: return rt_loop(c, RT_BROOD_NOSPIN, deadline, ret_n);
+        case RT_EVENTFD:      return rt_loop(c, RT_EVENTFD, deadline, ret_n);
+        case RT_PIPE:         return rt_loop(c, RT_PIPE, deadline, ret_n);
+        default:              return -EINVAL;
+        }
+}
+
+static int rt_echo_any(struct rt_chan *c)
+{
+        switch (c->peer) {
+        case RT_BROOD:        return rt_echo(c, RT_BROOD);
+        case RT_BROOD_NOSPIN: return rt_echo(c, RT_BROOD_NOSPIN);
+        case RT_EVENTFD:      return rt_echo(c, RT_EVENTFD);
+        case RT_PIPE:         return rt_echo(c, RT_PIPE);
+        default:              return -EINVAL;
+        }
+}
+
+struct rt_fig {
+        double p50, p99;                /* ns, NaN when not measured */
+        size_t n;
+};
+
+static int run_rt(enum rt_peer p, int64_t budget, struct rt_fig *f)
+{
+        struct rt_chan c = { .peer = p };
+        int ready = -1, ready_w = -1, e, e2;
+        const char *what = "setup";
+        size_t n = 0, skip;
+        pid_t pid;
+
+        f->p50 = f->p99 = NAN;
+        f->n = 0;
+        e = rt_setup(&c);
+        if (e < 0)
+                goto fail;
+        alarm(60);
+        pid = fork_child(&ready, &ready_w);
+        if (pid < 0) {
+                e = pid;
+                goto fail;
+        }
+        if (pid == 0) {
+                e = rt_side(&c, 1);
+                if (e < 0) {
+                        res->err = e;
+                        _exit(2);
+                }
+                child_ready(ready_w);
+                res->err = rt_echo_any(&c);
+                rt_close(&c);
+                _exit(0);
+        }
+        what = "attach";
+        e = rt_side(&c, 0);
+        if (e == 0)
+                e = wait_ready(ready);
+        else
+                close(ready);
+        if (e == 0) {
+                what = "ping-pong";
+                e = rt_loop_any(&c, bc_now_ns() + budget, &n);
+                if (p == RT_EVENTFD && e == 0)
+                        e = efd_write(c.a[0], 2);
+        }
+        rt_close(&c);
+        e2 = reap(pid, e < 0);
+        alarm(0);
+        if (e == 0 && e2 < 0) {
+                what = "echo child";
+                e = e2;
+        }
+        if (e < 0)
+                goto fail;
+        /* the first 1% (and 100) round trips warm caches and branch predictors */
+        skip = n / 100 + 100;
+        if (n <= skip + 100) {
+                fprintf(stderr, "ring-bench: round trip %s: only %zu samples\n", rt_name[p], n);
+                return -EAGAIN;
+        }
+        f->n = n - skip;
+        f->p50 = (double)bc_percentile_u64(rt_samples + skip, n - skip, 50);
+        f->p99 = (double)bc_percentile_u64(rt_samples + skip, n - skip, 99);
+        return 0;
+fail:
+        rt_close(&c);
+        if (ready_w >= 0)
+                close(ready_w);
+        alarm(0);
+        fprintf(stderr, "ring-bench: round trip %s: %s failed: %s\n", rt_name[p], what,
+                strerror(-e));
+        failures++;
+        return e;
+}
+
+/* ------------------------------------------------------------ idle CPU */
+
+static int64_t rusage_cpu_ns(void)
+{
+        struct rusage ru;
+
+        getrusage(RUSAGE_SELF, &ru);
+        return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+               ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
+/* A consumer blocked on an empty ring for opt.idle_ns: its CPU use in % of a
+ * core, or NaN. */
+static double run_idle(void)
+{
+        struct chan c = { .peer = PEER_BROOD, .size = 64, .cap = 64 * KiB, .rx = rx_buf };
+        int ready = -1, ready_w = -1, e;
+        struct timespec ts;
+        pid_t pid;
+
+        e = chan_setup(&c);
+        if (e < 0)
+                goto fail;
+        alarm(60);
+        pid = fork_child(&ready, &ready_w);
+        if (pid < 0) {
+                e = pid;
+                goto fail;
+        }
+        if (pid == 0) {
+                int64_t c0, t0;
+                const void *m;
+                ssize_t n;
+
+                e = chan_side(&c, 1);
+                if (e < 0) {
+                        res->err = e;
+                        _exit(2);
+                }
+                c0 = rusage_cpu_ns();
+                t0 = bc_now_ns();
+                child_ready(ready_w);
+                n = x_recv(&c, PEER_BROOD, &m);         /* blocks until the producer closes */
+                res->wall_ns = bc_now_ns() - t0;
+                res->cpu_ns = rusage_cpu_ns() - c0;
+                res->err = n == -EPIPE ? 0 : (n < 0 ? (int)n : -EPROTO);
+                chan_close(&c);
+                _exit(0);
+        }
+        e = chan_side(&c, 0);
+        if (e == 0)
+                e = wait_ready(ready);
+        else
+                close(ready);
+        if (e == 0) {
+                ts.tv_sec = opt.idle_ns / 1000000000;
+                ts.tv_nsec = opt.idle_ns % 1000000000;
+                while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                        ;
+        }
+        chan_close(&c);         /* EOF wakes the consumer */
+        e = e < 0 ? (reap(pid, 1), e) : reap(pid, 0);
+        alarm(0);
+        if (e < 0)
+                goto fail;
+        return res->wall_ns > 0 ? 100.0 * (double)res->cpu_ns / (double)res->wall_ns : NAN;
+fail:
+        chan_close(&c);
+        if (ready_w >= 0)
+                close(ready_w);
+        alarm(0);
+        fprintf(stderr, "ring-bench: idle consumer: %s\n", strerror(-e));
+        failures++;
+        return NAN;
+}
+
+/* ---------------------------------------------------------------- report */
+
+static const size_t sizes[] = { 8, 64, 512, 4 * KiB, 64 * KiB, MiB };
+#define NSIZE (sizeof(sizes) / sizeof(sizes[0]))
+
+enum ratio { R_PIPE, R_SOCK, R_SEED, R_ZC, NRATIO };
+static const char *const ratio_name[NRATIO] = {
+        "brood_over_pipe", "brood_over_socketpair", "brood_over_seed", "zerocopy_over_copy",
+};
+
+struct row {
+        size_t size, cap, pipe_sz;
+        double pp_ns, pp_min, pp_max;
+        double foreign;                         /* other processes' CPUs during the row */
+        struct stream_fig fig[NPEER];           /* medians */
+        int verified[NPEER];
+        double ratio[NRATIO];                   /* medians of per-pass ratios */
+        double memcpy_ratio;                    /* brood copy GB/s / memcpy(1 MiB) */
+};
+
+struct target {
+        char   name[96];
+        double value, threshold;
+        int    pass, higher_is_better;
+        char   placement[8];
+};
+
+static struct row rows[NSIZE];
+static struct rt_fig rt_med[NRT];
+static double rt_pp, rt_pp_min, rt_pp_max, rt_ratio_pp, rt_ratio_efd, clock_ns, rt_foreign;
+static double run_foreign;
+static double memcpy_1m, memcpy_16m, memcpy_1m_after, idle_pct;
+static struct target targets[16];
+static int ntargets;
+
+static double pingpong(void)
+{
+        double v = bc_cacheline_pingpong_ns(opt.quick ? 20000 : 40000, 3,
+                                            opt.pin ? opt.cpu[0] : -1,
+                                            opt.pin ? opt.cpu[1] : -1);
+
+        if (v < 0) {
+                fprintf(stderr, "ring-bench: cache-line ping-pong: %s\n", strerror((int)-v));
+                return NAN;
+        }
+        return v;
+}
+
+static double med_finite(const double *v, int n)
+{
+        double tmp[MAXPASS];
+        int k = 0;
+
+        for (int i = 0; i < n; i++)
+                if (isfinite(v[i]))
+                        tmp[k++] = v[i];
+        return k ? bc_median(tmp, (size_t)k) : NAN;
+}
+
+static void size_str(char *b, size_t cap, size_t s)
+{
+        if (s >= MiB)
+                snprintf(b, cap, "%zu MiB", s / MiB);
+        else if (s >= KiB)
+                snprintf(b, cap, "%zu KiB", s / KiB);
+        else
+                snprintf(b, cap, "%zu B", s);
+}
+
+static void run_streaming(void)
+{
+        for (size_t si = 0; si < NSIZE; si++) {
+                struct row *r = &rows[si];
+                double mps[NPEER][MAXPASS], gbps[NPEER][MAXPASS], rat[NRATIO][MAXPASS];
+                double pp[MAXPASS + 1];
+                uint64_t cnt[NPEER] = { 0 };
+                struct bc_cpu_mark m0, m1;
+                char sz[24];
+
+                bc_cpu_mark(&m0);
+
+                r->size = sizes[si];
+                r->cap = ring_cap_for(r->size);
+                r->pipe_sz = pipe_sz_for(r->size);
+                size_str(sz, sizeof(sz), r->size);
+                fprintf(stderr, "  streaming %s ...\n", sz);
+                /* verify pass: every byte checksummed, not timed */
+                for (int p = 0; p < NPEER; p++) {
+                        struct stream_fig f;
+
+                        r->verified[p] = run_stream((enum peer)p, r->size, 1, &f) == 0;
+                }
+                for (int pass = 0; pass < opt.passes; pass++) {
+                        pp[pass] = pingpong();
+                        for (int p = 0; p < NPEER; p++) {
+                                struct stream_fig f;
+
+                                run_stream((enum peer)p, r->size, 0, &f);
+                                mps[p][pass] = f.mps;
+                                gbps[p][pass] = f.gbps;
+                                cnt[p] += f.count;
+                        }
+                        rat[R_PIPE][pass] = mps[PEER_BROOD][pass] / mps[PEER_PIPE][pass];
+                        rat[R_SOCK][pass] = mps[PEER_BROOD][pass] / mps[PEER_SOCK][pass];
+                        rat[R_SEED][pass] = mps[PEER_BROOD][pass] / mps[PEER_SEED][pass];
+                        rat[R_ZC][pass] = mps[PEER_BROOD_ZC][pass] / mps[PEER_BROOD][pass];
+                }
+                pp[opt.passes] = pingpong();
+                bc_cpu_mark(&m1);
+                r->foreign = bc_foreign_cpus(&m0, &m1);
+                r->pp_min = r->pp_max = pp[0];
+                for (int i = 1; i <= opt.passes; i++) {
+                        if (pp[i] < r->pp_min || !isfinite(r->pp_min))
+                                r->pp_min = pp[i];
+                        if (pp[i] > r->pp_max || !isfinite(r->pp_max))
+                                r->pp_max = pp[i];
+                }
+                r->pp_ns = med_finite(pp, opt.passes + 1);
+                for (int p = 0; p < NPEER; p++) {
+                        r->fig[p].mps = med_finite(mps[p], opt.passes);
+                        r->fig[p].gbps = med_finite(gbps[p], opt.passes);
+                        r->fig[p].count = cnt[p];
+                }
+                for (int k = 0; k < NRATIO; k++)
+                        r->ratio[k] = med_finite(rat[k], opt.passes);
+                r->memcpy_ratio = r->size == MiB ? r->fig[PEER_BROOD].gbps / memcpy_1m : NAN;
+        }
+}
+
+static void run_roundtrip(void)
+{
+        double p50[NRT][MAXPASS], p99[NRT][MAXPASS], pp[MAXPASS + 1];
+        double rpp[MAXPASS], refd[MAXPASS];
+        struct bc_cpu_mark m0, m1;
+        struct rt_fig f;
+
+        bc_cpu_mark(&m0);
+
+        fprintf(stderr, "  round trip ...\n");
+        /* every sample holds one clock read: say what it costs */
+        {
+                int64_t t0 = bc_now_ns(), t = t0;
+
+                for (int i = 0; i < 100000; i++)
+                        t = bc_now_ns();
+                clock_ns = (double)(t - t0) / 100000;
+        }
+        /* warm-up pass of each peer, not counted */
+        for (int p = 0; p < NRT; p++)
+                run_rt((enum rt_peer)p, opt.rt_ns / 3, &f);
+        for (int pass = 0; pass < opt.passes; pass++) {
+                pp[pass] = pingpong();
+                for (int p = 0; p < NRT; p++) {
+                        run_rt((enum rt_peer)p, opt.rt_ns, &f);
+                        p50[p][pass] = f.p50;
+                        p99[p][pass] = f.p99;
+                }
+                rpp[pass] = p50[RT_BROOD][pass] / pp[pass];
+                refd[pass] = p50[RT_BROOD_NOSPIN][pass] / p50[RT_EVENTFD][pass];
+        }
+        pp[opt.passes] = pingpong();
+        bc_cpu_mark(&m1);
+        rt_foreign = bc_foreign_cpus(&m0, &m1);
+        rt_pp = med_finite(pp, opt.passes + 1);
+        rt_pp_min = rt_pp_max = pp[0];
+        for (int i = 1; i <= opt.passes; i++) {
+                rt_pp_min = pp[i] < rt_pp_min ? pp[i] : rt_pp_min;
+                rt_pp_max = pp[i] > rt_pp_max ? pp[i] : rt_pp_max;
+        }
+        for (int p = 0; p < NRT; p++) {
+                rt_med[p].p50 = med_finite(p50[p], opt.passes);
+                rt_med[p].p99 = med_finite(p99[p], opt.passes);
+        }
+        rt_ratio_pp = med_finite(rpp, opt.passes);
+        rt_ratio_efd = med_finite(refd, opt.passes);
+}
+
+static void add_target(const char *name, double value, double threshold, int higher,
+                       const char *placement)
+{
+        struct target *t;
+
+        if (ntargets >= (int)(sizeof(targets) / sizeof(targets[0])))
+                return;
+        t = &targets[ntargets++];
+        snprintf(t->name, sizeof(t->name), "%s", name);
+        t->value = value;
+        t->threshold = threshold;
+        t->higher_is_better = higher;
+        t->pass = isfinite(value) && (higher ? value >= threshold : value <= threshold);
+        snprintf(t->placement, sizeof(t->placement), "%s", placement ? placement : "");
+}
+
+static const struct row *row_of(size_t size)
+{
+        for (size_t i = 0; i < NSIZE; i++)
+                if (rows[i].size == size)
+                        return &rows[i];
+        return NULL;
+}
+
+static void eval_targets(void)
+{
+        const struct row *r64 = row_of(64), *r4k = row_of(4 * KiB), *r1m = row_of(MiB);
+        const char *pl;
+        int zc_ok = 1;
+        double zc_min = INFINITY;
+
+        pl = bc_placement(r64->pp_ns);
+        add_target("64 B: brood/pipe msgs/s >= 25x far, 40x near", r64->ratio[R_PIPE],
+                   !strcmp(pl, "near") ? 40 : 25, 1, pl);
+        add_target("64 B: brood/seed msgs/s >= 10x", r64->ratio[R_SEED], 10, 1, pl);
+        pl = bc_placement(r4k->pp_ns);
+        add_target("4 KiB: brood/pipe >= 2.5x near, 6x far", r4k->ratio[R_PIPE],
+                   !strcmp(pl, "far") ? 6 : 2.5, 1, pl);
+        pl = bc_placement(r1m->pp_ns);
+        add_target("1 MiB: brood/pipe(1 MiB buffer) >= 2.5x", r1m->ratio[R_PIPE], 2.5, 1, pl);
+        add_target("1 MiB: brood GB/s / memcpy(1 MiB) >= 0.15 far, 0.9 near", r1m->memcpy_ratio,
+                   !strcmp(pl, "near") ? 0.9 : 0.15, 1, pl);
+        for (size_t i = 0; i < NSIZE; i++) {
+                if (!isfinite(rows[i].ratio[R_ZC]))
+                        zc_ok = 0;
+                else if (rows[i].ratio[R_ZC] < zc_min)
+                        zc_min = rows[i].ratio[R_ZC];
+        }
+        add_target("zero-copy >= copy at every size (min zc/copy)", zc_ok ? zc_min : NAN, 1.0, 1,
+                   NULL);
+        pl = bc_placement(rt_pp);
+        add_target("round trip p50 <= 2x cache-line ping-pong", rt_ratio_pp, 2.0, 0, pl);
+        add_target("spin off p50 <= 1.1x raw eventfd p50", rt_ratio_efd, 1.1, 0, pl);
+        add_target("idle blocked consumer < 1% of a core", idle_pct, 1.0, 0, NULL);
+}
+
+static void fmt_num(char *b, size_t cap, double v, int width, int prec)
+{
+        if (isfinite(v))
+                snprintf(b, cap, "%*.*f", width, prec, v);
+        else
+                snprintf(b, cap, "%*s", width, "-");
+}
+
+static void print_report(void)
+{
+        char a[32], b[32], c[32], d[32], e[32];
+
+        printf("\n== limits (one process) ==\n");
+        printf("memcpy 1 MiB %.2f GB/s (%.2f at the end), 16 MiB %.2f GB/s\n", memcpy_1m,
+               memcpy_1m_after, memcpy_16m);
+        printf("cl-pp = cache-line ping-pong between the two processes, ns per one-way hand-off;\n"
+               "placement \"near\" when < 150 ns, else \"far\" (targets depend on it)\n");
+
+        printf("\n== streaming: producer -> consumer in two processes; M/s = 10^6 messages/s, "
+               "GB/s = 10^9 payload B/s; median of %d passes ==\n", opt.passes);
+        printf("%-7s %-20s", "size", "cl-pp ns  other");
+        for (int p = 0; p < NPEER; p++)
+                printf(" | %-18s", peer_title[p]);
+        printf("\n%-7s %-20s", "", "(min-max)  CPUs");
+        for (int p = 0; p < NPEER; p++)
+                printf(" | %9s %7s ", "M/s", "GB/s");
+        printf("\n");
+        for (size_t i = 0; i < NSIZE; i++) {
+                const struct row *r = &rows[i];
+                char sz[24], pp[32];
+
+                size_str(sz, sizeof(sz), r->size);
+                snprintf(pp, sizeof(pp), "%.0f %-4s %5.2f", r->pp_ns, bc_placement(r->pp_ns),
+                         r->foreign);
+                printf("%-7s %-20s", sz, pp);
+                for (int p = 0; p < NPEER; p++) {
+                        fmt_num(a, sizeof(a), r->fig[p].mps / 1e6, 9, r->fig[p].mps >= 1e7 ? 2 : 3);
+                        fmt_num(b, sizeof(b), r->fig[p].gbps, 7, 3);
+                        printf(" | %s %s%c", a, b, r->verified[p] ? ' ' : '!');
+                }
+                snprintf(pp, sizeof(pp), "(%.0f-%.0f)", r->pp_min, r->pp_max);
+                printf("\n%-7s %-20s\n", "", pp);
+        }
+        printf("(ring = max(256 KiB, 16 x size): 16 MiB for 1 MiB; same size for the seed buffer; "
+               "pipe buffer = ring size up to 1 MiB; '!' = checksum pass failed;\n"
+               " other CPUs = CPU time other processes and the host (steal) used during the row)\n");
+
+        printf("\n-- ratios (msgs/s, brood = copy API; medians of per-pass ratios) --\n");
+        printf("%-7s %10s %12s %10s %9s %16s\n", "size", "brood/pipe", "brood/socket", "brood/seed",
+               "zc/copy", "brood/memcpy1M");
+        for (size_t i = 0; i < NSIZE; i++) {
+                const struct row *r = &rows[i];
+                char sz[24];
+
+                size_str(sz, sizeof(sz), r->size);
+                fmt_num(a, sizeof(a), r->ratio[R_PIPE], 10, 2);
+                fmt_num(b, sizeof(b), r->ratio[R_SOCK], 12, 2);
+                fmt_num(c, sizeof(c), r->ratio[R_SEED], 10, 2);
+                fmt_num(d, sizeof(d), r->ratio[R_ZC], 9, 2);
+                fmt_num(e, sizeof(e), r->memcpy_ratio, 16, 3);
+                printf("%-7s %s %s %s %s %s\n", sz, a, b, c, d, e);
+        }
+
+        printf("\n== 64-byte round trip (ping-pong over two channels), ns; median of %d passes ==\n",
+               opt.passes);
+        printf("cache-line ping-pong (one-way): %.0f ns, %s (min %.0f, max %.0f)\n", rt_pp,
+               bc_placement(rt_pp), rt_pp_min, rt_pp_max);
+        printf("one clock read per sample (CLOCK_MONOTONIC, included): %.1f ns; other processes "
+               "used %.2f CPUs meanwhile\n", clock_ns, rt_foreign);
+        printf("%-16s %10s %10s %12s\n", "peer", "p50", "p99", "p50/cl-pp");
+        for (int p = 0; p < NRT; p++) {
+                fmt_num(a, sizeof(a), rt_med[p].p50, 10, 0);
+                fmt_num(b, sizeof(b), rt_med[p].p99, 10, 0);
+                fmt_num(c, sizeof(c), rt_med[p].p50 / rt_pp, 12, 2);
+                printf("%-16s %s %s %s\n", rt_title[p], a, b, c);
+        }
+        printf("brood default p50 / cache-line ping-pong: %.2f;  spin-off p50 / eventfd p50: %.2f\n",
+               rt_ratio_pp, rt_ratio_efd);
+
+        printf("\n== idle ==\nconsumer blocked on an empty brood ring for %.1f s: %.3f%% of a core\n",
+               (double)opt.idle_ns / 1e9, idle_pct);
+
+        printf("\n== targets of issue 3 (informational) ==\n");
+        if (run_foreign > 0.1)
+                printf("WARNING: other processes used %.2f CPUs during this run (of %ld): every "
+                       "figure is disturbed, rerun on a quiet machine\n", run_foreign,
+                       sysconf(_SC_NPROCESSORS_ONLN));
+        for (int i = 0; i < ntargets; i++) {
+                const struct target *t = &targets[i];
+
+                printf("%-4s %-58s %8.3f %s %-6g%s%s%s\n", t->pass ? "PASS" : "MISS", t->name,
+                       t->value, t->higher_is_better ? ">=" : "<=", t->threshold,
+                       t->placement[0] ? " [" : "", t->placement, t->placement[0] ? "]" : "");
+        }
+}
+
+static int write_json(const char *path)
+{
+        struct bc_json j;
+        FILE *f = fopen(path, "we");
+        int e;
+
+        if (!f)
+                return -errno;
+        bc_json_begin(&j, f);
+        bc_json_str(&j, "benchmark", "ring-bench");
+        bc_json_str(&j, "brood_version", brd_version());
+        bc_json_machine(&j);
+        bc_json_bool(&j, "quick", opt.quick);
+        bc_json_bool(&j, "pinned", opt.pin);
+        bc_json_arr(&j, "cpus");
+        bc_json_int(&j, NULL, opt.pin ? opt.cpu[0] : -1);
+        bc_json_int(&j, NULL, opt.pin ? opt.cpu[1] : -1);
+        bc_json_close(&j);
+        bc_json_int(&j, "passes", opt.passes);
+        bc_json_num(&j, "case_seconds", (double)opt.case_ns / 1e9);
+        bc_json_num(&j, "other_processes_cpus", run_foreign);
+        bc_json_obj(&j, "limits");
+        bc_json_num(&j, "memcpy_1MiB_gbps", memcpy_1m);
+        bc_json_num(&j, "memcpy_1MiB_gbps_at_end", memcpy_1m_after);
+        bc_json_num(&j, "memcpy_16MiB_gbps", memcpy_16m);
+        bc_json_close(&j);
+        bc_json_arr(&j, "streaming");
+        for (size_t i = 0; i < NSIZE; i++) {
+                const struct row *r = &rows[i];
+
+                bc_json_obj(&j, NULL);
+                bc_json_int(&j, "size", (int64_t)r->size);
+                bc_json_int(&j, "ring_capacity", (int64_t)r->cap);
+                bc_json_int(&j, "pipe_buffer", (int64_t)r->pipe_sz);
+                bc_json_num(&j, "cacheline_pingpong_ns", r->pp_ns);
+                bc_json_num(&j, "cacheline_pingpong_min_ns", r->pp_min);
+                bc_json_num(&j, "cacheline_pingpong_max_ns", r->pp_max);
+                bc_json_num(&j, "other_processes_cpus", r->foreign);
+                bc_json_str(&j, "placement", bc_placement(r->pp_ns));
+                bc_json_obj(&j, "peers");
+                for (int p = 0; p < NPEER; p++) {
+                        bc_json_obj(&j, peer_name[p]);
+                        bc_json_num(&j, "msgs_per_s", r->fig[p].mps);
+                        bc_json_num(&j, "gbps", r->fig[p].gbps);
+                        bc_json_int(&j, "messages_timed", (int64_t)r->fig[p].count);
+                        bc_json_bool(&j, "checksum_verified", r->verified[p]);
+                        bc_json_close(&j);
+                }
+                bc_json_close(&j);
+                bc_json_obj(&j, "ratios");
+                for (int k = 0; k < NRATIO; k++)
+                        bc_json_num(&j, ratio_name[k], r->ratio[k]);
+                if (r->size == MiB)
+                        bc_json_num(&j, "brood_over_memcpy_1MiB", r->memcpy_ratio);
+                bc_json_close(&j);
+                bc_json_close(&j);
+        }
+        bc_json_close(&j);
+        bc_json_obj(&j, "roundtrip_64B");
+        bc_json_num(&j, "cacheline_pingpong_ns", rt_pp);
+        bc_json_num(&j, "cacheline_pingpong_min_ns", rt_pp_min);
+        bc_json_num(&j, "cacheline_pingpong_max_ns", rt_pp_max);
+        bc_json_num(&j, "clock_read_ns", clock_ns);
+        bc_json_num(&j, "other_processes_cpus", rt_foreign);
+        bc_json_str(&j, "placement", bc_placement(rt_pp));
+        bc_json_obj(&j, "peers");
+        for (int p = 0; p < NRT; p++) {
+                bc_json_obj(&j, rt_name[p]);
+                bc_json_num(&j, "p50_ns", rt_med[p].p50);
+                bc_json_num(&j, "p99_ns", rt_med[p].p99);
+                bc_json_close(&j);
+        }
+        bc_json_close(&j);
+        bc_json_obj(&j, "ratios");
+        bc_json_num(&j, "brood_p50_over_cacheline_pingpong", rt_ratio_pp);
+        bc_json_num(&j, "nospin_p50_over_eventfd_p50", rt_ratio_efd);
+        bc_json_close(&j);
+        bc_json_close(&j);
+        bc_json_obj(&j, "idle");
+        bc_json_num(&j, "seconds", (double)opt.idle_ns / 1e9);
+        bc_json_num(&j, "consumer_cpu_percent", idle_pct);
+        bc_json_close(&j);
+        bc_json_arr(&j, "targets");
+        for (int i = 0; i < ntargets; i++) {
+                bc_json_obj(&j, NULL);
+                bc_json_str(&j, "name", targets[i].name);
+                bc_json_num(&j, "value", targets[i].value);
+                bc_json_num(&j, "threshold", targets[i].threshold);
+                bc_json_str(&j, "placement", targets[i].placement);
+                bc_json_bool(&j, "pass", targets[i].pass);
+                bc_json_close(&j);
+        }
+        bc_json_close(&j);
+        bc_json_int(&j, "failures", failures);
+        e = bc_json_end(&j);
+        if (fclose(f) != 0 && e == 0)
+                e = -errno;
+        return e;
+}
+
+static void usage(FILE *f)
+{
+        fprintf(f,
+                "usage: ring-bench [--quick] [--json FILE] [--no-pin] [--passes N]\n"
+                "  --quick      short run (< 20 s); the default run takes about a minute\n"
+                "  --json FILE  write every figure, the ratios and the machine to FILE\n"
+                "  --no-pin     do not pin producer and consumer to two CPUs\n"
+                "  --passes N   timed passes per case (median; default 5, quick 2)\n"
+                "Exit status: 0, or 1 when a case failed or lost data (a missed target is not\n"
+                "a failure), 2 on bad usage.\n");
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option lo[] = {
+                { "quick", no_argument, NULL, 'q' },
+                { "json", required_argument, NULL, 'j' },
+                { "no-pin", no_argument, NULL, 'P' },
+                { "passes", required_argument, NULL, 'n' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
+        };
+        int ch, passes = 0;
+        int64_t t_start = bc_now_ns();
+        struct bc_cpu_mark m0, m1;
+
+        while ((ch = getopt_long(argc, argv, "qj:n:h", lo, NULL)) != -1) {
+                switch (ch) {
+                case 'q': opt.quick = 1; break;
+                case 'j': opt.json = optarg; break;
+                case 'P': opt.pin = 0; break;
+                case 'n':
+                        passes = atoi(optarg);
+                        if (passes < 1 || passes > MAXPASS) {
+                                fprintf(stderr, "ring-bench: --passes 1..%d\n", MAXPASS);
+                                return 2;
+                        }
+                        break;
+                case 'h': usage(stdout); return 0;
+                default: usage(stderr); return 2;
+                }
+        }
+        if (optind != argc) {
+                usage(stderr);
+                return 2;
+        }
+        opt.passes = passes ? passes : (opt.quick ? 2 : 5);
+        opt.case_ns = opt.quick ? 50000000 : 300000000;
+        opt.verify_ns = opt.quick ? 30000000 : 100000000;
+        opt.rt_ns = opt.quick ? 100000000 : 300000000;
+        opt.idle_ns = opt.quick ? 500000000 : 1000000000;
+
+        signal(SIGPIPE, SIG_IGN);       /* a dead peer is -EPIPE, not a signal */
+        signal(SIGALRM, on_alarm);
+        bench_pid = getpid();
+        if (opt.pin) {
+                cpu_set_t set;
+                int k = 0;
+
+                if (sched_getaffinity(0, sizeof(set), &set) == 0)
+                        for (int cpu = 0; cpu < CPU_SETSIZE && k < 2; cpu++)
+                                if (CPU_ISSET(cpu, &set))
+                                        opt.cpu[k++] = cpu;
+                if (k < 2 || bc_pin_cpu(opt.cpu[0]) < 0)
+                        opt.pin = 0;
+        }
+        res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        src_buf = aligned_alloc(4096, MiB);
+        rx_buf = aligned_alloc(4096, MiB);
+        rt_samples = calloc(RT_MAX_SAMPLES, sizeof(*rt_samples));
+        if (res == MAP_FAILED || !src_buf || !rx_buf || !rt_samples) {
+                fprintf(stderr, "ring-bench: out of memory\n");
+                return 1;
+        }
+        srand(12345);
+        for (size_t i = 0; i < MiB; i++)
+                src_buf[i] = (unsigned char)rand();
+        memset(rx_buf, 0, MiB);
+
+        fprintf(stderr, "ring-bench: brood %s, %d CPUs, %s, %d timed passes of <= %.2f s%s\n",
+                brd_version(), (int)sysconf(_SC_NPROCESSORS_ONLN),
+                opt.pin ? "producer and consumer pinned to two CPUs" : "not pinned",
+                opt.passes, (double)opt.case_ns / 1e9, opt.quick ? " (quick)" : "");
+        if (opt.pin)
+                printf("pinned: producer cpu %d, consumer cpu %d\n", opt.cpu[0], opt.cpu[1]);
+        else
+                printf("not pinned\n");
+        bc_cpu_mark(&m0);
+        memcpy_1m = bc_memcpy_gbps(MiB, 5, opt.quick ? 20000000 : 50000000);
+        memcpy_16m = bc_memcpy_gbps(16 * MiB, 5, opt.quick ? 20000000 : 50000000);
+        run_streaming();
+        run_roundtrip();
+        fprintf(stderr, "  idle ...\n");
+        idle_pct = run_idle();
+        memcpy_1m_after = bc_memcpy_gbps(MiB, 3, opt.quick ? 20000000 : 50000000);
+        bc_cpu_mark(&m1);
+        run_foreign = bc_foreign_cpus(&m0, &m1);
+        eval_targets();
+        print_report();
+        printf("\n(%.1f s; %d failure%s)\n", (double)(bc_now_ns() - t_start) / 1e9, failures,
+               failures == 1 ? "" : "s");
+        if (opt.json) {
+                int e = write_json(opt.json);
+
+                if (e < 0) {
+                        fprintf(stderr, "ring-bench: %s: %s\n", opt.json, strerror(-e));
+                        return 1;
+                }
+        }
+        return failures ? 1 : 0;
+}

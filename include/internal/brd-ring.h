@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ring's shared-memory wire format.  Private, versioned, fixed-width:
+ * whatever is in here may be written by a hostile or dying peer, so every
+ * reader copies a field into a local once (AO_load), validates it, and never
+ * re-reads it (RELIABILITY B17).  No pointers, no off_t, no bool, no enum.
+ *
+ * One sealed memfd holds the header page and then the data area:
+ *
+ *   file offset 0          struct brd_ring_hdr (padded to data_off)
+ *   file offset data_off   capacity bytes of frames (capacity = 2^k >= 4096)
+ *
+ * Each endpoint maps the data area twice, back to back, so that a frame that
+ * runs past the end of the data area continues in the second view: every
+ * message is contiguous, peek/reserve never copy, no wrap frame is needed.
+ *
+ * Indices (tail, head) are free-running 64-bit byte counts; the byte of
+ * index i lives at data + (i & mask).  Both are multiples of 8 and
+ * 0 <= tail - head <= capacity.  The producer alone writes tail, the
+ * consumer alone writes head.
+ *
+ * A frame is one 64-bit word (low half: payload length, high half: type),
+ * the payload, and padding up to the next multiple of 8.  Frames start at
+ * 8-aligned indices and never straddle a published tail.  A PAD frame is
+ * skipped by the consumer; the producer uses it to put large payloads at a
+ * fixed offset modulo 4 KiB (payloads >= BRD_RING_PAGE_ALIGN_MIN start on a
+ * 4 KiB boundary, >= BRD_RING_LINE_ALIGN_MIN on a cache line).
+ */
+#ifndef BROOD_RING_PRIVATE_H
+#define BROOD_RING_PRIVATE_H
+
+#include "internal/brd-private.h"
+
+#define BRD_RING_MAGIC   0x52445242u    /* "BRDR" little-endian */
+#define BRD_RING_VERSION 1u
+
+#define BRD_RING_FRAME_MSG 0x4d534721u  /* "!GSM" */
+#define BRD_RING_FRAME_PAD 0x44415021u  /* "!PAD" */
+#define BRD_RING_FRAME_HDR 8u
+
+#define BRD_RING_CAPACITY_MIN   4096u
+#define BRD_RING_CAPACITY_MAX   (1ull << 32)    /* 4 GiB: frame lengths are u32 */
+#define BRD_RING_LINE_ALIGN_MIN 1024u
+#define BRD_RING_PAGE_ALIGN_MIN 4096u
+#define BRD_RING_ALIGN_PAGE     4096u
+
+/* Bits of a side's state word.  The rest of the word is an arm sequence
+ * number (state >> 2) that changes every time the side arms, so the peer
+ * rings at most once per sleep. */
+#define BRD_RING_ST_SLEEPING 1u         /* armed: ring my doorbell after you publish */
+#define BRD_RING_ST_CLOSED   2u         /* closed in order (producer: EOF after drain) */
+#define BRD_RING_ST_SEQ1     4u
+
+/* The hot index of one side: alone on its cache line, because the peer
+ * reads it only when its cached copy runs out. */
+struct brd_ring_idx {
+        AO_t idx;
+        BRD_PAD(pad, sizeof(AO_t));
+};
+
+/*
+ * The cold line of one side: written by that side only at attach, when it
+ * arms/disarms a sleep, and at close.  The peer reads state after every
+ * publish, so it must not share a line with anything written per message:
+ * kept clean, that read is an L1 hit.
+ */
+struct brd_ring_side {
+        AO_t state;             /* BRD_RING_ST_* | seq << 2 */
+        AO_t pid;               /* the attached process, 0 before attach */
+        AO_t start_time;        /* /proc start time of pid: survives pid reuse */
+        AO_t asym;              /* 1: this side skips the publish fence (membarrier) */
+        AO_t attaches;          /* attach count, for diagnostics */
+        BRD_PAD(pad, 5 * sizeof(AO_t));
+};
+
+struct brd_ring_hdr {
+        /* Line 0: written once by brd_ring_create, validated by attach. */
+        uint32_t magic;         /* BRD_RING_MAGIC */
+        uint32_t version;       /* BRD_RING_VERSION */
+        uint32_t hdr_size;      /* sizeof(struct brd_ring_hdr) */
+        uint32_t flags;         /* enum brd_ring_flags given to create */
+        uint64_t capacity;      /* bytes of the data area, 2^k */
+        uint64_t mask;          /* capacity - 1 */
+        uint64_t data_off;      /* file offset of the data area: page-aligned */
+        uint64_t ring_id;       /* random; matches the handles' id */
+        BRD_PAD(pad0, 48);
+        struct brd_ring_idx tail;       /* line 1: producer-written only */
+        struct brd_ring_idx head;       /* line 2: consumer-written only */
+        struct brd_ring_side prod;      /* line 3 */
+        struct brd_ring_side cons;      /* line 4 */
+};
+
+_Static_assert(sizeof(struct brd_ring_idx) == BRD_CACHELINE, "an index owns its cache line");
+_Static_assert(sizeof(struct brd_ring_side) == BRD_CACHELINE, "a side owns its cache line");
+_Static_assert(offsetof(struct brd_ring_hdr, tail) == 1 * BRD_CACHELINE, "tail on line 1");
+_Static_assert(offsetof(struct brd_ring_hdr, head) == 2 * BRD_CACHELINE, "head on line 2");
+_Static_assert(offsetof(struct brd_ring_hdr, prod) == 3 * BRD_CACHELINE, "producer side on line 3");
+_Static_assert(offsetof(struct brd_ring_hdr, cons) == 4 * BRD_CACHELINE, "consumer side on line 4");
+_Static_assert(sizeof(struct brd_ring_hdr) == 5 * BRD_CACHELINE, "header is 5 lines");
+_Static_assert(sizeof(struct brd_ring_hdr) <= BRD_RING_CAPACITY_MIN, "header fits a page");
+
+/* Frame word helpers: one 64-bit load or store, never two 32-bit ones. */
+static inline uint64_t brd__ring_frame(uint32_t len, uint32_t type)
+{
+        return (uint64_t)len | (uint64_t)type << 32;
+}
+
+#endif /* BROOD_RING_PRIVATE_H */

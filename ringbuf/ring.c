@@ -1,0 +1,1223 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SPSC ring (ck_ring_spsc's shape, liburing's discipline): free-running
+ * byte indices, one release store per publish, frames that are contiguous
+ * because the data area is mapped twice, and a doorbell that is rung only
+ * when the peer has said, in shared memory, that it sleeps.
+ *
+ * The wake-up protocol is Dekker's: the sleeper stores SLEEPING, fences,
+ * re-checks the ring; the publisher stores its index, fences, checks
+ * SLEEPING.  One of them must see the other's store, so no wake-up is lost.
+ * The publisher's fence is on the hot path; when both processes could
+ * register with membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) the
+ * sleeper pays for both (membarrier(GLOBAL_EXPEDITED) runs a full barrier on
+ * every CPU that runs a registered thread) and the publisher's fence shrinks
+ * to a compiler barrier (the asymmetric fence of liburcu and folly).
+ *
+ * Everything read from shared memory is fetched once into a local with an
+ * AO_load and validated before use; a value out of range poisons the
+ * endpoint (-EBADMSG) instead of being used.
+ *
+ * Fork: every call first checks a private MADV_WIPEONFORK page of the
+ * endpoint (zero in a forked child: -EBADF before shared memory is touched);
+ * kernels without it fall back to the fork generation stamped at attach.
+ * Peer death: the waiter opens a pidfd of the pid stamped in the peer's side
+ * (checked against its /proc start time) and sleeps on it with the doorbell.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/membarrier.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <brood/ringbuf.h>
+#include <brood/shm.h>
+#include "internal/brd-ring.h"
+
+#define RING_PROD BRD_HANDLE_RING_PRODUCER
+#define RING_CONS BRD_HANDLE_RING_CONSUMER
+
+/* Handle fds, in this order. */
+#define RING_FD_MEM   0
+#define RING_FD_DATA  1         /* doorbell "data available": the consumer sleeps on it */
+#define RING_FD_SPACE 2         /* doorbell "space available": the producer sleeps on it */
+#define RING_NFDS     3
+
+#define RING_KNOWN_FLAGS (BRD_RING_NOSPIN | BRD_RING_BATCH | BRD_RING_POPULATE)
+/* About what waking a halted vCPU costs (DESIGN: 20-27 us): spinning longer
+ * than a sleep would have cost never pays (the 2-competitive bound). */
+#define RING_SPIN_NS   20000
+#define RING_BATCH_MAX 8192u
+/* Poll bound when death cannot be watched through a pidfd, or when the
+ * asymmetric fence failed: the ring state is re-checked this often. */
+#define RING_FALLBACK_MS 20
+#define RING_TOKEN 0x6272642d72696e67ull       /* "brd-ring" */
+
+struct brd_ring {
+        /* Hot: touched on every message. */
+        uint8_t *data;                  /* the data area, mapped twice back to back */
+        uint64_t mask;
+        uint64_t cap;
+        uint64_t pos;                   /* own index: producer tail incl. unpublished; consumer head */
+        uint64_t pub;                   /* own index as last published */
+        uint64_t peer;                  /* cached peer index (producer: head, consumer: tail) */
+        AO_t *own_idx, *peer_idx;
+        struct brd_ring_side *own, *peer_side;
+        uint64_t rung;                  /* peer state word the doorbell was last rung for */
+        uint64_t batch;                 /* producer: publish once pos - pub reaches it (0: always) */
+        const uint64_t *token;          /* MADV_WIPEONFORK page: RING_TOKEN here, 0 in a forked child */
+        uint64_t fork_gen;
+        uint64_t max_msg;
+        int err;                        /* final: -EPIPE, -ECONNRESET, -EBADMSG; 0 */
+        uint32_t role;
+        unsigned flags;
+        bool asym;                      /* membarrier-registered: no fence when publishing */
+
+        /* Consumer. */
+        uint64_t rd_off;                /* bytes of the frame at pos that read() consumed */
+        uint64_t peek_size;             /* frame bytes of the peeked message; 0: none */
+        uint64_t peek_len;              /* its payload bytes (after rd_off) */
+        /* Producer. */
+        uint64_t resv_hdr, resv_end, resv_len;
+        bool reserved;
+
+        /* Waiting. */
+        bool armed, mb_failed, peer_dead, no_pidfd, final_rung;
+        uint64_t seq;
+        int efd_own, efd_peer, efd_intr, epfd, pidfd;
+        pid_t peer_pid;
+        uint64_t peer_start;
+        AO_t intr;                      /* brd_ring_interrupt() pending */
+        AO_t fd_used;                   /* brd_ring_fd() was called */
+
+        struct brd_ring_stats st;
+        struct brd_seg *seg;
+        uint8_t *map;                   /* the double mapping (2 * cap) + the token page */
+        uint64_t page;
+};
+
+/* ------------------------------------------------------------- helpers */
+
+static inline uint64_t round8(uint64_t n)
+{
+        return (n + 7) & ~(uint64_t)7;
+}
+
+/* 0 for timeout 0 (never used to wait), INT64_MAX for -1. */
+static inline int64_t call_deadline(int timeout_ms)
+{
+        return timeout_ms > 0 ? brd__deadline(timeout_ms) : (timeout_ms ? INT64_MAX : 0);
+}
+
+static int sys_membarrier(int cmd)
+{
+        return (int)syscall(SYS_membarrier, cmd, 0, 0);
+}
+
+static int sys_pidfd_open(pid_t pid)
+{
+        return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static void efd_drain(int fd)
+{
+        uint64_t v;
+
+        /* Non-blocking: EAGAIN just means it was already empty. */
+        while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
+                ;
+}
+
+static void efd_signal(int fd)
+{
+        uint64_t one = 1;
+
+        /* EAGAIN: the counter is saturated, i.e. already signalled (B18). */
+        while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
+                ;
+}
+
+static void ring_bell(struct brd_ring *r)
+{
+        efd_signal(r->efd_peer);
+        r->st.doorbells++;
+}
+
+/*
+ * Where a frame for @len payload bytes goes when the producer is at @pos:
+ * returns the index just past it, *ret_hdr = the index of its frame word.
+ * Anything between pos and *ret_hdr becomes a PAD frame (it is 0 or >= 8).
+ */
+static inline uint64_t frame_place(uint64_t pos, uint64_t len, bool align, uint64_t *ret_hdr)
+{
+        uint64_t a, p;
+
+        if (!align || len < BRD_RING_LINE_ALIGN_MIN) {
+                *ret_hdr = pos;
+                return pos + BRD_RING_FRAME_HDR + round8(len);
+        }
+        a = len >= BRD_RING_PAGE_ALIGN_MIN ? BRD_RING_ALIGN_PAGE : BRD_CACHELINE;
+        p = (pos + BRD_RING_FRAME_HDR + a - 1) & ~(a - 1);
+        *ret_hdr = p - BRD_RING_FRAME_HDR;
+        return p + round8(len);
+}
+
+static inline AO_t *frame_word(const struct brd_ring *r, uint64_t idx)
+{
+        return (AO_t *)(void *)(r->data + (idx & r->mask));
+}
+
+static inline uint8_t *payload(const struct brd_ring *r, uint64_t idx)
+{
+        /* idx & mask < cap and a payload is at most cap / 2: the second
+         * view of the data area holds whatever runs past the end. */
+        return r->data + (idx & r->mask);
+}
+
+/* The endpoint is done: remember the final answer, keep brd_ring_fd()
+ * readable for good so a poll loop learns it, and disarm. */
+static int ring_final(struct brd_ring *r, int e)
+{
+        if (!r->err || e == -EBADMSG)
+                r->err = e;
+        if (r->armed) {
+                AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1);
+                r->armed = false;
+        }
+        if (AO_load(&r->fd_used) && !r->final_rung) {
+                r->final_rung = true;
+                efd_signal(r->efd_own);
+        }
+        return r->err;
+}
+
+static int ring_poison(struct brd_ring *r)
+{
+        return ring_final(r, -EBADMSG);
+}
+
+/*
+ * Is this endpoint this process's?  A forked child sees the endpoint's
+ * MADV_WIPEONFORK page zeroed: one L1 load instead of a call into the fork
+ * state on every message.  Without that page (kernel < 4.14), the fork
+ * generation stamped at attach.
+ */
+static inline bool ring_mine(const struct brd_ring *r)
+{
+        if (BRD_LIKELY(r->token))
+                return *r->token == RING_TOKEN;
+        return r->fork_gen == brd__fork_gen();
+}
+
+/* Entry check of every call: the fork stamp before anything in shm. */
+static inline int ring_check(const struct brd_ring *r, uint32_t role)
+{
+        if (BRD_UNLIKELY(!r))
+                return -EINVAL;
+        if (BRD_UNLIKELY(!ring_mine(r)))
+                return -EBADF;
+        if (BRD_UNLIKELY(r->role != role))
+                return -EBADF;
+        return r->err;
+}
+
+/* ------------------------------------------------------------ publish */
+
+/* After our index store: ring the peer if it announced that it sleeps. */
+static inline void ring_wake_peer(struct brd_ring *r)
+{
+        uint64_t st;
+
+        /* Dekker, publisher half: the index store above must be visible
+         * before we read the peer's state; pairs with the fence (and the
+         * membarrier) in ring_arm().  With asym, the peer's membarrier
+         * provides this barrier for us, and only the compiler must keep
+         * the order. */
+        if (BRD_LIKELY(r->asym))
+                AO_compiler_barrier();
+        else
+                AO_nop_full();
+        st = AO_load(&r->peer_side->state);
+        if (BRD_UNLIKELY(st & BRD_RING_ST_SLEEPING) && st != r->rung) {
+                r->rung = st;   /* once per arm: the peer bumps seq each time */
+                ring_bell(r);
+        }
+}
+
+static inline void ring_publish(struct brd_ring *r)
+{
+        /* Producer: pairs with AO_load_acquire(tail) in cons_refresh(): the
+         * frames below pos are written before the consumer can see them.
+         * Consumer: pairs with AO_load_acquire(head) in prod_refresh(): our
+         * reads of the frames below pos are done before the producer may
+         * overwrite them. */
+        AO_store_release(r->own_idx, r->pos);
+        r->pub = r->pos;
+        ring_wake_peer(r);
+}
+
+static int cons_refresh(struct brd_ring *r)
+{
+        /* Pairs with AO_store_release(tail) in ring_publish(). */
+        uint64_t t = AO_load_acquire(r->peer_idx);
+
+        if (BRD_UNLIKELY(t < r->peer || t - r->pos > r->cap || (t & 7)))
+                return ring_poison(r);
+        r->peer = t;
+        return 0;
+}
+
+static int prod_refresh(struct brd_ring *r)
+{
+        /* Pairs with AO_store_release(head) in ring_publish(). */
+        uint64_t h = AO_load_acquire(r->peer_idx);
+
+        if (BRD_UNLIKELY(h < r->peer || h > r->pub || (h & 7)))
+                return ring_poison(r);
+        r->peer = h;
+        return 0;
+}
+
+/* 1 when the call can progress: a frame to read, or room up to @end. */
+static int ring_ready(struct brd_ring *r, uint64_t end)
+{
+        int e;
+
+        if (r->role == RING_CONS) {
+                e = cons_refresh(r);
+                return e < 0 ? e : r->peer - r->pos >= BRD_RING_FRAME_HDR;
+        }
+        e = prod_refresh(r);
+        return e < 0 ? e : end - r->peer <= r->cap;
+}
+
+/* ------------------------------------------------------------- waiting */
+
+static void ring_arm(struct brd_ring *r)
+{
+        r->seq++;
+        AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1 | BRD_RING_ST_SLEEPING);
+        r->armed = true;
+        /* Dekker, sleeper half: SLEEPING must be visible before we re-read
+         * the peer's index; pairs with the fence in ring_wake_peer().  If
+         * the peer skips that fence (asym), force one on its CPU. */
+        AO_nop_full();
+        if (AO_load(&r->peer_side->asym) && !r->mb_failed &&
+            sys_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) < 0)
+                r->mb_failed = true;    /* from now on poll with a short bound */
+}
+
+static void ring_disarm(struct brd_ring *r)
+{
+        if (r->armed) {
+                AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1);
+                r->armed = false;
+        }
+}
+
+static void peer_unwatch(struct brd_ring *r)
+{
+        if (r->pidfd >= 0) {
+                (void)epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->pidfd, NULL);
+                brd__close(r->pidfd);
+                r->pidfd = -1;
+        }
+}
+
+/*
+ * Watch the process stamped in the peer's side: a pidfd, opened lazily and
+ * checked against the stamped start time (pid reuse).  1: that peer is dead;
+ * 0: alive, or not attached yet (a peer that never attached is not dead).
+ */
+static int peer_watch(struct brd_ring *r)
+{
+        uint64_t pid = AO_load(&r->peer_side->pid);
+        uint64_t start = AO_load(&r->peer_side->start_time);
+        uint64_t now;
+        int fd;
+
+        if (pid == 0 || pid > INT_MAX) {
+                /* Never attached: not dead.  A stamp that vanishes after we
+                 * saw one is corruption: a pidfd of the old peer would keep
+                 * the poll set readable with nobody to blame. */
+                return r->peer_pid > 0 ? ring_poison(r) : 0;
+        }
+        if ((pid_t)pid == r->peer_pid && start == r->peer_start)
+                return r->peer_dead;
+        /* A new peer (first sight, or the role was attached elsewhere). */
+        peer_unwatch(r);
+        r->peer_pid = (pid_t)pid;
+        r->peer_start = start;
+        r->peer_dead = false;
+        fd = r->no_pidfd ? -ENOSYS : sys_pidfd_open((pid_t)pid);
+        if (fd < 0) {
+                fd = r->no_pidfd ? fd : -errno;
+                if (fd == -ESRCH) {
+                        r->peer_dead = true;
+                        return 1;
+                }
+                if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM) {
+                        r->peer_pid = 0;        /* retry next time */
+                        return fd;
+                }
+                if (fd != -ENOSYS && fd != -EPERM)
+                        return ring_poison(r);  /* -ENOENT (a thread), -EINVAL: no peer stamps that */
+                r->no_pidfd = true;     /* watch with kill(0) + start time instead */
+        } else {
+                r->pidfd = fd;
+                struct epoll_event ev = { .events = EPOLLIN };
+                ev.data.fd = fd;
+                (void)epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev);
+        }
+        /* After the pidfd pins the process: is it still the one stamped? */
+        now = brd__proc_start_time((pid_t)pid);
+        if ((start && now && now != start) ||
+            (r->no_pidfd && kill((pid_t)pid, 0) < 0 && errno == ESRCH))
+                r->peer_dead = true;
+        return r->peer_dead;
+}
+
+/* Is the watched peer dead right now?  Only on the would-block path. */
+static int peer_probe(struct brd_ring *r)
+{
+        struct pollfd p = { .fd = r->pidfd, .events = POLLIN };
+        int e = peer_watch(r);
+
+        if (e != 0)
+                return e;
+        if (r->pidfd >= 0) {
+                if (poll(&p, 1, 0) > 0)
+                        r->peer_dead = true;
+        } else if (r->no_pidfd && r->peer_pid > 0) {
+                if (kill(r->peer_pid, 0) < 0 && errno == ESRCH)
+                        r->peer_dead = true;
+        }
+        return r->peer_dead;
+}
+
+static int ring_cancel(struct brd_ring *r)
+{
+        /* Consume the latched interrupt: flag first, then the eventfd, so an
+         * interrupt() racing with us stays pending (the flag is the truth). */
+        AO_store(&r->intr, 0);
+        efd_drain(r->efd_intr);
+        ring_disarm(r);
+        return -ECANCELED;
+}
+
+/* The peer is gone for good: what this endpoint answers from now on. */
+static int ring_gone(struct brd_ring *r, bool died)
+{
+        if (r->role == RING_PROD)
+                return ring_final(r, -EPIPE);
+        return ring_final(r, died ? -ECONNRESET : -EPIPE);
+}
+
+/*
+ * Wait until ring_ready(r, end).  0 = ready (the cached peer index shows it),
+ * else -errno.  The caller found the ring not ready just before.
+ */
+static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline)
+{
+        struct pollfd pfd[3];
+        uint64_t pst;
+        int e, n, tmo;
+        bool arm, woke;
+
+        /* Hand back / publish what we hold before we could sleep. */
+        if (r->pos != r->pub)
+                ring_publish(r);
+
+        if (timeout_ms != 0 && !(r->flags & BRD_RING_NOSPIN)) {
+                int64_t stop = 0;
+                unsigned i;
+
+                for (i = 1;; i++) {
+                        e = ring_ready(r, end);
+                        if (e)
+                                return e < 0 ? e : 0;
+                        if ((AO_load(&r->peer_side->state) & BRD_RING_ST_CLOSED) ||
+                            AO_load(&r->intr))
+                                break;
+                        if ((i & 63) == 0) {
+                                int64_t now = brd__now_ns();
+
+                                if (!stop)
+                                        stop = now + RING_SPIN_NS;
+                                else if (now >= stop || now >= deadline)
+                                        break;
+                        }
+                        brd__cpu_relax();
+                }
+        }
+
+        for (woke = false;; woke = true) {
+                /* Back from poll(): most wake-ups are the peer's progress;
+                 * take it without paying for another drain and arm. */
+                if (woke) {
+                        e = ring_ready(r, end);
+                        if (e) {
+                                ring_disarm(r);
+                                return e < 0 ? e : 0;
+                        }
+                }
+                /* Timeout 0 arms only for brd_ring_fd() users: they poll the
+                 * doorbell next, and it must ring. */
+                arm = timeout_ms != 0 || AO_load(&r->fd_used);
+                if (arm) {
+                        /* Drain first, then arm: a ring meant for this arm
+                         * (the peer rings once per arm) can then only come
+                         * after the drain and is still there for poll().
+                         * Drained after arming, it could be eaten while the
+                         * re-check below still finds too little. */
+                        efd_drain(r->efd_own);
+                        ring_arm(r);
+                }
+                /* Pairs with AO_store_release(state) in brd_ring_close():
+                 * a CLOSED seen here means the final tail is visible to
+                 * ring_ready() below. */
+                pst = AO_load_acquire(&r->peer_side->state);
+                if (r->role == RING_PROD && (pst & BRD_RING_ST_CLOSED))
+                        return ring_gone(r, false);
+                e = ring_ready(r, end);
+                if (e) {
+                        ring_disarm(r);
+                        return e < 0 ? e : 0;
+                }
+                if (pst & BRD_RING_ST_CLOSED)
+                        return ring_gone(r, false);
+                if (AO_load(&r->intr))
+                        return ring_cancel(r);
+                e = timeout_ms == 0 ? peer_probe(r) : peer_watch(r);
+                if (e < 0) {
+                        ring_disarm(r);
+                        return e;
+                }
+                if (e > 0) {
+                        /* Dead: whatever it committed before dying is ours. */
+                        e = ring_ready(r, end);
+                        if (e) {
+                                ring_disarm(r);
+                                return e < 0 ? e : 0;
+                        }
+                        return ring_gone(r, true);
+                }
+                if (timeout_ms == 0) {
+                        if (!AO_load(&r->fd_used))
+                                ring_disarm(r);
+                        return -EAGAIN;
+                }
+
+                n = 0;
+                pfd[n++] = (struct pollfd){ .fd = r->efd_own, .events = POLLIN };
+                pfd[n++] = (struct pollfd){ .fd = r->efd_intr, .events = POLLIN };
+                if (r->pidfd >= 0)
+                        pfd[n++] = (struct pollfd){ .fd = r->pidfd, .events = POLLIN };
+                tmo = brd__poll_timeout(deadline);
+                if ((r->mb_failed || (r->no_pidfd && r->peer_pid > 0)) &&
+                    (tmo < 0 || tmo > RING_FALLBACK_MS))
+                        tmo = RING_FALLBACK_MS;
+                r->st.waits++;
+                n = poll(pfd, (nfds_t)n, tmo);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;       /* same deadline, re-armed below */
+                        e = -errno;
+                        ring_disarm(r);
+                        return e;
+                }
+                if (n > 0 && r->pidfd >= 0 && pfd[2].revents)
+                        r->peer_dead = true;    /* re-checked against the stamp above */
+                if (r->no_pidfd && r->peer_pid > 0 && kill(r->peer_pid, 0) < 0 && errno == ESRCH)
+                        r->peer_dead = true;
+                /* Checked after every wake-up, not only on poll's timeout:
+                 * a peer that keeps a doorbell or pidfd readable must not
+                 * extend the wait (RELIABILITY B18). */
+                if (deadline != INT64_MAX && brd__now_ns() >= deadline) {
+                        e = ring_ready(r, end);
+                        ring_disarm(r);
+                        if (e)
+                                return e < 0 ? e : 0;
+                        return -ETIMEDOUT;
+                }
+        }
+}
+
+/* ------------------------------------------------------------ producer */
+
+/* Room for a frame of @len bytes at pos: 0 with *ret_hdr and *ret_end set. */
+static inline int prod_room(struct brd_ring *r, uint64_t len, bool align, int timeout_ms,
+                            int64_t deadline, uint64_t *ret_hdr, uint64_t *ret_end)
+{
+        uint64_t hdr = 0, end = 0;
+        int e;
+
+        /* The consumer's closed flag shares a clean line with its state,
+         * which we read after every publish anyway. */
+        if (BRD_UNLIKELY(AO_load(&r->peer_side->state) & BRD_RING_ST_CLOSED))
+                return ring_gone(r, false);
+        end = frame_place(r->pos, len, align, &hdr);
+        if (BRD_UNLIKELY(end - r->peer > r->cap)) {
+                e = prod_refresh(r);
+                if (e)
+                        return e;
+                if (end - r->peer > r->cap) {
+                        e = ring_wait(r, end, timeout_ms, deadline);
+                        if (e)
+                                return e;
+                }
+        }
+        *ret_hdr = hdr;
+        *ret_end = end;
+        return 0;
+}
+
+static inline void prod_commit(struct brd_ring *r, uint64_t hdr, uint64_t end, uint64_t len)
+{
+        /* Plain (relaxed) stores: the release store of the tail orders them. */
+        if (hdr != r->pos)
+                AO_store(frame_word(r, r->pos),
+                         brd__ring_frame((uint32_t)(hdr - r->pos - BRD_RING_FRAME_HDR),
+                                         BRD_RING_FRAME_PAD));
+        AO_store(frame_word(r, hdr), brd__ring_frame((uint32_t)len, BRD_RING_FRAME_MSG));
+        r->pos = end;
+        r->st.messages++;
+        r->st.bytes += len;
+        if (r->batch && end - r->pub < r->batch &&
+            !(AO_load(&r->peer_side->state) & BRD_RING_ST_SLEEPING))
+                return;
+        ring_publish(r);
+}
+
+BRD_EXPORT int brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int timeout_ms)
+{
+        uint64_t hdr = 0, end = 0;
+        int e;
+
+        e = ring_check(r, RING_PROD);
+        if (BRD_UNLIKELY(e))
+                return e;
+        if (BRD_UNLIKELY(len > r->max_msg))
+                return -EMSGSIZE;
+        if (BRD_UNLIKELY(!msg && len))
+                return -EINVAL;
+        r->reserved = false;
+        e = prod_room(r, len, true, timeout_ms,
+                      call_deadline(timeout_ms),
+                      &hdr, &end);
+        if (BRD_UNLIKELY(e))
+                return e;
+        memcpy(payload(r, hdr + BRD_RING_FRAME_HDR), msg, len);
+        prod_commit(r, hdr, end, len);
+        return 0;
+}
+
+BRD_EXPORT int brd_ring_reserve(struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms)
+{
+        uint64_t hdr = 0, end = 0;
+        int e;
+
+        e = ring_check(r, RING_PROD);
+        if (e)
+                return e;
+        if (!ret_buf)
+                return -EINVAL;
+        if (len > r->max_msg)
+                return -EMSGSIZE;
+        r->reserved = false;
+        e = prod_room(r, len, true, timeout_ms,
+                      call_deadline(timeout_ms),
+                      &hdr, &end);
+        if (e)
+                return e;
+        r->reserved = true;
+        r->resv_hdr = hdr;
+        r->resv_end = end;
+        r->resv_len = len;
+        *ret_buf = payload(r, hdr + BRD_RING_FRAME_HDR);
+        return 0;
+}
+
+BRD_EXPORT int brd_ring_commit(struct brd_ring *r, size_t len)
+{
+        int e;
+
+        e = ring_check(r, RING_PROD);
+        if (e)
+                return e;
+        if (!r->reserved || len > r->resv_len)
+                return -EINVAL;
+        r->reserved = false;
+        if (AO_load(&r->peer_side->state) & BRD_RING_ST_CLOSED)
+                return ring_gone(r, false);
+        /* A shorter message ends earlier; the payload stays where it is. */
+        prod_commit(r, r->resv_hdr, r->resv_hdr + BRD_RING_FRAME_HDR + round8(len), len);
+        return 0;
+}
+
+BRD_EXPORT int brd_ring_flush(struct brd_ring *r)
+{
+        int e;
+
+        if (!r)
+                return -EINVAL;
+        if (!ring_mine(r))
+                return -EBADF;
+        if (r->role != RING_PROD)
+                return 0;
+        e = r->err;
+        if (e == -EBADMSG)
+                return e;
+        if (r->pos != r->pub)
+                ring_publish(r);
+        return 0;
+}
+
+BRD_EXPORT ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len, int timeout_ms)
+{
+        const uint8_t *src = buf;
+        int64_t deadline;
+        size_t done = 0;
+        int e;
+
+        e = ring_check(r, RING_PROD);
+        if (e)
+                return e;
+        if (!buf && len)
+                return -EINVAL;
+        if (len > SSIZE_MAX)
+                len = SSIZE_MAX;
+        r->reserved = false;
+        deadline = call_deadline(timeout_ms);
+        while (done < len) {
+                uint64_t n = len - done, hdr, end, free_;
+
+                if (n > r->max_msg)
+                        n = r->max_msg;
+                if (AO_load(&r->peer_side->state) & BRD_RING_ST_CLOSED) {
+                        e = ring_gone(r, false);
+                        break;
+                }
+                end = frame_place(r->pos, n, true, &hdr);
+                if (end - r->peer > r->cap) {
+                        e = prod_refresh(r);
+                        if (e)
+                                break;
+                }
+                if (end - r->peer > r->cap) {
+                        /* Take what is free rather than wait for a whole
+                         * chunk, but not crumbs: wait for a quarter ring. */
+                        free_ = r->cap - (r->pos - r->peer);
+                        if (free_ >= BRD_RING_FRAME_HDR + 8 &&
+                            free_ >= (r->cap / 4 < n ? r->cap / 4 : n)) {
+                                n = free_ - BRD_RING_FRAME_HDR < n ? free_ - BRD_RING_FRAME_HDR : n;
+                                end = frame_place(r->pos, n, false, &hdr);
+                        } else {
+                                uint64_t want = r->cap / 4 < n + BRD_RING_FRAME_HDR ?
+                                                r->cap / 4 : round8(n + BRD_RING_FRAME_HDR);
+
+                                e = ring_wait(r, r->pos + want, timeout_ms, deadline);
+                                if (e)
+                                        break;
+                                continue;
+                        }
+                }
+                memcpy(payload(r, hdr + BRD_RING_FRAME_HDR), src + done, n);
+                prod_commit(r, hdr, end, n);
+                done += n;
+        }
+        if (done)
+                return (ssize_t)done;
+        return e;
+}
+
+/* ------------------------------------------------------------ consumer */
+
+/*
+ * The next message frame at pos (PAD frames skipped): 0 with its payload
+ * length and frame size; -errno.  @wait = false: never wait, no syscall
+ * (-EAGAIN).
+ */
+static inline int cons_frame(struct brd_ring *r, bool wait, int timeout_ms, int64_t deadline,
+                             uint64_t *ret_len, uint64_t *ret_size)
+{
+        for (;;) {
+                uint64_t w, len, size, avail = r->peer - r->pos;
+                uint32_t type;
+                int e;
+
+                if (BRD_UNLIKELY(avail < BRD_RING_FRAME_HDR)) {
+                        e = cons_refresh(r);
+                        if (e)
+                                return e;
+                        if (r->peer - r->pos < BRD_RING_FRAME_HDR) {
+                                if (!wait)
+                                        return -EAGAIN;
+                                e = ring_wait(r, 0, timeout_ms, deadline);
+                                if (e)
+                                        return e;
+                        }
+                        continue;
+                }
+                /* One fetch of the frame word (RELIABILITY B17): len and
+                 * type live in locals from here on. */
+                w = AO_load(frame_word(r, r->pos));
+                len = (uint32_t)w;
+                type = (uint32_t)(w >> 32);
+                size = BRD_RING_FRAME_HDR + round8(len);
+                if (BRD_UNLIKELY(size > avail))
+                        return ring_poison(r);
+                if (BRD_LIKELY(type == BRD_RING_FRAME_MSG)) {
+                        *ret_len = len;
+                        *ret_size = size;
+                        return 0;
+                }
+                if (BRD_UNLIKELY(type != BRD_RING_FRAME_PAD || r->rd_off))
+                        return ring_poison(r);
+                r->pos += size;         /* handed back with the next publish */
+        }
+}
+
+static inline void cons_consume(struct brd_ring *r, uint64_t size, uint64_t bytes)
+{
+        r->pos += size;
+        r->rd_off = 0;
+        r->peek_size = 0;
+        r->st.messages++;
+        r->st.bytes += bytes;
+        ring_publish(r);
+}
+
+BRD_EXPORT ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
+{
+        uint64_t len = 0, size = 0, n;
+        int e;
+
+        e = ring_check(r, RING_CONS);
+        if (BRD_UNLIKELY(e))
+                return e;
+        if (BRD_UNLIKELY(!buf && cap))
+                return -EINVAL;
+        e = cons_frame(r, true, timeout_ms, call_deadline(timeout_ms), &len, &size);
+        if (BRD_UNLIKELY(e))
+                return e;
+        n = len - r->rd_off;
+        if (BRD_UNLIKELY(n > cap))
+                return -EMSGSIZE;
+        memcpy(buf, payload(r, r->pos + BRD_RING_FRAME_HDR + r->rd_off), n);
+        cons_consume(r, size, n);
+        return (ssize_t)n;
+}
+
+BRD_EXPORT ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg, int timeout_ms)
+{
+        uint64_t len = 0, size = 0;
+        int e;
+
+        e = ring_check(r, RING_CONS);
+        if (e)
+                return e;
+        if (!ret_msg)
+                return -EINVAL;
+        e = cons_frame(r, true, timeout_ms, call_deadline(timeout_ms), &len, &size);
+        if (e)
+                return e;
+        r->peek_size = size;
+        r->peek_len = len - r->rd_off;
+        *ret_msg = payload(r, r->pos + BRD_RING_FRAME_HDR + r->rd_off);
+        return (ssize_t)(len - r->rd_off);
+}
+
+BRD_EXPORT int brd_ring_release(struct brd_ring *r)
+{
+        int e;
+
+        e = ring_check(r, RING_CONS);
+        if (e)
+                return e;
+        if (!r->peek_size)
+                return -EINVAL;
+        cons_consume(r, r->peek_size, r->peek_len);
+        return 0;
+}
+
+BRD_EXPORT ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
+{
+        uint8_t *dst = buf;
+        uint64_t len = 0, size = 0, n;
+        int64_t deadline;
+        size_t done = 0;
+        int e;
+
+        e = ring_check(r, RING_CONS);
+        if (e)
+                return e == -EPIPE ? 0 : e;
+        if (!buf || cap == 0)
+                return -EINVAL;
+        if (cap > SSIZE_MAX)
+                cap = SSIZE_MAX;
+        deadline = call_deadline(timeout_ms);
+        while (done < cap) {
+                /* Wait for the first byte only. */
+                e = cons_frame(r, done == 0, timeout_ms, deadline, &len, &size);
+                if (e)
+                        break;
+                n = len - r->rd_off;
+                if (n > cap - done)
+                        n = cap - done;
+                memcpy(dst + done, payload(r, r->pos + BRD_RING_FRAME_HDR + r->rd_off), n);
+                done += n;
+                r->rd_off += n;
+                r->peek_size = 0;
+                if (r->rd_off == len)
+                        cons_consume(r, size, len);
+        }
+        if (done)
+                return (ssize_t)done;
+        return e == -EPIPE ? 0 : e;
+}
+
+/* ------------------------------------------------------ create / attach */
+
+BRD_EXPORT int brd_ring_create(size_t capacity, unsigned flags,
+                               struct brd_handle *ret_producer, struct brd_handle *ret_consumer)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring_hdr *h;
+        struct brd_seg *seg = NULL;
+        uint64_t cap = BRD_RING_CAPACITY_MIN, id, page;
+        int efd_data = -1, efd_space = -1, fds[2 * RING_NFDS] = { -1, -1, -1, -1, -1, -1 };
+        int e, i;
+
+        if (!ret_producer || !ret_consumer || (flags & ~(unsigned)RING_KNOWN_FLAGS))
+                return -EINVAL;
+        if (capacity == 0 || capacity > BRD_RING_CAPACITY_MAX)
+                return -EINVAL;
+        page = (uint64_t)sysconf(_SC_PAGESIZE);
+        if (page < sizeof(struct brd_ring_hdr) || page > BRD_RING_CAPACITY_MAX || (page & (page - 1)))
+                return -EINVAL;
+        while (cap < capacity || cap < page)
+                cap <<= 1;
+        if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+                return errno ? -errno : -EIO;
+
+        e = brd__seg_create("ring", (size_t)(page + cap), 0, &seg);
+        if (e < 0)
+                return e;
+        h = brd_seg_addr(seg);
+        /* Fresh fallocated memfd: already zero.  Fields before the header
+         * is published to anyone: plain stores. */
+        h->magic = BRD_RING_MAGIC;
+        h->version = BRD_RING_VERSION;
+        h->hdr_size = sizeof(*h);
+        h->flags = flags;
+        h->capacity = cap;
+        h->mask = cap - 1;
+        h->data_off = page;
+        h->ring_id = id;
+
+        efd_data = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (efd_data < 0) {
+                e = -errno;
+                goto fail;
+        }
+        efd_space = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (efd_space < 0) {
+                e = -errno;
+                goto fail;
+        }
+        for (i = 0; i < 2; i++) {
+                fds[i * RING_NFDS + RING_FD_MEM] = brd__dup_cloexec(seg->fd);
+                fds[i * RING_NFDS + RING_FD_DATA] = brd__dup_cloexec(efd_data);
+                fds[i * RING_NFDS + RING_FD_SPACE] = brd__dup_cloexec(efd_space);
+        }
+        for (i = 0; i < 2 * RING_NFDS; i++) {
+                if (fds[i] < 0) {
+                        e = fds[i];
+                        goto fail;
+                }
+        }
+        hp = (struct brd_handle){
+                .kind = BRD_HANDLE_RING_PRODUCER, .nfds = RING_NFDS,
+                .fds = { fds[0], fds[1], fds[2], -1 },
+                .size = brd_seg_size(seg), .flags = flags, .id = id, .aux = cap,
+        };
+        hc = hp;
+        hc.kind = BRD_HANDLE_RING_CONSUMER;
+        hc.fds[0] = fds[3];
+        hc.fds[1] = fds[4];
+        hc.fds[2] = fds[5];
+        brd__close(efd_data);
+        brd__close(efd_space);
+        brd_seg_close(seg);
+        *ret_producer = hp;
+        *ret_consumer = hc;
+        return 0;
+fail:
+        for (i = 0; i < 2 * RING_NFDS; i++)
+                brd__close(fds[i]);
+        brd__close(efd_data);
+        brd__close(efd_space);
+        brd_seg_close(seg);
+        return e;
+}
+
+static bool is_eventfd(int fd)
+{
+        char link[64], target[64];
+        ssize_t n;
+
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        n = readlink(link, target, sizeof(target) - 1);
+        if (n < 0)
+                return errno == ENOENT ? fcntl(fd, F_GETFD) >= 0 : false;   /* no /proc */
+        target[n] = '\0';
+        return strcmp(target, "anon_inode:[eventfd]") == 0;
+}
+
+static void ring_free(struct brd_ring *r)
+{
+        if (r->map)
+                munmap(r->map, 2 * r->cap + r->page);
+        if (r->epfd >= 0)
+                brd__close(r->epfd);
+        brd__close(r->pidfd);
+        brd__close(r->efd_own);
+        brd__close(r->efd_peer);
+        brd__close(r->efd_intr);
+        brd_seg_close(r->seg);
+        free(r);
+}
+
+static int ring_map(struct brd_ring *r, int fd, uint64_t off)
+{
+        int pop = (r->flags & BRD_RING_POPULATE) ? MAP_POPULATE : 0;
+        uint8_t *base, *p;
+        int k;
+
+        /* Reserve 2 * cap + a page of address space, then put the data
+         * pages in both halves: byte i and byte i + cap are the same byte.
+         * The last page is private: the fork token. */
+        base = mmap(NULL, 2 * r->cap + r->page, PROT_NONE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (base == MAP_FAILED)
+                return -errno;
+        r->map = base;
+        for (k = 0; k < 2; k++) {
+                p = mmap(base + k * r->cap, r->cap, PROT_READ | PROT_WRITE,
+                         MAP_SHARED | MAP_FIXED | (k ? 0 : pop), fd, (off_t)off);
+                if (p == MAP_FAILED)
+                        return -errno;  /* ring_free() unmaps it all */
+        }
+        r->data = base;
+        p = base + 2 * r->cap;
+        if (mprotect(p, r->page, PROT_READ | PROT_WRITE) < 0)
+                return -errno;
+        if (madvise(p, r->page, MADV_WIPEONFORK) == 0) {
+                *(uint64_t *)(void *)p = RING_TOKEN;
+                r->token = (const uint64_t *)(void *)p;
+        }
+        return 0;
+}
+
+BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring)
+{
+        struct brd_ring_hdr *hdr;
+        struct brd_ring *r;
+        struct epoll_event ev = { .events = EPOLLIN };
+        uint64_t cap, mask, off, t, hd, page, st;
+        uint32_t magic, version, hsize, flags;
+        int e;
+
+        if (!ret_ring || !h ||
+            (h->kind != BRD_HANDLE_RING_PRODUCER && h->kind != BRD_HANDLE_RING_CONSUMER))
+                return -EINVAL;
+        if (!brd__handle_valid(h, h->kind, RING_NFDS) || h->nfds != RING_NFDS)
+                return -EINVAL;
+        if (h->size < 2 * BRD_RING_CAPACITY_MIN || h->size > 2 * BRD_RING_CAPACITY_MAX)
+                return -EINVAL;
+        if (!is_eventfd(h->fds[RING_FD_DATA]) || !is_eventfd(h->fds[RING_FD_SPACE]))
+                return -EINVAL;
+
+        r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        r->efd_own = r->efd_peer = r->efd_intr = r->epfd = r->pidfd = -1;
+        r->role = h->kind;
+
+        e = brd__seg_attach_fd(h->fds[RING_FD_MEM], h->size, false, 0, &r->seg);
+        if (e < 0) {
+                r->seg = NULL;
+                goto fail;
+        }
+        hdr = brd_seg_addr(r->seg);
+        /* Copy once, validate the copies, never read these again. */
+        magic = hdr->magic;
+        version = hdr->version;
+        hsize = hdr->hdr_size;
+        flags = hdr->flags;
+        cap = hdr->capacity;
+        mask = hdr->mask;
+        off = hdr->data_off;
+        page = (uint64_t)sysconf(_SC_PAGESIZE);
+        e = -EPROTO;
+        if (magic != BRD_RING_MAGIC || version != BRD_RING_VERSION || hsize != sizeof(*hdr))
+                goto fail;
+        if (hdr->ring_id != h->id || (flags & ~(uint32_t)RING_KNOWN_FLAGS))
+                goto fail;
+        if (cap < BRD_RING_CAPACITY_MIN || cap > BRD_RING_CAPACITY_MAX || (cap & (cap - 1)) ||
+            mask != cap - 1 || cap % page)
+                goto fail;
+        if (off < sizeof(*hdr) || off % page || off > BRD_RING_CAPACITY_MAX ||
+            off + cap != brd_seg_size(r->seg))
+                goto fail;
+        t = AO_load(&hdr->tail.idx);
+        hd = AO_load(&hdr->head.idx);
+        if (t - hd > cap || (t & 7) || (hd & 7))
+                goto fail;
+
+        r->cap = cap;
+        r->page = page;
+        r->mask = mask;
+        r->flags = flags;
+        r->max_msg = cap / 2;
+        r->batch = (flags & BRD_RING_BATCH) ? (cap / 4 < RING_BATCH_MAX ? cap / 4 : RING_BATCH_MAX) : 0;
+        if (r->role == RING_PROD) {
+                r->own_idx = &hdr->tail.idx;
+                r->peer_idx = &hdr->head.idx;
+                r->own = &hdr->prod;
+                r->peer_side = &hdr->cons;
+                r->pos = r->pub = t;
+                r->peer = hd;
+        } else {
+                r->own_idx = &hdr->head.idx;
+                r->peer_idx = &hdr->tail.idx;
+                r->own = &hdr->cons;
+                r->peer_side = &hdr->prod;
+                r->pos = r->pub = r->peer = hd;
+        }
+        st = AO_load(&r->own->state);
+        if (st & BRD_RING_ST_CLOSED) {
+                e = -EPIPE;     /* this role already left the ring for good */
+                goto fail;
+        }
+        r->seq = st / BRD_RING_ST_SEQ1;
+        /* A predecessor of this role may have died armed: not asleep now. */
+        AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1);
+
+        e = ring_map(r, r->seg->fd, off);
+        if (e < 0)
+                goto fail;
+        r->efd_own = brd__dup_cloexec(h->fds[r->role == RING_PROD ? RING_FD_SPACE : RING_FD_DATA]);
+        r->efd_peer = brd__dup_cloexec(h->fds[r->role == RING_PROD ? RING_FD_DATA : RING_FD_SPACE]);
+        if (r->efd_own < 0 || r->efd_peer < 0) {
+                e = r->efd_own < 0 ? r->efd_own : r->efd_peer;
+                goto fail;
+        }
+        r->efd_intr = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (r->efd_intr < 0) {
+                e = -errno;
+                goto fail;
+        }
+        r->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (r->epfd < 0) {
+                e = -errno;
+                goto fail;
+        }
+        ev.data.fd = r->efd_own;
+        if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->efd_own, &ev) < 0) {
+                e = -errno;
+                goto fail;
+        }
+        ev.data.fd = r->efd_intr;
+        if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->efd_intr, &ev) < 0) {
+                e = -errno;
+                goto fail;
+        }
+
+        /* Register for the asymmetric fence: the peer's membarrier then
+         * fences us, and our publishes need none (see the top comment). */
+        r->asym = sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
+        r->fork_gen = brd__fork_gen();
+        AO_store(&r->own->asym, r->asym);
+        AO_store(&r->own->start_time, brd__proc_start_time(brd__getpid()));
+        AO_store(&r->own->pid, (AO_t)brd__getpid());
+        AO_store(&r->own->attaches, AO_load(&r->own->attaches) + 1);
+        /* The stamps (asym above all) are visible before any publish of
+         * ours can skip its fence, and before the doorbell below. */
+        AO_nop_full();
+        /* A peer already asleep re-reads our side and starts watching us. */
+        ring_bell(r);
+        r->st.doorbells = 0;
+        *ret_ring = r;
+        return 0;
+fail:
+        ring_free(r);
+        return e;
+}
+
+/* ----------------------------------------------------------- the rest */
+
+BRD_EXPORT int brd_ring_fd(const struct brd_ring *r)
+{
+        struct brd_ring *w = (struct brd_ring *)r;     /* process-local state only */
+
+        if (!r)
+                return -EINVAL;
+        if (!ring_mine(r))
+                return -EBADF;
+        /* First call: make the fd readable once, so the first call after
+         * the first poll finds out (and arms, if it would block). */
+        if (AO_compare_and_swap_full(&w->fd_used, 0, 1))
+                efd_signal(r->efd_own);
+        return r->epfd;
+}
+
+BRD_EXPORT int brd_ring_interrupt(struct brd_ring *r)
+{
+        if (!r)
+                return -EINVAL;
+        if (!ring_mine(r))
+                return -EBADF;
+        /* The flag is the truth (spinners read it); the eventfd wakes poll. */
+        AO_store_release(&r->intr, 1);
+        efd_signal(r->efd_intr);
+        return 0;
+}
+
+BRD_EXPORT int brd_ring_stats(const struct brd_ring *r, struct brd_ring_stats *ret_stats)
+{
+        if (!r || !ret_stats)
+                return -EINVAL;
+        *ret_stats = r->st;
+        ret_stats->capacity = r->cap;
+        ret_stats->max_msg = r->max_msg;
+        return 0;
+}
+
+BRD_EXPORT void brd_ring_close(struct brd_ring *r)
+{
+        if (!r)
+                return;
+        /* Inherited through fork(): not ours to close; only free our copy. */
+        if (ring_mine(r) && r->fork_gen == brd__fork_gen()) {
+                if (r->role == RING_PROD && r->err != -EBADMSG && r->pos != r->pub)
+                        ring_publish(r);
+                /* Pairs with AO_load_acquire(state) in ring_wait(): for a
+                 * producer, the final tail is visible before CLOSED. */
+                AO_store_release(&r->own->state, r->seq * BRD_RING_ST_SEQ1 | BRD_RING_ST_CLOSED);
+                AO_nop_full();
+                ring_bell(r);
+        }
+        ring_free(r);
+}

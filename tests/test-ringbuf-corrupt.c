@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hostile shared memory (RELIABILITY B12, B13, B17): indices out of range
+ * or going backwards, frame lengths past the published data, bad frame
+ * types -> -EBADMSG and the endpoint is poisoned; never an out-of-bounds
+ * access, never a hang.  The last test has another process scribble random
+ * bytes over header and data while the consumer runs (meant for ASan).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include <brood/ringbuf.h>
+#include "internal/brd-ring.h"
+
+struct hostile {
+        struct brd_handle hp, hc;
+        struct brd_ring *p, *c;
+        struct brd_ring_hdr *h;         /* our hostile RW view */
+        uint8_t *data;
+        size_t size;
+};
+
+static void h_open(struct hostile *x, size_t cap)
+{
+        assert_int_equal(brd_ring_create(cap, 0, &x->hp, &x->hc), 0);
+        x->size = x->hp.size;
+        x->h = mmap(NULL, x->size, PROT_READ | PROT_WRITE, MAP_SHARED, x->hp.fds[0], 0);
+        assert_true(x->h != MAP_FAILED);
+        x->data = (uint8_t *)x->h + x->h->data_off;
+        assert_int_equal(brd_ring_attach(&x->hp, &x->p), 0);
+        assert_int_equal(brd_ring_attach(&x->hc, &x->c), 0);
+        brd_handle_close(&x->hp);
+        brd_handle_close(&x->hc);
+}
+
+static void h_close(struct hostile *x)
+{
+        brd_ring_close(x->p);
+        brd_ring_close(x->c);
+        munmap(x->h, x->size);
+}
+
+static void assert_cons_poisoned(struct brd_ring *c)
+{
+        char buf[64];
+        const void *v;
+
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EBADMSG);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), -1), -EBADMSG);
+        assert_int_equal(brd_ring_peek(c, &v, -1), -EBADMSG);
+        assert_int_equal(brd_ring_read(c, buf, sizeof(buf), -1), -EBADMSG);
+        assert_int_equal(brd_ring_release(c), -EBADMSG);
+}
+
+static void test_tail_out_of_range(void **state)
+{
+        struct hostile x;
+        char buf[64];
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        h_open(&x, 4096);
+        AO_store(&x.h->tail.idx, 4096 + 8);     /* more than capacity ahead */
+        assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), -1), -EBADMSG);
+        assert_cons_poisoned(x.c);
+        h_close(&x);
+        t_leak_end(&l);
+}
+
+static void test_tail_backwards_and_misaligned(void **state)
+{
+        struct hostile x;
+        char buf[64];
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        h_open(&x, 4096);
+        assert_int_equal(brd_ring_send(x.p, "abc", 3, 0), 0);
+        assert_int_equal(brd_ring_send(x.p, "def", 3, 0), 0);
+        assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), 3);
+        assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), 3);
+        AO_store(&x.h->tail.idx, 8);            /* backwards: below what we saw */
+        assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), -EBADMSG);
+        assert_cons_poisoned(x.c);
+        h_close(&x);
+
+        h_open(&x, 4096);
+        AO_store(&x.h->tail.idx, 4);            /* not a frame boundary */
+        assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), -EBADMSG);
+        h_close(&x);
+        t_leak_end(&l);
+}
+
+static void test_frame_length_and_type(void **state)
+{
+        struct hostile x;
+        char buf[8192];
+        const void *v;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        h_open(&x, 4096);
+        assert_int_equal(brd_ring_send(x.p, "0123456789", 10, 0), 0);
+        /* A length past the published data (and past the ring). */
+        AO_store((AO_t *)(void *)x.data, brd__ring_frame(5000, BRD_RING_FRAME_MSG));
+        assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), -EBADMSG);
+        assert_cons_poisoned(x.c);
+        h_close(&x);
+
+        h_open(&x, 4096);
+        assert_int_equal(brd_ring_send(x.p, "0123456789", 10, 0), 0);
+        AO_store((AO_t *)(void *)x.data, brd__ring_frame(UINT32_MAX, BRD_RING_FRAME_MSG));
+        assert_int_equal(brd_ring_peek(x.c, &v, 0), -EBADMSG);
+        h_close(&x);
+
+        h_open(&x, 4096);
+        assert_int_equal(brd_ring_send(x.p, "0123456789", 10, 0), 0);
+        AO_store((AO_t *)(void *)x.data, brd__ring_frame(10, 0x12345678));
+        assert_int_equal(brd_ring_read(x.c, buf, sizeof(buf), 0), -EBADMSG);
+        h_close(&x);
+
+        h_open(&x, 4096);
+        assert_int_equal(brd_ring_send(x.p, "0123456789", 10, 0), 0);
+        AO_store((AO_t *)(void *)x.data, 0);    /* zeroed: not a frame */
+        assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), -EBADMSG);
+        h_close(&x);
+        t_leak_end(&l);
+}
+
+static void test_head_hostile_poisons_producer(void **state)
+{
+        struct hostile x;
+        char buf[512] = { 0 };
+        void *w;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        h_open(&x, 4096);
+        while (brd_ring_send(x.p, buf, 100, 0) == 0)
+                ;
+        AO_store(&x.h->head.idx, 1 << 20);      /* beyond anything published */
+        assert_int_equal(brd_ring_send(x.p, buf, 100, -1), -EBADMSG);
+        assert_int_equal(brd_ring_send(x.p, buf, 1, 0), -EBADMSG);
+        assert_int_equal(brd_ring_reserve(x.p, 1, &w, 0), -EBADMSG);
+        assert_int_equal(brd_ring_write(x.p, buf, 1, 0), -EBADMSG);
+        assert_int_equal(brd_ring_flush(x.p), -EBADMSG);
+        h_close(&x);
+
+        h_open(&x, 4096);
+        while (brd_ring_send(x.p, buf, 100, 0) == 0)
+                ;
+        assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), 100);
+        assert_int_equal(brd_ring_send(x.p, buf, 100, 0), 0);  /* producer saw head move */
+        while (brd_ring_send(x.p, buf, 100, 0) == 0)
+                ;
+        AO_store(&x.h->head.idx, 0);            /* backwards */
+        assert_int_equal(brd_ring_send(x.p, buf, 100, 0), -EBADMSG);
+        h_close(&x);
+        t_leak_end(&l);
+}
+
+/* ------------------------------------------------- random scribbling */
+
+static int child_producer(struct brd_handle *h)
+{
+        struct brd_ring *r;
+        uint8_t buf[600];
+        uint64_t seed = 11;
+        int e;
+
+        if (brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        for (;;) {
+                size_t len = (size_t)(t_rand(&seed) % sizeof(buf));
+
+                memset(buf, (int)len, len);
+                e = brd_ring_send(r, buf, len, 200);
+                if (e && e != -ETIMEDOUT)
+                        return 0;       /* poisoned, or the consumer left */
+        }
+}
+
+static int child_scribbler(int fd, size_t size, uint64_t seed, int writes)
+{
+        uint8_t *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        int i;
+
+        if (m == MAP_FAILED)
+                return 10;
+        for (i = 0; i < writes; i++) {
+                uint64_t v = t_rand(&seed);
+                size_t off = (v & 1) ? (size_t)(v >> 8) % (5 * 64) : (size_t)(v >> 8) % size;
+                size_t n = 1 + (size_t)(t_rand(&seed) % 8);
+                uint64_t junk = t_rand(&seed);
+
+                if (off + n > size)
+                        n = size - off;
+                memcpy(m + off, &junk, n);
+                if (i % 16 == 0)
+                        sched_yield();
+        }
+        return 0;
+}
+
+static void test_scribbler_never_crashes_consumer(void **state)
+{
+        int round, poisoned_rounds = 0;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        for (round = 0; round < 12; round++) {
+                struct brd_handle hp, hc;
+                struct brd_ring *r;
+                uint8_t buf[700];
+                int64_t until;
+                pid_t prod, scrib;
+                ssize_t n;
+                int good = 0;
+
+                assert_int_equal(brd_ring_create(8192, 0, &hp, &hc), 0);
+                prod = fork();
+                assert_true(prod >= 0);
+                if (prod == 0) {
+                        brd_handle_close(&hc);
+                        _exit(child_producer(&hp));
+                }
+                assert_int_equal(brd_ring_attach(&hc, &r), 0);
+                brd_handle_close(&hc);
+                scrib = fork();
+                assert_true(scrib >= 0);
+                if (scrib == 0)
+                        _exit(child_scribbler(hp.fds[0], hp.size, 1000 + (uint64_t)round,
+                                              round < 6 ? 20 : 2000));
+                brd_handle_close(&hp);
+                until = t_now_ms() + 1000;
+                for (;;) {
+                        n = brd_ring_recv(r, buf, sizeof(buf), 100);
+                        if (n >= 0) {
+                                /* Only whole, in-bounds messages come out. */
+                                assert_true((size_t)n <= sizeof(buf));
+                                good++;
+                        } else if (n != -ETIMEDOUT) {
+                                break;
+                        }
+                        if (t_now_ms() > until)
+                                break;
+                }
+                if (n == -EBADMSG) {
+                        poisoned_rounds++;
+                        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), -1), -EBADMSG);
+                } else {
+                        /* A scribbled closed flag or pid reads as a peer
+                         * gone; a quiet scribble leaves a working ring. */
+                        if (!(n >= 0 || n == -ETIMEDOUT || n == -EPIPE || n == -ECONNRESET || n == -EMSGSIZE))
+                                print_error("unexpected %zd\n", n);
+                        assert_true(n >= 0 || n == -ETIMEDOUT || n == -EPIPE || n == -EMSGSIZE ||
+                                    n == -ECONNRESET);
+                }
+                kill(prod, SIGKILL);
+                kill(scrib, SIGKILL);
+                t_wait_child(prod);
+                t_wait_child(scrib);
+                brd_ring_close(r);
+                (void)good;
+        }
+        assert_true(poisoned_rounds > 0);
+        t_leak_end(&l);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_tail_out_of_range),
+                cmocka_unit_test(test_tail_backwards_and_misaligned),
+                cmocka_unit_test(test_frame_length_and_type),
+                cmocka_unit_test(test_head_hostile_poisons_producer),
+                cmocka_unit_test(test_scribbler_never_crashes_consumer),
+        };
+
+        return cmocka_run_group_tests_name("ringbuf-corrupt", tests, NULL, NULL);
+}

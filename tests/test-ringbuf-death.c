@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Peer death (RELIABILITY A1-A4): a SIGKILLed peer is noticed within
+ * 100 ms whether the survivor is blocked, polling or idle; everything
+ * committed before the death is delivered; nothing half-written is; the
+ * survivor does not burn CPU while it waits.  Children report only through
+ * their exit code (or die by SIGKILL on purpose: 128 + 9).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include <brood/ringbuf.h>
+#include "internal/brd-ring.h"
+
+#define KILLED (128 + SIGKILL)
+
+/* Shared with the children: when they died (CLOCK_MONOTONIC, ns). */
+struct shared {
+        volatile int64_t death_ns;
+};
+
+static struct shared *shared_new(void)
+{
+        struct shared *s = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+        assert_true(s != MAP_FAILED);
+        s->death_ns = 0;
+        return s;
+}
+
+static struct brd_ring_hdr *hdr_map(const struct brd_handle *h)
+{
+        void *p = mmap(NULL, h->size, PROT_READ | PROT_WRITE, MAP_SHARED, h->fds[0], 0);
+
+        return p == MAP_FAILED ? NULL : p;
+}
+
+/* In a child: until @side sleeps; gives up (and fails) after 10 s. */
+static int child_wait_sleeping(struct brd_ring_side *side)
+{
+        int64_t until = t_now_ms() + 10000;
+
+        while (!(AO_load(&side->state) & BRD_RING_ST_SLEEPING)) {
+                if (t_now_ms() > until)
+                        return -1;
+                sched_yield();
+        }
+        return 0;
+}
+
+static void child_die(struct shared *s, int idle_ms)
+{
+        /* A deliberate idle period (what is measured, not a synchronisation):
+         * the survivor is blocked all along and must not spin. */
+        if (idle_ms)
+                poll(NULL, 0, idle_ms);
+        s->death_ns = t_now_ns();
+        raise(SIGKILL);
+        _exit(99);
+}
+
+/* ------------------------------------- producer dies, consumer blocked */
+
+static int child_producer_1000_then_die(struct brd_handle *h, struct shared *s)
+{
+        struct brd_ring_hdr *hdr = hdr_map(h);
+        struct brd_ring *r;
+        uint32_t i;
+
+        if (!hdr || brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        for (i = 0; i < 1000; i++)
+                if (brd_ring_send(r, &i, sizeof(i), -1))
+                        return 11;
+        if (child_wait_sleeping(&hdr->cons))
+                return 12;
+        child_die(s, 300);
+        return 13;
+}
+
+static void test_producer_killed_consumer_blocked(void **state)
+{
+        struct shared *s = shared_new();
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_leak l;
+        uint32_t i, v;
+        int64_t cpu0, t_ret;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(64 * 1024, 0, &hp, &hc), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                brd_handle_close(&hc);
+                _exit(child_producer_1000_then_die(&hp, s));
+        }
+        brd_handle_close(&hp);
+        assert_int_equal(brd_ring_attach(&hc, &r), 0);
+        brd_handle_close(&hc);
+        for (i = 0; i < 1000; i++) {
+                assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 10000), sizeof(v));
+                assert_int_equal(v, i);
+        }
+        cpu0 = t_cpu_ms();
+        assert_int_equal(brd_ring_recv(r, &v, sizeof(v), -1), -ECONNRESET);
+        t_ret = t_now_ns();
+        /* ~300 ms blocked: a spin budget of microseconds, then poll(). */
+        assert_true(t_cpu_ms() - cpu0 <= 30);
+        assert_true(s->death_ns > 0);
+        assert_true(t_ret - s->death_ns <= 100 * 1000000LL);
+        /* Final: stays so, the fd stays readable. */
+        assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 0), -ECONNRESET);
+        assert_int_equal(brd_ring_read(r, &v, sizeof(v), 0), -ECONNRESET);
+        assert_int_equal(t_wait_child(pid), KILLED);
+        brd_ring_close(r);
+        munmap(s, 4096);
+        t_leak_end(&l);
+}
+
+/* ------------------------------------- consumer dies, producer blocked */
+
+static int child_consumer_then_die(struct brd_handle *h, struct shared *s, int ready_fd)
+{
+        struct brd_ring_hdr *hdr = hdr_map(h);
+        struct brd_ring *r;
+
+        if (!hdr || brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        if (write(ready_fd, "r", 1) != 1)
+                return 11;
+        if (child_wait_sleeping(&hdr->prod))
+                return 12;
+        child_die(s, 300);
+        return 13;
+}
+
+static void test_consumer_killed_producer_blocked(void **state)
+{
+        struct shared *s = shared_new();
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        char buf[512] = { 0 }, c;
+        struct t_leak l;
+        int64_t cpu0, t_ret;
+        int ready[2];
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+        assert_int_equal(brd_ring_create(8192, 0, &hp, &hc), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(ready[0]);
+                brd_handle_close(&hp);
+                _exit(child_consumer_then_die(&hc, s, ready[1]));
+        }
+        close(ready[1]);
+        brd_handle_close(&hc);
+        assert_int_equal(brd_ring_attach(&hp, &r), 0);
+        brd_handle_close(&hp);
+        assert_int_equal(read(ready[0], &c, 1), 1);     /* the consumer is attached */
+        close(ready[0]);
+        while (brd_ring_send(r, buf, sizeof(buf), 0) == 0)
+                ;
+        cpu0 = t_cpu_ms();
+        assert_int_equal(brd_ring_send(r, buf, sizeof(buf), -1), -EPIPE);
+        t_ret = t_now_ns();
+        assert_true(t_cpu_ms() - cpu0 <= 30);
+        assert_true(s->death_ns > 0);
+        assert_true(t_ret - s->death_ns <= 100 * 1000000LL);
+        assert_int_equal(brd_ring_send(r, buf, 1, 0), -EPIPE);
+        assert_int_equal(brd_ring_write(r, buf, 1, -1), -EPIPE);
+        assert_int_equal(t_wait_child(pid), KILLED);
+        brd_ring_close(r);
+        munmap(s, 4096);
+        t_leak_end(&l);
+}
+
+/* ------------------------------------------------ idle / non-blocking */
+
+static int child_send_n_then_die(struct brd_handle *h, int n, bool reserve_last)
+{
+        struct brd_ring *r;
+        void *w;
+        int i;
+
+        if (brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        for (i = 0; i < n; i++)
+                if (brd_ring_send(r, &i, sizeof(i), -1))
+                        return 11;
+        if (reserve_last) {
+                /* A1: killed after reserving and writing, before commit. */
+                if (brd_ring_reserve(r, 100, &w, -1))
+                        return 12;
+                memset(w, 0xee, 100);
+        }
+        raise(SIGKILL);
+        return 13;
+}
+
+static void test_producer_killed_consumer_idle(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_leak l;
+        char buf[128];
+        int i, v;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(8192, 0, &hp, &hc), 0);
+        assert_int_equal(brd_ring_attach(&hc, &r), 0);
+        brd_handle_close(&hc);
+        /* Not attached yet is not dead. */
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 0), -EAGAIN);
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 20), -ETIMEDOUT);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(child_send_n_then_die(&hp, 10, true));
+        brd_handle_close(&hp);
+        /* Reaped before we ever look: no pidfd can be opened any more. */
+        assert_int_equal(t_wait_child(pid), KILLED);
+        for (i = 0; i < 10; i++) {
+                assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 0), sizeof(v));
+                assert_int_equal(v, i);
+        }
+        /* The reserved, uncommitted frame never shows up. */
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 0), -ECONNRESET);
+        brd_ring_close(r);
+        t_leak_end(&l);
+}
+
+static void test_producer_killed_consumer_polling(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct pollfd p;
+        struct t_leak l;
+        char buf[128];
+        int i, v, n = 0;
+        ssize_t e;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(8192, 0, &hp, &hc), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                brd_handle_close(&hc);
+                _exit(child_send_n_then_die(&hp, 10, false));
+        }
+        brd_handle_close(&hp);
+        assert_int_equal(brd_ring_attach(&hc, &r), 0);
+        brd_handle_close(&hc);
+        p.fd = brd_ring_fd(r);
+        p.events = POLLIN;
+        assert_true(p.fd >= 0);
+        for (;;) {
+                assert_int_equal(poll(&p, 1, 5000), 1);
+                while ((e = brd_ring_recv(r, &v, sizeof(v), 0)) >= 0) {
+                        assert_int_equal(e, sizeof(v));
+                        assert_int_equal(v, n);
+                        n++;
+                }
+                if (e != -EAGAIN)
+                        break;
+        }
+        assert_int_equal(e, -ECONNRESET);
+        assert_int_equal(n, 10);
+        /* Level-triggered and final: still readable, still the same answer. */
+        assert_int_equal(poll(&p, 1, 0), 1);
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 0), -ECONNRESET);
+        assert_int_equal(t_wait_child(pid), KILLED);
+        brd_ring_close(r);
+        (void)i;
+        t_leak_end(&l);
+}
+
+/* A2: committed (tail stored), killed before the doorbell could ring. */
+static int child_commit_without_bell(struct brd_handle *h)
+{
+        struct brd_ring_hdr *hdr = hdr_map(h);
+        struct brd_ring *r;
+        uint8_t *data;
+        uint64_t t;
+
+        if (!hdr || brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        if (child_wait_sleeping(&hdr->cons))
+                return 11;
+        /* What brd_ring_send does, minus the doorbell. */
+        data = (uint8_t *)hdr + hdr->data_off;
+        t = AO_load(&hdr->tail.idx);
+        AO_store((AO_t *)(void *)(data + (t & hdr->mask)), brd__ring_frame(4, BRD_RING_FRAME_MSG));
+        memcpy(data + ((t + 8) & hdr->mask), "ring", 4);
+        AO_store_release(&hdr->tail.idx, t + 16);
+        raise(SIGKILL);
+        return 12;
+}
+
+static void test_producer_killed_before_doorbell(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_leak l;
+        char buf[16];
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(8192, BRD_RING_NOSPIN, &hp, &hc), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                brd_handle_close(&hc);
+                _exit(child_commit_without_bell(&hp));
+        }
+        brd_handle_close(&hp);
+        assert_int_equal(brd_ring_attach(&hc, &r), 0);
+        brd_handle_close(&hc);
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10000), 4);
+        assert_memory_equal(buf, "ring", 4);
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10000), -ECONNRESET);
+        assert_int_equal(t_wait_child(pid), KILLED);
+        brd_ring_close(r);
+        t_leak_end(&l);
+}
+
+/* A4: consumer killed while it holds a peeked view. */
+static int child_peek_then_die(struct brd_handle *h, int ready_fd)
+{
+        struct brd_ring *r;
+        const void *v;
+
+        if (brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        if (brd_ring_peek(r, &v, 10000) != 100)
+                return 11;
+        if (write(ready_fd, "r", 1) != 1)
+                return 12;
+        raise(SIGKILL);
+        return 13;
+}
+
+static void test_consumer_killed_holding_view(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        char buf[100] = { 0 }, c;
+        struct t_leak l;
+        int ready[2];
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
+        assert_int_equal(brd_ring_attach(&hp, &r), 0);
+        brd_handle_close(&hp);
+        assert_int_equal(brd_ring_send(r, buf, sizeof(buf), 0), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(ready[0]);
+                _exit(child_peek_then_die(&hc, ready[1]));
+        }
+        close(ready[1]);
+        brd_handle_close(&hc);
+        assert_int_equal(read(ready[0], &c, 1), 1);
+        close(ready[0]);
+        assert_int_equal(t_wait_child(pid), KILLED);
+        /* The peeked message was never released: the ring stays as full as
+         * it was; the producer learns of the death once it would block. */
+        while (brd_ring_send(r, buf, sizeof(buf), 0) == 0)
+                ;
+        assert_int_equal(brd_ring_send(r, buf, sizeof(buf), 0), -EPIPE);
+        assert_int_equal(brd_ring_send(r, buf, sizeof(buf), -1), -EPIPE);
+        brd_ring_close(r);
+        t_leak_end(&l);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_producer_killed_consumer_blocked),
+                cmocka_unit_test(test_consumer_killed_producer_blocked),
+                cmocka_unit_test(test_producer_killed_consumer_idle),
+                cmocka_unit_test(test_producer_killed_consumer_polling),
+                cmocka_unit_test(test_producer_killed_before_doorbell),
+                cmocka_unit_test(test_consumer_killed_holding_view),
+        };
+
+        return cmocka_run_group_tests_name("ringbuf-death", tests, NULL, NULL);
+}

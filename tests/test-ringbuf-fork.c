@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fork (RELIABILITY D29, F35): an endpoint inherited through fork() is not
+ * the child's (-EBADF from everything, checked before shared memory is
+ * touched; its close frees only the child's copy), while a handle that
+ * reaches a child, by inheritance or SCM_RIGHTS, is attached there and works.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include <brood/ringbuf.h>
+
+static int child_inherited(struct brd_ring *p, struct brd_ring *c)
+{
+        struct brd_ring_stats s;
+        const void *view;
+        char buf[16];
+        void *w;
+
+        if (brd_ring_send(p, "x", 1, 0) != -EBADF)
+                return 10;
+        if (brd_ring_send(p, "x", 1, -1) != -EBADF)
+                return 11;
+        if (brd_ring_recv(c, buf, sizeof(buf), -1) != -EBADF)
+                return 12;
+        if (brd_ring_reserve(p, 1, &w, 0) != -EBADF || brd_ring_commit(p, 0) != -EBADF)
+                return 13;
+        if (brd_ring_peek(c, &view, 0) != -EBADF || brd_ring_release(c) != -EBADF)
+                return 14;
+        if (brd_ring_write(p, "x", 1, 0) != -EBADF || brd_ring_read(c, buf, 1, 0) != -EBADF)
+                return 15;
+        if (brd_ring_flush(p) != -EBADF || brd_ring_fd(c) != -EBADF)
+                return 16;
+        if (brd_ring_interrupt(p) != -EBADF || brd_ring_interrupt(c) != -EBADF)
+                return 17;
+        if (brd_ring_stats(c, &s) != 0 || s.messages != 1)     /* process-local copy */
+                return 18;
+        /* Must neither mark the ring closed nor wake the parent's ends. */
+        brd_ring_close(p);
+        brd_ring_close(c);
+        return 0;
+}
+
+static void test_inherited_endpoint_is_ebadf(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *p, *c;
+        char buf[16];
+        struct t_leak l;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
+        assert_int_equal(brd_ring_attach(&hp, &p), 0);
+        assert_int_equal(brd_ring_attach(&hc, &c), 0);
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+        assert_int_equal(brd_ring_send(p, "a", 1, 0), 0);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 1);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(child_inherited(p, c));
+        assert_int_equal(t_wait_child(pid), 0);
+        /* The parent's ends are untouched: no EOF, no EPIPE. */
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EAGAIN);
+        assert_int_equal(brd_ring_send(p, "b", 1, 0), 0);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 1);
+        assert_int_equal(buf[0], 'b');
+        brd_ring_close(p);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EPIPE);
+        brd_ring_close(c);
+        t_leak_end(&l);
+}
+
+#define N 5000
+
+static int child_consume(struct brd_handle *h)
+{
+        struct brd_ring *r;
+        int i, v;
+
+        if (brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        for (i = 0; i < N; i++) {
+                if (brd_ring_recv(r, &v, sizeof(v), 10000) != sizeof(v))
+                        return 11;
+                if (v != i)
+                        return 12;
+        }
+        if (brd_ring_recv(r, &v, sizeof(v), 10000) != -EPIPE)
+                return 13;
+        brd_ring_close(r);
+        return 0;
+}
+
+static void produce(struct brd_ring *r)
+{
+        int i;
+
+        for (i = 0; i < N; i++)
+                assert_int_equal(brd_ring_send(r, &i, sizeof(i), 10000), 0);
+        brd_ring_close(r);
+}
+
+static void test_handle_inherited_then_attached(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_leak l;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
+        /* The producer end exists before the fork; the child attaches the
+         * consumer handle it inherited: that one is the child's. */
+        assert_int_equal(brd_ring_attach(&hp, &r), 0);
+        brd_handle_close(&hp);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(child_consume(&hc));
+        brd_handle_close(&hc);
+        produce(r);
+        assert_int_equal(t_wait_child(pid), 0);
+        t_leak_end(&l);
+}
+
+static int child_recv_handle(int sock)
+{
+        struct brd_handle h;
+
+        if (brd_handle_recv(sock, &h, 1, 10000) != 1)
+                return 20;
+        close(sock);
+        if (h.kind != BRD_HANDLE_RING_CONSUMER)
+                return 21;
+        return child_consume(&h);
+}
+
+static void test_handle_sent_over_socket(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_leak l;
+        int sv[2];
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        pid = fork();   /* before the ring exists: it can only arrive as a handle */
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(sv[0]);
+                _exit(child_recv_handle(sv[1]));
+        }
+        close(sv[1]);
+        assert_int_equal(brd_ring_create(8192, 0, &hp, &hc), 0);
+        assert_int_equal(brd_handle_send(sv[0], &hc, 1), 0);
+        brd_handle_close(&hc);
+        close(sv[0]);
+        assert_int_equal(brd_ring_attach(&hp, &r), 0);
+        brd_handle_close(&hp);
+        produce(r);
+        assert_int_equal(t_wait_child(pid), 0);
+        t_leak_end(&l);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_inherited_endpoint_is_ebadf),
+                cmocka_unit_test(test_handle_inherited_then_attached),
+                cmocka_unit_test(test_handle_sent_over_socket),
+        };
+
+        return cmocka_run_group_tests_name("ringbuf-fork", tests, NULL, NULL);
+}

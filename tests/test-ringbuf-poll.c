@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * brd_ring_fd(): event loops drive a ring with poll/epoll and timeout-0
+ * calls only.  The level-triggered loop must neither miss data nor spin.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include <brood/ringbuf.h>
+
+#define N 50000
+
+/* Bursts of random size, with pauses on a pipe handshake now and then. */
+static int child_bursty_producer(struct brd_handle *h, int go_fd)
+{
+        struct brd_ring *r;
+        uint64_t seed = 3;
+        uint8_t buf[200];
+        char c;
+        int i;
+
+        if (brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        for (i = 0; i < N; i++) {
+                size_t len = (size_t)(t_rand(&seed) % sizeof(buf));
+
+                memset(buf, (int)(i & 0xff), len);
+                if (brd_ring_send(r, buf, len, -1))
+                        return 11;
+                if (t_rand(&seed) % 500 == 0)
+                        sched_yield();
+        }
+        /* Idle until the parent has checked that an idle fd stays quiet. */
+        if (read(go_fd, &c, 1) != 1)
+                return 12;
+        brd_ring_close(r);
+        return 0;
+}
+
+static void test_poll_driven_consumer(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct pollfd p = { .events = POLLIN };
+        uint8_t buf[200], exp[200];
+        uint64_t seed = 3, wakes = 0, empty_wakes = 0;
+        struct t_leak l;
+        int go[2], n = 0;
+        ssize_t e;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(go[1]);
+                brd_handle_close(&hc);
+                _exit(child_bursty_producer(&hp, go[0]));
+        }
+        close(go[0]);
+        brd_handle_close(&hp);
+        assert_int_equal(brd_ring_attach(&hc, &r), 0);
+        brd_handle_close(&hc);
+        p.fd = brd_ring_fd(r);
+        assert_true(p.fd >= 0);
+        assert_int_equal(brd_ring_fd(r), p.fd);
+        while (n < N) {
+                int got = 0;
+
+                assert_int_equal(poll(&p, 1, 10000), 1);
+                wakes++;
+                while ((e = brd_ring_recv(r, buf, sizeof(buf), 0)) >= 0) {
+                        size_t len = (size_t)(t_rand(&seed) % sizeof(exp));
+
+                        (void)t_rand(&seed);    /* the producer's yield draw */
+                        memset(exp, (int)(n & 0xff), len);
+                        assert_int_equal(e, (ssize_t)len);
+                        assert_memory_equal(buf, exp, len);
+                        n++;
+                        got++;
+                }
+                assert_int_equal(e, -EAGAIN);
+                if (!got)
+                        empty_wakes++;
+        }
+        /* Everything read, producer idle: the fd must stay quiet (no spin). */
+        assert_int_equal(poll(&p, 1, 100), 0);
+        /* Spurious wake-ups happen (a doorbell rung for data the previous
+         * batch already took) but stay a minority. */
+        assert_true(empty_wakes <= wakes / 2 + 10);
+        assert_int_equal(write(go[1], "g", 1), 1);
+        close(go[1]);
+        assert_int_equal(poll(&p, 1, 10000), 1);
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 0), -EPIPE);
+        assert_int_equal(poll(&p, 1, 0), 1);            /* final: stays readable */
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_ring_close(r);
+        t_leak_end(&l);
+}
+
+static int child_slow_consumer(struct brd_handle *h)
+{
+        struct brd_ring *r;
+        uint8_t buf[1000];
+        int i;
+
+        if (brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        for (i = 0; i < N; i++) {
+                ssize_t n = brd_ring_recv(r, buf, sizeof(buf), 10000);
+
+                if (n != 1 + i % 999 || buf[0] != (uint8_t)i || buf[n - 1] != (uint8_t)i)
+                        return 11;
+        }
+        if (brd_ring_recv(r, buf, sizeof(buf), 10000) != -EPIPE)
+                return 12;
+        brd_ring_close(r);
+        return 0;
+}
+
+static void test_poll_driven_producer_epoll(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct epoll_event ev = { .events = EPOLLIN }, out;
+        uint8_t buf[1000];
+        struct t_leak l;
+        int ep, i = 0, e;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(8192, BRD_RING_NOSPIN, &hp, &hc), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                brd_handle_close(&hp);
+                _exit(child_slow_consumer(&hc));
+        }
+        brd_handle_close(&hc);
+        assert_int_equal(brd_ring_attach(&hp, &r), 0);
+        brd_handle_close(&hp);
+        /* The ring's fd nested in the caller's own epoll set. */
+        ep = epoll_create1(EPOLL_CLOEXEC);
+        assert_true(ep >= 0);
+        assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, brd_ring_fd(r), &ev), 0);
+        while (i < N) {
+                assert_int_equal(epoll_wait(ep, &out, 1, 10000), 1);
+                for (;;) {
+                        size_t len = 1 + (size_t)i % 999;
+
+                        memset(buf, i & 0xff, len);
+                        e = brd_ring_send(r, buf, len, 0);
+                        if (e)
+                                break;
+                        if (++i == N)
+                                break;
+                }
+                assert_true(e == 0 || e == -EAGAIN);
+        }
+        close(ep);
+        brd_ring_close(r);
+        assert_int_equal(t_wait_child(pid), 0);
+        t_leak_end(&l);
+}
+
+static void test_fd_interrupt_and_initial_readiness(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *p, *c;
+        struct pollfd pf = { .events = POLLIN };
+        char buf[8];
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
+        assert_int_equal(brd_ring_attach(&hp, &p), 0);
+        assert_int_equal(brd_ring_attach(&hc, &c), 0);
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+        /* Data sent before anyone polled is found through the first readiness. */
+        assert_int_equal(brd_ring_send(p, "q", 1, 0), 0);
+        pf.fd = brd_ring_fd(c);
+        assert_int_equal(poll(&pf, 1, 0), 1);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 1);
+        /* Still readable until a call says -EAGAIN... */
+        assert_int_equal(poll(&pf, 1, 0), 1);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EAGAIN);
+        assert_int_equal(poll(&pf, 1, 0), 0);
+        /* ...then a send makes it readable. */
+        assert_int_equal(brd_ring_send(p, "r", 1, 0), 0);
+        assert_int_equal(poll(&pf, 1, 0), 1);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 1);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EAGAIN);
+        assert_int_equal(poll(&pf, 1, 0), 0);
+        /* An interrupt makes it readable; the call consumes it. */
+        assert_int_equal(brd_ring_interrupt(c), 0);
+        assert_int_equal(poll(&pf, 1, 0), 1);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -ECANCELED);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EAGAIN);
+        assert_int_equal(poll(&pf, 1, 0), 0);
+        /* Close of the producer: readable, then EPIPE for good. */
+        brd_ring_close(p);
+        assert_int_equal(poll(&pf, 1, 0), 1);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EPIPE);
+        assert_int_equal(poll(&pf, 1, 0), 1);
+        brd_ring_close(c);
+        t_leak_end(&l);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_fd_interrupt_and_initial_readiness),
+                cmocka_unit_test(test_poll_driven_consumer),
+                cmocka_unit_test(test_poll_driven_producer_epoll),
+        };
+
+        return cmocka_run_group_tests_name("ringbuf-poll", tests, NULL, NULL);
+}

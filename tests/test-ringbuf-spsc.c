@@ -1,0 +1,631 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ring's contract: sizes, messages, zero-copy, byte stream, EOF, and
+ * data integrity through a forked peer (SHA-256 of everything).
+ * Fork tests: the child reports only through _exit(code).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include <brood/ringbuf.h>
+#include "internal/brd-ring.h"
+
+struct pair {
+        struct brd_handle hp, hc;
+        struct brd_ring *p, *c;
+};
+
+static void pair_open(struct pair *x, size_t cap, unsigned flags)
+{
+        assert_int_equal(brd_ring_create(cap, flags, &x->hp, &x->hc), 0);
+        assert_int_equal(brd_ring_attach(&x->hp, &x->p), 0);
+        assert_int_equal(brd_ring_attach(&x->hc, &x->c), 0);
+        brd_handle_close(&x->hp);
+        brd_handle_close(&x->hc);
+}
+
+static void pair_close(struct pair *x)
+{
+        brd_ring_close(x->p);
+        brd_ring_close(x->c);
+}
+
+/* ------------------------------------------------------------ API basics */
+
+static void test_create_rejects_bad_input(void **state)
+{
+        struct brd_handle hp = { .kind = 77 }, hc = { .kind = 77 };
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(0, 0, &hp, &hc), -EINVAL);
+        assert_int_equal(brd_ring_create((size_t)1 << 40, 0, &hp, &hc), -EINVAL);
+        assert_int_equal(brd_ring_create(SIZE_MAX, 0, &hp, &hc), -EINVAL);
+        assert_int_equal(brd_ring_create(4096, 1u << 20, &hp, &hc), -EINVAL);
+        assert_int_equal(brd_ring_create(4096, 0, NULL, &hc), -EINVAL);
+        assert_int_equal(brd_ring_create(4096, 0, &hp, NULL), -EINVAL);
+        /* ret_ params untouched on failure */
+        assert_int_equal(hp.kind, 77);
+        assert_int_equal(hc.kind, 77);
+        t_leak_end(&l);
+}
+
+static void test_capacity_rounding(void **state)
+{
+        struct brd_ring_stats s;
+        struct pair x;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        pair_open(&x, 10 * 1024, 0);
+        assert_int_equal(brd_ring_stats(x.p, &s), 0);
+        assert_int_equal(s.capacity, 16384);
+        assert_int_equal(s.max_msg, 8192);
+        pair_close(&x);
+        pair_open(&x, 1, 0);
+        assert_int_equal(brd_ring_stats(x.c, &s), 0);
+        assert_int_equal(s.capacity, 4096);
+        assert_int_equal(s.max_msg, 2048);
+        pair_close(&x);
+        t_leak_end(&l);
+}
+
+static void test_handles_shape(void **state)
+{
+        struct brd_handle hp, hc, bad;
+        struct brd_ring *r = (struct brd_ring *)&bad;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(8192, 0, &hp, &hc), 0);
+        assert_int_equal(hp.kind, BRD_HANDLE_RING_PRODUCER);
+        assert_int_equal(hc.kind, BRD_HANDLE_RING_CONSUMER);
+        assert_int_equal(hp.nfds, 3);
+        assert_int_equal(hc.nfds, 3);
+        assert_true(hp.id == hc.id);
+        assert_int_equal(hp.aux, 8192);
+        for (unsigned i = 0; i < 3; i++) {
+                assert_true(fcntl(hp.fds[i], F_GETFD) & FD_CLOEXEC);
+                assert_true(fcntl(hc.fds[i], F_GETFD) & FD_CLOEXEC);
+        }
+        /* Malformed handles: -EINVAL, ret untouched. */
+        bad = hp;
+        bad.kind = BRD_HANDLE_SEG;
+        assert_int_equal(brd_ring_attach(&bad, &r), -EINVAL);
+        bad = hp;
+        bad.nfds = 2;
+        assert_int_equal(brd_ring_attach(&bad, &r), -EINVAL);
+        bad = hp;
+        bad.fds[1] = hp.fds[0];         /* memfd where an eventfd belongs */
+        assert_int_equal(brd_ring_attach(&bad, &r), -EINVAL);
+        bad = hp;
+        bad.id ^= 1;                    /* another ring's id */
+        assert_int_equal(brd_ring_attach(&bad, &r), -EPROTO);
+        assert_ptr_equal(r, (struct brd_ring *)&bad);
+        assert_int_equal(brd_ring_attach(NULL, &r), -EINVAL);
+        assert_int_equal(brd_ring_attach(&hp, NULL), -EINVAL);
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+        t_leak_end(&l);
+}
+
+static void test_attach_rejects_bad_header(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring_hdr *h;
+        struct brd_ring *r = NULL;
+        struct t_leak l;
+        size_t sz;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(8192, 0, &hp, &hc), 0);
+        sz = hp.size;
+        h = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, hp.fds[0], 0);
+        assert_true(h != MAP_FAILED);
+        h->magic ^= 1;
+        assert_int_equal(brd_ring_attach(&hp, &r), -EPROTO);
+        h->magic ^= 1;
+        h->version = 99;
+        assert_int_equal(brd_ring_attach(&hc, &r), -EPROTO);
+        h->version = BRD_RING_VERSION;
+        h->capacity = 12288;            /* not a power of two */
+        assert_int_equal(brd_ring_attach(&hp, &r), -EPROTO);
+        h->capacity = 8192;
+        h->mask = 4095;
+        assert_int_equal(brd_ring_attach(&hp, &r), -EPROTO);
+        h->mask = 8191;
+        h->data_off = 64;
+        assert_int_equal(brd_ring_attach(&hp, &r), -EPROTO);
+        h->data_off = 4096;
+        AO_store(&h->tail.idx, 8192 + 8);       /* tail - head > capacity */
+        assert_int_equal(brd_ring_attach(&hc, &r), -EPROTO);
+        AO_store(&h->tail.idx, 0);
+        assert_null(r);
+        /* Repaired: attaches. */
+        assert_int_equal(brd_ring_attach(&hc, &r), 0);
+        brd_ring_close(r);
+        munmap(h, sz);
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+        t_leak_end(&l);
+}
+
+static void test_roles_and_sizes(void **state)
+{
+        char buf[16384];
+        const void *view;
+        void *w;
+        struct pair x;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        pair_open(&x, 8192, 0);
+        memset(buf, 'x', sizeof(buf));
+        /* Wrong role: -EBADF. */
+        assert_int_equal(brd_ring_send(x.c, buf, 1, 0), -EBADF);
+        assert_int_equal(brd_ring_recv(x.p, buf, 1, 0), -EBADF);
+        assert_int_equal(brd_ring_reserve(x.c, 1, &w, 0), -EBADF);
+        assert_int_equal(brd_ring_peek(x.p, &view, 0), -EBADF);
+        assert_int_equal(brd_ring_write(x.c, buf, 1, 0), -EBADF);
+        assert_int_equal(brd_ring_read(x.p, buf, 1, 0), -EBADF);
+        /* Too long: -EMSGSIZE before anything else. */
+        assert_int_equal(brd_ring_send(x.p, buf, 4097, 0), -EMSGSIZE);
+        assert_int_equal(brd_ring_reserve(x.p, 4097, &w, 0), -EMSGSIZE);
+        assert_int_equal(brd_ring_send(x.p, buf, 4096, 0), 0);
+        assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), 4096);
+        /* NULL handling */
+        assert_int_equal(brd_ring_send(NULL, buf, 1, 0), -EINVAL);
+        assert_int_equal(brd_ring_recv(NULL, buf, 1, 0), -EINVAL);
+        assert_int_equal(brd_ring_fd(NULL), -EINVAL);
+        assert_int_equal(brd_ring_interrupt(NULL), -EINVAL);
+        assert_int_equal(brd_ring_read(x.c, buf, 0, 0), -EINVAL);
+        brd_ring_close(NULL);
+        pair_close(&x);
+        t_leak_end(&l);
+}
+
+static void test_empty_and_full(void **state)
+{
+        char buf[512], out[512];
+        struct pair x;
+        struct t_leak l;
+        int64_t t0;
+        int n = 0, e;
+
+        (void)state;
+        t_leak_begin(&l);
+        pair_open(&x, 4096, 0);
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), -EAGAIN);
+        t0 = t_now_ms();
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 30), -ETIMEDOUT);
+        assert_true(t_now_ms() - t0 >= 30);
+        memset(buf, 1, sizeof(buf));
+        while ((e = brd_ring_send(x.p, buf, 100, 0)) == 0)
+                n++;
+        assert_int_equal(e, -EAGAIN);
+        assert_int_equal(n, 4096 / 112);
+        t0 = t_now_ms();
+        assert_int_equal(brd_ring_send(x.p, buf, 100, 20), -ETIMEDOUT);
+        assert_true(t_now_ms() - t0 >= 20);
+        /* One message out makes room for one more. */
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), 100);
+        assert_int_equal(brd_ring_send(x.p, buf, 100, 0), 0);
+        assert_int_equal(brd_ring_send(x.p, buf, 100, 0), -EAGAIN);
+        while (n--)
+                assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), 100);
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), -EAGAIN);
+        pair_close(&x);
+        t_leak_end(&l);
+}
+
+static void test_recv_small_buffer_keeps_message(void **state)
+{
+        char out[64];
+        const void *view;
+        struct pair x;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        pair_open(&x, 4096, 0);
+        assert_int_equal(brd_ring_send(x.p, "hello, world", 12, 0), 0);
+        assert_int_equal(brd_ring_recv(x.c, out, 5, 0), -EMSGSIZE);
+        assert_int_equal(brd_ring_recv(x.c, out, 11, 0), -EMSGSIZE);
+        assert_int_equal(brd_ring_peek(x.c, &view, 0), 12);
+        assert_memory_equal(view, "hello, world", 12);
+        assert_int_equal(brd_ring_recv(x.c, out, 12, 0), 12);
+        assert_memory_equal(out, "hello, world", 12);
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), -EAGAIN);
+        pair_close(&x);
+        t_leak_end(&l);
+}
+
+static void test_zero_copy(void **state)
+{
+        const void *view;
+        void *w;
+        char out[8192];
+        struct brd_ring_stats s;
+        struct pair x;
+        struct t_leak l;
+        int i;
+
+        (void)state;
+        t_leak_begin(&l);
+        pair_open(&x, 16384, 0);
+        assert_int_equal(brd_ring_commit(x.p, 0), -EINVAL);     /* nothing reserved */
+        assert_int_equal(brd_ring_release(x.c), -EINVAL);       /* nothing peeked */
+        for (i = 0; i < 200; i++) {
+                size_t len = (size_t)(i * 37) % 8193;
+
+                assert_int_equal(brd_ring_reserve(x.p, len, &w, 0), 0);
+                /* Large payloads sit at a fixed offset modulo 4 KiB. */
+                if (len >= 4096)
+                        assert_int_equal((uintptr_t)w % 4096, 0);
+                else if (len >= 1024)
+                        assert_int_equal((uintptr_t)w % 64, 0);
+                memset(w, i & 0xff, len);
+                assert_int_equal(brd_ring_commit(x.p, len + 1), -EINVAL);
+                /* commit may shorten the message */
+                assert_int_equal(brd_ring_commit(x.p, len / 2), 0);
+                assert_int_equal(brd_ring_commit(x.p, 0), -EINVAL);
+                assert_int_equal(brd_ring_peek(x.c, &view, 0), (ssize_t)(len / 2));
+                assert_int_equal(brd_ring_peek(x.c, &view, 0), (ssize_t)(len / 2));
+                memset(out, i & 0xff, len / 2);
+                assert_memory_equal(view, out, len / 2);
+                assert_int_equal(brd_ring_release(x.c), 0);
+                assert_int_equal(brd_ring_release(x.c), -EINVAL);
+        }
+        /* A reservation is invisible until committed. */
+        assert_int_equal(brd_ring_reserve(x.p, 10, &w, 0), 0);
+        assert_int_equal(brd_ring_peek(x.c, &view, 0), -EAGAIN);
+        assert_int_equal(brd_ring_commit(x.p, 10), 0);
+        assert_int_equal(brd_ring_peek(x.c, &view, 0), 10);
+        assert_int_equal(brd_ring_release(x.c), 0);
+        assert_int_equal(brd_ring_stats(x.c, &s), 0);
+        assert_int_equal(s.messages, 201);
+        pair_close(&x);
+        t_leak_end(&l);
+}
+
+static void test_empty_messages_then_eof(void **state)
+{
+        const char *m[] = { "", "a", "", "bc" };
+        char out[8];
+        struct pair x;
+        struct t_leak l;
+        unsigned i;
+
+        (void)state;
+        t_leak_begin(&l);
+        pair_open(&x, 4096, 0);
+        for (i = 0; i < 4; i++)
+                assert_int_equal(brd_ring_send(x.p, m[i], strlen(m[i]), 0), 0);
+        brd_ring_close(x.p);
+        for (i = 0; i < 4; i++) {
+                memset(out, 0, sizeof(out));
+                assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), -1), (ssize_t)strlen(m[i]));
+                assert_string_equal(out, m[i]);
+        }
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), -1), -EPIPE);
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), -EPIPE);
+        assert_int_equal(brd_ring_read(x.c, out, sizeof(out), -1), 0);
+        brd_ring_close(x.c);
+        t_leak_end(&l);
+}
+
+static void test_eof_when_nothing_sent(void **state)
+{
+        char out[8];
+        const void *view;
+        struct pair x;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        pair_open(&x, 4096, 0);
+        brd_ring_close(x.p);
+        assert_int_equal(brd_ring_read(x.c, out, sizeof(out), -1), 0);
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), -1), -EPIPE);
+        assert_int_equal(brd_ring_peek(x.c, &view, 0), -EPIPE);
+        brd_ring_close(x.c);
+        t_leak_end(&l);
+}
+
+static void test_consumer_close_gives_epipe(void **state)
+{
+        char buf[64] = { 0 };
+        void *w;
+        struct pair x;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        pair_open(&x, 4096, 0);
+        assert_int_equal(brd_ring_send(x.p, buf, 10, 0), 0);
+        assert_int_equal(brd_ring_reserve(x.p, 10, &w, 0), 0);
+        brd_ring_close(x.c);
+        assert_int_equal(brd_ring_commit(x.p, 10), -EPIPE);
+        assert_int_equal(brd_ring_send(x.p, buf, 10, 0), -EPIPE);
+        assert_int_equal(brd_ring_send(x.p, buf, 10, -1), -EPIPE);
+        assert_int_equal(brd_ring_write(x.p, buf, 10, -1), -EPIPE);
+        assert_int_equal(brd_ring_reserve(x.p, 10, &w, -1), -EPIPE);
+        brd_ring_close(x.p);
+        t_leak_end(&l);
+}
+
+static void test_stream_partial_reads(void **state)
+{
+        uint8_t in[20000], out[20000];
+        struct pair x;
+        struct t_leak l;
+        size_t got = 0;
+        ssize_t n;
+
+        (void)state;
+        t_leak_begin(&l);
+        pair_open(&x, 32768, 0);
+        for (size_t i = 0; i < sizeof(in); i++)
+                in[i] = (uint8_t)(i * 7 + 3);
+        assert_int_equal(brd_ring_send(x.p, "", 0, 0), 0);     /* empty message: skipped */
+        assert_int_equal(brd_ring_write(x.p, in, sizeof(in), 0), (ssize_t)sizeof(in));
+        while (got < sizeof(in)) {
+                n = brd_ring_read(x.c, out + got, 333, 0);
+                assert_true(n > 0 && n <= 333);
+                got += (size_t)n;
+        }
+        assert_memory_equal(in, out, sizeof(in));
+        assert_int_equal(brd_ring_read(x.c, out, 10, 0), -EAGAIN);
+        /* A message read in part continues at recv. */
+        assert_int_equal(brd_ring_send(x.p, "abcdef", 6, 0), 0);
+        assert_int_equal(brd_ring_read(x.c, out, 2, 0), 2);
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), 4);
+        assert_memory_equal(out, "cdef", 4);
+        pair_close(&x);
+        t_leak_end(&l);
+}
+
+static void test_batching_flush(void **state)
+{
+        char out[64];
+        struct pair x;
+        struct t_leak l;
+        int i;
+
+        (void)state;
+        t_leak_begin(&l);
+        pair_open(&x, 65536, BRD_RING_BATCH);
+        for (i = 0; i < 10; i++)
+                assert_int_equal(brd_ring_send(x.p, "0123456789", 10, 0), 0);
+        /* Held back (the consumer is not sleeping). */
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), -EAGAIN);
+        assert_int_equal(brd_ring_flush(x.p), 0);
+        for (i = 0; i < 10; i++)
+                assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), 10);
+        assert_int_equal(brd_ring_flush(x.c), 0);
+        /* close publishes too */
+        assert_int_equal(brd_ring_send(x.p, "z", 1, 0), 0);
+        brd_ring_close(x.p);
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), 1);
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), -EPIPE);
+        brd_ring_close(x.c);
+        t_leak_end(&l);
+}
+
+/* ------------------------------------------------- through a forked peer */
+
+static void msg_gen(uint64_t *seed, uint8_t *buf, size_t *len, size_t maxlen)
+{
+        size_t i;
+
+        *len = (size_t)(t_rand(seed) % (maxlen + 1));
+        for (i = 0; i < *len; i++)
+                buf[i] = (uint8_t)t_rand(seed);
+}
+
+#define NMSG 100000
+
+static int child_send_random(struct brd_handle *h, unsigned flags)
+{
+        struct brd_ring *r;
+        uint8_t buf[1001];
+        uint64_t seed = 0x1234567;
+        size_t len;
+        int i;
+
+        if (brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        for (i = 0; i < NMSG; i++) {
+                msg_gen(&seed, buf, &len, 1000);
+                if (brd_ring_send(r, buf, len, -1))
+                        return 11;
+        }
+        brd_ring_close(r);
+        return 0;
+}
+
+static void run_random_messages(unsigned flags)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_sha256 got, want;
+        uint8_t buf[1001], exp[1001], d1[32], d2[32];
+        uint64_t seed = 0x1234567;
+        struct t_leak l;
+        size_t len;
+        ssize_t n;
+        pid_t pid;
+        int i;
+
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(10 * 1024, flags, &hp, &hc), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                brd_handle_close(&hc);
+                _exit(child_send_random(&hp, flags));
+        }
+        brd_handle_close(&hp);
+        assert_int_equal(brd_ring_attach(&hc, &r), 0);
+        brd_handle_close(&hc);
+        t_sha256_init(&got);
+        t_sha256_init(&want);
+        for (i = 0; i < NMSG; i++) {
+                uint32_t le;
+
+                n = brd_ring_recv(r, buf, sizeof(buf), 10000);
+                assert_true(n >= 0 && n <= 1000);
+                le = (uint32_t)n;
+                t_sha256_update(&got, &le, 4);
+                t_sha256_update(&got, buf, (size_t)n);
+                msg_gen(&seed, exp, &len, 1000);
+                le = (uint32_t)len;
+                t_sha256_update(&want, &le, 4);
+                t_sha256_update(&want, exp, len);
+        }
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10000), -EPIPE);
+        t_sha256_final(&got, d1);
+        t_sha256_final(&want, d2);
+        assert_memory_equal(d1, d2, 32);
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_ring_close(r);
+        t_leak_end(&l);
+}
+
+static void test_random_messages_forked(void **state)
+{
+        (void)state;
+        run_random_messages(0);
+}
+
+static void test_random_messages_forked_batch_nospin(void **state)
+{
+        (void)state;
+        run_random_messages(BRD_RING_BATCH | BRD_RING_NOSPIN);
+}
+
+static int child_stream_writer(struct brd_handle *h, uint64_t total_writes, size_t fixed)
+{
+        struct brd_ring *r;
+        static uint8_t buf[20 * 1024];
+        uint64_t seed = 99, s2 = 7;
+        uint64_t i;
+
+        if (brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        for (i = 0; i < total_writes; i++) {
+                size_t len = fixed ? fixed : 10 * 1024 + (size_t)(t_rand(&seed) % (10 * 1024 + 1));
+
+                for (size_t k = 0; k < len; k++)
+                        buf[k] = (uint8_t)t_rand(&s2);
+                if (brd_ring_write(r, buf, len, -1) != (ssize_t)len)
+                        return 11;
+        }
+        brd_ring_close(r);
+        return 0;
+}
+
+static void run_stream(uint64_t writes, size_t fixed, size_t expect_total)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_sha256 got, want;
+        static uint8_t buf[20 * 1024];
+        uint8_t d1[32], d2[32];
+        uint64_t seed = 99, s2 = 7, i, total = 0, rs = 5;
+        struct t_leak l;
+        ssize_t n;
+        pid_t pid;
+
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(10 * 1024, 0, &hp, &hc), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                brd_handle_close(&hc);
+                _exit(child_stream_writer(&hp, writes, fixed));
+        }
+        brd_handle_close(&hp);
+        assert_int_equal(brd_ring_attach(&hc, &r), 0);
+        brd_handle_close(&hc);
+        t_sha256_init(&got);
+        for (;;) {
+                size_t want_n = 1 + (size_t)(t_rand(&rs) % sizeof(buf));
+
+                n = brd_ring_read(r, buf, want_n, 10000);
+                assert_true(n >= 0);
+                if (n == 0)
+                        break;
+                t_sha256_update(&got, buf, (size_t)n);
+                total += (uint64_t)n;
+        }
+        t_sha256_init(&want);
+        for (i = 0; i < writes; i++) {
+                size_t len = fixed ? fixed : 10 * 1024 + (size_t)(t_rand(&seed) % (10 * 1024 + 1));
+
+                for (size_t k = 0; k < len; k++)
+                        buf[k] = (uint8_t)t_rand(&s2);
+                t_sha256_update(&want, buf, len);
+        }
+        if (expect_total)
+                assert_int_equal(total, expect_total);
+        t_sha256_final(&got, d1);
+        t_sha256_final(&want, d2);
+        assert_memory_equal(d1, d2, 32);
+        assert_int_equal(brd_ring_read(r, buf, 10, 0), 0);     /* EOF stays EOF */
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_ring_close(r);
+        t_leak_end(&l);
+}
+
+static void test_stream_forked(void **state)
+{
+        (void)state;
+        run_stream(100, 0, 0);
+}
+
+static void test_stream_exact_multiple_of_capacity(void **state)
+{
+        (void)state;
+        /* 3 x 16 KiB (the 10 KiB ring's real capacity) */
+        run_stream(3, 16384, 3 * 16384);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_create_rejects_bad_input),
+                cmocka_unit_test(test_capacity_rounding),
+                cmocka_unit_test(test_handles_shape),
+                cmocka_unit_test(test_attach_rejects_bad_header),
+                cmocka_unit_test(test_roles_and_sizes),
+                cmocka_unit_test(test_empty_and_full),
+                cmocka_unit_test(test_recv_small_buffer_keeps_message),
+                cmocka_unit_test(test_zero_copy),
+                cmocka_unit_test(test_empty_messages_then_eof),
+                cmocka_unit_test(test_eof_when_nothing_sent),
+                cmocka_unit_test(test_consumer_close_gives_epipe),
+                cmocka_unit_test(test_stream_partial_reads),
+                cmocka_unit_test(test_batching_flush),
+                cmocka_unit_test(test_random_messages_forked),
+                cmocka_unit_test(test_random_messages_forked_batch_nospin),
+                cmocka_unit_test(test_stream_forked),
+                cmocka_unit_test(test_stream_exact_multiple_of_capacity),
+        };
+
+        return cmocka_run_group_tests_name("ringbuf-spsc", tests, NULL, NULL);
+}

@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Waiting: interrupts, timeouts (exact across EINTR storms), timed-out
+ * receives that lose nothing.  Synchronisation is on real conditions (the
+ * SLEEPING bit in the shared header, pipes), never on sleeps.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include <brood/ringbuf.h>
+#include "internal/brd-ring.h"
+
+struct ring_fixture {
+        struct brd_handle hp, hc;
+        struct brd_ring *p, *c;
+        struct brd_ring_hdr *hdr;       /* a private view of the shared header */
+        size_t size;
+};
+
+static void fx_open(struct ring_fixture *f, size_t cap, unsigned flags)
+{
+        assert_int_equal(brd_ring_create(cap, flags, &f->hp, &f->hc), 0);
+        f->size = f->hp.size;
+        f->hdr = mmap(NULL, f->size, PROT_READ, MAP_SHARED, f->hp.fds[0], 0);
+        assert_true(f->hdr != MAP_FAILED);
+        assert_int_equal(brd_ring_attach(&f->hp, &f->p), 0);
+        assert_int_equal(brd_ring_attach(&f->hc, &f->c), 0);
+        brd_handle_close(&f->hp);
+        brd_handle_close(&f->hc);
+}
+
+static void fx_close(struct ring_fixture *f)
+{
+        brd_ring_close(f->p);
+        brd_ring_close(f->c);
+        munmap(f->hdr, f->size);
+}
+
+/* Until @side announces that it sleeps (a condition, not a delay). */
+static void wait_sleeping(struct brd_ring_side *side)
+{
+        int64_t until = t_now_ms() + 10000;
+
+        while (!(AO_load(&side->state) & BRD_RING_ST_SLEEPING)) {
+                assert_true(t_now_ms() < until);
+                sched_yield();
+        }
+}
+
+struct call {
+        struct brd_ring *r;
+        int producer;
+        int timeout;
+        int64_t ret;
+        int64_t t_done;
+};
+
+static void *call_thread(void *arg)
+{
+        struct call *c = arg;
+        char buf[256] = { 0 };
+
+        if (c->producer)
+                c->ret = brd_ring_send(c->r, buf, 200, c->timeout);
+        else
+                c->ret = brd_ring_recv(c->r, buf, sizeof(buf), c->timeout);
+        c->t_done = t_now_ms();
+        return NULL;
+}
+
+static void test_interrupt_blocked_consumer(void **state)
+{
+        struct ring_fixture f;
+        struct call c = { 0 };
+        struct t_leak l;
+        pthread_t th;
+        int64_t t0;
+
+        (void)state;
+        t_leak_begin(&l);
+        fx_open(&f, 4096, 0);
+        c.r = f.c;
+        c.timeout = -1;
+        assert_int_equal(pthread_create(&th, NULL, call_thread, &c), 0);
+        wait_sleeping(&f.hdr->cons);
+        t0 = t_now_ms();
+        assert_int_equal(brd_ring_interrupt(f.c), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(c.ret, -ECANCELED);
+        assert_true(c.t_done - t0 <= 100);
+        /* One-shot: the next call waits (and times out) normally. */
+        assert_int_equal(brd_ring_recv(f.c, &c, 1, 10), -ETIMEDOUT);
+        fx_close(&f);
+        t_leak_end(&l);
+}
+
+static void test_interrupt_blocked_producer(void **state)
+{
+        struct ring_fixture f;
+        struct call c = { 0 };
+        char buf[200] = { 0 };
+        struct t_leak l;
+        pthread_t th;
+        int64_t t0;
+
+        (void)state;
+        t_leak_begin(&l);
+        fx_open(&f, 4096, 0);
+        while (brd_ring_send(f.p, buf, sizeof(buf), 0) == 0)
+                ;
+        c.r = f.p;
+        c.producer = 1;
+        c.timeout = -1;
+        assert_int_equal(pthread_create(&th, NULL, call_thread, &c), 0);
+        wait_sleeping(&f.hdr->prod);
+        t0 = t_now_ms();
+        assert_int_equal(brd_ring_interrupt(f.p), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(c.ret, -ECANCELED);
+        assert_true(c.t_done - t0 <= 100);
+        assert_int_equal(brd_ring_send(f.p, buf, sizeof(buf), 0), -EAGAIN);
+        fx_close(&f);
+        t_leak_end(&l);
+}
+
+static void test_interrupt_is_latched_once(void **state)
+{
+        struct ring_fixture f;
+        char buf[16];
+        struct t_leak l;
+        int64_t t0;
+
+        (void)state;
+        t_leak_begin(&l);
+        fx_open(&f, 4096, 0);
+        assert_int_equal(brd_ring_interrupt(f.c), 0);
+        assert_int_equal(brd_ring_interrupt(f.c), 0);   /* coalesced */
+        /* A call that can progress leaves it pending. */
+        assert_int_equal(brd_ring_send(f.p, "x", 1, 0), 0);
+        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), -1), 1);
+        t0 = t_now_ms();
+        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), -1), -ECANCELED);
+        assert_true(t_now_ms() - t0 <= 100);
+        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), -EAGAIN);
+        /* Timeout 0 would block: it consumes the interrupt too. */
+        assert_int_equal(brd_ring_interrupt(f.c), 0);
+        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), -ECANCELED);
+        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), -EAGAIN);
+        fx_close(&f);
+        t_leak_end(&l);
+}
+
+static void test_timeouts_are_bounded(void **state)
+{
+        struct ring_fixture f;
+        char buf[512] = { 0 };
+        struct t_leak l;
+        int64_t t0, dt;
+        int i;
+
+        (void)state;
+        t_leak_begin(&l);
+        fx_open(&f, 4096, 0);
+        for (i = 0; i < 3; i++) {
+                t0 = t_now_ns();
+                assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 50), -ETIMEDOUT);
+                dt = (t_now_ns() - t0) / 1000000;
+                assert_true(dt >= 50 && dt <= 150);
+        }
+        while (brd_ring_send(f.p, buf, 300, 0) == 0)
+                ;
+        t0 = t_now_ns();
+        assert_int_equal(brd_ring_send(f.p, buf, 300, 40), -ETIMEDOUT);
+        dt = (t_now_ns() - t0) / 1000000;
+        assert_true(dt >= 40 && dt <= 140);
+        fx_close(&f);
+        t_leak_end(&l);
+}
+
+/* ---------------------------------------------- idle timeouts, then data */
+
+#define NSTREAM 20000
+
+static int child_producer_after_go(struct brd_handle *h, int go_fd, int nospin)
+{
+        struct brd_ring *r;
+        uint8_t buf[300];
+        uint64_t seed = 42;
+        char c;
+        int i;
+
+        if (brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        if (read(go_fd, &c, 1) != 1)
+                return 11;
+        for (i = 0; i < NSTREAM; i++) {
+                size_t len = (size_t)(t_rand(&seed) % sizeof(buf));
+
+                memset(buf, (int)(i & 0xff), len);
+                if (brd_ring_send(r, buf, len, -1))
+                        return 12;
+        }
+        brd_ring_close(r);
+        (void)nospin;
+        return 0;
+}
+
+static void test_idle_timeouts_then_stream(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        uint8_t buf[300], exp[300];
+        uint64_t seed = 42;
+        struct t_leak l;
+        int go[2], i;
+        int64_t t0;
+        ssize_t n;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(go[1]);
+                brd_handle_close(&hc);
+                _exit(child_producer_after_go(&hp, go[0], 0));
+        }
+        close(go[0]);
+        brd_handle_close(&hp);
+        assert_int_equal(brd_ring_attach(&hc, &r), 0);
+        brd_handle_close(&hc);
+        for (i = 0; i < 100; i++) {
+                t0 = t_now_ns();
+                assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10), -ETIMEDOUT);
+                assert_true(t_now_ns() - t0 >= 10 * 1000000);
+        }
+        assert_int_equal(write(go[1], "g", 1), 1);
+        close(go[1]);
+        for (i = 0; i < NSTREAM; i++) {
+                size_t len = (size_t)(t_rand(&seed) % sizeof(exp));
+
+                memset(exp, (int)(i & 0xff), len);
+                /* Short timeouts, retried: a timed-out call must not lose
+                 * or steal anything. */
+                do
+                        n = brd_ring_recv(r, buf, sizeof(buf), 1);
+                while (n == -ETIMEDOUT);
+                assert_int_equal(n, (ssize_t)len);
+                assert_memory_equal(buf, exp, len);
+        }
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 5000), -EPIPE);
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_ring_close(r);
+        t_leak_end(&l);
+}
+
+/* ------------------------------------------------------- EINTR storms */
+
+static volatile sig_atomic_t storm_hits;
+
+static void on_signal(int sig)
+{
+        (void)sig;
+        storm_hits++;
+}
+
+struct storm {
+        pthread_t target;
+        AO_t stop;
+};
+
+static void *storm_thread(void *arg)
+{
+        struct storm *s = arg;
+
+        while (!AO_load(&s->stop)) {
+                pthread_kill(s->target, SIGUSR1);
+                pthread_kill(s->target, SIGCHLD);
+                sched_yield();
+        }
+        return NULL;
+}
+
+static void test_signal_storm_loses_nothing(void **state)
+{
+        struct sigaction sa = { 0 }, old_usr1, old_chld;
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct storm s = { 0 };
+        uint8_t buf[300], exp[300];
+        uint64_t seed = 42;
+        struct t_leak l;
+        pthread_t th;
+        int go[2], i;
+        int64_t t0, dt;
+        ssize_t n;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        sa.sa_handler = on_signal;      /* no SA_RESTART: poll returns EINTR */
+        sigemptyset(&sa.sa_mask);
+        assert_int_equal(sigaction(SIGUSR1, &sa, &old_usr1), 0);
+        assert_int_equal(sigaction(SIGCHLD, &sa, &old_chld), 0);
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        assert_int_equal(brd_ring_create(4096, BRD_RING_NOSPIN, &hp, &hc), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(go[1]);
+                brd_handle_close(&hc);
+                _exit(child_producer_after_go(&hp, go[0], 1));
+        }
+        close(go[0]);
+        brd_handle_close(&hp);
+        assert_int_equal(brd_ring_attach(&hc, &r), 0);
+        brd_handle_close(&hc);
+
+        s.target = pthread_self();
+        storm_hits = 0;
+        assert_int_equal(pthread_create(&th, NULL, storm_thread, &s), 0);
+        /* Timeouts hold across EINTR: never cut short, never extended much. */
+        for (i = 0; i < 3; i++) {
+                t0 = t_now_ns();
+                assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 60), -ETIMEDOUT);
+                dt = (t_now_ns() - t0) / 1000000;
+                assert_true(dt >= 60 && dt <= 160);
+        }
+        assert_int_equal(write(go[1], "g", 1), 1);
+        close(go[1]);
+        for (i = 0; i < NSTREAM; i++) {
+                size_t len = (size_t)(t_rand(&seed) % sizeof(exp));
+
+                memset(exp, (int)(i & 0xff), len);
+                n = brd_ring_recv(r, buf, sizeof(buf), -1);
+                assert_int_equal(n, (ssize_t)len);
+                assert_memory_equal(buf, exp, len);
+        }
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), -1), -EPIPE);
+        AO_store(&s.stop, 1);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_true(storm_hits > 0);
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_ring_close(r);
+        assert_int_equal(sigaction(SIGUSR1, &old_usr1, NULL), 0);
+        assert_int_equal(sigaction(SIGCHLD, &old_chld, NULL), 0);
+        t_leak_end(&l);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_interrupt_blocked_consumer),
+                cmocka_unit_test(test_interrupt_blocked_producer),
+                cmocka_unit_test(test_interrupt_is_latched_once),
+                cmocka_unit_test(test_timeouts_are_bounded),
+                cmocka_unit_test(test_idle_timeouts_then_stream),
+                cmocka_unit_test(test_signal_storm_loses_nothing),
+        };
+
+        return cmocka_run_group_tests_name("ringbuf-wait", tests, NULL, NULL);
+}
