@@ -1,17 +1,29 @@
 /* SPDX-License-Identifier: MIT */
-/* brood bench: runs the benchmark programs built beside the command. */
+/*
+ * brood bench: runs the benchmark programs built beside the command (each
+ * prints its own tables: brood beside its peers, with the ratios), merges
+ * their JSON into one document (--json) and draws them (--plot, gnuplot).
+ */
 #include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <brood/brood.h>
 #include "brood.h"
+#include "json.h"
 
 static const char *const groups[] = { "ring", "spawn", "pool" };
+#define NGROUPS BRD_ARRAY_LEN(groups)
 
 static int bench_path(const char *group, char *out, size_t cap)
 {
@@ -20,6 +32,7 @@ static int bench_path(const char *group, char *out, size_t cap)
         ssize_t n;
 
         if (!dir) {
+                /* In the build tree: tools/brood and bench/<group>-bench. */
                 n = readlink("/proc/self/exe", self, sizeof(self) - 1);
                 if (n <= 0)
                         return -errno;
@@ -33,7 +46,8 @@ static int bench_path(const char *group, char *out, size_t cap)
         return access(out, X_OK) == 0 ? 0 : -ENOENT;
 }
 
-static int run_group(const char *group, int argc, char **argv)
+/* Run one benchmark program with @pass (argv tail) and --json @json. */
+static int run_group(const char *group, char **pass, int npass, const char *json)
 {
         char path[PATH_MAX];
         char *args[64];
@@ -46,9 +60,12 @@ static int run_group(const char *group, int argc, char **argv)
                 return BRD_EXIT_FAIL;
         }
         args[n++] = path;
-        for (i = 0; i < argc && n < 62; i++)
-                args[n++] = argv[i];
+        for (i = 0; i < npass && n < 60; i++)
+                args[n++] = pass[i];
+        args[n++] = "--json";
+        args[n++] = (char *)json;
         args[n] = NULL;
+        printf("\n######## brood bench %s\n", group);
         fflush(stdout);
         pid = fork();
         if (pid < 0) {
@@ -62,32 +79,309 @@ static int run_group(const char *group, int argc, char **argv)
         while (waitpid(pid, &st, 0) < 0)
                 if (errno != EINTR)
                         return BRD_EXIT_FAIL;
-        return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? BRD_EXIT_OK : BRD_EXIT_FAIL;
+        if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+                fprintf(stderr, "brood: bench: %s: the benchmark failed (%s %d)\n", group,
+                        WIFEXITED(st) ? "exit code" : "signal",
+                        WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+                return BRD_EXIT_FAIL;
+        }
+        return BRD_EXIT_OK;
+}
+
+static char *slurp(const char *path)
+{
+        FILE *f = fopen(path, "re");
+        char *buf = NULL;
+        size_t n = 0, cap = 0, got;
+
+        if (!f)
+                return NULL;
+        do {
+                if (cap - n < 4096) {
+                        char *nb = realloc(buf, cap + 65536);
+
+                        if (!nb) {
+                                free(buf);
+                                fclose(f);
+                                return NULL;
+                        }
+                        buf = nb;
+                        cap += 65536;
+                }
+                got = fread(buf + n, 1, cap - n - 1, f);
+                n += got;
+        } while (got);
+        fclose(f);
+        buf[n] = '\0';
+        return buf;
+}
+
+static int write_json(const char *path, char *const *text, struct json *const *parsed)
+{
+        struct utsname u;
+        char date[32];
+        time_t now = time(NULL);
+        FILE *f = fopen(path, "we");
+        bool first = true;
+        size_t i;
+
+        if (!f)
+                return -errno;
+        uname(&u);
+        strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+        fprintf(f, "{\n\"brood_version\": \"%s\",\n\"date\": \"%s\",\n\"machine\": ", brd_version(), date);
+        {
+                char m[600];
+
+                snprintf(m, sizeof(m), "%s %s %s, %ld CPUs", u.sysname, u.release, u.machine,
+                         sysconf(_SC_NPROCESSORS_ONLN));
+                json_str(f, m);
+        }
+        fprintf(f, ",\n\"groups\": {");
+        for (i = 0; i < NGROUPS; i++) {
+                if (!parsed[i])
+                        continue;
+                fprintf(f, "%s\n\"%s\": %s", first ? "" : ",", groups[i], text[i]);
+                first = false;
+        }
+        fprintf(f, "\n}\n}\n");
+        if (fclose(f) == EOF)
+                return -errno;
+        return 0;
+}
+
+static bool have_gnuplot(char *path, size_t cap)
+{
+        const char *p = getenv("PATH");
+        char buf[4096];
+        char *save = NULL, *dir;
+
+        snprintf(buf, sizeof(buf), "%s", p ? p : "/usr/bin:/bin");
+        for (dir = strtok_r(buf, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+                snprintf(path, cap, "%s/gnuplot", dir);
+                if (access(path, X_OK) == 0)
+                        return true;
+        }
+        return false;
+}
+
+/* The ring panel: payload GB/s against message size, brood and its peers. */
+static void plot_ring(FILE *g, const struct json *ring)
+{
+        static const char *const peers[][2] = {
+                { "brood_copy", "brood (copy)" }, { "brood_zerocopy", "brood (zero-copy)" },
+                { "seed", "seed protocol" }, { "pipe", "pipe" }, { "socketpair", "socketpair" },
+        };
+        const struct json *s = json_get(ring, "streaming");
+        size_t i, k;
+
+        for (k = 0; k < BRD_ARRAY_LEN(peers); k++) {
+                fprintf(g, "$ring%zu << EOD\n", k);
+                for (i = 0; s && i < s->nkids; i++) {
+                        const struct json *row = json_at(s, i);
+                        double gbps = json_num(row, -1, "peers", peers[k][0], "gbps", NULL);
+
+                        if (gbps > 0)
+                                fprintf(g, "%g %g\n", json_num(row, 0, "size", NULL), gbps);
+                }
+                fprintf(g, "EOD\n");
+        }
+        fprintf(g, "set title 'Ring throughput, producer and consumer in two processes'\n"
+                   "set logscale xy\nset xlabel 'message size (bytes)'\nset ylabel 'GB/s (payload)'\n"
+                   "set key top left\nset grid\nset xrange [5:2e6]\n"
+                   "set xtics ('8' 8, '64' 64, '512' 512, '4K' 4096, '64K' 65536, '1M' 1048576)\n"
+                   "plot ");
+        for (k = 0; k < BRD_ARRAY_LEN(peers); k++)
+                fprintf(g, "%s$ring%zu using 1:2 with linespoints lw %d pt 7 title '%s'",
+                        k ? ", " : "", k, k < 2 ? 3 : 1, peers[k][1]);
+        fprintf(g, "\nunset logscale\nunset xtics\nset xtics\nset autoscale x\n");
+}
+
+/* The spawn panel: p50 latency bars (log scale). */
+static void plot_spawn(FILE *g, const struct json *spawn)
+{
+        const struct json *r = json_get(spawn, "results");
+        size_t i;
+
+        fprintf(g, "$spawn << EOD\n");
+        for (i = 0; r && i < r->nkids; i++) {
+                const struct json *row = json_at(r, i);
+                const struct json *name = json_get(row, "name");
+                char label[96];
+                size_t k;
+
+                if (!name || name->type != JSON_STR)
+                        continue;
+                snprintf(label, sizeof(label), "%s", name->str);
+                for (k = 0; label[k]; k++)
+                        if (label[k] == '"')
+                                label[k] = '\'';
+                fprintf(g, "\"%s\" %g\n", label, json_num(row, 0, "p50_us", NULL));
+        }
+        fprintf(g, "EOD\n"
+                   "set title 'Spawn and wait a child that exits at once (p50)'\n"
+                   "set logscale y\nset ylabel 'microseconds'\nset xlabel ''\nunset key\n"
+                   "set style fill solid 0.7\nset boxwidth 0.7\nset xtics rotate by -40 font ',9'\n"
+                   "plot $spawn using 0:2:xtic(1) with boxes lc rgb '#3070b0'\n"
+                   "unset logscale\nset xtics norotate\n");
+}
+
+/* The pool panel: alloc+free pairs/s against block size, one process. */
+static void plot_pool(FILE *g, const struct json *pool)
+{
+        static const char *const peers[][2] = {
+                { "pool_pairs_per_s", "brood pool" }, { "malloc_pairs_per_s", "glibc malloc" },
+                { "segobj_pairs_per_s", "a segment per object" },
+        };
+        const struct json *r = json_get(pool, "results");
+        size_t i, k;
+
+        for (k = 0; k < BRD_ARRAY_LEN(peers); k++) {
+                fprintf(g, "$pool%zu << EOD\n", k);
+                for (i = 0; r && i < r->nkids; i++) {
+                        const struct json *row = json_at(r, i);
+                        double v = json_num(row, -1, peers[k][0], NULL);
+
+                        if (v > 0 && json_num(row, 0, "procs", NULL) == 1)
+                                fprintf(g, "%g %g\n", json_num(row, 0, "size", NULL), v);
+                }
+                fprintf(g, "EOD\n");
+        }
+        fprintf(g, "set title 'Shared pool: alloc+free pairs per second (one process)'\n"
+                   "set logscale xy\nset xlabel 'block size (bytes)'\nset ylabel 'pairs/s'\n"
+                   "set key center right\nset grid\nset style fill empty\nset xrange [40:1e5]\n"
+                   "set xtics ('64' 64, '256' 256, '1K' 1024, '4K' 4096, '16K' 16384, '64K' 65536)\n"
+                   "plot ");
+        for (k = 0; k < BRD_ARRAY_LEN(peers); k++)
+                fprintf(g, "%s$pool%zu using 1:2 with linespoints lw %d pt 7 title '%s'",
+                        k ? ", " : "", k, k == 0 ? 3 : 1, peers[k][1]);
+        fprintf(g, "\nunset logscale\n");
+}
+
+static int write_plot(const char *gnuplot, const char *svg, struct json *const *parsed)
+{
+        char cmd[PATH_MAX + 16];
+        unsigned panels = 0, i;
+        FILE *g;
+        int st;
+
+        for (i = 0; i < NGROUPS; i++)
+                panels += parsed[i] != NULL;
+        if (!panels)
+                return -ENODATA;
+        snprintf(cmd, sizeof(cmd), "%s", gnuplot);
+        g = popen(cmd, "we");
+        if (!g)
+                return -errno;
+        fprintf(g, "set terminal svg size %u,520 dynamic noenhanced font 'Helvetica,12' background '#ffffff'\n"
+                   "set output '%s'\nset multiplot layout 1,%u\n", 560 * panels, svg, panels);
+        if (parsed[0])
+                plot_ring(g, parsed[0]);
+        if (parsed[1])
+                plot_spawn(g, parsed[1]);
+        if (parsed[2])
+                plot_pool(g, parsed[2]);
+        fprintf(g, "unset multiplot\n");
+        st = pclose(g);
+        return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
+}
+
+static int usage(FILE *f)
+{
+        fprintf(f, "usage: brood bench [ring|spawn|pool|all] [--quick] [--json FILE] [--plot FILE.svg]\n"
+                   "  Runs brood's benchmarks, each beside its peers in the same run (ring: pipe,\n"
+                   "  socketpair, the seed protocol, eventfd, memcpy; spawn: fork+waitpid,\n"
+                   "  posix_spawn, Python multiprocessing; pool: malloc, a segment per object),\n"
+                   "  and prints one table per group with the ratios.\n"
+                   "  --quick        short runs (seconds instead of minutes)\n"
+                   "  --json FILE    every figure of every group in one JSON document\n"
+                   "  --plot FILE    an SVG: ring throughput against message size, spawn latency\n"
+                   "                 bars, pool pairs/s (needs gnuplot: apt-get install gnuplot-nox)\n");
+        return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
 }
 
 int cmd_bench(int argc, char **argv)
 {
-        const char *which = argc > 1 && argv[1][0] != '-' ? argv[1] : "all";
-        int first = argc > 1 && argv[1][0] != '-' ? 2 : 1;
-        int rc = BRD_EXIT_OK;
+        static const struct option opts[] = {
+                { "quick", no_argument, NULL, 'q' },
+                { "json", required_argument, NULL, 'j' },
+                { "plot", required_argument, NULL, 'p' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 }
+        };
+        char *text[NGROUPS] = { 0 };
+        struct json *parsed[NGROUPS] = { 0 };
+        char tmpdir[] = "/tmp/brood-bench-XXXXXX", gnuplot[PATH_MAX];
+        const char *json = NULL, *plot = NULL, *which = "all";
+        char *pass[4];
+        int c, npass = 0, rc = BRD_EXIT_OK, r;
         size_t i;
 
-        if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-                printf("usage: brood bench [ring|spawn|pool|all] [--quick] [--json FILE]\n"
-                       "  Runs brood's benchmarks beside their peers in one run and prints ratios.\n");
-                return BRD_EXIT_OK;
+        while ((c = getopt_long(argc, argv, "qj:p:h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'q': pass[npass++] = "--quick"; break;
+                case 'j': json = optarg; break;
+                case 'p': plot = optarg; break;
+                case 'h': return usage(stdout);
+                default: return usage(stderr);
+                }
         }
-        for (i = 0; i < BRD_ARRAY_LEN(groups); i++) {
+        if (optind < argc)
+                which = argv[optind++];
+        if (optind != argc)
+                return usage(stderr);
+        for (i = 0; i < NGROUPS; i++)
+                if (!strcmp(which, groups[i]))
+                        break;
+        if (strcmp(which, "all") && i == NGROUPS) {
+                fprintf(stderr, "brood: bench: unknown group '%s' (ring, spawn, pool, all)\n", which);
+                return BRD_EXIT_USAGE;
+        }
+        if (plot && !have_gnuplot(gnuplot, sizeof(gnuplot))) {
+                fprintf(stderr, "brood: bench: --plot needs gnuplot, which is not installed "
+                                "(apt-get install gnuplot-nox)\n");
+                return BRD_EXIT_FAIL;
+        }
+        if (!mkdtemp(tmpdir)) {
+                tool_err("bench", "/tmp", errno);
+                return BRD_EXIT_FAIL;
+        }
+        for (i = 0; i < NGROUPS; i++) {
+                char path[64];
+
                 if (strcmp(which, "all") && strcmp(which, groups[i]))
                         continue;
-                if (run_group(groups[i], argc - first, argv + first) != BRD_EXIT_OK)
+                snprintf(path, sizeof(path), "%s/%s.json", tmpdir, groups[i]);
+                if (run_group(groups[i], pass, npass, path) != BRD_EXIT_OK) {
                         rc = BRD_EXIT_FAIL;
-                if (strcmp(which, "all"))
-                        return rc;
+                } else if (!(text[i] = slurp(path)) || !(parsed[i] = json_parse(text[i]))) {
+                        fprintf(stderr, "brood: bench: %s: unreadable JSON output\n", groups[i]);
+                        rc = BRD_EXIT_FAIL;
+                }
+                unlink(path);
         }
-        if (strcmp(which, "all")) {
-                fprintf(stderr, "brood: bench: unknown group '%s'\n", which);
-                return BRD_EXIT_USAGE;
+        rmdir(tmpdir);
+        if (json) {
+                r = write_json(json, text, parsed);
+                if (r < 0) {
+                        tool_err("bench", json, -r);
+                        rc = BRD_EXIT_FAIL;
+                } else {
+                        printf("\nbrood bench: wrote %s\n", json);
+                }
+        }
+        if (plot) {
+                r = write_plot(gnuplot, plot, parsed);
+                if (r < 0) {
+                        tool_err("bench", plot, -r);
+                        rc = BRD_EXIT_FAIL;
+                } else {
+                        printf("brood bench: wrote %s\n", plot);
+                }
+        }
+        for (i = 0; i < NGROUPS; i++) {
+                json_free(parsed[i]);
+                free(text[i]);
         }
         return rc;
 }

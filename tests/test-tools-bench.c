@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/* brood bench all --quick --json --plot: every group runs, the JSON parses
+ * and holds every group's figures, the SVG is written. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "json.h"
+
+static char *slurp(const char *path)
+{
+        FILE *f = fopen(path, "re");
+        static char buf[1 << 20];
+        size_t n;
+
+        if (!f)
+                return NULL;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        return buf;
+}
+
+static void test_bench_all_quick_json_plot(void **state)
+{
+        const char *exe = getenv("BRD_BROOD");
+        char dir[] = "/tmp/brood-test-bench-XXXXXX", cmd[1024], json[256], svg[256];
+        const struct json *g;
+        struct json *j;
+        char *text;
+        int st;
+
+        assert_non_null(exe);
+        assert_non_null(mkdtemp(dir));
+        snprintf(json, sizeof(json), "%s/all.json", dir);
+        snprintf(svg, sizeof(svg), "%s/all.svg", dir);
+        snprintf(cmd, sizeof(cmd), "%s bench all --quick --json %s --plot %s >/dev/null", exe, json, svg);
+        st = system(cmd);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+
+        text = slurp(json);
+        assert_non_null(text);
+        j = json_parse(text);
+        assert_non_null(j);
+        g = json_get(j, "groups");
+        assert_non_null(g);
+        /* ring: every size, every peer measured and its checksum verified */
+        assert_true(json_num(json_get(g, "ring"), -1, "failures", NULL) == 0);
+        assert_int_equal(json_get(json_get(g, "ring"), "streaming")->nkids, 6);
+        assert_true(json_num(json_at(json_get(json_get(g, "ring"), "streaming"), 1), 0, "peers",
+                             "brood_copy", "msgs_per_s", NULL) > 0);
+        assert_non_null(json_get(json_get(g, "spawn"), "results"));
+        assert_true(json_get(json_get(g, "spawn"), "results")->nkids >= 4);
+        assert_non_null(json_get(json_get(g, "pool"), "results"));
+        json_free(j);
+
+        text = slurp(svg);
+        assert_non_null(text);
+        assert_non_null(strstr(text, "<svg"));
+        assert_non_null(strstr(text, "Ring throughput"));
+        unlink(json);
+        unlink(svg);
+        rmdir(dir);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_bench_all_quick_json_plot),
+        };
+
+        if (access("/usr/bin/gnuplot", X_OK) != 0)
+                return T_EXIT_SKIP;
+        return cmocka_run_group_tests_name("tools-bench", tests, NULL, NULL);
+}
