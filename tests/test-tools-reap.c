@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include <brood/ringbuf.h>
 #include <brood/shm.h>
 
 /* Run the brood command with @args; its stdout into @out; returns its exit code. */
@@ -150,10 +151,72 @@ static void test_reap_removes_only_dead_unheld(void **state)
         shm_unlink(lookalike);
 }
 
+static void test_ls_anon_rings_and_pools_reap_reports_dead_peer(void **state)
+{
+        static char out[65536];
+        struct brd_handle prod, cons;
+        struct brd_ring *r;
+        struct brd_pool *pool;
+        char want[128];
+        int p[2];
+        pid_t pid;
+        char c;
+
+        assert_int_equal(brd_pool_create(1 << 20, 0, &pool), 0);
+        assert_true(brd_pool_alloc(pool, 100) > 0);
+        assert_true(brd_pool_alloc(pool, 5000) > 0);
+        assert_int_equal(brd_ring_create(16384, 0, &prod, &cons), 0);
+        assert_int_equal(brd_ring_attach(&cons, &r), 0);
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct brd_ring *w;
+                char msg[100] = { 0 };
+                int i;
+
+                if (brd_ring_attach(&prod, &w) < 0)
+                        _exit(1);
+                for (i = 0; i < 3; i++)
+                        if (brd_ring_send(w, msg, sizeof(msg), -1) < 0)
+                                _exit(2);
+                (void)!write(p[1], "x", 1);
+                for (;;)
+                        pause();
+        }
+        close(p[1]);
+        assert_int_equal(read(p[0], &c, 1), 1);
+        close(p[0]);
+
+        assert_int_equal(run_brood("ls --anon", out, sizeof(out)), 0);
+        snprintf(want, sizeof(want), "producer %d alive, consumer %d alive", (int)pid, (int)getpid());
+        assert_non_null(strstr(out, want));
+        assert_non_null(strstr(out, "ring 336/16384 bytes filled"));   /* 3 x (8 + 100 -> 112) */
+        assert_non_null(strstr(out, "in 2 blocks"));
+        assert_int_equal(run_brood("ls --anon --json", out, sizeof(out)), 0);
+        assert_non_null(strstr(out, "\"fill\":336"));
+        assert_non_null(strstr(out, "\"blocks\":2}"));
+
+        kill(pid, SIGKILL);
+        assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
+        assert_int_equal(run_brood("ls --anon", out, sizeof(out)), 0);
+        snprintf(want, sizeof(want), "producer %d DEAD", (int)pid);
+        assert_non_null(strstr(out, want));
+        assert_int_equal(run_brood("reap --dry-run", out, sizeof(out)), 0);
+        snprintf(want, sizeof(want), "producer %d died without closing", (int)pid);
+        assert_non_null(strstr(out, want));
+
+        brd_ring_close(r);
+        brd_handle_close(&prod);
+        brd_handle_close(&cons);
+        brd_pool_close(pool);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_reap_removes_only_dead_unheld),
+                cmocka_unit_test(test_ls_anon_rings_and_pools_reap_reports_dead_peer),
         };
 
         return cmocka_run_group_tests_name("tools-reap", tests, NULL, NULL);

@@ -43,8 +43,22 @@ struct seg_entry {
         uid_t uid;
         pid_t holders[16];      /* live processes with an fd or a mapping of it */
         size_t nholders;        /* may exceed the array: count only */
-        bool anon;              /* an anonymous memfd found through /proc/PID/fd */
+        bool anon;              /* an anonymous memfd found through /proc/PID/fd or maps */
         uint64_t ino;
+        char path[64];          /* anon: /proc/PID/fd/N (or map_files) to open it by */
+
+        /* What is inside (anon "ring" and "pool" segments, read-only look). */
+        enum { SEG_RAW = 0, SEG_RING, SEG_POOL } kind;
+        struct {
+                uint64_t capacity, fill;        /* bytes committed, not yet consumed */
+                pid_t pid[2];                   /* producer, consumer; 0 = not attached */
+                bool alive[2];
+                bool closed[2];
+        } ring;
+        struct {
+                uint64_t capacity, used, blocks;
+                bool ok;
+        } pool;
 };
 
 /* Parse "/brood.<pid>.<start>.<hex32>.<label>"; false for any other name. */

@@ -22,12 +22,41 @@ static void print_holders(FILE *f, const struct seg_entry *e, bool json)
                 fputc('-', f);
 }
 
+/* What is inside an anonymous segment, in words ("" when nothing is known). */
+static void describe(const struct seg_entry *e, char *buf, size_t cap)
+{
+        static const char *const role[2] = { "producer", "consumer" };
+        size_t n = 0;
+        int k;
+
+        buf[0] = '\0';
+        if (e->kind == SEG_RING) {
+                n += (size_t)snprintf(buf + n, cap - n, "ring %llu/%llu bytes filled",
+                                      (unsigned long long)e->ring.fill,
+                                      (unsigned long long)e->ring.capacity);
+                for (k = 0; k < 2 && n < cap; k++) {
+                        if (!e->ring.pid[k])
+                                n += (size_t)snprintf(buf + n, cap - n, ", %s -", role[k]);
+                        else
+                                n += (size_t)snprintf(buf + n, cap - n, ", %s %d %s", role[k],
+                                                      (int)e->ring.pid[k],
+                                                      e->ring.closed[k] ? "closed" :
+                                                      e->ring.alive[k] ? "alive" : "DEAD");
+                }
+        } else if (e->kind == SEG_POOL && e->pool.ok) {
+                snprintf(buf, cap, "pool %llu/%llu bytes used in %llu blocks",
+                         (unsigned long long)e->pool.used, (unsigned long long)e->pool.capacity,
+                         (unsigned long long)e->pool.blocks);
+        }
+}
+
 static int usage_ls(FILE *f)
 {
         fprintf(f, "usage: brood ls [--json] [--anon]\n"
                    "  List brood's named shared-memory segments (/dev/shm/brood.*): creator pid,\n"
                    "  whether it is alive, size, and the live processes that map or hold each one.\n"
-                   "  --anon   also list anonymous brood memfds held by live processes\n"
+                   "  --anon   also list anonymous brood memfds held by live processes, with\n"
+                   "           rings' fill level and pids and pools' usage\n"
                    "  --json   one JSON document instead of a table\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
 }
@@ -75,7 +104,23 @@ int cmd_ls(int argc, char **argv)
                                (int)e->creator, e->creator_alive ? "true" : "false",
                                (unsigned long long)e->size, e->mode, (unsigned)e->uid);
                         print_holders(stdout, e, true);
-                        printf("]}");
+                        printf("]");
+                        if (e->kind == SEG_RING)
+                                printf(",\"ring\":{\"capacity\":%llu,\"fill\":%llu,"
+                                       "\"producer\":{\"pid\":%d,\"alive\":%s,\"closed\":%s},"
+                                       "\"consumer\":{\"pid\":%d,\"alive\":%s,\"closed\":%s}}",
+                                       (unsigned long long)e->ring.capacity,
+                                       (unsigned long long)e->ring.fill, (int)e->ring.pid[0],
+                                       e->ring.alive[0] ? "true" : "false",
+                                       e->ring.closed[0] ? "true" : "false", (int)e->ring.pid[1],
+                                       e->ring.alive[1] ? "true" : "false",
+                                       e->ring.closed[1] ? "true" : "false");
+                        else if (e->kind == SEG_POOL && e->pool.ok)
+                                printf(",\"pool\":{\"capacity\":%llu,\"used\":%llu,\"blocks\":%llu}",
+                                       (unsigned long long)e->pool.capacity,
+                                       (unsigned long long)e->pool.used,
+                                       (unsigned long long)e->pool.blocks);
+                        printf("}");
                 }
                 printf("]}\n");
         } else {
@@ -100,7 +145,12 @@ int cmd_ls(int argc, char **argv)
                                         printf("%-20s", buf);
                                 }
                         }
-                        printf(" %-16s %s\n", e->label, e->name);
+                        {
+                                char what[160];
+
+                                describe(e, what, sizeof(what));
+                                printf(" %-16s %s%s%s\n", e->label, e->name, what[0] ? "  " : "", what);
+                        }
                 }
         }
         free(v);
@@ -113,6 +163,7 @@ static int usage_reap(FILE *f)
                    "  Unlink brood's named segments whose creator is dead and that no live\n"
                    "  process maps or holds.  Names brood did not make, and segments of a live\n"
                    "  creator, are never touched.  Exit 1 if something could not be removed.\n"
+                   "  It also reports rings (anonymous) whose producer or consumer died.\n"
                    "  --dry-run   only say what would be removed\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
 }
@@ -137,7 +188,7 @@ int cmd_reap(int argc, char **argv)
         }
         if (optind != argc)
                 return usage_reap(stderr);
-        n = seg_scan(false, &v);
+        n = seg_scan(true, &v);
         if (n < 0) {
                 tool_err("reap", "/dev/shm", -n);
                 return BRD_EXIT_FAIL;
@@ -145,6 +196,20 @@ int cmd_reap(int argc, char **argv)
         for (i = 0; i < n; i++) {
                 const struct seg_entry *e = &v[i];
 
+                if (e->anon) {
+                        /* Nothing to unlink (a memfd goes with its last holder);
+                         * a ring whose peer died is worth a word. */
+                        static const char *const role[2] = { "producer", "consumer" };
+                        int k;
+
+                        for (k = 0; e->kind == SEG_RING && k < 2; k++)
+                                if (e->ring.pid[k] && !e->ring.alive[k] && !e->ring.closed[k])
+                                        printf("ring %s (inode %llu, held by %d): %s %d died "
+                                               "without closing\n", e->name,
+                                               (unsigned long long)e->ino, (int)e->holders[0],
+                                               role[k], (int)e->ring.pid[k]);
+                        continue;
+                }
                 if (e->creator_alive || e->nholders) {
                         kept++;
                         continue;

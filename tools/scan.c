@@ -15,7 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
+
 #include <brood/shm.h>
+#include "internal/brd-ring.h"
 #include "brood.h"
 
 bool seg_parse_name(const char *name, struct seg_entry *e)
@@ -138,7 +141,8 @@ static struct seg_entry *vec_push(struct vec *x)
 }
 
 /* Anonymous brood memfds: "/memfd:brood:<label> (deleted)", grouped by inode. */
-static int note_anon(struct vec *x, pid_t pid, const char *target, const struct stat *st)
+static int note_anon(struct vec *x, pid_t pid, const char *target, const struct stat *st,
+                     const char *path)
 {
         const char *lab;
         struct seg_entry *e;
@@ -157,6 +161,7 @@ static int note_anon(struct vec *x, pid_t pid, const char *target, const struct 
                 return -ENOMEM;
         e->anon = true;
         e->ino = st->st_ino;
+        snprintf(e->path, sizeof(e->path), "%s", path);
         e->size = (uint64_t)st->st_size;
         e->mode = st->st_mode & 07777;
         e->uid = st->st_uid;
@@ -192,13 +197,13 @@ static int scan_proc(struct vec *x, bool anon)
                 fdd = opendir(path);
                 if (fdd) {
                         while ((f = readdir(fdd))) {
-                                char link[600];
+                                char link[64];
                                 ssize_t n;
                                 struct seg_entry *e;
 
                                 if (f->d_name[0] == '.')
                                         continue;
-                                snprintf(link, sizeof(link), "%s/%s", path, f->d_name);
+                                snprintf(link, sizeof(link), "/proc/%d/fd/%.16s", (int)pid, f->d_name);
                                 n = readlink(link, target, sizeof(target) - 1);
                                 if (n <= 0)
                                         continue;
@@ -209,7 +214,8 @@ static int scan_proc(struct vec *x, bool anon)
                                 } else if (anon && !strncmp(target, "/memfd:brood:", 13)) {
                                         struct stat st;
 
-                                        if (stat(link, &st) == 0 && note_anon(x, pid, target, &st) < 0)
+                                        if (stat(link, &st) == 0 &&
+                                            note_anon(x, pid, target, &st, link) < 0)
                                                 r = -ENOMEM;
                                 }
                         }
@@ -223,6 +229,24 @@ static int scan_proc(struct vec *x, bool anon)
                         char *p = strstr(line, "/dev/shm/");
                         struct seg_entry *e;
 
+                        if (anon && (p = strstr(line, "/memfd:brood:"))) {
+                                /* "start-end perms off dev inode path": a mapping
+                                 * whose fd was closed is found here only. */
+                                unsigned long lo, hi, ino;
+                                char mf[64];
+                                struct stat st = { 0 };
+
+                                if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &lo, &hi, &ino) != 3)
+                                        continue;
+                                p[strcspn(p, "\n")] = '\0';
+                                snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", (int)pid, lo, hi);
+                                st.st_ino = ino;
+                                if (stat(mf, &st) < 0)
+                                        st.st_size = 0;
+                                if (note_anon(x, pid, p, &st, mf) < 0)
+                                        r = -ENOMEM;
+                                continue;
+                        }
                         if (!p)
                                 continue;
                         p[strcspn(p, " \n")] = '\0';
@@ -234,6 +258,75 @@ static int scan_proc(struct vec *x, bool anon)
         }
         closedir(proc);
         return r;
+}
+
+/* A read-only look at a ring's header: fill level, pids, closed flags. */
+static void inspect_ring(struct seg_entry *e, int fd)
+{
+        const struct brd_ring_hdr *h;
+        uint64_t tail, head;
+        int k;
+
+        if (e->size < sizeof(*h))
+                return;
+        h = mmap(NULL, sizeof(*h), PROT_READ, MAP_SHARED, fd, 0);
+        if (h == MAP_FAILED)
+                return;
+        if (h->magic == BRD_RING_MAGIC && h->version == BRD_RING_VERSION) {
+                const struct brd_ring_side *side[2] = { &h->prod, &h->cons };
+
+                e->kind = SEG_RING;
+                e->ring.capacity = h->capacity;
+                tail = AO_load(&h->tail.idx);
+                head = AO_load(&h->head.idx);
+                e->ring.fill = tail >= head && tail - head <= h->capacity ? tail - head : 0;
+                for (k = 0; k < 2; k++) {
+                        AO_t pid = AO_load(&side[k]->pid);
+
+                        e->ring.pid[k] = pid > 0 && pid < 0x7fffffff ? (pid_t)pid : 0;
+                        e->ring.alive[k] = e->ring.pid[k] &&
+                                           proc_alive(e->ring.pid[k], AO_load(&side[k]->start_time));
+                        e->ring.closed[k] = AO_load(&side[k]->state) & BRD_RING_ST_CLOSED;
+                }
+        }
+        munmap((void *)h, sizeof(*h));
+}
+
+/* A pool's accounting, through the library (a short walk under its lock). */
+static void inspect_pool(struct seg_entry *e, int fd)
+{
+        struct brd_handle h = { .kind = BRD_HANDLE_POOL, .nfds = 1, .fds = { fd, -1, -1, -1 },
+                                .size = e->size };
+        struct brd_pool_stats st;
+        struct brd_pool *p;
+
+        if (brd_pool_attach(&h, &p) < 0)
+                return;
+        e->kind = SEG_POOL;
+        if (brd_pool_stats(p, &st) == 0) {
+                e->pool.capacity = st.capacity;
+                e->pool.used = st.used;
+                e->pool.blocks = st.blocks;
+                e->pool.ok = true;
+        }
+        brd_pool_close(p);
+}
+
+static void inspect(struct seg_entry *e)
+{
+        bool ring = !strcmp(e->label, "ring"), pool = !strcmp(e->label, "pool");
+        int fd;
+
+        if (!e->anon || (!ring && !pool) || !e->path[0])
+                return;
+        fd = open(e->path, (pool ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        if (ring)
+                inspect_ring(e, fd);
+        else
+                inspect_pool(e, fd);
+        close(fd);
 }
 
 int seg_scan(bool anon, struct seg_entry **ret_list)
@@ -273,9 +366,12 @@ int seg_scan(bool anon, struct seg_entry **ret_list)
                 free(x.v);
                 return r;
         }
-        for (i = 0; i < x.n; i++)
+        for (i = 0; i < x.n; i++) {
                 if (!x.v[i].anon)
                         x.v[i].creator_alive = proc_alive(x.v[i].creator, x.v[i].start_time);
+                else
+                        inspect(&x.v[i]);
+        }
         *ret_list = x.v;
         return (int)x.n;
 }
