@@ -30,6 +30,20 @@ int __wrap_posix_fallocate64(int fd, off_t off, off_t len)
         return __real_posix_fallocate64(fd, off, len);
 }
 
+/* Name squatting: shm_open says EEXIST this many more times. */
+static int fail_exist;
+int __real_shm_open(const char *name, int flags, mode_t mode);
+int __wrap_shm_open(const char *name, int flags, mode_t mode);
+int __wrap_shm_open(const char *name, int flags, mode_t mode)
+{
+        if (fail_exist > 0 && (flags & O_CREAT)) {
+                fail_exist--;
+                errno = EEXIST;
+                return -1;
+        }
+        return __real_shm_open(name, flags, mode);
+}
+
 static int map_count(void)
 {
         FILE *f = fopen("/proc/self/maps", "re");
@@ -298,6 +312,24 @@ static void test_enospc_at_create(void **state)
         assert_int_equal(t_shm_count(), shm);
 }
 
+static void test_name_collision_retries(void **state)
+{
+        struct brd_seg *s = (struct brd_seg *)0x1;
+
+        /* A taken name (a squatter, or a collision) means a fresh random
+         * name, up to 8 tries; never adopting the existing object. */
+        fail_exist = 7;
+        assert_int_equal(brd_seg_create("squat", 4096, BRD_SEG_NAMED, &s), 0);
+        assert_int_equal(fail_exist, 0);
+        assert_int_equal(t_shm_count(), 1);
+        brd_seg_close(s);
+        s = (struct brd_seg *)0x1;
+        fail_exist = 8;
+        assert_int_equal(brd_seg_create("squat", 4096, BRD_SEG_NAMED, &s), -EEXIST);
+        assert_ptr_equal(s, (struct brd_seg *)0x1);
+        fail_exist = 0;
+}
+
 static void test_bad_input(void **state)
 {
         struct brd_seg *s = (struct brd_seg *)0x1;
@@ -466,6 +498,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_hostile_fds, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_attach_roundtrip, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_enospc_at_create, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_name_collision_retries, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_rlimit_fsize_is_efbig, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_refuses_foreign_and_loose, setup, teardown),
