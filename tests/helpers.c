@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -204,4 +205,22 @@ void t_sha256_final(struct t_sha256 *s, uint8_t out[32])
                 out[4 * i + 2] = (uint8_t)(s->h[i] >> 8);
                 out[4 * i + 3] = (uint8_t)s->h[i];
         }
+}
+
+int t_run_brood(const char *args, bool with_stderr, char *out, size_t cap)
+{
+        const char *exe = getenv("BRD_BROOD");
+        char cmd[1024];
+        FILE *p;
+        size_t n;
+        int st;
+
+        assert_non_null(exe);
+        snprintf(cmd, sizeof(cmd), "%s %s%s", exe, args, with_stderr ? " 2>&1" : "");
+        p = popen(cmd, "re");
+        assert_non_null(p);
+        n = fread(out, 1, cap - 1, p);
+        out[n] = '\0';
+        st = pclose(p);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

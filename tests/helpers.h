@@ -4,6 +4,7 @@
 #define BRD_TEST_HELPERS_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
@@ -29,6 +30,10 @@ int t_thread_count(void);
 
 /* cmocka-asserts that this process has no child, alive or zombie. */
 void t_no_children(void);
+
+/* Run the brood command (path in $BRD_BROOD) with @args; its stdout (and
+ * stderr with @with_stderr) into @out; returns its exit code, -1 if killed. */
+int t_run_brood(const char *args, bool with_stderr, char *out, size_t cap);
 
 /* Leak check around a test: fds and brood's /dev/shm names. */
 struct t_leak {

@@ -11,23 +11,9 @@
 
 #include "helpers.h"
 
-/* Run brood with @args, stdout and stderr into @out; the exit code. */
 static int run_brood(const char *args, char *out, size_t cap)
 {
-        const char *exe = getenv("BRD_BROOD");
-        char cmd[512];
-        FILE *p;
-        size_t n;
-        int st;
-
-        assert_non_null(exe);
-        snprintf(cmd, sizeof(cmd), "%s %s 2>&1", exe, args);
-        p = popen(cmd, "r");
-        assert_non_null(p);
-        n = fread(out, 1, cap - 1, p);
-        out[n] = '\0';
-        st = pclose(p);
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        return t_run_brood(args, true, out, cap);
 }
 
 /* Processes named like the demo's actors (comm "producer", "stage", "consumer-N"). */

@@ -16,23 +16,9 @@
 #include <brood/ringbuf.h>
 #include <brood/shm.h>
 
-/* Run the brood command with @args; its stdout into @out; returns its exit code. */
 static int run_brood(const char *args, char *out, size_t cap)
 {
-        const char *exe = getenv("BRD_BROOD");
-        char cmd[512];
-        FILE *p;
-        size_t n;
-        int st;
-
-        assert_non_null(exe);
-        snprintf(cmd, sizeof(cmd), "%s %s", exe, args);
-        p = popen(cmd, "r");
-        assert_non_null(p);
-        n = fread(out, 1, cap - 1, p);
-        out[n] = '\0';
-        st = pclose(p);
-        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        return t_run_brood(args, false, out, cap);
 }
 
 static bool exists(const char *name)

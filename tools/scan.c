@@ -58,30 +58,6 @@ bool seg_parse_name(const char *name, struct seg_entry *e)
         return true;
 }
 
-static uint64_t start_time_of(pid_t pid)
-{
-        char path[64], buf[1024], *p;
-        ssize_t n;
-        int fd, field;
-
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return 0;
-        n = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        if (n <= 0)
-                return 0;
-        buf[n] = '\0';
-        p = strrchr(buf, ')');
-        if (!p)
-                return 0;
-        for (p += 2, field = 3; field < 22 && *p; p++)
-                if (*p == ' ')
-                        field++;
-        return field == 22 ? strtoull(p, NULL, 10) : 0;
-}
-
 bool proc_alive(pid_t pid, uint64_t start_time)
 {
         char path[64];
@@ -91,7 +67,7 @@ bool proc_alive(pid_t pid, uint64_t start_time)
         snprintf(path, sizeof(path), "/proc/%d", (int)pid);
         if (stat(path, &st) < 0)
                 return false;
-        s = start_time_of(pid);
+        s = brd__proc_start_time(pid);
         /* A recycled pid has another start time: the creator is dead. */
         return s != 0 && (start_time == 0 || s == start_time);
 }
