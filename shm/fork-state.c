@@ -20,8 +20,8 @@ static pthread_once_t brd_fork_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t brd_fork_mutex = PTHREAD_MUTEX_INITIALIZER;
 /* AO_t so that racing readers in other threads are well defined; all of
  * these are process-local, never in shared memory. */
-static AO_t brd_pid;                    /* 0: not cached yet */
-static AO_t brd_fork_generation = 1;
+AO_t brd__pid_cache;                    /* 0: not cached yet */
+AO_t brd__fork_generation = 1;
 static AO_t brd_start_time;             /* of brd_pid; 0: not read yet */
 static struct brd_seg *brd_registry;    /* under brd_fork_mutex */
 static unsigned brd_registry_count;
@@ -48,9 +48,9 @@ static void brd_fork_child(void)
         unsigned i;
 
         /* Single-threaded, async-signal context: plain stores only. */
-        AO_store(&brd_pid, 0);
+        AO_store(&brd__pid_cache, 0);
         AO_store(&brd_start_time, 0);
-        AO_store(&brd_fork_generation, AO_load(&brd_fork_generation) + 1);
+        AO_store(&brd__fork_generation, AO_load(&brd__fork_generation) + 1);
         for (s = brd_registry; s; s = next) {
                 next = s->reg_next;
                 s->inherited = true;
@@ -88,6 +88,14 @@ static void brd_fork_ensure(void)
         pthread_once(&brd_fork_once, brd_fork_init);
 }
 
+/* Register the handlers when the library is loaded, so that the hot paths
+ * can read the fork generation and the cached pid without a pthread_once
+ * (brd__fork_gen() and brd__getpid() are inline loads). */
+__attribute__((constructor)) static void brd_fork_load(void)
+{
+        brd_fork_ensure();
+}
+
 void brd__fork_lock(void)
 {
         brd_fork_ensure();
@@ -117,25 +125,16 @@ out:
         return r;
 }
 
-pid_t brd__getpid(void)
+pid_t brd__getpid_slow(void)
 {
         pid_t p;
 
         brd_fork_ensure();
-        /* A racy read is fine: every thread computes the same value, and the
-         * child handler resets it before any other thread exists. */
-        p = (pid_t)AO_load(&brd_pid);
-        if (BRD_UNLIKELY(p == 0)) {
-                p = getpid();
-                AO_store(&brd_pid, (AO_t)p);
-        }
+        /* Every thread computes the same value, and the child handler resets
+         * it before any other thread exists. */
+        p = getpid();
+        AO_store(&brd__pid_cache, (AO_t)p);
         return p;
-}
-
-uint64_t brd__fork_gen(void)
-{
-        brd_fork_ensure();
-        return AO_load(&brd_fork_generation);
 }
 
 uint64_t brd__proc_start_time(pid_t pid)
@@ -147,6 +146,7 @@ uint64_t brd__proc_start_time(pid_t pid)
 
         if (pid == brd__getpid()) {
                 uint64_t c = AO_load(&brd_start_time);
+
                 if (c)
                         return c;
         }

@@ -65,11 +65,25 @@ static inline void brd__cpu_relax(void)
  * inherited segment.
  */
 
+/* Defined in shm/fork-state.c; handlers registered at library load. */
+extern AO_t brd__pid_cache;
+extern AO_t brd__fork_generation;
+pid_t brd__getpid_slow(void);
+
 /* Cached getpid(); right in a forked child (reset by the atfork handler). */
-pid_t brd__getpid(void);
+static inline pid_t brd__getpid(void)
+{
+        pid_t p = (pid_t)AO_load(&brd__pid_cache);
+
+        return BRD_LIKELY(p) ? p : brd__getpid_slow();
+}
+
 /* Starts at 1, bumped in every forked child: objects stamp it at creation and
  * treat a mismatch as "inherited through fork, not mine". */
-uint64_t brd__fork_gen(void);
+static inline uint64_t brd__fork_gen(void)
+{
+        return AO_load(&brd__fork_generation);
+}
 /* This process's start time (clock ticks since boot, /proc/self/stat field 22);
  * pid + start time name a process across pid reuse.  0 if unknown. */
 uint64_t brd__proc_start_time(pid_t pid);
