@@ -275,8 +275,17 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
                         return -EPIPE;
         }
         r = -EPROTO;
-        if (overflow || (msg.msg_flags & MSG_TRUNC) || (size_t)got < sizeof(hdr))
+        if (overflow || (msg.msg_flags & MSG_TRUNC))
                 goto fail;
+        if ((size_t)got < sizeof(hdr)) {
+                /* A stream may split even the header; a datagram may not. */
+                if (!stream)
+                        goto fail;
+                r = read_exact(sock, data + got, sizeof(hdr) - (size_t)got, deadline);
+                if (r < 0)
+                        goto fail;
+                r = -EPROTO;
+        }
         memcpy(&hdr, data, sizeof(hdr));
         if (hdr.magic != BRD_WIRE_MAGIC || hdr.version != BRD_WIRE_VERSION || hdr.n == 0 ||
             hdr.n > BRD_HANDLE_MAX_BATCH)
