@@ -294,8 +294,29 @@ static void test_zero_copy(void **state)
         assert_int_equal(brd_ring_commit(x.p, 10), 0);
         assert_int_equal(brd_ring_peek(x.c, &view, 0), 10);
         assert_int_equal(brd_ring_release(x.c), 0);
+        /* A send abandons the reservation, a reserve that fails its
+         * argument checks keeps it; wrong-role calls are -EBADF on the fast
+         * paths too. */
+        assert_int_equal(brd_ring_reserve(x.p, 10, &w, 0), 0);
+        assert_int_equal(brd_ring_send(x.p, "abc", 3, 0), 0);
+        assert_int_equal(brd_ring_commit(x.p, 0), -EINVAL);
+        assert_int_equal(brd_ring_reserve(x.p, 10, &w, 0), 0);
+        assert_int_equal(brd_ring_reserve(x.p, 16384, &w, 0), -EMSGSIZE);
+        assert_int_equal(brd_ring_commit(x.p, 0), 0);   /* the failed size check came first */
+        assert_int_equal(brd_ring_reserve(x.p, 16, &w, 0), 0);
+        assert_int_equal(brd_ring_reserve(x.p, 16, NULL, 0), -EINVAL);
+        assert_int_equal(brd_ring_commit(x.p, 16), 0);
+        assert_int_equal(brd_ring_commit(x.c, 0), -EBADF);
+        assert_int_equal(brd_ring_release(x.p), -EBADF);
+        assert_int_equal(brd_ring_peek(x.p, &view, 0), -EBADF);
+        assert_int_equal(brd_ring_peek(x.c, &view, 0), 3);
+        assert_int_equal(brd_ring_release(x.c), 0);
+        assert_int_equal(brd_ring_peek(x.c, &view, 0), 0);
+        assert_int_equal(brd_ring_release(x.c), 0);
+        assert_int_equal(brd_ring_peek(x.c, &view, 0), 16);
+        assert_int_equal(brd_ring_release(x.c), 0);
         assert_int_equal(brd_ring_stats(x.c, &s), 0);
-        assert_int_equal(s.messages, 201);
+        assert_int_equal(s.messages, 204);
         pair_close(&x);
         t_leak_end(&l);
 }
