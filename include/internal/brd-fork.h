@@ -22,9 +22,13 @@ struct brd_fsrv_req;
  * the thread we wait for (the forkserver, the child) gets the CPU at once.
  */
 #ifndef BRD_SPAWN_SPIN_NS
-/* The caller spins on the child's stage word from the hand-off on: 200 us
- * covers waking the thread, the fork and the prelude on an idle machine. */
-#define BRD_SPAWN_SPIN_NS       ((int64_t)200 * 1000)
+/* The caller spins on the child's stage word from the hand-off on, then
+ * sleeps on the report pipe.  20 us: on a quiet 2-vCPU machine a 200 us
+ * spin made spawn+wait 2.04x raw fork+waitpid (the spinning caller competes
+ * with the forkserver thread and the new child for the two CPUs), 20 us
+ * 1.33x, no spin 1.15-1.50x (spawn-bench --quick, 3 runs each, same
+ * session); under load the spin helped a little. */
+#define BRD_SPAWN_SPIN_NS       ((int64_t)20 * 1000)
 #endif
 
 /*
