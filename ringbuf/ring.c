@@ -1234,7 +1234,7 @@ BRD_EXPORT int brd_ring_create(size_t capacity, unsigned flags,
         if (getrandom(&id, sizeof(id), 0) != sizeof(id))
                 return errno ? -errno : -EIO;
 
-        e = brd__seg_create("ring", (size_t)(page + cap), 0, &seg);
+        e = brd_seg_create("ring", (size_t)(page + cap), 0, &seg);
         if (e < 0)
                 return e;
         h = brd_seg_addr(seg);

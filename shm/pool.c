@@ -648,7 +648,7 @@ BRD_EXPORT int brd_pool_create(size_t size, unsigned flags, struct brd_pool **re
         layout_compute(size, &l);
         if (!l.npages)
                 return -EINVAL;
-        r = brd__seg_create("pool", size,
+        r = brd_seg_create("pool", size,
                             ((flags & BRD_POOL_POPULATE) ? BRD_SEG_POPULATE : 0) |
                             ((flags & BRD_POOL_NOFORK) ? BRD_SEG_NOFORK : 0), &seg);
         if (r < 0)

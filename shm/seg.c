@@ -187,7 +187,8 @@ fail:
         return r;
 }
 
-int brd__seg_create(const char *label, size_t size, unsigned flags, struct brd_seg **ret_seg)
+BRD_EXPORT int brd_seg_create(const char *label, size_t size, unsigned flags,
+                              struct brd_seg **ret_seg)
 {
         size_t len;
         char *name = NULL;
@@ -216,21 +217,6 @@ int brd__seg_create(const char *label, size_t size, unsigned flags, struct brd_s
                 free(name);
         }
         return r;
-}
-
-BRD_EXPORT int brd_seg_create(const char *label, size_t size, unsigned flags,
-                              struct brd_seg **ret_seg)
-{
-        struct brd_seg *s = NULL;
-        int r;
-
-        if (!ret_seg)
-                return -EINVAL;
-        r = brd__seg_create(label, size, flags, &s);
-        if (r < 0)
-                return r;
-        *ret_seg = s;
-        return 0;
 }
 
 int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,

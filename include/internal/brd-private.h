@@ -115,8 +115,6 @@ struct brd_seg {
 int brd__registry_add(struct brd_seg *s);
 void brd__registry_del(struct brd_seg *s);
 
-/* Create with a caller-chosen memfd label prefix (rings, pools say "ring", "pool"). */
-int brd__seg_create(const char *label, size_t size, unsigned flags, struct brd_seg **ret_seg);
 /* Attach an fd (borrowed) of a known kind: named = shm_open object (uid/mode
  * checks) vs memfd (seal checks).  @size is the least size required. */
 int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags, struct brd_seg **ret_seg);
