@@ -62,7 +62,7 @@ static void test_demo_consumer_killed(void **state)
         static char out[16384];
         int shm = t_shm_count();
 
-        assert_int_equal(run_brood("demo --bytes 1G --inject kill-consumer", out, sizeof(out)), 1);
+        assert_int_equal(run_brood("demo --bytes 4G --inject kill-consumer", out, sizeof(out)), 1);
         assert_non_null(strstr(out, "consumer-1 (pid"));
         assert_non_null(strstr(out, "killed by signal 9"));
         assert_int_equal(t_shm_count(), shm);
