@@ -2,9 +2,18 @@
 /*
  * Shared arrays: fixed-size rows in one pool block, with first/last indices
  * in the same block (the seed's ShmArray used three segments and plain byte
- * copies for the indices).  One writer, any number of readers in any
+ * copies for the indices).  Any number of writers and readers in any
  * processes; the protocol is described at struct brd_array_hdr.
+ *
+ * Writers take turns through a lock word in the header (the holder's pid),
+ * held only while rows are copied and indices published: a few hundred
+ * nanoseconds.  A writer that finds the holder dead (kill(pid, 0): ESRCH)
+ * takes the lock over and repairs the one thing a dead writer can leave
+ * behind, an odd seq.  Rows it wrote but never published are simply not
+ * there: last/first moved only after them.
  */
+#include <signal.h>
+#include <sched.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +84,7 @@ BRD_EXPORT int brd_array_create(struct brd_pool *pool, size_t row_size, size_t c
         AO_store(&h->first, start);
         AO_store(&h->last, start);
         AO_store(&h->seq, 0);
+        AO_store(&h->writer, 0);
         /* Another process learns the offset through a syscall (socket, pipe,
          * fork), which orders these stores before its open. */
         h->magic = BRD_ARRAY_MAGIC;
@@ -156,7 +166,44 @@ BRD_EXPORT uint64_t brd_array_last(const struct brd_array *a)
         return a ? AO_load_acquire(&a->h->last) : 0;
 }
 
-/* The writer's own indices (it is the only one that stores them), checked. */
+static void writer_lock(struct brd_array *a)
+{
+        AO_t me = (AO_t)brd__getpid();
+        unsigned spins = 0;
+
+        for (;;) {
+                AO_t holder = AO_load(&a->h->writer);
+
+                /* Full CAS: pairs with the AO_store_release in writer_unlock;
+                 * the previous holder's rows and indices are visible to us. */
+                if (holder == 0 && AO_compare_and_swap_full(&a->h->writer, 0, me))
+                        return;
+                if (holder != 0 && holder != me && holder < 0x7fffffff &&
+                    kill((pid_t)holder, 0) < 0 && errno == ESRCH &&
+                    AO_compare_and_swap_full(&a->h->writer, holder, me)) {
+                        /* The holder died mid-write: a RING overwrite may have
+                         * left seq odd.  Make it even again (first is
+                         * already past every slot it may have touched). */
+                        AO_t s = AO_load(&a->h->seq);
+
+                        if (s & 1)
+                                AO_store_release(&a->h->seq, s + 1);
+                        return;
+                }
+                if (++spins < 64)
+                        brd__cpu_relax();
+                else
+                        sched_yield();  /* the holder may need this CPU */
+        }
+}
+
+static void writer_unlock(struct brd_array *a)
+{
+        /* Pairs with the CAS in writer_lock. */
+        AO_store_release(&a->h->writer, 0);
+}
+
+/* The writer's own indices (it holds the writer lock), checked. */
 static int writer_indices(const struct brd_array *a, uint64_t *ret_f, uint64_t *ret_l)
 {
         uint64_t f = AO_load(&a->h->first), l = AO_load(&a->h->last);
@@ -191,15 +238,11 @@ static void rows_get(const struct brd_array *a, uint64_t pos, unsigned char *dst
                 memcpy(dst + k * a->row_size, a->rows, (n - k) * a->row_size);
 }
 
-BRD_EXPORT int brd_array_push(struct brd_array *a, const void *rows, size_t n)
+static int push_locked(struct brd_array *a, const void *rows, size_t n)
 {
         uint64_t f, l, nf, s = 0;
         int r;
 
-        if (!a || (!rows && n))
-                return -EINVAL;
-        if (n == 0)
-                return 0;
         r = writer_indices(a, &f, &l);
         if (r < 0)
                 return r;
@@ -234,15 +277,11 @@ BRD_EXPORT int brd_array_push(struct brd_array *a, const void *rows, size_t n)
         return 0;
 }
 
-BRD_EXPORT int brd_array_prepend(struct brd_array *a, const void *rows, size_t n)
+static int prepend_locked(struct brd_array *a, const void *rows, size_t n)
 {
         uint64_t f, l, s;
         int r;
 
-        if (!a || (!rows && n))
-                return -EINVAL;
-        if (n == 0)
-                return 0;
         r = writer_indices(a, &f, &l);
         if (r < 0)
                 return r;
@@ -258,6 +297,34 @@ BRD_EXPORT int brd_array_prepend(struct brd_array *a, const void *rows, size_t n
         /* Pairs with AO_load_acquire(seq) in brd_array_read. */
         AO_store_release(&a->h->seq, s + 2);
         return 0;
+}
+
+BRD_EXPORT int brd_array_push(struct brd_array *a, const void *rows, size_t n)
+{
+        int r;
+
+        if (!a || (!rows && n))
+                return -EINVAL;
+        if (n == 0)
+                return 0;
+        writer_lock(a);
+        r = push_locked(a, rows, n);
+        writer_unlock(a);
+        return r;
+}
+
+BRD_EXPORT int brd_array_prepend(struct brd_array *a, const void *rows, size_t n)
+{
+        int r;
+
+        if (!a || (!rows && n))
+                return -EINVAL;
+        if (n == 0)
+                return 0;
+        writer_lock(a);
+        r = prepend_locked(a, rows, n);
+        writer_unlock(a);
+        return r;
 }
 
 BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void *rows,

@@ -226,11 +226,12 @@ int brd_pool_stats(const struct brd_pool *pool, struct brd_pool_stats *ret_stats
  * then capacity rows of row_size bytes.  Positions are uint64 and run free;
  * row p lives in slot p % capacity.
  *
- * Single writer: push and prepend must not run at the same time on one
- * array (in any processes); readers are unlimited and never block the
- * writer.  The writer writes rows first and publishes them with a release
- * store of last (push) or first (prepend), so a reader never sees an
- * unwritten or torn row, and never an empty range once a push landed.
+ * Any number of writers (push, prepend) and readers, in any processes.
+ * Writers take turns through a short lock in the array (held while rows are
+ * copied; a holder that died is taken over); readers never block and never
+ * block a writer.  A writer writes rows first and publishes them with a
+ * release store of last (push) or first (prepend), so a reader never sees
+ * an unwritten or torn row, and never an empty range once a push landed.
  */
 struct brd_array;               /* fixed-size rows in a pool, with shared first/last indices */
 
@@ -243,8 +244,8 @@ enum brd_array_flags {
  * @start: first = last = start; rows below it are room for prepends
  * Return: 0; -EINVAL (zero sizes, start > capacity, overflow, unknown
  * flags); -ENOSPC from the pool.
- * Concurrency: one writer (push/prepend) at a time, any number of readers in
- * any processes.  Fork: usable in a forked child.
+ * Concurrency: any number of writers and readers in any processes.  Fork:
+ * usable in a forked child.
  */
 int brd_array_create(struct brd_pool *pool, size_t row_size, size_t capacity, size_t start,
                      unsigned flags, struct brd_array **ret_array);
@@ -270,12 +271,15 @@ uint64_t brd_array_last(const struct brd_array *a);
  * @n > capacity (either mode): nothing is written, indices unchanged;
  * -EINVAL; -EBADMSG on corrupt indices.  With BRD_ARRAY_RING, first
  * advances past the rows overwritten.
- * Concurrency: the single writer.  Wait-free.
+ * Concurrency: any thread of any process; writers take turns through the
+ * array's writer lock (held for the copy; a dead holder is taken over,
+ * found by kill(pid, 0) on its pid).  Readers never wait.
  */
 int brd_array_push(struct brd_array *a, const void *rows, size_t n);
 
 /** brd_array_prepend() - insert @n rows before first (in the order given); -ENOSPC if
- *  fewer than @n positions are free below first (prepend never overwrites). */
+ *  fewer than @n positions are free below first (prepend never overwrites).
+ *  Concurrency: as brd_array_push(). */
 int brd_array_prepend(struct brd_array *a, const void *rows, size_t n);
 
 /**

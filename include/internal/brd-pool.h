@@ -139,7 +139,7 @@ _Static_assert(BRD_POOL_GRAN == 64, "BRD_POOL_ALIGN is 64");
 /* ------------------------------------------------------------------ arrays */
 
 #define BRD_ARRAY_MAGIC   0x79617272612e6472ull   /* "rd.array" little-endian */
-#define BRD_ARRAY_VERSION 1u
+#define BRD_ARRAY_VERSION 2u                      /* 2: the writer lock word */
 #define BRD_ARRAY_HDR_SIZE 192u                   /* rows follow at block + this */
 
 /*
@@ -170,7 +170,8 @@ struct brd_array_hdr {
         AO_t seq;                       /* odd while first is being moved */
         BRD_PAD(pad1, 2 * sizeof(AO_t));
         AO_t last;                      /* written by the writer only */
-        BRD_PAD(pad2, sizeof(AO_t));
+        AO_t writer;                    /* the writer lock: 0 free, else the holder's pid */
+        BRD_PAD(pad2, 2 * sizeof(AO_t));
 };
 _Static_assert(offsetof(struct brd_array_hdr, first) == 64, "first on its own line");
 _Static_assert(offsetof(struct brd_array_hdr, last) == 128, "last on its own line");
