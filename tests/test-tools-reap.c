@@ -186,7 +186,7 @@ static void test_ls_anon_rings_and_pools_reap_reports_dead_peer(void **state)
         if (geteuid() == 0) {
                 /* As another user: it works, on what that user may see
                  * (none of root's fds or maps), and says nothing of ours. */
-                int q[2];
+                int q[2], st;
                 pid_t who;
                 ssize_t got;
 
@@ -205,7 +205,9 @@ static void test_ls_anon_rings_and_pools_reap_reports_dead_peer(void **state)
                 close(q[1]);
                 got = read(q[0], out, sizeof(out) - 1);
                 close(q[0]);
-                if (t_wait_child(who) != 77) {
+                st = t_wait_child(who);
+                if (st != 77) {
+                        assert_int_equal(st, 0);
                         assert_true(got > 0);
                         out[got] = '\0';
                         assert_non_null(strstr(out, "CREATOR"));
