@@ -217,8 +217,10 @@ BRD_EXPORT void brd_child_free(struct brd_child *c)
                 return;
         if (c->fork_gen != brd__fork_gen()) {
                 /* Inherited through fork(): our copy of the pidfd and the
-                 * memory; the process is the parent's business. */
-                brd__close(c->pidfd);
+                 * memory; the process is the parent's business.  After a
+                 * forkserver prelude the number is not ours any more. */
+                if (!brd__fds_gone(c->fork_gen))
+                        brd__close(c->pidfd);
                 free(c);
                 return;
         }

@@ -183,8 +183,11 @@ static int child_prelude(struct brd_fsrv_req *q, bool exec)
         if (dup3(rep, 3 + n, O_CLOEXEC) < 0)
                 child_fail(q, rep, -errno);
         rep = 3 + n;
-        /* fork without exec inherits every fd of the process: keep the list only. */
+        /* fork without exec inherits every fd of the process: keep the list
+         * only, and tell the objects inherited from the parent that their
+         * fd numbers are gone (they may be the handles' numbers now). */
         child_close_from(hi);
+        brd__fork_fds_closed();
         if (o->flags & BRD_SPAWN_NULL_STDIO) {
                 fd = open("/dev/null", O_RDWR);
                 if (fd < 0)

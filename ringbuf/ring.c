@@ -1312,12 +1312,15 @@ static void ring_free(struct brd_ring *r)
 {
         if (r->map)
                 munmap(r->map, 2 * r->cap + r->page);
-        if (r->epfd >= 0)
-                brd__close(r->epfd);
-        brd__close(r->pidfd);
-        brd__close(r->efd_own);
-        brd__close(r->efd_peer);
-        brd__close(r->efd_intr);
+        /* In a forkserver child the inherited numbers may be its handles now. */
+        if (!brd__fds_gone(r->fork_gen)) {
+                if (r->epfd >= 0)
+                        brd__close(r->epfd);
+                brd__close(r->pidfd);
+                brd__close(r->efd_own);
+                brd__close(r->efd_peer);
+                brd__close(r->efd_intr);
+        }
         brd_seg_close(r->seg);
         free(r);
 }
@@ -1376,6 +1379,7 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         if (!r)
                 return -ENOMEM;
         r->efd_own = r->efd_peer = r->efd_intr = r->epfd = r->pidfd = -1;
+        r->fork_gen = brd__fork_gen();  /* ring_free() on a failed attach closes what it made */
         r->token = &ring_no_token;
         r->role = h->kind;
         r->lag_probe = r->lag_backoff = RING_LAG_PROBE_MIN;

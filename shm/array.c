@@ -8,6 +8,7 @@
  * Writers take turns through a lock word in the header (the holder's pid),
  * held only while rows are copied and indices published: a few hundred
  * nanoseconds.  A writer that finds the holder dead (kill(pid, 0): ESRCH)
+ * (or a pid that was recycled: the word holds the start time too)
  * takes the lock over and repairs the one thing a dead writer can leave
  * behind, an odd seq.  Rows it wrote but never published are simply not
  * there: last/first moved only after them.
@@ -36,6 +37,8 @@ struct brd_array {
 /* A reader gives up on an exact snapshot after this many torn attempts and
  * returns the rows it can prove intact (see brd_array_read). */
 #define READ_EXACT_TRIES 3
+/* ... and gives up (-EAGAIN) after this many copies all overwritten. */
+#define READ_LAPPED_TRIES 1000
 
 static int array_wrap(struct brd_pool *pool, uint64_t off, struct brd_array **ret_array)
 {
@@ -166,20 +169,43 @@ BRD_EXPORT uint64_t brd_array_last(const struct brd_array *a)
         return a ? AO_load_acquire(&a->h->last) : 0;
 }
 
-static void writer_lock(struct brd_array *a)
+/* The lock word: the holder's pid in the low 32 bits, the low 32 bits of
+ * its /proc start time above, so that a recycled pid is not mistaken for a
+ * live holder. */
+static AO_t writer_word(pid_t pid)
 {
-        AO_t me = (AO_t)brd__getpid();
+        return (AO_t)(uint32_t)pid | (AO_t)(uint32_t)brd__proc_start_time(pid) << 32;
+}
+
+static bool holder_dead(AO_t holder)
+{
+        pid_t pid = (pid_t)(uint32_t)holder;
+        uint32_t start = (uint32_t)(holder >> 32);
+
+        if (kill(pid, 0) < 0 && errno == ESRCH)
+                return true;
+        /* Alive under that pid: the same process only if it started then. */
+        return start && (uint32_t)brd__proc_start_time(pid) != start;
+}
+
+/* 0, or -EBADMSG when the lock word cannot be a process (corrupt memory). */
+static int writer_lock(struct brd_array *a)
+{
+        AO_t me = writer_word(brd__getpid());
         unsigned spins = 0;
 
         for (;;) {
                 AO_t holder = AO_load(&a->h->writer);
+                uint32_t pid = (uint32_t)holder;
 
                 /* Full CAS: pairs with the AO_store_release in writer_unlock;
                  * the previous holder's rows and indices are visible to us. */
                 if (holder == 0 && AO_compare_and_swap_full(&a->h->writer, 0, me))
-                        return;
-                if (holder != 0 && holder != me && holder < 0x7fffffff &&
-                    kill((pid_t)holder, 0) < 0 && errno == ESRCH &&
+                        return 0;
+                if (holder != 0 && (pid == 0 || pid > (1u << 22)))
+                        return -EBADMSG;        /* PID_MAX_LIMIT is 2^22 */
+                /* Look for a dead holder only now and then: it reads /proc. */
+                if (holder != 0 && holder != me && (spins & 255) == 255 && holder_dead(holder) &&
                     AO_compare_and_swap_full(&a->h->writer, holder, me)) {
                         /* The holder died mid-write: a RING overwrite may have
                          * left seq odd.  Make it even again (first is
@@ -188,7 +214,7 @@ static void writer_lock(struct brd_array *a)
 
                         if (s & 1)
                                 AO_store_release(&a->h->seq, s + 1);
-                        return;
+                        return 0;
                 }
                 if (++spins < 64)
                         brd__cpu_relax();
@@ -307,7 +333,9 @@ BRD_EXPORT int brd_array_push(struct brd_array *a, const void *rows, size_t n)
                 return -EINVAL;
         if (n == 0)
                 return 0;
-        writer_lock(a);
+        r = writer_lock(a);
+        if (r < 0)
+                return r;
         r = push_locked(a, rows, n);
         writer_unlock(a);
         return r;
@@ -321,7 +349,9 @@ BRD_EXPORT int brd_array_prepend(struct brd_array *a, const void *rows, size_t n
                 return -EINVAL;
         if (n == 0)
                 return 0;
-        writer_lock(a);
+        r = writer_lock(a);
+        if (r < 0)
+                return r;
         r = prepend_locked(a, rows, n);
         writer_unlock(a);
         return r;
@@ -380,7 +410,10 @@ BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void
                                 *ret_first = f2;
                         return (ssize_t)(l - f2);
                 }
-                /* f2 >= l: every copied row was overwritten; try again. */
+                /* f2 >= l: every copied row was overwritten; try again,
+                 * but not forever against a writer that laps every copy. */
+                if (tries >= READ_LAPPED_TRIES)
+                        return -EAGAIN;
         }
 }
 

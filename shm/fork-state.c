@@ -22,6 +22,7 @@ static pthread_mutex_t brd_fork_mutex = PTHREAD_MUTEX_INITIALIZER;
  * these are process-local, never in shared memory. */
 AO_t brd__pid_cache;                    /* 0: not cached yet */
 AO_t brd__fork_generation = 1;
+AO_t brd__fds_closed_gen;               /* see brd__fork_fds_closed() */
 static AO_t brd_start_time;             /* of brd_pid; 0: not read yet */
 static struct brd_seg *brd_registry;    /* under brd_fork_mutex */
 static unsigned brd_registry_count;
@@ -123,6 +124,12 @@ int brd__atfork_register(brd__atfork_child_fn fn)
 out:
         brd__fork_unlock();
         return r;
+}
+
+void brd__fork_fds_closed(void)
+{
+        /* Async-signal-safe: one store, in the forkserver's child prelude. */
+        AO_store(&brd__fds_closed_gen, AO_load(&brd__fork_generation));
 }
 
 pid_t brd__getpid_slow(void)

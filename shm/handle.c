@@ -111,6 +111,9 @@ BRD_EXPORT int brd_handle_send(int sock, const struct brd_handle *h, size_t n)
                 memcpy(fds + nfds, h[i].fds, h[i].nfds * sizeof(int));
                 nfds += h[i].nfds;
         }
+        /* The kernel carries at most SCM_MAX_FD (253) fds in one message. */
+        if (nfds > 253)
+                return -EINVAL;
         len = sizeof(hdr) + n * sizeof(struct brd_wire_rec);
         iov = (struct iovec){ data, len };
         msg.msg_iov = &iov;
@@ -281,7 +284,10 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
                 /* A stream may split even the header; a datagram may not. */
                 if (!stream)
                         goto fail;
-                r = read_exact(sock, data + got, sizeof(hdr) - (size_t)got, deadline);
+                r = read_exact(sock, data + got, sizeof(hdr) - (size_t)got,
+                               brd__deadline(1000) > deadline ? brd__deadline(1000) : deadline);
+                if (r == -ETIMEDOUT)
+                        r = -EPROTO;
                 if (r < 0)
                         goto fail;
                 r = -EPROTO;
@@ -292,7 +298,15 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
                 goto fail;
         want = sizeof(hdr) + (size_t)hdr.n * sizeof(struct brd_wire_rec);
         if (stream) {
-                r = read_exact(sock, data + sizeof(hdr), want - sizeof(hdr), deadline);
+                /* The message has begun (its fds are here): give the rest of
+                 * it at least a second, whatever the caller's timeout, and
+                 * call a stream that stops mid-message broken. */
+                int64_t rest = brd__deadline(1000);
+
+                r = read_exact(sock, data + sizeof(hdr), want - sizeof(hdr),
+                               rest > deadline ? rest : deadline);
+                if (r == -ETIMEDOUT)
+                        r = -EPROTO;
                 if (r < 0)
                         goto fail;
         } else if ((size_t)got != want) {

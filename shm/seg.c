@@ -71,6 +71,7 @@ static int seg_map(int fd, size_t size, unsigned flags, bool creator, char *name
                 goto fail;
         }
         s->fd = fd;
+        s->gen = brd__fork_gen();
         s->size = size;
         s->flags = flags;
         s->creator = creator;
@@ -264,9 +265,14 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
                 n = readlink(link, target, sizeof(target) - 1);
                 if (n > 8 && !strncmp(target, "/dev/shm/", 9)) {
                         target[n] = '\0';
-                        name = strdup(target + 8);
-                        if (!name)
-                                return -ENOMEM;
+                        /* Unlinked already: it has no name any more. */
+                        if (n > 10 && !strcmp(target + n - 10, " (deleted)"))
+                                target[8] = '\0';
+                        if (target[8]) {
+                                name = strdup(target + 8);
+                                if (!name)
+                                        return -ENOMEM;
+                        }
                 }
         }
         dfd = brd__dup_cloexec(fd);
@@ -329,7 +335,7 @@ BRD_EXPORT int brd_seg_export(const struct brd_seg *seg, struct brd_handle *ret_
 
         if (!seg || !ret_handle)
                 return -EINVAL;
-        if (!seg->addr)
+        if (!seg->addr || brd__fds_gone(seg->gen))
                 return -EBADF;
         fd = brd__dup_cloexec(seg->fd);
         if (fd < 0)
@@ -353,7 +359,8 @@ BRD_EXPORT void brd_seg_close(struct brd_seg *seg)
                 munmap(seg->addr, seg->size);
         if (seg->creator && !seg->inherited && seg->name)
                 shm_unlink(seg->name);
-        brd__close(seg->fd);
+        if (!brd__fds_gone(seg->gen))
+                brd__close(seg->fd);    /* else that number is someone else's now */
         free(seg->name);
         free(seg);
 }

@@ -18,6 +18,7 @@
 #include <sys/timerfd.h>
 
 #include <brood/shm.h>
+#include <brood/ringbuf.h>
 #include "fork-util.h"
 #include "internal/brd-fork.h"
 
@@ -420,6 +421,84 @@ static void test_fork_seg_handle(void **state)
         tf_leak_end(&l);
 }
 
+/* ------------------------------------------------------------ inherited fd numbers */
+struct inherited {
+        struct brd_seg *seg;
+        struct brd_ring *ring;
+        struct brd_pool *pool;
+};
+
+/* After the prelude the inherited objects' fd numbers may be the handles'
+ * numbers: closing the inherited objects must leave the handles alone, and
+ * exporting an inherited segment must fail rather than dup a stranger. */
+static int fn_inherited_close(void *arg, struct brd_handle *h, size_t n)
+{
+        struct inherited *in = arg;
+        struct brd_handle x;
+        size_t i;
+
+        if (brd_seg_export(in->seg, &x) != -EBADF)
+                return 1;
+        brd_seg_close(in->seg);
+        brd_ring_close(in->ring);
+        brd_pool_close(in->pool);
+        for (i = 0; i < n; i++)
+                if (fcntl(h[i].fds[0], F_GETFD) < 0)
+                        return 10 + (int)i;     /* one of ours was closed */
+        for (i = 0; i < n; i++) {
+                struct brd_seg *s;
+
+                if (brd_seg_attach(&h[i], &s) < 0)
+                        return 20 + (int)i;
+                brd_seg_close(s);
+        }
+        return 0;
+}
+
+static void test_inherited_objects_never_close_handles(void **state)
+{
+        struct inherited in;
+        struct brd_handle rp, rc, h[6];
+        struct brd_seg *hs[6];
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct t_leak l;
+        int st, i;
+
+        tf_leak_begin(&l);
+        /* Inherited objects first: they get the low fd numbers that the
+         * child's handles (3, 4, ...) will reuse. */
+        assert_int_equal(brd_seg_create("inh", 4096, 0, &in.seg), 0);
+        assert_int_equal(brd_ring_create(4096, 0, &rp, &rc), 0);
+        assert_int_equal(brd_ring_attach(&rc, &in.ring), 0);
+        assert_int_equal(brd_pool_create(1 << 20, 0, &in.pool), 0);
+        for (i = 0; i < 6; i++) {
+                assert_int_equal(brd_seg_create("h", 4096, 0, &hs[i]), 0);
+                assert_int_equal(brd_seg_export(hs[i], &h[i]), 0);
+        }
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        {
+                struct brd_spawn_opts o = { .fn = fn_inherited_close, .arg = &in, .handles = h,
+                                            .nhandles = 6 };
+
+                assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
+                assert_int_equal(brd_child_wait(c, -1, &st), 0);
+                assert_int_equal(st, 0);
+                brd_child_free(c);
+        }
+        brd_fsrv_stop(fs);
+        for (i = 0; i < 6; i++) {
+                brd_handle_close(&h[i]);
+                brd_seg_close(hs[i]);
+        }
+        brd_pool_close(in.pool);
+        brd_ring_close(in.ring);
+        brd_handle_close(&rp);
+        brd_handle_close(&rc);
+        brd_seg_close(in.seg);
+        tf_leak_end(&l);
+}
+
 /* ------------------------------------------------------------ many */
 static void test_fork_50_children(void **state)
 {
@@ -630,6 +709,7 @@ int main(void)
                 cmocka_unit_test(test_fork_status_kept_until_wait),
                 cmocka_unit_test(test_fork_fd_hygiene),
                 cmocka_unit_test(test_fork_seg_handle),
+                cmocka_unit_test(test_inherited_objects_never_close_handles),
                 cmocka_unit_test(test_fork_50_children),
                 cmocka_unit_test(test_exec_missing_program),
                 cmocka_unit_test(test_child_dies_at_each_stage),

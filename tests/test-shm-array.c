@@ -517,6 +517,10 @@ static void test_array_dead_writer_taken_over(void **state)
         assert_int_equal(AO_load(&h->seq) & 1, 0);
         assert_int_equal(brd_array_read(a, &first, got, 4), 1);
         assert_true(row_ok(&got[0], 0));
+        /* A lock word that cannot be a process: corrupt, said at once. */
+        AO_store(&h->writer, 0xffffffffu);
+        assert_int_equal(brd_array_push(a, &r, 1), -EBADMSG);
+        assert_int_equal(brd_array_last(a), 1);
         brd_array_close(a);
         brd_pool_close(p);
 }

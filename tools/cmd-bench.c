@@ -313,13 +313,13 @@ int cmd_bench(int argc, char **argv)
         struct json *parsed[NGROUPS] = { 0 };
         char tmpdir[] = "/tmp/brood-bench-XXXXXX", gnuplot[PATH_MAX];
         const char *json = NULL, *plot = NULL, *which = "all";
-        char *pass[4];
+        char *pass[1] = { "--quick" };
         int c, npass = 0, rc = BRD_EXIT_OK, r;
         size_t i;
 
         while ((c = getopt_long(argc, argv, "qj:p:h", opts, NULL)) != -1) {
                 switch (c) {
-                case 'q': pass[npass++] = "--quick"; break;
+                case 'q': npass = 1; break;     /* once, however often it is given */
                 case 'j': json = optarg; break;
                 case 'p': plot = optarg; break;
                 case 'h': return usage(stdout);

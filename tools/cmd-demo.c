@@ -569,9 +569,12 @@ static void report(struct demo *d, const int *status, uint64_t t0, uint64_t t1, 
                         have_expect[r->index] = true;
                 } else if (r->kind == ROW_ERROR) {
                         nerr++;
-                        fprintf(stderr, "brood: demo: %s%s%.0u: %s\n", role_name(r->role),
-                                r->role == ROLE_CONSUMER ? "-" : "",
-                                r->role == ROLE_CONSUMER ? r->index : 0, strerror(-r->err));
+                        if (r->role == ROLE_CONSUMER)
+                                fprintf(stderr, "brood: demo: consumer-%u: %s\n", r->index,
+                                        strerror(-r->err));
+                        else
+                                fprintf(stderr, "brood: demo: %s: %s\n", role_name(r->role),
+                                        strerror(-r->err));
                 }
         }
         fflush(stdout);
@@ -637,17 +640,21 @@ static int parse_size(const char *s, uint64_t *ret)
 {
         char *end;
         unsigned long long v;
+        unsigned shift = 0;
 
         errno = 0;
         v = strtoull(s, &end, 10);
         if (errno || end == s)
                 return -EINVAL;
         switch (*end) {
-        case 'k': case 'K': v <<= 10; end++; break;
-        case 'm': case 'M': v <<= 20; end++; break;
-        case 'g': case 'G': v <<= 30; end++; break;
+        case 'k': case 'K': shift = 10; end++; break;
+        case 'm': case 'M': shift = 20; end++; break;
+        case 'g': case 'G': shift = 30; end++; break;
         default: break;
         }
+        if (v > (UINT64_MAX >> shift))
+                return -EINVAL;
+        v <<= shift;
         if (*end || v == 0)
                 return -EINVAL;
         *ret = v;
@@ -758,6 +765,7 @@ int cmd_demo(int argc, char **argv)
         /* Placeholders keep the slot order: producer 0, stage 1, consumers 2.. */
         memmove(&d.child[2], &d.child[0], d.cfg.consumers * sizeof(d.child[0]));
         memmove(&d.name[2], &d.name[0], d.cfg.consumers * sizeof(d.name[0]));
+        d.child[0] = d.child[1] = NULL;         /* moved, not copied: freed once */
         d.nchild = 0;
 
         TRY("round trip", measure_rtt(&ping_p, &pong_c, &p50, &p99));

@@ -115,7 +115,7 @@ static int parse_container(struct parser *ps, struct json *out, char close)
                 }
                 kid.key = key;
                 if (push(out, &kid) < 0) {
-                        free(key);
+                        free_inner(&kid);       /* its key, string and children */
                         return -1;
                 }
                 skip_ws(ps);

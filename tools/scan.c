@@ -203,9 +203,10 @@ static int scan_proc(struct vec *x, bool anon)
                         continue;
                 while (fgets(line, sizeof(line), maps)) {
                         char *p = strstr(line, "/dev/shm/");
+                        char *m = anon ? strstr(line, "/memfd:brood:") : NULL;
                         struct seg_entry *e;
 
-                        if (anon && (p = strstr(line, "/memfd:brood:"))) {
+                        if (m) {
                                 /* "start-end perms off dev inode path": a mapping
                                  * whose fd was closed is found here only. */
                                 unsigned long lo, hi, ino;
@@ -214,12 +215,12 @@ static int scan_proc(struct vec *x, bool anon)
 
                                 if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &lo, &hi, &ino) != 3)
                                         continue;
-                                p[strcspn(p, "\n")] = '\0';
+                                m[strcspn(m, "\n")] = '\0';
                                 snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", (int)pid, lo, hi);
                                 st.st_ino = ino;
                                 if (stat(mf, &st) < 0)
                                         st.st_size = 0;
-                                if (note_anon(x, pid, p, &st, mf) < 0)
+                                if (note_anon(x, pid, m, &st, mf) < 0)
                                         r = -ENOMEM;
                                 continue;
                         }

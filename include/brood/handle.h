@@ -68,7 +68,7 @@ int brd_handle_dup(const struct brd_handle *h, struct brd_handle *ret_handle);
  * brd_handle_send() - send handles over an AF_UNIX socket (SCM_RIGHTS).
  * @sock: a connected AF_UNIX socket, SOCK_SEQPACKET preferred (SOCK_STREAM works)
  * @h: @n handles, borrowed: the caller still owns and closes them
- * @n: 1..BRD_HANDLE_MAX_BATCH
+ * @n: 1..BRD_HANDLE_MAX_BATCH, with at most 253 fds in all (SCM_MAX_FD)
  * Return: 0 when all of them were sent in one message; -EINVAL on bad input,
  * -EPIPE if the peer is gone (never SIGPIPE), -EAGAIN on a full non-blocking
  * socket, or another -errno from sendmsg.
@@ -86,7 +86,10 @@ int brd_handle_send(int sock, const struct brd_handle *h, size_t n);
  * -EMSGSIZE if more than @max handles came (all their fds closed); -EMFILE when
  * fds were dropped at this process's fd limit (MSG_CTRUNC), -EPROTO on another
  * truncation or a malformed message; in every error case each fd that arrived
- * is closed.  A SOCK_STREAM socket is unusable after -EPROTO/-EMFILE.
+ * is closed.  A SOCK_STREAM socket is unusable after -EPROTO/-EMFILE (a
+ * message whose rest does not follow within a second of its start is
+ * -EPROTO: the stream is torn).  The timeout bounds the wait for a message
+ * to begin.
  * Concurrency: one receiver per socket at a time.
  */
 int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int timeout_ms);

@@ -287,7 +287,8 @@ int brd_array_prepend(struct brd_array *a, const void *rows, size_t n);
  * @ret_first: the position of the first row copied (may be NULL)
  * @rows: room for @max_rows rows
  * Return: rows copied (0 only while the array is empty, or @max_rows is 0),
- * -EINVAL, -EBADMSG on corrupt indices.  The copy ends at the last that was
+ * -EINVAL, -EBADMSG on corrupt indices, -EAGAIN if a ring writer overwrote
+ * every row of 1000 successive copies (call again).  The copy ends at the last that was
  * read.  Normally it is exact (the array held exactly those rows at that
  * instant); if a ring writer keeps overwriting the oldest rows of the copy,
  * after a few retries it returns the newest rows it can prove were not

@@ -68,6 +68,7 @@ static inline void brd__cpu_relax(void)
 /* Defined in shm/fork-state.c; handlers registered at library load. */
 extern AO_t brd__pid_cache;
 extern AO_t brd__fork_generation;
+extern AO_t brd__fds_closed_gen;
 pid_t brd__getpid_slow(void);
 
 /* Cached getpid(); right in a forked child (reset by the atfork handler). */
@@ -87,6 +88,20 @@ static inline uint64_t brd__fork_gen(void)
 /* This process's start time (clock ticks since boot, /proc/self/stat field 22);
  * pid + start time name a process across pid reuse.  0 if unknown. */
 uint64_t brd__proc_start_time(pid_t pid);
+/*
+ * The forkserver's child prelude closes every inherited fd but its handles
+ * (close_range) and calls brd__fork_fds_closed(): from then on the fd
+ * numbers held by objects inherited from before that fork may belong to the
+ * child's own handles.  brd__fds_gone(obj_gen) tells an object stamped with
+ * an older fork generation that its fds are not its own any more: its close
+ * must not close them and its export must fail (-EBADF).
+ */
+void brd__fork_fds_closed(void);
+static inline bool brd__fds_gone(uint64_t obj_gen)
+{
+        return obj_gen < AO_load(&brd__fds_closed_gen);
+}
+
 /* Take/release the fork-state lock (registry); fork() waits for holders. */
 void brd__fork_lock(void);
 void brd__fork_unlock(void);
@@ -106,6 +121,7 @@ struct brd_seg {
         unsigned         flags;         /* enum brd_seg_flags */
         bool             creator;       /* this process created it: unlinks a named one */
         bool             inherited;     /* reached us through fork() */
+        uint64_t         gen;           /* fork generation at create/open/attach */
         char            *name;          /* named segments: "/brood...." */
         struct brd_seg  *reg_prev, *reg_next;   /* registry, under the fork lock */
 };
