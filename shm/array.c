@@ -325,7 +325,9 @@ static int prepend_locked(struct brd_array *a, const void *rows, size_t n)
         return 0;
 }
 
-BRD_EXPORT int brd_array_push(struct brd_array *a, const void *rows, size_t n)
+/* push and prepend: the same checks, under the writer lock. */
+static int array_write(struct brd_array *a, const void *rows, size_t n,
+                       int (*locked)(struct brd_array *, const void *, size_t))
 {
         int r;
 
@@ -336,25 +338,19 @@ BRD_EXPORT int brd_array_push(struct brd_array *a, const void *rows, size_t n)
         r = writer_lock(a);
         if (r < 0)
                 return r;
-        r = push_locked(a, rows, n);
+        r = locked(a, rows, n);
         writer_unlock(a);
         return r;
 }
 
+BRD_EXPORT int brd_array_push(struct brd_array *a, const void *rows, size_t n)
+{
+        return array_write(a, rows, n, push_locked);
+}
+
 BRD_EXPORT int brd_array_prepend(struct brd_array *a, const void *rows, size_t n)
 {
-        int r;
-
-        if (!a || (!rows && n))
-                return -EINVAL;
-        if (n == 0)
-                return 0;
-        r = writer_lock(a);
-        if (r < 0)
-                return r;
-        r = prepend_locked(a, rows, n);
-        writer_unlock(a);
-        return r;
+        return array_write(a, rows, n, prepend_locked);
 }
 
 BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void *rows,

@@ -31,6 +31,19 @@ static unsigned brd_registry_count;
 static brd__atfork_child_fn brd_atfork_hooks[BRD_ATFORK_HOOKS];
 static unsigned brd_atfork_nhooks;
 
+/* Under the lock (or single-threaded in the child): plain stores only. */
+static void registry_unlink(struct brd_seg *s)
+{
+        if (s->reg_prev)
+                s->reg_prev->reg_next = s->reg_next;
+        else
+                brd_registry = s->reg_next;
+        if (s->reg_next)
+                s->reg_next->reg_prev = s->reg_prev;
+        s->reg_prev = s->reg_next = NULL;
+        brd_registry_count--;
+}
+
 static void brd_fork_prepare(void)
 {
         /* fork() waits here for any thread inside the registry, so the child
@@ -60,14 +73,7 @@ static void brd_fork_child(void)
                         /* MADV_DONTFORK: the range is not mapped here; whatever is
                          * mapped at that address later is not ours to munmap. */
                         s->addr = NULL;
-                        if (s->reg_prev)
-                                s->reg_prev->reg_next = s->reg_next;
-                        else
-                                brd_registry = s->reg_next;
-                        if (s->reg_next)
-                                s->reg_next->reg_prev = s->reg_prev;
-                        s->reg_prev = s->reg_next = NULL;
-                        brd_registry_count--;
+                        registry_unlink(s);
                 }
         }
         for (i = 0; i < brd_atfork_nhooks; i++)
@@ -205,15 +211,7 @@ int brd__registry_add(struct brd_seg *s)
 void brd__registry_del(struct brd_seg *s)
 {
         brd__fork_lock();
-        if (s->reg_prev || s->reg_next || brd_registry == s) {
-                if (s->reg_prev)
-                        s->reg_prev->reg_next = s->reg_next;
-                else
-                        brd_registry = s->reg_next;
-                if (s->reg_next)
-                        s->reg_next->reg_prev = s->reg_prev;
-                s->reg_prev = s->reg_next = NULL;
-                brd_registry_count--;
-        }
+        if (s->reg_prev || s->reg_next || brd_registry == s)
+                registry_unlink(s);
         brd__fork_unlock();
 }

@@ -207,6 +207,21 @@ void t_sha256_final(struct t_sha256 *s, uint8_t out[32])
         }
 }
 
+int t_leak_setup(void **state)
+{
+        static struct t_leak l;
+
+        t_leak_begin(&l);
+        *state = &l;
+        return 0;
+}
+
+int t_leak_teardown(void **state)
+{
+        t_leak_end(*state);
+        return 0;
+}
+
 int t_run_brood(const char *args, bool with_stderr, char *out, size_t cap)
 {
         const char *exe = getenv("BRD_BROOD");

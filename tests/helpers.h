@@ -42,6 +42,9 @@ struct t_leak {
 };
 void t_leak_begin(struct t_leak *l);
 void t_leak_end(const struct t_leak *l);     /* cmocka-asserts no fd, no name, no child left */
+/* The same as cmocka setup/teardown of a test (state: the struct t_leak). */
+int t_leak_setup(void **state);
+int t_leak_teardown(void **state);
 
 /* SHA-256 (FIPS 180-4), incremental. */
 struct t_sha256 {

@@ -17,21 +17,6 @@
 
 extern char **environ;
 
-static int setup(void **state)
-{
-        static struct t_leak l;
-
-        t_leak_begin(&l);
-        *state = &l;
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        t_leak_end(*state);
-        return 0;
-}
-
 static struct brd_seg *filled_seg(size_t size, int byte, struct brd_handle *h)
 {
         struct brd_seg *s;
@@ -368,17 +353,17 @@ static void test_env_wrong_pid_and_malformed(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_send_recv_seqpacket, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_send_recv_stream, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_recv_timeouts_and_eof, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_send_to_closed_peer_is_epipe, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_too_many_handles_closes_all, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_malformed_message_closes_fds, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_ctrunc_at_fd_limit, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_handle_close_is_idempotent_aba, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_exec_helper_over_socket, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_exec_helper_from_env, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_env_wrong_pid_and_malformed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_send_recv_seqpacket, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_send_recv_stream, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_recv_timeouts_and_eof, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_send_to_closed_peer_is_epipe, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_too_many_handles_closes_all, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_malformed_message_closes_fds, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_ctrunc_at_fd_limit, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_handle_close_is_idempotent_aba, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_exec_helper_over_socket, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_exec_helper_from_env, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_env_wrong_pid_and_malformed, t_leak_setup, t_leak_teardown),
         };
 
         return cmocka_run_group_tests_name("shm-handle", tests, NULL, NULL);

@@ -56,21 +56,6 @@ static int map_count(void)
         return n;
 }
 
-static int setup(void **state)
-{
-        static struct t_leak l;
-
-        t_leak_begin(&l);
-        *state = &l;
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        t_leak_end(*state);
-        return 0;
-}
-
 static void test_anon_create_close(void **state)
 {
         struct brd_seg *s = NULL;
@@ -490,20 +475,20 @@ static void test_registry_cap(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_anon_create_close, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_named_create_open_close, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_fork_visibility_both_ways, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_named_closed_by_child_stays_linked, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_nofork_absent_in_child, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_hostile_fds, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_attach_roundtrip, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_enospc_at_create, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_name_collision_retries, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_rlimit_fsize_is_efbig, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_open_refuses_foreign_and_loose, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_other_user_cannot_open, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_fork_while_creating, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_anon_create_close, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_named_create_open_close, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_fork_visibility_both_ways, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_named_closed_by_child_stays_linked, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_nofork_absent_in_child, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_hostile_fds, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_attach_roundtrip, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_enospc_at_create, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_name_collision_retries, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_bad_input, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_rlimit_fsize_is_efbig, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_open_refuses_foreign_and_loose, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_other_user_cannot_open, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_fork_while_creating, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test(test_registry_cap),
         };
 
