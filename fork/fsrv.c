@@ -698,8 +698,6 @@ BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *
                 pthread_mutex_lock(&fs->lock);
                 while (!q.done)
                         pthread_cond_wait(&fs->done, &fs->lock);
-                if (q.slot)
-                        fs->slots_used &= ~(1ull << (q.slot - fs->slots));
                 pthread_mutex_unlock(&fs->lock);
         } else {
                 /* The thread resumes only once the child exec'd or died (CLONE_VFORK). */
@@ -733,6 +731,14 @@ BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *
         if (c && !q.err) {
                 brd_child_free(c);      /* linked: reaps it (no zombie) and unlinks */
                 c = NULL;
+        }
+        if (q.slot) {
+                /* Only now: the child either reported (its one store to the
+                 * slot is done) or is reaped, so it can never store into the
+                 * slot of the next spawn. */
+                pthread_mutex_lock(&fs->lock);
+                fs->slots_used &= ~(1ull << (q.slot - fs->slots));
+                pthread_mutex_unlock(&fs->lock);
         }
         brd__fsrv_unref(fs);
 out:
