@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include <brood/ringbuf.h>
 
 /*
  * Tests run in parallel and every leak check counts /dev/shm/brood.* names:
@@ -238,4 +239,34 @@ int t_run_brood(const char *args, bool with_stderr, char *out, size_t cap)
         out[n] = '\0';
         st = pclose(p);
         return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void t_ring_pair(size_t cap, unsigned flags, struct brd_ring **ret_p, struct brd_ring **ret_c)
+{
+        struct brd_handle hp, hc;
+
+        assert_int_equal(brd_ring_create(cap, flags, &hp, &hc), 0);
+        assert_int_equal(brd_ring_attach(&hp, ret_p), 0);
+        assert_int_equal(brd_ring_attach(&hc, ret_c), 0);
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+}
+
+pid_t t_ring_fork(size_t cap, unsigned flags, struct brd_handle *hp, struct brd_handle *hc,
+                  bool parent_produces, struct brd_ring **ret_ring)
+{
+        struct brd_handle *mine = parent_produces ? hp : hc, *theirs = parent_produces ? hc : hp;
+        pid_t pid;
+
+        assert_int_equal(brd_ring_create(cap, flags, hp, hc), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                brd_handle_close(mine);         /* no cmocka in the child */
+                return 0;
+        }
+        brd_handle_close(theirs);
+        assert_int_equal(brd_ring_attach(mine, ret_ring), 0);
+        brd_handle_close(mine);
+        return pid;
 }

@@ -11,6 +11,8 @@
 #include <sys/types.h>
 #include <cmocka.h>
 
+#include <brood/handle.h>
+
 #define T_EXIT_SKIP 77
 
 /* Open fds of this process (/proc/self/fd, the directory's own fd excluded). */
@@ -45,6 +47,20 @@ void t_leak_end(const struct t_leak *l);     /* cmocka-asserts no fd, no name, n
 /* The same as cmocka setup/teardown of a test (state: the struct t_leak). */
 int t_leak_setup(void **state);
 int t_leak_teardown(void **state);
+
+/* Rings, for the ring tests: both ends attached in this process, their
+ * handles closed. */
+struct brd_ring;
+void t_ring_pair(size_t cap, unsigned flags, struct brd_ring **ret_p, struct brd_ring **ret_c);
+/*
+ * A ring whose other end goes to a forked child.  Creates it into *hp and *hc,
+ * forks; in the child returns 0 with the parent's end closed (the child's
+ * handle still in *hp or *hc); in the parent closes the child's end,
+ * attaches its own (the producer if @parent_produces) into *ret_ring,
+ * closes that handle and returns the child's pid.
+ */
+pid_t t_ring_fork(size_t cap, unsigned flags, struct brd_handle *hp, struct brd_handle *hc,
+                  bool parent_produces, struct brd_ring **ret_ring);
 
 /* SHA-256 (FIPS 180-4), incremental. */
 struct t_sha256 {

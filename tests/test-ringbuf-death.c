@@ -100,16 +100,10 @@ static void test_producer_killed_consumer_blocked(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        assert_int_equal(brd_ring_create(64 * 1024, 0, &hp, &hc), 0);
-        pid = fork();
-        assert_true(pid >= 0);
+        pid = t_ring_fork(64 * 1024, 0, &hp, &hc, false, &r);
         if (pid == 0) {
-                brd_handle_close(&hc);
                 _exit(child_producer_1000_then_die(&hp, s));
         }
-        brd_handle_close(&hp);
-        assert_int_equal(brd_ring_attach(&hc, &r), 0);
-        brd_handle_close(&hc);
         for (i = 0; i < 1000; i++) {
                 assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 10000), sizeof(v));
                 assert_int_equal(v, i);
@@ -263,16 +257,10 @@ static void test_producer_killed_consumer_polling(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        assert_int_equal(brd_ring_create(8192, 0, &hp, &hc), 0);
-        pid = fork();
-        assert_true(pid >= 0);
+        pid = t_ring_fork(8192, 0, &hp, &hc, false, &r);
         if (pid == 0) {
-                brd_handle_close(&hc);
                 _exit(child_send_n_then_die(&hp, 10, false));
         }
-        brd_handle_close(&hp);
-        assert_int_equal(brd_ring_attach(&hc, &r), 0);
-        brd_handle_close(&hc);
         p.fd = brd_ring_fd(r);
         p.events = POLLIN;
         assert_true(p.fd >= 0);
@@ -330,16 +318,10 @@ static void test_producer_killed_before_doorbell(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        assert_int_equal(brd_ring_create(8192, BRD_RING_NOSPIN, &hp, &hc), 0);
-        pid = fork();
-        assert_true(pid >= 0);
+        pid = t_ring_fork(8192, BRD_RING_NOSPIN, &hp, &hc, false, &r);
         if (pid == 0) {
-                brd_handle_close(&hc);
                 _exit(child_commit_without_bell(&hp));
         }
-        brd_handle_close(&hp);
-        assert_int_equal(brd_ring_attach(&hc, &r), 0);
-        brd_handle_close(&hc);
         assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10000), 4);
         assert_memory_equal(buf, "ring", 4);
         assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10000), -ECONNRESET);

@@ -49,7 +49,6 @@ static int child_inherited(struct brd_ring *p, struct brd_ring *c)
 
 static void test_inherited_endpoint_is_ebadf(void **state)
 {
-        struct brd_handle hp, hc;
         struct brd_ring *p, *c;
         char buf[16];
         struct t_leak l;
@@ -57,11 +56,7 @@ static void test_inherited_endpoint_is_ebadf(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
-        assert_int_equal(brd_ring_attach(&hp, &p), 0);
-        assert_int_equal(brd_ring_attach(&hc, &c), 0);
-        brd_handle_close(&hp);
-        brd_handle_close(&hc);
+        t_ring_pair(4096, 0, &p, &c);
         assert_int_equal(brd_ring_send(p, "a", 1, 0), 0);
         assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 1);
         pid = fork();

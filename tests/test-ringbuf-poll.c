@@ -60,18 +60,12 @@ static void test_poll_driven_consumer(void **state)
         (void)state;
         t_leak_begin(&l);
         assert_int_equal(pipe2(go, O_CLOEXEC), 0);
-        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
-        pid = fork();
-        assert_true(pid >= 0);
+        pid = t_ring_fork(4096, 0, &hp, &hc, false, &r);
         if (pid == 0) {
                 close(go[1]);
-                brd_handle_close(&hc);
                 _exit(child_bursty_producer(&hp, go[0]));
         }
         close(go[0]);
-        brd_handle_close(&hp);
-        assert_int_equal(brd_ring_attach(&hc, &r), 0);
-        brd_handle_close(&hc);
         p.fd = brd_ring_fd(r);
         assert_true(p.fd >= 0);
         assert_int_equal(brd_ring_fd(r), p.fd);
@@ -142,16 +136,10 @@ static void test_poll_driven_producer_epoll(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        assert_int_equal(brd_ring_create(8192, BRD_RING_NOSPIN, &hp, &hc), 0);
-        pid = fork();
-        assert_true(pid >= 0);
+        pid = t_ring_fork(8192, BRD_RING_NOSPIN, &hp, &hc, true, &r);
         if (pid == 0) {
-                brd_handle_close(&hp);
                 _exit(child_slow_consumer(&hc));
         }
-        brd_handle_close(&hc);
-        assert_int_equal(brd_ring_attach(&hp, &r), 0);
-        brd_handle_close(&hp);
         /* The ring's fd nested in the caller's own epoll set. */
         ep = epoll_create1(EPOLL_CLOEXEC);
         assert_true(ep >= 0);
@@ -178,7 +166,6 @@ static void test_poll_driven_producer_epoll(void **state)
 
 static void test_fd_interrupt_and_initial_readiness(void **state)
 {
-        struct brd_handle hp, hc;
         struct brd_ring *p, *c;
         struct pollfd pf = { .events = POLLIN };
         char buf[8];
@@ -186,11 +173,7 @@ static void test_fd_interrupt_and_initial_readiness(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
-        assert_int_equal(brd_ring_attach(&hp, &p), 0);
-        assert_int_equal(brd_ring_attach(&hc, &c), 0);
-        brd_handle_close(&hp);
-        brd_handle_close(&hc);
+        t_ring_pair(4096, 0, &p, &c);
         /* Data sent before anyone polled is found through the first readiness. */
         assert_int_equal(brd_ring_send(p, "q", 1, 0), 0);
         pf.fd = brd_ring_fd(c);

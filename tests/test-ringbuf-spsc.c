@@ -18,17 +18,12 @@
 #include "internal/brd-ring.h"
 
 struct pair {
-        struct brd_handle hp, hc;
         struct brd_ring *p, *c;
 };
 
 static void pair_open(struct pair *x, size_t cap, unsigned flags)
 {
-        assert_int_equal(brd_ring_create(cap, flags, &x->hp, &x->hc), 0);
-        assert_int_equal(brd_ring_attach(&x->hp, &x->p), 0);
-        assert_int_equal(brd_ring_attach(&x->hc, &x->c), 0);
-        brd_handle_close(&x->hp);
-        brd_handle_close(&x->hc);
+        t_ring_pair(cap, flags, &x->p, &x->c);
 }
 
 static void pair_close(struct pair *x)
@@ -492,16 +487,10 @@ static void run_random_messages(unsigned flags)
         int i;
 
         t_leak_begin(&l);
-        assert_int_equal(brd_ring_create(10 * 1024, flags, &hp, &hc), 0);
-        pid = fork();
-        assert_true(pid >= 0);
+        pid = t_ring_fork(10 * 1024, flags, &hp, &hc, false, &r);
         if (pid == 0) {
-                brd_handle_close(&hc);
                 _exit(child_send_random(&hp, flags));
         }
-        brd_handle_close(&hp);
-        assert_int_equal(brd_ring_attach(&hc, &r), 0);
-        brd_handle_close(&hc);
         t_sha256_init(&got);
         t_sha256_init(&want);
         for (i = 0; i < NMSG; i++) {
@@ -573,16 +562,10 @@ static void run_stream(uint64_t writes, size_t fixed, size_t expect_total)
         pid_t pid;
 
         t_leak_begin(&l);
-        assert_int_equal(brd_ring_create(10 * 1024, 0, &hp, &hc), 0);
-        pid = fork();
-        assert_true(pid >= 0);
+        pid = t_ring_fork(10 * 1024, 0, &hp, &hc, false, &r);
         if (pid == 0) {
-                brd_handle_close(&hc);
                 _exit(child_stream_writer(&hp, writes, fixed));
         }
-        brd_handle_close(&hp);
-        assert_int_equal(brd_ring_attach(&hc, &r), 0);
-        brd_handle_close(&hc);
         t_sha256_init(&got);
         for (;;) {
                 size_t want_n = 1 + (size_t)(t_rand(&rs) % sizeof(buf));

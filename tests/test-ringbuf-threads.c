@@ -98,18 +98,13 @@ fail:
 
 static void run(int mode, size_t cap, unsigned flags)
 {
-        struct brd_handle hp, hc;
         struct side p = { 0 }, c = { 0 };
         pthread_t tp, tc;
         uint8_t d1[32], d2[32];
         struct t_leak l;
 
         t_leak_begin(&l);
-        assert_int_equal(brd_ring_create(cap, flags, &hp, &hc), 0);
-        assert_int_equal(brd_ring_attach(&hp, &p.r), 0);
-        assert_int_equal(brd_ring_attach(&hc, &c.r), 0);
-        brd_handle_close(&hp);
-        brd_handle_close(&hc);
+        t_ring_pair(cap, flags, &p.r, &c.r);
         p.mode = c.mode = mode;
         assert_int_equal(pthread_create(&tc, NULL, consumer, &c), 0);
         assert_int_equal(pthread_create(&tp, NULL, producer, &p), 0);
@@ -166,7 +161,6 @@ static void *blocked_recv(void *arg)
 
 static void test_threads_interrupt(void **state)
 {
-        struct brd_handle hp, hc;
         struct brd_ring *p, *c;
         struct blocked b = { 0 };
         struct t_leak l;
@@ -174,11 +168,7 @@ static void test_threads_interrupt(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
-        assert_int_equal(brd_ring_attach(&hp, &p), 0);
-        assert_int_equal(brd_ring_attach(&hc, &c), 0);
-        brd_handle_close(&hp);
-        brd_handle_close(&hc);
+        t_ring_pair(4096, 0, &p, &c);
         b.r = c;
         assert_int_equal(pthread_create(&th, NULL, blocked_recv, &b), 0);
         while (!AO_load_acquire(&b.entered))

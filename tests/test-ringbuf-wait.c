@@ -230,18 +230,12 @@ static void test_idle_timeouts_then_stream(void **state)
         (void)state;
         t_leak_begin(&l);
         assert_int_equal(pipe2(go, O_CLOEXEC), 0);
-        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
-        pid = fork();
-        assert_true(pid >= 0);
+        pid = t_ring_fork(4096, 0, &hp, &hc, false, &r);
         if (pid == 0) {
                 close(go[1]);
-                brd_handle_close(&hc);
                 _exit(child_producer_after_go(&hp, go[0], 0));
         }
         close(go[0]);
-        brd_handle_close(&hp);
-        assert_int_equal(brd_ring_attach(&hc, &r), 0);
-        brd_handle_close(&hc);
         for (i = 0; i < 100; i++) {
                 t0 = t_now_ns();
                 assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10), -ETIMEDOUT);
@@ -316,18 +310,12 @@ static void test_signal_storm_loses_nothing(void **state)
         assert_int_equal(sigaction(SIGUSR1, &sa, &old_usr1), 0);
         assert_int_equal(sigaction(SIGCHLD, &sa, &old_chld), 0);
         assert_int_equal(pipe2(go, O_CLOEXEC), 0);
-        assert_int_equal(brd_ring_create(4096, BRD_RING_NOSPIN, &hp, &hc), 0);
-        pid = fork();
-        assert_true(pid >= 0);
+        pid = t_ring_fork(4096, BRD_RING_NOSPIN, &hp, &hc, false, &r);
         if (pid == 0) {
                 close(go[1]);
-                brd_handle_close(&hc);
                 _exit(child_producer_after_go(&hp, go[0], 1));
         }
         close(go[0]);
-        brd_handle_close(&hp);
-        assert_int_equal(brd_ring_attach(&hc, &r), 0);
-        brd_handle_close(&hc);
 
         s.target = pthread_self();
         storm_hits = 0;
