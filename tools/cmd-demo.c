@@ -384,8 +384,9 @@ static const char *role_name(uint32_t role)
         return role == ROLE_PRODUCER ? "producer" : role == ROLE_STAGE ? "stage" : "consumer";
 }
 
-static int spawn(struct demo *d, const char *name, brd_child_fn fn, struct demo_cfg *cfg,
-                 struct brd_handle *h, size_t n)
+/* Slots: producer 0, stage 1, consumer k at 2 + k. */
+static int spawn(struct demo *d, unsigned slot, const char *name, brd_child_fn fn,
+                 struct demo_cfg *cfg, struct brd_handle *h, size_t n)
 {
         struct brd_spawn_opts o = {
                 .fn = fn, .arg = cfg, .handles = h, .nhandles = n, .name = name,
@@ -393,13 +394,13 @@ static int spawn(struct demo *d, const char *name, brd_child_fn fn, struct demo_
         int r;
         size_t i;
 
-        r = brd_fsrv_spawn(d->fs, &o, &d->child[d->nchild]);
+        r = brd_fsrv_spawn(d->fs, &o, &d->child[slot]);
         /* The child has its copies now: ours would only keep the ring alive. */
         for (i = 0; i < n; i++)
                 brd_handle_close(&h[i]);
         if (r < 0)
                 return r;
-        d->name[d->nchild++] = name;
+        d->name[slot] = name;
         return 0;
 }
 
@@ -760,13 +761,8 @@ int cmd_demo(int argc, char **argv)
                         hc[3] = take(&pong_p);
                         n = 4;
                 }
-                TRY("spawn consumer", spawn(&d, cname[i], consumer_main, &ccfg[i], hc, n));
+                TRY("spawn consumer", spawn(&d, 2 + i, cname[i], consumer_main, &ccfg[i], hc, n));
         }
-        /* Placeholders keep the slot order: producer 0, stage 1, consumers 2.. */
-        memmove(&d.child[2], &d.child[0], d.cfg.consumers * sizeof(d.child[0]));
-        memmove(&d.name[2], &d.name[0], d.cfg.consumers * sizeof(d.name[0]));
-        d.child[0] = d.child[1] = NULL;         /* moved, not copied: freed once */
-        d.nchild = 0;
 
         TRY("round trip", measure_rtt(&ping_p, &pong_c, &p50, &p99));
         brd_handle_close(&ping_p);
@@ -775,12 +771,12 @@ int cmd_demo(int argc, char **argv)
         t0 = now_ns();
         TRY("pool handle", brd_pool_export(d.pool, &hp[0]));
         hp[1] = take(&a_prod);
-        TRY("spawn producer", spawn(&d, "producer", producer_main, &d.cfg, hp, 2));
+        TRY("spawn producer", spawn(&d, 0, "producer", producer_main, &d.cfg, hp, 2));
         TRY("pool handle", brd_pool_export(d.pool, &hs[0]));
         hs[1] = take(&a_cons);
         for (i = 0; i < d.cfg.consumers; i++)
                 hs[2 + i] = take(&b_prod[i]);
-        TRY("spawn stage", spawn(&d, "stage", stage_main, &d.cfg, hs, 2 + d.cfg.consumers));
+        TRY("spawn stage", spawn(&d, 1, "stage", stage_main, &d.cfg, hs, 2 + d.cfg.consumers));
         d.nchild = 2 + d.cfg.consumers;
 
         r = wait_all(&d, t0, status);
