@@ -220,6 +220,19 @@ static int read_exact(int sock, char *buf, size_t len, int64_t deadline)
         return 0;
 }
 
+/*
+ * The rest of a stream message that has begun (its fds are here): at least
+ * a second for it, whatever the caller's timeout, and a stream that stops
+ * mid-message is broken (-EPROTO), not timed out.
+ */
+static int read_rest(int sock, char *buf, size_t len, int64_t deadline)
+{
+        int64_t floor = brd__deadline(1000);
+        int r = read_exact(sock, buf, len, floor > deadline ? floor : deadline);
+
+        return r == -ETIMEDOUT ? -EPROTO : r;
+}
+
 BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int timeout_ms)
 {
         char data[sizeof(struct brd_wire_hdr) + BRD_HANDLE_MAX_BATCH * sizeof(struct brd_wire_rec) + 1];
@@ -284,10 +297,7 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
                 /* A stream may split even the header; a datagram may not. */
                 if (!stream)
                         goto fail;
-                r = read_exact(sock, data + got, sizeof(hdr) - (size_t)got,
-                               brd__deadline(1000) > deadline ? brd__deadline(1000) : deadline);
-                if (r == -ETIMEDOUT)
-                        r = -EPROTO;
+                r = read_rest(sock, data + got, sizeof(hdr) - (size_t)got, deadline);
                 if (r < 0)
                         goto fail;
                 r = -EPROTO;
@@ -298,15 +308,7 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
                 goto fail;
         want = sizeof(hdr) + (size_t)hdr.n * sizeof(struct brd_wire_rec);
         if (stream) {
-                /* The message has begun (its fds are here): give the rest of
-                 * it at least a second, whatever the caller's timeout, and
-                 * call a stream that stops mid-message broken. */
-                int64_t rest = brd__deadline(1000);
-
-                r = read_exact(sock, data + sizeof(hdr), want - sizeof(hdr),
-                               rest > deadline ? rest : deadline);
-                if (r == -ETIMEDOUT)
-                        r = -EPROTO;
+                r = read_rest(sock, data + sizeof(hdr), want - sizeof(hdr), deadline);
                 if (r < 0)
                         goto fail;
         } else if ((size_t)got != want) {
