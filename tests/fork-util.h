@@ -23,12 +23,6 @@ static inline struct brd_handle tf_fd_handle(int fd)
         return h;
 }
 
-/* The leak check of tests/helpers.h: fds, /dev/shm names (private to this
- * test program where it may), and no child of any exit signal. */
-#define tf_leak_begin t_leak_begin
-#define tf_leak_end t_leak_end
-#define tf_no_children t_no_children
-
 /* read() exactly one byte, across EINTR: 1, 0 at EOF, -errno. */
 static inline int tf_read1(int fd, char *c)
 {

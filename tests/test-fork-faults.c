@@ -136,7 +136,7 @@ static void test_start_faults(void **state)
 
         for (k = 1; k < 100; k++) {
                 fs = NULL;
-                tf_leak_begin(&l);
+                t_leak_begin(&l);
                 arm(k);
                 r = brd_fsrv_start(0, &fs);
                 disarm();
@@ -153,7 +153,7 @@ static void test_start_faults(void **state)
                         brd_fsrv_stop(fs);
                 else
                         assert_null(fs);
-                tf_leak_end(&l);
+                t_leak_end(&l);
                 assert_int_equal(t_thread_count(), threads);
         }
         print_message("brd_fsrv_start: %d injected calls\n", hits);
@@ -194,7 +194,7 @@ static int spawn_faults(enum mode m)
         }
         for (k = 1; k < 100; k++) {
                 assert_int_equal(brd_fsrv_start(0, &fs), 0);
-                tf_leak_begin(&l);
+                t_leak_begin(&l);
                 c = NULL;
                 arm(k);
                 r = brd_fsrv_spawn(fs, &o, &c);
@@ -210,9 +210,9 @@ static int spawn_faults(enum mode m)
                         brd_child_free(c);
                 } else {
                         assert_null(c);                 /* untouched */
-                        tf_no_children();               /* reaped at once, before stop */
+                        t_no_children();               /* reaped at once, before stop */
                 }
-                tf_leak_end(&l);
+                t_leak_end(&l);
                 brd_fsrv_stop(fs);
                 assert_int_equal(t_thread_count(), threads);
                 if (!injected)

@@ -75,12 +75,12 @@ static void test_ring_handle_fork_and_exec(void **state)
         exe[k] = '\0';
         snprintf(helper, sizeof(helper), "%s/helper-fork-ring", dirname(exe));
         snprintf(nmsg, sizeof(nmsg), "%d", NMSG);
-        tf_leak_begin(&l);
+        t_leak_begin(&l);
         assert_int_equal(brd_fsrv_start(0, &fs), 0);
         run(fs, &of);
         run(fs, &oe);
         brd_fsrv_stop(fs);
-        tf_leak_end(&l);
+        t_leak_end(&l);
 }
 
 int main(void)

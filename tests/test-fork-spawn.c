@@ -56,7 +56,7 @@ static void test_fork_status_once(void **state)
         struct t_leak l;
         int st = -1;
 
-        tf_leak_begin(&l);
+        t_leak_begin(&l);
         assert_int_equal(brd_fsrv_start(0, &fs), 0);
         assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
         assert_true(brd_child_pid(c) > 0);
@@ -70,7 +70,7 @@ static void test_fork_status_once(void **state)
         assert_int_equal(brd_child_kill(c, SIGTERM), -ESRCH);
         brd_child_free(c);
         brd_fsrv_stop(fs);
-        tf_leak_end(&l);
+        t_leak_end(&l);
 }
 
 static void test_fork_wait_timeouts(void **state)
@@ -82,7 +82,7 @@ static void test_fork_wait_timeouts(void **state)
         int64_t t0, dt;
         int st;
 
-        tf_leak_begin(&l);
+        t_leak_begin(&l);
         assert_int_equal(brd_fsrv_start(0, &fs), 0);
         assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
         assert_int_equal(brd_child_wait(c, 0, &st), -EAGAIN);
@@ -98,7 +98,7 @@ static void test_fork_wait_timeouts(void **state)
         assert_int_equal(WTERMSIG(st), SIGUSR1);
         brd_child_free(c);
         brd_fsrv_stop(fs);
-        tf_leak_end(&l);
+        t_leak_end(&l);
 }
 
 static void test_fork_status_kept_until_wait(void **state)
@@ -257,7 +257,7 @@ static void test_fork_fd_hygiene(void **state)
         sigset_t blk;
         struct t_leak l;
 
-        tf_leak_begin(&l);
+        t_leak_begin(&l);
         /* 20+ fds of every kind, some without CLOEXEC: only close_range saves the child. */
         for (i = 0; i < 2; i++) {
                 assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -349,7 +349,7 @@ static void test_fork_fd_hygiene(void **state)
         brd_seg_close(seg);
         for (i = 0; i < nf; i++)
                 close(fds[i]);
-        tf_leak_end(&l);
+        t_leak_end(&l);
 }
 
 /* ------------------------------------------------------------ handles */
@@ -391,7 +391,7 @@ static void test_fork_seg_handle(void **state)
         char *argv[] = { (char *)helper_path(), "seg-env", "8", NULL };
         int st;
 
-        tf_leak_begin(&l);
+        t_leak_begin(&l);
         assert_int_equal(brd_fsrv_start(0, &fs), 0);
         assert_int_equal(brd_seg_create("fsh", 65536, 0, &s), 0);
         memset(brd_seg_addr(s), 7, 65536);
@@ -418,7 +418,7 @@ static void test_fork_seg_handle(void **state)
         brd_handle_close(&h);
         brd_seg_close(s);
         brd_fsrv_stop(fs);
-        tf_leak_end(&l);
+        t_leak_end(&l);
 }
 
 /* ------------------------------------------------------------ inherited fd numbers */
@@ -465,7 +465,7 @@ static void test_inherited_objects_never_close_handles(void **state)
         struct t_leak l;
         int st, i;
 
-        tf_leak_begin(&l);
+        t_leak_begin(&l);
         /* Inherited objects first: they get the low fd numbers that the
          * child's handles (3, 4, ...) will reuse. */
         assert_int_equal(brd_seg_create("inh", 4096, 0, &in.seg), 0);
@@ -496,7 +496,7 @@ static void test_inherited_objects_never_close_handles(void **state)
         brd_handle_close(&rp);
         brd_handle_close(&rc);
         brd_seg_close(in.seg);
-        tf_leak_end(&l);
+        t_leak_end(&l);
 }
 
 /* ------------------------------------------------------------ many */
@@ -507,7 +507,7 @@ static void test_fork_50_children(void **state)
         struct t_leak l;
         int i, st;
 
-        tf_leak_begin(&l);
+        t_leak_begin(&l);
         assert_int_equal(brd_fsrv_start(0, &fs), 0);
         for (i = 0; i < 50; i++) {
                 struct brd_spawn_opts o = { .fn = fn_exit_arg, .arg = (void *)(intptr_t)i };
@@ -521,7 +521,7 @@ static void test_fork_50_children(void **state)
                 brd_child_free(c[i]);
         }
         brd_fsrv_stop(fs);
-        tf_leak_end(&l);
+        t_leak_end(&l);
 }
 
 /* ------------------------------------------------------------ failures */
@@ -534,15 +534,15 @@ static void test_exec_missing_program(void **state)
         struct brd_fsrv *fs;
         struct t_leak l;
 
-        tf_leak_begin(&l);
+        t_leak_begin(&l);
         assert_int_equal(brd_fsrv_start(0, &fs), 0);
         assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -ENOENT);
         assert_ptr_equal(c, (struct brd_child *)0x1);  /* untouched */
         o.argv = argv2;
         assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -ENOENT);
-        tf_no_children();                               /* reaped: no zombie */
+        t_no_children();                               /* reaped: no zombie */
         brd_fsrv_stop(fs);
-        tf_leak_end(&l);
+        t_leak_end(&l);
 }
 
 static void test_child_dies_at_each_stage(void **state)
@@ -553,7 +553,7 @@ static void test_child_dies_at_each_stage(void **state)
         struct t_leak l;
         int stage, mode, st;
 
-        tf_leak_begin(&l);
+        t_leak_begin(&l);
         assert_int_equal(brd_fsrv_start(0, &fs), 0);
         for (mode = 0; mode < 2; mode++) {
                 struct brd_spawn_opts o = { .fn = mode ? NULL : fn_exit_arg, .argv = mode ? argv : NULL };
@@ -561,7 +561,7 @@ static void test_child_dies_at_each_stage(void **state)
                 for (stage = BRD__CRASH_AFTER_CLONE; stage <= BRD__CRASH_BEFORE_ENTRY; stage++) {
                         brd__fsrv_set_crash_stage(fs, stage);
                         assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -ECHILD);
-                        tf_no_children();
+                        t_no_children();
                 }
                 brd__fsrv_set_crash_stage(fs, BRD__CRASH_NONE);
                 assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);       /* and it recovers */
@@ -581,7 +581,7 @@ static void test_child_dies_at_each_stage(void **state)
                 brd_child_free(c);
         }
         brd_fsrv_stop(fs);
-        tf_leak_end(&l);
+        t_leak_end(&l);
 }
 
 static void test_host_steals_status(void **state)
@@ -628,7 +628,7 @@ static void test_host_steals_status(void **state)
         brd_child_free(c);
         sigaction(SIGCHLD, &old, NULL);
         brd_fsrv_stop(fs);
-        tf_no_children();
+        t_no_children();
 }
 
 static void test_forked_child_gets_enotsup(void **state)

@@ -59,7 +59,7 @@ static void test_child_stop_ladder(void **state)
         int64_t t0, dt;
         int i, st;
 
-        tf_leak_begin(&l);
+        t_leak_begin(&l);
         assert_int_equal(brd_fsrv_start(0, &fs), 0);
         spawn_ladder_kids(fs, c);
         for (i = 0; i < 3; i++) {
@@ -76,7 +76,7 @@ static void test_child_stop_ladder(void **state)
                 brd_child_free(c[i]);
         }
         brd_fsrv_stop(fs);
-        tf_leak_end(&l);
+        t_leak_end(&l);
 }
 
 static void test_child_stop_exited_needs_no_signal(void **state)
@@ -108,7 +108,7 @@ static void test_child_stop_exited_needs_no_signal(void **state)
         assert_int_equal(WTERMSIG(st), SIGUSR2);
         brd_child_free(c);
         brd_fsrv_stop(fs);
-        tf_no_children();
+        t_no_children();
 }
 
 static void test_fsrv_stop_parallel(void **state)
@@ -119,7 +119,7 @@ static void test_fsrv_stop_parallel(void **state)
         int64_t t0, dt;
         int i, st;
 
-        tf_leak_begin(&l);
+        t_leak_begin(&l);
         assert_int_equal(brd_fsrv_start(0, &fs), 0);
         spawn_ladder_kids(fs, c);
         t0 = t_now_ms();
@@ -128,7 +128,7 @@ static void test_fsrv_stop_parallel(void **state)
         /* In parallel: 2 x grace, not 0 + 1 + 2 graces one after the other. */
         assert_true(dt >= 2 * GRACE_MS);
         assert_true(dt < 2 * GRACE_MS + SLACK_MS);
-        tf_no_children();                               /* all reaped before the join */
+        t_no_children();                               /* all reaped before the join */
         for (i = 0; i < 3; i++) {
                 /* statuses kept for their owner, exactly once */
                 assert_int_equal(brd_child_wait(c[i], 0, &st), 0);
@@ -139,7 +139,7 @@ static void test_fsrv_stop_parallel(void **state)
         /* free after stop: the forkserver's memory goes with the last child */
         for (i = 0; i < 3; i++)
                 brd_child_free(c[i]);
-        tf_leak_end(&l);
+        t_leak_end(&l);
 }
 
 static void test_child_free_kills_running(void **state)
@@ -152,7 +152,7 @@ static void test_child_free_kills_running(void **state)
         int p[2];
         char x;
 
-        tf_leak_begin(&l);
+        t_leak_begin(&l);
         assert_int_equal(brd_fsrv_start(0, &fs), 0);
         assert_int_equal(pipe2(p, O_CLOEXEC), 0);
         h = tf_fd_handle(p[1]);
@@ -164,9 +164,9 @@ static void test_child_free_kills_running(void **state)
         brd_child_free(c);                              /* ignores INT and TERM: SIGKILL, reaped */
         assert_int_equal(tf_read1(p[0], &x), 0);       /* its fd 3 is gone: it is dead */
         close(p[0]);
-        tf_no_children();
+        t_no_children();
         brd_fsrv_stop(fs);
-        tf_leak_end(&l);
+        t_leak_end(&l);
 }
 
 int main(void)

@@ -137,7 +137,7 @@ static void test_tree_dies_with_root(void **state)
         pid_t root;
         char x;
 
-        tf_leak_begin(&l);
+        t_leak_begin(&l);
         assert_int_equal(brd_seg_create("tree", 4096, 0, &s), 0);
         assert_int_equal(brd_seg_export(s, &h), 0);
         assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
@@ -178,7 +178,7 @@ static void test_tree_dies_with_root(void **state)
         close(mark[0]);
         brd_handle_close(&h);
         brd_seg_close(s);
-        tf_leak_end(&l);
+        t_leak_end(&l);
 }
 
 /* ------------------------------------------------------------ fork-safety */
@@ -246,7 +246,7 @@ static void test_fork_safety_hammer(void **state)
         struct t_leak l;
         int i, st;
 
-        tf_leak_begin(&l);
+        t_leak_begin(&l);
         assert_int_equal(pipe2(hm.stop, O_CLOEXEC), 0);
         assert_int_equal(brd_fsrv_start(0, &fs), 0);
         assert_int_equal(pthread_create(&t, NULL, hammer_main, &hm), 0);
@@ -267,7 +267,7 @@ static void test_fork_safety_hammer(void **state)
         close(hm.stop[0]);
         close(hm.stop[1]);
         brd_fsrv_stop(fs);
-        tf_leak_end(&l);
+        t_leak_end(&l);
 }
 
 int main(void)
