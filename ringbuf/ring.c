@@ -58,6 +58,9 @@
  * than a sleep would have cost never pays (the 2-competitive bound). */
 #define RING_SPIN_NS   20000
 #define RING_BATCH_MAX 8192u
+/* Copies from this size go a page at a time, prefetching (ring_copy_big). */
+#define RING_COPY_BIG  65536u
+#define RING_PAGE      4096u
 /* Messages up to this size take send's and recv's inline small paths. */
 #define RING_SMALL 64u
 /* Poll bound when death cannot be watched through a pidfd, or when the
@@ -166,6 +169,32 @@ static inline void stats_count(struct brd_ring_stats *st, uint64_t bytes)
 }
 
 /*
+ * A large copy, a page at a time, with the next page prefetched on both
+ * sides: the hardware prefetchers stop at page boundaries, and these
+ * copies run through a ring of up to thousands of pages (TLB misses), so
+ * starting the next pages' walks and fills early keeps the copy streaming
+ * (1 MiB messages through a 16 MiB ring: +5-8%, measured).  Each page goes to
+ * libc's memcpy, which writes whole lines without reading them first.
+ */
+static RING_SLOW void ring_copy_big(void *restrict dst, const void *restrict src, size_t n)
+{
+        uint8_t *d = dst;
+        const uint8_t *s = src;
+        size_t k, page = RING_PAGE;
+
+        /* Hidden from the compiler, or it inlines a rep movsq of its own. */
+        __asm__("" : "+r"(page));
+        for (k = 0; k + RING_PAGE <= n; k += RING_PAGE) {
+                if (k + RING_PAGE < n) {
+                        __builtin_prefetch(s + k + RING_PAGE, 0, 3);
+                        __builtin_prefetch(d + k + RING_PAGE, 1, 3);
+                }
+                memcpy(d + k, s + k, page);
+        }
+        memcpy(d + k, s + k, n - k);
+}
+
+/*
  * memcpy of the hot paths: up to 64 bytes inline, with overlapping 16-, 8-
  * or 4-byte moves (no call, no length dispatch: ~1 ns of a 4 ns send of 64 B,
  * measured); longer copies go to libc's.
@@ -177,7 +206,10 @@ static inline void ring_copy(void *restrict dst, const void *restrict src, size_
         uint64_t a[2], b[2], c[2], e[2];
 
         if (BRD_UNLIKELY(n > 64)) {
-                memcpy(d, s, n);
+                if (n >= RING_COPY_BIG)
+                        ring_copy_big(d, s, n);
+                else
+                        memcpy(d, s, n);
         } else if (n >= 32) {
                 memcpy(a, s, 16);
                 memcpy(b, s + 16, 16);
@@ -211,6 +243,20 @@ static inline void ring_copy(void *restrict dst, const void *restrict src, size_
                 d[n / 2] = y;
                 d[n - 1] = z;
         }
+}
+
+/*
+ * The copy of the receive paths other than the small one: libc's, not
+ * ring_copy()'s inline moves, for small messages too: after a wait the frame
+ * was just written by the other CPU, and libc's wider loads take its lines
+ * sooner (a 64 B round trip: 120 ns against 150, measured).
+ */
+static inline void ring_copy_wide(void *restrict dst, const void *restrict src, size_t n)
+{
+        if (BRD_UNLIKELY(n >= RING_COPY_BIG))
+                ring_copy_big(dst, src, n);
+        else
+                memcpy(dst, src, n);
 }
 
 /* 0 for timeout 0 (never used to wait), INT64_MAX for -1. */
@@ -1043,7 +1089,7 @@ BRD_EXPORT ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t le
                                 continue;
                         }
                 }
-                memcpy(payload(r, hdr + BRD_RING_FRAME_HDR), src + done, n);
+                ring_copy_wide(payload(r, hdr + BRD_RING_FRAME_HDR), src + done, n);
                 e = prod_commit(r, hdr, end, n);
                 if (e)
                         break;          /* the consumer closed: dropped */
@@ -1164,9 +1210,14 @@ static inline uint64_t cons_advance(struct brd_ring *r, uint64_t size, uint64_t 
 {
         uint64_t st;
 
-        r->last_size = size;
+        /* Loads and compares rather than stores where the value rarely
+         * changes: fewer stores per message, and the store buffer is what
+         * bounds a producer and consumer on CPUs far apart. */
+        if (BRD_UNLIKELY(r->last_size != size))
+                r->last_size = size;
+        if (BRD_UNLIKELY(r->rd_off))
+                r->rd_off = 0;
         r->pos += size;
-        r->rd_off = 0;
         r->peek = 0;
         stats_count(&r->st, bytes);
         st = ring_publish_quiet(r);
@@ -1232,10 +1283,7 @@ static RING_SLOW ssize_t cons_recv_slow(struct brd_ring *r, void *buf, size_t ca
         n = len - r->rd_off;
         if (n > cap)
                 return -EMSGSIZE;
-        /* libc's copy, not ring_copy(): after a wait the frame was just
-         * written by the other CPU, and its wider loads take the lines
-         * sooner (a 64 B round trip: 120 ns against 150, measured). */
-        memcpy(buf, payload(r, r->pos + BRD_RING_FRAME_HDR + r->rd_off), n);
+        ring_copy_wide(buf, payload(r, r->pos + BRD_RING_FRAME_HDR + r->rd_off), n);
         cons_consume(r, size, n);
         return (ssize_t)n;
 }
@@ -1249,7 +1297,7 @@ static RING_SLOW ssize_t cons_recv(struct brd_ring *r, void *buf, size_t cap, in
         n = len - r->rd_off;
         if (BRD_UNLIKELY(n > cap))
                 return -EMSGSIZE;
-        memcpy(buf, payload(r, r->pos + BRD_RING_FRAME_HDR + r->rd_off), n);
+        ring_copy_wide(buf, payload(r, r->pos + BRD_RING_FRAME_HDR + r->rd_off), n);
         cons_consume(r, size, n);
         return (ssize_t)n;
 }
@@ -1369,7 +1417,7 @@ BRD_EXPORT ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int 
                 n = len - r->rd_off;
                 if (n > cap - done)
                         n = cap - done;
-                memcpy(dst + done, payload(r, r->pos + BRD_RING_FRAME_HDR + r->rd_off), n);
+                ring_copy_wide(dst + done, payload(r, r->pos + BRD_RING_FRAME_HDR + r->rd_off), n);
                 done += n;
                 r->rd_off += n;
                 r->peek = 0;
