@@ -595,10 +595,18 @@ static ALWAYS_INLINE unsigned char *slot(unsigned char *src, size_t n, size_t ns
 
 static ALWAYS_INLINE void stamp(unsigned char *m, size_t n, uint64_t i)
 {
-        if (__builtin_expect(n >= 8, 1))
-                memcpy(m, &i, 8);       /* a constant size: one store, not a call */
-        else
-                memcpy(m, &i, n);
+        /* i's address must not escape (a memcpy of variable size would take
+         * it): the loop counter would live in memory, a store and a reload
+         * per message on the loop's critical path (the 8 B row: 78 against
+         * 99 M/s far apart, measured). */
+        uint64_t v = i;
+
+        if (__builtin_expect(n >= 8, 1)) {
+                memcpy(m, &v, 8);
+        } else {
+                for (size_t k = 0; k < n; k++, v >>= 8)
+                        m[k] = (unsigned char)v;
+        }
 }
 
 static ALWAYS_INLINE int produce(struct chan *c, enum peer p, unsigned char *src,

@@ -98,7 +98,6 @@ struct brd_ring {
         uint64_t mask;
         uint64_t cap;
         uint64_t pos;                   /* own index: producer tail incl. unpublished; consumer head */
-        uint64_t pub;                   /* own index as last published */
         uint64_t peer;                  /* cached peer index (producer: head, consumer: tail) */
         AO_t *own_idx, *peer_idx;
         struct brd_ring_side *own, *peer_side;
@@ -122,7 +121,7 @@ struct brd_ring {
          * most 2^31, and a reservation's alignment gap below 4 KiB + 8.
          */
         uint64_t peek;                  /* frame bytes << 32 | payload bytes after rd_off; 0: none */
-        uint64_t resv;                  /* (frame word - pos) << 32 | payload bytes + 1; 0: none */
+        uint64_t resv;                  /* the reservation, see resv_word(); 0: none */
         uint64_t rd_off;                /* bytes of the frame at pos that read() consumed */
         /* Lag (ring_lag_wait, cons_lag). */
         uint64_t lag_bytes;             /* how far ahead the other side may get: cap / 8, <= 32 KiB */
@@ -404,6 +403,16 @@ static inline int ring_check(const struct brd_ring *r, uint32_t role)
 /* ------------------------------------------------------------ publish */
 
 /*
+ * Our index as last published: read back from its line, which only we write
+ * (one store less per message than a private copy).  A peer that scribbles
+ * on it can only make us publish again, or (BATCH) hold back until flush.
+ */
+static inline uint64_t ring_pub(const struct brd_ring *r)
+{
+        return AO_load(r->own_idx);
+}
+
+/*
  * Store our index and read the peer's state word after it (Dekker,
  * publisher half).  Rings no doorbell: the hot callers test the word and
  * leave for an out-of-line function when it says SLEEPING (or CLOSED), so
@@ -419,7 +428,6 @@ static inline uint64_t ring_publish_quiet(struct brd_ring *r)
         uint64_t pos = r->pos;
 
         AO_store_release(r->own_idx, pos);
-        r->pub = pos;
         /* The index store must be visible before we read the peer's state;
          * pairs with the fence (and the membarrier) in ring_arm().  With
          * asym, the peer's membarrier provides this barrier for us, and
@@ -458,7 +466,10 @@ static int prod_refresh(struct brd_ring *r)
         /* Pairs with AO_store_release(head) in ring_publish(). */
         uint64_t h = AO_load_acquire(r->peer_idx);
 
-        if (BRD_UNLIKELY(h < r->peer || h > r->pub || (h & 7)))
+        /* Not past our pos: the published tail, or with BATCH a little less
+         * (a head between the two claims frames not yet published: it can
+         * only make us believe in less room, never more). */
+        if (BRD_UNLIKELY(h < r->peer || h > r->pos || (h & 7)))
                 return ring_poison(r);
         r->peer = h;
         return 0;
@@ -619,7 +630,7 @@ static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t d
         bool arm, woke;
 
         /* Hand back / publish what we hold before we could sleep. */
-        if (r->pos != r->pub)
+        if (r->pos != ring_pub(r))
                 ring_publish(r);
 
         if (timeout_ms != 0 && !(r->flags & BRD_RING_NOSPIN)) {
@@ -867,13 +878,38 @@ static inline int prod_commit(struct brd_ring *r, uint64_t hdr, uint64_t end, ui
         AO_store(frame_word(r, hdr), brd__ring_frame((uint32_t)len, BRD_RING_FRAME_MSG));
         r->pos = end;
         stats_count(&r->st, len);
-        if (r->batch && end - r->pub < r->batch &&
+        if (r->batch && end - ring_pub(r) < r->batch &&
             !(AO_load(&r->peer_side->state) & (BRD_RING_ST_SLEEPING | BRD_RING_ST_CLOSED)))
                 return 0;
         st = ring_publish_quiet(r);
         if (BRD_UNLIKELY(st & (BRD_RING_ST_SLEEPING | BRD_RING_ST_CLOSED)))
                 return prod_published(r, st, end);
         return 0;
+}
+
+/*
+ * A reservation, in one word: the low 32 bits of its frame word's index, and
+ * its payload bytes + 1 (0: none).  Commit stores nothing to use it up: once
+ * committed, pos has passed the frame word, which its low bits then place
+ * ~4 GiB ahead, past any alignment gap.  Every other advance of pos clears
+ * the word first (send, write) or replaces it (reserve).
+ */
+static inline uint64_t resv_word(uint64_t hdr, uint64_t len)
+{
+        return (uint64_t)(uint32_t)hdr << 32 | (len + 1);
+}
+
+/* @resv still reserves room for @len bytes: 1 with *ret_hdr set. */
+static inline bool resv_valid(const struct brd_ring *r, uint64_t resv, size_t len,
+                              uint64_t *ret_hdr)
+{
+        /* The gap between pos and the frame word: at most an alignment. */
+        uint32_t gap = (uint32_t)(resv >> 32) - (uint32_t)r->pos;
+
+        if (len >= (uint32_t)resv || gap > BRD_RING_ALIGN_PAGE)
+                return false;
+        *ret_hdr = r->pos + gap;
+        return true;
 }
 
 /*
@@ -971,7 +1007,7 @@ static RING_SLOW int prod_reserve_slow(struct brd_ring *r, size_t len, void **re
         e = prod_slow_room(r, len, !ret_buf, true, timeout_ms, &hdr, &end);
         if (e)
                 return e;
-        r->resv = (hdr - r->pos) << 32 | (len + 1);
+        r->resv = resv_word(hdr, len);
         *ret_buf = payload(r, hdr + BRD_RING_FRAME_HDR);
         return 0;
 }
@@ -984,41 +1020,34 @@ BRD_EXPORT int brd_ring_reserve(struct brd_ring *r, size_t len, void **ret_buf, 
                 return prod_reserve_slow(r, len, ret_buf, timeout_ms);
         /* Process-local: commit validates this instead of redoing the
          * entry checks (any final error clears it, see ring_final()). */
-        r->resv = (hdr - r->pos) << 32 | (len + 1);
+        r->resv = resv_word(hdr, len);
         *ret_buf = payload(r, hdr + BRD_RING_FRAME_HDR);
         return 0;
 }
 
 static RING_SLOW int prod_commit_slow(struct brd_ring *r, size_t len)
 {
-        uint64_t hdr;
+        uint64_t hdr = 0;
         int e;
 
         e = ring_check(r, RING_PROD);
         if (e)
                 return e;
-        if (len >= (uint32_t)r->resv)
-                return -EINVAL;         /* no reservation, or longer than it */
-        hdr = r->pos + (r->resv >> 32);
-        r->resv = 0;
+        if (!resv_valid(r, r->resv, len, &hdr))
+                return -EINVAL;         /* no reservation (or used), or longer than it */
         return prod_commit(r, hdr, hdr + BRD_RING_FRAME_HDR + round8(len), len);
 }
 
 BRD_EXPORT int brd_ring_commit(struct brd_ring *r, size_t len)
 {
-        uint64_t hdr, resv;
+        uint64_t hdr = 0;
 
         /* A reservation implies the producer role and no final error, so
          * beyond it only the fork token is left to check (a child's copy of
          * the endpoint holds the parent's reservation); the consumer's
          * closed flag is read by prod_commit(). */
-        if (BRD_UNLIKELY(!r || !ring_mine_fast(r)))
+        if (BRD_UNLIKELY(!r || !ring_mine_fast(r) || !resv_valid(r, r->resv, len, &hdr)))
                 return prod_commit_slow(r, len);
-        resv = r->resv;
-        if (BRD_UNLIKELY(len >= (uint32_t)resv))
-                return prod_commit_slow(r, len);
-        hdr = r->pos + (resv >> 32);
-        r->resv = 0;
         /* A shorter message ends earlier; the payload stays where it is. */
         return prod_commit(r, hdr, hdr + BRD_RING_FRAME_HDR + round8(len), len);
 }
@@ -1036,7 +1065,7 @@ BRD_EXPORT int brd_ring_flush(struct brd_ring *r)
         e = r->err;
         if (e == -EBADMSG)
                 return e;
-        if (r->pos != r->pub)
+        if (r->pos != ring_pub(r))
                 ring_publish(r);
         return 0;
 }
@@ -1648,14 +1677,14 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 r->peer_idx = &hdr->head.idx;
                 r->own = &hdr->prod;
                 r->peer_side = &hdr->cons;
-                r->pos = r->pub = t;
+                r->pos = t;
                 r->peer = hd;
         } else {
                 r->own_idx = &hdr->head.idx;
                 r->peer_idx = &hdr->tail.idx;
                 r->own = &hdr->cons;
                 r->peer_side = &hdr->prod;
-                r->pos = r->pub = r->peer = hd;
+                r->pos = r->peer = hd;
         }
         st = AO_load(&r->own->state);
         if (st & BRD_RING_ST_CLOSED) {
@@ -1765,7 +1794,7 @@ BRD_EXPORT void brd_ring_close(struct brd_ring *r)
                 return;
         /* Inherited through fork(): not ours to close; only free our copy. */
         if (ring_mine(r) && r->fork_gen == brd__fork_gen()) {
-                if (r->role == RING_PROD && r->err != -EBADMSG && r->pos != r->pub)
+                if (r->role == RING_PROD && r->err != -EBADMSG && r->pos != ring_pub(r))
                         ring_publish(r);
                 /* Pairs with AO_load_acquire(state) in ring_wait(): for a
                  * producer, the final tail is visible before CLOSED. */

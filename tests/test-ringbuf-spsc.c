@@ -316,6 +316,38 @@ static void test_zero_copy(void **state)
         t_leak_end(&l);
 }
 
+/* A committed reservation stays used whatever moves pos next: laps of
+ * sends, a write (commit stores nothing to use it up). */
+static void test_used_reservation_stays_used(void **state)
+{
+        char out[64];
+        void *w;
+        struct pair x;
+        struct t_leak l;
+        int i;
+
+        (void)state;
+        t_leak_begin(&l);
+        pair_open(&x, 16384, 0);
+        assert_int_equal(brd_ring_reserve(x.p, 10, &w, 0), 0);
+        assert_int_equal(brd_ring_commit(x.p, 10), 0);
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), 10);
+        for (i = 0; i < 3 * 16384 / 16; i++) {
+                assert_int_equal(brd_ring_send(x.p, "12345678", 8, 0), 0);
+                assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), 8);
+                assert_int_equal(brd_ring_commit(x.p, 0), -EINVAL);
+        }
+        assert_int_equal(brd_ring_reserve(x.p, 10, &w, 0), 0);
+        assert_int_equal(brd_ring_commit(x.p, 10), 0);
+        assert_int_equal(brd_ring_write(x.p, "xyz", 3, 0), 3);
+        assert_int_equal(brd_ring_commit(x.p, 0), -EINVAL);
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), 10);
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), 3);
+        assert_int_equal(brd_ring_commit(x.p, 0), -EINVAL);
+        pair_close(&x);
+        t_leak_end(&l);
+}
+
 static void test_empty_messages_then_eof(void **state)
 {
         const char *m[] = { "", "a", "", "bc" };
@@ -620,6 +652,7 @@ int main(void)
                 cmocka_unit_test(test_empty_and_full),
                 cmocka_unit_test(test_recv_small_buffer_keeps_message),
                 cmocka_unit_test(test_zero_copy),
+                cmocka_unit_test(test_used_reservation_stays_used),
                 cmocka_unit_test(test_empty_messages_then_eof),
                 cmocka_unit_test(test_eof_when_nothing_sent),
                 cmocka_unit_test(test_consumer_close_gives_epipe),
