@@ -36,56 +36,6 @@ static inline void bc_sink(uint64_t v)
         __asm__ __volatile__("" : : "r"(v) : "memory");
 }
 
-/*
- * The harness's copy of a message into a reserved (zero-copy) slot: what the
- * library's send does inside (libbrood's ring_copy: up to 64 bytes with
- * overlapping 16/8/4-byte moves, inline), libc's memcpy beyond.  With a
- * call to libc for every small message, the zero-copy row would measure the
- * harness's memcpy call and not the API (~1.5 ns of a 5 ns message).
- */
-static inline void bc_copy(void *restrict dst, const void *restrict src, size_t n)
-{
-        unsigned char *d = dst;
-        const unsigned char *s = src;
-        uint64_t a[2], b[2], c[2], e[2];
-
-        if (n > 64) {
-                __builtin_memcpy(d, s, n);
-        } else if (n >= 32) {
-                __builtin_memcpy(a, s, 16);
-                __builtin_memcpy(b, s + 16, 16);
-                __builtin_memcpy(c, s + n - 32, 16);
-                __builtin_memcpy(e, s + n - 16, 16);
-                __builtin_memcpy(d, a, 16);
-                __builtin_memcpy(d + 16, b, 16);
-                __builtin_memcpy(d + n - 32, c, 16);
-                __builtin_memcpy(d + n - 16, e, 16);
-        } else if (n >= 16) {
-                __builtin_memcpy(a, s, 16);
-                __builtin_memcpy(b, s + n - 16, 16);
-                __builtin_memcpy(d, a, 16);
-                __builtin_memcpy(d + n - 16, b, 16);
-        } else if (n >= 8) {
-                __builtin_memcpy(a, s, 8);
-                __builtin_memcpy(b, s + n - 8, 8);
-                __builtin_memcpy(d, a, 8);
-                __builtin_memcpy(d + n - 8, b, 8);
-        } else if (n >= 4) {
-                uint32_t x, y;
-
-                __builtin_memcpy(&x, s, 4);
-                __builtin_memcpy(&y, s + n - 4, 4);
-                __builtin_memcpy(d, &x, 4);
-                __builtin_memcpy(d + n - 4, &y, 4);
-        } else if (n) {
-                unsigned char x = s[0], y = s[n / 2], z = s[n - 1];
-
-                d[0] = x;
-                d[n / 2] = y;
-                d[n - 1] = z;
-        }
-}
-
 /* An order-sensitive 64-bit checksum: chain @h over @n bytes of @p. */
 uint64_t bc_hash(uint64_t h, const void *p, size_t n);
 

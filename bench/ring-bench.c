@@ -62,6 +62,7 @@
 #include <brood/ringbuf.h>
 
 #include "bench-common.h"
+#include "internal/brd-private.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #define KiB ((size_t)1 << 10)
@@ -512,7 +513,7 @@ static ALWAYS_INLINE int x_send(struct chan *c, enum peer p, const unsigned char
                 e = brd_ring_reserve(c->r, n, &b, -1);
                 if (e < 0)
                         return e;
-                bc_copy(b, src, n);
+                brd__copy(b, src, n);        /* the copy send does inside */
                 return brd_ring_commit(c->r, n);
         case PEER_PIPE:
                 return write_full(c->fd[1], src, n);
@@ -575,15 +576,19 @@ static ALWAYS_INLINE int x_done(struct chan *c, enum peer p)
  * stamped right before it, the send's (vector) loads of the slot would have
  * to wait for the 8-byte store to retire (a store-forwarding stall, ~1.6 ns
  * a message here): a cost of this harness, not of any peer, and invisible
- * next to a syscall but a fifth of a small brood send.
+ * next to a syscall but a fifth of a small brood send.  The slots stay
+ * within 16 KiB (one slot from 16 KiB up, where the stall is noise), so the
+ * source is as hot as the single buffer every peer copied from before:
+ * spread over 256 KiB, it cost the 4 KiB row a quarter, every peer alike.
  */
-#define SLOTS_MAX 64u
+#define SLOTS_MAX   64u
+#define SLOTS_BYTES (16 * KiB)
 
 static size_t slot_count(size_t size)
 {
         size_t n = SLOTS_MAX;
 
-        while (n > 1 && n * size > MiB)
+        while (n > 1 && n * size > SLOTS_BYTES)
                 n /= 2;
         return n;
 }

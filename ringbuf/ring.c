@@ -194,55 +194,14 @@ static RING_SLOW void ring_copy_big(void *restrict dst, const void *restrict src
         memcpy(d + k, s + k, n - k);
 }
 
-/*
- * memcpy of the hot paths: up to 64 bytes inline, with overlapping 16-, 8-
- * or 4-byte moves (no call, no length dispatch: ~1 ns of a 4 ns send of 64 B,
- * measured); longer copies go to libc's.
- */
+/* The copy of send, write and the small recv path (brd__copy), a page at a
+ * time from RING_COPY_BIG on. */
 static inline void ring_copy(void *restrict dst, const void *restrict src, size_t n)
 {
-        uint8_t *d = dst;
-        const uint8_t *s = src;
-        uint64_t a[2], b[2], c[2], e[2];
-
-        if (BRD_UNLIKELY(n > 64)) {
-                if (n >= RING_COPY_BIG)
-                        ring_copy_big(d, s, n);
-                else
-                        memcpy(d, s, n);
-        } else if (n >= 32) {
-                memcpy(a, s, 16);
-                memcpy(b, s + 16, 16);
-                memcpy(c, s + n - 32, 16);
-                memcpy(e, s + n - 16, 16);
-                memcpy(d, a, 16);
-                memcpy(d + 16, b, 16);
-                memcpy(d + n - 32, c, 16);
-                memcpy(d + n - 16, e, 16);
-        } else if (n >= 16) {
-                memcpy(a, s, 16);
-                memcpy(b, s + n - 16, 16);
-                memcpy(d, a, 16);
-                memcpy(d + n - 16, b, 16);
-        } else if (n >= 8) {
-                memcpy(a, s, 8);
-                memcpy(b, s + n - 8, 8);
-                memcpy(d, a, 8);
-                memcpy(d + n - 8, b, 8);
-        } else if (n >= 4) {
-                uint32_t x, y;
-
-                memcpy(&x, s, 4);
-                memcpy(&y, s + n - 4, 4);
-                memcpy(d, &x, 4);
-                memcpy(d + n - 4, &y, 4);
-        } else if (n) {
-                uint8_t x = s[0], y = s[n / 2], z = s[n - 1];
-
-                d[0] = x;
-                d[n / 2] = y;
-                d[n - 1] = z;
-        }
+        if (BRD_UNLIKELY(n >= RING_COPY_BIG))
+                ring_copy_big(dst, src, n);
+        else
+                brd__copy(dst, src, n);
 }
 
 /*
