@@ -161,7 +161,9 @@ ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
  * @ret_buf: where to write the payload (contiguous, aligned as described
  *           above); untouched on failure
  * @timeout_ms: how long to wait for space
- * Return: 0; errors as brd_ring_send().  Nothing is visible to the consumer
+ * Return: 0; errors as brd_ring_send(), except that a consumer that closed
+ * (or died) while there was room may only show at brd_ring_commit(), which
+ * then drops the message (-EPIPE).  Nothing is visible to the consumer
  * until brd_ring_commit().  One reservation at a time: reserving again, or
  * a send/write, abandons the previous one.  The buffer is shared memory: the consumer
  * process can see (and, being hostile, write) it.
