@@ -611,6 +611,22 @@ static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t d
                                 else if (now >= stop || now >= deadline)
                                         break;
                         }
+                        /*
+                         * Consumer: ask for the next frame's two lines with
+                         * every read of the tail, so that when a message
+                         * comes its lines cross with the tail's instead of
+                         * after it (64 B round trip, CPUs far apart: 740 ->
+                         * 600 ns, measured).  The producer pays nothing: its
+                         * stores need the tail's line back from us anyway,
+                         * and the two fetches overlap.  Not while streaming
+                         * (lag on, see cons_lag()): the producer is filling
+                         * those lines, and every fetch would take one from
+                         * under its next store.
+                         */
+                        if (r->role == RING_CONS && !r->lag_on) {
+                                __builtin_prefetch(payload(r, r->pos), 0, 3);
+                                __builtin_prefetch(payload(r, r->pos + BRD_CACHELINE), 0, 3);
+                        }
                         brd__cpu_relax();
                 }
         }
