@@ -53,7 +53,7 @@
 #define RING_FD_SPACE 2         /* doorbell "space available": the producer sleeps on it */
 #define RING_NFDS     3
 
-#define RING_KNOWN_FLAGS (BRD_RING_NOSPIN | BRD_RING_BATCH | BRD_RING_POPULATE)
+#define RING_KNOWN_FLAGS (BRD_RING_NOSPIN | BRD_RING_BATCH | BRD_RING_POPULATE | BRD_RING_EINTR)
 /* About what waking a halted vCPU costs (DESIGN: 20-27 us): spinning longer
  * than a sleep would have cost never pays (the 2-competitive bound). */
 #define RING_SPIN_NS   20000
@@ -700,6 +700,10 @@ static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t d
                 r->st.waits++;
                 n = epoll_wait(r->epfd, ev, (int)BRD_ARRAY_SIZE(ev), tmo);
                 if (n < 0) {
+                        if (errno == EINTR && (r->flags & BRD_RING_EINTR)) {
+                                ring_disarm(r);
+                                return -EINTR;  /* nothing taken, nothing given */
+                        }
                         if (errno == EINTR)
                                 continue;       /* same deadline, re-armed below */
                         e = -errno;

@@ -73,7 +73,7 @@ static void *call_thread(void *arg)
                 c->ret = brd_ring_send(c->r, buf, 200, c->timeout);
         else
                 c->ret = brd_ring_recv(c->r, buf, sizeof(buf), c->timeout);
-        c->t_done = t_now_ms();
+        __atomic_store_n(&c->t_done, t_now_ms(), __ATOMIC_RELEASE);
         return NULL;
 }
 
@@ -288,6 +288,80 @@ static void *storm_thread(void *arg)
         return NULL;
 }
 
+/* ------------------------------------------- opt-in interruptible mode */
+
+static void on_usr1(int sig)
+{
+        (void)sig;
+}
+
+/* The thread announced its sleep just before entering epoll_wait: a signal
+ * that lands in between runs its handler and is gone, so signal again until
+ * the call is over (each is a retry, not a synchronisation). */
+static void signal_until_done(pthread_t t, struct call *c)
+{
+        int64_t until = t_now_ms() + 10000;
+
+        while (!__atomic_load_n(&c->t_done, __ATOMIC_ACQUIRE)) {
+                assert_true(t_now_ms() < until);
+                assert_int_equal(pthread_kill(t, SIGUSR1), 0);
+                usleep(1000);
+        }
+        assert_int_equal(pthread_join(t, NULL), 0);
+}
+
+/* BRD_RING_EINTR: a signal to a sleeping consumer, then to a sleeping
+ * producer, ends each call with -EINTR, and the ring is as it was. */
+static void test_eintr_mode(void **state)
+{
+        struct sigaction sa = { 0 }, old;
+        struct ring_fixture f;
+        struct call c = { 0 };
+        char buf[512] = { 0 };
+        pthread_t t;
+        struct t_leak l;
+        int n = 0;
+
+        (void)state;
+        t_leak_begin(&l);
+        sa.sa_handler = on_usr1;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;       /* epoll_wait is interrupted anyway */
+        assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+        fx_open(&f, 4096, BRD_RING_EINTR);
+
+        c.r = f.c;
+        c.timeout = -1;
+        assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
+        wait_sleeping(&f.hdr->cons);
+        signal_until_done(t, &c);
+        assert_int_equal(c.ret, -EINTR);
+        assert_false(AO_load(&f.hdr->cons.state) & BRD_RING_ST_SLEEPING);
+        assert_int_equal(brd_ring_send(f.p, "after", 5, 0), 0);
+        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), 5);
+        assert_memory_equal(buf, "after", 5);
+
+        while (brd_ring_send(f.p, buf, 200, 0) == 0)
+                n++;
+        memset(&c, 0, sizeof(c));
+        c.r = f.p;
+        c.producer = 1;
+        c.timeout = -1;
+        assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
+        wait_sleeping(&f.hdr->prod);
+        signal_until_done(t, &c);
+        assert_int_equal(c.ret, -EINTR);
+        /* Nothing was added: exactly the n messages are there. */
+        for (; n > 0; n--)
+                assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), 200);
+        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), -EAGAIN);
+        assert_int_equal(brd_ring_send(f.p, buf, 200, 0), 0);
+
+        fx_close(&f);
+        assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
+        t_leak_end(&l);
+}
+
 static void test_signal_storm_loses_nothing(void **state)
 {
         struct sigaction sa = { 0 }, old_usr1, old_chld;
@@ -357,6 +431,7 @@ int main(void)
                 cmocka_unit_test(test_timeouts_are_bounded),
                 cmocka_unit_test(test_idle_timeouts_then_stream),
                 cmocka_unit_test(test_signal_storm_loses_nothing),
+                cmocka_unit_test(test_eintr_mode),
         };
 
         return cmocka_run_group_tests_name("ringbuf-wait", tests, NULL, NULL);

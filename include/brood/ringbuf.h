@@ -47,7 +47,8 @@ extern "C" {
  * inherited through fork() that this process did not attach).
  *
  * Timeouts: -1 forever, 0 never blocks, > 0 milliseconds on CLOCK_MONOTONIC,
- * kept across EINTR (never extended, never cut short).
+ * kept across EINTR (never extended, never cut short); a ring created with
+ * BRD_RING_EINTR returns -EINTR instead.
  *
  * Threads: one thread at a time per endpoint (SPSC), except brd_ring_fd()
  * and brd_ring_interrupt(), which any thread may call at any time.
@@ -67,6 +68,13 @@ enum brd_ring_flags {
         /* Prefault the data area at attach (MAP_POPULATE): no first-touch
          * page faults while streaming, at ~0.3 us per 4 KiB at attach. */
         BRD_RING_POPULATE = 1u << 2,
+        /* Interruptible (RELIABILITY E30): a call whose sleep in the kernel
+         * a signal handler interrupts returns -EINTR, having changed nothing
+         * (a stream call that moved bytes first returns their count).
+         * Without it the wait resumes with the time that is left.  Like a
+         * blocking read(), a signal that lands before the sleep began (in
+         * the short spin, say) is not seen. */
+        BRD_RING_EINTR    = 1u << 3,
 };
 
 /* Counters of one endpoint, since attach (process-local). */
@@ -134,7 +142,8 @@ int     brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring);
  * @timeout_ms: how long to wait for space
  * Return: 0; -EMSGSIZE (len > max_msg, checked first); -EAGAIN/-ETIMEDOUT
  * (no space); -EPIPE (the consumer closed or died: no SIGPIPE);
- * -ECANCELED; -EBADMSG (poisoned); -EBADF (consumer end, or inherited).
+ * -ECANCELED; -EINTR (BRD_RING_EINTR only); -EBADMSG (poisoned); -EBADF
+ * (consumer end, or inherited).
  * Concurrency: one producer thread.  Fork: -EBADF in a child that inherited it.
  */
 int     brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int timeout_ms);
@@ -149,7 +158,8 @@ int     brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int timeo
  * is longer than @cap (the message stays: peek it or retry with a larger
  * buffer); -EAGAIN/-ETIMEDOUT; -EPIPE once every message of a producer that
  * closed was delivered; -ECONNRESET once every committed message of a
- * producer that died was delivered; -ECANCELED; -EBADMSG; -EBADF.
+ * producer that died was delivered; -ECANCELED; -EINTR (BRD_RING_EINTR
+ * only); -EBADMSG; -EBADF.
  * Concurrency: one consumer thread.  Fork: -EBADF in a child that inherited it.
  */
 ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms);
