@@ -141,10 +141,44 @@ struct brd_ring {
         AO_t fd_used;                   /* brd_ring_fd() was called */
 
         struct brd_ring_stats st;
+#if BRD_DEBUG_CHECKS
+        AO_t user;                      /* tid of the thread inside a call; 0: none */
+#endif
         struct brd_seg *seg;
         uint8_t *map;                   /* the double mapping (2 * cap) + the token page */
         uint64_t page;
 };
+
+/*
+ * Debug checks (meson -Ddebug_checks=true; RELIABILITY D29): one thread at a
+ * time per endpoint is the contract, and a thread that calls into an
+ * endpoint while another thread is inside a call of it gets -EBUSY.  The
+ * calls are then compiled under private names (RING_API) and wrapped at the
+ * end of this file; without the option they are the exported calls.
+ */
+#if BRD_DEBUG_CHECKS
+#define RING_API static
+#define brd_ring_send ring_send_unchecked
+#define brd_ring_reserve ring_reserve_unchecked
+#define brd_ring_commit ring_commit_unchecked
+#define brd_ring_flush ring_flush_unchecked
+#define brd_ring_write ring_write_unchecked
+#define brd_ring_recv ring_recv_unchecked
+#define brd_ring_peek ring_peek_unchecked
+#define brd_ring_release ring_release_unchecked
+#define brd_ring_read ring_read_unchecked
+static int ring_send_unchecked(struct brd_ring *r, const void *msg, size_t len, int timeout_ms);
+static int ring_reserve_unchecked(struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms);
+static int ring_commit_unchecked(struct brd_ring *r, size_t len);
+static int ring_flush_unchecked(struct brd_ring *r);
+static ssize_t ring_write_unchecked(struct brd_ring *r, const void *buf, size_t len, int timeout_ms);
+static ssize_t ring_recv_unchecked(struct brd_ring *r, void *buf, size_t cap, int timeout_ms);
+static ssize_t ring_peek_unchecked(struct brd_ring *r, const void **ret_msg, int timeout_ms);
+static int ring_release_unchecked(struct brd_ring *r);
+static ssize_t ring_read_unchecked(struct brd_ring *r, void *buf, size_t cap, int timeout_ms);
+#else
+#define RING_API BRD_EXPORT
+#endif
 
 /* ------------------------------------------------------------- helpers */
 
@@ -961,7 +995,7 @@ static RING_SLOW int prod_send(struct brd_ring *r, const void *msg, size_t len, 
  * aligned).
  * Everything else, and every error, takes prod_send().
  */
-BRD_EXPORT int brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int timeout_ms)
+RING_API int brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int timeout_ms)
 {
         uint64_t pos, end;
 
@@ -991,7 +1025,7 @@ static RING_SLOW int prod_reserve_slow(struct brd_ring *r, size_t len, void **re
         return 0;
 }
 
-BRD_EXPORT int brd_ring_reserve(struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms)
+RING_API int brd_ring_reserve(struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms)
 {
         uint64_t hdr = 0, end = 0;
 
@@ -1017,7 +1051,7 @@ static RING_SLOW int prod_commit_slow(struct brd_ring *r, size_t len)
         return prod_commit(r, hdr, hdr + BRD_RING_FRAME_HDR + round8(len), len);
 }
 
-BRD_EXPORT int brd_ring_commit(struct brd_ring *r, size_t len)
+RING_API int brd_ring_commit(struct brd_ring *r, size_t len)
 {
         uint64_t hdr = 0;
 
@@ -1031,7 +1065,7 @@ BRD_EXPORT int brd_ring_commit(struct brd_ring *r, size_t len)
         return prod_commit(r, hdr, hdr + BRD_RING_FRAME_HDR + round8(len), len);
 }
 
-BRD_EXPORT int brd_ring_flush(struct brd_ring *r)
+RING_API int brd_ring_flush(struct brd_ring *r)
 {
         int e;
 
@@ -1049,7 +1083,7 @@ BRD_EXPORT int brd_ring_flush(struct brd_ring *r)
         return 0;
 }
 
-BRD_EXPORT ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len, int timeout_ms)
+RING_API ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len, int timeout_ms)
 {
         const uint8_t *src = buf;
         int64_t deadline;
@@ -1317,7 +1351,7 @@ static RING_SLOW ssize_t cons_recv(struct brd_ring *r, void *buf, size_t cap, in
  * cons_fast_frame()'s checks and fetch of the frame word.  Everything else
  * takes cons_recv(), which fetches and validates its own copy of the word.
  */
-BRD_EXPORT ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
+RING_API ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
 {
         uint64_t pos, w, len, st;
 
@@ -1359,7 +1393,7 @@ static RING_SLOW ssize_t cons_peek_slow(struct brd_ring *r, const void **ret_msg
         return (ssize_t)(len - r->rd_off);
 }
 
-BRD_EXPORT ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg, int timeout_ms)
+RING_API ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg, int timeout_ms)
 {
         uint64_t len = 0, size = 0;
 
@@ -1385,7 +1419,7 @@ static RING_SLOW int cons_release_slow(struct brd_ring *r)
         return 0;
 }
 
-BRD_EXPORT int brd_ring_release(struct brd_ring *r)
+RING_API int brd_ring_release(struct brd_ring *r)
 {
         /* A peeked frame implies the consumer role and no final error: only
          * the fork token is left to check (a child's copy holds it too). */
@@ -1402,7 +1436,7 @@ BRD_EXPORT int brd_ring_release(struct brd_ring *r)
         return 0;
 }
 
-BRD_EXPORT ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
+RING_API ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
 {
         uint8_t *dst = buf;
         uint64_t len = 0, size = 0, n;
@@ -1783,3 +1817,134 @@ BRD_EXPORT void brd_ring_close(struct brd_ring *r)
         }
         ring_free(r);
 }
+
+#if BRD_DEBUG_CHECKS
+/* ------------------------------------------------------- debug checks */
+
+static __thread pid_t ring_tid;
+
+/* Enter a call: -EBUSY when another thread is inside one of @r. */
+static int ring_enter(struct brd_ring *r)
+{
+        if (!ring_tid)
+                ring_tid = gettid();
+        if (!r || AO_compare_and_swap_full(&r->user, 0, (AO_t)ring_tid))
+                return 0;
+        return AO_load(&r->user) == (AO_t)ring_tid ? 0 : -EBUSY;
+}
+
+static void ring_leave(struct brd_ring *r)
+{
+        if (r)
+                AO_store_release(&r->user, 0);
+}
+
+#undef brd_ring_send
+#undef brd_ring_reserve
+#undef brd_ring_commit
+#undef brd_ring_flush
+#undef brd_ring_write
+#undef brd_ring_recv
+#undef brd_ring_peek
+#undef brd_ring_release
+#undef brd_ring_read
+
+BRD_EXPORT int brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int timeout_ms)
+{
+        int ret = ring_enter(r);
+
+        if (ret)
+                return ret;
+        ret = ring_send_unchecked(r, msg, len, timeout_ms);
+        ring_leave(r);
+        return ret;
+}
+
+BRD_EXPORT int brd_ring_reserve(struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms)
+{
+        int ret = ring_enter(r);
+
+        if (ret)
+                return ret;
+        ret = ring_reserve_unchecked(r, len, ret_buf, timeout_ms);
+        ring_leave(r);
+        return ret;
+}
+
+BRD_EXPORT int brd_ring_commit(struct brd_ring *r, size_t len)
+{
+        int ret = ring_enter(r);
+
+        if (ret)
+                return ret;
+        ret = ring_commit_unchecked(r, len);
+        ring_leave(r);
+        return ret;
+}
+
+BRD_EXPORT int brd_ring_flush(struct brd_ring *r)
+{
+        int ret = ring_enter(r);
+
+        if (ret)
+                return ret;
+        ret = ring_flush_unchecked(r);
+        ring_leave(r);
+        return ret;
+}
+
+BRD_EXPORT ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len, int timeout_ms)
+{
+        ssize_t ret = ring_enter(r);
+
+        if (ret)
+                return ret;
+        ret = ring_write_unchecked(r, buf, len, timeout_ms);
+        ring_leave(r);
+        return ret;
+}
+
+BRD_EXPORT ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
+{
+        ssize_t ret = ring_enter(r);
+
+        if (ret)
+                return ret;
+        ret = ring_recv_unchecked(r, buf, cap, timeout_ms);
+        ring_leave(r);
+        return ret;
+}
+
+BRD_EXPORT ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg, int timeout_ms)
+{
+        ssize_t ret = ring_enter(r);
+
+        if (ret)
+                return ret;
+        ret = ring_peek_unchecked(r, ret_msg, timeout_ms);
+        ring_leave(r);
+        return ret;
+}
+
+BRD_EXPORT int brd_ring_release(struct brd_ring *r)
+{
+        int ret = ring_enter(r);
+
+        if (ret)
+                return ret;
+        ret = ring_release_unchecked(r);
+        ring_leave(r);
+        return ret;
+}
+
+BRD_EXPORT ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
+{
+        ssize_t ret = ring_enter(r);
+
+        if (ret)
+                return ret;
+        ret = ring_read_unchecked(r, buf, cap, timeout_ms);
+        ring_leave(r);
+        return ret;
+}
+#endif

@@ -25,17 +25,19 @@ setup() {   # setup <builddir> <meson setup args...>
         dir=$1; shift
         if [ ! -f "$dir/build.ninja" ]; then
                 meson setup "$dir" "$@" >/dev/null || { failed=$((failed + 1)); return 1; }
+        else
+                meson configure "$dir" "$@" >/dev/null || { failed=$((failed + 1)); return 1; }
         fi
         ninja -C "$dir" || { failed=$((failed + 1)); return 1; }
 }
 
 echo "== gcc build (-Wall -Wextra -Werror)"
 setup build && run build
-echo "== clang ASan+UBSan build"
+echo "== clang ASan+UBSan build, with the debug checks"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 CC=clang setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
-        -Dc_args=-fno-sanitize-recover=undefined && run build-asan
+        -Dc_args=-fno-sanitize-recover=undefined -Ddebug_checks=true && run build-asan
 echo "== clang ThreadSanitizer build (the threads-only ring test)"
 CC=clang setup build-tsan -Db_sanitize=thread -Db_lundef=false && run build-tsan --suite tsan
 echo

@@ -362,6 +362,54 @@ static void test_eintr_mode(void **state)
         t_leak_end(&l);
 }
 
+/* Debug checks (RELIABILITY D29): while one thread sleeps in a producer
+ * call, a second thread's call on the same endpoint is -EBUSY and changes
+ * nothing; once the first has left, the second may call. */
+static void test_second_thread_is_busy(void **state)
+{
+#if BRD_DEBUG_CHECKS
+        struct ring_fixture f;
+        struct call c = { 0 };
+        char buf[512] = { 0 };
+        void *w;
+        pthread_t t;
+        struct t_leak l;
+        int n = 0;
+
+        (void)state;
+        t_leak_begin(&l);
+        fx_open(&f, 4096, 0);
+        while (brd_ring_send(f.p, buf, 200, 0) == 0)
+                n++;
+        c.r = f.p;
+        c.producer = 1;
+        c.timeout = -1;
+        assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
+        wait_sleeping(&f.hdr->prod);
+        assert_int_equal(brd_ring_send(f.p, buf, 10, 0), -EBUSY);
+        assert_int_equal(brd_ring_reserve(f.p, 10, &w, 0), -EBUSY);
+        assert_int_equal(brd_ring_flush(f.p), -EBUSY);
+        assert_int_equal(brd_ring_write(f.p, buf, 10, 0), -EBUSY);
+        /* The consumer end is another endpoint: not busy. */
+        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), 200);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(c.ret, 0);     /* the first call went on, untroubled */
+        /* Full again, and this thread's turn now: -EAGAIN, not -EBUSY. */
+        assert_int_equal(brd_ring_send(f.p, buf, 200, 0), -EAGAIN);
+        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), 200);
+        assert_int_equal(brd_ring_send(f.p, buf, 10, 0), 0);
+        for (n -= 2; n > 0; n--)
+                assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), 200);
+        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), 200);  /* the thread's */
+        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), 10);
+        fx_close(&f);
+        t_leak_end(&l);
+#else
+        (void)state;
+        skip();
+#endif
+}
+
 static void test_signal_storm_loses_nothing(void **state)
 {
         struct sigaction sa = { 0 }, old_usr1, old_chld;
@@ -432,6 +480,7 @@ int main(void)
                 cmocka_unit_test(test_idle_timeouts_then_stream),
                 cmocka_unit_test(test_signal_storm_loses_nothing),
                 cmocka_unit_test(test_eintr_mode),
+                cmocka_unit_test(test_second_thread_is_busy),
         };
 
         return cmocka_run_group_tests_name("ringbuf-wait", tests, NULL, NULL);

@@ -51,7 +51,10 @@ extern "C" {
  * BRD_RING_EINTR returns -EINTR instead.
  *
  * Threads: one thread at a time per endpoint (SPSC), except brd_ring_fd()
- * and brd_ring_interrupt(), which any thread may call at any time.
+ * and brd_ring_interrupt(), which any thread may call at any time.  A build
+ * with meson -Ddebug_checks=true answers -EBUSY to a thread that calls into
+ * an endpoint while another thread is inside a call of it (send, recv,
+ * reserve, commit, peek, release, write, read, flush).
  */
 
 struct brd_ring;                /* one end of a ring: the role comes from the handle */
