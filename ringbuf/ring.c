@@ -102,7 +102,7 @@ struct brd_ring {
         AO_t *own_idx, *peer_idx;
         struct brd_ring_side *own, *peer_side;
         uint64_t rung;                  /* peer state word the doorbell was last rung for */
-        uint64_t batch;                 /* producer: publish once pos - pub reaches it (0: always) */
+        uint64_t batch;                 /* producer: publish once pos - ring_pub() reaches it; 0: always */
         const uint64_t *token;          /* MADV_WIPEONFORK page: RING_TOKEN here, 0 in a forked child */
         uint64_t fork_gen;
         uint64_t max_msg;
@@ -171,7 +171,8 @@ static int ring_send_unchecked(struct brd_ring *r, const void *msg, size_t len, 
 static int ring_reserve_unchecked(struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms);
 static int ring_commit_unchecked(struct brd_ring *r, size_t len);
 static int ring_flush_unchecked(struct brd_ring *r);
-static ssize_t ring_write_unchecked(struct brd_ring *r, const void *buf, size_t len, int timeout_ms);
+static ssize_t ring_write_unchecked(struct brd_ring *r, const void *buf, size_t len,
+                                    int timeout_ms);
 static ssize_t ring_recv_unchecked(struct brd_ring *r, void *buf, size_t cap, int timeout_ms);
 static ssize_t ring_peek_unchecked(struct brd_ring *r, const void **ret_msg, int timeout_ms);
 static int ring_release_unchecked(struct brd_ring *r);
@@ -1849,102 +1850,44 @@ static void ring_leave(struct brd_ring *r)
 #undef brd_ring_release
 #undef brd_ring_read
 
-BRD_EXPORT int brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int timeout_ms)
-{
-        int ret = ring_enter(r);
+/* The exported call @name: ring_enter(), the unchecked call, ring_leave(). */
+#define RING_CHECKED(type, name, unchecked, params, args)       \
+        BRD_EXPORT type name params                             \
+        {                                                       \
+                type ret = ring_enter(r);                       \
+                                                                \
+                if (ret)                                        \
+                        return ret;                             \
+                ret = unchecked args;                           \
+                ring_leave(r);                                  \
+                return ret;                                     \
+        }
 
-        if (ret)
-                return ret;
-        ret = ring_send_unchecked(r, msg, len, timeout_ms);
-        ring_leave(r);
-        return ret;
-}
-
-BRD_EXPORT int brd_ring_reserve(struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms)
-{
-        int ret = ring_enter(r);
-
-        if (ret)
-                return ret;
-        ret = ring_reserve_unchecked(r, len, ret_buf, timeout_ms);
-        ring_leave(r);
-        return ret;
-}
-
-BRD_EXPORT int brd_ring_commit(struct brd_ring *r, size_t len)
-{
-        int ret = ring_enter(r);
-
-        if (ret)
-                return ret;
-        ret = ring_commit_unchecked(r, len);
-        ring_leave(r);
-        return ret;
-}
-
-BRD_EXPORT int brd_ring_flush(struct brd_ring *r)
-{
-        int ret = ring_enter(r);
-
-        if (ret)
-                return ret;
-        ret = ring_flush_unchecked(r);
-        ring_leave(r);
-        return ret;
-}
-
-BRD_EXPORT ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len, int timeout_ms)
-{
-        ssize_t ret = ring_enter(r);
-
-        if (ret)
-                return ret;
-        ret = ring_write_unchecked(r, buf, len, timeout_ms);
-        ring_leave(r);
-        return ret;
-}
-
-BRD_EXPORT ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
-{
-        ssize_t ret = ring_enter(r);
-
-        if (ret)
-                return ret;
-        ret = ring_recv_unchecked(r, buf, cap, timeout_ms);
-        ring_leave(r);
-        return ret;
-}
-
-BRD_EXPORT ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg, int timeout_ms)
-{
-        ssize_t ret = ring_enter(r);
-
-        if (ret)
-                return ret;
-        ret = ring_peek_unchecked(r, ret_msg, timeout_ms);
-        ring_leave(r);
-        return ret;
-}
-
-BRD_EXPORT int brd_ring_release(struct brd_ring *r)
-{
-        int ret = ring_enter(r);
-
-        if (ret)
-                return ret;
-        ret = ring_release_unchecked(r);
-        ring_leave(r);
-        return ret;
-}
-
-BRD_EXPORT ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
-{
-        ssize_t ret = ring_enter(r);
-
-        if (ret)
-                return ret;
-        ret = ring_read_unchecked(r, buf, cap, timeout_ms);
-        ring_leave(r);
-        return ret;
-}
+RING_CHECKED(int, brd_ring_send, ring_send_unchecked,
+             (struct brd_ring *r, const void *msg, size_t len, int timeout_ms),
+             (r, msg, len, timeout_ms))
+RING_CHECKED(int, brd_ring_reserve, ring_reserve_unchecked,
+             (struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms),
+             (r, len, ret_buf, timeout_ms))
+RING_CHECKED(int, brd_ring_commit, ring_commit_unchecked,
+             (struct brd_ring *r, size_t len),
+             (r, len))
+RING_CHECKED(int, brd_ring_flush, ring_flush_unchecked,
+             (struct brd_ring *r),
+             (r))
+RING_CHECKED(ssize_t, brd_ring_write, ring_write_unchecked,
+             (struct brd_ring *r, const void *buf, size_t len, int timeout_ms),
+             (r, buf, len, timeout_ms))
+RING_CHECKED(ssize_t, brd_ring_recv, ring_recv_unchecked,
+             (struct brd_ring *r, void *buf, size_t cap, int timeout_ms),
+             (r, buf, cap, timeout_ms))
+RING_CHECKED(ssize_t, brd_ring_peek, ring_peek_unchecked,
+             (struct brd_ring *r, const void **ret_msg, int timeout_ms),
+             (r, ret_msg, timeout_ms))
+RING_CHECKED(int, brd_ring_release, ring_release_unchecked,
+             (struct brd_ring *r),
+             (r))
+RING_CHECKED(ssize_t, brd_ring_read, ring_read_unchecked,
+             (struct brd_ring *r, void *buf, size_t cap, int timeout_ms),
+             (r, buf, cap, timeout_ms))
 #endif
