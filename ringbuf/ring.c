@@ -29,6 +29,7 @@
 #include <limits.h>
 #include <linux/membarrier.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +139,7 @@ struct brd_ring {
         pid_t peer_pid;
         uint64_t peer_start;
         AO_t intr;                      /* brd_ring_interrupt() pending */
+        AO_t held;                      /* a call that may wait is running (ring_hold()) */
         AO_t fd_used;                   /* brd_ring_fd() was called */
 
         struct brd_ring_stats st;
@@ -801,6 +803,38 @@ static int ring_lag_wait(struct brd_ring *r, uint64_t want)
         return moves;
 }
 
+/*
+ * Calls that may wait hold the endpoint while they run (RELIABILITY D28):
+ * brd_ring_close() from another thread then interrupts the holder and frees
+ * nothing until it has left.  Only the paths that can wait hold it (send's,
+ * reserve's, recv's and peek's slow paths, write, read): the public call
+ * returns their result directly, so nothing touches the endpoint after.
+ */
+static inline void ring_hold(struct brd_ring *r)
+{
+        if (r)
+                AO_store(&r->held, 1);
+}
+
+static inline void ring_unhold(struct brd_ring *r)
+{
+        /* Pairs with AO_load_acquire(held) in brd_ring_close(): all our
+         * accesses to the endpoint are done before it can be freed. */
+        if (r)
+                AO_store_release(&r->held, 0);
+}
+
+#define RING_HELD(attrs, type, name, held, params, args)        \
+        attrs type name params                                  \
+        {                                                       \
+                type ret;                                       \
+                                                                \
+                ring_hold(r);                                   \
+                ret = held args;                                \
+                ring_unhold(r);                                 \
+                return ret;                                     \
+        }
+
 /* ------------------------------------------------------------ producer */
 
 /* Room for a frame of @len bytes at pos: 0 with *ret_hdr and *ret_end set. */
@@ -973,7 +1007,7 @@ static RING_SLOW int prod_slow_room(struct brd_ring *r, size_t len, bool bad, bo
 }
 
 /* send = reserve + memcpy + commit, on the same fast path as the zero-copy calls. */
-static RING_SLOW int prod_send(struct brd_ring *r, const void *msg, size_t len, int timeout_ms)
+static int prod_send_held(struct brd_ring *r, const void *msg, size_t len, int timeout_ms)
 {
         uint64_t hdr = 0, end = 0;
         int e;
@@ -988,6 +1022,10 @@ static RING_SLOW int prod_send(struct brd_ring *r, const void *msg, size_t len, 
         ring_copy(payload(r, hdr + BRD_RING_FRAME_HDR), msg, len);
         return prod_commit(r, hdr, end, len);
 }
+
+RING_HELD(static RING_SLOW, int, prod_send, prod_send_held,
+          (struct brd_ring *r, const void *msg, size_t len, int timeout_ms),
+          (r, msg, len, timeout_ms))
 
 /*
  * A small message (RING_SMALL bytes at most) with room that the cached head
@@ -1012,8 +1050,7 @@ RING_API int brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int 
         return prod_commit(r, pos, end, len);
 }
 
-static RING_SLOW int prod_reserve_slow(struct brd_ring *r, size_t len, void **ret_buf,
-                                       int timeout_ms)
+static int prod_reserve_held(struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms)
 {
         uint64_t hdr = 0, end = 0;
         int e;
@@ -1025,6 +1062,10 @@ static RING_SLOW int prod_reserve_slow(struct brd_ring *r, size_t len, void **re
         *ret_buf = payload(r, hdr + BRD_RING_FRAME_HDR);
         return 0;
 }
+
+RING_HELD(static RING_SLOW, int, prod_reserve_slow, prod_reserve_held,
+          (struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms),
+          (r, len, ret_buf, timeout_ms))
 
 RING_API int brd_ring_reserve(struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms)
 {
@@ -1084,7 +1125,7 @@ RING_API int brd_ring_flush(struct brd_ring *r)
         return 0;
 }
 
-RING_API ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len, int timeout_ms)
+static ssize_t stream_write_held(struct brd_ring *r, const void *buf, size_t len, int timeout_ms)
 {
         const uint8_t *src = buf;
         int64_t deadline;
@@ -1143,6 +1184,10 @@ RING_API ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len,
                 return (ssize_t)done;
         return e;
 }
+
+RING_HELD(RING_API, ssize_t, brd_ring_write, stream_write_held,
+          (struct brd_ring *r, const void *buf, size_t len, int timeout_ms),
+          (r, buf, len, timeout_ms))
 
 /* ------------------------------------------------------------ consumer */
 
@@ -1332,7 +1377,7 @@ static RING_SLOW ssize_t cons_recv_slow(struct brd_ring *r, void *buf, size_t ca
         return (ssize_t)n;
 }
 
-static RING_SLOW ssize_t cons_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
+static ssize_t cons_recv_held(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
 {
         uint64_t len = 0, size = 0, n;
 
@@ -1345,6 +1390,10 @@ static RING_SLOW ssize_t cons_recv(struct brd_ring *r, void *buf, size_t cap, in
         cons_consume(r, size, n);
         return (ssize_t)n;
 }
+
+RING_HELD(static RING_SLOW, ssize_t, cons_recv, cons_recv_held,
+          (struct brd_ring *r, void *buf, size_t cap, int timeout_ms),
+          (r, buf, cap, timeout_ms))
 
 /*
  * A whole small message frame (RING_SMALL payload bytes at most) that the
@@ -1376,7 +1425,7 @@ RING_API ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int ti
         return (ssize_t)len;
 }
 
-static RING_SLOW ssize_t cons_peek_slow(struct brd_ring *r, const void **ret_msg, int timeout_ms)
+static ssize_t cons_peek_held(struct brd_ring *r, const void **ret_msg, int timeout_ms)
 {
         uint64_t len = 0, size = 0;
         int e;
@@ -1393,6 +1442,10 @@ static RING_SLOW ssize_t cons_peek_slow(struct brd_ring *r, const void **ret_msg
         *ret_msg = payload(r, r->pos + BRD_RING_FRAME_HDR + r->rd_off);
         return (ssize_t)(len - r->rd_off);
 }
+
+RING_HELD(static RING_SLOW, ssize_t, cons_peek_slow, cons_peek_held,
+          (struct brd_ring *r, const void **ret_msg, int timeout_ms),
+          (r, ret_msg, timeout_ms))
 
 RING_API ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg, int timeout_ms)
 {
@@ -1437,7 +1490,7 @@ RING_API int brd_ring_release(struct brd_ring *r)
         return 0;
 }
 
-RING_API ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
+static ssize_t stream_read_held(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
 {
         uint8_t *dst = buf;
         uint64_t len = 0, size = 0, n;
@@ -1472,6 +1525,10 @@ RING_API ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int ti
                 return (ssize_t)done;
         return e == -EPIPE ? 0 : e;
 }
+
+RING_HELD(RING_API, ssize_t, brd_ring_read, stream_read_held,
+          (struct brd_ring *r, void *buf, size_t cap, int timeout_ms),
+          (r, buf, cap, timeout_ms))
 
 /* ------------------------------------------------------ create / attach */
 
@@ -1806,6 +1863,14 @@ BRD_EXPORT void brd_ring_close(struct brd_ring *r)
 {
         if (!r)
                 return;
+        /* Another thread blocked in a call of this endpoint: interrupt it
+         * (-ECANCELED) and free nothing before it has left (D28). */
+        if (AO_load_acquire(&r->held)) {
+                AO_store_release(&r->intr, 1);
+                efd_signal(r->efd_intr);
+                while (AO_load_acquire(&r->held))
+                        sched_yield();
+        }
         /* Inherited through fork(): not ours to close; only free our copy. */
         if (ring_mine(r) && r->fork_gen == brd__fork_gen()) {
                 if (r->role == RING_PROD && r->err != -EBADMSG && r->pos != ring_pub(r))

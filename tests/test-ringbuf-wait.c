@@ -410,6 +410,53 @@ static void test_second_thread_is_busy(void **state)
 #endif
 }
 
+/* RELIABILITY D28: closing an endpoint that another thread is blocked on
+ * returns that call -ECANCELED, and frees nothing before it has left (ASan
+ * would see a use after free; the fd count is checked after). */
+static void test_close_while_blocked(void **state)
+{
+        struct ring_fixture f;
+        struct call c = { 0 };
+        char buf[512] = { 0 };
+        pthread_t t;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        fx_open(&f, 4096, 0);
+        c.r = f.c;
+        c.timeout = -1;
+        assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
+        wait_sleeping(&f.hdr->cons);
+        brd_ring_close(f.c);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(c.ret, -ECANCELED);
+        /* The producer sees a closed consumer. */
+        assert_int_equal(brd_ring_send(f.p, buf, 10, 0), -EPIPE);
+        brd_ring_close(f.p);
+        munmap(f.hdr, f.size);
+
+        fx_open(&f, 4096, 0);
+        while (brd_ring_send(f.p, buf, 200, 0) == 0)
+                ;
+        memset(&c, 0, sizeof(c));
+        c.r = f.p;
+        c.producer = 1;
+        c.timeout = -1;
+        assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
+        wait_sleeping(&f.hdr->prod);
+        brd_ring_close(f.p);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(c.ret, -ECANCELED);
+        /* Everything sent before is still delivered, then EOF. */
+        while (brd_ring_recv(f.c, buf, sizeof(buf), 0) == 200)
+                ;
+        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), -EPIPE);
+        brd_ring_close(f.c);
+        munmap(f.hdr, f.size);
+        t_leak_end(&l);
+}
+
 static void test_signal_storm_loses_nothing(void **state)
 {
         struct sigaction sa = { 0 }, old_usr1, old_chld;
@@ -481,6 +528,7 @@ int main(void)
                 cmocka_unit_test(test_signal_storm_loses_nothing),
                 cmocka_unit_test(test_eintr_mode),
                 cmocka_unit_test(test_second_thread_is_busy),
+                cmocka_unit_test(test_close_while_blocked),
         };
 
         return cmocka_run_group_tests_name("ringbuf-wait", tests, NULL, NULL);

@@ -307,8 +307,11 @@ int     brd_ring_stats(const struct brd_ring *r, struct brd_ring_stats *ret_stat
  * woken if it sleeps.  An abandoned reservation is dropped.  In a forked
  * child that inherited the endpoint it only unmaps and closes this
  * process's copies: the ring and the peer are left alone.
- * Concurrency: not while another thread uses the endpoint (interrupt it
- * first).  Never fails, never blocks.
+ * Concurrency: a call of the endpoint that another thread is blocked in
+ * (waiting for room or a message) is interrupted and returns -ECANCELED;
+ * close frees nothing before that call has left, so it waits for it (a few
+ * microseconds).  Not while another thread is in any other call, and no
+ * call after close.  Never fails.
  */
 void    brd_ring_close(struct brd_ring *r);
 
