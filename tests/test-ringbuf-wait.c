@@ -77,6 +77,21 @@ static void *call_thread(void *arg)
         return NULL;
 }
 
+/* A thread in a call with timeout -1 on @f's consumer (or producer) end,
+ * returned once that call announced its sleep. */
+static pthread_t start_blocked(struct ring_fixture *f, struct call *c, int producer)
+{
+        pthread_t t;
+
+        memset(c, 0, sizeof(*c));
+        c->r = producer ? f->p : f->c;
+        c->producer = producer;
+        c->timeout = -1;
+        assert_int_equal(pthread_create(&t, NULL, call_thread, c), 0);
+        wait_sleeping(producer ? &f->hdr->prod : &f->hdr->cons);
+        return t;
+}
+
 static void test_interrupt_blocked_consumer(void **state)
 {
         struct ring_fixture f;
@@ -88,10 +103,7 @@ static void test_interrupt_blocked_consumer(void **state)
         (void)state;
         t_leak_begin(&l);
         fx_open(&f, 4096, 0);
-        c.r = f.c;
-        c.timeout = -1;
-        assert_int_equal(pthread_create(&th, NULL, call_thread, &c), 0);
-        wait_sleeping(&f.hdr->cons);
+        th = start_blocked(&f, &c, 0);
         t0 = t_now_ms();
         assert_int_equal(brd_ring_interrupt(f.c), 0);
         assert_int_equal(pthread_join(th, NULL), 0);
@@ -117,11 +129,7 @@ static void test_interrupt_blocked_producer(void **state)
         fx_open(&f, 4096, 0);
         while (brd_ring_send(f.p, buf, sizeof(buf), 0) == 0)
                 ;
-        c.r = f.p;
-        c.producer = 1;
-        c.timeout = -1;
-        assert_int_equal(pthread_create(&th, NULL, call_thread, &c), 0);
-        wait_sleeping(&f.hdr->prod);
+        th = start_blocked(&f, &c, 1);
         t0 = t_now_ms();
         assert_int_equal(brd_ring_interrupt(f.p), 0);
         assert_int_equal(pthread_join(th, NULL), 0);
@@ -330,10 +338,7 @@ static void test_eintr_mode(void **state)
         assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
         fx_open(&f, 4096, BRD_RING_EINTR);
 
-        c.r = f.c;
-        c.timeout = -1;
-        assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
-        wait_sleeping(&f.hdr->cons);
+        t = start_blocked(&f, &c, 0);
         signal_until_done(t, &c);
         assert_int_equal(c.ret, -EINTR);
         assert_false(AO_load(&f.hdr->cons.state) & BRD_RING_ST_SLEEPING);
@@ -343,12 +348,7 @@ static void test_eintr_mode(void **state)
 
         while (brd_ring_send(f.p, buf, 200, 0) == 0)
                 n++;
-        memset(&c, 0, sizeof(c));
-        c.r = f.p;
-        c.producer = 1;
-        c.timeout = -1;
-        assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
-        wait_sleeping(&f.hdr->prod);
+        t = start_blocked(&f, &c, 1);
         signal_until_done(t, &c);
         assert_int_equal(c.ret, -EINTR);
         /* Nothing was added: exactly the n messages are there. */
@@ -381,11 +381,7 @@ static void test_second_thread_is_busy(void **state)
         fx_open(&f, 4096, 0);
         while (brd_ring_send(f.p, buf, 200, 0) == 0)
                 n++;
-        c.r = f.p;
-        c.producer = 1;
-        c.timeout = -1;
-        assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
-        wait_sleeping(&f.hdr->prod);
+        t = start_blocked(&f, &c, 1);
         assert_int_equal(brd_ring_send(f.p, buf, 10, 0), -EBUSY);
         assert_int_equal(brd_ring_reserve(f.p, 10, &w, 0), -EBUSY);
         assert_int_equal(brd_ring_flush(f.p), -EBUSY);
@@ -424,10 +420,7 @@ static void test_close_while_blocked(void **state)
         (void)state;
         t_leak_begin(&l);
         fx_open(&f, 4096, 0);
-        c.r = f.c;
-        c.timeout = -1;
-        assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
-        wait_sleeping(&f.hdr->cons);
+        t = start_blocked(&f, &c, 0);
         brd_ring_close(f.c);
         assert_int_equal(pthread_join(t, NULL), 0);
         assert_int_equal(c.ret, -ECANCELED);
@@ -439,12 +432,7 @@ static void test_close_while_blocked(void **state)
         fx_open(&f, 4096, 0);
         while (brd_ring_send(f.p, buf, 200, 0) == 0)
                 ;
-        memset(&c, 0, sizeof(c));
-        c.r = f.p;
-        c.producer = 1;
-        c.timeout = -1;
-        assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
-        wait_sleeping(&f.hdr->prod);
+        t = start_blocked(&f, &c, 1);
         brd_ring_close(f.p);
         assert_int_equal(pthread_join(t, NULL), 0);
         assert_int_equal(c.ret, -ECANCELED);
