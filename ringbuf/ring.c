@@ -1861,18 +1861,22 @@ BRD_EXPORT int brd_ring_stats(const struct brd_ring *r, struct brd_ring_stats *r
 
 BRD_EXPORT void brd_ring_close(struct brd_ring *r)
 {
+        bool mine;
+
         if (!r)
                 return;
+        /* Inherited through fork(): not ours to close; only free our copy
+         * (whose held flag, copied from a parent thread, nobody clears). */
+        mine = ring_mine(r) && r->fork_gen == brd__fork_gen();
         /* Another thread blocked in a call of this endpoint: interrupt it
          * (-ECANCELED) and free nothing before it has left (D28). */
-        if (AO_load_acquire(&r->held)) {
+        if (mine && AO_load_acquire(&r->held)) {
                 AO_store_release(&r->intr, 1);
                 efd_signal(r->efd_intr);
                 while (AO_load_acquire(&r->held))
                         sched_yield();
         }
-        /* Inherited through fork(): not ours to close; only free our copy. */
-        if (ring_mine(r) && r->fork_gen == brd__fork_gen()) {
+        if (mine) {
                 if (r->role == RING_PROD && r->err != -EBADMSG && r->pos != ring_pub(r))
                         ring_publish(r);
                 /* Pairs with AO_load_acquire(state) in ring_wait(): for a

@@ -445,6 +445,38 @@ static void test_close_while_blocked(void **state)
         t_leak_end(&l);
 }
 
+/* A child forked while a parent thread is blocked in the endpoint inherits
+ * the "held" mark; closing its inherited copies must not wait for a thread
+ * that does not exist in the child (it would hang). */
+static void test_close_inherited_while_parent_blocked(void **state)
+{
+        struct ring_fixture f;
+        struct call c;
+        struct t_leak l;
+        pthread_t t;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        fx_open(&f, 4096, 0);
+        t = start_blocked(&f, &c, 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                alarm(10);      /* a hang becomes exit code 128 + SIGALRM */
+                brd_ring_close(f.c);
+                brd_ring_close(f.p);
+                _exit(0);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+        /* The parent's blocked call is untouched by the child's close. */
+        assert_int_equal(brd_ring_send(f.p, "x", 1, 0), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(c.ret, 1);
+        fx_close(&f);
+        t_leak_end(&l);
+}
+
 static void test_signal_storm_loses_nothing(void **state)
 {
         struct sigaction sa = { 0 }, old_usr1, old_chld;
@@ -517,6 +549,7 @@ int main(void)
                 cmocka_unit_test(test_eintr_mode),
                 cmocka_unit_test(test_second_thread_is_busy),
                 cmocka_unit_test(test_close_while_blocked),
+                cmocka_unit_test(test_close_inherited_while_parent_blocked),
         };
 
         return cmocka_run_group_tests_name("ringbuf-wait", tests, NULL, NULL);
