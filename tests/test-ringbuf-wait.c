@@ -10,9 +10,11 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -62,6 +64,7 @@ struct call {
         int timeout;
         int64_t ret;
         int64_t t_done;
+        pid_t tid;                      /* the calling thread, set before the call */
 };
 
 static void *call_thread(void *arg)
@@ -69,6 +72,7 @@ static void *call_thread(void *arg)
         struct call *c = arg;
         char buf[256] = { 0 };
 
+        __atomic_store_n(&c->tid, gettid(), __ATOMIC_RELEASE);
         if (c->producer)
                 c->ret = brd_ring_send(c->r, buf, 200, c->timeout);
         else
@@ -303,18 +307,28 @@ static void on_usr1(int sig)
         (void)sig;
 }
 
-/* The thread announced its sleep just before entering epoll_wait: a signal
- * that lands in between runs its handler and is gone, so signal again until
- * the call is over (each is a retry, not a synchronisation). */
-static void signal_until_done(pthread_t t, struct call *c)
+/* Until @c's thread is inside epoll_wait (its /proc syscall entry says so:
+ * a condition, not a delay), then one signal; the call must then be over.
+ * Announcing the sleep in shared memory comes a few instructions before
+ * the system call, and a signal in between would run and be gone. */
+static void signal_in_sleep(pthread_t t, struct call *c)
 {
         int64_t until = t_now_ms() + 10000;
+        char path[64], line[64];
+        long nr = -1;
 
-        while (!__atomic_load_n(&c->t_done, __ATOMIC_ACQUIRE)) {
+        snprintf(path, sizeof(path), "/proc/self/task/%d/syscall",
+                 (int)__atomic_load_n(&c->tid, __ATOMIC_ACQUIRE));
+        while (nr != SYS_epoll_wait && nr != SYS_epoll_pwait) {
+                FILE *f = fopen(path, "re");
+
+                assert_non_null(f);
+                nr = fgets(line, sizeof(line), f) ? strtol(line, NULL, 10) : -1;
+                fclose(f);
                 assert_true(t_now_ms() < until);
-                assert_int_equal(pthread_kill(t, SIGUSR1), 0);
-                usleep(1000);
+                sched_yield();
         }
+        assert_int_equal(pthread_kill(t, SIGUSR1), 0);
         assert_int_equal(pthread_join(t, NULL), 0);
 }
 
@@ -339,7 +353,7 @@ static void test_eintr_mode(void **state)
         fx_open(&f, 4096, BRD_RING_EINTR);
 
         t = start_blocked(&f, &c, 0);
-        signal_until_done(t, &c);
+        signal_in_sleep(t, &c);
         assert_int_equal(c.ret, -EINTR);
         assert_false(AO_load(&f.hdr->cons.state) & BRD_RING_ST_SLEEPING);
         assert_int_equal(brd_ring_send(f.p, "after", 5, 0), 0);
@@ -349,7 +363,7 @@ static void test_eintr_mode(void **state)
         while (brd_ring_send(f.p, buf, 200, 0) == 0)
                 n++;
         t = start_blocked(&f, &c, 1);
-        signal_until_done(t, &c);
+        signal_in_sleep(t, &c);
         assert_int_equal(c.ret, -EINTR);
         /* Nothing was added: exactly the n messages are there. */
         for (; n > 0; n--)
