@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -13,6 +14,7 @@
 
 #include "helpers.h"
 #include <brood/ringbuf.h>
+#include "internal/brd-ring.h"
 
 /*
  * Tests run in parallel and every leak check counts /dev/shm/brood.* names:
@@ -250,6 +252,29 @@ void t_ring_pair(size_t cap, unsigned flags, struct brd_ring **ret_p, struct brd
         assert_int_equal(brd_ring_attach(&hc, ret_c), 0);
         brd_handle_close(&hp);
         brd_handle_close(&hc);
+}
+
+void t_ring_view_open(struct t_ring_view *v, size_t cap, unsigned flags, bool writable)
+{
+        struct brd_handle hp, hc;
+
+        assert_int_equal(brd_ring_create(cap, flags, &hp, &hc), 0);
+        v->size = hp.size;
+        v->hdr = mmap(NULL, v->size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED,
+                      hp.fds[0], 0);
+        assert_true(v->hdr != MAP_FAILED);
+        v->data = (uint8_t *)v->hdr + v->hdr->data_off;
+        assert_int_equal(brd_ring_attach(&hp, &v->p), 0);
+        assert_int_equal(brd_ring_attach(&hc, &v->c), 0);
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+}
+
+void t_ring_view_close(struct t_ring_view *v)
+{
+        brd_ring_close(v->p);
+        brd_ring_close(v->c);
+        munmap(v->hdr, v->size);
 }
 
 pid_t t_ring_fork(size_t cap, unsigned flags, struct brd_handle *hp, struct brd_handle *hc,

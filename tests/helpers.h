@@ -52,6 +52,17 @@ int t_leak_teardown(void **state);
  * handles closed. */
 struct brd_ring;
 void t_ring_pair(size_t cap, unsigned flags, struct brd_ring **ret_p, struct brd_ring **ret_c);
+/* The same, with a view of the ring's shared memory: the header, and the
+ * data area after it (read-only, or writable to play a hostile peer). */
+struct brd_ring_hdr;
+struct t_ring_view {
+        struct brd_ring *p, *c;         /* closed by t_ring_view_close() unless NULL */
+        struct brd_ring_hdr *hdr;
+        uint8_t *data;
+        size_t size;
+};
+void t_ring_view_open(struct t_ring_view *v, size_t cap, unsigned flags, bool writable);
+void t_ring_view_close(struct t_ring_view *v);
 /*
  * A ring whose other end goes to a forked child.  Creates it into *hp and *hc,
  * forks; in the child returns 0 with the parent's end closed (the child's

@@ -19,34 +19,6 @@
 #include <brood/ringbuf.h>
 #include "internal/brd-ring.h"
 
-struct hostile {
-        struct brd_handle hp, hc;
-        struct brd_ring *p, *c;
-        struct brd_ring_hdr *h;         /* our hostile RW view */
-        uint8_t *data;
-        size_t size;
-};
-
-static void h_open(struct hostile *x, size_t cap)
-{
-        assert_int_equal(brd_ring_create(cap, 0, &x->hp, &x->hc), 0);
-        x->size = x->hp.size;
-        x->h = mmap(NULL, x->size, PROT_READ | PROT_WRITE, MAP_SHARED, x->hp.fds[0], 0);
-        assert_true(x->h != MAP_FAILED);
-        x->data = (uint8_t *)x->h + x->h->data_off;
-        assert_int_equal(brd_ring_attach(&x->hp, &x->p), 0);
-        assert_int_equal(brd_ring_attach(&x->hc, &x->c), 0);
-        brd_handle_close(&x->hp);
-        brd_handle_close(&x->hc);
-}
-
-static void h_close(struct hostile *x)
-{
-        brd_ring_close(x->p);
-        brd_ring_close(x->c);
-        munmap(x->h, x->size);
-}
-
 static void assert_cons_poisoned(struct brd_ring *c)
 {
         char buf[64];
@@ -61,112 +33,112 @@ static void assert_cons_poisoned(struct brd_ring *c)
 
 static void test_tail_out_of_range(void **state)
 {
-        struct hostile x;
+        struct t_ring_view x;
         char buf[64];
         struct t_leak l;
 
         (void)state;
         t_leak_begin(&l);
-        h_open(&x, 4096);
-        AO_store(&x.h->tail.idx, 4096 + 8);     /* more than capacity ahead */
+        t_ring_view_open(&x, 4096, 0, true);
+        AO_store(&x.hdr->tail.idx, 4096 + 8);     /* more than capacity ahead */
         assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), -1), -EBADMSG);
         assert_cons_poisoned(x.c);
-        h_close(&x);
+        t_ring_view_close(&x);
         t_leak_end(&l);
 }
 
 static void test_tail_backwards_and_misaligned(void **state)
 {
-        struct hostile x;
+        struct t_ring_view x;
         char buf[64];
         struct t_leak l;
 
         (void)state;
         t_leak_begin(&l);
-        h_open(&x, 4096);
+        t_ring_view_open(&x, 4096, 0, true);
         assert_int_equal(brd_ring_send(x.p, "abc", 3, 0), 0);
         assert_int_equal(brd_ring_send(x.p, "def", 3, 0), 0);
         assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), 3);
         assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), 3);
-        AO_store(&x.h->tail.idx, 8);            /* backwards: below what we saw */
+        AO_store(&x.hdr->tail.idx, 8);            /* backwards: below what we saw */
         assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), -EBADMSG);
         assert_cons_poisoned(x.c);
-        h_close(&x);
+        t_ring_view_close(&x);
 
-        h_open(&x, 4096);
-        AO_store(&x.h->tail.idx, 4);            /* not a frame boundary */
+        t_ring_view_open(&x, 4096, 0, true);
+        AO_store(&x.hdr->tail.idx, 4);            /* not a frame boundary */
         assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), -EBADMSG);
-        h_close(&x);
+        t_ring_view_close(&x);
         t_leak_end(&l);
 }
 
 static void test_frame_length_and_type(void **state)
 {
-        struct hostile x;
+        struct t_ring_view x;
         char buf[8192];
         const void *v;
         struct t_leak l;
 
         (void)state;
         t_leak_begin(&l);
-        h_open(&x, 4096);
+        t_ring_view_open(&x, 4096, 0, true);
         assert_int_equal(brd_ring_send(x.p, "0123456789", 10, 0), 0);
         /* A length past the published data (and past the ring). */
         AO_store((AO_t *)(void *)x.data, brd__ring_frame(5000, BRD_RING_FRAME_MSG));
         assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), -EBADMSG);
         assert_cons_poisoned(x.c);
-        h_close(&x);
+        t_ring_view_close(&x);
 
-        h_open(&x, 4096);
+        t_ring_view_open(&x, 4096, 0, true);
         assert_int_equal(brd_ring_send(x.p, "0123456789", 10, 0), 0);
         AO_store((AO_t *)(void *)x.data, brd__ring_frame(UINT32_MAX, BRD_RING_FRAME_MSG));
         assert_int_equal(brd_ring_peek(x.c, &v, 0), -EBADMSG);
-        h_close(&x);
+        t_ring_view_close(&x);
 
-        h_open(&x, 4096);
+        t_ring_view_open(&x, 4096, 0, true);
         assert_int_equal(brd_ring_send(x.p, "0123456789", 10, 0), 0);
         AO_store((AO_t *)(void *)x.data, brd__ring_frame(10, 0x12345678));
         assert_int_equal(brd_ring_read(x.c, buf, sizeof(buf), 0), -EBADMSG);
-        h_close(&x);
+        t_ring_view_close(&x);
 
-        h_open(&x, 4096);
+        t_ring_view_open(&x, 4096, 0, true);
         assert_int_equal(brd_ring_send(x.p, "0123456789", 10, 0), 0);
         AO_store((AO_t *)(void *)x.data, 0);    /* zeroed: not a frame */
         assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), -EBADMSG);
-        h_close(&x);
+        t_ring_view_close(&x);
         t_leak_end(&l);
 }
 
 static void test_head_hostile_poisons_producer(void **state)
 {
-        struct hostile x;
+        struct t_ring_view x;
         char buf[512] = { 0 };
         void *w;
         struct t_leak l;
 
         (void)state;
         t_leak_begin(&l);
-        h_open(&x, 4096);
+        t_ring_view_open(&x, 4096, 0, true);
         while (brd_ring_send(x.p, buf, 100, 0) == 0)
                 ;
-        AO_store(&x.h->head.idx, 1 << 20);      /* beyond anything published */
+        AO_store(&x.hdr->head.idx, 1 << 20);      /* beyond anything published */
         assert_int_equal(brd_ring_send(x.p, buf, 100, -1), -EBADMSG);
         assert_int_equal(brd_ring_send(x.p, buf, 1, 0), -EBADMSG);
         assert_int_equal(brd_ring_reserve(x.p, 1, &w, 0), -EBADMSG);
         assert_int_equal(brd_ring_write(x.p, buf, 1, 0), -EBADMSG);
         assert_int_equal(brd_ring_flush(x.p), -EBADMSG);
-        h_close(&x);
+        t_ring_view_close(&x);
 
-        h_open(&x, 4096);
+        t_ring_view_open(&x, 4096, 0, true);
         while (brd_ring_send(x.p, buf, 100, 0) == 0)
                 ;
         assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), 100);
         assert_int_equal(brd_ring_send(x.p, buf, 100, 0), 0);  /* producer saw head move */
         while (brd_ring_send(x.p, buf, 100, 0) == 0)
                 ;
-        AO_store(&x.h->head.idx, 0);            /* backwards */
+        AO_store(&x.hdr->head.idx, 0);            /* backwards */
         assert_int_equal(brd_ring_send(x.p, buf, 100, 0), -EBADMSG);
-        h_close(&x);
+        t_ring_view_close(&x);
         t_leak_end(&l);
 }
 

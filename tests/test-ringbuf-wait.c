@@ -13,39 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "helpers.h"
 #include <brood/ringbuf.h>
 #include "internal/brd-ring.h"
-
-struct ring_fixture {
-        struct brd_handle hp, hc;
-        struct brd_ring *p, *c;
-        struct brd_ring_hdr *hdr;       /* a private view of the shared header */
-        size_t size;
-};
-
-static void fx_open(struct ring_fixture *f, size_t cap, unsigned flags)
-{
-        assert_int_equal(brd_ring_create(cap, flags, &f->hp, &f->hc), 0);
-        f->size = f->hp.size;
-        f->hdr = mmap(NULL, f->size, PROT_READ, MAP_SHARED, f->hp.fds[0], 0);
-        assert_true(f->hdr != MAP_FAILED);
-        assert_int_equal(brd_ring_attach(&f->hp, &f->p), 0);
-        assert_int_equal(brd_ring_attach(&f->hc, &f->c), 0);
-        brd_handle_close(&f->hp);
-        brd_handle_close(&f->hc);
-}
-
-static void fx_close(struct ring_fixture *f)
-{
-        brd_ring_close(f->p);
-        brd_ring_close(f->c);
-        munmap(f->hdr, f->size);
-}
 
 /* Until @side announces that it sleeps (a condition, not a delay). */
 static void wait_sleeping(struct brd_ring_side *side)
@@ -83,7 +56,7 @@ static void *call_thread(void *arg)
 
 /* A thread in a call with timeout -1 on @f's consumer (or producer) end,
  * returned once that call announced its sleep. */
-static pthread_t start_blocked(struct ring_fixture *f, struct call *c, int producer)
+static pthread_t start_blocked(struct t_ring_view *f, struct call *c, int producer)
 {
         pthread_t t;
 
@@ -98,7 +71,7 @@ static pthread_t start_blocked(struct ring_fixture *f, struct call *c, int produ
 
 static void test_interrupt_blocked_consumer(void **state)
 {
-        struct ring_fixture f;
+        struct t_ring_view f;
         struct call c = { 0 };
         struct t_leak l;
         pthread_t th;
@@ -106,7 +79,7 @@ static void test_interrupt_blocked_consumer(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        fx_open(&f, 4096, 0);
+        t_ring_view_open(&f, 4096, 0, false);
         th = start_blocked(&f, &c, 0);
         t0 = t_now_ms();
         assert_int_equal(brd_ring_interrupt(f.c), 0);
@@ -115,13 +88,13 @@ static void test_interrupt_blocked_consumer(void **state)
         assert_true(c.t_done - t0 <= 100);
         /* One-shot: the next call waits (and times out) normally. */
         assert_int_equal(brd_ring_recv(f.c, &c, 1, 10), -ETIMEDOUT);
-        fx_close(&f);
+        t_ring_view_close(&f);
         t_leak_end(&l);
 }
 
 static void test_interrupt_blocked_producer(void **state)
 {
-        struct ring_fixture f;
+        struct t_ring_view f;
         struct call c = { 0 };
         char buf[200] = { 0 };
         struct t_leak l;
@@ -130,7 +103,7 @@ static void test_interrupt_blocked_producer(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        fx_open(&f, 4096, 0);
+        t_ring_view_open(&f, 4096, 0, false);
         while (brd_ring_send(f.p, buf, sizeof(buf), 0) == 0)
                 ;
         th = start_blocked(&f, &c, 1);
@@ -140,20 +113,20 @@ static void test_interrupt_blocked_producer(void **state)
         assert_int_equal(c.ret, -ECANCELED);
         assert_true(c.t_done - t0 <= 100);
         assert_int_equal(brd_ring_send(f.p, buf, sizeof(buf), 0), -EAGAIN);
-        fx_close(&f);
+        t_ring_view_close(&f);
         t_leak_end(&l);
 }
 
 static void test_interrupt_is_latched_once(void **state)
 {
-        struct ring_fixture f;
+        struct t_ring_view f;
         char buf[16];
         struct t_leak l;
         int64_t t0;
 
         (void)state;
         t_leak_begin(&l);
-        fx_open(&f, 4096, 0);
+        t_ring_view_open(&f, 4096, 0, false);
         assert_int_equal(brd_ring_interrupt(f.c), 0);
         assert_int_equal(brd_ring_interrupt(f.c), 0);   /* coalesced */
         /* A call that can progress leaves it pending. */
@@ -167,13 +140,13 @@ static void test_interrupt_is_latched_once(void **state)
         assert_int_equal(brd_ring_interrupt(f.c), 0);
         assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), -ECANCELED);
         assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), -EAGAIN);
-        fx_close(&f);
+        t_ring_view_close(&f);
         t_leak_end(&l);
 }
 
 static void test_timeouts_are_bounded(void **state)
 {
-        struct ring_fixture f;
+        struct t_ring_view f;
         char buf[512] = { 0 };
         struct t_leak l;
         int64_t t0, dt;
@@ -181,7 +154,7 @@ static void test_timeouts_are_bounded(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        fx_open(&f, 4096, 0);
+        t_ring_view_open(&f, 4096, 0, false);
         for (i = 0; i < 3; i++) {
                 t0 = t_now_ns();
                 assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 50), -ETIMEDOUT);
@@ -194,7 +167,7 @@ static void test_timeouts_are_bounded(void **state)
         assert_int_equal(brd_ring_send(f.p, buf, 300, 40), -ETIMEDOUT);
         dt = (t_now_ns() - t0) / 1000000;
         assert_true(dt >= 40 && dt <= 140);
-        fx_close(&f);
+        t_ring_view_close(&f);
         t_leak_end(&l);
 }
 
@@ -337,7 +310,7 @@ static void signal_in_sleep(pthread_t t, struct call *c)
 static void test_eintr_mode(void **state)
 {
         struct sigaction sa = { 0 }, old;
-        struct ring_fixture f;
+        struct t_ring_view f;
         struct call c = { 0 };
         char buf[512] = { 0 };
         pthread_t t;
@@ -350,7 +323,7 @@ static void test_eintr_mode(void **state)
         sigemptyset(&sa.sa_mask);
         sa.sa_flags = SA_RESTART;       /* epoll_wait is interrupted anyway */
         assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
-        fx_open(&f, 4096, BRD_RING_EINTR);
+        t_ring_view_open(&f, 4096, BRD_RING_EINTR, false);
 
         t = start_blocked(&f, &c, 0);
         signal_in_sleep(t, &c);
@@ -371,7 +344,7 @@ static void test_eintr_mode(void **state)
         assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), -EAGAIN);
         assert_int_equal(brd_ring_send(f.p, buf, 200, 0), 0);
 
-        fx_close(&f);
+        t_ring_view_close(&f);
         assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
         t_leak_end(&l);
 }
@@ -382,7 +355,7 @@ static void test_eintr_mode(void **state)
 static void test_second_thread_is_busy(void **state)
 {
 #if BRD_DEBUG_CHECKS
-        struct ring_fixture f;
+        struct t_ring_view f;
         struct call c = { 0 };
         char buf[512] = { 0 };
         void *w;
@@ -392,7 +365,7 @@ static void test_second_thread_is_busy(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        fx_open(&f, 4096, 0);
+        t_ring_view_open(&f, 4096, 0, false);
         while (brd_ring_send(f.p, buf, 200, 0) == 0)
                 n++;
         t = start_blocked(&f, &c, 1);
@@ -412,7 +385,7 @@ static void test_second_thread_is_busy(void **state)
                 assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), 200);
         assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), 200);  /* the thread's */
         assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), 10);
-        fx_close(&f);
+        t_ring_view_close(&f);
         t_leak_end(&l);
 #else
         (void)state;
@@ -425,7 +398,7 @@ static void test_second_thread_is_busy(void **state)
  * would see a use after free; the fd count is checked after). */
 static void test_close_while_blocked(void **state)
 {
-        struct ring_fixture f;
+        struct t_ring_view f;
         struct call c = { 0 };
         char buf[512] = { 0 };
         pthread_t t;
@@ -433,29 +406,29 @@ static void test_close_while_blocked(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        fx_open(&f, 4096, 0);
+        t_ring_view_open(&f, 4096, 0, false);
         t = start_blocked(&f, &c, 0);
         brd_ring_close(f.c);
+        f.c = NULL;
         assert_int_equal(pthread_join(t, NULL), 0);
         assert_int_equal(c.ret, -ECANCELED);
         /* The producer sees a closed consumer. */
         assert_int_equal(brd_ring_send(f.p, buf, 10, 0), -EPIPE);
-        brd_ring_close(f.p);
-        munmap(f.hdr, f.size);
+        t_ring_view_close(&f);
 
-        fx_open(&f, 4096, 0);
+        t_ring_view_open(&f, 4096, 0, false);
         while (brd_ring_send(f.p, buf, 200, 0) == 0)
                 ;
         t = start_blocked(&f, &c, 1);
         brd_ring_close(f.p);
+        f.p = NULL;
         assert_int_equal(pthread_join(t, NULL), 0);
         assert_int_equal(c.ret, -ECANCELED);
         /* Everything sent before is still delivered, then EOF. */
         while (brd_ring_recv(f.c, buf, sizeof(buf), 0) == 200)
                 ;
         assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), -EPIPE);
-        brd_ring_close(f.c);
-        munmap(f.hdr, f.size);
+        t_ring_view_close(&f);
         t_leak_end(&l);
 }
 
@@ -464,7 +437,7 @@ static void test_close_while_blocked(void **state)
  * that does not exist in the child (it would hang). */
 static void test_close_inherited_while_parent_blocked(void **state)
 {
-        struct ring_fixture f;
+        struct t_ring_view f;
         struct call c;
         struct t_leak l;
         pthread_t t;
@@ -472,7 +445,7 @@ static void test_close_inherited_while_parent_blocked(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        fx_open(&f, 4096, 0);
+        t_ring_view_open(&f, 4096, 0, false);
         t = start_blocked(&f, &c, 0);
         pid = fork();
         assert_true(pid >= 0);
@@ -487,7 +460,7 @@ static void test_close_inherited_while_parent_blocked(void **state)
         assert_int_equal(brd_ring_send(f.p, "x", 1, 0), 0);
         assert_int_equal(pthread_join(t, NULL), 0);
         assert_int_equal(c.ret, 1);
-        fx_close(&f);
+        t_ring_view_close(&f);
         t_leak_end(&l);
 }
 
