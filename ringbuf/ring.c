@@ -1096,16 +1096,30 @@ static RING_SLOW int prod_commit_slow(struct brd_ring *r, size_t len)
 
 RING_API int brd_ring_commit(struct brd_ring *r, size_t len)
 {
-        uint64_t hdr = 0;
+        uint64_t pos, resv;
 
         /* A reservation implies the producer role and no final error, so
          * beyond it only the fork token is left to check (a child's copy of
          * the endpoint holds the parent's reservation); the consumer's
          * closed flag is read by prod_commit(). */
-        if (BRD_UNLIKELY(!r || !ring_mine_fast(r) || !resv_valid(r, r->resv, len, &hdr)))
+        if (BRD_UNLIKELY(!r || !ring_mine_fast(r)))
+                return prod_commit_slow(r, len);
+        /*
+         * The fast path takes a reservation without an alignment gap (every
+         * payload below BRD_RING_LINE_ALIGN_MIN), whose frame word is at pos:
+         * the frame's place then comes from pos alone, and the reservation
+         * word only decides a branch.  Placed from the word (pos + its gap,
+         * as resv_valid() does), every message would wait for reserve's
+         * store of it to reach this load: two store-to-load hand-offs per
+         * message on the producer's critical path instead of one (8 B
+         * messages: 0.90-0.93 of send's rate against 0.96-1.01, measured).
+         */
+        pos = r->pos;
+        resv = r->resv;
+        if (BRD_UNLIKELY((uint32_t)(resv >> 32) != (uint32_t)pos || len >= (uint32_t)resv))
                 return prod_commit_slow(r, len);
         /* A shorter message ends earlier; the payload stays where it is. */
-        return prod_commit(r, hdr, hdr + BRD_RING_FRAME_HDR + round8(len), len);
+        return prod_commit(r, pos, pos + BRD_RING_FRAME_HDR + round8(len), len);
 }
 
 RING_API int brd_ring_flush(struct brd_ring *r)

@@ -266,10 +266,8 @@ static void test_zero_copy(void **state)
                 size_t len = (size_t)(i * 37) % 8193;
 
                 assert_int_equal(brd_ring_reserve(x.p, len, &w, 0), 0);
-                /* Large payloads sit at a fixed offset modulo 4 KiB. */
-                if (len >= 4096)
-                        assert_int_equal((uintptr_t)w % 4096, 0);
-                else if (len >= 1024)
+                /* From 1 KiB payloads start on a cache line. */
+                if (len >= 1024)
                         assert_int_equal((uintptr_t)w % 64, 0);
                 memset(w, i & 0xff, len);
                 assert_int_equal(brd_ring_commit(x.p, len + 1), -EINVAL);
@@ -312,6 +310,27 @@ static void test_zero_copy(void **state)
         assert_int_equal(brd_ring_release(x.c), 0);
         assert_int_equal(brd_ring_stats(x.c, &s), 0);
         assert_int_equal(s.messages, 204);
+        pair_close(&x);
+
+        /* Payloads from 32 KiB sit at a fixed offset modulo 4 KiB, whatever
+         * came before them; a shorter commit keeps the place. */
+        pair_open(&x, 256 * 1024, 0);
+        for (i = 0; i < 64; i++) {
+                size_t len = i % 2 ? 32768 + (size_t)i * 1000 : (size_t)i * 77;
+                const unsigned char *v;
+
+                assert_int_equal(brd_ring_reserve(x.p, len, &w, 0), 0);
+                if (len >= 32768)
+                        assert_int_equal((uintptr_t)w % 4096, 0);
+                memset(w, i, len);
+                assert_int_equal(brd_ring_commit(x.p, len - len / 4), 0);
+                assert_int_equal(brd_ring_peek(x.c, &view, 0), (ssize_t)(len - len / 4));
+                assert_int_equal((uintptr_t)view % 4096, (uintptr_t)w % 4096);
+                v = view;
+                if (len)
+                        assert_true(v[0] == i && v[len - len / 4 - 1] == i);
+                assert_int_equal(brd_ring_release(x.c), 0);
+        }
         pair_close(&x);
         t_leak_end(&l);
 }

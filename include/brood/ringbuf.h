@@ -32,9 +32,9 @@ extern "C" {
  * of two, at least 4096 (a 10 KiB request gives a 16 KiB ring).  The largest
  * message is capacity / 2 (brd_ring_stats() tells both): a longer send or
  * reserve is -EMSGSIZE; the byte-stream calls take any length.  Payloads of
- * 4 KiB and more start on a 4 KiB boundary (their offset modulo 4 KiB stays
- * fixed, which keeps large copies at memcpy speed), payloads of 1 KiB and
- * more on a cache line; smaller frames are packed 8-byte aligned.
+ * 32 KiB and more start on a 4 KiB boundary (their offset modulo 4 KiB
+ * stays fixed, which keeps large copies at memcpy speed), payloads of 1 KiB
+ * and more on a cache line; smaller frames are packed 8-byte aligned.
  *
  * Errors, as everywhere in brood: -EAGAIN (timeout 0 and the call would
  * block), -ETIMEDOUT, -EMSGSIZE, -EPIPE (peer closed in order: for the
