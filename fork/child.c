@@ -34,6 +34,7 @@ struct brd_child *brd__child_new(struct brd_fsrv *fs)
         c->pidfd = -1;
         c->state = BRD_CHILD_RUNNING;
         c->fork_gen = fs->fork_gen;
+        c->eintr = fs->flags & BRD_FSRV_EINTR;
         return c;
 }
 
@@ -86,8 +87,10 @@ static int child_try_reap(struct brd_child *c)
         return 1;
 }
 
-/* Wait until @deadline for the exit; consume: the status is returned only once. */
-static int child_wait_until(struct brd_child *c, int64_t deadline, bool consume, int *ret_status)
+/* Wait until @deadline for the exit; consume: the status is returned only
+ * once; eintr: a signal ends the sleep with -EINTR. */
+static int child_wait_until(struct brd_child *c, int64_t deadline, bool consume, bool eintr,
+                            int *ret_status)
 {
         int r, p;
 
@@ -111,7 +114,7 @@ static int child_wait_until(struct brd_child *c, int64_t deadline, bool consume,
                 if (r < 0)
                         return r;
                 /* Running: sleep on the pidfd (POLLIN at exit, 0.13 ms after a SIGKILL). */
-                p = brd__poll_one(c->pidfd, POLLIN, deadline);
+                p = brd__poll_wait(c->pidfd, POLLIN, deadline, eintr);
                 if (p == 0)
                         return -ETIMEDOUT;
                 if (p < 0)
@@ -152,7 +155,7 @@ void brd__child_ladder(struct brd_child *first, size_t max, int grace_ms)
                         return;
                 deadline = k < 2 ? t0 + (int64_t)(k + 1) * grace_ms * 1000000 : INT64_MAX;
                 for (c = first, i = 0; c && i < max; c = c->next, i++)
-                        (void)child_wait_until(c, deadline, false, NULL);
+                        (void)child_wait_until(c, deadline, false, false, NULL);
         }
 }
 
@@ -176,7 +179,7 @@ BRD_EXPORT int brd_child_wait(struct brd_child *c, int timeout_ms, int *ret_stat
                 return -EINVAL;
         if (c->fork_gen != brd__fork_gen())
                 return -EBADF;          /* the parent's child, not ours */
-        r = child_wait_until(c, brd__deadline(timeout_ms), true, ret_status);
+        r = child_wait_until(c, brd__deadline(timeout_ms), true, c->eintr, ret_status);
         return r == -ETIMEDOUT && timeout_ms == 0 ? -EAGAIN : r;
 }
 
@@ -206,7 +209,7 @@ BRD_EXPORT int brd_child_stop(struct brd_child *c, int grace_ms, int *ret_status
         if (c->fork_gen != brd__fork_gen())
                 return -EBADF;
         brd__child_ladder(c, 1, grace_ms);
-        return child_wait_until(c, 0, true, ret_status);
+        return child_wait_until(c, 0, true, false, ret_status);
 }
 
 BRD_EXPORT void brd_child_free(struct brd_child *c)
@@ -228,7 +231,7 @@ BRD_EXPORT void brd_child_free(struct brd_child *c)
                 if (child_running(c)) {
                         /* Nothing outlives its handle: no zombie, no orphan. */
                         (void)pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0);
-                        (void)child_wait_until(c, INT64_MAX, false, NULL);
+                        (void)child_wait_until(c, INT64_MAX, false, false, NULL);
                 }
                 fs = c->fs;
                 pthread_mutex_lock(&fs->lock);

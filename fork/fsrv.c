@@ -379,7 +379,7 @@ BRD_EXPORT int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv)
         sigset_t all, old;
         int r;
 
-        if (flags || !ret_fsrv)
+        if ((flags & ~(unsigned)BRD_FSRV_EINTR) || !ret_fsrv)
                 return -EINVAL;
         fs = calloc(1, sizeof(*fs));
         if (!fs)
@@ -388,6 +388,7 @@ BRD_EXPORT int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv)
         pthread_cond_init(&fs->work, NULL);
         pthread_cond_init(&fs->done, NULL);
         fs->refs = 1;
+        fs->flags = flags;
         fs->fork_gen = brd__fork_gen();
         fs->pid = brd__getpid();
         fs->stack_size = BRD_EXEC_STACK;

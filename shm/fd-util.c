@@ -25,7 +25,7 @@ void brd__close(int fd)
         errno = saved;
 }
 
-int brd__poll_one(int fd, short events, int64_t deadline)
+int brd__poll_wait(int fd, short events, int64_t deadline, bool eintr)
 {
         struct pollfd p = { .fd = fd, .events = events };
         int r;
@@ -39,10 +39,15 @@ int brd__poll_one(int fd, short events, int64_t deadline)
                                 continue;       /* rounding: never return early */
                         return 0;
                 }
-                if (errno != EINTR)
+                if (errno != EINTR || eintr)
                         return -errno;
                 /* EINTR: poll again with what is left of the same deadline. */
         }
+}
+
+int brd__poll_one(int fd, short events, int64_t deadline)
+{
+        return brd__poll_wait(fd, events, deadline, false);
 }
 
 bool brd__handle_valid(const struct brd_handle *h, uint32_t kind, uint32_t min_fds)

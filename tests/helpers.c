@@ -94,6 +94,24 @@ int64_t t_now_ms(void)
         return t_now_ns() / 1000000;
 }
 
+void t_wait_in_syscall(pid_t tid, long nr_a, long nr_b)
+{
+        int64_t until = t_now_ms() + 10000;
+        char path[64], line[64];
+        long nr = -1;
+
+        snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+        while (nr != nr_a && nr != nr_b) {
+                FILE *f = fopen(path, "re");
+
+                assert_non_null(f);
+                nr = fgets(line, sizeof(line), f) ? strtol(line, NULL, 10) : -1;
+                fclose(f);
+                assert_true(t_now_ms() < until);
+                sched_yield();
+        }
+}
+
 int64_t t_cpu_ms(void)
 {
         struct timespec ts;

@@ -29,6 +29,10 @@ int64_t t_now_ns(void);
 int64_t t_cpu_ms(void);
 /* Threads of this process (/proc/self/task). */
 int t_thread_count(void);
+/* cmocka-asserts that thread @tid of this process enters system call @nr_a
+ * or @nr_b within 10 s: watched in /proc/self/task/TID/syscall (a condition,
+ * not a delay; the thread may be between announcing a sleep and sleeping). */
+void t_wait_in_syscall(pid_t tid, long nr_a, long nr_b);
 
 /* cmocka-asserts that this process has no child, alive or zombie. */
 void t_no_children(void);

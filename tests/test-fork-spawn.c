@@ -676,7 +676,7 @@ static void test_spawn_einval(void **state)
         struct brd_fsrv *fs = NULL;
         struct brd_child *c;
 
-        assert_int_equal(brd_fsrv_start(1, &fs), -EINVAL);
+        assert_int_equal(brd_fsrv_start(1u << 1, &fs), -EINVAL);
         assert_null(fs);
         assert_int_equal(brd_fsrv_start(0, &fs), 0);
         assert_int_equal(brd_fsrv_spawn(fs, NULL, &c), -EINVAL);

@@ -6,7 +6,10 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 
 #include "fork-util.h"
 
@@ -32,23 +35,30 @@ static int fn_ladder(void *arg, struct brd_handle *h, size_t n)
 
 static const int expect_sig[3] = { SIGINT, SIGTERM, SIGKILL };
 
-static void spawn_ladder_kids(struct brd_fsrv *fs, struct brd_child *c[3])
+/* A fn_ladder child of @kind with its dispositions in place (no race with a
+ * signal); returns the read end of its fd 3, which reads EOF once it died. */
+static int spawn_ready(struct brd_fsrv *fs, int kind, struct brd_child **ret_c)
 {
-        int i, p[2];
+        struct brd_handle h;
+        struct brd_spawn_opts o = { .fn = fn_ladder, .arg = (void *)(intptr_t)kind,
+                                    .handles = &h, .nhandles = 1 };
+        int p[2];
         char x;
 
-        for (i = 0; i < 3; i++) {
-                struct brd_handle h;
-                struct brd_spawn_opts o = { .fn = fn_ladder, .arg = (void *)(intptr_t)i,
-                                            .handles = &h, .nhandles = 1 };
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        h = tf_fd_handle(p[1]);
+        assert_int_equal(brd_fsrv_spawn(fs, &o, ret_c), 0);
+        close(p[1]);
+        assert_int_equal(tf_read1(p[0], &x), 1);
+        return p[0];
+}
 
-                assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-                h = tf_fd_handle(p[1]);
-                assert_int_equal(brd_fsrv_spawn(fs, &o, &c[i]), 0);
-                close(p[1]);
-                assert_int_equal(tf_read1(p[0], &x), 1);        /* ready: no race with the signal */
-                close(p[0]);
-        }
+static void spawn_ladder_kids(struct brd_fsrv *fs, struct brd_child *c[3])
+{
+        int i;
+
+        for (i = 0; i < 3; i++)
+                close(spawn_ready(fs, i, &c[i]));
 }
 
 static void test_child_stop_ladder(void **state)
@@ -83,20 +93,10 @@ static void test_child_stop_exited_needs_no_signal(void **state)
 {
         struct brd_fsrv *fs;
         struct brd_child *c;
-        struct brd_spawn_opts o = { .fn = fn_ladder, .arg = (void *)(intptr_t)2 };
-        struct brd_handle h;
-        int p[2], st;
-        char x;
+        int st;
 
         assert_int_equal(brd_fsrv_start(0, &fs), 0);
-        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-        h = tf_fd_handle(p[1]);
-        o.handles = &h;
-        o.nhandles = 1;
-        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
-        close(p[1]);
-        assert_int_equal(tf_read1(p[0], &x), 1);
-        close(p[0]);
+        close(spawn_ready(fs, 2, &c));
         assert_int_equal(brd_child_kill(c, SIGUSR2), 0);        /* dies of it */
         {
                 struct pollfd pf = { .fd = brd_child_fd(c), .events = POLLIN };
@@ -146,26 +146,98 @@ static void test_child_free_kills_running(void **state)
 {
         struct brd_fsrv *fs;
         struct brd_child *c;
-        struct brd_spawn_opts o = { .fn = fn_ladder, .arg = (void *)(intptr_t)2 };
-        struct brd_handle h;
         struct t_leak l;
-        int p[2];
+        int fd;
         char x;
 
         t_leak_begin(&l);
         assert_int_equal(brd_fsrv_start(0, &fs), 0);
-        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-        h = tf_fd_handle(p[1]);
-        o.handles = &h;
-        o.nhandles = 1;
-        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
-        close(p[1]);
-        assert_int_equal(tf_read1(p[0], &x), 1);
+        fd = spawn_ready(fs, 2, &c);
         brd_child_free(c);                              /* ignores INT and TERM: SIGKILL, reaped */
-        assert_int_equal(tf_read1(p[0], &x), 0);       /* its fd 3 is gone: it is dead */
-        close(p[0]);
+        assert_int_equal(tf_read1(fd, &x), 0);         /* its fd 3 is gone: it is dead */
+        close(fd);
         t_no_children();
         brd_fsrv_stop(fs);
+        t_leak_end(&l);
+}
+
+/* ------------------------------------------------ BRD_FSRV_EINTR */
+
+static volatile sig_atomic_t usr1_hits;
+
+static void on_usr1(int sig)
+{
+        (void)sig;
+        usr1_hits++;
+}
+
+struct waiter {
+        struct brd_child *c;
+        pid_t tid;
+        int ret, status;
+};
+
+static void *wait_thread(void *arg)
+{
+        struct waiter *w = arg;
+
+        __atomic_store_n(&w->tid, gettid(), __ATOMIC_RELEASE);
+        w->ret = brd_child_wait(w->c, -1, &w->status);
+        return NULL;
+}
+
+/* One signal to a thread asleep in brd_child_wait(): with BRD_FSRV_EINTR
+ * the wait returns -EINTR and the child and its status are untouched;
+ * without it the wait goes on and returns the status. */
+static void test_child_wait_eintr_mode(void **state)
+{
+        struct sigaction sa = { 0 }, old;
+        struct t_leak l;
+        int mode;
+
+        (void)state;
+        t_leak_begin(&l);
+        sa.sa_handler = on_usr1;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;       /* poll() is interrupted anyway */
+        assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+        for (mode = 0; mode < 2; mode++) {
+                struct waiter w = { 0 };
+                struct brd_fsrv *fs;
+                pthread_t t;
+                int fd, st;
+
+                assert_int_equal(brd_fsrv_start(mode ? BRD_FSRV_EINTR : 0, &fs), 0);
+                fd = spawn_ready(fs, 0, &w.c);
+                usr1_hits = 0;
+                assert_int_equal(pthread_create(&t, NULL, wait_thread, &w), 0);
+                while (!__atomic_load_n(&w.tid, __ATOMIC_ACQUIRE))
+                        sched_yield();
+                t_wait_in_syscall(w.tid, SYS_poll, SYS_ppoll);
+                assert_int_equal(pthread_kill(t, SIGUSR1), 0);
+                if (mode) {
+                        assert_int_equal(pthread_join(t, NULL), 0);
+                        assert_int_equal(w.ret, -EINTR);
+                        assert_int_equal(brd_child_kill(w.c, 0), 0);    /* still running */
+                        assert_int_equal(brd_child_wait(w.c, 0, &st), -EAGAIN);
+                        assert_int_equal(brd_child_stop(w.c, GRACE_MS, &st), 0);
+                } else {
+                        /* The wait outlives the signal: it ends with the child. */
+                        assert_int_equal(brd_child_kill(w.c, SIGINT), 0);
+                        assert_int_equal(pthread_join(t, NULL), 0);
+                        assert_int_equal(w.ret, 0);
+                        st = w.status;
+                }
+                assert_int_equal(usr1_hits, 1);
+                assert_true(WIFSIGNALED(st));
+                assert_int_equal(WTERMSIG(st), SIGINT);
+                assert_int_equal(brd_child_wait(w.c, 0, &st), -ECHILD);  /* taken once */
+                close(fd);
+                brd_child_free(w.c);
+                brd_fsrv_stop(fs);
+        }
+        assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
+        t_no_children();
         t_leak_end(&l);
 }
 
@@ -176,6 +248,7 @@ int main(void)
                 cmocka_unit_test(test_child_stop_exited_needs_no_signal),
                 cmocka_unit_test(test_fsrv_stop_parallel),
                 cmocka_unit_test(test_child_free_kills_running),
+                cmocka_unit_test(test_child_wait_eintr_mode),
         };
 
         return cmocka_run_group_tests_name("fork-stop", tests, NULL, NULL);

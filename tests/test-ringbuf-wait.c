@@ -286,21 +286,8 @@ static void on_usr1(int sig)
  * the system call, and a signal in between would run and be gone. */
 static void signal_in_sleep(pthread_t t, struct call *c)
 {
-        int64_t until = t_now_ms() + 10000;
-        char path[64], line[64];
-        long nr = -1;
-
-        snprintf(path, sizeof(path), "/proc/self/task/%d/syscall",
-                 (int)__atomic_load_n(&c->tid, __ATOMIC_ACQUIRE));
-        while (nr != SYS_epoll_wait && nr != SYS_epoll_pwait) {
-                FILE *f = fopen(path, "re");
-
-                assert_non_null(f);
-                nr = fgets(line, sizeof(line), f) ? strtol(line, NULL, 10) : -1;
-                fclose(f);
-                assert_true(t_now_ms() < until);
-                sched_yield();
-        }
+        t_wait_in_syscall((pid_t)__atomic_load_n(&c->tid, __ATOMIC_ACQUIRE), SYS_epoll_wait,
+                          SYS_epoll_pwait);
         assert_int_equal(pthread_kill(t, SIGUSR1), 0);
         assert_int_equal(pthread_join(t, NULL), 0);
 }

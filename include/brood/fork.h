@@ -82,12 +82,21 @@ struct brd_spawn_opts {
         unsigned flags;                 /* enum brd_spawn_flags */
 };
 
+enum brd_fsrv_flags {
+        /* Interruptible waits (RELIABILITY E30): brd_child_wait() on this
+         * forkserver's children returns -EINTR when a signal handler ran
+         * while it slept, with nothing changed.  Without it the wait goes on,
+         * its deadline kept.  Spawn and the stop ladder always go on: cut
+         * short, they would leave a child without a handle or half stopped. */
+        BRD_FSRV_EINTR          = 1u << 0,
+};
+
 /* The grace brd_fsrv_stop() gives between SIGINT, SIGTERM and SIGKILL. */
 #define BRD_FSRV_STOP_GRACE_MS 1000
 
 /**
  * brd_fsrv_start() - start this process's forkserver thread.
- * @flags: 0 (reserved)
+ * @flags: 0 or BRD_FSRV_EINTR (enum brd_fsrv_flags)
  * @ret_fsrv: the forkserver; untouched on failure
  *
  * The thread is created with every signal blocked and sleeps until a spawn
@@ -183,7 +192,9 @@ int brd_child_fd(const struct brd_child *c);
  *
  * The status is kept from the child's exit (or from brd_fsrv_stop()'s reap)
  * until a wait takes it, and is returned exactly once.
- * Return: 0; -EAGAIN (timeout 0) or -ETIMEDOUT while it runs; -ECHILD when
+ * Return: 0; -EAGAIN (timeout 0) or -ETIMEDOUT while it runs; -EINTR (the
+ * forkserver was started with BRD_FSRV_EINTR) when a signal handler ran
+ * while it slept: the child and its status are untouched; -ECHILD when
  * the status was already returned, or when someone else reaped the child
  * (a host waitpid(-1) or SIGCHLD = SIG_IGN) -- promptly, never a hang; -EBADF from a forked child of the
  * owner; -EINVAL on bad arguments.

@@ -64,6 +64,7 @@ struct brd_fsrv {
         bool stopping;                  /* spawns refused */
         bool quit;                      /* the thread exits */
         /* constants after start */
+        unsigned flags;                 /* enum brd_fsrv_flags */
         uint64_t fork_gen;
         pid_t pid;
         void *stack;                    /* exec-mode children run on it (CLONE_VM) */
@@ -90,6 +91,7 @@ struct brd_child {
         int state;                      /* enum brd__child_state */
         int status;                     /* waitpid format, valid from EXITED */
         bool linked;                    /* in fs->children (holds a reference on fs) */
+        bool eintr;                     /* brd_child_wait() returns -EINTR (BRD_FSRV_EINTR) */
         uint64_t fork_gen;
 };
 

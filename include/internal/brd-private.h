@@ -223,7 +223,10 @@ static inline int brd__poll_timeout(int64_t deadline)
 int brd__dup_cloexec(int fd);
 /* close() that keeps errno and never retries. */
 void brd__close(int fd);
-/* poll() one fd for @events until @deadline, across EINTR: >0 ready, 0 timeout, -errno. */
+/* poll() one fd for @events until @deadline: >0 ready, 0 timeout, -errno;
+ * across EINTR, or with @eintr -EINTR when a signal handler ran. */
+int brd__poll_wait(int fd, short events, int64_t deadline, bool eintr);
+/* brd__poll_wait() across EINTR. */
 int brd__poll_one(int fd, short events, int64_t deadline);
 /* Validate a handle's shape (kind, nfds, fds >= 0). */
 bool brd__handle_valid(const struct brd_handle *h, uint32_t kind, uint32_t min_fds);
