@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -137,6 +138,60 @@ static void test_reap_removes_only_dead_unheld(void **state)
         shm_unlink(lookalike);
 }
 
+/* In a child: become uid 65534, map a brood memfd and close its fd, and
+ * run `brood ls --anon --json`.  Exit 0 when it lists the memfd with its
+ * size, mode and owner as null (unknown), 77 when that user may not run the
+ * checkout's binary, else a code naming the failed step. */
+static int ls_maps_only_as_nobody(void)
+{
+        static char out[65536];
+        char *argv[] = { (char *)getenv("BRD_BROOD"), "ls", "--anon", "--json", NULL };
+        const char *e;
+        size_t got = 0;
+        ssize_t n;
+        void *m;
+        int fd, q[2], st;
+        pid_t ls;
+
+        /* Dumpable again after the change of credentials, or /proc/PID/maps
+         * stays root's and the memfd is invisible to that user too. */
+        if (setgid(65534) < 0 || setuid(65534) < 0 || prctl(PR_SET_DUMPABLE, 1) < 0)
+                return 100;
+        fd = memfd_create("brood:maponly", MFD_CLOEXEC);
+        if (fd < 0 || ftruncate(fd, 8192) < 0)
+                return 101;
+        m = mmap(NULL, 8192, PROT_READ, MAP_SHARED, fd, 0);
+        if (m == MAP_FAILED)
+                return 102;
+        close(fd);
+        if (pipe2(q, O_CLOEXEC) < 0)
+                return 103;
+        ls = fork();
+        if (ls < 0)
+                return 104;
+        if (ls == 0) {
+                if (dup2(q[1], 1) < 0)
+                        _exit(100);
+                execv(argv[0], argv);
+                _exit(errno == EACCES ? 77 : 101);
+        }
+        close(q[1]);
+        while (got < sizeof(out) - 1 && (n = read(q[0], out + got, sizeof(out) - 1 - got)) > 0)
+                got += (size_t)n;
+        out[got] = '\0';
+        close(q[0]);
+        st = t_wait_child(ls);
+        if (st)
+                return st == 77 ? 77 : 105;
+        e = strstr(out, "\"memfd:brood:maponly\"");
+        if (!e)
+                return 106;
+        if (!strstr(e, "\"size\":null,\"mode\":null,\"uid\":null"))
+                return 107;
+        munmap(m, 8192);
+        return 0;
+}
+
 static void test_ls_anon_rings_and_pools_reap_reports_dead_peer(void **state)
 {
         static char out[65536];
@@ -214,6 +269,15 @@ static void test_ls_anon_rings_and_pools_reap_reports_dead_peer(void **state)
                         assert_null(strstr(out, "memfd:brood:ring"));
                         assert_null(strstr(out, "memfd:brood:pool"));
                 }
+                /* A memfd that user's own process only maps (fd closed):
+                 * listed, its size unknown (map_files needs privileges), not 0. */
+                who = fork();
+                assert_true(who >= 0);
+                if (who == 0)
+                        _exit(ls_maps_only_as_nobody());
+                st = t_wait_child(who);
+                if (st != 77)
+                        assert_int_equal(st, 0);
         }
 
         kill(pid, SIGKILL);

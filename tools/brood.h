@@ -41,6 +41,8 @@ struct seg_entry {
         uint64_t size;
         unsigned mode;
         uid_t uid;
+        bool stat_ok;           /* size, mode, uid known (an anon memfd seen only in
+                                 * /proc/PID/maps needs privileges for map_files) */
         pid_t holders[16];      /* live processes with an fd or a mapping of it */
         size_t nholders;        /* may exceed the array: count only */
         bool anon;              /* an anonymous memfd found through /proc/PID/fd or maps */

@@ -97,12 +97,15 @@ int cmd_ls(int argc, char **argv)
                         json_str(stdout, e->name);
                         printf(",\"label\":");
                         json_str(stdout, e->label);
-                        printf(",\"anonymous\":%s,\"creator\":%d,"
-                               "\"creator_alive\":%s,\"size\":%llu,\"mode\":\"%04o\",\"uid\":%u,"
-                               "\"holders\":[",
-                               e->anon ? "true" : "false",
-                               (int)e->creator, e->creator_alive ? "true" : "false",
-                               (unsigned long long)e->size, e->mode, (unsigned)e->uid);
+                        printf(",\"anonymous\":%s,\"creator\":%d,\"creator_alive\":%s,",
+                               e->anon ? "true" : "false", (int)e->creator,
+                               e->creator_alive ? "true" : "false");
+                        if (e->stat_ok)         /* else unknown: null */
+                                printf("\"size\":%llu,\"mode\":\"%04o\",\"uid\":%u,",
+                                       (unsigned long long)e->size, e->mode, (unsigned)e->uid);
+                        else
+                                printf("\"size\":null,\"mode\":null,\"uid\":null,");
+                        printf("\"holders\":[");
                         print_holders(stdout, e, true);
                         printf("]");
                         if (e->kind == SEG_RING)
@@ -133,7 +136,10 @@ int cmd_ls(int argc, char **argv)
                                 printf("%-8s %-6s", "-", "anon");
                         else
                                 printf("%-8d %-6s", (int)e->creator, e->creator_alive ? "alive" : "dead");
-                        printf(" %12llu  ", (unsigned long long)e->size);
+                        if (e->stat_ok)
+                                printf(" %12llu  ", (unsigned long long)e->size);
+                        else
+                                printf(" %12s  ", "?");     /* seen in maps only, unprivileged */
                         {
                                 char buf[64];
                                 FILE *m = fmemopen(buf, sizeof(buf), "w");

@@ -116,9 +116,20 @@ static struct seg_entry *vec_push(struct vec *x)
         return &x->v[x->n++];
 }
 
-/* Anonymous brood memfds: "/memfd:brood:<label> (deleted)", grouped by inode. */
+/* @st's size, mode and owner (and @path to open it by) into @e. */
+static void anon_stat(struct seg_entry *e, const struct stat *st, const char *path)
+{
+        snprintf(e->path, sizeof(e->path), "%s", path);
+        e->size = (uint64_t)st->st_size;
+        e->mode = st->st_mode & 07777;
+        e->uid = st->st_uid;
+        e->stat_ok = true;
+}
+
+/* Anonymous brood memfds: "/memfd:brood:<label> (deleted)", grouped by inode.
+ * @stat_ok: @st and @path are usable, else only st_ino is known. */
 static int note_anon(struct vec *x, pid_t pid, const char *target, const struct stat *st,
-                     const char *path)
+                     const char *path, bool stat_ok)
 {
         const char *lab;
         struct seg_entry *e;
@@ -130,6 +141,8 @@ static int note_anon(struct vec *x, pid_t pid, const char *target, const struct 
         for (i = 0; i < x->n; i++)
                 if (x->v[i].anon && x->v[i].ino == (uint64_t)st->st_ino) {
                         add_holder(&x->v[i], pid);
+                        if (!x->v[i].stat_ok && stat_ok)
+                                anon_stat(&x->v[i], st, path);
                         return 0;
                 }
         e = vec_push(x);
@@ -137,10 +150,8 @@ static int note_anon(struct vec *x, pid_t pid, const char *target, const struct 
                 return -ENOMEM;
         e->anon = true;
         e->ino = st->st_ino;
-        snprintf(e->path, sizeof(e->path), "%s", path);
-        e->size = (uint64_t)st->st_size;
-        e->mode = st->st_mode & 07777;
-        e->uid = st->st_uid;
+        if (stat_ok)
+                anon_stat(e, st, path);
         len = strcspn(lab, " ");
         if (len >= sizeof(e->label))
                 len = sizeof(e->label) - 1;
@@ -191,7 +202,7 @@ static int scan_proc(struct vec *x, bool anon)
                                         struct stat st;
 
                                         if (stat(link, &st) == 0 &&
-                                            note_anon(x, pid, target, &st, link) < 0)
+                                            note_anon(x, pid, target, &st, link, true) < 0)
                                                 r = -ENOMEM;
                                 }
                         }
@@ -212,15 +223,16 @@ static int scan_proc(struct vec *x, bool anon)
                                 unsigned long lo, hi, ino;
                                 char mf[64];
                                 struct stat st = { 0 };
+                                bool ok;
 
                                 if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &lo, &hi, &ino) != 3)
                                         continue;
                                 m[strcspn(m, "\n")] = '\0';
                                 snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", (int)pid, lo, hi);
-                                st.st_ino = ino;
-                                if (stat(mf, &st) < 0)
-                                        st.st_size = 0;
-                                if (note_anon(x, pid, m, &st, mf) < 0)
+                                ok = stat(mf, &st) == 0;
+                                if (!ok)
+                                        st.st_ino = ino;
+                                if (note_anon(x, pid, m, &st, mf, ok) < 0)
                                         r = -ENOMEM;
                                 continue;
                         }
@@ -336,6 +348,7 @@ int seg_scan(bool anon, struct seg_entry **ret_list)
                 e->size = (uint64_t)st.st_size;
                 e->mode = st.st_mode & 07777;
                 e->uid = st.st_uid;
+                e->stat_ok = true;
         }
         closedir(shm);
         r = scan_proc(&x, anon);
