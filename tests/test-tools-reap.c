@@ -216,7 +216,8 @@ static void test_ls_anon_rings_and_pools_reap_reports_dead_peer(void **state)
                 char msg[100] = { 0 };
                 int i;
 
-                if (brd_ring_attach(&prod, &w) < 0)
+                /* Dies with the test, even one that fails before its kill. */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || brd_ring_attach(&prod, &w) < 0)
                         _exit(1);
                 for (i = 0; i < 3; i++)
                         if (brd_ring_send(w, msg, sizeof(msg), -1) < 0)
