@@ -738,13 +738,9 @@ static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t d
                 r->st.waits++;
                 n = epoll_wait(r->epfd, ev, (int)BRD_ARRAY_SIZE(ev), tmo);
                 if (n < 0) {
-                        if (errno == EINTR && (r->flags & BRD_RING_EINTR)) {
-                                ring_disarm(r);
-                                return -EINTR;  /* nothing taken, nothing given */
-                        }
-                        if (errno == EINTR)
+                        if (errno == EINTR && !(r->flags & BRD_RING_EINTR))
                                 continue;       /* same deadline, re-armed below */
-                        e = -errno;
+                        e = -errno;     /* BRD_RING_EINTR: -EINTR, nothing taken or given */
                         ring_disarm(r);
                         return e;
                 }
