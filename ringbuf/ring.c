@@ -43,6 +43,7 @@
 
 #include <brood/ringbuf.h>
 #include <brood/shm.h>
+#include "internal/brd-release.h"
 #include "internal/brd-ring.h"
 
 #define RING_PROD BRD_HANDLE_RING_PRODUCER
@@ -124,6 +125,7 @@ struct brd_ring {
         uint64_t peek;                  /* frame bytes << 32 | payload bytes after rd_off; 0: none */
         uint64_t resv;                  /* the reservation, see resv_word(); 0: none */
         uint64_t rd_off;                /* bytes of the frame at pos that read() consumed */
+        struct brd__release rel;        /* consumer: line release (cons_advance) */
         /* Lag (ring_lag_wait, cons_lag). */
         uint64_t lag_bytes;             /* how far ahead the other side may get: cap / 8, <= 32 KiB */
         uint32_t lag_pauses;            /* poll interval, adapted */
@@ -1308,7 +1310,7 @@ static inline int cons_frame(struct brd_ring *r, bool wait, int timeout_ms, int6
  * rings, see cons_rang()), else 0. */
 static inline uint64_t cons_advance(struct brd_ring *r, uint64_t size, uint64_t bytes)
 {
-        uint64_t st;
+        uint64_t st, from = r->pos;
 
         /* Loads and compares rather than stores where the value rarely
          * changes: fewer stores per message, and the store buffer is what
@@ -1319,6 +1321,9 @@ static inline uint64_t cons_advance(struct brd_ring *r, uint64_t size, uint64_t 
                 r->rd_off = 0;
         r->pos += size;
         r->peek = 0;
+        /* Before the publish: lines are dropped before the producer may
+         * write them again. */
+        brd__release_lines(&r->rel, r->data, r->mask, from, r->pos, r->lag_on, r->st.waits);
         stats_count(&r->st, bytes);
         st = ring_publish_quiet(r);
         return BRD_UNLIKELY(st & BRD_RING_ST_SLEEPING) ? st : 0;
@@ -1761,12 +1766,14 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 r->peer_side = &hdr->cons;
                 r->pos = t;
                 r->peer = hd;
+                brd__release_off(&r->rel);
         } else {
                 r->own_idx = &hdr->head.idx;
                 r->peer_idx = &hdr->tail.idx;
                 r->own = &hdr->cons;
                 r->peer_side = &hdr->prod;
                 r->pos = r->peer = hd;
+                brd__release_init(&r->rel, hd, cap);
         }
         st = AO_load(&r->own->state);
         if (st & BRD_RING_ST_CLOSED) {

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The line-release controller of a ring's consumer: whether to flush the
+ * lines it consumed, decided by timing epochs of the stream (see
+ * internal/brd-release.h for why and how).
+ */
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+#include "internal/brd-release.h"
+
+#define RELEASE_EPOCH_MIN     (4u << 20)        /* bytes: ~0.5 ms at the fastest rates measured */
+#define RELEASE_PROBE_MIN     4u                /* steady epochs before a probe, after a change */
+#define RELEASE_PROBE_MAX     1024u
+/* A flip is kept when its epoch took less than 19/20 of the steady one. */
+#define RELEASE_KEEP_NUM      19
+#define RELEASE_KEEP_DEN      20
+
+enum {
+        REL_RESETTLE,           /* the epoch after a flip back: not timed */
+        REL_STEADY,             /* timing the current mode */
+        REL_SETTLE,             /* the epoch after a probe's flip: not timed */
+        REL_MEASURE,            /* timing the probed mode */
+};
+
+static bool cpu_has_clflushopt(void)
+{
+#if defined(__x86_64__)
+        unsigned a, b, c, d;
+
+        return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 23));
+#else
+        return false;
+#endif
+}
+
+void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap)
+{
+        /* cpuid traps to the hypervisor in a VM (~1-2 us): next to attach's
+         * mmaps and fds, not worth a cache shared between threads. */
+        *rl = (struct brd__release){ 0 };
+        if (!cpu_has_clflushopt()) {
+                brd__release_off(rl);
+                return;
+        }
+        rl->on = 1;
+        rl->epoch = 2 * cap > RELEASE_EPOCH_MIN ? 2 * cap : RELEASE_EPOCH_MIN;
+        rl->mark = pos + rl->epoch;
+        rl->interval = RELEASE_PROBE_MIN;
+        rl->phase = REL_RESETTLE;       /* the first epoch pays the first touches */
+        rl->t0 = brd__now_ns();
+}
+
+void brd__release_epoch(struct brd__release *rl, uint64_t pos, uint64_t waits)
+{
+        int64_t now = brd__now_ns(), ns = now - rl->t0;
+        bool clean = waits == rl->waits;
+
+        rl->t0 = now;
+        rl->waits = waits;
+        rl->mark = pos + rl->epoch;
+        switch (rl->phase) {
+        case REL_RESETTLE:
+                rl->phase = REL_STEADY;
+                break;
+        case REL_STEADY:
+                rl->steady = clean ? ns : 0;
+                if (++rl->count >= rl->interval && rl->steady) {
+                        rl->on ^= 1;
+                        rl->phase = REL_SETTLE;
+                }
+                break;
+        case REL_SETTLE:
+                rl->phase = REL_MEASURE;
+                break;
+        default:        /* REL_MEASURE */
+                if (clean && ns * RELEASE_KEEP_DEN < rl->steady * RELEASE_KEEP_NUM) {
+                        rl->interval = RELEASE_PROBE_MIN;
+                        rl->phase = REL_STEADY;
+                } else {
+                        rl->on ^= 1;
+                        if (rl->interval < RELEASE_PROBE_MAX)
+                                rl->interval *= 2;
+                        rl->phase = REL_RESETTLE;
+                }
+                rl->count = 0;
+                break;
+        }
+}
