@@ -54,7 +54,12 @@ void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap)
 
 void brd__release_epoch(struct brd__release *rl, uint64_t pos, uint64_t waits)
 {
-        int64_t now = brd__now_ns(), ns = now - rl->t0;
+        brd__release_step(rl, pos, waits, brd__now_ns());
+}
+
+void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, int64_t now)
+{
+        int64_t ns = now - rl->t0;
         bool clean = waits == rl->waits;
 
         rl->t0 = now;

@@ -69,6 +69,8 @@ static inline void brd__release_off(struct brd__release *rl)
 /* The epoch ending at consumer index @pos is over; @waits is the endpoint's
  * sleep count.  Out of line: once per epoch. */
 void brd__release_epoch(struct brd__release *rl, uint64_t pos, uint64_t waits);
+/* The same, at time @now (ns): the controller's logic, for the tests. */
+void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, int64_t now);
 
 /*
  * The consumer moved from index @from to @to: release every line it left

@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The consumer's line-release controller (internal/brd-release.h), driven
+ * with synthetic epoch times: a probe that runs faster is kept, one that
+ * does not is undone and the next probe comes twice as late (up to 1024
+ * epochs), epochs with sleeps are never compared; flushing lines keeps
+ * their bytes.  Then a stream through a ring in two threads, long enough
+ * for the controller to run many epochs, checked byte for byte.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include <brood/ringbuf.h>
+#include "internal/brd-release.h"
+
+#define CAP   4096u
+#define EPOCH (4u << 20)        /* max(2 * CAP, 4 MiB) */
+
+/* Ends the current epoch @ns after it began, with @waits sleeps so far. */
+static void epoch(struct brd__release *rl, int64_t ns, uint64_t waits)
+{
+        brd__release_step(rl, rl->mark, waits, rl->t0 + ns);
+}
+
+static bool started(struct brd__release *rl)
+{
+        brd__release_init(rl, 1000, CAP);
+        if (rl->mark == UINT64_MAX) {
+                assert_int_equal(rl->on, 0);
+                return false;   /* no CLFLUSHOPT: off for good, nothing else to test */
+        }
+        assert_int_equal(rl->on, 1);
+        assert_int_equal(rl->mark, 1000 + EPOCH);
+        return true;
+}
+
+/* From the start: one settling epoch, then @n steady ones of @ns each. */
+static void steady(struct brd__release *rl, unsigned n, int64_t ns)
+{
+        while (n--)
+                epoch(rl, ns, 0);
+}
+
+static void test_probe_kept_when_faster(void **state)
+{
+        struct brd__release rl;
+
+        (void)state;
+        if (!started(&rl))
+                return;
+        epoch(&rl, 5000000, 0);                 /* first touches: not timed */
+        steady(&rl, 3, 1000000);
+        assert_int_equal(rl.on, 1);
+        steady(&rl, 1, 1000000);                /* 4th steady epoch: probe "off" */
+        assert_int_equal(rl.on, 0);
+        epoch(&rl, 100, 0);                     /* settling: whatever it took */
+        assert_int_equal(rl.on, 0);
+        epoch(&rl, 940000, 0);                  /* 6% faster: kept */
+        assert_int_equal(rl.on, 0);
+        assert_int_equal(rl.interval, 4);
+        /* And the next probe (back on) four steady epochs later. */
+        steady(&rl, 3, 940000);
+        assert_int_equal(rl.on, 0);
+        steady(&rl, 1, 940000);
+        assert_int_equal(rl.on, 1);
+}
+
+static void test_probe_undone_backs_off(void **state)
+{
+        struct brd__release rl;
+        unsigned want = 4;
+
+        (void)state;
+        if (!started(&rl))
+                return;
+        epoch(&rl, 1, 0);
+        for (int round = 0; round < 12; round++) {
+                steady(&rl, want - 1, 1000000);
+                assert_int_equal(rl.on, 1);
+                steady(&rl, 1, 1000000);
+                assert_int_equal(rl.on, 0);     /* probing */
+                epoch(&rl, 1, 0);
+                epoch(&rl, 960000, 0);          /* only 4% faster: undone */
+                assert_int_equal(rl.on, 1);
+                epoch(&rl, 1, 0);               /* resettle */
+                want = want < 1024 ? want * 2 : 1024;
+                assert_int_equal(rl.interval, want);
+        }
+        assert_int_equal(rl.interval, 1024);
+}
+
+static void test_epochs_with_sleeps_not_compared(void **state)
+{
+        struct brd__release rl;
+
+        (void)state;
+        if (!started(&rl))
+                return;
+        epoch(&rl, 1, 0);
+        /* Steady epochs that slept are not a reference: no probe. */
+        for (uint64_t w = 1; w <= 20; w++)
+                epoch(&rl, 1000000, w);
+        assert_int_equal(rl.on, 1);
+        /* A clean one is, and the count was reached long ago: probe now. */
+        epoch(&rl, 1000000, 20);
+        assert_int_equal(rl.on, 0);
+        epoch(&rl, 1, 20);
+        epoch(&rl, 10, 21);                     /* much faster, but slept: undone */
+        assert_int_equal(rl.on, 1);
+        assert_int_equal(rl.interval, 8);
+}
+
+static void test_lines_keep_bytes(void **state)
+{
+        struct brd__release rl;
+        uint8_t *buf, *copy;
+        size_t n = 64 * 1024;
+
+        (void)state;
+        buf = aligned_alloc(4096, n);
+        copy = malloc(n);
+        assert_non_null(buf);
+        assert_non_null(copy);
+        for (size_t i = 0; i < n; i++)
+                buf[i] = (uint8_t)(i * 131 + 7);
+        memcpy(copy, buf, n);
+        brd__release_init(&rl, 0, n);
+        /* Every line of the area, twice round (indices past the mask wrap). */
+        for (uint64_t from = 0; from < 2 * n; from += 200)
+                brd__release_lines(&rl, buf, n - 1, from, from + 200, true, 0);
+        assert_memory_equal(buf, copy, n);
+        free(buf);
+        free(copy);
+}
+
+/* ------------------------------------------- a stream through a ring */
+
+#define STREAM_MSGS 400000u             /* 64 B each: ~29 MiB, seven epochs */
+
+struct stream {
+        struct brd_ring *p;
+        uint64_t sum;
+        int err;
+};
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+        return (h ^ v) * 0x100000001b3ull;
+}
+
+static void *producer(void *arg)
+{
+        struct stream *s = arg;
+        uint64_t msg[8], h = 0xcbf29ce484222325ull;
+
+        for (uint32_t i = 0; i < STREAM_MSGS && !s->err; i++) {
+                for (int k = 0; k < 8; k++)
+                        msg[k] = (uint64_t)i * 8 + (uint64_t)k;
+                for (int k = 0; k < 8; k++)
+                        h = mix(h, msg[k]);
+                s->err = brd_ring_send(s->p, msg, sizeof(msg), 5000);
+        }
+        s->sum = h;
+        return NULL;
+}
+
+static void test_stream_intact(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *c = NULL;
+        struct stream s = { 0 };
+        struct t_leak l;
+        pthread_t th;
+        uint64_t msg[8], h = 0xcbf29ce484222325ull;
+        uint32_t got = 0;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(CAP, 0, &hp, &hc), 0);
+        assert_int_equal(brd_ring_attach(&hp, &s.p), 0);
+        assert_int_equal(brd_ring_attach(&hc, &c), 0);
+        assert_int_equal(pthread_create(&th, NULL, producer, &s), 0);
+        for (; got < STREAM_MSGS; got++) {
+                ssize_t n = brd_ring_recv(c, msg, sizeof(msg), 5000);
+
+                if (n != (ssize_t)sizeof(msg))
+                        break;
+                for (int k = 0; k < 8; k++) {
+                        if (msg[k] != (uint64_t)got * 8 + (uint64_t)k)
+                                goto out;
+                        h = mix(h, msg[k]);
+                }
+        }
+out:
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(s.err, 0);
+        assert_int_equal(got, STREAM_MSGS);
+        assert_true(h == s.sum);
+        brd_ring_close(s.p);
+        brd_ring_close(c);
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+        t_leak_end(&l);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_probe_kept_when_faster),
+                cmocka_unit_test(test_probe_undone_backs_off),
+                cmocka_unit_test(test_epochs_with_sleeps_not_compared),
+                cmocka_unit_test(test_lines_keep_bytes),
+                cmocka_unit_test(test_stream_intact),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
