@@ -8,7 +8,9 @@
  *               brood zero-copy (reserve/commit + peek/release), pipe,
  *               AF_UNIX socketpair, and a C port of the seed's eventfd protocol
  *   round trip  64-byte ping-pong over two channels: brood default, brood with
- *               spinning off, raw eventfd ping-pong, pipe; p50 and p99
+ *               spinning off, raw eventfd ping-pong, pipe, and the floor: a
+ *               raw shared-memory ping-pong that spins on a word in each
+ *               frame (see struct rt_raw); p50 and p99
  *   limits      memcpy bandwidth (1 and 16 MiB) and a cache-line ping-pong
  *               between the two processes, measured beside every group
  *   idle        CPU used by a consumer blocked on an empty brood ring
@@ -63,6 +65,7 @@
 
 #include "bench-common.h"
 #include "internal/brd-private.h"
+#include "internal/brd-release.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #define KiB ((size_t)1 << 10)
@@ -83,6 +86,9 @@ static struct {
         size_t   only;                  /* --size: stream this size only, nothing else */
         int      cpu[2];                /* producer / consumer CPUs when pinned */
 } opt = { .pin = 1, .cpu = { -1, -1 } };
+
+/* Indexed by enum brd__release_policy; + 10 skips ", release " for the JSON. */
+static const char *const release_name[] = { ", release auto", ", release off", ", release on" };
 
 static int failures;                    /* errors and checksum mismatches (not misses) */
 static pid_t bench_pid;
@@ -851,21 +857,68 @@ fail:
 
 /* ------------------------------------------------------------ round trip */
 
-enum rt_peer { RT_BROOD, RT_BROOD_NOSPIN, RT_EVENTFD, RT_PIPE, NRT };
+enum rt_peer { RT_BROOD, RT_BROOD_NOSPIN, RT_EVENTFD, RT_PIPE, RT_RAW, NRT };
 
-static const char *const rt_name[NRT] = { "brood_default", "brood_nospin", "eventfd", "pipe" };
-static const char *const rt_title[NRT] = { "brood default", "brood spin off", "raw eventfd", "pipe" };
+static const char *const rt_name[NRT] = { "brood_default", "brood_nospin", "eventfd", "pipe",
+                                          "raw_shm" };
+static const char *const rt_title[NRT] = { "brood default", "brood spin off", "raw eventfd", "pipe",
+                                           "raw shm spin" };
 
 #define RT_MSG 64
 #define RT_MAX_SAMPLES (1u << 21)
+
+/*
+ * The floor of any shared-memory ping-pong (RT_RAW): two shared areas, in
+ * each 72-byte frames packed back to back like brood's (a word, then the
+ * 64-byte payload), the word = message number + 1 stored last with release;
+ * the reader spins on that word alone (no index, no sleep, no checks, no
+ * peer-death care, a spin that never gives up).  What the CPUs' cache-line
+ * transfers allow a message, measured beside brood in the same run.
+ */
+#define RT_RAW_AREA  (64 * KiB)
+#define RT_RAW_FRAME (8 + RT_MSG)
+#define RT_RAW_SLOTS (RT_RAW_AREA / RT_RAW_FRAME)
+#define RT_RAW_STOP  (~(AO_t)0)
+
+struct rt_raw {
+        _Alignas(4096) unsigned char area[2][RT_RAW_AREA];      /* a: parent -> child, b: back */
+};
 
 struct rt_chan {
         enum rt_peer     peer;
         struct brd_handle h[4];         /* a producer, a consumer, b producer, b consumer */
         struct brd_ring *tx, *rx;
         int              a[2], b[2];    /* pipe pairs / eventfds in a[0], b[0] */
+        struct rt_raw   *raw;           /* RT_RAW: shared, mapped before the fork */
+        uint64_t         seq;           /* RT_RAW: messages sent (parent) / echoed (child) */
         unsigned char    buf[RT_MSG];
 };
+
+static ALWAYS_INLINE AO_t *raw_word(struct rt_chan *c, int dir, uint64_t seq)
+{
+        return (AO_t *)(void *)&c->raw->area[dir][(seq % RT_RAW_SLOTS) * RT_RAW_FRAME];
+}
+
+static ALWAYS_INLINE void raw_put(struct rt_chan *c, int dir, uint64_t seq, AO_t word)
+{
+        AO_t *w = raw_word(c, dir, seq);
+
+        memcpy(w + 1, c->buf, RT_MSG);
+        AO_store_release(w, word);      /* pairs with raw_get's load_acquire */
+}
+
+/* Message @seq in direction @dir: 0, or 1 for the stop word. */
+static ALWAYS_INLINE int raw_get(struct rt_chan *c, int dir, uint64_t seq)
+{
+        AO_t *w = raw_word(c, dir, seq), v;
+
+        while ((v = AO_load_acquire(w)) != seq + 1 && v != RT_RAW_STOP)
+                brd__cpu_relax();
+        if (v == RT_RAW_STOP)
+                return 1;
+        memcpy(c->buf, w + 1, RT_MSG);
+        return 0;
+}
 
 
 static int rt_setup(struct rt_chan *c)
@@ -873,6 +926,8 @@ static int rt_setup(struct rt_chan *c)
         for (int i = 0; i < 4; i++)
                 c->h[i].nfds = 0;
         c->a[0] = c->a[1] = c->b[0] = c->b[1] = -1;
+        c->raw = NULL;
+        c->seq = 0;
         switch (c->peer) {
         case RT_BROOD:
         case RT_BROOD_NOSPIN: {
@@ -888,6 +943,15 @@ static int rt_setup(struct rt_chan *c)
                 return c->a[0] < 0 || c->b[0] < 0 ? -errno : 0;
         case RT_PIPE:
                 return pipe2(c->a, O_CLOEXEC) < 0 || pipe2(c->b, O_CLOEXEC) < 0 ? -errno : 0;
+        case RT_RAW: {
+                void *m = mmap(NULL, sizeof(struct rt_raw), PROT_READ | PROT_WRITE,
+                               MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+                if (m == MAP_FAILED)
+                        return -errno;
+                c->raw = m;
+                return 0;
+        }
         default:
                 return -EINVAL;
         }
@@ -928,6 +992,9 @@ static void rt_close(struct rt_chan *c)
         close_fd(&c->a[1]);
         close_fd(&c->b[0]);
         close_fd(&c->b[1]);
+        if (c->raw)
+                munmap(c->raw, sizeof(*c->raw));
+        c->raw = NULL;
 }
 
 /* One message from parent to child and back.  Brood publication may be
@@ -958,6 +1025,11 @@ static ALWAYS_INLINE int rt_ping(struct rt_chan *c, enum rt_peer p)
                         return e;
                 n = read_full(c->b[0], c->buf, RT_MSG);
                 return n == RT_MSG ? 0 : (n < 0 ? (int)n : -EPROTO);
+        case RT_RAW:
+                raw_put(c, 0, c->seq, c->seq + 1);
+                e = raw_get(c, 1, c->seq);
+                c->seq++;
+                return e ? -EPROTO : 0;
         default:
                 return -EINVAL;
         }
@@ -997,6 +1069,13 @@ static ALWAYS_INLINE int rt_echo(struct rt_chan *c, enum rt_peer p)
                         if (n < 0)
                                 return (int)n;
                         e = write_full(c->b[1], c->buf, RT_MSG);
+                        break;
+                case RT_RAW:
+                        if (raw_get(c, 0, c->seq))
+                                goto out;
+                        raw_put(c, 1, c->seq, c->seq + 1);
+                        c->seq++;
+                        e = 0;
                         break;
                 default:
                         return -EINVAL;
@@ -1039,6 +1118,7 @@ static int rt_loop_any(struct rt_chan *c, int64_t deadline, size_t *ret_n)
         case RT_BROOD_NOSPIN: return rt_loop(c, RT_BROOD_NOSPIN, deadline, ret_n);
         case RT_EVENTFD:      return rt_loop(c, RT_EVENTFD, deadline, ret_n);
         case RT_PIPE:         return rt_loop(c, RT_PIPE, deadline, ret_n);
+        case RT_RAW:          return rt_loop(c, RT_RAW, deadline, ret_n);
         default:              return -EINVAL;
         }
 }
@@ -1050,6 +1130,7 @@ static int rt_echo_any(struct rt_chan *c)
         case RT_BROOD_NOSPIN: return rt_echo(c, RT_BROOD_NOSPIN);
         case RT_EVENTFD:      return rt_echo(c, RT_EVENTFD);
         case RT_PIPE:         return rt_echo(c, RT_PIPE);
+        case RT_RAW:          return rt_echo(c, RT_RAW);
         default:              return -EINVAL;
         }
 }
@@ -1100,6 +1181,8 @@ static int run_rt(enum rt_peer p, int64_t budget, struct rt_fig *f)
                 e = rt_loop_any(&c, bc_now_ns() + budget, &n);
                 if (p == RT_EVENTFD && e == 0)
                         e = efd_write(c.a[0], 2);
+                if (p == RT_RAW && e == 0)
+                        raw_put(&c, 0, c.seq, RT_RAW_STOP);
         }
         rt_close(&c);
         e2 = reap(pid, e < 0);
@@ -1236,7 +1319,8 @@ struct target {
 
 static struct row rows[NSIZE];
 static struct rt_fig rt_med[NRT];
-static double rt_pp, rt_pp_min, rt_pp_max, rt_ratio_pp, rt_ratio_efd, clock_ns, rt_foreign;
+static double rt_pp, rt_pp_min, rt_pp_max, rt_ratio_pp, rt_ratio_efd, rt_ratio_raw, clock_ns,
+              rt_foreign;
 static double run_foreign;
 static double memcpy_1m, memcpy_16m, memcpy_1m_after, idle_pct;
 static struct target targets[16];
@@ -1347,7 +1431,7 @@ static void run_streaming(void)
 static void run_roundtrip(void)
 {
         double p50[NRT][MAXPASS], p99[NRT][MAXPASS], pp[MAXPASS + 1];
-        double rpp[MAXPASS], refd[MAXPASS];
+        double rpp[MAXPASS], refd[MAXPASS], rraw[MAXPASS];
         struct bc_cpu_mark m0, m1;
         struct rt_fig f;
 
@@ -1376,6 +1460,7 @@ static void run_roundtrip(void)
                  * ping-pong is two one-way hand-offs. */
                 rpp[pass] = p50[RT_BROOD][pass] / (2 * pp[pass]);
                 refd[pass] = p50[RT_BROOD_NOSPIN][pass] / p50[RT_EVENTFD][pass];
+                rraw[pass] = p50[RT_BROOD][pass] / p50[RT_RAW][pass];
         }
         pp[opt.passes] = pingpong();
         bc_cpu_mark(&m1);
@@ -1392,6 +1477,7 @@ static void run_roundtrip(void)
         }
         rt_ratio_pp = med_finite(rpp, opt.passes);
         rt_ratio_efd = med_finite(refd, opt.passes);
+        rt_ratio_raw = med_finite(rraw, opt.passes);
 }
 
 static void add_target(const char *name, double value, double threshold, int higher,
@@ -1534,6 +1620,8 @@ static void print_report(void)
         }
         printf("brood default p50 / cache-line round trip: %.2f;  spin-off p50 / eventfd p50: %.2f\n",
                rt_ratio_pp, rt_ratio_efd);
+        printf("brood default p50 / raw shm spin p50 (the floor of any shared-memory message): %.2f\n",
+               rt_ratio_raw);
 
         printf("\n== idle ==\nconsumer blocked on an empty brood ring for %.1f s: %.3f%% of a core\n",
                (double)opt.idle_ns / 1e9, idle_pct);
@@ -1566,6 +1654,7 @@ static int write_json(const char *path)
         bc_json_machine(&j);
         bc_json_bool(&j, "quick", opt.quick);
         bc_json_bool(&j, "pinned", opt.pin);
+        bc_json_str(&j, "line_release", release_name[brd__release_policy] + 10);
         bc_json_arr(&j, "cpus");
         bc_json_int(&j, NULL, opt.pin ? opt.cpu[0] : -1);
         bc_json_int(&j, NULL, opt.pin ? opt.cpu[1] : -1);
@@ -1628,6 +1717,7 @@ static int write_json(const char *path)
         bc_json_obj(&j, "ratios");
         bc_json_num(&j, "brood_p50_over_cacheline_roundtrip", rt_ratio_pp);
         bc_json_num(&j, "nospin_p50_over_eventfd_p50", rt_ratio_efd);
+        bc_json_num(&j, "brood_p50_over_raw_shm_p50", rt_ratio_raw);
         bc_json_close(&j);
         bc_json_close(&j);
         bc_json_obj(&j, "idle");
@@ -1656,12 +1746,16 @@ static void usage(FILE *f)
 {
         fprintf(f,
                 "usage: ring-bench [--quick] [--json FILE] [--no-pin] [--passes N] [--size BYTES]\n"
+                "                  [--release auto|off|on]\n"
                 "  --quick      short run (< 20 s); the default run takes about a minute\n"
                 "  --json FILE  write every figure, the ratios and the machine to FILE\n"
                 "  --no-pin     do not pin producer and consumer to two CPUs\n"
                 "  --passes N   timed passes per case (median; default 5, quick 2)\n"
                 "  --size BYTES stream messages of this size only (8, 64, 512, 4096, 65536 or\n"
                 "               1048576); no round trip, no idle case: for tuning one row\n"
+                "  --release P  how brood consumers release the lines they consumed: auto (the\n"
+                "               library's controller, the default), off, or on (always while\n"
+                "               streaming): to measure what the release does\n"
                 "Exit status: 0, or 1 when a case failed or lost data (a missed target is not\n"
                 "a failure), 2 on bad usage.\n");
 }
@@ -1674,6 +1768,7 @@ int main(int argc, char **argv)
                 { "no-pin", no_argument, NULL, 'P' },
                 { "passes", required_argument, NULL, 'n' },
                 { "size", required_argument, NULL, 's' },
+                { "release", required_argument, NULL, 'r' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
@@ -1700,6 +1795,18 @@ int main(int argc, char **argv)
                                         opt.only = sizes[i];
                         if (!opt.only) {
                                 fprintf(stderr, "ring-bench: --size is one of the table's sizes\n");
+                                return 2;
+                        }
+                        break;
+                case 'r':
+                        if (!strcmp(optarg, "auto"))
+                                brd__release_policy = BRD_RELEASE_AUTO;
+                        else if (!strcmp(optarg, "off"))
+                                brd__release_policy = BRD_RELEASE_OFF;
+                        else if (!strcmp(optarg, "on"))
+                                brd__release_policy = BRD_RELEASE_ON;
+                        else {
+                                fprintf(stderr, "ring-bench: --release auto, off or on\n");
                                 return 2;
                         }
                         break;
@@ -1744,10 +1851,11 @@ int main(int argc, char **argv)
                 src_buf[i] = (unsigned char)rand();
         memset(rx_buf, 0, MiB);
 
-        fprintf(stderr, "ring-bench: brood %s, %d CPUs, %s, %d timed passes of <= %.2f s%s\n",
+        fprintf(stderr, "ring-bench: brood %s, %d CPUs, %s, %d timed passes of <= %.2f s%s%s\n",
                 brd_version(), (int)sysconf(_SC_NPROCESSORS_ONLN),
                 opt.pin ? "producer and consumer pinned to two CPUs" : "not pinned",
-                opt.passes, (double)opt.case_ns / 1e9, opt.quick ? " (quick)" : "");
+                opt.passes, (double)opt.case_ns / 1e9, opt.quick ? " (quick)" : "",
+                release_name[brd__release_policy]);
         if (opt.pin)
                 printf("pinned: producer cpu %d, consumer cpu %d\n", opt.cpu[0], opt.cpu[1]);
         else
@@ -1757,7 +1865,8 @@ int main(int argc, char **argv)
         memcpy_16m = bc_memcpy_gbps(16 * MiB, 5, opt.quick ? 20000000 : 50000000);
         run_streaming();
         if (opt.only) {
-                rt_pp = rt_pp_min = rt_pp_max = rt_ratio_pp = rt_ratio_efd = rt_foreign = NAN;
+                rt_pp = rt_pp_min = rt_pp_max = rt_ratio_pp = rt_ratio_efd = rt_ratio_raw = NAN;
+                rt_foreign = NAN;
                 idle_pct = NAN;
         } else {
                 run_roundtrip();

@@ -24,6 +24,8 @@ enum {
         REL_MEASURE,            /* timing the probed mode */
 };
 
+int brd__release_policy = BRD_RELEASE_AUTO;
+
 static bool cpu_has_clflushopt(void)
 {
 #if defined(__x86_64__)
@@ -40,11 +42,15 @@ void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap)
         /* cpuid traps to the hypervisor in a VM (~1-2 us): next to attach's
          * mmaps and fds, not worth a cache shared between threads. */
         *rl = (struct brd__release){ 0 };
-        if (!cpu_has_clflushopt()) {
+        if (brd__release_policy == BRD_RELEASE_OFF || !cpu_has_clflushopt()) {
                 brd__release_off(rl);
                 return;
         }
         rl->on = 1;
+        if (brd__release_policy == BRD_RELEASE_ON) {
+                rl->mark = UINT64_MAX;  /* no epochs: no controller */
+                return;
+        }
         rl->epoch = 2 * cap > RELEASE_EPOCH_MIN ? 2 * cap : RELEASE_EPOCH_MIN;
         rl->mark = pos + rl->epoch;
         rl->interval = RELEASE_PROBE_MIN;

@@ -1322,8 +1322,10 @@ static inline uint64_t cons_advance(struct brd_ring *r, uint64_t size, uint64_t 
         r->pos += size;
         r->peek = 0;
         /* Before the publish: lines are dropped before the producer may
-         * write them again. */
-        brd__release_lines(&r->rel, r->data, r->mask, from, r->pos, r->lag_on, r->st.waits);
+         * write them again.  Streaming = the producer is ahead: more is
+         * ready beyond this frame (a ping-pong never is). */
+        brd__release_lines(&r->rel, r->data, r->mask, from, r->pos, r->peer != r->pos,
+                           r->st.waits);
         stats_count(&r->st, bytes);
         st = ring_publish_quiet(r);
         return BRD_UNLIKELY(st & BRD_RING_ST_SLEEPING) ? st : 0;

@@ -54,6 +54,11 @@ static void test_bench_all_quick_json_plot(void **state)
         assert_int_equal(json_get(json_get(g, "ring"), "streaming")->nkids, 6);
         assert_true(json_num(json_at(json_get(json_get(g, "ring"), "streaming"), 1), 0, "peers",
                              "brood_copy", "msgs_per_s", NULL) > 0);
+        /* round trip: brood and the raw shared-memory floor both measured */
+        assert_true(json_num(json_get(g, "ring"), -1, "roundtrip_64B", "peers", "brood_default",
+                             "p50_ns", NULL) > 0);
+        assert_true(json_num(json_get(g, "ring"), -1, "roundtrip_64B", "peers", "raw_shm",
+                             "p50_ns", NULL) > 0);
         assert_non_null(json_get(json_get(g, "spawn"), "results"));
         assert_true(json_get(json_get(g, "spawn"), "results")->nkids >= 4);
         assert_non_null(json_get(json_get(g, "pool"), "results"));

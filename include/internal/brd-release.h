@@ -55,8 +55,18 @@ struct brd__release {
         uint32_t interval;      /* steady epochs between probes */
 };
 
-/* Set @rl up for a consumer at index @pos of a ring of @cap bytes: on, when
- * the CPU can; otherwise off for good (mark = UINT64_MAX). */
+/* How consumers attached from now on in this process release lines: for
+ * benchmarks and tests (ring-bench --release), never set by the library. */
+enum brd__release_policy {
+        BRD_RELEASE_AUTO,       /* the controller decides (the default) */
+        BRD_RELEASE_OFF,
+        BRD_RELEASE_ON,         /* always while streaming, when the CPU can */
+};
+extern int brd__release_policy;
+
+/* Set @rl up for a consumer at index @pos of a ring of @cap bytes, per
+ * brd__release_policy: under the controller when the CPU can; otherwise off
+ * for good (mark = UINT64_MAX). */
 void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap);
 
 /* Off for good: for producers, and for rings that must not flush. */
