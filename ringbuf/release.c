@@ -10,10 +10,11 @@
 
 #include "internal/brd-release.h"
 
-#define RELEASE_EPOCH_MIN     (4u << 20)        /* bytes: ~0.5 ms at the fastest rates measured */
+#define RELEASE_EPOCH_MIN     (8u << 20)        /* bytes: ~1 ms at the fastest rates measured */
 #define RELEASE_PROBE_MIN     4u                /* steady epochs before a probe, after a change */
 #define RELEASE_PROBE_MAX     1024u
-/* A flip is kept when its epoch took less than 19/20 of the steady one. */
+/* A flip is kept when its two epochs took less than 19/20 of the last two
+ * steady ones. */
 #define RELEASE_KEEP_NUM      19
 #define RELEASE_KEEP_DEN      20
 
@@ -21,7 +22,8 @@ enum {
         REL_RESETTLE,           /* the epoch after a flip back: not timed */
         REL_STEADY,             /* timing the current mode */
         REL_SETTLE,             /* the epoch after a probe's flip: not timed */
-        REL_MEASURE,            /* timing the probed mode */
+        REL_MEASURE,            /* timing the probed mode: first epoch */
+        REL_MEASURE2,           /* and second */
 };
 
 int brd__release_policy = BRD_RELEASE_AUTO;
@@ -74,21 +76,34 @@ void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, in
         switch (rl->phase) {
         case REL_RESETTLE:
                 rl->phase = REL_STEADY;
+                rl->ref[0] = rl->ref[1] = 0;
                 break;
         case REL_STEADY:
-                rl->steady = clean ? ns : 0;
-                if (++rl->count >= rl->interval && rl->steady) {
+                /* The last two clean epochs, back to back, are the reference. */
+                rl->ref[0] = clean ? rl->ref[1] : 0;
+                rl->ref[1] = clean ? ns : 0;
+                if (++rl->count >= rl->interval && rl->ref[0] && rl->ref[1]) {
                         rl->on ^= 1;
                         rl->phase = REL_SETTLE;
                 }
                 break;
         case REL_SETTLE:
                 rl->phase = REL_MEASURE;
+                rl->probe = 0;
                 break;
-        default:        /* REL_MEASURE */
-                if (clean && ns * RELEASE_KEEP_DEN < rl->steady * RELEASE_KEEP_NUM) {
+        case REL_MEASURE:
+                if (clean) {
+                        rl->probe = ns;
+                        rl->phase = REL_MEASURE2;
+                        break;
+                }
+                __attribute__((fallthrough));   /* a slept epoch spoils the probe */
+        default:        /* REL_MEASURE2 */
+                if (clean && rl->probe &&
+                    (rl->probe + ns) * RELEASE_KEEP_DEN < (rl->ref[0] + rl->ref[1]) * RELEASE_KEEP_NUM) {
                         rl->interval = RELEASE_PROBE_MIN;
                         rl->phase = REL_STEADY;
+                        rl->ref[0] = rl->ref[1] = 0;
                 } else {
                         rl->on ^= 1;
                         if (rl->interval < RELEASE_PROBE_MAX)

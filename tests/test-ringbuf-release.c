@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The consumer's line-release controller (internal/brd-release.h), driven
- * with synthetic epoch times: a probe that runs faster is kept, one that
- * does not is undone and the next probe comes twice as late (up to 1024
- * epochs), epochs with sleeps are never compared; flushing lines keeps
+ * with synthetic epoch times: a probe whose two epochs run faster than the
+ * last two steady ones is kept, one that does not is undone and the next
+ * probe comes twice as late (up to 1024 epochs), epochs with sleeps are
+ * never compared; flushing lines keeps
  * their bytes.  Then a stream through a ring in two threads, long enough
  * for the controller to run many epochs, checked byte for byte.
  */
@@ -17,7 +18,7 @@
 #include "internal/brd-release.h"
 
 #define CAP   4096u
-#define EPOCH (4u << 20)        /* max(2 * CAP, 4 MiB) */
+#define EPOCH (8u << 20)        /* max(2 * CAP, 8 MiB) */
 
 /* Ends the current epoch @ns after it began, with @waits sleeps so far. */
 static void epoch(struct brd__release *rl, int64_t ns, uint64_t waits)
@@ -58,7 +59,9 @@ static void test_probe_kept_when_faster(void **state)
         assert_int_equal(rl.on, 0);
         epoch(&rl, 100, 0);                     /* settling: whatever it took */
         assert_int_equal(rl.on, 0);
-        epoch(&rl, 940000, 0);                  /* 6% faster: kept */
+        epoch(&rl, 900000, 0);
+        assert_int_equal(rl.on, 0);
+        epoch(&rl, 980000, 0);                  /* 6% faster over the two: kept */
         assert_int_equal(rl.on, 0);
         assert_int_equal(rl.interval, 4);
         /* And the next probe (back on) four steady epochs later. */
@@ -83,7 +86,9 @@ static void test_probe_undone_backs_off(void **state)
                 steady(&rl, 1, 1000000);
                 assert_int_equal(rl.on, 0);     /* probing */
                 epoch(&rl, 1, 0);
-                epoch(&rl, 960000, 0);          /* only 4% faster: undone */
+                epoch(&rl, 900000, 0);          /* one fast epoch is not enough: */
+                assert_int_equal(rl.on, 0);
+                epoch(&rl, 1020000, 0);         /* 4% faster over the two: undone */
                 assert_int_equal(rl.on, 1);
                 epoch(&rl, 1, 0);               /* resettle */
                 want = want < 1024 ? want * 2 : 1024;
@@ -104,13 +109,27 @@ static void test_epochs_with_sleeps_not_compared(void **state)
         for (uint64_t w = 1; w <= 20; w++)
                 epoch(&rl, 1000000, w);
         assert_int_equal(rl.on, 1);
-        /* A clean one is, and the count was reached long ago: probe now. */
+        /* Two clean ones back to back are, and the count was reached long
+         * ago: probe now. */
+        epoch(&rl, 1000000, 20);
+        assert_int_equal(rl.on, 1);
         epoch(&rl, 1000000, 20);
         assert_int_equal(rl.on, 0);
         epoch(&rl, 1, 20);
         epoch(&rl, 10, 21);                     /* much faster, but slept: undone */
         assert_int_equal(rl.on, 1);
         assert_int_equal(rl.interval, 8);
+        /* The same when the second epoch of the probe slept. */
+        epoch(&rl, 1, 21);                      /* resettle */
+        for (int i = 0; i < 8; i++)
+                epoch(&rl, 1000000, 21);
+        assert_int_equal(rl.on, 0);
+        epoch(&rl, 1, 21);
+        epoch(&rl, 10, 21);
+        assert_int_equal(rl.on, 0);
+        epoch(&rl, 10, 22);
+        assert_int_equal(rl.on, 1);
+        assert_int_equal(rl.interval, 16);
 }
 
 static void test_lines_keep_bytes(void **state)
@@ -138,7 +157,7 @@ static void test_lines_keep_bytes(void **state)
 
 /* ------------------------------------------- a stream through a ring */
 
-#define STREAM_MSGS 400000u             /* 64 B each: ~29 MiB, seven epochs */
+#define STREAM_MSGS 1000000u            /* 64 B each: ~69 MiB, eight epochs */
 
 struct stream {
         struct brd_ring *p;

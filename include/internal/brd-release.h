@@ -19,15 +19,16 @@
  * that reads a fraction of each message (zero-copy) would flush lines it
  * never loaded.  So a controller decides, per endpoint, by measuring:
  *
- *   The stream is cut into epochs of max(2 * capacity, 4 MiB) consumed
+ *   The stream is cut into epochs of max(2 * capacity, 8 MiB) consumed
  *   bytes, timed with the monotonic clock.  Every @interval steady epochs
- *   the controller flips the mode, lets one epoch settle, times the next,
- *   and keeps the flip if that epoch ran at least 5% faster than the last
- *   steady one (then probes again soon, interval 4) or flips back (and
+ *   the controller flips the mode, lets one epoch settle, times the next
+ *   two, and keeps the flip if they ran at least 5% faster than the last two
+ *   steady ones (then probes again soon, interval 4) or flips back (and
  *   doubles the interval, up to 1024 epochs, so a settled stream pays a
- *   losing probe at most twice per 1024 epochs).  An epoch in which the
- *   consumer slept in poll() measures the producer, not the ring, and is
- *   not compared.  The first mode is "release".
+ *   losing probe at most 3 epochs in 1024).  Two epochs, not one: single
+ *   ones vary by 10-20% under a hypervisor.  An epoch in which the consumer
+ *   slept in poll() measures the producer, not the ring, and is not
+ *   compared.  The first mode is "release".
  *
  * Only on x86-64 CPUs with CLFLUSHOPT (CPUID.7.0:EBX[23]); elsewhere the
  * controller is off and the hot path pays one predictable compare.  All
@@ -48,7 +49,8 @@ struct brd__release {
         uint64_t epoch;         /* bytes per epoch */
         uint64_t waits;         /* the endpoint's sleep count when the epoch began */
         int64_t  t0;            /* when the epoch began (CLOCK_MONOTONIC ns) */
-        int64_t  steady;        /* duration of the last clean steady epoch; 0: none */
+        int64_t  ref[2];        /* the last two steady epochs, ns; 0: none or slept */
+        int64_t  probe;         /* the first epoch of a probe, ns */
         uint32_t on;            /* release consumed lines */
         uint32_t phase;         /* enum in release.c */
         uint32_t count;         /* steady epochs since the last probe */
