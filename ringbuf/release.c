@@ -13,10 +13,14 @@
 #define RELEASE_EPOCH_MIN     (8u << 20)        /* bytes: ~1 ms at the fastest rates measured */
 #define RELEASE_PROBE_MIN     4u                /* steady epochs before a probe, after a change */
 #define RELEASE_PROBE_MAX     1024u
+#define RELEASE_PROBE_GROWTH  4u                /* after a probe that lost */
 /* A flip is kept when its two epochs took less than 19/20 of the last two
- * steady ones. */
+ * steady ones; it is undone after one epoch that took over 11/10 of the
+ * steady ones' mean (a losing mode can cost 2-3x: not a second epoch of it). */
 #define RELEASE_KEEP_NUM      19
 #define RELEASE_KEEP_DEN      20
+#define RELEASE_LOSE_NUM      11
+#define RELEASE_LOSE_DEN      10
 
 enum {
         REL_RESETTLE,           /* the epoch after a flip back: not timed */
@@ -92,12 +96,12 @@ void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, in
                 rl->probe = 0;
                 break;
         case REL_MEASURE:
-                if (clean) {
+                if (clean && 2 * ns * RELEASE_LOSE_DEN <= (rl->ref[0] + rl->ref[1]) * RELEASE_LOSE_NUM) {
                         rl->probe = ns;
                         rl->phase = REL_MEASURE2;
                         break;
                 }
-                __attribute__((fallthrough));   /* a slept epoch spoils the probe */
+                __attribute__((fallthrough));   /* slept (no verdict), or lost already */
         default:        /* REL_MEASURE2 */
                 if (clean && rl->probe &&
                     (rl->probe + ns) * RELEASE_KEEP_DEN < (rl->ref[0] + rl->ref[1]) * RELEASE_KEEP_NUM) {
@@ -106,8 +110,9 @@ void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, in
                         rl->ref[0] = rl->ref[1] = 0;
                 } else {
                         rl->on ^= 1;
-                        if (rl->interval < RELEASE_PROBE_MAX)
-                                rl->interval *= 2;
+                        rl->interval *= RELEASE_PROBE_GROWTH;
+                        if (rl->interval > RELEASE_PROBE_MAX)
+                                rl->interval = RELEASE_PROBE_MAX;
                         rl->phase = REL_RESETTLE;
                 }
                 rl->count = 0;

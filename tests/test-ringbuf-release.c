@@ -2,9 +2,10 @@
 /*
  * The consumer's line-release controller (internal/brd-release.h), driven
  * with synthetic epoch times: a probe whose two epochs run faster than the
- * last two steady ones is kept, one that does not is undone and the next
- * probe comes twice as late (up to 1024 epochs), epochs with sleeps are
- * never compared; flushing lines keeps
+ * last two steady ones is kept, one that does not is undone (after one
+ * epoch when that one is clearly slower) and the next probe comes four
+ * times as late (up to 1024 epochs), epochs with sleeps are never
+ * compared; flushing lines keeps
  * their bytes.  Then a stream through a ring in two threads, long enough
  * for the controller to run many epochs, checked byte for byte.
  */
@@ -91,7 +92,7 @@ static void test_probe_undone_backs_off(void **state)
                 epoch(&rl, 1020000, 0);         /* 4% faster over the two: undone */
                 assert_int_equal(rl.on, 1);
                 epoch(&rl, 1, 0);               /* resettle */
-                want = want < 1024 ? want * 2 : 1024;
+                want = want < 256 ? want * 4 : 1024;
                 assert_int_equal(rl.interval, want);
         }
         assert_int_equal(rl.interval, 1024);
@@ -118,10 +119,10 @@ static void test_epochs_with_sleeps_not_compared(void **state)
         epoch(&rl, 1, 20);
         epoch(&rl, 10, 21);                     /* much faster, but slept: undone */
         assert_int_equal(rl.on, 1);
-        assert_int_equal(rl.interval, 8);
+        assert_int_equal(rl.interval, 16);
         /* The same when the second epoch of the probe slept. */
         epoch(&rl, 1, 21);                      /* resettle */
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < 16; i++)
                 epoch(&rl, 1000000, 21);
         assert_int_equal(rl.on, 0);
         epoch(&rl, 1, 21);
@@ -129,7 +130,32 @@ static void test_epochs_with_sleeps_not_compared(void **state)
         assert_int_equal(rl.on, 0);
         epoch(&rl, 10, 22);
         assert_int_equal(rl.on, 1);
+        assert_int_equal(rl.interval, 64);
+}
+
+static void test_clear_loser_ends_probe_early(void **state)
+{
+        struct brd__release rl;
+
+        (void)state;
+        if (!started(&rl))
+                return;
+        epoch(&rl, 1, 0);
+        steady(&rl, 4, 1000000);
+        assert_int_equal(rl.on, 0);             /* probing "off" */
+        epoch(&rl, 1, 0);                       /* settle */
+        epoch(&rl, 1100000, 0);                 /* 10% slower: not clear yet */
+        assert_int_equal(rl.on, 0);
+        epoch(&rl, 1000000, 0);                 /* undone after two */
+        assert_int_equal(rl.on, 1);
         assert_int_equal(rl.interval, 16);
+        epoch(&rl, 1, 0);                       /* resettle */
+        steady(&rl, 16, 1000000);
+        assert_int_equal(rl.on, 0);
+        epoch(&rl, 1, 0);
+        epoch(&rl, 2700000, 0);                 /* 2.7x slower: undone at once */
+        assert_int_equal(rl.on, 1);
+        assert_int_equal(rl.interval, 64);
 }
 
 static void test_lines_keep_bytes(void **state)
@@ -231,6 +257,7 @@ int main(void)
                 cmocka_unit_test(test_probe_kept_when_faster),
                 cmocka_unit_test(test_probe_undone_backs_off),
                 cmocka_unit_test(test_epochs_with_sleeps_not_compared),
+                cmocka_unit_test(test_clear_loser_ends_probe_early),
                 cmocka_unit_test(test_lines_keep_bytes),
                 cmocka_unit_test(test_stream_intact),
         };

@@ -24,11 +24,13 @@
  *   the controller flips the mode, lets one epoch settle, times the next
  *   two, and keeps the flip if they ran at least 5% faster than the last two
  *   steady ones (then probes again soon, interval 4) or flips back (and
- *   doubles the interval, up to 1024 epochs, so a settled stream pays a
- *   losing probe at most 3 epochs in 1024).  Two epochs, not one: single
- *   ones vary by 10-20% under a hypervisor.  An epoch in which the consumer
- *   slept in poll() measures the producer, not the ring, and is not
- *   compared.  The first mode is "release".
+ *   makes the interval 4x longer, up to 1024 epochs, so a settled stream
+ *   pays a losing probe at most 3 epochs in 1024).  Two epochs, not one:
+ *   single ones vary by 10-20% under a hypervisor; but a first epoch over
+ *   10% slower than the steady mean ends the probe at once (the losing mode
+ *   can be 2-3x slower: 64 B messages near, release off).  An epoch in
+ *   which the consumer slept in poll() measures the producer, not the
+ *   ring, and is not compared.  The first mode is "release".
  *
  * Only on x86-64 CPUs with CLFLUSHOPT (CPUID.7.0:EBX[23]); elsewhere the
  * controller is off and the hot path pays one predictable compare.  All
