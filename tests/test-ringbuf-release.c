@@ -4,9 +4,9 @@
  * with synthetic epoch times: a probe whose two epochs run faster than the
  * last two steady ones is kept, one that does not is undone (after one
  * epoch when that one is clearly slower) and the next probe comes four
- * times as late (up to 1024 epochs), epochs with sleeps are never
- * compared; flushing lines keeps
- * their bytes.  Then a stream through a ring in two threads, long enough
+ * times as late (up to 1024 epochs), epochs whose sleeps' wake-ups could
+ * make a tenth of them are never compared; flushing lines keeps their
+ * bytes.  Then a stream through a ring in two threads, long enough
  * for the controller to run many epochs, checked byte for byte.
  */
 #include <errno.h>
@@ -106,29 +106,30 @@ static void test_epochs_with_sleeps_not_compared(void **state)
         if (!started(&rl))
                 return;
         epoch(&rl, 1, 0);
-        /* Steady epochs that slept are not a reference: no probe. */
-        for (uint64_t w = 1; w <= 20; w++)
+        /* Steady epochs that slept often (40 x 25 us, as long as the epoch)
+         * are not a reference: no probe. */
+        for (uint64_t w = 40; w <= 800; w += 40)
                 epoch(&rl, 1000000, w);
         assert_int_equal(rl.on, 1);
         /* Two clean ones back to back are, and the count was reached long
          * ago: probe now. */
-        epoch(&rl, 1000000, 20);
+        epoch(&rl, 1000000, 800);
         assert_int_equal(rl.on, 1);
-        epoch(&rl, 1000000, 20);
+        epoch(&rl, 1000000, 804);               /* 4 sleeps: 0.1 ms of 1, still comparable */
         assert_int_equal(rl.on, 0);
-        epoch(&rl, 1, 20);
-        epoch(&rl, 10, 21);                     /* much faster, but slept: undone */
+        epoch(&rl, 1, 804);
+        epoch(&rl, 10, 805);                    /* much faster, but slept: undone */
         assert_int_equal(rl.on, 1);
         assert_int_equal(rl.interval, 16);
         /* The same when the second epoch of the probe slept. */
-        epoch(&rl, 1, 21);                      /* resettle */
+        epoch(&rl, 1, 805);                     /* resettle */
         for (int i = 0; i < 16; i++)
-                epoch(&rl, 1000000, 21);
+                epoch(&rl, 1000000, 805);
         assert_int_equal(rl.on, 0);
-        epoch(&rl, 1, 21);
-        epoch(&rl, 10, 21);
+        epoch(&rl, 1, 805);
+        epoch(&rl, 10, 805);
         assert_int_equal(rl.on, 0);
-        epoch(&rl, 10, 22);
+        epoch(&rl, 10, 806);
         assert_int_equal(rl.on, 1);
         assert_int_equal(rl.interval, 64);
 }

@@ -29,8 +29,11 @@
  *   single ones vary by 10-20% under a hypervisor; but a first epoch over
  *   10% slower than the steady mean ends the probe at once (the losing mode
  *   can be 2-3x slower: 64 B messages near, release off).  An epoch in
- *   which the consumer slept in poll() measures the producer, not the
- *   ring, and is not compared.  The first mode is "release".
+ *   which the consumer slept in poll() so often that the wake-ups alone
+ *   (~25 us each in a VM) could make a tenth of it is not compared: large
+ *   messages make a consumer sleep a few times per epoch (it catches up
+ *   faster than 1 MiB is written, and spins only 20 us), and those epochs
+ *   still measure the ring.  The first mode is "release".
  *
  * Only on x86-64 CPUs with CLFLUSHOPT (CPUID.7.0:EBX[23]); elsewhere the
  * controller is off and the hot path pays one predictable compare.  All
