@@ -11,6 +11,7 @@
 #include "internal/brd-release.h"
 
 #define RELEASE_EPOCH_MIN     (8u << 20)        /* bytes: ~1 ms at the fastest rates measured */
+#define RELEASE_PROBE_FIRST   2u                /* steady epochs before the first probe */
 #define RELEASE_PROBE_MIN     4u                /* steady epochs before a probe, after a change */
 #define RELEASE_PROBE_MAX     1024u
 #define RELEASE_PROBE_GROWTH  4u                /* after a probe that lost */
@@ -60,9 +61,11 @@ void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap)
                 rl->mark = UINT64_MAX;  /* no epochs: no controller */
                 return;
         }
-        rl->epoch = 2 * cap > RELEASE_EPOCH_MIN ? 2 * cap : RELEASE_EPOCH_MIN;
+        /* A lap at least: the settling epoch after a flip then covers the
+         * lap that still carries the other mode's effect. */
+        rl->epoch = cap > RELEASE_EPOCH_MIN ? cap : RELEASE_EPOCH_MIN;
         rl->mark = pos + rl->epoch;
-        rl->interval = RELEASE_PROBE_MIN;
+        rl->interval = RELEASE_PROBE_FIRST;
         rl->phase = REL_RESETTLE;       /* the first epoch pays the first touches */
         rl->t0 = brd__now_ns();
 }

@@ -19,8 +19,9 @@
  * that reads a fraction of each message (zero-copy) would flush lines it
  * never loaded.  So a controller decides, per endpoint, by measuring:
  *
- *   The stream is cut into epochs of max(2 * capacity, 8 MiB) consumed
- *   bytes, timed with the monotonic clock.  Every @interval steady epochs
+ *   The stream is cut into epochs of max(capacity, 8 MiB) consumed bytes,
+ *   timed with the monotonic clock.  Every @interval steady epochs (2 for
+ *   the first probe: a short stream must not spend long in a losing mode)
  *   the controller flips the mode, lets one epoch settle, times the next
  *   two, and keeps the flip if they ran at least 5% faster than the last two
  *   steady ones (then probes again soon, interval 4) or flips back (and
