@@ -87,8 +87,8 @@ static struct {
         int      cpu[2];                /* producer / consumer CPUs when pinned */
 } opt = { .pin = 1, .cpu = { -1, -1 } };
 
-/* Indexed by enum brd__release_policy; + 10 skips ", release " for the JSON. */
-static const char *const release_name[] = { ", release auto", ", release off", ", release on" };
+/* Indexed by enum brd__release_policy. */
+static const char *const release_name[] = { "auto", "off", "on" };
 
 static int failures;                    /* errors and checksum mismatches (not misses) */
 static pid_t bench_pid;
@@ -920,7 +920,6 @@ static ALWAYS_INLINE int raw_get(struct rt_chan *c, int dir, uint64_t seq)
         return 0;
 }
 
-
 static int rt_setup(struct rt_chan *c)
 {
         for (int i = 0; i < 4; i++)
@@ -1654,7 +1653,7 @@ static int write_json(const char *path)
         bc_json_machine(&j);
         bc_json_bool(&j, "quick", opt.quick);
         bc_json_bool(&j, "pinned", opt.pin);
-        bc_json_str(&j, "line_release", release_name[brd__release_policy] + 10);
+        bc_json_str(&j, "line_release", release_name[brd__release_policy]);
         bc_json_arr(&j, "cpus");
         bc_json_int(&j, NULL, opt.pin ? opt.cpu[0] : -1);
         bc_json_int(&j, NULL, opt.pin ? opt.cpu[1] : -1);
@@ -1851,7 +1850,8 @@ int main(int argc, char **argv)
                 src_buf[i] = (unsigned char)rand();
         memset(rx_buf, 0, MiB);
 
-        fprintf(stderr, "ring-bench: brood %s, %d CPUs, %s, %d timed passes of <= %.2f s%s%s\n",
+        fprintf(stderr, "ring-bench: brood %s, %d CPUs, %s, %d timed passes of <= %.2f s%s, "
+                "release %s\n",
                 brd_version(), (int)sysconf(_SC_NPROCESSORS_ONLN),
                 opt.pin ? "producer and consumer pinned to two CPUs" : "not pinned",
                 opt.passes, (double)opt.case_ns / 1e9, opt.quick ? " (quick)" : "",

@@ -103,7 +103,8 @@ void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, in
                 rl->probe = 0;
                 break;
         case REL_MEASURE:
-                if (clean && 2 * ns * RELEASE_LOSE_DEN <= (rl->ref[0] + rl->ref[1]) * RELEASE_LOSE_NUM) {
+                if (clean &&
+                    2 * ns * RELEASE_LOSE_DEN <= (rl->ref[0] + rl->ref[1]) * RELEASE_LOSE_NUM) {
                         rl->probe = ns;
                         rl->phase = REL_MEASURE2;
                         break;
