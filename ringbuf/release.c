@@ -36,6 +36,27 @@ enum {
 
 int brd__release_policy = BRD_RELEASE_AUTO;
 
+/*
+ * Where the last verdict for a ring of each capacity (2^k bytes) in this
+ * process settled: 1 release, 2 keep; 0 none yet (start releasing).  A new
+ * ring starts there instead of paying for the same exploration again (the
+ * next ring between the same CPUs usually sees the same caches).  Only a
+ * hint: racing threads may overwrite each other, a forked child inherits
+ * it, and the controller checks it like any other mode.
+ */
+static AO_t last_mode[65];
+
+void brd__release_forget(void)
+{
+        for (size_t i = 0; i < sizeof(last_mode) / sizeof(last_mode[0]); i++)
+                AO_store(&last_mode[i], 0);
+}
+
+static unsigned cap_class(uint64_t cap)
+{
+        return cap ? 64 - (unsigned)__builtin_clzll(cap) : 0;
+}
+
 static bool cpu_has_clflushopt(void)
 {
 #if defined(__x86_64__)
@@ -61,6 +82,8 @@ void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap)
                 rl->mark = UINT64_MAX;  /* no epochs: no controller */
                 return;
         }
+        rl->cls = cap_class(cap);
+        rl->on = AO_load(&last_mode[rl->cls]) != 2;
         /* A lap at least: the settling epoch after a flip then covers the
          * lap that still carries the other mode's effect. */
         rl->epoch = cap > RELEASE_EPOCH_MIN ? cap : RELEASE_EPOCH_MIN;
@@ -124,6 +147,7 @@ void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, in
                         rl->phase = REL_RESETTLE;
                 }
                 rl->count = 0;
+                AO_store(&last_mode[rl->cls], rl->on ? 1 : 2);
                 break;
         }
 }

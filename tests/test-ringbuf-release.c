@@ -5,8 +5,8 @@
  * last two steady ones is kept, one that does not is undone (after one
  * epoch when that one is clearly slower) and the next probe comes four
  * times as late (up to 1024 epochs), epochs whose sleeps' wake-ups could
- * make a tenth of them are never compared; flushing lines keeps their
- * bytes.  Then a stream through a ring in two threads, long enough
+ * make a tenth of them are never compared, a new ring starts where the
+ * last verdict for its capacity settled; flushing lines keeps their bytes.  Then a stream through a ring in two threads, long enough
  * for the controller to run many epochs, checked byte for byte.
  */
 #include <errno.h>
@@ -29,6 +29,7 @@ static void epoch(struct brd__release *rl, int64_t ns, uint64_t waits)
 
 static bool started(struct brd__release *rl)
 {
+        brd__release_forget();
         brd__release_init(rl, 1000, CAP);
         if (rl->mark == UINT64_MAX) {
                 assert_int_equal(rl->on, 0);
@@ -165,6 +166,36 @@ static void test_clear_loser_ends_probe_early(void **state)
         assert_int_equal(rl.interval, 32);
 }
 
+/* A new ring starts where the last verdict for its capacity settled. */
+static void test_new_ring_starts_at_last_verdict(void **state)
+{
+        struct brd__release rl, next, other;
+
+        (void)state;
+        if (!started(&rl))
+                return;
+        epoch(&rl, 1, 0);
+        steady(&rl, 2, 1000000);
+        epoch(&rl, 1, 0);
+        epoch(&rl, 500000, 0);
+        epoch(&rl, 500000, 0);                  /* "off" kept */
+        assert_int_equal(rl.on, 0);
+        brd__release_init(&next, 0, CAP);
+        assert_int_equal(next.on, 0);
+        brd__release_init(&other, 0, 2 * CAP);  /* another capacity: no verdict yet */
+        assert_int_equal(other.on, 1);
+        /* And back: next probes "on", and it wins. */
+        epoch(&next, 1, 0);
+        steady(&next, 2, 1000000);
+        assert_int_equal(next.on, 1);
+        epoch(&next, 1, 0);
+        epoch(&next, 500000, 0);
+        epoch(&next, 500000, 0);
+        brd__release_init(&other, 0, CAP);
+        assert_int_equal(other.on, 1);
+        brd__release_forget();
+}
+
 static void test_lines_keep_bytes(void **state)
 {
         struct brd__release rl;
@@ -265,6 +296,7 @@ int main(void)
                 cmocka_unit_test(test_probe_undone_backs_off),
                 cmocka_unit_test(test_epochs_with_sleeps_not_compared),
                 cmocka_unit_test(test_clear_loser_ends_probe_early),
+                cmocka_unit_test(test_new_ring_starts_at_last_verdict),
                 cmocka_unit_test(test_lines_keep_bytes),
                 cmocka_unit_test(test_stream_intact),
         };

@@ -34,7 +34,9 @@
  *   (~25 us each in a VM) could make a tenth of it is not compared: large
  *   messages make a consumer sleep a few times per epoch (it catches up
  *   faster than 1 MiB is written, and spins only 20 us), and those epochs
- *   still measure the ring.  The first mode is "release".
+ *   still measure the ring.  The first mode is where the last verdict for
+ *   a ring of the same capacity in this process settled; "release" before
+ *   any.
  *
  * Only on x86-64 CPUs with CLFLUSHOPT (CPUID.7.0:EBX[23]); elsewhere the
  * controller is off and the hot path pays one predictable compare.  All
@@ -61,6 +63,7 @@ struct brd__release {
         uint32_t phase;         /* enum in release.c */
         uint32_t count;         /* steady epochs since the last probe */
         uint32_t interval;      /* steady epochs between probes */
+        uint32_t cls;           /* log2(capacity) + 1: where verdicts are kept (release.c) */
 };
 
 /* How consumers attached from now on in this process release lines: for
@@ -76,6 +79,9 @@ extern int brd__release_policy;
  * brd__release_policy: under the controller when the CPU can; otherwise off
  * for good (mark = UINT64_MAX). */
 void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap);
+
+/* Forget the verdicts kept for new rings (tests). */
+void brd__release_forget(void);
 
 /* Off for good: for producers, and for rings that must not flush. */
 static inline void brd__release_off(struct brd__release *rl)
