@@ -87,6 +87,10 @@ void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap)
         /* A lap at least: the settling epoch after a flip then covers the
          * lap that still carries the other mode's effect. */
         rl->epoch = cap > RELEASE_EPOCH_MIN ? cap : RELEASE_EPOCH_MIN;
+        /* The lap after a flip still carries the other mode's lines: an
+         * epoch of its own when the epoch is a lap, a small part of one
+         * from 4 laps on (each epoch of the losing mode costs 2-3x). */
+        rl->settle = rl->epoch < 4 * cap;
         rl->mark = pos + rl->epoch;
         rl->interval = RELEASE_PROBE_FIRST;
         rl->phase = REL_RESETTLE;       /* the first epoch pays the first touches */
@@ -110,7 +114,6 @@ void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, in
         switch (rl->phase) {
         case REL_RESETTLE:
                 rl->phase = REL_STEADY;
-                rl->ref[0] = rl->ref[1] = 0;
                 break;
         case REL_STEADY:
                 /* The last two clean epochs, back to back, are the reference. */
@@ -118,12 +121,12 @@ void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, in
                 rl->ref[1] = clean ? ns : 0;
                 if (++rl->count >= rl->interval && rl->ref[0] && rl->ref[1]) {
                         rl->on ^= 1;
-                        rl->phase = REL_SETTLE;
+                        rl->phase = rl->settle ? REL_SETTLE : REL_MEASURE;
+                        rl->probe = 0;
                 }
                 break;
         case REL_SETTLE:
                 rl->phase = REL_MEASURE;
-                rl->probe = 0;
                 break;
         case REL_MEASURE:
                 if (clean &&
@@ -138,14 +141,14 @@ void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, in
                     (rl->probe + ns) * RELEASE_KEEP_DEN < (rl->ref[0] + rl->ref[1]) * RELEASE_KEEP_NUM) {
                         rl->interval = RELEASE_PROBE_MIN;
                         rl->phase = REL_STEADY;
-                        rl->ref[0] = rl->ref[1] = 0;
                 } else {
                         rl->on ^= 1;
                         rl->interval *= RELEASE_PROBE_GROWTH;
                         if (rl->interval > RELEASE_PROBE_MAX)
                                 rl->interval = RELEASE_PROBE_MAX;
-                        rl->phase = REL_RESETTLE;
+                        rl->phase = rl->settle ? REL_RESETTLE : REL_STEADY;
                 }
+                rl->ref[0] = rl->ref[1] = 0;
                 rl->count = 0;
                 AO_store(&last_mode[rl->cls], rl->on ? 1 : 2);
                 break;

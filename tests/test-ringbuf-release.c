@@ -6,7 +6,8 @@
  * epoch when that one is clearly slower) and the next probe comes four
  * times as late (up to 1024 epochs), epochs whose sleeps' wake-ups could
  * make a tenth of them are never compared, a new ring starts where the
- * last verdict for its capacity settled; flushing lines keeps their bytes.  Then a stream through a ring in two threads, long enough
+ * last verdict for its capacity settled, a small ring probes without
+ * settling epochs; flushing lines keeps their bytes.  Then a stream through a ring in two threads, long enough
  * for the controller to run many epochs, checked byte for byte.
  */
 #include <errno.h>
@@ -18,7 +19,7 @@
 #include <brood/ringbuf.h>
 #include "internal/brd-release.h"
 
-#define CAP   4096u
+#define CAP   (8u << 20)        /* an epoch is a lap: a settling epoch after each flip */
 #define EPOCH (8u << 20)        /* max(CAP, 8 MiB) */
 
 /* Ends the current epoch @ns after it began, with @waits sleeps so far. */
@@ -196,6 +197,30 @@ static void test_new_ring_starts_at_last_verdict(void **state)
         brd__release_forget();
 }
 
+/* A ring of a small part of an epoch: no settling epoch around a probe. */
+static void test_small_ring_probes_without_settling(void **state)
+{
+        struct brd__release rl;
+
+        (void)state;
+        if (!started(&rl))
+                return;
+        brd__release_init(&rl, 0, 4096);
+        epoch(&rl, 1, 0);                       /* first touches */
+        steady(&rl, 2, 1000000);
+        assert_int_equal(rl.on, 0);             /* probing "off" */
+        epoch(&rl, 2000000, 0);                 /* timed at once, and clearly lost */
+        assert_int_equal(rl.on, 1);
+        steady(&rl, 7, 1000000);                /* no resettling epoch either */
+        assert_int_equal(rl.on, 1);
+        steady(&rl, 1, 1000000);
+        assert_int_equal(rl.on, 0);
+        epoch(&rl, 900000, 0);
+        epoch(&rl, 900000, 0);                  /* kept */
+        assert_int_equal(rl.on, 0);
+        brd__release_forget();
+}
+
 static void test_lines_keep_bytes(void **state)
 {
         struct brd__release rl;
@@ -210,6 +235,7 @@ static void test_lines_keep_bytes(void **state)
         for (size_t i = 0; i < n; i++)
                 buf[i] = (uint8_t)(i * 131 + 7);
         memcpy(copy, buf, n);
+        brd__release_forget();                  /* start releasing */
         brd__release_init(&rl, 0, n);
         /* Every line of the area, twice round (indices past the mask wrap). */
         for (uint64_t from = 0; from < 2 * n; from += 200)
@@ -262,7 +288,7 @@ static void test_stream_intact(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        assert_int_equal(brd_ring_create(CAP, 0, &hp, &hc), 0);
+        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
         assert_int_equal(brd_ring_attach(&hp, &s.p), 0);
         assert_int_equal(brd_ring_attach(&hc, &c), 0);
         assert_int_equal(pthread_create(&th, NULL, producer, &s), 0);
@@ -297,6 +323,7 @@ int main(void)
                 cmocka_unit_test(test_epochs_with_sleeps_not_compared),
                 cmocka_unit_test(test_clear_loser_ends_probe_early),
                 cmocka_unit_test(test_new_ring_starts_at_last_verdict),
+                cmocka_unit_test(test_small_ring_probes_without_settling),
                 cmocka_unit_test(test_lines_keep_bytes),
                 cmocka_unit_test(test_stream_intact),
         };

@@ -22,8 +22,9 @@
  *   The stream is cut into epochs of max(capacity, 8 MiB) consumed bytes,
  *   timed with the monotonic clock.  Every @interval steady epochs (2 for
  *   the first probe: a short stream must not spend long in a losing mode)
- *   the controller flips the mode, lets one epoch settle, times the next
- *   two, and keeps the flip if they ran at least 5% faster than the last two
+ *   the controller flips the mode, lets one epoch settle when an epoch is
+ *   under 4 laps of the ring (the first lap still carries the other mode's
+ *   lines), times the next two, and keeps the flip if they ran at least 5% faster than the last two
  *   steady ones (then probes again soon, interval 4) or flips back (and
  *   makes the interval 4x longer, up to 1024 epochs, so a settled stream
  *   pays a losing probe at most 3 epochs in 1024).  Two epochs, not one:
@@ -64,6 +65,7 @@ struct brd__release {
         uint32_t count;         /* steady epochs since the last probe */
         uint32_t interval;      /* steady epochs between probes */
         uint32_t cls;           /* log2(capacity) + 1: where verdicts are kept (release.c) */
+        uint32_t settle;        /* an epoch is under 4 laps: skip one after each flip */
 };
 
 /* How consumers attached from now on in this process release lines: for
