@@ -15,14 +15,14 @@
 #define RELEASE_PROBE_MIN     4u                /* steady epochs before a probe, after a change */
 #define RELEASE_PROBE_MAX     1024u
 #define RELEASE_PROBE_GROWTH  4u                /* after a probe that lost */
+/* What one sleep in poll() can cost beyond the wait itself: waking a
+ * halted vCPU (DESIGN: 20-27 us). */
+#define RELEASE_SLEEP_NS      25000
 /* A flip is kept when its two epochs took less than 19/20 of the last two
  * steady ones; it is undone after one epoch that took over 11/10 of the
  * steady ones' mean (a losing mode can cost 2-3x: not a second epoch of it). */
 #define RELEASE_KEEP_NUM      19
 #define RELEASE_KEEP_DEN      20
-/* What one sleep in poll() can cost beyond the wait itself: waking a
- * halted vCPU (DESIGN: 20-27 us). */
-#define RELEASE_SLEEP_NS      25000
 #define RELEASE_LOSE_NUM      11
 #define RELEASE_LOSE_DEN      10
 
@@ -38,7 +38,7 @@ int brd__release_policy = BRD_RELEASE_AUTO;
 
 /*
  * Where the last verdict for a ring of each capacity (2^k bytes) in this
- * process settled: 1 release, 2 keep; 0 none yet (start releasing).  A new
+ * process settled: 1 release, 2 do not; 0 none yet (start releasing).  A new
  * ring starts there instead of paying for the same exploration again (the
  * next ring between the same CPUs usually sees the same caches).  Only a
  * hint: racing threads may overwrite each other, a forked child inherits
