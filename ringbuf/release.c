@@ -57,6 +57,13 @@ static unsigned cap_class(uint64_t cap)
         return cap ? 64 - (unsigned)__builtin_clzll(cap) : 0;
 }
 
+/* Off for good: the CPU cannot, or the policy says so. */
+static void release_off(struct brd__release *rl)
+{
+        rl->on = 0;
+        rl->mark = UINT64_MAX;
+}
+
 static bool cpu_has_clflushopt(void)
 {
 #if defined(__x86_64__)
@@ -74,22 +81,21 @@ void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap)
          * mmaps and fds, not worth a cache shared between threads. */
         *rl = (struct brd__release){ 0 };
         if (brd__release_policy == BRD_RELEASE_OFF || !cpu_has_clflushopt()) {
-                brd__release_off(rl);
+                release_off(rl);
                 return;
         }
-        rl->on = 1;
         if (brd__release_policy == BRD_RELEASE_ON) {
+                rl->on = 1;
                 rl->mark = UINT64_MAX;  /* no epochs: no controller */
                 return;
         }
         rl->cls = cap_class(cap);
         rl->on = AO_load(&last_mode[rl->cls]) != 2;
-        /* A lap at least: the settling epoch after a flip then covers the
-         * lap that still carries the other mode's effect. */
-        rl->epoch = cap > RELEASE_EPOCH_MIN ? cap : RELEASE_EPOCH_MIN;
         /* The lap after a flip still carries the other mode's lines: an
-         * epoch of its own when the epoch is a lap, a small part of one
-         * from 4 laps on (each epoch of the losing mode costs 2-3x). */
+         * epoch is a lap at least, and the one after a flip is skipped
+         * unless it spans 4 laps or more (then that lap is a small part
+         * of it, and a skipped epoch of a losing mode costs 2-3x). */
+        rl->epoch = cap > RELEASE_EPOCH_MIN ? cap : RELEASE_EPOCH_MIN;
         rl->settle = rl->epoch < 4 * cap;
         rl->mark = pos + rl->epoch;
         rl->interval = RELEASE_PROBE_FIRST;
@@ -102,9 +108,28 @@ void brd__release_epoch(struct brd__release *rl, uint64_t pos, uint64_t waits)
         brd__release_step(rl, pos, waits, brd__now_ns());
 }
 
+/* A probe is over: keep its mode (probe again soon) or flip back (and
+ * probe RELEASE_PROBE_GROWTH times later); either way, tell new rings. */
+static void release_verdict(struct brd__release *rl, bool keep)
+{
+        if (keep) {
+                rl->interval = RELEASE_PROBE_MIN;
+                rl->phase = REL_STEADY;
+        } else {
+                rl->on ^= 1;
+                rl->interval *= RELEASE_PROBE_GROWTH;
+                if (rl->interval > RELEASE_PROBE_MAX)
+                        rl->interval = RELEASE_PROBE_MAX;
+                rl->phase = rl->settle ? REL_RESETTLE : REL_STEADY;
+        }
+        rl->ref[0] = rl->ref[1] = 0;
+        rl->count = 0;
+        AO_store(&last_mode[rl->cls], rl->on ? 1 : 2);
+}
+
 void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, int64_t now)
 {
-        int64_t ns = now - rl->t0;
+        int64_t ns = now - rl->t0, ref;
         /* Comparable: its sleeps cannot have cost more than a tenth of it. */
         bool clean = (int64_t)(waits - rl->waits) * RELEASE_SLEEP_NS * 10 <= ns;
 
@@ -122,35 +147,25 @@ void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, in
                 if (++rl->count >= rl->interval && rl->ref[0] && rl->ref[1]) {
                         rl->on ^= 1;
                         rl->phase = rl->settle ? REL_SETTLE : REL_MEASURE;
-                        rl->probe = 0;
                 }
                 break;
         case REL_SETTLE:
                 rl->phase = REL_MEASURE;
                 break;
         case REL_MEASURE:
-                if (clean &&
-                    2 * ns * RELEASE_LOSE_DEN <= (rl->ref[0] + rl->ref[1]) * RELEASE_LOSE_NUM) {
+                /* A slept epoch gives no verdict; a clear loser one at once. */
+                ref = rl->ref[0] + rl->ref[1];
+                if (clean && 2 * ns * RELEASE_LOSE_DEN <= ref * RELEASE_LOSE_NUM) {
                         rl->probe = ns;
                         rl->phase = REL_MEASURE2;
-                        break;
-                }
-                __attribute__((fallthrough));   /* slept (no verdict), or lost already */
-        default:        /* REL_MEASURE2 */
-                if (clean && rl->probe &&
-                    (rl->probe + ns) * RELEASE_KEEP_DEN < (rl->ref[0] + rl->ref[1]) * RELEASE_KEEP_NUM) {
-                        rl->interval = RELEASE_PROBE_MIN;
-                        rl->phase = REL_STEADY;
                 } else {
-                        rl->on ^= 1;
-                        rl->interval *= RELEASE_PROBE_GROWTH;
-                        if (rl->interval > RELEASE_PROBE_MAX)
-                                rl->interval = RELEASE_PROBE_MAX;
-                        rl->phase = rl->settle ? REL_RESETTLE : REL_STEADY;
+                        release_verdict(rl, false);
                 }
-                rl->ref[0] = rl->ref[1] = 0;
-                rl->count = 0;
-                AO_store(&last_mode[rl->cls], rl->on ? 1 : 2);
+                break;
+        default:        /* REL_MEASURE2 */
+                ref = rl->ref[0] + rl->ref[1];
+                release_verdict(rl, clean && (rl->probe + ns) * RELEASE_KEEP_DEN <
+                                                    ref * RELEASE_KEEP_NUM);
                 break;
         }
 }

@@ -1768,7 +1768,6 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 r->peer_side = &hdr->cons;
                 r->pos = t;
                 r->peer = hd;
-                brd__release_off(&r->rel);
         } else {
                 r->own_idx = &hdr->head.idx;
                 r->peer_idx = &hdr->tail.idx;

@@ -47,7 +47,7 @@ static bool started(struct brd__release *rl)
         return true;
 }
 
-/* From the start: one settling epoch, then @n steady ones of @ns each. */
+/* @n epochs of @ns each, no sleeps. */
 static void steady(struct brd__release *rl, unsigned n, int64_t ns)
 {
         while (n--)

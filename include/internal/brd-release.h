@@ -24,10 +24,11 @@
  *   the first probe: a short stream must not spend long in a losing mode)
  *   the controller flips the mode, lets one epoch settle when an epoch is
  *   under 4 laps of the ring (the first lap still carries the other mode's
- *   lines), times the next two, and keeps the flip if they ran at least 5% faster than the last two
- *   steady ones (then probes again soon, interval 4) or flips back (and
- *   makes the interval 4x longer, up to 1024 epochs, so a settled stream
- *   pays a losing probe at most 3 epochs in 1024).  Two epochs, not one:
+ *   lines), times the next two, and keeps the flip if they ran at least
+ *   5% faster than the last two steady ones (then probes again soon,
+ *   interval 4) or flips back (and makes the interval 4x longer, up to
+ *   1024 epochs, so a settled stream pays a losing probe at most 3 epochs
+ *   in 1024).  Two epochs, not one:
  *   single ones vary by 10-20% under a hypervisor; but a first epoch over
  *   10% slower than the steady mean ends the probe at once (the losing mode
  *   can be 2-3x slower: 64 B messages near, release off).  An epoch in
@@ -59,7 +60,7 @@ struct brd__release {
         uint64_t waits;         /* the endpoint's sleep count when the epoch began */
         int64_t  t0;            /* when the epoch began (CLOCK_MONOTONIC ns) */
         int64_t  ref[2];        /* the last two steady epochs, ns; 0: none or slept */
-        int64_t  probe;         /* the first epoch of a probe, ns */
+        int64_t  probe;         /* the first epoch of a probe, ns (REL_MEASURE2) */
         uint32_t on;            /* release consumed lines */
         uint32_t phase;         /* enum in release.c */
         uint32_t count;         /* steady epochs since the last probe */
@@ -84,13 +85,6 @@ void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap);
 
 /* Forget the verdicts kept for new rings (tests). */
 void brd__release_forget(void);
-
-/* Off for good: for producers, and for rings that must not flush. */
-static inline void brd__release_off(struct brd__release *rl)
-{
-        rl->on = 0;
-        rl->mark = UINT64_MAX;
-}
 
 /* The epoch ending at consumer index @pos is over; @waits is the endpoint's
  * sleep count.  Out of line: once per epoch. */
