@@ -56,9 +56,6 @@
 #define RING_NFDS     3
 
 #define RING_KNOWN_FLAGS (BRD_RING_NOSPIN | BRD_RING_BATCH | BRD_RING_POPULATE | BRD_RING_EINTR)
-/* About what waking a halted vCPU costs (DESIGN: 20-27 us): spinning longer
- * than a sleep would have cost never pays (the 2-competitive bound). */
-#define RING_SPIN_NS   20000
 #define RING_BATCH_MAX 8192u
 /* Copies from this size go a page at a time, prefetching (ring_copy_big). */
 #define RING_COPY_BIG  (256u * 1024)
@@ -135,6 +132,7 @@ struct brd_ring {
         uint32_t lag_backoff;           /* lag_probe after a failed probe */
 
         /* Waiting. */
+        int64_t spin_ns;                /* spin budget, see brd__ring_spin_next() */
         bool armed, mb_failed, peer_dead, no_pidfd, final_rung;
         uint64_t seq;
         int efd_own, efd_peer, efd_intr, epfd, pidfd;
@@ -489,8 +487,22 @@ static int ring_ready(struct brd_ring *r, uint64_t end)
 
 /* ------------------------------------------------------------- waiting */
 
+/* Stamp the CPU we run on in our side (kept there for the peer's spin,
+ * see ring_wait()); returns the stamp.  A clean line stays clean when it
+ * did not change. */
+static uint64_t ring_stamp_cpu(struct brd_ring *r)
+{
+        int cpu = sched_getcpu();
+        uint64_t v = cpu < 0 ? 0 : (uint64_t)cpu + 1;
+
+        if (AO_load(&r->own->cpu) != v)
+                AO_store(&r->own->cpu, v);
+        return v;
+}
+
 static void ring_arm(struct brd_ring *r)
 {
+        ring_stamp_cpu(r);
         r->seq++;
         AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1 | BRD_RING_ST_SLEEPING);
         r->armed = true;
@@ -624,6 +636,7 @@ static int ring_gone(struct brd_ring *r, bool died)
 static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline)
 {
         struct epoll_event ev[3];
+        int64_t spin = 0, t0 = 0;
         uint64_t pst;
         int e, k, n, tmo;
         bool arm, woke;
@@ -636,6 +649,15 @@ static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t d
                 int64_t stop = 0;
                 unsigned i;
 
+                /*
+                 * A budget longer than the base is for a peer that streams
+                 * on another CPU: one that shares ours cannot progress while
+                 * we spin (its stamp is from its last sleep or its attach;
+                 * a hostile value only changes how long we spin).
+                 */
+                spin = r->spin_ns;
+                if (spin > BRD_RING_SPIN_NS && AO_load(&r->peer_side->cpu) == ring_stamp_cpu(r))
+                        spin = BRD_RING_SPIN_NS;
                 for (i = 1;; i++) {
                         e = ring_ready(r, end);
                         if (e)
@@ -646,10 +668,12 @@ static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t d
                         if ((i & 63) == 0) {
                                 int64_t now = brd__now_ns();
 
-                                if (!stop)
-                                        stop = now + RING_SPIN_NS;
-                                else if (now >= stop || now >= deadline)
+                                if (!stop) {
+                                        t0 = now;
+                                        stop = now + spin;
+                                } else if (now >= stop || now >= deadline) {
                                         break;
+                                }
                         }
                         /*
                          * Consumer: ask for the next frame's two lines with
@@ -678,6 +702,9 @@ static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t d
                         e = ring_ready(r, end);
                         if (e) {
                                 ring_disarm(r);
+                                if (e > 0 && t0)
+                                        r->spin_ns = brd__ring_spin_next(spin,
+                                                                         brd__now_ns() - t0);
                                 return e < 0 ? e : 0;
                         }
                 }
@@ -737,6 +764,12 @@ static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t d
                 if ((r->mb_failed || (r->no_pidfd && r->peer_pid > 0)) &&
                     (tmo < 0 || tmo > RING_FALLBACK_MS))
                         tmo = RING_FALLBACK_MS;
+                /* A longer budget did not cover this wait: the cadence
+                 * broke (idle, or a slower peer), back to the base. */
+                if (spin > BRD_RING_SPIN_NS) {
+                        r->spin_ns = BRD_RING_SPIN_NS;
+                        t0 = 0;
+                }
                 r->st.waits++;
                 n = epoll_wait(r->epfd, ev, (int)BRD_ARRAY_SIZE(ev), tmo);
                 if (n < 0) {
@@ -1826,6 +1859,8 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         AO_store(&r->own->start_time, brd__proc_start_time(brd__getpid()));
         AO_store(&r->own->pid, (AO_t)brd__getpid());
         AO_store(&r->own->attaches, AO_load(&r->own->attaches) + 1);
+        ring_stamp_cpu(r);
+        r->spin_ns = BRD_RING_SPIN_NS;
         /* The stamps (asym above all) are visible before any publish of
          * ours can skip its fence, and before the doorbell below. */
         AO_nop_full();

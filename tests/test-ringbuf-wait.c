@@ -81,6 +81,10 @@ static void test_interrupt_blocked_consumer(void **state)
         t_leak_begin(&l);
         t_ring_view_open(&f, 4096, 0, false);
         th = start_blocked(&f, &c, 0);
+        /* Each side stamps its CPU at attach and when it sleeps: the
+         * peer's longer spin needs them on different CPUs. */
+        assert_in_range(AO_load(&f.hdr->cons.cpu), 1, CPU_SETSIZE);
+        assert_in_range(AO_load(&f.hdr->prod.cpu), 1, CPU_SETSIZE);
         t0 = t_now_ms();
         assert_int_equal(brd_ring_interrupt(f.c), 0);
         assert_int_equal(pthread_join(th, NULL), 0);
@@ -115,6 +119,28 @@ static void test_interrupt_blocked_producer(void **state)
         assert_int_equal(brd_ring_send(f.p, buf, sizeof(buf), 0), -EAGAIN);
         t_ring_view_close(&f);
         t_leak_end(&l);
+}
+
+/*
+ * The spin budget (brd__ring_spin_next()): a sleep that the peer's progress
+ * ended within the bound makes the next waits spin 5/4 of it, at least the
+ * base and at most the bound; a longer budget that still slept, a wait
+ * longer than the bound, or one that ended otherwise, go back to the base.
+ */
+static void test_spin_budget(void **state)
+{
+        const int64_t base = BRD_RING_SPIN_NS, max = BRD_RING_SPIN_MAX_NS;
+
+        (void)state;
+        assert_true(base < max);
+        assert_int_equal(brd__ring_spin_next(base, 40000), 50000);
+        assert_int_equal(brd__ring_spin_next(base, base / 2), base);
+        assert_int_equal(brd__ring_spin_next(base, max - 1), max);
+        assert_int_equal(brd__ring_spin_next(base, max), max);
+        assert_int_equal(brd__ring_spin_next(base, max + 1), base);
+        assert_int_equal(brd__ring_spin_next(base, -1), base);
+        assert_int_equal(brd__ring_spin_next(50000, 60000), base);
+        assert_int_equal(brd__ring_spin_next(max, 1), base);
 }
 
 static void test_interrupt_is_latched_once(void **state)
@@ -517,6 +543,7 @@ int main(void)
                 cmocka_unit_test(test_interrupt_blocked_consumer),
                 cmocka_unit_test(test_interrupt_blocked_producer),
                 cmocka_unit_test(test_interrupt_is_latched_once),
+                cmocka_unit_test(test_spin_budget),
                 cmocka_unit_test(test_timeouts_are_bounded),
                 cmocka_unit_test(test_idle_timeouts_then_stream),
                 cmocka_unit_test(test_signal_storm_loses_nothing),

@@ -77,7 +77,8 @@ struct brd_ring_side {
         AO_t start_time;        /* /proc start time of pid: survives pid reuse */
         AO_t asym;              /* 1: this side skips the publish fence (membarrier) */
         AO_t attaches;          /* attach count, for diagnostics */
-        BRD_PAD(pad, 5 * sizeof(AO_t));
+        AO_t cpu;               /* 1 + the CPU this side last waited on; 0: unknown */
+        BRD_PAD(pad, 6 * sizeof(AO_t));
 };
 
 struct brd_ring_hdr {
@@ -105,6 +106,37 @@ _Static_assert(offsetof(struct brd_ring_hdr, prod) == 3 * BRD_CACHELINE, "produc
 _Static_assert(offsetof(struct brd_ring_hdr, cons) == 4 * BRD_CACHELINE, "consumer side on line 4");
 _Static_assert(sizeof(struct brd_ring_hdr) == 5 * BRD_CACHELINE, "header is 5 lines");
 _Static_assert(sizeof(struct brd_ring_hdr) <= BRD_RING_CAPACITY_MIN, "header fits a page");
+
+/*
+ * The spin budget of a wait (ring.c, ring_wait()).  Every wait spins up to
+ * BRD_RING_SPIN_NS before it sleeps: about what waking a halted vCPU costs
+ * (DESIGN: 20-27 us), the 2-competitive bound.  A peer that streams at a
+ * steady cadence a little slower than that makes a side sleep once per
+ * message, and then a sleep costs far more than its wake-up: a consumer fed
+ * every 60-200 us spent 45-60 us of CPU per slept message, and the producer
+ * rang a doorbell for nearly every one (1 MiB messages through 16 MiB ran at
+ * 12-14 GB/s against 19-25 GB/s with a side that waited awake; measured on
+ * a 2-vCPU guest).  So a wait that spun the base budget, slept, and was woken
+ * by the peer's progress within BRD_RING_SPIN_MAX_NS of its start lets the
+ * next waits spin 5/4 of that, at most BRD_RING_SPIN_MAX_NS: about two slept
+ * messages' CPU, so still within twice what sleeping costs.  A wait that
+ * sleeps despite a longer budget (the cadence broke: idle, a slower peer)
+ * resets it to the base, so an idle side spins at most one longer budget.
+ * @budget: the budget the wait spun, @waited: ns from its start to the
+ * progress that ended its sleep (negative: it ended otherwise).
+ */
+#define BRD_RING_SPIN_NS     20000
+#define BRD_RING_SPIN_MAX_NS 100000
+
+static inline int64_t brd__ring_spin_next(int64_t budget, int64_t waited)
+{
+        if (budget > BRD_RING_SPIN_NS || waited < 0 || waited > BRD_RING_SPIN_MAX_NS)
+                return BRD_RING_SPIN_NS;
+        waited += waited / 4;
+        if (waited > BRD_RING_SPIN_MAX_NS)
+                return BRD_RING_SPIN_MAX_NS;
+        return waited > BRD_RING_SPIN_NS ? waited : BRD_RING_SPIN_NS;
+}
 
 /* Frame word helpers: one 64-bit load or store, never two 32-bit ones. */
 static inline uint64_t brd__ring_frame(uint32_t len, uint32_t type)
