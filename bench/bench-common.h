@@ -52,7 +52,8 @@ double bc_memcpy_gbps(size_t size, int reps, int64_t run_ns);
  */
 double bc_cacheline_pingpong_ns(long handoffs, int reps, int cpu_parent, int cpu_child);
 
-/* Placement of the two vCPUs from a ping-pong figure (< 150 ns: "near"). */
+/* Placement of the two vCPUs from a ping-pong figure (< 150 ns: "near");
+ * NULL for NaN (not measured), which bc_json_str() writes as null. */
 const char *bc_placement(double pingpong_ns);
 
 /*
@@ -92,7 +93,7 @@ void bc_json_arr(struct bc_json *j, const char *key);
 void bc_json_close(struct bc_json *j);               /* closes the innermost obj/arr */
 void bc_json_num(struct bc_json *j, const char *key, double v);  /* NaN/inf -> null */
 void bc_json_int(struct bc_json *j, const char *key, int64_t v);
-void bc_json_str(struct bc_json *j, const char *key, const char *s);
+void bc_json_str(struct bc_json *j, const char *key, const char *s);    /* NULL -> null */
 void bc_json_bool(struct bc_json *j, const char *key, int v);
 /* "date" (UTC ISO 8601), "uname", "hostname" and "nproc" members. */
 void bc_json_machine(struct bc_json *j);

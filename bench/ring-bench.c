@@ -1512,15 +1512,15 @@ static void eval_targets(void)
 
         pl = bc_placement(r64->pp_ns);
         add_target("64 B: brood/pipe msgs/s >= 25x far, 40x near", r64->ratio[R_PIPE],
-                   !strcmp(pl, "near") ? 40 : 25, 1, pl);
+                   pl && !strcmp(pl, "near") ? 40 : 25, 1, pl);
         add_target("64 B: brood/seed msgs/s >= 10x", r64->ratio[R_SEED], 10, 1, pl);
         pl = bc_placement(r4k->pp_ns);
         add_target("4 KiB: brood/pipe >= 2.5x near, 6x far", r4k->ratio[R_PIPE],
-                   !strcmp(pl, "far") ? 6 : 2.5, 1, pl);
+                   pl && !strcmp(pl, "far") ? 6 : 2.5, 1, pl);
         pl = bc_placement(r1m->pp_ns);
         add_target("1 MiB: brood/pipe(1 MiB buffer) >= 2.5x", r1m->ratio[R_PIPE], 2.5, 1, pl);
         add_target("1 MiB: brood GB/s / memcpy(1 MiB) >= 0.15 far, 0.9 near", r1m->memcpy_ratio,
-                   !strcmp(pl, "near") ? 0.9 : 0.15, 1, pl);
+                   pl && !strcmp(pl, "near") ? 0.9 : 0.15, 1, pl);
         for (size_t i = 0; i < NSIZE; i++) {
                 if (!isfinite(rows[i].ratio[R_ZC]))
                         zc_ok = 0;
@@ -1729,7 +1729,7 @@ static int write_json(const char *path)
                 bc_json_str(&j, "name", targets[i].name);
                 bc_json_num(&j, "value", targets[i].value);
                 bc_json_num(&j, "threshold", targets[i].threshold);
-                bc_json_str(&j, "placement", targets[i].placement);
+                bc_json_str(&j, "placement", targets[i].placement[0] ? targets[i].placement : NULL);
                 bc_json_bool(&j, "pass", targets[i].pass);
                 bc_json_close(&j);
         }
