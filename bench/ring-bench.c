@@ -14,6 +14,9 @@
  *   limits      memcpy bandwidth (1 and 16 MiB) and a cache-line ping-pong
  *               between the two processes, measured beside every group
  *   idle        CPU used by a consumer blocked on an empty brood ring
+ *   paced       CPU used by a consumer fed a 64 B message every 50 and every
+ *               500 us, and doorbells per message: brood default and with
+ *               spinning off (what the adaptive spin costs and saves)
  *
  * How each peer moves a message (fixed-size messages of S bytes per case):
  *   brood copy  brd_ring_send(S) / brd_ring_recv() into a private buffer;
@@ -422,6 +425,7 @@ struct chan {
         size_t           pipe_sz;
         struct brd_handle hp, hc;       /* brood: producer and consumer handles */
         struct brd_ring *r;
+        unsigned         ring_flags;    /* brd_ring_create() flags of PEER_BROOD / _ZC */
         int              fd[2];         /* pipe: [0] read, [1] write; socketpair: [0] prod, [1] cons */
         struct seed      seed;
         unsigned char   *rx;            /* consumer's private buffer */
@@ -438,7 +442,7 @@ static int chan_setup(struct chan *c)
         switch (c->peer) {
         case PEER_BROOD:
         case PEER_BROOD_ZC:
-                return brd_ring_create(c->cap, 0, &c->hp, &c->hc);
+                return brd_ring_create(c->cap, c->ring_flags, &c->hp, &c->hc);
         case PEER_BROOD_BATCH:
                 return brd_ring_create(c->cap, BRD_RING_BATCH, &c->hp, &c->hc);
         case PEER_PIPE:
@@ -1224,15 +1228,24 @@ static int64_t rusage_cpu_ns(void)
                ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
 }
 
-/* A consumer blocked on an empty ring for opt.idle_ns: its CPU use in % of a
- * core, or NaN. */
-static double run_idle(void)
+/*
+ * A consumer fed a 64-byte message every @period_ns (0: none, it stays
+ * blocked on an empty ring) for opt.idle_ns, on a ring created with
+ * @flags: its CPU use in % of a core (*ret_cpu), and the doorbells the
+ * producer rang per message (*ret_bells; NaN without messages).  The
+ * producer paces by spinning on the clock, so that only the consumer's
+ * waits are measured.  0, or -errno (the figures are then NaN).
+ */
+static int run_paced(int64_t period_ns, unsigned flags, double *ret_cpu, double *ret_bells)
 {
-        struct chan c = { .peer = PEER_BROOD, .size = 64, .cap = 64 * KiB, .rx = rx_buf };
+        struct chan c = { .peer = PEER_BROOD, .size = 64, .cap = 64 * KiB, .rx = rx_buf,
+                          .ring_flags = flags };
         int ready = -1, ready_w = -1, e;
-        struct timespec ts;
+        struct brd_ring_stats st = { 0 };
+        uint64_t sent = 0;
         pid_t pid;
 
+        *ret_cpu = *ret_bells = NAN;
         e = chan_setup(&c);
         if (e < 0)
                 goto fail;
@@ -1243,6 +1256,7 @@ static double run_idle(void)
                 goto fail;
         }
         if (pid == 0) {
+                uint64_t n_msgs = 0;
                 int64_t c0, t0;
                 const void *m;
                 ssize_t n;
@@ -1255,10 +1269,12 @@ static double run_idle(void)
                 c0 = rusage_cpu_ns();
                 t0 = bc_now_ns();
                 child_ready(ready_w);
-                n = x_recv(&c, PEER_BROOD, &m);         /* blocks until the producer closes */
+                while ((n = x_recv(&c, PEER_BROOD, &m)) >= 0)   /* until the producer closes */
+                        n_msgs++;
                 res->wall_ns = bc_now_ns() - t0;
                 res->cpu_ns = rusage_cpu_ns() - c0;
-                res->err = n == -EPIPE ? 0 : (n < 0 ? (int)n : -EPROTO);
+                res->count = n_msgs;
+                res->err = n == -EPIPE ? 0 : (int)n;
                 chan_close(&c);
                 _exit(0);
         }
@@ -1267,26 +1283,55 @@ static double run_idle(void)
                 e = wait_ready(ready);
         else
                 close(ready);
-        if (e == 0) {
-                ts.tv_sec = opt.idle_ns / 1000000000;
-                ts.tv_nsec = opt.idle_ns % 1000000000;
+        if (e == 0 && period_ns == 0) {
+                struct timespec ts = { .tv_sec = opt.idle_ns / 1000000000,
+                                       .tv_nsec = opt.idle_ns % 1000000000 };
+
                 while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                         ;
+        } else if (e == 0) {
+                int64_t next = bc_now_ns(), end = next + opt.idle_ns;
+
+                for (; next < end && e == 0; next += period_ns) {
+                        while (bc_now_ns() < next)
+                                brd__cpu_relax();
+                        e = x_send(&c, PEER_BROOD, src_buf, c.size);
+                        sent++;
+                }
+                if (e == 0)
+                        brd_ring_stats(c.r, &st);
         }
         chan_close(&c);         /* EOF wakes the consumer */
         e = e < 0 ? (reap(pid, 1), e) : reap(pid, 0);
         alarm(0);
+        if (e == 0 && res->count != sent)
+                e = -EPROTO;    /* a message lost or made up */
         if (e < 0)
                 goto fail;
-        return res->wall_ns > 0 ? 100.0 * (double)res->cpu_ns / (double)res->wall_ns : NAN;
+        if (res->wall_ns > 0)
+                *ret_cpu = 100.0 * (double)res->cpu_ns / (double)res->wall_ns;
+        if (sent)
+                *ret_bells = (double)st.doorbells / (double)sent;
+        return 0;
 fail:
         chan_close(&c);
         if (ready_w >= 0)
                 close(ready_w);
         alarm(0);
-        fprintf(stderr, "ring-bench: idle consumer: %s\n", strerror(-e));
+        fprintf(stderr, "ring-bench: %s consumer: %s\n", period_ns ? "paced" : "idle",
+                strerror(-e));
         failures++;
-        return NAN;
+        return e;
+}
+
+/* A consumer blocked on an empty ring for opt.idle_ns: its CPU use in % of a
+ * core, or NaN. */
+static double run_idle(void)
+{
+        double cpu, bells;
+
+        run_paced(0, 0, &cpu, &bells);
+        return cpu;
 }
 
 /* ---------------------------------------------------------------- report */
@@ -1322,6 +1367,10 @@ static double rt_pp, rt_pp_min, rt_pp_max, rt_ratio_pp, rt_ratio_efd, rt_ratio_r
               rt_foreign;
 static double run_foreign;
 static double memcpy_1m, memcpy_16m, memcpy_1m_after, idle_pct;
+/* Paced consumer: a message every paced_us[i], ring flags 0 and NOSPIN. */
+static const int paced_us[] = { 50, 500 };
+#define NPACED (sizeof(paced_us) / sizeof(paced_us[0]))
+static double paced_cpu[NPACED][2], paced_bells[NPACED][2];
 static struct target targets[16];
 static int ntargets;
 
@@ -1624,6 +1673,12 @@ static void print_report(void)
 
         printf("\n== idle ==\nconsumer blocked on an empty brood ring for %.1f s: %.3f%% of a core\n",
                (double)opt.idle_ns / 1e9, idle_pct);
+        printf("\n== paced: a 64 B message every P us for %.1f s (the producer spins on the clock) ==\n"
+               "consumer CPU in %% of a core, doorbells the producer rang per message\n"
+               "P us    brood default      spin off\n", (double)opt.idle_ns / 1e9);
+        for (size_t i = 0; i < NPACED; i++)
+                printf("%-6d  %6.1f%%  %5.2f    %6.1f%%  %5.2f\n", paced_us[i], paced_cpu[i][0],
+                       paced_bells[i][0], paced_cpu[i][1], paced_bells[i][1]);
 
         printf("\n== targets of issue 3 (informational) ==\n");
         if (run_foreign > 0.1)
@@ -1722,6 +1777,18 @@ static int write_json(const char *path)
         bc_json_obj(&j, "idle");
         bc_json_num(&j, "seconds", (double)opt.idle_ns / 1e9);
         bc_json_num(&j, "consumer_cpu_percent", idle_pct);
+        bc_json_close(&j);
+        bc_json_arr(&j, "paced_64B");
+        for (size_t i = 0; i < NPACED; i++) {
+                bc_json_obj(&j, NULL);
+                bc_json_int(&j, "period_us", paced_us[i]);
+                bc_json_num(&j, "seconds", (double)opt.idle_ns / 1e9);
+                bc_json_num(&j, "consumer_cpu_percent", paced_cpu[i][0]);
+                bc_json_num(&j, "doorbells_per_message", paced_bells[i][0]);
+                bc_json_num(&j, "nospin_consumer_cpu_percent", paced_cpu[i][1]);
+                bc_json_num(&j, "nospin_doorbells_per_message", paced_bells[i][1]);
+                bc_json_close(&j);
+        }
         bc_json_close(&j);
         bc_json_arr(&j, "targets");
         for (int i = 0; i < ntargets; i++) {
@@ -1868,10 +1935,18 @@ int main(int argc, char **argv)
                 rt_pp = rt_pp_min = rt_pp_max = rt_ratio_pp = rt_ratio_efd = rt_ratio_raw = NAN;
                 rt_foreign = NAN;
                 idle_pct = NAN;
+                for (size_t i = 0; i < NPACED; i++)
+                        for (int k = 0; k < 2; k++)
+                                paced_cpu[i][k] = paced_bells[i][k] = NAN;
         } else {
                 run_roundtrip();
                 fprintf(stderr, "  idle ...\n");
                 idle_pct = run_idle();
+                fprintf(stderr, "  paced ...\n");
+                for (size_t i = 0; i < NPACED; i++)
+                        for (int k = 0; k < 2; k++)
+                                run_paced(paced_us[i] * 1000ll, k ? BRD_RING_NOSPIN : 0,
+                                          &paced_cpu[i][k], &paced_bells[i][k]);
         }
         memcpy_1m_after = bc_memcpy_gbps(MiB, 3, opt.quick ? 20000000 : 50000000);
         bc_cpu_mark(&m1);

@@ -59,6 +59,17 @@ static void test_bench_all_quick_json_plot(void **state)
                              "p50_ns", NULL) > 0);
         assert_true(json_num(json_get(g, "ring"), -1, "roundtrip_64B", "peers", "raw_shm",
                              "p50_ns", NULL) > 0);
+        /* paced consumers: both periods, both wait policies; every message
+         * arrived (a loss fails the group), so there are doorbell counts */
+        assert_int_equal(json_get(json_get(g, "ring"), "paced_64B")->nkids, 2);
+        for (int i = 0; i < 2; i++) {
+                const struct json *pc = json_at(json_get(json_get(g, "ring"), "paced_64B"), i);
+
+                assert_true(json_num(pc, -1, "consumer_cpu_percent", NULL) > 0);
+                assert_true(json_num(pc, -1, "doorbells_per_message", NULL) >= 0);
+                assert_true(json_num(pc, -1, "nospin_consumer_cpu_percent", NULL) > 0);
+                assert_true(json_num(pc, -1, "nospin_doorbells_per_message", NULL) >= 0);
+        }
         assert_non_null(json_get(json_get(g, "spawn"), "results"));
         assert_true(json_get(json_get(g, "spawn"), "results")->nkids >= 4);
         assert_non_null(json_get(json_get(g, "pool"), "results"));
