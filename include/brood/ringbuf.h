@@ -24,13 +24,14 @@ extern "C" {
  * peer's pidfd and its own interrupt eventfd, so it notices a dead peer
  * (SIGKILL) within milliseconds.  When the peer on another CPU keeps ending
  * those sleeps soon after they began (a steady stream, a message every
- * 20-100 us), the following waits spin up to 5/4 of that time, at most
- * 100 us, instead of paying a sleep and a doorbell per message; the first
- * wait that sleeps anyway goes back to 20 us.  While a producer streams small messages, a waiting
- * consumer that finds less than 4 KiB ready may wait up to ~3 us for more
- * before returning (it probes, and stops doing so for ping-pong traffic):
- * fewer cache-line hand-offs per message.  NOSPIN and timeout-0 calls never
- * do this.  On x86-64 CPUs with CLFLUSHOPT, a consumer keeping up with a
+ * 20-100 us), the following waits poll up to 5/4 of that time, at most
+ * 100 us, yielding the CPU between polls past the first 20 us, instead of
+ * paying a sleep and a doorbell per message; the first wait that sleeps
+ * anyway goes back to 20 us.  While a producer streams small messages, a
+ * waiting consumer that finds less than 4 KiB ready may wait up to ~3 us for
+ * more before returning (it probes, and stops doing so for ping-pong
+ * traffic): fewer cache-line hand-offs per message.  NOSPIN and timeout-0
+ * calls never do this.  On x86-64 CPUs with CLFLUSHOPT, a consumer keeping up with a
  * streaming producer writes back and drops the cache lines of the messages
  * it has consumed (recv, release, read), so that the producer's next lap
  * finds them in memory rather than in the consumer's cache (far apart CPUs:
