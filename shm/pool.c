@@ -14,25 +14,30 @@
  *    all free back from the class stacks, so space freed in one class serves
  *    any other size.
  *
- * A small process-local cache per class makes the common alloc/free pair
- * cost one atomic instead of three, but only while the process is
- * single-threaded (glibc's __libc_single_threaded, the test its own malloc
- * uses): then nobody else can touch it, so it needs no lock, and no lock is
- * left for fork() to deadlock on.  Cached blocks are in state CACHED: a
- * double free of one still fails, stats do not count them as used.  Once a
- * second thread exists the cache is flushed (by whichever thread claims it
- * first) and bypassed; a forked child finds the generation changed and
- * drops its inherited copy without handing those blocks back: they are the
- * parent's.  A process that dies without brd_pool_close() leaks what it
- * cached (at most ~1.3 MiB).  A lock holder that dies is survived: the next locker gets EOWNERDEAD
- * and rebuilds the buddy free lists from the page words, which stay a valid
- * tiling of the data area after every single store (see brd_pool_page).
+ * A small cache per class makes the common alloc/free pair cost one atomic
+ * instead of three, but only while the process is single-threaded (glibc's
+ * __libc_single_threaded, the test its own malloc uses): then nobody else
+ * can touch it, so it needs no lock, and no lock is left for fork() to
+ * deadlock on.  Cached blocks are in state CACHED: a double free of one
+ * still fails, stats do not count them as used.  Once a second thread
+ * exists the cache is flushed (by whichever thread claims it first) and
+ * bypassed; a forked child finds the generation changed and forgets the
+ * parent's slot without touching it: those blocks are the parent's.  The
+ * cache lives in a slot in the segment (struct brd_pool_slot), so that an
+ * owner that dies without brd_pool_close() leaks nothing: slots_reap()
+ * hands its blocks back before an alloc reports -ENOSPC.  A lock holder
+ * that dies is survived: the next locker gets EOWNERDEAD and rebuilds the
+ * buddy free lists from the page words, which stay a valid tiling of the
+ * data area after every single store (see brd_pool_page).
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/single_threaded.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <brood/shm.h>
@@ -55,13 +60,15 @@ struct brd_pool {
         unsigned max_order;             /* largest order any block can have */
         unsigned flags;                 /* enum brd_pool_flags */
         uint64_t fork_gen;
-        /* The single-threaded cache: granule indices of CACHED blocks. */
-        uint64_t cache_gen;             /* fork generation the cache belongs to */
+        /* The single-threaded cache: granule indices of CACHED blocks, in
+         * a slot in shared memory (struct brd_pool_slot). */
+        struct brd_pool_slot *slots;
+        uint32_t nslots;
+        struct brd_pool_slot *slot;     /* ours; NULL: none (yet) */
+        bool slot_tried;                /* claiming one failed in this process */
+        uint64_t cache_gen;             /* fork generation the slot belongs to */
         AO_t cache_dirty;               /* 1: may hold blocks (read by any thread) */
-        struct pcache {
-                uint32_t n, cap;
-                uint32_t blk[32];
-        } cache[BRD_POOL_NCLASSES];
+        uint32_t cap[BRD_POOL_NCLASSES];        /* blocks kept per class */
 };
 
 #define POOL_FLAGS (BRD_POOL_POPULATE | BRD_POOL_NOFORK)
@@ -106,7 +113,8 @@ static inline AO_t *block_link(const struct brd_pool *p, uint64_t g)
 /* --------------------------------------------------------------- layout */
 
 struct layout {
-        uint64_t npages, pages_off, states_off, data_off;
+        uint64_t npages, pages_off, states_off, slots_off, data_off;
+        uint32_t nslots;
 };
 
 /* The geometry of a segment of @size bytes; npages 0 if nothing fits.
@@ -115,22 +123,30 @@ static void layout_compute(uint64_t size, struct layout *l)
 {
         uint64_t n;
 
+        uint64_t nslots = size / BRD_POOL_SLOT_SPAN;
+
         memset(l, 0, sizeof(*l));
         if (size < BRD_POOL_HDR_SIZE + 2 * BRD_POOL_PAGE)
                 return;
+        if (nslots > BRD_POOL_SLOTS_MAX)
+                nslots = BRD_POOL_SLOTS_MAX;
         n = (size - BRD_POOL_HDR_SIZE) / (BRD_POOL_PAGE + sizeof(struct brd_pool_page) +
                                           BRD_POOL_GRANS_PER_PAGE);
         if (n > BRD_POOL_MAX_PAGES)
                 n = BRD_POOL_MAX_PAGES;
         for (; n > 0; n--) {
                 uint64_t states = BRD_POOL_HDR_SIZE + n * sizeof(struct brd_pool_page);
-                uint64_t data = states + n * BRD_POOL_GRANS_PER_PAGE;
+                uint64_t slots = (states + n * BRD_POOL_GRANS_PER_PAGE + BRD_CACHELINE - 1) &
+                                 ~(uint64_t)(BRD_CACHELINE - 1);
+                uint64_t data = slots + nslots * sizeof(struct brd_pool_slot);
 
                 data = (data + BRD_POOL_PAGE - 1) & ~(uint64_t)(BRD_POOL_PAGE - 1);
                 if (data + n * BRD_POOL_PAGE <= size) {
                         l->npages = n;
                         l->pages_off = BRD_POOL_HDR_SIZE;
                         l->states_off = states;
+                        l->slots_off = slots;
+                        l->nslots = (uint32_t)nslots;
                         l->data_off = data;
                         return;
                 }
@@ -413,29 +429,133 @@ static void class_push(struct brd_pool *p, unsigned c, uint64_t first, uint64_t 
 
 /* ------------------------------------------ the single-threaded cache */
 
-/* Give every cached block back (or drop them in a forked child). */
-static void cache_flush(struct brd_pool *p)
+/* The inode of this process's pid namespace: pids stamped in a slot mean
+ * something only to processes of the same one.  0: unknown (no /proc). */
+static uint64_t pid_ns_ino(void)
 {
-        unsigned c, i;
-        bool mine = p->cache_gen == brd__fork_gen();
+        struct stat st;
+
+        return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/* Is the process stamped @pid (@start: its start time, 0 = unknown) gone
+ * for good?  Only a sure verdict: a living pid with an unknown start time
+ * is alive. */
+static bool owner_dead(uint64_t pid, uint64_t start)
+{
+        uint64_t now;
+
+        if (pid == 0 || pid > INT_MAX)
+                return false;           /* not a pid: never reap on it */
+        if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+                return true;
+        now = start ? brd__proc_start_time((pid_t)pid) : 0;
+        return now && now != start;     /* the pid was reused */
+}
+
+/* Give the blocks slot @s lists back and empty it: our own slot, or a dead
+ * owner's that we hold for reaping.  An entry goes back only if its block
+ * is still CACHED in its class (entries are shared memory). */
+static void slot_drain(struct brd_pool *p, struct brd_pool_slot *s)
+{
+        unsigned c;
+        uint32_t i, n;
 
         for (c = 0; c < BRD_POOL_NCLASSES; c++) {
-                struct pcache *pc = &p->cache[c];
+                n = s->n[c];
+                if (n > BRD_POOL_SLOT_CAP)
+                        n = BRD_POOL_SLOT_CAP;
+                for (i = 0; i < n; i++) {
+                        uint64_t g = s->blk[c][i];
 
-                for (i = 0; mine && i < pc->n; i++) {
-                        uint64_t g = pc->blk[i];
-
-                        if (AO_char_compare_and_swap_full(&p->st[g], BRD_GS(c, BRD_GS_CACHED),
+                        if (g < p->ngran &&
+                            AO_char_compare_and_swap_full(&p->st[g], BRD_GS(c, BRD_GS_CACHED),
                                                           BRD_GS(c, BRD_GS_FREE)))
                                 class_push(p, c, g, g);
                 }
-                pc->n = 0;
+                s->n[c] = 0;
         }
-        p->cache_gen = brd__fork_gen();
 }
 
-/* The cache of class @c if this thread may use it, else NULL. */
-static inline struct pcache *cache_get(struct brd_pool *p, unsigned c)
+/*
+ * Reap the slots whose owner died without brd_pool_close() (SIGKILL, a
+ * crash, exit without close): their blocks go back to the class stacks and
+ * the slots become free.  Only owners in our pid namespace are judged.  A
+ * reaper marks the slot with BRD_POOL_REAPING | its pid first (one CAS
+ * decides between racing reapers); a reaper that dies midway leaves the
+ * mark, and the next one finishes the job (the block CAS makes that safe).
+ */
+static void slots_reap(struct brd_pool *p)
+{
+        uint64_t me = (uint64_t)brd__getpid(), ns = pid_ns_ino();
+        uint32_t i;
+
+        if (!ns)
+                return;
+        for (i = 0; i < p->nslots; i++) {
+                struct brd_pool_slot *s = &p->slots[i];
+                AO_t o = AO_load(&s->owner);
+                uint64_t start;
+
+                if (!o || s == p->slot || AO_load(&s->pid_ns) != ns)
+                        continue;
+                start = (o & BRD_POOL_REAPING) ? 0 : AO_load(&s->start_time);
+                if (!owner_dead(o & ~BRD_POOL_REAPING, start) ||
+                    !AO_compare_and_swap_full(&s->owner, o, BRD_POOL_REAPING | me))
+                        continue;
+                slot_drain(p, s);
+                AO_store(&s->start_time, 0);
+                AO_store(&s->pid_ns, 0);
+                /* Pairs with the claimer's CAS: the slot is empty first. */
+                AO_store_release(&s->owner, 0);
+        }
+}
+
+/* Claim a free slot for this process (reaping dead owners' if none is
+ * free); one attempt per process, the cache is an optimisation. */
+static void slot_claim(struct brd_pool *p)
+{
+        uint64_t me = (uint64_t)brd__getpid();
+        uint32_t i;
+        int pass;
+
+        p->slot_tried = true;
+        for (pass = 0; pass < 2; pass++) {
+                for (i = 0; i < p->nslots; i++) {
+                        struct brd_pool_slot *s = &p->slots[i];
+
+                        if (AO_load(&s->owner) != 0 ||
+                            !AO_compare_and_swap_full(&s->owner, 0, me))
+                                continue;
+                        memset(s->n, 0, sizeof(s->n));
+                        /* Until these are set a reaper sees start time and
+                         * namespace unknown: alive. */
+                        AO_store(&s->start_time, brd__proc_start_time((pid_t)me));
+                        AO_store(&s->pid_ns, pid_ns_ino());
+                        p->slot = s;
+                        return;
+                }
+                if (pass == 0)
+                        slots_reap(p);
+        }
+}
+
+/* Give every cached block back; in a forked child, forget the parent's
+ * slot (still owned there) without touching it. */
+static void cache_flush(struct brd_pool *p)
+{
+        if (p->cache_gen != brd__fork_gen()) {
+                p->slot = NULL;
+                p->slot_tried = false;
+                p->cache_gen = brd__fork_gen();
+                return;
+        }
+        if (p->slot)
+                slot_drain(p, p->slot);
+}
+
+/* The cache slot if this thread may use it, else NULL. */
+static inline struct brd_pool_slot *cache_get(struct brd_pool *p)
 {
         if (BRD_UNLIKELY(!__libc_single_threaded)) {
                 /* Threads exist: the cache is no one's.  The first thread to
@@ -445,16 +565,11 @@ static inline struct pcache *cache_get(struct brd_pool *p, unsigned c)
                         cache_flush(p);
                 return NULL;
         }
-        if (BRD_UNLIKELY(p->cache_gen != brd__fork_gen())) {
-                /* A forked child: the blocks are the parent's cache, still
-                 * owned there.  Forget them, hand nothing back. */
-                unsigned i;
-
-                for (i = 0; i < BRD_POOL_NCLASSES; i++)
-                        p->cache[i].n = 0;
-                p->cache_gen = brd__fork_gen();
-        }
-        return &p->cache[c];
+        if (BRD_UNLIKELY(p->cache_gen != brd__fork_gen()))
+                cache_flush(p);         /* a forked child: not our slot */
+        if (BRD_UNLIKELY(!p->slot) && !p->slot_tried)
+                slot_claim(p);
+        return p->slot;
 }
 
 /* When this thread may, give the cache back before concluding "full". */
@@ -619,12 +734,14 @@ static int pool_wrap(struct brd_seg *seg, unsigned flags, struct brd_pool **ret_
         p->ngran = (uint64_t)h->npages * BRD_POOL_GRANS_PER_PAGE;
         p->max_order = max_order_of(h->npages);
         p->flags = flags;
+        p->slots = (struct brd_pool_slot *)(void *)(p->base + h->slots_off);
+        p->nslots = h->nslots;
         p->fork_gen = p->cache_gen = brd__fork_gen();
         for (unsigned c = 0; c < BRD_POOL_NCLASSES; c++) {
                 /* About 256 KiB per class at most, 4..32 blocks. */
                 uint64_t cap = (256 * 1024) / class_size(c);
 
-                p->cache[c].cap = (uint32_t)(cap < 4 ? 4 : cap > 32 ? 32 : cap);
+                p->cap[c] = (uint32_t)(cap < 4 ? 4 : cap > BRD_POOL_SLOT_CAP ? BRD_POOL_SLOT_CAP : cap);
         }
         *ret_pool = p;
         return 0;
@@ -661,6 +778,9 @@ BRD_EXPORT int brd_pool_create(size_t size, unsigned flags, struct brd_pool **re
         h->pages_off = l.pages_off;
         h->states_off = l.states_off;
         h->data_off = l.data_off;
+        h->slots_off = l.slots_off;
+        h->nslots = l.nslots;
+        h->slot_size = sizeof(struct brd_pool_slot);
         h->page_size = BRD_POOL_PAGE;
         h->mutex_size = sizeof(pthread_mutex_t);
         h->gran_size = BRD_POOL_GRAN;
@@ -705,11 +825,13 @@ static int pool_validate(const struct brd_pool_hdr *h, uint64_t seg_size)
         if (h->magic != BRD_POOL_MAGIC || h->version != BRD_POOL_VERSION ||
             h->hdr_size != BRD_POOL_HDR_SIZE || h->page_size != BRD_POOL_PAGE ||
             h->gran_size != BRD_POOL_GRAN || h->nclasses != BRD_POOL_NCLASSES ||
-            h->mutex_size != sizeof(pthread_mutex_t) || h->seg_size > seg_size)
+            h->mutex_size != sizeof(pthread_mutex_t) || h->seg_size > seg_size ||
+            h->slot_size != sizeof(struct brd_pool_slot))
                 return -EPROTO;
         layout_compute(h->seg_size, &l);
         if (!l.npages || l.npages != h->npages || l.pages_off != h->pages_off ||
-            l.states_off != h->states_off || l.data_off != h->data_off)
+            l.states_off != h->states_off || l.data_off != h->data_off ||
+            l.slots_off != h->slots_off || l.nslots != h->nslots)
                 return -EPROTO;
         return 0;
 }
@@ -764,6 +886,13 @@ BRD_EXPORT void brd_pool_close(struct brd_pool *pool)
         if (brd_seg_addr(pool->seg) && (__libc_single_threaded ||
                                         AO_compare_and_swap_full(&pool->cache_dirty, 1, 0)))
                 cache_flush(pool);
+        if (brd_seg_addr(pool->seg) && pool->slot && pool->cache_gen == brd__fork_gen()) {
+                /* Emptied above, or by the thread that found threads (the
+                 * cache is bypassed since): free for the next process. */
+                AO_store(&pool->slot->start_time, 0);
+                AO_store(&pool->slot->pid_ns, 0);
+                AO_store_release(&pool->slot->owner, 0);
+        }
         brd_seg_close(pool->seg);
         free(pool);
 }
@@ -777,6 +906,7 @@ static int64_t large_alloc_locked(struct brd_pool *p, unsigned k)
                 int r;
 
                 cache_release(p);
+                slots_reap(p);
                 r = pool_reclaim(p);
 
                 if (r < 0)
@@ -802,6 +932,7 @@ static int64_t small_alloc_slow(struct brd_pool *p, unsigned c)
                 i = buddy_alloc(p, span_order(c));
                 if (i == -ENOSPC) {
                         cache_release(p);
+                        slots_reap(p);
                         r = pool_reclaim(p);
                         if (r < 0) {
                                 g = r;
@@ -848,11 +979,20 @@ BRD_EXPORT int64_t brd_pool_alloc(struct brd_pool *pool, size_t size)
                 return r;
         if (size <= BRD_POOL_SMALL_MAX) {
                 unsigned c = size_class(size);
-                struct pcache *pc = cache_get(pool, c);
+                struct brd_pool_slot *s = cache_get(pool);
+                uint32_t n;
 
-                if (pc && pc->n) {
-                        g = pc->blk[--pc->n];
-                        /* Only this process's only thread touches a CACHED block. */
+                if (s && (n = s->n[c]) != 0) {
+                        /* Our slot, but shared memory: checked like any. */
+                        if (BRD_UNLIKELY(n > BRD_POOL_SLOT_CAP))
+                                return pool_corrupt(pool);
+                        g = s->blk[c][n - 1];
+                        if (BRD_UNLIKELY((uint64_t)g >= pool->ngran ||
+                                         AO_char_load(&pool->st[g]) != BRD_GS(c, BRD_GS_CACHED)))
+                                return pool_corrupt(pool);
+                        s->n[c] = (uint8_t)(n - 1);
+                        /* Only this process's only thread touches a CACHED
+                         * block while its owner lives. */
                         AO_char_store(&pool->st[g], BRD_GS(c, BRD_GS_ALLOC));
                         return (int64_t)(pool->data_off + ((uint64_t)g << BRD_POOL_GRAN_SHIFT));
                 }
@@ -898,17 +1038,19 @@ BRD_EXPORT int brd_pool_free(struct brd_pool *pool, uint64_t off)
         if (BRD_PG_KIND(w) == BRD_PG_SPAN) {
                 unsigned c = BRD_PG_ARG(w);
 
-                struct pcache *pc;
+                struct brd_pool_slot *s;
+                uint32_t n = 0;
 
                 if (c >= BRD_POOL_NCLASSES)
                         return pool_corrupt(pool);
-                pc = cache_get(pool, c);
-                if (pc && pc->n < pc->cap) {
+                s = cache_get(pool);
+                if (s && (n = s->n[c]) < pool->cap[c]) {
                         /* Same deciding CAS, into the cache instead of the stack. */
                         if (!AO_char_compare_and_swap_full(&pool->st[g], BRD_GS(c, BRD_GS_ALLOC),
                                                            BRD_GS(c, BRD_GS_CACHED)))
                                 return -EINVAL;
-                        pc->blk[pc->n++] = (uint32_t)g;
+                        s->blk[c][n] = (uint32_t)g;
+                        s->n[c] = (uint8_t)(n + 1);
                         if (BRD_UNLIKELY(!AO_load(&pool->cache_dirty)))
                                 AO_store(&pool->cache_dirty, 1);
                         return 0;

@@ -811,6 +811,101 @@ static void test_pool_fork_drops_inherited_cache(void **state)
         t_leak_end(&l);
 }
 
+/* -------------------------------------------- a cache's owner dies */
+
+/* Allocate 64 B blocks until the pool is full (-ENOSPC), free them all:
+ * how many there were. */
+static long count_until_full(struct brd_pool *p)
+{
+        size_t cap = 1 << 16;
+        int64_t *offs = malloc(cap * sizeof(*offs)), off;
+        long n = 0, i;
+
+        assert_non_null(offs);
+        while ((off = brd_pool_alloc(p, 64)) > 0) {
+                assert_true((size_t)n < cap);
+                offs[n++] = off;
+        }
+        assert_int_equal(off, -ENOSPC);
+        for (i = 0; i < n; i++)
+                assert_int_equal(brd_pool_free(p, (uint64_t)offs[i]), 0);
+        free(offs);
+        return n;
+}
+
+/* A child that caches 32 blocks (alloc + free), then, once told, dies
+ * the way @how says: 0 exit without brd_pool_close(), else that signal. */
+static pid_t start_caching_child(struct brd_pool *p, int ready_w, int go_r, int how)
+{
+        pid_t pid = fork();
+
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int64_t offs[32];
+                char c;
+                int i;
+
+                for (i = 0; i < 32; i++)
+                        if ((offs[i] = brd_pool_alloc(p, 64)) <= 0)
+                                _exit(1);
+                for (i = 0; i < 32; i++)
+                        if (brd_pool_free(p, (uint64_t)offs[i]))
+                                _exit(2);
+                if (write(ready_w, "r", 1) != 1 || read(go_r, &c, 1) != 1)
+                        _exit(3);
+                if (how)
+                        raise(how);
+                _exit(0);       /* no brd_pool_close(): the slot stays claimed */
+        }
+        return pid;
+}
+
+/*
+ * A process's cached blocks are listed in a slot in the pool: a living
+ * owner's stay its own even when the pool runs full, a dead owner's (exit
+ * without close, SIGKILL) come back before an alloc reports -ENOSPC.
+ */
+static void test_pool_dead_cache_reaped(void **state)
+{
+        int ready[2], go[2], how[2] = { 0, SIGKILL }, k;
+        struct brd_pool_stats st;
+        struct brd_pool *p;
+        struct t_leak l;
+        long full;
+        char c;
+
+        (void)state;
+        assert_true(__libc_single_threaded);    /* the cache needs it */
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        assert_true(hdr_of(p)->nslots >= 2);
+        full = count_until_full(p);
+        assert_true(full > 1000);
+        for (k = 0; k < 2; k++) {
+                pid_t pid;
+
+                assert_int_equal(pipe(ready), 0);
+                assert_int_equal(pipe(go), 0);
+                pid = start_caching_child(p, ready[1], go[0], how[k]);
+                assert_int_equal(read(ready[0], &c, 1), 1);
+                /* Alive: its 32 blocks are its own, even at -ENOSPC. */
+                assert_int_equal(count_until_full(p), full - 32);
+                assert_int_equal(write(go[1], "g", 1), 1);
+                assert_int_equal(t_wait_child(pid), how[k] ? 128 + how[k] : 0);
+                /* Dead: they come back. */
+                assert_int_equal(count_until_full(p), full);
+                close(ready[0]);
+                close(ready[1]);
+                close(go[0]);
+                close(go[1]);
+        }
+        assert_int_equal(brd_pool_stats(p, &st), 0);
+        assert_int_equal(st.used, 0);
+        assert_int_equal(st.blocks, 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
 /* -------------------------------------------------- lock holder killed */
 
 static void check_pool_whole(struct brd_pool *p, uint64_t maxblock)
@@ -950,6 +1045,7 @@ int main(void)
                 cmocka_unit_test(test_pool_hostile_state),
                 cmocka_unit_test(test_pool_process_tree),
                 cmocka_unit_test(test_pool_fork_drops_inherited_cache),
+                cmocka_unit_test(test_pool_dead_cache_reaped),
                 cmocka_unit_test(test_pool_lock_holder_sigkilled),
                 cmocka_unit_test(test_pool_killed_mid_operation),
                 cmocka_unit_test(test_pool_nofork),

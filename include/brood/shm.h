@@ -131,11 +131,16 @@ int brd_seg_is_inherited(const struct brd_seg *seg);
  * span or the blocks the dead process was handling stay allocated).  When
  * the buddy allocator runs dry, spans of small blocks that are entirely free
  * are given back to it, so space freed in one size serves any other.
- * While a process has a single thread, a small process-local cache per size
- * class (at most ~1.3 MiB) makes an alloc/free pair one atomic operation; it
- * is given back when a second thread appears or at brd_pool_close(), and a
- * forked child forgets the copy it inherited (those blocks stay the
- * parent's): no block is ever owned twice.
+ * While a process has a single thread, a small cache per size class (at
+ * most ~1.3 MiB) makes an alloc/free pair one atomic operation; it is given
+ * back when a second thread appears or at brd_pool_close(), and a forked
+ * child forgets the parent's (those blocks stay the parent's): no block is
+ * ever owned twice.  The cache is listed in a slot in the pool (one per
+ * 512 KiB of segment, at most 32; a process that finds none goes without),
+ * so a process that dies without brd_pool_close() (SIGKILL, a crash) leaks
+ * nothing: an alloc about to fail with -ENOSPC first takes back the blocks
+ * of every slot whose owner is dead (owners in the caller's pid namespace,
+ * pid and start time checked; a zombie counts as alive until reaped).
  */
 struct brd_pool;                /* a heap inside one segment, shared by every process that attaches it */
 
@@ -159,15 +164,15 @@ struct brd_pool_stats {
 
 /**
  * brd_pool_create() - create a pool (heap) of @size bytes in a new sealed segment.
- * @size: bytes of the segment, metadata included (about 2% plus one page);
+ * @size: bytes of the segment, metadata included (about 2.2% plus one page);
  *        at least 12 KiB
  * @flags: enum brd_pool_flags
  * @ret_pool: untouched on failure
  * Return: 0, -EINVAL (size too small or too large, unknown flags), or the
  * -errno of brd_seg_create() (-ENOSPC, -ENOMEM, -EMFILE...).
  * Concurrency: thread-safe.  Fork: the pool is usable in a forked child (it
- * is shared memory, unless BRD_POOL_NOFORK); the child drops the inherited
- * copy of the process-local cache without handing those blocks back.
+ * is shared memory, unless BRD_POOL_NOFORK); the child forgets the parent's
+ * cache without handing those blocks back, and claims a slot of its own.
  */
 int brd_pool_create(size_t size, unsigned flags, struct brd_pool **ret_pool);
 
@@ -190,7 +195,8 @@ void brd_pool_close(struct brd_pool *pool);
  * brd_pool_alloc() - allocate @size bytes.
  * Return: the block's offset from the pool base (> 0, BRD_POOL_ALIGN aligned),
  * -EINVAL for size 0 or a size that can never fit, -ENOSPC when the pool is
- * full, -EBADMSG when the pool's shared state is corrupt (poisoned: every
+ * full (after taking back the caches of dead processes and the spans that
+ * are wholly free), -EBADMSG when the pool's shared state is corrupt (poisoned: every
  * later call says -EBADMSG), -EBADF in a forked child of a NOFORK pool.
  * Concurrency: any thread of any process that attached the pool, at once;
  * lock-free up to BRD_POOL_SMALL_MAX while the size class has free blocks.

@@ -10,6 +10,7 @@
  *   0                 struct brd_pool_hdr   (BRD_POOL_HDR_SIZE bytes)
  *   pages_off         struct brd_pool_page  [npages]   one per 4 KiB data page
  *   states_off        uint8_t               [npages * 64]  one per 64 B granule
+ *   slots_off         struct brd_pool_slot  [nslots]   one per caching process
  *   data_off          data pages            [npages * BRD_POOL_PAGE]
  *
  * Data pages are managed by a buddy allocator (orders of pages) under a
@@ -36,7 +37,7 @@
 #endif
 
 #define BRD_POOL_MAGIC    0x6c6f6f702e647262ull   /* "brd.pool" little-endian */
-#define BRD_POOL_VERSION  1u
+#define BRD_POOL_VERSION  2u                      /* 2: cache slots */
 #define BRD_POOL_HDR_SIZE 4096u
 #define BRD_POOL_PAGE     4096u                   /* buddy unit */
 #define BRD_POOL_PAGE_SHIFT 12
@@ -100,6 +101,31 @@ struct brd_pool_class {
 };
 _Static_assert(sizeof(struct brd_pool_class) == BRD_CACHELINE, "one class head per cache line");
 
+/*
+ * A process's cache slot: the small blocks it keeps back from the class
+ * stacks (state CACHED), listed in shared memory so that they outlive an
+ * owner that dies without brd_pool_close(): an alloc about to fail with
+ * -ENOSPC first hands a dead owner's blocks back (see pool.c).  A process
+ * claims a free slot with a CAS of owner from 0; from then on only it
+ * writes the slot (plain stores: the cache is used by a single-threaded
+ * process only), and others read it only once the owner is dead.  Every
+ * entry read back is range- and state-checked (a peer may scribble).
+ */
+#define BRD_POOL_SLOT_CAP   32u                   /* blocks per class */
+#define BRD_POOL_SLOTS_MAX  32u
+#define BRD_POOL_SLOT_SPAN  (512u * 1024)         /* one slot per 512 KiB of segment */
+#define BRD_POOL_REAPING    (1ull << 62)          /* owner = this | reaper's pid */
+struct brd_pool_slot {
+        AO_t     owner;         /* pid of the owner, 0 = free, or BRD_POOL_REAPING | pid */
+        AO_t     start_time;    /* the owner's /proc start time; 0 = not known yet */
+        AO_t     pid_ns;        /* inode of the owner's pid namespace; 0 = unknown */
+        uint8_t  n[BRD_POOL_NCLASSES];            /* entries of blk[c] in use */
+        uint8_t  pad[BRD_CACHELINE - 3 * sizeof(AO_t) - BRD_POOL_NCLASSES];
+        uint32_t blk[BRD_POOL_NCLASSES][BRD_POOL_SLOT_CAP];       /* granule indices */
+};
+_Static_assert(offsetof(struct brd_pool_slot, blk) == BRD_CACHELINE, "entries start on line 1");
+_Static_assert(sizeof(struct brd_pool_slot) % BRD_CACHELINE == 0, "slots own their lines");
+
 struct brd_pool_hdr {
         /* Immutable after create: checked on attach against a layout
          * recomputed from the segment size (-EPROTO on any mismatch). */
@@ -127,6 +153,10 @@ struct brd_pool_hdr {
         uint32_t free_head[BRD_POOL_MAX_ORDER] BRD_ALIGNED_CACHELINE;
 
         struct brd_pool_class cls[BRD_POOL_NCLASSES] BRD_ALIGNED_CACHELINE;
+        /* Immutable after create, checked on attach like the offsets above. */
+        uint64_t slots_off;             /* struct brd_pool_slot[nslots] */
+        uint32_t nslots;
+        uint32_t slot_size;             /* sizeof(struct brd_pool_slot) */
 };
 _Static_assert(sizeof(pthread_mutex_t) <= BRD_CACHELINE - 16, "mutex fits its cache line");
 _Static_assert(offsetof(struct brd_pool_hdr, lock) == 64, "lock on its own line");
