@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/single_threaded.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -468,6 +469,78 @@ static void test_pool_hostile_state(void **state)
                 AO_store(&pg[0].word, BRD_PG_WORD(BRD_PG_FREE, 31));
         }
         assert_int_equal(brd_pool_stats(p, &s), -EBADMSG);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+/* The cache slots are shared memory too: an entry count past the cap or an
+ * entry outside the pool poisons; a dead owner's slot full of garbage is
+ * reaped without an access outside the pool and without freeing a block
+ * that is not cached. */
+static void test_pool_hostile_slots(void **state)
+{
+        struct brd_pool_slot *slots, *mine;
+        struct brd_pool_hdr *h;
+        struct brd_pool *p;
+        struct t_leak l;
+        struct stat ns;
+        int64_t a, b, keep;
+        pid_t dead;
+        unsigned c, i;
+        long n;
+
+        (void)state;
+        assert_true(__libc_single_threaded);
+        t_leak_begin(&l);
+        for (int k = 0; k < 2; k++) {
+                assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+                h = hdr_of(p);
+                slots = (struct brd_pool_slot *)(void *)((char *)h + h->slots_off);
+                a = brd_pool_alloc(p, 64);
+                assert_true(a > 0);
+                assert_int_equal(brd_pool_free(p, (uint64_t)a), 0);     /* cached */
+                mine = &slots[0];
+                assert_int_equal(AO_load(&mine->owner), (AO_t)getpid());
+                assert_int_equal(mine->n[0], 1);
+                if (k == 0)
+                        mine->n[0] = 200;                       /* past the cap */
+                else
+                        mine->blk[0][0] = 0xfffffff0u;          /* outside the pool */
+                assert_int_equal(brd_pool_alloc(p, 64), -EBADMSG);
+                assert_int_equal(brd_pool_alloc(p, 64), -EBADMSG);      /* poisoned */
+                brd_pool_close(p);
+        }
+
+        /* A dead process's slot with garbage entries, and one that names a
+         * block someone holds. */
+        dead = fork();
+        assert_true(dead >= 0);
+        if (dead == 0)
+                _exit(0);
+        assert_int_equal(t_wait_child(dead), 0);
+        assert_int_equal(stat("/proc/self/ns/pid", &ns), 0);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        h = hdr_of(p);
+        slots = (struct brd_pool_slot *)(void *)((char *)h + h->slots_off);
+        keep = brd_pool_alloc(p, 64);
+        assert_true(keep > 0);
+        AO_store(&slots[1].owner, (AO_t)dead);
+        AO_store(&slots[1].start_time, 0);
+        AO_store(&slots[1].pid_ns, (AO_t)ns.st_ino);
+        for (c = 0; c < BRD_POOL_NCLASSES; c++) {
+                slots[1].n[c] = 255;
+                for (i = 0; i < BRD_POOL_SLOT_CAP; i++)
+                        slots[1].blk[c][i] = i & 1 ? 0xffffffffu : (uint32_t)(i * 977);
+        }
+        slots[1].blk[0][0] = (uint32_t)((uint64_t)(keep - (int64_t)h->data_off) / 64);
+        n = 0;
+        while ((b = brd_pool_alloc(p, 64)) > 0)
+                n++;
+        assert_int_equal(b, -ENOSPC);
+        assert_true(n > 1000);
+        assert_int_equal(AO_load(&slots[1].owner), 0);          /* reaped */
+        assert_int_equal(brd_pool_free(p, (uint64_t)keep), 0);  /* still ours, freed once */
+        assert_int_equal(brd_pool_free(p, (uint64_t)keep), -EINVAL);
         brd_pool_close(p);
         t_leak_end(&l);
 }
@@ -1043,6 +1116,7 @@ int main(void)
                 cmocka_unit_test(test_pool_churn_steady_state),
                 cmocka_unit_test(test_pool_export_attach_validation),
                 cmocka_unit_test(test_pool_hostile_state),
+                cmocka_unit_test(test_pool_hostile_slots),
                 cmocka_unit_test(test_pool_process_tree),
                 cmocka_unit_test(test_pool_fork_drops_inherited_cache),
                 cmocka_unit_test(test_pool_dead_cache_reaped),
