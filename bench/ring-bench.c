@@ -41,7 +41,10 @@
  * passes still check the message and byte counts.  Rates are taken by the
  * consumer after one full lap of the buffer (first-touch page faults are not
  * streaming cost).  Passes interleave the peers so that every figure in a row
- * is taken back to back; ratios are medians of per-pass ratios.
+ * is taken back to back; ratios are medians of per-pass ratios.  The JSON
+ * also has every pass with the cache-line ping-pongs taken right before and
+ * after it, so that passes can be grouped by placement across runs (the
+ * host may move the CPUs within a row).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1352,6 +1355,12 @@ struct row {
         int verified[NPEER];
         double ratio[NRATIO];                   /* medians of per-pass ratios */
         double memcpy_ratio;                    /* brood copy GB/s / memcpy(1 MiB) */
+        /* Each pass, with the ping-pongs right before and after it: the
+         * host can move the CPUs within a row, so the JSON lets passes be
+         * grouped by placement across runs. */
+        double pass_pp[MAXPASS + 1];
+        double pass_mps[NPEER][MAXPASS];
+        double pass_rat[NRATIO][MAXPASS];
 };
 
 struct target {
@@ -1472,6 +1481,9 @@ static void run_streaming(void)
                 }
                 for (int k = 0; k < NRATIO; k++)
                         r->ratio[k] = med_finite(rat[k], opt.passes);
+                memcpy(r->pass_pp, pp, sizeof(pp));
+                memcpy(r->pass_mps, mps, sizeof(mps));
+                memcpy(r->pass_rat, rat, sizeof(rat));
                 r->memcpy_ratio = r->size == MiB ? r->fig[PEER_BROOD].gbps / memcpy_1m : NAN;
         }
 }
@@ -1749,6 +1761,26 @@ static int write_json(const char *path)
                         bc_json_num(&j, ratio_name[k], r->ratio[k]);
                 if (r->size == MiB)
                         bc_json_num(&j, "brood_over_memcpy_1MiB", r->memcpy_ratio);
+                bc_json_close(&j);
+                bc_json_arr(&j, "passes");
+                for (int q = 0; isfinite(r->pp_ns) && q < opt.passes; q++) {
+                        const char *a = bc_placement(r->pass_pp[q]);
+                        const char *b = bc_placement(r->pass_pp[q + 1]);
+
+                        bc_json_obj(&j, NULL);
+                        bc_json_num(&j, "pingpong_before_ns", r->pass_pp[q]);
+                        bc_json_num(&j, "pingpong_after_ns", r->pass_pp[q + 1]);
+                        bc_json_str(&j, "placement", a && b && !strcmp(a, b) ? a : "mixed");
+                        for (int p = 0; p < NPEER; p++) {
+                                char key[48];
+
+                                snprintf(key, sizeof(key), "%s_msgs_per_s", peer_name[p]);
+                                bc_json_num(&j, key, r->pass_mps[p][q]);
+                        }
+                        for (int k = 0; k < NRATIO; k++)
+                                bc_json_num(&j, ratio_name[k], r->pass_rat[k][q]);
+                        bc_json_close(&j);
+                }
                 bc_json_close(&j);
                 bc_json_close(&j);
         }
