@@ -503,6 +503,13 @@ static void slots_reap(struct brd_pool *p)
                 if (!owner_dead(o & ~BRD_POOL_REAPING, start) ||
                     !AO_compare_and_swap_full(&s->owner, o, BRD_POOL_REAPING | me))
                         continue;
+                /* Another reaper may have freed the slot meanwhile and a new
+                 * process with the dead one's pid claimed it: its start time
+                 * (or the 0 before it is written) tells; hand it back. */
+                if (!(o & BRD_POOL_REAPING) && AO_load(&s->start_time) != start) {
+                        AO_compare_and_swap_full(&s->owner, BRD_POOL_REAPING | me, o);
+                        continue;
+                }
                 slot_drain(p, s);
                 AO_store(&s->start_time, 0);
                 AO_store(&s->pid_ns, 0);
