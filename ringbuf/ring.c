@@ -716,9 +716,9 @@ static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t d
                         e = ring_ready(r, end);
                         if (e) {
                                 ring_disarm(r);
+                                /* t0: the wait spun the base budget. */
                                 if (e > 0 && t0)
-                                        r->spin_ns = brd__ring_spin_next(spin,
-                                                                         brd__now_ns() - t0);
+                                        r->spin_ns = brd__ring_spin_next(brd__now_ns() - t0);
                                 return e < 0 ? e : 0;
                         }
                 }
@@ -779,7 +779,8 @@ static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t d
                     (tmo < 0 || tmo > RING_FALLBACK_MS))
                         tmo = RING_FALLBACK_MS;
                 /* A longer budget did not cover this wait: the cadence
-                 * broke (idle, or a slower peer), back to the base. */
+                 * broke (idle, or a slower peer), back to the base, and
+                 * no growth when it wakes (t0 = 0). */
                 if (spin > BRD_RING_SPIN_NS) {
                         r->spin_ns = BRD_RING_SPIN_NS;
                         t0 = 0;

@@ -124,16 +124,17 @@ _Static_assert(sizeof(struct brd_ring_hdr) <= BRD_RING_CAPACITY_MIN, "header fit
  * takes nothing from other processes that want it (4 actors on 2 CPUs:
  * brood demo 10% slower spinning, 10% faster yielding).  A wait that
  * sleeps despite a longer budget (the cadence broke: idle, a slower peer)
- * resets it to the base, so an idle side spins at most one longer budget.
- * @budget: the budget the wait spun, @waited: ns from its start to the
- * progress that ended its sleep (negative: it ended otherwise).
+ * resets it to the base, so an idle side spins at most one longer budget:
+ * ring_wait() does that as it goes to sleep, and asks this function only
+ * after a wait that spun the base budget and slept.
+ * @waited: ns from the wait's start to the progress that ended its sleep.
  */
 #define BRD_RING_SPIN_NS     20000
 #define BRD_RING_SPIN_MAX_NS 100000
 
-static inline int64_t brd__ring_spin_next(int64_t budget, int64_t waited)
+static inline int64_t brd__ring_spin_next(int64_t waited)
 {
-        if (budget > BRD_RING_SPIN_NS || waited < 0 || waited > BRD_RING_SPIN_MAX_NS)
+        if (waited < 0 || waited > BRD_RING_SPIN_MAX_NS)
                 return BRD_RING_SPIN_NS;
         waited += waited / 4;
         if (waited > BRD_RING_SPIN_MAX_NS)
