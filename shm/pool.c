@@ -477,6 +477,15 @@ static void slot_drain(struct brd_pool *p, struct brd_pool_slot *s)
         }
 }
 
+/* Free slot @s (emptied): the stamps first, so that a claimer's CAS
+ * finds a slot with nothing of the previous owner. */
+static void slot_free(struct brd_pool_slot *s)
+{
+        AO_store(&s->start_time, 0);
+        AO_store(&s->pid_ns, 0);
+        AO_store_release(&s->owner, 0);
+}
+
 /*
  * Reap the slots whose owner died without brd_pool_close() (SIGKILL, a
  * crash, exit without close): their blocks go back to the class stacks and
@@ -511,10 +520,7 @@ static void slots_reap(struct brd_pool *p)
                         continue;
                 }
                 slot_drain(p, s);
-                AO_store(&s->start_time, 0);
-                AO_store(&s->pid_ns, 0);
-                /* Pairs with the claimer's CAS: the slot is empty first. */
-                AO_store_release(&s->owner, 0);
+                slot_free(s);
         }
 }
 
@@ -896,9 +902,7 @@ BRD_EXPORT void brd_pool_close(struct brd_pool *pool)
         if (brd_seg_addr(pool->seg) && pool->slot && pool->cache_gen == brd__fork_gen()) {
                 /* Emptied above, or by the thread that found threads (the
                  * cache is bypassed since): free for the next process. */
-                AO_store(&pool->slot->start_time, 0);
-                AO_store(&pool->slot->pid_ns, 0);
-                AO_store_release(&pool->slot->owner, 0);
+                slot_free(pool->slot);
         }
         brd_seg_close(pool->seg);
         free(pool);
