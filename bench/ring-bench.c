@@ -44,7 +44,9 @@
  * is taken back to back; ratios are medians of per-pass ratios.  The JSON
  * also has every pass with the cache-line ping-pongs taken right before and
  * after it, so that passes can be grouped by placement across runs (the
- * host may move the CPUs within a row).
+ * host may move the CPUs within a row).  The producer's source and the
+ * consumer's buffer start at a page, or --offset bytes past one (16: where
+ * malloc puts a large buffer), for every peer alike.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -90,6 +92,7 @@ static struct {
         int64_t  idle_ns;
         const char *json;
         size_t   only;                  /* --size: stream this size only, nothing else */
+        size_t   offset;                /* --offset: the peers' buffers start this far past a page */
         int      cpu[2];                /* producer / consumer CPUs when pinned */
 } opt = { .pin = 1, .cpu = { -1, -1 } };
 
@@ -1721,6 +1724,7 @@ static int write_json(const char *path)
         bc_json_bool(&j, "quick", opt.quick);
         bc_json_bool(&j, "pinned", opt.pin);
         bc_json_str(&j, "line_release", release_name[brd__release_policy]);
+        bc_json_int(&j, "buffer_offset", (int64_t)opt.offset);
         bc_json_arr(&j, "cpus");
         bc_json_int(&j, NULL, opt.pin ? opt.cpu[0] : -1);
         bc_json_int(&j, NULL, opt.pin ? opt.cpu[1] : -1);
@@ -1844,7 +1848,7 @@ static void usage(FILE *f)
 {
         fprintf(f,
                 "usage: ring-bench [--quick] [--json FILE] [--no-pin] [--passes N] [--size BYTES]\n"
-                "                  [--release auto|off|on]\n"
+                "                  [--release auto|off|on] [--offset BYTES]\n"
                 "  --quick      short run (< 20 s); the default run takes about a minute\n"
                 "  --json FILE  write every figure, the ratios and the machine to FILE\n"
                 "  --no-pin     do not pin producer and consumer to two CPUs\n"
@@ -1854,6 +1858,9 @@ static void usage(FILE *f)
                 "  --release P  how brood consumers release the lines they consumed: auto (the\n"
                 "               library's controller, the default), off, or on (always while\n"
                 "               streaming): to measure what the release does\n"
+                "  --offset B   the producer's source and the consumer's buffer start B bytes\n"
+                "               (0-4095) past a page, for every peer; default 0; 16 is where\n"
+                "               malloc puts a large buffer\n"
                 "Exit status: 0, or 1 when a case failed or lost data (a missed target is not\n"
                 "a failure), 2 on bad usage.\n");
 }
@@ -1867,6 +1874,7 @@ int main(int argc, char **argv)
                 { "passes", required_argument, NULL, 'n' },
                 { "size", required_argument, NULL, 's' },
                 { "release", required_argument, NULL, 'r' },
+                { "offset", required_argument, NULL, 'o' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
         };
@@ -1908,6 +1916,17 @@ int main(int argc, char **argv)
                                 return 2;
                         }
                         break;
+                case 'o': {
+                        char *end;
+                        unsigned long v = strtoul(optarg, &end, 10);
+
+                        if (*optarg < '0' || *optarg > '9' || *end || v > 4095) {
+                                fprintf(stderr, "ring-bench: --offset 0..4095\n");
+                                return 2;
+                        }
+                        opt.offset = v;
+                        break;
+                }
                 case 'h': usage(stdout); return 0;
                 default: usage(stderr); return 2;
                 }
@@ -1937,24 +1956,26 @@ int main(int argc, char **argv)
                         opt.pin = 0;
         }
         res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        src_buf = aligned_alloc(4096, MiB);
-        rx_buf = aligned_alloc(4096, MiB);
+        src_buf = aligned_alloc(4096, MiB + 4096);
+        rx_buf = aligned_alloc(4096, MiB + 4096);
         rt_samples = calloc(RT_MAX_SAMPLES, sizeof(*rt_samples));
         if (res == MAP_FAILED || !src_buf || !rx_buf || !rt_samples) {
                 fprintf(stderr, "ring-bench: out of memory\n");
                 return 1;
         }
+        src_buf += opt.offset;          /* never freed: the process ends with them */
+        rx_buf += opt.offset;
         srand(12345);
         for (size_t i = 0; i < MiB; i++)
                 src_buf[i] = (unsigned char)rand();
         memset(rx_buf, 0, MiB);
 
         fprintf(stderr, "ring-bench: brood %s, %d CPUs, %s, %d timed passes of <= %.2f s%s, "
-                "release %s\n",
+                "release %s, buffers %zu B past a page\n",
                 brd_version(), (int)sysconf(_SC_NPROCESSORS_ONLN),
                 opt.pin ? "producer and consumer pinned to two CPUs" : "not pinned",
                 opt.passes, (double)opt.case_ns / 1e9, opt.quick ? " (quick)" : "",
-                release_name[brd__release_policy]);
+                release_name[brd__release_policy], opt.offset);
         if (opt.pin)
                 printf("pinned: producer cpu %d, consumer cpu %d\n", opt.cpu[0], opt.cpu[1]);
         else

@@ -248,9 +248,9 @@ static void rows_put(struct brd_array *a, uint64_t pos, const unsigned char *src
 
         if (k > n)
                 k = n;
-        memcpy(a->rows + slot * a->row_size, src, k * a->row_size);
+        brd__memcpy(a->rows + slot * a->row_size, src, k * a->row_size);
         if (n > k)
-                memcpy(a->rows, src + k * a->row_size, (n - k) * a->row_size);
+                brd__memcpy(a->rows, src + k * a->row_size, (n - k) * a->row_size);
 }
 
 static void rows_get(const struct brd_array *a, uint64_t pos, unsigned char *dst, uint64_t n)
@@ -259,9 +259,9 @@ static void rows_get(const struct brd_array *a, uint64_t pos, unsigned char *dst
 
         if (k > n)
                 k = n;
-        memcpy(dst, a->rows + slot * a->row_size, k * a->row_size);
+        brd__memcpy(dst, a->rows + slot * a->row_size, k * a->row_size);
         if (n > k)
-                memcpy(dst + k * a->row_size, a->rows, (n - k) * a->row_size);
+                brd__memcpy(dst + k * a->row_size, a->rows, (n - k) * a->row_size);
 }
 
 static int push_locked(struct brd_array *a, const void *rows, size_t n)
@@ -277,7 +277,7 @@ static int push_locked(struct brd_array *a, const void *rows, size_t n)
         if (!(a->flags & BRD_ARRAY_RING)) {
                 if (n > a->capacity - l)
                         return -ENOSPC;
-                memcpy(a->rows + l * a->row_size, rows, n * a->row_size);
+                brd__memcpy(a->rows + l * a->row_size, rows, n * a->row_size);
                 /* Pairs with AO_load_acquire(last) in brd_array_read: the rows
                  * are written before a reader can count them. */
                 AO_store_release(&a->h->last, l + n);

@@ -464,6 +464,68 @@ static void test_stream_partial_reads(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * Copies between the caller's buffers and the ring at every alignment the
+ * copy helpers tell apart (line-aligned to each other or not, below and past
+ * the chunk size, past the page-by-page size): exact bytes, and nothing
+ * written outside the caller's buffer.
+ */
+static void test_copies_at_any_alignment(void **state)
+{
+        static const size_t sizes[] = { 65, 2047, 2048, 2049, 2113, 4096, 4099,
+                                        65536 + 3, 300 * 1024 + 5 };
+        static const size_t offs[] = { 0, 1, 8, 16, 31, 33, 63, 64 + 16 };
+        const size_t max = 300 * 1024 + 5, room = max + 4096 + 256;
+        uint8_t *src = malloc(room), *dst = malloc(room), *cmp = malloc(room);
+        struct pair x;
+        struct t_leak l;
+
+        (void)state;
+        assert_non_null(src);
+        assert_non_null(dst);
+        assert_non_null(cmp);
+        t_leak_begin(&l);
+        pair_open(&x, 1 << 20, 0);
+        for (size_t i = 0; i < room; i++)
+                src[i] = (uint8_t)(i * 131 + (i >> 8) + 7);
+        for (size_t si = 0; si < BRD_ARRAY_SIZE(sizes); si++) {
+                size_t n = sizes[si];
+
+                for (size_t a = 0; a < BRD_ARRAY_SIZE(offs); a++) {
+                        size_t so = offs[a], d0 = offs[(a + si) % BRD_ARRAY_SIZE(offs)];
+                        size_t d1 = offs[(a + 3) % BRD_ARRAY_SIZE(offs)], got = 0;
+                        ssize_t k;
+
+                        /* A message: send from src + so, recv into dst + d0. */
+                        memset(dst, 0xa5, room);
+                        assert_int_equal(brd_ring_send(x.p, src + so, n, 0), 0);
+                        assert_int_equal(brd_ring_recv(x.c, dst + d0, n, 0), (ssize_t)n);
+                        assert_memory_equal(dst + d0, src + so, n);
+                        memset(cmp, 0xa5, room);
+                        assert_memory_equal(dst, cmp, d0);
+                        assert_memory_equal(dst + d0 + n, cmp, room - d0 - n);
+
+                        /* The byte stream: write from src + d1, read into dst + so. */
+                        memset(dst, 0x5a, room);
+                        assert_int_equal(brd_ring_write(x.p, src + d1, n, 0), (ssize_t)n);
+                        while (got < n) {
+                                k = brd_ring_read(x.c, dst + so + got, n - got, 0);
+                                assert_true(k > 0);
+                                got += (size_t)k;
+                        }
+                        assert_memory_equal(dst + so, src + d1, n);
+                        memset(cmp, 0x5a, room);
+                        assert_memory_equal(dst, cmp, so);
+                        assert_memory_equal(dst + so + n, cmp, room - so - n);
+                }
+        }
+        pair_close(&x);
+        t_leak_end(&l);
+        free(src);
+        free(dst);
+        free(cmp);
+}
+
 static void test_batching_flush(void **state)
 {
         char out[64];
@@ -676,6 +738,7 @@ int main(void)
                 cmocka_unit_test(test_eof_when_nothing_sent),
                 cmocka_unit_test(test_consumer_close_gives_epipe),
                 cmocka_unit_test(test_stream_partial_reads),
+                cmocka_unit_test(test_copies_at_any_alignment),
                 cmocka_unit_test(test_batching_flush),
                 cmocka_unit_test(test_random_messages_forked),
                 cmocka_unit_test(test_random_messages_forked_batch_nospin),

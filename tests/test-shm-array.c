@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -195,6 +196,42 @@ static void test_array_ring_overwrites_oldest(void **state)
         assert_int_equal(brd_array_destroy(a), 0);
         brd_pool_close(p);
         t_leak_end(&l);
+}
+
+/*
+ * Bulk rows through the copy helper's chunked path: 3-byte rows, thousands
+ * at a time from and into buffers at odd addresses, across the ring's wrap.
+ */
+static void test_array_bulk_rows_odd_alignment(void **state)
+{
+        enum { RS = 3, CAP = 3000, A = 2500, B = 2000 };
+        uint8_t *src = malloc((A + B) * RS + 64), *dst = malloc(CAP * RS + 64);
+        struct brd_array *a;
+        struct brd_pool *p;
+        struct t_leak l;
+        uint64_t first;
+
+        (void)state;
+        assert_non_null(src);
+        assert_non_null(dst);
+        t_leak_begin(&l);
+        for (size_t i = 0; i < (A + B) * RS + 64; i++)
+                src[i] = (uint8_t)(i * 37 + (i >> 7));
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        assert_int_equal(brd_array_create(p, RS, CAP, 0, BRD_ARRAY_RING, &a), 0);
+        assert_int_equal(brd_array_push(a, src + 1, A), 0);
+        assert_int_equal(brd_array_push(a, src + 1 + A * RS, B), 0);     /* wraps */
+        memset(dst, 0xee, CAP * RS + 64);
+        assert_int_equal(brd_array_read(a, &first, dst + 5, CAP), CAP);
+        assert_int_equal(first, A + B - CAP);
+        assert_memory_equal(dst + 5, src + 1 + (A + B - CAP) * RS, CAP * RS);
+        assert_int_equal(dst[4], 0xee);
+        assert_int_equal(dst[5 + CAP * RS], 0xee);
+        assert_int_equal(brd_array_destroy(a), 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+        free(src);
+        free(dst);
 }
 
 static void test_array_open_validation(void **state)
@@ -532,6 +569,7 @@ int main(void)
                 cmocka_unit_test(test_array_push_prepend_read),
                 cmocka_unit_test(test_array_overrun_changes_nothing),
                 cmocka_unit_test(test_array_ring_overwrites_oldest),
+                cmocka_unit_test(test_array_bulk_rows_odd_alignment),
                 cmocka_unit_test(test_array_open_validation),
                 cmocka_unit_test(test_array_hostile_indices),
                 cmocka_unit_test(test_array_writer_reader_linear_300k),
