@@ -23,133 +23,22 @@
  * kernels without it fall back to the fork generation stamped at attach.
  * Peer death: the waiter opens a pidfd of the pid stamped in the peer's side
  * (checked against its /proc start time) and sleeps on it with the doorbell.
+ *
+ * This file has the I/O calls and the wait; endpoint.c creates, attaches
+ * and closes endpoints; endpoint.h has the endpoint struct they share.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <linux/membarrier.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <brood/ringbuf.h>
-#include <brood/shm.h>
-#include "internal/brd-release.h"
-#include "internal/brd-ring.h"
-
-#define RING_PROD BRD_HANDLE_RING_PRODUCER
-#define RING_CONS BRD_HANDLE_RING_CONSUMER
-
-/* Handle fds, in this order. */
-#define RING_FD_MEM   0
-#define RING_FD_DATA  1         /* doorbell "data available": the consumer sleeps on it */
-#define RING_FD_SPACE 2         /* doorbell "space available": the producer sleeps on it */
-#define RING_NFDS     3
-
-#define RING_KNOWN_FLAGS (BRD_RING_NOSPIN | BRD_RING_BATCH | BRD_RING_POPULATE | BRD_RING_EINTR)
-#define RING_BATCH_MAX 8192u
-/* Copies from this size go a page at a time, prefetching (ring_copy_big). */
-#define RING_COPY_BIG  (256u * 1024)
-#define RING_PAGE      4096u
-/* Messages up to this size take send's and recv's inline small paths. */
-#define RING_SMALL 64u
-/* Poll bound when death cannot be watched through a pidfd, or when the
- * asymmetric fence failed: the ring state is re-checked this often. */
-#define RING_FALLBACK_MS 20
-#define RING_TOKEN 0x6272642d72696e67ull       /* "brd-ring" */
-/* Off the fast paths: kept out of line so that those stay leaf functions
- * that save no registers. */
-#define RING_SLOW __attribute__((noinline))
-/*
- * Lag (see cons_lag): a side that catches up with the other one waits,
- * without touching shared memory, until the other is lag_bytes ahead (an
- * eighth of the ring, at most RING_LAG_BYTES), polling the other's index
- * once every lag_pauses pauses, for at most RING_LAG_POLLS polls and
- * RING_LAG_BUDGET pauses in all, and not after the other side stopped
- * moving.  Each poll costs the other side a cache miss on its next index
- * store, so the interval adapts (RING_LAG_PAUSES_MIN..MAX, doubling or
- * halving) until a poll finds about lag_bytes of progress.
- * The consumer probes whether that pays after RING_LAG_PROBE_MIN chases,
- * backing off to one probe per RING_LAG_PROBE_MAX when it does not.
- */
-#define RING_LAG_BYTES       32768u
-#define RING_LAG_PAUSES_MIN  4u
-#define RING_LAG_PAUSES_INIT 16u
-#define RING_LAG_PAUSES_MAX  256u
-#define RING_LAG_BUDGET      512u
-#define RING_LAG_POLLS       8
-#define RING_LAG_FRAMES      4
-#define RING_LAG_PROBE_MIN   16u
-#define RING_LAG_PROBE_MAX   65536u
-
-struct brd_ring {
-        /* Hot: touched on every message. */
-        uint8_t *data;                  /* the data area, mapped twice back to back */
-        uint64_t mask;
-        uint64_t cap;
-        uint64_t pos;                   /* own index: producer tail incl. unpublished; consumer head */
-        uint64_t peer;                  /* cached peer index (producer: head, consumer: tail) */
-        AO_t *own_idx, *peer_idx;
-        struct brd_ring_side *own, *peer_side;
-        uint64_t rung;                  /* peer state word the doorbell was last rung for */
-        uint64_t batch;                 /* producer: publish once pos - ring_pub() reaches it; 0: always */
-        const uint64_t *token;          /* MADV_WIPEONFORK page: RING_TOKEN here, 0 in a forked child */
-        uint64_t fork_gen;
-        uint64_t max_msg;
-        int err;                        /* final: -EPIPE, -ECONNRESET, -EBADMSG; 0 */
-        uint32_t role;
-        unsigned flags;
-        bool asym;                      /* membarrier-registered: no fence when publishing */
-
-        /*
-         * Consumer: the peeked frame, producer: the reservation, each one
-         * word written by one call and read by the next (one store, one
-         * load; two words would also invite the compiler to fuse their
-         * loads into one 16-byte load, which the CPU cannot forward from two
-         * 8-byte stores: a ~10 ns stall per zero-copy message, measured).
-         * A frame is at most cap / 2 + 8 <= 2^31 + 8 bytes, a payload at
-         * most 2^31, and a reservation's alignment gap below 4 KiB + 8.
-         */
-        uint64_t peek;                  /* frame bytes << 32 | payload bytes after rd_off; 0: none */
-        uint64_t resv;                  /* the reservation, see resv_word(); 0: none */
-        uint64_t rd_off;                /* bytes of the frame at pos that read() consumed */
-        struct brd__release rel;        /* consumer: line release (cons_advance) */
-        /* Lag (ring_lag_wait, cons_lag). */
-        uint64_t lag_bytes;             /* how far ahead the other side may get: cap / 8, <= 32 KiB */
-        uint32_t lag_pauses;            /* poll interval, adapted */
-        uint64_t last_size;             /* consumer: frame bytes of the last message consumed */
-        uint32_t lag_on;                /* streaming: let the producer get ahead */
-        uint32_t lag_probe;             /* chases until the next probe */
-        uint32_t lag_backoff;           /* lag_probe after a failed probe */
-
-        /* Waiting. */
-        int64_t spin_ns;                /* spin budget, see brd__ring_spin_next() */
-        bool armed, mb_failed, peer_dead, no_pidfd, final_rung;
-        uint64_t seq;
-        int efd_own, efd_peer, efd_intr, epfd, pidfd;
-        pid_t peer_pid;
-        uint64_t peer_start;
-        AO_t intr;                      /* brd_ring_interrupt() pending */
-        AO_t held;                      /* a call that may wait is running (ring_hold()) */
-        AO_t fd_used;                   /* brd_ring_fd() was called */
-
-        struct brd_ring_stats st;
-#if BRD_DEBUG_CHECKS
-        AO_t user;                      /* tid of the thread inside a call; 0: none */
-#endif
-        struct brd_seg *seg;
-        uint8_t *map;                   /* the double mapping (2 * cap) + the token page */
-        uint64_t page;
-};
+#include "endpoint.h"
 
 /*
  * Debug checks (meson -Ddebug_checks=true; RELIABILITY D29): one thread at a
@@ -263,11 +152,6 @@ static inline int64_t call_deadline(int timeout_ms)
         return timeout_ms > 0 ? brd__deadline(timeout_ms) : (timeout_ms ? INT64_MAX : 0);
 }
 
-static int sys_membarrier(int cmd)
-{
-        return (int)syscall(SYS_membarrier, cmd, 0, 0);
-}
-
 static int sys_pidfd_open(pid_t pid)
 {
         return (int)syscall(SYS_pidfd_open, pid, 0);
@@ -280,21 +164,6 @@ static void efd_drain(int fd)
         /* Non-blocking: EAGAIN just means it was already empty. */
         while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
                 ;
-}
-
-static void efd_signal(int fd)
-{
-        uint64_t one = 1;
-
-        /* EAGAIN: the counter is saturated, i.e. already signalled (B18). */
-        while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
-                ;
-}
-
-static void ring_bell(struct brd_ring *r)
-{
-        efd_signal(r->efd_peer);
-        r->st.doorbells++;
 }
 
 /* The peer sleeps (state @st): ring once per arm, the peer bumps seq each time. */
@@ -363,29 +232,6 @@ static int ring_poison(struct brd_ring *r)
         return ring_final(r, -EBADMSG);
 }
 
-/*
- * Is this endpoint this process's?  A forked child sees the endpoint's
- * MADV_WIPEONFORK page zeroed: one L1 load instead of a call into the fork
- * state on every message.  Without that page (kernel < 4.14), the fork
- * generation stamped at attach.
- */
-static const uint64_t ring_no_token;   /* r->token without a wipe-on-fork page */
-
-static inline bool ring_mine(const struct brd_ring *r)
-{
-        if (BRD_LIKELY(r->token != &ring_no_token))
-                return *r->token == RING_TOKEN;
-        return r->fork_gen == brd__fork_gen();
-}
-
-/* The fast paths' fork check: one load, no branch on the kernel.  Without
- * a wipe-on-fork page it always fails: every call then takes its slow path,
- * which checks the fork generation (ring_mine()). */
-static inline bool ring_mine_fast(const struct brd_ring *r)
-{
-        return *r->token == RING_TOKEN;
-}
-
 /* Entry check of every call: the fork stamp before anything in shm. */
 static inline int ring_check(const struct brd_ring *r, uint32_t role)
 {
@@ -401,20 +247,10 @@ static inline int ring_check(const struct brd_ring *r, uint32_t role)
 /* ------------------------------------------------------------ publish */
 
 /*
- * Our index as last published: read back from its line, which only we write
- * (one store less per message than a private copy).  A peer that scribbles
- * on it can only make us publish again, or (BATCH) hold back until flush.
- */
-static inline uint64_t ring_pub(const struct brd_ring *r)
-{
-        return AO_load(r->own_idx);
-}
-
-/*
  * Store our index and read the peer's state word after it (Dekker,
  * publisher half).  Rings no doorbell: the hot callers test the word and
  * leave for an out-of-line function when it says SLEEPING (or CLOSED), so
- * that they stay leaf functions; everyone else calls ring_publish().
+ * that they stay leaf functions; everyone else calls brd__ring_publish().
  */
 static inline uint64_t ring_publish_quiet(struct brd_ring *r)
 {
@@ -439,7 +275,7 @@ static inline uint64_t ring_publish_quiet(struct brd_ring *r)
 
 /* Publish, and ring the peer if it announced that it sleeps.  Returns the
  * peer's state word as read after the store. */
-static uint64_t ring_publish(struct brd_ring *r)
+uint64_t brd__ring_publish(struct brd_ring *r)
 {
         uint64_t st = ring_publish_quiet(r);
 
@@ -450,7 +286,7 @@ static uint64_t ring_publish(struct brd_ring *r)
 
 static int cons_refresh(struct brd_ring *r)
 {
-        /* Pairs with AO_store_release(tail) in ring_publish(). */
+        /* Pairs with AO_store_release(tail) in brd__ring_publish(). */
         uint64_t t = AO_load_acquire(r->peer_idx);
 
         if (BRD_UNLIKELY(t < r->peer || t - r->pos > r->cap || (t & 7)))
@@ -461,7 +297,7 @@ static int cons_refresh(struct brd_ring *r)
 
 static int prod_refresh(struct brd_ring *r)
 {
-        /* Pairs with AO_store_release(head) in ring_publish(). */
+        /* Pairs with AO_store_release(head) in brd__ring_publish(). */
         uint64_t h = AO_load_acquire(r->peer_idx);
 
         /* Not past our pos: the published tail, or with BATCH a little less
@@ -491,7 +327,7 @@ static int ring_ready(struct brd_ring *r, uint64_t end)
 /* Stamp the CPU we run on in our side (kept there for the peer's spin,
  * see ring_wait()); returns the stamp.  A clean line stays clean when it
  * did not change. */
-static uint64_t ring_stamp_cpu(struct brd_ring *r)
+uint64_t brd__ring_stamp_cpu(struct brd_ring *r)
 {
         int cpu = sched_getcpu();
         uint64_t v = cpu < 0 ? 0 : (uint64_t)cpu + 1;
@@ -503,7 +339,7 @@ static uint64_t ring_stamp_cpu(struct brd_ring *r)
 
 static void ring_arm(struct brd_ring *r)
 {
-        ring_stamp_cpu(r);
+        brd__ring_stamp_cpu(r);
         r->seq++;
         AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1 | BRD_RING_ST_SLEEPING);
         r->armed = true;
@@ -644,7 +480,7 @@ static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t d
 
         /* Hand back / publish what we hold before we could sleep. */
         if (r->pos != ring_pub(r))
-                ring_publish(r);
+                brd__ring_publish(r);
 
         if (timeout_ms != 0 && !(r->flags & BRD_RING_NOSPIN)) {
                 int64_t stop = 0;
@@ -658,7 +494,7 @@ static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t d
                  * a hostile value only changes how long we spin).
                  */
                 spin = r->spin_ns;
-                if (spin > BRD_RING_SPIN_NS && AO_load(&r->peer_side->cpu) == ring_stamp_cpu(r))
+                if (spin > BRD_RING_SPIN_NS && AO_load(&r->peer_side->cpu) == brd__ring_stamp_cpu(r))
                         spin = BRD_RING_SPIN_NS;
                 for (i = 1;; i++) {
                         e = ring_ready(r, end);
@@ -939,7 +775,7 @@ static RING_SLOW int prod_closed(struct brd_ring *r, uint64_t end)
         /* Pairs with AO_store_release(state) in brd_ring_close(): the
          * consumer's last head store is visible below. */
         (void)AO_load_acquire(&r->peer_side->state);
-        /* Pairs with AO_store_release(head) in ring_publish(). */
+        /* Pairs with AO_store_release(head) in brd__ring_publish(). */
         h = AO_load_acquire(r->peer_idx);
         ring_gone(r, false);
         return h >= end ? 0 : -EPIPE;
@@ -1183,7 +1019,7 @@ RING_API int brd_ring_flush(struct brd_ring *r)
         if (e == -EBADMSG)
                 return e;
         if (r->pos != ring_pub(r))
-                ring_publish(r);
+                brd__ring_publish(r);
         return 0;
 }
 
@@ -1596,367 +1432,6 @@ static ssize_t stream_read_held(struct brd_ring *r, void *buf, size_t cap, int t
 RING_HELD(RING_API, ssize_t, brd_ring_read, stream_read_held,
           (struct brd_ring *r, void *buf, size_t cap, int timeout_ms),
           (r, buf, cap, timeout_ms))
-
-/* ------------------------------------------------------ create / attach */
-
-BRD_EXPORT int brd_ring_create(size_t capacity, unsigned flags,
-                               struct brd_handle *ret_producer, struct brd_handle *ret_consumer)
-{
-        struct brd_handle hp, hc;
-        struct brd_ring_hdr *h;
-        struct brd_seg *seg = NULL;
-        uint64_t cap = BRD_RING_CAPACITY_MIN, id, page;
-        int efd_data = -1, efd_space = -1, fds[2 * RING_NFDS] = { -1, -1, -1, -1, -1, -1 };
-        int e, i;
-
-        if (!ret_producer || !ret_consumer || (flags & ~(unsigned)RING_KNOWN_FLAGS))
-                return -EINVAL;
-        if (capacity == 0 || capacity > BRD_RING_CAPACITY_MAX)
-                return -EINVAL;
-        page = (uint64_t)sysconf(_SC_PAGESIZE);
-        if (page < sizeof(struct brd_ring_hdr) || page > BRD_RING_CAPACITY_MAX || (page & (page - 1)))
-                return -EINVAL;
-        while (cap < capacity || cap < page)
-                cap <<= 1;
-        if (getrandom(&id, sizeof(id), 0) != sizeof(id))
-                return errno ? -errno : -EIO;
-
-        e = brd_seg_create("ring", (size_t)(page + cap), 0, &seg);
-        if (e < 0)
-                return e;
-        h = brd_seg_addr(seg);
-        /* Fresh fallocated memfd: already zero.  Fields before the header
-         * is published to anyone: plain stores. */
-        h->magic = BRD_RING_MAGIC;
-        h->version = BRD_RING_VERSION;
-        h->hdr_size = sizeof(*h);
-        h->flags = flags;
-        h->capacity = cap;
-        h->mask = cap - 1;
-        h->data_off = page;
-        h->ring_id = id;
-
-        efd_data = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (efd_data < 0) {
-                e = -errno;
-                goto fail;
-        }
-        efd_space = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (efd_space < 0) {
-                e = -errno;
-                goto fail;
-        }
-        for (i = 0; i < 2; i++) {
-                fds[i * RING_NFDS + RING_FD_MEM] = brd__dup_cloexec(seg->fd);
-                fds[i * RING_NFDS + RING_FD_DATA] = brd__dup_cloexec(efd_data);
-                fds[i * RING_NFDS + RING_FD_SPACE] = brd__dup_cloexec(efd_space);
-        }
-        for (i = 0; i < 2 * RING_NFDS; i++) {
-                if (fds[i] < 0) {
-                        e = fds[i];
-                        goto fail;
-                }
-        }
-        hp = (struct brd_handle){
-                .kind = BRD_HANDLE_RING_PRODUCER, .nfds = RING_NFDS,
-                .fds = { fds[0], fds[1], fds[2], -1 },
-                .size = brd_seg_size(seg), .flags = flags, .id = id, .aux = cap,
-        };
-        hc = hp;
-        hc.kind = BRD_HANDLE_RING_CONSUMER;
-        hc.fds[0] = fds[3];
-        hc.fds[1] = fds[4];
-        hc.fds[2] = fds[5];
-        brd__close(efd_data);
-        brd__close(efd_space);
-        brd_seg_close(seg);
-        *ret_producer = hp;
-        *ret_consumer = hc;
-        return 0;
-fail:
-        for (i = 0; i < 2 * RING_NFDS; i++)
-                brd__close(fds[i]);
-        brd__close(efd_data);
-        brd__close(efd_space);
-        brd_seg_close(seg);
-        return e;
-}
-
-static bool is_eventfd(int fd)
-{
-        char link[64], target[64];
-        ssize_t n;
-
-        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-        n = readlink(link, target, sizeof(target) - 1);
-        if (n < 0)
-                return errno == ENOENT ? fcntl(fd, F_GETFD) >= 0 : false;   /* no /proc */
-        target[n] = '\0';
-        return strcmp(target, "anon_inode:[eventfd]") == 0;
-}
-
-static void ring_free(struct brd_ring *r)
-{
-        if (r->map)
-                munmap(r->map, 2 * r->cap + r->page);
-        /* In a forkserver child the inherited numbers may be its handles now. */
-        if (!brd__fds_gone(r->fork_gen)) {
-                if (r->epfd >= 0)
-                        brd__close(r->epfd);
-                brd__close(r->pidfd);
-                brd__close(r->efd_own);
-                brd__close(r->efd_peer);
-                brd__close(r->efd_intr);
-        }
-        brd_seg_close(r->seg);
-        free(r);
-}
-
-static int ring_map(struct brd_ring *r, int fd, uint64_t off)
-{
-        int pop = (r->flags & BRD_RING_POPULATE) ? MAP_POPULATE : 0;
-        uint8_t *base, *p;
-        int k;
-
-        /* Reserve 2 * cap + a page of address space, then put the data
-         * pages in both halves: byte i and byte i + cap are the same byte.
-         * The last page is private: the fork token. */
-        base = mmap(NULL, 2 * r->cap + r->page, PROT_NONE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (base == MAP_FAILED)
-                return -errno;
-        r->map = base;
-        for (k = 0; k < 2; k++) {
-                p = mmap(base + k * r->cap, r->cap, PROT_READ | PROT_WRITE,
-                         MAP_SHARED | MAP_FIXED | (k ? 0 : pop), fd, (off_t)off);
-                if (p == MAP_FAILED)
-                        return -errno;  /* ring_free() unmaps it all */
-        }
-        r->data = base;
-        p = base + 2 * r->cap;
-        if (mprotect(p, r->page, PROT_READ | PROT_WRITE) < 0)
-                return -errno;
-        if (madvise(p, r->page, MADV_WIPEONFORK) == 0) {
-                *(uint64_t *)(void *)p = RING_TOKEN;
-                r->token = (const uint64_t *)(void *)p;
-        }
-        return 0;
-}
-
-BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring)
-{
-        struct brd_ring_hdr *hdr;
-        struct brd_ring *r;
-        struct epoll_event ev = { .events = EPOLLIN };
-        uint64_t cap, mask, off, t, hd, page, st;
-        uint32_t magic, version, hsize, flags;
-        int e;
-
-        if (!ret_ring || !h ||
-            (h->kind != BRD_HANDLE_RING_PRODUCER && h->kind != BRD_HANDLE_RING_CONSUMER))
-                return -EINVAL;
-        if (!brd__handle_valid(h, h->kind, RING_NFDS) || h->nfds != RING_NFDS)
-                return -EINVAL;
-        if (h->size < 2 * BRD_RING_CAPACITY_MIN || h->size > 2 * BRD_RING_CAPACITY_MAX)
-                return -EINVAL;
-        if (!is_eventfd(h->fds[RING_FD_DATA]) || !is_eventfd(h->fds[RING_FD_SPACE]))
-                return -EINVAL;
-
-        r = calloc(1, sizeof(*r));
-        if (!r)
-                return -ENOMEM;
-        r->efd_own = r->efd_peer = r->efd_intr = r->epfd = r->pidfd = -1;
-        r->fork_gen = brd__fork_gen();  /* ring_free() on a failed attach closes what it made */
-        r->token = &ring_no_token;
-        r->role = h->kind;
-        r->lag_probe = r->lag_backoff = RING_LAG_PROBE_MIN;
-        r->lag_pauses = RING_LAG_PAUSES_INIT;
-
-        e = brd__seg_attach_fd(h->fds[RING_FD_MEM], h->size, false, 0, &r->seg);
-        if (e < 0) {
-                r->seg = NULL;
-                goto fail;
-        }
-        hdr = brd_seg_addr(r->seg);
-        /* Copy once, validate the copies, never read these again. */
-        magic = hdr->magic;
-        version = hdr->version;
-        hsize = hdr->hdr_size;
-        flags = hdr->flags;
-        cap = hdr->capacity;
-        mask = hdr->mask;
-        off = hdr->data_off;
-        page = (uint64_t)sysconf(_SC_PAGESIZE);
-        e = -EPROTO;
-        if (magic != BRD_RING_MAGIC || version != BRD_RING_VERSION || hsize != sizeof(*hdr))
-                goto fail;
-        if (hdr->ring_id != h->id || (flags & ~(uint32_t)RING_KNOWN_FLAGS))
-                goto fail;
-        if (cap < BRD_RING_CAPACITY_MIN || cap > BRD_RING_CAPACITY_MAX || (cap & (cap - 1)) ||
-            mask != cap - 1 || cap % page)
-                goto fail;
-        if (off < sizeof(*hdr) || off % page || off > BRD_RING_CAPACITY_MAX ||
-            off + cap != brd_seg_size(r->seg))
-                goto fail;
-        t = AO_load(&hdr->tail.idx);
-        hd = AO_load(&hdr->head.idx);
-        if (t - hd > cap || (t & 7) || (hd & 7))
-                goto fail;
-
-        r->cap = cap;
-        r->lag_bytes = cap / 8 < RING_LAG_BYTES ? cap / 8 : RING_LAG_BYTES;
-        r->page = page;
-        r->mask = mask;
-        r->flags = flags;
-        r->max_msg = cap / 2;
-        r->batch = (flags & BRD_RING_BATCH) ? (cap / 4 < RING_BATCH_MAX ? cap / 4 : RING_BATCH_MAX) : 0;
-        if (r->role == RING_PROD) {
-                r->own_idx = &hdr->tail.idx;
-                r->peer_idx = &hdr->head.idx;
-                r->own = &hdr->prod;
-                r->peer_side = &hdr->cons;
-                r->pos = t;
-                r->peer = hd;
-        } else {
-                r->own_idx = &hdr->head.idx;
-                r->peer_idx = &hdr->tail.idx;
-                r->own = &hdr->cons;
-                r->peer_side = &hdr->prod;
-                r->pos = r->peer = hd;
-                brd__release_init(&r->rel, hd, cap);
-        }
-        st = AO_load(&r->own->state);
-        if (st & BRD_RING_ST_CLOSED) {
-                e = -EPIPE;     /* this role already left the ring for good */
-                goto fail;
-        }
-        r->seq = st / BRD_RING_ST_SEQ1;
-        /* A predecessor of this role may have died armed: not asleep now. */
-        AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1);
-
-        e = ring_map(r, r->seg->fd, off);
-        if (e < 0)
-                goto fail;
-        r->efd_own = brd__dup_cloexec(h->fds[r->role == RING_PROD ? RING_FD_SPACE : RING_FD_DATA]);
-        r->efd_peer = brd__dup_cloexec(h->fds[r->role == RING_PROD ? RING_FD_DATA : RING_FD_SPACE]);
-        if (r->efd_own < 0 || r->efd_peer < 0) {
-                e = r->efd_own < 0 ? r->efd_own : r->efd_peer;
-                goto fail;
-        }
-        r->efd_intr = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (r->efd_intr < 0) {
-                e = -errno;
-                goto fail;
-        }
-        r->epfd = epoll_create1(EPOLL_CLOEXEC);
-        if (r->epfd < 0) {
-                e = -errno;
-                goto fail;
-        }
-        ev.data.fd = r->efd_own;
-        if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->efd_own, &ev) < 0) {
-                e = -errno;
-                goto fail;
-        }
-        ev.data.fd = r->efd_intr;
-        if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->efd_intr, &ev) < 0) {
-                e = -errno;
-                goto fail;
-        }
-
-        /* Register for the asymmetric fence: the peer's membarrier then
-         * fences us, and our publishes need none (see the top comment).
-         * NOSPIN rings too: a symmetric full fence per publish measured
-         * worse there (spin-off round trip 1.21-1.26x raw eventfd against
-         * 0.93-1.11x with membarrier, ring-bench --quick, same session). */
-        r->asym = sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
-        r->fork_gen = brd__fork_gen();
-        AO_store(&r->own->asym, r->asym);
-        AO_store(&r->own->start_time, brd__proc_start_time(brd__getpid()));
-        AO_store(&r->own->pid, (AO_t)brd__getpid());
-        AO_store(&r->own->attaches, AO_load(&r->own->attaches) + 1);
-        ring_stamp_cpu(r);
-        r->spin_ns = BRD_RING_SPIN_NS;
-        /* The stamps (asym above all) are visible before any publish of
-         * ours can skip its fence, and before the doorbell below. */
-        AO_nop_full();
-        /* A peer already asleep re-reads our side and starts watching us. */
-        ring_bell(r);
-        r->st.doorbells = 0;
-        *ret_ring = r;
-        return 0;
-fail:
-        ring_free(r);
-        return e;
-}
-
-/* ----------------------------------------------------------- the rest */
-
-BRD_EXPORT int brd_ring_fd(const struct brd_ring *r)
-{
-        struct brd_ring *w = (struct brd_ring *)r;     /* process-local state only */
-
-        if (!r)
-                return -EINVAL;
-        if (!ring_mine(r))
-                return -EBADF;
-        /* First call: make the fd readable once, so the first call after
-         * the first poll finds out (and arms, if it would block). */
-        if (AO_compare_and_swap_full(&w->fd_used, 0, 1))
-                efd_signal(r->efd_own);
-        return r->epfd;
-}
-
-BRD_EXPORT int brd_ring_interrupt(struct brd_ring *r)
-{
-        if (!r)
-                return -EINVAL;
-        if (!ring_mine(r))
-                return -EBADF;
-        /* The flag is the truth (spinners read it); the eventfd wakes poll. */
-        AO_store_release(&r->intr, 1);
-        efd_signal(r->efd_intr);
-        return 0;
-}
-
-BRD_EXPORT int brd_ring_stats(const struct brd_ring *r, struct brd_ring_stats *ret_stats)
-{
-        if (!r || !ret_stats)
-                return -EINVAL;
-        *ret_stats = r->st;
-        ret_stats->capacity = r->cap;
-        ret_stats->max_msg = r->max_msg;
-        return 0;
-}
-
-BRD_EXPORT void brd_ring_close(struct brd_ring *r)
-{
-        bool mine;
-
-        if (!r)
-                return;
-        /* Inherited through fork(): not ours to close; only free our copy
-         * (whose held flag, copied from a parent thread, nobody clears). */
-        mine = ring_mine(r) && r->fork_gen == brd__fork_gen();
-        /* Another thread blocked in a call of this endpoint: interrupt it
-         * (-ECANCELED) and free nothing before it has left (D28). */
-        if (mine && AO_load_acquire(&r->held)) {
-                AO_store_release(&r->intr, 1);
-                efd_signal(r->efd_intr);
-                while (AO_load_acquire(&r->held))
-                        sched_yield();
-        }
-        if (mine) {
-                if (r->role == RING_PROD && r->err != -EBADMSG && r->pos != ring_pub(r))
-                        ring_publish(r);
-                /* Pairs with AO_load_acquire(state) in ring_wait(): for a
-                 * producer, the final tail is visible before CLOSED. */
-                AO_store_release(&r->own->state, r->seq * BRD_RING_ST_SEQ1 | BRD_RING_ST_CLOSED);
-                AO_nop_full();
-                ring_bell(r);
-        }
-        ring_free(r);
-}
 
 #if BRD_DEBUG_CHECKS
 /* ------------------------------------------------------- debug checks */

@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Ring endpoints: create (the shared segment, its header, two doorbells, two
+ * handles), attach (validate the header, map the data area twice back to
+ * back, stamp our side), and the calls that are not I/O: fd, interrupt,
+ * stats, close.  The I/O calls and the wait are in ring.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/membarrier.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "endpoint.h"
+
+/* Where r->token points without a wipe-on-fork page (see ring_mine()). */
+const uint64_t brd__ring_no_token = 0;
+
+/* ------------------------------------------------------ create / attach */
+
+BRD_EXPORT int brd_ring_create(size_t capacity, unsigned flags,
+                               struct brd_handle *ret_producer, struct brd_handle *ret_consumer)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring_hdr *h;
+        struct brd_seg *seg = NULL;
+        uint64_t cap = BRD_RING_CAPACITY_MIN, id, page;
+        int efd_data = -1, efd_space = -1, fds[2 * RING_NFDS] = { -1, -1, -1, -1, -1, -1 };
+        int e, i;
+
+        if (!ret_producer || !ret_consumer || (flags & ~(unsigned)RING_KNOWN_FLAGS))
+                return -EINVAL;
+        if (capacity == 0 || capacity > BRD_RING_CAPACITY_MAX)
+                return -EINVAL;
+        page = (uint64_t)sysconf(_SC_PAGESIZE);
+        if (page < sizeof(struct brd_ring_hdr) || page > BRD_RING_CAPACITY_MAX || (page & (page - 1)))
+                return -EINVAL;
+        while (cap < capacity || cap < page)
+                cap <<= 1;
+        if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+                return errno ? -errno : -EIO;
+
+        e = brd_seg_create("ring", (size_t)(page + cap), 0, &seg);
+        if (e < 0)
+                return e;
+        h = brd_seg_addr(seg);
+        /* Fresh fallocated memfd: already zero.  Fields before the header
+         * is published to anyone: plain stores. */
+        h->magic = BRD_RING_MAGIC;
+        h->version = BRD_RING_VERSION;
+        h->hdr_size = sizeof(*h);
+        h->flags = flags;
+        h->capacity = cap;
+        h->mask = cap - 1;
+        h->data_off = page;
+        h->ring_id = id;
+
+        efd_data = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (efd_data < 0) {
+                e = -errno;
+                goto fail;
+        }
+        efd_space = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (efd_space < 0) {
+                e = -errno;
+                goto fail;
+        }
+        for (i = 0; i < 2; i++) {
+                fds[i * RING_NFDS + RING_FD_MEM] = brd__dup_cloexec(seg->fd);
+                fds[i * RING_NFDS + RING_FD_DATA] = brd__dup_cloexec(efd_data);
+                fds[i * RING_NFDS + RING_FD_SPACE] = brd__dup_cloexec(efd_space);
+        }
+        for (i = 0; i < 2 * RING_NFDS; i++) {
+                if (fds[i] < 0) {
+                        e = fds[i];
+                        goto fail;
+                }
+        }
+        hp = (struct brd_handle){
+                .kind = BRD_HANDLE_RING_PRODUCER, .nfds = RING_NFDS,
+                .fds = { fds[0], fds[1], fds[2], -1 },
+                .size = brd_seg_size(seg), .flags = flags, .id = id, .aux = cap,
+        };
+        hc = hp;
+        hc.kind = BRD_HANDLE_RING_CONSUMER;
+        hc.fds[0] = fds[3];
+        hc.fds[1] = fds[4];
+        hc.fds[2] = fds[5];
+        brd__close(efd_data);
+        brd__close(efd_space);
+        brd_seg_close(seg);
+        *ret_producer = hp;
+        *ret_consumer = hc;
+        return 0;
+fail:
+        for (i = 0; i < 2 * RING_NFDS; i++)
+                brd__close(fds[i]);
+        brd__close(efd_data);
+        brd__close(efd_space);
+        brd_seg_close(seg);
+        return e;
+}
+
+static bool is_eventfd(int fd)
+{
+        char link[64], target[64];
+        ssize_t n;
+
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        n = readlink(link, target, sizeof(target) - 1);
+        if (n < 0)
+                return errno == ENOENT ? fcntl(fd, F_GETFD) >= 0 : false;   /* no /proc */
+        target[n] = '\0';
+        return strcmp(target, "anon_inode:[eventfd]") == 0;
+}
+
+static void ring_free(struct brd_ring *r)
+{
+        if (r->map)
+                munmap(r->map, 2 * r->cap + r->page);
+        /* In a forkserver child the inherited numbers may be its handles now. */
+        if (!brd__fds_gone(r->fork_gen)) {
+                if (r->epfd >= 0)
+                        brd__close(r->epfd);
+                brd__close(r->pidfd);
+                brd__close(r->efd_own);
+                brd__close(r->efd_peer);
+                brd__close(r->efd_intr);
+        }
+        brd_seg_close(r->seg);
+        free(r);
+}
+
+static int ring_map(struct brd_ring *r, int fd, uint64_t off)
+{
+        int pop = (r->flags & BRD_RING_POPULATE) ? MAP_POPULATE : 0;
+        uint8_t *base, *p;
+        int k;
+
+        /* Reserve 2 * cap + a page of address space, then put the data
+         * pages in both halves: byte i and byte i + cap are the same byte.
+         * The last page is private: the fork token. */
+        base = mmap(NULL, 2 * r->cap + r->page, PROT_NONE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (base == MAP_FAILED)
+                return -errno;
+        r->map = base;
+        for (k = 0; k < 2; k++) {
+                p = mmap(base + k * r->cap, r->cap, PROT_READ | PROT_WRITE,
+                         MAP_SHARED | MAP_FIXED | (k ? 0 : pop), fd, (off_t)off);
+                if (p == MAP_FAILED)
+                        return -errno;  /* ring_free() unmaps it all */
+        }
+        r->data = base;
+        p = base + 2 * r->cap;
+        if (mprotect(p, r->page, PROT_READ | PROT_WRITE) < 0)
+                return -errno;
+        if (madvise(p, r->page, MADV_WIPEONFORK) == 0) {
+                *(uint64_t *)(void *)p = RING_TOKEN;
+                r->token = (const uint64_t *)(void *)p;
+        }
+        return 0;
+}
+
+BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring)
+{
+        struct brd_ring_hdr *hdr;
+        struct brd_ring *r;
+        struct epoll_event ev = { .events = EPOLLIN };
+        uint64_t cap, mask, off, t, hd, page, st;
+        uint32_t magic, version, hsize, flags;
+        int e;
+
+        if (!ret_ring || !h ||
+            (h->kind != BRD_HANDLE_RING_PRODUCER && h->kind != BRD_HANDLE_RING_CONSUMER))
+                return -EINVAL;
+        if (!brd__handle_valid(h, h->kind, RING_NFDS) || h->nfds != RING_NFDS)
+                return -EINVAL;
+        if (h->size < 2 * BRD_RING_CAPACITY_MIN || h->size > 2 * BRD_RING_CAPACITY_MAX)
+                return -EINVAL;
+        if (!is_eventfd(h->fds[RING_FD_DATA]) || !is_eventfd(h->fds[RING_FD_SPACE]))
+                return -EINVAL;
+
+        r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        r->efd_own = r->efd_peer = r->efd_intr = r->epfd = r->pidfd = -1;
+        r->fork_gen = brd__fork_gen();  /* ring_free() on a failed attach closes what it made */
+        r->token = &brd__ring_no_token;
+        r->role = h->kind;
+        r->lag_probe = r->lag_backoff = RING_LAG_PROBE_MIN;
+        r->lag_pauses = RING_LAG_PAUSES_INIT;
+
+        e = brd__seg_attach_fd(h->fds[RING_FD_MEM], h->size, false, 0, &r->seg);
+        if (e < 0) {
+                r->seg = NULL;
+                goto fail;
+        }
+        hdr = brd_seg_addr(r->seg);
+        /* Copy once, validate the copies, never read these again. */
+        magic = hdr->magic;
+        version = hdr->version;
+        hsize = hdr->hdr_size;
+        flags = hdr->flags;
+        cap = hdr->capacity;
+        mask = hdr->mask;
+        off = hdr->data_off;
+        page = (uint64_t)sysconf(_SC_PAGESIZE);
+        e = -EPROTO;
+        if (magic != BRD_RING_MAGIC || version != BRD_RING_VERSION || hsize != sizeof(*hdr))
+                goto fail;
+        if (hdr->ring_id != h->id || (flags & ~(uint32_t)RING_KNOWN_FLAGS))
+                goto fail;
+        if (cap < BRD_RING_CAPACITY_MIN || cap > BRD_RING_CAPACITY_MAX || (cap & (cap - 1)) ||
+            mask != cap - 1 || cap % page)
+                goto fail;
+        if (off < sizeof(*hdr) || off % page || off > BRD_RING_CAPACITY_MAX ||
+            off + cap != brd_seg_size(r->seg))
+                goto fail;
+        t = AO_load(&hdr->tail.idx);
+        hd = AO_load(&hdr->head.idx);
+        if (t - hd > cap || (t & 7) || (hd & 7))
+                goto fail;
+
+        r->cap = cap;
+        r->lag_bytes = cap / 8 < RING_LAG_BYTES ? cap / 8 : RING_LAG_BYTES;
+        r->page = page;
+        r->mask = mask;
+        r->flags = flags;
+        r->max_msg = cap / 2;
+        r->batch = (flags & BRD_RING_BATCH) ? (cap / 4 < RING_BATCH_MAX ? cap / 4 : RING_BATCH_MAX) : 0;
+        if (r->role == RING_PROD) {
+                r->own_idx = &hdr->tail.idx;
+                r->peer_idx = &hdr->head.idx;
+                r->own = &hdr->prod;
+                r->peer_side = &hdr->cons;
+                r->pos = t;
+                r->peer = hd;
+        } else {
+                r->own_idx = &hdr->head.idx;
+                r->peer_idx = &hdr->tail.idx;
+                r->own = &hdr->cons;
+                r->peer_side = &hdr->prod;
+                r->pos = r->peer = hd;
+                brd__release_init(&r->rel, hd, cap);
+        }
+        st = AO_load(&r->own->state);
+        if (st & BRD_RING_ST_CLOSED) {
+                e = -EPIPE;     /* this role already left the ring for good */
+                goto fail;
+        }
+        r->seq = st / BRD_RING_ST_SEQ1;
+        /* A predecessor of this role may have died armed: not asleep now. */
+        AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1);
+
+        e = ring_map(r, r->seg->fd, off);
+        if (e < 0)
+                goto fail;
+        r->efd_own = brd__dup_cloexec(h->fds[r->role == RING_PROD ? RING_FD_SPACE : RING_FD_DATA]);
+        r->efd_peer = brd__dup_cloexec(h->fds[r->role == RING_PROD ? RING_FD_DATA : RING_FD_SPACE]);
+        if (r->efd_own < 0 || r->efd_peer < 0) {
+                e = r->efd_own < 0 ? r->efd_own : r->efd_peer;
+                goto fail;
+        }
+        r->efd_intr = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (r->efd_intr < 0) {
+                e = -errno;
+                goto fail;
+        }
+        r->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (r->epfd < 0) {
+                e = -errno;
+                goto fail;
+        }
+        ev.data.fd = r->efd_own;
+        if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->efd_own, &ev) < 0) {
+                e = -errno;
+                goto fail;
+        }
+        ev.data.fd = r->efd_intr;
+        if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->efd_intr, &ev) < 0) {
+                e = -errno;
+                goto fail;
+        }
+
+        /* Register for the asymmetric fence: the peer's membarrier then
+         * fences us, and our publishes need none (see the top comment).
+         * NOSPIN rings too: a symmetric full fence per publish measured
+         * worse there (spin-off round trip 1.21-1.26x raw eventfd against
+         * 0.93-1.11x with membarrier, ring-bench --quick, same session). */
+        r->asym = sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
+        r->fork_gen = brd__fork_gen();
+        AO_store(&r->own->asym, r->asym);
+        AO_store(&r->own->start_time, brd__proc_start_time(brd__getpid()));
+        AO_store(&r->own->pid, (AO_t)brd__getpid());
+        AO_store(&r->own->attaches, AO_load(&r->own->attaches) + 1);
+        brd__ring_stamp_cpu(r);
+        r->spin_ns = BRD_RING_SPIN_NS;
+        /* The stamps (asym above all) are visible before any publish of
+         * ours can skip its fence, and before the doorbell below. */
+        AO_nop_full();
+        /* A peer already asleep re-reads our side and starts watching us. */
+        ring_bell(r);
+        r->st.doorbells = 0;
+        *ret_ring = r;
+        return 0;
+fail:
+        ring_free(r);
+        return e;
+}
+
+/* ----------------------------------------------------------- the rest */
+
+BRD_EXPORT int brd_ring_fd(const struct brd_ring *r)
+{
+        struct brd_ring *w = (struct brd_ring *)r;     /* process-local state only */
+
+        if (!r)
+                return -EINVAL;
+        if (!ring_mine(r))
+                return -EBADF;
+        /* First call: make the fd readable once, so the first call after
+         * the first poll finds out (and arms, if it would block). */
+        if (AO_compare_and_swap_full(&w->fd_used, 0, 1))
+                efd_signal(r->efd_own);
+        return r->epfd;
+}
+
+BRD_EXPORT int brd_ring_interrupt(struct brd_ring *r)
+{
+        if (!r)
+                return -EINVAL;
+        if (!ring_mine(r))
+                return -EBADF;
+        /* The flag is the truth (spinners read it); the eventfd wakes poll. */
+        AO_store_release(&r->intr, 1);
+        efd_signal(r->efd_intr);
+        return 0;
+}
+
+BRD_EXPORT int brd_ring_stats(const struct brd_ring *r, struct brd_ring_stats *ret_stats)
+{
+        if (!r || !ret_stats)
+                return -EINVAL;
+        *ret_stats = r->st;
+        ret_stats->capacity = r->cap;
+        ret_stats->max_msg = r->max_msg;
+        return 0;
+}
+
+BRD_EXPORT void brd_ring_close(struct brd_ring *r)
+{
+        bool mine;
+
+        if (!r)
+                return;
+        /* Inherited through fork(): not ours to close; only free our copy
+         * (whose held flag, copied from a parent thread, nobody clears). */
+        mine = ring_mine(r) && r->fork_gen == brd__fork_gen();
+        /* Another thread blocked in a call of this endpoint: interrupt it
+         * (-ECANCELED) and free nothing before it has left (D28). */
+        if (mine && AO_load_acquire(&r->held)) {
+                AO_store_release(&r->intr, 1);
+                efd_signal(r->efd_intr);
+                while (AO_load_acquire(&r->held))
+                        sched_yield();
+        }
+        if (mine) {
+                if (r->role == RING_PROD && r->err != -EBADMSG && r->pos != ring_pub(r))
+                        brd__ring_publish(r);
+                /* Pairs with AO_load_acquire(state) in ring_wait(): for a
+                 * producer, the final tail is visible before CLOSED. */
+                AO_store_release(&r->own->state, r->seq * BRD_RING_ST_SEQ1 | BRD_RING_ST_CLOSED);
+                AO_nop_full();
+                ring_bell(r);
+        }
+        ring_free(r);
+}

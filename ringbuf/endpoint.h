@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ring endpoint, private to ringbuf/: its process-local struct, the
+ * constants the calls share, and the few helpers that both the I/O calls
+ * (ring.c) and the setup calls (endpoint.c: create, attach, close, fd,
+ * interrupt, stats) need.  The shared-memory wire format is in
+ * internal/brd-ring.h.
+ */
+#ifndef BROOD_RING_ENDPOINT_H
+#define BROOD_RING_ENDPOINT_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <brood/ringbuf.h>
+#include <brood/shm.h>
+#include "internal/brd-release.h"
+#include "internal/brd-ring.h"
+
+#define RING_PROD BRD_HANDLE_RING_PRODUCER
+#define RING_CONS BRD_HANDLE_RING_CONSUMER
+
+/* Handle fds, in this order. */
+#define RING_FD_MEM   0
+#define RING_FD_DATA  1         /* doorbell "data available": the consumer sleeps on it */
+#define RING_FD_SPACE 2         /* doorbell "space available": the producer sleeps on it */
+#define RING_NFDS     3
+
+#define RING_KNOWN_FLAGS (BRD_RING_NOSPIN | BRD_RING_BATCH | BRD_RING_POPULATE | BRD_RING_EINTR)
+#define RING_BATCH_MAX 8192u
+/* Copies from this size go a page at a time, prefetching (ring_copy_big). */
+#define RING_COPY_BIG  (256u * 1024)
+#define RING_PAGE      4096u
+/* Messages up to this size take send's and recv's inline small paths. */
+#define RING_SMALL 64u
+/* Poll bound when death cannot be watched through a pidfd, or when the
+ * asymmetric fence failed: the ring state is re-checked this often. */
+#define RING_FALLBACK_MS 20
+#define RING_TOKEN 0x6272642d72696e67ull       /* "brd-ring" */
+/* Off the fast paths: kept out of line so that those stay leaf functions
+ * that save no registers. */
+#define RING_SLOW __attribute__((noinline))
+/*
+ * Lag (see cons_lag): a side that catches up with the other one waits,
+ * without touching shared memory, until the other is lag_bytes ahead (an
+ * eighth of the ring, at most RING_LAG_BYTES), polling the other's index
+ * once every lag_pauses pauses, for at most RING_LAG_POLLS polls and
+ * RING_LAG_BUDGET pauses in all, and not after the other side stopped
+ * moving.  Each poll costs the other side a cache miss on its next index
+ * store, so the interval adapts (RING_LAG_PAUSES_MIN..MAX, doubling or
+ * halving) until a poll finds about lag_bytes of progress.
+ * The consumer probes whether that pays after RING_LAG_PROBE_MIN chases,
+ * backing off to one probe per RING_LAG_PROBE_MAX when it does not.
+ */
+#define RING_LAG_BYTES       32768u
+#define RING_LAG_PAUSES_MIN  4u
+#define RING_LAG_PAUSES_INIT 16u
+#define RING_LAG_PAUSES_MAX  256u
+#define RING_LAG_BUDGET      512u
+#define RING_LAG_POLLS       8
+#define RING_LAG_FRAMES      4
+#define RING_LAG_PROBE_MIN   16u
+#define RING_LAG_PROBE_MAX   65536u
+
+struct brd_ring {
+        /* Hot: touched on every message. */
+        uint8_t *data;                  /* the data area, mapped twice back to back */
+        uint64_t mask;
+        uint64_t cap;
+        uint64_t pos;                   /* own index: producer tail incl. unpublished; consumer head */
+        uint64_t peer;                  /* cached peer index (producer: head, consumer: tail) */
+        AO_t *own_idx, *peer_idx;
+        struct brd_ring_side *own, *peer_side;
+        uint64_t rung;                  /* peer state word the doorbell was last rung for */
+        uint64_t batch;                 /* producer: publish once pos - ring_pub() reaches it; 0: always */
+        const uint64_t *token;          /* MADV_WIPEONFORK page: RING_TOKEN here, 0 in a forked child */
+        uint64_t fork_gen;
+        uint64_t max_msg;
+        int err;                        /* final: -EPIPE, -ECONNRESET, -EBADMSG; 0 */
+        uint32_t role;
+        unsigned flags;
+        bool asym;                      /* membarrier-registered: no fence when publishing */
+
+        /*
+         * Consumer: the peeked frame, producer: the reservation, each one
+         * word written by one call and read by the next (one store, one
+         * load; two words would also invite the compiler to fuse their
+         * loads into one 16-byte load, which the CPU cannot forward from two
+         * 8-byte stores: a ~10 ns stall per zero-copy message, measured).
+         * A frame is at most cap / 2 + 8 <= 2^31 + 8 bytes, a payload at
+         * most 2^31, and a reservation's alignment gap below 4 KiB + 8.
+         */
+        uint64_t peek;                  /* frame bytes << 32 | payload bytes after rd_off; 0: none */
+        uint64_t resv;                  /* the reservation, see resv_word(); 0: none */
+        uint64_t rd_off;                /* bytes of the frame at pos that read() consumed */
+        struct brd__release rel;        /* consumer: line release (cons_advance) */
+        /* Lag (ring_lag_wait, cons_lag). */
+        uint64_t lag_bytes;             /* how far ahead the other side may get: cap / 8, <= 32 KiB */
+        uint32_t lag_pauses;            /* poll interval, adapted */
+        uint64_t last_size;             /* consumer: frame bytes of the last message consumed */
+        uint32_t lag_on;                /* streaming: let the producer get ahead */
+        uint32_t lag_probe;             /* chases until the next probe */
+        uint32_t lag_backoff;           /* lag_probe after a failed probe */
+
+        /* Waiting. */
+        int64_t spin_ns;                /* spin budget, see brd__ring_spin_next() */
+        bool armed, mb_failed, peer_dead, no_pidfd, final_rung;
+        uint64_t seq;
+        int efd_own, efd_peer, efd_intr, epfd, pidfd;
+        pid_t peer_pid;
+        uint64_t peer_start;
+        AO_t intr;                      /* brd_ring_interrupt() pending */
+        AO_t held;                      /* a call that may wait is running (ring_hold()) */
+        AO_t fd_used;                   /* brd_ring_fd() was called */
+
+        struct brd_ring_stats st;
+#if BRD_DEBUG_CHECKS
+        AO_t user;                      /* tid of the thread inside a call; 0: none */
+#endif
+        struct brd_seg *seg;
+        uint8_t *map;                   /* the double mapping (2 * cap) + the token page */
+        uint64_t page;
+};
+
+/*
+ * Is this endpoint this process's?  A forked child sees the endpoint's
+ * MADV_WIPEONFORK page zeroed: one L1 load instead of a call into the fork
+ * state on every message.  Without that page (kernel < 4.14), the fork
+ * generation stamped at attach.
+ */
+extern const uint64_t brd__ring_no_token;     /* r->token without a wipe-on-fork page */
+
+static inline bool ring_mine(const struct brd_ring *r)
+{
+        if (BRD_LIKELY(r->token != &brd__ring_no_token))
+                return *r->token == RING_TOKEN;
+        return r->fork_gen == brd__fork_gen();
+}
+
+/* The fast paths' fork check: one load, no branch on the kernel.  Without
+ * a wipe-on-fork page it always fails: every call then takes its slow path,
+ * which checks the fork generation (ring_mine()). */
+static inline bool ring_mine_fast(const struct brd_ring *r)
+{
+        return *r->token == RING_TOKEN;
+}
+
+/*
+ * Our index as last published: read back from its line, which only we write
+ * (one store less per message than a private copy).  A peer that scribbles
+ * on it can only make us publish again, or (BATCH) hold back until flush.
+ */
+static inline uint64_t ring_pub(const struct brd_ring *r)
+{
+        return AO_load(r->own_idx);
+}
+
+static inline int sys_membarrier(int cmd)
+{
+        return (int)syscall(SYS_membarrier, cmd, 0, 0);
+}
+
+static inline void efd_signal(int fd)
+{
+        uint64_t one = 1;
+
+        /* EAGAIN: the counter is saturated, i.e. already signalled (B18). */
+        while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
+                ;
+}
+
+static inline void ring_bell(struct brd_ring *r)
+{
+        efd_signal(r->efd_peer);
+        r->st.doorbells++;
+}
+
+/*
+ * Publish our index, and ring the peer if it announced that it sleeps
+ * (ring.c).  Returns the peer's state word as read after the store.
+ */
+uint64_t brd__ring_publish(struct brd_ring *r);
+
+/* Stamp the CPU we run on in our side, for the peer's spin (ring.c);
+ * returns the stamp. */
+uint64_t brd__ring_stamp_cpu(struct brd_ring *r);
+
+#endif /* BROOD_RING_ENDPOINT_H */
