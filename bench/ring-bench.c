@@ -1358,6 +1358,7 @@ struct row {
         int verified[NPEER];
         double ratio[NRATIO];                   /* medians of per-pass ratios */
         double memcpy_ratio;                    /* brood copy GB/s / memcpy(1 MiB) */
+        double zc_memcpy_ratio;                 /* brood zero-copy GB/s / memcpy(1 MiB) */
         /* Each pass, with the ping-pongs right before and after it: the
          * host can move the CPUs within a row, so the JSON lets passes be
          * grouped by placement across runs. */
@@ -1433,6 +1434,7 @@ static void run_streaming(void)
                 r->size = sizes[si];
                 if (opt.only && r->size != opt.only) {
                         r->pp_ns = r->pp_min = r->pp_max = r->foreign = r->memcpy_ratio = NAN;
+                        r->zc_memcpy_ratio = NAN;
                         for (int p = 0; p < NPEER; p++)
                                 r->fig[p].mps = r->fig[p].gbps = NAN;
                         for (int k = 0; k < NRATIO; k++)
@@ -1488,6 +1490,7 @@ static void run_streaming(void)
                 memcpy(r->pass_mps, mps, sizeof(mps));
                 memcpy(r->pass_rat, rat, sizeof(rat));
                 r->memcpy_ratio = r->size == MiB ? r->fig[PEER_BROOD].gbps / memcpy_1m : NAN;
+                r->zc_memcpy_ratio = r->size == MiB ? r->fig[PEER_BROOD_ZC].gbps / memcpy_1m : NAN;
         }
 }
 
@@ -1584,6 +1587,8 @@ static void eval_targets(void)
         pl = bc_placement(r1m->pp_ns);
         add_target("1 MiB: brood/pipe(1 MiB buffer) >= 2.5x", r1m->ratio[R_PIPE], 2.5, 1, pl);
         add_target("1 MiB: brood GB/s / memcpy(1 MiB) >= 0.15 far, 0.9 near", r1m->memcpy_ratio,
+                   pl && !strcmp(pl, "near") ? 0.9 : 0.15, 1, pl);
+        add_target("1 MiB: zero-copy GB/s / memcpy(1 MiB), the same", r1m->zc_memcpy_ratio,
                    pl && !strcmp(pl, "near") ? 0.9 : 0.15, 1, pl);
         for (size_t i = 0; i < NSIZE; i++) {
                 if (!isfinite(rows[i].ratio[R_ZC]))
@@ -1763,8 +1768,10 @@ static int write_json(const char *path)
                 bc_json_obj(&j, "ratios");
                 for (int k = 0; k < NRATIO; k++)
                         bc_json_num(&j, ratio_name[k], r->ratio[k]);
-                if (r->size == MiB)
+                if (r->size == MiB) {
                         bc_json_num(&j, "brood_over_memcpy_1MiB", r->memcpy_ratio);
+                        bc_json_num(&j, "zerocopy_over_memcpy_1MiB", r->zc_memcpy_ratio);
+                }
                 bc_json_close(&j);
                 bc_json_arr(&j, "passes");
                 for (int q = 0; isfinite(r->pp_ns) && q < opt.passes; q++) {

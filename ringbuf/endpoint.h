@@ -64,6 +64,12 @@
 #define RING_LAG_FRAMES      4
 #define RING_LAG_PROBE_MIN   16u
 #define RING_LAG_PROBE_MAX   65536u
+/* Early wrap of large frames (prod_place_early()): the window, in frames,
+ * and the rings it is for: large enough to outgrow the TLB's reach, small
+ * enough that a gap fits a reservation word. */
+#define RING_EARLY_FRAMES    4u
+#define RING_EARLY_CAP_MIN   (4ull << 20)
+#define RING_EARLY_CAP_MAX   (1ull << 31)
 
 struct brd_ring {
         /* Hot: touched on every message. */

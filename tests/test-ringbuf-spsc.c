@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -628,6 +630,229 @@ static void run_random_messages(unsigned flags)
         t_leak_end(&l);
 }
 
+/*
+ * Large frames wrap early while the consumer waits for them: 64 KiB
+ * messages through a 4 MiB ring, each sent once the consumer (a thread) has
+ * taken the last one and waits in peek, land in the ring's first few frames
+ * only (the window is 4 frames), every byte intact, the producer alternating
+ * send and reserve/commit.  A consumer that does not wait gets the whole
+ * capacity: the producer fills the ring as before.
+ */
+#define EARLY_LEN (64 * 1024)
+#define EARLY_N   200
+
+struct early_cons {
+        struct brd_ring *c;
+        AO_t taken;                     /* messages consumed */
+        ptrdiff_t lo, hi;               /* payload addresses, relative to the first */
+        int bad;
+};
+
+static void early_fill(uint8_t *buf, int i)
+{
+        for (size_t j = 0; j < EARLY_LEN; j++)
+                buf[j] = (uint8_t)(j * 13 + (size_t)i * 7);
+}
+
+static void *early_consumer(void *arg)
+{
+        struct early_cons *ec = arg;
+        uint8_t *want = malloc(EARLY_LEN);
+        const uint8_t *first = NULL;
+        const void *view;
+        int i;
+
+        for (i = 0; want && i < EARLY_N; i++) {
+                ptrdiff_t d;
+
+                if (brd_ring_peek(ec->c, &view, 10000) != EARLY_LEN) {
+                        ec->bad = 1;
+                        break;
+                }
+                early_fill(want, i);
+                if (memcmp(view, want, EARLY_LEN))
+                        ec->bad = 2;
+                if (!first)
+                        first = view;
+                d = (const uint8_t *)view - first;
+                ec->lo = d < ec->lo ? d : ec->lo;
+                ec->hi = d > ec->hi ? d : ec->hi;
+                if (brd_ring_release(ec->c))
+                        ec->bad = 3;
+                AO_store_release(&ec->taken, (AO_t)i + 1);
+        }
+        if (!want || (!ec->bad && brd_ring_peek(ec->c, &view, 10000) != -EPIPE))
+                ec->bad = 4;
+        free(want);
+        return NULL;
+}
+
+static void test_large_frames_wrap_early(void **state)
+{
+        const size_t cap = 4 << 20, frame = EARLY_LEN + 4096;
+        uint8_t *in = malloc(EARLY_LEN), *out = malloc(EARLY_LEN);
+        struct early_cons ec = { 0 };
+        struct t_ring_view v;
+        struct t_leak l;
+        pthread_t th;
+        void *w;
+        int i, k;
+
+        (void)state;
+        assert_non_null(in);
+        assert_non_null(out);
+        t_leak_begin(&l);
+        t_ring_view_open(&v, cap, 0, false);
+        ec.c = v.c;
+        assert_int_equal(pthread_create(&th, NULL, early_consumer, &ec), 0);
+        for (i = 0; i < EARLY_N; i++) {
+                int64_t until = t_now_ns() + 10 * 1000000000ll;
+
+                /* The last one taken, and the consumer back in its wait. */
+                while (i && (AO_load_acquire(&ec.taken) < (AO_t)i ||
+                             !AO_load(&v.hdr->cons.waiting)) && t_now_ns() < until)
+                        sched_yield();
+                assert_true(t_now_ns() < until);
+                early_fill(in, i);
+                if (i % 2) {
+                        assert_int_equal(brd_ring_send(v.p, in, EARLY_LEN, 10000), 0);
+                } else {
+                        assert_int_equal(brd_ring_reserve(v.p, EARLY_LEN, &w, 10000), 0);
+                        memcpy(w, in, EARLY_LEN);
+                        assert_int_equal(brd_ring_commit(v.p, EARLY_LEN), 0);
+                        assert_int_equal(brd_ring_commit(v.p, EARLY_LEN), -EINVAL);    /* used */
+                }
+        }
+        brd_ring_close(v.p);
+        v.p = NULL;
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(ec.bad, 0);
+        /* The first payload sits a page into the ring: one page below it is
+         * the lap's start, where early frames go. */
+        assert_true(ec.lo >= -4096);
+        assert_true(ec.hi - ec.lo < (ptrdiff_t)(5 * frame));
+        t_ring_view_close(&v);
+
+        /* A consumer that keeps up without waiting, then stops: the
+         * producer still fills the whole ring. */
+        t_ring_view_open(&v, cap, 0, false);
+        for (i = 0; i < 40; i++) {
+                early_fill(in, i);
+                assert_int_equal(brd_ring_send(v.p, in, EARLY_LEN, 0), 0);
+                assert_int_equal(brd_ring_recv(v.c, out, EARLY_LEN, 0), EARLY_LEN);
+                assert_memory_equal(out, in, EARLY_LEN);
+        }
+        for (k = 0; brd_ring_send(v.p, in, EARLY_LEN, 0) == 0; k++)
+                ;
+        assert_true((size_t)k * frame >= cap - 2 * frame);
+        for (i = 0; i < k; i++) {
+                assert_int_equal(brd_ring_recv(v.c, out, EARLY_LEN, 0), EARLY_LEN);
+                assert_memory_equal(out, in, EARLY_LEN);
+        }
+        assert_int_equal(brd_ring_recv(v.c, out, EARLY_LEN, 0), -EAGAIN);
+        t_ring_view_close(&v);
+        t_leak_end(&l);
+        free(in);
+        free(out);
+}
+
+/*
+ * Large messages of random sizes (0..300 KiB) through a 4 MiB ring to a
+ * forked consumer, the producer alternating send and reserve/commit, the
+ * consumer recv and peek/release: early wraps, their PAD frames and ordinary
+ * wraps mixed at full speed.  The producer hashes what it sends and sends
+ * the SHA-256 last; the consumer's hash of what arrived must equal it.  The
+ * producer also makes the bytes, so the consumer is the faster side and
+ * waits (which is what lets frames wrap early).
+ */
+#define NBIG 600
+#define BIGMAX (300 * 1024)
+
+static void sha_msg(struct t_sha256 *h, const void *msg, size_t len)
+{
+        uint32_t le = (uint32_t)len;
+
+        t_sha256_update(h, &le, 4);
+        t_sha256_update(h, msg, len);
+}
+
+static int child_send_big(struct brd_handle *h)
+{
+        struct brd_ring *r;
+        struct t_sha256 sent;
+        uint8_t *buf = malloc(BIGMAX), d[32];
+        uint64_t seed = 0xb16;
+        size_t len;
+        void *w;
+        int i;
+
+        if (!buf || brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        t_sha256_init(&sent);
+        for (i = 0; i < NBIG; i++) {
+                msg_gen(&seed, buf, &len, BIGMAX);
+                sha_msg(&sent, buf, len);
+                if (i % 2) {
+                        if (brd_ring_send(r, buf, len, -1))
+                                return 11;
+                } else {
+                        if (brd_ring_reserve(r, len, &w, -1))
+                                return 12;
+                        memcpy(w, buf, len);
+                        if (brd_ring_commit(r, len))
+                                return 13;
+                }
+        }
+        t_sha256_final(&sent, d);
+        if (brd_ring_send(r, d, sizeof(d), -1))
+                return 14;
+        brd_ring_close(r);
+        free(buf);
+        return 0;
+}
+
+static void test_large_messages_forked(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_sha256 got;
+        uint8_t *buf = malloc(BIGMAX), d1[32], d2[32];
+        const void *view;
+        struct t_leak l;
+        ssize_t n;
+        pid_t pid;
+        int i;
+
+        (void)state;
+        assert_non_null(buf);
+        t_leak_begin(&l);
+        pid = t_ring_fork(4 << 20, 0, &hp, &hc, false, &r);
+        if (pid == 0)
+                _exit(child_send_big(&hp));
+        t_sha256_init(&got);
+        for (i = 0; i < NBIG; i++) {
+                if (i % 3) {
+                        n = brd_ring_recv(r, buf, BIGMAX, 10000);
+                        view = buf;
+                } else {
+                        n = brd_ring_peek(r, &view, 10000);
+                }
+                assert_true(n >= 0 && n <= BIGMAX);
+                sha_msg(&got, view, (size_t)n);
+                if (!(i % 3))
+                        assert_int_equal(brd_ring_release(r), 0);
+        }
+        assert_int_equal(brd_ring_recv(r, d2, sizeof(d2), 10000), (ssize_t)sizeof(d2));
+        assert_int_equal(brd_ring_recv(r, buf, BIGMAX, 10000), -EPIPE);
+        t_sha256_final(&got, d1);
+        assert_memory_equal(d1, d2, 32);
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_ring_close(r);
+        t_leak_end(&l);
+        free(buf);
+}
+
 static void test_random_messages_forked(void **state)
 {
         (void)state;
@@ -715,6 +940,83 @@ static void test_stream_forked(void **state)
         run_stream(100, 0, 0);
 }
 
+/*
+ * A byte stream in 256 KiB writes through a 4 MiB ring, read in pieces of
+ * random sizes by a consumer that mostly waits (the writer also makes and
+ * hashes the bytes): its frames take the early wrap too.  The writer ends the
+ * stream with the SHA-256 of what it wrote; the reader's hash of the bytes
+ * before it must equal it.
+ */
+#define SW_LEN    (256 * 1024)
+#define SW_WRITES 200
+
+static void test_stream_large_writes_forked(void **state)
+{
+        const uint64_t body = (uint64_t)SW_WRITES * SW_LEN;
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_sha256 got;
+        uint8_t *buf = malloc(SW_LEN), d1[32], d2[32];
+        uint64_t rs = 11, total = 0;
+        struct t_leak l;
+        ssize_t n;
+        pid_t pid;
+        int i;
+
+        (void)state;
+        assert_non_null(buf);
+        t_leak_begin(&l);
+        pid = t_ring_fork(4 << 20, 0, &hp, &hc, false, &r);
+        if (pid == 0) {
+                struct t_sha256 sent;
+                struct brd_ring *w;
+                uint64_t seed = 3;
+
+                if (brd_ring_attach(&hp, &w))
+                        _exit(10);
+                brd_handle_close(&hp);
+                t_sha256_init(&sent);
+                for (i = 0; i < SW_WRITES; i++) {
+                        for (size_t k = 0; k < SW_LEN; k++)
+                                buf[k] = (uint8_t)t_rand(&seed);
+                        t_sha256_update(&sent, buf, SW_LEN);
+                        if (brd_ring_write(w, buf, SW_LEN, -1) != SW_LEN)
+                                _exit(11);
+                }
+                t_sha256_final(&sent, d1);
+                if (brd_ring_write(w, d1, sizeof(d1), -1) != sizeof(d1))
+                        _exit(12);
+                brd_ring_close(w);
+                _exit(0);
+        }
+        t_sha256_init(&got);
+        for (;;) {
+                size_t want = 1 + (size_t)(t_rand(&rs) % SW_LEN);
+
+                if (total < body && want > body - total)
+                        want = (size_t)(body - total);          /* the digest apart */
+                if (total >= body)
+                        want = sizeof(d2) - (size_t)(total - body);
+                n = brd_ring_read(r, total < body ? buf : d2 + (total - body), want, 10000);
+                assert_true(n >= 0);
+                if (n == 0)
+                        break;
+                if (total < body)
+                        t_sha256_update(&got, buf, (size_t)n);
+                total += (uint64_t)n;
+                if (total == body + sizeof(d2))
+                        break;
+        }
+        assert_int_equal(total, body + sizeof(d2));
+        assert_int_equal(brd_ring_read(r, buf, 1, 10000), 0);          /* EOF */
+        t_sha256_final(&got, d1);
+        assert_memory_equal(d1, d2, 32);
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_ring_close(r);
+        t_leak_end(&l);
+        free(buf);
+}
+
 static void test_stream_exact_multiple_of_capacity(void **state)
 {
         (void)state;
@@ -742,7 +1044,10 @@ int main(void)
                 cmocka_unit_test(test_batching_flush),
                 cmocka_unit_test(test_random_messages_forked),
                 cmocka_unit_test(test_random_messages_forked_batch_nospin),
+                cmocka_unit_test(test_large_frames_wrap_early),
+                cmocka_unit_test(test_large_messages_forked),
                 cmocka_unit_test(test_stream_forked),
+                cmocka_unit_test(test_stream_large_writes_forked),
                 cmocka_unit_test(test_stream_exact_multiple_of_capacity),
         };
 

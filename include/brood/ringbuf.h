@@ -44,7 +44,19 @@ extern "C" {
  * reserve is -EMSGSIZE; the byte-stream calls take any length.  Payloads of
  * 32 KiB and more start on a 4 KiB boundary (their offset modulo 4 KiB
  * stays fixed, which keeps large copies at memcpy speed), payloads of 1 KiB
- * and more on a cache line; smaller frames are packed 8-byte aligned.
+ * and more on a cache line; smaller frames are packed 8-byte aligned.  In a
+ * ring of 4 MiB or more, a frame of 32 KiB or more that the producer places
+ * past its first four such frames of a lap, while the consumer is waiting
+ * for data, starts the next lap instead (the rest of the lap is skipped as
+ * padding): a consumer that keeps up then works in the ring's first few
+ * frames, which stay in the caches and the TLB (1 MiB zero-copy messages
+ * through 16 MiB: 1.6x the rate).  A consumer that is not waiting (it lags,
+ * or is busy with the last message) never causes it, so the whole capacity
+ * stays free for a burst.  Callers' buffers may sit at any address: copies
+ * over 2 KiB between addresses that are not line-aligned to each other go
+ * in 2 KiB pieces, because the `rep movsb` glibc uses for longer ones runs
+ * 20-30x slower on AMD Zen 3 for some such pairs (a malloc'd buffer meeting
+ * a page-aligned payload is one).
  *
  * Errors, as everywhere in brood: -EAGAIN (timeout 0 and the call would
  * block), -ETIMEDOUT, -EMSGSIZE, -EPIPE (peer closed in order: for the

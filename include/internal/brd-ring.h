@@ -67,9 +67,10 @@ struct brd_ring_idx {
 
 /*
  * The cold line of one side: written by that side only at attach, when it
- * arms/disarms a sleep, and at close.  The peer reads state after every
- * publish, so it must not share a line with anything written per message:
- * kept clean, that read is an L1 hit.
+ * arms/disarms a sleep, and at close (and by a consumer of frames of 32 KiB
+ * and more around each wait: its waiting word).  The peer reads state after
+ * every publish, so it must not share a line with anything written per small
+ * message: kept clean, that read is an L1 hit.
  */
 struct brd_ring_side {
         AO_t state;             /* BRD_RING_ST_* | seq << 2 */
@@ -78,7 +79,8 @@ struct brd_ring_side {
         AO_t asym;              /* 1: this side skips the publish fence (membarrier) */
         AO_t attaches;          /* attach count, for diagnostics */
         AO_t cpu;               /* 1 + the CPU this side last waited on; 0: unknown */
-        BRD_PAD(pad, 6 * sizeof(AO_t));
+        AO_t waiting;           /* consumer of large frames: 1 while in a wait (advisory) */
+        BRD_PAD(pad, 7 * sizeof(AO_t));
 };
 
 struct brd_ring_hdr {
