@@ -97,7 +97,8 @@ struct brd_ring {
          * loads into one 16-byte load, which the CPU cannot forward from two
          * 8-byte stores: a ~10 ns stall per zero-copy message, measured).
          * A frame is at most cap / 2 + 8 <= 2^31 + 8 bytes, a payload at
-         * most 2^31, and a reservation's alignment gap below 4 KiB + 8.
+         * most 2^31, and a reservation's gap an alignment (below 4 KiB + 8)
+         * or, for an early wrap, the rest of a lap (see resv_valid()).
          */
         uint64_t peek;                  /* frame bytes << 32 | payload bytes after rd_off; 0: none */
         uint64_t resv;                  /* the reservation, see resv_word(); 0: none */

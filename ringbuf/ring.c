@@ -494,7 +494,8 @@ static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t d
                  * a hostile value only changes how long we spin).
                  */
                 spin = r->spin_ns;
-                if (spin > BRD_RING_SPIN_NS && AO_load(&r->peer_side->cpu) == brd__ring_stamp_cpu(r))
+                if (spin > BRD_RING_SPIN_NS &&
+                    AO_load(&r->peer_side->cpu) == brd__ring_stamp_cpu(r))
                         spin = BRD_RING_SPIN_NS;
                 for (i = 1;; i++) {
                         e = ring_ready(r, end);
@@ -727,16 +728,18 @@ static inline void ring_unhold(struct brd_ring *r)
  * a window of RING_EARLY_FRAMES such frames into the lap and the consumer
  * waits for data (its side's advisory waiting word, kept by consumers of
  * large frames only, or its SLEEPING flag, which a brd_ring_fd() poller
- * sets too), so that it crosses the gap as soon as the frame is published.  A consumer that keeps up then sees the ring cycle through its
- * first few frames, not its whole capacity, and those pages stay in the
- * caches and the TLB: through 16 MiB, zero-copy messages of 64 KiB, 256 KiB
- * and 1 MiB streamed at 2-3x the rate (measured, Zen 3).  Only for rings of
+ * sets too), so that it crosses the gap as soon as the frame is published.
+ * A consumer that keeps up then sees the ring cycle through its first few
+ * frames, not its whole capacity, and those pages stay in the caches and
+ * the TLB: through 16 MiB, zero-copy messages of 64 KiB, 256 KiB and 1 MiB
+ * streamed at 2-3x the rate (measured, Zen 3).  Only for rings of
  * RING_EARLY_CAP_MIN and more: 64 KiB messages through 1 MiB, whose pages
- * the TLB covers anyway, gained nothing with zero-copy and lost a third with
- * copies.  A consumer that lags, or that is busy with the last message, is
- * not waiting, so the ring's whole capacity stays there to absorb a
- * burst.  On *ret_hdr / *ret_end (frame_place()'s placement on entry): the
- * early placement, or unchanged.  0, or -EBADMSG from re-reading the head.
+ * the TLB covers anyway, gained nothing with zero-copy and lost a third
+ * with copies.  A consumer that lags, or that is busy with the last
+ * message, is not waiting, so the ring's whole capacity stays there to
+ * absorb a burst.  On *ret_hdr / *ret_end (frame_place()'s placement on
+ * entry): the early placement, or unchanged.  0, or -EBADMSG from
+ * re-reading the head.
  */
 static RING_SLOW int prod_place_early(struct brd_ring *r, uint64_t len, uint64_t *ret_hdr,
                                       uint64_t *ret_end)
@@ -887,8 +890,9 @@ static inline bool resv_valid(const struct brd_ring *r, uint64_t resv, size_t le
          * A used reservation's word is 2^32 - its frame size behind pos,
          * past either: frames are at most cap / 2 + 8 bytes. */
         uint32_t gap = (uint32_t)(resv >> 32) - (uint32_t)r->pos;
+        uint64_t gap_max = r->cap > RING_EARLY_CAP_MAX ? BRD_RING_ALIGN_PAGE : r->cap - 1;
 
-        if (len >= (uint32_t)resv || gap >= (r->cap > RING_EARLY_CAP_MAX ? BRD_RING_ALIGN_PAGE + 1 : r->cap))
+        if (len >= (uint32_t)resv || gap > gap_max)
                 return false;
         *ret_hdr = r->pos + gap;
         return true;
