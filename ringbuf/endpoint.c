@@ -301,7 +301,7 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         AO_store(&r->own->start_time, brd__proc_start_time(brd__getpid()));
         AO_store(&r->own->pid, (AO_t)brd__getpid());
         AO_store(&r->own->attaches, AO_load(&r->own->attaches) + 1);
-        brd__ring_stamp_cpu(r);
+        ring_stamp_cpu(r);
         r->spin_ns = BRD_RING_SPIN_NS;
         /* The stamps (asym above all) are visible before any publish of
          * ours can skip its fence, and before the doorbell below. */
@@ -373,8 +373,10 @@ BRD_EXPORT void brd_ring_close(struct brd_ring *r)
                         sched_yield();
         }
         if (mine) {
+                /* The last tail (pairs with AO_load_acquire(tail) in
+                 * cons_refresh()); the doorbell below wakes a sleeper. */
                 if (r->role == RING_PROD && r->err != -EBADMSG && r->pos != ring_pub(r))
-                        brd__ring_publish(r);
+                        AO_store_release(r->own_idx, r->pos);
                 /* Pairs with AO_load_acquire(state) in ring_wait(): for a
                  * producer, the final tail is visible before CLOSED. */
                 AO_store_release(&r->own->state, r->seq * BRD_RING_ST_SEQ1 | BRD_RING_ST_CLOSED);

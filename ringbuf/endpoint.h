@@ -10,6 +10,7 @@
 #define BROOD_RING_ENDPOINT_H
 
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/syscall.h>
@@ -185,14 +186,17 @@ static inline void ring_bell(struct brd_ring *r)
         r->st.doorbells++;
 }
 
-/*
- * Publish our index, and ring the peer if it announced that it sleeps
- * (ring.c).  Returns the peer's state word as read after the store.
- */
-uint64_t brd__ring_publish(struct brd_ring *r);
+/* Stamp the CPU we run on in our side (kept there for the peer's spin,
+ * see ring_wait()); returns the stamp.  A clean line stays clean when it
+ * did not change. */
+static inline uint64_t ring_stamp_cpu(struct brd_ring *r)
+{
+        int cpu = sched_getcpu();
+        uint64_t v = cpu < 0 ? 0 : (uint64_t)cpu + 1;
 
-/* Stamp the CPU we run on in our side, for the peer's spin (ring.c);
- * returns the stamp. */
-uint64_t brd__ring_stamp_cpu(struct brd_ring *r);
+        if (AO_load(&r->own->cpu) != v)
+                AO_store(&r->own->cpu, v);
+        return v;
+}
 
 #endif /* BROOD_RING_ENDPOINT_H */

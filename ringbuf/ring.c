@@ -250,7 +250,7 @@ static inline int ring_check(const struct brd_ring *r, uint32_t role)
  * Store our index and read the peer's state word after it (Dekker,
  * publisher half).  Rings no doorbell: the hot callers test the word and
  * leave for an out-of-line function when it says SLEEPING (or CLOSED), so
- * that they stay leaf functions; everyone else calls brd__ring_publish().
+ * that they stay leaf functions; everyone else calls ring_publish().
  */
 static inline uint64_t ring_publish_quiet(struct brd_ring *r)
 {
@@ -275,7 +275,7 @@ static inline uint64_t ring_publish_quiet(struct brd_ring *r)
 
 /* Publish, and ring the peer if it announced that it sleeps.  Returns the
  * peer's state word as read after the store. */
-uint64_t brd__ring_publish(struct brd_ring *r)
+static uint64_t ring_publish(struct brd_ring *r)
 {
         uint64_t st = ring_publish_quiet(r);
 
@@ -286,7 +286,7 @@ uint64_t brd__ring_publish(struct brd_ring *r)
 
 static int cons_refresh(struct brd_ring *r)
 {
-        /* Pairs with AO_store_release(tail) in brd__ring_publish(). */
+        /* Pairs with AO_store_release(tail) in ring_publish(). */
         uint64_t t = AO_load_acquire(r->peer_idx);
 
         if (BRD_UNLIKELY(t < r->peer || t - r->pos > r->cap || (t & 7)))
@@ -297,7 +297,7 @@ static int cons_refresh(struct brd_ring *r)
 
 static int prod_refresh(struct brd_ring *r)
 {
-        /* Pairs with AO_store_release(head) in brd__ring_publish(). */
+        /* Pairs with AO_store_release(head) in ring_publish(). */
         uint64_t h = AO_load_acquire(r->peer_idx);
 
         /* Not past our pos: the published tail, or with BATCH a little less
@@ -324,22 +324,9 @@ static int ring_ready(struct brd_ring *r, uint64_t end)
 
 /* ------------------------------------------------------------- waiting */
 
-/* Stamp the CPU we run on in our side (kept there for the peer's spin,
- * see ring_wait()); returns the stamp.  A clean line stays clean when it
- * did not change. */
-uint64_t brd__ring_stamp_cpu(struct brd_ring *r)
-{
-        int cpu = sched_getcpu();
-        uint64_t v = cpu < 0 ? 0 : (uint64_t)cpu + 1;
-
-        if (AO_load(&r->own->cpu) != v)
-                AO_store(&r->own->cpu, v);
-        return v;
-}
-
 static void ring_arm(struct brd_ring *r)
 {
-        brd__ring_stamp_cpu(r);
+        ring_stamp_cpu(r);
         r->seq++;
         AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1 | BRD_RING_ST_SLEEPING);
         r->armed = true;
@@ -480,7 +467,7 @@ static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t d
 
         /* Hand back / publish what we hold before we could sleep. */
         if (r->pos != ring_pub(r))
-                brd__ring_publish(r);
+                ring_publish(r);
 
         if (timeout_ms != 0 && !(r->flags & BRD_RING_NOSPIN)) {
                 int64_t stop = 0;
@@ -495,7 +482,7 @@ static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t d
                  */
                 spin = r->spin_ns;
                 if (spin > BRD_RING_SPIN_NS &&
-                    AO_load(&r->peer_side->cpu) == brd__ring_stamp_cpu(r))
+                    AO_load(&r->peer_side->cpu) == ring_stamp_cpu(r))
                         spin = BRD_RING_SPIN_NS;
                 for (i = 1;; i++) {
                         e = ring_ready(r, end);
@@ -825,7 +812,7 @@ static RING_SLOW int prod_closed(struct brd_ring *r, uint64_t end)
         /* Pairs with AO_store_release(state) in brd_ring_close(): the
          * consumer's last head store is visible below. */
         (void)AO_load_acquire(&r->peer_side->state);
-        /* Pairs with AO_store_release(head) in brd__ring_publish(). */
+        /* Pairs with AO_store_release(head) in ring_publish(). */
         h = AO_load_acquire(r->peer_idx);
         ring_gone(r, false);
         return h >= end ? 0 : -EPIPE;
@@ -1075,7 +1062,7 @@ RING_API int brd_ring_flush(struct brd_ring *r)
         if (e == -EBADMSG)
                 return e;
         if (r->pos != ring_pub(r))
-                brd__ring_publish(r);
+                ring_publish(r);
         return 0;
 }
 
