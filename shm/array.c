@@ -13,7 +13,6 @@
  * behind, an odd seq.  Rows it wrote but never published are simply not
  * there: last/first moved only after them.
  */
-#include <signal.h>
 #include <sched.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -179,13 +178,7 @@ static AO_t writer_word(pid_t pid)
 
 static bool holder_dead(AO_t holder)
 {
-        pid_t pid = (pid_t)(uint32_t)holder;
-        uint32_t start = (uint32_t)(holder >> 32);
-
-        if (kill(pid, 0) < 0 && errno == ESRCH)
-                return true;
-        /* Alive under that pid: the same process only if it started then. */
-        return start && (uint32_t)brd__proc_start_time(pid) != start;
+        return brd__pid_gone((uint32_t)holder, holder >> 32, UINT32_MAX);
 }
 
 /* 0, or -EBADMSG when the lock word cannot be a process (corrupt memory). */

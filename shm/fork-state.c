@@ -5,8 +5,11 @@
  * kept right across fork() by pthread_atfork (systemd's getpid_cached,
  * libuv's threadpool reset).
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +151,19 @@ pid_t brd__getpid_slow(void)
         p = getpid();
         AO_store(&brd__pid_cache, (AO_t)p);
         return p;
+}
+
+bool brd__pid_gone(uint64_t pid, uint64_t start, uint64_t mask)
+{
+        uint64_t now;
+
+        if (pid == 0 || pid > INT_MAX)
+                return false;
+        if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+                return true;
+        /* Alive under that pid: the same process only if it started then. */
+        now = start ? brd__proc_start_time((pid_t)pid) & mask : 0;
+        return now && now != start;
 }
 
 uint64_t brd__proc_start_time(pid_t pid)

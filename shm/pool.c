@@ -31,9 +31,7 @@
  * data area after every single store (see brd_pool_page).
  */
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/single_threaded.h>
@@ -121,9 +119,7 @@ struct layout {
  * Attach recomputes it and compares: the header cannot lie about it. */
 static void layout_compute(uint64_t size, struct layout *l)
 {
-        uint64_t n;
-
-        uint64_t nslots = size / BRD_POOL_SLOT_SPAN;
+        uint64_t n, nslots = size / BRD_POOL_SLOT_SPAN;
 
         memset(l, 0, sizeof(*l));
         if (size < BRD_POOL_HDR_SIZE + 2 * BRD_POOL_PAGE)
@@ -438,21 +434,6 @@ static uint64_t pid_ns_ino(void)
         return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
-/* Is the process stamped @pid (@start: its start time, 0 = unknown) gone
- * for good?  Only a sure verdict: a living pid with an unknown start time
- * is alive. */
-static bool owner_dead(uint64_t pid, uint64_t start)
-{
-        uint64_t now;
-
-        if (pid == 0 || pid > INT_MAX)
-                return false;           /* not a pid: never reap on it */
-        if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
-                return true;
-        now = start ? brd__proc_start_time((pid_t)pid) : 0;
-        return now && now != start;     /* the pid was reused */
-}
-
 /* Give the blocks slot @s lists back and empty it: our own slot, or a dead
  * owner's that we hold for reaping.  An entry goes back only if its block
  * is still CACHED in its class (entries are shared memory). */
@@ -509,7 +490,7 @@ static void slots_reap(struct brd_pool *p)
                 if (!o || s == p->slot || AO_load(&s->pid_ns) != ns)
                         continue;
                 start = (o & BRD_POOL_REAPING) ? 0 : AO_load(&s->start_time);
-                if (!owner_dead(o & ~BRD_POOL_REAPING, start) ||
+                if (!brd__pid_gone(o & ~BRD_POOL_REAPING, start, UINT64_MAX) ||
                     !AO_compare_and_swap_full(&s->owner, o, BRD_POOL_REAPING | me))
                         continue;
                 /* Another reaper may have freed the slot meanwhile and a new
@@ -592,6 +573,18 @@ static void cache_release(struct brd_pool *p)
                 cache_flush(p);
                 AO_store(&p->cache_dirty, 0);
         }
+}
+
+static int pool_reclaim(struct brd_pool *p);
+
+/* Under lock, before concluding "full": our cache, then the caches of dead
+ * owners go back to the class stacks, and every wholly free span of those
+ * back to the buddy allocator.  0, or -EBADMSG. */
+static int pool_gather(struct brd_pool *p)
+{
+        cache_release(p);
+        slots_reap(p);
+        return pool_reclaim(p);
 }
 
 /* ------------------------------------------------- spans (under lock) */
@@ -916,10 +909,7 @@ static int64_t large_alloc_locked(struct brd_pool *p, unsigned k)
         if (i == -ENOSPC) {
                 int r;
 
-                cache_release(p);
-                slots_reap(p);
-                r = pool_reclaim(p);
-
+                r = pool_gather(p);
                 if (r < 0)
                         return r;
                 i = buddy_alloc(p, k);
@@ -942,9 +932,7 @@ static int64_t small_alloc_slow(struct brd_pool *p, unsigned c)
         if (g == -EAGAIN) {
                 i = buddy_alloc(p, span_order(c));
                 if (i == -ENOSPC) {
-                        cache_release(p);
-                        slots_reap(p);
-                        r = pool_reclaim(p);
+                        r = pool_gather(p);
                         if (r < 0) {
                                 g = r;
                                 goto out;

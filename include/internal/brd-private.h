@@ -170,6 +170,11 @@ static inline uint64_t brd__fork_gen(void)
 /* This process's start time (clock ticks since boot, /proc/self/stat field 22);
  * pid + start time name a process across pid reuse.  0 if unknown. */
 uint64_t brd__proc_start_time(pid_t pid);
+/* Is the process stamped as @pid, started at @start (brd__proc_start_time(),
+ * masked with @mask when only some bits were kept; 0: unknown), gone for
+ * good?  Only a sure verdict: a pid that is not a process id is never gone,
+ * and a living one whose start time is unknown is alive. */
+bool brd__pid_gone(uint64_t pid, uint64_t start, uint64_t mask);
 /*
  * The forkserver's child prelude closes every inherited fd but its handles
  * (close_range) and calls brd__fork_fds_closed(): from then on the fd
