@@ -753,6 +753,17 @@ static RING_SLOW int prod_place_early(struct brd_ring *r, uint64_t len, uint64_t
         return 0;
 }
 
+/* Where the producer's next frame of @len bytes goes: frame_place(), or
+ * the next lap's start (prod_place_early()).  0, or -EBADMSG. */
+static inline int prod_place(struct brd_ring *r, uint64_t len, bool align, uint64_t *ret_hdr,
+                             uint64_t *ret_end)
+{
+        *ret_end = frame_place(r->pos, len, align, ret_hdr);
+        if (align && len >= BRD_RING_PAGE_ALIGN_MIN)
+                return prod_place_early(r, len, ret_hdr, ret_end);
+        return 0;
+}
+
 /* Room for a frame of @len bytes at pos: 0 with *ret_hdr and *ret_end set. */
 static inline int prod_room(struct brd_ring *r, uint64_t len, bool align, int timeout_ms,
                             int64_t deadline, uint64_t *ret_hdr, uint64_t *ret_end)
@@ -764,12 +775,9 @@ static inline int prod_room(struct brd_ring *r, uint64_t len, bool align, int ti
          * which we read after every publish anyway. */
         if (BRD_UNLIKELY(AO_load(&r->peer_side->state) & BRD_RING_ST_CLOSED))
                 return ring_gone(r, false);
-        end = frame_place(r->pos, len, align, &hdr);
-        if (align && len >= BRD_RING_PAGE_ALIGN_MIN) {
-                e = prod_place_early(r, len, &hdr, &end);
-                if (e)
-                        return e;
-        }
+        e = prod_place(r, len, align, &hdr, &end);
+        if (e)
+                return e;
         if (BRD_UNLIKELY(end - r->peer > r->cap)) {
                 e = prod_refresh(r);
                 if (e)
@@ -1091,12 +1099,9 @@ static ssize_t stream_write_held(struct brd_ring *r, const void *buf, size_t len
                         e = ring_gone(r, false);
                         break;
                 }
-                end = frame_place(r->pos, n, true, &hdr);
-                if (n >= BRD_RING_PAGE_ALIGN_MIN) {
-                        e = prod_place_early(r, n, &hdr, &end);
-                        if (e)
-                                break;
-                }
+                e = prod_place(r, n, true, &hdr, &end);
+                if (e)
+                        break;
                 if (end - r->peer > r->cap) {
                         e = prod_refresh(r);
                         if (e)

@@ -35,8 +35,8 @@
  *   which the consumer slept in poll() so often that the wake-ups alone
  *   (~25 us each in a VM) could make a tenth of it is not compared: large
  *   messages make a consumer sleep a few times per epoch (it catches up
- *   faster than 1 MiB is written, and may sleep when it does), and those epochs
- *   still measure the ring.  The first mode is where the last verdict for
+ *   faster than 1 MiB is written, and may sleep when it does), and those
+ *   epochs still measure the ring.  The first mode is where the last verdict for
  *   a ring of the same capacity in this process settled; "release" before
  *   any.
  *
