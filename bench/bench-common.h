@@ -44,6 +44,17 @@ uint64_t bc_hash(uint64_t h, const void *p, size_t n);
 double bc_memcpy_gbps(size_t size, int reps, int64_t run_ns);
 
 /*
+ * The same copy loop run at once on two CPUs, one per process (a forked
+ * child on @cpu_child, the caller on @cpu_parent; < 0: not pinned; the
+ * caller's affinity is restored after), for @run_ns each, started together.
+ * Returns the slower side's GB/s, or a negative errno.  What a pipeline
+ * that copies every byte once on each CPU (brood's copy API: send copies in,
+ * recv copies out) can reach at most; where the two vCPUs share a core or
+ * its memory path, it is well under bc_memcpy_gbps().
+ */
+double bc_memcpy_pair_gbps(size_t size, int64_t run_ns, int cpu_parent, int cpu_child);
+
+/*
  * Cache-line ping-pong: a forked child and the caller share one cache line
  * and take turns bumping a counter in it.  Returns the median over @reps
  * runs of ns per one-way hand-off (a hand-off = one side's store seen by the

@@ -1153,6 +1153,11 @@ struct row {
         double ratio[NRATIO];                   /* medians of per-pass ratios */
         double memcpy_ratio;                    /* brood copy GB/s / memcpy(1 MiB) */
         double zc_memcpy_ratio;                 /* brood zero-copy GB/s / memcpy(1 MiB) */
+        /* 1 MiB row: memcpy(1 MiB) on both CPUs at once, taken before every
+         * pass (the slower CPU's GB/s), and brood copy GB/s over it, the
+         * median of per-pass ratios. */
+        double pair_gbps, pair_ratio;
+        double pass_pair[MAXPASS];
         /* Each pass, with the ping-pongs right before and after it: the
          * host can move the CPUs within a row, so the JSON lets passes be
          * grouped by placement across runs. */
@@ -1194,6 +1199,19 @@ static double pingpong(void)
         return v;
 }
 
+/* memcpy(@size) on both CPUs at once, GB/s of the slower; NaN on failure. */
+static double memcpy_pair(size_t size)
+{
+        double v = bc_memcpy_pair_gbps(size, opt.quick ? 10000000 : 20000000,
+                                       opt.pin ? opt.cpu[0] : -1, opt.pin ? opt.cpu[1] : -1);
+
+        if (v < 0) {
+                fprintf(stderr, "ring-bench: memcpy on both CPUs: %s\n", strerror((int)-v));
+                return NAN;
+        }
+        return v;
+}
+
 static double med_finite(const double *v, int n)
 {
         double tmp[MAXPASS];
@@ -1220,7 +1238,7 @@ static void run_streaming(void)
         for (size_t si = 0; si < NSIZE; si++) {
                 struct row *r = &rows[si];
                 double mps[NPEER][MAXPASS], gbps[NPEER][MAXPASS], rat[NRATIO][MAXPASS];
-                double pp[MAXPASS + 1];
+                double pp[MAXPASS + 1], pair[MAXPASS], pair_rat[MAXPASS];
                 uint64_t cnt[NPEER] = { 0 };
                 struct bc_cpu_mark m0, m1;
                 char sz[24];
@@ -1228,7 +1246,7 @@ static void run_streaming(void)
                 r->size = sizes[si];
                 if (opt.only && r->size != opt.only) {
                         r->pp_ns = r->pp_min = r->pp_max = r->foreign = r->memcpy_ratio = NAN;
-                        r->zc_memcpy_ratio = NAN;
+                        r->zc_memcpy_ratio = r->pair_gbps = r->pair_ratio = NAN;
                         for (int p = 0; p < NPEER; p++)
                                 r->fig[p].mps = r->fig[p].gbps = NAN;
                         for (int k = 0; k < NRATIO; k++)
@@ -1249,6 +1267,7 @@ static void run_streaming(void)
                 }
                 for (int pass = 0; pass < opt.passes; pass++) {
                         pp[pass] = pingpong();
+                        pair[pass] = r->size == MiB ? memcpy_pair(r->size) : NAN;
                         for (int p = 0; p < NPEER; p++) {
                                 struct stream_fig f;
 
@@ -1261,6 +1280,7 @@ static void run_streaming(void)
                         rat[R_SOCK][pass] = mps[PEER_BROOD][pass] / mps[PEER_SOCK][pass];
                         rat[R_SEED][pass] = mps[PEER_BROOD][pass] / mps[PEER_SEED][pass];
                         rat[R_ZC][pass] = mps[PEER_BROOD_ZC][pass] / mps[PEER_BROOD][pass];
+                        pair_rat[pass] = gbps[PEER_BROOD][pass] / pair[pass];
                 }
                 pp[opt.passes] = pingpong();
                 bc_cpu_mark(&m1);
@@ -1285,6 +1305,9 @@ static void run_streaming(void)
                 memcpy(r->pass_rat, rat, sizeof(rat));
                 r->memcpy_ratio = r->size == MiB ? r->fig[PEER_BROOD].gbps / memcpy_1m : NAN;
                 r->zc_memcpy_ratio = r->size == MiB ? r->fig[PEER_BROOD_ZC].gbps / memcpy_1m : NAN;
+                memcpy(r->pass_pair, pair, sizeof(pair));
+                r->pair_gbps = med_finite(pair, opt.passes);
+                r->pair_ratio = med_finite(pair_rat, opt.passes);
         }
 }
 
@@ -1463,6 +1486,12 @@ static void print_report(void)
                 fmt_num(d, sizeof(d), r->ratio[R_ZC], 9, 2);
                 fmt_num(e, sizeof(e), r->memcpy_ratio, 16, 3);
                 printf("%-7s %s %s %s %s %s\n", sz, a, b, c, d, e);
+                if (isfinite(r->pair_gbps))
+                        printf("%-7s memcpy(%s) on both CPUs at once: %.2f GB/s each (%.2f alone); "
+                               "brood copy / that: %.3f\n"
+                               "%-7s (the copy API copies every byte twice, once on each CPU; "
+                               "that pair is its ceiling)\n", "", sz, r->pair_gbps, memcpy_1m,
+                               r->pair_ratio, "");
         }
 
         if (opt.only)
@@ -1565,6 +1594,8 @@ static int write_json(const char *path)
                 if (r->size == MiB) {
                         bc_json_num(&j, "brood_over_memcpy_1MiB", r->memcpy_ratio);
                         bc_json_num(&j, "zerocopy_over_memcpy_1MiB", r->zc_memcpy_ratio);
+                        bc_json_num(&j, "memcpy_1MiB_both_cpus_gbps", r->pair_gbps);
+                        bc_json_num(&j, "brood_over_memcpy_1MiB_both_cpus", r->pair_ratio);
                 }
                 bc_json_close(&j);
                 bc_json_arr(&j, "passes");
@@ -1584,6 +1615,8 @@ static int write_json(const char *path)
                         }
                         for (int k = 0; k < NRATIO; k++)
                                 bc_json_num(&j, ratio_name[k], r->pass_rat[k][q]);
+                        if (r->size == MiB)
+                                bc_json_num(&j, "memcpy_1MiB_both_cpus_gbps", r->pass_pair[q]);
                         bc_json_close(&j);
                 }
                 bc_json_close(&j);
