@@ -279,12 +279,16 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 e = -errno;
                 goto fail;
         }
+        /* Edge-triggered until brd_ring_fd(): a sleep needs no drain of
+         * the doorbell first (see ring_wait()). */
         ev.data.fd = r->efd_own;
+        ev.events = EPOLLIN | EPOLLET;
         if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->efd_own, &ev) < 0) {
                 e = -errno;
                 goto fail;
         }
         ev.data.fd = r->efd_intr;
+        ev.events = EPOLLIN;
         if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->efd_intr, &ev) < 0) {
                 e = -errno;
                 goto fail;
@@ -326,6 +330,17 @@ BRD_EXPORT int brd_ring_fd(const struct brd_ring *r)
                 return -EINVAL;
         if (!ring_mine(r))
                 return -EBADF;
+        if (!AO_load(&r->fd_used)) {
+                /* The caller polls the set level-wise: the doorbell must
+                 * show in it for as long as it holds a count, not only once
+                 * per ring as for our own sleeps (see ring_wait()).  Before
+                 * fd_used: from then on every arm drains first.  Racing
+                 * first calls modify it alike. */
+                struct epoll_event ev = { .events = EPOLLIN, .data.fd = r->efd_own };
+
+                if (epoll_ctl(r->epfd, EPOLL_CTL_MOD, r->efd_own, &ev) < 0)
+                        return -errno;
+        }
         /* First call: make the fd readable once, so the first call after
          * the first poll finds out (and arms, if it would block). */
         if (AO_compare_and_swap_full(&w->fd_used, 0, 1))

@@ -204,12 +204,90 @@ static void test_fd_interrupt_and_initial_readiness(void **state)
         t_leak_end(&l);
 }
 
+#define MIXED_ROUNDS 50
+
+/* Two messages per round, each after a go-ahead on @go_fd; "s" on @back_fd
+ * once the second is sent. */
+static int child_paced_producer(struct brd_handle *h, int go_fd, int back_fd)
+{
+        struct brd_ring *r;
+        uint32_t v;
+        char c;
+
+        if (brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        for (v = 0; v < 2 * MIXED_ROUNDS; v++) {
+                if (read(go_fd, &c, 1) != 1)
+                        return 11;
+                if (brd_ring_send(r, &v, sizeof(v), -1))
+                        return 12;
+                if ((v & 1) && write(back_fd, "s", 1) != 1)
+                        return 13;
+        }
+        brd_ring_close(r);
+        return 0;
+}
+
+/*
+ * An fd user that also makes blocking calls: a blocking receive that slept
+ * (a spin-off ring sleeps at once) and returned must leave the fd level-
+ * triggered, so a message published while nobody was armed still shows
+ * through poll() (the producer rings no doorbell for it).
+ */
+static void test_fd_after_blocking_calls(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct pollfd p = { .events = POLLIN };
+        struct t_leak l;
+        int go[2], back[2];
+        uint32_t v, k;
+        char c;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(back, O_CLOEXEC), 0);
+        pid = t_ring_fork(4096, BRD_RING_NOSPIN, &hp, &hc, false, &r);
+        if (pid == 0) {
+                close(go[1]);
+                close(back[0]);
+                _exit(child_paced_producer(&hp, go[0], back[1]));
+        }
+        close(go[0]);
+        close(back[1]);
+        p.fd = brd_ring_fd(r);
+        assert_true(p.fd >= 0);
+        for (k = 0; k < MIXED_ROUNDS; k++) {
+                /* The producer must wake before it sends: we are asleep
+                 * in the receive by then, nearly always. */
+                assert_int_equal(write(go[1], "a", 1), 1);
+                assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 10000), (ssize_t)sizeof(v));
+                assert_int_equal(v, 2 * k);
+                /* The next one comes while we are not armed. */
+                assert_int_equal(write(go[1], "b", 1), 1);
+                assert_int_equal(read(back[0], &c, 1), 1);
+                assert_int_equal(poll(&p, 1, 10000), 1);
+                assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 0), (ssize_t)sizeof(v));
+                assert_int_equal(v, 2 * k + 1);
+        }
+        assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 10000), -EPIPE);
+        close(go[1]);
+        close(back[0]);
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_ring_close(r);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_fd_interrupt_and_initial_readiness),
                 cmocka_unit_test(test_poll_driven_consumer),
                 cmocka_unit_test(test_poll_driven_producer_epoll),
+                cmocka_unit_test(test_fd_after_blocking_calls),
         };
 
         return cmocka_run_group_tests_name("ringbuf-poll", tests, NULL, NULL);

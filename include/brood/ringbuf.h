@@ -280,7 +280,9 @@ int     brd_ring_flush(struct brd_ring *r);
 /**
  * brd_ring_fd() - an fd to poll()/epoll for POLLIN: the next call can progress.
  * @r: either endpoint
- * Return: an epoll fd owned by the endpoint (do not close it), or -EINVAL/-EBADF.
+ * Return: an epoll fd owned by the endpoint (do not close it), or -EINVAL/-EBADF;
+ * the first call also changes how the set watches the doorbell, and returns
+ * that epoll_ctl()'s -errno if it fails (the call can then be repeated).
  *
  * Level-triggered semantics, made exact by one rule: POLLIN stays up until a
  * call with timeout 0 returned -EAGAIN.  That call drains the doorbell, arms
