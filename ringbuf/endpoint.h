@@ -171,13 +171,28 @@ static inline int sys_membarrier(int cmd)
         return (int)syscall(SYS_membarrier, cmd, 0, 0);
 }
 
+/*
+ * Ring a doorbell.  EAGAIN: the counter is saturated, which only a huge
+ * write does (RELIABILITY B18: a peer, or whoever holds a dup).  The sleeper
+ * waits edge-triggered (ring_wait()): a saturated count is no signal to it,
+ * only a write that succeeds is.  So empty the counter and write again,
+ * once: a second EAGAIN means a flooder refilled it, and its writes wake
+ * the sleeper themselves.  The count means nothing to either side (the
+ * ring state is the truth), so taking it is harmless.
+ */
 static inline void efd_signal(int fd)
 {
-        uint64_t one = 1;
+        uint64_t one = 1, v;
+        ssize_t n = -1;
 
-        /* EAGAIN: the counter is saturated, i.e. already signalled (B18). */
-        while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
-                ;
+        for (int i = 0; i < 2; i++) {
+                while ((n = write(fd, &one, sizeof(one))) < 0 && errno == EINTR)
+                        ;
+                if (n >= 0 || errno != EAGAIN)
+                        return;
+                while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
+                        ;
+        }
 }
 
 static inline void ring_bell(struct brd_ring *r)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -536,6 +537,98 @@ static void test_signal_storm_loses_nothing(void **state)
         t_leak_end(&l);
 }
 
+/* ------------------------------------------------ doorbell abuse (B18) */
+
+/* The state word of a side once it sleeps again after @before (a new arm:
+ * its sequence moved) and its thread is inside epoll_wait. */
+static void wait_slept_again(struct brd_ring_side *side, uint64_t before, pid_t tid)
+{
+        int64_t until = t_now_ms() + 10000;
+        uint64_t st;
+
+        for (;;) {
+                st = AO_load(&side->state);
+                if (st != before && (st & BRD_RING_ST_SLEEPING))
+                        break;
+                assert_true(t_now_ms() < until);
+                sched_yield();
+        }
+        t_wait_in_syscall(tid, SYS_epoll_wait, SYS_epoll_pwait);
+}
+
+/*
+ * A third process that holds a dup of a doorbell writes the largest count
+ * into it while a side sleeps.  The peer's ring then finds the counter
+ * saturated (EAGAIN); the sleeper must still wake at once, for the data and
+ * for the room, not at its timeout.
+ */
+static void test_saturated_doorbell_still_wakes(void **state)
+{
+        const uint64_t huge = UINT64_MAX - 1;
+        struct brd_handle hp, hc;
+        struct t_ring_view f;
+        struct call c;
+        char buf[200] = { 0 };
+        struct t_leak l;
+        int bell[2], side;
+        pthread_t th;
+        int64_t t0;
+        uint64_t st, v;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
+        /* Handle fds: memory, "data" doorbell (the consumer sleeps on it),
+         * "space" doorbell (the producer sleeps on it). */
+        bell[0] = fcntl(hc.fds[1], F_DUPFD_CLOEXEC, 0);
+        bell[1] = fcntl(hc.fds[2], F_DUPFD_CLOEXEC, 0);
+        assert_true(bell[0] >= 0 && bell[1] >= 0);
+        f.size = hp.size;
+        f.hdr = mmap(NULL, f.size, PROT_READ, MAP_SHARED, hp.fds[0], 0);
+        assert_true(f.hdr != MAP_FAILED);
+        assert_int_equal(brd_ring_attach(&hp, &f.p), 0);
+        assert_int_equal(brd_ring_attach(&hc, &f.c), 0);
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+
+        for (side = 0; side < 2; side++) {
+                struct brd_ring_side *s = side ? &f.hdr->prod : &f.hdr->cons;
+
+                if (side)       /* the producer blocks on a full ring */
+                        while (brd_ring_send(f.p, buf, sizeof(buf), 0) == 0)
+                                ;
+                memset(&c, 0, sizeof(c));
+                c.r = side ? f.p : f.c;
+                c.producer = side;
+                c.timeout = 10000;
+                assert_int_equal(pthread_create(&th, NULL, call_thread, &c), 0);
+                wait_sleeping(s);
+                t_wait_in_syscall((pid_t)__atomic_load_n(&c.tid, __ATOMIC_ACQUIRE),
+                                  SYS_epoll_wait, SYS_epoll_pwait);
+                /* The write itself wakes the sleeper; it finds nothing and
+                 * sleeps again, with the counter full (emptied first: the
+                 * attaches rang, and a count that would pass the maximum
+                 * fails). */
+                st = AO_load(&s->state);
+                (void)!read(bell[side], &v, sizeof(v));
+                assert_int_equal(write(bell[side], &huge, sizeof(huge)), (ssize_t)sizeof(huge));
+                wait_slept_again(s, st, (pid_t)__atomic_load_n(&c.tid, __ATOMIC_ACQUIRE));
+                t0 = t_now_ms();
+                if (side)
+                        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+                else
+                        assert_int_equal(brd_ring_send(f.p, buf, sizeof(buf), 0), 0);
+                assert_int_equal(pthread_join(th, NULL), 0);
+                assert_int_equal(c.ret, side ? 0 : (int64_t)sizeof(buf));
+                /* Woken by the ring, not by its 10 s timeout. */
+                assert_true(c.t_done - t0 < 5000);
+        }
+        close(bell[0]);
+        close(bell[1]);
+        t_ring_view_close(&f);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -550,6 +643,7 @@ int main(void)
                 cmocka_unit_test(test_second_thread_is_busy),
                 cmocka_unit_test(test_close_while_blocked),
                 cmocka_unit_test(test_close_inherited_while_parent_blocked),
+                cmocka_unit_test(test_saturated_doorbell_still_wakes),
         };
 
         return cmocka_run_group_tests_name("ringbuf-wait", tests, NULL, NULL);
