@@ -454,10 +454,11 @@ static int ring_gone(struct brd_ring *r, bool died)
 }
 
 /*
- * Wait until ring_ready(r, end).  0 = ready (the cached peer index shows it),
- * else -errno.  The caller found the ring not ready just before.
+ * ring_wait()'s work.  *@drained: a call that may wait (timeout not 0)
+ * emptied the doorbell of a brd_ring_fd() user.
  */
-static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline)
+static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline,
+                           bool *drained)
 {
         struct epoll_event ev[3];
         int64_t spin = 0, t0 = 0;
@@ -570,8 +571,10 @@ static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t d
                          * poll().  Drained after arming, it could be eaten
                          * while the re-check below still finds too little.
                          */
-                        if (AO_load(&r->fd_used))
+                        if (AO_load(&r->fd_used)) {
                                 efd_drain(r->efd_own);
+                                *drained = timeout_ms != 0;
+                        }
                         ring_arm(r);
                 }
                 /* Pairs with AO_store_release(state) in brd_ring_close():
@@ -650,6 +653,26 @@ static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t d
                         return -ETIMEDOUT;
                 }
         }
+}
+
+/*
+ * Wait until ring_ready(r, end).  0 = ready (the cached peer index shows it),
+ * else -errno.  The caller found the ring not ready just before.
+ *
+ * brd_ring_fd() promises POLLIN until a call with timeout 0 answered
+ * -EAGAIN.  A call that may wait drains the doorbell before it arms, and
+ * may then leave without a ring to show for it (the re-check found the
+ * message, or a timeout or an interrupt ended it), while the peer rings no
+ * more for what it publishes next: such a call gives the count back.
+ */
+static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline)
+{
+        bool drained = false;
+        int e = ring_wait_drain(r, end, timeout_ms, deadline, &drained);
+
+        if (BRD_UNLIKELY(drained))
+                efd_signal(r->efd_own);
+        return e;
 }
 
 /*
