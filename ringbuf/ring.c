@@ -454,8 +454,8 @@ static int ring_gone(struct brd_ring *r, bool died)
 }
 
 /*
- * ring_wait()'s work.  *@drained: a call that may wait (timeout not 0)
- * emptied the doorbell of a brd_ring_fd() user.
+ * ring_wait()'s work.  *@drained: it emptied the doorbell of a brd_ring_fd()
+ * user.
  */
 static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline,
                            bool *drained)
@@ -573,7 +573,7 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                          */
                         if (AO_load(&r->fd_used)) {
                                 efd_drain(r->efd_own);
-                                *drained = timeout_ms != 0;
+                                *drained = true;
                         }
                         ring_arm(r);
                 }
@@ -660,17 +660,18 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
  * else -errno.  The caller found the ring not ready just before.
  *
  * brd_ring_fd() promises POLLIN until a call with timeout 0 answered
- * -EAGAIN.  A call that may wait drains the doorbell before it arms, and
- * may then leave without a ring to show for it (the re-check found the
- * message, or a timeout or an interrupt ended it), while the peer rings no
- * more for what it publishes next: such a call gives the count back.
+ * -EAGAIN, and only that answer leaves the endpoint armed.  Every other way
+ * out of a wait that drained the doorbell (the re-check found progress, a
+ * timeout, an interrupt, a call that may wait and slept) can leave with
+ * the arm gone and nothing to show for it in the count, while the peer
+ * rings no more for what it publishes next: those give the count back.
  */
 static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline)
 {
         bool drained = false;
         int e = ring_wait_drain(r, end, timeout_ms, deadline, &drained);
 
-        if (BRD_UNLIKELY(drained))
+        if (BRD_UNLIKELY(drained) && !(e == -EAGAIN && timeout_ms == 0))
                 efd_signal(r->efd_own);
         return e;
 }

@@ -195,6 +195,16 @@ static void test_fd_interrupt_and_initial_readiness(void **state)
         assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -ECANCELED);
         assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EAGAIN);
         assert_int_equal(poll(&pf, 1, 0), 0);
+        /* -ECANCELED is not -EAGAIN: the fd stays readable after it, and a
+         * message sent then is found through poll() alone. */
+        assert_int_equal(brd_ring_interrupt(c), 0);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -ECANCELED);
+        assert_int_equal(poll(&pf, 1, 0), 1);
+        assert_int_equal(brd_ring_send(p, "s", 1, 0), 0);
+        assert_int_equal(poll(&pf, 1, 0), 1);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 1);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EAGAIN);
+        assert_int_equal(poll(&pf, 1, 0), 0);
         /* Close of the producer: readable, then EPIPE for good. */
         brd_ring_close(p);
         assert_int_equal(poll(&pf, 1, 0), 1);
