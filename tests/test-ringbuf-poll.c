@@ -306,6 +306,125 @@ static void test_fd_after_blocking_calls(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * The fd rule as a model, both endpoints at once, under random calls of
+ * every kind from one thread.  A timeout-0 call that answers -EAGAIN leaves
+ * the endpoint armed, and its fd may go quiet; from then on the fd must be
+ * readable at once after the peer moves (publishes, releases), after an
+ * interrupt, and after any call that answered an error other than that
+ * -EAGAIN (it may have taken the arm).  A call that succeeds on what the
+ * ring already shows keeps the arm, and the fd may stay quiet.
+ */
+#define MODEL_STEPS 20000
+
+struct model_side {
+        struct brd_ring *r;
+        struct pollfd p;
+        bool may_be_quiet;
+        unsigned eagain, etimedout, ecanceled;  /* coverage */
+};
+
+/* After a call on @s that answered @e (timeout @tmo). */
+static void model_after(struct model_side *s, ssize_t e, int tmo)
+{
+        s->eagain += e == -EAGAIN;
+        s->etimedout += e == -ETIMEDOUT;
+        s->ecanceled += e == -ECANCELED;
+        if (e == -EAGAIN && tmo == 0)
+                s->may_be_quiet = true;
+        else if (e < 0)
+                s->may_be_quiet = false;
+}
+
+static void model_check(struct model_side *s)
+{
+        if (!s->may_be_quiet)
+                assert_int_equal(poll(&s->p, 1, 0), 1);
+}
+
+static void model_run(uint64_t seed)
+{
+        struct model_side prod = { 0 }, cons = { 0 };
+        uint32_t sent = 0, got = 0, v[64];
+        int step;
+
+        t_ring_pair(4096, 0, &prod.r, &cons.r);
+        prod.p = (struct pollfd){ .fd = brd_ring_fd(prod.r), .events = POLLIN };
+        cons.p = (struct pollfd){ .fd = brd_ring_fd(cons.r), .events = POLLIN };
+        assert_true(prod.p.fd >= 0 && cons.p.fd >= 0);
+        for (step = 0; step < MODEL_STEPS; step++) {
+                uint64_t op = t_rand(&seed) % 9;
+                int tmo = t_rand(&seed) % 4 == 0 ? 1 : 0;
+                size_t words = 1 + (size_t)(t_rand(&seed) % 64), k;
+                const void *m;
+                ssize_t e;
+
+                switch (op) {
+                case 0: case 1: case 2:         /* send */
+                        for (k = 0; k < words; k++)
+                                v[k] = sent;
+                        e = brd_ring_send(prod.r, v, words * 4, tmo);
+                        assert_true(e == 0 || e == -EAGAIN || e == -ETIMEDOUT || e == -ECANCELED);
+                        if (e == 0) {
+                                sent++;
+                                cons.may_be_quiet = false;      /* published */
+                        }
+                        model_after(&prod, e, tmo);
+                        break;
+                case 3: case 4:                 /* recv */
+                        e = brd_ring_recv(cons.r, v, sizeof(v), tmo);
+                        goto received;
+                case 5:                         /* peek + release */
+                        e = brd_ring_peek(cons.r, &m, tmo);
+                        if (e > 0) {
+                                memcpy(v, m, (size_t)e);
+                                assert_int_equal(brd_ring_release(cons.r), 0);
+                        }
+                received:
+                        assert_true(e > 0 || e == -EAGAIN || e == -ETIMEDOUT || e == -ECANCELED);
+                        if (e > 0) {
+                                assert_int_equal(e % 4, 0);
+                                for (k = 0; k < (size_t)e / 4; k++)
+                                        assert_int_equal(v[k], got);
+                                got++;
+                                prod.may_be_quiet = false;      /* released */
+                        }
+                        model_after(&cons, e, tmo);
+                        break;
+                case 6:                         /* interrupt either side */
+                        if (t_rand(&seed) & 1) {
+                                assert_int_equal(brd_ring_interrupt(prod.r), 0);
+                                prod.may_be_quiet = false;
+                        } else {
+                                assert_int_equal(brd_ring_interrupt(cons.r), 0);
+                                cons.may_be_quiet = false;
+                        }
+                        break;
+                default:                        /* a poll that may sleep a little */
+                        (void)poll(t_rand(&seed) & 1 ? &prod.p : &cons.p, 1, tmo);
+                        break;
+                }
+                model_check(&prod);
+                model_check(&cons);
+        }
+        assert_true(got > MODEL_STEPS / 10);
+        assert_true(prod.eagain && prod.etimedout && prod.ecanceled);
+        assert_true(cons.eagain && cons.etimedout && cons.ecanceled);
+        brd_ring_close(prod.r);
+        brd_ring_close(cons.r);
+}
+
+static void test_fd_rule_under_random_calls(void **state)
+{
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        for (uint64_t seed = 1; seed <= 4; seed++)
+                model_run(seed);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -313,6 +432,7 @@ int main(void)
                 cmocka_unit_test(test_poll_driven_consumer),
                 cmocka_unit_test(test_poll_driven_producer_epoll),
                 cmocka_unit_test(test_fd_after_blocking_calls),
+                cmocka_unit_test(test_fd_rule_under_random_calls),
         };
 
         return cmocka_run_group_tests_name("ringbuf-poll", tests, NULL, NULL);
