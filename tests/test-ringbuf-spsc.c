@@ -1024,6 +1024,147 @@ static void test_stream_exact_multiple_of_capacity(void **state)
         run_stream(3, 16384, 3 * 16384);
 }
 
+/* ------------------------------------- every call, mixed, as a byte model */
+
+#define MIX_STEPS 20000
+
+/* Byte @i of everything the producer ever hands over, in order. */
+static uint8_t mix_byte(uint64_t i)
+{
+        return (uint8_t)(i * 131 + (i >> 9));
+}
+
+static void mix_fill(uint8_t *b, uint64_t from, size_t n)
+{
+        for (size_t k = 0; k < n; k++)
+                b[k] = mix_byte(from + k);
+}
+
+static void mix_check(const uint8_t *b, uint64_t from, size_t n)
+{
+        for (size_t k = 0; k < n; k++)
+                assert_int_equal(b[k], mix_byte(from + k));
+}
+
+/*
+ * One thread drives both ends with every call in random order: send,
+ * reserve + commit of a part (or abandoned), write of up to 2.5x the ring,
+ * flush; recv, peek + release, read of any size; interrupts of either side;
+ * timeouts 0, and 1 ms now and then (each that waits costs its 1 ms here).  The model is the byte sequence: whatever each call
+ * reports as handed over or taken is checked in order, so no answer may
+ * lose, repeat or invent a byte, whatever it interleaves with (a message
+ * read in part continues at the next read, recv or peek).
+ */
+static void mix_run(uint64_t seed, unsigned flags)
+{
+        static uint8_t buf[12000];
+        uint64_t put = 0, took = 0;
+        unsigned interrupted = 0, timed_out = 0, partial = 0;
+        struct pair x;
+        int step;
+
+        pair_open(&x, 4096, flags);
+        for (step = 0; step < MIX_STEPS; step++) {
+                int tmo = t_rand(&seed) % 16 == 0 ? 1 : 0;
+                size_t n = (size_t)(t_rand(&seed) % 301), k;
+                const void *m;
+                void *w;
+                ssize_t e;
+
+                switch (t_rand(&seed) % 11) {
+                case 0: case 1:                 /* send */
+                        mix_fill(buf, put, n);
+                        e = brd_ring_send(x.p, buf, n, tmo);
+                        if (e == 0)
+                                put += n;
+                        break;
+                case 2:                         /* reserve, commit a part or abandon */
+                        e = brd_ring_reserve(x.p, n, &w, tmo);
+                        if (e == 0 && t_rand(&seed) % 5) {
+                                k = n ? (size_t)(t_rand(&seed) % (n + 1)) : 0;
+                                mix_fill(w, put, k);
+                                assert_int_equal(brd_ring_commit(x.p, k), 0);
+                                put += k;
+                        }
+                        break;
+                case 3:                         /* write, up to 2.5 rings */
+                        n = (size_t)(t_rand(&seed) % sizeof(buf));
+                        mix_fill(buf, put, n);
+                        e = brd_ring_write(x.p, buf, n, tmo);
+                        if (e > 0) {
+                                put += (uint64_t)e;
+                                partial += (size_t)e < n;
+                        }
+                        break;
+                case 4:
+                        e = brd_ring_flush(x.p);
+                        break;
+                case 5: case 6:                 /* recv */
+                        e = brd_ring_recv(x.c, buf, sizeof(buf), tmo);
+                        if (e >= 0) {
+                                mix_check(buf, took, (size_t)e);
+                                took += (uint64_t)e;
+                        }
+                        break;
+                case 7:                         /* peek, release */
+                        e = brd_ring_peek(x.c, &m, tmo);
+                        if (e >= 0) {
+                                mix_check(m, took, (size_t)e);
+                                took += (uint64_t)e;
+                                assert_int_equal(brd_ring_release(x.c), 0);
+                        }
+                        break;
+                case 8: case 9:                 /* read, any size */
+                        n = 1 + (size_t)(t_rand(&seed) % 5000);
+                        e = brd_ring_read(x.c, buf, n, tmo);
+                        if (e > 0) {
+                                assert_true((size_t)e <= n);
+                                mix_check(buf, took, (size_t)e);
+                                took += (uint64_t)e;
+                        }
+                        break;
+                default:
+                        e = brd_ring_interrupt(t_rand(&seed) & 1 ? x.p : x.c);
+                        break;
+                }
+                assert_true(e >= 0 || e == -EAGAIN || e == -ETIMEDOUT || e == -ECANCELED);
+                interrupted += e == -ECANCELED;
+                timed_out += e == -ETIMEDOUT;
+                assert_true(took <= put);
+        }
+        /* Everything handed over comes out, then nothing more. */
+        assert_int_equal(brd_ring_flush(x.p), 0);
+        brd_ring_close(x.p);
+        for (;;) {
+                ssize_t e = brd_ring_read(x.c, buf, sizeof(buf), 0);
+
+                if (e == -ECANCELED)
+                        continue;       /* a latched interrupt */
+                if (e == 0)
+                        break;
+                assert_true(e > 0);
+                mix_check(buf, took, (size_t)e);
+                took += (uint64_t)e;
+        }
+        assert_int_equal(took, put);
+        assert_true(put > MIX_STEPS * 50);
+        assert_true(interrupted && timed_out && partial);
+        brd_ring_close(x.c);
+}
+
+static void test_every_call_mixed(void **state)
+{
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        for (uint64_t seed = 1; seed <= 3; seed++) {
+                mix_run(seed, 0);
+                mix_run(seed, BRD_RING_BATCH);
+        }
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1049,6 +1190,7 @@ int main(void)
                 cmocka_unit_test(test_stream_forked),
                 cmocka_unit_test(test_stream_large_writes_forked),
                 cmocka_unit_test(test_stream_exact_multiple_of_capacity),
+                cmocka_unit_test(test_every_call_mixed),
         };
 
         return cmocka_run_group_tests_name("ringbuf-spsc", tests, NULL, NULL);
