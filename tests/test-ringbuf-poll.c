@@ -308,7 +308,8 @@ static void test_fd_after_blocking_calls(void **state)
 
 /*
  * The fd rule as a model, both endpoints at once, under random calls of
- * every kind from one thread.  A timeout-0 call that answers -EAGAIN leaves
+ * every kind from one thread, with flags 0, BATCH (a send held back while
+ * the consumer is armed is published at once) and NOSPIN.  A timeout-0 call that answers -EAGAIN leaves
  * the endpoint armed, and its fd may go quiet; from then on the fd must be
  * readable at once after the peer moves (publishes, releases), after an
  * interrupt, and after any call that answered an error other than that
@@ -342,18 +343,18 @@ static void model_check(struct model_side *s)
                 assert_int_equal(poll(&s->p, 1, 0), 1);
 }
 
-static void model_run(uint64_t seed)
+static void model_run(uint64_t seed, unsigned flags)
 {
         struct model_side prod = { 0 }, cons = { 0 };
         uint32_t sent = 0, got = 0, v[64];
         int step;
 
-        t_ring_pair(4096, 0, &prod.r, &cons.r);
+        t_ring_pair(4096, flags, &prod.r, &cons.r);
         prod.p = (struct pollfd){ .fd = brd_ring_fd(prod.r), .events = POLLIN };
         cons.p = (struct pollfd){ .fd = brd_ring_fd(cons.r), .events = POLLIN };
         assert_true(prod.p.fd >= 0 && cons.p.fd >= 0);
         for (step = 0; step < MODEL_STEPS; step++) {
-                uint64_t op = t_rand(&seed) % 9;
+                uint64_t op = t_rand(&seed) % 10;
                 int tmo = t_rand(&seed) % 4 == 0 ? 1 : 0;
                 size_t words = 1 + (size_t)(t_rand(&seed) % 64), k;
                 const void *m;
@@ -400,6 +401,11 @@ static void model_run(uint64_t seed)
                                 cons.may_be_quiet = false;
                         }
                         break;
+                case 9:                         /* BATCH: publish what is held */
+                        assert_int_equal(brd_ring_flush(prod.r), 0);
+                        if (sent > got)
+                                cons.may_be_quiet = false;
+                        break;
                 default:                        /* a poll that may sleep a little */
                         (void)poll(t_rand(&seed) & 1 ? &prod.p : &cons.p, 1, tmo);
                         break;
@@ -420,8 +426,11 @@ static void test_fd_rule_under_random_calls(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        for (uint64_t seed = 1; seed <= 4; seed++)
-                model_run(seed);
+        for (uint64_t seed = 1; seed <= 3; seed++) {
+                model_run(seed, 0);
+                model_run(seed, BRD_RING_BATCH);
+                model_run(seed, BRD_RING_NOSPIN);
+        }
         t_leak_end(&l);
 }
 
