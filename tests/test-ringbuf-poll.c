@@ -308,13 +308,14 @@ static void test_fd_after_blocking_calls(void **state)
 
 /*
  * The fd rule as a model, both endpoints at once, under random calls of
- * every kind from one thread, with flags 0, BATCH (a send held back while
- * the consumer is armed is published at once) and NOSPIN.  A timeout-0 call that answers -EAGAIN leaves
- * the endpoint armed, and its fd may go quiet; from then on the fd must be
- * readable at once after the peer moves (publishes, releases), after an
- * interrupt, and after any call that answered an error other than that
- * -EAGAIN (it may have taken the arm).  A call that succeeds on what the
- * ring already shows keeps the arm, and the fd may stay quiet.
+ * every kind from one thread, with flags 0, BATCH (a send while the
+ * consumer is armed is published at once, not held back) and NOSPIN.  A
+ * timeout-0 call that answers -EAGAIN leaves the endpoint armed, and its fd
+ * may go quiet; from then on the fd must be readable at once after the peer
+ * moves (publishes, releases), after an interrupt, and after any call that
+ * answered an error other than that -EAGAIN (it may have taken the arm).  A
+ * call that succeeds on what the ring already shows keeps the arm, and the
+ * fd may stay quiet.
  */
 #define MODEL_STEPS 20000
 
