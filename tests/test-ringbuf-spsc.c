@@ -1047,13 +1047,14 @@ static void mix_check(const uint8_t *b, uint64_t from, size_t n)
 }
 
 /*
- * One thread drives both ends with every call in random order: send,
- * reserve + commit of a part (or abandoned), write of up to 2.5x the ring,
- * flush; recv, peek + release, read of any size; interrupts of either side;
- * timeouts 0, and 1 ms now and then (each that waits costs its 1 ms here).  The model is the byte sequence: whatever each call
- * reports as handed over or taken is checked in order, so no answer may
- * lose, repeat or invent a byte, whatever it interleaves with (a message
- * read in part continues at the next read, recv or peek).
+ * One thread drives both ends with every call in random order: send, reserve
+ * + commit of a part (or abandoned), write of up to 2.5x the ring, flush;
+ * recv, peek + release, read of any size; interrupts of either side;
+ * timeouts 0, and 1 ms now and then (each that waits costs its 1 ms here).
+ * The model is the byte sequence: whatever each call reports as handed over
+ * or taken is checked in order, so no answer may lose, repeat or invent a
+ * byte, whatever it interleaves with (a message read in part continues at
+ * the next read, recv or peek).
  */
 static void mix_run(uint64_t seed, unsigned flags)
 {

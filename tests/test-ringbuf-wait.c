@@ -615,7 +615,8 @@ static void test_saturated_doorbell_still_wakes(void **state)
                 wait_slept_again(s, st, (pid_t)__atomic_load_n(&c.tid, __ATOMIC_ACQUIRE));
                 t0 = t_now_ms();
                 if (side)
-                        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+                        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0),
+                                         (ssize_t)sizeof(buf));
                 else
                         assert_int_equal(brd_ring_send(f.p, buf, sizeof(buf), 0), 0);
                 assert_int_equal(pthread_join(th, NULL), 0);
