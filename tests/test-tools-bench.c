@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* brood bench all --quick --json --plot: every group runs, the JSON parses
- * and holds every group's figures, the SVG is written. */
+ * and holds every group's figures, the SVG is written.  brood bench ring --
+ * OPTIONS: the options reach the ring benchmark. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,10 +85,57 @@ static void test_bench_all_quick_json_plot(void **state)
         rmdir(dir);
 }
 
+static void test_bench_passes_options(void **state)
+{
+        const char *exe = getenv("BRD_BROOD");
+        char dir[] = "/tmp/brood-test-bench-XXXXXX", cmd[1024], json[256];
+        const struct json *ring, *rows;
+        struct json *j;
+        char *text;
+        int st;
+
+        (void)state;
+        assert_non_null(exe);
+        assert_non_null(mkdtemp(dir));
+        snprintf(json, sizeof(json), "%s/ring.json", dir);
+        snprintf(cmd, sizeof(cmd),
+                 "%s bench ring --quick --json %s -- --size 64 --passes 1 >/dev/null", exe, json);
+        st = system(cmd);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+        text = slurp(json);
+        assert_non_null(text);
+        j = json_parse(text);
+        assert_non_null(j);
+        ring = json_get(json_get(j, "groups"), "ring");
+        assert_non_null(ring);
+        assert_true(json_num(ring, -1, "passes", NULL) == 1);
+        rows = json_get(ring, "streaming");
+        /* only the 64 B row ran */
+        assert_true(json_num(json_at(rows, 1), 0, "peers", "brood_copy", "msgs_per_s", NULL) > 0);
+        assert_true(json_num(json_at(rows, 0), -1, "peers", "brood_copy", "msgs_per_s", NULL) < 0);
+        json_free(j);
+        unlink(json);
+        rmdir(dir);
+        /* Options after -- need one group, and no plot; the program's own
+         * usage errors fail the run. */
+        snprintf(cmd, sizeof(cmd), "%s bench all -- --size 64 >/dev/null 2>&1", exe);
+        st = system(cmd);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+        snprintf(cmd, sizeof(cmd), "%s bench ring --plot /nonexistent/x.svg -- --size 64 "
+                 ">/dev/null 2>&1", exe);
+        st = system(cmd);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+        snprintf(cmd, sizeof(cmd), "%s bench ring -- --bogus >/dev/null 2>&1", exe);
+        st = system(cmd);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_bench_all_quick_json_plot),
+                cmocka_unit_test(test_bench_passes_options),
         };
 
         if (access("/usr/bin/gnuplot", X_OK) != 0)

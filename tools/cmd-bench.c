@@ -46,11 +46,15 @@ static int bench_path(const char *group, char *out, size_t cap)
         return access(out, X_OK) == 0 ? 0 : -ENOENT;
 }
 
-/* Run one benchmark program with @pass (argv tail) and --json @json. */
-static int run_group(const char *group, char **pass, int npass, const char *json)
+#define BENCH_MAX_ARGS 64
+
+/* Run one benchmark program with @pass, then @extra (the caller's
+ * arguments after "--"), then --json @json. */
+static int run_group(const char *group, char **pass, int npass, char **extra, int nextra,
+                     const char *json)
 {
         char path[PATH_MAX];
-        char *args[64];
+        char *args[BENCH_MAX_ARGS + 4];
         int i, n = 0, st, r;
         pid_t pid;
 
@@ -60,8 +64,10 @@ static int run_group(const char *group, char **pass, int npass, const char *json
                 return BRD_EXIT_FAIL;
         }
         args[n++] = path;
-        for (i = 0; i < npass && n < 60; i++)
+        for (i = 0; i < npass; i++)
                 args[n++] = pass[i];
+        for (i = 0; i < nextra; i++)
+                args[n++] = extra[i];
         args[n++] = "--json";
         args[n++] = (char *)json;
         args[n] = NULL;
@@ -289,6 +295,7 @@ static int write_plot(const char *gnuplot, const char *svg, struct json *const *
 static int usage(FILE *f)
 {
         fprintf(f, "usage: brood bench [ring|spawn|pool|all] [--quick] [--json FILE] [--plot FILE.svg]\n"
+                   "                   [-- PROGRAM-OPTIONS]\n"
                    "  Runs brood's benchmarks, each beside its peers in the same run (ring: pipe,\n"
                    "  socketpair, the seed protocol, eventfd, memcpy; spawn: fork+waitpid,\n"
                    "  posix_spawn, Python multiprocessing; pool: malloc, a segment per object),\n"
@@ -296,7 +303,9 @@ static int usage(FILE *f)
                    "  --quick        short runs (seconds instead of minutes)\n"
                    "  --json FILE    every figure of every group in one JSON document\n"
                    "  --plot FILE    an SVG: ring throughput against message size, spawn latency\n"
-                   "                 bars, pool pairs/s (needs gnuplot: apt-get install gnuplot-nox)\n");
+                   "                 bars, pool pairs/s (needs gnuplot: apt-get install gnuplot-nox)\n"
+                   "  -- ...         the rest goes to one group's program, e.g.\n"
+                   "                 brood bench ring -- --size 4096 --offset 16 (see its --help)\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
 }
 
@@ -313,10 +322,19 @@ int cmd_bench(int argc, char **argv)
         struct json *parsed[NGROUPS] = { 0 };
         char tmpdir[] = "/tmp/brood-bench-XXXXXX", gnuplot[PATH_MAX];
         const char *json = NULL, *plot = NULL, *which = "all";
-        char *pass[1] = { "--quick" };
-        int c, npass = 0, rc = BRD_EXIT_OK, r;
+        char *pass[1] = { "--quick" }, **extra = NULL;
+        int c, npass = 0, nextra = 0, rc = BRD_EXIT_OK, r;
         size_t i;
 
+        /* What follows "--" is the program's own, not ours. */
+        for (c = 1; c < argc; c++) {
+                if (!strcmp(argv[c], "--")) {
+                        extra = argv + c + 1;
+                        nextra = argc - c - 1;
+                        argc = c;
+                        break;
+                }
+        }
         while ((c = getopt_long(argc, argv, "qj:p:h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'q': npass = 1; break;     /* once, however often it is given */
@@ -337,6 +355,19 @@ int cmd_bench(int argc, char **argv)
                 fprintf(stderr, "brood: bench: unknown group '%s' (ring, spawn, pool, all)\n", which);
                 return BRD_EXIT_USAGE;
         }
+        if (extra && !strcmp(which, "all")) {
+                fprintf(stderr, "brood: bench: options after -- go to one group's program: "
+                                "name the group\n");
+                return BRD_EXIT_USAGE;
+        }
+        if (extra && plot) {
+                fprintf(stderr, "brood: bench: --plot draws whole runs, not with options after --\n");
+                return BRD_EXIT_USAGE;
+        }
+        if (nextra > BENCH_MAX_ARGS - 1) {
+                fprintf(stderr, "brood: bench: too many options after --\n");
+                return BRD_EXIT_USAGE;
+        }
         if (plot && !have_gnuplot(gnuplot, sizeof(gnuplot))) {
                 fprintf(stderr, "brood: bench: --plot needs gnuplot, which is not installed "
                                 "(apt-get install gnuplot-nox)\n");
@@ -352,7 +383,7 @@ int cmd_bench(int argc, char **argv)
                 if (strcmp(which, "all") && strcmp(which, groups[i]))
                         continue;
                 snprintf(path, sizeof(path), "%s/%s.json", tmpdir, groups[i]);
-                if (run_group(groups[i], pass, npass, path) != BRD_EXIT_OK) {
+                if (run_group(groups[i], pass, npass, extra, nextra, path) != BRD_EXIT_OK) {
                         rc = BRD_EXIT_FAIL;
                 } else if (!(text[i] = slurp(path)) || !(parsed[i] = json_parse(text[i]))) {
                         fprintf(stderr, "brood: bench: %s: unreadable JSON output\n", groups[i]);
