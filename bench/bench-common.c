@@ -160,6 +160,55 @@ double bc_memcpy_gbps(size_t size, int reps, int64_t run_ns)
         return m;
 }
 
+/*
+ * The two processes of a two-CPU measurement: the caller pinned to
+ * @cpu_parent, a forked child to @cpu_child (< 0: not pinned), killed when
+ * the caller dies.  Returns the child's pid in the caller, 0 in the child,
+ * or -errno (affinity restored).  pair_end() reaps it.
+ */
+struct pair_pin {
+        cpu_set_t saved;
+        int have_saved;
+};
+
+static pid_t pair_fork(int cpu_parent, int cpu_child, struct pair_pin *pin)
+{
+        pid_t pid;
+
+        pin->have_saved = 0;
+        if (cpu_parent >= 0) {
+                pin->have_saved = sched_getaffinity(0, sizeof(pin->saved), &pin->saved) == 0;
+                bc_pin_cpu(cpu_parent);
+        }
+        pid = fork();
+        if (pid < 0) {
+                pid = -errno;
+                if (pin->have_saved)
+                        sched_setaffinity(0, sizeof(pin->saved), &pin->saved);
+        } else if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (cpu_child >= 0)
+                        bc_pin_cpu(cpu_child);
+        }
+        return pid;
+}
+
+/* Reap the child (killed first when @e is an error) and restore the
+ * caller's affinity.  Returns @e, or -EPROTO when the child failed. */
+static int pair_end(pid_t pid, int e, struct pair_pin *pin)
+{
+        int st;
+
+        if (e)
+                kill(pid, SIGKILL);
+        st = bc_wait_child(pid);
+        if (!e && (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0))
+                e = -EPROTO;
+        if (pin->have_saved)
+                sched_setaffinity(0, sizeof(pin->saved), &pin->saved);
+        return e;
+}
+
 struct pair_page {
         AO_t   ready;   char pad0[BRD_CACHELINE - sizeof(AO_t)];
         AO_t   go;      char pad1[BRD_CACHELINE - sizeof(AO_t)];
@@ -172,27 +221,20 @@ double bc_memcpy_pair_gbps(size_t size, int64_t run_ns, int cpu_parent, int cpu_
 {
         unsigned char *src, *dst;
         struct pair_page *pg;
-        cpu_set_t saved;
-        int have_saved = 0, st, e = 0;
+        struct pair_pin pin;
         double mine = -1;
+        int e = 0;
         pid_t pid;
 
         pg = mmap(NULL, sizeof(*pg), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (pg == MAP_FAILED)
                 return -errno;
-        if (cpu_parent >= 0) {
-                have_saved = sched_getaffinity(0, sizeof(saved), &saved) == 0;
-                bc_pin_cpu(cpu_parent);
-        }
-        pid = fork();
+        pid = pair_fork(cpu_parent, cpu_child, &pin);
         if (pid < 0) {
-                e = -errno;
+                e = (int)pid;
                 goto out;
         }
         if (pid == 0) {
-                prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (cpu_child >= 0)
-                        bc_pin_cpu(cpu_child);
                 if (memcpy_bufs(size, &src, &dst) < 0)
                         _exit(1);
                 AO_store_release(&pg->ready, 1);        /* pairs with pp_wait below */
@@ -213,14 +255,8 @@ double bc_memcpy_pair_gbps(size_t size, int64_t run_ns, int cpu_parent, int cpu_
                 free(src);
                 free(dst);
         }
-        if (e)
-                kill(pid, SIGKILL);
-        st = bc_wait_child(pid);
-        if (!e && (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0))
-                e = -EPROTO;
+        e = pair_end(pid, e, &pin);
 out:
-        if (have_saved)
-                sched_setaffinity(0, sizeof(saved), &saved);
         {
                 /* The child's figure: its exit (waited for above) ordered
                  * its store before our read. */
@@ -316,8 +352,8 @@ static int pp_wait(AO_t *a, AO_t want)
 double bc_cacheline_pingpong_ns(long handoffs, int reps, int cpu_parent, int cpu_child)
 {
         struct pp_line *l;
-        cpu_set_t saved;
-        int have_saved = 0, st, r, e = 0;
+        struct pair_pin pin;
+        int r, e = 0;
         long rounds = handoffs / 2 > 0 ? handoffs / 2 : 1;
         double *res;
         pid_t pid;
@@ -330,21 +366,14 @@ double bc_cacheline_pingpong_ns(long handoffs, int reps, int cpu_parent, int cpu
                 free(res);
                 return -errno;
         }
-        if (cpu_parent >= 0) {
-                have_saved = sched_getaffinity(0, sizeof(saved), &saved) == 0;
-                bc_pin_cpu(cpu_parent);
-        }
-        pid = fork();
+        pid = pair_fork(cpu_parent, cpu_child, &pin);
         if (pid < 0) {
-                e = -errno;
+                e = (int)pid;
                 goto out;
         }
         if (pid == 0) {
                 AO_t v = 0;
 
-                prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (cpu_child >= 0)
-                        bc_pin_cpu(cpu_child);
                 AO_store_release(&l->ready, 1);
                 for (r = 0; r < reps; r++)
                         for (long k = 0; k < rounds; k++) {
@@ -374,14 +403,8 @@ double bc_cacheline_pingpong_ns(long handoffs, int reps, int cpu_parent, int cpu
                         res[r] = (double)(bc_now_ns() - t0) / (double)(2 * rounds);
                 }
         }
-        if (e)
-                kill(pid, SIGKILL);
-        st = bc_wait_child(pid);
-        if (!e && (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0))
-                e = -EPROTO;
+        e = pair_end(pid, e, &pin);
 out:
-        if (have_saved)
-                sched_setaffinity(0, sizeof(saved), &saved);
         munmap(l, sizeof(*l));
         {
                 double m = e ? e : bc_median(res, (size_t)reps);
