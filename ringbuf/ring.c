@@ -455,7 +455,7 @@ static int ring_gone(struct brd_ring *r, bool died)
 
 /*
  * ring_wait()'s work.  *@drained: it emptied the doorbell of a brd_ring_fd()
- * user.
+ * user, and no ring has been seen since.
  */
 static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline,
                            bool *drained)
@@ -637,9 +637,13 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                         ring_disarm(r);
                         return e;
                 }
-                for (k = 0; k < n; k++)
+                for (k = 0; k < n; k++) {
                         if (r->pidfd >= 0 && ev[k].data.fd == r->pidfd)
                                 r->peer_dead = true;    /* re-checked against the stamp above */
+                        /* A ring since the drain: the count shows again. */
+                        if (ev[k].data.fd == r->efd_own)
+                                *drained = false;
+                }
                 if (r->no_pidfd && r->peer_pid > 0 && kill(r->peer_pid, 0) < 0 && errno == ESRCH)
                         r->peer_dead = true;
                 /* Checked after every wake-up, not only on poll's timeout:
@@ -662,9 +666,9 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
  * brd_ring_fd() promises POLLIN until a call with timeout 0 answered
  * -EAGAIN, and only that answer leaves the endpoint armed.  Every other way
  * out of a wait that drained the doorbell (the re-check found progress, a
- * timeout, an interrupt, a call that may wait and slept) can leave with
- * the arm gone and nothing to show for it in the count, while the peer
- * rings no more for what it publishes next: those give the count back.
+ * timeout, an interrupt) can leave with the arm gone and nothing to show
+ * for it in the count, while the peer rings no more for what it publishes
+ * next: those give the count back.  A wait woken by a ring left its count.
  */
 static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline)
 {
