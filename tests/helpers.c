@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sched.h>
@@ -282,6 +283,10 @@ void t_ring_view_open(struct t_ring_view *v, size_t cap, unsigned flags, bool wr
                       hp.fds[0], 0);
         assert_true(v->hdr != MAP_FAILED);
         v->data = (uint8_t *)v->hdr + v->hdr->data_off;
+        for (int i = 0; i < 3; i++) {
+                v->fd[i] = fcntl(hp.fds[i], F_DUPFD_CLOEXEC, 0);
+                assert_true(v->fd[i] >= 0);
+        }
         assert_int_equal(brd_ring_attach(&hp, &v->p), 0);
         assert_int_equal(brd_ring_attach(&hc, &v->c), 0);
         brd_handle_close(&hp);
@@ -292,6 +297,8 @@ void t_ring_view_close(struct t_ring_view *v)
 {
         brd_ring_close(v->p);
         brd_ring_close(v->c);
+        for (int i = 0; i < 3; i++)
+                close(v->fd[i]);
         munmap(v->hdr, v->size);
 }
 

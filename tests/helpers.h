@@ -57,13 +57,16 @@ int t_leak_teardown(void **state);
 struct brd_ring;
 void t_ring_pair(size_t cap, unsigned flags, struct brd_ring **ret_p, struct brd_ring **ret_c);
 /* The same, with a view of the ring's shared memory: the header, and the
- * data area after it (read-only, or writable to play a hostile peer). */
+ * data area after it (read-only, or writable to play a hostile peer), and
+ * the handles' fds as a third process would hold them. */
 struct brd_ring_hdr;
 struct t_ring_view {
         struct brd_ring *p, *c;         /* closed by t_ring_view_close() unless NULL */
         struct brd_ring_hdr *hdr;
         uint8_t *data;
         size_t size;
+        int fd[3];                      /* dups: memfd, "data" doorbell (the consumer
+                                         * sleeps on it), "space" doorbell */
 };
 void t_ring_view_open(struct t_ring_view *v, size_t cap, unsigned flags, bool writable);
 void t_ring_view_close(struct t_ring_view *v);

@@ -260,73 +260,53 @@ static void test_scribbler_never_crashes_consumer(void **state)
  * frames, zeroed indices go backwards: -EBADMSG, after whatever the
  * consumer had already seen published intact.  Never a crash or garbage.
  */
-static void punch_ring(size_t what_off, size_t what_len, int nsent, int nread_before,
-                       int nintact)
+static void punch_ring(bool header, int nsent, int nread_before, int nintact)
 {
-        struct brd_handle hp, hc;
-        struct brd_ring *p, *c;
+        struct t_ring_view v;
         char buf[128], exp[128];
         struct t_leak l;
-        int memfd, i;
+        int i;
 
         t_leak_begin(&l);
-        assert_int_equal(brd_ring_create(16384, 0, &hp, &hc), 0);
-        memfd = fcntl(hp.fds[0], F_DUPFD_CLOEXEC, 0);
-        assert_true(memfd >= 0);
-        assert_int_equal(brd_ring_attach(&hp, &p), 0);
-        assert_int_equal(brd_ring_attach(&hc, &c), 0);
-        brd_handle_close(&hp);
-        brd_handle_close(&hc);
+        t_ring_view_open(&v, 16384, 0, false);
         for (i = 0; i < nsent; i++) {
                 memset(buf, 'a' + i, 100);
-                assert_int_equal(brd_ring_send(p, buf, 100, 0), 0);
+                assert_int_equal(brd_ring_send(v.p, buf, 100, 0), 0);
         }
         for (i = 0; i < nread_before; i++)
-                assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 100);
-        assert_int_equal(fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                                   (off_t)what_off, (off_t)what_len), 0);
+                assert_int_equal(brd_ring_recv(v.c, buf, sizeof(buf), 0), 100);
+        assert_int_equal(fallocate(v.fd[0], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                   header ? 0 : (off_t)v.hdr->data_off,
+                                   header ? 4096 : 16384), 0);
         for (i = nread_before; i < nread_before + nintact; i++) {
                 memset(exp, 'a' + i, 100);
-                assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 100);
+                assert_int_equal(brd_ring_recv(v.c, buf, sizeof(buf), 0), 100);
                 assert_memory_equal(buf, exp, 100);
         }
-        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EBADMSG);
-        assert_cons_poisoned(c);
+        assert_int_equal(brd_ring_recv(v.c, buf, sizeof(buf), 0), -EBADMSG);
+        assert_cons_poisoned(v.c);
         /* The producer keeps going into the holes, and learns it when it
          * next needs the consumer's index. */
         for (i = 0; i < 1000; i++) {
-                int e = brd_ring_send(p, buf, 100, 0);
+                int e = brd_ring_send(v.p, buf, 100, 0);
 
                 if (e == -EBADMSG || e == -EAGAIN)
                         break;
                 assert_int_equal(e, 0);
         }
         assert_true(i < 1000);
-        close(memfd);
-        brd_ring_close(p);
-        brd_ring_close(c);
+        t_ring_view_close(&v);
         t_leak_end(&l);
 }
 
 static void test_punched_holes(void **state)
 {
-        struct brd_handle hp, hc;
-        struct brd_ring_hdr *h;
-        size_t data_off;
-
         (void)state;
-        assert_int_equal(brd_ring_create(16384, 0, &hp, &hc), 0);
-        h = mmap(NULL, sizeof(*h), PROT_READ, MAP_SHARED, hp.fds[0], 0);
-        assert_true(h != MAP_FAILED);
-        data_off = h->data_off;
-        munmap(h, sizeof(*h));
-        brd_handle_close(&hp);
-        brd_handle_close(&hc);
         /* The data area: the next frame reads as a zero word. */
-        punch_ring(data_off, 16384, 5, 1, 0);
+        punch_ring(false, 5, 1, 0);
         /* The header page: what the consumer saw published comes out
          * intact (the frames are untouched), then the tail reads 0. */
-        punch_ring(0, 4096, 5, 1, 4);
+        punch_ring(true, 5, 1, 4);
 }
 
 int main(void)

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -565,34 +564,22 @@ static void wait_slept_again(struct brd_ring_side *side, uint64_t before, pid_t 
 static void test_saturated_doorbell_still_wakes(void **state)
 {
         const uint64_t huge = UINT64_MAX - 1;
-        struct brd_handle hp, hc;
         struct t_ring_view f;
         struct call c;
         char buf[200] = { 0 };
         struct t_leak l;
-        int bell[2], side;
         pthread_t th;
         int64_t t0;
         uint64_t st, v;
+        int side;
 
         (void)state;
         t_leak_begin(&l);
-        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
-        /* Handle fds: memory, "data" doorbell (the consumer sleeps on it),
-         * "space" doorbell (the producer sleeps on it). */
-        bell[0] = fcntl(hc.fds[1], F_DUPFD_CLOEXEC, 0);
-        bell[1] = fcntl(hc.fds[2], F_DUPFD_CLOEXEC, 0);
-        assert_true(bell[0] >= 0 && bell[1] >= 0);
-        f.size = hp.size;
-        f.hdr = mmap(NULL, f.size, PROT_READ, MAP_SHARED, hp.fds[0], 0);
-        assert_true(f.hdr != MAP_FAILED);
-        assert_int_equal(brd_ring_attach(&hp, &f.p), 0);
-        assert_int_equal(brd_ring_attach(&hc, &f.c), 0);
-        brd_handle_close(&hp);
-        brd_handle_close(&hc);
-
+        t_ring_view_open(&f, 4096, 0, false);
         for (side = 0; side < 2; side++) {
+                /* side 0: the consumer and its doorbell, 1: the producer */
                 struct brd_ring_side *s = side ? &f.hdr->prod : &f.hdr->cons;
+                int bell = f.fd[1 + side];
 
                 if (side)       /* the producer blocks on a full ring */
                         while (brd_ring_send(f.p, buf, sizeof(buf), 0) == 0)
@@ -610,8 +597,8 @@ static void test_saturated_doorbell_still_wakes(void **state)
                  * attaches rang, and a count that would pass the maximum
                  * fails). */
                 st = AO_load(&s->state);
-                (void)!read(bell[side], &v, sizeof(v));
-                assert_int_equal(write(bell[side], &huge, sizeof(huge)), (ssize_t)sizeof(huge));
+                (void)!read(bell, &v, sizeof(v));
+                assert_int_equal(write(bell, &huge, sizeof(huge)), (ssize_t)sizeof(huge));
                 wait_slept_again(s, st, (pid_t)__atomic_load_n(&c.tid, __ATOMIC_ACQUIRE));
                 t0 = t_now_ms();
                 if (side)
@@ -624,8 +611,6 @@ static void test_saturated_doorbell_still_wakes(void **state)
                 /* Woken by the ring, not by its 10 s timeout. */
                 assert_true(c.t_done - t0 < 5000);
         }
-        close(bell[0]);
-        close(bell[1]);
         t_ring_view_close(&f);
         t_leak_end(&l);
 }
