@@ -2,6 +2,7 @@
 /* brood bench all --quick --json --plot: every group runs, the JSON parses
  * and holds every group's figures, the SVG is written.  brood bench ring --
  * OPTIONS: the options reach the ring benchmark. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,28 +27,48 @@ static char *slurp(const char *path)
         return buf;
 }
 
-static void test_bench_all_quick_json_plot(void **state)
+/* Exit code of "brood ARGS" (the command under test, $BRD_BROOD; its
+ * standard output dropped), -1 when it did not exit. */
+static int brood_exit(const char *fmt, ...)
 {
         const char *exe = getenv("BRD_BROOD");
-        char dir[] = "/tmp/brood-test-bench-XXXXXX", cmd[1024], json[256], svg[256];
-        const struct json *g;
-        struct json *j;
-        char *text;
+        char args[768], cmd[1024];
+        va_list ap;
         int st;
 
         assert_non_null(exe);
-        assert_non_null(mkdtemp(dir));
-        snprintf(json, sizeof(json), "%s/all.json", dir);
-        snprintf(svg, sizeof(svg), "%s/all.svg", dir);
-        snprintf(cmd, sizeof(cmd), "%s bench all --quick --json %s --plot %s >/dev/null", exe, json, svg);
+        va_start(ap, fmt);
+        vsnprintf(args, sizeof(args), fmt, ap);
+        va_end(ap);
+        snprintf(cmd, sizeof(cmd), "%s %s >/dev/null", exe, args);
         st = system(cmd);
-        assert_true(WIFEXITED(st));
-        assert_int_equal(WEXITSTATUS(st), 0);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
 
-        text = slurp(json);
+static struct json *load_json(const char *path)
+{
+        char *text = slurp(path);
+        struct json *j;
+
         assert_non_null(text);
         j = json_parse(text);
         assert_non_null(j);
+        return j;
+}
+
+static void test_bench_all_quick_json_plot(void **state)
+{
+        char dir[] = "/tmp/brood-test-bench-XXXXXX", json[256], svg[256];
+        const struct json *g;
+        struct json *j;
+        char *text;
+
+        assert_non_null(mkdtemp(dir));
+        snprintf(json, sizeof(json), "%s/all.json", dir);
+        snprintf(svg, sizeof(svg), "%s/all.svg", dir);
+        assert_int_equal(brood_exit("bench all --quick --json %s --plot %s", json, svg), 0);
+
+        j = load_json(json);
         g = json_get(j, "groups");
         assert_non_null(g);
         /* ring: every size, every peer measured and its checksum verified */
@@ -87,26 +108,15 @@ static void test_bench_all_quick_json_plot(void **state)
 
 static void test_bench_passes_options(void **state)
 {
-        const char *exe = getenv("BRD_BROOD");
-        char dir[] = "/tmp/brood-test-bench-XXXXXX", cmd[1024], json[256];
+        char dir[] = "/tmp/brood-test-bench-XXXXXX", json[256];
         const struct json *ring, *rows;
         struct json *j;
-        char *text;
-        int st;
 
         (void)state;
-        assert_non_null(exe);
         assert_non_null(mkdtemp(dir));
         snprintf(json, sizeof(json), "%s/ring.json", dir);
-        snprintf(cmd, sizeof(cmd),
-                 "%s bench ring --quick --json %s -- --size 64 --passes 1 >/dev/null", exe, json);
-        st = system(cmd);
-        assert_true(WIFEXITED(st));
-        assert_int_equal(WEXITSTATUS(st), 0);
-        text = slurp(json);
-        assert_non_null(text);
-        j = json_parse(text);
-        assert_non_null(j);
+        assert_int_equal(brood_exit("bench ring --quick --json %s -- --size 64 --passes 1", json), 0);
+        j = load_json(json);
         ring = json_get(json_get(j, "groups"), "ring");
         assert_non_null(ring);
         assert_true(json_num(ring, -1, "passes", NULL) == 1);
@@ -119,16 +129,9 @@ static void test_bench_passes_options(void **state)
         rmdir(dir);
         /* Options after -- need one group, and no plot; the program's own
          * usage errors fail the run. */
-        snprintf(cmd, sizeof(cmd), "%s bench all -- --size 64 >/dev/null 2>&1", exe);
-        st = system(cmd);
-        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
-        snprintf(cmd, sizeof(cmd), "%s bench ring --plot /nonexistent/x.svg -- --size 64 "
-                 ">/dev/null 2>&1", exe);
-        st = system(cmd);
-        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
-        snprintf(cmd, sizeof(cmd), "%s bench ring -- --bogus >/dev/null 2>&1", exe);
-        st = system(cmd);
-        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+        assert_int_equal(brood_exit("bench all -- --size 64"), 2);
+        assert_int_equal(brood_exit("bench ring --plot /nonexistent/x.svg -- --size 64"), 2);
+        assert_int_equal(brood_exit("bench ring -- --bogus"), 1);
 }
 
 int main(void)
