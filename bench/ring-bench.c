@@ -36,6 +36,10 @@
  *               on a second eventfd until the reader has consumed everything
  *               (lock-step wrap); the reader blocks in read() on the first
  *               eventfd and copies out.  EOF = a 0xffffffff header.
+ *   raw ring    the floor: a hand-written spin-only ring with brood's
+ *               frames and copies and none of its checks, waiting or
+ *               bookkeeping (see struct raw_ctl); brood/raw is what those
+ *               cost, raw/pipe what a ring of this design reaches here
  * The first pass of every case checksums every byte received (an
  * order-sensitive hash compared with the sender's) and is not timed; timed
  * passes still check the message and byte counts.  Rates are taken by the
@@ -75,6 +79,7 @@
 #include "bench-peers.h"
 #include "internal/brd-private.h"
 #include "internal/brd-release.h"
+#include "internal/brd-ring.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -209,14 +214,143 @@ static int reap(pid_t pid, int kill_it)
 
 /* ------------------------------------------------------ streaming peers */
 
-enum peer { PEER_BROOD, PEER_BROOD_ZC, PEER_BROOD_BATCH, PEER_PIPE, PEER_SOCK, PEER_SEED, NPEER };
+enum peer {
+        PEER_BROOD, PEER_BROOD_ZC, PEER_BROOD_BATCH, PEER_PIPE, PEER_SOCK, PEER_SEED, PEER_RAW,
+        NPEER
+};
 
 static const char *const peer_name[NPEER] = {
-        "brood_copy", "brood_zerocopy", "brood_copy_batch", "pipe", "socketpair", "seed",
+        "brood_copy", "brood_zerocopy", "brood_copy_batch", "pipe", "socketpair", "seed", "raw_ring",
 };
 static const char *const peer_title[NPEER] = {
         "brood copy", "brood zero-copy", "brood copy+BATCH", "pipe", "socketpair", "seed port",
+        "raw spin ring",
 };
+
+/*
+ * The floor of a shared-memory stream (PEER_RAW), the streaming twin of the
+ * round trip's struct rt_raw: a hand-written SPSC ring that lays frames out
+ * as brood does (an 8-byte frame word, the payload padded to 8, payloads
+ * line-aligned from BRD_RING_LINE_ALIGN_MIN and page-aligned from
+ * BRD_RING_PAGE_ALIGN_MIN, a gap = one pad word) but wraps with a pad frame
+ * where brood's double mapping lets a frame run on, and takes none of
+ * brood's care.  Free-running byte indices on lines of their own, each side
+ * caching the other's and rereading it only when it shows no room / no
+ * message; the producer copies in and release-stores its tail per message,
+ * the consumer copies out and release-stores its head per message.  Spins
+ * forever: no sleep, no timeout, no batching, no validation of what it
+ * reads, no peer-death care.  Both copies are brood's small-copy routine
+ * (brd__copy(): inline up to 64 B, else libc's memcpy), so against brood's
+ * copy API it shows what brood's checks, waiting and bookkeeping cost, and
+ * against the pipe what a ring of this design reaches on this host and
+ * placement.
+ */
+#define RAW_PAD ((uint64_t)1 << 63)     /* frame word of a gap: RAW_PAD | its bytes */
+
+struct raw_ctl {
+        _Alignas(128) AO_t tail;        /* producer's line: bytes published */
+        AO_t eof;                       /* set after the last tail */
+        _Alignas(128) AO_t head;        /* consumer's line: bytes consumed */
+};
+
+struct raw_ring {
+        struct raw_ctl *ctl;            /* mapped before the fork, shared */
+        unsigned char  *data;           /* the page after ctl's page */
+        size_t          map_len;
+        uint64_t        pos, peer;      /* own index, cached peer's index */
+};
+
+static int raw_setup(struct raw_ring *w, size_t cap)
+{
+        void *m;
+
+        w->map_len = 4096 + cap;
+        m = mmap(NULL, w->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+                return -errno;
+        w->ctl = m;
+        w->data = (unsigned char *)m + 4096;
+        w->pos = w->peer = 0;
+        return 0;
+}
+
+static void raw_destroy(struct raw_ring *w)
+{
+        if (w->ctl)
+                munmap(w->ctl, w->map_len);
+        w->ctl = NULL;
+}
+
+static ALWAYS_INLINE uint64_t *raw_at(struct raw_ring *w, size_t cap, uint64_t at)
+{
+        return (uint64_t *)(void *)(w->data + (at & (cap - 1)));
+}
+
+/* Where a frame of @n payload bytes goes from @pos: its frame word. */
+static ALWAYS_INLINE uint64_t raw_place(uint64_t pos, size_t n)
+{
+        uint64_t a = n >= BRD_RING_PAGE_ALIGN_MIN ? BRD_RING_ALIGN_PAGE :
+                     n >= BRD_RING_LINE_ALIGN_MIN ? BRD_CACHELINE : 8;
+
+        return ((pos + 8 + a - 1) & ~(a - 1)) - 8;
+}
+
+static ALWAYS_INLINE int raw_send(struct raw_ring *w, size_t cap, const void *msg, size_t n)
+{
+        uint64_t size = 8 + ((n + 7) & ~(uint64_t)7), hdr = raw_place(w->pos, n);
+
+        if ((hdr & (cap - 1)) + size > cap)                     /* past the lap's end */
+                hdr = raw_place(w->pos - (w->pos & (cap - 1)) + cap, n);
+        while (hdr + size - w->peer > cap) {
+                /* pairs with the consumer's release of head: it is done
+                 * reading what we are about to overwrite */
+                w->peer = AO_load_acquire(&w->ctl->head);
+                if (hdr + size - w->peer > cap)
+                        brd__cpu_relax();
+        }
+        if (hdr != w->pos)
+                *raw_at(w, cap, w->pos) = RAW_PAD | (hdr - w->pos);
+        brd__copy(raw_at(w, cap, hdr) + 1, msg, n);
+        *raw_at(w, cap, hdr) = n;
+        w->pos = hdr + size;
+        AO_store_release(&w->ctl->tail, w->pos);        /* pairs with raw_recv's load */
+        return 0;
+}
+
+static void raw_eof(struct raw_ring *w)
+{
+        AO_store_release(&w->ctl->eof, 1);              /* after the last tail */
+}
+
+/* Copies the next message to @dst: its length, or -EPIPE at EOF. */
+static ALWAYS_INLINE ssize_t raw_recv(struct raw_ring *w, size_t cap, void *dst)
+{
+        uint64_t n;
+
+        for (;;) {
+                while (w->peer == w->pos) {
+                        w->peer = AO_load_acquire(&w->ctl->tail);  /* pairs with raw_send's */
+                        if (w->peer != w->pos)
+                                break;
+                        if (AO_load_acquire(&w->ctl->eof)) {
+                                /* eof was stored after the last tail */
+                                w->peer = AO_load_acquire(&w->ctl->tail);
+                                if (w->peer == w->pos)
+                                        return -EPIPE;
+                                break;
+                        }
+                        brd__cpu_relax();
+                }
+                n = *raw_at(w, cap, w->pos);
+                if (!(n & RAW_PAD))
+                        break;
+                w->pos += n & ~RAW_PAD;
+        }
+        brd__copy(dst, raw_at(w, cap, w->pos) + 1, n);
+        w->pos += 8 + ((n + 7) & ~(uint64_t)7);
+        AO_store_release(&w->ctl->head, w->pos);        /* pairs with raw_send's load */
+        return (ssize_t)n;
+}
 
 struct chan {
         enum peer        peer;
@@ -228,6 +362,7 @@ struct chan {
         unsigned         ring_flags;    /* brd_ring_create() flags of PEER_BROOD / _ZC */
         int              fd[2];         /* pipe: [0] read, [1] write; socketpair: [0] prod, [1] cons */
         struct seed      seed;
+        struct raw_ring  raw;
         unsigned char   *rx;            /* consumer's private buffer */
         uint64_t         sink;
 };
@@ -239,6 +374,7 @@ static int chan_setup(struct chan *c)
         c->fd[0] = c->fd[1] = -1;
         c->seed.memfd = c->seed.efd_data = c->seed.efd_wrap = -1;
         c->hp.nfds = c->hc.nfds = 0;
+        c->raw.ctl = NULL;
         switch (c->peer) {
         case PEER_BROOD:
         case PEER_BROOD_ZC:
@@ -257,6 +393,8 @@ static int chan_setup(struct chan *c)
                 return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, c->fd) < 0 ? -errno : 0;
         case PEER_SEED:
                 return seed_create(&c->seed, c->cap);
+        case PEER_RAW:
+                return raw_setup(&c->raw, c->cap);
         default:
                 return -EINVAL;
         }
@@ -292,6 +430,8 @@ static int chan_side(struct chan *c, int consumer)
                 if (consumer)
                         c->seed.ptr = 0;
                 return seed_map(&c->seed);
+        case PEER_RAW:
+                return 0;
         default:
                 return -EINVAL;
         }
@@ -308,6 +448,7 @@ static void chan_close(struct chan *c)
         close_fd(&c->fd[0]);
         close_fd(&c->fd[1]);
         seed_destroy(&c->seed);
+        raw_destroy(&c->raw);
 }
 
 static ALWAYS_INLINE int x_send(struct chan *c, enum peer p, const unsigned char *src, size_t n)
@@ -331,6 +472,8 @@ static ALWAYS_INLINE int x_send(struct chan *c, enum peer p, const unsigned char
                 return write_full(c->fd[0], src, n);
         case PEER_SEED:
                 return seed_send(&c->seed, src, (uint32_t)n);
+        case PEER_RAW:
+                return raw_send(&c->raw, c->cap, src, n);
         default:
                 return -EINVAL;
         }
@@ -346,6 +489,8 @@ static int x_eof(struct chan *c)
                 if (e == 0 && c->seed.pending)
                         e = efd_write(c->seed.efd_data, c->seed.pending);
         }
+        if (c->peer == PEER_RAW && c->raw.ctl)
+                raw_eof(&c->raw);
         chan_close(c);
         return e;
 }
@@ -370,6 +515,9 @@ static ALWAYS_INLINE ssize_t x_recv(struct chan *c, enum peer p, const void **re
         case PEER_SEED:
                 *ret_msg = c->rx;
                 return seed_recv(&c->seed, c->rx, c->size);
+        case PEER_RAW:
+                *ret_msg = c->rx;
+                return raw_recv(&c->raw, c->cap, c->rx);
         default:
                 return -EINVAL;
         }
@@ -511,6 +659,7 @@ static int produce_any(struct chan *c, unsigned char *src, uint64_t nmax, int64_
         case PEER_PIPE:     return produce(c, PEER_PIPE, src, nmax, deadline, ret_sent);
         case PEER_SOCK:     return produce(c, PEER_SOCK, src, nmax, deadline, ret_sent);
         case PEER_SEED:     return produce(c, PEER_SEED, src, nmax, deadline, ret_sent);
+        case PEER_RAW:      return produce(c, PEER_RAW, src, nmax, deadline, ret_sent);
         default:            return -EINVAL;
         }
 }
@@ -524,6 +673,7 @@ static int consume_any(struct chan *c, int verify, uint64_t warm)
         case PEER_PIPE:     return consume(c, PEER_PIPE, verify, warm);
         case PEER_SOCK:     return consume(c, PEER_SOCK, verify, warm);
         case PEER_SEED:     return consume(c, PEER_SEED, verify, warm);
+        case PEER_RAW:      return consume(c, PEER_RAW, verify, warm);
         default:            return -EINVAL;
         }
 }
@@ -1139,9 +1289,10 @@ static double run_idle(void)
 static const size_t sizes[] = { 8, 64, 512, 4 * KiB, 64 * KiB, MiB };
 #define NSIZE (sizeof(sizes) / sizeof(sizes[0]))
 
-enum ratio { R_PIPE, R_SOCK, R_SEED, R_ZC, NRATIO };
+enum ratio { R_PIPE, R_SOCK, R_SEED, R_ZC, R_RAW, R_RAW_PIPE, NRATIO };
 static const char *const ratio_name[NRATIO] = {
         "brood_over_pipe", "brood_over_socketpair", "brood_over_seed", "zerocopy_over_copy",
+        "brood_over_raw_ring", "raw_ring_over_pipe",
 };
 
 struct row {
@@ -1280,6 +1431,8 @@ static void run_streaming(void)
                         rat[R_SOCK][pass] = mps[PEER_BROOD][pass] / mps[PEER_SOCK][pass];
                         rat[R_SEED][pass] = mps[PEER_BROOD][pass] / mps[PEER_SEED][pass];
                         rat[R_ZC][pass] = mps[PEER_BROOD_ZC][pass] / mps[PEER_BROOD][pass];
+                        rat[R_RAW][pass] = mps[PEER_BROOD][pass] / mps[PEER_RAW][pass];
+                        rat[R_RAW_PIPE][pass] = mps[PEER_RAW][pass] / mps[PEER_PIPE][pass];
                         pair_rat[pass] = gbps[PEER_BROOD][pass] / pair[pass];
                 }
                 pp[opt.passes] = pingpong();
@@ -1431,7 +1584,7 @@ static void fmt_num(char *b, size_t cap, double v, int width, int prec)
 
 static void print_report(void)
 {
-        char a[32], b[32], c[32], d[32], e[32];
+        char a[32], b[32], c[32], d[32], e[32], f[32], g[32];
 
         printf("\n== limits (one process) ==\n");
         printf("memcpy 1 MiB %.2f GB/s (%.2f at the end), 16 MiB %.2f GB/s\n", memcpy_1m,
@@ -1470,9 +1623,11 @@ static void print_report(void)
                "pipe buffer = ring size up to 1 MiB; '!' = checksum pass failed;\n"
                " other CPUs = CPU time other processes and the host (steal) used during the row)\n");
 
-        printf("\n-- ratios (msgs/s, brood = copy API; medians of per-pass ratios) --\n");
-        printf("%-7s %10s %12s %10s %9s %16s\n", "size", "brood/pipe", "brood/socket", "brood/seed",
-               "zc/copy", "brood/memcpy1M");
+        printf("\n-- ratios (msgs/s, brood = copy API; medians of per-pass ratios; raw = the raw spin\n"
+               "   ring: hand-written, brood's frames and copies, no sleep, no checks, no\n"
+               "   bookkeeping, so raw/pipe is what a ring of this design reaches here) --\n");
+        printf("%-7s %10s %12s %10s %9s %16s %10s %9s\n", "size", "brood/pipe", "brood/socket",
+               "brood/seed", "zc/copy", "brood/memcpy1M", "brood/raw", "raw/pipe");
         for (size_t i = 0; i < NSIZE; i++) {
                 const struct row *r = &rows[i];
                 char sz[24];
@@ -1485,7 +1640,9 @@ static void print_report(void)
                 fmt_num(c, sizeof(c), r->ratio[R_SEED], 10, 2);
                 fmt_num(d, sizeof(d), r->ratio[R_ZC], 9, 2);
                 fmt_num(e, sizeof(e), r->memcpy_ratio, 16, 3);
-                printf("%-7s %s %s %s %s %s\n", sz, a, b, c, d, e);
+                fmt_num(f, sizeof(f), r->ratio[R_RAW], 10, 2);
+                fmt_num(g, sizeof(g), r->ratio[R_RAW_PIPE], 9, 2);
+                printf("%-7s %s %s %s %s %s %s %s\n", sz, a, b, c, d, e, f, g);
                 if (isfinite(r->pair_gbps))
                         printf("%-7s memcpy(%s) on both CPUs at once: %.2f GB/s each (%.2f alone); "
                                "brood copy / that: %.3f\n"

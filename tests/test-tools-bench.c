@@ -76,6 +76,17 @@ static void test_bench_all_quick_json_plot(void **state)
         assert_int_equal(json_get(json_get(g, "ring"), "streaming")->nkids, 6);
         assert_true(json_num(json_at(json_get(json_get(g, "ring"), "streaming"), 1), 0, "peers",
                              "brood_copy", "msgs_per_s", NULL) > 0);
+        /* the hand-written floor too, in every row, its bytes verified and
+         * brood measured against it */
+        for (int i = 0; i < 6; i++) {
+                const struct json *row = json_at(json_get(json_get(g, "ring"), "streaming"), i);
+                const struct json *ok = json_get(json_get(json_get(row, "peers"), "raw_ring"),
+                                                 "checksum_verified");
+
+                assert_true(json_num(row, 0, "peers", "raw_ring", "msgs_per_s", NULL) > 0);
+                assert_true(ok && ok->type == JSON_BOOL && ok->num == 1);
+                assert_true(json_num(row, 0, "ratios", "brood_over_raw_ring", NULL) > 0);
+        }
         /* round trip: brood and the raw shared-memory floor both measured */
         assert_true(json_num(json_get(g, "ring"), -1, "roundtrip_64B", "peers", "brood_default",
                              "p50_ns", NULL) > 0);

@@ -177,6 +177,7 @@ static void plot_ring(FILE *g, const struct json *ring)
         static const char *const peers[][2] = {
                 { "brood_copy", "brood (copy)" }, { "brood_zerocopy", "brood (zero-copy)" },
                 { "seed", "seed protocol" }, { "pipe", "pipe" }, { "socketpair", "socketpair" },
+                { "raw_ring", "raw spin ring (no checks, no sleep)" },
         };
         const struct json *s = json_get(ring, "streaming");
         size_t i, k;
