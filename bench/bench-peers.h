@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ring-bench's peers that are not brood: exact-length fd I/O (pipe,
- * socketpair, eventfd) and a C port of the seed's (tractor's) shared-memory
- * protocol, header-only so that the benchmark loops inline them as they
- * inline brood's calls.
+ * socketpair, eventfd), a C port of the seed's (tractor's) shared-memory
+ * protocol and a plain spin ring, header-only so that the benchmark loops
+ * inline them as they inline brood's calls.
  *
  * The seed protocol: one shared buffer, a u32 length header + payload
  * written as a byte stream that splits at the buffer's end, one eventfd
@@ -21,6 +21,9 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "internal/brd-private.h"
+#include "internal/brd-ring.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -228,6 +231,133 @@ static ALWAYS_INLINE ssize_t seed_recv(struct seed *s, void *buf, size_t cap)
                 return -EMSGSIZE;
         e = seed_get(s, buf, len);
         return e < 0 ? e : (ssize_t)len;
+}
+
+/* ------------------------------------------------- a plain spin ring */
+
+/*
+ * The floor of a shared-memory stream (ring-bench's PEER_RAW), the streaming twin
+ * of the round trip's struct rt_raw: a hand-written SPSC ring that lays frames out
+ * as brood does (an 8-byte frame word, the payload padded to 8, payloads
+ * line-aligned from BRD_RING_LINE_ALIGN_MIN and page-aligned from
+ * BRD_RING_PAGE_ALIGN_MIN, a gap = one pad word) but wraps with a pad frame
+ * where brood's double mapping lets a frame run on, and takes none of
+ * brood's care.  Free-running byte indices on lines of their own, each side
+ * caching the other's and rereading it only when it shows no room / no
+ * message; the producer copies in and release-stores its tail per message,
+ * the consumer copies out and release-stores its head per message.  Spins
+ * forever: no sleep, no timeout, no batching, no validation of what it
+ * reads, no peer-death care.  Both copies are brood's small-copy routine
+ * (brd__copy(): inline up to 64 B, else libc's memcpy), so against brood's
+ * copy API it shows what brood's checks, waiting and bookkeeping cost, and
+ * against the pipe what a ring of this design reaches on this host and
+ * placement.
+ */
+#define RAW_PAD ((uint64_t)1 << 63)     /* frame word of a gap: RAW_PAD | its bytes */
+
+struct raw_ctl {
+        _Alignas(128) AO_t tail;        /* producer's line: bytes published */
+        AO_t eof;                       /* set after the last tail */
+        _Alignas(128) AO_t head;        /* consumer's line: bytes consumed */
+};
+
+struct raw_ring {
+        struct raw_ctl *ctl;            /* mapped before the fork, shared */
+        unsigned char  *data;           /* the page after ctl's page */
+        size_t          map_len;
+        uint64_t        pos, peer;      /* own index, cached peer's index */
+};
+
+static int raw_setup(struct raw_ring *w, size_t cap)
+{
+        void *m;
+
+        w->map_len = 4096 + cap;
+        m = mmap(NULL, w->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+                return -errno;
+        w->ctl = m;
+        w->data = (unsigned char *)m + 4096;
+        w->pos = w->peer = 0;
+        return 0;
+}
+
+static void raw_destroy(struct raw_ring *w)
+{
+        if (w->ctl)
+                munmap(w->ctl, w->map_len);
+        w->ctl = NULL;
+}
+
+static ALWAYS_INLINE uint64_t *raw_at(struct raw_ring *w, size_t cap, uint64_t at)
+{
+        return (uint64_t *)(void *)(w->data + (at & (cap - 1)));
+}
+
+/* Where a frame of @n payload bytes goes from @pos: its frame word. */
+static ALWAYS_INLINE uint64_t raw_place(uint64_t pos, size_t n)
+{
+        uint64_t a = n >= BRD_RING_PAGE_ALIGN_MIN ? BRD_RING_ALIGN_PAGE :
+                     n >= BRD_RING_LINE_ALIGN_MIN ? BRD_CACHELINE : 8;
+
+        return ((pos + 8 + a - 1) & ~(a - 1)) - 8;
+}
+
+static ALWAYS_INLINE int raw_send(struct raw_ring *w, size_t cap, const void *msg, size_t n)
+{
+        uint64_t size = 8 + ((n + 7) & ~(uint64_t)7), hdr = raw_place(w->pos, n);
+
+        if ((hdr & (cap - 1)) + size > cap)                     /* past the lap's end */
+                hdr = raw_place(w->pos - (w->pos & (cap - 1)) + cap, n);
+        while (hdr + size - w->peer > cap) {
+                /* pairs with the consumer's release of head: it is done
+                 * reading what we are about to overwrite */
+                w->peer = AO_load_acquire(&w->ctl->head);
+                if (hdr + size - w->peer > cap)
+                        brd__cpu_relax();
+        }
+        if (hdr != w->pos)
+                *raw_at(w, cap, w->pos) = RAW_PAD | (hdr - w->pos);
+        brd__copy(raw_at(w, cap, hdr) + 1, msg, n);
+        *raw_at(w, cap, hdr) = n;
+        w->pos = hdr + size;
+        AO_store_release(&w->ctl->tail, w->pos);        /* pairs with raw_recv's load */
+        return 0;
+}
+
+static void raw_eof(struct raw_ring *w)
+{
+        AO_store_release(&w->ctl->eof, 1);              /* after the last tail */
+}
+
+/* Copies the next message to @dst: its length, or -EPIPE at EOF. */
+static ALWAYS_INLINE ssize_t raw_recv(struct raw_ring *w, size_t cap, void *dst)
+{
+        uint64_t n;
+
+        for (;;) {
+                while (w->peer == w->pos) {
+                        w->peer = AO_load_acquire(&w->ctl->tail);  /* pairs with raw_send's */
+                        if (w->peer != w->pos)
+                                break;
+                        if (AO_load_acquire(&w->ctl->eof)) {
+                                /* eof was stored after the last tail */
+                                w->peer = AO_load_acquire(&w->ctl->tail);
+                                if (w->peer == w->pos)
+                                        return -EPIPE;
+                                break;
+                        }
+                        brd__cpu_relax();
+                }
+                n = *raw_at(w, cap, w->pos);
+                if (!(n & RAW_PAD))
+                        break;
+                w->pos += n & ~RAW_PAD;
+        }
+        brd__copy(dst, raw_at(w, cap, w->pos) + 1, n);
+        w->pos += 8 + ((n + 7) & ~(uint64_t)7);
+        AO_store_release(&w->ctl->head, w->pos);        /* pairs with raw_send's load */
+        return (ssize_t)n;
 }
 
 #endif /* BROOD_BENCH_PEERS_H */
