@@ -57,6 +57,11 @@ static unsigned cap_class(uint64_t cap)
         return cap ? 64 - (unsigned)__builtin_clzll(cap) : 0;
 }
 
+int brd__release_verdict(uint64_t cap)
+{
+        return (int)AO_load(&last_mode[cap_class(cap)]);
+}
+
 /* Off for good: the CPU cannot, or the policy says so. */
 static void release_off(struct brd__release *rl)
 {

@@ -1305,9 +1305,19 @@ static inline int cons_frame(struct brd_ring *r, bool wait, int timeout_ms, int6
         }
 }
 
-/* Consume the frame of @size bytes at pos (@bytes of payload) and hand its
- * space back.  Returns the producer's state word when it sleeps (the caller
- * rings, see cons_rang()), else 0. */
+/* cons_advance()'s answer when only the line release's epoch is over:
+ * nonzero, and no SLEEPING bit (nothing to ring). */
+#define CONS_TODO_EPOCH ((uint64_t)BRD_RING_ST_SLEEPING << 1)
+
+/*
+ * Consume the frame of @size bytes at pos (@bytes of payload) and hand its
+ * space back.  Returns nonzero when something is left to do out of line,
+ * which the caller passes on to cons_after(): the producer's state word
+ * when it sleeps (ring it), or CONS_TODO_EPOCH when the line release's
+ * epoch is over.
+ * Neither is a call here: a call in the middle would keep the fast paths'
+ * values in callee-saved registers, saved and restored on every message.
+ */
 static inline uint64_t cons_advance(struct brd_ring *r, uint64_t size, uint64_t bytes)
 {
         uint64_t st, from = r->pos;
@@ -1324,26 +1334,31 @@ static inline uint64_t cons_advance(struct brd_ring *r, uint64_t size, uint64_t 
         /* Before the publish: lines are dropped before the producer may
          * write them again.  Streaming = the producer is ahead: more is
          * ready beyond this frame (a ping-pong never is). */
-        brd__release_lines(&r->rel, r->data, r->mask, from, r->pos, r->peer != r->pos,
-                           r->st.waits);
+        brd__release_lines(&r->rel, r->data, r->mask, from, r->pos, r->peer != r->pos);
         stats_count(&r->st, bytes);
         st = ring_publish_quiet(r);
-        return BRD_UNLIKELY(st & BRD_RING_ST_SLEEPING) ? st : 0;
+        if (BRD_UNLIKELY(st & BRD_RING_ST_SLEEPING))
+                return st;
+        return BRD_UNLIKELY(brd__release_due(&r->rel, r->pos)) ? CONS_TODO_EPOCH : 0;
 }
 
-/* The producer sleeps (state @st): ring, and return @ret for the caller. */
-static RING_SLOW ssize_t cons_rang(struct brd_ring *r, uint64_t st, ssize_t ret)
+/* What cons_advance() left (@todo): end the line release's epoch if it is
+ * over, ring the producer if it sleeps; returns @ret for the caller. */
+static RING_SLOW ssize_t cons_after(struct brd_ring *r, uint64_t todo, ssize_t ret)
 {
-        ring_bell_for(r, st);
+        if (brd__release_due(&r->rel, r->pos))
+                brd__release_epoch(&r->rel, r->pos, r->st.waits);
+        if (todo & BRD_RING_ST_SLEEPING)
+                ring_bell_for(r, todo);
         return ret;
 }
 
 static inline void cons_consume(struct brd_ring *r, uint64_t size, uint64_t bytes)
 {
-        uint64_t st = cons_advance(r, size, bytes);
+        uint64_t todo = cons_advance(r, size, bytes);
 
-        if (st)
-                ring_bell_for(r, st);
+        if (todo)
+                cons_after(r, todo, 0);
 }
 
 /*
@@ -1436,10 +1451,12 @@ RING_API ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int ti
         if (BRD_UNLIKELY((uint32_t)(w >> 32) != BRD_RING_FRAME_MSG || len > RING_SMALL ||
                          len > cap || BRD_RING_FRAME_HDR + round8(len) > r->peer - pos))
                 return cons_recv(r, buf, cap, timeout_ms);
-        ring_copy(buf, payload(r, pos + BRD_RING_FRAME_HDR), len);
+        /* len <= RING_SMALL (64): a copy that cannot call, so this path
+         * saves no registers. */
+        brd__copy64(buf, payload(r, pos + BRD_RING_FRAME_HDR), len);
         st = cons_advance(r, BRD_RING_FRAME_HDR + round8(len), len);
         if (BRD_UNLIKELY(st))
-                return cons_rang(r, st, (ssize_t)len);
+                return cons_after(r, st, (ssize_t)len);
         return (ssize_t)len;
 }
 
@@ -1504,7 +1521,7 @@ RING_API int brd_ring_release(struct brd_ring *r)
                 return cons_release_slow(r);
         st = cons_advance(r, peek >> 32, (uint32_t)peek);
         if (BRD_UNLIKELY(st))
-                return (int)cons_rang(r, st, 0);
+                return (int)cons_after(r, st, 0);
         return 0;
 }
 

@@ -90,20 +90,18 @@ static inline void brd__memcpy(void *restrict dst, const void *restrict src, siz
 }
 
 /*
- * memcpy for small hot copies: up to 64 bytes inline, with overlapping 16-,
- * 8- or 4-byte moves (no call, no length dispatch: ~1 ns of a 4 ns ring send
- * of 64 B, measured); longer copies go to brd__memcpy().  ring-bench fills its
- * zero-copy reservations with it too, so both APIs copy alike.
+ * memcpy of at most 64 bytes, inline, with overlapping 16-, 8- or 4-byte
+ * moves (no call, no length dispatch: ~1 ns of a 4 ns ring send of 64 B,
+ * measured).  No call at all, even for a length the compiler cannot bound:
+ * a caller whose fast path must not call (and so save registers) uses this.
  */
-static inline void brd__copy(void *restrict dst, const void *restrict src, size_t n)
+static inline void brd__copy64(void *restrict dst, const void *restrict src, size_t n)
 {
         unsigned char *d = dst;
         const unsigned char *s = src;
         uint64_t a[2], b[2], c[2], e[2];
 
-        if (BRD_UNLIKELY(n > 64)) {
-                brd__memcpy(d, s, n);
-        } else if (n >= 32) {
+        if (n >= 32) {
                 memcpy(a, s, 16);
                 memcpy(b, s + 16, 16);
                 memcpy(c, s + n - 32, 16);
@@ -136,6 +134,19 @@ static inline void brd__copy(void *restrict dst, const void *restrict src, size_
                 d[n / 2] = y;
                 d[n - 1] = z;
         }
+}
+
+/*
+ * memcpy for small hot copies: up to 64 bytes inline (brd__copy64()), longer
+ * ones through brd__memcpy().  ring-bench fills its zero-copy reservations
+ * with it too, so both APIs copy alike.
+ */
+static inline void brd__copy(void *restrict dst, const void *restrict src, size_t n)
+{
+        if (BRD_UNLIKELY(n > 64))
+                brd__memcpy(dst, src, n);
+        else
+                brd__copy64(dst, src, n);
 }
 
 /* ------------------------------------------------------------ fork state */

@@ -85,6 +85,9 @@ void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap);
 
 /* Forget the verdicts kept for new rings (tests). */
 void brd__release_forget(void);
+/* The verdict kept for new rings of @cap bytes: 1 release, 2 do not, 0 none
+ * yet (tests: whether a ring's controller got as far as a verdict). */
+int brd__release_verdict(uint64_t cap);
 
 /* The epoch ending at consumer index @pos is over; @waits is the endpoint's
  * sleep count.  Out of line: once per epoch. */
@@ -102,11 +105,11 @@ void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, in
  * round trip near, p99 +200 ns, measured).
  * Lines are flushed through the first view of the double mapping (an alias
  * names the same physical line).  clflushopt orders against nothing the
- * ring relies on: it changes where a line lives, never its value.
+ * ring relies on: it changes where a line lives, never its value.  Ending
+ * the epoch is the caller's (brd__release_due(), brd__release_epoch()).
  */
-static inline void brd__release_lines(struct brd__release *rl, const uint8_t *data,
-                                      uint64_t mask, uint64_t from, uint64_t to, bool streaming,
-                                      uint64_t waits)
+static inline void brd__release_lines(const struct brd__release *rl, const uint8_t *data,
+                                      uint64_t mask, uint64_t from, uint64_t to, bool streaming)
 {
 #if defined(__x86_64__)
         if (rl->on && streaming) {
@@ -116,13 +119,21 @@ static inline void brd__release_lines(struct brd__release *rl, const uint8_t *da
                                              : : "m"(*(const volatile uint8_t *)(data + (l & mask))));
         }
 #else
+        (void)rl;
         (void)data;
         (void)mask;
         (void)from;
+        (void)to;
         (void)streaming;
 #endif
-        if (BRD_UNLIKELY(to >= rl->mark))
-                brd__release_epoch(rl, to, waits);
+}
+
+/* The consumer reached index @pos: is the epoch over (brd__release_epoch()
+ * due)?  Apart from brd__release_lines(), so that the consumer's fast path
+ * makes the call out of line, after its publish. */
+static inline bool brd__release_due(const struct brd__release *rl, uint64_t pos)
+{
+        return pos >= rl->mark;
 }
 
 #endif /* BROOD_RELEASE_PRIVATE_H */
