@@ -169,8 +169,23 @@ static void test_interrupt_is_latched_once(void **state)
         t_leak_end(&l);
 }
 
+/* The shortest and longest of a few durations, in ms; start from
+ * T_SPAN_EMPTY. */
+struct t_span {
+        int64_t min, max;
+};
+
+#define T_SPAN_EMPTY { INT64_MAX, INT64_MIN }
+
+static void t_span(struct t_span *s, int64_t ms)
+{
+        s->min = ms < s->min ? ms : s->min;
+        s->max = ms > s->max ? ms : s->max;
+}
+
 static void test_timeouts_are_bounded(void **state)
 {
+        struct t_span recv_ms = T_SPAN_EMPTY, send_ms = T_SPAN_EMPTY;
         struct t_ring_view f;
         char buf[512] = { 0 };
         struct t_leak l;
@@ -180,18 +195,26 @@ static void test_timeouts_are_bounded(void **state)
         (void)state;
         t_leak_begin(&l);
         t_ring_view_open(&f, 4096, 0, false);
-        for (i = 0; i < 3; i++) {
+        for (i = 0; i < 5; i++) {
                 t0 = t_now_ns();
                 assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 50), -ETIMEDOUT);
                 dt = (t_now_ns() - t0) / 1000000;
-                assert_true(dt >= 50 && dt <= 150);
+                assert_true(dt >= 50);          /* never cut short */
+                t_span(&recv_ms, dt);
         }
         while (brd_ring_send(f.p, buf, 300, 0) == 0)
                 ;
-        t0 = t_now_ns();
-        assert_int_equal(brd_ring_send(f.p, buf, 300, 40), -ETIMEDOUT);
-        dt = (t_now_ns() - t0) / 1000000;
-        assert_true(dt >= 40 && dt <= 140);
+        for (i = 0; i < 5; i++) {
+                t0 = t_now_ns();
+                assert_int_equal(brd_ring_send(f.p, buf, 300, 40), -ETIMEDOUT);
+                dt = (t_now_ns() - t0) / 1000000;
+                assert_true(dt >= 40);
+                t_span(&send_ms, dt);
+        }
+        /* Not extended: the shortest within 50 ms of the timeout.  One slow
+         * call is the host's (a VM stalled for over 100 ms once). */
+        assert_true(recv_ms.min <= 100 && recv_ms.max <= 2000);
+        assert_true(send_ms.min <= 90 && send_ms.max <= 2000);
         t_ring_view_close(&f);
         t_leak_end(&l);
 }
@@ -496,7 +519,8 @@ static void test_signal_storm_loses_nothing(void **state)
         struct t_leak l;
         pthread_t th;
         int go[2], i, bad = -1;
-        int64_t t0, dt[STORM_TIMEOUTS], dmin = INT64_MAX, dmax = 0;
+        int64_t t0, dt[STORM_TIMEOUTS];
+        struct t_span span = T_SPAN_EMPTY;
         ssize_t ret[STORM_TIMEOUTS], n = 0, end;
         size_t len = 0;
         pid_t pid;
@@ -522,8 +546,7 @@ static void test_signal_storm_loses_nothing(void **state)
                 t0 = t_now_ns();
                 ret[i] = brd_ring_recv(r, buf, sizeof(buf), 60);
                 dt[i] = (t_now_ns() - t0) / 1000000;
-                dmin = dt[i] < dmin ? dt[i] : dmin;
-                dmax = dt[i] > dmax ? dt[i] : dmax;
+                t_span(&span, dt[i]);
         }
         if (write(go[1], "g", 1) != 1)
                 bad = -2;
@@ -551,10 +574,10 @@ static void test_signal_storm_loses_nothing(void **state)
                                       (long long)dt[i]);
                 assert_int_equal(ret[i], -ETIMEDOUT);
         }
-        if (dmin < 60 || dmin > 110 || dmax > 2000)
-                print_message("60 ms timeouts took %lld to %lld ms\n", (long long)dmin,
-                              (long long)dmax);
-        assert_true(dmin >= 60 && dmin <= 110 && dmax <= 2000);
+        if (span.min < 60 || span.min > 110 || span.max > 2000)
+                print_message("60 ms timeouts took %lld to %lld ms\n", (long long)span.min,
+                              (long long)span.max);
+        assert_true(span.min >= 60 && span.min <= 110 && span.max <= 2000);
         /* The stream: every message, in order, intact, then EOF. */
         if (bad != -1)
                 print_message("message %d: got %zd bytes, expected %zu\n", bad, n, len);
