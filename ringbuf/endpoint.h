@@ -183,16 +183,16 @@ static inline int sys_membarrier(int cmd)
 static inline void efd_signal(int fd)
 {
         uint64_t one = 1, v;
-        ssize_t n = -1;
+        ssize_t n;
 
-        for (int i = 0; i < 2; i++) {
-                while ((n = write(fd, &one, sizeof(one))) < 0 && errno == EINTR)
-                        ;
-                if (n >= 0 || errno != EAGAIN)
-                        return;
-                while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
-                        ;
-        }
+        while ((n = write(fd, &one, sizeof(one))) < 0 && errno == EINTR)
+                ;
+        if (n >= 0 || errno != EAGAIN)
+                return;
+        while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
+                ;
+        while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
+                ;
 }
 
 static inline void ring_bell(struct brd_ring *r)
