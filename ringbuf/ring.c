@@ -1295,6 +1295,11 @@ static inline int cons_frame(struct brd_ring *r, bool wait, int timeout_ms, int6
                 if (BRD_UNLIKELY(size > avail))
                         return ring_poison(r);
                 if (BRD_LIKELY(type == BRD_RING_FRAME_MSG)) {
+                        /* A frame read() has begun was committed with a
+                         * length of at least rd_off: shorter now, the peer
+                         * rewrote it (len - rd_off would wrap). */
+                        if (BRD_UNLIKELY(len < r->rd_off))
+                                return ring_poison(r);
                         *ret_len = len;
                         *ret_size = size;
                         return 0;
@@ -1363,7 +1368,9 @@ static inline void cons_consume(struct brd_ring *r, uint64_t size, uint64_t byte
 
 /*
  * The fast path of a receive, shared by recv and peek: every entry check of
- * the call and a whole message frame that the cached tail already shows.
+ * the call and a whole message frame that the cached tail already shows,
+ * none of it read yet (a frame read() has begun takes the slow path, which
+ * checks its length against what was read).
  * false: take the slow path (cons_frame() may skip PAD frames, refresh the
  * tail, lag and wait, and redoes the checks in order).  The frame word is
  * fetched once here; the slow path fetches and validates its own copy.
@@ -1374,7 +1381,7 @@ static inline bool cons_fast_frame(struct brd_ring *r, uint64_t *ret_len, uint64
 
         if (BRD_UNLIKELY(!r || !ring_mine_fast(r)))
                 return false;
-        if (BRD_UNLIKELY(r->role != RING_CONS || r->err))
+        if (BRD_UNLIKELY(r->role != RING_CONS || r->err || r->rd_off))
                 return false;
         avail = r->peer - r->pos;
         if (BRD_UNLIKELY(avail < BRD_RING_FRAME_HDR))
@@ -1412,16 +1419,15 @@ static RING_SLOW ssize_t cons_recv_slow(struct brd_ring *r, void *buf, size_t ca
 
 static ssize_t cons_recv_held(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
 {
-        uint64_t len = 0, size = 0, n;
+        uint64_t len = 0, size = 0;
 
         if (BRD_UNLIKELY(!cons_fast_frame(r, &len, &size) || (!buf && cap)))
                 return cons_recv_slow(r, buf, cap, timeout_ms);
-        n = len - r->rd_off;
-        if (BRD_UNLIKELY(n > cap))
+        if (BRD_UNLIKELY(len > cap))
                 return -EMSGSIZE;
-        ring_copy_wide(buf, payload(r, r->pos + BRD_RING_FRAME_HDR + r->rd_off), n);
-        cons_consume(r, size, n);
-        return (ssize_t)n;
+        ring_copy_wide(buf, payload(r, r->pos + BRD_RING_FRAME_HDR), len);
+        cons_consume(r, size, len);
+        return (ssize_t)len;
 }
 
 RING_HELD(static RING_SLOW, ssize_t, cons_recv, cons_recv_held,
@@ -1490,9 +1496,9 @@ RING_API ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg, int tim
                 return cons_peek_slow(r, ret_msg, timeout_ms);
         /* Process-local: release validates this instead of redoing the
          * entry checks (any final error clears it, see ring_final()). */
-        r->peek = size << 32 | (len - r->rd_off);
-        *ret_msg = payload(r, r->pos + BRD_RING_FRAME_HDR + r->rd_off);
-        return (ssize_t)(len - r->rd_off);
+        r->peek = size << 32 | len;
+        *ret_msg = payload(r, r->pos + BRD_RING_FRAME_HDR);
+        return (ssize_t)len;
 }
 
 static RING_SLOW int cons_release_slow(struct brd_ring *r)
