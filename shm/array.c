@@ -11,7 +11,10 @@
  * (or a pid that was recycled: the word holds the start time too)
  * takes the lock over and repairs the one thing a dead writer can leave
  * behind, an odd seq.  Rows it wrote but never published are simply not
- * there: last/first moved only after them.
+ * there: last/first moved only after them.  A holder that is alive but does
+ * not let go (stopped, hostile, or a scribbled word naming a live process)
+ * cannot be taken over safely: a writer waits for it at most 2 s, then
+ * gives up with -ETIMEDOUT, having written nothing.
  */
 #include <sched.h>
 #include <errno.h>
@@ -181,10 +184,28 @@ static bool holder_dead(AO_t holder)
         return brd__pid_gone((uint32_t)holder, holder >> 32, UINT32_MAX);
 }
 
-/* 0, or -EBADMSG when the lock word cannot be a process (corrupt memory). */
+/*
+ * How long a writer waits for the lock before it gives up (-ETIMEDOUT).  A
+ * holder keeps it for one copy, microseconds; one that keeps it for seconds
+ * is stopped (SIGSTOP, a debugger) or hostile, or the word is a scribble
+ * that names a live process: pid 1 with no start time, or our own word.
+ * None of these can be told apart from a slow live holder, and none may be
+ * taken over (the holder may still write), so the wait is bounded instead.
+ */
+#define WRITER_LOCK_TIMEOUT_NS 2000000000ll
+
+/*
+ * 0; -EBADMSG when the lock word cannot be a process (corrupt memory);
+ * -ETIMEDOUT when a live holder keeps the lock for WRITER_LOCK_TIMEOUT_NS.
+ * The start-time half of a holder's word may be 0 legitimately:
+ * brd__proc_start_time() gives 0 when /proc cannot be read (no /proc, or
+ * open() failing at the fd limit), and the low 32 bits of a real one can be
+ * 0.  So a 0 there is not taken as corruption, only the deadline ends it.
+ */
 static int writer_lock(struct brd_array *a)
 {
         AO_t me = writer_word(brd__getpid());
+        int64_t deadline = 0;
         unsigned spins = 0;
 
         for (;;) {
@@ -197,17 +218,33 @@ static int writer_lock(struct brd_array *a)
                         return 0;
                 if (holder != 0 && (pid == 0 || pid > (1u << 22)))
                         return -EBADMSG;        /* PID_MAX_LIMIT is 2^22 */
-                /* Look for a dead holder only now and then: it reads /proc. */
-                if (holder != 0 && holder != me && (spins & 255) == 255 && holder_dead(holder) &&
-                    AO_compare_and_swap_full(&a->h->writer, holder, me)) {
-                        /* The holder died mid-write: a RING overwrite may have
-                         * left seq odd.  Make it even again (first is
-                         * already past every slot it may have touched). */
-                        AO_t s = AO_load(&a->h->seq);
+                /*
+                 * Look for a dead holder, and at the clock, only now and
+                 * then: the first reads /proc, and a round is well under a
+                 * microsecond.  Our own word is never taken over: another
+                 * thread of this process may hold the lock.
+                 */
+                if ((spins & 255) == 255) {
+                        int64_t now = brd__now_ns();
 
-                        if (s & 1)
-                                AO_store_release(&a->h->seq, s + 1);
-                        return 0;
+                        if (holder != 0 && holder != me && holder_dead(holder) &&
+                            AO_compare_and_swap_full(&a->h->writer, holder, me)) {
+                                /* The holder died mid-write: a RING overwrite
+                                 * may have left seq odd.  Make it even again
+                                 * (first is already past every slot it may
+                                 * have touched). */
+                                AO_t s = AO_load(&a->h->seq);
+
+                                if (s & 1)
+                                        AO_store_release(&a->h->seq, s + 1);
+                                return 0;
+                        }
+                        /* The bound counts from the first look, a few hundred
+                         * rounds in: an uncontended lock never reads the clock. */
+                        if (!deadline)
+                                deadline = now + WRITER_LOCK_TIMEOUT_NS;
+                        else if (now >= deadline)
+                                return -ETIMEDOUT;      /* nothing written */
                 }
                 if (++spins < 64)
                         brd__cpu_relax();

@@ -4,6 +4,7 @@
 #include "helpers.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -562,6 +563,133 @@ static void test_array_dead_writer_taken_over(void **state)
         brd_pool_close(p);
 }
 
+/* A writer lock word, built the way shm/array.c's writer_word() builds it:
+ * the pid below, the low 32 bits of its start time above. */
+static AO_t lock_word(pid_t pid)
+{
+        return (AO_t)(uint32_t)pid | (AO_t)(uint32_t)brd__proc_start_time(pid) << 32;
+}
+
+/*
+ * With @word in the writer lock, a push (or a prepend) gives up after the
+ * 2 s bound with -ETIMEDOUT and writes nothing: indices, seq, every slot and
+ * the lock word itself are as they were.
+ */
+static void write_times_out(struct brd_array *a, struct brd_pool *p, AO_t word, bool prepend)
+{
+        struct brd_array_hdr *h = hdr_of(a, p);
+        size_t bytes = brd_array_capacity(a) * brd_array_row_size(a);
+        unsigned char *slots = (unsigned char *)h + BRD_ARRAY_HDR_SIZE;
+        unsigned char *before = malloc(bytes);
+        uint64_t f0 = brd_array_first(a), l0 = brd_array_last(a);
+        AO_t seq0 = AO_load(&h->seq);
+        struct row r;
+        int64_t t0, dt;
+
+        assert_non_null(before);
+        AO_store(&h->writer, word);
+        memcpy(before, slots, bytes);
+        memset(&r, 0xee, sizeof(r));
+        t0 = t_now_ns();
+        if (prepend)
+                assert_int_equal(brd_array_prepend(a, &r, 1), -ETIMEDOUT);
+        else
+                assert_int_equal(brd_array_push(a, &r, 1), -ETIMEDOUT);
+        dt = t_now_ns() - t0;
+        print_message("  lock word %#llx: -ETIMEDOUT after %lld ms\n",
+                      (unsigned long long)word, (long long)(dt / 1000000));
+        assert_true(dt >= 1900000000ll);
+        assert_true(dt <= 10000000000ll);
+        assert_int_equal(AO_load(&h->writer), word);    /* not taken over */
+        assert_int_equal(brd_array_first(a), f0);
+        assert_int_equal(brd_array_last(a), l0);
+        assert_int_equal(AO_load(&h->seq), seq0);
+        assert_memory_equal(slots, before, bytes);
+        free(before);
+}
+
+/*
+ * A writer lock held by a live process that does not let go (stopped,
+ * hostile, or a scribbled word that names a live process) cannot be taken
+ * over, and must not hang its waiters: push and prepend give up after 2 s
+ * with -ETIMEDOUT, nothing written.  Tried with a forked child's real word
+ * (pid + start time), with this process's own word (the waiter must not take
+ * it: another thread of ours may hold it) and with the fuzzer's word, pid 1
+ * with no start time.  Once the child is SIGKILLed the next push takes the
+ * lock over, and once the word is cleared pushes work again.
+ */
+static void test_array_live_holder_times_out(void **state)
+{
+        struct brd_array *a;
+        struct brd_array_hdr *h;
+        struct brd_pool *p;
+        struct t_leak l;
+        struct row in[4], out[8];
+        uint64_t first;
+        int64_t t0;
+        int pfd[2], i;
+        pid_t pid;
+        AO_t word;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        assert_int_equal(brd_array_create(p, sizeof(struct row), 8, 2, 0, &a), 0);
+        h = hdr_of(a, p);
+        for (i = 0; i < 2; i++)
+                row_make(&in[i], 2 + (uint64_t)i);
+        assert_int_equal(brd_array_push(a, in, 2), 0);         /* rows 2, 3 */
+
+        /* A live foreign holder: a child blocked on a pipe until killed. */
+        assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                char c;
+
+                close(pfd[1]);
+                while (read(pfd[0], &c, 1) < 0)
+                        ;
+                _exit(0);
+        }
+        close(pfd[0]);
+        word = lock_word(pid);
+        assert_true(word >> 32 != 0);   /* a real start time: only the deadline helps */
+        write_times_out(a, p, word, false);
+
+        /* The same holder SIGKILLed mid overwrite (seq odd): taken over. */
+        AO_store(&h->seq, AO_load(&h->seq) + 1);
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(t_wait_child(pid), 128 + SIGKILL);    /* reaped: its pid is gone */
+        close(pfd[1]);
+        row_make(&in[0], 4);
+        t0 = t_now_ms();
+        assert_int_equal(brd_array_push(a, in, 1), 0);
+        assert_true(t_now_ms() - t0 < 1000);
+        assert_int_equal(AO_load(&h->writer), 0);
+        assert_int_equal(AO_load(&h->seq) & 1, 0);
+
+        /* Our own word, as if another thread of ours held the lock. */
+        write_times_out(a, p, lock_word(getpid()), true);
+        /* pid 1 with a start time of 0: alive, and "unknown" start time. */
+        write_times_out(a, p, 1, false);
+
+        /* The word cleared, both calls work again. */
+        AO_store(&h->writer, 0);
+        row_make(&in[0], 5);
+        assert_int_equal(brd_array_push(a, in, 1), 0);
+        row_make(&in[0], 1);
+        assert_int_equal(brd_array_prepend(a, in, 1), 0);
+        assert_int_equal(brd_array_read(a, &first, out, 8), 5);
+        assert_int_equal(first, 1);
+        for (i = 0; i < 5; i++)
+                assert_true(row_ok(&out[i], first + (uint64_t)i));
+        assert_int_equal(AO_load(&h->writer), 0);
+        assert_int_equal(brd_array_destroy(a), 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -576,6 +704,7 @@ int main(void)
                 cmocka_unit_test(test_array_writer_reader_ring_300k),
                 cmocka_unit_test(test_array_many_writers),
                 cmocka_unit_test(test_array_dead_writer_taken_over),
+                cmocka_unit_test(test_array_live_holder_times_out),
         };
 
         return cmocka_run_group_tests_name("shm-array", tests, NULL, NULL);

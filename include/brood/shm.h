@@ -275,16 +275,23 @@ uint64_t brd_array_last(const struct brd_array *a);
  * brd_array_push() - append @n rows after last.
  * Return: 0; -ENOSPC if they do not fit (without BRD_ARRAY_RING), or if
  * @n > capacity (either mode): nothing is written, indices unchanged;
- * -EINVAL; -EBADMSG on corrupt indices.  With BRD_ARRAY_RING, first
- * advances past the rows overwritten.
+ * -EINVAL; -EBADMSG on corrupt indices or a writer lock word that cannot
+ * name a process; -ETIMEDOUT when the writer lock stayed held for 2 s
+ * (CLOCK_MONOTONIC) by a live holder: a peer that is stopped (SIGSTOP, a
+ * debugger) or hostile, or a lock word scribbled to name a live process.
+ * Nothing is written then, indices unchanged; the call may be retried.
+ * With BRD_ARRAY_RING, first advances past the rows overwritten.
  * Concurrency: any thread of any process; writers take turns through the
  * array's writer lock (held for the copy; a dead holder is taken over,
- * found by kill(pid, 0) on its pid).  Readers never wait.
+ * found by kill(pid, 0) on its pid, a live one is waited for at most 2 s).
+ * Readers never wait.
  */
 int brd_array_push(struct brd_array *a, const void *rows, size_t n);
 
 /** brd_array_prepend() - insert @n rows before first (in the order given); -ENOSPC if
  *  fewer than @n positions are free below first (prepend never overwrites).
+ *  Return: 0, or the errors of brd_array_push(), -ETIMEDOUT included (the
+ *  writer lock held 2 s by a stopped or hostile peer: nothing written).
  *  Concurrency: as brd_array_push(). */
 int brd_array_prepend(struct brd_array *a, const void *rows, size_t n);
 
