@@ -450,7 +450,13 @@ static bool parse_hex(const char **s, uint64_t *ret)
         return true;
 }
 
-BRD_EXPORT int brd_handle_from_env(struct brd_handle *h, size_t max)
+/*
+ * Parse the description meant for this process into @h: the count, 0 when
+ * there is none for us, or -EPROTO/-EMSGSIZE.  Closes and changes nothing
+ * on failure: fds 3, 4... are only known to be ours once the whole
+ * description has been checked.
+ */
+static int env_take(struct brd_handle *h, size_t max)
 {
         const char *s, *pidstr;
         struct brd_handle tmp[BRD_HANDLE_MAX_BATCH];
@@ -459,8 +465,6 @@ BRD_EXPORT int brd_handle_from_env(struct brd_handle *h, size_t max)
         char *end;
         long pid;
 
-        if (!h || max == 0)
-                return -EINVAL;
         pidstr = getenv(BRD_HANDLE_ENV_PID);
         s = getenv(BRD_HANDLE_ENV);
         if (!pidstr || !s)
@@ -481,7 +485,9 @@ BRD_EXPORT int brd_handle_from_env(struct brd_handle *h, size_t max)
                         if (k < 5 && *s++ != ',')
                                 return -EPROTO;
                 }
-                if (*s == ';')
+                /* ';' only between records: brd_handle_env_encode() never
+                 * ends with one, so "...;" is not a description of ours. */
+                if (*s == ';' && s[1])
                         s++;
                 else if (*s)
                         return -EPROTO;
@@ -506,7 +512,24 @@ BRD_EXPORT int brd_handle_from_env(struct brd_handle *h, size_t max)
                         (void)fcntl(tmp[i].fds[k], F_SETFD, FD_CLOEXEC);
                 h[i] = tmp[i];
         }
+        return (int)n;
+}
+
+BRD_EXPORT int brd_handle_from_env(struct brd_handle *h, size_t max)
+{
+        int r;
+
+        if (!h || max == 0)
+                return -EINVAL;
+        r = env_take(h, max);
+        /*
+         * Whatever the verdict, the description must not reach a later
+         * exec'd child: a malformed or oversized one would be read there as
+         * fds 3, 4... that are by then unrelated, and one for another pid
+         * (an ancestor's) would be taken by a descendant that reuses that
+         * pid.  Unsetting an absent variable is a no-op.
+         */
         unsetenv(BRD_HANDLE_ENV);
         unsetenv(BRD_HANDLE_ENV_PID);
-        return (int)n;
+        return r;
 }

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -314,6 +315,22 @@ static void test_exec_helper_from_env(void **state)
         brd_seg_close(s);
 }
 
+/* Both variables set, the description meant for this process. */
+static void env_set_ours(const char *desc)
+{
+        char pid[32];
+
+        snprintf(pid, sizeof(pid), "%d", (int)getpid());
+        assert_int_equal(setenv(BRD_HANDLE_ENV, desc, 1), 0);
+        assert_int_equal(setenv(BRD_HANDLE_ENV_PID, pid, 1), 0);
+}
+
+static void env_gone(void)
+{
+        assert_null(getenv(BRD_HANDLE_ENV));
+        assert_null(getenv(BRD_HANDLE_ENV_PID));
+}
+
 static void test_env_wrong_pid_and_malformed(void **state)
 {
         struct brd_handle h = { .kind = BRD_HANDLE_SEG, .nfds = 1, .fds = { 0, -1, -1, -1 },
@@ -329,10 +346,10 @@ static void test_env_wrong_pid_and_malformed(void **state)
         setenv("BROOD_HANDLES", "1,1,1000,0,0,0", 1);
         setenv("BROOD_HANDLES_PID", "1", 1);
         assert_int_equal(brd_handle_from_env(got, 2), 0);       /* meant for someone else */
-        snprintf(envpid, sizeof(envpid), "%d", (int)getpid());
-        setenv("BROOD_HANDLES_PID", envpid, 1);
-        setenv("BROOD_HANDLES", "1,1,zz", 1);
+        env_gone();                     /* ...and not passed on to our children */
+        env_set_ours("1,1,zz");
         assert_int_equal(brd_handle_from_env(got, 2), -EPROTO);
+        env_gone();
         {
                 char many[20 * 16] = "";
                 int k;
@@ -340,14 +357,158 @@ static void test_env_wrong_pid_and_malformed(void **state)
                 /* names fds 3..82: far more than are open */
                 for (k = 0; k < 20; k++)
                         strcat(many, k ? ";1,4,1000,0,0,0" : "1,4,1000,0,0,0");
-                setenv("BROOD_HANDLES", many, 1);
+                env_set_ours(many);
                 assert_int_equal(brd_handle_from_env(got, 2), -EPROTO);
+                env_gone();
         }
-        setenv("BROOD_HANDLES", "9,1,1000,0,0,0", 1);
+        env_set_ours("9,1,1000,0,0,0");
         assert_int_equal(brd_handle_from_env(got, 2), -EPROTO);
+        env_gone();
+        /* Bad arguments: the environment is not touched. */
+        env_set_ours("1,1,zz");
+        assert_int_equal(brd_handle_from_env(NULL, 2), -EINVAL);
+        assert_int_equal(brd_handle_from_env(got, 0), -EINVAL);
+        assert_string_equal(getenv(BRD_HANDLE_ENV), "1,1,zz");
+        assert_non_null(getenv(BRD_HANDLE_ENV_PID));
         unsetenv("BROOD_HANDLES");
         unsetenv("BROOD_HANDLES_PID");
         assert_int_equal(brd_handle_from_env(got, 2), 0);
+}
+
+#define NSENTINEL 3
+
+/* fds 3, 4, 5 open (ours if they were free: /dev/null, not CLOEXEC, so a
+ * CLOEXEC set by mistake shows), remembered by flags and inode. */
+struct sentinels {
+        bool mine[NSENTINEL];
+        int flags[NSENTINEL];
+        struct stat st[NSENTINEL];
+};
+
+static void sentinels_open(struct sentinels *sn)
+{
+        int null, hi, i;
+
+        for (i = 0; i < NSENTINEL; i++)
+                sn->mine[i] = fcntl(3 + i, F_GETFD) < 0;
+        /* Kept above the sentinels while they are made. */
+        null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        assert_true(null >= 0);
+        hi = fcntl(null, F_DUPFD_CLOEXEC, 3 + NSENTINEL);
+        assert_true(hi >= 3 + NSENTINEL);
+        close(null);
+        for (i = 0; i < NSENTINEL; i++) {
+                if (sn->mine[i])
+                        assert_int_equal(dup3(hi, 3 + i, 0), 3 + i);
+                sn->flags[i] = fcntl(3 + i, F_GETFD);
+                assert_true(sn->flags[i] >= 0);
+                assert_int_equal(fstat(3 + i, &sn->st[i]), 0);
+        }
+        close(hi);
+}
+
+/* Each is still open, the same file, with the same flags. */
+static void sentinels_intact(const struct sentinels *sn)
+{
+        struct stat st;
+        int i;
+
+        for (i = 0; i < NSENTINEL; i++) {
+                assert_int_equal(fcntl(3 + i, F_GETFD), sn->flags[i]);
+                assert_int_equal(fstat(3 + i, &st), 0);
+                assert_true(st.st_dev == sn->st[i].st_dev && st.st_ino == sn->st[i].st_ino);
+        }
+}
+
+static void sentinels_close(const struct sentinels *sn)
+{
+        int i;
+
+        for (i = 0; i < NSENTINEL; i++)
+                if (sn->mine[i])
+                        close(3 + i);
+}
+
+/*
+ * Every error of brd_handle_from_env() removes both variables (a later
+ * exec'd child must not inherit a stale description), closes nothing and
+ * changes no fd: the fds it names are open here, and are the test's own,
+ * not handed over.  @h is untouched.
+ */
+static void test_env_errors_remove_variables_close_nothing(void **state)
+{
+        static const struct {
+                const char *desc;
+                int err;
+        } bad[] = {
+                { "1,1,1000,0,0,0;", -EPROTO },                         /* trailing ';' */
+                { "1,1,1000,0,0,0;1,1,1000,0,0,0;", -EPROTO },
+                { ";1,1,1000,0,0,0", -EPROTO },
+                { "1,1,1000,0,0,0;;1,1,1000,0,0,0", -EPROTO },
+                { "1,1,1000,0,0,0;9,1,1000,0,0,0", -EPROTO },           /* unknown kind */
+                { "1,1,1000,0,0,0,7", -EPROTO },                        /* a seventh field */
+                { "1,5,1000,0,0,0", -EPROTO },                          /* > BRD_HANDLE_MAX_FDS */
+                { "1,2,1000,0,0,0;1,1,1000,0,0,0;1,1,0,0,0,0", -EPROTO },   /* fd 6 not open */
+                { "1,1,1000,0,0,0;1,1,1000,0,0,0;1,1,1000,0,0,0", -EMSGSIZE }, /* 3 > max 2 */
+        };
+        struct brd_handle got[2], before[2];
+        struct sentinels sn;
+        size_t i;
+        int fds;
+
+        sentinels_open(&sn);
+        memset(got, 0x5a, sizeof(got));
+        memcpy(before, got, sizeof(got));
+        fds = t_fd_count();
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                /* fd 6 must be closed for the "not open" case to mean it. */
+                if (strstr(bad[i].desc, "1,1,0,0,0,0") && fcntl(3 + NSENTINEL, F_GETFD) >= 0)
+                        continue;
+                print_message("  \"%s\"\n", bad[i].desc);
+                env_set_ours(bad[i].desc);
+                assert_int_equal(brd_handle_from_env(got, 2), bad[i].err);
+                env_gone();
+                sentinels_intact(&sn);
+                assert_int_equal(t_fd_count(), fds);
+                assert_memory_equal(got, before, sizeof(got));
+        }
+        sentinels_close(&sn);
+}
+
+/* The encoder never ends with ';': its output with one appended is not a
+ * description, while the output itself is. */
+static void test_env_trailing_separator_is_eproto(void **state)
+{
+        struct brd_handle h[2] = {
+                { .kind = BRD_HANDLE_SEG, .nfds = 1, .fds = { 3, -1, -1, -1 }, .size = 4096 },
+                { .kind = BRD_HANDLE_POOL, .nfds = 1, .fds = { 4, -1, -1, -1 }, .size = 8192,
+                  .id = 0xabc },
+        };
+        struct brd_handle got[2];
+        char env[256], envpid[64], desc[256];
+        struct sentinels sn;
+
+        sentinels_open(&sn);
+        assert_int_equal(brd_handle_env_encode(h, 2, getpid(), env, sizeof(env), envpid,
+                                               sizeof(envpid)), 0);
+        assert_int_not_equal(env[strlen(env) - 1], ';');
+        snprintf(desc, sizeof(desc), "%s;", env + strlen(BRD_HANDLE_ENV "="));
+        env_set_ours(desc);
+        assert_int_equal(brd_handle_from_env(got, 2), -EPROTO);
+        env_gone();
+        sentinels_intact(&sn);
+        /* Without the ';' the same text is taken: fds 3 and 4, now CLOEXEC. */
+        env_set_ours(env + strlen(BRD_HANDLE_ENV "="));
+        assert_int_equal(brd_handle_from_env(got, 2), 2);
+        env_gone();
+        assert_int_equal(got[0].kind, BRD_HANDLE_SEG);
+        assert_int_equal(got[0].fds[0], 3);
+        assert_int_equal(got[1].kind, BRD_HANDLE_POOL);
+        assert_int_equal(got[1].fds[0], 4);
+        assert_int_equal(got[1].id, 0xabc);
+        assert_int_equal(fcntl(3, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+        assert_int_equal(fcntl(4, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+        sentinels_close(&sn);   /* the handles' fds are the sentinels: closed once */
 }
 
 int main(void)
@@ -364,6 +525,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_exec_helper_over_socket, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_exec_helper_from_env, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_env_wrong_pid_and_malformed, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_env_errors_remove_variables_close_nothing, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_env_trailing_separator_is_eproto, t_leak_setup, t_leak_teardown),
         };
 
         return cmocka_run_group_tests_name("shm-handle", tests, NULL, NULL);

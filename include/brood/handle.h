@@ -116,10 +116,14 @@ int brd_handle_env_encode(const struct brd_handle *h, size_t n, pid_t pid,
  * @h: room for @max handles
  * @max: capacity of @h
  * Return: the count (0 when the environment holds no description for this
- * process); -EPROTO when it is malformed or names fds that are not open;
- * -EMSGSIZE when more than @max were given.  The handles' fds are the
- * inherited ones (3, 4, ...), now marked CLOEXEC; the variables are removed
- * from the environment so that later children do not inherit them.
+ * process); -EPROTO when it is malformed (a trailing ';' included) or names
+ * fds that are not open; -EMSGSIZE when more than @max were given; -EINVAL
+ * when @h is NULL or @max is 0 (the environment is left untouched).  On
+ * success the handles' fds are the inherited ones (3, 4, ...), now marked
+ * CLOEXEC; on -EPROTO/-EMSGSIZE no fd is closed or changed and @h is
+ * untouched.  Whatever the result but -EINVAL, both variables are removed
+ * from the environment, a description meant for another pid included, so
+ * that later children do not inherit them.
  * Concurrency: call once, early, before threads that use getenv/setenv.
  */
 int brd_handle_from_env(struct brd_handle *h, size_t max);
