@@ -189,15 +189,23 @@ static bool block_fits(const struct brd_pool *p, uint64_t i, unsigned k)
                i + (1ull << k) <= p->npages;
 }
 
-static void list_push(struct brd_pool *p, unsigned k, uint32_t i)
+/* Push block @i of order @k on its free list: 0, or -EBADMSG when the list
+ * head does not name a free block of order @k.  The head is shared memory:
+ * whoever pushed it may have been a hostile peer, so it is checked here,
+ * before it is written through, not trusted for having been checked then. */
+static int list_push(struct brd_pool *p, unsigned k, uint32_t i)
 {
         uint32_t h = p->hdr->free_head[k];
 
+        if (h && (h > p->npages || !block_fits(p, h - 1, k) ||
+                  pg_word(p, h - 1) != BRD_PG_WORD(BRD_PG_FREE, k)))
+                return -EBADMSG;
         p->pg[i].prev = 0;
         p->pg[i].next = h;
         if (h)
-                p->pg[h - 1].prev = i + 1;      /* h validated by whoever pushed it */
+                p->pg[h - 1].prev = i + 1;
         p->hdr->free_head[k] = i + 1;
+        return 0;
 }
 
 static int list_unlink(struct brd_pool *p, unsigned k, uint32_t i)
@@ -252,14 +260,16 @@ static int64_t buddy_alloc(struct brd_pool *p, unsigned order)
                  * skips q as interior, so every prefix is a valid tiling. */
                 pg_set(p, q, BRD_PG_WORD(BRD_PG_FREE, k));
                 pg_set(p, i, BRD_PG_WORD(BRD_PG_FREE, k));
-                list_push(p, k, q);
+                r = list_push(p, k, q);
+                if (r < 0)
+                        return r;
         }
         return i;
 }
 
 /* Give back block @i of order @k whose word already says FREE(k) and which
  * is on no list; coalesce with free buddies below @limit (repair walks in
- * order and merges only with what it has already seen). */
+ * order and merges only with what it has already seen).  0 or -EBADMSG. */
 static int buddy_free(struct brd_pool *p, uint32_t i, unsigned k, uint64_t limit)
 {
         int r;
@@ -283,8 +293,7 @@ static int buddy_free(struct brd_pool *p, uint32_t i, unsigned k, uint64_t limit
                 i = lo;
                 k++;
         }
-        list_push(p, k, i);
-        return 0;
+        return list_push(p, k, i);
 }
 
 /*
@@ -813,7 +822,9 @@ BRD_EXPORT int brd_pool_create(size_t size, unsigned flags, struct brd_pool **re
                 while (!block_fits(p, i, k))
                         k--;
                 pg_set(p, (uint32_t)i, BRD_PG_WORD(BRD_PG_FREE, k));
-                list_push(p, k, (uint32_t)i);
+                /* Cannot fail: nobody else has this segment yet, and the
+                 * head is 0 or a block pushed by this loop. */
+                (void)list_push(p, k, (uint32_t)i);
                 i += 1ull << k;
         }
         h->magic = BRD_POOL_MAGIC;

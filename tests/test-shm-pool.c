@@ -460,6 +460,39 @@ static void test_pool_hostile_state(void **state)
         assert_int_equal(brd_pool_alloc(p, 200000), -EBADMSG);
         brd_pool_close(p);
 
+        /* A buddy free-list head scribbled while the list is in use: the
+         * next push onto it (a free whose buddy is allocated) must not
+         * write through it.  Out of range, then in range but naming an
+         * allocated block. */
+        for (int k = 0; k < 2; k++) {
+                int64_t blk[16], b = 0;
+                int n = 0, i, j;
+
+                assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+                h = hdr_of(p);
+                /* Every order-5 block (128 KiB), to find two buddies. */
+                while (n < 16 && (blk[n] = brd_pool_alloc(p, 65 * 1024)) > 0)
+                        n++;
+                assert_int_equal(blk[n], -ENOSPC);
+                for (i = 0, a = 0; i < n && !a; i++)
+                        for (j = 0; j < n; j++)
+                                if ((uint64_t)(blk[i] - (int64_t)h->data_off) ==
+                                    ((uint64_t)(blk[j] - (int64_t)h->data_off) ^ (32 * 4096))) {
+                                        a = blk[i];
+                                        b = blk[j];
+                                }
+                assert_true(a > 0 && b > 0);
+                h->free_head[5] = k == 0 ? 0x10000000u
+                                         : (uint32_t)((uint64_t)(b - (int64_t)h->data_off) / 4096 + 1);
+                assert_int_equal(brd_pool_free(p, (uint64_t)a), -EBADMSG);
+                assert_int_equal(AO_load(&h->poisoned), 1);
+                assert_int_equal(brd_pool_free(p, (uint64_t)b), -EBADMSG);
+                assert_int_equal(brd_pool_alloc(p, 64), -EBADMSG);
+                assert_int_equal(brd_pool_alloc(p, 65 * 1024), -EBADMSG);
+                assert_int_equal(brd_pool_stats(p, &s), -EBADMSG);
+                brd_pool_close(p);
+        }
+
         /* Garbage page words: stats walks, bounded, and says -EBADMSG. */
         assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
         h = hdr_of(p);
