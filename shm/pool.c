@@ -183,6 +183,37 @@ static inline void pg_set(struct brd_pool *p, uint32_t i, AO_t w)
         AO_store(&p->pg[i].word, w);
 }
 
+/*
+ * Does granule @g, on a page whose word is @w, start a small block of class
+ * @c?  The page must say SPAN(c), @g must sit a multiple of the class size
+ * from the span's start (spans are aligned buddy blocks of at least 2^c
+ * granules, so that is @g's own alignment), and the block must end inside
+ * the data area.  Every granule a small-block path takes from shared memory
+ * (a cache entry, a stack top, a freed offset) passes this before its state
+ * byte is trusted: that byte alone is one a peer can scribble, and it would
+ * hand out a block past the pool or overlapping a live one.  0; -EINVAL if
+ * @g is not at a block boundary (a caller's bad offset); -EBADMSG if the
+ * page word or the block's end cannot be (corrupt metadata).  @g < ngran.
+ * A few integer ops on a word the caller has loaded, or is about to.
+ */
+static inline int small_block_check(const struct brd_pool *p, unsigned c, uint64_t g, AO_t w)
+{
+        if (BRD_UNLIKELY(w != BRD_PG_WORD(BRD_PG_SPAN, c)))
+                return -EBADMSG;
+        if (BRD_UNLIKELY(g & ((1ull << c) - 1)))
+                return -EINVAL;
+        if (BRD_UNLIKELY(g + (1ull << c) > p->ngran))
+                return -EBADMSG;
+        return 0;
+}
+
+/* small_block_check() for a granule index read from shared memory. */
+static inline bool small_block_ok(const struct brd_pool *p, unsigned c, uint64_t g)
+{
+        return g < p->ngran &&
+               small_block_check(p, c, g, pg_word(p, (uint32_t)(g / BRD_POOL_GRANS_PER_PAGE))) == 0;
+}
+
 static bool block_fits(const struct brd_pool *p, uint64_t i, unsigned k)
 {
         return k <= p->max_order && (i & ((1ull << k) - 1)) == 0 &&
@@ -406,8 +437,9 @@ static int64_t class_pop(struct brd_pool *p, unsigned c)
                  * meanwhile; then the tag has moved and the CAS fails. */
                 nx = AO_load(block_link(p, g));
                 if (AO_compare_and_swap_full(head, h, ((h & ~IDX_MASK) + TAG_ONE) | (nx & IDX_MASK))) {
+                        /* Ours now: its span cannot be reclaimed under us. */
                         if (AO_char_load(&p->st[g]) != BRD_GS(c, BRD_GS_FREE) ||
-                            (g << BRD_POOL_GRAN_SHIFT) + class_size(c) > p->data_size)
+                            !small_block_ok(p, c, g))
                                 return pool_corrupt(p);
                         /* Ours alone now: nobody else writes a FREE block's state. */
                         AO_char_store(&p->st[g], BRD_GS(c, BRD_GS_ALLOC));
@@ -458,7 +490,7 @@ static void slot_drain(struct brd_pool *p, struct brd_pool_slot *s)
                 for (i = 0; i < n; i++) {
                         uint64_t g = s->blk[c][i];
 
-                        if (g < p->ngran &&
+                        if (small_block_ok(p, c, g) &&
                             AO_char_compare_and_swap_full(&p->st[g], BRD_GS(c, BRD_GS_CACHED),
                                                           BRD_GS(c, BRD_GS_FREE)))
                                 class_push(p, c, g, g);
@@ -641,17 +673,14 @@ static int span_release(struct brd_pool *p, unsigned c, uint32_t i)
         return buddy_free(p, i, so, UINT64_MAX);
 }
 
-/* Check that @g is a FREE block start of class @c: its span head page, or -1. */
+/* Check that @g is a FREE block start of class @c: its span head page, or
+ * -1.  A FREE byte on a granule that is no block start would count towards
+ * its span and release the span with a live block in it. */
 static int64_t free_block_span(const struct brd_pool *p, unsigned c, uint64_t g)
 {
-        uint64_t pi;
-
-        if (g >= p->ngran || AO_char_load(&p->st[g]) != BRD_GS(c, BRD_GS_FREE))
+        if (!small_block_ok(p, c, g) || AO_char_load(&p->st[g]) != BRD_GS(c, BRD_GS_FREE))
                 return -1;
-        pi = g / BRD_POOL_GRANS_PER_PAGE;
-        if (pg_word(p, (uint32_t)pi) != BRD_PG_WORD(BRD_PG_SPAN, c))
-                return -1;
-        return (int64_t)(pi & ~((1ull << span_order(c)) - 1));
+        return (int64_t)((g / BRD_POOL_GRANS_PER_PAGE) & ~((1ull << span_order(c)) - 1));
 }
 
 /*
@@ -997,7 +1026,7 @@ BRD_EXPORT int64_t brd_pool_alloc(struct brd_pool *pool, size_t size)
                         if (BRD_UNLIKELY(n > BRD_POOL_SLOT_CAP))
                                 return pool_corrupt(pool);
                         g = s->blk[c][n - 1];
-                        if (BRD_UNLIKELY((uint64_t)g >= pool->ngran ||
+                        if (BRD_UNLIKELY(!small_block_ok(pool, c, (uint64_t)g) ||
                                          AO_char_load(&pool->st[g]) != BRD_GS(c, BRD_GS_CACHED)))
                                 return pool_corrupt(pool);
                         s->n[c] = (uint8_t)(n - 1);
@@ -1051,8 +1080,12 @@ BRD_EXPORT int brd_pool_free(struct brd_pool *pool, uint64_t off)
                 struct brd_pool_slot *s;
                 uint32_t n = 0;
 
-                if (c >= BRD_POOL_NCLASSES)
-                        return pool_corrupt(pool);
+                /* The word already read, not a second load: a span released
+                 * meanwhile must not turn a caller's stale free into a
+                 * verdict of corruption. */
+                r = c < BRD_POOL_NCLASSES ? small_block_check(pool, c, g, w) : -EBADMSG;
+                if (BRD_UNLIKELY(r < 0))
+                        return r == -EBADMSG ? pool_corrupt(pool) : r;
                 s = cache_get(pool);
                 if (s && (n = s->n[c]) < pool->cap[c]) {
                         /* Same deciding CAS, into the cache instead of the stack. */
@@ -1187,7 +1220,8 @@ int64_t brd__pool_block_size(struct brd_pool *pool, uint64_t off)
         if (BRD_PG_KIND(w) == BRD_PG_SPAN && BRD_PG_ARG(w) < BRD_POOL_NCLASSES) {
                 unsigned c = BRD_PG_ARG(w);
 
-                if (AO_char_load(&pool->st[rel >> BRD_POOL_GRAN_SHIFT]) != BRD_GS(c, BRD_GS_ALLOC))
+                if (small_block_check(pool, c, rel >> BRD_POOL_GRAN_SHIFT, w) < 0 ||
+                    AO_char_load(&pool->st[rel >> BRD_POOL_GRAN_SHIFT]) != BRD_GS(c, BRD_GS_ALLOC))
                         return -EINVAL;
                 return (int64_t)class_size(c);
         }

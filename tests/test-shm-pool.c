@@ -578,6 +578,112 @@ static void test_pool_hostile_slots(void **state)
         t_leak_end(&l);
 }
 
+/* The granule of block @off, and its state byte. */
+static uint64_t gran_of(struct brd_pool *p, int64_t off)
+{
+        return (uint64_t)(off - (int64_t)hdr_of(p)->data_off) / BRD_POOL_GRAN;
+}
+
+static unsigned char *state_of(struct brd_pool *p, uint64_t g)
+{
+        return (unsigned char *)hdr_of(p) + hdr_of(p)->states_off + g;
+}
+
+/* A state byte says what a granule is only at a block start of a span of
+ * its class that ends inside the pool: a scribbled byte (or cache entry, or
+ * stack top) naming any other granule never yields a block past the pool or
+ * overlapping a live one.  Alloc says -EBADMSG (poisoned); a free of a
+ * granule that is no block start says -EINVAL and changes nothing. */
+static void test_pool_hostile_block_starts(void **state)
+{
+        struct brd_pool_slot *slots;
+        struct brd_pool_stats s0, s1;
+        struct brd_pool_page *pg;
+        struct brd_pool_hdr *h;
+        struct brd_pool *p;
+        struct t_leak l;
+        int64_t a, b;
+        uint64_t g, ngran;
+        unsigned c, k;
+
+        (void)state;
+        assert_true(__libc_single_threaded);    /* the cache needs it */
+        t_leak_begin(&l);
+        /* Cache entries: inside a live block; the pool's last granule; an
+         * aligned granule of a page that is no span. */
+        for (k = 0; k < 3; k++) {
+                assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+                h = hdr_of(p);
+                slots = (struct brd_pool_slot *)(void *)((char *)h + h->slots_off);
+                c = k == 1 ? 10 : 2;
+                a = brd_pool_alloc(p, (size_t)BRD_POOL_GRAN << c);
+                b = brd_pool_alloc(p, (size_t)BRD_POOL_GRAN << c);
+                assert_true(a > 0 && b > 0);
+                assert_int_equal(brd_pool_free(p, (uint64_t)b), 0);     /* cached */
+                assert_int_equal(AO_load(&slots[0].owner), (AO_t)getpid());
+                assert_int_equal(slots[0].n[c], 1);
+                ngran = (uint64_t)h->npages * BRD_POOL_GRANS_PER_PAGE;
+                g = k == 0 ? gran_of(p, a) + 1 : k == 1 ? ngran - 1 : ngran - BRD_POOL_GRANS_PER_PAGE;
+                slots[0].blk[c][0] = (uint32_t)g;
+                *state_of(p, g) = BRD_GS(c, BRD_GS_CACHED);
+                assert_int_equal(brd_pool_alloc(p, (size_t)BRD_POOL_GRAN << c), -EBADMSG);
+                assert_int_equal(AO_load(&h->poisoned), 1);
+                assert_int_equal(brd_pool_alloc(p, 64), -EBADMSG);
+                brd_pool_close(p);
+        }
+
+        /* A class stack top inside a live block (state byte FREE). */
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        h = hdr_of(p);
+        a = brd_pool_alloc(p, 256);             /* carves a span: the rest is stacked */
+        assert_true(a > 0);
+        g = gran_of(p, a) + 1;
+        *state_of(p, g) = BRD_GS(2, BRD_GS_FREE);
+        AO_store(&h->cls[2].head, (AO_load(&h->cls[2].head) & ~0xffffffffull) | (g + 1));
+        assert_int_equal(brd_pool_alloc(p, 256), -EBADMSG);
+        assert_int_equal(AO_load(&h->poisoned), 1);
+        brd_pool_close(p);
+
+        /* Freeing a granule inside a live block whose state byte says
+         * ALLOC: not a block, -EINVAL, nothing changes. */
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        h = hdr_of(p);
+        a = brd_pool_alloc(p, 256);
+        assert_true(a > 0);
+        assert_int_equal(brd_pool_stats(p, &s0), 0);
+        *state_of(p, gran_of(p, a) + 1) = BRD_GS(2, BRD_GS_ALLOC);
+        assert_int_equal(brd_pool_free(p, (uint64_t)a + 64), -EINVAL);
+        assert_int_equal(AO_load(&h->poisoned), 0);
+        assert_int_equal(*state_of(p, gran_of(p, a) + 1), BRD_GS(2, BRD_GS_ALLOC));
+        assert_int_equal(brd_pool_stats(p, &s1), 0);
+        assert_memory_equal(&s0, &s1, sizeof(s0));
+        for (k = 0; k < 64; k++)                /* never handed out over a */
+                assert_true(brd_pool_alloc(p, 256) != a + 64);
+        assert_int_equal(brd_pool_free(p, (uint64_t)a), 0);
+        brd_pool_close(p);
+
+        /* Freeing a block whose (scribbled) span page says it runs past
+         * the pool: -EBADMSG, poisoned, never stacked. */
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        h = hdr_of(p);
+        pg = (struct brd_pool_page *)(void *)((char *)h + h->pages_off);
+        for (c = 7; c <= 10; c++) {             /* a class whose aligned block overhangs */
+                uint64_t pages = 1ull << (c - 6), i = (h->npages - 1) & ~(pages - 1);
+
+                if (i + pages > h->npages)
+                        break;
+        }
+        assert_true(c <= 10);
+        g = (uint64_t)((h->npages - 1) & ~((1u << (c - 6)) - 1)) * BRD_POOL_GRANS_PER_PAGE;
+        AO_store(&pg[g / BRD_POOL_GRANS_PER_PAGE].word, BRD_PG_WORD(BRD_PG_SPAN, c));
+        *state_of(p, g) = BRD_GS(c, BRD_GS_ALLOC);
+        assert_int_equal(brd_pool_free(p, h->data_off + g * BRD_POOL_GRAN), -EBADMSG);
+        assert_int_equal(AO_load(&h->poisoned), 1);
+        assert_int_equal(AO_load(&h->cls[c].head) & 0xffffffffull, 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
 /* ---------------------------------------------------------- process tree */
 
 #define TREE_PROCS 7
@@ -1150,6 +1256,7 @@ int main(void)
                 cmocka_unit_test(test_pool_export_attach_validation),
                 cmocka_unit_test(test_pool_hostile_state),
                 cmocka_unit_test(test_pool_hostile_slots),
+                cmocka_unit_test(test_pool_hostile_block_starts),
                 cmocka_unit_test(test_pool_process_tree),
                 cmocka_unit_test(test_pool_fork_drops_inherited_cache),
                 cmocka_unit_test(test_pool_dead_cache_reaped),
