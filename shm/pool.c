@@ -8,11 +8,11 @@
  *    lock-free Treiber stack per size class, ABA-safe through a 32-bit tag
  *    in the head word; a per-granule state byte (class + FREE/ALLOC) turns
  *    every free into one CAS that also rejects double and foreign frees;
- *  - pages: a buddy allocator under a robust process-shared mutex hands out
- *    spans (which are carved into small blocks) and large blocks, and
- *    coalesces on free.  When it runs dry it reclaims spans whose blocks are
- *    all free back from the class stacks, so space freed in one class serves
- *    any other size.
+ *  - pages: a buddy allocator under the pool lock (a word in the header,
+ *    see pool_lock()) hands out spans (which are carved into small blocks)
+ *    and large blocks, and coalesces on free.  When it runs dry it reclaims
+ *    spans whose blocks are all free back from the class stacks, so space
+ *    freed in one class serves any other size.
  *
  * A small cache per class makes the common alloc/free pair cost one atomic
  * instead of three, but only while the process is single-threaded (glibc's
@@ -26,12 +26,16 @@
  * cache lives in a slot in the segment (struct brd_pool_slot), so that an
  * owner that dies without brd_pool_close() leaks nothing: slots_reap()
  * hands its blocks back before an alloc reports -ENOSPC.  A lock holder
- * that dies is survived: the next locker gets EOWNERDEAD and rebuilds the
- * buddy free lists from the page words, which stay a valid tiling of the
- * data area after every single store (see brd_pool_page).
+ * that dies is survived: a waiter that finds its process gone takes the
+ * lock over and rebuilds the buddy free lists from the page words, which
+ * stay a valid tiling of the data area after every single store (see
+ * brd_pool_page).  The lock is a plain owner word, not a pthread mutex, so
+ * that a peer scribbling on it can make us wait (at most a bounded time:
+ * -ETIMEDOUT) or poison the pool, but never makes glibc or the kernel
+ * follow pointers it wrote (a robust mutex's list links live in it).
  */
 #include <errno.h>
-#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/single_threaded.h>
@@ -329,8 +333,9 @@ static int buddy_free(struct brd_pool *p, uint32_t i, unsigned k, uint64_t limit
 
 /*
  * Rebuild everything the lock protects from the page words, after a holder
- * died (EOWNERDEAD).  Lock-free users keep running meanwhile: they touch
- * class heads and state bytes, never page words or lists.
+ * died (pool_lock() took the lock over).  Lock-free users keep running
+ * meanwhile: they touch class heads and state bytes, never page words or
+ * lists.
  */
 static int pool_repair(struct brd_pool *p)
 {
@@ -381,29 +386,89 @@ static int pool_repair(struct brd_pool *p)
         return 0;
 }
 
+static void pool_unlock(struct brd_pool *p);
+
+/*
+ * The pool lock (struct brd_pool_hdr.lock).  Waiting is bounded: a holder
+ * that never lets go (a live peer that scribbled the word, or one stuck)
+ * costs a caller POOL_LOCK_WAIT_NS, then -ETIMEDOUT with nothing changed.
+ */
+#define POOL_LOCK_SPINS   64u                   /* pause rounds before yielding */
+#define POOL_LOCK_CHECK   256u                  /* rounds between looks at /proc and the clock */
+#define POOL_LOCK_WAIT_NS 2000000000ll
+#define POOL_PID_MAX      (1u << 22)            /* PID_MAX_LIMIT */
+
+/* The owner word of this process: its pid, and the low 32 bits of its
+ * start time so that a recycled pid is not taken for a live holder.
+ * Cheap: both are cached per process (and right in a forked child). */
+static AO_t lock_owner_word(void)
+{
+        pid_t pid = brd__getpid();
+
+        return (AO_t)(uint32_t)pid | (AO_t)(uint32_t)brd__proc_start_time(pid) << 32;
+}
+
+/*
+ * Has the holder's process exited?  Only a sure verdict (see
+ * brd__pid_gone()): a start time of 0 (unknown) or a zombie counts as
+ * alive.  The pid is read in our pid namespace: processes that share a
+ * pool across pid namespaces could see a live holder of another one as
+ * gone.
+ */
+static bool lock_holder_gone(AO_t holder)
+{
+        return brd__pid_gone((uint32_t)holder, holder >> 32, UINT32_MAX);
+}
+
+/* 0 with the lock held; -ETIMEDOUT (nothing changed), -EBADMSG. */
 static int pool_lock(struct brd_pool *p)
 {
-        int r = pthread_mutex_lock(&p->hdr->lock);
+        AO_t *lk = &p->hdr->lock, me = lock_owner_word();
+        int64_t deadline = 0;
+        unsigned spins = 0;
+        int r;
 
-        if (r == EOWNERDEAD) {
-                r = pool_repair(p);
-                if (r < 0)
-                        pool_corrupt(p);
-                else
-                        p->hdr->repairs++;
-                pthread_mutex_consistent(&p->hdr->lock);
-                if (r < 0) {
-                        pthread_mutex_unlock(&p->hdr->lock);
-                        return r;
+        for (;;) {
+                AO_t holder = AO_load(lk);
+                uint32_t pid = (uint32_t)holder;
+
+                /* Full barrier: pairs with the AO_store_release in
+                 * pool_unlock(); what the last holder wrote under the lock
+                 * (lists, page words, repairs) is visible to us. */
+                if (holder == 0) {
+                        if (AO_compare_and_swap_full(lk, 0, me))
+                                break;
+                        continue;
                 }
-                return 0;
+                if (pid == 0 || pid > POOL_PID_MAX)
+                        return pool_corrupt(p);         /* no process has that pid */
+                if (deadline == 0)
+                        deadline = brd__now_ns() + POOL_LOCK_WAIT_NS;
+                if (++spins % POOL_LOCK_CHECK == 0) {
+                        /* Our own word: another thread of ours holds it, alive.
+                         * The dead holder has exited, its stores are done;
+                         * the full CAS keeps repair's reads after it. */
+                        if (holder != me && lock_holder_gone(holder) &&
+                            AO_compare_and_swap_full(lk, holder, me)) {
+                                r = pool_repair(p);
+                                if (r < 0) {
+                                        pool_corrupt(p);
+                                        pool_unlock(p);
+                                        return r;
+                                }
+                                p->hdr->repairs++;
+                                break;
+                        }
+                        if (brd__now_ns() >= deadline)
+                                return -ETIMEDOUT;
+                }
+                if (spins < POOL_LOCK_SPINS)
+                        brd__cpu_relax();
+                else
+                        sched_yield();          /* the holder may need this CPU */
         }
-        if (r == ENOTRECOVERABLE)
-                return pool_corrupt(p);
-        if (r)
-                return -r;
         if (AO_load(&p->hdr->poisoned)) {
-                pthread_mutex_unlock(&p->hdr->lock);
+                pool_unlock(p);
                 return -EBADMSG;
         }
         return 0;
@@ -411,7 +476,9 @@ static int pool_lock(struct brd_pool *p)
 
 static void pool_unlock(struct brd_pool *p)
 {
-        pthread_mutex_unlock(&p->hdr->lock);
+        /* Pairs with the CAS in pool_lock(): our stores under the lock
+         * happen before the next holder's. */
+        AO_store_release(&p->hdr->lock, 0);
 }
 
 /* ------------------------------------------------- class stacks (lock-free) */
@@ -796,7 +863,6 @@ BRD_EXPORT int brd_pool_create(size_t size, unsigned flags, struct brd_pool **re
         struct brd_seg *seg = NULL;
         struct brd_pool *p = NULL;
         struct brd_pool_hdr *h;
-        pthread_mutexattr_t ma;
         struct layout l;
         size_t page = (size_t)sysconf(_SC_PAGESIZE);
         uint64_t i;
@@ -826,21 +892,11 @@ BRD_EXPORT int brd_pool_create(size_t size, unsigned flags, struct brd_pool **re
         h->nslots = l.nslots;
         h->slot_size = sizeof(struct brd_pool_slot);
         h->page_size = BRD_POOL_PAGE;
-        h->mutex_size = sizeof(pthread_mutex_t);
+        h->word_size = sizeof(AO_t);
         h->gran_size = BRD_POOL_GRAN;
         h->nclasses = BRD_POOL_NCLASSES;
         h->hdr_size = BRD_POOL_HDR_SIZE;
-        r = -pthread_mutexattr_init(&ma);
-        if (r < 0)
-                goto fail;
-        r = -pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
-        if (!r)
-                r = -pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-        if (!r)
-                r = -pthread_mutex_init(&h->lock, &ma);
-        pthread_mutexattr_destroy(&ma);
-        if (r < 0)
-                goto fail;
+        /* h->lock: 0, free, as the fresh memfd reads. */
         r = pool_wrap(seg, flags, &p);
         if (r < 0)
                 goto fail;
@@ -871,7 +927,7 @@ static int pool_validate(const struct brd_pool_hdr *h, uint64_t seg_size)
         if (h->magic != BRD_POOL_MAGIC || h->version != BRD_POOL_VERSION ||
             h->hdr_size != BRD_POOL_HDR_SIZE || h->page_size != BRD_POOL_PAGE ||
             h->gran_size != BRD_POOL_GRAN || h->nclasses != BRD_POOL_NCLASSES ||
-            h->mutex_size != sizeof(pthread_mutex_t) || h->seg_size > seg_size ||
+            h->word_size != sizeof(AO_t) || h->seg_size > seg_size ||
             h->slot_size != sizeof(struct brd_pool_slot))
                 return -EPROTO;
         layout_compute(h->seg_size, &l);

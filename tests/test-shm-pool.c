@@ -1157,11 +1157,118 @@ static void test_pool_lock_holder_sigkilled(void **state)
                         _exit(2);
                 }
                 assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
+                /* It died holding the lock: its word is still there. */
+                assert_int_equal((uint32_t)AO_load(&hdr_of(p)->lock), (uint32_t)pid);
                 /* The next locker repairs; nothing is lost, no deadlock. */
                 check_pool_whole(p, s.largest_free);
                 assert_int_equal(hdr_of(p)->repairs, repairs + 1);
+                assert_int_equal(AO_load(&hdr_of(p)->lock), 0);
         }
         brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+/* The lock word of a live process: @pid and its start time, as the pool
+ * writes it. */
+static AO_t owner_word(pid_t pid)
+{
+        return (AO_t)(uint32_t)pid | (AO_t)(uint32_t)brd__proc_start_time(pid) << 32;
+}
+
+/* Run @what (a locked call) with the lock held by someone alive: it must
+ * give up after about 2 s with -ETIMEDOUT and leave the word alone. */
+#define ASSERT_TIMES_OUT(h, word, what)                                         \
+        do {                                                                    \
+                int64_t t0_ = t_now_ns(), r_ = (what), dt_ = t_now_ns() - t0_;  \
+                                                                                \
+                assert_int_equal(r_, -ETIMEDOUT);                               \
+                assert_true(dt_ >= 1900000000ll && dt_ <= 10000000000ll);      \
+                assert_int_equal(AO_load(&(h)->lock), (word));                  \
+        } while (0)
+
+/* A lock word naming a live process that never lets go (a forked child
+ * waiting on a pipe, then this very process): every locked call returns
+ * -ETIMEDOUT after about 2 s having changed nothing, and once the word is
+ * cleared the pool works again. */
+static void test_pool_lock_held_by_live_peer(void **state)
+{
+        struct brd_pool_stats s0, s1;
+        struct brd_pool_hdr *h;
+        struct brd_pool *p;
+        struct t_leak l;
+        int64_t big, small;
+        AO_t word;
+        int go[2];
+        pid_t pid;
+        char c;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(4 * MiB, 0, &p), 0);
+        h = hdr_of(p);
+        big = brd_pool_alloc(p, 200000);
+        small = brd_pool_alloc(p, 64);
+        assert_true(big > 0 && small > 0);
+        assert_int_equal(brd_pool_stats(p, &s0), 0);
+        assert_int_equal(pipe(go), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(go[1]);
+                _exit(read(go[0], &c, 1) == 0 ? 0 : 1);         /* EOF: done */
+        }
+        close(go[0]);
+        word = owner_word(pid);
+        assert_true((word >> 32) != 0);                         /* start time known */
+        AO_store(&h->lock, word);
+        ASSERT_TIMES_OUT(h, word, brd_pool_alloc(p, 200000));
+        ASSERT_TIMES_OUT(h, word, brd_pool_free(p, (uint64_t)big));
+        /* Our own word: another thread of ours would hold it.  Waited for. */
+        word = owner_word(getpid());
+        AO_store(&h->lock, word);
+        ASSERT_TIMES_OUT(h, word, brd_pool_stats(p, &s1));
+        AO_store(&h->lock, 0);
+        /* Nothing changed: same accounting, the large block still live. */
+        assert_int_equal(AO_load(&h->poisoned), 0);
+        assert_int_equal(brd_pool_stats(p, &s1), 0);
+        assert_memory_equal(&s0, &s1, sizeof(s0));
+        assert_int_equal(brd_pool_free(p, (uint64_t)big), 0);
+        assert_int_equal(brd_pool_free(p, (uint64_t)small), 0);
+        big = brd_pool_alloc(p, 200000);
+        assert_true(big > 0);
+        assert_int_equal(brd_pool_free(p, (uint64_t)big), 0);
+        assert_int_equal(AO_load(&h->lock), 0);
+        close(go[1]);
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+/* A lock word whose pid no process can have: corrupt, -EBADMSG at once
+ * (no wait), poisoned. */
+static void test_pool_lock_word_impossible(void **state)
+{
+        static const AO_t words[] = { 1ull << 32, (1ull << 22) + 1, 0xffffffffull, ~0ull };
+        struct brd_pool_stats s;
+        struct brd_pool *p;
+        struct t_leak l;
+        unsigned k;
+
+        (void)state;
+        t_leak_begin(&l);
+        for (k = 0; k < BRD_ARRAY_SIZE(words); k++) {
+                int64_t t0;
+
+                assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+                AO_store(&hdr_of(p)->lock, words[k]);
+                t0 = t_now_ns();
+                assert_int_equal(brd_pool_alloc(p, 200000), -EBADMSG);
+                assert_true(t_now_ns() - t0 < 1000000000ll);
+                assert_int_equal(AO_load(&hdr_of(p)->poisoned), 1);
+                assert_int_equal(brd_pool_alloc(p, 64), -EBADMSG);
+                assert_int_equal(brd_pool_stats(p, &s), -EBADMSG);
+                brd_pool_close(p);
+        }
         t_leak_end(&l);
 }
 
@@ -1261,6 +1368,8 @@ int main(void)
                 cmocka_unit_test(test_pool_fork_drops_inherited_cache),
                 cmocka_unit_test(test_pool_dead_cache_reaped),
                 cmocka_unit_test(test_pool_lock_holder_sigkilled),
+                cmocka_unit_test(test_pool_lock_held_by_live_peer),
+                cmocka_unit_test(test_pool_lock_word_impossible),
                 cmocka_unit_test(test_pool_killed_mid_operation),
                 cmocka_unit_test(test_pool_nofork),
                 /* These start threads: from here on the process-local cache is bypassed. */

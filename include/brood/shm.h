@@ -126,9 +126,12 @@ int brd_seg_is_inherited(const struct brd_seg *seg);
  * Small blocks (up to BRD_POOL_SMALL_MAX) come in power-of-two size classes
  * from 64 B and are allocated and freed lock-free from any thread of any
  * process.  Larger blocks come from a buddy allocator (4 KiB pages, powers
- * of two, coalesced on free) under a robust process-shared mutex; a holder
- * that dies is survived (the next locker repairs the allocator; at worst the
- * span or the blocks the dead process was handling stay allocated).  When
+ * of two, coalesced on free) under a lock word in the pool; a holder that
+ * dies is survived (a waiter that finds its process gone takes the lock over
+ * and repairs the allocator; at worst the span or the blocks the dead
+ * process was handling stay allocated; a zombie holder counts as alive
+ * until reaped).  A call never waits for that lock longer than 2 s: past
+ * that it returns -ETIMEDOUT, having changed nothing.  When
  * the buddy allocator runs dry, spans of small blocks that are entirely free
  * are given back to it, so space freed in one size serves any other.
  * While a process has a single thread, a small cache per size class (at
@@ -197,7 +200,9 @@ void brd_pool_close(struct brd_pool *pool);
  * -EINVAL for size 0 or a size that can never fit, -ENOSPC when the pool is
  * full (after taking back the caches of dead processes and the spans that
  * are wholly free), -EBADMSG when the pool's shared state is corrupt (poisoned: every
- * later call says -EBADMSG), -EBADF in a forked child of a NOFORK pool.
+ * later call says -EBADMSG), -ETIMEDOUT when the pool lock stayed held for
+ * 2 s (nothing changed; only calls that need the lock: larger blocks, or a
+ * size class that ran dry), -EBADF in a forked child of a NOFORK pool.
  * Concurrency: any thread of any process that attached the pool, at once;
  * lock-free up to BRD_POOL_SMALL_MAX while the size class has free blocks.
  */
@@ -206,7 +211,9 @@ int64_t brd_pool_alloc(struct brd_pool *pool, size_t size);
 /**
  * brd_pool_free() - give a block back.
  * Return: 0; -EINVAL if @off is not a live block (never allocated, freed
- * twice, not a block start): the pool is left unchanged; -EBADMSG, -EBADF.
+ * twice, not a block start): the pool is left unchanged; -ETIMEDOUT (a
+ * block above BRD_POOL_SMALL_MAX, the pool lock held for 2 s: nothing
+ * changed, the block is still live); -EBADMSG, -EBADF.
  * (An offset freed and then allocated again is live: a stale free of it
  * frees the new block, as with any allocator.)
  * Concurrency: as brd_pool_alloc(); of two racing frees of one block
@@ -220,8 +227,9 @@ void *brd_pool_ptr(const struct brd_pool *pool, uint64_t off);
 
 /**
  * brd_pool_stats() - a snapshot of the pool's accounting.
- * Return: 0, -EINVAL, -EBADMSG.  Exact when no other thread allocates or
- * frees at the same time.  Cost: a walk of the pool's metadata under its lock.
+ * Return: 0, -EINVAL, -EBADMSG, -ETIMEDOUT (the pool lock held for 2 s).
+ * Exact when no other thread allocates or frees at the same time.  Cost: a
+ * walk of the pool's metadata under its lock.
  */
 int brd_pool_stats(const struct brd_pool *pool, struct brd_pool_stats *ret_stats);
 
@@ -249,7 +257,7 @@ enum brd_array_flags {
  * brd_array_create() - an array of @capacity rows of @row_size bytes in @pool.
  * @start: first = last = start; rows below it are room for prepends
  * Return: 0; -EINVAL (zero sizes, start > capacity, overflow, unknown
- * flags); -ENOSPC from the pool.
+ * flags); -ENOSPC, or another -errno of brd_pool_alloc().
  * Concurrency: any number of writers and readers in any processes.  Fork:
  * usable in a forked child.
  */

@@ -13,8 +13,9 @@
  *   slots_off         struct brd_pool_slot  [nslots]   one per caching process
  *   data_off          data pages            [npages * BRD_POOL_PAGE]
  *
- * Data pages are managed by a buddy allocator (orders of pages) under a
- * robust process-shared mutex.  Small blocks (size classes 64 B << c, up to
+ * Data pages are managed by a buddy allocator (orders of pages) under the
+ * pool lock, a library-owned word in the header (no pthread mutex: see
+ * struct brd_pool_hdr).  Small blocks (size classes 64 B << c, up to
  * 64 KiB) are carved from "spans" (buddy blocks) and kept on one lock-free
  * Treiber stack per class.  Every word the lock-free paths touch is an AO_t
  * or an AO char; every structure the locked paths touch can be rebuilt
@@ -23,7 +24,6 @@
 #ifndef BROOD_POOL_H
 #define BROOD_POOL_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,7 +37,7 @@
 #endif
 
 #define BRD_POOL_MAGIC    0x6c6f6f702e647262ull   /* "brd.pool" little-endian */
-#define BRD_POOL_VERSION  2u                      /* 2: cache slots */
+#define BRD_POOL_VERSION  3u                      /* 2: cache slots, 3: the lock word */
 #define BRD_POOL_HDR_SIZE 4096u
 #define BRD_POOL_PAGE     4096u                   /* buddy unit */
 #define BRD_POOL_PAGE_SHIFT 12
@@ -137,17 +137,25 @@ struct brd_pool_hdr {
         uint64_t states_off;
         uint64_t data_off;
         uint32_t page_size;             /* BRD_POOL_PAGE */
-        uint32_t mutex_size;            /* sizeof(pthread_mutex_t): an ABI check */
+        uint32_t word_size;             /* sizeof(AO_t): every shared atomic is one */
         uint16_t gran_size;             /* BRD_POOL_GRAN */
         uint16_t nclasses;              /* BRD_POOL_NCLASSES */
         uint32_t hdr_size;              /* BRD_POOL_HDR_SIZE */
 
-        /* The large-path lock: robust + process-shared.  A holder that dies
-         * leaves EOWNERDEAD to the next locker, which rebuilds the free
-         * lists from the page words (or poisons the pool). */
-        pthread_mutex_t lock BRD_ALIGNED_CACHELINE;
+        /* The large-path lock: 0 = free, else the holder's owner word (pid
+         * in bits 0..31, the low 32 bits of its /proc start time above;
+         * threads of one process share it).  Taken by CAS, released by a
+         * release store, waited on by spinning and yielding, never longer
+         * than a deadline (-ETIMEDOUT).  A waiter that finds the holder's
+         * process gone takes it over and rebuilds the free lists from the
+         * page words (or poisons the pool); a word whose pid cannot be a
+         * process poisons it.  Not a pthread mutex: a robust one links
+         * itself into the locker's robust list through pointers stored in
+         * the mutex, i.e. in memory a peer can rewrite, and glibc and the
+         * kernel then write through them into our address space. */
+        AO_t lock BRD_ALIGNED_CACHELINE;
         AO_t poisoned;                  /* 1: corrupt, every call says -EBADMSG */
-        uint64_t repairs;               /* under lock: EOWNERDEAD repairs done */
+        uint64_t repairs;               /* under lock: dead holders repaired after */
 
         /* Buddy free lists, under lock: page index + 1 of the first block. */
         uint32_t free_head[BRD_POOL_MAX_ORDER] BRD_ALIGNED_CACHELINE;
@@ -158,7 +166,6 @@ struct brd_pool_hdr {
         uint32_t nslots;
         uint32_t slot_size;             /* sizeof(struct brd_pool_slot) */
 };
-_Static_assert(sizeof(pthread_mutex_t) <= BRD_CACHELINE - 16, "mutex fits its cache line");
 _Static_assert(offsetof(struct brd_pool_hdr, lock) == 64, "lock on its own line");
 _Static_assert(offsetof(struct brd_pool_hdr, free_head) == 128, "free lists on their own line");
 _Static_assert(offsetof(struct brd_pool_hdr, cls) == 256, "class heads after the free lists");
