@@ -171,19 +171,6 @@ BRD_EXPORT uint64_t brd_array_last(const struct brd_array *a)
         return a ? AO_load_acquire(&a->h->last) : 0;
 }
 
-/* The lock word: the holder's pid in the low 32 bits, the low 32 bits of
- * its /proc start time above, so that a recycled pid is not mistaken for a
- * live holder. */
-static AO_t writer_word(pid_t pid)
-{
-        return (AO_t)(uint32_t)pid | (AO_t)(uint32_t)brd__proc_start_time(pid) << 32;
-}
-
-static bool holder_dead(AO_t holder)
-{
-        return brd__pid_gone((uint32_t)holder, holder >> 32, UINT32_MAX);
-}
-
 /*
  * How long a writer waits for the lock before it gives up (-ETIMEDOUT).  A
  * holder keeps it for one copy, microseconds; one that keeps it for seconds
@@ -204,7 +191,7 @@ static bool holder_dead(AO_t holder)
  */
 static int writer_lock(struct brd_array *a)
 {
-        AO_t me = writer_word(brd__getpid());
+        AO_t me = brd__owner_word();     /* the lock word while we hold it */
         int64_t deadline = 0;
         unsigned spins = 0;
 
@@ -227,7 +214,7 @@ static int writer_lock(struct brd_array *a)
                 if ((spins & 255) == 255) {
                         int64_t now = brd__now_ns();
 
-                        if (holder != 0 && holder != me && holder_dead(holder) &&
+                        if (holder != 0 && holder != me && brd__owner_gone(holder) &&
                             AO_compare_and_swap_full(&a->h->writer, holder, me)) {
                                 /* The holder died mid-write: a RING overwrite
                                  * may have left seq odd.  Make it even again

@@ -153,25 +153,73 @@ pid_t brd__getpid_slow(void)
         return p;
 }
 
+/*
+ * Read /proc/@pid/stat: its start time (field 22) and whether the process
+ * has exited but is not reaped yet (a zombie: state Z or X with one thread
+ * counted, the leader; a leader that called pthread_exit() shows Z too, but
+ * with its live threads counted).  0, or -1 when it cannot be read.
+ */
+static int proc_stat(pid_t pid, uint64_t *ret_start, bool *ret_exited)
+{
+        char path[64], buf[1024], *p, state;
+        unsigned long threads = 0;
+        ssize_t n;
+        int fd, field;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -1;
+        n = read(fd, buf, sizeof(buf) - 1);
+        brd__close(fd);
+        if (n <= 0)
+                return -1;
+        buf[n] = '\0';
+        /* comm (field 2) may hold spaces and parentheses: start after the last ')'. */
+        p = strrchr(buf, ')');
+        if (!p || p[1] != ' ' || !p[2])
+                return -1;
+        /* p+2 is field 3 (state); num_threads is field 20, starttime 22. */
+        p += 2;
+        state = *p;
+        for (field = 3; field < 22 && *p; p++) {
+                if (*p != ' ')
+                        continue;
+                if (++field == 20)
+                        threads = strtoul(p + 1, NULL, 10);
+        }
+        if (field != 22)
+                return -1;
+        *ret_start = strtoull(p, NULL, 10);
+        *ret_exited = (state == 'Z' || state == 'X') && threads <= 1;
+        return 0;
+}
+
 bool brd__pid_gone(uint64_t pid, uint64_t start, uint64_t mask)
 {
         uint64_t now;
+        bool exited;
 
         if (pid == 0 || pid > INT_MAX)
                 return false;
         if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
                 return true;
-        /* Alive under that pid: the same process only if it started then. */
-        now = start ? brd__proc_start_time((pid_t)pid) & mask : 0;
-        return now && now != start;
+        if (proc_stat((pid_t)pid, &now, &exited) < 0)
+                return false;
+        /* A zombie is gone, whoever it is: it will never run again, though
+         * its parent (perhaps the very process asking) has not reaped it.
+         * Otherwise alive under that pid: the same process only if it
+         * started then. */
+        if (exited)
+                return true;
+        now &= mask;
+        return start && now && now != start;
 }
 
 uint64_t brd__proc_start_time(pid_t pid)
 {
-        char path[64], buf[1024], *p;
-        unsigned long long st = 0;
-        ssize_t n;
-        int fd, field;
+        uint64_t st = 0;
+        bool exited;
 
         if (pid == brd__getpid()) {
                 uint64_t c = AO_load(&brd_start_time);
@@ -179,30 +227,23 @@ uint64_t brd__proc_start_time(pid_t pid)
                 if (c)
                         return c;
         }
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
+        if (proc_stat(pid, &st, &exited) < 0)
                 return 0;
-        n = read(fd, buf, sizeof(buf) - 1);
-        brd__close(fd);
-        if (n <= 0)
-                return 0;
-        buf[n] = '\0';
-        /* comm (field 2) may hold spaces and parentheses: start after the last ')'. */
-        p = strrchr(buf, ')');
-        if (!p)
-                return 0;
-        /* p+2 is field 3 (state); starttime is field 22. */
-        p += 2;
-        for (field = 3; field < 22 && *p; p++)
-                if (*p == ' ')
-                        field++;
-        if (field != 22)
-                return 0;
-        st = strtoull(p, NULL, 10);
         if (pid == brd__getpid())
                 AO_store(&brd_start_time, (AO_t)st);
         return st;
+}
+
+AO_t brd__owner_word(void)
+{
+        pid_t pid = brd__getpid();
+
+        return (AO_t)(uint32_t)pid | (AO_t)(uint32_t)brd__proc_start_time(pid) << 32;
+}
+
+bool brd__owner_gone(AO_t word)
+{
+        return brd__pid_gone((uint32_t)word, word >> 32, UINT32_MAX);
 }
 
 int brd__registry_add(struct brd_seg *s)

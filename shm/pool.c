@@ -398,32 +398,10 @@ static void pool_unlock(struct brd_pool *p);
 #define POOL_LOCK_WAIT_NS 2000000000ll
 #define POOL_PID_MAX      (1u << 22)            /* PID_MAX_LIMIT */
 
-/* The owner word of this process: its pid, and the low 32 bits of its
- * start time so that a recycled pid is not taken for a live holder.
- * Cheap: both are cached per process (and right in a forked child). */
-static AO_t lock_owner_word(void)
-{
-        pid_t pid = brd__getpid();
-
-        return (AO_t)(uint32_t)pid | (AO_t)(uint32_t)brd__proc_start_time(pid) << 32;
-}
-
-/*
- * Has the holder's process exited?  Only a sure verdict (see
- * brd__pid_gone()): a start time of 0 (unknown) or a zombie counts as
- * alive.  The pid is read in our pid namespace: processes that share a
- * pool across pid namespaces could see a live holder of another one as
- * gone.
- */
-static bool lock_holder_gone(AO_t holder)
-{
-        return brd__pid_gone((uint32_t)holder, holder >> 32, UINT32_MAX);
-}
-
 /* 0 with the lock held; -ETIMEDOUT (nothing changed), -EBADMSG. */
 static int pool_lock(struct brd_pool *p)
 {
-        AO_t *lk = &p->hdr->lock, me = lock_owner_word();
+        AO_t *lk = &p->hdr->lock, me = brd__owner_word();
         int64_t deadline = 0;
         unsigned spins = 0;
         int r;
@@ -448,7 +426,7 @@ static int pool_lock(struct brd_pool *p)
                         /* Our own word: another thread of ours holds it, alive.
                          * The dead holder has exited, its stores are done;
                          * the full CAS keeps repair's reads after it. */
-                        if (holder != me && lock_holder_gone(holder) &&
+                        if (holder != me && brd__owner_gone(holder) &&
                             AO_compare_and_swap_full(lk, holder, me)) {
                                 r = pool_repair(p);
                                 if (r < 0) {

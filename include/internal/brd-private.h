@@ -187,6 +187,19 @@ uint64_t brd__proc_start_time(pid_t pid);
  * and a living one whose start time is unknown is alive. */
 bool brd__pid_gone(uint64_t pid, uint64_t start, uint64_t mask);
 /*
+ * The owner word of a lock in shared memory (the pool's, an array's
+ * writer's): this process's pid in bits 0..31, the low 32 bits of its start
+ * time above, so that a recycled pid is not taken for a live holder.
+ * Threads of one process share it.  Cheap: both are cached per process, and
+ * right in a forked child.
+ */
+AO_t brd__owner_word(void);
+/* Has the process that wrote owner word @word exited (or become a zombie)?
+ * brd__pid_gone()'s sure verdict.  Pids are read in our pid namespace:
+ * processes sharing an object across pid namespaces could see a live holder
+ * of another one as gone. */
+bool brd__owner_gone(AO_t word);
+/*
  * The forkserver's child prelude closes every inherited fd but its handles
  * (close_range) and calls brd__fork_fds_closed(): from then on the fd
  * numbers held by objects inherited from before that fork may belong to the
