@@ -1295,10 +1295,12 @@ static inline int cons_frame(struct brd_ring *r, bool wait, int timeout_ms, int6
                 if (BRD_UNLIKELY(size > avail))
                         return ring_poison(r);
                 if (BRD_LIKELY(type == BRD_RING_FRAME_MSG)) {
-                        /* A frame read() has begun was committed with a
-                         * length of at least rd_off: shorter now, the peer
-                         * rewrote it (len - rd_off would wrap). */
-                        if (BRD_UNLIKELY(len < r->rd_off))
+                        /* No producer commits more than max_msg bytes (a
+                         * buffer of that size must always do), and a frame
+                         * read() has begun was committed with a length of
+                         * at least rd_off: shorter now, the peer rewrote it
+                         * (len - rd_off would wrap). */
+                        if (BRD_UNLIKELY(len > r->max_msg || len < r->rd_off))
                                 return ring_poison(r);
                         *ret_len = len;
                         *ret_size = size;
@@ -1389,7 +1391,8 @@ static inline bool cons_fast_frame(struct brd_ring *r, uint64_t *ret_len, uint64
         w = AO_load(frame_word(r, r->pos));
         len = (uint32_t)w;
         size = BRD_RING_FRAME_HDR + round8(len);
-        if (BRD_UNLIKELY((uint32_t)(w >> 32) != BRD_RING_FRAME_MSG || size > avail))
+        if (BRD_UNLIKELY((uint32_t)(w >> 32) != BRD_RING_FRAME_MSG || size > avail ||
+                         len > r->max_msg))
                 return false;
         *ret_len = len;
         *ret_size = size;

@@ -103,6 +103,31 @@ static void test_frame_length_and_type(void **state)
         assert_int_equal(brd_ring_read(x.c, buf, sizeof(buf), 0), -EBADMSG);
         t_ring_view_close(&x);
 
+        /* Longer than any producer may send (max_msg, capacity / 2), though
+         * within the published data: a consumer whose buffer holds max_msg
+         * bytes would get -EMSGSIZE forever.  Recv's inline path for small
+         * frames and the paths for larger ones (peek, recv, read). */
+        for (int call = 0; call < 3; call++) {
+                struct brd_ring_stats st;
+                uint32_t len;
+
+                t_ring_view_open(&x, 4096, 0, true);
+                assert_int_equal(brd_ring_stats(x.c, &st), 0);
+                len = (uint32_t)st.max_msg + 1;
+                assert_int_equal(brd_ring_send(x.p, buf, len - 1, 0), 0);
+                assert_int_equal(brd_ring_send(x.p, buf, 8, 0), 0);
+                assert_int_equal(brd_ring_flush(x.p), 0);
+                AO_store((AO_t *)(void *)x.data, brd__ring_frame(len, BRD_RING_FRAME_MSG));
+                if (call == 0)
+                        assert_int_equal(brd_ring_peek(x.c, &v, 0), -EBADMSG);
+                else if (call == 1)
+                        assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), -EBADMSG);
+                else
+                        assert_int_equal(brd_ring_read(x.c, buf, sizeof(buf), 0), -EBADMSG);
+                assert_cons_poisoned(x.c);
+                t_ring_view_close(&x);
+        }
+
         t_ring_view_open(&x, 4096, 0, true);
         assert_int_equal(brd_ring_send(x.p, "0123456789", 10, 0), 0);
         AO_store((AO_t *)(void *)x.data, 0);    /* zeroed: not a frame */
