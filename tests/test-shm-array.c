@@ -615,8 +615,9 @@ static void write_times_out(struct brd_array *a, struct brd_pool *p, AO_t word, 
  * with -ETIMEDOUT, nothing written.  Tried with a forked child's real word
  * (pid + start time), with this process's own word (the waiter must not take
  * it: another thread of ours may hold it) and with the fuzzer's word, pid 1
- * with no start time.  Once the child is SIGKILLed the next push takes the
- * lock over, and once the word is cleared pushes work again.
+ * with no start time.  Once the child is SIGKILLed (a zombie: not reaped
+ * yet) the next push takes the lock over, and once the word is cleared
+ * pushes work again.
  */
 static void test_array_live_holder_times_out(void **state)
 {
@@ -628,6 +629,7 @@ static void test_array_live_holder_times_out(void **state)
         uint64_t first;
         int64_t t0;
         int pfd[2], i;
+        siginfo_t si;
         pid_t pid;
         AO_t word;
 
@@ -657,17 +659,21 @@ static void test_array_live_holder_times_out(void **state)
         assert_true(word >> 32 != 0);   /* a real start time: only the deadline helps */
         write_times_out(a, p, word, false);
 
-        /* The same holder SIGKILLed mid overwrite (seq odd): taken over. */
+        /* The same holder SIGKILLed mid overwrite (seq odd), and not reaped
+         * yet: a zombie, whose parent is the next writer.  Taken over. */
         AO_store(&h->seq, AO_load(&h->seq) + 1);
         assert_int_equal(kill(pid, SIGKILL), 0);
-        assert_int_equal(t_wait_child(pid), 128 + SIGKILL);    /* reaped: its pid is gone */
-        close(pfd[1]);
+        memset(&si, 0, sizeof(si));
+        assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+        assert_int_equal(si.si_code, CLD_KILLED);
         row_make(&in[0], 4);
         t0 = t_now_ms();
         assert_int_equal(brd_array_push(a, in, 1), 0);
         assert_true(t_now_ms() - t0 < 1000);
         assert_int_equal(AO_load(&h->writer), 0);
         assert_int_equal(AO_load(&h->seq) & 1, 0);
+        assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
+        close(pfd[1]);
 
         /* Our own word, as if another thread of ours held the lock. */
         write_times_out(a, p, lock_word(getpid()), true);
