@@ -5,18 +5,17 @@
  * copies for the indices).  Any number of writers and readers in any
  * processes; the protocol is described at struct brd_array_hdr.
  *
- * Writers take turns through a lock word in the header (the holder's pid),
- * held only while rows are copied and indices published: a few hundred
- * nanoseconds.  A writer that finds the holder dead (kill(pid, 0): ESRCH)
- * (or a pid that was recycled: the word holds the start time too)
- * takes the lock over and repairs the one thing a dead writer can leave
- * behind, an odd seq.  Rows it wrote but never published are simply not
+ * Writers take turns through an owner lock in the header (shm/owner-lock.c:
+ * the holder's pid and start time), held only while rows are copied and
+ * indices published: a few hundred nanoseconds.  A writer that finds the
+ * holder's process gone (exited, a zombie, or its pid recycled) takes the
+ * lock over and repairs the one thing a dead writer can leave behind, an
+ * odd seq.  Rows it wrote but never published are simply not
  * there: last/first moved only after them.  A holder that is alive but does
  * not let go (stopped, hostile, or a scribbled word naming a live process)
  * cannot be taken over safely: a writer waits for it at most 2 s, then
  * gives up with -ETIMEDOUT, having written nothing.
  */
-#include <sched.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,78 +171,33 @@ BRD_EXPORT uint64_t brd_array_last(const struct brd_array *a)
 }
 
 /*
- * How long a writer waits for the lock before it gives up (-ETIMEDOUT).  A
- * holder keeps it for one copy, microseconds; one that keeps it for seconds
- * is stopped (SIGSTOP, a debugger) or hostile, or the word is a scribble
- * that names a live process: pid 1 with no start time, or our own word.
- * None of these can be told apart from a slow live holder, and none may be
- * taken over (the holder may still write), so the wait is bounded instead.
- */
-#define WRITER_LOCK_TIMEOUT_NS 2000000000ll
-
-/*
- * 0; -EBADMSG when the lock word cannot be a process (corrupt memory);
- * -ETIMEDOUT when a live holder keeps the lock for WRITER_LOCK_TIMEOUT_NS.
- * The start-time half of a holder's word may be 0 legitimately:
- * brd__proc_start_time() gives 0 when /proc cannot be read (no /proc, or
- * open() failing at the fd limit), and the low 32 bits of a real one can be
- * 0.  So a 0 there is not taken as corruption, only the deadline ends it.
+ * The writer lock, an owner lock (shm/owner-lock.c): 0; -EBADMSG when the
+ * word cannot be a process (corrupt memory); -ETIMEDOUT when a live holder
+ * kept it 2 s: stopped (SIGSTOP, a debugger), hostile, or a scribbled word
+ * naming a live process.  None of these can be told from a slow holder and
+ * none may be taken over (the holder may still write), so the wait is
+ * bounded instead.
  */
 static int writer_lock(struct brd_array *a)
 {
-        AO_t me = brd__owner_word();     /* the lock word while we hold it */
-        int64_t deadline = 0;
-        unsigned spins = 0;
+        int r = brd__owner_lock(&a->h->writer);
 
-        for (;;) {
-                AO_t holder = AO_load(&a->h->writer);
-                uint32_t pid = (uint32_t)holder;
+        if (r == 1) {
+                /* The holder died mid-write: a RING overwrite may have left
+                 * seq odd.  Make it even again (first is already past every
+                 * slot it may have touched). */
+                AO_t s = AO_load(&a->h->seq);
 
-                /* Full CAS: pairs with the AO_store_release in writer_unlock;
-                 * the previous holder's rows and indices are visible to us. */
-                if (holder == 0 && AO_compare_and_swap_full(&a->h->writer, 0, me))
-                        return 0;
-                if (holder != 0 && (pid == 0 || pid > (1u << 22)))
-                        return -EBADMSG;        /* PID_MAX_LIMIT is 2^22 */
-                /*
-                 * Look for a dead holder, and at the clock, only now and
-                 * then: the first reads /proc, and a round is well under a
-                 * microsecond.  Our own word is never taken over: another
-                 * thread of this process may hold the lock.
-                 */
-                if ((spins & 255) == 255) {
-                        int64_t now = brd__now_ns();
-
-                        if (holder != 0 && holder != me && brd__owner_gone(holder) &&
-                            AO_compare_and_swap_full(&a->h->writer, holder, me)) {
-                                /* The holder died mid-write: a RING overwrite
-                                 * may have left seq odd.  Make it even again
-                                 * (first is already past every slot it may
-                                 * have touched). */
-                                AO_t s = AO_load(&a->h->seq);
-
-                                if (s & 1)
-                                        AO_store_release(&a->h->seq, s + 1);
-                                return 0;
-                        }
-                        /* The bound counts from the first look, a few hundred
-                         * rounds in: an uncontended lock never reads the clock. */
-                        if (!deadline)
-                                deadline = now + WRITER_LOCK_TIMEOUT_NS;
-                        else if (now >= deadline)
-                                return -ETIMEDOUT;      /* nothing written */
-                }
-                if (++spins < 64)
-                        brd__cpu_relax();
-                else
-                        sched_yield();  /* the holder may need this CPU */
+                if (s & 1)
+                        AO_store_release(&a->h->seq, s + 1);
+                r = 0;
         }
+        return r;
 }
 
 static void writer_unlock(struct brd_array *a)
 {
-        /* Pairs with the CAS in writer_lock. */
-        AO_store_release(&a->h->writer, 0);
+        brd__owner_unlock(&a->h->writer);
 }
 
 /* The writer's own indices (it holds the writer lock), checked. */

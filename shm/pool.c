@@ -35,7 +35,6 @@
  * follow pointers it wrote (a robust mutex's list links live in it).
  */
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/single_threaded.h>
@@ -386,67 +385,30 @@ static int pool_repair(struct brd_pool *p)
         return 0;
 }
 
-static void pool_unlock(struct brd_pool *p);
-
 /*
- * The pool lock (struct brd_pool_hdr.lock).  Waiting is bounded: a holder
- * that never lets go (a live peer that scribbled the word, or one stuck)
- * costs a caller POOL_LOCK_WAIT_NS, then -ETIMEDOUT with nothing changed.
+ * The pool lock, an owner lock (shm/owner-lock.c): 0 with the lock held;
+ * -ETIMEDOUT (a live holder kept it 2 s; nothing changed); -EBADMSG.  Taken
+ * over from a dead holder, it rebuilds what the lock protects first.
  */
-#define POOL_LOCK_SPINS   64u                   /* pause rounds before yielding */
-#define POOL_LOCK_CHECK   256u                  /* rounds between looks at /proc and the clock */
-#define POOL_LOCK_WAIT_NS 2000000000ll
-#define POOL_PID_MAX      (1u << 22)            /* PID_MAX_LIMIT */
-
-/* 0 with the lock held; -ETIMEDOUT (nothing changed), -EBADMSG. */
 static int pool_lock(struct brd_pool *p)
 {
-        AO_t *lk = &p->hdr->lock, me = brd__owner_word();
-        int64_t deadline = 0;
-        unsigned spins = 0;
-        int r;
+        int r = brd__owner_lock(&p->hdr->lock);
 
-        for (;;) {
-                AO_t holder = AO_load(lk);
-                uint32_t pid = (uint32_t)holder;
-
-                /* Full barrier: pairs with the AO_store_release in
-                 * pool_unlock(); what the last holder wrote under the lock
-                 * (lists, page words, repairs) is visible to us. */
-                if (holder == 0) {
-                        if (AO_compare_and_swap_full(lk, 0, me))
-                                break;
-                        continue;
+        if (r == -EBADMSG)
+                return pool_corrupt(p);
+        if (r < 0)
+                return r;
+        if (r == 1) {
+                r = pool_repair(p);
+                if (r < 0) {
+                        pool_corrupt(p);
+                        brd__owner_unlock(&p->hdr->lock);
+                        return r;
                 }
-                if (pid == 0 || pid > POOL_PID_MAX)
-                        return pool_corrupt(p);         /* no process has that pid */
-                if (deadline == 0)
-                        deadline = brd__now_ns() + POOL_LOCK_WAIT_NS;
-                if (++spins % POOL_LOCK_CHECK == 0) {
-                        /* Our own word: another thread of ours holds it, alive.
-                         * The dead holder has exited, its stores are done;
-                         * the full CAS keeps repair's reads after it. */
-                        if (holder != me && brd__owner_gone(holder) &&
-                            AO_compare_and_swap_full(lk, holder, me)) {
-                                r = pool_repair(p);
-                                if (r < 0) {
-                                        pool_corrupt(p);
-                                        pool_unlock(p);
-                                        return r;
-                                }
-                                p->hdr->repairs++;
-                                break;
-                        }
-                        if (brd__now_ns() >= deadline)
-                                return -ETIMEDOUT;
-                }
-                if (spins < POOL_LOCK_SPINS)
-                        brd__cpu_relax();
-                else
-                        sched_yield();          /* the holder may need this CPU */
+                p->hdr->repairs++;
         }
         if (AO_load(&p->hdr->poisoned)) {
-                pool_unlock(p);
+                brd__owner_unlock(&p->hdr->lock);
                 return -EBADMSG;
         }
         return 0;
@@ -454,9 +416,7 @@ static int pool_lock(struct brd_pool *p)
 
 static void pool_unlock(struct brd_pool *p)
 {
-        /* Pairs with the CAS in pool_lock(): our stores under the lock
-         * happen before the next holder's. */
-        AO_store_release(&p->hdr->lock, 0);
+        brd__owner_unlock(&p->hdr->lock);
 }
 
 /* ------------------------------------------------- class stacks (lock-free) */

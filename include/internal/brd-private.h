@@ -199,6 +199,19 @@ AO_t brd__owner_word(void);
  * processes sharing an object across pid namespaces could see a live holder
  * of another one as gone. */
 bool brd__owner_gone(AO_t word);
+
+/* How long brd__owner_lock() waits for a live holder. */
+#define BRD__OWNER_LOCK_WAIT_NS 2000000000ll
+/*
+ * Take the owner lock @lk (shm/owner-lock.c): 0; 1 when it was taken over
+ * from a holder whose process is gone (the caller repairs what that one may
+ * have left half done); -EBADMSG when the word names no possible process
+ * (corrupt memory); -ETIMEDOUT when a live holder kept it for
+ * BRD__OWNER_LOCK_WAIT_NS (nothing changed).  Threads of one process
+ * exclude each other too; not recursive.
+ */
+int brd__owner_lock(AO_t *lk);
+void brd__owner_unlock(AO_t *lk);
 /*
  * The forkserver's child prelude closes every inherited fd but its handles
  * (close_range) and calls brd__fork_fds_closed(): from then on the fd
