@@ -129,8 +129,8 @@ int brd_seg_is_inherited(const struct brd_seg *seg);
  * of two, coalesced on free) under a lock word in the pool; a holder that
  * dies is survived (a waiter that finds its process gone takes the lock over
  * and repairs the allocator; at worst the span or the blocks the dead
- * process was handling stay allocated; a zombie holder counts as alive
- * until reaped).  A call never waits for that lock longer than 2 s: past
+ * process was handling stay allocated; a zombie holder is gone too).  A
+ * call never waits for that lock longer than 2 s: past
  * that it returns -ETIMEDOUT, having changed nothing.  When
  * the buddy allocator runs dry, spans of small blocks that are entirely free
  * are given back to it, so space freed in one size serves any other.
@@ -291,7 +291,8 @@ uint64_t brd_array_last(const struct brd_array *a);
  * With BRD_ARRAY_RING, first advances past the rows overwritten.
  * Concurrency: any thread of any process; writers take turns through the
  * array's writer lock (held for the copy; a dead holder is taken over,
- * found by kill(pid, 0) on its pid, a live one is waited for at most 2 s).
+ * found gone when its process exited, is a zombie or its pid was reused;
+ * a live one is waited for at most 2 s).
  * Readers never wait.
  */
 int brd_array_push(struct brd_array *a, const void *rows, size_t n);

@@ -144,9 +144,9 @@ struct brd_pool_hdr {
 
         /* The large-path lock: 0 = free, else the holder's owner word (pid
          * in bits 0..31, the low 32 bits of its /proc start time above;
-         * threads of one process share it).  Taken by CAS, released by a
-         * release store, waited on by spinning and yielding, never longer
-         * than a deadline (-ETIMEDOUT).  A waiter that finds the holder's
+         * threads of one process share it): an owner lock
+         * (shm/owner-lock.c), never waited on longer than 2 s
+         * (-ETIMEDOUT).  A waiter that finds the holder's
          * process gone takes it over and rebuilds the free lists from the
          * page words (or poisons the pool); a word whose pid cannot be a
          * process poisons it.  Not a pthread mutex: a robust one links
