@@ -36,8 +36,6 @@ static void owner_nap(unsigned round)
         /* 10 us doubling to 1 ms: a holder that is merely slow is still
          * noticed soon, a stopped one is polled 1000 times a second. */
         ts.tv_nsec = shift >= 7 ? OWNER_NAP_MAX : 10000l << shift;
-        if (ts.tv_nsec > OWNER_NAP_MAX)
-                ts.tv_nsec = OWNER_NAP_MAX;
         nanosleep(&ts, NULL);   /* EINTR: one round sooner, harmless */
 }
 
