@@ -68,6 +68,16 @@ int t_thread_count(void)
         return count_dir("/proc/self/task", NULL);
 }
 
+int t_thread_count_is(int want)
+{
+        int64_t deadline = t_now_ns() + 2000000000ll;
+        int n;
+
+        while ((n = t_thread_count()) != want && t_now_ns() < deadline)
+                sched_yield();
+        return n;
+}
+
 int t_wait_child(pid_t pid)
 {
         int st;

@@ -29,6 +29,14 @@ int64_t t_now_ns(void);
 int64_t t_cpu_ms(void);
 /* Threads of this process (/proc/self/task). */
 int t_thread_count(void);
+/*
+ * t_thread_count() once it is @want, read again until it is, for at most
+ * 2 s; returns the last count.  A joined thread leaves /proc/self/task a
+ * moment after pthread_join() returns (the kernel wakes the joiner when it
+ * clears the thread's tid, before it releases the task), and there is no
+ * event to wait for in between.
+ */
+int t_thread_count_is(int want);
 /* cmocka-asserts that thread @tid of this process enters system call @nr_a
  * or @nr_b within 10 s: watched in /proc/self/task/TID/syscall (a condition,
  * not a delay; the thread may be between announcing a sleep and sleeping). */
