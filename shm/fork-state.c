@@ -234,11 +234,14 @@ uint64_t brd__proc_start_time(pid_t pid)
         return st;
 }
 
+AO_t brd__owner_word_of(pid_t pid)
+{
+        return (AO_t)(uint32_t)pid | (AO_t)(uint32_t)brd__proc_start_time(pid) << 32;
+}
+
 AO_t brd__owner_word(void)
 {
-        pid_t pid = brd__getpid();
-
-        return (AO_t)(uint32_t)pid | (AO_t)(uint32_t)brd__proc_start_time(pid) << 32;
+        return brd__owner_word_of(brd__getpid());
 }
 
 bool brd__owner_gone(AO_t word)

@@ -563,13 +563,6 @@ static void test_array_dead_writer_taken_over(void **state)
         brd_pool_close(p);
 }
 
-/* A writer lock word, built the way shm/array.c's writer_word() builds it:
- * the pid below, the low 32 bits of its start time above. */
-static AO_t lock_word(pid_t pid)
-{
-        return (AO_t)(uint32_t)pid | (AO_t)(uint32_t)brd__proc_start_time(pid) << 32;
-}
-
 /*
  * With @word in the writer lock, a push (or a prepend) gives up after the
  * 2 s bound with -ETIMEDOUT and writes nothing: indices, seq, every slot and
@@ -655,7 +648,7 @@ static void test_array_live_holder_times_out(void **state)
                 _exit(0);
         }
         close(pfd[0]);
-        word = lock_word(pid);
+        word = brd__owner_word_of(pid);
         assert_true(word >> 32 != 0);   /* a real start time: only the deadline helps */
         write_times_out(a, p, word, false);
 
@@ -676,7 +669,7 @@ static void test_array_live_holder_times_out(void **state)
         close(pfd[1]);
 
         /* Our own word, as if another thread of ours held the lock. */
-        write_times_out(a, p, lock_word(getpid()), true);
+        write_times_out(a, p, brd__owner_word_of(getpid()), true);
         /* pid 1 with a start time of 0: alive, and "unknown" start time. */
         write_times_out(a, p, 1, false);
 

@@ -1183,13 +1183,6 @@ static void test_pool_lock_holder_sigkilled(void **state)
         t_leak_end(&l);
 }
 
-/* The lock word of a live process: @pid and its start time, as the pool
- * writes it. */
-static AO_t owner_word(pid_t pid)
-{
-        return (AO_t)(uint32_t)pid | (AO_t)(uint32_t)brd__proc_start_time(pid) << 32;
-}
-
 /* Run @what (a locked call) with the lock held by someone alive: it must
  * give up after about 2 s with -ETIMEDOUT and leave the word alone. */
 #define ASSERT_TIMES_OUT(h, word, what)                                         \
@@ -1233,13 +1226,13 @@ static void test_pool_lock_held_by_live_peer(void **state)
                 _exit(read(go[0], &c, 1) == 0 ? 0 : 1);         /* EOF: done */
         }
         close(go[0]);
-        word = owner_word(pid);
+        word = brd__owner_word_of(pid);
         assert_true((word >> 32) != 0);                         /* start time known */
         AO_store(&h->lock, word);
         ASSERT_TIMES_OUT(h, word, brd_pool_alloc(p, 200000));
         ASSERT_TIMES_OUT(h, word, brd_pool_free(p, (uint64_t)big));
         /* Our own word: another thread of ours would hold it.  Waited for. */
-        word = owner_word(getpid());
+        word = brd__owner_word_of(getpid());
         AO_store(&h->lock, word);
         ASSERT_TIMES_OUT(h, word, brd_pool_stats(p, &s1));
         AO_store(&h->lock, 0);

@@ -194,6 +194,9 @@ bool brd__pid_gone(uint64_t pid, uint64_t start, uint64_t mask);
  * right in a forked child.
  */
 AO_t brd__owner_word(void);
+/* The owner word of process @pid (0 as its start time if /proc cannot say):
+ * what it would write. */
+AO_t brd__owner_word_of(pid_t pid);
 /* Has the process that wrote owner word @word exited (or become a zombie)?
  * brd__pid_gone()'s sure verdict.  Pids are read in our pid namespace:
  * processes sharing an object across pid namespaces could see a live holder
