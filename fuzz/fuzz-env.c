@@ -13,7 +13,9 @@
  * slots, and the variables are gone once they were used; a round trip
  * gives back the handles it encoded; a mapping is as large as its handle
  * says; brd_pool_attach() never accepts a non-pool; no call closes an fd
- * it does not own (the sentinels) or leaks one.
+ * it does not own (the sentinels) or leaks one, except that -EMSGSIZE from
+ * brd_handle_from_env() closes the fds of the (valid) description: a run
+ * of sentinels from fd 3, which are then opened again.
  *
  * Run: scripts/fuzz.sh env [SECONDS]
  */
@@ -30,6 +32,9 @@
 
 #define NSENT 8
 #define NTFD 10
+/* Past every fd a description can name (3 + 64 handles x 4 fds): the test
+ * fds, which brd_handle_from_env() must never reach. */
+#define TFD_LO (3 + BRD_HANDLE_MAX_BATCH * BRD_HANDLE_MAX_FDS + 16)
 static const int sentinel_lo = 3, sentinel_hi = 3 + NSENT; /* fds [3, 3 + NSENT) are open */
 static char pfx[64];                                       /* "fuzzshm.<pid>." */
 static int tfd[NTFD]; /* fds of assorted kinds for lying handles */
@@ -123,9 +128,35 @@ static void open_test_fds(void)
         tfd[7] = open_shm("mode");
         tfd[8] = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
         tfd[9] = memfd("sealed0", MFD_ALLOW_SEALING, 0, F_SEAL_SHRINK | F_SEAL_GROW);
-        for (int i = 0; i < NTFD; i++)
-                if (tfd[i] < 0)
+        for (int i = 0; i < NTFD; i++) {
+                int hi = tfd[i] < 0 ? -1 : fcntl(tfd[i], F_DUPFD_CLOEXEC, TFD_LO);
+
+                if (hi < TFD_LO)
                         FUZZ_FAIL("test fd %d: %d", i, errno);
+                close(tfd[i]);
+                tfd[i] = hi;
+        }
+}
+
+/* After -EMSGSIZE: the fds closed must be a run of sentinels from fd 3 (the
+ * description's); open them again. */
+static void sentinels_reopen(void)
+{
+        int fd = sentinel_lo;
+
+        while (fd < sentinel_hi && fcntl(fd, F_GETFD) < 0)
+                fd++;
+        for (int k = fd; k < sentinel_hi; k++)
+                if (fcntl(k, F_GETFD) < 0)
+                        FUZZ_FAIL("from_env -EMSGSIZE closed fd %d past open fd %d", k, fd);
+        for (int k = sentinel_lo; k < fd; k++) {
+                int null = open("/dev/null", O_RDONLY);
+
+                if (null < 0 || (null != k && dup2(null, k) != k))
+                        FUZZ_FAIL("sentinel fd %d: %d", k, errno);
+                if (null != k)
+                        close(null);
+        }
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -184,6 +215,8 @@ static void env_raw(struct fuzz_in *r)
         if (rc < 0) {
                 if (rc != -EPROTO && rc != -EMSGSIZE && rc != -EINVAL)
                         FUZZ_FAIL("from_env = %d", rc);
+                if (rc == -EMSGSIZE)
+                        sentinels_reopen();
         } else {
                 if ((size_t)rc > max || rc > BRD_HANDLE_MAX_BATCH)
                         FUZZ_FAIL("from_env = %d > max %zu", rc, max);

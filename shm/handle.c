@@ -452,9 +452,11 @@ static bool parse_hex(const char **s, uint64_t *ret)
 
 /*
  * Parse the description meant for this process into @h: the count, 0 when
- * there is none for us, or -EPROTO/-EMSGSIZE.  Closes and changes nothing
- * on failure: fds 3, 4... are only known to be ours once the whole
- * description has been checked.
+ * there is none for us, or -EPROTO/-EMSGSIZE.  -EPROTO closes and changes
+ * nothing: fds 3, 4... are only known to be ours once the whole description
+ * has been checked.  -EMSGSIZE comes after that check, so the fds are ours,
+ * and they are closed: with the variables gone nobody could take them any
+ * more, and left open (not CLOEXEC) they would reach every exec'd child.
  */
 static int env_take(struct brd_handle *h, size_t max)
 {
@@ -503,8 +505,11 @@ static int env_take(struct brd_handle *h, size_t max)
                 }
                 n++;
         }
-        if (n > max)
+        if (n > max) {
+                for (i = 0; i < n; i++)
+                        close_fds(tmp[i].fds, tmp[i].nfds);
                 return -EMSGSIZE;
+        }
         for (i = 0; i < n; i++) {
                 uint32_t k;
 

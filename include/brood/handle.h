@@ -120,7 +120,9 @@ int brd_handle_env_encode(const struct brd_handle *h, size_t n, pid_t pid,
  * fds that are not open; -EMSGSIZE when more than @max were given; -EINVAL
  * when @h is NULL or @max is 0 (the environment is left untouched).  On
  * success the handles' fds are the inherited ones (3, 4, ...), now marked
- * CLOEXEC; on -EPROTO/-EMSGSIZE no fd is closed or changed and @h is
+ * CLOEXEC.  On -EPROTO no fd is closed or changed (they are not known to be
+ * handles); on -EMSGSIZE the description was valid, and all the fds it
+ * names are closed, as brd_handle_recv() does.  On either @h is
  * untouched.  Whatever the result but -EINVAL, both variables are removed
  * from the environment, a description meant for another pid included, so
  * that later children do not inherit them.
