@@ -215,6 +215,11 @@ static void do_stats(struct st *s)
                           (unsigned long long)ps.largest_free);
 }
 
+/*
+ * Here and below, no expression reads the input twice: the order of the
+ * reads would be unspecified, and gcc and clang could replay an input of the
+ * corpus differently.  Each read is an initializer of its own, in order.
+ */
 static uint64_t value(struct st *s, struct fuzz_in *r)
 {
         uint8_t k = fuzz_u8(r);
@@ -234,16 +239,25 @@ static uint64_t value(struct st *s, struct fuzz_in *r)
                 return s->ngran - 1;
         case 6:
                 return 0xffffffffull;
-        case 7:
-                return (uint64_t)fuzz_u8(r) | (uint64_t)fuzz_u8(r) << 8; /* page word */
-        case 8:
-                return (fuzz_u8(r) % 12 + 1) << 2 | (fuzz_u8(r) & 3); /* state byte */
+        case 7: {
+                uint64_t lo = fuzz_u8(r), hi = fuzz_u8(r);
+
+                return lo | hi << 8; /* page word */
+        }
+        case 8: {
+                unsigned c = fuzz_u8(r), st = fuzz_u8(r);
+
+                return (c % 12 + 1) << 2 | (st & 3); /* state byte */
+        }
         case 9:
                 return fuzz_u32(r) % (s->npages + 2);
         case 10:
                 return fuzz_u32(r) % (s->ngran + 2);
-        case 11:
-                return (uint64_t)fuzz_u16(r) << 32 | (fuzz_u32(r) % (s->ngran + 2));
+        case 11: {
+                uint64_t hi = fuzz_u16(r), lo = fuzz_u32(r) % (s->ngran + 2);
+
+                return hi << 32 | lo;
+        }
         default:
                 return fuzz_u64(r);
         }
@@ -499,8 +513,12 @@ static void run_op(struct st *s, struct fuzz_in *r, uint8_t cfg)
                         off = fuzz_u64(r);
                 else if (t < 128)
                         off = s->data_off + (fuzz_u32(r) % s->data_size & ~63ull);
-                else if (t < 192 && s->nlive)
-                        off = s->live[fuzz_u8(r) % s->nlive].off + (int8_t)fuzz_u8(r) * 64;
+                else if (t < 192 && s->nlive) {
+                        uint8_t i = fuzz_u8(r);
+                        int8_t d = (int8_t)fuzz_u8(r);
+
+                        off = s->live[i % s->nlive].off + d * 64;
+                }
                 else
                         off = s->data_off + fuzz_u32(r) % s->data_size;
                 do_free_any(s, off);
@@ -542,7 +560,8 @@ static void run_op(struct st *s, struct fuzz_in *r, uint8_t cfg)
                 break;
         case 13: {
                 uint8_t n = fuzz_u8(r) % 64;
-                size_t sz = 1 + fuzz_u32(r) % (fuzz_u8(r) & 1 ? 65536 : 4096);
+                uint32_t v = fuzz_u32(r);
+                size_t sz = 1 + v % (fuzz_u8(r) & 1 ? 65536 : 4096);
 
                 while (n--)
                         do_alloc(s, sz);
