@@ -225,14 +225,15 @@ static void env_raw(struct fuzz_in *r)
                                 FUZZ_FAIL("from_env: handle %d kind %u nfds %u", i, h[i].kind,
                                           h[i].nfds);
                         for (unsigned k = 0; k < BRD_HANDLE_MAX_FDS; k++) {
+                                int fl;
+
                                 if (k >= h[i].nfds) {
                                         if (h[i].fds[k] != -1)
                                                 FUZZ_FAIL("from_env: unused fd slot %u = %d", k,
                                                           h[i].fds[k]);
                                         continue;
                                 }
-                                int fl = fcntl(h[i].fds[k], F_GETFD);
-
+                                fl = fcntl(h[i].fds[k], F_GETFD);
                                 if (h[i].fds[k] < 3 || fl < 0 || !(fl & FD_CLOEXEC))
                                         FUZZ_FAIL("from_env: fd %d not open/CLOEXEC", h[i].fds[k]);
                         }

@@ -189,13 +189,14 @@ static void do_stats(struct st *s)
 {
         struct brd_pool_stats ps;
         int r = brd_pool_stats(s->cur, &ps);
+        uint64_t used;
 
         if (r != 0 && r != -EBADMSG)
                 FUZZ_FAIL("stats = %d", r);
         saw_rc(s, r, "stats");
         if (r || s->scribbled)
                 return;
-        uint64_t used = 0;
+        used = 0;
         for (unsigned i = 0; i < s->nlive; i++) {
                 int64_t b = brd__pool_block_size(s->cur, s->live[i].off);
 
@@ -218,7 +219,8 @@ static void do_stats(struct st *s)
 /*
  * Here and below, no expression reads the input twice: the order of the
  * reads would be unspecified, and gcc and clang could replay an input of the
- * corpus differently.  Each read is an initializer of its own, in order.
+ * corpus differently.  Each read is an initializer or an assignment of its
+ * own, in order.
  */
 static uint64_t value(struct st *s, struct fuzz_in *r)
 {
@@ -337,12 +339,14 @@ static void scribble(struct st *s, struct fuzz_in *r)
                 s->base[s->states_off + fuzz_u32(r) % s->ngran] = (unsigned char)v;
                 break;
         case 5: { /* a slot field */
+                struct brd_pool_slot *sl, *x;
+                uint8_t f;
+
                 if (!s->nslots)
                         break;
-                struct brd_pool_slot *sl = (void *)(s->base + s->slots_off);
-                struct brd_pool_slot *x = &sl[fuzz_u8(r) % s->nslots];
-                uint8_t f = fuzz_u8(r);
-
+                sl = (void *)(s->base + s->slots_off);
+                x = &sl[fuzz_u8(r) % s->nslots];
+                f = fuzz_u8(r);
                 switch (f % 5) {
                 case 0:
                         AO_store(&x->owner, value(s, r));
@@ -376,10 +380,11 @@ static void scribble(struct st *s, struct fuzz_in *r)
                 break;
         }
         case 8: { /* the link word of a live block (what a user writes) */
+                const struct blk *b;
+
                 if (!s->nlive)
                         break;
-                const struct blk *b = &s->live[fuzz_u8(r) % s->nlive];
-
+                b = &s->live[fuzz_u8(r) % s->nlive];
                 if (b->size >= 8)
                         wr(s->base + b->off, 8, value(s, r));
                 break;
@@ -576,11 +581,14 @@ static void run_op(struct st *s, struct fuzz_in *r, uint8_t cfg)
                 break;
         }
         default: { /* a legit write into a live block (user data) */
+                struct blk *b;
+                uint64_t o, n;
+
                 if (!s->nlive)
                         break;
-                struct blk *b = &s->live[fuzz_u8(r) % s->nlive];
-                uint64_t o = fuzz_u32(r) % b->size;
-                uint64_t n = b->size - o < 64 ? b->size - o : 64;
+                b = &s->live[fuzz_u8(r) % s->nlive];
+                o = fuzz_u32(r) % b->size;
+                n = b->size - o < 64 ? b->size - o : 64;
 
                 /* keep the checked pattern: write only the middle */
                 if (b->size > 40 && o >= 16 && o + n <= b->size - 16)

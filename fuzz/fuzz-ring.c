@@ -153,6 +153,8 @@ static bool readable(int fd)
 /* Model: consumed @n bytes as one message (recv/peek) or as a stream (read). */
 static void model_recv(const uint8_t *data, uint64_t n, bool whole, const char *what)
 {
+        uint64_t k;
+
         if (!clean)
                 return;
         if (whole) {
@@ -167,9 +169,9 @@ static void model_recv(const uint8_t *data, uint64_t n, bool whole, const char *
                 if (n > m->len - m->off)
                         FUZZ_FAIL("%s: got %llu bytes, more than the model message (%llu)", what,
                                   (unsigned long long)n, (unsigned long long)(m->len - m->off));
-                for (uint64_t k = 0; k < n; k++)
-                        if (data[k] != pat(m->g + m->off + k))
-                                FUZZ_FAIL("%s: byte %llu differs", what, (unsigned long long)k);
+                for (uint64_t i = 0; i < n; i++)
+                        if (data[i] != pat(m->g + m->off + i))
+                                FUZZ_FAIL("%s: byte %llu differs", what, (unsigned long long)i);
                 if (m->stream && n < m->len - m->off) {
                         /* the stream chunk was cut in frames: the rest is another frame */
                         m->off += n;
@@ -179,14 +181,16 @@ static void model_recv(const uint8_t *data, uint64_t n, bool whole, const char *
                 return;
         }
         /* stream read: bytes across messages, empty ones skipped */
-        uint64_t k = 0;
+        k = 0;
         while (k < n) {
                 struct msg *m;
+                uint64_t take;
+
                 if (qh == qt)
                         FUZZ_FAIL("%s: read %llu bytes, model has only %llu", what,
                                   (unsigned long long)n, (unsigned long long)k);
                 m = &q[qh % MAXQ];
-                uint64_t take = m->len - m->off;
+                take = m->len - m->off;
                 if (take > n - k)
                         take = n - k;
                 for (uint64_t j = 0; j < take; j++)
@@ -249,7 +253,7 @@ static void hostile_idx(struct fuzz_in *s)
         uint8_t which = fuzz_u8(s);
         int16_t d = (int16_t)fuzz_u16(s);
         AO_t *p = (which & 1) ? &hdr->head.idx : &hdr->tail.idx;
-        uint64_t base;
+        uint64_t base, nv;
 
         switch ((which >> 1) % 4) {
         case 0:
@@ -265,7 +269,7 @@ static void hostile_idx(struct fuzz_in *s)
                 base = (which & 0x80) ? (uint64_t)0 - cap : (uint64_t)1 << 63;
                 break;
         }
-        uint64_t nv = base + ((which & 0x40) ? (int64_t)d : (int64_t)d * 8);
+        nv = base + ((which & 0x40) ? (int64_t)d : (int64_t)d * 8);
         AO_store(p, nv);
         clean = false;
 }
@@ -315,11 +319,11 @@ static void hostile_frame(struct fuzz_in *s)
 {
         uint16_t len = fuzz_u16(s);
         uint8_t t = fuzz_u8(s);
-        uint64_t tl = AO_load(&hdr->tail.idx), w;
+        uint64_t tl = AO_load(&hdr->tail.idx), w, wi;
 
         len %= (uint16_t)(cap < 65536 ? cap : 65535);
         w = brd__ring_frame(len, (t & 3) == 3 ? BRD_RING_FRAME_PAD : BRD_RING_FRAME_MSG);
-        uint64_t wi = tl & (cap - 1);
+        wi = tl & (cap - 1);
         if (wi > cap - 8)
                 wi = cap - 8; /* our view is mapped once: no room past the end */
         memcpy(vdata + wi, &w, 8);
@@ -349,6 +353,7 @@ static void op_send(struct fuzz_in *s, bool wrong, bool timed)
         struct ep *e = wrong ? &C : &P;
         uint16_t len = fuzz_u16(s);
         uint64_t l = len;
+        int e0, to, ret;
 
         if (!e->r)
                 return;
@@ -358,8 +363,9 @@ static void op_send(struct fuzz_in *s, bool wrong, bool timed)
                 l = len % 200;
         for (uint64_t k = 0; k < l; k++)
                 buf[k] = pat(gnext + k);
-        int e0 = e->r->err, to = pick_timeout(timed);
-        int ret = brd_ring_send(e->r, buf, l, to);
+        e0 = e->r->err;
+        to = pick_timeout(timed);
+        ret = brd_ring_send(e->r, buf, l, to);
         if (wrong) {
                 if (ret != -EBADF)
                         FUZZ_FAIL("send on consumer: %d", ret);
@@ -386,12 +392,15 @@ static void op_recv(struct fuzz_in *s, bool wrong, bool timed)
         struct ep *e = wrong ? &P : &C;
         uint16_t c = fuzz_u16(s);
         uint64_t cp;
+        int e0, to;
+        ssize_t ret;
 
         if (!e->r)
                 return;
         cp = (c & 0x8000) ? (c & 0x7fff) % (cap + 64) : c % 300;
-        int e0 = e->r->err, to = pick_timeout(timed);
-        ssize_t ret = brd_ring_recv(e->r, buf, cp, to);
+        e0 = e->r->err;
+        to = pick_timeout(timed);
+        ret = brd_ring_recv(e->r, buf, cp, to);
         if (wrong) {
                 if (ret != -EBADF)
                         FUZZ_FAIL("recv on producer: %zd", ret);
@@ -418,12 +427,14 @@ static void op_reserve(struct fuzz_in *s, bool wrong, bool timed)
         uint16_t len = fuzz_u16(s);
         uint64_t l;
         void *p = NULL;
+        int e0, to, ret;
 
         if (!e->r)
                 return;
         l = (len & 0x8000) ? (len & 0x7fff) % (cap / 2 + 64) : len % 200;
-        int e0 = e->r->err, to = pick_timeout(timed);
-        int ret = brd_ring_reserve(e->r, l, &p, to);
+        e0 = e->r->err;
+        to = pick_timeout(timed);
+        ret = brd_ring_reserve(e->r, l, &p, to);
         if (wrong) {
                 if (ret != -EBADF)
                         FUZZ_FAIL("reserve on consumer: %d", ret);
@@ -452,6 +463,7 @@ static void op_commit(struct fuzz_in *s, bool wrong)
         struct ep *e = wrong ? &C : &P;
         uint16_t len = fuzz_u16(s);
         uint64_t l;
+        int e0, ret;
 
         if (!e->r)
                 return;
@@ -459,8 +471,8 @@ static void op_commit(struct fuzz_in *s, bool wrong)
                 l = resv_len ? len % (resv_len + 1) : 0;
         else
                 l = (len & 0x7fff) % (cap / 2 + 64);
-        int e0 = e->r->err;
-        int ret = brd_ring_commit(e->r, l);
+        e0 = e->r->err;
+        ret = brd_ring_commit(e->r, l);
         if (wrong) {
                 if (ret != -EBADF)
                         FUZZ_FAIL("commit on consumer: %d", ret);
@@ -488,11 +500,14 @@ static void op_peek(struct fuzz_in *s, bool wrong, bool timed)
 {
         struct ep *e = wrong ? &P : &C;
         const void *p = NULL;
+        int e0, to;
+        ssize_t ret;
 
         if (!e->r)
                 return;
-        int e0 = e->r->err, to = pick_timeout(timed);
-        ssize_t ret = brd_ring_peek(e->r, &p, to);
+        e0 = e->r->err;
+        to = pick_timeout(timed);
+        ret = brd_ring_peek(e->r, &p, to);
         if (wrong) {
                 if (ret != -EBADF)
                         FUZZ_FAIL("peek on producer: %zd", ret);
@@ -502,9 +517,11 @@ static void op_peek(struct fuzz_in *s, bool wrong, bool timed)
                 FUZZ_FAIL("peek returned %zd", ret);
         check_final(e, "peek", ret, e0, false);
         if (ret >= 0) {
+                volatile uint8_t sum;
+
                 check_ptr("peek", e->r, p, (uint64_t)ret);
                 /* every byte, so that one outside the mapping faults */
-                volatile uint8_t sum = 0;
+                sum = 0;
                 for (ssize_t k = 0; k < ret; k++)
                         sum ^= ((const uint8_t *)p)[k];
                 (void)sum;
@@ -531,11 +548,12 @@ static void op_peek(struct fuzz_in *s, bool wrong, bool timed)
 static void op_release(struct fuzz_in *s, bool wrong)
 {
         struct ep *e = wrong ? &P : &C;
+        int e0, ret;
 
         if (!e->r)
                 return;
-        int e0 = e->r->err;
-        int ret = brd_ring_release(e->r);
+        e0 = e->r->err;
+        ret = brd_ring_release(e->r);
         if (wrong) {
                 if (ret != -EBADF)
                         FUZZ_FAIL("release on producer: %d", ret);
@@ -572,14 +590,17 @@ static void op_write(struct fuzz_in *s, bool wrong, bool timed)
         struct ep *e = wrong ? &C : &P;
         uint16_t len = fuzz_u16(s);
         uint64_t l;
+        int e0, to;
+        ssize_t ret;
 
         if (!e->r)
                 return;
         l = (len & 0x8000) ? (uint64_t)(len & 0x7fff) * 8 % (3 * cap + 100) : len % 300;
         for (uint64_t k = 0; k < l; k++)
                 buf[k] = pat(gnext + k);
-        int e0 = e->r->err, to = pick_timeout(timed);
-        ssize_t ret = brd_ring_write(e->r, buf, l, to);
+        e0 = e->r->err;
+        to = pick_timeout(timed);
+        ret = brd_ring_write(e->r, buf, l, to);
         if (wrong) {
                 if (ret != -EBADF)
                         FUZZ_FAIL("write on consumer: %zd", ret);
@@ -602,13 +623,16 @@ static void op_read(struct fuzz_in *s, bool wrong, bool timed)
         struct ep *e = wrong ? &P : &C;
         uint16_t c = fuzz_u16(s);
         uint64_t cp;
+        int e0, to;
+        ssize_t ret;
 
         if (!e->r)
                 return;
         /* up to 4 MiB: an over-read runs into the guard page */
         cp = (c & 0x8000) ? ((uint64_t)(c & 0x7fff) << 7) % BUFSZ : c % 300;
-        int e0 = e->r->err, to = pick_timeout(timed);
-        ssize_t ret = brd_ring_read(e->r, buf, cp, to);
+        e0 = e->r->err;
+        to = pick_timeout(timed);
+        ret = brd_ring_read(e->r, buf, cp, to);
         if (wrong) {
                 if (ret != -EBADF)
                         FUZZ_FAIL("read on producer: %zd", ret);
@@ -653,10 +677,12 @@ static void op_read(struct fuzz_in *s, bool wrong, bool timed)
 static void op_flush(struct fuzz_in *s, bool which)
 {
         struct ep *e = which ? &C : &P;
+        int e0, ret;
+
         if (!e->r)
                 return;
-        int e0 = e->r->err;
-        int ret = brd_ring_flush(e->r);
+        e0 = e->r->err;
+        ret = brd_ring_flush(e->r);
         if (ret != 0 && !in_list(ret, E_FLUSH))
                 FUZZ_FAIL("flush returned %d", ret);
         if (e0 == -EBADMSG && e->r->role == RING_PROD && ret != -EBADMSG)
