@@ -257,12 +257,15 @@ static void env_roundtrip(struct fuzz_in *r)
         int rc;
 
         for (i = 0; i < n; i++) {
-                in[i] = (struct brd_handle){ .kind = 1 + fuzz_u8(r) % 4,
-                                             .nfds = fuzz_u8(r) % 3,
-                                             .size = fuzz_u64(r),
-                                             .flags = fuzz_u64(r),
-                                             .id = fuzz_u64(r),
-                                             .aux = fuzz_u64(r) };
+                /* One read per statement: the expressions of an initializer
+                 * list run in an unspecified order. */
+                in[i] = (struct brd_handle){ 0 };
+                in[i].kind = 1 + fuzz_u8(r) % 4;
+                in[i].nfds = fuzz_u8(r) % 3;
+                in[i].size = fuzz_u64(r);
+                in[i].flags = fuzz_u64(r);
+                in[i].id = fuzz_u64(r);
+                in[i].aux = fuzz_u64(r);
                 if (fdn + in[i].nfds > NSENT)
                         in[i].nfds = 0;
                 for (unsigned k = 0; k < 4; k++)

@@ -312,10 +312,14 @@ static void scribble(struct st *s, struct fuzz_in *r)
                 break;
         }
         case 1:
-                h->free_head[fuzz_u8(r) % BRD_POOL_MAX_ORDER] = (uint32_t)value(s, r);
+                v = value(s, r);
+                i = fuzz_u8(r) % BRD_POOL_MAX_ORDER;
+                h->free_head[i] = (uint32_t)v;
                 break;
         case 2:
-                AO_store(&h->cls[fuzz_u8(r) % BRD_POOL_NCLASSES].head, value(s, r));
+                v = value(s, r);
+                i = fuzz_u8(r) % BRD_POOL_NCLASSES;
+                AO_store(&h->cls[i].head, v);
                 break;
         case 3:
                 i = fuzz_u32(r) % s->npages;
@@ -355,8 +359,9 @@ static void scribble(struct st *s, struct fuzz_in *r)
                         x->n[f / 5 % BRD_POOL_NCLASSES] = (uint8_t)value(s, r);
                         break;
                 case 2:
-                        x->blk[f / 5 % BRD_POOL_NCLASSES][fuzz_u8(r) % BRD_POOL_SLOT_CAP] =
-                                (uint32_t)value(s, r);
+                        v = value(s, r);
+                        i = fuzz_u8(r) % BRD_POOL_SLOT_CAP;
+                        x->blk[f / 5 % BRD_POOL_NCLASSES][i] = (uint32_t)v;
                         break;
                 case 3:
                         AO_store(&x->start_time, value(s, r));
@@ -375,8 +380,9 @@ static void scribble(struct st *s, struct fuzz_in *r)
                 break;
         case 7: { /* a word in the data area: free blocks' links live there */
                 uint64_t g = value(s, r) % s->ngran;
+                unsigned wd = fuzz_u8(r) & 7;
 
-                wr(s->base + s->data_off + g * 64 + (fuzz_u8(r) & 7) * 8, 8, value(s, r));
+                wr(s->base + s->data_off + g * 64 + wd * 8, 8, value(s, r));
                 break;
         }
         case 8: { /* the link word of a live block (what a user writes) */
