@@ -22,7 +22,8 @@ extern "C" {
  * shared memory, that it is going to sleep.  A waiting call spins briefly
  * (20 us, unless BRD_RING_NOSPIN), then sleeps in poll() on its doorbell, the
  * peer's pidfd and its own interrupt eventfd, so it notices a dead peer
- * (SIGKILL) within milliseconds.  When the peer on another CPU keeps ending
+ * (SIGKILL) within milliseconds (the peer is found by its pid: both ends
+ * must be in one pid namespace).  When the peer on another CPU keeps ending
  * those sleeps soon after they began (a steady stream, a message every
  * 20-100 us), the following waits poll up to 5/4 of that time, at most
  * 100 us, yielding the CPU between polls past the first 20 us, instead of

@@ -129,7 +129,9 @@ int brd_seg_is_inherited(const struct brd_seg *seg);
  * of two, coalesced on free) under a lock word in the pool; a holder that
  * dies is survived (a waiter that finds its process gone takes the lock over
  * and repairs the allocator; at worst the span or the blocks the dead
- * process was handling stay allocated; a zombie holder is gone too).  A
+ * process was handling stay allocated; a zombie holder is gone too; the
+ * holder is named by its pid, so every process sharing the pool must be in
+ * one pid namespace).  A
  * call never waits for that lock longer than 2 s: past
  * that it returns -ETIMEDOUT, having changed nothing.  When
  * the buddy allocator runs dry, spans of small blocks that are entirely free
@@ -291,8 +293,9 @@ uint64_t brd_array_last(const struct brd_array *a);
  * With BRD_ARRAY_RING, first advances past the rows overwritten.
  * Concurrency: any thread of any process; writers take turns through the
  * array's writer lock (held for the copy; a dead holder is taken over,
- * found gone when its process exited, is a zombie or its pid was reused;
- * a live one is waited for at most 2 s).
+ * found gone when its process exited, is a zombie or its pid was reused,
+ * pids read in the caller's pid namespace; a live one is waited for at
+ * most 2 s).
  * Readers never wait.
  */
 int brd_array_push(struct brd_array *a, const void *rows, size_t n);
