@@ -478,7 +478,7 @@ static void test_env_errors_remove_variables_close_nothing(void **state)
  * More handles than @max: -EMSGSIZE after the whole description checked
  * out, so the fds it names (3, 4, 5) are ours, and they are closed (the
  * variables are gone, so nobody could take them later, and they are not
- * CLOEXEC).  The fd above them is untouched, and so is @h.
+ * CLOEXEC).  An fd above them is untouched, and so is @h.
  */
 static void test_env_too_many_closes_them(void **state)
 {
@@ -494,8 +494,8 @@ static void test_env_too_many_closes_them(void **state)
                         skip();         /* fds 3.. are the runner's: not ours to close */
                 }
         }
-        above = open("/dev/null", O_RDONLY);    /* 6: must survive */
-        assert_int_equal(above, 3 + NSENTINEL);
+        above = open("/dev/null", O_RDONLY);    /* past the named fds: must survive */
+        assert_true(above >= 3 + NSENTINEL);
         memset(got, 0x5a, sizeof(got));
         memcpy(before, got, sizeof(got));
         fds = t_fd_count();
