@@ -158,16 +158,23 @@ BRD_EXPORT size_t brd_array_capacity(const struct brd_array *a)
         return a ? (size_t)a->capacity : 0;
 }
 
+/* The rows and header are mapped here: not in a forked child of a
+ * BRD_POOL_NOFORK pool, where every call answers without touching them. */
+static inline bool array_mapped(const struct brd_array *a)
+{
+        return brd__pool_mapped(a->pool);
+}
+
 BRD_EXPORT uint64_t brd_array_first(const struct brd_array *a)
 {
         /* Pairs with the writer's release stores of first. */
-        return a ? AO_load_acquire(&a->h->first) : 0;
+        return a && array_mapped(a) ? AO_load_acquire(&a->h->first) : 0;
 }
 
 BRD_EXPORT uint64_t brd_array_last(const struct brd_array *a)
 {
         /* Pairs with the writer's release stores of last. */
-        return a ? AO_load_acquire(&a->h->last) : 0;
+        return a && array_mapped(a) ? AO_load_acquire(&a->h->last) : 0;
 }
 
 /*
@@ -304,6 +311,8 @@ static int array_write(struct brd_array *a, const void *rows, size_t n,
 
         if (!a || (!rows && n))
                 return -EINVAL;
+        if (!array_mapped(a))
+                return -EBADF;
         if (n == 0)
                 return 0;
         r = writer_lock(a);
@@ -332,6 +341,8 @@ BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void
 
         if (!a || (!rows && max_rows))
                 return -EINVAL;
+        if (!array_mapped(a))
+                return -EBADF;
         for (tries = 1; ; tries++) {
                 uint64_t s1, s2, f, l, cs, n, f2;
 
@@ -395,6 +406,10 @@ BRD_EXPORT int brd_array_destroy(struct brd_array *a)
 
         if (!a)
                 return 0;
+        if (!array_mapped(a)) {
+                free(a);
+                return -EBADF;
+        }
         a->h->magic = 0;
         r = brd_pool_free(a->pool, a->off);
         free(a);

@@ -165,9 +165,15 @@ static int pool_corrupt(struct brd_pool *p)
         return -EBADMSG;
 }
 
+/* false in a forked child of a BRD_POOL_NOFORK pool: nothing is mapped there. */
+static inline bool pool_mapped(const struct brd_pool *p)
+{
+        return !(BRD_UNLIKELY(p->flags & BRD_POOL_NOFORK) && p->fork_gen != brd__fork_gen());
+}
+
 static inline int pool_check(const struct brd_pool *p)
 {
-        if (BRD_UNLIKELY(p->flags & BRD_POOL_NOFORK) && p->fork_gen != brd__fork_gen())
+        if (BRD_UNLIKELY(!pool_mapped(p)))
                 return -EBADF;          /* the mapping is not in this forked child */
         if (BRD_UNLIKELY(AO_load(&p->hdr->poisoned)))
                 return -EBADMSG;
@@ -1125,9 +1131,14 @@ BRD_EXPORT void *brd_pool_ptr(const struct brd_pool *pool, uint64_t off)
 {
         if (!pool || off < pool->data_off || off - pool->data_off >= pool->data_size)
                 return NULL;
-        if ((pool->flags & BRD_POOL_NOFORK) && pool->fork_gen != brd__fork_gen())
+        if (!pool_mapped(pool))
                 return NULL;
         return pool->base + off;
+}
+
+bool brd__pool_mapped(const struct brd_pool *pool)
+{
+        return pool_mapped(pool);
 }
 
 BRD_EXPORT int brd_pool_stats(const struct brd_pool *pool, struct brd_pool_stats *ret_stats)
@@ -1206,6 +1217,8 @@ int64_t brd__pool_block_size(struct brd_pool *pool, uint64_t off)
         uint64_t rel;
         AO_t w;
 
+        if (!pool_mapped(pool))
+                return -EBADF;
         if (off < pool->data_off || off - pool->data_off >= pool->data_size ||
             (off & (BRD_POOL_GRAN - 1)))
                 return -EINVAL;

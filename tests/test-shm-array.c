@@ -164,6 +164,66 @@ static void test_array_overrun_changes_nothing(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * A BRD_POOL_NOFORK pool is not mapped in a forked child, and neither are
+ * its arrays: every array call there answers -EBADF (or 0) without touching
+ * them (before, push, read, first and open faulted).  The child reports by
+ * its exit code only: the number of the first check that failed.
+ */
+static void test_array_nofork_pool_in_child(void **state)
+{
+        struct row in[4], out[8];
+        struct brd_array *a, *b = NULL;
+        struct brd_pool *p;
+        struct t_leak l;
+        uint64_t first;
+        pid_t pid;
+        int i;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, BRD_POOL_NOFORK, &p), 0);
+        assert_int_equal(brd_array_create(p, sizeof(struct row), 16, 2, 0, &a), 0);
+        for (i = 0; i < 4; i++)
+                row_make(&in[i], 2 + (uint64_t)i);
+        assert_int_equal(brd_array_push(a, in, 3), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int rc = 0;
+
+                if (brd_array_push(a, &in[3], 1) != -EBADF)
+                        rc = 1;
+                else if (brd_array_prepend(a, in, 1) != -EBADF)
+                        rc = 2;
+                else if (brd_array_read(a, &first, out, 8) != -EBADF)
+                        rc = 3;
+                else if (brd_array_first(a) != 0 || brd_array_last(a) != 0)
+                        rc = 4;
+                else if (brd_array_open(p, brd_array_offset(a), &b) != -EBADF || b)
+                        rc = 5;
+                else if (brd_array_create(p, sizeof(struct row), 4, 0, 0, &b) != -EBADF || b)
+                        rc = 6;
+                else if (brd_array_row_size(a) != sizeof(struct row) || brd_array_capacity(a) != 16)
+                        rc = 7;         /* process-local: still known */
+                else if (brd_array_destroy(a) != -EBADF)
+                        rc = 8;
+                _exit(rc);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+        /* The parent's array is untouched, and still works. */
+        assert_int_equal(brd_array_first(a), 2);
+        assert_int_equal(brd_array_last(a), 5);
+        assert_int_equal(brd_array_push(a, &in[3], 1), 0);
+        assert_int_equal(brd_array_read(a, &first, out, 8), 4);
+        assert_int_equal(first, 2);
+        for (i = 0; i < 4; i++)
+                assert_true(row_ok(&out[i], 2 + (uint64_t)i));
+        assert_int_equal(brd_array_destroy(a), 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
 static void test_array_ring_overwrites_oldest(void **state)
 {
         struct row in[8], out[8];
@@ -704,6 +764,7 @@ int main(void)
                 cmocka_unit_test(test_array_many_writers),
                 cmocka_unit_test(test_array_dead_writer_taken_over),
                 cmocka_unit_test(test_array_live_holder_times_out),
+                cmocka_unit_test(test_array_nofork_pool_in_child),
         };
 
         return cmocka_run_group_tests_name("shm-array", tests, NULL, NULL);

@@ -266,7 +266,8 @@ enum brd_array_flags {
 int brd_array_create(struct brd_pool *pool, size_t row_size, size_t capacity, size_t start,
                      unsigned flags, struct brd_array **ret_array);
 
-/** brd_array_open() - open the array at @off (brd_array_offset() elsewhere); -EPROTO if none is there. */
+/** brd_array_open() - open the array at @off (brd_array_offset() elsewhere); -EPROTO if none is
+ *  there, -EBADF in a forked child of a BRD_POOL_NOFORK pool. */
 int brd_array_open(struct brd_pool *pool, uint64_t off, struct brd_array **ret_array);
 
 /** brd_array_offset() - the array's offset in its pool: what another process opens. */
@@ -277,7 +278,8 @@ size_t brd_array_row_size(const struct brd_array *a);
 size_t brd_array_capacity(const struct brd_array *a);
 
 /** brd_array_first(), brd_array_last() - the current positions (acquire loads; a
- *  snapshot of both at once is what brd_array_read() gives). 0 for NULL. */
+ *  snapshot of both at once is what brd_array_read() gives). 0 for NULL, and
+ *  in a forked child of a BRD_POOL_NOFORK pool (the array is not mapped there). */
 uint64_t brd_array_first(const struct brd_array *a);
 uint64_t brd_array_last(const struct brd_array *a);
 
@@ -285,8 +287,9 @@ uint64_t brd_array_last(const struct brd_array *a);
  * brd_array_push() - append @n rows after last.
  * Return: 0; -ENOSPC if they do not fit (without BRD_ARRAY_RING), or if
  * @n > capacity (either mode): nothing is written, indices unchanged;
- * -EINVAL; -EBADMSG on corrupt indices or a writer lock word that cannot
- * name a process; -ETIMEDOUT when the writer lock stayed held for 2 s
+ * -EINVAL; -EBADF in a forked child of a BRD_POOL_NOFORK pool (nothing of
+ * the pool is mapped there); -EBADMSG on corrupt indices or a writer lock
+ * word that cannot name a process; -ETIMEDOUT when the writer lock stayed held for 2 s
  * (CLOCK_MONOTONIC) by a live holder: a peer that is stopped (SIGSTOP, a
  * debugger) or hostile, or a lock word scribbled to name a live process.
  * Nothing is written then, indices unchanged; the call may be retried.
@@ -312,7 +315,7 @@ int brd_array_prepend(struct brd_array *a, const void *rows, size_t n);
  * @ret_first: the position of the first row copied (may be NULL)
  * @rows: room for @max_rows rows
  * Return: rows copied (0 only while the array is empty, or @max_rows is 0),
- * -EINVAL, -EBADMSG on corrupt indices, -EAGAIN if a ring writer overwrote
+ * -EINVAL, -EBADF as brd_array_push(), -EBADMSG on corrupt indices, -EAGAIN if a ring writer overwrote
  * every row of 1000 successive copies (call again).  The copy ends at the last that was
  * read.  Normally it is exact (the array held exactly those rows at that
  * instant); if a ring writer keeps overwriting the oldest rows of the copy,
@@ -328,7 +331,8 @@ void brd_array_close(struct brd_array *a);
 /**
  * brd_array_destroy() - free the array's block in the pool and close it.
  * Every other process must have stopped using the array.  NULL ok (0).
- * Return: 0, or the -errno of brd_pool_free().
+ * Return: 0, or the -errno of brd_pool_free(); -EBADF in a forked child of
+ * a BRD_POOL_NOFORK pool, where it only closes this process's view.
  */
 int brd_array_destroy(struct brd_array *a);
 

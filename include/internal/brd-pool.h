@@ -218,8 +218,12 @@ _Static_assert(sizeof(struct brd_array_hdr) == BRD_ARRAY_HDR_SIZE, "array header
 struct brd_pool;
 /* Process-local base of the mapping and the offset range of the data area. */
 void *brd__pool_base(const struct brd_pool *pool);
-/* Bytes of the block starting at @off if it is live, else -EINVAL. */
+/* Bytes of the block starting at @off if it is live, else -EINVAL; -EBADF
+ * where the pool is not mapped (brd__pool_mapped()). */
 int64_t brd__pool_block_size(struct brd_pool *pool, uint64_t off);
+/* false in a forked child of a BRD_POOL_NOFORK pool: nothing of the pool is
+ * mapped there, so nothing in it may be touched (its arrays included). */
+bool brd__pool_mapped(const struct brd_pool *pool);
 /*
  * Test hook: take the pool lock and leave the shared state the way a holder
  * killed at @stage would (0: just holding; 1: mid-split of a free block;
