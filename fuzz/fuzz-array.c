@@ -50,6 +50,7 @@ struct st {
         uint64_t off, bsz, rs, cap;
         unsigned flags;
         bool scribbled;
+        bool pool_scribbled; /* the block's page word or state byte too */
         bool noscribble; /* a run without scribbles: every invariant is checked */
         /* model (valid while !scribbled) */
         uint64_t f, l;
@@ -250,6 +251,8 @@ static void scribble(struct st *s, struct fuzz_in *r)
                 struct brd_pool_hdr *ph = (struct brd_pool_hdr *)(void *)pb;
                 uint64_t rel = s->off - ph->data_off;
 
+                s->pool_scribbled = true;
+
                 if (w & 0x80)
                         AO_store(&((struct brd_pool_page *)(pb + ph->pages_off))[rel / 4096].word,
                                  v & 0xffff);
@@ -285,10 +288,19 @@ static void do_open(struct st *s, struct fuzz_in *r)
         if (rc && off == s->off && !s->scribbled)
                 FUZZ_FAIL("open of an intact array = %d", rc);
         if (rc == 0) {
-                if (brd_array_row_size(a) * brd_array_capacity(a) + BRD_ARRAY_HDR_SIZE > s->bsz)
-                        FUZZ_FAIL("open: geometry %zu x %zu does not fit the block of %llu",
-                                  brd_array_row_size(a), brd_array_capacity(a),
-                                  (unsigned long long)s->bsz);
+                /* The block as the pool describes it: once its page word or
+                 * state byte was scribbled, a larger block the pool now
+                 * reports (inside the data area, brd__pool_block_size()
+                 * checks) is as good as any: a hostile peer could write
+                 * the blocks past it directly. */
+                int64_t bsz = s->pool_scribbled ? brd__pool_block_size(s->pool, off)
+                                                : (int64_t)s->bsz;
+
+                if (bsz < 0 ||
+                    brd_array_row_size(a) * brd_array_capacity(a) + BRD_ARRAY_HDR_SIZE >
+                            (uint64_t)bsz)
+                        FUZZ_FAIL("open: geometry %zu x %zu does not fit the block of %lld",
+                                  brd_array_row_size(a), brd_array_capacity(a), (long long)bsz);
                 if (!s->scribbled &&
                     (brd_array_row_size(a) != s->rs || brd_array_capacity(a) != s->cap))
                         FUZZ_FAIL("open: wrong geometry");
