@@ -61,6 +61,7 @@ BRD_EXPORT int brd_ring_create(size_t capacity, unsigned flags,
         h->mask = cap - 1;
         h->data_off = page;
         h->ring_id = id;
+        h->pid_ns = brd__pid_ns();
 
         efd_data = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (efd_data < 0) {
@@ -218,6 +219,12 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 goto fail;
         if (hdr->ring_id != h->id || (flags & ~(uint32_t)RING_KNOWN_FLAGS))
                 goto fail;
+        /* The peer is watched by the pid it stamps: in another pid namespace
+         * it would name another process (or none). */
+        if (!brd__pid_ns_ours(hdr->pid_ns)) {
+                e = -EXDEV;
+                goto fail;
+        }
         if (cap < BRD_RING_CAPACITY_MIN || cap > BRD_RING_CAPACITY_MAX || (cap & (cap - 1)) ||
             mask != cap - 1 || cap % page)
                 goto fail;

@@ -311,8 +311,11 @@ static int array_write(struct brd_array *a, const void *rows, size_t n,
 
         if (!a || (!rows && n))
                 return -EINVAL;
-        if (!array_mapped(a))
-                return -EBADF;
+        /* Not mapped here (-EBADF), or the writer lock's pids are not ours
+         * (-EXDEV: another pid namespace than the pool's creator). */
+        r = brd__pool_where(a->pool);
+        if (r < 0)
+                return r;
         if (n == 0)
                 return 0;
         r = writer_lock(a);
@@ -406,9 +409,10 @@ BRD_EXPORT int brd_array_destroy(struct brd_array *a)
 
         if (!a)
                 return 0;
-        if (!array_mapped(a)) {
-                free(a);
-                return -EBADF;
+        r = brd__pool_where(a->pool);
+        if (r < 0) {
+                free(a);        /* only this process's view */
+                return r;
         }
         a->h->magic = 0;
         r = brd_pool_free(a->pool, a->off);

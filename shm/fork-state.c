@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <brood/shm.h>
@@ -27,6 +28,7 @@ AO_t brd__pid_cache;                    /* 0: not cached yet */
 AO_t brd__fork_generation = 1;
 AO_t brd__fds_closed_gen;               /* see brd__fork_fds_closed() */
 static AO_t brd_start_time;             /* of brd_pid; 0: not read yet */
+static AO_t brd_pid_ns;                 /* our pid namespace's inode; 0: not read yet */
 static struct brd_seg *brd_registry;    /* under brd_fork_mutex */
 static unsigned brd_registry_count;
 
@@ -67,6 +69,9 @@ static void brd_fork_child(void)
         /* Single-threaded, async-signal context: plain stores only. */
         AO_store(&brd__pid_cache, 0);
         AO_store(&brd_start_time, 0);
+        /* The parent may have called unshare(CLONE_NEWPID): a child can be
+         * in another pid namespace than its parent. */
+        AO_store(&brd_pid_ns, 0);
         AO_store(&brd__fork_generation, AO_load(&brd__fork_generation) + 1);
         for (s = brd_registry; s; s = next) {
                 next = s->reg_next;
@@ -232,6 +237,26 @@ uint64_t brd__proc_start_time(pid_t pid)
         if (pid == brd__getpid())
                 AO_store(&brd_start_time, (AO_t)st);
         return st;
+}
+
+uint64_t brd__pid_ns(void)
+{
+        uint64_t ns = AO_load(&brd_pid_ns);
+        struct stat st;
+
+        if (ns)
+                return ns;
+        if (stat("/proc/self/ns/pid", &st) < 0)
+                return 0;
+        AO_store(&brd_pid_ns, (AO_t)st.st_ino);
+        return (uint64_t)st.st_ino;
+}
+
+bool brd__pid_ns_ours(uint64_t ns)
+{
+        uint64_t me = brd__pid_ns();
+
+        return !ns || !me || ns == me;
 }
 
 AO_t brd__owner_word_of(pid_t pid)

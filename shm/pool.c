@@ -38,7 +38,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/single_threaded.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <brood/shm.h>
@@ -61,6 +60,8 @@ struct brd_pool {
         unsigned max_order;             /* largest order any block can have */
         unsigned flags;                 /* enum brd_pool_flags */
         uint64_t fork_gen;
+        uint64_t home_ns;               /* the creator's pid namespace (hdr, read once); 0: unknown */
+        AO_t ok_gen;                    /* fork generation pool_where() last found usable */
         /* The single-threaded cache: granule indices of CACHED blocks, in
          * a slot in shared memory (struct brd_pool_slot). */
         struct brd_pool_slot *slots;
@@ -171,10 +172,40 @@ static inline bool pool_mapped(const struct brd_pool *p)
         return !(BRD_UNLIKELY(p->flags & BRD_POOL_NOFORK) && p->fork_gen != brd__fork_gen());
 }
 
+/*
+ * May this process use the pool?  -EBADF: a forked child of a NOFORK pool
+ * (not mapped here); -EXDEV: a process of another pid namespace than the
+ * creator's (a child of a process that called unshare(CLONE_NEWPID)), to
+ * which the lock's pids mean other processes: its waits would take a live
+ * holder for dead, and its own pid would look dead to the others.  Both can
+ * only change at a fork, so the verdict is kept per fork generation: one
+ * load and compare on the fast paths.
+ */
+static __attribute__((noinline)) int pool_where_slow(const struct brd_pool *p)
+{
+        uint64_t gen = brd__fork_gen();
+
+        if (!pool_mapped(p))
+                return -EBADF;
+        if (!brd__pid_ns_ours(p->home_ns))
+                return -EXDEV;
+        AO_store(&((struct brd_pool *)p)->ok_gen, gen);        /* a process-local cache */
+        return 0;
+}
+
+static inline int pool_where(const struct brd_pool *p)
+{
+        if (BRD_LIKELY(AO_load(&p->ok_gen) == brd__fork_gen()))
+                return 0;
+        return pool_where_slow(p);
+}
+
 static inline int pool_check(const struct brd_pool *p)
 {
-        if (BRD_UNLIKELY(!pool_mapped(p)))
-                return -EBADF;          /* the mapping is not in this forked child */
+        int r = pool_where(p);
+
+        if (BRD_UNLIKELY(r < 0))
+                return r;
         if (BRD_UNLIKELY(AO_load(&p->hdr->poisoned)))
                 return -EBADMSG;
         return 0;
@@ -477,15 +508,6 @@ static void class_push(struct brd_pool *p, unsigned c, uint64_t first, uint64_t 
 
 /* ------------------------------------------ the single-threaded cache */
 
-/* The inode of this process's pid namespace: pids stamped in a slot mean
- * something only to processes of the same one.  0: unknown (no /proc). */
-static uint64_t pid_ns_ino(void)
-{
-        struct stat st;
-
-        return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
-}
-
 /* Give the blocks slot @s lists back and empty it: our own slot, or a dead
  * owner's that we hold for reaping.  An entry goes back only if its block
  * is still CACHED in its class (entries are shared memory). */
@@ -529,7 +551,7 @@ static void slot_free(struct brd_pool_slot *s)
  */
 static void slots_reap(struct brd_pool *p)
 {
-        uint64_t me = (uint64_t)brd__getpid(), ns = pid_ns_ino();
+        uint64_t me = (uint64_t)brd__getpid(), ns = brd__pid_ns();
         uint32_t i;
 
         if (!ns)
@@ -577,7 +599,7 @@ static void slot_claim(struct brd_pool *p)
                         /* Until these are set a reaper sees start time and
                          * namespace unknown: alive. */
                         AO_store(&s->start_time, brd__proc_start_time((pid_t)me));
-                        AO_store(&s->pid_ns, pid_ns_ino());
+                        AO_store(&s->pid_ns, brd__pid_ns());
                         p->slot = s;
                         return;
                 }
@@ -791,7 +813,7 @@ static int pool_wrap(struct brd_seg *seg, unsigned flags, struct brd_pool **ret_
         p->flags = flags;
         p->slots = (struct brd_pool_slot *)(void *)(p->base + h->slots_off);
         p->nslots = h->nslots;
-        p->fork_gen = p->cache_gen = brd__fork_gen();
+        p->fork_gen = p->cache_gen = p->ok_gen = brd__fork_gen();
         for (unsigned c = 0; c < BRD_POOL_NCLASSES; c++) {
                 /* About 256 KiB per class at most, 4..32 blocks. */
                 uint64_t cap = (256 * 1024) / class_size(c);
@@ -840,10 +862,12 @@ BRD_EXPORT int brd_pool_create(size_t size, unsigned flags, struct brd_pool **re
         h->gran_size = BRD_POOL_GRAN;
         h->nclasses = BRD_POOL_NCLASSES;
         h->hdr_size = BRD_POOL_HDR_SIZE;
+        h->pid_ns = brd__pid_ns();
         /* h->lock: 0, free, as the fresh memfd reads. */
         r = pool_wrap(seg, flags, &p);
         if (r < 0)
                 goto fail;
+        p->home_ns = brd__pid_ns();
         /* Tile the data area with the largest aligned blocks that fit. */
         for (i = 0; i < l.npages; ) {
                 unsigned k = p->max_order;
@@ -886,6 +910,7 @@ BRD_EXPORT int brd_pool_attach(const struct brd_handle *h, struct brd_pool **ret
 {
         struct brd_seg *seg = NULL;
         struct brd_pool *p = NULL;
+        uint64_t ns;
         int r;
 
         if (!ret_pool || !brd__handle_valid(h, BRD_HANDLE_POOL, 1) ||
@@ -899,9 +924,16 @@ BRD_EXPORT int brd_pool_attach(const struct brd_handle *h, struct brd_pool **ret
         r = pool_validate(brd_seg_addr(seg), brd_seg_size(seg));
         if (r < 0)
                 goto fail;
+        /* Read once: the creator's pid namespace must be ours. */
+        ns = ((const struct brd_pool_hdr *)brd_seg_addr(seg))->pid_ns;
+        if (!brd__pid_ns_ours(ns)) {
+                r = -EXDEV;
+                goto fail;
+        }
         r = pool_wrap(seg, (unsigned)h->flags, &p);
         if (r < 0)
                 goto fail;
+        p->home_ns = ns;
         *ret_pool = p;
         return 0;
 fail:
@@ -1139,6 +1171,11 @@ BRD_EXPORT void *brd_pool_ptr(const struct brd_pool *pool, uint64_t off)
 bool brd__pool_mapped(const struct brd_pool *pool)
 {
         return pool_mapped(pool);
+}
+
+int brd__pool_where(const struct brd_pool *pool)
+{
+        return pool_where(pool);
 }
 
 BRD_EXPORT int brd_pool_stats(const struct brd_pool *pool, struct brd_pool_stats *ret_stats)

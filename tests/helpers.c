@@ -92,6 +92,30 @@ int t_wait_child(pid_t pid)
         return -1;
 }
 
+int t_run_in_new_pidns(int (*fn)(void *arg), void *arg)
+{
+        pid_t pid = fork();
+
+        if (pid < 0)
+                return -1;
+        if (pid == 0) {
+                pid_t g;
+                int rc;
+
+                if (unshare(CLONE_NEWPID) < 0)
+                        _exit(errno == EPERM || errno == EINVAL || errno == ENOSPC ?
+                              T_EXIT_SKIP : 126);
+                g = fork();
+                if (g < 0)
+                        _exit(125);
+                if (g == 0)
+                        _exit(fn(arg));
+                rc = t_wait_child(g);
+                _exit(rc < 0 ? 124 : rc);
+        }
+        return t_wait_child(pid);
+}
+
 int64_t t_now_ns(void)
 {
         struct timespec ts;

@@ -42,6 +42,15 @@ int t_thread_count_is(int want);
  * not a delay; the thread may be between announcing a sleep and sleeping). */
 void t_wait_in_syscall(pid_t tid, long nr_a, long nr_b);
 
+/*
+ * Runs @fn(@arg) in a grandchild that is pid 1 of a new pid namespace (a
+ * child unshares CLONE_NEWPID, then forks it): returns @fn's result as the
+ * grandchild's exit code (128+signal if it was killed), or T_EXIT_SKIP when
+ * this process may not make a pid namespace (no CAP_SYS_ADMIN).  The child
+ * and the grandchild are reaped.
+ */
+int t_run_in_new_pidns(int (*fn)(void *arg), void *arg);
+
 /* cmocka-asserts that this process has no child, alive or zombie. */
 void t_no_children(void);
 

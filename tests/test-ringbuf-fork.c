@@ -171,12 +171,76 @@ static void test_handle_sent_over_socket(void **state)
         t_leak_end(&l);
 }
 
+struct pidns_ring {
+        struct brd_handle hp, hc;
+};
+
+/* In another pid namespace: neither role attaches, nothing is left open.
+ * Exit code = the number of the first check that failed. */
+static int pidns_attach(void *arg)
+{
+        struct pidns_ring *c = arg;
+        struct brd_ring *r = NULL;
+        int fds = t_fd_count();
+
+        if (getpid() != 1)
+                return 1;
+        if (brd_ring_attach(&c->hc, &r) != -EXDEV || r)
+                return 2;
+        if (brd_ring_attach(&c->hp, &r) != -EXDEV || r)
+                return 3;
+        if (t_fd_count() != fds)
+                return 4;
+        return 0;
+}
+
+/*
+ * Each end of a ring watches the other by the pid it stamped; in another
+ * pid namespace that pid names another process (the grandchild below is
+ * pid 1 of its namespace, which in ours is init), and the peer would be
+ * taken for dead at once.
+ * Attach refuses with -EXDEV instead, and the ring stays whole for the
+ * processes of its creator's namespace.  Skipped without the privilege to
+ * make a pid namespace.
+ */
+static void test_attach_in_other_pidns(void **state)
+{
+        struct pidns_ring c;
+        struct brd_ring *p, *q;
+        uint64_t v = 0x5eed, got = 0;
+        struct t_leak l;
+        int rc;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(4096, 0, &c.hp, &c.hc), 0);
+        rc = t_run_in_new_pidns(pidns_attach, &c);
+        if (rc == T_EXIT_SKIP) {
+                brd_handle_close(&c.hp);
+                brd_handle_close(&c.hc);
+                skip();
+        }
+        assert_int_equal(rc, 0);
+        assert_int_equal(brd_ring_attach(&c.hp, &p), 0);
+        assert_int_equal(brd_ring_attach(&c.hc, &q), 0);
+        brd_handle_close(&c.hp);
+        brd_handle_close(&c.hc);
+        assert_int_equal(brd_ring_send(p, &v, sizeof(v), 0), 0);
+        assert_int_equal(brd_ring_recv(q, &got, sizeof(got), 1000), sizeof(got));
+        assert_int_equal(got, v);
+        brd_ring_close(p);
+        assert_int_equal(brd_ring_recv(q, &got, sizeof(got), 1000), -EPIPE);
+        brd_ring_close(q);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_inherited_endpoint_is_ebadf),
                 cmocka_unit_test(test_handle_inherited_then_attached),
                 cmocka_unit_test(test_handle_sent_over_socket),
+                cmocka_unit_test(test_attach_in_other_pidns),
         };
 
         return cmocka_run_group_tests_name("ringbuf-fork", tests, NULL, NULL);

@@ -1360,6 +1360,112 @@ static void test_pool_nofork(void **state)
         t_leak_end(&l);
 }
 
+/* What the grandchild in another pid namespace gets (test_pool_other_pidns). */
+struct pidns_case {
+        struct brd_pool *p;
+        struct brd_handle h;            /* the pool, exported */
+        struct brd_array *a;
+        int64_t small, large;           /* live blocks, their bytes a pattern */
+        uint64_t rows[4];               /* the array's contents, first at 0 */
+};
+
+/* Exit code = the number of the first check that failed. */
+static int pidns_child(void *arg)
+{
+        struct pidns_case *c = arg;
+        struct brd_pool *q = NULL;
+        struct brd_pool_stats ps;
+        struct brd_array *b = NULL;
+        uint64_t got[8], first = 99, row = 7;
+        const unsigned char *m;
+        int fds = t_fd_count(), i;
+
+        if (getpid() != 1)
+                return 1;               /* not in a new namespace after all */
+        if (brd_pool_attach(&c->h, &q) != -EXDEV || q)
+                return 2;
+        if (t_fd_count() != fds)
+                return 3;               /* the failed attach left nothing open */
+        /* Inherited through fork(): every call that takes the lock refuses. */
+        if (brd_pool_alloc(c->p, 64) != -EXDEV || brd_pool_alloc(c->p, 64 * 1024) != -EXDEV)
+                return 4;
+        if (brd_pool_free(c->p, (uint64_t)c->small) != -EXDEV ||
+            brd_pool_free(c->p, (uint64_t)c->large) != -EXDEV)
+                return 5;
+        if (brd_pool_stats(c->p, &ps) != -EXDEV)
+                return 6;
+        if (brd_array_push(c->a, &row, 1) != -EXDEV || brd_array_prepend(c->a, &row, 1) != -EXDEV)
+                return 7;
+        /* Reading takes no lock: the memory is as the parent left it. */
+        m = brd_pool_ptr(c->p, (uint64_t)c->large);
+        for (i = 0; m && i < 64 * 1024; i++)
+                if (m[i] != (unsigned char)(i * 7))
+                        return 8;
+        if (!m)
+                return 8;
+        if (brd_array_read(c->a, &first, got, 8) != 4 || first != 0 ||
+            memcmp(got, c->rows, sizeof(c->rows)))
+                return 9;
+        if (brd_array_open(c->p, brd_array_offset(c->a), &b) != 0)
+                return 10;
+        if (brd_array_destroy(b) != -EXDEV)     /* closes only this view */
+                return 11;
+        return 0;
+}
+
+/*
+ * A pool (and its array) reaches a process of another pid namespace: by a
+ * handle (attach) or through fork() after unshare(CLONE_NEWPID).  There the
+ * lock words' pids name other processes (pid 1 is that namespace's init), so
+ * every call that takes a lock answers -EXDEV and changes nothing; reads
+ * work.  Skipped without the privilege to make a pid namespace.
+ */
+static void test_pool_other_pidns(void **state)
+{
+        struct pidns_case c;
+        struct brd_pool_stats before, after;
+        uint64_t got[8], first;
+        unsigned char *m;
+        struct t_leak l;
+        int i, rc;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &c.p), 0);
+        c.small = brd_pool_alloc(c.p, 64);
+        c.large = brd_pool_alloc(c.p, 64 * 1024);
+        assert_true(c.small > 0 && c.large > 0);
+        m = brd_pool_ptr(c.p, (uint64_t)c.large);
+        for (i = 0; i < 64 * 1024; i++)
+                m[i] = (unsigned char)(i * 7);
+        assert_int_equal(brd_array_create(c.p, sizeof(uint64_t), 16, 0, 0, &c.a), 0);
+        for (i = 0; i < 4; i++)
+                c.rows[i] = 0x1000 + (uint64_t)i;
+        assert_int_equal(brd_array_push(c.a, c.rows, 4), 0);
+        assert_int_equal(brd_pool_export(c.p, &c.h), 0);
+        assert_int_equal(brd_pool_stats(c.p, &before), 0);
+        rc = t_run_in_new_pidns(pidns_child, &c);
+        brd_handle_close(&c.h);
+        if (rc == T_EXIT_SKIP) {
+                brd_array_close(c.a);
+                brd_pool_close(c.p);
+                skip();
+        }
+        assert_int_equal(rc, 0);
+        /* Nothing changed here, and all of it still works. */
+        assert_int_equal(brd_pool_stats(c.p, &after), 0);
+        assert_int_equal(after.blocks, before.blocks);
+        assert_int_equal(after.used, before.used);
+        assert_int_equal(brd_array_read(c.a, &first, got, 8), 4);
+        assert_int_equal(first, 0);
+        assert_memory_equal(got, c.rows, sizeof(c.rows));
+        assert_int_equal(brd_array_destroy(c.a), 0);
+        assert_int_equal(brd_pool_free(c.p, (uint64_t)c.small), 0);
+        assert_int_equal(brd_pool_free(c.p, (uint64_t)c.large), 0);
+        brd_pool_close(c.p);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1380,6 +1486,7 @@ int main(void)
                 cmocka_unit_test(test_pool_lock_word_impossible),
                 cmocka_unit_test(test_pool_killed_mid_operation),
                 cmocka_unit_test(test_pool_nofork),
+                cmocka_unit_test(test_pool_other_pidns),
                 /* These start threads: from here on the process-local cache is bypassed. */
                 cmocka_unit_test(test_pool_racing_double_free),
                 cmocka_unit_test(test_pool_fork_while_allocating),

@@ -23,7 +23,7 @@ extern "C" {
  * (20 us, unless BRD_RING_NOSPIN), then sleeps in poll() on its doorbell, the
  * peer's pidfd and its own interrupt eventfd, so it notices a dead peer
  * (SIGKILL) within milliseconds (the peer is found by its pid: both ends
- * must be in one pid namespace).  When the peer on another CPU keeps ending
+ * must be in the creator's pid namespace, attach checks).  When the peer on another CPU keeps ending
  * those sleeps soon after they began (a steady stream, a message every
  * 20-100 us), the following waits poll up to 5/4 of that time, at most
  * 100 us, yielding the CPU between polls past the first 20 us, instead of
@@ -148,7 +148,9 @@ int     brd_ring_create(size_t capacity, unsigned flags,
  * this process (pid + start time) in its side of the header and rings the
  * peer's doorbell once, so that a peer already waiting learns whom to watch.
  * Return: 0; -EINVAL (malformed handle: kind, fd count, fd types); -EPROTO
- * (not a ring of this version, or inconsistent layout); -EBADMSG (memfd
+ * (not a ring of this version, or inconsistent layout); -EXDEV (this process
+ * is in another pid namespace than the ring's creator: each end watches the
+ * other by pid, so both must be in the creator's); -EBADMSG (memfd
  * unsealed or smaller than declared); -EPIPE (this role already closed the
  * ring: a role leaves for good); -EMFILE/-ENOMEM; other -errno.
  * Nothing is mapped or left open on failure.

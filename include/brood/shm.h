@@ -130,8 +130,8 @@ int brd_seg_is_inherited(const struct brd_seg *seg);
  * dies is survived (a waiter that finds its process gone takes the lock over
  * and repairs the allocator; at worst the span or the blocks the dead
  * process was handling stay allocated; a zombie holder is gone too; the
- * holder is named by its pid, so every process sharing the pool must be in
- * one pid namespace).  A
+ * holder is named by its pid, so every process using the pool must be in
+ * its creator's pid namespace: see brd_pool_create()).  A
  * call never waits for that lock longer than 2 s: past
  * that it returns -ETIMEDOUT, having changed nothing.  When
  * the buddy allocator runs dry, spans of small blocks that are entirely free
@@ -178,6 +178,10 @@ struct brd_pool_stats {
  * Concurrency: thread-safe.  Fork: the pool is usable in a forked child (it
  * is shared memory, unless BRD_POOL_NOFORK); the child forgets the parent's
  * cache without handing those blocks back, and claims a slot of its own.
+ * The pool records the creator's pid namespace: the lock names its holder
+ * by pid, so processes of another pid namespace (the children of a process
+ * that called unshare(CLONE_NEWPID)) get -EXDEV from attach, and from
+ * alloc, free and stats when the pool reached them through fork().
  */
 int brd_pool_create(size_t size, unsigned flags, struct brd_pool **ret_pool);
 
@@ -186,7 +190,8 @@ int brd_pool_create(size_t size, unsigned flags, struct brd_pool **ret_pool);
  * @h: a BRD_HANDLE_POOL handle, borrowed (its fd is dup'ed)
  * Return: 0, -EINVAL (not a pool handle), -EPROTO (bad magic, version or
  * layout: the geometry is recomputed from the segment size and compared),
- * or the -errno of brd_seg_attach() (-EBADMSG for a lying fd).
+ * -EXDEV (this process is in another pid namespace than the pool's
+ * creator), or the -errno of brd_seg_attach() (-EBADMSG for a lying fd).
  */
 int brd_pool_attach(const struct brd_handle *h, struct brd_pool **ret_pool);
 
@@ -204,7 +209,8 @@ void brd_pool_close(struct brd_pool *pool);
  * are wholly free), -EBADMSG when the pool's shared state is corrupt (poisoned: every
  * later call says -EBADMSG), -ETIMEDOUT when the pool lock stayed held for
  * 2 s (nothing changed; only calls that need the lock: larger blocks, or a
- * size class that ran dry), -EBADF in a forked child of a NOFORK pool.
+ * size class that ran dry), -EBADF in a forked child of a NOFORK pool,
+ * -EXDEV in a forked child in another pid namespace (see brd_pool_create()).
  * Concurrency: any thread of any process that attached the pool, at once;
  * lock-free up to BRD_POOL_SMALL_MAX while the size class has free blocks.
  */
@@ -215,7 +221,8 @@ int64_t brd_pool_alloc(struct brd_pool *pool, size_t size);
  * Return: 0; -EINVAL if @off is not a live block (never allocated, freed
  * twice, not a block start): the pool is left unchanged; -ETIMEDOUT (a
  * block above BRD_POOL_SMALL_MAX, the pool lock held for 2 s: nothing
- * changed, the block is still live); -EBADMSG, -EBADF.
+ * changed, the block is still live); -EBADMSG, -EBADF, -EXDEV (as
+ * brd_pool_alloc()).
  * (An offset freed and then allocated again is live: a stale free of it
  * frees the new block, as with any allocator.)
  * Concurrency: as brd_pool_alloc(); of two racing frees of one block
@@ -229,7 +236,8 @@ void *brd_pool_ptr(const struct brd_pool *pool, uint64_t off);
 
 /**
  * brd_pool_stats() - a snapshot of the pool's accounting.
- * Return: 0, -EINVAL, -EBADMSG, -ETIMEDOUT (the pool lock held for 2 s).
+ * Return: 0, -EINVAL, -EBADMSG, -ETIMEDOUT (the pool lock held for 2 s),
+ * -EBADF, -EXDEV (as brd_pool_alloc()).
  * Exact when no other thread allocates or frees at the same time.  Cost: a
  * walk of the pool's metadata under its lock.
  */
@@ -288,7 +296,9 @@ uint64_t brd_array_last(const struct brd_array *a);
  * Return: 0; -ENOSPC if they do not fit (without BRD_ARRAY_RING), or if
  * @n > capacity (either mode): nothing is written, indices unchanged;
  * -EINVAL; -EBADF in a forked child of a BRD_POOL_NOFORK pool (nothing of
- * the pool is mapped there); -EBADMSG on corrupt indices or a writer lock
+ * the pool is mapped there); -EXDEV in a process of another pid namespace
+ * than the pool's creator (the writer lock names its holder by pid; reads
+ * still work there); -EBADMSG on corrupt indices or a writer lock
  * word that cannot name a process; -ETIMEDOUT when the writer lock stayed held for 2 s
  * (CLOCK_MONOTONIC) by a live holder: a peer that is stopped (SIGSTOP, a
  * debugger) or hostile, or a lock word scribbled to name a live process.
@@ -296,9 +306,8 @@ uint64_t brd_array_last(const struct brd_array *a);
  * With BRD_ARRAY_RING, first advances past the rows overwritten.
  * Concurrency: any thread of any process; writers take turns through the
  * array's writer lock (held for the copy; a dead holder is taken over,
- * found gone when its process exited, is a zombie or its pid was reused,
- * pids read in the caller's pid namespace; a live one is waited for at
- * most 2 s).
+ * found gone when its process exited, is a zombie or its pid was reused;
+ * a live one is waited for at most 2 s).
  * Readers never wait.
  */
 int brd_array_push(struct brd_array *a, const void *rows, size_t n);
@@ -332,7 +341,8 @@ void brd_array_close(struct brd_array *a);
  * brd_array_destroy() - free the array's block in the pool and close it.
  * Every other process must have stopped using the array.  NULL ok (0).
  * Return: 0, or the -errno of brd_pool_free(); -EBADF in a forked child of
- * a BRD_POOL_NOFORK pool, where it only closes this process's view.
+ * a BRD_POOL_NOFORK pool, -EXDEV in another pid namespace (as
+ * brd_array_push()): then it only closes this process's view.
  */
 int brd_array_destroy(struct brd_array *a);
 

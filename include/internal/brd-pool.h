@@ -165,6 +165,10 @@ struct brd_pool_hdr {
         uint64_t slots_off;             /* struct brd_pool_slot[nslots] */
         uint32_t nslots;
         uint32_t slot_size;             /* sizeof(struct brd_pool_slot) */
+        /* Immutable after create: the inode of the creator's pid namespace
+         * (0: unknown).  The lock names its holder by pid, so a process of
+         * another pid namespace may not use the pool (-EXDEV). */
+        uint64_t pid_ns;
 };
 _Static_assert(offsetof(struct brd_pool_hdr, lock) == 64, "lock on its own line");
 _Static_assert(offsetof(struct brd_pool_hdr, free_head) == 128, "free lists on their own line");
@@ -224,6 +228,12 @@ int64_t brd__pool_block_size(struct brd_pool *pool, uint64_t off);
 /* false in a forked child of a BRD_POOL_NOFORK pool: nothing of the pool is
  * mapped there, so nothing in it may be touched (its arrays included). */
 bool brd__pool_mapped(const struct brd_pool *pool);
+/* May this process take the pool's locks (its arrays' writer locks too)?
+ * 0; -EBADF where it is not mapped; -EXDEV in a process of another pid
+ * namespace than the pool's creator (a forked child of a process that
+ * called unshare(CLONE_NEWPID)), to which the lock words' pids mean other
+ * processes. */
+int brd__pool_where(const struct brd_pool *pool);
 /*
  * Test hook: take the pool lock and leave the shared state the way a holder
  * killed at @stage would (0: just holding; 1: mid-split of a free block;

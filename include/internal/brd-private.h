@@ -187,6 +187,17 @@ uint64_t brd__proc_start_time(pid_t pid);
  * and a living one whose start time is unknown is alive. */
 bool brd__pid_gone(uint64_t pid, uint64_t start, uint64_t mask);
 /*
+ * The identity of this process's pid namespace (the inode of
+ * /proc/self/ns/pid), cached per process and right in a forked child; 0
+ * when /proc cannot say.  Pids mean the same to two processes only within
+ * one namespace: an object that judges liveness by pids stamps its
+ * creator's, and a process of another namespace may not use it.
+ */
+uint64_t brd__pid_ns(void);
+/* Does a process stamped with pid namespace @ns see our pids?  True when
+ * either side is unknown (0): the stamp only ever refuses for sure. */
+bool brd__pid_ns_ours(uint64_t ns);
+/*
  * The owner word of a lock in shared memory (the pool's, an array's
  * writer's): this process's pid in bits 0..31, the low 32 bits of its start
  * time above, so that a recycled pid is not taken for a live holder.
@@ -198,9 +209,9 @@ AO_t brd__owner_word(void);
  * what it would write. */
 AO_t brd__owner_word_of(pid_t pid);
 /* Has the process that wrote owner word @word exited (or become a zombie)?
- * brd__pid_gone()'s sure verdict.  Pids are read in our pid namespace:
- * processes sharing an object across pid namespaces could see a live holder
- * of another one as gone. */
+ * brd__pid_gone()'s sure verdict.  Pids are read in our pid namespace,
+ * which must be the writer's: the pool refuses processes of another one
+ * (brd__pid_ns_ours() against its creator's stamp), arrays live in pools. */
 bool brd__owner_gone(AO_t word);
 
 /* How long brd__owner_lock() waits for a live holder. */

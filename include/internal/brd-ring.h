@@ -93,7 +93,11 @@ struct brd_ring_hdr {
         uint64_t mask;          /* capacity - 1 */
         uint64_t data_off;      /* file offset of the data area: page-aligned */
         uint64_t ring_id;       /* random; matches the handles' id */
-        BRD_PAD(pad0, 48);
+        /* The inode of the creator's pid namespace (0: unknown): each end
+         * watches the other by pid, so both must be in that namespace
+         * (attach: -EXDEV otherwise). */
+        uint64_t pid_ns;
+        BRD_PAD(pad0, 56);
         struct brd_ring_idx tail;       /* line 1: producer-written only */
         struct brd_ring_idx head;       /* line 2: consumer-written only */
         struct brd_ring_side prod;      /* line 3 */
