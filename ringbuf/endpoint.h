@@ -139,7 +139,7 @@ struct brd_ring {
  * state on every message.  Without that page (kernel < 4.14), the fork
  * generation stamped at attach.
  */
-extern const uint64_t brd__ring_no_token;     /* r->token without a wipe-on-fork page */
+extern const uint64_t brd__ring_no_token BRD_HIDDEN;     /* r->token without a wipe-on-fork page */
 
 static inline bool ring_mine(const struct brd_ring *r)
 {

@@ -36,6 +36,11 @@
 _Static_assert(sizeof(AO_t) == 8, "brood's shared layouts assume a 64-bit AO_t");
 
 #define BRD_EXPORT __attribute__((visibility("default")))
+/* On extern declarations of the library's own globals: -fvisibility=hidden
+ * covers definitions only, and without this every load of one goes through
+ * the GOT (the static library is PIC), an extra load and a register on the
+ * fast paths that read the fork generation. */
+#define BRD_HIDDEN __attribute__((visibility("hidden")))
 
 #define BRD_CACHELINE 64
 /* Pads a shared struct so that the next member starts on a new cache line. */
@@ -159,9 +164,9 @@ static inline void brd__copy(void *restrict dst, const void *restrict src, size_
  */
 
 /* Defined in shm/fork-state.c; handlers registered at library load. */
-extern AO_t brd__pid_cache;
-extern AO_t brd__fork_generation;
-extern AO_t brd__fds_closed_gen;
+extern AO_t brd__pid_cache BRD_HIDDEN;
+extern AO_t brd__fork_generation BRD_HIDDEN;
+extern AO_t brd__fds_closed_gen BRD_HIDDEN;
 pid_t brd__getpid_slow(void);
 
 /* Cached getpid(); right in a forked child (reset by the atfork handler). */

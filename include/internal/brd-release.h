@@ -76,7 +76,7 @@ enum brd__release_policy {
         BRD_RELEASE_OFF,
         BRD_RELEASE_ON,         /* always while streaming, when the CPU can */
 };
-extern int brd__release_policy;
+extern int brd__release_policy BRD_HIDDEN;
 
 /* Set @rl up for a consumer at index @pos of a ring of @cap bytes, per
  * brd__release_policy: under the controller when the CPU can; otherwise off
