@@ -256,6 +256,8 @@ int brd_pool_stats(const struct brd_pool *pool, struct brd_pool_stats *ret_stats
  * block a writer.  A writer writes rows first and publishes them with a
  * release store of last (push) or first (prepend), so a reader never sees
  * an unwritten or torn row, and never an empty range once a push landed.
+ * An array object uses its pool's mapping: close it before the pool
+ * (brd_pool_close() unmaps the rows under it).
  */
 struct brd_array;               /* fixed-size rows in a pool, with shared first/last indices */
 
