@@ -152,9 +152,12 @@ static int create_named(const char *label, size_t size, int *ret_fd, char **ret_
                         return errno ? -errno : -EIO;
                 for (k = 0; k < 16; k++)
                         snprintf(hex + 2 * k, 3, "%02x", rnd[k]);
-                snprintf(name, sizeof(name), "/" BRD_SEG_NAME_PREFIX "%d.%llu.%s.%s",
+                /* The pid namespace too: the pid means this process only
+                 * to processes of that namespace (brood reap). */
+                snprintf(name, sizeof(name), "/" BRD_SEG_NAME_PREFIX "%d.%llu.%llu.%s.%s",
                          (int)brd__getpid(),
-                         (unsigned long long)brd__proc_start_time(brd__getpid()), hex, label);
+                         (unsigned long long)brd__proc_start_time(brd__getpid()),
+                         (unsigned long long)brd__pid_ns(), hex, label);
                 /* O_EXCL: never adopt a squatter's object (fs.protected_regular
                  * is 0 on these machines); glibc adds O_NOFOLLOW|O_CLOEXEC. */
                 fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);

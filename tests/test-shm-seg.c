@@ -93,6 +93,22 @@ static void test_named_create_open_close(void **state)
         name = brd_seg_name(s);
         assert_non_null(name);
         assert_int_equal(strncmp(name, "/brood.", 7), 0);
+        {
+                /* pid, start time, pid namespace, 128 random bits, label */
+                unsigned long long start, ns;
+                char hex[33], label[16];
+                struct stat nst;
+                int pid;
+
+                assert_int_equal(sscanf(name, "/brood.%d.%llu.%llu.%32[0-9a-f].%15s", &pid, &start,
+                                        &ns, hex, label), 5);
+                assert_int_equal(pid, getpid());
+                assert_true(start > 0);
+                assert_int_equal(stat("/proc/self/ns/pid", &nst), 0);
+                assert_int_equal(ns, (unsigned long long)nst.st_ino);
+                assert_int_equal(strlen(hex), 32);
+                assert_string_equal(label, "named");
+        }
         snprintf(path, sizeof(path), "/dev/shm%s", name);
         assert_int_equal(stat(path, &st), 0);
         assert_int_equal(st.st_mode & 0777, 0600);

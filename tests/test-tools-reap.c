@@ -138,6 +138,72 @@ static void test_reap_removes_only_dead_unheld(void **state)
         shm_unlink(lookalike);
 }
 
+/* In a new pid namespace: make a named segment and leave it behind (exit
+ * without closing it), its name in the shared page @arg. */
+static int make_named_and_leave(void *arg)
+{
+        struct brd_seg *s;
+
+        if (brd_seg_create("otherns", 4096, BRD_SEG_NAMED, &s) < 0)
+                return 1;
+        snprintf(arg, 256, "%s", brd_seg_name(s));
+        return 0;
+}
+
+/*
+ * A segment made in another pid namespace carries that namespace in its
+ * name: ls shows its creator as "other" and reap leaves it (its pid means
+ * another process here), though its creator is in fact dead.  A name of the
+ * older format (no namespace) whose creator is dead is still reaped.
+ */
+static void test_reap_leaves_other_pidns(void **state)
+{
+        char *other, old[256], out[8192];
+        pid_t dead;
+        int fd, rc;
+
+        (void)state;
+        other = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        assert_true(other != MAP_FAILED);
+        other[0] = '\0';
+        rc = t_run_in_new_pidns(make_named_and_leave, other);
+        if (rc == T_EXIT_SKIP) {
+                munmap(other, 4096);
+                skip();
+        }
+        assert_int_equal(rc, 0);
+        assert_true(other[0] == '/' && exists(other));
+        /* The old format: pid, start time, 32 hex digits, label. */
+        dead = fork();
+        assert_true(dead >= 0);
+        if (dead == 0)
+                _exit(0);
+        assert_int_equal(t_wait_child(dead), 0);
+        snprintf(old, sizeof(old), "/brood.%d.1.0123456789abcdef0123456789abcdef.oldfmt", (int)dead);
+        fd = shm_open(old, O_RDWR | O_CREAT | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+
+        assert_int_equal(run_brood("ls", out, sizeof(out)), 0);
+        {
+                const char *line = strstr(out, other + 1);
+
+                assert_non_null(line);
+                while (line > out && line[-1] != '\n')
+                        line--;
+                assert_true(strncmp(line + 9, "other", 5) == 0);    /* the STATE column */
+        }
+        assert_int_equal(run_brood("ls --json", out, sizeof(out)), 0);
+        assert_non_null(strstr(out, "\"other_pid_ns\":true"));
+        assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
+        assert_non_null(strstr(out, "of another pid namespace"));
+        assert_null(strstr(out, other));
+        assert_true(exists(other));
+        assert_false(exists(old));                  /* parsed, creator dead: reaped */
+        assert_int_equal(shm_unlink(other), 0);
+        munmap(other, 4096);
+}
+
 /* In a child: become uid 65534, map a brood memfd and close its fd, and
  * run `brood ls --anon --json`.  Exit 0 when it lists the memfd with its
  * size, mode and owner as null (unknown), 77 when that user may not run the
@@ -280,6 +346,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_reap_removes_only_dead_unheld),
+                cmocka_unit_test(test_reap_leaves_other_pidns),
                 cmocka_unit_test(test_ls_anon_rings_and_pools_reap_reports_dead_peer),
         };
 

@@ -37,7 +37,9 @@ struct seg_entry {
         char label[80];
         pid_t creator;
         uint64_t start_time;    /* creator's /proc start time encoded in the name */
-        bool creator_alive;     /* same pid and same start time */
+        uint64_t pid_ns;        /* creator's pid namespace in the name; 0: not there */
+        bool other_ns;          /* a namespace that is not ours: its pid means nothing here */
+        bool creator_alive;     /* same pid and same start time (false when other_ns) */
         uint64_t size;
         unsigned mode;
         uid_t uid;

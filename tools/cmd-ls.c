@@ -54,7 +54,8 @@ static int usage_ls(FILE *f)
 {
         fprintf(f, "usage: brood ls [--json] [--anon]\n"
                    "  List brood's named shared-memory segments (/dev/shm/brood.*): creator pid,\n"
-                   "  whether it is alive, size, and the live processes that map or hold each one.\n"
+                   "  whether it is alive (\"other\": made in another pid namespace, not judged),\n"
+                   "  size, and the live processes that map or hold each one.\n"
                    "  --anon   also list anonymous brood memfds held by live processes, with\n"
                    "           rings' fill level and pids and pools' usage\n"
                    "  --json   one JSON document instead of a table\n");
@@ -97,9 +98,11 @@ int cmd_ls(int argc, char **argv)
                         json_str(stdout, e->name);
                         printf(",\"label\":");
                         json_str(stdout, e->label);
-                        printf(",\"anonymous\":%s,\"creator\":%d,\"creator_alive\":%s,",
+                        printf(",\"anonymous\":%s,\"creator\":%d,\"creator_alive\":%s,"
+                               "\"creator_pid_ns\":%llu,\"other_pid_ns\":%s,",
                                e->anon ? "true" : "false", (int)e->creator,
-                               e->creator_alive ? "true" : "false");
+                               e->creator_alive ? "true" : "false",
+                               (unsigned long long)e->pid_ns, e->other_ns ? "true" : "false");
                         if (e->stat_ok)         /* else unknown: null */
                                 printf("\"size\":%llu,\"mode\":\"%04o\",\"uid\":%u,",
                                        (unsigned long long)e->size, e->mode, (unsigned)e->uid);
@@ -135,7 +138,8 @@ int cmd_ls(int argc, char **argv)
                         if (e->anon)
                                 printf("%-8s %-6s", "-", "anon");
                         else
-                                printf("%-8d %-6s", (int)e->creator, e->creator_alive ? "alive" : "dead");
+                                printf("%-8d %-6s", (int)e->creator,
+                                       e->other_ns ? "other" : e->creator_alive ? "alive" : "dead");
                         if (e->stat_ok)
                                 printf(" %12llu  ", (unsigned long long)e->size);
                         else
@@ -167,8 +171,10 @@ static int usage_reap(FILE *f)
 {
         fprintf(f, "usage: brood reap [--dry-run]\n"
                    "  Unlink brood's named segments whose creator is dead and that no live\n"
-                   "  process maps or holds.  Names brood did not make, and segments of a live\n"
-                   "  creator, are never touched.  Exit 1 if something could not be removed.\n"
+                   "  process maps or holds.  Names brood did not make, segments of a live\n"
+                   "  creator, and segments made in another pid namespace (whose pids mean\n"
+                   "  other processes here) are never touched.  Exit 1 if something could\n"
+                   "  not be removed.\n"
                    "  It also reports rings (anonymous) whose producer or consumer died.\n"
                    "  --dry-run   only say what would be removed\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
@@ -183,7 +189,7 @@ int cmd_reap(int argc, char **argv)
         };
         struct seg_entry *v = NULL;
         bool dry = false;
-        int c, n, i, removed = 0, kept = 0, failed = 0;
+        int c, n, i, removed = 0, kept = 0, other = 0, failed = 0;
 
         while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
                 switch (c) {
@@ -216,6 +222,10 @@ int cmd_reap(int argc, char **argv)
                                                role[k], (int)e->ring.pid[k]);
                         continue;
                 }
+                if (e->other_ns) {
+                        other++;
+                        continue;
+                }
                 if (e->creator_alive || e->nholders) {
                         kept++;
                         continue;
@@ -238,8 +248,11 @@ int cmd_reap(int argc, char **argv)
                        (unsigned long long)e->size);
                 removed++;
         }
-        printf("%s%d, kept %d (live creator or holder)%s\n", dry ? "would remove " : "removed ",
-               removed, kept, failed ? ", some could not be removed" : "");
+        printf("%s%d, kept %d (live creator or holder)", dry ? "would remove " : "removed ",
+               removed, kept);
+        if (other)
+                printf(", %d of another pid namespace (reap them there)", other);
+        printf("%s\n", failed ? ", some could not be removed" : "");
         free(v);
         return failed ? BRD_EXIT_FAIL : BRD_EXIT_OK;
 }

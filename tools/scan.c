@@ -21,12 +21,22 @@
 #include "internal/brd-ring.h"
 #include "brood.h"
 
+/* 32 lowercase hex digits, then a '.'. */
+static bool hex32(const char *p)
+{
+        int i;
+
+        for (i = 0; i < 32; i++)
+                if (!isxdigit((unsigned char)p[i]) || isupper((unsigned char)p[i]))
+                        return false;
+        return p[32] == '.';
+}
+
 bool seg_parse_name(const char *name, struct seg_entry *e)
 {
         const char *p = name;
         char *end;
-        unsigned long long pid, st;
-        int i;
+        unsigned long long pid, st, ns;
 
         if (*p == '/')
                 p++;
@@ -45,16 +55,28 @@ bool seg_parse_name(const char *name, struct seg_entry *e)
         if (*end != '.')
                 return false;
         p = end + 1;
-        for (i = 0; i < 32; i++)
-                if (!isxdigit((unsigned char)p[i]) || isupper((unsigned char)p[i]))
+        /* Then the creator's pid namespace (decimal, at most 20 digits),
+         * unless the name predates it: the 32 hex digits come at once. */
+        ns = 0;
+        if (!hex32(p)) {
+                if (!isdigit((unsigned char)*p))
                         return false;
-        if (p[32] != '.' || !p[33] || strlen(p + 33) >= sizeof(e->label))
+                errno = 0;
+                ns = strtoull(p, &end, 10);
+                if (*end != '.' || end - p > 20 || errno)
+                        return false;
+                p = end + 1;
+                if (!hex32(p))
+                        return false;
+        }
+        if (!p[33] || strlen(p + 33) >= sizeof(e->label))
                 return false;
         memset(e, 0, sizeof(*e));
         snprintf(e->name, sizeof(e->name), "/%s", name[0] == '/' ? name + 1 : name);
         snprintf(e->label, sizeof(e->label), "%s", p + 33);
         e->creator = (pid_t)pid;
         e->start_time = st;
+        e->pid_ns = ns;
         return true;
 }
 
@@ -357,8 +379,13 @@ int seg_scan(bool anon, struct seg_entry **ret_list)
                 return r;
         }
         for (i = 0; i < x.n; i++) {
-                if (!x.v[i].anon)
-                        x.v[i].creator_alive = proc_alive(x.v[i].creator, x.v[i].start_time);
+                if (!x.v[i].anon) {
+                        /* A creator of another pid namespace is not judged:
+                         * its pid names another process here, or none. */
+                        x.v[i].other_ns = !brd__pid_ns_ours(x.v[i].pid_ns);
+                        x.v[i].creator_alive = !x.v[i].other_ns &&
+                                               proc_alive(x.v[i].creator, x.v[i].start_time);
+                }
                 else
                         inspect(&x.v[i]);
         }

@@ -40,8 +40,9 @@ enum brd_seg_flags {
  * Anonymous (default): memfd_create(MFD_CLOEXEC|MFD_ALLOW_SEALING), space
  * reserved with posix_fallocate, sealed against shrink, grow and reseal,
  * mapped MAP_SHARED.  Named (BRD_SEG_NAMED): shm_open(O_CREAT|O_EXCL) with
- * mode 0600 under "/brood.<pid>.<starttime>.<random>.<label>", so no other
- * process can squat or guess it; this process unlinks it on close.
+ * mode 0600 under "/brood.<pid>.<starttime>.<pidns>.<random>.<label>" (the
+ * creator, its pid namespace's inode, 128 random bits), so no other process
+ * can squat or guess it; this process unlinks it on close.
  *
  * Return: 0; -EINVAL (bad label, size 0, unknown flags); -ENAMETOOLONG;
  * -EFBIG (size above RLIMIT_FSIZE: never SIGXFSZ); -ENOSPC / -ENOMEM (no
