@@ -75,6 +75,9 @@ static void make_names(void)
         char path[128], target[128];
 
         snprintf(pfx, sizeof(pfx), "fuzzshm.%d.", (int)getpid());
+        /* Names under our pid can only be a dead process's that never ran
+         * its atexit (killed, or a debugger's): ours to remove. */
+        cleanup();
         atexit(cleanup);
         mk("ok", 0600, 8192);
         mk("empty", 0600, 0);
