@@ -67,8 +67,6 @@ struct seg_entry {
 
 /* Parse "/brood.<pid>.<start>.<hex32>.<label>"; false for any other name. */
 bool seg_parse_name(const char *name, struct seg_entry *e);
-/* Whether a process @pid with start time @start_time is alive. */
-bool proc_alive(pid_t pid, uint64_t start_time);
 /* Every named brood segment (and, with @anon, every anonymous brood memfd),
  * with holders filled in.  Returns the count, *ret_list malloc'ed; -errno. */
 int seg_scan(bool anon, struct seg_entry **ret_list);

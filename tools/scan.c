@@ -80,20 +80,6 @@ bool seg_parse_name(const char *name, struct seg_entry *e)
         return true;
 }
 
-bool proc_alive(pid_t pid, uint64_t start_time)
-{
-        char path[64];
-        struct stat st;
-        uint64_t s;
-
-        snprintf(path, sizeof(path), "/proc/%d", (int)pid);
-        if (stat(path, &st) < 0)
-                return false;
-        s = brd__proc_start_time(pid);
-        /* A recycled pid has another start time: the creator is dead. */
-        return s != 0 && (start_time == 0 || s == start_time);
-}
-
 static void add_holder(struct seg_entry *e, pid_t pid)
 {
         size_t i;
@@ -296,7 +282,7 @@ static void inspect_ring(struct seg_entry *e, int fd)
 
                         e->ring.pid[k] = pid > 0 && pid < 0x7fffffff ? (pid_t)pid : 0;
                         e->ring.alive[k] = e->ring.pid[k] &&
-                                           proc_alive(e->ring.pid[k], AO_load(&side[k]->start_time));
+                                           !brd__pid_gone((uint64_t)e->ring.pid[k], AO_load(&side[k]->start_time), UINT64_MAX);
                         e->ring.closed[k] = AO_load(&side[k]->state) & BRD_RING_ST_CLOSED;
                 }
         }
@@ -384,7 +370,8 @@ int seg_scan(bool anon, struct seg_entry **ret_list)
                          * its pid names another process here, or none. */
                         x.v[i].other_ns = !brd__pid_ns_ours(x.v[i].pid_ns);
                         x.v[i].creator_alive = !x.v[i].other_ns &&
-                                               proc_alive(x.v[i].creator, x.v[i].start_time);
+                                               !brd__pid_gone((uint64_t)x.v[i].creator, x.v[i].start_time,
+                                                              UINT64_MAX);
                 }
                 else
                         inspect(&x.v[i]);
