@@ -26,20 +26,14 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <brood/shm.h>
 #include "internal/brd-private.h"
 #include "internal/brd-pool.h"
 #include "fuzz.h"
 
-static uint64_t my_ns; /* our pid namespace: a dead slot owner's must match */
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-        struct stat st;
-
-        my_ns = stat("/proc/self/ns/pid", &st) == 0 ? st.st_ino : 0;
         fuzz_dead_pid();
         return 0;
 }
@@ -370,7 +364,7 @@ static void scribble(struct st *s, struct fuzz_in *r)
                         AO_store(&x->owner,
                                  (AO_t)fuzz_dead_pid() | ((f & 0x80) ? BRD_POOL_REAPING : 0));
                         AO_store(&x->start_time, (f & 0x40) ? 12345 : 0);
-                        AO_store(&x->pid_ns, my_ns);
+                        AO_store(&x->pid_ns, brd__pid_ns());  /* a dead slot owner's must match ours */
                         break;
                 }
                 break;

@@ -159,10 +159,11 @@ BRD_EXPORT size_t brd_array_capacity(const struct brd_array *a)
 }
 
 /* The rows and header are mapped here: not in a forked child of a
- * BRD_POOL_NOFORK pool, where every call answers without touching them. */
+ * BRD_POOL_NOFORK pool, where every call answers without touching them.
+ * (Another pid namespace, -EXDEV, may read: reads take no lock.) */
 static inline bool array_mapped(const struct brd_array *a)
 {
-        return brd__pool_mapped(a->pool);
+        return brd__pool_where(a->pool) != -EBADF;
 }
 
 BRD_EXPORT uint64_t brd_array_first(const struct brd_array *a)

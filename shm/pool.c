@@ -831,7 +831,7 @@ BRD_EXPORT int brd_pool_create(size_t size, unsigned flags, struct brd_pool **re
         struct brd_pool_hdr *h;
         struct layout l;
         size_t page = (size_t)sysconf(_SC_PAGESIZE);
-        uint64_t i;
+        uint64_t i, ns = brd__pid_ns();
         int r;
 
         if (!ret_pool || (flags & ~(unsigned)POOL_FLAGS) || size == 0 ||
@@ -862,12 +862,12 @@ BRD_EXPORT int brd_pool_create(size_t size, unsigned flags, struct brd_pool **re
         h->gran_size = BRD_POOL_GRAN;
         h->nclasses = BRD_POOL_NCLASSES;
         h->hdr_size = BRD_POOL_HDR_SIZE;
-        h->pid_ns = brd__pid_ns();
+        h->pid_ns = ns;
         /* h->lock: 0, free, as the fresh memfd reads. */
         r = pool_wrap(seg, flags, &p);
         if (r < 0)
                 goto fail;
-        p->home_ns = brd__pid_ns();
+        p->home_ns = ns;
         /* Tile the data area with the largest aligned blocks that fit. */
         for (i = 0; i < l.npages; ) {
                 unsigned k = p->max_order;
@@ -1166,11 +1166,6 @@ BRD_EXPORT void *brd_pool_ptr(const struct brd_pool *pool, uint64_t off)
         if (!pool_mapped(pool))
                 return NULL;
         return pool->base + off;
-}
-
-bool brd__pool_mapped(const struct brd_pool *pool)
-{
-        return pool_mapped(pool);
 }
 
 int brd__pool_where(const struct brd_pool *pool)

@@ -225,11 +225,9 @@ void *brd__pool_base(const struct brd_pool *pool);
 /* Bytes of the block starting at @off if it is live, else -EINVAL; -EBADF
  * where the pool is not mapped (brd__pool_mapped()). */
 int64_t brd__pool_block_size(struct brd_pool *pool, uint64_t off);
-/* false in a forked child of a BRD_POOL_NOFORK pool: nothing of the pool is
- * mapped there, so nothing in it may be touched (its arrays included). */
-bool brd__pool_mapped(const struct brd_pool *pool);
 /* May this process take the pool's locks (its arrays' writer locks too)?
- * 0; -EBADF where it is not mapped; -EXDEV in a process of another pid
+ * 0; -EBADF where it is not mapped (a forked child of a BRD_POOL_NOFORK
+ * pool: nothing in it may be touched); -EXDEV in a process of another pid
  * namespace than the pool's creator (a forked child of a process that
  * called unshare(CLONE_NEWPID)), to which the lock words' pids mean other
  * processes. */
