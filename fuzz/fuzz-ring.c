@@ -348,6 +348,15 @@ static ssize_t peek_len = -1; /* -1: none, -2: unknown (after a read) */
 static uint64_t resv_len, resv_g;
 static bool resv_live;
 
+/* A call on the endpoint of the other role must answer -EBADF and do
+ * nothing else.  true: @wrong, the op is done. */
+static bool wrong_role(bool wrong, const char *what, long ret)
+{
+        if (wrong && ret != -EBADF)
+                FUZZ_FAIL("%s in the wrong role: %ld", what, ret);
+        return wrong;
+}
+
 static void op_send(struct fuzz_in *s, bool wrong, bool timed)
 {
         struct ep *e = wrong ? &C : &P;
@@ -366,11 +375,8 @@ static void op_send(struct fuzz_in *s, bool wrong, bool timed)
         e0 = e->r->err;
         to = pick_timeout(timed);
         ret = brd_ring_send(e->r, buf, l, to);
-        if (wrong) {
-                if (ret != -EBADF)
-                        FUZZ_FAIL("send on consumer: %d", ret);
+        if (wrong_role(wrong, "send", ret))
                 return;
-        }
         if (ret != 0 && !in_list(ret, E_SEND))
                 FUZZ_FAIL("send returned %d", ret);
         if (ret == -EBADF)
@@ -401,11 +407,8 @@ static void op_recv(struct fuzz_in *s, bool wrong, bool timed)
         e0 = e->r->err;
         to = pick_timeout(timed);
         ret = brd_ring_recv(e->r, buf, cp, to);
-        if (wrong) {
-                if (ret != -EBADF)
-                        FUZZ_FAIL("recv on producer: %zd", ret);
+        if (wrong_role(wrong, "recv", ret))
                 return;
-        }
         if (ret < 0 ? !in_list(ret, E_RECV) : (uint64_t)ret > cp)
                 FUZZ_FAIL("recv(cap %llu) returned %zd", (unsigned long long)cp, ret);
         if (ret == -EBADF)
@@ -435,11 +438,8 @@ static void op_reserve(struct fuzz_in *s, bool wrong, bool timed)
         e0 = e->r->err;
         to = pick_timeout(timed);
         ret = brd_ring_reserve(e->r, l, &p, to);
-        if (wrong) {
-                if (ret != -EBADF)
-                        FUZZ_FAIL("reserve on consumer: %d", ret);
+        if (wrong_role(wrong, "reserve", ret))
                 return;
-        }
         if (ret != 0 && !in_list(ret, E_SEND))
                 FUZZ_FAIL("reserve returned %d", ret);
         check_final(e, "reserve", ret, e0, false);
@@ -473,11 +473,8 @@ static void op_commit(struct fuzz_in *s, bool wrong)
                 l = (len & 0x7fff) % (cap / 2 + 64);
         e0 = e->r->err;
         ret = brd_ring_commit(e->r, l);
-        if (wrong) {
-                if (ret != -EBADF)
-                        FUZZ_FAIL("commit on consumer: %d", ret);
+        if (wrong_role(wrong, "commit", ret))
                 return;
-        }
         if (ret != 0 && !in_list(ret, E_COMMIT))
                 FUZZ_FAIL("commit returned %d", ret);
         check_final(e, "commit", ret, e0, false);
@@ -508,11 +505,8 @@ static void op_peek(struct fuzz_in *s, bool wrong, bool timed)
         e0 = e->r->err;
         to = pick_timeout(timed);
         ret = brd_ring_peek(e->r, &p, to);
-        if (wrong) {
-                if (ret != -EBADF)
-                        FUZZ_FAIL("peek on producer: %zd", ret);
+        if (wrong_role(wrong, "peek", ret))
                 return;
-        }
         if (ret < 0 && !in_list(ret, E_PEEK))
                 FUZZ_FAIL("peek returned %zd", ret);
         check_final(e, "peek", ret, e0, false);
@@ -554,11 +548,8 @@ static void op_release(struct fuzz_in *s, bool wrong)
                 return;
         e0 = e->r->err;
         ret = brd_ring_release(e->r);
-        if (wrong) {
-                if (ret != -EBADF)
-                        FUZZ_FAIL("release on producer: %d", ret);
+        if (wrong_role(wrong, "release", ret))
                 return;
-        }
         if (ret != 0 && !in_list(ret, E_RELEASE))
                 FUZZ_FAIL("release returned %d", ret);
         if (e0) {
@@ -601,11 +592,8 @@ static void op_write(struct fuzz_in *s, bool wrong, bool timed)
         e0 = e->r->err;
         to = pick_timeout(timed);
         ret = brd_ring_write(e->r, buf, l, to);
-        if (wrong) {
-                if (ret != -EBADF)
-                        FUZZ_FAIL("write on consumer: %zd", ret);
+        if (wrong_role(wrong, "write", ret))
                 return;
-        }
         if (ret < 0 ? !in_list(ret, E_SEND) : (uint64_t)ret > l)
                 FUZZ_FAIL("write(%llu) returned %zd", (unsigned long long)l, ret);
         if (ret == 0 && l != 0)
@@ -633,11 +621,8 @@ static void op_read(struct fuzz_in *s, bool wrong, bool timed)
         e0 = e->r->err;
         to = pick_timeout(timed);
         ret = brd_ring_read(e->r, buf, cp, to);
-        if (wrong) {
-                if (ret != -EBADF)
-                        FUZZ_FAIL("read on producer: %zd", ret);
+        if (wrong_role(wrong, "read", ret))
                 return;
-        }
         if (cp == 0) {
                 if (e0 == 0 && ret != -EINVAL)
                         FUZZ_FAIL("read(cap 0) returned %zd", ret);
