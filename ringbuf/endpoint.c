@@ -20,8 +20,9 @@
 
 #include "endpoint.h"
 
-/* Where r->token points without a wipe-on-fork page (see ring_mine()). */
-const uint64_t brd__ring_no_token = 0;
+/* Where r->loc points without a wipe-on-fork page (see ring_mine()): no
+ * token and no reservation, for good, so no fast path runs. */
+const struct brd__ring_local brd__ring_no_local;
 
 /* ------------------------------------------------------ create / attach */
 
@@ -164,8 +165,11 @@ static int ring_map(struct brd_ring *r, int fd, uint64_t off)
         if (mprotect(p, r->page, PROT_READ | PROT_WRITE) < 0)
                 return -errno;
         if (madvise(p, r->page, MADV_WIPEONFORK) == 0) {
-                *(uint64_t *)(void *)p = RING_TOKEN;
-                r->token = (const uint64_t *)(void *)p;
+                struct brd__ring_local *loc = (struct brd__ring_local *)(void *)p;
+
+                loc->token = RING_TOKEN;
+                r->loc = loc;
+                r->resv = &loc->resv;
         }
         return 0;
 }
@@ -194,7 +198,8 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 return -ENOMEM;
         r->efd_own = r->efd_peer = r->efd_intr = r->epfd = r->pidfd = -1;
         r->fork_gen = brd__fork_gen();  /* ring_free() on a failed attach closes what it made */
-        r->token = &brd__ring_no_token;
+        r->loc = &brd__ring_no_local;
+        r->resv = &r->resv_own;
         r->role = h->kind;
         r->lag_probe = r->lag_backoff = RING_LAG_PROBE_MIN;
         r->lag_pauses = RING_LAG_PAUSES_INIT;

@@ -19,7 +19,8 @@
  * endpoint (-EBADMSG) instead of being used.
  *
  * Fork: every call first checks a private MADV_WIPEONFORK page of the
- * endpoint (zero in a forked child: -EBADF before shared memory is touched);
+ * endpoint (zero in a forked child: -EBADF before shared memory is touched),
+ * the token there or, for commit, the reservation kept there;
  * kernels without it fall back to the fork generation stamped at attach.
  * Peer death: the waiter opens a pidfd of the pid stamped in the peer's side
  * (checked against its /proc start time) and sleeps on it with the doorbell.
@@ -214,7 +215,7 @@ static int ring_final(struct brd_ring *r, int e)
                 r->err = e;
         /* The fast paths of commit and release trust a reservation or a
          * peeked frame to mean "no error yet": drop them. */
-        r->resv = 0;
+        *r->resv = 0;
         r->peek = 0;
         if (r->armed) {
                 AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1);
@@ -980,7 +981,7 @@ static RING_SLOW int prod_slow_room(struct brd_ring *r, size_t len, bool bad, bo
                 return -EMSGSIZE;
         if (bad)
                 return -EINVAL;
-        r->resv = 0;
+        *r->resv = 0;
         return prod_room(r, len, true, timeout_ms, call_deadline(timeout_ms), ret_hdr, ret_end);
 }
 
@@ -995,8 +996,8 @@ static int prod_send_held(struct brd_ring *r, const void *msg, size_t len, int t
                 if (e)
                         return e;
         }
-        if (BRD_UNLIKELY(r->resv))
-                r->resv = 0;            /* a send abandons the reservation */
+        if (BRD_UNLIKELY(*r->resv))
+                *r->resv = 0;           /* a send abandons the reservation */
         ring_copy(payload(r, hdr + BRD_RING_FRAME_HDR), msg, len);
         return prod_commit(r, hdr, end, len);
 }
@@ -1018,7 +1019,7 @@ RING_API int brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int 
 
         if (BRD_UNLIKELY(len > RING_SMALL || !r || !msg || !ring_mine_fast(r)))
                 return prod_send(r, msg, len, timeout_ms);
-        if (BRD_UNLIKELY(r->role != RING_PROD || r->err || r->resv))
+        if (BRD_UNLIKELY(r->role != RING_PROD || r->err || r->loc->resv))
                 return prod_send(r, msg, len, timeout_ms);
         pos = r->pos;
         end = pos + BRD_RING_FRAME_HDR + round8(len);
@@ -1036,7 +1037,7 @@ static int prod_reserve_held(struct brd_ring *r, size_t len, void **ret_buf, int
         e = prod_slow_room(r, len, !ret_buf, true, timeout_ms, &hdr, &end);
         if (e)
                 return e;
-        r->resv = resv_word(hdr, len);
+        *r->resv = resv_word(hdr, len);
         *ret_buf = payload(r, hdr + BRD_RING_FRAME_HDR);
         return 0;
 }
@@ -1053,7 +1054,7 @@ RING_API int brd_ring_reserve(struct brd_ring *r, size_t len, void **ret_buf, in
                 return prod_reserve_slow(r, len, ret_buf, timeout_ms);
         /* Process-local: commit validates this instead of redoing the
          * entry checks (any final error clears it, see ring_final()). */
-        r->resv = resv_word(hdr, len);
+        *r->resv = resv_word(hdr, len);
         *ret_buf = payload(r, hdr + BRD_RING_FRAME_HDR);
         return 0;
 }
@@ -1066,7 +1067,7 @@ static RING_SLOW int prod_commit_slow(struct brd_ring *r, size_t len)
         e = ring_check(r, RING_PROD);
         if (e)
                 return e;
-        if (!resv_valid(r, r->resv, len, &hdr))
+        if (!resv_valid(r, *r->resv, len, &hdr))
                 return -EINVAL;         /* no reservation (or used), or longer than it */
         return prod_commit(r, hdr, hdr + BRD_RING_FRAME_HDR + round8(len), len);
 }
@@ -1075,11 +1076,16 @@ RING_API int brd_ring_commit(struct brd_ring *r, size_t len)
 {
         uint64_t pos, resv;
 
-        /* A reservation implies the producer role and no final error, so
-         * beyond it only the fork token is left to check (a child's copy of
-         * the endpoint holds the parent's reservation); the consumer's
-         * closed flag is read by prod_commit(). */
-        if (BRD_UNLIKELY(!r || !ring_mine_fast(r)))
+        /*
+         * A reservation implies the producer role and no final error, and
+         * it is read from the wipe-on-fork page, where a forked child finds
+         * none (nor does an endpoint without that page: its reservations are
+         * elsewhere, for the slow path): no entry check is left to make, not
+         * even the fork token's (8 B messages: reserve + commit 5.9 ns
+         * against 6.5 with it, one thread, measured).  The consumer's closed
+         * flag is read by prod_commit().
+         */
+        if (BRD_UNLIKELY(!r))
                 return prod_commit_slow(r, len);
         /*
          * The fast path takes a reservation without an alignment gap (every
@@ -1092,7 +1098,7 @@ RING_API int brd_ring_commit(struct brd_ring *r, size_t len)
          * messages: 0.90-0.93 of send's rate against 0.96-1.01, measured).
          */
         pos = r->pos;
-        resv = r->resv;
+        resv = r->loc->resv;
         if (BRD_UNLIKELY((uint32_t)(resv >> 32) != (uint32_t)pos || len >= (uint32_t)resv))
                 return prod_commit_slow(r, len);
         /* A shorter message ends earlier; the payload stays where it is. */
@@ -1131,7 +1137,7 @@ static ssize_t stream_write_held(struct brd_ring *r, const void *buf, size_t len
                 return -EINVAL;
         if (len > SSIZE_MAX)
                 len = SSIZE_MAX;
-        r->resv = 0;
+        *r->resv = 0;
         deadline = call_deadline(timeout_ms);
         while (done < len) {
                 uint64_t n = len - done, hdr, end, free_;

@@ -307,6 +307,62 @@ void t_ring_pair(size_t cap, unsigned flags, struct brd_ring **ret_p, struct brd
         brd_handle_close(&hc);
 }
 
+static int zc_child(struct brd_ring *p, struct brd_ring *c)
+{
+        const void *view;
+        char buf[16];
+        void *w;
+
+        /* The parent's reservation and peeked frame are not the child's. */
+        if (brd_ring_commit(p, 8) != -EBADF || brd_ring_commit(p, 0) != -EBADF)
+                return 10;
+        if (brd_ring_release(c) != -EBADF)
+                return 11;
+        if (brd_ring_reserve(p, 8, &w, 0) != -EBADF || brd_ring_send(p, "x", 1, 0) != -EBADF)
+                return 12;
+        if (brd_ring_peek(c, &view, 0) != -EBADF ||
+            brd_ring_recv(c, buf, sizeof(buf), 0) != -EBADF)
+                return 13;
+        if (brd_ring_commit(p, 8) != -EBADF || brd_ring_release(c) != -EBADF)
+                return 14;
+        return 0;
+}
+
+void t_ring_zc_across_fork(struct brd_ring *p, struct brd_ring *c)
+{
+        struct brd_ring_stats sp, sc;
+        const void *view;
+        char buf[16];
+        void *w;
+        pid_t pid;
+
+        assert_int_equal(brd_ring_send(p, "m1", 2, 0), 0);
+        assert_int_equal(brd_ring_peek(c, &view, 0), 2);
+        assert_memory_equal(view, "m1", 2);
+        assert_int_equal(brd_ring_reserve(p, 8, &w, 0), 0);
+        memcpy(w, "reserved", 8);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(zc_child(p, c));
+        assert_int_equal(t_wait_child(pid), 0);
+        /* Nothing was published or consumed by the child. */
+        assert_int_equal(brd_ring_stats(p, &sp), 0);
+        assert_int_equal(sp.messages, 1);
+        assert_int_equal(brd_ring_release(c), 0);
+        assert_int_equal(brd_ring_release(c), -EINVAL);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EAGAIN);
+        assert_int_equal(brd_ring_commit(p, 8), 0);
+        assert_int_equal(brd_ring_commit(p, 8), -EINVAL);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 8);
+        assert_memory_equal(buf, "reserved", 8);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EAGAIN);
+        assert_int_equal(brd_ring_stats(p, &sp), 0);
+        assert_int_equal(brd_ring_stats(c, &sc), 0);
+        assert_int_equal(sp.messages, 2);
+        assert_int_equal(sc.messages, 2);
+}
+
 void t_ring_view_open(struct t_ring_view *v, size_t cap, unsigned flags, bool writable)
 {
         struct brd_handle hp, hc;

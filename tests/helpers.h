@@ -73,6 +73,10 @@ int t_leak_teardown(void **state);
  * handles closed. */
 struct brd_ring;
 void t_ring_pair(size_t cap, unsigned flags, struct brd_ring **ret_p, struct brd_ring **ret_c);
+/* A reservation and a peeked frame open across fork() (p and c fresh, empty):
+ * the child's zero-copy calls are -EBADF and change nothing, the parent then
+ * commits and releases them exactly once (cmocka asserts). */
+void t_ring_zc_across_fork(struct brd_ring *p, struct brd_ring *c);
 /* The same, with a view of the ring's shared memory: the header, and the
  * data area after it (read-only, or writable to play a hostile peer), and
  * the handles' fds as a third process would hold them. */

@@ -75,6 +75,21 @@ static void test_inherited_endpoint_is_ebadf(void **state)
         t_leak_end(&l);
 }
 
+/* The zero-copy calls' state: a reservation, a peeked frame. */
+static void test_zc_state_not_inherited(void **state)
+{
+        struct brd_ring *p, *c;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_pair(4096, 0, &p, &c);
+        t_ring_zc_across_fork(p, c);
+        brd_ring_close(p);
+        brd_ring_close(c);
+        t_leak_end(&l);
+}
+
 #define N 5000
 
 static int child_consume(struct brd_handle *h)
@@ -238,6 +253,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_inherited_endpoint_is_ebadf),
+                cmocka_unit_test(test_zc_state_not_inherited),
                 cmocka_unit_test(test_handle_inherited_then_attached),
                 cmocka_unit_test(test_handle_sent_over_socket),
                 cmocka_unit_test(test_attach_in_other_pidns),

@@ -53,7 +53,21 @@ WRAP(int, ftruncate64, (int fd, off_t len), (fd, len), EFBIG, -1)
 WRAP(int, posix_fallocate64, (int fd, off_t off, off_t len), (fd, off, len), ENOSPC, ENOSPC)
 WRAP(void *, mmap64, (void *a, size_t l, int p, int f, int fd, off_t o), (a, l, p, f, fd, o),
      ENOMEM, MAP_FAILED)
-WRAP(int, madvise, (void *a, size_t l, int adv), (a, l, adv), ENOMEM, -1)
+
+/* no_wipe: refuse MADV_WIPEONFORK as kernels before 4.14 do (EINVAL). */
+static int no_wipe, wipe_refused;
+
+int __real_madvise(void *a, size_t l, int adv);
+int __wrap_madvise(void *a, size_t l, int adv);
+int __wrap_madvise(void *a, size_t l, int adv)
+{
+        if (no_wipe && adv == MADV_WIPEONFORK) {
+                wipe_refused++;
+                errno = EINVAL;
+                return -1;
+        }
+        return inject_in("madvise", ENOMEM) ? -1 : __real_madvise(a, l, adv);
+}
 WRAP(int, eventfd, (unsigned v, int fl), (v, fl), EMFILE, -1)
 WRAP(int, epoll_create1, (int fl), (fl), EMFILE, -1)
 
@@ -256,6 +270,48 @@ static int op_handles(void)
         return r;
 }
 
+/*
+ * A ring whose endpoints have no wipe-on-fork page (kernels before 4.14):
+ * the fork generation stands in for the token, and the reservation lives
+ * where commit's fast path does not look.  A fork with a reservation and a
+ * peeked frame open, then a zero-copy stream over several laps.
+ */
+static void test_ring_without_wipeonfork(void **state)
+{
+        struct brd_ring *p, *c;
+        struct t_leak l;
+        uint64_t seed = 3;
+        const void *view;
+        uint8_t want[512];
+        void *w;
+        int i;
+
+        t_leak_begin(&l);
+        no_wipe = 1;
+        wipe_refused = 0;
+        t_ring_pair(4096, 0, &p, &c);
+        no_wipe = 0;
+        assert_int_equal(wipe_refused, 2);
+        t_ring_zc_across_fork(p, c);
+        for (i = 0; i < 2000; i++) {
+                size_t len = t_rand(&seed) % sizeof(want);
+
+                for (size_t k = 0; k < len; k++)
+                        want[k] = (uint8_t)t_rand(&seed);
+                assert_int_equal(brd_ring_reserve(p, len, &w, 0), 0);
+                memcpy(w, want, len);
+                assert_int_equal(brd_ring_commit(p, len), 0);
+                assert_int_equal(brd_ring_commit(p, len), -EINVAL);
+                assert_int_equal(brd_ring_peek(c, &view, 0), (ssize_t)len);
+                assert_memory_equal(view, want, len);
+                assert_int_equal(brd_ring_release(c), 0);
+                assert_int_equal(brd_ring_release(c), -EINVAL);
+        }
+        brd_ring_close(p);
+        brd_ring_close(c);
+        t_leak_end(&l);
+}
+
 static void test_seg_anon(void **state) { sweep("seg anon", op_seg_anon); }
 static void test_seg_named(void **state) { sweep("seg named", op_seg_named); }
 static void test_seg_export_attach(void **state) { sweep("seg export/attach", op_seg_export_attach); }
@@ -270,6 +326,7 @@ int main(void)
                 cmocka_unit_test(test_seg_named),
                 cmocka_unit_test(test_seg_export_attach),
                 cmocka_unit_test(test_ring),
+                cmocka_unit_test(test_ring_without_wipeonfork),
                 cmocka_unit_test(test_pool),
                 cmocka_unit_test(test_handles),
         };
