@@ -73,6 +73,15 @@ static ssize_t ring_read_unchecked(struct brd_ring *r, void *buf, size_t cap, in
 #define RING_API BRD_EXPORT
 #endif
 
+/*
+ * The fast paths start on a cache line of their own, so that their cost
+ * does not move with the size of the code before them: a change elsewhere
+ * in this file once made send 0.3 ns (6%) and recv 0.3-0.7 ns slower
+ * without touching either (8 B messages, one thread, measured); aligned,
+ * the two builds ran them alike.
+ */
+#define RING_HOT __attribute__((aligned(64)))
+
 /* ------------------------------------------------------------- helpers */
 
 static inline uint64_t round8(uint64_t n)
@@ -1013,7 +1022,7 @@ RING_HELD(static RING_SLOW, int, prod_send, prod_send_held,
  * aligned).
  * Everything else, and every error, takes prod_send().
  */
-RING_API int brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int timeout_ms)
+RING_API RING_HOT int brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int timeout_ms)
 {
         uint64_t pos, end;
 
@@ -1046,7 +1055,7 @@ RING_HELD(static RING_SLOW, int, prod_reserve_slow, prod_reserve_held,
           (struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms),
           (r, len, ret_buf, timeout_ms))
 
-RING_API int brd_ring_reserve(struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms)
+RING_API RING_HOT int brd_ring_reserve(struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms)
 {
         uint64_t hdr = 0, end = 0;
 
@@ -1072,7 +1081,7 @@ static RING_SLOW int prod_commit_slow(struct brd_ring *r, size_t len)
         return prod_commit(r, hdr, hdr + BRD_RING_FRAME_HDR + round8(len), len);
 }
 
-RING_API int brd_ring_commit(struct brd_ring *r, size_t len)
+RING_API RING_HOT int brd_ring_commit(struct brd_ring *r, size_t len)
 {
         uint64_t pos, resv;
 
@@ -1449,7 +1458,7 @@ RING_HELD(static RING_SLOW, ssize_t, cons_recv, cons_recv_held,
  * cons_fast_frame()'s checks and fetch of the frame word.  Everything else
  * takes cons_recv(), which fetches and validates its own copy of the word.
  */
-RING_API ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
+RING_API RING_HOT ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
 {
         uint64_t pos, w, len, st;
 
@@ -1497,7 +1506,7 @@ RING_HELD(static RING_SLOW, ssize_t, cons_peek_slow, cons_peek_held,
           (struct brd_ring *r, const void **ret_msg, int timeout_ms),
           (r, ret_msg, timeout_ms))
 
-RING_API ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg, int timeout_ms)
+RING_API RING_HOT ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg, int timeout_ms)
 {
         uint64_t len = 0, size = 0;
 
@@ -1523,7 +1532,7 @@ static RING_SLOW int cons_release_slow(struct brd_ring *r)
         return 0;
 }
 
-RING_API int brd_ring_release(struct brd_ring *r)
+RING_API RING_HOT int brd_ring_release(struct brd_ring *r)
 {
         /* A peeked frame implies the consumer role and no final error: only
          * the fork token is left to check (a child's copy holds it too). */
