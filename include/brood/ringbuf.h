@@ -217,6 +217,9 @@ int     brd_ring_reserve(struct brd_ring *r, size_t len, void **ret_buf, int tim
  * (the consumer closed: the message is dropped); -EBADMSG; -EBADF.  Never
  * blocks: the space was taken by brd_ring_reserve().  The commit is one
  * release store of the tail, so a producer killed before it leaves nothing.
+ * Fork: a reservation open at fork() stays the parent's: in the child,
+ * commit is -EBADF and publishes nothing (as every call on an inherited
+ * endpoint).
  */
 int     brd_ring_commit(struct brd_ring *r, size_t len);
 
@@ -239,7 +242,8 @@ ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg, int timeout_ms);
  * Return: 0; -EINVAL when nothing is peeked; -EBADF.  Hands the space back
  * to the producer (rings it if it sleeps).  A consumer killed between peek
  * and release leaves the message in the ring (at-most-once delivery on death:
- * nobody else consumes it).
+ * nobody else consumes it).  Fork: a message peeked before fork() stays the
+ * parent's: in the child, release is -EBADF and consumes nothing.
  */
 int     brd_ring_release(struct brd_ring *r);
 
