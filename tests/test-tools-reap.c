@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* brood ls / brood reap against a staged set of live and dead owners. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -140,39 +141,160 @@ static void test_reap_removes_only_dead_unheld(void **state)
 
 /* In a new pid namespace: make a named segment and leave it behind (exit
  * without closing it), its name in the shared page @arg. */
-static int make_named_and_leave(void *arg)
+/* Shared with a creator that is pid 1 of a new pid namespace. */
+struct other_ns {
+        char name[256];
+        int ready_w, go_r;
+};
+
+/* Make a named segment, say so, live until told (go closed), and leave the
+ * name behind. */
+static int make_named_and_wait(void *arg)
 {
+        struct other_ns *o = arg;
         struct brd_seg *s;
+        char c;
 
         if (brd_seg_create("otherns", 4096, BRD_SEG_NAMED, &s) < 0)
                 return 1;
-        snprintf(arg, 256, "%s", brd_seg_name(s));
+        snprintf(o->name, sizeof(o->name), "%s", brd_seg_name(s));
+        if (write(o->ready_w, "r", 1) != 1)
+                return 2;
+        while (read(o->go_r, &c, 1) < 0 && errno == EINTR)
+                ;
         return 0;
+}
+
+/* A process of a nested pid namespace (NSpid has two pids or more) whose
+ * namespace we may not read. */
+static bool nested_unreadable(const char *pid)
+{
+        char path[300], line[512];
+        bool nested = false;
+        struct stat st;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%s/status", pid);
+        f = fopen(path, "re");
+        if (!f)
+                return false;
+        while (fgets(line, sizeof(line), f))
+                if (!strncmp(line, "NSpid:", 6))
+                        nested = strchr(line + 7, '\t') != NULL;
+        fclose(f);
+        snprintf(path, sizeof(path), "/proc/%s/ns/pid", pid);
+        return nested && stat(path, &st) < 0 && errno != ENOENT && errno != ESRCH;
+}
+
+/* Root in the initial pid and user namespaces (linux/proc_ns.h's inodes),
+ * able to read the namespace of every process of a nested one: brood then
+ * sees every process of the machine. */
+static bool whole_machine(void)
+{
+        struct stat p, u;
+        struct dirent *d;
+        bool all = true;
+        DIR *proc;
+
+        if (geteuid() != 0 || stat("/proc/self/ns/pid", &p) < 0 || p.st_ino != 0xeffffffcu ||
+            stat("/proc/self/ns/user", &u) < 0 || u.st_ino != 0xeffffffdu)
+                return false;
+        proc = opendir("/proc");
+        assert_non_null(proc);
+        while ((d = readdir(proc)))
+                if (d->d_name[0] >= '1' && d->d_name[0] <= '9' && nested_unreadable(d->d_name))
+                        all = false;
+        closedir(proc);
+        return all;
+}
+
+/* `brood ls` shows @name with STATE @want. */
+static void ls_state_is(const char *name, const char *want)
+{
+        char out[8192];
+        const char *line;
+
+        assert_int_equal(run_brood("ls", out, sizeof(out)), 0);
+        line = strstr(out, name + 1);
+        assert_non_null(line);
+        while (line > out && line[-1] != '\n')
+                line--;
+        if (strncmp(line + 9, want, strlen(want)))      /* the STATE column */
+                fail_msg("%s: state %.6s, want %s", name, line + 9, want);
+}
+
+/* `brood ls --json`: @name's entry holds @field (before the next entry). */
+static void ls_json_has(const char *name, const char *field)
+{
+        char out[8192];
+        const char *e, *next, *f;
+
+        assert_int_equal(run_brood("ls --json", out, sizeof(out)), 0);
+        e = strstr(out, name);
+        assert_non_null(e);
+        next = strstr(e, "{\"name\":");
+        f = strstr(e, field);
+        if (!f || (next && f > next))
+                fail_msg("%s: no %s in its entry", name, field);
 }
 
 /*
  * A segment made in another pid namespace carries that namespace in its
- * name: ls shows its creator as "other" and reap leaves it (its pid means
- * another process here), though its creator is in fact dead.  A name of the
- * older format (no namespace) whose creator is dead is still reaped.
+ * name.  Root in the initial namespaces judges its creator by that
+ * namespace and its pid there: alive, kept; dead (and with it the
+ * namespace), reaped.  Anywhere else the creator may be hidden: ls shows
+ * "other" and reap leaves it, dead or alive.  A name of the older format (no
+ * namespace) whose creator is dead is reaped.
  */
-static void test_reap_leaves_other_pidns(void **state)
+static void test_reap_other_pidns(void **state)
 {
-        char *other, old[256], out[8192];
-        pid_t dead;
-        int fd, rc;
+        bool whole = whole_machine();
+        struct other_ns *o;
+        char old[256], out[8192], c;
+        int ready[2], go[2], fd, rc;
+        pid_t h, dead;
 
         (void)state;
-        other = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        assert_true(other != MAP_FAILED);
-        other[0] = '\0';
-        rc = t_run_in_new_pidns(make_named_and_leave, other);
-        if (rc == T_EXIT_SKIP) {
-                munmap(other, 4096);
-                skip();
+        o = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        assert_true(o != MAP_FAILED);
+        o->name[0] = '\0';
+        assert_int_equal(pipe(ready), 0);
+        assert_int_equal(pipe(go), 0);
+        o->ready_w = ready[1];
+        o->go_r = go[0];
+        h = fork();
+        assert_true(h >= 0);
+        if (h == 0) {
+                close(ready[0]);
+                close(go[1]);
+                _exit(t_run_in_new_pidns(make_named_and_wait, o));
         }
-        assert_int_equal(rc, 0);
-        assert_true(other[0] == '/' && exists(other));
+        close(ready[1]);
+        close(go[0]);
+        if (read(ready[0], &c, 1) != 1) {
+                close(ready[0]);
+                close(go[1]);
+                rc = t_wait_child(h);
+                munmap(o, 4096);
+                if (rc == T_EXIT_SKIP)
+                        skip();
+                fail_msg("creator in a new pid namespace: exit %d", rc);
+        }
+        close(ready[0]);
+        assert_true(o->name[0] == '/' && exists(o->name));
+
+        /* The creator lives. */
+        ls_state_is(o->name, whole ? "alive" : "other");
+        ls_json_has(o->name, "\"other_pid_ns\":true");
+        ls_json_has(o->name, whole ? "\"other_pid_ns_judged\":true" :
+                                     "\"other_pid_ns_judged\":false");
+        assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
+        assert_null(strstr(out, o->name));
+        assert_true(exists(o->name));
+
+        /* The creator died, and its namespace with it. */
+        close(go[1]);
+        assert_int_equal(t_wait_child(h), 0);
         /* The old format: pid, start time, 32 hex digits, label. */
         dead = fork();
         assert_true(dead >= 0);
@@ -184,24 +306,21 @@ static void test_reap_leaves_other_pidns(void **state)
         assert_true(fd >= 0);
         close(fd);
 
-        assert_int_equal(run_brood("ls", out, sizeof(out)), 0);
-        {
-                const char *line = strstr(out, other + 1);
-
-                assert_non_null(line);
-                while (line > out && line[-1] != '\n')
-                        line--;
-                assert_true(strncmp(line + 9, "other", 5) == 0);    /* the STATE column */
-        }
-        assert_int_equal(run_brood("ls --json", out, sizeof(out)), 0);
-        assert_non_null(strstr(out, "\"other_pid_ns\":true"));
+        ls_state_is(o->name, whole ? "dead" : "other");
         assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
-        assert_non_null(strstr(out, "of another pid namespace"));
-        assert_null(strstr(out, other));
-        assert_true(exists(other));
+        if (whole) {
+                assert_non_null(strstr(out, o->name));
+                assert_non_null(strstr(out, "creator 1 of pid namespace"));
+                assert_null(strstr(out, "of another pid namespace"));
+                assert_false(exists(o->name));
+        } else {
+                assert_non_null(strstr(out, "of another pid namespace"));
+                assert_null(strstr(out, o->name));
+                assert_true(exists(o->name));
+                assert_int_equal(shm_unlink(o->name), 0);
+        }
         assert_false(exists(old));                  /* parsed, creator dead: reaped */
-        assert_int_equal(shm_unlink(other), 0);
-        munmap(other, 4096);
+        munmap(o, 4096);
 }
 
 /* In a child: become uid 65534, map a brood memfd and close its fd, and
@@ -346,7 +465,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_reap_removes_only_dead_unheld),
-                cmocka_unit_test(test_reap_leaves_other_pidns),
+                cmocka_unit_test(test_reap_other_pidns),
                 cmocka_unit_test(test_ls_anon_rings_and_pools_reap_reports_dead_peer),
         };
 

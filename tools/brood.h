@@ -39,7 +39,9 @@ struct seg_entry {
         uint64_t start_time;    /* creator's /proc start time encoded in the name */
         uint64_t pid_ns;        /* creator's pid namespace in the name; 0: not there */
         bool other_ns;          /* a namespace that is not ours: its pid means nothing here */
-        bool creator_alive;     /* same pid and same start time (false when other_ns) */
+        bool other_judged;      /* other_ns, yet judged: we see the whole machine (scan.c) */
+        bool creator_alive;     /* same pid and same start time; other_ns: its pid lives in
+                                 * its namespace (false when not judged) */
         uint64_t size;
         unsigned mode;
         uid_t uid;

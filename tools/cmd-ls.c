@@ -54,7 +54,8 @@ static int usage_ls(FILE *f)
 {
         fprintf(f, "usage: brood ls [--json] [--anon]\n"
                    "  List brood's named shared-memory segments (/dev/shm/brood.*): creator pid,\n"
-                   "  whether it is alive (\"other\": made in another pid namespace, not judged),\n"
+                   "  whether it is alive (\"other\": made in another pid namespace, not judged;\n"
+                   "  root in the initial namespaces judges it there),\n"
                    "  size, and the live processes that map or hold each one.\n"
                    "  --anon   also list anonymous brood memfds held by live processes, with\n"
                    "           rings' fill level and pids and pools' usage\n"
@@ -99,10 +100,11 @@ int cmd_ls(int argc, char **argv)
                         printf(",\"label\":");
                         json_str(stdout, e->label);
                         printf(",\"anonymous\":%s,\"creator\":%d,\"creator_alive\":%s,"
-                               "\"creator_pid_ns\":%llu,\"other_pid_ns\":%s,",
+                               "\"creator_pid_ns\":%llu,\"other_pid_ns\":%s,\"other_pid_ns_judged\":%s,",
                                e->anon ? "true" : "false", (int)e->creator,
                                e->creator_alive ? "true" : "false",
-                               (unsigned long long)e->pid_ns, e->other_ns ? "true" : "false");
+                               (unsigned long long)e->pid_ns, e->other_ns ? "true" : "false",
+                               e->other_judged ? "true" : "false");
                         if (e->stat_ok)         /* else unknown: null */
                                 printf("\"size\":%llu,\"mode\":\"%04o\",\"uid\":%u,",
                                        (unsigned long long)e->size, e->mode, (unsigned)e->uid);
@@ -139,7 +141,8 @@ int cmd_ls(int argc, char **argv)
                                 printf("%-8s %-6s", "-", "anon");
                         else
                                 printf("%-8d %-6s", (int)e->creator,
-                                       e->other_ns ? "other" : e->creator_alive ? "alive" : "dead");
+                                       e->other_ns && !e->other_judged ? "other" :
+                                       e->creator_alive ? "alive" : "dead");
                         if (e->stat_ok)
                                 printf(" %12llu  ", (unsigned long long)e->size);
                         else
@@ -173,8 +176,9 @@ static int usage_reap(FILE *f)
                    "  Unlink brood's named segments whose creator is dead and that no live\n"
                    "  process maps or holds.  Names brood did not make, segments of a live\n"
                    "  creator, and segments made in another pid namespace (whose pids mean\n"
-                   "  other processes here) are never touched.  Exit 1 if something could\n"
-                   "  not be removed.\n"
+                   "  other processes here) are never touched, unless run as root in the\n"
+                   "  initial namespaces, which sees every process and judges such a creator\n"
+                   "  in its own namespace.  Exit 1 if something could not be removed.\n"
                    "  It also reports rings (anonymous) whose producer or consumer died.\n"
                    "  --dry-run   only say what would be removed\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
@@ -207,6 +211,7 @@ int cmd_reap(int argc, char **argv)
         }
         for (i = 0; i < n; i++) {
                 const struct seg_entry *e = &v[i];
+                char who[96];
 
                 if (e->anon) {
                         /* Nothing to unlink (a memfd goes with its last holder);
@@ -222,7 +227,7 @@ int cmd_reap(int argc, char **argv)
                                                role[k], (int)e->ring.pid[k]);
                         continue;
                 }
-                if (e->other_ns) {
+                if (e->other_ns && !e->other_judged) {
                         other++;
                         continue;
                 }
@@ -230,9 +235,14 @@ int cmd_reap(int argc, char **argv)
                         kept++;
                         continue;
                 }
+                if (e->other_ns)        /* judged: its pid is of its namespace */
+                        snprintf(who, sizeof(who), "creator %d of pid namespace %llu",
+                                 (int)e->creator, (unsigned long long)e->pid_ns);
+                else
+                        snprintf(who, sizeof(who), "creator %d", (int)e->creator);
                 if (dry) {
-                        printf("would remove %s (creator %d dead, %llu bytes)\n", e->name,
-                               (int)e->creator, (unsigned long long)e->size);
+                        printf("would remove %s (%s dead, %llu bytes)\n", e->name, who,
+                               (unsigned long long)e->size);
                         removed++;
                         continue;
                 }
@@ -244,7 +254,7 @@ int cmd_reap(int argc, char **argv)
                         failed++;
                         continue;
                 }
-                printf("removed %s (creator %d dead, %llu bytes)\n", e->name, (int)e->creator,
+                printf("removed %s (%s dead, %llu bytes)\n", e->name, who,
                        (unsigned long long)e->size);
                 removed++;
         }
