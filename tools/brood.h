@@ -72,5 +72,8 @@ bool seg_parse_name(const char *name, struct seg_entry *e);
 /* Every named brood segment (and, with @anon, every anonymous brood memfd),
  * with holders filled in.  Returns the count, *ret_list malloc'ed; -errno. */
 int seg_scan(bool anon, struct seg_entry **ret_list);
+/* Set other_judged and creator_alive of the named segments of other pid
+ * namespaces, when this process can see every process (pidns.c). */
+void seg_judge_other_ns(struct seg_entry *v, size_t count);
 
 #endif

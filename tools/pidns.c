@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The creators of named segments made in other pid namespaces.  Root in the
+ * initial pid and user namespaces sees every process of the machine, and a
+ * process of a nested namespace shows the pids it has there (NSpid) and, to
+ * root, which namespace it is in: a creator that no process matches (its
+ * namespace, and its pid there) is dead, its namespace gone or not.
+ * Anywhere else, or when one process's namespace cannot be read, a process
+ * may be hidden from us (in an ancestor or sibling namespace, or another
+ * user's), so such creators are not judged.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal/brd-private.h"
+#include "brood.h"
+
+#define PROC_PID_INIT_INO  0xeffffffcu  /* linux/proc_ns.h, fixed since 3.8 */
+#define PROC_USER_INIT_INO 0xeffffffdu
+
+struct ns_pid {
+        uint64_t ns;
+        pid_t pid;                      /* in that namespace: NSpid's last field */
+};
+
+static bool whole_machine(void)
+{
+        struct stat st;
+
+        return geteuid() == 0 && brd__pid_ns() == PROC_PID_INIT_INO &&
+               stat("/proc/self/ns/user", &st) == 0 && st.st_ino == PROC_USER_INIT_INO;
+}
+
+/* Process @pid's NSpid: the number of its pid namespaces below /proc's
+ * (1: /proc's own), *ret_in = its pid in the innermost; 0 when it is gone. */
+static int nspid(pid_t pid, pid_t *ret_in)
+{
+        char path[64], line[512];
+        int levels = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        while (fgets(line, sizeof(line), f)) {
+                char *p = line + 6, *end;
+
+                if (strncmp(line, "NSpid:", 6))
+                        continue;
+                for (;;) {
+                        long v = strtol(p, &end, 10);
+
+                        if (end == p)
+                                break;
+                        *ret_in = (pid_t)v;
+                        levels++;
+                        p = end;
+                }
+                break;
+        }
+        fclose(f);
+        return levels;
+}
+
+/* Every process of a nested namespace: (namespace, pid there).  The count,
+ * or -1 when something could not be read (then nothing is judged). */
+static ssize_t ns_table(struct ns_pid **ret)
+{
+        struct ns_pid *t = NULL, *nt;
+        size_t n = 0, cap = 0;
+        DIR *proc;
+        struct dirent *d;
+
+        *ret = NULL;
+        if (!whole_machine())
+                return -1;
+        proc = opendir("/proc");
+        if (!proc)
+                return -1;
+        while ((d = readdir(proc))) {
+                char path[64];
+                struct stat st;
+                pid_t pid, in = 0;
+
+                if (!isdigit((unsigned char)d->d_name[0]))
+                        continue;
+                pid = (pid_t)atoi(d->d_name);
+                if (nspid(pid, &in) < 2)
+                        continue;               /* ours (or gone) */
+                snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
+                if (stat(path, &st) < 0) {
+                        if (errno == ENOENT || errno == ESRCH)
+                                continue;       /* exited meanwhile */
+                        goto unknown;
+                }
+                if (n == cap) {
+                        cap = cap ? 2 * cap : 64;
+                        nt = realloc(t, cap * sizeof(*t));
+                        if (!nt)
+                                goto unknown;
+                        t = nt;
+                }
+                t[n].ns = (uint64_t)st.st_ino;
+                t[n++].pid = in;
+        }
+        closedir(proc);
+        *ret = t;
+        return (ssize_t)n;
+unknown:
+        closedir(proc);
+        free(t);
+        return -1;
+}
+
+void seg_judge_other_ns(struct seg_entry *v, size_t count)
+{
+        struct ns_pid *t = NULL;
+        bool built = false;
+        ssize_t n = 0, k;
+        size_t i;
+
+        for (i = 0; i < count; i++) {
+                struct seg_entry *e = &v[i];
+
+                if (e->anon || !e->other_ns)
+                        continue;
+                if (!built) {
+                        built = true;
+                        n = ns_table(&t);
+                        if (n < 0)
+                                return;
+                }
+                e->other_judged = true;
+                for (k = 0; k < n; k++)
+                        if (t[k].ns == e->pid_ns && t[k].pid == e->creator)
+                                e->creator_alive = true;
+        }
+        free(t);
+}
