@@ -323,6 +323,119 @@ static void test_reap_other_pidns(void **state)
         munmap(o, 4096);
 }
 
+/*
+ * pid 1 of a new pid namespace: a ring whose producer is its first child
+ * (pid 2 there), which sent 5 messages of 200 B and says so.  The first go
+ * byte kills that child (answered with a ready byte); go's close ends it.
+ */
+static int ring_in_other_ns(void *arg)
+{
+        struct other_ns *o = arg;
+        struct brd_handle hp, hc;
+        struct brd_ring *c, *p;
+        char msg[200] = { 0 }, b;
+        pid_t kid;
+        int i;
+
+        if (brd_ring_create(16384, 0, &hp, &hc) < 0 || brd_ring_attach(&hc, &c) < 0)
+                return 1;
+        kid = fork();
+        if (kid < 0)
+                return 2;
+        if (kid == 0) {
+                if (brd_ring_attach(&hp, &p) < 0)
+                        _exit(1);
+                for (i = 0; i < 5; i++)
+                        if (brd_ring_send(p, msg, sizeof(msg), -1) < 0)
+                                _exit(2);
+                (void)!write(o->ready_w, "p", 1);
+                for (;;)
+                        pause();
+        }
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+        if (read(o->go_r, &b, 1) != 1)
+                return 3;
+        if (kill(kid, SIGKILL) < 0 || t_wait_child(kid) != 128 + SIGKILL)
+                return 4;
+        if (write(o->ready_w, "k", 1) != 1)
+                return 5;
+        while (read(o->go_r, &b, 1) < 0 && errno == EINTR)
+                ;
+        brd_ring_close(c);
+        return 0;
+}
+
+/*
+ * An anonymous ring of another pid namespace: its ends' pids are of that
+ * namespace.  Root in the initial namespaces judges them there (alive, then
+ * DEAD once the producer is killed, which reap reports); elsewhere ls says
+ * "other" and reap reports nothing.  Before, they were judged as pids of
+ * ours: pid 1 is init here, with another start time, so DEAD at once.
+ */
+static void test_ls_ring_other_pidns(void **state)
+{
+        static char out[65536];
+        bool whole = whole_machine();
+        const char *ring;
+        struct other_ns *o;
+        int ready[2], go[2], rc;
+        char c;
+        pid_t h;
+
+        (void)state;
+        o = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        assert_true(o != MAP_FAILED);
+        assert_int_equal(pipe(ready), 0);
+        assert_int_equal(pipe(go), 0);
+        o->ready_w = ready[1];
+        o->go_r = go[0];
+        h = fork();
+        assert_true(h >= 0);
+        if (h == 0) {
+                close(ready[0]);
+                close(go[1]);
+                _exit(t_run_in_new_pidns(ring_in_other_ns, o));
+        }
+        close(ready[1]);
+        close(go[0]);
+        if (read(ready[0], &c, 1) != 1) {
+                close(ready[0]);
+                close(go[1]);
+                rc = t_wait_child(h);
+                munmap(o, 4096);
+                if (rc == T_EXIT_SKIP)
+                        skip();
+                fail_msg("ring in a new pid namespace: exit %d", rc);
+        }
+
+        assert_int_equal(run_brood("ls --anon", out, sizeof(out)), 0);
+        ring = strstr(out, "ring 1040/16384 bytes filled");     /* 5 x (8 + 200) */
+        assert_non_null(ring);
+        assert_non_null(strstr(ring, whole ? "producer 2 alive, consumer 1 alive" :
+                                             "producer 2 other, consumer 1 other"));
+        assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
+        assert_null(strstr(out, "died without closing"));
+
+        assert_int_equal(write(go[1], "g", 1), 1);
+        assert_int_equal(read(ready[0], &c, 1), 1);
+        assert_int_equal(run_brood("ls --anon", out, sizeof(out)), 0);
+        ring = strstr(out, "ring 1040/16384 bytes filled");
+        assert_non_null(ring);
+        assert_non_null(strstr(ring, whole ? "producer 2 DEAD, consumer 1 alive" :
+                                             "producer 2 other, consumer 1 other"));
+        assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
+        if (whole)
+                assert_non_null(strstr(out, "producer 2 died without closing"));
+        else
+                assert_null(strstr(out, "died without closing"));
+
+        close(go[1]);
+        close(ready[0]);
+        assert_int_equal(t_wait_child(h), 0);
+        munmap(o, 4096);
+}
+
 /* In a child: become uid 65534, map a brood memfd and close its fd, and
  * run `brood ls --anon --json`.  Exit 0 when it lists the memfd with its
  * size, mode and owner as null (unknown), 77 when that user may not run the
@@ -467,6 +580,7 @@ int main(void)
                 cmocka_unit_test(test_reap_removes_only_dead_unheld),
                 cmocka_unit_test(test_reap_other_pidns),
                 cmocka_unit_test(test_ls_anon_rings_and_pools_reap_reports_dead_peer),
+                cmocka_unit_test(test_ls_ring_other_pidns),
         };
 
         return cmocka_run_group_tests_name("tools-reap", tests, NULL, NULL);

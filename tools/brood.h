@@ -39,7 +39,7 @@ struct seg_entry {
         uint64_t start_time;    /* creator's /proc start time encoded in the name */
         uint64_t pid_ns;        /* creator's pid namespace in the name; 0: not there */
         bool other_ns;          /* a namespace that is not ours: its pid means nothing here */
-        bool other_judged;      /* other_ns, yet judged: we see the whole machine (scan.c) */
+        bool other_judged;      /* other_ns, yet judged: we see the whole machine (pidns.c) */
         bool creator_alive;     /* same pid and same start time; other_ns: its pid lives in
                                  * its namespace (false when not judged) */
         uint64_t size;
@@ -60,6 +60,8 @@ struct seg_entry {
                 pid_t pid[2];                   /* producer, consumer; 0 = not attached */
                 bool alive[2];
                 bool closed[2];
+                bool unjudged[2];               /* pid of another namespace, alive unknown
+                                                 * (alive then says true) */
         } ring;
         struct {
                 uint64_t capacity, used, blocks;
@@ -72,8 +74,20 @@ bool seg_parse_name(const char *name, struct seg_entry *e);
 /* Every named brood segment (and, with @anon, every anonymous brood memfd),
  * with holders filled in.  Returns the count, *ret_list malloc'ed; -errno. */
 int seg_scan(bool anon, struct seg_entry **ret_list);
-/* Set other_judged and creator_alive of the named segments of other pid
- * namespaces, when this process can see every process (pidns.c). */
-void seg_judge_other_ns(struct seg_entry *v, size_t count);
+/* Processes of nested pid namespaces, read once, for judging pids of other
+ * namespaces (pidns.c): only root in the initial namespaces sees them all. */
+struct ns_pid {
+        uint64_t ns;
+        pid_t pid;                      /* in that namespace: NSpid's last field */
+};
+struct pidns_table {
+        struct ns_pid *v;
+        ssize_t n;                      /* -1: we cannot see every process */
+        bool built;
+};
+/* 1: a process of pid namespace @ns has pid @pid there; 0: none has; -1: we
+ * cannot tell.  Reads /proc on its first call; zero-initialize @t first. */
+int pidns_has(struct pidns_table *t, uint64_t ns, pid_t pid);
+void pidns_table_free(struct pidns_table *t);
 
 #endif

@@ -41,6 +41,7 @@ static void describe(const struct seg_entry *e, char *buf, size_t cap)
                                 n += (size_t)snprintf(buf + n, cap - n, ", %s %d %s", role[k],
                                                       (int)e->ring.pid[k],
                                                       e->ring.closed[k] ? "closed" :
+                                                      e->ring.unjudged[k] ? "other" :
                                                       e->ring.alive[k] ? "alive" : "DEAD");
                 }
         } else if (e->kind == SEG_POOL && e->pool.ok) {
@@ -119,9 +120,9 @@ int cmd_ls(int argc, char **argv)
                                        "\"consumer\":{\"pid\":%d,\"alive\":%s,\"closed\":%s}}",
                                        (unsigned long long)e->ring.capacity,
                                        (unsigned long long)e->ring.fill, (int)e->ring.pid[0],
-                                       e->ring.alive[0] ? "true" : "false",
+                                       e->ring.unjudged[0] ? "null" : e->ring.alive[0] ? "true" : "false",
                                        e->ring.closed[0] ? "true" : "false", (int)e->ring.pid[1],
-                                       e->ring.alive[1] ? "true" : "false",
+                                       e->ring.unjudged[1] ? "null" : e->ring.alive[1] ? "true" : "false",
                                        e->ring.closed[1] ? "true" : "false");
                         else if (e->kind == SEG_POOL && e->pool.ok)
                                 printf(",\"pool\":{\"capacity\":%llu,\"used\":%llu,\"blocks\":%llu}",

@@ -24,11 +24,6 @@
 #define PROC_PID_INIT_INO  0xeffffffcu  /* linux/proc_ns.h, fixed since 3.8 */
 #define PROC_USER_INIT_INO 0xeffffffdu
 
-struct ns_pid {
-        uint64_t ns;
-        pid_t pid;                      /* in that namespace: NSpid's last field */
-};
-
 static bool whole_machine(void)
 {
         struct stat st;
@@ -119,28 +114,25 @@ unknown:
         return -1;
 }
 
-void seg_judge_other_ns(struct seg_entry *v, size_t count)
+int pidns_has(struct pidns_table *t, uint64_t ns, pid_t pid)
 {
-        struct ns_pid *t = NULL;
-        bool built = false;
-        ssize_t n = 0, k;
-        size_t i;
+        ssize_t k;
 
-        for (i = 0; i < count; i++) {
-                struct seg_entry *e = &v[i];
-
-                if (e->anon || !e->other_ns)
-                        continue;
-                if (!built) {
-                        built = true;
-                        n = ns_table(&t);
-                        if (n < 0)
-                                return;
-                }
-                e->other_judged = true;
-                for (k = 0; k < n; k++)
-                        if (t[k].ns == e->pid_ns && t[k].pid == e->creator)
-                                e->creator_alive = true;
+        if (!t->built) {
+                t->built = true;
+                t->n = ns_table(&t->v);
         }
-        free(t);
+        if (t->n < 0)
+                return -1;
+        for (k = 0; k < t->n; k++)
+                if (t->v[k].ns == ns && t->v[k].pid == pid)
+                        return 1;
+        return 0;
+}
+
+void pidns_table_free(struct pidns_table *t)
+{
+        free(t->v);
+        t->v = NULL;
+        t->built = false;
 }

@@ -258,7 +258,7 @@ static int scan_proc(struct vec *x, bool anon)
 }
 
 /* A read-only look at a ring's header: fill level, pids, closed flags. */
-static void inspect_ring(struct seg_entry *e, int fd)
+static void inspect_ring(struct seg_entry *e, int fd, struct pidns_table *nst)
 {
         const struct brd_ring_hdr *h;
         uint64_t tail, head;
@@ -279,10 +279,20 @@ static void inspect_ring(struct seg_entry *e, int fd)
                 e->ring.fill = tail >= head && tail - head <= h->capacity ? tail - head : 0;
                 for (k = 0; k < 2; k++) {
                         AO_t pid = AO_load(&side[k]->pid);
+                        int has;
 
                         e->ring.pid[k] = pid > 0 && pid < 0x7fffffff ? (pid_t)pid : 0;
-                        e->ring.alive[k] = e->ring.pid[k] &&
-                                           !brd__pid_gone((uint64_t)e->ring.pid[k], AO_load(&side[k]->start_time), UINT64_MAX);
+                        if (e->ring.pid[k] && !brd__pid_ns_ours(h->pid_ns)) {
+                                /* Its pids are of its namespace. */
+                                has = pidns_has(nst, h->pid_ns, e->ring.pid[k]);
+                                e->ring.unjudged[k] = has < 0;
+                                e->ring.alive[k] = has != 0;
+                        } else {
+                                e->ring.alive[k] = e->ring.pid[k] &&
+                                                   !brd__pid_gone((uint64_t)e->ring.pid[k],
+                                                                  AO_load(&side[k]->start_time),
+                                                                  UINT64_MAX);
+                        }
                         e->ring.closed[k] = AO_load(&side[k]->state) & BRD_RING_ST_CLOSED;
                 }
         }
@@ -309,7 +319,7 @@ static void inspect_pool(struct seg_entry *e, int fd)
         brd_pool_close(p);
 }
 
-static void inspect(struct seg_entry *e)
+static void inspect(struct seg_entry *e, struct pidns_table *nst)
 {
         bool ring = !strcmp(e->label, "ring"), pool = !strcmp(e->label, "pool");
         int fd;
@@ -320,7 +330,7 @@ static void inspect(struct seg_entry *e)
         if (fd < 0)
                 return;
         if (ring)
-                inspect_ring(e, fd);
+                inspect_ring(e, fd, nst);
         else
                 inspect_pool(e, fd);
         close(fd);
@@ -328,6 +338,7 @@ static void inspect(struct seg_entry *e)
 
 int seg_scan(bool anon, struct seg_entry **ret_list)
 {
+        struct pidns_table nst = { 0 };
         struct vec x = { 0 };
         DIR *shm = opendir("/dev/shm");
         struct dirent *d;
@@ -366,18 +377,24 @@ int seg_scan(bool anon, struct seg_entry **ret_list)
         }
         for (i = 0; i < x.n; i++) {
                 if (!x.v[i].anon) {
-                        /* A creator of another pid namespace is not judged
-                         * here: its pid names another process here, or none
-                         * (seg_judge_other_ns() below, when it can). */
+                        /* A creator of another pid namespace: its pid names
+                         * another process here, or none. */
                         x.v[i].other_ns = !brd__pid_ns_ours(x.v[i].pid_ns);
-                        x.v[i].creator_alive = !x.v[i].other_ns &&
-                                               !brd__pid_gone((uint64_t)x.v[i].creator, x.v[i].start_time,
-                                                              UINT64_MAX);
+                        if (x.v[i].other_ns) {
+                                int has = pidns_has(&nst, x.v[i].pid_ns, x.v[i].creator);
+
+                                x.v[i].other_judged = has >= 0;
+                                x.v[i].creator_alive = has > 0;
+                        } else {
+                                x.v[i].creator_alive =
+                                        !brd__pid_gone((uint64_t)x.v[i].creator, x.v[i].start_time,
+                                                       UINT64_MAX);
+                        }
+                } else {
+                        inspect(&x.v[i], &nst);
                 }
-                else
-                        inspect(&x.v[i]);
         }
-        seg_judge_other_ns(x.v, x.n);
+        pidns_table_free(&nst);
         *ret_list = x.v;
         return (int)x.n;
 }
