@@ -32,8 +32,9 @@ static bool whole_machine(void)
                stat("/proc/self/ns/user", &st) == 0 && st.st_ino == PROC_USER_INIT_INO;
 }
 
-/* Process @pid's NSpid: the number of its pid namespaces below /proc's
- * (1: /proc's own), *ret_in = its pid in the innermost; 0 when it is gone. */
+/* Process @pid's NSpid: the number of its pid namespaces from /proc's down
+ * (1: /proc's own), *ret_in = its pid in the innermost; 0 when it is gone;
+ * -1 when it cannot be read (or the kernel, before 4.1, has no NSpid). */
 static int nspid(pid_t pid, pid_t *ret_in)
 {
         char path[64], line[512];
@@ -43,7 +44,7 @@ static int nspid(pid_t pid, pid_t *ret_in)
         snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
         f = fopen(path, "re");
         if (!f)
-                return 0;
+                return errno == ENOENT || errno == ESRCH ? 0 : -1;
         while (fgets(line, sizeof(line), f)) {
                 char *p = line + 6, *end;
 
@@ -60,6 +61,8 @@ static int nspid(pid_t pid, pid_t *ret_in)
                 }
                 break;
         }
+        if (!levels)            /* gone since the open (ESRCH), or unreadable */
+                levels = ferror(f) && errno == ESRCH ? 0 : -1;
         fclose(f);
         return levels;
 }
@@ -83,12 +86,16 @@ static ssize_t ns_table(struct ns_pid **ret)
                 char path[64];
                 struct stat st;
                 pid_t pid, in = 0;
+                int levels;
 
                 if (!isdigit((unsigned char)d->d_name[0]))
                         continue;
                 pid = (pid_t)atoi(d->d_name);
-                if (nspid(pid, &in) < 2)
-                        continue;               /* ours (or gone) */
+                levels = nspid(pid, &in);
+                if (levels < 0)
+                        goto unknown;
+                if (levels < 2)
+                        continue;               /* ours, or gone */
                 snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
                 if (stat(path, &st) < 0) {
                         if (errno == ENOENT || errno == ESRCH)
