@@ -144,8 +144,60 @@ static void test_reap_removes_only_dead_unheld(void **state)
 /* Shared with a creator that is pid 1 of a new pid namespace. */
 struct other_ns {
         char name[256];
-        int ready_w, go_r;
+        int ready_w, go_r;              /* its ends of the two pipes */
+        int ready_r, go_w;              /* the test's */
+        pid_t h;                        /* the child that made the namespace */
 };
+
+/*
+ * Run @fn as pid 1 of a new pid namespace, with @o (shared memory) as its
+ * argument, and return once it wrote its first byte to ready_w.  Skips the
+ * test without the privilege to make the namespace.  The test then writes
+ * to go_w or closes it (other_ns_end()).
+ */
+static struct other_ns *other_ns_start(int (*fn)(void *arg))
+{
+        struct other_ns *o;
+        int ready[2], go[2], rc;
+        char c;
+
+        o = mmap(NULL, sizeof(*o), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        assert_true(o != MAP_FAILED);
+        o->name[0] = '\0';
+        assert_int_equal(pipe(ready), 0);
+        assert_int_equal(pipe(go), 0);
+        o->ready_w = ready[1];
+        o->go_r = go[0];
+        o->ready_r = ready[0];
+        o->go_w = go[1];
+        o->h = fork();
+        assert_true(o->h >= 0);
+        if (o->h == 0) {
+                close(ready[0]);
+                close(go[1]);
+                _exit(t_run_in_new_pidns(fn, o));
+        }
+        close(ready[1]);
+        close(go[0]);
+        if (read(o->ready_r, &c, 1) != 1) {
+                close(o->ready_r);
+                close(o->go_w);
+                rc = t_wait_child(o->h);
+                munmap(o, sizeof(*o));
+                if (rc == T_EXIT_SKIP)
+                        skip();
+                fail_msg("pid 1 of a new pid namespace: exit %d", rc);
+        }
+        return o;
+}
+
+/* Close go: @o's namespace ends, and the child that made it exits 0. */
+static void other_ns_end(struct other_ns *o)
+{
+        close(o->go_w);
+        close(o->ready_r);
+        assert_int_equal(t_wait_child(o->h), 0);
+}
 
 /* Make a named segment, say so, live until told (go closed), and leave the
  * name behind. */
@@ -250,37 +302,12 @@ static void test_reap_other_pidns(void **state)
 {
         bool whole = whole_machine();
         struct other_ns *o;
-        char old[256], out[8192], c;
-        int ready[2], go[2], fd, rc;
-        pid_t h, dead;
+        char old[256], out[8192];
+        pid_t dead;
+        int fd;
 
         (void)state;
-        o = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        assert_true(o != MAP_FAILED);
-        o->name[0] = '\0';
-        assert_int_equal(pipe(ready), 0);
-        assert_int_equal(pipe(go), 0);
-        o->ready_w = ready[1];
-        o->go_r = go[0];
-        h = fork();
-        assert_true(h >= 0);
-        if (h == 0) {
-                close(ready[0]);
-                close(go[1]);
-                _exit(t_run_in_new_pidns(make_named_and_wait, o));
-        }
-        close(ready[1]);
-        close(go[0]);
-        if (read(ready[0], &c, 1) != 1) {
-                close(ready[0]);
-                close(go[1]);
-                rc = t_wait_child(h);
-                munmap(o, 4096);
-                if (rc == T_EXIT_SKIP)
-                        skip();
-                fail_msg("creator in a new pid namespace: exit %d", rc);
-        }
-        close(ready[0]);
+        o = other_ns_start(make_named_and_wait);
         assert_true(o->name[0] == '/' && exists(o->name));
 
         /* The creator lives. */
@@ -293,8 +320,7 @@ static void test_reap_other_pidns(void **state)
         assert_true(exists(o->name));
 
         /* The creator died, and its namespace with it. */
-        close(go[1]);
-        assert_int_equal(t_wait_child(h), 0);
+        other_ns_end(o);
         /* The old format: pid, start time, 32 hex digits, label. */
         dead = fork();
         assert_true(dead >= 0);
@@ -320,7 +346,7 @@ static void test_reap_other_pidns(void **state)
                 assert_int_equal(shm_unlink(o->name), 0);
         }
         assert_false(exists(old));                  /* parsed, creator dead: reaped */
-        munmap(o, 4096);
+        munmap(o, sizeof(*o));
 }
 
 /*
@@ -379,35 +405,10 @@ static void test_ls_ring_other_pidns(void **state)
         bool whole = whole_machine();
         const char *ring;
         struct other_ns *o;
-        int ready[2], go[2], rc;
         char c;
-        pid_t h;
 
         (void)state;
-        o = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        assert_true(o != MAP_FAILED);
-        assert_int_equal(pipe(ready), 0);
-        assert_int_equal(pipe(go), 0);
-        o->ready_w = ready[1];
-        o->go_r = go[0];
-        h = fork();
-        assert_true(h >= 0);
-        if (h == 0) {
-                close(ready[0]);
-                close(go[1]);
-                _exit(t_run_in_new_pidns(ring_in_other_ns, o));
-        }
-        close(ready[1]);
-        close(go[0]);
-        if (read(ready[0], &c, 1) != 1) {
-                close(ready[0]);
-                close(go[1]);
-                rc = t_wait_child(h);
-                munmap(o, 4096);
-                if (rc == T_EXIT_SKIP)
-                        skip();
-                fail_msg("ring in a new pid namespace: exit %d", rc);
-        }
+        o = other_ns_start(ring_in_other_ns);
 
         assert_int_equal(run_brood("ls --anon", out, sizeof(out)), 0);
         ring = strstr(out, "ring 1040/16384 bytes filled");     /* 5 x (8 + 200) */
@@ -417,8 +418,8 @@ static void test_ls_ring_other_pidns(void **state)
         assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
         assert_null(strstr(out, "died without closing"));
 
-        assert_int_equal(write(go[1], "g", 1), 1);
-        assert_int_equal(read(ready[0], &c, 1), 1);
+        assert_int_equal(write(o->go_w, "g", 1), 1);
+        assert_int_equal(read(o->ready_r, &c, 1), 1);
         assert_int_equal(run_brood("ls --anon", out, sizeof(out)), 0);
         ring = strstr(out, "ring 1040/16384 bytes filled");
         assert_non_null(ring);
@@ -430,10 +431,8 @@ static void test_ls_ring_other_pidns(void **state)
         else
                 assert_null(strstr(out, "died without closing"));
 
-        close(go[1]);
-        close(ready[0]);
-        assert_int_equal(t_wait_child(h), 0);
-        munmap(o, 4096);
+        other_ns_end(o);
+        munmap(o, sizeof(*o));
 }
 
 /* In a child: become uid 65534, map a brood memfd and close its fd, and
