@@ -39,9 +39,9 @@ struct seg_entry {
         uint64_t start_time;    /* creator's /proc start time encoded in the name */
         uint64_t pid_ns;        /* creator's pid namespace in the name; 0: not there */
         bool other_ns;          /* a namespace that is not ours: its pid means nothing here */
-        bool other_judged;      /* other_ns, yet judged: we see the whole machine (pidns.c) */
         bool creator_alive;     /* same pid and same start time; other_ns: its pid lives in
-                                 * its namespace (false when not judged) */
+                                 * its namespace (true when unjudged) */
+        bool unjudged;          /* other_ns, and we cannot see every process (pidns.c) */
         uint64_t size;
         unsigned mode;
         uid_t uid;
@@ -60,8 +60,7 @@ struct seg_entry {
                 pid_t pid[2];                   /* producer, consumer; 0 = not attached */
                 bool alive[2];
                 bool closed[2];
-                bool unjudged[2];               /* pid of another namespace, alive unknown
-                                                 * (alive then says true) */
+                bool unjudged[2];               /* as the creator's, for each end */
         } ring;
         struct {
                 uint64_t capacity, used, blocks;

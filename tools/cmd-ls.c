@@ -103,9 +103,9 @@ int cmd_ls(int argc, char **argv)
                         printf(",\"anonymous\":%s,\"creator\":%d,\"creator_alive\":%s,"
                                "\"creator_pid_ns\":%llu,\"other_pid_ns\":%s,\"other_pid_ns_judged\":%s,",
                                e->anon ? "true" : "false", (int)e->creator,
-                               e->creator_alive ? "true" : "false",
+                               e->unjudged ? "null" : e->creator_alive ? "true" : "false",
                                (unsigned long long)e->pid_ns, e->other_ns ? "true" : "false",
-                               e->other_judged ? "true" : "false");
+                               e->other_ns && !e->unjudged ? "true" : "false");
                         if (e->stat_ok)         /* else unknown: null */
                                 printf("\"size\":%llu,\"mode\":\"%04o\",\"uid\":%u,",
                                        (unsigned long long)e->size, e->mode, (unsigned)e->uid);
@@ -142,7 +142,7 @@ int cmd_ls(int argc, char **argv)
                                 printf("%-8s %-6s", "-", "anon");
                         else
                                 printf("%-8d %-6s", (int)e->creator,
-                                       e->other_ns && !e->other_judged ? "other" :
+                                       e->unjudged ? "other" :
                                        e->creator_alive ? "alive" : "dead");
                         if (e->stat_ok)
                                 printf(" %12llu  ", (unsigned long long)e->size);
@@ -228,7 +228,7 @@ int cmd_reap(int argc, char **argv)
                                                role[k], (int)e->ring.pid[k]);
                         continue;
                 }
-                if (e->other_ns && !e->other_judged) {
+                if (e->unjudged) {
                         other++;
                         continue;
                 }

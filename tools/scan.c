@@ -257,6 +257,26 @@ static int scan_proc(struct vec *x, bool anon)
         return r;
 }
 
+/*
+ * Is process @pid of pid namespace @ns (started at @start) alive?  Ours: by
+ * brd__pid_gone().  Another namespace's: its pid names another process here,
+ * or none, so it is looked up in that namespace (pidns_has()); when that
+ * cannot be told, *ret_unjudged and true, so that nothing is removed or
+ * reported dead on a guess.
+ */
+static bool judge_pid(struct pidns_table *nst, uint64_t ns, pid_t pid, uint64_t start,
+                      bool *ret_unjudged)
+{
+        int has;
+
+        *ret_unjudged = false;
+        if (brd__pid_ns_ours(ns))
+                return !brd__pid_gone((uint64_t)pid, start, UINT64_MAX);
+        has = pidns_has(nst, ns, pid);
+        *ret_unjudged = has < 0;
+        return has != 0;
+}
+
 /* A read-only look at a ring's header: fill level, pids, closed flags. */
 static void inspect_ring(struct seg_entry *e, int fd, struct pidns_table *nst)
 {
@@ -279,20 +299,12 @@ static void inspect_ring(struct seg_entry *e, int fd, struct pidns_table *nst)
                 e->ring.fill = tail >= head && tail - head <= h->capacity ? tail - head : 0;
                 for (k = 0; k < 2; k++) {
                         AO_t pid = AO_load(&side[k]->pid);
-                        int has;
 
                         e->ring.pid[k] = pid > 0 && pid < 0x7fffffff ? (pid_t)pid : 0;
-                        if (e->ring.pid[k] && !brd__pid_ns_ours(h->pid_ns)) {
-                                /* Its pids are of its namespace. */
-                                has = pidns_has(nst, h->pid_ns, e->ring.pid[k]);
-                                e->ring.unjudged[k] = has < 0;
-                                e->ring.alive[k] = has != 0;
-                        } else {
-                                e->ring.alive[k] = e->ring.pid[k] &&
-                                                   !brd__pid_gone((uint64_t)e->ring.pid[k],
-                                                                  AO_load(&side[k]->start_time),
-                                                                  UINT64_MAX);
-                        }
+                        if (e->ring.pid[k])
+                                e->ring.alive[k] = judge_pid(nst, h->pid_ns, e->ring.pid[k],
+                                                             AO_load(&side[k]->start_time),
+                                                             &e->ring.unjudged[k]);
                         e->ring.closed[k] = AO_load(&side[k]->state) & BRD_RING_ST_CLOSED;
                 }
         }
@@ -377,19 +389,9 @@ int seg_scan(bool anon, struct seg_entry **ret_list)
         }
         for (i = 0; i < x.n; i++) {
                 if (!x.v[i].anon) {
-                        /* A creator of another pid namespace: its pid names
-                         * another process here, or none. */
                         x.v[i].other_ns = !brd__pid_ns_ours(x.v[i].pid_ns);
-                        if (x.v[i].other_ns) {
-                                int has = pidns_has(&nst, x.v[i].pid_ns, x.v[i].creator);
-
-                                x.v[i].other_judged = has >= 0;
-                                x.v[i].creator_alive = has > 0;
-                        } else {
-                                x.v[i].creator_alive =
-                                        !brd__pid_gone((uint64_t)x.v[i].creator, x.v[i].start_time,
-                                                       UINT64_MAX);
-                        }
+                        x.v[i].creator_alive = judge_pid(&nst, x.v[i].pid_ns, x.v[i].creator,
+                                                         x.v[i].start_time, &x.v[i].unjudged);
                 } else {
                         inspect(&x.v[i], &nst);
                 }
