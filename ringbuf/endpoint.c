@@ -3,7 +3,7 @@
  * Ring endpoints: create (the shared segment, its header, two doorbells, two
  * handles), attach (validate the header, map the data area twice back to
  * back, stamp our side), and the calls that are not I/O: fd, interrupt,
- * stats, close.  The I/O calls and the wait are in ring.c.
+ * stats, close.  The I/O calls are in ring.c, their wait in wait.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -292,7 +292,7 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 goto fail;
         }
         /* Edge-triggered until brd_ring_fd(): a sleep needs no drain of
-         * the doorbell first (see ring_wait()). */
+         * the doorbell first (see brd__ring_wait()). */
         ev.data.fd = r->efd_own;
         ev.events = EPOLLIN | EPOLLET;
         if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->efd_own, &ev) < 0) {
@@ -345,7 +345,7 @@ BRD_EXPORT int brd_ring_fd(const struct brd_ring *r)
         if (!AO_load(&r->fd_used)) {
                 /* The caller polls the set level-wise: the doorbell must
                  * show in it for as long as it holds a count, not only once
-                 * per ring as for our own sleeps (see ring_wait()).  Before
+                 * per ring as for our own sleeps (see brd__ring_wait()).  Before
                  * fd_used: from then on every arm drains first.  Racing
                  * first calls modify it alike. */
                 struct epoll_event ev = { .events = EPOLLIN, .data.fd = r->efd_own };
@@ -404,7 +404,7 @@ BRD_EXPORT void brd_ring_close(struct brd_ring *r)
                  * cons_refresh()); the doorbell below wakes a sleeper. */
                 if (r->role == RING_PROD && r->err != -EBADMSG && r->pos != ring_pub(r))
                         AO_store_release(r->own_idx, r->pos);
-                /* Pairs with AO_load_acquire(state) in ring_wait(): for a
+                /* Pairs with AO_load_acquire(state) in brd__ring_wait(): for a
                  * producer, the final tail is visible before CLOSED. */
                 AO_store_release(&r->own->state, r->seq * BRD_RING_ST_SEQ1 | BRD_RING_ST_CLOSED);
                 AO_nop_full();

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The ring endpoint, private to ringbuf/: its process-local struct, the
- * constants the calls share, and the few helpers that both the I/O calls
- * (ring.c) and the setup calls (endpoint.c: create, attach, close, fd,
- * interrupt, stats) need.  The shared-memory wire format is in
+ * constants the calls share, and the few helpers that the I/O calls
+ * (ring.c), their wait (wait.c) and the setup calls (endpoint.c: create,
+ * attach, close, fd, interrupt, stats) need.  The shared-memory wire format is in
  * internal/brd-ring.h.
  */
 #ifndef BROOD_RING_ENDPOINT_H
@@ -120,7 +120,7 @@ struct brd_ring {
         uint64_t resv_own;              /* the reservation without a wipe-on-fork page */
         uint64_t rd_off;                /* bytes of the frame at pos that read() consumed */
         struct brd__release rel;        /* consumer: line release (cons_advance) */
-        /* Lag (ring_lag_wait, cons_lag). */
+        /* Lag (brd__ring_lag_wait, cons_lag). */
         uint64_t lag_bytes;             /* how far ahead the other side may get: cap / 8, <= 32 KiB */
         uint32_t lag_pauses;            /* poll interval, adapted */
         uint64_t last_size;             /* consumer: frame bytes of the last message consumed */
@@ -189,7 +189,7 @@ static inline int sys_membarrier(int cmd)
 /*
  * Ring a doorbell.  EAGAIN: the counter is saturated, which only a huge
  * write does (RELIABILITY B18: a peer, or whoever holds a dup).  The sleeper
- * waits edge-triggered (ring_wait()): a saturated count is no signal to it,
+ * waits edge-triggered (brd__ring_wait()): a saturated count is no signal to it,
  * only a write that succeeds is.  So empty the counter and write again,
  * once: a second EAGAIN means a flooder refilled it, and its writes wake
  * the sleeper themselves.  The count means nothing to either side (the
@@ -217,7 +217,7 @@ static inline void ring_bell(struct brd_ring *r)
 }
 
 /* Stamp the CPU we run on in our side (kept there for the peer's spin,
- * see ring_wait()); returns the stamp.  A clean line stays clean when it
+ * see brd__ring_wait()); returns the stamp.  A clean line stays clean when it
  * did not change. */
 static inline uint64_t ring_stamp_cpu(struct brd_ring *r)
 {

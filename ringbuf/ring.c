@@ -25,21 +25,16 @@
  * Peer death: the waiter opens a pidfd of the pid stamped in the peer's side
  * (checked against its /proc start time) and sleeps on it with the doorbell.
  *
- * This file has the I/O calls and the wait; endpoint.c creates, attaches
- * and closes endpoints; endpoint.h has the endpoint struct they share.
+ * This file has the I/O calls; wait.c the wait and the peer's watch (io.h:
+ * what the two share); endpoint.c creates, attaches and closes endpoints;
+ * endpoint.h has the endpoint struct they all share.
  */
 #include <errno.h>
 #include <limits.h>
-#include <linux/membarrier.h>
-#include <poll.h>
-#include <sched.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-#include "endpoint.h"
+#include "io.h"
 
 /*
  * Debug checks (meson -Ddebug_checks=true; RELIABILITY D29): one thread at a
@@ -162,29 +157,6 @@ static inline int64_t call_deadline(int timeout_ms)
         return timeout_ms > 0 ? brd__deadline(timeout_ms) : (timeout_ms ? INT64_MAX : 0);
 }
 
-static int sys_pidfd_open(pid_t pid)
-{
-        return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-static void efd_drain(int fd)
-{
-        uint64_t v;
-
-        /* Non-blocking: EAGAIN just means it was already empty. */
-        while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
-                ;
-}
-
-/* The peer sleeps (state @st): ring once per arm, the peer bumps seq each time. */
-static RING_SLOW void ring_bell_for(struct brd_ring *r, uint64_t st)
-{
-        if (st != r->rung) {
-                r->rung = st;
-                ring_bell(r);
-        }
-}
-
 /*
  * Where a frame for @len payload bytes goes when the producer is at @pos:
  * returns the index just past it, *ret_hdr = the index of its frame word.
@@ -204,44 +176,6 @@ static inline uint64_t frame_place(uint64_t pos, uint64_t len, bool align, uint6
         return p + round8(len);
 }
 
-static inline AO_t *frame_word(const struct brd_ring *r, uint64_t idx)
-{
-        return (AO_t *)(void *)(r->data + (idx & r->mask));
-}
-
-static inline uint8_t *payload(const struct brd_ring *r, uint64_t idx)
-{
-        /* idx & mask < cap and a payload is at most cap / 2: the second
-         * view of the data area holds whatever runs past the end. */
-        return r->data + (idx & r->mask);
-}
-
-/* The endpoint is done: remember the final answer, keep brd_ring_fd()
- * readable for good so a poll loop learns it, and disarm. */
-static int ring_final(struct brd_ring *r, int e)
-{
-        if (!r->err || e == -EBADMSG)
-                r->err = e;
-        /* The fast paths of commit and release trust a reservation or a
-         * peeked frame to mean "no error yet": drop them. */
-        *r->resv = 0;
-        r->peek = 0;
-        if (r->armed) {
-                AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1);
-                r->armed = false;
-        }
-        if (AO_load(&r->fd_used) && !r->final_rung) {
-                r->final_rung = true;
-                efd_signal(r->efd_own);
-        }
-        return r->err;
-}
-
-static int ring_poison(struct brd_ring *r)
-{
-        return ring_final(r, -EBADMSG);
-}
-
 /* Entry check of every call: the fork stamp before anything in shm. */
 static inline int ring_check(const struct brd_ring *r, uint32_t role)
 {
@@ -252,480 +186,6 @@ static inline int ring_check(const struct brd_ring *r, uint32_t role)
         if (BRD_UNLIKELY(r->role != role))
                 return -EBADF;
         return r->err;
-}
-
-/* ------------------------------------------------------------ publish */
-
-/*
- * Store our index and read the peer's state word after it (Dekker,
- * publisher half).  Rings no doorbell: the hot callers test the word and
- * leave for an out-of-line function when it says SLEEPING (or CLOSED), so
- * that they stay leaf functions; everyone else calls ring_publish().
- */
-static inline uint64_t ring_publish_quiet(struct brd_ring *r)
-{
-        /* Producer: pairs with AO_load_acquire(tail) in cons_refresh(): the
-         * frames below pos are written before the consumer can see them.
-         * Consumer: pairs with AO_load_acquire(head) in prod_refresh(): our
-         * reads of the frames below pos are done before the producer may
-         * overwrite them. */
-        uint64_t pos = r->pos;
-
-        AO_store_release(r->own_idx, pos);
-        /* The index store must be visible before we read the peer's state;
-         * pairs with the fence (and the membarrier) in ring_arm().  With
-         * asym, the peer's membarrier provides this barrier for us, and
-         * only the compiler must keep the order. */
-        if (BRD_LIKELY(r->asym))
-                AO_compiler_barrier();
-        else
-                AO_nop_full();
-        return AO_load(&r->peer_side->state);
-}
-
-/* Publish, and ring the peer if it announced that it sleeps.  Returns the
- * peer's state word as read after the store. */
-static uint64_t ring_publish(struct brd_ring *r)
-{
-        uint64_t st = ring_publish_quiet(r);
-
-        if (BRD_UNLIKELY(st & BRD_RING_ST_SLEEPING))
-                ring_bell_for(r, st);
-        return st;
-}
-
-static int cons_refresh(struct brd_ring *r)
-{
-        /* Pairs with AO_store_release(tail) in ring_publish(). */
-        uint64_t t = AO_load_acquire(r->peer_idx);
-
-        if (BRD_UNLIKELY(t < r->peer || t - r->pos > r->cap || (t & 7)))
-                return ring_poison(r);
-        r->peer = t;
-        return 0;
-}
-
-static int prod_refresh(struct brd_ring *r)
-{
-        /* Pairs with AO_store_release(head) in ring_publish(). */
-        uint64_t h = AO_load_acquire(r->peer_idx);
-
-        /* Not past our pos: the published tail, or with BATCH a little less
-         * (a head between the two claims frames not yet published: it can
-         * only make us believe in less room, never more). */
-        if (BRD_UNLIKELY(h < r->peer || h > r->pos || (h & 7)))
-                return ring_poison(r);
-        r->peer = h;
-        return 0;
-}
-
-/* 1 when the call can progress: a frame to read, or room up to @end. */
-static int ring_ready(struct brd_ring *r, uint64_t end)
-{
-        int e;
-
-        if (r->role == RING_CONS) {
-                e = cons_refresh(r);
-                return e < 0 ? e : r->peer - r->pos >= BRD_RING_FRAME_HDR;
-        }
-        e = prod_refresh(r);
-        return e < 0 ? e : end - r->peer <= r->cap;
-}
-
-/* ------------------------------------------------------------- waiting */
-
-static void ring_arm(struct brd_ring *r)
-{
-        ring_stamp_cpu(r);
-        r->seq++;
-        AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1 | BRD_RING_ST_SLEEPING);
-        r->armed = true;
-        /* Dekker, sleeper half: SLEEPING must be visible before we re-read
-         * the peer's index; pairs with the fence in ring_publish_quiet().  If
-         * the peer skips that fence (asym), force one on its CPU. */
-        AO_nop_full();
-        if (AO_load(&r->peer_side->asym) && !r->mb_failed &&
-            sys_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) < 0)
-                r->mb_failed = true;    /* from now on poll with a short bound */
-}
-
-static void ring_disarm(struct brd_ring *r)
-{
-        if (r->armed) {
-                AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1);
-                r->armed = false;
-        }
-}
-
-static void peer_unwatch(struct brd_ring *r)
-{
-        if (r->pidfd >= 0) {
-                (void)epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->pidfd, NULL);
-                brd__close(r->pidfd);
-                r->pidfd = -1;
-        }
-}
-
-/*
- * Watch the process stamped in the peer's side: a pidfd, opened lazily and
- * checked against the stamped start time (pid reuse).  1: that peer is dead;
- * 0: alive, or not attached yet (a peer that never attached is not dead).
- */
-static int peer_watch(struct brd_ring *r)
-{
-        uint64_t pid = AO_load(&r->peer_side->pid);
-        uint64_t start = AO_load(&r->peer_side->start_time);
-        uint64_t now;
-        int fd;
-
-        if (pid == 0 || pid > INT_MAX) {
-                /* Never attached: not dead.  A stamp that vanishes after we
-                 * saw one is corruption: a pidfd of the old peer would keep
-                 * the poll set readable with nobody to blame. */
-                return r->peer_pid > 0 ? ring_poison(r) : 0;
-        }
-        if ((pid_t)pid == r->peer_pid && start == r->peer_start)
-                return r->peer_dead;
-        /* A new peer (first sight, or the role was attached elsewhere). */
-        peer_unwatch(r);
-        r->peer_pid = (pid_t)pid;
-        r->peer_start = start;
-        r->peer_dead = false;
-        fd = r->no_pidfd ? -ENOSYS : sys_pidfd_open((pid_t)pid);
-        if (fd < 0) {
-                fd = r->no_pidfd ? fd : -errno;
-                if (fd == -ESRCH) {
-                        r->peer_dead = true;
-                        return 1;
-                }
-                if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM) {
-                        r->peer_pid = 0;        /* retry next time */
-                        return fd;
-                }
-                if (fd != -ENOSYS && fd != -EPERM)
-                        return ring_poison(r);  /* -ENOENT (a thread), -EINVAL: no peer stamps that */
-                r->no_pidfd = true;     /* watch with kill(0) + start time instead */
-        } else {
-                struct epoll_event ev = { .events = EPOLLIN };
-
-                /* The waiter sleeps in epfd: a pidfd it cannot add there
-                 * (ENOMEM, the epoll watch limit) is no watch at all, so
-                 * fall back to kill(0) + the start time, polled. */
-                ev.data.fd = fd;
-                if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-                        brd__close(fd);
-                        r->no_pidfd = true;
-                } else {
-                        r->pidfd = fd;
-                }
-        }
-        /* After the pidfd pins the process: is it still the one stamped? */
-        now = brd__proc_start_time((pid_t)pid);
-        if ((start && now && now != start) ||
-            (r->no_pidfd && kill((pid_t)pid, 0) < 0 && errno == ESRCH))
-                r->peer_dead = true;
-        return r->peer_dead;
-}
-
-/* Is the watched peer dead right now?  Only on the would-block path. */
-static int peer_probe(struct brd_ring *r)
-{
-        struct pollfd p = { .fd = r->pidfd, .events = POLLIN };
-        int e = peer_watch(r);
-
-        if (e != 0)
-                return e;
-        if (r->pidfd >= 0) {
-                if (poll(&p, 1, 0) > 0)
-                        r->peer_dead = true;
-        } else if (r->no_pidfd && r->peer_pid > 0) {
-                if (kill(r->peer_pid, 0) < 0 && errno == ESRCH)
-                        r->peer_dead = true;
-        }
-        return r->peer_dead;
-}
-
-static int ring_cancel(struct brd_ring *r)
-{
-        /* Consume the latched interrupt: flag first, then the eventfd, so an
-         * interrupt() racing with us stays pending (the flag is the truth). */
-        AO_store(&r->intr, 0);
-        efd_drain(r->efd_intr);
-        ring_disarm(r);
-        return -ECANCELED;
-}
-
-/* The peer is gone for good: what this endpoint answers from now on. */
-static int ring_gone(struct brd_ring *r, bool died)
-{
-        if (r->role == RING_PROD)
-                return ring_final(r, -EPIPE);
-        return ring_final(r, died ? -ECONNRESET : -EPIPE);
-}
-
-/*
- * ring_wait()'s work.  *@drained: it emptied the doorbell of a brd_ring_fd()
- * user, and no ring has been seen since.
- */
-static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline,
-                           bool *drained)
-{
-        struct epoll_event ev[3];
-        int64_t spin = 0, t0 = 0;
-        uint64_t pst;
-        int e, k, n, tmo;
-        bool arm, woke;
-
-        /* Hand back / publish what we hold before we could sleep. */
-        if (r->pos != ring_pub(r))
-                ring_publish(r);
-
-        if (timeout_ms != 0 && !(r->flags & BRD_RING_NOSPIN)) {
-                int64_t stop = 0;
-                bool yield = false;
-                unsigned i;
-
-                /*
-                 * A budget longer than the base is for a peer that streams
-                 * on another CPU: one that shares ours cannot progress while
-                 * we spin (its stamp is from its last sleep or its attach;
-                 * a hostile value only changes how long we spin).
-                 */
-                spin = r->spin_ns;
-                if (spin > BRD_RING_SPIN_NS &&
-                    AO_load(&r->peer_side->cpu) == ring_stamp_cpu(r))
-                        spin = BRD_RING_SPIN_NS;
-                for (i = 1;; i++) {
-                        e = ring_ready(r, end);
-                        if (e)
-                                return e < 0 ? e : 0;
-                        if ((AO_load(&r->peer_side->state) & BRD_RING_ST_CLOSED) ||
-                            AO_load(&r->intr))
-                                break;
-                        if (yield || (i & 63) == 0) {
-                                int64_t now = brd__now_ns();
-
-                                if (!stop) {
-                                        t0 = now;
-                                        stop = now + spin;
-                                } else if (now >= stop || now >= deadline) {
-                                        break;
-                                }
-                                /*
-                                 * Past the base budget, each poll yields
-                                 * the CPU: spun, the longer budget took it
-                                 * from the other processes that wanted it
-                                 * (4 actors on 2 CPUs: the demo ran 10%
-                                 * slower); yielded, it costs a system call
-                                 * per poll when nobody else wants it.
-                                 */
-                                yield = now - t0 >= BRD_RING_SPIN_NS;
-                        }
-                        if (yield) {
-                                sched_yield();
-                                continue;
-                        }
-                        /*
-                         * Consumer: ask for the next frame's two lines with
-                         * every read of the tail, so that when a message
-                         * comes its lines cross with the tail's instead of
-                         * after it (64 B round trip, CPUs far apart: 740 ->
-                         * 600 ns, measured).  The producer pays nothing: its
-                         * stores need the tail's line back from us anyway,
-                         * and the two fetches overlap.  Not while streaming
-                         * (lag on, see cons_lag()): the producer is filling
-                         * those lines, and every fetch would take one from
-                         * under its next store.
-                         */
-                        if (r->role == RING_CONS && !r->lag_on) {
-                                __builtin_prefetch(payload(r, r->pos), 0, 3);
-                                __builtin_prefetch(payload(r, r->pos + BRD_CACHELINE), 0, 3);
-                        }
-                        brd__cpu_relax();
-                }
-        }
-
-        for (woke = false;; woke = true) {
-                /* Back from poll(): most wake-ups are the peer's progress;
-                 * take it without paying for another drain and arm. */
-                if (woke) {
-                        e = ring_ready(r, end);
-                        if (e) {
-                                ring_disarm(r);
-                                /* t0: the wait spun the base budget. */
-                                if (e > 0 && t0)
-                                        r->spin_ns = brd__ring_spin_next(brd__now_ns() - t0);
-                                return e < 0 ? e : 0;
-                        }
-                }
-                /* Timeout 0 arms only for brd_ring_fd() users: they poll the
-                 * doorbell next, and it must ring. */
-                arm = timeout_ms != 0 || AO_load(&r->fd_used);
-                if (arm) {
-                        /*
-                         * Our own sleeps need no drain: the doorbell is
-                         * edge-triggered in the set (brd_ring_attach()), so
-                         * epoll_wait() returns for rings that came after the
-                         * last one it reported, whatever count they left.
-                         * A ring meant for an arm we left (the re-check found
-                         * progress) costs at most one wake-up that finds
-                         * nothing, never a poll loop.  Saved: a read() per
-                         * sleep, which a spin-off ring pays per message
-                         * (mean round trip 1.02-1.29x a raw eventfd
-                         * ping-pong's with it, 0.74-0.90x without; 15
-                         * interleaved runs of each).
-                         * A brd_ring_fd() user polls the set level-wise
-                         * (brd_ring_fd() made the doorbell so): drain first,
-                         * then arm, so that a ring meant for this arm can
-                         * only come after the drain and is still there for
-                         * poll().  Drained after arming, it could be eaten
-                         * while the re-check below still finds too little.
-                         */
-                        if (AO_load(&r->fd_used)) {
-                                efd_drain(r->efd_own);
-                                *drained = true;
-                        }
-                        ring_arm(r);
-                }
-                /* Pairs with AO_store_release(state) in brd_ring_close():
-                 * a CLOSED seen here means the final tail is visible to
-                 * ring_ready() below. */
-                pst = AO_load_acquire(&r->peer_side->state);
-                if (r->role == RING_PROD && (pst & BRD_RING_ST_CLOSED))
-                        return ring_gone(r, false);
-                e = ring_ready(r, end);
-                if (e) {
-                        ring_disarm(r);
-                        return e < 0 ? e : 0;
-                }
-                if (pst & BRD_RING_ST_CLOSED)
-                        return ring_gone(r, false);
-                if (AO_load(&r->intr))
-                        return ring_cancel(r);
-                e = timeout_ms == 0 ? peer_probe(r) : peer_watch(r);
-                if (e < 0) {
-                        ring_disarm(r);
-                        return e;
-                }
-                if (e > 0) {
-                        /* Dead: whatever it committed before dying is ours. */
-                        e = ring_ready(r, end);
-                        if (e) {
-                                ring_disarm(r);
-                                return e < 0 ? e : 0;
-                        }
-                        return ring_gone(r, true);
-                }
-                if (timeout_ms == 0) {
-                        if (!AO_load(&r->fd_used))
-                                ring_disarm(r);
-                        return -EAGAIN;
-                }
-
-                /* Sleep in the endpoint's epoll set (doorbell, interrupt
-                 * eventfd, and the peer's pidfd once watched): the set is
-                 * built once, where poll() would register and unregister a
-                 * wait-queue entry on three files at every sleep, which a
-                 * NOSPIN ring pays on nearly every message. */
-                tmo = brd__poll_timeout(deadline);
-                if ((r->mb_failed || (r->no_pidfd && r->peer_pid > 0)) &&
-                    (tmo < 0 || tmo > RING_FALLBACK_MS))
-                        tmo = RING_FALLBACK_MS;
-                /* A longer budget did not cover this wait: the cadence
-                 * broke (idle, or a slower peer), back to the base, and
-                 * no growth when it wakes (t0 = 0). */
-                if (spin > BRD_RING_SPIN_NS) {
-                        r->spin_ns = BRD_RING_SPIN_NS;
-                        t0 = 0;
-                }
-                r->st.waits++;
-                n = epoll_wait(r->epfd, ev, (int)BRD_ARRAY_SIZE(ev), tmo);
-                if (n < 0) {
-                        if (errno == EINTR && !(r->flags & BRD_RING_EINTR))
-                                continue;       /* same deadline, re-armed below */
-                        e = -errno;     /* BRD_RING_EINTR: -EINTR, nothing taken or given */
-                        ring_disarm(r);
-                        return e;
-                }
-                for (k = 0; k < n; k++) {
-                        if (r->pidfd >= 0 && ev[k].data.fd == r->pidfd)
-                                r->peer_dead = true;    /* re-checked against the stamp above */
-                        /* A ring since the drain: the count shows again. */
-                        if (ev[k].data.fd == r->efd_own)
-                                *drained = false;
-                }
-                if (r->no_pidfd && r->peer_pid > 0 && kill(r->peer_pid, 0) < 0 && errno == ESRCH)
-                        r->peer_dead = true;
-                /* Checked after every wake-up, not only on poll's timeout:
-                 * a peer that keeps a doorbell or pidfd readable must not
-                 * extend the wait (RELIABILITY B18). */
-                if (deadline != INT64_MAX && brd__now_ns() >= deadline) {
-                        e = ring_ready(r, end);
-                        ring_disarm(r);
-                        if (e)
-                                return e < 0 ? e : 0;
-                        return -ETIMEDOUT;
-                }
-        }
-}
-
-/*
- * Wait until ring_ready(r, end).  0 = ready (the cached peer index shows it),
- * else -errno.  The caller found the ring not ready just before.
- *
- * brd_ring_fd() promises POLLIN until a call with timeout 0 answered
- * -EAGAIN, and only that answer leaves the endpoint armed.  Every other way
- * out of a wait that drained the doorbell (the re-check found progress, a
- * timeout, an interrupt) can leave with the arm gone and nothing to show
- * for it in the count, while the peer rings no more for what it publishes
- * next: those give the count back.  A wait woken by a ring left its count.
- */
-static int ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline)
-{
-        bool drained = false;
-        int e = ring_wait_drain(r, end, timeout_ms, deadline, &drained);
-
-        if (BRD_UNLIKELY(drained) && !(e == -EAGAIN && timeout_ms == 0))
-                efd_signal(r->efd_own);
-        return e;
-}
-
-/*
- * Wait, with one shared read per poll, until @want bytes past pos are ready
- * (consumer: published frames; producer: free space), the peer stops
- * moving, or the poll or pause budget is spent.  Returns the number of polls
- * that saw the peer move (or -errno from a refresh).
- */
-static int ring_lag_wait(struct brd_ring *r, uint64_t want)
-{
-        uint64_t seen = r->peer, gained;
-        unsigned spent = 0, k;
-        int i, moves = 0, e;
-
-        for (i = 0; i < RING_LAG_POLLS && spent < RING_LAG_BUDGET; i++) {
-                for (k = 0; k < r->lag_pauses; k++)
-                        brd__cpu_relax();
-                spent += r->lag_pauses;
-                e = r->role == RING_CONS ? cons_refresh(r) : prod_refresh(r);
-                if (e)
-                        return e;
-                gained = r->peer - seen;
-                if (!gained) {
-                        /* Stopped (or never streamed): poll sooner next time. */
-                        if (r->lag_pauses > RING_LAG_PAUSES_INIT)
-                                r->lag_pauses = RING_LAG_PAUSES_INIT;
-                        break;
-                }
-                if (gained < r->lag_bytes / 2 && r->lag_pauses < RING_LAG_PAUSES_MAX)
-                        r->lag_pauses *= 2;
-                else if (gained > 2 * r->lag_bytes && r->lag_pauses > RING_LAG_PAUSES_MIN)
-                        r->lag_pauses /= 2;
-                moves++;
-                seen = r->peer;
-                if ((r->role == RING_CONS ? r->peer : r->peer + r->cap) - r->pos >= want)
-                        break;
-        }
-        return moves;
 }
 
 /*
@@ -827,7 +287,7 @@ static inline int prod_room(struct brd_ring *r, uint64_t len, bool align, int ti
         /* The consumer's closed flag shares a clean line with its state,
          * which we read after every publish anyway. */
         if (BRD_UNLIKELY(AO_load(&r->peer_side->state) & BRD_RING_ST_CLOSED))
-                return ring_gone(r, false);
+                return brd__ring_gone(r, false);
         e = prod_place(r, len, align, &hdr, &end);
         if (e)
                 return e;
@@ -846,12 +306,12 @@ static inline int prod_room(struct brd_ring *r, uint64_t len, bool align, int ti
                  */
                 if (end + r->lag_bytes - r->peer > r->cap && timeout_ms != 0 &&
                     !(r->flags & BRD_RING_NOSPIN)) {
-                        e = ring_lag_wait(r, end - r->pos + r->lag_bytes);
+                        e = brd__ring_lag_wait(r, end - r->pos + r->lag_bytes);
                         if (e < 0)
                                 return e;
                 }
                 if (end - r->peer > r->cap) {
-                        e = ring_wait(r, end, timeout_ms, deadline);
+                        e = brd__ring_wait(r, end, timeout_ms, deadline);
                         if (e)
                                 return e;
                 }
@@ -875,7 +335,7 @@ static RING_SLOW int prod_closed(struct brd_ring *r, uint64_t end)
         (void)AO_load_acquire(&r->peer_side->state);
         /* Pairs with AO_store_release(head) in ring_publish(). */
         h = AO_load_acquire(r->peer_idx);
-        ring_gone(r, false);
+        brd__ring_gone(r, false);
         return h >= end ? 0 : -EPIPE;
 }
 
@@ -884,7 +344,7 @@ static RING_SLOW int prod_closed(struct brd_ring *r, uint64_t end)
 static RING_SLOW int prod_published(struct brd_ring *r, uint64_t st, uint64_t end)
 {
         if (st & BRD_RING_ST_SLEEPING)
-                ring_bell_for(r, st);
+                brd__ring_bell_for(r, st);
         if (st & BRD_RING_ST_CLOSED)
                 return prod_closed(r, end);
         return 0;
@@ -1062,7 +522,7 @@ RING_API RING_HOT int brd_ring_reserve(struct brd_ring *r, size_t len, void **re
         if (BRD_UNLIKELY(!prod_fast_room(r, len, &hdr, &end) || !ret_buf))
                 return prod_reserve_slow(r, len, ret_buf, timeout_ms);
         /* Process-local: commit validates this instead of redoing the
-         * entry checks (any final error clears it, see ring_final()). */
+         * entry checks (any final error clears it, see brd__ring_final()). */
         *r->resv = resv_word(hdr, len);
         *ret_buf = payload(r, hdr + BRD_RING_FRAME_HDR);
         return 0;
@@ -1154,7 +614,7 @@ static ssize_t stream_write_held(struct brd_ring *r, const void *buf, size_t len
                 if (n > r->max_msg)
                         n = r->max_msg;
                 if (AO_load(&r->peer_side->state) & BRD_RING_ST_CLOSED) {
-                        e = ring_gone(r, false);
+                        e = brd__ring_gone(r, false);
                         break;
                 }
                 e = prod_place(r, n, true, &hdr, &end);
@@ -1177,7 +637,7 @@ static ssize_t stream_write_held(struct brd_ring *r, const void *buf, size_t len
                                 uint64_t want = r->cap / 4 < n + BRD_RING_FRAME_HDR ?
                                                 r->cap / 4 : round8(n + BRD_RING_FRAME_HDR);
 
-                                e = ring_wait(r, r->pos + want, timeout_ms, deadline);
+                                e = brd__ring_wait(r, r->pos + want, timeout_ms, deadline);
                                 if (e)
                                         break;
                                 continue;
@@ -1233,7 +693,7 @@ static int cons_lag(struct brd_ring *r)
                 if (--r->lag_probe)
                         return 0;
         }
-        moves = ring_lag_wait(r, r->lag_bytes);
+        moves = brd__ring_lag_wait(r, r->lag_bytes);
         if (moves < 0)
                 return moves;
         if (r->peer - before >= RING_LAG_FRAMES * r->last_size && moves >= 1) {
@@ -1261,7 +721,7 @@ static int cons_wait(struct brd_ring *r, int timeout_ms, int64_t deadline)
 
         if (say)
                 AO_store(&r->own->waiting, 1);
-        e = ring_wait(r, 0, timeout_ms, deadline);
+        e = brd__ring_wait(r, 0, timeout_ms, deadline);
         if (say)
                 AO_store(&r->own->waiting, 0);
         return e;
@@ -1371,7 +831,7 @@ static RING_SLOW ssize_t cons_after(struct brd_ring *r, uint64_t todo, ssize_t r
         if (brd__release_due(&r->rel, r->pos))
                 brd__release_epoch(&r->rel, r->pos, r->st.waits);
         if (todo & BRD_RING_ST_SLEEPING)
-                ring_bell_for(r, todo);
+                brd__ring_bell_for(r, todo);
         return ret;
 }
 
@@ -1513,7 +973,7 @@ RING_API RING_HOT ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg
         if (BRD_UNLIKELY(!cons_fast_frame(r, &len, &size) || !ret_msg))
                 return cons_peek_slow(r, ret_msg, timeout_ms);
         /* Process-local: release validates this instead of redoing the
-         * entry checks (any final error clears it, see ring_final()). */
+         * entry checks (any final error clears it, see brd__ring_final()). */
         r->peek = size << 32 | len;
         *ret_msg = payload(r, r->pos + BRD_RING_FRAME_HDR);
         return (ssize_t)len;

@@ -126,7 +126,7 @@ static void test_interrupt_blocked_producer(void **state)
  * (brd__ring_spin_next()): progress within the bound makes the next waits
  * spin 5/4 of the wait, at least the base and at most the bound; a wait
  * longer than the bound goes back to the base.  (A longer budget that still
- * slept is reset by ring_wait() itself as it goes to sleep.)
+ * slept is reset by brd__ring_wait() itself as it goes to sleep.)
  */
 static void test_spin_budget(void **state)
 {

@@ -114,9 +114,9 @@ _Static_assert(sizeof(struct brd_ring_hdr) == 5 * BRD_CACHELINE, "header is 5 li
 _Static_assert(sizeof(struct brd_ring_hdr) <= BRD_RING_CAPACITY_MIN, "header fits a page");
 
 /*
- * The spin budget of a wait (ring.c, ring_wait()).  Every wait spins up to
- * BRD_RING_SPIN_NS before it sleeps: about what waking a halted vCPU costs
- * (DESIGN: 20-27 us), the 2-competitive bound.  A peer that streams at a
+ * The spin budget of a wait (wait.c, brd__ring_wait()).  Every wait spins
+ * up to BRD_RING_SPIN_NS before it sleeps: about what waking a halted vCPU
+ * costs (DESIGN: 20-27 us), the 2-competitive bound.  A peer that streams at a
  * steady cadence a little slower than that makes a side sleep once per
  * message, and then a sleep costs far more than its wake-up: a consumer fed
  * every 60-200 us spent 45-60 us of CPU per slept message, and the producer
@@ -131,7 +131,7 @@ _Static_assert(sizeof(struct brd_ring_hdr) <= BRD_RING_CAPACITY_MIN, "header fit
  * brood demo 10% slower spinning, 10% faster yielding).  A wait that
  * sleeps despite a longer budget (the cadence broke: idle, a slower peer)
  * resets it to the base, so an idle side spins at most one longer budget:
- * ring_wait() does that as it goes to sleep, and asks this function only
+ * brd__ring_wait() does that as it goes to sleep, and asks this function only
  * after a wait that spun the base budget and slept.
  * @waited: ns from the wait's start to the progress that ended its sleep.
  */

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the I/O calls (ring.c) and the wait (wait.c) share, private to
+ * ringbuf/: where a frame is, publishing our index, re-reading the peer's
+ * (validated: a bad one poisons the endpoint), and the wait's entry points.
+ */
+#ifndef BROOD_RING_IO_H
+#define BROOD_RING_IO_H
+
+#include "endpoint.h"
+
+/*
+ * The endpoint is done: remember the final answer @e (-EPIPE, -ECONNRESET,
+ * -EBADMSG, which overrides the others), keep brd_ring_fd() readable for good
+ * so that a poll loop learns it, and disarm.  Returns the final answer.
+ */
+int brd__ring_final(struct brd_ring *r, int e);
+
+/* The peer is gone for good (@died: without closing): what the endpoint
+ * answers from now on, after brd__ring_final(). */
+int brd__ring_gone(struct brd_ring *r, bool died);
+
+/* The peer sleeps (its state word @st): ring its doorbell, once per arm. */
+void brd__ring_bell_for(struct brd_ring *r, uint64_t st);
+
+/*
+ * Wait until the call can progress: the consumer until a frame is published,
+ * the producer until the room up to index @end is free.  Spins first (unless
+ * BRD_RING_NOSPIN), then sleeps on the doorbell, the interrupt and the peer's
+ * pidfd until @deadline (brd__deadline(); INT64_MAX: none).  Timeout 0 never
+ * sleeps.  0 = ready (the cached peer index shows it), else -errno: -EAGAIN,
+ * -ETIMEDOUT, -ECANCELED, -EINTR (BRD_RING_EINTR), -EPIPE, -ECONNRESET,
+ * -EBADMSG.  The caller found the ring not ready just before.
+ */
+int brd__ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline);
+
+/*
+ * Let the other side get @want bytes ahead without a system call (see
+ * cons_lag() in ring.c): returns the number of polls that saw it move, or
+ * -EBADMSG.
+ */
+int brd__ring_lag_wait(struct brd_ring *r, uint64_t want);
+
+static inline int ring_poison(struct brd_ring *r)
+{
+        return brd__ring_final(r, -EBADMSG);
+}
+
+static inline AO_t *frame_word(const struct brd_ring *r, uint64_t idx)
+{
+        return (AO_t *)(void *)(r->data + (idx & r->mask));
+}
+
+static inline uint8_t *payload(const struct brd_ring *r, uint64_t idx)
+{
+        /* idx & mask < cap and a payload is at most cap / 2: the second
+         * view of the data area holds whatever runs past the end. */
+        return r->data + (idx & r->mask);
+}
+
+/* ------------------------------------------------------------ publish */
+
+/*
+ * Store our index and read the peer's state word after it (Dekker,
+ * publisher half).  Rings no doorbell: the hot callers test the word and
+ * leave for an out-of-line function when it says SLEEPING (or CLOSED), so
+ * that they stay leaf functions; everyone else calls ring_publish().
+ */
+static inline uint64_t ring_publish_quiet(struct brd_ring *r)
+{
+        /* Producer: pairs with AO_load_acquire(tail) in cons_refresh(): the
+         * frames below pos are written before the consumer can see them.
+         * Consumer: pairs with AO_load_acquire(head) in prod_refresh(): our
+         * reads of the frames below pos are done before the producer may
+         * overwrite them. */
+        uint64_t pos = r->pos;
+
+        AO_store_release(r->own_idx, pos);
+        /* The index store must be visible before we read the peer's state;
+         * pairs with the fence (and the membarrier) in ring_arm().  With
+         * asym, the peer's membarrier provides this barrier for us, and
+         * only the compiler must keep the order. */
+        if (BRD_LIKELY(r->asym))
+                AO_compiler_barrier();
+        else
+                AO_nop_full();
+        return AO_load(&r->peer_side->state);
+}
+
+/* Publish, and ring the peer if it announced that it sleeps.  Returns the
+ * peer's state word as read after the store. */
+static inline uint64_t ring_publish(struct brd_ring *r)
+{
+        uint64_t st = ring_publish_quiet(r);
+
+        if (BRD_UNLIKELY(st & BRD_RING_ST_SLEEPING))
+                brd__ring_bell_for(r, st);
+        return st;
+}
+
+static inline int cons_refresh(struct brd_ring *r)
+{
+        /* Pairs with AO_store_release(tail) in ring_publish(). */
+        uint64_t t = AO_load_acquire(r->peer_idx);
+
+        if (BRD_UNLIKELY(t < r->peer || t - r->pos > r->cap || (t & 7)))
+                return ring_poison(r);
+        r->peer = t;
+        return 0;
+}
+
+static inline int prod_refresh(struct brd_ring *r)
+{
+        /* Pairs with AO_store_release(head) in ring_publish(). */
+        uint64_t h = AO_load_acquire(r->peer_idx);
+
+        /* Not past our pos: the published tail, or with BATCH a little less
+         * (a head between the two claims frames not yet published: it can
+         * only make us believe in less room, never more). */
+        if (BRD_UNLIKELY(h < r->peer || h > r->pos || (h & 7)))
+                return ring_poison(r);
+        r->peer = h;
+        return 0;
+}
+
+#endif /* BROOD_RING_IO_H */
