@@ -268,7 +268,7 @@ struct raw_ring {
         uint64_t        pos, peer;      /* own index, cached peer's index */
 };
 
-static int raw_setup(struct raw_ring *w, size_t cap)
+static inline int raw_setup(struct raw_ring *w, size_t cap)
 {
         void *m;
 
@@ -282,7 +282,7 @@ static int raw_setup(struct raw_ring *w, size_t cap)
         return 0;
 }
 
-static void raw_destroy(struct raw_ring *w)
+static inline void raw_destroy(struct raw_ring *w)
 {
         if (w->ctl)
                 munmap(w->ctl, w->map_len);
@@ -325,7 +325,7 @@ static ALWAYS_INLINE int raw_send(struct raw_ring *w, size_t cap, const void *ms
         return 0;
 }
 
-static void raw_eof(struct raw_ring *w)
+static inline void raw_eof(struct raw_ring *w)
 {
         AO_store_release(&w->ctl->eof, 1);              /* after the last tail */
 }

@@ -31,7 +31,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "io.h"

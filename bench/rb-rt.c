@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring-bench's round trip: 64-byte ping-pongs over two channels between this
+ * process and a forked child (brood default and with spinning off, a raw
+ * eventfd ping-pong, a pipe, and a raw shared-memory spin, the floor), one
+ * clock read per sample.  What is measured and how: ring-bench.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <brood/handle.h>
+#include <brood/ringbuf.h>
+
+#include "bench-common.h"
+#include "bench-peers.h"
+#include "internal/brd-private.h"
+#include "ring-bench.h"
+
+const char *const rt_name[NRT] = { "brood_default", "brood_nospin", "eventfd", "pipe", "raw_shm" };
+const char *const rt_title[NRT] = { "brood default", "brood spin off", "raw eventfd", "pipe",
+                                    "raw shm spin" };
+
+#define RT_MSG 64
+
+/* ------------------------------------------------------------ round trip */
+
+/*
+ * The floor of any shared-memory ping-pong (RT_RAW): two shared areas, in
+ * each 72-byte frames packed back to back like brood's (a word, then the
+ * 64-byte payload), the word = message number + 1 stored last with release;
+ * the reader spins on that word alone (no index, no sleep, no checks, no
+ * peer-death care, a spin that never gives up).  What the CPUs' cache-line
+ * transfers allow a message, measured beside brood in the same run.
+ */
+#define RT_RAW_AREA  (64 * KiB)
+#define RT_RAW_FRAME (8 + RT_MSG)
+#define RT_RAW_SLOTS (RT_RAW_AREA / RT_RAW_FRAME)
+#define RT_RAW_STOP  (~(AO_t)0)
+
+struct rt_raw {
+        _Alignas(4096) unsigned char area[2][RT_RAW_AREA];      /* a: parent -> child, b: back */
+};
+
+struct rt_chan {
+        enum rt_peer     peer;
+        struct brd_handle h[4];         /* a producer, a consumer, b producer, b consumer */
+        struct brd_ring *tx, *rx;
+        int              a[2], b[2];    /* pipe pairs / eventfds in a[0], b[0] */
+        struct rt_raw   *raw;           /* RT_RAW: shared, mapped before the fork */
+        uint64_t         seq;           /* RT_RAW: messages sent (parent) / echoed (child) */
+        unsigned char    buf[RT_MSG];
+};
+
+static ALWAYS_INLINE AO_t *raw_word(struct rt_chan *c, int dir, uint64_t seq)
+{
+        return (AO_t *)(void *)&c->raw->area[dir][(seq % RT_RAW_SLOTS) * RT_RAW_FRAME];
+}
+
+static ALWAYS_INLINE void raw_put(struct rt_chan *c, int dir, uint64_t seq, AO_t word)
+{
+        AO_t *w = raw_word(c, dir, seq);
+
+        memcpy(w + 1, c->buf, RT_MSG);
+        AO_store_release(w, word);      /* pairs with raw_get's load_acquire */
+}
+
+/* Message @seq in direction @dir: 0, or 1 for the stop word. */
+static ALWAYS_INLINE int raw_get(struct rt_chan *c, int dir, uint64_t seq)
+{
+        AO_t *w = raw_word(c, dir, seq), v;
+
+        while ((v = AO_load_acquire(w)) != seq + 1 && v != RT_RAW_STOP)
+                brd__cpu_relax();
+        if (v == RT_RAW_STOP)
+                return 1;
+        memcpy(c->buf, w + 1, RT_MSG);
+        return 0;
+}
+
+static int rt_setup(struct rt_chan *c)
+{
+        for (int i = 0; i < 4; i++)
+                c->h[i].nfds = 0;
+        c->a[0] = c->a[1] = c->b[0] = c->b[1] = -1;
+        c->raw = NULL;
+        c->seq = 0;
+        switch (c->peer) {
+        case RT_BROOD:
+        case RT_BROOD_NOSPIN: {
+                unsigned fl = c->peer == RT_BROOD_NOSPIN ? BRD_RING_NOSPIN : 0;
+                int e;
+
+                e = brd_ring_create(64 * KiB, fl, &c->h[0], &c->h[1]);
+                return e < 0 ? e : brd_ring_create(64 * KiB, fl, &c->h[2], &c->h[3]);
+        }
+        case RT_EVENTFD:
+                c->a[0] = eventfd(0, EFD_CLOEXEC);
+                c->b[0] = eventfd(0, EFD_CLOEXEC);
+                return c->a[0] < 0 || c->b[0] < 0 ? -errno : 0;
+        case RT_PIPE:
+                return pipe2(c->a, O_CLOEXEC) < 0 || pipe2(c->b, O_CLOEXEC) < 0 ? -errno : 0;
+        case RT_RAW: {
+                void *m = mmap(NULL, sizeof(struct rt_raw), PROT_READ | PROT_WRITE,
+                               MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+                if (m == MAP_FAILED)
+                        return -errno;
+                c->raw = m;
+                return 0;
+        }
+        default:
+                return -EINVAL;
+        }
+}
+
+static int rt_side(struct rt_chan *c, int child)
+{
+        int e = 0, e2;
+
+        switch (c->peer) {
+        case RT_BROOD:
+        case RT_BROOD_NOSPIN:
+                /* parent: produces on a, consumes b; child the other way round */
+                e = brd_ring_attach(&c->h[child ? 1 : 0], child ? &c->rx : &c->tx);
+                e2 = brd_ring_attach(&c->h[child ? 2 : 3], child ? &c->tx : &c->rx);
+                for (int i = 0; i < 4; i++)
+                        brd_handle_close(&c->h[i]);
+                return e < 0 ? e : e2;
+        case RT_PIPE:
+                close_fd(child ? &c->a[1] : &c->a[0]);
+                close_fd(child ? &c->b[0] : &c->b[1]);
+                return 0;
+        default:
+                return 0;
+        }
+}
+
+static void rt_close(struct rt_chan *c)
+{
+        if (c->tx)
+                brd_ring_close(c->tx);
+        if (c->rx)
+                brd_ring_close(c->rx);
+        c->tx = c->rx = NULL;
+        for (int i = 0; i < 4; i++)
+                brd_handle_close(&c->h[i]);
+        close_fd(&c->a[0]);
+        close_fd(&c->a[1]);
+        close_fd(&c->b[0]);
+        close_fd(&c->b[1]);
+        if (c->raw)
+                munmap(c->raw, sizeof(*c->raw));
+        c->raw = NULL;
+}
+
+/* One message from parent to child and back.  Brood publication may be
+ * batched, so a ping-pong flushes after each send (the contract's call for
+ * "publish now"). */
+static ALWAYS_INLINE int rt_ping(struct rt_chan *c, enum rt_peer p)
+{
+        uint64_t v;
+        ssize_t n;
+        int e;
+
+        switch (p) {
+        case RT_BROOD:
+        case RT_BROOD_NOSPIN:
+                e = brd_ring_send(c->tx, c->buf, RT_MSG, -1);
+                if (e == 0)
+                        e = brd_ring_flush(c->tx);
+                if (e < 0)
+                        return e;
+                n = brd_ring_recv(c->rx, c->buf, RT_MSG, -1);
+                return n == RT_MSG ? 0 : (n < 0 ? (int)n : -EPROTO);
+        case RT_EVENTFD:
+                e = efd_write(c->a[0], 1);
+                return e < 0 ? e : efd_read(c->b[0], &v);
+        case RT_PIPE:
+                e = write_full(c->a[1], c->buf, RT_MSG);
+                if (e < 0)
+                        return e;
+                n = read_full(c->b[0], c->buf, RT_MSG);
+                return n == RT_MSG ? 0 : (n < 0 ? (int)n : -EPROTO);
+        case RT_RAW:
+                raw_put(c, 0, c->seq, c->seq + 1);
+                e = raw_get(c, 1, c->seq);
+                c->seq++;
+                return e ? -EPROTO : 0;
+        default:
+                return -EINVAL;
+        }
+}
+
+/* Child: echo until EOF (eventfd: a value of 2 means stop). */
+static ALWAYS_INLINE int rt_echo(struct rt_chan *c, enum rt_peer p)
+{
+        uint64_t v, count = 0;
+        ssize_t n;
+        int e;
+
+        for (;;) {
+                switch (p) {
+                case RT_BROOD:
+                case RT_BROOD_NOSPIN:
+                        n = brd_ring_recv(c->rx, c->buf, RT_MSG, -1);
+                        if (n == -EPIPE)
+                                goto out;
+                        if (n < 0)
+                                return (int)n;
+                        e = brd_ring_send(c->tx, c->buf, (size_t)n, -1);
+                        if (e == 0)
+                                e = brd_ring_flush(c->tx);
+                        break;
+                case RT_EVENTFD:
+                        e = efd_read(c->a[0], &v);
+                        if (e == 0 && v >= 2)
+                                goto out;
+                        if (e == 0)
+                                e = efd_write(c->b[0], 1);
+                        break;
+                case RT_PIPE:
+                        n = read_full(c->a[0], c->buf, RT_MSG);
+                        if (n == 0)
+                                goto out;
+                        if (n < 0)
+                                return (int)n;
+                        e = write_full(c->b[1], c->buf, RT_MSG);
+                        break;
+                case RT_RAW:
+                        if (raw_get(c, 0, c->seq))
+                                goto out;
+                        raw_put(c, 1, c->seq, c->seq + 1);
+                        c->seq++;
+                        e = 0;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+                if (e < 0)
+                        return e;
+                count++;
+        }
+out:
+        res->count = count;
+        return 0;
+}
+
+uint64_t *rt_samples;
+
+static ALWAYS_INLINE int rt_loop(struct rt_chan *c, enum rt_peer p, int64_t deadline, size_t *ret_n)
+{
+        size_t i;
+        int64_t t = bc_now_ns(), t1;
+        int e = 0;
+
+        for (i = 0; i < RT_MAX_SAMPLES; i++) {
+                e = rt_ping(c, p);
+                t1 = bc_now_ns();
+                if (e < 0)
+                        break;
+                rt_samples[i] = (uint64_t)(t1 - t);
+                t = t1;
+                if (t >= deadline)
+                        break;
+        }
+        *ret_n = i;
+        return e;
+}
+
+static int rt_loop_any(struct rt_chan *c, int64_t deadline, size_t *ret_n)
+{
+        switch (c->peer) {
+        case RT_BROOD:        return rt_loop(c, RT_BROOD, deadline, ret_n);
+        case RT_BROOD_NOSPIN: return rt_loop(c, RT_BROOD_NOSPIN, deadline, ret_n);
+        case RT_EVENTFD:      return rt_loop(c, RT_EVENTFD, deadline, ret_n);
+        case RT_PIPE:         return rt_loop(c, RT_PIPE, deadline, ret_n);
+        case RT_RAW:          return rt_loop(c, RT_RAW, deadline, ret_n);
+        default:              return -EINVAL;
+        }
+}
+
+static int rt_echo_any(struct rt_chan *c)
+{
+        switch (c->peer) {
+        case RT_BROOD:        return rt_echo(c, RT_BROOD);
+        case RT_BROOD_NOSPIN: return rt_echo(c, RT_BROOD_NOSPIN);
+        case RT_EVENTFD:      return rt_echo(c, RT_EVENTFD);
+        case RT_PIPE:         return rt_echo(c, RT_PIPE);
+        case RT_RAW:          return rt_echo(c, RT_RAW);
+        default:              return -EINVAL;
+        }
+}
+
+int run_rt(enum rt_peer p, int64_t budget, struct rt_fig *f)
+{
+        struct rt_chan c = { .peer = p };
+        int ready = -1, ready_w = -1, e, e2;
+        const char *what = "setup";
+        size_t n = 0, skip;
+        pid_t pid;
+
+        f->p50 = f->p99 = NAN;
+        f->n = 0;
+        e = rt_setup(&c);
+        if (e < 0)
+                goto fail;
+        alarm(60);
+        pid = fork_child(&ready, &ready_w);
+        if (pid < 0) {
+                e = pid;
+                goto fail;
+        }
+        if (pid == 0) {
+                e = rt_side(&c, 1);
+                if (e < 0) {
+                        res->err = e;
+                        _exit(2);
+                }
+                child_ready(ready_w);
+                res->err = rt_echo_any(&c);
+                rt_close(&c);
+                _exit(0);
+        }
+        what = "attach";
+        e = rt_side(&c, 0);
+        if (e == 0)
+                e = wait_ready(ready);
+        else
+                close(ready);
+        if (e == 0) {
+                what = "ping-pong";
+                e = rt_loop_any(&c, bc_now_ns() + budget, &n);
+                if (p == RT_EVENTFD && e == 0)
+                        e = efd_write(c.a[0], 2);
+                if (p == RT_RAW && e == 0)
+                        raw_put(&c, 0, c.seq, RT_RAW_STOP);
+        }
+        rt_close(&c);
+        e2 = reap(pid, e < 0);
+        alarm(0);
+        if (e == 0 && e2 < 0) {
+                what = "echo child";
+                e = e2;
+        }
+        if (e < 0)
+                goto fail;
+        /* the first 1% (and 100) round trips warm caches and branch predictors */
+        skip = n / 100 + 100;
+        if (n <= skip + 100) {
+                fprintf(stderr, "ring-bench: round trip %s: only %zu samples\n", rt_name[p], n);
+                return -EAGAIN;
+        }
+        f->n = n - skip;
+        f->p50 = (double)bc_percentile_u64(rt_samples + skip, n - skip, 50);
+        f->p99 = (double)bc_percentile_u64(rt_samples + skip, n - skip, 99);
+        return 0;
+fail:
+        rt_close(&c);
+        if (ready_w >= 0)
+                close(ready_w);
+        alarm(0);
+        fprintf(stderr, "ring-bench: round trip %s: %s failed: %s\n", rt_name[p], what,
+                strerror(-e));
+        failures++;
+        return e;
+}
