@@ -28,16 +28,19 @@ void brd__ring_bell_for(struct brd_ring *r, uint64_t st);
  * the producer until the room up to index @end is free.  Spins first (unless
  * BRD_RING_NOSPIN), then sleeps on the doorbell, the interrupt and the peer's
  * pidfd until @deadline (brd__deadline(); INT64_MAX: none).  Timeout 0 never
- * sleeps.  0 = ready (the cached peer index shows it), else -errno: -EAGAIN,
- * -ETIMEDOUT, -ECANCELED, -EINTR (BRD_RING_EINTR), -EPIPE, -ECONNRESET,
- * -EBADMSG.  The caller found the ring not ready just before.
+ * sleeps.  0 = ready (the cached peer index shows it), else the call's
+ * answer: -EAGAIN, -ETIMEDOUT, -ECANCELED, -EINTR (BRD_RING_EINTR), -EPIPE,
+ * -ECONNRESET, -EBADMSG, or a system call's -errno (-EMFILE: no fd for the
+ * peer's pidfd).  The caller found the ring not ready just before.
  */
 int brd__ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline);
 
 /*
- * Let the other side get @want bytes ahead without a system call (see
- * cons_lag() in ring.c): returns the number of polls that saw it move, or
- * -EBADMSG.
+ * Let the other side get ahead without a system call (see cons_lag() in
+ * ring.c): wait until @want bytes past pos are ready (consumer: published
+ * frames; producer: free space), the other side stops moving, or the poll
+ * or pause budget is spent.  Returns the number of polls that saw it move,
+ * or -EBADMSG (a bad index, from the refresh).
  */
 int brd__ring_lag_wait(struct brd_ring *r, uint64_t want);
 

@@ -417,9 +417,6 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
 }
 
 /*
- * Wait until ring_ready(r, end).  0 = ready (the cached peer index shows it),
- * else -errno.  The caller found the ring not ready just before.
- *
  * brd_ring_fd() promises POLLIN until a call with timeout 0 answered
  * -EAGAIN, and only that answer leaves the endpoint armed.  Every other way
  * out of a wait that drained the doorbell (the re-check found progress, a
@@ -437,12 +434,8 @@ int brd__ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t dea
         return e;
 }
 
-/*
- * Wait, with one shared read per poll, until @want bytes past pos are ready
- * (consumer: published frames; producer: free space), the peer stops
- * moving, or the poll or pause budget is spent.  Returns the number of polls
- * that saw the peer move (or -errno from a refresh).
- */
+/* One shared read per poll, the interval adapted to what each poll finds
+ * (RING_LAG_* in endpoint.h). */
 int brd__ring_lag_wait(struct brd_ring *r, uint64_t want)
 {
         uint64_t seen = r->peer, gained;
