@@ -2,8 +2,10 @@
 /*
  * Ring endpoints: create (the shared segment, its header, two doorbells, two
  * handles), attach (validate the header, map the data area twice back to
- * back, stamp our side), and the calls that are not I/O: fd, interrupt,
- * stats, close.  The I/O calls are in ring.c, their wait in wait.c.
+ * back, stamp our side), the calls that are not I/O (fd, interrupt, stats,
+ * close), and the two state changes that every part makes: an endpoint's
+ * final answer and a doorbell rung for a sleeping peer.  The I/O calls are
+ * in ring.c, their wait in wait.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -333,6 +335,34 @@ fail:
 }
 
 /* ----------------------------------------------------------- the rest */
+
+/* Once per arm: the peer bumps seq each time it arms. */
+void brd__ring_bell_for(struct brd_ring *r, uint64_t st)
+{
+        if (st != r->rung) {
+                r->rung = st;
+                ring_bell(r);
+        }
+}
+
+int brd__ring_final(struct brd_ring *r, int e)
+{
+        if (!r->err || e == -EBADMSG)
+                r->err = e;
+        /* The fast paths of commit and release trust a reservation or a
+         * peeked frame to mean "no error yet": drop them. */
+        *r->resv = 0;
+        r->peek = 0;
+        if (r->armed) {
+                AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1);
+                r->armed = false;
+        }
+        if (AO_load(&r->fd_used) && !r->final_rung) {
+                r->final_rung = true;
+                efd_signal(r->efd_own);
+        }
+        return r->err;
+}
 
 BRD_EXPORT int brd_ring_fd(const struct brd_ring *r)
 {

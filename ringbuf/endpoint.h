@@ -216,6 +216,16 @@ static inline void ring_bell(struct brd_ring *r)
         r->st.doorbells++;
 }
 
+/* The peer sleeps (its state word @st): ring its doorbell, once per arm. */
+void brd__ring_bell_for(struct brd_ring *r, uint64_t st);
+
+/*
+ * The endpoint is done: remember the final answer @e (-EPIPE, -ECONNRESET,
+ * -EBADMSG, which overrides the others), keep brd_ring_fd() readable for good
+ * so that a poll loop learns it, and disarm.  Returns the final answer.
+ */
+int brd__ring_final(struct brd_ring *r, int e);
+
 /* Stamp the CPU we run on in our side (kept there for the peer's spin,
  * see brd__ring_wait()); returns the stamp.  A clean line stays clean when it
  * did not change. */

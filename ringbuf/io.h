@@ -9,19 +9,9 @@
 
 #include "endpoint.h"
 
-/*
- * The endpoint is done: remember the final answer @e (-EPIPE, -ECONNRESET,
- * -EBADMSG, which overrides the others), keep brd_ring_fd() readable for good
- * so that a poll loop learns it, and disarm.  Returns the final answer.
- */
-int brd__ring_final(struct brd_ring *r, int e);
-
 /* The peer is gone for good (@died: without closing): what the endpoint
- * answers from now on, after brd__ring_final(). */
+ * answers from now on, through brd__ring_final(). */
 int brd__ring_gone(struct brd_ring *r, bool died);
-
-/* The peer sleeps (its state word @st): ring its doorbell, once per arm. */
-void brd__ring_bell_for(struct brd_ring *r, uint64_t st);
 
 /*
  * Wait until the call can progress: the consumer until a frame is published,

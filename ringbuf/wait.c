@@ -1,15 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The ring's wait, and the ends of an endpoint.
+ * The ring's wait.
  *
  * A call that cannot progress spins for a budget, then sleeps (Dekker's
  * protocol, see ring.c): it arms SLEEPING in its side, fences, re-checks
  * the ring, and waits in the endpoint's epoll set on the doorbell, the
  * interrupt eventfd and the peer's pidfd.  The peer is watched through a
  * pidfd of the pid stamped in its side, checked against its /proc start
- * time (pid reuse), or with kill(0) where no pidfd can be had.  A peer gone
- * for good, or a bad value read from shared memory, ends the endpoint
- * (brd__ring_final()).  Also the lag wait (brd__ring_lag_wait()), which
+ * time (pid reuse), or with kill(0) where no pidfd can be had; a peer gone
+ * for good ends the endpoint (brd__ring_gone()).  Also the lag wait (brd__ring_lag_wait()), which
  * lets the other side get ahead without a system call.
  */
 #include <errno.h>
@@ -36,34 +35,6 @@ static void efd_drain(int fd)
         /* Non-blocking: EAGAIN just means it was already empty. */
         while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
                 ;
-}
-
-/* Once per arm: the peer bumps seq each time it arms. */
-void brd__ring_bell_for(struct brd_ring *r, uint64_t st)
-{
-        if (st != r->rung) {
-                r->rung = st;
-                ring_bell(r);
-        }
-}
-
-int brd__ring_final(struct brd_ring *r, int e)
-{
-        if (!r->err || e == -EBADMSG)
-                r->err = e;
-        /* The fast paths of commit and release trust a reservation or a
-         * peeked frame to mean "no error yet": drop them. */
-        *r->resv = 0;
-        r->peek = 0;
-        if (r->armed) {
-                AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1);
-                r->armed = false;
-        }
-        if (AO_load(&r->fd_used) && !r->final_rung) {
-                r->final_rung = true;
-                efd_signal(r->efd_own);
-        }
-        return r->err;
 }
 
 /* ------------------------------------------------------------- waiting */
