@@ -52,23 +52,18 @@
  * consumer's buffer start at a page, or --offset bytes past one (16: where
  * malloc puts a large buffer), for every peer alike.
  *
- * This file has the options, the forked child's plumbing, the report and the
- * JSON; rb-stream.c the streaming, idle and paced cases, rb-rt.c the round
- * trip (ring-bench.h: what they share).
+ * This file has the command line, the report and the JSON; rb-stream.c the
+ * streaming, idle and paced cases, rb-rt.c the round trip, rb-case.c what
+ * every case needs (ring-bench.h: what they share).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <brood/brood.h>
@@ -80,111 +75,8 @@
 
 /* ------------------------------------------------------------- options */
 
-struct rb_opt opt = { .pin = 1, .cpu = { -1, -1 } };
-
 /* Indexed by enum brd__release_policy. */
 static const char *const release_name[] = { "auto", "off", "on" };
-
-int failures;
-static pid_t bench_pid;
-
-/* ------------------------------------------------- the forked child */
-
-struct child_res *res;
-
-static void on_alarm(int sig)
-{
-        static const char msg[] = "ring-bench: a case hung for 60 s, giving up\n";
-
-        (void)sig;
-        if (write(2, msg, sizeof(msg) - 1) < 0)
-                _exit(1);
-        _exit(1);       /* children follow by PDEATHSIG */
-}
-
-static void child_setup(void)
-{
-        signal(SIGALRM, SIG_DFL);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != bench_pid)    /* the parent died before PDEATHSIG was armed */
-                _exit(3);
-        if (opt.pin && opt.cpu[1] >= 0)
-                bc_pin_cpu(opt.cpu[1]);
-}
-
-pid_t fork_child(int *ret_ready, int *ret_ready_w)
-{
-        int p[2];
-        pid_t pid;
-
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return -errno;
-        memset(res, 0, sizeof(*res));
-        fflush(NULL);
-        pid = fork();
-        if (pid < 0) {
-                int e = -errno;
-
-                close(p[0]);
-                close(p[1]);
-                return e;
-        }
-        if (pid == 0) {
-                close(p[0]);
-                child_setup();
-                *ret_ready_w = p[1];
-                return 0;
-        }
-        close(p[1]);
-        *ret_ready = p[0];
-        return pid;
-}
-
-void child_ready(int fd)
-{
-        char c = 'r';
-
-        if (write(fd, &c, 1) != 1)
-                _exit(4);
-        close(fd);
-}
-
-int wait_ready(int fd)
-{
-        struct pollfd p = { .fd = fd, .events = POLLIN };
-        char c;
-        int n;
-
-        do
-                n = poll(&p, 1, 10000);
-        while (n < 0 && errno == EINTR);
-        n = n == 1 ? (int)read(fd, &c, 1) : -1;
-        close(fd);
-        return n == 1 ? 0 : -EPROTO;
-}
-
-int reap(pid_t pid, int kill_it)
-{
-        int st;
-
-        if (kill_it)
-                kill(pid, SIGKILL);
-        st = bc_wait_child(pid);
-        if (kill_it)
-                return -ECANCELED;
-        if (st < 0)
-                return st;
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                return -EPROTO;
-        return res->err;
-}
-
-void close_fd(int *fd)
-{
-        if (*fd >= 0)
-                close(*fd);
-        *fd = -1;
-}
 
 /* ---------------------------------------------------------------- report */
 
@@ -847,8 +739,6 @@ int main(int argc, char **argv)
         opt.idle_ns = opt.quick ? 500000000 : 1000000000;
 
         signal(SIGPIPE, SIG_IGN);       /* a dead peer is -EPIPE, not a signal */
-        signal(SIGALRM, on_alarm);
-        bench_pid = getpid();
         if (opt.pin) {
                 cpu_set_t set;
                 int k = 0;
@@ -860,11 +750,10 @@ int main(int argc, char **argv)
                 if (k < 2 || bc_pin_cpu(opt.cpu[0]) < 0)
                         opt.pin = 0;
         }
-        res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         src_buf = aligned_alloc(4096, MiB + 4096);
         rx_buf = aligned_alloc(4096, MiB + 4096);
         rt_samples = calloc(RT_MAX_SAMPLES, sizeof(*rt_samples));
-        if (res == MAP_FAILED || !src_buf || !rx_buf || !rt_samples) {
+        if (case_init() < 0 || !src_buf || !rx_buf || !rt_samples) {
                 fprintf(stderr, "ring-bench: out of memory\n");
                 return 1;
         }

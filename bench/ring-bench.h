@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What ring-bench's parts share: ring-bench.c (the options, the forked
- * child's plumbing, the report, main), rb-stream.c (the streaming peers, and
- * the idle and paced consumers) and rb-rt.c (the round trip).  ring-bench.c
- * says what the benchmark measures and how.
+ * What ring-bench's parts share: ring-bench.c (the command line, the report,
+ * main), rb-stream.c (the streaming peers, and the idle and paced consumers),
+ * rb-rt.c (the round trip) and rb-case.c (what every case needs: the options,
+ * the forked child).  ring-bench.c says what the benchmark measures and how.
  */
 #ifndef BROOD_RING_BENCH_H
 #define BROOD_RING_BENCH_H
@@ -16,7 +16,7 @@
 #define MiB ((size_t)1 << 20)
 #define MAXPASS 32
 
-/* The command line (ring-bench.c). */
+/* The command line (parsed by ring-bench.c). */
 struct rb_opt {
         int      quick;
         int      pin;
@@ -34,7 +34,7 @@ struct rb_opt {
 extern struct rb_opt opt;
 extern int failures;                    /* errors and checksum mismatches (not misses) */
 
-/* ------------------------------------------------- the forked child */
+/* ------------------------------------------- every case (rb-case.c) */
 
 /* Written by the child before _exit, read by the parent after waitpid():
  * the wait is the synchronisation, no atomics needed. */
@@ -47,7 +47,11 @@ struct child_res {
         int64_t  cpu_ns, wall_ns;       /* idle test */
 };
 
-extern struct child_res *res;           /* a shared page, mapped before any fork */
+extern struct child_res *res;           /* a shared page, mapped by case_init() */
+
+/* Once, before any case: the 60 s alarm that ends a hung run, this process
+ * as the children's parent, and the result page.  0, or -ENOMEM. */
+int case_init(void);
 
 /* Fork a child for one case: 0 in the child (its ready pipe's write end in
  * *ret_ready_w), its pid in the parent (the read end in *ret_ready), or
