@@ -22,7 +22,9 @@ void json_free(struct json *j);
 /* Member @key of an object, element @i of an array; NULL if absent. */
 const struct json *json_get(const struct json *j, const char *key);
 const struct json *json_at(const struct json *j, size_t i);
-/* A number at a path of keys ("a", "b", NULL); @def if absent or not a number. */
-double json_num(const struct json *j, double def, ...);
+/* A number at a path of keys ("a", "b", NULL); @def if absent or not a number.
+ * The compiler checks that the path ends with a null pointer (glibc's NULL
+ * is one, so a plain NULL ends it). */
+double json_num(const struct json *j, double def, ...) __attribute__((sentinel));
 
 #endif
