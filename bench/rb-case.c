@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -68,13 +70,18 @@ pid_t fork_child(int *ret_ready, int *ret_ready_w)
         }
         close(p[1]);
         *ret_ready = p[0];
+        alarm(60);      /* a hung case ends the run (children follow by PDEATHSIG) */
         return pid;
 }
 
-void child_ready(int fd)
+void child_ready(int fd, int e)
 {
         char c = 'r';
 
+        if (e < 0) {
+                res->err = e;
+                _exit(2);
+        }
         if (write(fd, &c, 1) != 1)
                 _exit(4);
         close(fd);
@@ -94,6 +101,22 @@ int wait_ready(int fd)
         return n == 1 ? 0 : -EPROTO;
 }
 
+int case_failed(int ready_w, int e, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (ready_w >= 0)
+                close(ready_w);
+        alarm(0);
+        fputs("ring-bench: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, ": %s\n", strerror(-e));
+        failures++;
+        return e;
+}
+
 int reap(pid_t pid, int kill_it)
 {
         int st;
@@ -101,6 +124,7 @@ int reap(pid_t pid, int kill_it)
         if (kill_it)
                 kill(pid, SIGKILL);
         st = bc_wait_child(pid);
+        alarm(0);
         if (kill_it)
                 return -ECANCELED;
         if (st < 0)

@@ -311,7 +311,6 @@ int run_rt(enum rt_peer p, int64_t budget, struct rt_fig *f)
         e = rt_setup(&c);
         if (e < 0)
                 goto fail;
-        alarm(60);
         pid = fork_child(&ready, &ready_w);
         if (pid < 0) {
                 e = pid;
@@ -319,11 +318,7 @@ int run_rt(enum rt_peer p, int64_t budget, struct rt_fig *f)
         }
         if (pid == 0) {
                 e = rt_side(&c, 1);
-                if (e < 0) {
-                        res->err = e;
-                        _exit(2);
-                }
-                child_ready(ready_w);
+                child_ready(ready_w, e);
                 res->err = rt_echo_any(&c);
                 rt_close(&c);
                 _exit(0);
@@ -344,7 +339,6 @@ int run_rt(enum rt_peer p, int64_t budget, struct rt_fig *f)
         }
         rt_close(&c);
         e2 = reap(pid, e < 0);
-        alarm(0);
         if (e == 0 && e2 < 0) {
                 what = "echo child";
                 e = e2;
@@ -363,11 +357,5 @@ int run_rt(enum rt_peer p, int64_t budget, struct rt_fig *f)
         return 0;
 fail:
         rt_close(&c);
-        if (ready_w >= 0)
-                close(ready_w);
-        alarm(0);
-        fprintf(stderr, "ring-bench: round trip %s: %s failed: %s\n", rt_name[p], what,
-                strerror(-e));
-        failures++;
-        return e;
+        return case_failed(ready_w, e, "round trip %s: %s failed", rt_name[p], what);
 }

@@ -398,7 +398,6 @@ int run_stream(enum peer p, size_t size, int verify, struct stream_fig *f)
         e = chan_setup(&c);
         if (e < 0)
                 goto fail;
-        alarm(60);      /* a hung peer kills the run (children follow by PDEATHSIG) */
         pid = fork_child(&ready, &ready_w);
         if (pid < 0) {
                 e = pid;
@@ -406,11 +405,7 @@ int run_stream(enum peer p, size_t size, int verify, struct stream_fig *f)
         }
         if (pid == 0) {
                 e = chan_side(&c, 1);
-                if (e < 0) {
-                        res->err = e;
-                        _exit(2);
-                }
-                child_ready(ready_w);
+                child_ready(ready_w, e);
                 e = consume_any(&c, verify, warm_for(&c));
                 chan_close(&c);
                 res->err = e;
@@ -433,7 +428,6 @@ int run_stream(enum peer p, size_t size, int verify, struct stream_fig *f)
         }
         chan_close(&c);
         e2 = reap(pid, e < 0);
-        alarm(0);
         if (e == 0 && e2 < 0) {
                 what = "consumer";
                 e = e2;
@@ -475,13 +469,7 @@ int run_stream(enum peer p, size_t size, int verify, struct stream_fig *f)
         return 0;
 fail:
         chan_close(&c);
-        if (ready_w >= 0)
-                close(ready_w);
-        alarm(0);
-        fprintf(stderr, "ring-bench: %s %zu B: %s failed: %s\n", peer_name[p], size, what,
-                strerror(-e));
-        failures++;
-        return e;
+        return case_failed(ready_w, e, "%s %zu B: %s failed", peer_name[p], size, what);
 }
 
 /* ------------------------------------------------------------ idle CPU */
@@ -508,7 +496,6 @@ int run_paced(int64_t period_ns, unsigned flags, double *ret_cpu, double *ret_be
         e = chan_setup(&c);
         if (e < 0)
                 goto fail;
-        alarm(60);
         pid = fork_child(&ready, &ready_w);
         if (pid < 0) {
                 e = pid;
@@ -521,13 +508,9 @@ int run_paced(int64_t period_ns, unsigned flags, double *ret_cpu, double *ret_be
                 ssize_t n;
 
                 e = chan_side(&c, 1);
-                if (e < 0) {
-                        res->err = e;
-                        _exit(2);
-                }
                 c0 = rusage_cpu_ns();
                 t0 = bc_now_ns();
-                child_ready(ready_w);
+                child_ready(ready_w, e);
                 while ((n = x_recv(&c, PEER_BROOD, &m)) >= 0)   /* until the producer closes */
                         n_msgs++;
                 res->wall_ns = bc_now_ns() - t0;
@@ -562,7 +545,6 @@ int run_paced(int64_t period_ns, unsigned flags, double *ret_cpu, double *ret_be
         }
         chan_close(&c);         /* EOF wakes the consumer */
         e = e < 0 ? (reap(pid, 1), e) : reap(pid, 0);
-        alarm(0);
         if (e == 0 && res->count != sent)
                 e = -EPROTO;    /* a message lost or made up */
         if (e < 0)
@@ -574,13 +556,7 @@ int run_paced(int64_t period_ns, unsigned flags, double *ret_cpu, double *ret_be
         return 0;
 fail:
         chan_close(&c);
-        if (ready_w >= 0)
-                close(ready_w);
-        alarm(0);
-        fprintf(stderr, "ring-bench: %s consumer: %s\n", period_ns ? "paced" : "idle",
-                strerror(-e));
-        failures++;
-        return e;
+        return case_failed(ready_w, e, "%s consumer", period_ns ? "paced" : "idle");
 }
 
 double run_idle(void)

@@ -55,16 +55,24 @@ int case_init(void);
 
 /* Fork a child for one case: 0 in the child (its ready pipe's write end in
  * *ret_ready_w), its pid in the parent (the read end in *ret_ready), or
- * -errno.  The child dies with the parent and runs on the consumer's CPU. */
+ * -errno.  The child dies with the parent and runs on the consumer's CPU;
+ * the parent's 60 s alarm runs until reap(). */
 pid_t fork_child(int *ret_ready, int *ret_ready_w);
-/* Child: say it is ready (exits if it cannot). */
-void child_ready(int fd);
+/* Child, once its side of the case is set up (@e: 0, or -errno): say so on
+ * the ready pipe @fd, or exit 2 with @e left in res (exit 4 if it cannot). */
+void child_ready(int fd, int e);
 /* Parent: wait, bounded, for the ready byte; 0, or -EPROTO if the child died
  * first.  Closes @fd. */
 int wait_ready(int fd);
-/* Wait for the child (SIGKILL first if @kill_it: then -ECANCELED); 0, or
- * -errno: -EPROTO when it did not exit 0, else the error it left in res. */
+/* Wait for the child (SIGKILL first if @kill_it: then -ECANCELED) and cancel
+ * the alarm; 0, or -errno: -EPROTO when it did not exit 0, else the error it
+ * left in res. */
 int reap(pid_t pid, int kill_it);
+/* Parent, when a case failed with @e (-errno): close the ready pipe's write
+ * end if still open (@ready_w >= 0), cancel the alarm, say on stderr what
+ * failed ("ring-bench: " @fmt ": " the error) and count the failure.
+ * Returns @e. */
+int case_failed(int ready_w, int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Close *@fd if open, and mark it closed (-1). */
 void close_fd(int *fd);
 
