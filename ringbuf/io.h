@@ -34,6 +34,7 @@ int brd__ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t dea
  */
 int brd__ring_lag_wait(struct brd_ring *r, uint64_t want);
 
+/* A bad value read from shared memory: the endpoint is done (-EBADMSG). */
 static inline int ring_poison(struct brd_ring *r)
 {
         return brd__ring_final(r, -EBADMSG);

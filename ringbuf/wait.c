@@ -8,8 +8,9 @@
  * interrupt eventfd and the peer's pidfd.  The peer is watched through a
  * pidfd of the pid stamped in its side, checked against its /proc start
  * time (pid reuse), or with kill(0) where no pidfd can be had; a peer gone
- * for good ends the endpoint (brd__ring_gone()).  Also the lag wait (brd__ring_lag_wait()), which
- * lets the other side get ahead without a system call.
+ * for good ends the endpoint (brd__ring_gone()).  Also the lag wait
+ * (brd__ring_lag_wait()), which lets the other side get ahead without a
+ * system call.
  */
 #include <errno.h>
 #include <limits.h>
