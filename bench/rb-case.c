@@ -101,13 +101,10 @@ int wait_ready(int fd)
         return n == 1 ? 0 : -EPROTO;
 }
 
-int case_failed(int ready_w, int e, const char *fmt, ...)
+int case_failed(int e, const char *fmt, ...)
 {
         va_list ap;
 
-        if (ready_w >= 0)
-                close(ready_w);
-        alarm(0);
         fputs("ring-bench: ", stderr);
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);

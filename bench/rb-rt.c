@@ -357,5 +357,5 @@ int run_rt(enum rt_peer p, int64_t budget, struct rt_fig *f)
         return 0;
 fail:
         rt_close(&c);
-        return case_failed(ready_w, e, "round trip %s: %s failed", rt_name[p], what);
+        return case_failed(e, "round trip %s: %s failed", rt_name[p], what);
 }

@@ -469,7 +469,7 @@ int run_stream(enum peer p, size_t size, int verify, struct stream_fig *f)
         return 0;
 fail:
         chan_close(&c);
-        return case_failed(ready_w, e, "%s %zu B: %s failed", peer_name[p], size, what);
+        return case_failed(e, "%s %zu B: %s failed", peer_name[p], size, what);
 }
 
 /* ------------------------------------------------------------ idle CPU */
@@ -556,7 +556,7 @@ int run_paced(int64_t period_ns, unsigned flags, double *ret_cpu, double *ret_be
         return 0;
 fail:
         chan_close(&c);
-        return case_failed(ready_w, e, "%s consumer", period_ns ? "paced" : "idle");
+        return case_failed(e, "%s consumer", period_ns ? "paced" : "idle");
 }
 
 double run_idle(void)

@@ -68,11 +68,10 @@ int wait_ready(int fd);
  * the alarm; 0, or -errno: -EPROTO when it did not exit 0, else the error it
  * left in res. */
 int reap(pid_t pid, int kill_it);
-/* Parent, when a case failed with @e (-errno): close the ready pipe's write
- * end if still open (@ready_w >= 0), cancel the alarm, say on stderr what
- * failed ("ring-bench: " @fmt ": " the error) and count the failure.
- * Returns @e. */
-int case_failed(int ready_w, int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Parent, when a case failed with @e (-errno), after reap() if it forked:
+ * say on stderr what failed ("ring-bench: " @fmt ": " the error) and count
+ * the failure.  Returns @e. */
+int case_failed(int e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Close *@fd if open, and mark it closed (-1). */
 void close_fd(int *fd);
 

@@ -3,8 +3,8 @@
  * The ring endpoint, private to ringbuf/: its process-local struct, the
  * constants the calls share, and the few helpers that the I/O calls
  * (ring.c), their wait (wait.c) and the setup calls (endpoint.c: create,
- * attach, close, fd, interrupt, stats) need.  The shared-memory wire format is in
- * internal/brd-ring.h.
+ * attach, close, fd, interrupt, stats) need.  The shared-memory wire format
+ * is in internal/brd-ring.h.
  */
 #ifndef BROOD_RING_ENDPOINT_H
 #define BROOD_RING_ENDPOINT_H
