@@ -101,11 +101,10 @@ int cmd_ls(int argc, char **argv)
                         printf(",\"label\":");
                         json_str(stdout, e->label);
                         printf(",\"anonymous\":%s,\"creator\":%d,\"creator_alive\":%s,"
-                               "\"creator_pid_ns\":%llu,\"other_pid_ns\":%s,\"other_pid_ns_judged\":%s,",
+                               "\"creator_pid_ns\":%llu,\"other_pid_ns\":%s,",
                                e->anon ? "true" : "false", (int)e->creator,
                                e->unjudged ? "null" : e->creator_alive ? "true" : "false",
-                               (unsigned long long)e->pid_ns, e->other_ns ? "true" : "false",
-                               e->other_ns && !e->unjudged ? "true" : "false");
+                               (unsigned long long)e->pid_ns, e->other_ns ? "true" : "false");
                         if (e->stat_ok)         /* else unknown: null */
                                 printf("\"size\":%llu,\"mode\":\"%04o\",\"uid\":%u,",
                                        (unsigned long long)e->size, e->mode, (unsigned)e->uid);
