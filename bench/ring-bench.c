@@ -514,6 +514,7 @@ static int write_json(const char *path)
         bc_json_bool(&j, "quick", opt.quick);
         bc_json_bool(&j, "pinned", opt.pin);
         bc_json_str(&j, "line_release", release_name[brd__release_policy]);
+        bc_json_str(&j, "stream_stores", release_name[brd__stream_policy]);
         bc_json_int(&j, "buffer_offset", (int64_t)opt.offset);
         bc_json_arr(&j, "cpus");
         bc_json_int(&j, NULL, opt.pin ? opt.cpu[0] : -1);
@@ -645,7 +646,7 @@ static void usage(FILE *f)
 {
         fprintf(f,
                 "usage: ring-bench [--quick] [--json FILE] [--no-pin] [--passes N] [--size BYTES]\n"
-                "                  [--release auto|off|on] [--offset BYTES]\n"
+                "                  [--release auto|off|on] [--stream auto|off|on] [--offset BYTES]\n"
                 "  --quick      short run (< 20 s); the default run takes about a minute\n"
                 "  --json FILE  write every figure, the ratios and the machine to FILE\n"
                 "  --no-pin     do not pin producer and consumer to two CPUs\n"
@@ -655,6 +656,9 @@ static void usage(FILE *f)
                 "  --release P  how brood consumers release the lines they consumed: auto (the\n"
                 "               library's controller, the default), off, or on (always while\n"
                 "               streaming): to measure what the release does\n"
+                "  --stream P   how brood producers copy payloads of 1 KiB and more: with\n"
+                "               streaming stores or not, as the controller decides (auto, the\n"
+                "               default), never (off) or always (on)\n"
                 "  --offset B   the producer's source and the consumer's buffer start B bytes\n"
                 "               (0-4095) past a page, for every peer; default 0; 16 is where\n"
                 "               malloc puts a large buffer\n"
@@ -671,6 +675,7 @@ int main(int argc, char **argv)
                 { "passes", required_argument, NULL, 'n' },
                 { "size", required_argument, NULL, 's' },
                 { "release", required_argument, NULL, 'r' },
+                { "stream", required_argument, NULL, 'S' },
                 { "offset", required_argument, NULL, 'o' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
@@ -702,17 +707,22 @@ int main(int argc, char **argv)
                         }
                         break;
                 case 'r':
+                case 'S': {
+                        int *policy = ch == 'r' ? &brd__release_policy : &brd__stream_policy;
+
                         if (!strcmp(optarg, "auto"))
-                                brd__release_policy = BRD_RELEASE_AUTO;
+                                *policy = BRD_RELEASE_AUTO;
                         else if (!strcmp(optarg, "off"))
-                                brd__release_policy = BRD_RELEASE_OFF;
+                                *policy = BRD_RELEASE_OFF;
                         else if (!strcmp(optarg, "on"))
-                                brd__release_policy = BRD_RELEASE_ON;
+                                *policy = BRD_RELEASE_ON;
                         else {
-                                fprintf(stderr, "ring-bench: --release auto, off or on\n");
+                                fprintf(stderr, "ring-bench: --%s auto, off or on\n",
+                                        ch == 'r' ? "release" : "stream");
                                 return 2;
                         }
                         break;
+                }
                 case 'o': {
                         char *end;
                         unsigned long v = strtoul(optarg, &end, 10);
@@ -765,11 +775,11 @@ int main(int argc, char **argv)
         memset(rx_buf, 0, MiB);
 
         fprintf(stderr, "ring-bench: brood %s, %d CPUs, %s, %d timed passes of <= %.2f s%s, "
-                "release %s, buffers %zu B past a page\n",
+                "release %s, stream %s, buffers %zu B past a page\n",
                 brd_version(), (int)sysconf(_SC_NPROCESSORS_ONLN),
                 opt.pin ? "producer and consumer pinned to two CPUs" : "not pinned",
                 opt.passes, (double)opt.case_ns / 1e9, opt.quick ? " (quick)" : "",
-                release_name[brd__release_policy], opt.offset);
+                release_name[brd__release_policy], release_name[brd__stream_policy], opt.offset);
         if (opt.pin)
                 printf("pinned: producer cpu %d, consumer cpu %d\n", opt.cpu[0], opt.cpu[1]);
         else

@@ -119,7 +119,8 @@ struct brd_ring {
         uint64_t peek;                  /* frame bytes << 32 | payload bytes after rd_off; 0: none */
         uint64_t resv_own;              /* the reservation without a wipe-on-fork page */
         uint64_t rd_off;                /* bytes of the frame at pos that read() consumed */
-        struct brd__release rel;        /* consumer: line release (cons_advance) */
+        struct brd__release rel;        /* consumer: line release (cons_advance);
+                                         * producer: streaming stores (prod_copy) */
         /* Lag (brd__ring_lag_wait, cons_lag). */
         uint64_t lag_bytes;             /* how far ahead the other side may get: cap / 8, <= 32 KiB */
         uint32_t lag_pauses;            /* poll interval, adapted */

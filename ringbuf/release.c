@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The line-release controller of a ring's consumer: whether to flush the
- * lines it consumed, decided by timing epochs of the stream (see
+ * The controller of a ring's endpoint: whether its consumer flushes the
+ * lines it consumed, or its producer copies large payloads with streaming
+ * stores, decided by timing epochs of the stream (see
  * internal/brd-release.h for why and how).
  */
 #if defined(__x86_64__)
@@ -12,6 +13,9 @@
 
 #define RELEASE_EPOCH_MIN     (8u << 20)        /* bytes: ~1 ms at the fastest rates measured */
 #define RELEASE_PROBE_FIRST   2u                /* steady epochs before the first probe */
+/* The producer's: after a consumer's first probe (a settling epoch and two
+ * measured ones) is over. */
+#define STREAM_PROBE_FIRST    6u
 #define RELEASE_PROBE_MIN     4u                /* steady epochs before a probe, after a change */
 #define RELEASE_PROBE_MAX     1024u
 #define RELEASE_PROBE_GROWTH  4u                /* after a probe that lost */
@@ -35,21 +39,24 @@ enum {
 };
 
 int brd__release_policy = BRD_RELEASE_AUTO;
+int brd__stream_policy = BRD_RELEASE_AUTO;
 
 /*
- * Where the last verdict for a ring of each capacity (2^k bytes) in this
- * process settled: 1 release, 2 do not; 0 none yet (start releasing).  A new
+ * Where the last verdict of each kind for a ring of each capacity (2^k
+ * bytes) in this process settled: 1 on, 2 off; 0 none yet (start releasing
+ * lines, start with plain stores).  A new
  * ring starts there instead of paying for the same exploration again (the
  * next ring between the same CPUs usually sees the same caches).  Only a
  * hint: racing threads may overwrite each other, a forked child inherits
  * it, and the controller checks it like any other mode.
  */
-static AO_t last_mode[65];
+static AO_t last_mode[2][65];
 
 void brd__release_forget(void)
 {
-        for (size_t i = 0; i < sizeof(last_mode) / sizeof(last_mode[0]); i++)
-                AO_store(&last_mode[i], 0);
+        for (size_t k = 0; k < 2; k++)
+                for (size_t i = 0; i < sizeof(last_mode[0]) / sizeof(last_mode[0][0]); i++)
+                        AO_store(&last_mode[k][i], 0);
 }
 
 static unsigned cap_class(uint64_t cap)
@@ -57,9 +64,9 @@ static unsigned cap_class(uint64_t cap)
         return cap ? 64 - (unsigned)__builtin_clzll(cap) : 0;
 }
 
-int brd__release_verdict(uint64_t cap)
+int brd__release_verdict(uint64_t cap, enum brd__release_kind kind)
 {
-        return (int)AO_load(&last_mode[cap_class(cap)]);
+        return (int)AO_load(&last_mode[kind][cap_class(cap)]);
 }
 
 /* Off for good: the CPU cannot, or the policy says so. */
@@ -69,33 +76,44 @@ static void release_off(struct brd__release *rl)
         rl->mark = UINT64_MAX;
 }
 
-static bool cpu_has_clflushopt(void)
+/* The CPU can do what @kind decides: the line release needs CLFLUSHOPT
+ * (CPUID.7.0:EBX[23]); streaming stores are SSE2, which every x86-64 CPU
+ * has. */
+static bool cpu_can(enum brd__release_kind kind)
 {
 #if defined(__x86_64__)
         unsigned a, b, c, d;
 
+        if (kind == BRD_RELEASE_STREAM)
+                return true;
         return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 23));
 #else
+        (void)kind;
         return false;
 #endif
 }
 
-void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap)
+void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap,
+                       enum brd__release_kind kind)
 {
+        int policy = kind == BRD_RELEASE_STREAM ? brd__stream_policy : brd__release_policy;
+        AO_t last;
+
         /* cpuid traps to the hypervisor in a VM (~1-2 us): next to attach's
          * mmaps and fds, not worth a cache shared between threads. */
-        *rl = (struct brd__release){ 0 };
-        if (brd__release_policy == BRD_RELEASE_OFF || !cpu_has_clflushopt()) {
+        *rl = (struct brd__release){ .kind = kind };
+        if (policy == BRD_RELEASE_OFF || !cpu_can(kind)) {
                 release_off(rl);
                 return;
         }
-        if (brd__release_policy == BRD_RELEASE_ON) {
+        if (policy == BRD_RELEASE_ON) {
                 rl->on = 1;
                 rl->mark = UINT64_MAX;  /* no epochs: no controller */
                 return;
         }
         rl->cls = cap_class(cap);
-        rl->on = AO_load(&last_mode[rl->cls]) != 2;
+        last = AO_load(&last_mode[kind][rl->cls]);
+        rl->on = kind == BRD_RELEASE_STREAM ? last == 1 : last != 2;
         /* The lap after a flip still carries the other mode's lines: an
          * epoch is a lap at least, and the one after a flip is skipped
          * unless it spans 4 laps or more (then that lap is a small part
@@ -103,7 +121,7 @@ void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap)
         rl->epoch = cap > RELEASE_EPOCH_MIN ? cap : RELEASE_EPOCH_MIN;
         rl->settle = rl->epoch < 4 * cap;
         rl->mark = pos + rl->epoch;
-        rl->interval = RELEASE_PROBE_FIRST;
+        rl->interval = kind == BRD_RELEASE_STREAM ? STREAM_PROBE_FIRST : RELEASE_PROBE_FIRST;
         rl->phase = REL_RESETTLE;       /* the first epoch pays the first touches */
         rl->t0 = brd__now_ns();
 }
@@ -129,7 +147,7 @@ static void release_verdict(struct brd__release *rl, bool keep)
         }
         rl->ref[0] = rl->ref[1] = 0;
         rl->count = 0;
-        AO_store(&last_mode[rl->cls], rl->on ? 1 : 2);
+        AO_store(&last_mode[rl->kind][rl->cls], rl->on ? 1 : 2);
 }
 
 void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, int64_t now)

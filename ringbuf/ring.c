@@ -150,6 +150,31 @@ static inline void ring_copy_wide(void *restrict dst, const void *restrict src, 
                 brd__memcpy(dst, src, n);
 }
 
+/*
+ * The producer's copy of a payload of @len bytes (send, write): with
+ * streaming stores when the controller says so and the payload is large
+ * enough to start on a line (internal/brd-release.h); the controller's
+ * epoch ends in prod_epoch(), after the commit.
+ */
+static inline void prod_copy(struct brd_ring *r, void *restrict dst, const void *restrict src,
+                             size_t len, bool wide)
+{
+        if (len >= BRD_RING_LINE_ALIGN_MIN && r->rel.on)
+                brd__stream_copy(dst, src, len);
+        else if (wide)
+                ring_copy_wide(dst, src, len);
+        else
+                ring_copy(dst, src, len);
+}
+
+/* After the commit of a payload of @len bytes: end the streaming stores'
+ * epoch if it is over (only large payloads count, the ones they apply to). */
+static inline void prod_epoch(struct brd_ring *r, size_t len)
+{
+        if (len >= BRD_RING_LINE_ALIGN_MIN && BRD_UNLIKELY(brd__release_due(&r->rel, r->pos)))
+                brd__release_epoch(&r->rel, r->pos, r->st.waits);
+}
+
 /* 0 for timeout 0 (never used to wait), INT64_MAX for -1. */
 static inline int64_t call_deadline(int timeout_ms)
 {
@@ -466,8 +491,10 @@ static int prod_send_held(struct brd_ring *r, const void *msg, size_t len, int t
         }
         if (BRD_UNLIKELY(*r->resv))
                 *r->resv = 0;           /* a send abandons the reservation */
-        ring_copy(payload(r, hdr + BRD_RING_FRAME_HDR), msg, len);
-        return prod_commit(r, hdr, end, len);
+        prod_copy(r, payload(r, hdr + BRD_RING_FRAME_HDR), msg, len, false);
+        e = prod_commit(r, hdr, end, len);
+        prod_epoch(r, len);
+        return e;
 }
 
 RING_HELD(static RING_SLOW, int, prod_send, prod_send_held,
@@ -642,10 +669,11 @@ static ssize_t stream_write_held(struct brd_ring *r, const void *buf, size_t len
                                 continue;
                         }
                 }
-                ring_copy_wide(payload(r, hdr + BRD_RING_FRAME_HDR), src + done, n);
+                prod_copy(r, payload(r, hdr + BRD_RING_FRAME_HDR), src + done, n, true);
                 e = prod_commit(r, hdr, end, n);
                 if (e)
                         break;          /* the consumer closed: dropped */
+                prod_epoch(r, n);
                 done += n;
         }
         if (done)

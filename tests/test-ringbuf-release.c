@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include <brood/ringbuf.h>
@@ -31,7 +32,7 @@ static void epoch(struct brd__release *rl, int64_t ns, uint64_t waits)
 static bool started(struct brd__release *rl)
 {
         brd__release_forget();
-        brd__release_init(rl, 1000, CAP);
+        brd__release_init(rl, 1000, CAP, BRD_RELEASE_LINES);
         if (rl->mark == UINT64_MAX) {
                 assert_int_equal(rl->on, 0);
                 return false;   /* no CLFLUSHOPT: off for good, nothing else to test */
@@ -41,7 +42,7 @@ static bool started(struct brd__release *rl)
         {
                 struct brd__release big;        /* a lap per epoch when the ring is larger */
 
-                brd__release_init(&big, 0, (uint64_t)64 << 20);
+                brd__release_init(&big, 0, (uint64_t)64 << 20, BRD_RELEASE_LINES);
                 assert_true(big.mark == (uint64_t)64 << 20);
         }
         return true;
@@ -181,9 +182,9 @@ static void test_new_ring_starts_at_last_verdict(void **state)
         epoch(&rl, 500000, 0);
         epoch(&rl, 500000, 0);                  /* "off" kept */
         assert_int_equal(rl.on, 0);
-        brd__release_init(&next, 0, CAP);
+        brd__release_init(&next, 0, CAP, BRD_RELEASE_LINES);
         assert_int_equal(next.on, 0);
-        brd__release_init(&other, 0, 2 * CAP);  /* another capacity: no verdict yet */
+        brd__release_init(&other, 0, 2 * CAP, BRD_RELEASE_LINES);  /* another capacity: no verdict yet */
         assert_int_equal(other.on, 1);
         /* And back: next probes "on", and it wins. */
         epoch(&next, 1, 0);
@@ -192,7 +193,7 @@ static void test_new_ring_starts_at_last_verdict(void **state)
         epoch(&next, 1, 0);
         epoch(&next, 500000, 0);
         epoch(&next, 500000, 0);
-        brd__release_init(&other, 0, CAP);
+        brd__release_init(&other, 0, CAP, BRD_RELEASE_LINES);
         assert_int_equal(other.on, 1);
         brd__release_forget();
 }
@@ -205,7 +206,7 @@ static void test_small_ring_probes_without_settling(void **state)
         (void)state;
         if (!started(&rl))
                 return;
-        brd__release_init(&rl, 0, 4096);
+        brd__release_init(&rl, 0, 4096, BRD_RELEASE_LINES);
         epoch(&rl, 1, 0);                       /* first touches */
         steady(&rl, 2, 1000000);
         assert_int_equal(rl.on, 0);             /* probing "off" */
@@ -236,13 +237,82 @@ static void test_lines_keep_bytes(void **state)
                 buf[i] = (uint8_t)(i * 131 + 7);
         memcpy(copy, buf, n);
         brd__release_forget();                  /* start releasing */
-        brd__release_init(&rl, 0, n);
+        brd__release_init(&rl, 0, n, BRD_RELEASE_LINES);
         /* Every line of the area, twice round (indices past the mask wrap). */
         for (uint64_t from = 0; from < 2 * n; from += 200)
                 brd__release_lines(&rl, buf, n - 1, from, from + 200, true);
         assert_memory_equal(buf, copy, n);
         free(buf);
         free(copy);
+}
+
+/*
+ * The producer's controller (streaming stores) starts with plain stores and
+ * probes later than a consumer's; its verdicts are kept apart from the
+ * line release's.
+ */
+static void test_stream_kind(void **state)
+{
+        struct brd__release rl, lines, next;
+
+        (void)state;
+        brd__release_forget();
+        brd__release_init(&rl, 0, CAP, BRD_RELEASE_STREAM);
+#if !defined(__x86_64__)
+        assert_int_equal(rl.on, 0);
+        assert_true(rl.mark == UINT64_MAX);
+        return;
+#endif
+        assert_int_equal(rl.on, 0);
+        assert_int_equal(rl.mark, EPOCH);
+        epoch(&rl, 1, 0);                       /* first touches */
+        steady(&rl, 5, 1000000);
+        assert_int_equal(rl.on, 0);
+        steady(&rl, 1, 1000000);                /* 6th steady epoch: probe "on" */
+        assert_int_equal(rl.on, 1);
+        epoch(&rl, 1, 0);                       /* settle */
+        epoch(&rl, 500000, 0);
+        epoch(&rl, 500000, 0);                  /* twice as fast: kept */
+        assert_int_equal(rl.on, 1);
+        assert_int_equal(brd__release_verdict(CAP, BRD_RELEASE_STREAM), 1);
+        assert_int_equal(brd__release_verdict(CAP, BRD_RELEASE_LINES), 0);
+        brd__release_init(&next, 0, CAP, BRD_RELEASE_STREAM);
+        assert_int_equal(next.on, 1);           /* where the last verdict settled */
+        if (started(&lines)) {                  /* (forgets every verdict) */
+                brd__release_init(&next, 0, CAP, BRD_RELEASE_STREAM);
+                assert_int_equal(next.on, 0);
+        }
+        brd__release_forget();
+}
+
+/* Streaming copies keep every byte, at every alignment, and touch nothing
+ * outside the destination. */
+static void test_stream_copy_bytes(void **state)
+{
+        static const size_t len[] = { 0, 1, 63, 64, 65, 127, 128, 1000, 1024, 4096 + 13, 70001 };
+        size_t cap = 1100 * 64;         /* > 70001 + 63 + 23: a multiple of the alignment */
+        uint8_t *src = malloc(cap), *dst = aligned_alloc(64, cap + 64), *want = malloc(cap + 64);
+
+        (void)state;
+        assert_non_null(src);
+        assert_non_null(dst);
+        assert_non_null(want);
+        for (size_t i = 0; i < cap; i++)
+                src[i] = (uint8_t)(i * 167 + 3);
+        for (size_t l = 0; l < sizeof(len) / sizeof(len[0]); l++) {
+                for (size_t doff = 0; doff < 64; doff += 7) {
+                        for (size_t soff = 0; soff < 24; soff += 5) {
+                                memset(dst, 0xa5, cap + 64);
+                                memset(want, 0xa5, cap + 64);
+                                memcpy(want + doff, src + soff, len[l]);
+                                brd__stream_copy(dst + doff, src + soff, len[l]);
+                                assert_memory_equal(dst, want, cap + 64);
+                        }
+                }
+        }
+        free(src);
+        free(dst);
+        free(want);
 }
 
 /* ------------------------------------- the controller inside a ring */
@@ -271,7 +341,7 @@ static void test_ring_controller_reaches_verdict(void **state)
                 uint64_t bytes = 0;
 
                 brd__release_forget();
-                assert_int_equal(brd__release_verdict(4096), 0);
+                assert_int_equal(brd__release_verdict(4096, BRD_RELEASE_LINES), 0);
                 assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
                 assert_int_equal(brd_ring_attach(&hp, &p), 0);
                 assert_int_equal(brd_ring_attach(&hc, &c), 0);
@@ -291,13 +361,175 @@ static void test_ring_controller_reaches_verdict(void **state)
                         }
                         bytes += 16 * frame;
                 }
-                assert_int_not_equal(brd__release_verdict(4096), 0);
+                assert_int_not_equal(brd__release_verdict(4096, BRD_RELEASE_LINES), 0);
                 brd_ring_close(p);
                 brd_ring_close(c);
                 brd_handle_close(&hp);
                 brd_handle_close(&hc);
         }
         brd__release_forget();
+}
+
+/*
+ * A producer ends its epochs after the commit of a large payload, by send
+ * and by write: one thread, large messages, until the first probe's
+ * verdict is due (first touches, six steady epochs, the probe, at most
+ * two timed: ten), every message checked.
+ */
+static void test_ring_stream_controller_reaches_verdict(void **state)
+{
+        size_t cap = 64 * 1024, n = 12000;
+        uint8_t *msg = malloc(n), *buf = malloc(n);
+
+        (void)state;
+        assert_non_null(msg);
+        assert_non_null(buf);
+#if !defined(__x86_64__)
+        free(msg);
+        free(buf);
+        return;
+#endif
+        for (int how = 0; how < 2; how++) {
+                struct brd_handle hp, hc;
+                struct brd_ring *p, *c;
+                uint64_t bytes = 0;
+                uint32_t i = 0;
+
+                brd__release_forget();
+                assert_int_equal(brd_ring_create(cap, 0, &hp, &hc), 0);
+                assert_int_equal(brd_ring_attach(&hp, &p), 0);
+                assert_int_equal(brd_ring_attach(&hc, &c), 0);
+                while (bytes < 12 * (uint64_t)EPOCH) {
+                        for (size_t k = 0; k < n; k++)
+                                msg[k] = (uint8_t)(i * 31 + k);
+                        if (how == 0) {
+                                assert_int_equal(brd_ring_send(p, msg, n, 0), 0);
+                                assert_int_equal(brd_ring_recv(c, buf, n, 0), (ssize_t)n);
+                        } else {
+                                assert_int_equal(brd_ring_write(p, msg, n, 0), (ssize_t)n);
+                                assert_int_equal(brd_ring_read(c, buf, n, 0), (ssize_t)n);
+                        }
+                        assert_memory_equal(buf, msg, n);
+                        bytes += n;
+                        i++;
+                }
+                assert_int_not_equal(brd__release_verdict(cap, BRD_RELEASE_STREAM), 0);
+                brd_ring_close(p);
+                brd_ring_close(c);
+                brd_handle_close(&hp);
+                brd_handle_close(&hc);
+        }
+        free(msg);
+        free(buf);
+        brd__release_forget();
+}
+
+/*
+ * Streaming stores forced on, producer here and consumer in a forked
+ * child: 20,000 messages of 0..8 KiB (those from 1 KiB on copied with
+ * them; offsets in the source vary), then a byte stream of 40 writes of
+ * 1..64 KiB.  The child hashes what it received and exits 0 only when
+ * every message had its length and both hashes match the parent's.
+ */
+#define NT_MSGS   20000u
+#define NT_WRITES 40u
+
+static uint8_t nt_byte(uint64_t i, size_t k)
+{
+        return (uint8_t)(i * 131 + k * 7 + (k >> 8));
+}
+
+static int nt_consumer(struct brd_handle *hc, const uint8_t want[2][32])
+{
+        struct brd_ring *c;
+        struct t_sha256 sha;
+        uint8_t *buf = malloc(64 * 1024), got[32];
+        uint64_t rs = 7;
+        ssize_t n;
+
+        if (!buf || brd_ring_attach(hc, &c))
+                return 2;
+        t_sha256_init(&sha);
+        for (uint32_t i = 0; i < NT_MSGS; i++) {
+                size_t len = t_rand(&rs) % (8 * 1024 + 1);
+
+                if (brd_ring_recv(c, buf, 64 * 1024, 10000) != (ssize_t)len)
+                        return 3;
+                t_sha256_update(&sha, buf, len);
+        }
+        t_sha256_final(&sha, got);
+        if (memcmp(got, want[0], 32))
+                return 4;
+        t_sha256_init(&sha);
+        while ((n = brd_ring_read(c, buf, 64 * 1024, 10000)) > 0)
+                t_sha256_update(&sha, buf, (size_t)n);
+        t_sha256_final(&sha, got);
+        if (n != 0 || memcmp(got, want[1], 32))
+                return 5;
+        brd_ring_close(c);
+        free(buf);
+        return 0;
+}
+
+static void test_stream_stores_across_processes(void **state)
+{
+        size_t srclen = 64 * 1024 + 64;
+        uint8_t *src = malloc(srclen), want[2][32];
+        struct brd_handle hp, hc;
+        struct t_sha256 sha;
+        struct brd_ring *p;
+        struct t_leak l;
+        uint64_t rs = 7, ws = 11;
+        pid_t pid;
+
+        (void)state;
+        assert_non_null(src);
+        /* What the child must see, computed before the fork. */
+        t_sha256_init(&sha);
+        for (uint32_t i = 0; i < NT_MSGS; i++) {
+                size_t len = t_rand(&rs) % (8 * 1024 + 1);
+
+                for (size_t k = 0; k < len; k++)
+                        src[k] = nt_byte(i, k);
+                t_sha256_update(&sha, src, len);
+        }
+        t_sha256_final(&sha, want[0]);
+        t_sha256_init(&sha);
+        for (uint32_t i = 0; i < NT_WRITES; i++) {
+                size_t len = 1 + t_rand(&ws) % (64 * 1024);
+
+                for (size_t k = 0; k < len; k++)
+                        src[k] = nt_byte(i + NT_MSGS, k);
+                t_sha256_update(&sha, src, len);
+        }
+        t_sha256_final(&sha, want[1]);
+
+        t_leak_begin(&l);
+        brd__stream_policy = BRD_RELEASE_ON;
+        pid = t_ring_fork(64 * 1024, 0, &hp, &hc, true, &p);
+        if (pid == 0)
+                _exit(nt_consumer(&hc, (const uint8_t (*)[32])want));
+        brd__stream_policy = BRD_RELEASE_AUTO;
+        rs = 7;
+        ws = 11;
+        for (uint32_t i = 0; i < NT_MSGS; i++) {
+                size_t len = t_rand(&rs) % (8 * 1024 + 1), off = i % 64;
+
+                for (size_t k = 0; k < len; k++)
+                        src[off + k] = nt_byte(i, k);
+                assert_int_equal(brd_ring_send(p, src + off, len, 10000), 0);
+        }
+        for (uint32_t i = 0; i < NT_WRITES; i++) {
+                size_t len = 1 + t_rand(&ws) % (64 * 1024);
+
+                for (size_t k = 0; k < len; k++)
+                        src[k] = nt_byte(i + NT_MSGS, k);
+                assert_int_equal(brd_ring_write(p, src, len, 10000), (ssize_t)len);
+        }
+        brd_ring_close(p);
+        assert_int_equal(t_wait_child(pid), 0);
+        free(src);
+        t_leak_end(&l);
 }
 
 /* ------------------------------------------- a stream through a ring */
@@ -380,7 +612,11 @@ int main(void)
                 cmocka_unit_test(test_new_ring_starts_at_last_verdict),
                 cmocka_unit_test(test_small_ring_probes_without_settling),
                 cmocka_unit_test(test_lines_keep_bytes),
+                cmocka_unit_test(test_stream_kind),
+                cmocka_unit_test(test_stream_copy_bytes),
                 cmocka_unit_test(test_ring_controller_reaches_verdict),
+                cmocka_unit_test(test_ring_stream_controller_reaches_verdict),
+                cmocka_unit_test(test_stream_stores_across_processes),
                 cmocka_unit_test(test_stream_intact),
         };
 

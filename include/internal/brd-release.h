@@ -45,6 +45,21 @@
  * state is process-local (the endpoint's private struct): nothing here is
  * shared, so a hostile peer cannot steer it, and it needs no fork care (a
  * forked child's endpoint is dead anyway).
+ *
+ * Streaming stores, the producer's side of the same problem: its copy
+ * (send, write) writes each line of a large payload with a non-temporal
+ * store (brd__stream_copy()), which goes to memory without first taking
+ * the line into the producer's cache, and the consumer then reads it from
+ * memory rather than from the producer's cache.  With the two CPUs far
+ * apart a line comes from memory sooner than from the other CCX: copies of
+ * 64 KiB through 1 MiB ran at 8-11 GB/s against 4-6 (4 KiB: +25%); near,
+ * where the lines would have met in the shared L3, memory is the slower
+ * way (1 MiB: 6-7 GB/s against 10-27).  The same controller decides, on
+ * the producer's epochs (its index, its sleeps), starting with plain
+ * stores and probing later than a consumer would (the two controllers of a
+ * ring then rarely time each other's probes).  Only payloads of
+ * BRD_RING_LINE_ALIGN_MIN bytes and more, which start on a line; x86-64
+ * only.
  */
 #ifndef BROOD_RELEASE_PRIVATE_H
 #define BROOD_RELEASE_PRIVATE_H
@@ -54,43 +69,57 @@
 
 #include "internal/brd-private.h"
 
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
+
 struct brd__release {
-        uint64_t mark;          /* consumer index that ends the epoch; UINT64_MAX: controller off */
+        uint64_t mark;          /* the index that ends the epoch; UINT64_MAX: controller off */
         uint64_t epoch;         /* bytes per epoch */
         uint64_t waits;         /* the endpoint's sleep count when the epoch began */
         int64_t  t0;            /* when the epoch began (CLOCK_MONOTONIC ns) */
         int64_t  ref[2];        /* the last two steady epochs, ns; 0: none or slept */
         int64_t  probe;         /* the first epoch of a probe, ns (REL_MEASURE2) */
-        uint32_t on;            /* release consumed lines */
+        uint32_t on;            /* the mode: release consumed lines / streaming stores */
         uint32_t phase;         /* enum in release.c */
         uint32_t count;         /* steady epochs since the last probe */
         uint32_t interval;      /* steady epochs between probes */
         uint32_t cls;           /* log2(capacity) + 1: where verdicts are kept (release.c) */
+        uint32_t kind;          /* enum brd__release_kind */
         uint32_t settle;        /* an epoch is under 4 laps: skip one after each flip */
 };
 
-/* How consumers attached from now on in this process release lines: for
- * benchmarks and tests (ring-bench --release), never set by the library. */
+/* What a controller decides. */
+enum brd__release_kind {
+        BRD_RELEASE_LINES,      /* consumer: release the lines it consumed */
+        BRD_RELEASE_STREAM,     /* producer: copy large payloads with streaming stores */
+};
+
+/* How endpoints attached from now on in this process use each mode: for
+ * benchmarks and tests (ring-bench --release, --stream), never set by the
+ * library. */
 enum brd__release_policy {
         BRD_RELEASE_AUTO,       /* the controller decides (the default) */
         BRD_RELEASE_OFF,
-        BRD_RELEASE_ON,         /* always while streaming, when the CPU can */
+        BRD_RELEASE_ON,         /* always (the line release: while streaming), when the CPU can */
 };
-extern int brd__release_policy BRD_HIDDEN;
+extern int brd__release_policy BRD_HIDDEN;      /* BRD_RELEASE_LINES */
+extern int brd__stream_policy BRD_HIDDEN;       /* BRD_RELEASE_STREAM */
 
-/* Set @rl up for a consumer at index @pos of a ring of @cap bytes, per
- * brd__release_policy: under the controller when the CPU can; otherwise off
- * for good (mark = UINT64_MAX). */
-void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap);
+/* Set @rl up for an endpoint at index @pos of a ring of @cap bytes, deciding
+ * @kind, per that kind's policy: under the controller when the CPU can;
+ * otherwise off for good (mark = UINT64_MAX). */
+void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap,
+                       enum brd__release_kind kind);
 
 /* Forget the verdicts kept for new rings (tests). */
 void brd__release_forget(void);
-/* The verdict kept for new rings of @cap bytes: 1 release, 2 do not, 0 none
+/* The verdict of @kind kept for new rings of @cap bytes: 1 on, 2 off, 0 none
  * yet (tests: whether a ring's controller got as far as a verdict). */
-int brd__release_verdict(uint64_t cap);
+int brd__release_verdict(uint64_t cap, enum brd__release_kind kind);
 
-/* The epoch ending at consumer index @pos is over; @waits is the endpoint's
- * sleep count.  Out of line: once per epoch. */
+/* The epoch ending at index @pos is over; @waits is the endpoint's sleep
+ * count.  Out of line: once per epoch. */
 void brd__release_epoch(struct brd__release *rl, uint64_t pos, uint64_t waits);
 /* The same, at time @now (ns): the controller's logic, for the tests. */
 void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, int64_t now);
@@ -128,12 +157,52 @@ static inline void brd__release_lines(const struct brd__release *rl, const uint8
 #endif
 }
 
-/* The consumer reached index @pos: is the epoch over (brd__release_epoch()
+/* The endpoint reached index @pos: is the epoch over (brd__release_epoch()
  * due)?  Apart from brd__release_lines(), so that the consumer's fast path
  * makes the call out of line, after its publish. */
 static inline bool brd__release_due(const struct brd__release *rl, uint64_t pos)
 {
         return pos >= rl->mark;
+}
+
+/*
+ * memcpy to shared memory with streaming (non-temporal) stores for every
+ * whole line of @dst, plain stores for the partial lines at either end;
+ * then a store fence: streaming stores are weakly ordered, and the release
+ * store that publishes the payload must not pass them.  For the producer of
+ * a large payload whose controller says so (see above).
+ */
+static inline void brd__stream_copy(void *restrict dst, const void *restrict src, size_t n)
+{
+#if defined(__x86_64__)
+        uint8_t *d = dst;
+        const uint8_t *s = src;
+        size_t head = (size_t)(-(uintptr_t)d & (BRD_CACHELINE - 1));
+
+        if (n < head + BRD_CACHELINE) {
+                brd__memcpy(d, s, n);
+                return;
+        }
+        memcpy(d, s, head);
+        d += head;
+        s += head;
+        n -= head;
+        for (; n >= BRD_CACHELINE; n -= BRD_CACHELINE, d += BRD_CACHELINE, s += BRD_CACHELINE) {
+                __m128i a = _mm_loadu_si128((const __m128i *)s);
+                __m128i b = _mm_loadu_si128((const __m128i *)(s + 16));
+                __m128i c = _mm_loadu_si128((const __m128i *)(s + 32));
+                __m128i e = _mm_loadu_si128((const __m128i *)(s + 48));
+
+                _mm_stream_si128((__m128i *)d, a);
+                _mm_stream_si128((__m128i *)(d + 16), b);
+                _mm_stream_si128((__m128i *)(d + 32), c);
+                _mm_stream_si128((__m128i *)(d + 48), e);
+        }
+        memcpy(d, s, n);
+        _mm_sfence();
+#else
+        brd__memcpy(dst, src, n);
+#endif
 }
 
 #endif /* BROOD_RELEASE_PRIVATE_H */
