@@ -151,15 +151,24 @@ static inline void ring_copy_wide(void *restrict dst, const void *restrict src, 
 }
 
 /*
+ * Payloads the producer may copy with streaming stores: those that start on
+ * a line, up to the page-at-a-time copies (1 MiB messages far apart gained
+ * under a tenth from them, too little to pay for the probes near).
+ */
+static inline bool prod_may_stream(size_t len)
+{
+        return len >= BRD_RING_LINE_ALIGN_MIN && len < RING_COPY_BIG;
+}
+
+/*
  * The producer's copy of a payload of @len bytes (send, write): with
- * streaming stores when the controller says so and the payload is large
- * enough to start on a line (internal/brd-release.h); the controller's
- * epoch ends in prod_epoch(), after the commit.
+ * streaming stores when the controller says so (internal/brd-release.h);
+ * the controller's epoch ends in prod_epoch(), after the commit.
  */
 static inline void prod_copy(struct brd_ring *r, void *restrict dst, const void *restrict src,
                              size_t len, bool wide)
 {
-        if (len >= BRD_RING_LINE_ALIGN_MIN && r->rel.on)
+        if (prod_may_stream(len) && r->rel.on)
                 brd__stream_copy(dst, src, len);
         else if (wide)
                 ring_copy_wide(dst, src, len);
@@ -168,10 +177,10 @@ static inline void prod_copy(struct brd_ring *r, void *restrict dst, const void 
 }
 
 /* After the commit of a payload of @len bytes: end the streaming stores'
- * epoch if it is over (only large payloads count, the ones they apply to). */
+ * epoch if it is over (only the payloads they apply to count). */
 static inline void prod_epoch(struct brd_ring *r, size_t len)
 {
-        if (len >= BRD_RING_LINE_ALIGN_MIN && BRD_UNLIKELY(brd__release_due(&r->rel, r->pos)))
+        if (prod_may_stream(len) && BRD_UNLIKELY(brd__release_due(&r->rel, r->pos)))
                 brd__release_epoch(&r->rel, r->pos, r->st.waits);
 }
 
