@@ -71,6 +71,7 @@
 #include "bench-common.h"
 #include "internal/brd-private.h"
 #include "internal/brd-release.h"
+#include "internal/brd-ring.h"
 #include "ring-bench.h"
 
 /* ------------------------------------------------------------- options */
@@ -515,6 +516,7 @@ static int write_json(const char *path)
         bc_json_bool(&j, "pinned", opt.pin);
         bc_json_str(&j, "line_release", release_name[brd__release_policy]);
         bc_json_str(&j, "stream_stores", release_name[brd__stream_policy]);
+        bc_json_str(&j, "fence_requests", release_name[brd__fence_policy]);
         bc_json_int(&j, "buffer_offset", (int64_t)opt.offset);
         bc_json_arr(&j, "cpus");
         bc_json_int(&j, NULL, opt.pin ? opt.cpu[0] : -1);
@@ -646,7 +648,8 @@ static void usage(FILE *f)
 {
         fprintf(f,
                 "usage: ring-bench [--quick] [--json FILE] [--no-pin] [--passes N] [--size BYTES]\n"
-                "                  [--release auto|off|on] [--stream auto|off|on] [--offset BYTES]\n"
+                "                  [--release auto|off|on] [--stream auto|off|on] [--fence auto|off|on]\n"
+                "                  [--offset BYTES]\n"
                 "  --quick      short run (< 20 s); the default run takes about a minute\n"
                 "  --json FILE  write every figure, the ratios and the machine to FILE\n"
                 "  --no-pin     do not pin producer and consumer to two CPUs\n"
@@ -659,6 +662,10 @@ static void usage(FILE *f)
                 "  --stream P   whether brood producers copy payloads of 1-256 KiB with\n"
                 "               streaming stores: as the library's controller decides (auto,\n"
                 "               the default), never (off) or always (on)\n"
+                "  --fence P    whether a brood side about to sleep asks its peer to fence its\n"
+                "               next few publishes instead of paying a membarrier: when\n"
+                "               membarriers prove dear (auto, the default), never (off: a\n"
+                "               membarrier at every sleep), or at every sleep (on)\n"
                 "  --offset B   the producer's source and the consumer's buffer start B bytes\n"
                 "               (0-4095) past a page, for every peer; default 0; 16 is where\n"
                 "               malloc puts a large buffer\n"
@@ -676,6 +683,7 @@ int main(int argc, char **argv)
                 { "size", required_argument, NULL, 's' },
                 { "release", required_argument, NULL, 'r' },
                 { "stream", required_argument, NULL, 'S' },
+                { "fence", required_argument, NULL, 'F' },
                 { "offset", required_argument, NULL, 'o' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 },
@@ -707,20 +715,24 @@ int main(int argc, char **argv)
                         }
                         break;
                 case 'r':
-                case 'S': {
-                        int *policy = ch == 'r' ? &brd__release_policy : &brd__stream_policy;
+                case 'S':
+                case 'F': {
+                        int *policy = ch == 'r' ? &brd__release_policy :
+                                      ch == 'S' ? &brd__stream_policy : &brd__fence_policy;
+                        int v = -1;
 
-                        if (!strcmp(optarg, "auto"))
-                                *policy = BRD_RELEASE_AUTO;
-                        else if (!strcmp(optarg, "off"))
-                                *policy = BRD_RELEASE_OFF;
-                        else if (!strcmp(optarg, "on"))
-                                *policy = BRD_RELEASE_ON;
-                        else {
+                        /* release_name[] indexes both enums alike. */
+                        _Static_assert((int)BRD_FENCE_NEVER == (int)BRD_RELEASE_OFF &&
+                                       (int)BRD_FENCE_ALWAYS == (int)BRD_RELEASE_ON, "policy values");
+                        for (int k = 0; k < 3; k++)
+                                if (!strcmp(optarg, release_name[k]))
+                                        v = k;
+                        if (v < 0) {
                                 fprintf(stderr, "ring-bench: --%s auto, off or on\n",
-                                        ch == 'r' ? "release" : "stream");
+                                        ch == 'r' ? "release" : ch == 'S' ? "stream" : "fence");
                                 return 2;
                         }
+                        *policy = v;
                         break;
                 }
                 case 'o': {
@@ -775,11 +787,12 @@ int main(int argc, char **argv)
         memset(rx_buf, 0, MiB);
 
         fprintf(stderr, "ring-bench: brood %s, %d CPUs, %s, %d timed passes of <= %.2f s%s, "
-                "release %s, stream %s, buffers %zu B past a page\n",
+                "release %s, stream %s, fence %s, buffers %zu B past a page\n",
                 brd_version(), (int)sysconf(_SC_NPROCESSORS_ONLN),
                 opt.pin ? "producer and consumer pinned to two CPUs" : "not pinned",
                 opt.passes, (double)opt.case_ns / 1e9, opt.quick ? " (quick)" : "",
-                release_name[brd__release_policy], release_name[brd__stream_policy], opt.offset);
+                release_name[brd__release_policy], release_name[brd__stream_policy],
+                release_name[brd__fence_policy], opt.offset);
         if (opt.pin)
                 printf("pinned: producer cpu %d, consumer cpu %d\n", opt.cpu[0], opt.cpu[1]);
         else

@@ -310,11 +310,14 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         }
 
         /* Register for the asymmetric fence: the peer's membarrier then
-         * fences us, and our publishes need none (see the top comment).
-         * NOSPIN rings too: a symmetric full fence per publish measured
-         * worse there (spin-off round trip 1.21-1.26x raw eventfd against
-         * 0.93-1.11x with membarrier, ring-bench --quick, same session). */
-        r->asym = sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
+         * fences us, and our publishes need none (see ring.c's top comment),
+         * but for the few it asks for when its membarriers are dear (the
+         * fence mode, brd-ring.h).  NOSPIN rings too: where membarrier is
+         * cheap, a full fence per publish measured worse there (spin-off
+         * round trip 1.21-1.26x raw eventfd against 0.93-1.11x with
+         * membarrier, ring-bench --quick, same session). */
+        r->mb_registered = sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
+        r->asym = r->mb_registered;
         r->fork_gen = brd__fork_gen();
         AO_store(&r->own->asym, r->asym);
         AO_store(&r->own->start_time, brd__proc_start_time(brd__getpid()));
@@ -337,13 +340,41 @@ fail:
 
 /* ----------------------------------------------------------- the rest */
 
-/* Once per arm: the peer bumps seq each time it arms. */
+/*
+ * Ring the peer asleep in state word @st, once per arm (the peer bumps seq
+ * each time it arms).  The fence mode's
+ * publisher half (brd-ring.h): a sleeper that asks for fences gets the next
+ * BRD_RING_FENCE_PUBLISHES publishes fenced, and asym 0 in our side says so.
+ * Release: our unfenced publishes before it are visible to a sleeper that
+ * reads it (pairs with AO_load_acquire(asym) in ring_arm()); the fenced ones
+ * after it pair with its arm's fence (Dekker).
+ */
 void brd__ring_bell_for(struct brd_ring *r, uint64_t st)
 {
-        if (st != r->rung) {
-                r->rung = st;
-                ring_bell(r);
+        if (st == r->rung)
+                return;
+        r->rung = st;
+        if (r->mb_registered && AO_load(&r->peer_side->fence_req)) {
+                if (r->asym) {
+                        AO_store_release(&r->own->asym, 0);
+                        r->asym = false;
+                }
+                r->fence_left = BRD_RING_FENCE_PUBLISHES;
         }
+        ring_bell(r);
+}
+
+/*
+ * Back to skipping the fence after the requested ones.  asym 1 and a fence
+ * before the first unfenced publish: a sleeper that still reads asym 0 (and
+ * so pays no membarrier) has armed before our fence, so our next state read
+ * sees it asleep (Dekker on asym and the state word) and rings it.
+ */
+void brd__ring_fence_end(struct brd_ring *r)
+{
+        AO_store(&r->own->asym, 1);
+        AO_nop_full();
+        r->asym = true;
 }
 
 int brd__ring_final(struct brd_ring *r, int e)

@@ -101,7 +101,7 @@ struct brd_ring {
         int err;                        /* final: -EPIPE, -ECONNRESET, -EBADMSG; 0 */
         uint32_t role;
         unsigned flags;
-        bool asym;                      /* membarrier-registered: no fence when publishing */
+        bool asym;                      /* no fence when publishing (the peer's membarrier) */
 
         /*
          * Consumer: the peeked frame, producer: the reservation (*resv),
@@ -133,6 +133,13 @@ struct brd_ring {
         int64_t spin_ns;                /* spin budget, see brd__ring_spin_next() */
         bool armed, mb_failed, peer_dead, no_pidfd, final_rung;
         uint64_t seq;
+        /* The fence mode (brd-ring.h, BRD_RING_FENCE_*).  Sleeper: what its
+         * membarriers cost (an average), and whether it asks the peer to
+         * fence.  Publisher: membarrier-registered, so it may skip its
+         * fence; fenced publishes left before it skips it again. */
+        int64_t mb_ns;
+        bool fence_req, mb_registered;
+        uint32_t fence_left;
         int efd_own, efd_peer, efd_intr, epfd, pidfd;
         pid_t peer_pid;
         uint64_t peer_start;
@@ -219,6 +226,7 @@ static inline void ring_bell(struct brd_ring *r)
 
 /* The peer sleeps (its state word @st): ring its doorbell, once per arm. */
 void brd__ring_bell_for(struct brd_ring *r, uint64_t st);
+void brd__ring_fence_end(struct brd_ring *r);
 
 /*
  * The endpoint is done: remember the final answer @e (-EPIPE, -ECONNRESET,

@@ -74,10 +74,15 @@ static inline uint64_t ring_publish_quiet(struct brd_ring *r)
          * pairs with the fence (and the membarrier) in ring_arm().  With
          * asym, the peer's membarrier provides this barrier for us, and
          * only the compiler must keep the order. */
-        if (BRD_LIKELY(r->asym))
+        if (BRD_LIKELY(r->asym)) {
                 AO_compiler_barrier();
-        else
+        } else {
                 AO_nop_full();
+                /* Fenced on the sleeping peer's request (brd-ring.h): the
+                 * last of them hands the barrier back to its membarrier. */
+                if (BRD_UNLIKELY(r->fence_left) && !--r->fence_left)
+                        brd__ring_fence_end(r);
+        }
         return AO_load(&r->peer_side->state);
 }
 

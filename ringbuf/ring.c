@@ -12,7 +12,9 @@
  * register with membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) the
  * sleeper pays for both (membarrier(GLOBAL_EXPEDITED) runs a full barrier on
  * every CPU that runs a registered thread) and the publisher's fence shrinks
- * to a compiler barrier (the asymmetric fence of liburcu and folly).
+ * to a compiler barrier (the asymmetric fence of liburcu and folly); a
+ * sleeper whose membarriers turn out dear asks for fences instead, a few
+ * publishes per sleep (the fence mode, brd-ring.h).
  *
  * Everything read from shared memory is fetched once into a local with an
  * AO_load and validated before use; a value out of range poisons the

@@ -53,19 +53,46 @@ static int ring_ready(struct brd_ring *r, uint64_t end)
         return e < 0 ? e : end - r->peer <= r->cap;
 }
 
+int brd__fence_policy = BRD_FENCE_AUTO;
+
+/* The membarrier of an arm, timed for the fence mode (brd-ring.h). */
+static void ring_membarrier(struct brd_ring *r)
+{
+        int64_t t = brd__now_ns();
+
+        if (sys_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) < 0) {
+                r->mb_failed = true;    /* poll with a short bound while the peer skips fences */
+                return;
+        }
+        r->mb_ns = brd__ring_mb_avg(r->mb_ns, brd__now_ns() - t);
+}
+
 static void ring_arm(struct brd_ring *r)
 {
+        bool req;
+
         ring_stamp_cpu(r);
+        /* Ask the peer to fence, or stop asking (brd-ring.h).  Before the
+         * state store: a publisher that sees us asleep reads it after. */
+        if (brd__fence_policy != BRD_FENCE_AUTO)
+                req = brd__fence_policy == BRD_FENCE_ALWAYS;
+        else
+                req = r->mb_failed || brd__ring_fence_want(r->mb_ns, r->fence_req);
+        if (req != r->fence_req) {
+                r->fence_req = req;
+                AO_store(&r->own->fence_req, req);
+        }
         r->seq++;
         AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1 | BRD_RING_ST_SLEEPING);
         r->armed = true;
         /* Dekker, sleeper half: SLEEPING must be visible before we re-read
          * the peer's index; pairs with the fence in ring_publish_quiet().  If
-         * the peer skips that fence (asym), force one on its CPU. */
+         * the peer skips that fence (asym), force one on its CPU.  Acquire:
+         * pairs with the release of asym 0 in brd__ring_bell_for(), after
+         * which the peer's unfenced publishes are visible to us. */
         AO_nop_full();
-        if (AO_load(&r->peer_side->asym) && !r->mb_failed &&
-            sys_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) < 0)
-                r->mb_failed = true;    /* from now on poll with a short bound */
+        if (AO_load_acquire(&r->peer_side->asym) && !r->mb_failed)
+                ring_membarrier(r);
 }
 
 static void ring_disarm(struct brd_ring *r)
@@ -347,7 +374,8 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                  * wait-queue entry on three files at every sleep, which a
                  * NOSPIN ring pays on nearly every message. */
                 tmo = brd__poll_timeout(deadline);
-                if ((r->mb_failed || (r->no_pidfd && r->peer_pid > 0)) &&
+                if (((r->mb_failed && AO_load(&r->peer_side->asym)) ||
+                     (r->no_pidfd && r->peer_pid > 0)) &&
                     (tmo < 0 || tmo > RING_FALLBACK_MS))
                         tmo = RING_FALLBACK_MS;
                 /* A longer budget did not cover this wait: the cadence

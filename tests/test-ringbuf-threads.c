@@ -2,7 +2,8 @@
 /*
  * Producer and consumer as two threads of one process, no fork: the test to
  * run under ThreadSanitizer (-Db_sanitize=thread).  Copy, zero-copy and
- * byte-stream paths, batching, and interrupt() from a third thread.
+ * byte-stream paths, batching, sleepers asking for fences, and interrupt()
+ * from a third thread.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -13,6 +14,7 @@
 #include "helpers.h"
 #include <brood/ringbuf.h>
 #include "internal/brd-private.h"
+#include "internal/brd-ring.h"
 
 #define N 200000
 
@@ -143,6 +145,17 @@ static void test_threads_batch_nospin(void **state)
         run(0, 65536, BRD_RING_BATCH | BRD_RING_NOSPIN);
 }
 
+/* Every sleeper asks its peer to fence (the fence mode, brd-ring.h): the
+ * peers switch between fencing and not while they stream. */
+static void test_threads_fence_requests(void **state)
+{
+        (void)state;
+        brd__fence_policy = BRD_FENCE_ALWAYS;
+        run(0, 4096, BRD_RING_NOSPIN);
+        run(1, 8192, 0);
+        brd__fence_policy = BRD_FENCE_AUTO;
+}
+
 struct blocked {
         struct brd_ring *r;
         AO_t entered;
@@ -189,6 +202,7 @@ int main(void)
                 cmocka_unit_test(test_threads_zero_copy),
                 cmocka_unit_test(test_threads_stream),
                 cmocka_unit_test(test_threads_batch_nospin),
+                cmocka_unit_test(test_threads_fence_requests),
                 cmocka_unit_test(test_threads_interrupt),
         };
 

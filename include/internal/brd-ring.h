@@ -68,19 +68,20 @@ struct brd_ring_idx {
 /*
  * The cold line of one side: written by that side only at attach, when it
  * arms/disarms a sleep, and at close (and by a consumer of frames of 32 KiB
- * and more around each wait: its waiting word).  The peer reads state after
- * every publish, so it must not share a line with anything written per small
- * message: kept clean, that read is an L1 hit.
+ * and more around each wait: its waiting word; and as sleeps ask for
+ * fences: asym, fence_req).  The peer reads state after every publish, so
+ * it must not share a line with anything written per small message: kept
+ * clean, that read is an L1 hit.
  */
 struct brd_ring_side {
         AO_t state;             /* BRD_RING_ST_* | seq << 2 */
         AO_t pid;               /* the attached process, 0 before attach */
         AO_t start_time;        /* /proc start time of pid: survives pid reuse */
-        AO_t asym;              /* 1: this side skips the publish fence (membarrier) */
+        AO_t asym;              /* 1: this side skips the publish fence now (membarrier) */
         AO_t attaches;          /* attach count, for diagnostics */
         AO_t cpu;               /* 1 + the CPU this side last waited on; 0: unknown */
         AO_t waiting;           /* consumer of large frames: 1 while in a wait (advisory) */
-        BRD_PAD(pad, 7 * sizeof(AO_t));
+        AO_t fence_req;         /* 1: my sleeps ask the peer to fence its publishes (wait.c) */
 };
 
 struct brd_ring_hdr {
@@ -147,6 +148,61 @@ static inline int64_t brd__ring_spin_next(int64_t waited)
                 return BRD_RING_SPIN_MAX_NS;
         return waited > BRD_RING_SPIN_NS ? waited : BRD_RING_SPIN_NS;
 }
+
+/*
+ * The fence mode (wait.c, ring_arm(); endpoint.c, brd__ring_bell_for()).  A
+ * publisher registered with membarrier skips the fence of its publish and
+ * its peer pays instead, at every sleep, a membarrier(GLOBAL_EXPEDITED),
+ * which interrupts every CPU that runs a registered process (ring.c).
+ * Mostly that is the better trade, by far: fenced, each publish waits for
+ * a cache-line hand-off (64 B messages, CPUs far apart: 75 -> 15 M/s,
+ * measured on a 2-vCPU guest).  But where interrupting a CPU is dear (that
+ * guest: 1.3 us with the other CPU idle, 24 us on average while it runs a
+ * registered process) a side that sleeps for nearly every message spends
+ * more in membarrier than all the fences it saves (a spin-off 64 B round
+ * trip took 44 us, 23.5 us with fences; a raw eventfd ping-pong 21 us).
+ * So a sleeper whose membarriers cost more than BRD_RING_FENCE_MB_NS on
+ * average (weight 1/8, samples clamped to BRD_RING_FENCE_MB_MAX_NS, so that
+ * one preempted call is not enough; asking until the average falls below
+ * half) asks its peer to fence (fence_req in its side); a publisher that
+ * finds it asleep and asking fences its next BRD_RING_FENCE_PUBLISHES
+ * publishes and says so in its own side (asym 0), and a sleeper that reads
+ * that needs no membarrier.  Bounded: per sleep of the peer's it saw, a
+ * publisher pays at most that many fences (far apart about 0.5 us each:
+ * the price of one dear membarrier), and a stream whose consumer stops
+ * sleeping stops them as soon.  A sleeper whose peer fences measures no
+ * membarrier, so it keeps asking: at that bounded price.
+ */
+#define BRD_RING_FENCE_MB_NS     4000
+#define BRD_RING_FENCE_MB_MAX_NS (4 * BRD_RING_FENCE_MB_NS)
+#define BRD_RING_FENCE_PUBLISHES 8
+
+/* The sleeper's average membarrier cost after a sample of @ns (weight 1/8;
+ * the first sample, @avg 0, taken as it is). */
+static inline int64_t brd__ring_mb_avg(int64_t avg, int64_t ns)
+{
+        if (ns > BRD_RING_FENCE_MB_MAX_NS)
+                ns = BRD_RING_FENCE_MB_MAX_NS;
+        if (ns < 0)
+                ns = 0;
+        return avg ? avg + (ns - avg) / 8 : ns;
+}
+
+/* Does a sleeper whose membarriers cost @avg ns ask for fences?  @asking:
+ * it does now. */
+static inline bool brd__ring_fence_want(int64_t avg, bool asking)
+{
+        return avg > (asking ? BRD_RING_FENCE_MB_NS / 2 : BRD_RING_FENCE_MB_NS);
+}
+
+/* What the sleepers of this process's endpoints ask for: for benchmarks and
+ * tests (ring-bench --fence), never set by the library. */
+enum brd__fence_policy {
+        BRD_FENCE_AUTO,         /* by their membarriers' cost (the default) */
+        BRD_FENCE_NEVER,        /* never: they pay a membarrier per sleep */
+        BRD_FENCE_ALWAYS,       /* at every sleep */
+};
+extern int brd__fence_policy BRD_HIDDEN;
 
 /* Frame word helpers: one 64-bit load or store, never two 32-bit ones. */
 static inline uint64_t brd__ring_frame(uint32_t len, uint32_t type)

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fence mode (internal/brd-ring.h): a side about to sleep whose
+ * membarriers are dear asks its peer to fence instead; the peer, finding it
+ * asleep and asking, fences its next BRD_RING_FENCE_PUBLISHES publishes and
+ * says so in its side (asym 0), and a sleeper that reads that pays no
+ * membarrier.  The averages and thresholds; the state machine step by step
+ * in one process, read off the shared header; ping-pongs with a forked
+ * peer that lose nothing whatever the sleepers ask, and pay a membarrier
+ * per sleep only when they never ask; a membarrier that fails.  The
+ * membarriers are counted (and failed on demand) through a wrapped
+ * syscall().
+ */
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include <brood/handle.h>
+#include <brood/ringbuf.h>
+#include "internal/brd-ring.h"
+
+/* ------------------------------------------- membarrier, counted */
+
+static int mb_calls;            /* membarrier(GLOBAL_EXPEDITED) in this process */
+static bool mb_fail;            /* make them fail (EPERM) */
+
+/* The library's syscall() calls, with their argument counts: a call this
+ * does not know aborts the test rather than read arguments never passed. */
+long __real_syscall(long nr, ...);
+long __wrap_syscall(long nr, ...);
+long __wrap_syscall(long nr, ...)
+{
+        int n = nr == SYS_membarrier ? 3 : nr == SYS_pidfd_open ? 2 : -1;
+        long a[3] = { 0 };
+        va_list ap;
+
+        if (n < 0)
+                abort();
+        va_start(ap, nr);
+        for (int i = 0; i < n; i++)
+                a[i] = va_arg(ap, long);
+        va_end(ap);
+        if (nr == SYS_membarrier && a[0] == MEMBARRIER_CMD_GLOBAL_EXPEDITED) {
+                mb_calls++;
+                if (mb_fail) {
+                        errno = EPERM;
+                        return -1;
+                }
+        }
+        return __real_syscall(nr, a[0], a[1], a[2]);
+}
+
+/* ------------------------------------------- the policy's arithmetic */
+
+static void test_average_and_thresholds(void **state)
+{
+        int64_t avg;
+
+        (void)state;
+        /* The first sample is taken as it is, then weight 1/8; samples
+         * clamped to [0, BRD_RING_FENCE_MB_MAX_NS]. */
+        assert_int_equal(brd__ring_mb_avg(0, 1300), 1300);
+        assert_int_equal(brd__ring_mb_avg(1000, 9000), 2000);
+        assert_int_equal(brd__ring_mb_avg(0, (int64_t)1 << 40), BRD_RING_FENCE_MB_MAX_NS);
+        assert_int_equal(brd__ring_mb_avg(4000, -7), 3500);
+        /* One preempted membarrier does not make cheap ones dear; a run of
+         * dear ones does. */
+        avg = brd__ring_mb_avg(1300, (int64_t)1 << 40);
+        assert_false(brd__ring_fence_want(avg, false));
+        avg = brd__ring_mb_avg(avg, 24000);
+        assert_true(brd__ring_fence_want(avg, false));
+        /* Asks above BRD_RING_FENCE_MB_NS; once asking, until below half. */
+        assert_false(brd__ring_fence_want(0, false));
+        assert_false(brd__ring_fence_want(BRD_RING_FENCE_MB_NS, false));
+        assert_true(brd__ring_fence_want(BRD_RING_FENCE_MB_NS + 1, false));
+        assert_true(brd__ring_fence_want(BRD_RING_FENCE_MB_NS, true));
+        assert_true(brd__ring_fence_want(BRD_RING_FENCE_MB_NS / 2 + 1, true));
+        assert_false(brd__ring_fence_want(BRD_RING_FENCE_MB_NS / 2, true));
+}
+
+/* ------------------------------------------- one process, step by step */
+
+static uint64_t load(const AO_t *w)
+{
+        return AO_load(w);
+}
+
+static void test_request_followed_then_expires(void **state)
+{
+        struct t_ring_view v;
+        char buf[16];
+        int mb0;
+
+        (void)state;
+        t_ring_view_open(&v, 4096, 0, false);
+        if (!load(&v.hdr->prod.asym)) {
+                /* No membarrier here (seccomp, an old kernel): every publish
+                 * fences, there is nothing to ask for. */
+                t_ring_view_close(&v);
+                skip();
+        }
+        brd__fence_policy = BRD_FENCE_ALWAYS;
+        /* A brd_ring_fd() user: timeout 0 leaves the consumer armed. */
+        assert_true(brd_ring_fd(v.c) >= 0);
+        mb0 = mb_calls;
+        assert_int_equal(brd_ring_recv(v.c, buf, sizeof(buf), 0), -EAGAIN);
+        assert_int_equal(load(&v.hdr->cons.fence_req), 1);
+        assert_true(load(&v.hdr->cons.state) & BRD_RING_ST_SLEEPING);
+        assert_int_equal(mb_calls, mb0 + 1);    /* the producer still skipped its fence */
+
+        /* The producer finds it asleep and asking: fences from now on. */
+        assert_int_equal(brd_ring_send(v.p, "m0", 3, 0), 0);
+        assert_int_equal(load(&v.hdr->prod.asym), 0);
+        assert_int_equal(brd_ring_recv(v.c, buf, sizeof(buf), 0), 3);
+        assert_string_equal(buf, "m0");
+
+        /* Asleep again: the producer fences, so no membarrier. */
+        assert_int_equal(brd_ring_recv(v.c, buf, sizeof(buf), 0), -EAGAIN);
+        assert_int_equal(mb_calls, mb0 + 1);
+
+        /* The publish that rings renews the count; then it runs out and the
+         * producer skips its fence again. */
+        for (int i = 1; i <= BRD_RING_FENCE_PUBLISHES; i++) {
+                snprintf(buf, sizeof(buf), "m%d", i);
+                assert_int_equal(brd_ring_send(v.p, buf, strlen(buf) + 1, 0), 0);
+                assert_int_equal(load(&v.hdr->prod.asym), 0);
+        }
+        assert_int_equal(brd_ring_send(v.p, "last", 5, 0), 0);
+        assert_int_equal(load(&v.hdr->prod.asym), 1);
+        for (int i = 1; i <= BRD_RING_FENCE_PUBLISHES; i++) {
+                char want[16];
+
+                snprintf(want, sizeof(want), "m%d", i);
+                assert_int_equal(brd_ring_recv(v.c, buf, sizeof(buf), 0), (ssize_t)strlen(want) + 1);
+                assert_string_equal(buf, want);
+        }
+        assert_int_equal(brd_ring_recv(v.c, buf, sizeof(buf), 0), 5);
+        assert_string_equal(buf, "last");
+
+        /* Never asking: the request is withdrawn, a membarrier per sleep,
+         * and the producer keeps skipping its fence. */
+        brd__fence_policy = BRD_FENCE_NEVER;
+        assert_int_equal(brd_ring_recv(v.c, buf, sizeof(buf), 0), -EAGAIN);
+        assert_int_equal(load(&v.hdr->cons.fence_req), 0);
+        assert_int_equal(mb_calls, mb0 + 2);
+        assert_int_equal(brd_ring_send(v.p, "n", 2, 0), 0);
+        assert_int_equal(load(&v.hdr->prod.asym), 1);
+        assert_int_equal(brd_ring_recv(v.c, buf, sizeof(buf), 0), 2);
+        brd__fence_policy = BRD_FENCE_AUTO;
+        t_ring_view_close(&v);
+}
+
+/* ------------------------------------------- ping-pong with a child */
+
+#define PP_MSGS 2000
+#define PP_LEN  64
+
+static void pp_fill(uint8_t *m, uint32_t i, uint8_t salt)
+{
+        for (int k = 0; k < PP_LEN; k++)
+                m[k] = (uint8_t)(i * 131 + (uint32_t)k * 7 + salt);
+}
+
+/* The child: echoes every message of @rx to @tx, each checked first. */
+static int pp_child(struct brd_handle *rx_h, struct brd_handle *tx_h)
+{
+        struct brd_ring *rx, *tx;
+        uint8_t m[PP_LEN], want[PP_LEN];
+
+        if (brd_ring_attach(rx_h, &rx) < 0 || brd_ring_attach(tx_h, &tx) < 0)
+                return 2;
+        for (uint32_t i = 0; i < PP_MSGS; i++) {
+                if (brd_ring_recv(rx, m, sizeof(m), 10000) != PP_LEN)
+                        return 3;
+                pp_fill(want, i, 1);
+                if (memcmp(m, want, PP_LEN))
+                        return 4;
+                pp_fill(m, i, 2);
+                if (brd_ring_send(tx, m, PP_LEN, 10000) != 0)
+                        return 5;
+        }
+        return brd_ring_recv(rx, m, sizeof(m), 10000) == -EPIPE ? 0 : 6;
+}
+
+/* PP_MSGS round trips through two NOSPIN rings (every wait sleeps); returns
+ * the membarriers the parent paid. */
+static int ping_pong(int policy)
+{
+        struct brd_handle ap, ac, bp, bc;
+        struct brd_ring *tx, *rx;
+        uint8_t m[PP_LEN], want[PP_LEN];
+        struct t_leak l;
+        int mb0;
+        pid_t pid;
+
+        t_leak_begin(&l);
+        brd__fence_policy = policy;
+        assert_int_equal(brd_ring_create(4096, BRD_RING_NOSPIN, &ap, &ac), 0);
+        assert_int_equal(brd_ring_create(4096, BRD_RING_NOSPIN, &bp, &bc), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                brd_handle_close(&ap);
+                brd_handle_close(&bc);
+                _exit(pp_child(&ac, &bp));
+        }
+        brd_handle_close(&ac);
+        brd_handle_close(&bp);
+        assert_int_equal(brd_ring_attach(&ap, &tx), 0);
+        assert_int_equal(brd_ring_attach(&bc, &rx), 0);
+        brd_handle_close(&ap);
+        brd_handle_close(&bc);
+        mb0 = mb_calls;
+        for (uint32_t i = 0; i < PP_MSGS; i++) {
+                pp_fill(m, i, 1);
+                assert_int_equal(brd_ring_send(tx, m, PP_LEN, 10000), 0);
+                assert_int_equal(brd_ring_recv(rx, m, sizeof(m), 10000), PP_LEN);
+                pp_fill(want, i, 2);
+                assert_memory_equal(m, want, PP_LEN);
+        }
+        mb0 = mb_calls - mb0;
+        brd_ring_close(tx);
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_ring_close(rx);
+        brd__fence_policy = BRD_FENCE_AUTO;
+        t_leak_end(&l);
+        return mb0;
+}
+
+static void test_ping_pong_loses_nothing(void **state)
+{
+        int never, always, aut;
+
+        (void)state;
+        never = ping_pong(BRD_FENCE_NEVER);
+        always = ping_pong(BRD_FENCE_ALWAYS);
+        aut = ping_pong(BRD_FENCE_AUTO);
+        print_message("membarriers in %d round trips: never asking %d, always %d, auto %d\n",
+                      PP_MSGS, never, always, aut);
+        if (never == 0)
+                skip();         /* no membarrier here: nothing to compare */
+        /* Asking, the parent pays a membarrier only when the child's fenced
+         * publishes ran out before it slept: far fewer than one per sleep. */
+        assert_true(always * 4 < never);
+}
+
+/* A membarrier that fails: the sleeper asks for fences for good and stops
+ * calling it; the ring keeps every message. */
+static void test_failing_membarrier(void **state)
+{
+        int n;
+
+        (void)state;
+        mb_fail = true;
+        n = ping_pong(BRD_FENCE_AUTO);
+        mb_fail = false;
+        assert_true(n <= 1);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_average_and_thresholds),
+                cmocka_unit_test(test_request_followed_then_expires),
+                cmocka_unit_test(test_ping_pong_loses_nothing),
+                cmocka_unit_test(test_failing_membarrier),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
