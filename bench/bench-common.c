@@ -2,6 +2,7 @@
 #include "bench-common.h"
 
 #include <errno.h>
+#include <linux/membarrier.h>
 #include <math.h>
 #include <sched.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -331,6 +333,55 @@ struct pp_line {
 /* Spin until *a == want; give up after ~2 s so that a lost peer cannot hang
  * the benchmark.  No pause instruction: the figure is the hardware's hand-off
  * cost, not a spin policy's. */
+static long sys_membarrier(int cmd)
+{
+        return syscall(SYS_membarrier, cmd, 0, 0);
+}
+
+double bc_membarrier_ns(int calls, int busy, int cpu_parent, int cpu_child)
+{
+        struct pair_page *pg;
+        struct pair_pin pin;
+        int64_t t0, t = 0;
+        int e = 0;
+        pid_t pid = 0;
+
+        if (calls < 1 || sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) < 0)
+                return calls < 1 ? -EINVAL : -errno;
+        pg = mmap(NULL, sizeof(*pg), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (pg == MAP_FAILED)
+                return -errno;
+        pin.have_saved = 0;
+        if (busy) {
+                pid = pair_fork(cpu_parent, cpu_child, &pin);
+                if (pid < 0) {
+                        e = (int)pid;
+                        goto out;
+                }
+                if (pid == 0) {
+                        /* Registered and running: every call must reach us. */
+                        if (sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) < 0)
+                                _exit(1);
+                        AO_store_release(&pg->ready, 1);        /* pairs with pp_wait below */
+                        _exit(pp_wait(&pg->go, 1) < 0);
+                }
+                if (pp_wait(&pg->ready, 1) < 0)
+                        e = -ETIMEDOUT;
+        }
+        t0 = bc_now_ns();
+        for (int i = 0; i < calls && !e; i++)
+                if (sys_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) < 0)
+                        e = -errno;
+        t = bc_now_ns() - t0;
+        if (busy) {
+                AO_store_release(&pg->go, 1);   /* pairs with the child's pp_wait */
+                e = pair_end(pid, e, &pin);
+        }
+out:
+        munmap(pg, sizeof(*pg));
+        return e ? e : (double)t / calls;
+}
+
 static int pp_wait(AO_t *a, AO_t want)
 {
         unsigned long spins = 0;

@@ -63,6 +63,16 @@ double bc_memcpy_pair_gbps(size_t size, int64_t run_ns, int cpu_parent, int cpu_
  */
 double bc_cacheline_pingpong_ns(long handoffs, int reps, int cpu_parent, int cpu_child);
 
+/*
+ * What membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) costs the caller: the mean
+ * ns of @calls calls, with the other CPUs idle (@busy 0) or while a forked
+ * child, registered, spins on @cpu_child (the caller on @cpu_parent, its
+ * affinity restored after; < 0: not pinned).  A ring's sleeper pays one per
+ * sleep unless it asks its peer to fence (internal/brd-ring.h).  Negative
+ * errno when membarrier cannot be used.
+ */
+double bc_membarrier_ns(int calls, int busy, int cpu_parent, int cpu_child);
+
 /* Placement of the two vCPUs from a ping-pong figure (< 150 ns: "near");
  * NULL for NaN (not measured), which bc_json_str() writes as null. */
 const char *bc_placement(double pingpong_ns);

@@ -125,7 +125,7 @@ static struct rt_fig rt_med[NRT];
 static double rt_pp, rt_pp_min, rt_pp_max, rt_ratio_pp, rt_ratio_efd, rt_ratio_raw, clock_ns,
               rt_foreign;
 static double run_foreign;
-static double memcpy_1m, memcpy_16m, memcpy_1m_after, idle_pct;
+static double memcpy_1m, memcpy_16m, memcpy_1m_after, idle_pct, mb_idle_ns, mb_busy_ns;
 /* Paced consumer: a message every paced_us[i], ring flags 0 and NOSPIN. */
 static const int paced_us[] = { 50, 500 };
 #define NPACED (sizeof(paced_us) / sizeof(paced_us[0]))
@@ -390,6 +390,10 @@ static void print_report(void)
         printf("\n== limits (one process) ==\n");
         printf("memcpy 1 MiB %.2f GB/s (%.2f at the end), 16 MiB %.2f GB/s\n", memcpy_1m,
                memcpy_1m_after, memcpy_16m);
+        if (mb_idle_ns > 0 && mb_busy_ns > 0)
+                printf("membarrier(GLOBAL_EXPEDITED) %.0f ns, %.0f ns while the other CPU runs a "
+                       "registered process\n(a sleeping side pays one per sleep unless it asks "
+                       "its peer to fence: --fence)\n", mb_idle_ns, mb_busy_ns);
         printf("cl-pp = cache-line ping-pong between the two processes, ns per one-way hand-off;\n"
                "placement \"near\" when < 150 ns, else \"far\" (targets depend on it)\n");
 
@@ -529,6 +533,8 @@ static int write_json(const char *path)
         bc_json_num(&j, "memcpy_1MiB_gbps", memcpy_1m);
         bc_json_num(&j, "memcpy_1MiB_gbps_at_end", memcpy_1m_after);
         bc_json_num(&j, "memcpy_16MiB_gbps", memcpy_16m);
+        bc_json_num(&j, "membarrier_ns", mb_idle_ns > 0 ? mb_idle_ns : NAN);
+        bc_json_num(&j, "membarrier_ns_other_cpu_busy", mb_busy_ns > 0 ? mb_busy_ns : NAN);
         bc_json_close(&j);
         bc_json_arr(&j, "streaming");
         for (size_t i = 0; i < NSIZE; i++) {
@@ -800,6 +806,9 @@ int main(int argc, char **argv)
         bc_cpu_mark(&m0);
         memcpy_1m = bc_memcpy_gbps(MiB, 5, opt.quick ? 20000000 : 50000000);
         memcpy_16m = bc_memcpy_gbps(16 * MiB, 5, opt.quick ? 20000000 : 50000000);
+        mb_idle_ns = bc_membarrier_ns(2000, 0, -1, -1);
+        mb_busy_ns = bc_membarrier_ns(2000, 1, opt.pin ? opt.cpu[0] : -1,
+                                      opt.pin ? opt.cpu[1] : -1);
         run_streaming();
         if (opt.only) {
                 rt_pp = rt_pp_min = rt_pp_max = rt_ratio_pp = rt_ratio_efd = rt_ratio_raw = NAN;
