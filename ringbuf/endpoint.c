@@ -364,19 +364,6 @@ void brd__ring_bell_for(struct brd_ring *r, uint64_t st)
         ring_bell(r);
 }
 
-/*
- * Back to skipping the fence after the requested ones.  asym 1 and a fence
- * before the first unfenced publish: a sleeper that still reads asym 0 (and
- * so pays no membarrier) has armed before our fence, so our next state read
- * sees it asleep (Dekker on asym and the state word) and rings it.
- */
-void brd__ring_fence_end(struct brd_ring *r)
-{
-        AO_store(&r->own->asym, 1);
-        AO_nop_full();
-        r->asym = true;
-}
-
 int brd__ring_final(struct brd_ring *r, int e)
 {
         if (!r->err || e == -EBADMSG)

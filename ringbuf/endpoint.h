@@ -226,7 +226,6 @@ static inline void ring_bell(struct brd_ring *r)
 
 /* The peer sleeps (its state word @st): ring its doorbell, once per arm. */
 void brd__ring_bell_for(struct brd_ring *r, uint64_t st);
-void brd__ring_fence_end(struct brd_ring *r);
 
 /*
  * The endpoint is done: remember the final answer @e (-EPIPE, -ECONNRESET,

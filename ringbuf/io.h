@@ -78,10 +78,20 @@ static inline uint64_t ring_publish_quiet(struct brd_ring *r)
                 AO_compiler_barrier();
         } else {
                 AO_nop_full();
-                /* Fenced on the sleeping peer's request (brd-ring.h): the
-                 * last of them hands the barrier back to its membarrier. */
-                if (BRD_UNLIKELY(r->fence_left) && !--r->fence_left)
-                        brd__ring_fence_end(r);
+                /*
+                 * Fenced on the sleeping peer's request (brd-ring.h); after
+                 * the last, back to skipping the fence.  asym 1 and a fence
+                 * before the first unfenced publish: a sleeper that still
+                 * reads asym 0 (and so pays no membarrier) armed before
+                 * that fence, so our state read below sees it asleep
+                 * (Dekker on asym and the state word) and rings it.  No
+                 * call: one would cost every publish a saved register.
+                 */
+                if (BRD_UNLIKELY(r->fence_left) && !--r->fence_left) {
+                        AO_store(&r->own->asym, 1);
+                        AO_nop_full();
+                        r->asym = true;
+                }
         }
         return AO_load(&r->peer_side->state);
 }

@@ -389,9 +389,11 @@ static RING_SLOW int prod_published(struct brd_ring *r, uint64_t st, uint64_t en
  * Write the frame word(s) of the message [hdr, end) whose payload is in
  * place, and publish it.  The consumer's closed flag is read once, in the
  * load that follows the publish anyway (ring_publish_quiet()), so commit pays
- * no check of its own for it.
+ * no check of its own for it.  Always inlined: send's and commit's fast paths
+ * stay leaf functions (left to itself, gcc 12 made it a call of its own once
+ * the publish grew its fence-mode count).
  */
-static inline int prod_commit(struct brd_ring *r, uint64_t hdr, uint64_t end, uint64_t len)
+static inline __attribute__((always_inline)) int prod_commit(struct brd_ring *r, uint64_t hdr, uint64_t end, uint64_t len)
 {
         uint64_t st;
 
