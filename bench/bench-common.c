@@ -330,9 +330,6 @@ struct pp_line {
         AO_t turn;      char pad1[BRD_CACHELINE - sizeof(AO_t)];
 };
 
-/* Spin until *a == want; give up after ~2 s so that a lost peer cannot hang
- * the benchmark.  No pause instruction: the figure is the hardware's hand-off
- * cost, not a spin policy's. */
 static long sys_membarrier(int cmd)
 {
         return syscall(SYS_membarrier, cmd, 0, 0);
@@ -382,6 +379,9 @@ out:
         return e ? e : (double)t / calls;
 }
 
+/* Spin until *a == want; give up after ~2 s so that a lost peer cannot hang
+ * the benchmark.  No pause instruction: the figure is the hardware's hand-off
+ * cost, not a spin policy's. */
 static int pp_wait(AO_t *a, AO_t want)
 {
         unsigned long spins = 0;

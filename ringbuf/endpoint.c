@@ -342,12 +342,12 @@ fail:
 
 /*
  * Ring the peer asleep in state word @st, once per arm (the peer bumps seq
- * each time it arms).  The fence mode's
- * publisher half (brd-ring.h): a sleeper that asks for fences gets the next
- * BRD_RING_FENCE_PUBLISHES publishes fenced, and asym 0 in our side says so.
- * Release: our unfenced publishes before it are visible to a sleeper that
- * reads it (pairs with AO_load_acquire(asym) in ring_arm()); the fenced ones
- * after it pair with its arm's fence (Dekker).
+ * each time it arms).  The fence mode's publisher half (brd-ring.h): a
+ * sleeper that asks for fences gets our next BRD_RING_FENCE_PUBLISHES
+ * publishes fenced, and asym 0 in our side says so.  Release: our unfenced
+ * publishes before it are visible to a sleeper that reads it (pairs with
+ * AO_load_acquire(asym) in ring_arm()); the fenced ones after it pair with
+ * its arm's fence (Dekker).  ring_publish_quiet() counts them down.
  */
 void brd__ring_bell_for(struct brd_ring *r, uint64_t st)
 {
