@@ -2,8 +2,9 @@
 /*
  * ring-bench's round trip: 64-byte ping-pongs over two channels between this
  * process and a forked child (brood default and with spinning off, a raw
- * eventfd ping-pong, a pipe, and a raw shared-memory spin, the floor), one
- * clock read per sample.  What is measured and how: ring-bench.c.
+ * eventfd ping-pong, a pipe, a raw shared-memory spin, the floor of the
+ * default, and the same frames woken by an eventfd, the floor of spinning
+ * off), one clock read per sample.  What is measured and how: ring-bench.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,9 +24,10 @@
 #include "internal/brd-private.h"
 #include "ring-bench.h"
 
-const char *const rt_name[NRT] = { "brood_default", "brood_nospin", "eventfd", "pipe", "raw_shm" };
+const char *const rt_name[NRT] = { "brood_default", "brood_nospin", "eventfd", "pipe", "raw_shm",
+                                   "raw_shm_eventfd" };
 const char *const rt_title[NRT] = { "brood default", "brood spin off", "raw eventfd", "pipe",
-                                    "raw shm spin" };
+                                    "raw shm spin", "raw shm+eventfd" };
 
 #define RT_MSG 64
 
@@ -38,6 +40,10 @@ const char *const rt_title[NRT] = { "brood default", "brood spin off", "raw even
  * the reader spins on that word alone (no index, no sleep, no checks, no
  * peer-death care, a spin that never gives up).  What the CPUs' cache-line
  * transfers allow a message, measured beside brood in the same run.
+ * RT_RAW_EFD: the same frames, but each side sleeps in a blocking read() of
+ * an eventfd that the other writes after every frame (the raw eventfd
+ * ping-pong's wake-ups, plus the frames' cache lines): the floor of a
+ * message that wakes a sleeper, which brood with spinning off is.
  */
 #define RT_RAW_AREA  (64 * KiB)
 #define RT_RAW_FRAME (8 + RT_MSG)
@@ -106,14 +112,19 @@ static int rt_setup(struct rt_chan *c)
                 return c->a[0] < 0 || c->b[0] < 0 ? -errno : 0;
         case RT_PIPE:
                 return pipe2(c->a, O_CLOEXEC) < 0 || pipe2(c->b, O_CLOEXEC) < 0 ? -errno : 0;
-        case RT_RAW: {
+        case RT_RAW:
+        case RT_RAW_EFD: {
                 void *m = mmap(NULL, sizeof(struct rt_raw), PROT_READ | PROT_WRITE,
                                MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 
                 if (m == MAP_FAILED)
                         return -errno;
                 c->raw = m;
-                return 0;
+                if (c->peer == RT_RAW)
+                        return 0;
+                c->a[0] = eventfd(0, EFD_CLOEXEC);
+                c->b[0] = eventfd(0, EFD_CLOEXEC);
+                return c->a[0] < 0 || c->b[0] < 0 ? -errno : 0;
         }
         default:
                 return -EINVAL;
@@ -193,6 +204,17 @@ static ALWAYS_INLINE int rt_ping(struct rt_chan *c, enum rt_peer p)
                 e = raw_get(c, 1, c->seq);
                 c->seq++;
                 return e ? -EPROTO : 0;
+        case RT_RAW_EFD:
+                /* The write's eventfd lock orders the frame before it; the
+                 * read takes it after: the frame is there when read returns. */
+                raw_put(c, 0, c->seq, c->seq + 1);
+                e = efd_write(c->a[0], 1);
+                if (e == 0)
+                        e = efd_read(c->b[0], &v);
+                if (e == 0)
+                        e = raw_get(c, 1, c->seq) ? -EPROTO : 0;
+                c->seq++;
+                return e;
         default:
                 return -EINVAL;
         }
@@ -240,6 +262,16 @@ static ALWAYS_INLINE int rt_echo(struct rt_chan *c, enum rt_peer p)
                         c->seq++;
                         e = 0;
                         break;
+                case RT_RAW_EFD:
+                        e = efd_read(c->a[0], &v);
+                        if (e < 0)
+                                return e;
+                        if (raw_get(c, 0, c->seq))
+                                goto out;
+                        raw_put(c, 1, c->seq, c->seq + 1);
+                        c->seq++;
+                        e = efd_write(c->b[0], 1);
+                        break;
                 default:
                         return -EINVAL;
                 }
@@ -282,6 +314,7 @@ static int rt_loop_any(struct rt_chan *c, int64_t deadline, size_t *ret_n)
         case RT_EVENTFD:      return rt_loop(c, RT_EVENTFD, deadline, ret_n);
         case RT_PIPE:         return rt_loop(c, RT_PIPE, deadline, ret_n);
         case RT_RAW:          return rt_loop(c, RT_RAW, deadline, ret_n);
+        case RT_RAW_EFD:      return rt_loop(c, RT_RAW_EFD, deadline, ret_n);
         default:              return -EINVAL;
         }
 }
@@ -294,6 +327,7 @@ static int rt_echo_any(struct rt_chan *c)
         case RT_EVENTFD:      return rt_echo(c, RT_EVENTFD);
         case RT_PIPE:         return rt_echo(c, RT_PIPE);
         case RT_RAW:          return rt_echo(c, RT_RAW);
+        case RT_RAW_EFD:      return rt_echo(c, RT_RAW_EFD);
         default:              return -EINVAL;
         }
 }
@@ -334,8 +368,10 @@ int run_rt(enum rt_peer p, int64_t budget, struct rt_fig *f)
                 e = rt_loop_any(&c, bc_now_ns() + budget, &n);
                 if (p == RT_EVENTFD && e == 0)
                         e = efd_write(c.a[0], 2);
-                if (p == RT_RAW && e == 0)
+                if ((p == RT_RAW || p == RT_RAW_EFD) && e == 0)
                         raw_put(&c, 0, c.seq, RT_RAW_STOP);
+                if (p == RT_RAW_EFD && e == 0)
+                        e = efd_write(c.a[0], 1);
         }
         rt_close(&c);
         e2 = reap(pid, e < 0);
