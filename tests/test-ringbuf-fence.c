@@ -87,11 +87,6 @@ static void test_average_and_thresholds(void **state)
 
 /* ------------------------------------------- one process, step by step */
 
-static uint64_t load(const AO_t *w)
-{
-        return AO_load(w);
-}
-
 static void test_request_followed_then_expires(void **state)
 {
         struct t_ring_view v;
@@ -100,7 +95,7 @@ static void test_request_followed_then_expires(void **state)
 
         (void)state;
         t_ring_view_open(&v, 4096, 0, false);
-        if (!load(&v.hdr->prod.asym)) {
+        if (!AO_load(&v.hdr->prod.asym)) {
                 /* No membarrier here (seccomp, an old kernel): every publish
                  * fences, there is nothing to ask for. */
                 t_ring_view_close(&v);
@@ -111,13 +106,13 @@ static void test_request_followed_then_expires(void **state)
         assert_true(brd_ring_fd(v.c) >= 0);
         mb0 = mb_calls;
         assert_int_equal(brd_ring_recv(v.c, buf, sizeof(buf), 0), -EAGAIN);
-        assert_int_equal(load(&v.hdr->cons.fence_req), 1);
-        assert_true(load(&v.hdr->cons.state) & BRD_RING_ST_SLEEPING);
+        assert_int_equal(AO_load(&v.hdr->cons.fence_req), 1);
+        assert_true(AO_load(&v.hdr->cons.state) & BRD_RING_ST_SLEEPING);
         assert_int_equal(mb_calls, mb0 + 1);    /* the producer still skipped its fence */
 
         /* The producer finds it asleep and asking: fences from now on. */
         assert_int_equal(brd_ring_send(v.p, "m0", 3, 0), 0);
-        assert_int_equal(load(&v.hdr->prod.asym), 0);
+        assert_int_equal(AO_load(&v.hdr->prod.asym), 0);
         assert_int_equal(brd_ring_recv(v.c, buf, sizeof(buf), 0), 3);
         assert_string_equal(buf, "m0");
 
@@ -130,10 +125,10 @@ static void test_request_followed_then_expires(void **state)
         for (int i = 1; i <= BRD_RING_FENCE_PUBLISHES; i++) {
                 snprintf(buf, sizeof(buf), "m%d", i);
                 assert_int_equal(brd_ring_send(v.p, buf, strlen(buf) + 1, 0), 0);
-                assert_int_equal(load(&v.hdr->prod.asym), 0);
+                assert_int_equal(AO_load(&v.hdr->prod.asym), 0);
         }
         assert_int_equal(brd_ring_send(v.p, "last", 5, 0), 0);
-        assert_int_equal(load(&v.hdr->prod.asym), 1);
+        assert_int_equal(AO_load(&v.hdr->prod.asym), 1);
         for (int i = 1; i <= BRD_RING_FENCE_PUBLISHES; i++) {
                 char want[16];
 
@@ -148,10 +143,10 @@ static void test_request_followed_then_expires(void **state)
          * and the producer keeps skipping its fence. */
         brd__fence_policy = BRD_FENCE_NEVER;
         assert_int_equal(brd_ring_recv(v.c, buf, sizeof(buf), 0), -EAGAIN);
-        assert_int_equal(load(&v.hdr->cons.fence_req), 0);
+        assert_int_equal(AO_load(&v.hdr->cons.fence_req), 0);
         assert_int_equal(mb_calls, mb0 + 2);
         assert_int_equal(brd_ring_send(v.p, "n", 2, 0), 0);
-        assert_int_equal(load(&v.hdr->prod.asym), 1);
+        assert_int_equal(AO_load(&v.hdr->prod.asym), 1);
         assert_int_equal(brd_ring_recv(v.c, buf, sizeof(buf), 0), 2);
         brd__fence_policy = BRD_FENCE_AUTO;
         t_ring_view_close(&v);
