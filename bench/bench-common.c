@@ -11,7 +11,6 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -330,11 +329,6 @@ struct pp_line {
         AO_t turn;      char pad1[BRD_CACHELINE - sizeof(AO_t)];
 };
 
-static long sys_membarrier(int cmd)
-{
-        return syscall(SYS_membarrier, cmd, 0, 0);
-}
-
 double bc_membarrier_ns(int calls, int busy, int cpu_parent, int cpu_child)
 {
         struct pair_page *pg;
@@ -343,7 +337,7 @@ double bc_membarrier_ns(int calls, int busy, int cpu_parent, int cpu_child)
         int e = 0;
         pid_t pid = 0;
 
-        if (calls < 1 || sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) < 0)
+        if (calls < 1 || brd__membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) < 0)
                 return calls < 1 ? -EINVAL : -errno;
         pg = mmap(NULL, sizeof(*pg), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (pg == MAP_FAILED)
@@ -357,7 +351,7 @@ double bc_membarrier_ns(int calls, int busy, int cpu_parent, int cpu_child)
                 }
                 if (pid == 0) {
                         /* Registered and running: every call must reach us. */
-                        if (sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) < 0)
+                        if (brd__membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) < 0)
                                 _exit(1);
                         AO_store_release(&pg->ready, 1);        /* pairs with pp_wait below */
                         _exit(pp_wait(&pg->go, 1) < 0);
@@ -367,7 +361,7 @@ double bc_membarrier_ns(int calls, int busy, int cpu_parent, int cpu_child)
         }
         t0 = bc_now_ns();
         for (int i = 0; i < calls && !e; i++)
-                if (sys_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) < 0)
+                if (brd__membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) < 0)
                         e = -errno;
         t = bc_now_ns() - t0;
         if (busy) {

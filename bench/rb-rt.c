@@ -90,6 +90,15 @@ static ALWAYS_INLINE int raw_get(struct rt_chan *c, int dir, uint64_t seq)
         return 0;
 }
 
+/* The two eventfds of RT_EVENTFD and RT_RAW_EFD, in a[0] (to the child)
+ * and b[0] (back). */
+static int rt_efds(struct rt_chan *c)
+{
+        c->a[0] = eventfd(0, EFD_CLOEXEC);
+        c->b[0] = eventfd(0, EFD_CLOEXEC);
+        return c->a[0] < 0 || c->b[0] < 0 ? -errno : 0;
+}
+
 static int rt_setup(struct rt_chan *c)
 {
         for (int i = 0; i < 4; i++)
@@ -107,9 +116,7 @@ static int rt_setup(struct rt_chan *c)
                 return e < 0 ? e : brd_ring_create(64 * KiB, fl, &c->h[2], &c->h[3]);
         }
         case RT_EVENTFD:
-                c->a[0] = eventfd(0, EFD_CLOEXEC);
-                c->b[0] = eventfd(0, EFD_CLOEXEC);
-                return c->a[0] < 0 || c->b[0] < 0 ? -errno : 0;
+                return rt_efds(c);
         case RT_PIPE:
                 return pipe2(c->a, O_CLOEXEC) < 0 || pipe2(c->b, O_CLOEXEC) < 0 ? -errno : 0;
         case RT_RAW:
@@ -120,11 +127,7 @@ static int rt_setup(struct rt_chan *c)
                 if (m == MAP_FAILED)
                         return -errno;
                 c->raw = m;
-                if (c->peer == RT_RAW)
-                        return 0;
-                c->a[0] = eventfd(0, EFD_CLOEXEC);
-                c->b[0] = eventfd(0, EFD_CLOEXEC);
-                return c->a[0] < 0 || c->b[0] < 0 ? -errno : 0;
+                return c->peer == RT_RAW_EFD ? rt_efds(c) : 0;
         }
         default:
                 return -EINVAL;

@@ -316,7 +316,7 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
          * cheap, a full fence per publish measured worse there (spin-off
          * round trip 1.21-1.26x raw eventfd against 0.93-1.11x with
          * membarrier, ring-bench --quick, same session). */
-        r->mb_registered = sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
+        r->mb_registered = brd__membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
         r->asym = r->mb_registered;
         r->fork_gen = brd__fork_gen();
         AO_store(&r->own->asym, r->asym);

@@ -13,7 +13,6 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <brood/ringbuf.h>
@@ -134,11 +133,12 @@ struct brd_ring {
         bool armed, mb_failed, peer_dead, no_pidfd, final_rung;
         uint64_t seq;
         /* The fence mode (brd-ring.h, BRD_RING_FENCE_*).  Sleeper: what its
-         * membarriers cost (an average), and whether it asks the peer to
-         * fence.  Publisher: membarrier-registered, so it may skip its
-         * fence; fenced publishes left before it skips it again. */
+         * membarriers cost (an average); whether it asks the peer to fence
+         * is its side's fence_req.  Publisher: membarrier-registered, so it
+         * may skip its fence; fenced publishes left before it skips it
+         * again. */
         int64_t mb_ns;
-        bool fence_req, mb_registered;
+        bool mb_registered;
         uint32_t fence_left;
         int efd_own, efd_peer, efd_intr, epfd, pidfd;
         pid_t peer_pid;
@@ -187,11 +187,6 @@ static inline bool ring_mine_fast(const struct brd_ring *r)
 static inline uint64_t ring_pub(const struct brd_ring *r)
 {
         return AO_load(r->own_idx);
-}
-
-static inline int sys_membarrier(int cmd)
-{
-        return (int)syscall(SYS_membarrier, cmd, 0, 0);
 }
 
 /*

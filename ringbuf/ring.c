@@ -393,7 +393,8 @@ static RING_SLOW int prod_published(struct brd_ring *r, uint64_t st, uint64_t en
  * stay leaf functions (left to itself, gcc 12 made it a call of its own once
  * the publish grew its fence-mode count).
  */
-static inline __attribute__((always_inline)) int prod_commit(struct brd_ring *r, uint64_t hdr, uint64_t end, uint64_t len)
+static inline __attribute__((always_inline)) int
+prod_commit(struct brd_ring *r, uint64_t hdr, uint64_t end, uint64_t len)
 {
         uint64_t st;
 

@@ -60,7 +60,7 @@ static void ring_membarrier(struct brd_ring *r)
 {
         int64_t t = brd__now_ns();
 
-        if (sys_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) < 0) {
+        if (brd__membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) < 0) {
                 r->mb_failed = true;    /* poll with a short bound while the peer skips fences */
                 return;
         }
@@ -69,7 +69,9 @@ static void ring_membarrier(struct brd_ring *r)
 
 static void ring_arm(struct brd_ring *r)
 {
-        bool req;
+        /* Only we write our side: what we ask now, read back (a scribbled
+         * value only makes us ask, or not, until the next arm). */
+        bool asking = AO_load(&r->own->fence_req) != 0, req;
 
         ring_stamp_cpu(r);
         /* Ask the peer to fence, or stop asking (brd-ring.h).  Before the
@@ -77,11 +79,9 @@ static void ring_arm(struct brd_ring *r)
         if (brd__fence_policy != BRD_FENCE_AUTO)
                 req = brd__fence_policy == BRD_FENCE_ALWAYS;
         else
-                req = r->mb_failed || brd__ring_fence_want(r->mb_ns, r->fence_req);
-        if (req != r->fence_req) {
-                r->fence_req = req;
+                req = r->mb_failed || brd__ring_fence_want(r->mb_ns, asking);
+        if (req != asking)
                 AO_store(&r->own->fence_req, req);
-        }
         r->seq++;
         AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1 | BRD_RING_ST_SLEEPING);
         r->armed = true;

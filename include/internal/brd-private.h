@@ -12,8 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic_ops.h>
 
@@ -277,6 +279,13 @@ void brd__registry_del(struct brd_seg *s);
 /* Attach an fd (borrowed) of a known kind: named = shm_open object (uid/mode
  * checks) vs memfd (seal checks).  @size is the least size required. */
 int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags, struct brd_seg **ret_seg);
+
+/* membarrier(2) @cmd: the rings' asymmetric fence (ringbuf/ring.c), and
+ * ring-bench's measure of it.  0 or -1 with errno, like the system call. */
+static inline int brd__membarrier(int cmd)
+{
+        return (int)syscall(SYS_membarrier, cmd, 0, 0);
+}
 
 /* ------------------------------------------------------------- time */
 /* CLOCK_MONOTONIC in ns. */
