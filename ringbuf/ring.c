@@ -555,12 +555,26 @@ RING_HELD(static RING_SLOW, int, prod_reserve_slow, prod_reserve_held,
           (struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms),
           (r, len, ret_buf, timeout_ms))
 
+/*
+ * A small reservation (RING_SMALL bytes at most) is placed as send places a
+ * small message, at pos (no alignment) and with no size check beyond
+ * RING_SMALL: 6 instructions and two branches fewer than prod_fast_room()
+ * (callgrind: 37 -> 31 a reservation; 8 B zero-copy stream 106 -> 110 M/s,
+ * means of 6 interleaved pairs, CPUs far apart).
+ */
 RING_API RING_HOT int brd_ring_reserve(struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms)
 {
         uint64_t hdr = 0, end = 0;
 
-        if (BRD_UNLIKELY(!prod_fast_room(r, len, &hdr, &end) || !ret_buf))
+        if (BRD_LIKELY(len <= RING_SMALL && r && ret_buf && ring_mine_fast(r) &&
+                       r->role == RING_PROD && !r->err)) {
+                hdr = r->pos;
+                end = hdr + BRD_RING_FRAME_HDR + round8(len);
+                if (BRD_UNLIKELY(end - r->peer > r->cap))
+                        return prod_reserve_slow(r, len, ret_buf, timeout_ms);
+        } else if (BRD_UNLIKELY(!prod_fast_room(r, len, &hdr, &end) || !ret_buf)) {
                 return prod_reserve_slow(r, len, ret_buf, timeout_ms);
+        }
         /* Process-local: commit validates this instead of redoing the
          * entry checks (any final error clears it, see brd__ring_final()). */
         *r->resv = resv_word(hdr, len);
