@@ -65,7 +65,7 @@ static int chan_setup(struct chan *c)
         case PEER_BROOD_ZC:
                 return brd_ring_create(c->cap, c->ring_flags, &c->hp, &c->hc);
         case PEER_BROOD_BATCH:
-                return brd_ring_create(c->cap, BRD_RING_BATCH, &c->hp, &c->hc);
+                return brd_ring_create(c->cap, c->ring_flags | BRD_RING_BATCH, &c->hp, &c->hc);
         case PEER_PIPE:
                 if (pipe2(c->fd, O_CLOEXEC) < 0)
                         return -errno;
@@ -379,8 +379,10 @@ static uint64_t warm_for(const struct chan *c)
 
 int run_stream(enum peer p, size_t size, int verify, struct stream_fig *f)
 {
+        /* Prefaulted: see "first-touch" in ring-bench.c. */
         struct chan c = { .peer = p, .size = size, .cap = ring_cap_for(size),
-                          .pipe_sz = pipe_sz_for(size), .rx = rx_buf };
+                          .pipe_sz = pipe_sz_for(size), .rx = rx_buf,
+                          .ring_flags = BRD_RING_POPULATE };
         int64_t budget = verify ? opt.verify_ns : opt.case_ns;
         uint64_t nmax = (uint64_t)(verify ? 512 * MiB : 64ull << 30) / size, sent = 0;
         int ready = -1, ready_w = -1, e, e2;

@@ -45,7 +45,12 @@
  * order-sensitive hash compared with the sender's) and is not timed; timed
  * passes still check the message and byte counts.  Rates are taken by the
  * consumer after one full lap of the buffer (first-touch page faults are not
- * streaming cost).  Passes interleave the peers so that every figure in a row
+ * streaming cost).  brood's rings are created with BRD_RING_POPULATE, which
+ * pays those at attach: a lap warms them only in part, since a consumer that
+ * keeps up makes large frames wrap early (the producer reaches new pages only
+ * as it gets ahead) and a frame that runs past the end touches the second
+ * view (1 MiB, far: copy API 13.5-14.1 GB/s without, 15.7-16.3 with, two
+ * runs each; --quick: 1.8-2.0 and 15.8-17.2).  Passes interleave the peers so that every figure in a row
  * is taken back to back; ratios are medians of per-pass ratios.  The JSON
  * also has every pass with the cache-line ping-pongs taken right before and
  * after it, so that passes can be grouped by placement across runs (the
@@ -431,6 +436,7 @@ static void print_report(void)
         }
         printf("(ring = max(256 KiB, 16 x size): 16 MiB for 1 MiB; same size for the seed buffer; "
                "pipe buffer = ring size up to 1 MiB; '!' = checksum pass failed;\n"
+               " brood rings BRD_RING_POPULATE: their first touches at attach, the others' in the warm-up lap;\n"
                " other CPUs = CPU time other processes and the host (steal) used during the row)\n");
 
         printf("\n-- ratios (msgs/s, brood = copy API; medians of per-pass ratios; raw = the raw spin\n"
@@ -529,6 +535,7 @@ static int write_json(const char *path)
         bc_json_str(&j, "stream_stores", release_name[brd__stream_policy]);
         bc_json_str(&j, "fence_requests", release_name[brd__fence_policy]);
         bc_json_int(&j, "buffer_offset", (int64_t)opt.offset);
+        bc_json_str(&j, "brood_stream_ring_flags", "BRD_RING_POPULATE");
         bc_json_arr(&j, "cpus");
         bc_json_int(&j, NULL, opt.pin ? opt.cpu[0] : -1);
         bc_json_int(&j, NULL, opt.pin ? opt.cpu[1] : -1);
