@@ -3,8 +3,9 @@
  * ring-bench's round trip: 64-byte ping-pongs over two channels between this
  * process and a forked child (brood default and with spinning off, a raw
  * eventfd ping-pong, a pipe, a raw shared-memory spin, the floor of the
- * default, and the same frames woken by an eventfd, the floor of spinning
- * off), one clock read per sample.  What is measured and how: ring-bench.c.
+ * default, and the same frames woken by an eventfd, read, or waited for in
+ * epoll as brood waits, the floors of spinning off), one clock read per
+ * sample.  What is measured and how: ring-bench.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <brood/handle.h>
@@ -25,9 +28,9 @@
 #include "ring-bench.h"
 
 const char *const rt_name[NRT] = { "brood_default", "brood_nospin", "eventfd", "pipe", "raw_shm",
-                                   "raw_shm_eventfd" };
+                                   "raw_shm_eventfd", "raw_shm_epoll" };
 const char *const rt_title[NRT] = { "brood default", "brood spin off", "raw eventfd", "pipe",
-                                    "raw shm spin", "raw shm+eventfd" };
+                                    "raw shm spin", "raw shm+eventfd", "raw shm+epoll" };
 
 #define RT_MSG 64
 
@@ -44,6 +47,10 @@ const char *const rt_title[NRT] = { "brood default", "brood spin off", "raw even
  * an eventfd that the other writes after every frame (the raw eventfd
  * ping-pong's wake-ups, plus the frames' cache lines): the floor of a
  * message that wakes a sleeper, which brood with spinning off is.
+ * RT_RAW_EPOLL: the same again, but each side sleeps as the contract has
+ * brood sleep: in epoll_wait() on a set of the eventfd (edge-triggered, never
+ * drained, as brood's doorbell), a pidfd of the other side and a third
+ * eventfd (brood's interrupt): the floor of that wait.
  */
 #define RT_RAW_AREA  (64 * KiB)
 #define RT_RAW_FRAME (8 + RT_MSG)
@@ -60,6 +67,7 @@ struct rt_chan {
         struct brd_ring *tx, *rx;
         int              a[2], b[2];    /* pipe pairs / eventfds in a[0], b[0] */
         struct rt_raw   *raw;           /* RT_RAW: shared, mapped before the fork */
+        int              ep, pidfd, intr;       /* RT_RAW_EPOLL: this side's set and its fds */
         uint64_t         seq;           /* RT_RAW: messages sent (parent) / echoed (child) */
         unsigned char    buf[RT_MSG];
 };
@@ -104,6 +112,7 @@ static int rt_setup(struct rt_chan *c)
         for (int i = 0; i < 4; i++)
                 c->h[i].nfds = 0;
         c->a[0] = c->a[1] = c->b[0] = c->b[1] = -1;
+        c->ep = c->pidfd = c->intr = -1;
         c->raw = NULL;
         c->seq = 0;
         switch (c->peer) {
@@ -120,21 +129,61 @@ static int rt_setup(struct rt_chan *c)
         case RT_PIPE:
                 return pipe2(c->a, O_CLOEXEC) < 0 || pipe2(c->b, O_CLOEXEC) < 0 ? -errno : 0;
         case RT_RAW:
-        case RT_RAW_EFD: {
+        case RT_RAW_EFD:
+        case RT_RAW_EPOLL: {
                 void *m = mmap(NULL, sizeof(struct rt_raw), PROT_READ | PROT_WRITE,
                                MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 
                 if (m == MAP_FAILED)
                         return -errno;
                 c->raw = m;
-                return c->peer == RT_RAW_EFD ? rt_efds(c) : 0;
+                return c->peer != RT_RAW ? rt_efds(c) : 0;
         }
         default:
                 return -EINVAL;
         }
 }
 
-static int rt_side(struct rt_chan *c, int child)
+/* RT_RAW_EPOLL, after the fork: this side's set, watching @peer. */
+static int rt_epoll(struct rt_chan *c, int child, pid_t peer)
+{
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
+
+        c->ep = epoll_create1(EPOLL_CLOEXEC);
+        c->pidfd = (int)syscall(SYS_pidfd_open, peer, 0);
+        c->intr = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (c->ep < 0 || c->pidfd < 0 || c->intr < 0)
+                return -errno;
+        ev.data.fd = child ? c->a[0] : c->b[0];
+        if (epoll_ctl(c->ep, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0)
+                return -errno;
+        ev.events = EPOLLIN;
+        ev.data.fd = c->pidfd;
+        if (epoll_ctl(c->ep, EPOLL_CTL_ADD, c->pidfd, &ev) < 0)
+                return -errno;
+        ev.data.fd = c->intr;
+        return epoll_ctl(c->ep, EPOLL_CTL_ADD, c->intr, &ev) < 0 ? -errno : 0;
+}
+
+/* RT_RAW_EPOLL: sleep until the other side writes our eventfd; -EPIPE when
+ * it died (its pidfd), as brood's wait would answer. */
+static ALWAYS_INLINE int rt_epoll_wait(struct rt_chan *c)
+{
+        struct epoll_event ev[3];
+        int n;
+
+        do
+                n = epoll_wait(c->ep, ev, 3, -1);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        for (int i = 0; i < n; i++)
+                if (ev[i].data.fd == c->pidfd)
+                        return -EPIPE;
+        return 0;
+}
+
+static int rt_side(struct rt_chan *c, int child, pid_t peer)
 {
         int e = 0, e2;
 
@@ -147,6 +196,8 @@ static int rt_side(struct rt_chan *c, int child)
                 for (int i = 0; i < 4; i++)
                         brd_handle_close(&c->h[i]);
                 return e < 0 ? e : e2;
+        case RT_RAW_EPOLL:
+                return rt_epoll(c, child, peer);
         case RT_PIPE:
                 close_fd(child ? &c->a[1] : &c->a[0]);
                 close_fd(child ? &c->b[0] : &c->b[1]);
@@ -169,6 +220,9 @@ static void rt_close(struct rt_chan *c)
         close_fd(&c->a[1]);
         close_fd(&c->b[0]);
         close_fd(&c->b[1]);
+        close_fd(&c->ep);
+        close_fd(&c->pidfd);
+        close_fd(&c->intr);
         if (c->raw)
                 munmap(c->raw, sizeof(*c->raw));
         c->raw = NULL;
@@ -214,6 +268,15 @@ static ALWAYS_INLINE int rt_ping(struct rt_chan *c, enum rt_peer p)
                 e = efd_write(c->a[0], 1);
                 if (e == 0)
                         e = efd_read(c->b[0], &v);
+                if (e == 0)
+                        e = raw_get(c, 1, c->seq) ? -EPROTO : 0;
+                c->seq++;
+                return e;
+        case RT_RAW_EPOLL:
+                raw_put(c, 0, c->seq, c->seq + 1);
+                e = efd_write(c->a[0], 1);
+                if (e == 0)
+                        e = rt_epoll_wait(c);
                 if (e == 0)
                         e = raw_get(c, 1, c->seq) ? -EPROTO : 0;
                 c->seq++;
@@ -275,6 +338,16 @@ static ALWAYS_INLINE int rt_echo(struct rt_chan *c, enum rt_peer p)
                         c->seq++;
                         e = efd_write(c->b[0], 1);
                         break;
+                case RT_RAW_EPOLL:
+                        e = rt_epoll_wait(c);
+                        if (e < 0)
+                                return e;
+                        if (raw_get(c, 0, c->seq))
+                                goto out;
+                        raw_put(c, 1, c->seq, c->seq + 1);
+                        c->seq++;
+                        e = efd_write(c->b[0], 1);
+                        break;
                 default:
                         return -EINVAL;
                 }
@@ -318,6 +391,7 @@ static int rt_loop_any(struct rt_chan *c, int64_t deadline, size_t *ret_n)
         case RT_PIPE:         return rt_loop(c, RT_PIPE, deadline, ret_n);
         case RT_RAW:          return rt_loop(c, RT_RAW, deadline, ret_n);
         case RT_RAW_EFD:      return rt_loop(c, RT_RAW_EFD, deadline, ret_n);
+        case RT_RAW_EPOLL:    return rt_loop(c, RT_RAW_EPOLL, deadline, ret_n);
         default:              return -EINVAL;
         }
 }
@@ -331,6 +405,7 @@ static int rt_echo_any(struct rt_chan *c)
         case RT_PIPE:         return rt_echo(c, RT_PIPE);
         case RT_RAW:          return rt_echo(c, RT_RAW);
         case RT_RAW_EFD:      return rt_echo(c, RT_RAW_EFD);
+        case RT_RAW_EPOLL:    return rt_echo(c, RT_RAW_EPOLL);
         default:              return -EINVAL;
         }
 }
@@ -354,14 +429,14 @@ int run_rt(enum rt_peer p, int64_t budget, struct rt_fig *f)
                 goto fail;
         }
         if (pid == 0) {
-                e = rt_side(&c, 1);
+                e = rt_side(&c, 1, getppid());
                 child_ready(ready_w, e);
                 res->err = rt_echo_any(&c);
                 rt_close(&c);
                 _exit(0);
         }
         what = "attach";
-        e = rt_side(&c, 0);
+        e = rt_side(&c, 0, pid);
         if (e == 0)
                 e = wait_ready(ready);
         else
@@ -371,9 +446,9 @@ int run_rt(enum rt_peer p, int64_t budget, struct rt_fig *f)
                 e = rt_loop_any(&c, bc_now_ns() + budget, &n);
                 if (p == RT_EVENTFD && e == 0)
                         e = efd_write(c.a[0], 2);
-                if ((p == RT_RAW || p == RT_RAW_EFD) && e == 0)
+                if ((p == RT_RAW || p == RT_RAW_EFD || p == RT_RAW_EPOLL) && e == 0)
                         raw_put(&c, 0, c.seq, RT_RAW_STOP);
-                if (p == RT_RAW_EFD && e == 0)
+                if ((p == RT_RAW_EFD || p == RT_RAW_EPOLL) && e == 0)
                         e = efd_write(c.a[0], 1);
         }
         rt_close(&c);

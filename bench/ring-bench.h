@@ -118,7 +118,8 @@ double run_idle(void);
 
 /* --------------------------------------------- round trip (rb-rt.c) */
 
-enum rt_peer { RT_BROOD, RT_BROOD_NOSPIN, RT_EVENTFD, RT_PIPE, RT_RAW, RT_RAW_EFD, NRT };
+enum rt_peer { RT_BROOD, RT_BROOD_NOSPIN, RT_EVENTFD, RT_PIPE, RT_RAW, RT_RAW_EFD, RT_RAW_EPOLL,
+              NRT };
 
 extern const char *const rt_name[NRT];          /* JSON keys */
 extern const char *const rt_title[NRT];         /* table headings */
