@@ -183,6 +183,14 @@ static ALWAYS_INLINE int rt_epoll_wait(struct rt_chan *c)
         return 0;
 }
 
+/* RT_RAW_EFD, RT_RAW_EPOLL: sleep until the other side writes @efd. */
+static ALWAYS_INLINE int rt_raw_sleep(struct rt_chan *c, enum rt_peer p, int efd)
+{
+        uint64_t v;
+
+        return p == RT_RAW_EPOLL ? rt_epoll_wait(c) : efd_read(efd, &v);
+}
+
 static int rt_side(struct rt_chan *c, int child, pid_t peer)
 {
         int e = 0, e2;
@@ -262,21 +270,13 @@ static ALWAYS_INLINE int rt_ping(struct rt_chan *c, enum rt_peer p)
                 c->seq++;
                 return e ? -EPROTO : 0;
         case RT_RAW_EFD:
-                /* The write's eventfd lock orders the frame before it; the
-                 * read takes it after: the frame is there when read returns. */
-                raw_put(c, 0, c->seq, c->seq + 1);
-                e = efd_write(c->a[0], 1);
-                if (e == 0)
-                        e = efd_read(c->b[0], &v);
-                if (e == 0)
-                        e = raw_get(c, 1, c->seq) ? -EPROTO : 0;
-                c->seq++;
-                return e;
         case RT_RAW_EPOLL:
+                /* The write's eventfd lock orders the frame before it; the
+                 * wake-up takes it after: the frame is there when we wake. */
                 raw_put(c, 0, c->seq, c->seq + 1);
                 e = efd_write(c->a[0], 1);
                 if (e == 0)
-                        e = rt_epoll_wait(c);
+                        e = rt_raw_sleep(c, p, c->b[0]);
                 if (e == 0)
                         e = raw_get(c, 1, c->seq) ? -EPROTO : 0;
                 c->seq++;
@@ -329,17 +329,8 @@ static ALWAYS_INLINE int rt_echo(struct rt_chan *c, enum rt_peer p)
                         e = 0;
                         break;
                 case RT_RAW_EFD:
-                        e = efd_read(c->a[0], &v);
-                        if (e < 0)
-                                return e;
-                        if (raw_get(c, 0, c->seq))
-                                goto out;
-                        raw_put(c, 1, c->seq, c->seq + 1);
-                        c->seq++;
-                        e = efd_write(c->b[0], 1);
-                        break;
                 case RT_RAW_EPOLL:
-                        e = rt_epoll_wait(c);
+                        e = rt_raw_sleep(c, p, c->a[0]);
                         if (e < 0)
                                 return e;
                         if (raw_get(c, 0, c->seq))
