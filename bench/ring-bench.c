@@ -50,14 +50,15 @@
  * pays those at attach: a lap warms them only in part, since a consumer that
  * keeps up makes large frames wrap early (the producer reaches new pages only
  * as it gets ahead) and a frame that runs past the end touches the second
- * view (1 MiB, far: copy API 13.5-14.1 GB/s without, 15.7-16.3 with, two
- * runs each; --quick: 1.8-2.0 and 15.8-17.2).  Passes interleave the peers so that every figure in a row
- * is taken back to back; ratios are medians of per-pass ratios.  The JSON
- * also has every pass with the cache-line ping-pongs taken right before and
- * after it, so that passes can be grouped by placement across runs (the
- * host may move the CPUs within a row).  The producer's source and the
- * consumer's buffer start at a page, or --offset bytes past one (16: where
- * malloc puts a large buffer), for every peer alike.
+ * view (1 MiB, far: copy API 13.5-14.1 GB/s without, 15.7-16.3 with, two runs
+ * each; --quick: 1.8-2.0 and 15.8-17.2).  Passes interleave the peers so
+ * that every figure in a row is taken back to back; ratios are medians of
+ * per-pass ratios.  The JSON also has every pass with the cache-line
+ * ping-pongs taken right before and after it, so that passes can be grouped
+ * by placement across runs (the host may move the CPUs within a row).  The
+ * producer's source and the consumer's buffer start at a page, or --offset
+ * bytes past one (16: where malloc puts a large buffer), for every peer
+ * alike.
  *
  * This file has the command line, the report and the JSON; rb-stream.c the
  * streaming, idle and paced cases, rb-rt.c the round trip, rb-case.c what
@@ -324,8 +325,8 @@ static void run_roundtrip(void)
 }
 
 /* @raw: the figure the raw peer (spin ring; for the round trip raw shm spin,
- * or with spinning off raw shm+epoll, asleep as brood is) gets in the same place: what a plain
- * ring reaches here. */
+ * or with spinning off raw shm+epoll, asleep as brood is) gets in the same
+ * place: what a plain ring reaches here. */
 static void add_target(const char *name, double value, double threshold, int higher,
                        const char *placement, double raw)
 {
@@ -439,7 +440,8 @@ static void print_report(void)
         }
         printf("(ring = max(256 KiB, 16 x size): 16 MiB for 1 MiB; same size for the seed buffer; "
                "pipe buffer = ring size up to 1 MiB; '!' = checksum pass failed;\n"
-               " brood rings BRD_RING_POPULATE: their first touches at attach, the others' in the warm-up lap;\n"
+               " brood rings BRD_RING_POPULATE: their first touches at attach, the others' in the "
+               "warm-up lap;\n"
                " other CPUs = CPU time other processes and the host (steal) used during the row)\n");
 
         printf("\n-- ratios (msgs/s, brood = copy API; medians of per-pass ratios; raw = the raw spin\n"
@@ -491,8 +493,8 @@ static void print_report(void)
                rt_ratio_raw);
         printf("brood spin-off p50 / raw shm+eventfd p50 (the floor of one that wakes a sleeper): "
                "%.2f\n", rt_ratio_raw_efd);
-        printf("brood spin-off p50 / raw shm+epoll p50 (the same, asleep in epoll as brood's wait): "
-               "%.2f;  raw shm+epoll / raw eventfd: %.2f\n", rt_ratio_raw_epoll,
+        printf("brood spin-off p50 / raw shm+epoll p50 (the same, asleep in epoll as brood's "
+               "wait): %.2f;  raw shm+epoll / raw eventfd: %.2f\n", rt_ratio_raw_epoll,
                rt_med[RT_RAW_EPOLL].p50 / rt_med[RT_EVENTFD].p50);
 
         printf("\n== idle ==\nconsumer blocked on an empty brood ring for %.1f s: %.3f%% of a core\n",
