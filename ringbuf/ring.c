@@ -13,8 +13,9 @@
  * sleeper pays for both (membarrier(GLOBAL_EXPEDITED) runs a full barrier on
  * every CPU that runs a registered thread) and the publisher's fence shrinks
  * to a compiler barrier (the asymmetric fence of liburcu and folly); a
- * sleeper whose membarriers turn out dear asks for fences instead, a few
- * publishes per sleep (the fence mode, brd-ring.h).
+ * sleeper whose membarriers turn out dear asks for fences instead: a few
+ * fenced publishes for each of its waits in epoll (the fence mode,
+ * brd-ring.h).
  *
  * Everything read from shared memory is fetched once into a local with an
  * AO_load and validated before use; a value out of range poisons the
@@ -444,10 +445,16 @@ static inline bool resv_valid(const struct brd_ring *r, uint64_t resv, size_t le
         return true;
 }
 
+/* The entry checks of the producer's fast paths: the fork token, the role,
+ * no final error. */
+static inline bool prod_fast_ok(const struct brd_ring *r)
+{
+        return r && ring_mine_fast(r) && r->role == RING_PROD && !r->err;
+}
+
 /*
  * The fast path of a reservation, shared by send and reserve so that the two
- * cannot diverge: every entry check of the call (fork token, role, final
- * error, size) and room that the cached head already shows.  false: take
+ * cannot diverge: every entry check of the call (prod_fast_ok(), size) and room that the cached head already shows.  false: take
  * the slow path, which redoes it all in order and may wait.  Reads no
  * shared line.  The consumer's closed flag is left to prod_commit(), which
  * reads it right after publishing anyway: a message sent or reserved after
@@ -458,11 +465,8 @@ static inline bool prod_fast_room(struct brd_ring *r, size_t len, uint64_t *ret_
 {
         uint64_t hdr, end;
 
-        if (BRD_UNLIKELY(!r || !ring_mine_fast(r)))
-                return false;
         /* Frames that may wrap early (prod_place_early()) too. */
-        if (BRD_UNLIKELY(r->role != RING_PROD || r->err || len > r->max_msg ||
-                         len >= BRD_RING_PAGE_ALIGN_MIN))
+        if (BRD_UNLIKELY(!prod_fast_ok(r) || len > r->max_msg || len >= BRD_RING_PAGE_ALIGN_MIN))
                 return false;
         end = frame_place(r->pos, len, true, &hdr);
         if (BRD_UNLIKELY(end - r->peer > r->cap))
@@ -526,9 +530,9 @@ static inline bool prod_small_room(struct brd_ring *r, size_t len, uint64_t *ret
 {
         uint64_t end;
 
-        if (BRD_UNLIKELY(len > RING_SMALL || !r || !ring_mine_fast(r)))
+        if (BRD_UNLIKELY(len > RING_SMALL))
                 return false;
-        if (BRD_UNLIKELY(r->role != RING_PROD || r->err))
+        if (BRD_UNLIKELY(!prod_fast_ok(r)))
                 return false;
         end = r->pos + BRD_RING_FRAME_HDR + round8(len);
         if (BRD_UNLIKELY(end - r->peer > r->cap))
@@ -546,7 +550,7 @@ RING_API RING_HOT int brd_ring_send(struct brd_ring *r, const void *msg, size_t 
 {
         uint64_t end = 0;
 
-        if (BRD_UNLIKELY(!msg || !prod_small_room(r, len, &end) || r->loc->resv))
+        if (BRD_UNLIKELY(!prod_small_room(r, len, &end) || !msg || r->loc->resv))
                 return prod_send(r, msg, len, timeout_ms);
         ring_copy(payload(r, r->pos + BRD_RING_FRAME_HDR), msg, len);
         /* r->pos, not a copy taken before the copy: the compiler reloads it
