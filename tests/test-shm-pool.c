@@ -1184,14 +1184,16 @@ static void test_pool_lock_holder_sigkilled(void **state)
 }
 
 /* Run @what (a locked call) with the lock held by someone alive: it must
- * give up after about 2 s with -ETIMEDOUT and leave the word alone. */
+ * give up after about 2 s with -ETIMEDOUT and leave the holder's word alone
+ * (it may add the waiters bit, having slept on it). */
 #define ASSERT_TIMES_OUT(h, word, what)                                         \
         do {                                                                    \
                 int64_t t0_ = t_now_ns(), r_ = (what), dt_ = t_now_ns() - t0_;  \
                                                                                 \
                 assert_int_equal(r_, -ETIMEDOUT);                               \
                 assert_true(dt_ >= 1900000000ll && dt_ <= 10000000000ll);      \
-                assert_int_equal(AO_load(&(h)->lock), (word));                  \
+                assert_int_equal(AO_load(&(h)->lock) & ~(AO_t)BRD__OWNER_WAITERS, \
+                                 (word));                                       \
         } while (0)
 
 /* A lock word naming a live process that never lets go (a forked child
@@ -1256,7 +1258,8 @@ static void test_pool_lock_held_by_live_peer(void **state)
  * (no wait), poisoned. */
 static void test_pool_lock_word_impossible(void **state)
 {
-        static const AO_t words[] = { 1ull << 32, (1ull << 22) + 1, 0xffffffffull, ~0ull };
+        static const AO_t words[] = { 1ull << 32, (1ull << 22) + 1, 0xffffffffull, ~0ull,
+                                      BRD__OWNER_WAITERS };
         struct brd_pool_stats s;
         struct brd_pool *p;
         struct t_leak l;
@@ -1278,6 +1281,154 @@ static void test_pool_lock_word_impossible(void **state)
                 brd_pool_close(p);
         }
         t_leak_end(&l);
+}
+
+/*
+ * The owner lock's sleepers.  A page shared by the processes below: the lock
+ * word, a counter only the holder touches, and a flag set by a holder that
+ * found the waiters bit.
+ */
+struct owner_page {
+        AO_t lock;
+        AO_t count;     /* plain increments under the lock */
+        AO_t saw_waiters;
+};
+
+static struct owner_page *owner_page_new(void)
+{
+        void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+        assert_true(m != MAP_FAILED);
+        return m;
+}
+
+/* Take the lock and wait, bounded, until a waiter has announced itself in
+ * the word (0), or give up after 5 s (-1).  The waiter flag means: a
+ * process gave up spinning and sleeps, or is about to. */
+static int owner_hold_until_waiter(struct owner_page *pg)
+{
+        int64_t end = t_now_ns() + 5000000000ll;
+
+        if (brd__owner_lock(&pg->lock) != 0)
+                return -1;
+        while (!(AO_load(&pg->lock) & BRD__OWNER_WAITERS)) {
+                if (t_now_ns() > end)
+                        return -1;
+                sched_yield();
+        }
+        return 0;
+}
+
+/* Processes that take turns, holding the lock now and then long enough for
+ * the others to fall asleep on it: every increment counted, the word free
+ * at the end. */
+static void test_owner_lock_sleepers_exclude(void **state)
+{
+        enum { PROCS = 3, ROUNDS = 2000 };
+        struct owner_page *pg = owner_page_new();
+        pid_t pid[PROCS];
+        int k;
+
+        (void)state;
+        for (k = 0; k < PROCS; k++) {
+                pid[k] = fork();
+                assert_true(pid[k] >= 0);
+                if (pid[k] == 0) {
+                        for (int i = 0; i < ROUNDS; i++) {
+                                AO_t c;
+
+                                if (brd__owner_lock(&pg->lock) != 0)
+                                        _exit(1);
+                                if (AO_load(&pg->lock) & BRD__OWNER_WAITERS)
+                                        AO_store(&pg->saw_waiters, 1);
+                                c = AO_load(&pg->count);
+                                if (i % 50 == 0) {      /* hold ~2 ms: others sleep */
+                                        int64_t end = t_now_ns() + 2000000;
+
+                                        while (t_now_ns() < end)
+                                                sched_yield();
+                                }
+                                AO_store(&pg->count, c + 1);
+                                brd__owner_unlock(&pg->lock);
+                        }
+                        _exit(0);
+                }
+        }
+        for (k = 0; k < PROCS; k++)
+                assert_int_equal(t_wait_child(pid[k]), 0);
+        assert_int_equal(AO_load(&pg->count), PROCS * ROUNDS);
+        assert_int_equal(AO_load(&pg->lock), 0);
+        print_message("  a holder saw the waiters bit: %s\n",
+                      AO_load(&pg->saw_waiters) ? "yes" : "no");
+        munmap(pg, 4096);
+}
+
+/*
+ * A waiter asleep on a live holder gets the lock from the holder's unlock,
+ * and takes it with the waiters bit (more sleepers may follow); asleep on
+ * a holder that dies (SIGKILL, reaped), it takes the lock over (1), the bit
+ * kept for whoever else sleeps.  The waiter reports by exit code only.
+ */
+static void test_owner_lock_sleeper_handoff(void **state)
+{
+        struct owner_page *pg = owner_page_new();
+        pid_t holder, waiter;
+        int die;
+
+        (void)state;
+        for (die = 0; die <= 1; die++) {
+                int go[2];
+                char c = 0;
+
+                assert_int_equal(pipe(go), 0);
+                holder = fork();
+                assert_true(holder >= 0);
+                if (holder == 0) {
+                        close(go[0]);
+                        if (owner_hold_until_waiter(pg) != 0)
+                                _exit(1);
+                        /* Signal, then either let go or be killed holding. */
+                        if (write(go[1], "w", 1) != 1)
+                                _exit(2);
+                        if (die)
+                                pause();
+                        AO_store(&pg->count, 7);
+                        brd__owner_unlock(&pg->lock);
+                        _exit(0);
+                }
+                close(go[1]);
+                /* The holder has the lock before the waiter starts. */
+                while (AO_load(&pg->lock) == 0)
+                        sched_yield();
+                waiter = fork();
+                assert_true(waiter >= 0);
+                if (waiter == 0) {
+                        int r = brd__owner_lock(&pg->lock);
+                        AO_t w = AO_load(&pg->lock);
+
+                        if (r != die)
+                                _exit(10 + (r < 0 ? -r : r));
+                        if (w != (brd__owner_word() | BRD__OWNER_WAITERS))
+                                _exit(3);
+                        if (!die && AO_load(&pg->count) != 7)
+                                _exit(4);       /* the holder's store is visible */
+                        brd__owner_unlock(&pg->lock);
+                        _exit(AO_load(&pg->lock) == 0 ? 0 : 5);
+                }
+                assert_int_equal(read(go[0], &c, 1), 1);        /* the waiter announced itself */
+                close(go[0]);
+                if (die) {
+                        assert_int_equal(kill(holder, SIGKILL), 0);
+                        assert_int_equal(t_wait_child(holder), 128 + SIGKILL);
+                        assert_int_equal(t_wait_child(waiter), 0);
+                } else {
+                        assert_int_equal(t_wait_child(holder), 0);
+                        assert_int_equal(t_wait_child(waiter), 0);
+                }
+                assert_int_equal(AO_load(&pg->lock), 0);
+                AO_store(&pg->count, 0);
+        }
+        munmap(pg, 4096);
 }
 
 /* A child churning large (locked) blocks is SIGKILLed at arbitrary points. */
@@ -1484,6 +1635,8 @@ int main(void)
                 cmocka_unit_test(test_pool_lock_holder_sigkilled),
                 cmocka_unit_test(test_pool_lock_held_by_live_peer),
                 cmocka_unit_test(test_pool_lock_word_impossible),
+                cmocka_unit_test(test_owner_lock_sleepers_exclude),
+                cmocka_unit_test(test_owner_lock_sleeper_handoff),
                 cmocka_unit_test(test_pool_killed_mid_operation),
                 cmocka_unit_test(test_pool_nofork),
                 cmocka_unit_test(test_pool_other_pidns),

@@ -221,6 +221,9 @@ AO_t brd__owner_word_of(pid_t pid);
  * (brd__pid_ns_ours() against its creator's stamp), arrays live in pools. */
 bool brd__owner_gone(AO_t word);
 
+/* Set in a held owner lock's word while a waiter sleeps on it (bit 31: pids
+ * stay below 2^22, PID_MAX_LIMIT), so that the unlock wakes it. */
+#define BRD__OWNER_WAITERS 0x80000000u
 /* How long brd__owner_lock() waits for a live holder. */
 #define BRD__OWNER_LOCK_WAIT_NS 2000000000ll
 /*
@@ -228,8 +231,10 @@ bool brd__owner_gone(AO_t word);
  * from a holder whose process is gone (the caller repairs what that one may
  * have left half done); -EBADMSG when the word names no possible process
  * (corrupt memory); -ETIMEDOUT when a live holder kept it for
- * BRD__OWNER_LOCK_WAIT_NS (nothing changed).  Threads of one process
- * exclude each other too; not recursive.
+ * BRD__OWNER_LOCK_WAIT_NS (nothing changed but the word's waiters bit).
+ * Threads of one process exclude each other too; not recursive.  A waiter
+ * sleeps in a futex that the unlock wakes, waking on its own only to look
+ * for the holder's death (every millisecond at most).
  */
 int brd__owner_lock(AO_t *lk);
 void brd__owner_unlock(AO_t *lk);
