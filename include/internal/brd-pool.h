@@ -37,7 +37,7 @@
 #endif
 
 #define BRD_POOL_MAGIC    0x6c6f6f702e647262ull   /* "brd.pool" little-endian */
-#define BRD_POOL_VERSION  3u                      /* 2: cache slots, 3: the lock word */
+#define BRD_POOL_VERSION  4u                      /* 2: cache slots, 3: the lock word, 4: its waiters bit */
 #define BRD_POOL_HDR_SIZE 4096u
 #define BRD_POOL_PAGE     4096u                   /* buddy unit */
 #define BRD_POOL_PAGE_SHIFT 12
@@ -180,7 +180,7 @@ _Static_assert(BRD_POOL_GRAN == 64, "BRD_POOL_ALIGN is 64");
 /* ------------------------------------------------------------------ arrays */
 
 #define BRD_ARRAY_MAGIC   0x79617272612e6472ull   /* "rd.array" little-endian */
-#define BRD_ARRAY_VERSION 2u                      /* 2: the writer lock word */
+#define BRD_ARRAY_VERSION 3u                      /* 2: the writer lock word, 3: its waiters bit */
 #define BRD_ARRAY_HDR_SIZE 192u                   /* rows follow at block + this */
 
 /*
