@@ -381,6 +381,9 @@ BRD_EXPORT int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv)
 
         if ((flags & ~(unsigned)BRD_FSRV_EINTR) || !ret_fsrv)
                 return -EINVAL;
+        r = brd__fork_ready();
+        if (r)
+                return r;
         fs = calloc(1, sizeof(*fs));
         if (!fs)
                 return -ENOMEM;

@@ -32,9 +32,9 @@ static AO_t brd_pid_ns;                 /* our pid namespace's inode; 0: not rea
 static struct brd_seg *brd_registry;    /* under brd_fork_mutex */
 static unsigned brd_registry_count;
 
-#define BRD_ATFORK_HOOKS 8
-static brd__atfork_child_fn brd_atfork_hooks[BRD_ATFORK_HOOKS];
-static unsigned brd_atfork_nhooks;
+/* -errno of a failed pthread_atfork(), set once (brd_fork_once): then
+ * nothing fork-aware may be made (brd__fork_ready()). */
+static int brd_fork_err;
 
 /* Under the lock (or single-threaded in the child): plain stores only. */
 static void registry_unlink(struct brd_seg *s)
@@ -64,7 +64,6 @@ static void brd_fork_parent(void)
 static void brd_fork_child(void)
 {
         struct brd_seg *s, *next;
-        unsigned i;
 
         /* Single-threaded, async-signal context: plain stores only. */
         AO_store(&brd__pid_cache, 0);
@@ -84,8 +83,6 @@ static void brd_fork_child(void)
                         registry_unlink(s);
                 }
         }
-        for (i = 0; i < brd_atfork_nhooks; i++)
-                brd_atfork_hooks[i]();
         /* The lock was taken by prepare in the parent's forking thread, which
          * is this thread in the child: unlock is defined.  Re-initialising
          * would also do, but unlock keeps the mutex's invariants. */
@@ -94,13 +91,22 @@ static void brd_fork_child(void)
 
 static void brd_fork_init(void)
 {
-        if (pthread_atfork(brd_fork_prepare, brd_fork_parent, brd_fork_child))
-                abort();
+        int e = pthread_atfork(brd_fork_prepare, brd_fork_parent, brd_fork_child);
+
+        if (e)
+                brd_fork_err = -e;
 }
 
 static void brd_fork_ensure(void)
 {
         pthread_once(&brd_fork_once, brd_fork_init);
+}
+
+int brd__fork_ready(void)
+{
+        /* pthread_once orders brd_fork_init()'s store before this load. */
+        brd_fork_ensure();
+        return brd_fork_err;
 }
 
 /* Register the handlers when the library is loaded, so that the hot paths
@@ -120,24 +126,6 @@ void brd__fork_lock(void)
 void brd__fork_unlock(void)
 {
         pthread_mutex_unlock(&brd_fork_mutex);
-}
-
-int brd__atfork_register(brd__atfork_child_fn fn)
-{
-        unsigned i;
-        int r = 0;
-
-        brd__fork_lock();
-        for (i = 0; i < brd_atfork_nhooks; i++)
-                if (brd_atfork_hooks[i] == fn)
-                        goto out;
-        if (brd_atfork_nhooks == BRD_ATFORK_HOOKS)
-                r = -ENOSPC;
-        else
-                brd_atfork_hooks[brd_atfork_nhooks++] = fn;
-out:
-        brd__fork_unlock();
-        return r;
 }
 
 void brd__fork_fds_closed(void)
@@ -276,8 +264,10 @@ bool brd__owner_gone(AO_t word)
 
 int brd__registry_add(struct brd_seg *s)
 {
-        int r = 0;
+        int r = brd__fork_ready();
 
+        if (r)
+                return r;
         brd__fork_lock();
         if (brd_registry_count >= BRD_SEG_MAX) {
                 r = -EMFILE;

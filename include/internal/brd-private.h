@@ -255,13 +255,13 @@ static inline bool brd__fds_gone(uint64_t obj_gen)
 /* Take/release the fork-state lock (registry); fork() waits for holders. */
 void brd__fork_lock(void);
 void brd__fork_unlock(void);
-
 /*
- * Hooks run by the atfork child handler, with the lock held, single-threaded:
- * plain stores only.  Modules register at most a few (static storage).
+ * 0 when the fork handlers are registered (at load, pthread_atfork), else
+ * its -errno (-ENOMEM): every call that makes a fork-aware object (a
+ * segment, so every pool, ring and array; a forkserver) fails with it
+ * instead of making one that a fork would leave wrong.
  */
-typedef void (*brd__atfork_child_fn)(void);
-int brd__atfork_register(brd__atfork_child_fn fn);
+int brd__fork_ready(void);
 
 /* ---------------------------------------------------------- segments */
 struct brd_seg {
