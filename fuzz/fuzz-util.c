@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include "fuzz.h"
+#include "internal/brd-private.h"
 
 int fuzz_count_fds(void)
 {
@@ -59,23 +60,24 @@ pid_t fuzz_dead_pid(void)
  * A lock word (the pool's lock, an array's writer lock) a peer may have
  * written, reduced to one a waiter decides at once: free, a pid no process
  * can have (pid 0 with a start time, or above PID_MAX_LIMIT: -EBADMSG), or a
- * dead holder (taken over).  Never a live pid, ours included: that is a
- * holder alive, which every locked call waits out for its full 2 s bound
- * before -ETIMEDOUT; right, and tested in tests/, but it would slow the
- * fuzzer down to one input per 2 s.
+ * dead holder (taken over), the last two with or without the waiters bit.
+ * Never a live pid, ours included: that is a holder alive, which every
+ * locked call waits out for its full 2 s bound before -ETIMEDOUT; right, and
+ * tested in tests/, but it would slow the fuzzer down to one input per 2 s.
  */
 uint64_t fuzz_lock_word(uint64_t v)
 {
         uint64_t start = v & 0xffffffff00000000ull; /* the holder's start time */
+        uint64_t waiters = (v >> 2) & 1 ? BRD__OWNER_WAITERS : 0;
 
         switch (v % 4) {
         case 0:
                 return 0;
         case 1:
-                return start;
-        case 2:
-                return start | 0x80000000u | (uint32_t)v >> 2;
+                return start | waiters;
+        case 2:         /* bit 30: above PID_MAX_LIMIT, with or without bit 31 */
+                return start | waiters | 0x40000000u | ((uint32_t)v >> 3 & 0x3fffffffu);
         default:
-                return start | (uint32_t)fuzz_dead_pid();
+                return start | waiters | (uint32_t)fuzz_dead_pid();
         }
 }
