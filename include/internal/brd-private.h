@@ -255,6 +255,7 @@ static inline bool brd__fds_gone(uint64_t obj_gen)
 /* Take/release the fork-state lock (registry); fork() waits for holders. */
 void brd__fork_lock(void);
 void brd__fork_unlock(void);
+
 /*
  * 0 when the fork handlers are registered (at load, pthread_atfork), else
  * its -errno (-ENOMEM): every call that makes a fork-aware object (a
