@@ -115,8 +115,7 @@ int brd__owner_lock(AO_t *lk)
                 want = me | BRD__OWNER_WAITERS;
                 owner_sleep(lk, (uint32_t)(w | BRD__OWNER_WAITERS),
                             deadline - now < check ? deadline - now : check);
-                if (check < OWNER_CHECK_MAX_NS)
-                        check *= 2;
+                check = check * 2 < OWNER_CHECK_MAX_NS ? check * 2 : OWNER_CHECK_MAX_NS;
         }
 }
 
