@@ -454,11 +454,12 @@ static inline bool prod_fast_ok(const struct brd_ring *r)
 
 /*
  * The fast path of a reservation, shared by send and reserve so that the two
- * cannot diverge: every entry check of the call (prod_fast_ok(), size) and room that the cached head already shows.  false: take
- * the slow path, which redoes it all in order and may wait.  Reads no
- * shared line.  The consumer's closed flag is left to prod_commit(), which
- * reads it right after publishing anyway: a message sent or reserved after
- * the consumer closed is dropped there (-EPIPE, from then on for every call).
+ * cannot diverge: every entry check of the call (prod_fast_ok(), size) and
+ * room that the cached head already shows.  false: take the slow path,
+ * which redoes it all in order and may wait.  Reads no shared line.  The
+ * consumer's closed flag is left to prod_commit(), which reads it right
+ * after publishing anyway: a message sent or reserved after the consumer
+ * closed is dropped there (-EPIPE, from then on for every call).
  */
 static inline bool prod_fast_room(struct brd_ring *r, size_t len, uint64_t *ret_hdr,
                                   uint64_t *ret_end)

@@ -264,12 +264,12 @@ bool brd__owner_gone(AO_t word)
 
 int brd__registry_add(struct brd_seg *s)
 {
-        int r = brd__fork_ready();
+        int r = 0;
 
-        if (r)
-                return r;
-        brd__fork_lock();
-        if (brd_registry_count >= BRD_SEG_MAX) {
+        brd__fork_lock();       /* brd_fork_ensure(): brd_fork_err is final */
+        if (brd_fork_err) {
+                r = brd_fork_err;
+        } else if (brd_registry_count >= BRD_SEG_MAX) {
                 r = -EMFILE;
         } else {
                 s->reg_prev = NULL;

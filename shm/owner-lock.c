@@ -59,6 +59,12 @@ static void owner_sleep(AO_t *lk, uint32_t low, int64_t ns)
         (void)syscall(SYS_futex, owner_futex(lk), FUTEX_WAIT, low, &ts, NULL, 0);
 }
 
+/* Wake every sleeper of owner_sleep(): they all look at the word again. */
+static void owner_wake(AO_t *lk)
+{
+        (void)syscall(SYS_futex, owner_futex(lk), FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
 int brd__owner_lock(AO_t *lk)
 {
         AO_t me = brd__owner_word(), want = me;
@@ -136,5 +142,5 @@ void brd__owner_unlock(AO_t *lk)
          * lock happen before the next holder's loads. */
         AO_store_release(lk, 0);
         if (BRD_UNLIKELY(w & BRD__OWNER_WAITERS))
-                (void)syscall(SYS_futex, owner_futex(lk), FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+                owner_wake(lk);
 }
