@@ -7,12 +7,23 @@ cd "$(dirname "$0")/.."
 
 passed=0
 failed=0
+why=        # the failed tests' lines, repeated at the end where a CI tail shows them
 run() {     # run <builddir> <meson test args...>
         dir=$1; shift
         log=$(mktemp)
         meson test -C "$dir" --print-errorlogs "$@" >"$log" 2>&1
         rc=$?
         cat "$log"
+        # Failed tests, their failed checks, and a test that never ended
+        # (a cmocka RUN line with no OK or FAILED after it: it hung).
+        why="$why$(awk '
+                / (FAIL|TIMEOUT|ERROR) +[0-9.]+s|\[  (FAILED|ERROR) +\]|: error: |^ERROR: / { print }
+                /^\[ RUN / { if (run != "") print run " (never ended)"; run = $0 }
+                /^\[       OK \]|^\[  FAILED  \]|^\[  SKIPPED \]/ { run = "" }
+                /^\[==========\] Running/ { if (run != "") print run " (never ended)"; run = "" }
+                END { if (run != "") print run " (never ended)" }' "$log" |
+                sed "s|^|$dir: |" | head -n 40)
+"
         ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
         ko=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
         to=$(sed -n 's/^Timeout: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
@@ -21,14 +32,19 @@ run() {     # run <builddir> <meson test args...>
         failed=$((failed + ${ko:-0} + ${to:-0}))
         [ $rc -eq 0 ] || [ $((${ko:-0} + ${to:-0})) -gt 0 ] || failed=$((failed + 1))
 }
+broken() {  # broken <builddir>: it did not configure or build
+        failed=$((failed + 1))
+        why="$why$1: did not build
+"
+}
 setup() {   # setup <builddir> <meson setup args...>
         dir=$1; shift
         if [ ! -f "$dir/build.ninja" ]; then
-                meson setup "$dir" "$@" >/dev/null || { failed=$((failed + 1)); return 1; }
+                meson setup "$dir" "$@" >/dev/null || { broken "$dir"; return 1; }
         else
-                meson configure "$dir" "$@" >/dev/null || { failed=$((failed + 1)); return 1; }
+                meson configure "$dir" "$@" >/dev/null || { broken "$dir"; return 1; }
         fi
-        ninja -C "$dir" || { failed=$((failed + 1)); return 1; }
+        ninja -C "$dir" || { broken "$dir"; return 1; }
 }
 
 echo "== gcc build (-Wall -Wextra -Werror)"
@@ -41,5 +57,9 @@ CC=clang setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
 echo "== clang ThreadSanitizer build (the threads-only ring test)"
 CC=clang setup build-tsan -Db_sanitize=thread -Db_lundef=false && run build-tsan --suite tsan
 echo
+if [ "$failed" -gt 0 ] && [ -n "${why%?}" ]; then
+        echo "What failed (each build's meson-logs/testlog.txt has the whole log):"
+        printf '%s' "$why" | grep -v '^$'
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

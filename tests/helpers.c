@@ -6,9 +6,12 @@
 #include <string.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,8 +83,30 @@ int t_thread_count_is(int want)
 
 int t_wait_child(pid_t pid)
 {
+        int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
         int st;
 
+        /* A hung child would hang this test program until meson's timeout,
+         * which names no test: bounded here, the test that forked it fails
+         * (cmocka names it), with the pid on stderr.  The pidfd is only a
+         * bound: the exit status still comes from waitpid(). */
+        if (pfd >= 0) {
+                struct pollfd p = { .fd = pfd, .events = POLLIN };
+                int64_t end = t_now_ms() + T_CHILD_HANG_MS, left;
+                int n = 0;
+
+                while ((left = end - t_now_ms()) > 0 &&
+                       (n = poll(&p, 1, (int)left)) < 0 && errno == EINTR)
+                        ;
+                close(pfd);
+                if (n == 0) {
+                        fprintf(stderr, "child %d still running after %d ms: killed\n",
+                                (int)pid, T_CHILD_HANG_MS);
+                        kill(pid, SIGKILL);
+                        (void)waitpid(pid, &st, 0);
+                        return -2;
+                }
+        }
         while (waitpid(pid, &st, 0) < 0)
                 if (errno != EINTR)
                         return -1;

@@ -20,7 +20,12 @@ int t_fd_count(void);
 /* Entries of /dev/shm whose name starts with "brood.".  A test that creates
  * names must run alone ('parallel': false in tests/meson.build). */
 int t_shm_count(void);
-/* waitpid() for @pid: the child's exit code, 128+signal if killed, -1 on error. */
+/* waitpid() for @pid: the child's exit code, 128+signal if killed, -1 on
+ * error, -2 if it still ran after T_CHILD_HANG_MS (then it is SIGKILLed and
+ * reaped, and stderr names it). */
+#ifndef T_CHILD_HANG_MS
+#define T_CHILD_HANG_MS 60000
+#endif
 int t_wait_child(pid_t pid);
 /* CLOCK_MONOTONIC in milliseconds / nanoseconds. */
 int64_t t_now_ms(void);

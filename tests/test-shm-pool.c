@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/single_threaded.h>
 #include <sys/wait.h>
@@ -1377,7 +1378,7 @@ static void test_owner_lock_sleepers_exclude(void **state)
 static void test_owner_lock_sleeper_handoff(void **state)
 {
         struct owner_page *pg = owner_page_new();
-        pid_t holder, waiter;
+        pid_t holder, waiter, parent = getpid();
         int die;
 
         (void)state;
@@ -1389,6 +1390,10 @@ static void test_owner_lock_sleeper_handoff(void **state)
                 holder = fork();
                 assert_true(holder >= 0);
                 if (holder == 0) {
+                        /* Paused below: never outlive a test that failed
+                         * before killing it (meson would wait for its stdout). */
+                        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+                                _exit(9);
                         close(go[0]);
                         c = owner_hold_until_waiter(pg);
                         if (!c)
