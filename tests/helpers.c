@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -79,6 +80,17 @@ int t_thread_count_is(int want)
         while ((n = t_thread_count()) != want && t_now_ns() < deadline)
                 sched_yield();
         return n;
+}
+
+pid_t t_fork(void)
+{
+        pid_t parent = getpid(), pid = fork(), pp;
+
+        /* getppid() is 0 in a pid namespace the parent is not in. */
+        if (pid == 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 ||
+                         ((pp = getppid()) != parent && pp != 0)))
+                _exit(T_EXIT_ORPHAN);   /* the parent is already gone */
+        return pid;
 }
 
 int t_wait_child(pid_t pid)
@@ -366,7 +378,7 @@ void t_ring_zc_across_fork(struct brd_ring *p, struct brd_ring *c)
         assert_memory_equal(view, "m1", 2);
         assert_int_equal(brd_ring_reserve(p, 8, &w, 0), 0);
         memcpy(w, "reserved", 8);
-        pid = fork();
+        pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0)
                 _exit(zc_child(p, c));
@@ -424,7 +436,7 @@ pid_t t_ring_fork(size_t cap, unsigned flags, struct brd_handle *hp, struct brd_
         pid_t pid;
 
         assert_int_equal(brd_ring_create(cap, flags, hp, hc), 0);
-        pid = fork();
+        pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 brd_handle_close(mine);         /* no cmocka in the child */

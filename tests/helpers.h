@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <sys/types.h>
 #include <cmocka.h>
@@ -14,6 +15,7 @@
 #include <brood/handle.h>
 
 #define T_EXIT_SKIP 77
+#define T_EXIT_ORPHAN 125       /* t_fork(): the parent was gone at once */
 
 /* Open fds of this process (/proc/self/fd, the directory's own fd excluded). */
 int t_fd_count(void);
@@ -23,10 +25,27 @@ int t_shm_count(void);
 /* waitpid() for @pid: the child's exit code, 128+signal if killed, -1 on
  * error, -2 if it still ran after T_CHILD_HANG_MS (then it is SIGKILLed and
  * reaped, and stderr names it). */
+/* fork() for a child that works with this test program (shared flags,
+ * rings): it is SIGKILLed when the forking thread exits, so that a child
+ * left spinning by a failed check cannot outlive the program and hold
+ * meson's pipe open until its timeout.  Fork from the main thread. */
+pid_t t_fork(void);
 #ifndef T_CHILD_HANG_MS
 #define T_CHILD_HANG_MS 60000
 #endif
 int t_wait_child(pid_t pid);
+/* Yield until @cond holds; a test whose child or thread never makes it
+ * hold fails after T_CHILD_HANG_MS, naming it, instead of hanging. */
+#define T_UNTIL(cond)                                                           \
+        do {                                                                    \
+                int64_t t_until_end_ = t_now_ms() + T_CHILD_HANG_MS;            \
+                while (!(cond)) {                                               \
+                        if (t_now_ms() >= t_until_end_)                         \
+                                fail_msg("still not (%s) after %d ms", #cond,   \
+                                         T_CHILD_HANG_MS);                      \
+                        sched_yield();                                          \
+                }                                                               \
+        } while (0)
 /* CLOCK_MONOTONIC in milliseconds / nanoseconds. */
 int64_t t_now_ms(void);
 int64_t t_now_ns(void);

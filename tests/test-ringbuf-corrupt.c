@@ -268,7 +268,7 @@ static void test_scribbler_never_crashes_consumer(void **state)
                 int good = 0;
 
                 assert_int_equal(brd_ring_create(8192, 0, &hp, &hc), 0);
-                prod = fork();
+                prod = t_fork();
                 assert_true(prod >= 0);
                 if (prod == 0) {
                         brd_handle_close(&hc);
@@ -276,7 +276,7 @@ static void test_scribbler_never_crashes_consumer(void **state)
                 }
                 assert_int_equal(brd_ring_attach(&hc, &r), 0);
                 brd_handle_close(&hc);
-                scrib = fork();
+                scrib = t_fork();
                 assert_true(scrib >= 0);
                 if (scrib == 0)
                         _exit(child_scribbler(hp.fds[0], hp.size, 1000 + (uint64_t)round,

@@ -157,7 +157,7 @@ static void test_consumer_killed_producer_blocked(void **state)
         t_leak_begin(&l);
         assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
         assert_int_equal(brd_ring_create(8192, 0, &hp, &hc), 0);
-        pid = fork();
+        pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 close(ready[0]);
@@ -227,7 +227,7 @@ static void test_producer_killed_consumer_idle(void **state)
         /* Not attached yet is not dead. */
         assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 0), -EAGAIN);
         assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 20), -ETIMEDOUT);
-        pid = fork();
+        pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0)
                 _exit(child_send_n_then_die(&hp, 10, true));
@@ -363,7 +363,7 @@ static void test_consumer_killed_holding_view(void **state)
         assert_int_equal(brd_ring_attach(&hp, &r), 0);
         brd_handle_close(&hp);
         assert_int_equal(brd_ring_send(r, buf, sizeof(buf), 0), 0);
-        pid = fork();
+        pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 close(ready[0]);

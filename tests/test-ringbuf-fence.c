@@ -199,7 +199,7 @@ static int ping_pong(int policy)
         brd__fence_policy = policy;
         assert_int_equal(brd_ring_create(4096, BRD_RING_NOSPIN, &ap, &ac), 0);
         assert_int_equal(brd_ring_create(4096, BRD_RING_NOSPIN, &bp, &bc), 0);
-        pid = fork();
+        pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 brd_handle_close(&ap);

@@ -482,7 +482,7 @@ static void test_close_inherited_while_parent_blocked(void **state)
         t_leak_begin(&l);
         t_ring_view_open(&f, 4096, 0, false);
         t = start_blocked(&f, &c, 0);
-        pid = fork();
+        pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 alarm(10);      /* a hang becomes exit code 128 + SIGALRM */

@@ -187,7 +187,7 @@ static void test_array_nofork_pool_in_child(void **state)
         for (i = 0; i < 4; i++)
                 row_make(&in[i], 2 + (uint64_t)i);
         assert_int_equal(brd_array_push(a, in, 3), 0);
-        pid = fork();
+        pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 int rc = 0;
@@ -423,7 +423,7 @@ static void writer_reader(size_t capacity, size_t start, unsigned flags, size_t 
         assert_true(ready != MAP_FAILED);
         assert_int_equal(brd_pool_create(64 * MiB, 0, &p), 0);
         assert_int_equal(brd_array_create(p, sizeof(struct row), capacity, start, flags, &a), 0);
-        pid = fork();
+        pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 /* The writer: its own view, opened by offset like a peer would. */
@@ -545,7 +545,7 @@ static void test_array_many_writers(void **state)
         assert_int_equal(brd_pool_create(16 * MiB, 0, &p), 0);
         assert_int_equal(brd_array_create(p, sizeof(struct row), NWRITERS * WROWS, 0, 0, &a), 0);
         for (w = 0; w < NWRITERS; w++) {
-                pid[w] = fork();
+                pid[w] = t_fork();
                 assert_true(pid[w] >= 0);
                 if (pid[w] == 0) {
                         uint64_t k;
@@ -599,7 +599,7 @@ static void test_array_dead_writer_taken_over(void **state)
         assert_int_equal(brd_pool_create(1 * MiB, 0, &p), 0);
         assert_int_equal(brd_array_create(p, sizeof(struct row), 4, 0, BRD_ARRAY_RING, &a), 0);
         h = hdr_of(a, p);
-        pid = fork();
+        pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 /* Die the way a writer killed inside a ring overwrite would. */
@@ -699,7 +699,7 @@ static void test_array_live_holder_times_out(void **state)
 
         /* A live foreign holder: a child blocked on a pipe until killed. */
         assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
-        pid = fork();
+        pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 char c;

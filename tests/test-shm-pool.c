@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/single_threaded.h>
 #include <sys/wait.h>
@@ -547,7 +546,7 @@ static void test_pool_hostile_slots(void **state)
 
         /* A dead process's slot with garbage entries, and one that names a
          * block someone holds. */
-        dead = fork();
+        dead = t_fork();
         assert_true(dead >= 0);
         if (dead == 0)
                 _exit(0);
@@ -761,14 +760,14 @@ static void test_pool_process_tree(void **state)
         }
         /* root = 0, children 1 and 2, grandchildren 3,4 (of 1) and 5,6 (of 2). */
         for (i = 0; i < 2; i++) {
-                kids[i] = fork();
+                kids[i] = t_fork();
                 assert_true(kids[i] >= 0);
                 if (kids[i] == 0) {
                         pid_t g[2];
                         int rc = 0, j;
 
                         for (j = 0; j < 2; j++) {
-                                g[j] = fork();
+                                g[j] = t_fork();
                                 if (g[j] < 0)
                                         _exit(20);
                                 if (g[j] == 0) {
@@ -898,9 +897,8 @@ static void test_pool_fork_while_allocating(void **state)
                 pid_t pid;
 
                 /* Fork only while the other thread is busy allocating. */
-                while (AO_load(&o.iters) < seen + 50)
-                        sched_yield();
-                pid = fork();
+                T_UNTIL(AO_load(&o.iters) >= seen + 50);
+                pid = t_fork();
                 assert_true(pid >= 0);
                 if (pid == 0) {
                         /* Child: one thread.  Allocate a lot; every block must
@@ -973,7 +971,7 @@ static void test_pool_fork_drops_inherited_cache(void **state)
                 assert_int_equal(brd_pool_free(o.p, (uint64_t)mine[i]), 0);
         memcpy(before, mine, sizeof(before));
         stats_expect(o.p, 0, 0);
-        pid = fork();
+        pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 int64_t kid[64];
@@ -997,8 +995,7 @@ static void test_pool_fork_drops_inherited_cache(void **state)
                 brd_pool_close(o.p);
                 _exit(rc);
         }
-        while (AO_load_acquire(flag) != 1)
-                brd__cpu_relax();
+        T_UNTIL(AO_load_acquire(flag) == 1);
         /* The parent's cache hands its blocks out now: none may be the child's. */
         for (i = 0; i < 64; i++) {
                 mine[i] = brd_pool_alloc(o.p, 64);
@@ -1050,7 +1047,7 @@ static long count_until_full(struct brd_pool *p)
  * the way @how says: 0 exit without brd_pool_close(), else that signal. */
 static pid_t start_caching_child(struct brd_pool *p, int ready_w, int go_r, int how)
 {
-        pid_t pid = fork();
+        pid_t pid = t_fork();
 
         assert_true(pid >= 0);
         if (pid == 0) {
@@ -1153,7 +1150,7 @@ static void test_pool_lock_holder_sigkilled(void **state)
                 uint64_t repairs = hdr_of(p)->repairs;
                 bool zombie = stage & 4;
                 siginfo_t si;
-                pid_t pid = fork();
+                pid_t pid = t_fork();
 
                 assert_true(pid >= 0);
                 if (pid == 0) {
@@ -1222,7 +1219,7 @@ static void test_pool_lock_held_by_live_peer(void **state)
         assert_true(big > 0 && small > 0);
         assert_int_equal(brd_pool_stats(p, &s0), 0);
         assert_int_equal(pipe(go), 0);
-        pid = fork();
+        pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 close(go[1]);
@@ -1335,7 +1332,7 @@ static void test_owner_lock_sleepers_exclude(void **state)
 
         (void)state;
         for (k = 0; k < PROCS; k++) {
-                pid[k] = fork();
+                pid[k] = t_fork();
                 assert_true(pid[k] >= 0);
                 if (pid[k] == 0) {
                         for (int i = 0; i < ROUNDS; i++) {
@@ -1378,7 +1375,7 @@ static void test_owner_lock_sleepers_exclude(void **state)
 static void test_owner_lock_sleeper_handoff(void **state)
 {
         struct owner_page *pg = owner_page_new();
-        pid_t holder, waiter, parent = getpid();
+        pid_t holder, waiter;
         int die;
 
         (void)state;
@@ -1387,13 +1384,9 @@ static void test_owner_lock_sleeper_handoff(void **state)
                 char c = 0;
 
                 assert_int_equal(pipe(go), 0);
-                holder = fork();
+                holder = t_fork();
                 assert_true(holder >= 0);
                 if (holder == 0) {
-                        /* Paused below: never outlive a test that failed
-                         * before killing it (meson would wait for its stdout). */
-                        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
-                                _exit(9);
                         close(go[0]);
                         c = owner_hold_until_waiter(pg);
                         if (!c)
@@ -1409,9 +1402,8 @@ static void test_owner_lock_sleeper_handoff(void **state)
                 }
                 close(go[1]);
                 /* The holder has the lock before the waiter starts. */
-                while (AO_load(&pg->lock) == 0)
-                        sched_yield();
-                waiter = fork();
+                T_UNTIL(AO_load(&pg->lock) != 0);
+                waiter = t_fork();
                 assert_true(waiter >= 0);
                 if (waiter == 0) {
                         int r = brd__owner_lock(&pg->lock);
@@ -1467,7 +1459,7 @@ static void test_pool_killed_mid_operation(void **state)
                 pid_t pid;
 
                 AO_store(progress, 0);
-                pid = fork();
+                pid = t_fork();
                 assert_true(pid >= 0);
                 if (pid == 0) {
                         uint64_t rnd = (uint64_t)round + 1;
@@ -1484,8 +1476,7 @@ static void test_pool_killed_mid_operation(void **state)
                         }
                 }
                 /* Kill it at a point that varies round to round. */
-                while (AO_load(progress) < 100 + (AO_t)round * 37)
-                        sched_yield();
+                T_UNTIL(AO_load(progress) >= 100 + (AO_t)round * 37);
                 kill(pid, SIGKILL);
                 assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
                 /* Still serves, still walks, no deadlock. */
@@ -1511,7 +1502,7 @@ static void test_pool_nofork(void **state)
         t_leak_begin(&l);
         assert_int_equal(brd_pool_create(MiB, BRD_POOL_NOFORK, &p), 0);
         assert_true(brd_pool_alloc(p, 64) > 0);
-        pid = fork();
+        pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 int rc = 0;
