@@ -12,6 +12,8 @@
  * share one pool (they contend on its free stacks); for malloc each has its
  * own heap, which is the bar a shared allocator is measured against.
  *
+ * Then the lock that large blocks take, beside a bare futex lock (pb-lock.c).
+ *
  *   pool-bench [--quick] [--json FILE]
  */
 #include <errno.h>
@@ -26,6 +28,7 @@
 
 #include <brood/shm.h>
 #include "bench-common.h"
+#include "pb-lock.h"
 
 #define WINDOW 16
 #define MAXPROCS 2
@@ -215,10 +218,11 @@ int main(int argc, char **argv)
 {
         struct opts o = { 0, NULL, 200000000, 5 };
         double res[3][NSIZES][MAXPROCS];
+        struct pb_lock_res lk;
         double pingpong;
         FILE *jf = NULL;
         size_t s;
-        int i, np, ok = 1;
+        int i, np, ok = 1, lock_ok;
 
         for (i = 1; i < argc; i++) {
                 if (!strcmp(argv[i], "--quick")) {
@@ -269,6 +273,22 @@ int main(int argc, char **argv)
                                        p / 1e6, m / 1e6, "-", p / m, "-");
                 }
         printf("\ntargets: pool >= 0.5x malloc/free (1 process), >= 100x seg-per-object\n");
+        lock_ok = pb_lock_measure(o.quick, &lk) == 0;
+        if (!lock_ok) {
+                fprintf(stderr, "pool-bench: the lock rows failed\n");
+                ok = 0;
+        } else {
+                printf("\nthe pool's lock (large blocks), beside a bare futex lock in shared memory:\n");
+                printf("%-44s %10s %10s %9s\n", "", "owner", "futex", "ratio");
+                printf("%-44s %10.1f %10.1f %8.2fx\n", "lock+unlock, uncontended (ns)",
+                       lk.pair_ns[0], lk.pair_ns[1], lk.pair_ns[0] / lk.pair_ns[1]);
+                printf("%-44s %10.1f %10.1f %8.2fx\n", "unlock -> sleeping waiter has it, p50 (us)",
+                       lk.handoff_us[0], lk.handoff_us[1], lk.handoff_us[0] / lk.handoff_us[1]);
+                printf("%-44s %10.2f %10.2f\n", "waiter's CPU while it waited (% of the hold)",
+                       lk.waiter_cpu_pct[0], lk.waiter_cpu_pct[1]);
+                printf("(%d hand-offs, each held %lld ms; the owner lock's waiter looks for a"
+                       " dead holder every ms)\n", lk.handoffs, (long long)(lk.hold_ns / 1000000));
+        }
         if (o.json) {
                 struct bc_json j;
 
@@ -305,6 +325,18 @@ int main(int argc, char **argv)
                                         bc_json_close(&j);
                                 }
                         bc_json_close(&j);
+                        if (lock_ok) {
+                                bc_json_obj(&j, "lock");
+                                bc_json_int(&j, "hold_ns", lk.hold_ns);
+                                bc_json_int(&j, "handoffs", lk.handoffs);
+                                bc_json_num(&j, "owner_pair_ns", lk.pair_ns[0]);
+                                bc_json_num(&j, "futex_pair_ns", lk.pair_ns[1]);
+                                bc_json_num(&j, "owner_handoff_us", lk.handoff_us[0]);
+                                bc_json_num(&j, "futex_handoff_us", lk.handoff_us[1]);
+                                bc_json_num(&j, "owner_waiter_cpu_pct", lk.waiter_cpu_pct[0]);
+                                bc_json_num(&j, "futex_waiter_cpu_pct", lk.waiter_cpu_pct[1]);
+                                bc_json_close(&j);
+                        }
                         if (bc_json_end(&j) < 0 || fclose(jf))
                                 ok = 0;
                 }

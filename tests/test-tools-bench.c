@@ -106,6 +106,9 @@ static void test_bench_all_quick_json_plot(void **state)
         assert_non_null(json_get(json_get(g, "spawn"), "results"));
         assert_true(json_get(json_get(g, "spawn"), "results")->nkids >= 4);
         assert_non_null(json_get(json_get(g, "pool"), "results"));
+        /* the pool's lock beside a bare futex lock: both hand-offs happened */
+        assert_true(json_num(json_get(g, "pool"), -1, "lock", "owner_handoff_us", NULL) > 0);
+        assert_true(json_num(json_get(g, "pool"), -1, "lock", "futex_handoff_us", NULL) > 0);
         json_free(j);
 
         text = slurp(svg);
