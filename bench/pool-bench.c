@@ -286,8 +286,9 @@ int main(int argc, char **argv)
                        lk.handoff_us[0], lk.handoff_us[1], lk.handoff_us[0] / lk.handoff_us[1]);
                 printf("%-44s %10.2f %10.2f\n", "waiter's CPU while it waited (% of the hold)",
                        lk.waiter_cpu_pct[0], lk.waiter_cpu_pct[1]);
-                printf("(%d hand-offs, each held %lld ms; the owner lock's waiter looks for a"
-                       " dead holder every ms)\n", lk.handoffs, (long long)(lk.hold_ns / 1000000));
+                printf("(%d hand-offs, each held %lld ms; asleep, the owner lock's waiter looks for"
+                       " a dead holder\n up to every 16 ms, the bare lock's never)\n", lk.handoffs,
+                       (long long)(lk.hold_ns / 1000000));
         }
         if (o.json) {
                 struct bc_json j;

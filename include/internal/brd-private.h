@@ -234,7 +234,8 @@ bool brd__owner_gone(AO_t word);
  * BRD__OWNER_LOCK_WAIT_NS (nothing changed but the word's waiters bit).
  * Threads of one process exclude each other too; not recursive.  A waiter
  * sleeps in a futex that the unlock wakes, waking on its own only to look
- * for the holder's death (every millisecond at most).
+ * for the holder's death (10 us after it fell asleep, doubling up to every
+ * 16 ms).
  */
 int brd__owner_lock(AO_t *lk);
 void brd__owner_unlock(AO_t *lk);
