@@ -26,6 +26,8 @@
 #include "bench-common.h"
 #include "pb-lock.h"
 
+#define HANDOFFS_MAX 15
+
 /* The bare lock: 0 free, 1 held, 2 held with (possibly) sleepers. */
 static void fx_lock(uint32_t *f)
 {
@@ -154,8 +156,8 @@ static int handoff(struct page *pg, int bare, int64_t hold, int pin)
 int pb_lock_measure(int quick, struct pb_lock_res *res)
 {
         struct page *pg = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        int pin = bc_ncpus() > 1, bare, n = quick ? 5 : 15;
-        double lat[15], cpu[15];
+        int pin = bc_ncpus() > 1, bare, n = quick ? 5 : HANDOFFS_MAX;
+        double lat[HANDOFFS_MAX], cpu[HANDOFFS_MAX];
 
         if (pg == MAP_FAILED)
                 return -1;

@@ -57,9 +57,10 @@ CC=clang setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
 echo "== clang ThreadSanitizer build (the threads-only ring test)"
 CC=clang setup build-tsan -Db_sanitize=thread -Db_lundef=false && run build-tsan --suite tsan
 echo
-if [ "$failed" -gt 0 ] && [ -n "${why%?}" ]; then
+why=$(printf '%s' "$why" | grep -v '^$')
+if [ "$failed" -gt 0 ] && [ -n "$why" ]; then
         echo "What failed (each build's meson-logs/testlog.txt has the whole log):"
-        printf '%s' "$why" | grep -v '^$'
+        printf '%s\n' "$why"
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -22,9 +22,6 @@ int t_fd_count(void);
 /* Entries of /dev/shm whose name starts with "brood.".  A test that creates
  * names must run alone ('parallel': false in tests/meson.build). */
 int t_shm_count(void);
-/* waitpid() for @pid: the child's exit code, 128+signal if killed, -1 on
- * error, -2 if it still ran after T_CHILD_HANG_MS (then it is SIGKILLed and
- * reaped, and stderr names it). */
 /* fork() for a child that works with this test program (shared flags,
  * rings): it is SIGKILLed when the forking thread exits, so that a child
  * left spinning by a failed check cannot outlive the program and hold
@@ -33,6 +30,9 @@ pid_t t_fork(void);
 #ifndef T_CHILD_HANG_MS
 #define T_CHILD_HANG_MS 60000
 #endif
+/* waitpid() for @pid: the child's exit code, 128+signal if killed, -1 on
+ * error, -2 if it still ran after T_CHILD_HANG_MS (then it is SIGKILLed and
+ * reaped, and stderr names it). */
 int t_wait_child(pid_t pid);
 /* Yield until @cond holds; a test whose child or thread never makes it
  * hold fails after T_CHILD_HANG_MS, naming it, instead of hanging. */
