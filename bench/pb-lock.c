@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -128,8 +129,11 @@ static int handoff(struct page *pg, int bare, int64_t hold, int pin)
                 give(pg, bare);
                 _exit(0);
         }
-        while (!pg->held)
+        while (!pg->held) {
+                if (waitpid(holder, NULL, WNOHANG) == holder)
+                        return -1;      /* it could not take the lock */
                 sched_yield();
+        }
         waiter = fork();
         if (waiter < 0) {
                 bc_wait_child(holder);

@@ -10,9 +10,9 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -95,7 +95,7 @@ pid_t t_fork(void)
 
 int t_wait_child(pid_t pid)
 {
-        int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        int pfd = pidfd_open(pid, 0);
         int st;
 
         /* A hung child would hang this test program until meson's timeout,
