@@ -125,6 +125,20 @@ static bool is_eventfd(int fd)
         return strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 
+/*
+ * A doorbell's description is shared with whoever holds the handle, who
+ * may have made it blocking: our rings and drains must not block on it
+ * (efd_signal(), efd_drain()).  Cold: attach only.
+ */
+static int set_nonblock(int fd)
+{
+        int fl = fcntl(fd, F_GETFL);
+
+        if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
+                return -errno;
+        return 0;
+}
+
 static void ring_free(struct brd_ring *r)
 {
         if (r->map)
@@ -292,6 +306,11 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 e = r->efd_own < 0 ? r->efd_own : r->efd_peer;
                 goto fail;
         }
+        e = set_nonblock(r->efd_own);
+        if (!e)
+                e = set_nonblock(r->efd_peer);
+        if (e < 0)
+                goto fail;
         r->efd_intr = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (r->efd_intr < 0) {
                 e = -errno;

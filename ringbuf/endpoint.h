@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <brood/ringbuf.h>
@@ -190,6 +191,27 @@ static inline uint64_t ring_pub(const struct brd_ring *r)
 }
 
 /*
+ * Empty an eventfd without ever blocking on it.  A doorbell is one open
+ * file description that both processes hold, so its O_NONBLOCK is the
+ * peer's to clear (fcntl(F_SETFL)); RWF_NOWAIT asks for EAGAIN whatever
+ * the description says.  A kernel whose eventfd has no read_iter (before
+ * 5.12) answers EOPNOTSUPP: then a plain read(), which the description's
+ * O_NONBLOCK (set at create and again at attach) keeps from blocking.
+ */
+static inline void efd_drain(int fd)
+{
+        uint64_t v;
+        struct iovec io = { .iov_base = &v, .iov_len = sizeof(v) };
+        ssize_t n;
+
+        while ((n = preadv2(fd, &io, 1, -1, RWF_NOWAIT)) < 0 && errno == EINTR)
+                ;
+        if (n < 0 && errno == EOPNOTSUPP)
+                while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
+                        ;
+}
+
+/*
  * Ring a doorbell.  EAGAIN: the counter is saturated, which only a huge
  * write does (RELIABILITY B18: a peer, or whoever holds a dup).  The sleeper
  * waits edge-triggered (brd__ring_wait()): a saturated count is no signal to it,
@@ -197,18 +219,21 @@ static inline uint64_t ring_pub(const struct brd_ring *r)
  * once: a second EAGAIN means a flooder refilled it, and its writes wake
  * the sleeper themselves.  The count means nothing to either side (the
  * ring state is the truth), so taking it is harmless.
+ * Not covered: a peer that clears O_NONBLOCK on the description after our
+ * attach and then saturates the counter blocks this write until someone
+ * reads it.  Writes have no RWF_NOWAIT on an eventfd (EOPNOTSUPP), and a
+ * flags check per ring would be a racy system call on the wake path.
  */
 static inline void efd_signal(int fd)
 {
-        uint64_t one = 1, v;
+        uint64_t one = 1;
         ssize_t n;
 
         while ((n = write(fd, &one, sizeof(one))) < 0 && errno == EINTR)
                 ;
         if (n >= 0 || errno != EAGAIN)
                 return;
-        while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
-                ;
+        efd_drain(fd);
         while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
                 ;
 }

@@ -29,15 +29,6 @@ static int sys_pidfd_open(pid_t pid)
         return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-static void efd_drain(int fd)
-{
-        uint64_t v;
-
-        /* Non-blocking: EAGAIN just means it was already empty. */
-        while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
-                ;
-}
-
 /* ------------------------------------------------------------- waiting */
 
 /* 1 when the call can progress: a frame to read, or room up to @end. */

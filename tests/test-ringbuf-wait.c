@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -669,6 +670,91 @@ static void test_saturated_doorbell_still_wakes(void **state)
         t_leak_end(&l);
 }
 
+/* Clear O_NONBLOCK on a description, as any holder of a doorbell can. */
+static void make_blocking(int fd)
+{
+        int fl = fcntl(fd, F_GETFL);
+
+        assert_true(fl >= 0);
+        assert_int_equal(fcntl(fd, F_SETFL, fl & ~O_NONBLOCK), 0);
+}
+
+/* Empty a blocking eventfd: a count of at least 1 first, so read() returns. */
+static void bell_empty(int fd)
+{
+        uint64_t v = 1;
+
+        assert_int_equal(write(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+        assert_int_equal(read(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+}
+
+/*
+ * A doorbell's open file description is shared with every holder of the
+ * handle, and any of them can make it blocking.  Attach makes it
+ * non-blocking again; made blocking after the attach, the doorbell must
+ * still never block a drain: a brd_ring_fd() consumer's call with timeout 0
+ * on an empty ring drains its doorbell at a count of 0, and answers -EAGAIN.
+ */
+static void test_blocking_doorbell_never_blocks(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *p, *c;
+        struct call call = { 0 };
+        struct timespec ts;
+        struct pollfd pfd;
+        char buf[200], got[256];
+        struct t_leak l;
+        int bell[2], i;
+        pthread_t th;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
+        for (i = 0; i < 2; i++) {
+                bell[i] = fcntl(hp.fds[1 + i], F_DUPFD_CLOEXEC, 0);
+                assert_true(bell[i] >= 0);
+                make_blocking(bell[i]);
+        }
+        assert_int_equal(brd_ring_attach(&hp, &p), 0);
+        assert_int_equal(brd_ring_attach(&hc, &c), 0);
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+        for (i = 0; i < 2; i++) {
+                assert_true(fcntl(bell[i], F_GETFL) & O_NONBLOCK);
+                make_blocking(bell[i]);
+                bell_empty(bell[i]);
+        }
+
+        /* The consumer drives by poll(): its call with timeout 0 drains. */
+        pfd.fd = brd_ring_fd(c);
+        assert_true(pfd.fd >= 0);
+        bell_empty(bell[0]);    /* brd_ring_fd() rang it, for the first call */
+        call.r = c;
+        call.timeout = 0;
+        assert_int_equal(pthread_create(&th, NULL, call_thread, &call), 0);
+        assert_int_equal(clock_gettime(CLOCK_REALTIME, &ts), 0);
+        ts.tv_sec += 10;
+        assert_int_equal(pthread_timedjoin_np(th, NULL, &ts), 0);      /* not blocked in read() */
+        assert_int_equal(call.ret, -EAGAIN);
+
+        /* And the ring still works both ways through those doorbells. */
+        for (i = 0; i < 100; i++) {
+                memset(buf, i, sizeof(buf));
+                assert_int_equal(brd_ring_send(p, buf, sizeof(buf), 0), 0);
+                pfd.events = POLLIN;
+                assert_int_equal(poll(&pfd, 1, 10000), 1);
+                assert_int_equal(brd_ring_recv(c, got, sizeof(got), 0), (ssize_t)sizeof(buf));
+                assert_memory_equal(got, buf, sizeof(buf));
+                assert_int_equal(brd_ring_recv(c, got, sizeof(got), 0), -EAGAIN);
+        }
+        brd_ring_close(p);
+        assert_int_equal(brd_ring_recv(c, got, sizeof(got), 0), -EPIPE);
+        brd_ring_close(c);
+        close(bell[0]);
+        close(bell[1]);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -684,6 +770,7 @@ int main(void)
                 cmocka_unit_test(test_close_while_blocked),
                 cmocka_unit_test(test_close_inherited_while_parent_blocked),
                 cmocka_unit_test(test_saturated_doorbell_still_wakes),
+                cmocka_unit_test(test_blocking_doorbell_never_blocks),
         };
 
         return cmocka_run_group_tests_name("ringbuf-wait", tests, NULL, NULL);
