@@ -106,9 +106,16 @@ static void test_bench_all_quick_json_plot(void **state)
         assert_non_null(json_get(json_get(g, "spawn"), "results"));
         assert_true(json_get(json_get(g, "spawn"), "results")->nkids >= 4);
         assert_non_null(json_get(json_get(g, "pool"), "results"));
-        /* the pool's lock beside a bare futex lock: both hand-offs happened */
-        assert_true(json_num(json_get(g, "pool"), -1, "lock", "owner_handoff_us", NULL) > 0);
-        assert_true(json_num(json_get(g, "pool"), -1, "lock", "futex_handoff_us", NULL) > 0);
+        /* the pool's lock beside a bare futex lock: every hand-off happened */
+        assert_int_equal(json_get(json_get(json_get(g, "pool"), "lock"), "holds")->nkids, 2);
+        for (int i = 0; i < 2; i++) {
+                const struct json *h = json_at(json_get(json_get(json_get(g, "pool"), "lock"),
+                                                        "holds"), i);
+
+                assert_true(json_num(h, -1, "hold_ns", NULL) > 0);
+                assert_true(json_num(h, -1, "owner_handoff_us", NULL) > 0);
+                assert_true(json_num(h, -1, "futex_handoff_us", NULL) > 0);
+        }
         json_free(j);
 
         text = slurp(svg);
