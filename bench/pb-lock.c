@@ -144,6 +144,7 @@ static int handoff(struct page *pg, int bare, int64_t hold, int pin)
         }
         waiter = fork();
         if (waiter < 0) {
+                pg->waiting = 1;        /* no waiter: the holder's hold starts anyway */
                 bc_wait_child(holder);
                 return -1;
         }
@@ -161,8 +162,11 @@ static int handoff(struct page *pg, int bare, int64_t hold, int pin)
                 give(pg, bare);
                 _exit(0);
         }
-        ok = bc_wait_child(holder) == 0;
-        ok = bc_wait_child(waiter) == 0 && ok;
+        /* The waiter first: one that died before it waited must not leave
+         * the holder waiting for it. */
+        ok = bc_wait_child(waiter) == 0;
+        pg->waiting = 1;
+        ok = bc_wait_child(holder) == 0 && ok;
         return ok ? 0 : -1;
 }
 
