@@ -279,14 +279,14 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 r->peer_side = &hdr->cons;
                 r->pos = t;
                 r->peer = hd;
-                brd__release_init(&r->rel, t, cap, BRD_RELEASE_STREAM);
+                brd__release_init(&r->rel, r->st.bytes, cap, BRD_RELEASE_STREAM);
         } else {
                 r->own_idx = &hdr->head.idx;
                 r->peer_idx = &hdr->tail.idx;
                 r->own = &hdr->cons;
                 r->peer_side = &hdr->prod;
                 r->pos = r->peer = hd;
-                brd__release_init(&r->rel, hd, cap, BRD_RELEASE_LINES);
+                brd__release_init(&r->rel, r->st.bytes, cap, BRD_RELEASE_LINES);
         }
         st = AO_load(&r->own->state);
         if (st & BRD_RING_ST_CLOSED) {

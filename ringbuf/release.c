@@ -93,7 +93,7 @@ static bool cpu_can(enum brd__release_kind kind)
 #endif
 }
 
-void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap,
+void brd__release_init(struct brd__release *rl, uint64_t done, uint64_t cap,
                        enum brd__release_kind kind)
 {
         int policy = kind == BRD_RELEASE_STREAM ? brd__stream_policy : brd__release_policy;
@@ -120,15 +120,15 @@ void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap,
          * of it, and a skipped epoch of a losing mode costs 2-3x). */
         rl->epoch = cap > RELEASE_EPOCH_MIN ? cap : RELEASE_EPOCH_MIN;
         rl->settle = rl->epoch < 4 * cap;
-        rl->mark = pos + rl->epoch;
+        rl->mark = done + rl->epoch;
         rl->interval = kind == BRD_RELEASE_STREAM ? STREAM_PROBE_FIRST : RELEASE_PROBE_FIRST;
         rl->phase = REL_RESETTLE;       /* the first epoch pays the first touches */
         rl->t0 = brd__now_ns();
 }
 
-void brd__release_epoch(struct brd__release *rl, uint64_t pos, uint64_t waits)
+void brd__release_epoch(struct brd__release *rl, uint64_t done, uint64_t waits)
 {
-        brd__release_step(rl, pos, waits, brd__now_ns());
+        brd__release_step(rl, done, waits, brd__now_ns());
 }
 
 /* A probe is over: keep its mode (probe again soon) or flip back (and
@@ -150,7 +150,7 @@ static void release_verdict(struct brd__release *rl, bool keep)
         AO_store(&last_mode[rl->kind][rl->cls], rl->on ? 1 : 2);
 }
 
-void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, int64_t now)
+void brd__release_step(struct brd__release *rl, uint64_t done, uint64_t waits, int64_t now)
 {
         int64_t ns = now - rl->t0, ref;
         /* Comparable: its sleeps cannot have cost more than a tenth of it. */
@@ -158,7 +158,7 @@ void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, in
 
         rl->t0 = now;
         rl->waits = waits;
-        rl->mark = pos + rl->epoch;
+        rl->mark = done + rl->epoch;
         switch (rl->phase) {
         case REL_RESETTLE:
                 rl->phase = REL_STEADY;

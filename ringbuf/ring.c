@@ -183,8 +183,8 @@ static inline void prod_copy(struct brd_ring *r, void *restrict dst, const void 
  * epoch if it is over (only the payloads they apply to count). */
 static inline void prod_epoch(struct brd_ring *r, size_t len)
 {
-        if (prod_may_stream(len) && BRD_UNLIKELY(brd__release_due(&r->rel, r->pos)))
-                brd__release_epoch(&r->rel, r->pos, r->st.waits);
+        if (prod_may_stream(len) && BRD_UNLIKELY(brd__release_due(&r->rel, r->st.bytes)))
+                brd__release_epoch(&r->rel, r->st.bytes, r->st.waits);
 }
 
 /* 0 for timeout 0 (never used to wait), INT64_MAX for -1. */
@@ -895,15 +895,15 @@ static inline uint64_t cons_advance(struct brd_ring *r, uint64_t size, uint64_t 
         st = ring_publish_quiet(r);
         if (BRD_UNLIKELY(st & BRD_RING_ST_SLEEPING))
                 return st;
-        return BRD_UNLIKELY(brd__release_due(&r->rel, r->pos)) ? CONS_TODO_EPOCH : 0;
+        return BRD_UNLIKELY(brd__release_due(&r->rel, r->st.bytes)) ? CONS_TODO_EPOCH : 0;
 }
 
 /* What cons_advance() left (@todo): end the line release's epoch if it is
  * over, ring the producer if it sleeps; returns @ret for the caller. */
 static RING_SLOW ssize_t cons_after(struct brd_ring *r, uint64_t todo, ssize_t ret)
 {
-        if (brd__release_due(&r->rel, r->pos))
-                brd__release_epoch(&r->rel, r->pos, r->st.waits);
+        if (brd__release_due(&r->rel, r->st.bytes))
+                brd__release_epoch(&r->rel, r->st.bytes, r->st.waits);
         if (todo & BRD_RING_ST_SLEEPING)
                 brd__ring_bell_for(r, todo);
         return ret;

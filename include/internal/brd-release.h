@@ -19,8 +19,16 @@
  * that reads a fraction of each message (zero-copy) would flush lines it
  * never loaded.  So a controller decides, per endpoint, by measuring:
  *
- *   The stream is cut into epochs of max(capacity, 8 MiB) consumed bytes,
- *   timed with the monotonic clock.  Every @interval steady epochs (2 for
+ *   The stream is cut into epochs of max(capacity, 8 MiB) payload bytes
+ *   (the endpoint's stats bytes), timed with the monotonic clock.  Not
+ *   bytes of the index: a consumer that keeps up with large frames makes
+ *   the producer wrap early (prod_place_early() in ring.c), and the rest
+ *   of each lap, one PAD frame skipped unread, would then make up two
+ *   thirds of an epoch (1 MiB messages through 16 MiB: 5-6 messages an
+ *   epoch instead of 16), so that a mode timed while the ring wrapped
+ *   early looked 3x faster than one timed while it did not (near, the
+ *   controller then kept releasing lines at 15-25 GB/s where not
+ *   releasing ran at 40-43, measured).  Every @interval steady epochs (2 for
  *   the first probe: a short stream must not spend long in a losing mode)
  *   the controller flips the mode, lets one epoch settle when an epoch is
  *   under 4 laps of the ring (the first lap still carries the other mode's
@@ -75,7 +83,7 @@
 #endif
 
 struct brd__release {
-        uint64_t mark;          /* the index that ends the epoch; UINT64_MAX: controller off */
+        uint64_t mark;          /* the payload bytes that end the epoch; UINT64_MAX: controller off */
         uint64_t epoch;         /* bytes per epoch */
         uint64_t waits;         /* the endpoint's sleep count when the epoch began */
         int64_t  t0;            /* when the epoch began (CLOCK_MONOTONIC ns) */
@@ -107,10 +115,10 @@ enum brd__release_policy {
 extern int brd__release_policy BRD_HIDDEN;      /* BRD_RELEASE_LINES */
 extern int brd__stream_policy BRD_HIDDEN;       /* BRD_RELEASE_STREAM */
 
-/* Set @rl up for an endpoint at index @pos of a ring of @cap bytes, deciding
- * @kind, per that kind's policy: under the controller when the CPU can;
- * otherwise off for good (mark = UINT64_MAX). */
-void brd__release_init(struct brd__release *rl, uint64_t pos, uint64_t cap,
+/* Set @rl up for an endpoint that has moved @done payload bytes so far, of
+ * a ring of @cap bytes, deciding @kind, per that kind's policy: under the
+ * controller when the CPU can; otherwise off for good (mark = UINT64_MAX). */
+void brd__release_init(struct brd__release *rl, uint64_t done, uint64_t cap,
                        enum brd__release_kind kind);
 
 /* Forget the verdicts kept for new rings (tests). */
@@ -119,11 +127,11 @@ void brd__release_forget(void);
  * yet (tests: whether a ring's controller got as far as a verdict). */
 int brd__release_verdict(uint64_t cap, enum brd__release_kind kind);
 
-/* The epoch ending at index @pos is over; @waits is the endpoint's sleep
- * count.  Out of line: once per epoch. */
-void brd__release_epoch(struct brd__release *rl, uint64_t pos, uint64_t waits);
+/* The epoch ending at @done payload bytes is over; @waits is the endpoint's
+ * sleep count.  Out of line: once per epoch. */
+void brd__release_epoch(struct brd__release *rl, uint64_t done, uint64_t waits);
 /* The same, at time @now (ns): the controller's logic, for the tests. */
-void brd__release_step(struct brd__release *rl, uint64_t pos, uint64_t waits, int64_t now);
+void brd__release_step(struct brd__release *rl, uint64_t done, uint64_t waits, int64_t now);
 
 /*
  * The consumer moved from index @from to @to: release every line it left
@@ -158,12 +166,12 @@ static inline void brd__release_lines(const struct brd__release *rl, const uint8
 #endif
 }
 
-/* The endpoint reached index @pos: is the epoch over (brd__release_epoch()
- * due)?  Apart from brd__release_lines(), so that the consumer's fast path
+/* The endpoint has moved @done payload bytes: is the epoch over
+ * (brd__release_epoch() due)?  Apart from brd__release_lines(), so that the consumer's fast path
  * makes the call out of line, after its publish. */
-static inline bool brd__release_due(const struct brd__release *rl, uint64_t pos)
+static inline bool brd__release_due(const struct brd__release *rl, uint64_t done)
 {
-        return pos >= rl->mark;
+        return done >= rl->mark;
 }
 
 /*
