@@ -7,8 +7,10 @@
  * times as late (up to 1024 epochs), epochs whose sleeps' wake-ups could
  * make a tenth of them are never compared, a new ring starts where the
  * last verdict for its capacity settled, a small ring probes without
- * settling epochs; flushing lines keeps their bytes.  Then a stream through a ring in two threads, long enough
- * for the controller to run many epochs, checked byte for byte.
+ * settling epochs; flushing lines keeps their bytes; inside a ring, an
+ * epoch counts payload bytes, not bytes of the index.  Then a stream
+ * through a ring in two threads, long enough for the controller to run
+ * many epochs, checked byte for byte.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -317,6 +319,27 @@ static void test_stream_copy_bytes(void **state)
 
 /* ------------------------------------- the controller inside a ring */
 
+/* Both ends of a 4 KiB ring, in this thread. */
+struct pair {
+        struct brd_handle hp, hc;
+        struct brd_ring *p, *c;
+};
+
+static void pair_open(struct pair *q)
+{
+        assert_int_equal(brd_ring_create(4096, 0, &q->hp, &q->hc), 0);
+        assert_int_equal(brd_ring_attach(&q->hp, &q->p), 0);
+        assert_int_equal(brd_ring_attach(&q->hc, &q->c), 0);
+}
+
+static void pair_close(struct pair *q)
+{
+        brd_ring_close(q->p);
+        brd_ring_close(q->c);
+        brd_handle_close(&q->hp);
+        brd_handle_close(&q->hc);
+}
+
 /*
  * A ring's consumer ends each epoch out of line, after its publish
  * (cons_after() in ringbuf/ring.c), on every way a message is consumed: recv's
@@ -336,36 +359,30 @@ static void test_ring_controller_reaches_verdict(void **state)
                 return;
         for (int how = 0; how < 3; how++) {
                 size_t n = size[how];
-                struct brd_handle hp, hc;
-                struct brd_ring *p, *c;
+                struct pair q;
                 uint64_t bytes = 0;
 
                 brd__release_forget();
                 assert_int_equal(brd__release_verdict(4096, BRD_RELEASE_LINES), 0);
-                assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
-                assert_int_equal(brd_ring_attach(&hp, &p), 0);
-                assert_int_equal(brd_ring_attach(&hc, &c), 0);
+                pair_open(&q);
                 while (bytes < 7 * (uint64_t)EPOCH) {
                         for (int k = 0; k < 16; k++)
-                                assert_int_equal(brd_ring_send(p, msg, n, 0), 0);
+                                assert_int_equal(brd_ring_send(q.p, msg, n, 0), 0);
                         for (int k = 0; k < 16; k++) {
                                 const void *m;
 
                                 if (how == 1) {
-                                        assert_int_equal(brd_ring_peek(c, &m, 0), (ssize_t)n);
-                                        assert_int_equal(brd_ring_release(c), 0);
+                                        assert_int_equal(brd_ring_peek(q.c, &m, 0), (ssize_t)n);
+                                        assert_int_equal(brd_ring_release(q.c), 0);
                                 } else {
-                                        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0),
+                                        assert_int_equal(brd_ring_recv(q.c, buf, sizeof(buf), 0),
                                                          (ssize_t)n);
                                 }
                         }
                         bytes += 16 * n;        /* epochs count payload bytes */
                 }
                 assert_int_not_equal(brd__release_verdict(4096, BRD_RELEASE_LINES), 0);
-                brd_ring_close(p);
-                brd_ring_close(c);
-                brd_handle_close(&hp);
-                brd_handle_close(&hc);
+                pair_close(&q);
         }
         brd__release_forget();
 }
@@ -381,23 +398,20 @@ static void test_ring_controller_reaches_verdict(void **state)
 static void test_epochs_count_payload_bytes(void **state)
 {
         uint64_t msg = 0x0123456789abcdefull, got = 0, bytes = 0;
-        struct brd_handle hp, hc;
-        struct brd_ring *p, *c;
         struct brd__release rl;
+        struct pair q;
 
         (void)state;
         if (!started(&rl))
                 return;
         brd__release_forget();
-        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
-        assert_int_equal(brd_ring_attach(&hp, &p), 0);
-        assert_int_equal(brd_ring_attach(&hc, &c), 0);
+        pair_open(&q);
         for (int half = 0; half < 2; half++) {
                 while (bytes < (half ? 14 : 7) * (uint64_t)EPOCH / 2) {
                         for (int k = 0; k < 64; k++)
-                                assert_int_equal(brd_ring_send(p, &msg, 8, 0), 0);
+                                assert_int_equal(brd_ring_send(q.p, &msg, 8, 0), 0);
                         for (int k = 0; k < 64; k++) {
-                                assert_int_equal(brd_ring_recv(c, &got, 8, 0), 8);
+                                assert_int_equal(brd_ring_recv(q.c, &got, 8, 0), 8);
                                 assert_true(got == msg);
                         }
                         bytes += 64 * 8;
@@ -407,10 +421,7 @@ static void test_epochs_count_payload_bytes(void **state)
                 else
                         assert_int_not_equal(brd__release_verdict(4096, BRD_RELEASE_LINES), 0);
         }
-        brd_ring_close(p);
-        brd_ring_close(c);
-        brd_handle_close(&hp);
-        brd_handle_close(&hc);
+        pair_close(&q);
         brd__release_forget();
 }
 
