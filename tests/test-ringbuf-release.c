@@ -319,27 +319,6 @@ static void test_stream_copy_bytes(void **state)
 
 /* ------------------------------------- the controller inside a ring */
 
-/* Both ends of a 4 KiB ring, in this thread. */
-struct pair {
-        struct brd_handle hp, hc;
-        struct brd_ring *p, *c;
-};
-
-static void pair_open(struct pair *q)
-{
-        assert_int_equal(brd_ring_create(4096, 0, &q->hp, &q->hc), 0);
-        assert_int_equal(brd_ring_attach(&q->hp, &q->p), 0);
-        assert_int_equal(brd_ring_attach(&q->hc, &q->c), 0);
-}
-
-static void pair_close(struct pair *q)
-{
-        brd_ring_close(q->p);
-        brd_ring_close(q->c);
-        brd_handle_close(&q->hp);
-        brd_handle_close(&q->hc);
-}
-
 /*
  * A ring's consumer ends each epoch out of line, after its publish
  * (cons_after() in ringbuf/ring.c), on every way a message is consumed: recv's
@@ -359,30 +338,31 @@ static void test_ring_controller_reaches_verdict(void **state)
                 return;
         for (int how = 0; how < 3; how++) {
                 size_t n = size[how];
-                struct pair q;
+                struct brd_ring *p, *c;
                 uint64_t bytes = 0;
 
                 brd__release_forget();
                 assert_int_equal(brd__release_verdict(4096, BRD_RELEASE_LINES), 0);
-                pair_open(&q);
+                t_ring_pair(4096, 0, &p, &c);
                 while (bytes < 7 * (uint64_t)EPOCH) {
                         for (int k = 0; k < 16; k++)
-                                assert_int_equal(brd_ring_send(q.p, msg, n, 0), 0);
+                                assert_int_equal(brd_ring_send(p, msg, n, 0), 0);
                         for (int k = 0; k < 16; k++) {
                                 const void *m;
 
                                 if (how == 1) {
-                                        assert_int_equal(brd_ring_peek(q.c, &m, 0), (ssize_t)n);
-                                        assert_int_equal(brd_ring_release(q.c), 0);
+                                        assert_int_equal(brd_ring_peek(c, &m, 0), (ssize_t)n);
+                                        assert_int_equal(brd_ring_release(c), 0);
                                 } else {
-                                        assert_int_equal(brd_ring_recv(q.c, buf, sizeof(buf), 0),
+                                        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0),
                                                          (ssize_t)n);
                                 }
                         }
                         bytes += 16 * n;        /* epochs count payload bytes */
                 }
                 assert_int_not_equal(brd__release_verdict(4096, BRD_RELEASE_LINES), 0);
-                pair_close(&q);
+                brd_ring_close(p);
+                brd_ring_close(c);
         }
         brd__release_forget();
 }
@@ -399,19 +379,19 @@ static void test_epochs_count_payload_bytes(void **state)
 {
         uint64_t msg = 0x0123456789abcdefull, got = 0, bytes = 0;
         struct brd__release rl;
-        struct pair q;
+        struct brd_ring *p, *c;
 
         (void)state;
         if (!started(&rl))
                 return;
         brd__release_forget();
-        pair_open(&q);
+        t_ring_pair(4096, 0, &p, &c);
         for (int half = 0; half < 2; half++) {
                 while (bytes < (half ? 14 : 7) * (uint64_t)EPOCH / 2) {
                         for (int k = 0; k < 64; k++)
-                                assert_int_equal(brd_ring_send(q.p, &msg, 8, 0), 0);
+                                assert_int_equal(brd_ring_send(p, &msg, 8, 0), 0);
                         for (int k = 0; k < 64; k++) {
-                                assert_int_equal(brd_ring_recv(q.c, &got, 8, 0), 8);
+                                assert_int_equal(brd_ring_recv(c, &got, 8, 0), 8);
                                 assert_true(got == msg);
                         }
                         bytes += 64 * 8;
@@ -421,7 +401,8 @@ static void test_epochs_count_payload_bytes(void **state)
                 else
                         assert_int_not_equal(brd__release_verdict(4096, BRD_RELEASE_LINES), 0);
         }
-        pair_close(&q);
+        brd_ring_close(p);
+        brd_ring_close(c);
         brd__release_forget();
 }
 
@@ -445,15 +426,12 @@ static void test_ring_stream_controller_reaches_verdict(void **state)
         return;
 #endif
         for (int how = 0; how < 2; how++) {
-                struct brd_handle hp, hc;
                 struct brd_ring *p, *c;
                 uint64_t bytes = 0;
                 uint32_t i = 0;
 
                 brd__release_forget();
-                assert_int_equal(brd_ring_create(cap, 0, &hp, &hc), 0);
-                assert_int_equal(brd_ring_attach(&hp, &p), 0);
-                assert_int_equal(brd_ring_attach(&hc, &c), 0);
+                t_ring_pair(cap, 0, &p, &c);
                 while (bytes < 12 * (uint64_t)EPOCH) {
                         for (size_t k = 0; k < n; k++)
                                 msg[k] = (uint8_t)(i * 31 + k);
@@ -471,8 +449,6 @@ static void test_ring_stream_controller_reaches_verdict(void **state)
                 assert_int_not_equal(brd__release_verdict(cap, BRD_RELEASE_STREAM), 0);
                 brd_ring_close(p);
                 brd_ring_close(c);
-                brd_handle_close(&hp);
-                brd_handle_close(&hc);
         }
         free(msg);
         free(buf);
@@ -620,7 +596,6 @@ static void *producer(void *arg)
 
 static void test_stream_intact(void **state)
 {
-        struct brd_handle hp, hc;
         struct brd_ring *c = NULL;
         struct stream s = { 0 };
         struct t_leak l;
@@ -630,9 +605,7 @@ static void test_stream_intact(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
-        assert_int_equal(brd_ring_attach(&hp, &s.p), 0);
-        assert_int_equal(brd_ring_attach(&hc, &c), 0);
+        t_ring_pair(4096, 0, &s.p, &c);
         assert_int_equal(pthread_create(&th, NULL, producer, &s), 0);
         for (; got < STREAM_MSGS; got++) {
                 ssize_t n = brd_ring_recv(c, msg, sizeof(msg), 5000);
@@ -652,8 +625,6 @@ out:
         assert_true(h == s.sum);
         brd_ring_close(s.p);
         brd_ring_close(c);
-        brd_handle_close(&hp);
-        brd_handle_close(&hc);
         t_leak_end(&l);
 }
 

@@ -59,7 +59,7 @@ static struct json *load_json(const char *path)
 static void test_bench_all_quick_json_plot(void **state)
 {
         char dir[] = "/tmp/brood-test-bench-XXXXXX", json[256], svg[256];
-        const struct json *g;
+        const struct json *g, *holds;
         struct json *j;
         char *text;
 
@@ -107,10 +107,11 @@ static void test_bench_all_quick_json_plot(void **state)
         assert_true(json_get(json_get(g, "spawn"), "results")->nkids >= 4);
         assert_non_null(json_get(json_get(g, "pool"), "results"));
         /* the pool's lock beside a bare futex lock: every hand-off happened */
-        assert_int_equal(json_get(json_get(json_get(g, "pool"), "lock"), "holds")->nkids, 2);
+        holds = json_get(json_get(json_get(g, "pool"), "lock"), "holds");
+        assert_non_null(holds);
+        assert_int_equal(holds->nkids, 2);
         for (int i = 0; i < 2; i++) {
-                const struct json *h = json_at(json_get(json_get(json_get(g, "pool"), "lock"),
-                                                        "holds"), i);
+                const struct json *h = json_at(holds, i);
 
                 assert_true(json_num(h, -1, "hold_ns", NULL) > 0);
                 assert_true(json_num(h, -1, "owner_handoff_us", NULL) > 0);
