@@ -331,7 +331,10 @@ static int produce_any(struct chan *c, unsigned char *src, uint64_t nmax, int64_
 {
         switch (c->peer) {
         case PEER_BROOD:    return produce(c, PEER_BROOD, src, nmax, deadline, ret_sent);
-        case PEER_BROOD_ZC: return produce(c, PEER_BROOD_ZC, src, nmax, deadline, ret_sent);
+        case PEER_BROOD_ZC:
+                if (opt.zc_side == ZC_CONSUMER)
+                        return produce(c, PEER_BROOD, src, nmax, deadline, ret_sent);
+                return produce(c, PEER_BROOD_ZC, src, nmax, deadline, ret_sent);
         case PEER_BROOD_BATCH:
                 return produce(c, PEER_BROOD_BATCH, src, nmax, deadline, ret_sent);
         case PEER_PIPE:     return produce(c, PEER_PIPE, src, nmax, deadline, ret_sent);
@@ -346,7 +349,10 @@ static int consume_any(struct chan *c, int verify, uint64_t warm)
 {
         switch (c->peer) {
         case PEER_BROOD:    return consume(c, PEER_BROOD, verify, warm);
-        case PEER_BROOD_ZC: return consume(c, PEER_BROOD_ZC, verify, warm);
+        case PEER_BROOD_ZC:
+                if (opt.zc_side == ZC_PRODUCER)
+                        return consume(c, PEER_BROOD, verify, warm);
+                return consume(c, PEER_BROOD_ZC, verify, warm);
         case PEER_BROOD_BATCH: return consume(c, PEER_BROOD_BATCH, verify, warm);
         case PEER_PIPE:     return consume(c, PEER_PIPE, verify, warm);
         case PEER_SOCK:     return consume(c, PEER_SOCK, verify, warm);

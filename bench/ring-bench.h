@@ -28,8 +28,13 @@ struct rb_opt {
         const char *json;
         size_t   only;                  /* --size: stream this size only, nothing else */
         size_t   offset;                /* --offset: the peers' buffers start this far past a page */
+        int      zc_side;               /* --zc-side: which sides of the zero-copy peer use it (ZC_*) */
         int      cpu[2];                /* producer / consumer CPUs when pinned */
 };
+
+/* opt.zc_side: the zero-copy peer's sides that call the zero-copy API; the
+ * other side calls send or recv on the same ring. */
+enum { ZC_BOTH, ZC_PRODUCER, ZC_CONSUMER };
 
 extern struct rb_opt opt;
 extern int failures;                    /* errors and checksum mismatches (not misses) */

@@ -131,13 +131,14 @@ static void test_bench_all_quick_json_plot(void **state)
 static void test_bench_passes_options(void **state)
 {
         char dir[] = "/tmp/brood-test-bench-XXXXXX", json[256];
-        const struct json *ring, *rows;
+        const struct json *ring, *rows, *sides;
         struct json *j;
 
         (void)state;
         assert_non_null(mkdtemp(dir));
         snprintf(json, sizeof(json), "%s/ring.json", dir);
-        assert_int_equal(brood_exit("bench ring --quick --json %s -- --size 64 --passes 1", json), 0);
+        assert_int_equal(brood_exit("bench ring --quick --json %s -- --size 64 --passes 1 "
+                                    "--zc-side consumer", json), 0);
         j = load_json(json);
         ring = json_get(json_get(j, "groups"), "ring");
         assert_non_null(ring);
@@ -146,6 +147,12 @@ static void test_bench_passes_options(void **state)
         /* only the 64 B row ran */
         assert_true(json_num(json_at(rows, 1), 0, "peers", "brood_copy", "msgs_per_s", NULL) > 0);
         assert_true(json_num(json_at(rows, 0), -1, "peers", "brood_copy", "msgs_per_s", NULL) < 0);
+        /* the zero-copy column ran (its checksum pass too) with a copying producer */
+        assert_true(json_num(json_at(rows, 1), 0, "peers", "brood_zerocopy", "msgs_per_s", NULL) > 0);
+        sides = json_get(ring, "zerocopy_sides");
+        assert_non_null(sides);
+        assert_int_equal(sides->type, JSON_STR);
+        assert_string_equal(sides->str, "consumer");
         json_free(j);
         unlink(json);
         rmdir(dir);
@@ -154,6 +161,7 @@ static void test_bench_passes_options(void **state)
         assert_int_equal(brood_exit("bench all -- --size 64"), 2);
         assert_int_equal(brood_exit("bench ring --plot /nonexistent/x.svg -- --size 64"), 2);
         assert_int_equal(brood_exit("bench ring -- --bogus"), 1);
+        assert_int_equal(brood_exit("bench ring -- --zc-side neither"), 1);
 }
 
 int main(void)
