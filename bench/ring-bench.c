@@ -88,6 +88,15 @@
 static const char *const release_name[] = { "auto", "off", "on" };
 static const char *const zc_side_name[] = { "both", "producer", "consumer" };
 
+/* The index of @s in @names (3 of them), or -1: the options' values. */
+static int name_index(const char *const names[3], const char *s)
+{
+        for (int k = 0; k < 3; k++)
+                if (!strcmp(s, names[k]))
+                        return k;
+        return -1;
+}
+
 /* ---------------------------------------------------------------- report */
 
 static const size_t sizes[] = { 8, 64, 512, 4 * KiB, 64 * KiB, MiB };
@@ -758,14 +767,11 @@ int main(int argc, char **argv)
                 case 'F': {
                         int *policy = ch == 'r' ? &brd__release_policy :
                                       ch == 'S' ? &brd__stream_policy : &brd__fence_policy;
-                        int v = -1;
-
                         /* release_name[] indexes both enums alike. */
                         _Static_assert((int)BRD_FENCE_NEVER == (int)BRD_RELEASE_OFF &&
                                        (int)BRD_FENCE_ALWAYS == (int)BRD_RELEASE_ON, "policy values");
-                        for (int k = 0; k < 3; k++)
-                                if (!strcmp(optarg, release_name[k]))
-                                        v = k;
+                        int v = name_index(release_name, optarg);
+
                         if (v < 0) {
                                 fprintf(stderr, "ring-bench: --%s auto, off or on\n",
                                         ch == 'r' ? "release" : ch == 'S' ? "stream" : "fence");
@@ -786,11 +792,8 @@ int main(int argc, char **argv)
                         break;
                 }
                 case 'z': {
-                        int v = -1;
+                        int v = name_index(zc_side_name, optarg);
 
-                        for (int k = 0; k < 3; k++)
-                                if (!strcmp(optarg, zc_side_name[k]))
-                                        v = k;
                         if (v < 0) {
                                 fprintf(stderr, "ring-bench: --zc-side both, producer or consumer\n");
                                 return 2;
