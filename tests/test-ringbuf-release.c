@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -320,6 +321,36 @@ static void test_stream_copy_bytes(void **state)
 /* ------------------------------------- the controller inside a ring */
 
 /*
+ * Streams @n-byte copies of @msg from @p to @c, 16 at a time, each received
+ * by recv or (@peek) by peek + release and compared, from @bytes payload
+ * bytes passed until @until; returns the payload bytes passed.
+ */
+static uint64_t pump(struct brd_ring *p, struct brd_ring *c, const uint8_t *msg, size_t n,
+                     bool peek, uint64_t bytes, uint64_t until)
+{
+        uint8_t buf[256];
+
+        assert_true(n <= sizeof(buf));
+        while (bytes < until) {
+                for (int k = 0; k < 16; k++)
+                        assert_int_equal(brd_ring_send(p, msg, n, 0), 0);
+                for (int k = 0; k < 16; k++) {
+                        const void *m = buf;
+
+                        if (peek)
+                                assert_int_equal(brd_ring_peek(c, &m, 0), (ssize_t)n);
+                        else
+                                assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), (ssize_t)n);
+                        assert_memory_equal(m, msg, n);
+                        if (peek)
+                                assert_int_equal(brd_ring_release(c), 0);
+                }
+                bytes += 16 * n;        /* epochs count payload bytes */
+        }
+        return bytes;
+}
+
+/*
  * A ring's consumer ends each epoch out of line, after its publish
  * (cons_after() in ringbuf/ring.c), on every way a message is consumed: recv's
  * small inline path, peek + release, and recv of a larger message.  One
@@ -330,36 +361,19 @@ static void test_stream_copy_bytes(void **state)
 static void test_ring_controller_reaches_verdict(void **state)
 {
         static const size_t size[] = { 64, 64, 200 };
-        uint8_t msg[200] = { 1 }, buf[200];
+        static const uint8_t msg[200] = { 1 };
         struct brd__release rl;
 
         (void)state;
         if (!started(&rl))
                 return;
         for (int how = 0; how < 3; how++) {
-                size_t n = size[how];
                 struct brd_ring *p, *c;
-                uint64_t bytes = 0;
 
                 brd__release_forget();
                 assert_int_equal(brd__release_verdict(4096, BRD_RELEASE_LINES), 0);
                 t_ring_pair(4096, 0, &p, &c);
-                while (bytes < 7 * (uint64_t)EPOCH) {
-                        for (int k = 0; k < 16; k++)
-                                assert_int_equal(brd_ring_send(p, msg, n, 0), 0);
-                        for (int k = 0; k < 16; k++) {
-                                const void *m;
-
-                                if (how == 1) {
-                                        assert_int_equal(brd_ring_peek(c, &m, 0), (ssize_t)n);
-                                        assert_int_equal(brd_ring_release(c), 0);
-                                } else {
-                                        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0),
-                                                         (ssize_t)n);
-                                }
-                        }
-                        bytes += 16 * n;        /* epochs count payload bytes */
-                }
+                pump(p, c, msg, size[how], how == 1, 0, 7 * (uint64_t)EPOCH);
                 assert_int_not_equal(brd__release_verdict(4096, BRD_RELEASE_LINES), 0);
                 brd_ring_close(p);
                 brd_ring_close(c);
@@ -377,30 +391,20 @@ static void test_ring_controller_reaches_verdict(void **state)
  */
 static void test_epochs_count_payload_bytes(void **state)
 {
-        uint64_t msg = 0x0123456789abcdefull, got = 0, bytes = 0;
+        static const uint8_t msg[8] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef };
         struct brd__release rl;
         struct brd_ring *p, *c;
+        uint64_t bytes;
 
         (void)state;
         if (!started(&rl))
                 return;
         brd__release_forget();
         t_ring_pair(4096, 0, &p, &c);
-        for (int half = 0; half < 2; half++) {
-                while (bytes < (half ? 14 : 7) * (uint64_t)EPOCH / 2) {
-                        for (int k = 0; k < 64; k++)
-                                assert_int_equal(brd_ring_send(p, &msg, 8, 0), 0);
-                        for (int k = 0; k < 64; k++) {
-                                assert_int_equal(brd_ring_recv(c, &got, 8, 0), 8);
-                                assert_true(got == msg);
-                        }
-                        bytes += 64 * 8;
-                }
-                if (half == 0)
-                        assert_int_equal(brd__release_verdict(4096, BRD_RELEASE_LINES), 0);
-                else
-                        assert_int_not_equal(brd__release_verdict(4096, BRD_RELEASE_LINES), 0);
-        }
+        bytes = pump(p, c, msg, sizeof(msg), false, 0, 7 * (uint64_t)EPOCH / 2);
+        assert_int_equal(brd__release_verdict(4096, BRD_RELEASE_LINES), 0);
+        pump(p, c, msg, sizeof(msg), false, bytes, 7 * (uint64_t)EPOCH);
+        assert_int_not_equal(brd__release_verdict(4096, BRD_RELEASE_LINES), 0);
         brd_ring_close(p);
         brd_ring_close(c);
         brd__release_forget();

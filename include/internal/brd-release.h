@@ -167,8 +167,8 @@ static inline void brd__release_lines(const struct brd__release *rl, const uint8
 }
 
 /* The endpoint has moved @done payload bytes: is the epoch over
- * (brd__release_epoch() due)?  Apart from brd__release_lines(), so that the consumer's fast path
- * makes the call out of line, after its publish. */
+ * (brd__release_epoch() due)?  Apart from brd__release_lines(), so that
+ * the consumer's fast path makes the call out of line, after its publish. */
 static inline bool brd__release_due(const struct brd__release *rl, uint64_t done)
 {
         return done >= rl->mark;
