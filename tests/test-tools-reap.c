@@ -159,6 +159,7 @@ static struct other_ns *other_ns_start(int (*fn)(void *arg))
 {
         struct other_ns *o;
         int ready[2], go[2], rc;
+        pid_t h;
         char c;
 
         o = mmap(NULL, sizeof(*o), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -170,13 +171,17 @@ static struct other_ns *other_ns_start(int (*fn)(void *arg))
         o->go_r = go[0];
         o->ready_r = ready[0];
         o->go_w = go[1];
-        o->h = fork();
-        assert_true(o->h >= 0);
-        if (o->h == 0) {
+        /* fork()'s answer goes to a local: @o is shared, and a child that
+         * stored its 0 there could read back the parent's pid (or the
+         * parent the child's 0) and take the other branch. */
+        h = fork();
+        assert_true(h >= 0);
+        if (h == 0) {
                 close(ready[0]);
                 close(go[1]);
                 _exit(t_run_in_new_pidns(fn, o));
         }
+        o->h = h;
         close(ready[1]);
         close(go[0]);
         if (read(o->ready_r, &c, 1) != 1) {
