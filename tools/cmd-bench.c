@@ -195,7 +195,7 @@ static void plot_ring(FILE *g, const struct json *ring)
         }
         fprintf(g, "set title 'Ring throughput, producer and consumer in two processes'\n"
                    "set logscale xy\nset xlabel 'message size (bytes)'\nset ylabel 'GB/s (payload)'\n"
-                   "set key top left\nset grid\nset xrange [5:2e6]\n"
+                   "set key bottom right\nset grid\nset xrange [5:2e6]\n"
                    "set xtics ('8' 8, '64' 64, '512' 512, '4K' 4096, '64K' 65536, '1M' 1048576)\n"
                    "plot ");
         for (k = 0; k < BRD_ARRAY_LEN(peers); k++)
@@ -204,11 +204,12 @@ static void plot_ring(FILE *g, const struct json *ring)
         fprintf(g, "\nunset logscale\nunset xtics\nset xtics\nset autoscale x\n");
 }
 
-/* The spawn panel: p50 latency bars (log scale). */
+/* The spawn panel: p50 latency bars (log scale), drawn across so that the
+ * peers' long names read level, the first at the top. */
 static void plot_spawn(FILE *g, const struct json *spawn)
 {
         const struct json *r = json_get(spawn, "results");
-        size_t i;
+        size_t i, n = 0;
 
         fprintf(g, "$spawn << EOD\n");
         for (i = 0; r && i < r->nkids; i++) {
@@ -224,13 +225,20 @@ static void plot_spawn(FILE *g, const struct json *spawn)
                         if (label[k] == '"')
                                 label[k] = '\'';
                 fprintf(g, "\"%s\" %g\n", label, json_num(row, 0, "p50_us", NULL));
+                n++;
         }
+        /* boxxyerror: x, y, x from 10 us to the value, y +- 0.35; the y axis
+         * runs downwards, the first row on top. */
         fprintf(g, "EOD\n"
                    "set title 'Spawn and wait a child that exits at once (p50)'\n"
-                   "set logscale y\nset ylabel 'microseconds'\nset xlabel ''\nunset key\n"
-                   "set style fill solid 0.7\nset boxwidth 0.7\nset xtics rotate by -40 font ',9'\n"
-                   "plot $spawn using 0:2:xtic(1) with boxes lc rgb '#3070b0'\n"
-                   "unset logscale\nset xtics norotate\n");
+                   "set logscale x\nset xlabel 'microseconds'\nset ylabel ''\nunset key\nset grid x\n"
+                   "set style fill solid 0.7\nset xrange [10:*]\nset yrange [%g:-0.6]\n"
+                   "set ytics font ',10'\n"
+                   "plot $spawn using 2:0:(10):2:($0-0.35):($0+0.35):ytic(1) with boxxyerror"
+                   " lc rgb '#3070b0'\n"
+                   "unset logscale\nunset grid\nset autoscale xy\n"
+                   "set ytics font ''\n",
+                (double)n - 0.4);
 }
 
 /* The pool panel: alloc+free pairs/s against block size, one process. */
