@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* brood bench all --quick --json --plot: every group runs, the JSON parses
- * and holds every group's figures, the SVG is written.  brood bench ring --
- * OPTIONS: the options reach the ring benchmark. */
+ * and holds every group's figures, the SVG is written, and --from draws the
+ * same SVG from the saved JSON.  brood bench ring -- OPTIONS: the options
+ * reach the ring benchmark. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,14 +59,15 @@ static struct json *load_json(const char *path)
 
 static void test_bench_all_quick_json_plot(void **state)
 {
-        char dir[] = "/tmp/brood-test-bench-XXXXXX", json[256], svg[256];
+        char dir[] = "/tmp/brood-test-bench-XXXXXX", json[256], svg[256], svg2[256];
         const struct json *g, *holds;
         struct json *j;
-        char *text;
+        char *text, *drawn;
 
         assert_non_null(mkdtemp(dir));
         snprintf(json, sizeof(json), "%s/all.json", dir);
         snprintf(svg, sizeof(svg), "%s/all.svg", dir);
+        snprintf(svg2, sizeof(svg2), "%s/again.svg", dir);
         assert_int_equal(brood_exit("bench all --quick --json %s --plot %s", json, svg), 0);
 
         j = load_json(json);
@@ -123,8 +125,29 @@ static void test_bench_all_quick_json_plot(void **state)
         assert_non_null(text);
         assert_non_null(strstr(text, "<svg"));
         assert_non_null(strstr(text, "Ring throughput"));
+        assert_non_null(strstr(text, "Spawn and wait"));
+        assert_non_null(strstr(text, "Shared pool"));
+
+        /* The saved run, drawn again: the same SVG, byte for byte. */
+        drawn = strdup(text);
+        assert_non_null(drawn);
+        assert_int_equal(brood_exit("bench --from %s --plot %s", json, svg2), 0);
+        text = slurp(svg2);
+        assert_non_null(text);
+        assert_string_equal(text, drawn);
+        free(drawn);
+        /* --from runs nothing: with anything that would, or without
+         * --plot, it is a usage error; a file that is no saved run fails. */
+        assert_int_equal(brood_exit("bench --from %s", json), 2);
+        assert_int_equal(brood_exit("bench ring --from %s --plot %s", json, svg2), 2);
+        assert_int_equal(brood_exit("bench --quick --from %s --plot %s", json, svg2), 2);
+        assert_int_equal(brood_exit("bench --from %s --json %s --plot %s", json, json, svg2), 2);
+        assert_int_equal(brood_exit("bench --from %s/none.json --plot %s", dir, svg2), 1);
+        assert_int_equal(brood_exit("bench --from %s --plot %s", svg, svg2), 1);
+        assert_int_equal(brood_exit("bench --from /dev/zero --plot %s 2>/dev/null", svg2), 1);
         unlink(json);
         unlink(svg);
+        unlink(svg2);
         rmdir(dir);
 }
 

@@ -94,6 +94,10 @@ static int run_group(const char *group, char **pass, int npass, char **extra, in
         return BRD_EXIT_OK;
 }
 
+/* A whole file as a string; NULL with errno (EFBIG past SLURP_MAX: a run's
+ * JSON is tens of KiB, and --from may be handed anything). */
+#define SLURP_MAX (16u << 20)
+
 static char *slurp(const char *path)
 {
         FILE *f = fopen(path, "re");
@@ -104,9 +108,11 @@ static char *slurp(const char *path)
                 return NULL;
         do {
                 if (cap - n < 4096) {
-                        char *nb = realloc(buf, cap + 65536);
+                        char *nb = cap < SLURP_MAX ? realloc(buf, cap + 65536) : NULL;
 
                         if (!nb) {
+                                if (cap >= SLURP_MAX)
+                                        errno = EFBIG;
                                 free(buf);
                                 fclose(f);
                                 return NULL;
@@ -273,7 +279,7 @@ static void plot_pool(FILE *g, const struct json *pool)
         fprintf(g, "\nunset logscale\n");
 }
 
-static int write_plot(const char *gnuplot, const char *svg, struct json *const *parsed)
+static int write_plot(const char *gnuplot, const char *svg, const struct json *const *parsed)
 {
         char cmd[PATH_MAX + 16];
         unsigned panels = 0, i;
@@ -301,10 +307,44 @@ static int write_plot(const char *gnuplot, const char *svg, struct json *const *
         return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
 }
 
+/* --from: the plot of a run that --json saved.  Exit code. */
+static int plot_saved(const char *gnuplot, const char *from, const char *svg)
+{
+        const struct json *draw[NGROUPS] = { 0 }, *g;
+        char *text = slurp(from);
+        struct json *doc = text ? json_parse(text) : NULL;
+        size_t i, n = 0;
+        int r;
+
+        if (!text) {
+                tool_err("bench", from, errno);
+                return BRD_EXIT_FAIL;
+        }
+        g = json_get(doc, "groups");
+        for (i = 0; g && i < NGROUPS; i++)
+                n += (draw[i] = json_get(g, groups[i])) != NULL;
+        if (!n) {
+                fprintf(stderr, "brood: bench: %s: not a run saved by brood bench --json\n", from);
+                json_free(doc);
+                free(text);
+                return BRD_EXIT_FAIL;
+        }
+        r = write_plot(gnuplot, svg, draw);
+        json_free(doc);
+        free(text);
+        if (r < 0) {
+                tool_err("bench", svg, -r);
+                return BRD_EXIT_FAIL;
+        }
+        printf("brood bench: wrote %s\n", svg);
+        return BRD_EXIT_OK;
+}
+
 static int usage(FILE *f)
 {
         fprintf(f, "usage: brood bench [ring|spawn|pool|all] [--quick] [--json FILE] [--plot FILE.svg]\n"
                    "                   [-- PROGRAM-OPTIONS]\n"
+                   "       brood bench --from FILE.json --plot FILE.svg\n"
                    "  Runs brood's benchmarks, each beside its peers in the same run (ring: pipe,\n"
                    "  socketpair, the seed protocol, a hand-written spin ring, eventfd, memcpy;\n"
                    "  spawn: fork+waitpid, posix_spawn, Python multiprocessing; pool: malloc,\n"
@@ -313,6 +353,7 @@ static int usage(FILE *f)
                    "  --json FILE    every figure of every group in one JSON document\n"
                    "  --plot FILE    an SVG: ring throughput against message size, spawn latency\n"
                    "                 bars, pool pairs/s (needs gnuplot: apt-get install gnuplot-nox)\n"
+                   "  --from FILE    run nothing: draw the --plot of a run saved with --json\n"
                    "  -- ...         the rest goes to one group's program, e.g.\n"
                    "                 brood bench ring -- --size 4096 --offset 16 (see its --help)\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
@@ -324,13 +365,14 @@ int cmd_bench(int argc, char **argv)
                 { "quick", no_argument, NULL, 'q' },
                 { "json", required_argument, NULL, 'j' },
                 { "plot", required_argument, NULL, 'p' },
+                { "from", required_argument, NULL, 'f' },
                 { "help", no_argument, NULL, 'h' },
                 { 0 }
         };
         char *text[NGROUPS] = { 0 };
         struct json *parsed[NGROUPS] = { 0 };
         char tmpdir[] = "/tmp/brood-bench-XXXXXX", gnuplot[PATH_MAX];
-        const char *json = NULL, *plot = NULL, *which = "all";
+        const char *json = NULL, *plot = NULL, *from = NULL, *which = NULL;
         char *pass[1] = { "--quick" }, **extra = NULL;
         int c, npass = 0, nextra = 0, rc = BRD_EXIT_OK, r;
         size_t i;
@@ -344,11 +386,12 @@ int cmd_bench(int argc, char **argv)
                         break;
                 }
         }
-        while ((c = getopt_long(argc, argv, "qj:p:h", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "qj:p:f:h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'q': npass = 1; break;     /* once, however often it is given */
                 case 'j': json = optarg; break;
                 case 'p': plot = optarg; break;
+                case 'f': from = optarg; break;
                 case 'h': return usage(stdout);
                 default: return usage(stderr);
                 }
@@ -357,6 +400,13 @@ int cmd_bench(int argc, char **argv)
                 which = argv[optind++];
         if (optind != argc)
                 return usage(stderr);
+        if (from && (!plot || which || npass || json || extra)) {
+                fprintf(stderr, "brood: bench: --from draws a saved run: --plot FILE, and nothing "
+                                "that runs one\n");
+                return BRD_EXIT_USAGE;
+        }
+        if (!which)
+                which = "all";
         for (i = 0; i < NGROUPS; i++)
                 if (!strcmp(which, groups[i]))
                         break;
@@ -382,6 +432,8 @@ int cmd_bench(int argc, char **argv)
                                 "(apt-get install gnuplot-nox)\n");
                 return BRD_EXIT_FAIL;
         }
+        if (from)
+                return plot_saved(gnuplot, from, plot);
         if (!mkdtemp(tmpdir)) {
                 tool_err("bench", "/tmp", errno);
                 return BRD_EXIT_FAIL;
@@ -411,7 +463,11 @@ int cmd_bench(int argc, char **argv)
                 }
         }
         if (plot) {
-                r = write_plot(gnuplot, plot, parsed);
+                const struct json *draw[NGROUPS];
+
+                for (i = 0; i < NGROUPS; i++)
+                        draw[i] = parsed[i];
+                r = write_plot(gnuplot, plot, draw);
                 if (r < 0) {
                         tool_err("bench", plot, -r);
                         rc = BRD_EXIT_FAIL;
