@@ -307,6 +307,19 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
         return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
 }
 
+/* write_plot() and its report, for a run and for --from alike: exit code. */
+static int plot_to(const char *gnuplot, const char *svg, const struct json *const *groups_json)
+{
+        int r = write_plot(gnuplot, svg, groups_json);
+
+        if (r < 0) {
+                tool_err("bench", svg, -r);
+                return BRD_EXIT_FAIL;
+        }
+        printf("brood bench: wrote %s\n", svg);
+        return BRD_EXIT_OK;
+}
+
 /* --from: the plot of a run that --json saved.  Exit code. */
 static int plot_saved(const char *gnuplot, const char *from, const char *svg)
 {
@@ -314,7 +327,7 @@ static int plot_saved(const char *gnuplot, const char *from, const char *svg)
         char *text = slurp(from);
         struct json *doc = text ? json_parse(text) : NULL;
         size_t i, n = 0;
-        int r;
+        int rc;
 
         if (!text) {
                 tool_err("bench", from, errno);
@@ -329,15 +342,10 @@ static int plot_saved(const char *gnuplot, const char *from, const char *svg)
                 free(text);
                 return BRD_EXIT_FAIL;
         }
-        r = write_plot(gnuplot, svg, draw);
+        rc = plot_to(gnuplot, svg, draw);
         json_free(doc);
         free(text);
-        if (r < 0) {
-                tool_err("bench", svg, -r);
-                return BRD_EXIT_FAIL;
-        }
-        printf("brood bench: wrote %s\n", svg);
-        return BRD_EXIT_OK;
+        return rc;
 }
 
 static int usage(FILE *f)
@@ -467,13 +475,8 @@ int cmd_bench(int argc, char **argv)
 
                 for (i = 0; i < NGROUPS; i++)
                         draw[i] = parsed[i];
-                r = write_plot(gnuplot, plot, draw);
-                if (r < 0) {
-                        tool_err("bench", plot, -r);
+                if (plot_to(gnuplot, plot, draw) != BRD_EXIT_OK)
                         rc = BRD_EXIT_FAIL;
-                } else {
-                        printf("brood bench: wrote %s\n", plot);
-                }
         }
         for (i = 0; i < NGROUPS; i++) {
                 json_free(parsed[i]);
