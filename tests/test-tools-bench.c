@@ -145,6 +145,7 @@ static void test_bench_all_quick_json_plot(void **state)
         assert_int_equal(brood_exit("bench --from %s/none.json --plot %s", dir, svg2), 1);
         assert_int_equal(brood_exit("bench --from %s --plot %s", svg, svg2), 1);
         assert_int_equal(brood_exit("bench --from /dev/zero --plot %s 2>/dev/null", svg2), 1);
+        assert_int_equal(brood_exit("bench --from %s --plot %s 2>/dev/null", dir, svg2), 1);
         unlink(json);
         unlink(svg);
         unlink(svg2);

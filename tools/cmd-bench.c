@@ -95,27 +95,25 @@ static int run_group(const char *group, char **pass, int npass, char **extra, in
 }
 
 /* A whole file as a string; NULL with errno (EFBIG past SLURP_MAX: a run's
- * JSON is tens of KiB, and --from may be handed anything). */
+ * JSON is tens of KiB, and --from may be handed anything; a read error is
+ * an error, never a shorter string). */
 #define SLURP_MAX (16u << 20)
 
 static char *slurp(const char *path)
 {
         FILE *f = fopen(path, "re");
-        char *buf = NULL;
+        char *buf = NULL, *nb;
         size_t n = 0, cap = 0, got;
+        int e = 0;
 
         if (!f)
                 return NULL;
         do {
                 if (cap - n < 4096) {
-                        char *nb = cap < SLURP_MAX ? realloc(buf, cap + 65536) : NULL;
-
+                        nb = cap < SLURP_MAX ? realloc(buf, cap + 65536) : NULL;
                         if (!nb) {
-                                if (cap >= SLURP_MAX)
-                                        errno = EFBIG;
-                                free(buf);
-                                fclose(f);
-                                return NULL;
+                                e = cap < SLURP_MAX ? ENOMEM : EFBIG;
+                                break;
                         }
                         buf = nb;
                         cap += 65536;
@@ -123,7 +121,14 @@ static char *slurp(const char *path)
                 got = fread(buf + n, 1, cap - n - 1, f);
                 n += got;
         } while (got);
+        if (!e && ferror(f))
+                e = errno ? errno : EIO;
         fclose(f);
+        if (e) {
+                free(buf);
+                errno = e;
+                return NULL;
+        }
         buf[n] = '\0';
         return buf;
 }
