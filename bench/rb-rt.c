@@ -107,14 +107,16 @@ static int rt_efds(struct rt_chan *c)
         return c->a[0] < 0 || c->b[0] < 0 ? -errno : 0;
 }
 
-static int rt_setup(struct rt_chan *c)
+/* A channel of peer @p that holds nothing yet: rt_close() may take it. */
+static void rt_init(struct rt_chan *c, enum rt_peer p)
 {
-        for (int i = 0; i < 4; i++)
-                c->h[i].nfds = 0;
+        *c = (struct rt_chan){ .peer = p };
         c->a[0] = c->a[1] = c->b[0] = c->b[1] = -1;
         c->ep = c->pidfd = c->intr = -1;
-        c->raw = NULL;
-        c->seq = 0;
+}
+
+static int rt_setup(struct rt_chan *c)
+{
         switch (c->peer) {
         case RT_BROOD:
         case RT_BROOD_NOSPIN: {
@@ -286,20 +288,21 @@ static ALWAYS_INLINE int rt_ping(struct rt_chan *c, enum rt_peer p)
         }
 }
 
-/* Child: echo until EOF (eventfd: a value of 2 means stop). */
-static ALWAYS_INLINE int rt_echo(struct rt_chan *c, enum rt_peer p)
+/* Child: echo @limit messages (0), or until EOF (1; eventfd: a value of 2
+ * means stop), or -errno. */
+static ALWAYS_INLINE int rt_echo(struct rt_chan *c, enum rt_peer p, unsigned limit)
 {
-        uint64_t v, count = 0;
+        uint64_t v;
         ssize_t n;
         int e;
 
-        for (;;) {
+        for (unsigned k = 0; k < limit; k++) {
                 switch (p) {
                 case RT_BROOD:
                 case RT_BROOD_NOSPIN:
                         n = brd_ring_recv(c->rx, c->buf, RT_MSG, -1);
                         if (n == -EPIPE)
-                                goto out;
+                                return 1;
                         if (n < 0)
                                 return (int)n;
                         e = brd_ring_send(c->tx, c->buf, (size_t)n, -1);
@@ -309,21 +312,21 @@ static ALWAYS_INLINE int rt_echo(struct rt_chan *c, enum rt_peer p)
                 case RT_EVENTFD:
                         e = efd_read(c->a[0], &v);
                         if (e == 0 && v >= 2)
-                                goto out;
+                                return 1;
                         if (e == 0)
                                 e = efd_write(c->b[0], 1);
                         break;
                 case RT_PIPE:
                         n = read_full(c->a[0], c->buf, RT_MSG);
                         if (n == 0)
-                                goto out;
+                                return 1;
                         if (n < 0)
                                 return (int)n;
                         e = write_full(c->b[1], c->buf, RT_MSG);
                         break;
                 case RT_RAW:
                         if (raw_get(c, 0, c->seq))
-                                goto out;
+                                return 1;
                         raw_put(c, 1, c->seq, c->seq + 1);
                         c->seq++;
                         e = 0;
@@ -334,7 +337,7 @@ static ALWAYS_INLINE int rt_echo(struct rt_chan *c, enum rt_peer p)
                         if (e < 0)
                                 return e;
                         if (raw_get(c, 0, c->seq))
-                                goto out;
+                                return 1;
                         raw_put(c, 1, c->seq, c->seq + 1);
                         c->seq++;
                         e = efd_write(c->b[0], 1);
@@ -344,74 +347,132 @@ static ALWAYS_INLINE int rt_echo(struct rt_chan *c, enum rt_peer p)
                 }
                 if (e < 0)
                         return e;
-                count++;
         }
-out:
-        res->count = count;
         return 0;
 }
 
 uint64_t *rt_samples;
 
-static ALWAYS_INLINE int rt_loop(struct rt_chan *c, enum rt_peer p, int64_t deadline, size_t *ret_n)
+/* Parent: @n ping-pongs, each one's time (one clock read included) in @out. */
+static ALWAYS_INLINE int rt_round(struct rt_chan *c, enum rt_peer p, uint64_t *out, unsigned n)
 {
-        size_t i;
         int64_t t = bc_now_ns(), t1;
-        int e = 0;
+        int e;
 
-        for (i = 0; i < RT_MAX_SAMPLES; i++) {
+        for (unsigned i = 0; i < n; i++) {
                 e = rt_ping(c, p);
                 t1 = bc_now_ns();
                 if (e < 0)
-                        break;
-                rt_samples[i] = (uint64_t)(t1 - t);
+                        return e;
+                out[i] = (uint64_t)(t1 - t);
                 t = t1;
-                if (t >= deadline)
-                        break;
         }
-        *ret_n = i;
+        return 0;
+}
+
+/* The switches below hand each peer's loop a constant peer, so that the
+ * compiler drops the other peers' branches from it. */
+static int rt_round_any(struct rt_chan *c, uint64_t *out, unsigned n)
+{
+        switch (c->peer) {
+        case RT_BROOD:        return rt_round(c, RT_BROOD, out, n);
+        case RT_BROOD_NOSPIN: return rt_round(c, RT_BROOD_NOSPIN, out, n);
+        case RT_EVENTFD:      return rt_round(c, RT_EVENTFD, out, n);
+        case RT_PIPE:         return rt_round(c, RT_PIPE, out, n);
+        case RT_RAW:          return rt_round(c, RT_RAW, out, n);
+        case RT_RAW_EFD:      return rt_round(c, RT_RAW_EFD, out, n);
+        case RT_RAW_EPOLL:    return rt_round(c, RT_RAW_EPOLL, out, n);
+        default:              return -EINVAL;
+        }
+}
+
+static int rt_echo_any(struct rt_chan *c, unsigned limit)
+{
+        switch (c->peer) {
+        case RT_BROOD:        return rt_echo(c, RT_BROOD, limit);
+        case RT_BROOD_NOSPIN: return rt_echo(c, RT_BROOD_NOSPIN, limit);
+        case RT_EVENTFD:      return rt_echo(c, RT_EVENTFD, limit);
+        case RT_PIPE:         return rt_echo(c, RT_PIPE, limit);
+        case RT_RAW:          return rt_echo(c, RT_RAW, limit);
+        case RT_RAW_EFD:      return rt_echo(c, RT_RAW_EFD, limit);
+        case RT_RAW_EPOLL:    return rt_echo(c, RT_RAW_EPOLL, limit);
+        default:              return -EINVAL;
+        }
+}
+
+/* Ping-pongs per round: about 10 ms here, where the spinning peers take
+ * ~0.6 us a round trip and the sleeping ones ~20 us. */
+static unsigned rt_round_len(enum rt_peer p)
+{
+        return p == RT_BROOD || p == RT_RAW ? 16384 : 512;
+}
+
+/* Parent: tell the child to stop, on every channel (it waits on the first
+ * peer's, having echoed whole cycles), then close this side. */
+static int rt_stop(struct rt_chan *c)
+{
+        int e = 0;
+
+        switch (c->peer) {
+        case RT_EVENTFD:
+                e = efd_write(c->a[0], 2);
+                break;
+        case RT_RAW:
+        case RT_RAW_EFD:
+        case RT_RAW_EPOLL:
+                raw_put(c, 0, c->seq, RT_RAW_STOP);
+                if (c->peer != RT_RAW)
+                        e = efd_write(c->a[0], 1);
+                break;
+        default:
+                break;          /* brood, pipe: closing is EOF */
+        }
+        rt_close(c);
         return e;
 }
 
-static int rt_loop_any(struct rt_chan *c, int64_t deadline, size_t *ret_n)
+/* Child: echo whole cycles of rounds until EOF. */
+static int rt_echo_cycles(struct rt_chan *c)
 {
-        switch (c->peer) {
-        case RT_BROOD:        return rt_loop(c, RT_BROOD, deadline, ret_n);
-        case RT_BROOD_NOSPIN: return rt_loop(c, RT_BROOD_NOSPIN, deadline, ret_n);
-        case RT_EVENTFD:      return rt_loop(c, RT_EVENTFD, deadline, ret_n);
-        case RT_PIPE:         return rt_loop(c, RT_PIPE, deadline, ret_n);
-        case RT_RAW:          return rt_loop(c, RT_RAW, deadline, ret_n);
-        case RT_RAW_EFD:      return rt_loop(c, RT_RAW_EFD, deadline, ret_n);
-        case RT_RAW_EPOLL:    return rt_loop(c, RT_RAW_EPOLL, deadline, ret_n);
-        default:              return -EINVAL;
+        for (;;) {
+                for (int p = 0; p < NRT; p++) {
+                        int e = rt_echo_any(&c[p], rt_round_len((enum rt_peer)p));
+
+                        if (e)
+                                return e < 0 ? e : 0;
+                }
         }
 }
 
-static int rt_echo_any(struct rt_chan *c)
+static double rt_percentile(uint64_t *v, size_t n, double pct)
 {
-        switch (c->peer) {
-        case RT_BROOD:        return rt_echo(c, RT_BROOD);
-        case RT_BROOD_NOSPIN: return rt_echo(c, RT_BROOD_NOSPIN);
-        case RT_EVENTFD:      return rt_echo(c, RT_EVENTFD);
-        case RT_PIPE:         return rt_echo(c, RT_PIPE);
-        case RT_RAW:          return rt_echo(c, RT_RAW);
-        case RT_RAW_EFD:      return rt_echo(c, RT_RAW_EFD);
-        case RT_RAW_EPOLL:    return rt_echo(c, RT_RAW_EPOLL);
-        default:              return -EINVAL;
-        }
+        return n ? (double)bc_percentile_u64(v, n, pct) : NAN;
 }
 
-int run_rt(enum rt_peer p, int64_t budget, struct rt_fig *f)
+int run_rt_session(int64_t budget, struct rt_session *s)
 {
-        struct rt_chan c = { .peer = p };
-        int ready = -1, ready_w = -1, e, e2;
+        struct rt_chan c[NRT];
+        uint64_t *at[NRT];
+        size_t cycle_len = 0;
+        int ready = -1, ready_w = -1, e = 0, e2, p, maxc;
         const char *what = "setup";
-        size_t n = 0, skip;
+        int64_t deadline;
         pid_t pid;
 
-        f->p50 = f->p99 = NAN;
-        f->n = 0;
-        e = rt_setup(&c);
+        s->cycles = 0;
+        for (p = 0; p < NRT; p++) {
+                s->p50[p] = s->p99[p] = NAN;
+                rt_init(&c[p], (enum rt_peer)p);
+                cycle_len += rt_round_len((enum rt_peer)p);
+        }
+        /* Each peer's samples in a region of its own, room for maxc cycles. */
+        maxc = (int)(RT_MAX_SAMPLES / cycle_len);
+        maxc = maxc < RT_MAX_CYCLES ? maxc : RT_MAX_CYCLES;
+        at[0] = rt_samples;
+        for (p = 1; p < NRT; p++)
+                at[p] = at[p - 1] + (size_t)maxc * rt_round_len((enum rt_peer)(p - 1));
+        for (p = 0; p < NRT && e == 0; p++)
+                e = rt_setup(&c[p]);
         if (e < 0)
                 goto fail;
         pid = fork_child(&ready, &ready_w);
@@ -420,47 +481,74 @@ int run_rt(enum rt_peer p, int64_t budget, struct rt_fig *f)
                 goto fail;
         }
         if (pid == 0) {
-                e = rt_side(&c, 1, getppid());
+                for (p = 0; p < NRT && e == 0; p++)
+                        e = rt_side(&c[p], 1, getppid());
                 child_ready(ready_w, e);
-                res->err = rt_echo_any(&c);
-                rt_close(&c);
+                res->err = rt_echo_cycles(c);
+                for (p = 0; p < NRT; p++)
+                        rt_close(&c[p]);
                 _exit(0);
         }
         what = "attach";
-        e = rt_side(&c, 0, pid);
+        for (p = 0; p < NRT && e == 0; p++)
+                e = rt_side(&c[p], 0, pid);
         if (e == 0)
                 e = wait_ready(ready);
         else
                 close(ready);
-        if (e == 0) {
-                what = "ping-pong";
-                e = rt_loop_any(&c, bc_now_ns() + budget, &n);
-                if (p == RT_EVENTFD && e == 0)
-                        e = efd_write(c.a[0], 2);
-                if ((p == RT_RAW || p == RT_RAW_EFD || p == RT_RAW_EPOLL) && e == 0)
-                        raw_put(&c, 0, c.seq, RT_RAW_STOP);
-                if ((p == RT_RAW_EFD || p == RT_RAW_EPOLL) && e == 0)
-                        e = efd_write(c.a[0], 1);
+        what = "ping-pong";
+        deadline = bc_now_ns() + budget;
+        /* Cycle -1 warms every peer up, in the slots of cycle 0. */
+        for (int k = -1; e == 0 && k < maxc; k++) {
+                int slot = k < 0 ? 0 : k;
+
+                for (p = 0; p < NRT && e == 0; p++) {
+                        unsigned n = rt_round_len((enum rt_peer)p);
+                        uint64_t *v = at[p] + (size_t)slot * n;
+
+                        e = rt_round_any(&c[p], v, n);
+                        if (e == 0 && k >= 0)
+                                s->round_p50[k][p] = rt_percentile(v, n, 50);
+                }
+                if (e == 0 && k >= 0)
+                        s->cycles = k + 1;
+                if (bc_now_ns() >= deadline)
+                        break;
         }
-        rt_close(&c);
+        for (p = 0; p < NRT; p++) {
+                e2 = rt_stop(&c[p]);
+                e = e < 0 ? e : e2;
+        }
         e2 = reap(pid, e < 0);
         if (e == 0 && e2 < 0) {
                 what = "echo child";
                 e = e2;
         }
-        if (e < 0)
-                goto fail;
-        /* the first 1% (and 100) round trips warm caches and branch predictors */
-        skip = n / 100 + 100;
-        if (n <= skip + 100) {
-                fprintf(stderr, "ring-bench: round trip %s: only %zu samples\n", rt_name[p], n);
+        if (e == 0 && s->cycles < 2) {
+                fprintf(stderr, "ring-bench: round trip: only %d cycles\n", s->cycles);
                 return -EAGAIN;
         }
-        f->n = n - skip;
-        f->p50 = (double)bc_percentile_u64(rt_samples + skip, n - skip, 50);
-        f->p99 = (double)bc_percentile_u64(rt_samples + skip, n - skip, 99);
+        if (e < 0)
+                goto fail;
+        for (p = 0; p < NRT; p++) {
+                size_t n = (size_t)s->cycles * rt_round_len((enum rt_peer)p);
+
+                s->p50[p] = rt_percentile(at[p], n, 50);
+                s->p99[p] = rt_percentile(at[p], n, 99);
+        }
         return 0;
 fail:
-        rt_close(&c);
-        return case_failed(e, "round trip %s: %s failed", rt_name[p], what);
+        s->cycles = 0;
+        for (p = 0; p < NRT; p++)
+                rt_close(&c[p]);
+        return case_failed(e, "round trip: %s failed", what);
+}
+
+double rt_pair_ratio(const struct rt_session *s, enum rt_peer a, enum rt_peer b)
+{
+        double r[RT_MAX_CYCLES];
+
+        for (int k = 0; k < s->cycles; k++)
+                r[k] = s->round_p50[k][a] / s->round_p50[k][b];
+        return s->cycles ? bc_median(r, (size_t)s->cycles) : NAN;
 }

@@ -12,7 +12,11 @@
  *               raw shared-memory ping-pong that spins on a word in each
  *               frame (see struct rt_raw), and the same frames woken by an
  *               eventfd, each side asleep in a read() of it or in epoll as
- *               brood's wait sleeps; p50 and p99
+ *               brood's wait sleeps; p50 and p99.  Every peer runs in one
+ *               pair of processes, in cycles of one ~10 ms round each, and
+ *               two peers are compared within each cycle (struct
+ *               rt_session): the host moves a sleeping round trip by ~10%
+ *               every few hundred ms, more than the gaps being measured
  *   limits      memcpy bandwidth (1 and 16 MiB) and a cache-line ping-pong
  *               between the two processes, measured beside every group
  *   idle        CPU used by a consumer blocked on an empty brood ring
@@ -139,9 +143,11 @@ struct target {
 };
 
 static struct row rows[NSIZE];
-static struct rt_fig rt_med[NRT];
+static struct {
+        double p50, p99;        /* ns, medians of the passes' */
+} rt_med[NRT];
 static double rt_pp, rt_pp_min, rt_pp_max, rt_ratio_pp, rt_ratio_efd, rt_ratio_raw, rt_ratio_raw_efd,
-              rt_ratio_raw_epoll, clock_ns, rt_foreign;
+              rt_ratio_raw_epoll, rt_ratio_epoll_efd, clock_ns, rt_foreign;
 static double run_foreign;
 static double memcpy_1m, memcpy_16m, memcpy_1m_after, idle_pct, mb_idle_ns, mb_busy_ns;
 /* Paced consumer: a message every paced_us[i], ring flags 0 and NOSPIN. */
@@ -282,8 +288,9 @@ static void run_roundtrip(void)
 {
         double p50[NRT][MAXPASS], p99[NRT][MAXPASS], pp[MAXPASS + 1];
         double rpp[MAXPASS], refd[MAXPASS], rraw[MAXPASS], rraw_efd[MAXPASS], rraw_ep[MAXPASS];
+        double rep_efd[MAXPASS];
         struct bc_cpu_mark m0, m1;
-        struct rt_fig f;
+        static struct rt_session s;
 
         bc_cpu_mark(&m0);
 
@@ -296,23 +303,23 @@ static void run_roundtrip(void)
                         t = bc_now_ns();
                 clock_ns = (double)(t - t0) / 100000;
         }
-        /* warm-up pass of each peer, not counted */
-        for (int p = 0; p < NRT; p++)
-                run_rt((enum rt_peer)p, opt.rt_ns / 3, &f);
         for (int pass = 0; pass < opt.passes; pass++) {
                 pp[pass] = pingpong();
+                /* A pass: one session, as long as a round of every peer
+                 * of opt.rt_ns each (NaN figures if it failed). */
+                run_rt_session(NRT * opt.rt_ns, &s);
                 for (int p = 0; p < NRT; p++) {
-                        run_rt((enum rt_peer)p, opt.rt_ns, &f);
-                        p50[p][pass] = f.p50;
-                        p99[p][pass] = f.p99;
+                        p50[p][pass] = s.p50[p];
+                        p99[p][pass] = s.p99[p];
                 }
                 /* A round trip against a round trip: the cache line's
                  * ping-pong is two one-way hand-offs. */
                 rpp[pass] = p50[RT_BROOD][pass] / (2 * pp[pass]);
-                refd[pass] = p50[RT_BROOD_NOSPIN][pass] / p50[RT_EVENTFD][pass];
-                rraw[pass] = p50[RT_BROOD][pass] / p50[RT_RAW][pass];
-                rraw_efd[pass] = p50[RT_BROOD_NOSPIN][pass] / p50[RT_RAW_EFD][pass];
-                rraw_ep[pass] = p50[RT_BROOD_NOSPIN][pass] / p50[RT_RAW_EPOLL][pass];
+                refd[pass] = rt_pair_ratio(&s, RT_BROOD_NOSPIN, RT_EVENTFD);
+                rraw[pass] = rt_pair_ratio(&s, RT_BROOD, RT_RAW);
+                rraw_efd[pass] = rt_pair_ratio(&s, RT_BROOD_NOSPIN, RT_RAW_EFD);
+                rraw_ep[pass] = rt_pair_ratio(&s, RT_BROOD_NOSPIN, RT_RAW_EPOLL);
+                rep_efd[pass] = rt_pair_ratio(&s, RT_RAW_EPOLL, RT_EVENTFD);
         }
         pp[opt.passes] = pingpong();
         bc_cpu_mark(&m1);
@@ -332,6 +339,7 @@ static void run_roundtrip(void)
         rt_ratio_raw = med_finite(rraw, opt.passes);
         rt_ratio_raw_efd = med_finite(rraw_efd, opt.passes);
         rt_ratio_raw_epoll = med_finite(rraw_ep, opt.passes);
+        rt_ratio_epoll_efd = med_finite(rep_efd, opt.passes);
 }
 
 /* @raw: the figure the raw peer (spin ring; for the round trip raw shm spin,
@@ -400,7 +408,7 @@ static void eval_targets(void)
         add_target("round trip p50 <= 2x cache-line ping-pong (round trip)", rt_ratio_pp, 2.0, 0, pl,
                    rt_med[RT_RAW].p50 / (2 * rt_pp));
         add_target("spin off p50 <= 1.1x raw eventfd p50", rt_ratio_efd, 1.1, 0, pl,
-                   rt_med[RT_RAW_EPOLL].p50 / rt_med[RT_EVENTFD].p50);
+                   rt_ratio_epoll_efd);
         add_target("idle blocked consumer < 1% of a core", idle_pct, 1.0, 0, NULL, NAN);
 }
 
@@ -489,7 +497,9 @@ static void print_report(void)
 
         if (opt.only)
                 return;         /* --size: one streaming row, nothing else ran */
-        printf("\n== 64-byte round trip (ping-pong over two channels), ns; median of %d passes ==\n",
+        printf("\n== 64-byte round trip (ping-pong over two channels), ns; median of %d passes ==\n"
+               "(a pass: every peer in one pair of processes, cycles of one ~10 ms round each;\n"
+               " a ratio of two peers: per cycle, of their rounds' p50s; its median over cycles)\n",
                opt.passes);
         printf("cache-line ping-pong: %.0f ns one-way, %.0f ns round trip, %s (one-way min %.0f, "
                "max %.0f)\n", rt_pp, 2 * rt_pp, bc_placement(rt_pp), rt_pp_min, rt_pp_max);
@@ -510,7 +520,7 @@ static void print_report(void)
                "%.2f\n", rt_ratio_raw_efd);
         printf("brood spin-off p50 / raw shm+epoll p50 (the same, asleep in epoll as brood's "
                "wait): %.2f;  raw shm+epoll / raw eventfd: %.2f\n", rt_ratio_raw_epoll,
-               rt_med[RT_RAW_EPOLL].p50 / rt_med[RT_EVENTFD].p50);
+               rt_ratio_epoll_efd);
 
         printf("\n== idle ==\nconsumer blocked on an empty brood ring for %.1f s: %.3f%% of a core\n",
                (double)opt.idle_ns / 1e9, idle_pct);
@@ -653,6 +663,7 @@ static int write_json(const char *path)
         bc_json_num(&j, "brood_p50_over_raw_shm_p50", rt_ratio_raw);
         bc_json_num(&j, "nospin_p50_over_raw_shm_eventfd_p50", rt_ratio_raw_efd);
         bc_json_num(&j, "nospin_p50_over_raw_shm_epoll_p50", rt_ratio_raw_epoll);
+        bc_json_num(&j, "raw_shm_epoll_p50_over_eventfd_p50", rt_ratio_epoll_efd);
         bc_json_close(&j);
         bc_json_close(&j);
         bc_json_obj(&j, "idle");
@@ -867,7 +878,7 @@ int main(int argc, char **argv)
         run_streaming();
         if (opt.only) {
                 rt_pp = rt_pp_min = rt_pp_max = rt_ratio_pp = rt_ratio_efd = rt_ratio_raw = NAN;
-                rt_ratio_raw_efd = rt_ratio_raw_epoll = NAN;
+                rt_ratio_raw_efd = rt_ratio_raw_epoll = rt_ratio_epoll_efd = NAN;
                 rt_foreign = NAN;
                 idle_pct = NAN;
                 for (size_t i = 0; i < NPACED; i++)

@@ -132,13 +132,31 @@ extern const char *const rt_title[NRT];         /* table headings */
 #define RT_MAX_SAMPLES (1u << 21)
 extern uint64_t *rt_samples;            /* RT_MAX_SAMPLES, allocated once by main() */
 
-struct rt_fig {
-        double p50, p99;                /* ns, NaN when not measured */
-        size_t n;
+/* Counted cycles of one session at most (fewer when the samples of that
+ * many would not fit in rt_samples). */
+#define RT_MAX_CYCLES 64
+
+/*
+ * One round-trip session: every peer's two channels set up in this process
+ * and one forked child, then cycles of one round per peer, in peer order,
+ * each round a fixed number of 64-byte ping-pongs (about 10 ms here), the
+ * first cycle not counted.  Peers measured seconds apart may sit in
+ * different states of the host (a halted vCPU's wake-up here moves by ~2 us
+ * every few hundred ms, 10% of a sleeping round trip); rounds a few ms
+ * apart share theirs, so a ratio of two peers is taken within each cycle
+ * (rt_pair_ratio()).
+ */
+struct rt_session {
+        double p50[NRT], p99[NRT];      /* ns, over every counted round; NaN when failed */
+        double round_p50[RT_MAX_CYCLES][NRT];
+        int cycles;                     /* counted */
 };
 
-/* 64-byte ping-pongs through peer @p for @budget ns: p50 and p99 in *@f.
- * 0, or -errno (counted in failures). */
-int run_rt(enum rt_peer p, int64_t budget, struct rt_fig *f);
+/* A session of about @budget ns in *@s.  0, or -errno (counted in failures;
+ * the figures are then NaN). */
+int run_rt_session(int64_t budget, struct rt_session *s);
+/* The median over @s's cycles of peer @a's round p50 / peer @b's; NaN when
+ * the session failed. */
+double rt_pair_ratio(const struct rt_session *s, enum rt_peer a, enum rt_peer b);
 
 #endif /* BROOD_RING_BENCH_H */
