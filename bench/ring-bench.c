@@ -290,7 +290,7 @@ static void run_roundtrip(void)
         double rpp[MAXPASS], refd[MAXPASS], rraw[MAXPASS], rraw_efd[MAXPASS], rraw_ep[MAXPASS];
         double rep_efd[MAXPASS];
         struct bc_cpu_mark m0, m1;
-        static struct rt_session s;
+        struct rt_session s;
 
         bc_cpu_mark(&m0);
 

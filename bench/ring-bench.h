@@ -152,8 +152,8 @@ struct rt_session {
         int cycles;                     /* counted */
 };
 
-/* A session of about @budget ns in *@s.  0, or -errno (counted in failures;
- * the figures are then NaN). */
+/* A session in *@s: cycles until @budget ns have passed, two counted ones
+ * at least.  0, or -errno (counted in failures; the figures are then NaN). */
 int run_rt_session(int64_t budget, struct rt_session *s);
 /* The median over @s's cycles of peer @a's round p50 / peer @b's; NaN when
  * the session failed. */
