@@ -44,17 +44,6 @@ static int cmp_u64(const void *a, const void *b)
         return (x > y) - (x < y);
 }
 
-double bc_percentile(double *v, size_t n, double pct)
-{
-        size_t k;
-
-        if (n == 0)
-                return 0;
-        qsort(v, n, sizeof(*v), cmp_double);
-        k = (size_t)ceil(pct / 100.0 * (double)n);
-        return v[k == 0 ? 0 : (k > n ? n - 1 : k - 1)];
-}
-
 double bc_median(double *v, size_t n)
 {
         if (n == 0)
@@ -63,15 +52,20 @@ double bc_median(double *v, size_t n)
         return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-uint64_t bc_percentile_u64(uint64_t *v, size_t n, double pct)
+uint64_t bc_rank_u64(const uint64_t *sorted, size_t n, double pct)
 {
         size_t k;
 
         if (n == 0)
                 return 0;
-        qsort(v, n, sizeof(*v), cmp_u64);
         k = (size_t)ceil(pct / 100.0 * (double)n);
-        return v[k == 0 ? 0 : (k > n ? n - 1 : k - 1)];
+        return sorted[k == 0 ? 0 : (k > n ? n - 1 : k - 1)];
+}
+
+uint64_t bc_percentile_u64(uint64_t *v, size_t n, double pct)
+{
+        qsort(v, n, sizeof(*v), cmp_u64);
+        return bc_rank_u64(v, n, pct);
 }
 
 int bc_pin_cpu(int cpu)

@@ -22,8 +22,10 @@ int64_t bc_now_ns(void);
 /* Median / percentile (0..100, nearest rank) of @n values; sorts @v in place.
  * Return 0 when n == 0. */
 double bc_median(double *v, size_t n);
-double bc_percentile(double *v, size_t n, double pct);
 uint64_t bc_percentile_u64(uint64_t *v, size_t n, double pct);
+/* The same percentile of @n values already sorted (by bc_percentile_u64()):
+ * a second percentile of the same values without a second sort. */
+uint64_t bc_rank_u64(const uint64_t *sorted, size_t n, double pct);
 
 /* Pin the calling process to @cpu; -errno on failure (e.g. fewer CPUs). */
 int bc_pin_cpu(int cpu);

@@ -528,7 +528,7 @@ int run_rt_session(int64_t budget, struct rt_session *s)
                 size_t n = (size_t)s->cycles * rt_round_len((enum rt_peer)p);
 
                 s->p50[p] = (double)bc_percentile_u64(at[p], n, 50);
-                s->p99[p] = (double)bc_percentile_u64(at[p], n, 99);
+                s->p99[p] = (double)bc_rank_u64(at[p], n, 99);
         }
         return 0;
 fail:
