@@ -374,6 +374,7 @@ static void eval_targets(void)
 {
         const struct row *r64 = row_of(64), *r4k = row_of(4 * KiB), *r1m = row_of(MiB);
         const char *pl;
+        const char *zname = "zero-copy >= copy at every size (min zc/copy)";
         char name[80];
         int zc_ok = 1;
         double zc_min = INFINITY;
@@ -398,12 +399,12 @@ static void eval_targets(void)
                 else if (rows[i].ratio[R_ZC] < zc_min)
                         zc_min = rows[i].ratio[R_ZC];
         }
-        if (opt.zc_side == ZC_BOTH)
-                snprintf(name, sizeof(name), "zero-copy >= copy at every size (min zc/copy)");
-        else
+        if (opt.zc_side != ZC_BOTH) {
                 snprintf(name, sizeof(name), "zero-copy >= copy (min zc/copy; zc %s only)",
                          zc_side_name[opt.zc_side]);
-        add_target(name, zc_ok ? zc_min : NAN, 1.0, 1, NULL, NAN);
+                zname = name;
+        }
+        add_target(zname, zc_ok ? zc_min : NAN, 1.0, 1, NULL, NAN);
         pl = bc_placement(rt_pp);
         add_target("round trip p50 <= 2x cache-line ping-pong (round trip)", rt_ratio_pp, 2.0, 0, pl,
                    rt_med[RT_RAW].p50 / (2 * rt_pp));
