@@ -66,12 +66,13 @@ BRD_EXPORT int brd_ring_create(size_t capacity, unsigned flags,
         h->ring_id = id;
         h->pid_ns = brd__pid_ns();
 
-        efd_data = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        /* Doorbells hold a count of 1 for good: rings write 0 (bell_ring()). */
+        efd_data = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
         if (efd_data < 0) {
                 e = -errno;
                 goto fail;
         }
-        efd_space = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        efd_space = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
         if (efd_space < 0) {
                 e = -errno;
                 goto fail;
@@ -123,20 +124,6 @@ static bool is_eventfd(int fd)
                 return errno == ENOENT ? fcntl(fd, F_GETFD) >= 0 : false;   /* no /proc */
         target[n] = '\0';
         return strcmp(target, "anon_inode:[eventfd]") == 0;
-}
-
-/*
- * A doorbell's description is shared with whoever holds the handle, who
- * may have made it blocking: our rings and drains must not block on it
- * (efd_signal(), efd_drain()).  Cold: attach only.
- */
-static int set_nonblock(int fd)
-{
-        int fl = fcntl(fd, F_GETFL);
-
-        if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
-                return -errno;
-        return 0;
 }
 
 static void ring_free(struct brd_ring *r)
@@ -306,11 +293,6 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 e = r->efd_own < 0 ? r->efd_own : r->efd_peer;
                 goto fail;
         }
-        e = set_nonblock(r->efd_own);
-        if (!e)
-                e = set_nonblock(r->efd_peer);
-        if (e < 0)
-                goto fail;
         r->efd_intr = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (r->efd_intr < 0) {
                 e = -errno;
@@ -321,8 +303,8 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 e = -errno;
                 goto fail;
         }
-        /* Edge-triggered until brd_ring_fd(): a sleep needs no drain of
-         * the doorbell first (see brd__ring_wait()). */
+        /* Edge-triggered: its count never drops to 0 (bell_ring()), so
+         * only rings show, once each, until an epoll_wait() takes them. */
         ev.data.fd = r->efd_own;
         ev.events = EPOLLIN | EPOLLET;
         if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->efd_own, &ev) < 0) {
@@ -405,7 +387,7 @@ int brd__ring_final(struct brd_ring *r, int e)
         }
         if (AO_load(&r->fd_used) && !r->final_rung) {
                 r->final_rung = true;
-                efd_signal(r->efd_own);
+                bell_ring(r->efd_own);
         }
         return r->err;
 }
@@ -418,21 +400,10 @@ BRD_EXPORT int brd_ring_fd(const struct brd_ring *r)
                 return -EINVAL;
         if (!ring_mine(r))
                 return -EBADF;
-        if (!AO_load(&r->fd_used)) {
-                /* The caller polls the set level-wise: the doorbell must
-                 * show in it for as long as it holds a count, not only once
-                 * per ring as for our own sleeps (see brd__ring_wait()).  Before
-                 * fd_used: from then on every arm drains first.  Racing
-                 * first calls modify it alike. */
-                struct epoll_event ev = { .events = EPOLLIN, .data.fd = r->efd_own };
-
-                if (epoll_ctl(r->epfd, EPOLL_CTL_MOD, r->efd_own, &ev) < 0)
-                        return -errno;
-        }
         /* First call: make the fd readable once, so the first call after
          * the first poll finds out (and arms, if it would block). */
         if (AO_compare_and_swap_full(&w->fd_used, 0, 1))
-                efd_signal(r->efd_own);
+                bell_ring(r->efd_own);
         return r->epfd;
 }
 

@@ -13,7 +13,6 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <brood/ringbuf.h>
@@ -190,57 +189,47 @@ static inline uint64_t ring_pub(const struct brd_ring *r)
         return AO_load(r->own_idx);
 }
 
-/*
- * Empty an eventfd without ever blocking on it.  A doorbell is one open
- * file description that both processes hold, so its O_NONBLOCK is the
- * peer's to clear (fcntl(F_SETFL)); RWF_NOWAIT asks for EAGAIN whatever
- * the description says.  A kernel whose eventfd has no read_iter (before
- * 5.12) answers EOPNOTSUPP: then a plain read(), which the description's
- * O_NONBLOCK (set at create and again at attach) keeps from blocking.
- */
+/* Empty the interrupt eventfd.  It is ours alone (created non-blocking in
+ * attach, never in a handle), so a read() of it never blocks. */
 static inline void efd_drain(int fd)
 {
         uint64_t v;
-        struct iovec io = { .iov_base = &v, .iov_len = sizeof(v) };
-        ssize_t n;
 
-        while ((n = preadv2(fd, &io, 1, -1, RWF_NOWAIT)) < 0 && errno == EINTR)
+        while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
                 ;
-        if (n < 0 && errno == EOPNOTSUPP)
-                while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
-                        ;
 }
 
-/*
- * Ring a doorbell.  EAGAIN: the counter is saturated, which only a huge
- * write does (RELIABILITY B18: a peer, or whoever holds a dup).  The sleeper
- * waits edge-triggered (brd__ring_wait()): a saturated count is no signal to it,
- * only a write that succeeds is.  So empty the counter and write again,
- * once: a second EAGAIN means a flooder refilled it, and its writes wake
- * the sleeper themselves.  The count means nothing to either side (the
- * ring state is the truth), so taking it is harmless.
- * Not covered: a peer that clears O_NONBLOCK on the description after our
- * attach and then saturates the counter blocks this write until someone
- * reads it.  Writes have no RWF_NOWAIT on an eventfd (EOPNOTSUPP), and a
- * flags check per ring would be a racy system call on the wake path.
- */
+/* Raise the interrupt eventfd (level-triggered in the set).  EAGAIN: its
+ * counter is full, so it already shows. */
 static inline void efd_signal(int fd)
 {
         uint64_t one = 1;
-        ssize_t n;
 
-        while ((n = write(fd, &one, sizeof(one))) < 0 && errno == EINTR)
-                ;
-        if (n >= 0 || errno != EAGAIN)
-                return;
-        efd_drain(fd);
         while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
                 ;
 }
 
+/*
+ * Ring a doorbell: write 0 to it.  Doorbells are never read by anyone: a
+ * count of 1 from brd_ring_create() on, edge-triggered in the sleeper's
+ * epoll set.  Every write wakes that set, and epoll reports the doorbell
+ * because its count is not 0; a write of 0 changes no count, so it can
+ * neither block nor fail (EAGAIN) at any count, whatever flags the peer,
+ * who shares the open file description, gave it (RELIABILITY B18: a flood,
+ * a saturated counter, O_NONBLOCK cleared).  A peer that empties the count
+ * only keeps its own rings from waking us, as one that never rang would:
+ * the deadline and the death watch bound that wait.
+ */
+static inline void bell_ring(int fd)
+{
+        static const uint64_t zero;
+
+        (void)!write(fd, &zero, sizeof(zero));
+}
+
 static inline void ring_bell(struct brd_ring *r)
 {
-        efd_signal(r->efd_peer);
+        bell_ring(r->efd_peer);
         r->st.doorbells++;
 }
 

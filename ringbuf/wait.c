@@ -201,8 +201,8 @@ int brd__ring_gone(struct brd_ring *r, bool died)
 }
 
 /*
- * brd__ring_wait()'s work.  *@drained: it emptied the doorbell of a
- * brd_ring_fd() user, and no ring has been seen since.
+ * brd__ring_wait()'s work.  *@drained: an epoll_wait() of ours took what the
+ * set showed of the doorbell (a drain, or a wake-up).
  */
 static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline,
                            bool *drained)
@@ -300,26 +300,22 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                 arm = timeout_ms != 0 || AO_load(&r->fd_used);
                 if (arm) {
                         /*
-                         * Our own sleeps need no drain: the doorbell is
-                         * edge-triggered in the set (brd_ring_attach()), so
-                         * epoll_wait() returns for rings that came after the
-                         * last one it reported, whatever count they left.
-                         * A ring meant for an arm we left (the re-check found
-                         * progress) costs at most one wake-up that finds
-                         * nothing, never a poll loop.  Saved: a read() per
-                         * sleep, which a spin-off ring pays per message
-                         * (mean round trip 1.02-1.29x a raw eventfd
-                         * ping-pong's with it, 0.74-0.90x without; 15
-                         * interleaved runs of each).
-                         * A brd_ring_fd() user polls the set level-wise
-                         * (brd_ring_fd() made the doorbell so): drain first,
-                         * then arm, so that a ring meant for this arm can
-                         * only come after the drain and is still there for
-                         * poll().  Drained after arming, it could be eaten
-                         * while the re-check below still finds too little.
+                         * The doorbell is edge-triggered in the set and
+                         * never read (bell_ring()): epoll_wait() returns
+                         * for the rings that came after the last one it
+                         * reported, and our own sleeps need no drain.  A
+                         * ring meant for an arm we left (the re-check
+                         * found progress) costs at most one wake-up that
+                         * finds nothing, never a poll loop.
+                         * A brd_ring_fd() user polls the set: take what it
+                         * shows first (an epoll_wait() of timeout 0), then
+                         * arm, so that a ring meant for this arm can only
+                         * come after and still shows to poll().  Taken
+                         * after arming, it could be lost while the
+                         * re-check below still finds too little.
                          */
                         if (AO_load(&r->fd_used)) {
-                                efd_drain(r->efd_own);
+                                (void)epoll_wait(r->epfd, ev, (int)BRD_ARRAY_SIZE(ev), 0);
                                 *drained = true;
                         }
                         ring_arm(r);
@@ -388,9 +384,9 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                 for (k = 0; k < n; k++) {
                         if (r->pidfd >= 0 && ev[k].data.fd == r->pidfd)
                                 r->peer_dead = true;    /* re-checked against the stamp above */
-                        /* A ring since the drain: the count shows again. */
+                        /* Taken from a brd_ring_fd() user, as a drain does. */
                         if (ev[k].data.fd == r->efd_own)
-                                *drained = false;
+                                *drained = true;
                 }
                 if (r->no_pidfd && r->peer_pid > 0 && kill(r->peer_pid, 0) < 0 && errno == ESRCH)
                         r->peer_dead = true;
@@ -410,18 +406,18 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
 /*
  * brd_ring_fd() promises POLLIN until a call with timeout 0 answered
  * -EAGAIN, and only that answer leaves the endpoint armed.  Every other way
- * out of a wait that drained the doorbell (the re-check found progress, a
- * timeout, an interrupt) can leave with the arm gone and nothing to show
- * for it in the count, while the peer rings no more for what it publishes
- * next: those give the count back.  A wait woken by a ring left its count.
+ * out of a wait that took the doorbell's showing (the re-check found
+ * progress, a wake-up, a timeout, an interrupt) can leave with the arm gone
+ * and nothing left in the set, while the peer rings no more for what it
+ * publishes next: those ring our own doorbell to show again.
  */
 int brd__ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline)
 {
         bool drained = false;
         int e = ring_wait_drain(r, end, timeout_ms, deadline, &drained);
 
-        if (BRD_UNLIKELY(drained) && !(e == -EAGAIN && timeout_ms == 0))
-                efd_signal(r->efd_own);
+        if (drained && AO_load(&r->fd_used) && !(e == -EAGAIN && timeout_ms == 0))
+                bell_ring(r->efd_own);
         return e;
 }
 

@@ -291,12 +291,11 @@ int     brd_ring_flush(struct brd_ring *r);
 /**
  * brd_ring_fd() - an fd to poll()/epoll for POLLIN: the next call can progress.
  * @r: either endpoint
- * Return: an epoll fd owned by the endpoint (do not close it), or -EINVAL/-EBADF;
- * the first call also changes how the set watches the doorbell, and returns
- * that epoll_ctl()'s -errno if it fails (the call can then be repeated).
+ * Return: an epoll fd owned by the endpoint (do not close it), or -EINVAL/-EBADF.
  *
  * Level-triggered semantics, made exact by one rule: POLLIN stays up until a
- * call with timeout 0 returned -EAGAIN.  That call drains the doorbell, arms
+ * call with timeout 0 returned -EAGAIN.  That call takes the doorbell's ring
+ * from the set (an epoll_wait() of timeout 0; poll() never takes it), arms
  * it in shared memory (the peer rings it after its next publish, release or
  * close) and re-checks the ring before it answers -EAGAIN, so a loop
  *     for (;;) { poll(fd, POLLIN); while ((n = brd_ring_recv(r, b, sz, 0)) >= 0) use(b, n); if (n != -EAGAIN) break; }

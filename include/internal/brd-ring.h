@@ -32,7 +32,9 @@
 #include "internal/brd-private.h"
 
 #define BRD_RING_MAGIC   0x52445242u    /* "BRDR" little-endian */
-#define BRD_RING_VERSION 1u
+/* 2: doorbells hold a count of 1 and are never read; a ring writes 0
+ * (ringbuf/endpoint.h, bell_ring()).  A version-1 peer reads them. */
+#define BRD_RING_VERSION 2u
 
 #define BRD_RING_FRAME_MSG 0x4d534721u  /* "!GSM" */
 #define BRD_RING_FRAME_PAD 0x44415021u  /* "!PAD" */
