@@ -66,13 +66,13 @@ BRD_EXPORT int brd_ring_create(size_t capacity, unsigned flags,
         h->ring_id = id;
         h->pid_ns = brd__pid_ns();
 
-        /* Doorbells hold a count of 1 for good: rings write 0 (bell_ring()). */
-        efd_data = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
+        /* Rings write 0 and nobody reads (bell_ring()): the count stays. */
+        efd_data = eventfd(BRD_RING_BELL_COUNT, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
         if (efd_data < 0) {
                 e = -errno;
                 goto fail;
         }
-        efd_space = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
+        efd_space = eventfd(BRD_RING_BELL_COUNT, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
         if (efd_space < 0) {
                 e = -errno;
                 goto fail;
@@ -303,8 +303,8 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 e = -errno;
                 goto fail;
         }
-        /* Edge-triggered: its count never drops to 0 (bell_ring()), so
-         * only rings show, once each, until an epoll_wait() takes them. */
+        /* Edge-triggered: its count stays above 0 (bell_ring()), so only
+         * rings show, once each, until an epoll_wait() takes them. */
         ev.data.fd = r->efd_own;
         ev.events = EPOLLIN | EPOLLET;
         if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->efd_own, &ev) < 0) {

@@ -39,6 +39,8 @@
 /* Poll bound when death cannot be watched through a pidfd, or when the
  * asymmetric fence failed: the ring state is re-checked this often. */
 #define RING_FALLBACK_MS 20
+/* Poll bound of a sleep while no peer is watched (none attached yet). */
+#define RING_UNATTACHED_MS 50
 #define RING_TOKEN 0x6272642d72696e67ull       /* "brd-ring" */
 /* Off the fast paths: kept out of line so that those stay leaf functions
  * that save no registers. */
@@ -210,15 +212,16 @@ static inline void efd_signal(int fd)
 }
 
 /*
- * Ring a doorbell: write 0 to it.  Doorbells are never read by anyone: a
- * count of 1 from brd_ring_create() on, edge-triggered in the sleeper's
- * epoll set.  Every write wakes that set, and epoll reports the doorbell
- * because its count is not 0; a write of 0 changes no count, so it can
- * neither block nor fail (EAGAIN) at any count, whatever flags the peer,
- * who shares the open file description, gave it (RELIABILITY B18: a flood,
- * a saturated counter, O_NONBLOCK cleared).  A peer that empties the count
- * only keeps its own rings from waking us, as one that never rang would:
- * the deadline and the death watch bound that wait.
+ * Ring a doorbell: write 0 to it.  Doorbells are never read by brood: a
+ * semaphore eventfd of count BRD_RING_BELL_COUNT from brd_ring_create() on,
+ * edge-triggered in the sleeper's epoll set.  Every write wakes that set,
+ * and epoll reports the doorbell because its count is not 0; a write of 0
+ * changes no count, so it can neither block nor fail (EAGAIN) at any count,
+ * whatever flags the peer, who shares the open file description, gave it
+ * (RELIABILITY B18: a flood, a saturated counter, O_NONBLOCK cleared).  A
+ * read by anyone else who holds it takes 1 of the count: emptying it takes
+ * 2^32 reads, after which rings wake nobody (the deadline and the death
+ * watch still bound every wait).
  */
 static inline void bell_ring(int fd)
 {

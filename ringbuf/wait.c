@@ -7,8 +7,9 @@
  * the ring, and waits in the endpoint's epoll set on the doorbell, the
  * interrupt eventfd and the peer's pidfd.  The peer is watched through a
  * pidfd of the pid stamped in its side, checked against its /proc start
- * time (pid reuse), or with kill(0) where no pidfd can be had; a peer gone
- * for good ends the endpoint (brd__ring_gone()).  Also the lag wait
+ * time (pid reuse), or with brd__pid_gone() (kill(0), /proc: a zombie is
+ * gone) where no pidfd can be had; a peer gone for good ends the endpoint
+ * (brd__ring_gone()).  Also the lag wait
  * (brd__ring_lag_wait()), which lets the other side get ahead without a
  * system call.
  */
@@ -17,7 +18,6 @@
 #include <linux/membarrier.h>
 #include <poll.h>
 #include <sched.h>
-#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -141,13 +141,13 @@ static int peer_watch(struct brd_ring *r)
                 }
                 if (fd != -ENOSYS && fd != -EPERM)
                         return ring_poison(r);  /* -ENOENT (a thread), -EINVAL: no peer stamps that */
-                r->no_pidfd = true;     /* watch with kill(0) + start time instead */
+                r->no_pidfd = true;     /* watch with brd__pid_gone() instead, polled */
         } else {
                 struct epoll_event ev = { .events = EPOLLIN };
 
                 /* The waiter sleeps in epfd: a pidfd it cannot add there
                  * (ENOMEM, the epoll watch limit) is no watch at all, so
-                 * fall back to kill(0) + the start time, polled. */
+                 * fall back to brd__pid_gone(), polled. */
                 ev.data.fd = fd;
                 if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                         brd__close(fd);
@@ -159,7 +159,7 @@ static int peer_watch(struct brd_ring *r)
         /* After the pidfd pins the process: is it still the one stamped? */
         now = brd__proc_start_time((pid_t)pid);
         if ((start && now && now != start) ||
-            (r->no_pidfd && kill((pid_t)pid, 0) < 0 && errno == ESRCH))
+            (r->no_pidfd && brd__pid_gone(pid, start, UINT64_MAX)))
                 r->peer_dead = true;
         return r->peer_dead;
 }
@@ -176,7 +176,7 @@ static int peer_probe(struct brd_ring *r)
                 if (poll(&p, 1, 0) > 0)
                         r->peer_dead = true;
         } else if (r->no_pidfd && r->peer_pid > 0) {
-                if (kill(r->peer_pid, 0) < 0 && errno == ESRCH)
+                if (brd__pid_gone((uint64_t)r->peer_pid, r->peer_start, UINT64_MAX))
                         r->peer_dead = true;
         }
         return r->peer_dead;
@@ -365,6 +365,11 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                      (r->no_pidfd && r->peer_pid > 0)) &&
                     (tmo < 0 || tmo > RING_FALLBACK_MS))
                         tmo = RING_FALLBACK_MS;
+                /* No peer watched yet: an attacher that died between its
+                 * pid stamp and its ring (brd_ring_attach()) would leave
+                 * nothing to wake us, so look at its side again soon. */
+                if (r->peer_pid == 0 && (tmo < 0 || tmo > RING_UNATTACHED_MS))
+                        tmo = RING_UNATTACHED_MS;
                 /* A longer budget did not cover this wait: the cadence
                  * broke (idle, or a slower peer), back to the base, and
                  * no growth when it wakes (t0 = 0). */
@@ -388,7 +393,8 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                         if (ev[k].data.fd == r->efd_own)
                                 *drained = true;
                 }
-                if (r->no_pidfd && r->peer_pid > 0 && kill(r->peer_pid, 0) < 0 && errno == ESRCH)
+                if (r->no_pidfd && r->peer_pid > 0 &&
+                    brd__pid_gone((uint64_t)r->peer_pid, r->peer_start, UINT64_MAX))
                         r->peer_dead = true;
                 /* Checked after every wake-up, not only on poll's timeout:
                  * a peer that keeps a doorbell or pidfd readable must not

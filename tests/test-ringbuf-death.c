@@ -330,6 +330,43 @@ static void test_producer_killed_before_doorbell(void **state)
         t_leak_end(&l);
 }
 
+/* A producer that dies in its attach, after its pid stamp and before its
+ * doorbell: stamp as brd_ring_attach() does, once the consumer sleeps. */
+static int child_stamp_then_die(struct brd_handle *h)
+{
+        struct brd_ring_hdr *hdr = hdr_map(h);
+
+        if (!hdr)
+                return 10;
+        if (child_wait_sleeping(&hdr->cons))
+                return 11;
+        AO_store(&hdr->prod.start_time, brd__proc_start_time(getpid()));
+        AO_store(&hdr->prod.pid, (AO_t)getpid());
+        raise(SIGKILL);
+        return 12;
+}
+
+/* The consumer went to sleep with no producer to watch: it must still
+ * notice the death (-ECONNRESET), not sleep until its 10 s timeout. */
+static void test_producer_killed_attaching(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_leak l;
+        char buf[16];
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        pid = t_ring_fork(8192, 0, &hp, &hc, false, &r);
+        if (pid == 0)
+                _exit(child_stamp_then_die(&hp));
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10000), -ECONNRESET);
+        assert_int_equal(t_wait_child(pid), KILLED);
+        brd_ring_close(r);
+        t_leak_end(&l);
+}
+
 /* A4: consumer killed while it holds a peeked view. */
 static int child_peek_then_die(struct brd_handle *h, int ready_fd)
 {
@@ -392,6 +429,7 @@ int main(void)
                 cmocka_unit_test(test_producer_killed_consumer_idle),
                 cmocka_unit_test(test_producer_killed_consumer_polling),
                 cmocka_unit_test(test_producer_killed_before_doorbell),
+                cmocka_unit_test(test_producer_killed_attaching),
                 cmocka_unit_test(test_consumer_killed_holding_view),
         };
 

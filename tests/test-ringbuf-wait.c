@@ -638,15 +638,12 @@ static uint64_t bell_count(int fd)
         return v;
 }
 
-/* Saturate an eventfd: the largest count a write can leave (it is >= 1:
- * a read returns at once even from a blocking description). */
+/* Saturate an eventfd: raise its count to the largest a write can leave. */
 static void bell_saturate(int fd)
 {
-        const uint64_t huge = UINT64_MAX - 1;
-        uint64_t v;
+        uint64_t add = UINT64_MAX - 1 - bell_count(fd);
 
-        assert_int_equal(read(fd, &v, sizeof(v)), (ssize_t)sizeof(v));
-        assert_int_equal(write(fd, &huge, sizeof(huge)), (ssize_t)sizeof(huge));
+        assert_int_equal(write(fd, &add, sizeof(add)), (ssize_t)sizeof(add));
 }
 
 /*
@@ -733,14 +730,14 @@ static void test_blocking_doorbell_never_blocks(void **state)
         for (i = 0; i < 2; i++) {
                 bell[i] = fcntl(hp.fds[1 + i], F_DUPFD_CLOEXEC, 0);
                 assert_true(bell[i] >= 0);
-                assert_int_equal(bell_count(bell[i]), 1);     /* as created */
+                assert_int_equal(bell_count(bell[i]), BRD_RING_BELL_COUNT);  /* as created */
         }
         assert_int_equal(brd_ring_attach(&hp, &p), 0);
         assert_int_equal(brd_ring_attach(&hc, &c), 0);
         brd_handle_close(&hp);
         brd_handle_close(&hc);
         for (i = 0; i < 2; i++) {
-                assert_int_equal(bell_count(bell[i]), 1);     /* rung, never read */
+                assert_int_equal(bell_count(bell[i]), BRD_RING_BELL_COUNT);  /* rung, never read */
                 make_blocking(bell[i]);
                 bell_saturate(bell[i]);
         }
@@ -779,6 +776,56 @@ static void test_blocking_doorbell_never_blocks(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * Whoever else holds a doorbell may read it: each read of the semaphore
+ * eventfd takes 1 of its count.  After 1,000 such reads, rings must still
+ * wake the consumer, blocked in a call or driven by poll(brd_ring_fd()).
+ */
+static void test_stray_reads_keep_waking(void **state)
+{
+        struct t_ring_view f;
+        struct call c;
+        struct pollfd pfd;
+        char buf[200] = { 0 }, got[256];
+        struct t_leak l;
+        pthread_t th;
+        int64_t t0;
+        uint64_t v;
+        int i;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_view_open(&f, 4096, 0, false);
+        for (i = 0; i < 1000; i++)
+                assert_int_equal(read(f.fd[1], &v, sizeof(v)), (ssize_t)sizeof(v));
+        assert_int_equal(bell_count(f.fd[1]), BRD_RING_BELL_COUNT - 1000);
+
+        memset(&c, 0, sizeof(c));
+        c.r = f.c;
+        c.timeout = 10000;
+        assert_int_equal(pthread_create(&th, NULL, call_thread, &c), 0);
+        wait_sleeping(&f.hdr->cons);
+        t_wait_in_syscall((pid_t)__atomic_load_n(&c.tid, __ATOMIC_ACQUIRE),
+                          SYS_epoll_wait, SYS_epoll_pwait);
+        t0 = t_now_ms();
+        assert_int_equal(brd_ring_send(f.p, buf, sizeof(buf), 0), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(c.ret, (int64_t)sizeof(buf));
+        assert_true(c.t_done - t0 < 5000);      /* the ring, not the timeout */
+
+        pfd.fd = brd_ring_fd(f.c);
+        assert_true(pfd.fd >= 0);
+        pfd.events = POLLIN;
+        assert_int_equal(poll(&pfd, 1, 10000), 1);
+        assert_int_equal(brd_ring_recv(f.c, got, sizeof(got), 0), -EAGAIN);
+        assert_int_equal(poll(&pfd, 1, 0), 0);
+        assert_int_equal(brd_ring_send(f.p, buf, sizeof(buf), 0), 0);
+        assert_int_equal(poll(&pfd, 1, 10000), 1);
+        assert_int_equal(brd_ring_recv(f.c, got, sizeof(got), 0), (ssize_t)sizeof(buf));
+        t_ring_view_close(&f);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -795,6 +842,7 @@ int main(void)
                 cmocka_unit_test(test_close_inherited_while_parent_blocked),
                 cmocka_unit_test(test_saturated_doorbell_still_wakes),
                 cmocka_unit_test(test_blocking_doorbell_never_blocks),
+                cmocka_unit_test(test_stray_reads_keep_waking),
         };
 
         return cmocka_run_group_tests_name("ringbuf-wait", tests, NULL, NULL);

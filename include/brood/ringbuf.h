@@ -304,8 +304,13 @@ int     brd_ring_flush(struct brd_ring *r);
  * publishes/releases/closes/attaches, when it dies (its pidfd is in the set
  * from the first -EAGAIN on), on brd_ring_interrupt(), and for good once the
  * endpoint has returned a final error (-EPIPE, -ECONNRESET, -EBADMSG).
+ * Where no pidfd of the peer can be had (pidfd_open() refused: seccomp,
+ * Linux < 5.3) a death does not make the fd readable: a caller that must
+ * see one polls with a timeout, and its next call answers -ECONNRESET/-EPIPE.
  * Without brd_ring_fd() a timeout-0 call does not arm (no syscall beyond a
- * pidfd check on the would-block path).
+ * pidfd check on the would-block path).  Closing the endpoint does not wake
+ * a thread in poll() on this fd (closing an fd never does): stop polling
+ * before brd_ring_close().
  * Concurrency: any thread.  Fork: the fd is CLOEXEC; in a child that
  * inherited the endpoint it answers -EBADF.
  */

@@ -32,9 +32,12 @@
 #include "internal/brd-private.h"
 
 #define BRD_RING_MAGIC   0x52445242u    /* "BRDR" little-endian */
-/* 2: doorbells hold a count of 1 and are never read; a ring writes 0
- * (ringbuf/endpoint.h, bell_ring()).  A version-1 peer reads them. */
+/* 2: doorbells are never read and a ring writes 0 (ringbuf/endpoint.h,
+ * bell_ring()).  A version-1 peer reads them. */
 #define BRD_RING_VERSION 2u
+/* A doorbell's count from brd_ring_create() on: semaphore eventfds, so a
+ * stray read takes 1 of it, and rings wake as long as it is above 0. */
+#define BRD_RING_BELL_COUNT 0xffffffffu
 
 #define BRD_RING_FRAME_MSG 0x4d534721u  /* "!GSM" */
 #define BRD_RING_FRAME_PAD 0x44415021u  /* "!PAD" */
