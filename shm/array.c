@@ -41,20 +41,23 @@ struct brd_array {
 /* ... and gives up (-EAGAIN) after this many copies all overwritten. */
 #define READ_LAPPED_TRIES 1000
 
-static int array_wrap(struct brd_pool *pool, uint64_t off, struct brd_array **ret_array)
+/* The object for the array at @off whose geometry is @row_size, @capacity
+ * and @flags: values the caller computed (create) or checked (open), never
+ * read again from the header. */
+static int array_wrap(struct brd_pool *pool, uint64_t off, uint64_t row_size, uint64_t capacity,
+                      unsigned flags, struct brd_array **ret_array)
 {
         unsigned char *base = brd__pool_base(pool);
-        struct brd_array_hdr *h = (struct brd_array_hdr *)(void *)(base + off);
         struct brd_array *a = calloc(1, sizeof(*a));
 
         if (!a)
                 return -ENOMEM;
         a->pool = pool;
-        a->h = h;
+        a->h = (struct brd_array_hdr *)(void *)(base + off);
         a->off = off;
-        a->row_size = h->row_size;
-        a->capacity = h->capacity;
-        a->flags = h->flags;
+        a->row_size = row_size;
+        a->capacity = capacity;
+        a->flags = flags;
         a->rows = base + off + BRD_ARRAY_HDR_SIZE;
         *ret_array = a;
         return 0;
@@ -92,7 +95,7 @@ BRD_EXPORT int brd_array_create(struct brd_pool *pool, size_t row_size, size_t c
         /* Another process learns the offset through a syscall (socket, pipe,
          * fork), which orders these stores before its open. */
         h->magic = BRD_ARRAY_MAGIC;
-        r = array_wrap(pool, (uint64_t)off, ret_array);
+        r = array_wrap(pool, (uint64_t)off, row_size, capacity, flags, ret_array);
         if (r < 0) {
                 h->magic = 0;
                 brd_pool_free(pool, (uint64_t)off);
@@ -103,7 +106,8 @@ BRD_EXPORT int brd_array_create(struct brd_pool *pool, size_t row_size, size_t c
 BRD_EXPORT int brd_array_open(struct brd_pool *pool, uint64_t off, struct brd_array **ret_array)
 {
         const struct brd_array_hdr *h;
-        uint64_t bytes, rs, cap;
+        uint64_t bytes, magic, rs, cap, boff, roff;
+        uint32_t version, flags;
         int64_t bsz;
 
         if (!pool || !ret_array)
@@ -118,29 +122,24 @@ BRD_EXPORT int brd_array_open(struct brd_pool *pool, uint64_t off, struct brd_ar
         h = brd_pool_ptr(pool, off);
         if (!h)
                 return -EBADF;
+        /* Each field read once: what is checked is what the object keeps
+         * (a peer may rewrite the header meanwhile).  The barrier keeps the
+         * compiler from loading a field again instead of using its copy. */
+        magic = h->magic;
+        version = h->version;
+        flags = h->flags;
         rs = h->row_size;
         cap = h->capacity;
-        if (h->magic != BRD_ARRAY_MAGIC || h->version != BRD_ARRAY_VERSION ||
-            (h->flags & ~(uint32_t)BRD_ARRAY_RING) || rs == 0 || cap == 0 ||
-            h->block_off != off || h->rows_off != off + BRD_ARRAY_HDR_SIZE ||
+        boff = h->block_off;
+        roff = h->rows_off;
+        AO_compiler_barrier();
+        if (magic != BRD_ARRAY_MAGIC || version != BRD_ARRAY_VERSION ||
+            (flags & ~(uint32_t)BRD_ARRAY_RING) || rs == 0 || cap == 0 ||
+            boff != off || roff != off + BRD_ARRAY_HDR_SIZE ||
             __builtin_mul_overflow(rs, cap, &bytes) ||
             bytes > (uint64_t)bsz - BRD_ARRAY_HDR_SIZE)
                 return -EPROTO;
-        /* array_wrap re-reads the fields: a peer could change them between
-         * the check and the copy, so check the copies again. */
-        {
-                struct brd_array *a = NULL;
-                int r = array_wrap(pool, off, &a);
-
-                if (r < 0)
-                        return r;
-                if (a->row_size != rs || a->capacity != cap || (a->flags & ~(unsigned)BRD_ARRAY_RING)) {
-                        free(a);
-                        return -EPROTO;
-                }
-                *ret_array = a;
-        }
-        return 0;
+        return array_wrap(pool, off, rs, cap, flags, ret_array);
 }
 
 BRD_EXPORT uint64_t brd_array_offset(const struct brd_array *a)
@@ -415,8 +414,29 @@ BRD_EXPORT int brd_array_destroy(struct brd_array *a)
                 free(a);        /* only this process's view */
                 return r;
         }
+        /* The block is no longer ours once another process freed it (the
+         * array destroyed there): write nothing into it, close our view. */
+        if (brd__pool_block_size(a->pool, a->off) < 0) {
+                free(a);
+                return -EINVAL;
+        }
+        /* The magic goes before the free: a freed block is no longer ours to
+         * write, and a large one keeps its bytes, so a stale offset would
+         * open again. */
         a->h->magic = 0;
         r = brd_pool_free(a->pool, a->off);
+        if (r == -EINVAL) {
+                free(a);        /* freed by another process meanwhile, as above */
+                return r;
+        }
+        if (r < 0) {
+                /* -ETIMEDOUT: the pool lock stayed held, nothing changed and
+                 * the block is still ours; -EBADMSG: the pool is poisoned,
+                 * nothing is allocated from it again.  The array stays whole
+                 * and open: the caller may retry. */
+                a->h->magic = BRD_ARRAY_MAGIC;
+                return r;
+        }
         free(a);
-        return r;
+        return 0;
 }

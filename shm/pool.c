@@ -792,27 +792,29 @@ static int pool_reclaim(struct brd_pool *p)
 
 /* ------------------------------------------------------------ public */
 
-static int pool_wrap(struct brd_seg *seg, unsigned flags, struct brd_pool **ret_pool)
+/* The object for a segment of layout @l: every bound it keeps comes from @l
+ * (computed by create, or checked by attach), never from the header. */
+static int pool_wrap(struct brd_seg *seg, const struct layout *l, unsigned flags,
+                     struct brd_pool **ret_pool)
 {
         struct brd_pool *p = calloc(1, sizeof(*p));
-        struct brd_pool_hdr *h;
 
         if (!p)
                 return -ENOMEM;
         p->seg = seg;
         p->base = brd_seg_addr(seg);
-        p->hdr = h = (struct brd_pool_hdr *)(void *)p->base;
-        p->pg = (struct brd_pool_page *)(void *)(p->base + h->pages_off);
-        p->st = p->base + h->states_off;
-        p->data = p->base + h->data_off;
-        p->data_off = h->data_off;
-        p->npages = h->npages;
-        p->data_size = (uint64_t)h->npages * BRD_POOL_PAGE;
-        p->ngran = (uint64_t)h->npages * BRD_POOL_GRANS_PER_PAGE;
-        p->max_order = max_order_of(h->npages);
+        p->hdr = (struct brd_pool_hdr *)(void *)p->base;
+        p->pg = (struct brd_pool_page *)(void *)(p->base + l->pages_off);
+        p->st = p->base + l->states_off;
+        p->data = p->base + l->data_off;
+        p->data_off = l->data_off;
+        p->npages = (uint32_t)l->npages;
+        p->data_size = l->npages * BRD_POOL_PAGE;
+        p->ngran = l->npages * BRD_POOL_GRANS_PER_PAGE;
+        p->max_order = max_order_of(l->npages);
         p->flags = flags;
-        p->slots = (struct brd_pool_slot *)(void *)(p->base + h->slots_off);
-        p->nslots = h->nslots;
+        p->slots = (struct brd_pool_slot *)(void *)(p->base + l->slots_off);
+        p->nslots = l->nslots;
         p->fork_gen = p->cache_gen = p->ok_gen = brd__fork_gen();
         for (unsigned c = 0; c < BRD_POOL_NCLASSES; c++) {
                 /* About 256 KiB per class at most, 4..32 blocks. */
@@ -864,7 +866,7 @@ BRD_EXPORT int brd_pool_create(size_t size, unsigned flags, struct brd_pool **re
         h->hdr_size = BRD_POOL_HDR_SIZE;
         h->pid_ns = ns;
         /* h->lock: 0, free, as the fresh memfd reads. */
-        r = pool_wrap(seg, flags, &p);
+        r = pool_wrap(seg, &l, flags, &p);
         if (r < 0)
                 goto fail;
         p->home_ns = ns;
@@ -888,29 +890,71 @@ fail:
         return r;
 }
 
-static int pool_validate(const struct brd_pool_hdr *h, uint64_t seg_size)
+/* The header fields attach judges a pool by, as read from shared memory. */
+struct hdr_copy {
+        uint64_t magic, seg_size, pid_ns;
+        uint32_t version, hdr_size, page_size, word_size, slot_size;
+        uint16_t gran_size, nclasses;
+        struct layout l;
+};
+
+/*
+ * Copy the header into @c: the only read attach makes of it.  A peer may
+ * rewrite the header at any moment (it is not sealed, only its size is), so
+ * what is checked and what is kept must be one read: checking the header
+ * and then reading it again for the object would keep a value nobody
+ * checked.  The compiler barrier keeps the compiler from re-loading a field
+ * from shared memory instead of using the copy (plain loads may be
+ * repeated otherwise).
+ */
+static void hdr_read(const struct brd_pool_hdr *h, struct hdr_copy *c)
+{
+        memset(c, 0, sizeof(*c));
+        c->magic = h->magic;
+        c->version = h->version;
+        c->hdr_size = h->hdr_size;
+        c->page_size = h->page_size;
+        c->gran_size = h->gran_size;
+        c->nclasses = h->nclasses;
+        c->word_size = h->word_size;
+        c->slot_size = h->slot_size;
+        c->seg_size = h->seg_size;
+        c->pid_ns = h->pid_ns;
+        c->l.npages = h->npages;
+        c->l.pages_off = h->pages_off;
+        c->l.states_off = h->states_off;
+        c->l.slots_off = h->slots_off;
+        c->l.data_off = h->data_off;
+        c->l.nslots = h->nslots;
+        AO_compiler_barrier();
+}
+
+/* Is @c (hdr_read()) a pool that fits a mapping of @map_size bytes?  The
+ * geometry must be exactly what create computes for c->seg_size. */
+static int pool_validate(const struct hdr_copy *c, uint64_t map_size)
 {
         struct layout l;
 
-        if (h->magic != BRD_POOL_MAGIC || h->version != BRD_POOL_VERSION ||
-            h->hdr_size != BRD_POOL_HDR_SIZE || h->page_size != BRD_POOL_PAGE ||
-            h->gran_size != BRD_POOL_GRAN || h->nclasses != BRD_POOL_NCLASSES ||
-            h->word_size != sizeof(AO_t) || h->seg_size > seg_size ||
-            h->slot_size != sizeof(struct brd_pool_slot))
+        if (c->magic != BRD_POOL_MAGIC || c->version != BRD_POOL_VERSION ||
+            c->hdr_size != BRD_POOL_HDR_SIZE || c->page_size != BRD_POOL_PAGE ||
+            c->gran_size != BRD_POOL_GRAN || c->nclasses != BRD_POOL_NCLASSES ||
+            c->word_size != sizeof(AO_t) || c->seg_size > map_size ||
+            c->slot_size != sizeof(struct brd_pool_slot))
                 return -EPROTO;
-        layout_compute(h->seg_size, &l);
-        if (!l.npages || l.npages != h->npages || l.pages_off != h->pages_off ||
-            l.states_off != h->states_off || l.data_off != h->data_off ||
-            l.slots_off != h->slots_off || l.nslots != h->nslots)
+        layout_compute(c->seg_size, &l);
+        if (!l.npages || l.npages != c->l.npages || l.pages_off != c->l.pages_off ||
+            l.states_off != c->l.states_off || l.data_off != c->l.data_off ||
+            l.slots_off != c->l.slots_off || l.nslots != c->l.nslots)
                 return -EPROTO;
         return 0;
 }
 
-BRD_EXPORT int brd_pool_attach(const struct brd_handle *h, struct brd_pool **ret_pool)
+static int pool_attach(const struct brd_handle *h, void (*peer)(void *hdr, void *arg),
+                       void *arg, struct brd_pool **ret_pool)
 {
         struct brd_seg *seg = NULL;
         struct brd_pool *p = NULL;
-        uint64_t ns;
+        struct hdr_copy c;
         int r;
 
         if (!ret_pool || !brd__handle_valid(h, BRD_HANDLE_POOL, 1) ||
@@ -921,24 +965,38 @@ BRD_EXPORT int brd_pool_attach(const struct brd_handle *h, struct brd_pool **ret
                                ((h->flags & BRD_POOL_NOFORK) ? BRD_SEG_NOFORK : 0), &seg);
         if (r < 0)
                 return r;
-        r = pool_validate(brd_seg_addr(seg), brd_seg_size(seg));
+        hdr_read(brd_seg_addr(seg), &c);
+        if (peer)
+                peer(brd_seg_addr(seg), arg);
+        /* From here on only the copy: the header is never read again. */
+        r = pool_validate(&c, brd_seg_size(seg));
         if (r < 0)
                 goto fail;
-        /* Read once: the creator's pid namespace must be ours. */
-        ns = ((const struct brd_pool_hdr *)brd_seg_addr(seg))->pid_ns;
-        if (!brd__pid_ns_ours(ns)) {
+        /* The creator's pid namespace must be ours. */
+        if (!brd__pid_ns_ours(c.pid_ns)) {
                 r = -EXDEV;
                 goto fail;
         }
-        r = pool_wrap(seg, (unsigned)h->flags, &p);
+        r = pool_wrap(seg, &c.l, (unsigned)h->flags, &p);
         if (r < 0)
                 goto fail;
-        p->home_ns = ns;
+        p->home_ns = c.pid_ns;
         *ret_pool = p;
         return 0;
 fail:
         brd_seg_close(seg);
         return r;
+}
+
+BRD_EXPORT int brd_pool_attach(const struct brd_handle *h, struct brd_pool **ret_pool)
+{
+        return pool_attach(h, NULL, NULL, ret_pool);
+}
+
+int brd__pool_attach_test(const struct brd_handle *h, void (*peer)(void *hdr, void *arg),
+                          void *arg, struct brd_pool **ret_pool)
+{
+        return pool_attach(h, peer, arg, ret_pool);
 }
 
 BRD_EXPORT int brd_pool_export(const struct brd_pool *pool, struct brd_handle *ret_handle)

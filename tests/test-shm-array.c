@@ -751,6 +751,95 @@ static void test_array_live_holder_times_out(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * brd_array_destroy() whose free fails leaves the array whole: an array
+ * above BRD_POOL_SMALL_MAX is freed under the pool lock, which a live peer
+ * holds, so the free says -ETIMEDOUT.  Before the fix the handle was gone
+ * and the magic cleared: the block stayed allocated with nothing left to
+ * free it with, and the offset no longer opened.  Once the peer is gone the
+ * same handle destroys it.  And an array another process destroyed first:
+ * -EINVAL, only this view closed, nothing written into the freed block.
+ */
+static void test_array_destroy_failed_keeps_array(void **state)
+{
+        struct brd_array *a, *b, *c;
+        struct brd_pool_stats s;
+        struct brd_pool *p;
+        struct t_leak l;
+        struct row in[4], out[8];
+        uint64_t off, first;
+        int ready[2], go[2], i;
+        pid_t pid;
+        char ch;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(4 * MiB, 0, &p), 0);
+        /* 4096 rows of 64 B: a 512 KiB block, a large one. */
+        assert_int_equal(brd_array_create(p, sizeof(struct row), 4096, 0, 0, &a), 0);
+        assert_true(brd_array_capacity(a) * sizeof(struct row) > BRD_POOL_SMALL_MAX);
+        off = brd_array_offset(a);
+        for (i = 0; i < 3; i++)
+                row_make(&in[i], (uint64_t)i);
+        assert_int_equal(brd_array_push(a, in, 3), 0);
+        assert_int_equal(brd_pool_stats(p, &s), 0);
+        assert_int_equal(s.blocks, 1);
+
+        /* A live peer inside the pool lock until it reads EOF. */
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(ready[0]);
+                close(go[1]);
+                if (brd__pool_test_die_locked(p, 0) != 0)
+                        _exit(1);
+                if (write(ready[1], "x", 1) != 1)
+                        _exit(2);
+                while (read(go[0], &ch, 1) < 0)
+                        ;
+                _exit(0);               /* still holding it: a dead holder */
+        }
+        close(ready[1]);
+        close(go[0]);
+        assert_int_equal(read(ready[0], &ch, 1), 1);
+        assert_int_equal(brd_array_destroy(a), -ETIMEDOUT);
+
+        /* Intact: same rows, still writable, the offset still opens. */
+        assert_int_equal(brd_array_read(a, &first, out, 8), 3);
+        assert_int_equal(first, 0);
+        for (i = 0; i < 3; i++)
+                assert_true(row_ok(&out[i], (uint64_t)i));
+        row_make(&in[0], 3);
+        assert_int_equal(brd_array_push(a, in, 1), 0);
+        assert_int_equal(brd_array_open(p, off, &b), 0);
+        assert_int_equal(brd_array_read(b, &first, out, 8), 4);
+        assert_true(row_ok(&out[3], 3));
+        brd_array_close(b);
+
+        /* The holder exits; the next locker takes the lock over. */
+        close(go[1]);
+        assert_int_equal(t_wait_child(pid), 0);
+        close(ready[0]);
+        assert_int_equal(brd_pool_stats(p, &s), 0);
+        assert_int_equal(s.blocks, 1);                  /* still allocated */
+        assert_int_equal(brd_array_destroy(a), 0);      /* the same handle */
+        assert_int_equal(brd_array_open(p, off, &b), -EPROTO);
+        assert_int_equal(brd_pool_stats(p, &s), 0);
+        assert_int_equal(s.blocks, 0);
+
+        /* Destroyed through another handle first (another process's). */
+        assert_int_equal(brd_array_create(p, sizeof(struct row), 4096, 0, 0, &b), 0);
+        assert_int_equal(brd_array_open(p, brd_array_offset(b), &c), 0);
+        assert_int_equal(brd_array_destroy(c), 0);
+        assert_int_equal(brd_array_destroy(b), -EINVAL);        /* and b is closed */
+        assert_int_equal(brd_pool_stats(p, &s), 0);
+        assert_int_equal(s.blocks, 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -766,6 +855,7 @@ int main(void)
                 cmocka_unit_test(test_array_many_writers),
                 cmocka_unit_test(test_array_dead_writer_taken_over),
                 cmocka_unit_test(test_array_live_holder_times_out),
+                cmocka_unit_test(test_array_destroy_failed_keeps_array),
                 cmocka_unit_test(test_array_nofork_pool_in_child),
         };
 

@@ -403,6 +403,213 @@ static void test_pool_export_attach_validation(void **state)
         t_leak_end(&l);
 }
 
+/* The header fields attach derives a pool's bounds from. */
+struct geom {
+        uint64_t seg_size, pages_off, states_off, data_off, slots_off, pid_ns;
+        uint32_t npages, nslots;
+};
+
+static void geom_get(const struct brd_pool_hdr *h, struct geom *g)
+{
+        g->seg_size = h->seg_size;
+        g->pages_off = h->pages_off;
+        g->states_off = h->states_off;
+        g->data_off = h->data_off;
+        g->slots_off = h->slots_off;
+        g->pid_ns = h->pid_ns;
+        g->npages = h->npages;
+        g->nslots = h->nslots;
+}
+
+static void geom_put(struct brd_pool_hdr *h, const struct geom *g)
+{
+        h->seg_size = g->seg_size;
+        h->pages_off = g->pages_off;
+        h->states_off = g->states_off;
+        h->data_off = g->data_off;
+        h->slots_off = g->slots_off;
+        h->pid_ns = g->pid_ns;
+        h->npages = g->npages;
+        h->nslots = g->nslots;
+}
+
+/* Geometry no pool of that segment has: a data area reaching terabytes
+ * past the mapping, and a pid namespace that is not ours. */
+static const struct geom hostile_geom = {
+        .seg_size = ~0ull >> 1, .pages_off = 1ull << 40, .states_off = 1ull << 41,
+        .data_off = 1ull << 42, .slots_off = 1ull << 43, .pid_ns = 1,
+        .npages = 0x7ffffff0u, .nslots = BRD_POOL_SLOTS_MAX,
+};
+
+static void poke_hostile(void *hdr, void *arg)
+{
+        (void)arg;
+        geom_put(hdr, &hostile_geom);
+}
+
+static void poke_back(void *hdr, void *arg)
+{
+        geom_put(hdr, arg);
+}
+
+/* @q (attached to @p's segment, whose valid geometry is @g) has exactly
+ * @g's bounds: nothing past the data area resolves, frees or is walked. */
+static void bounds_expect(struct brd_pool *p, struct brd_pool *q, const struct geom *g)
+{
+        uint64_t end = g->data_off + (uint64_t)g->npages * BRD_POOL_PAGE;
+        struct brd_pool_stats sp, sq;
+        unsigned char *base = brd__pool_base(q);
+
+        assert_ptr_equal(brd_pool_ptr(q, g->data_off), base + g->data_off);
+        assert_ptr_equal(brd_pool_ptr(q, end - 1), base + end - 1);
+        assert_null(brd_pool_ptr(q, end));
+        assert_null(brd_pool_ptr(q, g->seg_size + MiB));
+        assert_null(brd_pool_ptr(q, 1ull << 42));
+        assert_int_equal(brd_pool_free(q, end), -EINVAL);
+        assert_int_equal(brd_pool_free(q, 1ull << 40), -EINVAL);
+        assert_int_equal(brd_pool_stats(p, &sp), 0);
+        assert_int_equal(brd_pool_stats(q, &sq), 0);
+        assert_int_equal(sq.size, g->seg_size);
+        assert_int_equal(sq.capacity, (uint64_t)g->npages * BRD_POOL_PAGE);
+        assert_int_equal(sq.size, sp.size);
+        assert_int_equal(sq.capacity, sp.capacity);
+}
+
+/*
+ * A peer rewrites the header at the worst moment: right after attach read
+ * it (brd__pool_attach_test()'s hook).  The verdict and the bounds are those
+ * of what attach read: a valid header rewritten to nonsense still attaches
+ * with the valid bounds (before the fix, attach checked one read and kept
+ * a second, so this pool reached terabytes past its mapping), and nonsense
+ * rewritten to a valid header is still refused.
+ */
+static void test_pool_attach_reads_header_once(void **state)
+{
+        struct brd_pool *p, *q = NULL;
+        struct brd_pool_hdr *h;
+        struct brd_handle hd;
+        struct t_leak l;
+        struct geom g, now;
+        int64_t off;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        assert_int_equal(brd_pool_export(p, &hd), 0);
+        h = hdr_of(p);
+        geom_get(h, &g);
+
+        /* Valid when read, hostile from then on. */
+        assert_int_equal(brd__pool_attach_test(&hd, poke_hostile, NULL, &q), 0);
+        geom_get(h, &now);
+        assert_memory_equal(&now, &hostile_geom, sizeof(now));  /* the peer did write */
+        bounds_expect(p, q, &g);
+        /* And it serves: a block allocated through it is @p's block. */
+        off = brd_pool_alloc(q, 200000);
+        assert_true(off > 0 && (uint64_t)off + 200000 <= g.data_off +
+                    (uint64_t)g.npages * BRD_POOL_PAGE);
+        strcpy(brd_pool_ptr(q, (uint64_t)off), "once");
+        assert_string_equal(brd_pool_ptr(p, (uint64_t)off), "once");
+        assert_int_equal(brd_pool_free(p, (uint64_t)off), 0);
+        brd_pool_close(q);
+
+        /* Hostile when read, valid from then on: still refused. */
+        q = (struct brd_pool *)0x1;
+        assert_int_equal(brd__pool_attach_test(&hd, poke_back, &g, &q), -EPROTO);
+        assert_ptr_equal(q, (struct brd_pool *)0x1);
+        geom_get(h, &now);
+        assert_memory_equal(&now, &g, sizeof(now));
+        /* One field at a time, too: npages alone read wrong. */
+        h->npages = 0x7ffffff0u;
+        assert_int_equal(brd__pool_attach_test(&hd, poke_back, &g, &q), -EPROTO);
+        assert_ptr_equal(q, (struct brd_pool *)0x1);
+
+        /* No hook: brd_pool_attach() itself. */
+        assert_int_equal(brd__pool_attach_test(&hd, NULL, NULL, &q), 0);
+        bounds_expect(p, q, &g);
+        brd_pool_close(q);
+        brd_handle_close(&hd);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+#define FLIP_ATTACHES 2000
+
+/*
+ * The same with a real peer: a child rewrites the header's geometry to
+ * nonsense and back as fast as it can while this process attaches again
+ * and again.  Each attach either fails with -EPROTO or yields a pool with
+ * the valid bounds.  Not a race to win: it asserts every outcome, whichever
+ * interleavings the scheduler gives (the deterministic check is
+ * test_pool_attach_reads_header_once()).
+ */
+static void test_pool_attach_header_flipping(void **state)
+{
+        struct brd_pool *p, *q;
+        struct brd_pool_hdr *h;
+        struct brd_handle hd;
+        struct t_leak l;
+        struct geom g, now;
+        AO_t *flag;
+        unsigned i, ok = 0, refused = 0;
+        pid_t pid;
+        int r;
+
+        (void)state;
+        t_leak_begin(&l);
+        flag = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        assert_true(flag != MAP_FAILED);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        assert_int_equal(brd_pool_export(p, &hd), 0);
+        h = hdr_of(p);
+        geom_get(h, &g);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                /* flag[0]: started; flag[1]: stop.  Every store is an AO
+                 * one, so that none of them is merged away. */
+                AO_store_release(&flag[0], 1);
+                while (!AO_load_acquire(&flag[1])) {
+                        AO_int_store(&h->npages, 0x7ffffff0u);
+                        AO_store((AO_t *)&h->data_off, 1ull << 42);
+                        AO_store((AO_t *)&h->seg_size, ~0ull >> 1);
+                        AO_int_store(&h->npages, g.npages);
+                        AO_store((AO_t *)&h->data_off, g.data_off);
+                        AO_store((AO_t *)&h->seg_size, g.seg_size);
+                        AO_int_store(&h->npages, g.npages * 2);
+                        AO_int_store(&h->npages, g.npages);
+                }
+                _exit(0);
+        }
+        T_UNTIL(AO_load_acquire(&flag[0]));
+        for (i = 0; i < FLIP_ATTACHES; i++) {
+                q = NULL;
+                r = brd_pool_attach(&hd, &q);
+                if (r == -EPROTO) {
+                        assert_null(q);
+                        refused++;
+                        continue;
+                }
+                assert_int_equal(r, 0);
+                bounds_expect(p, q, &g);
+                brd_pool_close(q);
+                ok++;
+        }
+        AO_store_release(&flag[1], 1);
+        assert_int_equal(t_wait_child(pid), 0);
+        assert_int_equal(ok + refused, FLIP_ATTACHES);
+        /* The child ended each round with the valid geometry. */
+        geom_get(h, &now);
+        assert_memory_equal(&now, &g, sizeof(now));
+        assert_int_equal(brd_pool_attach(&hd, &q), 0);
+        bounds_expect(p, q, &g);
+        brd_pool_close(q);
+        brd_handle_close(&hd);
+        brd_pool_close(p);
+        munmap(flag, 4096);
+        t_leak_end(&l);
+}
+
 static void test_pool_hostile_state(void **state)
 {
         struct brd_pool_hdr *h;
@@ -1634,6 +1841,8 @@ int main(void)
                 cmocka_unit_test(test_pool_exhaustion_and_reuse),
                 cmocka_unit_test(test_pool_churn_steady_state),
                 cmocka_unit_test(test_pool_export_attach_validation),
+                cmocka_unit_test(test_pool_attach_reads_header_once),
+                cmocka_unit_test(test_pool_attach_header_flipping),
                 cmocka_unit_test(test_pool_hostile_state),
                 cmocka_unit_test(test_pool_hostile_slots),
                 cmocka_unit_test(test_pool_hostile_block_starts),

@@ -59,7 +59,8 @@ int brd_seg_create(const char *label, size_t size, unsigned flags, struct brd_se
  * @ret_seg: the segment; untouched on failure
  * Return: 0; -EINVAL on a malformed name; -ENAMETOOLONG; -ENOENT; -EACCES if
  * it is not owned by this user or is accessible to group/others; -EINVAL if
- * it is not a regular shm file; -errno from open/mmap.
+ * it is not a regular shm file; -EBADMSG if it is empty (0 bytes: never
+ * sized, or truncated); -errno from open/mmap.
  * Closing it only unmaps (this process did not create it).
  * Concurrency: thread-safe.  Fork: as brd_seg_create().
  */
@@ -146,7 +147,8 @@ int brd_seg_is_inherited(const struct brd_seg *seg);
  * so a process that dies without brd_pool_close() (SIGKILL, a crash) leaks
  * nothing: an alloc about to fail with -ENOSPC first takes back the blocks
  * of every slot whose owner is dead (owners in the caller's pid namespace,
- * pid and start time checked; a zombie counts as alive until reaped).
+ * pid and start time checked; a zombie counts as dead: it can no longer
+ * touch the pool, so its blocks are taken back before its parent reaps it).
  */
 struct brd_pool;                /* a heap inside one segment, shared by every process that attaches it */
 
@@ -193,6 +195,10 @@ int brd_pool_create(size_t size, unsigned flags, struct brd_pool **ret_pool);
  * layout: the geometry is recomputed from the segment size and compared),
  * -EXDEV (this process is in another pid namespace than the pool's
  * creator), or the -errno of brd_seg_attach() (-EBADMSG for a lying fd).
+ * The header is read once: the pool's bounds are the values checked, so a
+ * peer rewriting the header meanwhile gets this call -EPROTO or a pool of
+ * the checked geometry, never one past the mapping.
+ * Concurrency: thread-safe.  Fork: as brd_pool_create().
  */
 int brd_pool_attach(const struct brd_handle *h, struct brd_pool **ret_pool);
 
@@ -343,9 +349,16 @@ void brd_array_close(struct brd_array *a);
 /**
  * brd_array_destroy() - free the array's block in the pool and close it.
  * Every other process must have stopped using the array.  NULL ok (0).
- * Return: 0, or the -errno of brd_pool_free(); -EBADF in a forked child of
- * a BRD_POOL_NOFORK pool, -EXDEV in another pid namespace (as
+ * Return: 0: freed and closed.  -ETIMEDOUT (an array above
+ * BRD_POOL_SMALL_MAX, the pool lock held 2 s by a live peer: nothing
+ * changed) or -EBADMSG (the pool is poisoned, see brd_pool_alloc()): the
+ * block is not given back and @a stays open, its rows intact; call again,
+ * or brd_array_close() it.  -EINVAL when the block is no longer
+ * live (another process destroyed the array), -EBADF in a forked child of a
+ * BRD_POOL_NOFORK pool, -EXDEV in another pid namespace (as
  * brd_array_push()): then it only closes this process's view.
+ * Concurrency: while it runs, brd_array_open() of the array's offset may
+ * fail with -EPROTO.
  */
 int brd_array_destroy(struct brd_array *a);
 

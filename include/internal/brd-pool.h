@@ -239,5 +239,14 @@ int brd__pool_where(const struct brd_pool *pool);
  * the caller is expected to die.  0 or -errno.
  */
 int brd__pool_test_die_locked(struct brd_pool *pool, int stage);
+/*
+ * Test hook: brd_pool_attach(), with @peer called on the mapped header right
+ * after attach has made its one read of it and before it judges that copy:
+ * a peer rewriting the header at the worst moment.  What attach checks and
+ * what it keeps is that copy, so whatever @peer writes changes neither the
+ * verdict nor the object's bounds.  @peer NULL: brd_pool_attach().
+ */
+int brd__pool_attach_test(const struct brd_handle *h, void (*peer)(void *hdr, void *arg),
+                          void *arg, struct brd_pool **ret_pool);
 
 #endif /* BROOD_POOL_H */
