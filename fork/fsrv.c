@@ -85,6 +85,7 @@ struct brd_fsrv_req {
         size_t envcap;
         char pidbuf[32];                /* "BROOD_HANDLES_PID=...", written by the child */
         pid_t parent;                   /* the forkserver's pid, for the getppid() re-check */
+        const char *comm;               /* fork mode, no opts.name: the process's name */
         int crash_stage;
         int stage;                      /* exec child (shares our memory): BRD_STAGE_EXEC before execve */
         /* results, written by the thread under fs->lock */
@@ -114,25 +115,66 @@ static void child_crash(void)
         child_exit(127);
 }
 
-/* v: 0 reached fn, < 0 -errno.  Called with every signal still blocked. */
-static void child_report(struct brd_fsrv_req *q, int fd, int v)
+/*
+ * 4 bytes into a pipe are written whole; if it fails there is nobody to
+ * tell.  Called with every signal blocked: see child_report().
+ */
+static void child_write_report(int fd, int v)
 {
+        struct sigaction ign = { .sa_handler = SIG_IGN }, old;
         ssize_t r;
 
-        if (q->slot) {
-                AO_store(&q->slot->stage, v ? (AO_t)(intptr_t)v : 1);
-                AO_nop_full();          /* Dekker with the caller's sleeping/stage */
-                if (AO_load(&q->slot->sleeping) != q->gen)
-                        return;         /* it saw the store while spinning */
-        }
-        /* 4 bytes into a pipe are written whole; if it fails there is nobody to tell. */
         do
                 r = write(fd, &v, sizeof(v));
         while (r < 0 && errno == EINTR);
+        if (r < 0 && errno == EPIPE) {
+                /* Drop the SIGPIPE this raised while it is still blocked:
+                 * setting SIG_IGN discards a pending signal (POSIX), and
+                 * sigaction is async-signal-safe, sigtimedwait is not. */
+                sigemptyset(&ign.sa_mask);
+                if (sigaction(SIGPIPE, &ign, &old) == 0)
+                        (void)sigaction(SIGPIPE, &old, NULL);
+        }
+}
+
+/*
+ * v: 0 reached fn, < 0 -errno.  Called with every signal blocked, and the
+ * mask is emptied only after it returned: both sides of the Dekker can see
+ * the other's store, so the caller may have taken the result from the slot
+ * and closed the read end before our write, which then fails with EPIPE and
+ * raises a SIGPIPE that must not kill a child whose spawn succeeded.
+ */
+static void child_report(struct brd_fsrv_req *q, int fd, int v)
+{
+        if (q->slot) {
+                AO_store(&q->slot->stage, v ? (AO_t)(intptr_t)v : 1);
+                AO_nop_full();          /* Dekker with the caller's sleeping/stage */
+                /* Otherwise it saw the store while spinning. */
+                if (AO_load(&q->slot->sleeping) == q->gen)
+                        child_write_report(fd, v);
+        } else {
+                child_write_report(fd, v);
+        }
+        if (q->crash_stage == BRD__STALL_REPORT && !v) {
+                char b;
+
+                /* Testing: once the caller has returned, write again, as in
+                 * the race above: the read end is closed. */
+                while (read(3, &b, 1) < 0 && errno == EINTR)
+                        ;
+                child_write_report(fd, v);
+        }
 }
 
 static __attribute__((noreturn)) void child_fail(struct brd_fsrv_req *q, int fd, int e)
 {
+        sigset_t all;
+
+        /* After a failed execve the mask is empty already: block again, so
+         * that no signal (SIGPIPE from the report included) ends us before
+         * the _exit, and the caller reads our errno, not a death. */
+        sigfillset(&all);
+        (void)sigprocmask(SIG_SETMASK, &all, NULL);
         child_report(q, fd, e);
         child_exit(127);
 }
@@ -151,27 +193,42 @@ static void child_close_from(int lo)
                 (void)close(fd);
 }
 
-/* Returns the report fd (3 + nkeep); on failure reports and _exits. */
+/* F_DUPFD_CLOEXEC answers EINVAL when @hi is not below RLIMIT_NOFILE: to
+ * the caller that is a lack of fds, not a bad option. */
+static int child_dup_above(int fd, int hi)
+{
+        int r = fcntl(fd, F_DUPFD_CLOEXEC, hi);
+
+        if (r < 0)
+                return errno == EINVAL ? -EMFILE : -errno;
+        return r;
+}
+
+/*
+ * Returns the report fd (3 + nkeep), with every signal still blocked: the
+ * caller empties the mask after its report (child_report) or right before
+ * execve.  On failure reports and _exits.
+ */
 static int child_prelude(struct brd_fsrv_req *q, bool exec)
 {
         const struct brd_spawn_opts *o = q->o;
         int n = (int)q->nkeep, hi = 3 + n + 1, rep, i, fd, r;
         int *tmp = q->keep ? q->keep + n : NULL;
+        const char *name = o->name ? o->name : q->comm;
         struct sigaction dfl;
-        sigset_t none;
 
         if (q->crash_stage == BRD__CRASH_AFTER_CLONE)
                 child_crash();
         /* Move the report pipe and every kept fd above [3, 3 + n] first: a
          * source may sit inside that range, and a dup2 onto it would destroy
          * a source not moved yet (E4). */
-        rep = fcntl(q->report, F_DUPFD_CLOEXEC, hi);
+        rep = child_dup_above(q->report, hi);
         if (rep < 0)
-                child_fail(q, q->report, -errno);
+                child_fail(q, q->report, rep);
         for (i = 0; i < n; i++) {
-                tmp[i] = fcntl(q->keep[i], F_DUPFD_CLOEXEC, hi);
+                tmp[i] = child_dup_above(q->keep[i], hi);
                 if (tmp[i] < 0)
-                        child_fail(q, rep, -errno);
+                        child_fail(q, rep, tmp[i]);
         }
         for (i = 0; i < n; i++) {
                 /* exec: dup2 clears CLOEXEC, so exactly these reach the program;
@@ -185,9 +242,12 @@ static int child_prelude(struct brd_fsrv_req *q, bool exec)
         rep = 3 + n;
         /* fork without exec inherits every fd of the process: keep the list
          * only, and tell the objects inherited from the parent that their
-         * fd numbers are gone (they may be the handles' numbers now). */
+         * fd numbers are gone (they may be the handles' numbers now).  Not
+         * in exec mode: that child shares our memory (CLONE_VM) but not our
+         * fd table, and the objects are ours, their fds intact. */
         child_close_from(hi);
-        brd__fork_fds_closed();
+        if (!exec)
+                brd__fork_fds_closed();
         if (o->flags & BRD_SPAWN_NULL_STDIO) {
                 fd = open("/dev/null", O_RDWR);
                 if (fd < 0)
@@ -206,8 +266,9 @@ static int child_prelude(struct brd_fsrv_req *q, bool exec)
         for (i = 1; i < NSIG; i++)
                 if (i != SIGKILL && i != SIGSTOP)
                         (void)sigaction(i, &dfl, NULL);  /* glibc's own (32, 33) answer EINVAL */
-        if (o->name)
-                (void)prctl(PR_SET_NAME, (unsigned long)o->name, 0, 0, 0);
+        /* exec mode: execve names the process after the program anyway. */
+        if (!exec && name && name[0])
+                (void)prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
         if (!(o->flags & BRD_SPAWN_NO_PDEATHSIG)) {
                 if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
                         child_fail(q, rep, -errno);
@@ -218,9 +279,15 @@ static int child_prelude(struct brd_fsrv_req *q, bool exec)
         }
         if (q->crash_stage == BRD__CRASH_BEFORE_ENTRY)
                 child_crash();
+        return rep;
+}
+
+static void child_unblock(void)
+{
+        sigset_t none;
+
         sigemptyset(&none);
         (void)sigprocmask(SIG_SETMASK, &none, NULL);
-        return rep;
 }
 
 static __attribute__((noreturn)) void child_fork_main(struct brd_fsrv_req *q)
@@ -229,6 +296,7 @@ static __attribute__((noreturn)) void child_fork_main(struct brd_fsrv_req *q)
 
         child_report(q, rep, 0);        /* reached fn */
         (void)close(rep);
+        child_unblock();                /* only now: see child_report() */
         child_exit(q->o->fn(q->o->arg, q->handles, q->o->nhandles) & 0xff);
 }
 
@@ -247,6 +315,7 @@ static int child_exec_main(void *arg)
                         child_fail(q, rep, e);
         }
         q->stage = BRD_STAGE_EXEC;      /* read by the caller once we exec'd or died */
+        child_unblock();                /* the program starts with an empty mask */
         if (strchr(o->argv[0], '/'))
                 execve(o->argv[0], o->argv, q->envp);
         else
@@ -315,16 +384,41 @@ static void fsrv_bind(void)
         (void)getrlimit(RLIMIT_NOFILE, &rl);
         (void)sigaction(0, NULL, &sa);          /* EINVAL */
         (void)sigemptyset(&set);
+        (void)sigfillset(&set);
         (void)sigprocmask(SIG_BLOCK, NULL, &set);
         (void)prctl(PR_GET_PDEATHSIG, &x, 0, 0, 0);
         (void)getppid();
         (void)kill(getpid(), 0);
         (void)write(-1, "", 0);                 /* EBADF */
+        (void)read(-1, NULL, 0);                /* EBADF; BRD__STALL_REPORT */
         (void)sched_yield();                    /* the callers' spins */
         errno = e;
 }
 
 static pthread_once_t fsrv_bind_once = PTHREAD_ONCE_INIT;
+
+/* The process's name (its main thread's comm), which fork-mode children
+ * without opts.name take instead of the forking thread's "brd-fsrv".  The
+ * calling thread's own name if /proc is not there. */
+static void fsrv_read_comm(char comm[16])
+{
+        ssize_t k = -1;
+        int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+
+        if (fd >= 0) {
+                do
+                        k = read(fd, comm, 15);
+                while (k < 0 && errno == EINTR);
+                brd__close(fd);
+        }
+        if (k > 0) {
+                comm[k] = 0;
+                comm[strcspn(comm, "\n")] = 0;
+        } else if (prctl(PR_GET_NAME, (unsigned long)comm, 0, 0, 0) < 0) {
+                comm[0] = 0;
+        }
+        comm[15] = 0;
+}
 
 static void *fsrv_main(void *arg)
 {
@@ -395,6 +489,7 @@ BRD_EXPORT int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv)
         fs->fork_gen = brd__fork_gen();
         fs->pid = brd__getpid();
         fs->stack_size = BRD_EXEC_STACK;
+        fsrv_read_comm(fs->comm);      /* before the thread renames itself */
         pthread_once(&fsrv_bind_once, fsrv_bind);
         /* The report slots: shared with every fork-mode child. */
         fs->slots = mmap(NULL, BRD_FSRV_SLOTS * sizeof(*fs->slots), PROT_READ | PROT_WRITE,
@@ -648,6 +743,15 @@ BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *
         /* Inherited through fork(): the thread does not exist in this process. */
         if (fs->fork_gen != brd__fork_gen())
                 return -ENOTSUP;
+        /* Our reference first: a brd_fsrv_stop() running from here on
+         * cannot free fs under us (see brd_fsrv_stop_grace() in fork.h). */
+        pthread_mutex_lock(&fs->lock);
+        if (fs->stopping) {
+                pthread_mutex_unlock(&fs->lock);
+                return -ESHUTDOWN;
+        }
+        fs->refs++;
+        pthread_mutex_unlock(&fs->lock);
         memset(&q, 0, sizeof(q));
         r = req_prepare(&q, o, nkeep);
         if (r < 0)
@@ -663,6 +767,7 @@ BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *
         }
         q.report = p[1];
         q.child = c;
+        q.comm = fs->comm;
         q.crash_stage = fs->crash_stage;
 
         pthread_mutex_lock(&fs->lock);
@@ -686,7 +791,6 @@ BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *
         else
                 fs->head = &q;
         fs->tail = &q;
-        fs->refs++;
         pthread_cond_signal(&fs->work);
         pthread_mutex_unlock(&fs->lock);
         /* From here the write end is the thread's. */
@@ -744,12 +848,12 @@ BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *
                 fs->slots_used &= ~(1ull << (q.slot - fs->slots));
                 pthread_mutex_unlock(&fs->lock);
         }
-        brd__fsrv_unref(fs);
 out:
         if (c)
-                brd_child_free(c);
+                brd_child_free(c);      /* never linked: no reference of its own */
         brd__close(p[0]);
         req_release(&q);
+        brd__fsrv_unref(fs);            /* ours, taken first thing */
         return r;
 }
 

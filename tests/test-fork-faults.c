@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/eventfd.h>
 #include <sys/pidfd.h>
 
 #include <brood/shm.h>
@@ -81,8 +82,20 @@ void *__wrap_mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
         return inject("mmap", ENOMEM) ? MAP_FAILED : __real_mmap64(addr, len, prot, flags, fd, off);
 }
 
+/* Set: the next pipe2() call says so on stall_in, then waits on stall_out
+ * (eventfds, which are not wrapped). */
+static int stall_pipe2;
+static int stall_in = -1, stall_out = -1;
+
 int __wrap_pipe2(int p[2], int flags)
 {
+        uint64_t one = 1;
+
+        if (__atomic_exchange_n(&stall_pipe2, 0, __ATOMIC_SEQ_CST)) {
+                if (write(stall_in, &one, sizeof(one)) != sizeof(one) ||
+                    read(stall_out, &one, sizeof(one)) != sizeof(one))
+                        abort();
+        }
         return inject("pipe2", EMFILE) ? -1 : __real_pipe2(p, flags);
 }
 
@@ -261,6 +274,55 @@ static void test_spawn_exec_handles_faults(void **state)
         assert_true(n >= 6);
 }
 
+/* ------------------------------------------------------------ spawn vs stop */
+struct racer {
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        int r;
+};
+
+static int fn_zero(void *arg, struct brd_handle *h, size_t n)
+{
+        return 0;
+}
+
+static void *spawn_racer(void *arg)
+{
+        struct brd_spawn_opts o = { .fn = fn_zero };
+        struct racer *x = arg;
+
+        x->r = brd_fsrv_spawn(x->fs, &o, &x->c);
+        return NULL;
+}
+
+/* A spawn under way (held up in its pipe2(), before it queued anything)
+ * while stop runs to its end: fs must stay valid for it (ASan builds see
+ * any use after free), and it fails with -ESHUTDOWN. */
+static void test_spawn_racing_stop(void **state)
+{
+        struct racer x = { .r = 1 };
+        struct t_leak l;
+        pthread_t t;
+        uint64_t v = 1;
+
+        t_leak_begin(&l);
+        stall_in = eventfd(0, EFD_CLOEXEC);
+        stall_out = eventfd(0, EFD_CLOEXEC);
+        assert_true(stall_in >= 0 && stall_out >= 0);
+        assert_int_equal(brd_fsrv_start(0, &x.fs), 0);
+        __atomic_store_n(&stall_pipe2, 1, __ATOMIC_SEQ_CST);
+        assert_int_equal(pthread_create(&t, NULL, spawn_racer, &x), 0);
+        assert_int_equal(read(stall_in, &v, sizeof(v)), sizeof(v));    /* inside spawn */
+        brd_fsrv_stop(x.fs);
+        assert_int_equal(write(stall_out, &v, sizeof(v)), sizeof(v));
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(x.r, -ESHUTDOWN);
+        close(stall_in);
+        close(stall_out);
+        stall_in = stall_out = -1;
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -269,6 +331,7 @@ int main(void)
                 cmocka_unit_test(test_spawn_fork_handles_faults),
                 cmocka_unit_test(test_spawn_exec_faults),
                 cmocka_unit_test(test_spawn_exec_handles_faults),
+                cmocka_unit_test(test_spawn_racing_stop),
         };
 
         return cmocka_run_group_tests_name("fork-faults", tests, NULL, NULL);

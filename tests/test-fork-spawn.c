@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -666,6 +667,215 @@ static void test_forked_child_gets_enotsup(void **state)
         brd_fsrv_stop(fs);
 }
 
+/* ------------------------------------------------------------ exec mode and our objects */
+/* Exit code: 0 ok, else the failed check.  Runs in a plain fork()ed child
+ * (fork generation 2) that inherited @seg: an exec-mode child shares our
+ * memory (CLONE_VM), and must not mark our objects' fds as gone. */
+static int exec_spawn_keeps_objects(struct brd_seg *seg)
+{
+        char *argv[] = { "/bin/true", NULL };
+        struct brd_spawn_opts o = { .argv = argv };
+        struct brd_handle h;
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        int st, sfd = brd_seg_fd(seg), n0;
+
+        if (sfd < 0 || brd_fsrv_start(0, &fs) < 0)
+                return 1;
+        if (brd_fsrv_spawn(fs, &o, &c) < 0)
+                return 2;
+        if (brd_child_wait(c, -1, &st) < 0 || st != 0)
+                return 3;
+        brd_child_free(c);
+        brd_fsrv_stop(fs);
+        if (brd_seg_export(seg, &h) != 0)
+                return 4;
+        brd_handle_close(&h);
+        n0 = t_fd_count();
+        brd_seg_close(seg);
+        if (fcntl(sfd, F_GETFD) >= 0 || errno != EBADF)
+                return 5;                       /* the segment's fd leaked */
+        if (t_fd_count() != n0 - 1)
+                return 6;
+        return 0;
+}
+
+static void test_exec_spawn_keeps_inherited_objects(void **state)
+{
+        struct brd_seg *seg;
+        struct t_leak l;
+        pid_t pid;
+
+        t_leak_begin(&l);
+        assert_int_equal(brd_seg_create("exk", 4096, 0, &seg), 0);
+        pid = fork();                           /* a host's plain fork */
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(exec_spawn_keeps_objects(seg));
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_seg_close(seg);
+        t_leak_end(&l);
+}
+
+/* ------------------------------------------------------------ names */
+static char proc_comm[16];      /* this process's name, copied into every child */
+
+static int read_comm(const char *path, char out[16])
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t k = fd >= 0 ? read(fd, out, 15) : -1;
+
+        if (fd >= 0)
+                close(fd);
+        if (k <= 0)
+                return -1;
+        out[k] = 0;
+        out[strcspn(out, "\n")] = 0;
+        return 0;
+}
+
+/* Exit code: 0 when our comm is @arg (NULL: this process's name). */
+static int fn_check_comm(void *arg, struct brd_handle *h, size_t n)
+{
+        const char *want = arg ? arg : proc_comm;
+        char comm[16];
+
+        if (read_comm("/proc/thread-self/comm", comm) < 0)
+                return 1;
+        return strcmp(comm, want) ? 2 : 0;
+}
+
+struct start_arg {
+        struct brd_fsrv *fs;
+        int r;
+};
+
+static void *start_named(void *arg)
+{
+        struct start_arg *a = arg;
+
+        /* The thread that starts the forkserver has a name of its own. */
+        (void)prctl(PR_SET_NAME, (unsigned long)"brd-t-starter", 0, 0, 0);
+        a->r = brd_fsrv_start(0, &a->fs);
+        return NULL;
+}
+
+static void test_fork_name_defaults_to_process(void **state)
+{
+        static const char *names[] = { NULL, "brd-t-named" };   /* static: see opts.arg */
+        struct start_arg a = { 0 };
+        struct brd_child *c;
+        struct t_leak l;
+        pthread_t t;
+        size_t i;
+        int st;
+
+        t_leak_begin(&l);
+        assert_int_equal(read_comm("/proc/self/comm", proc_comm), 0);
+        assert_string_not_equal(proc_comm, "brd-fsrv");
+        assert_int_equal(pthread_create(&t, NULL, start_named, &a), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(a.r, 0);
+        for (i = 0; i < 2; i++) {
+                struct brd_spawn_opts o = { .fn = fn_check_comm, .arg = (void *)names[i],
+                                            .name = names[i] };
+
+                assert_int_equal(brd_fsrv_spawn(a.fs, &o, &c), 0);
+                assert_int_equal(brd_child_wait(c, -1, &st), 0);
+                assert_true(WIFEXITED(st));
+                assert_int_equal(WEXITSTATUS(st), 0);
+                brd_child_free(c);
+        }
+        brd_fsrv_stop(a.fs);
+        t_leak_end(&l);
+}
+
+/* ------------------------------------------------------------ a late report */
+static void test_report_after_caller_returned(void **state)
+{
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct brd_handle h;
+        struct t_leak l;
+        int go[2], st;
+
+        t_leak_begin(&l);
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        h = tf_fd_handle(go[0]);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        brd__fsrv_set_crash_stage(fs, BRD__STALL_REPORT);
+        {
+                struct brd_spawn_opts o = { .fn = fn_exit_arg, .arg = (void *)(intptr_t)7,
+                                            .handles = &h, .nhandles = 1 };
+
+                /* It took the result from the slot and closed the pipe's read end. */
+                assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
+        }
+        /* Now the child writes the pipe: EPIPE, and a SIGPIPE it must survive. */
+        assert_int_equal(write(go[1], "x", 1), 1);
+        assert_int_equal(brd_child_wait(c, -1, &st), 0);
+        assert_false(WIFSIGNALED(st));
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 7);
+        brd_child_free(c);
+        brd_fsrv_stop(fs);
+        close(go[0]);
+        close(go[1]);
+        t_leak_end(&l);
+}
+
+/* ------------------------------------------------------------ fd limit */
+/* Exit code: 0 ok, else the failed check.  A forked test process: the
+ * limit is the process's own. */
+static int spawn_under_fd_limit(void)
+{
+        char *argv[] = { "/bin/true", NULL };
+        struct brd_handle h[4];
+        struct brd_fsrv *fs;
+        struct brd_child *c = NULL;
+        struct rlimit rl;
+        siginfo_t si;
+        int i, mode, n0, r, hi = 3 + 16 + 1;
+
+        for (i = 0; i < 4; i++)
+                h[i] = (struct brd_handle){ .kind = BRD_HANDLE_SEG, .nfds = 4, .fds = { 0, 0, 0, 0 } };
+        if (brd_fsrv_start(0, &fs) < 0)
+                return 1;
+        n0 = t_fd_count();
+        /* The child needs fds up to 3 + 16 kept + 1: not below the limit.
+         * This side (pipe, pidfd) still fits under it. */
+        if (n0 + 4 >= hi || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 2;
+        rl.rlim_cur = (rlim_t)hi;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 3;
+        for (mode = 0; mode < 2; mode++) {
+                struct brd_spawn_opts o = { .fn = mode ? NULL : fn_exit_arg, .argv = mode ? argv : NULL,
+                                            .handles = h, .nhandles = 4 };
+
+                r = brd_fsrv_spawn(fs, &o, &c);
+                if (r != -EMFILE)
+                        return 10 + mode * 10 + (r == -EINVAL ? 1 : r == 0 ? 2 : 3);
+                if (t_fd_count() != n0)
+                        return 14 + mode * 10;
+                memset(&si, 0, sizeof(si));
+                if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 || errno != ECHILD)
+                        return 15 + mode * 10;  /* a child left, zombie or alive */
+        }
+        brd_fsrv_stop(fs);
+        return 0;
+}
+
+static void test_spawn_fd_limit_is_emfile(void **state)
+{
+        pid_t pid = fork();
+
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(spawn_under_fd_limit());
+        assert_int_equal(t_wait_child(pid), 0);
+}
+
 static void test_spawn_einval(void **state)
 {
         char *argv[] = { "/bin/true", NULL };
@@ -716,6 +926,10 @@ int main(void)
                 cmocka_unit_test(test_host_steals_status),
                 cmocka_unit_test(test_forked_child_gets_enotsup),
                 cmocka_unit_test(test_spawn_einval),
+                cmocka_unit_test(test_exec_spawn_keeps_inherited_objects),
+                cmocka_unit_test(test_fork_name_defaults_to_process),
+                cmocka_unit_test(test_report_after_caller_returned),
+                cmocka_unit_test(test_spawn_fd_limit_is_emfile),
         };
 
         return cmocka_run_group_tests_name("fork-spawn", tests, NULL, NULL);

@@ -30,13 +30,15 @@
  * In both modes, between the fork and fn/execve the child makes only
  * async-signal-safe calls: it moves the handles' fds to 3, 4, 5... in order,
  * closes every other fd above 2 (close_range), resets every signal
- * disposition to SIG_DFL and the mask to empty, sets its name, sets
+ * disposition to SIG_DFL, sets its name (fork mode), sets
  * PR_SET_PDEATHSIG(SIGKILL) and re-checks getppid() against the race where
  * the parent already died, and optionally points stdio at /dev/null.  It then
  * reports to the spawning thread (a word of a shared page the caller spins on,
- * and a CLOEXEC pipe once the caller sleeps): brd_fsrv_spawn() returns
- * only once the child is known to have reached fn (fork mode) or execve
- * (exec mode), and returns the child's -errno otherwise.
+ * and a CLOEXEC pipe once the caller sleeps) and, only after that report,
+ * empties its signal mask (every signal stays blocked until then, so a
+ * report that races with the caller's return can never kill it): so
+ * brd_fsrv_spawn() returns only once the child is known to have reached fn
+ * (fork mode) or execve (exec mode), and returns the child's -errno otherwise.
  */
 #ifndef BROOD_FORK_H
 #define BROOD_FORK_H
@@ -73,12 +75,24 @@ enum brd_spawn_flags {
 /* Zero-initialise, then set fn (fork mode) or argv (exec mode), not both. */
 struct brd_spawn_opts {
         brd_child_fn fn;                /* fork mode: the child runs fn; its return is the exit code */
-        void *arg;                      /* passed to fn */
+        /* Passed to fn.  Fork mode: the child is a copy of this process made
+         * by the forkserver thread, so the stacks of every other thread,
+         * the caller's included, belong to threads that do not exist there:
+         * glibc reuses (or unmaps) them at the child's first pthread_create()
+         * (brd_fsrv_start() in the child included).  Point arg at heap or
+         * static memory, or at the main thread's stack; or have fn copy what
+         * it needs before it creates a thread.  Spawning from the main thread,
+         * &local is fine. */
+        void *arg;
         char *const *argv;              /* exec mode: argv[0] is a path, or a name looked up in PATH */
         char *const *envp;              /* exec mode: the environment; NULL = this process's environ */
         const struct brd_handle *handles; /* borrowed: the only fds, beside stdio, the child keeps */
         size_t nhandles;                /* 0..BRD_HANDLE_MAX_BATCH */
-        const char *name;               /* the child's process name (comm, 15 bytes), NULL = inherited */
+        /* Fork mode: the child's process name (comm, 15 bytes); NULL = this
+         * process's name (its main thread's, as at brd_fsrv_start()), never
+         * the forkserver thread's.  Exec mode: ignored, execve() names the
+         * process after the program's file. */
+        const char *name;
         unsigned flags;                 /* enum brd_spawn_flags */
 };
 
@@ -122,13 +136,17 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  * process dies.  In exec mode the handles are described in the environment
  * (BROOD_HANDLES, BROOD_HANDLES_PID) for brd_handle_from_env(); stale
  * descriptions inherited from an ancestor are removed.  The call returns
- * once the child has reached fn or execve.
+ * once the child has reached fn or execve.  Fork mode: memory on the stack
+ * of a thread other than the main one is not safe to reach from fn once
+ * the child has created a thread (see brd_spawn_opts.arg).
  *
  * Return: 0 and *ret_child; -EINVAL on bad options (none or both of fn/argv,
  * unknown flags, a malformed handle, too many handles; exec mode also needs
  * known handle kinds); -ENOTSUP on a forkserver inherited through fork();
  * -ESHUTDOWN once brd_fsrv_stop() has begun; -EAGAIN/-ENOMEM/-EMFILE when the
- * child or a resource for it cannot be created; the child's own -errno when
+ * child or a resource for it cannot be created (-EMFILE also when
+ * RLIMIT_NOFILE leaves no room for fds 3..3 + its fd count in the child);
+ * the child's own -errno when
  * its setup or execve failed (e.g. -ENOENT, -EACCES); -ECHILD when the child
  * died before fn/execve.  On every failure the child, if one was created, has
  * been reaped: no zombie, no fd left.
@@ -159,9 +177,13 @@ void brd_fsrv_stop(struct brd_fsrv *fs);
  * still returns each one once.  The struct brd_child objects stay valid: free
  * them with brd_child_free(), before or after this call; the forkserver's
  * memory goes when both it and its last child are released.
- * Concurrency: call once, from any thread; brd_fsrv_spawn() calls racing with
- * it fail with -ESHUTDOWN or return a child that it then stops.  Fork: in a
- * forked child (an inherited forkserver) it only releases memory.
+ * Concurrency: call once, from any thread.  brd_fsrv_spawn() calls already
+ * under way when stop begins fail with -ESHUTDOWN or return a child that
+ * stop then stops.  Like any freed object, no call on @fs may begin after
+ * stop may have returned: stop frees @fs unless a child object or a spawn
+ * holds it, and a spawn holds it from its first use of @fs, a few
+ * instructions after its entry and before anything that can block.  Fork:
+ * in a forked child (an inherited forkserver) it only releases memory.
  */
 void brd_fsrv_stop_grace(struct brd_fsrv *fs, int grace_ms);
 

@@ -73,6 +73,7 @@ struct brd_fsrv {
         uint64_t spawn_gen;             /* tags for slot->sleeping, under lock */
         size_t stack_size;
         int crash_stage;                /* testing: enum brd__crash_stage */
+        char comm[16];                  /* the process's name at start: fork-mode children's default */
 };
 
 enum brd__child_state {
@@ -103,6 +104,12 @@ enum brd__crash_stage {
         BRD__CRASH_NONE = 0,
         BRD__CRASH_AFTER_CLONE,         /* before the handles are installed */
         BRD__CRASH_BEFORE_ENTRY,        /* handles installed, before fn / execve */
+        /* Not a crash (fork mode): after its success report the child
+         * blocks until its fd 3 (the first handle) is readable or at EOF,
+         * then writes the report pipe once more, as when both sides of the
+         * Dekker see each other's store.  Once the caller has returned,
+         * that write fails with EPIPE (and raises SIGPIPE). */
+        BRD__STALL_REPORT,
 };
 void brd__fsrv_set_crash_stage(struct brd_fsrv *fs, int stage);
 
