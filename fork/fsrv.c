@@ -57,6 +57,18 @@
 #include "internal/brd-private.h"
 #include "internal/brd-fork.h"
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FSRV_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(FSRV_ASAN)
+#define FSRV_ASAN 1
+#endif
+#ifdef FSRV_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 extern char **environ;
 
 /* Called through a pointer: a data relocation is bound at load time, so the
@@ -325,6 +337,22 @@ static int child_exec_main(void *arg)
 
 /* ----------------------------------------------------------- the thread */
 
+/*
+ * Under ASan only: the exec-mode child ran instrumented code on fs->stack,
+ * sharing our shadow memory (CLONE_VM), and left by execve() without
+ * returning, so the redzones of its frames stay poisoned.  Clear them, or
+ * whatever is mapped at those addresses after the stack's munmap reads as
+ * a stack overflow.
+ */
+static void fsrv_stack_clean(struct brd_fsrv *fs)
+{
+#ifdef FSRV_ASAN
+        ASAN_UNPOISON_MEMORY_REGION(fs->stack, fs->stack_size);
+#else
+        (void)fs;
+#endif
+}
+
 static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
 {
         struct brd_child *c = q->child;
@@ -338,6 +366,7 @@ static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
                             CLONE_VM | CLONE_VFORK | CLONE_PIDFD, q, &pidfd);
                 if (pid < 0)
                         err = -errno;
+                fsrv_stack_clean(fs);   /* the child exec'd or died (CLONE_VFORK) */
         } else {
                 pid = fork();
                 if (pid == 0)
