@@ -27,8 +27,15 @@ static pthread_mutex_t brd_fork_mutex = PTHREAD_MUTEX_INITIALIZER;
 AO_t brd__pid_cache;                    /* 0: not cached yet */
 AO_t brd__fork_generation = 1;
 AO_t brd__fds_closed_gen;               /* see brd__fork_fds_closed() */
-static AO_t brd_start_time;             /* of brd_pid; 0: not read yet */
+static AO_t brd_start_time;             /* of brd_pid, normalised; 0: not read yet */
 static AO_t brd_pid_ns;                 /* our pid namespace's inode; 0: not read yet */
+/* Is /proc this pid namespace's (brd__proc_ours())?  PROC_UNREAD until looked at. */
+static AO_t brd_proc_view;
+/* Our time namespace's boottime offset in clock ticks (an int64_t), valid
+ * once brd_timens_state is TIMENS_KNOWN (store-release, pairs with the
+ * load-acquire in timens_offset()). */
+static AO_t brd_timens_off;
+static AO_t brd_timens_state;
 static struct brd_seg *brd_registry;    /* under brd_fork_mutex */
 static unsigned brd_registry_count;
 
@@ -71,6 +78,11 @@ static void brd_fork_child(void)
         /* The parent may have called unshare(CLONE_NEWPID): a child can be
          * in another pid namespace than its parent. */
         AO_store(&brd_pid_ns, 0);
+        /* A new pid (brd__proc_ours() compares it), and a parent that called
+         * unshare(CLONE_NEWTIME) forks its children into that time
+         * namespace: both are looked at again. */
+        AO_store(&brd_proc_view, 0);
+        AO_store(&brd_timens_state, 0);
         AO_store(&brd__fork_generation, AO_load(&brd__fork_generation) + 1);
         for (s = brd_registry; s; s = next) {
                 next = s->reg_next;
@@ -146,11 +158,199 @@ pid_t brd__getpid_slow(void)
         return p;
 }
 
+enum { PROC_UNREAD = 0, PROC_OURS, PROC_FOREIGN };
+enum { TIMENS_UNREAD = 0, TIMENS_KNOWN, TIMENS_UNKNOWN };
+
+/* Does /proc/self/status end its NSpid line (pids from the /proc's pid
+ * namespace down to ours) with one field, @pid?  1 yes, 0 no, -1 when it
+ * has no such line (kernels before 4.1) or cannot be read. */
+static int proc_nspid_ours(pid_t pid)
+{
+        char buf[4096], *p, *end;
+        ssize_t n;
+        long v;
+        int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return -1;
+        n = read(fd, buf, sizeof(buf) - 1);
+        brd__close(fd);
+        if (n <= 0)
+                return -1;
+        buf[n] = '\0';
+        p = strstr(buf, "\nNSpid:");
+        if (!p)
+                return -1;
+        v = strtol(p + 7, &end, 10);
+        while (*end == ' ' || *end == '\t')
+                end++;
+        return v == (long)pid && *end == '\n';
+}
+
 /*
- * Read /proc/@pid/stat: its start time (field 22) and whether the process
- * has exited but is not reaped yet (a zombie: state Z or X with one thread
- * counted, the leader; a leader that called pthread_exit() shows Z too, but
- * with its live threads counted).  0, or -1 when it cannot be read.
+ * Does /proc describe our pid namespace?  Not when it was mounted for
+ * another one (unshare -pf without --mount-proc): kill() reaches our pid N
+ * while /proc/N is an unrelated process.  /proc/self (and NSpid's first
+ * field) are our pid as that /proc numbers it, and NSpid lists one pid only
+ * when that /proc is of our own namespace.  A /proc where we are not
+ * visible at all has no /proc/self.  Read once per process: the answer
+ * changes only with the pid, i.e. across fork() (brd_fork_child() forgets
+ * it), or with a mount, which we do not follow.
+ */
+bool brd__proc_ours(void)
+{
+        AO_t v = AO_load(&brd_proc_view);
+        pid_t me;
+        char buf[32];
+        ssize_t n;
+
+        if (v == PROC_UNREAD) {
+                me = brd__getpid();
+                n = readlink("/proc/self", buf, sizeof(buf) - 1);
+                v = PROC_FOREIGN;
+                if (n > 0) {
+                        buf[n] = '\0';
+                        if (strtol(buf, NULL, 10) == (long)me && proc_nspid_ours(me) != 0)
+                                v = PROC_OURS;
+                }
+                /* Racing threads compute the same answer. */
+                AO_store(&brd_proc_view, v);
+        }
+        return v == PROC_OURS;
+}
+
+/* The identity of /proc/self/ns/@name: 0 and *ret_dev, *ret_ino; -ENOENT
+ * (a kernel without that namespace), or another -errno. */
+static int ns_id(const char *name, dev_t *ret_dev, ino_t *ret_ino)
+{
+        char path[64];
+        struct stat st;
+
+        snprintf(path, sizeof(path), "/proc/self/ns/%s", name);
+        if (stat(path, &st) < 0)
+                return -errno;
+        *ret_dev = st.st_dev;
+        *ret_ino = st.st_ino;
+        return 0;
+}
+
+/* Our time namespace's and our children's the same one?  1 yes, 0 no (we
+ * called unshare(CLONE_NEWTIME)), -ENOENT without time namespaces, -errno. */
+static int timens_same(dev_t *dev, ino_t *ino)
+{
+        dev_t d2;
+        ino_t i2;
+        int r = ns_id("time", dev, ino);
+
+        if (r < 0)
+                return r;
+        r = ns_id("time_for_children", &d2, &i2);
+        if (r < 0)
+                return r == -ENOENT ? -EIO : r;
+        return *dev == d2 && *ino == i2;
+}
+
+/*
+ * Read our time namespace's boottime offset, in clock ticks, from
+ * /proc/self/timens_offsets: 0 and *ret_ticks, or -1 when it cannot be
+ * known.  That file shows the namespace of our future children, which is
+ * ours unless we called unshare(CLONE_NEWTIME): then our own offset cannot
+ * be read, and a thread may do that while we read, so the namespaces are
+ * compared before and after.  An offset that is not a whole number of
+ * ticks would shift a start time by a tick or not depending on its
+ * fraction: not known either.
+ */
+static int timens_read(int64_t *ret_ticks)
+{
+        char buf[256], name[32], *line, *save = NULL;
+        long long sec = 0, nsec = 0, hz = sysconf(_SC_CLK_TCK);
+        bool found = false;
+        dev_t dev, dev2;
+        ino_t ino, ino2;
+        ssize_t n;
+        int fd, r;
+
+        r = timens_same(&dev, &ino);
+        if (r == -ENOENT) {
+                *ret_ticks = 0;         /* no time namespaces: no offset */
+                return 0;
+        }
+        if (r != 1 || hz <= 0 || 1000000000 % hz)
+                return -1;
+        fd = open("/proc/self/timens_offsets", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -1;
+        n = read(fd, buf, sizeof(buf) - 1);
+        brd__close(fd);
+        if (n <= 0)
+                return -1;
+        buf[n] = '\0';
+        for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                long long s, ns;
+
+                /* "boottime <secs> <nsecs>", nsecs in [0, 1e9). */
+                if (sscanf(line, "%31s %lld %lld", name, &s, &ns) == 3 &&
+                    !strcmp(name, "boottime")) {
+                        sec = s;
+                        nsec = ns;
+                        found = true;
+                }
+        }
+        if (timens_same(&dev2, &ino2) != 1 || dev2 != dev || ino2 != ino)
+                return -1;
+        /* |sec| < 2^31 keeps sec * hz (hz <= 1e9) far from overflow. */
+        if (!found || nsec < 0 || nsec >= 1000000000 || sec > INT32_MAX || sec < INT32_MIN ||
+            nsec % (1000000000 / hz))
+                return -1;
+        *ret_ticks = sec * hz + nsec / (1000000000 / hz);
+        return 0;
+}
+
+/* Our time namespace's boottime offset in ticks: 0 and *ret_ticks, -1 when
+ * unknown.  Read once per process: a running process changes its time
+ * namespace only with setns() (single-threaded, and not followed), and
+ * brd_fork_child() forgets it for a child of an unshare(CLONE_NEWTIME). */
+static int timens_offset(int64_t *ret_ticks)
+{
+        /* Pairs with the store-release below (another thread's). */
+        AO_t st = AO_load_acquire(&brd_timens_state);
+        int64_t t;
+
+        if (st == TIMENS_UNREAD) {
+                if (timens_read(&t) == 0) {
+                        AO_store(&brd_timens_off, (AO_t)t);
+                        st = TIMENS_KNOWN;
+                } else {
+                        st = TIMENS_UNKNOWN;
+                }
+                /* Racing threads store the same values. */
+                AO_store_release(&brd_timens_state, st);
+        }
+        if (st != TIMENS_KNOWN)
+                return -1;
+        *ret_ticks = (int64_t)AO_load(&brd_timens_off);
+        return 0;
+}
+
+/* @raw, a start time as /proc showed it to us (shifted by @off, our time
+ * namespace's boottime offset), as the initial time namespace sees it; 0
+ * when unknown. */
+static uint64_t start_normalise(uint64_t raw, int64_t off)
+{
+        if (!raw || raw > INT64_MAX)
+                return 0;
+        if ((off > 0 && (int64_t)raw <= off) || (off < 0 && (int64_t)raw > INT64_MAX + off))
+                return 0;
+        return (uint64_t)((int64_t)raw - off);
+}
+
+/*
+ * Read /proc/@pid/stat: its start time (field 22, raw: shifted by our time
+ * namespace's boottime offset) and whether the process has exited but is
+ * not reaped yet (a zombie: state Z or X with one thread counted, the
+ * leader; a leader that called pthread_exit() shows Z too, but with its
+ * live threads counted).  0, or -1 when it cannot be read.  Only for a
+ * /proc of our pid namespace (brd__proc_ours()).
  */
 static int proc_stat(pid_t pid, uint64_t *ret_start, bool *ret_exited)
 {
@@ -191,27 +391,31 @@ static int proc_stat(pid_t pid, uint64_t *ret_start, bool *ret_exited)
 bool brd__pid_gone(uint64_t pid, uint64_t start, uint64_t mask)
 {
         uint64_t now;
+        int64_t off;
         bool exited;
 
         if (pid == 0 || pid > INT_MAX)
                 return false;
         if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
                 return true;
-        if (proc_stat((pid_t)pid, &now, &exited) < 0)
+        /* A /proc of another pid namespace describes some other process
+         * under that number: it tells nothing about this one. */
+        if (!brd__proc_ours() || proc_stat((pid_t)pid, &now, &exited) < 0)
                 return false;
         /* A zombie is gone, whoever it is: it will never run again, though
          * its parent (perhaps the very process asking) has not reaped it.
          * Otherwise alive under that pid: the same process only if it
-         * started then. */
+         * started then (both normalised; an unknown one proves nothing). */
         if (exited)
                 return true;
-        now &= mask;
+        now = timens_offset(&off) < 0 ? 0 : start_normalise(now, off) & mask;
         return start && now && now != start;
 }
 
 uint64_t brd__proc_start_time(pid_t pid)
 {
         uint64_t st = 0;
+        int64_t off;
         bool exited;
 
         if (pid == brd__getpid()) {
@@ -220,9 +424,13 @@ uint64_t brd__proc_start_time(pid_t pid)
                 if (c)
                         return c;
         }
-        if (proc_stat(pid, &st, &exited) < 0)
+        /* Both verdicts are cached: an unknown start time costs no /proc
+         * read (the owner lock asks at every lock). */
+        if (!brd__proc_ours() || timens_offset(&off) < 0 || proc_stat(pid, &st, &exited) < 0)
                 return 0;
-        if (pid == brd__getpid())
+        st = start_normalise(st, off);
+        /* Not cached when 0: a passing failure is worth retrying. */
+        if (st && pid == brd__getpid())
                 AO_store(&brd_start_time, (AO_t)st);
         return st;
 }

@@ -8,9 +8,14 @@
  *
  * Linked with -Wl,--wrap for the calls below (tests/meson.build); only the
  * library's calls are wrapped (the static archive is linked in).
+ *
+ * And a /proc that misleads: the start times it shows a process in a time
+ * namespace, and a /proc mounted for another pid namespace.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +24,17 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helpers.h"
 #include <brood/ringbuf.h>
 #include <brood/shm.h>
+#include "internal/brd-private.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
 
 static int armed, fail_at, ncalls, injected;
 static const char *injected_in;
@@ -312,6 +323,210 @@ static void test_ring_without_wipeonfork(void **state)
         t_leak_end(&l);
 }
 
+/* /proc/@pid/stat field 22 as the kernel shows it to us (shifted by our
+ * time namespace's boottime offset); 0 if unreadable. */
+static uint64_t raw_start_time(pid_t pid)
+{
+        char path[64], buf[1024], *p;
+        unsigned long long v = 0;
+        int fd, field;
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return 0;
+        buf[n] = '\0';
+        p = strrchr(buf, ')');
+        if (!p)
+                return 0;
+        for (field = 2; *p && field < 22; p++)
+                if (*p == ' ')
+                        field++;
+        if (field == 22)
+                v = strtoull(p, NULL, 10);
+        return v;
+}
+
+#define TIMENS_OFF_S 100000     /* the boottime offset of the test's time namespace */
+
+/* What the grandchild in the time namespace reports. */
+struct timens_report {
+        pid_t pid;
+        uint64_t start;         /* its own, brd__proc_start_time() inside */
+        AO_t word;              /* its owner word, brd__owner_word() inside */
+};
+
+/* Run in a process of a new time namespace: @outside is our test process's
+ * start time as it sees it.  0, or what failed. */
+static int timens_inside(pid_t parent, uint64_t outside, int rep, int hold)
+{
+        struct timens_report r = { .pid = getpid() };
+        char c;
+
+        r.start = brd__proc_start_time(r.pid);
+        r.word = brd__owner_word();
+        if (!r.start)
+                return 20;
+        /* Really inside: /proc shows the offset added. */
+        if (raw_start_time(r.pid) != r.start + (uint64_t)TIMENS_OFF_S * sysconf(_SC_CLK_TCK))
+                return 21;
+        if (brd__proc_start_time(parent) != outside)
+                return 22;
+        if (brd__pid_gone((uint64_t)parent, outside, UINT64_MAX) ||
+            brd__owner_gone(brd__owner_word_of(parent)) ||
+            brd__owner_word_of(parent) != ((AO_t)(uint32_t)parent | (AO_t)(uint32_t)outside << 32))
+                return 23;
+        if (write(rep, &r, sizeof(r)) != sizeof(r))
+                return 24;
+        while (read(hold, &c, 1) < 0 && errno == EINTR)
+                ;
+        return 0;
+}
+
+/*
+ * A live process in a time namespace with a boottime offset: /proc shows
+ * the same process a different start time there, which brood takes the
+ * offset off again.  Inside and outside agree on start times and owner
+ * words, and neither takes the other for dead; the child that made the
+ * namespace (unshare(CLONE_NEWTIME): its own offset cannot be read) knows
+ * no start time at all, and judges nothing dead by it either.
+ */
+static void test_start_time_across_time_namespace(void **state)
+{
+        uint64_t outside = brd__proc_start_time(getpid());
+        pid_t me = getpid(), c;
+        int rep[2], hold[2], rc;
+        struct timens_report r;
+        ssize_t n;
+        bool same = false, alive = false, word_alive = false;
+
+        (void)state;
+        if (!brd__proc_ours())
+                skip();                 /* this test's own /proc is another namespace's */
+        assert_true(outside != 0);      /* and cached, with our offset: forks must re-read */
+        assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
+        c = t_fork();
+        assert_true(c >= 0);
+        if (c == 0) {
+                char off[64];
+                pid_t g;
+                int fd, len, st;
+
+                close(rep[0]);
+                close(hold[1]);
+                if (unshare(CLONE_NEWTIME) < 0)
+                        _exit(T_EXIT_SKIP);     /* no privilege, or no time namespaces */
+                len = snprintf(off, sizeof(off), "boottime %d 0\n", TIMENS_OFF_S);
+                fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || write(fd, off, (size_t)len) != len)
+                        _exit(T_EXIT_SKIP);
+                close(fd);
+                if (brd__proc_start_time(me) != 0 || brd__proc_start_time(getpid()) != 0)
+                        _exit(10);
+                if (brd__pid_gone((uint64_t)me, outside, UINT64_MAX))
+                        _exit(11);
+                g = fork();
+                if (g < 0)
+                        _exit(12);
+                if (g == 0)
+                        _exit(timens_inside(me, outside, rep[1], hold[0]));
+                close(rep[1]);
+                close(hold[0]);
+                while (waitpid(g, &st, 0) < 0)
+                        if (errno != EINTR)
+                                _exit(13);
+                _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 14);
+        }
+        close(rep[1]);
+        close(hold[0]);
+        n = read(rep[0], &r, sizeof(r));
+        if (n == sizeof(r)) {
+                /* Judged while it surely lives: it waits for hold's EOF. */
+                same = brd__proc_start_time(r.pid) == r.start &&
+                       brd__owner_word_of(r.pid) == r.word;
+                alive = !brd__pid_gone((uint64_t)r.pid, r.start, UINT64_MAX);
+                word_alive = !brd__owner_gone(r.word);
+        }
+        close(hold[1]);
+        close(rep[0]);
+        rc = t_wait_child(c);
+        if (rc == T_EXIT_SKIP)
+                skip();
+        assert_int_equal(rc, 0);
+        assert_int_equal(n, sizeof(r));
+        assert_true(same);
+        assert_true(alive);
+        assert_true(word_alive);
+}
+
+/*
+ * As pid 1 of a new pid namespace whose /proc is still the parent
+ * namespace's: /proc/1 is some other process there.  Nothing read from it
+ * may count: no start time is known, and a live process stamped with its
+ * true start time (as a process with the right /proc would have written
+ * it) is alive.
+ */
+static int foreign_proc_inside(void *arg)
+{
+        char buf[32];
+        ssize_t n;
+        uint64_t truth;
+        pid_t host;
+
+        (void)arg;
+        if (getpid() != 1)
+                return 10;
+        if (brd__proc_ours())
+                return 11;
+        /* Our own start time, through our pid in that /proc. */
+        n = readlink("/proc/self", buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return 12;
+        buf[n] = '\0';
+        host = (pid_t)atoi(buf);
+        truth = raw_start_time(host);
+        if (host == 1 || !truth || truth == raw_start_time(1))
+                return 13;
+        if (brd__proc_start_time(1) != 0)
+                return 14;
+        if (brd__pid_gone(1, truth, UINT64_MAX) || brd__owner_gone((AO_t)1 | (AO_t)(uint32_t)truth << 32))
+                return 15;
+        /* A process that is gone still is: kill() says so. */
+        {
+                pid_t c = fork();
+                int st;
+
+                if (c < 0)
+                        return 16;
+                if (c == 0)
+                        _exit(0);
+                if (waitpid(c, &st, 0) != c)
+                        return 17;
+                if (!brd__pid_gone((uint64_t)c, 0, UINT64_MAX))
+                        return 18;
+        }
+        return 0;
+}
+
+static void test_foreign_proc_judges_nothing(void **state)
+{
+        int rc;
+
+        (void)state;
+        if (!brd__proc_ours())
+                skip();                 /* this test's own /proc is another namespace's */
+        rc = t_run_in_new_pidns(foreign_proc_inside, NULL);
+        if (rc == T_EXIT_SKIP)
+                skip();
+        assert_int_equal(rc, 0);
+}
+
 static void test_seg_anon(void **state) { sweep("seg anon", op_seg_anon); }
 static void test_seg_named(void **state) { sweep("seg named", op_seg_named); }
 static void test_seg_export_attach(void **state) { sweep("seg export/attach", op_seg_export_attach); }
@@ -329,6 +544,8 @@ int main(void)
                 cmocka_unit_test(test_ring_without_wipeonfork),
                 cmocka_unit_test(test_pool),
                 cmocka_unit_test(test_handles),
+                cmocka_unit_test(test_start_time_across_time_namespace),
+                cmocka_unit_test(test_foreign_proc_judges_nothing),
         };
 
         return cmocka_run_group_tests_name("shm-faults", tests, NULL, NULL);

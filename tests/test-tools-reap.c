@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -17,6 +19,10 @@
 #include "helpers.h"
 #include <brood/ringbuf.h>
 #include <brood/shm.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
 
 static int run_brood(const char *args, char *out, size_t cap)
 {
@@ -577,6 +583,225 @@ static void test_ls_anon_rings_and_pools_reap_reports_dead_peer(void **state)
         brd_pool_close(pool);
 }
 
+/* Field 3 of /proc/@pid/stat: the state of its main thread ('\0' if none). */
+static char leader_state(pid_t pid)
+{
+        char path[64], buf[512], *p;
+        ssize_t n;
+        int fd;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return '\0';
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return '\0';
+        buf[n] = '\0';
+        p = strrchr(buf, ')');
+        return p && p[1] == ' ' ? p[2] : '\0';
+}
+
+static int leaderless_release = -1;
+
+/* The holder's last thread: lives until its pipe's EOF. */
+static void *leaderless_thread(void *arg)
+{
+        char c;
+
+        (void)arg;
+        while (read(leaderless_release, &c, 1) < 0 && errno == EINTR)
+                ;
+        _exit(0);
+}
+
+/*
+ * A live process that maps a dead creator's segment after its main thread
+ * exited (pthread_exit) while another thread runs on: /proc/PID/fd and
+ * /proc/PID/maps, the main thread's, are empty, its thread's are not.  ls
+ * names it as a holder, reap keeps the segment; once it exits, reap
+ * removes it.
+ */
+static void test_reap_keeps_segment_of_leaderless_holder(void **state)
+{
+        char name[256], out[8192], want[64];
+        int q[2];
+        pid_t dead, h;
+
+        (void)state;
+        dead = doomed_creator(name, sizeof(name), NULL);
+        kill(dead, SIGKILL);
+        assert_int_equal(t_wait_child(dead), 128 + SIGKILL);
+        assert_int_equal(pipe2(q, O_CLOEXEC), 0);
+        h = t_fork();
+        assert_true(h >= 0);
+        if (h == 0) {
+                struct brd_seg *s;
+                pthread_t t;
+
+                close(q[1]);
+                leaderless_release = q[0];
+                if (brd_seg_open(name, &s) < 0)
+                        _exit(1);
+                memcpy(brd_seg_addr(s), "precious", 9);
+                if (pthread_create(&t, NULL, leaderless_thread, NULL))
+                        _exit(2);
+                pthread_exit(NULL);
+        }
+        close(q[0]);
+        /* The main thread is gone (a zombie leader) while the process lives. */
+        T_UNTIL(leader_state(h) == 'Z');
+        assert_int_equal(kill(h, 0), 0);
+
+        assert_int_equal(run_brood("ls", out, sizeof(out)), 0);
+        {
+                const char *line = strstr(out, name + 1);
+
+                assert_non_null(line);
+                while (line > out && line[-1] != '\n')
+                        line--;
+                assert_int_equal(strncmp(line + 9, "dead", 4), 0);
+                /* HOLDERS column: the holder's pid, not "-". */
+                snprintf(want, sizeof(want), "%d", (int)h);
+                assert_int_equal(strncmp(line + 30, want, strlen(want)), 0);
+        }
+        assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
+        assert_null(strstr(out, name));
+        assert_true(exists(name));
+
+        close(q[1]);
+        assert_int_equal(t_wait_child(h), 0);
+        assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
+        assert_non_null(strstr(out, name));
+        assert_false(exists(name));
+}
+
+/*
+ * A creator in a time namespace with a boottime offset names its segment
+ * with its start time as the initial time namespace sees it, so that ls
+ * and reap outside take it for alive (they took it for dead, the start
+ * time they read being 100000 s earlier).  Skipped without the privilege
+ * to make a time namespace.
+ */
+static void test_ls_creator_in_time_namespace(void **state)
+{
+        char name[256] = "", out[8192];
+        int rep[2], hold[2], rc;
+        ssize_t n;
+        pid_t c;
+
+        (void)state;
+        assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
+        c = t_fork();
+        assert_true(c >= 0);
+        if (c == 0) {
+                static const char off[] = "boottime 100000 0\n";
+                pid_t g;
+                int fd, st;
+
+                close(rep[0]);
+                close(hold[1]);
+                if (unshare(CLONE_NEWTIME) < 0)
+                        _exit(T_EXIT_SKIP);
+                fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || write(fd, off, strlen(off)) != (ssize_t)strlen(off))
+                        _exit(T_EXIT_SKIP);
+                close(fd);
+                g = fork();     /* inside the new time namespace */
+                if (g < 0)
+                        _exit(10);
+                if (g == 0) {
+                        struct brd_seg *s;
+                        char ch;
+
+                        if (brd_seg_create("timens", 4096, BRD_SEG_NAMED, &s) < 0)
+                                _exit(11);
+                        if (write(rep[1], brd_seg_name(s), strlen(brd_seg_name(s))) < 0)
+                                _exit(12);
+                        close(rep[1]);
+                        while (read(hold[0], &ch, 1) < 0 && errno == EINTR)
+                                ;
+                        brd_seg_close(s);       /* the creator unlinks its name */
+                        _exit(0);
+                }
+                close(rep[1]);
+                close(hold[0]);
+                while (waitpid(g, &st, 0) < 0)
+                        if (errno != EINTR)
+                                _exit(13);
+                _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 14);
+        }
+        close(rep[1]);
+        close(hold[0]);
+        n = read(rep[0], name, sizeof(name) - 1);
+        close(rep[0]);
+        if (n <= 0) {
+                close(hold[1]);
+                rc = t_wait_child(c);
+                if (rc == T_EXIT_SKIP)
+                        skip();
+                fail_msg("creator in a time namespace: exit %d", rc);
+        }
+        name[n] = '\0';
+        ls_state_is(name, "alive");
+        assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
+        assert_null(strstr(out, name));
+        assert_true(exists(name));
+        close(hold[1]);
+        assert_int_equal(t_wait_child(c), 0);
+        assert_false(exists(name));
+}
+
+/* As pid 1 of a new pid namespace that kept the parent's /proc: brood reap
+ * removes nothing (exit 1), ls judges nothing ("other").  0, or the step
+ * that failed. */
+static int reap_with_foreign_proc(void *arg)
+{
+        const char *dead = arg;
+        static char out[8192];
+        const char *line;
+
+        if (t_run_brood("reap", true, out, sizeof(out)) != 1 || !strstr(out, "/proc is not"))
+                return 10;
+        if (t_run_brood("ls 2>/dev/null", false, out, sizeof(out)) != 0)
+                return 11;
+        line = strstr(out, dead + 1);
+        if (!line)
+                return 12;
+        while (line > out && line[-1] != '\n')
+                line--;
+        if (strncmp(line + 9, "other", 5))
+                return 13;
+        return 0;
+}
+
+/*
+ * With a /proc of another pid namespace (unshare -pf without
+ * --mount-proc), /proc/N is not our process N: a dead creator's segment
+ * could be held by a process that /proc hides, or a live creator taken for
+ * dead.  reap refuses, the name stays.
+ */
+static void test_reap_refuses_foreign_proc(void **state)
+{
+        char dead[256];
+        pid_t a;
+        int rc;
+
+        (void)state;
+        a = doomed_creator(dead, sizeof(dead), NULL);
+        kill(a, SIGKILL);
+        assert_int_equal(t_wait_child(a), 128 + SIGKILL);
+        rc = t_run_in_new_pidns(reap_with_foreign_proc, dead);
+        if (rc != T_EXIT_SKIP)
+                assert_int_equal(rc, 0);
+        assert_true(exists(dead));
+        assert_int_equal(shm_unlink(dead), 0);
+        if (rc == T_EXIT_SKIP)
+                skip();
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -584,6 +809,9 @@ int main(void)
                 cmocka_unit_test(test_reap_other_pidns),
                 cmocka_unit_test(test_ls_anon_rings_and_pools_reap_reports_dead_peer),
                 cmocka_unit_test(test_ls_ring_other_pidns),
+                cmocka_unit_test(test_reap_keeps_segment_of_leaderless_holder),
+                cmocka_unit_test(test_ls_creator_in_time_namespace),
+                cmocka_unit_test(test_reap_refuses_foreign_proc),
         };
 
         return cmocka_run_group_tests_name("tools-reap", tests, NULL, NULL);

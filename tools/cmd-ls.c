@@ -8,7 +8,19 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "internal/brd-private.h"
 #include "brood.h"
+
+/* A /proc of another pid namespace (unshare -pf without --mount-proc) shows
+ * other processes under our pids: liveness and holders cannot be told. */
+static bool proc_foreign(const char *cmd)
+{
+        if (brd__proc_ours())
+                return false;
+        fprintf(stderr, "brood: %s: /proc is not this pid namespace's (mount one, e.g. "
+                        "unshare --mount-proc): no process judged\n", cmd);
+        return true;
+}
 
 static void print_holders(FILE *f, const struct seg_entry *e, bool json)
 {
@@ -56,7 +68,8 @@ static int usage_ls(FILE *f)
         fprintf(f, "usage: brood ls [--json] [--anon]\n"
                    "  List brood's named shared-memory segments (/dev/shm/brood.*): creator pid,\n"
                    "  whether it is alive (\"other\": made in another pid namespace, not judged;\n"
-                   "  root in the initial namespaces judges it there),\n"
+                   "  root in the initial namespaces judges it there; every one is \"other\"\n"
+                   "  when /proc is another pid namespace's),\n"
                    "  size, and the live processes that map or hold each one.\n"
                    "  --anon   also list anonymous brood memfds held by live processes, with\n"
                    "           rings' fill level and pids and pools' usage\n"
@@ -91,6 +104,7 @@ int cmd_ls(int argc, char **argv)
                 tool_err("ls", "/dev/shm", -n);
                 return BRD_EXIT_FAIL;
         }
+        (void)proc_foreign("ls");       /* every state "other" (null) then */
         if (json) {
                 printf("{\"segments\":[");
                 for (i = 0; i < n; i++) {
@@ -180,6 +194,7 @@ static int usage_reap(FILE *f)
                    "  initial namespaces, which sees every process and judges such a creator\n"
                    "  in its own namespace.  Exit 1 if something could not be removed.\n"
                    "  It also reports rings (anonymous) whose producer or consumer died.\n"
+                   "  With a /proc of another pid namespace it removes nothing (exit 1).\n"
                    "  --dry-run   only say what would be removed\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
 }
@@ -204,6 +219,8 @@ int cmd_reap(int argc, char **argv)
         }
         if (optind != argc)
                 return usage_reap(stderr);
+        if (proc_foreign("reap"))
+                return BRD_EXIT_FAIL;
         n = seg_scan(true, &v);
         if (n < 0) {
                 tool_err("reap", "/dev/shm", -n);

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Finding brood's segments from outside: named ones by their /dev/shm names,
- * holders (and anonymous memfds) through /proc/PID/fd and /proc/PID/maps.
+ * holders (and anonymous memfds) through /proc/PID/fd and /proc/PID/maps,
+ * or its threads' (/proc/PID/task/TID) once the main thread has exited.
  * A process whose /proc entries we may not read is skipped: as non-root that
  * is another user's process, which cannot hold our 0600 segments anyway.
+ * A /proc of another pid namespace (brd__proc_ours()) names other
+ * processes: nothing found through it is judged.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -170,6 +173,129 @@ static int note_anon(struct vec *x, pid_t pid, const char *target, const struct 
         return 0;
 }
 
+/*
+ * Holders among the fds of process @pid, listed under @dir (/proc/PID, or
+ * /proc/PID/task/TID for one of its threads).  The number of fds seen, -1
+ * when the list cannot be read; *r = -ENOMEM when an entry was lost.
+ */
+static int scan_fds(struct vec *x, pid_t pid, const char *dir, bool anon, int *r)
+{
+        char path[96], link[128], target[PATH_MAX];
+        struct dirent *f;
+        DIR *fdd;
+        int seen = 0;
+
+        snprintf(path, sizeof(path), "%s/fd", dir);
+        fdd = opendir(path);
+        if (!fdd)
+                return -1;
+        while ((f = readdir(fdd))) {
+                struct seg_entry *e;
+                ssize_t n;
+
+                if (f->d_name[0] == '.')
+                        continue;
+                seen++;
+                snprintf(link, sizeof(link), "%s/%.16s", path, f->d_name);
+                n = readlink(link, target, sizeof(target) - 1);
+                if (n <= 0)
+                        continue;
+                target[n] = '\0';
+                e = find_named(x->v, x->n, target);
+                if (e) {
+                        add_holder(e, pid);
+                } else if (anon && !strncmp(target, "/memfd:brood:", 13)) {
+                        struct stat st;
+
+                        /* A path too long to keep (a thread's) is not kept:
+                         * the entry is then opened through another holder's. */
+                        if (stat(link, &st) == 0 &&
+                            note_anon(x, pid, target, &st, link,
+                                      strlen(link) < sizeof(x->v[0].path)) < 0)
+                                *r = -ENOMEM;
+                }
+        }
+        closedir(fdd);
+        return seen;
+}
+
+/* Holders among the mappings of process @pid, listed in @dir/maps: the
+ * number of lines seen, -1 when unreadable; *r as scan_fds(). */
+static int scan_maps(struct vec *x, pid_t pid, const char *dir, bool anon, int *r)
+{
+        char path[96], line[PATH_MAX + 128];
+        FILE *maps;
+        int seen = 0;
+
+        snprintf(path, sizeof(path), "%s/maps", dir);
+        maps = fopen(path, "re");
+        if (!maps)
+                return -1;
+        while (fgets(line, sizeof(line), maps)) {
+                char *p = strstr(line, "/dev/shm/");
+                char *m = anon ? strstr(line, "/memfd:brood:") : NULL;
+                struct seg_entry *e;
+
+                seen++;
+                if (m) {
+                        /* "start-end perms off dev inode path": a mapping
+                         * whose fd was closed is found here only. */
+                        unsigned long lo, hi, ino;
+                        char mf[128];
+                        struct stat st = { 0 };
+                        bool ok;
+
+                        if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &lo, &hi, &ino) != 3)
+                                continue;
+                        m[strcspn(m, "\n")] = '\0';
+                        snprintf(mf, sizeof(mf), "%s/map_files/%lx-%lx", dir, lo, hi);
+                        ok = strlen(mf) < sizeof(x->v[0].path) && stat(mf, &st) == 0;
+                        if (!ok)
+                                st.st_ino = ino;
+                        if (note_anon(x, pid, m, &st, mf, ok) < 0)
+                                *r = -ENOMEM;
+                        continue;
+                }
+                if (!p)
+                        continue;
+                p[strcspn(p, " \n")] = '\0';
+                e = find_named(x->v, x->n, p);
+                if (e)
+                        add_holder(e, pid);
+        }
+        fclose(maps);
+        return seen;
+}
+
+/*
+ * A process whose main thread has exited (pthread_exit()) while others run
+ * on shows an empty /proc/PID/fd and /proc/PID/maps, the leader's: its fds
+ * and mappings are found through its live threads, /proc/PID/task/TID.
+ * Every thread's fds (a clone() without CLONE_FILES has its own table),
+ * the mappings once (threads share them).
+ */
+static void scan_tasks(struct vec *x, pid_t pid, bool anon, int *r)
+{
+        char path[64], dir[96];
+        struct dirent *t;
+        bool maps_done = false;
+        DIR *task;
+
+        snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+        task = opendir(path);
+        if (!task)
+                return;
+        while ((t = readdir(task))) {
+                if (!isdigit((unsigned char)t->d_name[0]) || atoi(t->d_name) == (int)pid)
+                        continue;
+                snprintf(dir, sizeof(dir), "%s/%.16s", path, t->d_name);
+                (void)scan_fds(x, pid, dir, anon, r);
+                if (!maps_done)
+                        maps_done = scan_maps(x, pid, dir, anon, r) > 0;
+        }
+        closedir(task);
+}
+
 static int scan_proc(struct vec *x, bool anon)
 {
         DIR *proc = opendir("/proc");
@@ -179,79 +305,19 @@ static int scan_proc(struct vec *x, bool anon)
         if (!proc)
                 return -errno;
         while ((d = readdir(proc))) {
-                char path[300], target[PATH_MAX], line[PATH_MAX + 128];
+                char dir[64];
                 pid_t pid;
-                DIR *fdd;
-                FILE *maps;
-                struct dirent *f;
+                int fds, maps;
 
                 if (!isdigit((unsigned char)d->d_name[0]))
                         continue;
                 pid = (pid_t)atoi(d->d_name);
-                snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-                fdd = opendir(path);
-                if (fdd) {
-                        while ((f = readdir(fdd))) {
-                                char link[64];
-                                ssize_t n;
-                                struct seg_entry *e;
-
-                                if (f->d_name[0] == '.')
-                                        continue;
-                                snprintf(link, sizeof(link), "/proc/%d/fd/%.16s", (int)pid, f->d_name);
-                                n = readlink(link, target, sizeof(target) - 1);
-                                if (n <= 0)
-                                        continue;
-                                target[n] = '\0';
-                                e = find_named(x->v, x->n, target);
-                                if (e) {
-                                        add_holder(e, pid);
-                                } else if (anon && !strncmp(target, "/memfd:brood:", 13)) {
-                                        struct stat st;
-
-                                        if (stat(link, &st) == 0 &&
-                                            note_anon(x, pid, target, &st, link, true) < 0)
-                                                r = -ENOMEM;
-                                }
-                        }
-                        closedir(fdd);
-                }
-                snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-                maps = fopen(path, "re");
-                if (!maps)
-                        continue;
-                while (fgets(line, sizeof(line), maps)) {
-                        char *p = strstr(line, "/dev/shm/");
-                        char *m = anon ? strstr(line, "/memfd:brood:") : NULL;
-                        struct seg_entry *e;
-
-                        if (m) {
-                                /* "start-end perms off dev inode path": a mapping
-                                 * whose fd was closed is found here only. */
-                                unsigned long lo, hi, ino;
-                                char mf[64];
-                                struct stat st = { 0 };
-                                bool ok;
-
-                                if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &lo, &hi, &ino) != 3)
-                                        continue;
-                                m[strcspn(m, "\n")] = '\0';
-                                snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", (int)pid, lo, hi);
-                                ok = stat(mf, &st) == 0;
-                                if (!ok)
-                                        st.st_ino = ino;
-                                if (note_anon(x, pid, m, &st, mf, ok) < 0)
-                                        r = -ENOMEM;
-                                continue;
-                        }
-                        if (!p)
-                                continue;
-                        p[strcspn(p, " \n")] = '\0';
-                        e = find_named(x->v, x->n, p);
-                        if (e)
-                                add_holder(e, pid);
-                }
-                fclose(maps);
+                snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
+                fds = scan_fds(x, pid, dir, anon, &r);
+                maps = scan_maps(x, pid, dir, anon, &r);
+                /* Nothing readable: perhaps a leader gone before its threads. */
+                if (fds <= 0 && maps <= 0)
+                        scan_tasks(x, pid, anon, &r);
         }
         closedir(proc);
         return r;
@@ -262,14 +328,18 @@ static int scan_proc(struct vec *x, bool anon)
  * brd__pid_gone().  Another namespace's: its pid names another process here,
  * or none, so it is looked up in that namespace (pidns_has()); when that
  * cannot be told, *ret_unjudged and true, so that nothing is removed or
- * reported dead on a guess.
+ * reported dead on a guess; likewise with a /proc of another pid namespace.
  */
 static bool judge_pid(struct pidns_table *nst, uint64_t ns, pid_t pid, uint64_t start,
                       bool *ret_unjudged)
 {
         int has;
 
-        *ret_unjudged = false;
+        /* Our pids' processes are not the ones that /proc shows, nor may
+         * their holders be: nothing can be told. */
+        *ret_unjudged = !brd__proc_ours();
+        if (*ret_unjudged)
+                return true;
         if (brd__pid_ns_ours(ns))
                 return !brd__pid_gone((uint64_t)pid, start, UINT64_MAX);
         has = pidns_has(nst, ns, pid);

@@ -185,14 +185,25 @@ static inline uint64_t brd__fork_gen(void)
 {
         return AO_load(&brd__fork_generation);
 }
-/* This process's start time (clock ticks since boot, /proc/self/stat field 22);
- * pid + start time name a process across pid reuse.  0 if unknown. */
+/*
+ * The start time of process @pid (clock ticks since boot, /proc/PID/stat
+ * field 22) as the initial time namespace sees it: the kernel adds the
+ * reader's boottime offset, which is taken off again, so that processes of
+ * different time namespaces agree.  pid + start time name a process across
+ * pid reuse.  0 if unknown: /proc cannot be read, is not our pid
+ * namespace's (brd__proc_ours()), or our time namespace's offset cannot be
+ * told (after our own unshare(CLONE_NEWTIME), or not whole ticks).
+ */
 uint64_t brd__proc_start_time(pid_t pid);
 /* Is the process stamped as @pid, started at @start (brd__proc_start_time(),
  * masked with @mask when only some bits were kept; 0: unknown), gone for
  * good?  Only a sure verdict: a pid that is not a process id is never gone,
- * and a living one whose start time is unknown is alive. */
+ * and a living one whose start time is unknown (either side) is alive.
+ * Without brd__proc_ours() only kill()'s ESRCH counts. */
 bool brd__pid_gone(uint64_t pid, uint64_t start, uint64_t mask);
+/* Is /proc mounted for our pid namespace, so that /proc/N is our process N?
+ * Not after unshare -pf without --mount-proc.  Cached per process. */
+bool brd__proc_ours(void);
 /*
  * The identity of this process's pid namespace (the inode of
  * /proc/self/ns/pid), cached per process and right in a forked child; 0
