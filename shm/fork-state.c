@@ -161,23 +161,33 @@ pid_t brd__getpid_slow(void)
 enum { PROC_UNREAD = 0, PROC_OURS, PROC_FOREIGN };
 enum { TIMENS_UNREAD = 0, TIMENS_KNOWN, TIMENS_UNKNOWN };
 
+/* The start of the /proc file @path, NUL-terminated in @buf (@cap bytes):
+ * its length, or -1 when it cannot be read. */
+static ssize_t proc_read(const char *path, char *buf, size_t cap)
+{
+        ssize_t n;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return -1;
+        n = read(fd, buf, cap - 1);
+        brd__close(fd);
+        if (n <= 0)
+                return -1;
+        buf[n] = '\0';
+        return n;
+}
+
 /* Does /proc/self/status end its NSpid line (pids from the /proc's pid
  * namespace down to ours) with one field, @pid?  1 yes, 0 no, -1 when it
  * has no such line (kernels before 4.1) or cannot be read. */
 static int proc_nspid_ours(pid_t pid)
 {
         char buf[4096], *p, *end;
-        ssize_t n;
         long v;
-        int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
 
-        if (fd < 0)
+        if (proc_read("/proc/self/status", buf, sizeof(buf)) < 0)
                 return -1;
-        n = read(fd, buf, sizeof(buf) - 1);
-        brd__close(fd);
-        if (n <= 0)
-                return -1;
-        buf[n] = '\0';
         p = strstr(buf, "\nNSpid:");
         if (!p)
                 return -1;
@@ -267,8 +277,7 @@ static int timens_read(int64_t *ret_ticks)
         bool found = false;
         dev_t dev, dev2;
         ino_t ino, ino2;
-        ssize_t n;
-        int fd, r;
+        int r;
 
         r = timens_same(&dev, &ino);
         if (r == -ENOENT) {
@@ -277,14 +286,8 @@ static int timens_read(int64_t *ret_ticks)
         }
         if (r != 1 || hz <= 0 || 1000000000 % hz)
                 return -1;
-        fd = open("/proc/self/timens_offsets", O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
+        if (proc_read("/proc/self/timens_offsets", buf, sizeof(buf)) < 0)
                 return -1;
-        n = read(fd, buf, sizeof(buf) - 1);
-        brd__close(fd);
-        if (n <= 0)
-                return -1;
-        buf[n] = '\0';
         for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                 long long s, ns;
 
@@ -356,18 +359,11 @@ static int proc_stat(pid_t pid, uint64_t *ret_start, bool *ret_exited)
 {
         char path[64], buf[1024], *p, state;
         unsigned long threads = 0;
-        ssize_t n;
-        int fd, field;
+        int field;
 
         snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
+        if (proc_read(path, buf, sizeof(buf)) < 0)
                 return -1;
-        n = read(fd, buf, sizeof(buf) - 1);
-        brd__close(fd);
-        if (n <= 0)
-                return -1;
-        buf[n] = '\0';
         /* comm (field 2) may hold spaces and parentheses: start after the last ')'. */
         p = strrchr(buf, ')');
         if (!p || p[1] != ' ' || !p[2])
