@@ -21,6 +21,10 @@
 #include <brood/ringbuf.h>
 #include "internal/brd-ring.h"
 
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080        /* Linux 5.6; glibc headers before 2.36 lack it */
+#endif
+
 /*
  * Tests run in parallel and every leak check counts /dev/shm/brood.* names:
  * where it may (root, as in CI), each test program gets a private /dev/shm in
@@ -151,6 +155,33 @@ int t_run_in_new_pidns(int (*fn)(void *arg), void *arg)
                 _exit(rc < 0 ? 124 : rc);
         }
         return t_wait_child(pid);
+}
+
+pid_t t_fork_in_new_timens(int off_s, int (*unshared)(void *arg), int (*inside)(void *arg),
+                           void *arg)
+{
+        pid_t pid = t_fork(), g;
+        char off[64];
+        int fd, len, rc;
+
+        if (pid != 0)
+                return pid;
+        if (unshare(CLONE_NEWTIME) < 0)
+                _exit(T_EXIT_SKIP);     /* no privilege, or no time namespaces */
+        len = snprintf(off, sizeof(off), "boottime %d 0\n", off_s);
+        fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, off, (size_t)len) != len)
+                _exit(T_EXIT_SKIP);
+        close(fd);
+        if (unshared && (rc = unshared(arg)) != 0)
+                _exit(rc);
+        g = fork();
+        if (g < 0)
+                _exit(125);
+        if (g == 0)
+                _exit(inside(arg));
+        rc = t_wait_child(g);
+        _exit(rc < 0 ? 124 : rc);
 }
 
 int64_t t_now_ns(void)

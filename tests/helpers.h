@@ -75,6 +75,20 @@ void t_wait_in_syscall(pid_t tid, long nr_a, long nr_b);
  */
 int t_run_in_new_pidns(int (*fn)(void *arg), void *arg);
 
+/*
+ * Forks a child that enters a new time namespace whose boottime runs @off_s
+ * seconds ahead (unshare(CLONE_NEWTIME): the namespace of its children) and
+ * runs @inside(@arg) in a grandchild, which is in it; the child exits with
+ * the grandchild's exit code (128+signal if it was killed), or T_EXIT_SKIP
+ * when this process may not make a time namespace.  @unshared(@arg), if not
+ * NULL, runs first in the child itself, between the unshare and the fork
+ * (a process whose own offset cannot be read): non-zero is the child's exit
+ * code.  Returns the child's pid (-1 if fork failed): reap it with
+ * t_wait_child().
+ */
+pid_t t_fork_in_new_timens(int off_s, int (*unshared)(void *arg), int (*inside)(void *arg),
+                           void *arg);
+
 /* cmocka-asserts that this process has no child, alive or zombie. */
 void t_no_children(void);
 

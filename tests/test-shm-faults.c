@@ -32,9 +32,6 @@
 #include <brood/shm.h>
 #include "internal/brd-private.h"
 
-#ifndef CLONE_NEWTIME
-#define CLONE_NEWTIME 0x00000080
-#endif
 
 static int armed, fail_at, ncalls, injected;
 static const char *injected_in;
@@ -361,10 +358,36 @@ struct timens_report {
         AO_t word;              /* its owner word, brd__owner_word() inside */
 };
 
-/* Run in a process of a new time namespace: @outside is our test process's
- * start time as it sees it.  0, or what failed. */
-static int timens_inside(pid_t parent, uint64_t outside, int rep, int hold)
+/* The time-namespace test's processes: the test process (parent), its start
+ * time as it sees it, and the report and hold pipes. */
+struct timens_arg {
+        pid_t parent;
+        uint64_t outside;
+        int rep[2], hold[2];
+};
+
+/* The child that made the time namespace: its own offset cannot be read,
+ * so it knows no start time, and judges nothing dead by one.  0, or what
+ * failed. */
+static int timens_unshared(void *arg)
 {
+        struct timens_arg *a = arg;
+
+        close(a->rep[0]);
+        close(a->hold[1]);
+        if (brd__proc_start_time(a->parent) != 0 || brd__proc_start_time(getpid()) != 0)
+                return 10;
+        if (brd__pid_gone((uint64_t)a->parent, a->outside, UINT64_MAX))
+                return 11;
+        return 0;
+}
+
+/* Run in a process of the new time namespace: report its own start time
+ * and owner word, check the parent's, then live until hold's EOF.  0, or
+ * what failed. */
+static int timens_inside(void *arg)
+{
+        struct timens_arg *a = arg;
         struct timens_report r = { .pid = getpid() };
         char c;
 
@@ -375,15 +398,16 @@ static int timens_inside(pid_t parent, uint64_t outside, int rep, int hold)
         /* Really inside: /proc shows the offset added. */
         if (raw_start_time(r.pid) != r.start + (uint64_t)TIMENS_OFF_S * sysconf(_SC_CLK_TCK))
                 return 21;
-        if (brd__proc_start_time(parent) != outside)
+        if (brd__proc_start_time(a->parent) != a->outside)
                 return 22;
-        if (brd__pid_gone((uint64_t)parent, outside, UINT64_MAX) ||
-            brd__owner_gone(brd__owner_word_of(parent)) ||
-            brd__owner_word_of(parent) != ((AO_t)(uint32_t)parent | (AO_t)(uint32_t)outside << 32))
+        if (brd__pid_gone((uint64_t)a->parent, a->outside, UINT64_MAX) ||
+            brd__owner_gone(brd__owner_word_of(a->parent)) ||
+            brd__owner_word_of(a->parent) !=
+                    ((AO_t)(uint32_t)a->parent | (AO_t)(uint32_t)a->outside << 32))
                 return 23;
-        if (write(rep, &r, sizeof(r)) != sizeof(r))
+        if (write(a->rep[1], &r, sizeof(r)) != sizeof(r))
                 return 24;
-        while (read(hold, &c, 1) < 0 && errno == EINTR)
+        while (read(a->hold[0], &c, 1) < 0 && errno == EINTR)
                 ;
         return 0;
 }
@@ -398,54 +422,24 @@ static int timens_inside(pid_t parent, uint64_t outside, int rep, int hold)
  */
 static void test_start_time_across_time_namespace(void **state)
 {
-        uint64_t outside = brd__proc_start_time(getpid());
-        pid_t me = getpid(), c;
-        int rep[2], hold[2], rc;
+        struct timens_arg a = { .parent = getpid(), .outside = brd__proc_start_time(getpid()) };
         struct timens_report r;
         ssize_t n;
+        pid_t c;
+        int rc;
         bool same = false, alive = false, word_alive = false;
 
         (void)state;
         if (!brd__proc_ours())
                 skip();                 /* this test's own /proc is another namespace's */
-        assert_true(outside != 0);      /* and cached, with our offset: forks must re-read */
-        assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
-        assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
-        c = t_fork();
+        assert_true(a.outside != 0);    /* and cached, with our offset: forks must re-read */
+        assert_int_equal(pipe2(a.rep, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(a.hold, O_CLOEXEC), 0);
+        c = t_fork_in_new_timens(TIMENS_OFF_S, timens_unshared, timens_inside, &a);
         assert_true(c >= 0);
-        if (c == 0) {
-                char off[64];
-                pid_t g;
-                int fd, len, st;
-
-                close(rep[0]);
-                close(hold[1]);
-                if (unshare(CLONE_NEWTIME) < 0)
-                        _exit(T_EXIT_SKIP);     /* no privilege, or no time namespaces */
-                len = snprintf(off, sizeof(off), "boottime %d 0\n", TIMENS_OFF_S);
-                fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
-                if (fd < 0 || write(fd, off, (size_t)len) != len)
-                        _exit(T_EXIT_SKIP);
-                close(fd);
-                if (brd__proc_start_time(me) != 0 || brd__proc_start_time(getpid()) != 0)
-                        _exit(10);
-                if (brd__pid_gone((uint64_t)me, outside, UINT64_MAX))
-                        _exit(11);
-                g = fork();
-                if (g < 0)
-                        _exit(12);
-                if (g == 0)
-                        _exit(timens_inside(me, outside, rep[1], hold[0]));
-                close(rep[1]);
-                close(hold[0]);
-                while (waitpid(g, &st, 0) < 0)
-                        if (errno != EINTR)
-                                _exit(13);
-                _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 14);
-        }
-        close(rep[1]);
-        close(hold[0]);
-        n = read(rep[0], &r, sizeof(r));
+        close(a.rep[1]);
+        close(a.hold[0]);
+        n = read(a.rep[0], &r, sizeof(r));
         if (n == sizeof(r)) {
                 /* Judged while it surely lives: it waits for hold's EOF. */
                 same = brd__proc_start_time(r.pid) == r.start &&
@@ -453,8 +447,8 @@ static void test_start_time_across_time_namespace(void **state)
                 alive = !brd__pid_gone((uint64_t)r.pid, r.start, UINT64_MAX);
                 word_alive = !brd__owner_gone(r.word);
         }
-        close(hold[1]);
-        close(rep[0]);
+        close(a.hold[1]);
+        close(a.rep[0]);
         rc = t_wait_child(c);
         if (rc == T_EXIT_SKIP)
                 skip();

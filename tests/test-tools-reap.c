@@ -20,9 +20,6 @@
 #include <brood/ringbuf.h>
 #include <brood/shm.h>
 
-#ifndef CLONE_NEWTIME
-#define CLONE_NEWTIME 0x00000080
-#endif
 
 static int run_brood(const char *args, char *out, size_t cap)
 {
@@ -677,6 +674,40 @@ static void test_reap_keeps_segment_of_leaderless_holder(void **state)
         assert_false(exists(name));
 }
 
+/* The creator in a time namespace: the report and hold pipes. */
+struct timens_pipes {
+        int rep[2], hold[2];
+};
+
+/* The child that made the namespace keeps only its ends of the pipes. */
+static int timens_close_ours(void *arg)
+{
+        struct timens_pipes *t = arg;
+
+        close(t->rep[0]);
+        close(t->hold[1]);
+        return 0;
+}
+
+/* Inside the namespace: create a named segment, report its name, hold it
+ * until hold's EOF.  0, or the step that failed. */
+static int timens_creator(void *arg)
+{
+        struct timens_pipes *t = arg;
+        struct brd_seg *s;
+        char ch;
+
+        if (brd_seg_create("timens", 4096, BRD_SEG_NAMED, &s) < 0)
+                return 11;
+        if (write(t->rep[1], brd_seg_name(s), strlen(brd_seg_name(s))) < 0)
+                return 12;
+        close(t->rep[1]);
+        while (read(t->hold[0], &ch, 1) < 0 && errno == EINTR)
+                ;
+        brd_seg_close(s);       /* the creator unlinks its name */
+        return 0;
+}
+
 /*
  * A creator in a time namespace with a boottime offset names its segment
  * with its start time as the initial time namespace sees it, so that ls
@@ -687,58 +718,22 @@ static void test_reap_keeps_segment_of_leaderless_holder(void **state)
 static void test_ls_creator_in_time_namespace(void **state)
 {
         char name[256] = "", out[8192];
-        int rep[2], hold[2], rc;
+        struct timens_pipes t;
         ssize_t n;
         pid_t c;
+        int rc;
 
         (void)state;
-        assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
-        assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
-        c = t_fork();
+        assert_int_equal(pipe2(t.rep, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(t.hold, O_CLOEXEC), 0);
+        c = t_fork_in_new_timens(100000, timens_close_ours, timens_creator, &t);
         assert_true(c >= 0);
-        if (c == 0) {
-                static const char off[] = "boottime 100000 0\n";
-                pid_t g;
-                int fd, st;
-
-                close(rep[0]);
-                close(hold[1]);
-                if (unshare(CLONE_NEWTIME) < 0)
-                        _exit(T_EXIT_SKIP);
-                fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
-                if (fd < 0 || write(fd, off, strlen(off)) != (ssize_t)strlen(off))
-                        _exit(T_EXIT_SKIP);
-                close(fd);
-                g = fork();     /* inside the new time namespace */
-                if (g < 0)
-                        _exit(10);
-                if (g == 0) {
-                        struct brd_seg *s;
-                        char ch;
-
-                        if (brd_seg_create("timens", 4096, BRD_SEG_NAMED, &s) < 0)
-                                _exit(11);
-                        if (write(rep[1], brd_seg_name(s), strlen(brd_seg_name(s))) < 0)
-                                _exit(12);
-                        close(rep[1]);
-                        while (read(hold[0], &ch, 1) < 0 && errno == EINTR)
-                                ;
-                        brd_seg_close(s);       /* the creator unlinks its name */
-                        _exit(0);
-                }
-                close(rep[1]);
-                close(hold[0]);
-                while (waitpid(g, &st, 0) < 0)
-                        if (errno != EINTR)
-                                _exit(13);
-                _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 14);
-        }
-        close(rep[1]);
-        close(hold[0]);
-        n = read(rep[0], name, sizeof(name) - 1);
-        close(rep[0]);
+        close(t.rep[1]);
+        close(t.hold[0]);
+        n = read(t.rep[0], name, sizeof(name) - 1);
+        close(t.rep[0]);
         if (n <= 0) {
-                close(hold[1]);
+                close(t.hold[1]);
                 rc = t_wait_child(c);
                 if (rc == T_EXIT_SKIP)
                         skip();
@@ -749,7 +744,7 @@ static void test_ls_creator_in_time_namespace(void **state)
         assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
         assert_null(strstr(out, name));
         assert_true(exists(name));
-        close(hold[1]);
+        close(t.hold[1]);
         assert_int_equal(t_wait_child(c), 0);
         assert_false(exists(name));
 }
