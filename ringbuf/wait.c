@@ -103,6 +103,14 @@ static void peer_unwatch(struct brd_ring *r)
         }
 }
 
+/* Where no pidfd watches the peer, its death is polled: is the stamped
+ * process gone now (brd__pid_gone(): exited, a zombie, or its pid reused)? */
+static bool peer_gone_polled(const struct brd_ring *r)
+{
+        return r->no_pidfd && r->peer_pid > 0 &&
+               brd__pid_gone((uint64_t)r->peer_pid, r->peer_start, UINT64_MAX);
+}
+
 /*
  * Watch the process stamped in the peer's side: a pidfd, opened lazily and
  * checked against the stamped start time (pid reuse).  1: that peer is dead;
@@ -156,11 +164,13 @@ static int peer_watch(struct brd_ring *r)
                         r->pidfd = fd;
                 }
         }
-        /* After the pidfd pins the process: is it still the one stamped? */
-        now = brd__proc_start_time((pid_t)pid);
-        if ((start && now && now != start) ||
-            (r->no_pidfd && brd__pid_gone(pid, start, UINT64_MAX)))
-                r->peer_dead = true;
+        if (r->no_pidfd) {
+                r->peer_dead = peer_gone_polled(r);
+        } else {
+                /* After the pidfd pins the process: is it still the one stamped? */
+                now = brd__proc_start_time((pid_t)pid);
+                r->peer_dead = start && now && now != start;
+        }
         return r->peer_dead;
 }
 
@@ -175,9 +185,8 @@ static int peer_probe(struct brd_ring *r)
         if (r->pidfd >= 0) {
                 if (poll(&p, 1, 0) > 0)
                         r->peer_dead = true;
-        } else if (r->no_pidfd && r->peer_pid > 0) {
-                if (brd__pid_gone((uint64_t)r->peer_pid, r->peer_start, UINT64_MAX))
-                        r->peer_dead = true;
+        } else if (peer_gone_polled(r)) {
+                r->peer_dead = true;
         }
         return r->peer_dead;
 }
@@ -393,8 +402,7 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                         if (ev[k].data.fd == r->efd_own)
                                 *drained = true;
                 }
-                if (r->no_pidfd && r->peer_pid > 0 &&
-                    brd__pid_gone((uint64_t)r->peer_pid, r->peer_start, UINT64_MAX))
+                if (peer_gone_polled(r))
                         r->peer_dead = true;
                 /* Checked after every wake-up, not only on poll's timeout:
                  * a peer that keeps a doorbell or pidfd readable must not

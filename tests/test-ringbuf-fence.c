@@ -30,6 +30,7 @@
 
 static int mb_calls;            /* membarrier(GLOBAL_EXPEDITED) in this process */
 static bool mb_fail;            /* make them fail (EPERM) */
+static bool pidfd_fail;         /* make pidfd_open fail (EPERM, as under seccomp) */
 
 /* The library's syscall() calls, with their argument counts: a call this
  * does not know aborts the test rather than read arguments never passed. */
@@ -53,6 +54,10 @@ long __wrap_syscall(long nr, ...)
                         errno = EPERM;
                         return -1;
                 }
+        }
+        if (nr == SYS_pidfd_open && pidfd_fail) {
+                errno = EPERM;
+                return -1;
         }
         return __real_syscall(nr, a[0], a[1], a[2]);
 }
@@ -259,6 +264,33 @@ static void test_failing_membarrier(void **state)
         assert_true(n <= 1);
 }
 
+/*
+ * Where no pidfd can be had, a peer's death is polled: a producer that
+ * attached and exited without closing, not yet reaped (a zombie), is dead:
+ * the consumer answers -ECONNRESET (it took a zombie for alive and slept
+ * to its 10 s timeout before).
+ */
+static void test_zombie_peer_without_pidfd(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r, *p;
+        struct t_leak l;
+        char buf[16];
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        pidfd_fail = true;
+        pid = t_ring_fork(8192, 0, &hp, &hc, false, &r);
+        if (pid == 0)
+                _exit(brd_ring_attach(&hp, &p) == 0 ? 0 : 10);  /* no close */
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10000), -ECONNRESET);
+        pidfd_fail = false;
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_ring_close(r);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -266,6 +298,7 @@ int main(void)
                 cmocka_unit_test(test_request_followed_then_expires),
                 cmocka_unit_test(test_ping_pong_loses_nothing),
                 cmocka_unit_test(test_failing_membarrier),
+                cmocka_unit_test(test_zombie_peer_without_pidfd),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
