@@ -135,6 +135,7 @@ static void ring_free(struct brd_ring *r)
                 if (r->epfd >= 0)
                         brd__close(r->epfd);
                 brd__close(r->pidfd);
+                brd__close(r->tfd);
                 brd__close(r->efd_own);
                 brd__close(r->efd_peer);
                 brd__close(r->efd_intr);
@@ -207,7 +208,7 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         r = calloc(1, sizeof(*r));
         if (!r)
                 return -ENOMEM;
-        r->efd_own = r->efd_peer = r->efd_intr = r->epfd = r->pidfd = -1;
+        r->efd_own = r->efd_peer = r->efd_intr = r->epfd = r->pidfd = r->tfd = -1;
         r->fork_gen = brd__fork_gen();  /* ring_free() on a failed attach closes what it made */
         r->loc = &brd__ring_no_local;
         r->resv = &r->resv_own;

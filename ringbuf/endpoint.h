@@ -132,7 +132,7 @@ struct brd_ring {
 
         /* Waiting. */
         int64_t spin_ns;                /* spin budget, see brd__ring_spin_next() */
-        bool armed, mb_failed, peer_dead, no_pidfd, final_rung;
+        bool armed, mb_failed, peer_dead, no_pidfd, final_rung, tfd_set;
         uint64_t seq;
         /* The fence mode (brd-ring.h, BRD_RING_FENCE_*).  Sleeper: what its
          * membarriers cost (an average); whether it asks the peer to fence
@@ -143,6 +143,7 @@ struct brd_ring {
         bool mb_registered;
         uint32_t fence_left;
         int efd_own, efd_peer, efd_intr, epfd, pidfd;
+        int tfd;                        /* a brd_ring_fd() user's wait bound (fd_bound()); -1: none yet */
         pid_t peer_pid;
         uint64_t peer_start;
         AO_t intr;                      /* brd_ring_interrupt() pending */

@@ -20,6 +20,7 @@
 #include <sched.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -201,6 +202,61 @@ static int ring_cancel(struct brd_ring *r)
         return -ECANCELED;
 }
 
+/*
+ * How long a sleep may last before the ring is looked at again (-1: no
+ * bound), where nothing would wake it: the peer watched without a pidfd
+ * (its death is polled), a peer that skips its fence while our membarrier
+ * failed (its ring may miss our arm), or no peer watched yet (one that died
+ * in its attach, between its pid stamp and its ring, rings nobody).
+ */
+static int wait_bound_ms(const struct brd_ring *r)
+{
+        if ((r->mb_failed && AO_load(&r->peer_side->asym)) || (r->no_pidfd && r->peer_pid > 0))
+                return RING_FALLBACK_MS;
+        if (r->peer_pid == 0)
+                return RING_UNATTACHED_MS;
+        return -1;
+}
+
+/*
+ * A brd_ring_fd() user sleeps in its own poll() on the set, so the wait's
+ * bound is a timer in the set: one-shot, edge-triggered and never read (as
+ * the doorbell), made at the first need.  It wakes that poll(), and the
+ * next call looks again.  Without a bound, a timer still set is stopped: an
+ * idle fd stays quiet.
+ */
+static int fd_bound(struct brd_ring *r)
+{
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
+        struct itimerspec its = { 0 };
+        int ms = wait_bound_ms(r);
+
+        if (ms < 0) {
+                if (r->tfd_set && timerfd_settime(r->tfd, 0, &its, NULL) < 0)
+                        return -errno;
+                r->tfd_set = false;
+                return 0;
+        }
+        if (r->tfd < 0) {
+                r->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+                if (r->tfd < 0)
+                        return -errno;
+                ev.data.fd = r->tfd;
+                if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->tfd, &ev) < 0) {
+                        int e = -errno;
+
+                        brd__close(r->tfd);
+                        r->tfd = -1;
+                        return e;
+                }
+        }
+        its.it_value.tv_nsec = (long)ms * 1000000;
+        if (timerfd_settime(r->tfd, 0, &its, NULL) < 0)
+                return -errno;
+        r->tfd_set = true;
+        return 0;
+}
+
 /* The peer is gone for good: what this endpoint answers from now on. */
 int brd__ring_gone(struct brd_ring *r, bool died)
 {
@@ -216,7 +272,7 @@ int brd__ring_gone(struct brd_ring *r, bool died)
 static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline,
                            bool *drained)
 {
-        struct epoll_event ev[3];
+        struct epoll_event ev[4];
         int64_t spin = 0, t0 = 0;
         uint64_t pst;
         int e, k, n, tmo;
@@ -359,9 +415,14 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                         return brd__ring_gone(r, true);
                 }
                 if (timeout_ms == 0) {
-                        if (!AO_load(&r->fd_used))
+                        if (!AO_load(&r->fd_used)) {
                                 ring_disarm(r);
-                        return -EAGAIN;
+                                return -EAGAIN;
+                        }
+                        e = fd_bound(r);
+                        if (e < 0)
+                                ring_disarm(r);
+                        return e < 0 ? e : -EAGAIN;
                 }
 
                 /* Sleep in the endpoint's epoll set (doorbell, interrupt
@@ -370,15 +431,9 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                  * wait-queue entry on three files at every sleep, which a
                  * NOSPIN ring pays on nearly every message. */
                 tmo = brd__poll_timeout(deadline);
-                if (((r->mb_failed && AO_load(&r->peer_side->asym)) ||
-                     (r->no_pidfd && r->peer_pid > 0)) &&
-                    (tmo < 0 || tmo > RING_FALLBACK_MS))
-                        tmo = RING_FALLBACK_MS;
-                /* No peer watched yet: an attacher that died between its
-                 * pid stamp and its ring (brd_ring_attach()) would leave
-                 * nothing to wake us, so look at its side again soon. */
-                if (r->peer_pid == 0 && (tmo < 0 || tmo > RING_UNATTACHED_MS))
-                        tmo = RING_UNATTACHED_MS;
+                k = wait_bound_ms(r);
+                if (k >= 0 && (tmo < 0 || tmo > k))
+                        tmo = k;
                 /* A longer budget did not cover this wait: the cadence
                  * broke (idle, or a slower peer), back to the base, and
                  * no growth when it wakes (t0 = 0). */

@@ -12,11 +12,15 @@
  * syscall().
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/membarrier.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -291,6 +295,89 @@ static void test_zombie_peer_without_pidfd(void **state)
         t_leak_end(&l);
 }
 
+/* The producer of the next test: three messages, then death when told. */
+static int child_send_then_die(struct brd_handle *h, int go_fd, volatile int64_t *death_ns)
+{
+        struct brd_ring *p;
+        char c;
+
+        if (brd_ring_attach(h, &p) < 0)
+                return 10;
+        for (uint32_t i = 0; i < 3; i++)
+                if (brd_ring_send(p, &i, sizeof(i), 10000) != 0)
+                        return 11;
+        if (read(go_fd, &c, 1) != 1)
+                return 12;
+        *death_ns = t_now_ns();
+        raise(SIGKILL);
+        return 13;
+}
+
+/*
+ * Where no pidfd can be had, a poll()-driven consumer still learns of a
+ * death within 100 ms: its set holds a timer then, which its last -EAGAIN
+ * set (RING_FALLBACK_MS).  Before it, nothing in the set could fire and
+ * the poll() below slept its 10 s.
+ */
+static void test_poll_sees_death_without_pidfd(void **state)
+{
+        volatile int64_t *death_ns;
+        struct pollfd pf = { .events = POLLIN };
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_leak l;
+        uint32_t v, got = 0;
+        int go[2], polls = 0;
+        int64_t told = 0;
+        ssize_t n;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        death_ns = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        assert_true(death_ns != MAP_FAILED);
+        *death_ns = 0;
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        pidfd_fail = true;
+        pid = t_ring_fork(8192, 0, &hp, &hc, false, &r);
+        if (pid == 0) {
+                close(go[1]);
+                _exit(child_send_then_die(&hp, go[0], death_ns));
+        }
+        close(go[0]);
+        pf.fd = brd_ring_fd(r);
+        assert_true(pf.fd >= 0);
+        for (;;) {
+                assert_int_equal(poll(&pf, 1, 10000), 1);
+                polls += told != 0;
+                while ((n = brd_ring_recv(r, &v, sizeof(v), 0)) >= 0) {
+                        assert_int_equal(n, sizeof(v));
+                        assert_int_equal(v, got);
+                        got++;
+                }
+                if (n != -EAGAIN)
+                        break;
+                /* Everything read and the producer alive, as the -EAGAIN
+                 * found it: now it dies, while we are in poll(). */
+                if (got == 3 && !told) {
+                        told = t_now_ns();
+                        assert_int_equal(write(go[1], "x", 1), 1);
+                }
+        }
+        assert_int_equal(n, -ECONNRESET);
+        assert_int_equal(got, 3);
+        assert_true(*death_ns > 0);
+        assert_true(t_now_ns() - *death_ns <= 100 * 1000000LL);
+        /* Woken by a timer of 20 ms, not spinning. */
+        assert_true(polls <= (t_now_ns() - told) / 20000000 + 3);
+        pidfd_fail = false;
+        assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
+        brd_ring_close(r);
+        close(go[1]);
+        munmap((void *)death_ns, 4096);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -299,6 +386,7 @@ int main(void)
                 cmocka_unit_test(test_ping_pong_loses_nothing),
                 cmocka_unit_test(test_failing_membarrier),
                 cmocka_unit_test(test_zombie_peer_without_pidfd),
+                cmocka_unit_test(test_poll_sees_death_without_pidfd),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

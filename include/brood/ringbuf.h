@@ -304,9 +304,13 @@ int     brd_ring_flush(struct brd_ring *r);
  * publishes/releases/closes/attaches, when it dies (its pidfd is in the set
  * from the first -EAGAIN on), on brd_ring_interrupt(), and for good once the
  * endpoint has returned a final error (-EPIPE, -ECONNRESET, -EBADMSG).
- * Where no pidfd of the peer can be had (pidfd_open() refused: seccomp,
- * Linux < 5.3) a death does not make the fd readable: a caller that must
- * see one polls with a timeout, and its next call answers -ECONNRESET/-EPIPE.
+ * Where nothing in the set would show in time, that -EAGAIN also sets a
+ * one-shot timer in the set, and the fd turns readable when it fires (the
+ * next call finds out, or answers -EAGAIN and sets it again): in 20 ms
+ * where no pidfd of the peer can be had (pidfd_open() refused: seccomp,
+ * Linux < 5.3) or membarrier() failed, so that a death is still seen within
+ * 100 ms; in 50 ms while no peer has attached.  A blocked call's sleep has
+ * the same bounds.
  * Without brd_ring_fd() a timeout-0 call does not arm (no syscall beyond a
  * pidfd check on the would-block path).  Closing the endpoint does not wake
  * a thread in poll() on this fd (closing an fd never does): stop polling
