@@ -36,6 +36,9 @@ static AO_t brd_proc_view;
  * load-acquire in timens_offset()). */
 static AO_t brd_timens_off;
 static AO_t brd_timens_state;
+/* The time namespace that state describes (/proc/self/ns/time), to see a
+ * setns() into another one; 0 and 0: none seen (no time namespaces). */
+static AO_t brd_timens_dev, brd_timens_ino;
 static struct brd_seg *brd_registry;    /* under brd_fork_mutex */
 static unsigned brd_registry_count;
 
@@ -275,11 +278,13 @@ static int timens_read(int64_t *ret_ticks)
         char buf[256], name[32], *line, *save = NULL;
         long long sec = 0, nsec = 0, hz = sysconf(_SC_CLK_TCK);
         bool found = false;
-        dev_t dev, dev2;
-        ino_t ino, ino2;
+        dev_t dev = 0, dev2;
+        ino_t ino = 0, ino2;
         int r;
 
         r = timens_same(&dev, &ino);
+        AO_store(&brd_timens_dev, r == -ENOENT ? 0 : (AO_t)dev);
+        AO_store(&brd_timens_ino, r == -ENOENT ? 0 : (AO_t)ino);
         if (r == -ENOENT) {
                 *ret_ticks = 0;         /* no time namespaces: no offset */
                 return 0;
@@ -309,16 +314,35 @@ static int timens_read(int64_t *ret_ticks)
         return 0;
 }
 
+/*
+ * Since we read the offset, did we setns() into another time namespace?
+ * (A process may only while single-threaded: no thread reads meanwhile.)
+ * A stat() per look, beside the /proc read of the caller.
+ */
+static bool timens_moved(void)
+{
+        dev_t dev;
+        ino_t ino;
+
+        if (ns_id("time", &dev, &ino) < 0)
+                return false;   /* no time namespaces, or no /proc: nothing moves */
+        return (AO_t)dev != AO_load(&brd_timens_dev) || (AO_t)ino != AO_load(&brd_timens_ino);
+}
+
 /* Our time namespace's boottime offset in ticks: 0 and *ret_ticks, -1 when
- * unknown.  Read once per process: a running process changes its time
- * namespace only with setns() (single-threaded, and not followed), and
- * brd_fork_child() forgets it for a child of an unshare(CLONE_NEWTIME). */
+ * unknown.  Read once per time namespace: a running process changes it only
+ * with setns() (timens_moved()), and brd_fork_child() forgets it for a child
+ * of an unshare(CLONE_NEWTIME). */
 static int timens_offset(int64_t *ret_ticks)
 {
         /* Pairs with the store-release below (another thread's). */
         AO_t st = AO_load_acquire(&brd_timens_state);
         int64_t t;
 
+        /* Known only: an unknown offset judges nothing, and costs no
+         * system call (the owner lock asks at every lock). */
+        if (st == TIMENS_KNOWN && timens_moved())
+                st = TIMENS_UNREAD;
         if (st == TIMENS_UNREAD) {
                 if (timens_read(&t) == 0) {
                         AO_store(&brd_timens_off, (AO_t)t);

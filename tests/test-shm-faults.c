@@ -459,6 +459,98 @@ static void test_start_time_across_time_namespace(void **state)
         assert_true(word_alive);
 }
 
+/* The child that made the namespace: keeps no pipe end of the test's. */
+static int timens_close_ends(void *arg)
+{
+        struct timens_arg *a = arg;
+
+        close(a->rep[0]);
+        close(a->hold[1]);
+        return 0;
+}
+
+/* A process of the new time namespace that only lives there: reports its
+ * pid, then waits for hold's EOF. */
+static int timens_hold(void *arg)
+{
+        struct timens_arg *a = arg;
+        pid_t me = getpid();
+        char c;
+
+        if (write(a->rep[1], &me, sizeof(me)) != sizeof(me))
+                return 30;
+        while (read(a->hold[0], &c, 1) < 0 && errno == EINTR)
+                ;
+        return 0;
+}
+
+/* In a fresh child of the test process: read the offset (0) where we are,
+ * then setns() into @ns's time namespace, where /proc adds its offset to
+ * every start time.  0, T_EXIT_SKIP, or what failed. */
+static int setns_then_judge(const struct timens_arg *a, pid_t ns)
+{
+        char path[64];
+        int fd;
+
+        if (brd__proc_start_time(a->parent) != a->outside)
+                return 40;
+        snprintf(path, sizeof(path), "/proc/%d/ns/time", (int)ns);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 41;
+        if (setns(fd, CLONE_NEWTIME) < 0)
+                return errno == EPERM ? T_EXIT_SKIP : 42;
+        close(fd);
+        if (raw_start_time(a->parent) != a->outside + (uint64_t)TIMENS_OFF_S * sysconf(_SC_CLK_TCK))
+                return 43;      /* not really in it */
+        /* The offset read before the setns is not this namespace's. */
+        if (brd__proc_start_time(a->parent) != a->outside)
+                return 44;
+        if (brd__pid_gone((uint64_t)a->parent, a->outside, UINT64_MAX))
+                return 45;
+        return 0;
+}
+
+/*
+ * A process that setns()es into a time namespace takes the new offset off
+ * the start times it reads there: before, it kept the one it had read
+ * first, took the live test process for a recycled pid, and answered 44.
+ */
+static void test_start_time_after_setns(void **state)
+{
+        struct timens_arg a = { .parent = getpid(), .outside = brd__proc_start_time(getpid()) };
+        pid_t c, j, ns = 0;
+        ssize_t n;
+        int rc, rj = -1;
+
+        (void)state;
+        if (!brd__proc_ours())
+                skip();
+        assert_true(a.outside != 0);
+        assert_int_equal(pipe2(a.rep, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(a.hold, O_CLOEXEC), 0);
+        c = t_fork_in_new_timens(TIMENS_OFF_S, timens_close_ends, timens_hold, &a);
+        assert_true(c >= 0);
+        close(a.rep[1]);
+        close(a.hold[0]);
+        n = read(a.rep[0], &ns, sizeof(ns));
+        if (n == sizeof(ns)) {
+                j = t_fork();
+                assert_true(j >= 0);
+                if (j == 0)
+                        _exit(setns_then_judge(&a, ns));
+                rj = t_wait_child(j);
+        }
+        close(a.hold[1]);
+        close(a.rep[0]);
+        rc = t_wait_child(c);
+        if (rc == T_EXIT_SKIP || rj == T_EXIT_SKIP)
+                skip();
+        assert_int_equal(rc, 0);
+        assert_int_equal(n, sizeof(ns));
+        assert_int_equal(rj, 0);
+}
+
 /*
  * As pid 1 of a new pid namespace whose /proc is still the parent
  * namespace's: /proc/1 is some other process there.  Nothing read from it
@@ -539,6 +631,7 @@ int main(void)
                 cmocka_unit_test(test_pool),
                 cmocka_unit_test(test_handles),
                 cmocka_unit_test(test_start_time_across_time_namespace),
+                cmocka_unit_test(test_start_time_after_setns),
                 cmocka_unit_test(test_foreign_proc_judges_nothing),
         };
 
