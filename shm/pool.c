@@ -1055,6 +1055,10 @@ static int64_t small_alloc_slow(struct brd_pool *p, unsigned c)
         int64_t g, i;
         int r;
 
+        /* A class larger than any block this pool can ever have (a small
+         * pool): none of its blocks can exist, now or later. */
+        if (pages_order(class_size(c)) > p->max_order)
+                return -EINVAL;
         r = pool_lock(p);
         if (r < 0)
                 return r;

@@ -98,6 +98,20 @@ static void test_pool_create_bad_args(void **state)
                 assert_int_equal(brd_pool_free(p, (uint64_t)off), 0);
         }
         brd_pool_close(p);
+        /* A small size whose class is larger than any block of a 20 KiB
+         * pool (8 KiB at most) never fits either: -EINVAL, not -ENOSPC
+         * (it was, on an empty pool), while 8 KiB fits. */
+        assert_int_equal(brd_pool_create(20480, 0, &p), 0);
+        {
+                int64_t off = brd_pool_alloc(p, 8192);
+
+                assert_true(off > 0);
+                assert_int_equal(brd_pool_free(p, (uint64_t)off), 0);
+                assert_int_equal(brd_pool_alloc(p, 8193), -EINVAL);
+                assert_int_equal(brd_pool_alloc(p, 12288), -EINVAL);
+                assert_int_equal(brd_pool_alloc(p, 12289), -EINVAL);
+        }
+        brd_pool_close(p);
         t_leak_end(&l);
 }
 
