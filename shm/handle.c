@@ -95,6 +95,7 @@ BRD_EXPORT int brd_handle_send(int sock, const struct brd_handle *h, size_t n)
         struct msghdr msg = { 0 };
         struct iovec iov;
         size_t len, off = 0, i, nfds = 0;
+        int64_t rest_deadline = 0;
         int fds[BRD_MAX_FDS];
 
         if (sock < 0 || !h || n == 0 || n > BRD_HANDLE_MAX_BATCH)
@@ -140,10 +141,19 @@ BRD_EXPORT int brd_handle_send(int sock, const struct brd_handle *h, size_t n)
                         if (errno == EINTR)
                                 continue;
                         if (errno == EAGAIN && off > 0) {
-                                /* Mid-record on a stream: the rest must follow. */
-                                int p = brd__poll_one(sock, POLLOUT, INT64_MAX);
+                                /* Mid-record on a non-blocking stream: the
+                                 * rest must follow, within the second the
+                                 * receiver gives it (read_rest()); a peer
+                                 * that stops reading has torn the stream. */
+                                int p;
+
+                                if (!rest_deadline)
+                                        rest_deadline = brd__deadline(1000);
+                                p = brd__poll_one(sock, POLLOUT, rest_deadline);
                                 if (p < 0)
                                         return p;
+                                if (p == 0)
+                                        return -EPROTO;
                                 continue;
                         }
                         return -errno;

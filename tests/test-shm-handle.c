@@ -114,6 +114,34 @@ static void test_send_to_closed_peer_is_epipe(void **state)
         brd_seg_close(s);
 }
 
+/*
+ * A non-blocking stream whose reader stopped: a message that went only in
+ * part waits a second for its rest, then answers -EPROTO (the stream is
+ * torn); it waited forever before.  A full socket that takes nothing is
+ * -EAGAIN.
+ */
+static void test_nonblocking_stream_stopped_midway(void **state)
+{
+        struct brd_handle h[BRD_HANDLE_MAX_BATCH];
+        int sp[2], one = 1;
+        char c;
+
+        (void)state;
+        for (size_t i = 0; i < BRD_HANDLE_MAX_BATCH; i++)
+                h[i] = (struct brd_handle){ .kind = BRD_HANDLE_SEG, .fds = { -1, -1, -1, -1 } };
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp), 0);
+        /* The smallest send buffer, filled up. */
+        assert_int_equal(setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &one, sizeof(one)), 0);
+        while (write(sp[0], "x", 1) == 1)
+                ;
+        assert_int_equal(brd_handle_send(sp[0], h, BRD_HANDLE_MAX_BATCH), -EAGAIN);
+        /* Room for a part of the message, never for the rest. */
+        assert_int_equal(read(sp[1], &c, 1), 1);
+        assert_int_equal(brd_handle_send(sp[0], h, BRD_HANDLE_MAX_BATCH), -EPROTO);
+        close(sp[0]);
+        close(sp[1]);
+}
+
 static void test_too_many_handles_closes_all(void **state)
 {
         struct brd_handle h[3], got[2];
@@ -558,6 +586,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_send_recv_stream, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_recv_timeouts_and_eof, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_send_to_closed_peer_is_epipe, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_nonblocking_stream_stopped_midway, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_too_many_handles_closes_all, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_malformed_message_closes_fds, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_ctrunc_at_fd_limit, t_leak_setup, t_leak_teardown),

@@ -71,7 +71,10 @@ int brd_handle_dup(const struct brd_handle *h, struct brd_handle *ret_handle);
  * @n: 1..BRD_HANDLE_MAX_BATCH, with at most 253 fds in all (SCM_MAX_FD)
  * Return: 0 when all of them were sent in one message; -EINVAL on bad input,
  * -EPIPE if the peer is gone (never SIGPIPE), -EAGAIN on a full non-blocking
- * socket, or another -errno from sendmsg.
+ * socket (nothing sent), or another -errno from sendmsg.  On a non-blocking
+ * SOCK_STREAM socket a message that went only partly waits up to a second
+ * for its rest to fit, then answers -EPROTO: the stream is torn and
+ * unusable (as brd_handle_recv() judges a message stopped midway).
  * Concurrency: one sender per socket at a time.  Fork: no state.
  */
 int brd_handle_send(int sock, const struct brd_handle *h, size_t n);
