@@ -33,7 +33,22 @@ struct brd_array {
         uint64_t row_size;
         uint64_t capacity;
         unsigned flags;
+        AO_t err;                       /* -EBADMSG once corruption was seen; 0 */
 };
+
+/* Corrupt shared state poisons this handle: from then on push, prepend and
+ * read answer -EBADMSG, whatever a peer writes next.  Returns @r. */
+static int array_poison(struct brd_array *a, int r)
+{
+        if (r == -EBADMSG)
+                AO_store(&a->err, (AO_t)1);
+        return r;
+}
+
+static bool array_poisoned(const struct brd_array *a)
+{
+        return AO_load(&a->err) != 0;
+}
 
 /* A reader gives up on an exact snapshot after this many torn attempts and
  * returns the rows it can prove intact (see brd_array_read). */
@@ -316,14 +331,16 @@ static int array_write(struct brd_array *a, const void *rows, size_t n,
         r = brd__pool_where(a->pool);
         if (r < 0)
                 return r;
+        if (array_poisoned(a))
+                return -EBADMSG;
         if (n == 0)
                 return 0;
         r = writer_lock(a);
         if (r < 0)
-                return r;
+                return array_poison(a, r);
         r = locked(a, rows, n);
         writer_unlock(a);
-        return r;
+        return array_poison(a, r);
 }
 
 BRD_EXPORT int brd_array_push(struct brd_array *a, const void *rows, size_t n)
@@ -346,6 +363,8 @@ BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void
                 return -EINVAL;
         if (!array_mapped(a))
                 return -EBADF;
+        if (array_poisoned(a))
+                return -EBADMSG;
         for (tries = 1; ; tries++) {
                 uint64_t s1, s2, f, l, cs, n, f2;
 
@@ -356,10 +375,10 @@ BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void
                 f = AO_load_acquire(&a->h->first);      /* pairs with prepend's release */
                 l = AO_load_acquire(&a->h->last);       /* pairs with push's release */
                 if (f > l)
-                        return -EBADMSG;
+                        return array_poison(a, -EBADMSG);
                 if (!(a->flags & BRD_ARRAY_RING)) {
                         if (l > a->capacity)
-                                return -EBADMSG;
+                                return array_poison(a, -EBADMSG);
                 } else if (l - f > a->capacity) {
                         f = l - a->capacity;            /* stale first: those rows are gone */
                 }

@@ -344,22 +344,45 @@ static void test_array_hostile_indices(void **state)
         struct brd_array_hdr *h;
         struct brd_pool *p;
         struct t_leak l;
+        uint64_t off;
 
         (void)state;
         t_leak_begin(&l);
         assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
         assert_int_equal(brd_array_create(p, sizeof(struct row), 8, 0, 0, &a), 0);
+        off = brd_array_offset(a);
         h = hdr_of(a, p);
         row_make(&in[0], 0);
+        /* first past last: a read finds it. */
         AO_store(&h->first, 5);
         AO_store(&h->last, 3);
         assert_int_equal(brd_array_read(a, NULL, out, 8), -EBADMSG);
-        assert_int_equal(brd_array_push(a, in, 1), -EBADMSG);
+        /* Poisoned: made whole again, the handle still says so and writes
+         * nothing. */
         AO_store(&h->first, 0);
-        AO_store(&h->last, 1000);
-        assert_int_equal(brd_array_read(a, NULL, out, 8), -EBADMSG);
+        AO_store(&h->last, 0);
+        assert_int_equal(brd_array_push(a, in, 1), -EBADMSG);
         assert_int_equal(brd_array_prepend(a, in, 1), -EBADMSG);
+        assert_int_equal(brd_array_read(a, NULL, out, 8), -EBADMSG);
+        assert_int_equal(AO_load(&h->last), 0);
+        brd_array_close(a);
+        /* last past the capacity: a push finds it, and poisons reads too. */
+        assert_int_equal(brd_array_open(p, off, &a), 0);
+        AO_store(&h->last, 1000);
+        assert_int_equal(brd_array_push(a, in, 1), -EBADMSG);
+        AO_store(&h->last, 0);
+        assert_int_equal(brd_array_read(a, NULL, out, 8), -EBADMSG);
+        brd_array_close(a);
+        /* The same, found by a prepend. */
+        assert_int_equal(brd_array_open(p, off, &a), 0);
+        AO_store(&h->last, 1000);
+        assert_int_equal(brd_array_prepend(a, in, 1), -EBADMSG);
+        AO_store(&h->last, 0);
+        assert_int_equal(brd_array_push(a, in, 1), -EBADMSG);
+        assert_int_equal(AO_load(&h->last), 0);
+        brd_array_close(a);
         /* A writer that died mid-prepend leaves seq odd: readers still return. */
+        assert_int_equal(brd_array_open(p, off, &a), 0);
         AO_store(&h->last, 1);
         AO_store(&h->seq, 7);
         assert_int_equal(brd_array_read(a, NULL, out, 8), 1);
@@ -615,9 +638,14 @@ static void test_array_dead_writer_taken_over(void **state)
         assert_int_equal(AO_load(&h->seq) & 1, 0);
         assert_int_equal(brd_array_read(a, &first, got, 4), 1);
         assert_true(row_ok(&got[0], 0));
-        /* A lock word that cannot be a process: corrupt, said at once. */
+        /* A lock word that cannot be a process: corrupt, said at once, and
+         * for good on this handle. */
         AO_store(&h->writer, 0xffffffffu);
         assert_int_equal(brd_array_push(a, &r, 1), -EBADMSG);
+        assert_int_equal(brd_array_last(a), 1);
+        AO_store(&h->writer, 0);
+        assert_int_equal(brd_array_push(a, &r, 1), -EBADMSG);
+        assert_int_equal(brd_array_read(a, &first, got, 4), -EBADMSG);
         assert_int_equal(brd_array_last(a), 1);
         brd_array_close(a);
         brd_pool_close(p);

@@ -308,7 +308,10 @@ uint64_t brd_array_last(const struct brd_array *a);
  * the pool is mapped there); -EXDEV in a process of another pid namespace
  * than the pool's creator (the writer lock names its holder by pid; reads
  * still work there); -EBADMSG on corrupt indices or a writer lock
- * word that cannot name a process; -ETIMEDOUT when the writer lock stayed held for 2 s
+ * word that cannot name a process (the handle is poisoned: push, prepend
+ * and read answer -EBADMSG until it is closed, whatever the shared state
+ * becomes; brd_array_open() validates it again for a new handle);
+ * -ETIMEDOUT when the writer lock stayed held for 2 s
  * (CLOCK_MONOTONIC) by a live holder: a peer that is stopped (SIGSTOP, a
  * debugger) or hostile, or a lock word scribbled to name a live process.
  * Nothing is written then, indices unchanged; the call may be retried.
@@ -333,7 +336,8 @@ int brd_array_prepend(struct brd_array *a, const void *rows, size_t n);
  * @ret_first: the position of the first row copied (may be NULL)
  * @rows: room for @max_rows rows
  * Return: rows copied (0 only while the array is empty, or @max_rows is 0),
- * -EINVAL, -EBADF as brd_array_push(), -EBADMSG on corrupt indices, -EAGAIN if a ring writer overwrote
+ * -EINVAL, -EBADF as brd_array_push(), -EBADMSG on corrupt indices (poisoned, as
+ * brd_array_push() says), -EAGAIN if a ring writer overwrote
  * every row of 1000 successive copies (call again).  The copy ends at the last that was
  * read.  Normally it is exact (the array held exactly those rows at that
  * instant); if a ring writer keeps overwriting the oldest rows of the copy,
