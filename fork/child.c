@@ -175,7 +175,7 @@ BRD_EXPORT int brd_child_wait(struct brd_child *c, int timeout_ms, int *ret_stat
 {
         int r;
 
-        if (!c || timeout_ms < -1)
+        if (!c)
                 return -EINVAL;
         if (c->fork_gen != brd__fork_gen())
                 return -EBADF;          /* the parent's child, not ours */

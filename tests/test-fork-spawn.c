@@ -94,7 +94,8 @@ static void test_fork_wait_timeouts(void **state)
         assert_true(dt < 150 + 500);                    /* loaded 2-core machine */
         assert_int_equal(brd_child_kill(c, 0), 0);
         assert_int_equal(brd_child_kill(c, SIGUSR1), 0); /* default action: terminate */
-        assert_int_equal(brd_child_wait(c, -1, &st), 0);
+        /* Any negative timeout is forever, as -1 (and as poll()'s). */
+        assert_int_equal(brd_child_wait(c, -2, &st), 0);
         assert_true(WIFSIGNALED(st));
         assert_int_equal(WTERMSIG(st), SIGUSR1);
         brd_child_free(c);
@@ -114,8 +115,12 @@ static void test_fork_status_kept_until_wait(void **state)
         assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
         p = (struct pollfd){ .fd = brd_child_fd(c), .events = POLLIN };
         assert_int_equal(poll(&p, 1, 10000), 1);       /* exited, nobody waited */
+        /* Not reaped yet: a signal is a no-op, as kill(2)'s (fork.h). */
+        assert_int_equal(brd_child_kill(c, 0), 0);
         assert_int_equal(brd_child_wait(c, 0, &st), 0);
         assert_int_equal(WEXITSTATUS(st), 9);
+        assert_int_equal(brd_child_kill(c, 0), -ESRCH);
+        assert_int_equal(brd_child_kill(c, SIGTERM), -ESRCH);
         brd_child_free(c);
         brd_fsrv_stop(fs);
 }

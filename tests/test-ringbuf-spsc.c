@@ -353,6 +353,14 @@ static void test_zero_copy(void **state)
         assert_int_equal(brd_ring_release(x.c), 0);
         assert_int_equal(brd_ring_stats(x.c, &s), 0);
         assert_int_equal(s.messages, 204);
+        /* Once final, release answers the final error, peeked or not. */
+        assert_int_equal(brd_ring_send(x.p, "z", 1, 0), 0);
+        assert_int_equal(brd_ring_peek(x.c, &view, 0), 1);
+        brd_ring_close(x.p);
+        x.p = NULL;
+        assert_int_equal(brd_ring_release(x.c), 0);
+        assert_int_equal(brd_ring_peek(x.c, &view, 0), -EPIPE);
+        assert_int_equal(brd_ring_release(x.c), -EPIPE);
         pair_close(&x);
 
         /* Payloads from 32 KiB sit at a fixed offset modulo 4 KiB, whatever

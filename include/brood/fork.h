@@ -208,7 +208,7 @@ int brd_child_fd(const struct brd_child *c);
 /**
  * brd_child_wait() - wait for the child to exit and reap it.
  * @c: the child
- * @timeout_ms: -1 forever, 0 never block, > 0 bound (CLOCK_MONOTONIC, kept across EINTR)
+ * @timeout_ms: -1 (any negative) forever, 0 never block, > 0 bound (CLOCK_MONOTONIC, kept across EINTR)
  * @ret_status: waitpid()-format status (WIFEXITED, WEXITSTATUS, WTERMSIG...),
  *              may be NULL; untouched on failure
  *
@@ -228,8 +228,11 @@ int brd_child_wait(struct brd_child *c, int timeout_ms, int *ret_status);
  * brd_child_kill() - send a signal through the pidfd.
  * @c: the child
  * @sig: 0 (probe) or a signal number
- * Return: 0; -ESRCH once the child is gone (a pidfd never reaches a recycled
- * pid); -EINVAL on a bad signal; -EBADF from a forked child of the owner.
+ * Return: 0; -ESRCH once the child was reaped (brd_child_wait(), a stop, or
+ * a host that stole its status), never a recycled pid's; -EINVAL on a bad
+ * signal; -EBADF from a forked child of the owner.  A child that exited but
+ * is not reaped yet takes the signal as a no-op and answers 0, as kill(2)
+ * does: its exit shows on brd_child_fd() and brd_child_wait(c, 0, ...).
  * Concurrency: any thread.
  */
 int brd_child_kill(struct brd_child *c, int sig);

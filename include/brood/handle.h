@@ -84,7 +84,7 @@ int brd_handle_send(int sock, const struct brd_handle *h, size_t n);
  * @sock: the socket
  * @h: room for @max handles; filled on success, the fds are new and CLOEXEC
  * @max: capacity of @h
- * @timeout_ms: -1 forever, 0 never block, > 0 bound (kept across EINTR)
+ * @timeout_ms: -1 (any negative) forever, 0 never block, > 0 bound (kept across EINTR)
  * Return: the count received; -EAGAIN / -ETIMEDOUT; -EPIPE at end of stream;
  * -EMSGSIZE if more than @max handles came (all their fds closed); -EMFILE when
  * fds were dropped at this process's fd limit (MSG_CTRUNC), -EPROTO on another

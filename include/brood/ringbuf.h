@@ -62,14 +62,16 @@ extern "C" {
  * Errors, as everywhere in brood: -EAGAIN (timeout 0 and the call would
  * block), -ETIMEDOUT, -EMSGSIZE, -EPIPE (peer closed in order: for the
  * consumer after every message was delivered; for the producer, a consumer
- * that closed or died), -ECONNRESET (consumer only: the producer died
+ * that closed or died: as for a pipe whose reader is gone, nothing sent
+ * can be delivered either way, and RELIABILITY A3 asks for -EPIPE there),
+ * -ECONNRESET (consumer only: the producer died
  * without closing, after every committed message was delivered), -EBADMSG
  * (the shared memory is corrupt: the endpoint is poisoned and answers
  * -EBADMSG until closed), -EPROTO (attach: not a ring of this version),
  * -ECANCELED (brd_ring_interrupt), -EBADF (wrong role, or an endpoint
  * inherited through fork() that this process did not attach).
  *
- * Timeouts: -1 forever, 0 never blocks, > 0 milliseconds on CLOCK_MONOTONIC,
+ * Timeouts: -1 (any negative) forever, 0 never blocks, > 0 milliseconds on CLOCK_MONOTONIC,
  * kept across EINTR (never extended, never cut short); a ring created with
  * BRD_RING_EINTR returns -EINTR instead.
  *
@@ -175,7 +177,10 @@ int     brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring);
  * Return: 0; -EMSGSIZE (len > max_msg, checked first); -EAGAIN/-ETIMEDOUT
  * (no space); -EPIPE (the consumer closed or died: no SIGPIPE);
  * -ECANCELED; -EINTR (BRD_RING_EINTR only); -EBADMSG (poisoned); -EBADF
- * (consumer end, or inherited).
+ * (consumer end, or inherited).  A close of the consumer shows at the next
+ * call; its death (no close) only once a call would wait for room, or to a
+ * brd_ring_fd() user (the hot path makes no system call): the messages
+ * sent before are lost with it.
  * Concurrency: one producer thread.  Fork: -EBADF in a child that inherited it.
  */
 int     brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int timeout_ms);
@@ -243,7 +248,9 @@ ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg, int timeout_ms);
 /**
  * brd_ring_release() - zero-copy receive, step 2: consume the peeked message.
  * @r: consumer endpoint
- * Return: 0; -EINVAL when nothing is peeked; -EBADF.  Hands the space back
+ * Return: 0; -EINVAL when nothing is peeked; -EBADF; the endpoint's final
+ * answer (-EPIPE, -ECONNRESET, -EBADMSG) once it has one, which also drops
+ * the peeked message.  Hands the space back
  * to the producer (rings it if it sleeps).  A consumer killed between peek
  * and release leaves the message in the ring (at-most-once delivery on death:
  * nobody else consumes it).  Fork: a message peeked before fork() stays the
