@@ -275,7 +275,7 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
         struct epoll_event ev[4];
         int64_t spin = 0, t0 = 0;
         uint64_t pst;
-        int e, k, n, tmo;
+        int e, k, n, tmo, bound;
         bool arm, woke;
 
         /* Hand back / publish what we hold before we could sleep. */
@@ -431,9 +431,9 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                  * wait-queue entry on three files at every sleep, which a
                  * NOSPIN ring pays on nearly every message. */
                 tmo = brd__poll_timeout(deadline);
-                k = wait_bound_ms(r);
-                if (k >= 0 && (tmo < 0 || tmo > k))
-                        tmo = k;
+                bound = wait_bound_ms(r);
+                if (bound >= 0 && (tmo < 0 || tmo > bound))
+                        tmo = bound;
                 /* A longer budget did not cover this wait: the cadence
                  * broke (idle, or a slower peer), back to the base, and
                  * no growth when it wakes (t0 = 0). */

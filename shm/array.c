@@ -33,7 +33,7 @@ struct brd_array {
         uint64_t row_size;
         uint64_t capacity;
         unsigned flags;
-        AO_t err;                       /* -EBADMSG once corruption was seen; 0 */
+        AO_t poisoned;                  /* 1 once corruption was seen (array_poison()) */
 };
 
 /* Corrupt shared state poisons this handle: from then on push, prepend and
@@ -41,13 +41,13 @@ struct brd_array {
 static int array_poison(struct brd_array *a, int r)
 {
         if (r == -EBADMSG)
-                AO_store(&a->err, (AO_t)1);
+                AO_store(&a->poisoned, 1);
         return r;
 }
 
 static bool array_poisoned(const struct brd_array *a)
 {
-        return AO_load(&a->err) != 0;
+        return AO_load(&a->poisoned) != 0;
 }
 
 /* A reader gives up on an exact snapshot after this many torn attempts and

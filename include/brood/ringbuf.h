@@ -63,9 +63,8 @@ extern "C" {
  * block), -ETIMEDOUT, -EMSGSIZE, -EPIPE (peer closed in order: for the
  * consumer after every message was delivered; for the producer, a consumer
  * that closed or died: as for a pipe whose reader is gone, nothing sent
- * can be delivered either way, and RELIABILITY A3 asks for -EPIPE there),
- * -ECONNRESET (consumer only: the producer died
- * without closing, after every committed message was delivered), -EBADMSG
+ * can be delivered either way), -ECONNRESET (consumer only: the producer
+ * died without closing, after every committed message was delivered), -EBADMSG
  * (the shared memory is corrupt: the endpoint is poisoned and answers
  * -EBADMSG until closed), -EPROTO (attach: not a ring of this version),
  * -ECANCELED (brd_ring_interrupt), -EBADF (wrong role, or an endpoint
