@@ -229,6 +229,11 @@ int main(int argc, char **argv)
                         o.quick = 1;
                 } else if (!strcmp(argv[i], "--json") && i + 1 < argc) {
                         o.json = argv[++i];
+                } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+                        printf("usage: pool-bench [--quick] [--json FILE]\n"
+                               "  --quick      short runs (seconds)\n"
+                               "  --json FILE  write every figure to FILE\n");
+                        return 0;
                 } else {
                         fprintf(stderr, "usage: pool-bench [--quick] [--json FILE]\n");
                         return 2;

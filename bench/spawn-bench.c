@@ -223,8 +223,15 @@ int main(int argc, char **argv)
                         python = false;
                 else if (!strcmp(argv[i], "--no-big"))
                         big = false;
-                else {
-                        fprintf(stderr, "usage: %s [--quick] [--json FILE] [--no-python] [--no-big]\n", argv[0]);
+                else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+                        printf("usage: spawn-bench [--quick] [--json FILE] [--no-python] [--no-big]\n"
+                               "  --quick      fewer spawns (seconds)\n"
+                               "  --json FILE  write every figure to FILE\n"
+                               "  --no-python  leave out Python multiprocessing\n"
+                               "  --no-big     leave out the spawns from a parent holding 1 GiB\n");
+                        return 0;
+                } else {
+                        fprintf(stderr, "usage: spawn-bench [--quick] [--json FILE] [--no-python] [--no-big]\n");
                         return 2;
                 }
         }

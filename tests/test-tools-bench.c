@@ -146,6 +146,46 @@ static void test_bench_all_quick_json_plot(void **state)
         assert_int_equal(brood_exit("bench --from %s --plot %s", svg, svg2), 1);
         assert_int_equal(brood_exit("bench --from /dev/zero --plot %s 2>/dev/null", svg2), 1);
         assert_int_equal(brood_exit("bench --from %s --plot %s 2>/dev/null", dir, svg2), 1);
+        /* An unwritable path fails before gnuplot runs (it printed the
+         * SVG on stdout before). */
+        assert_int_equal(brood_exit("bench --from %s --plot %s/no/x.svg 2>/dev/null", json, dir), 1);
+        unlink(json);
+        unlink(svg);
+        unlink(svg2);
+        rmdir(dir);
+}
+
+/*
+ * Neither a file name nor a saved run's strings become gnuplot commands:
+ * the name went into the script's "set output '...'" and the spawn labels
+ * into a data block, and gnuplot ran what they held (system()).
+ */
+static void test_bench_plot_takes_no_commands(void **state)
+{
+        static const char run[] =
+                "{\"groups\": {\"spawn\": {\"results\": [{\"name\": "
+                "\"x\\\"\\nEOD\\nsystem(\\\"touch pwned-label\\\")\\nprint \\\"\", "
+                "\"p50_us\": 12}]}}}";
+        char dir[] = "/tmp/brood-test-bench-XXXXXX", json[256], svg[256], svg2[256];
+        FILE *f;
+
+        (void)state;
+        assert_non_null(mkdtemp(dir));
+        snprintf(json, sizeof(json), "%s/run.json", dir);
+        snprintf(svg, sizeof(svg), "%s/q'; system('touch pwned-name'); print '.svg", dir);
+        snprintf(svg2, sizeof(svg2), "%s/label.svg", dir);
+        f = fopen(json, "we");
+        assert_non_null(f);
+        assert_true(fputs(run, f) >= 0);
+        assert_int_equal(fclose(f), 0);
+        unlink("pwned-name");
+        unlink("pwned-label");
+        assert_int_equal(brood_exit("bench --from %s --plot \"%s\"", json, svg), 0);
+        assert_int_equal(access(svg, F_OK), 0);         /* that very name */
+        assert_int_equal(brood_exit("bench --from %s --plot %s 2>/dev/null", json, svg2), 0);
+        assert_non_null(strstr(slurp(svg2), "<svg"));
+        assert_int_not_equal(access("pwned-name", F_OK), 0);
+        assert_int_not_equal(access("pwned-label", F_OK), 0);
         unlink(json);
         unlink(svg);
         unlink(svg2);
@@ -181,11 +221,20 @@ static void test_bench_passes_options(void **state)
         unlink(json);
         rmdir(dir);
         /* Options after -- need one group, and no plot; the program's own
-         * usage errors fail the run. */
+         * usage errors are ours (2), and save nothing; its --help is its
+         * help (0). */
         assert_int_equal(brood_exit("bench all -- --size 64"), 2);
         assert_int_equal(brood_exit("bench ring --plot /nonexistent/x.svg -- --size 64"), 2);
-        assert_int_equal(brood_exit("bench ring -- --bogus"), 1);
-        assert_int_equal(brood_exit("bench ring -- --zc-side neither"), 1);
+        assert_int_equal(brood_exit("bench ring -- --bogus 2>/dev/null"), 2);
+        assert_int_equal(brood_exit("bench ring -- --zc-side neither 2>/dev/null"), 2);
+        memcpy(dir + strlen(dir) - 6, "XXXXXX", 6);
+        assert_non_null(mkdtemp(dir));
+        snprintf(json, sizeof(json), "%s/pool.json", dir);
+        assert_int_equal(brood_exit("bench pool --json %s -- --bogus 2>/dev/null", json), 2);
+        assert_int_not_equal(access(json, F_OK), 0);
+        rmdir(dir);
+        assert_int_equal(brood_exit("bench ring -- --help"), 0);
+        assert_int_equal(brood_exit("bench spawn -- --help"), 0);
 }
 
 int main(void)
@@ -193,6 +242,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_bench_all_quick_json_plot),
                 cmocka_unit_test(test_bench_passes_options),
+                cmocka_unit_test(test_bench_plot_takes_no_commands),
         };
 
         if (access("/usr/bin/gnuplot", X_OK) != 0)

@@ -49,7 +49,8 @@ static int bench_path(const char *group, char *out, size_t cap)
 #define BENCH_MAX_ARGS 64
 
 /* Run one benchmark program with @pass, then @extra (the caller's
- * arguments after "--"), then --json @json. */
+ * arguments after "--"), then --json @json unless it is NULL.  Its exit
+ * code 2 (bad usage, as ours) is passed on. */
 static int run_group(const char *group, char **pass, int npass, char **extra, int nextra,
                      const char *json)
 {
@@ -68,8 +69,10 @@ static int run_group(const char *group, char **pass, int npass, char **extra, in
                 args[n++] = pass[i];
         for (i = 0; i < nextra; i++)
                 args[n++] = extra[i];
-        args[n++] = "--json";
-        args[n++] = (char *)json;
+        if (json) {
+                args[n++] = "--json";
+                args[n++] = (char *)json;
+        }
         args[n] = NULL;
         printf("\n######## brood bench %s\n", group);
         fflush(stdout);
@@ -85,6 +88,8 @@ static int run_group(const char *group, char **pass, int npass, char **extra, in
         while (waitpid(pid, &st, 0) < 0)
                 if (errno != EINTR)
                         return BRD_EXIT_FAIL;
+        if (WIFEXITED(st) && WEXITSTATUS(st) == BRD_EXIT_USAGE)
+                return BRD_EXIT_USAGE;  /* it said why */
         if (!WIFEXITED(st) || WEXITSTATUS(st)) {
                 fprintf(stderr, "brood: bench: %s: the benchmark failed (%s %d)\n", group,
                         WIFEXITED(st) ? "exit code" : "signal",
@@ -232,9 +237,13 @@ static void plot_spawn(FILE *g, const struct json *spawn)
                 if (!name || name->type != JSON_STR)
                         continue;
                 snprintf(label, sizeof(label), "%s", name->str);
+                /* A saved run may hold anything: only printable characters
+                 * stay, and no quote or backslash ends the label's string
+                 * (nor a newline the data block, "EOD"). */
                 for (k = 0; label[k]; k++)
-                        if (label[k] == '"')
-                                label[k] = '\'';
+                        if (label[k] == '"' || label[k] == '\\' || label[k] < 0x20 ||
+                            label[k] > 0x7e)
+                                label[k] = label[k] == '"' ? '\'' : '?';
                 fprintf(g, "\"%s\" %g\n", label, json_num(row, 0, "p50_us", NULL));
                 n++;
         }
@@ -284,23 +293,73 @@ static void plot_pool(FILE *g, const struct json *pool)
         fprintf(g, "\nunset logscale\n");
 }
 
+/*
+ * gnuplot reads the script on its stdin and writes the SVG to its stdout,
+ * which is @svg_fd: no shell runs, and the script holds no path, so no file
+ * name can turn into gnuplot commands (nor can a saved run's strings:
+ * plot_spawn() keeps them inside their quotes).  Returns the script's
+ * stream (*@ret_pid: gnuplot), or NULL with errno.
+ */
+static FILE *gnuplot_open(const char *gnuplot, int svg_fd, pid_t *ret_pid)
+{
+        int p[2], e;
+        pid_t pid;
+        FILE *g;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return NULL;
+        pid = fork();
+        if (pid < 0) {
+                e = errno;
+                close(p[0]);
+                close(p[1]);
+                errno = e;
+                return NULL;
+        }
+        if (pid == 0) {
+                if (dup2(p[0], STDIN_FILENO) < 0 || dup2(svg_fd, STDOUT_FILENO) < 0)
+                        _exit(127);
+                execl(gnuplot, "gnuplot", (char *)NULL);
+                _exit(127);
+        }
+        close(p[0]);
+        g = fdopen(p[1], "w");
+        if (!g) {
+                e = errno;
+                close(p[1]);
+                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+                errno = e;
+                return NULL;
+        }
+        *ret_pid = pid;
+        return g;
+}
+
 static int write_plot(const char *gnuplot, const char *svg, const struct json *const *parsed)
 {
-        char cmd[PATH_MAX + 16];
         unsigned panels = 0, i;
+        pid_t pid = 0;
         FILE *g;
-        int st;
+        int fd, st, e = 0;
 
         for (i = 0; i < NGROUPS; i++)
                 panels += parsed[i] != NULL;
         if (!panels)
                 return -ENODATA;
-        snprintf(cmd, sizeof(cmd), "%s", gnuplot);
-        g = popen(cmd, "we");
-        if (!g)
+        fd = open(svg, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        if (fd < 0)
                 return -errno;
+        g = gnuplot_open(gnuplot, fd, &pid);
+        if (!g) {
+                e = errno;
+                close(fd);
+                unlink(svg);
+                return -e;
+        }
+        close(fd);
         fprintf(g, "set terminal svg size %u,520 dynamic noenhanced font 'Helvetica,12' background '#ffffff'\n"
-                   "set output '%s'\nset multiplot layout 1,%u\n", 560 * panels, svg, panels);
+                   "set multiplot layout 1,%u\n", 560 * panels, panels);
         if (parsed[0])
                 plot_ring(g, parsed[0]);
         if (parsed[1])
@@ -308,8 +367,19 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
         if (parsed[2])
                 plot_pool(g, parsed[2]);
         fprintf(g, "unset multiplot\n");
-        st = pclose(g);
-        return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
+        if (fclose(g) == EOF)
+                e = errno ? errno : EIO;
+        while (waitpid(pid, &st, 0) < 0) {
+                if (errno != EINTR) {
+                        st = -1;
+                        break;
+                }
+        }
+        if (!e && !(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0))
+                e = EIO;
+        if (e)
+                unlink(svg);    /* no half-drawn picture */
+        return -e;
 }
 
 /* write_plot() and its report, for a run and for --from alike: exit code. */
@@ -447,6 +517,10 @@ int cmd_bench(int argc, char **argv)
         }
         if (from)
                 return plot_saved(gnuplot, from, plot);
+        /* The program's own help: it runs nothing and writes no JSON. */
+        for (c = 0; c < nextra; c++)
+                if (!strcmp(extra[c], "--help") || !strcmp(extra[c], "-h"))
+                        return run_group(which, pass, npass, extra, nextra, NULL);
         if (!mkdtemp(tmpdir)) {
                 tool_err("bench", "/tmp", errno);
                 return BRD_EXIT_FAIL;
@@ -457,8 +531,9 @@ int cmd_bench(int argc, char **argv)
                 if (strcmp(which, "all") && strcmp(which, groups[i]))
                         continue;
                 snprintf(path, sizeof(path), "%s/%s.json", tmpdir, groups[i]);
-                if (run_group(groups[i], pass, npass, extra, nextra, path) != BRD_EXIT_OK) {
-                        rc = BRD_EXIT_FAIL;
+                r = run_group(groups[i], pass, npass, extra, nextra, path);
+                if (r != BRD_EXIT_OK) {
+                        rc = rc == BRD_EXIT_USAGE ? rc : r;
                 } else if (!(text[i] = slurp(path)) || !(parsed[i] = json_parse(text[i]))) {
                         fprintf(stderr, "brood: bench: %s: unreadable JSON output\n", groups[i]);
                         rc = BRD_EXIT_FAIL;
@@ -466,6 +541,11 @@ int cmd_bench(int argc, char **argv)
                 unlink(path);
         }
         rmdir(tmpdir);
+        for (i = 0; i < NGROUPS && !parsed[i]; i++)
+                ;
+        if (i == NGROUPS) {
+                json = plot = NULL;     /* no run to save or draw */
+        }
         if (json) {
                 r = write_json(json, text, parsed);
                 if (r < 0) {
