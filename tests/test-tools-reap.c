@@ -83,7 +83,7 @@ static pid_t doomed_creator(char *name, size_t cap, int *ret_release)
 
 static void test_reap_removes_only_dead_unheld(void **state)
 {
-        char dead[256], held[256], out[8192];
+        char dead[256], held[256], out[8192], badlabel[272], badmode[272];
         const char *foreign = "/brood-foreign-not-ours";
         const char *lookalike = "/brood.notapid.x";
         struct brd_seg *live;
@@ -119,8 +119,35 @@ static void test_reap_removes_only_dead_unheld(void **state)
         assert_null(strstr(out, held));
         assert_true(exists(dead));
 
+        /* Names of brood's form for the same dead creator, but no file
+         * brood makes: a label with an escape sequence, a mode other than
+         * 0600.  Neither listed nor removed (reap removed both before, and
+         * ls printed the escape). */
+        {
+                char *dot = strrchr(dead, '.');
+
+                assert_non_null(dot);
+                snprintf(badlabel, sizeof(badlabel), "%.*s.x\033[31mRED", (int)(dot - dead), dead);
+                snprintf(badmode, sizeof(badmode), "%.*s.wide", (int)(dot - dead), dead);
+                fd = shm_open(badlabel, O_RDWR | O_CREAT | O_EXCL, 0600);
+                assert_true(fd >= 0);
+                close(fd);
+                fd = shm_open(badmode, O_RDWR | O_CREAT | O_EXCL, 0600);
+                assert_true(fd >= 0);
+                assert_int_equal(fchmod(fd, 0666), 0);
+                close(fd);
+                assert_int_equal(run_brood("ls", out, sizeof(out)), 0);
+                assert_null(strstr(out, "\033"));
+                assert_null(strstr(out, "RED"));
+                assert_null(strstr(out, ".wide"));
+        }
+
         assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
         assert_false(exists(dead));
+        assert_true(exists(badlabel));
+        assert_true(exists(badmode));
+        shm_unlink(badlabel);
+        shm_unlink(badmode);
         assert_true(exists(held));              /* creator dead, but a live process maps it */
         assert_true(exists(brd_seg_name(live)));/* live creator */
         assert_true(exists(foreign));           /* not a brood name */
@@ -140,6 +167,100 @@ static void test_reap_removes_only_dead_unheld(void **state)
         brd_seg_close(live);
         shm_unlink(foreign);
         shm_unlink(lookalike);
+}
+
+/* As uid 65534: reap leaves root's segment @name alone (its holders would be
+ * hidden) and says so.  0, 77 when that user may not run the binary, else
+ * the failed step. */
+static int reap_as_nobody(const char *name)
+{
+        static char out[8192];
+        int st;
+
+        if (setgid(65534) < 0 || setuid(65534) < 0)
+                return 100;
+        st = run_brood("reap", out, sizeof(out));
+        if (st == 126)
+                return 77;
+        if (st != 0)
+                return 101;
+        if (strstr(out, name) || !strstr(out, "1 of another user"))
+                return 102;
+        return 0;
+}
+
+/*
+ * Another user's segment whose creator is dead: without root, reap cannot
+ * see that user's processes, so it cannot know nobody holds it, and leaves
+ * it (it said "would remove" with --dry-run, then failed with EACCES).
+ */
+static void test_reap_leaves_other_users_segments(void **state)
+{
+        char dead[256];
+        pid_t a, c;
+        int rc;
+
+        (void)state;
+        if (geteuid() != 0)
+                skip();
+        a = doomed_creator(dead, sizeof(dead), NULL);
+        kill(a, SIGKILL);
+        assert_int_equal(t_wait_child(a), 128 + SIGKILL);
+        c = t_fork();
+        assert_true(c >= 0);
+        if (c == 0)
+                _exit(reap_as_nobody(dead));
+        rc = t_wait_child(c);
+        assert_true(exists(dead));
+        shm_unlink(dead);
+        if (rc == 77)
+                skip();
+        assert_int_equal(rc, 0);
+}
+
+/* More holders than the table shows: the first few, then how many more;
+ * JSON gives the count of all. */
+static void test_ls_many_holders(void **state)
+{
+        enum { KIDS = 5 };
+        char out[16384], want[64];
+        struct brd_seg *s;
+        pid_t kid[KIDS];
+        int go[2], ready[2], i;
+        char c;
+
+        (void)state;
+        assert_int_equal(brd_seg_create("many", 4096, BRD_SEG_NAMED, &s), 0);
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+        for (i = 0; i < KIDS; i++) {
+                kid[i] = t_fork();
+                assert_true(kid[i] >= 0);
+                if (kid[i] == 0) {
+                        /* The mapping is inherited; hold it until go's EOF. */
+                        close(go[1]);
+                        close(ready[0]);
+                        (void)!write(ready[1], "r", 1);
+                        (void)!read(go[0], &c, 1);
+                        _exit(0);
+                }
+        }
+        close(go[0]);
+        close(ready[1]);
+        for (i = 0; i < KIDS; i++)
+                assert_int_equal(read(ready[0], &c, 1), 1);
+        close(ready[0]);
+        assert_int_equal(run_brood("ls", out, sizeof(out)), 0);
+        /* Us and the 5: 3 shown, ",+3". */
+        snprintf(want, sizeof(want), ",+%d ", KIDS + 1 - 3);
+        assert_non_null(strstr(out, want));
+        assert_int_equal(run_brood("ls --json", out, sizeof(out)), 0);
+        snprintf(want, sizeof(want), "\"holders_total\":%d", KIDS + 1);
+        assert_non_null(strstr(out, want));
+        close(go[1]);
+        for (i = 0; i < KIDS; i++)
+                assert_int_equal(t_wait_child(kid[i]), 0);
+        brd_seg_close(s);
 }
 
 /* In a new pid namespace: make a named segment and leave it behind (exit
@@ -801,6 +922,8 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_reap_removes_only_dead_unheld),
+                cmocka_unit_test(test_reap_leaves_other_users_segments),
+                cmocka_unit_test(test_ls_many_holders),
                 cmocka_unit_test(test_reap_other_pidns),
                 cmocka_unit_test(test_ls_anon_rings_and_pools_reap_reports_dead_peer),
                 cmocka_unit_test(test_ls_ring_other_pidns),

@@ -22,12 +22,19 @@ static bool proc_foreign(const char *cmd)
         return true;
 }
 
+/* The table shows this many holders, then ",+N" for the rest. */
+#define LS_HOLDERS_SHOWN 3
+
+/* The holders known by pid (JSON: all of them; the count of all is
+ * "holders_total"), or in the table the first few, then how many more. */
 static void print_holders(FILE *f, const struct seg_entry *e, bool json)
 {
         size_t i, n = e->nholders < BRD_ARRAY_LEN(e->holders) ? e->nholders : BRD_ARRAY_LEN(e->holders);
 
+        if (!json && n > LS_HOLDERS_SHOWN)
+                n = LS_HOLDERS_SHOWN;
         for (i = 0; i < n; i++)
-                fprintf(f, json ? "%s%d" : "%s%d", i ? "," : "", (int)e->holders[i]);
+                fprintf(f, "%s%d", i ? "," : "", (int)e->holders[i]);
         if (!json && e->nholders > n)
                 fprintf(f, ",+%zu", e->nholders - n);
         if (!json && !e->nholders)
@@ -126,7 +133,7 @@ int cmd_ls(int argc, char **argv)
                                 printf("\"size\":null,\"mode\":null,\"uid\":null,");
                         printf("\"holders\":[");
                         print_holders(stdout, e, true);
-                        printf("]");
+                        printf("],\"holders_total\":%zu", e->nholders);
                         if (e->kind == SEG_RING)
                                 printf(",\"ring\":{\"capacity\":%llu,\"fill\":%llu,"
                                        "\"producer\":{\"pid\":%d,\"alive\":%s,\"closed\":%s},"
@@ -162,7 +169,8 @@ int cmd_ls(int argc, char **argv)
                         else
                                 printf(" %12s  ", "?");     /* seen in maps only, unprivileged */
                         {
-                                char buf[64];
+                                /* LS_HOLDERS_SHOWN pids and ",+N": room to spare. */
+                                char buf[96];
                                 FILE *m = fmemopen(buf, sizeof(buf), "w");
 
                                 if (m) {
@@ -193,6 +201,8 @@ static int usage_reap(FILE *f)
                    "  other processes here) are never touched, unless run as root in the\n"
                    "  initial namespaces, which sees every process and judges such a creator\n"
                    "  in its own namespace.  Exit 1 if something could not be removed.\n"
+                   "  Without root, another user's segments are left alone too: that user's\n"
+                   "  processes, which may hold them, are hidden.\n"
                    "  It also reports rings (anonymous) whose producer or consumer died.\n"
                    "  With a /proc of another pid namespace it removes nothing (exit 1).\n"
                    "  --dry-run   only say what would be removed\n");
@@ -208,7 +218,7 @@ int cmd_reap(int argc, char **argv)
         };
         struct seg_entry *v = NULL;
         bool dry = false;
-        int c, n, i, removed = 0, kept = 0, other = 0, failed = 0;
+        int c, n, i, removed = 0, kept = 0, other = 0, others_uid = 0, failed = 0;
 
         while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
                 switch (c) {
@@ -248,6 +258,12 @@ int cmd_reap(int argc, char **argv)
                         other++;
                         continue;
                 }
+                /* Another user's processes are hidden from us (their
+                 * /proc/PID/fd and maps): a holder may be among them. */
+                if (geteuid() != 0 && e->stat_ok && e->uid != geteuid()) {
+                        others_uid++;
+                        continue;
+                }
                 if (e->creator_alive || e->nholders) {
                         kept++;
                         continue;
@@ -279,6 +295,8 @@ int cmd_reap(int argc, char **argv)
                removed, kept);
         if (other)
                 printf(", %d of another pid namespace (reap them there)", other);
+        if (others_uid)
+                printf(", %d of another user (reap them as that user or root)", others_uid);
         printf("%s\n", failed ? ", some could not be removed" : "");
         free(v);
         return failed ? BRD_EXIT_FAIL : BRD_EXIT_OK;

@@ -24,6 +24,23 @@
 #include "internal/brd-ring.h"
 #include "brood.h"
 
+/* A label brood makes (brd_seg_create()): 1..BRD_SEG_LABEL_MAX of
+ * [A-Za-z0-9_.-].  Anything else is not brood's, whatever its prefix (and
+ * is never printed: a name in /dev/shm may hold escape sequences). */
+_Static_assert(BRD_SEG_LABEL_MAX < sizeof(((struct seg_entry *)0)->label), "label fits");
+
+static bool label_ok(const char *l, size_t n)
+{
+        size_t i;
+
+        if (n == 0 || n > BRD_SEG_LABEL_MAX)
+                return false;
+        for (i = 0; i < n; i++)
+                if (!isalnum((unsigned char)l[i]) && l[i] != '_' && l[i] != '-' && l[i] != '.')
+                        return false;
+        return true;
+}
+
 /* 32 lowercase hex digits, then a '.'. */
 static bool hex32(const char *p)
 {
@@ -72,7 +89,7 @@ bool seg_parse_name(const char *name, struct seg_entry *e)
                 if (!hex32(p))
                         return false;
         }
-        if (!p[33] || strlen(p + 33) >= sizeof(e->label))
+        if (!label_ok(p + 33, strlen(p + 33)))
                 return false;
         memset(e, 0, sizeof(*e));
         snprintf(e->name, sizeof(e->name), "/%s", name[0] == '/' ? name + 1 : name);
@@ -149,6 +166,9 @@ static int note_anon(struct vec *x, pid_t pid, const char *target, const struct 
         if (strncmp(target, "/memfd:brood:", 13))
                 return 0;
         lab = target + 13;
+        len = strcspn(lab, " ");
+        if (!label_ok(lab, len))
+                return 0;
         for (i = 0; i < x->n; i++)
                 if (x->v[i].anon && x->v[i].ino == (uint64_t)st->st_ino) {
                         add_holder(&x->v[i], pid);
@@ -163,10 +183,7 @@ static int note_anon(struct vec *x, pid_t pid, const char *target, const struct 
         e->ino = st->st_ino;
         if (stat_ok)
                 anon_stat(e, st, path);
-        len = strcspn(lab, " ");
-        if (len >= sizeof(e->label))
-                len = sizeof(e->label) - 1;
-        memcpy(e->label, lab, len);
+        memcpy(e->label, lab, len);     /* len <= BRD_SEG_LABEL_MAX < sizeof(e->label) */
         snprintf(e->name, sizeof(e->name), "memfd:brood:%s", e->label);
         e->creator = 0;
         add_holder(e, pid);
@@ -437,7 +454,9 @@ int seg_scan(bool anon, struct seg_entry **ret_list)
                 if (!seg_parse_name(d->d_name, &tmp))
                         continue;
                 snprintf(path, sizeof(path), "/dev/shm/%s", d->d_name);
-                if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+                /* brood makes regular files of mode 0600 (umask may narrow
+                 * it between the create and the fchmod, never widen it). */
+                if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 07777 & ~0600u))
                         continue;
                 e = vec_push(&x);
                 if (!e) {
