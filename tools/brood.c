@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* brood: the command.  demo, bench, ls, reap. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,27 +47,93 @@ static int usage(FILE *f)
         fprintf(f, "usage: brood COMMAND [ARGS]   (brood COMMAND --help for its options)\n\n");
         for (i = 0; i < BRD_ARRAY_LEN(cmds); i++)
                 fprintf(f, "  %-6s %s\n", cmds[i].name, cmds[i].help);
-        fprintf(f, "\n  version  print the library version\n\n"
+        fprintf(f, "\n  version         print the library version\n"
+                   "  help [COMMAND]  this text, or COMMAND's options (brood COMMAND --help)\n\n"
                    "exit codes: 0 success, 1 the job failed (a checksum mismatch, a segment\n"
                    "that could not be removed, a dead actor), 2 bad usage, 130 interrupted\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
 }
 
-int main(int argc, char **argv)
+/* Runs command @i with argv[0] "brood NAME": getopt names the program so in
+ * its messages ("brood ls: unrecognized option '--x'"). */
+static int run(size_t i, int argc, char **argv)
+{
+        char prog[32];
+
+        snprintf(prog, sizeof(prog), "brood %s", cmds[i].name);
+        argv[0] = prog;
+        return cmds[i].fn(argc, argv);
+}
+
+static int find_cmd(const char *name)
 {
         size_t i;
 
+        for (i = 0; i < BRD_ARRAY_LEN(cmds); i++)
+                if (!strcmp(name, cmds[i].name))
+                        return (int)i;
+        return -1;
+}
+
+static bool is_help(const char *s)
+{
+        return !strcmp(s, "--help") || !strcmp(s, "-h") || !strcmp(s, "help");
+}
+
+static bool is_version(const char *s)
+{
+        return !strcmp(s, "version") || !strcmp(s, "--version");
+}
+
+/* brood help [CMD]: CMD's help, as brood CMD --help prints it. */
+static int help(int argc, char **argv)
+{
+        static char opt_help[] = "--help";
+        char *av[3];
+        int i;
+
+        if (argc == 2)
+                return usage(stdout);
+        if (argc > 3) {
+                fprintf(stderr, "brood: help: one command at most\n");
+                return usage(stderr);
+        }
+        if (is_help(argv[2]))
+                return usage(stdout);
+        if (is_version(argv[2])) {
+                printf("usage: brood version\n  print the library version\n");
+                return BRD_EXIT_OK;
+        }
+        i = find_cmd(argv[2]);
+        if (i < 0) {
+                fprintf(stderr, "brood: help: unknown command '%s'\n", argv[2]);
+                return usage(stderr);
+        }
+        av[0] = argv[2];
+        av[1] = opt_help;
+        av[2] = NULL;
+        return run((size_t)i, 2, av);
+}
+
+int main(int argc, char **argv)
+{
+        int i;
+
         if (argc < 2)
                 return usage(stderr);
-        if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
-                return usage(stdout);
-        if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        if (is_help(argv[1]))
+                return help(argc, argv);
+        if (is_version(argv[1])) {
+                if (argc > 2) {
+                        fprintf(stderr, "brood: version takes no arguments\n");
+                        return usage(stderr);
+                }
                 printf("brood %s\n", brd_version());
                 return BRD_EXIT_OK;
         }
-        for (i = 0; i < BRD_ARRAY_LEN(cmds); i++)
-                if (!strcmp(argv[1], cmds[i].name))
-                        return cmds[i].fn(argc - 1, argv + 1);
+        i = find_cmd(argv[1]);
+        if (i >= 0)
+                return run((size_t)i, argc - 1, argv + 1);
         fprintf(stderr, "brood: unknown command '%s'\n", argv[1]);
         return usage(stderr);
 }
