@@ -71,6 +71,127 @@ static void test_demo_consumer_killed(void **state)
         assert_int_equal(actors_alive(), 0);
 }
 
+/* Bytes of the table line that starts with @link ("stage -> consumer-0"),
+ * -1 if there is none. */
+static long long link_bytes(const char *out, const char *link)
+{
+        char pat[64];
+        const char *l;
+        unsigned long long msgs, bytes;
+
+        snprintf(pat, sizeof(pat), "\n  %s ", link);
+        l = strstr(out, pat);
+        if (!l)
+                return -1;
+        l += strlen(pat);
+        if (sscanf(l, "%llu %llu", &msgs, &bytes) != 2)
+                return -1;
+        return (long long)bytes;
+}
+
+/* Bad usage: exit 2, @reason on stderr, and nothing was run. */
+static void assert_bad_usage(const char *args, const char *reason)
+{
+        static char out[8192];
+        int shm = t_shm_count();
+
+        print_message("brood %s\n", args);
+        assert_int_equal(run_brood(args, out, sizeof(out)), 2);
+        assert_non_null(strstr(out, reason));
+        assert_non_null(strstr(out, "usage: brood demo"));
+        assert_null(strstr(out, "round trip"));
+        assert_int_equal(t_shm_count(), shm);
+}
+
+/* strtoull() wrapped "-1" to 2^64 - 1 and skipped blanks: a size starts
+ * with a digit. */
+static void test_demo_bytes_not_negative(void **state)
+{
+        static const char *bad[] = {
+                "--bytes -1", "--bytes -0", "--bytes ' -5'", "--bytes ' 5'", "--bytes '\t5'",
+                "--bytes +5", "--bytes 0", "--bytes ''", "--bytes 5X", "--bytes 18446744073709551615",
+                "--bytes=-1",
+        };
+        char args[128];
+        size_t i;
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                snprintf(args, sizeof(args), "demo %s", bad[i]);
+                assert_bad_usage(args, "brood demo: --bytes must be a size");
+        }
+}
+
+/* The stream is 8-byte words: --bytes is rounded up, and what the summary
+ * prints is what was sent, received and verified. */
+static void test_demo_bytes_rounded_up(void **state)
+{
+        static char out[16384];
+        int shm = t_shm_count();
+
+        assert_int_equal(run_brood("demo --bytes 1 --actors 1", out, sizeof(out)), 0);
+        assert_non_null(strstr(out, "--bytes 1 rounded up to 8"));
+        assert_int_equal(link_bytes(out, "producer -> stage"), 8);
+        assert_int_equal(link_bytes(out, "stage -> consumer-0"), 8);
+        assert_non_null(strstr(out, "every byte verified end to end: 8 bytes"));
+
+        assert_int_equal(run_brood("demo --bytes 12 --msg-size 8 --actors 1", out, sizeof(out)), 0);
+        assert_non_null(strstr(out, "--bytes 12 rounded up to 16"));
+        assert_int_equal(link_bytes(out, "producer -> stage"), 16);
+        assert_int_equal(link_bytes(out, "stage -> consumer-0"), 16);
+        assert_non_null(strstr(out, "every byte verified end to end: 16 bytes"));
+
+        /* 13 words of 8 bytes dealt to 3 consumers: 5, 4, 4. */
+        assert_int_equal(run_brood("demo --bytes 100 --msg-size 8 --actors 3", out, sizeof(out)), 0);
+        assert_non_null(strstr(out, "rounded up to 104"));
+        assert_int_equal(link_bytes(out, "producer -> stage"), 104);
+        assert_int_equal(link_bytes(out, "stage -> consumer-0"), 40);
+        assert_int_equal(link_bytes(out, "stage -> consumer-1"), 32);
+        assert_int_equal(link_bytes(out, "stage -> consumer-2"), 32);
+        assert_non_null(strstr(out, "every byte verified end to end: 104 bytes"));
+
+        /* A multiple of 8 is kept as it is, silently. */
+        assert_int_equal(run_brood("demo --bytes 64K --msg-size 4K --actors 2", out, sizeof(out)), 0);
+        assert_null(strstr(out, "rounded"));
+        assert_int_equal(link_bytes(out, "producer -> stage"), 65536);
+        assert_non_null(strstr(out, "every byte verified end to end: 65536 bytes"));
+        assert_int_equal(t_shm_count(), shm);
+        assert_int_equal(actors_alive(), 0);
+}
+
+/* --msg-size 8 B..1 MiB, a multiple of 8; --actors 1..8: a reason, exit 2. */
+static void test_demo_limits(void **state)
+{
+        static char out[16384];
+
+        assert_bad_usage("demo --msg-size 12", "brood demo: --msg-size must be 8 B..1 MiB and a multiple of 8, not '12'");
+        assert_bad_usage("demo --msg-size 4", "brood demo: --msg-size must be");
+        assert_bad_usage("demo --msg-size 2M", "brood demo: --msg-size must be");
+        assert_bad_usage("demo --msg-size 1048584", "brood demo: --msg-size must be");
+        assert_bad_usage("demo --actors 9", "brood demo: --actors (the number of consumers) must be 1..8, not '9'");
+        assert_bad_usage("demo --actors 0", "brood demo: --actors (the number of consumers) must be 1..8");
+        assert_bad_usage("demo --actors -1", "brood demo: --actors (the number of consumers) must be 1..8");
+        assert_bad_usage("demo --inject nothing", "brood demo: --inject must be");
+        assert_bad_usage("demo extra", "brood demo: unexpected argument 'extra'");
+
+        /* The limits themselves are good. */
+        assert_int_equal(run_brood("demo --bytes 2M --msg-size 1M --actors 8", out, sizeof(out)), 0);
+        assert_non_null(strstr(out, "10 actors forked"));
+        assert_non_null(strstr(out, "in 1048576-byte messages"));
+        assert_non_null(strstr(out, "consumer-7 checksum"));
+        assert_non_null(strstr(out, "every byte verified end to end: 2097152 bytes"));
+        assert_int_equal(run_brood("demo --bytes 64 --msg-size 8 --actors 1", out, sizeof(out)), 0);
+        assert_non_null(strstr(out, "3 actors forked"));
+        assert_non_null(strstr(out, "in 8-byte messages"));
+        assert_int_equal(link_bytes(out, "producer -> stage"), 64);
+        assert_int_equal(actors_alive(), 0);
+
+        /* --help says what the numbers mean. */
+        assert_int_equal(t_run_brood("demo --help", false, out, sizeof(out)), 0);
+        assert_non_null(strstr(out, "the number of consumers: 1 to 8"));
+        assert_non_null(strstr(out, "8 to 1M, a multiple of 8"));
+        assert_non_null(strstr(out, "rounded"));
+}
+
 /* getopt names the program "brood CMD" in its messages, for every command. */
 static void test_getopt_names_the_command(void **state)
 {
@@ -131,6 +252,9 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_demo_verifies),
                 cmocka_unit_test(test_demo_consumer_killed),
+                cmocka_unit_test(test_demo_bytes_not_negative),
+                cmocka_unit_test(test_demo_bytes_rounded_up),
+                cmocka_unit_test(test_demo_limits),
                 cmocka_unit_test(test_getopt_names_the_command),
                 cmocka_unit_test(test_version_and_help),
         };

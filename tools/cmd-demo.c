@@ -15,10 +15,12 @@
  * Before the stream, the root measures the round trip to consumer-0 through
  * a pair of rings.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,8 @@
 
 #define DEMO_MAX_CONSUMERS 8
 #define DEMO_RING_CAP (4u << 20)
+#define DEMO_MIN_MSG 8u
+#define DEMO_MAX_MSG (DEMO_RING_CAP / 4)        /* 1 MiB */
 #define DEMO_PING_CAP (64u << 10)
 #define DEMO_PINGS 20000
 #define DEMO_POOL_SIZE (4u << 20)
@@ -204,7 +208,7 @@ static int producer_main(void *arg, struct brd_handle *h, size_t n)
                 seq++;
                 a.msgs++;
                 a.bytes += words * 8;
-                left -= len < 8 ? len : words * 8;
+                left -= len;            /* --bytes and --msg-size are whole words */
                 actor_progress(&a);
         }
         brd_ring_close(out);            /* EOF after the stage drains it */
@@ -547,7 +551,7 @@ static void report(struct demo *d, const int *status, uint64_t t0, uint64_t t1, 
 {
         static struct demo_row rows[DEMO_ROWS];
         struct demo_row *fin[2 + DEMO_MAX_CONSUMERS] = { 0 };
-        uint64_t expect[DEMO_MAX_CONSUMERS] = { 0 }, first;
+        uint64_t expect[DEMO_MAX_CONSUMERS] = { 0 }, first, received = 0;
         bool have_expect[DEMO_MAX_CONSUMERS] = { false };
         ssize_t n = brd_array_read(d->array, &first, rows, DEMO_ROWS), i;
         unsigned c, nprog = 0, nerr = 0;
@@ -628,11 +632,18 @@ static void report(struct demo *d, const int *status, uint64_t t0, uint64_t t1, 
                        r->sum == expect[c] ? "match" : "MISMATCH");
                 if (r->sum != expect[c])
                         *rc = BRD_EXIT_FAIL;
+                received += r->bytes;
+        }
+        if (*rc == BRD_EXIT_OK && received != d->cfg.bytes) {
+                fprintf(stderr, "brood: demo: the consumers received %llu bytes, not the %llu sent\n",
+                        (unsigned long long)received, (unsigned long long)d->cfg.bytes);
+                *rc = BRD_EXIT_FAIL;
         }
         printf("  shared array: %zd rows (positions %llu..%llu): %u progress, %u errors\n", n,
                (unsigned long long)first, (unsigned long long)(first + (uint64_t)n), nprog, nerr);
         if (*rc == BRD_EXIT_OK)
-                printf("  every byte verified end to end\n");
+                printf("  every byte verified end to end: %llu bytes\n",
+                       (unsigned long long)received);
         else
                 fprintf(stderr, "brood: demo: FAILED (see above): the stream was not verified\n");
 }
@@ -643,6 +654,9 @@ static int parse_size(const char *s, uint64_t *ret)
         unsigned long long v;
         unsigned shift = 0;
 
+        /* strtoull() would skip blanks and wrap "-1" to 2^64 - 1. */
+        if (!isdigit((unsigned char)*s))
+                return -EINVAL;
         errno = 0;
         v = strtoull(s, &end, 10);
         if (errno || end == s)
@@ -666,13 +680,34 @@ static int usage(FILE *f)
 {
         fprintf(f, "usage: brood demo [--bytes N[KMG]] [--msg-size N[KMG]] [--actors N]\n"
                    "  A forkserver spawns a producer, a transforming stage and N consumers\n"
-                   "  (default 2) connected by rings; every actor appends progress rows to one\n"
-                   "  shared array in one shared pool.  Streams --bytes (default 12G, about 5 s), verifies every\n"
-                   "  byte end to end, prints per-link throughput and the round-trip latency.\n"
-                   "  Exit 0 when everything matched, 1 on a mismatch or a failed actor, 130 on\n"
-                   "  Ctrl-C (the whole tree is stopped: SIGINT, SIGTERM, SIGKILL).\n"
+                   "  connected by rings; every actor appends progress rows to one shared\n"
+                   "  array in one shared pool.  Streams --bytes, verifies every byte end to\n"
+                   "  end, prints per-link throughput and the round-trip latency.\n"
+                   "  --bytes N[KMG]     how much to stream (default 12G, about 5 s); rounded\n"
+                   "                     up to a multiple of 8 (the stream is 8-byte words)\n"
+                   "  --msg-size N[KMG]  bytes per message: 8 to 1M, a multiple of 8\n"
+                   "                     (default 16K)\n"
+                   "  --actors N         the number of consumers: 1 to 8 (default 2); the\n"
+                   "                     producer and the stage are forked beside them\n"
+                   "  Exit 0 when everything matched, 1 on a mismatch or a failed actor, 2 on\n"
+                   "  bad usage, 130 on Ctrl-C (the whole tree is stopped: SIGINT, SIGTERM,\n"
+                   "  SIGKILL).\n"
                    "  --inject kill-consumer   (testing) SIGKILL consumer-1 once data flows\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
+}
+
+/* Bad usage: the reason on one line, then the usage; exit code 2. */
+__attribute__((format(printf, 1, 2)))
+static int bad_usage(const char *fmt, ...)
+{
+        va_list ap;
+
+        fputs("brood demo: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return usage(stderr);
 }
 
 int cmd_demo(int argc, char **argv)
@@ -696,38 +731,53 @@ int cmd_demo(int argc, char **argv)
         int status[2 + DEMO_MAX_CONSUMERS];
         struct sigaction sa = { .sa_handler = on_sigint }, old_int;
         uint64_t v, p50 = 0, p99 = 0, t0, t1;
+        const char *bytes_arg = NULL;
         int c, r, rc = BRD_EXIT_OK;
         unsigned i;
 
         while ((c = getopt_long(argc, argv, "b:m:a:i:h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'b':
-                        if (parse_size(optarg, &d.cfg.bytes) < 0)
-                                return usage(stderr);
+                        if (parse_size(optarg, &v) < 0 || v > UINT64_MAX - 7)
+                                return bad_usage("--bytes must be a size (a positive number, "
+                                                 "optionally followed by K, M or G), not '%s'",
+                                                 optarg);
+                        d.cfg.bytes = v;
+                        bytes_arg = optarg;
                         break;
                 case 'm':
-                        if (parse_size(optarg, &v) < 0 || v < 8 || v > DEMO_RING_CAP / 4)
-                                return usage(stderr);
-                        d.cfg.msg_size = (size_t)v & ~(size_t)7;
+                        if (parse_size(optarg, &v) < 0 || v < DEMO_MIN_MSG || v > DEMO_MAX_MSG ||
+                            v % 8)
+                                return bad_usage("--msg-size must be 8 B..1 MiB and a multiple "
+                                                 "of 8, not '%s'", optarg);
+                        d.cfg.msg_size = (size_t)v;
                         break;
                 case 'a':
                         if (parse_size(optarg, &v) < 0 || v > DEMO_MAX_CONSUMERS)
-                                return usage(stderr);
+                                return bad_usage("--actors (the number of consumers) must be "
+                                                 "1..%d, not '%s'", DEMO_MAX_CONSUMERS, optarg);
                         d.cfg.consumers = (unsigned)v;
                         break;
                 case 'i':
                         if (strcmp(optarg, "kill-consumer"))
-                                return usage(stderr);
+                                return bad_usage("--inject must be kill-consumer, not '%s'",
+                                                 optarg);
                         d.inject = optarg;
                         break;
                 case 'h':
                         return usage(stdout);
                 default:
-                        return usage(stderr);
+                        return usage(stderr);   /* getopt said why */
                 }
         }
         if (optind != argc)
-                return usage(stderr);
+                return bad_usage("unexpected argument '%s'", argv[optind]);
+        if (d.cfg.bytes % 8) {
+                /* The stream is made of 8-byte words: send (and verify) whole ones. */
+                d.cfg.bytes = (d.cfg.bytes + 7) & ~(uint64_t)7;
+                fprintf(stderr, "brood demo: --bytes %s rounded up to %llu (a multiple of 8)\n",
+                        bytes_arg, (unsigned long long)d.cfg.bytes);
+        }
         d.tty = isatty(STDOUT_FILENO);
         for (i = 0; i < 2 + DEMO_MAX_CONSUMERS; i++)
                 status[i] = -1;
