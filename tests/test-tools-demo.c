@@ -192,6 +192,23 @@ static void test_demo_limits(void **state)
         assert_non_null(strstr(out, "rounded"));
 }
 
+/* SIGINT during the round-trip probe (consumer-0 sends it after the first
+ * ping, before its answer: the root is waiting for that answer or about to)
+ * is an interrupt, exit 130, not a failed step, and leaves nothing behind. */
+static void test_demo_interrupted_in_probe(void **state)
+{
+        static char out[16384];
+        int shm = t_shm_count();
+
+        assert_int_equal(run_brood("demo --bytes 1G --inject interrupt", out, sizeof(out)), 130);
+        assert_non_null(strstr(out, "brood: demo: interrupted: every actor stopped"));
+        assert_null(strstr(out, "Interrupted system call"));
+        assert_null(strstr(out, "round trip:"));
+        assert_null(strstr(out, "every byte verified"));
+        assert_int_equal(t_shm_count(), shm);
+        assert_int_equal(actors_alive(), 0);
+}
+
 /* getopt names the program "brood CMD" in its messages, for every command. */
 static void test_getopt_names_the_command(void **state)
 {
@@ -255,6 +272,7 @@ int main(void)
                 cmocka_unit_test(test_demo_bytes_not_negative),
                 cmocka_unit_test(test_demo_bytes_rounded_up),
                 cmocka_unit_test(test_demo_limits),
+                cmocka_unit_test(test_demo_interrupted_in_probe),
                 cmocka_unit_test(test_getopt_names_the_command),
                 cmocka_unit_test(test_version_and_help),
         };

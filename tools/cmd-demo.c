@@ -63,6 +63,7 @@ struct demo_cfg {
         unsigned consumers;
         uint64_t array_off;
         unsigned index;         /* consumer index in the child */
+        pid_t interrupt_pid;    /* --inject interrupt: consumer-0 sends SIGINT here */
 };
 
 /* Message header in front of every payload. */
@@ -310,6 +311,7 @@ static int consumer_main(void *arg, struct brd_handle *h, size_t n)
                 return 30;
         if (n == 4) {
                 struct brd_ring *ping, *pong;
+                pid_t interrupt_pid = cfg->interrupt_pid;
                 char buf[64];
                 ssize_t got;
 
@@ -323,9 +325,16 @@ static int consumer_main(void *arg, struct brd_handle *h, size_t n)
                 brd_handle_close(&h[3]);
                 if (r < 0)
                         return actor_fail(&a, r, 31);
-                while ((got = brd_ring_recv(ping, buf, sizeof(buf), -1)) >= 0)
+                while ((got = brd_ring_recv(ping, buf, sizeof(buf), -1)) >= 0) {
+                        /* --inject interrupt: Ctrl-C during the probe, at a
+                         * known step (the root waits for this answer). */
+                        if (interrupt_pid > 0) {
+                                kill(interrupt_pid, SIGINT);
+                                interrupt_pid = 0;
+                        }
                         if (brd_ring_send(pong, buf, (size_t)got, -1) < 0)
                                 break;
+                }
                 brd_ring_close(ping);
                 brd_ring_close(pong);
         }
@@ -692,7 +701,9 @@ static int usage(FILE *f)
                    "  Exit 0 when everything matched, 1 on a mismatch or a failed actor, 2 on\n"
                    "  bad usage, 130 on Ctrl-C (the whole tree is stopped: SIGINT, SIGTERM,\n"
                    "  SIGKILL).\n"
-                   "  --inject kill-consumer   (testing) SIGKILL consumer-1 once data flows\n");
+                   "  --inject kill-consumer   (testing) SIGKILL consumer-1 once data flows\n"
+                   "  --inject interrupt       (testing) consumer-0 sends brood a SIGINT\n"
+                   "                           during the round-trip probe\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
 }
 
@@ -732,6 +743,7 @@ int cmd_demo(int argc, char **argv)
         struct sigaction sa = { .sa_handler = on_sigint }, old_int;
         uint64_t v, p50 = 0, p99 = 0, t0, t1;
         const char *bytes_arg = NULL;
+        bool inject_interrupt = false;
         int c, r, rc = BRD_EXIT_OK;
         unsigned i;
 
@@ -759,10 +771,13 @@ int cmd_demo(int argc, char **argv)
                         d.cfg.consumers = (unsigned)v;
                         break;
                 case 'i':
-                        if (strcmp(optarg, "kill-consumer"))
-                                return bad_usage("--inject must be kill-consumer, not '%s'",
-                                                 optarg);
-                        d.inject = optarg;
+                        if (!strcmp(optarg, "kill-consumer"))
+                                d.inject = optarg;
+                        else if (!strcmp(optarg, "interrupt"))
+                                inject_interrupt = true;
+                        else
+                                return bad_usage("--inject must be kill-consumer or interrupt, "
+                                                 "not '%s'", optarg);
                         break;
                 case 'h':
                         return usage(stdout);
@@ -778,13 +793,28 @@ int cmd_demo(int argc, char **argv)
                 fprintf(stderr, "brood demo: --bytes %s rounded up to %llu (a multiple of 8)\n",
                         bytes_arg, (unsigned long long)d.cfg.bytes);
         }
+        if (inject_interrupt)
+                d.cfg.interrupt_pid = getpid();
         d.tty = isatty(STDOUT_FILENO);
         for (i = 0; i < 2 + DEMO_MAX_CONSUMERS; i++)
                 status[i] = -1;
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, &old_int);
 
-#define TRY(what, call) do { r = (call); if (r < 0) { tool_err("demo", what, -r); rc = BRD_EXIT_FAIL; goto out; } } while (0)
+/* A step failed, or Ctrl-C came during one (then whatever it answered,
+ * -EINTR or a peer killed by the same Ctrl-C, is the interrupt's): out, and
+ * brd_fsrv_stop() stops the actors already forked. */
+#define TRY(what, call)                                                         \
+        do {                                                                    \
+                r = (call);                                                     \
+                if (r < 0 || demo_interrupted) {                                \
+                        if (r == -EINTR || demo_interrupted)                    \
+                                goto interrupted;                               \
+                        tool_err("demo", what, -r);                             \
+                        rc = BRD_EXIT_FAIL;                                     \
+                        goto out;                                               \
+                }                                                               \
+        } while (0)
         TRY("pool", brd_pool_create(DEMO_POOL_SIZE, 0, &d.pool));
         TRY("array", brd_array_create(d.pool, sizeof(struct demo_row), DEMO_ROWS, 0, BRD_ARRAY_RING,
                                       &d.array));
@@ -794,8 +824,9 @@ int cmd_demo(int argc, char **argv)
         TRY("ring", brd_ring_create(DEMO_RING_CAP, 0, &a_prod, &a_cons));
         for (i = 0; i < d.cfg.consumers; i++)
                 TRY("ring", brd_ring_create(DEMO_RING_CAP, 0, &b_prod[i], &b_cons[i]));
-        TRY("ring", brd_ring_create(DEMO_PING_CAP, 0, &ping_p, &ping_c));
-        TRY("ring", brd_ring_create(DEMO_PING_CAP, 0, &pong_p, &pong_c));
+        /* Interruptible: Ctrl-C during the probe is seen at once (-EINTR). */
+        TRY("ring", brd_ring_create(DEMO_PING_CAP, BRD_RING_EINTR, &ping_p, &ping_c));
+        TRY("ring", brd_ring_create(DEMO_PING_CAP, BRD_RING_EINTR, &pong_p, &pong_c));
 
         /* Consumers first: consumer-0 serves the round-trip probe before the stream. */
         for (i = 0; i < d.cfg.consumers; i++) {
@@ -831,17 +862,17 @@ int cmd_demo(int argc, char **argv)
 
         r = wait_all(&d, t0, status);
         t1 = now_ns();
-        if (r == -EINTR) {
-                fprintf(stderr, "\nbrood: demo: interrupted: every actor stopped\n");
-                rc = BRD_EXIT_INTR;
-                goto out;
-        }
+        if (r == -EINTR)
+                goto interrupted;
         if (r < 0) {
                 tool_err("demo", "wait", -r);
                 rc = BRD_EXIT_FAIL;
                 goto out;
         }
         report(&d, status, t0, t1, p50, p99, &rc);
+        goto out;
+interrupted:
+        rc = BRD_EXIT_INTR;
 out:
         brd_handle_close(&a_prod);
         brd_handle_close(&a_cons);
@@ -859,5 +890,7 @@ out:
         brd_array_close(d.array);
         brd_pool_close(d.pool);
         sigaction(SIGINT, &old_int, NULL);
+        if (rc == BRD_EXIT_INTR)
+                fprintf(stderr, "\nbrood: demo: interrupted: every actor stopped\n");
         return rc;
 }
