@@ -366,6 +366,16 @@ struct timens_arg {
         int rep[2], hold[2];
 };
 
+/* The child that made the namespace: keeps no pipe end of the test's. */
+static int timens_close_ends(void *arg)
+{
+        struct timens_arg *a = arg;
+
+        close(a->rep[0]);
+        close(a->hold[1]);
+        return 0;
+}
+
 /* The child that made the time namespace: its own offset cannot be read,
  * so it knows no start time, and judges nothing dead by one.  0, or what
  * failed. */
@@ -373,8 +383,7 @@ static int timens_unshared(void *arg)
 {
         struct timens_arg *a = arg;
 
-        close(a->rep[0]);
-        close(a->hold[1]);
+        timens_close_ends(a);
         if (brd__proc_start_time(a->parent) != 0 || brd__proc_start_time(getpid()) != 0)
                 return 10;
         if (brd__pid_gone((uint64_t)a->parent, a->outside, UINT64_MAX))
@@ -412,6 +421,32 @@ static int timens_inside(void *arg)
         return 0;
 }
 
+/* The test process's side of a time-namespace test: the pipes, the child
+ * that makes the namespace (t_fork_in_new_timens()), our ends of the
+ * pipes closed.  Returns the child. */
+static pid_t timens_start(struct timens_arg *a, int (*unshared)(void *arg),
+                          int (*inside)(void *arg))
+{
+        pid_t c;
+
+        assert_true(a->outside != 0);   /* and cached, with our offset: forks must re-read */
+        assert_int_equal(pipe2(a->rep, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(a->hold, O_CLOEXEC), 0);
+        c = t_fork_in_new_timens(TIMENS_OFF_S, unshared, inside, a);
+        assert_true(c >= 0);
+        close(a->rep[1]);
+        close(a->hold[0]);
+        return c;
+}
+
+/* Let the namespace's process go (hold's EOF); the child's exit code. */
+static int timens_end(struct timens_arg *a, pid_t c)
+{
+        close(a->hold[1]);
+        close(a->rep[0]);
+        return t_wait_child(c);
+}
+
 /*
  * A live process in a time namespace with a boottime offset: /proc shows
  * the same process a different start time there, which brood takes the
@@ -432,13 +467,7 @@ static void test_start_time_across_time_namespace(void **state)
         (void)state;
         if (!brd__proc_ours())
                 skip();                 /* this test's own /proc is another namespace's */
-        assert_true(a.outside != 0);    /* and cached, with our offset: forks must re-read */
-        assert_int_equal(pipe2(a.rep, O_CLOEXEC), 0);
-        assert_int_equal(pipe2(a.hold, O_CLOEXEC), 0);
-        c = t_fork_in_new_timens(TIMENS_OFF_S, timens_unshared, timens_inside, &a);
-        assert_true(c >= 0);
-        close(a.rep[1]);
-        close(a.hold[0]);
+        c = timens_start(&a, timens_unshared, timens_inside);
         n = read(a.rep[0], &r, sizeof(r));
         if (n == sizeof(r)) {
                 /* Judged while it surely lives: it waits for hold's EOF. */
@@ -447,9 +476,7 @@ static void test_start_time_across_time_namespace(void **state)
                 alive = !brd__pid_gone((uint64_t)r.pid, r.start, UINT64_MAX);
                 word_alive = !brd__owner_gone(r.word);
         }
-        close(a.hold[1]);
-        close(a.rep[0]);
-        rc = t_wait_child(c);
+        rc = timens_end(&a, c);
         if (rc == T_EXIT_SKIP)
                 skip();
         assert_int_equal(rc, 0);
@@ -457,16 +484,6 @@ static void test_start_time_across_time_namespace(void **state)
         assert_true(same);
         assert_true(alive);
         assert_true(word_alive);
-}
-
-/* The child that made the namespace: keeps no pipe end of the test's. */
-static int timens_close_ends(void *arg)
-{
-        struct timens_arg *a = arg;
-
-        close(a->rep[0]);
-        close(a->hold[1]);
-        return 0;
 }
 
 /* A process of the new time namespace that only lives there: reports its
@@ -526,13 +543,7 @@ static void test_start_time_after_setns(void **state)
         (void)state;
         if (!brd__proc_ours())
                 skip();
-        assert_true(a.outside != 0);
-        assert_int_equal(pipe2(a.rep, O_CLOEXEC), 0);
-        assert_int_equal(pipe2(a.hold, O_CLOEXEC), 0);
-        c = t_fork_in_new_timens(TIMENS_OFF_S, timens_close_ends, timens_hold, &a);
-        assert_true(c >= 0);
-        close(a.rep[1]);
-        close(a.hold[0]);
+        c = timens_start(&a, timens_close_ends, timens_hold);
         n = read(a.rep[0], &ns, sizeof(ns));
         if (n == sizeof(ns)) {
                 j = t_fork();
@@ -541,9 +552,7 @@ static void test_start_time_after_setns(void **state)
                         _exit(setns_then_judge(&a, ns));
                 rj = t_wait_child(j);
         }
-        close(a.hold[1]);
-        close(a.rep[0]);
-        rc = t_wait_child(c);
+        rc = timens_end(&a, c);
         if (rc == T_EXIT_SKIP || rj == T_EXIT_SKIP)
                 skip();
         assert_int_equal(rc, 0);
