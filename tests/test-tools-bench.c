@@ -186,6 +186,39 @@ static void test_bench_plot_takes_no_commands(void **state)
         assert_non_null(strstr(slurp(svg2), "<svg"));
         assert_int_not_equal(access("pwned-name", F_OK), 0);
         assert_int_not_equal(access("pwned-label", F_OK), 0);
+
+        /* A gnuplot that quits without reading its script: an error (1),
+         * not a brood killed by SIGPIPE, and no half-drawn file.  The
+         * script of this run is larger than a pipe holds, so brood is
+         * still writing it when gnuplot has gone. */
+        {
+                char fake[300], path[4400], saved[4096], quit[300];
+                FILE *g;
+
+                g = fopen(json, "we");
+                assert_non_null(g);
+                fputs("{\"groups\": {\"spawn\": {\"results\": [", g);
+                for (int k = 0; k < 12000; k++)
+                        fprintf(g, "%s{\"name\": \"spawner-%05d\", \"p50_us\": 12}", k ? "," : "", k);
+                fputs("]}}}", g);
+                assert_int_equal(fclose(g), 0);
+
+                snprintf(fake, sizeof(fake), "%s/gnuplot", dir);
+                snprintf(quit, sizeof(quit), "%s/quit.svg", dir);
+                g = fopen(fake, "we");
+                assert_non_null(g);
+                assert_true(fputs("#!/bin/sh\nexit 3\n", g) >= 0);
+                assert_int_equal(fclose(g), 0);
+                assert_int_equal(chmod(fake, 0755), 0);
+                assert_non_null(getenv("PATH"));
+                snprintf(saved, sizeof(saved), "%s", getenv("PATH"));
+                snprintf(path, sizeof(path), "%s:%s", dir, saved);
+                assert_int_equal(setenv("PATH", path, 1), 0);
+                assert_int_equal(brood_exit("bench --from %s --plot %s 2>/dev/null", json, quit), 1);
+                assert_int_equal(setenv("PATH", saved, 1), 0);
+                assert_int_not_equal(access(quit, F_OK), 0);
+                unlink(fake);
+        }
         unlink(json);
         unlink(svg);
         unlink(svg2);

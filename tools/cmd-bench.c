@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,6 +339,7 @@ static FILE *gnuplot_open(const char *gnuplot, int svg_fd, pid_t *ret_pid)
 
 static int write_plot(const char *gnuplot, const char *svg, const struct json *const *parsed)
 {
+        struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
         unsigned panels = 0, i;
         pid_t pid = 0;
         FILE *g;
@@ -350,11 +352,14 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
         fd = open(svg, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
         if (fd < 0)
                 return -errno;
+        /* A gnuplot that quits early is EPIPE on the script, not SIGPIPE. */
+        sigaction(SIGPIPE, &ign, &old_pipe);
         g = gnuplot_open(gnuplot, fd, &pid);
         if (!g) {
                 e = errno;
                 close(fd);
                 unlink(svg);
+                sigaction(SIGPIPE, &old_pipe, NULL);
                 return -e;
         }
         close(fd);
@@ -369,6 +374,7 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
         fprintf(g, "unset multiplot\n");
         if (fclose(g) == EOF)
                 e = errno ? errno : EIO;
+        sigaction(SIGPIPE, &old_pipe, NULL);
         while (waitpid(pid, &st, 0) < 0) {
                 if (errno != EINTR) {
                         st = -1;
@@ -543,9 +549,8 @@ int cmd_bench(int argc, char **argv)
         rmdir(tmpdir);
         for (i = 0; i < NGROUPS && !parsed[i]; i++)
                 ;
-        if (i == NGROUPS) {
+        if (i == NGROUPS)
                 json = plot = NULL;     /* no run to save or draw */
-        }
         if (json) {
                 r = write_json(json, text, parsed);
                 if (r < 0) {
