@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -826,6 +827,73 @@ static void test_stray_reads_keep_waking(void **state)
         t_leak_end(&l);
 }
 
+/* A producer that sends "x" and closes when told (a byte on @go_fd). */
+static int child_send_when_told(struct brd_handle *h, int ready_fd, int go_fd)
+{
+        struct brd_ring *p;
+        char c;
+
+        if (brd_ring_attach(h, &p) < 0)
+                return 10;
+        if (write(ready_fd, "r", 1) != 1 || read(go_fd, &c, 1) != 1)
+                return 11;
+        if (brd_ring_send(p, "x", 1, 10000) != 0)
+                return 12;
+        brd_ring_close(p);
+        return 0;
+}
+
+/*
+ * At the fd limit, the first wait cannot open the peer's pidfd: the call
+ * answers -EMFILE (ringbuf.h), takes nothing, and the next wait, with fds
+ * to spare, watches the peer and gets its message.
+ */
+static void test_wait_at_fd_limit(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct rlimit old, low;
+        struct t_leak l;
+        int ready[2], go[2], free_fd;
+        char buf[16], c;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        pid = t_ring_fork(8192, 0, &hp, &hc, false, &r);
+        if (pid == 0) {
+                close(ready[0]);
+                close(go[1]);
+                _exit(child_send_when_told(&hp, ready[1], go[0]));
+        }
+        close(ready[1]);
+        close(go[0]);
+        assert_int_equal(read(ready[0], &c, 1), 1);     /* the producer is attached */
+        /* No fd left: every number below the lowest free one is taken. */
+        free_fd = dup(0);
+        assert_true(free_fd >= 0);
+        close(free_fd);
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+        low = old;
+        low.rlim_cur = (rlim_t)free_fd;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10), -EMFILE);
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 0), -EMFILE);
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 0), -EAGAIN);
+        assert_int_equal(write(go[1], "g", 1), 1);
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10000), 1);
+        assert_int_equal(buf[0], 'x');
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10000), -EPIPE);
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_ring_close(r);
+        close(ready[0]);
+        close(go[1]);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -843,6 +911,7 @@ int main(void)
                 cmocka_unit_test(test_saturated_doorbell_still_wakes),
                 cmocka_unit_test(test_blocking_doorbell_never_blocks),
                 cmocka_unit_test(test_stray_reads_keep_waking),
+                cmocka_unit_test(test_wait_at_fd_limit),
         };
 
         return cmocka_run_group_tests_name("ringbuf-wait", tests, NULL, NULL);

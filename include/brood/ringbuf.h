@@ -68,7 +68,11 @@ extern "C" {
  * (the shared memory is corrupt: the endpoint is poisoned and answers
  * -EBADMSG until closed), -EPROTO (attach: not a ring of this version),
  * -ECANCELED (brd_ring_interrupt), -EBADF (wrong role, or an endpoint
- * inherited through fork() that this process did not attach).
+ * inherited through fork() that this process did not attach).  A call that
+ * must wait may also answer -EMFILE, -ENFILE or -ENOMEM when an fd the wait
+ * needs cannot be had (the peer's pidfd, opened at the first wait; a
+ * brd_ring_fd() user's timer): nothing was taken or given, and the call may
+ * be retried.
  *
  * Timeouts: -1 (any negative) forever, 0 never blocks, > 0 milliseconds on CLOCK_MONOTONIC,
  * kept across EINTR (never extended, never cut short); a ring created with
