@@ -95,16 +95,34 @@ static void saw_rc(struct st *s, int64_t r, const char *what)
         }
 }
 
+/*
+ * Can @size never fit this pool (brd_pool_alloc()'s -EINVAL)?  0, more than
+ * the data area, or a block larger than the largest the pool can have: its
+ * class (a power of two, from BRD_POOL_GRAN) for a small size, its pages
+ * rounded up to a power of two for a large one, which is the same number.
+ */
+static bool never_fits(const struct st *s, size_t size)
+{
+        uint64_t max_block = (uint64_t)BRD_POOL_PAGE << (63 - __builtin_clzll(s->npages));
+        uint64_t need = BRD_POOL_GRAN;
+
+        if (size == 0 || size > s->data_size)
+                return true;
+        while (need < size)
+                need <<= 1;
+        return need > max_block;
+}
+
 static void do_alloc(struct st *s, size_t size)
 {
         int64_t r = brd_pool_alloc(s->cur, size);
 
+        if (!s->scribbled && (r == -EINVAL) != never_fits(s, size))
+                FUZZ_FAIL("alloc(%zu) = %lld, and the size %s", size, (long long)r,
+                          never_fits(s, size) ? "can never fit" : "can fit");
         if (r < 0) {
                 if (r != -EINVAL && r != -ENOSPC && r != -EBADMSG)
                         FUZZ_FAIL("alloc(%zu) = %lld", size, (long long)r);
-                if (r == -EINVAL && size && size <= BRD_POOL_SMALL_MAX && size <= s->data_size &&
-                    !s->scribbled)
-                        FUZZ_FAIL("alloc(%zu) = -EINVAL", size);
                 if (r != -EINVAL)
                         saw_rc(s, r, "alloc");
                 return;
