@@ -49,6 +49,17 @@ static int bench_path(const char *group, char *out, size_t cap)
 
 #define BENCH_MAX_ARGS 64
 
+/* Wait for our child @pid across EINTR: its wait status, or -1. */
+static int child_reap(pid_t pid)
+{
+        int st;
+
+        while (waitpid(pid, &st, 0) < 0)
+                if (errno != EINTR)
+                        return -1;
+        return st;
+}
+
 /* Run one benchmark program with @pass, then @extra (the caller's
  * arguments after "--"), then --json @json unless it is NULL.  Its exit
  * code 2 (bad usage, as ours) is passed on. */
@@ -86,9 +97,9 @@ static int run_group(const char *group, char **pass, int npass, char **extra, in
                 execv(path, args);
                 _exit(127);
         }
-        while (waitpid(pid, &st, 0) < 0)
-                if (errno != EINTR)
-                        return BRD_EXIT_FAIL;
+        st = child_reap(pid);
+        if (st < 0)
+                return BRD_EXIT_FAIL;
         if (WIFEXITED(st) && WEXITSTATUS(st) == BRD_EXIT_USAGE)
                 return BRD_EXIT_USAGE;  /* it said why */
         if (!WIFEXITED(st) || WEXITSTATUS(st)) {
@@ -328,8 +339,7 @@ static FILE *gnuplot_open(const char *gnuplot, int svg_fd, pid_t *ret_pid)
         if (!g) {
                 e = errno;
                 close(p[1]);
-                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
+                (void)child_reap(pid);
                 errno = e;
                 return NULL;
         }
@@ -375,12 +385,7 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
         if (fclose(g) == EOF)
                 e = errno ? errno : EIO;
         sigaction(SIGPIPE, &old_pipe, NULL);
-        while (waitpid(pid, &st, 0) < 0) {
-                if (errno != EINTR) {
-                        st = -1;
-                        break;
-                }
-        }
+        st = child_reap(pid);
         if (!e && !(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0))
                 e = EIO;
         if (e)
