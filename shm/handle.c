@@ -18,6 +18,9 @@
 #define BRD_WIRE_MAGIC   0x48445242u    /* "BRDH" little-endian */
 #define BRD_WIRE_VERSION 1u
 #define BRD_MAX_FDS      (BRD_HANDLE_MAX_BATCH * BRD_HANDLE_MAX_FDS)
+/* On a stream, the rest of a message that has begun must follow within
+ * this (either way: sender and receiver): after it the stream is torn. */
+#define HANDLE_REST_MS   1000
 
 struct brd_wire_hdr {
         uint32_t magic;
@@ -148,7 +151,7 @@ BRD_EXPORT int brd_handle_send(int sock, const struct brd_handle *h, size_t n)
                                 int p;
 
                                 if (!rest_deadline)
-                                        rest_deadline = brd__deadline(1000);
+                                        rest_deadline = brd__deadline(HANDLE_REST_MS);
                                 p = brd__poll_one(sock, POLLOUT, rest_deadline);
                                 if (p < 0)
                                         return p;
@@ -237,7 +240,7 @@ static int read_exact(int sock, char *buf, size_t len, int64_t deadline)
  */
 static int read_rest(int sock, char *buf, size_t len, int64_t deadline)
 {
-        int64_t floor = brd__deadline(1000);
+        int64_t floor = brd__deadline(HANDLE_REST_MS);
         int r = read_exact(sock, buf, len, floor > deadline ? floor : deadline);
 
         return r == -ETIMEDOUT ? -EPROTO : r;
