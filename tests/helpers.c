@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "helpers.h"
+
+#define T_SHARED_PAGE 4096
 #include <brood/ringbuf.h>
 #include "internal/brd-ring.h"
 
@@ -221,6 +223,19 @@ int64_t t_cpu_ms(void)
 
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void *t_shared_page(void)
+{
+        void *p = mmap(NULL, T_SHARED_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+        assert_true(p != MAP_FAILED);
+        return p;
+}
+
+void t_shared_page_free(void *page)
+{
+        munmap(page, T_SHARED_PAGE);
 }
 
 void t_no_children(void)

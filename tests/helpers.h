@@ -92,6 +92,12 @@ pid_t t_fork_in_new_timens(int off_s, int (*unshared)(void *arg), int (*inside)(
 /* cmocka-asserts that this process has no child, alive or zombie. */
 void t_no_children(void);
 
+/* A zeroed page that the children forked afterwards share with us
+ * (MAP_SHARED, anonymous): flags, progress counters, times of death.
+ * Unmap it with t_shared_page_free(). */
+void *t_shared_page(void);
+void t_shared_page_free(void *page);
+
 /* Run the brood command (path in $BRD_BROOD) with @args; its stdout (and
  * stderr with @with_stderr) into @out; returns its exit code, -1 if killed. */
 int t_run_brood(const char *args, bool with_stderr, char *out, size_t cap);

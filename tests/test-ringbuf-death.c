@@ -22,20 +22,11 @@
 
 #define KILLED (128 + SIGKILL)
 
-/* Shared with the children: when they died (CLOCK_MONOTONIC, ns). */
+/* Shared with the children (t_shared_page(), zeroed): when they died
+ * (CLOCK_MONOTONIC, ns). */
 struct shared {
         volatile int64_t death_ns;
 };
-
-static struct shared *shared_new(void)
-{
-        struct shared *s = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-                                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-        assert_true(s != MAP_FAILED);
-        s->death_ns = 0;
-        return s;
-}
 
 static struct brd_ring_hdr *hdr_map(const struct brd_handle *h)
 {
@@ -90,7 +81,7 @@ static int child_producer_1000_then_die(struct brd_handle *h, struct shared *s)
 
 static void test_producer_killed_consumer_blocked(void **state)
 {
-        struct shared *s = shared_new();
+        struct shared *s = t_shared_page();
         struct brd_handle hp, hc;
         struct brd_ring *r;
         struct t_leak l;
@@ -120,7 +111,7 @@ static void test_producer_killed_consumer_blocked(void **state)
         assert_int_equal(brd_ring_read(r, &v, sizeof(v), 0), -ECONNRESET);
         assert_int_equal(t_wait_child(pid), KILLED);
         brd_ring_close(r);
-        munmap(s, 4096);
+        t_shared_page_free(s);
         t_leak_end(&l);
 }
 
@@ -144,7 +135,7 @@ static int child_consumer_then_die(struct brd_handle *h, struct shared *s, int r
 
 static void test_consumer_killed_producer_blocked(void **state)
 {
-        struct shared *s = shared_new();
+        struct shared *s = t_shared_page();
         struct brd_handle hp, hc;
         struct brd_ring *r;
         char buf[512] = { 0 }, c;
@@ -182,7 +173,7 @@ static void test_consumer_killed_producer_blocked(void **state)
         assert_int_equal(brd_ring_write(r, buf, 1, -1), -EPIPE);
         assert_int_equal(t_wait_child(pid), KILLED);
         brd_ring_close(r);
-        munmap(s, 4096);
+        t_shared_page_free(s);
         t_leak_end(&l);
 }
 

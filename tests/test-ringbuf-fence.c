@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -334,9 +333,7 @@ static void test_poll_sees_death_without_pidfd(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        death_ns = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        assert_true(death_ns != MAP_FAILED);
-        *death_ns = 0;
+        death_ns = t_shared_page();
         assert_int_equal(pipe2(go, O_CLOEXEC), 0);
         pidfd_fail = true;
         pid = t_ring_fork(8192, 0, &hp, &hc, false, &r);
@@ -374,7 +371,7 @@ static void test_poll_sees_death_without_pidfd(void **state)
         assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
         brd_ring_close(r);
         close(go[1]);
-        munmap((void *)death_ns, 4096);
+        t_shared_page_free((void *)death_ns);
         t_leak_end(&l);
 }
 

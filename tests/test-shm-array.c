@@ -9,7 +9,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -442,8 +441,7 @@ static void writer_reader(size_t capacity, size_t start, unsigned flags, size_t 
         pid_t pid;
 
         t_leak_begin(&l);
-        ready = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        assert_true(ready != MAP_FAILED);
+        ready = t_shared_page();
         assert_int_equal(brd_pool_create(64 * MiB, 0, &p), 0);
         assert_int_equal(brd_array_create(p, sizeof(struct row), capacity, start, flags, &a), 0);
         pid = t_fork();
@@ -507,7 +505,7 @@ static void writer_reader(size_t capacity, size_t start, unsigned flags, size_t 
         assert_int_equal(t_wait_child(pid), 0);
         print_message("  %ld snapshots while 300000 rows were pushed\n", snaps);
         assert_true(snaps > 1);
-        munmap(ready, 4096);
+        t_shared_page_free(ready);
         if (!(flags & BRD_ARRAY_RING)) {
                 /* Every row, once the writer is done: the overruns left them. */
                 static struct row all[ROWS_TOTAL + 1000];

@@ -571,8 +571,7 @@ static void test_pool_attach_header_flipping(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        flag = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        assert_true(flag != MAP_FAILED);
+        flag = t_shared_page();
         assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
         assert_int_equal(brd_pool_export(p, &hd), 0);
         h = hdr_of(p);
@@ -620,7 +619,7 @@ static void test_pool_attach_header_flipping(void **state)
         brd_pool_close(q);
         brd_handle_close(&hd);
         brd_pool_close(p);
-        munmap(flag, 4096);
+        t_shared_page_free(flag);
         t_leak_end(&l);
 }
 
@@ -1513,14 +1512,6 @@ struct owner_page {
         AO_t saw_waiters;
 };
 
-static struct owner_page *owner_page_new(void)
-{
-        void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-        assert_true(m != MAP_FAILED);
-        return m;
-}
-
 /*
  * Take the lock and wait until a waiter has announced itself in the word
  * ('w'), or for 1 s ('n': on a loaded machine the waiter may still be
@@ -1547,7 +1538,7 @@ static char owner_hold_until_waiter(struct owner_page *pg)
 static void test_owner_lock_sleepers_exclude(void **state)
 {
         enum { PROCS = 3, ROUNDS = 2000 };
-        struct owner_page *pg = owner_page_new();
+        struct owner_page *pg = t_shared_page();
         pid_t pid[PROCS];
         int k;
 
@@ -1582,7 +1573,7 @@ static void test_owner_lock_sleepers_exclude(void **state)
         assert_int_equal(AO_load(&pg->lock), 0);
         print_message("  a holder saw the waiters bit: %s\n",
                       AO_load(&pg->saw_waiters) ? "yes" : "no");
-        munmap(pg, 4096);
+        t_shared_page_free(pg);
 }
 
 /*
@@ -1595,7 +1586,7 @@ static void test_owner_lock_sleepers_exclude(void **state)
  */
 static void test_owner_lock_sleeper_handoff(void **state)
 {
-        struct owner_page *pg = owner_page_new();
+        struct owner_page *pg = t_shared_page();
         pid_t holder, waiter;
         int die;
 
@@ -1658,7 +1649,7 @@ static void test_owner_lock_sleeper_handoff(void **state)
                 assert_int_equal(AO_load(&pg->lock), 0);
                 AO_store(&pg->count, 0);
         }
-        munmap(pg, 4096);
+        t_shared_page_free(pg);
 }
 
 /* A child churning large (locked) blocks is SIGKILLed at arbitrary points. */
@@ -1673,8 +1664,7 @@ static void test_pool_killed_mid_operation(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        progress = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        assert_true(progress != MAP_FAILED);
+        progress = t_shared_page();
         assert_int_equal(brd_pool_create(16 * MiB, 0, &p), 0);
         for (round = 0; round < 30; round++) {
                 pid_t pid;
@@ -1709,7 +1699,7 @@ static void test_pool_killed_mid_operation(void **state)
                 assert_true(s.blocks <= 2 * (uint64_t)(round + 1));
         }
         brd_pool_close(p);
-        munmap(progress, 4096);
+        t_shared_page_free(progress);
         t_leak_end(&l);
 }
 
