@@ -78,8 +78,11 @@ static void (*volatile brd_child_exit)(int) = _exit;
 /* One handle in BROOD_HANDLES: 6 hex fields of at most 16 digits and 6 separators. */
 #define BRD_ENV_REC     (6 * 16 + 6)
 /* The exec child's stack (CLONE_VM): a few frames of syscall wrappers and
- * execvpe's path buffer; generous for sanitizer builds. */
+ * execvpe's path buffer; generous for sanitizer builds.  execvpe() runs a
+ * file without #! through /bin/sh with a copy of argv on the stack: a
+ * longer argv gets BRD_EXEC_FRAMES plus that copy (req_prepare()). */
 #define BRD_EXEC_STACK  (256 * 1024)
+#define BRD_EXEC_FRAMES (128 * 1024)
 
 enum { BRD_STAGE_START = 0, BRD_STAGE_EXEC = 1 };
 
@@ -87,12 +90,13 @@ struct brd_fsrv_req {
         struct brd_fsrv_req *next;
         const struct brd_spawn_opts *o;
         struct brd_handle *handles;     /* the child's view: fds 3, 4, 5... */
-        int *keep;                      /* nkeep source fds, then nkeep scratch slots */
+        int *keep;                      /* nkeep source fds, then the child's scratch (child_place()) */
         size_t nkeep;
         int report;                     /* pipe write end; the thread closes it */
         struct brd_fsrv_slot *slot;     /* fork mode: the stage word, NULL = pipe only */
         AO_t gen;                       /* this spawn's tag for slot->sleeping */
         char **envp;                    /* exec mode: filtered environment + our 2 slots */
+        size_t stack_size;              /* exec mode: the child's stack */
         char *envbuf;                   /* "BROOD_HANDLES=...", written by the child */
         size_t envcap;
         char pidbuf[32];                /* "BROOD_HANDLES_PID=...", written by the child */
@@ -191,29 +195,129 @@ static __attribute__((noreturn)) void child_fail(struct brd_fsrv_req *q, int fd,
         child_exit(127);
 }
 
-static void child_close_from(int lo)
+/* Close fds @lo..@hi; without close_range (Linux < 5.9) one by one, up to
+ * the fd limit. */
+static void child_close_range(unsigned lo, unsigned hi)
 {
         struct rlimit rl;
-        int fd, max = 1 << 20;
+        unsigned fd, max = 1u << 20;
 
-        if (close_range((unsigned)lo, ~0U, 0) == 0)
+        if (close_range(lo, hi, 0) == 0)
                 return;
-        /* No close_range (Linux < 5.9): close up to the fd limit. */
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)max)
-                max = (int)rl.rlim_cur;
-        for (fd = lo; fd < max; fd++)
-                (void)close(fd);
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)max)
+                max = (unsigned)rl.rlim_cur;
+        for (fd = lo; fd <= hi && fd < max; fd++)
+                (void)close((int)fd);
 }
 
-/* F_DUPFD_CLOEXEC answers EINVAL when @hi is not below RLIMIT_NOFILE: to
- * the caller that is a lack of fds, not a bad option. */
-static int child_dup_above(int fd, int hi)
+/* true if a pending move (src[i] >= 0) reads @fd. */
+static bool child_fd_read(const int *src, int m, int fd)
 {
-        int r = fcntl(fd, F_DUPFD_CLOEXEC, hi);
+        int i;
 
-        if (r < 0)
-                return errno == EINVAL ? -EMFILE : -errno;
-        return r;
+        for (i = 0; i < m; i++)
+                if (src[i] == fd)
+                        return true;
+        return false;
+}
+
+/* Close every fd from @lo up that no move reads. */
+static void child_close_unread(const int *src, int m, int lo)
+{
+        int i, next;
+
+        for (;;) {
+                next = -1;
+                for (i = 0; i < m; i++)
+                        if (src[i] >= lo && (next < 0 || src[i] < next))
+                                next = src[i];
+                if (next < 0) {
+                        child_close_range((unsigned)lo, ~0U);
+                        return;
+                }
+                if (next > lo)
+                        child_close_range((unsigned)lo, (unsigned)next - 1);
+                lo = next + 1;
+        }
+}
+
+/*
+ * Make the moves from move @i on whose targets no pending move reads:
+ * each one done may free the target another waited on (wait[]).  A source
+ * at or above 3 + @m goes once no move reads it.
+ */
+static int child_move_chain(int *src, int *wait, int m, int i, bool exec)
+{
+        int s, t, r;
+
+        while (i >= 0 && src[i] >= 0 && !wait[i]) {
+                s = src[i];
+                t = 3 + i;
+                /* exec: dup2 clears CLOEXEC, so exactly the kept fds reach
+                 * the program; fork: they stay CLOEXEC like every fd brood
+                 * makes.  The report (the last move) is CLOEXEC in both. */
+                if (s == t)
+                        r = fcntl(t, F_SETFD, exec && i < m - 1 ? 0 : FD_CLOEXEC);
+                else
+                        r = dup3(s, t, exec && i < m - 1 ? 0 : O_CLOEXEC);
+                if (r < 0)
+                        return -errno;
+                src[i] = -1;
+                i = -1;
+                if (s >= 3 && s < 3 + m && s != t) {
+                        if (--wait[s - 3] == 0)
+                                i = s - 3;      /* the move that waited on s */
+                } else if (s >= 3 + m && !child_fd_read(src, m, s)) {
+                        (void)close(s);
+                }
+        }
+        return 0;
+}
+
+/*
+ * Put src[i] at fd 3 + i for i < @m (the kept fds, then the report pipe),
+ * with as few fds open as can be: a parallel move, as a register allocator
+ * resolves one.  First every fd from 3 + @m up that no move reads goes
+ * (a process may hold many); then the moves are made in chains, each made
+ * once no pending move reads its target (wait[]: how many do); what is
+ * left are cycles, each broken through one spare fd.  So the child never
+ * holds more than 4 + @m fds, which brd_fsrv_spawn() checks against
+ * RLIMIT_NOFILE before it forks.
+ */
+static int child_place(int *src, int *wait, int m, bool exec)
+{
+        int i, j, spare, e;
+
+        child_close_unread(src, m, 3 + m);
+        for (i = 0; i < m; i++)
+                wait[i] = 0;
+        for (i = 0; i < m; i++)
+                if (src[i] >= 3 && src[i] < 3 + m && src[i] != 3 + i)
+                        wait[src[i] - 3]++;
+        for (i = 0; i < m; i++) {
+                e = child_move_chain(src, wait, m, i, exec);
+                if (e)
+                        return e;
+        }
+        /* Only cycles are left: every pending target is read by exactly one
+         * pending move.  The spare is free below 3 or from 3 + m up (the
+         * targets are all taken); below 3 it is closed with stdio's
+         * close-on-exec fds, above by the chain. */
+        for (i = 0; i < m; i++) {
+                if (src[i] < 0)
+                        continue;
+                spare = fcntl(3 + i, F_DUPFD_CLOEXEC, 0);
+                if (spare < 0)
+                        return -errno;
+                for (j = 0; j < m; j++)
+                        if (src[j] == 3 + i)
+                                src[j] = spare;
+                wait[i] = 0;
+                e = child_move_chain(src, wait, m, i, exec);
+                if (e)
+                        return e;
+        }
+        return 0;
 }
 
 /*
@@ -224,40 +328,33 @@ static int child_dup_above(int fd, int hi)
 static int child_prelude(struct brd_fsrv_req *q, bool exec)
 {
         const struct brd_spawn_opts *o = q->o;
-        int n = (int)q->nkeep, hi = 3 + n + 1, rep, i, fd, r;
-        int *tmp = q->keep ? q->keep + n : NULL;
+        int n = (int)q->nkeep, rep, i, fd, e;
+        int *src = q->keep + n, *wait = src + n + 1;
         const char *name = o->name ? o->name : q->comm;
         struct sigaction dfl;
 
         if (q->crash_stage == BRD__CRASH_AFTER_CLONE)
                 child_crash();
-        /* Move the report pipe and every kept fd above [3, 3 + n] first: a
-         * source may sit inside that range, and a dup2 onto it would destroy
-         * a source not moved yet (E4). */
-        rep = child_dup_above(q->report, hi);
-        if (rep < 0)
-                child_fail(q, q->report, rep);
-        for (i = 0; i < n; i++) {
-                tmp[i] = child_dup_above(q->keep[i], hi);
-                if (tmp[i] < 0)
-                        child_fail(q, rep, tmp[i]);
-        }
-        for (i = 0; i < n; i++) {
-                /* exec: dup2 clears CLOEXEC, so exactly these reach the program;
-                 * fork: they stay CLOEXEC like every fd brood makes. */
-                r = exec ? dup2(tmp[i], 3 + i) : dup3(tmp[i], 3 + i, O_CLOEXEC);
-                if (r < 0)
-                        child_fail(q, rep, -errno);
-        }
-        if (dup3(rep, 3 + n, O_CLOEXEC) < 0)
-                child_fail(q, rep, -errno);
+        for (i = 0; i < n; i++)
+                src[i] = q->keep[i];
+        src[n] = q->report;
+        e = child_place(src, wait, n + 1, exec);
+        if (e)
+                child_fail(q, src[n] >= 0 ? src[n] : 3 + n, e);       /* where the report is */
         rep = 3 + n;
-        /* fork without exec inherits every fd of the process: keep the list
-         * only, and tell the objects inherited from the parent that their
+        /*
+         * fds 0-2 that are close-on-exec are not stdio: with stdio closed,
+         * brood's own fds (a segment's memfd, this spawn's report pipe) or
+         * the host's take those numbers.  exec closes them; fork mode must
+         * too, or the child would hold what it was not handed.
+         */
+        for (fd = 0; fd < 3; fd++)
+                if (fcntl(fd, F_GETFD) > 0)
+                        (void)close(fd);
+        /* fork mode: tell the objects inherited from the parent that their
          * fd numbers are gone (they may be the handles' numbers now).  Not
          * in exec mode: that child shares our memory (CLONE_VM) but not our
          * fd table, and the objects are ours, their fds intact. */
-        child_close_from(hi);
         if (!exec)
                 brd__fork_fds_closed();
         if (o->flags & BRD_SPAWN_NULL_STDIO) {
@@ -353,6 +450,38 @@ static void fsrv_stack_clean(struct brd_fsrv *fs)
 #endif
 }
 
+/*
+ * true if @pid is still a child of this thread, alive or a zombie: then it
+ * cannot have been reused, and a pidfd opened before names it.  __WNOTHREAD:
+ * a process the host forked from another thread, under a recycled pid, is
+ * the process's child too, but not this thread's.
+ */
+static bool fsrv_child_unreaped(pid_t pid)
+{
+        siginfo_t si;
+
+        memset(&si, 0, sizeof(si));
+        return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL | __WNOTHREAD) == 0;
+}
+
+/* Map the exec children's stack: @size bytes, a guard page at the bottom,
+ * not inherited by fork-mode children. */
+static int fsrv_stack_map(struct brd_fsrv *fs, size_t size)
+{
+        void *st = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+
+        if (st == MAP_FAILED)
+                return -errno;
+        (void)mprotect(st, (size_t)sysconf(_SC_PAGESIZE), PROT_NONE);
+        (void)madvise(st, size, MADV_DONTFORK);
+        if (fs->stack)
+                munmap(fs->stack, fs->stack_size);
+        fs->stack = st;
+        fs->stack_size = size;
+        return 0;
+}
+
 static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
 {
         struct brd_child *c = q->child;
@@ -360,7 +489,11 @@ static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
         pid_t pid;
 
         q->parent = fs->pid;
-        if (q->o->argv) {
+        if (q->o->argv && q->stack_size > fs->stack_size)
+                err = fsrv_stack_map(fs, q->stack_size);
+        if (err) {
+                pid = -1;
+        } else if (q->o->argv) {
                 /* exit_signal 0 (the low byte of flags) until execve: see the file comment. */
                 pid = clone(child_exec_main, (char *)fs->stack + fs->stack_size,
                             CLONE_VM | CLONE_VFORK | CLONE_PIDFD, q, &pidfd);
@@ -377,10 +510,17 @@ static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
                         /* At once: until the pidfd exists the pid is only safe
                          * because the child is ours and unreaped. */
                         pidfd = pidfd_open(pid, 0);
-                        if (pidfd < 0 && errno == ESRCH) {
-                                c->state = BRD_CHILD_LOST;      /* a host waitpid(-1) was faster */
+                        err = pidfd < 0 ? -errno : 0;
+                        if (!fsrv_child_unreaped(pid)) {
+                                /* A host's waitpid(-1) (or SIGCHLD = SIG_IGN)
+                                 * was faster: the pid, and a pidfd of it, may
+                                 * name another process by now. */
+                                if (pidfd >= 0)
+                                        brd__close(pidfd);
+                                pidfd = -1;
+                                err = 0;
+                                c->state = BRD_CHILD_LOST;
                         } else if (pidfd < 0) {
-                                err = -errno;
                                 (void)kill(pid, SIGKILL);
                                 while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
                                         ;
@@ -517,7 +657,6 @@ BRD_EXPORT int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv)
         fs->flags = flags;
         fs->fork_gen = brd__fork_gen();
         fs->pid = brd__getpid();
-        fs->stack_size = BRD_EXEC_STACK;
         fsrv_read_comm(fs->comm);      /* before the thread renames itself */
         pthread_once(&fsrv_bind_once, fsrv_bind);
         /* The report slots: shared with every fork-mode child. */
@@ -528,16 +667,9 @@ BRD_EXPORT int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv)
                 fs->slots = NULL;
                 goto fail;
         }
-        fs->stack = mmap(NULL, fs->stack_size, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
-        if (fs->stack == MAP_FAILED) {
-                r = -errno;
-                fs->stack = NULL;
+        r = fsrv_stack_map(fs, BRD_EXEC_STACK);
+        if (r < 0)
                 goto fail;
-        }
-        /* A guard page below the stack, and fork-mode children need none of it. */
-        (void)mprotect(fs->stack, (size_t)sysconf(_SC_PAGESIZE), PROT_NONE);
-        (void)madvise(fs->stack, fs->stack_size, MADV_DONTFORK);
         /* The thread inherits the creator's mask: block everything around the
          * create so that no signal of the host is ever handled on it, and
          * every child starts from a fully blocked mask until its reset. */
@@ -615,17 +747,20 @@ static bool env_is_ours(const char *e)
 static int req_prepare(struct brd_fsrv_req *q, const struct brd_spawn_opts *o, size_t nkeep)
 {
         char *const *src;
-        size_t i, k = 0, n = 0, m = 0;
+        size_t i, k = 0, n = 0, m = 0, page;
         uint32_t j;
         int fd = 3;
 
         q->o = o;
         q->nkeep = nkeep;
         q->report = -1;
+        /* The sources, then the child's moves (the report's too) and their waits. */
+        q->keep = calloc(3 * nkeep + 2, sizeof(int));
+        if (!q->keep)
+                return -ENOMEM;
         if (o->nhandles) {
                 q->handles = calloc(o->nhandles, sizeof(*q->handles));
-                q->keep = calloc(2 * nkeep + 1, sizeof(int));
-                if (!q->handles || !q->keep)
+                if (!q->handles)
                         return -ENOMEM;
                 for (i = 0; i < o->nhandles; i++) {
                         q->handles[i] = o->handles[i];
@@ -641,6 +776,14 @@ static int req_prepare(struct brd_fsrv_req *q, const struct brd_spawn_opts *o, s
         }
         if (!o->argv)
                 return 0;
+        while (o->argv[n])
+                n++;
+        q->stack_size = BRD_EXEC_FRAMES + (n + 2) * sizeof(char *);
+        if (q->stack_size < BRD_EXEC_STACK)
+                q->stack_size = BRD_EXEC_STACK;
+        page = (size_t)sysconf(_SC_PAGESIZE);
+        q->stack_size = (q->stack_size + page - 1) / page * page;
+        n = 0;
         /* A filtered copy: descriptions inherited from an ancestor go, ours is added. */
         src = o->envp ? o->envp : environ;
         while (src && src[n])
@@ -761,6 +904,7 @@ BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *
         struct brd_fsrv_req q;
         struct brd_child *c = NULL;
         int p[2] = { -1, -1 }, r, v = 0;
+        struct rlimit rl;
         size_t nkeep;
         ssize_t got;
 
@@ -772,6 +916,9 @@ BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *
         /* Inherited through fork(): the thread does not exist in this process. */
         if (fs->fork_gen != brd__fork_gen())
                 return -ENOTSUP;
+        /* The child holds up to 3 + (nkeep + 1) + 1 fds (child_place()). */
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)nkeep + 5)
+                return -EMFILE;
         /* Our reference first: a brd_fsrv_stop() running from here on
          * cannot free fs under us (see brd_fsrv_stop_grace() in fork.h). */
         pthread_mutex_lock(&fs->lock);

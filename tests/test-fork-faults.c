@@ -99,8 +99,21 @@ int __wrap_pipe2(int p[2], int flags)
         return inject("pipe2", EMFILE) ? -1 : __real_pipe2(p, flags);
 }
 
+/* Set: the next pidfd_open() (the forkserver's, right after its fork)
+ * first hands the pid to the "host" thread of test_spawn_pid_recycled() on
+ * recycle_req and waits for its answer on recycle_rep (eventfds). */
+static int recycle_next;
+static int recycle_req = -1, recycle_rep = -1;
+
 int __wrap_pidfd_open(pid_t pid, unsigned int flags)
 {
+        uint64_t v = (uint64_t)pid;
+
+        if (__atomic_exchange_n(&recycle_next, 0, __ATOMIC_SEQ_CST)) {
+                if (write(recycle_req, &v, sizeof(v)) != sizeof(v) ||
+                    read(recycle_rep, &v, sizeof(v)) != sizeof(v))
+                        abort();
+        }
         return inject("pidfd_open", EMFILE) ? -1 : __real_pidfd_open(pid, flags);
 }
 
@@ -323,6 +336,99 @@ static void test_spawn_racing_stop(void **state)
         t_leak_end(&l);
 }
 
+/* ------------------------------------------------------------ a recycled pid */
+static pid_t impostor = -1;
+static int impostor_hold[2] = { -1, -1 };
+
+/*
+ * The host, on a thread of its own, between the forkserver's fork() and its
+ * pidfd_open(): it reaps brood's child (a SIGCHLD handler's waitpid(-1))
+ * and forks a process that gets the same pid (ns_last_pid stands in for a
+ * pid space that wrapped).  The impostor waits for EOF on impostor_hold.
+ */
+static void *host_recycles(void *arg)
+{
+        uint64_t v;
+        char b[16];
+        int fd, len;
+        pid_t pid;
+
+        if (read(recycle_req, &v, sizeof(v)) != sizeof(v))
+                abort();
+        pid = (pid_t)v;
+        if (waitpid(pid, NULL, 0) == pid) {
+                len = snprintf(b, sizeof(b), "%d", pid - 1);
+                fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+                if (fd >= 0 && write(fd, b, (size_t)len) == len) {
+                        impostor = fork();
+                        if (impostor == 0) {
+                                char c;
+
+                                close(impostor_hold[1]);
+                                while (read(impostor_hold[0], &c, 1) < 0 && errno == EINTR)
+                                        ;
+                                _exit(0);
+                        }
+                }
+                if (fd >= 0)
+                        close(fd);
+        }
+        v = 1;
+        if (write(recycle_rep, &v, sizeof(v)) != sizeof(v))
+                abort();
+        return NULL;
+}
+
+/* In a pid namespace of its own (ns_last_pid).  Exit code: 0 ok, else the
+ * failed check. */
+static int spawn_pid_recycled(void *arg)
+{
+        struct brd_spawn_opts o = { .fn = fn_exit7 };
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        pthread_t t;
+        int r, st;
+
+        recycle_req = eventfd(0, EFD_CLOEXEC);
+        recycle_rep = eventfd(0, EFD_CLOEXEC);
+        if (recycle_req < 0 || recycle_rep < 0 || pipe2(impostor_hold, O_CLOEXEC) < 0)
+                return 1;
+        if (brd_fsrv_start(0, &fs) < 0 || pthread_create(&t, NULL, host_recycles, NULL))
+                return 2;
+        __atomic_store_n(&recycle_next, 1, __ATOMIC_SEQ_CST);
+        r = brd_fsrv_spawn(fs, &o, &c);
+        pthread_join(t, NULL);
+        /* The child reached fn before the host took it: the spawn succeeded. */
+        if (r < 0)
+                return 3;
+        if (impostor < 0 || impostor != brd_child_pid(c))
+                return T_EXIT_SKIP;     /* the pid was not reused: nothing shown */
+        if (brd_child_kill(c, SIGTERM) != -ESRCH)
+                return 4;               /* it would have reached the impostor */
+        if (brd_child_wait(c, 1000, &st) != -ECHILD)
+                return 5;               /* it would have taken the impostor's status */
+        if (waitpid(impostor, &st, WNOHANG) != 0)
+                return 6;               /* the impostor, untouched, still runs */
+        close(impostor_hold[1]);
+        if (waitpid(impostor, &st, 0) != impostor || !WIFEXITED(st) || WEXITSTATUS(st))
+                return 7;
+        brd_child_free(c);
+        brd_fsrv_stop(fs);
+        return 0;
+}
+
+/* RELIABILITY A9: a host that reaps brood's child before the forkserver
+ * holds its pidfd, and a pid reused at once, never make brood signal or
+ * reap the other process. */
+static void test_spawn_pid_recycled(void **state)
+{
+        int rc = t_run_in_new_pidns(spawn_pid_recycled, NULL);
+
+        if (rc == T_EXIT_SKIP)
+                skip();
+        assert_int_equal(rc, 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -332,6 +438,7 @@ int main(void)
                 cmocka_unit_test(test_spawn_exec_faults),
                 cmocka_unit_test(test_spawn_exec_handles_faults),
                 cmocka_unit_test(test_spawn_racing_stop),
+                cmocka_unit_test(test_spawn_pid_recycled),
         };
 
         return cmocka_run_group_tests_name("fork-faults", tests, NULL, NULL);

@@ -830,34 +830,83 @@ static void test_report_after_caller_returned(void **state)
 }
 
 /* ------------------------------------------------------------ fd limit */
+/* What a fork-mode child must find: fd 3 + i is the file of want[i] (same
+ * device and inode), 0-2 are open or closed as said, nothing else is open. */
+struct fd_want {
+        int n;
+        bool stdio_closed;
+        dev_t dev[16];
+        ino_t ino[16];
+};
+
+static void fd_want_add(struct fd_want *w, int fd)
+{
+        struct stat st;
+
+        assert_int_equal(fstat(fd, &st), 0);
+        w->dev[w->n] = st.st_dev;
+        w->ino[w->n] = st.st_ino;
+        w->n++;
+}
+
+/* Exit code: 0 ok, else the failed check. */
+static int fn_fds_are(void *arg, struct brd_handle *h, size_t n)
+{
+        const struct fd_want *w = arg;
+        struct rlimit rl;
+        struct stat st;
+        int fd;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 1;
+        for (fd = 0; fd < (int)rl.rlim_cur; fd++) {
+                bool open = fcntl(fd, F_GETFD) >= 0;
+
+                if (fd < 3 && open == w->stdio_closed)
+                        return 2;
+                if (fd >= 3 + w->n && open)
+                        return 3;
+                if (fd < 3 || fd >= 3 + w->n)
+                        continue;
+                if (!open || fstat(fd, &st) < 0)
+                        return 4;
+                if (st.st_dev != w->dev[fd - 3] || st.st_ino != w->ino[fd - 3])
+                        return 5;
+        }
+        return 0;
+}
+
 /* Exit code: 0 ok, else the failed check.  A forked test process: the
  * limit is the process's own. */
 static int spawn_under_fd_limit(void)
 {
-        char *argv[] = { "/bin/true", NULL };
+        char count[] = "count", *argv[] = { (char *)helper_path(), count, NULL };
+        struct fd_want w = { .n = 0 };
         struct brd_handle h[4];
         struct brd_fsrv *fs;
         struct brd_child *c = NULL;
         struct rlimit rl;
         siginfo_t si;
-        int i, mode, n0, r, hi = 3 + 16 + 1;
+        int i, mode, n0, r, st, need = 16 + 5;
 
         for (i = 0; i < 4; i++)
                 h[i] = (struct brd_handle){ .kind = BRD_HANDLE_SEG, .nfds = 4, .fds = { 0, 0, 0, 0 } };
+        for (i = 0; i < 16; i++)
+                fd_want_add(&w, 0);
         if (brd_fsrv_start(0, &fs) < 0)
                 return 1;
         n0 = t_fd_count();
-        /* The child needs fds up to 3 + 16 kept + 1: not below the limit.
-         * This side (pipe, pidfd) still fits under it. */
-        if (n0 + 4 >= hi || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        /* The child needs 5 + 16 fds (0-2, 16 kept, its report, a spare).
+         * This side (pipe, pidfd) still fits under one less. */
+        if (n0 + 4 >= need - 1 || getrlimit(RLIMIT_NOFILE, &rl) < 0)
                 return 2;
-        rl.rlim_cur = (rlim_t)hi;
-        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-                return 3;
         for (mode = 0; mode < 2; mode++) {
-                struct brd_spawn_opts o = { .fn = mode ? NULL : fn_exit_arg, .argv = mode ? argv : NULL,
-                                            .handles = h, .nhandles = 4 };
+                struct brd_spawn_opts o = { .fn = mode ? NULL : fn_fds_are, .arg = &w,
+                                            .argv = mode ? argv : NULL, .handles = h, .nhandles = 4 };
 
+                rl.rlim_cur = (rlim_t)need - 1;
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                        return 3;
                 r = brd_fsrv_spawn(fs, &o, &c);
                 if (r != -EMFILE)
                         return 10 + mode * 10 + (r == -EINVAL ? 1 : r == 0 ? 2 : 3);
@@ -866,6 +915,18 @@ static int spawn_under_fd_limit(void)
                 memset(&si, 0, sizeof(si));
                 if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 || errno != ECHILD)
                         return 15 + mode * 10;  /* a child left, zombie or alive */
+                /* One more fd, and it fits: the child has its 16 fds. */
+                rl.rlim_cur = (rlim_t)need;
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                        return 4;
+                if (brd_fsrv_spawn(fs, &o, &c) < 0)
+                        return 16 + mode * 10;
+                if (brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st))
+                        return 17 + mode * 10;
+                brd_child_free(c);
+                /* exec: the helper's exit code is its fd count */
+                if (WEXITSTATUS(st) != (mode ? 3 + 16 : 0))
+                        return 40 + mode * 10 + (WEXITSTATUS(st) < 10 ? WEXITSTATUS(st) : 9);
         }
         brd_fsrv_stop(fs);
         return 0;
@@ -878,6 +939,188 @@ static void test_spawn_fd_limit_is_emfile(void **state)
         assert_true(pid >= 0);
         if (pid == 0)
                 _exit(spawn_under_fd_limit());
+        assert_int_equal(t_wait_child(pid), 0);
+}
+
+/* memfd_create at exactly @fd (it must be free), or -1. */
+static int memfd_at(int fd)
+{
+        int m = memfd_create("t", MFD_CLOEXEC), r;
+
+        if (m < 0 || m == fd)
+                return m;
+        r = dup3(m, fd, O_CLOEXEC);
+        close(m);
+        return r;
+}
+
+/*
+ * The kept fds trade places (3 and 4 swapped, 5 stays, 4 kept twice, two
+ * from high up) in a process whose fd table is full but for the spawn's
+ * own pipe and pidfd: the child still gets every fd where it belongs, and
+ * nothing else.  Exit code: 0 ok, else the failed check.
+ */
+static int spawn_fds_trade_places(void)
+{
+        const int lim = 64;
+        struct fd_want w = { .n = 0 };
+        struct brd_handle h[6];
+        int src[6], i, st, hi1 = lim - 6, hi2 = lim - 9;
+        struct brd_spawn_opts o = { .fn = fn_fds_are, .arg = &w, .handles = h, .nhandles = 6 };
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct rlimit rl;
+
+        (void)close_range(3, ~0U, 0);   /* the layout below needs 3-5 free */
+        if (brd_fsrv_start(0, &fs) < 0)
+                return 1;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 2;
+        rl.rlim_cur = (rlim_t)lim;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 3;
+        if (memfd_at(3) != 3 || memfd_at(4) != 4 || memfd_at(5) != 5 ||
+            memfd_at(hi1) != hi1 || memfd_at(hi2) != hi2)
+                return 5;
+        src[0] = 4;
+        src[1] = 3;
+        src[2] = 5;
+        src[3] = hi1;
+        src[4] = hi2;
+        src[5] = 4;
+        for (i = 0; i < 6; i++) {
+                h[i] = tf_fd_handle(src[i]);
+                fd_want_add(&w, src[i]);
+        }
+        /* Fill the table but for the 3 fds spawn takes here (pipe, pidfd). */
+        while (t_fd_count() < lim - 3)
+                if (open("/dev/null", O_RDONLY | O_CLOEXEC) < 0)
+                        return 6;
+        if (brd_fsrv_spawn(fs, &o, &c) < 0)
+                return 7;
+        if (brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st))
+                return 8;
+        brd_child_free(c);
+        if (WEXITSTATUS(st))
+                return 10 + WEXITSTATUS(st);
+        brd_fsrv_stop(fs);
+        return 0;
+}
+
+static void test_spawn_fds_trade_places(void **state)
+{
+        pid_t pid = fork();
+
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(spawn_fds_trade_places());
+        assert_int_equal(t_wait_child(pid), 0);
+}
+
+/*
+ * With stdio closed, brood's own fds take 0-2 (the segment's memfd, the
+ * spawn's report pipe): a fork-mode child handed nothing holds none of
+ * them, and one handed the segment has it at 3 only.  Exit code: 0 ok.
+ */
+static int spawn_closed_stdio(void)
+{
+        struct fd_want none = { .n = 0, .stdio_closed = true }, one = { .n = 0, .stdio_closed = true };
+        struct brd_spawn_opts o = { .fn = fn_fds_are };
+        struct brd_handle h;
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct brd_seg *seg;
+        int i, st;
+
+        if (brd_fsrv_start(0, &fs) < 0)
+                return 1;
+        for (i = 0; i < 3; i++)
+                close(i);
+        if (brd_seg_create("t", 4096, 0, &seg) < 0 || brd_seg_fd(seg) != 0)
+                return 2;       /* the memfd took fd 0 */
+        for (i = 0; i < 2; i++) {
+                o.arg = i ? &one : &none;
+                o.handles = i ? &h : NULL;
+                o.nhandles = (size_t)i;
+                if (i) {
+                        h = tf_fd_handle(brd_seg_fd(seg));
+                        fd_want_add(&one, brd_seg_fd(seg));
+                }
+                if (brd_fsrv_spawn(fs, &o, &c) < 0)
+                        return 3 + i * 10;
+                if (brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st))
+                        return 4 + i * 10;
+                brd_child_free(c);
+                if (WEXITSTATUS(st))
+                        return 20 + i * 10 + WEXITSTATUS(st);
+        }
+        brd_seg_close(seg);
+        brd_fsrv_stop(fs);
+        return 0;
+}
+
+static void test_spawn_closed_stdio(void **state)
+{
+        pid_t pid = fork();
+
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(spawn_closed_stdio());
+        assert_int_equal(t_wait_child(pid), 0);
+}
+
+/*
+ * exec mode, a program found on PATH that has no #! line: execvpe() runs it
+ * through /bin/sh with a copy of argv on the child's stack, which must hold
+ * a long argv too.  Exit code: 0 ok, else the failed check (the process
+ * dies by SIGSEGV if the copy overruns the stack).
+ */
+static int spawn_script_long_argv(void)
+{
+        enum { N = 40000 };
+        char dir[] = "/tmp/brd-t-argv-XXXXXX", path[64], name[] = "brd-t-noshebang", x[] = "x";
+        char **argv = calloc(N + 2, sizeof(char *));
+        struct brd_spawn_opts o = { .argv = argv };
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        int fd, i, r = 0, st;
+
+        if (!argv || !mkdtemp(dir))
+                return 1;
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+        if (fd < 0 || write(fd, "exit 3\n", 7) != 7 || close(fd) < 0 || setenv("PATH", dir, 1) < 0) {
+                r = 2;
+                goto out;
+        }
+        argv[0] = name;
+        for (i = 1; i <= N; i++)
+                argv[i] = x;
+        if (brd_fsrv_start(0, &fs) < 0) {
+                r = 3;
+                goto out;
+        }
+        if (brd_fsrv_spawn(fs, &o, &c) < 0)
+                r = 4;
+        else if (brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 3)
+                r = 5;
+        if (r != 4)
+                brd_child_free(c);
+        brd_fsrv_stop(fs);
+out:
+        unlink(path);
+        rmdir(dir);
+        free(argv);
+        return r;
+}
+
+static void test_exec_script_long_argv(void **state)
+{
+        pid_t pid = fork();
+
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(spawn_script_long_argv());
         assert_int_equal(t_wait_child(pid), 0);
 }
 
@@ -935,6 +1178,9 @@ int main(void)
                 cmocka_unit_test(test_fork_name_defaults_to_process),
                 cmocka_unit_test(test_report_after_caller_returned),
                 cmocka_unit_test(test_spawn_fd_limit_is_emfile),
+                cmocka_unit_test(test_spawn_fds_trade_places),
+                cmocka_unit_test(test_spawn_closed_stdio),
+                cmocka_unit_test(test_exec_script_long_argv),
         };
 
         return cmocka_run_group_tests_name("fork-spawn", tests, NULL, NULL);

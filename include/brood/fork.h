@@ -24,12 +24,14 @@
  * (execve resets exit_signal to SIGCHLD) are ordinary children: a host that
  * reaps with waitpid(-1), or sets SIGCHLD to SIG_IGN, takes their status, and
  * brood then reports -ECHILD ("status unknown") at once, never a hang and
- * never another process's status.  The exec clone uses exit_signal 0 for the
+ * never another process's status, even when the host reaped the child before
+ * brood held a pidfd of it and the pid went to another process.  The exec clone uses exit_signal 0 for the
  * prelude, so a child that dies before execve is always brood's to reap.
  *
  * In both modes, between the fork and fn/execve the child makes only
  * async-signal-safe calls: it moves the handles' fds to 3, 4, 5... in order,
- * closes every other fd above 2 (close_range), resets every signal
+ * closes every other fd above 2 (close_range) and the close-on-exec ones
+ * below 3, resets every signal
  * disposition to SIG_DFL, sets its name (fork mode), sets
  * PR_SET_PDEATHSIG(SIGKILL) and re-checks getppid() against the race where
  * the parent already died, and optionally points stdio at /dev/null.  It then
@@ -131,9 +133,11 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  * @ret_child: the child; untouched on failure
  *
  * The child keeps exactly fds 0, 1, 2 and its handles' fds, renumbered 3, 4,
- * 5... in order; it has one thread, default signal dispositions, an empty
- * signal mask and (unless BRD_SPAWN_NO_PDEATHSIG) dies by SIGKILL when this
- * process dies.  In exec mode the handles are described in the environment
+ * 5... in order.  Of fds 0-2 it closes those that are close-on-exec, as
+ * exec would: with stdio closed, brood's own fds or the host's take those
+ * numbers, and a child must not hold what it was not handed.  It has one
+ * thread, default signal dispositions, an empty signal mask and (unless
+ * BRD_SPAWN_NO_PDEATHSIG) dies by SIGKILL when this process dies.  In exec mode the handles are described in the environment
  * (BROOD_HANDLES, BROOD_HANDLES_PID) for brd_handle_from_env(); stale
  * descriptions inherited from an ancestor are removed.  The call returns
  * once the child has reached fn or execve.  Fork mode: memory on the stack
@@ -145,10 +149,11 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  * known handle kinds); -ENOTSUP on a forkserver inherited through fork();
  * -ESHUTDOWN once brd_fsrv_stop() has begun; -EAGAIN/-ENOMEM/-EMFILE when the
  * child or a resource for it cannot be created (-EMFILE also when
- * RLIMIT_NOFILE leaves no room for fds 3..3 + its fd count in the child);
- * the child's own -errno when
- * its setup or execve failed (e.g. -ENOENT, -EACCES); -ECHILD when the child
- * died before fn/execve.  On every failure the child, if one was created, has
+ * RLIMIT_NOFILE is below 5 + its fd count: the child briefly holds fds
+ * 0..3 + that count, its report pipe among them, and one spare; how many
+ * fds this process has open does not matter, the child closes them first);
+ * the child's own -errno when its setup or execve failed (e.g. -ENOENT,
+ * -EACCES); -ECHILD when the child died before fn/execve.  On every failure the child, if one was created, has
  * been reaped: no zombie, no fd left.
  * Concurrency: any number of threads at once; requests are served in order by
  * the one thread.  Fork: the child's handles are copies, the caller still
