@@ -41,6 +41,13 @@
  * report that races with the caller's return can never kill it): so
  * brd_fsrv_spawn() returns only once the child is known to have reached fn
  * (fork mode) or execve (exec mode), and returns the child's -errno otherwise.
+ *
+ * Memory: a fork-mode child keeps only its handles' fds, but, as after any
+ * fork(), every mapping of the parent.  The shared memory of rings, pools
+ * and segments it was not handed stays mapped and writable there; only the
+ * calls refuse those objects (-EBADF, see shm.h and ringbuf.h).  Segments
+ * and pools created NOFORK are not mapped in the child; an exec-mode child
+ * keeps no memory of the parent at all.
  */
 #ifndef BROOD_FORK_H
 #define BROOD_FORK_H
