@@ -230,6 +230,8 @@ static inline int ring_check(const struct brd_ring *r, uint32_t role)
  * nothing until it has left.  Only the paths that can wait hold it (send's,
  * reserve's, recv's and peek's slow paths, write, read): the public call
  * returns their result directly, so nothing touches the endpoint after.
+ * With debug checks the checked wrapper holds the whole call instead
+ * (RING_CHECKED), so that its own bookkeeping is inside the hold too.
  */
 static inline void ring_hold(struct brd_ring *r)
 {
@@ -245,6 +247,15 @@ static inline void ring_unhold(struct brd_ring *r)
                 AO_store_release(&r->held, 0);
 }
 
+#if BRD_DEBUG_CHECKS
+/* The checked wrapper holds (RING_CHECKED): a hold of its own here would end
+ * before the wrapper's ring_leave(). */
+#define RING_HELD(attrs, type, name, held, params, args)        \
+        attrs type name params                                  \
+        {                                                       \
+                return held args;                               \
+        }
+#else
 #define RING_HELD(attrs, type, name, held, params, args)        \
         attrs type name params                                  \
         {                                                       \
@@ -255,6 +266,7 @@ static inline void ring_unhold(struct brd_ring *r)
                 ring_unhold(r);                                 \
                 return ret;                                     \
         }
+#endif
 
 /* ------------------------------------------------------------ producer */
 
@@ -1154,7 +1166,14 @@ static void ring_leave(struct brd_ring *r)
 #undef brd_ring_release
 #undef brd_ring_read
 
-/* The exported call @name: ring_enter(), the unchecked call, ring_leave(). */
+/*
+ * The exported call @name: ring_enter(), then the unchecked call and
+ * ring_leave() inside one hold of the endpoint (RING_HELD holds nothing in
+ * this build).  The hold ends last: brd_ring_close() in another thread
+ * frees the endpoint as soon as it sees it end, so nothing may touch @r
+ * after (a ring_leave() after it wrote into freed memory).  Held only once
+ * entered: a thread turned away with -EBUSY leaves the holder's mark alone.
+ */
 #define RING_CHECKED(type, name, unchecked, params, args)       \
         BRD_EXPORT type name params                             \
         {                                                       \
@@ -1162,8 +1181,10 @@ static void ring_leave(struct brd_ring *r)
                                                                 \
                 if (ret)                                        \
                         return ret;                             \
+                ring_hold(r);                                   \
                 ret = unchecked args;                           \
                 ring_leave(r);                                  \
+                ring_unhold(r);                                 \
                 return ret;                                     \
         }
 

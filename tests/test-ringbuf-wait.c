@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -21,6 +24,43 @@
 #include "helpers.h"
 #include <brood/ringbuf.h>
 #include "internal/brd-ring.h"
+#include "../ringbuf/endpoint.h"        /* white box: where an endpoint's fields are */
+
+/*
+ * calloc() and free() are wrapped (tests/meson.build) so that a test can
+ * place the next endpoint that attach allocates where it likes, and keep it
+ * mapped after its free(): test_close_frees_after_last_write().  Every
+ * other call goes to the real ones.
+ */
+void *__real_calloc(size_t n, size_t size);
+void __real_free(void *p);
+void *__wrap_calloc(size_t n, size_t size);
+void __wrap_free(void *p);
+
+static struct {
+        bool armed;                     /* the next endpoint allocated is ring */
+        void *ring;                     /* its free() is only noted */
+        bool freed;
+} placed;
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+        if (placed.armed && n == 1 && size == sizeof(struct brd_ring)) {
+                placed.armed = false;
+                memset(placed.ring, 0, size);
+                return placed.ring;
+        }
+        return __real_calloc(n, size);
+}
+
+void __wrap_free(void *p)
+{
+        if (p && p == placed.ring) {
+                placed.freed = true;
+                return;
+        }
+        __real_free(p);
+}
 
 /* Until @side announces that it sleeps (a condition, not a delay). */
 static void wait_sleeping(struct brd_ring_side *side)
@@ -501,6 +541,113 @@ static void test_close_inherited_while_parent_blocked(void **state)
         t_leak_end(&l);
 }
 
+#if BRD_DEBUG_CHECKS
+struct wp_watch {
+        int uffd;
+        uint8_t *page;                  /* the write-protected page */
+        size_t size;
+        const struct brd_ring *r;
+        int faults;
+        AO_t held;                      /* r->held when the page was first written */
+};
+
+/* The first write to the protected page: note the endpoint's hold, then
+ * lift the protection, which lets the writer go on. */
+static void *wp_thread(void *arg)
+{
+        struct wp_watch *w = arg;
+        struct uffdio_writeprotect un = { .range = { (uintptr_t)w->page, w->size }, .mode = 0 };
+        struct pollfd p = { .fd = w->uffd, .events = POLLIN };
+        struct uffd_msg m;
+
+        if (poll(&p, 1, 10000) == 1 && read(w->uffd, &m, sizeof(m)) == sizeof(m) &&
+            m.event == UFFD_EVENT_PAGEFAULT && (m.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)) {
+                w->held = AO_load(&w->r->held);
+                w->faults++;
+        }
+        (void)ioctl(w->uffd, UFFDIO_WRITEPROTECT, &un);
+        return NULL;
+}
+#endif
+
+/*
+ * Debug builds: brd_ring_close() frees the endpoint once a call blocked in
+ * it has dropped its hold, so the checked wrapper (ring.c, RING_CHECKED)
+ * must write nothing after: its ring_leave() once stored r->user there, in
+ * freed memory.  The endpoint is placed so that `user` and the fields after
+ * it (written at attach only) have a page of their own, write-protected
+ * with userfaultfd while the call sleeps: the call's first write there
+ * stops it until the watcher has looked at the hold, which must still be
+ * up (close still waiting).  No timing: the fault holds the writer.
+ */
+static void test_close_frees_after_last_write(void **state)
+{
+#if BRD_DEBUG_CHECKS
+        size_t page = (size_t)sysconf(_SC_PAGESIZE), at = offsetof(struct brd_ring, user);
+        struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP };
+        struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_WP };
+        struct uffdio_writeprotect wp = { .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+        struct wp_watch w = { 0 };
+        struct t_ring_view f;
+        struct call c;
+        struct t_leak l;
+        char buf[200] = { 0 };
+        pthread_t t, tw;
+        uint8_t *map;
+
+        (void)state;
+        t_leak_begin(&l);
+        /* Everything from `user` on fits in the second page. */
+        assert_true(at % _Alignof(struct brd_ring) == 0 && sizeof(struct brd_ring) - at < page);
+        map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        assert_true(map != MAP_FAILED);
+        w.page = map + page;
+        w.size = page;
+        w.uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+        reg.range = wp.range = (struct uffdio_range){ (uintptr_t)w.page, w.size };
+        if (w.uffd < 0 || ioctl(w.uffd, UFFDIO_API, &api) < 0 ||
+            !(api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP) ||
+            ioctl(w.uffd, UFFDIO_REGISTER, &reg) < 0) {
+                if (w.uffd >= 0)
+                        close(w.uffd);
+                munmap(map, 2 * page);
+                skip();         /* no userfaultfd write-protection here (seccomp, Linux < 5.11) */
+        }
+
+        placed.ring = map + page - at;
+        placed.freed = false;
+        placed.armed = true;
+        t_ring_view_open(&f, 4096, 0, false);   /* the producer, attached first, is placed */
+        assert_false(placed.armed);
+        assert_ptr_equal(f.p, placed.ring);
+        w.r = f.p;
+        while (brd_ring_send(f.p, buf, sizeof(buf), 0) == 0)
+                ;
+        t = start_blocked(&f, &c, 1);
+        assert_int_equal(ioctl(w.uffd, UFFDIO_WRITEPROTECT, &wp), 0);
+        assert_int_equal(pthread_create(&tw, NULL, wp_thread, &w), 0);
+        brd_ring_close(f.p);
+        f.p = NULL;
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(pthread_join(tw, NULL), 0);
+        assert_int_equal(c.ret, -ECANCELED);
+        assert_true(placed.freed);
+        /* The wrapper's write of `user` came while close still waited. */
+        assert_int_equal(w.faults, 1);
+        assert_int_equal(w.held, 1);
+
+        placed.ring = NULL;
+        (void)ioctl(w.uffd, UFFDIO_UNREGISTER, &reg.range);
+        close(w.uffd);
+        munmap(map, 2 * page);
+        t_ring_view_close(&f);
+        t_leak_end(&l);
+#else
+        (void)state;
+        skip();
+#endif
+}
+
 /*
  * Timeouts and a stream under a storm of SIGUSR1 and SIGCHLD (no
  * SA_RESTART: every sleep returns EINTR).  Nothing is asserted while the
@@ -908,6 +1055,7 @@ int main(void)
                 cmocka_unit_test(test_second_thread_is_busy),
                 cmocka_unit_test(test_close_while_blocked),
                 cmocka_unit_test(test_close_inherited_while_parent_blocked),
+                cmocka_unit_test(test_close_frees_after_last_write),
                 cmocka_unit_test(test_saturated_doorbell_still_wakes),
                 cmocka_unit_test(test_blocking_doorbell_never_blocks),
                 cmocka_unit_test(test_stray_reads_keep_waking),
