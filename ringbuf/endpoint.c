@@ -440,8 +440,11 @@ BRD_EXPORT void brd_ring_close(struct brd_ring *r)
          * (whose held flag, copied from a parent thread, nobody clears). */
         mine = ring_mine(r) && r->fork_gen == brd__fork_gen();
         /* Another thread blocked in a call of this endpoint: interrupt it
-         * (-ECANCELED) and free nothing before it has left (D28). */
-        if (mine && AO_load_acquire(&r->held)) {
+         * (-ECANCELED) and free nothing before it has left (D28).  The mark
+         * (a full barrier before the interrupt's store) tells the holder
+         * that this cancel is close's: even a write that moved bytes
+         * answers -ECANCELED (stream_write_cancelled()). */
+        if (mine && AO_compare_and_swap_full(&r->held, 1, RING_HOLD_CLOSING)) {
                 AO_store_release(&r->intr, 1);
                 efd_signal(r->efd_intr);
                 while (AO_load_acquire(&r->held))

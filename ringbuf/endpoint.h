@@ -42,6 +42,10 @@
 /* Poll bound of a sleep while no peer is watched (none attached yet). */
 #define RING_UNATTACHED_MS 50
 #define RING_TOKEN 0x6272642d72696e67ull       /* "brd-ring" */
+/* r->held while brd_ring_close() in another thread waits for the holder:
+ * the holder was cancelled for good (a write answers -ECANCELED, not its
+ * count).  1: held; 0: not. */
+#define RING_HOLD_CLOSING 2
 /* Off the fast paths: kept out of line so that those stay leaf functions
  * that save no registers. */
 #define RING_SLOW __attribute__((noinline))
@@ -147,7 +151,8 @@ struct brd_ring {
         pid_t peer_pid;
         uint64_t peer_start;
         AO_t intr;                      /* brd_ring_interrupt() pending */
-        AO_t held;                      /* a call that may wait is running (ring_hold()) */
+        AO_t held;                      /* a call that may wait is running (ring_hold());
+                                         * RING_HOLD_CLOSING: and close waits for it */
         AO_t fd_used;                   /* brd_ring_fd() was called */
 
         struct brd_ring_stats st;

@@ -677,6 +677,23 @@ RING_API int brd_ring_flush(struct brd_ring *r)
         return 0;
 }
 
+/*
+ * A write that moved @done bytes, then was cancelled while it waited for
+ * room.  By brd_ring_close() from another thread (its mark in held):
+ * -ECANCELED as for any call close cancels, so that a write-all loop does
+ * not call again into a freed endpoint; the bytes moved are published
+ * (close publishes the last tail) and delivered before EOF.
+ */
+static RING_SLOW ssize_t stream_write_cancelled(struct brd_ring *r, size_t done)
+{
+        /* The intr we consumed was close's: this fence pairs with the full
+         * barrier of close's mark, made before its store of intr. */
+        AO_nop_full();
+        if (AO_load(&r->held) == RING_HOLD_CLOSING)
+                return -ECANCELED;
+        return (ssize_t)done;
+}
+
 static ssize_t stream_write_held(struct brd_ring *r, const void *buf, size_t len, int timeout_ms)
 {
         const uint8_t *src = buf;
@@ -735,6 +752,8 @@ static ssize_t stream_write_held(struct brd_ring *r, const void *buf, size_t len
                 prod_epoch(r, n);
                 done += n;
         }
+        if (BRD_UNLIKELY(done && e == -ECANCELED))
+                return stream_write_cancelled(r, done);
         if (done)
                 return (ssize_t)done;
         return e;

@@ -272,7 +272,10 @@ int     brd_ring_release(struct brd_ring *r);
  * Return: the bytes written: all of them, or fewer when the wait timed out,
  * was interrupted or the consumer went away after some bytes were written
  * (like write(2)); the error (-EAGAIN, -ETIMEDOUT, -EPIPE, -ECANCELED, ...)
- * when none was.  Frames of write() and messages of send() may be mixed.
+ * when none was.  Cancelled by brd_ring_close() from another thread it
+ * returns -ECANCELED, even after bytes were written: those are delivered
+ * before EOF, and the caller must not touch the endpoint again.  Frames of
+ * write() and messages of send() may be mixed.
  */
 ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len, int timeout_ms);
 
@@ -361,9 +364,10 @@ int     brd_ring_stats(const struct brd_ring *r, struct brd_ring_stats *ret_stat
  * child that inherited the endpoint it only unmaps and closes this
  * process's copies: the ring and the peer are left alone.
  * Concurrency: a call of the endpoint that another thread is blocked in
- * (waiting for room or a message) is interrupted and returns -ECANCELED;
- * close frees nothing before that call has left, so it waits for it (a few
- * microseconds).  Not while another thread is in any other call, and no
+ * (waiting for room or a message) is interrupted and returns -ECANCELED
+ * (a brd_ring_write() too, whatever it had written: the bytes it wrote are
+ * delivered before EOF); close frees nothing before that call has left, so
+ * it waits for it (a few microseconds).  Not while another thread is in any other call, and no
  * call after close.  Never fails.
  */
 void    brd_ring_close(struct brd_ring *r);
