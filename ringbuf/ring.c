@@ -682,7 +682,11 @@ RING_API int brd_ring_flush(struct brd_ring *r)
  * room.  By brd_ring_close() from another thread (its mark in held):
  * -ECANCELED as for any call close cancels, so that a write-all loop does
  * not call again into a freed endpoint; the bytes moved are published
- * (close publishes the last tail) and delivered before EOF.
+ * (close publishes the last tail) and delivered before EOF.  By
+ * brd_ring_interrupt(): the count, like write(2), and the interrupt it
+ * consumed is latched again, as brd_ring_interrupt() does it (flag, then
+ * eventfd: the fd of brd_ring_fd() stays readable), so that the next call
+ * that would wait returns -ECANCELED: the count alone would lose it.
  */
 static RING_SLOW ssize_t stream_write_cancelled(struct brd_ring *r, size_t done)
 {
@@ -691,6 +695,8 @@ static RING_SLOW ssize_t stream_write_cancelled(struct brd_ring *r, size_t done)
         AO_nop_full();
         if (AO_load(&r->held) == RING_HOLD_CLOSING)
                 return -ECANCELED;
+        AO_store_release(&r->intr, 1);
+        efd_signal(r->efd_intr);
         return (ssize_t)done;
 }
 

@@ -211,6 +211,56 @@ static void test_interrupt_is_latched_once(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * An interrupt that stops a write after some bytes is not lost: the write
+ * returns their count (like write(2)) and the interrupt stays pending, so
+ * the next call that would wait returns -ECANCELED, once.  With
+ * brd_ring_fd(): readable while it is pending, and after the -ECANCELED
+ * (not an -EAGAIN), quiet after the next -EAGAIN.
+ */
+static void test_interrupt_survives_partial_write(void **state)
+{
+        static uint8_t in[8192], out[8192];
+        struct pollfd pf = { .events = POLLIN };
+        struct brd_ring *p, *c;
+        struct t_leak l;
+        size_t got;
+        ssize_t n, k;
+
+        (void)state;
+        t_leak_begin(&l);
+        for (size_t i = 0; i < sizeof(in); i++)
+                in[i] = (uint8_t)(i * 7 + 5);
+        for (int with_fd = 0; with_fd < 2; with_fd++) {
+                t_ring_pair(4096, 0, &p, &c);
+                if (with_fd)
+                        pf.fd = brd_ring_fd(p);
+                assert_int_equal(brd_ring_interrupt(p), 0);
+                /* Twice the ring: it fills it, then would wait. */
+                n = brd_ring_write(p, in, sizeof(in), with_fd ? 0 : -1);
+                assert_true(n >= 2048 && n < (ssize_t)sizeof(in));
+                if (with_fd)
+                        assert_int_equal(poll(&pf, 1, 0), 1);
+                assert_int_equal(brd_ring_send(p, in, 2048, 0), -ECANCELED);
+                if (with_fd)
+                        assert_int_equal(poll(&pf, 1, 0), 1);
+                assert_int_equal(brd_ring_write(p, in + n, sizeof(in) - (size_t)n, 0), -EAGAIN);
+                if (with_fd)
+                        assert_int_equal(poll(&pf, 1, 0), 0);
+                /* Everything written arrives; the room wakes the fd. */
+                for (got = 0; (k = brd_ring_read(c, out + got, sizeof(out) - got, 0)) > 0;)
+                        got += (size_t)k;
+                assert_int_equal(k, -EAGAIN);
+                assert_int_equal(got, (size_t)n);
+                assert_memory_equal(out, in, got);
+                if (with_fd)
+                        assert_int_equal(poll(&pf, 1, 0), 1);
+                brd_ring_close(p);
+                brd_ring_close(c);
+        }
+        t_leak_end(&l);
+}
+
 /* The shortest and longest of a few durations, in ms; start from
  * T_SPAN_EMPTY. */
 struct t_span {
@@ -1102,6 +1152,7 @@ int main(void)
                 cmocka_unit_test(test_interrupt_blocked_consumer),
                 cmocka_unit_test(test_interrupt_blocked_producer),
                 cmocka_unit_test(test_interrupt_is_latched_once),
+                cmocka_unit_test(test_interrupt_survives_partial_write),
                 cmocka_unit_test(test_spin_budget),
                 cmocka_unit_test(test_timeouts_are_bounded),
                 cmocka_unit_test(test_idle_timeouts_then_stream),

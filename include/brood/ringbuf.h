@@ -272,7 +272,9 @@ int     brd_ring_release(struct brd_ring *r);
  * Return: the bytes written: all of them, or fewer when the wait timed out,
  * was interrupted or the consumer went away after some bytes were written
  * (like write(2)); the error (-EAGAIN, -ETIMEDOUT, -EPIPE, -ECANCELED, ...)
- * when none was.  Cancelled by brd_ring_close() from another thread it
+ * when none was.  A brd_ring_interrupt() that cut it short after some
+ * bytes stays pending: the next call that would wait returns -ECANCELED
+ * (see there).  Cancelled by brd_ring_close() from another thread it
  * returns -ECANCELED, even after bytes were written: those are delivered
  * before EOF, and the caller must not touch the endpoint again.  Frames of
  * write() and messages of send() may be mixed.
@@ -343,6 +345,10 @@ int     brd_ring_fd(const struct brd_ring *r);
  * (including a timeout-0 call that would return -EAGAIN) consumes it and
  * returns -ECANCELED within milliseconds; several interrupts before that
  * count as one; calls that can progress without waiting leave it pending.
+ * A brd_ring_write() that it stops after some bytes were written returns
+ * their count instead and leaves the interrupt pending (latched again, the
+ * fd of brd_ring_fd() readable): the next call that would wait consumes it
+ * and returns -ECANCELED.
  */
 int     brd_ring_interrupt(struct brd_ring *r);
 
