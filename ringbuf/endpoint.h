@@ -121,7 +121,8 @@ struct brd_ring {
          * store that through a pointer into the page cost recv ~0.2 ns
          * (measured), and release keeps its token check instead.
          */
-        uint64_t peek;                  /* frame bytes << 32 | payload bytes after rd_off; 0: none */
+        uint64_t peek;                  /* frame bytes << 32 | payload bytes (all, for the
+                                         * stats: read() counts a message it finishes); 0: none */
         uint64_t resv_own;              /* the reservation without a wipe-on-fork page */
         uint64_t rd_off;                /* bytes of the frame at pos that read() consumed */
         struct brd__release rel;        /* consumer: line release (cons_advance);

@@ -1002,7 +1002,9 @@ static RING_SLOW ssize_t cons_recv_slow(struct brd_ring *r, void *buf, size_t ca
         if (n > cap)
                 return -EMSGSIZE;
         ring_copy_wide(buf, payload(r, r->pos + BRD_RING_FRAME_HDR + r->rd_off), n);
-        cons_consume(r, size, n);
+        /* The whole payload, once: read() counts nothing of a message it
+         * does not finish. */
+        cons_consume(r, size, len);
         return (ssize_t)n;
 }
 
@@ -1068,7 +1070,8 @@ static ssize_t cons_peek_held(struct brd_ring *r, const void **ret_msg, int time
         e = cons_frame(r, true, timeout_ms, call_deadline(timeout_ms), &len, &size);
         if (e)
                 return e;
-        r->peek = size << 32 | (len - r->rd_off);
+        /* The bytes release counts: the whole payload, as recv does. */
+        r->peek = size << 32 | len;
         *ret_msg = payload(r, r->pos + BRD_RING_FRAME_HDR + r->rd_off);
         return (ssize_t)(len - r->rd_off);
 }

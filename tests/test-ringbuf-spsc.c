@@ -516,6 +516,46 @@ static void test_stream_partial_reads(void **state)
 }
 
 /*
+ * The consumer's stats count a message once, whole, whichever call
+ * finishes it after read() took a part: recv, peek + release, or read; so
+ * they equal the producer's.
+ */
+static void test_stats_count_partly_read_messages_once(void **state)
+{
+        struct brd_ring_stats sp, sc;
+        const void *view;
+        char out[64];
+        struct pair x;
+        struct t_leak l;
+        int i;
+
+        (void)state;
+        t_leak_begin(&l);
+        pair_open(&x, 4096, 0);
+        for (i = 0; i < 4; i++)
+                assert_int_equal(brd_ring_send(x.p, "0123456789", 10, 0), 0);
+        assert_int_equal(brd_ring_read(x.c, out, 3, 0), 3);
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), 7);
+        assert_int_equal(brd_ring_read(x.c, out, 4, 0), 4);
+        assert_int_equal(brd_ring_peek(x.c, &view, 0), 6);
+        assert_memory_equal(view, "456789", 6);
+        assert_int_equal(brd_ring_release(x.c), 0);
+        assert_int_equal(brd_ring_read(x.c, out, 2, 0), 2);
+        assert_int_equal(brd_ring_peek(x.c, &view, 0), 8);
+        assert_int_equal(brd_ring_read(x.c, out, 8, 0), 8);
+        assert_int_equal(brd_ring_read(x.c, out, 5, 0), 5);
+        assert_int_equal(brd_ring_read(x.c, out, sizeof(out), 0), 5);
+        assert_int_equal(brd_ring_stats(x.p, &sp), 0);
+        assert_int_equal(brd_ring_stats(x.c, &sc), 0);
+        assert_int_equal(sp.messages, 4);
+        assert_int_equal(sp.bytes, 40);
+        assert_int_equal(sc.messages, 4);
+        assert_int_equal(sc.bytes, 40);
+        pair_close(&x);
+        t_leak_end(&l);
+}
+
+/*
  * Copies between the caller's buffers and the ring at every alignment the
  * copy helpers tell apart (line-aligned to each other or not, below and past
  * the chunk size, past the page-by-page size): exact bytes, and nothing
@@ -1232,6 +1272,7 @@ int main(void)
                 cmocka_unit_test(test_eof_when_nothing_sent),
                 cmocka_unit_test(test_consumer_close_gives_epipe),
                 cmocka_unit_test(test_stream_partial_reads),
+                cmocka_unit_test(test_stats_count_partly_read_messages_once),
                 cmocka_unit_test(test_copies_at_any_alignment),
                 cmocka_unit_test(test_batching_flush),
                 cmocka_unit_test(test_random_messages_forked),
