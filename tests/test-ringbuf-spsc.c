@@ -484,6 +484,42 @@ static void test_consumer_close_gives_epipe(void **state)
         t_leak_end(&l);
 }
 
+/* The producer's stats count what it sent: not a message that send() or
+ * commit() dropped with -EPIPE because the consumer had closed. */
+static void test_stats_exclude_dropped_messages(void **state)
+{
+        struct brd_ring_stats s;
+        char buf[64] = { 0 };
+        void *w;
+        struct pair x;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        pair_open(&x, 4096, 0);
+        assert_int_equal(brd_ring_send(x.p, buf, 10, 0), 0);
+        brd_ring_close(x.c);
+        x.c = NULL;
+        assert_int_equal(brd_ring_send(x.p, buf, 5, 0), -EPIPE);
+        assert_int_equal(brd_ring_send(x.p, buf, 7, 0), -EPIPE);
+        assert_int_equal(brd_ring_write(x.p, buf, 9, 0), -EPIPE);
+        assert_int_equal(brd_ring_stats(x.p, &s), 0);
+        assert_int_equal(s.messages, 1);
+        assert_int_equal(s.bytes, 10);
+        pair_close(&x);
+
+        pair_open(&x, 4096, 0);
+        assert_int_equal(brd_ring_reserve(x.p, 100, &w, 0), 0);
+        brd_ring_close(x.c);
+        x.c = NULL;
+        assert_int_equal(brd_ring_commit(x.p, 100), -EPIPE);
+        assert_int_equal(brd_ring_stats(x.p, &s), 0);
+        assert_int_equal(s.messages, 0);
+        assert_int_equal(s.bytes, 0);
+        pair_close(&x);
+        t_leak_end(&l);
+}
+
 static void test_stream_partial_reads(void **state)
 {
         uint8_t in[20000], out[20000];
@@ -1271,6 +1307,7 @@ int main(void)
                 cmocka_unit_test(test_empty_messages_then_eof),
                 cmocka_unit_test(test_eof_when_nothing_sent),
                 cmocka_unit_test(test_consumer_close_gives_epipe),
+                cmocka_unit_test(test_stats_exclude_dropped_messages),
                 cmocka_unit_test(test_stream_partial_reads),
                 cmocka_unit_test(test_stats_count_partly_read_messages_once),
                 cmocka_unit_test(test_copies_at_any_alignment),

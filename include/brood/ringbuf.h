@@ -116,7 +116,8 @@ enum brd_ring_flags {
 struct brd_ring_stats {
         uint64_t capacity;      /* data area bytes (the rounded capacity) */
         uint64_t max_msg;       /* largest message: capacity / 2 */
-        uint64_t messages;      /* messages sent / received (stream chunks count) */
+        uint64_t messages;      /* messages sent / received (stream chunks count;
+                                 * not one that send/commit dropped with -EPIPE) */
         uint64_t bytes;         /* payload bytes sent / received (a message
                                  * counts once, whole, when it is finished:
                                  * by recv, release, or the read that ends it) */
