@@ -386,6 +386,61 @@ static void test_zero_copy(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * A reserve, send or write that fails its argument checks (-EMSGSIZE,
+ * -EINVAL) leaves an open reservation as it was; one that gets past them
+ * abandons it, whether it then succeeds or fails (-EAGAIN here).
+ */
+static void test_reservation_kept_by_bad_input_only(void **state)
+{
+        static char big[4096];
+        char out[64];
+        void *w, *w2;
+        struct pair x;
+        struct t_leak l;
+        int i, n = 0;
+
+        (void)state;
+        t_leak_begin(&l);
+        pair_open(&x, 4096, 0);
+        /* Bad input: the reservation stays, and is committed. */
+        assert_int_equal(brd_ring_reserve(x.p, 5, &w, 0), 0);
+        memcpy(w, "hello", 5);
+        w2 = &w2;
+        assert_int_equal(brd_ring_reserve(x.p, sizeof(big), &w2, 0), -EMSGSIZE);
+        assert_ptr_equal(w2, &w2);
+        assert_int_equal(brd_ring_reserve(x.p, 5, NULL, 0), -EINVAL);
+        assert_int_equal(brd_ring_send(x.p, big, sizeof(big), 0), -EMSGSIZE);
+        assert_int_equal(brd_ring_send(x.p, NULL, 3, 0), -EINVAL);
+        assert_int_equal(brd_ring_write(x.p, NULL, 3, 0), -EINVAL);
+        assert_int_equal(brd_ring_commit(x.p, 5), 0);
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), 5);
+        assert_memory_equal(out, "hello", 5);
+
+        /* Past the checks: abandoned, even by a call that fails.  Room is
+         * left for 5 bytes, not for 2000. */
+        while (brd_ring_send(x.p, big, 512, 0) == 0)
+                n++;
+        assert_int_equal(brd_ring_reserve(x.p, 5, &w, 0), 0);
+        assert_int_equal(brd_ring_reserve(x.p, 2000, &w2, 0), -EAGAIN);
+        assert_int_equal(brd_ring_commit(x.p, 5), -EINVAL);
+        assert_int_equal(brd_ring_reserve(x.p, 5, &w, 0), 0);
+        assert_int_equal(brd_ring_send(x.p, big, 2000, 0), -EAGAIN);
+        assert_int_equal(brd_ring_commit(x.p, 5), -EINVAL);
+        assert_int_equal(brd_ring_reserve(x.p, 5, &w, 0), 0);
+        assert_int_equal(brd_ring_write(x.p, big, 2000, 0), -EAGAIN);
+        assert_int_equal(brd_ring_commit(x.p, 5), -EINVAL);
+        assert_int_equal(brd_ring_reserve(x.p, 5, &w, 0), 0);
+        assert_int_equal(brd_ring_write(x.p, big, 0, 0), 0);
+        assert_int_equal(brd_ring_commit(x.p, 5), -EINVAL);
+        /* Nothing of the abandoned ones arrives. */
+        for (i = 0; i < n; i++)
+                assert_int_equal(brd_ring_recv(x.c, big, sizeof(big), 0), 512);
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), -EAGAIN);
+        pair_close(&x);
+        t_leak_end(&l);
+}
+
 /* A committed reservation stays used whatever moves pos next: laps of
  * sends, a write (commit stores nothing to use it up). */
 static void test_used_reservation_stays_used(void **state)
@@ -1304,6 +1359,7 @@ int main(void)
                 cmocka_unit_test(test_recv_small_buffer_keeps_message),
                 cmocka_unit_test(test_zero_copy),
                 cmocka_unit_test(test_used_reservation_stays_used),
+                cmocka_unit_test(test_reservation_kept_by_bad_input_only),
                 cmocka_unit_test(test_empty_messages_then_eof),
                 cmocka_unit_test(test_eof_when_nothing_sent),
                 cmocka_unit_test(test_consumer_close_gives_epipe),

@@ -217,9 +217,15 @@ ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
  * Return: 0; errors as brd_ring_send(), except that a consumer that closed
  * (or died) while there was room may only show at brd_ring_commit(), which
  * then drops the message (-EPIPE).  Nothing is visible to the consumer
- * until brd_ring_commit().  One reservation at a time: reserving again, or
- * a send/write, abandons the previous one.  The buffer is shared memory: the consumer
- * process can see (and, being hostile, write) it.
+ * until brd_ring_commit().  One reservation at a time.  A reserve, send or
+ * write that fails its argument checks (-EINVAL, -EMSGSIZE) leaves an open
+ * reservation as it was: bad input changes nothing, and the reservation
+ * may still be committed.  One that gets past them abandons it, whether it
+ * then succeeds or fails (-EAGAIN, -ETIMEDOUT, -ECANCELED, -EINTR
+ * included): committing it is then -EINVAL.  (A final error, -EPIPE say,
+ * drops a reservation too; commit then answers that error.)  The buffer is
+ * shared memory: the consumer process can see (and, being hostile, write)
+ * it.
  * Concurrency/Fork: as brd_ring_send().
  */
 int     brd_ring_reserve(struct brd_ring *r, size_t len, void **ret_buf, int timeout_ms);
