@@ -115,6 +115,56 @@ static void test_producer_killed_consumer_blocked(void **state)
         t_leak_end(&l);
 }
 
+/* ------------------------- BATCH: what is held back dies with the producer */
+
+static int child_batch_then_die(struct brd_handle *h)
+{
+        struct brd_ring_hdr *hdr = hdr_map(h);
+        struct brd_ring *r;
+        uint64_t tail;
+
+        if (!hdr || brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        if (brd_ring_send(r, "first", 5, 0) || brd_ring_flush(r))
+                return 11;
+        tail = AO_load(&hdr->tail.idx);
+        /* The consumer is awake (it waits for us, not for data): held back. */
+        if (brd_ring_send(r, "held", 4, 0))
+                return 12;
+        if (AO_load(&hdr->tail.idx) != tail)
+                return 13;
+        raise(SIGKILL);
+        return 14;
+}
+
+/*
+ * BRD_RING_BATCH (ringbuf.h, at the flag and at recv): a message that
+ * send() returned 0 for but that batching still held back is lost when the
+ * producer is killed before publishing it; the consumer gets -ECONNRESET
+ * after the last message published.
+ */
+static void test_batch_held_back_dies_with_producer(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_leak l;
+        char buf[16];
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        pid = t_ring_fork(4096, BRD_RING_BATCH, &hp, &hc, false, &r);
+        if (pid == 0)
+                _exit(child_batch_then_die(&hp));
+        assert_int_equal(t_wait_child(pid), KILLED);
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10000), 5);
+        assert_memory_equal(buf, "first", 5);
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10000), -ECONNRESET);
+        brd_ring_close(r);
+        t_leak_end(&l);
+}
+
 /* ------------------------------------- consumer dies, producer blocked */
 
 static int child_consumer_then_die(struct brd_handle *h, struct shared *s, int ready_fd)
@@ -416,6 +466,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_producer_killed_consumer_blocked),
+                cmocka_unit_test(test_batch_held_back_dies_with_producer),
                 cmocka_unit_test(test_consumer_killed_producer_blocked),
                 cmocka_unit_test(test_producer_killed_consumer_idle),
                 cmocka_unit_test(test_producer_killed_consumer_polling),

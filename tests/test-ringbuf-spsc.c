@@ -178,9 +178,13 @@ static void test_roles_and_sizes(void **state)
         assert_int_equal(brd_ring_peek(x.p, &view, 0), -EBADF);
         assert_int_equal(brd_ring_write(x.c, buf, 1, 0), -EBADF);
         assert_int_equal(brd_ring_read(x.p, buf, 1, 0), -EBADF);
-        /* Too long: -EMSGSIZE before anything else. */
+        /* Too long: -EMSGSIZE after the endpoint's checks (role, fork,
+         * final error), before the others (ringbuf.h: brd_ring_send()). */
         assert_int_equal(brd_ring_send(x.p, buf, 4097, 0), -EMSGSIZE);
         assert_int_equal(brd_ring_reserve(x.p, 4097, &w, 0), -EMSGSIZE);
+        assert_int_equal(brd_ring_send(x.c, buf, 4097, 0), -EBADF);
+        assert_int_equal(brd_ring_send(x.p, NULL, 4097, 0), -EMSGSIZE);
+        assert_int_equal(brd_ring_reserve(x.p, 4097, NULL, 0), -EINVAL);
         assert_int_equal(brd_ring_send(x.p, buf, 4096, 0), 0);
         assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), 4096);
         /* NULL handling */
@@ -190,6 +194,12 @@ static void test_roles_and_sizes(void **state)
         assert_int_equal(brd_ring_interrupt(NULL), -EINVAL);
         assert_int_equal(brd_ring_read(x.c, buf, 0, 0), -EINVAL);
         brd_ring_close(NULL);
+        /* A final error comes before the size too. */
+        brd_ring_close(x.c);
+        x.c = NULL;
+        assert_int_equal(brd_ring_send(x.p, buf, 1, 0), -EPIPE);
+        assert_int_equal(brd_ring_send(x.p, buf, 4097, 0), -EPIPE);
+        assert_int_equal(brd_ring_reserve(x.p, 4097, &w, 0), -EPIPE);
         pair_close(&x);
         t_leak_end(&l);
 }

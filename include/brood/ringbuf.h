@@ -64,7 +64,8 @@ extern "C" {
  * consumer after every message was delivered; for the producer, a consumer
  * that closed or died: as for a pipe whose reader is gone, nothing sent
  * can be delivered either way), -ECONNRESET (consumer only: the producer
- * died without closing, after every committed message was delivered), -EBADMSG
+ * died without closing, after every message it published was delivered:
+ * every committed one, but for those BRD_RING_BATCH still held back), -EBADMSG
  * (the shared memory is corrupt: the endpoint is poisoned and answers
  * -EBADMSG until closed), -EPROTO (attach: not a ring of this version),
  * -ECANCELED (brd_ring_interrupt), -EBADF (wrong role, or an endpoint
@@ -94,7 +95,11 @@ enum brd_ring_flags {
         /* The producer holds publication back until min(capacity / 4, 8 KiB)
          * bytes are pending, brd_ring_flush(), a would-block, or close, unless
          * the consumer sleeps.  Fewer cache-line transfers for small
-         * messages; call brd_ring_flush() when you stop sending. */
+         * messages; call brd_ring_flush() when you stop sending.  A message
+         * held back is not in the ring yet, although send/commit/write
+         * returned success for it: a producer that dies (no close) before
+         * publishing it loses it, and the consumer's -ECONNRESET comes after
+         * the last message published, not the last one committed. */
         BRD_RING_BATCH    = 1u << 1,
         /* Prefault both views of the data area at attach (MAP_POPULATE,
          * then a read of each page): no first-touch page fault while
@@ -180,8 +185,11 @@ int     brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring);
  * @msg: @len bytes (may be NULL when @len is 0)
  * @len: 0..max_msg
  * @timeout_ms: how long to wait for space
- * Return: 0; -EMSGSIZE (len > max_msg, checked first); -EAGAIN/-ETIMEDOUT
- * (no space); -EPIPE (the consumer closed or died: no SIGPIPE);
+ * Return: 0; -EMSGSIZE (len > max_msg: checked after the endpoint's own
+ * checks, a NULL @r (-EINVAL), the role and fork checks (-EBADF) and its
+ * final error (-EPIPE, -EBADMSG), and before anything else); -EINVAL
+ * (@msg NULL with @len > 0); -EAGAIN/-ETIMEDOUT (no space); -EPIPE (the
+ * consumer closed or died: no SIGPIPE);
  * -ECANCELED; -EINTR (BRD_RING_EINTR only); -EBADMSG (poisoned); -EBADF
  * (consumer end, or inherited).  A close of the consumer shows at the next
  * call; its death (no close) only once a call would wait for room, or to a
@@ -200,9 +208,11 @@ int     brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int timeo
  * Return: the message length (0 for an empty message); -EMSGSIZE when it
  * is longer than @cap (the message stays: peek it or retry with a larger
  * buffer); -EAGAIN/-ETIMEDOUT; -EPIPE once every message of a producer that
- * closed was delivered; -ECONNRESET once every committed message of a
- * producer that died was delivered; -ECANCELED; -EINTR (BRD_RING_EINTR
- * only); -EBADMSG; -EBADF.
+ * closed was delivered; -ECONNRESET once every message that a producer
+ * that died had published was delivered (every committed one, unless
+ * BRD_RING_BATCH still held some back: those are lost with it, although
+ * its send/commit returned 0); -ECANCELED; -EINTR (BRD_RING_EINTR only);
+ * -EBADMSG; -EBADF.
  * Concurrency: one consumer thread.  Fork: -EBADF in a child that inherited it.
  */
 ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms);
@@ -214,7 +224,8 @@ ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
  * @ret_buf: where to write the payload (contiguous, aligned as described
  *           above); untouched on failure
  * @timeout_ms: how long to wait for space
- * Return: 0; errors as brd_ring_send(), except that a consumer that closed
+ * Return: 0; errors as brd_ring_send() (but a NULL @ret_buf is -EINVAL
+ * before @len is checked), except that a consumer that closed
  * (or died) while there was room may only show at brd_ring_commit(), which
  * then drops the message (-EPIPE).  Nothing is visible to the consumer
  * until brd_ring_commit().  One reservation at a time.  A reserve, send or
@@ -238,6 +249,8 @@ int     brd_ring_reserve(struct brd_ring *r, size_t len, void **ret_buf, int tim
  * (the consumer closed: the message is dropped); -EBADMSG; -EBADF.  Never
  * blocks: the space was taken by brd_ring_reserve().  The commit is one
  * release store of the tail, so a producer killed before it leaves nothing.
+ * With BRD_RING_BATCH that store may be held back (see there): a producer
+ * killed before it is made loses the message, although commit returned 0.
  * Fork: a reservation open at fork() stays the parent's: in the child,
  * commit is -EBADF and publishes nothing (as every call on an inherited
  * endpoint).
@@ -298,10 +311,10 @@ ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len, int time
  * @timeout_ms: how long to wait for the first byte
  * Return: 1..@cap bytes (whatever is in the ring, without waiting for more
  * once one byte came); 0 at an orderly EOF (the producer closed and every
- * byte was read); -ECONNRESET when the producer died (after every committed
- * byte); -EAGAIN/-ETIMEDOUT; -ECANCELED; -EBADMSG; -EBADF.  Message
- * boundaries are ignored and empty messages skipped; a message read in part
- * continues at the next read/recv/peek.
+ * byte was read); -ECONNRESET when the producer died (after every byte it
+ * published: see BRD_RING_BATCH); -EAGAIN/-ETIMEDOUT; -ECANCELED; -EBADMSG;
+ * -EBADF.  Message boundaries are ignored and empty messages skipped; a
+ * message read in part continues at the next read/recv/peek.
  */
 ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms);
 
