@@ -128,7 +128,12 @@ static bool is_eventfd(int fd)
 
 static void ring_free(struct brd_ring *r)
 {
-        if (r->map)
+        /* Inherited through fork(): the shared views were never mapped in
+         * this process (MADV_DONTFORK, ring_map()), and the child may have
+         * mapped something of its own there since; only the token page is. */
+        if (r->map && r->fork_gen != brd__fork_gen())
+                munmap(r->map + 2 * r->cap, r->page);
+        else if (r->map)
                 munmap(r->map, 2 * r->cap + r->page);
         /* In a forkserver child the inherited numbers may be its handles now. */
         if (!brd__fds_gone(r->fork_gen)) {
@@ -172,6 +177,11 @@ static int ring_map(struct brd_ring *r, int fd, uint64_t off)
         if (pop)
                 for (uint64_t i = 0; i < 2 * r->cap; i += r->page)
                         (void)*(volatile uint8_t *)(base + i);
+        /* Not inherited by fork(): a child reaches a ring only through a
+         * handle and its own attach, so a child that was not handed this
+         * one cannot write into it (RELIABILITY F35). */
+        if (madvise(base, 2 * r->cap, MADV_DONTFORK) < 0)
+                return -errno;
         r->data = base;
         p = base + 2 * r->cap;
         if (mprotect(p, r->page, PROT_READ | PROT_WRITE) < 0)
@@ -216,7 +226,7 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         r->lag_probe = r->lag_backoff = RING_LAG_PROBE_MIN;
         r->lag_pauses = RING_LAG_PAUSES_INIT;
 
-        e = brd__seg_attach_fd(h->fds[RING_FD_MEM], h->size, false, 0, &r->seg);
+        e = brd__seg_attach_fd(h->fds[RING_FD_MEM], h->size, false, BRD_SEG_NOFORK, &r->seg);
         if (e < 0) {
                 r->seg = NULL;
                 goto fail;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -71,6 +72,86 @@ static void test_inherited_endpoint_is_ebadf(void **state)
         assert_int_equal(buf[0], 'b');
         brd_ring_close(p);
         assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EPIPE);
+        brd_ring_close(c);
+        t_leak_end(&l);
+}
+
+/* In a child: a ring of its own works before and after it closes the
+ * inherited endpoints, whose memory was never mapped here (the new ring may
+ * sit where theirs was in the parent). */
+static int child_new_ring_then_close_inherited(struct brd_ring *p, struct brd_ring *c)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *np, *nc;
+        char buf[8];
+        int k;
+
+        if (brd_ring_create(4096, 0, &hp, &hc) || brd_ring_attach(&hp, &np) || brd_ring_attach(&hc, &nc))
+                return 10;
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+        for (k = 0; k < 2; k++) {
+                if (brd_ring_send(np, "n", 1, 0) != 0 || brd_ring_recv(nc, buf, sizeof(buf), 0) != 1 ||
+                    buf[0] != 'n')
+                        return 11 + k;
+                if (k == 0) {
+                        brd_ring_close(p);
+                        brd_ring_close(c);
+                }
+        }
+        brd_ring_close(np);
+        brd_ring_close(nc);
+        return 0;
+}
+
+/*
+ * RELIABILITY F35: a forked child that was not handed a ring cannot write
+ * into it: its memory is not inherited (a store through a pointer the
+ * parent had gives SIGSEGV), and closing the inherited copies unmaps
+ * nothing of the child's own.
+ */
+static void test_inherited_ring_memory_absent(void **state)
+{
+        struct brd_ring *p, *c;
+        const void *view;
+        struct t_leak l;
+        char buf[8];
+        void *w;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_pair(4096, 0, &p, &c);
+        assert_int_equal(brd_ring_send(p, "a", 1, 0), 0);
+        assert_int_equal(brd_ring_peek(c, &view, 0), 1);
+        assert_int_equal(brd_ring_reserve(p, 8, &w, 0), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                signal(SIGSEGV, SIG_DFL);       /* not cmocka's handler */
+                *(volatile char *)w = 'x';
+                _exit(0);
+        }
+        assert_int_equal(t_wait_child(pid), 128 + SIGSEGV);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                signal(SIGSEGV, SIG_DFL);
+                _exit(*(const volatile char *)view == 'a' ? 1 : 2);
+        }
+        assert_int_equal(t_wait_child(pid), 128 + SIGSEGV);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(child_new_ring_then_close_inherited(p, c));
+        assert_int_equal(t_wait_child(pid), 0);
+        /* The parent's ring: the reservation and the view stand. */
+        memcpy(w, "b", 1);
+        assert_int_equal(brd_ring_commit(p, 1), 0);
+        assert_int_equal(brd_ring_release(c), 0);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 1);
+        assert_int_equal(buf[0], 'b');
+        brd_ring_close(p);
         brd_ring_close(c);
         t_leak_end(&l);
 }
@@ -253,6 +334,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_inherited_endpoint_is_ebadf),
+                cmocka_unit_test(test_inherited_ring_memory_absent),
                 cmocka_unit_test(test_zc_state_not_inherited),
                 cmocka_unit_test(test_handle_inherited_then_attached),
                 cmocka_unit_test(test_handle_sent_over_socket),

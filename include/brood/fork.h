@@ -43,11 +43,11 @@
  * (fork mode) or execve (exec mode), and returns the child's -errno otherwise.
  *
  * Memory: a fork-mode child keeps only its handles' fds, but, as after any
- * fork(), every mapping of the parent.  The shared memory of rings, pools
- * and segments it was not handed stays mapped and writable there; only the
- * calls refuse those objects (-EBADF, see shm.h and ringbuf.h).  Segments
- * and pools created NOFORK are not mapped in the child; an exec-mode child
- * keeps no memory of the parent at all.
+ * fork(), the parent's mappings: segments and pools stay mapped and usable
+ * there, handed or not, since a process tree shares them that way (create
+ * them NOFORK to keep them from children, see shm.h).  Rings are never
+ * inherited (ringbuf.h): a child reaches one only by attaching a handle.
+ * An exec-mode child keeps no memory of the parent at all.
  */
 #ifndef BROOD_FORK_H
 #define BROOD_FORK_H

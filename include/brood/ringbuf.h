@@ -175,7 +175,10 @@ int     brd_ring_create(size_t capacity, unsigned flags,
  * second producer or consumer is undefined (not detected).
  * Fork: the endpoint belongs to the attaching process; a forked child that
  * inherits it gets -EBADF from every call and brd_ring_close() there only
- * frees the child's copy.  Pass the handle instead and attach in the child.
+ * frees the child's copy.  The ring's memory is not inherited at all
+ * (MADV_DONTFORK): a pointer from brd_ring_reserve() or brd_ring_peek()
+ * faults (SIGSEGV) in such a child, which cannot write into a ring it was
+ * not handed.  Pass the handle instead and attach in the child.
  */
 int     brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring);
 
