@@ -71,6 +71,20 @@ struct brd_pool {
         uint64_t cache_gen;             /* fork generation the slot belongs to */
         AO_t cache_dirty;               /* 1: may hold blocks (read by any thread) */
         uint32_t cap[BRD_POOL_NCLASSES];        /* blocks kept per class */
+        /* Test hook (brd__pool_test_reclaim()): called after pool_reclaim()'s
+         * passes, as a peer writing shared memory at that moment. */
+        void (*reclaim_peer)(void *hdr, unsigned c, int pass, void *arg);
+        void *reclaim_arg;
+        /* pool_reclaim()'s scratch, process-local so that no peer can
+         * steer it (it is used under the pool lock only, so one per handle
+         * serves every thread): rc[0, nspans) holds per span (a buddy block
+         * of at least 2^SPAN_MIN_ORDER pages, at index head page >>
+         * SPAN_MIN_ORDER) the round it was last counted in and the count
+         * (RC_COUNT_BITS); rc[nspans, 2 * nspans) the spans queued for
+         * release.  nspans = npages >> SPAN_MIN_ORDER. */
+        uint32_t nspans;
+        uint32_t rc_round;              /* the current round; entries of other rounds count 0 */
+        uint32_t rc[];
 };
 
 #define POOL_FLAGS (BRD_POOL_POPULATE | BRD_POOL_NOFORK)
@@ -83,10 +97,11 @@ static inline uint64_t class_size(unsigned c)
 }
 
 /* Span = the buddy block a class is carved from: >= 64 KiB and >= 4 blocks. */
+#define SPAN_MIN_ORDER 4                /* 16 pages = 64 KiB */
 static inline unsigned span_order(unsigned c)
 {
         uint64_t b = class_size(c) * 4;
-        unsigned o = 4;                 /* 16 pages = 64 KiB */
+        unsigned o = SPAN_MIN_ORDER;
 
         while (((uint64_t)BRD_POOL_PAGE << o) < b)
                 o++;
@@ -692,46 +707,90 @@ static uint64_t span_carve(struct brd_pool *p, unsigned c, uint32_t i)
         return g0;
 }
 
-/* Return span @i of class @c whose blocks are all held by the caller. */
+/*
+ * Return span @i of class @c whose blocks are all held by the caller: 0, or
+ * -EBADMSG (nothing written) if its page words or block states say
+ * otherwise.  Reclaim counted the blocks on a chain in shared memory; a
+ * peer rewriting the links can make one block count twice, and a span with
+ * a live block must never go back to the buddy allocator.
+ */
 static int span_release(struct brd_pool *p, unsigned c, uint32_t i)
 {
         unsigned so = span_order(c);
-        uint64_t np = 1ull << so, j;
+        uint64_t np = 1ull << so, g0 = (uint64_t)i * BRD_POOL_GRANS_PER_PAGE;
+        uint64_t gpb = class_size(c) / BRD_POOL_GRAN, j;
 
+        for (j = 0; j < np; j++)
+                if (pg_word(p, (uint32_t)(i + j)) != BRD_PG_WORD(BRD_PG_SPAN, c))
+                        return -EBADMSG;
+        for (j = 0; j < np * BRD_POOL_GRANS_PER_PAGE; j += gpb)
+                if (AO_char_load(&p->st[g0 + j]) != BRD_GS(c, BRD_GS_FREE))
+                        return -EBADMSG;
         for (j = 0; j < np * BRD_POOL_GRANS_PER_PAGE; j++)
-                AO_char_store(&p->st[(uint64_t)i * BRD_POOL_GRANS_PER_PAGE + j], BRD_GS_NONE);
+                AO_char_store(&p->st[g0 + j], BRD_GS_NONE);
         for (j = 1; j < np; j++)
                 pg_set(p, (uint32_t)(i + j), BRD_PG_WORD(BRD_PG_NONE, 0));
         pg_set(p, i, BRD_PG_WORD(BRD_PG_FREE, so));
         return buddy_free(p, i, so, UINT64_MAX);
 }
 
-/* Check that @g is a FREE block start of class @c: its span head page, or
- * -1.  A FREE byte on a granule that is no block start would count towards
- * its span and release the span with a live block in it. */
+/* Check that @g is a FREE block start of class @c in a span that lies in
+ * the pool: its span head page, or -1.  A FREE byte on a granule that is no
+ * block start would count towards its span and release the span with a live
+ * block in it; a page word scribbled to SPAN near the end of the pool would
+ * name a span that runs past it. */
 static int64_t free_block_span(const struct brd_pool *p, unsigned c, uint64_t g)
 {
+        uint64_t sp;
+
         if (!small_block_ok(p, c, g) || AO_char_load(&p->st[g]) != BRD_GS(c, BRD_GS_FREE))
                 return -1;
-        return (int64_t)((g / BRD_POOL_GRANS_PER_PAGE) & ~((1ull << span_order(c)) - 1));
+        sp = (g / BRD_POOL_GRANS_PER_PAGE) & ~((1ull << span_order(c)) - 1);
+        if (!block_fits(p, sp, span_order(c)))
+                return -1;
+        return (int64_t)sp;
+}
+
+/* A reclaim count entry: the round (high bits) and a count of blocks seen,
+ * or RC_QUEUED once the span is queued for release.  A count saturates at
+ * one past a span's blocks (at most 1024: 64 KiB of 64 B), so a chain a peer
+ * rewrites cannot wrap it round to "whole span free". */
+#define RC_COUNT_BITS 11
+#define RC_COUNT_MASK ((1u << RC_COUNT_BITS) - 1)
+#define RC_QUEUED RC_COUNT_MASK
+#define RC_ROUNDS (1u << (32 - RC_COUNT_BITS))
+_Static_assert(((uint64_t)BRD_POOL_PAGE << SPAN_MIN_ORDER) / BRD_POOL_GRAN + 1 < RC_QUEUED,
+               "a span's block count fits below RC_QUEUED");
+
+/* A new round of counts: every entry of an earlier round reads as 0, so
+ * the counters need no reset pass; all are cleared once the rounds wrap. */
+static uint32_t reclaim_round(struct brd_pool *p)
+{
+        if (++p->rc_round >= RC_ROUNDS) {
+                memset(p->rc, 0, (size_t)p->nspans * sizeof(p->rc[0]));
+                p->rc_round = 1;
+        }
+        return p->rc_round;
 }
 
 /*
  * Under lock: detach each class stack whole, give every span whose blocks
  * are all on it back to the buddy allocator, push the rest back.  Blocks
  * freed concurrently land on the emptied stack and simply stay there.
- * Span heads' prev field counts; their next field chains the spans to free.
+ * What it counts and queues lives in this process (p->rc): only the chain
+ * itself is shared memory, and every granule read from it is checked
+ * before it is used as an index.
  */
 static int pool_reclaim(struct brd_pool *p)
 {
+        uint32_t *count = p->rc, *queue = p->rc + p->nspans;
         unsigned c;
 
         for (c = 0; c < BRD_POOL_NCLASSES; c++) {
                 AO_t *head = &p->hdr->cls[c].head;
-                uint64_t nblk = (BRD_POOL_PAGE << span_order(c)) / class_size(c);
+                uint32_t nblk = (uint32_t)((BRD_POOL_PAGE << span_order(c)) / class_size(c));
                 uint64_t g, steps, kfirst = 0, klast = 0;
-                uint32_t release = 0;
-                int64_t sp;
+                uint32_t round, nq = 0, q;
                 AO_t h;
                 int pass;
 
@@ -742,28 +801,34 @@ static int pool_reclaim(struct brd_pool *p)
                 } while (!AO_compare_and_swap_full(head, h, (h & ~IDX_MASK) + TAG_ONE));
                 if (!(h & IDX_MASK))
                         continue;
-                /* Pass 0 zeroes the counters, 1 counts, 2 splits.  The chain
-                 * is ours: bounded by ngran steps against a hostile cycle. */
-                for (pass = 0; pass < 3; pass++) {
+                round = reclaim_round(p);
+                /* Pass 1 counts, 2 splits.  The chain is ours: bounded by
+                 * ngran steps against a hostile cycle. */
+                for (pass = 1; pass <= 2; pass++) {
                         uint64_t next;
 
                         for (g = (h & IDX_MASK) - 1, steps = 0; ; g = next - 1) {
+                                uint32_t *e, n;
+                                int64_t sp;
+
                                 if (++steps > p->ngran)
                                         return -EBADMSG;
                                 sp = free_block_span(p, c, g);
                                 if (sp < 0)
                                         return -EBADMSG;
                                 next = AO_load(block_link(p, g)) & IDX_MASK;
-                                if (pass == 0) {
-                                        p->pg[sp].prev = 0;
-                                } else if (pass == 1) {
-                                        p->pg[sp].prev++;
-                                } else if (p->pg[sp].prev == nblk) {
+                                /* sp + 2^span_order(c) <= npages: in range. */
+                                e = &count[(uint64_t)sp >> SPAN_MIN_ORDER];
+                                n = (*e >> RC_COUNT_BITS) == round ? *e & RC_COUNT_MASK : 0;
+                                if (pass == 1) {
+                                        if (n <= nblk)
+                                                n++;
+                                        *e = round << RC_COUNT_BITS | n;
+                                } else if (n == nblk) {
                                         /* Whole span free: queue it once. */
-                                        p->pg[sp].prev = UINT32_MAX;
-                                        p->pg[sp].next = release;
-                                        release = (uint32_t)sp + 1;
-                                } else if (p->pg[sp].prev != UINT32_MAX) {
+                                        *e = round << RC_COUNT_BITS | RC_QUEUED;
+                                        queue[nq++] = (uint32_t)sp;
+                                } else if (n != RC_QUEUED) {
                                         if (klast)
                                                 AO_store(block_link(p, klast - 1), g + 1);
                                         else
@@ -773,16 +838,15 @@ static int pool_reclaim(struct brd_pool *p)
                                 if (!next)
                                         break;
                         }
+                        if (BRD_UNLIKELY(p->reclaim_peer != NULL))
+                                p->reclaim_peer(p->base, c, pass, p->reclaim_arg);
                 }
                 if (klast)
                         class_push(p, c, kfirst - 1, klast - 1);
-                while (release) {
-                        uint32_t s = release - 1;
-                        int r;
+                /* Each span is queued once (RC_QUEUED): nq <= nspans. */
+                for (q = 0; q < nq; q++) {
+                        int r = span_release(p, c, queue[q]);
 
-                        release = p->pg[s].next;
-                        p->pg[s].prev = p->pg[s].next = 0;
-                        r = span_release(p, c, s);
                         if (r < 0)
                                 return r;
                 }
@@ -797,10 +861,13 @@ static int pool_reclaim(struct brd_pool *p)
 static int pool_wrap(struct brd_seg *seg, const struct layout *l, unsigned flags,
                      struct brd_pool **ret_pool)
 {
-        struct brd_pool *p = calloc(1, sizeof(*p));
+        uint64_t nspans = l->npages >> SPAN_MIN_ORDER;
+        /* Two uint32 per span: 1/8192 of the data area. */
+        struct brd_pool *p = calloc(1, sizeof(*p) + 2 * nspans * sizeof(uint32_t));
 
         if (!p)
                 return -ENOMEM;
+        p->nspans = (uint32_t)nspans;
         p->seg = seg;
         p->base = brd_seg_addr(seg);
         p->hdr = (struct brd_pool_hdr *)(void *)p->base;
@@ -1331,6 +1398,13 @@ int64_t brd__pool_block_size(struct brd_pool *pool, uint64_t off)
             rel + ((uint64_t)BRD_POOL_PAGE << BRD_PG_ARG(w)) <= pool->data_size)
                 return (int64_t)((uint64_t)BRD_POOL_PAGE << BRD_PG_ARG(w));
         return -EINVAL;
+}
+
+void brd__pool_test_reclaim(struct brd_pool *pool,
+                            void (*peer)(void *hdr, unsigned c, int pass, void *arg), void *arg)
+{
+        pool->reclaim_peer = peer;
+        pool->reclaim_arg = arg;
 }
 
 int brd__pool_test_die_locked(struct brd_pool *pool, int stage)

@@ -904,6 +904,152 @@ static void test_pool_hostile_block_starts(void **state)
         t_leak_end(&l);
 }
 
+/* ------------------------------------------- reclaim against a hostile peer */
+
+/* A peer that rewrites the prev/next words of class-0 span heads (every
+ * one, or the one at @page) when reclaim finishes pass @pass over class 0. */
+struct reclaim_peer {
+        struct brd_pool_page *pg;
+        uint32_t npages;
+        int pass;
+        uint32_t page;          /* UINT32_MAX: every span head */
+        uint32_t prev, next;    /* what it writes */
+        unsigned calls;
+};
+
+static void reclaim_scribble(void *hdr, unsigned c, int pass, void *arg)
+{
+        struct reclaim_peer *rp = arg;
+        uint32_t i;
+
+        (void)hdr;
+        if (c != 0 || pass != rp->pass)
+                return;
+        rp->calls++;
+        for (i = 0; i < rp->npages; i += 16)    /* class 0 spans: 16 pages */
+                if (AO_load(&rp->pg[i].word) == BRD_PG_WORD(BRD_PG_SPAN, 0) &&
+                    (rp->page == UINT32_MAX || i == rp->page)) {
+                        rp->pg[i].prev = rp->prev;
+                        rp->pg[i].next = rp->next;
+                }
+}
+
+#define RECLAIM_MAX 16384
+
+/* In a forked child (the parent survives whatever happens to it): the
+ * allocation that reclaims, then pages until the pool is full; none may
+ * overlap @keep (0: none), which must still free.  0 or an exit code. */
+static int reclaim_child(struct brd_pool *p, int64_t keep, const struct reclaim_peer *rp)
+{
+        int64_t big, b;
+        int n = 0;
+
+        big = brd_pool_alloc(p, 128 * 1024);
+        if (big < 0)
+                return 10 + (int)-big % 100;
+        if (rp->calls == 0)
+                return 2;                       /* it did not reclaim */
+        if (keep && keep >= big && keep < big + 128 * 1024)
+                return 3;
+        while ((b = brd_pool_alloc(p, 4096)) > 0 && n++ < RECLAIM_MAX)
+                if (keep && keep >= b && keep < b + 4096)
+                        return 4;
+        if (b != -ENOSPC)
+                return 5;
+        if (keep && brd_pool_free(p, (uint64_t)keep) != 0)
+                return 6;
+        return 0;
+}
+
+/*
+ * Reclaim's bookkeeping (which spans to release, how many free blocks each
+ * has) is the reclaiming process's own, not words of the pool's page table
+ * that a peer can rewrite mid-reclaim: a peer that makes a span head's
+ * "next" name a page far past the pool does not send the reclaimer there
+ * (it used to: SIGSEGV), and one that raises a span's count to "all free"
+ * while a block of it is live does not get that span handed out again.
+ * The peer writes through brd__pool_test_reclaim() at the exact moment.
+ */
+static void test_pool_reclaim_scratch_is_private(void **state)
+{
+        static int64_t offs[RECLAIM_MAX];
+        struct reclaim_peer rp;
+        struct brd_pool_hdr *h;
+        struct brd_pool *p;
+        struct t_leak l;
+        int64_t o, keep;
+        int n, i, k;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        for (k = 0; k < 2; k++) {
+                assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+                h = hdr_of(p);
+                n = 0;
+                while (n < RECLAIM_MAX && (o = brd_pool_alloc(p, 64)) > 0)
+                        offs[n++] = o;
+                assert_int_equal(o, -ENOSPC);
+                /* k = 1: one block stays live, in a span whose other blocks
+                 * are all on the class stack (the first 32 frees are cached). */
+                keep = k == 1 ? offs[n - 100] : 0;
+                for (i = 0; i < n; i++)
+                        if (offs[i] != keep)
+                                assert_int_equal(brd_pool_free(p, (uint64_t)offs[i]), 0);
+                rp = (struct reclaim_peer){
+                        .pg = (struct brd_pool_page *)(void *)((char *)h + h->pages_off),
+                        .npages = h->npages,
+                };
+                if (k == 0) {
+                        /* after the split pass: every head's next far out */
+                        rp.pass = 2;
+                        rp.page = UINT32_MAX;
+                        rp.prev = UINT32_MAX;
+                        rp.next = 0xfff00000u;
+                } else {
+                        /* after the count pass: keep's span "all free" */
+                        rp.pass = 1;
+                        rp.page = (uint32_t)(((uint64_t)keep - h->data_off) / BRD_POOL_PAGE) & ~15u;
+                        rp.prev = (BRD_POOL_PAGE << 4) / 64;
+                        rp.next = 0;
+                }
+                brd__pool_test_reclaim(p, reclaim_scribble, &rp);
+                pid = t_fork();
+                assert_true(pid >= 0);
+                if (pid == 0) {
+                        signal(SIGSEGV, SIG_DFL);       /* cmocka catches it in the parent's image */
+                        signal(SIGBUS, SIG_DFL);
+                        _exit(reclaim_child(p, keep, &rp));
+                }
+                assert_int_equal(t_wait_child(pid), 0);
+                assert_int_equal(AO_load(&h->poisoned), 0);
+                brd_pool_close(p);
+        }
+
+        /* A free block on a class stack in a "span" that would run past
+         * the pool (the last page, its word scribbled to SPAN): reclaim
+         * says -EBADMSG before it counts anything for that span. */
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        h = hdr_of(p);
+        for (k = 31; k >= 0; k--)               /* the buddy allocator, dry */
+                while (brd_pool_alloc(p, (size_t)BRD_POOL_PAGE << k) > 0)
+                        ;
+        {
+                struct brd_pool_page *pg = (void *)((char *)h + h->pages_off);
+                uint64_t g = (uint64_t)(h->npages - 1) * BRD_POOL_GRANS_PER_PAGE;
+
+                assert_true(((h->npages - 1) & ~15u) + 16 > h->npages);      /* overhangs */
+                AO_store(&pg[h->npages - 1].word, BRD_PG_WORD(BRD_PG_SPAN, 0));
+                *state_of(p, g) = BRD_GS(0, BRD_GS_FREE);
+                AO_store((AO_t *)brd_pool_ptr(p, h->data_off + g * BRD_POOL_GRAN), 0);
+                AO_store(&h->cls[0].head, g + 1);
+        }
+        assert_int_equal(brd_pool_alloc(p, 128 * 1024), -EBADMSG);
+        assert_int_equal(AO_load(&h->poisoned), 1);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
 /* ---------------------------------------------------------- process tree */
 
 #define TREE_PROCS 7
@@ -1850,6 +1996,7 @@ int main(void)
                 cmocka_unit_test(test_pool_hostile_state),
                 cmocka_unit_test(test_pool_hostile_slots),
                 cmocka_unit_test(test_pool_hostile_block_starts),
+                cmocka_unit_test(test_pool_reclaim_scratch_is_private),
                 cmocka_unit_test(test_pool_process_tree),
                 cmocka_unit_test(test_pool_fork_drops_inherited_cache),
                 cmocka_unit_test(test_pool_dead_cache_reaped),

@@ -66,8 +66,9 @@ enum {
  * area after every single store, so a holder that dies leaves something
  * repair can walk) and read lock-free by brd_pool_free() to classify an
  * offset.  prev/next link free buddy blocks of one order (page index + 1,
- * 0 = none): derived data, rebuilt by repair.  For span heads, prev is
- * scratch for the reclaim pass.
+ * 0 = none): derived data, rebuilt by repair.  Meaningless on other pages
+ * (nothing reads them there; the reclaim pass keeps its scratch in process
+ * memory).
  */
 struct brd_pool_page {
         AO_t     word;
@@ -248,5 +249,14 @@ int brd__pool_test_die_locked(struct brd_pool *pool, int stage);
  */
 int brd__pool_attach_test(const struct brd_handle *h, void (*peer)(void *hdr, void *arg),
                           void *arg, struct brd_pool **ret_pool);
+/*
+ * Test hook: from now on the reclaim pass (run under the pool lock when the
+ * buddy allocator is dry) calls @peer(mapping base, class, pass, @arg) after
+ * pass 1 (counting) and pass 2 (splitting) over each class stack it
+ * detached: a peer rewriting shared memory at those moments.  @peer NULL:
+ * no calls.  For this handle only.
+ */
+void brd__pool_test_reclaim(struct brd_pool *pool,
+                            void (*peer)(void *hdr, unsigned c, int pass, void *arg), void *arg);
 
 #endif /* BROOD_POOL_H */
