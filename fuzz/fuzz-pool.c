@@ -9,8 +9,10 @@
  *
  * Invariants: every call returns one of its documented values; a block
  * lies inside the data area, is 64-byte aligned and reachable by
- * brd_pool_ptr(); once -EBADMSG is seen every call says it (poisoned) until
- * the next scribble; and while nothing was scribbled: blocks never overlap,
+ * brd_pool_ptr(); once a handle says -EBADMSG for the first time every call
+ * of every handle says it (poisoned) until the next scribble, and every call
+ * through that handle keeps saying it, scribbles or not, until it is closed
+ * (the creator's never is); and while nothing was scribbled: blocks never overlap,
  * their contents survive other calls, frees of live blocks succeed, of
  * anything else give -EINVAL, and stats add up.  ASan+UBSan and the guard
  * regions of guard.c turn any access outside the segment into a crash; no
@@ -56,6 +58,7 @@ struct st {
         unsigned nlive;
         bool scribbled;
         bool poisoned; /* -EBADMSG seen with no scribble since */
+        bool latched[2]; /* pa, pb: that handle said -EBADMSG (poisoned until closed) */
 };
 
 static const size_t sizes[] = {
@@ -85,12 +88,22 @@ static void pattern(struct st *s, const struct blk *b, bool check)
 
 static void saw_rc(struct st *s, int64_t r, const char *what)
 {
+        bool *latched = &s->latched[s->cur == s->pb];
+
         if (r == -EBADMSG) {
                 if (!s->scribbled)
                         FUZZ_FAIL("%s: -EBADMSG without any corruption", what);
-                s->poisoned = true;
+                /* A latched handle says it whatever the shared word is; one
+                 * that was not says it because the word is set (or it just
+                 * set it): then every handle must. */
+                if (!*latched)
+                        s->poisoned = true;
+                *latched = true;
         } else if (s->poisoned) {
                 FUZZ_FAIL("%s: poisoned pool answered %lld instead of -EBADMSG", what,
+                          (long long)r);
+        } else if (*latched) {
+                FUZZ_FAIL("%s: a handle that said -EBADMSG answered %lld (a scribble since)", what,
                           (long long)r);
         }
 }
@@ -497,6 +510,7 @@ static void do_attach(struct st *s, struct fuzz_in *r)
         brd_handle_close(&h);
         if (rc == 0) {
                 s->pb = p;
+                s->latched[1] = false;
                 if (brd__pool_base(p) == NULL)
                         FUZZ_FAIL("attach: no base");
         }
@@ -580,6 +594,7 @@ static void run_op(struct st *s, struct fuzz_in *r, uint8_t cfg)
                         brd_pool_close(s->pb);
                         s->pb = NULL;
                         s->cur = s->pa;
+                        s->latched[1] = false;
                 }
                 break;
         case 13: {

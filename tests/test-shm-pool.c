@@ -726,6 +726,69 @@ static void test_pool_hostile_state(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * Poisoned is poisoned for the handle that saw it: a peer that puts the
+ * corrupt word back and clears the pool's shared "poisoned" word does not
+ * bring the handle back (shm.h: every later call says -EBADMSG), nor a
+ * second handle that saw the word set, nor a forked child's copy of them.
+ * A handle attached afterwards is a new object and works.
+ */
+static void test_pool_poison_latched(void **state)
+{
+        struct brd_pool *p, *q, *fresh;
+        struct brd_pool_stats s;
+        struct brd_pool_hdr *h;
+        struct brd_handle hd;
+        struct t_leak l;
+        int64_t a, f;
+        AO_t saved;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        assert_int_equal(brd_pool_export(p, &hd), 0);
+        assert_int_equal(brd_pool_attach(&hd, &q), 0);
+        h = hdr_of(p);
+        a = brd_pool_alloc(p, 8192);
+        assert_true(a > 0);
+        saved = AO_load(&h->cls[0].head);
+        AO_store(&h->cls[0].head, 0xffffff0ull);        /* a peer's scribble */
+        assert_int_equal(brd_pool_alloc(p, 64), -EBADMSG);
+        assert_int_equal(AO_load(&h->poisoned), 1);
+        assert_int_equal(brd_pool_stats(q, &s), -EBADMSG);     /* q sees the word */
+
+        /* The peer undoes it all. */
+        AO_store(&h->cls[0].head, saved);
+        AO_store(&h->poisoned, 0);
+        assert_int_equal(brd_pool_alloc(p, 8192), -EBADMSG);
+        assert_int_equal(brd_pool_alloc(p, 64), -EBADMSG);
+        assert_int_equal(brd_pool_free(p, (uint64_t)a), -EBADMSG);
+        assert_int_equal(brd_pool_stats(p, &s), -EBADMSG);
+        assert_int_equal(brd_pool_alloc(q, 8192), -EBADMSG);
+        assert_int_equal(brd_pool_free(q, (uint64_t)a), -EBADMSG);
+        assert_int_equal(AO_load(&h->poisoned), 0);     /* answering is not poisoning again */
+
+        /* In a forked child, the first call since the fork takes the slow path. */
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(brd_pool_alloc(p, 64) == -EBADMSG && brd_pool_stats(q, &s) == -EBADMSG ? 0 : 1);
+        assert_int_equal(t_wait_child(pid), 0);
+
+        /* A new handle: not poisoned, the block still live. */
+        assert_int_equal(brd_pool_attach(&hd, &fresh), 0);
+        f = brd_pool_alloc(fresh, 64);
+        assert_true(f > 0);
+        assert_int_equal(brd_pool_free(fresh, (uint64_t)f), 0);
+        assert_int_equal(brd_pool_free(fresh, (uint64_t)a), 0);
+        brd_pool_close(fresh);
+        brd_handle_close(&hd);
+        brd_pool_close(q);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
 /* The cache slots are shared memory too: an entry count past the cap or an
  * entry outside the pool poisons; a dead owner's slot full of garbage is
  * reaped without an access outside the pool and without freeing a block
@@ -1994,6 +2057,7 @@ int main(void)
                 cmocka_unit_test(test_pool_attach_reads_header_once),
                 cmocka_unit_test(test_pool_attach_header_flipping),
                 cmocka_unit_test(test_pool_hostile_state),
+                cmocka_unit_test(test_pool_poison_latched),
                 cmocka_unit_test(test_pool_hostile_slots),
                 cmocka_unit_test(test_pool_hostile_block_starts),
                 cmocka_unit_test(test_pool_reclaim_scratch_is_private),

@@ -214,7 +214,9 @@ void brd_pool_close(struct brd_pool *pool);
  * -EINVAL for size 0 or a size that can never fit, -ENOSPC when the pool is
  * full (after taking back the caches of dead processes and the spans that
  * are wholly free), -EBADMSG when the pool's shared state is corrupt (poisoned: every
- * later call says -EBADMSG), -ETIMEDOUT when the pool lock stayed held for
+ * later alloc, free and stats through this handle says -EBADMSG until it is
+ * closed, whatever the shared state becomes; the pool's other handles find
+ * it poisoned too), -ETIMEDOUT when the pool lock stayed held for
  * 2 s (nothing changed; only calls that need the lock: larger blocks, or a
  * size class that ran dry), -EBADF in a forked child of a NOFORK pool,
  * -EXDEV in a forked child in another pid namespace (see brd_pool_create()).
