@@ -18,6 +18,21 @@
 #define BRD_WIRE_MAGIC   0x48445242u    /* "BRDH" little-endian */
 #define BRD_WIRE_VERSION 1u
 #define BRD_MAX_FDS      (BRD_HANDLE_MAX_BATCH * BRD_HANDLE_MAX_FDS)
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04                  /* Linux 6.5, glibc 2.39 */
+#endif
+/* Longest SCM_SECURITY label (SO_PASSSEC) the receive buffer has room for. */
+#define HANDLE_SECCTX_MAX 256
+/*
+ * Room in the receive buffer for what the kernel may put beside the fds when
+ * the receiving socket asks for it: SCM_CREDENTIALS (SO_PASSCRED) and
+ * SCM_SECURITY (SO_PASSSEC) come before SCM_RIGHTS, so without room for
+ * them a message with close to SCM_MAX_FD fds was cut (MSG_CTRUNC, -EPROTO);
+ * SCM_PIDFD (SO_PASSPIDFD) comes after them.  None of them is ours: they are
+ * skipped, and a pidfd the kernel installed for us is closed.
+ */
+#define HANDLE_CTL_EXTRA (CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(HANDLE_SECCTX_MAX) + \
+                          CMSG_SPACE(sizeof(int)))
 /* On a stream, the rest of a message that has begun must follow within
  * this (either way: sender and receiver): after it the stream is torn. */
 #define HANDLE_REST_MS   1000
@@ -169,7 +184,9 @@ BRD_EXPORT int brd_handle_send(int sock, const struct brd_handle *h, size_t n)
         return 0;
 }
 
-/* Close every fd of an SCM_RIGHTS control buffer. */
+/* The fds of the SCM_RIGHTS messages of a control buffer, in order, into
+ * @fds (at most @max: the rest are closed and *@overflow set).  Other
+ * messages are skipped; the pidfd of an SCM_PIDFD is closed. */
 static size_t take_fds(struct msghdr *msg, int *fds, size_t max, bool *overflow)
 {
         struct cmsghdr *c;
@@ -179,6 +196,15 @@ static size_t take_fds(struct msghdr *msg, int *fds, size_t max, bool *overflow)
                 size_t k, cnt;
                 int *p;
 
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_PIDFD &&
+                    c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+                        int fd;
+
+                        memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+                        if (fd >= 0)
+                                brd__close(fd);
+                        continue;
+                }
                 if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
                         continue;
                 cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -250,7 +276,7 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
 {
         char data[sizeof(struct brd_wire_hdr) + BRD_HANDLE_MAX_BATCH * sizeof(struct brd_wire_rec) + 1];
         union {
-                char buf[CMSG_SPACE(BRD_MAX_FDS * sizeof(int))];
+                char buf[CMSG_SPACE(BRD_MAX_FDS * sizeof(int)) + HANDLE_CTL_EXTRA];
                 struct cmsghdr align;
         } ctl;
         int64_t deadline = brd__deadline(timeout_ms);

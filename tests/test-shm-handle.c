@@ -242,6 +242,64 @@ static void test_ctrunc_at_fd_limit(void **state)
         close(sp[1]);
 }
 
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76                 /* Linux 6.5 */
+#endif
+
+/*
+ * The most fds one message can carry (SCM_MAX_FD = 253: 63 handles of 4 and
+ * one of 1) arrive whole on a receiving socket that also asks the kernel for
+ * SCM_CREDENTIALS (it comes first in the control buffer and used to push the
+ * fds past its end: MSG_CTRUNC, -EPROTO), and for SCM_SECURITY and SCM_PIDFD
+ * where the kernel has them (a pidfd the kernel installs is closed: no fd
+ * is left behind).
+ */
+static void test_recv_max_fds_beside_credentials(void **state)
+{
+        struct brd_handle h[BRD_HANDLE_MAX_BATCH], got[BRD_HANDLE_MAX_BATCH];
+        int sp[2], i, k, mfd, fds, one = 1, mode, total;
+
+        mfd = memfd_create("fds", MFD_CLOEXEC);
+        assert_true(mfd >= 0);
+        for (i = 0; i < BRD_HANDLE_MAX_BATCH; i++) {
+                h[i] = (struct brd_handle){ .kind = BRD_HANDLE_SEG, .size = 4096,
+                                            .nfds = i < BRD_HANDLE_MAX_BATCH - 1 ? 4 : 1 };
+                for (k = 0; k < BRD_HANDLE_MAX_FDS; k++)
+                        h[i].fds[k] = k < (int)h[i].nfds ? mfd : -1;
+        }
+        for (mode = 0; mode < 3; mode++) {
+                assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+                if (mode >= 1)
+                        assert_int_equal(setsockopt(sp[1], SOL_SOCKET, SO_PASSCRED, &one,
+                                                    sizeof(one)), 0);
+                if (mode == 2) {
+                        /* Not every kernel has them (SO_PASSPIDFD: 6.5). */
+                        (void)setsockopt(sp[1], SOL_SOCKET, SO_PASSSEC, &one, sizeof(one));
+                        (void)setsockopt(sp[1], SOL_SOCKET, SO_PASSPIDFD, &one, sizeof(one));
+                }
+                assert_int_equal(brd_handle_send(sp[0], h, BRD_HANDLE_MAX_BATCH), 0);
+                fds = t_fd_count();
+                assert_int_equal(brd_handle_recv(sp[1], got, BRD_HANDLE_MAX_BATCH, 1000),
+                                 BRD_HANDLE_MAX_BATCH);
+                for (i = 0, total = 0; i < BRD_HANDLE_MAX_BATCH; i++) {
+                        assert_int_equal(got[i].nfds, h[i].nfds);
+                        for (k = 0; k < (int)got[i].nfds; k++) {
+                                assert_true(got[i].fds[k] > 2);
+                                assert_int_equal(fcntl(got[i].fds[k], F_GETFD), FD_CLOEXEC);
+                                total++;
+                        }
+                }
+                assert_int_equal(total, 253);
+                assert_int_equal(t_fd_count(), fds + 253);
+                for (i = 0; i < BRD_HANDLE_MAX_BATCH; i++)
+                        brd_handle_close(&got[i]);
+                assert_int_equal(t_fd_count(), fds);
+                close(sp[0]);
+                close(sp[1]);
+        }
+        close(mfd);
+}
+
 static void test_handle_close_is_idempotent_aba(void **state)
 {
         struct brd_handle h, d;
@@ -590,6 +648,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_too_many_handles_closes_all, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_malformed_message_closes_fds, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_ctrunc_at_fd_limit, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_recv_max_fds_beside_credentials, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_handle_close_is_idempotent_aba, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_exec_helper_over_socket, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_exec_helper_from_env, t_leak_setup, t_leak_teardown),

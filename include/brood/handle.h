@@ -92,7 +92,9 @@ int brd_handle_send(int sock, const struct brd_handle *h, size_t n);
  * is closed.  A SOCK_STREAM socket is unusable after -EPROTO/-EMFILE (a
  * message whose rest does not follow within a second of its start is
  * -EPROTO: the stream is torn).  The timeout bounds the wait for a message
- * to begin.
+ * to begin.  What else the socket asks the kernel for (SO_PASSCRED,
+ * SO_PASSSEC with a label of up to 256 bytes, SO_PASSPIDFD) fits beside the
+ * 253 fds a message can carry and is ignored (a pidfd it brings is closed).
  * Concurrency: one receiver per socket at a time.
  */
 int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int timeout_ms);
