@@ -233,7 +233,9 @@ bool brd__proc_ours(void)
 }
 
 /* The identity of /proc/self/ns/@name: 0 and *ret_dev, *ret_ino; -ENOENT
- * (a kernel without that namespace), or another -errno. */
+ * (a kernel without that namespace), or another -errno (< 0 on every
+ * failure: a "-errno" of 0 would pass for success with *ret_dev and
+ * *ret_ino never written, and callers compare them). */
 static int ns_id(const char *name, dev_t *ret_dev, ino_t *ret_ino)
 {
         char path[64];
@@ -241,7 +243,7 @@ static int ns_id(const char *name, dev_t *ret_dev, ino_t *ret_ino)
 
         snprintf(path, sizeof(path), "/proc/self/ns/%s", name);
         if (stat(path, &st) < 0)
-                return -errno;
+                return errno > 0 ? -errno : -EIO;
         *ret_dev = st.st_dev;
         *ret_ino = st.st_ino;
         return 0;
