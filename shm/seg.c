@@ -385,7 +385,13 @@ BRD_EXPORT const char *brd_seg_name(const struct brd_seg *seg)
 
 BRD_EXPORT int brd_seg_fd(const struct brd_seg *seg)
 {
-        return seg ? seg->fd : -EINVAL;
+        if (!seg)
+                return -EINVAL;
+        /* As brd_seg_export(): not this child's segment, or its fd number
+         * closed by a forkserver child's prelude (maybe another file's now). */
+        if (!seg->addr || brd__fds_gone(seg->gen))
+                return -EBADF;
+        return seg->fd;
 }
 
 BRD_EXPORT int brd_seg_is_inherited(const struct brd_seg *seg)

@@ -16,6 +16,7 @@
 
 #include "helpers.h"
 #include <brood/shm.h>
+#include "internal/brd-private.h"
 
 /* ENOSPC injection: posix_fallocate fails while this is set (test-only wrap). */
 static int fail_fallocate;
@@ -197,6 +198,9 @@ static void test_nofork_absent_in_child(void **state)
                         _exit(2);
                 if (brd_seg_addr(plain) == NULL)
                         _exit(3);
+                /* Not the child's segment: no fd of it either, as export. */
+                if (brd_seg_fd(s) != -EBADF || brd_seg_fd(plain) < 0)
+                        _exit(4);
                 brd_seg_close(s);       /* must not munmap whatever lives there now */
                 brd_seg_close(plain);
                 _exit(0);
@@ -214,6 +218,52 @@ static void test_nofork_absent_in_child(void **state)
         assert_int_equal(p[0], 1);
         brd_seg_close(s);
         brd_seg_close(plain);
+}
+
+/*
+ * A forkserver child closes every fd it does not keep and says so
+ * (brd__fork_fds_closed()); the numbers its inherited segments held may be
+ * its own files' then.  brd_seg_fd() answers -EBADF there, as
+ * brd_seg_export() does, instead of a number that is now another file's.
+ */
+static void test_seg_fd_after_child_fd_cleanup(void **state)
+{
+        struct brd_handle h;
+        struct brd_seg *s;
+        struct stat a, b;
+        int fd;
+        pid_t pid;
+
+        assert_int_equal(brd_seg_create("fdgone", 4096, 0, &s), 0);
+        fd = brd_seg_fd(s);
+        assert_true(fd > 2);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int other;
+
+                if (brd_seg_fd(s) != fd)        /* a plain fork keeps it */
+                        _exit(1);
+                /* What the forkserver's child prelude does (close_range,
+                 * then brd__fork_fds_closed()), with the number taken
+                 * again at once by a file of the child's own. */
+                other = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (other < 0 || dup3(other, fd, O_CLOEXEC) != fd)
+                        _exit(2);
+                close(other);
+                brd__fork_fds_closed();
+                if (brd_seg_fd(s) != -EBADF || brd_seg_export(s, &h) != -EBADF)
+                        _exit(3);
+                if (brd_seg_addr(s) == NULL)
+                        _exit(4);               /* still mapped: only its fd is gone */
+                brd_seg_close(s);               /* must not close /dev/null */
+                if (fstat(fd, &a) < 0 || stat("/dev/null", &b) < 0 || a.st_rdev != b.st_rdev)
+                        _exit(5);
+                _exit(0);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+        assert_int_equal(brd_seg_fd(s), fd);            /* the parent's is untouched */
+        brd_seg_close(s);
 }
 
 static void expect_attach_fails(int fd, uint64_t size, uint64_t flags, int err)
@@ -496,6 +546,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_fork_visibility_both_ways, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_named_closed_by_child_stays_linked, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_nofork_absent_in_child, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_seg_fd_after_child_fd_cleanup, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_hostile_fds, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_attach_roundtrip, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_enospc_at_create, t_leak_setup, t_leak_teardown),

@@ -110,7 +110,10 @@ size_t brd_seg_size(const struct brd_seg *seg);
 /** brd_seg_name() - the /dev/shm name ("/brood....") of a named segment, NULL when anonymous. */
 const char *brd_seg_name(const struct brd_seg *seg);
 
-/** brd_seg_fd() - the segment's fd (owned by @seg: do not close it), -EINVAL for NULL. */
+/** brd_seg_fd() - the segment's fd (owned by @seg: do not close it), -EINVAL for NULL,
+ *  -EBADF where brd_seg_export() says it: in a forked child of a BRD_SEG_NOFORK
+ *  segment (gone there), or in a forkserver child once it closed the fds it does
+ *  not keep (that number may be another file's there). */
 int brd_seg_fd(const struct brd_seg *seg);
 
 /** brd_seg_is_inherited() - 1 if this process got @seg through fork() rather than
