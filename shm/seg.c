@@ -223,6 +223,17 @@ BRD_EXPORT int brd_seg_create(const char *label, size_t size, unsigned flags,
         return r;
 }
 
+/* true if @fd is a memfd (its /proc link says so; false without /proc). */
+static bool fd_is_memfd(int fd)
+{
+        char link[64], target[16];
+        ssize_t n;
+
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        n = readlink(link, target, sizeof(target));
+        return n >= 7 && !memcmp(target, "/memfd:", 7);
+}
+
 int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
                        struct brd_seg **ret_seg)
 {
@@ -244,6 +255,10 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
          * truncated under us by anyone with write access to its path. */
         if (sf.f_type != TMPFS_MAGIC && sf.f_type != HUGETLBFS_MAGIC)
                 return -EINVAL;
+        /* The named flag is the handle's word, and a memfd can always be
+         * sealed by whoever made it: held to the seals, whatever it claims. */
+        if (named && fd_is_memfd(fd))
+                named = false;
         if (named) {
                 /* Unsealable: trust comes from who owns it and who else may open it. */
                 if (st.st_uid != geteuid() || (st.st_mode & 077))

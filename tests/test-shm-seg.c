@@ -320,6 +320,18 @@ static void test_hostile_fds(void **state)
         assert_int_equal(ftruncate(fd, 4096), 0);
         expect_attach_fails(fd, 4096, 0, -EBADMSG);
         close(fd);
+        /* ... even when the handle claims a named segment (owner and mode
+         * right): a memfd is held to the seals whatever it claims */
+        fd = memfd_create("claims-named", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        assert_int_equal(ftruncate(fd, 4096), 0);
+        assert_int_equal(fchmod(fd, 0600), 0);
+        expect_attach_fails(fd, 4096, BRD_SEG_NAMED, -EBADMSG);
+        close(fd);
+        fd = memfd_create("claims-named", MFD_CLOEXEC);
+        assert_int_equal(ftruncate(fd, 4096), 0);
+        assert_int_equal(fchmod(fd, 0600), 0);
+        expect_attach_fails(fd, 4096, BRD_SEG_NAMED, -EBADMSG);
+        close(fd);
 
         /* malformed handles */
         expect_attach_fails(-1, 4096, 0, -EINVAL);

@@ -66,8 +66,8 @@ extern "C" {
  * can be delivered either way), -ECONNRESET (consumer only: the producer
  * died without closing, after every message it published was delivered:
  * every committed one, but for those BRD_RING_BATCH still held back), -EBADMSG
- * (the shared memory is corrupt: the endpoint is poisoned and answers
- * -EBADMSG until closed), -EPROTO (attach: not a ring of this version),
+ * (the shared memory is corrupt, holes a peer punched in it included, which
+ * read as zeros: the endpoint is poisoned and answers -EBADMSG until closed), -EPROTO (attach: not a ring of this version),
  * -ECANCELED (brd_ring_interrupt), -EBADF (wrong role, or an endpoint
  * inherited through fork() that this process did not attach).  A call that
  * must wait may also answer -EMFILE, -ENFILE or -ENOMEM when an fd the wait

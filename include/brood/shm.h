@@ -42,7 +42,12 @@ enum brd_seg_flags {
  * mapped MAP_SHARED.  Named (BRD_SEG_NAMED): shm_open(O_CREAT|O_EXCL) with
  * mode 0600 under "/brood.<pid>.<starttime>.<pidns>.<random>.<label>" (the
  * creator, its pid namespace's inode, 128 random bits), so no other process
- * can squat or guess it; this process unlinks it on close.
+ * can squat or guess it; this process unlinks it on close.  A creator killed
+ * before its close leaves the name behind until `brood reap` (which removes
+ * the names whose creator is dead).  A named file cannot be sealed: any
+ * process of this user may truncate it, and then an access past its end
+ * is a SIGBUS (brood installs no SIGBUS handler).  Use named segments only
+ * among processes that trust each other; anonymous ones have no such risk.
  *
  * Return: 0; -EINVAL (bad label, size 0, unknown flags); -ENAMETOOLONG;
  * -EFBIG (size above RLIMIT_FSIZE: never SIGXFSZ); -ENOSPC / -ENOMEM (no
@@ -58,9 +63,10 @@ int brd_seg_create(const char *label, size_t size, unsigned flags, struct brd_se
  * @name: what brd_seg_name() returned there ("/brood....")
  * @ret_seg: the segment; untouched on failure
  * Return: 0; -EINVAL on a malformed name; -ENAMETOOLONG; -ENOENT; -EACCES if
- * it is not owned by this user or is accessible to group/others; -EINVAL if
- * it is not a regular shm file; -EBADMSG if it is empty (0 bytes: never
- * sized, or truncated); -errno from open/mmap.
+ * it is not owned by this user or is accessible to group/others; -ELOOP if
+ * the name is a symbolic link (never followed); -EINVAL if it is not a
+ * regular shm file; -EBADMSG if it is empty (0 bytes: never sized, or
+ * truncated); -errno from open/mmap.
  * Closing it only unmaps (this process did not create it).
  * Concurrency: thread-safe.  Fork: as brd_seg_create().
  */
@@ -72,7 +78,8 @@ int brd_seg_open(const char *name, struct brd_seg **ret_seg);
  * @ret_seg: the segment; untouched on failure
  *
  * Validates before it maps: a regular file on tmpfs/hugetlbfs, at least
- * h->size bytes long, and (for a memfd) sealed against shrink and grow.
+ * h->size bytes long, and (for a memfd, even one whose handle claims
+ * BRD_SEG_NAMED) sealed against shrink and grow.
  * Return: 0; -EINVAL on a malformed handle or an fd of the wrong type (pipe,
  * socket, disk file); -EBADMSG if the file is smaller than declared or its
  * seals are missing; -EACCES for a named segment of another user or with
