@@ -191,7 +191,9 @@ void brd_fsrv_stop(struct brd_fsrv *fs);
  * memory goes when both it and its last child are released.
  * Concurrency: call once, from any thread.  brd_fsrv_spawn() calls already
  * under way when stop begins fail with -ESHUTDOWN or return a child that
- * stop then stops.  Like any freed object, no call on @fs may begin after
+ * stop then stops; spawns and brd_child_free() calls made while the ladder
+ * runs wait for it to end (up to 2 x @grace_ms), then spawns answer
+ * -ESHUTDOWN.  Like any freed object, no call on @fs may begin after
  * stop may have returned: stop frees @fs unless a child object or a spawn
  * holds it, and a spawn holds it from its first use of @fs, a few
  * instructions after its entry and before anything that can block.  Fork:
