@@ -115,6 +115,109 @@ static void test_producer_killed_consumer_blocked(void **state)
         t_leak_end(&l);
 }
 
+/* ------------------------ A10: a sibling holds dups of the producer's fds */
+
+/*
+ * A third process that holds its own dups of every fd of the producer
+ * handle (the memfd and both doorbells: a forgotten close in a child), from
+ * before the producer attaches until the end.  It says so with a byte on
+ * @ready_fd and holds them until @hold_fd reads EOF; exit code 0 when its
+ * dups were still open then.
+ */
+static int child_hold_dups(struct brd_handle *hp, struct brd_handle *hc, int ready_fd,
+                           int hold_fd)
+{
+        int d[BRD_HANDLE_MAX_FDS];
+        uint32_t i, n = hp->nfds;
+        ssize_t k;
+        char c;
+
+        if (n == 0 || n > BRD_HANDLE_MAX_FDS)
+                return 10;
+        for (i = 0; i < n; i++)
+                if ((d[i] = fcntl(hp->fds[i], F_DUPFD_CLOEXEC, 0)) < 0)
+                        return 11;
+        brd_handle_close(hp);
+        brd_handle_close(hc);
+        if (write(ready_fd, "r", 1) != 1)
+                return 12;
+        do
+                k = read(hold_fd, &c, 1);
+        while (k < 0 && errno == EINTR);
+        if (k != 0)
+                return 13;
+        for (i = 0; i < n; i++)
+                if (fcntl(d[i], F_GETFD) < 0)
+                        return 14;
+        return 0;
+}
+
+/*
+ * RELIABILITY A10 (E14): the consumer's liveness check must not depend on
+ * the producer's fds going away, since a sibling's dups keep every one of
+ * them open (no HUP, no EOF, no last close) after the SIGKILL.  The
+ * consumer still gets every message, then -ECONNRESET within 100 ms of the
+ * death.  Its timeout is 10 s, not -1, so that a death hidden by the dups
+ * fails the test instead of hanging it.
+ */
+static void test_producer_killed_sibling_holds_dups(void **state)
+{
+        struct shared *s = t_shared_page();
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_leak l;
+        int ready[2], hold[2];
+        uint32_t i, v;
+        int64_t t_ret;
+        pid_t sib, pid;
+        char c;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
+        assert_int_equal(brd_ring_create(64 * 1024, 0, &hp, &hc), 0);
+        assert_int_equal(hp.nfds, 3);
+        sib = t_fork();
+        assert_true(sib >= 0);
+        if (sib == 0) {
+                close(ready[0]);
+                close(hold[1]);
+                _exit(child_hold_dups(&hp, &hc, ready[1], hold[0]));
+        }
+        close(ready[1]);
+        close(hold[0]);
+        assert_int_equal(read(ready[0], &c, 1), 1);     /* the sibling holds its dups */
+        close(ready[0]);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(hold[1]);
+                brd_handle_close(&hc);
+                _exit(child_producer_1000_then_die(&hp, s));
+        }
+        brd_handle_close(&hp);
+        assert_int_equal(brd_ring_attach(&hc, &r), 0);
+        brd_handle_close(&hc);
+        for (i = 0; i < 1000; i++) {
+                assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 10000), sizeof(v));
+                assert_int_equal(v, i);
+        }
+        assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 10000), -ECONNRESET);
+        t_ret = t_now_ns();
+        assert_true(s->death_ns > 0);
+        assert_true(t_ret - s->death_ns <= 100 * 1000000LL);
+        assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 0), -ECONNRESET);
+        assert_int_equal(t_wait_child(pid), KILLED);
+        /* The sibling held its dups all along: alive until told. */
+        assert_int_equal(kill(sib, 0), 0);
+        close(hold[1]);
+        assert_int_equal(t_wait_child(sib), 0);
+        brd_ring_close(r);
+        t_shared_page_free(s);
+        t_leak_end(&l);
+}
+
 /* ------------------------- BATCH: what is held back dies with the producer */
 
 static int child_batch_then_die(struct brd_handle *h)
@@ -466,6 +569,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_producer_killed_consumer_blocked),
+                cmocka_unit_test(test_producer_killed_sibling_holds_dups),
                 cmocka_unit_test(test_batch_held_back_dies_with_producer),
                 cmocka_unit_test(test_consumer_killed_producer_blocked),
                 cmocka_unit_test(test_producer_killed_consumer_idle),
