@@ -528,21 +528,59 @@ static int child_peek_then_die(struct brd_handle *h, int ready_fd)
         return 13;
 }
 
+/* Sends of @len bytes with timeout 0 until one fails: how many went. */
+static int fill_count(struct brd_ring *r, const void *buf, size_t len)
+{
+        int n = 0;
+
+        while (brd_ring_send(r, buf, len, 0) == 0)
+                n++;
+        return n;
+}
+
+/*
+ * A4: the head moves only on release, so a consumer killed while it holds
+ * a peeked view leaves it where it was: the view's frame is neither
+ * consumed nor repaired away, and the producer gets exactly the room that
+ * was left around it, then -EPIPE.  A control ring whose message was
+ * released takes one frame more.
+ */
 static void test_consumer_killed_holding_view(void **state)
 {
+        /* A 100-byte message's frame: its word, the payload padded to 8. */
+        const size_t frame = BRD_RING_FRAME_HDR + 104;
         struct brd_handle hp, hc;
-        struct brd_ring *r;
+        struct brd_ring *r, *cp, *cc;
+        struct brd_ring_hdr *hdr;
+        struct brd_ring_stats st;
         char buf[100] = { 0 }, c;
+        const void *v;
         struct t_leak l;
-        int ready[2];
+        size_t size;
+        int ready[2], n, room;
         pid_t pid;
 
         (void)state;
         t_leak_begin(&l);
+        /* The control: the same message peeked and released in-process. */
+        t_ring_pair(4096, 0, &cp, &cc);
+        assert_int_equal(brd_ring_send(cp, buf, sizeof(buf), 0), 0);
+        assert_int_equal(brd_ring_peek(cc, &v, 0), (ssize_t)sizeof(buf));
+        assert_int_equal(brd_ring_release(cc), 0);
+        n = fill_count(cp, buf, sizeof(buf));
+        brd_ring_close(cp);
+        brd_ring_close(cc);
+
         assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
         assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
+        hdr = hdr_map(&hc);
+        assert_non_null(hdr);
+        size = hc.size;
         assert_int_equal(brd_ring_attach(&hp, &r), 0);
         brd_handle_close(&hp);
+        assert_int_equal(brd_ring_stats(r, &st), 0);
+        /* Every frame the control took, the released one's place included. */
+        assert_int_equal(n, (int)(st.capacity / frame));
         assert_int_equal(brd_ring_send(r, buf, sizeof(buf), 0), 0);
         pid = t_fork();
         assert_true(pid >= 0);
@@ -555,13 +593,21 @@ static void test_consumer_killed_holding_view(void **state)
         assert_int_equal(read(ready[0], &c, 1), 1);
         close(ready[0]);
         assert_int_equal(t_wait_child(pid), KILLED);
-        /* The peeked message was never released: the ring stays as full as
-         * it was; the producer learns of the death once it would block. */
-        while (brd_ring_send(r, buf, sizeof(buf), 0) == 0)
-                ;
+        /* The peeked message was never released: the head is where the
+         * consumer found it, the frame still published. */
+        assert_int_equal(AO_load(&hdr->head.idx), 0);
+        assert_int_equal(AO_load(&hdr->tail.idx), frame);
+        /* The ring stays as full as it was: the rest of the room, one frame
+         * less than the control's; the producer learns of the death once
+         * it would block. */
+        room = fill_count(r, buf, sizeof(buf));
+        assert_int_equal(room, (int)((st.capacity - frame) / frame));
+        assert_int_equal(room, n - 1);
         assert_int_equal(brd_ring_send(r, buf, sizeof(buf), 0), -EPIPE);
         assert_int_equal(brd_ring_send(r, buf, sizeof(buf), -1), -EPIPE);
+        assert_int_equal(AO_load(&hdr->head.idx), 0);
         brd_ring_close(r);
+        munmap(hdr, size);
         t_leak_end(&l);
 }
 
