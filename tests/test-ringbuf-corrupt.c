@@ -33,6 +33,20 @@ static void assert_cons_poisoned(struct brd_ring *c)
         assert_int_equal(brd_ring_release(c), -EBADMSG);
 }
 
+/* The producer is poisoned: every call answers -EBADMSG at once, a
+ * blocking one included. */
+static void assert_prod_poisoned(struct brd_ring *p)
+{
+        char buf[64] = { 0 };
+        void *w;
+
+        assert_int_equal(brd_ring_send(p, buf, 1, 0), -EBADMSG);
+        assert_int_equal(brd_ring_send(p, buf, 1, -1), -EBADMSG);
+        assert_int_equal(brd_ring_reserve(p, 1, &w, 0), -EBADMSG);
+        assert_int_equal(brd_ring_write(p, buf, 1, -1), -EBADMSG);
+        assert_int_equal(brd_ring_flush(p), -EBADMSG);
+}
+
 static void test_tail_out_of_range(void **state)
 {
         struct t_ring_view x;
@@ -168,6 +182,137 @@ static void test_frame_shrunk_after_partial_read(void **state)
                         else
                                 assert_int_equal(brd_ring_recv(x.c, big, sizeof(big), 0), -EBADMSG);
                         assert_cons_poisoned(x.c);
+                        t_ring_view_close(&x);
+                }
+        }
+        t_leak_end(&l);
+}
+
+/*
+ * B13: a padding frame with a bad length.  Two messages are published (24 +
+ * 16 bytes); the hostile peer turns the first frame word into a PAD of
+ * each length.  5000, the capacity, 200 and UINT32_MAX reach past the
+ * published data: where the consumer would land (modulo the capacity) the
+ * peer plants a well-formed empty message that was never published, which
+ * a consumer that skipped the PAD unchecked would deliver.  24 and 3 stay
+ * within the published data but end inside a payload, whose bytes are no
+ * frame word.  Each is -EBADMSG for recv, peek and read alike, and the
+ * consumer stays poisoned.
+ */
+static void test_pad_frame_bad_length(void **state)
+{
+        static const uint32_t lens[] = { 5000, 4096, 200, 24, UINT32_MAX, 3 };
+        const uint64_t published = 24 + 16;
+        struct t_ring_view x;
+        char buf[8192];
+        const void *v;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+                uint64_t size = BRD_RING_FRAME_HDR + (((uint64_t)lens[k] + 7) & ~(uint64_t)7);
+
+                for (int call = 0; call < 3; call++) {
+                        t_ring_view_open(&x, 4096, 0, true);
+                        assert_int_equal(x.hdr->capacity, 4096);
+                        assert_int_equal(brd_ring_send(x.p, "0123456789", 10, 0), 0);
+                        assert_int_equal(brd_ring_send(x.p, "abc", 3, 0), 0);
+                        assert_int_equal(AO_load(&x.hdr->tail.idx), published);
+                        if (size > published)
+                                AO_store((AO_t *)(void *)(x.data + (size & x.hdr->mask)),
+                                         brd__ring_frame(0, BRD_RING_FRAME_MSG));
+                        AO_store((AO_t *)(void *)x.data,
+                                 brd__ring_frame(lens[k], BRD_RING_FRAME_PAD));
+                        if (call == 0)
+                                assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), -EBADMSG);
+                        else if (call == 1)
+                                assert_int_equal(brd_ring_peek(x.c, &v, 0), -EBADMSG);
+                        else
+                                assert_int_equal(brd_ring_read(x.c, buf, sizeof(buf), 0), -EBADMSG);
+                        assert_cons_poisoned(x.c);
+                        t_ring_view_close(&x);
+                }
+        }
+        t_leak_end(&l);
+}
+
+/*
+ * B13: read() has taken 10 bytes of a 100-byte frame, then the peer turns
+ * that frame's word into a PAD: of length 0, or of the frame's own length
+ * (a well-formed PAD in itself, that would silently drop the 90 bytes
+ * left).  A frame that read() has begun is a message; whichever call comes
+ * next answers -EBADMSG, and the consumer stays poisoned.
+ */
+static void test_pad_frame_after_partial_read(void **state)
+{
+        static const uint32_t lens[] = { 0, 100 };
+        static uint8_t big[8192];
+        uint8_t msg[100];
+        struct t_ring_view x;
+        const void *v;
+        struct t_leak l;
+
+        (void)state;
+        memset(msg, 'p', sizeof(msg));
+        t_leak_begin(&l);
+        for (int call = 0; call < 3; call++) {
+                for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+                        t_ring_view_open(&x, 4096, 0, true);
+                        assert_int_equal(brd_ring_write(x.p, msg, sizeof(msg), 0), sizeof(msg));
+                        assert_int_equal(brd_ring_read(x.c, big, 10, 0), 10);
+                        assert_memory_equal(big, msg, 10);
+                        AO_store((AO_t *)(void *)x.data,
+                                 brd__ring_frame(lens[k], BRD_RING_FRAME_PAD));
+                        if (call == 0)
+                                assert_int_equal(brd_ring_read(x.c, big, sizeof(big), 0), -EBADMSG);
+                        else if (call == 1)
+                                assert_int_equal(brd_ring_peek(x.c, &v, 0), -EBADMSG);
+                        else
+                                assert_int_equal(brd_ring_recv(x.c, big, sizeof(big), 0), -EBADMSG);
+                        assert_cons_poisoned(x.c);
+                        t_ring_view_close(&x);
+                }
+        }
+        t_leak_end(&l);
+}
+
+/*
+ * B12: the head moved to an index that is no frame boundary (+1, +4), seen
+ * by a producer that must read it for room: send with timeout 0, reserve,
+ * and a blocking send (10 s: a producer that took the head for room would
+ * return 0 at once, one that never looked would fail at the timeout rather
+ * than hang) each answer -EBADMSG, and the producer stays poisoned.
+ */
+static void test_head_misaligned_poisons_producer(void **state)
+{
+        static const uint64_t deltas[] = { 1, 4 };
+        struct t_ring_view x;
+        char buf[512] = { 0 };
+        struct t_leak l;
+        uint64_t h;
+        void *w;
+
+        (void)state;
+        t_leak_begin(&l);
+        for (size_t k = 0; k < sizeof(deltas) / sizeof(deltas[0]); k++) {
+                for (int call = 0; call < 3; call++) {
+                        t_ring_view_open(&x, 4096, 0, true);
+                        while (brd_ring_send(x.p, buf, 100, 0) == 0)
+                                ;
+                        assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), 100);
+                        h = AO_load(&x.hdr->head.idx);
+                        assert_int_equal(h, BRD_RING_FRAME_HDR + 104);
+                        /* With the head honoured there would be room for one
+                         * more 100-byte frame: each call needs to read it. */
+                        AO_store(&x.hdr->head.idx, h + deltas[k]);
+                        if (call == 0)
+                                assert_int_equal(brd_ring_send(x.p, buf, 100, 0), -EBADMSG);
+                        else if (call == 1)
+                                assert_int_equal(brd_ring_reserve(x.p, 100, &w, 0), -EBADMSG);
+                        else
+                                assert_int_equal(brd_ring_send(x.p, buf, 100, 10000), -EBADMSG);
+                        assert_prod_poisoned(x.p);
                         t_ring_view_close(&x);
                 }
         }
@@ -380,6 +525,9 @@ int main(void)
                 cmocka_unit_test(test_frame_length_and_type),
                 cmocka_unit_test(test_frame_shrunk_after_partial_read),
                 cmocka_unit_test(test_head_hostile_poisons_producer),
+                cmocka_unit_test(test_pad_frame_bad_length),
+                cmocka_unit_test(test_pad_frame_after_partial_read),
+                cmocka_unit_test(test_head_misaligned_poisons_producer),
                 cmocka_unit_test(test_scribbler_never_crashes_consumer),
                 cmocka_unit_test(test_punched_holes),
         };
