@@ -98,6 +98,21 @@ void t_no_children(void);
 void *t_shared_page(void);
 void t_shared_page_free(void *page);
 
+/*
+ * A storm of SIGALRM every @period_us (setitimer(ITIMER_REAL)), for
+ * RELIABILITY E30: the handler only counts, and has no SA_RESTART, so every
+ * hit interrupts the sleep of the thread that takes it (in these tests the
+ * only thread that does not block SIGALRM: the forkserver's blocks all).
+ * After @max hits the handler stops the timer itself (alarm(0)), so that a
+ * call that restarted its whole timeout at each EINTR still ends, late,
+ * instead of never.  Stop it before asserting anything.
+ */
+void t_alarm_storm_start(long period_us, int max);
+/* Hits so far. */
+int t_alarm_storm_hits(void);
+/* Stops the timer, restores SIGALRM's disposition; returns the hits. */
+int t_alarm_storm_stop(void);
+
 /* Run the brood command (path in $BRD_BROOD) with @args; its stdout (and
  * stderr with @with_stderr) into @out; returns its exit code, -1 if killed. */
 int t_run_brood(const char *args, bool with_stderr, char *out, size_t cap);

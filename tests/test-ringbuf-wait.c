@@ -844,6 +844,58 @@ static void test_signal_storm_loses_nothing(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * RELIABILITY E30, the producer's side: a send on a full ring with a 200 ms
+ * timeout, under a SIGALRM every 1 ms (setitimer, no SA_RESTART: its sleep
+ * returns EINTR about 200 times).  It returns -ETIMEDOUT, not -EINTR, after
+ * at least 200 ms (never cut short) and at most 400 (not restarted at each
+ * EINTR: a restarting send would still be waiting when the storm stops
+ * itself, after 2000 hits); it added nothing: the ring holds exactly the
+ * messages it held, intact, and takes one more once there is room.
+ */
+static void test_alarm_storm_send_times_out(void **state)
+{
+        struct brd_ring *p, *c;
+        uint8_t buf[300], got[512];
+        struct t_leak l;
+        int64_t t0, dt;
+        int n, i, hits;
+        ssize_t ret;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_pair(4096, BRD_RING_NOSPIN, &p, &c);
+        for (n = 0;; n++) {
+                memset(buf, 'a' + n, sizeof(buf));
+                if (brd_ring_send(p, buf, sizeof(buf), 0) != 0)
+                        break;
+        }
+        assert_true(n > 0);
+        memset(buf, 'Z', sizeof(buf));
+        t_alarm_storm_start(1000, 2000);
+        t0 = t_now_ns();
+        ret = brd_ring_send(p, buf, sizeof(buf), 200);
+        dt = (t_now_ns() - t0) / 1000000;
+        hits = t_alarm_storm_stop();
+        if (ret != -ETIMEDOUT || dt < 200 || dt > 400)
+                print_message("send: %zd after %lld ms, %d signals\n", ret, (long long)dt, hits);
+        assert_int_equal(ret, -ETIMEDOUT);
+        assert_true(dt >= 200 && dt <= 400);
+        assert_true(hits >= 10);        /* the sleep was interrupted, many times */
+        for (i = 0; i < n; i++) {
+                memset(buf, 'a' + i, sizeof(buf));
+                assert_int_equal(brd_ring_recv(c, got, sizeof(got), 0), (ssize_t)sizeof(buf));
+                assert_memory_equal(got, buf, sizeof(buf));
+        }
+        assert_int_equal(brd_ring_recv(c, got, sizeof(got), 0), -EAGAIN);
+        assert_int_equal(brd_ring_send(p, "after", 5, 0), 0);
+        assert_int_equal(brd_ring_recv(c, got, sizeof(got), 0), 5);
+        assert_memory_equal(got, "after", 5);
+        brd_ring_close(p);
+        brd_ring_close(c);
+        t_leak_end(&l);
+}
+
 /* ------------------------------------------------ doorbell abuse (B18) */
 
 /* The state word of a side once it sleeps again after @before (a new arm:
@@ -1157,6 +1209,7 @@ int main(void)
                 cmocka_unit_test(test_timeouts_are_bounded),
                 cmocka_unit_test(test_idle_timeouts_then_stream),
                 cmocka_unit_test(test_signal_storm_loses_nothing),
+                cmocka_unit_test(test_alarm_storm_send_times_out),
                 cmocka_unit_test(test_eintr_mode),
                 cmocka_unit_test(test_second_thread_is_busy),
                 cmocka_unit_test(test_close_while_blocked),

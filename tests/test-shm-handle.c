@@ -100,6 +100,44 @@ static void test_recv_timeouts_and_eof(void **state)
         assert_int_equal(brd_handle_send(-1, &h, 1), -EINVAL);
 }
 
+/*
+ * RELIABILITY E30: brd_handle_recv() with a 200 ms timeout on an idle
+ * socket, under a SIGALRM every 1 ms (setitimer, no SA_RESTART: its poll()
+ * returns EINTR about 200 times).  It returns -ETIMEDOUT, not -EINTR, after
+ * at least 200 ms and at most 400 (a recv that restarted its timeout at
+ * each EINTR would still be waiting when the storm stops itself, after
+ * 2000 hits), and took nothing: the next handle sent arrives, whole, once.
+ */
+static void test_recv_alarm_storm_times_out(void **state)
+{
+        struct brd_handle h, got;
+        struct brd_seg *s;
+        int64_t t0, dt;
+        int sp[2], ret, hits;
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+        t_alarm_storm_start(1000, 2000);
+        t0 = t_now_ns();
+        ret = brd_handle_recv(sp[1], &got, 1, 200);
+        dt = (t_now_ns() - t0) / 1000000;
+        hits = t_alarm_storm_stop();
+        if (ret != -ETIMEDOUT || dt < 200 || dt > 400)
+                print_message("recv: %d after %lld ms, %d signals\n", ret, (long long)dt, hits);
+        assert_int_equal(ret, -ETIMEDOUT);
+        assert_true(dt >= 200 && dt <= 400);
+        assert_true(hits >= 10);        /* the sleep was interrupted, many times */
+        s = filled_seg(4096, 0x5e, &h);
+        assert_int_equal(brd_handle_send(sp[0], &h, 1), 0);
+        assert_int_equal(brd_handle_recv(sp[1], &got, 1, 1000), 1);
+        check_attached(&got, 0x5e);
+        brd_handle_close(&got);
+        assert_int_equal(brd_handle_recv(sp[1], &got, 1, 0), -EAGAIN);
+        brd_handle_close(&h);
+        brd_seg_close(s);
+        close(sp[0]);
+        close(sp[1]);
+}
+
 static void test_send_to_closed_peer_is_epipe(void **state)
 {
         struct brd_handle h;
@@ -643,6 +681,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_send_recv_seqpacket, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_send_recv_stream, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_recv_timeouts_and_eof, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_recv_alarm_storm_times_out, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_send_to_closed_peer_is_epipe, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_nonblocking_stream_stopped_midway, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_too_many_handles_closes_all, t_leak_setup, t_leak_teardown),
