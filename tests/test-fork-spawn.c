@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -502,6 +503,208 @@ static void test_inherited_objects_never_close_handles(void **state)
         brd_handle_close(&rp);
         brd_handle_close(&rc);
         brd_seg_close(in.seg);
+        t_leak_end(&l);
+}
+
+/* --------------------------------------------- CLOEXEC everywhere (F34) */
+extern char **environ;
+
+#define CX_FDS 1024             /* fd numbers the snapshot covers */
+#define CX_SPAWNS 20
+
+/* Which fds are open now (below CX_FDS), and how many of them a plain
+ * fork+exec would pass on (no FD_CLOEXEC). */
+static int fd_snapshot(bool open[CX_FDS])
+{
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *e;
+        int fd, inheritable = 0;
+
+        assert_non_null(d);
+        memset(open, 0, CX_FDS * sizeof(open[0]));
+        while ((e = readdir(d))) {
+                if (e->d_name[0] == '.')
+                        continue;
+                fd = atoi(e->d_name);
+                if (fd == dirfd(d))
+                        continue;
+                assert_true(fd >= 0 && fd < CX_FDS);
+                open[fd] = true;
+                if (!(fcntl(fd, F_GETFD) & FD_CLOEXEC))
+                        inheritable++;
+        }
+        closedir(d);
+        return inheritable;
+}
+
+/* How many fds opened since @before are there, and how many of them lack
+ * FD_CLOEXEC (each named on stderr). */
+static int fds_without_cloexec(const bool before[CX_FDS], int *ret_new)
+{
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *e;
+        int fd, bad = 0;
+
+        assert_non_null(d);
+        *ret_new = 0;
+        while ((e = readdir(d))) {
+                char link[64], target[256] = "";
+
+                if (e->d_name[0] == '.')
+                        continue;
+                fd = atoi(e->d_name);
+                if (fd == dirfd(d) || (fd < CX_FDS && before[fd]))
+                        continue;
+                ++*ret_new;
+                if (fcntl(fd, F_GETFD) & FD_CLOEXEC)
+                        continue;
+                snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+                (void)!readlink(link, target, sizeof(target) - 1);
+                print_error("fd %d (%s) has no FD_CLOEXEC\n", fd, target);
+                bad++;
+        }
+        closedir(d);
+        return bad;
+}
+
+struct host_spawner {
+        int counts[CX_SPAWNS];          /* the helper's exit codes: its fd counts */
+        int done;
+};
+
+/* The host's own thread: posix_spawn (fork+exec, no file actions) of the
+ * fd-counting helper, again and again, while the library works. */
+static void *host_spawn_thread(void *arg)
+{
+        struct host_spawner *hs = arg;
+        char count[] = "count", *argv[] = { (char *)helper_path(), count, NULL };
+        int i, st;
+        pid_t pid;
+
+        for (i = 0; i < CX_SPAWNS; i++) {
+                hs->counts[i] = -1;
+                if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0)
+                        continue;
+                while (waitpid(pid, &st, 0) < 0)
+                        if (errno != EINTR)
+                                break;
+                hs->counts[i] = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        __atomic_store_n(&hs->done, 1, __ATOMIC_RELEASE);
+        return NULL;
+}
+
+/* The library making fds while the host spawns: a segment and its handle,
+ * a ring with its poll fd and a wait (the peer's pidfd).  0, or the step
+ * that failed. */
+static int churn_once(void)
+{
+        struct brd_handle h, hp, hc;
+        struct brd_ring *p, *c;
+        struct brd_seg *s;
+        char buf[8];
+
+        if (brd_seg_create("cx-churn", 4096, 0, &s) < 0)
+                return 1;
+        if (brd_seg_export(s, &h) < 0)
+                return 2;
+        brd_handle_close(&h);
+        brd_seg_close(s);
+        if (brd_ring_create(4096, 0, &hp, &hc) < 0)
+                return 3;
+        if (brd_ring_attach(&hp, &p) < 0 || brd_ring_attach(&hc, &c) < 0)
+                return 4;
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+        if (brd_ring_fd(c) < 0 || brd_ring_recv(c, buf, sizeof(buf), 0) != -EAGAIN)
+                return 5;
+        brd_ring_close(p);
+        brd_ring_close(c);
+        return 0;
+}
+
+/*
+ * RELIABILITY F34: with one of each library object that owns fds alive (an
+ * anonymous and a named segment, a ring whose ends made their poll fds and
+ * waited once, a pool, a forkserver with a running child, a handle
+ * received over a socket), every fd opened since the test began has
+ * FD_CLOEXEC; and a host thread that posix_spawn()s a program meanwhile,
+ * 20 times while this thread keeps making and closing segments and rings,
+ * never passes it one: the helper counts only the fds that were
+ * inheritable before the test began (0, 1 and 2 under meson: 3; a shell
+ * may pass down more, which are not the library's).
+ */
+static void test_library_fds_are_cloexec(void **state)
+{
+        static bool before[CX_FDS];
+        struct brd_spawn_opts o = { .fn = fn_pause };
+        struct host_spawner hs = { .done = 0 };
+        struct brd_handle h, got, hp, hc;
+        struct brd_seg *anon, *named;
+        struct brd_ring *p, *c;
+        struct brd_pool *pool;
+        struct brd_fsrv *fs;
+        struct brd_child *ch;
+        struct t_leak l;
+        int sp[2], inheritable, made, i, churned = 0, churn_err = 0;
+        char buf[8];
+        pthread_t t;
+
+        (void)state;
+        t_leak_begin(&l);
+        inheritable = fd_snapshot(before);
+        assert_int_equal(brd_seg_create("cx-anon", 4096, 0, &anon), 0);
+        assert_int_equal(brd_seg_create("cx-named", 4096, BRD_SEG_NAMED, &named), 0);
+        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
+        assert_int_equal(brd_ring_attach(&hp, &p), 0);
+        assert_int_equal(brd_ring_attach(&hc, &c), 0);
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+        assert_true(brd_ring_fd(p) >= 0);
+        assert_true(brd_ring_fd(c) >= 0);
+        /* A wait: the consumer opens the producer's pidfd and sleeps. */
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 5), -ETIMEDOUT);
+        assert_int_equal(brd_pool_create(1 << 20, 0, &pool), 0);
+        assert_true(brd_pool_alloc(pool, 100) >= 0);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &ch), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+        assert_int_equal(brd_seg_export(anon, &h), 0);
+        assert_int_equal(brd_handle_send(sp[0], &h, 1), 0);
+        assert_int_equal(brd_handle_recv(sp[1], &got, 1, 10000), 1);
+
+        assert_int_equal(fds_without_cloexec(before, &made), 0);
+        assert_true(made >= 10);        /* the objects do hold fds */
+
+        assert_int_equal(pthread_create(&t, NULL, host_spawn_thread, &hs), 0);
+        while (!__atomic_load_n(&hs.done, __ATOMIC_ACQUIRE)) {
+                int e = churn_once();
+
+                if (e && !churn_err)
+                        churn_err = e;
+                churned++;
+        }
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(churn_err, 0);
+        for (i = 0; i < CX_SPAWNS; i++) {
+                if (hs.counts[i] != inheritable)
+                        print_error("spawn %d: the helper had %d fds\n", i, hs.counts[i]);
+                assert_int_equal(hs.counts[i], inheritable);
+        }
+        assert_true(churned > 0);
+        assert_int_equal(brd_child_kill(ch, 0), 0);     /* still running all along */
+
+        brd_child_free(ch);
+        brd_fsrv_stop(fs);
+        brd_pool_close(pool);
+        brd_ring_close(p);
+        brd_ring_close(c);
+        brd_handle_close(&got);
+        brd_handle_close(&h);
+        close(sp[0]);
+        close(sp[1]);
+        brd_seg_close(named);
+        brd_seg_close(anon);
         t_leak_end(&l);
 }
 
@@ -1166,6 +1369,7 @@ int main(void)
                 cmocka_unit_test(test_fork_wait_timeouts),
                 cmocka_unit_test(test_fork_status_kept_until_wait),
                 cmocka_unit_test(test_fork_fd_hygiene),
+                cmocka_unit_test(test_library_fds_are_cloexec),
                 cmocka_unit_test(test_fork_seg_handle),
                 cmocka_unit_test(test_inherited_objects_never_close_handles),
                 cmocka_unit_test(test_fork_50_children),
