@@ -2,6 +2,8 @@
 /* Segments: create/open/attach/close, fork visibility, hostile fds, limits. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -474,6 +476,82 @@ static void test_open_refuses_foreign_and_loose(void **state)
         assert_ptr_equal(s, (struct brd_seg *)0x1);
 }
 
+/* In a child that became uid/gid 65534: create @n objects at @names with
+ * @modes exactly (umask undone by fchmod), 4 KiB each.  0, or the step
+ * that failed. */
+static int squat_as_nobody(char (*names)[NAME_MAX + 1], const mode_t *modes, int n)
+{
+        struct stat st;
+        int i, fd;
+
+        if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+            setresuid(65534, 65534, 65534) < 0)
+                return 2;
+        for (i = 0; i < n; i++) {
+                fd = shm_open(names[i], O_RDWR | O_CREAT | O_EXCL, modes[i]);
+                if (fd < 0)
+                        return 10 + i;
+                if (fchmod(fd, modes[i]) < 0 || ftruncate(fd, 4096) < 0 || fstat(fd, &st) < 0)
+                        return 20 + i;
+                if (st.st_uid != 65534 || (st.st_mode & 0777) != modes[i])
+                        return 30 + i;
+                close(fd);
+        }
+        return 0;
+}
+
+/*
+ * RELIABILITY G38: another user (uid 65534) squats names of brood's own
+ * form (this process's pid, start time, pid namespace, 128 random bits),
+ * one object of mode 0600, which passes the "no group or other access"
+ * check and fails only the owner check, and one of mode 0666.  As root,
+ * whose shm_open() opens both (no kernel check stands in the way), each
+ * brd_seg_open() must fail closed: -EACCES, *ret_seg untouched, no fd
+ * left.  The squatter's objects are unlinked after.
+ */
+static void test_open_refuses_other_owner(void **state)
+{
+        static const mode_t modes[2] = { 0600, 0666 };
+        char names[2][NAME_MAX + 1];
+        char path[sizeof("/dev/shm/") + NAME_MAX];
+        uint64_t seed = (uint64_t)t_now_ns() ^ (uint64_t)getpid() << 32;
+        struct stat st;
+        pid_t pid;
+        int i, fd, n0;
+
+        if (geteuid() != 0)
+                skip();
+        for (i = 0; i < 2; i++)
+                snprintf(names[i], sizeof(names[i]),
+                         "/" BRD_SEG_NAME_PREFIX "%d.%llu.%llu.%016llx%016llx.squat%04o",
+                         (int)getpid(), (unsigned long long)brd__proc_start_time(getpid()),
+                         (unsigned long long)brd__pid_ns(), (unsigned long long)t_rand(&seed),
+                         (unsigned long long)t_rand(&seed), (unsigned)modes[i]);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(squat_as_nobody(names, modes, 2));
+        assert_int_equal(t_wait_child(pid), 0);
+        for (i = 0; i < 2; i++) {
+                struct brd_seg *s = (struct brd_seg *)0x1;
+
+                snprintf(path, sizeof(path), "/dev/shm/%.*s", NAME_MAX, names[i] + 1);
+                assert_int_equal(lstat(path, &st), 0);
+                assert_true(S_ISREG(st.st_mode));
+                assert_int_equal(st.st_uid, 65534);
+                assert_int_equal(st.st_mode & 0777, modes[i]);
+                /* Nothing but the library's check refuses it. */
+                fd = shm_open(names[i], O_RDWR, 0);
+                assert_true(fd >= 0);
+                close(fd);
+                n0 = t_fd_count();
+                assert_int_equal(brd_seg_open(names[i], &s), -EACCES);
+                assert_ptr_equal(s, (struct brd_seg *)0x1);
+                assert_int_equal(t_fd_count(), n0);
+                assert_int_equal(shm_unlink(names[i]), 0);
+        }
+}
+
 static void test_other_user_cannot_open(void **state)
 {
         struct brd_seg *s;
@@ -566,6 +644,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_bad_input, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_rlimit_fsize_is_efbig, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_open_refuses_foreign_and_loose, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_open_refuses_other_owner, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_other_user_cannot_open, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_fork_while_creating, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test(test_registry_cap),
