@@ -1131,6 +1131,141 @@ static void test_stray_reads_keep_waking(void **state)
         t_leak_end(&l);
 }
 
+/* A peer that floods a doorbell: the largest count first, then a read
+ * (a stray read takes 1) and a write of 1, over and over: each write is a
+ * new edge that wakes whoever sleeps on it.  It gives up by itself at
+ * @until (ms), so that a wait it starves ends late instead of never. */
+struct flood {
+        int fd;
+        uint64_t big;                   /* the first write: saturates the count */
+        int64_t until;
+        int stop;
+        uint64_t loops;                 /* read+write rounds so far */
+};
+
+static void *flood_thread(void *arg)
+{
+        struct flood *fl = arg;
+        uint64_t one = 1, v;
+
+        (void)!write(fl->fd, &fl->big, sizeof(fl->big));
+        while (!__atomic_load_n(&fl->stop, __ATOMIC_ACQUIRE) && t_now_ms() < fl->until) {
+                (void)!read(fl->fd, &v, sizeof(v));
+                (void)!write(fl->fd, &one, sizeof(one));
+                __atomic_fetch_add(&fl->loops, 1, __ATOMIC_RELEASE);
+        }
+        return NULL;
+}
+
+/* Arms of @side since @before (the sequence in its state word): each one a
+ * sleep it went back to after a wake-up. */
+static uint64_t arms_since(const struct brd_ring_side *side, uint64_t before)
+{
+        return (AO_load(&side->state) - before) / BRD_RING_ST_SEQ1;
+}
+
+#define FLOOD_MS 3000
+
+/*
+ * RELIABILITY B18: a peer that keeps the consumer's doorbell busy (a
+ * saturated count, then a write per loop, each a wake-up) cannot starve
+ * what ends the wait.  A consumer blocked in recv that the flood has woken
+ * and sent back to sleep at least 100 times returns -ECANCELED within
+ * 100 ms of brd_ring_interrupt() from another thread; on a fresh ring, of
+ * brd_ring_close() from another thread.  On a third, a recv with a 200 ms
+ * timeout that starts once the flood runs, and is woken by it at least
+ * 100 times, returns -ETIMEDOUT within 200-400 ms (a wake-up must not
+ * extend the wait).  The first two calls' timeout is 10 s and the flood
+ * stops itself after 3 s, so that a starved call fails instead of hanging;
+ * no assertion runs while the flood does.
+ */
+static void test_doorbell_flood_starves_nothing(void **state)
+{
+        static const char *const what[3] = { "interrupt", "close", "timeout" };
+        struct t_ring_view f;
+        struct call c;
+        struct flood fl;
+        char buf[200] = { 0 };
+        struct t_leak l;
+        pthread_t th, tf;
+        uint64_t st0, woken;
+        int64_t t0, dt, until;
+        int how, ir, cr;
+
+        (void)state;
+        t_leak_begin(&l);
+        for (how = 0; how < 3; how++) {
+                t_ring_view_open(&f, 4096, 0, false);
+                memset(&c, 0, sizeof(c));
+                c.r = f.c;
+                c.timeout = how == 2 ? 200 : 10000;
+                ir = cr = 0;
+                fl = (struct flood){ .fd = f.fd[1], .big = UINT64_MAX - 1 - bell_count(f.fd[1]) };
+                if (how < 2) {
+                        /* The consumer sleeps first, then the flood begins. */
+                        assert_int_equal(pthread_create(&th, NULL, call_thread, &c), 0);
+                        wait_sleeping(&f.hdr->cons);
+                        t_wait_in_syscall((pid_t)__atomic_load_n(&c.tid, __ATOMIC_ACQUIRE),
+                                          SYS_epoll_wait, SYS_epoll_pwait);
+                }
+                st0 = AO_load(&f.hdr->cons.state);
+                fl.until = t_now_ms() + FLOOD_MS;
+                assert_int_equal(pthread_create(&tf, NULL, flood_thread, &fl), 0);
+                until = t_now_ms() + 10000;
+                if (how < 2) {
+                        /* The flood reaches the sleeper: woken, back to sleep, 100 times. */
+                        while (arms_since(&f.hdr->cons, st0) < 100 && t_now_ms() < until)
+                                sched_yield();
+                } else {
+                        /* The flood runs before the timed call begins. */
+                        while (__atomic_load_n(&fl.loops, __ATOMIC_ACQUIRE) < 1000 &&
+                               t_now_ms() < until)
+                                sched_yield();
+                }
+                t0 = t_now_ms();
+                if (how == 0) {
+                        ir = brd_ring_interrupt(f.c);
+                } else if (how == 1) {
+                        brd_ring_close(f.c);
+                        f.c = NULL;
+                } else {
+                        cr = pthread_create(&th, NULL, call_thread, &c);
+                }
+                if (cr == 0)
+                        (void)pthread_join(th, NULL);
+                woken = arms_since(&f.hdr->cons, st0);
+                dt = __atomic_load_n(&c.t_done, __ATOMIC_ACQUIRE) - t0;
+                __atomic_store_n(&fl.stop, 1, __ATOMIC_RELEASE);
+                assert_int_equal(pthread_join(tf, NULL), 0);
+
+                if (woken < 100 || c.ret != (how == 2 ? -ETIMEDOUT : -ECANCELED) ||
+                    dt > (how == 2 ? 400 : 100) || (how == 2 && dt < 200))
+                        print_message("%s: %llu wake-ups, then %lld after %lld ms\n", what[how],
+                                      (unsigned long long)woken, (long long)c.ret,
+                                      (long long)dt);
+                assert_int_equal(cr, 0);
+                assert_true(woken >= 100);
+                assert_int_equal(ir, 0);
+                if (how < 2) {
+                        assert_int_equal(c.ret, -ECANCELED);
+                        assert_true(dt <= 100);
+                } else {
+                        assert_int_equal(c.ret, -ETIMEDOUT);
+                        assert_true(dt >= 200 && dt <= 400);
+                }
+                if (how != 1) {
+                        /* Nothing else was taken: the ring works through that doorbell. */
+                        assert_int_equal(brd_ring_send(f.p, buf, sizeof(buf), 0), 0);
+                        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 10000),
+                                         (ssize_t)sizeof(buf));
+                } else {
+                        assert_int_equal(brd_ring_send(f.p, buf, sizeof(buf), 0), -EPIPE);
+                }
+                t_ring_view_close(&f);
+        }
+        t_leak_end(&l);
+}
+
 /* A producer that sends "x" and closes when told (a byte on @go_fd). */
 static int child_send_when_told(struct brd_handle *h, int ready_fd, int go_fd)
 {
@@ -1219,6 +1354,7 @@ int main(void)
                 cmocka_unit_test(test_saturated_doorbell_still_wakes),
                 cmocka_unit_test(test_blocking_doorbell_never_blocks),
                 cmocka_unit_test(test_stray_reads_keep_waking),
+                cmocka_unit_test(test_doorbell_flood_starves_nothing),
                 cmocka_unit_test(test_wait_at_fd_limit),
         };
 
