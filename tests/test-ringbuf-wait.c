@@ -1161,7 +1161,9 @@ static void *flood_thread(void *arg)
  * sleep it went back to after a wake-up. */
 static uint64_t arms_since(const struct brd_ring_side *side, uint64_t before)
 {
-        return (AO_load(&side->state) - before) / BRD_RING_ST_SEQ1;
+        /* The sequence numbers: the flag bits below them differ between two
+         * reads (a side seen asleep, then awake: one arm short). */
+        return AO_load(&side->state) / BRD_RING_ST_SEQ1 - before / BRD_RING_ST_SEQ1;
 }
 
 #define FLOOD_MS 3000
