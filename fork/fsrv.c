@@ -85,12 +85,14 @@ static void (*volatile brd_child_exit)(int) = _exit;
 #define BRD_EXEC_FRAMES (128 * 1024)
 
 enum { BRD_STAGE_START = 0, BRD_STAGE_EXEC = 1 };
+/* The child's fd moves (child_place()): every handle's fds and the report. */
+#define BRD_CHILD_MAX_MOVES (BRD_HANDLE_MAX_BATCH * BRD_HANDLE_MAX_FDS + 1)
 
 struct brd_fsrv_req {
         struct brd_fsrv_req *next;
         const struct brd_spawn_opts *o;
         struct brd_handle *handles;     /* the child's view: fds 3, 4, 5... */
-        int *keep;                      /* nkeep source fds, then the child's scratch (child_place()) */
+        int *keep;                      /* nkeep source fds */
         size_t nkeep;
         int report;                     /* pipe write end; the thread closes it */
         struct brd_fsrv_slot *slot;     /* fork mode: the stage word, NULL = pipe only */
@@ -329,7 +331,9 @@ static int child_prelude(struct brd_fsrv_req *q, bool exec)
 {
         const struct brd_spawn_opts *o = q->o;
         int n = (int)q->nkeep, rep, i, fd, e;
-        int *src = q->keep + n, *wait = src + n + 1;
+        /* On the stack (2 KiB), not in the request: the child then writes
+         * no heap page, each of which would cost it a copy-on-write fault. */
+        int src[BRD_CHILD_MAX_MOVES], wait[BRD_CHILD_MAX_MOVES];
         const char *name = o->name ? o->name : q->comm;
         struct sigaction dfl;
 
@@ -754,13 +758,10 @@ static int req_prepare(struct brd_fsrv_req *q, const struct brd_spawn_opts *o, s
         q->o = o;
         q->nkeep = nkeep;
         q->report = -1;
-        /* The sources, then the child's moves (the report's too) and their waits. */
-        q->keep = calloc(3 * nkeep + 2, sizeof(int));
-        if (!q->keep)
-                return -ENOMEM;
         if (o->nhandles) {
                 q->handles = calloc(o->nhandles, sizeof(*q->handles));
-                if (!q->handles)
+                q->keep = calloc(nkeep, sizeof(int));
+                if (!q->handles || !q->keep)
                         return -ENOMEM;
                 for (i = 0; i < o->nhandles; i++) {
                         q->handles[i] = o->handles[i];
