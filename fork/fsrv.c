@@ -760,7 +760,7 @@ static int req_prepare(struct brd_fsrv_req *q, const struct brd_spawn_opts *o, s
         q->report = -1;
         if (o->nhandles) {
                 q->handles = calloc(o->nhandles, sizeof(*q->handles));
-                q->keep = calloc(nkeep, sizeof(int));
+                q->keep = calloc(nkeep + 1, sizeof(int));   /* + 1: never calloc(0) */
                 if (!q->handles || !q->keep)
                         return -ENOMEM;
                 for (i = 0; i < o->nhandles; i++) {
