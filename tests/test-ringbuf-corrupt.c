@@ -152,29 +152,27 @@ static void test_frame_length_and_type(void **state)
 
 /*
  * read() has taken the first 10 bytes of a 100-byte frame; the producer then
- * rewrites its length below 10.  Whichever call comes next must not compute
- * "length - bytes read" (it would wrap to ~2^64 and copy past the ring).
+ * rewrites its frame word to @type with each of @lens in turn.  Whichever
+ * call comes next (read, peek, recv) answers -EBADMSG, and the consumer
+ * stays poisoned.
  */
-static void test_frame_shrunk_after_partial_read(void **state)
+static void partial_read_then_rewrite(uint32_t type, const uint32_t *lens, size_t nlens)
 {
-        static const uint32_t lens[] = { 0, 9 };
         static uint8_t big[1 << 20];
         uint8_t msg[100];
         struct t_ring_view x;
         const void *v;
         struct t_leak l;
 
-        (void)state;
         memset(msg, 'x', sizeof(msg));
         t_leak_begin(&l);
         for (int call = 0; call < 3; call++) {
-                for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+                for (size_t k = 0; k < nlens; k++) {
                         t_ring_view_open(&x, 4096, 0, true);
                         assert_int_equal(brd_ring_write(x.p, msg, sizeof(msg), 0), sizeof(msg));
                         assert_int_equal(brd_ring_read(x.c, big, 10, 0), 10);
                         assert_memory_equal(big, msg, 10);
-                        AO_store((AO_t *)(void *)x.data,
-                                 brd__ring_frame(lens[k], BRD_RING_FRAME_MSG));
+                        AO_store((AO_t *)(void *)x.data, brd__ring_frame(lens[k], type));
                         if (call == 0)
                                 assert_int_equal(brd_ring_read(x.c, big, sizeof(big), 0), -EBADMSG);
                         else if (call == 1)
@@ -186,6 +184,16 @@ static void test_frame_shrunk_after_partial_read(void **state)
                 }
         }
         t_leak_end(&l);
+}
+
+/* The length rewritten below the 10 bytes read: a call that computed
+ * "length - bytes read" would wrap to ~2^64 and copy past the ring. */
+static void test_frame_shrunk_after_partial_read(void **state)
+{
+        static const uint32_t lens[] = { 0, 9 };
+
+        (void)state;
+        partial_read_then_rewrite(BRD_RING_FRAME_MSG, lens, sizeof(lens) / sizeof(lens[0]));
 }
 
 /*
@@ -247,34 +255,9 @@ static void test_pad_frame_bad_length(void **state)
 static void test_pad_frame_after_partial_read(void **state)
 {
         static const uint32_t lens[] = { 0, 100 };
-        static uint8_t big[8192];
-        uint8_t msg[100];
-        struct t_ring_view x;
-        const void *v;
-        struct t_leak l;
 
         (void)state;
-        memset(msg, 'p', sizeof(msg));
-        t_leak_begin(&l);
-        for (int call = 0; call < 3; call++) {
-                for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
-                        t_ring_view_open(&x, 4096, 0, true);
-                        assert_int_equal(brd_ring_write(x.p, msg, sizeof(msg), 0), sizeof(msg));
-                        assert_int_equal(brd_ring_read(x.c, big, 10, 0), 10);
-                        assert_memory_equal(big, msg, 10);
-                        AO_store((AO_t *)(void *)x.data,
-                                 brd__ring_frame(lens[k], BRD_RING_FRAME_PAD));
-                        if (call == 0)
-                                assert_int_equal(brd_ring_read(x.c, big, sizeof(big), 0), -EBADMSG);
-                        else if (call == 1)
-                                assert_int_equal(brd_ring_peek(x.c, &v, 0), -EBADMSG);
-                        else
-                                assert_int_equal(brd_ring_recv(x.c, big, sizeof(big), 0), -EBADMSG);
-                        assert_cons_poisoned(x.c);
-                        t_ring_view_close(&x);
-                }
-        }
-        t_leak_end(&l);
+        partial_read_then_rewrite(BRD_RING_FRAME_PAD, lens, sizeof(lens) / sizeof(lens[0]));
 }
 
 /*
