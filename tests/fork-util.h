@@ -34,4 +34,16 @@ static inline int tf_read1(int fd, char *c)
         return r < 0 ? -errno : (int)r;
 }
 
+/* Run @fn in a forked test process (its limits, fds and signal state are
+ * its own to change): cmocka-asserts that it exits 0. */
+static inline void tf_run_forked(int (*fn)(void))
+{
+        pid_t pid = fork();
+
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(fn());
+        assert_int_equal(t_wait_child(pid), 0);
+}
+
 #endif

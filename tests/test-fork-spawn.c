@@ -1137,12 +1137,7 @@ static int spawn_under_fd_limit(void)
 
 static void test_spawn_fd_limit_is_emfile(void **state)
 {
-        pid_t pid = fork();
-
-        assert_true(pid >= 0);
-        if (pid == 0)
-                _exit(spawn_under_fd_limit());
-        assert_int_equal(t_wait_child(pid), 0);
+        tf_run_forked(spawn_under_fd_limit);
 }
 
 /* memfd_create at exactly @fd (it must be free), or -1. */
@@ -1212,12 +1207,7 @@ static int spawn_fds_trade_places(void)
 
 static void test_spawn_fds_trade_places(void **state)
 {
-        pid_t pid = fork();
-
-        assert_true(pid >= 0);
-        if (pid == 0)
-                _exit(spawn_fds_trade_places());
-        assert_int_equal(t_wait_child(pid), 0);
+        tf_run_forked(spawn_fds_trade_places);
 }
 
 /*
@@ -1264,12 +1254,7 @@ static int spawn_closed_stdio(void)
 
 static void test_spawn_closed_stdio(void **state)
 {
-        pid_t pid = fork();
-
-        assert_true(pid >= 0);
-        if (pid == 0)
-                _exit(spawn_closed_stdio());
-        assert_int_equal(t_wait_child(pid), 0);
+        tf_run_forked(spawn_closed_stdio);
 }
 
 /*
@@ -1319,12 +1304,7 @@ out:
 
 static void test_exec_script_long_argv(void **state)
 {
-        pid_t pid = fork();
-
-        assert_true(pid >= 0);
-        if (pid == 0)
-                _exit(spawn_script_long_argv());
-        assert_int_equal(t_wait_child(pid), 0);
+        tf_run_forked(spawn_script_long_argv);
 }
 
 static void test_spawn_einval(void **state)
