@@ -33,6 +33,21 @@ static void assert_cons_poisoned(struct brd_ring *c)
         assert_int_equal(brd_ring_release(c), -EBADMSG);
 }
 
+/* Consumer call @call (0 recv, 1 peek, 2 read) answers -EBADMSG, and the
+ * consumer stays poisoned. */
+static void expect_badmsg_from(struct brd_ring *c, int call, void *buf, size_t cap)
+{
+        const void *v;
+
+        if (call == 0)
+                assert_int_equal(brd_ring_recv(c, buf, cap, 0), -EBADMSG);
+        else if (call == 1)
+                assert_int_equal(brd_ring_peek(c, &v, 0), -EBADMSG);
+        else
+                assert_int_equal(brd_ring_read(c, buf, cap, 0), -EBADMSG);
+        assert_cons_poisoned(c);
+}
+
 /* The producer is poisoned: every call answers -EBADMSG at once, a
  * blocking one included. */
 static void assert_prod_poisoned(struct brd_ring *p)
@@ -132,13 +147,7 @@ static void test_frame_length_and_type(void **state)
                 assert_int_equal(brd_ring_send(x.p, buf, 8, 0), 0);
                 assert_int_equal(brd_ring_flush(x.p), 0);
                 AO_store((AO_t *)(void *)x.data, brd__ring_frame(len, BRD_RING_FRAME_MSG));
-                if (call == 0)
-                        assert_int_equal(brd_ring_peek(x.c, &v, 0), -EBADMSG);
-                else if (call == 1)
-                        assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), -EBADMSG);
-                else
-                        assert_int_equal(brd_ring_read(x.c, buf, sizeof(buf), 0), -EBADMSG);
-                assert_cons_poisoned(x.c);
+                expect_badmsg_from(x.c, call, buf, sizeof(buf));
                 t_ring_view_close(&x);
         }
 
@@ -161,7 +170,6 @@ static void partial_read_then_rewrite(uint32_t type, const uint32_t *lens, size_
         static uint8_t big[1 << 20];
         uint8_t msg[100];
         struct t_ring_view x;
-        const void *v;
         struct t_leak l;
 
         memset(msg, 'x', sizeof(msg));
@@ -173,13 +181,7 @@ static void partial_read_then_rewrite(uint32_t type, const uint32_t *lens, size_
                         assert_int_equal(brd_ring_read(x.c, big, 10, 0), 10);
                         assert_memory_equal(big, msg, 10);
                         AO_store((AO_t *)(void *)x.data, brd__ring_frame(lens[k], type));
-                        if (call == 0)
-                                assert_int_equal(brd_ring_read(x.c, big, sizeof(big), 0), -EBADMSG);
-                        else if (call == 1)
-                                assert_int_equal(brd_ring_peek(x.c, &v, 0), -EBADMSG);
-                        else
-                                assert_int_equal(brd_ring_recv(x.c, big, sizeof(big), 0), -EBADMSG);
-                        assert_cons_poisoned(x.c);
+                        expect_badmsg_from(x.c, call, big, sizeof(big));
                         t_ring_view_close(&x);
                 }
         }
@@ -213,7 +215,6 @@ static void test_pad_frame_bad_length(void **state)
         const uint64_t published = 24 + 16;
         struct t_ring_view x;
         char buf[8192];
-        const void *v;
         struct t_leak l;
 
         (void)state;
@@ -232,13 +233,7 @@ static void test_pad_frame_bad_length(void **state)
                                          brd__ring_frame(0, BRD_RING_FRAME_MSG));
                         AO_store((AO_t *)(void *)x.data,
                                  brd__ring_frame(lens[k], BRD_RING_FRAME_PAD));
-                        if (call == 0)
-                                assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), -EBADMSG);
-                        else if (call == 1)
-                                assert_int_equal(brd_ring_peek(x.c, &v, 0), -EBADMSG);
-                        else
-                                assert_int_equal(brd_ring_read(x.c, buf, sizeof(buf), 0), -EBADMSG);
-                        assert_cons_poisoned(x.c);
+                        expect_badmsg_from(x.c, call, buf, sizeof(buf));
                         t_ring_view_close(&x);
                 }
         }
