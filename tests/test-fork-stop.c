@@ -161,6 +161,66 @@ static void test_child_free_kills_running(void **state)
         t_leak_end(&l);
 }
 
+/* A fork-mode child that waits for a byte on its fd 3: 0 on the byte, 1 at EOF. */
+static int fn_wait_byte(void *arg, struct brd_handle *h, size_t n)
+{
+        char x;
+
+        return tf_read1(h[0].fds[0], &x) == 1 ? 0 : 1;
+}
+
+struct thread_spawn {
+        struct brd_fsrv *fs;
+        struct brd_handle h;
+        struct brd_child *c;
+        int r;
+};
+
+static void *spawn_then_exit(void *arg)
+{
+        struct thread_spawn *t = arg;
+        struct brd_spawn_opts o = { .fn = fn_wait_byte, .handles = &t->h, .nhandles = 1 };
+
+        t->r = brd_fsrv_spawn(t->fs, &o, &t->c);
+        return NULL;
+}
+
+/*
+ * RELIABILITY A7: an application thread that spawns a child and exits
+ * never kills it.  PR_SET_PDEATHSIG fires when the child's forking thread
+ * exits, and that is the forkserver thread, not the caller: once the
+ * caller's task is gone from /proc/self/task (its exit, and any death
+ * signal it would send, are over), the child still runs, and exits 0 when
+ * it gets its byte (not SIGKILL).
+ */
+static void test_app_thread_exit_keeps_child(void **state)
+{
+        struct thread_spawn t = { .r = 1 };
+        struct t_leak l;
+        pthread_t th;
+        int p[2], st, n0;
+
+        t_leak_begin(&l);
+        assert_int_equal(brd_fsrv_start(0, &t.fs), 0);
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        t.h = tf_fd_handle(p[0]);
+        n0 = t_thread_count();
+        assert_int_equal(pthread_create(&th, NULL, spawn_then_exit, &t), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(t.r, 0);
+        assert_int_equal(t_thread_count_is(n0), n0);
+        assert_int_equal(brd_child_wait(t.c, 0, &st), -EAGAIN);     /* alive */
+        assert_int_equal(write(p[1], "x", 1), 1);
+        assert_int_equal(brd_child_wait(t.c, 10000, &st), 0);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+        brd_child_free(t.c);
+        close(p[0]);
+        close(p[1]);
+        brd_fsrv_stop(t.fs);
+        t_leak_end(&l);
+}
+
 /*
  * RELIABILITY E30: brd_child_wait() with a 200 ms timeout on a child that
  * runs, under a SIGALRM every 1 ms (setitimer, no SA_RESTART; the
@@ -292,6 +352,7 @@ int main(void)
                 cmocka_unit_test(test_child_stop_exited_needs_no_signal),
                 cmocka_unit_test(test_fsrv_stop_parallel),
                 cmocka_unit_test(test_child_free_kills_running),
+                cmocka_unit_test(test_app_thread_exit_keeps_child),
                 cmocka_unit_test(test_child_wait_alarm_storm_times_out),
                 cmocka_unit_test(test_child_wait_eintr_mode),
         };
