@@ -251,17 +251,19 @@ static void child_close_unread(const int *src, int m, int lo)
 static int child_move_chain(int *src, int *wait, int m, int i, bool exec)
 {
         int s, t, r;
+        bool inherit;
 
         while (i >= 0 && src[i] >= 0 && !wait[i]) {
                 s = src[i];
                 t = 3 + i;
-                /* exec: dup2 clears CLOEXEC, so exactly the kept fds reach
-                 * the program; fork: they stay CLOEXEC like every fd brood
-                 * makes.  The report (the last move) is CLOEXEC in both. */
+                /* exec: the kept fds lose CLOEXEC, so exactly they reach the
+                 * program; fork: they keep it like every fd brood makes.  The
+                 * report (the last move) is CLOEXEC in both. */
+                inherit = exec && i < m - 1;
                 if (s == t)
-                        r = fcntl(t, F_SETFD, exec && i < m - 1 ? 0 : FD_CLOEXEC);
+                        r = fcntl(t, F_SETFD, inherit ? 0 : FD_CLOEXEC);
                 else
-                        r = dup3(s, t, exec && i < m - 1 ? 0 : O_CLOEXEC);
+                        r = dup3(s, t, inherit ? 0 : O_CLOEXEC);
                 if (r < 0)
                         return -errno;
                 src[i] = -1;
