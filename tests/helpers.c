@@ -69,6 +69,32 @@ int t_fd_count(void)
         return count_dir("/proc/self/fd", NULL) - 1;    /* opendir's own fd */
 }
 
+int t_fd_set(bool *open, int max)
+{
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *e;
+        int fd, n = 0;
+
+        if (!d)
+                return -1;
+        memset(open, 0, (size_t)max * sizeof(open[0]));
+        while ((e = readdir(d))) {
+                if (e->d_name[0] == '.')
+                        continue;
+                fd = atoi(e->d_name);
+                if (fd == dirfd(d))
+                        continue;
+                if (fd < 0 || fd >= max) {
+                        n = -1;
+                        break;
+                }
+                open[fd] = true;
+                n++;
+        }
+        closedir(d);
+        return n;
+}
+
 int t_shm_count(void)
 {
         return count_dir("/dev/shm", "brood.");

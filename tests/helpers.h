@@ -19,6 +19,10 @@
 
 /* Open fds of this process (/proc/self/fd, the directory's own fd excluded). */
 int t_fd_count(void);
+/* Which fds are open (the same ones): open[fd] for every fd < @max; returns
+ * how many, or -1 if /proc/self/fd cannot be read or an fd is >= @max.  No
+ * cmocka call: usable in a forked child. */
+int t_fd_set(bool *open, int max);
 /* Entries of /dev/shm whose name starts with "brood.".  A test that creates
  * names must run alone ('parallel': false in tests/meson.build). */
 int t_shm_count(void);

@@ -189,27 +189,13 @@ static int fn_hygiene(void *arg, struct brd_handle *h, size_t n)
         struct brd_seg *s;
         sigset_t mask;
         char comm[32];
-        DIR *d;
-        struct dirent *e;
         int i, fd, sig, pd = -1;
         ssize_t k;
 
         if (n != 2 || h[0].fds[0] != 3 || h[1].fds[0] != 4 || h[1].kind != BRD_HANDLE_NONE)
                 return 1;
-        d = opendir("/proc/self/fd");
-        if (!d)
-                return 2;
-        while ((e = readdir(d))) {
-                if (e->d_name[0] == '.')
-                        continue;
-                fd = atoi(e->d_name);
-                if (fd == dirfd(d))
-                        continue;
-                if (fd < 0 || fd >= 64)
-                        return 3;
-                seen[fd] = true;
-        }
-        closedir(d);
+        if (t_fd_set(seen, 64) < 0)
+                return 3;
         for (i = 0; i < 64; i++)
                 if (seen[i] != (i <= 4))
                         return 4;
@@ -516,24 +502,12 @@ extern char **environ;
  * fork+exec would pass on (no FD_CLOEXEC). */
 static int fd_snapshot(bool open[CX_FDS])
 {
-        DIR *d = opendir("/proc/self/fd");
-        struct dirent *e;
         int fd, inheritable = 0;
 
-        assert_non_null(d);
-        memset(open, 0, CX_FDS * sizeof(open[0]));
-        while ((e = readdir(d))) {
-                if (e->d_name[0] == '.')
-                        continue;
-                fd = atoi(e->d_name);
-                if (fd == dirfd(d))
-                        continue;
-                assert_true(fd >= 0 && fd < CX_FDS);
-                open[fd] = true;
-                if (!(fcntl(fd, F_GETFD) & FD_CLOEXEC))
+        assert_true(t_fd_set(open, CX_FDS) >= 0);
+        for (fd = 0; fd < CX_FDS; fd++)
+                if (open[fd] && !(fcntl(fd, F_GETFD) & FD_CLOEXEC))
                         inheritable++;
-        }
-        closedir(d);
         return inheritable;
 }
 
@@ -541,19 +515,15 @@ static int fd_snapshot(bool open[CX_FDS])
  * FD_CLOEXEC (each named on stderr). */
 static int fds_without_cloexec(const bool before[CX_FDS], int *ret_new)
 {
-        DIR *d = opendir("/proc/self/fd");
-        struct dirent *e;
+        static bool now[CX_FDS];
         int fd, bad = 0;
 
-        assert_non_null(d);
+        assert_true(t_fd_set(now, CX_FDS) >= 0);
         *ret_new = 0;
-        while ((e = readdir(d))) {
+        for (fd = 0; fd < CX_FDS; fd++) {
                 char link[64], target[256] = "";
 
-                if (e->d_name[0] == '.')
-                        continue;
-                fd = atoi(e->d_name);
-                if (fd == dirfd(d) || (fd < CX_FDS && before[fd]))
+                if (!now[fd] || before[fd])
                         continue;
                 ++*ret_new;
                 if (fcntl(fd, F_GETFD) & FD_CLOEXEC)
@@ -563,7 +533,6 @@ static int fds_without_cloexec(const bool before[CX_FDS], int *ret_new)
                 print_error("fd %d (%s) has no FD_CLOEXEC\n", fd, target);
                 bad++;
         }
-        closedir(d);
         return bad;
 }
 
