@@ -115,14 +115,11 @@ fail:
 
 static bool is_eventfd(int fd)
 {
-        char link[64], target[64];
-        ssize_t n;
+        char target[64];
+        ssize_t n = brd__fd_link(fd, target, sizeof(target));
 
-        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-        n = readlink(link, target, sizeof(target) - 1);
         if (n < 0)
-                return errno == ENOENT ? fcntl(fd, F_GETFD) >= 0 : false;   /* no /proc */
-        target[n] = '\0';
+                return n == -ENOENT ? fcntl(fd, F_GETFD) >= 0 : false;     /* no /proc */
         return strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "internal/brd-private.h"
@@ -12,6 +13,19 @@ int brd__dup_cloexec(int fd)
         int r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 
         return r < 0 ? -errno : r;
+}
+
+ssize_t brd__fd_link(int fd, char *buf, size_t cap)
+{
+        char link[64];
+        ssize_t n;
+
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        n = readlink(link, buf, cap - 1);
+        if (n < 0)
+                return -errno;
+        buf[n] = '\0';
+        return n;
 }
 
 void brd__close(int fd)

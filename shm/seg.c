@@ -223,23 +223,13 @@ BRD_EXPORT int brd_seg_create(const char *label, size_t size, unsigned flags,
         return r;
 }
 
-/* true if @fd is a memfd (its /proc link says so; false without /proc). */
-static bool fd_is_memfd(int fd)
-{
-        char link[64], target[16];
-        ssize_t n;
-
-        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-        n = readlink(link, target, sizeof(target));
-        return n >= 7 && !memcmp(target, "/memfd:", 7);
-}
-
 int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
                        struct brd_seg **ret_seg)
 {
+        char *name = NULL, target[PATH_MAX];
         struct stat st;
         struct statfs sf;
-        char *name = NULL;
+        ssize_t n = -1;
         int dfd, r;
 
         if (fd < 0 || !ret_seg)
@@ -256,9 +246,13 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
         if (sf.f_type != TMPFS_MAGIC && sf.f_type != HUGETLBFS_MAGIC)
                 return -EINVAL;
         /* The named flag is the handle's word, and a memfd can always be
-         * sealed by whoever made it: held to the seals, whatever it claims. */
-        if (named && fd_is_memfd(fd))
-                named = false;
+         * sealed by whoever made it: held to the seals, whatever it claims
+         * (known by its /proc link; without /proc, by the flag alone). */
+        if (named) {
+                n = brd__fd_link(fd, target, sizeof(target));
+                if (n >= 7 && !memcmp(target, "/memfd:", 7))
+                        named = false;
+        }
         if (named) {
                 /* Unsealable: trust comes from who owns it and who else may open it. */
                 if (st.st_uid != geteuid() || (st.st_mode & 077))
@@ -275,22 +269,14 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
                 return -EBADMSG;
         if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX)
                 return -EFBIG;
-        if (named) {
-                char link[64], target[PATH_MAX];
-                ssize_t n;
-
-                snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-                n = readlink(link, target, sizeof(target) - 1);
-                if (n > 8 && !strncmp(target, "/dev/shm/", 9)) {
-                        target[n] = '\0';
-                        /* Unlinked already: it has no name any more. */
-                        if (n > 10 && !strcmp(target + n - 10, " (deleted)"))
-                                target[8] = '\0';
-                        if (target[8]) {
-                                name = strdup(target + 8);
-                                if (!name)
-                                        return -ENOMEM;
-                        }
+        if (named && n > 8 && !strncmp(target, "/dev/shm/", 9)) {
+                /* Unlinked already: it has no name any more. */
+                if (n > 10 && !strcmp(target + n - 10, " (deleted)"))
+                        target[8] = '\0';
+                if (target[8]) {
+                        name = strdup(target + 8);
+                        if (!name)
+                                return -ENOMEM;
                 }
         }
         dfd = brd__dup_cloexec(fd);

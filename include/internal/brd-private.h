@@ -341,6 +341,9 @@ static inline int brd__poll_timeout(int64_t deadline)
 /* --------------------------------------------------------------- fds */
 /* fcntl(fd, F_DUPFD_CLOEXEC, 3): -errno on failure. */
 int brd__dup_cloexec(int fd);
+/* What /proc/self/fd/@fd links to, NUL-terminated in @buf (cut to @cap - 1
+ * bytes): its length, or -errno (-ENOENT: no /proc, or no such fd). */
+ssize_t brd__fd_link(int fd, char *buf, size_t cap);
 /* close() that keeps errno and never retries. */
 void brd__close(int fd);
 /* poll() one fd for @events until @deadline: >0 ready, 0 timeout, -errno;
