@@ -100,6 +100,20 @@ int t_shm_count(void)
         return count_dir("/dev/shm", "brood.");
 }
 
+int t_seg_map_count(void)
+{
+        FILE *f = fopen("/proc/self/maps", "re");
+        char line[4096];
+        int n = 0;
+
+        assert_non_null(f);
+        while (fgets(line, sizeof(line), f))
+                if (strstr(line, " /memfd:brood:") || strstr(line, " /dev/shm/brood."))
+                        n++;
+        fclose(f);
+        return n;
+}
+
 int t_thread_count(void)
 {
         return count_dir("/proc/self/task", NULL);
@@ -279,6 +293,7 @@ void t_leak_begin(struct t_leak *l)
 {
         l->fds = t_fd_count();
         l->shm = t_shm_count();
+        l->maps = t_seg_map_count();
 }
 
 void t_leak_end(const struct t_leak *l)
@@ -286,6 +301,7 @@ void t_leak_end(const struct t_leak *l)
         t_no_children();
         assert_int_equal(t_fd_count(), l->fds);
         assert_int_equal(t_shm_count(), l->shm);
+        assert_int_equal(t_seg_map_count(), l->maps);
 }
 
 /* ----------------------------------------------------------------- SHA-256 */

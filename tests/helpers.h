@@ -26,6 +26,10 @@ int t_fd_set(bool *open, int max);
 /* Entries of /dev/shm whose name starts with "brood.".  A test that creates
  * names must run alone ('parallel': false in tests/meson.build). */
 int t_shm_count(void);
+/* Mappings of this process backed by a brood segment (a "/memfd:brood:" or
+ * "/dev/shm/brood." path in /proc/self/maps): what a leaked mmap leaves
+ * once its fd is closed. */
+int t_seg_map_count(void);
 /* fork() for a child that works with this test program (shared flags,
  * rings): it is SIGKILLed when the forking thread exits, so that a child
  * left spinning by a failed check cannot outlive the program and hold
@@ -125,9 +129,10 @@ int t_run_brood(const char *args, bool with_stderr, char *out, size_t cap);
 struct t_leak {
         int fds;
         int shm;
+        int maps;
 };
 void t_leak_begin(struct t_leak *l);
-void t_leak_end(const struct t_leak *l);     /* cmocka-asserts no fd, no name, no child left */
+void t_leak_end(const struct t_leak *l);     /* cmocka-asserts no fd, name, mapping or child left */
 /* The same as cmocka setup/teardown of a test (state: the struct t_leak). */
 int t_leak_setup(void **state);
 int t_leak_teardown(void **state);
