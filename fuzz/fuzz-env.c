@@ -165,6 +165,9 @@ static void sentinels_reopen(void)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
         make_names();
+        /* The names are not brood's own: without the guard even "ok" is -EPERM. */
+        if (brd_seg_sigbus_guard() < 0)
+                FUZZ_FAIL("sigbus guard: %d", errno);
         /* brd_handle_from_env() takes only fds that are open: the fds a
          * handle may name, 3 and up, are (/dev/null). */
         for (int fd = sentinel_lo; fd < sentinel_hi; fd++)

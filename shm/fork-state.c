@@ -95,6 +95,8 @@ static void brd_fork_child(void)
                         /* MADV_DONTFORK: the range is not mapped here; whatever is
                          * mapped at that address later is not ours to munmap. */
                         s->addr = NULL;
+                        brd__guard_drop(s->guard);
+                        s->guard = -1;
                         registry_unlink(s);
                 }
         }

@@ -76,6 +76,7 @@ static int seg_map(int fd, size_t size, unsigned flags, bool creator, char *name
         s->flags = flags;
         s->creator = creator;
         s->name = name;
+        s->guard = -1;
         s->addr = mmap(NULL, size, PROT_READ | PROT_WRITE,
                        MAP_SHARED | ((flags & BRD_SEG_POPULATE) ? MAP_POPULATE : 0), fd, 0);
         if (s->addr == MAP_FAILED) {
@@ -87,6 +88,13 @@ static int seg_map(int fd, size_t size, unsigned flags, bool creator, char *name
                 r = -errno;
                 goto fail;
         }
+        if (flags & BRD_SEG_NAMED) {
+                s->guard = brd__guard_add(s->addr, size);
+                if (s->guard < 0) {
+                        r = s->guard;
+                        goto fail;
+                }
+        }
         r = brd__registry_add(s);
         if (r < 0)
                 goto fail;
@@ -94,6 +102,7 @@ static int seg_map(int fd, size_t size, unsigned flags, bool creator, char *name
         return 0;
 fail:
         if (s) {
+                brd__guard_drop(s->guard);
                 if (s->addr)
                         munmap(s->addr, size);
                 free(s);
@@ -139,12 +148,23 @@ fail:
         return r;
 }
 
+/* "/brood.<pid>.<starttime>.<pidns>.": how every name this process
+ * creates begins (the creator, its pid namespace's inode; brood reap reads
+ * them back). */
+static void creator_prefix(char *buf, size_t size)
+{
+        snprintf(buf, size, "/" BRD_SEG_NAME_PREFIX "%d.%llu.%llu.", (int)brd__getpid(),
+                 (unsigned long long)brd__proc_start_time(brd__getpid()),
+                 (unsigned long long)brd__pid_ns());
+}
+
 static int create_named(const char *label, size_t size, int *ret_fd, char **ret_name)
 {
-        char name[NAME_MAX + 1];
+        char name[NAME_MAX + 1], prefix[80];
         uint8_t rnd[16];
         int fd = -1, r = -EEXIST, i, k;
 
+        creator_prefix(prefix, sizeof(prefix));
         for (i = 0; i < BRD_NAME_TRIES; i++) {
                 char hex[33];
 
@@ -152,12 +172,7 @@ static int create_named(const char *label, size_t size, int *ret_fd, char **ret_
                         return errno ? -errno : -EIO;
                 for (k = 0; k < 16; k++)
                         snprintf(hex + 2 * k, 3, "%02x", rnd[k]);
-                /* The pid namespace too: the pid means this process only
-                 * to processes of that namespace (brood reap). */
-                snprintf(name, sizeof(name), "/" BRD_SEG_NAME_PREFIX "%d.%llu.%llu.%s.%s",
-                         (int)brd__getpid(),
-                         (unsigned long long)brd__proc_start_time(brd__getpid()),
-                         (unsigned long long)brd__pid_ns(), hex, label);
+                snprintf(name, sizeof(name), "%s%s.%s", prefix, hex, label);
                 /* O_EXCL: never adopt a squatter's object (fs.protected_regular
                  * is 0 on these machines); glibc adds O_NOFOLLOW|O_CLOEXEC. */
                 fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
@@ -254,9 +269,17 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
                         named = false;
         }
         if (named) {
+                char prefix[80];
+
                 /* Unsealable: trust comes from who owns it and who else may open it. */
                 if (st.st_uid != geteuid() || (st.st_mode & 077))
                         return -EACCES;
+                /* And any of them may shrink it under us: only its creator
+                 * maps it unguarded (the name says who; unknown without /proc). */
+                creator_prefix(prefix, sizeof(prefix));
+                if (!(n > 8 && !strncmp(target + 8, prefix, strlen(prefix))) &&
+                    !brd__guard_on())
+                        return -EPERM;
         } else {
                 int seals = fcntl(fd, F_GET_SEALS);
 
@@ -341,6 +364,8 @@ BRD_EXPORT int brd_seg_export(const struct brd_seg *seg, struct brd_handle *ret_
                 return -EINVAL;
         if (!seg->addr || brd__fds_gone(seg->gen))
                 return -EBADF;
+        if (brd__guard_faulted(seg->guard))
+                return -EFAULT;
         fd = brd__dup_cloexec(seg->fd);
         if (fd < 0)
                 return fd;
@@ -359,6 +384,7 @@ BRD_EXPORT void brd_seg_close(struct brd_seg *seg)
         if (!seg)
                 return;
         brd__registry_del(seg);
+        brd__guard_drop(seg->guard);    /* before the range can be another mapping */
         if (seg->addr)
                 munmap(seg->addr, seg->size);
         if (seg->creator && !seg->inherited && seg->name)
@@ -367,6 +393,13 @@ BRD_EXPORT void brd_seg_close(struct brd_seg *seg)
                 brd__close(seg->fd);    /* else that number is someone else's now */
         free(seg->name);
         free(seg);
+}
+
+BRD_EXPORT int brd_seg_check(const struct brd_seg *seg)
+{
+        if (!seg)
+                return -EINVAL;
+        return brd__guard_faulted(seg->guard) ? -EFAULT : 0;
 }
 
 BRD_EXPORT void *brd_seg_addr(const struct brd_seg *seg)

@@ -760,7 +760,7 @@ static void test_reap_keeps_segment_of_leaderless_holder(void **state)
 
                 close(q[1]);
                 leaderless_release = q[0];
-                if (brd_seg_open(name, &s) < 0)
+                if (brd_seg_sigbus_guard() < 0 || brd_seg_open(name, &s) < 0)
                         _exit(1);
                 memcpy(brd_seg_addr(s), "precious", 9);
                 if (pthread_create(&t, NULL, leaderless_thread, NULL))

@@ -46,8 +46,9 @@ enum brd_seg_flags {
  * before its close leaves the name behind until `brood reap` (which removes
  * the names whose creator is dead).  A named file cannot be sealed: any
  * process of this user may truncate it, and then an access past its end
- * is a SIGBUS (brood installs no SIGBUS handler).  Use named segments only
- * among processes that trust each other; anonymous ones have no such risk.
+ * is a SIGBUS.  So only the creator maps it unguarded: every other process
+ * installs brd_seg_sigbus_guard() before it opens or attaches one.
+ * Anonymous segments have no such risk.
  *
  * Return: 0; -EINVAL (bad label, size 0, unknown flags); -ENAMETOOLONG;
  * -EFBIG (size above RLIMIT_FSIZE: never SIGXFSZ); -ENOSPC / -ENOMEM (no
@@ -66,7 +67,8 @@ int brd_seg_create(const char *label, size_t size, unsigned flags, struct brd_se
  * it is not owned by this user or is accessible to group/others; -ELOOP if
  * the name is a symbolic link (never followed); -EINVAL if it is not a
  * regular shm file; -EBADMSG if it is empty (0 bytes: never sized, or
- * truncated); -errno from open/mmap.
+ * truncated); -EPERM if another process created it and the SIGBUS guard
+ * is not installed (brd_seg_sigbus_guard()); -errno from open/mmap.
  * Closing it only unmaps (this process did not create it).
  * Concurrency: thread-safe.  Fork: as brd_seg_create().
  */
@@ -83,7 +85,9 @@ int brd_seg_open(const char *name, struct brd_seg **ret_seg);
  * Return: 0; -EINVAL on a malformed handle or an fd of the wrong type (pipe,
  * socket, disk file); -EBADMSG if the file is smaller than declared or its
  * seals are missing; -EACCES for a named segment of another user or with
- * group/other access; -EMFILE; -errno from mmap.  Nothing is mapped on failure.
+ * group/other access; -EPERM for a named segment another process created
+ * while the SIGBUS guard is not installed (brd_seg_sigbus_guard());
+ * -EBADF / -errno from fstat; -EMFILE; -errno from mmap.  Nothing is mapped on failure.
  * Concurrency: thread-safe.  Fork: as brd_seg_create().
  */
 int brd_seg_attach(const struct brd_handle *h, struct brd_seg **ret_seg);
@@ -93,7 +97,8 @@ int brd_seg_attach(const struct brd_handle *h, struct brd_seg **ret_seg);
  * @seg: the segment
  * @ret_handle: a BRD_HANDLE_SEG handle owning a new CLOEXEC dup of the fd;
  *              untouched on failure.  Close it with brd_handle_close().
- * Return: 0, -EINVAL, -EBADF (segment gone in this forked child), -errno.
+ * Return: 0, -EINVAL, -EBADF (segment gone in this forked child), -EFAULT
+ * (brd_seg_check() says so), -errno.
  * Concurrency: thread-safe.
  */
 int brd_seg_export(const struct brd_seg *seg, struct brd_handle *ret_handle);
@@ -126,6 +131,42 @@ int brd_seg_fd(const struct brd_seg *seg);
 /** brd_seg_is_inherited() - 1 if this process got @seg through fork() rather than
  *  creating, opening or attaching it itself, 0 otherwise. */
 int brd_seg_is_inherited(const struct brd_seg *seg);
+
+/**
+ * brd_seg_sigbus_guard() - let this process map named segments of others.
+ *
+ * A named segment cannot be sealed, so another process may shrink it, and
+ * an access past the new end raises SIGBUS.  The guard is a SIGBUS handler:
+ * when a fault hits a named segment mapped in this process, it maps private
+ * zero pages over the whole segment and returns, so the access completes
+ * (reads see zeros, writes reach no other process) and the segment is
+ * faulted for good (brd_seg_check()).  A SIGBUS anywhere else goes to the
+ * action installed before the guard (default: the process dies of it).
+ * Once installed, every named segment mapped here is guarded, the ones this
+ * process created too; until then brd_seg_open() and brd_seg_attach()
+ * refuse another process's named segment with -EPERM.
+ *
+ * brood installs no signal handler unless asked: call this once, at start,
+ * if the process maps named segments it did not create.  A handler the
+ * application installs for SIGBUS afterwards replaces the guard (opens and
+ * attaches then say -EPERM again); call this again to chain to it.
+ * Return: 0 (also when already installed); -errno from sigaction.
+ * Concurrency: thread-safe.  Fork: the child keeps the guard and what it
+ * covers; exec drops it.
+ */
+int brd_seg_sigbus_guard(void);
+
+/**
+ * brd_seg_check() - whether a segment is still shared.
+ * @seg: the segment
+ * Return: 0; -EFAULT once an access to this named segment faulted (another
+ * process shrank the file) and the SIGBUS guard replaced the mapping with
+ * private zero pages: nothing written to it since reaches other processes,
+ * so stop using it and close it; -EINVAL for NULL.  Anonymous segments are
+ * sealed and never fault.
+ * Concurrency: thread-safe; any access to the segment may turn it -EFAULT.
+ */
+int brd_seg_check(const struct brd_seg *seg);
 
 /* ------------------------------------------------------------------- pools */
 

@@ -286,6 +286,7 @@ struct brd_seg {
         bool             inherited;     /* reached us through fork() */
         uint64_t         gen;           /* fork generation at create/open/attach */
         char            *name;          /* named segments: "/brood...." */
+        int              guard;         /* named: its SIGBUS guard slot; else -1 */
         struct brd_seg  *reg_prev, *reg_next;   /* registry, under the fork lock */
 };
 
@@ -293,6 +294,15 @@ struct brd_seg {
  * built segment (-EMFILE past BRD_SEG_MAX), delete one about to be freed. */
 int brd__registry_add(struct brd_seg *s);
 void brd__registry_del(struct brd_seg *s);
+
+/* The SIGBUS guard's table (shm/sigbus.c).  add: a slot for a named
+ * mapping (its index, or -EMFILE); drop: before the range is unmapped (-1
+ * is none); faulted: the guard put zero pages over it; on: the guard is
+ * this process's SIGBUS handler now. */
+int brd__guard_add(void *addr, size_t size);
+void brd__guard_drop(int slot);
+bool brd__guard_faulted(int slot);
+bool brd__guard_on(void);
 
 /* Attach an fd (borrowed) of a known kind: named = shm_open object (uid/mode
  * checks) vs memfd (seal checks).  @size is the least size required. */
