@@ -205,7 +205,8 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         if (!ret_ring || !h ||
             (h->kind != BRD_HANDLE_RING_PRODUCER && h->kind != BRD_HANDLE_RING_CONSUMER))
                 return -EINVAL;
-        if (!brd__handle_valid(h, h->kind, RING_NFDS) || h->nfds != RING_NFDS)
+        if (!brd__handle_valid(h, h->kind, RING_NFDS) || h->nfds != RING_NFDS ||
+            (h->flags & ~(uint64_t)RING_KNOWN_FLAGS))
                 return -EINVAL;
         if (h->size < 2 * BRD_RING_CAPACITY_MIN || h->size > 2 * BRD_RING_CAPACITY_MAX)
                 return -EINVAL;
@@ -241,7 +242,7 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         e = -EPROTO;
         if (magic != BRD_RING_MAGIC || version != BRD_RING_VERSION || hsize != sizeof(*hdr))
                 goto fail;
-        if (hdr->ring_id != h->id || (flags & ~(uint32_t)RING_KNOWN_FLAGS))
+        if (hdr->ring_id != h->id || (flags & ~(uint32_t)RING_KNOWN_FLAGS) || h->flags != flags)
                 goto fail;
         /* The peer is watched by the pid it stamps: in another pid namespace
          * it would name another process (or none). */
@@ -250,7 +251,7 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 goto fail;
         }
         if (cap < BRD_RING_CAPACITY_MIN || cap > BRD_RING_CAPACITY_MAX || (cap & (cap - 1)) ||
-            mask != cap - 1 || cap % page)
+            mask != cap - 1 || cap % page || h->aux != cap)
                 goto fail;
         if (off < sizeof(*hdr) || off % page || off > BRD_RING_CAPACITY_MAX ||
             off + cap != brd_seg_size(r->seg))

@@ -109,6 +109,15 @@ static void test_handles_shape(void **state)
         bad = hp;
         bad.id ^= 1;                    /* another ring's id */
         assert_int_equal(brd_ring_attach(&bad, &r), -EPROTO);
+        bad = hp;
+        bad.flags |= 1ull << 40;        /* a flag no ring has */
+        assert_int_equal(brd_ring_attach(&bad, &r), -EINVAL);
+        bad = hp;
+        bad.flags ^= BRD_RING_BATCH;    /* a flag this ring does not have */
+        assert_int_equal(brd_ring_attach(&bad, &r), -EPROTO);
+        bad = hp;
+        bad.aux = 16384;                /* another capacity */
+        assert_int_equal(brd_ring_attach(&bad, &r), -EPROTO);
         assert_ptr_equal(r, (struct brd_ring *)&bad);
         assert_int_equal(brd_ring_attach(NULL, &r), -EINVAL);
         assert_int_equal(brd_ring_attach(&hp, NULL), -EINVAL);

@@ -50,9 +50,14 @@ struct brd_handle {
  *
  * Closes fds[0..nfds) and leaves the handle empty (nfds = 0, every fd -1,
  * kind NONE), so a second call touches nothing and never closes an fd number
- * that has since been reused by someone else.
+ * that has since been reused by someone else.  That holds for this struct:
+ * a copy of it names the same fds, so close exactly one of the copies.
  * Concurrency: not thread-safe on the same handle.  Fork: the child's copy of
- * a handle owns the child's copies of the fds.
+ * a handle owns the child's copies of the fds.  A forkserver child
+ * (brd_fsrv_spawn(), fork mode) is different: it keeps only the fds of the
+ * handles passed to it, renumbered, and those are its only handles; the
+ * copies left in memory it inherited name fds that were closed or now
+ * belong to those handles there: never close or use them.
  */
 void brd_handle_close(struct brd_handle *h);
 
@@ -95,6 +100,7 @@ int brd_handle_send(int sock, const struct brd_handle *h, size_t n);
  * to begin.  What else the socket asks the kernel for (SO_PASSCRED,
  * SO_PASSSEC with a label of up to 256 bytes, SO_PASSPIDFD) fits beside the
  * 253 fds a message can carry and is ignored (a pidfd it brings is closed).
+ * Other -errno from recvmsg/getsockopt (-ENOTSOCK for what is not a socket).
  * Concurrency: one receiver per socket at a time.
  */
 int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int timeout_ms);

@@ -164,8 +164,9 @@ int     brd_ring_create(size_t capacity, unsigned flags,
  * offsets, 0 <= tail - head <= capacity), maps the data area twice, stamps
  * this process (pid + start time) in its side of the header and rings the
  * peer's doorbell once, so that a peer already waiting learns whom to watch.
- * Return: 0; -EINVAL (malformed handle: kind, fd count, fd types); -EPROTO
- * (not a ring of this version, or inconsistent layout); -EXDEV (this process
+ * Return: 0; -EINVAL (malformed handle: kind, fd count, fd types, unknown
+ * flags); -EPROTO (not a ring of this version, an inconsistent layout, or a
+ * header whose id, flags or capacity is not the handle's); -EXDEV (this process
  * is in another pid namespace than the ring's creator: each end watches the
  * other by pid, so both must be in the creator's); -EBADMSG (memfd
  * unsealed or smaller than declared); -EPIPE (this role already closed the
@@ -215,7 +216,7 @@ int     brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int timeo
  * that died had published was delivered (every committed one, unless
  * BRD_RING_BATCH still held some back: those are lost with it, although
  * its send/commit returned 0); -ECANCELED; -EINTR (BRD_RING_EINTR only);
- * -EBADMSG; -EBADF.
+ * -EBADMSG; -EBADF; -EINVAL (NULL @r, or NULL @buf with @cap > 0).
  * Concurrency: one consumer thread.  Fork: -EBADF in a child that inherited it.
  */
 ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms);
@@ -315,8 +316,9 @@ ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len, int time
  * Return: 1..@cap bytes (whatever is in the ring, without waiting for more
  * once one byte came); 0 at an orderly EOF (the producer closed and every
  * byte was read); -ECONNRESET when the producer died (after every byte it
- * published: see BRD_RING_BATCH); -EAGAIN/-ETIMEDOUT; -ECANCELED; -EBADMSG;
- * -EBADF.  Message boundaries are ignored and empty messages skipped; a
+ * published: see BRD_RING_BATCH); -EAGAIN/-ETIMEDOUT; -ECANCELED; -EINTR
+ * (BRD_RING_EINTR only); -EBADMSG; -EBADF; -EINVAL (NULL @r or @buf, @cap 0).
+ * Message boundaries are ignored and empty messages skipped; a
  * message read in part continues at the next read/recv/peek.
  */
 ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms);
@@ -324,7 +326,7 @@ ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
 /**
  * brd_ring_flush() - publish whatever BRD_RING_BATCH held back (producer).
  * Return: 0 (also on a consumer endpoint and without BATCH: nothing to do);
- * -EBADF (inherited); -EBADMSG.  Never blocks.
+ * -EBADF (inherited); -EBADMSG; -EINVAL for NULL.  Never blocks.
  */
 int     brd_ring_flush(struct brd_ring *r);
 

@@ -253,7 +253,10 @@ int brd_pool_create(size_t size, unsigned flags, struct brd_pool **ret_pool);
  */
 int brd_pool_attach(const struct brd_handle *h, struct brd_pool **ret_pool);
 
-/** brd_pool_export() - a BRD_HANDLE_POOL handle for @pool (new fd); 0 or -errno. */
+/** brd_pool_export() - a BRD_HANDLE_POOL handle for @pool (new fd); 0, -EINVAL, or -errno:
+ *  -EBADF in a forkserver child that was not handed the pool (its fd is gone
+ *  there; the inherited mapping still works: pass the pool's handle to the
+ *  child to let it export), or -EMFILE. */
 int brd_pool_export(const struct brd_pool *pool, struct brd_handle *ret_handle);
 
 /** brd_pool_close() - unmap the pool in this process; blocks stay allocated in it. NULL ok. */
