@@ -151,8 +151,9 @@ int brd_seg_is_inherited(const struct brd_seg *seg);
  * application installs for SIGBUS afterwards replaces the guard (opens and
  * attaches then say -EPERM again); call this again to chain to it.
  * Return: 0 (also when already installed); -errno from sigaction.
- * Concurrency: thread-safe.  Fork: the child keeps the guard and what it
- * covers; exec drops it.
+ * Concurrency: thread-safe.  Fork: a fork()ed child keeps the guard and what
+ * it covers; a forkserver child starts with every signal at its default and
+ * exec drops it: such a child installs its own.
  */
 int brd_seg_sigbus_guard(void);
 
