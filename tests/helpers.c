@@ -460,6 +460,82 @@ int t_run_brood(const char *args, bool with_stderr, char *out, size_t cap)
         return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Reads @fd into @out (up to @cap - 1 bytes, the rest dropped) until EOF or
+ * @end (t_now_ms()); false at the deadline. */
+static bool read_until(int fd, int64_t end, char *out, size_t cap)
+{
+        size_t n = 0;
+        char buf[4096];
+
+        out[0] = '\0';
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int64_t left = end - t_now_ms();
+                ssize_t got;
+
+                if (left <= 0)
+                        return false;
+                if (poll(&p, 1, (int)left) <= 0)
+                        continue;       /* EINTR, or the deadline: checked above */
+                got = read(fd, buf, sizeof(buf));
+                if (got < 0 && errno == EINTR)
+                        continue;
+                if (got <= 0)
+                        return true;
+                if ((size_t)got > cap - 1 - n)
+                        got = (ssize_t)(cap - 1 - n);
+                memcpy(out + n, buf, (size_t)got);
+                n += (size_t)got;
+                out[n] = '\0';
+        }
+}
+
+int t_run_brood_within(const char *const *args, int ms, char *out, size_t cap)
+{
+        const char *exe = getenv("BRD_BROOD"), *argv[16];
+        int64_t end = t_now_ms() + ms;
+        struct pollfd p;
+        int o[2], st, n = 0;
+        size_t k;
+        pid_t pid;
+
+        assert_non_null(exe);
+        argv[0] = exe;
+        for (k = 0; args[k]; k++) {
+                assert_true(k < 14);
+                argv[k + 1] = args[k];
+        }
+        argv[k + 1] = NULL;
+        assert_int_equal(pipe2(o, O_CLOEXEC), 0);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (dup2(o[1], STDOUT_FILENO) < 0 || dup2(o[1], STDERR_FILENO) < 0)
+                        _exit(127);
+                execv(exe, (char *const *)argv);
+                _exit(127);
+        }
+        close(o[1]);
+        p.fd = pidfd_open(pid, 0);
+        p.events = POLLIN;
+        assert_true(p.fd >= 0);
+        if (read_until(o[0], end, out, cap))
+                while ((n = poll(&p, 1, (int)(end > t_now_ms() ? end - t_now_ms() : 0))) < 0 &&
+                       errno == EINTR)
+                        ;
+        close(o[0]);
+        close(p.fd);
+        if (n <= 0) {
+                fprintf(stderr, "brood %s: still running after %d ms: killed\n", args[0], ms);
+                kill(pid, SIGKILL);
+        }
+        while (waitpid(pid, &st, 0) < 0)
+                assert_int_equal(errno, EINTR);
+        if (n <= 0)
+                return -2;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 void t_ring_pair(size_t cap, unsigned flags, struct brd_ring **ret_p, struct brd_ring **ret_c)
 {
         struct brd_handle hp, hc;

@@ -124,6 +124,11 @@ int t_alarm_storm_stop(void);
 /* Run the brood command (path in $BRD_BROOD) with @args; its stdout (and
  * stderr with @with_stderr) into @out; returns its exit code, -1 if killed. */
 int t_run_brood(const char *args, bool with_stderr, char *out, size_t cap);
+/* The same without a shell, for a brood that may hang: @args is its
+ * NULL-ended argument list (at most 14), stdout and stderr both go to @out.
+ * Its exit code (128+signal if it was killed), or -2 if it still ran after
+ * @ms (then it is SIGKILLed and reaped). */
+int t_run_brood_within(const char *const *args, int ms, char *out, size_t cap);
 
 /* Leak check around a test: fds and brood's /dev/shm names. */
 struct t_leak {

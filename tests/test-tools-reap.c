@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -918,6 +919,145 @@ static void test_reap_refuses_foreign_proc(void **state)
                 skip();
 }
 
+/* ls --anon and reap of a scan that saw a hostile process's fds: each must
+ * end well within this (a blocked open() never does). */
+#define HOSTILE_RUN_MS 10000
+
+/* `brood ls --anon` and `brood reap --dry-run`, each bounded: 0 for both, or
+ * the first one's failure (-2: it hung and was killed). */
+static int ls_and_reap(char *out, size_t cap)
+{
+        static const char *const ls[] = { "ls", "--anon", NULL };
+        static const char *const reap[] = { "reap", "--dry-run", NULL };
+        int rc = t_run_brood_within(ls, HOSTILE_RUN_MS, out, cap);
+
+        return rc ? rc : t_run_brood_within(reap, HOSTILE_RUN_MS, out, cap);
+}
+
+/*
+ * A FIFO whose /proc link reads "/memfd:brood:ring", as a ring's memfd does:
+ * made in a tmpfs mounted over /tmp in a mount namespace of its own, which
+ * is then detached, so that its path reads from that mount's root.  Held
+ * for reading, with no writer: a plain open() of it waits for one forever.
+ * Its fd goes to @ready_w; it lives until @go_r's EOF.  0, 77 without the
+ * privilege to mount, else the failed step.
+ */
+static int hold_fifo_named_like_ring(int ready_w, int go_r)
+{
+        int fd;
+        char c;
+
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("brood-test", "/tmp", "tmpfs", 0, "mode=0700") < 0)
+                return T_EXIT_SKIP;
+        if (mkfifo("/tmp/memfd:brood:ring", 0600) < 0)
+                return 10;
+        fd = open("/tmp/memfd:brood:ring", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0 || umount2("/tmp", MNT_DETACH) < 0)
+                return 11;
+        if (write(ready_w, &fd, sizeof(fd)) != sizeof(fd))
+                return 12;
+        while (read(go_r, &c, 1) < 0 && errno == EINTR)
+                ;
+        return 0;
+}
+
+/*
+ * ls --anon and reap open the "ring" memfds they find to read their
+ * headers.  A FIFO that reads like one is no memfd: they skip it, and end
+ * (they opened it with a blocking open() and hung there for good).
+ */
+static void test_ls_anon_skips_fifo_named_like_ring(void **state)
+{
+        static char out[65536];
+        char link[64], target[128];
+        int ready[2], go[2], fd, rc;
+        ssize_t n;
+        pid_t h;
+
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        h = t_fork();
+        assert_true(h >= 0);
+        if (h == 0) {
+                close(ready[0]);
+                close(go[1]);
+                _exit(hold_fifo_named_like_ring(ready[1], go[0]));
+        }
+        close(ready[1]);
+        close(go[0]);
+        n = read(ready[0], &fd, sizeof(fd));
+        close(ready[0]);
+        if (n != sizeof(fd)) {
+                close(go[1]);
+                rc = t_wait_child(h);
+                if (rc == T_EXIT_SKIP)
+                        skip();
+                fail_msg("the FIFO's holder: exit %d", rc);
+        }
+        /* The premise: it reads like a ring's memfd. */
+        snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)h, fd);
+        n = readlink(link, target, sizeof(target) - 1);
+        assert_true(n > 0);
+        target[n] = '\0';
+        assert_string_equal(target, "/memfd:brood:ring");
+
+        rc = ls_and_reap(out, sizeof(out));
+        close(go[1]);
+        assert_int_equal(t_wait_child(h), 0);
+        assert_int_equal(rc, 0);
+}
+
+/* In a child: fd 100 swaps between a memfd labelled "ring" and a FIFO held
+ * for reading without a writer (its name gone at once) until *@stop. */
+static int swap_ring_and_fifo(volatile int *stop)
+{
+        char dir[] = "/tmp/brood-test-fifo-XXXXXX", path[64];
+        int m = memfd_create("brood:ring", MFD_CLOEXEC), f;
+
+        if (m < 0 || ftruncate(m, 4096) < 0 || !mkdtemp(dir))
+                return 10;
+        snprintf(path, sizeof(path), "%s/fifo", dir);
+        f = mkfifo(path, 0600) == 0 ? open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+        unlink(path);
+        rmdir(dir);
+        if (f < 0)
+                return 11;
+        while (!*stop)
+                if (dup2(m, 100) < 0 || dup2(f, 100) < 0)
+                        return 12;
+        return 0;
+}
+
+/*
+ * The same when fd N is a ring's memfd as the scan reads /proc/PID/fd, and a
+ * FIFO by the time the header is read: the scan's file is opened or nothing.
+ * The swap is timed by nobody: ls and reap run against it for a while, and
+ * each must end (before, about every other run hung).
+ */
+static void test_ls_anon_survives_fd_swapped_to_fifo(void **state)
+{
+        static char out[65536];
+        volatile int *stop = t_shared_page();
+        int64_t end = t_now_ms() + 1500;
+        int runs = 0, rc = 0;
+        pid_t h;
+
+        h = t_fork();
+        assert_true(h >= 0);
+        if (h == 0)
+                _exit(swap_ring_and_fifo(stop));
+        while (rc == 0 && (runs < 4 || t_now_ms() < end)) {
+                rc = ls_and_reap(out, sizeof(out));
+                runs++;
+        }
+        *stop = 1;
+        assert_int_equal(t_wait_child(h), 0);
+        t_shared_page_free((void *)stop);
+        if (rc)
+                fail_msg("run %d: exit %d", runs, rc);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -930,6 +1070,10 @@ int main(void)
                 cmocka_unit_test(test_reap_keeps_segment_of_leaderless_holder),
                 cmocka_unit_test(test_ls_creator_in_time_namespace),
                 cmocka_unit_test(test_reap_refuses_foreign_proc),
+                cmocka_unit_test_setup_teardown(test_ls_anon_skips_fifo_named_like_ring,
+                                                t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_ls_anon_survives_fd_swapped_to_fifo,
+                                                t_leak_setup, t_leak_teardown),
         };
 
         return cmocka_run_group_tests_name("tools-reap", tests, NULL, NULL);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <sys/mman.h>
@@ -154,8 +155,9 @@ static void anon_stat(struct seg_entry *e, const struct stat *st, const char *pa
         e->stat_ok = true;
 }
 
-/* Anonymous brood memfds: "/memfd:brood:<label> (deleted)", grouped by inode.
- * @stat_ok: @st and @path are usable, else only st_ino is known. */
+/* Anonymous brood memfds: "/memfd:brood:<label> (deleted)", grouped by file
+ * (st_dev, st_ino).  @stat_ok: @st and @path are usable, else only st_dev
+ * and st_ino are known. */
 static int note_anon(struct vec *x, pid_t pid, const char *target, const struct stat *st,
                      const char *path, bool stat_ok)
 {
@@ -170,7 +172,8 @@ static int note_anon(struct vec *x, pid_t pid, const char *target, const struct 
         if (!label_ok(lab, len))
                 return 0;
         for (i = 0; i < x->n; i++)
-                if (x->v[i].anon && x->v[i].ino == (uint64_t)st->st_ino) {
+                if (x->v[i].anon && x->v[i].dev == (uint64_t)st->st_dev &&
+                    x->v[i].ino == (uint64_t)st->st_ino) {
                         add_holder(&x->v[i], pid);
                         if (!x->v[i].stat_ok && stat_ok)
                                 anon_stat(&x->v[i], st, path);
@@ -180,6 +183,7 @@ static int note_anon(struct vec *x, pid_t pid, const char *target, const struct 
         if (!e)
                 return -ENOMEM;
         e->anon = true;
+        e->dev = st->st_dev;
         e->ino = st->st_ino;
         if (stat_ok)
                 anon_stat(e, st, path);
@@ -224,9 +228,14 @@ static int scan_fds(struct vec *x, pid_t pid, const char *dir, bool anon, int *r
                 } else if (anon && !strncmp(target, "/memfd:brood:", 13)) {
                         struct stat st;
 
-                        /* A path too long to keep (a thread's) is not kept:
-                         * the entry is then opened through another holder's. */
-                        if (stat(link, &st) == 0 &&
+                        /* A memfd is a regular file.  A FIFO or a device
+                         * can carry the same path (made on a tmpfs of
+                         * another mount namespace, it reads from that
+                         * mount's root): not ours, and opening it could
+                         * block or act on it.  A path too long to keep (a
+                         * thread's) is not kept: the entry is then opened
+                         * through another holder's. */
+                        if (stat(link, &st) == 0 && S_ISREG(st.st_mode) &&
                             note_anon(x, pid, target, &st, link,
                                       strlen(link) < sizeof(x->v[0].path)) < 0)
                                 *r = -ENOMEM;
@@ -258,17 +267,23 @@ static int scan_maps(struct vec *x, pid_t pid, const char *dir, bool anon, int *
                         /* "start-end perms off dev inode path": a mapping
                          * whose fd was closed is found here only. */
                         unsigned long lo, hi, ino;
+                        unsigned maj, min;
                         char mf[128];
                         struct stat st = { 0 };
                         bool ok;
 
-                        if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &lo, &hi, &ino) != 3)
+                        if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &lo, &hi, &maj, &min,
+                                   &ino) != 5)
                                 continue;
                         m[strcspn(m, "\n")] = '\0';
                         snprintf(mf, sizeof(mf), "%s/map_files/%lx-%lx", dir, lo, hi);
                         ok = strlen(mf) < sizeof(x->v[0].path) && stat(mf, &st) == 0;
-                        if (!ok)
+                        if (ok && !S_ISREG(st.st_mode))
+                                continue;       /* a device named like a memfd */
+                        if (!ok) {
+                                st.st_dev = makedev(maj, min);
                                 st.st_ino = ino;
+                        }
                         if (note_anon(x, pid, m, &st, mf, ok) < 0)
                                 *r = -ENOMEM;
                         continue;
@@ -418,6 +433,41 @@ static void inspect_pool(struct seg_entry *e, int fd)
         brd_pool_close(p);
 }
 
+static bool same_file(const struct seg_entry *e, int fd)
+{
+        struct stat st;
+
+        return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_dev == e->dev &&
+               (uint64_t)st.st_ino == e->ino;
+}
+
+/*
+ * Opens the file that the scan saw at @e->path, or returns -ESTALE.  By now
+ * the process may have put anything at that fd number: a FIFO would block a
+ * plain open() for good, a device could act on being opened.  O_PATH runs no
+ * open method and never blocks; the inode it pins is checked against the
+ * scan's, and only that very inode is opened for I/O, through our own fd.
+ */
+static int open_scanned(const struct seg_entry *e, int flags)
+{
+        char self[32];
+        int pfd, fd;
+
+        pfd = open(e->path, O_PATH | O_CLOEXEC);
+        if (pfd < 0)
+                return -errno;
+        if (!same_file(e, pfd)) {
+                close(pfd);
+                return -ESTALE;
+        }
+        snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+        fd = open(self, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        close(pfd);
+        if (fd < 0)
+                return -errno;
+        return fd;
+}
+
 static void inspect(struct seg_entry *e, struct pidns_table *nst)
 {
         bool ring = !strcmp(e->label, "ring"), pool = !strcmp(e->label, "pool");
@@ -425,7 +475,7 @@ static void inspect(struct seg_entry *e, struct pidns_table *nst)
 
         if (!e->anon || (!ring && !pool) || !e->path[0])
                 return;
-        fd = open(e->path, (pool ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+        fd = open_scanned(e, pool ? O_RDWR : O_RDONLY);
         if (fd < 0)
                 return;
         if (ring)
