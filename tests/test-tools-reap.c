@@ -1058,6 +1058,48 @@ static void test_ls_anon_survives_fd_swapped_to_fifo(void **state)
                 fail_msg("run %d: exit %d", runs, rc);
 }
 
+/* In a child: a memfd labelled "ring", unsealed, that grows to a page and
+ * shrinks to nothing over and over until *@stop. */
+static int truncate_ring_in_loop(volatile int *stop)
+{
+        int m = memfd_create("brood:ring", MFD_CLOEXEC);
+
+        if (m < 0)
+                return 10;
+        while (!*stop)
+                if (ftruncate(m, 4096) < 0 || ftruncate(m, 0) < 0)
+                        return 11;
+        return 0;
+}
+
+/*
+ * A "ring" memfd that its holder truncates as ls --anon and reap read its
+ * header: they read what is there, or nothing, and live on (they mapped the
+ * header, and a page gone under the mapping was SIGBUS, exit 135).
+ */
+static void test_ls_anon_survives_ring_truncated(void **state)
+{
+        static char out[65536];
+        volatile int *stop = t_shared_page();
+        int64_t end = t_now_ms() + 1500;
+        int runs = 0, rc = 0;
+        pid_t h;
+
+        h = t_fork();
+        assert_true(h >= 0);
+        if (h == 0)
+                _exit(truncate_ring_in_loop(stop));
+        while (rc == 0 && (runs < 4 || t_now_ms() < end)) {
+                rc = ls_and_reap(out, sizeof(out));
+                runs++;
+        }
+        *stop = 1;
+        assert_int_equal(t_wait_child(h), 0);
+        t_shared_page_free((void *)stop);
+        if (rc)
+                fail_msg("run %d: exit %d", runs, rc);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1073,6 +1115,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_ls_anon_skips_fifo_named_like_ring,
                                                 t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_ls_anon_survives_fd_swapped_to_fifo,
+                                                t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_ls_anon_survives_ring_truncated,
                                                 t_leak_setup, t_leak_teardown),
         };
 

@@ -19,8 +19,6 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <sys/mman.h>
-
 #include <brood/shm.h>
 #include "internal/brd-ring.h"
 #include "brood.h"
@@ -379,38 +377,37 @@ static bool judge_pid(struct pidns_table *nst, uint64_t ns, pid_t pid, uint64_t 
         return has != 0;
 }
 
-/* A read-only look at a ring's header: fill level, pids, closed flags. */
+/*
+ * A read-only look at a ring's header: fill level, pids, closed flags.  A
+ * copy read with pread(), never a mapping: the memfd is anyone's to
+ * truncate (attach demands seals, we do not), and a mapped page past the end
+ * of the file is SIGBUS.  A short read is no ring.
+ */
 static void inspect_ring(struct seg_entry *e, int fd, struct pidns_table *nst)
 {
-        const struct brd_ring_hdr *h;
+        struct brd_ring_hdr h;
+        const struct brd_ring_side *side[2] = { &h.prod, &h.cons };
         uint64_t tail, head;
         int k;
 
-        if (e->size < sizeof(*h))
+        if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
                 return;
-        h = mmap(NULL, sizeof(*h), PROT_READ, MAP_SHARED, fd, 0);
-        if (h == MAP_FAILED)
+        if (h.magic != BRD_RING_MAGIC || h.version != BRD_RING_VERSION)
                 return;
-        if (h->magic == BRD_RING_MAGIC && h->version == BRD_RING_VERSION) {
-                const struct brd_ring_side *side[2] = { &h->prod, &h->cons };
+        e->kind = SEG_RING;
+        e->ring.capacity = h.capacity;
+        tail = h.tail.idx;
+        head = h.head.idx;
+        e->ring.fill = tail >= head && tail - head <= h.capacity ? tail - head : 0;
+        for (k = 0; k < 2; k++) {
+                AO_t pid = side[k]->pid;
 
-                e->kind = SEG_RING;
-                e->ring.capacity = h->capacity;
-                tail = AO_load(&h->tail.idx);
-                head = AO_load(&h->head.idx);
-                e->ring.fill = tail >= head && tail - head <= h->capacity ? tail - head : 0;
-                for (k = 0; k < 2; k++) {
-                        AO_t pid = AO_load(&side[k]->pid);
-
-                        e->ring.pid[k] = pid > 0 && pid < 0x7fffffff ? (pid_t)pid : 0;
-                        if (e->ring.pid[k])
-                                e->ring.alive[k] = judge_pid(nst, h->pid_ns, e->ring.pid[k],
-                                                             AO_load(&side[k]->start_time),
-                                                             &e->ring.unjudged[k]);
-                        e->ring.closed[k] = AO_load(&side[k]->state) & BRD_RING_ST_CLOSED;
-                }
+                e->ring.pid[k] = pid > 0 && pid < 0x7fffffff ? (pid_t)pid : 0;
+                if (e->ring.pid[k])
+                        e->ring.alive[k] = judge_pid(nst, h.pid_ns, e->ring.pid[k],
+                                                     side[k]->start_time, &e->ring.unjudged[k]);
+                e->ring.closed[k] = side[k]->state & BRD_RING_ST_CLOSED;
         }
-        munmap((void *)h, sizeof(*h));
 }
 
 /* A pool's accounting, through the library (a short walk under its lock). */
