@@ -1100,6 +1100,231 @@ static void test_ls_anon_survives_ring_truncated(void **state)
                 fail_msg("run %d: exit %d", runs, rc);
 }
 
+/* Shared with the child of test_reap_keeps_segment_of_undumpable_holder(). */
+struct undumpable {
+        char name[256];                 /* the segment, for the test to clean up */
+        char out[8192];                 /* brood's last output, for the failure message */
+};
+
+/* A dead creator's named segment: made by a child that exits without
+ * closing it.  Its name into @u->name; 0, or -1. */
+static int leave_named_segment(struct undumpable *u)
+{
+        int p[2], st;
+        ssize_t n;
+        pid_t g;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -1;
+        g = fork();
+        if (g < 0)
+                return -1;
+        if (g == 0) {
+                struct brd_seg *s;
+
+                if (brd_seg_create("unproven", 4096, BRD_SEG_NAMED, &s) < 0)
+                        _exit(1);
+                (void)!write(p[1], brd_seg_name(s), strlen(brd_seg_name(s)));
+                _exit(0);
+        }
+        close(p[1]);
+        n = read(p[0], u->name, sizeof(u->name) - 1);
+        close(p[0]);
+        u->name[n > 0 ? n : 0] = '\0';
+        return waitpid(g, &st, 0) == g && st == 0 && n > 0 ? 0 : -1;
+}
+
+/* A child holding @name by an fd, not dumpable: says so on @ready, lives
+ * until @release's EOF. */
+static pid_t hold_undumpable(const char *name, const int ready[2], const int release[2])
+{
+        pid_t g = fork();
+        char c;
+        int fd;
+
+        if (g != 0)
+                return g;
+        close(ready[0]);
+        close(release[1]);
+        fd = shm_open(name, O_RDONLY, 0);
+        if (fd < 0 || prctl(PR_SET_DUMPABLE, 0) < 0)
+                _exit(1);
+        (void)!write(ready[1], "r", 1);
+        while (read(release[0], &c, 1) < 0 && errno == EINTR)
+                ;
+        _exit(0);
+}
+
+/*
+ * As a user that is not root (uid 65534 if we are root): a dead creator's
+ * segment held by a process of that user that is not dumpable, whose fds
+ * and maps that user may not read.  reap keeps it, names the process and
+ * exits 1; once the holder is gone it removes it.  0, 77 when that user
+ * may not run the binary, else the failed step.
+ */
+static int reap_with_undumpable_holder(struct undumpable *u)
+{
+        char c, want[64];
+        int ready[2], release[2], rc;
+        pid_t g;
+
+        if (geteuid() == 0 &&
+            (setgid(65534) < 0 || setuid(65534) < 0 || prctl(PR_SET_DUMPABLE, 1) < 0))
+                return 100;
+        if (leave_named_segment(u) < 0 || pipe2(ready, O_CLOEXEC) < 0 ||
+            pipe2(release, O_CLOEXEC) < 0)
+                return 101;
+        g = hold_undumpable(u->name, ready, release);
+        close(ready[1]);
+        close(release[0]);
+        if (g < 0 || read(ready[0], &c, 1) != 1)
+                return 102;
+        rc = t_run_brood("reap", true, u->out, sizeof(u->out));
+        if (rc == 126)
+                return T_EXIT_SKIP;
+        snprintf(want, sizeof(want), "process %d could not be read", (int)g);
+        if (rc != 1 || !strstr(u->out, want) || !strstr(u->out, "not proven unheld"))
+                return 103;
+        if (!exists(u->name))
+                return 104;
+        close(release[1]);
+        if (t_wait_child(g) != 0)
+                return 105;
+        if (t_run_brood("reap", true, u->out, sizeof(u->out)) != 0 || exists(u->name))
+                return 106;
+        return 0;
+}
+
+/*
+ * A holder that is not dumpable hides its fds and maps from a reap that is
+ * not root: reap cannot tell that nobody holds a dead creator's segment,
+ * and keeps it (it skipped the process and removed the segment).
+ */
+static void test_reap_keeps_segment_of_undumpable_holder(void **state)
+{
+        struct undumpable *u = mmap(NULL, sizeof(*u), PROT_READ | PROT_WRITE,
+                                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        pid_t c;
+        int rc;
+
+        assert_true(u != MAP_FAILED);
+        u->name[0] = '\0';
+        c = t_fork();
+        assert_true(c >= 0);
+        if (c == 0)
+                _exit(reap_with_undumpable_holder(u));
+        rc = t_wait_child(c);
+        if (u->name[0] && exists(u->name))
+                shm_unlink(u->name);
+        if (rc != 0 && rc != T_EXIT_SKIP)
+                print_message("brood reap said:\n%s", u->out);
+        munmap(u, sizeof(*u));
+        if (rc == T_EXIT_SKIP)
+                skip();
+        assert_int_equal(rc, 0);
+}
+
+/* The thread of a holder that holds a segment by an fd in a table of its
+ * own (unshare(CLONE_FILES)), until EOF on its release pipe. */
+struct own_table {
+        const char *name;
+        int ready_w, release_r;
+};
+
+static void *own_table_thread(void *arg)
+{
+        struct own_table *o = arg;
+        char c;
+        int fd;
+
+        if (unshare(CLONE_FILES) < 0)
+                return (void *)1;
+        fd = shm_open(o->name, O_RDONLY, 0);
+        if (fd < 0)
+                return (void *)2;
+        (void)!write(o->ready_w, "r", 1);
+        while (read(o->release_r, &c, 1) < 0 && errno == EINTR)
+                ;
+        close(fd);
+        return NULL;
+}
+
+/* Does /proc/@pid/fd (the leader's table) show a link to @name? */
+static bool leader_has_fd_of(pid_t pid, const char *name)
+{
+        char path[64], link[96], target[512];
+        struct dirent *d;
+        bool found = false;
+        DIR *dir;
+
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+        dir = opendir(path);
+        assert_non_null(dir);
+        while ((d = readdir(dir))) {
+                ssize_t n;
+
+                snprintf(link, sizeof(link), "%s/%.16s", path, d->d_name);
+                n = readlink(link, target, sizeof(target) - 1);
+                if (n > 0) {
+                        target[n] = '\0';
+                        found |= strstr(target, name) != NULL;
+                }
+        }
+        closedir(dir);
+        return found;
+}
+
+/*
+ * A dead creator's segment held only by an fd of a thread that has its own
+ * fd table: the leader's /proc/PID/fd does not show it, the thread's does.
+ * ls names the process as a holder and reap keeps the segment (the threads
+ * were read only when the leader showed nothing, and reap removed it).
+ */
+static void test_reap_keeps_segment_held_by_thread_with_own_fd_table(void **state)
+{
+        char name[256], out[8192], want[64];
+        int ready[2], release[2];
+        pid_t dead, h;
+        char c;
+
+        dead = doomed_creator(name, sizeof(name), NULL);
+        kill(dead, SIGKILL);
+        assert_int_equal(t_wait_child(dead), 128 + SIGKILL);
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(release, O_CLOEXEC), 0);
+        h = t_fork();
+        assert_true(h >= 0);
+        if (h == 0) {
+                struct own_table o = { name, ready[1], release[0] };
+                pthread_t t;
+                void *res;
+
+                close(ready[0]);
+                close(release[1]);
+                if (pthread_create(&t, NULL, own_table_thread, &o) || pthread_join(t, &res))
+                        _exit(3);
+                _exit((int)(intptr_t)res);
+        }
+        close(ready[1]);
+        close(release[0]);
+        assert_int_equal(read(ready[0], &c, 1), 1);
+        close(ready[0]);
+        assert_false(leader_has_fd_of(h, name + 1));    /* the premise */
+
+        assert_int_equal(run_brood("ls --json", out, sizeof(out)), 0);
+        snprintf(want, sizeof(want), "\"holders\":[%d]", (int)h);
+        assert_non_null(strstr(out, want));
+        assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
+        assert_null(strstr(out, name));
+        assert_true(exists(name));
+
+        close(release[1]);
+        assert_int_equal(t_wait_child(h), 0);
+        assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
+        assert_non_null(strstr(out, name));
+        assert_false(exists(name));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1117,6 +1342,10 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_ls_anon_survives_fd_swapped_to_fifo,
                                                 t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_ls_anon_survives_ring_truncated,
+                                                t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_reap_keeps_segment_of_undumpable_holder,
+                                                t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_reap_keeps_segment_held_by_thread_with_own_fd_table,
                                                 t_leak_setup, t_leak_teardown),
         };
 

@@ -70,9 +70,17 @@ struct seg_entry {
 
 /* Parse "/brood.<pid>.<start>.<hex32>.<label>"; false for any other name. */
 bool seg_parse_name(const char *name, struct seg_entry *e);
+/* Processes that could hold our segments (of our uid; any, as root) but
+ * whose fds or mappings a scan could not read (not dumpable, say): their
+ * holdings are unknown, so no segment can be proven unheld. */
+struct seg_blind {
+        size_t procs;
+        pid_t first;            /* one of them, to name */
+};
 /* Every named brood segment (and, with @anon, every anonymous brood memfd),
- * with holders filled in.  Returns the count, *ret_list malloc'ed; -errno. */
-int seg_scan(bool anon, struct seg_entry **ret_list);
+ * with holders filled in.  Returns the count, *ret_list malloc'ed and
+ * *ret_blind; -errno. */
+int seg_scan(bool anon, struct seg_entry **ret_list, struct seg_blind *ret_blind);
 /* Processes of nested pid namespaces, read once, for judging pids of other
  * namespaces (pidns.c): only root in the initial namespaces sees them all. */
 struct ns_pid {

@@ -22,6 +22,18 @@ static bool proc_foreign(const char *cmd)
         return true;
 }
 
+/* Processes that could hold our segments were not readable: say which. */
+static void blind_warn(const char *cmd, const struct seg_blind *b)
+{
+        if (!b->procs)
+                return;
+        fprintf(stderr, "brood: %s: %zu process%s that could hold segments could not be read "
+                        "(pid %d%s; not dumpable?): %s\n", cmd, b->procs, b->procs > 1 ? "es" : "",
+                (int)b->first, b->procs > 1 ? " and others" : "",
+                strcmp(cmd, "reap") ? "holders may be missing" :
+                                      "no segment is removed on a guess");
+}
+
 /* The table shows this many holders, then ",+N" for the rest. */
 #define LS_HOLDERS_SHOWN 3
 
@@ -93,6 +105,7 @@ int cmd_ls(int argc, char **argv)
                 { 0 }
         };
         struct seg_entry *v = NULL;
+        struct seg_blind blind;
         bool json = false, anon = false;
         int c, n, i;
 
@@ -106,12 +119,13 @@ int cmd_ls(int argc, char **argv)
         }
         if (optind != argc)
                 return usage_ls(stderr);
-        n = seg_scan(anon, &v);
+        n = seg_scan(anon, &v, &blind);
         if (n < 0) {
                 tool_err("ls", "/dev/shm", -n);
                 return BRD_EXIT_FAIL;
         }
         (void)proc_foreign("ls");       /* every state "other" (null) then */
+        blind_warn("ls", &blind);
         if (json) {
                 printf("{\"segments\":[");
                 for (i = 0; i < n; i++) {
@@ -151,7 +165,7 @@ int cmd_ls(int argc, char **argv)
                                        (unsigned long long)e->pool.blocks);
                         printf("}");
                 }
-                printf("]}\n");
+                printf("],\"unreadable_processes\":%zu}\n", blind.procs);
         } else {
                 printf("%-8s %-6s %12s  %-20s %-16s %s\n", "CREATOR", "STATE", "SIZE", "HOLDERS",
                        "LABEL", "NAME");
@@ -205,6 +219,9 @@ static int usage_reap(FILE *f)
                    "  processes, which may hold them, are hidden.\n"
                    "  It also reports rings (anonymous) whose producer or consumer died.\n"
                    "  With a /proc of another pid namespace it removes nothing (exit 1).\n"
+                   "  A process that could hold segments (one of ours; any, as root) whose\n"
+                   "  fds or mappings cannot be read (not dumpable, say) may hold any: then\n"
+                   "  nothing is removed, what would have been is kept and named (exit 1).\n"
                    "  --dry-run   only say what would be removed\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
 }
@@ -217,8 +234,9 @@ int cmd_reap(int argc, char **argv)
                 { 0 }
         };
         struct seg_entry *v = NULL;
+        struct seg_blind blind;
         bool dry = false;
-        int c, n, i, removed = 0, kept = 0, other = 0, others_uid = 0, failed = 0;
+        int c, n, i, removed = 0, kept = 0, other = 0, others_uid = 0, unproven = 0, failed = 0;
 
         while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
                 switch (c) {
@@ -231,11 +249,12 @@ int cmd_reap(int argc, char **argv)
                 return usage_reap(stderr);
         if (proc_foreign("reap"))
                 return BRD_EXIT_FAIL;
-        n = seg_scan(true, &v);
+        n = seg_scan(true, &v, &blind);
         if (n < 0) {
                 tool_err("reap", "/dev/shm", -n);
                 return BRD_EXIT_FAIL;
         }
+        blind_warn("reap", &blind);
         for (i = 0; i < n; i++) {
                 const struct seg_entry *e = &v[i];
                 char who[96];
@@ -273,6 +292,13 @@ int cmd_reap(int argc, char **argv)
                                  (int)e->creator, (unsigned long long)e->pid_ns);
                 else
                         snprintf(who, sizeof(who), "creator %d", (int)e->creator);
+                /* A process we could not read may hold it. */
+                if (blind.procs) {
+                        printf("kept %s (%s dead, but process %d could not be read)\n", e->name,
+                               who, (int)blind.first);
+                        unproven++;
+                        continue;
+                }
                 if (dry) {
                         printf("would remove %s (%s dead, %llu bytes)\n", e->name, who,
                                (unsigned long long)e->size);
@@ -297,7 +323,9 @@ int cmd_reap(int argc, char **argv)
                 printf(", %d of another pid namespace (reap them there)", other);
         if (others_uid)
                 printf(", %d of another user (reap them as that user or root)", others_uid);
+        if (unproven)
+                printf(", %d not proven unheld (a process could not be read)", unproven);
         printf("%s\n", failed ? ", some could not be removed" : "");
         free(v);
-        return failed ? BRD_EXIT_FAIL : BRD_EXIT_OK;
+        return failed || unproven ? BRD_EXIT_FAIL : BRD_EXIT_OK;
 }

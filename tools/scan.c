@@ -2,9 +2,12 @@
 /*
  * Finding brood's segments from outside: named ones by their /dev/shm names,
  * holders (and anonymous memfds) through /proc/PID/fd and /proc/PID/maps,
- * or its threads' (/proc/PID/task/TID) once the main thread has exited.
- * A process whose /proc entries we may not read is skipped: as non-root that
- * is another user's process, which cannot hold our 0600 segments anyway.
+ * and the fds of its threads that have a table of their own
+ * (/proc/PID/task/TID/fd).  A process we may not read by privilege
+ * (another user's, without root; one with capabilities we lack) is skipped:
+ * no scan of ours could ever see it.  One hidden by its own choice (not
+ * dumpable) could hold our segments unseen: the scan counts it (struct
+ * seg_blind, may_hold_ours()) and reap then removes nothing on its word.
  * A /proc of another pid namespace (brd__proc_ours()) names other
  * processes: nothing found through it is judged.
  */
@@ -16,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <linux/kcmp.h>
 
 #include <brood/shm.h>
 #include "internal/brd-ring.h"
@@ -143,6 +148,15 @@ static struct seg_entry *vec_push(struct vec *x)
         return &x->v[x->n++];
 }
 
+/* One scan of /proc: what it found, and what it could not read. */
+struct scan {
+        struct vec x;
+        bool anon;              /* anonymous memfds too */
+        int r;                  /* -ENOMEM once an entry was lost */
+        struct seg_blind blind;
+        pid_t blind_last;       /* the process counted last in @blind */
+};
+
 /* @st's size, mode and owner (and @path to open it by) into @e. */
 static void anon_stat(struct seg_entry *e, const struct stat *st, const char *path)
 {
@@ -194,12 +208,13 @@ static int note_anon(struct vec *x, pid_t pid, const char *target, const struct 
 
 /*
  * Holders among the fds of process @pid, listed under @dir (/proc/PID, or
- * /proc/PID/task/TID for one of its threads).  The number of fds seen, -1
- * when the list cannot be read; *r = -ENOMEM when an entry was lost.
+ * /proc/PID/task/TID for one of its threads).  The number of fds seen, or
+ * -errno when the list cannot be read.
  */
-static int scan_fds(struct vec *x, pid_t pid, const char *dir, bool anon, int *r)
+static int scan_fds(struct scan *s, pid_t pid, const char *dir)
 {
         char path[96], link[128], target[PATH_MAX];
+        struct vec *x = &s->x;
         struct dirent *f;
         DIR *fdd;
         int seen = 0;
@@ -207,7 +222,7 @@ static int scan_fds(struct vec *x, pid_t pid, const char *dir, bool anon, int *r
         snprintf(path, sizeof(path), "%s/fd", dir);
         fdd = opendir(path);
         if (!fdd)
-                return -1;
+                return -errno;
         while ((f = readdir(fdd))) {
                 struct seg_entry *e;
                 ssize_t n;
@@ -223,7 +238,7 @@ static int scan_fds(struct vec *x, pid_t pid, const char *dir, bool anon, int *r
                 e = find_named(x->v, x->n, target);
                 if (e) {
                         add_holder(e, pid);
-                } else if (anon && !strncmp(target, "/memfd:brood:", 13)) {
+                } else if (s->anon && !strncmp(target, "/memfd:brood:", 13)) {
                         struct stat st;
 
                         /* A memfd is a regular file.  A FIFO or a device
@@ -236,7 +251,7 @@ static int scan_fds(struct vec *x, pid_t pid, const char *dir, bool anon, int *r
                         if (stat(link, &st) == 0 && S_ISREG(st.st_mode) &&
                             note_anon(x, pid, target, &st, link,
                                       strlen(link) < sizeof(x->v[0].path)) < 0)
-                                *r = -ENOMEM;
+                                s->r = -ENOMEM;
                 }
         }
         closedir(fdd);
@@ -244,20 +259,21 @@ static int scan_fds(struct vec *x, pid_t pid, const char *dir, bool anon, int *r
 }
 
 /* Holders among the mappings of process @pid, listed in @dir/maps: the
- * number of lines seen, -1 when unreadable; *r as scan_fds(). */
-static int scan_maps(struct vec *x, pid_t pid, const char *dir, bool anon, int *r)
+ * number of lines seen, or -errno when unreadable. */
+static int scan_maps(struct scan *s, pid_t pid, const char *dir)
 {
         char path[96], line[PATH_MAX + 128];
+        struct vec *x = &s->x;
         FILE *maps;
         int seen = 0;
 
         snprintf(path, sizeof(path), "%s/maps", dir);
         maps = fopen(path, "re");
         if (!maps)
-                return -1;
+                return -errno;
         while (fgets(line, sizeof(line), maps)) {
                 char *p = strstr(line, "/dev/shm/");
-                char *m = anon ? strstr(line, "/memfd:brood:") : NULL;
+                char *m = s->anon ? strstr(line, "/memfd:brood:") : NULL;
                 struct seg_entry *e;
 
                 seen++;
@@ -283,7 +299,7 @@ static int scan_maps(struct vec *x, pid_t pid, const char *dir, bool anon, int *
                                 st.st_ino = ino;
                         }
                         if (note_anon(x, pid, m, &st, mf, ok) < 0)
-                                *r = -ENOMEM;
+                                s->r = -ENOMEM;
                         continue;
                 }
                 if (!p)
@@ -297,60 +313,150 @@ static int scan_maps(struct vec *x, pid_t pid, const char *dir, bool anon, int *
         return seen;
 }
 
-/*
- * A process whose main thread has exited (pthread_exit()) while others run
- * on shows an empty /proc/PID/fd and /proc/PID/maps, the leader's: its fds
- * and mappings are found through its live threads, /proc/PID/task/TID.
- * Every thread's fds (a clone() without CLONE_FILES has its own table),
- * the mappings once (threads share them).
- */
-static void scan_tasks(struct vec *x, pid_t pid, bool anon, int *r)
+/* The uids (real, effective, saved, fs) and permitted capabilities in
+ * /proc/@who/status, which anyone may read, even of a process that is not
+ * dumpable.  0, or -errno (-ENOENT: gone). */
+static int proc_creds(const char *who, unsigned long uid[4], unsigned long long *ret_cap)
 {
-        char path[64], dir[96];
+        char path[64], line[256];
+        int found = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%s/status", who);
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        while (found != 3 && fgets(line, sizeof(line), f)) {
+                if (sscanf(line, "Uid: %lu %lu %lu %lu", &uid[0], &uid[1], &uid[2], &uid[3]) == 4)
+                        found |= 1;
+                else if (sscanf(line, "CapPrm: %llx", ret_cap) == 1)
+                        found |= 2;
+        }
+        fclose(f);
+        return found == 3 ? 0 : -EPROTO;
+}
+
+/*
+ * Could process @pid hold our segments, and is it hidden from us by its own
+ * choice (PR_SET_DUMPABLE 0) rather than by privilege?  Without root, one of
+ * its uids must be ours: another user's processes are never ours to see,
+ * and reap leaves that user's segments alone.  And it has no capability
+ * that we lack: a process more privileged than us (root's pid 1, to a root
+ * without CAP_SYS_PTRACE) is out of our sight like another user's, always.
+ * One whose status cannot be read, and that is not gone, could.
+ */
+static bool may_hold_ours(pid_t pid)
+{
+        unsigned long uid[4], me[4];
+        unsigned long long cap, mycap;
+        char who[16];
+        int k, r;
+
+        snprintf(who, sizeof(who), "%d", (int)pid);
+        r = proc_creds(who, uid, &cap);
+        if (r < 0)
+                return r != -ENOENT && r != -ESRCH;
+        if (proc_creds("self", me, &mycap) < 0)
+                return true;
+        if (cap & ~mycap)
+                return false;
+        if (geteuid() == 0)
+                return true;
+        for (k = 0; k < 4; k++)
+                if (uid[k] == (unsigned long)geteuid())
+                        return true;
+        return false;
+}
+
+/* @err from reading process @pid's fds or maps.  A process gone meanwhile
+ * holds nothing; one that could hold ours hides what it holds. */
+static void note_unreadable(struct scan *s, pid_t pid, int err)
+{
+        if (err >= 0 || err == -ENOENT || err == -ESRCH || s->blind_last == pid ||
+            !may_hold_ours(pid))
+                return;
+        if (!s->blind.procs++)
+                s->blind.first = pid;
+        s->blind_last = pid;
+}
+
+/* Do threads @a and @b share one fd table?  false when it cannot be told
+ * (no kcmp(): a kernel without CONFIG_KCMP; or not allowed). */
+static bool same_fd_table(pid_t a, pid_t b)
+{
+        return syscall(SYS_kcmp, a, b, KCMP_FILES, 0, 0) == 0;
+}
+
+/*
+ * The threads of process @pid.  One whose fd table is not the leader's (a
+ * clone() without CLONE_FILES, an unshare(CLONE_FILES)) can hold a segment
+ * by an fd that the leader's /proc/PID/fd never shows: its own table is
+ * read.  kcmp() tells which share the leader's, mostly all: those are not
+ * read again.  A leader that has exited (pthread_exit()) has none, so every
+ * other thread's is read.  With @maps (the leader showed no mapping: it has
+ * exited), the mappings too, once, from the first thread that shows any
+ * (threads share them).  Holders are counted once per process anyway.
+ */
+static void scan_tasks(struct scan *s, pid_t pid, bool maps)
+{
+        char path[48], dir[80];
         struct dirent *t;
-        bool maps_done = false;
         DIR *task;
 
         snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
         task = opendir(path);
         if (!task)
-                return;
+                return;         /* gone: a task list is everyone's to read */
         while ((t = readdir(task))) {
-                if (!isdigit((unsigned char)t->d_name[0]) || atoi(t->d_name) == (int)pid)
+                pid_t tid;
+
+                if (!isdigit((unsigned char)t->d_name[0]))
+                        continue;
+                tid = (pid_t)atoi(t->d_name);
+                if (tid == pid)
                         continue;
                 snprintf(dir, sizeof(dir), "%s/%.16s", path, t->d_name);
-                (void)scan_fds(x, pid, dir, anon, r);
-                if (!maps_done)
-                        maps_done = scan_maps(x, pid, dir, anon, r) > 0;
+                if (!same_fd_table(pid, tid))
+                        note_unreadable(s, pid, scan_fds(s, pid, dir));
+                if (maps)
+                        maps = scan_maps(s, pid, dir) <= 0;
         }
         closedir(task);
 }
 
-static int scan_proc(struct vec *x, bool anon)
+static bool gone(int err)
+{
+        return err == -ENOENT || err == -ESRCH;
+}
+
+static void scan_process(struct scan *s, pid_t pid)
+{
+        char dir[32];
+        int fds, maps;
+
+        snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
+        fds = scan_fds(s, pid, dir);
+        maps = scan_maps(s, pid, dir);
+        if ((fds < 0 && !gone(fds)) || (maps < 0 && !gone(maps))) {
+                /* Its threads are no more readable than its leader. */
+                note_unreadable(s, pid, fds < 0 && !gone(fds) ? fds : maps);
+                return;
+        }
+        scan_tasks(s, pid, maps <= 0);
+}
+
+static int scan_proc(struct scan *s)
 {
         DIR *proc = opendir("/proc");
         struct dirent *d;
-        int r = 0;
 
         if (!proc)
                 return -errno;
-        while ((d = readdir(proc))) {
-                char dir[64];
-                pid_t pid;
-                int fds, maps;
-
-                if (!isdigit((unsigned char)d->d_name[0]))
-                        continue;
-                pid = (pid_t)atoi(d->d_name);
-                snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
-                fds = scan_fds(x, pid, dir, anon, &r);
-                maps = scan_maps(x, pid, dir, anon, &r);
-                /* Nothing readable: perhaps a leader gone before its threads. */
-                if (fds <= 0 && maps <= 0)
-                        scan_tasks(x, pid, anon, &r);
-        }
+        while ((d = readdir(proc)))
+                if (isdigit((unsigned char)d->d_name[0]))
+                        scan_process(s, (pid_t)atoi(d->d_name));
         closedir(proc);
-        return r;
+        return s->r;
 }
 
 /*
@@ -482,10 +588,11 @@ static void inspect(struct seg_entry *e, struct pidns_table *nst)
         close(fd);
 }
 
-int seg_scan(bool anon, struct seg_entry **ret_list)
+int seg_scan(bool anon, struct seg_entry **ret_list, struct seg_blind *ret_blind)
 {
         struct pidns_table nst = { 0 };
-        struct vec x = { 0 };
+        struct scan sc = { .anon = anon };
+        struct vec *x = &sc.x;
         DIR *shm = opendir("/dev/shm");
         struct dirent *d;
         size_t i;
@@ -505,10 +612,10 @@ int seg_scan(bool anon, struct seg_entry **ret_list)
                  * it between the create and the fchmod, never widen it). */
                 if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 07777 & ~0600u))
                         continue;
-                e = vec_push(&x);
+                e = vec_push(x);
                 if (!e) {
                         closedir(shm);
-                        free(x.v);
+                        free(x->v);
                         return -ENOMEM;
                 }
                 *e = tmp;
@@ -518,21 +625,22 @@ int seg_scan(bool anon, struct seg_entry **ret_list)
                 e->stat_ok = true;
         }
         closedir(shm);
-        r = scan_proc(&x, anon);
+        r = scan_proc(&sc);
         if (r < 0) {
-                free(x.v);
+                free(x->v);
                 return r;
         }
-        for (i = 0; i < x.n; i++) {
-                if (!x.v[i].anon) {
-                        x.v[i].other_ns = !brd__pid_ns_ours(x.v[i].pid_ns);
-                        x.v[i].creator_alive = judge_pid(&nst, x.v[i].pid_ns, x.v[i].creator,
-                                                         x.v[i].start_time, &x.v[i].unjudged);
+        for (i = 0; i < x->n; i++) {
+                if (!x->v[i].anon) {
+                        x->v[i].other_ns = !brd__pid_ns_ours(x->v[i].pid_ns);
+                        x->v[i].creator_alive = judge_pid(&nst, x->v[i].pid_ns, x->v[i].creator,
+                                                         x->v[i].start_time, &x->v[i].unjudged);
                 } else {
-                        inspect(&x.v[i], &nst);
+                        inspect(&x->v[i], &nst);
                 }
         }
         pidns_table_free(&nst);
-        *ret_list = x.v;
-        return (int)x.n;
+        *ret_list = x->v;
+        *ret_blind = sc.blind;
+        return (int)x->n;
 }
