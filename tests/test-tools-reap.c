@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -29,7 +30,7 @@ static int run_brood(const char *args, char *out, size_t cap)
 
 static bool exists(const char *name)
 {
-        char path[300];
+        char path[320];
         struct stat st;
 
         snprintf(path, sizeof(path), "/dev/shm%s", name);
@@ -1325,6 +1326,79 @@ static void test_reap_keeps_segment_held_by_thread_with_own_fd_table(void **stat
         assert_false(exists(name));
 }
 
+/* A /dev/shm entry @name of mode @mode. */
+static void make_shm(const char *name, mode_t mode)
+{
+        int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+
+        assert_true(fd >= 0);
+        assert_int_equal(fchmod(fd, mode), 0);
+        close(fd);
+}
+
+/*
+ * reap takes a name for brood's only as brood writes it: no leading zero,
+ * no more digits than a pid or a uint64_t has.  Another spelling (it took
+ * "0123" for pid 123) is no name of brood's; and spelled with enough zeros
+ * to be 255 characters long, it was cut short to 254 in the scan's buffer,
+ * and reap unlinked that other name, a file of mode 0644 it never takes.
+ * The longest name brood can write is still reaped.
+ */
+static void test_reap_takes_only_names_brood_writes(void **state)
+{
+        static const char hex[] = "0123456789abcdef0123456789abcdef";
+        char lead[300], wide[300], cut[300], other[300], longest[300], label[65], out[16384];
+        unsigned long long ns;
+        struct stat st;
+        pid_t dead;
+        int n;
+
+        dead = fork();
+        assert_true(dead >= 0);
+        if (dead == 0)
+                _exit(0);
+        assert_int_equal(t_wait_child(dead), 0);
+        assert_int_equal(stat("/proc/self/ns/pid", &st), 0);
+        ns = (unsigned long long)st.st_ino;
+
+        snprintf(lead, sizeof(lead), "/brood.0%d.1.%llu.%s.lead", (int)dead, ns, hex);
+        /* 21 digits: past any uint64_t */
+        snprintf(wide, sizeof(wide), "/brood.%d.100000000000000000000.%llu.%s.wide", (int)dead,
+                 ns, hex);
+        /* Its start time padded with zeros to a name of 255 characters. */
+        n = snprintf(cut, sizeof(cut), "/brood.%d.", (int)dead);
+        n += snprintf(cut + n, sizeof(cut) - (size_t)n, "%0*d", 256 - n -
+                      snprintf(NULL, 0, "1.%llu.%s.cutx", ns, hex), 0);
+        snprintf(cut + n, sizeof(cut) - (size_t)n, "1.%llu.%s.cutx", ns, hex);
+        assert_int_equal(strlen(cut + 1), NAME_MAX);
+        snprintf(other, sizeof(other), "%.*s", (int)strlen(cut) - 1, cut);
+        memset(label, 'L', 64);
+        label[64] = '\0';
+        snprintf(longest, sizeof(longest), "/brood.%d.18446744073709551615.%llu.%s.%s",
+                 (int)dead, ns, hex, label);
+
+        make_shm(lead, 0600);
+        make_shm(wide, 0600);
+        make_shm(cut, 0600);
+        make_shm(other, 0644);
+        make_shm(longest, 0600);
+        assert_int_equal(run_brood("ls", out, sizeof(out)), 0);
+        assert_null(strstr(out, ".lead"));
+        assert_null(strstr(out, ".wide"));
+        assert_null(strstr(out, ".cut"));
+        assert_non_null(strstr(out, label));
+        assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
+        assert_true(exists(lead));
+        assert_true(exists(wide));
+        assert_true(exists(cut));
+        assert_true(exists(other));
+        assert_false(exists(longest));
+        assert_int_equal(shm_unlink(lead), 0);
+        assert_int_equal(shm_unlink(wide), 0);
+        assert_int_equal(shm_unlink(cut), 0);
+        assert_int_equal(shm_unlink(other), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1346,6 +1420,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_reap_keeps_segment_of_undumpable_holder,
                                                 t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_reap_keeps_segment_held_by_thread_with_own_fd_table,
+                                                t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_reap_takes_only_names_brood_writes,
                                                 t_leak_setup, t_leak_teardown),
         };
 

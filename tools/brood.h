@@ -3,6 +3,7 @@
 #ifndef BROOD_TOOL_H
 #define BROOD_TOOL_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,7 +34,7 @@ void tool_err(const char *cmd, const char *what, int err);
 /* ------------------------------------------------------------- scanning */
 /* A named brood segment in /dev/shm, with who holds it. */
 struct seg_entry {
-        char name[256];         /* "/brood...." */
+        char name[NAME_MAX + 2]; /* "/brood....": '/', a /dev/shm entry's name, NUL */
         char label[80];
         pid_t creator;
         uint64_t start_time;    /* creator's /proc start time encoded in the name */
@@ -68,7 +69,8 @@ struct seg_entry {
         } pool;
 };
 
-/* Parse "/brood.<pid>.<start>.<hex32>.<label>"; false for any other name. */
+/* Parse "/brood.<pid>.<start>.<pidns>.<hex32>.<label>" (or without <pidns>),
+ * spelled as brood writes it; false for any other name. */
 bool seg_parse_name(const char *name, struct seg_entry *e);
 /* Processes that could hold our segments (of our uid; any, as root) but
  * whose fds or mappings a scan could not read (not dumpable, say): their

@@ -56,47 +56,60 @@ static bool hex32(const char *p)
         return p[32] == '.';
 }
 
+/*
+ * A decimal field of a name, as brood prints it (%d, %llu): at most @digits
+ * digits, no leading zero (a lone 0 when @zero), within @max, then a '.'.
+ * Another spelling of the same number ("0123") is another name, which
+ * brood never made.  Advances *@p past the '.'; false for anything else.
+ */
+static bool dec_field(const char **p, unsigned digits, bool zero, unsigned long long max,
+                      unsigned long long *ret)
+{
+        const char *s = *p;
+        unsigned long long v = 0;
+        unsigned n;
+
+        for (n = 0; isdigit((unsigned char)s[n]); n++) {
+                unsigned d = (unsigned)(s[n] - '0');
+
+                if (n == digits || v > (max - d) / 10)
+                        return false;
+                v = v * 10 + d;
+        }
+        if (n == 0 || s[n] != '.' || (s[0] == '0' && (n > 1 || !zero)))
+                return false;
+        *p = s + n + 1;
+        *ret = v;
+        return true;
+}
+
+/*
+ * "/brood.<pid>.<start>.<pidns>.<32 hex>.<label>" (create_named() in
+ * shm/seg.c), or the older form without <pidns>.  Exactly the digits brood
+ * writes: pid_t for %d (1..2^31-1, 10 digits), uint64_t for %llu (20).
+ */
 bool seg_parse_name(const char *name, struct seg_entry *e)
 {
-        const char *p = name;
-        char *end;
-        unsigned long long pid, st, ns;
+        const char *p = name[0] == '/' ? name + 1 : name;
+        unsigned long long pid, st, ns = 0;
 
-        if (*p == '/')
-                p++;
         if (strncmp(p, BRD_SEG_NAME_PREFIX, strlen(BRD_SEG_NAME_PREFIX)))
                 return false;
         p += strlen(BRD_SEG_NAME_PREFIX);
-        if (!isdigit((unsigned char)*p))
+        if (!dec_field(&p, 10, false, 0x7fffffff, &pid) ||
+            !dec_field(&p, 20, true, UINT64_MAX, &st))
                 return false;
-        pid = strtoull(p, &end, 10);
-        if (*end != '.' || pid == 0 || pid > 0x7fffffff)
+        /* Then the creator's pid namespace, unless the name predates it:
+         * the 32 hex digits come at once. */
+        if (!hex32(p) && (!dec_field(&p, 20, true, UINT64_MAX, &ns) || !hex32(p)))
                 return false;
-        p = end + 1;
-        if (!isdigit((unsigned char)*p))
-                return false;
-        st = strtoull(p, &end, 10);
-        if (*end != '.')
-                return false;
-        p = end + 1;
-        /* Then the creator's pid namespace (decimal, at most 20 digits),
-         * unless the name predates it: the 32 hex digits come at once. */
-        ns = 0;
-        if (!hex32(p)) {
-                if (!isdigit((unsigned char)*p))
-                        return false;
-                errno = 0;
-                ns = strtoull(p, &end, 10);
-                if (*end != '.' || end - p > 20 || errno)
-                        return false;
-                p = end + 1;
-                if (!hex32(p))
-                        return false;
-        }
         if (!label_ok(p + 33, strlen(p + 33)))
                 return false;
         memset(e, 0, sizeof(*e));
-        snprintf(e->name, sizeof(e->name), "/%s", name[0] == '/' ? name + 1 : name);
+        /* Cut short, it would name another file, which reap would unlink. */
+        if (snprintf(e->name, sizeof(e->name), "/%s", name[0] == '/' ? name + 1 : name) >=
+            (int)sizeof(e->name))
+                return false;
         snprintf(e->label, sizeof(e->label), "%s", p + 33);
         e->creator = (pid_t)pid;
         e->start_time = st;
