@@ -220,26 +220,19 @@ static void test_reap_leaves_other_users_segments(void **state)
         assert_int_equal(rc, 0);
 }
 
-/* More holders than the table shows: the first few, then how many more;
- * JSON gives the count of all. */
-static void test_ls_many_holders(void **state)
+/* @kids children that hold @s (its fd and its mapping, inherited) until
+ * EOF on *@ret_go, which the caller closes; they are reaped then. */
+static void fork_holders(int kids, pid_t *kid, int *ret_go)
 {
-        enum { KIDS = 5 };
-        char out[16384], want[64];
-        struct brd_seg *s;
-        pid_t kid[KIDS];
         int go[2], ready[2], i;
         char c;
 
-        (void)state;
-        assert_int_equal(brd_seg_create("many", 4096, BRD_SEG_NAMED, &s), 0);
         assert_int_equal(pipe2(go, O_CLOEXEC), 0);
         assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
-        for (i = 0; i < KIDS; i++) {
+        for (i = 0; i < kids; i++) {
                 kid[i] = t_fork();
                 assert_true(kid[i] >= 0);
                 if (kid[i] == 0) {
-                        /* The mapping is inherited; hold it until go's EOF. */
                         close(go[1]);
                         close(ready[0]);
                         (void)!write(ready[1], "r", 1);
@@ -249,9 +242,25 @@ static void test_ls_many_holders(void **state)
         }
         close(go[0]);
         close(ready[1]);
-        for (i = 0; i < KIDS; i++)
+        for (i = 0; i < kids; i++)
                 assert_int_equal(read(ready[0], &c, 1), 1);
         close(ready[0]);
+        *ret_go = go[1];
+}
+
+/* More holders than the table shows: the first few, then how many more;
+ * JSON gives the count of all. */
+static void test_ls_many_holders(void **state)
+{
+        enum { KIDS = 5 };
+        char out[16384], want[64];
+        struct brd_seg *s;
+        pid_t kid[KIDS];
+        int go, i;
+
+        (void)state;
+        assert_int_equal(brd_seg_create("many", 4096, BRD_SEG_NAMED, &s), 0);
+        fork_holders(KIDS, kid, &go);
         assert_int_equal(run_brood("ls", out, sizeof(out)), 0);
         /* Us and the 5: 3 shown, ",+3". */
         snprintf(want, sizeof(want), ",+%d ", KIDS + 1 - 3);
@@ -259,7 +268,36 @@ static void test_ls_many_holders(void **state)
         assert_int_equal(run_brood("ls --json", out, sizeof(out)), 0);
         snprintf(want, sizeof(want), "\"holders_total\":%d", KIDS + 1);
         assert_non_null(strstr(out, want));
-        close(go[1]);
+        close(go);
+        for (i = 0; i < KIDS; i++)
+                assert_int_equal(t_wait_child(kid[i]), 0);
+        brd_seg_close(s);
+}
+
+/*
+ * More holders than the 16 the scan keeps pids of, each with an fd and a
+ * mapping: each is counted once (those past the 16th were counted twice,
+ * for the fd and again for the mapping).
+ */
+static void test_ls_holders_total_past_the_array(void **state)
+{
+        enum { KIDS = 24 };
+        static char out[65536];
+        char want[64];
+        struct brd_seg *s;
+        pid_t kid[KIDS];
+        int go, i;
+
+        assert_int_equal(brd_seg_create("crowd", 4096, BRD_SEG_NAMED, &s), 0);
+        fork_holders(KIDS, kid, &go);
+        assert_int_equal(run_brood("ls --json", out, sizeof(out)), 0);
+        snprintf(want, sizeof(want), "\"holders_total\":%d", KIDS + 1);
+        if (!strstr(out, want))
+                fail_msg("no %s in %s", want, out);
+        assert_int_equal(run_brood("ls", out, sizeof(out)), 0);
+        snprintf(want, sizeof(want), ",+%d ", KIDS + 1 - 3);
+        assert_non_null(strstr(out, want));
+        close(go);
         for (i = 0; i < KIDS; i++)
                 assert_int_equal(t_wait_child(kid[i]), 0);
         brd_seg_close(s);
@@ -1405,6 +1443,8 @@ int main(void)
                 cmocka_unit_test(test_reap_removes_only_dead_unheld),
                 cmocka_unit_test(test_reap_leaves_other_users_segments),
                 cmocka_unit_test(test_ls_many_holders),
+                cmocka_unit_test_setup_teardown(test_ls_holders_total_past_the_array,
+                                                t_leak_setup, t_leak_teardown),
                 cmocka_unit_test(test_reap_other_pidns),
                 cmocka_unit_test(test_ls_anon_rings_and_pools_reap_reports_dead_peer),
                 cmocka_unit_test(test_ls_ring_other_pidns),

@@ -50,6 +50,7 @@ struct seg_entry {
                                  * /proc/PID/maps needs privileges for map_files) */
         pid_t holders[16];      /* live processes with an fd or a mapping of it */
         size_t nholders;        /* may exceed the array: count only */
+        pid_t holder_last;      /* the holder counted last (add_holder()) */
         bool anon;              /* an anonymous memfd found through /proc/PID/fd or maps */
         uint64_t dev, ino;      /* anon: the file the scan saw; @path must still lead to it */
         char path[64];          /* anon: /proc/PID/fd/N (or map_files) to open it by */

@@ -117,16 +117,20 @@ bool seg_parse_name(const char *name, struct seg_entry *e)
         return true;
 }
 
+/*
+ * The scan reads one process at a time, all of it (fds, maps, threads'
+ * fds) before the next: a holder seen again is the one added last, whether
+ * or not the array had room for it (past the array, a holder with an fd and
+ * a mapping was counted twice).
+ */
 static void add_holder(struct seg_entry *e, pid_t pid)
 {
-        size_t i;
-
-        for (i = 0; i < e->nholders && i < BRD_ARRAY_LEN(e->holders); i++)
-                if (e->holders[i] == pid)
-                        return;
+        if (e->nholders && e->holder_last == pid)
+                return;
         if (e->nholders < BRD_ARRAY_LEN(e->holders))
                 e->holders[e->nholders] = pid;
         e->nholders++;
+        e->holder_last = pid;
 }
 
 static struct seg_entry *find_named(struct seg_entry *v, size_t n, const char *devshm_path)
