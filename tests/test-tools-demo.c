@@ -264,6 +264,30 @@ static void test_version_and_help(void **state)
         assert_non_null(strstr(out, "usage: brood version"));
 }
 
+/*
+ * Output that cannot be written fails the command, whichever it is: exit 1
+ * and a word on stderr (each exited 0, its output lost).  stderr goes to the
+ * test's pipe, stdout to /dev/full.
+ */
+static void test_write_error_fails(void **state)
+{
+        static const char *args[] = {
+                "ls --json", "reap", "version", "help", "help ls",
+                "demo --bytes 64 --msg-size 8 --actors 1",
+        };
+        static char out[8192];
+        char cmd[128];
+        size_t i;
+
+        for (i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
+                snprintf(cmd, sizeof(cmd), "%s 2>&1 >/dev/full", args[i]);
+                print_message("brood %s\n", cmd);
+                assert_int_equal(t_run_brood(cmd, false, out, sizeof(out)), 1);
+                assert_non_null(strstr(out, "brood: standard output: No space left on device\n"));
+        }
+        assert_int_equal(actors_alive(), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -275,6 +299,8 @@ int main(void)
                 cmocka_unit_test(test_demo_interrupted_in_probe),
                 cmocka_unit_test(test_getopt_names_the_command),
                 cmocka_unit_test(test_version_and_help),
+                cmocka_unit_test_setup_teardown(test_write_error_fails, t_leak_setup,
+                                                t_leak_teardown),
         };
 
         return cmocka_run_group_tests_name("tools-demo", tests, NULL, NULL);

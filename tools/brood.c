@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* brood: the command.  demo, bench, ls, reap. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,8 @@ static int usage(FILE *f)
         fprintf(f, "\n  version         print the library version\n"
                    "  help [COMMAND]  this text, or COMMAND's options (brood COMMAND --help)\n\n"
                    "exit codes: 0 success, 1 the job failed (a checksum mismatch, a segment\n"
-                   "that could not be removed, a dead actor), 2 bad usage, 130 interrupted\n");
+                   "that could not be removed, a dead actor, output that could not be\n"
+                   "written), 2 bad usage, 130 interrupted\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
 }
 
@@ -115,7 +117,8 @@ static int help(int argc, char **argv)
         return run((size_t)i, 2, av);
 }
 
-int main(int argc, char **argv)
+/* The command line's command: its exit code. */
+static int dispatch(int argc, char **argv)
 {
         int i;
 
@@ -136,4 +139,32 @@ int main(int argc, char **argv)
                 return run((size_t)i, argc - 1, argv + 1);
         fprintf(stderr, "brood: unknown command '%s'\n", argv[1]);
         return usage(stderr);
+}
+
+/*
+ * What every command printed must have reached stdout: a full disk or
+ * /dev/full, an I/O error, is a failed job (exit 1), said on stderr, for
+ * every command alike.  stdio reports it only here, at the last flush, or
+ * as the stream's error flag set by an earlier one.  A stdout closed
+ * before we ran (EBADF) with nothing written to it is no error.
+ */
+static int close_stdout(int rc)
+{
+        int e = 0;
+
+        if (fflush(stdout) == EOF)
+                e = errno;
+        if (!e && ferror(stdout))
+                e = EIO;
+        if (fclose(stdout) == EOF && !e && errno != EBADF)
+                e = errno;
+        if (!e)
+                return rc;
+        fprintf(stderr, "brood: standard output: %s\n", strerror(e));
+        return rc == BRD_EXIT_OK ? BRD_EXIT_FAIL : rc;
+}
+
+int main(int argc, char **argv)
+{
+        return close_stdout(dispatch(argc, argv));
 }
