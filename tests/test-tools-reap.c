@@ -683,6 +683,14 @@ static void test_ls_anon_rings_and_pools_reap_reports_dead_peer(void **state)
         assert_int_equal(run_brood("ls --anon --json", out, sizeof(out)), 0);
         assert_non_null(strstr(out, "\"fill\":336"));
         assert_non_null(strstr(out, "\"blocks\":2}"));
+        /* No creator is named, so none is alive or dead (it said false). */
+        {
+                const char *e = strstr(out, "\"name\":\"memfd:brood:ring\"");
+
+                assert_non_null(e);
+                assert_non_null(strstr(e, "\"creator\":0,\"creator_alive\":null,"));
+                assert_null(strstr(out, "\"anonymous\":true,\"creator\":0,\"creator_alive\":false"));
+        }
 
         if (geteuid() == 0) {
                 /* As another user: it works, on what that user may see

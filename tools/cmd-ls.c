@@ -138,7 +138,9 @@ int cmd_ls(int argc, char **argv)
                         printf(",\"anonymous\":%s,\"creator\":%d,\"creator_alive\":%s,"
                                "\"creator_pid_ns\":%llu,\"other_pid_ns\":%s,",
                                e->anon ? "true" : "false", (int)e->creator,
-                               e->unjudged ? "null" : e->creator_alive ? "true" : "false",
+                               /* an anonymous memfd names no creator */
+                               e->anon || e->unjudged ? "null" :
+                               e->creator_alive ? "true" : "false",
                                (unsigned long long)e->pid_ns, e->other_ns ? "true" : "false");
                         if (e->stat_ok)         /* else unknown: null */
                                 printf("\"size\":%llu,\"mode\":\"%04o\",\"uid\":%u,",
