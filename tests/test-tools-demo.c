@@ -64,9 +64,20 @@ static void test_demo_consumer_killed(void **state)
         static char out[16384];
         int shm = t_shm_count();
 
+        const char *got;
+        double gib;
+
         assert_int_equal(run_brood("demo --bytes 4G --inject kill-consumer", out, sizeof(out)), 1);
         assert_non_null(strstr(out, "consumer-1 (pid"));
         assert_non_null(strstr(out, "killed by signal 9"));
+        /* The summary says how much arrived, not the 4 GiB asked for as
+         * if they had (it did). */
+        assert_null(strstr(out, "4.00 GiB in"));
+        got = strstr(out, "actors forked by the forkserver, ");
+        assert_non_null(got);
+        assert_int_equal(sscanf(got, "actors forked by the forkserver, %lf GiB of 4.00 GiB reached "
+                                "the consumers", &gib), 1);
+        assert_true(gib < 4.0);
         assert_int_equal(t_shm_count(), shm);
         assert_int_equal(actors_alive(), 0);
 }
@@ -171,6 +182,11 @@ static void test_demo_limits(void **state)
         assert_bad_usage("demo --actors 0", "brood demo: --actors (the number of consumers) must be 1..8");
         assert_bad_usage("demo --actors -1", "brood demo: --actors (the number of consumers) must be 1..8");
         assert_bad_usage("demo --inject nothing", "brood demo: --inject must be");
+        /* No consumer-1 to kill: it ran and did nothing. */
+        assert_bad_usage("demo --actors 1 --inject kill-consumer",
+                         "brood demo: --inject kill-consumer kills consumer-1: it needs --actors 2 "
+                         "or more, not 1");
+        assert_bad_usage("demo --inject kill-consumer --actors 1", "it needs --actors 2");
         assert_bad_usage("demo extra", "brood demo: unexpected argument 'extra'");
 
         /* The limits themselves are good. */

@@ -537,7 +537,7 @@ static int wait_all(struct demo *d, uint64_t t0, int *status)
                                 return r;
                         left--;
                 }
-                if (d->inject && !killed && d->cfg.consumers > 1) {
+                if (d->inject && !killed) {
                         /* --inject kill-consumer: SIGKILL consumer-1 once data flows. */
                         static struct demo_row rows[16];
                         uint64_t first;
@@ -553,6 +553,36 @@ static int wait_all(struct demo *d, uint64_t t0, int *status)
                 progress_line(d, t0);
         }
         return 0;
+}
+
+/* Bytes that reached the consumers: each one's last count in the rows (its
+ * final row, or the last progress of one that died). */
+static uint64_t delivered(const struct demo_row *rows, ssize_t n, unsigned consumers)
+{
+        uint64_t got[DEMO_MAX_CONSUMERS] = { 0 }, sum = 0;
+        ssize_t i;
+        unsigned c;
+
+        for (i = 0; i < n; i++)
+                if (rows[i].role == ROLE_CONSUMER && rows[i].index < consumers &&
+                    rows[i].bytes > got[rows[i].index])
+                        got[rows[i].index] = rows[i].bytes;
+        for (c = 0; c < consumers; c++)
+                sum += got[c];
+        return sum;
+}
+
+/* The summary's first line: what was asked for, or, when less reached the
+ * consumers, how much did. */
+static void headline(const struct demo *d, uint64_t got, double secs)
+{
+        printf("brood demo: %u actors forked by the forkserver, ", d->nchild);
+        if (got != d->cfg.bytes)
+                printf("%.2f GiB of %.2f GiB reached the consumers (%llu bytes)", got / 1073741824.0,
+                       d->cfg.bytes / 1073741824.0, (unsigned long long)got);
+        else
+                printf("%.2f GiB", d->cfg.bytes / 1073741824.0);
+        printf(" in %zu-byte messages, %.2f s\n", d->cfg.msg_size, secs);
 }
 
 static void report(struct demo *d, const int *status, uint64_t t0, uint64_t t1, uint64_t p50,
@@ -605,8 +635,7 @@ static void report(struct demo *d, const int *status, uint64_t t0, uint64_t t1, 
                                 d->name[c], (int)brd_child_pid(d->child[c]), WEXITSTATUS(status[c]));
         }
         fflush(stderr);
-        printf("brood demo: %u actors forked by the forkserver, %.2f GiB in %zu-byte messages, %.2f s\n",
-               d->nchild, d->cfg.bytes / 1073741824.0, d->cfg.msg_size, secs);
+        headline(d, delivered(rows, n, d->cfg.consumers), secs);
         printf("  round trip root <-> consumer-0 (64 B, two rings): p50 %.2f us, p99 %.2f us\n",
                p50 / 1e3, p99 / 1e3);
         printf("  %-22s %12s %12s %10s %10s\n", "link", "messages", "bytes", "GB/s", "Mmsg/s");
@@ -702,6 +731,7 @@ static int usage(FILE *f)
                    "  bad usage, 130 on Ctrl-C (the whole tree is stopped: SIGINT, SIGTERM,\n"
                    "  SIGKILL).\n"
                    "  --inject kill-consumer   (testing) SIGKILL consumer-1 once data flows\n"
+                   "                           (--actors 2 or more)\n"
                    "  --inject interrupt       (testing) consumer-0 sends brood a SIGINT\n"
                    "                           during the round-trip probe\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
@@ -787,6 +817,9 @@ int cmd_demo(int argc, char **argv)
         }
         if (optind != argc)
                 return bad_usage("unexpected argument '%s'", argv[optind]);
+        if (d.inject && d.cfg.consumers < 2)
+                return bad_usage("--inject kill-consumer kills consumer-1: it needs --actors 2 "
+                                 "or more, not %u", d.cfg.consumers);
         if (d.cfg.bytes % 8) {
                 /* The stream is made of 8-byte words: send (and verify) whole ones. */
                 d.cfg.bytes = (d.cfg.bytes + 7) & ~(uint64_t)7;
