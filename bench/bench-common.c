@@ -306,6 +306,16 @@ double bc_foreign_cpus(const struct bc_cpu_mark *a, const struct bc_cpu_mark *b)
         return f < 0 ? 0 : f;
 }
 
+pid_t bc_fork_tied(void)
+{
+        pid_t parent = getpid(), pid = fork();
+
+        /* The parent may have died before PDEATHSIG was armed. */
+        if (pid == 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent))
+                _exit(1);
+        return pid;
+}
+
 int bc_wait_child(pid_t pid)
 {
         int st;

@@ -159,9 +159,9 @@ static void bench_python(const char *method, int n, bool big)
         }
         f = fdopen(fd, "w");
         fprintf(f,
-                "import multiprocessing as mp, sys, time\n"
+                "import multiprocessing as mp, os, sys, time\n"
                 "def f():\n    pass\n"
-                "if __name__ == '__main__':\n"
+                "def main():\n"
                 "    big = bytearray(1 << 30) if %d else None\n"
                 "    if big is not None:\n"
                 "        for i in range(0, len(big), 4096): big[i] = 1\n"
@@ -171,7 +171,12 @@ static void bench_python(const char *method, int n, bool big)
                 "        p = ctx.Process(target=f); p.start(); p.join()\n"
                 "        dt = (time.perf_counter() - t0) * 1e6\n"
                 "        if p.exitcode != 0: sys.exit(1)\n"
-                "        if i >= 0: print(dt, flush=True)\n", big ? 1 : 0, method, n, n);
+                "        if i >= 0: print(dt, flush=True)\n"
+                /* Killed with us (our pipe broken, Ctrl-C), it still
+                 * removes this file: we can no longer. */
+                "if __name__ == '__main__':\n"
+                "    try:\n        main()\n"
+                "    finally:\n        os.unlink(__file__)\n", big ? 1 : 0, method, n, n);
         fclose(f);
         snprintf(cmd, sizeof(cmd), "python3 %s", path);
         snprintf(name, sizeof(name), "python mp %s%s", method, big ? " (1 GiB)" : "");

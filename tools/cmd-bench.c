@@ -13,6 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -60,16 +64,118 @@ static int child_reap(pid_t pid)
         return st;
 }
 
+/*
+ * While a benchmark runs, SIGINT, SIGTERM and SIGHUP are blocked and read
+ * from a signalfd.  Dying of one by default would leave the program running,
+ * reparented, writing into our temporary directory: instead it is killed
+ * and reaped, our files are removed, and brood exits 128 + the signal.
+ */
+struct stopper {
+        int sfd;
+        sigset_t old;           /* the mask to restore, which the program gets */
+};
+
+static int stopper_start(struct stopper *st)
+{
+        static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+        struct sigaction sa;
+        sigset_t set;
+        size_t i;
+        int e;
+
+        /* One that is ignored (nohup, a background job's SIGINT) stays
+         * so: blocked, it would be queued for us instead of dropped. */
+        sigemptyset(&set);
+        for (i = 0; i < BRD_ARRAY_LEN(sigs); i++)
+                if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler != SIG_IGN)
+                        sigaddset(&set, sigs[i]);
+        if (sigprocmask(SIG_BLOCK, &set, &st->old) < 0)
+                return -errno;
+        st->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (st->sfd < 0) {
+                e = -errno;
+                sigprocmask(SIG_SETMASK, &st->old, NULL);
+                return e;
+        }
+        return 0;
+}
+
+/* A stopping signal that came: its number, or 0. */
+static int stopper_take(struct stopper *st)
+{
+        struct signalfd_siginfo si;
+
+        return read(st->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si) ? (int)si.ssi_signo : 0;
+}
+
+/* One that comes after this dies by default: nothing of ours is left then. */
+static void stopper_end(struct stopper *st)
+{
+        close(st->sfd);
+        sigprocmask(SIG_SETMASK, &st->old, NULL);
+}
+
+static int stopped(int sig)
+{
+        fprintf(stderr, "brood: bench: %s: the benchmark was stopped\n", strsignal(sig));
+        return 128 + sig;
+}
+
+/* In the forked child: die with brood (SIGKILL by PDEATHSIG, even if brood
+ * is SIGKILLed itself), get the caller's signal mask back, run @path.
+ * Async-signal-safe calls only. */
+static void exec_bench(pid_t parent, const sigset_t *mask, const char *path, char **args)
+{
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                _exit(127);     /* brood died before PDEATHSIG was armed */
+        sigprocmask(SIG_SETMASK, mask, NULL);
+        execv(path, args);
+        _exit(127);
+}
+
+/* Wait for our child @pid, or for a stopping signal: then kill it first.
+ * Its wait status (-1 on error) and *ret_sig (0: none came). */
+static int wait_bench(pid_t pid, struct stopper *st, int *ret_sig)
+{
+        struct pollfd p[2] = { { .fd = pidfd_open(pid, 0), .events = POLLIN },
+                               { .fd = st->sfd, .events = POLLIN } };
+        bool exited = false;
+
+        *ret_sig = 0;
+        while (p[0].fd >= 0 && !exited && !*ret_sig) {
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                exited = p[0].revents & POLLIN;
+                if (p[1].revents & POLLIN)
+                        *ret_sig = stopper_take(st);
+        }
+        /* Ctrl-C signals the whole process group: the child may be seen
+         * dead of it first, but ours was queued before it could die. */
+        if (!*ret_sig)
+                *ret_sig = stopper_take(st);
+        /* Stopped, or nothing to wait with (no pidfd, poll failed): the
+         * child is not left behind. */
+        if (*ret_sig || !exited)
+                kill(pid, SIGKILL);
+        if (p[0].fd >= 0)
+                close(p[0].fd);
+        return child_reap(pid);
+}
+
 /* Run one benchmark program with @pass, then @extra (the caller's
  * arguments after "--"), then --json @json unless it is NULL.  Its exit
- * code 2 (bad usage, as ours) is passed on. */
+ * code 2 (bad usage, as ours) is passed on; 128 + a signal that stopped
+ * it. */
 static int run_group(const char *group, char **pass, int npass, char **extra, int nextra,
-                     const char *json)
+                     const char *json, struct stopper *stop)
 {
         char path[PATH_MAX];
         char *args[BENCH_MAX_ARGS + 4];
-        int i, n = 0, st, r;
-        pid_t pid;
+        int i, n = 0, st, r, sig;
+        pid_t pid, self = getpid();
 
         r = bench_path(group, path, sizeof(path));
         if (r < 0) {
@@ -93,11 +199,11 @@ static int run_group(const char *group, char **pass, int npass, char **extra, in
                 tool_err("bench", "fork", errno);
                 return BRD_EXIT_FAIL;
         }
-        if (pid == 0) {
-                execv(path, args);
-                _exit(127);
-        }
-        st = child_reap(pid);
+        if (pid == 0)
+                exec_bench(self, &stop->old, path, args);
+        st = wait_bench(pid, stop, &sig);
+        if (sig)
+                return stopped(sig);
         if (st < 0)
                 return BRD_EXIT_FAIL;
         if (WIFEXITED(st) && WEXITSTATUS(st) == BRD_EXIT_USAGE)
@@ -449,7 +555,9 @@ static int usage(FILE *f)
                    "                 bars, pool pairs/s (needs gnuplot: apt-get install gnuplot-nox)\n"
                    "  --from FILE    run nothing: draw the --plot of a run saved with --json\n"
                    "  -- ...         the rest goes to one group's program, e.g.\n"
-                   "                 brood bench ring -- --size 4096 --offset 16 (see its --help)\n");
+                   "                 brood bench ring -- --size 4096 --offset 16 (see its --help)\n"
+                   "  Ctrl-C, SIGTERM or SIGHUP stops the run and its program: exit 128 + the\n"
+                   "  signal (130, 143, 129).\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
 }
 
@@ -468,7 +576,8 @@ int cmd_bench(int argc, char **argv)
         char tmpdir[] = "/tmp/brood-bench-XXXXXX", gnuplot[PATH_MAX];
         const char *json = NULL, *plot = NULL, *from = NULL, *which = NULL;
         char *pass[1] = { "--quick" }, **extra = NULL;
-        int c, npass = 0, nextra = 0, rc = BRD_EXIT_OK, r;
+        int c, npass = 0, nextra = 0, rc = BRD_EXIT_OK, r, sig;
+        struct stopper stop;
         size_t i;
 
         /* What follows "--" is the program's own, not ours. */
@@ -528,12 +637,21 @@ int cmd_bench(int argc, char **argv)
         }
         if (from)
                 return plot_saved(gnuplot, from, plot);
+        r = stopper_start(&stop);
+        if (r < 0) {
+                tool_err("bench", "signals", -r);
+                return BRD_EXIT_FAIL;
+        }
         /* The program's own help: it runs nothing and writes no JSON. */
         for (c = 0; c < nextra; c++)
-                if (!strcmp(extra[c], "--help") || !strcmp(extra[c], "-h"))
-                        return run_group(which, pass, npass, extra, nextra, NULL);
+                if (!strcmp(extra[c], "--help") || !strcmp(extra[c], "-h")) {
+                        rc = run_group(which, pass, npass, extra, nextra, NULL, &stop);
+                        stopper_end(&stop);
+                        return rc;
+                }
         if (!mkdtemp(tmpdir)) {
                 tool_err("bench", "/tmp", errno);
+                stopper_end(&stop);
                 return BRD_EXIT_FAIL;
         }
         for (i = 0; i < NGROUPS; i++) {
@@ -542,16 +660,32 @@ int cmd_bench(int argc, char **argv)
                 if (strcmp(which, "all") && strcmp(which, groups[i]))
                         continue;
                 snprintf(path, sizeof(path), "%s/%s.json", tmpdir, groups[i]);
-                r = run_group(groups[i], pass, npass, extra, nextra, path);
+                r = run_group(groups[i], pass, npass, extra, nextra, path, &stop);
+                unlink(path);
+                if (r > 128) {
+                        rc = r;         /* stopped by a signal: no more groups, no output */
+                        break;
+                }
                 if (r != BRD_EXIT_OK) {
                         rc = rc == BRD_EXIT_USAGE ? rc : r;
                 } else if (!(text[i] = slurp(path)) || !(parsed[i] = json_parse(text[i]))) {
                         fprintf(stderr, "brood: bench: %s: unreadable JSON output\n", groups[i]);
                         rc = BRD_EXIT_FAIL;
                 }
-                unlink(path);
         }
         rmdir(tmpdir);
+        /* One that came between two groups, or after the last. */
+        sig = rc > 128 ? 0 : stopper_take(&stop);
+        stopper_end(&stop);
+        if (sig)
+                rc = stopped(sig);
+        if (rc > 128) {
+                for (i = 0; i < NGROUPS; i++) {
+                        json_free(parsed[i]);
+                        free(text[i]);
+                }
+                return rc;
+        }
         for (i = 0; i < NGROUPS && !parsed[i]; i++)
                 ;
         if (i == NGROUPS)

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/* brood bench stopped while a benchmark runs (SIGTERM, SIGINT, SIGHUP, and
+ * SIGKILL): the benchmark program dies too and nothing of the run is left.
+ * A stand-in program takes the benchmark's place: no benchmark runs here. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+/* Found by brood as $BROOD_BENCH_DIR/pool-bench: starts the JSON file it is
+ * given (the last argument, in brood's temporary directory), tells its pid
+ * and that path on fd 9, and waits to be killed. */
+static const char fake_bench[] =
+        "#!/bin/sh\n"
+        "for a; do json=$a; done\n"
+        "echo '{' > \"$json\" || exit 1\n"
+        "echo \"$$ $json\" >&9\n"
+        "exec 9>&-\n"
+        "exec sleep 600\n";
+
+struct bench_run {
+        pid_t brood, bench;
+        char json[256];
+};
+
+/* A directory with the stand-in in it, for BROOD_BENCH_DIR. */
+static void fake_dir(char *dir)
+{
+        char path[128];
+        FILE *f;
+
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/pool-bench", dir);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        assert_true(fputs(fake_bench, f) >= 0);
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(chmod(path, 0755), 0);
+}
+
+static void fake_dir_remove(const char *dir)
+{
+        char path[128];
+
+        snprintf(path, sizeof(path), "%s/pool-bench", dir);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rmdir(dir), 0);
+}
+
+/* `brood bench pool --quick` with the stand-in, once the stand-in runs. */
+static void bench_start(const char *dir, struct bench_run *b)
+{
+        char line[320];
+        int rep[2], nul;
+        ssize_t n;
+
+        assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
+        b->brood = t_fork();
+        assert_true(b->brood >= 0);
+        if (b->brood == 0) {
+                char *argv[] = { getenv("BRD_BROOD"), "bench", "pool", "--quick", NULL };
+
+                nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                if (nul < 0 || dup2(rep[1], 9) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0 ||
+                    setenv("BROOD_BENCH_DIR", dir, 1) < 0)
+                        _exit(127);
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        close(rep[1]);
+        n = read(rep[0], line, sizeof(line) - 1);
+        close(rep[0]);
+        assert_true(n > 0);
+        line[n] = '\0';
+        assert_int_equal(sscanf(line, "%d %255s", &b->bench, b->json), 2);
+        assert_memory_equal(b->json, "/tmp/brood-bench-", 17);
+}
+
+/* Is process @pid gone (reaped, or dead and awaiting its reaper), within
+ * @ms?  A survivor is killed, so that it outlives no test. */
+static bool gone_within(pid_t pid, int ms)
+{
+        struct pollfd p = { .fd = pidfd_open(pid, 0), .events = POLLIN };
+        int n;
+
+        if (p.fd < 0)
+                return errno == ESRCH;
+        while ((n = poll(&p, 1, ms)) < 0 && errno == EINTR)
+                ;
+        if (n == 0)
+                kill(pid, SIGKILL);
+        close(p.fd);
+        return n > 0;
+}
+
+static bool dir_exists(const char *path)
+{
+        char copy[256];
+        struct stat st;
+
+        snprintf(copy, sizeof(copy), "%s", path);
+        return stat(dirname(copy), &st) == 0;
+}
+
+/*
+ * A stopping signal to brood only (kill, not the terminal's Ctrl-C to the
+ * whole group): it kills and reaps the benchmark, removes its temporary
+ * directory, and exits 128 + the signal.  It died of the signal before,
+ * and the benchmark ran on, reparented, into the leftover directory.
+ */
+static void test_bench_stopped_by_signal(void **state)
+{
+        static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+        char dir[] = "/tmp/brood-test-stop-XXXXXX";
+        struct bench_run b;
+        size_t i;
+
+        fake_dir(dir);
+        for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+                bool gone, left;
+
+                bench_start(dir, &b);
+                assert_int_equal(kill(b.brood, sigs[i]), 0);
+                assert_int_equal(t_wait_child(b.brood), 128 + sigs[i]);
+                gone = gone_within(b.bench, 0);
+                left = dir_exists(b.json);
+                if (left) {
+                        unlink(b.json);
+                        rmdir(dirname(b.json));
+                }
+                assert_true(gone);
+                assert_false(left);
+        }
+        fake_dir_remove(dir);
+}
+
+/*
+ * brood SIGKILLed: nothing of its own can run, but the benchmark dies with
+ * it (PR_SET_PDEATHSIG) instead of running on.  Its temporary directory
+ * stays; nothing writes to it any more.
+ */
+static void test_bench_dies_with_brood(void **state)
+{
+        char dir[] = "/tmp/brood-test-stop-XXXXXX";
+        struct bench_run b;
+        bool gone;
+
+        fake_dir(dir);
+        bench_start(dir, &b);
+        assert_int_equal(kill(b.brood, SIGKILL), 0);
+        assert_int_equal(t_wait_child(b.brood), 128 + SIGKILL);
+        gone = gone_within(b.bench, 10000);
+        assert_int_equal(unlink(b.json), 0);
+        assert_int_equal(rmdir(dirname(b.json)), 0);
+        fake_dir_remove(dir);
+        assert_true(gone);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_bench_stopped_by_signal, t_leak_setup,
+                                                t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_bench_dies_with_brood, t_leak_setup,
+                                                t_leak_teardown),
+        };
+
+        return cmocka_run_group_tests_name("tools-bench-stop", tests, NULL, NULL);
+}
