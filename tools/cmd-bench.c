@@ -661,8 +661,8 @@ int cmd_bench(int argc, char **argv)
                         continue;
                 snprintf(path, sizeof(path), "%s/%s.json", tmpdir, groups[i]);
                 r = run_group(groups[i], pass, npass, extra, nextra, path, &stop);
-                unlink(path);
                 if (r > 128) {
+                        unlink(path);
                         rc = r;         /* stopped by a signal: no more groups, no output */
                         break;
                 }
@@ -672,6 +672,7 @@ int cmd_bench(int argc, char **argv)
                         fprintf(stderr, "brood: bench: %s: unreadable JSON output\n", groups[i]);
                         rc = BRD_EXIT_FAIL;
                 }
+                unlink(path);
         }
         rmdir(tmpdir);
         /* One that came between two groups, or after the last. */
