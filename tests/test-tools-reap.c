@@ -1055,6 +1055,33 @@ static void test_ls_anon_skips_fifo_named_like_ring(void **state)
         assert_int_equal(rc, 0);
 }
 
+/*
+ * ls and reap, run again and again (4 times at least, for 1.5 s) while a
+ * child runs @hostile until told to stop: each run must end, and well.
+ */
+static void ls_and_reap_against(int (*hostile)(volatile int *stop))
+{
+        static char out[65536];
+        volatile int *stop = t_shared_page();
+        int64_t end = t_now_ms() + 1500;
+        int runs = 0, rc = 0;
+        pid_t h;
+
+        h = t_fork();
+        assert_true(h >= 0);
+        if (h == 0)
+                _exit(hostile(stop));
+        while (rc == 0 && (runs < 4 || t_now_ms() < end)) {
+                rc = ls_and_reap(out, sizeof(out));
+                runs++;
+        }
+        *stop = 1;
+        assert_int_equal(t_wait_child(h), 0);
+        t_shared_page_free((void *)stop);
+        if (rc)
+                fail_msg("run %d: exit %d", runs, rc);
+}
+
 /* In a child: fd 100 swaps between a memfd labelled "ring" and a FIFO held
  * for reading without a writer (its name gone at once) until *@stop. */
 static int swap_ring_and_fifo(volatile int *stop)
@@ -1084,25 +1111,7 @@ static int swap_ring_and_fifo(volatile int *stop)
  */
 static void test_ls_anon_survives_fd_swapped_to_fifo(void **state)
 {
-        static char out[65536];
-        volatile int *stop = t_shared_page();
-        int64_t end = t_now_ms() + 1500;
-        int runs = 0, rc = 0;
-        pid_t h;
-
-        h = t_fork();
-        assert_true(h >= 0);
-        if (h == 0)
-                _exit(swap_ring_and_fifo(stop));
-        while (rc == 0 && (runs < 4 || t_now_ms() < end)) {
-                rc = ls_and_reap(out, sizeof(out));
-                runs++;
-        }
-        *stop = 1;
-        assert_int_equal(t_wait_child(h), 0);
-        t_shared_page_free((void *)stop);
-        if (rc)
-                fail_msg("run %d: exit %d", runs, rc);
+        ls_and_reap_against(swap_ring_and_fifo);
 }
 
 /* In a child: a memfd labelled "ring", unsealed, that grows to a page and
@@ -1126,25 +1135,7 @@ static int truncate_ring_in_loop(volatile int *stop)
  */
 static void test_ls_anon_survives_ring_truncated(void **state)
 {
-        static char out[65536];
-        volatile int *stop = t_shared_page();
-        int64_t end = t_now_ms() + 1500;
-        int runs = 0, rc = 0;
-        pid_t h;
-
-        h = t_fork();
-        assert_true(h >= 0);
-        if (h == 0)
-                _exit(truncate_ring_in_loop(stop));
-        while (rc == 0 && (runs < 4 || t_now_ms() < end)) {
-                rc = ls_and_reap(out, sizeof(out));
-                runs++;
-        }
-        *stop = 1;
-        assert_int_equal(t_wait_child(h), 0);
-        t_shared_page_free((void *)stop);
-        if (rc)
-                fail_msg("run %d: exit %d", runs, rc);
+        ls_and_reap_against(truncate_ring_in_loop);
 }
 
 /* Shared with the child of test_reap_keeps_segment_of_undumpable_holder(). */
