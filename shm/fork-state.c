@@ -515,6 +515,18 @@ int brd__registry_add(struct brd_seg *s)
         return r;
 }
 
+bool brd__registry_created(uint64_t dev, uint64_t ino)
+{
+        struct brd_seg *s;
+        bool found = false;
+
+        brd__fork_lock();
+        for (s = brd_registry; s && !found; s = s->reg_next)
+                found = s->creator && (s->flags & BRD_SEG_NAMED) && s->dev == dev && s->ino == ino;
+        brd__fork_unlock();
+        return found;
+}
+
 void brd__registry_del(struct brd_seg *s)
 {
         brd__fork_lock();

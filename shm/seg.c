@@ -89,6 +89,14 @@ static int seg_map(int fd, size_t size, unsigned flags, bool creator, char *name
                 goto fail;
         }
         if (flags & BRD_SEG_NAMED) {
+                struct stat st;
+
+                if (fstat(fd, &st) < 0) {
+                        r = -errno;
+                        goto fail;
+                }
+                s->dev = st.st_dev;
+                s->ino = st.st_ino;
                 s->guard = brd__guard_add(s->addr, size);
                 if (s->guard < 0) {
                         r = s->guard;
@@ -148,23 +156,12 @@ fail:
         return r;
 }
 
-/* "/brood.<pid>.<starttime>.<pidns>.": how every name this process
- * creates begins (the creator, its pid namespace's inode; brood reap reads
- * them back). */
-static void creator_prefix(char *buf, size_t size)
-{
-        snprintf(buf, size, "/" BRD_SEG_NAME_PREFIX "%d.%llu.%llu.", (int)brd__getpid(),
-                 (unsigned long long)brd__proc_start_time(brd__getpid()),
-                 (unsigned long long)brd__pid_ns());
-}
-
 static int create_named(const char *label, size_t size, int *ret_fd, char **ret_name)
 {
-        char name[NAME_MAX + 1], prefix[80];
+        char name[NAME_MAX + 1];
         uint8_t rnd[16];
         int fd = -1, r = -EEXIST, i, k;
 
-        creator_prefix(prefix, sizeof(prefix));
         for (i = 0; i < BRD_NAME_TRIES; i++) {
                 char hex[33];
 
@@ -172,7 +169,12 @@ static int create_named(const char *label, size_t size, int *ret_fd, char **ret_
                         return errno ? -errno : -EIO;
                 for (k = 0; k < 16; k++)
                         snprintf(hex + 2 * k, 3, "%02x", rnd[k]);
-                snprintf(name, sizeof(name), "%s%s.%s", prefix, hex, label);
+                /* The pid namespace too: the pid means this process only
+                 * to processes of that namespace (brood reap). */
+                snprintf(name, sizeof(name), "/" BRD_SEG_NAME_PREFIX "%d.%llu.%llu.%s.%s",
+                         (int)brd__getpid(),
+                         (unsigned long long)brd__proc_start_time(brd__getpid()),
+                         (unsigned long long)brd__pid_ns(), hex, label);
                 /* O_EXCL: never adopt a squatter's object (fs.protected_regular
                  * is 0 on these machines); glibc adds O_NOFOLLOW|O_CLOEXEC. */
                 fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
@@ -269,16 +271,13 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
                         named = false;
         }
         if (named) {
-                char prefix[80];
-
                 /* Unsealable: trust comes from who owns it and who else may open it. */
                 if (st.st_uid != geteuid() || (st.st_mode & 077))
                         return -EACCES;
-                /* And any of them may shrink it under us: only its creator
-                 * maps it unguarded (the name says who; unknown without /proc). */
-                creator_prefix(prefix, sizeof(prefix));
-                if (!(n > 8 && !strncmp(target + 8, prefix, strlen(prefix))) &&
-                    !brd__guard_on())
+                /* And any of them may shrink it under us: unguarded, only
+                 * the file this process created and holds (not its name,
+                 * which whoever made the file chose). */
+                if (!brd__registry_created(st.st_dev, st.st_ino) && !brd__guard_on())
                         return -EPERM;
         } else {
                 int seals = fcntl(fd, F_GET_SEALS);

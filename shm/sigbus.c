@@ -33,49 +33,103 @@ struct guard_slot {
         AO_t used;              /* claimed */
         AO_t addr;              /* 0: nothing to guard (yet, or any more) */
         AO_t size;
-        AO_t faulted;           /* the handler put zero pages here */
+        AO_t faulted;           /* FAULT_*: the handler put zero pages here */
 };
+
+enum { FAULT_NONE, FAULT_MAPPING, FAULT_DONE };
 
 static struct guard_slot slots[BRD_SEG_MAX];
 static AO_t slots_high;                         /* slots [0, high) were ever claimed */
-static struct sigaction chained;                /* the SIGBUS action we replaced */
+/* The SIGBUS action the guard replaced, in one of two copies: a second
+ * install writes the other and then switches, so that a handler running
+ * meanwhile never reads a copy half written. */
+static struct sigaction chained[2];
+static AO_t chained_cur;
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
+/* This thread is running the chained action (initial-exec: no allocation
+ * on first use, safe in a handler). */
+static __thread int chaining __attribute__((tls_model("initial-exec")));
+
+/* The default action (a fault cannot be ignored): pending while this
+ * handler runs with SIGBUS blocked, taken on its return. */
+static void take_default(int sig)
+{
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+/*
+ * A fault the kernel raised at @a inside a guarded segment: zero pages over
+ * all of it, once.  Threads that fault in it meanwhile return and fault
+ * again until they are there: a second mapping over the first would wipe
+ * what the first thread wrote since.  false if @a is in none, or the zero
+ * pages could not be mapped.
+ */
+static bool guard_fault(uintptr_t a)
+{
+        size_t i, n = AO_load_acquire(&slots_high);
+
+        for (i = 0; i < n; i++) {
+                /* Pairs with the release store in brd__guard_add(): size
+                 * is set before addr is published. */
+                uintptr_t base = AO_load_acquire(&slots[i].addr);
+                size_t size = AO_load(&slots[i].size);
+
+                if (!base || a - base >= size)
+                        continue;
+                if (AO_compare_and_swap_full(&slots[i].faulted, FAULT_NONE, FAULT_MAPPING)) {
+                        if (mmap((void *)base, size, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+                                return false;
+                        AO_store_release(&slots[i].faulted, FAULT_DONE);
+                }
+                return true;
+        }
+        return false;
+}
+
+/* Hand the signal to the action the guard replaced, as the kernel would
+ * have delivered it there: with its mask, SA_NODEFER and SA_RESETHAND. */
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+        const struct sigaction *c = &chained[AO_load_acquire(&chained_cur)];
+        sigset_t mask, old;
+
+        if (chaining || c->sa_handler == SIG_DFL) {
+                /* chaining: that action handed it back to us (it saved the
+                 * guard as its own predecessor): no endless ping-pong. */
+                take_default(sig);
+                return;
+        }
+        if (c->sa_handler == SIG_IGN) {
+                if (si->si_code > 0)
+                        take_default(sig);
+                return;         /* a kill() the host ignores */
+        }
+        mask = c->sa_mask;
+        if (!(c->sa_flags & SA_NODEFER))
+                sigaddset(&mask, sig);
+        pthread_sigmask(SIG_BLOCK, &mask, &old);
+        if (c->sa_flags & SA_RESETHAND)
+                signal(sig, SIG_DFL);
+        chaining = 1;
+        if (c->sa_flags & SA_SIGINFO)
+                c->sa_sigaction(sig, si, uc);
+        else
+                c->sa_handler(sig);
+        chaining = 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
-        uintptr_t a = (uintptr_t)si->si_addr;
-        size_t i, n = AO_load_acquire(&slots_high);
         int saved = errno;
 
         /* si_code > 0: a fault the kernel raised, not a kill() whose
          * si_addr means nothing. */
-        for (i = 0; si->si_code > 0 && i < n; i++) {
-                /* Pairs with the release store in brd__guard_add(): size
-                 * is set before addr is published. */
-                uintptr_t base = AO_load_acquire(&slots[i].addr);
-
-                if (!base || a - base >= AO_load(&slots[i].size))
-                        continue;
-                if (mmap((void *)base, AO_load(&slots[i].size), PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
-                        break;
-                AO_store_release(&slots[i].faulted, 1);
-                errno = saved;
-                return;         /* the access runs again, on zeros */
-        }
-        errno = saved;
-        if (chained.sa_flags & SA_SIGINFO) {
-                chained.sa_sigaction(sig, si, uc);
-        } else if (chained.sa_handler == SIG_IGN && si->si_code <= 0) {
-                return;         /* a kill() the host ignores */
-        } else if (chained.sa_handler != SIG_DFL && chained.sa_handler != SIG_IGN) {
-                chained.sa_handler(sig);
-        } else {
-                /* The default action (a fault cannot be ignored): pending
-                 * while this handler runs, taken on its return. */
-                signal(SIGBUS, SIG_DFL);
-                raise(SIGBUS);
-        }
+        if (!(si->si_code > 0 && guard_fault((uintptr_t)si->si_addr)))
+                chain(sig, si, uc);
+        errno = saved;          /* else the access runs again, on zeros */
 }
 
 BRD_EXPORT int brd_seg_sigbus_guard(void)
@@ -83,15 +137,17 @@ BRD_EXPORT int brd_seg_sigbus_guard(void)
         struct sigaction sa = { .sa_sigaction = on_sigbus,
                                 .sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART };
         struct sigaction old;
+        AO_t next;
         int r = 0;
 
         sigemptyset(&sa.sa_mask);
         pthread_mutex_lock(&install_lock);
-        if (sigaction(SIGBUS, NULL, &old) < 0)
+        if (sigaction(SIGBUS, NULL, &old) < 0) {
                 r = -errno;
-        else if (!((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == on_sigbus)) {
-                /* @chained is read by the handler only once ours is in place. */
-                chained = old;
+        } else if (!((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == on_sigbus)) {
+                next = !AO_load(&chained_cur);
+                chained[next] = old;
+                AO_store_release(&chained_cur, next);
                 if (sigaction(SIGBUS, &sa, NULL) < 0)
                         r = -errno;
         }
@@ -116,7 +172,7 @@ int brd__guard_add(void *addr, size_t size)
                 if (AO_load(&slots[i].used) || !AO_compare_and_swap_full(&slots[i].used, 0, 1))
                         continue;
                 AO_store(&slots[i].size, size);
-                AO_store(&slots[i].faulted, 0);
+                AO_store(&slots[i].faulted, FAULT_NONE);
                 AO_store_release(&slots[i].addr, (AO_t)addr);
                 while ((high = AO_load(&slots_high)) <= i &&
                        !AO_compare_and_swap_full(&slots_high, high, i + 1))
@@ -131,11 +187,11 @@ void brd__guard_drop(int slot)
         if (slot < 0)
                 return;
         AO_store_release(&slots[slot].addr, 0);
-        AO_store(&slots[slot].faulted, 0);
+        AO_store(&slots[slot].faulted, FAULT_NONE);
         AO_store_release(&slots[slot].used, 0);
 }
 
 bool brd__guard_faulted(int slot)
 {
-        return slot >= 0 && AO_load_acquire(&slots[slot].faulted);
+        return slot >= 0 && AO_load_acquire(&slots[slot].faulted) != FAULT_NONE;
 }

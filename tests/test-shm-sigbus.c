@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,6 +62,21 @@ static void test_foreign_named_needs_guard(void **state)
         /* The creator maps its own unguarded. */
         assert_int_equal(brd_seg_open(brd_seg_name(s), &o), 0);
         brd_seg_close(o);
+        {
+                /* Not a file that merely bears its name: anyone may make one. */
+                char fake[300];
+                const char *hex = strrchr(brd_seg_name(s), '.') - 32;
+                int fd;
+
+                snprintf(fake, sizeof(fake), "%.*s%032x.guard", (int)(hex - brd_seg_name(s)),
+                         brd_seg_name(s), 7);
+                fd = shm_open(fake, O_RDWR | O_CREAT | O_EXCL, 0600);
+                assert_true(fd >= 0);
+                assert_int_equal(ftruncate(fd, 4096), 0);
+                close(fd);
+                assert_int_equal(brd_seg_open(fake, &o), -EPERM);
+                assert_int_equal(shm_unlink(fake), 0);
+        }
 
         pid = fork_default_sigbus();
         if (pid == 0) {
@@ -236,6 +252,129 @@ static void test_other_sigbus_goes_on(void **state)
         brd_seg_close(s);
 }
 
+static struct sigaction host_saved;
+static volatile int *host_calls;
+
+/* A host handler that hands every SIGBUS on to the action it replaced. */
+static void host_chains_back(int sig, siginfo_t *si, void *uc)
+{
+        host_saved.sa_sigaction(sig, si, uc);
+}
+
+/* A one-shot crash reporter: counts, returns, and the next one is fatal. */
+static void host_once(int sig, siginfo_t *si, void *uc)
+{
+        (void)sig;
+        (void)si;
+        (void)uc;
+        (*host_calls)++;
+}
+
+static void test_chained_action_is_honoured(void **state)
+{
+        struct sigaction sa = { .sa_flags = SA_SIGINFO };
+        pid_t pid;
+
+        (void)state;
+        sigemptyset(&sa.sa_mask);
+        /* The host saved the guard as its predecessor and the guard was put
+         * back over it: each would hand the signal to the other for ever
+         * (a stack overflow, SIGSEGV); the default action is taken. */
+        pid = fork_default_sigbus();
+        if (pid == 0) {
+                sa.sa_sigaction = host_chains_back;
+                if (brd_seg_sigbus_guard() != 0 || sigaction(SIGBUS, &sa, &host_saved) != 0 ||
+                    brd_seg_sigbus_guard() != 0)
+                        _exit(1);
+                kill(getpid(), SIGBUS);
+                _exit(2);
+        }
+        assert_int_equal(t_wait_child(pid), 128 + SIGBUS);
+
+        /* SA_RESETHAND: the host's reporter runs once, as it would alone;
+         * the fault repeats and the default action kills. */
+        host_calls = t_shared_page();
+        pid = fork_default_sigbus();
+        if (pid == 0) {
+                volatile unsigned char *f;
+
+                sa.sa_sigaction = host_once;
+                sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+                if (sigaction(SIGBUS, &sa, NULL) != 0 || brd_seg_sigbus_guard() != 0)
+                        _exit(1);
+                f = foreign_shrunk_map(NULL);
+                (void)f[4096];
+                _exit(2);
+        }
+        assert_int_equal(t_wait_child(pid), 128 + SIGBUS);
+        assert_int_equal(*host_calls, 1);
+        t_shared_page_free((void *)host_calls);
+}
+
+struct racer {
+        volatile unsigned char *p;
+        pthread_barrier_t *go;
+        int lost;
+};
+
+static void *race_write(void *arg)
+{
+        struct racer *r = arg;
+
+        pthread_barrier_wait(r->go);
+        (void)r->p[0];          /* faults: the segment shrank to nothing */
+        r->p[0] = 1;
+        r->lost = r->p[0] != 1;
+        return NULL;
+}
+
+static void *race_read(void *arg)
+{
+        struct racer *r = arg;
+
+        pthread_barrier_wait(r->go);
+        (void)r->p[4096];       /* faults at the same time */
+        return NULL;
+}
+
+/* Two threads fault in one segment at once: its zero pages are mapped once,
+ * so a write made after the first fault returned is not wiped by a second
+ * mapping (it was in a few of thousands of rounds). */
+static void test_concurrent_faults_map_once(void **state)
+{
+        pid_t pid;
+
+        (void)state;
+        pid = fork_default_sigbus();
+        if (pid == 0) {
+                pthread_barrier_t go;
+                int round;
+
+                if (brd_seg_sigbus_guard() != 0 || pthread_barrier_init(&go, NULL, 2) != 0)
+                        _exit(1);
+                for (round = 0; round < 1000; round++) {
+                        struct brd_seg *s;
+                        struct racer r = { .go = &go };
+                        pthread_t a, b;
+
+                        if (brd_seg_create("race", 8192, BRD_SEG_NAMED, &s) != 0 ||
+                            shrink(brd_seg_name(s), 0) != 0)
+                                _exit(2);
+                        r.p = brd_seg_addr(s);
+                        if (pthread_create(&a, NULL, race_write, &r) ||
+                            pthread_create(&b, NULL, race_read, &r))
+                                _exit(3);
+                        pthread_join(a, NULL);
+                        pthread_join(b, NULL);
+                        if (r.lost || brd_seg_check(s) != -EFAULT)
+                                _exit(4);
+                        brd_seg_close(s);
+                }
+                _exit(0);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+}
+
 /* A NOFORK segment is absent in a forked child: whatever the child maps at
  * its old address is not the guard's to cover. */
 static void test_nofork_range_not_guarded_in_child(void **state)
@@ -267,6 +406,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_foreign_named_needs_guard, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_shrunk_segment_reads_zeros, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_other_sigbus_goes_on, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_chained_action_is_honoured, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_concurrent_faults_map_once, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_nofork_range_not_guarded_in_child, t_leak_setup,
                                                 t_leak_teardown),
         };

@@ -46,9 +46,11 @@ enum brd_seg_flags {
  * before its close leaves the name behind until `brood reap` (which removes
  * the names whose creator is dead).  A named file cannot be sealed: any
  * process of this user may truncate it, and then an access past its end
- * is a SIGBUS.  So only the creator maps it unguarded: every other process
- * installs brd_seg_sigbus_guard() before it opens or attaches one.
- * Anonymous segments have no such risk.
+ * is a SIGBUS.  So brd_seg_open() and brd_seg_attach() map one unguarded
+ * only in the process that created it (and still has it): any other process
+ * installs brd_seg_sigbus_guard() first.  A mapping a child inherits through
+ * fork() is guarded only if the guard is installed there.  Anonymous
+ * segments have no such risk.
  *
  * Return: 0; -EINVAL (bad label, size 0, unknown flags); -ENAMETOOLONG;
  * -EFBIG (size above RLIMIT_FSIZE: never SIGXFSZ); -ENOSPC / -ENOMEM (no
@@ -140,16 +142,22 @@ int brd_seg_is_inherited(const struct brd_seg *seg);
  * when a fault hits a named segment mapped in this process, it maps private
  * zero pages over the whole segment and returns, so the access completes
  * (reads see zeros, writes reach no other process) and the segment is
- * faulted for good (brd_seg_check()).  A SIGBUS anywhere else goes to the
- * action installed before the guard (default: the process dies of it).
- * Once installed, every named segment mapped here is guarded, the ones this
- * process created too; until then brd_seg_open() and brd_seg_attach()
- * refuse another process's named segment with -EPERM.
+ * faulted for good (brd_seg_check()).  What other threads write to it
+ * while the zero pages go in may be lost with the rest.  A SIGBUS anywhere
+ * else goes to the action installed before the guard, as the kernel would
+ * deliver it there (its mask, SA_NODEFER, SA_RESETHAND; the default: the
+ * process dies of it).  Once installed, every named segment mapped here is
+ * guarded, the ones this process created too; until then brd_seg_open() and
+ * brd_seg_attach() refuse a named segment this process did not create with
+ * -EPERM.  A thread that blocks SIGBUS is not guarded: the kernel kills the
+ * process at its fault, whatever the handler.
  *
  * brood installs no signal handler unless asked: call this once, at start,
  * if the process maps named segments it did not create.  A handler the
  * application installs for SIGBUS afterwards replaces the guard (opens and
- * attaches then say -EPERM again); call this again to chain to it.
+ * attaches then say -EPERM again); call this again to chain to it (if that
+ * handler passes signals back to the guard it replaced, a SIGBUS that
+ * neither owns then takes the default action instead of going round).
  * Return: 0 (also when already installed); -errno from sigaction.
  * Concurrency: thread-safe.  Fork: a fork()ed child keeps the guard and what
  * it covers; a forkserver child starts with every signal at its default and

@@ -287,6 +287,7 @@ struct brd_seg {
         uint64_t         gen;           /* fork generation at create/open/attach */
         char            *name;          /* named segments: "/brood...." */
         int              guard;         /* named: its SIGBUS guard slot; else -1 */
+        uint64_t         dev, ino;      /* named: the file (brd__registry_created()) */
         struct brd_seg  *reg_prev, *reg_next;   /* registry, under the fork lock */
 };
 
@@ -294,6 +295,8 @@ struct brd_seg {
  * built segment (-EMFILE past BRD_SEG_MAX), delete one about to be freed. */
 int brd__registry_add(struct brd_seg *s);
 void brd__registry_del(struct brd_seg *s);
+/* Does this process hold a named segment it created on file @dev:@ino? */
+bool brd__registry_created(uint64_t dev, uint64_t ino);
 
 /* The SIGBUS guard's table (shm/sigbus.c).  add: a slot for a named
  * mapping (its index, or -EMFILE); drop: before the range is unmapped (-1
