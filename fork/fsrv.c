@@ -325,6 +325,16 @@ static int child_place(int *src, int *wait, int m, bool exec)
 }
 
 /*
+ * prctl() by its system call: a sanitizer's prctl interceptor records
+ * PR_SET_NAME under its thread-registry lock, which another thread of the
+ * parent may have held at the fork (the child then hung there for good).
+ */
+static int child_prctl(int op, unsigned long arg)
+{
+        return (int)syscall(SYS_prctl, op, arg, 0UL, 0UL, 0UL);
+}
+
+/*
  * Returns the report fd (3 + nkeep), with every signal still blocked: the
  * caller empties the mask after its report (child_report) or right before
  * execve.  On failure reports and _exits.
@@ -383,9 +393,9 @@ static int child_prelude(struct brd_fsrv_req *q, bool exec)
                         (void)sigaction(i, &dfl, NULL);  /* glibc's own (32, 33) answer EINVAL */
         /* exec mode: execve names the process after the program anyway. */
         if (!exec && name && name[0])
-                (void)prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+                (void)child_prctl(PR_SET_NAME, (unsigned long)name);
         if (!(o->flags & BRD_SPAWN_NO_PDEATHSIG)) {
-                if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+                if (child_prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                         child_fail(q, rep, -errno);
                 /* The parent may have died before PDEATHSIG was armed: then we
                  * were reparented and the signal will never come. */
@@ -561,7 +571,7 @@ static void fsrv_bind(void)
         (void)sigemptyset(&set);
         (void)sigfillset(&set);
         (void)sigprocmask(SIG_BLOCK, NULL, &set);
-        (void)prctl(PR_GET_PDEATHSIG, &x, 0, 0, 0);
+        (void)child_prctl(PR_GET_PDEATHSIG, (unsigned long)&x);
         (void)getppid();
         (void)kill(getpid(), 0);
         (void)write(-1, "", 0);                 /* EBADF */
