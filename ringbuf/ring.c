@@ -1178,12 +1178,14 @@ RING_HELD(RING_API, ssize_t, brd_ring_read, stream_read_held,
 
 static __thread pid_t ring_tid;
 
-/* Enter a call: -EBUSY when another thread is inside one of @r. */
+/* Enter a call: -EBUSY when another thread is inside one of @r.  Not in a
+ * forked child that inherited @r: the call says -EBADF there, whatever
+ * thread of the parent was inside it at the fork. */
 static int ring_enter(struct brd_ring *r)
 {
         if (!ring_tid)
                 ring_tid = gettid();
-        if (!r || AO_compare_and_swap_full(&r->user, 0, (AO_t)ring_tid))
+        if (!r || !ring_mine(r) || AO_compare_and_swap_full(&r->user, 0, (AO_t)ring_tid))
                 return 0;
         return AO_load(&r->user) == (AO_t)ring_tid ? 0 : -EBUSY;
 }
