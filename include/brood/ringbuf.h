@@ -75,6 +75,12 @@ extern "C" {
  * brd_ring_fd() user's timer): nothing was taken or given, and the call may
  * be retried.
  *
+ * A peer is watched from its attach on: the pid it stamps there is what
+ * death is judged by.  A process that dies holding a handle it never
+ * attached leaves nothing to watch (another holder of the handle may still
+ * attach), so the other end then waits on: whoever handed it the handle
+ * (the spawner, with brd_child_wait()) knows, and closes or interrupts.
+ *
  * Timeouts: -1 (any negative) forever, 0 never blocks, > 0 milliseconds on CLOCK_MONOTONIC,
  * kept across EINTR (never extended, never cut short); a ring created with
  * BRD_RING_EINTR returns -EINTR instead.
