@@ -10,9 +10,10 @@
  * SIGBUS before.
  *
  * The host owns signal dispositions, so nothing is installed until the
- * application asks (brd_seg_sigbus_guard()).  Until then a named segment
- * that another process created is refused (-EPERM): the creator may trust
- * its own, nobody else may trust it unguarded.
+ * application asks (brd_seg_sigbus_guard()).  Until then open and attach
+ * refuse (-EPERM) a named segment that this process did not create and
+ * still hold (its dev:ino in the registry; a name proves nothing, anyone
+ * may make a file called anything).
  *
  * Every named mapping has a slot in a fixed table, whatever the guard's
  * state: the handler cannot take locks or walk the registry, so it reads
