@@ -82,8 +82,8 @@ struct brd_pool {
          * serves every thread): rc[0, nspans) holds per span (a buddy block
          * of at least 2^SPAN_MIN_ORDER pages, at index head page >>
          * SPAN_MIN_ORDER) the round it was last counted in and the count
-         * (RC_COUNT_BITS); rc[nspans, 2 * nspans) the spans queued for
-         * release.  nspans = npages >> SPAN_MIN_ORDER. */
+         * (RC_COUNT_BITS), or RC_QUEUED once released.  nspans = npages >>
+         * SPAN_MIN_ORDER. */
         uint32_t nspans;
         uint32_t rc_round;              /* the current round; entries of other rounds count 0 */
         uint32_t rc[];
@@ -490,6 +490,8 @@ static int pool_repair(struct brd_pool *p)
         return 0;
 }
 
+static void limbo_return(struct brd_pool *p);
+
 /*
  * The pool lock, an owner lock (shm/owner-lock.c): 0 with the lock held;
  * -ETIMEDOUT (a live holder kept it 2 s; nothing changed); -EBADMSG.  Taken
@@ -505,6 +507,8 @@ static int pool_lock(struct brd_pool *p)
                 return r;
         if (r == 1) {
                 r = pool_repair(p);
+                if (r == 0)
+                        limbo_return(p);
                 if (r < 0) {
                         pool_corrupt(p);
                         brd__owner_unlock(&p->hdr->lock);
@@ -831,20 +835,22 @@ static uint32_t reclaim_round(struct brd_pool *p)
  * Under lock: detach each class stack whole, give every span whose blocks
  * are all on it back to the buddy allocator, push the rest back.  Blocks
  * freed concurrently land on the emptied stack and simply stay there.
- * What it counts and queues lives in this process (p->rc): only the chain
- * itself is shared memory, and every granule read from it is checked
- * before it is used as an index.
+ * What it counts lives in this process (p->rc): only the chain itself is
+ * shared memory, and every granule read from it is checked before it is
+ * used as an index.  The part of the chain not handled yet is in limbo
+ * (struct brd_pool_class): if this process dies, pool_repair() pushes it
+ * back, and at most the one block being handled is lost.
  */
 static int pool_reclaim(struct brd_pool *p)
 {
-        uint32_t *count = p->rc, *queue = p->rc + p->nspans;
+        uint32_t *count = p->rc;
         unsigned c;
 
         for (c = 0; c < BRD_POOL_NCLASSES; c++) {
-                AO_t *head = &p->hdr->cls[c].head;
+                AO_t *head = &p->hdr->cls[c].head, *limbo = &p->hdr->cls[c].limbo;
                 uint32_t nblk = (uint32_t)((BRD_POOL_PAGE << span_order(c)) / class_size(c));
-                uint64_t g, steps, kfirst = 0, klast = 0;
-                uint32_t round, nq = 0, q;
+                uint64_t g, steps;
+                uint32_t round;
                 AO_t h;
                 int pass;
 
@@ -855,39 +861,50 @@ static int pool_reclaim(struct brd_pool *p)
                 } while (!AO_compare_and_swap_full(head, h, (h & ~IDX_MASK) + TAG_ONE));
                 if (!(h & IDX_MASK))
                         continue;
+                AO_store(limbo, h & IDX_MASK);
                 round = reclaim_round(p);
-                /* Pass 1 counts, 2 splits.  The chain is ours: bounded by
-                 * ngran steps against a hostile cycle. */
+                /* Pass 1 counts, 2 hands each block on.  The chain is ours:
+                 * bounded by ngran steps against a hostile cycle. */
                 for (pass = 1; pass <= 2; pass++) {
                         uint64_t next;
 
                         for (g = (h & IDX_MASK) - 1, steps = 0; ; g = next - 1) {
+                                uint64_t sp, i;
                                 uint32_t *e, n;
-                                int64_t sp;
+                                int r;
 
-                                if (++steps > p->ngran)
+                                if (++steps > p->ngran || g >= p->ngran)
                                         return -EBADMSG;
-                                sp = free_block_span(p, c, g);
-                                if (sp < 0)
+                                sp = (g / BRD_POOL_GRANS_PER_PAGE) & ~((1ull << span_order(c)) - 1);
+                                i = sp >> SPAN_MIN_ORDER;
+                                n = i < p->nspans && (count[i] >> RC_COUNT_BITS) == round ?
+                                            count[i] & RC_COUNT_MASK : 0;
+                                /* A block of a span released already (pass 2)
+                                 * is a span's no more; any other must be a FREE
+                                 * block (which puts i in range). */
+                                if (n != RC_QUEUED && free_block_span(p, c, g) < 0)
                                         return -EBADMSG;
+                                e = &count[i];
                                 next = AO_load(block_link(p, g)) & IDX_MASK;
-                                /* sp + 2^span_order(c) <= npages: in range. */
-                                e = &count[(uint64_t)sp >> SPAN_MIN_ORDER];
-                                n = (*e >> RC_COUNT_BITS) == round ? *e & RC_COUNT_MASK : 0;
                                 if (pass == 1) {
                                         if (n <= nblk)
                                                 n++;
                                         *e = round << RC_COUNT_BITS | n;
-                                } else if (n == nblk) {
-                                        /* Whole span free: queue it once. */
-                                        *e = round << RC_COUNT_BITS | RC_QUEUED;
-                                        queue[nq++] = (uint32_t)sp;
-                                } else if (n != RC_QUEUED) {
-                                        if (klast)
-                                                AO_store(block_link(p, klast - 1), g + 1);
-                                        else
-                                                kfirst = g + 1;
-                                        klast = g + 1;
+                                } else {
+                                        /* Out of limbo before it is handed on:
+                                         * dying now loses this block, never
+                                         * pushes it twice. */
+                                        AO_store(limbo, next);
+                                        if (n == nblk) {
+                                                /* Whole span free: released at its
+                                                 * first block, its others skipped. */
+                                                *e = round << RC_COUNT_BITS | RC_QUEUED;
+                                                r = span_release(p, c, (uint32_t)sp);
+                                                if (r < 0)
+                                                        return r;
+                                        } else if (n != RC_QUEUED) {
+                                                class_push(p, c, g, g);
+                                        }
                                 }
                                 if (!next)
                                         break;
@@ -895,17 +912,33 @@ static int pool_reclaim(struct brd_pool *p)
                         if (BRD_UNLIKELY(p->reclaim_peer != NULL))
                                 p->reclaim_peer(p->base, c, pass, p->reclaim_arg);
                 }
-                if (klast)
-                        class_push(p, c, kfirst - 1, klast - 1);
-                /* Each span is queued once (RC_QUEUED): nq <= nspans. */
-                for (q = 0; q < nq; q++) {
-                        int r = span_release(p, c, queue[q]);
-
-                        if (r < 0)
-                                return r;
-                }
         }
         return 0;
+}
+
+/* Under lock, after a holder died mid-reclaim: push back what it left in
+ * limbo, block by block, each checked (a peer may have scribbled on the
+ * chain; what fails the check stays out, as it would have in the stack). */
+static void limbo_return(struct brd_pool *p)
+{
+        unsigned c;
+
+        for (c = 0; c < BRD_POOL_NCLASSES; c++) {
+                AO_t *limbo = &p->hdr->cls[c].limbo;
+                uint64_t g, next = AO_load(limbo) & IDX_MASK, steps = 0;
+
+                while (next && ++steps <= p->ngran) {
+                        g = next - 1;
+                        if (g >= p->ngran)
+                                break;
+                        /* Read first: the push rewrites it.  A block of a
+                         * span the dead process released fails the check. */
+                        next = AO_load(block_link(p, g)) & IDX_MASK;
+                        if (free_block_span(p, c, g) >= 0)
+                                class_push(p, c, g, g);
+                }
+                AO_store(limbo, 0);
+        }
 }
 
 /* ------------------------------------------------------------ public */
@@ -916,8 +949,8 @@ static int pool_wrap(struct brd_seg *seg, const struct layout *l, unsigned flags
                      struct brd_pool **ret_pool)
 {
         uint64_t nspans = l->npages >> SPAN_MIN_ORDER;
-        /* Two uint32 per span: 1/8192 of the data area. */
-        struct brd_pool *p = calloc(1, sizeof(*p) + 2 * nspans * sizeof(uint32_t));
+        /* A uint32 per span: 1/16384 of the data area. */
+        struct brd_pool *p = calloc(1, sizeof(*p) + nspans * sizeof(uint32_t));
 
         if (!p)
                 return -ENOMEM;

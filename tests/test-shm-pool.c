@@ -1024,6 +1024,67 @@ static int reclaim_child(struct brd_pool *p, int64_t keep, const struct reclaim_
         return 0;
 }
 
+/* 64 KiB blocks until the pool is full, all freed again: how many. */
+static int count_64k(struct brd_pool *p)
+{
+        static int64_t got[4096];
+        int n = 0, i;
+        int64_t o;
+
+        while (n < 4096 && (o = brd_pool_alloc(p, 65536)) > 0)
+                got[n++] = o;
+        for (i = 0; i < n; i++)
+                assert_int_equal(brd_pool_free(p, (uint64_t)got[i]), 0);
+        return n;
+}
+
+static void reclaim_die(void *hdr, unsigned c, int pass, void *arg)
+{
+        (void)hdr;
+        if (c == 0 && pass == *(int *)arg)
+                kill(getpid(), SIGKILL);
+}
+
+/*
+ * A process SIGKILLed in the middle of a reclaim (after it took the 64 B
+ * class's stack whole: after counting, and after handing every block on)
+ * loses no free block: the next lock holder pushes back what was left in
+ * limbo.  Before, the whole class's free blocks, most of the pool, were
+ * on no stack for good (0 of 62 64 KiB blocks after it).
+ */
+static void test_pool_reclaimer_killed(void **state)
+{
+        static int64_t offs64[70000];
+        struct brd_pool *p;
+        struct brd_pool_stats st;
+        int n, i, base, pass;
+        int64_t o;
+        pid_t pid;
+
+        (void)state;
+        for (pass = 1; pass <= 2; pass++) {
+                assert_int_equal(brd_pool_create(4 * MiB, 0, &p), 0);
+                base = count_64k(p);
+                assert_true(base > 32);
+                for (n = 0; n < 70000 && (o = brd_pool_alloc(p, 64)) > 0; n++)
+                        offs64[n] = o;
+                assert_int_equal(o, -ENOSPC);
+                for (i = 0; i < n; i++)
+                        assert_int_equal(brd_pool_free(p, (uint64_t)offs64[i]), 0);
+                pid = t_fork();
+                assert_true(pid >= 0);
+                if (pid == 0) {
+                        brd__pool_test_reclaim(p, reclaim_die, &pass);
+                        (void)brd_pool_alloc(p, MiB);   /* reclaims, and dies in it */
+                        _exit(1);
+                }
+                assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
+                assert_int_equal(brd_pool_stats(p, &st), 0);
+                assert_int_equal(st.blocks, 0);
+                assert_int_equal(count_64k(p), base);
+                brd_pool_close(p);
+        }
+}
 /*
  * Reclaim's bookkeeping (which spans to release, how many free blocks each
  * has) is the reclaiming process's own, not words of the pool's page table
@@ -2061,6 +2122,7 @@ int main(void)
                 cmocka_unit_test(test_pool_hostile_slots),
                 cmocka_unit_test(test_pool_hostile_block_starts),
                 cmocka_unit_test(test_pool_reclaim_scratch_is_private),
+                cmocka_unit_test_setup_teardown(test_pool_reclaimer_killed, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test(test_pool_process_tree),
                 cmocka_unit_test(test_pool_fork_drops_inherited_cache),
                 cmocka_unit_test(test_pool_dead_cache_reaped),

@@ -37,7 +37,7 @@
 #endif
 
 #define BRD_POOL_MAGIC    0x6c6f6f702e647262ull   /* "brd.pool" little-endian */
-#define BRD_POOL_VERSION  4u                      /* 2: cache slots, 3: the lock word, 4: its waiters bit */
+#define BRD_POOL_VERSION  5u                      /* 2: cache slots, 3: the lock word, 4: its waiters bit, 5: limbo */
 #define BRD_POOL_HDR_SIZE 4096u
 #define BRD_POOL_PAGE     4096u                   /* buddy unit */
 #define BRD_POOL_PAGE_SHIFT 12
@@ -98,7 +98,12 @@ enum {
  */
 struct brd_pool_class {
         AO_t head;
-        BRD_PAD(pad, sizeof(AO_t));
+        /* Under the pool lock, while a reclaim sorts this class's stack it
+         * took whole: the first block of the chain it has not handled yet
+         * (granule + 1; 0: none).  A lock holder that dies leaves it for
+         * pool_repair() to push back. */
+        AO_t limbo;
+        BRD_PAD(pad, 2 * sizeof(AO_t));
 };
 _Static_assert(sizeof(struct brd_pool_class) == BRD_CACHELINE, "one class head per cache line");
 
