@@ -1011,7 +1011,8 @@ static RING_SLOW ssize_t cons_recv_slow(struct brd_ring *r, void *buf, size_t ca
         n = len - r->rd_off;
         if (n > cap)
                 return -EMSGSIZE;
-        ring_copy_wide(buf, payload(r, r->pos + BRD_RING_FRAME_HDR + r->rd_off), n);
+        if (n)
+                ring_copy_wide(buf, payload(r, r->pos + BRD_RING_FRAME_HDR + r->rd_off), n);
         /* The whole payload, once: read() counts nothing of a message it
          * does not finish. */
         cons_consume(r, size, len);
@@ -1022,7 +1023,9 @@ static ssize_t cons_recv_held(struct brd_ring *r, void *buf, size_t cap, int tim
 {
         uint64_t len = 0, size = 0;
 
-        if (BRD_UNLIKELY(!cons_fast_frame(r, &len, &size) || (!buf && cap)))
+        /* No buffer (allowed with cap 0): the slow path, which copies
+         * nothing rather than memcpy() from or to NULL. */
+        if (BRD_UNLIKELY(!cons_fast_frame(r, &len, &size) || !buf))
                 return cons_recv_slow(r, buf, cap, timeout_ms);
         if (BRD_UNLIKELY(len > cap))
                 return -EMSGSIZE;

@@ -505,12 +505,17 @@ static void test_empty_messages_then_eof(void **state)
         pair_open(&x, 4096, 0);
         for (i = 0; i < 4; i++)
                 assert_int_equal(brd_ring_send(x.p, m[i], strlen(m[i]), 0), 0);
+        /* No buffer at all for an empty message (UBSan: no memcpy of NULL). */
+        assert_int_equal(brd_ring_send(x.p, NULL, 0, 0), 0);
         brd_ring_close(x.p);
-        for (i = 0; i < 4; i++) {
+        assert_int_equal(brd_ring_recv(x.c, NULL, 0, -1), 0);
+        assert_int_equal(brd_ring_recv(x.c, NULL, 0, -1), -EMSGSIZE);  /* "a" stays */
+        for (i = 1; i < 4; i++) {
                 memset(out, 0, sizeof(out));
                 assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), -1), (ssize_t)strlen(m[i]));
                 assert_string_equal(out, m[i]);
         }
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), -1), 0);    /* the NULL one */
         assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), -1), -EPIPE);
         assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), -EPIPE);
         assert_int_equal(brd_ring_read(x.c, out, sizeof(out), -1), 0);

@@ -132,7 +132,8 @@ struct brd_ring_stats {
         uint64_t bytes;         /* payload bytes sent / received (a message
                                  * counts once, whole, when it is finished:
                                  * by recv, release, or the read that ends it) */
-        uint64_t waits;         /* times a call slept in poll() */
+        uint64_t waits;         /* times a call went to sleep in epoll_wait() (one that a
+                                   ring already pending ends at once counts too) */
         uint64_t doorbells;     /* eventfd writes to the peer's doorbell */
 };
 
