@@ -199,7 +199,9 @@ int brd_seg_check(const struct brd_seg *seg);
  * the buddy allocator runs dry, spans of small blocks that are entirely free
  * are given back to it, so space freed in one size serves any other.
  * While a process has a single thread, a small cache per size class (at
- * most ~1.3 MiB) makes an alloc/free pair one atomic operation; it is given
+ * most ~1.3 MiB, which in a pool of a few MiB is a large share of it: an
+ * alloc elsewhere can meet -ENOSPC while a live, idle process caches freed
+ * blocks) makes an alloc/free pair one atomic operation; it is given
  * back when a second thread appears or at brd_pool_close(), and a forked
  * child forgets the parent's (those blocks stay the parent's): no block is
  * ever owned twice.  The cache is listed in a slot in the pool (one per
@@ -292,7 +294,9 @@ int64_t brd_pool_alloc(struct brd_pool *pool, size_t size);
  * brd_pool_free() - give a block back.
  * Return: 0; -EINVAL if @off is not a live block (never allocated, freed
  * twice, not a block start): the pool is left unchanged; -ETIMEDOUT (a
- * block above BRD_POOL_SMALL_MAX, the pool lock held for 2 s: nothing
+ * block the lock covers: above BRD_POOL_SMALL_MAX, or a small one served
+ * from a page of its own because no span of its class fitted, as in a pool
+ * under 64 KiB or a nearly full one; the pool lock held for 2 s: nothing
  * changed, the block is still live); -EBADMSG, -EBADF, -EXDEV (as
  * brd_pool_alloc()).
  * (An offset freed and then allocated again is live: a stale free of it
@@ -418,9 +422,9 @@ void brd_array_close(struct brd_array *a);
 /**
  * brd_array_destroy() - free the array's block in the pool and close it.
  * Every other process must have stopped using the array.  NULL ok (0).
- * Return: 0: freed and closed.  -ETIMEDOUT (an array above
- * BRD_POOL_SMALL_MAX, the pool lock held 2 s by a live peer: nothing
- * changed) or -EBADMSG (the pool is poisoned, see brd_pool_alloc()): the
+ * Return: 0: freed and closed.  -ETIMEDOUT (an array whose block the
+ * pool lock covers, see brd_pool_free(); the lock held 2 s by a live peer:
+ * nothing changed) or -EBADMSG (the pool is poisoned, see brd_pool_alloc()): the
  * block is not given back and @a stays open, its rows intact; call again,
  * or brd_array_close() it.  -EINVAL when the block is no longer
  * live (another process destroyed the array), -EBADF in a forked child of a
