@@ -861,6 +861,9 @@ static int pool_reclaim(struct brd_pool *p)
                 } while (!AO_compare_and_swap_full(head, h, (h & ~IDX_MASK) + TAG_ONE));
                 if (!(h & IDX_MASK))
                         continue;
+                /* Only now: named before it was ours, a death after the
+                 * store would have it pushed twice.  Dying between the two
+                 * (one store's window) still loses the chain. */
                 AO_store(limbo, h & IDX_MASK);
                 round = reclaim_round(p);
                 /* Pass 1 counts, 2 hands each block on.  The chain is ours:
