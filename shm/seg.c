@@ -91,12 +91,15 @@ static int seg_map(int fd, size_t size, unsigned flags, bool creator, char *name
         if (flags & BRD_SEG_NAMED) {
                 struct stat st;
 
-                if (fstat(fd, &st) < 0) {
-                        r = -errno;
-                        goto fail;
+                /* Only a creator's is looked up (brd__registry_created()). */
+                if (creator) {
+                        if (fstat(fd, &st) < 0) {
+                                r = -errno;
+                                goto fail;
+                        }
+                        s->dev = st.st_dev;
+                        s->ino = st.st_ino;
                 }
-                s->dev = st.st_dev;
-                s->ino = st.st_ino;
                 s->guard = brd__guard_add(s->addr, size);
                 if (s->guard < 0) {
                         r = s->guard;

@@ -287,7 +287,7 @@ struct brd_seg {
         uint64_t         gen;           /* fork generation at create/open/attach */
         char            *name;          /* named segments: "/brood...." */
         int              guard;         /* named: its SIGBUS guard slot; else -1 */
-        uint64_t         dev, ino;      /* named: the file (brd__registry_created()) */
+        uint64_t         dev, ino;      /* a named one this process created: its file */
         struct brd_seg  *reg_prev, *reg_next;   /* registry, under the fork lock */
 };
 
