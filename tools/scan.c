@@ -172,6 +172,8 @@ struct scan {
         int r;                  /* -ENOMEM once an entry was lost */
         struct seg_blind blind;
         pid_t blind_last;       /* the process counted last in @blind */
+        unsigned long long mycap;       /* our permitted capabilities */
+        bool mycap_ok;                  /* read from /proc/self/status, once */
 };
 
 /* @st's size, mode and owner (and @path to open it by) into @e. */
@@ -360,12 +362,13 @@ static int proc_creds(const char *who, unsigned long uid[4], unsigned long long 
  * and reap leaves that user's segments alone.  And it has no capability
  * that we lack: a process more privileged than us (root's pid 1, to a root
  * without CAP_SYS_PTRACE) is out of our sight like another user's, always.
- * One whose status cannot be read, and that is not gone, could.
+ * One whose status cannot be read, and that is not gone, could; so could
+ * any, when our own capabilities could not be read (@s->mycap_ok).
  */
-static bool may_hold_ours(pid_t pid)
+static bool may_hold_ours(const struct scan *s, pid_t pid)
 {
-        unsigned long uid[4], me[4];
-        unsigned long long cap, mycap;
+        unsigned long uid[4];
+        unsigned long long cap;
         char who[16];
         int k, r;
 
@@ -373,9 +376,9 @@ static bool may_hold_ours(pid_t pid)
         r = proc_creds(who, uid, &cap);
         if (r < 0)
                 return r != -ENOENT && r != -ESRCH;
-        if (proc_creds("self", me, &mycap) < 0)
+        if (!s->mycap_ok)
                 return true;
-        if (cap & ~mycap)
+        if (cap & ~s->mycap)
                 return false;
         if (geteuid() == 0)
                 return true;
@@ -390,7 +393,7 @@ static bool may_hold_ours(pid_t pid)
 static void note_unreadable(struct scan *s, pid_t pid, int err)
 {
         if (err >= 0 || err == -ENOENT || err == -ESRCH || s->blind_last == pid ||
-            !may_hold_ours(pid))
+            !may_hold_ours(s, pid))
                 return;
         if (!s->blind.procs++)
                 s->blind.first = pid;
@@ -609,6 +612,7 @@ int seg_scan(bool anon, struct seg_entry **ret_list, struct seg_blind *ret_blind
 {
         struct pidns_table nst = { 0 };
         struct scan sc = { .anon = anon };
+        unsigned long me[4];
         struct vec *x = &sc.x;
         DIR *shm = opendir("/dev/shm");
         struct dirent *d;
@@ -617,6 +621,7 @@ int seg_scan(bool anon, struct seg_entry **ret_list, struct seg_blind *ret_blind
 
         if (!shm)
                 return -errno;
+        sc.mycap_ok = proc_creds("self", me, &sc.mycap) == 0;
         while ((d = readdir(shm))) {
                 struct seg_entry tmp, *e;
                 char path[300];
