@@ -193,8 +193,35 @@ static int ring_map(struct brd_ring *r, int fd, uint64_t off)
         return 0;
 }
 
+/*
+ * Take this role for this process: one endpoint per role at a time.  The
+ * claim word holds the owner word of the process that attached the role
+ * (brd__owner_word(): pid and start time); while that process lives (this
+ * one included) the role is taken, -EBUSY.  One that exited, died or is a
+ * zombie left it (it never closed: a closed role is refused before this),
+ * and the compare-and-swap settles two attaches racing for it: the loser
+ * reads a live winner.  Bounded against a word that a hostile process keeps
+ * changing.  The claim is made before the first write to this role's side
+ * (the arm state of attach), so that a refused attach disturbs nothing.
+ */
+static int role_claim(struct brd_ring *r)
+{
+        AO_t me = brd__owner_word(), o;
+        int k;
+
+        for (k = 0; k < 64; k++) {
+                o = AO_load(&r->own->claim);
+                if (o && !brd__owner_gone(o))
+                        return -EBUSY;
+                if (AO_compare_and_swap_full(&r->own->claim, o, me))
+                        return 0;
+        }
+        return -EBUSY;
+}
+
 BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring)
 {
+        bool claimed = false;
         struct brd_ring_hdr *hdr;
         struct brd_ring *r;
         struct epoll_event ev = { .events = EPOLLIN };
@@ -285,6 +312,13 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 brd__release_init(&r->rel, r->st.bytes, cap, BRD_RELEASE_LINES);
         }
         st = AO_load(&r->own->state);
+        if (!(st & BRD_RING_ST_CLOSED)) {
+                e = role_claim(r);
+                if (e < 0)
+                        goto fail;
+                claimed = true;
+                st = AO_load(&r->own->state);   /* closed by the one we follow? */
+        }
         if (st & BRD_RING_ST_CLOSED) {
                 e = -EPIPE;     /* this role already left the ring for good */
                 goto fail;
@@ -340,7 +374,6 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         AO_store(&r->own->asym, r->asym);
         AO_store(&r->own->start_time, brd__proc_start_time(brd__getpid()));
         AO_store(&r->own->pid, (AO_t)brd__getpid());
-        AO_store(&r->own->attaches, AO_load(&r->own->attaches) + 1);
         ring_stamp_cpu(r);
         r->spin_ns = BRD_RING_SPIN_NS;
         /* The stamps (asym above all) are visible before any publish of
@@ -352,6 +385,9 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         *ret_ring = r;
         return 0;
 fail:
+        /* Nobody watches the claim word but attaches: give it back. */
+        if (claimed)
+                (void)AO_compare_and_swap_full(&r->own->claim, brd__owner_word(), 0);
         ring_free(r);
         return e;
 }

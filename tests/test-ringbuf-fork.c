@@ -11,7 +11,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -330,6 +333,263 @@ static void test_attach_in_other_pidns(void **state)
         t_leak_end(&l);
 }
 
+
+/* A child of a parent that holds both roles: neither is the child's to
+ * attach.  Exit code = the number of the first check that failed. */
+static int child_attach_held(struct brd_handle *hp, struct brd_handle *hc)
+{
+        struct brd_ring *r = NULL;
+
+        if (brd_ring_attach(hp, &r) != -EBUSY || r)
+                return 10;
+        if (brd_ring_attach(hc, &r) != -EBUSY || r)
+                return 11;
+        return 0;
+}
+
+/*
+ * One endpoint per role: a second attach of a role held by a live process
+ * gets -EBUSY, in that process or in a forked child, and writes nothing to
+ * the ring (its header page is byte for byte what it was: the holder's
+ * stamps and its arm state).  A closed role stays -EPIPE.
+ */
+static void test_role_attached_once(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *p, *c, *r = NULL;
+        unsigned char *hdr, before[4096];
+        char buf[8];
+        struct t_leak l;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
+        hdr = mmap(NULL, sizeof(before), PROT_READ, MAP_SHARED, hp.fds[0], 0);
+        assert_true(hdr != MAP_FAILED);
+        assert_int_equal(brd_ring_attach(&hp, &p), 0);
+        assert_int_equal(brd_ring_attach(&hc, &c), 0);
+        /* The consumer's side armed, as a sleeper leaves it: a refused
+         * attach must not reset it. */
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 1), -ETIMEDOUT);
+        memcpy(before, hdr, sizeof(before));
+        assert_int_equal(brd_ring_attach(&hp, &r), -EBUSY);
+        assert_null(r);
+        assert_int_equal(brd_ring_attach(&hc, &r), -EBUSY);
+        assert_null(r);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(child_attach_held(&hp, &hc));
+        assert_int_equal(t_wait_child(pid), 0);
+        assert_memory_equal(hdr, before, sizeof(before));
+        assert_int_equal(brd_ring_send(p, "a", 1, 0), 0);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 1);
+        assert_int_equal(buf[0], 'a');
+        brd_ring_close(p);
+        assert_int_equal(brd_ring_attach(&hp, &r), -EPIPE);
+        assert_null(r);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EPIPE);
+        brd_ring_close(c);
+        munmap(hdr, sizeof(before));
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+        t_leak_end(&l);
+}
+
+/* Attach the producer, send "a" (published), leave without closing. */
+static int child_produce_and_vanish(struct brd_handle *hp)
+{
+        struct brd_ring *r;
+
+        if (brd_ring_attach(hp, &r))
+                return 10;
+        if (brd_ring_send(r, "a", 1, 0) || brd_ring_flush(r))
+                return 11;
+        return 0;
+}
+
+/* A child attached the producer and exited without closing it: this
+ * process takes the role over, while the child is a zombie (@zombie) or
+ * once it is reaped, and gets what the child sent, then its own. */
+static void producer_taken_over(bool zombie)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *p, *c;
+        siginfo_t si;
+        char buf[8];
+        pid_t pid;
+
+        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(child_produce_and_vanish(&hp));
+        if (zombie) {
+                memset(&si, 0, sizeof(si));
+                assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+                assert_int_equal(si.si_code, CLD_EXITED);
+                assert_int_equal(si.si_status, 0);
+                assert_int_equal(brd_ring_attach(&hp, &p), 0);
+                assert_int_equal(t_wait_child(pid), 0);
+        } else {
+                assert_int_equal(t_wait_child(pid), 0);
+                assert_int_equal(brd_ring_attach(&hp, &p), 0);
+        }
+        assert_int_equal(brd_ring_send(p, "b", 1, 0), 0);
+        brd_ring_close(p);
+        assert_int_equal(brd_ring_attach(&hc, &c), 0);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 1);
+        assert_int_equal(buf[0], 'a');
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 1);
+        assert_int_equal(buf[0], 'b');
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EPIPE);
+        brd_ring_close(c);
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+}
+
+/* A process that attached a role and exited without closing it leaves the
+ * role to the next attach, as soon as it can never run again. */
+static void test_role_left_by_exited_process(void **state)
+{
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        producer_taken_over(true);
+        producer_taken_over(false);
+        t_leak_end(&l);
+}
+
+/*
+ * A racer: wait for the start (EOF on @go), attach the producer, say it
+ * tried (a byte on @tried), hold the role until EOF on @hold, then close.
+ * Exit code 0: attached (and sent "w"), 1: -EBUSY, else a failed check.
+ */
+static int child_race(struct brd_handle *hp, int go, int tried, int hold)
+{
+        struct brd_ring *r = NULL;
+        char b;
+        int e;
+
+        if (read(go, &b, 1) != 0)
+                return 10;
+        e = brd_ring_attach(hp, &r);
+        if (e == 0 && (brd_ring_send(r, "w", 1, 0) || brd_ring_flush(r)))
+                return 11;
+        if (write(tried, "t", 1) != 1 || read(hold, &b, 1) != 0)
+                return 12;
+        if (e == 0)
+                brd_ring_close(r);
+        return e == 0 ? 0 : e == -EBUSY ? 1 : 13;
+}
+
+/* Two processes attach the same free role at once, 50 times: exactly one
+ * wins, and the loser wrote nothing (the consumer then finds the winner's
+ * one message and EOF). */
+static void test_role_race(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *c;
+        struct t_leak l;
+        pid_t pid[2];
+        int go[2], tried[2], hold[2], rc[2], round, k;
+        char buf[8];
+
+        (void)state;
+        t_leak_begin(&l);
+        for (round = 0; round < 50; round++) {
+                assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
+                assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+                assert_int_equal(pipe2(tried, O_CLOEXEC), 0);
+                assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
+                for (k = 0; k < 2; k++) {
+                        pid[k] = t_fork();
+                        assert_true(pid[k] >= 0);
+                        if (pid[k] == 0) {
+                                close(go[1]);
+                                close(tried[0]);
+                                close(hold[1]);
+                                _exit(child_race(&hp, go[0], tried[1], hold[0]));
+                        }
+                }
+                close(go[0]);
+                close(tried[1]);
+                close(hold[0]);
+                close(go[1]);           /* start */
+                for (k = 0; k < 2; k++)
+                        assert_int_equal(read(tried[0], buf, 1), 1);
+                close(hold[1]);         /* both tried: let go */
+                close(tried[0]);
+                for (k = 0; k < 2; k++)
+                        rc[k] = t_wait_child(pid[k]);
+                assert_true((rc[0] == 0 && rc[1] == 1) || (rc[0] == 1 && rc[1] == 0));
+                assert_int_equal(brd_ring_attach(&hc, &c), 0);
+                assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 1);
+                assert_int_equal(buf[0], 'w');
+                assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EPIPE);
+                brd_ring_close(c);
+                brd_handle_close(&hp);
+                brd_handle_close(&hc);
+        }
+        t_leak_end(&l);
+}
+
+/* A failed attach gives the role back.  In a child whose fd limit lets the
+ * attach open its memory's fd but not the doorbells' (-EMFILE after the
+ * claim): once the limit is back up, the same process attaches that role.
+ * Exit code = the number of the first check that failed. */
+static int child_attach_at_fd_limit(struct brd_handle *hp)
+{
+        struct rlimit old, low;
+        struct brd_ring *r = NULL;
+        int lowest;
+
+        if (getrlimit(RLIMIT_NOFILE, &old))
+                return 10;
+        lowest = dup(0);
+        if (lowest < 0)
+                return 11;
+        close(lowest);
+        low = old;
+        low.rlim_cur = (rlim_t)lowest + 1;      /* one more fd: the memfd's dup */
+        if (setrlimit(RLIMIT_NOFILE, &low))
+                return 12;
+        if (brd_ring_attach(hp, &r) != -EMFILE || r)
+                return 13;
+        if (setrlimit(RLIMIT_NOFILE, &old))
+                return 14;
+        if (brd_ring_attach(hp, &r))
+                return 15;
+        brd_ring_close(r);
+        return 0;
+}
+
+static void test_role_released_by_failed_attach(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *c;
+        struct t_leak l;
+        char buf[8];
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(child_attach_at_fd_limit(&hp));
+        assert_int_equal(t_wait_child(pid), 0);
+        assert_int_equal(brd_ring_attach(&hc, &c), 0);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EPIPE);
+        brd_ring_close(c);
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -339,6 +599,10 @@ int main(void)
                 cmocka_unit_test(test_handle_inherited_then_attached),
                 cmocka_unit_test(test_handle_sent_over_socket),
                 cmocka_unit_test(test_attach_in_other_pidns),
+                cmocka_unit_test(test_role_attached_once),
+                cmocka_unit_test(test_role_left_by_exited_process),
+                cmocka_unit_test(test_role_race),
+                cmocka_unit_test(test_role_released_by_failed_attach),
         };
 
         return cmocka_run_group_tests_name("ringbuf-fork", tests, NULL, NULL);

@@ -177,13 +177,22 @@ int     brd_ring_create(size_t capacity, unsigned flags,
  * is in another pid namespace than the ring's creator: each end watches the
  * other by pid, so both must be in the creator's); -EBADMSG (memfd
  * unsealed or smaller than declared); -EPIPE (this role already closed the
- * ring: a role leaves for good); -EMFILE/-ENOMEM; other -errno.
- * Nothing is mapped or left open on failure.
- * Concurrency: thread-safe.  Attach one endpoint per role at a time: a
- * second producer or consumer is undefined (not detected).
+ * ring: a role leaves for good); -EBUSY (a live process, this one
+ * included, holds this role: it attached it and has not exited; see
+ * Concurrency); -EMFILE/-ENOMEM; other -errno.
+ * Nothing is mapped or left open on failure, and a refused attach writes
+ * nothing to the ring.
+ * Concurrency: thread-safe.  One endpoint per role: the first attach of a
+ * role claims it for its process (pid and start time, in the header) until
+ * that process closes the endpoint (the role is then gone, -EPIPE) or exits;
+ * a second producer or consumer, in this process or any other, gets
+ * -EBUSY, and of two attaches racing for a free role exactly one wins.  A
+ * process that dies (or execs) without closing its endpoint leaves the role
+ * to the next attach once it has exited (after an exec, only then).
  * Fork: the endpoint belongs to the attaching process; a forked child that
  * inherits it gets -EBADF from every call and brd_ring_close() there only
- * frees the child's copy.  The ring's memory is not inherited at all
+ * frees the child's copy; the child's own attach of that role gets -EBUSY
+ * while the parent holds it.  The ring's memory is not inherited at all
  * (MADV_DONTFORK): a pointer from brd_ring_reserve() or brd_ring_peek()
  * faults (SIGSEGV) in such a child, which cannot write into a ring it was
  * not handed.  Pass the handle instead and attach in the child.

@@ -33,8 +33,9 @@
 
 #define BRD_RING_MAGIC   0x52445242u    /* "BRDR" little-endian */
 /* 2: doorbells are never read and a ring writes 0 (ringbuf/endpoint.h,
- * bell_ring()).  A version-1 peer reads them. */
-#define BRD_RING_VERSION 2u
+ * bell_ring()).  A version-1 peer reads them.
+ * 3: a side's claim word (was an attach count): one endpoint per role. */
+#define BRD_RING_VERSION 3u
 /* A doorbell's count from brd_ring_create() on: semaphore eventfds, so a
  * stray read takes 1 of it, and rings wake as long as it is above 0. */
 #define BRD_RING_BELL_COUNT 0xffffffffu
@@ -83,7 +84,8 @@ struct brd_ring_side {
         AO_t pid;               /* the attached process, 0 before attach */
         AO_t start_time;        /* /proc start time of pid: survives pid reuse */
         AO_t asym;              /* 1: this side skips the publish fence now (membarrier) */
-        AO_t attaches;          /* attach count, for diagnostics */
+        AO_t claim;             /* brd__owner_word() of the process attached to this
+                                 * role, CAS'ed at attach (role_claim()); 0: never */
         AO_t cpu;               /* 1 + the CPU this side last waited on; 0: unknown */
         AO_t waiting;           /* consumer of large frames: 1 while in a wait (advisory) */
         AO_t fence_req;         /* 1: my sleeps ask the peer to fence its publishes (wait.c) */
