@@ -132,13 +132,13 @@ static bool child_running(struct brd_child *c)
         return r == 0;
 }
 
-void brd__child_ladder(struct brd_child *first, size_t max, int grace_ms)
+int brd__child_ladder(struct brd_child *first, size_t max, int grace_ms)
 {
         static const int sigs[3] = { SIGINT, SIGTERM, SIGKILL };
-        int64_t t0 = brd__now_ns(), deadline;
+        int64_t t0 = brd__now_ns(), deadline, stuck;
         struct brd_child *c;
         size_t i;
-        int k;
+        int k, e = 0;
 
         for (k = 0; k < 3; k++) {
                 bool any = false;
@@ -147,16 +147,28 @@ void brd__child_ladder(struct brd_child *first, size_t max, int grace_ms)
                  * all are waited with one absolute deadline: in parallel. */
                 for (c = first, i = 0; c && i < max; c = c->next, i++) {
                         if (child_running(c)) {
-                                (void)pidfd_send_signal(c->pidfd, sigs[k], NULL, 0);
+                                c->sig_err = pidfd_send_signal(c->pidfd, sigs[k], NULL, 0) < 0 &&
+                                             errno != ESRCH ? -errno : 0;
                                 any = true;
                         }
                 }
                 if (!any)
-                        return;
+                        return 0;
                 deadline = k < 2 ? t0 + (int64_t)(k + 1) * grace_ms * 1000000 : INT64_MAX;
-                for (c = first, i = 0; c && i < max; c = c->next, i++)
-                        (void)child_wait_until(c, deadline, false, false, NULL);
+                /* A SIGKILL that could not be sent: nothing will end that
+                 * child, wait no more than a grace (a stop must return). */
+                stuck = k < 2 ? deadline :
+                        brd__now_ns() + (int64_t)(grace_ms > BRD_FSRV_UNKILLABLE_MS ?
+                                                  grace_ms : BRD_FSRV_UNKILLABLE_MS) * 1000000;
+                for (c = first, i = 0; c && i < max; c = c->next, i++) {
+                        bool unkillable = k == 2 && c->sig_err;
+
+                        if (child_wait_until(c, unkillable ? stuck : deadline, false, false,
+                                             NULL) == -ETIMEDOUT && unkillable && !e)
+                                e = c->sig_err;
+                }
         }
+        return e;
 }
 
 BRD_EXPORT pid_t brd_child_pid(const struct brd_child *c)
@@ -204,12 +216,15 @@ BRD_EXPORT int brd_child_kill(struct brd_child *c, int sig)
 
 BRD_EXPORT int brd_child_stop(struct brd_child *c, int grace_ms, int *ret_status)
 {
+        int e, r;
+
         if (!c || grace_ms < 0)
                 return -EINVAL;
         if (c->fork_gen != brd__fork_gen())
                 return -EBADF;
-        brd__child_ladder(c, 1, grace_ms);
-        return child_wait_until(c, 0, true, false, ret_status);
+        e = brd__child_ladder(c, 1, grace_ms);
+        r = child_wait_until(c, 0, true, false, ret_status);
+        return r == -ETIMEDOUT && e ? e : r;
 }
 
 BRD_EXPORT void brd_child_free(struct brd_child *c)
@@ -228,11 +243,11 @@ BRD_EXPORT void brd_child_free(struct brd_child *c)
                 return;
         }
         if (c->linked) {
-                if (child_running(c)) {
-                        /* Nothing outlives its handle: no zombie, no orphan. */
-                        (void)pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0);
+                /* Nothing outlives its handle: no zombie, no orphan; but a
+                 * child that SIGKILL cannot reach (an LSM) is left running. */
+                if (child_running(c) &&
+                    (pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0) == 0 || errno == ESRCH))
                         (void)child_wait_until(c, INT64_MAX, false, false, NULL);
-                }
                 fs = c->fs;
                 pthread_mutex_lock(&fs->lock);
                 if (c->prev)

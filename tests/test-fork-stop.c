@@ -9,6 +9,10 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #include "fork-util.h"
@@ -345,6 +349,107 @@ static void test_child_wait_eintr_mode(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * The stand-in for an LSM that forbids this process to signal its own
+ * children: pidfd_send_signal() answers EPERM in the calling thread from
+ * now on (a seccomp filter; the forkserver thread is not filtered, and the
+ * kernel's PDEATHSIG is no system call).  0, or -errno if seccomp is not
+ * available.
+ */
+static int deny_signals(void)
+{
+        struct sock_filter f[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_send_signal, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+                return -errno;
+        return 0;
+}
+
+/* A fn_ladder child that ignores SIGINT and SIGTERM, with its dispositions
+ * in place (no cmocka: for a forked host).  NULL on failure. */
+static struct brd_child *spawn_stubborn(struct brd_fsrv *fs)
+{
+        struct brd_handle h;
+        struct brd_spawn_opts o = { .fn = fn_ladder, .arg = (void *)(intptr_t)2,
+                                    .handles = &h, .nhandles = 1 };
+        struct brd_child *c = NULL;
+        int p[2];
+        char x;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return NULL;
+        h = tf_fd_handle(p[1]);
+        if (brd_fsrv_spawn(fs, &o, &c) != 0)
+                c = NULL;
+        close(p[1]);
+        if (c && read(p[0], &x, 1) != 1)
+                c = NULL;
+        close(p[0]);
+        return c;
+}
+
+/* A host whose signals cannot reach its children: every stop and free
+ * returns, and the forkserver's exit (PDEATHSIG) still ends the child it
+ * could not stop.  Exit code = the number of the first check that failed. */
+static int host_cannot_signal(void)
+{
+        struct brd_child *a, *b;
+        struct brd_fsrv *fs;
+        int st = 0, e;
+
+        if (brd_fsrv_start(0, &fs))
+                return 10;
+        a = spawn_stubborn(fs);
+        b = spawn_stubborn(fs);
+        if (!a || !b)
+                return 11;
+        e = deny_signals();
+        if (e)
+                return e == -EINVAL || e == -ENOSYS ? T_EXIT_SKIP : 12;
+        if (brd_child_stop(a, 10, &st) != -EPERM)
+                return 13;
+        if (brd_child_wait(a, 0, &st) != -EAGAIN)      /* left running, not reaped */
+                return 14;
+        if (brd_child_kill(a, SIGKILL) != -EPERM)
+                return 15;
+        brd_child_free(b);                              /* returns: b is left running */
+        brd_fsrv_stop_grace(fs, 10);                    /* returns: the ladder cannot kill a */
+        /* The forkserver thread is gone, and with it, through PDEATHSIG,
+         * the child the ladder could not reach. */
+        if (brd_child_wait(a, 10000, &st) != 0 || !WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
+                return 16;
+        brd_child_free(a);
+        return 0;
+}
+
+/* A child that SIGKILL cannot reach (-EPERM, as under an LSM) makes
+ * brd_child_stop() answer -EPERM, and neither it, brd_child_free() nor
+ * brd_fsrv_stop() waits for ever. */
+static void test_unsignalable_child_no_hang(void **state)
+{
+        struct t_leak l;
+        pid_t pid;
+        int rc;
+
+        t_leak_begin(&l);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(host_cannot_signal());
+        rc = t_wait_child(pid);
+        if (rc == T_EXIT_SKIP)
+                skip();
+        assert_int_equal(rc, 0);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -355,6 +460,7 @@ int main(void)
                 cmocka_unit_test(test_app_thread_exit_keeps_child),
                 cmocka_unit_test(test_child_wait_alarm_storm_times_out),
                 cmocka_unit_test(test_child_wait_eintr_mode),
+                cmocka_unit_test(test_unsignalable_child_no_hang),
         };
 
         return cmocka_run_group_tests_name("fork-stop", tests, NULL, NULL);

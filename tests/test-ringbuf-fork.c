@@ -4,6 +4,8 @@
  * the child's (-EBADF from everything, checked before shared memory is
  * touched; its close frees only the child's copy), while a handle that
  * reaches a child, by inheritance or SCM_RIGHTS, is attached there and works.
+ * One endpoint per role: a role held by a live process is -EBUSY to every
+ * other attach, and left to the next one when its holder exits.
  */
 #include <errno.h>
 #include <fcntl.h>

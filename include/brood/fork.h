@@ -116,6 +116,9 @@ enum brd_fsrv_flags {
 
 /* The grace brd_fsrv_stop() gives between SIGINT, SIGTERM and SIGKILL. */
 #define BRD_FSRV_STOP_GRACE_MS 1000
+/* How long a stop waits, at least, for a child whose SIGKILL could not be
+ * sent (-EPERM from an LSM) before it leaves that child running. */
+#define BRD_FSRV_UNKILLABLE_MS 100
 
 /**
  * brd_fsrv_start() - start this process's forkserver thread.
@@ -185,7 +188,10 @@ void brd_fsrv_stop(struct brd_fsrv *fs);
  * alive @grace_ms later SIGTERM, those alive 2 x @grace_ms later SIGKILL, all
  * in parallel (every child is dead within 2 x grace + a few ms); all are
  * reaped and only then does the thread exit (its exit would SIGKILL children
- * through PDEATHSIG).  The children's statuses are kept: brd_child_wait()
+ * through PDEATHSIG).  A child that the SIGKILL cannot reach (-EPERM from an
+ * LSM) is waited for BRD_FSRV_UNKILLABLE_MS or @grace_ms more, whichever is
+ * longer, then left: the thread's exit, which sends its PDEATHSIG, is the
+ * last try, and brd_child_wait() reaps it if that ends it.  The children's statuses are kept: brd_child_wait()
  * still returns each one once.  The struct brd_child objects stay valid: free
  * them with brd_child_free(), before or after this call; the forkserver's
  * memory goes when both it and its last child are released.
@@ -262,7 +268,10 @@ int brd_child_kill(struct brd_child *c, int sig);
  * SIGTERM is dead within 2 x grace plus the kernel's reaction (~0.1 ms).  A
  * child that already exited is reaped without a signal.
  * Return: 0 and the status; -ECHILD if the status was already taken or the
- * child was reaped by someone else; -EINVAL; -EBADF from a forked child.
+ * child was reaped by someone else; -EINVAL; -EBADF from a forked child;
+ * -EPERM (or the kernel's other -errno) when the SIGKILL could not be sent
+ * (an LSM forbids it) and the child still ran BRD_FSRV_UNKILLABLE_MS or
+ * @grace_ms after it, whichever is longer: it is left running, unreaped.
  * Concurrency: any thread.
  */
 int brd_child_stop(struct brd_child *c, int grace_ms, int *ret_status);
@@ -273,7 +282,8 @@ int brd_child_stop(struct brd_child *c, int grace_ms, int *ret_status);
  *
  * A child that has not been reaped yet is killed (SIGKILL) and reaped first,
  * so that nothing outlives its handle: no zombie, no orphan.  To let a child
- * run on, keep its brd_child.  Safe before or after brd_fsrv_stop().
+ * run on, keep its brd_child.  One that SIGKILL cannot reach (an LSM) is
+ * left running and unreaped; its PDEATHSIG still ends it with the forkserver.  Safe before or after brd_fsrv_stop().
  * Concurrency: not with another call on the same child.  Fork: in a forked
  * child of the owner it only closes the inherited pidfd and frees memory.
  */

@@ -93,6 +93,7 @@ struct brd_child {
         int status;                     /* waitpid format, valid from EXITED */
         bool linked;                    /* in fs->children (holds a reference on fs) */
         bool eintr;                     /* brd_child_wait() returns -EINTR (BRD_FSRV_EINTR) */
+        int sig_err;                    /* the ladder's last signal: -errno if it failed */
         uint64_t fork_gen;
 };
 
@@ -117,8 +118,11 @@ void brd__fsrv_set_crash_stage(struct brd_fsrv *fs, int stage);
 struct brd_child *brd__child_new(struct brd_fsrv *fs);
 /* The ladder, in parallel, over @first and up to @max - 1 children after it
  * (->next): SIGINT, SIGTERM after grace, SIGKILL after 2 x grace, reap all.
- * Statuses are kept, not consumed. */
-void brd__child_ladder(struct brd_child *first, size_t max, int grace_ms);
+ * Statuses are kept, not consumed.  A child that the SIGKILL cannot reach
+ * (-EPERM from an LSM) is waited for BRD_FSRV_UNKILLABLE_MS at least, then
+ * left running.  Return: 0, or that SIGKILL's -errno for the first such
+ * child still running. */
+int brd__child_ladder(struct brd_child *first, size_t max, int grace_ms);
 /* fork/fsrv.c: drop a reference on @fs (takes fs->lock), free it at zero. */
 void brd__fsrv_unref(struct brd_fsrv *fs);
 void brd__fsrv_destroy(struct brd_fsrv *fs);
