@@ -87,6 +87,8 @@ static void (*volatile brd_child_exit)(int) = _exit;
 enum { BRD_STAGE_START = 0, BRD_STAGE_EXEC = 1 };
 /* The child's fd moves (child_place()): every handle's fds and the report. */
 #define BRD_CHILD_MAX_MOVES (BRD_HANDLE_MAX_BATCH * BRD_HANDLE_MAX_FDS + 1)
+_Static_assert(BRD_HANDLE_MAX_BATCH * BRD_HANDLE_MAX_FDS <= BRD__FORK_KEEP_MAX,
+               "every handle fd of a child is looked at (brd__fork_drop_unhanded())");
 
 struct brd_fsrv_req {
         struct brd_fsrv_req *next;
@@ -371,8 +373,11 @@ static int child_prelude(struct brd_fsrv_req *q, bool exec)
          * fd numbers are gone (they may be the handles' numbers now).  Not
          * in exec mode: that child shares our memory (CLONE_VM) but not our
          * fd table, and the objects are ours, their fds intact. */
-        if (!exec)
+        if (!exec) {
                 brd__fork_fds_closed();
+                /* And the memory it was not handed goes too (F35). */
+                brd__fork_drop_unhanded(3, n);
+        }
         if (o->flags & BRD_SPAWN_NULL_STDIO) {
                 fd = open("/dev/null", O_RDWR);
                 if (fd < 0)

@@ -59,6 +59,17 @@ static void registry_unlink(struct brd_seg *s)
         brd_registry_count--;
 }
 
+/* A segment gone from this child: its range is not ours (not mapped, or
+ * unmapped by the caller), nor its guard slot; off the registry.  The
+ * object stays for its owner's brd_seg_close(), which then only frees. */
+static void registry_forget(struct brd_seg *s)
+{
+        s->addr = NULL;
+        brd__guard_drop(s->guard);
+        s->guard = -1;
+        registry_unlink(s);
+}
+
 static void brd_fork_prepare(void)
 {
         /* fork() waits here for any thread inside the registry, so the child
@@ -91,14 +102,10 @@ static void brd_fork_child(void)
                 next = s->reg_next;
                 s->inherited = true;
                 s->creator = false;     /* the parent unlinks its names, never the child */
-                if (s->flags & BRD_SEG_NOFORK) {
-                        /* MADV_DONTFORK: the range is not mapped here; whatever is
-                         * mapped at that address later is not ours to munmap. */
-                        s->addr = NULL;
-                        brd__guard_drop(s->guard);
-                        s->guard = -1;
-                        registry_unlink(s);
-                }
+                /* MADV_DONTFORK: the range is not mapped here; whatever is
+                 * mapped at that address later is not ours to munmap. */
+                if (s->flags & BRD_SEG_NOFORK)
+                        registry_forget(s);
         }
         /* The lock was taken by prepare in the parent's forking thread, which
          * is this thread in the child: unlock is defined.  Re-initialising
@@ -149,6 +156,32 @@ void brd__fork_fds_closed(void)
 {
         /* Async-signal-safe: one store, in the forkserver's child prelude. */
         AO_store(&brd__fds_closed_gen, AO_load(&brd__fork_generation));
+}
+
+void brd__fork_drop_unhanded(int first, int n)
+{
+        struct { uint64_t dev, ino; } kept[BRD__FORK_KEEP_MAX];
+        struct brd_seg *s, *next;
+        struct stat st;
+        int i, m = 0;
+
+        for (i = 0; i < n && i < BRD__FORK_KEEP_MAX; i++) {
+                if (fstat(first + i, &st) == 0 && S_ISREG(st.st_mode)) {
+                        kept[m].dev = st.st_dev;
+                        kept[m].ino = st.st_ino;
+                        m++;
+                }
+        }
+        for (s = brd_registry; s; s = next) {
+                next = s->reg_next;
+                for (i = 0; i < m; i++)
+                        if (kept[i].dev == s->dev && kept[i].ino == s->ino)
+                                break;
+                if (i < m)
+                        continue;
+                (void)munmap(s->addr, s->size);
+                registry_forget(s);
+        }
 }
 
 pid_t brd__getpid_slow(void)

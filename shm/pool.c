@@ -212,10 +212,12 @@ static inline __attribute__((always_inline)) int pool_corrupt(struct brd_pool *p
         return -EBADMSG;
 }
 
-/* false in a forked child of a BRD_POOL_NOFORK pool: nothing is mapped there. */
+/* false where nothing of the pool is mapped: a forked child of a
+ * BRD_POOL_NOFORK pool, or a forkserver child not handed it (its segment is
+ * gone there, brd__fork_drop_unhanded()). */
 static inline bool pool_mapped(const struct brd_pool *p)
 {
-        return !(BRD_UNLIKELY(p->flags & BRD_POOL_NOFORK) && p->fork_gen != brd__fork_gen());
+        return BRD_LIKELY(p->fork_gen == brd__fork_gen()) || p->seg->addr;
 }
 
 /*

@@ -58,10 +58,11 @@ static int size_round(size_t size, size_t *ret)
 }
 
 /* Map @fd, register the segment.  Takes @fd (closed on failure) and, on
- * success only, @name. */
+ * success only, @name.  @st: the file's fstat, NULL to take it here. */
 static int seg_map(int fd, size_t size, unsigned flags, bool creator, char *name,
-                   struct brd_seg **ret_seg)
+                   const struct stat *st, struct brd_seg **ret_seg)
 {
+        struct stat own;
         struct brd_seg *s;
         int r;
 
@@ -77,6 +78,14 @@ static int seg_map(int fd, size_t size, unsigned flags, bool creator, char *name
         s->creator = creator;
         s->name = name;
         s->guard = -1;
+        /* Its file, by which a forkserver child knows a segment it was
+         * handed (brd__fork_drop_unhanded()). */
+        if (!st && fstat(fd, &own) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        s->dev = (st ? st : &own)->st_dev;
+        s->ino = (st ? st : &own)->st_ino;
         s->addr = mmap(NULL, size, PROT_READ | PROT_WRITE,
                        MAP_SHARED | ((flags & BRD_SEG_POPULATE) ? MAP_POPULATE : 0), fd, 0);
         if (s->addr == MAP_FAILED) {
@@ -89,17 +98,6 @@ static int seg_map(int fd, size_t size, unsigned flags, bool creator, char *name
                 goto fail;
         }
         if (flags & BRD_SEG_NAMED) {
-                struct stat st;
-
-                /* Only a creator's is looked up (brd__registry_created()). */
-                if (creator) {
-                        if (fstat(fd, &st) < 0) {
-                                r = -errno;
-                                goto fail;
-                        }
-                        s->dev = st.st_dev;
-                        s->ino = st.st_ino;
-                }
                 s->guard = brd__guard_add(s->addr, size);
                 if (s->guard < 0) {
                         r = s->guard;
@@ -235,7 +233,7 @@ BRD_EXPORT int brd_seg_create(const char *label, size_t size, unsigned flags,
                 r = create_memfd(label, size, &fd);
         if (r < 0)
                 return r;
-        r = seg_map(fd, size, flags, true, name, ret_seg);
+        r = seg_map(fd, size, flags, true, name, NULL, ret_seg);
         if (r < 0 && name) {
                 shm_unlink(name);
                 free(name);
@@ -310,7 +308,7 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
                 return dfd;
         }
         r = seg_map(dfd, (size_t)st.st_size, flags | (named ? BRD_SEG_NAMED : 0), false, name,
-                    ret_seg);
+                    &st, ret_seg);
         if (r < 0)
                 free(name);
         return r;

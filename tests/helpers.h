@@ -28,7 +28,8 @@ int t_fd_set(bool *open, int max);
 int t_shm_count(void);
 /* Mappings of this process backed by a brood segment (a "/memfd:brood:" or
  * "/dev/shm/brood." path in /proc/self/maps): what a leaked mmap leaves
- * once its fd is closed. */
+ * once its fd is closed.  -1 if /proc/self/maps cannot be read; no cmocka
+ * call: usable in a forked child. */
 int t_seg_map_count(void);
 /* fork() for a child that works with this test program (shared flags,
  * rings): it is SIGKILLed when the forking thread exits, so that a child

@@ -492,6 +492,127 @@ static void test_inherited_objects_never_close_handles(void **state)
         t_leak_end(&l);
 }
 
+/* ------------------------------------------ memory not handed (F35) */
+struct unhanded {
+        struct brd_seg *gone, *kept;            /* handed: kept (h[0]) */
+        struct brd_pool *pgone, *pkept;         /* handed: pkept (h[1]) */
+        struct brd_array *agone;                /* rows in pgone */
+        unsigned char *gone_ptr;                /* the parent's view of gone */
+        uint64_t kept_off;                      /* a block of pkept */
+};
+
+/* A fork-mode child handed one segment and one pool: those two are all of
+ * brood's memory it has, inherited objects of the others answer as gone,
+ * and the handed ones work through the inherited objects too.  Exit code =
+ * the number of the first check that failed. */
+static int fn_unhanded(void *arg, struct brd_handle *h, size_t n)
+{
+        struct unhanded *u = arg;
+        uint64_t row = 7;
+        unsigned char *k;
+        uint32_t *w;
+
+        if (n != 2 || t_seg_map_count() != 2)
+                return 10;
+        if (brd_seg_addr(u->gone) != NULL)
+                return 11;
+        k = brd_seg_addr(u->kept);
+        if (!k || k[0] != 0x5a || k[4095] != 0x5a)
+                return 12;
+        if (brd_pool_alloc(u->pgone, 64) != -EBADF || brd_pool_free(u->pgone, u->kept_off) != -EBADF)
+                return 13;
+        if (brd_pool_ptr(u->pgone, brd_array_offset(u->agone)) != NULL)
+                return 14;
+        if (brd_array_push(u->agone, &row, 1) != -EBADF)
+                return 15;
+        w = brd_pool_ptr(u->pkept, u->kept_off);
+        if (!w || brd_pool_alloc(u->pkept, 64) < 0)
+                return 16;
+        *w = 0xabcd;
+        /* Closing the gone ones touches nothing (the parent checks). */
+        brd_array_close(u->agone);
+        brd_pool_close(u->pgone);
+        brd_seg_close(u->gone);
+        return 0;
+}
+
+/* A child that was not handed a segment and writes through the parent's
+ * pointer anyway: SIGSEGV, and nothing written. */
+static int fn_touch_unhanded(void *arg, struct brd_handle *h, size_t n)
+{
+        struct unhanded *u = arg;
+
+        u->gone_ptr[0] = 0x99;
+        return 1;
+}
+
+/*
+ * RELIABILITY F35: a fork-mode child keeps exactly the memory it was
+ * handed.  Every other segment, pool and array of the parent is unmapped
+ * before fn runs: gone to the API (NULL, -EBADF), SIGSEGV through an old
+ * pointer; the handed ones stay mapped and usable.
+ */
+static void test_unhanded_memory_gone(void **state)
+{
+        struct brd_spawn_opts o = { .fn = fn_unhanded, .nhandles = 2 };
+        struct brd_handle h[2];
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct unhanded u;
+        struct t_leak l;
+        uint64_t row = 1, first;
+        int st;
+
+        t_leak_begin(&l);
+        assert_int_equal(brd_seg_create("gone", 4096, 0, &u.gone), 0);
+        assert_int_equal(brd_seg_create("kept", 4096, 0, &u.kept), 0);
+        u.gone_ptr = brd_seg_addr(u.gone);
+        memset(u.gone_ptr, 0x11, 4096);
+        memset(brd_seg_addr(u.kept), 0x5a, 4096);
+        assert_int_equal(brd_pool_create(1 << 20, 0, &u.pgone), 0);
+        assert_int_equal(brd_array_create(u.pgone, sizeof(row), 16, 0, 0, &u.agone), 0);
+        assert_int_equal(brd_pool_create(1 << 20, 0, &u.pkept), 0);
+        u.kept_off = (uint64_t)brd_pool_alloc(u.pkept, 64);
+        assert_true((int64_t)u.kept_off > 0);
+        assert_int_equal(brd_seg_export(u.kept, &h[0]), 0);
+        assert_int_equal(brd_pool_export(u.pkept, &h[1]), 0);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+
+        o.arg = &u;
+        o.handles = h;
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
+        assert_int_equal(brd_child_wait(c, -1, &st), 0);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+        brd_child_free(c);
+        assert_int_equal(*(uint32_t *)brd_pool_ptr(u.pkept, u.kept_off), 0xabcd);
+        /* The parent's own objects are untouched by the child's closes. */
+        assert_int_equal(brd_array_push(u.agone, &row, 1), 0);
+        assert_int_equal(brd_array_read(u.agone, &first, &row, 1), 1);
+        assert_int_equal(row, 1);
+        assert_true(brd_pool_alloc(u.pgone, 64) > 0);
+
+        o.fn = fn_touch_unhanded;
+        o.handles = NULL;
+        o.nhandles = 0;
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
+        assert_int_equal(brd_child_wait(c, -1, &st), 0);
+        assert_true(WIFSIGNALED(st));
+        assert_int_equal(WTERMSIG(st), SIGSEGV);
+        brd_child_free(c);
+        assert_int_equal(u.gone_ptr[0], 0x11);
+
+        brd_fsrv_stop(fs);
+        brd_handle_close(&h[0]);
+        brd_handle_close(&h[1]);
+        brd_array_close(u.agone);
+        brd_pool_close(u.pgone);
+        brd_pool_close(u.pkept);
+        brd_seg_close(u.gone);
+        brd_seg_close(u.kept);
+        t_leak_end(&l);
+}
+
 /* --------------------------------------------- CLOEXEC everywhere (F34) */
 extern char **environ;
 
@@ -1334,6 +1455,7 @@ int main(void)
                 cmocka_unit_test(test_spawn_fds_trade_places),
                 cmocka_unit_test(test_spawn_closed_stdio),
                 cmocka_unit_test(test_exec_script_long_argv),
+                cmocka_unit_test(test_unhanded_memory_gone),
         };
 
         return cmocka_run_group_tests_name("fork-spawn", tests, NULL, NULL);

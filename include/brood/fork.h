@@ -42,12 +42,16 @@
  * brd_fsrv_spawn() returns only once the child is known to have reached fn
  * (fork mode) or execve (exec mode), and returns the child's -errno otherwise.
  *
- * Memory: a fork-mode child keeps only its handles' fds, but, as after any
- * fork(), the parent's mappings: segments and pools stay mapped and usable
- * there, handed or not, since a process tree shares them that way (create
- * them NOFORK to keep them from children, see shm.h).  Rings are never
- * inherited (ringbuf.h): a child reaches one only by attaching a handle.
- * An exec-mode child keeps no memory of the parent at all.
+ * Memory: a fork-mode child keeps brood's shared memory only where it was
+ * handed it (RELIABILITY F35): before fn runs, every segment and pool of the
+ * parent whose file is none of the handles' is unmapped, so the inherited
+ * objects answer as gone (brd_seg_addr() NULL, -EBADF from pools and
+ * arrays) and an old pointer into them faults (SIGSEGV).  A handed segment
+ * or pool stays mapped, and its inherited object works there as in any
+ * forked child.  Rings are never inherited (ringbuf.h): a child reaches one
+ * only by attaching a handle.  The rest of the parent's memory (heap,
+ * stacks, its own mappings) is inherited as after any fork().  An exec-mode
+ * child keeps no memory of the parent at all.
  */
 #ifndef BROOD_FORK_H
 #define BROOD_FORK_H
@@ -143,7 +147,8 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  * @ret_child: the child; untouched on failure
  *
  * The child keeps exactly fds 0, 1, 2 and its handles' fds, renumbered 3, 4,
- * 5... in order.  Of fds 0-2 it closes those that are close-on-exec, as
+ * 5... in order, and (fork mode) of brood's segments and pools only those
+ * the handles name (Memory, above).  Of fds 0-2 it closes those that are close-on-exec, as
  * exec would: with stdio closed, brood's own fds or the host's take those
  * numbers, and a child must not hold what it was not handed.  It has one
  * thread, default signal dispositions, an empty signal mask and (unless

@@ -57,7 +57,10 @@ enum brd_seg_flags {
  * room in tmpfs or the memcg: reported here, never a SIGBUS later); -EMFILE;
  * other -errno.  Nothing is left behind on failure.
  * Concurrency: thread-safe.  Fork: the mapping is inherited (unless NOFORK);
- * the child's copy is marked inherited and never unlinks the name.
+ * the child's copy is marked inherited and never unlinks the name.  A
+ * fork-mode forkserver child keeps it only if it was handed it (a handle of
+ * this segment, or of a pool in it, brd_fsrv_spawn()): otherwise it is
+ * unmapped there before fn runs, gone as a NOFORK one (RELIABILITY F35).
  */
 int brd_seg_create(const char *label, size_t size, unsigned flags, struct brd_seg **ret_seg);
 
@@ -99,7 +102,8 @@ int brd_seg_attach(const struct brd_handle *h, struct brd_seg **ret_seg);
  * @seg: the segment
  * @ret_handle: a BRD_HANDLE_SEG handle owning a new CLOEXEC dup of the fd;
  *              untouched on failure.  Close it with brd_handle_close().
- * Return: 0, -EINVAL, -EBADF (segment gone in this forked child), -EFAULT
+ * Return: 0, -EINVAL, -EBADF (segment gone in this forked child, see
+ * brd_seg_create(); or a forkserver child, whose inherited fds are closed), -EFAULT
  * (brd_seg_check() says so), -errno.
  * Concurrency: thread-safe.
  */
@@ -115,7 +119,8 @@ int brd_seg_export(const struct brd_seg *seg, struct brd_handle *ret_handle);
 void brd_seg_close(struct brd_seg *seg);
 
 /** brd_seg_addr() - base address of the mapping (page aligned); NULL if @seg is NULL
- *  or the mapping is absent in this forked child (BRD_SEG_NOFORK). */
+ *  or the mapping is gone in this forked child (BRD_SEG_NOFORK, or a forkserver
+ *  child not handed it, see brd_seg_create()). */
 void *brd_seg_addr(const struct brd_seg *seg);
 
 /** brd_seg_size() - bytes mapped (the created size rounded up to a page). */
@@ -216,7 +221,7 @@ struct brd_pool;                /* a heap inside one segment, shared by every pr
 
 enum brd_pool_flags {
         BRD_POOL_POPULATE = 1u << 0,    /* prefault the segment */
-        BRD_POOL_NOFORK   = 1u << 1,    /* forked children do not see the pool (-EBADF there) */
+        BRD_POOL_NOFORK   = 1u << 1,    /* forked children do not see the pool (gone there) */
 };
 
 /* Every block brd_pool_alloc() returns is aligned to this many bytes. */
@@ -243,6 +248,10 @@ struct brd_pool_stats {
  * Concurrency: thread-safe.  Fork: the pool is usable in a forked child (it
  * is shared memory, unless BRD_POOL_NOFORK); the child forgets the parent's
  * cache without handing those blocks back, and claims a slot of its own.
+ * The pool is gone (nothing of it mapped: its calls and its arrays' answer
+ * -EBADF, brd_pool_ptr() NULL) in a forked child of a BRD_POOL_NOFORK pool
+ * and in a fork-mode forkserver child that was not handed it (RELIABILITY
+ * F35, see brd_seg_create()).
  * The pool records the creator's pid namespace: the lock names its holder
  * by pid, so processes of another pid namespace (the children of a process
  * that called unshare(CLONE_NEWPID)) get -EXDEV from attach, and from
@@ -265,9 +274,8 @@ int brd_pool_create(size_t size, unsigned flags, struct brd_pool **ret_pool);
 int brd_pool_attach(const struct brd_handle *h, struct brd_pool **ret_pool);
 
 /** brd_pool_export() - a BRD_HANDLE_POOL handle for @pool (new fd); 0, -EINVAL, or -errno:
- *  -EBADF in a forkserver child that was not handed the pool (its fd is gone
- *  there; the inherited mapping still works: pass the pool's handle to the
- *  child to let it export), or -EMFILE. */
+ *  -EBADF for a pool inherited by a forkserver child (its fd is gone there;
+ *  export from the attach of the handle the child was given), or -EMFILE. */
 int brd_pool_export(const struct brd_pool *pool, struct brd_handle *ret_handle);
 
 /** brd_pool_close() - unmap the pool in this process; blocks stay allocated in it. NULL ok. */
@@ -283,7 +291,7 @@ void brd_pool_close(struct brd_pool *pool);
  * closed, whatever the shared state becomes; the pool's other handles find
  * it poisoned too), -ETIMEDOUT when the pool lock stayed held for
  * 2 s (nothing changed; only calls that need the lock: larger blocks, or a
- * size class that ran dry), -EBADF in a forked child of a NOFORK pool,
+ * size class that ran dry), -EBADF where the pool is gone (brd_pool_create()),
  * -EXDEV in a forked child in another pid namespace (see brd_pool_create()).
  * Concurrency: any thread of any process that attached the pool, at once;
  * lock-free up to BRD_POOL_SMALL_MAX while the size class has free blocks.
@@ -307,7 +315,7 @@ int64_t brd_pool_alloc(struct brd_pool *pool, size_t size);
 int brd_pool_free(struct brd_pool *pool, uint64_t off);
 
 /** brd_pool_ptr() - this process's address of offset @off; NULL if @off is not inside the
- *  pool's data area (or the pool is not mapped in this forked child). */
+ *  pool's data area (or the pool is gone here, see brd_pool_create()). */
 void *brd_pool_ptr(const struct brd_pool *pool, uint64_t off);
 
 /**
@@ -353,7 +361,7 @@ int brd_array_create(struct brd_pool *pool, size_t row_size, size_t capacity, si
                      unsigned flags, struct brd_array **ret_array);
 
 /** brd_array_open() - open the array at @off (brd_array_offset() elsewhere); -EPROTO if none is
- *  there, -EBADF in a forked child of a BRD_POOL_NOFORK pool. */
+ *  there, -EBADF where the pool is gone (brd_pool_create()). */
 int brd_array_open(struct brd_pool *pool, uint64_t off, struct brd_array **ret_array);
 
 /** brd_array_offset() - the array's offset in its pool: what another process opens. */
@@ -365,7 +373,7 @@ size_t brd_array_capacity(const struct brd_array *a);
 
 /** brd_array_first(), brd_array_last() - the current positions (acquire loads; a
  *  snapshot of both at once is what brd_array_read() gives). 0 for NULL, and
- *  in a forked child of a BRD_POOL_NOFORK pool (the array is not mapped there). */
+ *  where the pool is gone (brd_pool_create(): the array is not mapped there). */
 uint64_t brd_array_first(const struct brd_array *a);
 uint64_t brd_array_last(const struct brd_array *a);
 
@@ -373,8 +381,8 @@ uint64_t brd_array_last(const struct brd_array *a);
  * brd_array_push() - append @n rows after last.
  * Return: 0; -ENOSPC if they do not fit (without BRD_ARRAY_RING), or if
  * @n > capacity (either mode): nothing is written, indices unchanged;
- * -EINVAL; -EBADF in a forked child of a BRD_POOL_NOFORK pool (nothing of
- * the pool is mapped there); -EXDEV in a process of another pid namespace
+ * -EINVAL; -EBADF where the pool is gone (brd_pool_create(): nothing of
+ * it is mapped there); -EXDEV in a process of another pid namespace
  * than the pool's creator (the writer lock names its holder by pid; reads
  * still work there); -EBADMSG on corrupt indices or a writer lock
  * word that cannot name a process (the handle is poisoned: push, prepend
@@ -427,8 +435,8 @@ void brd_array_close(struct brd_array *a);
  * nothing changed) or -EBADMSG (the pool is poisoned, see brd_pool_alloc()): the
  * block is not given back and @a stays open, its rows intact; call again,
  * or brd_array_close() it.  -EINVAL when the block is no longer
- * live (another process destroyed the array), -EBADF in a forked child of a
- * BRD_POOL_NOFORK pool, -EXDEV in another pid namespace (as
+ * live (another process destroyed the array), -EBADF where the pool is
+ * gone (brd_pool_create()), -EXDEV in another pid namespace (as
  * brd_array_push()): then it only closes this process's view.
  * Concurrency: while it runs, brd_array_open() of the array's offset may
  * fail with -EPROTO.

@@ -259,6 +259,16 @@ void brd__owner_unlock(AO_t *lk);
  * must not close them and its export must fail (-EBADF).
  */
 void brd__fork_fds_closed(void);
+/*
+ * The same prelude, once its fds are placed: unmap every segment inherited
+ * from the parent whose file is not open at one of fds @first..@first+@n-1
+ * (the child's handles), RELIABILITY F35.  Such a segment is then gone as a
+ * NOFORK one is in any forked child (brd_seg_addr() NULL, -EBADF from its
+ * pool and arrays).  @n <= BRD__FORK_KEEP_MAX.  Single-threaded child,
+ * async-signal-safe (fstat, munmap).
+ */
+#define BRD__FORK_KEEP_MAX 256
+void brd__fork_drop_unhanded(int first, int n);
 static inline bool brd__fds_gone(uint64_t obj_gen)
 {
         return obj_gen < AO_load(&brd__fds_closed_gen);
@@ -287,7 +297,7 @@ struct brd_seg {
         uint64_t         gen;           /* fork generation at create/open/attach */
         char            *name;          /* named segments: "/brood...." */
         int              guard;         /* named: its SIGBUS guard slot; else -1 */
-        uint64_t         dev, ino;      /* a named one this process created: its file */
+        uint64_t         dev, ino;      /* its file (memfd or /dev/shm) */
         struct brd_seg  *reg_prev, *reg_next;   /* registry, under the fork lock */
 };
 
