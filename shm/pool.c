@@ -619,7 +619,9 @@ static void slot_free(struct brd_pool_slot *s)
 /*
  * Reap the slots whose owner died without brd_pool_close() (SIGKILL, a
  * crash, exit without close): their blocks go back to the class stacks and
- * the slots become free.  Only owners in our pid namespace are judged.  A
+ * the slots become free.  Only owners in our pid namespace are judged, and
+ * those that died claiming, before they wrote theirs (0): every process
+ * that claims a slot is in the pool's namespace (pool_where()).  A
  * reaper marks the slot with BRD_POOL_REAPING | its pid first (one CAS
  * decides between racing reapers); a reaper that dies midway leaves the
  * mark, and the next one finishes the job (the block CAS makes that safe).
@@ -633,10 +635,13 @@ static void slots_reap(struct brd_pool *p)
                 return;
         for (i = 0; i < p->nslots; i++) {
                 struct brd_pool_slot *s = &p->slots[i];
-                AO_t o = AO_load(&s->owner);
+                AO_t o = AO_load(&s->owner), sns;
                 uint64_t start;
 
-                if (!o || s == p->slot || AO_load(&s->pid_ns) != ns)
+                if (!o || s == p->slot)
+                        continue;
+                sns = AO_load(&s->pid_ns);
+                if (sns && sns != ns)
                         continue;
                 start = (o & BRD_POOL_REAPING) ? 0 : AO_load(&s->start_time);
                 if (!brd__pid_gone(o & ~BRD_POOL_REAPING, start, UINT64_MAX) ||
@@ -672,7 +677,8 @@ static void slot_claim(struct brd_pool *p)
                                 continue;
                         memset(s->n, 0, sizeof(s->n));
                         /* Until these are set a reaper sees start time and
-                         * namespace unknown: alive. */
+                         * namespace unknown: alive unless the pid is gone
+                         * (a claimer killed right here, slots_reap()). */
                         AO_store(&s->start_time, brd__proc_start_time((pid_t)me));
                         AO_store(&s->pid_ns, brd__pid_ns());
                         p->slot = s;

@@ -861,6 +861,49 @@ static void test_pool_hostile_slots(void **state)
         t_leak_end(&l);
 }
 
+/* Every slot claimed by a process that died before it wrote its start time
+ * and pid namespace (killed inside slot_claim()): the next process that
+ * wants a slot reaps one and caches. */
+static void test_pool_slot_claimer_killed(void **state)
+{
+        struct brd_pool_slot *slots;
+        struct brd_pool_hdr *h;
+        struct brd_pool *p;
+        struct t_leak l;
+        int64_t a;
+        uint32_t i, mine = 0, freed = 0;
+        pid_t dead;
+
+        (void)state;
+        assert_true(__libc_single_threaded);    /* the cache needs it */
+        t_leak_begin(&l);
+        dead = t_fork();
+        assert_true(dead >= 0);
+        if (dead == 0)
+                _exit(0);
+        assert_int_equal(t_wait_child(dead), 0);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        h = hdr_of(p);
+        slots = (struct brd_pool_slot *)(void *)((char *)h + h->slots_off);
+        for (i = 0; i < h->nslots; i++) {
+                assert_int_equal(AO_load(&slots[i].owner), 0);         /* none claimed yet */
+                AO_store(&slots[i].owner, (AO_t)dead);
+        }
+        a = brd_pool_alloc(p, 64);
+        assert_true(a > 0);
+        assert_int_equal(brd_pool_free(p, (uint64_t)a), 0);
+        for (i = 0; i < h->nslots; i++) {
+                AO_t o = AO_load(&slots[i].owner);
+
+                mine += o == (AO_t)getpid();
+                freed += o == 0;
+        }
+        assert_int_equal(mine, 1);
+        assert_int_equal(freed, h->nslots - 1);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
 /* The granule of block @off, and its state byte. */
 static uint64_t gran_of(struct brd_pool *p, int64_t off)
 {
@@ -2120,6 +2163,7 @@ int main(void)
                 cmocka_unit_test(test_pool_hostile_state),
                 cmocka_unit_test(test_pool_poison_latched),
                 cmocka_unit_test(test_pool_hostile_slots),
+                cmocka_unit_test(test_pool_slot_claimer_killed),
                 cmocka_unit_test(test_pool_hostile_block_starts),
                 cmocka_unit_test(test_pool_reclaim_scratch_is_private),
                 cmocka_unit_test_setup_teardown(test_pool_reclaimer_killed, t_leak_setup, t_leak_teardown),
