@@ -73,6 +73,10 @@ struct brd_pool {
         uint64_t cache_gen;             /* fork generation the slot belongs to */
         AO_t cache_dirty;               /* 1: may hold blocks (read by any thread) */
         uint32_t cap[BRD_POOL_NCLASSES];        /* blocks kept per class */
+        /* Bytes the cache holds, and at most (the pool's data over twice
+         * its slots): all the caches of live processes together never
+         * keep more than half the pool from the others. */
+        int64_t cached, cache_budget;
         /* Test hook (brd__pool_test_reclaim()): called after pool_reclaim()'s
          * passes, as a peer writing shared memory at that moment. */
         void (*reclaim_peer)(void *hdr, unsigned c, int pass, void *arg);
@@ -693,6 +697,7 @@ static void slot_claim(struct brd_pool *p)
  * slot (still owned there) without touching it. */
 static void cache_flush(struct brd_pool *p)
 {
+        p->cached = 0;
         if (p->cache_gen != brd__fork_gen()) {
                 p->slot = NULL;
                 p->slot_tried = false;
@@ -981,6 +986,7 @@ static int pool_wrap(struct brd_seg *seg, const struct layout *l, unsigned flags
         p->slots = (struct brd_pool_slot *)(void *)(p->base + l->slots_off);
         p->nslots = l->nslots;
         p->fork_gen = p->cache_gen = p->ok_gen = brd__fork_gen();
+        p->cache_budget = (int64_t)(p->data_size / (2 * (p->nslots ? p->nslots : 1)));
         for (unsigned c = 0; c < BRD_POOL_NCLASSES; c++) {
                 /* About 256 KiB per class at most, 4..32 blocks. */
                 uint64_t cap = (256 * 1024) / class_size(c);
@@ -1289,6 +1295,7 @@ BRD_EXPORT int64_t brd_pool_alloc(struct brd_pool *pool, size_t size)
                                          AO_char_load(&pool->st[g]) != BRD_GS(c, BRD_GS_CACHED)))
                                 return pool_corrupt(pool);
                         s->n[c] = (uint8_t)(n - 1);
+                        pool->cached -= (int64_t)class_size(c);
                         /* Only this process's only thread touches a CACHED
                          * block while its owner lives. */
                         AO_char_store(&pool->st[g], BRD_GS(c, BRD_GS_ALLOC));
@@ -1346,13 +1353,15 @@ BRD_EXPORT int brd_pool_free(struct brd_pool *pool, uint64_t off)
                 if (BRD_UNLIKELY(r < 0))
                         return r == -EBADMSG ? pool_corrupt(pool) : r;
                 s = cache_get(pool);
-                if (s && (n = s->n[c]) < pool->cap[c]) {
+                if (s && (n = s->n[c]) < pool->cap[c] &&
+                    pool->cached + (int64_t)class_size(c) <= pool->cache_budget) {
                         /* Same deciding CAS, into the cache instead of the stack. */
                         if (!AO_char_compare_and_swap_full(&pool->st[g], BRD_GS(c, BRD_GS_ALLOC),
                                                            BRD_GS(c, BRD_GS_CACHED)))
                                 return -EINVAL;
                         s->blk[c][n] = (uint32_t)g;
                         s->n[c] = (uint8_t)(n + 1);
+                        pool->cached += (int64_t)class_size(c);
                         if (BRD_UNLIKELY(!AO_load(&pool->cache_dirty)))
                                 AO_store(&pool->cache_dirty, 1);
                         return 0;

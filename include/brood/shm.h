@@ -203,10 +203,12 @@ int brd_seg_check(const struct brd_seg *seg);
  * that it returns -ETIMEDOUT, having changed nothing.  When
  * the buddy allocator runs dry, spans of small blocks that are entirely free
  * are given back to it, so space freed in one size serves any other.
- * While a process has a single thread, a small cache per size class (at
- * most ~1.3 MiB, which in a pool of a few MiB is a large share of it: an
- * alloc elsewhere can meet -ENOSPC while a live, idle process caches freed
- * blocks) makes an alloc/free pair one atomic operation; it is given
+ * While a process has a single thread, a small cache per size class makes
+ * an alloc/free pair one atomic operation.  A process's cache holds at most
+ * ~1.3 MiB, and at most the pool's data over twice its number of slots, so
+ * that the caches of all live processes together never hold more than half
+ * the pool (an alloc elsewhere can meet -ENOSPC while live, idle processes
+ * cache freed blocks, but only once the other half is in use); it is given
  * back when a second thread appears or at brd_pool_close(), and a forked
  * child forgets the parent's (those blocks stay the parent's): no block is
  * ever owned twice.  The cache is listed in a slot in the pool (one per
