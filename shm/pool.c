@@ -441,6 +441,9 @@ static int buddy_free(struct brd_pool *p, uint32_t i, unsigned k, uint64_t limit
         return list_push(p, k, i);
 }
 
+static int span_give_back(struct brd_pool *p, unsigned c, uint64_t i, uint64_t limit);
+static bool span_release_cut(const struct brd_pool *p, unsigned c, uint64_t i);
+
 /*
  * Rebuild everything the lock protects from the page words, after a holder
  * died (pool_lock() took the lock over).  Lock-free users keep running
@@ -485,6 +488,16 @@ static int pool_repair(struct brd_pool *p)
                         k = span_order(arg);
                         if (!block_fits(p, i, k))
                                 return -EBADMSG;
+                        /* A release the dead holder began: finish it.  Its
+                         * blocks were all off the class stack (reclaim
+                         * counted them on its detached chain); those still
+                         * in limbo fail limbo_return()'s check. */
+                        if (span_release_cut(p, arg, i)) {
+                                r = span_give_back(p, arg, i, i);
+                                if (r < 0)
+                                        return r;
+                                break;
+                        }
                         for (j = 1; j < (1ull << k); j++)
                                 pg_set(p, (uint32_t)(i + j), w);
                         break;
@@ -778,6 +791,64 @@ static uint64_t span_carve(struct brd_pool *p, unsigned c, uint32_t i)
         return g0;
 }
 
+/* The reclaim test hook's passes inside span_give_back(): a peer (or a
+ * death) with half the block states cleared, then half the page words. */
+#define RECLAIM_HOOK_STATES 3
+#define RECLAIM_HOOK_WORDS  4
+
+/*
+ * Give span @i of class @c to the buddy allocator (coalescing below
+ * @limit): its block states cleared first, then its tail page words, each
+ * in order, and its head word last.  A holder that dies in it leaves a span
+ * that span_release_cut() recognises and pool_repair() finishes here.
+ */
+static int span_give_back(struct brd_pool *p, unsigned c, uint64_t i, uint64_t limit)
+{
+        unsigned so = span_order(c);
+        uint64_t np = 1ull << so, g0 = i * BRD_POOL_GRANS_PER_PAGE;
+        uint64_t ng = np * BRD_POOL_GRANS_PER_PAGE, j;
+
+        for (j = 0; j < ng / 2; j++)
+                AO_char_store(&p->st[g0 + j], BRD_GS_NONE);
+        if (BRD_UNLIKELY(p->reclaim_peer != NULL))
+                p->reclaim_peer(p->base, c, RECLAIM_HOOK_STATES, p->reclaim_arg);
+        for (; j < ng; j++)
+                AO_char_store(&p->st[g0 + j], BRD_GS_NONE);
+        for (j = 1; j < np / 2; j++)
+                pg_set(p, (uint32_t)(i + j), BRD_PG_WORD(BRD_PG_NONE, 0));
+        if (BRD_UNLIKELY(p->reclaim_peer != NULL))
+                p->reclaim_peer(p->base, c, RECLAIM_HOOK_WORDS, p->reclaim_arg);
+        for (; j < np; j++)
+                pg_set(p, (uint32_t)(i + j), BRD_PG_WORD(BRD_PG_NONE, 0));
+        pg_set(p, (uint32_t)i, BRD_PG_WORD(BRD_PG_FREE, so));
+        return buddy_free(p, (uint32_t)i, so, limit);
+}
+
+/*
+ * Was span @i of class @c (its head word says SPAN) cut short in
+ * span_give_back()?  Its block states then read cleared from the first on
+ * and FREE after (or all cleared), nothing else.  A live span never has a
+ * cleared block start: span_carve() sets them all before its head word.
+ */
+static bool span_release_cut(const struct brd_pool *p, unsigned c, uint64_t i)
+{
+        uint64_t g0 = i * BRD_POOL_GRANS_PER_PAGE, gpb = class_size(c) / BRD_POOL_GRAN;
+        uint64_t nblk = ((uint64_t)BRD_POOL_PAGE << span_order(c)) / class_size(c), b;
+        bool seen_free = false;
+
+        if (AO_char_load(&p->st[g0]) != BRD_GS_NONE)
+                return false;
+        for (b = 1; b < nblk; b++) {
+                unsigned char v = AO_char_load(&p->st[g0 + b * gpb]);
+
+                if (v == BRD_GS(c, BRD_GS_FREE))
+                        seen_free = true;
+                else if (v != BRD_GS_NONE || seen_free)
+                        return false;
+        }
+        return true;
+}
+
 /*
  * Return span @i of class @c whose blocks are all held by the caller: 0, or
  * -EBADMSG (nothing written) if its page words or block states say
@@ -797,12 +868,7 @@ static int span_release(struct brd_pool *p, unsigned c, uint32_t i)
         for (j = 0; j < np * BRD_POOL_GRANS_PER_PAGE; j += gpb)
                 if (AO_char_load(&p->st[g0 + j]) != BRD_GS(c, BRD_GS_FREE))
                         return -EBADMSG;
-        for (j = 0; j < np * BRD_POOL_GRANS_PER_PAGE; j++)
-                AO_char_store(&p->st[g0 + j], BRD_GS_NONE);
-        for (j = 1; j < np; j++)
-                pg_set(p, (uint32_t)(i + j), BRD_PG_WORD(BRD_PG_NONE, 0));
-        pg_set(p, i, BRD_PG_WORD(BRD_PG_FREE, so));
-        return buddy_free(p, i, so, UINT64_MAX);
+        return span_give_back(p, c, i, UINT64_MAX);
 }
 
 /* Check that @g is a FREE block start of class @c in a span that lies in

@@ -258,8 +258,10 @@ int brd__pool_attach_test(const struct brd_handle *h, void (*peer)(void *hdr, vo
  * Test hook: from now on the reclaim pass (run under the pool lock when the
  * buddy allocator is dry) calls @peer(mapping base, class, pass, @arg) after
  * pass 1 (counting) and pass 2 (splitting) over each class stack it
- * detached: a peer rewriting shared memory at those moments.  @peer NULL:
- * no calls.  For this handle only.
+ * detached, and, as it gives a wholly free span back, with pass 3 once half
+ * the span's block states are cleared and pass 4 once half its page words
+ * are: a peer rewriting shared memory (or a death) at those moments.
+ * @peer NULL: no calls.  For this handle only.
  */
 void brd__pool_test_reclaim(struct brd_pool *pool,
                             void (*peer)(void *hdr, unsigned c, int pass, void *arg), void *arg);
