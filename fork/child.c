@@ -147,8 +147,11 @@ int brd__child_ladder(struct brd_child *first, size_t max, int grace_ms)
                  * all are waited with one absolute deadline: in parallel. */
                 for (c = first, i = 0; c && i < max; c = c->next, i++) {
                         if (child_running(c)) {
-                                c->sig_err = pidfd_send_signal(c->pidfd, sigs[k], NULL, 0) < 0 &&
-                                             errno != ESRCH ? -errno : 0;
+                                int e2 = pidfd_send_signal(c->pidfd, sigs[k], NULL, 0) < 0 &&
+                                         errno != ESRCH ? -errno : 0;
+
+                                if (k == 2)
+                                        __atomic_store_n(&c->kill_err, e2, __ATOMIC_RELAXED);
                                 any = true;
                         }
                 }
@@ -161,11 +164,11 @@ int brd__child_ladder(struct brd_child *first, size_t max, int grace_ms)
                         brd__now_ns() + (int64_t)(grace_ms > BRD_FSRV_UNKILLABLE_MS ?
                                                   grace_ms : BRD_FSRV_UNKILLABLE_MS) * 1000000;
                 for (c = first, i = 0; c && i < max; c = c->next, i++) {
-                        bool unkillable = k == 2 && c->sig_err;
+                        int ke = k == 2 ? __atomic_load_n(&c->kill_err, __ATOMIC_RELAXED) : 0;
 
-                        if (child_wait_until(c, unkillable ? stuck : deadline, false, false,
-                                             NULL) == -ETIMEDOUT && unkillable && !e)
-                                e = c->sig_err;
+                        if (child_wait_until(c, ke ? stuck : deadline, false, false,
+                                             NULL) == -ETIMEDOUT && ke && !e)
+                                e = ke;
                 }
         }
         return e;

@@ -50,6 +50,7 @@
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -560,6 +561,7 @@ static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
  * read.  Keep in sync with child_prelude()/child_report(). */
 static void fsrv_bind(void)
 {
+        struct stat st;
         struct sigaction sa;
         struct rlimit rl;
         sigset_t set;
@@ -571,6 +573,8 @@ static void fsrv_bind(void)
         (void)close_range(1, 0, 0);             /* first > last: EINVAL */
         (void)close(-1);
         (void)open("", O_RDONLY | O_CLOEXEC);   /* ENOENT */
+        (void)fstat(-1, &st);                   /* EBADF: brd__fork_drop_unhanded() */
+        (void)munmap(NULL, 0);                  /* EINVAL */
         (void)getrlimit(RLIMIT_NOFILE, &rl);
         (void)sigaction(0, NULL, &sa);          /* EINVAL */
         (void)sigemptyset(&set);

@@ -204,9 +204,9 @@ static int ring_map(struct brd_ring *r, int fd, uint64_t off)
  * changing.  The claim is made before the first write to this role's side
  * (the arm state of attach), so that a refused attach disturbs nothing.
  */
-static int role_claim(struct brd_ring *r)
+static int role_claim(struct brd_ring *r, AO_t me)
 {
-        AO_t me = brd__owner_word(), o;
+        AO_t o;
         int k;
 
         for (k = 0; k < 64; k++) {
@@ -221,7 +221,7 @@ static int role_claim(struct brd_ring *r)
 
 BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring)
 {
-        bool claimed = false;
+        AO_t claimed = 0;               /* the claim word we wrote (role_claim()) */
         struct brd_ring_hdr *hdr;
         struct brd_ring *r;
         struct epoll_event ev = { .events = EPOLLIN };
@@ -313,10 +313,12 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         }
         st = AO_load(&r->own->state);
         if (!(st & BRD_RING_ST_CLOSED)) {
-                e = role_claim(r);
+                AO_t me = brd__owner_word();
+
+                e = role_claim(r, me);
                 if (e < 0)
                         goto fail;
-                claimed = true;
+                claimed = me;
                 st = AO_load(&r->own->state);   /* closed by the one we follow? */
         }
         if (st & BRD_RING_ST_CLOSED) {
@@ -385,9 +387,11 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         *ret_ring = r;
         return 0;
 fail:
-        /* Nobody watches the claim word but attaches: give it back. */
+        /* Nobody watches the claim word but attaches: give it back (the
+         * word written, not one computed again: its start time may read
+         * differently now). */
         if (claimed)
-                (void)AO_compare_and_swap_full(&r->own->claim, brd__owner_word(), 0);
+                (void)AO_compare_and_swap_full(&r->own->claim, claimed, 0);
         ring_free(r);
         return e;
 }

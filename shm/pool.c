@@ -633,12 +633,18 @@ static void slot_free(struct brd_pool_slot *s)
         AO_store_release(&s->owner, 0);
 }
 
+/* A slot's pid namespace when its owner could not tell its own (no /proc):
+ * pool_where() let it in, but its pid may be of another namespace.  No
+ * namespace has inode 1 (the kernel numbers them from 0xeffffff0 up). */
+#define SLOT_NS_UNKNOWN 1
+
 /*
  * Reap the slots whose owner died without brd_pool_close() (SIGKILL, a
  * crash, exit without close): their blocks go back to the class stacks and
  * the slots become free.  Only owners in our pid namespace are judged, and
- * those that died claiming, before they wrote theirs (0): every process
- * that claims a slot is in the pool's namespace (pool_where()).  A
+ * those that died claiming, before they wrote theirs (0): a claimer that
+ * knows its namespace is in the pool's (pool_where()), and one that does
+ * not writes SLOT_NS_UNKNOWN, never judged.  A
  * reaper marks the slot with BRD_POOL_REAPING | its pid first (one CAS
  * decides between racing reapers); a reaper that dies midway leaves the
  * mark, and the next one finishes the job (the block CAS makes that safe).
@@ -697,7 +703,7 @@ static void slot_claim(struct brd_pool *p)
                          * namespace unknown: alive unless the pid is gone
                          * (a claimer killed right here, slots_reap()). */
                         AO_store(&s->start_time, brd__proc_start_time((pid_t)me));
-                        AO_store(&s->pid_ns, brd__pid_ns());
+                        AO_store(&s->pid_ns, brd__pid_ns() ? brd__pid_ns() : SLOT_NS_UNKNOWN);
                         p->slot = s;
                         return;
                 }

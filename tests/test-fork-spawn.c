@@ -419,19 +419,24 @@ struct inherited {
         struct brd_seg *seg;
         struct brd_ring *ring;
         struct brd_pool *pool;
+        struct brd_seg *handed;         /* the parent's object of handle 0's segment */
 };
 
 /* After the prelude the inherited objects' fd numbers may be the handles'
  * numbers: closing the inherited objects must leave the handles alone, and
- * exporting an inherited segment must fail rather than dup a stranger. */
+ * exporting an inherited segment must fail rather than dup a stranger: a
+ * handed one (still mapped here) as well as one gone here (F35). */
 static int fn_inherited_close(void *arg, struct brd_handle *h, size_t n)
 {
         struct inherited *in = arg;
         struct brd_handle x;
         size_t i;
 
-        if (brd_seg_export(in->seg, &x) != -EBADF)
+        if (brd_seg_export(in->seg, &x) != -EBADF || brd_seg_addr(in->seg))
                 return 1;
+        if (!brd_seg_addr(in->handed) || brd_seg_export(in->handed, &x) != -EBADF)
+                return 2;
+        brd_seg_close(in->handed);
         brd_seg_close(in->seg);
         brd_ring_close(in->ring);
         brd_pool_close(in->pool);
@@ -460,15 +465,19 @@ static void test_inherited_objects_never_close_handles(void **state)
 
         t_leak_begin(&l);
         /* Inherited objects first: they get the low fd numbers that the
-         * child's handles (3, 4, ...) will reuse. */
+         * child's handles (3, 4, ...) will reuse.  The first handed segment
+         * before them all: its fd number is handle 0's in the child. */
+        assert_int_equal(brd_seg_create("h", 4096, 0, &hs[0]), 0);
         assert_int_equal(brd_seg_create("inh", 4096, 0, &in.seg), 0);
         assert_int_equal(brd_ring_create(4096, 0, &rp, &rc), 0);
         assert_int_equal(brd_ring_attach(&rc, &in.ring), 0);
         assert_int_equal(brd_pool_create(1 << 20, 0, &in.pool), 0);
         for (i = 0; i < 6; i++) {
-                assert_int_equal(brd_seg_create("h", 4096, 0, &hs[i]), 0);
+                if (i > 0)
+                        assert_int_equal(brd_seg_create("h", 4096, 0, &hs[i]), 0);
                 assert_int_equal(brd_seg_export(hs[i], &h[i]), 0);
         }
+        in.handed = hs[0];
         assert_int_equal(brd_fsrv_start(0, &fs), 0);
         {
                 struct brd_spawn_opts o = { .fn = fn_inherited_close, .arg = &in, .handles = h,

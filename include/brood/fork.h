@@ -48,7 +48,9 @@
  * objects answer as gone (brd_seg_addr() NULL, -EBADF from pools and
  * arrays) and an old pointer into them faults (SIGSEGV).  A handed segment
  * or pool stays mapped, and its inherited object works there as in any
- * forked child.  Rings are never inherited (ringbuf.h): a child reaches one
+ * forked child.  (A segment that another thread is creating or closing at
+ * the moment of the fork is not yet, or no longer, listed: it may stay
+ * mapped in the child, where no object of it can be reached.)  Rings are never inherited (ringbuf.h): a child reaches one
  * only by attaching a handle.  The rest of the parent's memory (heap,
  * stacks, its own mappings) is inherited as after any fork().  An exec-mode
  * child keeps no memory of the parent at all.
@@ -196,14 +198,16 @@ void brd_fsrv_stop(struct brd_fsrv *fs);
  * through PDEATHSIG).  A child that the SIGKILL cannot reach (-EPERM from an
  * LSM) is waited for BRD_FSRV_UNKILLABLE_MS or @grace_ms more, whichever is
  * longer, then left: the thread's exit, which sends its PDEATHSIG, is the
- * last try, and brd_child_wait() reaps it if that ends it.  The children's statuses are kept: brd_child_wait()
+ * last try (the same LSM may deny that too), and brd_child_wait() reaps it
+ * if that ends it.  The children's statuses are kept: brd_child_wait()
  * still returns each one once.  The struct brd_child objects stay valid: free
  * them with brd_child_free(), before or after this call; the forkserver's
  * memory goes when both it and its last child are released.
  * Concurrency: call once, from any thread.  brd_fsrv_spawn() calls already
  * under way when stop begins fail with -ESHUTDOWN or return a child that
  * stop then stops; spawns and brd_child_free() calls made while the ladder
- * runs wait for it to end (up to 2 x @grace_ms), then spawns answer
+ * runs wait for it to end (up to 2 x @grace_ms, and the wait for a child
+ * SIGKILL cannot reach), then spawns answer
  * -ESHUTDOWN.  Like any freed object, no call on @fs may begin after
  * stop may have returned: stop frees @fs unless a child object or a spawn
  * holds it, and a spawn holds it from its first use of @fs, a few
@@ -288,7 +292,9 @@ int brd_child_stop(struct brd_child *c, int grace_ms, int *ret_status);
  * A child that has not been reaped yet is killed (SIGKILL) and reaped first,
  * so that nothing outlives its handle: no zombie, no orphan.  To let a child
  * run on, keep its brd_child.  One that SIGKILL cannot reach (an LSM) is
- * left running and unreaped; its PDEATHSIG still ends it with the forkserver.  Safe before or after brd_fsrv_stop().
+ * left running and unreaped: its PDEATHSIG, sent as the forkserver thread
+ * exits, is its last chance, which the same LSM may deny too (then it
+ * outlives its handle).  Safe before or after brd_fsrv_stop().
  * Concurrency: not with another call on the same child.  Fork: in a forked
  * child of the owner it only closes the inherited pidfd and frees memory.
  */

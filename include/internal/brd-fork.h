@@ -93,7 +93,9 @@ struct brd_child {
         int status;                     /* waitpid format, valid from EXITED */
         bool linked;                    /* in fs->children (holds a reference on fs) */
         bool eintr;                     /* brd_child_wait() returns -EINTR (BRD_FSRV_EINTR) */
-        int sig_err;                    /* the ladder's last signal: -errno if it failed */
+        /* The last SIGKILL a ladder sent: -errno if it failed.  Atomic:
+         * ladders on one child may run at once (stop, fsrv stop). */
+        int kill_err;
         uint64_t fork_gen;
 };
 
