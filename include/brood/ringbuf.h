@@ -212,7 +212,8 @@ int     brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring);
  * consumer closed or died: no SIGPIPE);
  * -ECANCELED; -EINTR (BRD_RING_EINTR only); -EBADMSG (poisoned); -EBADF
  * (consumer end, or inherited).  A close of the consumer shows at the next
- * call; its death (no close) only once a call would wait for room, or to a
+ * call of a message that fits (one past max_msg answers -EMSGSIZE until a
+ * call has seen the close); its death (no close) only once a call would wait for room, or to a
  * brd_ring_fd() user (the hot path makes no system call): the messages
  * sent before are lost with it.
  * Concurrency: one producer thread.  Fork: -EBADF in a child that inherited it.
