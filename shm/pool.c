@@ -686,7 +686,7 @@ static void slots_reap(struct brd_pool *p)
  * free); one attempt per process, the cache is an optimisation. */
 static void slot_claim(struct brd_pool *p)
 {
-        uint64_t me = (uint64_t)brd__getpid();
+        uint64_t me = (uint64_t)brd__getpid(), ns = brd__pid_ns();
         uint32_t i;
         int pass;
 
@@ -703,7 +703,7 @@ static void slot_claim(struct brd_pool *p)
                          * namespace unknown: alive unless the pid is gone
                          * (a claimer killed right here, slots_reap()). */
                         AO_store(&s->start_time, brd__proc_start_time((pid_t)me));
-                        AO_store(&s->pid_ns, brd__pid_ns() ? brd__pid_ns() : SLOT_NS_UNKNOWN);
+                        AO_store(&s->pid_ns, ns ? ns : SLOT_NS_UNKNOWN);
                         p->slot = s;
                         return;
                 }

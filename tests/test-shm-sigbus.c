@@ -169,6 +169,25 @@ static volatile unsigned char *foreign_shrunk_map(void *where)
         return p;
 }
 
+/* A child with the guard and the default SIGBUS action faults in a foreign
+ * mapping at @where (NULL: anywhere): the guard passes the fault on, and
+ * the child dies by SIGBUS, as it would unguarded. */
+static void guarded_foreign_fault_kills(void *where)
+{
+        pid_t pid = fork_default_sigbus();
+
+        if (pid == 0) {
+                volatile unsigned char *f;
+
+                if (brd_seg_sigbus_guard() != 0)
+                        _exit(1);
+                f = foreign_shrunk_map(where);
+                (void)f[4096];
+                _exit(2);
+        }
+        assert_int_equal(t_wait_child(pid), 128 + SIGBUS);
+}
+
 static volatile sig_atomic_t host_hits;
 
 static void host_sigbus(int sig, siginfo_t *si, void *uc)
@@ -207,17 +226,7 @@ static void test_other_sigbus_goes_on(void **state)
         assert_int_equal(t_wait_child(pid), 0);
 
         /* To the default action: the fault kills, as it would unguarded. */
-        pid = fork_default_sigbus();
-        if (pid == 0) {
-                volatile unsigned char *f;
-
-                if (brd_seg_sigbus_guard() != 0)
-                        _exit(1);
-                f = foreign_shrunk_map(NULL);
-                (void)f[4096];
-                _exit(2);
-        }
-        assert_int_equal(t_wait_child(pid), 128 + SIGBUS);
+        guarded_foreign_fault_kills(NULL);
 
         /* So does a SIGBUS sent with kill(), and an ignored one is ignored. */
         pid = fork_default_sigbus();
@@ -380,23 +389,10 @@ static void test_concurrent_faults_map_once(void **state)
 static void test_nofork_range_not_guarded_in_child(void **state)
 {
         struct brd_seg *s;
-        void *where;
-        pid_t pid;
 
         (void)state;
         assert_int_equal(brd_seg_create("nofork", SEG_SIZE, BRD_SEG_NAMED | BRD_SEG_NOFORK, &s), 0);
-        where = brd_seg_addr(s);
-        pid = fork_default_sigbus();
-        if (pid == 0) {
-                volatile unsigned char *f;
-
-                if (brd_seg_sigbus_guard() != 0)
-                        _exit(1);
-                f = foreign_shrunk_map(where);
-                (void)f[4096];
-                _exit(2);
-        }
-        assert_int_equal(t_wait_child(pid), 128 + SIGBUS);
+        guarded_foreign_fault_kills(brd_seg_addr(s));
         brd_seg_close(s);
 }
 
