@@ -382,8 +382,7 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
          * ours can skip its fence, and before the doorbell below. */
         AO_nop_full();
         /* A peer already asleep re-reads our side and starts watching us. */
-        ring_bell(r);
-        r->st.doorbells = 0;
+        ring_wake_peer(r);
         *ret_ring = r;
         return 0;
 fail:
@@ -419,7 +418,7 @@ void brd__ring_bell_for(struct brd_ring *r, uint64_t st)
                 }
                 r->fence_left = BRD_RING_FENCE_PUBLISHES;
         }
-        ring_bell(r);
+        ring_bell(r, st);
 }
 
 int brd__ring_final(struct brd_ring *r, int e)
@@ -462,9 +461,7 @@ BRD_EXPORT int brd_ring_interrupt(struct brd_ring *r)
                 return -EINVAL;
         if (!ring_mine(r))
                 return -EBADF;
-        /* The flag is the truth (spinners read it); the eventfd wakes poll. */
-        AO_store_release(&r->intr, 1);
-        efd_signal(r->efd_intr);
+        ring_intr(r);
         return 0;
 }
 
@@ -493,8 +490,7 @@ BRD_EXPORT void brd_ring_close(struct brd_ring *r)
          * that this cancel is close's: even a write that moved bytes
          * answers -ECANCELED (stream_write_cancelled()). */
         if (mine && AO_compare_and_swap_full(&r->held, 1, RING_HOLD_CLOSING)) {
-                AO_store_release(&r->intr, 1);
-                efd_signal(r->efd_intr);
+                ring_intr(r);
                 while (AO_load_acquire(&r->held))
                         sched_yield();
         }
@@ -507,7 +503,7 @@ BRD_EXPORT void brd_ring_close(struct brd_ring *r)
                  * producer, the final tail is visible before CLOSED. */
                 AO_store_release(&r->own->state, r->seq * BRD_RING_ST_SEQ1 | BRD_RING_ST_CLOSED);
                 AO_nop_full();
-                ring_bell(r);
+                ring_wake_peer(r);
         }
         ring_free(r);
 }

@@ -13,7 +13,9 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/futex.h>
 
 #include <brood/ringbuf.h>
 #include <brood/shm.h>
@@ -41,6 +43,11 @@
 #define RING_FALLBACK_MS 20
 /* Poll bound of a sleep while no peer is watched (none attached yet). */
 #define RING_UNATTACHED_MS 50
+/* How long a wait sleeps on futexes before it sleeps in its epoll set,
+ * which alone watches the peer's pidfd (ringbuf/wait.c): the bound of a
+ * death's detection, at the cost of one wake-up per wait that sleeps
+ * longer. */
+#define RING_FUTEX_MS 20
 #define RING_TOKEN 0x6272642d72696e67ull       /* "brd-ring" */
 /* r->held while brd_ring_close() in another thread waits for the holder:
  * the holder was cancelled for good (a write answers -ECANCELED, not its
@@ -137,7 +144,7 @@ struct brd_ring {
 
         /* Waiting. */
         int64_t spin_ns;                /* spin budget, see brd__ring_spin_next() */
-        bool armed, mb_failed, peer_dead, no_pidfd, final_rung, tfd_set;
+        bool armed, mb_failed, peer_dead, no_pidfd, no_futex, final_rung, tfd_set;
         uint64_t seq;
         /* The fence mode (brd-ring.h, BRD_RING_FENCE_*).  Sleeper: what its
          * membarriers cost (an average); whether it asks the peer to fence
@@ -152,6 +159,7 @@ struct brd_ring {
         pid_t peer_pid;
         uint64_t peer_start;
         AO_t intr;                      /* brd_ring_interrupt() pending */
+        unsigned intr_gen;              /* a futex: moves with every interrupt (ring_intr()) */
         AO_t held;                      /* a call that may wait is running (ring_hold());
                                          * RING_HOLD_CLOSING: and close waits for it */
         AO_t fd_used;                   /* brd_ring_fd() was called */
@@ -237,10 +245,53 @@ static inline void bell_ring(int fd)
         (void)!write(fd, &zero, sizeof(zero));
 }
 
-static inline void ring_bell(struct brd_ring *r)
+/* futex(2) FUTEX_WAKE of one sleeper on @w; @op_flags: 0 for a word in
+ * shared memory, FUTEX_PRIVATE_FLAG for one in this process's. */
+static inline void futex_wake1(unsigned *w, int op_flags)
 {
-        bell_ring(r->efd_peer);
+        (void)syscall(SYS_futex, w, FUTEX_WAKE | op_flags, 1, NULL, NULL, 0);
+}
+
+/*
+ * Ring the peer's FUTEX arm: move our bell word, then wake it.  The peer
+ * read the bell before it armed and waits for it to differ from that
+ * (futex_waitv()), so this ring is either seen by that compare or wakes it
+ * once queued.  Release: the read of the peer's state that found it armed
+ * comes before the bell's new value (pairs with the acquire read of the
+ * bell before the arm, wait.c): the bell it read cannot be this one.
+ */
+static inline void ring_futex(struct brd_ring *r)
+{
+        AO_int_store_release(&r->own->bell, AO_int_load(&r->own->bell) + 1);
+        futex_wake1(&r->own->bell, 0);
+}
+
+/* Ring the peer's arm of state word @st, the way the arm asks. */
+static inline void ring_bell(struct brd_ring *r, uint64_t st)
+{
+        if (st & BRD_RING_ST_FUTEX)
+                ring_futex(r);
+        else
+                bell_ring(r->efd_peer);
         r->st.doorbells++;
+}
+
+/* Attach and close: wake the peer however it sleeps, if it does. */
+static inline void ring_wake_peer(struct brd_ring *r)
+{
+        ring_futex(r);
+        bell_ring(r->efd_peer);
+}
+
+/* Interrupt the call that runs, or the next one: the flag is the truth
+ * (spinners read it), the interrupt eventfd wakes an epoll sleep, the
+ * generation a futex sleep (it read the generation before the flag). */
+static inline void ring_intr(struct brd_ring *r)
+{
+        AO_store_release(&r->intr, 1);
+        AO_int_fetch_and_add1_release(&r->intr_gen);
+        futex_wake1(&r->intr_gen, FUTEX_PRIVATE_FLAG);
+        efd_signal(r->efd_intr);
 }
 
 /* The peer sleeps (its state word @st): ring its doorbell, once per arm. */

@@ -304,7 +304,7 @@ static RING_SLOW int prod_place_early(struct brd_ring *r, uint64_t len, uint64_t
         if (r->cap < RING_EARLY_CAP_MIN || r->cap > RING_EARLY_CAP_MAX || *ret_end >= end ||
             off < RING_EARLY_FRAMES * (size + BRD_RING_ALIGN_PAGE))
                 return 0;
-        if (!AO_load(&r->peer_side->waiting) &&
+        if (!AO_int_load(&r->peer_side->waiting) &&
             !(AO_load(&r->peer_side->state) & BRD_RING_ST_SLEEPING))
                 return 0;
         /* Waiting, it has consumed what we published: the head we hold
@@ -841,10 +841,10 @@ static int cons_wait(struct brd_ring *r, int timeout_ms, int64_t deadline)
         int e;
 
         if (say)
-                AO_store(&r->own->waiting, 1);
+                AO_int_store(&r->own->waiting, 1);
         e = brd__ring_wait(r, 0, timeout_ms, deadline);
         if (say)
-                AO_store(&r->own->waiting, 0);
+                AO_int_store(&r->own->waiting, 0);
         return e;
 }
 

@@ -34,6 +34,8 @@
 static int mb_calls;            /* membarrier(GLOBAL_EXPEDITED) in this process */
 static bool mb_fail;            /* make them fail (EPERM) */
 static bool pidfd_fail;         /* make pidfd_open fail (EPERM, as under seccomp) */
+static int futex_calls;         /* futex_waitv() in this process */
+static bool futex_fail;         /* make them fail (ENOSYS, as on Linux < 5.16) */
 
 /* The library's syscall() calls, with their argument counts: a call this
  * does not know aborts the test rather than read arguments never passed. */
@@ -41,8 +43,9 @@ long __real_syscall(long nr, ...);
 long __wrap_syscall(long nr, ...);
 long __wrap_syscall(long nr, ...)
 {
-        int n = nr == SYS_membarrier ? 3 : nr == SYS_pidfd_open ? 2 : -1;
-        long a[3] = { 0 };
+        int n = nr == SYS_membarrier ? 3 : nr == SYS_pidfd_open ? 2 : nr == SYS_futex ? 6 :
+                nr == SYS_futex_waitv ? 5 : -1;
+        long a[6] = { 0 };
         va_list ap;
 
         if (n < 0)
@@ -58,11 +61,18 @@ long __wrap_syscall(long nr, ...)
                         return -1;
                 }
         }
+        if (nr == SYS_futex_waitv) {
+                futex_calls++;
+                if (futex_fail) {
+                        errno = ENOSYS;
+                        return -1;
+                }
+        }
         if (nr == SYS_pidfd_open && pidfd_fail) {
                 errno = EPERM;
                 return -1;
         }
-        return __real_syscall(nr, a[0], a[1], a[2]);
+        return __real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 /* ------------------------------------------- the policy's arithmetic */
@@ -192,6 +202,8 @@ static int pp_child(struct brd_handle *rx_h, struct brd_handle *tx_h)
         return brd_ring_recv(rx, m, sizeof(m), 10000) == -EPIPE ? 0 : 6;
 }
 
+static uint64_t pp_waits;        /* sleeps of the parent's receives in the last ping_pong() */
+
 /* PP_MSGS round trips through two NOSPIN rings (every wait sleeps); returns
  * the membarriers the parent paid. */
 static int ping_pong(int policy)
@@ -229,6 +241,12 @@ static int ping_pong(int policy)
                 assert_memory_equal(m, want, PP_LEN);
         }
         mb0 = mb_calls - mb0;
+        {
+                struct brd_ring_stats st;
+
+                assert_int_equal(brd_ring_stats(rx, &st), 0);
+                pp_waits = st.waits;
+        }
         brd_ring_close(tx);
         assert_int_equal(t_wait_child(pid), 0);
         brd_ring_close(rx);
@@ -265,6 +283,36 @@ static void test_failing_membarrier(void **state)
         n = ping_pong(BRD_FENCE_AUTO);
         mb_fail = false;
         assert_true(n <= 1);
+}
+
+/*
+ * Sleeps are futex sleeps first (ringbuf/wait.c): the parent's NOSPIN
+ * receives sleep in futex_waitv().  Where that call fails, each endpoint
+ * tries it once, then sleeps in its epoll set, and the ring keeps every
+ * message.  (How many receives sleep at all depends on the scheduling: a
+ * loaded machine lets the reply in before some of them.)
+ */
+static void test_futex_sleeps_and_their_failure(void **state)
+{
+        uint64_t waits;
+        int n;
+
+        (void)state;
+        futex_calls = 0;
+        ping_pong(BRD_FENCE_AUTO);
+        n = futex_calls;
+        waits = pp_waits;
+        futex_fail = true;
+        futex_calls = 0;
+        ping_pong(BRD_FENCE_AUTO);
+        futex_fail = false;
+        print_message("%d round trips: %d futex_waitv() for %d sleeps; failing: %d for %d\n",
+                      PP_MSGS, n, (int)waits, futex_calls, (int)pp_waits);
+        /* A sleep is a futex sleep unless its wait already slept 20 ms:
+         * nearly all of them, and at least half on any machine. */
+        assert_true(waits > 0 && (uint64_t)n * 2 >= waits);
+        assert_in_range(futex_calls, 1, 2);
+        assert_true(pp_waits > 2);      /* the others slept in epoll */
 }
 
 /*
@@ -382,6 +430,7 @@ int main(void)
                 cmocka_unit_test(test_request_followed_then_expires),
                 cmocka_unit_test(test_ping_pong_loses_nothing),
                 cmocka_unit_test(test_failing_membarrier),
+                cmocka_unit_test(test_futex_sleeps_and_their_failure),
                 cmocka_unit_test(test_zombie_peer_without_pidfd),
                 cmocka_unit_test(test_poll_sees_death_without_pidfd),
         };

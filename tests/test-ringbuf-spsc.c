@@ -914,7 +914,7 @@ static void test_large_frames_wrap_early(void **state)
 
                 /* The last one taken, and the consumer back in its wait. */
                 while (i && (AO_load_acquire(&ec.taken) < (AO_t)i ||
-                             !AO_load(&v.hdr->cons.waiting)) && t_now_ns() < until)
+                             !AO_int_load(&v.hdr->cons.waiting)) && t_now_ns() < until)
                         sched_yield();
                 assert_true(t_now_ns() < until);
                 early_fill(in, i);

@@ -413,6 +413,159 @@ static void *storm_thread(void *arg)
         return NULL;
 }
 
+/* ------------------------------------------------------- futex sleeps */
+
+/*
+ * A side's sleep in futex_waitv(): the FUTEX arm in its state and its
+ * thread inside the call.  The futex phase is made to last FUTEX_LONG_MS
+ * (brd__ring_futex_ms), so the sleep can only end early by what is tested:
+ * a ring or an interrupt that got lost leaves the call there that long,
+ * not the 20 ms after which a wait moves to its epoll set.
+ */
+#define FUTEX_LONG_MS 10000
+#define FUTEX_WOKEN_MS 5000             /* what "at once" means, on a loaded machine */
+
+static void wait_futex_sleep(struct brd_ring_side *side, const struct call *c)
+{
+        wait_sleeping(side);
+        t_wait_in_syscall((pid_t)__atomic_load_n(&c->tid, __ATOMIC_ACQUIRE), SYS_futex_waitv,
+                          SYS_futex_waitv);
+        assert_true(AO_load(&side->state) & BRD_RING_ST_FUTEX);
+}
+
+/* Each side blocked in turn, the consumer on an empty ring, the producer on
+ * a full one: the other side's progress rings its futex, once (its bell
+ * moves by 1, no doorbell), and wakes it in its first sleep. */
+static void test_futex_sleep_is_rung(void **state)
+{
+        struct brd_ring_stats sp, sc;
+        struct t_ring_view f;
+        struct call c;
+        char buf[200] = { 0 };
+        struct t_leak l;
+        unsigned bell;
+        pthread_t th;
+        int64_t t0;
+        int side;
+
+        (void)state;
+        t_leak_begin(&l);
+        brd__ring_futex_ms = FUTEX_LONG_MS;
+        for (side = 0; side < 2; side++) {
+                /* side 0: the consumer sleeps, the producer rings; 1: the other way */
+                struct brd_ring_side *s, *ringer;
+
+                t_ring_view_open(&f, 4096, BRD_RING_NOSPIN, false);
+                if (side)
+                        while (brd_ring_send(f.p, buf, sizeof(buf), 0) == 0)
+                                ;
+                s = side ? &f.hdr->prod : &f.hdr->cons;
+                ringer = side ? &f.hdr->cons : &f.hdr->prod;
+                th = start_blocked(&f, &c, side);
+                wait_futex_sleep(s, &c);
+                bell = AO_int_load(&ringer->bell);
+                t0 = t_now_ms();
+                if (side)
+                        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), 200);
+                else
+                        assert_int_equal(brd_ring_send(f.p, "rung", 4, 0), 0);
+                assert_int_equal(pthread_join(th, NULL), 0);
+                assert_int_equal(c.ret, side ? 0 : 4);
+                assert_true(c.t_done - t0 < FUTEX_WOKEN_MS);
+                assert_int_equal(AO_int_load(&ringer->bell), bell + 1);
+                assert_int_equal(brd_ring_stats(f.p, &sp), 0);
+                assert_int_equal(brd_ring_stats(f.c, &sc), 0);
+                assert_int_equal(side ? sc.doorbells : sp.doorbells, 1);
+                assert_int_equal(side ? sp.waits : sc.waits, 1);
+                assert_false(AO_load(&s->state) & BRD_RING_ST_SLEEPING);
+                t_ring_view_close(&f);
+        }
+        brd__ring_futex_ms = RING_FUTEX_MS;
+        t_leak_end(&l);
+}
+
+/* An interrupt, a close of the sleeping endpoint, and a close of its peer
+ * each end a futex sleep at once. */
+static void test_futex_sleep_is_interrupted(void **state)
+{
+        struct t_ring_view f;
+        struct call c;
+        char buf[200] = { 0 };
+        struct t_leak l;
+        pthread_t th;
+        int64_t t0;
+
+        (void)state;
+        t_leak_begin(&l);
+        brd__ring_futex_ms = FUTEX_LONG_MS;
+        t_ring_view_open(&f, 4096, BRD_RING_NOSPIN, false);
+
+        th = start_blocked(&f, &c, 0);
+        wait_futex_sleep(&f.hdr->cons, &c);
+        t0 = t_now_ms();
+        assert_int_equal(brd_ring_interrupt(f.c), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(c.ret, -ECANCELED);
+        assert_true(c.t_done - t0 < FUTEX_WOKEN_MS);
+
+        while (brd_ring_send(f.p, buf, sizeof(buf), 0) == 0)
+                ;
+        th = start_blocked(&f, &c, 1);
+        wait_futex_sleep(&f.hdr->prod, &c);
+        t0 = t_now_ms();
+        brd_ring_close(f.c);            /* the peer's close: -EPIPE */
+        f.c = NULL;
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(c.ret, -EPIPE);
+        assert_true(c.t_done - t0 < FUTEX_WOKEN_MS);
+        t_ring_view_close(&f);
+
+        t_ring_view_open(&f, 4096, BRD_RING_NOSPIN, false);
+        th = start_blocked(&f, &c, 0);
+        wait_futex_sleep(&f.hdr->cons, &c);
+        t0 = t_now_ms();
+        brd_ring_close(f.c);            /* its own close: -ECANCELED */
+        f.c = NULL;
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(c.ret, -ECANCELED);
+        assert_true(c.t_done - t0 < FUTEX_WOKEN_MS);
+        t_ring_view_close(&f);
+        brd__ring_futex_ms = RING_FUTEX_MS;
+        t_leak_end(&l);
+}
+
+/* With the futex phase over (0 here), a wait sleeps in its epoll set and
+ * its arm asks for the doorbell: the ring is delivered through it, and no
+ * bell moves. */
+static void test_epoll_sleep_after_futex_phase(void **state)
+{
+        struct brd_ring_stats sp;
+        struct t_ring_view f;
+        struct call c;
+        struct t_leak l;
+        unsigned bell;
+        pthread_t th;
+
+        (void)state;
+        t_leak_begin(&l);
+        brd__ring_futex_ms = 0;
+        t_ring_view_open(&f, 4096, BRD_RING_NOSPIN, false);
+        th = start_blocked(&f, &c, 0);
+        t_wait_in_syscall((pid_t)__atomic_load_n(&c.tid, __ATOMIC_ACQUIRE), SYS_epoll_wait,
+                          SYS_epoll_pwait);
+        assert_false(AO_load(&f.hdr->cons.state) & BRD_RING_ST_FUTEX);
+        bell = AO_int_load(&f.hdr->prod.bell);
+        assert_int_equal(brd_ring_send(f.p, "bell", 4, 0), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(c.ret, 4);
+        assert_int_equal(AO_int_load(&f.hdr->prod.bell), bell);
+        assert_int_equal(brd_ring_stats(f.p, &sp), 0);
+        assert_int_equal(sp.doorbells, 1);
+        t_ring_view_close(&f);
+        brd__ring_futex_ms = RING_FUTEX_MS;
+        t_leak_end(&l);
+}
+
 /* ------------------------------------------- opt-in interruptible mode */
 
 static void on_usr1(int sig)
@@ -1353,6 +1506,9 @@ int main(void)
                 cmocka_unit_test(test_idle_timeouts_then_stream),
                 cmocka_unit_test(test_signal_storm_loses_nothing),
                 cmocka_unit_test(test_alarm_storm_send_times_out),
+                cmocka_unit_test(test_futex_sleep_is_rung),
+                cmocka_unit_test(test_futex_sleep_is_interrupted),
+                cmocka_unit_test(test_epoll_sleep_after_futex_phase),
                 cmocka_unit_test(test_eintr_mode),
                 cmocka_unit_test(test_second_thread_is_busy),
                 cmocka_unit_test(test_close_while_blocked),

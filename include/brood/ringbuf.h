@@ -20,10 +20,13 @@ extern "C" {
  * is a message.  The hot path makes no system call: a send is a copy and one
  * release store; the doorbell is rung only when the peer has announced, in
  * shared memory, that it is going to sleep.  A waiting call spins briefly
- * (20 us, unless BRD_RING_NOSPIN), then sleeps in poll() on its doorbell, the
- * peer's pidfd and its own interrupt eventfd, so it notices a dead peer
- * (SIGKILL) within milliseconds (the peer is found by its pid: both ends
- * must be in the creator's pid namespace, attach checks).  When the peer on another CPU keeps ending
+ * (20 us, unless BRD_RING_NOSPIN), then sleeps: for its first 20 ms in
+ * futex_waitv() (Linux >= 5.16), which the peer's ring or an interrupt
+ * ends, then in epoll_wait() on its doorbell, the peer's pidfd and its own
+ * interrupt eventfd, so it notices a dead peer (SIGKILL) within 20 ms (the
+ * peer is found by its pid: both ends must be in the creator's pid
+ * namespace, attach checks).  BRD_RING_EINTR calls and brd_ring_fd() users
+ * sleep in epoll_wait() only.  When the peer on another CPU keeps ending
  * those sleeps soon after they began (a steady stream, a message every
  * 20-100 us), the following waits poll up to 5/4 of that time, at most
  * 100 us, yielding the CPU between polls past the first 20 us, instead of
@@ -95,8 +98,8 @@ extern "C" {
 struct brd_ring;                /* one end of a ring: the role comes from the handle */
 
 enum brd_ring_flags {
-        /* Never spin before sleeping: every wait goes straight to poll()
-         * (lowest CPU use for a bursty peer; latency = an eventfd wake-up). */
+        /* Never spin before sleeping: every wait goes straight to sleep
+         * (lowest CPU use for a bursty peer; latency = a futex wake-up). */
         BRD_RING_NOSPIN   = 1u << 0,
         /* The producer holds publication back until min(capacity / 4, 8 KiB)
          * bytes are pending, brd_ring_flush(), a would-block, or close, unless
@@ -132,9 +135,11 @@ struct brd_ring_stats {
         uint64_t bytes;         /* payload bytes sent / received (a message
                                  * counts once, whole, when it is finished:
                                  * by recv, release, or the read that ends it) */
-        uint64_t waits;         /* times a call went to sleep in epoll_wait() (one that a
-                                   ring already pending ends at once counts too) */
-        uint64_t doorbells;     /* eventfd writes to the peer's doorbell */
+        uint64_t waits;         /* times a call went to sleep in futex_waitv() or
+                                   epoll_wait() (one that a ring already pending
+                                   ends at once counts too) */
+        uint64_t doorbells;     /* rings of the sleeping peer: a futex wake or a
+                                   write to its doorbell eventfd */
 };
 
 /**

@@ -34,8 +34,9 @@
 #define BRD_RING_MAGIC   0x52445242u    /* "BRDR" little-endian */
 /* 2: doorbells are never read and a ring writes 0 (ringbuf/endpoint.h,
  * bell_ring()).  A version-1 peer reads them.
- * 3: a side's claim word (was an attach count): one endpoint per role. */
-#define BRD_RING_VERSION 3u
+ * 3: a side's claim word (was an attach count): one endpoint per role.
+ * 4: a side's bell word and the FUTEX arm bit: sleeps in futex_waitv(). */
+#define BRD_RING_VERSION 4u
 /* A doorbell's count from brd_ring_create() on: semaphore eventfds, so a
  * stray read takes 1 of it, and rings wake as long as it is above 0. */
 #define BRD_RING_BELL_COUNT 0xffffffffu
@@ -57,12 +58,17 @@
 #define BRD_RING_PAGE_ALIGN_MIN 32768u
 #define BRD_RING_ALIGN_PAGE     4096u
 
-/* Bits of a side's state word.  The rest of the word is an arm sequence
- * number (state >> 2) that changes every time the side arms, so the peer
- * rings at most once per sleep. */
-#define BRD_RING_ST_SLEEPING 1u         /* armed: ring my doorbell after you publish */
+/*
+ * Bits of a side's state word.  The rest of the word is an arm sequence
+ * number (state >> 3) that changes every time the side arms, so the peer
+ * rings at most once per sleep.  How it rings: SLEEPING alone, the
+ * doorbell; SLEEPING | FUTEX, its own bell word (add 1, then FUTEX_WAKE it),
+ * which the sleeper waits on in futex_waitv() (ringbuf/wait.c).
+ */
+#define BRD_RING_ST_SLEEPING 1u         /* armed: ring me after you publish */
 #define BRD_RING_ST_CLOSED   2u         /* closed in order (producer: EOF after drain) */
-#define BRD_RING_ST_SEQ1     4u
+#define BRD_RING_ST_FUTEX    4u         /* with SLEEPING: ring my futex, not my doorbell */
+#define BRD_RING_ST_SEQ1     8u
 
 /* The hot index of one side: alone on its cache line, because the peer
  * reads it only when its cached copy runs out. */
@@ -74,20 +80,22 @@ struct brd_ring_idx {
 /*
  * The cold line of one side: written by that side only at attach, when it
  * arms/disarms a sleep, and at close (and by a consumer of frames of 32 KiB
- * and more around each wait: its waiting word; and as sleeps ask for
- * fences: asym, fence_req).  The peer reads state after every publish, so
- * it must not share a line with anything written per small message: kept
- * clean, that read is an L1 hit.
+ * and more around each wait: its waiting word; as sleeps ask for fences:
+ * asym, fence_req; and when it rings the peer's futex sleep: bell).  The
+ * peer reads state after every publish, so it must not share a line with
+ * anything written per small message: kept clean, that read is an L1 hit.
  */
 struct brd_ring_side {
-        AO_t state;             /* BRD_RING_ST_* | seq << 2 */
+        AO_t state;             /* BRD_RING_ST_* | seq << 3 */
         AO_t pid;               /* the attached process, 0 before attach */
         AO_t start_time;        /* /proc start time of pid: survives pid reuse */
         AO_t asym;              /* 1: this side skips the publish fence now (membarrier) */
         AO_t claim;             /* brd__owner_word() of the process attached to this
                                  * role, CAS'ed at attach (role_claim()); 0: never */
         AO_t cpu;               /* 1 + the CPU this side last waited on; 0: unknown */
-        AO_t waiting;           /* consumer of large frames: 1 while in a wait (advisory) */
+        unsigned waiting;       /* consumer of large frames: 1 while in a wait (advisory) */
+        unsigned bell;          /* the futex the peer sleeps on: this side adds 1 and
+                                 * wakes it to ring a FUTEX arm of the peer's */
         AO_t fence_req;         /* 1: my sleeps ask the peer to fence its publishes (wait.c) */
 };
 
@@ -114,6 +122,7 @@ struct brd_ring_hdr {
 
 _Static_assert(sizeof(struct brd_ring_idx) == BRD_CACHELINE, "an index owns its cache line");
 _Static_assert(sizeof(struct brd_ring_side) == BRD_CACHELINE, "a side owns its cache line");
+_Static_assert(sizeof(unsigned) == 4, "a futex word is 32 bits");
 _Static_assert(offsetof(struct brd_ring_hdr, tail) == 1 * BRD_CACHELINE, "tail on line 1");
 _Static_assert(offsetof(struct brd_ring_hdr, head) == 2 * BRD_CACHELINE, "head on line 2");
 _Static_assert(offsetof(struct brd_ring_hdr, prod) == 3 * BRD_CACHELINE, "producer side on line 3");
@@ -210,6 +219,13 @@ enum brd__fence_policy {
         BRD_FENCE_ALWAYS,       /* at every sleep */
 };
 extern int brd__fence_policy BRD_HIDDEN;
+
+/* How long a wait of this process's endpoints sleeps on futexes before it
+ * sleeps in its epoll set (ringbuf/wait.c), in ms: RING_FUTEX_MS.  For
+ * tests, never set by the library: longer (a futex sleep that only a ring
+ * or an interrupt ends; the poll bounds of wait_bound_ms() are then not
+ * kept) or 0 (no futex sleep). */
+extern int brd__ring_futex_ms BRD_HIDDEN;
 
 /* Frame word helpers: one 64-bit load or store, never two 32-bit ones. */
 static inline uint64_t brd__ring_frame(uint32_t len, uint32_t type)
