@@ -10,12 +10,12 @@
 #define BROOD_RING_ENDPOINT_H
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <linux/futex.h>
 
 #include <brood/ringbuf.h>
 #include <brood/shm.h>

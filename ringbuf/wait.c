@@ -8,10 +8,10 @@
  * futex_waitv() on the peer's bell word and its interrupt generation; then
  * (or where futexes fail, in BRD_RING_EINTR mode, and for brd_ring_fd()
  * users) in the endpoint's epoll set on the doorbell, the interrupt eventfd
- * and the peer's pidfd.  A futex sleep is the cheaper one: a spin-off 64 B
- * round trip woken through an epoll set took 1.12-1.14x a raw eventfd
- * ping-pong, through futexes 0.97-0.99x (2-vCPU guest, measured), but only
- * the set watches the peer's death.  The peer is watched through a
+ * and the peer's pidfd.  A futex sleep is the cheaper one: brood's spin-off
+ * 64 B round trip ran 1.085-1.089x a raw eventfd ping-pong with futex sleeps,
+ * 1.105-1.119x with epoll ones (ring-bench, 2-vCPU guest, CPUs far apart),
+ * but only the set watches the peer's death.  The peer is watched through a
  * pidfd of the pid stamped in its side, checked against its /proc start
  * time (pid reuse), or with brd__pid_gone() (kill(0), /proc: a zombie is
  * gone) where no pidfd can be had; a peer gone for good ends the endpoint

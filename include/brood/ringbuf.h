@@ -388,8 +388,8 @@ int     brd_ring_fd(const struct brd_ring *r);
  * brd_ring_interrupt() - make the blocked (or next blocking) call return -ECANCELED.
  * @r: either endpoint
  * Return: 0, -EINVAL, -EBADF.
- * Any thread; async-signal-safe once attached (a load, an atomic store and an
- * eventfd write: no lock, no allocation).  The
+ * Any thread; async-signal-safe once attached (a load, atomic stores, a
+ * FUTEX_WAKE and an eventfd write: no lock, no allocation).  The
  * interrupt is latched and one-shot: the first call that would wait
  * (including a timeout-0 call that would return -EAGAIN) consumes it and
  * returns -ECANCELED within milliseconds; several interrupts before that
