@@ -433,6 +433,23 @@ static void wait_futex_sleep(struct brd_ring_side *side, const struct call *c)
         assert_true(AO_load(&side->state) & BRD_RING_ST_FUTEX);
 }
 
+/* A thread whose call on @f's consumer (or producer) end sleeps in a futex. */
+static pthread_t start_futex_sleeper(struct t_ring_view *f, struct call *c, int producer)
+{
+        pthread_t t = start_blocked(f, c, producer);
+
+        wait_futex_sleep(producer ? &f->hdr->prod : &f->hdr->cons, c);
+        return t;
+}
+
+/* That call ended with @want, at once after @t0. */
+static void sleeper_ended(pthread_t t, const struct call *c, int64_t want, int64_t t0)
+{
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(c->ret, want);
+        assert_true(c->t_done - t0 < FUTEX_WOKEN_MS);
+}
+
 /* Each side blocked in turn, the consumer on an empty ring, the producer on
  * a full one: the other side's progress rings its futex, once (its bell
  * moves by 1, no doorbell), and wakes it in its first sleep. */
@@ -461,17 +478,14 @@ static void test_futex_sleep_is_rung(void **state)
                                 ;
                 s = side ? &f.hdr->prod : &f.hdr->cons;
                 ringer = side ? &f.hdr->cons : &f.hdr->prod;
-                th = start_blocked(&f, &c, side);
-                wait_futex_sleep(s, &c);
+                th = start_futex_sleeper(&f, &c, side);
                 bell = AO_int_load(&ringer->bell);
                 t0 = t_now_ms();
                 if (side)
                         assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), 200);
                 else
                         assert_int_equal(brd_ring_send(f.p, "rung", 4, 0), 0);
-                assert_int_equal(pthread_join(th, NULL), 0);
-                assert_int_equal(c.ret, side ? 0 : 4);
-                assert_true(c.t_done - t0 < FUTEX_WOKEN_MS);
+                sleeper_ended(th, &c, side ? 0 : 4, t0);
                 assert_int_equal(AO_int_load(&ringer->bell), bell + 1);
                 assert_int_equal(brd_ring_stats(f.p, &sp), 0);
                 assert_int_equal(brd_ring_stats(f.c, &sc), 0);
@@ -500,35 +514,26 @@ static void test_futex_sleep_is_interrupted(void **state)
         brd__ring_futex_ms = FUTEX_LONG_MS;
         t_ring_view_open(&f, 4096, BRD_RING_NOSPIN, false);
 
-        th = start_blocked(&f, &c, 0);
-        wait_futex_sleep(&f.hdr->cons, &c);
+        th = start_futex_sleeper(&f, &c, 0);
         t0 = t_now_ms();
         assert_int_equal(brd_ring_interrupt(f.c), 0);
-        assert_int_equal(pthread_join(th, NULL), 0);
-        assert_int_equal(c.ret, -ECANCELED);
-        assert_true(c.t_done - t0 < FUTEX_WOKEN_MS);
+        sleeper_ended(th, &c, -ECANCELED, t0);
 
         while (brd_ring_send(f.p, buf, sizeof(buf), 0) == 0)
                 ;
-        th = start_blocked(&f, &c, 1);
-        wait_futex_sleep(&f.hdr->prod, &c);
+        th = start_futex_sleeper(&f, &c, 1);
         t0 = t_now_ms();
         brd_ring_close(f.c);            /* the peer's close: -EPIPE */
         f.c = NULL;
-        assert_int_equal(pthread_join(th, NULL), 0);
-        assert_int_equal(c.ret, -EPIPE);
-        assert_true(c.t_done - t0 < FUTEX_WOKEN_MS);
+        sleeper_ended(th, &c, -EPIPE, t0);
         t_ring_view_close(&f);
 
         t_ring_view_open(&f, 4096, BRD_RING_NOSPIN, false);
-        th = start_blocked(&f, &c, 0);
-        wait_futex_sleep(&f.hdr->cons, &c);
+        th = start_futex_sleeper(&f, &c, 0);
         t0 = t_now_ms();
         brd_ring_close(f.c);            /* its own close: -ECANCELED */
         f.c = NULL;
-        assert_int_equal(pthread_join(th, NULL), 0);
-        assert_int_equal(c.ret, -ECANCELED);
-        assert_true(c.t_done - t0 < FUTEX_WOKEN_MS);
+        sleeper_ended(th, &c, -ECANCELED, t0);
         t_ring_view_close(&f);
         brd__ring_futex_ms = RING_FUTEX_MS;
         t_leak_end(&l);
