@@ -4,7 +4,7 @@
  * handles), attach (validate the header, map the data area twice back to
  * back, stamp our side), the calls that are not I/O (fd, interrupt, stats,
  * close), and the two state changes that every part makes: an endpoint's
- * final answer and a doorbell rung for a sleeping peer.  The I/O calls are
+ * final answer and a ring of a sleeping peer.  The I/O calls are
  * in ring.c, their wait in wait.c.
  */
 #include <errno.h>
@@ -496,7 +496,7 @@ BRD_EXPORT void brd_ring_close(struct brd_ring *r)
         }
         if (mine) {
                 /* The last tail (pairs with AO_load_acquire(tail) in
-                 * cons_refresh()); the doorbell below wakes a sleeper. */
+                 * cons_refresh()); ring_wake_peer() below wakes a sleeper. */
                 if (r->role == RING_PROD && r->err != -EBADMSG && r->pos != ring_pub(r))
                         AO_store_release(r->own_idx, r->pos);
                 /* Pairs with AO_load_acquire(state) in brd__ring_wait(): for a

@@ -10,6 +10,7 @@
 #define BROOD_RING_ENDPOINT_H
 
 #include <errno.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -43,10 +44,8 @@
 #define RING_FALLBACK_MS 20
 /* Poll bound of a sleep while no peer is watched (none attached yet). */
 #define RING_UNATTACHED_MS 50
-/* How long a wait sleeps on futexes before it sleeps in its epoll set,
- * which alone watches the peer's pidfd (ringbuf/wait.c): the bound of a
- * death's detection, at the cost of one wake-up per wait that sleeps
- * longer. */
+/* How long a wait sleeps on futexes before it sleeps in its epoll set
+ * (wait.c), and so the bound of a death's detection. */
 #define RING_FUTEX_MS 20
 #define RING_TOKEN 0x6272642d72696e67ull       /* "brd-ring" */
 /* r->held while brd_ring_close() in another thread waits for the holder:
@@ -104,7 +103,7 @@ struct brd_ring {
         uint64_t peer;                  /* cached peer index (producer: head, consumer: tail) */
         AO_t *own_idx, *peer_idx;
         struct brd_ring_side *own, *peer_side;
-        uint64_t rung;                  /* peer state word the doorbell was last rung for */
+        uint64_t rung;                  /* peer state word last rung for (ring_bell()) */
         uint64_t batch;                 /* producer: publish once pos - ring_pub() reaches it; 0: always */
         const struct brd__ring_local *loc;      /* the wipe-on-fork page, see ring_mine() */
         uint64_t *resv;                 /* where the reservation is: &loc->resv, or &resv_own */
@@ -245,11 +244,13 @@ static inline void bell_ring(int fd)
         (void)!write(fd, &zero, sizeof(zero));
 }
 
-/* futex(2) FUTEX_WAKE of one sleeper on @w; @op_flags: 0 for a word in
- * shared memory, FUTEX_PRIVATE_FLAG for one in this process's. */
-static inline void futex_wake1(unsigned *w, int op_flags)
+/* futex(2) FUTEX_WAKE of the sleepers on @w; @op_flags: 0 for a word in
+ * shared memory, FUTEX_PRIVATE_FLAG for one in this process's.  All of
+ * them, at the same price: another holder of the ring's memfd that waits on
+ * a bell would otherwise take the one wake-up meant for our peer. */
+static inline void futex_wake(unsigned *w, int op_flags)
 {
-        (void)syscall(SYS_futex, w, FUTEX_WAKE | op_flags, 1, NULL, NULL, 0);
+        (void)syscall(SYS_futex, w, FUTEX_WAKE | op_flags, INT_MAX, NULL, NULL, 0);
 }
 
 /*
@@ -263,7 +264,7 @@ static inline void futex_wake1(unsigned *w, int op_flags)
 static inline void ring_futex(struct brd_ring *r)
 {
         AO_int_store_release(&r->own->bell, AO_int_load(&r->own->bell) + 1);
-        futex_wake1(&r->own->bell, 0);
+        futex_wake(&r->own->bell, 0);
 }
 
 /* Ring the peer's arm of state word @st, the way the arm asks. */
@@ -290,11 +291,11 @@ static inline void ring_intr(struct brd_ring *r)
 {
         AO_store_release(&r->intr, 1);
         AO_int_fetch_and_add1_release(&r->intr_gen);
-        futex_wake1(&r->intr_gen, FUTEX_PRIVATE_FLAG);
+        futex_wake(&r->intr_gen, FUTEX_PRIVATE_FLAG);
         efd_signal(r->efd_intr);
 }
 
-/* The peer sleeps (its state word @st): ring its doorbell, once per arm. */
+/* The peer sleeps (its state word @st): ring it, once per arm. */
 void brd__ring_bell_for(struct brd_ring *r, uint64_t st);
 
 /*

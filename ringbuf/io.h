@@ -16,8 +16,8 @@ int brd__ring_gone(struct brd_ring *r, bool died);
 /*
  * Wait until the call can progress: the consumer until a frame is published,
  * the producer until the room up to index @end is free.  Spins first (unless
- * BRD_RING_NOSPIN), then sleeps on the doorbell, the interrupt and the peer's
- * pidfd until @deadline (brd__deadline(); INT64_MAX: none).  Timeout 0 never
+ * BRD_RING_NOSPIN), then sleeps (a futex, then the doorbell, the interrupt
+ * and the peer's pidfd: wait.c) until @deadline (brd__deadline(); INT64_MAX: none).  Timeout 0 never
  * sleeps.  0 = ready (the cached peer index shows it), else the call's
  * answer: -EAGAIN, -ETIMEDOUT, -ECANCELED, -EINTR (BRD_RING_EINTR), -EPIPE,
  * -ECONNRESET, -EBADMSG, or a system call's -errno (-EMFILE: no fd for the

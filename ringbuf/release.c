@@ -19,7 +19,7 @@
 #define RELEASE_PROBE_MIN     4u                /* steady epochs before a probe, after a change */
 #define RELEASE_PROBE_MAX     1024u
 #define RELEASE_PROBE_GROWTH  4u                /* after a probe that lost */
-/* What one sleep in poll() can cost beyond the wait itself: waking a
+/* What one sleep can cost beyond the wait itself: waking a
  * halted vCPU (DESIGN: 20-27 us). */
 #define RELEASE_SLEEP_NS      25000
 /* A flip is kept when its two epochs took less than 19/20 of the last two

@@ -14,8 +14,7 @@
  * every CPU that runs a registered thread) and the publisher's fence shrinks
  * to a compiler barrier (the asymmetric fence of liburcu and folly); a
  * sleeper whose membarriers turn out dear asks for fences instead: a few
- * fenced publishes for each of its waits in epoll (the fence mode,
- * brd-ring.h).
+ * fenced publishes for each of its sleeps (the fence mode, brd-ring.h).
  *
  * Everything read from shared memory is fetched once into a local with an
  * AO_load and validated before use; a value out of range poisons the
@@ -26,7 +25,8 @@
  * the token there or, for commit, the reservation kept there;
  * kernels without it fall back to the fork generation stamped at attach.
  * Peer death: the waiter opens a pidfd of the pid stamped in the peer's side
- * (checked against its /proc start time) and sleeps on it with the doorbell.
+ * (checked against its /proc start time) and, past a wait's first 20 ms of
+ * futex sleep, sleeps on it with the doorbell (wait.c).
  *
  * This file has the I/O calls; wait.c the wait and the peer's watch (io.h:
  * what the two share); endpoint.c creates, attaches and closes endpoints;

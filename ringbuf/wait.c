@@ -8,10 +8,9 @@
  * futex_waitv() on the peer's bell word and its interrupt generation; then
  * (or where futexes fail, in BRD_RING_EINTR mode, and for brd_ring_fd()
  * users) in the endpoint's epoll set on the doorbell, the interrupt eventfd
- * and the peer's pidfd.  A futex sleep is the cheaper one: brood's spin-off
- * 64 B round trip ran 1.085-1.089x a raw eventfd ping-pong with futex sleeps,
- * 1.105-1.119x with epoll ones (ring-bench, 2-vCPU guest, CPUs far apart),
- * but only the set watches the peer's death.  The peer is watched through a
+ * and the peer's pidfd.  A futex sleep wakes sooner than one in an epoll
+ * set (docs/bench-log.md, tenth session), but only the set watches the
+ * peer's death.  The peer is watched through a
  * pidfd of the pid stamped in its side, checked against its /proc start
  * time (pid reuse), or with brd__pid_gone() (kill(0), /proc: a zombie is
  * gone) where no pidfd can be had; a peer gone for good ends the endpoint
@@ -279,9 +278,11 @@ _Static_assert(RING_FUTEX_MS <= RING_FALLBACK_MS && RING_FUTEX_MS <= RING_UNATTA
 /*
  * Sleep until the peer's bell word moves from @bell or our interrupt
  * generation from @gen (ring_futex(), ring_intr()), at most until @end (ns,
- * CLOCK_MONOTONIC).  Woken, a word already moved, the end or a signal: the
- * caller looks again.  The call itself refused (Linux < 5.16, a seccomp
- * filter): this endpoint sleeps in its epoll set from then on.
+ * CLOCK_MONOTONIC).  Woken, a word that had moved already, the end, a
+ * signal, a passing shortage: the caller looks again (a peer that keeps
+ * waking us costs it a system call per wake-up, as a doorbell flood does).
+ * The call refused (ENOSYS: Linux < 5.16; EPERM, ENOSYS: a seccomp filter):
+ * this endpoint sleeps in its epoll set from then on.
  */
 static void ring_futex_sleep(struct brd_ring *r, unsigned bell, unsigned gen, int64_t end)
 {
@@ -293,8 +294,8 @@ static void ring_futex_sleep(struct brd_ring *r, unsigned bell, unsigned gen, in
         };
         struct timespec ts = { .tv_sec = end / 1000000000, .tv_nsec = end % 1000000000 };
 
-        if (syscall(SYS_futex_waitv, w, 2u, 0u, &ts, CLOCK_MONOTONIC) >= 0 || errno == EAGAIN ||
-            errno == ETIMEDOUT || errno == EINTR)
+        if (syscall(SYS_futex_waitv, w, 2u, 0u, &ts, CLOCK_MONOTONIC) >= 0 ||
+            (errno != ENOSYS && errno != EPERM && errno != EINVAL))
                 return;
 #else
         (void)bell, (void)gen, (void)end;
@@ -393,7 +394,7 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
         }
 
         for (woke = false;; woke = true) {
-                /* Back from poll(): most wake-ups are the peer's progress;
+                /* Back from a sleep: most wake-ups are the peer's progress;
                  * take it without paying for another drain and arm. */
                 if (woke) {
                         e = ring_ready(r, end);

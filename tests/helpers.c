@@ -259,6 +259,13 @@ void t_wait_in_syscall(pid_t tid, long nr_a, long nr_b)
         }
 }
 
+bool t_have_futex_waitv(void)
+{
+        /* No waiter: EINVAL where the call exists, ENOSYS (or a filter's
+         * EPERM) where it does not. */
+        return syscall(SYS_futex_waitv, NULL, 0, 0, NULL, 0) < 0 && errno == EINVAL;
+}
+
 int64_t t_cpu_ms(void)
 {
         struct timespec ts;

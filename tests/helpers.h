@@ -75,6 +75,15 @@ int t_thread_count_is(int want);
  * not a delay; the thread may be between announcing a sleep and sleeping). */
 void t_wait_in_syscall(pid_t tid, long nr_a, long nr_b);
 
+/* futex_waitv(2) numbered where the headers predate it (the library then
+ * never calls it), and whether this kernel has it: rings sleep in it first
+ * where it does (ringbuf/wait.c). */
+#include <sys/syscall.h>
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv (-1L)
+#endif
+bool t_have_futex_waitv(void);
+
 /*
  * Runs @fn(@arg) in a grandchild that is pid 1 of a new pid namespace (a
  * child unshares CLONE_NEWPID, then forks it): returns @fn's result as the

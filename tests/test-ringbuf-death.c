@@ -102,7 +102,7 @@ static void test_producer_killed_consumer_blocked(void **state)
         cpu0 = t_cpu_ms();
         assert_int_equal(brd_ring_recv(r, &v, sizeof(v), -1), -ECONNRESET);
         t_ret = t_now_ns();
-        /* ~300 ms blocked: a spin budget of microseconds, then poll(). */
+        /* ~300 ms blocked: a spin budget of microseconds, then sleeps. */
         assert_true(t_cpu_ms() - cpu0 <= 30);
         assert_true(s->death_ns > 0);
         assert_true(t_ret - s->death_ns <= 100 * 1000000LL);

@@ -425,6 +425,24 @@ static void *storm_thread(void *arg)
 #define FUTEX_LONG_MS 10000
 #define FUTEX_WOKEN_MS 5000             /* what "at once" means, on a loaded machine */
 
+/* The futex tests' setup: the phase lengthened (0: unchanged), or skip()
+ * where the kernel has no futex_waitv() (the rings then never use it). */
+static void futex_phase(int ms)
+{
+        if (!t_have_futex_waitv())
+                skip();
+        if (ms)
+                brd__ring_futex_ms = ms;
+}
+
+/* Teardown: the library's own phase back, even after a failed assertion. */
+static int futex_phase_reset(void **state)
+{
+        (void)state;
+        brd__ring_futex_ms = RING_FUTEX_MS;
+        return 0;
+}
+
 static void wait_futex_sleep(struct brd_ring_side *side, const struct call *c)
 {
         wait_sleeping(side);
@@ -467,7 +485,7 @@ static void test_futex_sleep_is_rung(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        brd__ring_futex_ms = FUTEX_LONG_MS;
+        futex_phase(FUTEX_LONG_MS);
         for (side = 0; side < 2; side++) {
                 /* side 0: the consumer sleeps, the producer rings; 1: the other way */
                 struct brd_ring_side *s, *ringer;
@@ -494,7 +512,6 @@ static void test_futex_sleep_is_rung(void **state)
                 assert_false(AO_load(&s->state) & BRD_RING_ST_SLEEPING);
                 t_ring_view_close(&f);
         }
-        brd__ring_futex_ms = RING_FUTEX_MS;
         t_leak_end(&l);
 }
 
@@ -511,7 +528,7 @@ static void test_futex_sleep_is_interrupted(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        brd__ring_futex_ms = FUTEX_LONG_MS;
+        futex_phase(FUTEX_LONG_MS);
         t_ring_view_open(&f, 4096, BRD_RING_NOSPIN, false);
 
         th = start_futex_sleeper(&f, &c, 0);
@@ -535,7 +552,44 @@ static void test_futex_sleep_is_interrupted(void **state)
         f.c = NULL;
         sleeper_ended(th, &c, -ECANCELED, t0);
         t_ring_view_close(&f);
-        brd__ring_futex_ms = RING_FUTEX_MS;
+        t_leak_end(&l);
+}
+
+static struct brd_ring *intr_target;
+
+static void on_usr1_interrupt(int sig)
+{
+        (void)sig;
+        (void)brd_ring_interrupt(intr_target);
+}
+
+/* A signal handler's interrupt reaches a futex sleep that the kernel
+ * restarts after the handler (SA_RESTART): the restarted call finds the
+ * generation moved, and the call answers -ECANCELED at once. */
+static void test_futex_sleep_interrupted_by_handler(void **state)
+{
+        struct sigaction sa = { 0 }, old;
+        struct t_ring_view f;
+        struct call c;
+        struct t_leak l;
+        pthread_t th;
+        int64_t t0;
+
+        (void)state;
+        t_leak_begin(&l);
+        futex_phase(FUTEX_LONG_MS);
+        sa.sa_handler = on_usr1_interrupt;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+        t_ring_view_open(&f, 4096, BRD_RING_NOSPIN, false);
+        intr_target = f.c;
+        th = start_futex_sleeper(&f, &c, 0);
+        t0 = t_now_ms();
+        assert_int_equal(pthread_kill(th, SIGUSR1), 0);
+        sleeper_ended(th, &c, -ECANCELED, t0);
+        assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
+        t_ring_view_close(&f);
         t_leak_end(&l);
 }
 
@@ -567,7 +621,6 @@ static void test_epoll_sleep_after_futex_phase(void **state)
         assert_int_equal(brd_ring_stats(f.p, &sp), 0);
         assert_int_equal(sp.doorbells, 1);
         t_ring_view_close(&f);
-        brd__ring_futex_ms = RING_FUTEX_MS;
         t_leak_end(&l);
 }
 
@@ -1511,9 +1564,11 @@ int main(void)
                 cmocka_unit_test(test_idle_timeouts_then_stream),
                 cmocka_unit_test(test_signal_storm_loses_nothing),
                 cmocka_unit_test(test_alarm_storm_send_times_out),
-                cmocka_unit_test(test_futex_sleep_is_rung),
-                cmocka_unit_test(test_futex_sleep_is_interrupted),
-                cmocka_unit_test(test_epoll_sleep_after_futex_phase),
+                cmocka_unit_test_teardown(test_futex_sleep_is_rung, futex_phase_reset),
+                cmocka_unit_test_teardown(test_futex_sleep_is_interrupted, futex_phase_reset),
+                cmocka_unit_test_teardown(test_futex_sleep_interrupted_by_handler,
+                                          futex_phase_reset),
+                cmocka_unit_test_teardown(test_epoll_sleep_after_futex_phase, futex_phase_reset),
                 cmocka_unit_test(test_eintr_mode),
                 cmocka_unit_test(test_second_thread_is_busy),
                 cmocka_unit_test(test_close_while_blocked),

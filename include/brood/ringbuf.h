@@ -99,7 +99,8 @@ struct brd_ring;                /* one end of a ring: the role comes from the ha
 
 enum brd_ring_flags {
         /* Never spin before sleeping: every wait goes straight to sleep
-         * (lowest CPU use for a bursty peer; latency = a futex wake-up). */
+         * (lowest CPU use for a bursty peer; latency = a futex wake-up, or
+         * an eventfd one past 20 ms, with BRD_RING_EINTR or brd_ring_fd()). */
         BRD_RING_NOSPIN   = 1u << 0,
         /* The producer holds publication back until min(capacity / 4, 8 KiB)
          * bytes are pending, brd_ring_flush(), a would-block, or close, unless
@@ -135,9 +136,10 @@ struct brd_ring_stats {
         uint64_t bytes;         /* payload bytes sent / received (a message
                                  * counts once, whole, when it is finished:
                                  * by recv, release, or the read that ends it) */
-        uint64_t waits;         /* times a call went to sleep in futex_waitv() or
-                                   epoll_wait() (one that a ring already pending
-                                   ends at once counts too) */
+        uint64_t waits;         /* sleeps in futex_waitv() or epoll_wait() (one
+                                   that a ring already pending ends at once
+                                   counts too; a wait past its futex phase
+                                   counts both) */
         uint64_t doorbells;     /* rings of the sleeping peer: a futex wake or a
                                    write to its doorbell eventfd */
 };
@@ -174,8 +176,8 @@ int     brd_ring_create(size_t capacity, unsigned flags,
  * Validates the memfd (regular shmem file, shrink/grow seals, size) before
  * mapping it, then the header (magic, version, id, power-of-two capacity,
  * offsets, 0 <= tail - head <= capacity), maps the data area twice, stamps
- * this process (pid + start time) in its side of the header and rings the
- * peer's doorbell once, so that a peer already waiting learns whom to watch.
+ * this process (pid + start time) in its side of the header and wakes the
+ * peer once, so that a peer already waiting learns whom to watch.
  * Return: 0; -EINVAL (malformed handle: kind, fd count, fd types, unknown
  * flags); -EPROTO (not a ring of this version, an inconsistent layout, or a
  * header whose id, flags or capacity is not the handle's); -EXDEV (this process
@@ -388,8 +390,9 @@ int     brd_ring_fd(const struct brd_ring *r);
  * brd_ring_interrupt() - make the blocked (or next blocking) call return -ECANCELED.
  * @r: either endpoint
  * Return: 0, -EINVAL, -EBADF.
- * Any thread; async-signal-safe once attached (a load, atomic stores, a
- * FUTEX_WAKE and an eventfd write: no lock, no allocation).  The
+ * Any thread; async-signal-safe once attached (a load, an atomic store and
+ * an atomic add, a FUTEX_WAKE and an eventfd write: no lock, no
+ * allocation).  The
  * interrupt is latched and one-shot: the first call that would wait
  * (including a timeout-0 call that would return -EAGAIN) consumes it and
  * returns -ECANCELED within milliseconds; several interrupts before that
