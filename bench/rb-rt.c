@@ -3,12 +3,13 @@
  * ring-bench's round trip: 64-byte ping-pongs over two channels between this
  * process and a forked child (brood default and with spinning off, a raw
  * eventfd ping-pong, a pipe, a raw shared-memory spin, the floor of the
- * default, and the same frames woken by an eventfd, read, or waited for in
- * epoll as brood waits, the floors of spinning off), one clock read per
- * sample.  What is measured and how: ring-bench.c.
+ * default, and the same frames woken by an eventfd, read, waited for in
+ * epoll, or in a futex as brood's waits sleep, the floors of spinning off),
+ * one clock read per sample.  What is measured and how: ring-bench.c.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +29,10 @@
 #include "ring-bench.h"
 
 const char *const rt_name[NRT] = { "brood_default", "brood_nospin", "eventfd", "pipe", "raw_shm",
-                                   "raw_shm_eventfd", "raw_shm_epoll" };
+                                   "raw_shm_eventfd", "raw_shm_epoll", "raw_shm_futex" };
 const char *const rt_title[NRT] = { "brood default", "brood spin off", "raw eventfd", "pipe",
-                                    "raw shm spin", "raw shm+eventfd", "raw shm+epoll" };
+                                    "raw shm spin", "raw shm+eventfd", "raw shm+epoll",
+                                    "raw shm+futex" };
 
 #define RT_MSG 64
 
@@ -51,6 +53,9 @@ const char *const rt_title[NRT] = { "brood default", "brood spin off", "raw even
  * brood sleep: in epoll_wait() on a set of the eventfd (edge-triggered, never
  * drained, as brood's doorbell), a pidfd of the other side and a third
  * eventfd (brood's interrupt): the floor of that wait.
+ * RT_RAW_FUTEX: the same frames, each side asleep in futex(FUTEX_WAIT) on a
+ * word that the other moves and wakes after every frame: the floor of the
+ * futex sleep that brood's waits begin with.
  */
 #define RT_RAW_AREA  (64 * KiB)
 #define RT_RAW_FRAME (8 + RT_MSG)
@@ -59,6 +64,7 @@ const char *const rt_title[NRT] = { "brood default", "brood spin off", "raw even
 
 struct rt_raw {
         _Alignas(4096) unsigned char area[2][RT_RAW_AREA];      /* a: parent -> child, b: back */
+        _Alignas(64) unsigned futex[2][16];     /* RT_RAW_FUTEX: a word per direction, a line each */
 };
 
 struct rt_chan {
@@ -98,6 +104,33 @@ static ALWAYS_INLINE int raw_get(struct rt_chan *c, int dir, uint64_t seq)
         return 0;
 }
 
+/* RT_RAW_FUTEX: after a frame in direction @dir, move its word and wake. */
+static ALWAYS_INLINE void raw_futex_ring(struct rt_chan *c, int dir)
+{
+        unsigned *w = &c->raw->futex[dir][0];
+
+        AO_int_fetch_and_add1_release(w);
+        (void)syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* RT_RAW_FUTEX: sleep until message @seq (or the stop word) is in direction
+ * @dir: the word read before the frame, so a ring after that read either
+ * changed it (FUTEX_WAIT returns at once) or finds us queued. */
+static ALWAYS_INLINE void raw_futex_sleep(struct rt_chan *c, int dir, uint64_t seq)
+{
+        unsigned *w = &c->raw->futex[dir][0];
+        AO_t v;
+        unsigned f;
+
+        for (;;) {
+                f = AO_int_load_acquire(w);
+                v = AO_load_acquire(raw_word(c, dir, seq));
+                if (v == seq + 1 || v == RT_RAW_STOP)
+                        return;
+                (void)syscall(SYS_futex, w, FUTEX_WAIT, f, NULL, NULL, 0);
+        }
+}
+
 /* The two eventfds of RT_EVENTFD and RT_RAW_EFD, in a[0] (to the child)
  * and b[0] (back). */
 static int rt_efds(struct rt_chan *c)
@@ -132,14 +165,15 @@ static int rt_setup(struct rt_chan *c)
                 return pipe2(c->a, O_CLOEXEC) < 0 || pipe2(c->b, O_CLOEXEC) < 0 ? -errno : 0;
         case RT_RAW:
         case RT_RAW_EFD:
-        case RT_RAW_EPOLL: {
+        case RT_RAW_EPOLL:
+        case RT_RAW_FUTEX: {
                 void *m = mmap(NULL, sizeof(struct rt_raw), PROT_READ | PROT_WRITE,
                                MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 
                 if (m == MAP_FAILED)
                         return -errno;
                 c->raw = m;
-                return c->peer != RT_RAW ? rt_efds(c) : 0;
+                return c->peer == RT_RAW_EFD || c->peer == RT_RAW_EPOLL ? rt_efds(c) : 0;
         }
         default:
                 return -EINVAL;
@@ -283,6 +317,13 @@ static ALWAYS_INLINE int rt_ping(struct rt_chan *c, enum rt_peer p)
                         e = raw_get(c, 1, c->seq) ? -EPROTO : 0;
                 c->seq++;
                 return e;
+        case RT_RAW_FUTEX:
+                raw_put(c, 0, c->seq, c->seq + 1);
+                raw_futex_ring(c, 0);
+                raw_futex_sleep(c, 1, c->seq);
+                e = raw_get(c, 1, c->seq) ? -EPROTO : 0;
+                c->seq++;
+                return e;
         default:
                 return -EINVAL;
         }
@@ -342,6 +383,15 @@ static ALWAYS_INLINE int rt_echo(struct rt_chan *c, enum rt_peer p, unsigned lim
                         c->seq++;
                         e = efd_write(c->b[0], 1);
                         break;
+                case RT_RAW_FUTEX:
+                        raw_futex_sleep(c, 0, c->seq);
+                        if (raw_get(c, 0, c->seq))
+                                return 1;
+                        raw_put(c, 1, c->seq, c->seq + 1);
+                        raw_futex_ring(c, 1);
+                        c->seq++;
+                        e = 0;
+                        break;
                 default:
                         return -EINVAL;
                 }
@@ -382,6 +432,7 @@ static int rt_round_any(struct rt_chan *c, uint64_t *out, unsigned n)
         case RT_RAW:          return rt_round(c, RT_RAW, out, n);
         case RT_RAW_EFD:      return rt_round(c, RT_RAW_EFD, out, n);
         case RT_RAW_EPOLL:    return rt_round(c, RT_RAW_EPOLL, out, n);
+        case RT_RAW_FUTEX:    return rt_round(c, RT_RAW_FUTEX, out, n);
         default:              return -EINVAL;
         }
 }
@@ -396,6 +447,7 @@ static int rt_echo_any(struct rt_chan *c, unsigned limit)
         case RT_RAW:          return rt_echo(c, RT_RAW, limit);
         case RT_RAW_EFD:      return rt_echo(c, RT_RAW_EFD, limit);
         case RT_RAW_EPOLL:    return rt_echo(c, RT_RAW_EPOLL, limit);
+        case RT_RAW_FUTEX:    return rt_echo(c, RT_RAW_FUTEX, limit);
         default:              return -EINVAL;
         }
 }
@@ -420,8 +472,11 @@ static int rt_stop(struct rt_chan *c)
         case RT_RAW:
         case RT_RAW_EFD:
         case RT_RAW_EPOLL:
+        case RT_RAW_FUTEX:
                 raw_put(c, 0, c->seq, RT_RAW_STOP);
-                if (c->peer != RT_RAW)
+                if (c->peer == RT_RAW_FUTEX)
+                        raw_futex_ring(c, 0);
+                else if (c->peer != RT_RAW)
                         e = efd_write(c->a[0], 1);
                 break;
         default:

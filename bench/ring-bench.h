@@ -124,7 +124,7 @@ double run_idle(void);
 /* --------------------------------------------- round trip (rb-rt.c) */
 
 enum rt_peer { RT_BROOD, RT_BROOD_NOSPIN, RT_EVENTFD, RT_PIPE, RT_RAW, RT_RAW_EFD, RT_RAW_EPOLL,
-              NRT };
+              RT_RAW_FUTEX, NRT };
 
 extern const char *const rt_name[NRT];          /* JSON keys */
 extern const char *const rt_title[NRT];         /* table headings */
