@@ -411,15 +411,32 @@ static int child_produce_and_vanish(struct brd_handle *hp)
         return 0;
 }
 
+/* The consumer attached from @hc receives exactly the one-byte messages of
+ * @want, in order, then EOF; both handles are closed after. */
+static void consumer_gets_then_eof(struct brd_handle *hp, struct brd_handle *hc, const char *want)
+{
+        struct brd_ring *c;
+        char buf[8];
+
+        assert_int_equal(brd_ring_attach(hc, &c), 0);
+        for (; *want; want++) {
+                assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 1);
+                assert_int_equal(buf[0], *want);
+        }
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EPIPE);
+        brd_ring_close(c);
+        brd_handle_close(hp);
+        brd_handle_close(hc);
+}
+
 /* A child attached the producer and exited without closing it: this
  * process takes the role over, while the child is a zombie (@zombie) or
  * once it is reaped, and gets what the child sent, then its own. */
 static void producer_taken_over(bool zombie)
 {
         struct brd_handle hp, hc;
-        struct brd_ring *p, *c;
+        struct brd_ring *p;
         siginfo_t si;
-        char buf[8];
         pid_t pid;
 
         assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
@@ -440,15 +457,7 @@ static void producer_taken_over(bool zombie)
         }
         assert_int_equal(brd_ring_send(p, "b", 1, 0), 0);
         brd_ring_close(p);
-        assert_int_equal(brd_ring_attach(&hc, &c), 0);
-        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 1);
-        assert_int_equal(buf[0], 'a');
-        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 1);
-        assert_int_equal(buf[0], 'b');
-        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EPIPE);
-        brd_ring_close(c);
-        brd_handle_close(&hp);
-        brd_handle_close(&hc);
+        consumer_gets_then_eof(&hp, &hc, "ab");
 }
 
 /* A process that attached a role and exited without closing it leaves the
@@ -493,7 +502,6 @@ static int child_race(struct brd_handle *hp, int go, int tried, int hold)
 static void test_role_race(void **state)
 {
         struct brd_handle hp, hc;
-        struct brd_ring *c;
         struct t_leak l;
         pid_t pid[2];
         int go[2], tried[2], hold[2], rc[2], round, k;
@@ -527,13 +535,7 @@ static void test_role_race(void **state)
                 for (k = 0; k < 2; k++)
                         rc[k] = t_wait_child(pid[k]);
                 assert_true((rc[0] == 0 && rc[1] == 1) || (rc[0] == 1 && rc[1] == 0));
-                assert_int_equal(brd_ring_attach(&hc, &c), 0);
-                assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 1);
-                assert_int_equal(buf[0], 'w');
-                assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EPIPE);
-                brd_ring_close(c);
-                brd_handle_close(&hp);
-                brd_handle_close(&hc);
+                consumer_gets_then_eof(&hp, &hc, "w");
         }
         t_leak_end(&l);
 }
@@ -571,9 +573,7 @@ static int child_attach_at_fd_limit(struct brd_handle *hp)
 static void test_role_released_by_failed_attach(void **state)
 {
         struct brd_handle hp, hc;
-        struct brd_ring *c;
         struct t_leak l;
-        char buf[8];
         pid_t pid;
 
         (void)state;
@@ -584,11 +584,7 @@ static void test_role_released_by_failed_attach(void **state)
         if (pid == 0)
                 _exit(child_attach_at_fd_limit(&hp));
         assert_int_equal(t_wait_child(pid), 0);
-        assert_int_equal(brd_ring_attach(&hc, &c), 0);
-        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EPIPE);
-        brd_ring_close(c);
-        brd_handle_close(&hp);
-        brd_handle_close(&hc);
+        consumer_gets_then_eof(&hp, &hc, "");
         t_leak_end(&l);
 }
 
