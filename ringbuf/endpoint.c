@@ -399,18 +399,27 @@ fail:
 
 /*
  * Ring the peer asleep in state word @st, once per arm (the peer bumps seq
- * each time it arms).  The fence mode's publisher half (brd-ring.h): a
+ * each time it arms); true when it may have died in that sleep.  The fence mode's publisher half (brd-ring.h): a
  * sleeper that asks for fences gets our next BRD_RING_FENCE_PUBLISHES
  * publishes fenced, and asym 0 in our side says so.  Release: our unfenced
  * publishes before it are visible to a sleeper that reads it (pairs with
  * AO_load_acquire(asym) in ring_arm()); the fenced ones after it pair with
  * its arm's fence (Dekker).  ring_publish_quiet() counts them down.
  */
-void brd__ring_bell_for(struct brd_ring *r, uint64_t st)
+bool brd__ring_bell_for(struct brd_ring *r, uint64_t st)
 {
-        if (st == r->rung)
-                return;
+        /*
+         * Rung already and not awake yet: a slow wake-up, or a peer that
+         * died in that sleep after a look found it alive.  Worth another
+         * look after 1, 2, 4, ... more such publishes: a few looks for the
+         * slowest wake-up, and a death still found.
+         */
+        if (st == r->rung) {
+                r->rung_again++;
+                return !(r->rung_again & (r->rung_again - 1));
+        }
         r->rung = st;
+        r->rung_again = 0;
         if (r->mb_registered && AO_load(&r->peer_side->fence_req)) {
                 if (r->asym) {
                         AO_store_release(&r->own->asym, 0);
@@ -418,7 +427,7 @@ void brd__ring_bell_for(struct brd_ring *r, uint64_t st)
                 }
                 r->fence_left = BRD_RING_FENCE_PUBLISHES;
         }
-        ring_bell(r, st);
+        return !ring_bell(r, st);
 }
 
 int brd__ring_final(struct brd_ring *r, int e)

@@ -104,6 +104,7 @@ struct brd_ring {
         AO_t *own_idx, *peer_idx;
         struct brd_ring_side *own, *peer_side;
         uint64_t rung;                  /* peer state word last rung for (ring_bell()) */
+        uint64_t rung_again;            /* publishes that found it still, since */
         uint64_t batch;                 /* producer: publish once pos - ring_pub() reaches it; 0: always */
         const struct brd__ring_local *loc;      /* the wipe-on-fork page, see ring_mine() */
         uint64_t *resv;                 /* where the reservation is: &loc->resv, or &resv_own */
@@ -247,10 +248,11 @@ static inline void bell_ring(int fd)
 /* futex(2) FUTEX_WAKE of the sleepers on @w; @op_flags: 0 for a word in
  * shared memory, FUTEX_PRIVATE_FLAG for one in this process's.  All of
  * them, at the same price: another holder of the ring's memfd that waits on
- * a bell would otherwise take the one wake-up meant for our peer. */
-static inline void futex_wake(unsigned *w, int op_flags)
+ * a bell would otherwise take the one wake-up meant for our peer.  Returns
+ * how many it woke (-1: the call failed). */
+static inline long futex_wake(unsigned *w, int op_flags)
 {
-        (void)syscall(SYS_futex, w, FUTEX_WAKE | op_flags, INT_MAX, NULL, NULL, 0);
+        return syscall(SYS_futex, w, FUTEX_WAKE | op_flags, INT_MAX, NULL, NULL, 0);
 }
 
 /*
@@ -261,26 +263,31 @@ static inline void futex_wake(unsigned *w, int op_flags)
  * comes before the bell's new value (pairs with the acquire read of the
  * bell before the arm, wait.c): the bell it read cannot be this one.
  */
-static inline void ring_futex(struct brd_ring *r)
+static inline long ring_futex(struct brd_ring *r)
 {
         AO_int_store_release(&r->own->bell, AO_int_load(&r->own->bell) + 1);
-        futex_wake(&r->own->bell, 0);
+        return futex_wake(&r->own->bell, 0);
 }
 
-/* Ring the peer's arm of state word @st, the way the arm asks. */
-static inline void ring_bell(struct brd_ring *r, uint64_t st)
+/*
+ * Ring the peer's arm of state word @st, the way the arm asks.  true: the
+ * ring woke a sleeper, so the peer lives; false: it cannot tell (a doorbell
+ * write says nothing; a futex wake that woke nobody found the peer on its
+ * way into or out of its sleep, or dead in it).
+ */
+static inline bool ring_bell(struct brd_ring *r, uint64_t st)
 {
-        if (st & BRD_RING_ST_FUTEX)
-                ring_futex(r);
-        else
-                bell_ring(r->efd_peer);
         r->st.doorbells++;
+        if (st & BRD_RING_ST_FUTEX)
+                return ring_futex(r) > 0;
+        bell_ring(r->efd_peer);
+        return false;
 }
 
 /* Attach and close: wake the peer however it sleeps, if it does. */
 static inline void ring_wake_peer(struct brd_ring *r)
 {
-        ring_futex(r);
+        (void)ring_futex(r);
         bell_ring(r->efd_peer);
 }
 
@@ -295,8 +302,15 @@ static inline void ring_intr(struct brd_ring *r)
         efd_signal(r->efd_intr);
 }
 
-/* The peer sleeps (its state word @st): ring it, once per arm. */
-void brd__ring_bell_for(struct brd_ring *r, uint64_t st);
+/* The peer sleeps (its state word @st): ring it, once per arm.  true:
+ * worth a look whether it died in that sleep (brd__ring_peer_probe()). */
+bool brd__ring_bell_for(struct brd_ring *r, uint64_t st);
+
+/* Is the peer dead right now?  1: dead; 0: alive, or not attached yet;
+ * < 0: the watch failed (-EMFILE, -ENFILE, -ENOMEM: try later; -EBADMSG:
+ * its stamp is corrupt, the endpoint poisoned).  A system call or two: for
+ * paths that make one anyway. */
+int brd__ring_peer_probe(struct brd_ring *r);
 
 /*
  * The endpoint is done: remember the final answer @e (-EPIPE, -ECONNRESET,

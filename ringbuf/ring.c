@@ -93,7 +93,7 @@ static inline uint64_t round8(uint64_t n)
  * the previous call (the peeked length, stored by peek, read by release: a
  * store-forwarding stall of ~2 ns per zero-copy message, measured).
  * Returns @bytes as it left the barrier: a caller that needs the count
- * again (prod_closed() undoes it) takes this one, already in a register,
+ * again (prod_gone() undoes it) takes this one, already in a register,
  * where reusing its own copy cost the producer's fast paths a move (the
  * barrier "changes" @bytes).
  */
@@ -375,12 +375,13 @@ static inline int prod_room(struct brd_ring *r, uint64_t len, bool align, int ti
 }
 
 /*
- * The consumer closed, as seen right after we published the message of
- * @len payload bytes that ends at @end: it was delivered if the consumer's
- * last head passed it, else it is dropped (-EPIPE) and not counted as sent
- * (prod_commit() counted it).  Either way the producer is done.
+ * The consumer closed (@died: or died), as seen right after we published
+ * the message of @len payload bytes that ends at @end: it was delivered if
+ * the consumer's last head passed it, else it is dropped (-EPIPE) and not
+ * counted as sent (prod_commit() counted it).  Either way the producer is
+ * done.
  */
-static RING_SLOW int prod_closed(struct brd_ring *r, uint64_t end, uint64_t len)
+static RING_SLOW int prod_gone(struct brd_ring *r, uint64_t end, uint64_t len, bool died)
 {
         uint64_t h;
 
@@ -389,7 +390,7 @@ static RING_SLOW int prod_closed(struct brd_ring *r, uint64_t end, uint64_t len)
         (void)AO_load_acquire(&r->peer_side->state);
         /* Pairs with AO_store_release(head) in ring_publish(). */
         h = AO_load_acquire(r->peer_idx);
-        brd__ring_gone(r, false);
+        brd__ring_gone(r, died);
         if (h >= end)
                 return 0;
         r->st.messages--;
@@ -397,14 +398,27 @@ static RING_SLOW int prod_closed(struct brd_ring *r, uint64_t end, uint64_t len)
         return -EPIPE;
 }
 
-/* After publishing the message of @len bytes that ends at @end: the
- * consumer sleeps or closed (state word @st). */
+/*
+ * After publishing the message of @len bytes that ends at @end: the
+ * consumer sleeps or closed (state word @st).  A ring that cannot tell
+ * whether the sleeper lives (brd__ring_bell_for()) is followed by a look at
+ * its pidfd: a consumer killed in its sleep is seen here, at the first
+ * message after its death, not once the ring has filled.  One that dies
+ * awake is seen when a call waits for room.
+ */
 static RING_SLOW int prod_published(struct brd_ring *r, uint64_t st, uint64_t end, uint64_t len)
 {
-        if (st & BRD_RING_ST_SLEEPING)
-                brd__ring_bell_for(r, st);
+        int e;
+
+        if ((st & BRD_RING_ST_SLEEPING) && brd__ring_bell_for(r, st)) {
+                e = brd__ring_peer_probe(r);
+                if (e > 0)
+                        return prod_gone(r, end, len, true);
+                if (e == -EBADMSG)
+                        return e;
+        }
         if (st & BRD_RING_ST_CLOSED)
-                return prod_closed(r, end, len);
+                return prod_gone(r, end, len, false);
         return 0;
 }
 

@@ -183,15 +183,18 @@ static int peer_watch(struct brd_ring *r)
         return r->peer_dead;
 }
 
-/* Is the watched peer dead right now?  Only on the would-block path. */
-static int peer_probe(struct brd_ring *r)
+/* Is the watched peer dead right now?  On the would-block path, and after
+ * a ring that could not tell (brd__ring_bell_for()). */
+int brd__ring_peer_probe(struct brd_ring *r)
 {
-        struct pollfd p = { .fd = r->pidfd, .events = POLLIN };
+        struct pollfd p = { .events = POLLIN };
         int e = peer_watch(r);
 
         if (e != 0)
                 return e;
-        if (r->pidfd >= 0) {
+        /* The watch may have opened the pidfd just now. */
+        p.fd = r->pidfd;
+        if (p.fd >= 0) {
                 if (poll(&p, 1, 0) > 0)
                         r->peer_dead = true;
         } else if (peer_gone_polled(r)) {
@@ -466,7 +469,7 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                         return brd__ring_gone(r, false);
                 if (AO_load(&r->intr))
                         return ring_cancel(r);
-                e = timeout_ms == 0 ? peer_probe(r) : peer_watch(r);
+                e = timeout_ms == 0 ? brd__ring_peer_probe(r) : peer_watch(r);
                 if (e < 0) {
                         ring_disarm(r);
                         return e;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -330,6 +331,116 @@ static void test_consumer_killed_producer_blocked(void **state)
         t_leak_end(&l);
 }
 
+/* ---------------------------------- consumer dies asleep, producer sends */
+
+/* A consumer that waits in brd_ring_recv() on an empty ring, in futexes
+ * for the first @futex_ms of its wait (0: in its epoll set at once). */
+static int child_consumer_sleeps(struct brd_handle *h, int futex_ms)
+{
+        struct brd_ring *r;
+        char buf[64];
+
+        brd__ring_futex_ms = futex_ms;
+        if (brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        (void)brd_ring_recv(r, buf, sizeof(buf), -1);
+        return 11;      /* woken: only a death's wake-up comes, after it */
+}
+
+/*
+ * A consumer killed in its sleep on an empty ring, with room to spare: the
+ * producer's next message finds it asleep, rings it, and a ring that
+ * cannot tell whether it woke anyone (a futex wake of nobody, a doorbell)
+ * is followed by a look at its pidfd.  So that message already answers
+ * -EPIPE and is not counted, with timeout 0: nothing waits, nothing fills.
+ * @stopped: SIGSTOPped in the sleep first, so that the look after the first
+ * message finds it alive (and the message sent); killed then, it is found
+ * at the next message, a ring of the same arm.
+ */
+static void consumer_killed_asleep(int futex_ms, bool stopped)
+{
+        uint64_t asleep = BRD_RING_ST_SLEEPING | (futex_ms ? BRD_RING_ST_FUTEX : 0);
+        struct brd_ring_stats st;
+        struct brd_handle hp, hc;
+        struct brd_ring_hdr *hdr;
+        struct brd_ring *r;
+        struct t_leak l;
+        int64_t until;
+        siginfo_t si;
+        size_t size;
+        pid_t pid;
+
+        if (futex_ms && !t_have_futex_waitv())
+                skip();
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(8192, 0, &hp, &hc), 0);
+        hdr = hdr_map(&hp);
+        assert_non_null(hdr);
+        size = hp.size;
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                brd_handle_close(&hp);
+                _exit(child_consumer_sleeps(&hc, futex_ms));
+        }
+        brd_handle_close(&hc);
+        assert_int_equal(brd_ring_attach(&hp, &r), 0);
+        brd_handle_close(&hp);
+        until = t_now_ms() + 10000;
+        while ((AO_load(&hdr->cons.state) & (BRD_RING_ST_SLEEPING | BRD_RING_ST_FUTEX)) != asleep) {
+                assert_true(t_now_ms() < until);
+                sched_yield();
+        }
+        if (stopped) {
+                assert_int_equal(kill(pid, SIGSTOP), 0);
+                assert_int_equal(waitid(P_PID, (id_t)pid, &si, WSTOPPED), 0);
+                assert_int_equal(brd_ring_send(r, "a", 1, 0), 0);
+                assert_int_equal(kill(pid, SIGKILL), 0);
+                assert_int_equal(t_wait_child(pid), KILLED);
+        } else {
+                assert_int_equal(kill(pid, SIGKILL), 0);
+                /* A zombie, not reaped: its pidfd is readable. */
+                assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+        }
+        assert_int_equal(brd_ring_send(r, "b", 1, 0), -EPIPE);
+        assert_int_equal(brd_ring_stats(r, &st), 0);
+        assert_int_equal(st.messages, stopped ? 1 : 0);
+        assert_int_equal(st.bytes, stopped ? 1 : 0);
+        /* Final: whatever would fit. */
+        assert_int_equal(brd_ring_send(r, "c", 1, 0), -EPIPE);
+        assert_int_equal(brd_ring_write(r, "c", 1, -1), -EPIPE);
+        if (!stopped)
+                assert_int_equal(t_wait_child(pid), KILLED);
+        brd_ring_close(r);
+        munmap(hdr, size);
+        t_leak_end(&l);
+}
+
+static void test_consumer_killed_in_futex_sleep(void **state)
+{
+        (void)state;
+        consumer_killed_asleep(10000, false);
+}
+
+static void test_consumer_killed_in_epoll_sleep(void **state)
+{
+        (void)state;
+        consumer_killed_asleep(0, false);
+}
+
+static void test_consumer_stopped_then_killed_in_futex_sleep(void **state)
+{
+        (void)state;
+        consumer_killed_asleep(10000, true);
+}
+
+static void test_consumer_stopped_then_killed_in_epoll_sleep(void **state)
+{
+        (void)state;
+        consumer_killed_asleep(0, true);
+}
+
 /* ------------------------------------------------ idle / non-blocking */
 
 static int child_send_n_then_die(struct brd_handle *h, int n, bool reserve_last)
@@ -618,6 +729,10 @@ int main(void)
                 cmocka_unit_test(test_producer_killed_sibling_holds_dups),
                 cmocka_unit_test(test_batch_held_back_dies_with_producer),
                 cmocka_unit_test(test_consumer_killed_producer_blocked),
+                cmocka_unit_test(test_consumer_killed_in_futex_sleep),
+                cmocka_unit_test(test_consumer_killed_in_epoll_sleep),
+                cmocka_unit_test(test_consumer_stopped_then_killed_in_futex_sleep),
+                cmocka_unit_test(test_consumer_stopped_then_killed_in_epoll_sleep),
                 cmocka_unit_test(test_producer_killed_consumer_idle),
                 cmocka_unit_test(test_producer_killed_consumer_polling),
                 cmocka_unit_test(test_producer_killed_before_doorbell),

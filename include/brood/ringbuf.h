@@ -220,9 +220,11 @@ int     brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring);
  * -ECANCELED; -EINTR (BRD_RING_EINTR only); -EBADMSG (poisoned); -EBADF
  * (consumer end, or inherited).  A close of the consumer shows at the next
  * call of a message that fits (one past max_msg answers -EMSGSIZE until a
- * call has seen the close); its death (no close) only once a call would wait for room, or to a
- * brd_ring_fd() user (the hot path makes no system call): the messages
- * sent before are lost with it.
+ * call has seen the close).  Its death (no close) shows at the first
+ * message that finds it asleep, which rings it and then looks at its
+ * pidfd (that message answers -EPIPE); a consumer that died awake shows
+ * once a call would wait for room, or to a brd_ring_fd() user (the hot
+ * path makes no system call): the messages sent before are lost with it.
  * Concurrency: one producer thread.  Fork: -EBADF in a child that inherited it.
  */
 int     brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int timeout_ms);
