@@ -375,7 +375,9 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         r->fork_gen = brd__fork_gen();
         AO_store(&r->own->asym, r->asym);
         AO_store(&r->own->start_time, brd__proc_start_time(brd__getpid()));
-        AO_store(&r->own->pid, (AO_t)brd__getpid());
+        /* Release: a peer that reads this pid reads its start time
+         * (peer_watch()), not the one of a process that held the role. */
+        AO_store_release(&r->own->pid, (AO_t)brd__getpid());
         ring_stamp_cpu(r);
         r->spin_ns = BRD_RING_SPIN_NS;
         /* The stamps (asym above all) are visible before any publish of
@@ -399,8 +401,9 @@ fail:
 
 /*
  * Ring the peer asleep in state word @st, once per arm (the peer bumps seq
- * each time it arms); true when it may have died in that sleep.  The fence mode's publisher half (brd-ring.h): a
- * sleeper that asks for fences gets our next BRD_RING_FENCE_PUBLISHES
+ * each time it arms); true when it may have died in that sleep.  The fence
+ * mode's publisher half (brd-ring.h): a sleeper that asks for fences gets
+ * our next BRD_RING_FENCE_PUBLISHES
  * publishes fenced, and asym 0 in our side says so.  Release: our unfenced
  * publishes before it are visible to a sleeper that reads it (pairs with
  * AO_load_acquire(asym) in ring_arm()); the fenced ones after it pair with
@@ -409,12 +412,14 @@ fail:
 bool brd__ring_bell_for(struct brd_ring *r, uint64_t st)
 {
         /*
-         * Rung already and not awake yet: a slow wake-up, or a peer that
-         * died in that sleep after a look found it alive.  Worth another
-         * look after 1, 2, 4, ... more such publishes: a few looks for the
-         * slowest wake-up, and a death still found.
+         * Rung already, not awake yet.  A ring that woke a sleeper proved
+         * it alive and on its way.  One that could not tell is followed by
+         * another look after 1, 2, 4, ... more publishes: a peer that a
+         * look found stopped, or still in its exit, is found dead later.
          */
         if (st == r->rung) {
+                if (r->rung_woke)
+                        return false;
                 r->rung_again++;
                 return !(r->rung_again & (r->rung_again - 1));
         }
@@ -427,7 +432,8 @@ bool brd__ring_bell_for(struct brd_ring *r, uint64_t st)
                 }
                 r->fence_left = BRD_RING_FENCE_PUBLISHES;
         }
-        return !ring_bell(r, st);
+        r->rung_woke = ring_bell(r, st);
+        return !r->rung_woke;
 }
 
 int brd__ring_final(struct brd_ring *r, int e)

@@ -104,7 +104,8 @@ struct brd_ring {
         AO_t *own_idx, *peer_idx;
         struct brd_ring_side *own, *peer_side;
         uint64_t rung;                  /* peer state word last rung for (ring_bell()) */
-        uint64_t rung_again;            /* publishes that found it still, since */
+        uint64_t rung_again;            /* publishes that found that arm still, since */
+        bool rung_woke;                 /* that ring woke a sleeper */
         uint64_t batch;                 /* producer: publish once pos - ring_pub() reaches it; 0: always */
         const struct brd__ring_local *loc;      /* the wipe-on-fork page, see ring_mine() */
         uint64_t *resv;                 /* where the reservation is: &loc->resv, or &resv_own */

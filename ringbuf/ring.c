@@ -26,7 +26,9 @@
  * kernels without it fall back to the fork generation stamped at attach.
  * Peer death: the waiter opens a pidfd of the pid stamped in the peer's side
  * (checked against its /proc start time) and, past a wait's first 20 ms of
- * futex sleep, sleeps on it with the doorbell (wait.c).
+ * futex sleep, sleeps on it with the doorbell (wait.c); a producer also
+ * looks at it after a ring of its consumer that could not tell whether the
+ * sleeper woke (prod_published()).
  *
  * This file has the I/O calls; wait.c the wait and the peer's watch (io.h:
  * what the two share); endpoint.c creates, attaches and closes endpoints;
@@ -93,7 +95,7 @@ static inline uint64_t round8(uint64_t n)
  * the previous call (the peeked length, stored by peek, read by release: a
  * store-forwarding stall of ~2 ns per zero-copy message, measured).
  * Returns @bytes as it left the barrier: a caller that needs the count
- * again (prod_gone() undoes it) takes this one, already in a register,
+ * again (prod_closed() undoes it) takes this one, already in a register,
  * where reusing its own copy cost the producer's fast paths a move (the
  * barrier "changes" @bytes).
  */
@@ -375,13 +377,12 @@ static inline int prod_room(struct brd_ring *r, uint64_t len, bool align, int ti
 }
 
 /*
- * The consumer closed (@died: or died), as seen right after we published
- * the message of @len payload bytes that ends at @end: it was delivered if
- * the consumer's last head passed it, else it is dropped (-EPIPE) and not
- * counted as sent (prod_commit() counted it).  Either way the producer is
- * done.
+ * The consumer closed, as seen right after we published the message of
+ * @len payload bytes that ends at @end: it was delivered if the consumer's
+ * last head passed it, else it is dropped (-EPIPE) and not counted as sent
+ * (prod_commit() counted it).  Either way the producer is done.
  */
-static RING_SLOW int prod_gone(struct brd_ring *r, uint64_t end, uint64_t len, bool died)
+static RING_SLOW int prod_closed(struct brd_ring *r, uint64_t end, uint64_t len)
 {
         uint64_t h;
 
@@ -390,7 +391,7 @@ static RING_SLOW int prod_gone(struct brd_ring *r, uint64_t end, uint64_t len, b
         (void)AO_load_acquire(&r->peer_side->state);
         /* Pairs with AO_store_release(head) in ring_publish(). */
         h = AO_load_acquire(r->peer_idx);
-        brd__ring_gone(r, died);
+        brd__ring_gone(r, false);
         if (h >= end)
                 return 0;
         r->st.messages--;
@@ -402,23 +403,19 @@ static RING_SLOW int prod_gone(struct brd_ring *r, uint64_t end, uint64_t len, b
  * After publishing the message of @len bytes that ends at @end: the
  * consumer sleeps or closed (state word @st).  A ring that cannot tell
  * whether the sleeper lives (brd__ring_bell_for()) is followed by a look at
- * its pidfd: a consumer killed in its sleep is seen here, at the first
- * message after its death, not once the ring has filled.  One that dies
+ * its pidfd, so that a consumer killed in its sleep is seen now, not once
+ * the ring has filled.  Dead, it ends the producer from the next call on
+ * (-EPIPE), but this message stays sent: it is published, and a consumer
+ * that takes the dead one's role over may still get it.  One that dies
  * awake is seen when a call waits for room.
  */
 static RING_SLOW int prod_published(struct brd_ring *r, uint64_t st, uint64_t end, uint64_t len)
 {
-        int e;
-
-        if ((st & BRD_RING_ST_SLEEPING) && brd__ring_bell_for(r, st)) {
-                e = brd__ring_peer_probe(r);
-                if (e > 0)
-                        return prod_gone(r, end, len, true);
-                if (e == -EBADMSG)
-                        return e;
-        }
+        if ((st & BRD_RING_ST_SLEEPING) && brd__ring_bell_for(r, st) &&
+            brd__ring_peer_probe(r) > 0)
+                (void)brd__ring_gone(r, true);
         if (st & BRD_RING_ST_CLOSED)
-                return prod_gone(r, end, len, false);
+                return prod_closed(r, end, len);
         return 0;
 }
 
@@ -781,6 +778,11 @@ static ssize_t stream_write_held(struct brd_ring *r, const void *buf, size_t len
                         break;          /* the consumer closed: dropped */
                 prod_epoch(r, n);
                 done += n;
+                /* Sent, and the consumer found gone right after (dead, or
+                 * closed once it had taken this chunk): stop here. */
+                e = r->err;
+                if (BRD_UNLIKELY(e))
+                        break;
         }
         if (BRD_UNLIKELY(done && e == -ECANCELED))
                 return stream_write_cancelled(r, done);

@@ -127,7 +127,8 @@ static bool peer_gone_polled(const struct brd_ring *r)
  */
 static int peer_watch(struct brd_ring *r)
 {
-        uint64_t pid = AO_load(&r->peer_side->pid);
+        /* Acquire: pairs with the release of the pid in attach. */
+        uint64_t pid = AO_load_acquire(&r->peer_side->pid);
         uint64_t start = AO_load(&r->peer_side->start_time);
         uint64_t now;
         int fd;

@@ -352,23 +352,27 @@ static int child_consumer_sleeps(struct brd_handle *h, int futex_ms)
  * A consumer killed in its sleep on an empty ring, with room to spare: the
  * producer's next message finds it asleep, rings it, and a ring that
  * cannot tell whether it woke anyone (a futex wake of nobody, a doorbell)
- * is followed by a look at its pidfd.  So that message already answers
- * -EPIPE and is not counted, with timeout 0: nothing waits, nothing fills.
- * @stopped: SIGSTOPped in the sleep first, so that the look after the first
- * message finds it alive (and the message sent); killed then, it is found
- * at the next message, a ring of the same arm.
+ * is followed by a look at its pidfd.  That message is sent (published,
+ * counted: a consumer that took the role over would get it), and every
+ * call after it answers -EPIPE, with timeout 0: nothing waits, nothing
+ * fills.  @stopped: SIGSTOPped in the sleep first, so that the look after
+ * the first message finds it alive; killed then, it is found at the next
+ * message, a ring of the same arm.  @by_write: that message is a
+ * byte-stream write of two chunks, which stops after the first.
  */
-static void consumer_killed_asleep(int futex_ms, bool stopped)
+static void consumer_killed_asleep(int futex_ms, bool stopped, bool by_write)
 {
         uint64_t asleep = BRD_RING_ST_SLEEPING | (futex_ms ? BRD_RING_ST_FUTEX : 0);
         struct brd_ring_stats st;
         struct brd_handle hp, hc;
         struct brd_ring_hdr *hdr;
         struct brd_ring *r;
+        static char big[8192];
         struct t_leak l;
         int64_t until;
         siginfo_t si;
         size_t size;
+        uint64_t sent;
         pid_t pid;
 
         if (futex_ms && !t_have_futex_waitv())
@@ -403,10 +407,17 @@ static void consumer_killed_asleep(int futex_ms, bool stopped)
                 /* A zombie, not reaped: its pidfd is readable. */
                 assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
         }
-        assert_int_equal(brd_ring_send(r, "b", 1, 0), -EPIPE);
         assert_int_equal(brd_ring_stats(r, &st), 0);
-        assert_int_equal(st.messages, stopped ? 1 : 0);
-        assert_int_equal(st.bytes, stopped ? 1 : 0);
+        if (by_write) {
+                assert_int_equal(brd_ring_write(r, big, st.max_msg + 1, 0), (ssize_t)st.max_msg);
+                sent = st.max_msg;
+        } else {
+                assert_int_equal(brd_ring_send(r, "b", 1, 0), 0);
+                sent = 1;
+        }
+        assert_int_equal(brd_ring_stats(r, &st), 0);
+        assert_int_equal(st.messages, stopped ? 2 : 1);
+        assert_int_equal(st.bytes, stopped ? 1 + sent : sent);
         /* Final: whatever would fit. */
         assert_int_equal(brd_ring_send(r, "c", 1, 0), -EPIPE);
         assert_int_equal(brd_ring_write(r, "c", 1, -1), -EPIPE);
@@ -420,25 +431,37 @@ static void consumer_killed_asleep(int futex_ms, bool stopped)
 static void test_consumer_killed_in_futex_sleep(void **state)
 {
         (void)state;
-        consumer_killed_asleep(10000, false);
+        consumer_killed_asleep(10000, false, false);
 }
 
 static void test_consumer_killed_in_epoll_sleep(void **state)
 {
         (void)state;
-        consumer_killed_asleep(0, false);
+        consumer_killed_asleep(0, false, false);
 }
 
 static void test_consumer_stopped_then_killed_in_futex_sleep(void **state)
 {
         (void)state;
-        consumer_killed_asleep(10000, true);
+        consumer_killed_asleep(10000, true, false);
 }
 
 static void test_consumer_stopped_then_killed_in_epoll_sleep(void **state)
 {
         (void)state;
-        consumer_killed_asleep(0, true);
+        consumer_killed_asleep(0, true, false);
+}
+
+static void test_consumer_killed_asleep_write_stops(void **state)
+{
+        (void)state;
+        consumer_killed_asleep(10000, false, true);
+}
+
+static void test_consumer_stopped_then_killed_write_stops(void **state)
+{
+        (void)state;
+        consumer_killed_asleep(0, true, true);
 }
 
 /* ------------------------------------------------ idle / non-blocking */
@@ -533,7 +556,7 @@ static void test_producer_killed_consumer_polling(void **state)
                 /* A readable fd with nothing to take: a wake-up meant for
                  * an arm left behind, now and then; never a poll loop. */
                 if (n == before)
-                        assert_true(++idle_rounds < 64);
+                        assert_true(++idle_rounds < 1000);
         }
         assert_int_equal(e, -ECONNRESET);
         assert_int_equal(n, 10);
@@ -746,6 +769,8 @@ int main(void)
                 cmocka_unit_test(test_consumer_killed_in_epoll_sleep),
                 cmocka_unit_test(test_consumer_stopped_then_killed_in_futex_sleep),
                 cmocka_unit_test(test_consumer_stopped_then_killed_in_epoll_sleep),
+                cmocka_unit_test(test_consumer_killed_asleep_write_stops),
+                cmocka_unit_test(test_consumer_stopped_then_killed_write_stops),
                 cmocka_unit_test(test_producer_killed_consumer_idle),
                 cmocka_unit_test(test_producer_killed_consumer_polling),
                 cmocka_unit_test(test_producer_killed_before_doorbell),

@@ -65,8 +65,9 @@ extern "C" {
  * Errors, as everywhere in brood: -EAGAIN (timeout 0 and the call would
  * block), -ETIMEDOUT, -EMSGSIZE, -EPIPE (peer closed in order: for the
  * consumer after every message was delivered; for the producer, a consumer
- * that closed or died: as for a pipe whose reader is gone, nothing sent
- * can be delivered either way), -ECONNRESET (consumer only: the producer
+ * that closed or died: as for a pipe whose reader is gone, what it had not
+ * taken is lost, unless another consumer takes a dead one's role over),
+ * -ECONNRESET (consumer only: the producer
  * died without closing, after every message it published was delivered:
  * every committed one, but for those BRD_RING_BATCH still held back), -EBADMSG
  * (the shared memory is corrupt, holes a peer punched in it included, which
@@ -74,7 +75,8 @@ extern "C" {
  * -ECANCELED (brd_ring_interrupt), -EBADF (wrong role, or an endpoint
  * inherited through fork() that this process did not attach).  A call that
  * must wait may also answer -EMFILE, -ENFILE or -ENOMEM when an fd the wait
- * needs cannot be had (the peer's pidfd, opened at the first wait; a
+ * needs cannot be had (the peer's pidfd, opened at the first wait or the
+ * producer's first look at a sleeping consumer, see brd_ring_send(); a
  * brd_ring_fd() user's timer): nothing was taken or given, and the call may
  * be retried.
  *
@@ -220,11 +222,15 @@ int     brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring);
  * -ECANCELED; -EINTR (BRD_RING_EINTR only); -EBADMSG (poisoned); -EBADF
  * (consumer end, or inherited).  A close of the consumer shows at the next
  * call of a message that fits (one past max_msg answers -EMSGSIZE until a
- * call has seen the close).  Its death (no close) shows at the first
- * message that finds it asleep, which rings it and then looks at its
- * pidfd (that message answers -EPIPE); a consumer that died awake shows
- * once a call would wait for room, or to a brd_ring_fd() user (the hot
- * path makes no system call): the messages sent before are lost with it.
+ * call has seen the close).  Its death (no close) shows after the first
+ * message that finds it asleep: one that rings it asleep looks at its
+ * pidfd too, unless a futex wake proved it alive (after a look that found
+ * it alive, on the 1st, 2nd, 4th, ... message the same sleep takes), and
+ * from the call after it every call answers -EPIPE.  That message is sent:
+ * a consumer that takes the dead one's role over would get it.  A
+ * consumer that died awake shows once a call would wait for room, or to a
+ * brd_ring_fd() user (the hot path makes no system call).  What the dead
+ * consumer had not taken is lost with it.
  * Concurrency: one producer thread.  Fork: -EBADF in a child that inherited it.
  */
 int     brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int timeout_ms);
