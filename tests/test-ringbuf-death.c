@@ -522,6 +522,36 @@ static void test_producer_killed_consumer_idle(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * The same with the producer a zombie (not reaped): the first non-blocking
+ * call that finds the ring empty opens its pidfd, finds it readable and
+ * answers -ECONNRESET at once, not -EAGAIN first.
+ */
+static void test_producer_zombie_consumer_nonblocking(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_leak l;
+        siginfo_t si;
+        int i, v;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        pid = t_ring_fork(8192, 0, &hp, &hc, false, &r);
+        if (pid == 0)
+                _exit(child_send_n_then_die(&hp, 3, false));
+        assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+        for (i = 0; i < 3; i++) {
+                assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 0), sizeof(v));
+                assert_int_equal(v, i);
+        }
+        assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 0), -ECONNRESET);
+        assert_int_equal(t_wait_child(pid), KILLED);
+        brd_ring_close(r);
+        t_leak_end(&l);
+}
+
 static void test_producer_killed_consumer_polling(void **state)
 {
         struct brd_handle hp, hc;
@@ -772,6 +802,7 @@ int main(void)
                 cmocka_unit_test(test_consumer_killed_asleep_write_stops),
                 cmocka_unit_test(test_consumer_stopped_then_killed_write_stops),
                 cmocka_unit_test(test_producer_killed_consumer_idle),
+                cmocka_unit_test(test_producer_zombie_consumer_nonblocking),
                 cmocka_unit_test(test_producer_killed_consumer_polling),
                 cmocka_unit_test(test_producer_killed_before_doorbell),
                 cmocka_unit_test(test_producer_killed_attaching),
