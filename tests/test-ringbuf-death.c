@@ -355,13 +355,22 @@ static int child_consumer_sleeps(struct brd_handle *h, int futex_ms)
  * is followed by a look at its pidfd.  That message is sent (published,
  * counted: a consumer that took the role over would get it), and every
  * call after it answers -EPIPE, with timeout 0: nothing waits, nothing
- * fills.  @stopped: SIGSTOPped in the sleep first, so that the look after
+ * fills.  stopped: SIGSTOPped in the sleep first, so that the look after
  * the first message finds it alive; killed then, it is found at the next
- * message, a ring of the same arm.  @by_write: that message is a
+ * message, a ring of the same arm.  by_write: that message is a
  * byte-stream write of two chunks, which stops after the first.
  */
-static void consumer_killed_asleep(int futex_ms, bool stopped, bool by_write)
+struct asleep {
+        int futex_ms;                   /* the consumer's futex phase; 0: epoll at once */
+        bool stopped, by_write;
+};
+
+/* One test of the table in main() per variant (ASLEEP()). */
+static void test_consumer_killed_asleep(void **state)
 {
+        const struct asleep *v = *state;
+        int futex_ms = v->futex_ms;
+        bool stopped = v->stopped, by_write = v->by_write;
         uint64_t asleep = BRD_RING_ST_SLEEPING | (futex_ms ? BRD_RING_ST_FUTEX : 0);
         struct brd_ring_stats st;
         struct brd_handle hp, hc;
@@ -426,42 +435,6 @@ static void consumer_killed_asleep(int futex_ms, bool stopped, bool by_write)
         brd_ring_close(r);
         munmap(hdr, size);
         t_leak_end(&l);
-}
-
-static void test_consumer_killed_in_futex_sleep(void **state)
-{
-        (void)state;
-        consumer_killed_asleep(10000, false, false);
-}
-
-static void test_consumer_killed_in_epoll_sleep(void **state)
-{
-        (void)state;
-        consumer_killed_asleep(0, false, false);
-}
-
-static void test_consumer_stopped_then_killed_in_futex_sleep(void **state)
-{
-        (void)state;
-        consumer_killed_asleep(10000, true, false);
-}
-
-static void test_consumer_stopped_then_killed_in_epoll_sleep(void **state)
-{
-        (void)state;
-        consumer_killed_asleep(0, true, false);
-}
-
-static void test_consumer_killed_asleep_write_stops(void **state)
-{
-        (void)state;
-        consumer_killed_asleep(10000, false, true);
-}
-
-static void test_consumer_stopped_then_killed_write_stops(void **state)
-{
-        (void)state;
-        consumer_killed_asleep(0, true, true);
 }
 
 /* ------------------------------------------------ idle / non-blocking */
@@ -788,6 +761,11 @@ static void test_consumer_killed_holding_view(void **state)
         t_leak_end(&l);
 }
 
+/* A variant of test_consumer_killed_asleep(), named after it. */
+#define ASLEEP(name, ...)                                                               \
+        { "test_consumer_killed_asleep: " #name, test_consumer_killed_asleep, NULL, NULL, \
+          &(struct asleep){ __VA_ARGS__ } }
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -795,12 +773,12 @@ int main(void)
                 cmocka_unit_test(test_producer_killed_sibling_holds_dups),
                 cmocka_unit_test(test_batch_held_back_dies_with_producer),
                 cmocka_unit_test(test_consumer_killed_producer_blocked),
-                cmocka_unit_test(test_consumer_killed_in_futex_sleep),
-                cmocka_unit_test(test_consumer_killed_in_epoll_sleep),
-                cmocka_unit_test(test_consumer_stopped_then_killed_in_futex_sleep),
-                cmocka_unit_test(test_consumer_stopped_then_killed_in_epoll_sleep),
-                cmocka_unit_test(test_consumer_killed_asleep_write_stops),
-                cmocka_unit_test(test_consumer_stopped_then_killed_write_stops),
+                ASLEEP(killed_in_futex_sleep, 10000, false, false),
+                ASLEEP(killed_in_epoll_sleep, 0, false, false),
+                ASLEEP(stopped_then_killed_in_futex_sleep, 10000, true, false),
+                ASLEEP(stopped_then_killed_in_epoll_sleep, 0, true, false),
+                ASLEEP(killed_in_futex_sleep_write_stops, 10000, false, true),
+                ASLEEP(stopped_then_killed_in_epoll_sleep_write_stops, 0, true, true),
                 cmocka_unit_test(test_producer_killed_consumer_idle),
                 cmocka_unit_test(test_producer_zombie_consumer_nonblocking),
                 cmocka_unit_test(test_producer_killed_consumer_polling),
