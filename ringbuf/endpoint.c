@@ -433,7 +433,12 @@ bool brd__ring_bell_for(struct brd_ring *r, uint64_t st)
                 r->fence_left = BRD_RING_FENCE_PUBLISHES;
         }
         r->rung_woke = ring_bell(r, st);
-        return !r->rung_woke;
+        /* A futex wake of nobody: a look now (rare: the sleeper was on its
+         * way in or out).  A doorbell cannot tell either, but its sleepers
+         * (past 20 ms of a wait, brd_ring_fd() users) get their first look
+         * at the next publish that finds them still asleep: one at every
+         * ring would double what a ring costs them. */
+        return (st & BRD_RING_ST_FUTEX) && !r->rung_woke;
 }
 
 int brd__ring_final(struct brd_ring *r, int e)

@@ -271,10 +271,10 @@ static inline long ring_futex(struct brd_ring *r)
 }
 
 /*
- * Ring the peer's arm of state word @st, the way the arm asks.  true: the
- * ring woke a sleeper, so the peer lives; false: it cannot tell (a doorbell
- * write says nothing; a futex wake that woke nobody found the peer on its
- * way into or out of its sleep, or dead in it).
+ * Ring the peer's arm of state word @st, the way the arm asks.  true: a
+ * futex wake woke a sleeper, so the peer lives; false: the ring cannot
+ * tell (a doorbell write says nothing; a futex wake that woke nobody found
+ * the peer on its way into or out of its sleep, or dead in it).
  */
 static inline bool ring_bell(struct brd_ring *r, uint64_t st)
 {
