@@ -399,29 +399,44 @@ fail:
 
 /* ----------------------------------------------------------- the rest */
 
+int brd__ring_look_ms = RING_LOOK_MS;
+
+/* Time for a look at the peer's pidfd: none in the last brd__ring_look_ms. */
+static bool look_due(struct brd_ring *r)
+{
+        int64_t now = brd__now_ns();
+
+        if (now - r->looked_ns < brd__ring_look_ms * INT64_C(1000000))
+                return false;
+        r->looked_ns = now;
+        return true;
+}
+
 /*
  * Ring the peer asleep in state word @st, once per arm (the peer bumps seq
- * each time it arms); true when it may have died in that sleep.  The fence
- * mode's publisher half (brd-ring.h): a sleeper that asks for fences gets
- * our next BRD_RING_FENCE_PUBLISHES
- * publishes fenced, and asym 0 in our side says so.  Release: our unfenced
- * publishes before it are visible to a sleeper that reads it (pairs with
- * AO_load_acquire(asym) in ring_arm()); the fenced ones after it pair with
- * its arm's fence (Dekker).  ring_publish_quiet() counts them down.
+ * each time it arms); true when it is time to look whether it died in that
+ * sleep.  A futex wake that woke it proves it alive and on its way.  A ring
+ * that cannot tell (a futex wake of nobody, a doorbell) is followed by a
+ * look, and so are the 1st, 2nd, 4th, ... publish that find the same sleep
+ * after it (a consumer stopped, or still in its exit), but never two looks
+ * within brd__ring_look_ms: a brd_ring_fd() user is rung at every wake-up
+ * and stays armed while it takes what it was woken for, and a look costs
+ * a system call as dear as the ring.
+ *
+ * The fence mode's publisher half (brd-ring.h): a sleeper that asks for
+ * fences gets our next BRD_RING_FENCE_PUBLISHES publishes fenced, and asym
+ * 0 in our side says so.  Release: our unfenced publishes before it are
+ * visible to a sleeper that reads it (pairs with AO_load_acquire(asym) in
+ * ring_arm()); the fenced ones after it pair with its arm's fence (Dekker).
+ * ring_publish_quiet() counts them down.
  */
 bool brd__ring_bell_for(struct brd_ring *r, uint64_t st)
 {
-        /*
-         * Rung already, not awake yet.  A ring that woke a sleeper proved
-         * it alive and on its way.  One that could not tell is followed by
-         * another look after 1, 2, 4, ... more publishes: a peer that a
-         * look found stopped, or still in its exit, is found dead later.
-         */
         if (st == r->rung) {
                 if (r->rung_woke)
                         return false;
                 r->rung_again++;
-                return !(r->rung_again & (r->rung_again - 1));
+                return !(r->rung_again & (r->rung_again - 1)) && look_due(r);
         }
         r->rung = st;
         r->rung_again = 0;
@@ -433,12 +448,7 @@ bool brd__ring_bell_for(struct brd_ring *r, uint64_t st)
                 r->fence_left = BRD_RING_FENCE_PUBLISHES;
         }
         r->rung_woke = ring_bell(r, st);
-        /* A futex wake of nobody: a look now (rare: the sleeper was on its
-         * way in or out).  A doorbell cannot tell either, but its sleepers
-         * (past 20 ms of a wait, brd_ring_fd() users) get their first look
-         * at the next publish that finds them still asleep: one at every
-         * ring would double what a ring costs them. */
-        return (st & BRD_RING_ST_FUTEX) && !r->rung_woke;
+        return !r->rung_woke && look_due(r);
 }
 
 int brd__ring_final(struct brd_ring *r, int e)

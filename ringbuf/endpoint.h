@@ -47,6 +47,9 @@
 /* How long a wait sleeps on futexes before it sleeps in its epoll set
  * (wait.c), and so the bound of a death's detection. */
 #define RING_FUTEX_MS 20
+/* A producer's looks at a sleeping consumer's pidfd after rings that
+ * cannot tell whether it woke (brd__ring_bell_for()): at most one per. */
+#define RING_LOOK_MS 1
 #define RING_TOKEN 0x6272642d72696e67ull       /* "brd-ring" */
 /* r->held while brd_ring_close() in another thread waits for the holder:
  * the holder was cancelled for good (a write answers -ECANCELED, not its
@@ -106,6 +109,7 @@ struct brd_ring {
         uint64_t rung;                  /* peer state word last rung for (ring_bell()) */
         uint64_t rung_again;            /* publishes that found that arm still, since */
         bool rung_woke;                 /* that ring woke a sleeper */
+        int64_t looked_ns;              /* the last look at the peer's pidfd after a ring */
         uint64_t batch;                 /* producer: publish once pos - ring_pub() reaches it; 0: always */
         const struct brd__ring_local *loc;      /* the wipe-on-fork page, see ring_mine() */
         uint64_t *resv;                 /* where the reservation is: &loc->resv, or &resv_own */
@@ -304,7 +308,7 @@ static inline void ring_intr(struct brd_ring *r)
 }
 
 /* The peer sleeps (its state word @st): ring it, once per arm.  true:
- * worth a look whether it died in that sleep (brd__ring_peer_probe()). */
+ * time for a look whether it died in that sleep (brd__ring_peer_probe()). */
 bool brd__ring_bell_for(struct brd_ring *r, uint64_t st);
 
 /* Is the peer dead right now?  1: dead; 0: alive, or not attached yet;

@@ -351,29 +351,39 @@ static int child_consumer_sleeps(struct brd_handle *h, int futex_ms)
 /*
  * A consumer killed in its sleep on an empty ring, with room to spare: a
  * message that finds it asleep rings it, and a ring that cannot tell
- * whether it woke anyone is followed by a look at its pidfd: at once after
- * a futex wake of nobody, from the next message that finds the same sleep
- * after a doorbell.  The message before the look is sent (published,
- * counted: a consumer that took the role over would get it), and every
- * call after it answers -EPIPE, with timeout 0: nothing waits, nothing
- * fills.  So the producer sends 1 message after the death (a futex sleep)
- * or 2 (an epoll sleep).  stopped: SIGSTOPped in the sleep first, and sent
- * a message; killed then, it is found at the next message, a ring of the
- * same sleep (1 message).  by_write: the message after the death is a
- * byte-stream write of two chunks, whose first finds it dead (a futex
- * sleep, or a stopped one): the write stops after it.
+ * whether it woke anyone (a futex wake of nobody, a doorbell) is followed
+ * by a look at its pidfd.  That message is sent (published, counted: a
+ * consumer that took the role over would get it), and every call after it
+ * answers -EPIPE, with timeout 0: nothing waits, nothing fills.
+ * stopped: SIGSTOPped in the sleep first, and sent a message, whose look
+ * finds it alive; killed then, it is found at the next message, a ring of
+ * the same sleep (looks at each chance: brd__ring_look_ms 0).  gated:
+ * stopped, with one look per 10 s at most: three messages after the death
+ * find the same sleep and make no look; with the gate lifted, the fourth
+ * (a power of two) looks.  by_write: the message after the death is a
+ * byte-stream write of two chunks: it stops after the first.
  */
 struct asleep {
         int futex_ms;                   /* the consumer's futex phase; 0: epoll at once */
-        bool stopped, by_write;
+        bool stopped, gated, by_write;
 };
+
+static int look_default;                 /* the library's brd__ring_look_ms */
+
+/* Teardown: the library's own gate back, even after a failed assertion. */
+static int look_reset(void **state)
+{
+        (void)state;
+        brd__ring_look_ms = look_default;
+        return 0;
+}
 
 /* One test of the table in main() per variant (ASLEEP()). */
 static void test_consumer_killed_asleep(void **state)
 {
         const struct asleep *v = *state;
         int futex_ms = v->futex_ms;
-        bool stopped = v->stopped, by_write = v->by_write;
+        bool stopped = v->stopped || v->gated, by_write = v->by_write;
         uint64_t asleep = BRD_RING_ST_SLEEPING | (futex_ms ? BRD_RING_ST_FUTEX : 0);
         struct brd_ring_stats st;
         struct brd_handle hp, hc;
@@ -384,7 +394,7 @@ static void test_consumer_killed_asleep(void **state)
         int64_t until;
         siginfo_t si;
         size_t size;
-        uint64_t sent, msgs, i;
+        uint64_t sent, msgs, i, before = 0;
         pid_t pid;
 
         if (futex_ms && !t_have_futex_waitv())
@@ -409,11 +419,19 @@ static void test_consumer_killed_asleep(void **state)
                 sched_yield();
         }
         if (stopped) {
+                brd__ring_look_ms = v->gated ? 10000 : 0;
                 assert_int_equal(kill(pid, SIGSTOP), 0);
                 assert_int_equal(waitid(P_PID, (id_t)pid, &si, WSTOPPED), 0);
                 assert_int_equal(brd_ring_send(r, "a", 1, 0), 0);
                 assert_int_equal(kill(pid, SIGKILL), 0);
                 assert_int_equal(t_wait_child(pid), KILLED);
+                before = 1;
+                if (v->gated) {
+                        for (i = 0; i < 3; i++)
+                                assert_int_equal(brd_ring_send(r, "g", 1, 0), 0);
+                        brd__ring_look_ms = 0;
+                        before += 3;
+                }
         } else {
                 assert_int_equal(kill(pid, SIGKILL), 0);
                 /* A zombie, not reaped: its pidfd is readable. */
@@ -425,14 +443,12 @@ static void test_consumer_killed_asleep(void **state)
                 sent = st.max_msg;
                 msgs = 1;
         } else {
-                msgs = futex_ms || stopped ? 1 : 2;
-                for (i = 0; i < msgs; i++)
-                        assert_int_equal(brd_ring_send(r, "b", 1, 0), 0);
-                sent = msgs;
+                assert_int_equal(brd_ring_send(r, "b", 1, 0), 0);
+                sent = msgs = 1;
         }
         assert_int_equal(brd_ring_stats(r, &st), 0);
-        assert_int_equal(st.messages, stopped ? 1 + msgs : msgs);
-        assert_int_equal(st.bytes, stopped ? 1 + sent : sent);
+        assert_int_equal(st.messages, before + msgs);
+        assert_int_equal(st.bytes, before + sent);
         /* Final: whatever would fit. */
         assert_int_equal(brd_ring_send(r, "c", 1, 0), -EPIPE);
         assert_int_equal(brd_ring_write(r, "c", 1, -1), -EPIPE);
@@ -769,7 +785,7 @@ static void test_consumer_killed_holding_view(void **state)
 
 /* A variant of test_consumer_killed_asleep(), named after it. */
 #define ASLEEP(name, ...)                                                               \
-        { "test_consumer_killed_asleep: " #name, test_consumer_killed_asleep, NULL, NULL, \
+        { "test_consumer_killed_asleep: " #name, test_consumer_killed_asleep, NULL, look_reset, \
           &(struct asleep){ __VA_ARGS__ } }
 
 int main(void)
@@ -779,12 +795,13 @@ int main(void)
                 cmocka_unit_test(test_producer_killed_sibling_holds_dups),
                 cmocka_unit_test(test_batch_held_back_dies_with_producer),
                 cmocka_unit_test(test_consumer_killed_producer_blocked),
-                ASLEEP(killed_in_futex_sleep, 10000, false, false),
-                ASLEEP(killed_in_epoll_sleep, 0, false, false),
-                ASLEEP(stopped_then_killed_in_futex_sleep, 10000, true, false),
-                ASLEEP(stopped_then_killed_in_epoll_sleep, 0, true, false),
-                ASLEEP(killed_in_futex_sleep_write_stops, 10000, false, true),
-                ASLEEP(stopped_then_killed_in_epoll_sleep_write_stops, 0, true, true),
+                ASLEEP(killed_in_futex_sleep, 10000, false, false, false),
+                ASLEEP(killed_in_epoll_sleep, 0, false, false, false),
+                ASLEEP(stopped_then_killed_in_futex_sleep, 10000, true, false, false),
+                ASLEEP(stopped_then_killed_in_epoll_sleep, 0, true, false, false),
+                ASLEEP(stopped_then_killed_looks_gated, 0, false, true, false),
+                ASLEEP(killed_in_futex_sleep_write_stops, 10000, false, false, true),
+                ASLEEP(stopped_then_killed_in_epoll_sleep_write_stops, 0, true, false, true),
                 cmocka_unit_test(test_producer_killed_consumer_idle),
                 cmocka_unit_test(test_producer_zombie_consumer_nonblocking),
                 cmocka_unit_test(test_producer_killed_consumer_polling),
@@ -793,5 +810,6 @@ int main(void)
                 cmocka_unit_test(test_consumer_killed_holding_view),
         };
 
+        look_default = brd__ring_look_ms;
         return cmocka_run_group_tests_name("ringbuf-death", tests, NULL, NULL);
 }

@@ -222,11 +222,11 @@ int     brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring);
  * -ECANCELED; -EINTR (BRD_RING_EINTR only); -EBADMSG (poisoned); -EBADF
  * (consumer end, or inherited).  A close of the consumer shows at the next
  * call of a message that fits (one past max_msg answers -EMSGSIZE until a
- * call has seen the close).  Its death (no close) in a sleep shows within
- * a message or two: a message that rings a sleeping consumer and cannot
- * tell whether it woke is followed by a look at its pidfd (a futex wake of
- * nobody: at once; a doorbell: from the next message that finds the same
- * sleep; then after 1, 2, 4, ... more), and every call after the message
+ * call has seen the close).  Its death (no close) in a sleep shows at the
+ * next message: one that rings a sleeping consumer and cannot tell whether
+ * it woke (a doorbell, a futex wake of nobody) is followed by a look at
+ * its pidfd, as are the 1st, 2nd, 4th, ... message more that finds the
+ * same sleep, but no two looks within 1 ms; every call after the message
  * that found it dead answers -EPIPE.  That message is sent: a consumer
  * that takes the dead one's role over would get it.  A consumer that died
  * awake shows once a call would wait for room, or to a brd_ring_fd() user

@@ -227,6 +227,12 @@ extern int brd__fence_policy BRD_HIDDEN;
  * kept) or 0 (no futex sleep). */
 extern int brd__ring_futex_ms BRD_HIDDEN;
 
+/* How often, at most, a producer looks at its sleeping consumer's pidfd
+ * after rings that cannot tell whether it woke (ringbuf/endpoint.c), in
+ * ms: RING_LOOK_MS.  For tests, never set by the library: 0 (a look at
+ * each chance) or longer. */
+extern int brd__ring_look_ms BRD_HIDDEN;
+
 /* Frame word helpers: one 64-bit load or store, never two 32-bit ones. */
 static inline uint64_t brd__ring_frame(uint32_t len, uint32_t type)
 {
