@@ -380,6 +380,7 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         AO_store_release(&r->own->pid, (AO_t)brd__getpid());
         ring_stamp_cpu(r);
         r->spin_ns = BRD_RING_SPIN_NS;
+        r->looked_ns = INT64_MIN / 2;   /* the first look is due, whatever the clock reads */
         /* The stamps (asym above all) are visible before any publish of
          * ours can skip its fence, and before the doorbell below. */
         AO_nop_full();
@@ -399,29 +400,11 @@ fail:
 
 /* ----------------------------------------------------------- the rest */
 
-int brd__ring_look_ms = RING_LOOK_MS;
-
-/* Time for a look at the peer's pidfd: none in the last brd__ring_look_ms. */
-static bool look_due(struct brd_ring *r)
-{
-        int64_t now = brd__now_ns();
-
-        if (now - r->looked_ns < brd__ring_look_ms * INT64_C(1000000))
-                return false;
-        r->looked_ns = now;
-        return true;
-}
-
 /*
  * Ring the peer asleep in state word @st, once per arm (the peer bumps seq
- * each time it arms); true when it is time to look whether it died in that
- * sleep.  A futex wake that woke it proves it alive and on its way.  A ring
- * that cannot tell (a futex wake of nobody, a doorbell) is followed by a
- * look, and so are the 1st, 2nd, 4th, ... publish that find the same sleep
- * after it (a consumer stopped, or still in its exit), but never two looks
- * within brd__ring_look_ms: a brd_ring_fd() user is rung at every wake-up
- * and stays armed while it takes what it was woken for, and a look costs
- * a system call as dear as the ring.
+ * each time it arms).  true while no ring of that arm proved the sleeper
+ * alive: a futex wake that woke it does; a doorbell, or a futex wake of
+ * nobody (the sleeper on its way in or out, or dead in it), cannot tell.
  *
  * The fence mode's publisher half (brd-ring.h): a sleeper that asks for
  * fences gets our next BRD_RING_FENCE_PUBLISHES publishes fenced, and asym
@@ -432,14 +415,9 @@ static bool look_due(struct brd_ring *r)
  */
 bool brd__ring_bell_for(struct brd_ring *r, uint64_t st)
 {
-        if (st == r->rung) {
-                if (r->rung_woke)
-                        return false;
-                r->rung_again++;
-                return !(r->rung_again & (r->rung_again - 1)) && look_due(r);
-        }
+        if (st == r->rung)
+                return !r->rung_woke;
         r->rung = st;
-        r->rung_again = 0;
         if (r->mb_registered && AO_load(&r->peer_side->fence_req)) {
                 if (r->asym) {
                         AO_store_release(&r->own->asym, 0);
@@ -448,7 +426,7 @@ bool brd__ring_bell_for(struct brd_ring *r, uint64_t st)
                 r->fence_left = BRD_RING_FENCE_PUBLISHES;
         }
         r->rung_woke = ring_bell(r, st);
-        return !r->rung_woke && look_due(r);
+        return !r->rung_woke;
 }
 
 int brd__ring_final(struct brd_ring *r, int e)

@@ -47,8 +47,9 @@
 /* How long a wait sleeps on futexes before it sleeps in its epoll set
  * (wait.c), and so the bound of a death's detection. */
 #define RING_FUTEX_MS 20
-/* A producer's looks at a sleeping consumer's pidfd after rings that
- * cannot tell whether it woke (brd__ring_bell_for()): at most one per. */
+/* A producer looks at its sleeping consumer's pidfd after rings that
+ * cannot tell whether it woke (prod_published()), at most once per this
+ * (on the coarse clock: once per kernel tick where that is longer). */
 #define RING_LOOK_MS 1
 #define RING_TOKEN 0x6272642d72696e67ull       /* "brd-ring" */
 /* r->held while brd_ring_close() in another thread waits for the holder:
@@ -107,9 +108,9 @@ struct brd_ring {
         AO_t *own_idx, *peer_idx;
         struct brd_ring_side *own, *peer_side;
         uint64_t rung;                  /* peer state word last rung for (ring_bell()) */
-        uint64_t rung_again;            /* publishes that found that arm still, since */
         bool rung_woke;                 /* that ring woke a sleeper */
-        int64_t looked_ns;              /* the last look at the peer's pidfd after a ring */
+        int64_t looked_ns;              /* producer: when it last looked after a ring
+                                         * (coarse clock, see prod_published()) */
         uint64_t batch;                 /* producer: publish once pos - ring_pub() reaches it; 0: always */
         const struct brd__ring_local *loc;      /* the wipe-on-fork page, see ring_mine() */
         uint64_t *resv;                 /* where the reservation is: &loc->resv, or &resv_own */
@@ -307,8 +308,9 @@ static inline void ring_intr(struct brd_ring *r)
         efd_signal(r->efd_intr);
 }
 
-/* The peer sleeps (its state word @st): ring it, once per arm.  true:
- * time for a look whether it died in that sleep (brd__ring_peer_probe()). */
+/* The peer sleeps (its state word @st): ring it, once per arm.  true: no
+ * ring of this arm proved it alive (a look may tell whether it died in
+ * that sleep, brd__ring_peer_probe()). */
 bool brd__ring_bell_for(struct brd_ring *r, uint64_t st);
 
 /* Is the peer dead right now?  1: dead; 0: alive, or not attached yet;

@@ -399,21 +399,33 @@ static RING_SLOW int prod_closed(struct brd_ring *r, uint64_t end, uint64_t len)
         return -EPIPE;
 }
 
+int brd__ring_look_ms = RING_LOOK_MS;
+
 /*
  * After publishing the message of @len bytes that ends at @end: the
- * consumer sleeps or closed (state word @st).  A ring that cannot tell
- * whether the sleeper lives (brd__ring_bell_for()) is followed by a look at
- * its pidfd, so that a consumer killed in its sleep is seen now, not once
- * the ring has filled.  Dead, it ends the producer from the next call on
+ * consumer sleeps or closed (state word @st).  While no ring of its sleep
+ * proved it alive (brd__ring_bell_for()), a publish looks at its pidfd, so
+ * that a consumer killed in its sleep is seen now, not once the ring has
+ * filled; but no two looks within brd__ring_look_ms, on the coarse clock (a
+ * few ns): a brd_ring_fd() user is rung at every wake-up and stays armed
+ * while it takes what it was woken for, and a look costs a system call as
+ * dear as the ring.  Dead, it ends the producer from the next call on
  * (-EPIPE), but this message stays sent: it is published, and a consumer
  * that takes the dead one's role over may still get it.  One that dies
  * awake is seen when a call waits for room.
  */
 static RING_SLOW int prod_published(struct brd_ring *r, uint64_t st, uint64_t end, uint64_t len)
 {
-        if ((st & BRD_RING_ST_SLEEPING) && brd__ring_bell_for(r, st) &&
-            brd__ring_peer_probe(r) > 0)
-                (void)brd__ring_gone(r, true);
+        int64_t now;
+
+        if ((st & BRD_RING_ST_SLEEPING) && brd__ring_bell_for(r, st)) {
+                now = brd__now_coarse_ns();
+                if (now - r->looked_ns >= brd__ring_look_ms * INT64_C(1000000)) {
+                        r->looked_ns = now;
+                        if (brd__ring_peer_probe(r) > 0)
+                                (void)brd__ring_gone(r, true);
+                }
+        }
         if (st & BRD_RING_ST_CLOSED)
                 return prod_closed(r, end, len);
         return 0;

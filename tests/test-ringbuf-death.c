@@ -334,18 +334,27 @@ static void test_consumer_killed_producer_blocked(void **state)
 /* ---------------------------------- consumer dies asleep, producer sends */
 
 /* A consumer that waits in brd_ring_recv() on an empty ring, in futexes
- * for the first @futex_ms of its wait (0: in its epoll set at once). */
+ * for the first @futex_ms of its wait (0: in its epoll set at once), or
+ * (-1) a brd_ring_fd() user: armed by a recv that answers -EAGAIN, asleep
+ * in its own poll() of the fd. */
 static int child_consumer_sleeps(struct brd_handle *h, int futex_ms)
 {
+        struct pollfd p = { .events = POLLIN };
         struct brd_ring *r;
         char buf[64];
 
-        brd__ring_futex_ms = futex_ms;
+        brd__ring_futex_ms = futex_ms < 0 ? 0 : futex_ms;
         if (brd_ring_attach(h, &r))
                 return 10;
         brd_handle_close(h);
-        (void)brd_ring_recv(r, buf, sizeof(buf), -1);
-        return 11;      /* woken: only a death's wake-up comes, after it */
+        if (futex_ms >= 0) {
+                (void)brd_ring_recv(r, buf, sizeof(buf), -1);
+                return 11;      /* woken: only a death's wake-up comes, after it */
+        }
+        p.fd = brd_ring_fd(r);
+        while (p.fd >= 0 && brd_ring_recv(r, buf, sizeof(buf), 0) == -EAGAIN)
+                (void)poll(&p, 1, -1);
+        return 12;
 }
 
 /*
@@ -356,25 +365,33 @@ static int child_consumer_sleeps(struct brd_handle *h, int futex_ms)
  * consumer that took the role over would get it), and every call after it
  * answers -EPIPE, with timeout 0: nothing waits, nothing fills.
  * stopped: SIGSTOPped in the sleep first, and sent a message, whose look
- * finds it alive; killed then, it is found at the next message, a ring of
- * the same sleep (looks at each chance: brd__ring_look_ms 0).  gated:
- * stopped, with one look per 10 s at most: three messages after the death
- * find the same sleep and make no look; with the gate lifted, the fourth
- * (a power of two) looks.  by_write: the message after the death is a
- * byte-stream write of two chunks: it stops after the first.
+ * finds it alive; killed then, it is found at the next message, which
+ * finds the same sleep (a look at every chance: brd__ring_look_ms 0).
+ * gated: stopped, with one look per 10 s at most: three messages after the
+ * death find the same sleep and look not; with the gate lifted, the next
+ * one does.  by_write: the message after the death is a byte-stream write
+ * of two chunks: it stops after the first.
  */
 struct asleep {
-        int futex_ms;                   /* the consumer's futex phase; 0: epoll at once */
+        int futex_ms;                   /* the consumer's futex phase; 0: epoll at once;
+                                         * -1: a brd_ring_fd() user */
         bool stopped, gated, by_write;
 };
 
 static int look_default;                 /* the library's brd__ring_look_ms */
+static pid_t asleep_child;              /* the consumer, until reaped */
 
-/* Teardown: the library's own gate back, even after a failed assertion. */
-static int look_reset(void **state)
+/* Teardown: the library's own gate back and the consumer gone, even after
+ * a failed assertion (the tests after it would find it left). */
+static int asleep_teardown(void **state)
 {
         (void)state;
         brd__ring_look_ms = look_default;
+        if (asleep_child > 0) {
+                kill(asleep_child, SIGKILL);
+                (void)waitpid(asleep_child, NULL, 0);
+                asleep_child = 0;
+        }
         return 0;
 }
 
@@ -384,7 +401,7 @@ static void test_consumer_killed_asleep(void **state)
         const struct asleep *v = *state;
         int futex_ms = v->futex_ms;
         bool stopped = v->stopped || v->gated, by_write = v->by_write;
-        uint64_t asleep = BRD_RING_ST_SLEEPING | (futex_ms ? BRD_RING_ST_FUTEX : 0);
+        uint64_t asleep = BRD_RING_ST_SLEEPING | (futex_ms > 0 ? BRD_RING_ST_FUTEX : 0);
         struct brd_ring_stats st;
         struct brd_handle hp, hc;
         struct brd_ring_hdr *hdr;
@@ -397,14 +414,14 @@ static void test_consumer_killed_asleep(void **state)
         uint64_t sent, msgs, i, before = 0;
         pid_t pid;
 
-        if (futex_ms && !t_have_futex_waitv())
+        if (futex_ms > 0 && !t_have_futex_waitv())
                 skip();
         t_leak_begin(&l);
         assert_int_equal(brd_ring_create(8192, 0, &hp, &hc), 0);
         hdr = hdr_map(&hp);
         assert_non_null(hdr);
         size = hp.size;
-        pid = t_fork();
+        asleep_child = pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 brd_handle_close(&hp);
@@ -425,6 +442,7 @@ static void test_consumer_killed_asleep(void **state)
                 assert_int_equal(brd_ring_send(r, "a", 1, 0), 0);
                 assert_int_equal(kill(pid, SIGKILL), 0);
                 assert_int_equal(t_wait_child(pid), KILLED);
+                asleep_child = 0;
                 before = 1;
                 if (v->gated) {
                         for (i = 0; i < 3; i++)
@@ -452,8 +470,10 @@ static void test_consumer_killed_asleep(void **state)
         /* Final: whatever would fit. */
         assert_int_equal(brd_ring_send(r, "c", 1, 0), -EPIPE);
         assert_int_equal(brd_ring_write(r, "c", 1, -1), -EPIPE);
-        if (!stopped)
+        if (!stopped) {
                 assert_int_equal(t_wait_child(pid), KILLED);
+                asleep_child = 0;
+        }
         brd_ring_close(r);
         munmap(hdr, size);
         t_leak_end(&l);
@@ -785,7 +805,7 @@ static void test_consumer_killed_holding_view(void **state)
 
 /* A variant of test_consumer_killed_asleep(), named after it. */
 #define ASLEEP(name, ...)                                                               \
-        { "test_consumer_killed_asleep: " #name, test_consumer_killed_asleep, NULL, look_reset, \
+        { "test_consumer_killed_asleep: " #name, test_consumer_killed_asleep, NULL, asleep_teardown, \
           &(struct asleep){ __VA_ARGS__ } }
 
 int main(void)
@@ -797,6 +817,7 @@ int main(void)
                 cmocka_unit_test(test_consumer_killed_producer_blocked),
                 ASLEEP(killed_in_futex_sleep, 10000, false, false, false),
                 ASLEEP(killed_in_epoll_sleep, 0, false, false, false),
+                ASLEEP(killed_in_poll_of_its_fd, -1, false, false, false),
                 ASLEEP(stopped_then_killed_in_futex_sleep, 10000, true, false, false),
                 ASLEEP(stopped_then_killed_in_epoll_sleep, 0, true, false, false),
                 ASLEEP(stopped_then_killed_looks_gated, 0, false, true, false),

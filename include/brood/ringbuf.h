@@ -75,10 +75,11 @@ extern "C" {
  * -ECANCELED (brd_ring_interrupt), -EBADF (wrong role, or an endpoint
  * inherited through fork() that this process did not attach).  A call that
  * must wait may also answer -EMFILE, -ENFILE or -ENOMEM when an fd the wait
- * needs cannot be had (the peer's pidfd, opened at the first wait or the
- * producer's first look at a sleeping consumer, see brd_ring_send(); a
+ * needs cannot be had (the peer's pidfd, opened at the first wait; a
  * brd_ring_fd() user's timer): nothing was taken or given, and the call may
- * be retried.
+ * be retried.  (A producer's look at a sleeping consumer, see
+ * brd_ring_send(), may open the pidfd first; a failure there only puts the
+ * look off.)
  *
  * A peer is watched from its attach on: the pid it stamps there is what
  * death is judged by.  A process that dies holding a handle it never
@@ -223,10 +224,10 @@ int     brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring);
  * (consumer end, or inherited).  A close of the consumer shows at the next
  * call of a message that fits (one past max_msg answers -EMSGSIZE until a
  * call has seen the close).  Its death (no close) in a sleep shows at the
- * next message: one that rings a sleeping consumer and cannot tell whether
- * it woke (a doorbell, a futex wake of nobody) is followed by a look at
- * its pidfd, as are the 1st, 2nd, 4th, ... message more that finds the
- * same sleep, but no two looks within 1 ms; every call after the message
+ * next message, or at the first one a millisecond after the last look: a
+ * message that finds a consumer asleep while no ring of that sleep proved
+ * it alive (a doorbell cannot; a futex wake of nobody did not) looks at
+ * its pidfd, at most once per millisecond; every call after the message
  * that found it dead answers -EPIPE.  That message is sent: a consumer
  * that takes the dead one's role over would get it.  A consumer that died
  * awake shows once a call would wait for room, or to a brd_ring_fd() user
@@ -262,10 +263,11 @@ ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
  *           above); untouched on failure
  * @timeout_ms: how long to wait for space
  * Return: 0; errors as brd_ring_send() (but a NULL @ret_buf is -EINVAL
- * before @len is checked), except that a consumer that closed
- * (or died) while there was room may only show at brd_ring_commit(), which
- * then drops the message (-EPIPE).  Nothing is visible to the consumer
- * until brd_ring_commit().  One reservation at a time.  A reserve, send or
+ * before @len is checked), except that a consumer that closed while there
+ * was room may only show at brd_ring_commit(), which then drops the message
+ * (-EPIPE); one that died shows as it does to brd_ring_send(), at commit or
+ * after it (the message then counts as sent).  Nothing is visible to the
+ * consumer until brd_ring_commit().  One reservation at a time.  A reserve, send or
  * write that fails its argument checks (-EINVAL, -EMSGSIZE) leaves an open
  * reservation as it was: bad input changes nothing, and the reservation
  * may still be committed.  One that gets past them abandons it, whether it
@@ -283,7 +285,9 @@ int     brd_ring_reserve(struct brd_ring *r, size_t len, void **ret_buf, int tim
  * @r: producer endpoint
  * @len: the message length, 0..the reserved length
  * Return: 0; -EINVAL (no reservation, or @len larger than reserved); -EPIPE
- * (the consumer closed: the message is dropped); -EBADMSG; -EBADF.  Never
+ * (the consumer closed: the message is dropped); -EBADMSG; -EBADF.  A
+ * consumer found dead by the look after the publish (brd_ring_send()) makes
+ * the next call -EPIPE; this one returns 0, the message sent.  Never
  * blocks: the space was taken by brd_ring_reserve().  The commit is one
  * release store of the tail, so a producer killed before it leaves nothing.
  * With BRD_RING_BATCH that store may be held back (see there): a producer
@@ -377,7 +381,8 @@ int     brd_ring_flush(struct brd_ring *r);
  * never misses a message and never spins.  The fd is readable right after
  * the first brd_ring_fd() call (so the first call finds out), when the peer
  * publishes/releases/closes/attaches, when it dies (its pidfd is in the set
- * from the first -EAGAIN on), on brd_ring_interrupt(), and for good once the
+ * from the first -EAGAIN on, or a producer's first look at its sleeping
+ * consumer), on brd_ring_interrupt(), and for good once the
  * endpoint has returned a final error (-EPIPE, -ECONNRESET, -EBADMSG).
  * Where nothing in the set would show in time, that -EAGAIN also sets a
  * one-shot timer in the set, and the fd turns readable when it fires (the

@@ -338,6 +338,16 @@ static inline int64_t brd__now_ns(void)
         return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* CLOCK_MONOTONIC_COARSE in ns: a few ns to read (no clock source read),
+ * as coarse as the kernel's tick (1-10 ms). */
+static inline int64_t brd__now_coarse_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* A deadline for timeout_ms: -1 = none (INT64_MAX), 0 = now. */
 static inline int64_t brd__deadline(int timeout_ms)
 {

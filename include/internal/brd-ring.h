@@ -228,9 +228,9 @@ extern int brd__fence_policy BRD_HIDDEN;
 extern int brd__ring_futex_ms BRD_HIDDEN;
 
 /* How often, at most, a producer looks at its sleeping consumer's pidfd
- * after rings that cannot tell whether it woke (ringbuf/endpoint.c), in
- * ms: RING_LOOK_MS.  For tests, never set by the library: 0 (a look at
- * each chance) or longer. */
+ * after rings that cannot tell whether it woke (prod_published(),
+ * ringbuf/ring.c), in ms: RING_LOOK_MS.  For tests, never set by the
+ * library: 0 (a look at every publish that finds such a sleep) or longer. */
 extern int brd__ring_look_ms BRD_HIDDEN;
 
 /* Frame word helpers: one 64-bit load or store, never two 32-bit ones. */
