@@ -108,9 +108,6 @@ struct brd_ring {
         AO_t *own_idx, *peer_idx;
         struct brd_ring_side *own, *peer_side;
         uint64_t rung;                  /* peer state word last rung for (ring_bell()) */
-        bool rung_woke;                 /* that ring woke a sleeper */
-        int64_t looked_ns;              /* producer: when it last looked after a ring
-                                         * (coarse clock, see prod_published()) */
         uint64_t batch;                 /* producer: publish once pos - ring_pub() reaches it; 0: always */
         const struct brd__ring_local *loc;      /* the wipe-on-fork page, see ring_mine() */
         uint64_t *resv;                 /* where the reservation is: &loc->resv, or &resv_own */
@@ -150,6 +147,9 @@ struct brd_ring {
 
         /* Waiting. */
         int64_t spin_ns;                /* spin budget, see brd__ring_spin_next() */
+        bool rung_woke;                 /* the ring of arm rung woke a sleeper */
+        int64_t looked_ns;              /* producer: when it last looked after a ring
+                                         * (coarse clock, see prod_published()) */
         bool armed, mb_failed, peer_dead, no_pidfd, no_futex, final_rung, tfd_set;
         uint64_t seq;
         /* The fence mode (brd-ring.h, BRD_RING_FENCE_*).  Sleeper: what its

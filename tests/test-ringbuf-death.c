@@ -378,7 +378,7 @@ struct asleep {
         bool stopped, gated, by_write;
 };
 
-static int look_default;                 /* the library's brd__ring_look_ms */
+static int look_default;                /* the library's brd__ring_look_ms */
 static pid_t asleep_child;              /* the consumer, until reaped */
 
 /* Teardown: the library's own gate back and the consumer gone, even after

@@ -67,9 +67,9 @@ extern "C" {
  * consumer after every message was delivered; for the producer, a consumer
  * that closed or died: as for a pipe whose reader is gone, what it had not
  * taken is lost, unless another consumer takes a dead one's role over),
- * -ECONNRESET (consumer only: the producer
- * died without closing, after every message it published was delivered:
- * every committed one, but for those BRD_RING_BATCH still held back), -EBADMSG
+ * -ECONNRESET (consumer only: the producer died without closing, after
+ * every message it published was delivered: every committed one, but for
+ * those BRD_RING_BATCH still held back), -EBADMSG
  * (the shared memory is corrupt, holes a peer punched in it included, which
  * read as zeros: the endpoint is poisoned and answers -EBADMSG until closed), -EPROTO (attach: not a ring of this version),
  * -ECANCELED (brd_ring_interrupt), -EBADF (wrong role, or an endpoint
