@@ -379,19 +379,12 @@ struct asleep {
 };
 
 static int look_default;                /* the library's brd__ring_look_ms */
-static pid_t asleep_child;              /* the consumer, until reaped */
 
-/* Teardown: the library's own gate back and the consumer gone, even after
- * a failed assertion (the tests after it would find it left). */
-static int asleep_teardown(void **state)
+/* Teardown: the library's own gate back, even after a failed assertion. */
+static int look_reset(void **state)
 {
         (void)state;
         brd__ring_look_ms = look_default;
-        if (asleep_child > 0) {
-                kill(asleep_child, SIGKILL);
-                (void)waitpid(asleep_child, NULL, 0);
-                asleep_child = 0;
-        }
         return 0;
 }
 
@@ -421,7 +414,7 @@ static void test_consumer_killed_asleep(void **state)
         hdr = hdr_map(&hp);
         assert_non_null(hdr);
         size = hp.size;
-        asleep_child = pid = t_fork();
+        pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 brd_handle_close(&hp);
@@ -442,7 +435,6 @@ static void test_consumer_killed_asleep(void **state)
                 assert_int_equal(brd_ring_send(r, "a", 1, 0), 0);
                 assert_int_equal(kill(pid, SIGKILL), 0);
                 assert_int_equal(t_wait_child(pid), KILLED);
-                asleep_child = 0;
                 before = 1;
                 if (v->gated) {
                         for (i = 0; i < 3; i++)
@@ -470,10 +462,8 @@ static void test_consumer_killed_asleep(void **state)
         /* Final: whatever would fit. */
         assert_int_equal(brd_ring_send(r, "c", 1, 0), -EPIPE);
         assert_int_equal(brd_ring_write(r, "c", 1, -1), -EPIPE);
-        if (!stopped) {
+        if (!stopped)
                 assert_int_equal(t_wait_child(pid), KILLED);
-                asleep_child = 0;
-        }
         brd_ring_close(r);
         munmap(hdr, size);
         t_leak_end(&l);
@@ -805,7 +795,7 @@ static void test_consumer_killed_holding_view(void **state)
 
 /* A variant of test_consumer_killed_asleep(), named after it. */
 #define ASLEEP(name, ...)                                                               \
-        { "test_consumer_killed_asleep: " #name, test_consumer_killed_asleep, NULL, asleep_teardown, \
+        { "test_consumer_killed_asleep: " #name, test_consumer_killed_asleep, NULL, look_reset, \
           &(struct asleep){ __VA_ARGS__ } }
 
 int main(void)
