@@ -419,7 +419,8 @@ static RING_SLOW int prod_published(struct brd_ring *r, uint64_t st, uint64_t en
         int64_t now;
 
         if ((st & BRD_RING_ST_SLEEPING) && brd__ring_bell_for(r, st)) {
-                now = brd__now_coarse_ns();
+                /* Coarse: a few ns (no clock source read), ticks of 1-10 ms. */
+                now = brd__clock_ns(CLOCK_MONOTONIC_COARSE);
                 if (now - r->looked_ns >= brd__ring_look_ms * INT64_C(1000000)) {
                         r->looked_ns = now;
                         if (brd__ring_peer_probe(r) > 0)

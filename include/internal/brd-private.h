@@ -329,23 +329,19 @@ static inline int brd__membarrier(int cmd)
 }
 
 /* ------------------------------------------------------------- time */
-/* CLOCK_MONOTONIC in ns. */
-static inline int64_t brd__now_ns(void)
+/* Clock @id in ns. */
+static inline int64_t brd__clock_ns(clockid_t id)
 {
         struct timespec ts;
 
-        clock_gettime(CLOCK_MONOTONIC, &ts);
+        clock_gettime(id, &ts);
         return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* CLOCK_MONOTONIC_COARSE in ns: a few ns to read (no clock source read),
- * as coarse as the kernel's tick (1-10 ms). */
-static inline int64_t brd__now_coarse_ns(void)
+/* CLOCK_MONOTONIC in ns. */
+static inline int64_t brd__now_ns(void)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+        return brd__clock_ns(CLOCK_MONOTONIC);
 }
 
 /* A deadline for timeout_ms: -1 = none (INT64_MAX), 0 = now. */
