@@ -150,7 +150,7 @@ static int ring_map(struct brd_ring *r, int fd, uint64_t off)
 {
         int pop = (r->flags & BRD_RING_POPULATE) ? MAP_POPULATE : 0;
         uint8_t *base, *p;
-        int k;
+        int k, e = 0;
 
         /* Reserve 2 * cap + a page of address space, then put the data
          * pages in both halves: byte i and byte i + cap are the same byte.
@@ -160,25 +160,32 @@ static int ring_map(struct brd_ring *r, int fd, uint64_t off)
         if (base == MAP_FAILED)
                 return -errno;
         r->map = base;
-        for (k = 0; k < 2; k++) {
+        /* The views are mapped and marked MADV_DONTFORK (below) under the
+         * fork lock, whatever fails: no fork() gives a child a view (see
+         * brd__registry_add()).  On failure ring_free() unmaps it all. */
+        brd__fork_lock();
+        for (k = 0; k < 2 && !e; k++) {
                 /* Both views: a frame that runs past the end writes the
                  * second one. */
                 p = mmap(base + k * r->cap, r->cap, PROT_READ | PROT_WRITE,
                          MAP_SHARED | MAP_FIXED | pop, fd, (off_t)off);
                 if (p == MAP_FAILED)
-                        return -errno;  /* ring_free() unmaps it all */
+                        e = -errno;
         }
+        /* Not inherited by fork(): a child reaches a ring only through a
+         * handle and its own attach, so a child that was not handed this
+         * one cannot write into it (RELIABILITY F35). */
+        if (madvise(base, 2 * r->cap, MADV_DONTFORK) < 0 && !e)
+                e = -errno;
+        brd__fork_unlock();
+        if (e)
+                return e;
         /* And a read of each page: under a hypervisor that shadows the page
          * tables, the first access to a page traps even when it is mapped
          * (a PVM guest: 4.5 us a page, then 0.02, measured). */
         if (pop)
                 for (uint64_t i = 0; i < 2 * r->cap; i += r->page)
                         (void)*(volatile uint8_t *)(base + i);
-        /* Not inherited by fork(): a child reaches a ring only through a
-         * handle and its own attach, so a child that was not handed this
-         * one cannot write into it (RELIABILITY F35). */
-        if (madvise(base, 2 * r->cap, MADV_DONTFORK) < 0)
-                return -errno;
         r->data = base;
         p = base + 2 * r->cap;
         if (mprotect(p, r->page, PROT_READ | PROT_WRITE) < 0)

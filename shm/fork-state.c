@@ -529,23 +529,18 @@ bool brd__owner_gone(AO_t word)
 
 int brd__registry_add(struct brd_seg *s)
 {
-        int r = 0;
-
-        brd__fork_lock();       /* brd_fork_ensure(): brd_fork_err is final */
-        if (brd_fork_err) {
-                r = brd_fork_err;
-        } else if (brd_registry_count >= BRD_SEG_MAX) {
-                r = -EMFILE;
-        } else {
-                s->reg_prev = NULL;
-                s->reg_next = brd_registry;
-                if (brd_registry)
-                        brd_registry->reg_prev = s;
-                brd_registry = s;
-                brd_registry_count++;
-        }
-        brd__fork_unlock();
-        return r;
+        /* brd__fork_lock() ran brd_fork_ensure(): brd_fork_err is final. */
+        if (brd_fork_err)
+                return brd_fork_err;
+        if (brd_registry_count >= BRD_SEG_MAX)
+                return -EMFILE;
+        s->reg_prev = NULL;
+        s->reg_next = brd_registry;
+        if (brd_registry)
+                brd_registry->reg_prev = s;
+        brd_registry = s;
+        brd_registry_count++;
+        return 0;
 }
 
 bool brd__registry_created(uint64_t dev, uint64_t ino)
@@ -562,8 +557,6 @@ bool brd__registry_created(uint64_t dev, uint64_t ino)
 
 void brd__registry_del(struct brd_seg *s)
 {
-        brd__fork_lock();
         if (s->reg_prev || s->reg_next || brd_registry == s)
                 registry_unlink(s);
-        brd__fork_unlock();
 }

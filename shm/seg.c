@@ -57,6 +57,27 @@ static int size_round(size_t size, size_t *ret)
         return 0;
 }
 
+/* seg_map()'s part under the fork lock: map, mark, guard, list.  On
+ * failure s->addr and s->guard say what to undo. */
+static int seg_map_locked(struct brd_seg *s, int fd)
+{
+        int pop = (s->flags & BRD_SEG_POPULATE) ? MAP_POPULATE : 0;
+
+        s->addr = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED | pop, fd, 0);
+        if (s->addr == MAP_FAILED) {
+                s->addr = NULL;
+                return -errno;
+        }
+        if ((s->flags & BRD_SEG_NOFORK) && madvise(s->addr, s->size, MADV_DONTFORK) < 0)
+                return -errno;
+        if (s->flags & BRD_SEG_NAMED) {
+                s->guard = brd__guard_add(s->addr, s->size);
+                if (s->guard < 0)
+                        return s->guard;
+        }
+        return brd__registry_add(s);
+}
+
 /* Map @fd, register the segment.  Takes @fd (closed on failure) and, on
  * success only, @name.  @st: the file's fstat, NULL to take it here. */
 static int seg_map(int fd, size_t size, unsigned flags, bool creator, char *name,
@@ -86,36 +107,22 @@ static int seg_map(int fd, size_t size, unsigned flags, bool creator, char *name
         }
         s->dev = (st ? st : &own)->st_dev;
         s->ino = (st ? st : &own)->st_ino;
-        s->addr = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                       MAP_SHARED | ((flags & BRD_SEG_POPULATE) ? MAP_POPULATE : 0), fd, 0);
-        if (s->addr == MAP_FAILED) {
-                r = -errno;
-                s->addr = NULL;
-                goto fail;
+        /* Under the fork lock, so is the unmap of a failure: no fork()
+         * sees the mapping unlisted (brd__registry_add()). */
+        brd__fork_lock();
+        r = seg_map_locked(s, fd);
+        if (r < 0) {
+                brd__guard_drop(s->guard);
+                if (s->addr)
+                        munmap(s->addr, size);
         }
-        if ((flags & BRD_SEG_NOFORK) && madvise(s->addr, size, MADV_DONTFORK) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        if (flags & BRD_SEG_NAMED) {
-                s->guard = brd__guard_add(s->addr, size);
-                if (s->guard < 0) {
-                        r = s->guard;
-                        goto fail;
-                }
-        }
-        r = brd__registry_add(s);
+        brd__fork_unlock();
         if (r < 0)
                 goto fail;
         *ret_seg = s;
         return 0;
 fail:
-        if (s) {
-                brd__guard_drop(s->guard);
-                if (s->addr)
-                        munmap(s->addr, size);
-                free(s);
-        }
+        free(s);
         brd__close(fd);
         return r;
 }
@@ -383,10 +390,12 @@ BRD_EXPORT void brd_seg_close(struct brd_seg *seg)
 {
         if (!seg)
                 return;
+        brd__fork_lock();               /* see brd__registry_add() */
         brd__registry_del(seg);
         brd__guard_drop(seg->guard);    /* before the range can be another mapping */
         if (seg->addr)
                 munmap(seg->addr, seg->size);
+        brd__fork_unlock();
         if (seg->creator && !seg->inherited && seg->name)
                 shm_unlink(seg->name);
         if (!brd__fds_gone(seg->gen))

@@ -622,6 +622,88 @@ static void test_unhanded_memory_gone(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * F35 with another thread mapping and unmapping brood memory meanwhile:
+ * segments created and closed, rings attached and closed.  A fork between
+ * a mapping and its entry in the segment registry (or its MADV_DONTFORK),
+ * or between an entry's removal and the unmap, would leave the child a
+ * mapping that brd__fork_drop_unhanded() cannot see.  Each child, handed
+ * nothing, must find no brood mapping at all (exit 0, else 1).
+ */
+#define CHURN_SPAWNS 300
+
+struct churn {
+        int stop;               /* __atomic */
+        unsigned long rounds;   /* the churn thread's, read after the join */
+        int err;                /* its first failure, 0 if none */
+};
+
+static void *churn_main(void *arg)
+{
+        struct churn *ch = arg;
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct brd_seg *s;
+        int e;
+
+        while (!__atomic_load_n(&ch->stop, __ATOMIC_ACQUIRE)) {
+                e = brd_seg_create("churn", 4096, 0, &s);
+                if (e) {
+                        ch->err = e;
+                        break;
+                }
+                brd_seg_close(s);
+                e = brd_ring_create(4096, 0, &hp, &hc);
+                if (e == 0) {
+                        e = brd_ring_attach(&hp, &r);
+                        if (e == 0)
+                                brd_ring_close(r);
+                        brd_handle_close(&hp);
+                        brd_handle_close(&hc);
+                }
+                if (e) {
+                        ch->err = e;
+                        break;
+                }
+                ch->rounds++;
+        }
+        return NULL;
+}
+
+static int fn_no_brood_maps(void *arg, struct brd_handle *h, size_t n)
+{
+        return t_seg_map_count() == 0 ? 0 : 1;
+}
+
+static void test_unhanded_memory_gone_while_mapping(void **state)
+{
+        struct brd_spawn_opts o = { .fn = fn_no_brood_maps };
+        struct churn ch = { 0 };
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct t_leak l;
+        pthread_t t;
+        int i, st, stray = 0;
+
+        t_leak_begin(&l);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        assert_int_equal(pthread_create(&t, NULL, churn_main, &ch), 0);
+        for (i = 0; i < CHURN_SPAWNS; i++) {
+                assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
+                assert_int_equal(brd_child_wait(c, -1, &st), 0);
+                assert_true(WIFEXITED(st));
+                stray += WEXITSTATUS(st) != 0;
+                brd_child_free(c);
+        }
+        __atomic_store_n(&ch.stop, 1, __ATOMIC_RELEASE);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(ch.err, 0);
+        assert_true(ch.rounds > 0);
+        assert_int_equal(stray, 0);
+        brd_fsrv_stop(fs);
+        t_leak_end(&l);
+}
+
 /* --------------------------------------------- CLOEXEC everywhere (F34) */
 extern char **environ;
 
@@ -1465,6 +1547,7 @@ int main(void)
                 cmocka_unit_test(test_spawn_closed_stdio),
                 cmocka_unit_test(test_exec_script_long_argv),
                 cmocka_unit_test(test_unhanded_memory_gone),
+                cmocka_unit_test(test_unhanded_memory_gone_while_mapping),
         };
 
         return cmocka_run_group_tests_name("fork-spawn", tests, NULL, NULL);

@@ -48,10 +48,12 @@
  * objects answer as gone (brd_seg_addr() NULL, -EBADF from pools and
  * arrays) and an old pointer into them faults (SIGSEGV).  A handed segment
  * or pool stays mapped, and its inherited object works there as in any
- * forked child.  (A segment that another thread is creating or closing at
- * the moment of the fork is not yet, or no longer, listed: it may stay
- * mapped in the child, where no object of it can be reached.)  Rings are never inherited (ringbuf.h): a child reaches one
- * only by attaching a handle.  The rest of the parent's memory (heap,
+ * forked child.  A segment or ring that another thread is creating,
+ * attaching or closing at the moment of the fork is mapped in the child
+ * either listed (and so unmapped) or not at all: fork() waits for the
+ * mapping and its listing, or its unlisting and the unmap, to be done.
+ * Rings are never inherited (ringbuf.h): a child reaches one only by
+ * attaching a handle.  The rest of the parent's memory (heap,
  * stacks, its own mappings) is inherited as after any fork().  An exec-mode
  * child keeps no memory of the parent at all.
  */

@@ -301,8 +301,14 @@ struct brd_seg {
         struct brd_seg  *reg_prev, *reg_next;   /* registry, under the fork lock */
 };
 
-/* The registry of this process's segments (shm/fork-state.c): add a fully
- * built segment (-EMFILE past BRD_SEG_MAX), delete one about to be freed. */
+/*
+ * The registry of this process's segments (shm/fork-state.c): add a fully
+ * built segment (-EMFILE past BRD_SEG_MAX), delete one about to be freed.
+ * Both under brd__fork_lock(), held from before its mmap() to after the
+ * entry is added, and from before the entry is deleted to after munmap():
+ * a fork() in between would leave the child a mapping no entry names,
+ * which a forkserver child then keeps (brd__fork_drop_unhanded()).
+ */
 int brd__registry_add(struct brd_seg *s);
 void brd__registry_del(struct brd_seg *s);
 /* Does this process hold a named segment it created on file @dev:@ino? */
