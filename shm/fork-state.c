@@ -75,10 +75,12 @@ static void brd_fork_prepare(void)
         /* fork() waits here for any thread inside the registry, so the child
          * never inherits a held lock or a half-linked list. */
         pthread_mutex_lock(&brd_fork_mutex);
+        brd__guard_fork_prepare();
 }
 
 static void brd_fork_parent(void)
 {
+        brd__guard_fork_parent();
         pthread_mutex_unlock(&brd_fork_mutex);
 }
 
@@ -107,6 +109,7 @@ static void brd_fork_child(void)
                 if (s->flags & BRD_SEG_NOFORK)
                         registry_forget(s);
         }
+        brd__guard_fork_child();
         /* The lock was taken by prepare in the parent's forking thread, which
          * is this thread in the child: unlock is defined.  Re-initialising
          * would also do, but unlock keeps the mutex's invariants. */

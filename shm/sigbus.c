@@ -156,6 +156,46 @@ BRD_EXPORT int brd_seg_sigbus_guard(void)
         return r;
 }
 
+/*
+ * Around fork() (shm/fork-state.c's handlers).  The install lock is held
+ * across it, so that no child inherits it held by a thread it does not
+ * have.  A slot that another thread's handler had claimed (FAULT_MAPPING)
+ * but not yet covered is covered in the child, where that thread is not:
+ * left so, every fault there would run again forever.  (Had that handler
+ * mapped the zero pages already, mapping them again loses, in the child,
+ * what another thread wrote there in the instant before the fork.)
+ * Async-signal-safe, as a child handler must be.
+ */
+void brd__guard_fork_prepare(void)
+{
+        pthread_mutex_lock(&install_lock);
+}
+
+void brd__guard_fork_parent(void)
+{
+        pthread_mutex_unlock(&install_lock);
+}
+
+void brd__guard_fork_child(void)
+{
+        size_t i, n = AO_load(&slots_high);
+
+        for (i = 0; i < n; i++) {
+                uintptr_t base = AO_load(&slots[i].addr);
+                size_t size = AO_load(&slots[i].size);
+                bool ok;
+
+                if (!base || AO_load(&slots[i].faulted) != FAULT_MAPPING)
+                        continue;
+                ok = mmap((void *)base, size, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED;
+                /* Not covered: the next fault tries again, and dies of
+                 * SIGBUS if it cannot either. */
+                AO_store(&slots[i].faulted, ok ? FAULT_DONE : FAULT_NONE);
+        }
+        pthread_mutex_unlock(&install_lock);
+}
+
 bool brd__guard_on(void)
 {
         struct sigaction cur;

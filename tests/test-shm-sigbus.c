@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -396,6 +397,134 @@ static void test_nofork_range_not_guarded_in_child(void **state)
         brd_seg_close(s);
 }
 
+/* Installs the guard again and again until told to stop (__atomic). */
+static void *reinstall(void *arg)
+{
+        int *stop = arg;
+
+        while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE))
+                if (brd_seg_sigbus_guard() != 0)
+                        return arg;
+        return NULL;
+}
+
+#define REINSTALL_FORKS 200
+
+/*
+ * fork() while another thread installs the guard: the child can install it
+ * too (a forkserver child starts with SIGBUS at its default and must, to
+ * open a named segment it was handed).  A fork in the middle of an install
+ * once gave the child its install lock held by a thread it does not have:
+ * a hang, here bounded by an alarm (SIGALRM).  Grandchild: exit 0 once
+ * installed.  Child: 0, or the first failure's number.
+ */
+static void test_fork_during_install(void **state)
+{
+        pid_t pid;
+
+        (void)state;
+        pid = fork_default_sigbus();
+        if (pid == 0) {
+                int stop = 0, i, st, bad = 0;
+                pthread_t t;
+                void *ret;
+                pid_t g;
+
+                if (pthread_create(&t, NULL, reinstall, &stop) != 0)
+                        _exit(1);
+                for (i = 0; i < REINSTALL_FORKS; i++) {
+                        g = fork();
+                        if (g < 0)
+                                _exit(2);
+                        if (g == 0) {
+                                alarm(10);
+                                _exit(brd_seg_sigbus_guard() == 0 ? 0 : 1);
+                        }
+                        if (waitpid(g, &st, 0) != g)
+                                _exit(3);
+                        bad += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+                }
+                __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+                if (pthread_join(t, &ret) != 0 || ret)
+                        _exit(4);
+                _exit(bad ? 5 : 0);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+}
+
+struct faulter {
+        int stop;                       /* __atomic, both */
+        volatile unsigned char *cur;    /* __atomic: the segment being faulted in, or NULL */
+};
+
+/* Faults in one fresh shrunk segment after another until told to stop:
+ * NULL, or the faulter itself on a failure. */
+static void *fault_again(void *arg)
+{
+        struct faulter *f = arg;
+        struct brd_seg *s;
+
+        while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE)) {
+                if (brd_seg_create("fault", 8192, BRD_SEG_NAMED, &s) != 0 ||
+                    shrink(brd_seg_name(s), 0) != 0)
+                        return f;
+                __atomic_store_n(&f->cur, brd_seg_addr(s), __ATOMIC_RELEASE);
+                (void)f->cur[0];
+                __atomic_store_n(&f->cur, NULL, __ATOMIC_RELEASE);
+                brd_seg_close(s);
+        }
+        return NULL;
+}
+
+#define FAULT_FORKS 1000
+
+/*
+ * fork() while another thread's guard is putting zero pages over a shrunk
+ * segment: a fork between the handler's claim of the segment and its
+ * mapping once left the child a claim that no thread of its own would
+ * finish, and every access there faulting again forever (bounded here by
+ * an alarm).  Grandchild: reads the segment being faulted in at the fork,
+ * if any; exit 0.  Child: 0, or the first failure's number.
+ */
+static void test_fork_during_fault(void **state)
+{
+        pid_t pid;
+
+        (void)state;
+        pid = fork_default_sigbus();
+        if (pid == 0) {
+                struct faulter f = { 0 };
+                int i, st, bad = 0;
+                volatile unsigned char *p;
+                pthread_t t;
+                void *ret;
+                pid_t g;
+
+                if (brd_seg_sigbus_guard() != 0 || pthread_create(&t, NULL, fault_again, &f) != 0)
+                        _exit(1);
+                for (i = 0; i < FAULT_FORKS; i++) {
+                        g = fork();
+                        if (g < 0)
+                                _exit(2);
+                        if (g == 0) {
+                                alarm(10);
+                                p = __atomic_load_n(&f.cur, __ATOMIC_ACQUIRE);
+                                if (p && (p[0] != 0 || p[4096] != 0))
+                                        _exit(1);
+                                _exit(0);
+                        }
+                        if (waitpid(g, &st, 0) != g)
+                                _exit(3);
+                        bad += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+                }
+                __atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
+                if (pthread_join(t, &ret) != 0 || ret)
+                        _exit(4);
+                _exit(bad ? 5 : 0);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -404,6 +533,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_other_sigbus_goes_on, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_chained_action_is_honoured, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_concurrent_faults_map_once, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_fork_during_install, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_fork_during_fault, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_nofork_range_not_guarded_in_child, t_leak_setup,
                                                 t_leak_teardown),
         };

@@ -166,7 +166,10 @@ int brd_seg_is_inherited(const struct brd_seg *seg);
  * Return: 0 (also when already installed); -errno from sigaction.
  * Concurrency: thread-safe.  Fork: a fork()ed child keeps the guard and what
  * it covers; a forkserver child starts with every signal at its default and
- * exec drops it: such a child installs its own.
+ * exec drops it: such a child installs its own.  A fork while another
+ * thread installs the guard, or while its handler covers a segment, leaves
+ * the child a guard that works (the fork waits for an install; a cover that
+ * was under way is finished in the child).
  */
 int brd_seg_sigbus_guard(void);
 

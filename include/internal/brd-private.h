@@ -322,6 +322,11 @@ int brd__guard_add(void *addr, size_t size);
 void brd__guard_drop(int slot);
 bool brd__guard_faulted(int slot);
 bool brd__guard_on(void);
+/* Its part of the fork handlers (after the registry's in the child: a
+ * NOFORK range's slot is dropped there first). */
+void brd__guard_fork_prepare(void);
+void brd__guard_fork_parent(void);
+void brd__guard_fork_child(void);
 
 /* Attach an fd (borrowed) of a known kind: named = shm_open object (uid/mode
  * checks) vs memfd (seal checks).  @size is the least size required. */
