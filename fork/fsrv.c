@@ -116,6 +116,69 @@ struct brd_fsrv_req {
         struct brd_child *child;
 };
 
+/* ----------------------------------------------- the report slots pages */
+/*
+ * Every forkserver of this process, listed by its report slots page under
+ * the fork lock.  A fork-mode child unmaps them all once it has reported
+ * (fsrv_slots_drop()), so that it keeps no page through which other spawns
+ * report (RELIABILITY F35).  A page is mapped and listed, or unlisted and
+ * unmapped, in one hold of the lock: no fork() sees one without the other.
+ */
+static struct brd_fsrv *fsrv_all;
+
+static int fsrv_slots_map(struct brd_fsrv *fs)
+{
+        int r = 0;
+
+        brd__fork_lock();
+        fs->slots = mmap(NULL, BRD_FSRV_SLOTS * sizeof(*fs->slots), PROT_READ | PROT_WRITE,
+                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (fs->slots == MAP_FAILED) {
+                r = -errno;
+                fs->slots = NULL;
+        } else {
+                fs->all_prev = NULL;
+                fs->all_next = fsrv_all;
+                if (fsrv_all)
+                        fsrv_all->all_prev = fs;
+                fsrv_all = fs;
+        }
+        brd__fork_unlock();
+        return r;
+}
+
+/* Unlist @fs and unmap its page (this process's copy, if still mapped). */
+static void fsrv_slots_unmap(struct brd_fsrv *fs)
+{
+        brd__fork_lock();
+        if (fs->all_prev || fsrv_all == fs) {
+                if (fs->all_prev)
+                        fs->all_prev->all_next = fs->all_next;
+                else
+                        fsrv_all = fs->all_next;
+                if (fs->all_next)
+                        fs->all_next->all_prev = fs->all_prev;
+                fs->all_prev = fs->all_next = NULL;
+        }
+        if (fs->slots)
+                munmap(fs->slots, BRD_FSRV_SLOTS * sizeof(*fs->slots));
+        fs->slots = NULL;
+        brd__fork_unlock();
+}
+
+/* A fork-mode child, after its report: single-threaded, the list as the
+ * fork found it.  The inherited objects stay listed, for their stop. */
+static void fsrv_slots_drop(void)
+{
+        struct brd_fsrv *fs;
+
+        for (fs = fsrv_all; fs; fs = fs->all_next) {
+                if (fs->slots)
+                        (void)munmap(fs->slots, BRD_FSRV_SLOTS * sizeof(*fs->slots));
+                fs->slots = NULL;
+        }
+}
+
 /* ------------------------------------------------------------ the child */
 /*
  * Everything from here to execve/fn runs in the child of fork() or of a
@@ -427,6 +490,7 @@ static __attribute__((noreturn)) void child_fork_main(struct brd_fsrv_req *q)
 
         child_report(q, rep, 0);        /* reached fn */
         (void)close(rep);
+        fsrv_slots_drop();
         child_unblock();                /* only now: see child_report() */
         child_exit(q->o->fn(q->o->arg, q->handles, q->o->nhandles) & 0xff);
 }
@@ -487,16 +551,21 @@ static bool fsrv_child_unreaped(pid_t pid)
 }
 
 /* Map the exec children's stack: @size bytes, a guard page at the bottom,
- * not inherited by fork-mode children. */
+ * not inherited by fork-mode children (nor by any fork() meanwhile: the
+ * mapping is marked under the fork lock). */
 static int fsrv_stack_map(struct brd_fsrv *fs, size_t size)
 {
-        void *st = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+        void *st;
 
+        brd__fork_lock();
+        st = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+        if (st != MAP_FAILED)
+                (void)madvise(st, size, MADV_DONTFORK);
+        brd__fork_unlock();
         if (st == MAP_FAILED)
                 return -errno;
         (void)mprotect(st, (size_t)sysconf(_SC_PAGESIZE), PROT_NONE);
-        (void)madvise(st, size, MADV_DONTFORK);
         if (fs->stack)
                 munmap(fs->stack, fs->stack_size);
         fs->stack = st;
@@ -684,14 +753,10 @@ BRD_EXPORT int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv)
         fs->pid = brd__getpid();
         fsrv_read_comm(fs->comm);      /* before the thread renames itself */
         pthread_once(&fsrv_bind_once, fsrv_bind);
-        /* The report slots: shared with every fork-mode child. */
-        fs->slots = mmap(NULL, BRD_FSRV_SLOTS * sizeof(*fs->slots), PROT_READ | PROT_WRITE,
-                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (fs->slots == MAP_FAILED) {
-                r = -errno;
-                fs->slots = NULL;
+        /* The report slots: shared with every fork-mode child until it reported. */
+        r = fsrv_slots_map(fs);
+        if (r < 0)
                 goto fail;
-        }
         r = fsrv_stack_map(fs, BRD_EXEC_STACK);
         if (r < 0)
                 goto fail;
@@ -718,8 +783,7 @@ void brd__fsrv_destroy(struct brd_fsrv *fs)
                 return;
         if (fs->stack)
                 munmap(fs->stack, fs->stack_size);
-        if (fs->slots)
-                munmap(fs->slots, BRD_FSRV_SLOTS * sizeof(*fs->slots));
+        fsrv_slots_unmap(fs);
         pthread_cond_destroy(&fs->done);
         pthread_cond_destroy(&fs->work);
         pthread_mutex_destroy(&fs->lock);
@@ -1070,9 +1134,9 @@ BRD_EXPORT void brd_fsrv_stop_grace(struct brd_fsrv *fs, int grace_ms)
                 /* Inherited: the thread and the children are the parent's; the
                  * lock may have been copied held, and the stack is not mapped
                  * here (MADV_DONTFORK).  Only the memory is ours, and our
-                 * copy of the shared slots page. */
-                if (fs->slots)
-                        munmap(fs->slots, BRD_FSRV_SLOTS * sizeof(*fs->slots));
+                 * copy of the shared slots page (none in a fork-mode
+                 * child: fsrv_slots_drop()). */
+                fsrv_slots_unmap(fs);
                 free(fs);
                 return;
         }

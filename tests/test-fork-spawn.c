@@ -704,6 +704,74 @@ static void test_unhanded_memory_gone_while_mapping(void **state)
         t_leak_end(&l);
 }
 
+/* The report slots pages of two forkservers (brd-fork.h). */
+struct two_fsrv {
+        struct brd_fsrv *a, *b;
+        void *slots_a, *slots_b;
+};
+
+static bool page_mapped(void *p)
+{
+        unsigned char v;
+
+        return mincore(p, 1, &v) == 0 || errno != ENOMEM;
+}
+
+/* A fork-mode child of a, once reported, has neither forkserver's report
+ * page: no other spawn's report is within its reach.  Stopping the
+ * inherited forkservers then only frees them.  Exit code = the failed
+ * check. */
+static int fn_no_report_pages(void *arg, struct brd_handle *h, size_t n)
+{
+        struct two_fsrv *t = arg;
+
+        if (page_mapped(t->slots_a))
+                return 1;
+        if (page_mapped(t->slots_b))
+                return 2;
+        brd_fsrv_stop(t->a);
+        brd_fsrv_stop(t->b);
+        return 0;
+}
+
+/* F35 for the forkservers' own shared page: every spawn of a fork-mode
+ * child reports through a MAP_SHARED page of its forkserver, which the
+ * child unmaps (every forkserver's) once it reported. */
+static void test_child_keeps_no_report_page(void **state)
+{
+        struct brd_spawn_opts o = { .fn = fn_no_report_pages };
+        struct two_fsrv t;
+        struct brd_child *c;
+        struct t_leak l;
+        int st, i;
+
+        t_leak_begin(&l);
+        assert_int_equal(brd_fsrv_start(0, &t.a), 0);
+        assert_int_equal(brd_fsrv_start(0, &t.b), 0);
+        t.slots_a = t.a->slots;
+        t.slots_b = t.b->slots;
+        assert_true(page_mapped(t.slots_a) && page_mapped(t.slots_b));
+        o.arg = &t;
+        for (i = 0; i < 2; i++) {
+                assert_int_equal(brd_fsrv_spawn(i ? t.b : t.a, &o, &c), 0);
+                assert_int_equal(brd_child_wait(c, -1, &st), 0);
+                assert_true(WIFEXITED(st));
+                assert_int_equal(WEXITSTATUS(st), 0);
+                brd_child_free(c);
+        }
+        /* Ours stay, and still serve. */
+        assert_true(page_mapped(t.slots_a) && page_mapped(t.slots_b));
+        brd_fsrv_stop(t.b);
+        o.fn = fn_exit_arg;
+        o.arg = (void *)(intptr_t)7;
+        assert_int_equal(brd_fsrv_spawn(t.a, &o, &c), 0);
+        assert_int_equal(brd_child_wait(c, -1, &st), 0);
+        assert_int_equal(WEXITSTATUS(st), 7);
+        brd_child_free(c);
+        brd_fsrv_stop(t.a);
+        t_leak_end(&l);
+}
+
 /* --------------------------------------------- CLOEXEC everywhere (F34) */
 extern char **environ;
 
@@ -1548,6 +1616,7 @@ int main(void)
                 cmocka_unit_test(test_exec_script_long_argv),
                 cmocka_unit_test(test_unhanded_memory_gone),
                 cmocka_unit_test(test_unhanded_memory_gone_while_mapping),
+                cmocka_unit_test(test_child_keeps_no_report_page),
         };
 
         return cmocka_run_group_tests_name("fork-spawn", tests, NULL, NULL);

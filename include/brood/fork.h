@@ -52,6 +52,9 @@
  * attaching or closing at the moment of the fork is mapped in the child
  * either listed (and so unmapped) or not at all: fork() waits for the
  * mapping and its listing, or its unlisting and the unmap, to be done.
+ * The page through which the child reports to its forkserver (shared with
+ * every fork-mode child until it reported) is unmapped before fn runs, and
+ * so is every other forkserver's.
  * Rings are never inherited (ringbuf.h): a child reaches one only by
  * attaching a handle.  The rest of the parent's memory (heap,
  * stacks, its own mappings) is inherited as after any fork().  An exec-mode
