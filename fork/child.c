@@ -183,6 +183,8 @@ BRD_EXPORT int brd_child_fd(const struct brd_child *c)
 {
         if (!c)
                 return -EINVAL;
+        if (c->fork_gen != brd__fork_gen())
+                return -EBADF;          /* the parent's child: its number is not ours */
         return c->pidfd >= 0 ? c->pidfd : -ECHILD;
 }
 

@@ -1104,7 +1104,8 @@ static void test_forked_child_gets_enotsup(void **state)
         if (pid == 0) {
                 if (brd_fsrv_spawn(fs, &o, &c) != -ENOTSUP)
                         _exit(1);
-                if (brd_child_kill(c, SIGKILL) != -EBADF || brd_child_wait(c, 0, &st) != -EBADF)
+                if (brd_child_kill(c, SIGKILL) != -EBADF || brd_child_wait(c, 0, &st) != -EBADF ||
+                    brd_child_fd(c) != -EBADF)
                         _exit(2);
                 brd_child_free(c);      /* only our copy */
                 brd_fsrv_stop(fs);      /* only memory */

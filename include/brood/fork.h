@@ -234,8 +234,9 @@ pid_t brd_child_pid(const struct brd_child *c);
  * @c: the child
  * Return: a pidfd that is readable (POLLIN) once the child has exited; it
  * belongs to @c (do not close it); -ECHILD if the child was reaped by someone
- * else before brood could open one.
- * Concurrency: any thread.  Fork: CLOEXEC; meaningless in a forked child.
+ * else before brood could open one; -EBADF from a forked child of the owner.
+ * Concurrency: any thread.  Fork: CLOEXEC; -EBADF in a forked child (its
+ * copy of that number may be closed, or another file, there).
  */
 int brd_child_fd(const struct brd_child *c);
 
