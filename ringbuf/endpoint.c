@@ -476,7 +476,12 @@ BRD_EXPORT int brd_ring_interrupt(struct brd_ring *r)
                 return -EINVAL;
         if (!ring_mine(r))
                 return -EBADF;
+        /* Counted from before the flag's store: a close that saw this
+         * interrupt's effect (a call it cancelled returned) waits for the
+         * rest of it, which still touches the endpoint and its eventfd. */
+        AO_fetch_and_add1_full(&r->intr_busy);
         ring_intr(r);
+        AO_fetch_and_sub1_release(&r->intr_busy);
         return 0;
 }
 
@@ -509,6 +514,10 @@ BRD_EXPORT void brd_ring_close(struct brd_ring *r)
                 while (AO_load_acquire(&r->held))
                         sched_yield();
         }
+        /* And an interrupt of another thread (or a signal handler) that is
+         * still running: the cancel that led here may have been its. */
+        while (AO_load_acquire(&r->intr_busy))
+                sched_yield();
         if (mine) {
                 /* The last tail (pairs with AO_load_acquire(tail) in
                  * cons_refresh()); ring_wake_peer() below wakes a sleeper. */

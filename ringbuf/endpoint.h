@@ -166,6 +166,7 @@ struct brd_ring {
         uint64_t peer_start;
         AO_t intr;                      /* brd_ring_interrupt() pending */
         unsigned intr_gen;              /* a futex: moves with every interrupt (ring_intr()) */
+        AO_t intr_busy;                 /* brd_ring_interrupt() calls inside ring_intr() */
         AO_t held;                      /* a call that may wait is running (ring_hold());
                                          * RING_HOLD_CLOSING: and close waits for it */
         AO_t fd_used;                   /* brd_ring_fd() was called */
@@ -297,15 +298,23 @@ static inline void ring_wake_peer(struct brd_ring *r)
         bell_ring(r->efd_peer);
 }
 
-/* Interrupt the call that runs, or the next one: the flag is the truth
+/*
+ * Interrupt the call that runs, or the next one: the flag is the truth
  * (spinners read it), the interrupt eventfd wakes an epoll sleep, the
- * generation a futex sleep (it read the generation before the flag). */
+ * generation a futex sleep (it read the generation before the flag).
+ * The eventfd first: a call that sees the flag consumes the interrupt,
+ * draining the eventfd (ring_cancel()), and a write that came after that
+ * drain would keep the eventfd readable with no interrupt pending, for
+ * good (a brd_ring_fd() user's poll spinning).  This way an epoll sleeper
+ * woken by the write before the flag is set looks again, at most until
+ * the store that follows.
+ */
 static inline void ring_intr(struct brd_ring *r)
 {
+        efd_signal(r->efd_intr);
         AO_store_release(&r->intr, 1);
         AO_int_fetch_and_add1_release(&r->intr_gen);
         futex_wake(&r->intr_gen, FUTEX_PRIVATE_FLAG);
-        efd_signal(r->efd_intr);
 }
 
 /* The peer sleeps (its state word @st): ring it, once per arm.  true: no

@@ -718,8 +718,8 @@ RING_API int brd_ring_flush(struct brd_ring *r)
  * not call again into a freed endpoint; the bytes moved are published
  * (close publishes the last tail) and delivered before EOF.  By
  * brd_ring_interrupt(): the count, like write(2), and the interrupt it
- * consumed is latched again, as brd_ring_interrupt() does it (flag, then
- * eventfd: the fd of brd_ring_fd() stays readable), so that the next call
+ * consumed is latched again, as brd_ring_interrupt() does it (eventfd,
+ * then flag: the fd of brd_ring_fd() stays readable), so that the next call
  * that would wait returns -ECANCELED: the count alone would lose it.
  */
 static RING_SLOW ssize_t stream_write_cancelled(struct brd_ring *r, size_t done)
@@ -729,8 +729,8 @@ static RING_SLOW ssize_t stream_write_cancelled(struct brd_ring *r, size_t done)
         AO_nop_full();
         if (AO_load(&r->held) == RING_HOLD_CLOSING)
                 return -ECANCELED;
-        AO_store_release(&r->intr, 1);
         efd_signal(r->efd_intr);
+        AO_store_release(&r->intr, 1);
         return (ssize_t)done;
 }
 
@@ -755,6 +755,12 @@ static ssize_t stream_write_held(struct brd_ring *r, const void *buf, size_t len
 
                 if (n > r->max_msg)
                         n = r->max_msg;
+                /* A close in another thread stops a write that never
+                 * waits, too (it waits for this call to leave). */
+                if (BRD_UNLIKELY(AO_load(&r->held) == RING_HOLD_CLOSING)) {
+                        e = -ECANCELED;
+                        break;
+                }
                 if (AO_load(&r->peer_side->state) & BRD_RING_ST_CLOSED) {
                         e = brd__ring_gone(r, false);
                         break;

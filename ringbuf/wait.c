@@ -207,9 +207,14 @@ int brd__ring_peer_probe(struct brd_ring *r)
 static int ring_cancel(struct brd_ring *r)
 {
         /* Consume the latched interrupt: flag first, then the eventfd, so an
-         * interrupt() racing with us stays pending (the flag is the truth). */
+         * interrupt() racing with us stays pending (the flag is the truth).
+         * The drain may take that interrupt's eventfd write too: then it
+         * writes one again, or a brd_ring_fd() user would not be woken. */
         AO_store(&r->intr, 0);
         efd_drain(r->efd_intr);
+        AO_nop_full();
+        if (AO_load(&r->intr))
+                efd_signal(r->efd_intr);
         ring_disarm(r);
         return -ECANCELED;
 }

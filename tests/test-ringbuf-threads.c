@@ -6,6 +6,7 @@
  * from a third thread.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -195,6 +196,77 @@ static void test_threads_interrupt(void **state)
         t_leak_end(&l);
 }
 
+#define INTR_ROUNDS 5000
+
+struct interrupter {
+        struct brd_ring *r;
+        AO_t go, done;          /* rounds asked for, rounds whose interrupt returned */
+};
+
+/* Interrupts once per round, as soon as the round is asked for: while the
+ * asking thread is entering its call, or spinning in it. */
+static void *interrupt_rounds(void *arg)
+{
+        struct interrupter *it = arg;
+        AO_t i;
+
+        for (i = 1; i <= INTR_ROUNDS; i++) {
+                while (AO_load_acquire(&it->go) < i)
+                        ;
+                brd_ring_interrupt(it->r);
+                AO_store_release(&it->done, i);
+        }
+        return NULL;
+}
+
+/*
+ * An interrupt from another thread that the blocked call consumes while
+ * the interrupt is still running (the call spins on the flag, which comes
+ * first) leaves nothing behind: once both are done and a timeout-0 call
+ * answered -EAGAIN, the fd of brd_ring_fd() is quiet.  A doorbell write
+ * that landed after the call had drained the interrupt's eventfd once kept
+ * it readable for good (a poll loop spinning, an epoll sleep too).
+ */
+static void test_threads_interrupt_leaves_fd_quiet(void **state)
+{
+        struct interrupter it = { 0 };
+        struct brd_ring *p, *c;
+        struct pollfd pf;
+        struct t_leak l;
+        pthread_t th;
+        char buf[8];
+        int loud = 0;
+        AO_t i;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_pair(4096, 0, &p, &c);
+        pf = (struct pollfd){ .fd = brd_ring_fd(c), .events = POLLIN };
+        assert_true(pf.fd >= 0);
+        it.r = c;
+        assert_int_equal(pthread_create(&th, NULL, interrupt_rounds, &it), 0);
+        for (i = 1; i <= INTR_ROUNDS; i++) {
+                AO_store_release(&it.go, i);
+                assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), -1), -ECANCELED);
+                while (AO_load_acquire(&it.done) < i)
+                        sched_yield();
+                assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EAGAIN);
+                loud += poll(&pf, 1, 0) != 0;
+        }
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(loud, 0);
+        /* And it still works: a message, an interrupt. */
+        assert_int_equal(brd_ring_send(p, "ok", 2, 0), 0);
+        assert_int_equal(poll(&pf, 1, 0), 1);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 2);
+        assert_int_equal(brd_ring_interrupt(c), 0);
+        assert_int_equal(poll(&pf, 1, 0), 1);
+        assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -ECANCELED);
+        brd_ring_close(p);
+        brd_ring_close(c);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -204,6 +276,7 @@ int main(void)
                 cmocka_unit_test(test_threads_batch_nospin),
                 cmocka_unit_test(test_threads_fence_requests),
                 cmocka_unit_test(test_threads_interrupt),
+                cmocka_unit_test(test_threads_interrupt_leaves_fd_quiet),
         };
 
         return cmocka_run_group_tests_name("ringbuf-threads", tests, NULL, NULL);

@@ -436,11 +436,16 @@ int     brd_ring_stats(const struct brd_ring *r, struct brd_ring_stats *ret_stat
  * child that inherited the endpoint it only unmaps and closes this
  * process's copies: the ring and the peer are left alone.
  * Concurrency: a call of the endpoint that another thread is blocked in
- * (waiting for room or a message) is interrupted and returns -ECANCELED
- * (a brd_ring_write() too, whatever it had written: the bytes it wrote are
- * delivered before EOF); close frees nothing before that call has left, so
- * it waits for it (a few microseconds).  Not while another thread is in any other call, and no
- * call after close.  Never fails.
+ * (waiting for room or a message) is interrupted and returns -ECANCELED,
+ * and so is a brd_ring_write() that is moving bytes, at its next chunk
+ * (whatever it had written: the bytes it wrote are delivered before EOF);
+ * close frees nothing before that call has left, so it waits for it (a
+ * few microseconds), and for a brd_ring_interrupt() still running in
+ * another thread or a signal handler.  Not while another thread may be in
+ * any other call: send, recv and the zero-copy calls do not wait on their
+ * fast path, so a thread that may be in one is stopped with
+ * brd_ring_interrupt() and closes the endpoint itself.  No call after
+ * close.  Never fails.
  */
 void    brd_ring_close(struct brd_ring *r);
 
