@@ -719,7 +719,7 @@ static void *fsrv_main(void *arg)
                                         fs->children->prev = c;
                                 fs->children = c;
                                 c->linked = true;
-                                fs->refs++;
+                                AO_fetch_and_add1(&fs->refs);
                         }
                 }
                 q->done = true;
@@ -747,7 +747,7 @@ BRD_EXPORT int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv)
         pthread_mutex_init(&fs->lock, NULL);
         pthread_cond_init(&fs->work, NULL);
         pthread_cond_init(&fs->done, NULL);
-        fs->refs = 1;
+        fs->refs = 1;                   /* the owner's */
         fs->flags = flags;
         fs->fork_gen = brd__fork_gen();
         fs->pid = brd__getpid();
@@ -975,12 +975,9 @@ static ssize_t report_read(struct brd_fsrv *fs, struct brd_fsrv_req *q, int fd, 
 
 void brd__fsrv_unref(struct brd_fsrv *fs)
 {
-        bool last;
-
-        pthread_mutex_lock(&fs->lock);
-        last = --fs->refs == 0;
-        pthread_mutex_unlock(&fs->lock);
-        if (last)
+        /* Full barrier: every use of fs by this holder comes before the
+         * last holder's destroy. */
+        if (AO_fetch_and_sub1_full(&fs->refs) == 1)
                 brd__fsrv_destroy(fs);
 }
 
@@ -1002,17 +999,21 @@ BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *
         /* Inherited through fork(): the thread does not exist in this process. */
         if (fs->fork_gen != brd__fork_gen())
                 return -ENOTSUP;
+        /* Our reference first, before anything that can block (the lock
+         * below): a brd_fsrv_stop() running from here on cannot free fs
+         * under us (see brd_fsrv_stop_grace() in fork.h). */
+        AO_fetch_and_add1_full(&fs->refs);
         /* The child holds up to 3 + (nkeep + 1) + 1 fds (child_place()). */
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)nkeep + 5)
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)nkeep + 5) {
+                brd__fsrv_unref(fs);
                 return -EMFILE;
-        /* Our reference first: a brd_fsrv_stop() running from here on
-         * cannot free fs under us (see brd_fsrv_stop_grace() in fork.h). */
+        }
         pthread_mutex_lock(&fs->lock);
         if (fs->stopping) {
                 pthread_mutex_unlock(&fs->lock);
+                brd__fsrv_unref(fs);
                 return -ESHUTDOWN;
         }
-        fs->refs++;
         pthread_mutex_unlock(&fs->lock);
         memset(&q, 0, sizeof(q));
         r = req_prepare(&q, o, nkeep);

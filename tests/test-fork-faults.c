@@ -20,9 +20,11 @@
 #include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <sys/pidfd.h>
+#include <sys/syscall.h>
 
 #include <brood/shm.h>
 #include "fork-util.h"
+#include "internal/brd-fork.h"
 
 static volatile int armed;
 static int fail_at;             /* 1-based call to fail */
@@ -336,6 +338,53 @@ static void test_spawn_racing_stop(void **state)
         t_leak_end(&l);
 }
 
+struct blocked_spawn {
+        struct racer x;
+        pid_t tid;              /* __atomic */
+};
+
+static void *spawn_racer_tid(void *arg)
+{
+        struct blocked_spawn *b = arg;
+
+        __atomic_store_n(&b->tid, gettid(), __ATOMIC_RELEASE);
+        return spawn_racer(&b->x);
+}
+
+/*
+ * A spawn holds the forkserver before anything that can block: asleep on
+ * its lock (held here, as a stop holds it through its ladder), it has its
+ * reference already, so a stop that ran to its end meanwhile would not
+ * free fs under it.  It took it only once it had the lock, which let the
+ * stop's last unref free the lock it slept on.
+ */
+static void test_spawn_holds_fsrv_while_blocked(void **state)
+{
+        struct blocked_spawn b = { .x.r = 1 };
+        struct t_leak l;
+        pthread_t t;
+        int st;
+
+        t_leak_begin(&l);
+        assert_int_equal(brd_fsrv_start(0, &b.x.fs), 0);
+        assert_int_equal(AO_load(&b.x.fs->refs), 1);
+        pthread_mutex_lock(&b.x.fs->lock);
+        assert_int_equal(pthread_create(&t, NULL, spawn_racer_tid, &b), 0);
+        while (!__atomic_load_n(&b.tid, __ATOMIC_ACQUIRE))
+                sched_yield();
+        t_wait_in_syscall(b.tid, SYS_futex, SYS_futex);
+        assert_int_equal(AO_load(&b.x.fs->refs), 2);
+        pthread_mutex_unlock(&b.x.fs->lock);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(b.x.r, 0);
+        assert_int_equal(brd_child_wait(b.x.c, -1, &st), 0);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        brd_child_free(b.x.c);
+        assert_int_equal(AO_load(&b.x.fs->refs), 1);
+        brd_fsrv_stop(b.x.fs);
+        t_leak_end(&l);
+}
+
 /* ------------------------------------------------------------ a recycled pid */
 static pid_t impostor = -1;
 static int impostor_hold[2] = { -1, -1 };
@@ -438,6 +487,7 @@ int main(void)
                 cmocka_unit_test(test_spawn_exec_faults),
                 cmocka_unit_test(test_spawn_exec_handles_faults),
                 cmocka_unit_test(test_spawn_racing_stop),
+                cmocka_unit_test(test_spawn_holds_fsrv_while_blocked),
                 cmocka_unit_test(test_spawn_pid_recycled),
         };
 

@@ -59,7 +59,8 @@ struct brd_fsrv {
         pthread_t thread;
         struct brd_fsrv_req *head, *tail;       /* pending requests */
         struct brd_child *children;     /* every child not yet freed */
-        unsigned refs;                  /* owner + linked children + callers inside spawn */
+        AO_t refs;                      /* owner + linked children + callers inside spawn
+                                         * (atomic: a spawn takes its own before the lock) */
         bool busy;                      /* the thread is serving a request (unlocked) */
         bool stopping;                  /* spawns refused */
         bool quit;                      /* the thread exits */
