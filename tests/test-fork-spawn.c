@@ -1562,10 +1562,11 @@ static void test_spawn_einval(void **state)
         char *argv[] = { "/bin/true", NULL };
         struct brd_handle bad = { .kind = BRD_HANDLE_SEG, .nfds = 5 };
         struct brd_handle neg = { .kind = BRD_HANDLE_SEG, .nfds = 1, .fds = { -1 } };
-        struct brd_handle raw = tf_fd_handle(0);
+        struct brd_handle raw = tf_fd_handle(0), closed;
         struct brd_spawn_opts o;
         struct brd_fsrv *fs = NULL;
         struct brd_child *c;
+        struct t_leak l;
 
         assert_int_equal(brd_fsrv_start(1u << 1, &fs), -EINVAL);
         assert_null(fs);
@@ -1585,6 +1586,19 @@ static void test_spawn_einval(void **state)
         assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EINVAL);        /* exec needs a known kind */
         o = (struct brd_spawn_opts){ .fn = fn_exit_arg, .nhandles = 1 };
         assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EINVAL);
+        /* A closed fd: -EBADF, not the report pipe that could take its
+         * number (and no child, no fd left: t_leak). */
+        t_leak_begin(&l);
+        closed = tf_fd_handle(dup(0));
+        assert_true(closed.fds[0] >= 0);
+        close(closed.fds[0]);
+        o = (struct brd_spawn_opts){ .fn = fn_exit_arg, .handles = &closed, .nhandles = 1 };
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EBADF);
+        o.fn = NULL;
+        o.argv = argv;
+        closed.kind = BRD_HANDLE_SEG;
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EBADF);
+        t_leak_end(&l);
         assert_int_equal(brd_child_wait(NULL, 0, NULL), -EINVAL);
         assert_int_equal(brd_child_kill(NULL, 0), -EINVAL);
         brd_child_free(NULL);

@@ -168,7 +168,8 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  *
  * Return: 0 and *ret_child; -EINVAL on bad options (none or both of fn/argv,
  * unknown flags, a malformed handle, too many handles; exec mode also needs
- * known handle kinds); -ENOTSUP on a forkserver inherited through fork();
+ * known handle kinds); -EBADF when a handle's fd is not open; -ENOTSUP on
+ * a forkserver inherited through fork();
  * -ESHUTDOWN once brd_fsrv_stop() has begun; -EAGAIN/-ENOMEM/-EMFILE when the
  * child or a resource for it cannot be created (-EMFILE also when
  * RLIMIT_NOFILE is below 5 + its fd count: the child briefly holds fds
