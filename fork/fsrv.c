@@ -39,6 +39,7 @@
  * (waitid -> ECHILD) and reported as -ECHILD at once.
  */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -263,14 +264,58 @@ static __attribute__((noreturn)) void child_fail(struct brd_fsrv_req *q, int fd,
         child_exit(127);
 }
 
-/* Close fds @lo..@hi; without close_range (Linux < 5.9) one by one, up to
- * the fd limit. */
+/* A directory entry's name as an fd number; false if it is none. */
+static bool child_fd_name(const char *name, unsigned *ret_fd)
+{
+        unsigned v = 0;
+
+        if (!*name)
+                return false;
+        for (; *name; name++) {
+                if (*name < '0' || *name > '9' || v > (~0u - 9) / 10)
+                        return false;
+                v = v * 10 + (unsigned)(*name - '0');
+        }
+        *ret_fd = v;
+        return true;
+}
+
+/* Close the fds in @lo..@hi that /proc/self/fd lists (getdents64 into a
+ * buffer on this stack: no allocation).  0, or -1 if it could not be read
+ * to its end. */
+static int child_close_listed(unsigned lo, unsigned hi)
+{
+        char buf[1024] __attribute__((aligned(8)));
+        int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ssize_t n, off;
+        unsigned fd;
+
+        if (dfd < 0)
+                return -1;
+        while ((n = getdents64(dfd, buf, sizeof(buf))) > 0) {
+                for (off = 0; off < n; off += ((struct dirent64 *)(void *)(buf + off))->d_reclen) {
+                        const struct dirent64 *d = (const void *)(buf + off);
+
+                        if (child_fd_name(d->d_name, &fd) && fd >= lo && fd <= hi &&
+                            fd != (unsigned)dfd)
+                                (void)close((int)fd);
+                }
+        }
+        (void)close(dfd);
+        return n < 0 ? -1 : 0;
+}
+
+/*
+ * Close fds @lo..@hi.  Without close_range (Linux < 5.9): those that
+ * /proc/self/fd lists, and where it cannot be read, one by one up to the
+ * fd limit (which misses any fd above a limit that was lowered).
+ */
 static void child_close_range(unsigned lo, unsigned hi)
 {
         struct rlimit rl;
         unsigned fd, max = 1u << 20;
 
-        if (close_range(lo, hi, 0) == 0)
+        if (close_range(lo, hi, 0) == 0 || child_close_listed(lo, hi) == 0)
                 return;
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)max)
                 max = (unsigned)rl.rlim_cur;
@@ -640,6 +685,7 @@ static void fsrv_bind(void)
         (void)dup2(-1, -1);
         (void)dup3(-1, -1, 0);
         (void)close_range(1, 0, 0);             /* first > last: EINVAL */
+        (void)getdents64(-1, &x, 0);            /* EBADF: child_close_listed() */
         (void)close(-1);
         (void)open("", O_RDONLY | O_CLOEXEC);   /* ENOENT */
         (void)fstat(-1, &st);                   /* EBADF: brd__fork_drop_unhanded() */
