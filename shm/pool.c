@@ -600,25 +600,36 @@ static void class_push(struct brd_pool *p, unsigned c, uint64_t first, uint64_t 
 
 /* ------------------------------------------ the single-threaded cache */
 
-/* Give the blocks slot @s lists back and empty it: our own slot, or a dead
+/*
+ * Give the blocks slot @s lists back and empty it: our own slot, or a dead
  * owner's that we hold for reaping.  An entry goes back only if its block
- * is still CACHED in its class (entries are shared memory). */
+ * is still CACHED in its class (entries are shared memory).  The slot
+ * drops each entry before its block goes back (the CAS orders the two): a
+ * drain killed midway and done again by a reaper starts from what is left.
+ * Counted down at the end instead, the reaper handed back again blocks
+ * that had gone back, been taken, and been cached by another process
+ * (CACHED again, in that one's slot): a block listed twice.  A kill between
+ * the drop and the push loses that one block, as any death does its own.
+ */
 static void slot_drain(struct brd_pool *p, struct brd_pool_slot *s)
 {
         unsigned c;
-        uint32_t i, n;
+        uint32_t n;
 
         for (c = 0; c < BRD_POOL_NCLASSES; c++) {
                 n = s->n[c];
                 if (n > BRD_POOL_SLOT_CAP)
                         n = BRD_POOL_SLOT_CAP;
-                for (i = 0; i < n; i++) {
-                        uint64_t g = s->blk[c][i];
+                while (n) {
+                        uint64_t g = s->blk[c][--n];
 
+                        s->n[c] = (uint8_t)n;
                         if (small_block_ok(p, c, g) &&
                             AO_char_compare_and_swap_full(&p->st[g], BRD_GS(c, BRD_GS_CACHED),
                                                           BRD_GS(c, BRD_GS_FREE)))
                                 class_push(p, c, g, g);
+                        if (BRD_UNLIKELY(p->reclaim_peer != NULL))
+                                p->reclaim_peer(p->base, c, BRD__POOL_HOOK_DRAIN, p->reclaim_arg);
                 }
                 s->n[c] = 0;
         }
@@ -647,7 +658,8 @@ static void slot_free(struct brd_pool_slot *s)
  * not writes SLOT_NS_UNKNOWN, never judged.  A
  * reaper marks the slot with BRD_POOL_REAPING | its pid first (one CAS
  * decides between racing reapers); a reaper that dies midway leaves the
- * mark, and the next one finishes the job (the block CAS makes that safe).
+ * mark, and the next one finishes the job from the entries left
+ * (slot_drain() drops each before its block goes back).
  */
 static void slots_reap(struct brd_pool *p)
 {
@@ -1022,8 +1034,15 @@ static void limbo_return(struct brd_pool *p)
                         /* Read first: the push rewrites it.  A block of a
                          * span the dead process released fails the check. */
                         next = AO_load(block_link(p, g)) & IDX_MASK;
+                        /* Out of limbo before it is pushed, as in pass 2: a
+                         * repairer that dies now loses this block; left in
+                         * limbo, the next repairer pushed it again and went
+                         * on along its link, into the live stack. */
+                        AO_store(limbo, next);
                         if (free_block_span(p, c, g) >= 0)
                                 class_push(p, c, g, g);
+                        if (BRD_UNLIKELY(p->reclaim_peer != NULL))
+                                p->reclaim_peer(p->base, c, BRD__POOL_HOOK_LIMBO, p->reclaim_arg);
                 }
                 AO_store(limbo, 0);
         }

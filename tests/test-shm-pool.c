@@ -1136,6 +1136,127 @@ static void test_pool_reclaimer_killed(void **state)
         }
 }
 /*
+ * A holder SIGKILLed mid-reclaim (its class stack whole in limbo), then the
+ * next holder SIGKILLed while it pushed that back, after its first block:
+ * the third finishes, and nothing is lost or listed twice.  The repairer
+ * kept limbo's head until its end, so the third pushed that block again
+ * and followed its link into the live stack (a cycle: the pool poisoned).
+ */
+static void test_pool_limbo_repairer_killed(void **state)
+{
+        static int64_t offs64[70000];
+        int hook[2] = { 1, BRD__POOL_HOOK_LIMBO }, base, n, i, k;
+        struct brd_pool_stats st;
+        struct brd_pool *p;
+        int64_t o;
+        pid_t pid;
+
+        (void)state;
+        assert_int_equal(brd_pool_create(4 * MiB, 0, &p), 0);
+        base = count_64k(p);
+        assert_true(base > 32);
+        for (n = 0; n < 70000 && (o = brd_pool_alloc(p, 64)) > 0; n++)
+                offs64[n] = o;
+        assert_int_equal(o, -ENOSPC);
+        for (i = 0; i < n; i++)
+                assert_int_equal(brd_pool_free(p, (uint64_t)offs64[i]), 0);
+        for (k = 0; k < 2; k++) {
+                pid = t_fork();
+                assert_true(pid >= 0);
+                if (pid == 0) {
+                        /* k 0: reclaims, dies after its count pass;
+                         * k 1: repairs that, dies after one block back. */
+                        brd__pool_test_reclaim(p, reclaim_die, &hook[k]);
+                        (void)brd_pool_alloc(p, MiB);
+                        _exit(1);
+                }
+                assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
+        }
+        assert_int_equal(brd_pool_stats(p, &st), 0);
+        assert_int_equal(AO_load(&hdr_of(p)->poisoned), 0);
+        assert_int_equal(st.blocks, 0);
+        assert_int_equal(count_64k(p), base);
+        brd_pool_close(p);
+}
+
+static int drain_kills_at;              /* the hook's block count to die at */
+
+static void drain_die(void *hdr, unsigned c, int pass, void *arg)
+{
+        (void)hdr;
+        (void)arg;
+        if (c == 0 && pass == BRD__POOL_HOOK_DRAIN && --drain_kills_at == 0)
+                kill(getpid(), SIGKILL);
+}
+
+#define DRAIN_CACHED 10
+#define DRAIN_BACK   4
+
+/*
+ * A process SIGKILLed while its close hands its cache back, after
+ * DRAIN_BACK of DRAIN_CACHED blocks: those go to another process (this
+ * one), which caches them in turn; a third fills the pool, reaping the
+ * dead one's slot on the way.  It must hand back only what the slot still
+ * had.  The slot counted down only at the end, so the reaper handed back
+ * the DRAIN_BACK blocks cached here too: taken by the filler, this cache's
+ * next allocations found them allocated (the pool poisoned).
+ */
+static void test_pool_cache_drain_killed(void **state)
+{
+        int64_t mine[DRAIN_BACK], got[DRAIN_BACK];
+        struct brd_pool_stats st;
+        struct brd_pool *p;
+        int i, j;
+        pid_t pid;
+
+        (void)state;
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int64_t o[DRAIN_CACHED];
+
+                for (i = 0; i < DRAIN_CACHED; i++)
+                        if ((o[i] = brd_pool_alloc(p, 64)) < 0)
+                                _exit(2);
+                for (i = 0; i < DRAIN_CACHED; i++)
+                        if (brd_pool_free(p, (uint64_t)o[i]) < 0)
+                                _exit(3);
+                drain_kills_at = DRAIN_BACK;
+                brd__pool_test_reclaim(p, drain_die, NULL);
+                brd_pool_close(p);              /* drains its cache, dies in it */
+                _exit(1);
+        }
+        assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
+        /* The blocks it handed back are on top of the stack: ours, cached. */
+        for (i = 0; i < DRAIN_BACK; i++)
+                assert_true((mine[i] = brd_pool_alloc(p, 64)) > 0);
+        for (i = 0; i < DRAIN_BACK; i++)
+                assert_int_equal(brd_pool_free(p, (uint64_t)mine[i]), 0);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int64_t o;
+
+                /* Fills the pool, its blocks kept: the last allocations
+                 * reap the dead slot first. */
+                while ((o = brd_pool_alloc(p, 64)) > 0)
+                        ;
+                _exit(o == -ENOSPC ? 0 : 4);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+        for (i = 0; i < DRAIN_BACK; i++) {
+                got[i] = brd_pool_alloc(p, 64);
+                assert_true(got[i] > 0);
+                for (j = 0; j < i; j++)
+                        assert_true(got[j] != got[i]);
+        }
+        assert_int_equal(brd_pool_stats(p, &st), 0);
+        assert_int_equal(AO_load(&hdr_of(p)->poisoned), 0);
+        brd_pool_close(p);
+}
+
+/*
  * Reclaim's bookkeeping (which spans to release, how many free blocks each
  * has) is the reclaiming process's own, not words of the pool's page table
  * that a peer can rewrite mid-reclaim: a peer that makes a span head's
@@ -2259,6 +2380,8 @@ int main(void)
                 cmocka_unit_test(test_pool_hostile_block_starts),
                 cmocka_unit_test(test_pool_reclaim_scratch_is_private),
                 cmocka_unit_test_setup_teardown(test_pool_reclaimer_killed, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_pool_limbo_repairer_killed, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_pool_cache_drain_killed, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test(test_pool_process_tree),
                 cmocka_unit_test(test_pool_fork_drops_inherited_cache),
                 cmocka_unit_test(test_pool_dead_cache_reaped),

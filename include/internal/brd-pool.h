@@ -261,8 +261,14 @@ int brd__pool_attach_test(const struct brd_handle *h, void (*peer)(void *hdr, vo
  * detached, and, as it gives a wholly free span back, with pass 3 once half
  * the span's block states are cleared and pass 4 once half its page words
  * are: a peer rewriting shared memory (or a death) at those moments.
+ * Two more places call it, a death's: pass BRD__POOL_HOOK_LIMBO after each
+ * block the repair of a holder that died mid-reclaim pushes back from
+ * limbo, and BRD__POOL_HOOK_DRAIN after each block a cache slot's drain
+ * (close, or a reaper's) hands back.
  * @peer NULL: no calls.  For this handle only.
  */
+#define BRD__POOL_HOOK_LIMBO 5
+#define BRD__POOL_HOOK_DRAIN 6
 void brd__pool_test_reclaim(struct brd_pool *pool,
                             void (*peer)(void *hdr, unsigned c, int pass, void *arg), void *arg);
 
