@@ -3,6 +3,12 @@
 set -e
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
-[ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build >/dev/null
+$brd_deps_ok
+# Quiet unless it fails: then everything it said (ninja prints a failed
+# command and the compiler's errors on stdout).
+quiet() {
+        out=$("$@" 2>&1) || { printf '%s\n' "$out" >&2; return 1; }
+}
+[ -f build/build.ninja ] || quiet meson setup build
+quiet ninja -C build
 exec ./build/tools/brood demo "$@"

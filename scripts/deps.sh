@@ -7,9 +7,16 @@ for p in $BRD_PKGS; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
                 brd_missing="$brd_missing $p"
 done
+# The caller decides what a failure means (brd_deps_ok=false): test.sh
+# still ends with its summary line.  env: sudo's env_reset would drop a
+# plain DEBIAN_FRONTEND=... before it.
+brd_deps_ok=true
 if [ -n "$brd_missing" ]; then
         echo "brood: installing:$brd_missing"
         if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-        $SUDO apt-get update -qq >/dev/null || exit 1
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $brd_missing >/dev/null || exit 1
+        if ! $SUDO apt-get update -qq >/dev/null ||
+           ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $brd_missing >/dev/null; then
+                echo "brood: could not install:$brd_missing" >&2
+                brd_deps_ok=false
+        fi
 fi

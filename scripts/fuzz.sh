@@ -8,6 +8,7 @@
 # fuzz/corpus/TARGET/ (named regress-*), it becomes a regression test.
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
+$brd_deps_ok || exit 1
 
 target=$1
 secs=${2:-60}

@@ -4,6 +4,10 @@
 # Ends with "N passed, N failed" and exits non-zero if anything failed.
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
+if ! $brd_deps_ok; then
+        echo "0 passed, 1 failed"
+        exit 1
+fi
 
 passed=0
 failed=0

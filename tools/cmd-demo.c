@@ -223,7 +223,7 @@ static int producer_main(void *arg, struct brd_handle *h, size_t n)
 static int stage_main(void *arg, struct brd_handle *h, size_t n)
 {
         const struct demo_cfg *cfg = arg;
-        struct brd_ring *in, *out[DEMO_MAX_CONSUMERS] = { 0 };
+        struct brd_ring *in = NULL, *out[DEMO_MAX_CONSUMERS] = { 0 };
         struct actor a;
         unsigned c;
         int r, code = 0;
