@@ -1050,9 +1050,11 @@ static void limbo_return(struct brd_pool *p)
 
 /* ------------------------------------------------------------ public */
 
-/* The object for a segment of layout @l: every bound it keeps comes from @l
- * (computed by create, or checked by attach), never from the header. */
-static int pool_wrap(struct brd_seg *seg, const struct layout *l, unsigned flags,
+/* The object for a segment of layout @l mapped at @base: every bound it
+ * keeps comes from @l (computed by create, or checked by attach), never
+ * from the header.  @seg NULL: @base is a private copy of the metadata
+ * (brd__pool_peek_stats()), for a walk only. */
+static int pool_wrap(struct brd_seg *seg, uint8_t *base, const struct layout *l, unsigned flags,
                      struct brd_pool **ret_pool)
 {
         uint64_t nspans = l->npages >> SPAN_MIN_ORDER;
@@ -1063,7 +1065,7 @@ static int pool_wrap(struct brd_seg *seg, const struct layout *l, unsigned flags
                 return -ENOMEM;
         p->nspans = (uint32_t)nspans;
         p->seg = seg;
-        p->base = brd_seg_addr(seg);
+        p->base = base;
         p->hdr = (struct brd_pool_hdr *)(void *)p->base;
         p->pg = (struct brd_pool_page *)(void *)(p->base + l->pages_off);
         p->st = p->base + l->states_off;
@@ -1128,7 +1130,7 @@ BRD_EXPORT int brd_pool_create(size_t size, unsigned flags, struct brd_pool **re
         h->hdr_size = BRD_POOL_HDR_SIZE;
         h->pid_ns = ns;
         /* h->lock: 0, free, as the fresh memfd reads. */
-        r = pool_wrap(seg, &l, flags, &p);
+        r = pool_wrap(seg, brd_seg_addr(seg), &l, flags, &p);
         if (r < 0)
                 goto fail;
         p->home_ns = ns;
@@ -1239,7 +1241,7 @@ static int pool_attach(const struct brd_handle *h, void (*peer)(void *hdr, void 
                 r = -EXDEV;
                 goto fail;
         }
-        r = pool_wrap(seg, &c.l, (unsigned)h->flags, &p);
+        r = pool_wrap(seg, brd_seg_addr(seg), &c.l, (unsigned)h->flags, &p);
         if (r < 0)
                 goto fail;
         p->home_ns = c.pid_ns;
@@ -1500,22 +1502,14 @@ int brd__pool_where(const struct brd_pool *pool)
         return pool_where(pool);
 }
 
-BRD_EXPORT int brd_pool_stats(const struct brd_pool *pool, struct brd_pool_stats *ret_stats)
+/* The accounting the stats give, walked from the page words and block
+ * states (under the lock, or in a private copy): used, blocks and
+ * largest_free in @s.  0 or -EBADMSG. */
+static int stats_walk(struct brd_pool *p, struct brd_pool_stats *s)
 {
-        struct brd_pool *p = (struct brd_pool *)pool;  /* the lock lives in shm */
-        struct brd_pool_stats s = { 0 };
         uint64_t i = 0, largest = 0;
         unsigned c;
-        int r;
 
-        if (!pool || !ret_stats)
-                return -EINVAL;
-        r = pool_check(p);
-        if (r < 0)
-                return r;
-        r = pool_lock(p);
-        if (r < 0)
-                return r;
         while (i < p->npages) {         /* advances every step: bounded */
                 AO_t w = pg_word(p, (uint32_t)i);
                 unsigned kind = BRD_PG_KIND(w), k = BRD_PG_ARG(w);
@@ -1529,39 +1523,100 @@ BRD_EXPORT int brd_pool_stats(const struct brd_pool *pool, struct brd_pool_stats
                 } else if (kind != BRD_PG_FREE && kind != BRD_PG_LARGE) {
                         ok = false;
                 }
-                if (!ok || !block_fits(p, i, k)) {
-                        r = pool_corrupt(p);
-                        break;
-                }
+                if (!ok || !block_fits(p, i, k))
+                        return pool_corrupt(p);
                 bytes = (uint64_t)BRD_POOL_PAGE << k;
                 if (kind == BRD_PG_FREE) {
                         if (bytes > largest)
                                 largest = bytes;
                 } else if (kind == BRD_PG_LARGE) {
-                        s.used += bytes;
-                        s.blocks++;
+                        s->used += bytes;
+                        s->blocks++;
                 } else {
                         uint64_t g0 = i * BRD_POOL_GRANS_PER_PAGE, gpb = class_size(c) / BRD_POOL_GRAN;
 
                         for (b = 0; b < bytes / class_size(c); b++)
                                 if (AO_char_load(&p->st[g0 + b * gpb]) == BRD_GS(c, BRD_GS_ALLOC)) {
-                                        s.used += class_size(c);
-                                        s.blocks++;
+                                        s->used += class_size(c);
+                                        s->blocks++;
                                 }
                 }
                 i += 1ull << k;
         }
-        pool_unlock(p);
-        if (r < 0)
-                return r;
         for (c = 0; c < BRD_POOL_NCLASSES; c++)
                 if ((AO_load(&p->hdr->cls[c].head) & IDX_MASK) && class_size(c) > largest)
                         largest = class_size(c);
+        s->capacity = p->data_size;
+        s->largest_free = largest;
+        return 0;
+}
+
+BRD_EXPORT int brd_pool_stats(const struct brd_pool *pool, struct brd_pool_stats *ret_stats)
+{
+        struct brd_pool *p = (struct brd_pool *)pool;  /* the lock lives in shm */
+        struct brd_pool_stats s = { 0 };
+        int r;
+
+        if (!pool || !ret_stats)
+                return -EINVAL;
+        r = pool_check(p);
+        if (r < 0)
+                return r;
+        r = pool_lock(p);
+        if (r < 0)
+                return r;
+        r = stats_walk(p, &s);
+        pool_unlock(p);
+        if (r < 0)
+                return r;
         s.size = brd_seg_size(p->seg);
-        s.capacity = p->data_size;
-        s.largest_free = largest;
         *ret_stats = s;
         return 0;
+}
+
+int brd__pool_peek_stats(int fd, uint64_t size, struct brd_pool_stats *ret_stats)
+{
+        struct brd_pool_stats s = { 0 };
+        struct brd_pool *p = NULL;
+        struct hdr_copy c;
+        uint8_t *buf;
+        ssize_t got;
+        int r;
+
+        buf = malloc(BRD_POOL_HDR_SIZE);
+        if (!buf)
+                return -ENOMEM;
+        got = pread(fd, buf, BRD_POOL_HDR_SIZE, 0);
+        if (got != BRD_POOL_HDR_SIZE) {
+                r = got < 0 ? -errno : -EPROTO;
+                goto out;
+        }
+        hdr_read((const struct brd_pool_hdr *)(void *)buf, &c);
+        r = pool_validate(&c, size);
+        if (r < 0)
+                goto out;
+        free(buf);
+        /* The metadata only (~2% of the pool): everything before the data. */
+        buf = malloc(c.l.data_off);
+        if (!buf)
+                return -ENOMEM;
+        got = pread(fd, buf, c.l.data_off, 0);
+        if (got < 0 || (uint64_t)got != c.l.data_off) {
+                r = got < 0 ? -errno : -EPROTO;
+                goto out;
+        }
+        r = pool_wrap(NULL, buf, &c.l, 0, &p);
+        if (r < 0)
+                goto out;
+        r = stats_walk(p, &s);
+        if (r == 0) {
+                s.size = c.seg_size;
+                *ret_stats = s;
+        }
+out:
+        free(p);
+        free(buf);
+        return r;
 }
 
 /* ------------------------------------------------------------ internals */

@@ -25,6 +25,7 @@
 #include <linux/kcmp.h>
 
 #include <brood/shm.h>
+#include "internal/brd-pool.h"
 #include "internal/brd-ring.h"
 #include "brood.h"
 
@@ -536,24 +537,22 @@ static void inspect_ring(struct seg_entry *e, int fd, struct pidns_table *nst)
         }
 }
 
-/* A pool's accounting, through the library (a short walk under its lock). */
+/* A pool's accounting, from a private copy of its metadata: no lock taken,
+ * nothing written to a pool of another process (brd__pool_peek_stats()). */
 static void inspect_pool(struct seg_entry *e, int fd)
 {
-        struct brd_handle h = { .kind = BRD_HANDLE_POOL, .nfds = 1, .fds = { fd, -1, -1, -1 },
-                                .size = e->size };
         struct brd_pool_stats st;
-        struct brd_pool *p;
+        int r = brd__pool_peek_stats(fd, e->size, &st);
 
-        if (brd_pool_attach(&h, &p) < 0)
-                return;
+        if (r == -EPROTO)
+                return;                 /* not a pool of ours */
         e->kind = SEG_POOL;
-        if (brd_pool_stats(p, &st) == 0) {
+        if (r == 0) {
                 e->pool.capacity = st.capacity;
                 e->pool.used = st.used;
                 e->pool.blocks = st.blocks;
                 e->pool.ok = true;
         }
-        brd_pool_close(p);
 }
 
 static bool same_file(const struct seg_entry *e, int fd)
@@ -598,7 +597,7 @@ static void inspect(struct seg_entry *e, struct pidns_table *nst)
 
         if (!e->anon || (!ring && !pool) || !e->path[0])
                 return;
-        fd = open_scanned(e, pool ? O_RDWR : O_RDONLY);
+        fd = open_scanned(e, O_RDONLY);
         if (fd < 0)
                 return;
         if (ring)

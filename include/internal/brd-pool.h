@@ -239,6 +239,15 @@ int64_t brd__pool_block_size(struct brd_pool *pool, uint64_t off);
  * processes. */
 int brd__pool_where(const struct brd_pool *pool);
 /*
+ * brd_pool_stats() of the pool in file @fd (@size bytes) from a private
+ * copy of its metadata: nothing mapped, no lock taken, nothing written to
+ * the pool (brood ls looks at other processes' pools).  A pool in use may
+ * be caught mid-change: then the figures are approximate, or -EBADMSG.
+ * 0, -EPROTO (not a pool of this version), -ENOMEM, or -errno of pread.
+ */
+int brd__pool_peek_stats(int fd, uint64_t size, struct brd_pool_stats *ret_stats);
+
+/*
  * Test hook: take the pool lock and leave the shared state the way a holder
  * killed at @stage would (0: just holding; 1: mid-split of a free block;
  * 2: mid-carve of a span; 3: mid-merge).  Returns with the lock held;
