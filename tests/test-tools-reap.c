@@ -172,6 +172,82 @@ static void test_reap_removes_only_dead_unheld(void **state)
         shm_unlink(lookalike);
 }
 
+/*
+ * A holder that reaches /dev/shm/@name through a bind mount in a mount
+ * namespace of its own (a container given -v /dev/shm:/shm, say): its fd
+ * reads as /shm-bind/... from here.  Reports on @ready_w (a byte), holds
+ * the file until @go_r's EOF.  0, T_EXIT_SKIP without the privilege to
+ * mount, else the failed step.
+ */
+static int hold_through_bind_mount(const char *name, int ready_w, int go_r)
+{
+        char path[320];
+        int fd;
+        char c;
+
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("brood-test", "/tmp", "tmpfs", 0, "mode=0700") < 0)
+                return T_EXIT_SKIP;
+        if (mkdir("/tmp/shm-bind", 0700) < 0 ||
+            mount("/dev/shm", "/tmp/shm-bind", NULL, MS_BIND, NULL) < 0)
+                return 10;
+        snprintf(path, sizeof(path), "/tmp/shm-bind%s", name);
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return 11;
+        if (write(ready_w, "x", 1) != 1)
+                return 12;
+        while (read(go_r, &c, 1) < 0 && errno == EINTR)
+                ;
+        return 0;
+}
+
+/*
+ * reap keeps a segment whose dead creator's name a live process holds
+ * under another path (a bind mount of /dev/shm in its own mount
+ * namespace): holders are matched by the file, not by the path.  Matched
+ * by path, that holder was missed, and reap unlinked a name in use.
+ */
+static void test_reap_keeps_segment_held_through_bind_mount(void **state)
+{
+        char name[256], out[8192], c;
+        int ready[2], go[2];
+        pid_t creator, holder;
+
+        (void)state;
+        creator = doomed_creator(name, sizeof(name), NULL);
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        holder = fork();
+        assert_true(holder >= 0);
+        if (holder == 0) {
+                close(ready[0]);
+                close(go[1]);
+                _exit(hold_through_bind_mount(name, ready[1], go[0]));
+        }
+        close(ready[1]);
+        close(go[0]);
+        kill(creator, SIGKILL);
+        assert_int_equal(t_wait_child(creator), 128 + SIGKILL);
+        if (read(ready[0], &c, 1) != 1) {
+                int st = t_wait_child(holder);
+
+                close(ready[0]);
+                close(go[1]);
+                shm_unlink(name);
+                if (st == T_EXIT_SKIP)
+                        skip();
+                fail_msg("holder failed: %d", st);
+        }
+        close(ready[0]);
+        assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
+        assert_true(exists(name));
+        close(go[1]);
+        assert_int_equal(t_wait_child(holder), 0);
+        assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
+        assert_false(exists(name));
+}
+
 /* As uid 65534: reap leaves root's segment @name alone (its holders would be
  * hidden) and says so.  0, 77 when that user may not run the binary, else
  * the failed step. */
@@ -1487,6 +1563,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_reap_removes_only_dead_unheld),
+                cmocka_unit_test(test_reap_keeps_segment_held_through_bind_mount),
                 cmocka_unit_test(test_reap_leaves_other_users_segments),
                 cmocka_unit_test(test_ls_many_holders),
                 cmocka_unit_test_setup_teardown(test_ls_holders_total_past_the_array,

@@ -52,7 +52,8 @@ struct seg_entry {
         size_t nholders;        /* may exceed the array: count only */
         pid_t holder_last;      /* the holder counted last (add_holder()) */
         bool anon;              /* an anonymous memfd found through /proc/PID/fd or maps */
-        uint64_t dev, ino;      /* anon: the file the scan saw; @path must still lead to it */
+        uint64_t dev, ino;      /* the file the scan saw (anon: @path must still lead to it;
+                                 * named: holders are matched by it, not by path) */
         char path[64];          /* anon: /proc/PID/fd/N (or map_files) to open it by */
 
         /* What is inside (anon "ring" and "pool" segments, read-only look). */

@@ -134,16 +134,29 @@ static void add_holder(struct seg_entry *e, pid_t pid)
         e->holder_last = pid;
 }
 
-static struct seg_entry *find_named(struct seg_entry *v, size_t n, const char *devshm_path)
+/*
+ * The named entry that file @dev:@ino is.  By the file, not its path: a
+ * process in a chroot, behind a bind mount of /dev/shm, or through a
+ * symlinked /dev/shm shows the same file under another path, and missing
+ * such a holder would let reap unlink a name in use.
+ */
+static struct seg_entry *find_named(struct seg_entry *v, size_t n, uint64_t dev, uint64_t ino)
 {
         size_t i;
 
-        if (strncmp(devshm_path, "/dev/shm/", 9))
-                return NULL;
         for (i = 0; i < n; i++)
-                if (!v[i].anon && !strcmp(v[i].name + 1, devshm_path + 9))
+                if (!v[i].anon && v[i].stat_ok && v[i].dev == dev && v[i].ino == ino)
                         return &v[i];
         return NULL;
+}
+
+/* Could @path be a named segment's, under whatever directory the holder
+ * sees /dev/shm as?  Only those are looked at (a stat each). */
+static bool named_path(const char *path)
+{
+        const char *b = strrchr(path, '/');
+
+        return b && !strncmp(b + 1, "brood.", 6);
 }
 
 struct vec {
@@ -255,9 +268,13 @@ static int scan_fds(struct scan *s, pid_t pid, const char *dir)
                 if (n <= 0)
                         continue;
                 target[n] = '\0';
-                e = find_named(x->v, x->n, target);
-                if (e) {
-                        add_holder(e, pid);
+                if (named_path(target)) {
+                        struct stat st;
+
+                        e = stat(link, &st) == 0 ?
+                            find_named(x->v, x->n, (uint64_t)st.st_dev, (uint64_t)st.st_ino) : NULL;
+                        if (e)
+                                add_holder(e, pid);
                 } else if (s->anon && !strncmp(target, "/memfd:brood:", 13)) {
                         struct stat st;
 
@@ -292,7 +309,7 @@ static int scan_maps(struct scan *s, pid_t pid, const char *dir)
         if (!maps)
                 return -errno;
         while (fgets(line, sizeof(line), maps)) {
-                char *p = strstr(line, "/dev/shm/");
+                char *p = strstr(line, "/brood.");
                 char *m = s->anon ? strstr(line, "/memfd:brood:") : NULL;
                 struct seg_entry *e;
 
@@ -322,12 +339,17 @@ static int scan_maps(struct scan *s, pid_t pid, const char *dir)
                                 s->r = -ENOMEM;
                         continue;
                 }
-                if (!p)
-                        continue;
-                p[strcspn(p, " \n")] = '\0';
-                e = find_named(x->v, x->n, p);
-                if (e)
-                        add_holder(e, pid);
+                if (p) {
+                        /* By the file the line names ("... dev inode path"). */
+                        unsigned long ino;
+                        unsigned maj, min;
+
+                        if (sscanf(line, "%*x-%*x %*s %*s %x:%x %lu", &maj, &min, &ino) != 3)
+                                continue;
+                        e = find_named(x->v, x->n, (uint64_t)makedev(maj, min), (uint64_t)ino);
+                        if (e)
+                                add_holder(e, pid);
+                }
         }
         fclose(maps);
         return seen;
@@ -640,6 +662,8 @@ int seg_scan(bool anon, struct seg_entry **ret_list, struct seg_blind *ret_blind
                         return -ENOMEM;
                 }
                 *e = tmp;
+                e->dev = (uint64_t)st.st_dev;
+                e->ino = (uint64_t)st.st_ino;
                 e->size = (uint64_t)st.st_size;
                 e->mode = st.st_mode & 07777;
                 e->uid = st.st_uid;
