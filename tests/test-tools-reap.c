@@ -595,6 +595,44 @@ static void test_reap_other_pidns(void **state)
 }
 
 /*
+ * A name whose pid-namespace field is 0 (its creator had no /proc to tell):
+ * its pid may be another namespace's, so reap never judges it dead, and
+ * only a live process of ours with that pid and start time makes it
+ * "alive".  Judged in our namespace, a creator alive in a container
+ * without /proc lost its segment to a host's reap.
+ */
+static void test_reap_keeps_name_of_unknown_pidns(void **state)
+{
+        char gone[256], mine[256], out[8192];
+        pid_t dead;
+        int fd;
+
+        (void)state;
+        dead = fork();
+        assert_true(dead >= 0);
+        if (dead == 0)
+                _exit(0);
+        assert_int_equal(t_wait_child(dead), 0);
+        snprintf(gone, sizeof(gone), "/brood.%d.1.0.0123456789abcdef0123456789abcdef.nsless",
+                 (int)dead);
+        snprintf(mine, sizeof(mine), "/brood.%d.%llu.0.0123456789abcdef0123456789abcdef.nsless",
+                 (int)getpid(), (unsigned long long)brd__proc_start_time(getpid()));
+        fd = shm_open(gone, O_RDWR | O_CREAT | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+        fd = shm_open(mine, O_RDWR | O_CREAT | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+        ls_state_is(gone, "other");
+        ls_state_is(mine, "alive");
+        assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
+        assert_true(exists(gone));
+        assert_true(exists(mine));
+        assert_int_equal(shm_unlink(gone), 0);
+        assert_int_equal(shm_unlink(mine), 0);
+}
+
+/*
  * pid 1 of a new pid namespace: a ring whose producer is its first child
  * (pid 2 there), which sent 5 messages of 200 B and says so.  The first go
  * byte kills that child (answered with a ready byte); go's close ends it.
@@ -1569,6 +1607,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_ls_holders_total_past_the_array,
                                                 t_leak_setup, t_leak_teardown),
                 cmocka_unit_test(test_reap_other_pidns),
+                cmocka_unit_test(test_reap_keeps_name_of_unknown_pidns),
                 cmocka_unit_test(test_ls_anon_rings_and_pools_reap_reports_dead_peer),
                 cmocka_unit_test(test_ls_anon_pool_needs_no_lock),
                 cmocka_unit_test(test_ls_ring_other_pidns),

@@ -39,6 +39,7 @@ struct seg_entry {
         pid_t creator;
         uint64_t start_time;    /* creator's /proc start time encoded in the name */
         uint64_t pid_ns;        /* creator's pid namespace in the name; 0: not there */
+        bool ns_unknown;        /* the name has the field, 0: its creator could not tell */
         bool other_ns;          /* a namespace that is not ours: its pid means nothing here */
         bool creator_alive;     /* same pid and same start time; other_ns: its pid lives in
                                  * its namespace (true when unjudged) */

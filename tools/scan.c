@@ -93,6 +93,7 @@ bool seg_parse_name(const char *name, struct seg_entry *e)
 {
         const char *p = name[0] == '/' ? name + 1 : name;
         unsigned long long pid, st, ns = 0;
+        bool with_ns;
 
         if (strncmp(p, BRD_SEG_NAME_PREFIX, strlen(BRD_SEG_NAME_PREFIX)))
                 return false;
@@ -102,7 +103,8 @@ bool seg_parse_name(const char *name, struct seg_entry *e)
                 return false;
         /* Then the creator's pid namespace, unless the name predates it:
          * the 32 hex digits come at once. */
-        if (!hex32(p) && (!dec_field(&p, 20, true, UINT64_MAX, &ns) || !hex32(p)))
+        with_ns = !hex32(p);
+        if (with_ns && (!dec_field(&p, 20, true, UINT64_MAX, &ns) || !hex32(p)))
                 return false;
         if (!label_ok(p + 33, strlen(p + 33)))
                 return false;
@@ -115,6 +117,7 @@ bool seg_parse_name(const char *name, struct seg_entry *e)
         e->creator = (pid_t)pid;
         e->start_time = st;
         e->pid_ns = ns;
+        e->ns_unknown = with_ns && !ns;
         return true;
 }
 
@@ -676,7 +679,16 @@ int seg_scan(bool anon, struct seg_entry **ret_list, struct seg_blind *ret_blind
                 return r;
         }
         for (i = 0; i < x->n; i++) {
-                if (!x->v[i].anon) {
+                if (!x->v[i].anon && x->v[i].ns_unknown) {
+                        /* The creator could not tell its pid namespace (no
+                         * /proc there): its pid may be another namespace's.
+                         * Alive if ours with that start time is; else
+                         * nothing can be told. */
+                        x->v[i].creator_alive = true;
+                        x->v[i].unjudged = !brd__proc_ours() ||
+                                           brd__pid_gone((uint64_t)x->v[i].creator,
+                                                         x->v[i].start_time, UINT64_MAX);
+                } else if (!x->v[i].anon) {
                         x->v[i].other_ns = !brd__pid_ns_ours(x->v[i].pid_ns);
                         x->v[i].creator_alive = judge_pid(&nst, x->v[i].pid_ns, x->v[i].creator,
                                                          x->v[i].start_time, &x->v[i].unjudged);
