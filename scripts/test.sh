@@ -41,25 +41,30 @@ broken() {  # broken <builddir>: it did not configure or build
         why="$why$1: did not build
 "
 }
-setup() {   # setup <builddir> <meson setup args...>
+setup() {   # setup <builddir> <meson setup args...>, with the compiler $CC
         dir=$1; shift
-        if [ ! -f "$dir/build.ninja" ]; then
-                meson setup "$dir" "$@" >/dev/null || { broken "$dir"; return 1; }
-        else
+        # A directory this script did not set up with $CC (another compiler,
+        # options of someone's own) is made again: meson configure cannot
+        # change the compiler, and the three builds must be what they say.
+        if [ -f "$dir/build.ninja" ] && [ "$(cat "$dir/.brood-cc" 2>/dev/null)" = "$CC" ]; then
                 meson configure "$dir" "$@" >/dev/null || { broken "$dir"; return 1; }
+        else
+                rm -rf "$dir"
+                meson setup "$dir" "$@" >/dev/null || { broken "$dir"; return 1; }
+                echo "$CC" >"$dir/.brood-cc"
         fi
         ninja -C "$dir" || { broken "$dir"; return 1; }
 }
 
 echo "== gcc build (-Wall -Wextra -Werror)"
-setup build && run build
+CC=gcc setup build -Dwerror=true -Db_sanitize=none -Ddebug_checks=false && run build
 echo "== clang ASan+UBSan build, with the debug checks"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-CC=clang setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+CC=clang setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
         -Dc_args=-fno-sanitize-recover=undefined -Ddebug_checks=true && run build-asan
 echo "== clang ThreadSanitizer build (the threads-only ring test)"
-CC=clang setup build-tsan -Db_sanitize=thread -Db_lundef=false && run build-tsan --suite tsan
+CC=clang setup build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false && run build-tsan --suite tsan
 echo
 why=$(printf '%s' "$why" | grep -v '^$')
 if [ "$failed" -gt 0 ] && [ -n "$why" ]; then
