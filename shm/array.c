@@ -106,6 +106,7 @@ BRD_EXPORT int brd_array_create(struct brd_pool *pool, size_t row_size, size_t c
         AO_store(&h->first, start);
         AO_store(&h->last, start);
         AO_store(&h->seq, 0);
+        AO_store(&h->floor, 0);         /* a pool block is not zeroed */
         AO_store(&h->writer, 0);
         /* Another process learns the offset through a syscall (socket, pipe,
          * fork), which orders these stores before its open. */
@@ -205,13 +206,23 @@ static int writer_lock(struct brd_array *a)
         int r = brd__owner_lock(&a->h->writer);
 
         if (r == 1) {
-                /* The holder died mid-write: a RING overwrite may have left
+                /*
+                 * The holder died mid-write: a RING overwrite may have left
                  * seq odd.  Make it even again (first is already past every
-                 * slot it may have touched). */
+                 * slot it may have touched).  Its rows below that first may
+                 * be torn, and the ring is not full any more, so a prepend
+                 * could bring first back over them: a reader whose copy
+                 * began before the death would then take its torn copy for
+                 * one nothing overwrote (first <= its start).  So prepends
+                 * stop at this first for good.
+                 */
                 AO_t s = AO_load(&a->h->seq);
 
-                if (s & 1)
+                if (s & 1) {
+                        if (a->flags & BRD_ARRAY_RING)
+                                AO_store(&a->h->floor, AO_load(&a->h->first));
                         AO_store_release(&a->h->seq, s + 1);
+                }
                 r = 0;
         }
         return r;
@@ -304,8 +315,10 @@ static int prepend_locked(struct brd_array *a, const void *rows, size_t n)
         r = writer_indices(a, &f, &l);
         if (r < 0)
                 return r;
-        /* Never below position 0, never over a live row (ring or not). */
-        if (n > f || n > a->capacity - (l - f))
+        /* Never below position 0 (or a ring's floor: writer_lock()), never
+         * over a live row (ring or not).  A floor above first is a peer's
+         * scribble: it only refuses prepends. */
+        if (n > f || n > a->capacity - (l - f) || f - n < AO_load(&a->h->floor))
                 return -ENOSPC;
         s = AO_load(&a->h->seq);
         AO_store(&a->h->seq, s + 1);

@@ -606,6 +606,60 @@ static void test_array_many_writers(void **state)
         brd_pool_close(p);
 }
 
+/*
+ * A ring writer that died in the middle of an overwrite: it had moved first
+ * past the rows it was overwriting (4 rows in 4 slots, a push of 2: first
+ * 2) and written part of one slot, but never last.  The ring is then not
+ * full, and a prepend could bring first back over that torn slot, where a
+ * reader's copy begun before the death would pass for one nothing
+ * overwrote.  After the takeover a prepend below that first is refused;
+ * the rows above it read whole, and pushes go on.
+ */
+static void test_array_no_prepend_over_dead_overwrite(void **state)
+{
+        struct brd_pool *p;
+        struct brd_array *a;
+        struct brd_array_hdr *h;
+        struct row r[2], got[4];
+        uint64_t first;
+        pid_t pid;
+        int i;
+
+        assert_int_equal(brd_pool_create(1 * MiB, 0, &p), 0);
+        assert_int_equal(brd_array_create(p, sizeof(struct row), 4, 0, BRD_ARRAY_RING, &a), 0);
+        h = hdr_of(a, p);
+        for (i = 0; i < 4; i++) {
+                row_make(&r[0], (uint64_t)i);
+                assert_int_equal(brd_array_push(a, &r[0], 1), 0);
+        }
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                /* Dies as a push of 2 rows would, inside its overwrite. */
+                AO_store(&h->writer, brd__owner_word_of(getpid()));
+                AO_store(&h->seq, AO_load(&h->seq) + 1);
+                AO_store(&h->first, 2);
+                memset((unsigned char *)h + BRD_ARRAY_HDR_SIZE, 0xee, sizeof(struct row) / 2);
+                _exit(0);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+        row_make(&r[0], 100);
+        row_make(&r[1], 101);
+        assert_int_equal(brd_array_prepend(a, r, 1), -ENOSPC);         /* takes over first */
+        assert_int_equal(AO_load(&h->seq) & 1, 0);
+        assert_int_equal(AO_load(&h->first), 2);
+        assert_int_equal(brd_array_prepend(a, r, 2), -ENOSPC);
+        assert_int_equal(brd_array_read(a, &first, got, 4), 2);
+        assert_int_equal(first, 2);
+        assert_true(row_ok(&got[0], 2) && row_ok(&got[1], 3));
+        row_make(&r[0], 4);
+        assert_int_equal(brd_array_push(a, &r[0], 1), 0);
+        assert_int_equal(brd_array_read(a, &first, got, 4), 3);
+        assert_true(row_ok(&got[2], 4));
+        brd_array_close(a);
+        brd_pool_close(p);
+}
+
 /* A writer that died holding the lock (mid overwrite: seq odd) is taken
  * over by the next writer, and readers see an even seq again. */
 static void test_array_dead_writer_taken_over(void **state)
@@ -880,6 +934,7 @@ int main(void)
                 cmocka_unit_test(test_array_writer_reader_ring_300k),
                 cmocka_unit_test(test_array_many_writers),
                 cmocka_unit_test(test_array_dead_writer_taken_over),
+                cmocka_unit_test(test_array_no_prepend_over_dead_overwrite),
                 cmocka_unit_test(test_array_live_holder_times_out),
                 cmocka_unit_test(test_array_destroy_failed_keeps_array),
                 cmocka_unit_test(test_array_nofork_pool_in_child),

@@ -407,7 +407,10 @@ uint64_t brd_array_last(const struct brd_array *a);
 int brd_array_push(struct brd_array *a, const void *rows, size_t n);
 
 /** brd_array_prepend() - insert @n rows before first (in the order given); -ENOSPC if
- *  fewer than @n positions are free below first (prepend never overwrites).
+ *  fewer than @n positions are free below first (prepend never overwrites;
+ *  in a ring array whose writer died in the middle of an overwrite, the
+ *  positions below the first it left are never free again: their slots may
+ *  hold torn rows that a reader's copy could be taking for whole).
  *  Return: 0, or the errors of brd_array_push(), -ETIMEDOUT included (the
  *  writer lock held 2 s by a stopped or hostile peer: nothing written).
  *  Concurrency: as brd_array_push(). */

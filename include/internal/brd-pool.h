@@ -186,7 +186,7 @@ _Static_assert(BRD_POOL_GRAN == 64, "BRD_POOL_ALIGN is 64");
 /* ------------------------------------------------------------------ arrays */
 
 #define BRD_ARRAY_MAGIC   0x79617272612e6472ull   /* "rd.array" little-endian */
-#define BRD_ARRAY_VERSION 3u                      /* 2: the writer lock word, 3: its waiters bit */
+#define BRD_ARRAY_VERSION 4u                      /* 2: the writer lock word, 3: its waiters bit, 4: floor */
 #define BRD_ARRAY_HDR_SIZE 192u                   /* rows follow at block + this */
 
 /*
@@ -215,7 +215,8 @@ struct brd_array_hdr {
         BRD_PAD(pad0, 48);
         AO_t first;                     /* written by the writer only */
         AO_t seq;                       /* odd while first is being moved */
-        BRD_PAD(pad1, 2 * sizeof(AO_t));
+        AO_t floor;                     /* ring: prepend never below (writer_lock()); 0: none */
+        BRD_PAD(pad1, 3 * sizeof(AO_t));
         AO_t last;                      /* written by the writer only */
         AO_t writer;                    /* the writer lock: 0 free, else the holder's pid */
         BRD_PAD(pad2, 2 * sizeof(AO_t));
