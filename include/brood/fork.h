@@ -159,7 +159,10 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  * exec would: with stdio closed, brood's own fds or the host's take those
  * numbers, and a child must not hold what it was not handed.  It has one
  * thread, default signal dispositions, an empty signal mask and (unless
- * BRD_SPAWN_NO_PDEATHSIG) dies by SIGKILL when this process dies.  In exec mode the handles are described in the environment
+ * BRD_SPAWN_NO_PDEATHSIG) dies by SIGKILL when this process dies (the
+ * kernel clears that at the execve of a set-user-ID, set-group-ID or
+ * file-capability program: such an exec-mode child outlives us).  In exec
+ * mode the handles are described in the environment
  * (BROOD_HANDLES, BROOD_HANDLES_PID) for brd_handle_from_env(); stale
  * descriptions inherited from an ancestor are removed.  The call returns
  * once the child has reached fn or execve.  Fork mode: memory on the stack
