@@ -37,8 +37,8 @@ def blocks(src):
 
 
 def main():
-    out, headers = sys.argv[1], sys.argv[2:]
-    page = ['.TH BROOD 3 2026-11-25 "brood 0.1.0" "Library Functions"',
+    out, version, headers = sys.argv[1], sys.argv[2], sys.argv[3:]
+    page = ['.TH BROOD 3 "" "brood %s" "Library Functions"' % version,
             '.SH NAME',
             'brood \\- fork-aware shared memory, SPSC rings and a forkserver for Linux process trees',
             '.SH SYNOPSIS',
