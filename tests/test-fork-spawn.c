@@ -4,15 +4,12 @@
  * report only through their exit code.
  */
 #include <dirent.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdlib.h>
-#include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -257,25 +254,6 @@ static int fn_only_stdio_and_handle(void *arg, struct brd_handle *h, size_t n)
         return 0;
 }
 
-/* In a forked child: close_range() answers ENOSYS from now on (a seccomp
- * filter, inherited by the forkserver thread started after it), as on
- * Linux < 5.9.  0, or -errno if seccomp is not available. */
-static int deny_close_range(void)
-{
-        struct sock_filter f[] = {
-                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_close_range, 0, 1),
-                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
-                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        };
-        struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
-
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
-                return -errno;
-        return 0;
-}
-
 /*
  * Without close_range() a fork-mode child still keeps exactly stdio and its
  * handles, an fd above a lowered RLIMIT_NOFILE included (closing one by
@@ -300,7 +278,9 @@ static void test_fork_fds_without_close_range(void **state)
                 struct brd_child *c;
                 int st, fd;
 
-                if (deny_close_range() < 0)
+                /* As on Linux < 5.9; the forkserver thread started below
+                 * inherits the filter. */
+                if (tf_deny_syscall(SYS_close_range, ENOSYS) < 0)
                         _exit(T_EXIT_SKIP);
                 if (close_range(3, 3, 0) == 0 || errno != ENOSYS)
                         _exit(1);

@@ -1092,6 +1092,27 @@ static void reclaim_die(void *hdr, unsigned c, int pass, void *arg)
                 kill(getpid(), SIGKILL);
 }
 
+/* A 4 MiB pool filled with 64 B blocks, all freed again: the 64 B class
+ * stack holds most of it, so the next large allocation reclaims.  Its
+ * count of 64 KiB blocks before (count_64k()) in *@ret_base. */
+static struct brd_pool *pool_of_freed_64(int *ret_base)
+{
+        static int64_t offs64[70000];
+        struct brd_pool *p;
+        int64_t o;
+        int n, i;
+
+        assert_int_equal(brd_pool_create(4 * MiB, 0, &p), 0);
+        *ret_base = count_64k(p);
+        assert_true(*ret_base > 32);
+        for (n = 0; n < 70000 && (o = brd_pool_alloc(p, 64)) > 0; n++)
+                offs64[n] = o;
+        assert_int_equal(o, -ENOSPC);
+        for (i = 0; i < n; i++)
+                assert_int_equal(brd_pool_free(p, (uint64_t)offs64[i]), 0);
+        return p;
+}
+
 /*
  * A process SIGKILLed in the middle of a reclaim (after it took the 64 B
  * class's stack whole: after counting, after handing every block on, and
@@ -1104,23 +1125,14 @@ static void reclaim_die(void *hdr, unsigned c, int pass, void *arg)
  */
 static void test_pool_reclaimer_killed(void **state)
 {
-        static int64_t offs64[70000];
         struct brd_pool *p;
         struct brd_pool_stats st;
-        int n, i, base, pass;
-        int64_t o;
+        int base, pass;
         pid_t pid;
 
         (void)state;
         for (pass = 1; pass <= 4; pass++) {
-                assert_int_equal(brd_pool_create(4 * MiB, 0, &p), 0);
-                base = count_64k(p);
-                assert_true(base > 32);
-                for (n = 0; n < 70000 && (o = brd_pool_alloc(p, 64)) > 0; n++)
-                        offs64[n] = o;
-                assert_int_equal(o, -ENOSPC);
-                for (i = 0; i < n; i++)
-                        assert_int_equal(brd_pool_free(p, (uint64_t)offs64[i]), 0);
+                p = pool_of_freed_64(&base);
                 pid = t_fork();
                 assert_true(pid >= 0);
                 if (pid == 0) {
@@ -1144,22 +1156,13 @@ static void test_pool_reclaimer_killed(void **state)
  */
 static void test_pool_limbo_repairer_killed(void **state)
 {
-        static int64_t offs64[70000];
-        int hook[2] = { 1, BRD__POOL_HOOK_LIMBO }, base, n, i, k;
+        int hook[2] = { 1, BRD__POOL_HOOK_LIMBO }, base, k;
         struct brd_pool_stats st;
         struct brd_pool *p;
-        int64_t o;
         pid_t pid;
 
         (void)state;
-        assert_int_equal(brd_pool_create(4 * MiB, 0, &p), 0);
-        base = count_64k(p);
-        assert_true(base > 32);
-        for (n = 0; n < 70000 && (o = brd_pool_alloc(p, 64)) > 0; n++)
-                offs64[n] = o;
-        assert_int_equal(o, -ENOSPC);
-        for (i = 0; i < n; i++)
-                assert_int_equal(brd_pool_free(p, (uint64_t)offs64[i]), 0);
+        p = pool_of_freed_64(&base);
         for (k = 0; k < 2; k++) {
                 pid = t_fork();
                 assert_true(pid >= 0);

@@ -397,6 +397,41 @@ static void test_nofork_range_not_guarded_in_child(void **state)
         brd_seg_close(s);
 }
 
+/*
+ * In a forked child (the guard is process-wide): @busy(@arg) runs on a
+ * second thread until *@stop, while this thread forks @forks grandchildren,
+ * each running @grand(@arg) under a 10 s alarm (a hang is what these look
+ * for) and exiting with its result.  Exits: 0, 5 if a grandchild failed or
+ * hung, else the failed step.
+ */
+static __attribute__((noreturn)) void fork_while(void *(*busy)(void *), int *stop, void *arg, int forks,
+                                                 int (*grand)(void *))
+{
+        int i, st, bad = 0;
+        pthread_t t;
+        void *ret;
+        pid_t g;
+
+        if (pthread_create(&t, NULL, busy, arg) != 0)
+                _exit(1);
+        for (i = 0; i < forks; i++) {
+                g = fork();
+                if (g < 0)
+                        _exit(2);
+                if (g == 0) {
+                        alarm(10);
+                        _exit(grand(arg));
+                }
+                if (waitpid(g, &st, 0) != g)
+                        _exit(3);
+                bad += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+        }
+        __atomic_store_n(stop, 1, __ATOMIC_RELEASE);
+        if (pthread_join(t, &ret) != 0 || ret)
+                _exit(4);
+        _exit(bad ? 5 : 0);
+}
+
 /* Installs the guard again and again until told to stop (__atomic). */
 static void *reinstall(void *arg)
 {
@@ -408,6 +443,11 @@ static void *reinstall(void *arg)
         return NULL;
 }
 
+static int install_once(void *arg)
+{
+        return brd_seg_sigbus_guard() == 0 ? 0 : 1;
+}
+
 #define REINSTALL_FORKS 200
 
 /*
@@ -415,8 +455,7 @@ static void *reinstall(void *arg)
  * too (a forkserver child starts with SIGBUS at its default and must, to
  * open a named segment it was handed).  A fork in the middle of an install
  * once gave the child its install lock held by a thread it does not have:
- * a hang, here bounded by an alarm (SIGALRM).  Grandchild: exit 0 once
- * installed.  Child: 0, or the first failure's number.
+ * a hang, here bounded by an alarm (SIGALRM).
  */
 static void test_fork_during_install(void **state)
 {
@@ -425,29 +464,9 @@ static void test_fork_during_install(void **state)
         (void)state;
         pid = fork_default_sigbus();
         if (pid == 0) {
-                int stop = 0, i, st, bad = 0;
-                pthread_t t;
-                void *ret;
-                pid_t g;
+                int stop = 0;
 
-                if (pthread_create(&t, NULL, reinstall, &stop) != 0)
-                        _exit(1);
-                for (i = 0; i < REINSTALL_FORKS; i++) {
-                        g = fork();
-                        if (g < 0)
-                                _exit(2);
-                        if (g == 0) {
-                                alarm(10);
-                                _exit(brd_seg_sigbus_guard() == 0 ? 0 : 1);
-                        }
-                        if (waitpid(g, &st, 0) != g)
-                                _exit(3);
-                        bad += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
-                }
-                __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
-                if (pthread_join(t, &ret) != 0 || ret)
-                        _exit(4);
-                _exit(bad ? 5 : 0);
+                fork_while(reinstall, &stop, &stop, REINSTALL_FORKS, install_once);
         }
         assert_int_equal(t_wait_child(pid), 0);
 }
@@ -476,6 +495,15 @@ static void *fault_again(void *arg)
         return NULL;
 }
 
+/* Reads the segment being faulted in at the fork, if any: zeros. */
+static int read_faulted(void *arg)
+{
+        struct faulter *f = arg;
+        volatile unsigned char *p = __atomic_load_n(&f->cur, __ATOMIC_ACQUIRE);
+
+        return p && (p[0] != 0 || p[4096] != 0) ? 1 : 0;
+}
+
 #define FAULT_FORKS 1000
 
 /*
@@ -483,8 +511,7 @@ static void *fault_again(void *arg)
  * segment: a fork between the handler's claim of the segment and its
  * mapping once left the child a claim that no thread of its own would
  * finish, and every access there faulting again forever (bounded here by
- * an alarm).  Grandchild: reads the segment being faulted in at the fork,
- * if any; exit 0.  Child: 0, or the first failure's number.
+ * an alarm).
  */
 static void test_fork_during_fault(void **state)
 {
@@ -494,33 +521,10 @@ static void test_fork_during_fault(void **state)
         pid = fork_default_sigbus();
         if (pid == 0) {
                 struct faulter f = { 0 };
-                int i, st, bad = 0;
-                volatile unsigned char *p;
-                pthread_t t;
-                void *ret;
-                pid_t g;
 
-                if (brd_seg_sigbus_guard() != 0 || pthread_create(&t, NULL, fault_again, &f) != 0)
-                        _exit(1);
-                for (i = 0; i < FAULT_FORKS; i++) {
-                        g = fork();
-                        if (g < 0)
-                                _exit(2);
-                        if (g == 0) {
-                                alarm(10);
-                                p = __atomic_load_n(&f.cur, __ATOMIC_ACQUIRE);
-                                if (p && (p[0] != 0 || p[4096] != 0))
-                                        _exit(1);
-                                _exit(0);
-                        }
-                        if (waitpid(g, &st, 0) != g)
-                                _exit(3);
-                        bad += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
-                }
-                __atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
-                if (pthread_join(t, &ret) != 0 || ret)
-                        _exit(4);
-                _exit(bad ? 5 : 0);
+                if (brd_seg_sigbus_guard() != 0)
+                        _exit(6);
+                fork_while(fault_again, &f.stop, &f, FAULT_FORKS, read_faulted);
         }
         assert_int_equal(t_wait_child(pid), 0);
 }

@@ -752,6 +752,51 @@ static int ls_maps_only_as_nobody(void)
         return 0;
 }
 
+/* A child that runs @setup(@arg) and holds what it set up until it is
+ * killed (it dies with the test, even one that fails before its kill):
+ * its pid, once @setup is done. */
+static pid_t holding_child(int (*setup)(void *arg), void *arg)
+{
+        int p[2];
+        pid_t pid;
+        char c;
+
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || setup(arg) < 0)
+                        _exit(1);
+                (void)!write(p[1], "x", 1);
+                for (;;)
+                        pause();
+        }
+        close(p[1]);
+        assert_int_equal(read(p[0], &c, 1), 1);
+        close(p[0]);
+        return pid;
+}
+
+static int hold_pool_lock(void *pool)
+{
+        return brd__pool_test_die_locked(pool, 0);
+}
+
+/* The producer of handle @prod: 3 messages of 100 B, then it holds on. */
+static int produce_three(void *prod)
+{
+        struct brd_ring *w;
+        char msg[100] = { 0 };
+        int i;
+
+        if (brd_ring_attach(prod, &w) < 0)
+                return -1;
+        for (i = 0; i < 3; i++)
+                if (brd_ring_send(w, msg, sizeof(msg), -1) < 0)
+                        return -1;
+        return 0;
+}
+
 /*
  * ls --anon reads a pool without its lock, from a copy of its metadata:
  * with the lock held by a live process (one stopped inside a call, say),
@@ -765,9 +810,7 @@ static void test_ls_anon_pool_needs_no_lock(void **state)
         struct brd_pool_hdr *h;
         struct brd_pool *pool;
         AO_t before;
-        int p[2];
         pid_t pid;
-        char c;
 
         (void)state;
         assert_int_equal(brd_pool_create(1 << 20, 0, &pool), 0);
@@ -775,19 +818,7 @@ static void test_ls_anon_pool_needs_no_lock(void **state)
         assert_true(brd_pool_alloc(pool, 200) > 0);
         assert_true(brd_pool_alloc(pool, 5000) > 0);
         h = brd__pool_base(pool);
-        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || brd__pool_test_die_locked(pool, 0) < 0)
-                        _exit(1);
-                (void)!write(p[1], "x", 1);
-                for (;;)
-                        pause();
-        }
-        close(p[1]);
-        assert_int_equal(read(p[0], &c, 1), 1);
-        close(p[0]);
+        pid = holding_child(hold_pool_lock, pool);
         before = AO_load(&h->lock);
         assert_true(before != 0);
         assert_int_equal(run_brood("ls --anon", out, sizeof(out)), 0);
@@ -805,36 +836,14 @@ static void test_ls_anon_rings_and_pools_reap_reports_dead_peer(void **state)
         struct brd_ring *r;
         struct brd_pool *pool;
         char want[128];
-        int p[2];
         pid_t pid;
-        char c;
 
         assert_int_equal(brd_pool_create(1 << 20, 0, &pool), 0);
         assert_true(brd_pool_alloc(pool, 100) > 0);
         assert_true(brd_pool_alloc(pool, 5000) > 0);
         assert_int_equal(brd_ring_create(16384, 0, &prod, &cons), 0);
         assert_int_equal(brd_ring_attach(&cons, &r), 0);
-        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                struct brd_ring *w;
-                char msg[100] = { 0 };
-                int i;
-
-                /* Dies with the test, even one that fails before its kill. */
-                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || brd_ring_attach(&prod, &w) < 0)
-                        _exit(1);
-                for (i = 0; i < 3; i++)
-                        if (brd_ring_send(w, msg, sizeof(msg), -1) < 0)
-                                _exit(2);
-                (void)!write(p[1], "x", 1);
-                for (;;)
-                        pause();
-        }
-        close(p[1]);
-        assert_int_equal(read(p[0], &c, 1), 1);
-        close(p[0]);
+        pid = holding_child(produce_three, &prod);
 
         assert_int_equal(run_brood("ls --anon", out, sizeof(out)), 0);
         snprintf(want, sizeof(want), "producer %d alive, consumer %d alive", (int)pid, (int)getpid());
