@@ -148,7 +148,6 @@ static void ring_free(struct brd_ring *r)
 
 static int ring_map(struct brd_ring *r, int fd, uint64_t off)
 {
-        int pop = (r->flags & BRD_RING_POPULATE) ? MAP_POPULATE : 0;
         uint8_t *base, *p;
         int k, e = 0;
 
@@ -168,7 +167,7 @@ static int ring_map(struct brd_ring *r, int fd, uint64_t off)
                 /* Both views: a frame that runs past the end writes the
                  * second one. */
                 p = mmap(base + k * r->cap, r->cap, PROT_READ | PROT_WRITE,
-                         MAP_SHARED | MAP_FIXED | pop, fd, (off_t)off);
+                         MAP_SHARED | MAP_FIXED, fd, (off_t)off);
                 if (p == MAP_FAILED)
                         e = -errno;
         }
@@ -180,12 +179,10 @@ static int ring_map(struct brd_ring *r, int fd, uint64_t off)
         brd__fork_unlock();
         if (e)
                 return e;
-        /* And a read of each page: under a hypervisor that shadows the page
-         * tables, the first access to a page traps even when it is mapped
-         * (a PVM guest: 4.5 us a page, then 0.02, measured). */
-        if (pop)
-                for (uint64_t i = 0; i < 2 * r->cap; i += r->page)
-                        (void)*(volatile uint8_t *)(base + i);
+        /* Populated out of the lock (every fork() waits for it), both
+         * views. */
+        if (r->flags & BRD_RING_POPULATE)
+                brd__populate(base, 2 * r->cap);
         r->data = base;
         p = base + 2 * r->cap;
         if (mprotect(p, r->page, PROT_READ | PROT_WRITE) < 0)
@@ -514,11 +511,12 @@ BRD_EXPORT void brd_ring_close(struct brd_ring *r)
                 while (AO_load_acquire(&r->held))
                         sched_yield();
         }
-        /* And an interrupt of another thread (or a signal handler) that is
-         * still running: the cancel that led here may have been its. */
-        while (AO_load_acquire(&r->intr_busy))
-                sched_yield();
         if (mine) {
+                /* And an interrupt of another thread (or a signal handler)
+                 * still running: the cancel that led here may have been its.
+                 * (An inherited copy's count is the parent's, frozen.) */
+                while (AO_load_acquire(&r->intr_busy))
+                        sched_yield();
                 /* The last tail (pairs with AO_load_acquire(tail) in
                  * cons_refresh()); ring_wake_peer() below wakes a sleeper. */
                 if (r->role == RING_PROD && r->err != -EBADMSG && r->pos != ring_pub(r))

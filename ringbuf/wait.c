@@ -204,14 +204,27 @@ int brd__ring_peer_probe(struct brd_ring *r)
         return r->peer_dead;
 }
 
+/* Interrupts still inside ring_intr() may take this many yields to end
+ * before a cancel re-checks the flag without them (one stopped there,
+ * SIGSTOP or a debugger, must not stop us for good). */
+#define CANCEL_WAIT_YIELDS 1000
+
 static int ring_cancel(struct brd_ring *r)
 {
-        /* Consume the latched interrupt: flag first, then the eventfd, so an
+        unsigned k;
+
+        /*
+         * Consume the latched interrupt: flag first, then the eventfd, so an
          * interrupt() racing with us stays pending (the flag is the truth).
-         * The drain may take that interrupt's eventfd write too: then it
-         * writes one again, or a brd_ring_fd() user would not be woken. */
+         * The drain may take the eventfd write of an interrupt whose flag
+         * store comes after ours: once the interrupts in flight are done,
+         * a flag found set gets its write again, or a brd_ring_fd() user
+         * would not be woken for it.
+         */
         AO_store(&r->intr, 0);
         efd_drain(r->efd_intr);
+        for (k = 0; AO_load_acquire(&r->intr_busy) && k < CANCEL_WAIT_YIELDS; k++)
+                sched_yield();
         AO_nop_full();
         if (AO_load(&r->intr))
                 efd_signal(r->efd_intr);

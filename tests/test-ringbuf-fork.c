@@ -21,6 +21,8 @@
 
 #include "helpers.h"
 #include <brood/ringbuf.h>
+#include "internal/brd-ring.h"
+#include "../ringbuf/endpoint.h"        /* white box: the interrupt count */
 
 static int child_inherited(struct brd_ring *p, struct brd_ring *c)
 {
@@ -77,6 +79,38 @@ static void test_inherited_endpoint_is_ebadf(void **state)
         assert_int_equal(buf[0], 'b');
         brd_ring_close(p);
         assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), -EPIPE);
+        brd_ring_close(c);
+        t_leak_end(&l);
+}
+
+/*
+ * A fork while another thread of the parent is inside brd_ring_interrupt():
+ * the child's copy of the endpoint counts that interrupt for good (nothing
+ * there ends it), and its close must not wait for it (it did: a hang,
+ * bounded here by an alarm).  The count is set by hand, as the parent's
+ * interrupting thread would have it at the fork.
+ */
+static void test_inherited_close_ignores_interrupt_in_flight(void **state)
+{
+        struct brd_ring *p, *c;
+        struct t_leak l;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_pair(4096, 0, &p, &c);
+        AO_store(&c->intr_busy, 1);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                alarm(10);
+                brd_ring_close(c);
+                brd_ring_close(p);
+                _exit(0);
+        }
+        AO_store(&c->intr_busy, 0);
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_ring_close(p);
         brd_ring_close(c);
         t_leak_end(&l);
 }
@@ -592,6 +626,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_inherited_endpoint_is_ebadf),
+                cmocka_unit_test(test_inherited_close_ignores_interrupt_in_flight),
                 cmocka_unit_test(test_inherited_ring_memory_absent),
                 cmocka_unit_test(test_zc_state_not_inherited),
                 cmocka_unit_test(test_handle_inherited_then_attached),

@@ -212,7 +212,7 @@ static void *interrupt_rounds(void *arg)
 
         for (i = 1; i <= INTR_ROUNDS; i++) {
                 while (AO_load_acquire(&it->go) < i)
-                        ;
+                        sched_yield();
                 brd_ring_interrupt(it->r);
                 AO_store_release(&it->done, i);
         }
