@@ -57,13 +57,23 @@ static int size_round(size_t size, size_t *ret)
         return 0;
 }
 
+void brd__populate(void *addr, size_t len)
+{
+        size_t page = (size_t)sysconf(_SC_PAGESIZE), i;
+
+#ifdef MADV_POPULATE_WRITE
+        (void)madvise(addr, len, MADV_POPULATE_WRITE);
+#endif
+        for (i = 0; i < len; i += page)
+                (void)*(volatile uint8_t *)((uint8_t *)addr + i);
+}
+
 /* seg_map()'s part under the fork lock: map, mark, guard, list.  On
- * failure s->addr and s->guard say what to undo. */
+ * failure s->addr and s->guard say what to undo.  Not populated here:
+ * every fork() waits for this. */
 static int seg_map_locked(struct brd_seg *s, int fd)
 {
-        int pop = (s->flags & BRD_SEG_POPULATE) ? MAP_POPULATE : 0;
-
-        s->addr = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED | pop, fd, 0);
+        s->addr = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (s->addr == MAP_FAILED) {
                 s->addr = NULL;
                 return -errno;
@@ -119,6 +129,8 @@ static int seg_map(int fd, size_t size, unsigned flags, bool creator, char *name
         brd__fork_unlock();
         if (r < 0)
                 goto fail;
+        if (flags & BRD_SEG_POPULATE)
+                brd__populate(s->addr, size);
         *ret_seg = s;
         return 0;
 fail:
