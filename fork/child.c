@@ -132,14 +132,6 @@ static bool child_running(struct brd_child *c)
         return r == 0;
 }
 
-/* The ladder's next child: none past @max, without reading the link (a
- * single child's ladder runs without the forkserver's lock, which guards
- * the links). */
-static struct brd_child *ladder_next(struct brd_child *c, size_t i, size_t max)
-{
-        return i < max ? c->next : NULL;
-}
-
 int brd__child_ladder(struct brd_child *first, size_t max, int grace_ms)
 {
         static const int sigs[3] = { SIGINT, SIGTERM, SIGKILL };
@@ -152,8 +144,10 @@ int brd__child_ladder(struct brd_child *first, size_t max, int grace_ms)
                 bool any = false;
 
                 /* Every child gets the step's signal at the same moment, then
-                 * all are waited with one absolute deadline: in parallel. */
-                for (c = first, i = 0; c && i < max; c = ladder_next(c, ++i, max)) {
+                 * all are waited with one absolute deadline: in parallel.
+                 * No link is read past @max: a single child's ladder runs
+                 * without the lock that guards them. */
+                for (c = first, i = 0; c && i < max; c = ++i < max ? c->next : NULL) {
                         if (child_running(c)) {
                                 int e2 = pidfd_send_signal(c->pidfd, sigs[k], NULL, 0) < 0 &&
                                          errno != ESRCH ? -errno : 0;
@@ -171,7 +165,7 @@ int brd__child_ladder(struct brd_child *first, size_t max, int grace_ms)
                 stuck = k < 2 ? deadline :
                         brd__now_ns() + (int64_t)(grace_ms > BRD_FSRV_UNKILLABLE_MS ?
                                                   grace_ms : BRD_FSRV_UNKILLABLE_MS) * 1000000;
-                for (c = first, i = 0; c && i < max; c = ladder_next(c, ++i, max)) {
+                for (c = first, i = 0; c && i < max; c = ++i < max ? c->next : NULL) {
                         int ke = k == 2 ? __atomic_load_n(&c->kill_err, __ATOMIC_RELAXED) : 0;
 
                         if (child_wait_until(c, ke ? stuck : deadline, false, false,

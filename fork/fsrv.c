@@ -126,13 +126,14 @@ struct brd_fsrv_req {
  * unmapped, in one hold of the lock: no fork() sees one without the other.
  */
 static struct brd_fsrv *fsrv_all;
+#define FSRV_SLOTS_BYTES (BRD_FSRV_SLOTS * sizeof(struct brd_fsrv_slot))
 
 static int fsrv_slots_map(struct brd_fsrv *fs)
 {
         int r = 0;
 
         brd__fork_lock();
-        fs->slots = mmap(NULL, BRD_FSRV_SLOTS * sizeof(*fs->slots), PROT_READ | PROT_WRITE,
+        fs->slots = mmap(NULL, FSRV_SLOTS_BYTES, PROT_READ | PROT_WRITE,
                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (fs->slots == MAP_FAILED) {
                 r = -errno;
@@ -162,7 +163,7 @@ static void fsrv_slots_unmap(struct brd_fsrv *fs)
                 fs->all_prev = fs->all_next = NULL;
         }
         if (fs->slots)
-                munmap(fs->slots, BRD_FSRV_SLOTS * sizeof(*fs->slots));
+                munmap(fs->slots, FSRV_SLOTS_BYTES);
         fs->slots = NULL;
         brd__fork_unlock();
 }
@@ -175,7 +176,7 @@ static void fsrv_slots_drop(void)
 
         for (fs = fsrv_all; fs; fs = fs->all_next) {
                 if (fs->slots)
-                        (void)munmap(fs->slots, BRD_FSRV_SLOTS * sizeof(*fs->slots));
+                        (void)munmap(fs->slots, FSRV_SLOTS_BYTES);
                 fs->slots = NULL;
         }
 }

@@ -598,18 +598,25 @@ static void class_push(struct brd_pool *p, unsigned c, uint64_t first, uint64_t 
         }
 }
 
+/* The test hook of brd__pool_test_reclaim(), at @pass over class @c. */
+static inline void reclaim_hook(struct brd_pool *p, unsigned c, int pass)
+{
+        if (BRD_UNLIKELY(p->reclaim_peer != NULL))
+                p->reclaim_peer(p->base, c, pass, p->reclaim_arg);
+}
+
 /* ------------------------------------------ the single-threaded cache */
 
 /*
  * Give the blocks slot @s lists back and empty it: our own slot, or a dead
  * owner's that we hold for reaping.  An entry goes back only if its block
  * is still CACHED in its class (entries are shared memory).  The slot
- * drops each entry before its block goes back (the CAS orders the two): a
- * drain killed midway and done again by a reaper starts from what is left.
- * Counted down at the end instead, the reaper handed back again blocks
- * that had gone back, been taken, and been cached by another process
- * (CACHED again, in that one's slot): a block listed twice.  A kill between
- * the drop and the push loses that one block, as any death does its own.
+ * drops each entry before its block goes back (the CAS orders the two), so
+ * a drain killed midway and done again by a reaper starts from what is
+ * left: a block handed back, taken and cached by another process (CACHED
+ * again, in that one's slot) is never handed back a second time.  A kill
+ * between the drop and the push loses that one block, as any death does
+ * its own.
  */
 static void slot_drain(struct brd_pool *p, struct brd_pool_slot *s)
 {
@@ -628,10 +635,8 @@ static void slot_drain(struct brd_pool *p, struct brd_pool_slot *s)
                             AO_char_compare_and_swap_full(&p->st[g], BRD_GS(c, BRD_GS_CACHED),
                                                           BRD_GS(c, BRD_GS_FREE)))
                                 class_push(p, c, g, g);
-                        if (BRD_UNLIKELY(p->reclaim_peer != NULL))
-                                p->reclaim_peer(p->base, c, BRD__POOL_HOOK_DRAIN, p->reclaim_arg);
+                        reclaim_hook(p, c, BRD__POOL_HOOK_DRAIN);
                 }
-                s->n[c] = 0;
         }
 }
 
@@ -828,14 +833,12 @@ static int span_give_back(struct brd_pool *p, unsigned c, uint64_t i, uint64_t l
 
         for (j = 0; j < ng / 2; j++)
                 AO_char_store(&p->st[g0 + j], BRD_GS_NONE);
-        if (BRD_UNLIKELY(p->reclaim_peer != NULL))
-                p->reclaim_peer(p->base, c, RECLAIM_HOOK_STATES, p->reclaim_arg);
+        reclaim_hook(p, c, RECLAIM_HOOK_STATES);
         for (; j < ng; j++)
                 AO_char_store(&p->st[g0 + j], BRD_GS_NONE);
         for (j = 1; j < np / 2; j++)
                 pg_set(p, (uint32_t)(i + j), BRD_PG_WORD(BRD_PG_NONE, 0));
-        if (BRD_UNLIKELY(p->reclaim_peer != NULL))
-                p->reclaim_peer(p->base, c, RECLAIM_HOOK_WORDS, p->reclaim_arg);
+        reclaim_hook(p, c, RECLAIM_HOOK_WORDS);
         for (; j < np; j++)
                 pg_set(p, (uint32_t)(i + j), BRD_PG_WORD(BRD_PG_NONE, 0));
         pg_set(p, (uint32_t)i, BRD_PG_WORD(BRD_PG_FREE, so));
@@ -1009,8 +1012,7 @@ static int pool_reclaim(struct brd_pool *p)
                                 if (!next)
                                         break;
                         }
-                        if (BRD_UNLIKELY(p->reclaim_peer != NULL))
-                                p->reclaim_peer(p->base, c, pass, p->reclaim_arg);
+                        reclaim_hook(p, c, pass);
                 }
         }
         return 0;
@@ -1035,14 +1037,13 @@ static void limbo_return(struct brd_pool *p)
                          * span the dead process released fails the check. */
                         next = AO_load(block_link(p, g)) & IDX_MASK;
                         /* Out of limbo before it is pushed, as in pass 2: a
-                         * repairer that dies now loses this block; left in
-                         * limbo, the next repairer pushed it again and went
-                         * on along its link, into the live stack. */
+                         * repairer that dies now loses this block, and the
+                         * next one never pushes it twice (nor follows its
+                         * link, by then into the live stack). */
                         AO_store(limbo, next);
                         if (free_block_span(p, c, g) >= 0)
                                 class_push(p, c, g, g);
-                        if (BRD_UNLIKELY(p->reclaim_peer != NULL))
-                                p->reclaim_peer(p->base, c, BRD__POOL_HOOK_LIMBO, p->reclaim_arg);
+                        reclaim_hook(p, c, BRD__POOL_HOOK_LIMBO);
                 }
                 AO_store(limbo, 0);
         }
@@ -1608,7 +1609,8 @@ int brd__pool_peek_stats(int fd, uint64_t size, struct brd_pool_stats *ret_stats
         r = pool_wrap(NULL, buf, &c.l, 0, &p);
         if (r < 0)
                 goto out;
-        r = stats_walk(p, &s);
+        /* Poisoned: what its handles answer (brd_pool_stats()). */
+        r = AO_load(&p->hdr->poisoned) ? -EBADMSG : stats_walk(p, &s);
         if (r == 0) {
                 s.size = c.seg_size;
                 *ret_stats = s;

@@ -174,12 +174,12 @@ static void test_reap_removes_only_dead_unheld(void **state)
 
 /*
  * A holder that reaches /dev/shm/@name through a bind mount in a mount
- * namespace of its own (a container given -v /dev/shm:/shm, say): its fd
- * reads as /shm-bind/... from here.  Reports on @ready_w (a byte), holds
+ * namespace of its own (a container given -v /dev/shm:/shm, say): its fd,
+ * or with @map_only its mapping, reads as /tmp/shm-bind/... from here.  Reports on @ready_w (a byte), holds
  * the file until @go_r's EOF.  0, T_EXIT_SKIP without the privilege to
  * mount, else the failed step.
  */
-static int hold_through_bind_mount(const char *name, int ready_w, int go_r)
+static int hold_through_bind_mount(const char *name, bool map_only, int ready_w, int go_r)
 {
         char path[320];
         int fd;
@@ -195,6 +195,10 @@ static int hold_through_bind_mount(const char *name, int ready_w, int go_r)
         fd = open(path, O_RDWR | O_CLOEXEC);
         if (fd < 0)
                 return 11;
+        /* @map_only: a mapping, its fd closed (seen in maps alone). */
+        if (map_only && (mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED ||
+                         close(fd) < 0))
+                return 13;
         if (write(ready_w, "x", 1) != 1)
                 return 12;
         while (read(go_r, &c, 1) < 0 && errno == EINTR)
@@ -208,13 +212,12 @@ static int hold_through_bind_mount(const char *name, int ready_w, int go_r)
  * namespace): holders are matched by the file, not by the path.  Matched
  * by path, that holder was missed, and reap unlinked a name in use.
  */
-static void test_reap_keeps_segment_held_through_bind_mount(void **state)
+static void reap_keeps_held_through_bind_mount(bool map_only)
 {
         char name[256], out[8192], c;
         int ready[2], go[2];
         pid_t creator, holder;
 
-        (void)state;
         creator = doomed_creator(name, sizeof(name), NULL);
         assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
         assert_int_equal(pipe2(go, O_CLOEXEC), 0);
@@ -223,7 +226,7 @@ static void test_reap_keeps_segment_held_through_bind_mount(void **state)
         if (holder == 0) {
                 close(ready[0]);
                 close(go[1]);
-                _exit(hold_through_bind_mount(name, ready[1], go[0]));
+                _exit(hold_through_bind_mount(name, map_only, ready[1], go[0]));
         }
         close(ready[1]);
         close(go[0]);
@@ -246,6 +249,13 @@ static void test_reap_keeps_segment_held_through_bind_mount(void **state)
         assert_int_equal(t_wait_child(holder), 0);
         assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
         assert_false(exists(name));
+}
+
+static void test_reap_keeps_segment_held_through_bind_mount(void **state)
+{
+        (void)state;
+        reap_keeps_held_through_bind_mount(false);      /* an fd */
+        reap_keeps_held_through_bind_mount(true);       /* a mapping only */
 }
 
 /* As uid 65534: reap leaves root's segment @name alone (its holders would be

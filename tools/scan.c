@@ -148,7 +148,7 @@ static struct seg_entry *find_named(struct seg_entry *v, size_t n, uint64_t dev,
         size_t i;
 
         for (i = 0; i < n; i++)
-                if (!v[i].anon && v[i].stat_ok && v[i].dev == dev && v[i].ino == ino)
+                if (!v[i].anon && v[i].dev == dev && v[i].ino == ino)
                         return &v[i];
         return NULL;
 }
