@@ -66,6 +66,13 @@ static void take_default(int sig)
  * what the first thread wrote since.  false if @a is in none, or the zero
  * pages could not be mapped.
  */
+/* Private zero pages over [@base, @base + @size): true once mapped. */
+static bool guard_cover(uintptr_t base, size_t size)
+{
+        return mmap((void *)base, size, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED;
+}
+
 static bool guard_fault(uintptr_t a)
 {
         size_t i, n = AO_load_acquire(&slots_high);
@@ -79,8 +86,7 @@ static bool guard_fault(uintptr_t a)
                 if (!base || a - base >= size)
                         continue;
                 if (AO_compare_and_swap_full(&slots[i].faulted, FAULT_NONE, FAULT_MAPPING)) {
-                        if (mmap((void *)base, size, PROT_READ | PROT_WRITE,
-                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+                        if (!guard_cover(base, size))
                                 return false;
                         AO_store_release(&slots[i].faulted, FAULT_DONE);
                 }
@@ -182,16 +188,13 @@ void brd__guard_fork_child(void)
 
         for (i = 0; i < n; i++) {
                 uintptr_t base = AO_load(&slots[i].addr);
-                size_t size = AO_load(&slots[i].size);
-                bool ok;
 
                 if (!base || AO_load(&slots[i].faulted) != FAULT_MAPPING)
                         continue;
-                ok = mmap((void *)base, size, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED;
                 /* Not covered: the next fault tries again, and dies of
                  * SIGBUS if it cannot either. */
-                AO_store(&slots[i].faulted, ok ? FAULT_DONE : FAULT_NONE);
+                AO_store(&slots[i].faulted,
+                         guard_cover(base, AO_load(&slots[i].size)) ? FAULT_DONE : FAULT_NONE);
         }
         pthread_mutex_unlock(&install_lock);
 }
