@@ -26,6 +26,17 @@ int brd__ring_gone(struct brd_ring *r, bool died);
 int brd__ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline);
 
 /*
+ * For a call that goes on without waiting yet has nothing to return (a
+ * read() fed only empty messages, which a producer may send without end),
+ * asked once every RING_READ_EMPTY_MAX of them: must it stop as a wait would?
+ * -ECANCELED for an interrupt (consumed, as a wait consumes it; close from
+ * another thread interrupts too), -EAGAIN for timeout 0, -ETIMEDOUT past
+ * @deadline; 0: go on.
+ */
+#define RING_READ_EMPTY_MAX 256u
+int brd__ring_stop_due(struct brd_ring *r, int timeout_ms, int64_t deadline);
+
+/*
  * Let the other side get ahead without a system call (see cons_lag() in
  * ring.c): wait until @want bytes past pos are ready (consumer: published
  * frames; producer: free space), the other side stops moving, or the poll

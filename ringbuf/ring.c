@@ -891,12 +891,20 @@ static int cons_wait(struct brd_ring *r, int timeout_ms, int64_t deadline)
 static inline int cons_frame(struct brd_ring *r, bool wait, int timeout_ms, int64_t deadline,
                              uint64_t *ret_len, uint64_t *ret_size)
 {
+        bool padded = false;
+
         for (;;) {
                 uint64_t w, len, size, avail = r->peer - r->pos;
                 uint32_t type;
                 int e;
 
                 if (BRD_UNLIKELY(avail < BRD_RING_FRAME_HDR)) {
+                        /* prod_commit() publishes a PAD frame only with the
+                         * message after it: a PAD that ends at the tail is
+                         * the peer's scribble (a peer that published PADs
+                         * alone could keep this loop from its deadline). */
+                        if (BRD_UNLIKELY(padded))
+                                return ring_poison(r);
                         e = cons_refresh(r);
                         if (e)
                                 return e;
@@ -937,9 +945,11 @@ static inline int cons_frame(struct brd_ring *r, bool wait, int timeout_ms, int6
                         *ret_size = size;
                         return 0;
                 }
-                if (BRD_UNLIKELY(type != BRD_RING_FRAME_PAD || r->rd_off))
+                /* And a PAD is followed by that message, never by a PAD. */
+                if (BRD_UNLIKELY(type != BRD_RING_FRAME_PAD || r->rd_off || padded))
                         return ring_poison(r);
                 r->pos += size;         /* handed back with the next publish */
+                padded = true;
         }
 }
 
@@ -1177,6 +1187,7 @@ static ssize_t stream_read_held(struct brd_ring *r, void *buf, size_t cap, int t
         uint64_t len = 0, size = 0, n;
         int64_t deadline;
         size_t done = 0;
+        unsigned empty = 0;
         int e;
 
         e = ring_check(r, RING_CONS);
@@ -1199,8 +1210,20 @@ static ssize_t stream_read_held(struct brd_ring *r, void *buf, size_t cap, int t
                 done += n;
                 r->rd_off += n;
                 r->peek = 0;
-                if (r->rd_off == len)
-                        cons_consume(r, size, len);
+                if (r->rd_off != len)
+                        continue;
+                cons_consume(r, size, len);
+                /* Every other frame brings a byte closer to cap; empty
+                 * messages bring none, and a producer may send them
+                 * without end: now and then, return what we have, or
+                 * stop as a wait would stop. */
+                if (BRD_UNLIKELY(!len && ++empty % RING_READ_EMPTY_MAX == 0)) {
+                        if (done)
+                                break;
+                        e = brd__ring_stop_due(r, timeout_ms, deadline);
+                        if (e)
+                                break;
+                }
         }
         if (done)
                 return (ssize_t)done;

@@ -232,6 +232,15 @@ static int ring_cancel(struct brd_ring *r)
         return -ECANCELED;
 }
 
+int brd__ring_stop_due(struct brd_ring *r, int timeout_ms, int64_t deadline)
+{
+        if (AO_load(&r->intr))
+                return ring_cancel(r);
+        if (timeout_ms == 0)
+                return -EAGAIN;
+        return deadline != INT64_MAX && brd__now_ns() >= deadline ? -ETIMEDOUT : 0;
+}
+
 /*
  * How long a sleep may last before the ring is looked at again (-1: no
  * bound), where nothing would wake it: the peer watched without a pidfd

@@ -241,6 +241,63 @@ static void test_pad_frame_bad_length(void **state)
 }
 
 /*
+ * B13: a PAD frame is published only with the message after it.  A PAD that
+ * ends at the published tail, and a PAD after a PAD, are the peer's: a
+ * consumer that skipped them would wait for more, and a peer that kept
+ * publishing PADs alone could hold a call with a timeout past it.  Each is
+ * -EBADMSG for recv, peek and read alike (a PAD then "abc": "abc" is not
+ * delivered), and the consumer stays poisoned.
+ */
+static void test_pad_frame_alone_or_twice(void **state)
+{
+        struct t_ring_view x;
+        char buf[64];
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        for (int call = 0; call < 3; call++) {
+                /* "0123456789" is 24 bytes, all that is published; its
+                 * frame word becomes a PAD of 16 bytes, up to the tail. */
+                t_ring_view_open(&x, 4096, 0, true);
+                assert_int_equal(brd_ring_send(x.p, "0123456789", 10, 0), 0);
+                assert_int_equal(AO_load(&x.hdr->tail.idx), 24);
+                AO_store((AO_t *)(void *)x.data, brd__ring_frame(16, BRD_RING_FRAME_PAD));
+                expect_badmsg_from(x.c, call, buf, sizeof(buf));
+                t_ring_view_close(&x);
+
+                /* Then "abc" at 24: two PADs (8 and 16 bytes) up to it. */
+                t_ring_view_open(&x, 4096, 0, true);
+                assert_int_equal(brd_ring_send(x.p, "0123456789", 10, 0), 0);
+                assert_int_equal(brd_ring_send(x.p, "abc", 3, 0), 0);
+                AO_store((AO_t *)(void *)x.data, brd__ring_frame(0, BRD_RING_FRAME_PAD));
+                AO_store((AO_t *)(void *)(x.data + 8), brd__ring_frame(8, BRD_RING_FRAME_PAD));
+                expect_badmsg_from(x.c, call, buf, sizeof(buf));
+                t_ring_view_close(&x);
+
+                /* One PAD up to it is a padding frame like any other. */
+                t_ring_view_open(&x, 4096, 0, true);
+                assert_int_equal(brd_ring_send(x.p, "0123456789", 10, 0), 0);
+                assert_int_equal(brd_ring_send(x.p, "abc", 3, 0), 0);
+                AO_store((AO_t *)(void *)x.data, brd__ring_frame(16, BRD_RING_FRAME_PAD));
+                if (call == 0) {
+                        assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), 3);
+                } else if (call == 1) {
+                        const void *v;
+
+                        assert_int_equal(brd_ring_peek(x.c, &v, 0), 3);
+                        memcpy(buf, v, 3);
+                        assert_int_equal(brd_ring_release(x.c), 0);
+                } else {
+                        assert_int_equal(brd_ring_read(x.c, buf, sizeof(buf), 0), 3);
+                }
+                assert_memory_equal(buf, "abc", 3);
+                t_ring_view_close(&x);
+        }
+        t_leak_end(&l);
+}
+
+/*
  * B13: read() has taken 10 bytes of a 100-byte frame, then the peer turns
  * that frame's word into a PAD: of length 0, or of the frame's own length
  * (a well-formed PAD in itself, that would silently drop the 90 bytes
@@ -505,6 +562,7 @@ int main(void)
                 cmocka_unit_test(test_head_hostile_poisons_producer),
                 cmocka_unit_test(test_pad_frame_bad_length),
                 cmocka_unit_test(test_pad_frame_after_partial_read),
+                cmocka_unit_test(test_pad_frame_alone_or_twice),
                 cmocka_unit_test(test_head_misaligned_poisons_producer),
                 cmocka_unit_test(test_scribbler_never_crashes_consumer),
                 cmocka_unit_test(test_punched_holes),

@@ -311,6 +311,87 @@ static void test_timeouts_are_bounded(void **state)
         t_leak_end(&l);
 }
 
+/* ------------------------------------------ read() fed empty messages */
+
+struct feeder {
+        struct t_ring_view *f;
+        bool lead;                      /* "ab" first, then empty messages */
+        AO_t stop;
+};
+
+/*
+ * A producer faster than any real one, writing the frames itself: "ab" if
+ * asked, then empty messages, the ring kept full (each lap published at
+ * once), until told to stop.
+ */
+static void *feeder_thread(void *arg)
+{
+        struct feeder *fd = arg;
+        struct brd_ring_hdr *h = fd->f->hdr;
+        uint64_t tail = AO_load(&h->tail.idx);
+
+        if (fd->lead) {
+                AO_store((AO_t *)(void *)(fd->f->data + (tail & h->mask)),
+                         brd__ring_frame(2, BRD_RING_FRAME_MSG));
+                memcpy(fd->f->data + ((tail + 8) & h->mask), "ab", 2);
+                tail += 16;
+        }
+        while (!AO_load(&fd->stop)) {
+                uint64_t head = AO_load_acquire(&h->head.idx);
+
+                for (; tail - head < h->capacity; tail += 8)
+                        AO_store((AO_t *)(void *)(fd->f->data + (tail & h->mask)),
+                                 brd__ring_frame(0, BRD_RING_FRAME_MSG));
+                AO_store_release(&h->tail.idx, tail);
+        }
+        return NULL;
+}
+
+/*
+ * Empty messages are messages, but give read() nothing to return, and a
+ * producer may send them without end.  Fed nothing else, faster than it
+ * takes them, a read still stops at its timeout (0 too) and at an
+ * interrupt, and returns the bytes it has ("ab" before the empty ones).
+ * Before, it ran as long as the stream did.
+ */
+static void test_read_fed_empty_messages(void **state)
+{
+        struct brd_ring_stats st;
+        struct t_ring_view f;
+        struct feeder fd;
+        char buf[64];
+        struct t_leak l;
+        int64_t t0, dt;
+        pthread_t t;
+
+        (void)state;
+        t_leak_begin(&l);
+        for (int round = 0; round < 2; round++) {
+                t_ring_view_open(&f, 4096, 0, true);
+                fd = (struct feeder){ .f = &f, .lead = round };
+                assert_int_equal(pthread_create(&t, NULL, feeder_thread, &fd), 0);
+                if (round) {
+                        assert_int_equal(brd_ring_read(f.c, buf, sizeof(buf), -1), 2);
+                        assert_memory_equal(buf, "ab", 2);
+                } else {
+                        t0 = t_now_ms();
+                        assert_int_equal(brd_ring_read(f.c, buf, sizeof(buf), 30), -ETIMEDOUT);
+                        dt = t_now_ms() - t0;
+                        assert_true(dt >= 30 && dt <= 2000);
+                        assert_int_equal(brd_ring_read(f.c, buf, sizeof(buf), 0), -EAGAIN);
+                        assert_int_equal(brd_ring_interrupt(f.c), 0);
+                        assert_int_equal(brd_ring_read(f.c, buf, sizeof(buf), -1), -ECANCELED);
+                }
+                AO_store(&fd.stop, 1);
+                assert_int_equal(pthread_join(t, NULL), 0);
+                /* Every message taken was a whole frame of the feeder's. */
+                assert_int_equal(brd_ring_stats(f.c, &st), 0);
+                assert_int_equal(st.bytes, round ? 2 : 0);
+                t_ring_view_close(&f);
+        }
+        t_leak_end(&l);
+}
+
 /* ---------------------------------------------- idle timeouts, then data */
 
 #define NSTREAM 20000
@@ -1561,6 +1642,7 @@ int main(void)
                 cmocka_unit_test(test_interrupt_survives_partial_write),
                 cmocka_unit_test(test_spin_budget),
                 cmocka_unit_test(test_timeouts_are_bounded),
+                cmocka_unit_test(test_read_fed_empty_messages),
                 cmocka_unit_test(test_idle_timeouts_then_stream),
                 cmocka_unit_test(test_signal_storm_loses_nothing),
                 cmocka_unit_test(test_alarm_storm_send_times_out),

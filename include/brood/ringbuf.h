@@ -355,8 +355,10 @@ ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len, int time
  * byte was read); -ECONNRESET when the producer died (after every byte it
  * published: see BRD_RING_BATCH); -EAGAIN/-ETIMEDOUT; -ECANCELED; -EINTR
  * (BRD_RING_EINTR only); -EBADMSG; -EBADF; -EINVAL (NULL @r or @buf, @cap 0).
- * Message boundaries are ignored and empty messages skipped; a
- * message read in part continues at the next read/recv/peek.
+ * Message boundaries are ignored and empty messages skipped (taken, but
+ * nothing to return: a ring fed only empty messages ends the call at its
+ * timeout or interrupt as an empty ring would); a message read in part
+ * continues at the next read/recv/peek.
  */
 ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms);
 

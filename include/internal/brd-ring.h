@@ -24,7 +24,9 @@
  * 8-aligned indices and never straddle a published tail.  A PAD frame is
  * skipped by the consumer; the producer uses it to put large payloads at a
  * fixed offset modulo 4 KiB (payloads >= BRD_RING_PAGE_ALIGN_MIN start on a
- * 4 KiB boundary, >= BRD_RING_LINE_ALIGN_MIN on a cache line).
+ * 4 KiB boundary, >= BRD_RING_LINE_ALIGN_MIN on a cache line), and publishes
+ * it only with the message frame that follows it: a PAD that ends at the
+ * tail, or follows a PAD, is corrupt.
  */
 #ifndef BROOD_RING_PRIVATE_H
 #define BROOD_RING_PRIVATE_H
