@@ -544,13 +544,16 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                                 tmo = bound;
                         n = epoll_wait(r->epfd, ev, (int)BRD_ARRAY_SIZE(ev), tmo);
                         if (n < 0) {
-                                /* Same deadline, re-armed above. */
-                                if (errno == EINTR && !(r->flags & BRD_RING_EINTR))
-                                        continue;
                                 /* BRD_RING_EINTR: -EINTR, nothing taken or given. */
-                                e = -errno;
-                                ring_disarm(r);
-                                return e;
+                                if (errno != EINTR || (r->flags & BRD_RING_EINTR)) {
+                                        e = -errno;
+                                        ring_disarm(r);
+                                        return e;
+                                }
+                                /* Same deadline, re-armed above; the looks
+                                 * below still come (signals faster than the
+                                 * polled bound must not hide a death). */
+                                n = 0;
                         }
                         for (k = 0; k < n; k++) {
                                 /* Re-checked against the stamp above. */
@@ -569,6 +572,14 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                  * extend the wait (RELIABILITY B18). */
                 if (deadline != INT64_MAX && brd__now_ns() >= deadline) {
                         e = ring_ready(r, end);
+                        /* A wait as short as its futex phase never slept on
+                         * the pidfd: look at it before a timeout, or a dead
+                         * peer would answer -ETIMEDOUT for good. */
+                        if (!e && (e = brd__ring_peer_probe(r)) > 0) {
+                                e = ring_ready(r, end);
+                                if (!e)
+                                        return brd__ring_gone(r, true);
+                        }
                         ring_disarm(r);
                         if (e)
                                 return e < 0 ? e : 0;

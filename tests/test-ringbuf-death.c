@@ -557,6 +557,92 @@ static void test_producer_zombie_consumer_nonblocking(void **state)
         t_leak_end(&l);
 }
 
+/* ------------------------------------------ short timeouts, in a loop */
+
+/* Attach, say so on @ready_fd, wait for a byte on @go_fd; then send @n
+ * ints and die (@n < 0: die as soon as told, or when the parent is gone). */
+static int child_ready_go(struct brd_handle *h, int ready_fd, int go_fd, int n)
+{
+        struct brd_ring *r;
+        char c;
+        int i;
+
+        if (brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        if (write(ready_fd, "a", 1) != 1)
+                return 11;
+        if (read(go_fd, &c, 1) != 1)
+                return 12;
+        for (i = 0; i < n; i++)
+                if (brd_ring_send(r, &i, sizeof(i), -1))
+                        return 13;
+        raise(SIGKILL);
+        return 14;
+}
+
+/*
+ * A survivor that calls with a short timeout, again and again, never
+ * reaches the epoll sleep where the pidfd shows (10 ms: each wait is a
+ * futex sleep).  It still learns of the death at its first call after it:
+ * the consumer gets the 3 messages, then -ECONNRESET; the producer on a
+ * full ring -EPIPE.  Each watched its peer (pidfd open) before the death,
+ * and the dead peer stays a zombie.  Before, each got -ETIMEDOUT for good.
+ */
+static void test_peer_killed_short_timeouts(void **state)
+{
+        char buf[512] = { 0 }, c;
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_leak l;
+        int ready[2], go[2], i, v;
+        siginfo_t si;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        for (int prod_dies = 1; prod_dies >= 0; prod_dies--) {
+                assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+                assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+                pid = t_ring_fork(8192, 0, &hp, &hc, !prod_dies, &r);
+                if (pid == 0) {
+                        close(ready[0]);
+                        close(go[1]);
+                        _exit(child_ready_go(prod_dies ? &hp : &hc, ready[1], go[0],
+                                             prod_dies ? 3 : -1));
+                }
+                close(ready[1]);
+                close(go[0]);
+                assert_int_equal(read(ready[0], &c, 1), 1);     /* attached */
+                close(ready[0]);
+                if (prod_dies) {
+                        assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 10), -ETIMEDOUT);
+                        assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 10), -ETIMEDOUT);
+                        assert_int_equal(write(go[1], "g", 1), 1);
+                } else {
+                        while (brd_ring_send(r, buf, sizeof(buf), 0) == 0)
+                                ;
+                        assert_int_equal(brd_ring_send(r, buf, sizeof(buf), 10), -ETIMEDOUT);
+                        assert_int_equal(brd_ring_send(r, buf, sizeof(buf), 10), -ETIMEDOUT);
+                        assert_int_equal(kill(pid, SIGKILL), 0);
+                }
+                close(go[1]);
+                assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+                if (prod_dies) {
+                        for (i = 0; i < 3; i++) {
+                                assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 10), sizeof(v));
+                                assert_int_equal(v, i);
+                        }
+                        assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 10), -ECONNRESET);
+                } else {
+                        assert_int_equal(brd_ring_send(r, buf, sizeof(buf), 10), -EPIPE);
+                }
+                assert_int_equal(t_wait_child(pid), KILLED);
+                brd_ring_close(r);
+        }
+        t_leak_end(&l);
+}
+
 static void test_producer_killed_consumer_polling(void **state)
 {
         struct brd_handle hp, hc;
@@ -816,6 +902,7 @@ int main(void)
                 cmocka_unit_test(test_producer_killed_consumer_idle),
                 cmocka_unit_test(test_producer_zombie_consumer_nonblocking),
                 cmocka_unit_test(test_producer_killed_consumer_polling),
+                cmocka_unit_test(test_peer_killed_short_timeouts),
                 cmocka_unit_test(test_producer_killed_before_doorbell),
                 cmocka_unit_test(test_producer_killed_attaching),
                 cmocka_unit_test(test_consumer_killed_holding_view),

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -344,8 +345,11 @@ static void test_zombie_peer_without_pidfd(void **state)
         t_leak_end(&l);
 }
 
-/* The producer of the next test: three messages, then death when told. */
-static int child_send_then_die(struct brd_handle *h, int go_fd, volatile int64_t *death_ns)
+/* The producer of the next tests: three messages, then death when told,
+ * after @idle_ms (not a synchronisation: the consumer is then past the
+ * futex phase of its wait, asleep in its epoll set). */
+static int child_send_then_die(struct brd_handle *h, int go_fd, int idle_ms,
+                               volatile int64_t *death_ns)
 {
         struct brd_ring *p;
         char c;
@@ -357,6 +361,8 @@ static int child_send_then_die(struct brd_handle *h, int go_fd, volatile int64_t
                         return 11;
         if (read(go_fd, &c, 1) != 1)
                 return 12;
+        if (idle_ms)
+                poll(NULL, 0, idle_ms);
         *death_ns = t_now_ns();
         raise(SIGKILL);
         return 13;
@@ -389,7 +395,7 @@ static void test_poll_sees_death_without_pidfd(void **state)
         pid = t_ring_fork(8192, 0, &hp, &hc, false, &r);
         if (pid == 0) {
                 close(go[1]);
-                _exit(child_send_then_die(&hp, go[0], death_ns));
+                _exit(child_send_then_die(&hp, go[0], 0, death_ns));
         }
         close(go[0]);
         pf.fd = brd_ring_fd(r);
@@ -425,6 +431,63 @@ static void test_poll_sees_death_without_pidfd(void **state)
         t_leak_end(&l);
 }
 
+static void on_alarm(int sig)
+{
+        (void)sig;
+}
+
+/*
+ * Where no pidfd can be had, signals coming faster than the polled death
+ * check's 20 ms (an interval timer of 2 ms, SA_RESTART) into the epoll
+ * sleep still leave that check its turn: the consumer answers -ECONNRESET soon after the death.  Before, each
+ * signal went back to sleep before the check, and the call slept to its
+ * 3 s timeout (-ETIMEDOUT).
+ */
+static void test_signals_hide_no_death_without_pidfd(void **state)
+{
+        struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART }, old;
+        struct itimerval on = { { 0, 2000 }, { 0, 2000 } }, off = { { 0, 0 }, { 0, 0 } };
+        volatile int64_t *death_ns;
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_leak l;
+        uint32_t v;
+        int go[2];
+        ssize_t n;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        death_ns = t_shared_page();
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        pidfd_fail = true;
+        pid = t_ring_fork(8192, 0, &hp, &hc, false, &r);
+        if (pid == 0) {
+                close(go[1]);
+                _exit(child_send_then_die(&hp, go[0], 100, death_ns));
+        }
+        close(go[0]);
+        for (uint32_t i = 0; i < 3; i++) {
+                assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 10000), sizeof(v));
+                assert_int_equal(v, i);
+        }
+        assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+        assert_int_equal(setitimer(ITIMER_REAL, &on, NULL), 0);
+        assert_int_equal(write(go[1], "x", 1), 1);
+        n = brd_ring_recv(r, &v, sizeof(v), 3000);
+        assert_int_equal(setitimer(ITIMER_REAL, &off, NULL), 0);
+        assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
+        assert_int_equal(n, -ECONNRESET);
+        assert_true(*death_ns > 0);
+        assert_true(t_now_ns() - *death_ns <= 1000 * 1000000LL);
+        pidfd_fail = false;
+        assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
+        brd_ring_close(r);
+        close(go[1]);
+        t_shared_page_free((void *)death_ns);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -435,6 +498,7 @@ int main(void)
                 cmocka_unit_test(test_futex_sleeps_and_their_failure),
                 cmocka_unit_test(test_zombie_peer_without_pidfd),
                 cmocka_unit_test(test_poll_sees_death_without_pidfd),
+                cmocka_unit_test(test_signals_hide_no_death_without_pidfd),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
