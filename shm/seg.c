@@ -278,9 +278,11 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
                 return -EINVAL;
         if (fstatfs(fd, &sf) < 0)
                 return -errno;
-        /* Only shmem (memfd, /dev/shm) or hugetlbfs: a disk file can be
-         * truncated under us by anyone with write access to its path. */
-        if (sf.f_type != TMPFS_MAGIC && sf.f_type != HUGETLBFS_MAGIC)
+        /* Only shmem (memfd, /dev/shm): a disk file can be truncated under
+         * us by anyone with write access to its path, and a hugetlbfs one
+         * (never ours) faults SIGBUS once a punched hole finds the huge
+         * page pool empty. */
+        if (sf.f_type != TMPFS_MAGIC)
                 return -EINVAL;
         /* The named flag is the handle's word, and a memfd can always be
          * sealed by whoever made it: held to the seals, whatever it claims
@@ -306,10 +308,18 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
                 if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
                                  (F_SEAL_SHRINK | F_SEAL_GROW))
                         return -EBADMSG;
+                /* The size for good only now: read before the seals, it may
+                 * be one the peer truncated away before sealing. */
+                if (fstat(fd, &st) < 0)
+                        return -errno;
         }
         if (st.st_size <= 0 || (uint64_t)st.st_size < size)
                 return -EBADMSG;
-        if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX)
+        /* What the handle declares is what we map (a larger file costs no
+         * more address space); opened by name, the whole file. */
+        if (!size)
+                size = (uint64_t)st.st_size;
+        if (size > (uint64_t)SIZE_MAX)
                 return -EFBIG;
         if (named && n > 8 && !strncmp(target, "/dev/shm/", 9)) {
                 /* Unlinked already: it has no name any more. */
@@ -326,7 +336,7 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
                 free(name);
                 return dfd;
         }
-        r = seg_map(dfd, (size_t)st.st_size, flags | (named ? BRD_SEG_NAMED : 0), false, name,
+        r = seg_map(dfd, (size_t)size, flags | (named ? BRD_SEG_NAMED : 0), false, name,
                     &st, ret_seg);
         if (r < 0)
                 free(name);

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,31 @@ int __wrap_shm_open(const char *name, int flags, mode_t mode)
                 return -1;
         }
         return __real_shm_open(name, flags, mode);
+}
+
+/*
+ * A peer that seals its memfd only after shrinking it, racing our attach:
+ * the F_GET_SEALS of this fd (-1: none) first truncates it to 0 and seals
+ * it, as the peer would between our two looks.
+ */
+static int seal_race_fd = -1;
+int __real_fcntl64(int fd, int cmd, ...);
+int __wrap_fcntl64(int fd, int cmd, ...);
+int __wrap_fcntl64(int fd, int cmd, ...)
+{
+        va_list ap;
+        long arg;
+
+        va_start(ap, cmd);
+        arg = va_arg(ap, long);
+        va_end(ap);
+        if (cmd == F_GET_SEALS && fd == seal_race_fd) {
+                seal_race_fd = -1;
+                if (ftruncate(fd, 0) < 0 ||
+                    __real_fcntl64(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+                        abort();
+        }
+        return __real_fcntl64(fd, cmd, arg);
 }
 
 static int map_count(void)
@@ -313,6 +339,25 @@ static void test_hostile_fds(void **state)
         expect_attach_fails(fd, 8192, 0, -EBADMSG);
         close(fd);
 
+        /* sealed only once empty: its size, read before the seals, was a
+         * megabyte; mapped, the first touch would be a SIGBUS */
+        fd = memfd_create("late-seal", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        assert_int_equal(ftruncate(fd, 1 << 20), 0);
+        seal_race_fd = fd;
+        expect_attach_fails(fd, 1 << 20, 0, -EBADMSG);
+        assert_int_equal(seal_race_fd, -1);     /* the race did run */
+        close(fd);
+
+        /* hugetlbfs: never ours, and a hole punched there faults SIGBUS
+         * once the huge page pool is empty (where the kernel has it) */
+        fd = memfd_create("huge", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB);
+        if (fd >= 0) {
+                if (ftruncate(fd, 2 << 20) == 0 &&
+                    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
+                        expect_attach_fails(fd, 2 << 20, 0, -EINVAL);
+                close(fd);
+        }
+
         /* unsealed: the peer could truncate it under us */
         fd = memfd_create("unsealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         assert_int_equal(ftruncate(fd, 4096), 0);
@@ -357,6 +402,15 @@ static void test_attach_roundtrip(void **state)
         brd_handle_close(&h);
         assert_ptr_not_equal(brd_seg_addr(a), brd_seg_addr(s));
         assert_int_equal(((unsigned char *)brd_seg_addr(a))[65535], 7);
+        brd_seg_close(a);
+        /* A handle that declares less than the file: that much is mapped
+         * (the peer's file size chooses nothing), and it reads the same. */
+        assert_int_equal(brd_seg_export(s, &h), 0);
+        h.size = 4096;
+        assert_int_equal(brd_seg_attach(&h, &a), 0);
+        brd_handle_close(&h);
+        assert_int_equal(brd_seg_size(a), 4096);
+        assert_int_equal(((unsigned char *)brd_seg_addr(a))[4095], 7);
         brd_seg_close(a);
         brd_seg_close(s);
 }

@@ -339,7 +339,8 @@ void brd__guard_fork_parent(void);
 void brd__guard_fork_child(void);
 
 /* Attach an fd (borrowed) of a known kind: named = shm_open object (uid/mode
- * checks) vs memfd (seal checks).  @size is the least size required. */
+ * checks) vs memfd (seal checks).  @size: the file's least size, and what
+ * is mapped (0: the whole file). */
 int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags, struct brd_seg **ret_seg);
 
 /* membarrier(2) @cmd: the rings' asymmetric fence (ringbuf/ring.c), and
