@@ -134,9 +134,11 @@ static inline int prod_refresh(struct brd_ring *r)
         /* Pairs with AO_store_release(head) in ring_publish(). */
         uint64_t h = AO_load_acquire(r->peer_idx);
 
-        /* Not past our pos: the published tail, or with BATCH a little less
-         * (a head between the two claims frames not yet published: it can
-         * only make us believe in less room, never more). */
+        /* Not past our pos: the published tail, or with BATCH a little less.
+         * A head between the two claims frames not yet published: more room
+         * than there is, but still within one lap of pos, so what we write
+         * there overwrites only frames that this consumer, the liar, has
+         * not been shown (and stays inside the mapping). */
         if (BRD_UNLIKELY(h < r->peer || h > r->pos || (h & 7)))
                 return ring_poison(r);
         r->peer = h;
