@@ -317,8 +317,9 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
         nfds = take_fds(&msg, fds, BRD_MAX_FDS, &overflow);
         if (msg.msg_flags & MSG_CTRUNC) {
                 /* Some fds were dropped (E7): at our fd limit, or a short buffer.
-                 * Probe which before closing what did arrive. */
-                int probe = fcntl(0, F_DUPFD_CLOEXEC, 0);
+                 * Probe which before closing what did arrive (a dup of the
+                 * socket: fd 0 may be closed). */
+                int probe = fcntl(sock, F_DUPFD_CLOEXEC, 0);
 
                 r = (probe < 0 && errno == EMFILE) ? -EMFILE : -EPROTO;
                 if (probe >= 0)
