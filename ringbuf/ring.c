@@ -701,11 +701,11 @@ RING_API int brd_ring_flush(struct brd_ring *r)
                 return -EINVAL;
         if (!ring_mine(r))
                 return -EBADF;
-        if (r->role != RING_PROD)
-                return 0;
         e = r->err;
         if (e == -EBADMSG)
                 return e;
+        if (r->role != RING_PROD)
+                return 0;
         if (r->pos != ring_pub(r))
                 ring_publish(r);
         return 0;

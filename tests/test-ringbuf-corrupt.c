@@ -31,6 +31,7 @@ static void assert_cons_poisoned(struct brd_ring *c)
         assert_int_equal(brd_ring_peek(c, &v, -1), -EBADMSG);
         assert_int_equal(brd_ring_read(c, buf, sizeof(buf), -1), -EBADMSG);
         assert_int_equal(brd_ring_release(c), -EBADMSG);
+        assert_int_equal(brd_ring_flush(c), -EBADMSG);
 }
 
 /* Consumer call @call (0 recv, 1 peek, 2 read) answers -EBADMSG, and the

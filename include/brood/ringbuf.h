@@ -340,7 +340,10 @@ int     brd_ring_release(struct brd_ring *r);
  * (see there).  Cancelled by brd_ring_close() from another thread it
  * returns -ECANCELED, even after bytes were written: those are delivered
  * before EOF, and the caller must not touch the endpoint again.  Frames of
- * write() and messages of send() may be mixed.
+ * write() and messages of send() may be mixed; a consumer that peeks
+ * write()'s frames gets no alignment promise (a chunk sized to the space
+ * left is packed 8-byte aligned).  A @len above SSIZE_MAX is cut to
+ * SSIZE_MAX (the count must fit the return value).
  */
 ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len, int timeout_ms);
 
@@ -365,7 +368,8 @@ ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
 /**
  * brd_ring_flush() - publish whatever BRD_RING_BATCH held back (producer).
  * Return: 0 (also on a consumer endpoint and without BATCH: nothing to do);
- * -EBADF (inherited); -EBADMSG; -EINVAL for NULL.  Never blocks.
+ * -EBADF (inherited); -EBADMSG (poisoned, either endpoint); -EINVAL for
+ * NULL.  Never blocks.
  */
 int     brd_ring_flush(struct brd_ring *r);
 
@@ -431,7 +435,8 @@ int     brd_ring_stats(const struct brd_ring *r, struct brd_ring_stats *ret_stat
 /**
  * brd_ring_close() - leave the ring and free the endpoint.
  * @r: the endpoint, may be NULL
- * Producer: publishes what batching held, then marks the ring closed: the
+ * Producer: publishes what batching held (not once poisoned: the ring is
+ * corrupt), then marks the ring closed: the
  * consumer gets every message, then -EPIPE (read: 0).  Consumer: marks its
  * side closed: the producer's calls return -EPIPE.  Either way the peer is
  * woken if it sleeps.  An abandoned reservation is dropped.  In a forked
@@ -443,7 +448,9 @@ int     brd_ring_stats(const struct brd_ring *r, struct brd_ring_stats *ret_stat
  * (whatever it had written: the bytes it wrote are delivered before EOF);
  * close frees nothing before that call has left, so it waits for it (a
  * few microseconds), and for a brd_ring_interrupt() still running in
- * another thread or a signal handler.  Not while another thread may be in
+ * another thread or a signal handler (the one that cancelled a call, or any
+ * that got as far: an interrupt that may still be starting when close
+ * begins is the caller's race, as for any call).  Not while another thread may be in
  * any other call: send, recv and the zero-copy calls do not wait on their
  * fast path, so a thread that may be in one is stopped with
  * brd_ring_interrupt() and closes the endpoint itself.  No call after
