@@ -206,13 +206,19 @@ enum { TIMENS_UNREAD = 0, TIMENS_KNOWN, TIMENS_UNKNOWN };
  * its length, or -1 when it cannot be read. */
 static ssize_t proc_read(const char *path, char *buf, size_t cap)
 {
-        ssize_t n;
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = -1;
+        int fd, cancel;
 
-        if (fd < 0)
-                return -1;
-        n = read(fd, buf, cap - 1);
-        brd__close(fd);
+        /* No cancellation point: the caller may hold a pool's lock, which
+         * names the process (a thread cancelled here would keep it held
+         * for as long as the process lives). */
+        (void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                n = read(fd, buf, cap - 1);
+                brd__close(fd);
+        }
+        (void)pthread_setcancelstate(cancel, NULL);
         if (n <= 0)
                 return -1;
         buf[n] = '\0';

@@ -1864,6 +1864,86 @@ static void test_pool_dead_cache_reaped(void **state)
         t_leak_end(&l);
 }
 
+/* ------------------------------------------- a cancelled lock holder */
+
+struct cancelled_alloc {
+        struct brd_pool *p;
+        int64_t ret;
+        bool returned;
+};
+
+/* An alloc by a thread whose cancellation is pending: a cancellation point
+ * reached under the pool's lock would end the thread holding it. */
+static void *cancelled_alloc(void *arg)
+{
+        struct cancelled_alloc *a = arg;
+
+        pthread_cancel(pthread_self());
+        a->ret = brd_pool_alloc(a->p, (MiB / 2));
+        a->returned = true;
+        pthread_testcancel();
+        return NULL;
+}
+
+/*
+ * Under its lock an alloc that meets -ENOSPC looks at the other processes'
+ * cache slots, reading /proc for a live one (a caching child here).  A
+ * thread cancelled before it started still returns from it (-ENOSPC: the
+ * pool holds a 512 KiB block of 1 MiB), and leaves the lock free: the
+ * next locked alloc succeeds.  Before, the /proc read was a cancellation
+ * point: the thread ended there, holding the lock in its live process's
+ * name, and the next alloc answered -ETIMEDOUT.  The thread runs in a
+ * child of its own (this process stays single-threaded for its cache).
+ */
+static void test_pool_cancelled_thread_frees_lock(void **state)
+{
+        int ready[2], go[2];
+        struct brd_pool *p;
+        struct t_leak l;
+        pid_t cacher, pid;
+        char c;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        assert_int_equal(pipe(ready), 0);
+        assert_int_equal(pipe(go), 0);
+        cacher = start_caching_child(p, ready[1], go[0], 0);
+        assert_int_equal(read(ready[0], &c, 1), 1);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct cancelled_alloc a = { .p = p };
+                int64_t big = brd_pool_alloc(p, (MiB / 2)), again;
+                pthread_t t;
+                void *res;
+
+                if (big <= 0)
+                        _exit(1);
+                if (pthread_create(&t, NULL, cancelled_alloc, &a) || pthread_join(t, &res))
+                        _exit(2);
+                if (res != PTHREAD_CANCELED || !a.returned)
+                        _exit(3);       /* cancelled inside the alloc */
+                if (a.ret != -ENOSPC)
+                        _exit(4);
+                if (brd_pool_free(p, (uint64_t)big))
+                        _exit(5);
+                again = brd_pool_alloc(p, (MiB / 2));
+                if (again <= 0)
+                        _exit(again == -ETIMEDOUT ? 6 : 7);
+                _exit(brd_pool_free(p, (uint64_t)again) ? 8 : 0);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+        assert_int_equal(write(go[1], "g", 1), 1);
+        assert_int_equal(t_wait_child(cacher), 0);
+        close(ready[0]);
+        close(ready[1]);
+        close(go[0]);
+        close(go[1]);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
 /* -------------------------------------------------- lock holder killed */
 
 static void check_pool_whole(struct brd_pool *p, uint64_t maxblock)
@@ -2397,6 +2477,7 @@ int main(void)
                 cmocka_unit_test(test_pool_nofork),
                 cmocka_unit_test(test_pool_other_pidns),
                 /* These start threads: from here on the process-local cache is bypassed. */
+                cmocka_unit_test(test_pool_cancelled_thread_frees_lock),
                 cmocka_unit_test(test_pool_racing_double_free),
                 cmocka_unit_test(test_pool_fork_while_allocating),
         };
