@@ -571,12 +571,15 @@ static int64_t class_pop(struct brd_pool *p, unsigned c)
                  * meanwhile; then the tag has moved and the CAS fails. */
                 nx = AO_load(block_link(p, g));
                 if (AO_compare_and_swap_full(head, h, ((h & ~IDX_MASK) + TAG_ONE) | (nx & IDX_MASK))) {
-                        /* Ours now: its span cannot be reclaimed under us. */
-                        if (AO_char_load(&p->st[g]) != BRD_GS(c, BRD_GS_FREE) ||
-                            !small_block_ok(p, c, g))
+                        /* Ours now: its span cannot be reclaimed under us.
+                         * A CAS, not a check and a store: a block on the
+                         * stack twice (a stray write into a free block's
+                         * link) popped by two at once goes to one of them,
+                         * and the pool is poisoned for the other. */
+                        if (!small_block_ok(p, c, g) ||
+                            !AO_char_compare_and_swap_full(&p->st[g], BRD_GS(c, BRD_GS_FREE),
+                                                           BRD_GS(c, BRD_GS_ALLOC)))
                                 return pool_corrupt(p);
-                        /* Ours alone now: nobody else writes a FREE block's state. */
-                        AO_char_store(&p->st[g], BRD_GS(c, BRD_GS_ALLOC));
                         return (int64_t)g;
                 }
         }
