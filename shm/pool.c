@@ -912,10 +912,9 @@ static int64_t free_block_span(const struct brd_pool *p, unsigned c, uint64_t g)
         return (int64_t)sp;
 }
 
-/* A reclaim count entry: the round (high bits) and a count of blocks seen,
- * or RC_QUEUED once the span is queued for release.  A count saturates at
- * one past a span's blocks (at most 1024: 64 KiB of 64 B), so a chain a peer
- * rewrites cannot wrap it round to "whole span free". */
+/* A reclaim count entry: the round (high bits) and a count of blocks seen
+ * (at most a span's: 1024, 64 KiB of 64 B; one more is a block listed
+ * twice, -EBADMSG), or RC_QUEUED once the span is queued for release. */
 #define RC_COUNT_BITS 11
 #define RC_COUNT_MASK ((1u << RC_COUNT_BITS) - 1)
 #define RC_QUEUED RC_COUNT_MASK
@@ -993,9 +992,13 @@ static int pool_reclaim(struct brd_pool *p)
                                 e = &count[i];
                                 next = AO_load(block_link(p, g)) & IDX_MASK;
                                 if (pass == 1) {
-                                        if (n <= nblk)
-                                                n++;
-                                        *e = round << RC_COUNT_BITS | n;
+                                        /* One more than the span has: a
+                                         * block listed twice, so a cycle
+                                         * (caught here in at most nblk
+                                         * laps, not ngran steps). */
+                                        if (n == nblk)
+                                                return -EBADMSG;
+                                        *e = round << RC_COUNT_BITS | (n + 1);
                                 } else {
                                         /* Out of limbo before it is handed on:
                                          * dying now loses this block, never
