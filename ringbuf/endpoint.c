@@ -440,7 +440,7 @@ int brd__ring_final(struct brd_ring *r, int e)
         /* The fast paths of commit and release trust a reservation or a
          * peeked frame to mean "no error yet": drop them. */
         *r->resv = 0;
-        r->peek = 0;
+        ring_unpeek(r);
         if (r->armed) {
                 AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1);
                 r->armed = false;

@@ -127,9 +127,10 @@ struct brd_ring {
          * A frame is at most cap / 2 + 8 <= 2^31 + 8 bytes, a payload at
          * most 2^31, and a reservation's gap an alignment (below 4 KiB + 8)
          * or, for an early wrap, the rest of a lap (see resv_valid()).
-         * The peeked frame stays here: recv clears it on every message, a
-         * store that through a pointer into the page cost recv ~0.2 ns
-         * (measured), and release keeps its token check instead.
+         * The peeked frame stays here, not in the wipe-on-fork page: a
+         * check there through a pointer cost recv ~0.2 ns (measured), and
+         * release keeps its token check instead.  While it is set, pos is
+         * past that frame already (ring_unpeek()).
          */
         uint64_t peek;                  /* frame bytes << 32 | payload bytes (all, for the
                                          * stats: read() counts a message it finishes); 0: none */
@@ -289,6 +290,20 @@ static inline bool ring_bell(struct brd_ring *r, uint64_t st)
                 return ring_futex(r) > 0;
         bell_ring(r->efd_peer);
         return false;
+}
+
+/*
+ * A peeked frame is behind pos already (brd_ring_peek() moves pos, release
+ * hands the space back): every consumer call but release first puts pos
+ * back at the frame's start, where it is the next message again (it "stays
+ * in the ring until released").
+ */
+static inline void ring_unpeek(struct brd_ring *r)
+{
+        if (BRD_UNLIKELY(r->peek)) {
+                r->pos -= r->peek >> 32;
+                r->peek = 0;
+        }
 }
 
 /* Attach and close: wake the peer however it sleeps, if it does. */

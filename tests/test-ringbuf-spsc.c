@@ -631,6 +631,61 @@ static void test_stream_partial_reads(void **state)
 }
 
 /*
+ * A peeked message stays in the ring until release, whatever comes between:
+ * peek again, recv, read (in part, then peek shows the rest and release
+ * takes it), and its space goes back to the producer only at release (a
+ * full ring stays full while the first message is peeked).  Peek moves the
+ * consumer's position past the frame and every other call moves it back:
+ * each of these got the next message instead if one did not.
+ */
+static void test_peeked_message_stays_until_release(void **state)
+{
+        char big[1000] = { 0 }, out[64];
+        const void *v;
+        struct pair x;
+        struct t_leak l;
+        int sent = 0;
+
+        (void)state;
+        t_leak_begin(&l);
+        pair_open(&x, 4096, 0);
+        assert_int_equal(brd_ring_send(x.p, "first", 5, 0), 0);
+        assert_int_equal(brd_ring_send(x.p, "second", 6, 0), 0);
+        assert_int_equal(brd_ring_peek(x.c, &v, 0), 5);
+        assert_int_equal(brd_ring_peek(x.c, &v, 0), 5);
+        assert_memory_equal(v, "first", 5);
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), 5);
+        assert_memory_equal(out, "first", 5);
+        assert_int_equal(brd_ring_release(x.c), -EINVAL);      /* recv took it */
+        assert_int_equal(brd_ring_peek(x.c, &v, 0), 6);
+        assert_int_equal(brd_ring_read(x.c, out, 2, 0), 2);
+        assert_memory_equal(out, "se", 2);
+        assert_int_equal(brd_ring_release(x.c), -EINVAL);      /* read dropped the peek */
+        assert_int_equal(brd_ring_peek(x.c, &v, 0), 4);
+        assert_memory_equal(v, "cond", 4);
+        assert_int_equal(brd_ring_release(x.c), 0);
+        assert_int_equal(brd_ring_peek(x.c, &v, 0), -EAGAIN);
+
+        /* Full: the space of a peeked message is not free before release. */
+        while (brd_ring_send(x.p, big, sizeof(big), 0) == 0)
+                sent++;
+        assert_true(sent >= 3);
+        assert_int_equal(brd_ring_peek(x.c, &v, 0), sizeof(big));
+        assert_int_equal(brd_ring_send(x.p, big, sizeof(big), 0), -EAGAIN);
+        assert_int_equal(brd_ring_peek(x.c, &v, 0), sizeof(big));
+        assert_int_equal(brd_ring_send(x.p, big, sizeof(big), 0), -EAGAIN);
+        assert_int_equal(brd_ring_release(x.c), 0);
+        assert_int_equal(brd_ring_send(x.p, big, sizeof(big), 0), 0);
+        for (int i = 0; i < sent; i++) {
+                assert_int_equal(brd_ring_peek(x.c, &v, 0), sizeof(big));
+                assert_int_equal(brd_ring_release(x.c), 0);
+        }
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), -EAGAIN);
+        pair_close(&x);
+        t_leak_end(&l);
+}
+
+/*
  * The consumer's stats count a message once, whole, whichever call
  * finishes it after read() took a part: recv, peek + release, or read; so
  * they equal the producer's.
@@ -1389,6 +1444,7 @@ int main(void)
                 cmocka_unit_test(test_consumer_close_gives_epipe),
                 cmocka_unit_test(test_stats_exclude_dropped_messages),
                 cmocka_unit_test(test_stream_partial_reads),
+                cmocka_unit_test(test_peeked_message_stays_until_release),
                 cmocka_unit_test(test_stats_count_partly_read_messages_once),
                 cmocka_unit_test(test_copies_at_any_alignment),
                 cmocka_unit_test(test_batching_flush),
