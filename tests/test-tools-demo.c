@@ -225,6 +225,30 @@ static void test_demo_interrupted_in_probe(void **state)
         assert_int_equal(actors_alive(), 0);
 }
 
+/*
+ * An actor that fails before it attaches its rings (the stage here) leaves
+ * its peers nothing to watch: the producer fills its ring and waits, the
+ * consumers wait for data.  The root stops whoever still runs 3 s after
+ * the failure, reports each by name and exits 1, leaving nothing behind.
+ * Before, the demo waited for them for ever.
+ */
+static void test_demo_actor_fails_before_attaching(void **state)
+{
+        static char out[16384];
+        int shm = t_shm_count();
+        int64_t t0 = t_now_ms();
+
+        assert_int_equal(run_brood("demo --bytes 1G --inject fail-stage", out, sizeof(out)), 1);
+        assert_true(t_now_ms() - t0 < 20000);
+        assert_non_null(strstr(out, "stage (pid"));
+        assert_non_null(strstr(out, "failed with exit code 20"));
+        assert_non_null(strstr(out, "brood: demo: producer still running 3 s after an actor "
+                                    "failed: stopping it"));
+        assert_null(strstr(out, "every byte verified"));
+        assert_int_equal(t_shm_count(), shm);
+        assert_int_equal(actors_alive(), 0);
+}
+
 /* getopt names the program "brood CMD" in its messages, for every command. */
 static void test_getopt_names_the_command(void **state)
 {
@@ -313,6 +337,7 @@ int main(void)
                 cmocka_unit_test(test_demo_bytes_rounded_up),
                 cmocka_unit_test(test_demo_limits),
                 cmocka_unit_test(test_demo_interrupted_in_probe),
+                cmocka_unit_test(test_demo_actor_fails_before_attaching),
                 cmocka_unit_test(test_getopt_names_the_command),
                 cmocka_unit_test(test_version_and_help),
                 cmocka_unit_test_setup_teardown(test_write_error_fails, t_leak_setup,

@@ -40,6 +40,10 @@
 #define DEMO_POOL_SIZE (4u << 20)
 #define DEMO_ROWS 8192
 #define DEMO_XFORM 0xa5a5a5a55a5a5a5aULL
+/* After an actor failed, how long the others have to end on their own (a
+ * peer that attached sees the death at once; one whose peer died before
+ * attaching has nothing to watch) before they are stopped. */
+#define DEMO_FAIL_GRACE_MS 3000
 
 enum { ROLE_PRODUCER = 0, ROLE_STAGE = 1, ROLE_CONSUMER = 2 };
 enum { ROW_PROGRESS = 1, ROW_FINAL = 2, ROW_EXPECT = 3, ROW_ERROR = 4 };
@@ -64,6 +68,7 @@ struct demo_cfg {
         uint64_t array_off;
         unsigned index;         /* consumer index in the child */
         pid_t interrupt_pid;    /* --inject interrupt: consumer-0 sends SIGINT here */
+        bool fail_stage;        /* --inject fail-stage: the stage fails before attaching */
 };
 
 /* Message header in front of every payload. */
@@ -228,7 +233,8 @@ static int stage_main(void *arg, struct brd_handle *h, size_t n)
         unsigned c;
         int r, code = 0;
 
-        if (n != 2 + cfg->consumers || actor_open(&a, cfg, ROLE_STAGE, &h[0]) < 0)
+        if (n != 2 + cfg->consumers || cfg->fail_stage ||
+            actor_open(&a, cfg, ROLE_STAGE, &h[0]) < 0)
                 return 20;
         r = brd_ring_attach(&h[1], &in);
         brd_handle_close(&h[1]);
@@ -503,10 +509,12 @@ static void progress_line(struct demo *d, uint64_t t0)
         }
 }
 
-/* Wait for every actor; on Ctrl-C stop them with the ladder. */
+/* Wait for every actor; on Ctrl-C stop them with the ladder, and those
+ * still running DEMO_FAIL_GRACE_MS after one failed too. */
 static int wait_all(struct demo *d, uint64_t t0, int *status)
 {
         unsigned i, left = d->nchild;
+        uint64_t fail_end = 0;
         bool killed = false;
         int r = 0;
 
@@ -536,6 +544,19 @@ static int wait_all(struct demo *d, uint64_t t0, int *status)
                         if (r < 0)
                                 return r;
                         left--;
+                        if (!fail_end && status[map[i]] != 0)
+                                fail_end = now_ns() + DEMO_FAIL_GRACE_MS * 1000000ull;
+                }
+                if (fail_end && left && now_ns() >= fail_end) {
+                        for (i = 0; i < d->nchild; i++) {
+                                if (status[i] != -1)
+                                        continue;
+                                fprintf(stderr, "brood: demo: %s still running %d s after an "
+                                        "actor failed: stopping it\n", d->name[i],
+                                        DEMO_FAIL_GRACE_MS / 1000);
+                                brd_child_stop(d->child[i], 500, &status[i]);
+                        }
+                        return 0;
                 }
                 if (d->inject && !killed) {
                         /* --inject kill-consumer: SIGKILL consumer-1 once data flows. */
@@ -733,7 +754,10 @@ static int usage(FILE *f)
                    "  --inject kill-consumer   (testing) SIGKILL consumer-1 once data flows\n"
                    "                           (--actors 2 or more)\n"
                    "  --inject interrupt       (testing) consumer-0 sends brood a SIGINT\n"
-                   "                           during the round-trip probe\n");
+                   "                           during the round-trip probe\n"
+                   "  --inject fail-stage      (testing) the stage fails before it attaches\n"
+                   "                           its rings: its peers are stopped after %d s\n",
+                   DEMO_FAIL_GRACE_MS / 1000);
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
 }
 
@@ -805,9 +829,11 @@ int cmd_demo(int argc, char **argv)
                                 d.inject = optarg;
                         else if (!strcmp(optarg, "interrupt"))
                                 inject_interrupt = true;
+                        else if (!strcmp(optarg, "fail-stage"))
+                                d.cfg.fail_stage = true;
                         else
-                                return bad_usage("--inject must be kill-consumer or interrupt, "
-                                                 "not '%s'", optarg);
+                                return bad_usage("--inject must be kill-consumer, interrupt or "
+                                                 "fail-stage, not '%s'", optarg);
                         break;
                 case 'h':
                         return usage(stdout);
