@@ -1,7 +1,9 @@
 #!/bin/sh
 # Installs the Debian packages brood needs to build and test, if any is missing.
 # Sourced by scripts/demo.sh and scripts/test.sh.
-BRD_PKGS="meson ninja-build gcc clang pkg-config libatomic-ops-dev libcmocka-dev python3 gnuplot-nox"
+# libclang-rt-14-dev: the sanitizer runtimes, only a Recommends of clang's
+# packages (not installed with --no-install-recommends).
+BRD_PKGS="meson ninja-build gcc clang libclang-rt-14-dev pkg-config libatomic-ops-dev libcmocka-dev python3 gnuplot-nox"
 brd_missing=""
 for p in $BRD_PKGS; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

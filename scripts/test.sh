@@ -46,11 +46,14 @@ setup() {   # setup <builddir> <meson setup args...>, with the compiler $CC
         # A directory this script did not set up with $CC (another compiler,
         # options of someone's own) is made again: meson configure cannot
         # change the compiler, and the three builds must be what they say.
+        # meson says why it failed on stdout: shown only then.
         if [ -f "$dir/build.ninja" ] && [ "$(cat "$dir/.brood-cc" 2>/dev/null)" = "$CC" ]; then
-                meson configure "$dir" "$@" >/dev/null || { broken "$dir"; return 1; }
+                out=$(meson configure "$dir" "$@" 2>&1) ||
+                        { printf '%s\n' "$out" | tail -n 20; broken "$dir"; return 1; }
         else
                 rm -rf "$dir"
-                meson setup "$dir" "$@" >/dev/null || { broken "$dir"; return 1; }
+                out=$(meson setup "$dir" "$@" 2>&1) ||
+                        { printf '%s\n' "$out" | tail -n 20; broken "$dir"; return 1; }
                 echo "$CC" >"$dir/.brood-cc"
         fi
         ninja -C "$dir" || { broken "$dir"; return 1; }
