@@ -458,7 +458,9 @@ static int child_prelude(struct brd_fsrv_req *q, bool exec)
         /* On the stack (2 KiB), not in the request: the child then writes
          * no heap page, each of which would cost it a copy-on-write fault. */
         int src[BRD_CHILD_MAX_MOVES], wait[BRD_CHILD_MAX_MOVES];
-        const char *name = o->name ? o->name : q->comm;
+        /* An empty name is none: kept, it would leave the forkserver
+         * thread's ("brd-fsrv"), which the child must never carry. */
+        const char *name = o->name && o->name[0] ? o->name : q->comm;
         struct sigaction dfl;
 
         if (q->crash_stage == BRD__CRASH_AFTER_CLONE)

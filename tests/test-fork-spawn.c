@@ -1305,7 +1305,9 @@ static void *start_named(void *arg)
 
 static void test_fork_name_defaults_to_process(void **state)
 {
-        static const char *names[] = { NULL, "brd-t-named" };   /* static: see opts.arg */
+        /* "" is no name either (it left the forkserver thread's). */
+        static const char *names[] = { NULL, "brd-t-named", "" };
+        static const char *want[] = { NULL, "brd-t-named", NULL };      /* static: see opts.arg */
         struct start_arg a = { 0 };
         struct brd_child *c;
         struct t_leak l;
@@ -1319,8 +1321,8 @@ static void test_fork_name_defaults_to_process(void **state)
         assert_int_equal(pthread_create(&t, NULL, start_named, &a), 0);
         assert_int_equal(pthread_join(t, NULL), 0);
         assert_int_equal(a.r, 0);
-        for (i = 0; i < 2; i++) {
-                struct brd_spawn_opts o = { .fn = fn_check_comm, .arg = (void *)names[i],
+        for (i = 0; i < 3; i++) {
+                struct brd_spawn_opts o = { .fn = fn_check_comm, .arg = (void *)want[i],
                                             .name = names[i] };
 
                 assert_int_equal(brd_fsrv_spawn(a.fs, &o, &c), 0);

@@ -104,13 +104,16 @@ struct brd_spawn_opts {
          * it needs before it creates a thread.  Spawning from the main thread,
          * &local is fine. */
         void *arg;
-        char *const *argv;              /* exec mode: argv[0] is a path, or a name looked up in PATH */
+        /* Exec mode: argv[0] is a path, or a name without '/' looked up in
+         * this process's PATH as execvp() does, so a file found there that
+         * the kernel cannot run (-ENOEXEC with a path) runs under /bin/sh. */
+        char *const *argv;
         char *const *envp;              /* exec mode: the environment; NULL = this process's environ */
         const struct brd_handle *handles; /* borrowed: the only fds, beside stdio, the child keeps */
         size_t nhandles;                /* 0..BRD_HANDLE_MAX_BATCH */
-        /* Fork mode: the child's process name (comm, 15 bytes); NULL = this
-         * process's name (its main thread's, as at brd_fsrv_start()), never
-         * the forkserver thread's.  Exec mode: ignored, execve() names the
+        /* Fork mode: the child's process name (comm, 15 bytes); NULL or "" =
+         * this process's name (its main thread's, as at brd_fsrv_start()),
+         * never the forkserver thread's.  Exec mode: ignored, execve() names the
          * process after the program's file. */
         const char *name;
         unsigned flags;                 /* enum brd_spawn_flags */
