@@ -176,14 +176,16 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  * unknown flags, a malformed handle, too many handles; exec mode also needs
  * known handle kinds); -EBADF when a handle's fd is not open; -ENOTSUP on
  * a forkserver inherited through fork();
- * -ESHUTDOWN once brd_fsrv_stop() has begun; -EAGAIN/-ENOMEM/-EMFILE when the
- * child or a resource for it cannot be created (-EMFILE also when
+ * -ESHUTDOWN once brd_fsrv_stop() has begun; -EAGAIN/-ENOMEM/-EMFILE/-ENFILE
+ * when the child or a resource for it cannot be created (-EMFILE also when
  * RLIMIT_NOFILE is below 5 + its fd count: the child briefly holds fds
  * 0..3 + that count, its report pipe among them, and one spare; how many
  * fds this process has open does not matter, the child closes them first);
  * the child's own -errno when its setup or execve failed (e.g. -ENOENT,
- * -EACCES); -ECHILD when the child died before fn/execve.  On every failure the child, if one was created, has
- * been reaped: no zombie, no fd left.
+ * -EACCES); -ECHILD when the child died before fn/execve, or its report
+ * could not be read (then it is killed).  On every failure the child, if
+ * one was created, has been reaped: no zombie, no fd left (but for one an
+ * LSM keeps SIGKILL from, see brd_child_free()).
  * Concurrency: any number of threads at once; requests are served in order by
  * the one thread.  Fork: the child's handles are copies, the caller still
  * owns and closes its own.
