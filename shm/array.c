@@ -238,7 +238,9 @@ static int writer_indices(const struct brd_array *a, uint64_t *ret_f, uint64_t *
 {
         uint64_t f = AO_load(&a->h->first), l = AO_load(&a->h->last);
 
-        if (f > l || l - f > a->capacity || (!(a->flags & BRD_ARRAY_RING) && l > a->capacity))
+        /* A ring's last near 2^64 (never reached by pushes) would wrap l + n. */
+        if (f > l || l - f > a->capacity || (!(a->flags & BRD_ARRAY_RING) && l > a->capacity) ||
+            l > UINT64_MAX - a->capacity)
                 return -EBADMSG;
         *ret_f = f;
         *ret_l = l;
@@ -447,8 +449,10 @@ BRD_EXPORT int brd_array_destroy(struct brd_array *a)
                 return r;
         }
         /* The block is no longer ours once another process freed it (the
-         * array destroyed there): write nothing into it, close our view. */
-        if (brd__pool_block_size(a->pool, a->off) < 0) {
+         * array destroyed there), nor once the pool handed it out again:
+         * write nothing into it, close our view. */
+        if (brd__pool_block_size(a->pool, a->off) < 0 || a->h->magic != BRD_ARRAY_MAGIC ||
+            a->h->block_off != a->off) {
                 free(a);
                 return -EINVAL;
         }

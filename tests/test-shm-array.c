@@ -336,11 +336,43 @@ static void test_array_open_validation(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * A second handle of an array destroyed through the first, its block since
+ * handed out again by the pool: destroy through it is -EINVAL and leaves
+ * the new owner's block alone (it freed that block and wrote into it).
+ */
+static void test_array_stale_destroy(void **state)
+{
+        struct brd_array *a, *b;
+        struct brd_pool *p;
+        struct t_leak l;
+        uint64_t off;
+        int64_t blk;
+        char *q;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        assert_int_equal(brd_array_create(p, 16, 100, 0, 0, &a), 0);
+        off = brd_array_offset(a);
+        assert_int_equal(brd_array_open(p, off, &b), 0);
+        assert_int_equal(brd_array_destroy(a), 0);
+        blk = brd_pool_alloc(p, 100 * 16);
+        assert_int_equal(blk, (int64_t)off);    /* the same block, someone else's now */
+        q = brd_pool_ptr(p, (uint64_t)blk);
+        memset(q, 0x5a, 64);
+        assert_int_equal(brd_array_destroy(b), -EINVAL);
+        assert_int_equal(q[0], 0x5a);
+        assert_int_equal(brd_pool_free(p, (uint64_t)blk), 0);   /* still live: ours to free */
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
 static void test_array_hostile_indices(void **state)
 {
         struct row out[8], in[1];
-        struct brd_array *a;
-        struct brd_array_hdr *h;
+        struct brd_array *a, *r4;
+        struct brd_array_hdr *h, *h4;
         struct brd_pool *p;
         struct t_leak l;
         uint64_t off;
@@ -380,6 +412,17 @@ static void test_array_hostile_indices(void **state)
         assert_int_equal(brd_array_push(a, in, 1), -EBADMSG);
         assert_int_equal(AO_load(&h->last), 0);
         brd_array_close(a);
+        /* A ring's indices near 2^64, where a push's last would wrap: the
+         * push finds them and writes nothing. */
+        assert_int_equal(brd_array_create(p, sizeof(struct row), 4, 0, BRD_ARRAY_RING, &r4), 0);
+        h4 = hdr_of(r4, p);
+        AO_store(&h4->first, UINT64_MAX - 2);
+        AO_store(&h4->last, UINT64_MAX);
+        assert_int_equal(brd_array_push(r4, in, 1), -EBADMSG);
+        assert_true(AO_load(&h4->first) == UINT64_MAX - 2 && AO_load(&h4->last) == UINT64_MAX);
+        AO_store(&h4->first, 0);
+        AO_store(&h4->last, 0);
+        assert_int_equal(brd_array_destroy(r4), 0);
         /* A writer that died mid-prepend leaves seq odd: readers still return. */
         assert_int_equal(brd_array_open(p, off, &a), 0);
         AO_store(&h->last, 1);
@@ -929,6 +972,7 @@ int main(void)
                 cmocka_unit_test(test_array_ring_overwrites_oldest),
                 cmocka_unit_test(test_array_bulk_rows_odd_alignment),
                 cmocka_unit_test(test_array_open_validation),
+                cmocka_unit_test(test_array_stale_destroy),
                 cmocka_unit_test(test_array_hostile_indices),
                 cmocka_unit_test(test_array_writer_reader_linear_300k),
                 cmocka_unit_test(test_array_writer_reader_ring_300k),

@@ -402,7 +402,9 @@ uint64_t brd_array_last(const struct brd_array *a);
  * becomes; brd_array_open() validates it again for a new handle);
  * -ETIMEDOUT when the writer lock stayed held for 2 s
  * (CLOCK_MONOTONIC) by a live holder: a peer that is stopped (SIGSTOP, a
- * debugger) or hostile, or a lock word scribbled to name a live process.
+ * debugger) or hostile, a lock word scribbled to name a live process, or a
+ * writer copying that many bytes (the lock is held for the copy: writers
+ * of gigabytes at once starve the others).
  * Nothing is written then, indices unchanged; the call may be retried.
  * With BRD_ARRAY_RING, first advances past the rows overwritten.
  * Concurrency: any thread of any process; writers take turns through the
@@ -434,7 +436,10 @@ int brd_array_prepend(struct brd_array *a, const void *rows, size_t n);
  * read.  Normally it is exact (the array held exactly those rows at that
  * instant); if a ring writer keeps overwriting the oldest rows of the copy,
  * after a few retries it returns the newest rows it can prove were not
- * overwritten (fewer than asked, *ret_first tells).
+ * overwritten (fewer than asked, *ret_first tells).  Against prepends that
+ * keep moving first (or a writer that died moving it), after a few retries
+ * it returns the rows from the first it read: whole rows, but maybe not
+ * the ones a prepend added meanwhile (0 rows included).
  * Concurrency: any number of readers beside the writer; never blocks it.
  */
 ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void *rows, size_t max_rows);
@@ -450,7 +455,8 @@ void brd_array_close(struct brd_array *a);
  * nothing changed) or -EBADMSG (the pool is poisoned, see brd_pool_alloc()): the
  * block is not given back and @a stays open, its rows intact; call again,
  * or brd_array_close() it.  -EINVAL when the block is no longer
- * live (another process destroyed the array), -EBADF where the pool is
+ * live or no longer this array's (another process or handle destroyed it;
+ * the pool may have handed it out again), -EBADF where the pool is
  * gone (brd_pool_create()), -EXDEV in another pid namespace (as
  * brd_array_push()): then it only closes this process's view.
  * Concurrency: while it runs, brd_array_open() of the array's offset may
