@@ -127,16 +127,18 @@ struct brd_ring {
          * A frame is at most cap / 2 + 8 <= 2^31 + 8 bytes, a payload at
          * most 2^31, and a reservation's gap an alignment (below 4 KiB + 8)
          * or, for an early wrap, the rest of a lap (see resv_valid()).
-         * The peeked frame stays here, not in the wipe-on-fork page: a
-         * check there through a pointer cost recv ~0.2 ns (measured), and
-         * release keeps its token check instead.  While it is set, pos is
-         * past that frame already (ring_unpeek()).
+         * The peeked frame stays here, not in the wipe-on-fork page, where
+         * recv would reach it through a pointer (a store per message there
+         * cost recv ~0.2 ns when recv cleared it, measured; recv now only
+         * checks it); release keeps its token check instead.  While it is
+         * set, pos is past that frame already (ring_unpeek()).
          */
         uint64_t peek;                  /* frame bytes << 32 | payload bytes (all, for the
                                          * stats: read() counts a message it finishes); 0: none */
         uint64_t resv_own;              /* the reservation without a wipe-on-fork page */
-        uint64_t rd_off;                /* bytes of the frame at pos that read() consumed */
-        struct brd__release rel;        /* consumer: line release (cons_advance);
+        uint64_t rd_off;                /* bytes of the frame at pos (before it, while
+                                         * peeked) that read() consumed */
+        struct brd__release rel;        /* consumer: line release (cons_done());
                                          * producer: streaming stores (prod_copy) */
         /* Lag (brd__ring_lag_wait, cons_lag). */
         uint64_t lag_bytes;             /* how far ahead the other side may get: cap / 8, <= 32 KiB */

@@ -953,7 +953,7 @@ static inline int cons_frame(struct brd_ring *r, bool wait, int timeout_ms, int6
         }
 }
 
-/* cons_advance()'s answer when only the line release's epoch is over:
+/* cons_done()'s answer when only the line release's epoch is over:
  * nonzero, and no SLEEPING bit (nothing to ring). */
 #define CONS_TODO_EPOCH ((uint64_t)BRD_RING_ST_SLEEPING << 1)
 
@@ -996,7 +996,7 @@ static inline uint64_t cons_advance(struct brd_ring *r, uint64_t size, uint64_t 
 }
 
 
-/* What cons_advance() left (@todo): end the line release's epoch if it is
+/* What cons_done() left (@todo): end the line release's epoch if it is
  * over, ring the producer if it sleeps; returns @ret for the caller. */
 static RING_SLOW ssize_t cons_after(struct brd_ring *r, uint64_t todo, ssize_t ret)
 {
@@ -1019,7 +1019,8 @@ static inline void cons_consume(struct brd_ring *r, uint64_t size, uint64_t byte
  * The fast path of a receive, shared by recv and peek: every entry check of
  * the call and a whole message frame that the cached tail already shows,
  * none of it read yet (a frame read() has begun takes the slow path, which
- * checks its length against what was read).
+ * checks its length against what was read; so does a peeked frame, which
+ * pos is past: ring_unpeek()).
  * false: take the slow path (cons_frame() may skip PAD frames, refresh the
  * tail, lag and wait, and redoes the checks in order).  The frame word is
  * fetched once here; the slow path fetches and validates its own copy.
@@ -1158,9 +1159,9 @@ RING_API RING_HOT ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg
          * pos moves past the frame here, not in release: the next peek's
          * frame then follows from this call's store of pos, where release's
          * store of it (from the word stored here) put a second store-to-load
-         * hand-off on the consumer's critical path (8 B messages, one CPU:
-         * peek + release 3.6 -> 2.8 ns; CPUs far apart: 0.87 -> 0.95 of
-         * recv's rate, measured).  Space is handed back only by release. */
+         * hand-off on the consumer's critical path (8 B messages, CPUs far
+         * apart: 0.88 -> 0.92 of recv's rate, and 112 -> 116 M/s in
+         * ring-bench, measured).  Space is handed back only by release. */
         r->peek = size << 32 | len;
         *ret_msg = payload(r, r->pos + BRD_RING_FRAME_HDR);
         r->pos += size;

@@ -346,6 +346,19 @@ int brd__ring_gone(struct brd_ring *r, bool died)
  * brd__ring_wait()'s work.  *@drained: an epoll_wait() of ours took what the
  * set showed of the doorbell (a drain, or a wake-up).
  */
+/* The wait found the peer dead: whatever it committed before dying is
+ * ours first (0: ready), then its death is the answer for good. */
+static int wait_peer_dead(struct brd_ring *r, uint64_t end)
+{
+        int e = ring_ready(r, end);
+
+        if (e) {
+                ring_disarm(r);
+                return e < 0 ? e : 0;
+        }
+        return brd__ring_gone(r, true);
+}
+
 static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline,
                            bool *drained)
 {
@@ -502,15 +515,8 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                         ring_disarm(r);
                         return e;
                 }
-                if (e > 0) {
-                        /* Dead: whatever it committed before dying is ours. */
-                        e = ring_ready(r, end);
-                        if (e) {
-                                ring_disarm(r);
-                                return e < 0 ? e : 0;
-                        }
-                        return brd__ring_gone(r, true);
-                }
+                if (e > 0)
+                        return wait_peer_dead(r, end);
                 if (timeout_ms == 0) {
                         if (!AO_load(&r->fd_used)) {
                                 ring_disarm(r);
@@ -575,11 +581,8 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                         /* A wait as short as its futex phase never slept on
                          * the pidfd: look at it before a timeout, or a dead
                          * peer would answer -ETIMEDOUT for good. */
-                        if (!e && (e = brd__ring_peer_probe(r)) > 0) {
-                                e = ring_ready(r, end);
-                                if (!e)
-                                        return brd__ring_gone(r, true);
-                        }
+                        if (!e && (e = brd__ring_peer_probe(r)) > 0)
+                                return wait_peer_dead(r, end);
                         ring_disarm(r);
                         if (e)
                                 return e < 0 ? e : 0;
@@ -590,7 +593,9 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
 
 /*
  * brd_ring_fd() promises POLLIN until a call with timeout 0 answered
- * -EAGAIN, and only that answer leaves the endpoint armed.  Every other way
+ * -EAGAIN, and only that answer leaves the endpoint armed (a read() that
+ * brd__ring_stop_due() stops with -EAGAIN drained nothing: the fd stays
+ * readable).  Every other way
  * out of a wait that took the doorbell's showing (the re-check found
  * progress, a wake-up, a timeout, an interrupt) can leave with the arm gone
  * and nothing left in the set, while the peer rings no more for what it

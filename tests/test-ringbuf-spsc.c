@@ -665,6 +665,13 @@ static void test_peeked_message_stays_until_release(void **state)
         assert_memory_equal(v, "cond", 4);
         assert_int_equal(brd_ring_release(x.c), 0);
         assert_int_equal(brd_ring_peek(x.c, &v, 0), -EAGAIN);
+        /* A recv too small for the peeked message leaves it, drops the peek. */
+        assert_int_equal(brd_ring_send(x.p, "third", 5, 0), 0);
+        assert_int_equal(brd_ring_peek(x.c, &v, 0), 5);
+        assert_int_equal(brd_ring_recv(x.c, out, 2, 0), -EMSGSIZE);
+        assert_int_equal(brd_ring_release(x.c), -EINVAL);
+        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), 5);
+        assert_memory_equal(out, "third", 5);
 
         /* Full: the space of a peeked message is not free before release. */
         while (brd_ring_send(x.p, big, sizeof(big), 0) == 0)

@@ -305,7 +305,9 @@ int     brd_ring_commit(struct brd_ring *r, size_t len);
  * @timeout_ms: how long to wait for a message
  * Return: its length; errors as brd_ring_recv() (never -EMSGSIZE).  The
  * message stays in the ring until brd_ring_release(); peeking again returns
- * the same one.  The view points into shared memory the producer could
+ * the same one.  A recv or read before the release takes it as the next
+ * message (recv's -EMSGSIZE included, which leaves it in the ring) and
+ * drops the peek: release then answers -EINVAL.  The view points into shared memory the producer could
  * overwrite if it were hostile: copy what you validate.  If brd_ring_read()
  * consumed part of the message, the view starts after that part.
  */

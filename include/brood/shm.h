@@ -84,11 +84,12 @@ int brd_seg_open(const char *name, struct brd_seg **ret_seg);
  * @h: a BRD_HANDLE_SEG handle, borrowed (its fd is dup'ed)
  * @ret_seg: the segment; untouched on failure
  *
- * Validates before it maps: a regular file on tmpfs/hugetlbfs, at least
- * h->size bytes long, and (for a memfd, even one whose handle claims
- * BRD_SEG_NAMED) sealed against shrink and grow.
+ * Validates before it maps: a regular file on tmpfs (not hugetlbfs), at
+ * least h->size bytes long (after its seals are read: they fix the size),
+ * and (for a memfd, even one whose handle claims BRD_SEG_NAMED) sealed
+ * against shrink and grow.  Maps h->size bytes, whatever the file's size.
  * Return: 0; -EINVAL on a malformed handle or an fd of the wrong type (pipe,
- * socket, disk file); -EBADMSG if the file is smaller than declared or its
+ * socket, disk file, hugetlbfs); -EBADMSG if the file is smaller than declared or its
  * seals are missing; -EACCES for a named segment of another user or with
  * group/other access; -EPERM for a named segment another process created
  * while the SIGBUS guard is not installed (brd_seg_sigbus_guard());
@@ -455,8 +456,9 @@ void brd_array_close(struct brd_array *a);
  * nothing changed) or -EBADMSG (the pool is poisoned, see brd_pool_alloc()): the
  * block is not given back and @a stays open, its rows intact; call again,
  * or brd_array_close() it.  -EINVAL when the block is no longer
- * live or no longer this array's (another process or handle destroyed it;
- * the pool may have handed it out again), -EBADF where the pool is
+ * live or holds no array any more (another process or handle destroyed it;
+ * the pool may have handed it out again: a new array made there since is
+ * not told apart, and is destroyed), -EBADF where the pool is
  * gone (brd_pool_create()), -EXDEV in another pid namespace (as
  * brd_array_push()): then it only closes this process's view.
  * Concurrency: while it runs, brd_array_open() of the array's offset may
