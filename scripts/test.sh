@@ -64,10 +64,12 @@ CC=gcc setup build -Dwerror=true -Db_sanitize=none -Ddebug_checks=false && run b
 echo "== clang ASan+UBSan build, with the debug checks"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+# The sanitizers run the code 2-5x slower: 3x the time limits (no timing
+# bound inside a test moves).
 CC=clang setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
-        -Dc_args=-fno-sanitize-recover=undefined -Ddebug_checks=true && run build-asan
+        -Dc_args=-fno-sanitize-recover=undefined -Ddebug_checks=true && run build-asan -t 3
 echo "== clang ThreadSanitizer build (the threads-only ring test)"
-CC=clang setup build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false && run build-tsan --suite tsan
+CC=clang setup build-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false && run build-tsan --suite tsan -t 3
 echo
 why=$(printf '%s' "$why" | grep -v '^$')
 if [ "$failed" -gt 0 ] && [ -n "$why" ]; then
