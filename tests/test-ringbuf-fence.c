@@ -377,6 +377,44 @@ static int child_send_then_die(struct brd_handle *h, int go_fd, int idle_ms,
         return 13;
 }
 
+/* The consumer's side of the next tests: no pidfd to be had, and a child
+ * producer (child_send_then_die()) that dies when told on go. */
+struct doomed {
+        volatile int64_t *death_ns;
+        struct brd_ring *r;
+        struct t_leak l;
+        int go;                         /* write a byte: the producer dies */
+        pid_t pid;
+};
+
+static void doomed_start(struct doomed *d, int idle_ms)
+{
+        struct brd_handle hp, hc;
+        int go[2];
+
+        t_leak_begin(&d->l);
+        d->death_ns = t_shared_page();
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        pidfd_fail = true;
+        d->pid = t_ring_fork(8192, 0, &hp, &hc, false, &d->r);
+        if (d->pid == 0) {
+                close(go[1]);
+                _exit(child_send_then_die(&hp, go[0], idle_ms, d->death_ns));
+        }
+        close(go[0]);
+        d->go = go[1];
+}
+
+static void doomed_end(struct doomed *d)
+{
+        pidfd_fail = false;
+        assert_int_equal(t_wait_child(d->pid), 128 + SIGKILL);
+        brd_ring_close(d->r);
+        close(d->go);
+        t_shared_page_free((void *)d->death_ns);
+        t_leak_end(&d->l);
+}
+
 /*
  * Where no pidfd can be had, a poll()-driven consumer still learns of a
  * death within 100 ms: its set holds a timer then, which its last -EAGAIN
@@ -385,34 +423,21 @@ static int child_send_then_die(struct brd_handle *h, int go_fd, int idle_ms,
  */
 static void test_poll_sees_death_without_pidfd(void **state)
 {
-        volatile int64_t *death_ns;
         struct pollfd pf = { .events = POLLIN };
-        struct brd_handle hp, hc;
-        struct brd_ring *r;
-        struct t_leak l;
         uint32_t v, got = 0;
-        int go[2], polls = 0;
+        struct doomed d;
         int64_t told = 0;
+        int polls = 0;
         ssize_t n;
-        pid_t pid;
 
         (void)state;
-        t_leak_begin(&l);
-        death_ns = t_shared_page();
-        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
-        pidfd_fail = true;
-        pid = t_ring_fork(8192, 0, &hp, &hc, false, &r);
-        if (pid == 0) {
-                close(go[1]);
-                _exit(child_send_then_die(&hp, go[0], 0, death_ns));
-        }
-        close(go[0]);
-        pf.fd = brd_ring_fd(r);
+        doomed_start(&d, 0);
+        pf.fd = brd_ring_fd(d.r);
         assert_true(pf.fd >= 0);
         for (;;) {
                 assert_int_equal(poll(&pf, 1, 10000), 1);
                 polls += told != 0;
-                while ((n = brd_ring_recv(r, &v, sizeof(v), 0)) >= 0) {
+                while ((n = brd_ring_recv(d.r, &v, sizeof(v), 0)) >= 0) {
                         assert_int_equal(n, sizeof(v));
                         assert_int_equal(v, got);
                         got++;
@@ -423,21 +448,16 @@ static void test_poll_sees_death_without_pidfd(void **state)
                  * found it: now it dies, while we are in poll(). */
                 if (got == 3 && !told) {
                         told = t_now_ns();
-                        assert_int_equal(write(go[1], "x", 1), 1);
+                        assert_int_equal(write(d.go, "x", 1), 1);
                 }
         }
         assert_int_equal(n, -ECONNRESET);
         assert_int_equal(got, 3);
-        assert_true(*death_ns > 0);
-        assert_true(t_now_ns() - *death_ns <= 100 * 1000000LL);
+        assert_true(*d.death_ns > 0);
+        assert_true(t_now_ns() - *d.death_ns <= 100 * 1000000LL);
         /* Woken by a timer of 20 ms, not spinning. */
         assert_true(polls <= (t_now_ns() - told) / 20000000 + 3);
-        pidfd_fail = false;
-        assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
-        brd_ring_close(r);
-        close(go[1]);
-        t_shared_page_free((void *)death_ns);
-        t_leak_end(&l);
+        doomed_end(&d);
 }
 
 static void on_alarm(int sig)
@@ -448,53 +468,34 @@ static void on_alarm(int sig)
 /*
  * Where no pidfd can be had, signals coming faster than the polled death
  * check's 20 ms (an interval timer of 2 ms, SA_RESTART) into the epoll
- * sleep still leave that check its turn: the consumer answers -ECONNRESET soon after the death.  Before, each
- * signal went back to sleep before the check, and the call slept to its
- * 3 s timeout (-ETIMEDOUT).
+ * sleep still leave that check its turn: the consumer answers -ECONNRESET
+ * soon after the death.  Before, each signal went back to sleep before the
+ * check, and the call slept to its 3 s timeout (-ETIMEDOUT).
  */
 static void test_signals_hide_no_death_without_pidfd(void **state)
 {
         struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART }, old;
         struct itimerval on = { { 0, 2000 }, { 0, 2000 } }, off = { { 0, 0 }, { 0, 0 } };
-        volatile int64_t *death_ns;
-        struct brd_handle hp, hc;
-        struct brd_ring *r;
-        struct t_leak l;
+        struct doomed d;
         uint32_t v;
-        int go[2];
         ssize_t n;
-        pid_t pid;
 
         (void)state;
-        t_leak_begin(&l);
-        death_ns = t_shared_page();
-        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
-        pidfd_fail = true;
-        pid = t_ring_fork(8192, 0, &hp, &hc, false, &r);
-        if (pid == 0) {
-                close(go[1]);
-                _exit(child_send_then_die(&hp, go[0], 100, death_ns));
-        }
-        close(go[0]);
+        doomed_start(&d, 100);
         for (uint32_t i = 0; i < 3; i++) {
-                assert_int_equal(brd_ring_recv(r, &v, sizeof(v), 10000), sizeof(v));
+                assert_int_equal(brd_ring_recv(d.r, &v, sizeof(v), 10000), sizeof(v));
                 assert_int_equal(v, i);
         }
         assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
         assert_int_equal(setitimer(ITIMER_REAL, &on, NULL), 0);
-        assert_int_equal(write(go[1], "x", 1), 1);
-        n = brd_ring_recv(r, &v, sizeof(v), 3000);
+        assert_int_equal(write(d.go, "x", 1), 1);
+        n = brd_ring_recv(d.r, &v, sizeof(v), 3000);
         assert_int_equal(setitimer(ITIMER_REAL, &off, NULL), 0);
         assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
         assert_int_equal(n, -ECONNRESET);
-        assert_true(*death_ns > 0);
-        assert_true(t_now_ns() - *death_ns <= 1000 * 1000000LL);
-        pidfd_fail = false;
-        assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
-        brd_ring_close(r);
-        close(go[1]);
-        t_shared_page_free((void *)death_ns);
-        t_leak_end(&l);
+        assert_true(*d.death_ns > 0);
+        assert_true(t_now_ns() - *d.death_ns <= 1000 * 1000000LL);
+        doomed_end(&d);
 }
 
 int main(void)
