@@ -17,12 +17,18 @@
  *
  * Every named mapping has a slot in a fixed table, whatever the guard's
  * state: the handler cannot take locks or walk the registry, so it reads
- * slots with plain atomic loads.  A slot is claimed with a CAS on @used,
- * published by a release store of @addr and withdrawn by storing 0 there
- * before the range is unmapped.
+ * slots with plain atomic loads.  A slot is claimed with a CAS on @used and
+ * filled and emptied under a sequence count (@gen: odd while it changes;
+ * a handler that read it odd, or changed by the time it read the range,
+ * passes the slot by), so that no handler takes one segment's address
+ * with another's size.  The state in @faulted carries the generation it
+ * is of: a handler late for a segment that was closed since cannot claim
+ * the slot's next one, and drop waits for a cover already claimed, before
+ * the range is unmapped: zero pages never land on memory reused meanwhile.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -32,12 +38,15 @@
 
 struct guard_slot {
         AO_t used;              /* claimed */
+        AO_t gen;               /* sequence count: odd while addr and size change */
         AO_t addr;              /* 0: nothing to guard (yet, or any more) */
         AO_t size;
-        AO_t faulted;           /* FAULT_*: the handler put zero pages here */
+        AO_t faulted;           /* gen << 2 | FAULT_*: the handler put zero pages here */
 };
 
 enum { FAULT_NONE, FAULT_MAPPING, FAULT_DONE };
+#define FAULT_STATE(w)  ((w) & 3)
+#define FAULT_WORD(g, state) ((AO_t)(g) << 2 | (state))
 
 static struct guard_slot slots[BRD_SEG_MAX];
 static AO_t slots_high;                         /* slots [0, high) were ever claimed */
@@ -78,19 +87,30 @@ static bool guard_fault(uintptr_t a)
         size_t i, n = AO_load_acquire(&slots_high);
 
         for (i = 0; i < n; i++) {
-                /* Pairs with the release store in brd__guard_add(): size
-                 * is set before addr is published. */
-                uintptr_t base = AO_load_acquire(&slots[i].addr);
-                size_t size = AO_load(&slots[i].size);
+                struct guard_slot *s = &slots[i];
+                /* Pairs with the release stores of gen in slot_fill() and
+                 * brd__guard_drop(). */
+                AO_t g = AO_load_acquire(&s->gen);
+                uintptr_t base = AO_load(&s->addr);
+                size_t size = AO_load(&s->size);
 
-                if (!base || a - base >= size)
+                /* The range read before gen is read again. */
+                AO_nop_read();
+                if ((g & 1) || AO_load(&s->gen) != g || !base || a - base >= size)
                         continue;
-                if (AO_compare_and_swap_full(&slots[i].faulted, FAULT_NONE, FAULT_MAPPING)) {
-                        if (!guard_cover(base, size))
+                if (AO_compare_and_swap_full(&s->faulted, FAULT_WORD(g, FAULT_NONE),
+                                             FAULT_WORD(g, FAULT_MAPPING))) {
+                        if (!guard_cover(base, size)) {
+                                /* The next fault tries again (or dies). */
+                                AO_store_release(&s->faulted, FAULT_WORD(g, FAULT_NONE));
                                 return false;
-                        AO_store_release(&slots[i].faulted, FAULT_DONE);
+                        }
+                        AO_store_release(&s->faulted, FAULT_WORD(g, FAULT_DONE));
+                        return true;
                 }
-                return true;
+                /* Covered or being covered by another thread; or the slot
+                 * moved on to another segment meanwhile: not ours. */
+                return AO_load(&s->faulted) >> 2 == g;
         }
         return false;
 }
@@ -132,9 +152,10 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
         int saved = errno;
 
-        /* si_code > 0: a fault the kernel raised, not a kill() whose
-         * si_addr means nothing. */
-        if (!(si->si_code > 0 && guard_fault((uintptr_t)si->si_addr)))
+        /* BUS_ADRERR: an access past the file's end, what a truncation
+         * causes (not a kill(), whose si_addr means nothing, nor an
+         * alignment or memory error, which zero pages would not cure). */
+        if (!(si->si_code == BUS_ADRERR && guard_fault((uintptr_t)si->si_addr)))
                 chain(sig, si, uc);
         errno = saved;          /* else the access runs again, on zeros */
 }
@@ -188,13 +209,15 @@ void brd__guard_fork_child(void)
 
         for (i = 0; i < n; i++) {
                 uintptr_t base = AO_load(&slots[i].addr);
+                AO_t w = AO_load(&slots[i].faulted);
 
-                if (!base || AO_load(&slots[i].faulted) != FAULT_MAPPING)
+                if (!base || FAULT_STATE(w) != FAULT_MAPPING)
                         continue;
                 /* Not covered: the next fault tries again, and dies of
                  * SIGBUS if it cannot either. */
                 AO_store(&slots[i].faulted,
-                         guard_cover(base, AO_load(&slots[i].size)) ? FAULT_DONE : FAULT_NONE);
+                         FAULT_WORD(w >> 2, guard_cover(base, AO_load(&slots[i].size)) ?
+                                                    FAULT_DONE : FAULT_NONE));
         }
         pthread_mutex_unlock(&install_lock);
 }
@@ -210,14 +233,20 @@ bool brd__guard_on(void)
 
 int brd__guard_add(void *addr, size_t size)
 {
-        AO_t i, high;
+        AO_t i, high, g;
 
         for (i = 0; i < BRD_SEG_MAX; i++) {
                 if (AO_load(&slots[i].used) || !AO_compare_and_swap_full(&slots[i].used, 0, 1))
                         continue;
+                /* Odd while it changes (the full barrier keeps the stores
+                 * below after it), even and released once filled. */
+                g = AO_load(&slots[i].gen) + 1;
+                AO_store(&slots[i].gen, g);
+                AO_nop_full();
                 AO_store(&slots[i].size, size);
-                AO_store(&slots[i].faulted, FAULT_NONE);
-                AO_store_release(&slots[i].addr, (AO_t)addr);
+                AO_store(&slots[i].addr, (AO_t)addr);
+                AO_store(&slots[i].faulted, FAULT_WORD(g + 1, FAULT_NONE));
+                AO_store_release(&slots[i].gen, g + 1);
                 while ((high = AO_load(&slots_high)) <= i &&
                        !AO_compare_and_swap_full(&slots_high, high, i + 1))
                         ;
@@ -228,14 +257,33 @@ int brd__guard_add(void *addr, size_t size)
 
 void brd__guard_drop(int slot)
 {
+        struct guard_slot *s;
+        AO_t g;
+
         if (slot < 0)
                 return;
-        AO_store_release(&slots[slot].addr, 0);
-        AO_store(&slots[slot].faulted, FAULT_NONE);
-        AO_store_release(&slots[slot].used, 0);
+        s = &slots[slot];
+        /* Odd first: a handler from now on passes the slot by.  One that
+         * read it before loses its CAS on faulted to ours, which moves the
+         * word to the next generation; a cover it already claimed is
+         * waited for (it maps over our range, which is unmapped after). */
+        g = AO_load(&s->gen);
+        AO_store(&s->gen, g + 1);
+        AO_nop_full();
+        for (;;) {
+                AO_t w = AO_load_acquire(&s->faulted);
+
+                if (w == FAULT_WORD(g, FAULT_MAPPING))
+                        sched_yield();
+                else if (AO_compare_and_swap_full(&s->faulted, w, FAULT_WORD(g + 2, FAULT_NONE)))
+                        break;
+        }
+        AO_store(&s->addr, 0);
+        AO_store_release(&s->gen, g + 2);
+        AO_store_release(&s->used, 0);
 }
 
 bool brd__guard_faulted(int slot)
 {
-        return slot >= 0 && AO_load_acquire(&slots[slot].faulted) != FAULT_NONE;
+        return slot >= 0 && FAULT_STATE(AO_load_acquire(&slots[slot].faulted)) != FAULT_NONE;
 }

@@ -250,6 +250,24 @@ static void test_other_sigbus_goes_on(void **state)
                 _exit(brd_seg_check(s) == -EFAULT ? 3 : 2);
         }
         assert_int_equal(t_wait_child(pid), 128 + SIGBUS);
+        /* Nor a misaligned access or a memory error in a guarded segment
+         * (queued to ourselves, which the kernel lets a process do with
+         * a fault's si_code): zero pages would not cure them, and taken,
+         * the access would fault again for ever.  Before, they were. */
+        for (int code = 0; code < 2; code++) {
+                pid = fork_default_sigbus();
+                if (pid == 0) {
+                        siginfo_t si = { .si_signo = SIGBUS,
+                                         .si_code = code ? BUS_MCEERR_AR : BUS_ADRALN };
+
+                        si.si_addr = brd_seg_addr(s);
+                        if (brd_seg_sigbus_guard() != 0)
+                                _exit(1);
+                        syscall(SYS_rt_tgsigqueueinfo, getpid(), gettid(), SIGBUS, &si);
+                        _exit(brd_seg_check(s) == -EFAULT ? 3 : 2);
+                }
+                assert_int_equal(t_wait_child(pid), 128 + SIGBUS);
+        }
         pid = fork_default_sigbus();
         if (pid == 0) {
                 signal(SIGBUS, SIG_IGN);

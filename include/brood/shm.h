@@ -163,7 +163,13 @@ int brd_seg_is_inherited(const struct brd_seg *seg);
  * application installs for SIGBUS afterwards replaces the guard (opens and
  * attaches then say -EPERM again); call this again to chain to it (if that
  * handler passes signals back to the guard it replaced, a SIGBUS that
- * neither owns then takes the default action instead of going round).
+ * neither owns then takes the default action instead of going round; the
+ * handler chained to must return or end the process: one that leaves by
+ * siglongjmp() leaves that thread's later SIGBUS to the default action).
+ * Only an access past the file's end (BUS_ADRERR) is covered: an alignment
+ * or memory error goes on as any other SIGBUS.  A segment closed while
+ * its cover is under way in another thread's handler waits for it (its
+ * range is unmapped after, never covered after).
  * Return: 0 (also when already installed); -errno from sigaction.
  * Concurrency: thread-safe.  Fork: a fork()ed child keeps the guard and what
  * it covers; a forkserver child starts with every signal at its default and
