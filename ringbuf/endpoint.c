@@ -495,9 +495,11 @@ BRD_EXPORT int brd_ring_stats(const struct brd_ring *r, struct brd_ring_stats *r
 BRD_EXPORT void brd_ring_close(struct brd_ring *r)
 {
         bool mine;
+        int cancel;
 
         if (!r)
                 return;
+        cancel = ring_nocancel();       /* close() is a cancellation point: none is cut short */
         /* Inherited through fork(): not ours to close; only free our copy
          * (whose held flag, copied from a parent thread, nobody clears). */
         mine = ring_mine(r) && r->fork_gen == brd__fork_gen();
@@ -528,4 +530,5 @@ BRD_EXPORT void brd_ring_close(struct brd_ring *r)
                 ring_wake_peer(r);
         }
         ring_free(r);
+        ring_cancel_restore(cancel);
 }

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -216,13 +217,33 @@ static inline uint64_t ring_pub(const struct brd_ring *r)
         return AO_load(r->own_idx);
 }
 
+/*
+ * No ring call is a cancellation point: a thread cancelled inside one
+ * would leave the endpoint held (close would wait for it for ever), an
+ * interrupt counted or a sleep announced.  The eventfds are read and
+ * written through syscall(), which is none; the waits and close disable
+ * cancellation around what else they call (ring_nocancel()).
+ */
+static inline int ring_nocancel(void)
+{
+        int old;
+
+        (void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+        return old;
+}
+
+static inline void ring_cancel_restore(int old)
+{
+        (void)pthread_setcancelstate(old, NULL);
+}
+
 /* Empty the interrupt eventfd.  It is ours alone (created non-blocking in
- * attach, never in a handle), so a read() of it never blocks. */
+ * attach, never in a handle), so a read of it never blocks. */
 static inline void efd_drain(int fd)
 {
         uint64_t v;
 
-        while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
+        while (syscall(SYS_read, fd, &v, sizeof(v)) < 0 && errno == EINTR)
                 ;
 }
 
@@ -232,7 +253,7 @@ static inline void efd_signal(int fd)
 {
         uint64_t one = 1;
 
-        while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
+        while (syscall(SYS_write, fd, &one, sizeof(one)) < 0 && errno == EINTR)
                 ;
 }
 
@@ -252,7 +273,7 @@ static inline void bell_ring(int fd)
 {
         static const uint64_t zero;
 
-        (void)!write(fd, &zero, sizeof(zero));
+        (void)syscall(SYS_write, fd, &zero, sizeof(zero));
 }
 
 /* futex(2) FUTEX_WAKE of the sleepers on @w; @op_flags: 0 for a word in

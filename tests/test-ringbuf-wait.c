@@ -311,6 +311,62 @@ static void test_timeouts_are_bounded(void **state)
         t_leak_end(&l);
 }
 
+/* ------------------------------------------ pthread_cancel() */
+
+static void *recv_then_testcancel(void *arg)
+{
+        /* Not on this stack: ASan keeps the redzones of frames a cancel
+         * unwinds poisoned, and its own thread exit then trips on them. */
+        static char buf[256];
+        struct call *c = arg;
+
+        __atomic_store_n(&c->tid, gettid(), __ATOMIC_RELEASE);
+        c->ret = brd_ring_recv(c->r, buf, sizeof(buf), -1);
+        __atomic_store_n(&c->t_done, t_now_ms(), __ATOMIC_RELEASE);
+        pthread_testcancel();
+        return NULL;
+}
+
+/*
+ * No ring call is a cancellation point.  A pthread_cancel() of a thread
+ * asleep in recv (in epoll_wait(), which is one) stays pending until the
+ * call ends (here by an interrupt), and the thread then ends at its own
+ * cancellation point, with the endpoint whole: calls work, close returns.
+ * Before, the thread ended inside the wait with the endpoint held, and
+ * close waited for it for ever.
+ */
+static void test_cancelled_thread_leaves_endpoint_whole(void **state)
+{
+        struct t_ring_view f;
+        struct call c = { 0 };
+        struct t_leak l;
+        char buf[8];
+        pthread_t t;
+        void *res;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_view_open(&f, 4096, 0, false);
+        c.r = f.c;
+        c.ret = 1;
+        c.timeout = -1;
+        assert_int_equal(pthread_create(&t, NULL, recv_then_testcancel, &c), 0);
+        wait_sleeping(&f.hdr->cons);
+        while (!__atomic_load_n(&c.tid, __ATOMIC_ACQUIRE))
+                sched_yield();
+        /* Past its futex phase, asleep where a cancel would act. */
+        t_wait_in_syscall(c.tid, SYS_epoll_wait, SYS_epoll_pwait);
+        assert_int_equal(pthread_cancel(t), 0);
+        assert_int_equal(brd_ring_interrupt(f.c), 0);
+        assert_int_equal(pthread_join(t, &res), 0);
+        assert_ptr_equal(res, PTHREAD_CANCELED);
+        assert_int_equal(c.ret, -ECANCELED);
+        assert_int_equal(brd_ring_send(f.p, "x", 1, 0), 0);
+        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), 1);
+        t_ring_view_close(&f);
+        t_leak_end(&l);
+}
+
 /* ------------------------------------------ read() fed empty messages */
 
 struct feeder {
@@ -1647,6 +1703,7 @@ int main(void)
                 cmocka_unit_test(test_spin_budget),
                 cmocka_unit_test(test_timeouts_are_bounded),
                 cmocka_unit_test(test_read_fed_empty_messages),
+                cmocka_unit_test(test_cancelled_thread_leaves_endpoint_whole),
                 cmocka_unit_test(test_idle_timeouts_then_stream),
                 cmocka_unit_test(test_signal_storm_loses_nothing),
                 cmocka_unit_test(test_alarm_storm_send_times_out),

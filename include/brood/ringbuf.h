@@ -422,7 +422,9 @@ int     brd_ring_fd(const struct brd_ring *r);
  * A brd_ring_write() that it stops after some bytes were written returns
  * their count instead and leaves the interrupt pending (latched again, the
  * fd of brd_ring_fd() readable): the next call that would wait consumes it
- * and returns -ECANCELED.
+ * and returns -ECANCELED.  This is what ends a blocked call: no ring call
+ * (close included) is a cancellation point, so a pthread_cancel() of a
+ * thread inside one acts only once the call has returned.
  */
 int     brd_ring_interrupt(struct brd_ring *r);
 
