@@ -330,8 +330,6 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 goto fail;
         }
         r->seq = st / BRD_RING_ST_SEQ1;
-        /* A predecessor of this role may have died armed: not asleep now. */
-        AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1);
 
         e = ring_map(r, r->seg->fd, off);
         if (e < 0)
@@ -366,6 +364,10 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 e = -errno;
                 goto fail;
         }
+        /* Nothing fails from here on.  A predecessor of this role may have
+         * died armed: not asleep now (left as it was by a failed attach,
+         * so that the peer still looks at the sleeper it died as). */
+        AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1);
 
         /* Register for the asymmetric fence: the peer's membarrier then
          * fences us, and our publishes need none (see ring.c's top comment),
