@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -180,9 +181,14 @@ static int ring_map(struct brd_ring *r, int fd, uint64_t off)
         if (e)
                 return e;
         /* Populated out of the lock (every fork() waits for it), both
-         * views. */
-        if (r->flags & BRD_RING_POPULATE)
-                brd__populate(base, 2 * r->cap);
+         * views; only over space the file has (brd_seg_attach()): a
+         * peer's sparse ring of up to 4 GiB would have us allocate it. */
+        if (r->flags & BRD_RING_POPULATE) {
+                struct stat st;
+
+                if (fstat(fd, &st) == 0 && (uint64_t)st.st_blocks * 512 >= off + r->cap)
+                        brd__populate(base, 2 * r->cap);
+        }
         r->data = base;
         p = base + 2 * r->cap;
         if (mprotect(p, r->page, PROT_READ | PROT_WRITE) < 0)

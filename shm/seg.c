@@ -321,6 +321,11 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
                 size = (uint64_t)st.st_size;
         if (size > (uint64_t)SIZE_MAX)
                 return -EFBIG;
+        /* Prefault only space the file has: a brood segment's is all
+         * allocated at create (reserve()), while a peer's sparse file of
+         * any size its handle declares would have us allocate all of it. */
+        if ((flags & BRD_SEG_POPULATE) && (uint64_t)st.st_blocks * 512 < size)
+                flags &= ~(unsigned)BRD_SEG_POPULATE;
         if (named && n > 8 && !strncmp(target, "/dev/shm/", 9)) {
                 /* Unlinked already: it has no name any more. */
                 if (n > 10 && !strcmp(target + n - 10, " (deleted)"))

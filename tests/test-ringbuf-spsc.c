@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
 #include "helpers.h"
 #include <brood/ringbuf.h>
 #include "internal/brd-ring.h"
@@ -284,6 +285,37 @@ static void test_populate_no_faults(void **state)
         assert_int_equal(minor_faults() - f0, 0);
         assert_memory_equal(buf, out, sizeof(buf));
         pair_close(&x);
+        t_leak_end(&l);
+}
+
+/*
+ * POPULATE prefaults only space the ring's file has: holes punched in a
+ * ring's data (as a peer may, the memfd is not write-sealed) stay holes at
+ * the next attach, which would otherwise allocate them all again (a
+ * peer's sparse ring of 4 GiB: all of it).
+ */
+static void test_populate_skips_sparse_file(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *p, *c;
+        struct t_leak l;
+        struct stat st;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(4 << 20, BRD_RING_POPULATE, &hp, &hc), 0);
+        assert_int_equal(brd_ring_attach(&hp, &p), 0);
+        brd_handle_close(&hp);
+        /* The data area: the header's page stays. */
+        assert_int_equal(fallocate(hc.fds[0], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096,
+                                   (off_t)hc.size - 4096), 0);
+        assert_int_equal(brd_ring_attach(&hc, &c), 0);
+        assert_int_equal(fstat(hc.fds[0], &st), 0);
+        assert_true(st.st_blocks * 512 < (1 << 20));
+        brd_handle_close(&hc);
+        assert_int_equal(brd_ring_send(p, "ok", 2, 0), 0);      /* still a ring */
+        brd_ring_close(c);
+        brd_ring_close(p);
         t_leak_end(&l);
 }
 
@@ -1442,6 +1474,7 @@ int main(void)
                 cmocka_unit_test(test_roles_and_sizes),
                 cmocka_unit_test(test_empty_and_full),
                 cmocka_unit_test(test_populate_no_faults),
+                cmocka_unit_test(test_populate_skips_sparse_file),
                 cmocka_unit_test(test_recv_small_buffer_keeps_message),
                 cmocka_unit_test(test_zero_copy),
                 cmocka_unit_test(test_used_reservation_stays_used),

@@ -403,6 +403,25 @@ static void test_attach_roundtrip(void **state)
         assert_ptr_not_equal(brd_seg_addr(a), brd_seg_addr(s));
         assert_int_equal(((unsigned char *)brd_seg_addr(a))[65535], 7);
         brd_seg_close(a);
+        /* A handle that asks for its pages to be prefaulted over a sparse
+         * file (a peer's, sealed, 256 MiB, no page of it allocated): they
+         * are not, or the attach would allocate all of them. */
+        {
+                int fd = memfd_create("sparse", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+                struct brd_handle hs = { .kind = BRD_HANDLE_SEG, .nfds = 1,
+                                         .fds = { fd, -1, -1, -1 }, .size = 256 << 20,
+                                         .flags = BRD_SEG_POPULATE };
+                struct stat st;
+
+                assert_true(fd >= 0);
+                assert_int_equal(ftruncate(fd, 256 << 20), 0);
+                assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+                assert_int_equal(brd_seg_attach(&hs, &a), 0);
+                assert_int_equal(fstat(fd, &st), 0);
+                assert_true(st.st_blocks * 512 < (1 << 20));
+                brd_seg_close(a);
+                close(fd);
+        }
         /* A handle that declares less than the file: that much is mapped
          * (the peer's file size chooses nothing), and it reads the same. */
         assert_int_equal(brd_seg_export(s, &h), 0);

@@ -119,7 +119,9 @@ enum brd_ring_flags {
          * streaming, paid at attach instead: 13 us per 4 KiB of capacity
          * on the test host, a guest whose hypervisor shadows page tables
          * (a first touch there costs 10 us while streaming); much less
-         * where page tables are not shadowed. */
+         * where page tables are not shadowed.  Only where the ring's file
+         * has its space (as brd_ring_create() makes it): an attach never
+         * allocates a sparse file's pages. */
         BRD_RING_POPULATE = 1u << 2,
         /* Interruptible (RELIABILITY E30): a call whose sleep in the kernel
          * a signal handler interrupts returns -EINTR, having changed nothing

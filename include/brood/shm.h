@@ -18,7 +18,8 @@ struct brd_seg;                 /* one mapping of a shared segment in this proce
 
 enum brd_seg_flags {
         BRD_SEG_NAMED    = 1u << 0,     /* a /dev/shm name; default: anonymous sealed memfd */
-        BRD_SEG_POPULATE = 1u << 1,     /* prefault the pages at create/attach */
+        BRD_SEG_POPULATE = 1u << 1,     /* prefault the pages at create/attach (attach: only
+                                         * if the file's space is allocated, as brood's is) */
         BRD_SEG_NOFORK   = 1u << 2,     /* MADV_DONTFORK: forked children do not see it */
 };
 
