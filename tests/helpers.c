@@ -510,6 +510,30 @@ int t_alarm_storm_stop(void)
         return storm_hits;
 }
 
+void t_storm_times_out(long (*call)(void *), void *arg, const char *what)
+{
+        for (int k = 0;; k++) {
+                int64_t t0, dt;
+                long ret;
+                int hits;
+
+                t_alarm_storm_start(1000, 2000);
+                t0 = t_now_ns();
+                ret = call(arg);
+                dt = (t_now_ns() - t0) / 1000000;
+                hits = t_alarm_storm_stop();
+                if (ret != -ETIMEDOUT || dt < 200 || dt > 400)
+                        print_message("%s: %ld after %lld ms, %d signals (try %d)\n", what, ret,
+                                      (long long)dt, hits, k + 1);
+                assert_int_equal(ret, -ETIMEDOUT);
+                assert_true(dt >= 200);         /* never cut short */
+                assert_true(hits >= 10);        /* the sleep was interrupted, many times */
+                if (dt <= 400)
+                        return;
+                assert_true(k < 2);
+        }
+}
+
 int t_run_brood(const char *args, bool with_stderr, char *out, size_t cap)
 {
         const char *exe = getenv("BRD_BROOD");

@@ -130,6 +130,17 @@ void t_alarm_storm_start(long period_us, int max);
 int t_alarm_storm_hits(void);
 /* Stops the timer, restores SIGALRM's disposition; returns the hits. */
 int t_alarm_storm_stop(void);
+/*
+ * RELIABILITY E30 under a storm of SIGALRM every 1 ms (stopping itself
+ * after 2000 hits): @call, which makes one call with a 200 ms timeout and
+ * returns its answer, must answer -ETIMEDOUT after at least 200 ms, having
+ * been interrupted at least 10 times, every time; and within 400 ms in one
+ * of up to three tries (one slow try is the host's; a call that restarted
+ * its timeout at each EINTR is slow every time).  @what names it in the
+ * message of a try that missed.  The call must change nothing it is asked
+ * again about.
+ */
+void t_storm_times_out(long (*call)(void *), void *arg, const char *what);
 
 /* Run the brood command (path in $BRD_BROOD) with @args; its stdout (and
  * stderr with @with_stderr) into @out; returns its exit code, -1 if killed. */
