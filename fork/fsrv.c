@@ -125,7 +125,7 @@ struct brd_fsrv_req {
  * report (RELIABILITY F35).  A page is mapped and listed, or unlisted and
  * unmapped, in one hold of the lock: no fork() sees one without the other.
  */
-static struct brd_fsrv *fsrv_all;
+static struct brd__link *fsrv_all;      /* struct brd_fsrv's all */
 #define FSRV_SLOTS_BYTES (BRD_FSRV_SLOTS * sizeof(struct brd_fsrv_slot))
 
 static int fsrv_slots_map(struct brd_fsrv *fs)
@@ -139,11 +139,7 @@ static int fsrv_slots_map(struct brd_fsrv *fs)
                 r = -errno;
                 fs->slots = NULL;
         } else {
-                fs->all_prev = NULL;
-                fs->all_next = fsrv_all;
-                if (fsrv_all)
-                        fsrv_all->all_prev = fs;
-                fsrv_all = fs;
+                brd__link_push(&fsrv_all, &fs->all);
         }
         brd__fork_unlock();
         return r;
@@ -153,15 +149,8 @@ static int fsrv_slots_map(struct brd_fsrv *fs)
 static void fsrv_slots_unmap(struct brd_fsrv *fs)
 {
         brd__fork_lock();
-        if (fs->all_prev || fsrv_all == fs) {
-                if (fs->all_prev)
-                        fs->all_prev->all_next = fs->all_next;
-                else
-                        fsrv_all = fs->all_next;
-                if (fs->all_next)
-                        fs->all_next->all_prev = fs->all_prev;
-                fs->all_prev = fs->all_next = NULL;
-        }
+        if (brd__link_listed(&fsrv_all, &fs->all))
+                brd__link_del(&fsrv_all, &fs->all);
         if (fs->slots)
                 munmap(fs->slots, FSRV_SLOTS_BYTES);
         fs->slots = NULL;
@@ -172,9 +161,11 @@ static void fsrv_slots_unmap(struct brd_fsrv *fs)
  * fork found it.  The inherited objects stay listed, for their stop. */
 static void fsrv_slots_drop(void)
 {
-        struct brd_fsrv *fs;
+        struct brd__link *l;
 
-        for (fs = fsrv_all; fs; fs = fs->all_next) {
+        for (l = fsrv_all; l; l = l->next) {
+                struct brd_fsrv *fs = BRD__LINK_ENTRY(l, struct brd_fsrv, all);
+
                 if (fs->slots)
                         (void)munmap(fs->slots, FSRV_SLOTS_BYTES);
                 fs->slots = NULL;

@@ -39,7 +39,7 @@ static AO_t brd_timens_state;
 /* The time namespace that state describes (/proc/self/ns/time), to see a
  * setns() into another one; 0 and 0: none seen (no time namespaces). */
 static AO_t brd_timens_dev, brd_timens_ino;
-static struct brd_seg *brd_registry;    /* under brd_fork_mutex */
+static struct brd__link *brd_registry;  /* struct brd_seg's reg, under brd_fork_mutex */
 static unsigned brd_registry_count;
 
 /* -errno of a failed pthread_atfork(), set once (brd_fork_once): then
@@ -49,14 +49,13 @@ static int brd_fork_err;
 /* Under the lock (or single-threaded in the child): plain stores only. */
 static void registry_unlink(struct brd_seg *s)
 {
-        if (s->reg_prev)
-                s->reg_prev->reg_next = s->reg_next;
-        else
-                brd_registry = s->reg_next;
-        if (s->reg_next)
-                s->reg_next->reg_prev = s->reg_prev;
-        s->reg_prev = s->reg_next = NULL;
+        brd__link_del(&brd_registry, &s->reg);
         brd_registry_count--;
+}
+
+static struct brd_seg *registry_seg(struct brd__link *l)
+{
+        return l ? BRD__LINK_ENTRY(l, struct brd_seg, reg) : NULL;
 }
 
 /* A segment gone from this child: its range is not ours (not mapped, or
@@ -100,8 +99,8 @@ static void brd_fork_child(void)
         AO_store(&brd_proc_view, 0);
         AO_store(&brd_timens_state, 0);
         AO_store(&brd__fork_generation, AO_load(&brd__fork_generation) + 1);
-        for (s = brd_registry; s; s = next) {
-                next = s->reg_next;
+        for (s = registry_seg(brd_registry); s; s = next) {
+                next = registry_seg(s->reg.next);
                 s->inherited = true;
                 s->creator = false;     /* the parent unlinks its names, never the child */
                 /* MADV_DONTFORK: the range is not mapped here; whatever is
@@ -175,8 +174,8 @@ void brd__fork_drop_unhanded(int first, int n)
                         m++;
                 }
         }
-        for (s = brd_registry; s; s = next) {
-                next = s->reg_next;
+        for (s = registry_seg(brd_registry); s; s = next) {
+                next = registry_seg(s->reg.next);
                 for (i = 0; i < m; i++)
                         if (kept[i].dev == s->dev && kept[i].ino == s->ino)
                                 break;
@@ -543,11 +542,7 @@ int brd__registry_add(struct brd_seg *s)
                 return brd_fork_err;
         if (brd_registry_count >= BRD_SEG_MAX)
                 return -EMFILE;
-        s->reg_prev = NULL;
-        s->reg_next = brd_registry;
-        if (brd_registry)
-                brd_registry->reg_prev = s;
-        brd_registry = s;
+        brd__link_push(&brd_registry, &s->reg);
         brd_registry_count++;
         return 0;
 }
@@ -558,7 +553,7 @@ bool brd__registry_created(uint64_t dev, uint64_t ino)
         bool found = false;
 
         brd__fork_lock();
-        for (s = brd_registry; s && !found; s = s->reg_next)
+        for (s = registry_seg(brd_registry); s && !found; s = registry_seg(s->reg.next))
                 found = s->creator && (s->flags & BRD_SEG_NAMED) && s->dev == dev && s->ino == ino;
         brd__fork_unlock();
         return found;
@@ -566,6 +561,6 @@ bool brd__registry_created(uint64_t dev, uint64_t ino)
 
 void brd__registry_del(struct brd_seg *s)
 {
-        if (s->reg_prev || s->reg_next || brd_registry == s)
+        if (brd__link_listed(&brd_registry, &s->reg))
                 registry_unlink(s);
 }

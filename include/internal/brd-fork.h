@@ -70,7 +70,7 @@ struct brd_fsrv {
         pid_t pid;
         void *stack;                    /* exec-mode children run on it (CLONE_VM) */
         struct brd_fsrv_slot *slots;    /* MAP_SHARED page, BRD_FSRV_SLOTS */
-        struct brd_fsrv *all_prev, *all_next;   /* fsrv_all (fsrv.c), under the fork lock */
+        struct brd__link all;           /* fsrv_all (fsrv.c), under the fork lock */
         uint64_t slots_used;            /* bitmap, under lock */
         uint64_t spawn_gen;             /* tags for slot->sleeping, under lock */
         size_t stack_size;

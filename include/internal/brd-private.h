@@ -297,6 +297,45 @@ void brd__fork_unlock(void);
 int brd__fork_ready(void);
 
 /* ---------------------------------------------------------- segments */
+/*
+ * An intrusive doubly linked list, for this process's lists of objects
+ * that a fork must see whole: the segment registry (shm/fork-state.c) and
+ * the forkservers' report pages (fork/fsrv.c), each changed under the fork
+ * lock.  An entry is listed while it has a predecessor or is the head.
+ */
+struct brd__link {
+        struct brd__link *prev, *next;
+};
+
+#define BRD__LINK_ENTRY(l, type, member) \
+        ((type *)(void *)((char *)(l) - offsetof(type, member)))
+
+static inline void brd__link_push(struct brd__link **head, struct brd__link *n)
+{
+        n->prev = NULL;
+        n->next = *head;
+        if (*head)
+                (*head)->prev = n;
+        *head = n;
+}
+
+static inline bool brd__link_listed(struct brd__link *const *head, const struct brd__link *n)
+{
+        return n->prev || *head == n;
+}
+
+/* Unlist @n, which is listed. */
+static inline void brd__link_del(struct brd__link **head, struct brd__link *n)
+{
+        if (n->prev)
+                n->prev->next = n->next;
+        else
+                *head = n->next;
+        if (n->next)
+                n->next->prev = n->prev;
+        n->prev = n->next = NULL;
+}
+
 struct brd_seg {
         void            *addr;          /* NULL when gone (NOFORK in a forked child) */
         size_t           size;
@@ -308,7 +347,7 @@ struct brd_seg {
         char            *name;          /* named segments: "/brood...." */
         int              guard;         /* named: its SIGBUS guard slot; else -1 */
         uint64_t         dev, ino;      /* its file (memfd or /dev/shm) */
-        struct brd_seg  *reg_prev, *reg_next;   /* registry, under the fork lock */
+        struct brd__link reg;           /* registry, under the fork lock */
 };
 
 /*
