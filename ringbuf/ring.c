@@ -995,7 +995,6 @@ static inline uint64_t cons_advance(struct brd_ring *r, uint64_t size, uint64_t 
         return cons_done(r, size, bytes);
 }
 
-
 /* What cons_done() left (@todo): end the line release's epoch if it is
  * over, ring the producer if it sleeps; returns @ret for the caller. */
 static RING_SLOW ssize_t cons_after(struct brd_ring *r, uint64_t todo, ssize_t ret)
@@ -1168,19 +1167,25 @@ RING_API RING_HOT ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg
         return (ssize_t)len;
 }
 
+/* Release the peeked frame @peek (r->peek, not 0): pos is past it already.
+ * cons_done()'s answer. */
+static inline uint64_t cons_release_peeked(struct brd_ring *r, uint64_t peek)
+{
+        r->peek = 0;
+        return cons_done(r, peek >> 32, (uint32_t)peek);
+}
+
 static RING_SLOW int cons_release_slow(struct brd_ring *r)
 {
-        uint64_t peek, todo;
+        uint64_t todo;
         int e;
 
         e = ring_check(r, RING_CONS);
         if (e)
                 return e;
-        peek = r->peek;
-        if (!peek)
+        if (!r->peek)
                 return -EINVAL;         /* nothing peeked */
-        r->peek = 0;
-        todo = cons_done(r, peek >> 32, (uint32_t)peek);
+        todo = cons_release_peeked(r, r->peek);
         if (todo)
                 cons_after(r, todo, 0);
         return 0;
@@ -1197,8 +1202,7 @@ RING_API RING_HOT int brd_ring_release(struct brd_ring *r)
         peek = r->peek;
         if (BRD_UNLIKELY(!peek))
                 return cons_release_slow(r);
-        r->peek = 0;
-        st = cons_done(r, peek >> 32, (uint32_t)peek);
+        st = cons_release_peeked(r, peek);
         if (BRD_UNLIKELY(st))
                 return (int)cons_after(r, st, 0);
         return 0;
