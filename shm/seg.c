@@ -413,6 +413,28 @@ BRD_EXPORT int brd_seg_export(const struct brd_seg *seg, struct brd_handle *ret_
         return 0;
 }
 
+/*
+ * Unlink @seg's name if it still names @seg's file.  Someone else may have
+ * unlinked it (`brood reap` after a pid-namespace mix-up, a user's rm) and
+ * put another file there since, which is not ours to remove.  The check and
+ * the unlink are two steps: only a process that may unlink the name anyway
+ * (this user, /dev/shm being sticky) can swap the file between them.
+ */
+static void unlink_own(const struct brd_seg *seg)
+{
+        char path[PATH_MAX];
+        struct stat st;
+        int n;
+
+        n = snprintf(path, sizeof(path), "/dev/shm%s", seg->name);
+        if (n < 0 || (size_t)n >= sizeof(path))
+                return;
+        if (lstat(path, &st) < 0 || (uint64_t)st.st_dev != seg->dev ||
+            (uint64_t)st.st_ino != seg->ino)
+                return;
+        shm_unlink(seg->name);
+}
+
 BRD_EXPORT void brd_seg_close(struct brd_seg *seg)
 {
         if (!seg)
@@ -424,7 +446,7 @@ BRD_EXPORT void brd_seg_close(struct brd_seg *seg)
                 munmap(seg->addr, seg->size);
         brd__fork_unlock();
         if (seg->creator && !seg->inherited && seg->name)
-                shm_unlink(seg->name);
+                unlink_own(seg);
         if (!brd__fds_gone(seg->gen))
                 brd__close(seg->fd);    /* else that number is someone else's now */
         free(seg->name);

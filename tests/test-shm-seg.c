@@ -206,6 +206,28 @@ static void test_named_closed_by_child_stays_linked(void **state)
         assert_int_equal(stat(path, &st), -1);
 }
 
+/* Close unlinks the creator's name only while it names the segment's file:
+ * another file put under it since (same user) stays. */
+static void test_named_close_spares_replaced_file(void **state)
+{
+        struct brd_seg *s;
+        char path[300];
+        struct stat st;
+        int fd;
+
+        assert_int_equal(brd_seg_create("swap", 4096, BRD_SEG_NAMED, &s), 0);
+        snprintf(path, sizeof(path), "/dev/shm%s", brd_seg_name(s));
+        assert_int_equal(unlink(path), 0);
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "x", 1), 1);
+        brd_seg_close(s);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_size, 1);
+        assert_int_equal(unlink(path), 0);
+        close(fd);
+}
+
 static void test_nofork_absent_in_child(void **state)
 {
         struct brd_seg *s, *plain;
@@ -708,6 +730,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_named_create_open_close, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_fork_visibility_both_ways, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_named_closed_by_child_stays_linked, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_named_close_spares_replaced_file, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_nofork_absent_in_child, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_seg_fd_after_child_fd_cleanup, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_hostile_fds, t_leak_setup, t_leak_teardown),

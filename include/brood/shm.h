@@ -114,8 +114,9 @@ int brd_seg_export(const struct brd_seg *seg, struct brd_handle *ret_handle);
 /**
  * brd_seg_close() - unmap and release a segment.
  * @seg: may be NULL
- * The process that created a named segment unlinks it; any other process
- * (including a forked child of the creator) only unmaps.
+ * The process that created a named segment unlinks its name, if the name
+ * still names this segment's file (a file put there since is left alone);
+ * any other process (including a forked child of the creator) only unmaps.
  * Concurrency: do not use @seg from other threads during or after the call.
  */
 void brd_seg_close(struct brd_seg *seg);
