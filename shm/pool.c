@@ -1603,7 +1603,11 @@ int brd__pool_peek_stats(int fd, uint64_t size, struct brd_pool_stats *ret_stats
         if (r < 0)
                 goto out;
         free(buf);
-        /* The metadata only (~2% of the pool): everything before the data. */
+        /* The metadata only (~2% of the pool): everything before the data.
+         * Its size comes from the file's, which any user can make huge and
+         * sparse: a private copy only up to a bound. */
+        if (c.l.data_off > BRD_POOL_PEEK_MAX)
+                return -EFBIG;
         buf = malloc(c.l.data_off);
         if (!buf)
                 return -ENOMEM;

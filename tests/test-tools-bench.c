@@ -192,7 +192,8 @@ static void test_bench_plot_takes_no_commands(void **state)
          * script of this run is larger than a pipe holds, so brood is
          * still writing it when gnuplot has gone. */
         {
-                char fake[300], path[4400], saved[4096], quit[300];
+                char fake[300], path[4400], saved[4096], quit[300], keep[300], link[300];
+                struct stat lst;
                 FILE *g;
 
                 g = fopen(json, "we");
@@ -215,14 +216,32 @@ static void test_bench_plot_takes_no_commands(void **state)
                 snprintf(path, sizeof(path), "%s:%s", dir, saved);
                 assert_int_equal(setenv("PATH", path, 1), 0);
                 assert_int_equal(brood_exit("bench --from %s --plot %s 2>/dev/null", json, quit), 1);
-                assert_int_equal(setenv("PATH", saved, 1), 0);
                 assert_int_not_equal(access(quit, F_OK), 0);
+                /* A picture already there stays whole; what is not a
+                 * regular file (a symlink here, /dev/null as root) is
+                 * written in place and never removed; no temporary file
+                 * is left beside them. */
+                snprintf(keep, sizeof(keep), "%s/keep.svg", dir);
+                snprintf(link, sizeof(link), "%s/link.svg", dir);
+                g = fopen(keep, "we");
+                assert_non_null(g);
+                assert_true(fputs("old picture", g) >= 0);
+                assert_int_equal(fclose(g), 0);
+                assert_int_equal(symlink("/dev/null", link), 0);
+                assert_int_equal(brood_exit("bench --from %s --plot %s 2>/dev/null", json, keep), 1);
+                assert_string_equal(slurp(keep), "old picture");
+                assert_int_equal(brood_exit("bench --from %s --plot %s 2>/dev/null", json, link), 1);
+                assert_int_equal(lstat(link, &lst), 0);
+                assert_true(S_ISLNK(lst.st_mode));
+                assert_int_equal(setenv("PATH", saved, 1), 0);
                 unlink(fake);
+                unlink(link);
+                unlink(keep);
         }
         unlink(json);
         unlink(svg);
         unlink(svg2);
-        rmdir(dir);
+        assert_int_equal(rmdir(dir), 0);       /* nothing left behind */
 }
 
 static void test_bench_passes_options(void **state)

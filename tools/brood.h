@@ -82,10 +82,15 @@ struct seg_blind {
         size_t procs;
         pid_t first;            /* one of them, to name */
 };
-/* Every named brood segment (and, with @anon, every anonymous brood memfd),
- * with holders filled in.  Returns the count, *ret_list malloc'ed and
- * *ret_blind; -errno. */
-int seg_scan(bool anon, struct seg_entry **ret_list, struct seg_blind *ret_blind);
+/* What seg_scan() looks at beyond the named segments. */
+enum seg_scan_flags {
+        SCAN_ANON  = 1u << 0,   /* anonymous brood memfds held by live processes */
+        SCAN_POOLS = 1u << 1,   /* and the accounting of the pools among them */
+};
+/* Every named brood segment (and, with SCAN_ANON, every anonymous brood
+ * memfd), with holders filled in.  Returns the count, *ret_list malloc'ed
+ * and *ret_blind; -errno. */
+int seg_scan(unsigned flags, struct seg_entry **ret_list, struct seg_blind *ret_blind);
 /* Processes of nested pid namespaces, read once, for judging pids of other
  * namespaces (pidns.c): only root in the initial namespaces sees them all. */
 struct ns_pid {

@@ -435,7 +435,10 @@ static FILE *gnuplot_open(const char *gnuplot, int svg_fd, pid_t *ret_pid)
                 return NULL;
         }
         if (pid == 0) {
-                if (dup2(p[0], STDIN_FILENO) < 0 || dup2(svg_fd, STDOUT_FILENO) < 0)
+                /* With stdin closed the pipe is fd 0 already: dup2() onto
+                 * itself would leave it close-on-exec. */
+                if ((p[0] == STDIN_FILENO ? fcntl(p[0], F_SETFD, 0) : dup2(p[0], STDIN_FILENO)) < 0 ||
+                    dup2(svg_fd, STDOUT_FILENO) < 0)
                         _exit(127);
                 execl(gnuplot, "gnuplot", (char *)NULL);
                 _exit(127);
@@ -453,10 +456,60 @@ static FILE *gnuplot_open(const char *gnuplot, int svg_fd, pid_t *ret_pid)
         return g;
 }
 
+/*
+ * Where the picture goes: a regular file (or none yet) is drawn into a
+ * temporary file beside it, renamed over it once whole (*ret_tmp set: the
+ * caller renames or unlinks it); anything else (/dev/stdout, a FIFO, a
+ * symlink) is written in place and never removed.  The fd is 3 or above:
+ * gnuplot's stdin and stdout are put on 0 and 1 by number.  -errno.
+ */
+static int plot_open(const char *svg, char **ret_tmp)
+{
+        struct stat st;
+        mode_t mask;
+        char *tmp = NULL;
+        int fd, fd3;
+
+        *ret_tmp = NULL;
+        if (lstat(svg, &st) == 0 && !S_ISREG(st.st_mode)) {
+                fd = open(svg, O_WRONLY | O_TRUNC | O_NOCTTY | O_CLOEXEC);
+        } else {
+                if (asprintf(&tmp, "%s.XXXXXX", svg) < 0)
+                        return -ENOMEM;
+                fd = mkostemp(tmp, O_CLOEXEC);
+                /* The mode open(0666) would have given the file. */
+                mask = umask(0);
+                umask(mask);
+                if (fd >= 0 && fchmod(fd, 0666 & ~mask) < 0) {
+                        close(fd);
+                        unlink(tmp);
+                        fd = -1;
+                }
+        }
+        if (fd < 0) {
+                fd = -errno;
+                free(tmp);
+                return fd;
+        }
+        fd3 = fd >= 3 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (fd3 < 0) {
+                fd3 = -errno;
+                if (tmp)
+                        unlink(tmp);
+                free(tmp);
+        } else {
+                *ret_tmp = tmp;
+        }
+        if (fd3 != fd)
+                close(fd);
+        return fd3;
+}
+
 static int write_plot(const char *gnuplot, const char *svg, const struct json *const *parsed)
 {
         struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
         unsigned panels = 0, i;
+        char *tmp = NULL;
         pid_t pid = 0;
         FILE *g;
         int fd, st, e = 0;
@@ -465,16 +518,18 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
                 panels += parsed[i] != NULL;
         if (!panels)
                 return -ENODATA;
-        fd = open(svg, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        fd = plot_open(svg, &tmp);
         if (fd < 0)
-                return -errno;
+                return fd;
         /* A gnuplot that quits early is EPIPE on the script, not SIGPIPE. */
         sigaction(SIGPIPE, &ign, &old_pipe);
         g = gnuplot_open(gnuplot, fd, &pid);
         if (!g) {
                 e = errno;
                 close(fd);
-                unlink(svg);
+                if (tmp)
+                        unlink(tmp);
+                free(tmp);
                 sigaction(SIGPIPE, &old_pipe, NULL);
                 return -e;
         }
@@ -494,8 +549,11 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
         st = child_reap(pid);
         if (!e && !(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0))
                 e = EIO;
-        if (e)
-                unlink(svg);    /* no half-drawn picture */
+        if (tmp && !e && rename(tmp, svg) < 0)
+                e = errno;
+        if (tmp && e)
+                unlink(tmp);    /* no half-drawn picture */
+        free(tmp);
         return -e;
 }
 

@@ -617,6 +617,13 @@ static void report(struct demo *d, const int *status, uint64_t t0, uint64_t t1, 
         unsigned c, nprog = 0, nerr = 0;
         double secs = (t1 - t0) / 1e9;
 
+        if (n < 0) {
+                /* The actors' reports are lost: nothing can be verified. */
+                tool_err("demo", "shared array", (int)-n);
+                *rc = BRD_EXIT_FAIL;
+                n = 0;
+                first = 0;
+        }
         if (d->tty)
                 printf("\r%*s\r", 60, "");
         for (i = 0; i < n; i++) {
@@ -944,6 +951,8 @@ out:
         brd_handle_close(&pong_p);
         brd_handle_close(&pong_c);
         brd_fsrv_stop(d.fs);            /* stops and reaps whatever still runs */
+        if (demo_interrupted)
+                rc = BRD_EXIT_INTR;     /* a Ctrl-C after the actors ended, too */
         for (i = 0; i < 2 + DEMO_MAX_CONSUMERS; i++)
                 brd_child_free(d.child[i]);
         brd_array_close(d.array);

@@ -120,7 +120,7 @@ int cmd_ls(int argc, char **argv)
         }
         if (optind != argc)
                 return usage_ls(stderr);
-        n = seg_scan(anon, &v, &blind);
+        n = seg_scan(anon ? SCAN_ANON | SCAN_POOLS : 0, &v, &blind);
         if (n < 0) {
                 tool_err("ls", "/dev/shm", -n);
                 return BRD_EXIT_FAIL;
@@ -252,7 +252,8 @@ int cmd_reap(int argc, char **argv)
                 return usage_reap(stderr);
         if (proc_foreign("reap"))
                 return BRD_EXIT_FAIL;
-        n = seg_scan(true, &v, &blind);
+        /* Rings whose peer died are reported; pools are not looked into. */
+        n = seg_scan(SCAN_ANON, &v, &blind);
         if (n < 0) {
                 tool_err("reap", "/dev/shm", -n);
                 return BRD_EXIT_FAIL;

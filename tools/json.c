@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Recursive-descent JSON reader: enough for our own benchmark output. */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,8 @@ static char *parse_string(struct parser *ps)
                         case 'f': c = '\f'; break;
                         case 'u':
                                 /* Our output only escapes control bytes: keep the low byte. */
-                                if (strlen(s) < 4) {
+                                if (!isxdigit((unsigned char)s[0]) || !isxdigit((unsigned char)s[1]) ||
+                                    !isxdigit((unsigned char)s[2]) || !isxdigit((unsigned char)s[3])) {
                                         free(buf);
                                         return NULL;
                                 }

@@ -615,9 +615,10 @@ static int open_scanned(const struct seg_entry *e, int flags)
         return fd;
 }
 
-static void inspect(struct seg_entry *e, struct pidns_table *nst)
+static void inspect(struct seg_entry *e, struct pidns_table *nst, unsigned flags)
 {
-        bool ring = !strcmp(e->label, "ring"), pool = !strcmp(e->label, "pool");
+        bool ring = !strcmp(e->label, "ring");
+        bool pool = (flags & SCAN_POOLS) && !strcmp(e->label, "pool");
         int fd;
 
         if (!e->anon || (!ring && !pool) || !e->path[0])
@@ -632,10 +633,10 @@ static void inspect(struct seg_entry *e, struct pidns_table *nst)
         close(fd);
 }
 
-int seg_scan(bool anon, struct seg_entry **ret_list, struct seg_blind *ret_blind)
+int seg_scan(unsigned flags, struct seg_entry **ret_list, struct seg_blind *ret_blind)
 {
         struct pidns_table nst = { 0 };
-        struct scan sc = { .anon = anon };
+        struct scan sc = { .anon = flags & SCAN_ANON };
         unsigned long me[4];
         struct vec *x = &sc.x;
         DIR *shm = opendir("/dev/shm");
@@ -693,7 +694,7 @@ int seg_scan(bool anon, struct seg_entry **ret_list, struct seg_blind *ret_blind
                         x->v[i].creator_alive = judge_pid(&nst, x->v[i].pid_ns, x->v[i].creator,
                                                          x->v[i].start_time, &x->v[i].unjudged);
                 } else {
-                        inspect(&x->v[i], &nst);
+                        inspect(&x->v[i], &nst, flags);
                 }
         }
         pidns_table_free(&nst);

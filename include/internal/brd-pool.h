@@ -244,8 +244,10 @@ int brd__pool_where(const struct brd_pool *pool);
  * copy of its metadata: nothing mapped, no lock taken, nothing written to
  * the pool (brood ls looks at other processes' pools).  A pool in use may
  * be caught mid-change: then the figures are approximate, or -EBADMSG.
- * 0, -EPROTO (not a pool of this version), -ENOMEM, or -errno of pread.
+ * 0, -EPROTO (not a pool of this version), -EFBIG (metadata above
+ * BRD_POOL_PEEK_MAX: a pool of ~3 GiB or more), -ENOMEM, or -errno of pread.
  */
+#define BRD_POOL_PEEK_MAX (64u << 20)
 int brd__pool_peek_stats(int fd, uint64_t size, struct brd_pool_stats *ret_stats);
 
 /*
