@@ -259,15 +259,24 @@ static int read_exact(int sock, char *buf, size_t len, int64_t deadline)
         return 0;
 }
 
-/*
- * The rest of a stream message that has begun (its fds are here): at least
- * a second for it, whatever the caller's timeout, and a stream that stops
- * mid-message is broken (-EPROTO), not timed out.
- */
-static int read_rest(int sock, char *buf, size_t len, int64_t deadline)
+/* The peer of connected socket @sock shut down its sending side. */
+static bool peer_hung_up(int sock)
 {
-        int64_t floor = brd__deadline(HANDLE_REST_MS);
-        int r = read_exact(sock, buf, len, floor > deadline ? floor : deadline);
+        struct pollfd p = { .fd = sock, .events = POLLRDHUP };
+
+        return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP));
+}
+
+/*
+ * The rest of a stream message that has begun (its fds are here), by
+ * @rest: a second from its start, whatever the caller's timeout (which
+ * bounds the wait for a message to begin; a peer that sends a part and
+ * stalls holds no call longer).  A stream that stops mid-message is broken
+ * (-EPROTO), not timed out.
+ */
+static int read_rest(int sock, char *buf, size_t len, int64_t rest)
+{
+        int r = read_exact(sock, buf, len, rest);
 
         return r == -ETIMEDOUT ? -EPROTO : r;
 }
@@ -279,7 +288,7 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
                 char buf[CMSG_SPACE(BRD_MAX_FDS * sizeof(int)) + HANDLE_CTL_EXTRA];
                 struct cmsghdr align;
         } ctl;
-        int64_t deadline = brd__deadline(timeout_ms);
+        int64_t deadline = brd__deadline(timeout_ms), rest;
         struct brd_wire_hdr hdr;
         struct msghdr msg = { 0 };
         struct iovec iov;
@@ -314,6 +323,7 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
                 if (r == 0)
                         return -ETIMEDOUT;
         }
+        rest = brd__deadline(HANDLE_REST_MS);
         nfds = take_fds(&msg, fds, BRD_MAX_FDS, &overflow);
         if (msg.msg_flags & MSG_CTRUNC) {
                 /* Some fds were dropped (E7): at our fd limit, or a short buffer.
@@ -326,10 +336,11 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
                         brd__close(probe);
                 goto fail;
         }
-        if (got == 0 && nfds == 0) {
-                if (stream || type == SOCK_SEQPACKET)
-                        return -EPIPE;
-        }
+        /* 0 bytes: the end of a stream; on a SOCK_SEQPACKET socket either
+         * its end or an empty record (malformed: -EPROTO below), told
+         * apart by the hang-up the end leaves. */
+        if (got == 0 && nfds == 0 && (stream || (type == SOCK_SEQPACKET && peer_hung_up(sock))))
+                return -EPIPE;
         r = -EPROTO;
         if (overflow || (msg.msg_flags & MSG_TRUNC))
                 goto fail;
@@ -337,7 +348,7 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
                 /* A stream may split even the header; a datagram may not. */
                 if (!stream)
                         goto fail;
-                r = read_rest(sock, data + got, sizeof(hdr) - (size_t)got, deadline);
+                r = read_rest(sock, data + got, sizeof(hdr) - (size_t)got, rest);
                 if (r < 0)
                         goto fail;
                 r = -EPROTO;
@@ -348,7 +359,7 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
                 goto fail;
         want = sizeof(hdr) + (size_t)hdr.n * sizeof(struct brd_wire_rec);
         if (stream) {
-                r = read_rest(sock, data + sizeof(hdr), want - sizeof(hdr), deadline);
+                r = read_rest(sock, data + sizeof(hdr), want - sizeof(hdr), rest);
                 if (r < 0)
                         goto fail;
         } else if ((size_t)got != want) {

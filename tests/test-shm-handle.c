@@ -2,6 +2,8 @@
 /* Handles: SCM_RIGHTS send/recv, truncation, timeouts, environment, exec'd helpers. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -93,6 +96,9 @@ static void test_recv_timeouts_and_eof(void **state)
         t0 = t_now_ms();
         assert_int_equal(brd_handle_recv(sp[1], &h, 1, 50), -ETIMEDOUT);
         assert_true(t_now_ms() - t0 >= 50);
+        /* An empty record is no end: the peer is still there. */
+        assert_int_equal(send(sp[0], "", 0, 0), 0);
+        assert_int_equal(brd_handle_recv(sp[1], &h, 1, 1000), -EPROTO);
         close(sp[0]);
         assert_int_equal(brd_handle_recv(sp[1], &h, 1, 1000), -EPIPE);
         close(sp[1]);
@@ -173,6 +179,36 @@ static void test_nonblocking_stream_stopped_midway(void **state)
         /* Room for a part of the message, never for the rest. */
         assert_int_equal(read(sp[1], &c, 1), 1);
         assert_int_equal(brd_handle_send(sp[0], h, BRD_HANDLE_MAX_BATCH), -EPROTO);
+        close(sp[0]);
+        close(sp[1]);
+}
+
+/*
+ * A stream peer that sends part of a message and stalls: the receiver gets
+ * -EPROTO a second after the part came, whatever its own timeout (-1 here:
+ * it waited for good).  In a child, which must have exited 10 s on.
+ */
+static void test_recv_stream_part_then_stall(void **state)
+{
+        struct brd_handle got;
+        int sp[2], pfd, st;
+        pid_t pid;
+
+        (void)state;
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+        assert_int_equal(write(sp[0], "brd", 3), 3);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(brd_handle_recv(sp[1], &got, 1, -1) == -EPROTO ? 0 : 1);
+        pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        assert_true(pfd >= 0);
+        if (poll(&(struct pollfd){ .fd = pfd, .events = POLLIN }, 1, 10000) != 1)
+                kill(pid, SIGKILL);
+        close(pfd);
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
         close(sp[0]);
         close(sp[1]);
 }
@@ -681,6 +717,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_recv_alarm_storm_times_out, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_send_to_closed_peer_is_epipe, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_nonblocking_stream_stopped_midway, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_recv_stream_part_then_stall, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_too_many_handles_closes_all, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_malformed_message_closes_fds, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_ctrunc_at_fd_limit, t_leak_setup, t_leak_teardown),

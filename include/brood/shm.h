@@ -262,9 +262,10 @@ struct brd_pool_stats {
  * Concurrency: thread-safe.  Fork: the pool is usable in a forked child (it
  * is shared memory, unless BRD_POOL_NOFORK); the child forgets the parent's
  * cache without handing those blocks back, and claims a slot of its own.
- * The child must come from fork() (or posix_spawn(), vfork()...: anything
- * that runs the pthread_atfork() handlers): one made by _Fork(), clone() or
- * a raw fork system call would share the parent's cache and lock identity.
+ * The child must come from fork() (or a forkserver, which calls it): only
+ * fork() runs the pthread_atfork() handlers.  One made by vfork(),
+ * posix_spawn(), _Fork(), clone() or a raw fork system call would share the
+ * parent's cache and lock identity: it may only exec.
  * The lock names a process, not a thread: a thread that holds it must not
  * end while its process lives (the calls never end a thread there: none is
  * a cancellation point while holding it; a sibling's execve() is the one
