@@ -60,11 +60,12 @@ static struct brd_seg *registry_seg(struct brd__link *l)
 
 /* A segment gone from this child: its range is not ours (not mapped, or
  * unmapped by the caller), nor its guard slot; off the registry.  The
- * object stays for its owner's brd_seg_close(), which then only frees. */
+ * object stays for its owner's brd_seg_close(), which then only frees.
+ * Only in a forked child, single-threaded. */
 static void registry_forget(struct brd_seg *s)
 {
         s->addr = NULL;
-        brd__guard_drop(s->guard);
+        brd__guard_forget(s->guard);
         s->guard = -1;
         registry_unlink(s);
 }

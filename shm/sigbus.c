@@ -283,6 +283,22 @@ void brd__guard_drop(int slot)
         AO_store_release(&s->used, 0);
 }
 
+void brd__guard_forget(int slot)
+{
+        struct guard_slot *s;
+        AO_t g;
+
+        if (slot < 0)
+                return;
+        s = &slots[slot];
+        /* Even: the fork lock kept brd__guard_add() and _drop() out. */
+        g = AO_load(&s->gen);
+        AO_store(&s->faulted, FAULT_WORD(g + 2, FAULT_NONE));
+        AO_store(&s->addr, 0);
+        AO_store(&s->gen, g + 2);
+        AO_store(&s->used, 0);
+}
+
 bool brd__guard_faulted(int slot)
 {
         return slot >= 0 && FAULT_STATE(AO_load_acquire(&slots[slot].faulted)) != FAULT_NONE;

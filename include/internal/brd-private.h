@@ -369,6 +369,10 @@ bool brd__registry_created(uint64_t dev, uint64_t ino);
  * this process's SIGBUS handler now. */
 int brd__guard_add(void *addr, size_t size);
 void brd__guard_drop(int slot);
+/* drop, in a forked child (one thread, async-signal context) whose range
+ * is not its own: a cover another thread of the parent had under way is
+ * not waited for (drop would wait for ever: that thread is not here). */
+void brd__guard_forget(int slot);
 bool brd__guard_faulted(int slot);
 bool brd__guard_on(void);
 /* Its part of the fork handlers (after the registry's in the child: a
