@@ -48,6 +48,11 @@
 /* How long a wait sleeps on futexes before it sleeps in its epoll set
  * (wait.c), and so the bound of a death's detection. */
 #define RING_FUTEX_MS 20
+/* ... and at most this many futex sleeps: each one after the first found
+ * nothing ready.  A peer's bell word moves with every wake-up it gives, and
+ * may move with none (plain stores, a hostile peer): futex_waitv() then
+ * returns at once, each time. */
+#define RING_FUTEX_SLEEPS 16
 /* A producer looks at its sleeping consumer's pidfd after rings that
  * cannot tell whether it woke (prod_published()), at most once per this
  * (on the coarse clock: once per kernel tick where that is longer). */

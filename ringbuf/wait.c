@@ -149,7 +149,11 @@ static int peer_watch(struct brd_ring *r)
         fd = r->no_pidfd ? -ENOSYS : sys_pidfd_open((pid_t)pid);
         if (fd < 0) {
                 fd = r->no_pidfd ? fd : -errno;
-                if (fd == -ESRCH) {
+                /* No such process: gone.  -ENOENT (-EINVAL before Linux
+                 * 6.9): that number is a thread's now, not a process's (a
+                 * peer only stamps its process id): the stamped one is
+                 * gone too, its pid reused. */
+                if (fd == -ESRCH || fd == -ENOENT || fd == -EINVAL) {
                         r->peer_dead = true;
                         return 1;
                 }
@@ -158,7 +162,7 @@ static int peer_watch(struct brd_ring *r)
                         return fd;
                 }
                 if (fd != -ENOSYS && fd != -EPERM)
-                        return ring_poison(r);  /* -ENOENT (a thread), -EINVAL: no peer stamps that */
+                        return ring_poison(r);
                 r->no_pidfd = true;     /* watch with brd__pid_gone() instead, polled */
         } else {
                 struct epoll_event ev = { .events = EPOLLIN };
@@ -284,7 +288,9 @@ static int fd_bound(struct brd_ring *r)
                         return -errno;
                 ev.data.fd = r->tfd;
                 if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->tfd, &ev) < 0) {
-                        int e = -errno;
+                        /* -ENOSPC: the user's epoll watch limit, which the
+                         * contract calls -ENOMEM (-ENOSPC is shared memory). */
+                        int e = errno == ENOSPC ? -ENOMEM : -errno;
 
                         brd__close(r->tfd);
                         r->tfd = -1;
@@ -313,7 +319,9 @@ _Static_assert(RING_FUTEX_MS <= RING_FALLBACK_MS && RING_FUTEX_MS <= RING_UNATTA
  * generation from @gen (ring_futex(), ring_intr()), at most until @end (ns,
  * CLOCK_MONOTONIC).  Woken, a word that had moved already, the end, a
  * signal, a passing shortage: the caller looks again (a peer that keeps
- * waking us costs it a system call per wake-up, as a doorbell flood does).
+ * waking us costs it a system call per wake-up, as a doorbell flood does;
+ * one that moves its word without waking us costs it nothing, so a wait
+ * takes RING_FUTEX_SLEEPS of them at most).
  * The call refused (ENOSYS: Linux < 5.16; EPERM, ENOSYS: a seccomp filter):
  * this endpoint sleeps in its epoll set from then on.
  */
@@ -349,16 +357,22 @@ int brd__ring_gone(struct brd_ring *r, bool died)
  * set showed of the doorbell (a drain, or a wake-up).
  */
 /* The wait found the peer dead: whatever it committed before dying is
- * ours first (0: ready), then its death is the answer for good. */
+ * ours first (0: ready), then its death is the answer for good; an end it
+ * closed first is an orderly one (its CLOSED may be newer than the state
+ * the wait last read: a close, then an exit, between that read and the
+ * look at its pidfd). */
 static int wait_peer_dead(struct brd_ring *r, uint64_t end)
 {
+        /* Pairs with AO_store_release(state) in brd_ring_close(), as in
+         * the wait: CLOSED here means its final tail shows below. */
+        bool closed = AO_load_acquire(&r->peer_side->state) & BRD_RING_ST_CLOSED;
         int e = ring_ready(r, end);
 
         if (e) {
                 ring_disarm(r);
                 return e < 0 ? e : 0;
         }
-        return brd__ring_gone(r, true);
+        return brd__ring_gone(r, !closed);
 }
 
 static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline,
@@ -367,7 +381,7 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
         struct epoll_event ev[4];
         int64_t spin = 0, t0 = 0, now = 0, fut_end = 0;
         uint64_t pst;
-        unsigned bell = 0, gen = 0;
+        unsigned bell = 0, gen = 0, fut_sleeps = 0;
         int e, k, n, tmo, bound;
         bool arm, woke, fut;
 
@@ -540,6 +554,8 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                 r->st.waits++;
                 if (fut) {
                         ring_futex_sleep(r, bell, gen, deadline < fut_end ? deadline : fut_end);
+                        if (++fut_sleeps >= RING_FUTEX_SLEEPS)
+                                fut_end = 1;    /* the futex phase is over */
                 } else {
                         /* Sleep in the endpoint's epoll set (doorbell,
                          * interrupt eventfd, and the peer's pidfd once

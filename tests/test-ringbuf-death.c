@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -772,6 +773,130 @@ static void test_producer_killed_attaching(void **state)
         t_leak_end(&l);
 }
 
+/* A producer stamp whose pid is a thread's now (the producer died and its
+ * pid went to a thread of another process): a thread of this child, alive
+ * until the child is killed. */
+static void *park(void *arg)
+{
+        long *tid = arg;
+
+        AO_store((AO_t *)(void *)&tid[1], (AO_t)gettid());
+        for (;;)
+                pause();
+        return NULL;
+}
+
+static int child_stamp_thread(struct brd_handle *h)
+{
+        struct brd_ring_hdr *hdr = hdr_map(h);
+        static long tid[2];
+        pthread_t t;
+
+        if (!hdr)
+                return 10;
+        if (child_wait_sleeping(&hdr->cons))
+                return 11;
+        if (pthread_create(&t, NULL, park, tid))
+                return 12;
+        while (!AO_load((AO_t *)(void *)&tid[1]))
+                sched_yield();
+        AO_store(&hdr->prod.start_time, 1);
+        AO_store(&hdr->prod.pid, (AO_t)tid[1]);
+        for (;;)
+                pause();
+        return 13;
+}
+
+/* The consumer finds, in the producer's stamp, the id of a live thread that
+ * leads no process (pidfd_open(): -ENOENT, or -EINVAL before Linux 6.9):
+ * the stamped producer is gone,
+ * -ECONNRESET; it poisoned the ring (-EBADMSG) before. */
+static void test_producer_pid_now_a_thread(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_leak l;
+        char buf[16];
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        pid = t_ring_fork(8192, 0, &hp, &hc, false, &r);
+        if (pid == 0)
+                _exit(child_stamp_thread(&hp));
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10000), -ECONNRESET);
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(t_wait_child(pid), KILLED);
+        brd_ring_close(r);
+        t_leak_end(&l);
+}
+
+/* A hostile producer moves its bell word with plain stores, waking nobody:
+ * each futex sleep of the consumer returns at once.  Tells @ready_fd once
+ * the storm is on, then keeps it up until killed. */
+static int child_bell_storm(struct brd_handle *h, int ready_fd, const cpu_set_t *cpu)
+{
+        struct brd_ring_hdr *hdr = hdr_map(h);
+        unsigned v = 1;
+
+        if (!hdr)
+                return 10;
+        if (cpu && sched_setaffinity(0, sizeof(*cpu), cpu) < 0)
+                return 13;
+        AO_int_store(&hdr->prod.bell, v);
+        if (write(ready_fd, "s", 1) != 1)
+                return 11;
+        for (;;)
+                AO_int_store(&hdr->prod.bell, ++v);
+        return 12;
+}
+
+/* Under that storm a 200 ms wait times out having slept a bounded number of
+ * times (RING_FUTEX_SLEEPS futex sleeps, then the epoll set's): it spun
+ * through futex_waitv() for its whole futex phase before, ~10^4 sleeps.
+ * The two on CPUs of their own where there are two: on one, the storm
+ * stops while the consumer runs, and each sleep lasts. */
+static void test_bell_storm_bounded(void **state)
+{
+        struct brd_ring_stats st;
+        struct brd_handle hp, hc;
+        struct brd_ring *r;
+        struct t_leak l;
+        cpu_set_t all, mine, its;
+        bool pinned = false;
+        char buf[16];
+        int ready[2], c, n = 0;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+        CPU_ZERO(&mine);
+        CPU_ZERO(&its);
+        for (c = 0; c < CPU_SETSIZE && n < 2; c++) {
+                if (CPU_ISSET(c, &all))
+                        CPU_SET(c, n++ ? &its : &mine);
+        }
+        if (n == 2)
+                pinned = sched_setaffinity(0, sizeof(mine), &mine) == 0;
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+        pid = t_ring_fork(8192, 0, &hp, &hc, false, &r);
+        if (pid == 0)
+                _exit(child_bell_storm(&hp, ready[1], pinned ? &its : NULL));
+        close(ready[1]);
+        assert_int_equal(read(ready[0], buf, 1), 1);
+        close(ready[0]);
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 200), -ETIMEDOUT);
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        if (pinned)
+                assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
+        assert_int_equal(t_wait_child(pid), KILLED);
+        assert_int_equal(brd_ring_stats(r, &st), 0);
+        assert_true(st.waits <= 64);
+        brd_ring_close(r);
+        t_leak_end(&l);
+}
+
 /* A4: consumer killed while it holds a peeked view. */
 static int child_peek_then_die(struct brd_handle *h, int ready_fd)
 {
@@ -905,6 +1030,8 @@ int main(void)
                 cmocka_unit_test(test_peer_killed_short_timeouts),
                 cmocka_unit_test(test_producer_killed_before_doorbell),
                 cmocka_unit_test(test_producer_killed_attaching),
+                cmocka_unit_test(test_producer_pid_now_a_thread),
+                cmocka_unit_test(test_bell_storm_bounded),
                 cmocka_unit_test(test_consumer_killed_holding_view),
         };
 
