@@ -255,6 +255,15 @@ int brd__guard_add(void *addr, size_t size)
         return -EMFILE;
 }
 
+/* @s, its faulted word moved to generation @g + 2 already: free for
+ * brd__guard_add() again, at that generation. */
+static void slot_free(struct guard_slot *s, AO_t g)
+{
+        AO_store(&s->addr, 0);
+        AO_store_release(&s->gen, g + 2);
+        AO_store_release(&s->used, 0);
+}
+
 void brd__guard_drop(int slot)
 {
         struct guard_slot *s;
@@ -278,9 +287,7 @@ void brd__guard_drop(int slot)
                 else if (AO_compare_and_swap_full(&s->faulted, w, FAULT_WORD(g + 2, FAULT_NONE)))
                         break;
         }
-        AO_store(&s->addr, 0);
-        AO_store_release(&s->gen, g + 2);
-        AO_store_release(&s->used, 0);
+        slot_free(s, g);
 }
 
 void brd__guard_forget(int slot)
@@ -294,9 +301,7 @@ void brd__guard_forget(int slot)
         /* Even: the fork lock kept brd__guard_add() and _drop() out. */
         g = AO_load(&s->gen);
         AO_store(&s->faulted, FAULT_WORD(g + 2, FAULT_NONE));
-        AO_store(&s->addr, 0);
-        AO_store(&s->gen, g + 2);
-        AO_store(&s->used, 0);
+        slot_free(s, g);
 }
 
 bool brd__guard_faulted(int slot)
