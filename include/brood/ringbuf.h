@@ -31,10 +31,12 @@ extern "C" {
  * 20-100 us), the following waits poll up to 5/4 of that time, at most
  * 100 us, yielding the CPU between polls past the first 20 us, instead of
  * paying a sleep and a doorbell per message; the first wait that sleeps
- * anyway goes back to 20 us.  While a producer streams small messages, a
- * waiting consumer that finds less than 4 KiB ready may wait up to ~3 us for
- * more before returning (it probes, and stops doing so for ping-pong
- * traffic): fewer cache-line hand-offs per message.  NOSPIN and timeout-0
+ * anyway goes back to 20 us.  While a producer streams messages smaller than
+ * a quarter of min(capacity / 8, 32 KiB), a waiting consumer that finds
+ * less than that much ready may poll up to ~13 us (512 pauses) for more
+ * before returning (it probes whether that pays, and backs off to one probe
+ * per 65536 messages where it does not, as in ping-pong traffic): fewer
+ * cache-line hand-offs per message.  NOSPIN and timeout-0
  * calls never do this.  On x86-64 CPUs with CLFLUSHOPT, a consumer keeping up with a
  * streaming producer writes back and drops the cache lines of the messages
  * it has consumed (recv, release, read), so that the producer's next lap
@@ -49,7 +51,7 @@ extern "C" {
  * 32 KiB and more start on a 4 KiB boundary (their offset modulo 4 KiB
  * stays fixed, which keeps large copies at memcpy speed), payloads of 1 KiB
  * and more on a cache line; smaller frames are packed 8-byte aligned.  In a
- * ring of 4 MiB or more, a frame of 32 KiB or more that the producer places
+ * ring of 4 MiB to 2 GiB, a frame of 32 KiB or more that the producer places
  * past its first four such frames of a lap, while the consumer is waiting
  * for data, starts the next lap instead (the rest of the lap is skipped as
  * padding): a consumer that keeps up then works in the ring's first few
@@ -226,10 +228,11 @@ int     brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring);
  * (consumer end, or inherited).  A close of the consumer shows at the next
  * call of a message that fits (one past max_msg answers -EMSGSIZE until a
  * call has seen the close).  Its death (no close) in a sleep shows at the
- * next message, or at the first one a millisecond after the last look: a
+ * next message, or at the first one a millisecond (or tick) after the last look: a
  * message that finds a consumer asleep while no ring of that sleep proved
  * it alive (a doorbell cannot; a futex wake of nobody did not) looks at
- * its pidfd, at most once per millisecond; every call after the message
+ * its pidfd, at most once per millisecond or per kernel tick, whichever is
+ * longer (a coarse clock); every call after the message
  * that found it dead answers -EPIPE.  That message is sent: a consumer
  * that takes the dead one's role over would get it.  A consumer that died
  * awake shows once a call would wait for room, or to a brd_ring_fd() user
@@ -322,8 +325,9 @@ ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg, int timeout_ms);
  * answer (-EPIPE, -ECONNRESET, -EBADMSG) once it has one, which also drops
  * the peeked message.  Hands the space back
  * to the producer (rings it if it sleeps).  A consumer killed between peek
- * and release leaves the message in the ring (at-most-once delivery on death:
- * nobody else consumes it).  Fork: a message peeked before fork() stays the
+ * and release leaves the message in the ring, unconsumed: a consumer that
+ * takes the dead one's role over (brd_ring_attach()) gets it again, else
+ * nobody does.  Fork: a message peeked before fork() stays the
  * parent's: in the child, release is -EBADF and consumes nothing.
  */
 int     brd_ring_release(struct brd_ring *r);

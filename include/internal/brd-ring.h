@@ -12,7 +12,8 @@
  *
  * Each endpoint maps the data area twice, back to back, so that a frame that
  * runs past the end of the data area continues in the second view: every
- * message is contiguous, peek/reserve never copy, no wrap frame is needed.
+ * message is contiguous, peek/reserve never copy, no wrap frame is needed
+ * (a PAD may still end a lap early: see below).
  *
  * Indices (tail, head) are free-running 64-bit byte counts; the byte of
  * index i lives at data + (i & mask).  Both are multiples of 8 and
@@ -24,9 +25,11 @@
  * 8-aligned indices and never straddle a published tail.  A PAD frame is
  * skipped by the consumer; the producer uses it to put large payloads at a
  * fixed offset modulo 4 KiB (payloads >= BRD_RING_PAGE_ALIGN_MIN start on a
- * 4 KiB boundary, >= BRD_RING_LINE_ALIGN_MIN on a cache line), and publishes
- * it only with the message frame that follows it: a PAD that ends at the
- * tail, or follows a PAD, is corrupt.
+ * 4 KiB boundary, >= BRD_RING_LINE_ALIGN_MIN on a cache line) and, in rings
+ * of RING_EARLY_CAP_MIN to _MAX, to skip the rest of a lap so that a large
+ * frame starts the next one (ringbuf/ring.c, prod_place_early()).  It
+ * publishes a PAD only with the message frame that follows it: a PAD that
+ * ends at the tail, or follows a PAD, is corrupt.
  */
 #ifndef BROOD_RING_PRIVATE_H
 #define BROOD_RING_PRIVATE_H
