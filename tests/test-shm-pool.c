@@ -82,6 +82,8 @@ static void test_pool_create_bad_args(void **state)
         assert_int_equal(brd_pool_create(4096, 0, &p), -EINVAL);
         assert_int_equal(brd_pool_create(MiB, 1u << 7, &p), -EINVAL);
         assert_int_equal(brd_pool_create(SIZE_MAX, 0, &p), -EINVAL);
+        /* Past 2^32 granules of 64 B: refused before anything is made. */
+        assert_int_equal(brd_pool_create((size_t)257 << 30, 0, &p), -EINVAL);
         assert_int_equal(brd_pool_create(MiB, 0, NULL), -EINVAL);
         assert_ptr_equal(p, (struct brd_pool *)0x1);
         assert_int_equal(brd_pool_alloc(NULL, 64), -EINVAL);

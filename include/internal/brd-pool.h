@@ -47,7 +47,9 @@
 #define BRD_POOL_NCLASSES 11                      /* 64 B << 0 .. 64 B << 10 = 64 KiB */
 _Static_assert(BRD_POOL_SMALL_MAX == (BRD_POOL_GRAN << (BRD_POOL_NCLASSES - 1)), "largest class");
 #define BRD_POOL_MAX_ORDER 32                     /* free-list heads; page index is 32-bit */
-#define BRD_POOL_MAX_PAGES 0xfffffff0u            /* page index + 1 fits 32 bits */
+/* Granule index + 1 fits 32 bits (class stacks, links, caches): 256 GiB of
+ * data, less a page. */
+#define BRD_POOL_MAX_PAGES ((UINT32_MAX - 1) / BRD_POOL_GRANS_PER_PAGE)
 
 /* Page word (struct brd_pool_page.word): kind in bits 0..7, arg in 8..15. */
 enum {
