@@ -747,15 +747,20 @@ static void cache_flush(struct brd_pool *p)
                 slot_drain(p, p->slot);
 }
 
+/* Threads exist: the cache is no one's.  The first thread to claim it
+ * empties it; the loser (and everyone after) skips. */
+static inline void cache_disown(struct brd_pool *p)
+{
+        if (BRD_UNLIKELY(AO_load(&p->cache_dirty)) &&
+            AO_compare_and_swap_full(&p->cache_dirty, 1, 0))
+                cache_flush(p);
+}
+
 /* The cache slot if this thread may use it, else NULL. */
 static inline struct brd_pool_slot *cache_get(struct brd_pool *p)
 {
         if (BRD_UNLIKELY(!__libc_single_threaded)) {
-                /* Threads exist: the cache is no one's.  The first thread to
-                 * claim it empties it; the loser (and everyone after) skips. */
-                if (BRD_UNLIKELY(AO_load(&p->cache_dirty)) &&
-                    AO_compare_and_swap_full(&p->cache_dirty, 1, 0))
-                        cache_flush(p);
+                cache_disown(p);
                 return NULL;
         }
         if (BRD_UNLIKELY(p->cache_gen != brd__fork_gen()))
@@ -765,12 +770,16 @@ static inline struct brd_pool_slot *cache_get(struct brd_pool *p)
         return p->slot;
 }
 
-/* When this thread may, give the cache back before concluding "full". */
+/* Give the cache back before concluding "full": a process that became
+ * threaded since it last cached, and has made only large calls since,
+ * holds it still. */
 static void cache_release(struct brd_pool *p)
 {
         if (__libc_single_threaded) {
                 cache_flush(p);
                 AO_store(&p->cache_dirty, 0);
+        } else {
+                cache_disown(p);
         }
 }
 

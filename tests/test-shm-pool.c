@@ -1946,6 +1946,66 @@ static void test_pool_cancelled_thread_frees_lock(void **state)
         t_leak_end(&l);
 }
 
+/* Large blocks of 128 KiB that fit in @p, taken and given back. */
+static int large_fit(struct brd_pool *p)
+{
+        int64_t off[64];
+        int n = 0;
+
+        while (n < 64 && (off[n] = brd_pool_alloc(p, 128 * 1024)) > 0)
+                n++;
+        for (int i = 0; i < n; i++)
+                if (brd_pool_free(p, (uint64_t)off[i]))
+                        return -1;
+        return n;
+}
+
+static void *nothing(void *arg)
+{
+        return arg;
+}
+
+/*
+ * A process caches small blocks while it has one thread, starts a thread,
+ * then makes only large calls: an alloc that finds the pool full gives that
+ * cache back first (it answered -ENOSPC with up to half the pool cached).
+ * In a child: the process must be single-threaded when it caches (this
+ * test runs first, before any of this binary's threads).
+ */
+static void test_pool_cache_given_back_once_threaded(void **state)
+{
+        pid_t pid;
+
+        (void)state;
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct brd_pool *p;
+                int64_t off[2048];
+                int n = 0, whole, after;
+                pthread_t t;
+
+                if (!__libc_single_threaded)
+                        _exit(9);
+                if (brd_pool_create(MiB, 0, &p))
+                        _exit(1);
+                whole = large_fit(p);
+                if (whole < 2)
+                        _exit(2);
+                while (n < 2048 && (off[n] = brd_pool_alloc(p, 8192)) > 0)
+                        n++;
+                for (int i = 0; i < n; i++)
+                        if (brd_pool_free(p, (uint64_t)off[i]))
+                                _exit(3);
+                if (pthread_create(&t, NULL, nothing, NULL) || pthread_join(t, NULL))
+                        _exit(4);
+                after = large_fit(p);
+                brd_pool_close(p);
+                _exit(after == whole ? 0 : 5);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+}
+
 /* -------------------------------------------------- lock holder killed */
 
 static void check_pool_whole(struct brd_pool *p, uint64_t maxblock)
@@ -2449,6 +2509,8 @@ static void test_pool_other_pidns(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                /* First: its child must start single-threaded. */
+                cmocka_unit_test(test_pool_cache_given_back_once_threaded),
                 cmocka_unit_test(test_pool_create_bad_args),
                 cmocka_unit_test(test_pool_alloc_free_accounting),
                 cmocka_unit_test(test_pool_double_and_foreign_free),

@@ -220,8 +220,9 @@ int brd_seg_check(const struct brd_seg *seg);
  * ~1.3 MiB, and at most the pool's data over twice its number of slots, so
  * that the caches of all live processes together never hold more than half
  * the pool (an alloc elsewhere can meet -ENOSPC while live, idle processes
- * cache freed blocks, but only once the other half is in use); it is given
- * back when a second thread appears or at brd_pool_close(), and a forked
+ * cache freed blocks, but only once the other half is in use); once a
+ * second thread appears it is given back by the next call that would use
+ * it or that finds the pool full, and at brd_pool_close(); a forked
  * child forgets the parent's (those blocks stay the parent's): no block is
  * ever owned twice.  The cache is listed in a slot in the pool (one per
  * 512 KiB of segment, at most 32; a process that finds none goes without),
