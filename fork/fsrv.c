@@ -95,6 +95,14 @@ _Static_assert(BRD_HANDLE_MAX_BATCH * BRD_HANDLE_MAX_FDS <= BRD__FORK_KEEP_MAX,
 struct brd_fsrv_req {
         struct brd_fsrv_req *next;
         const struct brd_spawn_opts *o;
+        /* What a fork-mode child reads of @o, copied: the caller's options
+         * may sit in shared memory it did not hand the child, which the
+         * prelude unmaps (brd__fork_drop_unhanded()). */
+        brd_child_fn fn;
+        void *arg;
+        size_t nhandles;
+        unsigned flags;
+        char name[16];                  /* opts.name, cut as PR_SET_NAME does; "" = none */
         struct brd_handle *handles;     /* the child's view: fds 3, 4, 5... */
         int *keep;                      /* nkeep source fds */
         size_t nkeep;
@@ -444,14 +452,13 @@ static int child_prctl(int op, unsigned long arg)
  */
 static int child_prelude(struct brd_fsrv_req *q, bool exec)
 {
-        const struct brd_spawn_opts *o = q->o;
         int n = (int)q->nkeep, rep, i, fd, e;
         /* On the stack (2 KiB), not in the request: the child then writes
          * no heap page, each of which would cost it a copy-on-write fault. */
         int src[BRD_CHILD_MAX_MOVES], wait[BRD_CHILD_MAX_MOVES];
         /* An empty name is none: kept, it would leave the forkserver
          * thread's ("brd-fsrv"), which the child must never carry. */
-        const char *name = o->name && o->name[0] ? o->name : q->comm;
+        const char *name = q->name[0] ? q->name : q->comm;
         struct sigaction dfl;
 
         if (q->crash_stage == BRD__CRASH_AFTER_CLONE)
@@ -481,7 +488,7 @@ static int child_prelude(struct brd_fsrv_req *q, bool exec)
                 /* And the memory it was not handed goes too (F35). */
                 brd__fork_drop_unhanded(3, n);
         }
-        if (o->flags & BRD_SPAWN_NULL_STDIO) {
+        if (q->flags & BRD_SPAWN_NULL_STDIO) {
                 fd = open("/dev/null", O_RDWR);
                 if (fd < 0)
                         child_fail(q, rep, -errno);
@@ -502,7 +509,7 @@ static int child_prelude(struct brd_fsrv_req *q, bool exec)
         /* exec mode: execve names the process after the program anyway. */
         if (!exec && name && name[0])
                 (void)child_prctl(PR_SET_NAME, (unsigned long)name);
-        if (!(o->flags & BRD_SPAWN_NO_PDEATHSIG)) {
+        if (!(q->flags & BRD_SPAWN_NO_PDEATHSIG)) {
                 if (child_prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                         child_fail(q, rep, -errno);
                 /* The parent may have died before PDEATHSIG was armed: then we
@@ -531,7 +538,7 @@ static __attribute__((noreturn)) void child_fork_main(struct brd_fsrv_req *q)
         (void)close(rep);
         fsrv_slots_drop();
         child_unblock();                /* only now: see child_report() */
-        child_exit(q->o->fn(q->o->arg, q->handles, q->o->nhandles) & 0xff);
+        child_exit(q->fn(q->arg, q->handles, q->nhandles) & 0xff);
 }
 
 static int child_exec_main(void *arg)
@@ -540,10 +547,10 @@ static int child_exec_main(void *arg)
         const struct brd_spawn_opts *o = q->o;
         int rep = child_prelude(q, true), e;
 
-        if (o->nhandles) {
+        if (q->nhandles) {
                 /* The description names this pid: a grandchild that inherits
                  * the environment does not mistake it for its own. */
-                e = brd_handle_env_encode(q->handles, o->nhandles, getpid(),
+                e = brd_handle_env_encode(q->handles, q->nhandles, getpid(),
                                           q->envbuf, q->envcap, q->pidbuf, sizeof(q->pidbuf));
                 if (e < 0)
                         child_fail(q, rep, e);
@@ -887,6 +894,12 @@ static int req_prepare(struct brd_fsrv_req *q, const struct brd_spawn_opts *o, s
         int fd = 3;
 
         q->o = o;
+        q->fn = o->fn;
+        q->arg = o->arg;
+        q->nhandles = o->nhandles;
+        q->flags = o->flags;
+        if (o->name)
+                strncpy(q->name, o->name, sizeof(q->name) - 1);
         q->nkeep = nkeep;
         q->report = -1;
         if (o->nhandles) {

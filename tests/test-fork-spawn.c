@@ -1336,6 +1336,41 @@ static void test_fork_name_defaults_to_process(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * The options themselves, and the name they point to, in a segment the
+ * child is not handed (which its prelude unmaps, F35): the child still gets
+ * its fn, arg, flags and name (it read them after the unmap, and died of
+ * SIGSEGV or went unnamed).
+ */
+static void test_fork_opts_in_unhanded_memory(void **state)
+{
+        static const char want[] = "brd-t-shmopts";
+        struct brd_spawn_opts *o;
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct brd_seg *seg;
+        struct t_leak l;
+        char *name;
+        int st;
+
+        t_leak_begin(&l);
+        assert_int_equal(brd_seg_create("opts", 4096, 0, &seg), 0);
+        o = brd_seg_addr(seg);
+        name = (char *)(o + 1);
+        strcpy(name, want);
+        *o = (struct brd_spawn_opts){ .fn = fn_check_comm, .arg = (void *)want, .name = name,
+                                      .flags = BRD_SPAWN_NULL_STDIO };
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        assert_int_equal(brd_fsrv_spawn(fs, o, &c), 0);
+        assert_int_equal(brd_child_wait(c, -1, &st), 0);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+        brd_child_free(c);
+        brd_fsrv_stop(fs);
+        brd_seg_close(seg);
+        t_leak_end(&l);
+}
+
 /* ------------------------------------------------------------ a late report */
 static void test_report_after_caller_returned(void **state)
 {
@@ -1713,6 +1748,7 @@ int main(void)
                 cmocka_unit_test(test_spawn_einval),
                 cmocka_unit_test(test_exec_spawn_keeps_inherited_objects),
                 cmocka_unit_test(test_fork_name_defaults_to_process),
+                cmocka_unit_test(test_fork_opts_in_unhanded_memory),
                 cmocka_unit_test(test_report_after_caller_returned),
                 cmocka_unit_test(test_spawn_fd_limit_is_emfile),
                 cmocka_unit_test(test_spawn_fds_trade_places),
