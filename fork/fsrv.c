@@ -1156,7 +1156,12 @@ BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *
                 c = NULL;
                 r = 0;
         } else {
-                r = -ECHILD;            /* died before fn / execve */
+                /* Died before fn / execve: stop's ladder may have ended it
+                 * (a grace of 0 sends SIGKILL at once), and a spawn under
+                 * way when stop began fails with -ESHUTDOWN. */
+                pthread_mutex_lock(&fs->lock);
+                r = fs->stopping ? -ESHUTDOWN : -ECHILD;
+                pthread_mutex_unlock(&fs->lock);
         }
         if (c && !q.err) {
                 brd_child_free(c);      /* linked: reaps it (no zombie) and unlinks */

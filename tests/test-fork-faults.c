@@ -8,7 +8,8 @@
  * before.
  *
  * Linked with -Wl,--wrap for: calloc, malloc, mmap(64), pipe2, pidfd_open, fork,
- * clone, pthread_create (see tests/meson.build).  Only the library's own
+ * clone, pthread_create, and open64 (to hold a child in its prelude; see
+ * tests/meson.build).  Only the library's own
  * calls are wrapped (the static archive is linked into this program); the
  * counter counts calls from any thread (the forkserver makes fork, clone and
  * pidfd_open) while armed.
@@ -16,6 +17,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/eventfd.h>
@@ -52,6 +54,8 @@ int __real_pidfd_open(pid_t pid, unsigned int flags);
 pid_t __real_fork(void);
 int __real_clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
 int __real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
+int __real_open64(const char *path, int flags, ...);
+int __wrap_open64(const char *path, int flags, ...);
 
 void *__wrap_calloc(size_t n, size_t sz);
 void *__wrap_malloc(size_t sz);
@@ -88,6 +92,31 @@ void *__wrap_mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
  * (eventfds, which are not wrapped). */
 static int stall_pipe2;
 static int stall_in = -1, stall_out = -1;
+
+/* Nonzero: a child of this pid (a forkserver child in its prelude) that
+ * opens /dev/null says so in *stall_null_seen (a shared page: the prelude
+ * has closed every fd it was not handed), then stays there until killed. */
+static pid_t stall_null_of;
+static int *stall_null_seen;
+
+int __wrap_open64(const char *path, int flags, ...)
+{
+        pid_t of = __atomic_load_n(&stall_null_of, __ATOMIC_SEQ_CST);
+        mode_t mode = 0;
+        va_list ap;
+
+        if (of && getpid() != of && !strcmp(path, "/dev/null")) {
+                __atomic_store_n(stall_null_seen, 1, __ATOMIC_SEQ_CST);
+                for (;;)
+                        pause();
+        }
+        if (flags & (O_CREAT | O_TMPFILE)) {
+                va_start(ap, flags);
+                mode = va_arg(ap, mode_t);
+                va_end(ap);
+        }
+        return __real_open64(path, flags, mode);
+}
 
 int __wrap_pipe2(int p[2], int flags)
 {
@@ -338,6 +367,39 @@ static void test_spawn_racing_stop(void **state)
         t_leak_end(&l);
 }
 
+static void *spawn_null_stdio(void *arg)
+{
+        struct brd_spawn_opts o = { .fn = fn_zero, .flags = BRD_SPAWN_NULL_STDIO };
+        struct racer *x = arg;
+
+        x->r = brd_fsrv_spawn(x->fs, &o, &x->c);
+        return NULL;
+}
+
+/* A spawn whose child is still in its prelude (signals blocked) when stop
+ * begins, with a grace of 0: its SIGKILL ends the child before it reports,
+ * and the spawn fails with -ESHUTDOWN, as fork.h says (it was -ECHILD). */
+static void test_spawn_child_stopped_in_prelude(void **state)
+{
+        struct racer x = { .r = 1 };
+        struct t_leak l;
+        pthread_t t;
+
+        t_leak_begin(&l);
+        stall_null_seen = t_shared_page();
+        assert_int_equal(brd_fsrv_start(0, &x.fs), 0);
+        __atomic_store_n(&stall_null_of, getpid(), __ATOMIC_SEQ_CST);
+        assert_int_equal(pthread_create(&t, NULL, spawn_null_stdio, &x), 0);
+        while (!__atomic_load_n(stall_null_seen, __ATOMIC_SEQ_CST))    /* in its prelude */
+                sched_yield();
+        __atomic_store_n(&stall_null_of, 0, __ATOMIC_SEQ_CST);
+        brd_fsrv_stop_grace(x.fs, 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(x.r, -ESHUTDOWN);
+        t_shared_page_free(stall_null_seen);
+        t_leak_end(&l);
+}
+
 struct blocked_spawn {
         struct racer x;
         pid_t tid;              /* __atomic */
@@ -487,6 +549,7 @@ int main(void)
                 cmocka_unit_test(test_spawn_exec_faults),
                 cmocka_unit_test(test_spawn_exec_handles_faults),
                 cmocka_unit_test(test_spawn_racing_stop),
+                cmocka_unit_test(test_spawn_child_stopped_in_prelude),
                 cmocka_unit_test(test_spawn_holds_fsrv_while_blocked),
                 cmocka_unit_test(test_spawn_pid_recycled),
         };
