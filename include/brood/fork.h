@@ -34,13 +34,18 @@
  * below 3, resets every signal
  * disposition to SIG_DFL, sets its name (fork mode), sets
  * PR_SET_PDEATHSIG(SIGKILL) and re-checks getppid() against the race where
- * the parent already died, and optionally points stdio at /dev/null.  It then
- * reports to the spawning thread (a word of a shared page the caller spins on,
- * and a CLOEXEC pipe once the caller sleeps) and, only after that report,
- * empties its signal mask (every signal stays blocked until then, so a
- * report that races with the caller's return can never kill it): so
- * brd_fsrv_spawn() returns only once the child is known to have reached fn
- * (fork mode) or execve (exec mode), and returns the child's -errno otherwise.
+ * the parent already died, and optionally points stdio at /dev/null.  A
+ * fork-mode child then reports to the spawning thread (a word of a shared
+ * page the caller spins on, and a CLOEXEC pipe once the caller sleeps) and,
+ * only after that report, empties its signal mask (every signal stays
+ * blocked until then, so a report that races with the caller's return can
+ * never kill it).  An exec-mode child, which shares the forkserver's memory
+ * until execve (CLONE_VM | CLONE_VFORK), marks that it got there in that
+ * memory, empties its mask and calls execve; it writes its CLOEXEC pipe
+ * only on failure (the -errno), and the pipe closes at a successful
+ * execve.  So brd_fsrv_spawn() returns only once the child is known to
+ * have reached fn (fork mode) or execve (exec mode), and returns the
+ * child's -errno otherwise.
  *
  * Memory: a fork-mode child keeps brood's shared memory only where it was
  * handed it (RELIABILITY F35): before fn runs, every segment and pool of the
@@ -54,7 +59,9 @@
  * mapping and its listing, or its unlisting and the unmap, to be done.
  * The page through which the child reports to its forkserver (shared with
  * every fork-mode child until it reported) is unmapped before fn runs, and
- * so is every other forkserver's.
+ * so is every other forkserver's.  A child the host makes with a plain
+ * fork() keeps that page, as it keeps every shared mapping: what it writes
+ * there can make a spawn under way report a child that has not reached fn.
  * Rings are never inherited (ringbuf.h): a child reaches one only by
  * attaching a handle.  The rest of the parent's memory (heap,
  * stacks, its own mappings) is inherited as after any fork().  An exec-mode
