@@ -288,7 +288,8 @@ int brd_pool_create(size_t size, unsigned flags, struct brd_pool **ret_pool);
  * Return: 0, -EINVAL (not a pool handle), -EPROTO (bad magic, version or
  * layout: the geometry is recomputed from the segment size and compared),
  * -EXDEV (this process is in another pid namespace than the pool's
- * creator), or the -errno of brd_seg_attach() (-EBADMSG for a lying fd).
+ * creator), -ENOMEM, or the -errno of brd_seg_attach() (-EBADMSG for a
+ * lying fd).
  * The header is read once: the pool's bounds are the values checked, so a
  * peer rewriting the header meanwhile gets this call -EPROTO or a pool of
  * the checked geometry, never one past the mapping.
