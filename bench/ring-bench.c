@@ -277,8 +277,6 @@ static void run_streaming(void)
                 memcpy(r->pass_pp, pp, sizeof(pp));
                 memcpy(r->pass_mps, mps, sizeof(mps));
                 memcpy(r->pass_rat, rat, sizeof(rat));
-                r->memcpy_ratio = r->size == MiB ? r->fig[PEER_BROOD].gbps / memcpy_1m : NAN;
-                r->zc_memcpy_ratio = r->size == MiB ? r->fig[PEER_BROOD_ZC].gbps / memcpy_1m : NAN;
                 memcpy(r->pass_pair, pair, sizeof(pair));
                 r->pair_gbps = med_finite(pair, opt.passes);
                 r->pair_ratio = med_finite(pair_rat, opt.passes);
@@ -375,6 +373,17 @@ static const struct row *row_of(size_t size)
         return NULL;
 }
 
+/*
+ * memcpy(1 MiB), the peer of the 1 MiB row: the faster of the two
+ * measurements, at the start and at the end of the run.  A host that slowed
+ * the process down during one of them (one start gave 7.9 GB/s, the end
+ * 42) would otherwise flatter brood 5x.
+ */
+static double memcpy_1m_ref(void)
+{
+        return memcpy_1m_after > memcpy_1m ? memcpy_1m_after : memcpy_1m;
+}
+
 static void eval_targets(void)
 {
         const struct row *r64 = row_of(64), *r4k = row_of(4 * KiB), *r1m = row_of(MiB);
@@ -383,6 +392,13 @@ static void eval_targets(void)
         char name[80];
         int zc_ok = 1;
         double zc_min = INFINITY;
+
+        for (size_t i = 0; i < NSIZE; i++) {
+                if (rows[i].size != MiB)
+                        continue;
+                rows[i].memcpy_ratio = rows[i].fig[PEER_BROOD].gbps / memcpy_1m_ref();
+                rows[i].zc_memcpy_ratio = rows[i].fig[PEER_BROOD_ZC].gbps / memcpy_1m_ref();
+        }
 
         pl = bc_placement(r64->pp_ns);
         add_target("64 B: brood/pipe msgs/s >= 25x far, 40x near", r64->ratio[R_PIPE],
@@ -395,7 +411,7 @@ static void eval_targets(void)
         add_target("1 MiB: brood/pipe(1 MiB buffer) >= 2.5x", r1m->ratio[R_PIPE], 2.5, 1, pl,
                    r1m->ratio[R_RAW_PIPE]);
         add_target("1 MiB: brood GB/s / memcpy(1 MiB) >= 0.15 far, 0.9 near", r1m->memcpy_ratio,
-                   pl && !strcmp(pl, "near") ? 0.9 : 0.15, 1, pl, r1m->fig[PEER_RAW].gbps / memcpy_1m);
+                   pl && !strcmp(pl, "near") ? 0.9 : 0.15, 1, pl, r1m->fig[PEER_RAW].gbps / memcpy_1m_ref());
         add_target("1 MiB: zero-copy GB/s / memcpy(1 MiB), the same", r1m->zc_memcpy_ratio,
                    pl && !strcmp(pl, "near") ? 0.9 : 0.15, 1, pl, NAN);
         for (size_t i = 0; i < NSIZE; i++) {
@@ -431,8 +447,8 @@ static void print_report(void)
         char a[32], b[32], c[32], d[32], e[32], f[32], g[32];
 
         printf("\n== limits (one process) ==\n");
-        printf("memcpy 1 MiB %.2f GB/s (%.2f at the end), 16 MiB %.2f GB/s\n", memcpy_1m,
-               memcpy_1m_after, memcpy_16m);
+        printf("memcpy 1 MiB %.2f GB/s (%.2f at the end; the ratios take the faster), 16 MiB %.2f GB/s\n",
+               memcpy_1m, memcpy_1m_after, memcpy_16m);
         if (mb_idle_ns > 0 && mb_busy_ns > 0)
                 printf("membarrier(GLOBAL_EXPEDITED) %.0f ns, %.0f ns while the other CPU runs a "
                        "registered process\n(a sleeping side pays one per sleep unless it asks "
@@ -497,7 +513,7 @@ static void print_report(void)
                         printf("%-7s memcpy(%s) on both CPUs at once: %.2f GB/s each (%.2f alone); "
                                "brood copy / that: %.3f\n"
                                "%-7s (the copy API copies every byte twice, once on each CPU; "
-                               "that pair is its ceiling)\n", "", sz, r->pair_gbps, memcpy_1m,
+                               "that pair is its ceiling)\n", "", sz, r->pair_gbps, memcpy_1m_ref(),
                                r->pair_ratio, "");
         }
 
@@ -588,6 +604,7 @@ static int write_json(const char *path)
         bc_json_num(&j, "other_processes_cpus", run_foreign);
         bc_json_obj(&j, "limits");
         bc_json_num(&j, "memcpy_1MiB_gbps", memcpy_1m);
+        bc_json_num(&j, "memcpy_1MiB_gbps_ref", memcpy_1m_ref());
         bc_json_num(&j, "memcpy_1MiB_gbps_at_end", memcpy_1m_after);
         bc_json_num(&j, "memcpy_16MiB_gbps", memcpy_16m);
         bc_json_num(&j, "membarrier_ns", mb_idle_ns > 0 ? mb_idle_ns : NAN);
