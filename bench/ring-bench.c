@@ -394,10 +394,10 @@ static void eval_targets(void)
         double zc_min = INFINITY;
 
         for (size_t i = 0; i < NSIZE; i++) {
-                if (rows[i].size != MiB)
-                        continue;
-                rows[i].memcpy_ratio = rows[i].fig[PEER_BROOD].gbps / memcpy_1m_ref();
-                rows[i].zc_memcpy_ratio = rows[i].fig[PEER_BROOD_ZC].gbps / memcpy_1m_ref();
+                bool mib = rows[i].size == MiB;
+
+                rows[i].memcpy_ratio = mib ? rows[i].fig[PEER_BROOD].gbps / memcpy_1m_ref() : NAN;
+                rows[i].zc_memcpy_ratio = mib ? rows[i].fig[PEER_BROOD_ZC].gbps / memcpy_1m_ref() : NAN;
         }
 
         pl = bc_placement(r64->pp_ns);
