@@ -139,18 +139,42 @@ fail:
         return r;
 }
 
+/* The first fallocate of a reservation, and the least a retry asks for. */
+#define SEG_FALLOC_CHUNK (16u << 20)
+#define SEG_FALLOC_MIN   (64u << 10)
+
 static int reserve(int fd, size_t size)
 {
+        size_t off = 0, chunk = SEG_FALLOC_CHUNK, n;
         int r;
 
         if (ftruncate(fd, (off_t)size) < 0)
                 return -errno;
-        /* tmpfs hands out pages at first touch: without this, a full /dev/shm
-         * or memcg turns into SIGBUS long after create returned success. */
-        do
-                r = posix_fallocate(fd, 0, (off_t)size);
-        while (r == EINTR);
-        return -r;
+        /*
+         * tmpfs hands out pages at first touch: without this, a full
+         * /dev/shm or memcg turns into SIGBUS long after create returned
+         * success.  In chunks: tmpfs of older kernels (Debian 12's 6.1
+         * among them; later ones stop only for a fatal signal) gives up a
+         * call at any pending signal (EINTR) and frees what that call had
+         * allocated, so one call for the whole size, under a periodic
+         * signal slower than it, started over for ever.  A chunk that was interrupted is asked for again
+         * in halves (down to 64 KiB), and grows back as calls complete.
+         */
+        while (off < size) {
+                n = size - off < chunk ? size - off : chunk;
+                r = posix_fallocate(fd, (off_t)off, (off_t)n);
+                if (r == EINTR) {
+                        if (chunk > SEG_FALLOC_MIN)
+                                chunk /= 2;
+                        continue;
+                }
+                if (r)
+                        return -r;
+                off += n;
+                if (chunk < SEG_FALLOC_CHUNK)
+                        chunk *= 2;
+        }
+        return 0;
 }
 
 static int create_memfd(const char *label, size_t size, int *ret_fd)
