@@ -395,8 +395,10 @@ BRD_EXPORT int brd_seg_open(const char *name, struct brd_seg **ret_seg)
 
         if (!ret_seg || !name_valid(name, &r))
                 return !ret_seg ? -EINVAL : r;
-        /* glibc adds O_NOFOLLOW|O_CLOEXEC: a planted symlink fails closed. */
-        fd = shm_open(name, O_RDWR, 0);
+        /* glibc adds O_NOFOLLOW|O_CLOEXEC: a planted symlink fails closed.
+         * O_NONBLOCK: a lease another process holds on the file answers at
+         * once (-EAGAIN), where the open waited for its break (45 s). */
+        fd = shm_open(name, O_RDWR | O_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
         r = brd__seg_attach_fd(fd, 0, true, 0, ret_seg);

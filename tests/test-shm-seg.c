@@ -719,6 +719,34 @@ static void test_fork_while_creating(void **state)
         pthread_join(th, NULL);
 }
 
+/* A name under a read lease (here our own; another process's in life):
+ * open answers -EAGAIN at once, where it waited for the lease's break
+ * (lease-break-time, 45 s by default) and then went on. */
+static void test_open_leased_is_eagain(void **state)
+{
+        struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+        char name[64], path[80];
+        struct brd_seg *s;
+        int fd, rd;
+
+        (void)state;
+        /* The break starts anyway, and tells the holder by SIGIO. */
+        assert_int_equal(sigaction(SIGIO, &ign, &old), 0);
+        snprintf(name, sizeof(name), "/brood-test-lease.%d", (int)getpid());
+        snprintf(path, sizeof(path), "/dev/shm%s", name);
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, 4096), 0);
+        close(fd);
+        rd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(rd >= 0);
+        if (fcntl(rd, F_SETLEASE, F_RDLCK) == 0)
+                assert_int_equal(brd_seg_open(name, &s), -EAGAIN);
+        close(rd);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(sigaction(SIGIO, &old, NULL), 0);
+}
+
 static void on_tick(int sig)
 {
         (void)sig;
@@ -790,6 +818,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_open_refuses_other_owner, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_other_user_cannot_open, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_fork_while_creating, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_open_leased_is_eagain, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_create_under_signal_storm, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test(test_registry_cap),
         };

@@ -72,7 +72,7 @@ int brd_seg_create(const char *label, size_t size, unsigned flags, struct brd_se
  * Return: 0; -EINVAL on a malformed name; -ENAMETOOLONG; -ENOENT; -EACCES if
  * it is not owned by this user or is accessible to group/others; -ELOOP if
  * the name is a symbolic link (never followed); -EINVAL if it is not a
- * regular shm file; -EBADMSG if it is empty (0 bytes: never sized, or
+ * regular shm file; -EAGAIN if another process holds a lease on it; -EBADMSG if it is empty (0 bytes: never sized, or
  * truncated); -EPERM if another process created it and the SIGBUS guard
  * is not installed (brd_seg_sigbus_guard()); -errno from open/mmap.
  * Closing it only unmaps (this process did not create it).
@@ -88,7 +88,9 @@ int brd_seg_open(const char *name, struct brd_seg **ret_seg);
  * Validates before it maps: a regular file on tmpfs (not hugetlbfs), at
  * least h->size bytes long (after its seals are read: they fix the size),
  * and (for a memfd, even one whose handle claims BRD_SEG_NAMED) sealed
- * against shrink and grow.  Maps h->size bytes, whatever the file's size.
+ * against shrink and grow (a memfd is told by its /proc/self/fd link:
+ * without /proc, one whose handle claims BRD_SEG_NAMED is taken for a named
+ * file, and checked and guarded as one).  Maps h->size bytes, whatever the file's size.
  * Return: 0; -EINVAL on a malformed handle or an fd of the wrong type (pipe,
  * socket, disk file, hugetlbfs); -EBADMSG if the file is smaller than declared or its
  * seals are missing; -EACCES for a named segment of another user or with
@@ -126,7 +128,8 @@ void brd_seg_close(struct brd_seg *seg);
  *  child not handed it, see brd_seg_create()). */
 void *brd_seg_addr(const struct brd_seg *seg);
 
-/** brd_seg_size() - bytes mapped (the created size rounded up to a page). */
+/** brd_seg_size() - bytes mapped: the created size rounded up to a page;
+ *  attached, the handle's size; opened by name, the file's. */
 size_t brd_seg_size(const struct brd_seg *seg);
 
 /** brd_seg_name() - the /dev/shm name ("/brood....") of a named segment, NULL when anonymous. */
