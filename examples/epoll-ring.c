@@ -52,6 +52,11 @@ int main(void)
         ep = epoll_create1(EPOLL_CLOEXEC);
         if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, brd_ring_fd(r), &ev) < 0)
                 return 1;
+        /* The child too: one that dies before it attaches is no dead peer
+         * to the ring (it never was one), only its exit tells. */
+        ev.data.u32 = 1;
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, brd_child_fd(c), &ev) < 0)
+                return 1;
         while (!done) {
                 char buf[128];
                 ssize_t n;
@@ -67,7 +72,9 @@ int main(void)
                 if (n == -EPIPE)
                         done = 1;               /* the producer closed: all delivered */
                 else if (n != -EAGAIN)
-                        return 1;
+                        return 1;               /* -ECONNRESET: it died attached */
+                else if (ev.data.u32 == 1)
+                        done = 1;               /* it exited, and nothing more came */
         }
         printf("epoll-ring: %ld messages in %ld wake-ups\n", got, wakeups);
         close(ep);
