@@ -75,7 +75,16 @@ static int chan_setup(struct chan *c)
                 c->pipe_sz = e > 0 ? (size_t)e : c->pipe_sz;
                 return 0;
         case PEER_SOCK:
-                return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, c->fd) < 0 ? -errno : 0;
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, c->fd) < 0)
+                        return -errno;
+                /* Buffers as large as the pipe's (the kernel caps them at
+                 * net.core.wmem_max / rmem_max): the peer at its best. */
+                e = (int)c->pipe_sz;
+                for (int k = 0; k < 2; k++)
+                        if (setsockopt(c->fd[k], SOL_SOCKET, SO_SNDBUF, &e, sizeof(e)) < 0 ||
+                            setsockopt(c->fd[k], SOL_SOCKET, SO_RCVBUF, &e, sizeof(e)) < 0)
+                                return -errno;
+                return 0;
         case PEER_SEED:
                 return seed_create(&c->seed, c->cap);
         case PEER_RAW:

@@ -9,6 +9,7 @@
  *   spawn-bench [--quick] [--json FILE] [--no-python] [--no-big]
  */
 #include <errno.h>
+#include <math.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -54,8 +55,10 @@ static void record(const char *name, double *t, int n)
         qsort(t, (size_t)n, sizeof(double), cmp_double);
         snprintf(r->name, sizeof(r->name), "%s", name);
         r->n = n;
-        r->p50_us = t[n / 2];
-        r->p99_us = t[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
+        /* The median (the mean of the middle two of an even count) and
+         * the nearest-rank p99 (the ceil(0.99 n)-th value). */
+        r->p50_us = n < 1 ? NAN : n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+        r->p99_us = n < 1 ? NAN : t[(n * 99 + 99) / 100 - 1];
         printf("  %-34s n=%-5d p50 %10.1f us   p99 %10.1f us\n", name, n, r->p50_us, r->p99_us);
         fflush(stdout);
 }
