@@ -81,7 +81,7 @@ static int seg_map_locked(struct brd_seg *s, int fd)
         if ((s->flags & BRD_SEG_NOFORK) && madvise(s->addr, s->size, MADV_DONTFORK) < 0)
                 return -errno;
         if (s->flags & BRD_SEG_NAMED) {
-                s->guard = brd__guard_add(s->addr, s->size);
+                s->guard = brd__guard_add(s->addr, s->size, s->flags & BRD_SEG_NOFORK);
                 if (s->guard < 0)
                         return s->guard;
         }

@@ -41,6 +41,7 @@ struct guard_slot {
         AO_t gen;               /* sequence count: odd while addr and size change */
         AO_t addr;              /* 0: nothing to guard (yet, or any more) */
         AO_t size;
+        AO_t dontfork;          /* the range is MADV_DONTFORK (BRD_SEG_NOFORK): its cover too */
         AO_t faulted;           /* gen << 2 | FAULT_*: the handler put zero pages here */
 };
 
@@ -75,11 +76,18 @@ static void take_default(int sig)
  * what the first thread wrote since.  false if @a is in none, or the zero
  * pages could not be mapped.
  */
-/* Private zero pages over [@base, @base + @size): true once mapped. */
-static bool guard_cover(uintptr_t base, size_t size)
+/* Private zero pages over @s's range: true once mapped.  A new mapping
+ * drops the old one's MADV_DONTFORK: a NOFORK segment's cover is marked
+ * again, or every later fork would copy it into the child, which takes
+ * the range for unmapped (brd_fork_child()). */
+static bool guard_cover(const struct guard_slot *s, uintptr_t base, size_t size)
 {
-        return mmap((void *)base, size, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED;
+        if (mmap((void *)base, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+                return false;
+        if (AO_load(&s->dontfork))
+                (void)madvise((void *)base, size, MADV_DONTFORK);
+        return true;
 }
 
 static bool guard_fault(uintptr_t a)
@@ -100,7 +108,7 @@ static bool guard_fault(uintptr_t a)
                         continue;
                 if (AO_compare_and_swap_full(&s->faulted, FAULT_WORD(g, FAULT_NONE),
                                              FAULT_WORD(g, FAULT_MAPPING))) {
-                        if (!guard_cover(base, size)) {
+                        if (!guard_cover(s, base, size)) {
                                 /* The next fault tries again (or dies). */
                                 AO_store_release(&s->faulted, FAULT_WORD(g, FAULT_NONE));
                                 return false;
@@ -216,7 +224,7 @@ void brd__guard_fork_child(void)
                 /* Not covered: the next fault tries again, and dies of
                  * SIGBUS if it cannot either. */
                 AO_store(&slots[i].faulted,
-                         FAULT_WORD(w >> 2, guard_cover(base, AO_load(&slots[i].size)) ?
+                         FAULT_WORD(w >> 2, guard_cover(&slots[i], base, AO_load(&slots[i].size)) ?
                                                     FAULT_DONE : FAULT_NONE));
         }
         pthread_mutex_unlock(&install_lock);
@@ -231,7 +239,7 @@ bool brd__guard_on(void)
                cur.sa_sigaction == on_sigbus;
 }
 
-int brd__guard_add(void *addr, size_t size)
+int brd__guard_add(void *addr, size_t size, bool dontfork)
 {
         AO_t i, high, g;
 
@@ -244,6 +252,7 @@ int brd__guard_add(void *addr, size_t size)
                 AO_store(&slots[i].gen, g);
                 AO_nop_full();
                 AO_store(&slots[i].size, size);
+                AO_store(&slots[i].dontfork, dontfork);
                 AO_store(&slots[i].addr, (AO_t)addr);
                 AO_store(&slots[i].faulted, FAULT_WORD(g + 1, FAULT_NONE));
                 AO_store_release(&slots[i].gen, g + 1);

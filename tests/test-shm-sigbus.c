@@ -416,6 +416,43 @@ static void test_nofork_range_not_guarded_in_child(void **state)
 }
 
 /*
+ * A NOFORK segment the guard covered (its file shrunk under it) stays out
+ * of forked children: the cover's zero pages replaced the mapping that
+ * carried MADV_DONTFORK, and a child got them (mapped where it takes the
+ * range for gone).  In a child of the test, whose child checks the range.
+ */
+static void test_nofork_cover_stays_out_of_children(void **state)
+{
+        pid_t pid;
+
+        (void)state;
+        pid = fork_default_sigbus();
+        if (pid == 0) {
+                struct brd_seg *s;
+                volatile unsigned char *q;
+                int st;
+                pid_t g;
+
+                if (brd_seg_sigbus_guard() != 0 ||
+                    brd_seg_create("nofork-cover", SEG_SIZE, BRD_SEG_NAMED | BRD_SEG_NOFORK, &s) != 0)
+                        _exit(1);
+                q = brd_seg_addr(s);
+                if (shrink(brd_seg_name(s), 0) != 0 || q[0] != 0 || brd_seg_check(s) != -EFAULT)
+                        _exit(2);
+                g = fork();
+                if (g < 0)
+                        _exit(3);
+                if (g == 0)     /* the range must not be mapped here */
+                        _exit(msync((void *)q, 4096, MS_ASYNC) == -1 && errno == ENOMEM ? 0 : 1);
+                if (waitpid(g, &st, 0) != g || !WIFEXITED(st))
+                        _exit(4);
+                brd_seg_close(s);
+                _exit(WEXITSTATUS(st) ? 5 : 0);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+}
+
+/*
  * In a forked child (the guard is process-wide): @busy(@arg) runs on a
  * second thread until *@stop, while this thread forks @forks grandchildren,
  * each running @grand(@arg) under a 10 s alarm (a hang is what these look
@@ -558,6 +595,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_fork_during_install, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_fork_during_fault, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_nofork_range_not_guarded_in_child, t_leak_setup,
+                                                t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_nofork_cover_stays_out_of_children, t_leak_setup,
                                                 t_leak_teardown),
         };
 

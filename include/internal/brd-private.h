@@ -367,7 +367,7 @@ bool brd__registry_created(uint64_t dev, uint64_t ino);
  * mapping (its index, or -EMFILE); drop: before the range is unmapped (-1
  * is none); faulted: the guard put zero pages over it; on: the guard is
  * this process's SIGBUS handler now. */
-int brd__guard_add(void *addr, size_t size);
+int brd__guard_add(void *addr, size_t size, bool dontfork);
 void brd__guard_drop(int slot);
 /* drop, in a forked child (one thread, async-signal context) whose range
  * is not its own: a cover another thread of the parent had under way is
