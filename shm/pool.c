@@ -687,12 +687,13 @@ static void slots_reap(struct brd_pool *p)
                 if (sns && sns != ns)
                         continue;
                 start = (o & BRD_POOL_REAPING) ? 0 : AO_load(&s->start_time);
-                if (!brd__pid_gone(o & ~BRD_POOL_REAPING, start, UINT64_MAX) ||
+                if (!brd__pid_gone(o & BRD_POOL_OWNER_PID, start, UINT64_MAX) ||
                     !AO_compare_and_swap_full(&s->owner, o, BRD_POOL_REAPING | me))
                         continue;
                 /* Another reaper may have freed the slot meanwhile and a new
-                 * process with the dead one's pid claimed it: its start time
-                 * (or the 0 before it is written) tells; hand it back. */
+                 * process with the dead one's pid claimed it: its tag made
+                 * the CAS fail; its start time (or the 0 before it is
+                 * written) tells a claim of an untagged word; hand it back. */
                 if (!(o & BRD_POOL_REAPING) && AO_load(&s->start_time) != start) {
                         AO_compare_and_swap_full(&s->owner, BRD_POOL_REAPING | me, o);
                         continue;
@@ -706,7 +707,10 @@ static void slots_reap(struct brd_pool *p)
  * free); one attempt per process, the cache is an optimisation. */
 static void slot_claim(struct brd_pool *p)
 {
-        uint64_t me = (uint64_t)brd__getpid(), ns = brd__pid_ns();
+        uint64_t pid = (uint64_t)brd__getpid(), ns = brd__pid_ns(), t = (uint64_t)brd__now_ns();
+        /* The tag: the claim's time, in ~us; never 0, below the REAPING bit. */
+        uint64_t tag = ((t >> 10) ^ (t >> 40)) & ((1ull << (62 - BRD_POOL_OWNER_TAG_SHIFT)) - 1);
+        uint64_t me = (tag | 1) << BRD_POOL_OWNER_TAG_SHIFT | pid;
         uint32_t i;
         int pass;
 
@@ -722,7 +726,7 @@ static void slot_claim(struct brd_pool *p)
                         /* Until these are set a reaper sees start time and
                          * namespace unknown: alive unless the pid is gone
                          * (a claimer killed right here, slots_reap()). */
-                        AO_store(&s->start_time, brd__proc_start_time((pid_t)me));
+                        AO_store(&s->start_time, brd__proc_start_time((pid_t)pid));
                         AO_store(&s->pid_ns, ns ? ns : SLOT_NS_UNKNOWN);
                         p->slot = s;
                         return;

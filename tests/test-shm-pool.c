@@ -818,7 +818,10 @@ static void test_pool_hostile_slots(void **state)
                 assert_true(a > 0);
                 assert_int_equal(brd_pool_free(p, (uint64_t)a), 0);     /* cached */
                 mine = &slots[0];
-                assert_int_equal(AO_load(&mine->owner), (AO_t)getpid());
+                assert_int_equal(AO_load(&mine->owner) & BRD_POOL_OWNER_PID, (AO_t)getpid());
+                /* Tagged: a reaper that judged an earlier owner of this
+                 * pid dead cannot take this claim over. */
+                assert_true((AO_load(&mine->owner) & ~BRD_POOL_REAPING) >> BRD_POOL_OWNER_TAG_SHIFT);
                 assert_int_equal(mine->n[0], 1);
                 if (k == 0)
                         mine->n[0] = 200;                       /* past the cap */
@@ -900,7 +903,7 @@ static void test_pool_slot_claimer_killed(void **state)
         for (i = 0; i < h->nslots; i++) {
                 AO_t o = AO_load(&slots[i].owner);
 
-                mine += o == (AO_t)getpid();
+                mine += (o & BRD_POOL_OWNER_PID) == (AO_t)getpid();
                 freed += o == 0;
         }
         assert_int_equal(AO_load(&slots[0].owner), (AO_t)dead);
@@ -952,7 +955,7 @@ static void test_pool_hostile_block_starts(void **state)
                 b = brd_pool_alloc(p, (size_t)BRD_POOL_GRAN << c);
                 assert_true(a > 0 && b > 0);
                 assert_int_equal(brd_pool_free(p, (uint64_t)b), 0);     /* cached */
-                assert_int_equal(AO_load(&slots[0].owner), (AO_t)getpid());
+                assert_int_equal(AO_load(&slots[0].owner) & BRD_POOL_OWNER_PID, (AO_t)getpid());
                 assert_int_equal(slots[0].n[c], 1);
                 ngran = (uint64_t)h->npages * BRD_POOL_GRANS_PER_PAGE;
                 g = k == 0 ? gran_of(p, a) + 1 : k == 1 ? ngran - 1 : ngran - BRD_POOL_GRANS_PER_PAGE;

@@ -37,7 +37,7 @@
 #endif
 
 #define BRD_POOL_MAGIC    0x6c6f6f702e647262ull   /* "brd.pool" little-endian */
-#define BRD_POOL_VERSION  5u                      /* 2: cache slots, 3: the lock word, 4: its waiters bit, 5: limbo */
+#define BRD_POOL_VERSION  6u                      /* 2: cache slots, 3: the lock word, 4: its waiters bit, 5: limbo, 6: slot claim tags */
 #define BRD_POOL_HDR_SIZE 4096u
 #define BRD_POOL_PAGE     4096u                   /* buddy unit */
 #define BRD_POOL_PAGE_SHIFT 12
@@ -123,8 +123,12 @@ _Static_assert(sizeof(struct brd_pool_class) == BRD_CACHELINE, "one class head p
 #define BRD_POOL_SLOTS_MAX  32u
 #define BRD_POOL_SLOT_SPAN  (512u * 1024)         /* one slot per 512 KiB of segment */
 #define BRD_POOL_REAPING    (1ull << 62)          /* owner = this | reaper's pid */
+#define BRD_POOL_OWNER_PID  0xffffffffull         /* owner & this: the pid */
+#define BRD_POOL_OWNER_TAG_SHIFT 32               /* bits 32-61: the claim's tag */
 struct brd_pool_slot {
-        AO_t     owner;         /* pid of the owner, 0 = free, or BRD_POOL_REAPING | pid */
+        AO_t     owner;         /* 0 = free; tag << 32 | pid of the owner (a tag per claim:
+                                   a reaper's CAS never takes a later claim by another
+                                   process with the same pid); or BRD_POOL_REAPING | pid */
         AO_t     start_time;    /* the owner's /proc start time; 0 = not known yet */
         AO_t     pid_ns;        /* inode of the owner's pid namespace; 0 = unknown */
         uint8_t  n[BRD_POOL_NCLASSES];            /* entries of blk[c] in use */
