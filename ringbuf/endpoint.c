@@ -234,7 +234,6 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         AO_t claimed = 0;               /* the claim word we wrote (role_claim()) */
         struct brd_ring_hdr *hdr;
         struct brd_ring *r;
-        struct epoll_event ev = { .events = EPOLLIN };
         uint64_t cap, mask, off, t, hd, page, st;
         uint32_t magic, version, hsize, flags;
         int e;
@@ -358,18 +357,12 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         }
         /* Edge-triggered: its count stays above 0 (bell_ring()), so only
          * rings show, once each, until an epoll_wait() takes them. */
-        ev.data.fd = r->efd_own;
-        ev.events = EPOLLIN | EPOLLET;
-        if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->efd_own, &ev) < 0) {
-                e = -errno;
+        e = ring_epoll_add(r->epfd, r->efd_own, EPOLLIN | EPOLLET);
+        if (e < 0)
                 goto fail;
-        }
-        ev.data.fd = r->efd_intr;
-        ev.events = EPOLLIN;
-        if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->efd_intr, &ev) < 0) {
-                e = -errno;
+        e = ring_epoll_add(r->epfd, r->efd_intr, EPOLLIN);
+        if (e < 0)
                 goto fail;
-        }
         /* Nothing fails from here on.  A predecessor of this role may have
          * died armed: not asleep now (left as it was by a failed attach,
          * so that the peer still looks at the sleeper it died as). */

@@ -16,6 +16,7 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -389,6 +390,18 @@ static inline uint64_t ring_stamp_cpu(struct brd_ring *r)
         if (AO_load(&r->own->cpu) != v)
                 AO_store(&r->own->cpu, v);
         return v;
+}
+
+/* Add @fd to the endpoint's epoll set @epfd for @events (its data: @fd).
+ * 0 or -errno, the user's epoll watch limit (ENOSPC) as -ENOMEM: the
+ * contract keeps -ENOSPC for shared memory. */
+static inline int ring_epoll_add(int epfd, int fd, uint32_t events)
+{
+        struct epoll_event ev = { .events = events, .data.fd = fd };
+
+        if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
+                return 0;
+        return errno == ENOSPC ? -ENOMEM : -errno;
 }
 
 #endif /* BROOD_RING_ENDPOINT_H */

@@ -165,13 +165,10 @@ static int peer_watch(struct brd_ring *r)
                         return ring_poison(r);
                 r->no_pidfd = true;     /* watch with brd__pid_gone() instead, polled */
         } else {
-                struct epoll_event ev = { .events = EPOLLIN };
-
                 /* The waiter sleeps in epfd: a pidfd it cannot add there
                  * (ENOMEM, the epoll watch limit) is no watch at all, so
                  * fall back to brd__pid_gone(), polled. */
-                ev.data.fd = fd;
-                if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                if (ring_epoll_add(r->epfd, fd, EPOLLIN) < 0) {
                         brd__close(fd);
                         r->no_pidfd = true;
                 } else {
@@ -272,9 +269,8 @@ static int wait_bound_ms(const struct brd_ring *r)
  */
 static int fd_bound(struct brd_ring *r)
 {
-        struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
         struct itimerspec its = { 0 };
-        int ms = wait_bound_ms(r);
+        int ms = wait_bound_ms(r), e;
 
         if (ms < 0) {
                 if (r->tfd_set && timerfd_settime(r->tfd, 0, &its, NULL) < 0)
@@ -286,12 +282,8 @@ static int fd_bound(struct brd_ring *r)
                 r->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
                 if (r->tfd < 0)
                         return -errno;
-                ev.data.fd = r->tfd;
-                if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->tfd, &ev) < 0) {
-                        /* -ENOSPC: the user's epoll watch limit, which the
-                         * contract calls -ENOMEM (-ENOSPC is shared memory). */
-                        int e = errno == ENOSPC ? -ENOMEM : -errno;
-
+                e = ring_epoll_add(r->epfd, r->tfd, EPOLLIN | EPOLLET);
+                if (e < 0) {
                         brd__close(r->tfd);
                         r->tfd = -1;
                         return e;
