@@ -104,10 +104,15 @@ static void brd_fork_child(void)
                 next = registry_seg(s->reg.next);
                 s->inherited = true;
                 s->creator = false;     /* the parent unlinks its names, never the child */
-                /* MADV_DONTFORK: the range is not mapped here; whatever is
-                 * mapped at that address later is not ours to munmap. */
-                if (s->flags & BRD_SEG_NOFORK)
+                /* MADV_DONTFORK: the range is not mapped here, unless the
+                 * SIGBUS guard's cover was mapped in the parent an instant
+                 * before its madvise (the cover's own): that copy goes now.
+                 * Whatever is mapped at that address later is not ours to
+                 * munmap. */
+                if (s->flags & BRD_SEG_NOFORK) {
+                        (void)munmap(s->addr, s->size);
                         registry_forget(s);
+                }
         }
         brd__guard_fork_child();
         /* The lock was taken by prepare in the parent's forking thread, which
