@@ -193,7 +193,9 @@ static void test_bench_plot_takes_no_commands(void **state)
          * still writing it when gnuplot has gone. */
         {
                 char fake[300], path[4400], saved[4096], quit[300], keep[300], link[300];
+                char link2[300];
                 struct stat lst;
+                int rq, rk, rl, rl2;
                 FILE *g;
 
                 g = fopen(json, "we");
@@ -214,9 +216,6 @@ static void test_bench_plot_takes_no_commands(void **state)
                 assert_non_null(getenv("PATH"));
                 snprintf(saved, sizeof(saved), "%s", getenv("PATH"));
                 snprintf(path, sizeof(path), "%s:%s", dir, saved);
-                assert_int_equal(setenv("PATH", path, 1), 0);
-                assert_int_equal(brood_exit("bench --from %s --plot %s 2>/dev/null", json, quit), 1);
-                assert_int_not_equal(access(quit, F_OK), 0);
                 /* A picture already there stays whole; what is not a
                  * regular file (a symlink here, /dev/null as root) is
                  * written in place and never removed; no temporary file
@@ -228,14 +227,27 @@ static void test_bench_plot_takes_no_commands(void **state)
                 assert_true(fputs("old picture", g) >= 0);
                 assert_int_equal(fclose(g), 0);
                 assert_int_equal(symlink("/dev/null", link), 0);
-                assert_int_equal(brood_exit("bench --from %s --plot %s 2>/dev/null", json, keep), 1);
+                snprintf(link2, sizeof(link2), "%s/link2.svg", dir);
+                assert_int_equal(symlink(keep, link2), 0);      /* to a picture: kept whole too */
+                assert_int_equal(setenv("PATH", path, 1), 0);
+                rq = brood_exit("bench --from %s --plot %s 2>/dev/null", json, quit);
+                rk = brood_exit("bench --from %s --plot %s 2>/dev/null", json, keep);
+                rl = brood_exit("bench --from %s --plot %s 2>/dev/null", json, link);
+                rl2 = brood_exit("bench --from %s --plot %s 2>/dev/null", json, link2);
+                assert_int_equal(setenv("PATH", saved, 1), 0);  /* before any assert */
+                assert_int_equal(rl2, 1);
+                assert_int_equal(rq, 1);
+                assert_int_not_equal(access(quit, F_OK), 0);
+                assert_int_equal(rk, 1);
                 assert_string_equal(slurp(keep), "old picture");
-                assert_int_equal(brood_exit("bench --from %s --plot %s 2>/dev/null", json, link), 1);
+                assert_int_equal(rl, 1);
                 assert_int_equal(lstat(link, &lst), 0);
                 assert_true(S_ISLNK(lst.st_mode));
-                assert_int_equal(setenv("PATH", saved, 1), 0);
+                assert_int_equal(lstat(link2, &lst), 0);
+                assert_true(S_ISLNK(lst.st_mode));
                 unlink(fake);
                 unlink(link);
+                unlink(link2);
                 unlink(keep);
         }
         unlink(json);

@@ -457,25 +457,33 @@ static FILE *gnuplot_open(const char *gnuplot, int svg_fd, pid_t *ret_pid)
 }
 
 /*
- * Where the picture goes: a regular file (or none yet) is drawn into a
- * temporary file beside it, renamed over it once whole (*ret_tmp set: the
- * caller renames or unlinks it); anything else (/dev/stdout, a FIFO, a
- * symlink) is written in place and never removed.  The fd is 3 or above:
- * gnuplot's stdin and stdout are put on 0 and 1 by number.  -errno.
+ * Where the picture goes: a regular file (or none yet), or the regular file
+ * a symlink names, is drawn into a temporary file beside it, renamed over
+ * it once whole (*ret_tmp and *ret_dest set: the caller renames the one to
+ * the other, or unlinks the first, and frees both); anything else
+ * (/dev/stdout, a FIFO, a device) is written in place and never removed.
+ * The fd is 3 or above: gnuplot's stdin and stdout are put on 0 and 1 by
+ * number.  -errno.
  */
-static int plot_open(const char *svg, char **ret_tmp)
+static int plot_open(const char *svg, char **ret_tmp, char **ret_dest)
 {
         struct stat st;
         mode_t mask;
-        char *tmp = NULL;
+        char *tmp = NULL, *dest = NULL;
         int fd, fd3;
 
-        *ret_tmp = NULL;
-        if (lstat(svg, &st) == 0 && !S_ISREG(st.st_mode)) {
+        *ret_tmp = *ret_dest = NULL;
+        if (stat(svg, &st) == 0 && !S_ISREG(st.st_mode)) {
                 fd = open(svg, O_WRONLY | O_TRUNC | O_NOCTTY | O_CLOEXEC);
         } else {
-                if (asprintf(&tmp, "%s.XXXXXX", svg) < 0)
+                /* A symlink's target is replaced, not the link. */
+                dest = lstat(svg, &st) == 0 && S_ISLNK(st.st_mode) ? realpath(svg, NULL) : strdup(svg);
+                if (!dest)
+                        return errno == ENOMEM || !errno ? -ENOMEM : -errno;
+                if (asprintf(&tmp, "%s.XXXXXX", dest) < 0) {
+                        free(dest);
                         return -ENOMEM;
+                }
                 fd = mkostemp(tmp, O_CLOEXEC);
                 /* The mode open(0666) would have given the file. */
                 mask = umask(0);
@@ -489,6 +497,7 @@ static int plot_open(const char *svg, char **ret_tmp)
         if (fd < 0) {
                 fd = -errno;
                 free(tmp);
+                free(dest);
                 return fd;
         }
         fd3 = fd >= 3 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -497,8 +506,10 @@ static int plot_open(const char *svg, char **ret_tmp)
                 if (tmp)
                         unlink(tmp);
                 free(tmp);
+                free(dest);
         } else {
                 *ret_tmp = tmp;
+                *ret_dest = dest;
         }
         if (fd3 != fd)
                 close(fd);
@@ -509,7 +520,7 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
 {
         struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
         unsigned panels = 0, i;
-        char *tmp = NULL;
+        char *tmp = NULL, *dest = NULL;
         pid_t pid = 0;
         FILE *g;
         int fd, st, e = 0;
@@ -518,7 +529,7 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
                 panels += parsed[i] != NULL;
         if (!panels)
                 return -ENODATA;
-        fd = plot_open(svg, &tmp);
+        fd = plot_open(svg, &tmp, &dest);
         if (fd < 0)
                 return fd;
         /* A gnuplot that quits early is EPIPE on the script, not SIGPIPE. */
@@ -530,6 +541,7 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
                 if (tmp)
                         unlink(tmp);
                 free(tmp);
+                free(dest);
                 sigaction(SIGPIPE, &old_pipe, NULL);
                 return -e;
         }
@@ -549,11 +561,12 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
         st = child_reap(pid);
         if (!e && !(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0))
                 e = EIO;
-        if (tmp && !e && rename(tmp, svg) < 0)
+        if (tmp && !e && rename(tmp, dest) < 0)
                 e = errno;
         if (tmp && e)
                 unlink(tmp);    /* no half-drawn picture */
         free(tmp);
+        free(dest);
         return -e;
 }
 
