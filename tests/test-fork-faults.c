@@ -390,11 +390,13 @@ static void test_spawn_child_stopped_in_prelude(void **state)
         assert_int_equal(brd_fsrv_start(0, &x.fs), 0);
         __atomic_store_n(&stall_null_of, getpid(), __ATOMIC_SEQ_CST);
         assert_int_equal(pthread_create(&t, NULL, spawn_null_stdio, &x), 0);
-        while (!__atomic_load_n(stall_null_seen, __ATOMIC_SEQ_CST))    /* in its prelude */
-                sched_yield();
+        /* In its prelude; or the spawn ended before it got there. */
+        T_UNTIL(__atomic_load_n(stall_null_seen, __ATOMIC_SEQ_CST) ||
+                __atomic_load_n(&x.r, __ATOMIC_SEQ_CST) != 1);
         __atomic_store_n(&stall_null_of, 0, __ATOMIC_SEQ_CST);
         brd_fsrv_stop_grace(x.fs, 0);
         assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(*stall_null_seen, 1);
         assert_int_equal(x.r, -ESHUTDOWN);
         t_shared_page_free(stall_null_seen);
         t_leak_end(&l);

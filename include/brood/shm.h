@@ -261,7 +261,7 @@ struct brd_pool_stats {
 /**
  * brd_pool_create() - create a pool (heap) of @size bytes in a new sealed segment.
  * @size: bytes of the segment, metadata included (about 2.2% plus one page);
- *        at least 12 KiB, at most 256 GiB
+ *        at least 12 KiB, less than 256 GiB (at most 256 GiB - 4 KiB)
  * @flags: enum brd_pool_flags
  * @ret_pool: untouched on failure
  * Return: 0, -EINVAL (size too small or too large, unknown flags), or the
