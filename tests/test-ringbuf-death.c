@@ -752,25 +752,37 @@ static int child_stamp_then_die(struct brd_handle *h)
         return 12;
 }
 
-/* The consumer went to sleep with no producer to watch: it must still
- * notice the death (-ECONNRESET), not sleep until its 10 s timeout. */
-static void test_producer_killed_attaching(void **state)
+/* A consumer here against a producer child running @child on its handle:
+ * the receive (10 s) answers -ECONNRESET; the child is then killed (by
+ * itself, or here if @kill_it) and reaped. */
+static void consumer_gets_reset(int (*child)(struct brd_handle *), bool kill_it)
 {
         struct brd_handle hp, hc;
         struct brd_ring *r;
         struct t_leak l;
         char buf[16];
+        ssize_t n;
         pid_t pid;
 
-        (void)state;
         t_leak_begin(&l);
         pid = t_ring_fork(8192, 0, &hp, &hc, false, &r);
         if (pid == 0)
-                _exit(child_stamp_then_die(&hp));
-        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10000), -ECONNRESET);
+                _exit(child(&hp));
+        n = brd_ring_recv(r, buf, sizeof(buf), 10000);
+        if (kill_it)
+                kill(pid, SIGKILL);
+        assert_int_equal(n, -ECONNRESET);
         assert_int_equal(t_wait_child(pid), KILLED);
         brd_ring_close(r);
         t_leak_end(&l);
+}
+
+/* The consumer went to sleep with no producer to watch: it must still
+ * notice the death (-ECONNRESET), not sleep until its 10 s timeout. */
+static void test_producer_killed_attaching(void **state)
+{
+        (void)state;
+        consumer_gets_reset(child_stamp_then_die, false);
 }
 
 /* A producer stamp whose pid is a thread's now (the producer died and its
@@ -813,22 +825,8 @@ static int child_stamp_thread(struct brd_handle *h)
  * -ECONNRESET; it poisoned the ring (-EBADMSG) before. */
 static void test_producer_pid_now_a_thread(void **state)
 {
-        struct brd_handle hp, hc;
-        struct brd_ring *r;
-        struct t_leak l;
-        char buf[16];
-        pid_t pid;
-
         (void)state;
-        t_leak_begin(&l);
-        pid = t_ring_fork(8192, 0, &hp, &hc, false, &r);
-        if (pid == 0)
-                _exit(child_stamp_thread(&hp));
-        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10000), -ECONNRESET);
-        assert_int_equal(kill(pid, SIGKILL), 0);
-        assert_int_equal(t_wait_child(pid), KILLED);
-        brd_ring_close(r);
-        t_leak_end(&l);
+        consumer_gets_reset(child_stamp_thread, true);
 }
 
 /* A hostile producer moves its bell word with plain stores, waking nobody:
