@@ -146,7 +146,9 @@ static inline void brd__copy64(void *restrict dst, const void *restrict src, siz
 /*
  * memcpy for small hot copies: up to 64 bytes inline (brd__copy64()), longer
  * ones through brd__memcpy().  ring-bench fills its zero-copy reservations
- * with it too, so both APIs copy alike.
+ * with it too, as a caller could: both APIs copy alike up to 256 KiB, where
+ * send goes a page at a time with prefetches (ringbuf/ring.c, not public)
+ * and streaming stores when its controller says so.
  */
 static inline void brd__copy(void *restrict dst, const void *restrict src, size_t n)
 {
