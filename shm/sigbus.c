@@ -313,6 +313,13 @@ void brd__guard_forget(int slot)
         slot_free(s, g);
 }
 
+void brd__guard_test_claim(const struct brd_seg *seg)
+{
+        struct guard_slot *s = &slots[seg->guard];
+
+        AO_store(&s->faulted, FAULT_WORD(AO_load(&s->gen), FAULT_MAPPING));
+}
+
 bool brd__guard_faulted(int slot)
 {
         return slot >= 0 && FAULT_STATE(AO_load_acquire(&slots[slot].faulted)) != FAULT_NONE;

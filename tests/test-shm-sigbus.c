@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 
 #include "helpers.h"
 #include <brood/shm.h>
+#include "internal/brd-private.h"
 
 #define SEG_SIZE 65536
 
@@ -453,6 +455,44 @@ static void test_nofork_cover_stays_out_of_children(void **state)
 }
 
 /*
+ * A fork while another thread's handler is covering a NOFORK segment (its
+ * slot left as that handler leaves it, by a test hook): the child, where
+ * the range is not mapped, forgets the slot; it waited for the cover to
+ * end, which no thread of the child would ever do (a fork that never
+ * returned).  In a child of the test, whose child must be back in 10 s.
+ */
+static void test_fork_during_nofork_cover(void **state)
+{
+        pid_t pid;
+
+        (void)state;
+        pid = fork_default_sigbus();
+        if (pid == 0) {
+                struct brd_seg *s;
+                int st = 0, pfd, back;
+                pid_t g;
+
+                if (brd_seg_sigbus_guard() != 0 ||
+                    brd_seg_create("nofork-claim", SEG_SIZE, BRD_SEG_NAMED | BRD_SEG_NOFORK, &s) != 0)
+                        _exit(1);
+                brd__guard_test_claim(s);
+                g = fork();
+                if (g == 0)
+                        _exit(brd_seg_addr(s) == NULL ? 0 : 1);
+                pfd = g > 0 ? (int)syscall(SYS_pidfd_open, g, 0) : -1;
+                back = pfd >= 0 && poll(&(struct pollfd){ .fd = pfd, .events = POLLIN }, 1, 10000) == 1;
+                if (g > 0 && !back)
+                        kill(g, SIGKILL);
+                if (g > 0)
+                        waitpid(g, &st, 0);
+                /* The slot stays claimed: unlink the name, close nothing. */
+                shm_unlink(brd_seg_name(s));
+                _exit(g < 0 || pfd < 0 ? 2 : !back ? 3 : WIFEXITED(st) ? WEXITSTATUS(st) : 4);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+}
+
+/*
  * In a forked child (the guard is process-wide): @busy(@arg) runs on a
  * second thread until *@stop, while this thread forks @forks grandchildren,
  * each running @grand(@arg) under a 10 s alarm (a hang is what these look
@@ -597,6 +637,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_nofork_range_not_guarded_in_child, t_leak_setup,
                                                 t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_nofork_cover_stays_out_of_children, t_leak_setup,
+                                                t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_fork_during_nofork_cover, t_leak_setup,
                                                 t_leak_teardown),
         };
 

@@ -375,6 +375,10 @@ void brd__guard_drop(int slot);
  * is not its own: a cover another thread of the parent had under way is
  * not waited for (drop would wait for ever: that thread is not here). */
 void brd__guard_forget(int slot);
+/* Testing: @seg's guard slot as a handler in another thread leaves it while
+ * it maps the cover (FAULT_MAPPING), without mapping anything.  The slot
+ * cannot be dropped after this (brd_seg_close() would wait for ever). */
+void brd__guard_test_claim(const struct brd_seg *seg);
 bool brd__guard_faulted(int slot);
 bool brd__guard_on(void);
 /* Its part of the fork handlers (after the registry's in the child: a
