@@ -186,7 +186,7 @@ static int ring_map(struct brd_ring *r, int fd, uint64_t off)
         if (r->flags & BRD_RING_POPULATE) {
                 struct stat st;
 
-                if (fstat(fd, &st) == 0 && (uint64_t)st.st_blocks * 512 >= off + r->cap)
+                if (fstat(fd, &st) == 0 && brd__blocks_cover(&st, off + r->cap))
                         brd__populate(base, 2 * r->cap);
         }
         r->data = base;
@@ -500,7 +500,7 @@ BRD_EXPORT void brd_ring_close(struct brd_ring *r)
 
         if (!r)
                 return;
-        cancel = ring_nocancel();       /* close() is a cancellation point: none is cut short */
+        cancel = brd__nocancel();       /* close() is a cancellation point: none is cut short */
         /* Inherited through fork(): not ours to close; only free our copy
          * (whose held flag, copied from a parent thread, nobody clears). */
         mine = ring_mine(r) && r->fork_gen == brd__fork_gen();
@@ -531,5 +531,5 @@ BRD_EXPORT void brd_ring_close(struct brd_ring *r)
                 ring_wake_peer(r);
         }
         ring_free(r);
-        ring_cancel_restore(cancel);
+        brd__cancel_restore(cancel);
 }

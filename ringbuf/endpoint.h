@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -228,20 +227,8 @@ static inline uint64_t ring_pub(const struct brd_ring *r)
  * would leave the endpoint held (close would wait for it for ever), an
  * interrupt counted or a sleep announced.  The eventfds are read and
  * written through syscall(), which is none; the waits and close disable
- * cancellation around what else they call (ring_nocancel()).
+ * cancellation around what else they call (brd__nocancel()).
  */
-static inline int ring_nocancel(void)
-{
-        int old;
-
-        (void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
-        return old;
-}
-
-static inline void ring_cancel_restore(int old)
-{
-        (void)pthread_setcancelstate(old, NULL);
-}
 
 /* Empty the interrupt eventfd.  It is ours alone (created non-blocking in
  * attach, never in a handle), so a read of it never blocks. */

@@ -197,10 +197,10 @@ int brd__ring_peer_probe(struct brd_ring *r)
         /* The watch may have opened the pidfd just now. */
         p.fd = r->pidfd;
         if (p.fd >= 0) {
-                cancel = ring_nocancel();       /* poll() is a cancellation point */
+                cancel = brd__nocancel();       /* poll() is a cancellation point */
                 if (poll(&p, 1, 0) > 0)
                         r->peer_dead = true;
-                ring_cancel_restore(cancel);
+                brd__cancel_restore(cancel);
         } else if (peer_gone_polled(r)) {
                 r->peer_dead = true;
         }
@@ -614,12 +614,12 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
 int brd__ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline)
 {
         bool drained = false;
-        int cancel = ring_nocancel();   /* epoll_wait() and poll() are cancellation points */
+        int cancel = brd__nocancel();   /* epoll_wait() and poll() are cancellation points */
         int e = ring_wait_drain(r, end, timeout_ms, deadline, &drained);
 
         if (drained && AO_load(&r->fd_used) && !(e == -EAGAIN && timeout_ms == 0))
                 bell_ring(r->efd_own);
-        ring_cancel_restore(cancel);
+        brd__cancel_restore(cancel);
         return e;
 }
 

@@ -217,13 +217,13 @@ static ssize_t proc_read(const char *path, char *buf, size_t cap)
         /* No cancellation point: the caller may hold a pool's lock, which
          * names the process (a thread cancelled here would keep it held
          * for as long as the process lives). */
-        (void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+        cancel = brd__nocancel();
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {
                 n = read(fd, buf, cap - 1);
                 brd__close(fd);
         }
-        (void)pthread_setcancelstate(cancel, NULL);
+        brd__cancel_restore(cancel);
         if (n <= 0)
                 return -1;
         buf[n] = '\0';

@@ -157,8 +157,9 @@ static int reserve(int fd, size_t size)
          * among them; later ones stop only for a fatal signal) gives up a
          * call at any pending signal (EINTR) and frees what that call had
          * allocated, so one call for the whole size, under a periodic
-         * signal slower than it, started over for ever.  A chunk that was interrupted is asked for again
-         * in halves (down to 64 KiB), and grows back as calls complete.
+         * signal slower than it, started over for ever.  A chunk that was
+         * interrupted is asked for again in halves (down to 64 KiB), and
+         * grows back as calls complete.
          */
         while (off < size) {
                 n = size - off < chunk ? size - off : chunk;
@@ -345,10 +346,9 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
                 size = (uint64_t)st.st_size;
         if (size > (uint64_t)SIZE_MAX)
                 return -EFBIG;
-        /* Prefault only space the file has: a brood segment's is all
-         * allocated at create (reserve()), while a peer's sparse file of
-         * any size its handle declares would have us allocate all of it. */
-        if ((flags & BRD_SEG_POPULATE) && (uint64_t)st.st_blocks * 512 < size)
+        /* Prefault only space the file has (reserve() allocates all of a
+         * brood segment's at create). */
+        if ((flags & BRD_SEG_POPULATE) && !brd__blocks_cover(&st, size))
                 flags &= ~(unsigned)BRD_SEG_POPULATE;
         if (named && n > 8 && !strncmp(target, "/dev/shm/", 9)) {
                 /* Unlinked already: it has no name any more. */

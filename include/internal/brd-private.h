@@ -8,10 +8,12 @@
 #define BROOD_PRIVATE_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
@@ -285,6 +287,33 @@ static inline bool brd__fds_gone(uint64_t obj_gen)
  * MAP_POPULATE (the segment's pages were reserved at create).
  */
 void brd__populate(void *addr, size_t len);
+
+/* Has the file of @st the blocks of its first @bytes (prefaulting them then
+ * allocates nothing)?  A brood file's are all allocated at create; a peer's
+ * sparse file of any declared size would have the prefault allocate it. */
+static inline bool brd__blocks_cover(const struct stat *st, uint64_t bytes)
+{
+        return (uint64_t)st->st_blocks * 512 >= bytes;
+}
+
+/*
+ * No cancellation point inside: a thread cancelled in the middle of a ring
+ * call or under a pool's lock would leave the endpoint held or the lock
+ * named after a live process.  brd__nocancel() returns the state to give
+ * brd__cancel_restore().
+ */
+static inline int brd__nocancel(void)
+{
+        int old;
+
+        (void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+        return old;
+}
+
+static inline void brd__cancel_restore(int old)
+{
+        (void)pthread_setcancelstate(old, NULL);
+}
 
 /* Take/release the fork-state lock (registry); fork() waits for holders. */
 void brd__fork_lock(void);
