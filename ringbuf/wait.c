@@ -344,10 +344,6 @@ int brd__ring_gone(struct brd_ring *r, bool died)
         return brd__ring_final(r, died ? -ECONNRESET : -EPIPE);
 }
 
-/*
- * brd__ring_wait()'s work.  *@drained: an epoll_wait() of ours took what the
- * set showed of the doorbell (a drain, or a wake-up).
- */
 /* The wait found the peer dead: whatever it committed before dying is
  * ours first (0: ready), then its death is the answer for good; an end it
  * closed first is an orderly one (its CLOSED may be newer than the state
@@ -367,6 +363,10 @@ static int wait_peer_dead(struct brd_ring *r, uint64_t end)
         return brd__ring_gone(r, !closed);
 }
 
+/*
+ * brd__ring_wait()'s work.  *@drained: an epoll_wait() of ours took what the
+ * set showed of the doorbell (a drain, or a wake-up).
+ */
 static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline,
                            bool *drained)
 {

@@ -69,13 +69,6 @@ static void take_default(int sig)
         raise(sig);
 }
 
-/*
- * A fault the kernel raised at @a inside a guarded segment: zero pages over
- * all of it, once.  Threads that fault in it meanwhile return and fault
- * again until they are there: a second mapping over the first would wipe
- * what the first thread wrote since.  false if @a is in none, or the zero
- * pages could not be mapped.
- */
 /* Private zero pages over @s's range: true once mapped.  A new mapping
  * drops the old one's MADV_DONTFORK: a NOFORK segment's cover is marked
  * again, or every later fork would copy it into the child, which takes
@@ -90,14 +83,21 @@ static bool guard_cover(const struct guard_slot *s, uintptr_t base, size_t size)
         return true;
 }
 
+/*
+ * A fault the kernel raised at @a inside a guarded segment: zero pages over
+ * all of it, once.  Threads that fault in it meanwhile return and fault
+ * again until they are there: a second mapping over the first would wipe
+ * what the first thread wrote since.  false if @a is in none, or the zero
+ * pages could not be mapped.
+ */
 static bool guard_fault(uintptr_t a)
 {
         size_t i, n = AO_load_acquire(&slots_high);
 
         for (i = 0; i < n; i++) {
                 struct guard_slot *s = &slots[i];
-                /* Pairs with the release stores of gen in slot_fill() and
-                 * brd__guard_drop(). */
+                /* Pairs with the release stores of gen in brd__guard_add()
+                 * and slot_drop(). */
                 AO_t g = AO_load_acquire(&s->gen);
                 uintptr_t base = AO_load(&s->addr);
                 size_t size = AO_load(&s->size);
@@ -264,10 +264,33 @@ int brd__guard_add(void *addr, size_t size, bool dontfork)
         return -EMFILE;
 }
 
-/* @s, its faulted word moved to generation @g + 2 already: free for
- * brd__guard_add() again, at that generation. */
-static void slot_free(struct guard_slot *s, AO_t g)
+/*
+ * Empty @slot (-1: none) for brd__guard_add() again, at the next even
+ * generation.  Odd first: a handler from now on passes the slot by.  One
+ * that read it before loses its CAS on faulted to ours, which moves the
+ * word to the next generation; a cover it already claimed is waited for
+ * if @wait (it maps over our range, which is unmapped after), not in a
+ * forked child, where no thread would ever end it.
+ */
+static void slot_drop(int slot, bool wait)
 {
+        struct guard_slot *s;
+        AO_t g;
+
+        if (slot < 0)
+                return;
+        s = &slots[slot];
+        g = AO_load(&s->gen);
+        AO_store(&s->gen, g + 1);
+        AO_nop_full();
+        for (;;) {
+                AO_t w = AO_load_acquire(&s->faulted);
+
+                if (wait && w == FAULT_WORD(g, FAULT_MAPPING))
+                        sched_yield();
+                else if (AO_compare_and_swap_full(&s->faulted, w, FAULT_WORD(g + 2, FAULT_NONE)))
+                        break;
+        }
         AO_store(&s->addr, 0);
         AO_store_release(&s->gen, g + 2);
         AO_store_release(&s->used, 0);
@@ -275,42 +298,12 @@ static void slot_free(struct guard_slot *s, AO_t g)
 
 void brd__guard_drop(int slot)
 {
-        struct guard_slot *s;
-        AO_t g;
-
-        if (slot < 0)
-                return;
-        s = &slots[slot];
-        /* Odd first: a handler from now on passes the slot by.  One that
-         * read it before loses its CAS on faulted to ours, which moves the
-         * word to the next generation; a cover it already claimed is
-         * waited for (it maps over our range, which is unmapped after). */
-        g = AO_load(&s->gen);
-        AO_store(&s->gen, g + 1);
-        AO_nop_full();
-        for (;;) {
-                AO_t w = AO_load_acquire(&s->faulted);
-
-                if (w == FAULT_WORD(g, FAULT_MAPPING))
-                        sched_yield();
-                else if (AO_compare_and_swap_full(&s->faulted, w, FAULT_WORD(g + 2, FAULT_NONE)))
-                        break;
-        }
-        slot_free(s, g);
+        slot_drop(slot, true);
 }
 
 void brd__guard_forget(int slot)
 {
-        struct guard_slot *s;
-        AO_t g;
-
-        if (slot < 0)
-                return;
-        s = &slots[slot];
-        /* Even: the fork lock kept brd__guard_add() and _drop() out. */
-        g = AO_load(&s->gen);
-        AO_store(&s->faulted, FAULT_WORD(g + 2, FAULT_NONE));
-        slot_free(s, g);
+        slot_drop(slot, false);
 }
 
 void brd__guard_test_claim(const struct brd_seg *seg)
