@@ -474,11 +474,11 @@ int run_stream(enum peer p, size_t size, int verify, struct stream_fig *f)
                         return -EBADMSG;
                 }
         }
-        f->count = sent;
         if (res->t_first && sent > 2 * res->warm && res->t_end > res->t_first) {
                 double secs = (double)(res->t_end - res->t_first) / 1e9;
 
-                f->mps = (double)(sent - res->warm) / secs;
+                f->count = sent - res->warm;    /* the messages the rate is of */
+                f->mps = (double)f->count / secs;
         } else {
                 f->mps = NAN;   /* too few messages for a rate after warm-up */
         }

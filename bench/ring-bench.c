@@ -56,8 +56,8 @@
  * as it gets ahead) and a frame that runs past the end touches the second
  * view (1 MiB, far: copy API 13.5-14.1 GB/s without, 15.7-16.3 with, two runs
  * each; --quick: 1.8-2.0 and 15.8-17.2).  Passes interleave the peers so
- * that every figure in a row is taken back to back; ratios are medians of
- * per-pass ratios.  The JSON also has every pass with the cache-line
+ * that every figure in a row is taken back to back, every other pass in
+ * the reverse order; ratios are medians of per-pass ratios.  The JSON also has every pass with the cache-line
  * ping-pongs taken right before and after it, so that passes can be grouped
  * by placement across runs (the host may move the CPUs within a row).  The
  * producer's source and the consumer's buffer start at a page, or --offset
@@ -242,7 +242,10 @@ static void run_streaming(void)
                 for (int pass = 0; pass < opt.passes; pass++) {
                         pp[pass] = pingpong();
                         pair[pass] = r->size == MiB ? memcpy_pair(r->size) : NAN;
-                        for (int p = 0; p < NPEER; p++) {
+                        for (int k = 0; k < NPEER; k++) {
+                                /* every other pass backwards: no peer always
+                                 * runs first, or right after another one */
+                                int p = pass & 1 ? NPEER - 1 - k : k;
                                 struct stream_fig f;
 
                                 run_stream((enum peer)p, r->size, 0, &f);

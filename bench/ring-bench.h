@@ -92,7 +92,7 @@ extern const char *const peer_title[NPEER];     /* table headings */
 
 struct stream_fig {
         double mps, gbps;               /* NaN when the case failed */
-        uint64_t count;
+        uint64_t count;                 /* messages timed: after the warm-up */
 };
 
 /* The producer's source and the consumer's buffer: 1 MiB each (+ opt.offset),
