@@ -208,11 +208,11 @@ enum { PROC_UNREAD = 0, PROC_OURS, PROC_FOREIGN };
 enum { TIMENS_UNREAD = 0, TIMENS_KNOWN, TIMENS_UNKNOWN };
 
 /* The start of the /proc file @path, NUL-terminated in @buf (@cap bytes):
- * its length, or -1 when it cannot be read. */
+ * its length, or -errno when it cannot be read (-EIO: it was empty). */
 static ssize_t proc_read(const char *path, char *buf, size_t cap)
 {
         ssize_t n = -1;
-        int fd, cancel;
+        int fd, cancel, e;
 
         /* No cancellation point: the caller may hold a pool's lock, which
          * names the process (a thread cancelled here would keep it held
@@ -221,25 +221,37 @@ static ssize_t proc_read(const char *path, char *buf, size_t cap)
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {
                 n = read(fd, buf, cap - 1);
+                e = n < 0 ? errno : EIO;
                 brd__close(fd);
+        } else {
+                e = errno;
         }
         brd__cancel_restore(cancel);
         if (n <= 0)
-                return -1;
+                return -e;
         buf[n] = '\0';
         return n;
 }
 
+/* A failure that may not happen again: out of fds or memory, a signal. */
+static bool passing(int e)
+{
+        return e == -EMFILE || e == -ENFILE || e == -ENOMEM || e == -EINTR || e == -EAGAIN;
+}
+
 /* Does /proc/self/status end its NSpid line (pids from the /proc's pid
  * namespace down to ours) with one field, @pid?  1 yes, 0 no, -1 when it
- * has no such line (kernels before 4.1) or cannot be read. */
+ * has no such line (kernels before 4.1) or cannot be read; -EAGAIN: not
+ * for now (passing()). */
 static int proc_nspid_ours(pid_t pid)
 {
         char buf[4096], *p, *end;
+        ssize_t n;
         long v;
 
-        if (proc_read("/proc/self/status", buf, sizeof(buf)) < 0)
-                return -1;
+        n = proc_read("/proc/self/status", buf, sizeof(buf));
+        if (n < 0)
+                return passing((int)n) ? -EAGAIN : -1;
         p = strstr(buf, "\nNSpid:");
         if (!p)
                 return -1;
@@ -265,14 +277,20 @@ bool brd__proc_ours(void)
         pid_t me;
         char buf[32];
         ssize_t n;
+        int r;
 
         if (v == PROC_UNREAD) {
                 me = brd__getpid();
                 n = readlink("/proc/self", buf, sizeof(buf) - 1);
+                if (n < 0 && passing(-errno))
+                        return false;   /* looked at again next time */
                 v = PROC_FOREIGN;
                 if (n > 0) {
                         buf[n] = '\0';
-                        if (strtol(buf, NULL, 10) == (long)me && proc_nspid_ours(me) != 0)
+                        r = strtol(buf, NULL, 10) == (long)me ? proc_nspid_ours(me) : 0;
+                        if (r == -EAGAIN)
+                                return false;
+                        if (r != 0)
                                 v = PROC_OURS;
                 }
                 /* Racing threads compute the same answer. */
@@ -316,8 +334,8 @@ static int timens_same(dev_t *dev, ino_t *ino)
 
 /*
  * Read our time namespace's boottime offset, in clock ticks, from
- * /proc/self/timens_offsets: 0 and *ret_ticks, or -1 when it cannot be
- * known.  That file shows the namespace of our future children, which is
+ * /proc/self/timens_offsets: 0 and *ret_ticks, -EAGAIN when it could not
+ * be read for now (passing()), or -1 when it cannot be known.  That file shows the namespace of our future children, which is
  * ours unless we called unshare(CLONE_NEWTIME): then our own offset cannot
  * be read, and a thread may do that while we read, so the namespaces are
  * compared before and after.  An offset that is not a whole number of
@@ -331,9 +349,12 @@ static int timens_read(int64_t *ret_ticks)
         bool found = false;
         dev_t dev = 0, dev2;
         ino_t ino = 0, ino2;
+        ssize_t n;
         int r;
 
         r = timens_same(&dev, &ino);
+        if (passing(r))
+                return -EAGAIN;
         AO_store(&brd_timens_dev, r == -ENOENT ? 0 : (AO_t)dev);
         AO_store(&brd_timens_ino, r == -ENOENT ? 0 : (AO_t)ino);
         if (r == -ENOENT) {
@@ -342,8 +363,9 @@ static int timens_read(int64_t *ret_ticks)
         }
         if (r != 1 || hz <= 0 || 1000000000 % hz)
                 return -1;
-        if (proc_read("/proc/self/timens_offsets", buf, sizeof(buf)) < 0)
-                return -1;
+        n = proc_read("/proc/self/timens_offsets", buf, sizeof(buf));
+        if (n < 0)
+                return passing((int)n) ? -EAGAIN : -1;
         for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                 long long s, ns;
 
@@ -355,7 +377,10 @@ static int timens_read(int64_t *ret_ticks)
                         found = true;
                 }
         }
-        if (timens_same(&dev2, &ino2) != 1 || dev2 != dev || ino2 != ino)
+        r = timens_same(&dev2, &ino2);
+        if (passing(r))
+                return -EAGAIN;
+        if (r != 1 || dev2 != dev || ino2 != ino)
                 return -1;
         /* |sec| < 2^31 keeps sec * hz (hz <= 1e9) far from overflow. */
         if (!found || nsec < 0 || nsec >= 1000000000 || sec > INT32_MAX || sec < INT32_MIN ||
@@ -383,19 +408,25 @@ static bool timens_moved(void)
 /* Our time namespace's boottime offset in ticks: 0 and *ret_ticks, -1 when
  * unknown.  Read once per time namespace: a running process changes it only
  * with setns() (timens_moved()), and brd_fork_child() forgets it for a child
- * of an unshare(CLONE_NEWTIME). */
+ * of an unshare(CLONE_NEWTIME).  A read that failed for now (out of fds,
+ * say) is not remembered: a verdict of unknown would keep this process from
+ * telling a reused pid from its dead owner for as long as it lives. */
 static int timens_offset(int64_t *ret_ticks)
 {
         /* Pairs with the store-release below (another thread's). */
         AO_t st = AO_load_acquire(&brd_timens_state);
         int64_t t;
+        int r;
 
         /* Known only: an unknown offset judges nothing, and costs no
          * system call (the owner lock asks at every lock). */
         if (st == TIMENS_KNOWN && timens_moved())
                 st = TIMENS_UNREAD;
         if (st == TIMENS_UNREAD) {
-                if (timens_read(&t) == 0) {
+                r = timens_read(&t);
+                if (r == -EAGAIN)
+                        return -1;      /* read again next time: not known for now */
+                if (r == 0) {
                         AO_store(&brd_timens_off, (AO_t)t);
                         st = TIMENS_KNOWN;
                 } else {

@@ -23,6 +23,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -622,6 +623,50 @@ static void test_foreign_proc_judges_nothing(void **state)
         assert_int_equal(rc, 0);
 }
 
+/*
+ * A /proc read that fails for now (out of fds) is no verdict: the process
+ * reads again, and knows its start time once it can.  Remembered as unknown,
+ * it would stamp no start time in its lock words and judge no reused pid
+ * dead for as long as it lived.  In a child: fork() forgets what the test
+ * process read.  0, or what failed.
+ */
+static int start_time_after_emfile(void)
+{
+        struct rlimit rl = { .rlim_cur = 64, .rlim_max = 64 };
+        int fds[64], n = 0, fd;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max < 64)
+                return 10;
+        rl.rlim_cur = 64;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 11;
+        while (n < 64 && (fd = dup(0)) >= 0)
+                fds[n++] = fd;
+        if (errno != EMFILE || n == 64)
+                return 12;
+        if (brd__proc_start_time(getpid()) != 0)
+                return 13;      /* read /proc without an fd? */
+        while (n > 0)
+                close(fds[--n]);
+        if (brd__proc_start_time(getpid()) != raw_start_time(getpid()))
+                return 14;
+        return 0;
+}
+
+static void test_start_time_after_emfile(void **state)
+{
+        pid_t c;
+
+        (void)state;
+        if (!brd__proc_ours() || !brd__proc_start_time(getpid()))
+                skip();                 /* no start times here at all */
+        c = t_fork();
+        assert_true(c >= 0);
+        if (c == 0)
+                _exit(start_time_after_emfile());
+        assert_int_equal(t_wait_child(c), 0);
+}
+
 static void test_seg_anon(void **state) { sweep("seg anon", op_seg_anon); }
 static void test_seg_named(void **state) { sweep("seg named", op_seg_named); }
 static void test_seg_export_attach(void **state) { sweep("seg export/attach", op_seg_export_attach); }
@@ -642,6 +687,7 @@ int main(void)
                 cmocka_unit_test(test_start_time_across_time_namespace),
                 cmocka_unit_test(test_start_time_after_setns),
                 cmocka_unit_test(test_foreign_proc_judges_nothing),
+                cmocka_unit_test(test_start_time_after_emfile),
         };
 
         return cmocka_run_group_tests_name("shm-faults", tests, NULL, NULL);
