@@ -110,10 +110,10 @@ BRD_EXPORT int brd_array_create(struct brd_pool *pool, size_t row_size, size_t c
         AO_store(&h->writer, 0);
         /* Another process learns the offset through a syscall (socket, pipe,
          * fork), which orders these stores before its open. */
-        h->magic = BRD_ARRAY_MAGIC;
+        AO_store(&h->magic, BRD_ARRAY_MAGIC);
         r = array_wrap(pool, (uint64_t)off, row_size, capacity, flags, ret_array);
         if (r < 0) {
-                h->magic = 0;
+                AO_store(&h->magic, 0);
                 brd_pool_free(pool, (uint64_t)off);
         }
         return r;
@@ -141,7 +141,7 @@ BRD_EXPORT int brd_array_open(struct brd_pool *pool, uint64_t off, struct brd_ar
         /* Each field read once: what is checked is what the object keeps
          * (a peer may rewrite the header meanwhile).  The barrier keeps the
          * compiler from loading a field again instead of using its copy. */
-        magic = h->magic;
+        magic = AO_load(&h->magic);
         version = h->version;
         flags = h->flags;
         rs = h->row_size;
@@ -207,21 +207,23 @@ static int writer_lock(struct brd_array *a)
 
         if (r == 1) {
                 /*
-                 * The holder died mid-write: a RING overwrite may have left
-                 * seq odd.  Make it even again (first is already past every
-                 * slot it may have touched).  Its rows below that first may
-                 * be torn, and the ring is not full any more, so a prepend
-                 * could bring first back over them: a reader whose copy
-                 * began before the death would then take its torn copy for
-                 * one nothing overwrote (first <= its start).  So prepends
-                 * stop at this first for good.
+                 * The holder died mid-write, maybe with seq odd: make it a
+                 * multiple of 4 again.  An overwrite had moved first past
+                 * every slot it may have touched; its rows below that first
+                 * may be torn, and the ring is not full any more, so a
+                 * prepend could bring first back over them: a reader whose
+                 * copy began before the death would then take its torn copy
+                 * for one nothing overwrote (first <= its start).  So
+                 * prepends stop at this first for good.  A prepend wrote
+                 * only free slots, which no reader's copy had in it: it
+                 * leaves nothing to guard.
                  */
                 AO_t s = AO_load(&a->h->seq);
 
                 if (s & 1) {
-                        if (a->flags & BRD_ARRAY_RING)
+                        if ((a->flags & BRD_ARRAY_RING) && (s & 3) == BRD_ARRAY_SEQ_OVERWRITE)
                                 AO_store(&a->h->floor, AO_load(&a->h->first));
-                        AO_store_release(&a->h->seq, s + 1);
+                        AO_store_release(&a->h->seq, (s | 3) + 1);
                 }
                 r = 0;
         }
@@ -231,6 +233,23 @@ static int writer_lock(struct brd_array *a)
 static void writer_unlock(struct brd_array *a)
 {
         brd__owner_unlock(&a->h->writer);
+}
+
+/* The writer is about to move first (@how: BRD_ARRAY_SEQ_*): seq odd.
+ * Returns seq at rest, for seq_end(). */
+static AO_t seq_begin(struct brd_array *a, AO_t how)
+{
+        AO_t s = AO_load(&a->h->seq) & ~(AO_t)3;
+
+        AO_store(&a->h->seq, s + how);
+        return s;
+}
+
+/* First moved: seq at rest again.  Pairs with AO_load_acquire(seq) in
+ * brd_array_read. */
+static void seq_end(struct brd_array *a, AO_t s)
+{
+        AO_store_release(&a->h->seq, s + 4);
 }
 
 /* The writer's own indices (it holds the writer lock), checked. */
@@ -295,8 +314,7 @@ static int push_locked(struct brd_array *a, const void *rows, size_t n)
                  * slots.  seq odd, then first, then a write fence that pairs
                  * with AO_nop_read in brd_array_read: a reader whose copy saw
                  * any byte of the overwrite sees first advanced past it. */
-                s = AO_load(&a->h->seq);
-                AO_store(&a->h->seq, s + 1);
+                s = seq_begin(a, BRD_ARRAY_SEQ_OVERWRITE);
                 AO_store(&a->h->first, nf);
                 AO_nop_write();
         }
@@ -304,8 +322,7 @@ static int push_locked(struct brd_array *a, const void *rows, size_t n)
         /* Pairs with AO_load_acquire(last) in brd_array_read. */
         AO_store_release(&a->h->last, l + n);
         if (nf != f)
-                /* Pairs with AO_load_acquire(seq) in brd_array_read. */
-                AO_store_release(&a->h->seq, s + 2);
+                seq_end(a, s);
         return 0;
 }
 
@@ -322,14 +339,12 @@ static int prepend_locked(struct brd_array *a, const void *rows, size_t n)
          * scribble: it only refuses prepends. */
         if (n > f || n > a->capacity - (l - f) || f - n < AO_load(&a->h->floor))
                 return -ENOSPC;
-        s = AO_load(&a->h->seq);
-        AO_store(&a->h->seq, s + 1);
+        s = seq_begin(a, BRD_ARRAY_SEQ_PREPEND);
         rows_put(a, f - n, rows, n);
         /* Pairs with AO_load_acquire(first) in brd_array_read: the rows are
          * written before first covers them. */
         AO_store_release(&a->h->first, f - n);
-        /* Pairs with AO_load_acquire(seq) in brd_array_read. */
-        AO_store_release(&a->h->seq, s + 2);
+        seq_end(a, s);
         return 0;
 }
 
@@ -448,18 +463,21 @@ BRD_EXPORT int brd_array_destroy(struct brd_array *a)
                 free(a);        /* only this process's view */
                 return r;
         }
-        /* The block is no longer ours once another process freed it (the
+        /*
+         * The block is no longer ours once another process freed it (the
          * array destroyed there), nor once the pool handed it out again:
-         * write nothing into it, close our view. */
-        if (brd__pool_block_size(a->pool, a->off) < 0 || a->h->magic != BRD_ARRAY_MAGIC ||
-            a->h->block_off != a->off) {
+         * write nothing into it, close our view.  The magic is claimed, not
+         * checked then cleared: of two destroys at once one wins, and the
+         * other writes nothing and frees nothing (the block may be someone
+         * else's by then).  It goes before the free: a freed block is no
+         * longer ours to write, and a large one keeps its bytes, so a stale
+         * offset would open again.
+         */
+        if (brd__pool_block_size(a->pool, a->off) < 0 || a->h->block_off != a->off ||
+            !AO_compare_and_swap_full(&a->h->magic, BRD_ARRAY_MAGIC, 0)) {
                 free(a);
                 return -EINVAL;
         }
-        /* The magic goes before the free: a freed block is no longer ours to
-         * write, and a large one keeps its bytes, so a stale offset would
-         * open again. */
-        a->h->magic = 0;
         r = brd_pool_free(a->pool, a->off);
         if (r == -EINVAL) {
                 free(a);        /* freed by another process meanwhile, as above */
@@ -470,7 +488,7 @@ BRD_EXPORT int brd_array_destroy(struct brd_array *a)
                  * the block is still ours; -EBADMSG: the pool is poisoned,
                  * nothing is allocated from it again.  The array stays whole
                  * and open: the caller may retry. */
-                a->h->magic = BRD_ARRAY_MAGIC;
+                AO_store(&a->h->magic, BRD_ARRAY_MAGIC);
                 return r;
         }
         free(a);

@@ -4,6 +4,7 @@
 #include "helpers.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -703,6 +704,103 @@ static void test_array_no_prepend_over_dead_overwrite(void **state)
         brd_pool_close(p);
 }
 
+/*
+ * A writer killed inside a prepend wrote only free slots, below first,
+ * which no reader's copy had in it: the next writer takes over, and
+ * prepends go on (an overwrite's death stops them, the test above).
+ */
+static void test_array_prepend_after_dead_prepend(void **state)
+{
+        struct brd_pool *p;
+        struct brd_array *a;
+        struct brd_array_hdr *h;
+        struct row r[2], got[4];
+        uint64_t first;
+        pid_t pid;
+        int i;
+
+        (void)state;
+        assert_int_equal(brd_pool_create(1 * MiB, 0, &p), 0);
+        assert_int_equal(brd_array_create(p, sizeof(struct row), 4, 2, BRD_ARRAY_RING, &a), 0);
+        h = hdr_of(a, p);
+        for (i = 2; i < 4; i++) {               /* positions 2, 3 live, in slots 2, 3 */
+                row_make(&r[0], (uint64_t)i);
+                assert_int_equal(brd_array_push(a, &r[0], 1), 0);
+        }
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                /* Dies as a prepend of 1 row would, half-way through it. */
+                AO_store(&h->writer, brd__owner_word_of(getpid()));
+                AO_store(&h->seq, AO_load(&h->seq) + BRD_ARRAY_SEQ_PREPEND);
+                memset((unsigned char *)h + BRD_ARRAY_HDR_SIZE + 1 * sizeof(struct row), 0xee,
+                       sizeof(struct row) / 2);
+                _exit(0);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+        row_make(&r[0], 1);
+        assert_int_equal(brd_array_prepend(a, r, 1), 0);        /* takes over */
+        assert_int_equal(AO_load(&h->seq) & 3, 0);
+        assert_int_equal(AO_load(&h->floor), 0);
+        row_make(&r[0], 0);
+        assert_int_equal(brd_array_prepend(a, r, 1), 0);
+        assert_int_equal(brd_array_read(a, &first, got, 4), 4);
+        assert_int_equal(first, 0);
+        for (i = 0; i < 4; i++)
+                assert_true(row_ok(&got[i], (uint64_t)i));
+        brd_array_close(a);
+        brd_pool_close(p);
+}
+
+/* Two views of one array destroyed at once, by two threads: one wins, and
+ * the other frees nothing and writes nothing. */
+struct destroy_race {
+        struct brd_array *view;
+        pthread_barrier_t *go;
+        int ret;
+};
+
+static void *destroy_racer(void *arg)
+{
+        struct destroy_race *d = arg;
+
+        pthread_barrier_wait(d->go);
+        d->ret = brd_array_destroy(d->view);
+        return NULL;
+}
+
+static void test_array_destroy_race(void **state)
+{
+        struct brd_pool_stats st0, st;
+        pthread_barrier_t go;
+        struct brd_pool *p;
+        struct t_leak l;
+        int round;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        assert_int_equal(brd_pool_stats(p, &st0), 0);
+        assert_int_equal(pthread_barrier_init(&go, NULL, 2), 0);
+        for (round = 0; round < 500; round++) {
+                struct destroy_race d[2] = { { .go = &go }, { .go = &go } };
+                pthread_t t;
+
+                assert_int_equal(brd_array_create(p, 16, 100, 0, 0, &d[0].view), 0);
+                assert_int_equal(brd_array_open(p, brd_array_offset(d[0].view), &d[1].view), 0);
+                assert_int_equal(pthread_create(&t, NULL, destroy_racer, &d[1]), 0);
+                destroy_racer(&d[0]);
+                assert_int_equal(pthread_join(t, NULL), 0);
+                if (!((d[0].ret == 0 && d[1].ret == -EINVAL) || (d[0].ret == -EINVAL && d[1].ret == 0)))
+                        fail_msg("round %d: destroys returned %d and %d", round, d[0].ret, d[1].ret);
+                assert_int_equal(brd_pool_stats(p, &st), 0);
+                assert_int_equal(st.blocks, st0.blocks);
+        }
+        pthread_barrier_destroy(&go);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
 /* A writer that died holding the lock (mid overwrite: seq odd) is taken
  * over by the next writer, and readers see an even seq again. */
 static void test_array_dead_writer_taken_over(void **state)
@@ -979,6 +1077,8 @@ int main(void)
                 cmocka_unit_test(test_array_many_writers),
                 cmocka_unit_test(test_array_dead_writer_taken_over),
                 cmocka_unit_test(test_array_no_prepend_over_dead_overwrite),
+                cmocka_unit_test(test_array_prepend_after_dead_prepend),
+                cmocka_unit_test(test_array_destroy_race),
                 cmocka_unit_test(test_array_live_holder_times_out),
                 cmocka_unit_test(test_array_destroy_failed_keeps_array),
                 cmocka_unit_test(test_array_nofork_pool_in_child),

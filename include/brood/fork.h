@@ -210,7 +210,8 @@ void brd_fsrv_stop(struct brd_fsrv *fs);
 /**
  * brd_fsrv_stop_grace() - brd_fsrv_stop() with a chosen grace.
  * @fs: the forkserver, may be NULL
- * @grace_ms: >= 0; the time a child gets after SIGINT, then after SIGTERM
+ * @grace_ms: >= 0; the time a child gets after SIGINT, then after SIGTERM;
+ *            a negative value is taken as 0
  *
  * New spawns get -ESHUTDOWN.  Every child not yet reaped gets SIGINT, those
  * alive @grace_ms later SIGTERM, those alive 2 x @grace_ms later SIGKILL, all
@@ -240,8 +241,12 @@ void brd_fsrv_stop_grace(struct brd_fsrv *fs, int grace_ms);
 /**
  * brd_child_pid() - the child's pid.
  * @c: the child
- * Return: the pid (for display and /proc; signal it with brd_child_kill()).
- * Concurrency: any thread.
+ * Return: the pid (for display and /proc; signal it with brd_child_kill());
+ * -EINVAL (as a pid_t) for NULL: never pass the result to kill() unchecked
+ * (a negative pid names a process group).
+ * Concurrency: any thread.  Fork: in a forked child of the owner it still
+ * returns the pid, that of a process the child did not spawn and cannot
+ * wait for (brd_child_wait() there is -EBADF).
  */
 pid_t brd_child_pid(const struct brd_child *c);
 
@@ -272,6 +277,7 @@ int brd_child_fd(const struct brd_child *c);
  * (a host waitpid(-1) or SIGCHLD = SIG_IGN) -- promptly, never a hang; -EBADF from a forked child of the
  * owner; -EINVAL on bad arguments.
  * Concurrency: any thread; concurrent waits on one child get the status once.
+ * Fork: -EBADF in a forked child of the owner; the child is the owner's to reap.
  */
 int brd_child_wait(struct brd_child *c, int timeout_ms, int *ret_status);
 
@@ -281,10 +287,13 @@ int brd_child_wait(struct brd_child *c, int timeout_ms, int *ret_status);
  * @sig: 0 (probe) or a signal number
  * Return: 0; -ESRCH once the child was reaped (brd_child_wait(), a stop, or
  * a host that stole its status), never a recycled pid's; -EINVAL on a bad
- * signal; -EBADF from a forked child of the owner.  A child that exited but
+ * signal or NULL @c; -EBADF from a forked child of the owner; any other
+ * -errno of pidfd_send_signal(), e.g. -EPERM (an LSM refuses the
+ * signal).  A child that exited but
  * is not reaped yet takes the signal as a no-op and answers 0, as kill(2)
  * does: its exit shows on brd_child_fd() and brd_child_wait(c, 0, ...).
- * Concurrency: any thread.
+ * Concurrency: any thread.  Fork: -EBADF in a forked child of the owner;
+ * nothing is sent.
  */
 int brd_child_kill(struct brd_child *c, int sig);
 
@@ -303,7 +312,8 @@ int brd_child_kill(struct brd_child *c, int sig);
  * -EPERM (or the kernel's other -errno) when the SIGKILL could not be sent
  * (an LSM forbids it) and the child still ran BRD_FSRV_UNKILLABLE_MS or
  * @grace_ms after it, whichever is longer: it is left running, unreaped.
- * Concurrency: any thread.
+ * Concurrency: any thread.  Fork: -EBADF in a forked child of the owner;
+ * nothing is sent or reaped.
  */
 int brd_child_stop(struct brd_child *c, int grace_ms, int *ret_status);
 

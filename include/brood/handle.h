@@ -66,6 +66,9 @@ void brd_handle_close(struct brd_handle *h);
  * @h: the handle to copy, borrowed
  * @ret_handle: the copy; untouched on failure
  * Return: 0, -EINVAL on a malformed handle, or -errno (-EMFILE...) with no fd left open.
+ * Concurrency: any thread; not while another thread closes @h.  Fork: no
+ * state; a forked child dups its own copies of the fds (in a forkserver
+ * child only the handles passed to it, see brd_handle_close()).
  */
 int brd_handle_dup(const struct brd_handle *h, struct brd_handle *ret_handle);
 
@@ -101,7 +104,7 @@ int brd_handle_send(int sock, const struct brd_handle *h, size_t n);
  * SO_PASSSEC with a label of up to 256 bytes, SO_PASSPIDFD) fits beside the
  * 253 fds a message can carry and is ignored (a pidfd it brings is closed).
  * Other -errno from recvmsg/getsockopt (-ENOTSOCK for what is not a socket).
- * Concurrency: one receiver per socket at a time.
+ * Concurrency: one receiver per socket at a time.  Fork: no state.
  */
 int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int timeout_ms);
 
@@ -118,6 +121,7 @@ int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int timeout_ms);
  * Return: 0, -EINVAL on bad input, -ENOSPC if a buffer is too small.
  * Async-signal-safe (no allocation, no locale): the forkserver calls it in
  * the child between fork() and execve().
+ * Concurrency: any thread; it writes only @buf and @pidbuf.  Fork: no state.
  */
 int brd_handle_env_encode(const struct brd_handle *h, size_t n, pid_t pid,
                           char *buf, size_t cap, char *pidbuf, size_t pidcap);
@@ -138,6 +142,9 @@ int brd_handle_env_encode(const struct brd_handle *h, size_t n, pid_t pid,
  * from the environment, a description meant for another pid included, so
  * that later children do not inherit them.
  * Concurrency: call once, early, before threads that use getenv/setenv.
+ * Fork: the description names one pid (getpid(), not cached): in a process
+ * forked before the call it returns 0, takes no fd and only removes the
+ * variables from its own environment; call it before forking.
  */
 int brd_handle_from_env(struct brd_handle *h, size_t max);
 

@@ -255,7 +255,10 @@ int     brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int timeo
  * that died had published was delivered (every committed one, unless
  * BRD_RING_BATCH still held some back: those are lost with it, although
  * its send/commit returned 0); -ECANCELED; -EINTR (BRD_RING_EINTR only);
- * -EBADMSG; -EBADF; -EINVAL (NULL @r, or NULL @buf with @cap > 0).
+ * -EBADMSG; -EBADF; -EINVAL (NULL @r; or NULL @buf with @cap > 0, checked
+ * after the endpoint's own checks, the role and fork checks (-EBADF) and
+ * its final error (-EPIPE, -ECONNRESET, -EBADMSG) once it has one, which
+ * it then answers instead).
  * Concurrency: one consumer thread.  Fork: -EBADF in a child that inherited it.
  */
 ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms);
@@ -297,6 +300,7 @@ int     brd_ring_reserve(struct brd_ring *r, size_t len, void **ret_buf, int tim
  * release store of the tail, so a producer killed before it leaves nothing.
  * With BRD_RING_BATCH that store may be held back (see there): a producer
  * killed before it is made loses the message, although commit returned 0.
+ * Concurrency: one producer thread.
  * Fork: a reservation open at fork() stays the parent's: in the child,
  * commit is -EBADF and publishes nothing (as every call on an inherited
  * endpoint).
@@ -315,6 +319,8 @@ int     brd_ring_commit(struct brd_ring *r, size_t len);
  * drops the peek: release then answers -EINVAL.  The view points into shared memory the producer could
  * overwrite if it were hostile: copy what you validate.  If brd_ring_read()
  * consumed part of the message, the view starts after that part.
+ * Concurrency: one consumer thread.  Fork: -EBADF in a child that inherited
+ * it; a view taken before fork() is not mapped there (brd_ring_attach()).
  */
 ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg, int timeout_ms);
 
@@ -327,8 +333,9 @@ ssize_t brd_ring_peek(struct brd_ring *r, const void **ret_msg, int timeout_ms);
  * to the producer (rings it if it sleeps).  A consumer killed between peek
  * and release leaves the message in the ring, unconsumed: a consumer that
  * takes the dead one's role over (brd_ring_attach()) gets it again, else
- * nobody does.  Fork: a message peeked before fork() stays the
- * parent's: in the child, release is -EBADF and consumes nothing.
+ * nobody does.  Concurrency: one consumer thread.  Fork: a message peeked
+ * before fork() stays the parent's: in the child, release is -EBADF and
+ * consumes nothing.
  */
 int     brd_ring_release(struct brd_ring *r);
 
@@ -352,6 +359,8 @@ int     brd_ring_release(struct brd_ring *r);
  * write()'s frames gets no alignment promise (a chunk sized to the space
  * left is packed 8-byte aligned).  A @len above SSIZE_MAX is cut to
  * SSIZE_MAX (the count must fit the return value).
+ * Concurrency: one producer thread (brd_ring_close() from another thread
+ * cancels it, see there).  Fork: -EBADF in a child that inherited it.
  */
 ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len, int timeout_ms);
 
@@ -365,11 +374,15 @@ ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len, int time
  * once one byte came); 0 at an orderly EOF (the producer closed and every
  * byte was read); -ECONNRESET when the producer died (after every byte it
  * published: see BRD_RING_BATCH); -EAGAIN/-ETIMEDOUT; -ECANCELED; -EINTR
- * (BRD_RING_EINTR only); -EBADMSG; -EBADF; -EINVAL (NULL @r or @buf, @cap 0).
+ * (BRD_RING_EINTR only); -EBADMSG; -EBADF; -EINVAL (NULL @r; or NULL @buf
+ * or @cap 0, checked after the endpoint's own checks, the role and fork
+ * checks (-EBADF) and its final error once it has one, which it then
+ * answers instead: 0 for -EPIPE, else -ECONNRESET or -EBADMSG).
  * Message boundaries are ignored and empty messages skipped (taken, but
  * nothing to return: a ring fed only empty messages ends the call at its
  * timeout or interrupt as an empty ring would); a message read in part
  * continues at the next read/recv/peek.
+ * Concurrency: one consumer thread.  Fork: -EBADF in a child that inherited it.
  */
 ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms);
 
@@ -378,6 +391,8 @@ ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
  * Return: 0 (also on a consumer endpoint and without BATCH: nothing to do);
  * -EBADF (inherited); -EBADMSG (poisoned, either endpoint); -EINVAL for
  * NULL.  Never blocks.
+ * Concurrency: one thread at a time per endpoint, as send and recv.
+ * Fork: -EBADF in a child that inherited it; nothing is published.
  */
 int     brd_ring_flush(struct brd_ring *r);
 
@@ -431,6 +446,7 @@ int     brd_ring_fd(const struct brd_ring *r);
  * and returns -ECANCELED.  This is what ends a blocked call: no ring call
  * (close included) is a cancellation point, so a pthread_cancel() of a
  * thread inside one acts only once the call has returned.
+ * Fork: -EBADF in a child that inherited it; nothing is touched.
  */
 int     brd_ring_interrupt(struct brd_ring *r);
 
@@ -439,6 +455,8 @@ int     brd_ring_interrupt(struct brd_ring *r);
  * @r: either endpoint
  * @ret_stats: filled on success
  * Return: 0, -EINVAL.  Works on an inherited endpoint too (process-local data).
+ * Concurrency: one thread at a time per endpoint, as send and recv: the
+ * counters are plain process-local words that those calls write.
  */
 int     brd_ring_stats(const struct brd_ring *r, struct brd_ring_stats *ret_stats);
 

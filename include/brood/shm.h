@@ -53,7 +53,8 @@ enum brd_seg_flags {
  * fork() is guarded only if the guard is installed there.  Anonymous
  * segments have no such risk.
  *
- * Return: 0; -EINVAL (bad label, size 0, unknown flags); -ENAMETOOLONG;
+ * Return: 0; -EINVAL (bad label, size 0 or above INT64_MAX less a page,
+ * unknown flags, NULL @ret_seg); -ENAMETOOLONG;
  * -EFBIG (size above RLIMIT_FSIZE: never SIGXFSZ); -ENOSPC / -ENOMEM (no
  * room in tmpfs or the memcg: reported here, never a SIGBUS later); -EMFILE;
  * other -errno.  Nothing is left behind on failure.
@@ -109,7 +110,10 @@ int brd_seg_attach(const struct brd_handle *h, struct brd_seg **ret_seg);
  * Return: 0, -EINVAL, -EBADF (segment gone in this forked child, see
  * brd_seg_create(); or a forkserver child, whose inherited fds are closed), -EFAULT
  * (brd_seg_check() says so), -errno.
- * Concurrency: thread-safe.
+ * Concurrency: thread-safe.  Fork: works in a forked child that kept the
+ * mapping (it dups the child's copy of the fd); -EBADF where it is gone and,
+ * in a forkserver child, for every inherited segment (export the one
+ * attached from the handle the child was given).
  */
 int brd_seg_export(const struct brd_seg *seg, struct brd_handle *ret_handle);
 
@@ -120,29 +124,43 @@ int brd_seg_export(const struct brd_seg *seg, struct brd_handle *ret_handle);
  * still names this segment's file (a file put there since is left alone);
  * any other process (including a forked child of the creator) only unmaps.
  * Concurrency: do not use @seg from other threads during or after the call.
+ * Fork: in a forked child it unmaps the child's copy (if still mapped
+ * there) and closes the child's copy of the fd (not in a forkserver child,
+ * where that number is no longer the segment's); it never unlinks the name.
  */
 void brd_seg_close(struct brd_seg *seg);
 
 /** brd_seg_addr() - base address of the mapping (page aligned); NULL if @seg is NULL
  *  or the mapping is gone in this forked child (BRD_SEG_NOFORK, or a forkserver
- *  child not handed it, see brd_seg_create()). */
+ *  child not handed it, see brd_seg_create()).
+ *  Concurrency: any thread, not during or after brd_seg_close().  Fork: the
+ *  parent's address where the child kept the mapping, else NULL (above). */
 void *brd_seg_addr(const struct brd_seg *seg);
 
 /** brd_seg_size() - bytes mapped: the created size rounded up to a page;
- *  attached, the handle's size; opened by name, the file's. */
+ *  attached, the handle's size; opened by name, the file's.  0 for NULL.
+ *  Concurrency: any thread, not during or after brd_seg_close().  Fork: the
+ *  same value in a forked child, also where the mapping is gone there. */
 size_t brd_seg_size(const struct brd_seg *seg);
 
-/** brd_seg_name() - the /dev/shm name ("/brood....") of a named segment, NULL when anonymous. */
+/** brd_seg_name() - the /dev/shm name ("/brood....") of a named segment, NULL when anonymous
+ *  (or @seg is NULL).  Concurrency: any thread, not during or after brd_seg_close().
+ *  Fork: the same name in a forked child, which never unlinks it. */
 const char *brd_seg_name(const struct brd_seg *seg);
 
 /** brd_seg_fd() - the segment's fd (owned by @seg: do not close it), -EINVAL for NULL,
  *  -EBADF where brd_seg_export() says it: in a forked child of a BRD_SEG_NOFORK
  *  segment (gone there), or in a forkserver child once it closed the fds it does
- *  not keep (that number may be another file's there). */
+ *  not keep (that number may be another file's there).
+ *  Concurrency: any thread, not during or after brd_seg_close().  Fork: in
+ *  any other forked child, the child's copy of the fd (the same number). */
 int brd_seg_fd(const struct brd_seg *seg);
 
 /** brd_seg_is_inherited() - 1 if this process got @seg through fork() rather than
- *  creating, opening or attaching it itself, 0 otherwise. */
+ *  creating, opening or attaching it itself, 0 otherwise (and for NULL).
+ *  Concurrency: any thread, not during or after brd_seg_close().  Fork: 1 in a
+ *  forked child for every segment that was mapped at the fork, including
+ *  those gone there. */
 int brd_seg_is_inherited(const struct brd_seg *seg);
 
 /**
@@ -305,10 +323,15 @@ int brd_pool_attach(const struct brd_handle *h, struct brd_pool **ret_pool);
 
 /** brd_pool_export() - a BRD_HANDLE_POOL handle for @pool (new fd); 0, -EINVAL, or -errno:
  *  -EBADF for a pool inherited by a forkserver child (its fd is gone there;
- *  export from the attach of the handle the child was given), or -EMFILE. */
+ *  export from the attach of the handle the child was given), or -EMFILE.
+ *  Concurrency: thread-safe.  Fork: as brd_seg_export(): works in a forked
+ *  child that kept the pool; -EBADF where the pool is gone (brd_pool_create()). */
 int brd_pool_export(const struct brd_pool *pool, struct brd_handle *ret_handle);
 
-/** brd_pool_close() - unmap the pool in this process; blocks stay allocated in it. NULL ok. */
+/** brd_pool_close() - unmap the pool in this process; blocks stay allocated in it. NULL ok.
+ *  Concurrency: do not use @pool, or an array in it, from other threads during
+ *  or after the call.  Fork: in a forked child it gives back only the child's
+ *  own cache slot, never the parent's, and closes as brd_seg_close() does. */
 void brd_pool_close(struct brd_pool *pool);
 
 /**
@@ -325,6 +348,9 @@ void brd_pool_close(struct brd_pool *pool);
  * -EXDEV in a forked child in another pid namespace (see brd_pool_create()).
  * Concurrency: any thread of any process that attached the pool, at once;
  * lock-free up to BRD_POOL_SMALL_MAX while the size class has free blocks.
+ * Fork: usable in a forked child that kept the pool, which starts without the
+ * parent's cache (brd_pool_create()); -EBADF where the pool is gone, -EXDEV in
+ * another pid namespace.
  */
 int64_t brd_pool_alloc(struct brd_pool *pool, size_t size);
 
@@ -340,12 +366,14 @@ int64_t brd_pool_alloc(struct brd_pool *pool, size_t size);
  * (An offset freed and then allocated again is live: a stale free of it
  * frees the new block, as with any allocator.)
  * Concurrency: as brd_pool_alloc(); of two racing frees of one block
- * exactly one succeeds.
+ * exactly one succeeds.  Fork: as brd_pool_alloc().
  */
 int brd_pool_free(struct brd_pool *pool, uint64_t off);
 
 /** brd_pool_ptr() - this process's address of offset @off; NULL if @off is not inside the
- *  pool's data area (or the pool is gone here, see brd_pool_create()). */
+ *  pool's data area (or the pool is gone here, see brd_pool_create()).
+ *  Concurrency: any thread.  Fork: the parent's address in a forked child that
+ *  kept the pool; NULL where it is gone. */
 void *brd_pool_ptr(const struct brd_pool *pool, uint64_t off);
 
 /**
@@ -354,6 +382,8 @@ void *brd_pool_ptr(const struct brd_pool *pool, uint64_t off);
  * -EBADF, -EXDEV (as brd_pool_alloc()).
  * Exact when no other thread allocates or frees at the same time.  Cost: a
  * walk of the pool's metadata under its lock.
+ * Concurrency: any thread of any process, as brd_pool_alloc().  Fork: as
+ * brd_pool_alloc().
  */
 int brd_pool_stats(const struct brd_pool *pool, struct brd_pool_stats *ret_stats);
 
@@ -390,20 +420,30 @@ enum brd_array_flags {
 int brd_array_create(struct brd_pool *pool, size_t row_size, size_t capacity, size_t start,
                      unsigned flags, struct brd_array **ret_array);
 
-/** brd_array_open() - open the array at @off (brd_array_offset() elsewhere); -EPROTO if none is
- *  there, -EBADF where the pool is gone (brd_pool_create()). */
+/** brd_array_open() - open the array at @off (brd_array_offset() elsewhere); 0, -EINVAL
+ *  (NULL @pool or @ret_array), -EPROTO if none is there, -EBADF where the pool is gone
+ *  (brd_pool_create()), -ENOMEM.
+ *  Concurrency: any thread of any process, at once (the header is read once).
+ *  Fork: works in a forked child that kept the pool; -EBADF where it is gone. */
 int brd_array_open(struct brd_pool *pool, uint64_t off, struct brd_array **ret_array);
 
-/** brd_array_offset() - the array's offset in its pool: what another process opens. */
+/** brd_array_offset() - the array's offset in its pool: what another process opens (0 for
+ *  NULL).  Concurrency: any thread.  Fork: the same in a forked child (process-local
+ *  copy), also where the pool is gone there. */
 uint64_t brd_array_offset(const struct brd_array *a);
 
-/** brd_array_row_size(), brd_array_capacity() - the array's geometry (0 for NULL). */
+/** brd_array_row_size(), brd_array_capacity() - the array's geometry (0 for NULL).
+ *  Concurrency: any thread.  Fork: the same in a forked child (process-local
+ *  copies, read from the header once at create/open), also where the pool is gone. */
 size_t brd_array_row_size(const struct brd_array *a);
 size_t brd_array_capacity(const struct brd_array *a);
 
 /** brd_array_first(), brd_array_last() - the current positions (acquire loads; a
  *  snapshot of both at once is what brd_array_read() gives). 0 for NULL, and
- *  where the pool is gone (brd_pool_create(): the array is not mapped there). */
+ *  where the pool is gone (brd_pool_create(): the array is not mapped there).
+ *  Concurrency: any thread of any process, beside writers.  Fork: the shared
+ *  positions in a forked child that kept the pool (another pid namespace
+ *  included); 0 where it is gone. */
 uint64_t brd_array_first(const struct brd_array *a);
 uint64_t brd_array_last(const struct brd_array *a);
 
@@ -430,6 +470,9 @@ uint64_t brd_array_last(const struct brd_array *a);
  * found gone when its process exited, is a zombie or its pid was reused;
  * a live one is waited for at most 2 s).
  * Readers never wait.
+ * Fork: usable in a forked child that kept the pool (a parent that holds
+ * the writer lock at the fork is waited for as any live holder); -EBADF
+ * where the pool is gone, -EXDEV in another pid namespace.
  */
 int brd_array_push(struct brd_array *a, const void *rows, size_t n);
 
@@ -440,7 +483,7 @@ int brd_array_push(struct brd_array *a, const void *rows, size_t n);
  *  hold torn rows that a reader's copy could be taking for whole).
  *  Return: 0, or the errors of brd_array_push(), -ETIMEDOUT included (the
  *  writer lock held 2 s by a stopped or hostile peer: nothing written).
- *  Concurrency: as brd_array_push(). */
+ *  Concurrency: as brd_array_push().  Fork: as brd_array_push(). */
 int brd_array_prepend(struct brd_array *a, const void *rows, size_t n);
 
 /**
@@ -459,10 +502,15 @@ int brd_array_prepend(struct brd_array *a, const void *rows, size_t n);
  * it returns the rows from the first it read: whole rows, but maybe not
  * the ones a prepend added meanwhile (0 rows included).
  * Concurrency: any number of readers beside the writer; never blocks it.
+ * Fork: usable in a forked child that kept the pool, another pid namespace
+ * included (no lock is taken); -EBADF where the pool is gone.
  */
 ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void *rows, size_t max_rows);
 
-/** brd_array_close() - release this process's view of the array (the rows stay in the pool). NULL ok. */
+/** brd_array_close() - release this process's view of the array (the rows stay in the pool). NULL ok.
+ *  Only frees process-local memory: nothing shared is touched.
+ *  Concurrency: do not use @a from other threads during or after the call.
+ *  Fork: in a forked child it frees the child's copy only, also where the pool is gone. */
 void brd_array_close(struct brd_array *a);
 
 /**
@@ -477,9 +525,17 @@ void brd_array_close(struct brd_array *a);
  * the pool may have handed it out again: a new array made there since is
  * not told apart, and is destroyed), -EBADF where the pool is
  * gone (brd_pool_create()), -EXDEV in another pid namespace (as
- * brd_array_push()): then it only closes this process's view.
+ * brd_array_push()): for these three this call frees no block, but it
+ * frees @a (this process's view).  So @a is freed on
+ * 0, -EINVAL, -EBADF and -EXDEV, and the caller must not use or close it
+ * after them; it stays open only on -ETIMEDOUT and -EBADMSG.
  * Concurrency: while it runs, brd_array_open() of the array's offset may
- * fail with -EPROTO.
+ * fail with -EPROTO.  Not while another thread of this process uses @a.
+ * Of two destroys of one array at once (two views of it), one frees it and
+ * the other answers -EINVAL, writing and freeing nothing.
+ * Fork: in a forked child that kept the pool it frees the shared block, as
+ * another process would (the parent's view then names a freed block);
+ * -EBADF where the pool is gone, -EXDEV in another pid namespace.
  */
 int brd_array_destroy(struct brd_array *a);
 

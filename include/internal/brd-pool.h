@@ -192,7 +192,8 @@ _Static_assert(BRD_POOL_GRAN == 64, "BRD_POOL_ALIGN is 64");
 /* ------------------------------------------------------------------ arrays */
 
 #define BRD_ARRAY_MAGIC   0x79617272612e6472ull   /* "rd.array" little-endian */
-#define BRD_ARRAY_VERSION 4u                      /* 2: the writer lock word, 3: its waiters bit, 4: floor */
+#define BRD_ARRAY_VERSION 5u                      /* 2: the writer lock word, 3: its waiters bit, 4: floor,
+                                                     5: seq tells a prepend from an overwrite */
 #define BRD_ARRAY_HDR_SIZE 192u                   /* rows follow at block + this */
 
 /*
@@ -208,10 +209,14 @@ _Static_assert(BRD_POOL_GRAN == 64, "BRD_POOL_ALIGN is 64");
  * first only): a reader that sees the same even seq around its copy got an
  * exact snapshot; otherwise it trusts only rows at positions >= the first it
  * re-reads after copying, because the writer advances first (and fences)
- * before it overwrites a slot.
+ * before it overwrites a slot.  At rest seq is a multiple of 4; an overwrite
+ * makes it 1 above, a prepend 3 above (BRD_ARRAY_SEQ_*), so that the next
+ * writer can tell which one a dead writer left (writer_lock()).
  */
+#define BRD_ARRAY_SEQ_OVERWRITE 1u
+#define BRD_ARRAY_SEQ_PREPEND   3u
 struct brd_array_hdr {
-        uint64_t magic;
+        AO_t magic;                     /* BRD_ARRAY_MAGIC; 0 once destroyed (claimed by CAS) */
         uint32_t version;
         uint32_t flags;                 /* enum brd_array_flags */
         uint64_t row_size;
