@@ -51,7 +51,9 @@ BRD_EXPORT int brd_ring_create(size_t capacity, unsigned flags,
         if (getrandom(&id, sizeof(id), 0) != sizeof(id))
                 return errno ? -errno : -EIO;
 
-        e = brd_seg_create("ring", (size_t)(page + cap), 0, &seg);
+        /* NOFORK: a fork() by another thread meanwhile gives its child no
+         * mapping of the new ring (only the handles give access). */
+        e = brd_seg_create("ring", (size_t)(page + cap), BRD_SEG_NOFORK, &seg);
         if (e < 0)
                 return e;
         h = brd_seg_addr(seg);
@@ -274,6 +276,9 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         cap = hdr->capacity;
         mask = hdr->mask;
         off = hdr->data_off;
+        /* The copies are what is checked and kept: no field is loaded
+         * again in their place (the peer may rewrite them meanwhile). */
+        AO_compiler_barrier();
         page = (uint64_t)sysconf(_SC_PAGESIZE);
         e = -EPROTO;
         if (magic != BRD_RING_MAGIC || version != BRD_RING_VERSION || hsize != sizeof(*hdr))
@@ -365,8 +370,14 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 goto fail;
         /* Nothing fails from here on.  A predecessor of this role may have
          * died armed: not asleep now (left as it was by a failed attach,
-         * so that the peer still looks at the sleeper it died as). */
+         * so that the peer still looks at the sleeper it died as).  Nor
+         * waiting, nor asking for fences: a consumer killed in a wait left
+         * its waiting word set, which would have the producer wrap large
+         * frames early for good (prod_place_early()); we ask for fences
+         * again at our first arm. */
         AO_store(&r->own->state, r->seq * BRD_RING_ST_SEQ1);
+        AO_int_store(&r->own->waiting, 0);
+        AO_store(&r->own->fence_req, 0);
 
         /* Register for the asymmetric fence: the peer's membarrier then
          * fences us, and our publishes need none (see ring.c's top comment),
@@ -462,9 +473,13 @@ BRD_EXPORT int brd_ring_fd(const struct brd_ring *r)
         if (!ring_mine(r))
                 return -EBADF;
         /* First call: make the fd readable once, so the first call after
-         * the first poll finds out (and arms, if it would block). */
+         * the first poll finds out (and arms, if it would block).  Counted
+         * as an interrupt is: close in another thread waits for it to have
+         * left the endpoint and its eventfd. */
+        AO_fetch_and_add1_full(&w->intr_busy);
         if (AO_compare_and_swap_full(&w->fd_used, 0, 1))
                 bell_ring(r->efd_own);
+        AO_fetch_and_sub1_release(&w->intr_busy);
         return r->epfd;
 }
 

@@ -175,7 +175,8 @@ struct brd_ring {
         uint64_t peer_start;
         AO_t intr;                      /* brd_ring_interrupt() pending */
         unsigned intr_gen;              /* a futex: moves with every interrupt (ring_intr()) */
-        AO_t intr_busy;                 /* brd_ring_interrupt() calls inside ring_intr() */
+        AO_t intr_busy;                 /* brd_ring_interrupt() calls inside ring_intr(),
+                                         * brd_ring_fd() calls inside theirs */
         AO_t held;                      /* a call that may wait is running (ring_hold());
                                          * RING_HOLD_CLOSING: and close waits for it */
         AO_t fd_used;                   /* brd_ring_fd() was called */

@@ -176,7 +176,9 @@ void brd__release_step(struct brd__release *rl, uint64_t done, uint64_t waits, i
                 rl->phase = REL_MEASURE;
                 break;
         case REL_MEASURE:
-                /* A slept epoch gives no verdict; a clear loser one at once. */
+                /* A slept epoch cannot be compared: the probe ends as a
+                 * loss (tried again after the longer interval), as it does
+                 * at once for a clear loser. */
                 ref = rl->ref[0] + rl->ref[1];
                 if (clean && 2 * ns * RELEASE_LOSE_DEN <= ref * RELEASE_LOSE_NUM) {
                         rl->probe = ns;

@@ -507,6 +507,67 @@ static void test_role_left_by_exited_process(void **state)
         t_leak_end(&l);
 }
 
+/* The consumer of test_role_left_waiting(): one large message, then a
+ * wait for the next, in which it is killed.  Exit code: what failed. */
+static int child_consume_and_wait(struct brd_handle *hc, size_t len)
+{
+        struct brd_ring *c;
+        void *buf = malloc(len);
+
+        if (!buf || brd_ring_attach(hc, &c))
+                return 10;
+        if (brd_ring_recv(c, buf, len, 10000) != (ssize_t)len)
+                return 11;
+        (void)brd_ring_recv(c, buf, len, 60000);
+        return 12;
+}
+
+/*
+ * A consumer of large frames killed in a wait leaves its waiting word set
+ * (the producer wraps large frames early while it is); the consumer that
+ * takes its role over clears it, and the whole ring is free for a burst
+ * again.
+ */
+static void test_role_left_waiting(void **state)
+{
+        const size_t len = BRD_RING_PAGE_ALIGN_MIN;
+        const struct brd_ring_hdr *hdr;
+        struct brd_handle hp, hc;
+        struct brd_ring *p, *c;
+        void *m = calloc(1, len);
+        struct t_leak l;
+        pid_t pid;
+
+        (void)state;
+        assert_non_null(m);
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(1 << 20, 0, &hp, &hc), 0);
+        hdr = mmap(NULL, sizeof(*hdr), PROT_READ, MAP_SHARED, hc.fds[0], 0);
+        assert_true(hdr != MAP_FAILED);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(child_consume_and_wait(&hc, len));
+        assert_int_equal(brd_ring_attach(&hp, &p), 0);
+        assert_int_equal(brd_ring_send(p, m, len, 10000), 0);
+        T_UNTIL(AO_int_load(&hdr->cons.waiting) && AO_load(&hdr->head.idx) == AO_load(&hdr->tail.idx));
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
+        assert_int_equal(AO_int_load(&hdr->cons.waiting), 1);
+        assert_int_equal(brd_ring_attach(&hc, &c), 0);
+        assert_int_equal(AO_int_load(&hdr->cons.waiting), 0);
+        assert_int_equal(brd_ring_send(p, m, len, 0), 0);
+        assert_int_equal(brd_ring_recv(c, m, len, 0), (ssize_t)len);
+        brd_ring_close(p);
+        assert_int_equal(brd_ring_recv(c, m, len, 0), -EPIPE);
+        brd_ring_close(c);
+        munmap((void *)hdr, sizeof(*hdr));
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+        free(m);
+        t_leak_end(&l);
+}
+
 /*
  * A racer: wait for the start (EOF on @go), attach the producer, say it
  * tried (a byte on @tried), hold the role until EOF on @hold, then close.
@@ -634,6 +695,7 @@ int main(void)
                 cmocka_unit_test(test_attach_in_other_pidns),
                 cmocka_unit_test(test_role_attached_once),
                 cmocka_unit_test(test_role_left_by_exited_process),
+                cmocka_unit_test(test_role_left_waiting),
                 cmocka_unit_test(test_role_race),
                 cmocka_unit_test(test_role_released_by_failed_attach),
         };

@@ -116,8 +116,9 @@ enum brd_ring_flags {
          * publishing it loses it, and the consumer's -ECONNRESET comes after
          * the last message published, not the last one committed. */
         BRD_RING_BATCH    = 1u << 1,
-        /* Prefault both views of the data area at attach (MAP_POPULATE,
-         * then a read of each page): no first-touch page fault while
+        /* Prefault both views of the data area at attach
+         * (MADV_POPULATE_WRITE where the kernel has it, then a read of
+         * each page): no first-touch page fault while
          * streaming, paid at attach instead: 13 us per 4 KiB of capacity
          * on the test host, a guest whose hypervisor shadows page tables
          * (a first touch there costs 10 us while streaming); much less
@@ -475,9 +476,9 @@ int     brd_ring_stats(const struct brd_ring *r, struct brd_ring_stats *ret_stat
  * and so is a brd_ring_write() that is moving bytes, at its next chunk
  * (whatever it had written: the bytes it wrote are delivered before EOF);
  * close frees nothing before that call has left, so it waits for it (a
- * few microseconds), and for a brd_ring_interrupt() still running in
- * another thread or a signal handler (the one that cancelled a call, or any
- * that got as far: an interrupt that may still be starting when close
+ * few microseconds), and for a brd_ring_interrupt() or brd_ring_fd() still
+ * running in another thread or a signal handler (the one that cancelled a
+ * call, or any that got as far: one that may still be starting when close
  * begins is the caller's race, as for any call).  Not while another thread may be in
  * any other call: send, recv and the zero-copy calls do not wait on their
  * fast path, so a thread that may be in one is stopped with

@@ -41,7 +41,8 @@
  *   10% slower than the steady mean ends the probe at once (the losing mode
  *   can be 2-3x slower: 64 B messages near, release off).  An epoch in
  *   which the consumer slept in poll() so often that the wake-ups alone
- *   (~25 us each in a VM) could make a tenth of it is not compared: large
+ *   (~25 us each in a VM) could make a tenth of it is not compared (it is
+ *   no steady reference, and a probe that meets one ends as a loss): large
  *   messages make a consumer sleep a few times per epoch (it catches up
  *   faster than 1 MiB is written, and may sleep when it does), and those
  *   epochs still measure the ring.  The first mode is where the last verdict for
