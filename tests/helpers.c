@@ -534,6 +534,14 @@ void t_storm_times_out(long (*call)(void *), void *arg, const char *what)
         }
 }
 
+void t_tries(bool (*try)(void), const char *what)
+{
+        for (int k = 0; !try(); k++) {
+                print_message("%s: bound missed (try %d)\n", what, k + 1);
+                assert_true(k < 2);
+        }
+}
+
 int t_run_brood(const char *args, bool with_stderr, char *out, size_t cap)
 {
         const char *exe = getenv("BRD_BROOD");

@@ -141,6 +141,14 @@ int t_alarm_storm_stop(void);
  * again about.
  */
 void t_storm_times_out(long (*call)(void *), void *arg, const char *what);
+/*
+ * Run @try up to three times, until it returns true.  A try asserts
+ * everything strictly but a wall-clock upper bound (a death seen within
+ * 100 ms, say), which it reports by returning false (and saying by how
+ * much, naming @what): a vCPU stalled under a loaded host misses such a
+ * bound once; a slow library misses it every time.
+ */
+void t_tries(bool (*try)(void), const char *what);
 
 /* Run the brood command (path in $BRD_BROOD) with @args; its stdout (and
  * stderr with @with_stderr) into @out; returns its exit code, -1 if killed. */

@@ -17,8 +17,10 @@
 
 #define N 50000
 
-/* Bursts of random size, with pauses on a pipe handshake now and then. */
-static int child_bursty_producer(struct brd_handle *h, int go_fd)
+/* Bursts of random size, with a yield now and then; a byte on @sent_fd
+ * once the last send has returned (it rang whatever it rings), then idle
+ * until a byte on @go_fd. */
+static int child_bursty_producer(struct brd_handle *h, int sent_fd, int go_fd)
 {
         struct brd_ring *r;
         uint64_t seed = 3;
@@ -38,6 +40,8 @@ static int child_bursty_producer(struct brd_handle *h, int go_fd)
                 if (t_rand(&seed) % 500 == 0)
                         sched_yield();
         }
+        if (write(sent_fd, "s", 1) != 1)
+                return 13;
         /* Idle until the parent has checked that an idle fd stays quiet. */
         if (read(go_fd, &c, 1) != 1)
                 return 12;
@@ -53,19 +57,23 @@ static void test_poll_driven_consumer(void **state)
         uint8_t buf[200], exp[200];
         uint64_t seed = 3, wakes = 0, empty_wakes = 0;
         struct t_leak l;
-        int go[2], n = 0;
+        int go[2], sent[2], n = 0;
         ssize_t e;
         pid_t pid;
+        char c;
 
         (void)state;
         t_leak_begin(&l);
         assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(sent, O_CLOEXEC), 0);
         pid = t_ring_fork(4096, 0, &hp, &hc, false, &r);
         if (pid == 0) {
                 close(go[1]);
-                _exit(child_bursty_producer(&hp, go[0]));
+                close(sent[0]);
+                _exit(child_bursty_producer(&hp, sent[1], go[0]));
         }
         close(go[0]);
+        close(sent[1]);
         p.fd = brd_ring_fd(r);
         assert_true(p.fd >= 0);
         assert_int_equal(brd_ring_fd(r), p.fd);
@@ -88,7 +96,13 @@ static void test_poll_driven_consumer(void **state)
                 if (!got)
                         empty_wakes++;
         }
-        /* Everything read, producer idle: the fd must stay quiet (no spin). */
+        /* Everything read, producer idle: the fd must stay quiet (no spin).
+         * A doorbell the last send rang after our last -EAGAIN (for data
+         * that call took) is taken by one more -EAGAIN once the producer
+         * says it is done. */
+        assert_int_equal(read(sent[0], &c, 1), 1);
+        close(sent[0]);
+        assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 0), -EAGAIN);
         assert_int_equal(poll(&p, 1, 100), 0);
         /* Spurious wake-ups happen (a doorbell rung for data the previous
          * batch already took) but stay a minority. */

@@ -111,15 +111,16 @@ static pthread_t start_blocked(struct t_ring_view *f, struct call *c, int produc
         return t;
 }
 
-static void test_interrupt_blocked_consumer(void **state)
+/* A blocked call returns within 100 ms of an interrupt (t_tries()). */
+static bool interrupt_blocked_consumer_try(void)
 {
         struct t_ring_view f;
         struct call c = { 0 };
         struct t_leak l;
         pthread_t th;
         int64_t t0;
+        bool kept;
 
-        (void)state;
         t_leak_begin(&l);
         t_ring_view_open(&f, 4096, 0, false);
         th = start_blocked(&f, &c, 0);
@@ -131,14 +132,21 @@ static void test_interrupt_blocked_consumer(void **state)
         assert_int_equal(brd_ring_interrupt(f.c), 0);
         assert_int_equal(pthread_join(th, NULL), 0);
         assert_int_equal(c.ret, -ECANCELED);
-        assert_true(c.t_done - t0 <= 100);
+        kept = c.t_done - t0 <= 100;
         /* One-shot: the next call waits (and times out) normally. */
         assert_int_equal(brd_ring_recv(f.c, &c, 1, 10), -ETIMEDOUT);
         t_ring_view_close(&f);
         t_leak_end(&l);
+        return kept;
 }
 
-static void test_interrupt_blocked_producer(void **state)
+static void test_interrupt_blocked_consumer(void **state)
+{
+        (void)state;
+        t_tries(interrupt_blocked_consumer_try, "interrupt_blocked_consumer");
+}
+
+static bool interrupt_blocked_producer_try(void)
 {
         struct t_ring_view f;
         struct call c = { 0 };
@@ -146,8 +154,8 @@ static void test_interrupt_blocked_producer(void **state)
         struct t_leak l;
         pthread_t th;
         int64_t t0;
+        bool kept;
 
-        (void)state;
         t_leak_begin(&l);
         t_ring_view_open(&f, 4096, 0, false);
         while (brd_ring_send(f.p, buf, sizeof(buf), 0) == 0)
@@ -157,10 +165,17 @@ static void test_interrupt_blocked_producer(void **state)
         assert_int_equal(brd_ring_interrupt(f.p), 0);
         assert_int_equal(pthread_join(th, NULL), 0);
         assert_int_equal(c.ret, -ECANCELED);
-        assert_true(c.t_done - t0 <= 100);
+        kept = c.t_done - t0 <= 100;
         assert_int_equal(brd_ring_send(f.p, buf, sizeof(buf), 0), -EAGAIN);
         t_ring_view_close(&f);
         t_leak_end(&l);
+        return kept;
+}
+
+static void test_interrupt_blocked_producer(void **state)
+{
+        (void)state;
+        t_tries(interrupt_blocked_producer_try, "interrupt_blocked_producer");
 }
 
 /*
@@ -1535,7 +1550,10 @@ static uint64_t arms_since(const struct brd_ring_side *side, uint64_t before)
  * 100 times, returns -ETIMEDOUT within 200-400 ms (a wake-up must not
  * extend the wait).  The first two calls' timeout is 10 s and the flood
  * stops itself after 3 s, so that a starved call fails instead of hanging;
- * no assertion runs while the flood does.
+ * no assertion runs while the flood does.  A try whose call took longer
+ * than its bound is tried again, twice at most (a vCPU stalled under a
+ * loaded host): every try checks everything else, and one must keep the
+ * bound.
  */
 static void test_doorbell_flood_starves_nothing(void **state)
 {
@@ -1548,11 +1566,12 @@ static void test_doorbell_flood_starves_nothing(void **state)
         pthread_t th, tf;
         uint64_t st0, woken;
         int64_t t0, dt, until;
-        int how, ir, cr;
+        int how, try, ir, cr;
+        bool kept;
 
         (void)state;
         t_leak_begin(&l);
-        for (how = 0; how < 3; how++) {
+        for (how = 0, try = 0; how < 3; how += kept, try = kept ? 0 : try + 1) {
                 t_ring_view_open(&f, 4096, 0, false);
                 memset(&c, 0, sizeof(c));
                 c.r = f.c;
@@ -1596,21 +1615,22 @@ static void test_doorbell_flood_starves_nothing(void **state)
                 __atomic_store_n(&fl.stop, 1, __ATOMIC_RELEASE);
                 assert_int_equal(pthread_join(tf, NULL), 0);
 
-                if (woken < 100 || c.ret != (how == 2 ? -ETIMEDOUT : -ECANCELED) ||
-                    dt > (how == 2 ? 400 : 100) || (how == 2 && dt < 200))
-                        print_message("%s: %llu wake-ups, then %lld after %lld ms\n", what[how],
-                                      (unsigned long long)woken, (long long)c.ret,
-                                      (long long)dt);
+                kept = dt <= (how == 2 ? 400 : 100);
+                if (woken < 100 || c.ret != (how == 2 ? -ETIMEDOUT : -ECANCELED) || !kept ||
+                    (how == 2 && dt < 200))
+                        print_message("%s: %llu wake-ups, then %lld after %lld ms (try %d)\n",
+                                      what[how], (unsigned long long)woken, (long long)c.ret,
+                                      (long long)dt, try + 1);
                 assert_int_equal(cr, 0);
                 assert_true(woken >= 100);
                 assert_int_equal(ir, 0);
                 if (how < 2) {
                         assert_int_equal(c.ret, -ECANCELED);
-                        assert_true(dt <= 100);
                 } else {
                         assert_int_equal(c.ret, -ETIMEDOUT);
-                        assert_true(dt >= 200 && dt <= 400);
+                        assert_true(dt >= 200);         /* never cut short */
                 }
+                assert_true(kept || try < 2);
                 if (how != 1) {
                         /* Nothing else was taken: the ring works through that doorbell. */
                         assert_int_equal(brd_ring_send(f.p, buf, sizeof(buf), 0), 0);
