@@ -1735,6 +1735,78 @@ static void test_spawn_einval(void **state)
         brd_fsrv_stop(fs);
 }
 
+/*
+ * RELIABILITY E32: the library installs no signal handler and changes no
+ * disposition or mask: segments (named too), a ring used both ways, a pool
+ * and an array, a forkserver that spawns in both modes, waits, stops.
+ * (The SIGBUS guard is a handler only on request, brd_seg_sigbus_guard().)
+ */
+static void test_no_signal_disposition_changed(void **state)
+{
+        char *argv[] = { "/bin/true", NULL };
+        struct brd_spawn_opts of = { .fn = fn_exit_arg, .arg = (void *)(intptr_t)4 };
+        struct brd_spawn_opts oe = { .argv = argv };
+        struct sigaction before[NSIG], after;
+        sigset_t mask0, mask1;
+        struct brd_handle hp, hc;
+        struct brd_ring *p, *c;
+        struct brd_seg *s1, *s2;
+        struct brd_pool *pool;
+        struct brd_array *a;
+        struct brd_fsrv *fs;
+        struct brd_child *ch;
+        char b[8];
+        int sig, st;
+
+        (void)state;
+        for (sig = 1; sig < NSIG; sig++)
+                if (sigaction(sig, NULL, &before[sig]) < 0)
+                        before[sig].sa_flags = -1;      /* not a signal one may query */
+        assert_int_equal(pthread_sigmask(SIG_SETMASK, NULL, &mask0), 0);
+
+        assert_int_equal(brd_seg_create("sig", 4096, 0, &s1), 0);
+        assert_int_equal(brd_seg_create("sig", 4096, BRD_SEG_NAMED, &s2), 0);
+        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
+        assert_int_equal(brd_ring_attach(&hp, &p), 0);
+        assert_int_equal(brd_ring_attach(&hc, &c), 0);
+        assert_int_equal(brd_ring_send(p, "x", 1, 0), 0);
+        assert_int_equal(brd_ring_recv(c, b, sizeof(b), 0), 1);
+        assert_int_equal(brd_ring_recv(c, b, sizeof(b), 10), -ETIMEDOUT);
+        brd_ring_close(c);
+        assert_int_equal(brd_ring_send(p, "x", 1, 0), -EPIPE);  /* no SIGPIPE either */
+        brd_ring_close(p);
+        assert_int_equal(brd_pool_create(1u << 20, 0, &pool), 0);
+        assert_int_equal(brd_array_create(pool, 8, 8, 0, 0, &a), 0);
+        assert_int_equal(brd_array_destroy(a), 0);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        assert_int_equal(brd_fsrv_spawn(fs, &of, &ch), 0);
+        assert_int_equal(brd_child_wait(ch, 10000, &st), 0);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 4);
+        brd_child_free(ch);
+        assert_int_equal(brd_fsrv_spawn(fs, &oe, &ch), 0);
+        assert_int_equal(brd_child_stop(ch, 1000, &st), 0);
+        brd_child_free(ch);
+        brd_fsrv_stop(fs);
+        brd_pool_close(pool);
+        brd_seg_close(s2);
+        brd_seg_close(s1);
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+
+        assert_int_equal(pthread_sigmask(SIG_SETMASK, NULL, &mask1), 0);
+        for (sig = 1; sig < NSIG; sig++) {
+                if (before[sig].sa_flags == -1)
+                        continue;
+                assert_int_equal(sigaction(sig, NULL, &after), 0);
+                if (after.sa_handler != before[sig].sa_handler ||
+                    after.sa_flags != before[sig].sa_flags)
+                        fail_msg("signal %d: its action changed", sig);
+                if (sigismember(&mask0, sig) != sigismember(&mask1, sig))
+                        fail_msg("signal %d: the thread's mask changed", sig);
+        }
+        t_no_children();
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1763,6 +1835,7 @@ int main(void)
                 cmocka_unit_test(test_unhanded_memory_gone),
                 cmocka_unit_test(test_unhanded_memory_gone_while_mapping),
                 cmocka_unit_test(test_child_keeps_no_report_page),
+                cmocka_unit_test(test_no_signal_disposition_changed),
         };
 
         return cmocka_run_group_tests_name("fork-spawn", tests, NULL, NULL);

@@ -147,6 +147,9 @@ static void test_attach_rejects_bad_header(void **state)
         h->version = 99;
         assert_int_equal(brd_ring_attach(&hc, &r), -EPROTO);
         h->version = BRD_RING_VERSION;
+        h->hdr_size += 8;               /* another layout (a 32-bit build's, say) */
+        assert_int_equal(brd_ring_attach(&hc, &r), -EPROTO);
+        h->hdr_size -= 8;
         h->capacity = 12288;            /* not a power of two */
         assert_int_equal(brd_ring_attach(&hp, &r), -EPROTO);
         h->capacity = 8192;

@@ -667,6 +667,46 @@ static void test_start_time_after_emfile(void **state)
         assert_int_equal(t_wait_child(c), 0);
 }
 
+/*
+ * RELIABILITY D25: a bad argument is -EINVAL before any system call and any
+ * allocation: with the shim counting (none failing), not one wrapped call
+ * is made.
+ */
+static void test_bad_args_call_nothing(void **state)
+{
+        struct brd_handle hp, hc, bad = { .kind = BRD_HANDLE_RING_PRODUCER, .nfds = 1 };
+        struct brd_pool *pool;
+        struct brd_array *a;
+        struct brd_ring *r;
+        struct brd_seg *s;
+        int res[12], k = 0;
+
+        (void)state;
+        assert_int_equal(brd_pool_create(1u << 20, 0, &pool), 0);
+        injected = 0;
+        ncalls = 0;
+        fail_at = INT_MAX;
+        armed = 1;
+        res[k++] = brd_seg_create("fault", 0, 0, &s);
+        res[k++] = brd_seg_create("fa/ult", 4096, 0, &s);
+        res[k++] = brd_seg_create("fault", 4096, 1u << 30, &s);
+        res[k++] = brd_seg_create("fault", 4096, 0, NULL);
+        res[k++] = brd_ring_create(0, 0, &hp, &hc);
+        res[k++] = brd_ring_create((size_t)8 << 30, 0, &hp, &hc);
+        res[k++] = brd_ring_create(4096, 1u << 30, &hp, &hc);
+        res[k++] = brd_ring_attach(&bad, &r);
+        res[k++] = brd_pool_create(0, 0, &pool);
+        res[k++] = brd_pool_create(1u << 20, 1u << 30, &pool);
+        res[k++] = brd_array_create(pool, SIZE_MAX / 2, 4, 0, 0, &a);
+        res[k++] = brd_array_create(pool, 8, 8, 0, 1u << 30, &a);
+        armed = 0;
+        assert_int_equal(ncalls, 0);
+        for (int i = 0; i < k; i++)
+                if (res[i] != -EINVAL)
+                        fail_msg("case %d: %d, not -EINVAL", i, res[i]);
+        brd_pool_close(pool);
+}
+
 static void test_seg_anon(void **state) { sweep("seg anon", op_seg_anon); }
 static void test_seg_named(void **state) { sweep("seg named", op_seg_named); }
 static void test_seg_export_attach(void **state) { sweep("seg export/attach", op_seg_export_attach); }
@@ -688,6 +728,7 @@ int main(void)
                 cmocka_unit_test(test_start_time_after_setns),
                 cmocka_unit_test(test_foreign_proc_judges_nothing),
                 cmocka_unit_test(test_start_time_after_emfile),
+                cmocka_unit_test(test_bad_args_call_nothing),
         };
 
         return cmocka_run_group_tests_name("shm-faults", tests, NULL, NULL);

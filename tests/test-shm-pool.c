@@ -406,6 +406,14 @@ static void test_pool_export_attach_validation(void **state)
         hdr_of(p)->data_off += 4096;
         assert_int_equal(brd_pool_attach(&h, &q), -EPROTO);
         hdr_of(p)->data_off -= 4096;
+        /* Another layout: a peer whose shared words are 4 bytes (a 32-bit
+         * build), or whose header is larger. */
+        hdr_of(p)->word_size = 4;
+        assert_int_equal(brd_pool_attach(&h, &q), -EPROTO);
+        hdr_of(p)->word_size = sizeof(AO_t);
+        hdr_of(p)->hdr_size += 64;
+        assert_int_equal(brd_pool_attach(&h, &q), -EPROTO);
+        hdr_of(p)->hdr_size -= 64;
         assert_ptr_equal(q, (struct brd_pool *)0x1);
         brd_handle_close(&h);
         /* A segment that is not a pool. */
