@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,6 +80,7 @@ int __wrap_madvise(void *a, size_t l, int adv)
 }
 WRAP(int, eventfd, (unsigned v, int fl), (v, fl), EMFILE, -1)
 WRAP(int, epoll_create1, (int fl), (fl), EMFILE, -1)
+WRAP(int, timerfd_create, (int clk, int fl), (clk, fl), EMFILE, -1)
 
 int __real_fcntl64(int fd, int cmd, ...);
 int __wrap_fcntl64(int fd, int cmd, ...);
@@ -219,6 +221,51 @@ static int op_ring(void)
         brd_ring_close(rc);
         brd_handle_close(&p);
         brd_handle_close(&c);
+        return r;
+}
+
+/* A brd_ring_fd() user's -EAGAIN with no producer attached: the fd's
+ * wait bound is a timer, made then (the fd's own fds fail as op_ring's). */
+static int op_ring_fd_bound(void)
+{
+        struct brd_handle p, c;
+        struct brd_ring *rc = NULL;
+        char buf[8];
+        int r;
+
+        r = brd_ring_create(4096, 0, &p, &c);
+        if (r < 0)
+                return r;
+        r = brd_ring_attach(&c, &rc);
+        if (r == 0) {
+                r = brd_ring_fd(rc);
+                r = r >= 0 ? 0 : r;
+        }
+        if (r == 0) {
+                ssize_t n = brd_ring_recv(rc, buf, sizeof(buf), 0);
+
+                r = n == -EAGAIN ? 0 : (int)n;
+        }
+        brd_ring_close(rc);
+        brd_handle_close(&p);
+        brd_handle_close(&c);
+        return r;
+}
+
+/* Open a name another segment of this process made. */
+static int op_seg_open(void)
+{
+        struct brd_seg *s, *o;
+        int r;
+
+        armed = 0;
+        assert_int_equal(brd_seg_create("fault", 65536, BRD_SEG_NAMED, &s), 0);
+        armed = 1;
+        r = brd_seg_open(brd_seg_name(s), &o);
+        if (r == 0)
+                brd_seg_close(o);
+        armed = 0;
+        brd_seg_close(s);
         return r;
 }
 
@@ -711,6 +758,8 @@ static void test_seg_anon(void **state) { sweep("seg anon", op_seg_anon); }
 static void test_seg_named(void **state) { sweep("seg named", op_seg_named); }
 static void test_seg_export_attach(void **state) { sweep("seg export/attach", op_seg_export_attach); }
 static void test_ring(void **state) { sweep("ring", op_ring); }
+static void test_ring_fd_bound(void **state) { sweep("ring fd bound", op_ring_fd_bound); }
+static void test_seg_open(void **state) { sweep("seg open", op_seg_open); }
 static void test_pool(void **state) { sweep("pool", op_pool); }
 static void test_handles(void **state) { sweep("handles", op_handles); }
 
@@ -721,6 +770,8 @@ int main(void)
                 cmocka_unit_test(test_seg_named),
                 cmocka_unit_test(test_seg_export_attach),
                 cmocka_unit_test(test_ring),
+                cmocka_unit_test(test_ring_fd_bound),
+                cmocka_unit_test(test_seg_open),
                 cmocka_unit_test(test_ring_without_wipeonfork),
                 cmocka_unit_test(test_pool),
                 cmocka_unit_test(test_handles),
