@@ -1103,9 +1103,25 @@ static void test_child_dies_at_each_stage(void **state)
                 struct brd_spawn_opts o = { .fn = mode ? NULL : fn_exit_arg, .argv = mode ? argv : NULL };
 
                 for (stage = BRD__CRASH_AFTER_CLONE; stage <= BRD__CRASH_BEFORE_ENTRY; stage++) {
+                        /* With a segment and a ring's end to hand over: what
+                         * the forkserver made or kept for the child goes
+                         * with it (the leak check at the end counts fds). */
+                        struct brd_handle h[3];
+                        struct brd_seg *seg;
+
+                        assert_int_equal(brd_seg_create("stage", 4096, 0, &seg), 0);
+                        assert_int_equal(brd_seg_export(seg, &h[0]), 0);
+                        assert_int_equal(brd_ring_create(4096, 0, &h[1], &h[2]), 0);
+                        o.handles = h;
+                        o.nhandles = 2;
                         brd__fsrv_set_crash_stage(fs, stage);
                         assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -ECHILD);
                         t_no_children();
+                        for (int i = 0; i < 3; i++)
+                                brd_handle_close(&h[i]);
+                        brd_seg_close(seg);
+                        o.handles = NULL;
+                        o.nhandles = 0;
                 }
                 brd__fsrv_set_crash_stage(fs, BRD__CRASH_NONE);
                 assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);       /* and it recovers */
