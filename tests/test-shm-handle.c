@@ -257,14 +257,14 @@ static void test_malformed_message_closes_fds(void **state)
         close(sp[1]);
 }
 
-static void test_ctrunc_at_fd_limit(void **state)
+static void ctrunc_at_fd_limit(int type)
 {
         struct brd_handle h[2];
         struct brd_seg *s[2];
         int sp[2], i;
         pid_t pid;
 
-        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+        assert_int_equal(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sp), 0);
         for (i = 0; i < 2; i++)
                 s[i] = filled_seg(4096, i, &h[i]);
         assert_int_equal(brd_handle_send(sp[0], h, 2), 0);
@@ -301,6 +301,14 @@ static void test_ctrunc_at_fd_limit(void **state)
         }
         close(sp[0]);
         close(sp[1]);
+}
+
+/* On a record socket and on a stream alike (RELIABILITY C20). */
+static void test_ctrunc_at_fd_limit(void **state)
+{
+        (void)state;
+        ctrunc_at_fd_limit(SOCK_SEQPACKET);
+        ctrunc_at_fd_limit(SOCK_STREAM);
 }
 
 #ifndef SO_PASSPIDFD
