@@ -257,6 +257,9 @@ static void test_malformed_message_closes_fds(void **state)
         close(sp[1]);
 }
 
+/* A message of two handles to a child whose fd table has one slot free:
+ * the first fd arrives, the second is dropped (MSG_CTRUNC): -EMFILE, with
+ * the fd that arrived closed.  @type: the socket's. */
 static void ctrunc_at_fd_limit(int type)
 {
         struct brd_handle h[2];
