@@ -299,7 +299,7 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 goto fail;
         t = AO_load(&hdr->tail.idx);
         hd = AO_load(&hdr->head.idx);
-        if (t - hd > cap || (t & 7) || (hd & 7))
+        if (t - hd > cap || (t & 7) || (hd & 7) || t >= BRD_RING_INDEX_MAX)
                 goto fail;
 
         r->cap = cap;

@@ -344,18 +344,24 @@ int brd__ring_gone(struct brd_ring *r, bool died)
         return brd__ring_final(r, died ? -ECONNRESET : -EPIPE);
 }
 
-/* The wait found the peer dead: whatever it committed before dying is
- * ours first (0: ready), then its death is the answer for good; an end it
- * closed first is an orderly one (its CLOSED may be newer than the state
- * the wait last read: a close, then an exit, between that read and the
- * look at its pidfd). */
+/* The wait found the peer dead: whatever a producer committed before
+ * dying is ours first (0: ready), then its death is the answer for good;
+ * an end it closed first is an orderly one (its CLOSED may be newer than
+ * the state the wait last read: a close, then an exit, between that read
+ * and the look at its pidfd).  A producer's answer is -EPIPE at once, also
+ * where the dead consumer freed room just before: a non-blocking send
+ * that went on into that room would keep succeeding, the death seen and
+ * forgotten, until the ring filled again (RELIABILITY A3). */
 static int wait_peer_dead(struct brd_ring *r, uint64_t end)
 {
         /* Pairs with AO_store_release(state) in brd_ring_close(), as in
          * the wait: CLOSED here means its final tail shows below. */
         bool closed = AO_load_acquire(&r->peer_side->state) & BRD_RING_ST_CLOSED;
-        int e = ring_ready(r, end);
+        int e;
 
+        if (r->role == RING_PROD)
+                return brd__ring_gone(r, !closed);
+        e = ring_ready(r, end);
         if (e) {
                 ring_disarm(r);
                 return e < 0 ? e : 0;

@@ -18,7 +18,10 @@
  * Indices (tail, head) are free-running 64-bit byte counts; the byte of
  * index i lives at data + (i & mask).  Both are multiples of 8 and
  * 0 <= tail - head <= capacity.  The producer alone writes tail, the
- * consumer alone writes head.
+ * consumer alone writes head.  They start at 0 and never wrap: the ends'
+ * checks compare them as plain numbers (a head past the tail is corrupt),
+ * and 2^62 bytes are decades of streaming at 100 GB/s; attach refuses an
+ * index from BRD_RING_INDEX_MAX up (a header crafted to wrap soon).
  *
  * A frame is one 64-bit word (low half: payload length, high half: type),
  * the payload, and padding up to the next multiple of 8.  Frames start at
@@ -61,6 +64,8 @@
  * -7% when near (measured).
  */
 #define BRD_RING_PAGE_ALIGN_MIN 32768u
+/* Attach refuses indices from here up (see the top). */
+#define BRD_RING_INDEX_MAX (UINT64_C(1) << 62)
 #define BRD_RING_ALIGN_PAGE     4096u
 
 /*
