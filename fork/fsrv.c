@@ -513,7 +513,10 @@ static int child_prelude(struct brd_fsrv_req *q, bool exec)
                 if (child_prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
                         child_fail(q, rep, -errno);
                 /* The parent may have died before PDEATHSIG was armed: then we
-                 * were reparented and the signal will never come. */
+                 * were reparented and the signal will never come.  (The
+                 * parent is in our pid namespace: a process that unshared
+                 * one for its children cannot start the forkserver's thread,
+                 * and a thread's unshare is its own.) */
                 if (getppid() != q->parent)
                         child_crash();
         }
@@ -658,8 +661,11 @@ static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
                                 err = 0;
                                 c->state = BRD_CHILD_LOST;
                         } else if (pidfd < 0) {
+                                /* __WNOTHREAD: reaped by the host meanwhile,
+                                 * the pid may be a child of another thread's
+                                 * now, which is not ours to wait for. */
                                 (void)kill(pid, SIGKILL);
-                                while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+                                while (waitpid(pid, NULL, __WALL | __WNOTHREAD) < 0 && errno == EINTR)
                                         ;
                         }
                 }

@@ -16,8 +16,13 @@ brd_deps_ok=true
 if [ -n "$brd_missing" ]; then
         echo "brood: installing:$brd_missing"
         if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-        if ! $SUDO apt-get update -qq >/dev/null ||
-           ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $brd_missing >/dev/null; then
+        if [ -n "$SUDO" ] && ! command -v sudo >/dev/null 2>&1; then
+                echo "brood: run as root, or install sudo; missing:$brd_missing" >&2
+                brd_deps_ok=false
+        # A fresh machine's apt-daily may hold dpkg's lock: wait for it.
+        elif ! $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null ||
+           ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
+                install -y -qq $brd_missing >/dev/null; then
                 echo "brood: could not install:$brd_missing" >&2
                 brd_deps_ok=false
         fi

@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1752,6 +1753,74 @@ static void test_spawn_einval(void **state)
 }
 
 /*
+ * A child traced by another process (gdb -p, strace -p) dies: its pidfd
+ * turns readable, but only the tracer may reap it until it lets go.  A wait
+ * meanwhile naps between looks (where it spun on the readable pidfd, a
+ * whole CPU for as long as the tracer held on), and returns the status
+ * once the tracer is gone.  The tracer here holds the zombie 300 ms.
+ */
+static void test_wait_naps_on_traced_zombie(void **state)
+{
+        struct brd_spawn_opts o = { .fn = fn_pause };
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        int64_t cpu0, t0, dt, cpu;
+        int ready[2], st, rc;
+        pid_t cpid, tr;
+        char x;
+
+        (void)state;
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
+        cpid = brd_child_pid(c);
+        tr = t_fork();
+        assert_true(tr >= 0);
+        if (tr == 0) {
+                siginfo_t si;
+
+                close(ready[0]);
+                if (ptrace(PTRACE_SEIZE, cpid, NULL, NULL) < 0)
+                        _exit(errno == EPERM ? T_EXIT_SKIP : 10);
+                if (write(ready[1], "r", 1) != 1)
+                        _exit(11);
+                memset(&si, 0, sizeof(si));
+                if (waitid(P_PID, (id_t)cpid, &si, WEXITED | WNOWAIT | __WALL) < 0)
+                        _exit(12);
+                /* Hold the zombie, which only we may reap. */
+                poll(NULL, 0, 300);
+                _exit(si.si_code == CLD_KILLED ? 0 : 13);
+        }
+        close(ready[1]);
+        if (read(ready[0], &x, 1) != 1) {
+                close(ready[0]);
+                rc = t_wait_child(tr);
+                brd_child_free(c);
+                brd_fsrv_stop(fs);
+                if (rc == T_EXIT_SKIP)
+                        skip();
+                fail_msg("tracer: %d", rc);
+        }
+        close(ready[0]);
+        assert_int_equal(brd_child_kill(c, SIGKILL), 0);
+        cpu0 = t_cpu_ms();
+        t0 = t_now_ms();
+        assert_int_equal(brd_child_wait(c, 10000, &st), 0);
+        dt = t_now_ms() - t0;
+        cpu = t_cpu_ms() - cpu0;
+        assert_int_equal(t_wait_child(tr), 0);
+        assert_true(WIFSIGNALED(st));
+        assert_int_equal(WTERMSIG(st), SIGKILL);
+        if (dt < 200 || cpu > dt / 4)
+                print_message("waited %lld ms, %lld ms of CPU\n", (long long)dt, (long long)cpu);
+        assert_true(dt >= 200);         /* the tracer held it: the case was made */
+        assert_true(cpu <= dt / 4);     /* spinning: about dt */
+        brd_child_free(c);
+        brd_fsrv_stop(fs);
+        t_no_children();
+}
+
+/*
  * RELIABILITY E32: the library installs no signal handler and changes no
  * disposition or mask: segments (named too), a ring used both ways, a pool
  * and an array, a forkserver that spawns in both modes, waits, stops.
@@ -1852,6 +1921,7 @@ int main(void)
                 cmocka_unit_test(test_unhanded_memory_gone_while_mapping),
                 cmocka_unit_test(test_child_keeps_no_report_page),
                 cmocka_unit_test(test_no_signal_disposition_changed),
+                cmocka_unit_test(test_wait_naps_on_traced_zombie),
         };
 
         return cmocka_run_group_tests_name("fork-spawn", tests, NULL, NULL);

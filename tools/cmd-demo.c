@@ -495,14 +495,14 @@ static void progress_line(struct demo *d, uint64_t t0)
         for (i = 0; i < (ssize_t)d->cfg.consumers; i++)
                 done += bytes[i];
         if (d->tty) {
-                printf("\r  streaming: %6.2f / %.2f GiB verified, %5.1f s  ", done / 1073741824.0,
+                printf("\r  streaming: %6.2f / %.2f GiB received, %5.1f s  ", done / 1073741824.0,
                        d->cfg.bytes / 1073741824.0, secs);
                 fflush(stdout);
         } else if (secs >= d->next_line_s) {
                 /* Not a terminal: a plain line a second, for logs. */
                 d->next_line_s = secs + 1.0;
                 if (secs >= 1.0) {
-                        printf("  streaming: %.2f / %.2f GiB verified after %.1f s\n",
+                        printf("  streaming: %.2f / %.2f GiB received after %.1f s\n",
                                done / 1073741824.0, d->cfg.bytes / 1073741824.0, secs);
                         fflush(stdout);
                 }

@@ -45,7 +45,10 @@
  * only on failure (the -errno), and the pipe closes at a successful
  * execve.  So brd_fsrv_spawn() returns only once the child is known to
  * have reached fn (fork mode) or execve (exec mode), and returns the
- * child's -errno otherwise.
+ * child's -errno otherwise.  (An exec-mode child that a signal kills in the
+ * instant between its empty mask and execve, or between a failed execve
+ * and its report, counts as spawned: its death is its status, for
+ * brd_child_wait().)
  *
  * Memory: a fork-mode child keeps brood's shared memory only where it was
  * handed it (RELIABILITY F35): before fn runs, every segment and pool of the
@@ -149,7 +152,10 @@ enum brd_fsrv_flags {
  * The thread is created with every signal blocked and sleeps until a spawn
  * request arrives; handing a request over costs one wake-up.  Several
  * forkservers may coexist (each is its own thread).
- * Return: 0, -EINVAL on unknown flags, -ENOMEM, or -errno from pthread_create.
+ * Return: 0, -EINVAL on unknown flags, -ENOMEM, or -errno from pthread_create
+ * (-EINVAL also in a process that called unshare(CLONE_NEWPID): the kernel
+ * makes no thread there; start the forkserver before it, and its children
+ * stay in this pid namespace).
  * Concurrency: any thread.  Fork: a forkserver is not inherited: in a forked
  * child, brd_fsrv_spawn() on the parent's forkserver returns -ENOTSUP, and
  * the child may start its own.
