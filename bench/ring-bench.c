@@ -244,7 +244,7 @@ static void run_streaming(void)
                         pair[pass] = r->size == MiB ? memcpy_pair(r->size) : NAN;
                         for (int k = 0; k < NPEER; k++) {
                                 /* every other pass backwards: no peer always
-                                 * runs first, or right after another one */
+                                 * runs first or last */
                                 int p = pass & 1 ? NPEER - 1 - k : k;
                                 struct stream_fig f;
 

@@ -92,7 +92,8 @@ static int child_try_reap(struct brd_child *c)
 static int child_wait_until(struct brd_child *c, int64_t deadline, bool consume, bool eintr,
                             int *ret_status)
 {
-        int64_t nap = 0, end;
+        int64_t nap = 0, now, end;
+        bool expired = false;
         int r, p;
 
         for (;;) {
@@ -114,18 +115,22 @@ static int child_wait_until(struct brd_child *c, int64_t deadline, bool consume,
                 pthread_mutex_unlock(&c->lock);
                 if (r < 0)
                         return r;
+                if (expired)
+                        return -ETIMEDOUT;
                 if (nap) {
                         /* The pidfd said it exited, yet it cannot be reaped:
                          * a zombie that an outside tracer (gdb -p, strace -p)
                          * alone may reap.  The pidfd stays readable: look
                          * again after a nap (1 ms, doubling up to 64), not
-                         * in a busy loop. */
-                        end = deadline - brd__now_ns() < nap ? deadline : brd__now_ns() + nap;
+                         * in a busy loop; once more at the deadline. */
+                        now = brd__now_ns();
+                        end = deadline - now <= nap ? deadline : now + nap;
                         p = brd__poll_wait(-1, 0, end, eintr);
                         if (p < 0)
                                 return p;
-                        if (end == deadline)
-                                return -ETIMEDOUT;
+                        expired = end == deadline;
+                        nap = nap < 64000000 ? 2 * nap : nap;
+                        continue;
                 }
                 /* Running: sleep on the pidfd (POLLIN at exit, 0.13 ms after a SIGKILL). */
                 p = brd__poll_wait(c->pidfd, POLLIN, deadline, eintr);
@@ -133,7 +138,7 @@ static int child_wait_until(struct brd_child *c, int64_t deadline, bool consume,
                         return -ETIMEDOUT;
                 if (p < 0)
                         return p;
-                nap = nap ? (nap < 64000000 ? 2 * nap : nap) : 1000000;
+                nap = 1000000;
         }
 }
 

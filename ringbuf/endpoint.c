@@ -476,10 +476,12 @@ BRD_EXPORT int brd_ring_fd(const struct brd_ring *r)
          * the first poll finds out (and arms, if it would block).  Counted
          * as an interrupt is: close in another thread waits for it to have
          * left the endpoint and its eventfd. */
-        AO_fetch_and_add1_full(&w->intr_busy);
-        if (AO_compare_and_swap_full(&w->fd_used, 0, 1))
-                bell_ring(r->efd_own);
-        AO_fetch_and_sub1_release(&w->intr_busy);
+        if (!AO_load(&w->fd_used)) {
+                AO_fetch_and_add1_full(&w->intr_busy);
+                if (AO_compare_and_swap_full(&w->fd_used, 0, 1))
+                        bell_ring(r->efd_own);
+                AO_fetch_and_sub1_release(&w->intr_busy);
+        }
         return r->epfd;
 }
 

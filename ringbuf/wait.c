@@ -354,13 +354,14 @@ int brd__ring_gone(struct brd_ring *r, bool died)
  * forgotten, until the ring filled again (RELIABILITY A3). */
 static int wait_peer_dead(struct brd_ring *r, uint64_t end)
 {
-        /* Pairs with AO_store_release(state) in brd_ring_close(), as in
-         * the wait: CLOSED here means its final tail shows below. */
-        bool closed = AO_load_acquire(&r->peer_side->state) & BRD_RING_ST_CLOSED;
+        bool closed;
         int e;
 
         if (r->role == RING_PROD)
-                return brd__ring_gone(r, !closed);
+                return brd__ring_gone(r, true);
+        /* Pairs with AO_store_release(state) in brd_ring_close(), as in
+         * the wait: CLOSED here means its final tail shows below. */
+        closed = AO_load_acquire(&r->peer_side->state) & BRD_RING_ST_CLOSED;
         e = ring_ready(r, end);
         if (e) {
                 ring_disarm(r);

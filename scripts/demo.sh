@@ -9,11 +9,11 @@ $brd_deps_ok
 quiet() {
         out=$("$@" 2>&1) || { printf '%s\n' "$out" >&2; return 1; }
 }
-# A build directory that does not build (made by another meson version,
-# say) is made again.
-if ! { [ -f build/build.ninja ] && quiet ninja -C build; }; then
+# A build directory meson cannot configure (made by another meson
+# version, say) is made again; one that fails to compile is not.
+if [ -f build/build.ninja ] && ! meson configure build >/dev/null 2>&1; then
         rm -rf build
-        quiet meson setup build
-        quiet ninja -C build
 fi
+[ -f build/build.ninja ] || quiet meson setup build
+quiet ninja -C build
 exec ./build/tools/brood demo "$@"

@@ -17,6 +17,7 @@ wrap=""
 run() {     # run <builddir> <meson test args...>, under $wrap if set
         dir=$1; shift
         log=$(mktemp)
+        rm -f "$dir/meson-logs/testlog.txt"    # read below: never an older run's
         $wrap meson test -C "$dir" --print-errorlogs "$@" >"$log" 2>&1
         rc=$?
         cat "$log"

@@ -207,8 +207,16 @@ pid_t brd__getpid_slow(void)
 enum { PROC_UNREAD = 0, PROC_OURS, PROC_FOREIGN };
 enum { TIMENS_UNREAD = 0, TIMENS_KNOWN, TIMENS_UNKNOWN };
 
+/* -errno of a failed look at /proc, -EAGAIN for one that may not fail
+ * again: out of fds or memory, a signal. */
+static int proc_err(int e)
+{
+        return e == EMFILE || e == ENFILE || e == ENOMEM || e == EINTR || e == EAGAIN ? -EAGAIN :
+               e > 0 ? -e : -EIO;
+}
+
 /* The start of the /proc file @path, NUL-terminated in @buf (@cap bytes):
- * its length, or -errno when it cannot be read (-EIO: it was empty). */
+ * its length, or proc_err() when it cannot be read (-EIO: it was empty). */
 static ssize_t proc_read(const char *path, char *buf, size_t cap)
 {
         ssize_t n = -1;
@@ -228,21 +236,15 @@ static ssize_t proc_read(const char *path, char *buf, size_t cap)
         }
         brd__cancel_restore(cancel);
         if (n <= 0)
-                return -e;
+                return proc_err(e);
         buf[n] = '\0';
         return n;
 }
 
-/* A failure that may not happen again: out of fds or memory, a signal. */
-static bool passing(int e)
-{
-        return e == -EMFILE || e == -ENFILE || e == -ENOMEM || e == -EINTR || e == -EAGAIN;
-}
-
 /* Does /proc/self/status end its NSpid line (pids from the /proc's pid
  * namespace down to ours) with one field, @pid?  1 yes, 0 no, -1 when it
- * has no such line (kernels before 4.1) or cannot be read; -EAGAIN: not
- * for now (passing()). */
+ * has no such line (kernels before 4.1), proc_err() when it cannot be
+ * read. */
 static int proc_nspid_ours(pid_t pid)
 {
         char buf[4096], *p, *end;
@@ -251,7 +253,7 @@ static int proc_nspid_ours(pid_t pid)
 
         n = proc_read("/proc/self/status", buf, sizeof(buf));
         if (n < 0)
-                return passing((int)n) ? -EAGAIN : -1;
+                return (int)n;
         p = strstr(buf, "\nNSpid:");
         if (!p)
                 return -1;
@@ -282,7 +284,7 @@ bool brd__proc_ours(void)
         if (v == PROC_UNREAD) {
                 me = brd__getpid();
                 n = readlink("/proc/self", buf, sizeof(buf) - 1);
-                if (n < 0 && passing(-errno))
+                if (n < 0 && proc_err(errno) == -EAGAIN)
                         return false;   /* looked at again next time */
                 v = PROC_FOREIGN;
                 if (n > 0) {
@@ -300,7 +302,7 @@ bool brd__proc_ours(void)
 }
 
 /* The identity of /proc/self/ns/@name: 0 and *ret_dev, *ret_ino; -ENOENT
- * (a kernel without that namespace), or another -errno (< 0 on every
+ * (a kernel without that namespace), or another proc_err() (< 0 on every
  * failure: a "-errno" of 0 would pass for success with *ret_dev and
  * *ret_ino never written, and callers compare them). */
 static int ns_id(const char *name, dev_t *ret_dev, ino_t *ret_ino)
@@ -310,14 +312,15 @@ static int ns_id(const char *name, dev_t *ret_dev, ino_t *ret_ino)
 
         snprintf(path, sizeof(path), "/proc/self/ns/%s", name);
         if (stat(path, &st) < 0)
-                return errno > 0 ? -errno : -EIO;
+                return proc_err(errno);
         *ret_dev = st.st_dev;
         *ret_ino = st.st_ino;
         return 0;
 }
 
 /* Our time namespace's and our children's the same one?  1 yes, 0 no (we
- * called unshare(CLONE_NEWTIME)), -ENOENT without time namespaces, -errno. */
+ * called unshare(CLONE_NEWTIME)), -ENOENT without time namespaces, or
+ * proc_err(). */
 static int timens_same(dev_t *dev, ino_t *ino)
 {
         dev_t d2;
@@ -334,8 +337,10 @@ static int timens_same(dev_t *dev, ino_t *ino)
 
 /*
  * Read our time namespace's boottime offset, in clock ticks, from
- * /proc/self/timens_offsets: 0 and *ret_ticks, -EAGAIN when it could not
- * be read for now (passing()), or -1 when it cannot be known.  That file shows the namespace of our future children, which is
+ * /proc/self/timens_offsets: 0 and *ret_ticks (and the namespace's
+ * identity, for timens_moved()); -EAGAIN when it could not be read for now
+ * (proc_err()); another value < 0 when it cannot be known.  That file
+ * shows the namespace of our future children, which is
  * ours unless we called unshare(CLONE_NEWTIME): then our own offset cannot
  * be read, and a thread may do that while we read, so the namespaces are
  * compared before and after.  An offset that is not a whole number of
@@ -353,19 +358,19 @@ static int timens_read(int64_t *ret_ticks)
         int r;
 
         r = timens_same(&dev, &ino);
-        if (passing(r))
-                return -EAGAIN;
-        AO_store(&brd_timens_dev, r == -ENOENT ? 0 : (AO_t)dev);
-        AO_store(&brd_timens_ino, r == -ENOENT ? 0 : (AO_t)ino);
         if (r == -ENOENT) {
+                AO_store(&brd_timens_dev, 0);
+                AO_store(&brd_timens_ino, 0);
                 *ret_ticks = 0;         /* no time namespaces: no offset */
                 return 0;
         }
+        if (r < 0)
+                return r;
         if (r != 1 || hz <= 0 || 1000000000 % hz)
                 return -1;
         n = proc_read("/proc/self/timens_offsets", buf, sizeof(buf));
         if (n < 0)
-                return passing((int)n) ? -EAGAIN : -1;
+                return (int)n;
         for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                 long long s, ns;
 
@@ -378,14 +383,18 @@ static int timens_read(int64_t *ret_ticks)
                 }
         }
         r = timens_same(&dev2, &ino2);
-        if (passing(r))
-                return -EAGAIN;
+        if (r < 0)
+                return r;
         if (r != 1 || dev2 != dev || ino2 != ino)
                 return -1;
         /* |sec| < 2^31 keeps sec * hz (hz <= 1e9) far from overflow. */
         if (!found || nsec < 0 || nsec >= 1000000000 || sec > INT32_MAX || sec < INT32_MIN ||
             nsec % (1000000000 / hz))
                 return -1;
+        /* Only now: an identity kept from a failed read would pair this
+         * namespace with the offset of the one we left. */
+        AO_store(&brd_timens_dev, (AO_t)dev);
+        AO_store(&brd_timens_ino, (AO_t)ino);
         *ret_ticks = sec * hz + nsec / (1000000000 / hz);
         return 0;
 }

@@ -64,43 +64,44 @@ static void spawn_ladder_kids(struct brd_fsrv *fs, struct brd_child *c[3])
 
 /*
  * Each child dies inside its window.  The windows' upper ends are a
- * wall-clock bound that a stalled vCPU can overrun: a try that missed one
- * is made again, twice at most, every try checking everything else.
+ * wall-clock bound that a stalled vCPU can overrun (t_tries()).
  */
-static void test_child_stop_ladder(void **state)
+static bool stop_ladder_try(void)
 {
         struct brd_fsrv *fs;
         struct brd_child *c[3];
         struct t_leak l;
         int64_t t0, dt;
-        int i, st, try;
-        bool kept = false;
+        int i, st;
+        bool kept = true;
 
         t_leak_begin(&l);
-        for (try = 0; !kept; try++) {
-                assert_true(try < 3);
-                kept = true;
-                assert_int_equal(brd_fsrv_start(0, &fs), 0);
-                spawn_ladder_kids(fs, c);
-                for (i = 0; i < 3; i++) {
-                        t0 = t_now_ms();
-                        assert_int_equal(brd_child_stop(c[i], GRACE_MS, &st), 0);
-                        dt = t_now_ms() - t0;
-                        assert_true(WIFSIGNALED(st));
-                        assert_int_equal(WTERMSIG(st), expect_sig[i]);
-                        assert_true(dt >= (int64_t)i * GRACE_MS);
-                        if (dt >= (int64_t)i * GRACE_MS + (i < 2 ? GRACE_MS : SLACK_MS)) {
-                                print_message("child %d: dead after %lld ms (try %d)\n", i,
-                                              (long long)dt, try + 1);
-                                kept = false;
-                        }
-                        assert_int_equal(brd_child_wait(c[i], 0, &st), -ECHILD);      /* consumed */
-                        assert_int_equal(brd_child_kill(c[i], SIGKILL), -ESRCH);
-                        brd_child_free(c[i]);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        spawn_ladder_kids(fs, c);
+        for (i = 0; i < 3; i++) {
+                t0 = t_now_ms();
+                assert_int_equal(brd_child_stop(c[i], GRACE_MS, &st), 0);
+                dt = t_now_ms() - t0;
+                assert_true(WIFSIGNALED(st));
+                assert_int_equal(WTERMSIG(st), expect_sig[i]);
+                assert_true(dt >= (int64_t)i * GRACE_MS);
+                if (dt >= (int64_t)i * GRACE_MS + (i < 2 ? GRACE_MS : SLACK_MS)) {
+                        print_message("child %d: dead after %lld ms\n", i, (long long)dt);
+                        kept = false;
                 }
-                brd_fsrv_stop(fs);
+                assert_int_equal(brd_child_wait(c[i], 0, &st), -ECHILD);      /* consumed */
+                assert_int_equal(brd_child_kill(c[i], SIGKILL), -ESRCH);
+                brd_child_free(c[i]);
         }
+        brd_fsrv_stop(fs);
         t_leak_end(&l);
+        return kept;
+}
+
+static void test_child_stop_ladder(void **state)
+{
+        (void)state;
+        t_tries(stop_ladder_try, "child_stop_ladder");
 }
 
 static void test_child_stop_exited_needs_no_signal(void **state)
@@ -125,43 +126,47 @@ static void test_child_stop_exited_needs_no_signal(void **state)
         t_no_children();
 }
 
-static void test_fsrv_stop_parallel(void **state)
+/* All three ladders at once (as in test_child_stop_ladder(), the upper
+ * bound as t_tries() takes it). */
+static bool stop_parallel_try(void)
 {
         struct brd_fsrv *fs;
         struct brd_child *c[3];
         struct t_leak l;
         int64_t t0, dt;
-        int i, st, try;
-        bool kept = false;
+        int i, st;
+        bool kept;
 
         t_leak_begin(&l);
-        /* Tried again, twice at most, when the upper bound was missed (as
-         * in test_child_stop_ladder()). */
-        for (try = 0; !kept; try++) {
-                assert_true(try < 3);
-                assert_int_equal(brd_fsrv_start(0, &fs), 0);
-                spawn_ladder_kids(fs, c);
-                t0 = t_now_ms();
-                brd_fsrv_stop_grace(fs, GRACE_MS);
-                dt = t_now_ms() - t0;
-                /* In parallel: 2 x grace, not 0 + 1 + 2 graces one after the other. */
-                assert_true(dt >= 2 * GRACE_MS);
-                kept = dt < 2 * GRACE_MS + SLACK_MS;
-                if (!kept)
-                        print_message("stopped after %lld ms (try %d)\n", (long long)dt, try + 1);
-                t_no_children();                       /* all reaped before the join */
-                for (i = 0; i < 3; i++) {
-                        /* statuses kept for their owner, exactly once */
-                        assert_int_equal(brd_child_wait(c[i], 0, &st), 0);
-                        assert_true(WIFSIGNALED(st));
-                        assert_int_equal(WTERMSIG(st), expect_sig[i]);
-                        assert_int_equal(brd_child_wait(c[i], 0, &st), -ECHILD);
-                }
-                /* free after stop: the forkserver's memory goes with the last child */
-                for (i = 0; i < 3; i++)
-                        brd_child_free(c[i]);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        spawn_ladder_kids(fs, c);
+        t0 = t_now_ms();
+        brd_fsrv_stop_grace(fs, GRACE_MS);
+        dt = t_now_ms() - t0;
+        /* In parallel: 2 x grace, not 0 + 1 + 2 graces one after the other. */
+        assert_true(dt >= 2 * GRACE_MS);
+        kept = dt < 2 * GRACE_MS + SLACK_MS;
+        if (!kept)
+                print_message("stopped after %lld ms\n", (long long)dt);
+        t_no_children();                               /* all reaped before the join */
+        for (i = 0; i < 3; i++) {
+                /* statuses kept for their owner, exactly once */
+                assert_int_equal(brd_child_wait(c[i], 0, &st), 0);
+                assert_true(WIFSIGNALED(st));
+                assert_int_equal(WTERMSIG(st), expect_sig[i]);
+                assert_int_equal(brd_child_wait(c[i], 0, &st), -ECHILD);
         }
+        /* free after stop: the forkserver's memory goes with the last child */
+        for (i = 0; i < 3; i++)
+                brd_child_free(c[i]);
         t_leak_end(&l);
+        return kept;
+}
+
+static void test_fsrv_stop_parallel(void **state)
+{
+        (void)state;
+        t_tries(stop_parallel_try, "fsrv_stop_parallel");
 }
 
 static void test_child_free_kills_running(void **state)

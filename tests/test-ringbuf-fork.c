@@ -525,8 +525,7 @@ static int child_consume_and_wait(struct brd_handle *hc, size_t len)
 /*
  * A consumer of large frames killed in a wait leaves its waiting word set
  * (the producer wraps large frames early while it is); the consumer that
- * takes its role over clears it, and the whole ring is free for a burst
- * again.
+ * takes its role over clears it, and the ring works on.
  */
 static void test_role_left_waiting(void **state)
 {

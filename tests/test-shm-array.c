@@ -4,7 +4,6 @@
 #include "helpers.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -752,55 +751,6 @@ static void test_array_prepend_after_dead_prepend(void **state)
         brd_pool_close(p);
 }
 
-/* Two views of one array destroyed at once, by two threads: one wins, and
- * the other frees nothing and writes nothing. */
-struct destroy_race {
-        struct brd_array *view;
-        pthread_barrier_t *go;
-        int ret;
-};
-
-static void *destroy_racer(void *arg)
-{
-        struct destroy_race *d = arg;
-
-        pthread_barrier_wait(d->go);
-        d->ret = brd_array_destroy(d->view);
-        return NULL;
-}
-
-static void test_array_destroy_race(void **state)
-{
-        struct brd_pool_stats st0, st;
-        pthread_barrier_t go;
-        struct brd_pool *p;
-        struct t_leak l;
-        int round;
-
-        (void)state;
-        t_leak_begin(&l);
-        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
-        assert_int_equal(brd_pool_stats(p, &st0), 0);
-        assert_int_equal(pthread_barrier_init(&go, NULL, 2), 0);
-        for (round = 0; round < 500; round++) {
-                struct destroy_race d[2] = { { .go = &go }, { .go = &go } };
-                pthread_t t;
-
-                assert_int_equal(brd_array_create(p, 16, 100, 0, 0, &d[0].view), 0);
-                assert_int_equal(brd_array_open(p, brd_array_offset(d[0].view), &d[1].view), 0);
-                assert_int_equal(pthread_create(&t, NULL, destroy_racer, &d[1]), 0);
-                destroy_racer(&d[0]);
-                assert_int_equal(pthread_join(t, NULL), 0);
-                if (!((d[0].ret == 0 && d[1].ret == -EINVAL) || (d[0].ret == -EINVAL && d[1].ret == 0)))
-                        fail_msg("round %d: destroys returned %d and %d", round, d[0].ret, d[1].ret);
-                assert_int_equal(brd_pool_stats(p, &st), 0);
-                assert_int_equal(st.blocks, st0.blocks);
-        }
-        pthread_barrier_destroy(&go);
-        brd_pool_close(p);
-        t_leak_end(&l);
-}
-
 /* A writer that died holding the lock (mid overwrite: seq odd) is taken
  * over by the next writer, and readers see an even seq again. */
 static void test_array_dead_writer_taken_over(void **state)
@@ -1078,7 +1028,6 @@ int main(void)
                 cmocka_unit_test(test_array_dead_writer_taken_over),
                 cmocka_unit_test(test_array_no_prepend_over_dead_overwrite),
                 cmocka_unit_test(test_array_prepend_after_dead_prepend),
-                cmocka_unit_test(test_array_destroy_race),
                 cmocka_unit_test(test_array_live_holder_times_out),
                 cmocka_unit_test(test_array_destroy_failed_keeps_array),
                 cmocka_unit_test(test_array_nofork_pool_in_child),

@@ -531,8 +531,9 @@ void brd_array_close(struct brd_array *a);
  * after them; it stays open only on -ETIMEDOUT and -EBADMSG.
  * Concurrency: while it runs, brd_array_open() of the array's offset may
  * fail with -EPROTO.  Not while another thread of this process uses @a.
- * Of two destroys of one array at once (two views of it), one frees it and
- * the other answers -EINVAL, writing and freeing nothing.
+ * Of two destroys of one array at once (two views of it), one claims it
+ * (and frees it, or keeps it whole on -ETIMEDOUT or -EBADMSG) and the other
+ * answers -EINVAL, writing and freeing nothing.
  * Fork: in a forked child that kept the pool it frees the shared block, as
  * another process would (the parent's view then names a freed block);
  * -EBADF where the pool is gone, -EXDEV in another pid namespace.
