@@ -1472,7 +1472,14 @@ BRD_EXPORT int brd_pool_free(struct brd_pool *pool, uint64_t off)
                         if (!AO_char_compare_and_swap_full(&pool->st[g], BRD_GS(c, BRD_GS_ALLOC),
                                                            BRD_GS(c, BRD_GS_CACHED)))
                                 return -EINVAL;
+                        /* The entry before the count, as compiled too: a
+                         * reaper of this process, killed between the two,
+                         * must not count a stale entry (a block taken out
+                         * before, maybe in another cache by now).  Its
+                         * stores are all visible to the reaper, which saw
+                         * the death through a system call. */
                         s->blk[c][n] = (uint32_t)g;
+                        AO_compiler_barrier();
                         s->n[c] = (uint8_t)(n + 1);
                         pool->cached += (int64_t)class_size(c);
                         if (BRD_UNLIKELY(!AO_load(&pool->cache_dirty)))

@@ -255,6 +255,10 @@ int brd_seg_check(const struct brd_seg *seg);
  * of every slot whose owner is dead (owners in the caller's pid namespace,
  * pid and start time checked; a zombie counts as dead: it can no longer
  * touch the pool, so its blocks are taken back before its parent reaps it).
+ * A process that execve()s keeps its pid and start time: the slot of one
+ * that cached without brd_pool_close() stays its own until the new program
+ * exits: close the pool before exec (an exec-mode forkserver child makes
+ * no pool call before its exec).
  */
 struct brd_pool;                /* a heap inside one segment, shared by every process that attaches it */
 
