@@ -4,7 +4,7 @@
 Every public call carries a /** name() - summary ... */ block right before
 its declaration; this collects them, header by header, into one man page so
 that the page and the headers can never disagree.
-Usage: gen-brood3.py OUT HEADER...
+Usage: gen-brood3.py OUT VERSION HEADER...
 """
 import re
 import sys
@@ -51,9 +51,10 @@ def main():
             'Every call that can fail returns \\fB>= 0\\fP on success and \\fB\\-errno\\fP on failure;'
             ' objects come back through a \\fIret_\\fP out-parameter left untouched on failure.'
             ' Timeouts are milliseconds: \\-1 waits forever, 0 never blocks (\\-EAGAIN), > 0 bounds the'
-            ' wait (\\-ETIMEDOUT) on CLOCK_MONOTONIC, kept across EINTR.'
-            ' The library never prints, never exits, never installs a signal handler; every fd it'
-            ' creates is CLOEXEC.']
+            ' wait (\\-ETIMEDOUT) on CLOCK_MONOTONIC, kept across EINTR (unless a ring or'
+            ' forkserver was made with BRD_RING_EINTR or BRD_FSRV_EINTR: then \\-EINTR).'
+            ' The library never prints, never exits, and installs no signal handler unless asked'
+            ' (brd_seg_sigbus_guard()); every fd it creates is CLOEXEC.']
     for path in headers:
         name = path.rsplit('/', 1)[-1]
         src = open(path, encoding='utf-8').read()
