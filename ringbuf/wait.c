@@ -371,6 +371,28 @@ static int wait_peer_dead(struct brd_ring *r, uint64_t end)
 }
 
 /*
+ * A producer's wait that saw its consumer's pidfd turn readable answers for
+ * that death (wait_peer_dead(): -EPIPE from now on), also where the room it
+ * waited for came with it (a release, then the SIGKILL): taking that room,
+ * the next sends would succeed into a dead ring until it filled.  The
+ * pidfd's showing is checked against the stamp first (a new consumer may
+ * have taken the role over).  0: go on; else what the wait returns.
+ */
+static int prod_death_seen(struct brd_ring *r, uint64_t end)
+{
+        int e;
+
+        if (r->role != RING_PROD || !r->peer_dead)
+                return 0;
+        e = peer_watch(r);
+        if (e > 0)
+                return wait_peer_dead(r, end);
+        if (e < 0)
+                ring_disarm(r);
+        return e;
+}
+
+/*
  * brd__ring_wait()'s work.  *@drained: an epoll_wait() of ours took what the
  * set showed of the doorbell (a drain, or a wake-up).
  */
@@ -456,6 +478,9 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                 /* Back from a sleep: most wake-ups are the peer's progress;
                  * take it without paying for another drain and arm. */
                 if (woke) {
+                        e = prod_death_seen(r, end);
+                        if (e)
+                                return e;
                         e = ring_ready(r, end);
                         if (e) {
                                 ring_disarm(r);
@@ -594,6 +619,9 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                  * a peer that keeps a doorbell or pidfd readable must not
                  * extend the wait (RELIABILITY B18). */
                 if (deadline != INT64_MAX && brd__now_ns() >= deadline) {
+                        e = prod_death_seen(r, end);
+                        if (e)
+                                return e;
                         e = ring_ready(r, end);
                         /* A wait as short as its futex phase never slept on
                          * the pidfd: look at it before a timeout, or a dead

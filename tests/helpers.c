@@ -267,7 +267,7 @@ void t_wait_in_syscall(pid_t tid, long nr_a, long nr_b)
         char path[64], line[64];
         long nr = -1;
 
-        snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+        snprintf(path, sizeof(path), "/proc/%d/syscall", (int)tid);   /* a thread id names it too */
         while (nr != nr_a && nr != nr_b) {
                 FILE *f = fopen(path, "re");
 

@@ -70,9 +70,10 @@ int t_thread_count(void);
  * event to wait for in between.
  */
 int t_thread_count_is(int want);
-/* cmocka-asserts that thread @tid of this process enters system call @nr_a
- * or @nr_b within 10 s: watched in /proc/self/task/TID/syscall (a condition,
- * not a delay; the thread may be between announcing a sleep and sleeping). */
+/* cmocka-asserts that thread @tid (of this process, or a child's: any
+ * this process may trace) enters system call @nr_a or @nr_b within 10 s:
+ * watched in /proc/TID/syscall (a condition, not a delay; the thread may be
+ * between announcing a sleep and sleeping). */
 void t_wait_in_syscall(pid_t tid, long nr_a, long nr_b);
 
 /* futex_waitv(2) numbered where the headers predate it (the library then

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -721,6 +722,97 @@ static void test_producer_killed_consumer_polling(void **state)
         t_leak_end(&l);
 }
 
+/* The consumer of test_room_then_consumer_death(): attached, then idle
+ * until killed.  Exit code: what failed. */
+static int child_consumer_idle(struct brd_handle *h, int ready_fd)
+{
+        struct brd_ring *r;
+
+        if (brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        if (write(ready_fd, "r", 1) != 1)
+                return 11;
+        for (;;)
+                pause();
+        return 12;
+}
+
+/* The producer: fills the ring, then blocks on the next send.  Exit 0 when
+ * that send answered -EPIPE; 1 when it succeeded; else what failed. */
+static int child_producer_fills(struct brd_handle *h)
+{
+        char msg[200] = { 0 };
+        struct brd_ring *r;
+        int e;
+
+        if (brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        while ((e = brd_ring_send(r, msg, sizeof(msg), 0)) == 0)
+                ;
+        if (e != -EAGAIN)
+                return 11;
+        e = brd_ring_send(r, msg, sizeof(msg), -1);
+        if (e == 0)
+                return 1;
+        return e == -EPIPE ? 0 : 12;
+}
+
+/*
+ * RELIABILITY A3: a producer blocked on a full ring, asleep in its epoll
+ * set, when room appears (here a third process moves the head, as a
+ * consumer's release would, without ringing) and the consumer is then
+ * killed: it wakes on the consumer's pidfd and answers -EPIPE, where it
+ * took the room and sent on into a dead ring until it filled.
+ */
+static void test_room_then_consumer_death(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring_hdr *hdr;
+        struct t_leak l;
+        int ready[2];
+        pid_t cons, prod;
+        AO_t st;
+        char c;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+        assert_int_equal(brd_ring_create(4096, BRD_RING_NOSPIN, &hp, &hc), 0);
+        hdr = hdr_map(&hp);
+        assert_non_null(hdr);
+        cons = t_fork();
+        assert_true(cons >= 0);
+        if (cons == 0) {
+                close(ready[0]);
+                brd_handle_close(&hp);
+                _exit(child_consumer_idle(&hc, ready[1]));
+        }
+        close(ready[1]);
+        assert_int_equal(read(ready[0], &c, 1), 1);     /* attached */
+        close(ready[0]);
+        prod = t_fork();
+        assert_true(prod >= 0);
+        if (prod == 0) {
+                brd_handle_close(&hc);
+                _exit(child_producer_fills(&hp));
+        }
+        /* Asleep in its epoll set: past the futex phase, armed for it, and
+         * inside epoll_wait() (armed, it still looks at the ring once). */
+        T_UNTIL((st = AO_load(&hdr->prod.state), (st & BRD_RING_ST_SLEEPING) &&
+                                                   !(st & BRD_RING_ST_FUTEX)));
+        t_wait_in_syscall(prod, SYS_epoll_wait, SYS_epoll_pwait);
+        AO_store_release(&hdr->head.idx, AO_load(&hdr->head.idx) + 8 + 200);
+        assert_int_equal(kill(cons, SIGKILL), 0);
+        assert_int_equal(t_wait_child(cons), KILLED);
+        assert_int_equal(t_wait_child(prod), 0);
+        munmap(hdr, hp.size);
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+        t_leak_end(&l);
+}
+
 /* A2: committed (tail stored), killed before the doorbell could ring. */
 static int child_commit_without_bell(struct brd_handle *h, struct shared *s)
 {
@@ -1077,6 +1169,7 @@ int main(void)
                 cmocka_unit_test(test_producer_killed_consumer_polling),
                 cmocka_unit_test(test_peer_killed_short_timeouts),
                 cmocka_unit_test(test_producer_killed_before_doorbell),
+                cmocka_unit_test(test_room_then_consumer_death),
                 cmocka_unit_test(test_producer_killed_attaching),
                 cmocka_unit_test(test_producer_pid_now_a_thread),
                 cmocka_unit_test(test_bell_storm_bounded),
