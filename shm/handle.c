@@ -73,7 +73,9 @@ BRD_EXPORT int brd_handle_dup(const struct brd_handle *h, struct brd_handle *ret
         struct brd_handle c;
         uint32_t i;
 
-        if (!h || !ret_handle || !brd__handle_valid(h, h->kind, 0) || !kind_known(h->kind))
+        /* A copy over its own original would lose the original's fds. */
+        if (!h || !ret_handle || ret_handle == h || !brd__handle_valid(h, h->kind, 0) ||
+            !kind_known(h->kind))
                 return -EINVAL;
         c = *h;
         for (i = 0; i < BRD_HANDLE_MAX_FDS; i++)

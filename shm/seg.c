@@ -22,6 +22,12 @@
 #include <brood/shm.h>
 #include "internal/brd-private.h"
 
+#ifdef F_SEAL_FUTURE_WRITE
+#define SEG_SEAL_FUTURE_WRITE F_SEAL_FUTURE_WRITE
+#else
+#define SEG_SEAL_FUTURE_WRITE 0x0010        /* Linux 5.1 */
+#endif
+
 #define BRD_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 #define BRD_NAME_TRIES 8
 
@@ -329,9 +335,12 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
         } else {
                 int seals = fcntl(fd, F_GET_SEALS);
 
-                /* Without shrink+grow seals the peer can ftruncate and SIGBUS us. */
+                /* Without shrink+grow seals the peer can ftruncate and SIGBUS
+                 * us; with a write seal no writable mapping can be had (mmap
+                 * would say -EPERM, which attach keeps for the guard). */
                 if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
-                                 (F_SEAL_SHRINK | F_SEAL_GROW))
+                                 (F_SEAL_SHRINK | F_SEAL_GROW) ||
+                    (seals & (F_SEAL_WRITE | SEG_SEAL_FUTURE_WRITE)))
                         return -EBADMSG;
                 /* The size for good only now: read before the seals, it may
                  * be one the peer truncated away before sealing. */

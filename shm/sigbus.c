@@ -32,6 +32,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 
 #include <brood/shm.h>
 #include "internal/brd-private.h"
@@ -57,9 +58,11 @@ static AO_t slots_high;                         /* slots [0, high) were ever cla
 static struct sigaction chained[2];
 static AO_t chained_cur;
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
-/* This thread is running the chained action (initial-exec: no allocation
- * on first use, safe in a handler). */
-static __thread int chaining __attribute__((tls_model("initial-exec")));
+/* The context of the delivery whose chained action this thread runs, NULL:
+ * none (initial-exec: no allocation on first use, safe in a handler).  That
+ * action calling the guard's handler with the same context handed the
+ * signal back (ping-pong); another context is a new delivery (SA_NODEFER). */
+static __thread void *chaining __attribute__((tls_model("initial-exec")));
 
 /* The default action (a fault cannot be ignored): pending while this
  * handler runs with SIGBUS blocked, taken on its return. */
@@ -127,10 +130,15 @@ static bool guard_fault(uintptr_t a)
  * have delivered it there: with its mask, SA_NODEFER and SA_RESETHAND. */
 static void chain(int sig, siginfo_t *si, void *uc)
 {
-        const struct sigaction *c = &chained[AO_load_acquire(&chained_cur)];
+        AO_t cur = AO_load_acquire(&chained_cur);
+        const struct sigaction *c = &chained[cur];
+        void (*handler)(int);
+        void (*action)(int, siginfo_t *, void *);
         sigset_t mask, old;
+        void *prev;
+        int flags;
 
-        if (chaining || c->sa_handler == SIG_DFL) {
+        if ((chaining && (!uc || uc == chaining)) || c->sa_handler == SIG_DFL) {
                 /* chaining: that action handed it back to us (it saved the
                  * guard as its own predecessor): no endless ping-pong. */
                 take_default(sig);
@@ -141,18 +149,35 @@ static void chain(int sig, siginfo_t *si, void *uc)
                         take_default(sig);
                 return;         /* a kill() the host ignores */
         }
-        mask = c->sa_mask;
+        /* The mask the kernel would have set: the interrupted code's, its
+         * action's, and the signal itself unless SA_NODEFER (ours blocks
+         * it while the guard runs: added to what we have, a NODEFER
+         * handler would run with it blocked). */
+        if (uc)
+                mask = ((ucontext_t *)uc)->uc_sigmask;
+        else
+                pthread_sigmask(SIG_BLOCK, NULL, &mask);
+        sigorset(&mask, &mask, &c->sa_mask);
         if (!(c->sa_flags & SA_NODEFER))
                 sigaddset(&mask, sig);
-        pthread_sigmask(SIG_BLOCK, &mask, &old);
-        if (c->sa_flags & SA_RESETHAND)
-                signal(sig, SIG_DFL);
-        chaining = 1;
-        if (c->sa_flags & SA_SIGINFO)
-                c->sa_sigaction(sig, si, uc);
         else
-                c->sa_handler(sig);
-        chaining = 0;
+                sigdelset(&mask, sig);
+        pthread_sigmask(SIG_SETMASK, &mask, &old);
+        handler = c->sa_handler;
+        action = c->sa_sigaction;
+        flags = c->sa_flags;
+        /* SA_RESETHAND resets the action it was delivered to: that one,
+         * whose copy we hold, not the guard, which still covers its
+         * segments. */
+        if (flags & SA_RESETHAND)
+                chained[cur].sa_handler = SIG_DFL;
+        prev = chaining;
+        chaining = uc;
+        if (flags & SA_SIGINFO)
+                action(sig, si, uc);
+        else
+                handler(sig);
+        chaining = prev;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 

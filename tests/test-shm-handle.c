@@ -378,6 +378,8 @@ static void test_handle_close_is_idempotent_aba(void **state)
         struct brd_seg *s = filled_seg(4096, 9, &h);
         int num = h.fds[0], other;
 
+        assert_int_equal(brd_handle_dup(&h, &h), -EINVAL);       /* would lose h's fds */
+        assert_int_equal(h.fds[0], num);
         assert_int_equal(brd_handle_dup(&h, &d), 0);
         assert_int_not_equal(d.fds[0], h.fds[0]);
         brd_handle_close(&h);

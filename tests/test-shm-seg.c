@@ -445,6 +445,22 @@ static void test_attach_roundtrip(void **state)
                 brd_seg_close(a);
                 close(fd);
         }
+        /* A peer's memfd sealed against writes too: no writable mapping
+         * can be had, and it is refused as a memfd without its seals is
+         * (-EBADMSG; mmap's -EPERM would read as "install the guard"). */
+        {
+                int fd = memfd_create("wsealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+                struct brd_handle hw = { .kind = BRD_HANDLE_SEG, .nfds = 1,
+                                         .fds = { fd, -1, -1, -1 }, .size = 65536 };
+
+                assert_true(fd >= 0);
+                assert_int_equal(ftruncate(fd, 65536), 0);
+                assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE), 0);
+                a = (struct brd_seg *)0x1;
+                assert_int_equal(brd_seg_attach(&hw, &a), -EBADMSG);
+                assert_ptr_equal(a, (struct brd_seg *)0x1);
+                close(fd);
+        }
         /* A handle that declares less than the file: that much is mapped
          * (the peer's file size chooses nothing), and it reads the same. */
         assert_int_equal(brd_seg_export(s, &h), 0);

@@ -338,7 +338,71 @@ static void test_chained_action_is_honoured(void **state)
         }
         assert_int_equal(t_wait_child(pid), 128 + SIGBUS);
         assert_int_equal(*host_calls, 1);
+
+        /* ...and what it resets is its own action, not the guard: a
+         * shrunk named segment is still covered after it ran. */
+        *host_calls = 0;
+        pid = fork_default_sigbus();
+        if (pid == 0) {
+                volatile unsigned char *p;
+                struct brd_seg *g;
+
+                sa.sa_sigaction = host_once;
+                sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+                if (sigaction(SIGBUS, &sa, NULL) != 0 || brd_seg_sigbus_guard() != 0)
+                        _exit(1);
+                kill(getpid(), SIGBUS);                 /* the reporter's one call */
+                if (*host_calls != 1)
+                        _exit(2);
+                if (brd_seg_create("reset", SEG_SIZE, BRD_SEG_NAMED, &g) != 0)
+                        _exit(3);
+                p = brd_seg_addr(g);
+                if (ftruncate(brd_seg_fd(g), 0) != 0)
+                        _exit(4);
+                if (p[4096] != 0 || brd_seg_check(g) != -EFAULT)
+                        _exit(5);
+                brd_seg_close(g);
+                _exit(0);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
         t_shared_page_free((void *)host_calls);
+}
+
+static volatile sig_atomic_t nd_depth, nd_max, nd_calls;
+
+/* A host handler with SA_NODEFER that raises SIGBUS again inside itself:
+ * delivered at once, nested, as the kernel would. */
+static void host_nodefer(int sig, siginfo_t *si, void *uc)
+{
+        (void)si;
+        (void)uc;
+        nd_depth++;
+        nd_calls++;
+        if (nd_depth > nd_max)
+                nd_max = nd_depth;
+        if (nd_calls == 1)
+                kill(getpid(), sig);
+        nd_depth--;
+}
+
+/* SA_NODEFER of the action the guard chains to is honoured: the guard's
+ * own delivery blocks SIGBUS, which that handler must not inherit. */
+static void test_chained_nodefer(void **state)
+{
+        struct sigaction sa = { .sa_sigaction = host_nodefer,
+                                .sa_flags = SA_SIGINFO | SA_NODEFER };
+        pid_t pid;
+
+        (void)state;
+        sigemptyset(&sa.sa_mask);
+        pid = fork_default_sigbus();
+        if (pid == 0) {
+                if (sigaction(SIGBUS, &sa, NULL) != 0 || brd_seg_sigbus_guard() != 0)
+                        _exit(1);
+                kill(getpid(), SIGBUS);
+                _exit(nd_calls == 2 && nd_max == 2 ? 0 : 10 + nd_max);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
 }
 
 struct racer {
@@ -631,6 +695,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_shrunk_segment_reads_zeros, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_other_sigbus_goes_on, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_chained_action_is_honoured, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test(test_chained_nodefer),
                 cmocka_unit_test_setup_teardown(test_concurrent_faults_map_once, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_fork_during_install, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_fork_during_fault, t_leak_setup, t_leak_teardown),

@@ -64,8 +64,9 @@ void brd_handle_close(struct brd_handle *h);
 /**
  * brd_handle_dup() - copy a handle with fresh (F_DUPFD_CLOEXEC) fds.
  * @h: the handle to copy, borrowed
- * @ret_handle: the copy; untouched on failure
- * Return: 0, -EINVAL on a malformed handle, or -errno (-EMFILE...) with no fd left open.
+ * @ret_handle: the copy, not @h itself; untouched on failure
+ * Return: 0, -EINVAL on a malformed handle (or @ret_handle == @h, whose fds
+ * the copy would lose), or -errno (-EMFILE...) with no fd left open.
  * Concurrency: any thread; not while another thread closes @h.  Fork: no
  * state; a forked child dups its own copies of the fds (in a forkserver
  * child only the handles passed to it, see brd_handle_close()).

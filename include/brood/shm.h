@@ -93,8 +93,8 @@ int brd_seg_open(const char *name, struct brd_seg **ret_seg);
  * without /proc, one whose handle claims BRD_SEG_NAMED is taken for a named
  * file, and checked and guarded as one).  Maps h->size bytes, whatever the file's size.
  * Return: 0; -EINVAL on a malformed handle or an fd of the wrong type (pipe,
- * socket, disk file, hugetlbfs); -EBADMSG if the file is smaller than declared or its
- * seals are missing; -EACCES for a named segment of another user or with
+ * socket, disk file, hugetlbfs); -EBADMSG if the file is smaller than declared, its
+ * shrink and grow seals are missing, or it is sealed against writes; -EACCES for a named segment of another user or with
  * group/other access; -EPERM for a named segment another process created
  * while the SIGBUS guard is not installed (brd_seg_sigbus_guard());
  * -EBADF / -errno from fstat; -EMFILE; -errno from mmap.  Nothing is mapped on failure.
