@@ -349,9 +349,9 @@ int brd__ring_gone(struct brd_ring *r, bool died)
  * an end it closed first is an orderly one (its CLOSED may be newer than
  * the state the wait last read: a close, then an exit, between that read
  * and the look at its pidfd).  A producer's answer is -EPIPE at once, also
- * where the dead consumer freed room just before: a non-blocking send
- * that went on into that room would keep succeeding, the death seen and
- * forgotten, until the ring filled again (RELIABILITY A3). */
+ * where room the consumer freed before dying shows too: sends that went on
+ * into that room would keep succeeding, the death seen and forgotten,
+ * until the ring filled again (RELIABILITY A3). */
 static int wait_peer_dead(struct brd_ring *r, uint64_t end)
 {
         bool closed;
@@ -370,26 +370,31 @@ static int wait_peer_dead(struct brd_ring *r, uint64_t end)
         return brd__ring_gone(r, !closed);
 }
 
-/*
- * A producer's wait that saw its consumer's pidfd turn readable answers for
- * that death (wait_peer_dead(): -EPIPE from now on), also where the room it
- * waited for came with it (a release, then the SIGKILL): taking that room,
- * the next sends would succeed into a dead ring until it filled.  The
- * pidfd's showing is checked against the stamp first (a new consumer may
- * have taken the role over).  0: go on; else what the wait returns.
- */
-static int prod_death_seen(struct brd_ring *r, uint64_t end)
+/* What a wait answers for @e, a look at the peer (peer_watch(), or
+ * brd__ring_peer_probe()): 0, alive, go on; else what the wait returns. */
+static int wait_peer_verdict(struct brd_ring *r, int e, uint64_t end)
 {
-        int e;
-
-        if (r->role != RING_PROD || !r->peer_dead)
-                return 0;
-        e = peer_watch(r);
         if (e > 0)
                 return wait_peer_dead(r, end);
         if (e < 0)
                 ring_disarm(r);
         return e;
+}
+
+/*
+ * A producer's wait whose sleep saw its consumer's pidfd turn readable
+ * answers for that death (-EPIPE from now on), also where the room it
+ * waited for came with it (a release, then the SIGKILL).  The showing is
+ * checked against the stamp first (a new consumer may have taken the role
+ * over).  (Within a wait's futex phase the pidfd is not watched: a death
+ * then is seen only where the room does not come.)  0: go on; else what
+ * the wait returns.
+ */
+static int prod_death_seen(struct brd_ring *r, uint64_t end)
+{
+        if (r->role != RING_PROD || !r->peer_dead)
+                return 0;
+        return wait_peer_verdict(r, peer_watch(r), end);
 }
 
 /*
@@ -550,13 +555,10 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                         return brd__ring_gone(r, false);
                 if (AO_load(&r->intr))
                         return ring_cancel(r);
-                e = timeout_ms == 0 ? brd__ring_peer_probe(r) : peer_watch(r);
-                if (e < 0) {
-                        ring_disarm(r);
+                e = wait_peer_verdict(r, timeout_ms == 0 ? brd__ring_peer_probe(r) :
+                                                           peer_watch(r), end);
+                if (e)
                         return e;
-                }
-                if (e > 0)
-                        return wait_peer_dead(r, end);
                 if (timeout_ms == 0) {
                         if (!AO_load(&r->fd_used)) {
                                 ring_disarm(r);
@@ -626,8 +628,8 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                         /* A wait as short as its futex phase never slept on
                          * the pidfd: look at it before a timeout, or a dead
                          * peer would answer -ETIMEDOUT for good. */
-                        if (!e && (e = brd__ring_peer_probe(r)) > 0)
-                                return wait_peer_dead(r, end);
+                        if (!e && (e = wait_peer_verdict(r, brd__ring_peer_probe(r), end)))
+                                return e;
                         ring_disarm(r);
                         if (e)
                                 return e < 0 ? e : 0;

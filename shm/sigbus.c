@@ -32,7 +32,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <ucontext.h>
 
 #include <brood/shm.h>
 #include "internal/brd-private.h"
@@ -58,11 +57,15 @@ static AO_t slots_high;                         /* slots [0, high) were ever cla
 static struct sigaction chained[2];
 static AO_t chained_cur;
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
-/* The context of the delivery whose chained action this thread runs, NULL:
- * none (initial-exec: no allocation on first use, safe in a handler).  That
- * action calling the guard's handler with the same context handed the
- * signal back (ping-pong); another context is a new delivery (SA_NODEFER). */
-static __thread void *chaining __attribute__((tls_model("initial-exec")));
+/* The chained actions this thread is inside (nested: deliveries that
+ * SA_NODEFER let in), and the context of the innermost delivery
+ * (initial-exec: no allocation on first use, safe in a handler).  That
+ * action calling the guard's handler again with that context, or with
+ * none, handed the signal back (ping-pong); a handler that hands it back
+ * with contexts of its own is stopped by the depth. */
+static __thread int chain_depth __attribute__((tls_model("initial-exec")));
+static __thread void *chain_uc __attribute__((tls_model("initial-exec")));
+#define CHAIN_DEPTH_MAX 8
 
 /* The default action (a fault cannot be ignored): pending while this
  * handler runs with SIGBUS blocked, taken on its return. */
@@ -131,53 +134,57 @@ static bool guard_fault(uintptr_t a)
 static void chain(int sig, siginfo_t *si, void *uc)
 {
         AO_t cur = AO_load_acquire(&chained_cur);
-        const struct sigaction *c = &chained[cur];
-        void (*handler)(int);
-        void (*action)(int, siginfo_t *, void *);
+        struct sigaction *c = &chained[cur];
+        void (*handler)(int) = c->sa_handler;
+        void (*action)(int, siginfo_t *, void *) = c->sa_sigaction;
+        int flags = c->sa_flags;
         sigset_t mask, old;
         void *prev;
-        int flags;
 
-        if ((chaining && (!uc || uc == chaining)) || c->sa_handler == SIG_DFL) {
-                /* chaining: that action handed it back to us (it saved the
-                 * guard as its own predecessor): no endless ping-pong. */
+        if ((chain_depth && (!uc || uc == chain_uc)) || chain_depth >= CHAIN_DEPTH_MAX ||
+            handler == SIG_DFL) {
+                /* That action handed it back to us (it saved the guard as
+                 * its own predecessor): no endless ping-pong. */
                 take_default(sig);
                 return;
         }
-        if (c->sa_handler == SIG_IGN) {
+        if (handler == SIG_IGN) {
                 if (si->si_code > 0)
                         take_default(sig);
                 return;         /* a kill() the host ignores */
         }
-        /* The mask the kernel would have set: the interrupted code's, its
-         * action's, and the signal itself unless SA_NODEFER (ours blocks
-         * it while the guard runs: added to what we have, a NODEFER
-         * handler would run with it blocked). */
-        if (uc)
-                mask = ((ucontext_t *)uc)->uc_sigmask;
-        else
-                pthread_sigmask(SIG_BLOCK, NULL, &mask);
+        /* SA_RESETHAND resets the action it was delivered to: that one,
+         * whose copy we hold, not the guard, which still covers its
+         * segments.  Taken, as the kernel does at delivery, before the
+         * signal may come in again: of two deliveries one runs it, the
+         * other finds the default. */
+        if ((flags & SA_RESETHAND) &&
+            !__atomic_compare_exchange_n(&c->sa_handler, &handler, SIG_DFL, false,
+                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                take_default(sig);
+                return;
+        }
+        /* The mask the kernel would have set: what is blocked now (the
+         * interrupted code's, and whatever a handler that called us
+         * blocks), its action's, and the signal itself unless SA_NODEFER
+         * (ours blocks it while the guard runs: a NODEFER handler must not
+         * run with it blocked). */
+        pthread_sigmask(SIG_BLOCK, NULL, &mask);
         sigorset(&mask, &mask, &c->sa_mask);
-        if (!(c->sa_flags & SA_NODEFER))
+        if (!(flags & SA_NODEFER))
                 sigaddset(&mask, sig);
         else
                 sigdelset(&mask, sig);
         pthread_sigmask(SIG_SETMASK, &mask, &old);
-        handler = c->sa_handler;
-        action = c->sa_sigaction;
-        flags = c->sa_flags;
-        /* SA_RESETHAND resets the action it was delivered to: that one,
-         * whose copy we hold, not the guard, which still covers its
-         * segments. */
-        if (flags & SA_RESETHAND)
-                chained[cur].sa_handler = SIG_DFL;
-        prev = chaining;
-        chaining = uc;
+        prev = chain_uc;
+        chain_uc = uc;
+        chain_depth++;
         if (flags & SA_SIGINFO)
                 action(sig, si, uc);
         else
                 handler(sig);
-        chaining = prev;
+        chain_depth--;
+        chain_uc = prev;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 

@@ -271,7 +271,8 @@ void t_wait_in_syscall(pid_t tid, long nr_a, long nr_b)
         while (nr != nr_a && nr != nr_b) {
                 FILE *f = fopen(path, "re");
 
-                assert_non_null(f);
+                if (!f)
+                        fail_msg("%s: %s (gone, or not ours to trace)", path, strerror(errno));
                 nr = fgets(line, sizeof(line), f) ? strtol(line, NULL, 10) : -1;
                 fclose(f);
                 assert_true(t_now_ms() < until);
