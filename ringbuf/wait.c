@@ -370,15 +370,19 @@ static int wait_peer_dead(struct brd_ring *r, uint64_t end)
         return brd__ring_gone(r, !closed);
 }
 
-/* What a wait answers for @e, a look at the peer (peer_watch(), or
- * brd__ring_peer_probe()): 0, alive, go on; else what the wait returns. */
-static int wait_peer_verdict(struct brd_ring *r, int e, uint64_t end)
+/* Does @e, a look at the peer (peer_watch(), or brd__ring_peer_probe()),
+ * end the wait?  false: the peer lives, go on; true: return *@ret (a dead
+ * peer's answer, 0 where a dead producer left a message ready, or the
+ * look's error). */
+static bool wait_peer_verdict(struct brd_ring *r, int e, uint64_t end, int *ret)
 {
-        if (e > 0)
-                return wait_peer_dead(r, end);
-        if (e < 0)
+        if (e > 0) {
+                *ret = wait_peer_dead(r, end);
+        } else if (e < 0) {
                 ring_disarm(r);
-        return e;
+                *ret = e;
+        }
+        return e != 0;
 }
 
 /*
@@ -387,14 +391,12 @@ static int wait_peer_verdict(struct brd_ring *r, int e, uint64_t end)
  * waited for came with it (a release, then the SIGKILL).  The showing is
  * checked against the stamp first (a new consumer may have taken the role
  * over).  (Within a wait's futex phase the pidfd is not watched: a death
- * then is seen only where the room does not come.)  0: go on; else what
- * the wait returns.
+ * then is seen only where the room does not come.)  As wait_peer_verdict().
  */
-static int prod_death_seen(struct brd_ring *r, uint64_t end)
+static bool prod_death_seen(struct brd_ring *r, uint64_t end, int *ret)
 {
-        if (r->role != RING_PROD || !r->peer_dead)
-                return 0;
-        return wait_peer_verdict(r, peer_watch(r), end);
+        return r->role == RING_PROD && r->peer_dead &&
+               wait_peer_verdict(r, peer_watch(r), end, ret);
 }
 
 /*
@@ -483,8 +485,7 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                 /* Back from a sleep: most wake-ups are the peer's progress;
                  * take it without paying for another drain and arm. */
                 if (woke) {
-                        e = prod_death_seen(r, end);
-                        if (e)
+                        if (prod_death_seen(r, end, &e))
                                 return e;
                         e = ring_ready(r, end);
                         if (e) {
@@ -555,9 +556,8 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                         return brd__ring_gone(r, false);
                 if (AO_load(&r->intr))
                         return ring_cancel(r);
-                e = wait_peer_verdict(r, timeout_ms == 0 ? brd__ring_peer_probe(r) :
-                                                           peer_watch(r), end);
-                if (e)
+                if (wait_peer_verdict(r, timeout_ms == 0 ? brd__ring_peer_probe(r) : peer_watch(r),
+                                      end, &e))
                         return e;
                 if (timeout_ms == 0) {
                         if (!AO_load(&r->fd_used)) {
@@ -621,14 +621,13 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                  * a peer that keeps a doorbell or pidfd readable must not
                  * extend the wait (RELIABILITY B18). */
                 if (deadline != INT64_MAX && brd__now_ns() >= deadline) {
-                        e = prod_death_seen(r, end);
-                        if (e)
+                        if (prod_death_seen(r, end, &e))
                                 return e;
                         e = ring_ready(r, end);
                         /* A wait as short as its futex phase never slept on
                          * the pidfd: look at it before a timeout, or a dead
                          * peer would answer -ETIMEDOUT for good. */
-                        if (!e && (e = wait_peer_verdict(r, brd__ring_peer_probe(r), end)))
+                        if (!e && wait_peer_verdict(r, brd__ring_peer_probe(r), end, &e))
                                 return e;
                         ring_disarm(r);
                         if (e)
