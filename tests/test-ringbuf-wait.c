@@ -1550,14 +1550,15 @@ static uint64_t arms_since(const struct brd_ring_side *side, uint64_t before)
  * 100 times, returns -ETIMEDOUT within 200-400 ms (a wake-up must not
  * extend the wait).  The first two calls' timeout is 10 s and the flood
  * stops itself after 3 s, so that a starved call fails instead of hanging;
- * no assertion runs while the flood does.  A try whose call took longer
- * than its bound is tried again, twice at most (a vCPU stalled under a
- * loaded host): every try checks everything else, and one must keep the
- * bound.
+ * no assertion runs while the flood does.  The upper bounds as t_tries()
+ * takes them.
  */
-static void test_doorbell_flood_starves_nothing(void **state)
+static const char *const flood_what[3] = { "interrupt", "close", "timeout" };
+static int flood_how;           /* which of the three flood_try() makes */
+
+static bool flood_try(void)
 {
-        static const char *const what[3] = { "interrupt", "close", "timeout" };
+        const int how = flood_how;
         struct t_ring_view f;
         struct call c;
         struct flood fl;
@@ -1566,82 +1567,82 @@ static void test_doorbell_flood_starves_nothing(void **state)
         pthread_t th, tf;
         uint64_t st0, woken;
         int64_t t0, dt, until;
-        int how, try, ir, cr;
+        int ir = 0, cr = 0;
         bool kept;
 
-        (void)state;
         t_leak_begin(&l);
-        for (how = 0, try = 0; how < 3; how += kept, try = kept ? 0 : try + 1) {
-                t_ring_view_open(&f, 4096, 0, false);
-                memset(&c, 0, sizeof(c));
-                c.r = f.c;
-                c.timeout = how == 2 ? 200 : 10000;
-                ir = cr = 0;
-                fl = (struct flood){ .fd = f.fd[1], .big = UINT64_MAX - 1 - bell_count(f.fd[1]) };
-                if (how < 2) {
-                        /* The consumer sleeps first, then the flood begins. */
-                        assert_int_equal(pthread_create(&th, NULL, call_thread, &c), 0);
-                        wait_sleeping(&f.hdr->cons);
-                        t_wait_in_syscall((pid_t)__atomic_load_n(&c.tid, __ATOMIC_ACQUIRE),
-                                          SYS_epoll_wait, SYS_epoll_pwait);
-                }
-                st0 = AO_load(&f.hdr->cons.state);
-                fl.until = t_now_ms() + FLOOD_MS;
-                assert_int_equal(pthread_create(&tf, NULL, flood_thread, &fl), 0);
-                until = t_now_ms() + 10000;
-                if (how < 2) {
-                        /* The flood reaches the sleeper: woken, back to sleep, 100 times. */
-                        while (arms_since(&f.hdr->cons, st0) < 100 && t_now_ms() < until)
-                                sched_yield();
-                } else {
-                        /* The flood runs before the timed call begins. */
-                        while (__atomic_load_n(&fl.loops, __ATOMIC_ACQUIRE) < 1000 &&
-                               t_now_ms() < until)
-                                sched_yield();
-                }
-                t0 = t_now_ms();
-                if (how == 0) {
-                        ir = brd_ring_interrupt(f.c);
-                } else if (how == 1) {
-                        brd_ring_close(f.c);
-                        f.c = NULL;
-                } else {
-                        cr = pthread_create(&th, NULL, call_thread, &c);
-                }
-                if (cr == 0)
-                        (void)pthread_join(th, NULL);
-                woken = arms_since(&f.hdr->cons, st0);
-                dt = __atomic_load_n(&c.t_done, __ATOMIC_ACQUIRE) - t0;
-                __atomic_store_n(&fl.stop, 1, __ATOMIC_RELEASE);
-                assert_int_equal(pthread_join(tf, NULL), 0);
-
-                kept = dt <= (how == 2 ? 400 : 100);
-                if (woken < 100 || c.ret != (how == 2 ? -ETIMEDOUT : -ECANCELED) || !kept ||
-                    (how == 2 && dt < 200))
-                        print_message("%s: %llu wake-ups, then %lld after %lld ms (try %d)\n",
-                                      what[how], (unsigned long long)woken, (long long)c.ret,
-                                      (long long)dt, try + 1);
-                assert_int_equal(cr, 0);
-                assert_true(woken >= 100);
-                assert_int_equal(ir, 0);
-                if (how < 2) {
-                        assert_int_equal(c.ret, -ECANCELED);
-                } else {
-                        assert_int_equal(c.ret, -ETIMEDOUT);
-                        assert_true(dt >= 200);         /* never cut short */
-                }
-                assert_true(kept || try < 2);
-                if (how != 1) {
-                        /* Nothing else was taken: the ring works through that doorbell. */
-                        assert_int_equal(brd_ring_send(f.p, buf, sizeof(buf), 0), 0);
-                        assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 10000),
-                                         (ssize_t)sizeof(buf));
-                } else {
-                        assert_int_equal(brd_ring_send(f.p, buf, sizeof(buf), 0), -EPIPE);
-                }
-                t_ring_view_close(&f);
+        t_ring_view_open(&f, 4096, 0, false);
+        memset(&c, 0, sizeof(c));
+        c.r = f.c;
+        c.timeout = how == 2 ? 200 : 10000;
+        fl = (struct flood){ .fd = f.fd[1], .big = UINT64_MAX - 1 - bell_count(f.fd[1]) };
+        if (how < 2) {
+                /* The consumer sleeps first, then the flood begins. */
+                assert_int_equal(pthread_create(&th, NULL, call_thread, &c), 0);
+                wait_sleeping(&f.hdr->cons);
+                t_wait_in_syscall((pid_t)__atomic_load_n(&c.tid, __ATOMIC_ACQUIRE),
+                                  SYS_epoll_wait, SYS_epoll_pwait);
         }
+        st0 = AO_load(&f.hdr->cons.state);
+        fl.until = t_now_ms() + FLOOD_MS;
+        assert_int_equal(pthread_create(&tf, NULL, flood_thread, &fl), 0);
+        until = t_now_ms() + 10000;
+        if (how < 2) {
+                /* The flood reaches the sleeper: woken, back to sleep, 100 times. */
+                while (arms_since(&f.hdr->cons, st0) < 100 && t_now_ms() < until)
+                        sched_yield();
+        } else {
+                /* The flood runs before the timed call begins. */
+                while (__atomic_load_n(&fl.loops, __ATOMIC_ACQUIRE) < 1000 && t_now_ms() < until)
+                        sched_yield();
+        }
+        t0 = t_now_ms();
+        if (how == 0) {
+                ir = brd_ring_interrupt(f.c);
+        } else if (how == 1) {
+                brd_ring_close(f.c);
+                f.c = NULL;
+        } else {
+                cr = pthread_create(&th, NULL, call_thread, &c);
+        }
+        if (cr == 0)
+                (void)pthread_join(th, NULL);
+        woken = arms_since(&f.hdr->cons, st0);
+        dt = __atomic_load_n(&c.t_done, __ATOMIC_ACQUIRE) - t0;
+        __atomic_store_n(&fl.stop, 1, __ATOMIC_RELEASE);
+        assert_int_equal(pthread_join(tf, NULL), 0);
+
+        kept = dt <= (how == 2 ? 400 : 100);
+        if (woken < 100 || c.ret != (how == 2 ? -ETIMEDOUT : -ECANCELED) || !kept ||
+            (how == 2 && dt < 200))
+                print_message("%s: %llu wake-ups, then %lld after %lld ms\n", flood_what[how],
+                              (unsigned long long)woken, (long long)c.ret, (long long)dt);
+        assert_int_equal(cr, 0);
+        assert_true(woken >= 100);
+        assert_int_equal(ir, 0);
+        if (how < 2) {
+                assert_int_equal(c.ret, -ECANCELED);
+        } else {
+                assert_int_equal(c.ret, -ETIMEDOUT);
+                assert_true(dt >= 200);         /* never cut short */
+        }
+        if (how != 1) {
+                /* Nothing else was taken: the ring works through that doorbell. */
+                assert_int_equal(brd_ring_send(f.p, buf, sizeof(buf), 0), 0);
+                assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 10000), (ssize_t)sizeof(buf));
+        } else {
+                assert_int_equal(brd_ring_send(f.p, buf, sizeof(buf), 0), -EPIPE);
+        }
+        t_ring_view_close(&f);
         t_leak_end(&l);
+        return kept;
+}
+
+static void test_doorbell_flood_starves_nothing(void **state)
+{
+        (void)state;
+        for (flood_how = 0; flood_how < 3; flood_how++)
+                t_tries(flood_try, flood_what[flood_how]);
 }
 
 /* A producer that sends "x" and closes when told (a byte on @go_fd). */
