@@ -28,10 +28,15 @@
  * the receiving socket asks for it: SCM_CREDENTIALS (SO_PASSCRED) and
  * SCM_SECURITY (SO_PASSSEC) come before SCM_RIGHTS, so without room for
  * them a message with close to SCM_MAX_FD fds was cut (MSG_CTRUNC, -EPROTO);
- * SCM_PIDFD (SO_PASSPIDFD) comes after them.  None of them is ours: they are
- * skipped, and a pidfd the kernel installed for us is closed.
+ * SCM_PIDFD (SO_PASSPIDFD) comes after them.  A datagram or seqpacket
+ * socket's receive timestamps come first of all: one SCM_TIMESTAMP(NS)
+ * (SO_TIMESTAMP or SO_TIMESTAMPNS, a 64-bit time at most) and one
+ * SCM_TIMESTAMPING (three of them) may come together.  None of them is
+ * ours: they are skipped, and a pidfd the kernel installed for us is closed.
  */
-#define HANDLE_CTL_EXTRA (CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(HANDLE_SECCTX_MAX) + \
+#define HANDLE_CTL_TIME  (2 * sizeof(int64_t))  /* struct __kernel_timespec */
+#define HANDLE_CTL_EXTRA (CMSG_SPACE(HANDLE_CTL_TIME) + CMSG_SPACE(3 * HANDLE_CTL_TIME) + \
+                          CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(HANDLE_SECCTX_MAX) + \
                           CMSG_SPACE(sizeof(int)))
 /* On a stream, the rest of a message that has begun must follow within
  * this (either way: sender and receiver): after it the stream is torn. */

@@ -2,6 +2,7 @@
 /* Handles: SCM_RIGHTS send/recv, truncation, timeouts, environment, exec'd helpers. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/net_tstamp.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,7 +325,8 @@ static void test_ctrunc_at_fd_limit(void **state)
  * SCM_CREDENTIALS (it comes first in the control buffer and used to push the
  * fds past its end: MSG_CTRUNC, -EPROTO), and for SCM_SECURITY and SCM_PIDFD
  * where the kernel has them (a pidfd the kernel installs is closed: no fd
- * is left behind).
+ * is left behind), and for receive timestamps (SO_TIMESTAMPNS and
+ * SO_TIMESTAMPING at once).
  */
 static void test_recv_max_fds_beside_credentials(void **state)
 {
@@ -339,15 +341,25 @@ static void test_recv_max_fds_beside_credentials(void **state)
                 for (k = 0; k < BRD_HANDLE_MAX_FDS; k++)
                         h[i].fds[k] = k < (int)h[i].nfds ? mfd : -1;
         }
-        for (mode = 0; mode < 3; mode++) {
+        for (mode = 0; mode < 4; mode++) {
                 assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
                 if (mode >= 1)
                         assert_int_equal(setsockopt(sp[1], SOL_SOCKET, SO_PASSCRED, &one,
                                                     sizeof(one)), 0);
-                if (mode == 2) {
+                if (mode >= 2) {
                         /* Not every kernel has them (SO_PASSPIDFD: 6.5). */
                         (void)setsockopt(sp[1], SOL_SOCKET, SO_PASSSEC, &one, sizeof(one));
                         (void)setsockopt(sp[1], SOL_SOCKET, SO_PASSPIDFD, &one, sizeof(one));
+                }
+                if (mode == 3) {
+                        /* A receive timestamp comes before the fds, and two
+                         * of them where both kinds are asked. */
+                        int ts = SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE;
+
+                        assert_int_equal(setsockopt(sp[1], SOL_SOCKET, SO_TIMESTAMPNS, &one,
+                                                    sizeof(one)), 0);
+                        assert_int_equal(setsockopt(sp[1], SOL_SOCKET, SO_TIMESTAMPING, &ts,
+                                                    sizeof(ts)), 0);
                 }
                 assert_int_equal(brd_handle_send(sp[0], h, BRD_HANDLE_MAX_BATCH), 0);
                 fds = t_fd_count();
