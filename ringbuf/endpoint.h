@@ -160,6 +160,8 @@ struct brd_ring {
         int64_t looked_ns;              /* producer: when it last looked after a ring
                                          * (coarse clock, see prod_published()) */
         bool armed, mb_failed, peer_dead, no_pidfd, no_futex, final_rung, tfd_set;
+        bool peer_unsure;               /* the peer's start time could not be read for
+                                         * now (peer_watch()): looked at again */
         uint64_t seq;
         /* The fence mode (brd-ring.h, BRD_RING_FENCE_*).  Sleeper: what its
          * membarriers cost (an average); whether it asks the peer to fence

@@ -121,6 +121,22 @@ static bool peer_gone_polled(const struct brd_ring *r)
 }
 
 /*
+ * After the pidfd pins the process: is it still the one stamped, or its pid
+ * reused?  A start time that cannot be read for now (out of fds or memory,
+ * a signal) is no verdict: every watch looks again, and meanwhile a sleep
+ * is bounded (wait_bound_ms()), or the pidfd of a pid reused by a living
+ * process would hold the wait until that one ends.  One unknown for good
+ * (no /proc of ours) proves nothing, as when the peer stamped none.
+ */
+static void peer_check_start(struct brd_ring *r)
+{
+        uint64_t now;
+
+        r->peer_unsure = brd__proc_start_time_of(r->peer_pid, &now) == -EAGAIN && r->peer_start;
+        r->peer_dead = r->peer_start && now && now != r->peer_start;
+}
+
+/*
  * Watch the process stamped in the peer's side: a pidfd, opened lazily and
  * checked against the stamped start time (pid reuse).  1: that peer is dead;
  * 0: alive, or not attached yet (a peer that never attached is not dead).
@@ -130,7 +146,6 @@ static int peer_watch(struct brd_ring *r)
         /* Acquire: pairs with the release of the pid in attach. */
         uint64_t pid = AO_load_acquire(&r->peer_side->pid);
         uint64_t start = AO_load(&r->peer_side->start_time);
-        uint64_t now;
         int fd;
 
         if (pid == 0 || pid > INT_MAX) {
@@ -139,13 +154,17 @@ static int peer_watch(struct brd_ring *r)
                  * the poll set readable with nobody to blame. */
                 return r->peer_pid > 0 ? ring_poison(r) : 0;
         }
-        if ((pid_t)pid == r->peer_pid && start == r->peer_start)
+        if ((pid_t)pid == r->peer_pid && start == r->peer_start) {
+                if (r->peer_unsure && !r->peer_dead)
+                        peer_check_start(r);
                 return r->peer_dead;
+        }
         /* A new peer (first sight, or the role was attached elsewhere). */
         peer_unwatch(r);
         r->peer_pid = (pid_t)pid;
         r->peer_start = start;
         r->peer_dead = false;
+        r->peer_unsure = false;
         fd = r->no_pidfd ? -ENOSYS : sys_pidfd_open((pid_t)pid);
         if (fd < 0) {
                 fd = r->no_pidfd ? fd : -errno;
@@ -175,13 +194,10 @@ static int peer_watch(struct brd_ring *r)
                         r->pidfd = fd;
                 }
         }
-        if (r->no_pidfd) {
+        if (r->no_pidfd)
                 r->peer_dead = peer_gone_polled(r);
-        } else {
-                /* After the pidfd pins the process: is it still the one stamped? */
-                now = brd__proc_start_time((pid_t)pid);
-                r->peer_dead = start && now && now != start;
-        }
+        else
+                peer_check_start(r);
         return r->peer_dead;
 }
 
@@ -253,7 +269,8 @@ int brd__ring_stop_due(struct brd_ring *r, int timeout_ms, int64_t deadline)
  */
 static int wait_bound_ms(const struct brd_ring *r)
 {
-        if ((r->mb_failed && AO_load(&r->peer_side->asym)) || (r->no_pidfd && r->peer_pid > 0))
+        if ((r->mb_failed && AO_load(&r->peer_side->asym)) || (r->no_pidfd && r->peer_pid > 0) ||
+            r->peer_unsure)
                 return RING_FALLBACK_MS;
         if (r->peer_pid == 0)
                 return RING_UNATTACHED_MS;

@@ -414,8 +414,8 @@ static bool timens_moved(void)
         return (AO_t)dev != AO_load(&brd_timens_dev) || (AO_t)ino != AO_load(&brd_timens_ino);
 }
 
-/* Our time namespace's boottime offset in ticks: 0 and *ret_ticks, -1 when
- * unknown.  Read once per time namespace: a running process changes it only
+/* Our time namespace's boottime offset in ticks: 0 and *ret_ticks,
+ * -EAGAIN when unknown for now, -ENODATA for good.  Read once per time namespace: a running process changes it only
  * with setns() (timens_moved()), and brd_fork_child() forgets it for a child
  * of an unshare(CLONE_NEWTIME).  A read that failed for now (out of fds,
  * say) is not remembered: a verdict of unknown would keep this process from
@@ -434,7 +434,7 @@ static int timens_offset(int64_t *ret_ticks)
         if (st == TIMENS_UNREAD) {
                 r = timens_read(&t);
                 if (r == -EAGAIN)
-                        return -1;      /* read again next time: not known for now */
+                        return r;       /* read again next time: not known for now */
                 if (r == 0) {
                         AO_store(&brd_timens_off, (AO_t)t);
                         st = TIMENS_KNOWN;
@@ -445,7 +445,7 @@ static int timens_offset(int64_t *ret_ticks)
                 AO_store_release(&brd_timens_state, st);
         }
         if (st != TIMENS_KNOWN)
-                return -1;
+                return -ENODATA;
         *ret_ticks = (int64_t)AO_load(&brd_timens_off);
         return 0;
 }
@@ -467,22 +467,25 @@ static uint64_t start_normalise(uint64_t raw, int64_t off)
  * namespace's boottime offset) and whether the process has exited but is
  * not reaped yet (a zombie: state Z or X with one thread counted, the
  * leader; a leader that called pthread_exit() shows Z too, but with its
- * live threads counted).  0, or -1 when it cannot be read.  Only for a
- * /proc of our pid namespace (brd__proc_ours()).
+ * live threads counted).  0, proc_err() when it cannot be read, -EIO when
+ * it cannot be parsed.  Only for a /proc of our pid namespace
+ * (brd__proc_ours()).
  */
 static int proc_stat(pid_t pid, uint64_t *ret_start, bool *ret_exited)
 {
         char path[64], buf[1024], *p, state;
         unsigned long threads = 0;
+        ssize_t n;
         int field;
 
         snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        if (proc_read(path, buf, sizeof(buf)) < 0)
-                return -1;
+        n = proc_read(path, buf, sizeof(buf));
+        if (n < 0)
+                return (int)n;
         /* comm (field 2) may hold spaces and parentheses: start after the last ')'. */
         p = strrchr(buf, ')');
         if (!p || p[1] != ' ' || !p[2])
-                return -1;
+                return -EIO;
         /* p+2 is field 3 (state); num_threads is field 20, starttime 22. */
         p += 2;
         state = *p;
@@ -493,7 +496,7 @@ static int proc_stat(pid_t pid, uint64_t *ret_start, bool *ret_exited)
                         threads = strtoul(p + 1, NULL, 10);
         }
         if (field != 22)
-                return -1;
+                return -EIO;
         *ret_start = strtoull(p, NULL, 10);
         *ret_exited = (state == 'Z' || state == 'X') && threads <= 1;
         return 0;
@@ -523,26 +526,44 @@ bool brd__pid_gone(uint64_t pid, uint64_t start, uint64_t mask)
         return start && now && now != start;
 }
 
-uint64_t brd__proc_start_time(pid_t pid)
+int brd__proc_start_time_of(pid_t pid, uint64_t *ret_start)
 {
         uint64_t st = 0;
-        int64_t off;
+        int64_t off = 0;
         bool exited;
+        int e;
 
+        *ret_start = 0;
         if (pid == brd__getpid()) {
                 uint64_t c = AO_load(&brd_start_time);
 
-                if (c)
-                        return c;
+                if (c) {
+                        *ret_start = c;
+                        return 0;
+                }
         }
         /* Both verdicts are cached: an unknown start time costs no /proc
          * read (the owner lock asks at every lock). */
-        if (!brd__proc_ours() || timens_offset(&off) < 0 || proc_stat(pid, &st, &exited) < 0)
-                return 0;
+        if (!brd__proc_ours())
+                return AO_load(&brd_proc_view) == PROC_UNREAD ? -EAGAIN : 0;
+        e = timens_offset(&off);
+        if (e == 0)
+                e = proc_stat(pid, &st, &exited);
+        if (e < 0)
+                return e == -EAGAIN ? e : 0;
         st = start_normalise(st, off);
         /* Not cached when 0: a passing failure is worth retrying. */
         if (st && pid == brd__getpid())
                 AO_store(&brd_start_time, (AO_t)st);
+        *ret_start = st;
+        return 0;
+}
+
+uint64_t brd__proc_start_time(pid_t pid)
+{
+        uint64_t st;
+
+        (void)brd__proc_start_time_of(pid, &st);
         return st;
 }
 

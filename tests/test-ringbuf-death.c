@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -824,6 +825,85 @@ static void test_room_then_consumer_death(void **state)
         t_leak_end(&l);
 }
 
+/* The consumer of test_reused_pid_unread_at_first_look(): at its fd limit
+ * but for one fd, which its first look at the producer takes for the
+ * pidfd, so that it cannot read the stamped pid's start time.  Exit 0 when
+ * its receive answered -ECONNRESET; 1 when it slept to its timeout; else
+ * what failed. */
+static int child_consumer_one_fd_left(struct brd_handle *h)
+{
+        struct brd_ring *r;
+        struct rlimit low;
+        char buf[16];
+        ssize_t n;
+        int lowest;
+
+        if (brd_ring_attach(h, &r))
+                return 10;
+        brd_handle_close(h);
+        lowest = dup(0);
+        if (lowest < 0 || getrlimit(RLIMIT_NOFILE, &low))
+                return 11;
+        close(lowest);
+        low.rlim_cur = (rlim_t)lowest + 1;
+        if (setrlimit(RLIMIT_NOFILE, &low))
+                return 12;
+        n = brd_ring_recv(r, buf, sizeof(buf), 10000);
+        if (n == -ETIMEDOUT)
+                return 1;
+        if (n != -ECONNRESET)
+                return 13;
+        brd_ring_close(r);
+        return 0;
+}
+
+/*
+ * The producer's stamp names a living process of another start time (its
+ * pid reused), and the consumer's first look at it opens a pidfd but
+ * cannot read that start time (EMFILE).  A failure that passes is no
+ * verdict: the consumer looks again while it sleeps, and once its fd limit
+ * is raised (prlimit() from here) it judges the producer dead.  It slept
+ * on the living impostor's pidfd to its timeout before.
+ */
+static void test_reused_pid_unread_at_first_look(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring_hdr *hdr;
+        struct rlimit rl;
+        struct t_leak l;
+        pid_t impostor, cons;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(4096, BRD_RING_NOSPIN, &hp, &hc), 0);
+        hdr = hdr_map(&hc);
+        assert_non_null(hdr);
+        impostor = t_fork();
+        assert_true(impostor >= 0);
+        if (impostor == 0)
+                for (;;)
+                        pause();
+        assert_true(brd__proc_start_time(impostor) != 0);
+        AO_store(&hdr->prod.start_time, brd__proc_start_time(impostor) + 1);
+        AO_store(&hdr->prod.pid, (AO_t)impostor);
+        cons = t_fork();
+        assert_true(cons >= 0);
+        if (cons == 0) {
+                brd_handle_close(&hp);
+                _exit(child_consumer_one_fd_left(&hc));
+        }
+        t_wait_in_syscall(cons, SYS_epoll_wait, SYS_epoll_pwait);
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+        assert_int_equal(prlimit(cons, RLIMIT_NOFILE, &rl, NULL), 0);
+        assert_int_equal(t_wait_child(cons), 0);
+        assert_int_equal(kill(impostor, SIGKILL), 0);
+        assert_int_equal(t_wait_child(impostor), KILLED);
+        munmap(hdr, hc.size);
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+        t_leak_end(&l);
+}
+
 /* A2: committed (tail stored), killed before the doorbell could ring. */
 static int child_commit_without_bell(struct brd_handle *h, struct shared *s)
 {
@@ -1181,6 +1261,7 @@ int main(void)
                 cmocka_unit_test(test_peer_killed_short_timeouts),
                 cmocka_unit_test(test_producer_killed_before_doorbell),
                 cmocka_unit_test(test_room_then_consumer_death),
+                cmocka_unit_test(test_reused_pid_unread_at_first_look),
                 cmocka_unit_test(test_producer_killed_attaching),
                 cmocka_unit_test(test_producer_pid_now_a_thread),
                 cmocka_unit_test(test_bell_storm_bounded),
