@@ -706,12 +706,17 @@ int cmd_bench(int argc, char **argv)
                                 "(apt-get install gnuplot-nox)\n");
                 return BRD_EXIT_FAIL;
         }
-        if (from)
-                return plot_saved(gnuplot, from, plot);
+        /* Until the end: a signal while the JSON or the picture is being
+         * written waits for it (a picture is renamed into place whole, or
+         * its temporary file removed), then stops brood. */
         r = stopper_start(&stop);
         if (r < 0) {
                 tool_err("bench", "signals", -r);
                 return BRD_EXIT_FAIL;
+        }
+        if (from) {
+                rc = plot_saved(gnuplot, from, plot);
+                goto out;
         }
         /* The program's own help: it runs nothing and writes no JSON. */
         for (c = 0; c < nextra; c++)
@@ -748,19 +753,11 @@ int cmd_bench(int argc, char **argv)
         rmdir(tmpdir);
         /* One that came between two groups, or after the last. */
         sig = rc > 128 ? 0 : stopper_take(&stop);
-        stopper_end(&stop);
         if (sig)
                 rc = stopped(sig);
-        if (rc > 128) {
-                for (i = 0; i < NGROUPS; i++) {
-                        json_free(parsed[i]);
-                        free(text[i]);
-                }
-                return rc;
-        }
         for (i = 0; i < NGROUPS && !parsed[i]; i++)
                 ;
-        if (i == NGROUPS)
+        if (i == NGROUPS || rc > 128)
                 json = plot = NULL;     /* no run to save or draw */
         if (json) {
                 r = write_json(json, text, parsed);
@@ -783,5 +780,8 @@ int cmd_bench(int argc, char **argv)
                 json_free(parsed[i]);
                 free(text[i]);
         }
-        return rc;
+out:
+        sig = rc > 128 ? 0 : stopper_take(&stop);
+        stopper_end(&stop);
+        return sig ? stopped(sig) : rc;
 }
