@@ -365,7 +365,9 @@ static int consumer_main(void *arg, struct brd_handle *h, size_t n)
                         a.t0 = now_ns();
                 hd = msg;
                 words = (size_t)(len - (ssize_t)sizeof(*hd)) / 8;
-                if (hd->seq != expect_seq || hd->len != words * 8) {
+                /* Every byte is a checked word: no tail that no check reads. */
+                if (hd->seq != expect_seq || hd->len != words * 8 ||
+                    (size_t)len != sizeof(*hd) + hd->len) {
                         brd_ring_close(in);
                         return actor_fail(&a, -EBADMSG, 34);
                 }
@@ -950,6 +952,14 @@ out:
         brd_handle_close(&ping_c);
         brd_handle_close(&pong_p);
         brd_handle_close(&pong_c);
+        /* Exported for an actor that a failure or Ctrl-C kept from being
+         * spawned (spawn() closes them otherwise). */
+        for (i = 0; i < BRD_ARRAY_LEN(hs); i++)
+                brd_handle_close(&hs[i]);
+        for (i = 0; i < BRD_ARRAY_LEN(hc); i++)
+                brd_handle_close(&hc[i]);
+        brd_handle_close(&hp[0]);
+        brd_handle_close(&hp[1]);
         brd_fsrv_stop(d.fs);            /* stops and reaps whatever still runs */
         if (demo_interrupted)
                 rc = BRD_EXIT_INTR;     /* a Ctrl-C after the actors ended, too */

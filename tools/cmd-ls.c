@@ -309,9 +309,13 @@ int cmd_reap(int argc, char **argv)
                         removed++;
                         continue;
                 }
-                if (shm_unlink(e->name) < 0 && errno != ENOENT) {
+                if (shm_unlink(e->name) < 0) {
                         char what[300];
 
+                        if (errno == ENOENT) {  /* by its owner, or another reap */
+                                printf("%s was removed meanwhile, not by us\n", e->name);
+                                continue;
+                        }
                         snprintf(what, sizeof(what), "/dev/shm%s", e->name);
                         tool_err("reap", what, errno);
                         failed++;
