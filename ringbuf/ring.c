@@ -1243,10 +1243,13 @@ static ssize_t stream_read_held(struct brd_ring *r, void *buf, size_t cap, int t
                 /* Every other frame brings a byte closer to cap; empty
                  * messages bring none, and a producer may send them
                  * without end: now and then, return what we have, or
-                 * stop as a wait would stop. */
+                 * stop as a wait would stop, unless bytes are next (a
+                 * call that can progress neither waits nor stops). */
                 if (BRD_UNLIKELY(!len && ++empty % RING_READ_EMPTY_MAX == 0)) {
                         if (done)
                                 break;
+                        if (cons_frame(r, false, 0, deadline, &len, &size) == 0 && len)
+                                continue;
                         e = brd__ring_stop_due(r, timeout_ms, deadline);
                         if (e)
                                 break;

@@ -25,6 +25,7 @@
 #include <brood/ringbuf.h>
 #include "internal/brd-ring.h"
 #include "../ringbuf/endpoint.h"        /* white box: where an endpoint's fields are */
+#include "../ringbuf/io.h"              /* RING_READ_EMPTY_MAX */
 
 /*
  * calloc() and free() are wrapped (tests/meson.build) so that a test can
@@ -464,6 +465,39 @@ static void test_read_fed_empty_messages(void **state)
                 assert_int_equal(st.bytes, round ? 2 : 0);
                 t_ring_view_close(&f);
         }
+        t_leak_end(&l);
+}
+
+/*
+ * A read that takes as many empty messages as make it look whether it must
+ * stop, with bytes right behind them: it returns the bytes, whether its
+ * timeout is 0 or an interrupt is pending, and leaves the interrupt for the
+ * next call that would wait.  It answered -EAGAIN (timeout 0), or
+ * -ECANCELED and used the interrupt up, with the bytes there.
+ */
+static void test_read_bytes_behind_empty_messages(void **state)
+{
+        struct brd_ring *p, *c;
+        struct t_leak l;
+        char buf[64];
+        int round, i;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_pair(8192, 0, &p, &c);
+        for (round = 0; round < 2; round++) {
+                for (i = 0; i < (int)RING_READ_EMPTY_MAX; i++)
+                        assert_int_equal(brd_ring_send(p, "", 0, 0), 0);
+                assert_int_equal(brd_ring_send(p, "xyz", 3, 0), 0);
+                if (round)
+                        assert_int_equal(brd_ring_interrupt(c), 0);
+                assert_int_equal(brd_ring_read(c, buf, sizeof(buf), round ? -1 : 0), 3);
+                assert_memory_equal(buf, "xyz", 3);
+                assert_int_equal(brd_ring_read(c, buf, sizeof(buf), round ? -1 : 0),
+                                 round ? -ECANCELED : -EAGAIN);
+        }
+        brd_ring_close(p);
+        brd_ring_close(c);
         t_leak_end(&l);
 }
 
@@ -1722,6 +1756,7 @@ int main(void)
                 cmocka_unit_test(test_spin_budget),
                 cmocka_unit_test(test_timeouts_are_bounded),
                 cmocka_unit_test(test_read_fed_empty_messages),
+                cmocka_unit_test(test_read_bytes_behind_empty_messages),
                 cmocka_unit_test(test_cancelled_thread_leaves_endpoint_whole),
                 cmocka_unit_test(test_idle_timeouts_then_stream),
                 cmocka_unit_test(test_signal_storm_loses_nothing),
