@@ -245,7 +245,8 @@ static int note_anon(struct vec *x, pid_t pid, const char *target, const struct 
 /*
  * Holders among the fds of process @pid, listed under @dir (/proc/PID, or
  * /proc/PID/task/TID for one of its threads).  The number of fds seen, or
- * -errno when the list cannot be read.
+ * -errno when the list, or one of them, cannot be read (not for an fd
+ * closed meanwhile: -ENOENT then only if the process is gone).
  */
 static int scan_fds(struct scan *s, pid_t pid, const char *dir)
 {
@@ -253,7 +254,7 @@ static int scan_fds(struct scan *s, pid_t pid, const char *dir)
         struct vec *x = &s->x;
         struct dirent *f;
         DIR *fdd;
-        int seen = 0;
+        int seen = 0, err = 0;
 
         snprintf(path, sizeof(path), "%s/fd", dir);
         fdd = opendir(path);
@@ -268,14 +269,23 @@ static int scan_fds(struct scan *s, pid_t pid, const char *dir)
                 seen++;
                 snprintf(link, sizeof(link), "%s/%.16s", path, f->d_name);
                 n = readlink(link, target, sizeof(target) - 1);
-                if (n <= 0)
+                if (n <= 0) {
+                        /* Not readable now (the process turned
+                         * non-dumpable meanwhile, say): it may be ours. */
+                        if (n < 0 && errno != ENOENT)
+                                err = -errno;
                         continue;
+                }
                 target[n] = '\0';
                 if (named_path(target)) {
                         struct stat st;
 
-                        e = stat(link, &st) == 0 ?
-                            find_named(x->v, x->n, (uint64_t)st.st_dev, (uint64_t)st.st_ino) : NULL;
+                        if (stat(link, &st) < 0) {
+                                if (errno != ENOENT)
+                                        err = -errno;
+                                continue;
+                        }
+                        e = find_named(x->v, x->n, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
                         if (e)
                                 add_holder(e, pid);
                 } else if (s->anon && !strncmp(target, "/memfd:brood:", 13)) {
@@ -295,7 +305,7 @@ static int scan_fds(struct scan *s, pid_t pid, const char *dir)
                 }
         }
         closedir(fdd);
-        return seen;
+        return err ? err : seen;
 }
 
 /* Holders among the mappings of process @pid, listed in @dir/maps: the
