@@ -644,6 +644,12 @@ static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
                 pid = fork();
                 if (pid == 0)
                         child_fork_main(q);
+                /* The child has its write end: ours goes first, so the
+                 * pidfd can take its number (a caller with two fds to
+                 * spare has room for the pipe, then the pidfd; that one
+                 * failed, and every retry forked a child to kill). */
+                brd__close(q->report);
+                q->report = -1;
                 if (pid < 0) {
                         err = -errno;
                 } else {

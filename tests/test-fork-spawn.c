@@ -1607,6 +1607,61 @@ static void test_spawn_fds_trade_places(void **state)
 }
 
 /*
+ * A fork-mode spawn needs two fds here: its report pipe, then the pidfd,
+ * which takes the number of the pipe's write end (closed once the child
+ * has its copy).  It opened the pidfd first: with two fds to spare, every
+ * spawn forked a child, killed it and answered -EMFILE.  With one to
+ * spare, -EMFILE and no child.  Exit code: 0 ok, else the failed check.
+ */
+static int spawn_two_fds_spare(void)
+{
+        const int lim = 64;
+        struct fd_want w = { .n = 0 };
+        struct brd_spawn_opts o = { .fn = fn_fds_are, .arg = &w };
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct rlimit rl;
+        siginfo_t si;
+        int st, spare;
+
+        (void)close_range(3, ~0U, 0);
+        if (brd_fsrv_start(0, &fs) < 0)
+                return 1;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 2;
+        rl.rlim_cur = (rlim_t)lim;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 3;
+        spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        while (t_fd_count() < lim - 2)
+                if (open("/dev/null", O_RDONLY | O_CLOEXEC) < 0)
+                        return 4;
+        if (brd_fsrv_spawn(fs, &o, &c) < 0)
+                return 5;
+        if (brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st))
+                return 6;
+        brd_child_free(c);
+        if (WEXITSTATUS(st))
+                return 10 + WEXITSTATUS(st);
+        if (t_fd_count() != lim - 2)
+                return 7;
+        if (spare < 0 || open("/dev/null", O_RDONLY | O_CLOEXEC) < 0)
+                return 8;                       /* one to spare now */
+        if (brd_fsrv_spawn(fs, &o, &c) != -EMFILE)
+                return 9;
+        memset(&si, 0, sizeof(si));
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 || errno != ECHILD)
+                return 30;                      /* a child left, zombie or alive */
+        brd_fsrv_stop(fs);
+        return 0;
+}
+
+static void test_spawn_two_fds_spare(void **state)
+{
+        tf_run_forked(spawn_two_fds_spare);
+}
+
+/*
  * With stdio closed, brood's own fds take 0-2 (the segment's memfd, the
  * spawn's report pipe): a fork-mode child handed nothing holds none of
  * them, and one handed the segment has it at 3 only.  Exit code: 0 ok.
@@ -1915,6 +1970,7 @@ int main(void)
                 cmocka_unit_test(test_report_after_caller_returned),
                 cmocka_unit_test(test_spawn_fd_limit_is_emfile),
                 cmocka_unit_test(test_spawn_fds_trade_places),
+                cmocka_unit_test(test_spawn_two_fds_spare),
                 cmocka_unit_test(test_spawn_closed_stdio),
                 cmocka_unit_test(test_exec_script_long_argv),
                 cmocka_unit_test(test_unhanded_memory_gone),
