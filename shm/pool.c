@@ -704,16 +704,21 @@ static void slots_reap(struct brd_pool *p)
 }
 
 /* Claim a free slot for this process (reaping dead owners' if none is
- * free); one attempt per process, the cache is an optimisation. */
+ * free); one attempt per process, the cache is an optimisation.  None while
+ * our start time cannot be read for now (out of fds or memory): stamped 0,
+ * it would keep every reaper from telling the slot's owner dead once its
+ * pid is reused; the next call tries again. */
 static void slot_claim(struct brd_pool *p)
 {
         uint64_t pid = (uint64_t)brd__getpid(), ns = brd__pid_ns(), t = (uint64_t)brd__now_ns();
         /* The tag: the claim's time, in ~us; never 0, below the REAPING bit. */
         uint64_t tag = ((t >> 10) ^ (t >> 40)) & ((1ull << (62 - BRD_POOL_OWNER_TAG_SHIFT)) - 1);
-        uint64_t me = (tag | 1) << BRD_POOL_OWNER_TAG_SHIFT | pid;
+        uint64_t me = (tag | 1) << BRD_POOL_OWNER_TAG_SHIFT | pid, start;
         uint32_t i;
         int pass;
 
+        if (brd__proc_start_time_of((pid_t)pid, &start) == -EAGAIN)
+                return;
         p->slot_tried = true;
         for (pass = 0; pass < 2; pass++) {
                 for (i = 0; i < p->nslots; i++) {
@@ -726,7 +731,7 @@ static void slot_claim(struct brd_pool *p)
                         /* Until these are set a reaper sees start time and
                          * namespace unknown: alive unless the pid is gone
                          * (a claimer killed right here, slots_reap()). */
-                        AO_store(&s->start_time, brd__proc_start_time((pid_t)pid));
+                        AO_store(&s->start_time, start);
                         AO_store(&s->pid_ns, ns ? ns : SLOT_NS_UNKNOWN);
                         p->slot = s;
                         return;

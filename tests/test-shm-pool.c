@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/single_threaded.h>
 #include <sys/wait.h>
@@ -870,6 +871,67 @@ static void test_pool_hostile_slots(void **state)
         assert_int_equal(AO_load(&slots[1].owner), 0);          /* reaped */
         assert_int_equal(brd_pool_free(p, (uint64_t)keep), 0);  /* still ours, freed once */
         assert_int_equal(brd_pool_free(p, (uint64_t)keep), -EINVAL);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+/* The child of test_pool_slot_waits_for_start_time(): exit 0 when its
+ * first cached free, at its fd limit, claimed no slot, and the next one,
+ * with the limit back up, claimed one stamped with its start time; else
+ * the failed check. */
+static int child_claims_at_fd_limit(struct brd_pool *p)
+{
+        struct brd_pool_hdr *h = hdr_of(p);
+        struct brd_pool_slot *slots = (struct brd_pool_slot *)(void *)((char *)h + h->slots_off);
+        struct rlimit old, none;
+        int64_t a;
+        int lowest;
+
+        if (getrlimit(RLIMIT_NOFILE, &old))
+                return 10;
+        lowest = dup(0);
+        if (lowest < 0)
+                return 11;
+        close(lowest);
+        none = old;
+        none.rlim_cur = (rlim_t)lowest;         /* no fd to spare: /proc cannot be read */
+        if (setrlimit(RLIMIT_NOFILE, &none))
+                return 12;
+        a = brd_pool_alloc(p, 64);
+        if (a <= 0 || brd_pool_free(p, (uint64_t)a))
+                return 13;
+        if (AO_load(&slots[0].owner))
+                return 1;                       /* claimed, with a start time of 0 */
+        if (setrlimit(RLIMIT_NOFILE, &old))
+                return 14;
+        a = brd_pool_alloc(p, 64);
+        if (a <= 0 || brd_pool_free(p, (uint64_t)a))
+                return 15;
+        if ((AO_load(&slots[0].owner) & BRD_POOL_OWNER_PID) != (AO_t)getpid())
+                return 2;                       /* never claimed */
+        if (AO_load(&slots[0].start_time) != brd__proc_start_time(getpid()) ||
+            !AO_load(&slots[0].start_time))
+                return 3;
+        return 0;
+}
+
+/* A process whose start time cannot be read for now (at its fd limit)
+ * claims no cache slot until it can: it used to claim one stamped with a
+ * start time of 0, which no reaper could judge once its pid was reused. */
+static void test_pool_slot_waits_for_start_time(void **state)
+{
+        struct brd_pool *p;
+        struct t_leak l;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(child_claims_at_fd_limit(p));
+        assert_int_equal(t_wait_child(pid), 0);
         brd_pool_close(p);
         t_leak_end(&l);
 }
@@ -2533,6 +2595,7 @@ int main(void)
                 cmocka_unit_test(test_pool_hostile_state),
                 cmocka_unit_test(test_pool_poison_latched),
                 cmocka_unit_test(test_pool_hostile_slots),
+                cmocka_unit_test(test_pool_slot_waits_for_start_time),
                 cmocka_unit_test(test_pool_slot_claimer_killed),
                 cmocka_unit_test(test_pool_live_caches_bounded),
                 cmocka_unit_test(test_pool_hostile_block_starts),
