@@ -1269,16 +1269,19 @@ RING_HELD(RING_API, ssize_t, brd_ring_read, stream_read_held,
 
 static __thread pid_t ring_tid;
 
-/* Enter a call: -EBUSY when another thread is inside one of @r.  Not in a
+/* Enter a call: -EBUSY when another thread (or a signal handler on this
+ * thread) is inside one of @r.  Not in a
  * forked child that inherited @r: the call says -EBADF there, whatever
  * thread of the parent was inside it at the fork. */
 static int ring_enter(struct brd_ring *r)
 {
         if (!ring_tid)
                 ring_tid = gettid();
+        /* Our own mark too: only a signal handler enters twice (no call
+         * calls another), and its leave would clear the outer call's mark. */
         if (!r || !ring_mine(r) || AO_compare_and_swap_full(&r->user, 0, (AO_t)ring_tid))
                 return 0;
-        return AO_load(&r->user) == (AO_t)ring_tid ? 0 : -EBUSY;
+        return -EBUSY;
 }
 
 static void ring_leave(struct brd_ring *r)

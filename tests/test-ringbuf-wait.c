@@ -877,12 +877,26 @@ static void test_eintr_mode(void **state)
         t_leak_end(&l);
 }
 
+#if BRD_DEBUG_CHECKS
+static struct brd_ring *nested_ring;
+static volatile int nested_ret = 1;
+
+static void on_usr2_send(int sig)
+{
+        (void)sig;
+        nested_ret = brd_ring_send(nested_ring, "x", 1, 0);
+}
+#endif
+
 /* Debug checks (RELIABILITY D29): while one thread sleeps in a producer
  * call, a second thread's call on the same endpoint is -EBUSY and changes
- * nothing; once the first has left, the second may call. */
+ * nothing, and so is one from a signal handler on the sleeping thread
+ * (its leave cleared the outer call's mark before); once the first has
+ * left, the second may call. */
 static void test_second_thread_is_busy(void **state)
 {
 #if BRD_DEBUG_CHECKS
+        struct sigaction sa = { 0 }, old;
         struct t_ring_view f;
         struct call c = { 0 };
         char buf[512] = { 0 };
@@ -901,6 +915,16 @@ static void test_second_thread_is_busy(void **state)
         assert_int_equal(brd_ring_reserve(f.p, 10, &w, 0), -EBUSY);
         assert_int_equal(brd_ring_flush(f.p), -EBUSY);
         assert_int_equal(brd_ring_write(f.p, buf, 10, 0), -EBUSY);
+        sa.sa_handler = on_usr2_send;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        assert_int_equal(sigaction(SIGUSR2, &sa, &old), 0);
+        nested_ring = f.p;
+        assert_int_equal(pthread_kill(t, SIGUSR2), 0);
+        T_UNTIL(nested_ret != 1);
+        assert_int_equal(nested_ret, -EBUSY);
+        assert_int_equal(sigaction(SIGUSR2, &old, NULL), 0);
+        assert_int_equal(brd_ring_send(f.p, buf, 10, 0), -EBUSY);       /* still marked */
         /* The consumer end is another endpoint: not busy. */
         assert_int_equal(brd_ring_recv(f.c, buf, sizeof(buf), 0), 200);
         assert_int_equal(pthread_join(t, NULL), 0);

@@ -97,7 +97,11 @@ extern "C" {
  * and brd_ring_interrupt(), which any thread may call at any time.  A build
  * with meson -Ddebug_checks=true answers -EBUSY to a thread that calls into
  * an endpoint while another thread is inside a call of it (send, recv,
- * reserve, commit, peek, release, write, read, flush).
+ * reserve, commit, peek, release, write, read, flush), or while the same
+ * thread is, from a signal handler.  Signal handlers: brd_ring_interrupt()
+ * is async-signal-safe; no other ring call is (as malloc is not), and one
+ * on an endpoint whose call the handler interrupted breaks that endpoint:
+ * interrupt from the handler, and close after it returned.
  */
 
 struct brd_ring;                /* one end of a ring: the role comes from the handle */

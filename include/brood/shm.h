@@ -258,7 +258,9 @@ int brd_seg_check(const struct brd_seg *seg);
  * A process that execve()s keeps its pid and start time: the slot of one
  * that cached without brd_pool_close() stays its own until the new program
  * exits: close the pool before exec (an exec-mode forkserver child makes
- * no pool call before its exec).
+ * no pool call before its exec).  No pool call is async-signal-safe (as
+ * malloc is not): a signal handler that interrupted an alloc or free of a
+ * pool and calls into it may take the same cached block twice.
  */
 struct brd_pool;                /* a heap inside one segment, shared by every process that attaches it */
 
