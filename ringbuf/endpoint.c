@@ -39,7 +39,9 @@ BRD_EXPORT int brd_ring_create(size_t capacity, unsigned flags,
         int efd_data = -1, efd_space = -1, fds[2 * RING_NFDS] = { -1, -1, -1, -1, -1, -1 };
         int e, i;
 
-        if (!ret_producer || !ret_consumer || (flags & ~(unsigned)RING_KNOWN_FLAGS))
+        /* One handle for both would lose the producer's fds. */
+        if (!ret_producer || !ret_consumer || ret_producer == ret_consumer ||
+            (flags & ~(unsigned)RING_KNOWN_FLAGS))
                 return -EINVAL;
         if (capacity == 0 || capacity > BRD_RING_CAPACITY_MAX)
                 return -EINVAL;

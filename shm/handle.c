@@ -65,7 +65,10 @@ BRD_EXPORT void brd_handle_close(struct brd_handle *h)
 
         if (!h)
                 return;
-        for (i = 0; i < h->nfds && i < BRD_HANDLE_MAX_FDS; i++)
+        /* A handle of no kind owns nothing: not one left uninitialised by a
+         * call that failed (out-parameters are untouched then), whose
+         * "fds" would be stack garbage, another object's fds perhaps. */
+        for (i = 0; kind_known(h->kind) && i < h->nfds && i < BRD_HANDLE_MAX_FDS; i++)
                 brd__close(h->fds[i]);
         for (i = 0; i < BRD_HANDLE_MAX_FDS; i++)
                 h->fds[i] = -1;

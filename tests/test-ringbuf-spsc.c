@@ -51,6 +51,9 @@ static void test_create_rejects_bad_input(void **state)
         assert_int_equal(brd_ring_create(4096, 1u << 20, &hp, &hc), -EINVAL);
         assert_int_equal(brd_ring_create(4096, 0, NULL, &hc), -EINVAL);
         assert_int_equal(brd_ring_create(4096, 0, &hp, NULL), -EINVAL);
+        /* One handle for both ends: the producer's fds would be lost (the
+         * fd count of t_leak_end() tells). */
+        assert_int_equal(brd_ring_create(4096, 0, &hp, &hp), -EINVAL);
         /* ret_ params untouched on failure */
         assert_int_equal(hp.kind, 77);
         assert_int_equal(hc.kind, 77);

@@ -391,6 +391,13 @@ static void test_handle_close_is_idempotent_aba(void **state)
         int num = h.fds[0], other;
 
         assert_int_equal(brd_handle_dup(&h, &h), -EINVAL);       /* would lose h's fds */
+        /* A handle of no kind of brood's owns nothing: one left as garbage
+         * by a failed call is emptied, and the fds it names stay open. */
+        d = (struct brd_handle){ .kind = 0x5a5a5a5a, .nfds = 1, .fds = { num, -1, -1, -1 } };
+        brd_handle_close(&d);
+        assert_int_equal(d.nfds, 0);
+        assert_int_equal(d.fds[0], -1);
+        assert_true(fcntl(num, F_GETFD) >= 0);
         assert_int_equal(h.fds[0], num);
         assert_int_equal(brd_handle_dup(&h, &d), 0);
         assert_int_not_equal(d.fds[0], h.fds[0]);

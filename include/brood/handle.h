@@ -50,7 +50,10 @@ struct brd_handle {
  *
  * Closes fds[0..nfds) and leaves the handle empty (nfds = 0, every fd -1,
  * kind NONE), so a second call touches nothing and never closes an fd number
- * that has since been reused by someone else.  That holds for this struct:
+ * that has since been reused by someone else.  A handle whose kind is none
+ * of brood's owns nothing and is only emptied: zero-initialise the handles
+ * a call fills (a failed call leaves them untouched), and a cleanup that
+ * closes them all is then safe whatever failed.  That holds for this struct:
  * a copy of it names the same fds, so close exactly one of the copies.
  * Concurrency: not thread-safe on the same handle.  Fork: the child's copy of
  * a handle owns the child's copies of the fds.  A forkserver child

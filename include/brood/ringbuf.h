@@ -171,7 +171,7 @@ struct brd_ring_stats {
  * ring id, aux = capacity.  Nothing is attached: each side calls
  * brd_ring_attach() on its handle (here, or in the process it is sent to),
  * then closes the handle with brd_handle_close().
- * Return: 0; -EINVAL (bad capacity, unknown flags, NULL); -ENOSPC/-ENOMEM
+ * Return: 0; -EINVAL (bad capacity, unknown flags, NULL, one handle for both); -ENOSPC/-ENOMEM
  * (no room in tmpfs or the memcg); -EMFILE; other -errno.  Nothing is left
  * behind on failure.
  * Concurrency: thread-safe.  Fork: the handles are plain data; a forked
