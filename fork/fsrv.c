@@ -1052,8 +1052,8 @@ void brd__fsrv_unref(struct brd_fsrv *fs)
                 brd__fsrv_destroy(fs);
 }
 
-BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *o,
-                              struct brd_child **ret_child)
+static int fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *o,
+                      struct brd_child **ret_child)
 {
         struct brd_fsrv_req q;
         struct brd_child *c = NULL;
@@ -1196,12 +1196,38 @@ out:
         return r;
 }
 
+/*
+ * Neither a spawn nor a stop ends at a cancellation point (a cancel takes
+ * effect at the caller's next one): a spawn's request lives on its stack,
+ * where the forkserver thread reads and writes until it is done, and both
+ * wait on conditions of fs->lock, which a cancelled wait would take away
+ * held (and a stop holds it through the ladder).
+ */
+BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *o,
+                              struct brd_child **ret_child)
+{
+        int cancel = brd__nocancel(), r = fsrv_spawn(fs, o, ret_child);
+
+        brd__cancel_restore(cancel);
+        return r;
+}
+
+static void fsrv_stop(struct brd_fsrv *fs, int grace_ms);
+
 BRD_EXPORT void brd_fsrv_stop(struct brd_fsrv *fs)
 {
         brd_fsrv_stop_grace(fs, BRD_FSRV_STOP_GRACE_MS);
 }
 
 BRD_EXPORT void brd_fsrv_stop_grace(struct brd_fsrv *fs, int grace_ms)
+{
+        int cancel = brd__nocancel();
+
+        fsrv_stop(fs, grace_ms);
+        brd__cancel_restore(cancel);
+}
+
+static void fsrv_stop(struct brd_fsrv *fs, int grace_ms)
 {
         if (!fs)
                 return;

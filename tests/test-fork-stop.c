@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 
 #include "fork-util.h"
+#include "internal/brd-private.h"
 
 #define GRACE_MS 200
 #define SLACK_MS 100            /* the requirement: dead within 2 x grace + 100 ms */
@@ -167,6 +168,59 @@ static void test_fsrv_stop_parallel(void **state)
 {
         (void)state;
         t_tries(stop_parallel_try, "fsrv_stop_parallel");
+}
+
+struct stopper_thread {
+        struct brd_fsrv *fs;
+        AO_t tid, returned;
+};
+
+static void *stop_then_testcancel(void *arg)
+{
+        struct stopper_thread *a = arg;
+
+        AO_store(&a->tid, (AO_t)gettid());
+        brd_fsrv_stop_grace(a->fs, GRACE_MS);
+        AO_store(&a->returned, 1);
+        pthread_testcancel();
+        return NULL;
+}
+
+/*
+ * A stop cancelled in its ladder (pthread_cancel() while it waits between
+ * two rungs, holding the forkserver's lock) runs to its end, and only then
+ * the cancel takes effect: the child is dead and reaped, the forkserver
+ * gone.  The stopping thread died there before, the lock held: every later
+ * call on the forkserver hung, brd_child_free() included.
+ */
+static void test_fsrv_stop_survives_cancel(void **state)
+{
+        struct stopper_thread a = { 0 };
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct t_leak l;
+        pthread_t t;
+        void *ret;
+        int st;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        close(spawn_ready(fs, 2, &c));          /* ignores SIGINT and SIGTERM */
+        a.fs = fs;
+        assert_int_equal(pthread_create(&t, NULL, stop_then_testcancel, &a), 0);
+        T_UNTIL(AO_load(&a.tid));
+        t_wait_in_syscall((pid_t)AO_load(&a.tid), SYS_poll, SYS_ppoll);
+        assert_int_equal(pthread_cancel(t), 0);
+        assert_int_equal(pthread_join(t, &ret), 0);
+        assert_true(ret == PTHREAD_CANCELED);
+        assert_int_equal(AO_load(&a.returned), 1);
+        t_no_children();
+        assert_int_equal(brd_child_wait(c, 0, &st), 0);
+        assert_true(WIFSIGNALED(st));
+        assert_int_equal(WTERMSIG(st), SIGKILL);
+        brd_child_free(c);
+        t_leak_end(&l);
 }
 
 static void test_child_free_kills_running(void **state)
@@ -466,6 +520,7 @@ int main(void)
                 cmocka_unit_test(test_child_stop_ladder),
                 cmocka_unit_test(test_child_stop_exited_needs_no_signal),
                 cmocka_unit_test(test_fsrv_stop_parallel),
+                cmocka_unit_test(test_fsrv_stop_survives_cancel),
                 cmocka_unit_test(test_child_free_kills_running),
                 cmocka_unit_test(test_app_thread_exit_keeps_child),
                 cmocka_unit_test(test_child_wait_alarm_storm_times_out),

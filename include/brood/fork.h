@@ -200,8 +200,9 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  * one was created, has been reaped: no zombie, no fd left (but for one an
  * LSM keeps SIGKILL from, see brd_child_free()).
  * Concurrency: any number of threads at once; requests are served in order by
- * the one thread.  Fork: the child's handles are copies, the caller still
- * owns and closes its own.
+ * the one thread.  Not a cancellation point: a pthread_cancel() of the
+ * caller takes effect at its next one.  Fork: the child's handles are
+ * copies, the caller still owns and closes its own.
  */
 int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *o, struct brd_child **ret_child);
 
@@ -231,7 +232,8 @@ void brd_fsrv_stop(struct brd_fsrv *fs);
  * still returns each one once.  The struct brd_child objects stay valid: free
  * them with brd_child_free(), before or after this call; the forkserver's
  * memory goes when both it and its last child are released.
- * Concurrency: call once, from any thread.  brd_fsrv_spawn() calls already
+ * Concurrency: call once, from any thread; not a cancellation point (as
+ * brd_fsrv_spawn()).  brd_fsrv_spawn() calls already
  * under way when stop begins fail with -ESHUTDOWN or return a child that
  * stop then stops; spawns and brd_child_free() calls made while the ladder
  * runs wait for it to end (up to 2 x @grace_ms, and the wait for a child
