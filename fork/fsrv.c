@@ -558,6 +558,8 @@ static int child_exec_main(void *arg)
                 if (e < 0)
                         child_fail(q, rep, e);
         }
+        if (q->crash_stage == BRD__STOP_BEFORE_EXEC)
+                kill(getpid(), SIGSTOP);        /* never blocked: stops here */
         q->stage = BRD_STAGE_EXEC;      /* read by the caller once we exec'd or died */
         child_unblock();                /* the program starts with an empty mask */
         if (strchr(o->argv[0], '/'))
@@ -636,9 +638,15 @@ static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
         } else if (q->o->argv) {
                 /* exit_signal 0 (the low byte of flags) until execve: see the file comment. */
                 pid = clone(child_exec_main, (char *)fs->stack + fs->stack_size,
-                            CLONE_VM | CLONE_VFORK | CLONE_PIDFD, q, &pidfd);
+                            CLONE_VM | CLONE_VFORK | CLONE_PIDFD, q, (int *)&fs->vfork_pidfd);
                 if (pid < 0)
                         err = -errno;
+                /* Taken back before anything may close it: a stop that reads
+                 * it (under the lock) signals this very child. */
+                pthread_mutex_lock(&fs->lock);
+                pidfd = pid < 0 ? -1 : (int)fs->vfork_pidfd;
+                fs->vfork_pidfd = (unsigned)-1;
+                pthread_mutex_unlock(&fs->lock);
                 fsrv_stack_clean(fs);   /* the child exec'd or died (CLONE_VFORK) */
         } else {
                 pid = fork();
@@ -806,6 +814,7 @@ BRD_EXPORT int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv)
         pthread_mutex_init(&fs->lock, NULL);
         pthread_cond_init(&fs->work, NULL);
         pthread_cond_init(&fs->done, NULL);
+        fs->vfork_pidfd = (unsigned)-1;
         fs->refs = 1;                   /* the owner's */
         fs->flags = flags;
         fs->fork_gen = brd__fork_gen();
@@ -1214,6 +1223,12 @@ BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *
 
 static void fsrv_stop(struct brd_fsrv *fs, int grace_ms);
 
+/* How long a stop waits for the exec-mode spawn the thread is inside
+ * (clone() returns once its child exec'd or died) before it SIGKILLs that
+ * child: one stopped or traced before its execve would hold the stop, and
+ * every spawn after it, for as long as it stays so. */
+#define FSRV_STOP_VFORK_MS 20
+
 BRD_EXPORT void brd_fsrv_stop(struct brd_fsrv *fs)
 {
         brd_fsrv_stop_grace(fs, BRD_FSRV_STOP_GRACE_MS);
@@ -1229,6 +1244,8 @@ BRD_EXPORT void brd_fsrv_stop_grace(struct brd_fsrv *fs, int grace_ms)
 
 static void fsrv_stop(struct brd_fsrv *fs, int grace_ms)
 {
+        int64_t vfork_end;
+
         if (!fs)
                 return;
         if (grace_ms < 0)
@@ -1247,8 +1264,28 @@ static void fsrv_stop(struct brd_fsrv *fs, int grace_ms)
         fs->stopping = true;
         pthread_cond_signal(&fs->work);
         /* After this no fork can happen: every child there will be is listed. */
-        while (fs->busy || fs->head)
-                pthread_cond_wait(&fs->done, &fs->lock);
+        vfork_end = brd__now_ns() +
+                    (int64_t)(grace_ms < FSRV_STOP_VFORK_MS ? grace_ms : FSRV_STOP_VFORK_MS) * 1000000;
+        while (fs->busy || fs->head) {
+                /* Read under the lock, which the thread takes to clear it
+                 * before the fd can be closed; the kernel wrote it. */
+                int vfd = (int)AO_int_load(&fs->vfork_pidfd);
+                struct timespec ts;
+
+                if (vfd < 0 || !vfork_end) {
+                        pthread_cond_wait(&fs->done, &fs->lock);
+                        continue;
+                }
+                if (brd__now_ns() >= vfork_end) {
+                        /* The spawn then fails with -ESHUTDOWN. */
+                        (void)pidfd_send_signal(vfd, SIGKILL, NULL, 0);
+                        vfork_end = 0;
+                        continue;
+                }
+                ts.tv_sec = (time_t)(vfork_end / 1000000000);
+                ts.tv_nsec = (long)(vfork_end % 1000000000);
+                (void)pthread_cond_clockwait(&fs->done, &fs->lock, CLOCK_MONOTONIC, &ts);
+        }
         /* Held through the ladder: brd_child_free() waits before unlinking. */
         brd__child_ladder(fs->children, SIZE_MAX, grace_ms);
         fs->quit = true;

@@ -14,6 +14,7 @@
 
 #include "fork-util.h"
 #include "internal/brd-private.h"
+#include "internal/brd-fork.h"
 
 #define GRACE_MS 200
 #define SLACK_MS 100            /* the requirement: dead within 2 x grace + 100 ms */
@@ -168,6 +169,59 @@ static void test_fsrv_stop_parallel(void **state)
 {
         (void)state;
         t_tries(stop_parallel_try, "fsrv_stop_parallel");
+}
+
+struct exec_spawner {
+        struct brd_fsrv *fs;
+        int ret;
+};
+
+static void *spawn_exec_stuck(void *arg)
+{
+        struct exec_spawner *a = arg;
+        char *argv[] = { "/bin/true", NULL };
+        struct brd_spawn_opts o = { .argv = argv };
+        struct brd_child *c = NULL;
+
+        a->ret = brd_fsrv_spawn(a->fs, &o, &c);
+        if (c)
+                brd_child_free(c);
+        return NULL;
+}
+
+/*
+ * An exec-mode child stopped before its execve (SIGSTOP; a debugger would
+ * do the same) holds the forkserver thread inside clone() (CLONE_VFORK):
+ * stop kills it through the pidfd that clone() gave, within
+ * min(grace, 20 ms), and its spawn fails with -ESHUTDOWN.  Stop waited for
+ * it for good before: the child would never exec nor die.
+ */
+static void test_fsrv_stop_kills_child_stuck_before_exec(void **state)
+{
+        struct exec_spawner a = { .ret = 1 };
+        struct brd_fsrv *fs;
+        struct t_leak l;
+        siginfo_t si;
+        pthread_t t;
+        int64_t t0;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        brd__fsrv_set_crash_stage(fs, BRD__STOP_BEFORE_EXEC);
+        a.fs = fs;
+        assert_int_equal(pthread_create(&t, NULL, spawn_exec_stuck, &a), 0);
+        /* Until the child exists and has stopped. */
+        T_UNTIL((memset(&si, 0, sizeof(si)),
+                 waitid(P_ALL, 0, &si, WSTOPPED | WNOWAIT | WNOHANG | __WALL) == 0 && si.si_pid));
+        assert_int_equal(si.si_code, CLD_STOPPED);
+        t0 = t_now_ms();
+        brd_fsrv_stop_grace(fs, GRACE_MS);
+        assert_true(t_now_ms() - t0 < 60 * 1000);       /* returned at all */
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(a.ret, -ESHUTDOWN);
+        t_no_children();
+        t_leak_end(&l);
 }
 
 struct stopper_thread {
@@ -521,6 +575,7 @@ int main(void)
                 cmocka_unit_test(test_child_stop_exited_needs_no_signal),
                 cmocka_unit_test(test_fsrv_stop_parallel),
                 cmocka_unit_test(test_fsrv_stop_survives_cancel),
+                cmocka_unit_test(test_fsrv_stop_kills_child_stuck_before_exec),
                 cmocka_unit_test(test_child_free_kills_running),
                 cmocka_unit_test(test_app_thread_exit_keeps_child),
                 cmocka_unit_test(test_child_wait_alarm_storm_times_out),

@@ -222,7 +222,10 @@ void brd_fsrv_stop(struct brd_fsrv *fs);
  *
  * New spawns get -ESHUTDOWN.  Every child not yet reaped gets SIGINT, those
  * alive @grace_ms later SIGTERM, those alive 2 x @grace_ms later SIGKILL, all
- * in parallel (every child is dead within 2 x grace + a few ms); all are
+ * in parallel (every child is dead within 2 x grace + a few ms); an
+ * exec-mode child not yet exec'd, that holds the thread in its clone()
+ * (stopped or traced before its execve), is SIGKILLed after @grace_ms or
+ * 20 ms, whichever is shorter, and its spawn fails with -ESHUTDOWN.  All are
  * reaped and only then does the thread exit (its exit would SIGKILL children
  * through PDEATHSIG).  A child that the SIGKILL cannot reach (-EPERM from an
  * LSM) is waited for BRD_FSRV_UNKILLABLE_MS or @grace_ms more, whichever is

@@ -64,6 +64,12 @@ struct brd_fsrv {
         bool busy;                      /* the thread is serving a request (unlocked) */
         bool stopping;                  /* spawns refused */
         bool quit;                      /* the thread exits */
+        /* The exec-mode child the thread waits for inside clone()
+         * (CLONE_VFORK): its pidfd, written there by the kernel before the
+         * wait begins (CLONE_PIDFD), taken back under lock once clone()
+         * returned; -1 otherwise.  Stop kills a child stuck before its
+         * execve (stopped, traced) through it. */
+        unsigned vfork_pidfd;           /* an int; unsigned for AO_int_load() */
         /* constants after start */
         unsigned flags;                 /* enum brd_fsrv_flags */
         uint64_t fork_gen;
@@ -115,6 +121,9 @@ enum brd__crash_stage {
          * Dekker see each other's store.  Once the caller has returned,
          * that write fails with EPIPE (and raises SIGPIPE). */
         BRD__STALL_REPORT,
+        /* Not a crash (exec mode): the child stops itself (SIGSTOP) at the
+         * end of its prelude, before it counts as spawned. */
+        BRD__STOP_BEFORE_EXEC,
 };
 void brd__fsrv_set_crash_stage(struct brd_fsrv *fs, int stage);
 
