@@ -69,6 +69,32 @@ int t_fd_count(void)
         return count_dir("/proc/self/fd", NULL) - 1;    /* opendir's own fd */
 }
 
+int t_fd_limit_spare(int spare, struct rlimit *ret_old)
+{
+        struct rlimit rl;
+        int fd[17], n, e = 0;
+
+        if (spare < 0 || spare > 16 || getrlimit(RLIMIT_NOFILE, ret_old) < 0)
+                return -EINVAL;
+        /* The @spare lowest free numbers, and the next one: the new limit. */
+        for (n = 0; n <= spare; n++) {
+                fd[n] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (fd[n] < 0) {
+                        e = -errno;
+                        break;
+                }
+        }
+        if (!e) {
+                rl = *ret_old;
+                rl.rlim_cur = (rlim_t)fd[spare];
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                        e = -errno;
+        }
+        while (n-- > 0)
+                close(fd[n]);
+        return e;
+}
+
 int t_fd_set(bool *open, int max)
 {
         DIR *d = opendir("/proc/self/fd");

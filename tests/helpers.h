@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sched.h>
 #include <setjmp.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <cmocka.h>
 
@@ -23,6 +24,11 @@ int t_fd_count(void);
  * how many, or -1 if /proc/self/fd cannot be read or an fd is >= @max.  No
  * cmocka call: usable in a forked child. */
 int t_fd_set(bool *open, int max);
+/* Lower RLIMIT_NOFILE so that exactly @spare (0-16) more fds can be opened,
+ * at the lowest free numbers (open fds above the limit stay usable): 0, or
+ * -errno.  *@ret_old: the limit before, for setrlimit() to put back.  No
+ * cmocka call: usable in a forked child. */
+int t_fd_limit_spare(int spare, struct rlimit *ret_old);
 /* Entries of /dev/shm whose name starts with "brood.".  A test that creates
  * names must run alone ('parallel': false in tests/meson.build). */
 int t_shm_count(void);

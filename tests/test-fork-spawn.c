@@ -1615,27 +1615,19 @@ static void test_spawn_fds_trade_places(void **state)
  */
 static int spawn_two_fds_spare(void)
 {
-        const int lim = 64;
         struct fd_want w = { .n = 0 };
         struct brd_spawn_opts o = { .fn = fn_fds_are, .arg = &w };
         struct brd_fsrv *fs;
         struct brd_child *c;
-        struct rlimit rl;
+        struct rlimit old;
         siginfo_t si;
-        int st, spare;
+        int st, n0;
 
-        (void)close_range(3, ~0U, 0);
         if (brd_fsrv_start(0, &fs) < 0)
                 return 1;
-        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-                return 2;
-        rl.rlim_cur = (rlim_t)lim;
-        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        n0 = t_fd_count();
+        if (t_fd_limit_spare(2, &old))
                 return 3;
-        spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        while (t_fd_count() < lim - 2)
-                if (open("/dev/null", O_RDONLY | O_CLOEXEC) < 0)
-                        return 4;
         if (brd_fsrv_spawn(fs, &o, &c) < 0)
                 return 5;
         if (brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st))
@@ -1643,10 +1635,10 @@ static int spawn_two_fds_spare(void)
         brd_child_free(c);
         if (WEXITSTATUS(st))
                 return 10 + WEXITSTATUS(st);
-        if (t_fd_count() != lim - 2)
+        if (t_fd_count() != n0)
                 return 7;
-        if (spare < 0 || open("/dev/null", O_RDONLY | O_CLOEXEC) < 0)
-                return 8;                       /* one to spare now */
+        if (t_fd_limit_spare(1, &old))
+                return 8;
         if (brd_fsrv_spawn(fs, &o, &c) != -EMFILE)
                 return 9;
         memset(&si, 0, sizeof(si));

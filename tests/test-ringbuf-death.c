@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -833,20 +832,14 @@ static void test_room_then_consumer_death(void **state)
 static int child_consumer_one_fd_left(struct brd_handle *h)
 {
         struct brd_ring *r;
-        struct rlimit low;
+        struct rlimit old;
         char buf[16];
         ssize_t n;
-        int lowest;
 
         if (brd_ring_attach(h, &r))
                 return 10;
         brd_handle_close(h);
-        lowest = dup(0);
-        if (lowest < 0 || getrlimit(RLIMIT_NOFILE, &low))
-                return 11;
-        close(lowest);
-        low.rlim_cur = (rlim_t)lowest + 1;
-        if (setrlimit(RLIMIT_NOFILE, &low))
+        if (t_fd_limit_spare(1, &old))
                 return 12;
         n = brd_ring_recv(r, buf, sizeof(buf), 10000);
         if (n == -ETIMEDOUT)

@@ -640,19 +640,10 @@ static void test_role_race(void **state)
  * Exit code = the number of the first check that failed. */
 static int child_attach_at_fd_limit(struct brd_handle *hp)
 {
-        struct rlimit old, low;
+        struct rlimit old;
         struct brd_ring *r = NULL;
-        int lowest;
 
-        if (getrlimit(RLIMIT_NOFILE, &old))
-                return 10;
-        lowest = dup(0);
-        if (lowest < 0)
-                return 11;
-        close(lowest);
-        low = old;
-        low.rlim_cur = (rlim_t)lowest + 1;      /* one more fd: the memfd's dup */
-        if (setrlimit(RLIMIT_NOFILE, &low))
+        if (t_fd_limit_spare(1, &old))          /* one more fd: the memfd's dup */
                 return 12;
         if (brd_ring_attach(hp, &r) != -EMFILE || r)
                 return 13;

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/single_threaded.h>
 #include <sys/wait.h>
@@ -883,19 +882,10 @@ static int child_claims_at_fd_limit(struct brd_pool *p)
 {
         struct brd_pool_hdr *h = hdr_of(p);
         struct brd_pool_slot *slots = (struct brd_pool_slot *)(void *)((char *)h + h->slots_off);
-        struct rlimit old, none;
+        struct rlimit old;
         int64_t a;
-        int lowest;
 
-        if (getrlimit(RLIMIT_NOFILE, &old))
-                return 10;
-        lowest = dup(0);
-        if (lowest < 0)
-                return 11;
-        close(lowest);
-        none = old;
-        none.rlim_cur = (rlim_t)lowest;         /* no fd to spare: /proc cannot be read */
-        if (setrlimit(RLIMIT_NOFILE, &none))
+        if (t_fd_limit_spare(0, &old))          /* /proc cannot be read */
                 return 12;
         a = brd_pool_alloc(p, 64);
         if (a <= 0 || brd_pool_free(p, (uint64_t)a))
