@@ -479,7 +479,7 @@ BRD_EXPORT int brd_handle_env_encode(const struct brd_handle *h, size_t n, pid_t
         out_str(&q, BRD_HANDLE_ENV_PID "=");
         out_dec(&q, (uint64_t)pid);
         if (o.full || q.full)
-                return -ENOSPC;
+                return -EMSGSIZE;     /* a buffer of the caller's is too small */
         *o.p = '\0';
         *q.p = '\0';
         return 0;

@@ -75,14 +75,17 @@ static void take_default(int sig)
         raise(sig);
 }
 
-/* Private zero pages over @s's range: true once mapped.  A new mapping
+/* Private zero pages over @s's range: true once mapped.  NORESERVE: no
+ * commit charge for the whole range at once (a sparse file may be far larger
+ * than RAM + swap, which the heuristic overcommit refuses in one mapping);
+ * pages are charged as they are written.  A new mapping
  * drops the old one's MADV_DONTFORK: a NOFORK segment's cover is marked
  * again, or every later fork would copy it into the child, which takes
  * the range for unmapped (brd_fork_child()). */
 static bool guard_cover(const struct guard_slot *s, uintptr_t base, size_t size)
 {
         if (mmap((void *)base, size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
                 return false;
         if (AO_load(&s->dontfork))
                 (void)madvise((void *)base, size, MADV_DONTFORK);

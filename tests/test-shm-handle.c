@@ -521,7 +521,9 @@ static void test_env_wrong_pid_and_malformed(void **state)
                                                sizeof(envpid)), 0);
         assert_int_equal(strncmp(env, "BROOD_HANDLES=1,1,1000,0,0,0", 28), 0);
         assert_int_equal(brd_handle_env_encode(&h, 1, 1, env, 10, envpid, sizeof(envpid)),
-                         -ENOSPC);
+                         -EMSGSIZE);
+        assert_int_equal(brd_handle_env_encode(&h, 1, 1, env, sizeof(env), envpid, 8),
+                         -EMSGSIZE);
         setenv("BROOD_HANDLES", "1,1,1000,0,0,0", 1);
         setenv("BROOD_HANDLES_PID", "1", 1);
         assert_int_equal(brd_handle_from_env(got, 2), 0);       /* meant for someone else */

@@ -122,7 +122,7 @@ int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int timeout_ms);
  * @cap: size of @buf
  * @pidbuf: output, "BROOD_HANDLES_PID=<pid>" NUL-terminated
  * @pidcap: size of @pidbuf (32 is enough)
- * Return: 0, -EINVAL on bad input, -ENOSPC if a buffer is too small.
+ * Return: 0, -EINVAL on bad input, -EMSGSIZE if a buffer is too small.
  * Async-signal-safe (no allocation, no locale): the forkserver calls it in
  * the child between fork() and execve().
  * Concurrency: any thread; it writes only @buf and @pidbuf.  Fork: no state.

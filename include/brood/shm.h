@@ -180,9 +180,10 @@ int brd_seg_is_inherited(const struct brd_seg *seg);
  * brd_seg_attach() refuse a named segment this process did not create with
  * -EPERM.  A thread that blocks SIGBUS is not guarded: the kernel kills the
  * process at its fault, whatever the handler.  The zero pages are private
- * memory, charged to this process: where they cannot be had (strict
- * overcommit, vm.overcommit_memory=2, and a segment past the commit
- * limit's room) the fault goes on as if there were no guard.
+ * memory, charged to this process as they are written: where they cannot be
+ * mapped (strict overcommit, vm.overcommit_memory=2, charges the whole
+ * segment at once: one past the commit limit's room) the fault goes on as
+ * if there were no guard, and the segment's range may be left unmapped.
  *
  * brood installs no signal handler unless asked: call this once, at start,
  * if the process maps named segments it did not create.  A handler the
