@@ -102,6 +102,8 @@ static bool guard_cover(const struct guard_slot *s, uintptr_t base, size_t size)
 static bool guard_fault(uintptr_t a)
 {
         size_t i, n = AO_load_acquire(&slots_high);
+        sigset_t all, old;
+        bool done;
 
         for (i = 0; i < n; i++) {
                 struct guard_slot *s = &slots[i];
@@ -115,16 +117,23 @@ static bool guard_fault(uintptr_t a)
                 AO_nop_read();
                 if ((g & 1) || AO_load(&s->gen) != g || !base || a - base >= size)
                         continue;
-                if (AO_compare_and_swap_full(&s->faulted, FAULT_WORD(g, FAULT_NONE),
-                                             FAULT_WORD(g, FAULT_MAPPING))) {
-                        if (!guard_cover(s, base, size)) {
-                                /* The next fault tries again (or dies). */
-                                AO_store_release(&s->faulted, FAULT_WORD(g, FAULT_NONE));
-                                return false;
-                        }
-                        AO_store_release(&s->faulted, FAULT_WORD(g, FAULT_DONE));
-                        return true;
+                /* No signal between the claim and its end: a handler that
+                 * never returned here (a siglongjmp() out of it) would leave
+                 * the slot claimed for good, and slot_drop(), under the fork
+                 * lock, waits for it: every fork() of the process would hang.
+                 * Only here: a chained action still runs with its own mask. */
+                sigfillset(&all);
+                pthread_sigmask(SIG_BLOCK, &all, &old);
+                done = AO_compare_and_swap_full(&s->faulted, FAULT_WORD(g, FAULT_NONE),
+                                                FAULT_WORD(g, FAULT_MAPPING));
+                if (done) {
+                        done = guard_cover(s, base, size);
+                        /* Not covered: the next fault tries again (or dies). */
+                        AO_store_release(&s->faulted, FAULT_WORD(g, done ? FAULT_DONE : FAULT_NONE));
+                        pthread_sigmask(SIG_SETMASK, &old, NULL);
+                        return done;
                 }
+                pthread_sigmask(SIG_SETMASK, &old, NULL);
                 /* Covered or being covered by another thread; or the slot
                  * moved on to another segment meanwhile: not ours. */
                 return AO_load(&s->faulted) >> 2 == g;
