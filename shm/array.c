@@ -53,8 +53,13 @@ static bool array_poisoned(const struct brd_array *a)
 /* A reader gives up on an exact snapshot after this many torn attempts and
  * returns the rows it can prove intact (see brd_array_read). */
 #define READ_EXACT_TRIES 3
-/* ... and gives up (-EAGAIN) after this many copies all overwritten. */
+/* ... and gives up (-EAGAIN) after this many copies all overwritten, or
+ * past READ_EXACT_TRIES once its copies came to this many bytes: a large
+ * array lapped at every copy (a writer as fast as the copy, or a peer
+ * that moves the indices alone) must not hold the call for minutes (1000
+ * copies of 1 GiB). */
 #define READ_LAPPED_TRIES 1000
+#define READ_LAPPED_BYTES (64u << 20)
 
 /* The object for the array at @off whose geometry is @row_size, @capacity
  * and @flags: values the caller computed (create) or checked (open), never
@@ -387,6 +392,7 @@ BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void
                                   size_t max_rows)
 {
         unsigned char *dst = rows;
+        uint64_t copied = 0;
         unsigned tries;
 
         if (!a || (!rows && max_rows))
@@ -416,6 +422,7 @@ BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void
                 n = l - cs;
                 if (n)
                         rows_get(a, cs, dst, n);
+                copied += n * a->row_size;
                 /* Pairs with AO_nop_write in brd_array_push: if the copy read
                  * any overwritten byte, the loads below see first past it. */
                 AO_nop_read();
@@ -442,7 +449,8 @@ BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void
                 }
                 /* f2 >= l: every copied row was overwritten; try again,
                  * but not forever against a writer that laps every copy. */
-                if (tries >= READ_LAPPED_TRIES)
+                if (tries >= READ_LAPPED_TRIES ||
+                    (tries >= READ_EXACT_TRIES && copied >= READ_LAPPED_BYTES))
                         return -EAGAIN;
         }
 }

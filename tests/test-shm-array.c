@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -365,6 +366,80 @@ static void test_array_stale_destroy(void **state)
         assert_int_equal(q[0], 0x5a);
         assert_int_equal(brd_pool_free(p, (uint64_t)blk), 0);   /* still live: ours to free */
         brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+struct lapper {
+        struct brd_array_hdr *h;
+        uint64_t cap;
+        AO_t stop;
+};
+
+/* A peer that moves a ring's indices a lap at a time, writing no row:
+ * every copy a reader makes is overwritten (first past its last) at once.
+ * last before first: first <= last at every instant. */
+static void *lap_indices(void *arg)
+{
+        struct lapper *x = arg;
+        uint64_t l = x->cap;
+
+        while (!AO_load(&x->stop)) {
+                l += x->cap;
+                AO_store_release(&x->h->last, l);
+                AO_store_release(&x->h->first, l - x->cap);
+        }
+        return NULL;
+}
+
+/* 64 MiB with the header: one buddy block. */
+#define LAP_ROWS ((64u * MiB - BRD_ARRAY_HDR_SIZE) / sizeof(struct row))
+
+static struct brd_array *lap_array;
+static struct row *lap_rows;
+
+static bool lapped_read_bounded_try(void)
+{
+        int64_t t0 = t_now_ms(), dt;
+        ssize_t r = brd_array_read(lap_array, NULL, lap_rows, LAP_ROWS);
+
+        dt = t_now_ms() - t0;
+        /* -EAGAIN; or, where the peer missed a whole copy (its CPU taken),
+         * the rows it provably did not touch. */
+        assert_true(r == -EAGAIN || r > 0);
+        if (dt >= 2000)
+                print_message("a lapped read took %lld ms\n", (long long)dt);
+        return dt < 2000;
+}
+
+/*
+ * A 64 MiB ring array whose indices a peer moves a lap at a time: a read
+ * gives up after a few copies (64 MiB of them), not after 1000 (64 GiB of
+ * memcpy, seconds to minutes).  The bound is a wall-clock one (t_tries()).
+ */
+static void test_array_lapped_read_bounded(void **state)
+{
+        struct lapper x = { 0 };
+        struct brd_pool *p;
+        struct t_leak l;
+        pthread_t t;
+
+        (void)state;
+        t_leak_begin(&l);
+        lap_rows = malloc(sizeof(struct row) * LAP_ROWS);
+        assert_non_null(lap_rows);
+        assert_int_equal(brd_pool_create(80 * MiB, 0, &p), 0);
+        assert_int_equal(brd_array_create(p, sizeof(struct row), LAP_ROWS, 0, BRD_ARRAY_RING,
+                                          &lap_array), 0);
+        x.h = hdr_of(lap_array, p);
+        x.cap = LAP_ROWS;
+        assert_int_equal(pthread_create(&t, NULL, lap_indices, &x), 0);
+        T_UNTIL(AO_load(&x.h->last) != 0);
+        t_tries(lapped_read_bounded_try, "array_lapped_read_bounded");
+        AO_store(&x.stop, 1);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(brd_array_destroy(lap_array), 0);
+        brd_pool_close(p);
+        free(lap_rows);
         t_leak_end(&l);
 }
 
@@ -1022,6 +1097,7 @@ int main(void)
                 cmocka_unit_test(test_array_open_validation),
                 cmocka_unit_test(test_array_stale_destroy),
                 cmocka_unit_test(test_array_hostile_indices),
+                cmocka_unit_test(test_array_lapped_read_bounded),
                 cmocka_unit_test(test_array_writer_reader_linear_300k),
                 cmocka_unit_test(test_array_writer_reader_ring_300k),
                 cmocka_unit_test(test_array_many_writers),

@@ -500,7 +500,8 @@ int brd_array_prepend(struct brd_array *a, const void *rows, size_t n);
  * Return: rows copied (0 only while the array is empty, or @max_rows is 0),
  * -EINVAL, -EBADF as brd_array_push(), -EBADMSG on corrupt indices (poisoned, as
  * brd_array_push() says), -EAGAIN if a ring writer overwrote
- * every row of 1000 successive copies (call again).  The copy ends at the last that was
+ * every row of 1000 successive copies, or of 3 or more that came to 64 MiB
+ * in all (call again).  The copy ends at the last that was
  * read.  Normally it is exact (the array held exactly those rows at that
  * instant); if a ring writer keeps overwriting the oldest rows of the copy,
  * after a few retries it returns the newest rows it can prove were not
