@@ -1221,26 +1221,11 @@ BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *
         return r;
 }
 
-static void fsrv_stop(struct brd_fsrv *fs, int grace_ms);
-
 /* How long a stop waits for the exec-mode spawn the thread is inside
  * (clone() returns once its child exec'd or died) before it SIGKILLs that
  * child: one stopped or traced before its execve would hold the stop, and
  * every spawn after it, for as long as it stays so. */
 #define FSRV_STOP_VFORK_MS 20
-
-BRD_EXPORT void brd_fsrv_stop(struct brd_fsrv *fs)
-{
-        brd_fsrv_stop_grace(fs, BRD_FSRV_STOP_GRACE_MS);
-}
-
-BRD_EXPORT void brd_fsrv_stop_grace(struct brd_fsrv *fs, int grace_ms)
-{
-        int cancel = brd__nocancel();
-
-        fsrv_stop(fs, grace_ms);
-        brd__cancel_restore(cancel);
-}
 
 static void fsrv_stop(struct brd_fsrv *fs, int grace_ms)
 {
@@ -1295,3 +1280,17 @@ static void fsrv_stop(struct brd_fsrv *fs, int grace_ms)
         pthread_join(fs->thread, NULL);
         brd__fsrv_unref(fs);
 }
+
+BRD_EXPORT void brd_fsrv_stop(struct brd_fsrv *fs)
+{
+        brd_fsrv_stop_grace(fs, BRD_FSRV_STOP_GRACE_MS);
+}
+
+BRD_EXPORT void brd_fsrv_stop_grace(struct brd_fsrv *fs, int grace_ms)
+{
+        int cancel = brd__nocancel();
+
+        fsrv_stop(fs, grace_ms);
+        brd__cancel_restore(cancel);
+}
+

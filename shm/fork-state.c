@@ -415,8 +415,9 @@ static bool timens_moved(void)
 }
 
 /* Our time namespace's boottime offset in ticks: 0 and *ret_ticks,
- * -EAGAIN when unknown for now, -ENODATA for good.  Read once per time namespace: a running process changes it only
- * with setns() (timens_moved()), and brd_fork_child() forgets it for a child
+ * -EAGAIN when unknown for now, -ENODATA for good.  Read once per time
+ * namespace: a running process changes it only with setns()
+ * (timens_moved()), and brd_fork_child() forgets it for a child
  * of an unshare(CLONE_NEWTIME).  A read that failed for now (out of fds,
  * say) is not remembered: a verdict of unknown would keep this process from
  * telling a reused pid from its dead owner for as long as it lives. */
