@@ -1229,7 +1229,8 @@ BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *
 
 static void fsrv_stop(struct brd_fsrv *fs, int grace_ms)
 {
-        int64_t vfork_end;
+        int64_t window, seen = 0;
+        bool killed = false;
 
         if (!fs)
                 return;
@@ -1249,26 +1250,35 @@ static void fsrv_stop(struct brd_fsrv *fs, int grace_ms)
         fs->stopping = true;
         pthread_cond_signal(&fs->work);
         /* After this no fork can happen: every child there will be is listed. */
-        vfork_end = brd__now_ns() +
-                    (int64_t)(grace_ms < FSRV_STOP_VFORK_MS ? grace_ms : FSRV_STOP_VFORK_MS) * 1000000;
+        window = (int64_t)(grace_ms < FSRV_STOP_VFORK_MS ? grace_ms : FSRV_STOP_VFORK_MS) * 1000000;
         while (fs->busy || fs->head) {
                 /* Read under the lock, which the thread takes to clear it
                  * before the fd can be closed; the kernel wrote it. */
                 int vfd = (int)AO_int_load(&fs->vfork_pidfd);
+                int64_t now = brd__now_ns(), until;
                 struct timespec ts;
 
-                if (vfd < 0 || !vfork_end) {
+                if (!fs->busy || killed) {
+                        /* Queued only: the thread refuses it and says so. */
                         pthread_cond_wait(&fs->done, &fs->lock);
                         continue;
                 }
-                if (brd__now_ns() >= vfork_end) {
-                        /* The spawn then fails with -ESHUTDOWN. */
-                        (void)pidfd_send_signal(vfd, SIGKILL, NULL, 0);
-                        vfork_end = 0;
-                        continue;
+                /* Busy: look again every FSRV_STOP_VFORK_MS, the thread may
+                 * not be inside clone() yet. */
+                until = now + FSRV_STOP_VFORK_MS * INT64_C(1000000);
+                if (vfd >= 0) {
+                        if (!seen)
+                                seen = now;
+                        if (now - seen >= window) {
+                                /* The spawn then fails with -ESHUTDOWN. */
+                                (void)pidfd_send_signal(vfd, SIGKILL, NULL, 0);
+                                killed = true;
+                                continue;
+                        }
+                        until = seen + window;
                 }
-                ts.tv_sec = (time_t)(vfork_end / 1000000000);
-                ts.tv_nsec = (long)(vfork_end % 1000000000);
+                ts.tv_sec = (time_t)(until / 1000000000);
+                ts.tv_nsec = (long)(until % 1000000000);
                 (void)pthread_cond_clockwait(&fs->done, &fs->lock, CLOCK_MONOTONIC, &ts);
         }
         /* Held through the ladder: brd_child_free() waits before unlinking. */
@@ -1293,4 +1303,3 @@ BRD_EXPORT void brd_fsrv_stop_grace(struct brd_fsrv *fs, int grace_ms)
         fsrv_stop(fs, grace_ms);
         brd__cancel_restore(cancel);
 }
-

@@ -221,6 +221,24 @@ static void test_fsrv_stop_kills_child_stuck_before_exec(void **state)
         assert_int_equal(pthread_join(t, NULL), 0);
         assert_int_equal(a.ret, -ESHUTDOWN);
         t_no_children();
+        /* Stop as soon as the spawn holds the forkserver (its reference:
+         * no call may begin after stop), wherever it is then: queued,
+         * served before its clone() (stop looks again every 20 ms: the
+         * pidfd it waits for may come later), or inside it. */
+        for (int i = 0; i < 20; i++) {
+                a = (struct exec_spawner){ .ret = 1 };
+                assert_int_equal(brd_fsrv_start(0, &fs), 0);
+                brd__fsrv_set_crash_stage(fs, BRD__STOP_BEFORE_EXEC);
+                a.fs = fs;
+                assert_int_equal(pthread_create(&t, NULL, spawn_exec_stuck, &a), 0);
+                T_UNTIL(AO_load(&fs->refs) > 1);
+                if (i & 1)
+                        sched_yield();
+                brd_fsrv_stop_grace(fs, GRACE_MS);
+                assert_int_equal(pthread_join(t, NULL), 0);
+                assert_int_equal(a.ret, -ESHUTDOWN);
+                t_no_children();
+        }
         t_leak_end(&l);
 }
 
