@@ -418,7 +418,7 @@ static void plot_pool(FILE *g, const struct json *pool)
  * plot_spawn() keeps them inside their quotes).  Returns the script's
  * stream (*@ret_pid: gnuplot), or NULL with errno.
  */
-static FILE *gnuplot_open(const char *gnuplot, int svg_fd, pid_t *ret_pid)
+static FILE *gnuplot_open(const char *gnuplot, int svg_fd, const sigset_t *mask, pid_t *ret_pid)
 {
         int p[2], e;
         pid_t pid;
@@ -440,6 +440,8 @@ static FILE *gnuplot_open(const char *gnuplot, int svg_fd, pid_t *ret_pid)
                 if ((p[0] == STDIN_FILENO ? fcntl(p[0], F_SETFD, 0) : dup2(p[0], STDIN_FILENO)) < 0 ||
                     dup2(svg_fd, STDOUT_FILENO) < 0)
                         _exit(127);
+                /* The caller's mask: Ctrl-C ends a gnuplot that hangs. */
+                sigprocmask(SIG_SETMASK, mask, NULL);
                 execl(gnuplot, "gnuplot", (char *)NULL);
                 _exit(127);
         }
@@ -516,7 +518,8 @@ static int plot_open(const char *svg, char **ret_tmp, char **ret_dest)
         return fd3;
 }
 
-static int write_plot(const char *gnuplot, const char *svg, const struct json *const *parsed)
+static int write_plot(const char *gnuplot, const char *svg, const struct json *const *parsed,
+                      const sigset_t *mask)
 {
         struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
         unsigned panels = 0, i;
@@ -534,7 +537,7 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
                 return fd;
         /* A gnuplot that quits early is EPIPE on the script, not SIGPIPE. */
         sigaction(SIGPIPE, &ign, &old_pipe);
-        g = gnuplot_open(gnuplot, fd, &pid);
+        g = gnuplot_open(gnuplot, fd, mask, &pid);
         if (!g) {
                 e = errno;
                 close(fd);
@@ -571,9 +574,10 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
 }
 
 /* write_plot() and its report, for a run and for --from alike: exit code. */
-static int plot_to(const char *gnuplot, const char *svg, const struct json *const *groups_json)
+static int plot_to(const char *gnuplot, const char *svg, const struct json *const *groups_json,
+                   const sigset_t *mask)
 {
-        int r = write_plot(gnuplot, svg, groups_json);
+        int r = write_plot(gnuplot, svg, groups_json, mask);
 
         if (r < 0) {
                 tool_err("bench", svg, -r);
@@ -584,7 +588,7 @@ static int plot_to(const char *gnuplot, const char *svg, const struct json *cons
 }
 
 /* --from: the plot of a run that --json saved.  Exit code. */
-static int plot_saved(const char *gnuplot, const char *from, const char *svg)
+static int plot_saved(const char *gnuplot, const char *from, const char *svg, const sigset_t *mask)
 {
         const struct json *draw[NGROUPS] = { 0 }, *g;
         char *text = slurp(from);
@@ -605,7 +609,7 @@ static int plot_saved(const char *gnuplot, const char *from, const char *svg)
                 free(text);
                 return BRD_EXIT_FAIL;
         }
-        rc = plot_to(gnuplot, svg, draw);
+        rc = plot_to(gnuplot, svg, draw, mask);
         json_free(doc);
         free(text);
         return rc;
@@ -708,14 +712,15 @@ int cmd_bench(int argc, char **argv)
         }
         /* Until the end: a signal while the JSON or the picture is being
          * written waits for it (a picture is renamed into place whole, or
-         * its temporary file removed), then stops brood. */
+         * its temporary file removed: gnuplot runs with the caller's mask,
+         * so a Ctrl-C ends it too), then stops brood. */
         r = stopper_start(&stop);
         if (r < 0) {
                 tool_err("bench", "signals", -r);
                 return BRD_EXIT_FAIL;
         }
         if (from) {
-                rc = plot_saved(gnuplot, from, plot);
+                rc = plot_saved(gnuplot, from, plot, &stop.old);
                 goto out;
         }
         /* The program's own help: it runs nothing and writes no JSON. */
@@ -773,7 +778,7 @@ int cmd_bench(int argc, char **argv)
 
                 for (i = 0; i < NGROUPS; i++)
                         draw[i] = parsed[i];
-                if (plot_to(gnuplot, plot, draw) != BRD_EXIT_OK)
+                if (plot_to(gnuplot, plot, draw, &stop.old) != BRD_EXIT_OK)
                         rc = BRD_EXIT_FAIL;
         }
         for (i = 0; i < NGROUPS; i++) {
