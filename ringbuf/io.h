@@ -34,6 +34,9 @@ int brd__ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t dea
  * @deadline; 0: go on.
  */
 #define RING_READ_EMPTY_MAX 256u
+/* ... but goes on while frames are ready (bytes may follow the empty
+ * messages), up to this many empty messages in one call. */
+#define RING_READ_EMPTY_CAP (64u * RING_READ_EMPTY_MAX)
 int brd__ring_stop_due(struct brd_ring *r, int timeout_ms, int64_t deadline);
 
 /*

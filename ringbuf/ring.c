@@ -1243,12 +1243,14 @@ static ssize_t stream_read_held(struct brd_ring *r, void *buf, size_t cap, int t
                 /* Every other frame brings a byte closer to cap; empty
                  * messages bring none, and a producer may send them
                  * without end: now and then, return what we have, or
-                 * stop as a wait would stop, unless bytes are next (a
-                 * call that can progress neither waits nor stops). */
+                 * stop as a wait would stop, unless more frames are ready
+                 * (bytes may follow: a call that can progress neither
+                 * waits nor stops), up to RING_READ_EMPTY_CAP. */
                 if (BRD_UNLIKELY(!len && ++empty % RING_READ_EMPTY_MAX == 0)) {
                         if (done)
                                 break;
-                        if (cons_frame(r, false, 0, deadline, &len, &size) == 0 && len)
+                        if (empty < RING_READ_EMPTY_CAP &&
+                            cons_frame(r, false, 0, deadline, &len, &size) == 0)
                                 continue;
                         e = brd__ring_stop_due(r, timeout_ms, deadline);
                         if (e)

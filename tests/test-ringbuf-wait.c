@@ -470,10 +470,11 @@ static void test_read_fed_empty_messages(void **state)
 
 /*
  * A read that takes as many empty messages as make it look whether it must
- * stop, with bytes right behind them: it returns the bytes, whether its
- * timeout is 0 or an interrupt is pending, and leaves the interrupt for the
- * next call that would wait.  It answered -EAGAIN (timeout 0), or
- * -ECANCELED and used the interrupt up, with the bytes there.
+ * stop (256), or more, with bytes behind them: it returns the bytes,
+ * whether its timeout is 0 or an interrupt is pending, and leaves the
+ * interrupt for the next call that would wait.  It answered -EAGAIN
+ * (timeout 0), or -ECANCELED and used the interrupt up, with the bytes
+ * there.
  */
 static void test_read_bytes_behind_empty_messages(void **state)
 {
@@ -484,17 +485,19 @@ static void test_read_bytes_behind_empty_messages(void **state)
 
         (void)state;
         t_leak_begin(&l);
-        t_ring_pair(8192, 0, &p, &c);
-        for (round = 0; round < 2; round++) {
-                for (i = 0; i < (int)RING_READ_EMPTY_MAX; i++)
+        t_ring_pair(16384, 0, &p, &c);
+        for (round = 0; round < 6; round++) {
+                static const int empties[3] = { RING_READ_EMPTY_MAX, RING_READ_EMPTY_MAX + 1, 1500 };
+
+                for (i = 0; i < empties[round / 2]; i++)
                         assert_int_equal(brd_ring_send(p, "", 0, 0), 0);
                 assert_int_equal(brd_ring_send(p, "xyz", 3, 0), 0);
-                if (round)
+                if (round & 1)
                         assert_int_equal(brd_ring_interrupt(c), 0);
-                assert_int_equal(brd_ring_read(c, buf, sizeof(buf), round ? -1 : 0), 3);
+                assert_int_equal(brd_ring_read(c, buf, sizeof(buf), round & 1 ? -1 : 0), 3);
                 assert_memory_equal(buf, "xyz", 3);
-                assert_int_equal(brd_ring_read(c, buf, sizeof(buf), round ? -1 : 0),
-                                 round ? -ECANCELED : -EAGAIN);
+                assert_int_equal(brd_ring_read(c, buf, sizeof(buf), round & 1 ? -1 : 0),
+                                 round & 1 ? -ECANCELED : -EAGAIN);
         }
         brd_ring_close(p);
         brd_ring_close(c);
@@ -1728,9 +1731,9 @@ static void test_wait_at_fd_limit(void **state)
 {
         struct brd_handle hp, hc;
         struct brd_ring *r;
-        struct rlimit old, low;
+        struct rlimit old;
         struct t_leak l;
-        int ready[2], go[2], free_fd;
+        int ready[2], go[2];
         char buf[16], c;
         pid_t pid;
 
@@ -1747,14 +1750,7 @@ static void test_wait_at_fd_limit(void **state)
         close(ready[1]);
         close(go[0]);
         assert_int_equal(read(ready[0], &c, 1), 1);     /* the producer is attached */
-        /* No fd left: every number below the lowest free one is taken. */
-        free_fd = dup(0);
-        assert_true(free_fd >= 0);
-        close(free_fd);
-        assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
-        low = old;
-        low.rlim_cur = (rlim_t)free_fd;
-        assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+        assert_int_equal(t_fd_limit_spare(0, &old), 0);       /* no fd left */
         assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 10), -EMFILE);
         assert_int_equal(brd_ring_recv(r, buf, sizeof(buf), 0), -EMFILE);
         assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
