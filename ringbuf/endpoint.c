@@ -238,7 +238,7 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         AO_t claimed = 0;               /* the claim word we wrote (role_claim()) */
         struct brd_ring_hdr *hdr;
         struct brd_ring *r;
-        uint64_t cap, mask, off, t, hd, page, st;
+        uint64_t cap, mask, off, t, hd, page, st, start;
         uint32_t magic, version, hsize, flags;
         int e;
 
@@ -252,6 +252,13 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 return -EINVAL;
         if (!is_eventfd(h->fds[RING_FD_DATA]) || !is_eventfd(h->fds[RING_FD_SPACE]))
                 return -EINVAL;
+        /* Our start time (cached per process), before anything is made or
+         * claimed: stamped 0 for a read that failed for now (out of fds or
+         * memory), it would let the peer take a process that reuses our
+         * pid after our death for us. */
+        e = brd__proc_start_time_of(brd__getpid(), &start);
+        if (e < 0)
+                return e;
 
         r = calloc(1, sizeof(*r));
         if (!r)
@@ -392,7 +399,7 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         r->asym = r->mb_registered;
         r->fork_gen = brd__fork_gen();
         AO_store(&r->own->asym, r->asym);
-        AO_store(&r->own->start_time, brd__proc_start_time(brd__getpid()));
+        AO_store(&r->own->start_time, start);
         /* Release: a peer that reads this pid reads its start time
          * (peer_watch()), not the one of a process that held the role. */
         AO_store_release(&r->own->pid, (AO_t)brd__getpid());

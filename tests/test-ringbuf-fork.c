@@ -655,6 +655,77 @@ static int child_attach_at_fd_limit(struct brd_handle *hp)
         return 0;
 }
 
+/* The child of test_attach_stamps_start_time_at_fd_limit(): attaches the
+ * producer with 0, 1, 2... fds to spare until it can; exit 0 when the
+ * attach that worked stamped this process's start time, and the consumer's
+ * with none to spare (its start time known now) says -EMFILE; else the
+ * failed check. */
+static int child_attach_first_fit(struct brd_handle *hp, struct brd_handle *hc)
+{
+        const struct brd_ring_hdr *hdr;
+        struct brd_ring *r = NULL;
+        struct rlimit old;
+        int spare, e = -EMFILE;
+        uint64_t stamp;
+
+        hdr = mmap(NULL, hp->size, PROT_READ, MAP_SHARED, hp->fds[0], 0);
+        if (hdr == MAP_FAILED)
+                return 10;
+        for (spare = 0; spare < 16 && e < 0; spare++) {
+                if (t_fd_limit_spare(spare, &old))
+                        return 11;
+                e = brd_ring_attach(hp, &r);
+                if (setrlimit(RLIMIT_NOFILE, &old))
+                        return 12;
+                if (e < 0 && e != -EMFILE && e != -EAGAIN)
+                        return 13;
+        }
+        if (e < 0)
+                return 14;
+        stamp = AO_load(&hdr->prod.start_time);
+        if (!stamp)
+                return 1;                       /* stamped "unknown" */
+        if (stamp != brd__proc_start_time(getpid()))
+                return 2;
+        brd_ring_close(r);
+        /* Its first dup, from fd 3 up, with a limit of 3 or less: EINVAL
+         * from fcntl(), which attach passed on as a malformed handle. */
+        if (t_fd_limit_spare(0, &old))
+                return 15;
+        e = brd_ring_attach(hc, &r);
+        if (setrlimit(RLIMIT_NOFILE, &old))
+                return 16;
+        if (e != -EMFILE)
+                return e == -EINVAL ? 3 : 17;
+        return 0;
+}
+
+/*
+ * An attach whose fds fit, at an fd limit that leaves none for the /proc
+ * read of this process's start time, stamped 0 ("unknown") in its side:
+ * the peer then took a process that reused its pid, once it died, for it.
+ * The start time is read first now (or the attach fails, -EAGAIN), so the
+ * first attach that fits stamps it.
+ */
+static void test_attach_stamps_start_time_at_fd_limit(void **state)
+{
+        struct brd_handle hp, hc;
+        struct t_leak l;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(child_attach_first_fit(&hp, &hc));
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_handle_close(&hp);
+        brd_handle_close(&hc);
+        t_leak_end(&l);
+}
+
 static void test_role_released_by_failed_attach(void **state)
 {
         struct brd_handle hp, hc;
@@ -688,6 +759,7 @@ int main(void)
                 cmocka_unit_test(test_role_left_waiting),
                 cmocka_unit_test(test_role_race),
                 cmocka_unit_test(test_role_released_by_failed_attach),
+                cmocka_unit_test(test_attach_stamps_start_time_at_fd_limit),
         };
 
         return cmocka_run_group_tests_name("ringbuf-fork", tests, NULL, NULL);

@@ -472,7 +472,8 @@ static inline int brd__poll_timeout(int64_t deadline)
 }
 
 /* --------------------------------------------------------------- fds */
-/* fcntl(fd, F_DUPFD_CLOEXEC, 3): -errno on failure. */
+/* fcntl(fd, F_DUPFD_CLOEXEC, 3): -errno on failure (-EMFILE, not -EINVAL,
+ * where the fd limit leaves no number from 3 up). */
 int brd__dup_cloexec(int fd);
 /* What /proc/self/fd/@fd links to, NUL-terminated in @buf (cut to @cap - 1
  * bytes): its length, or -errno (-ENOENT: no /proc, or no such fd). */
