@@ -279,7 +279,7 @@ static void env_roundtrip(struct fuzz_in *r)
                 fdn += in[i].nfds;
         }
         rc = brd_handle_env_encode(in, n, getpid(), buf, cap, pidbuf, sizeof(pidbuf));
-        if (rc == -ENOSPC)
+        if (rc == -EMSGSIZE)
                 goto out;
         if (rc)
                 FUZZ_FAIL("encode = %d", rc);
