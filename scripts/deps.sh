@@ -19,11 +19,22 @@ if [ -n "$brd_missing" ]; then
         if [ -n "$SUDO" ] && ! command -v sudo >/dev/null 2>&1; then
                 echo "brood: run as root, or install sudo; missing:$brd_missing" >&2
                 brd_deps_ok=false
-        # A fresh machine's apt-daily may hold dpkg's lock: wait for it.
-        elif ! $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null ||
-           ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
-                install -y -qq $brd_missing >/dev/null; then
-                echo "brood: could not install:$brd_missing" >&2
-                brd_deps_ok=false
+        else
+                # An install cut short before (Ctrl-C, a CI timeout) must be
+                # finished first, or every apt-get says so and stops.
+                $SUDO env DEBIAN_FRONTEND=noninteractive dpkg --configure -a >/dev/null 2>&1 || true
+                # A fresh machine's apt-daily or cloud-init may hold the lists'
+                # lock (the lock timeout covers dpkg's only), and one mirror
+                # may fail for a moment: a few tries, and no try is fatal
+                # (lists already there may do).
+                for brd_try in 1 2 3 4 5 6; do
+                        $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null 2>&1 && break
+                        sleep 10
+                done
+                if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=1200 \
+                        -o Dpkg::Options::=--force-confold install -y -qq $brd_missing >/dev/null; then
+                        echo "brood: could not install:$brd_missing" >&2
+                        brd_deps_ok=false
+                fi
         fi
 fi

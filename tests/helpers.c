@@ -578,7 +578,8 @@ int t_run_brood(const char *args, bool with_stderr, char *out, size_t cap)
         int st;
 
         assert_non_null(exe);
-        snprintf(cmd, sizeof(cmd), "%s %s%s", exe, args, with_stderr ? " 2>&1" : "");
+        /* Quoted: a build directory's path may hold spaces. */
+        snprintf(cmd, sizeof(cmd), "'%s' %s%s", exe, args, with_stderr ? " 2>&1" : "");
         p = popen(cmd, "re");
         assert_non_null(p);
         n = fread(out, 1, cap - 1, p);

@@ -42,7 +42,7 @@ static int brood_exit(const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(args, sizeof(args), fmt, ap);
         va_end(ap);
-        snprintf(cmd, sizeof(cmd), "%s %s >/dev/null", exe, args);
+        snprintf(cmd, sizeof(cmd), "'%s' %s >/dev/null", exe, args);       /* a path may hold spaces */
         st = system(cmd);
         return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
