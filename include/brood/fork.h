@@ -198,7 +198,10 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  * -EACCES); -ECHILD when the child died before fn/execve, or its report
  * could not be read (then it is killed).  On every failure the child, if
  * one was created, has been reaped: no zombie, no fd left (but for one an
- * LSM keeps SIGKILL from, see brd_child_free()).
+ * LSM keeps SIGKILL from, see brd_child_free()).  A fork-mode child whose
+ * pidfd cannot be had right after its fork (-ENOMEM, -ENFILE; -EMFILE only
+ * where another thread took the fd the report pipe left) is killed too,
+ * and may have begun fn by then.
  * Concurrency: any number of threads at once; requests are served in order by
  * the one thread.  Not a cancellation point: a pthread_cancel() of the
  * caller takes effect at its next one.  Fork: the child's handles are
