@@ -681,7 +681,10 @@ static void slots_reap(struct brd_pool *p)
                 AO_t o = AO_load(&s->owner), sns;
                 uint64_t start;
 
-                if (!o || s == p->slot)
+                /* Our own slot, not the one a forked child's handle still
+                 * names (its parent's, forgotten only at a cached call):
+                 * the child reaps that one too once the parent is dead. */
+                if (!o || (s == p->slot && p->cache_gen == brd__fork_gen()))
                         continue;
                 sns = AO_load(&s->pid_ns);
                 if (sns && sns != ns)

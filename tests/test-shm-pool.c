@@ -4,12 +4,14 @@
 #include "helpers.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/single_threaded.h>
 #include <sys/wait.h>
@@ -922,6 +924,101 @@ static void test_pool_slot_waits_for_start_time(void **state)
         if (pid == 0)
                 _exit(child_claims_at_fd_limit(p));
         assert_int_equal(t_wait_child(pid), 0);
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
+static void *idle_thread(void *arg)
+{
+        (void)arg;
+        for (;;)
+                pause();
+        return NULL;
+}
+
+/* The grandchild of test_pool_child_reaps_dead_parents_slot(): threaded
+ * (its calls bypass the cache), its handle still naming the slot of its
+ * parent @parent.  Once that parent is dead, an alloc that finds the pool
+ * full reaps that slot.  Exit 0 when it did; 1 when it stayed the dead
+ * parent's; else the failed check. */
+static int grandchild_reaps_slot(struct brd_pool *p, pid_t parent, int ready_fd)
+{
+        struct brd_pool_hdr *h = hdr_of(p);
+        struct brd_pool_slot *slots = (struct brd_pool_slot *)(void *)((char *)h + h->slots_off);
+        int64_t end = t_now_ms() + 10000;
+        pthread_t t;
+        uint32_t i;
+
+        if (pthread_create(&t, NULL, idle_thread, NULL))
+                return 10;
+        if (write(ready_fd, "r", 1) != 1)
+                return 11;
+        while (getppid() == parent)             /* until the parent is dead */
+                if (t_now_ms() > end || poll(NULL, 0, 1) < 0)
+                        return 12;
+        if (brd_pool_alloc(p, 64) != -ENOSPC)
+                return 13;
+        for (i = 0; i < h->nslots; i++)
+                if ((AO_load(&slots[i].owner) & BRD_POOL_OWNER_PID) == (AO_t)parent)
+                        return 1;
+        return 0;
+}
+
+/* Caches (a slot is its own), fills the pool (the cache given back, the
+ * slot kept), forks the grandchild, and dies once it runs. */
+static int child_caches_forks_dies(struct brd_pool *p)
+{
+        int64_t a = brd_pool_alloc(p, 64);
+        int ready[2];
+        pid_t g;
+        char c;
+
+        if (a <= 0 || brd_pool_free(p, (uint64_t)a))
+                return 20;
+        while (brd_pool_alloc(p, 64) > 0)
+                ;
+        if (pipe(ready))
+                return 21;
+        g = fork();
+        if (g < 0)
+                return 22;
+        if (g == 0)
+                _exit(grandchild_reaps_slot(p, getppid(), ready[1]));
+        if (read(ready[0], &c, 1) != 1)
+                return 23;
+        raise(SIGKILL);
+        return 24;
+}
+
+/*
+ * A forked child's handle names its parent's cache slot until a cached call
+ * forgets it; a threaded child makes none.  The parent dead, that child's
+ * reap skipped the slot as if it were its own: taken for as long as the
+ * child lived.  It reaps it now.
+ */
+static void test_pool_child_reaps_dead_parents_slot(void **state)
+{
+        struct brd_pool *p;
+        struct t_leak l;
+        pid_t pid, g;
+        int st;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);   /* the grandchild comes to us */
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(child_caches_forks_dies(p));
+        assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
+        do
+                g = waitpid(-1, &st, 0);
+        while (g < 0 && errno == EINTR);
+        assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+        assert_true(g > 0);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
         brd_pool_close(p);
         t_leak_end(&l);
 }
@@ -2586,6 +2683,7 @@ int main(void)
                 cmocka_unit_test(test_pool_poison_latched),
                 cmocka_unit_test(test_pool_hostile_slots),
                 cmocka_unit_test(test_pool_slot_waits_for_start_time),
+                cmocka_unit_test(test_pool_child_reaps_dead_parents_slot),
                 cmocka_unit_test(test_pool_slot_claimer_killed),
                 cmocka_unit_test(test_pool_live_caches_bounded),
                 cmocka_unit_test(test_pool_hostile_block_starts),
