@@ -638,7 +638,7 @@ static void test_role_race(void **state)
  * attach open its memory's fd but not the doorbells' (-EMFILE after the
  * claim): once the limit is back up, the same process attaches that role.
  * Exit code = the number of the first check that failed. */
-static int child_attach_at_fd_limit(struct brd_handle *hp)
+static int child_attach_at_fd_limit(struct brd_handle *hp, struct brd_handle *hc)
 {
         struct rlimit old;
         struct brd_ring *r = NULL;
@@ -652,7 +652,23 @@ static int child_attach_at_fd_limit(struct brd_handle *hp)
         if (brd_ring_attach(hp, &r))
                 return 15;
         brd_ring_close(r);
+        (void)hc;
         return 0;
+}
+
+/* A new ring's two handles into *@hp and *@hc, and @child run on them in a
+ * forked child, which must exit 0. */
+static void ring_child_passes(int (*child)(struct brd_handle *, struct brd_handle *),
+                              struct brd_handle *hp, struct brd_handle *hc)
+{
+        pid_t pid;
+
+        assert_int_equal(brd_ring_create(4096, 0, hp, hc), 0);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(child(hp, hc));
+        assert_int_equal(t_wait_child(pid), 0);
 }
 
 /* The child of test_attach_stamps_start_time_at_fd_limit(): attaches the
@@ -711,16 +727,10 @@ static void test_attach_stamps_start_time_at_fd_limit(void **state)
 {
         struct brd_handle hp, hc;
         struct t_leak l;
-        pid_t pid;
 
         (void)state;
         t_leak_begin(&l);
-        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
-        pid = t_fork();
-        assert_true(pid >= 0);
-        if (pid == 0)
-                _exit(child_attach_first_fit(&hp, &hc));
-        assert_int_equal(t_wait_child(pid), 0);
+        ring_child_passes(child_attach_first_fit, &hp, &hc);
         brd_handle_close(&hp);
         brd_handle_close(&hc);
         t_leak_end(&l);
@@ -730,16 +740,10 @@ static void test_role_released_by_failed_attach(void **state)
 {
         struct brd_handle hp, hc;
         struct t_leak l;
-        pid_t pid;
 
         (void)state;
         t_leak_begin(&l);
-        assert_int_equal(brd_ring_create(4096, 0, &hp, &hc), 0);
-        pid = t_fork();
-        assert_true(pid >= 0);
-        if (pid == 0)
-                _exit(child_attach_at_fd_limit(&hp));
-        assert_int_equal(t_wait_child(pid), 0);
+        ring_child_passes(child_attach_at_fd_limit, &hp, &hc);
         consumer_gets_then_eof(&hp, &hc, "");
         t_leak_end(&l);
 }
