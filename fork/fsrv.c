@@ -1269,13 +1269,17 @@ static void fsrv_stop(struct brd_fsrv *fs, int grace_ms)
                 if (vfd >= 0) {
                         if (!seen)
                                 seen = now;
+                        /* The spawn then fails with -ESHUTDOWN.  EBADF: the
+                         * kernel writes the number before it installs the
+                         * fd; looked at again 20 ms later. */
                         if (now - seen >= window) {
-                                /* The spawn then fails with -ESHUTDOWN. */
-                                (void)pidfd_send_signal(vfd, SIGKILL, NULL, 0);
-                                killed = true;
-                                continue;
+                                if (pidfd_send_signal(vfd, SIGKILL, NULL, 0) == 0 || errno == ESRCH) {
+                                        killed = true;
+                                        continue;
+                                }
+                        } else {
+                                until = seen + window;
                         }
-                        until = seen + window;
                 }
                 ts.tv_sec = (time_t)(until / 1000000000);
                 ts.tv_nsec = (long)(until % 1000000000);
