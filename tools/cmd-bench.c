@@ -518,8 +518,10 @@ static int plot_open(const char *svg, char **ret_tmp, char **ret_dest)
         return fd3;
 }
 
+/* The picture: 0, -errno, or -EINTR with *@ret_sig the stopping signal
+ * that came meanwhile (gnuplot killed, nothing left of the picture). */
 static int write_plot(const char *gnuplot, const char *svg, const struct json *const *parsed,
-                      const sigset_t *mask)
+                      struct stopper *stop, int *ret_sig)
 {
         struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
         unsigned panels = 0, i;
@@ -537,7 +539,7 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
                 return fd;
         /* A gnuplot that quits early is EPIPE on the script, not SIGPIPE. */
         sigaction(SIGPIPE, &ign, &old_pipe);
-        g = gnuplot_open(gnuplot, fd, mask, &pid);
+        g = gnuplot_open(gnuplot, fd, &stop->old, &pid);
         if (!g) {
                 e = errno;
                 close(fd);
@@ -561,8 +563,12 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
         if (fclose(g) == EOF)
                 e = errno ? errno : EIO;
         sigaction(SIGPIPE, &old_pipe, NULL);
-        st = child_reap(pid);
-        if (!e && !(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0))
+        /* A signal for brood alone (kill PID, a CI timeout) ends a gnuplot
+         * that hangs too. */
+        st = wait_bench(pid, stop, ret_sig);
+        if (*ret_sig)
+                e = EINTR;
+        else if (!e && !(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0))
                 e = EIO;
         if (tmp && !e && rename(tmp, dest) < 0)
                 e = errno;
@@ -573,12 +579,15 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
         return -e;
 }
 
-/* write_plot() and its report, for a run and for --from alike: exit code. */
+/* write_plot() and its report, for a run and for --from alike: exit code
+ * (128 + a stopping signal that came meanwhile). */
 static int plot_to(const char *gnuplot, const char *svg, const struct json *const *groups_json,
-                   const sigset_t *mask)
+                   struct stopper *stop)
 {
-        int r = write_plot(gnuplot, svg, groups_json, mask);
+        int sig = 0, r = write_plot(gnuplot, svg, groups_json, stop, &sig);
 
+        if (sig)
+                return stopped(sig);
         if (r < 0) {
                 tool_err("bench", svg, -r);
                 return BRD_EXIT_FAIL;
@@ -588,7 +597,7 @@ static int plot_to(const char *gnuplot, const char *svg, const struct json *cons
 }
 
 /* --from: the plot of a run that --json saved.  Exit code. */
-static int plot_saved(const char *gnuplot, const char *from, const char *svg, const sigset_t *mask)
+static int plot_saved(const char *gnuplot, const char *from, const char *svg, struct stopper *stop)
 {
         const struct json *draw[NGROUPS] = { 0 }, *g;
         char *text = slurp(from);
@@ -609,7 +618,7 @@ static int plot_saved(const char *gnuplot, const char *from, const char *svg, co
                 free(text);
                 return BRD_EXIT_FAIL;
         }
-        rc = plot_to(gnuplot, svg, draw, mask);
+        rc = plot_to(gnuplot, svg, draw, stop);
         json_free(doc);
         free(text);
         return rc;
@@ -710,17 +719,16 @@ int cmd_bench(int argc, char **argv)
                                 "(apt-get install gnuplot-nox)\n");
                 return BRD_EXIT_FAIL;
         }
-        /* Until the end: a signal while the JSON or the picture is being
-         * written waits for it (a picture is renamed into place whole, or
-         * its temporary file removed: gnuplot runs with the caller's mask,
-         * so a Ctrl-C ends it too), then stops brood. */
+        /* Until the end: a signal while the JSON is being written waits
+         * for it to be whole; one while gnuplot draws kills gnuplot and
+         * removes its temporary file (no picture); then brood stops. */
         r = stopper_start(&stop);
         if (r < 0) {
                 tool_err("bench", "signals", -r);
                 return BRD_EXIT_FAIL;
         }
         if (from) {
-                rc = plot_saved(gnuplot, from, plot, &stop.old);
+                rc = plot_saved(gnuplot, from, plot, &stop);
                 goto out;
         }
         /* The program's own help: it runs nothing and writes no JSON. */
@@ -778,8 +786,9 @@ int cmd_bench(int argc, char **argv)
 
                 for (i = 0; i < NGROUPS; i++)
                         draw[i] = parsed[i];
-                if (plot_to(gnuplot, plot, draw, &stop.old) != BRD_EXIT_OK)
-                        rc = BRD_EXIT_FAIL;
+                r = plot_to(gnuplot, plot, draw, &stop);
+                if (r != BRD_EXIT_OK)
+                        rc = r > 128 ? r : BRD_EXIT_FAIL;
         }
         for (i = 0; i < NGROUPS; i++) {
                 json_free(parsed[i]);
