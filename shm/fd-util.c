@@ -10,13 +10,13 @@
 
 int brd__dup_cloexec(int fd)
 {
-        int r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        int r = fcntl(fd, F_DUPFD_CLOEXEC, 3), e = errno;
 
         /* EINVAL for a valid @fd: the fd limit is 3 or less, so no number
          * from 3 up can be had: out of fds, as EMFILE says. */
-        if (r < 0 && errno == EINVAL && fcntl(fd, F_GETFD) >= 0)
+        if (r < 0 && e == EINVAL && fcntl(fd, F_GETFD) >= 0)
                 return -EMFILE;
-        return r < 0 ? -errno : r;
+        return r < 0 ? -e : r;
 }
 
 ssize_t brd__fd_link(int fd, char *buf, size_t cap)

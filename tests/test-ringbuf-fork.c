@@ -680,7 +680,7 @@ static int child_attach_first_fit(struct brd_handle *hp, struct brd_handle *hc)
 {
         const struct brd_ring_hdr *hdr;
         struct brd_ring *r = NULL;
-        struct rlimit old;
+        struct rlimit old, low;
         int spare, e = -EMFILE;
         uint64_t stamp;
 
@@ -706,7 +706,11 @@ static int child_attach_first_fit(struct brd_handle *hp, struct brd_handle *hc)
         brd_ring_close(r);
         /* Its first dup, from fd 3 up, with a limit of 3 or less: EINVAL
          * from fcntl(), which attach passed on as a malformed handle. */
-        if (t_fd_limit_spare(0, &old))
+        if (getrlimit(RLIMIT_NOFILE, &old))
+                return 15;
+        low = old;
+        low.rlim_cur = 3;
+        if (setrlimit(RLIMIT_NOFILE, &low))
                 return 15;
         e = brd_ring_attach(hc, &r);
         if (setrlimit(RLIMIT_NOFILE, &old))
