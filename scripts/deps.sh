@@ -28,9 +28,13 @@ if [ -n "$brd_missing" ]; then
                 # may fail for a moment: a few tries, and no try is fatal
                 # (lists already there may do).
                 for brd_try in 1 2 3 4 5 6; do
-                        $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null 2>&1 && break
-                        sleep 10
+                        if brd_err=$($SUDO apt-get -o DPkg::Lock::Timeout=120 update -qq 2>&1 >/dev/null); then
+                                brd_err=
+                                break
+                        fi
+                        [ "$brd_try" = 6 ] || sleep 10
                 done
+                [ -z "$brd_err" ] || echo "brood: apt-get update: $brd_err (trying the install anyway)" >&2
                 if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=1200 \
                         -o Dpkg::Options::=--force-confold install -y -qq $brd_missing >/dev/null; then
                         echo "brood: could not install:$brd_missing" >&2

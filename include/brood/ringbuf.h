@@ -387,7 +387,9 @@ ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len, int time
  * answers instead: 0 for -EPIPE, else -ECONNRESET or -EBADMSG).
  * Message boundaries are ignored and empty messages skipped (taken, but
  * nothing to return: a ring fed only empty messages ends the call at its
- * timeout or interrupt as an empty ring would); a message read in part
+ * timeout or interrupt as an empty ring would, seen after at most 16384
+ * of them while more are ready; bytes behind more than that many may be
+ * left to the next call); a message read in part
  * continues at the next read/recv/peek.
  * Concurrency: one consumer thread.  Fork: -EBADF in a child that inherited it.
  */
