@@ -132,7 +132,7 @@ static void peer_check_start(struct brd_ring *r)
 {
         uint64_t now;
 
-        r->peer_unsure = brd__proc_start_time_of(r->peer_pid, &now) == -EAGAIN && r->peer_start;
+        r->peer_unsure = brd__proc_start_time_of(r->peer_pid, &now) < 0 && r->peer_start;
         r->peer_dead = r->peer_start && now && now != r->peer_start;
 }
 

@@ -527,6 +527,13 @@ bool brd__pid_gone(uint64_t pid, uint64_t start, uint64_t mask)
         return start && now && now != start;
 }
 
+/* proc_err()'s -EAGAIN, told apart again where errno, which the failed
+ * call left as it was, says what ran out. */
+static int proc_passing(void)
+{
+        return errno == EMFILE || errno == ENFILE || errno == ENOMEM ? -errno : -EAGAIN;
+}
+
 int brd__proc_start_time_of(pid_t pid, uint64_t *ret_start)
 {
         uint64_t st = 0;
@@ -546,12 +553,12 @@ int brd__proc_start_time_of(pid_t pid, uint64_t *ret_start)
         /* Both verdicts are cached: an unknown start time costs no /proc
          * read (the owner lock asks at every lock). */
         if (!brd__proc_ours())
-                return AO_load(&brd_proc_view) == PROC_UNREAD ? -EAGAIN : 0;
+                return AO_load(&brd_proc_view) == PROC_UNREAD ? proc_passing() : 0;
         e = timens_offset(&off);
         if (e == 0)
                 e = proc_stat(pid, &st, &exited);
         if (e < 0)
-                return e == -EAGAIN ? e : 0;
+                return e == -EAGAIN ? proc_passing() : 0;
         st = start_normalise(st, off);
         /* Not cached when 0: a passing failure is worth retrying. */
         if (st && pid == brd__getpid())

@@ -720,7 +720,7 @@ static void slot_claim(struct brd_pool *p)
         uint32_t i;
         int pass;
 
-        if (brd__proc_start_time_of((pid_t)pid, &start) == -EAGAIN)
+        if (brd__proc_start_time_of((pid_t)pid, &start) < 0)
                 return;
         p->slot_tried = true;
         for (pass = 0; pass < 2; pass++) {

@@ -693,7 +693,7 @@ static int child_attach_first_fit(struct brd_handle *hp, struct brd_handle *hc)
                 e = brd_ring_attach(hp, &r);
                 if (setrlimit(RLIMIT_NOFILE, &old))
                         return 12;
-                if (e < 0 && e != -EMFILE && e != -EAGAIN)
+                if (e < 0 && e != -EMFILE)          /* what ran out, at every step */
                         return 13;
         }
         if (e < 0)
@@ -724,7 +724,7 @@ static int child_attach_first_fit(struct brd_handle *hp, struct brd_handle *hc)
  * An attach whose fds fit, at an fd limit that leaves none for the /proc
  * read of this process's start time, stamped 0 ("unknown") in its side:
  * the peer then took a process that reused its pid, once it died, for it.
- * The start time is read first now (or the attach fails, -EAGAIN), so the
+ * The start time is read first now (or the attach fails, -EMFILE), so the
  * first attach that fits stamps it.
  */
 static void test_attach_stamps_start_time_at_fd_limit(void **state)

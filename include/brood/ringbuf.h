@@ -198,9 +198,10 @@ int     brd_ring_create(size_t capacity, unsigned flags,
  * unsealed or smaller than declared); -EPIPE (this role already closed the
  * ring: a role leaves for good); -EBUSY (a live process, this one
  * included, holds this role: it attached it and has not exited; see
- * Concurrency); -EMFILE/-ENOMEM; -EAGAIN (this process's start time, which
- * its stamp names it by, could not be read for now, out of fds or memory:
- * nothing was done, try again); other -errno.
+ * Concurrency); -EMFILE/-ENFILE/-ENOMEM (also where this process's start
+ * time, which its stamp names it by, could not be read for want of one:
+ * nothing was done); -EAGAIN (that read was interrupted: try again); other
+ * -errno.
  * Nothing is mapped or left open on failure, and a refused attach writes
  * nothing to the ring.
  * Concurrency: thread-safe.  One endpoint per role: the first attach of a

@@ -199,9 +199,9 @@ static inline uint64_t brd__fork_gen(void)
  * told (after our own unshare(CLONE_NEWTIME), or not whole ticks).
  */
 uint64_t brd__proc_start_time(pid_t pid);
-/* As brd__proc_start_time(), into *@ret_start: 0, or -EAGAIN where it could
- * not be read for now (out of fds or memory, a signal), and a later look may
- * tell (*@ret_start is 0 then). */
+/* As brd__proc_start_time(), into *@ret_start: 0, or < 0 where it could not
+ * be read for now, and a later look may tell (*@ret_start is 0 then):
+ * -EMFILE, -ENFILE or -ENOMEM for what ran out, -EAGAIN (a signal). */
 int brd__proc_start_time_of(pid_t pid, uint64_t *ret_start);
 /* Is the process stamped as @pid, started at @start (brd__proc_start_time(),
  * masked with @mask when only some bits were kept; 0: unknown), gone for
