@@ -19,8 +19,12 @@
  *
  * Run: scripts/fuzz.sh env [SECONDS]
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -68,12 +72,37 @@ static void cleanup(void)
         }
 }
 
+/* The names of runs whose process is gone: one that failed an invariant
+ * (abort(): no atexit) left them. */
+static void cleanup_dead(void)
+{
+        DIR *d = opendir("/dev/shm");
+        struct dirent *e;
+        char path[300];
+        long pid;
+
+        if (!d)
+                return;
+        while ((e = readdir(d))) {
+                if (strncmp(e->d_name, "fuzzshm.", 8))
+                        continue;
+                pid = strtol(e->d_name + 8, NULL, 10);
+                if (pid <= 0 || pid > INT_MAX || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+                        continue;
+                snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
+                if (unlink(path) < 0)
+                        rmdir(path);
+        }
+        closedir(d);
+}
+
 /* Named segments of every kind brd_seg_open() must refuse (and one it
  * takes), in /dev/shm under a per-process prefix. */
 static void make_names(void)
 {
         char path[128], target[128];
 
+        cleanup_dead();
         snprintf(pfx, sizeof(pfx), "fuzzshm.%d.", (int)getpid());
         /* Names under our pid can only be a dead process's that never ran
          * its atexit (killed, or a debugger's): ours to remove. */
