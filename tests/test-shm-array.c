@@ -735,6 +735,44 @@ static void test_array_many_writers(void **state)
  * overwrote.  After the takeover a prepend below that first is refused;
  * the rows above it read whole, and pushes go on.
  */
+/* A ring array of 4 rows in a new pool, holding positions @from..3 (in
+ * slots @from..3): its header. */
+static struct brd_array_hdr *ring4_from(uint64_t from, struct brd_pool **ret_p,
+                                        struct brd_array **ret_a)
+{
+        struct row r;
+        uint64_t i;
+
+        assert_int_equal(brd_pool_create(1 * MiB, 0, ret_p), 0);
+        assert_int_equal(brd_array_create(*ret_p, sizeof(struct row), 4, from, BRD_ARRAY_RING,
+                                          ret_a), 0);
+        for (i = from; i < 4; i++) {
+                row_make(&r, i);
+                assert_int_equal(brd_array_push(*ret_a, &r, 1), 0);
+        }
+        return hdr_of(*ret_a, *ret_p);
+}
+
+/* A forked writer that dies inside a write, as one killed there would: it
+ * holds the lock, has moved seq by @seq_add (and first to @first, unless
+ * UINT64_MAX), and wrote half of slot @slot. */
+static void writer_dies_writing(struct brd_array_hdr *h, AO_t seq_add, uint64_t first, size_t slot)
+{
+        pid_t pid = t_fork();
+
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                AO_store(&h->writer, brd__owner_word_of(getpid()));
+                AO_store(&h->seq, AO_load(&h->seq) + seq_add);
+                if (first != UINT64_MAX)
+                        AO_store(&h->first, first);
+                memset((unsigned char *)h + BRD_ARRAY_HDR_SIZE + slot * sizeof(struct row), 0xee,
+                       sizeof(struct row) / 2);
+                _exit(0);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+}
+
 static void test_array_no_prepend_over_dead_overwrite(void **state)
 {
         struct brd_pool *p;
@@ -742,27 +780,11 @@ static void test_array_no_prepend_over_dead_overwrite(void **state)
         struct brd_array_hdr *h;
         struct row r[2], got[4];
         uint64_t first;
-        pid_t pid;
-        int i;
 
-        assert_int_equal(brd_pool_create(1 * MiB, 0, &p), 0);
-        assert_int_equal(brd_array_create(p, sizeof(struct row), 4, 0, BRD_ARRAY_RING, &a), 0);
-        h = hdr_of(a, p);
-        for (i = 0; i < 4; i++) {
-                row_make(&r[0], (uint64_t)i);
-                assert_int_equal(brd_array_push(a, &r[0], 1), 0);
-        }
-        pid = t_fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                /* Dies as a push of 2 rows would, inside its overwrite. */
-                AO_store(&h->writer, brd__owner_word_of(getpid()));
-                AO_store(&h->seq, AO_load(&h->seq) + 1);
-                AO_store(&h->first, 2);
-                memset((unsigned char *)h + BRD_ARRAY_HDR_SIZE, 0xee, sizeof(struct row) / 2);
-                _exit(0);
-        }
-        assert_int_equal(t_wait_child(pid), 0);
+        (void)state;
+        h = ring4_from(0, &p, &a);
+        /* Dies as a push of 2 rows would, inside its overwrite. */
+        writer_dies_writing(h, 1, 2, 0);
         row_make(&r[0], 100);
         row_make(&r[1], 101);
         assert_int_equal(brd_array_prepend(a, r, 1), -ENOSPC);         /* takes over first */
@@ -792,28 +814,12 @@ static void test_array_prepend_after_dead_prepend(void **state)
         struct brd_array_hdr *h;
         struct row r[2], got[4];
         uint64_t first;
-        pid_t pid;
         int i;
 
         (void)state;
-        assert_int_equal(brd_pool_create(1 * MiB, 0, &p), 0);
-        assert_int_equal(brd_array_create(p, sizeof(struct row), 4, 2, BRD_ARRAY_RING, &a), 0);
-        h = hdr_of(a, p);
-        for (i = 2; i < 4; i++) {               /* positions 2, 3 live, in slots 2, 3 */
-                row_make(&r[0], (uint64_t)i);
-                assert_int_equal(brd_array_push(a, &r[0], 1), 0);
-        }
-        pid = t_fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                /* Dies as a prepend of 1 row would, half-way through it. */
-                AO_store(&h->writer, brd__owner_word_of(getpid()));
-                AO_store(&h->seq, AO_load(&h->seq) + BRD_ARRAY_SEQ_PREPEND);
-                memset((unsigned char *)h + BRD_ARRAY_HDR_SIZE + 1 * sizeof(struct row), 0xee,
-                       sizeof(struct row) / 2);
-                _exit(0);
-        }
-        assert_int_equal(t_wait_child(pid), 0);
+        h = ring4_from(2, &p, &a);              /* positions 2, 3 live, in slots 2, 3 */
+        /* Dies as a prepend of 1 row would, half-way through it. */
+        writer_dies_writing(h, BRD_ARRAY_SEQ_PREPEND, UINT64_MAX, 1);
         row_make(&r[0], 1);
         assert_int_equal(brd_array_prepend(a, r, 1), 0);        /* takes over */
         assert_int_equal(AO_load(&h->seq) & 3, 0);
