@@ -207,12 +207,17 @@ pid_t brd__getpid_slow(void)
 enum { PROC_UNREAD = 0, PROC_OURS, PROC_FOREIGN };
 enum { TIMENS_UNREAD = 0, TIMENS_KNOWN, TIMENS_UNKNOWN };
 
-/* -errno of a failed look at /proc, -EAGAIN for one that may not fail
- * again: out of fds or memory, a signal. */
+/* -errno of a failed look at /proc (-EAGAIN for a signal). */
 static int proc_err(int e)
 {
-        return e == EMFILE || e == ENFILE || e == ENOMEM || e == EINTR || e == EAGAIN ? -EAGAIN :
-               e > 0 ? -e : -EIO;
+        return e == EINTR ? -EAGAIN : e > 0 ? -e : -EIO;
+}
+
+/* Is @e, a proc_err(), a failure that may not happen again: out of fds or
+ * memory (which it names), a signal? */
+static bool proc_passing(int e)
+{
+        return e == -EMFILE || e == -ENFILE || e == -ENOMEM || e == -EAGAIN;
 }
 
 /* The start of the /proc file @path, NUL-terminated in @buf (@cap bytes):
@@ -264,7 +269,8 @@ static int proc_nspid_ours(pid_t pid)
 }
 
 /*
- * Does /proc describe our pid namespace?  Not when it was mounted for
+ * Does /proc describe our pid namespace (proc_view(): PROC_OURS, PROC_FOREIGN,
+ * or a passing proc_err())?  Not when it was mounted for
  * another one (unshare -pf without --mount-proc): kill() reaches our pid N
  * while /proc/N is an unrelated process.  /proc/self (and NSpid's first
  * field) are our pid as that /proc numbers it, and NSpid lists one pid only
@@ -273,7 +279,7 @@ static int proc_nspid_ours(pid_t pid)
  * changes only with the pid, i.e. across fork() (brd_fork_child() forgets
  * it), or with a mount, which we do not follow.
  */
-bool brd__proc_ours(void)
+static int proc_view(void)
 {
         AO_t v = AO_load(&brd_proc_view);
         pid_t me;
@@ -284,21 +290,26 @@ bool brd__proc_ours(void)
         if (v == PROC_UNREAD) {
                 me = brd__getpid();
                 n = readlink("/proc/self", buf, sizeof(buf) - 1);
-                if (n < 0 && proc_err(errno) == -EAGAIN)
-                        return false;   /* looked at again next time */
+                if (n < 0 && proc_passing(proc_err(errno)))
+                        return proc_err(errno);         /* looked at again next time */
                 v = PROC_FOREIGN;
                 if (n > 0) {
                         buf[n] = '\0';
                         r = strtol(buf, NULL, 10) == (long)me ? proc_nspid_ours(me) : 0;
-                        if (r == -EAGAIN)
-                                return false;
+                        if (proc_passing(r))
+                                return r;
                         if (r != 0)
                                 v = PROC_OURS;
                 }
                 /* Racing threads compute the same answer. */
                 AO_store(&brd_proc_view, v);
         }
-        return v == PROC_OURS;
+        return (int)v;
+}
+
+bool brd__proc_ours(void)
+{
+        return proc_view() == PROC_OURS;
 }
 
 /* The identity of /proc/self/ns/@name: 0 and *ret_dev, *ret_ino; -ENOENT
@@ -338,8 +349,8 @@ static int timens_same(dev_t *dev, ino_t *ino)
 /*
  * Read our time namespace's boottime offset, in clock ticks, from
  * /proc/self/timens_offsets: 0 and *ret_ticks (and the namespace's
- * identity, for timens_moved()); -EAGAIN when it could not be read for now
- * (proc_err()); another value < 0 when it cannot be known.  That file
+ * identity, for timens_moved()); a proc_passing() error when it could not
+ * be read for now; another value < 0 when it cannot be known.  That file
  * shows the namespace of our future children, which is
  * ours unless we called unshare(CLONE_NEWTIME): then our own offset cannot
  * be read, and a thread may do that while we read, so the namespaces are
@@ -414,8 +425,8 @@ static bool timens_moved(void)
         return (AO_t)dev != AO_load(&brd_timens_dev) || (AO_t)ino != AO_load(&brd_timens_ino);
 }
 
-/* Our time namespace's boottime offset in ticks: 0 and *ret_ticks,
- * -EAGAIN when unknown for now, -ENODATA for good.  Read once per time
+/* Our time namespace's boottime offset in ticks: 0 and *ret_ticks, a
+ * proc_passing() error when unknown for now, -ENODATA for good.  Read once per time
  * namespace: a running process changes it only with setns()
  * (timens_moved()), and brd_fork_child() forgets it for a child
  * of an unshare(CLONE_NEWTIME).  A read that failed for now (out of fds,
@@ -434,7 +445,7 @@ static int timens_offset(int64_t *ret_ticks)
                 st = TIMENS_UNREAD;
         if (st == TIMENS_UNREAD) {
                 r = timens_read(&t);
-                if (r == -EAGAIN)
+                if (proc_passing(r))
                         return r;       /* read again next time: not known for now */
                 if (r == 0) {
                         AO_store(&brd_timens_off, (AO_t)t);
@@ -527,13 +538,6 @@ bool brd__pid_gone(uint64_t pid, uint64_t start, uint64_t mask)
         return start && now && now != start;
 }
 
-/* proc_err()'s -EAGAIN, told apart again where errno, which the failed
- * call left as it was, says what ran out. */
-static int proc_passing(void)
-{
-        return errno == EMFILE || errno == ENFILE || errno == ENOMEM ? -errno : -EAGAIN;
-}
-
 int brd__proc_start_time_of(pid_t pid, uint64_t *ret_start)
 {
         uint64_t st = 0;
@@ -552,13 +556,14 @@ int brd__proc_start_time_of(pid_t pid, uint64_t *ret_start)
         }
         /* Both verdicts are cached: an unknown start time costs no /proc
          * read (the owner lock asks at every lock). */
-        if (!brd__proc_ours())
-                return AO_load(&brd_proc_view) == PROC_UNREAD ? proc_passing() : 0;
+        e = proc_view();
+        if (e != PROC_OURS)
+                return e < 0 ? e : 0;
         e = timens_offset(&off);
         if (e == 0)
                 e = proc_stat(pid, &st, &exited);
         if (e < 0)
-                return e == -EAGAIN ? proc_passing() : 0;
+                return proc_passing(e) ? e : 0;
         st = start_normalise(st, off);
         /* Not cached when 0: a passing failure is worth retrying. */
         if (st && pid == brd__getpid())
