@@ -22,6 +22,7 @@
 
 #define T_SHARED_PAGE 4096
 #include <brood/ringbuf.h>
+#include <brood/shm.h>
 #include "internal/brd-ring.h"
 
 #ifndef CLONE_NEWTIME
@@ -124,6 +125,28 @@ int t_fd_set(bool *open, int max)
 int t_shm_count(void)
 {
         return count_dir("/dev/shm", "brood.");
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define T_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define T_ASAN 1
+#endif
+#endif
+
+int t_fork_state_usable(void)
+{
+#ifdef T_ASAN
+        (void)brd__registry_created(0, 0);      /* takes the lock, walks the list */
+#else
+        struct brd_seg *s;
+
+        if (brd_seg_create("child", 4096, 0, &s) != 0)
+                return 1;
+        brd_seg_close(s);
+#endif
+        return 0;
 }
 
 int t_seg_map_count(void)

@@ -37,6 +37,14 @@ int t_shm_count(void);
  * once its fd is closed.  -1 if /proc/self/maps cannot be read; no cmocka
  * call: usable in a forked child. */
 int t_seg_map_count(void);
+/* In a forked child of a threaded test: is the fork state usable (the
+ * registry's lock free and its list whole)?  0, or 1 for a failed segment
+ * create.  Under ASan it allocates nothing: clang 14's allocator is not
+ * fork-safe (a child of a process whose other thread was inside malloc
+ * can deadlock in SizeClassAllocator64; glibc's malloc is made safe by
+ * fork()), so there it walks the registry under its lock instead of
+ * creating a segment.  No cmocka call. */
+int t_fork_state_usable(void);
 /* fork() for a child that works with this test program (shared flags,
  * rings): it is SIGKILLed when the forking thread exits, so that a child
  * left spinning by a failed check cannot outlive the program and hold

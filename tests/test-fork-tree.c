@@ -213,27 +213,11 @@ static void *hammer_main(void *arg)
         return NULL;
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define T_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define T_ASAN 1
-#endif
-#endif
-
 static int fn_uses_brood(void *arg, struct brd_handle *h, size_t n)
 {
-#ifndef T_ASAN
-        struct brd_seg *s;
-
-        /* The fork state is right in the child: no lock inherited held.
-         * Not under ASan: clang 14's allocator is not fork-safe (a child of a
-         * process whose other thread is inside malloc can deadlock in
-         * SizeClassAllocator64; glibc's malloc is made safe by fork()). */
-        if (brd_seg_create("kid", 4096, 0, &s) < 0)
+        /* The fork state is right in the child: no lock inherited held. */
+        if (t_fork_state_usable() != 0)
                 return 1;
-        brd_seg_close(s);
-#endif
         return (int)((intptr_t)arg & 0x7f);
 }
 
