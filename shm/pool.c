@@ -955,14 +955,52 @@ static uint32_t reclaim_round(struct brd_pool *p)
 }
 
 /*
- * Under lock: detach each class stack whole, give every span whose blocks
- * are all on it back to the buddy allocator, push the rest back.  Blocks
- * freed concurrently land on the emptied stack and simply stay there.
- * What it counts lives in this process (p->rc): only the chain itself is
- * shared memory, and every granule read from it is checked before it is
- * used as an index.  The part of the chain not handled yet is in limbo
- * (struct brd_pool_class): if this process dies, pool_repair() pushes it
- * back, and at most the one block being handled is lost.
+ * Under lock: move class @c's stack into its limbo chain (empty: a dead
+ * holder's was pushed back by pool_repair()), block by block, at most ngran
+ * of them (frees racing with us keep pushing).  Each block is ours once
+ * popped, and named in limbo two stores later: a death between loses that
+ * block only.  (The stack taken whole by one CAS and then named in limbo
+ * lost the whole stack, most often all the free memory of the class, to a
+ * death between the two.)  The limbo head (granule + 1), 0 if the stack
+ * was empty, or -EBADMSG.
+ */
+static int64_t reclaim_detach(struct brd_pool *p, unsigned c)
+{
+        AO_t *head = &p->hdr->cls[c].head, *limbo = &p->hdr->cls[c].limbo;
+        uint64_t g, n = 0;
+        AO_t h, nx;
+
+        AO_store(limbo, 0);
+        while (n < p->ngran) {
+                h = AO_load_acquire(head);      /* pairs with class_push's CAS */
+                if (!(h & IDX_MASK))
+                        break;
+                g = (h & IDX_MASK) - 1;
+                if (g >= p->ngran)
+                        return -EBADMSG;
+                /* As class_pop(): garbage if the block was popped meanwhile,
+                 * and then the tag has moved and the CAS fails. */
+                nx = AO_load(block_link(p, g));
+                if (!AO_compare_and_swap_full(head, h, ((h & ~IDX_MASK) + TAG_ONE) | (nx & IDX_MASK)))
+                        continue;
+                AO_store(block_link(p, g), AO_load(limbo));
+                AO_store(limbo, g + 1);
+                n++;
+                reclaim_hook(p, c, BRD__POOL_HOOK_DETACH);
+        }
+        return (int64_t)(AO_load(limbo) & IDX_MASK);
+}
+
+/*
+ * Under lock: move each class stack into limbo (reclaim_detach()), give
+ * every span whose blocks are all there back to the buddy allocator, push
+ * the rest back.  Blocks freed concurrently land on the emptied stack and
+ * simply stay there.  What it counts lives in this process (p->rc): only
+ * the chain itself is shared memory, and every granule read from it is
+ * checked before it is used as an index.  The part of the chain not handled
+ * yet is in limbo (struct brd_pool_class): if this process dies,
+ * pool_repair() pushes it back, and at most the one block being handled is
+ * lost.
  */
 static int pool_reclaim(struct brd_pool *p)
 {
@@ -970,31 +1008,25 @@ static int pool_reclaim(struct brd_pool *p)
         unsigned c;
 
         for (c = 0; c < BRD_POOL_NCLASSES; c++) {
-                AO_t *head = &p->hdr->cls[c].head, *limbo = &p->hdr->cls[c].limbo;
+                AO_t *limbo = &p->hdr->cls[c].limbo;
                 uint32_t nblk = (uint32_t)((BRD_POOL_PAGE << span_order(c)) / class_size(c));
                 uint64_t g, steps;
                 uint32_t round;
-                AO_t h;
+                int64_t h = reclaim_detach(p, c);
                 int pass;
 
-                do {
-                        h = AO_load_acquire(head);      /* pairs with class_push's CAS */
-                        if (!(h & IDX_MASK))
-                                break;
-                } while (!AO_compare_and_swap_full(head, h, (h & ~IDX_MASK) + TAG_ONE));
-                if (!(h & IDX_MASK))
+                if (h <= 0) {
+                        if (h < 0)
+                                return (int)h;
                         continue;
-                /* Only now: named before it was ours, a death after the
-                 * store would have it pushed twice.  Dying between the two
-                 * (one store's window) still loses the chain. */
-                AO_store(limbo, h & IDX_MASK);
+                }
                 round = reclaim_round(p);
                 /* Pass 1 counts, 2 hands each block on.  The chain is ours:
                  * bounded by ngran steps against a hostile cycle. */
                 for (pass = 1; pass <= 2; pass++) {
                         uint64_t next;
 
-                        for (g = (h & IDX_MASK) - 1, steps = 0; ; g = next - 1) {
+                        for (g = (uint64_t)h - 1, steps = 0; ; g = next - 1) {
                                 uint64_t sp, i;
                                 uint32_t *e, n;
                                 int r;

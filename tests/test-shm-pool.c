@@ -1316,6 +1316,53 @@ static void test_pool_reclaimer_killed(void **state)
                 brd_pool_close(p);
         }
 }
+static int detach_kills_at;             /* the hook's block count to die at */
+
+static void detach_die(void *hdr, unsigned c, int pass, void *arg)
+{
+        (void)hdr;
+        (void)arg;
+        if (c == 0 && pass == BRD__POOL_HOOK_DETACH && --detach_kills_at == 0)
+                kill(getpid(), SIGKILL);
+}
+
+/*
+ * A holder SIGKILLed while its reclaim moves the 64 B class stack into
+ * limbo (after its first block, and after 5,000 of some 60,000) loses no
+ * free block: the next holder pushes limbo back, and the rest is still on
+ * the stack.  Before, the stack was taken whole by one CAS and named in
+ * limbo by the next store: a death between the two (as at the first
+ * block's hook here) lost the class's free blocks, most of the pool (0 of
+ * the 64 KiB blocks back).
+ */
+static void test_pool_reclaimer_killed_detaching(void **state)
+{
+        static const int at[] = { 1, 5000 };
+        struct brd_pool_stats st;
+        struct brd_pool *p;
+        int base, k;
+        pid_t pid;
+
+        (void)state;
+        for (k = 0; k < 2; k++) {
+                p = pool_of_freed_64(&base);
+                pid = t_fork();
+                assert_true(pid >= 0);
+                if (pid == 0) {
+                        detach_kills_at = at[k];
+                        brd__pool_test_reclaim(p, detach_die, NULL);
+                        (void)brd_pool_alloc(p, MiB);   /* reclaims, and dies in it */
+                        _exit(1);
+                }
+                assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
+                assert_int_equal(brd_pool_stats(p, &st), 0);
+                assert_int_equal(AO_load(&hdr_of(p)->poisoned), 0);
+                assert_int_equal(st.blocks, 0);
+                assert_int_equal(count_64k(p), base);
+                brd_pool_close(p);
+        }
+}
+
 /*
  * A holder SIGKILLed mid-reclaim (its class stack whole in limbo), then the
  * next holder SIGKILLed while it pushed that back, after its first block:
@@ -2696,6 +2743,8 @@ int main(void)
                 cmocka_unit_test(test_pool_hostile_block_starts),
                 cmocka_unit_test(test_pool_reclaim_scratch_is_private),
                 cmocka_unit_test_setup_teardown(test_pool_reclaimer_killed, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_pool_reclaimer_killed_detaching, t_leak_setup,
+                                                t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_pool_limbo_repairer_killed, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_pool_cache_drain_killed, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test(test_pool_process_tree),
