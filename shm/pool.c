@@ -809,6 +809,37 @@ static int pool_gather(struct brd_pool *p)
 
 /* ------------------------------------------------- spans (under lock) */
 
+static int64_t free_block_span(const struct brd_pool *p, unsigned c, uint64_t g);
+
+/*
+ * Under lock: push the chain that limbo of class @c names onto the class
+ * stack, block by block, each out of limbo before it is pushed: a holder
+ * that dies midway loses the block it was handing on, and the next one
+ * never pushes a block twice (nor follows its link, by then into the live
+ * stack).  @check: a chain a dead holder left, each block checked first (a
+ * peer may have scribbled on it; what fails stays out, as it would have in
+ * the stack; a block of a span the dead process released fails too).
+ */
+static void limbo_push(struct brd_pool *p, unsigned c, bool check)
+{
+        AO_t *limbo = &p->hdr->cls[c].limbo;
+        uint64_t g, next = AO_load(limbo) & IDX_MASK, steps = 0;
+
+        while (next && ++steps <= p->ngran) {
+                g = next - 1;
+                if (g >= p->ngran)
+                        break;
+                /* Read first: the push rewrites it. */
+                next = AO_load(block_link(p, g)) & IDX_MASK;
+                AO_store(limbo, next);
+                if (!check || free_block_span(p, c, g) >= 0)
+                        class_push(p, c, g, g);
+                if (check)
+                        reclaim_hook(p, c, BRD__POOL_HOOK_LIMBO);
+        }
+        AO_store(limbo, 0);
+}
+
 /* Turn free buddy block @i (order span_order(c), word FREE, on no list) into
  * a span of class @c; keep its first block and push the rest.  Returns the
  * granule index of the kept block. */
@@ -824,17 +855,27 @@ static uint64_t span_carve(struct brd_pool *p, unsigned c, uint32_t i)
         for (j = 0; j < ng; j++)
                 AO_char_store(&p->st[g0 + j], BRD_GS_NONE);
         AO_char_store(&p->st[g0], BRD_GS(c, BRD_GS_ALLOC));
+        /* Linked from the last block down: pushed in that order, the
+         * stack hands them out in address order. */
         for (b = 1; b < nblk; b++) {
                 AO_char_store(&p->st[g0 + b * gpb], BRD_GS(c, BRD_GS_FREE));
-                if (b + 1 < nblk)
-                        AO_store(block_link(p, g0 + b * gpb), g0 + (b + 1) * gpb + 1);
+                AO_store(block_link(p, g0 + b * gpb), b > 1 ? g0 + (b - 1) * gpb + 1 : 0);
         }
-        /* The head word last: a holder that dies before it leaves a free
-         * block (stale interior words are cleared by repair); one that dies
-         * after it and before the push leaks this span only. */
-        pg_set(p, i, BRD_PG_WORD(BRD_PG_SPAN, c));
+        /*
+         * The chain is named in limbo before the head word.  A holder that
+         * dies before that word leaves a free buddy block, whose block
+         * states repair clears before it looks at limbo, so that none is
+         * pushed from there (nor are stale interior words kept).  One that
+         * dies after it has the rest pushed from limbo and loses only the
+         * block it was handing on.  (A push of the whole chain in one CAS
+         * lost the span, 64-256 KiB, to a death between the head word and
+         * the push.)
+         */
         if (nblk > 1)
-                class_push(p, c, g0 + gpb, g0 + (nblk - 1) * gpb);
+                AO_store(&p->hdr->cls[c].limbo, g0 + (nblk - 1) * gpb + 1);
+        pg_set(p, i, BRD_PG_WORD(BRD_PG_SPAN, c));
+        reclaim_hook(p, c, BRD__POOL_HOOK_CARVE);
+        limbo_push(p, c, false);
         return g0;
 }
 
@@ -1077,35 +1118,14 @@ static int pool_reclaim(struct brd_pool *p)
         return 0;
 }
 
-/* Under lock, after a holder died mid-reclaim: push back what it left in
- * limbo, block by block, each checked (a peer may have scribbled on the
- * chain; what fails the check stays out, as it would have in the stack). */
+/* Under lock, after a holder died mid-reclaim or mid-carve: push back what
+ * it left in limbo (limbo_push()). */
 static void limbo_return(struct brd_pool *p)
 {
         unsigned c;
 
-        for (c = 0; c < BRD_POOL_NCLASSES; c++) {
-                AO_t *limbo = &p->hdr->cls[c].limbo;
-                uint64_t g, next = AO_load(limbo) & IDX_MASK, steps = 0;
-
-                while (next && ++steps <= p->ngran) {
-                        g = next - 1;
-                        if (g >= p->ngran)
-                                break;
-                        /* Read first: the push rewrites it.  A block of a
-                         * span the dead process released fails the check. */
-                        next = AO_load(block_link(p, g)) & IDX_MASK;
-                        /* Out of limbo before it is pushed, as in pass 2: a
-                         * repairer that dies now loses this block, and the
-                         * next one never pushes it twice (nor follows its
-                         * link, by then into the live stack). */
-                        AO_store(limbo, next);
-                        if (free_block_span(p, c, g) >= 0)
-                                class_push(p, c, g, g);
-                        reclaim_hook(p, c, BRD__POOL_HOOK_LIMBO);
-                }
-                AO_store(limbo, 0);
-        }
+        for (c = 0; c < BRD_POOL_NCLASSES; c++)
+                limbo_push(p, c, true);
 }
 
 /* ------------------------------------------------------------ public */

@@ -1363,6 +1363,48 @@ static void test_pool_reclaimer_killed_detaching(void **state)
         }
 }
 
+/* 64 B blocks a 4 MiB pool gives, then -ENOSPC. */
+static int64_t count_64(struct brd_pool *p)
+{
+        int64_t n = 0, o;
+
+        while ((o = brd_pool_alloc(p, 64)) > 0)
+                n++;
+        assert_int_equal(o, -ENOSPC);
+        return n;
+}
+
+/*
+ * A holder SIGKILLed as it carves a new span of 64 B blocks, once its head
+ * word is set: the next holder pushes the span's other blocks from limbo,
+ * and only the dead one's block is lost.  Before, they were FREE on no
+ * stack, for good: 1,023 of them, a whole span.
+ */
+static void test_pool_carver_killed(void **state)
+{
+        int pass = BRD__POOL_HOOK_CARVE;
+        struct brd_pool *p;
+        int64_t fresh;
+        pid_t pid;
+
+        (void)state;
+        assert_int_equal(brd_pool_create(4 * MiB, 0, &p), 0);
+        fresh = count_64(p);
+        brd_pool_close(p);
+        assert_int_equal(brd_pool_create(4 * MiB, 0, &p), 0);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                brd__pool_test_reclaim(p, reclaim_die, &pass);
+                (void)brd_pool_alloc(p, 64);            /* carves, and dies in it */
+                _exit(1);
+        }
+        assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
+        assert_int_equal(count_64(p), fresh - 1);
+        assert_int_equal(AO_load(&hdr_of(p)->poisoned), 0);
+        brd_pool_close(p);
+}
+
 /*
  * A holder SIGKILLed mid-reclaim (its class stack whole in limbo), then the
  * next holder SIGKILLed while it pushed that back, after its first block:
@@ -2745,6 +2787,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_pool_reclaimer_killed, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_pool_reclaimer_killed_detaching, t_leak_setup,
                                                 t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_pool_carver_killed, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_pool_limbo_repairer_killed, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_pool_cache_drain_killed, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test(test_pool_process_tree),

@@ -287,13 +287,16 @@ int brd__pool_attach_test(const struct brd_handle *h, void (*peer)(void *hdr, vo
  * Two more places call it, a death's: pass BRD__POOL_HOOK_LIMBO after each
  * block the repair of a holder that died mid-reclaim pushes back from
  * limbo, and BRD__POOL_HOOK_DRAIN after each block a cache slot's drain
- * (close, or a reaper's) hands back; and BRD__POOL_HOOK_DETACH after
- * each block the reclaim moves from its class stack into limbo.
+ * (close, or a reaper's) hands back; BRD__POOL_HOOK_DETACH after each
+ * block the reclaim moves from its class stack into limbo; and
+ * BRD__POOL_HOOK_CARVE once a new span's head word is set, before its
+ * blocks are pushed.
  * @peer NULL: no calls.  For this handle only.
  */
 #define BRD__POOL_HOOK_LIMBO  5
 #define BRD__POOL_HOOK_DRAIN  6
 #define BRD__POOL_HOOK_DETACH 7
+#define BRD__POOL_HOOK_CARVE  8
 void brd__pool_test_reclaim(struct brd_pool *pool,
                             void (*peer)(void *hdr, unsigned c, int pass, void *arg), void *arg);
 
