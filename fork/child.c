@@ -152,10 +152,22 @@ static bool child_running(struct brd_child *c)
         return r == 0;
 }
 
+int brd__child_dying_ms = BRD_FSRV_DYING_MS;
+
+/* The end of the wait for a child that got its SIGKILL, or for one that
+ * could not be sent it (@unkillable): the later of @grace_ms and the
+ * minimum from now. */
+static int64_t child_kill_wait_end(int grace_ms, bool unkillable)
+{
+        int min = unkillable ? BRD_FSRV_UNKILLABLE_MS : brd__child_dying_ms;
+
+        return brd__now_ns() + (int64_t)(grace_ms > min ? grace_ms : min) * 1000000;
+}
+
 int brd__child_ladder(struct brd_child *first, size_t max, int grace_ms)
 {
         static const int sigs[3] = { SIGINT, SIGTERM, SIGKILL };
-        int64_t t0 = brd__now_ns(), deadline, stuck;
+        int64_t t0 = brd__now_ns(), deadline, stuck = 0;
         struct brd_child *c;
         size_t i;
         int k, e = 0;
@@ -179,18 +191,23 @@ int brd__child_ladder(struct brd_child *first, size_t max, int grace_ms)
                 }
                 if (!any)
                         return 0;
-                deadline = k < 2 ? t0 + (int64_t)(k + 1) * grace_ms * 1000000 : INT64_MAX;
-                /* A SIGKILL that could not be sent: nothing will end that
-                 * child, wait no more than a grace (a stop must return). */
-                stuck = k < 2 ? deadline :
-                        brd__now_ns() + (int64_t)(grace_ms > BRD_FSRV_UNKILLABLE_MS ?
-                                                  grace_ms : BRD_FSRV_UNKILLABLE_MS) * 1000000;
+                /* After the SIGKILL a stop must still return: a child
+                 * that could not be sent it (nothing will end it), or one
+                 * that got it and cannot be reaped (a tracer that does not
+                 * reap it, a freezer, uninterruptible sleep), is waited for
+                 * a bounded time, then left running. */
+                if (k < 2) {
+                        deadline = t0 + (int64_t)(k + 1) * grace_ms * 1000000;
+                } else {
+                        deadline = child_kill_wait_end(grace_ms, false);
+                        stuck = child_kill_wait_end(grace_ms, true);
+                }
                 for (c = first, i = 0; c && i < max; c = ++i < max ? c->next : NULL) {
                         int ke = k == 2 ? __atomic_load_n(&c->kill_err, __ATOMIC_RELAXED) : 0;
 
                         if (child_wait_until(c, ke ? stuck : deadline, false, false,
-                                             NULL) == -ETIMEDOUT && ke && !e)
-                                e = ke;
+                                             NULL) == -ETIMEDOUT && k == 2 && !e)
+                                e = ke ? ke : -ETIMEDOUT;
                 }
         }
         return e;
@@ -274,7 +291,8 @@ BRD_EXPORT void brd_child_free(struct brd_child *c)
                  * child that SIGKILL cannot reach (an LSM) is left running. */
                 if (child_running(c) &&
                     (pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0) == 0 || errno == ESRCH))
-                        (void)child_wait_until(c, INT64_MAX, false, false, NULL);
+                        (void)child_wait_until(c, child_kill_wait_end(0, false), false, false,
+                                               NULL);
                 fs = c->fs;
                 pthread_mutex_lock(&fs->lock);
                 if (c->prev)

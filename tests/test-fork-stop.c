@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 
 #include "fork-util.h"
@@ -620,6 +621,96 @@ static void test_unsignalable_child_no_hang(void **state)
         t_leak_end(&l);
 }
 
+/* A process that traces @pid (PTRACE_SEIZE) and never reaps it: its exit
+ * is reported to us first, and its parent cannot reap it until we do (or
+ * until we end).  Writes 1 byte on @ready once it traces, 0 if it cannot. */
+static int tracer(pid_t pid, int ready)
+{
+        char ok = ptrace(PTRACE_SEIZE, pid, NULL, NULL) == 0;
+
+        if (write(ready, &ok, 1) != 1 || !ok)
+                return 1;
+        for (;;)
+                pause();
+}
+
+/* @c's process traced by a new tracer process (its pid), or -1: the test
+ * skips when this host forbids it (Yama, no privilege). */
+static pid_t trace_child(struct brd_child *c)
+{
+        pid_t tr;
+        int p[2];
+        char ok = 0;
+
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        tr = t_fork();
+        assert_true(tr >= 0);
+        if (tr == 0)
+                _exit(tracer(brd_child_pid(c), p[1]));
+        close(p[1]);
+        assert_int_equal(read(p[0], &ok, 1), 1);
+        close(p[0]);
+        if (ok)
+                return tr;
+        assert_int_equal(t_wait_child(tr), 1);
+        return -1;
+}
+
+/*
+ * A child that got its SIGKILL but cannot be reaped (a tracer holds its
+ * exit and never reaps it; a cgroup v1 freezer or uninterruptible sleep
+ * would do the same) is left running after brd__child_dying_ms: stop says
+ * -ETIMEDOUT, and fsrv_stop and free return.  The tracer's end hands it to
+ * us.  Before, each waited for good, holding the forkserver's lock.
+ */
+static void test_stop_returns_while_tracer_holds_child(void **state)
+{
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct t_leak l;
+        int64_t t0;
+        pid_t tr, pid;
+        int st = 0;
+
+        (void)state;
+        t_leak_begin(&l);
+        brd__child_dying_ms = 300;
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        close(spawn_ready(fs, 2, &c));  /* ignores SIGINT and SIGTERM */
+        tr = trace_child(c);
+        if (tr < 0) {
+                brd_child_free(c);
+                brd_fsrv_stop(fs);
+                brd__child_dying_ms = BRD_FSRV_DYING_MS;
+                skip();
+        }
+        t0 = t_now_ms();
+        assert_int_equal(brd_child_stop(c, 10, &st), -ETIMEDOUT);
+        assert_true(t_now_ms() - t0 >= 300);
+        assert_int_equal(brd_child_wait(c, 0, &st), -EAGAIN);   /* left, unreaped */
+        kill(tr, SIGKILL);
+        assert_int_equal(t_wait_child(tr), 128 + SIGKILL);
+        assert_int_equal(brd_child_wait(c, 10000, &st), 0);
+        assert_true(WIFSIGNALED(st));
+        assert_int_equal(WTERMSIG(st), SIGKILL);
+        brd_child_free(c);
+
+        /* The forkserver's stop, then the child's free. */
+        close(spawn_ready(fs, 2, &c));
+        pid = brd_child_pid(c);
+        tr = trace_child(c);
+        assert_true(tr > 0);
+        brd_fsrv_stop_grace(fs, 10);                    /* returns */
+        assert_int_equal(brd_child_wait(c, 0, &st), -EAGAIN);
+        brd_child_free(c);                              /* returns: a zombie of ours */
+        kill(tr, SIGKILL);
+        assert_int_equal(t_wait_child(tr), 128 + SIGKILL);
+        assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
+        brd__child_dying_ms = BRD_FSRV_DYING_MS;
+        t_no_children();
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -633,6 +724,7 @@ int main(void)
                 cmocka_unit_test(test_child_wait_alarm_storm_times_out),
                 cmocka_unit_test(test_child_wait_eintr_mode),
                 cmocka_unit_test(test_unsignalable_child_no_hang),
+                cmocka_unit_test(test_stop_returns_while_tracer_holds_child),
         };
 
         return cmocka_run_group_tests_name("fork-stop", tests, NULL, NULL);

@@ -143,6 +143,11 @@ enum brd_fsrv_flags {
 /* How long a stop waits, at least, for a child whose SIGKILL could not be
  * sent (-EPERM from an LSM) before it leaves that child running. */
 #define BRD_FSRV_UNKILLABLE_MS 100
+/* How long a stop or free waits, at least, for a child that got its SIGKILL
+ * and cannot be reaped yet (traced by a process that does not reap it,
+ * frozen by a cgroup v1 freezer, in uninterruptible sleep) before it leaves
+ * that child running, unreaped. */
+#define BRD_FSRV_DYING_MS 5000
 
 /**
  * brd_fsrv_start() - start this process's forkserver thread.
@@ -234,7 +239,9 @@ void brd_fsrv_stop(struct brd_fsrv *fs);
  * LSM) is waited for BRD_FSRV_UNKILLABLE_MS or @grace_ms more, whichever is
  * longer, then left: the thread's exit, which sends its PDEATHSIG, is the
  * last try (the same LSM may deny that too), and brd_child_wait() reaps it
- * if that ends it.  The children's statuses are kept: brd_child_wait()
+ * if that ends it.  One that got its SIGKILL but still cannot be reaped
+ * BRD_FSRV_DYING_MS (or @grace_ms, if longer) later is left too (see
+ * BRD_FSRV_DYING_MS): a stop returns, whatever holds a child.  The children's statuses are kept: brd_child_wait()
  * still returns each one once.  The struct brd_child objects stay valid: free
  * them with brd_child_free(), before or after this call; the forkserver's
  * memory goes when both it and its last child are released.
@@ -325,7 +332,10 @@ int brd_child_kill(struct brd_child *c, int sig);
  * child was reaped by someone else; -EINVAL; -EBADF from a forked child;
  * -EPERM (or the kernel's other -errno) when the SIGKILL could not be sent
  * (an LSM forbids it) and the child still ran BRD_FSRV_UNKILLABLE_MS or
- * @grace_ms after it, whichever is longer: it is left running, unreaped.
+ * @grace_ms after it, whichever is longer: it is left running, unreaped;
+ * -ETIMEDOUT when it got the SIGKILL and still could not be reaped
+ * BRD_FSRV_DYING_MS or @grace_ms after it (see BRD_FSRV_DYING_MS): left
+ * unreaped too, for brd_child_wait().
  * Concurrency: any thread.  Fork: -EBADF in a forked child of the owner;
  * nothing is sent or reaped.
  */
@@ -340,7 +350,9 @@ int brd_child_stop(struct brd_child *c, int grace_ms, int *ret_status);
  * run on, keep its brd_child.  One that SIGKILL cannot reach (an LSM) is
  * left running and unreaped: its PDEATHSIG, sent as the forkserver thread
  * exits, is its last chance, which the same LSM may deny too (then it
- * outlives its handle).  Safe before or after brd_fsrv_stop().
+ * outlives its handle).  One that got the SIGKILL and still cannot be
+ * reaped BRD_FSRV_DYING_MS later (see there) is left unreaped: it ends a
+ * zombie of this process.  Safe before or after brd_fsrv_stop().
  * Concurrency: not with another call on the same child.  Fork: in a forked
  * child of the owner it only closes the inherited pidfd and frees memory.
  */

@@ -133,9 +133,12 @@ struct brd_child *brd__child_new(struct brd_fsrv *fs);
  * (->next): SIGINT, SIGTERM after grace, SIGKILL after 2 x grace, reap all.
  * Statuses are kept, not consumed.  A child that the SIGKILL cannot reach
  * (-EPERM from an LSM) is waited for BRD_FSRV_UNKILLABLE_MS at least, then
- * left running.  Return: 0, or that SIGKILL's -errno for the first such
- * child still running. */
+ * left running; one that got it, for brd__child_dying_ms at least.
+ * Return: 0, or for the first child still running, that SIGKILL's -errno,
+ * or -ETIMEDOUT. */
 int brd__child_ladder(struct brd_child *first, size_t max, int grace_ms);
+/* BRD_FSRV_DYING_MS; tests shorten it. */
+extern int brd__child_dying_ms BRD_HIDDEN;
 /* fork/fsrv.c: drop a reference on @fs (takes fs->lock), free it at zero. */
 void brd__fsrv_unref(struct brd_fsrv *fs);
 void brd__fsrv_destroy(struct brd_fsrv *fs);
