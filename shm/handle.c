@@ -9,8 +9,10 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 
 #include <brood/handle.h>
 #include "internal/brd-private.h"
@@ -277,12 +279,77 @@ static bool peer_hung_up(int sock)
         return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP));
 }
 
+/* Naps while a stream message is queued in part (stream_whole()). */
+#define HANDLE_NAP_MIN_NS 1000000
+#define HANDLE_NAP_MAX_NS 64000000
+
+/*
+ * On a stream socket, before anything is taken: wait within the caller's
+ * timeout until the next message is queued whole, so that the read takes
+ * all of it or nothing, and a timeout leaves it (and its fds) queued.  Its
+ * header is peeked (its fds are not taken: no control buffer) and its
+ * length checked against what is queued (SIOCINQ).  0: read now (a whole
+ * message; the end of the stream; bytes that are no header, which the read
+ * calls malformed; a part whose peer hung up; or a header split where
+ * another part's fds begin, which a peek cannot cross: the read waits for
+ * its rest, see read_rest()).  -EAGAIN (timeout 0), -ETIMEDOUT, -EINTR,
+ * other -errno.  A part queued keeps POLLIN set: it is looked at again
+ * after naps (1 ms, doubling up to 64).
+ */
+static int stream_whole(int sock, int timeout_ms, int64_t deadline)
+{
+        int64_t nap = HANDLE_NAP_MIN_NS, now, end;
+        struct brd_wire_hdr hdr;
+        ssize_t got;
+        int inq, r;
+
+        for (;;) {
+                got = recv(sock, &hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT);
+                if (got < 0 && errno == EINTR)
+                        continue;
+                if (got < 0 && errno != EAGAIN)
+                        return -errno;
+                if (got == 0)
+                        return 0;
+                if (got > 0) {
+                        if (ioctl(sock, SIOCINQ, &inq) < 0)
+                                return -errno;
+                        if ((size_t)got < sizeof(hdr) ? inq > got :
+                            hdr.magic != BRD_WIRE_MAGIC || hdr.version != BRD_WIRE_VERSION ||
+                            hdr.n == 0 || hdr.n > BRD_HANDLE_MAX_BATCH ||
+                            (size_t)inq >= sizeof(hdr) + hdr.n * sizeof(struct brd_wire_rec))
+                                return 0;
+                        if (peer_hung_up(sock))
+                                return 0;
+                }
+                if (timeout_ms == 0)
+                        return -EAGAIN;
+                if (got < 0) {
+                        r = brd__poll_one(sock, POLLIN, deadline);
+                        if (r < 0)
+                                return r;
+                        if (r == 0)
+                                return -ETIMEDOUT;
+                        continue;
+                }
+                now = brd__now_ns();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                end = deadline - now <= nap ? deadline : now + nap;
+                r = brd__poll_wait(-1, 0, end, false);
+                if (r < 0)
+                        return r;
+                nap = nap < HANDLE_NAP_MAX_NS ? 2 * nap : nap;
+        }
+}
+
 /*
  * The rest of a stream message that has begun (its fds are here), by
- * @rest: a second from its start, whatever the caller's timeout (which
- * bounds the wait for a message to begin; a peer that sends a part and
- * stalls holds no call longer).  A stream that stops mid-message is broken
- * (-EPROTO), not timed out.
+ * @rest: a second from its start, whatever the caller's timeout.  Only for
+ * a message stream_whole() could not see whole (a header split where a
+ * part's fds begin); a peer that sends a part and stalls holds no call
+ * longer.  A stream that stops mid-message is broken (-EPROTO), not timed
+ * out.
  */
 static int read_rest(int sock, char *buf, size_t len, int64_t rest)
 {
@@ -314,6 +381,11 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
         if (type < 0)
                 return type;
         stream = type == SOCK_STREAM;
+        if (stream) {
+                r = stream_whole(sock, timeout_ms, deadline);
+                if (r < 0)
+                        return r;
+        }
         for (;;) {
                 iov = (struct iovec){ data, stream ? sizeof(hdr) : sizeof(data) };
                 msg = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1,

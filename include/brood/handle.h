@@ -101,12 +101,16 @@ int brd_handle_send(int sock, const struct brd_handle *h, size_t n);
  * -EMSGSIZE if more than @max handles came (all their fds closed); -EMFILE when
  * fds were dropped at this process's fd limit (MSG_CTRUNC), -EPROTO on another
  * truncation or a malformed message; in every error case each fd that arrived
- * is closed.  A SOCK_STREAM socket is unusable after -EPROTO/-EMFILE (a
- * message whose rest does not follow within a second of its start is
- * -EPROTO: the stream is torn).  The timeout bounds the wait for a message
- * to begin.  What else the socket asks the kernel for (SO_PASSCRED,
- * SO_PASSSEC with a label of up to 256 bytes, SO_PASSPIDFD) fits beside the
- * 253 fds a message can carry and is ignored (a pidfd it brings is closed).
+ * is closed.  A SOCK_STREAM socket is unusable after -EPROTO/-EMFILE.  On
+ * it nothing is taken before the whole message is queued: the timeout bounds
+ * the whole wait, and -EAGAIN/-ETIMEDOUT leave a message sent in part (and
+ * its fds) queued; a part is looked at again after naps of 1 to 64 ms (its
+ * bytes keep the socket readable).  Only a message whose header is itself
+ * split where another part's fds begin is taken in part: its rest must
+ * follow within a second, or it is -EPROTO (the stream is torn).  What
+ * else the socket asks the kernel for (SO_PASSCRED, SO_PASSSEC with a label
+ * of up to 256 bytes, SO_PASSPIDFD) fits beside the 253 fds a message can
+ * carry and is ignored (a pidfd it brings is closed).
  * Other -errno from recvmsg/getsockopt (-ENOTSOCK for what is not a socket).
  * Concurrency: one receiver per socket at a time.  Fork: no state.
  */
