@@ -409,6 +409,11 @@ static void ctrunc_at_fd_limit(int type)
                         _exit(3);
                 if (t_fd_count() != n)
                         _exit(4);       /* the fd that did arrive was closed */
+                /* A record went whole; a stream is torn (RELIABILITY C20):
+                 * the message's rest is no message, never a handle. */
+                r = brd_handle_recv(sp[1], got, 2, 0);
+                if (r != (type == SOCK_STREAM ? -EPROTO : -EAGAIN) || t_fd_count() != n)
+                        _exit(6);
                 _exit(0);
         }
         assert_int_equal(t_wait_child(pid), 0);
