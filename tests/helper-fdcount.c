@@ -6,6 +6,9 @@
  *                                   environment, check it is filled with BYTE,
  *                                   fill it with BYTE+1; 0 on success
  *   helper-fdcount seg-sock BYTE    the same with the handle received on fd 3
+ *   helper-fdcount segs-env N BYTE  exactly N segments described in the
+ *                                   environment, each attached and filled
+ *                                   with BYTE (left as they are); 0 on success
  */
 #include <dirent.h>
 #include <stdlib.h>
@@ -66,6 +69,25 @@ int main(int argc, char **argv)
                 if (getenv(BRD_HANDLE_ENV))
                         return 30;
                 return check_seg(&h[0], atoi(argv[2]));
+        }
+        if (!strcmp(argv[1], "segs-env") && argc > 3) {
+                n = brd_handle_from_env(h, 4);
+                if (n != atoi(argv[2]))
+                        return 20 + (n < 0 ? 1 : n);
+                for (int i = 0; i < n; i++) {
+                        struct brd_seg *s;
+                        const unsigned char *p;
+
+                        if (brd_seg_attach(&h[i], &s) < 0)
+                                return 10;
+                        brd_handle_close(&h[i]);
+                        p = brd_seg_addr(s);
+                        for (size_t k = 0; k < brd_seg_size(s); k++)
+                                if (p[k] != (unsigned char)atoi(argv[3]))
+                                        return 11;
+                        brd_seg_close(s);
+                }
+                return 0;
         }
         if (!strcmp(argv[1], "seg-sock")) {
                 n = brd_handle_recv(3, h, 4, 5000);

@@ -228,17 +228,26 @@ static int fn_exit7(void *arg, struct brd_handle *h, size_t n)
 
 enum mode { FORK, FORK_HANDLES, EXEC, EXEC_HANDLES };
 
+/*
+ * Every spawn that succeeds, injected failure or not, must have done all
+ * its work: the fork-mode child checks how many handles it got (exit 7);
+ * the exec'd helper checks that it holds exactly stdio (exit code 3, its
+ * fd count), or that the two handles passed attach (exit 0).
+ */
 static int spawn_faults(enum mode m)
 {
-        char *argv[] = { "/bin/true", NULL };
+        const char *helper = getenv("BRD_HELPER_FDCOUNT");
+        char *argv_count[] = { (char *)helper, "count", NULL };
+        char *argv_segs[] = { (char *)helper, "segs-env", "2", "0", NULL };
         struct brd_handle h[2];
         struct brd_spawn_opts o = { 0 };
         struct brd_fsrv *fs;
         struct brd_child *c;
         struct brd_seg *seg;
         struct t_leak l;
-        int k, r, st, hits = 0;
+        int k, r, st, hits = 0, expect;
 
+        assert_non_null(helper);
         assert_int_equal(brd_seg_create("faults", 4096, 0, &seg), 0);
         assert_int_equal(brd_seg_export(seg, &h[0]), 0);
         assert_int_equal(brd_seg_export(seg, &h[1]), 0);
@@ -246,8 +255,10 @@ static int spawn_faults(enum mode m)
         if (m == FORK || m == FORK_HANDLES) {
                 o.fn = fn_exit7;
                 o.arg = (void *)(intptr_t)(m == FORK_HANDLES ? 2 : 0);
+                expect = 7;
         } else {
-                o.argv = argv;
+                o.argv = m == EXEC ? argv_count : argv_segs;
+                expect = m == EXEC ? 3 : 0;
         }
         if (m == FORK_HANDLES || m == EXEC_HANDLES) {
                 o.handles = h;
@@ -267,7 +278,9 @@ static int spawn_faults(enum mode m)
                         assert_non_null(c);
                         assert_int_equal(brd_child_wait(c, -1, &st), 0);
                         assert_true(WIFEXITED(st));
-                        assert_int_equal(WEXITSTATUS(st), o.fn ? 7 : 0);
+                        if (WEXITSTATUS(st) != expect)
+                                fail_msg("mode %d k=%d: the child exited %d after %s",
+                                         m, k, WEXITSTATUS(st), injected ? injected_in : "nothing");
                         brd_child_free(c);
                 } else {
                         assert_null(c);                 /* untouched */
