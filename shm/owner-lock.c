@@ -30,8 +30,12 @@
 #include "internal/brd-private.h"
 
 #define OWNER_SPINS   64u               /* pause rounds, then yield */
-#define OWNER_YIELDS  1024u             /* rounds before sleeping */
-#define OWNER_CHECK   256u              /* rounds between looks while not asleep */
+/* How long a waiter yields before it sleeps: timed, not counted, for a
+ * yield lasts ~1.5 us on an idle CPU and a scheduler slice (ms) on a busy
+ * one, where 960 counted yields took seconds and put off the looks for a
+ * dead holder and the deadline.  1.5 ms: what 960 took here, idle. */
+#define OWNER_YIELD_NS 1500000ll
+#define OWNER_CHECK   256u              /* rounds between looks while yielding */
 #define OWNER_CHECK_MIN_NS 10000ll      /* the first sleep's bound, doubling */
 /* The longest: a dead holder is seen within it.  Each look costs the waiter
  * a wake-up and a /proc read: with a 1 ms cap, a waiter behind a 100 ms hold
@@ -72,7 +76,7 @@ static void owner_wake(AO_t *lk)
 int brd__owner_lock(AO_t *lk)
 {
         AO_t me = brd__owner_word(), want = me;
-        int64_t deadline = 0, check = OWNER_CHECK_MIN_NS;
+        int64_t deadline = 0, yield_end = 0, check = OWNER_CHECK_MIN_NS;
         unsigned round = 0;
 
         for (;;) {
@@ -94,14 +98,18 @@ int brd__owner_lock(AO_t *lk)
                 if (deadline == 0)
                         deadline = brd__now_ns() + BRD__OWNER_LOCK_WAIT_NS;
                 round++;
-                /* Look at /proc and the clock only now and then while
-                 * spinning or yielding (a round is well under a microsecond,
-                 * a look some), at every round once asleep. */
-                if (round < OWNER_YIELDS && round % OWNER_CHECK != 0) {
-                        if (round < OWNER_SPINS)
-                                brd__cpu_relax();
-                        else
-                                sched_yield();  /* the holder may need this CPU */
+                if (round < OWNER_SPINS) {
+                        brd__cpu_relax();
+                        continue;
+                }
+                /* Look at /proc only now and then while yielding (a yield
+                 * is a microsecond or more, a look some), at the phase's
+                 * end, and at every round once asleep. */
+                now = brd__now_ns();
+                if (yield_end == 0)
+                        yield_end = now + OWNER_YIELD_NS;
+                if (now < yield_end && round % OWNER_CHECK != 0) {
+                        sched_yield();          /* the holder may need this CPU */
                         continue;
                 }
                 /* Our own word is never taken over: another thread of ours
@@ -111,10 +119,9 @@ int brd__owner_lock(AO_t *lk)
                 if (holder != me && brd__owner_gone(holder) &&
                     AO_compare_and_swap_full(lk, w, me | (w & BRD__OWNER_WAITERS)))
                         return 1;
-                now = brd__now_ns();
                 if (now >= deadline)
                         return -ETIMEDOUT;
-                if (round < OWNER_YIELDS)
+                if (now < yield_end)
                         continue;
                 /* Announce a sleeper, then sleep unless the word moved on.
                  * Having slept, take the lock with the bit set: other

@@ -2515,6 +2515,84 @@ static void test_owner_lock_sleepers_exclude(void **state)
         t_shared_page_free(pg);
 }
 
+/* Pin the calling process to CPU @cpu: 0, or -errno. */
+static int pin_to(int cpu)
+{
+        cpu_set_t set;
+
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        return sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0;
+}
+
+/*
+ * A waiter that shares its CPU with a CPU-bound process, each yield then
+ * lasting a scheduler slice, still goes to sleep on the lock (the waiters
+ * bit) within 100 ms (t_tries()): its yield phase is timed.  Counted, its
+ * 960 yields took seconds there: it never slept before its 2 s deadline,
+ * and its looks for a dead holder waited as long.
+ */
+static bool yield_phase_timed_try(void)
+{
+        struct owner_page *pg = t_shared_page();
+        pid_t hog, waiter;
+        int64_t t0, dt = -1;
+
+        assert_int_equal(brd__owner_lock(&pg->lock), 0);
+        hog = t_fork();
+        assert_true(hog >= 0);
+        if (hog == 0) {
+                if (pin_to(0) < 0)
+                        _exit(1);
+                for (;;)
+                        AO_store(&pg->count, AO_load(&pg->count) + 1);
+        }
+        waiter = t_fork();
+        assert_true(waiter >= 0);
+        if (waiter == 0) {
+                if (pin_to(0) < 0)
+                        _exit(1);
+                if (brd__owner_lock(&pg->lock) != 0)
+                        _exit(2);
+                brd__owner_unlock(&pg->lock);
+                _exit(0);
+        }
+        t0 = t_now_ms();
+        while (t_now_ms() - t0 < 3000) {
+                if (AO_load(&pg->lock) & BRD__OWNER_WAITERS) {
+                        dt = t_now_ms() - t0;
+                        break;
+                }
+                sched_yield();
+        }
+        brd__owner_unlock(&pg->lock);
+        assert_int_equal(t_wait_child(waiter), 0);
+        assert_int_equal(kill(hog, SIGKILL), 0);
+        assert_int_equal(t_wait_child(hog), 128 + SIGKILL);
+        t_shared_page_free(pg);
+        if (dt < 0 || dt > 100) {
+                print_message("the waiter slept after %lld ms\n", (long long)dt);
+                return false;
+        }
+        return true;
+}
+
+static void test_owner_lock_yield_phase_timed(void **state)
+{
+        (void)state;
+        if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || pin_to(1) < 0)
+                skip();                 /* this process keeps off the hog's CPU */
+        t_tries(yield_phase_timed_try, "owner_lock_yield_phase_timed");
+        {
+                cpu_set_t all;
+
+                CPU_ZERO(&all);
+                for (int i = 0; i < CPU_SETSIZE; i++)
+                        CPU_SET(i, &all);
+                assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
+        }
+}
+
 /* One try of test_owner_lock_sleeper_handoff(): what the holder saw. */
 static char sleeper_handoff_try(struct owner_page *pg, int die)
 {
@@ -2824,6 +2902,7 @@ int main(void)
                 cmocka_unit_test(test_pool_lock_word_impossible),
                 cmocka_unit_test(test_owner_lock_sleepers_exclude),
                 cmocka_unit_test(test_owner_lock_sleeper_handoff),
+                cmocka_unit_test(test_owner_lock_yield_phase_timed),
                 cmocka_unit_test(test_pool_killed_mid_operation),
                 cmocka_unit_test(test_pool_nofork),
                 cmocka_unit_test(test_pool_other_pidns),
