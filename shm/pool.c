@@ -664,22 +664,29 @@ static void slot_free(struct brd_pool_slot *s)
  * those that died claiming, before they wrote theirs (0): a claimer that
  * knows its namespace is in the pool's (pool_where()), and one that does
  * not writes SLOT_NS_UNKNOWN, never judged.  A
- * reaper marks the slot with BRD_POOL_REAPING | its pid first (one CAS
- * decides between racing reapers); a reaper that dies midway leaves the
- * mark, and the next one finishes the job from the entries left
- * (slot_drain() drops each before its block goes back).
+ * reaper marks the slot with BRD_POOL_REAPING | its owner word first (one
+ * CAS decides between racing reapers); a reaper that dies midway leaves
+ * the mark, and the next one finishes the job from the entries left
+ * (slot_drain() drops each before its block goes back).  An owner, or a
+ * reaper, whose pid a live process took over is told from it by the start
+ * time (its tag's bits where none was stamped): before, such a slot stayed
+ * taken for as long as that unrelated process lived.
  */
 static void slots_reap(struct brd_pool *p)
 {
-        uint64_t me = (uint64_t)brd__getpid(), ns = brd__pid_ns();
+        uint64_t pid = (uint64_t)brd__getpid(), ns = brd__pid_ns(), mine = 0, me;
         uint32_t i;
 
         if (!ns)
                 return;
+        /* Our mark's tag; unknown for now (out of fds), a dead reaper's
+         * mark is judged by its pid alone. */
+        (void)brd__proc_start_time_of((pid_t)pid, &mine);
+        me = BRD_POOL_REAPING | brd__pool_owner_word(pid, mine);
         for (i = 0; i < p->nslots; i++) {
                 struct brd_pool_slot *s = &p->slots[i];
                 AO_t o = AO_load(&s->owner), sns;
-                uint64_t start;
+                uint64_t start, mask = UINT64_MAX;
 
                 /* Our own slot, not the one a forked child's handle still
                  * names (its parent's, forgotten only at a cached call):
@@ -689,16 +696,24 @@ static void slots_reap(struct brd_pool *p)
                 sns = AO_load(&s->pid_ns);
                 if (sns && sns != ns)
                         continue;
+                /* The owner by its stamped start time; where there is
+                 * none (a reaper's mark, a claimer killed before it
+                 * stamped), by its word's tag. */
                 start = (o & BRD_POOL_REAPING) ? 0 : AO_load(&s->start_time);
-                if (!brd__pid_gone(o & BRD_POOL_OWNER_PID, start, UINT64_MAX) ||
-                    !AO_compare_and_swap_full(&s->owner, o, BRD_POOL_REAPING | me))
+                if (!start) {
+                        start = brd__pool_owner_start(o);
+                        mask = BRD_POOL_OWNER_TAG_START;
+                }
+                if (!brd__pid_gone(o & BRD_POOL_OWNER_PID, start, mask) ||
+                    !AO_compare_and_swap_full(&s->owner, o, me))
                         continue;
                 /* Another reaper may have freed the slot meanwhile and a new
                  * process with the dead one's pid claimed it: its tag made
                  * the CAS fail; its start time (or the 0 before it is
                  * written) tells a claim of an untagged word; hand it back. */
-                if (!(o & BRD_POOL_REAPING) && AO_load(&s->start_time) != start) {
-                        AO_compare_and_swap_full(&s->owner, BRD_POOL_REAPING | me, o);
+                if (!(o & BRD_POOL_REAPING) &&
+                    AO_load(&s->start_time) != (mask == UINT64_MAX ? start : 0)) {
+                        AO_compare_and_swap_full(&s->owner, me, o);
                         continue;
                 }
                 slot_drain(p, s);
@@ -713,15 +728,13 @@ static void slots_reap(struct brd_pool *p)
  * pid is reused; the next call tries again. */
 static void slot_claim(struct brd_pool *p)
 {
-        uint64_t pid = (uint64_t)brd__getpid(), ns = brd__pid_ns(), t = (uint64_t)brd__now_ns();
-        /* The tag: the claim's time, in ~us; never 0, below the REAPING bit. */
-        uint64_t tag = ((t >> 10) ^ (t >> 40)) & ((1ull << (62 - BRD_POOL_OWNER_TAG_SHIFT)) - 1);
-        uint64_t me = (tag | 1) << BRD_POOL_OWNER_TAG_SHIFT | pid, start;
+        uint64_t pid = (uint64_t)brd__getpid(), ns = brd__pid_ns(), start, me;
         uint32_t i;
         int pass;
 
         if (brd__proc_start_time_of((pid_t)pid, &start) < 0)
                 return;
+        me = brd__pool_owner_word(pid, start);
         p->slot_tried = true;
         for (pass = 0; pass < 2; pass++) {
                 for (i = 0; i < p->nslots; i++) {

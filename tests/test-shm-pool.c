@@ -876,6 +876,63 @@ static void test_pool_hostile_slots(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * Slots whose owner's pid a live process took over, where no start time was
+ * stamped: a claimer killed before it stamped its own, and a reaper killed
+ * mid-reap (its mark has none).  A reaper tells each from the live process
+ * by the start time in the word's tag, and frees it; a live claimer not
+ * stamped yet keeps its slot.  Before, both stayed taken for as long as the
+ * process that reused the pid lived.
+ */
+static void test_pool_slot_pid_reused_unstamped(void **state)
+{
+        struct brd_pool_slot *slots;
+        struct brd_pool_hdr *h;
+        struct brd_pool *p;
+        struct t_leak l;
+        struct stat ns;
+        uint64_t st = 0;
+        AO_t live;
+        int64_t b;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        pid = t_fork();                 /* the process that took the pid over */
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                for (;;)
+                        pause();
+        }
+        assert_int_equal(brd__proc_start_time_of(pid, &st), 0);
+        assert_int_equal(stat("/proc/self/ns/pid", &ns), 0);
+        assert_int_equal(brd_pool_create(4 * MiB, 0, &p), 0);
+        h = hdr_of(p);
+        slots = (struct brd_pool_slot *)(void *)((char *)h + h->slots_off);
+        assert_true(h->nslots >= 4);
+        /* Slot 1: a claimer killed before its stamp; 2: a reaper killed
+         * mid-reap; 3: the live process, claiming (its stamp to come). */
+        AO_store(&slots[1].owner, brd__pool_owner_word((uint64_t)pid, st ^ 0x100));
+        AO_store(&slots[2].owner, BRD_POOL_REAPING |
+                                  brd__pool_owner_word((uint64_t)pid, st ^ 0x200));
+        AO_store(&slots[2].start_time, st ^ 0x400);     /* the dead owner's */
+        live = brd__pool_owner_word((uint64_t)pid, st);
+        AO_store(&slots[3].owner, live);
+        for (int i = 1; i <= 3; i++)
+                AO_store(&slots[i].pid_ns, (AO_t)ns.st_ino);
+        while ((b = brd_pool_alloc(p, 64)) > 0)
+                ;
+        assert_int_equal(b, -ENOSPC);                   /* full: the caches reaped */
+        assert_int_equal(AO_load(&slots[1].owner), 0);
+        assert_int_equal(AO_load(&slots[2].owner), 0);
+        assert_int_equal(AO_load(&slots[3].owner), live);
+        AO_store(&slots[3].owner, 0);
+        brd_pool_close(p);
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
+        t_leak_end(&l);
+}
+
 /* The child of test_pool_slot_waits_for_start_time(): exit 0 when its
  * first cached free, at its fd limit, claimed no slot, and the next one,
  * with the limit back up, claimed one stamped with its start time; else
@@ -2882,6 +2939,7 @@ int main(void)
                 cmocka_unit_test(test_pool_hostile_state),
                 cmocka_unit_test(test_pool_poison_latched),
                 cmocka_unit_test(test_pool_hostile_slots),
+                cmocka_unit_test(test_pool_slot_pid_reused_unstamped),
                 cmocka_unit_test(test_pool_slot_waits_for_start_time),
                 cmocka_unit_test(test_pool_child_reaps_dead_parents_slot),
                 cmocka_unit_test(test_pool_slot_claimer_killed),

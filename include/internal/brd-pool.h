@@ -37,7 +37,7 @@
 #endif
 
 #define BRD_POOL_MAGIC    0x6c6f6f702e647262ull   /* "brd.pool" little-endian */
-#define BRD_POOL_VERSION  6u                      /* 2: cache slots, 3: the lock word, 4: its waiters bit, 5: limbo, 6: slot claim tags */
+#define BRD_POOL_VERSION  7u                      /* 2: cache slots, 3: the lock word, 4: its waiters bit, 5: limbo, 6: slot claim tags, 7: start times in the tags */
 #define BRD_POOL_HDR_SIZE 4096u
 #define BRD_POOL_PAGE     4096u                   /* buddy unit */
 #define BRD_POOL_PAGE_SHIFT 12
@@ -125,10 +125,35 @@ _Static_assert(sizeof(struct brd_pool_class) == BRD_CACHELINE, "one class head p
 #define BRD_POOL_REAPING    (1ull << 62)          /* owner = this | reaper's pid */
 #define BRD_POOL_OWNER_PID  0xffffffffull         /* owner & this: the pid */
 #define BRD_POOL_OWNER_TAG_SHIFT 32               /* bits 32-61: the claim's tag */
+#define BRD_POOL_OWNER_TAG_MASK  ((1ull << (62 - BRD_POOL_OWNER_TAG_SHIFT)) - 1)
+/* What a tag holds of its process's start time (bits 1-29; bit 0 is set in
+ * every tag, which is thus never 0). */
+#define BRD_POOL_OWNER_TAG_START (BRD_POOL_OWNER_TAG_MASK & ~1ull)
+
+/*
+ * A slot's owner word (or, with BRD_POOL_REAPING, a reaper's mark) for the
+ * process @pid started at @start (normalised, brd__proc_start_time_of();
+ * 0: unknown): its tag holds the start time's low bits, so that a reaper
+ * can tell that process from a later one with its pid even where no
+ * start_time was stamped (a claimer killed before it wrote it, a reaper
+ * killed mid-reap): brd__pid_gone(pid, tag start, BRD_POOL_OWNER_TAG_START).
+ * A later claim by another process with the same pid has another word, so
+ * a reaper's CAS never takes it.
+ */
+static inline uint64_t brd__pool_owner_word(uint64_t pid, uint64_t start)
+{
+        return ((start & BRD_POOL_OWNER_TAG_START) | 1) << BRD_POOL_OWNER_TAG_SHIFT | pid;
+}
+
+/* The start-time bits of owner word @w's tag; 0: unknown. */
+static inline uint64_t brd__pool_owner_start(uint64_t w)
+{
+        return (w >> BRD_POOL_OWNER_TAG_SHIFT) & BRD_POOL_OWNER_TAG_START;
+}
+
 struct brd_pool_slot {
-        AO_t     owner;         /* 0 = free; tag << 32 | pid of the owner (a tag per claim:
-                                   a reaper's CAS never takes a later claim by another
-                                   process with the same pid); or BRD_POOL_REAPING | pid */
+        AO_t     owner;         /* 0 = free; brd__pool_owner_word() of the owner; or
+                                   BRD_POOL_REAPING | that of the reaper */
         AO_t     start_time;    /* the owner's /proc start time; 0 = not known yet */
         AO_t     pid_ns;        /* inode of the owner's pid namespace; 0 = unknown */
         uint8_t  n[BRD_POOL_NCLASSES];            /* entries of blk[c] in use */
