@@ -476,22 +476,23 @@ int brd__ring_final(struct brd_ring *r, int e)
 BRD_EXPORT int brd_ring_fd(const struct brd_ring *r)
 {
         struct brd_ring *w = (struct brd_ring *)r;     /* process-local state only */
+        int fd;
 
         if (!r)
                 return -EINVAL;
         if (!ring_mine(r))
                 return -EBADF;
+        /* Counted as an interrupt is, every call (not only the first, which
+         * rings): close in another thread waits for it to have left the
+         * endpoint and its eventfd, as the header says. */
+        AO_fetch_and_add1_full(&w->intr_busy);
         /* First call: make the fd readable once, so the first call after
-         * the first poll finds out (and arms, if it would block).  Counted
-         * as an interrupt is: close in another thread waits for it to have
-         * left the endpoint and its eventfd. */
-        if (!AO_load(&w->fd_used)) {
-                AO_fetch_and_add1_full(&w->intr_busy);
-                if (AO_compare_and_swap_full(&w->fd_used, 0, 1))
-                        bell_ring(r->efd_own);
-                AO_fetch_and_sub1_release(&w->intr_busy);
-        }
-        return r->epfd;
+         * the first poll finds out (and arms, if it would block). */
+        if (!AO_load(&w->fd_used) && AO_compare_and_swap_full(&w->fd_used, 0, 1))
+                bell_ring(r->efd_own);
+        fd = r->epfd;
+        AO_fetch_and_sub1_release(&w->intr_busy);
+        return fd;
 }
 
 BRD_EXPORT int brd_ring_interrupt(struct brd_ring *r)
