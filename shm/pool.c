@@ -675,6 +675,11 @@ static void slot_free(struct brd_pool_slot *s)
 static void slots_reap(struct brd_pool *p)
 {
         uint64_t pid = (uint64_t)brd__getpid(), ns = brd__pid_ns(), mine = 0, me;
+        /* Relaxed loads: in a threaded forked child, the thread that disowns
+         * the cache may be forgetting the parent's slot right now
+         * (cache_flush()); either value pairing only skips a slot once. */
+        struct brd_pool_slot *own = __atomic_load_n(&p->slot, __ATOMIC_RELAXED);
+        uint64_t own_gen = __atomic_load_n(&p->cache_gen, __ATOMIC_RELAXED);
         uint32_t i;
 
         if (!ns)
@@ -691,7 +696,7 @@ static void slots_reap(struct brd_pool *p)
                 /* Our own slot, not the one a forked child's handle still
                  * names (its parent's, forgotten only at a cached call):
                  * the child reaps that one too once the parent is dead. */
-                if (!o || (s == p->slot && p->cache_gen == brd__fork_gen()))
+                if (!o || (s == own && own_gen == brd__fork_gen()))
                         continue;
                 sns = AO_load(&s->pid_ns);
                 if (sns && sns != ns)
@@ -763,9 +768,10 @@ static void cache_flush(struct brd_pool *p)
 {
         p->cached = 0;
         if (p->cache_gen != brd__fork_gen()) {
-                p->slot = NULL;
+                /* Atomic stores: slots_reap() in another thread reads them. */
+                __atomic_store_n(&p->slot, NULL, __ATOMIC_RELAXED);
                 p->slot_tried = false;
-                p->cache_gen = brd__fork_gen();
+                __atomic_store_n(&p->cache_gen, brd__fork_gen(), __ATOMIC_RELAXED);
                 return;
         }
         if (p->slot)
