@@ -41,10 +41,13 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -115,6 +118,7 @@ struct brd_fsrv_req {
         size_t envcap;
         char pidbuf[32];                /* "BROOD_HANDLES_PID=...", written by the child */
         pid_t parent;                   /* the forkserver's pid, for the getppid() re-check */
+        bool set_nnp;                   /* the caller has no_new_privs, the thread not */
         const char *comm;               /* fork mode, no opts.name: the process's name */
         int crash_stage;
         int stage;                      /* exec child (shares our memory): BRD_STAGE_EXEC before execve */
@@ -498,6 +502,23 @@ static int child_prelude(struct brd_fsrv_req *q, bool exec)
                 if (fd > 2)
                         (void)close(fd);
         }
+        /* Of fds 0-2, those closed (in the parent, or just now) are opened
+         * on /dev/null: left free, the child's first open() would take the
+         * number, and its stdio (perror, printf) would write into that
+         * file, a segment's memfd say.  In order: each open() takes the
+         * lowest number free, this one. */
+        for (i = 0; i < 3; i++) {
+                if (fcntl(i, F_GETFD) >= 0)
+                        continue;
+                fd = open("/dev/null", O_RDWR);
+                if (fd < 0)
+                        child_fail(q, rep, -errno);
+                if (fd != i) {
+                        if (dup2(fd, i) < 0)
+                                child_fail(q, rep, -errno);
+                        (void)close(fd);
+                }
+        }
         /* Every signal is still blocked (the thread's mask): no handler of the
          * parent can run while the dispositions are reset. */
         memset(&dfl, 0, sizeof(dfl));
@@ -506,6 +527,8 @@ static int child_prelude(struct brd_fsrv_req *q, bool exec)
         for (i = 1; i < NSIG; i++)
                 if (i != SIGKILL && i != SIGSTOP)
                         (void)sigaction(i, &dfl, NULL);  /* glibc's own (32, 33) answer EINVAL */
+        if (q->set_nnp && child_prctl(PR_SET_NO_NEW_PRIVS, 1) < 0)
+                child_fail(q, rep, -errno);
         /* exec mode: execve names the process after the program anyway. */
         if (!exec && name && name[0])
                 (void)child_prctl(PR_SET_NAME, (unsigned long)name);
@@ -537,11 +560,22 @@ static __attribute__((noreturn)) void child_fork_main(struct brd_fsrv_req *q)
 {
         int rep = child_prelude(q, false);
 
+        int code;
+
         child_report(q, rep, 0);        /* reached fn */
         (void)close(rep);
         fsrv_slots_drop();
         child_unblock();                /* only now: see child_report() */
-        child_exit(q->fn(q->arg, q->handles, q->nhandles) & 0xff);
+        /* What the parent's stdio buffers held is the parent's to write
+         * (flushed here too, it would come out twice); what fn writes
+         * there is the child's, and _exit() would drop it. */
+        __fpurge(stdin);
+        __fpurge(stdout);
+        __fpurge(stderr);
+        code = q->fn(q->arg, q->handles, q->nhandles);
+        (void)fflush(stdout);
+        (void)fflush(stderr);
+        child_exit(code & 0xff);
 }
 
 static int child_exec_main(void *arg)
@@ -797,6 +831,37 @@ static void *fsrv_main(void *arg)
         return NULL;
 }
 
+/* This thread's seccomp mode; a filter that refuses prctl() proves one. */
+static int thread_seccomp(void)
+{
+        int m = prctl(PR_GET_SECCOMP, 0, 0, 0, 0);
+
+        return m < 0 ? SECCOMP_MODE_FILTER : m;
+}
+
+/* Does this thread have no_new_privs? */
+static bool thread_nnp(void)
+{
+        return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1;
+}
+
+/*
+ * The calling thread's confinement against the forkserver thread's (that
+ * of the thread that started it).  Children are the forkserver thread's:
+ * a seccomp filter installed since in the calling thread alone would not
+ * reach them, so the spawn is refused (-EPERM) rather than let a child
+ * escape it; no_new_privs, which only tightens, is carried into the child
+ * (*@ret_nnp).  The rest of a thread's own state is the forkserver
+ * thread's (fork.h).
+ */
+static int spawn_confinement(const struct brd_fsrv *fs, bool *ret_nnp)
+{
+        if (thread_seccomp() > fs->seccomp)
+                return -EPERM;
+        *ret_nnp = !fs->nnp && thread_nnp();
+        return 0;
+}
+
 BRD_EXPORT int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv)
 {
         struct brd_fsrv *fs;
@@ -820,6 +885,8 @@ BRD_EXPORT int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv)
         fs->fork_gen = brd__fork_gen();
         fs->pid = brd__getpid();
         fsrv_read_comm(fs->comm);      /* before the thread renames itself */
+        fs->seccomp = thread_seccomp(); /* the thread's, which it inherits */
+        fs->nnp = thread_nnp();
         pthread_once(&fsrv_bind_once, fsrv_bind);
         /* The report slots: shared with every fork-mode child until it reported. */
         r = fsrv_slots_map(fs);
@@ -1070,6 +1137,7 @@ static int fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *o,
         struct rlimit rl;
         size_t nkeep;
         ssize_t got;
+        bool nnp = false;
 
         if (!fs || !ret_child)
                 return -EINVAL;
@@ -1079,6 +1147,9 @@ static int fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *o,
         /* Inherited through fork(): the thread does not exist in this process. */
         if (fs->fork_gen != brd__fork_gen())
                 return -ENOTSUP;
+        r = spawn_confinement(fs, &nnp);
+        if (r < 0)
+                return r;
         /* Our reference first, before anything that can block (the lock
          * below): a brd_fsrv_stop() running from here on cannot free fs
          * under us (see brd_fsrv_stop_grace() in fork.h). */
@@ -1099,6 +1170,7 @@ static int fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *o,
         r = req_prepare(&q, o, nkeep);
         if (r < 0)
                 goto out;
+        q.set_nnp = nnp;
         c = brd__child_new(fs);
         if (!c) {
                 r = -ENOMEM;

@@ -13,12 +13,15 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/timerfd.h>
 
 #include <brood/shm.h>
@@ -1430,10 +1433,11 @@ static void test_report_after_caller_returned(void **state)
 
 /* ------------------------------------------------------------ fd limit */
 /* What a fork-mode child must find: fd 3 + i is the file of want[i] (same
- * device and inode), 0-2 are open or closed as said, nothing else is open. */
+ * device and inode), 0-2 are open (on /dev/null where the parent had them
+ * closed), nothing else is open. */
 struct fd_want {
         int n;
-        bool stdio_closed;
+        bool stdio_null;
         dev_t dev[16];
         ino_t ino[16];
 };
@@ -1461,7 +1465,9 @@ static int fn_fds_are(void *arg, struct brd_handle *h, size_t n)
         for (fd = 0; fd < (int)rl.rlim_cur; fd++) {
                 bool open = fcntl(fd, F_GETFD) >= 0;
 
-                if (fd < 3 && open == w->stdio_closed)
+                if (fd < 3 && (!open || (w->stdio_null &&
+                                         (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) ||
+                                          st.st_rdev != makedev(1, 3)))))
                         return 2;
                 if (fd >= 3 + w->n && open)
                         return 3;
@@ -1656,11 +1662,13 @@ static void test_spawn_two_fds_spare(void **state)
 /*
  * With stdio closed, brood's own fds take 0-2 (the segment's memfd, the
  * spawn's report pipe): a fork-mode child handed nothing holds none of
- * them, and one handed the segment has it at 3 only.  Exit code: 0 ok.
+ * them, and one handed the segment has it at 3 only; its 0-2 are
+ * /dev/null (before, they were left closed, for its first open() to take
+ * and its stdio to write into).  Exit code: 0 ok.
  */
 static int spawn_closed_stdio(void)
 {
-        struct fd_want none = { .n = 0, .stdio_closed = true }, one = { .n = 0, .stdio_closed = true };
+        struct fd_want none = { .n = 0, .stdio_null = true }, one = { .n = 0, .stdio_null = true };
         struct brd_spawn_opts o = { .fn = fn_fds_are };
         struct brd_handle h;
         struct brd_fsrv *fs;
@@ -1689,6 +1697,17 @@ static int spawn_closed_stdio(void)
                 brd_child_free(c);
                 if (WEXITSTATUS(st))
                         return 20 + i * 10 + WEXITSTATUS(st);
+        }
+        /* exec mode too: the helper counts exactly 0-2 open. */
+        {
+                char count[] = "count", *argv[] = { (char *)helper_path(), count, NULL };
+                struct brd_spawn_opts x = { .argv = argv };
+
+                if (brd_fsrv_spawn(fs, &x, &c) < 0)
+                        return 5;
+                if (brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 3)
+                        return 6;
+                brd_child_free(c);
         }
         brd_seg_close(seg);
         brd_fsrv_stop(fs);
@@ -1939,6 +1958,115 @@ static void test_no_signal_disposition_changed(void **state)
         t_no_children();
 }
 
+/* ------------------------------------------------------------ stdio buffers */
+static int fn_prints(void *arg, struct brd_handle *h, size_t n)
+{
+        printf("child;");       /* buffered: stdout is a pipe */
+        return 0;
+}
+
+/*
+ * A fork-mode child's stdout, fully buffered (a pipe): what fn prints comes
+ * out, once, and what the parent had left in its buffer comes out once,
+ * from the parent.  Before, the child's output died with its _exit(), and
+ * a child that flushed wrote the parent's bytes again.  Exit code: 0 ok.
+ */
+static int spawn_stdio_buffers(void)
+{
+        struct brd_spawn_opts o = { .fn = fn_prints };
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        char buf[64] = { 0 };
+        int p[2], st;
+        ssize_t n, got = 0;
+
+        if (pipe(p) < 0 || dup2(p[1], 1) < 0)
+                return 1;
+        close(p[1]);
+        if (setvbuf(stdout, NULL, _IOFBF, 4096) != 0)
+                return 2;
+        printf("parent;");      /* left in the buffer */
+        if (brd_fsrv_start(0, &fs) < 0 || brd_fsrv_spawn(fs, &o, &c) < 0)
+                return 3;
+        if (brd_child_wait(c, -1, &st) < 0 || st != 0)
+                return 4;
+        brd_child_free(c);
+        brd_fsrv_stop(fs);
+        fflush(stdout);
+        close(1);
+        while ((n = read(p[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+                got += n;
+        return strcmp(buf, "child;parent;") ? 5 : 0;
+}
+
+static void test_spawn_stdio_buffers(void **state)
+{
+        tf_run_forked(spawn_stdio_buffers);
+}
+
+/* ------------------------------------------------------------ confinement */
+static int fn_confinement(void *arg, struct brd_handle *h, size_t n)
+{
+        return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) * 10 + prctl(PR_GET_SECCOMP, 0, 0, 0, 0);
+}
+
+/*
+ * Children are the forkserver thread's, which is confined as the thread
+ * that started it was.  A caller that set no_new_privs since has it carried
+ * into its children; one that installed a seccomp filter since (in its own
+ * thread) is refused (-EPERM): its child would have run unfiltered.  A
+ * forkserver started after the filter makes filtered children.  Exit
+ * code: 0 ok.
+ */
+static int spawn_confinement(void)
+{
+        struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+        struct sock_fprog prog = { .len = 1, .filter = &allow };
+        struct brd_spawn_opts o = { .fn = fn_confinement };
+        struct brd_fsrv *fs, *fs2;
+        struct brd_child *c;
+        int st;
+
+        if (brd_fsrv_start(0, &fs) < 0)
+                return 1;
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return 2;
+        if (brd_fsrv_spawn(fs, &o, &c) < 0 || brd_child_wait(c, -1, &st) < 0)
+                return 3;
+        brd_child_free(c);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 10)
+                return 4;               /* no_new_privs, no filter */
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+                return T_EXIT_SKIP;     /* no seccomp here */
+        c = NULL;
+        if (brd_fsrv_spawn(fs, &o, &c) != -EPERM || c)
+                return 5;
+        if (brd_fsrv_start(0, &fs2) < 0)
+                return 6;
+        if (brd_fsrv_spawn(fs2, &o, &c) < 0 || brd_child_wait(c, -1, &st) < 0)
+                return 7;
+        brd_child_free(c);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 10 + SECCOMP_MODE_FILTER)
+                return 8;
+        brd_fsrv_stop(fs2);
+        brd_fsrv_stop(fs);
+        return 0;
+}
+
+static void test_spawn_confinement(void **state)
+{
+        pid_t pid = t_fork();
+        int rc;
+
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(spawn_confinement());
+        rc = t_wait_child(pid);
+        if (rc == T_EXIT_SKIP)
+                skip();
+        assert_int_equal(rc, 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1964,6 +2092,8 @@ int main(void)
                 cmocka_unit_test(test_spawn_fds_trade_places),
                 cmocka_unit_test(test_spawn_two_fds_spare),
                 cmocka_unit_test(test_spawn_closed_stdio),
+                cmocka_unit_test(test_spawn_stdio_buffers),
+                cmocka_unit_test(test_spawn_confinement),
                 cmocka_unit_test(test_exec_script_long_argv),
                 cmocka_unit_test(test_unhanded_memory_gone),
                 cmocka_unit_test(test_unhanded_memory_gone_while_mapping),

@@ -69,6 +69,29 @@
  * attaching a handle.  The rest of the parent's memory (heap,
  * stacks, its own mappings) is inherited as after any fork().  An exec-mode
  * child keeps no memory of the parent at all.
+ *
+ * Per-thread state.  Every child is a child of the forkserver thread, which
+ * was made by the thread that called brd_fsrv_start() and kept what that
+ * thread had then: capabilities, CPU affinity, nice value and scheduling
+ * policy, a seccomp filter, Landlock, namespaces that thread alone entered
+ * (unshare, setns), no_new_privs.  Start the forkserver after confining the
+ * process, or confine every thread (seccomp's TSYNC).  brd_fsrv_spawn()
+ * refuses (-EPERM) a caller whose thread has a seccomp filter that the
+ * forkserver thread lacks (its child would run unfiltered), and carries a
+ * caller's no_new_privs into the child.  A fork-mode fn runs on the
+ * forkserver thread's stack (the default pthread size) with that thread's
+ * thread-local variables, not the caller's.
+ *
+ * stdio.  A child's fds 0-2 that are closed here (or close-on-exec) are
+ * opened on /dev/null: its first open() must not take the number that its
+ * stdio writes to.  A fork-mode child drops what this process's stdin,
+ * stdout and stderr buffers held (this process writes that itself) and
+ * flushes stdout and stderr when fn returns; other FILEs inherited with
+ * unwritten data are this process's (a child that calls exit() or
+ * fflush(NULL) writes that data a second time: return from fn, or
+ * _exit()).  Libraries of the parent that cached an fd number (a syslog
+ * socket, a FILE) hold a number that is closed in the child, or is a
+ * handle's now: do not use them in fn.
  */
 #ifndef BROOD_FORK_H
 #define BROOD_FORK_H
@@ -98,7 +121,9 @@ enum brd_spawn_flags {
         /* stdin, stdout and stderr of the child read/write /dev/null: a child
          * must never hang its tree by filling a pipe nobody drains. */
         BRD_SPAWN_NULL_STDIO    = 1u << 0,
-        /* Do not set PR_SET_PDEATHSIG: the child survives its parent. */
+        /* Do not set PR_SET_PDEATHSIG: the child survives its parent's
+         * death (not brd_child_free() nor brd_fsrv_stop(), which kill it;
+         * it stays in its parent's process group and session). */
         BRD_SPAWN_NO_PDEATHSIG  = 1u << 1,
 };
 
@@ -176,13 +201,17 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  *
  * The child keeps exactly fds 0, 1, 2 and its handles' fds, renumbered 3, 4,
  * 5... in order, and (fork mode) of brood's segments and pools only those
- * the handles name (Memory, above).  Of fds 0-2 it closes those that are close-on-exec, as
- * exec would: with stdio closed, brood's own fds or the host's take those
- * numbers, and a child must not hold what it was not handed.  It has one
- * thread, default signal dispositions, an empty signal mask and (unless
- * BRD_SPAWN_NO_PDEATHSIG) dies by SIGKILL when this process dies (the
- * kernel clears that at the execve of a set-user-ID, set-group-ID or
- * file-capability program: such an exec-mode child outlives us).  In exec
+ * the handles name (Memory, above).  Of fds 0-2 it closes those that are
+ * close-on-exec, as exec would (with stdio closed, brood's own fds or the
+ * host's take those numbers, and a child must not hold what it was not
+ * handed), and opens every one closed on /dev/null (stdio, above).  It has
+ * one thread, default signal dispositions, an empty signal mask and (unless
+ * BRD_SPAWN_NO_PDEATHSIG) dies by SIGKILL when this process dies.  The
+ * kernel clears that death signal when the child's credentials change: at
+ * the execve of a set-user-ID, set-group-ID or file-capability program, or
+ * when fn or the program calls setuid(), setgid() or capset() (such a child
+ * outlives us unless it sets PR_SET_PDEATHSIG again and then checks
+ * getppid()).  In exec
  * mode the handles are described in the environment
  * (BROOD_HANDLES, BROOD_HANDLES_PID) for brd_handle_from_env(); stale
  * descriptions inherited from an ancestor are removed.  The call returns
@@ -193,7 +222,8 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  * Return: 0 and *ret_child; -EINVAL on bad options (none or both of fn/argv,
  * unknown flags, a malformed handle, too many handles; exec mode also needs
  * known handle kinds); -EBADF when a handle's fd is not open; -ENOTSUP on
- * a forkserver inherited through fork();
+ * a forkserver inherited through fork(); -EPERM when the calling thread has
+ * a seccomp filter that the forkserver thread lacks (Per-thread state);
  * -ESHUTDOWN once brd_fsrv_stop() has begun; -EAGAIN/-ENOMEM/-EMFILE/-ENFILE
  * when the child or a resource for it cannot be created (-EMFILE also when
  * RLIMIT_NOFILE is below 5 + its fd count: the child briefly holds fds

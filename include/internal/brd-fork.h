@@ -82,6 +82,10 @@ struct brd_fsrv {
         size_t stack_size;
         int crash_stage;                /* testing: enum brd__crash_stage */
         char comm[16];                  /* the process's name at start: fork-mode children's default */
+        /* The starting thread's confinement, which the thread inherited
+         * (spawn_confinement(), fsrv.c): its seccomp mode, no_new_privs. */
+        int seccomp;
+        bool nnp;
 };
 
 enum brd__child_state {
