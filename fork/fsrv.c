@@ -46,8 +46,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -450,6 +448,36 @@ static int child_prctl(int op, unsigned long arg)
 }
 
 /*
+ * Point fds 0-2 at /dev/null: every one (@all: BRD_SPAWN_NULL_STDIO, whose
+ * failure fails the spawn), or those closed (in the parent, or by the
+ * prelude), best effort: left free, the child's first open() would take the
+ * number, and its stdio (perror, printf) would write into that file, a
+ * segment's memfd say; where /dev/null cannot be had, they stay closed.
+ */
+static void child_null_stdio(struct brd_fsrv_req *q, int rep, bool all)
+{
+        bool closed[3];
+        int i, fd;
+
+        for (i = 0; i < 3; i++)
+                closed[i] = fcntl(i, F_GETFD) < 0;
+        if (!all && !closed[0] && !closed[1] && !closed[2])
+                return;
+        /* Lands on the lowest closed slot, if any: one it fills. */
+        fd = open("/dev/null", O_RDWR);
+        if (fd < 0) {
+                if (all)
+                        child_fail(q, rep, -errno);
+                return;
+        }
+        for (i = 0; i < 3; i++)
+                if ((all || closed[i]) && fd != i && dup2(fd, i) < 0 && all)
+                        child_fail(q, rep, -errno);
+        if (fd > 2)
+                (void)close(fd);
+}
+
+/*
  * Returns the report fd (3 + nkeep), with every signal still blocked: the
  * caller empties the mask after its report (child_report) or right before
  * execve.  On failure reports and _exits.
@@ -492,33 +520,7 @@ static int child_prelude(struct brd_fsrv_req *q, bool exec)
                 /* And the memory it was not handed goes too (F35). */
                 brd__fork_drop_unhanded(3, n);
         }
-        if (q->flags & BRD_SPAWN_NULL_STDIO) {
-                fd = open("/dev/null", O_RDWR);
-                if (fd < 0)
-                        child_fail(q, rep, -errno);
-                for (i = 0; i < 3; i++)
-                        if (fd != i && dup2(fd, i) < 0)
-                                child_fail(q, rep, -errno);
-                if (fd > 2)
-                        (void)close(fd);
-        }
-        /* Of fds 0-2, those closed (in the parent, or just now) are opened
-         * on /dev/null: left free, the child's first open() would take the
-         * number, and its stdio (perror, printf) would write into that
-         * file, a segment's memfd say.  In order: each open() takes the
-         * lowest number free, this one. */
-        for (i = 0; i < 3; i++) {
-                if (fcntl(i, F_GETFD) >= 0)
-                        continue;
-                fd = open("/dev/null", O_RDWR);
-                if (fd < 0)
-                        child_fail(q, rep, -errno);
-                if (fd != i) {
-                        if (dup2(fd, i) < 0)
-                                child_fail(q, rep, -errno);
-                        (void)close(fd);
-                }
-        }
+        child_null_stdio(q, rep, q->flags & BRD_SPAWN_NULL_STDIO);
         /* Every signal is still blocked (the thread's mask): no handler of the
          * parent can run while the dispositions are reset. */
         memset(&dfl, 0, sizeof(dfl));
@@ -560,22 +562,11 @@ static __attribute__((noreturn)) void child_fork_main(struct brd_fsrv_req *q)
 {
         int rep = child_prelude(q, false);
 
-        int code;
-
         child_report(q, rep, 0);        /* reached fn */
         (void)close(rep);
         fsrv_slots_drop();
         child_unblock();                /* only now: see child_report() */
-        /* What the parent's stdio buffers held is the parent's to write
-         * (flushed here too, it would come out twice); what fn writes
-         * there is the child's, and _exit() would drop it. */
-        __fpurge(stdin);
-        __fpurge(stdout);
-        __fpurge(stderr);
-        code = q->fn(q->arg, q->handles, q->nhandles);
-        (void)fflush(stdout);
-        (void)fflush(stderr);
-        child_exit(code & 0xff);
+        child_exit(q->fn(q->arg, q->handles, q->nhandles) & 0xff);
 }
 
 static int child_exec_main(void *arg)

@@ -1958,52 +1958,6 @@ static void test_no_signal_disposition_changed(void **state)
         t_no_children();
 }
 
-/* ------------------------------------------------------------ stdio buffers */
-static int fn_prints(void *arg, struct brd_handle *h, size_t n)
-{
-        printf("child;");       /* buffered: stdout is a pipe */
-        return 0;
-}
-
-/*
- * A fork-mode child's stdout, fully buffered (a pipe): what fn prints comes
- * out, once, and what the parent had left in its buffer comes out once,
- * from the parent.  Before, the child's output died with its _exit(), and
- * a child that flushed wrote the parent's bytes again.  Exit code: 0 ok.
- */
-static int spawn_stdio_buffers(void)
-{
-        struct brd_spawn_opts o = { .fn = fn_prints };
-        struct brd_fsrv *fs;
-        struct brd_child *c;
-        char buf[64] = { 0 };
-        int p[2], st;
-        ssize_t n, got = 0;
-
-        if (pipe(p) < 0 || dup2(p[1], 1) < 0)
-                return 1;
-        close(p[1]);
-        if (setvbuf(stdout, NULL, _IOFBF, 4096) != 0)
-                return 2;
-        printf("parent;");      /* left in the buffer */
-        if (brd_fsrv_start(0, &fs) < 0 || brd_fsrv_spawn(fs, &o, &c) < 0)
-                return 3;
-        if (brd_child_wait(c, -1, &st) < 0 || st != 0)
-                return 4;
-        brd_child_free(c);
-        brd_fsrv_stop(fs);
-        fflush(stdout);
-        close(1);
-        while ((n = read(p[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
-                got += n;
-        return strcmp(buf, "child;parent;") ? 5 : 0;
-}
-
-static void test_spawn_stdio_buffers(void **state)
-{
-        tf_run_forked(spawn_stdio_buffers);
-}
-
 /* ------------------------------------------------------------ confinement */
 static int fn_confinement(void *arg, struct brd_handle *h, size_t n)
 {
@@ -2092,7 +2046,6 @@ int main(void)
                 cmocka_unit_test(test_spawn_fds_trade_places),
                 cmocka_unit_test(test_spawn_two_fds_spare),
                 cmocka_unit_test(test_spawn_closed_stdio),
-                cmocka_unit_test(test_spawn_stdio_buffers),
                 cmocka_unit_test(test_spawn_confinement),
                 cmocka_unit_test(test_exec_script_long_argv),
                 cmocka_unit_test(test_unhanded_memory_gone),

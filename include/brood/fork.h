@@ -83,13 +83,13 @@
  * thread-local variables, not the caller's.
  *
  * stdio.  A child's fds 0-2 that are closed here (or close-on-exec) are
- * opened on /dev/null: its first open() must not take the number that its
- * stdio writes to.  A fork-mode child drops what this process's stdin,
- * stdout and stderr buffers held (this process writes that itself) and
- * flushes stdout and stderr when fn returns; other FILEs inherited with
- * unwritten data are this process's (a child that calls exit() or
- * fflush(NULL) writes that data a second time: return from fn, or
- * _exit()).  Libraries of the parent that cached an fd number (a syslog
+ * opened on /dev/null where it can be opened: its first open() must not
+ * take the number that its stdio writes to.  A fork-mode child ends with
+ * _exit() when fn returns, which writes no stdio buffer: fn flushes what it
+ * printed (fflush(stdout)).  It inherits this process's stdio buffers as
+ * they were: flush stdout and stderr before brd_fsrv_spawn(), or a child
+ * that flushes (or calls exit()) writes this process's unwritten bytes a
+ * second time.  Libraries of the parent that cached an fd number (a syslog
  * socket, a FILE) hold a number that is closed in the child, or is a
  * handle's now: do not use them in fn.
  */
