@@ -672,6 +672,14 @@ static void slot_free(struct brd_pool_slot *s)
  * time (its tag's bits where none was stamped): before, such a slot stayed
  * taken for as long as that unrelated process lived.
  */
+/* A tag's nonce where a start time is unknown: the time, in ~us. */
+static uint64_t slot_nonce(void)
+{
+        uint64_t t = (uint64_t)brd__now_ns();
+
+        return (t >> 10) ^ (t >> 40);
+}
+
 static void slots_reap(struct brd_pool *p)
 {
         uint64_t pid = (uint64_t)brd__getpid(), ns = brd__pid_ns(), mine = 0, me;
@@ -687,7 +695,7 @@ static void slots_reap(struct brd_pool *p)
         /* Our mark's tag; unknown for now (out of fds), a dead reaper's
          * mark is judged by its pid alone. */
         (void)brd__proc_start_time_of((pid_t)pid, &mine);
-        me = BRD_POOL_REAPING | brd__pool_owner_word(pid, mine);
+        me = BRD_POOL_REAPING | brd__pool_owner_word(pid, mine, slot_nonce());
         for (i = 0; i < p->nslots; i++) {
                 struct brd_pool_slot *s = &p->slots[i];
                 AO_t o = AO_load(&s->owner), sns;
@@ -707,7 +715,7 @@ static void slots_reap(struct brd_pool *p)
                 start = (o & BRD_POOL_REAPING) ? 0 : AO_load(&s->start_time);
                 if (!start) {
                         start = brd__pool_owner_start(o);
-                        mask = BRD_POOL_OWNER_TAG_START;
+                        mask = BRD_POOL_OWNER_START_MASK;
                 }
                 if (!brd__pid_gone(o & BRD_POOL_OWNER_PID, start, mask) ||
                     !AO_compare_and_swap_full(&s->owner, o, me))
@@ -739,7 +747,7 @@ static void slot_claim(struct brd_pool *p)
 
         if (brd__proc_start_time_of((pid_t)pid, &start) < 0)
                 return;
-        me = brd__pool_owner_word(pid, start);
+        me = brd__pool_owner_word(pid, start, slot_nonce());
         p->slot_tried = true;
         for (pass = 0; pass < 2; pass++) {
                 for (i = 0; i < p->nslots; i++) {

@@ -912,11 +912,11 @@ static void test_pool_slot_pid_reused_unstamped(void **state)
         assert_true(h->nslots >= 4);
         /* Slot 1: a claimer killed before its stamp; 2: a reaper killed
          * mid-reap; 3: the live process, claiming (its stamp to come). */
-        AO_store(&slots[1].owner, brd__pool_owner_word((uint64_t)pid, st ^ 0x100));
+        AO_store(&slots[1].owner, brd__pool_owner_word((uint64_t)pid, st ^ 0x100, 0));
         AO_store(&slots[2].owner, BRD_POOL_REAPING |
-                                  brd__pool_owner_word((uint64_t)pid, st ^ 0x200));
+                                  brd__pool_owner_word((uint64_t)pid, st ^ 0x200, 0));
         AO_store(&slots[2].start_time, st ^ 0x400);     /* the dead owner's */
-        live = brd__pool_owner_word((uint64_t)pid, st);
+        live = brd__pool_owner_word((uint64_t)pid, st, 0);
         AO_store(&slots[3].owner, live);
         for (int i = 1; i <= 3; i++)
                 AO_store(&slots[i].pid_ns, (AO_t)ns.st_ino);

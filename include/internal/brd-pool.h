@@ -126,29 +126,35 @@ _Static_assert(sizeof(struct brd_pool_class) == BRD_CACHELINE, "one class head p
 #define BRD_POOL_OWNER_PID  0xffffffffull         /* owner & this: the pid */
 #define BRD_POOL_OWNER_TAG_SHIFT 32               /* bits 32-61: the claim's tag */
 #define BRD_POOL_OWNER_TAG_MASK  ((1ull << (62 - BRD_POOL_OWNER_TAG_SHIFT)) - 1)
-/* What a tag holds of its process's start time (bits 1-29; bit 0 is set in
- * every tag, which is thus never 0). */
-#define BRD_POOL_OWNER_TAG_START (BRD_POOL_OWNER_TAG_MASK & ~1ull)
+/* The start-time bits a tag holds (its bits 2-29), as brd__pid_gone()'s mask. */
+#define BRD_POOL_OWNER_START_MASK (BRD_POOL_OWNER_TAG_MASK >> 2)
 
 /*
  * A slot's owner word (or, with BRD_POOL_REAPING, a reaper's mark) for the
- * process @pid started at @start (normalised, brd__proc_start_time_of();
- * 0: unknown): its tag holds the start time's low bits, so that a reaper
- * can tell that process from a later one with its pid even where no
- * start_time was stamped (a claimer killed before it wrote it, a reaper
- * killed mid-reap): brd__pid_gone(pid, tag start, BRD_POOL_OWNER_TAG_START).
- * A later claim by another process with the same pid has another word, so
- * a reaper's CAS never takes it.
+ * process @pid started at @start (normalised, brd__proc_start_time_of()).
+ * Its tag (never 0: bit 0 set) holds the start time's low bits (bit 1 set),
+ * so that a reaper can tell that process from a later one with its pid even
+ * where no start_time was stamped (a claimer killed before it wrote it, a
+ * reaper killed mid-reap): brd__pid_gone(pid, brd__pool_owner_start(),
+ * BRD_POOL_OWNER_START_MASK).  Where the start time is unknown (0: a /proc
+ * not of our pid namespace) the tag holds @nonce instead (bit 1 clear),
+ * different at each claim.  Either way a later claim by another process
+ * with the same pid has another word, so a reaper's CAS never takes it.
  */
-static inline uint64_t brd__pool_owner_word(uint64_t pid, uint64_t start)
+static inline uint64_t brd__pool_owner_word(uint64_t pid, uint64_t start, uint64_t nonce)
 {
-        return ((start & BRD_POOL_OWNER_TAG_START) | 1) << BRD_POOL_OWNER_TAG_SHIFT | pid;
+        uint64_t tag = start ? (start & BRD_POOL_OWNER_START_MASK) << 2 | 3 :
+                               (nonce & BRD_POOL_OWNER_START_MASK) << 2 | 1;
+
+        return tag << BRD_POOL_OWNER_TAG_SHIFT | pid;
 }
 
 /* The start-time bits of owner word @w's tag; 0: unknown. */
 static inline uint64_t brd__pool_owner_start(uint64_t w)
 {
-        return (w >> BRD_POOL_OWNER_TAG_SHIFT) & BRD_POOL_OWNER_TAG_START;
+        uint64_t tag = (w >> BRD_POOL_OWNER_TAG_SHIFT) & BRD_POOL_OWNER_TAG_MASK;
+
+        return tag & 2 ? tag >> 2 : 0;
 }
 
 struct brd_pool_slot {
