@@ -550,11 +550,13 @@ static void pool_unlock(struct brd_pool *p)
 
 /* ------------------------------------------------- class stacks (lock-free) */
 
-/* Pop a block of class @c: granule index, -EAGAIN when empty, -EBADMSG. */
-static int64_t class_pop(struct brd_pool *p, unsigned c)
+/*
+ * Pop the top block of the stack at @head: its granule index, -EAGAIN when
+ * empty, -EBADMSG for an index past the pool.  Its state byte is the
+ * caller's to change (class_pop(), reclaim_detach()).
+ */
+static inline __attribute__((always_inline)) int64_t stack_pop(struct brd_pool *p, AO_t *head)
 {
-        AO_t *head = &p->hdr->cls[c].head;
-
         for (;;) {
                 /* Pairs with the CAS in class_push(): the link word and the
                  * FREE state byte of the top block were written before it. */
@@ -566,23 +568,30 @@ static int64_t class_pop(struct brd_pool *p, unsigned c)
                         return -EAGAIN;
                 g = (h & IDX_MASK) - 1;
                 if (g >= p->ngran)
-                        return pool_corrupt(p);
+                        return -EBADMSG;
                 /* May be garbage if another thread popped and reused the block
                  * meanwhile; then the tag has moved and the CAS fails. */
                 nx = AO_load(block_link(p, g));
-                if (AO_compare_and_swap_full(head, h, ((h & ~IDX_MASK) + TAG_ONE) | (nx & IDX_MASK))) {
-                        /* Ours now: its span cannot be reclaimed under us.
-                         * A CAS, not a check and a store: a block on the
-                         * stack twice (a stray write into a free block's
-                         * link) popped by two at once goes to one of them,
-                         * and the pool is poisoned for the other. */
-                        if (!small_block_ok(p, c, g) ||
-                            !AO_char_compare_and_swap_full(&p->st[g], BRD_GS(c, BRD_GS_FREE),
-                                                           BRD_GS(c, BRD_GS_ALLOC)))
-                                return pool_corrupt(p);
+                if (AO_compare_and_swap_full(head, h, ((h & ~IDX_MASK) + TAG_ONE) | (nx & IDX_MASK)))
                         return (int64_t)g;
-                }
         }
+}
+
+/* Pop a block of class @c: granule index, -EAGAIN when empty, -EBADMSG. */
+static int64_t class_pop(struct brd_pool *p, unsigned c)
+{
+        int64_t g = stack_pop(p, &p->hdr->cls[c].head);
+
+        if (BRD_UNLIKELY(g < 0))
+                return g == -EAGAIN ? g : pool_corrupt(p);
+        /* Ours now: its span cannot be reclaimed under us.  A CAS, not a
+         * check and a store: a block on the stack twice (a stray write into
+         * a free block's link) popped by two at once goes to one of them,
+         * and the pool is poisoned for the other. */
+        if (!small_block_ok(p, c, (uint64_t)g) ||
+            !AO_char_compare_and_swap_full(&p->st[g], BRD_GS(c, BRD_GS_FREE), BRD_GS(c, BRD_GS_ALLOC)))
+                return pool_corrupt(p);
+        return g;
 }
 
 /* Push the chain first..last (already linked, states FREE) of class @c. */
@@ -1035,23 +1044,17 @@ static uint32_t reclaim_round(struct brd_pool *p)
 static int64_t reclaim_detach(struct brd_pool *p, unsigned c)
 {
         AO_t *head = &p->hdr->cls[c].head, *limbo = &p->hdr->cls[c].limbo;
-        uint64_t g, n = 0;
-        AO_t h, nx;
+        uint64_t n = 0;
+        int64_t g;
 
         AO_store(limbo, 0);
         while (n < p->ngran) {
-                h = AO_load_acquire(head);      /* pairs with class_push's CAS */
-                if (!(h & IDX_MASK))
+                g = stack_pop(p, head);
+                if (g == -EAGAIN)
                         break;
-                g = (h & IDX_MASK) - 1;
-                if (g >= p->ngran)
-                        return -EBADMSG;
-                /* As class_pop(): garbage if the block was popped meanwhile,
-                 * and then the tag has moved and the CAS fails. */
-                nx = AO_load(block_link(p, g));
-                if (!AO_compare_and_swap_full(head, h, ((h & ~IDX_MASK) + TAG_ONE) | (nx & IDX_MASK)))
-                        continue;
-                AO_store(block_link(p, g), AO_load(limbo));
+                if (g < 0)
+                        return g;
+                AO_store(block_link(p, (uint64_t)g), AO_load(limbo));
                 AO_store(limbo, g + 1);
                 n++;
                 reclaim_hook(p, c, BRD__POOL_HOOK_DETACH);
