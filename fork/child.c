@@ -152,16 +152,10 @@ static bool child_running(struct brd_child *c)
         return r == 0;
 }
 
-int brd__child_dying_ms = BRD_FSRV_DYING_MS;
-
-/* The end of the wait for a child that got its SIGKILL, or for one that
- * could not be sent it (@unkillable): the later of @grace_ms and the
- * minimum from now. */
-static int64_t child_kill_wait_end(int grace_ms, bool unkillable)
+/* The end of a wait of at least @min_ms from now, or @grace_ms if longer. */
+static int64_t child_kill_wait_end(int grace_ms, int min_ms)
 {
-        int min = unkillable ? BRD_FSRV_UNKILLABLE_MS : brd__child_dying_ms;
-
-        return brd__now_ns() + (int64_t)(grace_ms > min ? grace_ms : min) * 1000000;
+        return brd__now_ns() + (int64_t)(grace_ms > min_ms ? grace_ms : min_ms) * 1000000;
 }
 
 int brd__child_ladder(struct brd_child *first, size_t max, int grace_ms)
@@ -199,8 +193,8 @@ int brd__child_ladder(struct brd_child *first, size_t max, int grace_ms)
                 if (k < 2) {
                         deadline = t0 + (int64_t)(k + 1) * grace_ms * 1000000;
                 } else {
-                        deadline = child_kill_wait_end(grace_ms, false);
-                        stuck = child_kill_wait_end(grace_ms, true);
+                        deadline = child_kill_wait_end(grace_ms, first->fs->dying_ms);
+                        stuck = child_kill_wait_end(grace_ms, BRD_FSRV_UNKILLABLE_MS);
                 }
                 for (c = first, i = 0; c && i < max; c = ++i < max ? c->next : NULL) {
                         int ke = k == 2 ? __atomic_load_n(&c->kill_err, __ATOMIC_RELAXED) : 0;
@@ -291,8 +285,7 @@ BRD_EXPORT void brd_child_free(struct brd_child *c)
                  * child that SIGKILL cannot reach (an LSM) is left running. */
                 if (child_running(c) &&
                     (pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0) == 0 || errno == ESRCH))
-                        (void)child_wait_until(c, child_kill_wait_end(0, false), false, false,
-                                               NULL);
+                        (void)child_wait_until(c, INT64_MAX, false, false, NULL);
                 fs = c->fs;
                 pthread_mutex_lock(&fs->lock);
                 if (c->prev)

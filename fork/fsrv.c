@@ -877,6 +877,7 @@ BRD_EXPORT int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv)
         fs->pid = brd__getpid();
         fsrv_read_comm(fs->comm);      /* before the thread renames itself */
         fs->seccomp = thread_seccomp(); /* the thread's, which it inherits */
+        fs->dying_ms = BRD_FSRV_DYING_MS;
         fs->nnp = thread_nnp();
         pthread_once(&fsrv_bind_once, fsrv_bind);
         /* The report slots: shared with every fork-mode child until it reported. */
@@ -919,6 +920,11 @@ void brd__fsrv_destroy(struct brd_fsrv *fs)
 void brd__fsrv_set_crash_stage(struct brd_fsrv *fs, int stage)
 {
         fs->crash_stage = stage;
+}
+
+void brd__fsrv_set_dying_ms(struct brd_fsrv *fs, int ms)
+{
+        fs->dying_ms = ms;
 }
 
 static bool kind_known(uint32_t kind)

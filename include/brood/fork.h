@@ -168,10 +168,10 @@ enum brd_fsrv_flags {
 /* How long a stop waits, at least, for a child whose SIGKILL could not be
  * sent (-EPERM from an LSM) before it leaves that child running. */
 #define BRD_FSRV_UNKILLABLE_MS 100
-/* How long a stop or free waits, at least, for a child that got its SIGKILL
- * and cannot be reaped yet (traced by a process that does not reap it,
- * frozen by a cgroup v1 freezer, in uninterruptible sleep) before it leaves
- * that child running, unreaped. */
+/* How long a stop waits, at least, for a child that got its SIGKILL and
+ * cannot be reaped yet (traced by a process that does not reap it, frozen
+ * by a cgroup v1 freezer, in uninterruptible sleep) before it leaves that
+ * child running, unreaped (brd_child_free() waits for it). */
 #define BRD_FSRV_DYING_MS 5000
 
 /**
@@ -380,9 +380,9 @@ int brd_child_stop(struct brd_child *c, int grace_ms, int *ret_status);
  * run on, keep its brd_child.  One that SIGKILL cannot reach (an LSM) is
  * left running and unreaped: its PDEATHSIG, sent as the forkserver thread
  * exits, is its last chance, which the same LSM may deny too (then it
- * outlives its handle).  One that got the SIGKILL and still cannot be
- * reaped BRD_FSRV_DYING_MS later (see there) is left unreaped: it ends a
- * zombie of this process.  Safe before or after brd_fsrv_stop().
+ * outlives its handle).  One that got the SIGKILL is waited for until it
+ * can be reaped: one that a tracer holds (BRD_FSRV_DYING_MS), until that
+ * lets go; brd_child_stop() first bounds the wait.  Safe before or after brd_fsrv_stop().
  * Concurrency: not with another call on the same child.  Fork: in a forked
  * child of the owner it only closes the inherited pidfd and frees memory.
  */

@@ -86,6 +86,7 @@ struct brd_fsrv {
          * (spawn_confinement(), fsrv.c): its seccomp mode, no_new_privs. */
         int seccomp;
         bool nnp;
+        int dying_ms;                   /* BRD_FSRV_DYING_MS, or a test's */
 };
 
 enum brd__child_state {
@@ -137,12 +138,12 @@ struct brd_child *brd__child_new(struct brd_fsrv *fs);
  * (->next): SIGINT, SIGTERM after grace, SIGKILL after 2 x grace, reap all.
  * Statuses are kept, not consumed.  A child that the SIGKILL cannot reach
  * (-EPERM from an LSM) is waited for BRD_FSRV_UNKILLABLE_MS at least, then
- * left running; one that got it, for brd__child_dying_ms at least.
+ * left running; one that got it, for the forkserver's dying_ms at least.
  * Return: 0, or for the first child still running, that SIGKILL's -errno,
  * or -ETIMEDOUT. */
 int brd__child_ladder(struct brd_child *first, size_t max, int grace_ms);
-/* BRD_FSRV_DYING_MS; tests shorten it. */
-extern int brd__child_dying_ms BRD_HIDDEN;
+/* Testing: shorten @fs's BRD_FSRV_DYING_MS. */
+void brd__fsrv_set_dying_ms(struct brd_fsrv *fs, int ms);
 /* fork/fsrv.c: drop a reference on @fs (takes fs->lock), free it at zero. */
 void brd__fsrv_unref(struct brd_fsrv *fs);
 void brd__fsrv_destroy(struct brd_fsrv *fs);
