@@ -830,6 +830,26 @@ static int thread_seccomp(void)
         return m < 0 ? SECCOMP_MODE_FILTER : m;
 }
 
+/* How many seccomp filters this thread has (/proc/thread-self/status,
+ * Linux 5.9), or -1 where that cannot be read. */
+static int thread_seccomp_filters(void)
+{
+        static const char key[] = "\nSeccomp_filters:";
+        char buf[4096], *at;
+        ssize_t n;
+        int fd = open("/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return -1;
+        n = read(fd, buf, sizeof(buf) - 1);
+        brd__close(fd);
+        if (n <= 0)
+                return -1;
+        buf[n] = 0;
+        at = strstr(buf, key);
+        return at ? atoi(at + sizeof(key) - 1) : -1;
+}
+
 /* Does this thread have no_new_privs? */
 static bool thread_nnp(void)
 {
@@ -847,8 +867,17 @@ static bool thread_nnp(void)
  */
 static int spawn_confinement(const struct brd_fsrv *fs, bool *ret_nnp)
 {
-        if (thread_seccomp() > fs->seccomp)
+        int mode = thread_seccomp(), n;
+
+        if (mode > fs->seccomp)
                 return -EPERM;
+        /* Both filtered: more filters here (the count, where the kernel
+         * tells it) are filters since. */
+        if (mode == SECCOMP_MODE_FILTER && fs->seccomp_filters >= 0) {
+                n = thread_seccomp_filters();
+                if (n > fs->seccomp_filters)
+                        return -EPERM;
+        }
         *ret_nnp = !fs->nnp && thread_nnp();
         return 0;
 }
@@ -877,6 +906,7 @@ BRD_EXPORT int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv)
         fs->pid = brd__getpid();
         fsrv_read_comm(fs->comm);      /* before the thread renames itself */
         fs->seccomp = thread_seccomp(); /* the thread's, which it inherits */
+        fs->seccomp_filters = fs->seccomp == SECCOMP_MODE_FILTER ? thread_seccomp_filters() : 0;
         fs->dying_ms = BRD_FSRV_DYING_MS;
         fs->nnp = thread_nnp();
         pthread_once(&fsrv_bind_once, fsrv_bind);

@@ -1964,13 +1964,28 @@ static int fn_confinement(void *arg, struct brd_handle *h, size_t n)
         return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) * 10 + prctl(PR_GET_SECCOMP, 0, 0, 0, 0);
 }
 
+/* Does /proc/self/status count seccomp filters (Linux 5.9)? */
+static bool status_has_filter_count(void)
+{
+        char buf[4096];
+        int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+        if (fd >= 0)
+                close(fd);
+        if (n <= 0)
+                return false;
+        buf[n] = 0;
+        return strstr(buf, "Seccomp_filters:") != NULL;
+}
+
 /*
  * Children are the forkserver thread's, which is confined as the thread
  * that started it was.  A caller that set no_new_privs since has it carried
  * into its children; one that installed a seccomp filter since (in its own
  * thread) is refused (-EPERM): its child would have run unfiltered.  A
- * forkserver started after the filter makes filtered children.  Exit
- * code: 0 ok.
+ * forkserver started after the filter makes filtered children, and refuses
+ * a caller that has added a second filter since.  Exit code: 0 ok.
  */
 static int spawn_confinement(void)
 {
@@ -1979,7 +1994,7 @@ static int spawn_confinement(void)
         struct brd_spawn_opts o = { .fn = fn_confinement };
         struct brd_fsrv *fs, *fs2;
         struct brd_child *c;
-        int st;
+        int st, r;
 
         if (brd_fsrv_start(0, &fs) < 0)
                 return 1;
@@ -2002,6 +2017,18 @@ static int spawn_confinement(void)
         brd_child_free(c);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 10 + SECCOMP_MODE_FILTER)
                 return 8;
+        /* A second filter here, which the second forkserver thread lacks:
+         * refused too, where the kernel counts filters (Linux 5.9). */
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+                return 9;
+        c = NULL;
+        r = brd_fsrv_spawn(fs2, &o, &c);
+        if (status_has_filter_count() ? r != -EPERM || c : r < 0)
+                return 11;
+        if (c) {
+                brd_child_wait(c, -1, &st);
+                brd_child_free(c);
+        }
         brd_fsrv_stop(fs2);
         brd_fsrv_stop(fs);
         return 0;

@@ -85,6 +85,7 @@ struct brd_fsrv {
         /* The starting thread's confinement, which the thread inherited
          * (spawn_confinement(), fsrv.c): its seccomp mode, no_new_privs. */
         int seccomp;
+        int seccomp_filters;            /* how many (mode 2); -1: unknown */
         bool nnp;
         int dying_ms;                   /* BRD_FSRV_DYING_MS, or a test's */
 };
