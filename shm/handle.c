@@ -286,9 +286,10 @@ static bool peer_hung_up(int sock)
 /*
  * On a stream socket, before anything is taken: wait within the caller's
  * timeout until the next message is queued whole, so that the read takes
- * all of it or nothing, and a timeout leaves it (and its fds) queued.  Its
- * header is peeked (its fds are not taken: no control buffer) and its
- * length checked against what is queued (SIOCINQ).  0: read now (a whole
+ * all of it or nothing, and a timeout leaves it (and its fds) queued.  It
+ * is peeked (its fds are not taken: no control buffer); where the peek did
+ * not hold it whole (it stops where a part's fds begin), its length from
+ * the header is checked against what is queued (SIOCINQ).  0: read now (a whole
  * message; the end of the stream; bytes that are no header, which the read
  * calls malformed; a part whose peer hung up; or a header split where
  * another part's fds begin, which a peek cannot cross: the read waits for
@@ -298,26 +299,36 @@ static bool peer_hung_up(int sock)
  */
 static int stream_whole(int sock, int timeout_ms, int64_t deadline)
 {
+        char buf[sizeof(struct brd_wire_hdr) + BRD_HANDLE_MAX_BATCH * sizeof(struct brd_wire_rec)];
         int64_t nap = HANDLE_NAP_MIN_NS, now, end;
         struct brd_wire_hdr hdr;
+        size_t want = 0;
         ssize_t got;
         int inq, r;
 
         for (;;) {
-                got = recv(sock, &hdr, sizeof(hdr), MSG_PEEK | MSG_DONTWAIT);
+                /* The longest message: one sendmsg() is one piece, so a
+                 * message peeked whole is queued whole (no SIOCINQ). */
+                got = recv(sock, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
                 if (got < 0 && errno == EINTR)
                         continue;
                 if (got < 0 && errno != EAGAIN)
                         return -errno;
                 if (got == 0)
                         return 0;
+                if (got >= (ssize_t)sizeof(hdr)) {
+                        memcpy(&hdr, buf, sizeof(hdr));
+                        if (hdr.magic != BRD_WIRE_MAGIC || hdr.version != BRD_WIRE_VERSION ||
+                            hdr.n == 0 || hdr.n > BRD_HANDLE_MAX_BATCH)
+                                return 0;
+                        want = sizeof(hdr) + hdr.n * sizeof(struct brd_wire_rec);
+                        if ((size_t)got >= want)
+                                return 0;
+                }
                 if (got > 0) {
                         if (ioctl(sock, SIOCINQ, &inq) < 0)
                                 return -errno;
-                        if ((size_t)got < sizeof(hdr) ? inq > got :
-                            hdr.magic != BRD_WIRE_MAGIC || hdr.version != BRD_WIRE_VERSION ||
-                            hdr.n == 0 || hdr.n > BRD_HANDLE_MAX_BATCH ||
-                            (size_t)inq >= sizeof(hdr) + hdr.n * sizeof(struct brd_wire_rec))
+                        if ((size_t)got < sizeof(hdr) ? inq > got : (size_t)inq >= want)
                                 return 0;
                         if (peer_hung_up(sock))
                                 return 0;

@@ -199,9 +199,7 @@ static void test_recv_stream_part_then_stall(void **state)
         (void)state;
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
         assert_int_equal(write(sp[0], "brd", 3), 3);
-        t0 = t_now_ms();
         assert_int_equal(brd_handle_recv(sp[1], &got, 1, 0), -EAGAIN);
-        assert_true(t_now_ms() - t0 < 500);
         t0 = t_now_ms();
         assert_int_equal(brd_handle_recv(sp[1], &got, 1, 50), -ETIMEDOUT);
         assert_true(t_now_ms() - t0 >= 50);
