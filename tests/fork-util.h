@@ -60,15 +60,20 @@ static inline int tf_read1(int fd, char *c)
 }
 
 /* Run @fn in a forked test process (its limits, fds and signal state are
- * its own to change): cmocka-asserts that it exits 0. */
+ * its own to change): cmocka-asserts that it exits 0, or skips the test
+ * when it exits T_EXIT_SKIP. */
 static inline void tf_run_forked(int (*fn)(void))
 {
         pid_t pid = fork();
+        int rc;
 
         assert_true(pid >= 0);
         if (pid == 0)
                 _exit(fn());
-        assert_int_equal(t_wait_child(pid), 0);
+        rc = t_wait_child(pid);
+        if (rc == T_EXIT_SKIP)
+                skip();
+        assert_int_equal(rc, 0);
 }
 
 #endif

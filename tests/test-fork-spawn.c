@@ -2036,16 +2036,7 @@ static int spawn_confinement(void)
 
 static void test_spawn_confinement(void **state)
 {
-        pid_t pid = t_fork();
-        int rc;
-
-        assert_true(pid >= 0);
-        if (pid == 0)
-                _exit(spawn_confinement());
-        rc = t_wait_child(pid);
-        if (rc == T_EXIT_SKIP)
-                skip();
-        assert_int_equal(rc, 0);
+        tf_run_forked(spawn_confinement);
 }
 
 int main(void)

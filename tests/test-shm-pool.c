@@ -1373,13 +1373,15 @@ static void test_pool_reclaimer_killed(void **state)
                 brd_pool_close(p);
         }
 }
-static int detach_kills_at;             /* the hook's block count to die at */
 
-static void detach_die(void *hdr, unsigned c, int pass, void *arg)
+/* The hook's pass to die in (over class 0), and at which call of it. */
+static int kill_pass, kill_at;
+
+static void die_at_call(void *hdr, unsigned c, int pass, void *arg)
 {
         (void)hdr;
         (void)arg;
-        if (c == 0 && pass == BRD__POOL_HOOK_DETACH && --detach_kills_at == 0)
+        if (c == 0 && pass == kill_pass && --kill_at == 0)
                 kill(getpid(), SIGKILL);
 }
 
@@ -1406,8 +1408,9 @@ static void test_pool_reclaimer_killed_detaching(void **state)
                 pid = t_fork();
                 assert_true(pid >= 0);
                 if (pid == 0) {
-                        detach_kills_at = at[k];
-                        brd__pool_test_reclaim(p, detach_die, NULL);
+                        kill_pass = BRD__POOL_HOOK_DETACH;
+                        kill_at = at[k];
+                        brd__pool_test_reclaim(p, die_at_call, NULL);
                         (void)brd_pool_alloc(p, MiB);   /* reclaims, and dies in it */
                         _exit(1);
                 }
@@ -1497,16 +1500,6 @@ static void test_pool_limbo_repairer_killed(void **state)
         brd_pool_close(p);
 }
 
-static int drain_kills_at;              /* the hook's block count to die at */
-
-static void drain_die(void *hdr, unsigned c, int pass, void *arg)
-{
-        (void)hdr;
-        (void)arg;
-        if (c == 0 && pass == BRD__POOL_HOOK_DRAIN && --drain_kills_at == 0)
-                kill(getpid(), SIGKILL);
-}
-
 #define DRAIN_CACHED 10
 #define DRAIN_BACK   4
 
@@ -1540,8 +1533,9 @@ static void test_pool_cache_drain_killed(void **state)
                 for (i = 0; i < DRAIN_CACHED; i++)
                         if (brd_pool_free(p, (uint64_t)o[i]) < 0)
                                 _exit(3);
-                drain_kills_at = DRAIN_BACK;
-                brd__pool_test_reclaim(p, drain_die, NULL);
+                kill_pass = BRD__POOL_HOOK_DRAIN;
+                kill_at = DRAIN_BACK;
+                brd__pool_test_reclaim(p, die_at_call, NULL);
                 brd_pool_close(p);              /* drains its cache, dies in it */
                 _exit(1);
         }
