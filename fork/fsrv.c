@@ -46,6 +46,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -116,7 +117,7 @@ struct brd_fsrv_req {
         size_t envcap;
         char pidbuf[32];                /* "BROOD_HANDLES_PID=...", written by the child */
         pid_t parent;                   /* the forkserver's pid, for the getppid() re-check */
-        bool set_nnp;                   /* the caller has no_new_privs, the thread not */
+        bool set_nnp;                   /* the caller has no_new_privs (a no-op where the thread has) */
         const char *comm;               /* fork mode, no opts.name: the process's name */
         int crash_stage;
         int stage;                      /* exec child (shares our memory): BRD_STAGE_EXEC before execve */
@@ -780,6 +781,7 @@ static void *fsrv_main(void *arg)
         struct brd_fsrv *fs = arg;
         struct brd_fsrv_req *q;
 
+        AO_int_store(&fs->tid, (unsigned)gettid());    /* spawn_confinement() reads our status */
         pthread_mutex_lock(&fs->lock);
         for (;;) {
                 while (!fs->head && !fs->quit)
@@ -830,14 +832,15 @@ static int thread_seccomp(void)
         return m < 0 ? SECCOMP_MODE_FILTER : m;
 }
 
-/* How many seccomp filters this thread has (/proc/thread-self/status,
- * Linux 5.9), or -1 where that cannot be read. */
-static int thread_seccomp_filters(void)
+/* A thread's seccomp mode and filter count from its status file @path:
+ * 0, or -1 where it cannot be read; *@ret_filters -1 where the kernel does
+ * not count them (before Linux 5.9). */
+static int status_seccomp(const char *path, int *ret_mode, int *ret_filters)
 {
-        static const char key[] = "\nSeccomp_filters:";
+        static const char mode_key[] = "\nSeccomp:", count_key[] = "\nSeccomp_filters:";
         char buf[4096], *at;
         ssize_t n;
-        int fd = open("/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
 
         if (fd < 0)
                 return -1;
@@ -846,39 +849,45 @@ static int thread_seccomp_filters(void)
         if (n <= 0)
                 return -1;
         buf[n] = 0;
-        at = strstr(buf, key);
-        return at ? atoi(at + sizeof(key) - 1) : -1;
-}
-
-/* Does this thread have no_new_privs? */
-static bool thread_nnp(void)
-{
-        return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1;
+        at = strstr(buf, mode_key);
+        if (!at)
+                return -1;
+        *ret_mode = atoi(at + sizeof(mode_key) - 1);
+        at = strstr(buf, count_key);
+        *ret_filters = at ? atoi(at + sizeof(count_key) - 1) : -1;
+        return 0;
 }
 
 /*
- * The calling thread's confinement against the forkserver thread's (that
- * of the thread that started it).  Children are the forkserver thread's:
- * a seccomp filter installed since in the calling thread alone would not
- * reach them, so the spawn is refused (-EPERM) rather than let a child
- * escape it; no_new_privs, which only tightens, is carried into the child
+ * The calling thread's confinement against the forkserver thread's.
+ * Children are the forkserver thread's: a seccomp filter that the calling
+ * thread has and it lacks (installed since, in the calling thread alone)
+ * would not reach them, so the spawn is refused (-EPERM) rather than let a
+ * child escape it: a higher mode, or more filters where the kernel counts
+ * them (a filter installed with TSYNC reached the forkserver thread too,
+ * and passes).  Both threads are read as they are now; the forkserver
+ * thread's as it was at start where its status cannot be read.
+ * no_new_privs, which only tightens, is carried into the child
  * (*@ret_nnp).  The rest of a thread's own state is the forkserver
  * thread's (fork.h).
  */
 static int spawn_confinement(const struct brd_fsrv *fs, bool *ret_nnp)
 {
-        int mode = thread_seccomp(), n;
+        int mode = thread_seccomp(), smode = fs->seccomp, n = -1, sn = -1;
+        unsigned tid = AO_int_load(&fs->tid);
+        char path[64];
 
-        if (mode > fs->seccomp)
+        *ret_nnp = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1;
+        if (mode == SECCOMP_MODE_DISABLED)
+                return 0;               /* nothing to escape */
+        snprintf(path, sizeof(path), "/proc/self/task/%u/status", tid);
+        if (!tid || status_seccomp(path, &smode, &sn) < 0)
+                smode = fs->seccomp;
+        if (mode > smode)
                 return -EPERM;
-        /* Both filtered: more filters here (the count, where the kernel
-         * tells it) are filters since. */
-        if (mode == SECCOMP_MODE_FILTER && fs->seccomp_filters >= 0) {
-                n = thread_seccomp_filters();
-                if (n > fs->seccomp_filters)
-                        return -EPERM;
-        }
-        *ret_nnp = !fs->nnp && thread_nnp();
+        if (status_seccomp("/proc/thread-self/status", &mode, &n) == 0 && n >= 0 && sn >= 0 &&
+            n > sn)
+                return -EPERM;
         return 0;
 }
 
@@ -906,9 +915,7 @@ BRD_EXPORT int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv)
         fs->pid = brd__getpid();
         fsrv_read_comm(fs->comm);      /* before the thread renames itself */
         fs->seccomp = thread_seccomp(); /* the thread's, which it inherits */
-        fs->seccomp_filters = fs->seccomp == SECCOMP_MODE_FILTER ? thread_seccomp_filters() : 0;
         fs->dying_ms = BRD_FSRV_DYING_MS;
-        fs->nnp = thread_nnp();
         pthread_once(&fsrv_bind_once, fsrv_bind);
         /* The report slots: shared with every fork-mode child until it reported. */
         r = fsrv_slots_map(fs);
@@ -1174,13 +1181,15 @@ static int fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *o,
         /* Inherited through fork(): the thread does not exist in this process. */
         if (fs->fork_gen != brd__fork_gen())
                 return -ENOTSUP;
-        r = spawn_confinement(fs, &nnp);
-        if (r < 0)
-                return r;
         /* Our reference first, before anything that can block (the lock
          * below): a brd_fsrv_stop() running from here on cannot free fs
          * under us (see brd_fsrv_stop_grace() in fork.h). */
         AO_fetch_and_add1_full(&fs->refs);
+        r = spawn_confinement(fs, &nnp);
+        if (r < 0) {
+                brd__fsrv_unref(fs);
+                return r;
+        }
         /* The child holds up to 3 + (nkeep + 1) + 1 fds (child_place()). */
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)nkeep + 5) {
                 brd__fsrv_unref(fs);

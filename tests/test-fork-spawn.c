@@ -1985,8 +1985,26 @@ static bool status_has_filter_count(void)
  * into its children; one that installed a seccomp filter since (in its own
  * thread) is refused (-EPERM): its child would have run unfiltered.  A
  * forkserver started after the filter makes filtered children, and refuses
- * a caller that has added a second filter since.  Exit code: 0 ok.
+ * a caller that has added a second filter since.  A filter installed with
+ * TSYNC reaches the forkserver threads too: they spawn again.  Exit code:
+ * 0 ok.
  */
+/* Spawn fn_confinement() on @fs: its exit code (no_new_privs * 10 +
+ * seccomp mode), or -1. */
+static int spawn_confined(struct brd_fsrv *fs)
+{
+        struct brd_spawn_opts o = { .fn = fn_confinement };
+        struct brd_child *c;
+        int st;
+
+        if (brd_fsrv_spawn(fs, &o, &c) < 0)
+                return -1;
+        if (brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st))
+                st = -1;
+        brd_child_free(c);
+        return st < 0 ? -1 : WEXITSTATUS(st);
+}
+
 static int spawn_confinement(void)
 {
         struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
@@ -1994,16 +2012,15 @@ static int spawn_confinement(void)
         struct brd_spawn_opts o = { .fn = fn_confinement };
         struct brd_fsrv *fs, *fs2;
         struct brd_child *c;
-        int st, r;
+        int r;
 
+        if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 0)
+                return T_EXIT_SKIP;     /* confined already (a container's profile) */
         if (brd_fsrv_start(0, &fs) < 0)
                 return 1;
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 return 2;
-        if (brd_fsrv_spawn(fs, &o, &c) < 0 || brd_child_wait(c, -1, &st) < 0)
-                return 3;
-        brd_child_free(c);
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 10)
+        if (spawn_confined(fs) != 10)
                 return 4;               /* no_new_privs, no filter */
         if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
                 return T_EXIT_SKIP;     /* no seccomp here */
@@ -2012,10 +2029,7 @@ static int spawn_confinement(void)
                 return 5;
         if (brd_fsrv_start(0, &fs2) < 0)
                 return 6;
-        if (brd_fsrv_spawn(fs2, &o, &c) < 0 || brd_child_wait(c, -1, &st) < 0)
-                return 7;
-        brd_child_free(c);
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 10 + SECCOMP_MODE_FILTER)
+        if (spawn_confined(fs2) != 10 + SECCOMP_MODE_FILTER)
                 return 8;
         /* A second filter here, which the second forkserver thread lacks:
          * refused too, where the kernel counts filters (Linux 5.9). */
@@ -2026,9 +2040,16 @@ static int spawn_confinement(void)
         if (status_has_filter_count() ? r != -EPERM || c : r < 0)
                 return 11;
         if (c) {
-                brd_child_wait(c, -1, &st);
+                brd_child_wait(c, -1, &r);
                 brd_child_free(c);
         }
+        /* A filter given every thread (TSYNC) reaches both forkserver
+         * threads: both spawn again, their children filtered. */
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) != 0)
+                return 12;
+        if (spawn_confined(fs) != 10 + SECCOMP_MODE_FILTER ||
+            spawn_confined(fs2) != 10 + SECCOMP_MODE_FILTER)
+                return 13;
         brd_fsrv_stop(fs2);
         brd_fsrv_stop(fs);
         return 0;

@@ -75,10 +75,12 @@
  * thread had then: capabilities, CPU affinity, nice value and scheduling
  * policy, a seccomp filter, Landlock, namespaces that thread alone entered
  * (unshare, setns), no_new_privs.  Start the forkserver after confining the
- * process, or confine every thread (seccomp's TSYNC).  brd_fsrv_spawn()
- * refuses (-EPERM) a caller whose thread has a seccomp filter that the
- * forkserver thread lacks (its child would run unfiltered), and carries a
- * caller's no_new_privs into the child.  A fork-mode fn runs on the
+ * process, or confine every thread (seccomp's TSYNC, which reaches the
+ * forkserver thread too).  brd_fsrv_spawn() refuses (-EPERM) a caller whose
+ * thread has a higher seccomp mode than the forkserver thread has now, or
+ * more seccomp filters where the kernel counts them (Linux 5.9): its child
+ * would run without them.  A different filter in equal number is not seen.
+ * It carries a caller's no_new_privs into the child.  A fork-mode fn runs on the
  * forkserver thread's stack (the default pthread size) with that thread's
  * thread-local variables, not the caller's.
  *
@@ -223,7 +225,7 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  * unknown flags, a malformed handle, too many handles; exec mode also needs
  * known handle kinds); -EBADF when a handle's fd is not open; -ENOTSUP on
  * a forkserver inherited through fork(); -EPERM when the calling thread has
- * a seccomp filter that the forkserver thread lacks (Per-thread state);
+ * more seccomp filters than the forkserver thread (Per-thread state);
  * -ESHUTDOWN once brd_fsrv_stop() has begun; -EAGAIN/-ENOMEM/-EMFILE/-ENFILE
  * when the child or a resource for it cannot be created (-EMFILE also when
  * RLIMIT_NOFILE is below 5 + its fd count: the child briefly holds fds
@@ -381,8 +383,11 @@ int brd_child_stop(struct brd_child *c, int grace_ms, int *ret_status);
  * left running and unreaped: its PDEATHSIG, sent as the forkserver thread
  * exits, is its last chance, which the same LSM may deny too (then it
  * outlives its handle).  One that got the SIGKILL is waited for until it
- * can be reaped: one that a tracer holds (BRD_FSRV_DYING_MS), until that
- * lets go; brd_child_stop() first bounds the wait.  Safe before or after brd_fsrv_stop().
+ * can be reaped: one that a tracer holds (see BRD_FSRV_DYING_MS) until the
+ * tracer lets go.  Not to block there: after brd_child_stop() says
+ * -ETIMEDOUT, keep @c and free it once brd_child_wait() returned 0.  A
+ * spawn that fails after making its child frees it the same way.  Safe
+ * before or after brd_fsrv_stop().
  * Concurrency: not with another call on the same child.  Fork: in a forked
  * child of the owner it only closes the inherited pidfd and frees memory.
  */

@@ -82,11 +82,10 @@ struct brd_fsrv {
         size_t stack_size;
         int crash_stage;                /* testing: enum brd__crash_stage */
         char comm[16];                  /* the process's name at start: fork-mode children's default */
-        /* The starting thread's confinement, which the thread inherited
-         * (spawn_confinement(), fsrv.c): its seccomp mode, no_new_privs. */
+        /* The starting thread's seccomp mode, which the thread inherited,
+         * and the thread's id once it runs (0 before): spawn_confinement(). */
         int seccomp;
-        int seccomp_filters;            /* how many (mode 2); -1: unknown */
-        bool nnp;
+        unsigned tid;                   /* AO_int */
         int dying_ms;                   /* BRD_FSRV_DYING_MS, or a test's */
 };
 

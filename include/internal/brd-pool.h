@@ -37,7 +37,7 @@
 #endif
 
 #define BRD_POOL_MAGIC    0x6c6f6f702e647262ull   /* "brd.pool" little-endian */
-#define BRD_POOL_VERSION  7u                      /* 2: cache slots, 3: the lock word, 4: its waiters bit, 5: limbo, 6: slot claim tags, 7: start times in the tags */
+#define BRD_POOL_VERSION  8u                      /* 2: cache slots, 3: the lock word, 4: its waiters bit, 5: limbo, 6: slot claim tags, 7: start times in the tags, 8: flagged as such */
 #define BRD_POOL_HDR_SIZE 4096u
 #define BRD_POOL_PAGE     4096u                   /* buddy unit */
 #define BRD_POOL_PAGE_SHIFT 12
