@@ -1339,6 +1339,34 @@ static struct brd_pool *pool_of_freed_64(int *ret_base)
         return p;
 }
 
+/* A child that sets @peer as @p's reclaim hook (with @arg) and makes the
+ * large allocation that reclaims: it must die in it (the hook kills it). */
+static void child_dies_reclaiming(struct brd_pool *p,
+                                  void (*peer)(void *hdr, unsigned c, int pass, void *arg),
+                                  void *arg)
+{
+        pid_t pid = t_fork();
+
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                brd__pool_test_reclaim(p, peer, arg);
+                (void)brd_pool_alloc(p, MiB);   /* reclaims, and dies in it */
+                _exit(1);
+        }
+        assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
+}
+
+/* @p lost nothing: no block live, not poisoned, @base 64 KiB blocks free. */
+static void pool_is_whole(struct brd_pool *p, int base)
+{
+        struct brd_pool_stats st;
+
+        assert_int_equal(brd_pool_stats(p, &st), 0);
+        assert_int_equal(AO_load(&hdr_of(p)->poisoned), 0);
+        assert_int_equal(st.blocks, 0);
+        assert_int_equal(count_64k(p), base);
+}
+
 /*
  * A process SIGKILLed in the middle of a reclaim (after it took the 64 B
  * class's stack whole: after counting, after handing every block on, and
@@ -1352,24 +1380,13 @@ static struct brd_pool *pool_of_freed_64(int *ret_base)
 static void test_pool_reclaimer_killed(void **state)
 {
         struct brd_pool *p;
-        struct brd_pool_stats st;
         int base, pass;
-        pid_t pid;
 
         (void)state;
         for (pass = 1; pass <= 4; pass++) {
                 p = pool_of_freed_64(&base);
-                pid = t_fork();
-                assert_true(pid >= 0);
-                if (pid == 0) {
-                        brd__pool_test_reclaim(p, reclaim_die, &pass);
-                        (void)brd_pool_alloc(p, MiB);   /* reclaims, and dies in it */
-                        _exit(1);
-                }
-                assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
-                assert_int_equal(brd_pool_stats(p, &st), 0);
-                assert_int_equal(st.blocks, 0);
-                assert_int_equal(count_64k(p), base);
+                child_dies_reclaiming(p, reclaim_die, &pass);
+                pool_is_whole(p, base);
                 brd_pool_close(p);
         }
 }
@@ -1397,28 +1414,16 @@ static void die_at_call(void *hdr, unsigned c, int pass, void *arg)
 static void test_pool_reclaimer_killed_detaching(void **state)
 {
         static const int at[] = { 1, 5000 };
-        struct brd_pool_stats st;
         struct brd_pool *p;
         int base, k;
-        pid_t pid;
 
         (void)state;
         for (k = 0; k < 2; k++) {
                 p = pool_of_freed_64(&base);
-                pid = t_fork();
-                assert_true(pid >= 0);
-                if (pid == 0) {
-                        kill_pass = BRD__POOL_HOOK_DETACH;
-                        kill_at = at[k];
-                        brd__pool_test_reclaim(p, die_at_call, NULL);
-                        (void)brd_pool_alloc(p, MiB);   /* reclaims, and dies in it */
-                        _exit(1);
-                }
-                assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
-                assert_int_equal(brd_pool_stats(p, &st), 0);
-                assert_int_equal(AO_load(&hdr_of(p)->poisoned), 0);
-                assert_int_equal(st.blocks, 0);
-                assert_int_equal(count_64k(p), base);
+                kill_pass = BRD__POOL_HOOK_DETACH;
+                kill_at = at[k];
+                child_dies_reclaiming(p, die_at_call, NULL);
+                pool_is_whole(p, base);
                 brd_pool_close(p);
         }
 }
@@ -1475,28 +1480,15 @@ static void test_pool_carver_killed(void **state)
 static void test_pool_limbo_repairer_killed(void **state)
 {
         int hook[2] = { 1, BRD__POOL_HOOK_LIMBO }, base, k;
-        struct brd_pool_stats st;
         struct brd_pool *p;
-        pid_t pid;
 
         (void)state;
         p = pool_of_freed_64(&base);
-        for (k = 0; k < 2; k++) {
-                pid = t_fork();
-                assert_true(pid >= 0);
-                if (pid == 0) {
-                        /* k 0: reclaims, dies after its count pass;
-                         * k 1: repairs that, dies after one block back. */
-                        brd__pool_test_reclaim(p, reclaim_die, &hook[k]);
-                        (void)brd_pool_alloc(p, MiB);
-                        _exit(1);
-                }
-                assert_int_equal(t_wait_child(pid), 128 + SIGKILL);
-        }
-        assert_int_equal(brd_pool_stats(p, &st), 0);
-        assert_int_equal(AO_load(&hdr_of(p)->poisoned), 0);
-        assert_int_equal(st.blocks, 0);
-        assert_int_equal(count_64k(p), base);
+        /* k 0: reclaims, dies after its count pass;
+         * k 1: repairs that, dies after one block back. */
+        for (k = 0; k < 2; k++)
+                child_dies_reclaiming(p, reclaim_die, &hook[k]);
+        pool_is_whole(p, base);
         brd_pool_close(p);
 }
 
