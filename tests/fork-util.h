@@ -59,6 +59,23 @@ static inline int tf_read1(int fd, char *c)
         return r < 0 ? -errno : (int)r;
 }
 
+/* Spawn @o on @fs, wait for the child and free it: its exit code (0-255);
+ * -1 if the spawn failed, -2 if the wait did or the child was killed. */
+static inline int tf_spawn_exit(struct brd_fsrv *fs, const struct brd_spawn_opts *o)
+{
+        struct brd_child *c;
+        int st;
+
+        if (brd_fsrv_spawn(fs, o, &c) < 0)
+                return -1;
+        if (brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st))
+                st = -2;
+        else
+                st = WEXITSTATUS(st);
+        brd_child_free(c);
+        return st;
+}
+
 /* Run @fn in a forked test process (its limits, fds and signal state are
  * its own to change): cmocka-asserts that it exits 0, or skips the test
  * when it exits T_EXIT_SKIP. */

@@ -13,8 +13,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -1568,7 +1566,6 @@ static int spawn_fds_trade_places(void)
         int src[6], i, st, hi1 = lim - 6, hi2 = lim - 9;
         struct brd_spawn_opts o = { .fn = fn_fds_are, .arg = &w, .handles = h, .nhandles = 6 };
         struct brd_fsrv *fs;
-        struct brd_child *c;
         struct rlimit rl;
 
         (void)close_range(3, ~0U, 0);   /* the layout below needs 3-5 free */
@@ -1596,13 +1593,9 @@ static int spawn_fds_trade_places(void)
         while (t_fd_count() < lim - 3)
                 if (open("/dev/null", O_RDONLY | O_CLOEXEC) < 0)
                         return 6;
-        if (brd_fsrv_spawn(fs, &o, &c) < 0)
-                return 7;
-        if (brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st))
-                return 8;
-        brd_child_free(c);
-        if (WEXITSTATUS(st))
-                return 10 + WEXITSTATUS(st);
+        st = tf_spawn_exit(fs, &o);
+        if (st)
+                return st == -1 ? 7 : st < 0 ? 8 : 10 + st;
         brd_fsrv_stop(fs);
         return 0;
 }
@@ -1634,13 +1627,9 @@ static int spawn_two_fds_spare(void)
         n0 = t_fd_count();
         if (t_fd_limit_spare(2, &old))
                 return 3;
-        if (brd_fsrv_spawn(fs, &o, &c) < 0)
-                return 5;
-        if (brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st))
-                return 6;
-        brd_child_free(c);
-        if (WEXITSTATUS(st))
-                return 10 + WEXITSTATUS(st);
+        st = tf_spawn_exit(fs, &o);
+        if (st)
+                return st == -1 ? 5 : st < 0 ? 6 : 10 + st;
         if (t_fd_count() != n0)
                 return 7;
         if (t_fd_limit_spare(1, &old))
@@ -1670,9 +1659,9 @@ static int spawn_closed_stdio(void)
 {
         struct fd_want none = { .n = 0, .stdio_null = true }, one = { .n = 0, .stdio_null = true };
         struct brd_spawn_opts o = { .fn = fn_fds_are };
+        char count[] = "count", *argv[] = { (char *)helper_path(), count, NULL };
         struct brd_handle h;
         struct brd_fsrv *fs;
-        struct brd_child *c;
         struct brd_seg *seg;
         int i, st;
 
@@ -1690,25 +1679,14 @@ static int spawn_closed_stdio(void)
                         h = tf_fd_handle(brd_seg_fd(seg));
                         fd_want_add(&one, brd_seg_fd(seg));
                 }
-                if (brd_fsrv_spawn(fs, &o, &c) < 0)
-                        return 3 + i * 10;
-                if (brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st))
-                        return 4 + i * 10;
-                brd_child_free(c);
-                if (WEXITSTATUS(st))
-                        return 20 + i * 10 + WEXITSTATUS(st);
+                st = tf_spawn_exit(fs, &o);
+                if (st)
+                        return st == -1 ? 3 + i * 10 : st < 0 ? 4 + i * 10 : 20 + i * 10 + st;
         }
         /* exec mode too: the helper counts exactly 0-2 open. */
-        {
-                char count[] = "count", *argv[] = { (char *)helper_path(), count, NULL };
-                struct brd_spawn_opts x = { .argv = argv };
-
-                if (brd_fsrv_spawn(fs, &x, &c) < 0)
-                        return 5;
-                if (brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 3)
-                        return 6;
-                brd_child_free(c);
-        }
+        o = (struct brd_spawn_opts){ .argv = argv };
+        if (tf_spawn_exit(fs, &o) != 3)
+                return 6;
         brd_seg_close(seg);
         brd_fsrv_stop(fs);
         return 0;
@@ -1959,6 +1937,7 @@ static void test_no_signal_disposition_changed(void **state)
 }
 
 /* ------------------------------------------------------------ confinement */
+/* Exit code: no_new_privs * 10 + the seccomp mode. */
 static int fn_confinement(void *arg, struct brd_handle *h, size_t n)
 {
         return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) * 10 + prctl(PR_GET_SECCOMP, 0, 0, 0, 0);
@@ -1989,22 +1968,6 @@ static bool status_has_filter_count(void)
  * TSYNC reaches the forkserver threads too: they spawn again.  Exit code:
  * 0 ok.
  */
-/* Spawn fn_confinement() on @fs: its exit code (no_new_privs * 10 +
- * seccomp mode), or -1. */
-static int spawn_confined(struct brd_fsrv *fs)
-{
-        struct brd_spawn_opts o = { .fn = fn_confinement };
-        struct brd_child *c;
-        int st;
-
-        if (brd_fsrv_spawn(fs, &o, &c) < 0)
-                return -1;
-        if (brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st))
-                st = -1;
-        brd_child_free(c);
-        return st < 0 ? -1 : WEXITSTATUS(st);
-}
-
 static int spawn_confinement(void)
 {
         struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
@@ -2020,7 +1983,7 @@ static int spawn_confinement(void)
                 return 1;
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 return 2;
-        if (spawn_confined(fs) != 10)
+        if (tf_spawn_exit(fs, &o) != 10)
                 return 4;               /* no_new_privs, no filter */
         if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
                 return T_EXIT_SKIP;     /* no seccomp here */
@@ -2029,7 +1992,7 @@ static int spawn_confinement(void)
                 return 5;
         if (brd_fsrv_start(0, &fs2) < 0)
                 return 6;
-        if (spawn_confined(fs2) != 10 + SECCOMP_MODE_FILTER)
+        if (tf_spawn_exit(fs2, &o) != 10 + SECCOMP_MODE_FILTER)
                 return 8;
         /* A second filter here, which the second forkserver thread lacks:
          * refused too, where the kernel counts filters (Linux 5.9). */
@@ -2047,8 +2010,8 @@ static int spawn_confinement(void)
          * threads: both spawn again, their children filtered. */
         if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) != 0)
                 return 12;
-        if (spawn_confined(fs) != 10 + SECCOMP_MODE_FILTER ||
-            spawn_confined(fs2) != 10 + SECCOMP_MODE_FILTER)
+        if (tf_spawn_exit(fs, &o) != 10 + SECCOMP_MODE_FILTER ||
+            tf_spawn_exit(fs2, &o) != 10 + SECCOMP_MODE_FILTER)
                 return 13;
         brd_fsrv_stop(fs2);
         brd_fsrv_stop(fs);
