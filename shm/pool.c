@@ -666,6 +666,14 @@ static void slot_free(struct brd_pool_slot *s)
  * namespace has inode 1 (the kernel numbers them from 0xeffffff0 up). */
 #define SLOT_NS_UNKNOWN 1
 
+/* A tag's nonce where a start time is unknown: the time, in ~us. */
+static uint64_t slot_nonce(void)
+{
+        uint64_t t = (uint64_t)brd__now_ns();
+
+        return (t >> 10) ^ (t >> 40);
+}
+
 /*
  * Reap the slots whose owner died without brd_pool_close() (SIGKILL, a
  * crash, exit without close): their blocks go back to the class stacks and
@@ -681,14 +689,6 @@ static void slot_free(struct brd_pool_slot *s)
  * time (its tag's bits where none was stamped): before, such a slot stayed
  * taken for as long as that unrelated process lived.
  */
-/* A tag's nonce where a start time is unknown: the time, in ~us. */
-static uint64_t slot_nonce(void)
-{
-        uint64_t t = (uint64_t)brd__now_ns();
-
-        return (t >> 10) ^ (t >> 40);
-}
-
 static void slots_reap(struct brd_pool *p)
 {
         uint64_t pid = (uint64_t)brd__getpid(), ns = brd__pid_ns(), mine = 0, me;
