@@ -186,6 +186,16 @@ static inline bool array_mapped(const struct brd_array *a)
         return brd__pool_where(a->pool) != -EBADF;
 }
 
+/* Destroyed through another handle or in another process: its magic was
+ * claimed (brd_array_destroy()), or the pool reused the block for something
+ * else.  A contract breach (every other process must have stopped using
+ * the array first) that is caught when the destroy came before the call, so
+ * that a stale handle writes nothing into a block that is not its own. */
+static inline bool array_destroyed(const struct brd_array *a)
+{
+        return AO_load(&a->h->magic) != BRD_ARRAY_MAGIC;
+}
+
 BRD_EXPORT uint64_t brd_array_first(const struct brd_array *a)
 {
         /* Pairs with the writer's release stores of first. */
@@ -368,12 +378,14 @@ static int array_write(struct brd_array *a, const void *rows, size_t n,
                 return r;
         if (array_poisoned(a))
                 return -EBADMSG;
+        if (array_destroyed(a))
+                return -EIDRM;
         if (n == 0)
                 return 0;
         r = writer_lock(a);
         if (r < 0)
                 return array_poison(a, r);
-        r = locked(a, rows, n);
+        r = array_destroyed(a) ? -EIDRM : locked(a, rows, n);
         writer_unlock(a);
         return array_poison(a, r);
 }
@@ -386,6 +398,13 @@ BRD_EXPORT int brd_array_push(struct brd_array *a, const void *rows, size_t n)
 BRD_EXPORT int brd_array_prepend(struct brd_array *a, const void *rows, size_t n)
 {
         return array_write(a, rows, n, prepend_locked);
+}
+
+/* Indices a reader cannot take: the block is not the array's any more
+ * (-EIDRM), or they are corrupt (poisoned, -EBADMSG). */
+static int read_corrupt(struct brd_array *a)
+{
+        return array_destroyed(a) ? -EIDRM : array_poison(a, -EBADMSG);
 }
 
 BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void *rows,
@@ -411,10 +430,10 @@ BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void
                 f = AO_load_acquire(&a->h->first);      /* pairs with prepend's release */
                 l = AO_load_acquire(&a->h->last);       /* pairs with push's release */
                 if (f > l)
-                        return array_poison(a, -EBADMSG);
+                        return read_corrupt(a);
                 if (!(a->flags & BRD_ARRAY_RING)) {
                         if (l > a->capacity)
-                                return array_poison(a, -EBADMSG);
+                                return read_corrupt(a);
                 } else if (l - f > a->capacity) {
                         f = l - a->capacity;            /* stale first: those rows are gone */
                 }
@@ -428,6 +447,8 @@ BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void
                 AO_nop_read();
                 s2 = AO_load(&a->h->seq);
                 f2 = AO_load(&a->h->first);
+                if (array_destroyed(a))
+                        return -EIDRM;  /* what was copied is not the array's */
                 if (!(a->flags & BRD_ARRAY_RING) || f2 <= cs) {
                         /* Nothing copied was overwritten.  With seq unchanged
                          * and even, first did not move either: [cs, l) is

@@ -339,16 +339,20 @@ static void test_array_open_validation(void **state)
 
 /*
  * A second handle of an array destroyed through the first, its block since
- * handed out again by the pool: destroy through it is -EINVAL and leaves
- * the new owner's block alone (it freed that block and wrote into it).
+ * handed out again by the pool: push, prepend and read through it are
+ * -EIDRM, before and after the block is reused, and destroy is -EINVAL;
+ * none writes into the new owner's block (they did: they took its bytes
+ * for the writer lock and rows, and destroy freed the block).
  */
 static void test_array_stale_destroy(void **state)
 {
+        char row[16] = "a row", got[100 * 16];
         struct brd_array *a, *b;
         struct brd_pool *p;
         struct t_leak l;
         uint64_t off;
         int64_t blk;
+        size_t i;
         char *q;
 
         (void)state;
@@ -357,13 +361,20 @@ static void test_array_stale_destroy(void **state)
         assert_int_equal(brd_array_create(p, 16, 100, 0, 0, &a), 0);
         off = brd_array_offset(a);
         assert_int_equal(brd_array_open(p, off, &b), 0);
+        assert_int_equal(brd_array_push(b, row, 1), 0);
         assert_int_equal(brd_array_destroy(a), 0);
+        assert_int_equal(brd_array_push(b, row, 1), -EIDRM);    /* freed, not reused yet */
+        assert_int_equal(brd_array_read(b, NULL, got, 100), -EIDRM);
         blk = brd_pool_alloc(p, 100 * 16);
         assert_int_equal(blk, (int64_t)off);    /* the same block, someone else's now */
         q = brd_pool_ptr(p, (uint64_t)blk);
-        memset(q, 0x5a, 64);
+        memset(q, 0x5a, 100 * 16);
+        assert_int_equal(brd_array_push(b, row, 1), -EIDRM);
+        assert_int_equal(brd_array_prepend(b, row, 1), -EIDRM);
+        assert_int_equal(brd_array_read(b, NULL, got, 100), -EIDRM);
         assert_int_equal(brd_array_destroy(b), -EINVAL);
-        assert_int_equal(q[0], 0x5a);
+        for (i = 0; i < 100 * 16; i++)
+                assert_int_equal(q[i], 0x5a);
         assert_int_equal(brd_pool_free(p, (uint64_t)blk), 0);   /* still live: ours to free */
         brd_pool_close(p);
         t_leak_end(&l);

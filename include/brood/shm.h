@@ -465,7 +465,11 @@ uint64_t brd_array_last(const struct brd_array *a);
  * word that cannot name a process (the handle is poisoned: push, prepend
  * and read answer -EBADMSG until it is closed, whatever the shared state
  * becomes; brd_array_open() validates it again for a new handle);
- * -ETIMEDOUT when the writer lock stayed held for 2 s
+ * -EIDRM when the array was destroyed before the call (brd_array_destroy()
+ * through another handle or in another process; that the others stopped
+ * using it first is the caller's part, and a destroy during the call is not
+ * always seen): nothing is written into the block, which is not the array's
+ * any more; -ETIMEDOUT when the writer lock stayed held for 2 s
  * (CLOCK_MONOTONIC) by a live holder: a peer that is stopped (SIGSTOP, a
  * debugger) or hostile, a lock word scribbled to name a live process, or a
  * writer copying that many bytes (the lock is held for the copy: writers
@@ -498,7 +502,8 @@ int brd_array_prepend(struct brd_array *a, const void *rows, size_t n);
  * @ret_first: the position of the first row copied (may be NULL)
  * @rows: room for @max_rows rows
  * Return: rows copied (0 only while the array is empty, or @max_rows is 0),
- * -EINVAL, -EBADF as brd_array_push(), -EBADMSG on corrupt indices (poisoned, as
+ * -EINVAL, -EBADF and -EIDRM as brd_array_push() (@rows then holds bytes
+ * that are not the array's), -EBADMSG on corrupt indices (poisoned, as
  * brd_array_push() says), -EAGAIN if a ring writer overwrote
  * every row of 1000 successive copies, or of 3 or more that came to 64 MiB
  * in all (call again).  The copy ends at the last that was
