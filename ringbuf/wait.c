@@ -180,9 +180,11 @@ static int peer_watch(struct brd_ring *r)
                         r->peer_pid = 0;        /* retry next time */
                         return fd;
                 }
-                if (fd != -ENOSYS && fd != -EPERM)
-                        return ring_poison(r);
-                r->no_pidfd = true;     /* watch with brd__pid_gone() instead, polled */
+                /* -ENOSYS, -EPERM (seccomp) or any other refusal (an LSM's
+                 * -EACCES, say): this process cannot have pidfds, which says
+                 * nothing about the ring.  Watch with brd__pid_gone()
+                 * instead, polled. */
+                r->no_pidfd = true;
         } else {
                 /* The waiter sleeps in epfd: a pidfd it cannot add there
                  * (ENOMEM, the epoll watch limit) is no watch at all, so
