@@ -61,17 +61,14 @@ static bool array_poisoned(const struct brd_array *a)
 #define READ_LAPPED_TRIES 1000
 #define READ_LAPPED_BYTES (64u << 20)
 
-/* The object for the array at @off whose geometry is @row_size, @capacity
- * and @flags: values the caller computed (create) or checked (open), never
- * read again from the header. */
-static int array_wrap(struct brd_pool *pool, uint64_t off, uint64_t row_size, uint64_t capacity,
-                      unsigned flags, struct brd_array **ret_array)
+/* Make @a (zeroed) the object for the array at @off whose geometry is
+ * @row_size, @capacity and @flags: values the caller computed (create) or
+ * checked (open), never read again from the header. */
+static struct brd_array *array_wrap(struct brd_array *a, struct brd_pool *pool, uint64_t off,
+                                    uint64_t row_size, uint64_t capacity, unsigned flags)
 {
         unsigned char *base = brd__pool_base(pool);
-        struct brd_array *a = calloc(1, sizeof(*a));
 
-        if (!a)
-                return -ENOMEM;
         a->pool = pool;
         a->h = (struct brd_array_hdr *)(void *)(base + off);
         a->off = off;
@@ -79,17 +76,16 @@ static int array_wrap(struct brd_pool *pool, uint64_t off, uint64_t row_size, ui
         a->capacity = capacity;
         a->flags = flags;
         a->rows = base + off + BRD_ARRAY_HDR_SIZE;
-        *ret_array = a;
-        return 0;
+        return a;
 }
 
 BRD_EXPORT int brd_array_create(struct brd_pool *pool, size_t row_size, size_t capacity,
                                 size_t start, unsigned flags, struct brd_array **ret_array)
 {
         struct brd_array_hdr *h;
+        struct brd_array *a;
         size_t bytes;
         int64_t off;
-        int r;
 
         if (!pool || !ret_array || row_size == 0 || capacity == 0 || start > capacity ||
             (flags & ~(unsigned)BRD_ARRAY_RING))
@@ -98,9 +94,16 @@ BRD_EXPORT int brd_array_create(struct brd_pool *pool, size_t row_size, size_t c
             __builtin_add_overflow(bytes, (size_t)BRD_ARRAY_HDR_SIZE, &bytes) ||
             bytes > (size_t)INT64_MAX)
                 return -EINVAL;
+        /* Before the block: nothing may fail once it is taken (giving it
+         * back can fail too, -ETIMEDOUT, which would leak it for good). */
+        a = calloc(1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
         off = brd_pool_alloc(pool, bytes);
-        if (off < 0)
+        if (off < 0) {
+                free(a);
                 return (int)off;
+        }
         h = brd_pool_ptr(pool, (uint64_t)off);
         h->version = BRD_ARRAY_VERSION;
         h->flags = flags;
@@ -116,12 +119,8 @@ BRD_EXPORT int brd_array_create(struct brd_pool *pool, size_t row_size, size_t c
         /* Another process learns the offset through a syscall (socket, pipe,
          * fork), which orders these stores before its open. */
         AO_store(&h->magic, BRD_ARRAY_MAGIC);
-        r = array_wrap(pool, (uint64_t)off, row_size, capacity, flags, ret_array);
-        if (r < 0) {
-                AO_store(&h->magic, 0);
-                brd_pool_free(pool, (uint64_t)off);
-        }
-        return r;
+        *ret_array = array_wrap(a, pool, (uint64_t)off, row_size, capacity, flags);
+        return 0;
 }
 
 BRD_EXPORT int brd_array_open(struct brd_pool *pool, uint64_t off, struct brd_array **ret_array)
@@ -129,6 +128,7 @@ BRD_EXPORT int brd_array_open(struct brd_pool *pool, uint64_t off, struct brd_ar
         const struct brd_array_hdr *h;
         uint64_t bytes, magic, rs, cap, boff, roff;
         uint32_t version, flags;
+        struct brd_array *a;
         int64_t bsz;
 
         if (!pool || !ret_array)
@@ -160,7 +160,11 @@ BRD_EXPORT int brd_array_open(struct brd_pool *pool, uint64_t off, struct brd_ar
             __builtin_mul_overflow(rs, cap, &bytes) ||
             bytes > (uint64_t)bsz - BRD_ARRAY_HDR_SIZE)
                 return -EPROTO;
-        return array_wrap(pool, off, rs, cap, flags, ret_array);
+        a = calloc(1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        *ret_array = array_wrap(a, pool, off, rs, cap, flags);
+        return 0;
 }
 
 BRD_EXPORT uint64_t brd_array_offset(const struct brd_array *a)

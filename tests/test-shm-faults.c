@@ -282,9 +282,15 @@ static int op_pool(void)
         if (r == 0) {
                 r = brd_pool_attach(&h, &other);
                 if (r == 0) {
+                        struct brd_pool_stats st;
+
                         r = brd_array_create(other, 16, 64, 0, 0, &a);
                         if (r == 0)
                                 brd_array_destroy(a);
+                        /* Failed or destroyed, the array left no block taken. */
+                        if (brd_pool_stats(other, &st) < 0 || st.blocks != 0)
+                                fail_msg("array create left %llu blocks",
+                                         (unsigned long long)st.blocks);
                         brd_pool_close(other);
                 }
                 brd_handle_close(&h);
