@@ -9,13 +9,16 @@
  *   spawn-bench [--quick] [--json FILE] [--no-python] [--no-big]
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -144,13 +147,53 @@ static void bench_posix_spawn(const char *name, int n)
         free(t);
 }
 
+/*
+ * python3 @path with its stdout on a pipe, read from *ret_f (its pid in
+ * *ret_pid).  It dies with us: killed (brood bench stopped), we could not
+ * reap it, and it would run on with its gigabyte.  SIGTERM, not SIGKILL:
+ * the script turns it into SystemExit and removes itself on the way out.
+ */
+static int python_start(const char *path, FILE **ret_f, pid_t *ret_pid)
+{
+        pid_t parent = getpid(), pid;
+        int p[2];
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -1;
+        fflush(stdout);
+        pid = fork();
+        if (pid < 0) {
+                close(p[0]);
+                close(p[1]);
+                return -1;
+        }
+        if (pid == 0) {
+                if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent ||
+                    dup2(p[1], 1) < 0)
+                        _exit(127);
+                execlp("python3", "python3", path, (char *)NULL);
+                _exit(127);
+        }
+        close(p[1]);
+        *ret_f = fdopen(p[0], "r");
+        if (!*ret_f) {
+                close(p[0]);
+                kill(pid, SIGTERM);
+                waitpid(pid, NULL, 0);
+                return -1;
+        }
+        *ret_pid = pid;
+        return 0;
+}
+
 /* Python: time Process(target=f).start(); join() in the interpreter itself. */
 static void bench_python(const char *method, int n, bool big)
 {
-        char cmd[2048], name[64], line[256];
+        char name[64], line[256];
         FILE *f;
         double *t = calloc((size_t)n, sizeof(double));
         int k = 0;
+        pid_t py;
 
         char path[] = "/tmp/brood-spawn-bench-XXXXXX.py";
         int fd = mkstemps(path, 3);
@@ -162,7 +205,7 @@ static void bench_python(const char *method, int n, bool big)
         }
         f = fdopen(fd, "w");
         fprintf(f,
-                "import multiprocessing as mp, os, sys, time\n"
+                "import multiprocessing as mp, os, signal, sys, time\n"
                 "def f():\n    pass\n"
                 "def main():\n"
                 "    big = bytearray(1 << 30) if %d else None\n"
@@ -175,22 +218,24 @@ static void bench_python(const char *method, int n, bool big)
                 "        dt = (time.perf_counter() - t0) * 1e6\n"
                 "        if p.exitcode != 0: sys.exit(1)\n"
                 "        if i >= 0: print(dt, flush=True)\n"
-                /* Killed with us (our pipe broken, Ctrl-C), it still
-                 * removes this file: we can no longer. */
+                /* Killed with us (our pipe broken, Ctrl-C, our death's
+                 * SIGTERM), it still removes this file: we can no longer. */
                 "if __name__ == '__main__':\n"
+                "    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))\n"
                 "    try:\n        main()\n"
                 "    finally:\n        os.unlink(__file__)\n", big ? 1 : 0, method, n, n);
         fclose(f);
-        snprintf(cmd, sizeof(cmd), "python3 %s", path);
         snprintf(name, sizeof(name), "python mp %s%s", method, big ? " (1 GiB)" : "");
-        f = popen(cmd, "r");
-        if (!f) {
+        if (python_start(path, &f, &py) < 0) {
+                unlink(path);
                 free(t);
                 return;
         }
         while (k < n && fgets(line, sizeof(line), f))
                 t[k++] = strtod(line, NULL);
-        pclose(f);
+        fclose(f);
+        while (waitpid(py, NULL, 0) < 0 && errno == EINTR)
+                ;
         unlink(path);
         if (k > 0)
                 record(name, t, k);
