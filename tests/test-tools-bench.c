@@ -136,6 +136,23 @@ static void test_bench_all_quick_json_plot(void **state)
         text = slurp(svg2);
         assert_non_null(text);
         assert_string_equal(text, drawn);
+        /* To a log that an fd of brood's appends to (/dev/stderr, /dev/fd/3;
+         * /dev/stdout is the same case): the picture is appended too, and
+         * what the log held stays (it was renamed over: the log replaced by
+         * the picture alone). */
+        for (int fd = 2; fd <= 3; fd++) {
+                FILE *f = fopen(svg2, "we");
+
+                assert_non_null(f);
+                assert_true(fputs("kept\n", f) >= 0);
+                assert_int_equal(fclose(f), 0);
+                assert_int_equal(brood_exit("bench --from %s --plot /dev/%s %d>>%s", json,
+                                            fd == 2 ? "stderr" : "fd/3", fd, svg2), 0);
+                text = slurp(svg2);
+                assert_non_null(text);
+                assert_memory_equal(text, "kept\n", 5);
+                assert_non_null(strstr(text, drawn));
+        }
         free(drawn);
         /* --from runs nothing: with anything that would, or without
          * --plot, it is a usage error; a file that is no saved run fails. */

@@ -4,6 +4,7 @@
  * prints its own tables: brood beside its peers, with the ratios), merges
  * their JSON into one document (--json) and draws them (--plot, gnuplot).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -256,17 +257,63 @@ static char *slurp(const char *path)
         return buf;
 }
 
+/*
+ * @path's file open for writing at fd 3 or above: a duplicate of an fd of
+ * ours that writes to that very file (stdout as /dev/stdout, an inherited
+ * fd as /dev/fd/N, or the file's own name), else -1 and nothing opened.
+ * Opened again by name, such a file (a log appended to with >>) would be
+ * truncated under what was written around it, or replaced by a rename.
+ * -errno when the duplicate fails.
+ */
+static int std_target(const char *path)
+{
+        struct stat a, b;
+        struct dirent *e;
+        int fd = -1, d;
+        DIR *dir;
+
+        if (stat(path, &a) < 0)
+                return -1;
+        dir = opendir("/proc/self/fd");
+        if (!dir)
+                return -1;
+        while (fd < 0 && (e = readdir(dir))) {
+                int n = atoi(e->d_name), fl = fcntl(n, F_GETFL);
+
+                if (e->d_name[0] != '.' && n != dirfd(dir) && fl >= 0 &&
+                    (fl & O_ACCMODE) != O_RDONLY && fstat(n, &b) == 0 &&
+                    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+                        fd = n;
+        }
+        closedir(dir);
+        if (fd < 0)
+                return -1;
+        fflush(stdout);
+        fflush(stderr);
+        d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        return d < 0 ? -errno : d;
+}
+
 static int write_json(const char *path, char *const *text, struct json *const *parsed)
 {
         struct utsname u;
         char date[32];
         time_t now = time(NULL);
-        FILE *f = fopen(path, "we");
+        int fd = std_target(path);
         bool first = true;
+        FILE *f;
         size_t i;
 
-        if (!f)
-                return -errno;
+        if (fd < -1)
+                return fd;
+        f = fd >= 0 ? fdopen(fd, "w") : fopen(path, "we");
+        if (!f) {
+                int e = errno;
+
+                if (fd >= 0)
+                        close(fd);
+                return -e;
+        }
         uname(&u);
         strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
         fprintf(f, "{\n\"brood_version\": \"%s\",\n\"date\": \"%s\",\n\"machine\": ", brd_version(), date);
@@ -463,7 +510,8 @@ static FILE *gnuplot_open(const char *gnuplot, int svg_fd, const sigset_t *mask,
  * a symlink names, is drawn into a temporary file beside it, renamed over
  * it once whole (*ret_tmp and *ret_dest set: the caller renames the one to
  * the other, or unlinks the first, and frees both); anything else
- * (/dev/stdout, a FIFO, a device) is written in place and never removed.
+ * (a file one of our fds writes to, std_target(): our stdout whatever it
+ * is; a FIFO, a device) is written in place and never removed.
  * The fd is 3 or above: gnuplot's stdin and stdout are put on 0 and 1 by
  * number.  -errno.
  */
@@ -475,6 +523,9 @@ static int plot_open(const char *svg, char **ret_tmp, char **ret_dest)
         int fd, fd3;
 
         *ret_tmp = *ret_dest = NULL;
+        fd = std_target(svg);
+        if (fd != -1)
+                return fd;      /* written in place, through our own fd */
         if (stat(svg, &st) == 0 && !S_ISREG(st.st_mode)) {
                 fd = open(svg, O_WRONLY | O_TRUNC | O_NOCTTY | O_CLOEXEC);
         } else {
