@@ -242,6 +242,37 @@ static int note_anon(struct vec *x, pid_t pid, const char *target, const struct 
         return 0;
 }
 
+/* The inode number that @dir's (/proc/PID) fdinfo shows for fd @fd; 0 when
+ * it shows none (kernels before 5.14) or cannot be read. */
+static uint64_t fdinfo_ino(const char *dir, const char *fd)
+{
+        char path[160], line[128];
+        unsigned long long ino = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/fdinfo/%.16s", dir, fd);
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "ino: %llu", &ino) == 1)
+                        break;
+        fclose(f);
+        return ino;
+}
+
+/* Entries named whose inode number is @ino, on whatever device: one of
+ * them may be held through an fd that stat() refuses. */
+static bool named_ino(const struct seg_entry *v, size_t n, uint64_t ino)
+{
+        size_t i;
+
+        for (i = 0; i < n; i++)
+                if (!v[i].anon && v[i].ino == ino)
+                        return true;
+        return false;
+}
+
 /*
  * Holders among the fds of process @pid, listed under @dir (/proc/PID, or
  * /proc/PID/task/TID for one of its threads).  The number of fds seen, or
@@ -281,8 +312,20 @@ static int scan_fds(struct scan *s, pid_t pid, const char *dir)
                         struct stat st;
 
                         if (stat(link, &st) < 0) {
-                                if (errno != ENOENT)
-                                        err = -errno;
+                                int se = errno;
+                                uint64_t ino;
+
+                                if (se == ENOENT)
+                                        continue;
+                                /* A file that refuses us its attributes (a
+                                 * FUSE mount without allow_other refuses
+                                 * even root) is no tmpfs file, hence none
+                                 * of ours, unless its inode number is one
+                                 * of theirs: any user could otherwise keep
+                                 * every dead segment from being reaped. */
+                                ino = fdinfo_ino(dir, f->d_name);
+                                if (!ino || named_ino(x->v, x->n, ino))
+                                        err = -se;
                                 continue;
                         }
                         e = find_named(x->v, x->n, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
