@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/fuse.h>
+
 #include "helpers.h"
 #include <brood/ringbuf.h>
 #include <brood/shm.h>
@@ -1616,6 +1618,166 @@ static void test_reap_takes_only_names_brood_writes(void **state)
         assert_int_equal(shm_unlink(other), 0);
 }
 
+/* ------------------------------------------- a file that refuses root */
+
+#define FUSE_FILE "brood.fuse"          /* named like a segment: scanned */
+#define FUSE_FILE_INO 0xfffffff0u      /* no tmpfs file of this test has it */
+
+static void fuse_attr_of(uint64_t nodeid, struct fuse_attr *a)
+{
+        memset(a, 0, sizeof(*a));
+        a->ino = nodeid == FUSE_ROOT_ID ? FUSE_ROOT_ID : FUSE_FILE_INO;
+        a->mode = nodeid == FUSE_ROOT_ID ? S_IFDIR | 0755 : S_IFREG | 0600;
+        a->nlink = nodeid == FUSE_ROOT_ID ? 2 : 1;
+        a->uid = a->gid = 65534;
+        a->blksize = 4096;
+}
+
+/* The file system of the next test, served on @fd until it is unmounted:
+ * one empty file, FUSE_FILE, its node 2. */
+static void fuse_serve(int fd)
+{
+        static unsigned char buf[(1 << 17) + 4096];
+        struct {
+                struct fuse_out_header h;
+                union {
+                        struct fuse_init_out init;
+                        struct fuse_entry_out entry;
+                        struct fuse_attr_out attr;
+                        struct fuse_open_out open;
+                } u;
+        } out;
+
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof(buf));
+                const struct fuse_in_header *in = (const void *)buf;
+                size_t len = 0;
+
+                if (n < 0 && (errno == EINTR || errno == ENOENT))
+                        continue;       /* ENOENT: a request interrupted */
+                if (n < (ssize_t)sizeof(*in))
+                        _exit(n < 0 && errno == ENODEV ? 0 : 1);       /* unmounted */
+                memset(&out, 0, sizeof(out));
+                out.h.unique = in->unique;
+                switch (in->opcode) {
+                case FUSE_INIT: {
+                        const struct fuse_init_in *ii = (const void *)(in + 1);
+
+                        out.u.init.major = FUSE_KERNEL_VERSION;
+                        out.u.init.minor = ii->minor < FUSE_KERNEL_MINOR_VERSION ?
+                                           ii->minor : FUSE_KERNEL_MINOR_VERSION;
+                        out.u.init.max_readahead = ii->max_readahead;
+                        out.u.init.max_write = 4096;
+                        out.u.init.max_background = 1;
+                        out.u.init.congestion_threshold = 1;
+                        len = sizeof(out.u.init);
+                        break;
+                }
+                case FUSE_LOOKUP:
+                        if (in->nodeid != FUSE_ROOT_ID || strcmp((const char *)(in + 1), FUSE_FILE)) {
+                                out.h.error = -ENOENT;
+                                break;
+                        }
+                        out.u.entry.nodeid = 2;
+                        fuse_attr_of(2, &out.u.entry.attr);
+                        len = sizeof(out.u.entry);
+                        break;
+                case FUSE_GETATTR:
+                        fuse_attr_of(in->nodeid, &out.u.attr.attr);
+                        len = sizeof(out.u.attr);
+                        break;
+                case FUSE_OPEN:
+                        len = sizeof(out.u.open);
+                        break;
+                case FUSE_FLUSH:
+                case FUSE_RELEASE:
+                        break;
+                case FUSE_FORGET:
+                case FUSE_BATCH_FORGET:
+                case FUSE_INTERRUPT:
+                        continue;       /* no reply */
+                default:
+                        out.h.error = -ENOSYS;
+                }
+                out.h.len = (uint32_t)(sizeof(out.h) + len);
+                if (write(fd, &out, out.h.len) < 0 && errno != ENOENT)
+                        _exit(1);
+        }
+}
+
+/*
+ * A user's open file named like a segment, on a FUSE file system mounted
+ * as that user's without allow_other: the kernel refuses every other user
+ * its attributes, root included.  reap still removes a dead creator's
+ * segment: it took the refusal for a process it could not read, kept every
+ * segment and failed (1), for as long as the user kept the file open.
+ */
+static void test_reap_not_stopped_by_file_refusing_root(void **state)
+{
+        char dir[] = "/tmp/brood-test-fuse-XXXXXX", opts[96], path[128], dead[256];
+        static char out[8192];
+        pid_t srv, holder, a;
+        int fuse, go[2], rc;
+        struct stat st;
+        char c;
+
+        (void)state;
+        if (geteuid() != 0)
+                skip();
+        fuse = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+        if (fuse < 0)
+                skip();                 /* no FUSE here (a container) */
+        assert_non_null(mkdtemp(dir));
+        snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=65534,group_id=65534", fuse);
+        if (mount("brood-test", dir, "fuse", MS_NOSUID | MS_NODEV, opts) < 0) {
+                close(fuse);
+                assert_int_equal(rmdir(dir), 0);
+                skip();
+        }
+        srv = t_fork();
+        assert_true(srv >= 0);
+        if (srv == 0)
+                fuse_serve(fuse);
+        close(fuse);
+        snprintf(path, sizeof(path), "%s/%s", dir, FUSE_FILE);
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        holder = t_fork();
+        assert_true(holder >= 0);
+        if (holder == 0) {
+                close(go[0]);
+                if (setgid(65534) < 0 || setuid(65534) < 0 || open(path, O_RDONLY) < 0 ||
+                    write(go[1], "k", 1) != 1)
+                        _exit(1);
+                for (;;)
+                        pause();
+        }
+        close(go[1]);
+        rc = (int)read(go[0], &c, 1);
+        close(go[0]);
+        if (rc == 1) {
+                /* What reap meets: root is refused. */
+                assert_int_equal(stat(path, &st), -1);
+                assert_int_equal(errno, EACCES);
+                a = doomed_creator(dead, sizeof(dead), NULL);
+                kill(a, SIGKILL);
+                assert_int_equal(t_wait_child(a), 128 + SIGKILL);
+                rc = run_brood("reap", out, sizeof(out));
+                if (exists(dead))
+                        shm_unlink(dead);
+        } else {
+                rc = -1;
+        }
+        kill(holder, SIGKILL);
+        assert_int_equal(t_wait_child(holder), 128 + SIGKILL);
+        assert_int_equal(umount2(dir, MNT_DETACH), 0);
+        assert_int_equal(t_wait_child(srv), 0);
+        assert_int_equal(rmdir(dir), 0);
+        if (rc != 0)
+                print_message("brood reap said (%d):\n%s", rc, out);
+        assert_int_equal(rc, 0);
+        assert_non_null(strstr(out, dead));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1645,6 +1807,7 @@ int main(void)
                                                 t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_reap_takes_only_names_brood_writes,
                                                 t_leak_setup, t_leak_teardown),
+                cmocka_unit_test(test_reap_not_stopped_by_file_refusing_root),
         };
 
         return cmocka_run_group_tests_name("tools-reap", tests, NULL, NULL);
