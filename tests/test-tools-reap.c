@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/fuse.h>
@@ -604,6 +606,96 @@ static void test_reap_other_pidns(void **state)
         }
         assert_false(exists(old));                  /* parsed, creator dead: reaped */
         munmap(o, sizeof(*o));
+}
+
+static int64_t boottime_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_BOOTTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * As pid 1 of a new pid namespace, with a /proc of its own: a child makes a
+ * named segment and exits, leaving the name; the next child is given the
+ * dead one's pid (ns_last_pid), says so and lives until told (go closed).
+ */
+static int reuse_creator_pid(void *arg)
+{
+        struct other_ns *o = arg;
+        int64_t t0, tick;
+        char c, last[16];
+        pid_t d, e;
+        int fd;
+
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                return T_EXIT_SKIP;
+        d = fork();
+        if (d < 0)
+                return 1;
+        if (d == 0) {
+                struct brd_seg *s;
+
+                if (brd_seg_create("reused", 4096, BRD_SEG_NAMED, &s) < 0)
+                        _exit(1);
+                snprintf(o->name, sizeof(o->name), "%s", brd_seg_name(s));
+                _exit(0);       /* the name stays */
+        }
+        if (t_wait_child(d) != 0)
+                return 2;
+        /* Start times count clock ticks: the next child starts a tick
+         * later than the dead one at least, or the two look alike to
+         * anyone (a reuse within one tick cannot be told). */
+        tick = 1000000000 / sysconf(_SC_CLK_TCK);
+        for (t0 = boottime_ns(); boottime_ns() / tick < t0 / tick + 2; )
+                poll(NULL, 0, 1);
+        snprintf(last, sizeof(last), "%d", (int)d - 1);
+        fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, last, strlen(last)) < 0)
+                return T_EXIT_SKIP;
+        close(fd);
+        e = fork();
+        if (e < 0)
+                return 3;
+        if (e == 0) {
+                if (getpid() != d)
+                        _exit(T_EXIT_SKIP);
+                if (write(o->ready_w, "r", 1) != 1)
+                        _exit(4);
+                while (read(o->go_r, &c, 1) < 0 && errno == EINTR)
+                        ;
+                _exit(0);
+        }
+        return t_wait_child(e);
+}
+
+/*
+ * A creator in another pid namespace that died, its pid there since reused
+ * by a live process: dead (the start times differ), and reaped.  Root
+ * judged by the namespace and the pid alone: "alive", and the name was
+ * kept for as long as the container lived.
+ */
+static void test_reap_creator_pid_reused_in_other_pidns(void **state)
+{
+        struct other_ns *o;
+        char out[8192];
+        bool reaped;
+
+        (void)state;
+        if (!whole_machine())
+                skip();
+        o = other_ns_start(reuse_creator_pid);
+        assert_true(o->name[0] == '/' && exists(o->name));
+        ls_state_is(o->name, "dead");
+        assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
+        other_ns_end(o);
+        reaped = !exists(o->name) && strstr(out, o->name);
+        if (exists(o->name))
+                shm_unlink(o->name);
+        munmap(o, sizeof(*o));
+        assert_true(reaped);
 }
 
 /*
@@ -1788,6 +1880,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_ls_holders_total_past_the_array,
                                                 t_leak_setup, t_leak_teardown),
                 cmocka_unit_test(test_reap_other_pidns),
+                cmocka_unit_test(test_reap_creator_pid_reused_in_other_pidns),
                 cmocka_unit_test(test_reap_keeps_name_of_unknown_pidns),
                 cmocka_unit_test(test_ls_anon_rings_and_pools_reap_reports_dead_peer),
                 cmocka_unit_test(test_ls_anon_pool_needs_no_lock),

@@ -96,15 +96,19 @@ int seg_scan(unsigned flags, struct seg_entry **ret_list, struct seg_blind *ret_
 struct ns_pid {
         uint64_t ns;
         pid_t pid;                      /* in that namespace: NSpid's last field */
+        pid_t host;                     /* in ours (the initial one) */
 };
 struct pidns_table {
         struct ns_pid *v;
         ssize_t n;                      /* -1: we cannot see every process */
         bool built;
 };
-/* 1: a process of pid namespace @ns has pid @pid there; 0: none has; -1: we
- * cannot tell.  Reads /proc on its first call; zero-initialize @t first. */
-int pidns_has(struct pidns_table *t, uint64_t ns, pid_t pid);
+/* 1: a process of pid namespace @ns has pid @pid there, and is the one
+ * that started at @start (normalised, brd__proc_start_time(); 0: unknown,
+ * any); 0: none has, or the pid's process there is another one (a reused
+ * pid); -1: we cannot tell.  Reads /proc on its first call; zero-initialize
+ * @t first. */
+int pidns_has(struct pidns_table *t, uint64_t ns, pid_t pid, uint64_t start);
 void pidns_table_free(struct pidns_table *t);
 
 #endif

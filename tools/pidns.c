@@ -110,6 +110,7 @@ static ssize_t ns_table(struct ns_pid **ret)
                         t = nt;
                 }
                 t[n].ns = (uint64_t)st.st_ino;
+                t[n].host = pid;
                 t[n++].pid = in;
         }
         closedir(proc);
@@ -121,7 +122,7 @@ unknown:
         return -1;
 }
 
-int pidns_has(struct pidns_table *t, uint64_t ns, pid_t pid)
+int pidns_has(struct pidns_table *t, uint64_t ns, pid_t pid, uint64_t start)
 {
         ssize_t k;
 
@@ -131,9 +132,12 @@ int pidns_has(struct pidns_table *t, uint64_t ns, pid_t pid)
         }
         if (t->n < 0)
                 return -1;
+        /* The pid's process there, seen here under its host pid: the one
+         * stamped only if it started then (a container reuses small pids
+         * all the time); gone meanwhile, it is gone. */
         for (k = 0; k < t->n; k++)
                 if (t->v[k].ns == ns && t->v[k].pid == pid)
-                        return 1;
+                        return !brd__pid_gone((uint64_t)t->v[k].host, start, UINT64_MAX);
         return 0;
 }
 

@@ -577,7 +577,7 @@ static bool judge_pid(struct pidns_table *nst, uint64_t ns, pid_t pid, uint64_t 
                 return true;
         if (brd__pid_ns_ours(ns))
                 return !brd__pid_gone((uint64_t)pid, start, UINT64_MAX);
-        has = pidns_has(nst, ns, pid);
+        has = pidns_has(nst, ns, pid, start);
         *ret_unjudged = has < 0;
         return has != 0;
 }
