@@ -650,6 +650,16 @@ static int fsrv_stack_map(struct brd_fsrv *fs, size_t size)
         return 0;
 }
 
+/* A failed pidfd_open() of our child (@e: its errno), as brd_fsrv_spawn()
+ * answers it: out of fds or memory as such; any other refusal (seccomp's
+ * EPERM, an LSM's EACCES, ENOSYS before Linux 5.3) means this process cannot
+ * have the pidfds its children are watched through: -ENOSYS, not an errno
+ * that spawn gives another meaning (-EPERM: the caller's seccomp filters). */
+static int pidfd_err(int e)
+{
+        return e == EMFILE || e == ENFILE || e == ENOMEM ? -e : -ENOSYS;
+}
+
 static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
 {
         struct brd_child *c = q->child;
@@ -690,7 +700,7 @@ static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
                         /* At once: until the pidfd exists the pid is only safe
                          * because the child is ours and unreaped. */
                         pidfd = pidfd_open(pid, 0);
-                        err = pidfd < 0 ? -errno : 0;
+                        err = pidfd < 0 ? pidfd_err(errno) : 0;
                         if (!fsrv_child_unreaped(pid)) {
                                 /* A host's waitpid(-1) (or SIGCHLD = SIG_IGN)
                                  * was faster: the pid, and a pidfd of it, may
@@ -1178,9 +1188,10 @@ static int fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *o,
         r = opts_check(o, &nkeep);
         if (r < 0)
                 return r;
-        /* Inherited through fork(): the thread does not exist in this process. */
+        /* Inherited through fork(): the thread does not exist in this
+         * process, which does not own it. */
         if (fs->fork_gen != brd__fork_gen())
-                return -ENOTSUP;
+                return -EBADF;
         /* Our reference first, before anything that can block (the lock
          * below): a brd_fsrv_stop() running from here on cannot free fs
          * under us (see brd_fsrv_stop_grace() in fork.h). */

@@ -135,6 +135,9 @@ int __wrap_pipe2(int p[2], int flags)
  * recycle_req and waits for its answer on recycle_rep (eventfds). */
 static int recycle_next;
 static int recycle_req = -1, recycle_rep = -1;
+/* Non-zero: every pidfd_open() fails with this errno (a seccomp filter's
+ * EPERM, an LSM's EACCES, ENOSYS on Linux < 5.3). */
+static int pidfd_refuse;
 
 int __wrap_pidfd_open(pid_t pid, unsigned int flags)
 {
@@ -144,6 +147,10 @@ int __wrap_pidfd_open(pid_t pid, unsigned int flags)
                 if (write(recycle_req, &v, sizeof(v)) != sizeof(v) ||
                     read(recycle_rep, &v, sizeof(v)) != sizeof(v))
                         abort();
+        }
+        if (pidfd_refuse) {
+                errno = pidfd_refuse;
+                return -1;
         }
         return inject("pidfd_open", EMFILE) ? -1 : __real_pidfd_open(pid, flags);
 }
@@ -305,6 +312,40 @@ static void test_spawn_fork_faults(void **state)
 
         print_message("spawn fork: %d injected calls\n", n);
         assert_true(n >= 3);            /* calloc (child), pipe2, fork, pidfd_open */
+}
+
+/*
+ * pidfd_open() refused (not for want of fds or memory): a fork-mode spawn
+ * answers -ENOSYS, its child reaped, and the forkserver spawns again once
+ * pidfds can be had.  It answered the refusal's errno before, -EPERM among
+ * them, which spawn documents as the caller's seccomp filters.
+ */
+static void test_spawn_pidfd_refused(void **state)
+{
+        static const int errs[] = { EPERM, EACCES, ENOSYS };
+        struct brd_spawn_opts o = { .fn = fn_exit7 };
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct t_leak l;
+        int st;
+
+        (void)state;
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        t_leak_begin(&l);
+        for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+                c = NULL;
+                __atomic_store_n(&pidfd_refuse, errs[i], __ATOMIC_SEQ_CST);
+                assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -ENOSYS);
+                __atomic_store_n(&pidfd_refuse, 0, __ATOMIC_SEQ_CST);
+                assert_null(c);
+                t_no_children();
+        }
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
+        assert_int_equal(brd_child_wait(c, -1, &st), 0);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+        brd_child_free(c);
+        t_leak_end(&l);
+        brd_fsrv_stop(fs);
 }
 
 static void test_spawn_fork_handles_faults(void **state)
@@ -560,6 +601,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_start_faults),
                 cmocka_unit_test(test_spawn_fork_faults),
+                cmocka_unit_test(test_spawn_pidfd_refused),
                 cmocka_unit_test(test_spawn_fork_handles_faults),
                 cmocka_unit_test(test_spawn_exec_faults),
                 cmocka_unit_test(test_spawn_exec_handles_faults),
