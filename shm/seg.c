@@ -400,6 +400,8 @@ static bool name_valid(const char *name, int *ret_err)
 
 BRD_EXPORT int brd_seg_open(const char *name, struct brd_seg **ret_seg)
 {
+        struct brd_seg *seg;
+        char link[16];
         int fd, r;
 
         if (!ret_seg || !name_valid(name, &r))
@@ -410,9 +412,19 @@ BRD_EXPORT int brd_seg_open(const char *name, struct brd_seg **ret_seg)
         fd = shm_open(name, O_RDWR | O_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
-        r = brd__seg_attach_fd(fd, 0, true, 0, ret_seg);
+        r = brd__seg_attach_fd(fd, 0, true, 0, &seg);
         brd__close(fd);
-        return r;
+        if (r < 0)
+                return r;
+        /* Its name comes from /proc/self/fd (unlinked meanwhile: none);
+         * without /proc, it is the one it was just opened by. */
+        if (!seg->name && brd__fd_link(seg->fd, link, sizeof(link)) < 0 &&
+            !(seg->name = strdup(name))) {
+                brd_seg_close(seg);
+                return -ENOMEM;
+        }
+        *ret_seg = seg;
+        return 0;
 }
 
 BRD_EXPORT int brd_seg_attach(const struct brd_handle *h, struct brd_seg **ret_seg)

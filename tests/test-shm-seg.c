@@ -5,12 +5,14 @@
 #include <grp.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -159,6 +161,50 @@ static void test_named_create_open_close(void **state)
         brd_seg_close(s);               /* the creator unlinks */
         assert_int_equal(stat(path, &st), -1);
         assert_int_equal(brd_seg_open(path + 8, &o), -ENOENT);
+}
+
+/* The child of the next test, in a mount namespace without /proc: 0, the
+ * failed step, or T_EXIT_SKIP. */
+static int open_without_proc(void)
+{
+        struct brd_seg *s, *o;
+        const char *name;
+        int r = 0;
+
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            umount2("/proc", MNT_DETACH) < 0)
+                return T_EXIT_SKIP;
+        if (access("/proc/self/fd", F_OK) == 0)
+                return T_EXIT_SKIP;     /* another /proc under it */
+        if (brd_seg_create("noproc", 4096, BRD_SEG_NAMED, &s) < 0 || !(name = brd_seg_name(s)))
+                return 1;
+        if (brd_seg_open(name, &o) < 0)
+                r = 2;
+        else if (!brd_seg_name(o) || strcmp(brd_seg_name(o), name))
+                r = 3;                  /* NULL: the name came from /proc alone */
+        else
+                brd_seg_close(o);
+        brd_seg_close(s);
+        return r;
+}
+
+/* Opened by name where /proc is not mounted, a segment still has that
+ * name (brd_seg_name() answered NULL, as for an anonymous one). */
+static void test_named_open_without_proc(void **state)
+{
+        pid_t pid;
+        int rc;
+
+        (void)state;
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(open_without_proc());
+        rc = t_wait_child(pid);
+        if (rc == T_EXIT_SKIP)
+                skip();
+        assert_int_equal(rc, 0);
+        assert_int_equal(t_shm_count(), 0);
 }
 
 static void test_fork_visibility_both_ways(void **state)
@@ -861,6 +907,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_anon_create_close, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_named_create_open_close, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test(test_named_open_without_proc),
                 cmocka_unit_test_setup_teardown(test_fork_visibility_both_ways, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_named_closed_by_child_stays_linked, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_named_close_spares_replaced_file, t_leak_setup, t_leak_teardown),
