@@ -990,23 +990,25 @@ static int opts_check(const struct brd_spawn_opts *o, size_t *ret_nkeep)
                 return -EINVAL;
         if (o->nhandles > BRD_HANDLE_MAX_BATCH || (o->nhandles && !o->handles))
                 return -EINVAL;
+        /* Every argument first (-EINVAL before any syscall), then the fds. */
         for (i = 0; i < o->nhandles; i++) {
                 const struct brd_handle *h = &o->handles[i];
 
                 /* fork mode does not interpret handles; exec mode must describe them. */
                 if (h->nfds > BRD_HANDLE_MAX_FDS || (o->argv && !kind_known(h->kind)))
                         return -EINVAL;
-                /* Open, each: a closed number could be the report pipe's
-                 * by the time the child is made, and the child would take
-                 * that pipe for the handle. */
-                for (j = 0; j < h->nfds; j++) {
+                for (j = 0; j < h->nfds; j++)
                         if (h->fds[j] < 0)
                                 return -EINVAL;
-                        if (fcntl(h->fds[j], F_GETFD) < 0)
-                                return -EBADF;
-                }
                 k += h->nfds;
         }
+        /* Open, each: a closed number could be the report pipe's by the
+         * time the child is made, and the child would take that pipe for
+         * the handle. */
+        for (i = 0; i < o->nhandles; i++)
+                for (j = 0; j < o->handles[i].nfds; j++)
+                        if (fcntl(o->handles[i].fds[j], F_GETFD) < 0)
+                                return -EBADF;
         *ret_nkeep = k;
         return 0;
 }

@@ -1788,6 +1788,16 @@ static void test_spawn_einval(void **state)
         o.argv = argv;
         closed.kind = BRD_HANDLE_SEG;
         assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EBADF);
+        /* A malformed handle after it: -EINVAL, every argument checked
+         * before any fd (it was -EBADF, the first handle's). */
+        {
+                struct brd_handle two[2] = { closed, bad };
+
+                o = (struct brd_spawn_opts){ .fn = fn_exit_arg, .handles = two, .nhandles = 2 };
+                assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EINVAL);
+                two[1] = neg;
+                assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EINVAL);
+        }
         t_leak_end(&l);
         assert_int_equal(brd_child_wait(NULL, 0, NULL), -EINVAL);
         assert_int_equal(brd_child_kill(NULL, 0), -EINVAL);

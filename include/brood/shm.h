@@ -144,7 +144,8 @@ void *brd_seg_addr(const struct brd_seg *seg);
 size_t brd_seg_size(const struct brd_seg *seg);
 
 /** brd_seg_name() - the /dev/shm name ("/brood....") of a named segment, NULL when anonymous
- *  (or @seg is NULL).  Concurrency: any thread, not during or after brd_seg_close().
+ *  (or @seg is NULL), and for a named one that brd_seg_attach() mapped where /proc is not
+ *  mounted (the name is read from /proc/self/fd) or that was unlinked before.  Concurrency: any thread, not during or after brd_seg_close().
  *  Fork: the same name in a forked child, which never unlinks it. */
 const char *brd_seg_name(const struct brd_seg *seg);
 
@@ -420,7 +421,8 @@ enum brd_array_flags {
  * brd_array_create() - an array of @capacity rows of @row_size bytes in @pool.
  * @start: first = last = start; rows below it are room for prepends
  * Return: 0; -EINVAL (zero sizes, start > capacity, overflow, unknown
- * flags); -ENOSPC, or another -errno of brd_pool_alloc().
+ * flags); -ENOMEM (this process's handle); -ENOSPC, or another -errno of
+ * brd_pool_alloc().
  * Concurrency: any number of writers and readers in any processes.  Fork:
  * usable in a forked child.
  */
