@@ -650,14 +650,16 @@ static int fsrv_stack_map(struct brd_fsrv *fs, size_t size)
         return 0;
 }
 
-/* A failed pidfd_open() of our child (@e: its errno), as brd_fsrv_spawn()
- * answers it: out of fds or memory as such; any other refusal (seccomp's
- * EPERM, an LSM's EACCES, ENOSYS before Linux 5.3) means this process cannot
- * have the pidfds its children are watched through: -ENOSYS, not an errno
- * that spawn gives another meaning (-EPERM: the caller's seccomp filters). */
+/* A failed pidfd_open() of our child, or clone(CLONE_PIDFD) of an exec
+ * child (@e: its errno), as brd_fsrv_spawn() answers it: out of fds,
+ * memory or processes as such; any other refusal (seccomp's EPERM, an LSM's
+ * EACCES, ENOSYS or EINVAL on a kernel without pidfds) means this process
+ * cannot have the pidfds its children are watched through: -ENOSYS, not an
+ * errno that spawn gives another meaning (-EPERM: the caller's seccomp
+ * filters). */
 static int pidfd_err(int e)
 {
-        return e == EMFILE || e == ENFILE || e == ENOMEM ? -e : -ENOSYS;
+        return e == EMFILE || e == ENFILE || e == ENOMEM || e == EAGAIN ? -e : -ENOSYS;
 }
 
 static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
@@ -676,7 +678,7 @@ static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
                 pid = clone(child_exec_main, (char *)fs->stack + fs->stack_size,
                             CLONE_VM | CLONE_VFORK | CLONE_PIDFD, q, (int *)&fs->vfork_pidfd);
                 if (pid < 0)
-                        err = -errno;
+                        err = pidfd_err(errno);
                 /* Taken back before anything may close it: a stop that reads
                  * it (under the lock) signals this very child. */
                 pthread_mutex_lock(&fs->lock);
@@ -1191,9 +1193,9 @@ static int fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *o,
         if (r < 0)
                 return r;
         /* Inherited through fork(): the thread does not exist in this
-         * process, which does not own it. */
+         * process ("forkserver absent", RELIABILITY.md F33). */
         if (fs->fork_gen != brd__fork_gen())
-                return -EBADF;
+                return -ENOTSUP;
         /* Our reference first, before anything that can block (the lock
          * below): a brd_fsrv_stop() running from here on cannot free fs
          * under us (see brd_fsrv_stop_grace() in fork.h). */

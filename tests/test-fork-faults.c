@@ -169,6 +169,10 @@ int __wrap_clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
         va_start(ap, arg);
         pidfd = va_arg(ap, int *);
         va_end(ap);
+        if ((flags & CLONE_PIDFD) && __atomic_load_n(&pidfd_refuse, __ATOMIC_SEQ_CST)) {
+                errno = pidfd_refuse == ENOSYS ? EINVAL : pidfd_refuse;   /* as Linux < 5.2 */
+                return -1;
+        }
         return inject("clone", ENOMEM) ? -1 : __real_clone(fn, stack, flags, arg, pidfd);
 }
 
@@ -315,15 +319,18 @@ static void test_spawn_fork_faults(void **state)
 }
 
 /*
- * pidfd_open() refused (not for want of fds or memory): a fork-mode spawn
- * answers -ENOSYS, its child reaped, and the forkserver spawns again once
- * pidfds can be had.  It answered the refusal's errno before, -EPERM among
- * them, which spawn documents as the caller's seccomp filters.
+ * pidfd_open() (fork mode) or clone(CLONE_PIDFD) (exec mode) refused, not
+ * for want of fds or memory: a spawn answers -ENOSYS, its child (if any)
+ * reaped, and the forkserver spawns again once pidfds can be had.  It
+ * answered the refusal's errno before, -EPERM among them, which spawn
+ * documents as the caller's seccomp filters.
  */
 static void test_spawn_pidfd_refused(void **state)
 {
         static const int errs[] = { EPERM, EACCES, ENOSYS };
-        struct brd_spawn_opts o = { .fn = fn_exit7 };
+        char *argv[] = { "/bin/true", NULL };
+        struct brd_spawn_opts fork_o = { .fn = fn_exit7 }, exec_o = { .argv = argv };
+        const struct brd_spawn_opts *os[] = { &fork_o, &exec_o };
         struct brd_fsrv *fs;
         struct brd_child *c;
         struct t_leak l;
@@ -332,18 +339,20 @@ static void test_spawn_pidfd_refused(void **state)
         (void)state;
         assert_int_equal(brd_fsrv_start(0, &fs), 0);
         t_leak_begin(&l);
-        for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
-                c = NULL;
-                __atomic_store_n(&pidfd_refuse, errs[i], __ATOMIC_SEQ_CST);
-                assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -ENOSYS);
-                __atomic_store_n(&pidfd_refuse, 0, __ATOMIC_SEQ_CST);
-                assert_null(c);
-                t_no_children();
+        for (size_t m = 0; m < 2; m++) {
+                for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+                        c = NULL;
+                        __atomic_store_n(&pidfd_refuse, errs[i], __ATOMIC_SEQ_CST);
+                        assert_int_equal(brd_fsrv_spawn(fs, os[m], &c), -ENOSYS);
+                        __atomic_store_n(&pidfd_refuse, 0, __ATOMIC_SEQ_CST);
+                        assert_null(c);
+                        t_no_children();
+                }
+                assert_int_equal(brd_fsrv_spawn(fs, os[m], &c), 0);
+                assert_int_equal(brd_child_wait(c, -1, &st), 0);
+                assert_true(WIFEXITED(st) && WEXITSTATUS(st) == (m ? 0 : 7));
+                brd_child_free(c);
         }
-        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
-        assert_int_equal(brd_child_wait(c, -1, &st), 0);
-        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 7);
-        brd_child_free(c);
         t_leak_end(&l);
         brd_fsrv_stop(fs);
 }

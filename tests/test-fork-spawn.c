@@ -1212,7 +1212,7 @@ static void test_forked_child_gets_enotsup(void **state)
         pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
-                if (brd_fsrv_spawn(fs, &o, &c) != -EBADF)
+                if (brd_fsrv_spawn(fs, &o, &c) != -ENOTSUP)
                         _exit(1);
                 if (brd_child_kill(c, SIGKILL) != -EBADF || brd_child_wait(c, 0, &st) != -EBADF ||
                     brd_child_fd(c) != -EBADF)

@@ -189,7 +189,7 @@ enum brd_fsrv_flags {
  * makes no thread there; start the forkserver before it, and its children
  * stay in this pid namespace).
  * Concurrency: any thread.  Fork: a forkserver is not inherited: in a forked
- * child, brd_fsrv_spawn() on the parent's forkserver returns -EBADF, and
+ * child, brd_fsrv_spawn() on the parent's forkserver returns -ENOTSUP, and
  * the child may start its own.
  */
 int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
@@ -223,8 +223,8 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  *
  * Return: 0 and *ret_child; -EINVAL on bad options (none or both of fn/argv,
  * unknown flags, a malformed handle, too many handles; exec mode also needs
- * known handle kinds); -EBADF when a handle's fd is not open, or on a
- * forkserver inherited through fork(); -EPERM when the calling thread has
+ * known handle kinds); -EBADF when a handle's fd is not open; -ENOTSUP on
+ * a forkserver inherited through fork(); -EPERM when the calling thread has
  * more seccomp filters than the forkserver thread (Per-thread state);
  * -ESHUTDOWN once brd_fsrv_stop() has begun; -EAGAIN/-ENOMEM/-EMFILE/-ENFILE
  * when the child or a resource for it cannot be created (-EMFILE also when
@@ -239,7 +239,8 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  * pidfd cannot be had right after its fork (-ENOMEM, -ENFILE; -EMFILE only
  * where another thread took the fd the report pipe left; -ENOSYS where
  * pidfd_open() is refused: Linux < 5.3, a seccomp filter or an LSM, for
- * every spawn then) is killed too, and may have begun fn by then.
+ * every spawn then) is killed too, and may have begun fn by then.  An exec
+ * child whose clone(CLONE_PIDFD) is refused so: -ENOSYS as well.
  * Concurrency: any number of threads at once; requests are served in order by
  * the one thread.  Not a cancellation point: a pthread_cancel() of the
  * caller takes effect at its next one.  Fork: the child's handles are
