@@ -90,7 +90,7 @@ static void do_write(struct st *s, uint64_t n, bool prepend)
         pos0 = prepend ? s->f - (n <= s->f ? n : 0) : s->l;
         rows = mkrows(s, pos0, n ? n : 1, k);
         r = prepend ? brd_array_prepend(s->cur, rows, n) : brd_array_push(s->cur, rows, n);
-        if (r != 0 && r != -ENOSPC && r != -EINVAL && r != -EBADMSG && r != -EIDRM)
+        if (r != 0 && r != -ENOSPC && r != -EINVAL && r != -EBADMSG && r != -EBADF)
                 FUZZ_FAIL("%s(%llu) = %d", prepend ? "prepend" : "push", (unsigned long long)n, r);
         if (!s->scribbled) {
                 if (!prepend) {
@@ -137,7 +137,7 @@ static void do_read(struct st *s, uint64_t max)
         if (!bytes && max)
                 FUZZ_FAIL("read: overflow in harness");
         if (r < 0) {
-                if (r != -EBADMSG && r != -EAGAIN && r != -EINVAL && r != -EIDRM)
+                if (r != -EBADMSG && r != -EAGAIN && r != -EINVAL && r != -EBADF)
                         FUZZ_FAIL("read = %zd", r);
                 if (!s->scribbled)
                         FUZZ_FAIL("read = %zd without corruption", r);

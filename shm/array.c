@@ -32,6 +32,7 @@ struct brd_array {
         uint64_t off;
         uint64_t row_size;
         uint64_t capacity;
+        uint64_t gen;                   /* the header's at create/open */
         unsigned flags;
         AO_t poisoned;                  /* 1 once corruption was seen (array_poison()) */
 };
@@ -76,6 +77,7 @@ static struct brd_array *array_wrap(struct brd_array *a, struct brd_pool *pool, 
         a->capacity = capacity;
         a->flags = flags;
         a->rows = base + off + BRD_ARRAY_HDR_SIZE;
+        a->gen = AO_load(&a->h->gen);
         return a;
 }
 
@@ -111,6 +113,9 @@ BRD_EXPORT int brd_array_create(struct brd_pool *pool, size_t row_size, size_t c
         h->capacity = capacity;
         h->rows_off = (uint64_t)off + BRD_ARRAY_HDR_SIZE;
         h->block_off = (uint64_t)off;
+        /* Creates at one offset follow one another (a destroy between
+         * each): their clock readings differ. */
+        AO_store(&h->gen, (AO_t)brd__now_ns());
         AO_store(&h->first, start);
         AO_store(&h->last, start);
         AO_store(&h->seq, 0);
@@ -191,13 +196,14 @@ static inline bool array_mapped(const struct brd_array *a)
 }
 
 /* Destroyed through another handle or in another process: its magic was
- * claimed (brd_array_destroy()), or the pool reused the block for something
- * else.  A contract breach (every other process must have stopped using
- * the array first) that is caught when the destroy came before the call, so
- * that a stale handle writes nothing into a block that is not its own. */
+ * claimed (brd_array_destroy()), or the pool reused the block, for
+ * something else or another array (gen).  A contract breach (every other
+ * process must have stopped using the array first) that is caught when the
+ * destroy came before the call, so that a stale handle writes nothing into
+ * a block that is not its own. */
 static inline bool array_destroyed(const struct brd_array *a)
 {
-        return AO_load(&a->h->magic) != BRD_ARRAY_MAGIC;
+        return AO_load(&a->h->magic) != BRD_ARRAY_MAGIC || AO_load(&a->h->gen) != a->gen;
 }
 
 BRD_EXPORT uint64_t brd_array_first(const struct brd_array *a)
@@ -383,13 +389,13 @@ static int array_write(struct brd_array *a, const void *rows, size_t n,
         if (array_poisoned(a))
                 return -EBADMSG;
         if (array_destroyed(a))
-                return -EIDRM;
+                return -EBADF;
         if (n == 0)
                 return 0;
         r = writer_lock(a);
         if (r < 0)
                 return array_poison(a, r);
-        r = array_destroyed(a) ? -EIDRM : locked(a, rows, n);
+        r = array_destroyed(a) ? -EBADF : locked(a, rows, n);
         writer_unlock(a);
         return array_poison(a, r);
 }
@@ -405,10 +411,10 @@ BRD_EXPORT int brd_array_prepend(struct brd_array *a, const void *rows, size_t n
 }
 
 /* Indices a reader cannot take: the block is not the array's any more
- * (-EIDRM), or they are corrupt (poisoned, -EBADMSG). */
+ * (-EBADF), or they are corrupt (poisoned, -EBADMSG). */
 static int read_corrupt(struct brd_array *a)
 {
-        return array_destroyed(a) ? -EIDRM : array_poison(a, -EBADMSG);
+        return array_destroyed(a) ? -EBADF : array_poison(a, -EBADMSG);
 }
 
 BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void *rows,
@@ -452,7 +458,7 @@ BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void
                 s2 = AO_load(&a->h->seq);
                 f2 = AO_load(&a->h->first);
                 if (array_destroyed(a))
-                        return -EIDRM;  /* what was copied is not the array's */
+                        return -EBADF;  /* what was copied is not the array's */
                 if (!(a->flags & BRD_ARRAY_RING) || f2 <= cs) {
                         /* Nothing copied was overwritten.  With seq unchanged
                          * and even, first did not move either: [cs, l) is
@@ -507,6 +513,7 @@ BRD_EXPORT int brd_array_destroy(struct brd_array *a)
          * offset would open again.
          */
         if (brd__pool_block_size(a->pool, a->off) < 0 || a->h->block_off != a->off ||
+            AO_load(&a->h->gen) != a->gen ||
             !AO_compare_and_swap_full(&a->h->magic, BRD_ARRAY_MAGIC, 0)) {
                 free(a);
                 return -EINVAL;

@@ -340,14 +340,15 @@ static void test_array_open_validation(void **state)
 /*
  * A second handle of an array destroyed through the first, its block since
  * handed out again by the pool: push, prepend and read through it are
- * -EIDRM, before and after the block is reused, and destroy is -EINVAL;
+ * -EBADF, before and after the block is reused (as raw memory, then by a
+ * new array of the same shape), and destroy is -EINVAL;
  * none writes into the new owner's block (they did: they took its bytes
  * for the writer lock and rows, and destroy freed the block).
  */
 static void test_array_stale_destroy(void **state)
 {
         char row[16] = "a row", got[100 * 16];
-        struct brd_array *a, *b;
+        struct brd_array *a, *b, *c;
         struct brd_pool *p;
         struct t_leak l;
         uint64_t off;
@@ -363,19 +364,34 @@ static void test_array_stale_destroy(void **state)
         assert_int_equal(brd_array_open(p, off, &b), 0);
         assert_int_equal(brd_array_push(b, row, 1), 0);
         assert_int_equal(brd_array_destroy(a), 0);
-        assert_int_equal(brd_array_push(b, row, 1), -EIDRM);    /* freed, not reused yet */
-        assert_int_equal(brd_array_read(b, NULL, got, 100), -EIDRM);
+        assert_int_equal(brd_array_push(b, row, 1), -EBADF);    /* freed, not reused yet */
+        assert_int_equal(brd_array_read(b, NULL, got, 100), -EBADF);
         blk = brd_pool_alloc(p, 100 * 16);
         assert_int_equal(blk, (int64_t)off);    /* the same block, someone else's now */
         q = brd_pool_ptr(p, (uint64_t)blk);
         memset(q, 0x5a, 100 * 16);
-        assert_int_equal(brd_array_push(b, row, 1), -EIDRM);
-        assert_int_equal(brd_array_prepend(b, row, 1), -EIDRM);
-        assert_int_equal(brd_array_read(b, NULL, got, 100), -EIDRM);
+        assert_int_equal(brd_array_push(b, row, 1), -EBADF);
+        assert_int_equal(brd_array_prepend(b, row, 1), -EBADF);
+        assert_int_equal(brd_array_read(b, NULL, got, 100), -EBADF);
         assert_int_equal(brd_array_destroy(b), -EINVAL);
         for (i = 0; i < 100 * 16; i++)
                 assert_int_equal(q[i], 0x5a);
         assert_int_equal(brd_pool_free(p, (uint64_t)blk), 0);   /* still live: ours to free */
+
+        /* The block reused by a new array of the same shape: a stale
+         * handle writes nothing into it, and destroys nothing (it pushed
+         * into it, and destroyed it). */
+        assert_int_equal(brd_array_create(p, 16, 100, 0, 0, &a), 0);
+        assert_int_equal(brd_array_open(p, off, &b), 0);
+        assert_int_equal(brd_array_destroy(a), 0);
+        assert_int_equal(brd_array_create(p, 16, 100, 0, 0, &c), 0);
+        assert_int_equal(brd_array_offset(c), off);
+        assert_int_equal(brd_array_push(b, row, 1), -EBADF);
+        assert_int_equal(brd_array_read(b, NULL, got, 100), -EBADF);
+        assert_int_equal(brd_array_destroy(b), -EINVAL);
+        assert_int_equal(brd_array_last(c), 0);
+        assert_int_equal(brd_array_push(c, row, 1), 0);
+        assert_int_equal(brd_array_destroy(c), 0);
         brd_pool_close(p);
         t_leak_end(&l);
 }

@@ -144,8 +144,9 @@ void *brd_seg_addr(const struct brd_seg *seg);
 size_t brd_seg_size(const struct brd_seg *seg);
 
 /** brd_seg_name() - the /dev/shm name ("/brood....") of a named segment, NULL when anonymous
- *  (or @seg is NULL), and for a named one that brd_seg_attach() mapped where /proc is not
- *  mounted (the name is read from /proc/self/fd) or that was unlinked before.  Concurrency: any thread, not during or after brd_seg_close().
+ *  (or @seg is NULL), and for a named one that brd_seg_attach() mapped where /proc is
+ *  not mounted (the name is read from /proc/self/fd) or that was unlinked before.
+ *  Concurrency: any thread, not during or after brd_seg_close().
  *  Fork: the same name in a forked child, which never unlinks it. */
 const char *brd_seg_name(const struct brd_seg *seg);
 
@@ -467,11 +468,12 @@ uint64_t brd_array_last(const struct brd_array *a);
  * word that cannot name a process (the handle is poisoned: push, prepend
  * and read answer -EBADMSG until it is closed, whatever the shared state
  * becomes; brd_array_open() validates it again for a new handle);
- * -EIDRM when the array was destroyed before the call (brd_array_destroy()
- * through another handle or in another process; that the others stopped
- * using it first is the caller's part, and a destroy during the call is not
- * always seen): nothing is written into the block, which is not the array's
- * any more; -ETIMEDOUT when the writer lock stayed held for 2 s
+ * -EBADF also when the array was destroyed before the call
+ * (brd_array_destroy() through another handle or in another process, a new
+ * array made at its offset since included; a header a peer overwrote reads
+ * so too): nothing is written into the block, which is not the array's any
+ * more (that the others stopped using it first is the caller's part: a
+ * destroy during the call is not always seen); -ETIMEDOUT when the writer lock stayed held for 2 s
  * (CLOCK_MONOTONIC) by a live holder: a peer that is stopped (SIGSTOP, a
  * debugger) or hostile, a lock word scribbled to name a live process, or a
  * writer copying that many bytes (the lock is held for the copy: writers
@@ -504,8 +506,8 @@ int brd_array_prepend(struct brd_array *a, const void *rows, size_t n);
  * @ret_first: the position of the first row copied (may be NULL)
  * @rows: room for @max_rows rows
  * Return: rows copied (0 only while the array is empty, or @max_rows is 0),
- * -EINVAL, -EBADF and -EIDRM as brd_array_push() (@rows then holds bytes
- * that are not the array's), -EBADMSG on corrupt indices (poisoned, as
+ * -EINVAL, -EBADF as brd_array_push() (for a destroyed array @rows may then
+ * hold bytes that are not the array's), -EBADMSG on corrupt indices (poisoned, as
  * brd_array_push() says), -EAGAIN if a ring writer overwrote
  * every row of 1000 successive copies, or of 3 or more that came to 64 MiB
  * in all (call again).  The copy ends at the last that was
@@ -537,8 +539,8 @@ void brd_array_close(struct brd_array *a);
  * block is not given back and @a stays open, its rows intact; call again,
  * or brd_array_close() it.  -EINVAL when the block is no longer
  * live or holds no array any more (another process or handle destroyed it;
- * the pool may have handed it out again: a new array made there since is
- * not told apart, and is destroyed), -EBADF where the pool is
+ * the pool may have handed it out again, to a new array too, which is told
+ * apart and left alone), -EBADF where the pool is
  * gone (brd_pool_create()), -EXDEV in another pid namespace (as
  * brd_array_push()): for these three this call frees no block, but it
  * frees @a (this process's view).  So @a is freed on

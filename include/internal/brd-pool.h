@@ -223,8 +223,9 @@ _Static_assert(BRD_POOL_GRAN == 64, "BRD_POOL_ALIGN is 64");
 /* ------------------------------------------------------------------ arrays */
 
 #define BRD_ARRAY_MAGIC   0x79617272612e6472ull   /* "rd.array" little-endian */
-#define BRD_ARRAY_VERSION 5u                      /* 2: the writer lock word, 3: its waiters bit, 4: floor,
-                                                     5: seq tells a prepend from an overwrite */
+#define BRD_ARRAY_VERSION 6u                      /* 2: the writer lock word, 3: its waiters bit, 4: floor,
+                                                     5: seq tells a prepend from an overwrite,
+                                                     6: gen */
 #define BRD_ARRAY_HDR_SIZE 192u                   /* rows follow at block + this */
 
 /*
@@ -254,7 +255,9 @@ struct brd_array_hdr {
         uint64_t capacity;
         uint64_t rows_off;              /* from the pool base */
         uint64_t block_off;             /* this header's own offset: a sanity check */
-        BRD_PAD(pad0, 48);
+        AO_t gen;                       /* set at create, never 0: an array made at the
+                                         * same offset later is another one */
+        BRD_PAD(pad0, 56);
         AO_t first;                     /* written by the writer only */
         AO_t seq;                       /* odd while first is being moved */
         AO_t floor;                     /* ring: prepend never below (writer_lock()); 0: none */
