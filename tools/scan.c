@@ -242,35 +242,38 @@ static int note_anon(struct vec *x, pid_t pid, const char *target, const struct 
         return 0;
 }
 
-/* The inode number that @dir's (/proc/PID) fdinfo shows for fd @fd; 0 when
- * it shows none (kernels before 5.14) or cannot be read. */
-static uint64_t fdinfo_ino(const char *dir, const char *fd)
+/* Is fd @fd of @dir (/proc/PID, or one of its tasks) on a tmpfs mount, as
+ * named segments are?  1, 0, or -1 when that cannot be read.  By the mount
+ * id that fdinfo shows (Linux 3.15) and the file system type that the
+ * process's mountinfo gives it: nothing the file's own file system says,
+ * which a FUSE server could make up. */
+static int fd_on_tmpfs(const char *dir, const char *fd)
 {
-        char path[160], line[128];
-        unsigned long long ino = 0;
+        char path[160], line[1024];
+        int mnt = -1, id, r = -1;
+        const char *sep;
         FILE *f;
 
         snprintf(path, sizeof(path), "%s/fdinfo/%.16s", dir, fd);
         f = fopen(path, "re");
         if (!f)
-                return 0;
+                return -1;
         while (fgets(line, sizeof(line), f))
-                if (sscanf(line, "ino: %llu", &ino) == 1)
+                if (sscanf(line, "mnt_id: %d", &mnt) == 1)
                         break;
         fclose(f);
-        return ino;
-}
-
-/* Entries named whose inode number is @ino, on whatever device: one of
- * them may be held through an fd that stat() refuses. */
-static bool named_ino(const struct seg_entry *v, size_t n, uint64_t ino)
-{
-        size_t i;
-
-        for (i = 0; i < n; i++)
-                if (!v[i].anon && v[i].ino == ino)
-                        return true;
-        return false;
+        if (mnt < 0)
+                return -1;
+        snprintf(path, sizeof(path), "%s/mountinfo", dir);
+        f = fopen(path, "re");
+        if (!f)
+                return -1;
+        /* "ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE ..." */
+        while (r < 0 && fgets(line, sizeof(line), f))
+                if (sscanf(line, "%d ", &id) == 1 && id == mnt && (sep = strstr(line, " - ")))
+                        r = !strncmp(sep + 3, "tmpfs ", 6);
+        fclose(f);
+        return r;
 }
 
 /*
@@ -313,18 +316,15 @@ static int scan_fds(struct scan *s, pid_t pid, const char *dir)
 
                         if (stat(link, &st) < 0) {
                                 int se = errno;
-                                uint64_t ino;
 
                                 if (se == ENOENT)
                                         continue;
                                 /* A file that refuses us its attributes (a
                                  * FUSE mount without allow_other refuses
-                                 * even root) is no tmpfs file, hence none
-                                 * of ours, unless its inode number is one
-                                 * of theirs: any user could otherwise keep
-                                 * every dead segment from being reaped. */
-                                ino = fdinfo_ino(dir, f->d_name);
-                                if (!ino || named_ino(x->v, x->n, ino))
+                                 * even root) and is on no tmpfs is none of
+                                 * ours: any user could otherwise keep every
+                                 * dead segment from being reaped. */
+                                if (fd_on_tmpfs(dir, f->d_name) != 0)
                                         err = -se;
                                 continue;
                         }
