@@ -32,8 +32,14 @@ struct bench_run {
         char json[256];
 };
 
-/* A directory with the stand-in in it, for BROOD_BENCH_DIR. */
-static void fake_dir(char *dir)
+/* A stand-in that finishes at once: a whole JSON document, exit 0. */
+static const char done_bench[] =
+        "#!/bin/sh\n"
+        "for a; do json=$a; done\n"
+        "echo '{\"done\": 1}' > \"$json\"\n";
+
+/* A directory with @script in it as pool-bench, for BROOD_BENCH_DIR. */
+static void fake_dir_with(char *dir, const char *script)
 {
         char path[128];
         FILE *f;
@@ -42,9 +48,15 @@ static void fake_dir(char *dir)
         snprintf(path, sizeof(path), "%s/pool-bench", dir);
         f = fopen(path, "we");
         assert_non_null(f);
-        assert_true(fputs(fake_bench, f) >= 0);
+        assert_true(fputs(script, f) >= 0);
         assert_int_equal(fclose(f), 0);
         assert_int_equal(chmod(path, 0755), 0);
+}
+
+/* ... with the stand-in that waits to be killed. */
+static void fake_dir(char *dir)
+{
+        fake_dir_with(dir, fake_bench);
 }
 
 static void fake_dir_remove(const char *dir)
@@ -165,11 +177,50 @@ static void test_bench_dies_with_brood(void **state)
         assert_true(gone);
 }
 
+/*
+ * --json naming a file that brood's stdout or another of its fds appends
+ * to (a log: >>): the run's JSON is appended too, and what the log held
+ * stays (it was truncated by the JSON's open).
+ */
+static void test_bench_json_to_own_fd(void **state)
+{
+        char dir[] = "/tmp/brood-test-benchjson-XXXXXX", log[128], cmd[512], text[4096];
+        const char *exe = getenv("BRD_BROOD");
+        FILE *f;
+        size_t n;
+
+        (void)state;
+        assert_non_null(exe);
+        fake_dir_with(dir, done_bench);
+        snprintf(log, sizeof(log), "%s/log", dir);
+        for (int fd = 1; fd <= 3; fd += 2) {
+                f = fopen(log, "we");
+                assert_non_null(f);
+                assert_true(fputs("kept\n", f) >= 0);
+                assert_int_equal(fclose(f), 0);
+                snprintf(cmd, sizeof(cmd), "BROOD_BENCH_DIR=%s '%s' bench pool --quick --json %s %d>>%s %s",
+                         dir, exe, fd == 1 ? "/dev/stdout" : "/dev/fd/3", fd, log,
+                         fd == 1 ? "" : ">/dev/null");
+                assert_int_equal(system(cmd), 0);
+                f = fopen(log, "re");
+                assert_non_null(f);
+                n = fread(text, 1, sizeof(text) - 1, f);
+                fclose(f);
+                text[n] = '\0';
+                assert_memory_equal(text, "kept\n", 5);
+                assert_non_null(strstr(text, "\"brood_version\""));
+                assert_non_null(strstr(text, "\"done\": 1"));
+        }
+        assert_int_equal(unlink(log), 0);
+        fake_dir_remove(dir);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_bench_stopped_by_signal, t_leak_setup,
                                                 t_leak_teardown),
+                cmocka_unit_test(test_bench_json_to_own_fd),
                 cmocka_unit_test_setup_teardown(test_bench_dies_with_brood, t_leak_setup,
                                                 t_leak_teardown),
         };

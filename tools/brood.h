@@ -96,7 +96,7 @@ int seg_scan(unsigned flags, struct seg_entry **ret_list, struct seg_blind *ret_
 struct ns_pid {
         uint64_t ns;
         pid_t pid;                      /* in that namespace: NSpid's last field */
-        pid_t host;                     /* in ours (the initial one) */
+        pid_t host;                     /* in ours (the one brood runs in) */
 };
 struct pidns_table {
         struct ns_pid *v;

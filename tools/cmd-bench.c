@@ -258,40 +258,42 @@ static char *slurp(const char *path)
 }
 
 /*
- * @path's file open for writing at fd 3 or above: a duplicate of an fd of
- * ours that writes to that very file (stdout as /dev/stdout, an inherited
- * fd as /dev/fd/N, or the file's own name), else -1 and nothing opened.
- * Opened again by name, such a file (a log appended to with >>) would be
- * truncated under what was written around it, or replaced by a rename.
- * -errno when the duplicate fails.
+ * Is @path the file one of our fds writes to (stdout as /dev/stdout, an
+ * inherited fd as /dev/fd/N, or the file's own name)?  Then 1 and
+ * *ret_fd a duplicate of that fd, at 3 or above; 0 when it is not (or
+ * cannot be told); -errno when the duplicate fails.  Opened again by name,
+ * such a file (a log appended to with >>) would be truncated under what was
+ * written around it, or replaced by a rename.
  */
-static int std_target(const char *path)
+static int own_target(const char *path, int *ret_fd)
 {
         struct stat a, b;
         struct dirent *e;
-        int fd = -1, d;
+        int fd = -1, fl;
         DIR *dir;
 
         if (stat(path, &a) < 0)
-                return -1;
+                return 0;
         dir = opendir("/proc/self/fd");
         if (!dir)
-                return -1;
+                return 0;
         while (fd < 0 && (e = readdir(dir))) {
-                int n = atoi(e->d_name), fl = fcntl(n, F_GETFL);
+                int n = atoi(e->d_name);
 
-                if (e->d_name[0] != '.' && n != dirfd(dir) && fl >= 0 &&
-                    (fl & O_ACCMODE) != O_RDONLY && fstat(n, &b) == 0 &&
+                if (e->d_name[0] == '.' || n == dirfd(dir))
+                        continue;
+                fl = fcntl(n, F_GETFL);
+                if (fl >= 0 && (fl & O_ACCMODE) != O_RDONLY && fstat(n, &b) == 0 &&
                     a.st_dev == b.st_dev && a.st_ino == b.st_ino)
                         fd = n;
         }
         closedir(dir);
         if (fd < 0)
-                return -1;
+                return 0;
         fflush(stdout);
         fflush(stderr);
-        d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        return d < 0 ? -errno : d;
+        *ret_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        return *ret_fd < 0 ? -errno : 1;
 }
 
 static int write_json(const char *path, char *const *text, struct json *const *parsed)
@@ -299,18 +301,18 @@ static int write_json(const char *path, char *const *text, struct json *const *p
         struct utsname u;
         char date[32];
         time_t now = time(NULL);
-        int fd = std_target(path);
+        int fd = -1, r = own_target(path, &fd);
         bool first = true;
         FILE *f;
         size_t i;
 
-        if (fd < -1)
-                return fd;
-        f = fd >= 0 ? fdopen(fd, "w") : fopen(path, "we");
+        if (r < 0)
+                return r;
+        f = r ? fdopen(fd, "w") : fopen(path, "we");
         if (!f) {
                 int e = errno;
 
-                if (fd >= 0)
+                if (r)
                         close(fd);
                 return -e;
         }
@@ -510,7 +512,7 @@ static FILE *gnuplot_open(const char *gnuplot, int svg_fd, const sigset_t *mask,
  * a symlink names, is drawn into a temporary file beside it, renamed over
  * it once whole (*ret_tmp and *ret_dest set: the caller renames the one to
  * the other, or unlinks the first, and frees both); anything else
- * (a file one of our fds writes to, std_target(): our stdout whatever it
+ * (a file one of our fds writes to, own_target(): our stdout whatever it
  * is; a FIFO, a device) is written in place and never removed.
  * The fd is 3 or above: gnuplot's stdin and stdout are put on 0 and 1 by
  * number.  -errno.
@@ -520,12 +522,12 @@ static int plot_open(const char *svg, char **ret_tmp, char **ret_dest)
         struct stat st;
         mode_t mask;
         char *tmp = NULL, *dest = NULL;
-        int fd, fd3;
+        int fd, fd3, r;
 
         *ret_tmp = *ret_dest = NULL;
-        fd = std_target(svg);
-        if (fd != -1)
-                return fd;      /* written in place, through our own fd */
+        r = own_target(svg, &fd);
+        if (r)
+                return r < 0 ? r : fd;  /* written in place, through our own fd */
         if (stat(svg, &st) == 0 && !S_ISREG(st.st_mode)) {
                 fd = open(svg, O_WRONLY | O_TRUNC | O_NOCTTY | O_CLOEXEC);
         } else {

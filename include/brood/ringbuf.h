@@ -426,7 +426,7 @@ int     brd_ring_flush(struct brd_ring *r);
  * Where nothing in the set would show in time, that -EAGAIN also sets a
  * one-shot timer in the set, and the fd turns readable when it fires (the
  * next call finds out, or answers -EAGAIN and sets it again): in 20 ms
- * where no pidfd of the peer can be had (pidfd_open() refused: seccomp,
+ * where no pidfd of the peer can be had (pidfd_open() refused: seccomp, an LSM,
  * Linux < 5.3) or membarrier() failed, so that a death is still seen within
  * 100 ms; in 50 ms while no peer has attached.  A blocked call's sleep has
  * the same bounds.
