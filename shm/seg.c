@@ -335,6 +335,10 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
         } else {
                 int seals = fcntl(fd, F_GET_SEALS);
 
+                /* An O_PATH fd cannot be asked (or mapped): not a file open
+                 * for us, rather than one that lies about itself. */
+                if (seals < 0 && errno == EBADF)
+                        return -EBADF;
                 /* Without shrink+grow seals the peer can ftruncate and SIGBUS
                  * us; with a write seal no writable mapping can be had (mmap
                  * would say -EPERM, which attach keeps for the guard). */
@@ -410,8 +414,8 @@ BRD_EXPORT int brd_seg_open(const char *name, struct brd_seg **ret_seg)
          * O_NONBLOCK: a lease another process holds on the file answers at
          * once (-EAGAIN), where the open waited for its break (45 s). */
         fd = shm_open(name, O_RDWR | O_NONBLOCK, 0);
-        if (fd < 0)
-                return -errno;
+        if (fd < 0)     /* a directory, a socket: not a regular shm file */
+                return errno == EISDIR || errno == ENXIO ? -EINVAL : -errno;
         r = brd__seg_attach_fd(fd, 0, true, 0, &seg);
         brd__close(fd);
         if (r < 0)

@@ -455,6 +455,23 @@ static void test_hostile_fds(void **state)
         expect_attach_fails(fd, 4096, BRD_SEG_NAMED, -EBADMSG);
         close(fd);
 
+        /* An O_PATH fd of a sealed memfd: -EBADF, nothing to map through
+         * it (it was -EBADMSG, as for a file that lies about its seals). */
+        fd = memfd_create("opath", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        assert_int_equal(ftruncate(fd, 4096), 0);
+        assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), 0);
+        {
+                char self[64];
+                int o;
+
+                snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+                o = open(self, O_PATH | O_CLOEXEC);
+                assert_true(o >= 0);
+                expect_attach_fails(o, 4096, 0, -EBADF);
+                close(o);
+        }
+        close(fd);
+
         /* malformed handles */
         expect_attach_fails(-1, 4096, 0, -EINVAL);
         fd = memfd_create("x", MFD_CLOEXEC);
@@ -637,6 +654,10 @@ static void test_open_refuses_foreign_and_loose(void **state)
         assert_int_equal(symlink("/etc/passwd", path), 0);
         assert_int_equal(brd_seg_open(link, &s), -ELOOP);       /* O_NOFOLLOW */
         unlink(path);
+        /* A directory: not a regular shm file (it was -EISDIR) */
+        assert_int_equal(mkdir(path, 0700), 0);
+        assert_int_equal(brd_seg_open(link, &s), -EINVAL);
+        assert_int_equal(rmdir(path), 0);
         assert_ptr_equal(s, (struct brd_seg *)0x1);
 }
 

@@ -97,7 +97,8 @@ int brd_seg_open(const char *name, struct brd_seg **ret_seg);
  * shrink and grow seals are missing, or it is sealed against writes; -EACCES for a named segment of another user or with
  * group/other access; -EPERM for a named segment another process created
  * while the SIGBUS guard is not installed (brd_seg_sigbus_guard());
- * -EBADF / -errno from fstat; -EMFILE; -errno from mmap.  Nothing is mapped on failure.
+ * -EBADF / -errno from fstat, and for an O_PATH fd; -EMFILE; -errno from mmap.  Nothing is
+ * mapped on failure.
  * Concurrency: thread-safe.  Fork: as brd_seg_create().
  */
 int brd_seg_attach(const struct brd_handle *h, struct brd_seg **ret_seg);
