@@ -76,21 +76,4 @@ static inline int tf_spawn_exit(struct brd_fsrv *fs, const struct brd_spawn_opts
         return st;
 }
 
-/* Run @fn in a forked test process (its limits, fds and signal state are
- * its own to change): cmocka-asserts that it exits 0, or skips the test
- * when it exits T_EXIT_SKIP. */
-static inline void tf_run_forked(int (*fn)(void))
-{
-        pid_t pid = fork();
-        int rc;
-
-        assert_true(pid >= 0);
-        if (pid == 0)
-                _exit(fn());
-        rc = t_wait_child(pid);
-        if (rc == T_EXIT_SKIP)
-                skip();
-        assert_int_equal(rc, 0);
-}
-
 #endif

@@ -210,6 +210,20 @@ pid_t t_fork(void)
         return pid;
 }
 
+void t_run_forked(int (*fn)(void))
+{
+        pid_t pid = t_fork();
+        int rc;
+
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(fn());
+        rc = t_wait_child(pid);
+        if (rc == T_EXIT_SKIP)
+                skip();
+        assert_int_equal(rc, 0);
+}
+
 int t_wait_child(pid_t pid)
 {
         int pfd = pidfd_open(pid, 0);

@@ -50,6 +50,10 @@ int t_fork_state_usable(void);
  * left spinning by a failed check cannot outlive the program and hold
  * meson's pipe open until its timeout.  Fork from the main thread. */
 pid_t t_fork(void);
+/* Run @fn in a child of t_fork() (its limits, fds, mounts and signal state
+ * are its own to change): cmocka-asserts that it exits 0, or skips the
+ * test when it exits T_EXIT_SKIP.  From the main thread. */
+void t_run_forked(int (*fn)(void));
 #ifndef T_CHILD_HANG_MS
 #define T_CHILD_HANG_MS 60000
 #endif

@@ -1537,7 +1537,7 @@ static int spawn_under_fd_limit(void)
 
 static void test_spawn_fd_limit_is_emfile(void **state)
 {
-        tf_run_forked(spawn_under_fd_limit);
+        t_run_forked(spawn_under_fd_limit);
 }
 
 /* memfd_create at exactly @fd (it must be free), or -1. */
@@ -1602,7 +1602,7 @@ static int spawn_fds_trade_places(void)
 
 static void test_spawn_fds_trade_places(void **state)
 {
-        tf_run_forked(spawn_fds_trade_places);
+        t_run_forked(spawn_fds_trade_places);
 }
 
 /*
@@ -1645,7 +1645,7 @@ static int spawn_two_fds_spare(void)
 
 static void test_spawn_two_fds_spare(void **state)
 {
-        tf_run_forked(spawn_two_fds_spare);
+        t_run_forked(spawn_two_fds_spare);
 }
 
 /*
@@ -1694,7 +1694,7 @@ static int spawn_closed_stdio(void)
 
 static void test_spawn_closed_stdio(void **state)
 {
-        tf_run_forked(spawn_closed_stdio);
+        t_run_forked(spawn_closed_stdio);
 }
 
 /*
@@ -1744,7 +1744,7 @@ out:
 
 static void test_exec_script_long_argv(void **state)
 {
-        tf_run_forked(spawn_script_long_argv);
+        t_run_forked(spawn_script_long_argv);
 }
 
 static void test_spawn_einval(void **state)
@@ -2030,7 +2030,7 @@ static int spawn_confinement(void)
 
 static void test_spawn_confinement(void **state)
 {
-        tf_run_forked(spawn_confinement);
+        t_run_forked(spawn_confinement);
 }
 
 int main(void)

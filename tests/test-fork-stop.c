@@ -601,18 +601,9 @@ static int host_cannot_signal(void)
 static void test_unsignalable_child_no_hang(void **state)
 {
         struct t_leak l;
-        pid_t pid;
-        int rc;
 
         t_leak_begin(&l);
-        pid = t_fork();
-        assert_true(pid >= 0);
-        if (pid == 0)
-                _exit(host_cannot_signal());
-        rc = t_wait_child(pid);
-        if (rc == T_EXIT_SKIP)
-                skip();
-        assert_int_equal(rc, 0);
+        t_run_forked(host_cannot_signal);
         t_leak_end(&l);
 }
 

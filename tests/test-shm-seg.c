@@ -192,18 +192,8 @@ static int open_without_proc(void)
  * name (brd_seg_name() answered NULL, as for an anonymous one). */
 static void test_named_open_without_proc(void **state)
 {
-        pid_t pid;
-        int rc;
-
         (void)state;
-        pid = t_fork();
-        assert_true(pid >= 0);
-        if (pid == 0)
-                _exit(open_without_proc());
-        rc = t_wait_child(pid);
-        if (rc == T_EXIT_SKIP)
-                skip();
-        assert_int_equal(rc, 0);
+        t_run_forked(open_without_proc);
         assert_int_equal(t_shm_count(), 0);
 }
 
