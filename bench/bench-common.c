@@ -306,12 +306,12 @@ double bc_foreign_cpus(const struct bc_cpu_mark *a, const struct bc_cpu_mark *b)
         return f < 0 ? 0 : f;
 }
 
-pid_t bc_fork_tied(void)
+pid_t bc_fork_tied(int sig)
 {
         pid_t parent = getpid(), pid = fork();
 
         /* The parent may have died before PDEATHSIG was armed. */
-        if (pid == 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent))
+        if (pid == 0 && (prctl(PR_SET_PDEATHSIG, sig) < 0 || getppid() != parent))
                 _exit(1);
         return pid;
 }

@@ -96,10 +96,11 @@ double bc_foreign_cpus(const struct bc_cpu_mark *a, const struct bc_cpu_mark *b)
 
 /* Wait for @pid, return its waitpid status, or -errno. */
 int bc_wait_child(pid_t pid);
-/* fork() for a worker that must not outlive this program: SIGKILLed when
- * the forking thread exits (a worker spinning on a flag of a parent that
- * was killed would spin for ever).  Fork from the main thread. */
-pid_t bc_fork_tied(void);
+/* fork() for a worker that must not outlive this program: sent @sig
+ * (SIGKILL; SIGTERM for one that cleans up after itself) when the forking
+ * thread exits (a worker spinning on a flag of a parent that was killed
+ * would spin for ever).  Fork from the main thread. */
+pid_t bc_fork_tied(int sig);
 
 /* ------------------------------------------------------------------ JSON
  * A tiny streaming writer for flat-ish documents: objects and arrays nest,

@@ -115,7 +115,7 @@ static int handoff(struct page *pg, int bare, int64_t hold, int pin)
 
         pg->held = 0;
         pg->waiting = 0;
-        holder = bc_fork_tied();
+        holder = bc_fork_tied(SIGKILL);
         if (holder < 0)
                 return -1;
         if (holder == 0) {
@@ -142,7 +142,7 @@ static int handoff(struct page *pg, int bare, int64_t hold, int pin)
                         return -1;      /* it could not take the lock */
                 sched_yield();
         }
-        waiter = bc_fork_tied();
+        waiter = bc_fork_tied(SIGKILL);
         if (waiter < 0) {
                 pg->waiting = 1;        /* no waiter: the holder's hold starts anyway */
                 bc_wait_child(holder);

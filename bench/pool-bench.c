@@ -174,7 +174,7 @@ static double measure(enum way w, size_t size, int nproc, const struct opts *o)
 
                 memset((void *)sh, 0, sizeof(*sh));
                 for (i = 0; i < nproc; i++) {
-                        pid[i] = bc_fork_tied();
+                        pid[i] = bc_fork_tied(SIGKILL);
                         if (pid[i] < 0)
                                 return -1;
                         if (pid[i] == 0) {

@@ -18,12 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <brood/fork.h>
+
+#include "bench-common.h"
 
 extern char **environ;
 
@@ -155,21 +156,20 @@ static void bench_posix_spawn(const char *name, int n)
  */
 static int python_start(const char *path, FILE **ret_f, pid_t *ret_pid)
 {
-        pid_t parent = getpid(), pid;
+        pid_t pid;
         int p[2];
 
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -1;
         fflush(stdout);
-        pid = fork();
+        pid = bc_fork_tied(SIGTERM);
         if (pid < 0) {
                 close(p[0]);
                 close(p[1]);
                 return -1;
         }
         if (pid == 0) {
-                if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent ||
-                    dup2(p[1], 1) < 0)
+                if (dup2(p[1], 1) < 0)
                         _exit(127);
                 execlp("python3", "python3", path, (char *)NULL);
                 _exit(127);
@@ -179,7 +179,7 @@ static int python_start(const char *path, FILE **ret_f, pid_t *ret_pid)
         if (!*ret_f) {
                 close(p[0]);
                 kill(pid, SIGTERM);
-                waitpid(pid, NULL, 0);
+                bc_wait_child(pid);
                 return -1;
         }
         *ret_pid = pid;
@@ -234,8 +234,7 @@ static void bench_python(const char *method, int n, bool big)
         while (k < n && fgets(line, sizeof(line), f))
                 t[k++] = strtod(line, NULL);
         fclose(f);
-        while (waitpid(py, NULL, 0) < 0 && errno == EINTR)
-                ;
+        bc_wait_child(py);
         unlink(path);
         if (k > 0)
                 record(name, t, k);
