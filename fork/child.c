@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
@@ -64,10 +65,15 @@ static int child_try_reap(struct brd_child *c)
         if (c->state != BRD_CHILD_RUNNING)
                 return 1;
         for (;;) {
+                /* The bare syscall: waitid() is a cancellation point, and
+                 * c->lock is held (a thread cancelled here would leave it
+                 * held, and every later call on the child hang). */
                 memset(&si, 0, sizeof(si));
-                r = waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED | WNOHANG | __WALL);
+                r = (int)syscall(SYS_waitid, P_PIDFD, (id_t)c->pidfd, &si,
+                                 WEXITED | WNOHANG | __WALL, NULL);
                 if (r < 0 && errno == EINVAL)   /* no P_PIDFD (< 5.4): the pid is ours until reaped */
-                        r = waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | __WALL);
+                        r = (int)syscall(SYS_waitid, P_PID, (id_t)c->pid, &si,
+                                         WEXITED | WNOHANG | __WALL, NULL);
                 if (r == 0)
                         break;
                 if (errno == EINTR)
@@ -282,10 +288,16 @@ BRD_EXPORT void brd_child_free(struct brd_child *c)
         }
         if (c->linked) {
                 /* Nothing outlives its handle: no zombie, no orphan; but a
-                 * child that SIGKILL cannot reach (an LSM) is left running. */
+                 * child that SIGKILL cannot reach (an LSM) is left running.
+                 * Not a cancellation point (the wait's poll() is one): a
+                 * thread cancelled there would leave the child killed but
+                 * unreaped, still linked, and the forkserver referenced. */
+                int cancel = brd__nocancel();
+
                 if (child_running(c) &&
                     (pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0) == 0 || errno == ESRCH))
                         (void)child_wait_until(c, INT64_MAX, false, false, NULL);
+                brd__cancel_restore(cancel);
                 fs = c->fs;
                 pthread_mutex_lock(&fs->lock);
                 if (c->prev)

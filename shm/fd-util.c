@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal/brd-private.h"
@@ -37,9 +38,12 @@ void brd__close(int fd)
         int saved = errno;
 
         /* Never retried on EINTR: on Linux the fd is gone either way, and a
-         * retry could close a number another thread has just been given. */
+         * retry could close a number another thread has just been given.
+         * The bare syscall: close() is a cancellation point, and no library
+         * call may be cut short in one (a ring endpoint left held, the rest
+         * of a handle's fds left open). */
         if (fd >= 0)
-                (void)close(fd);
+                (void)syscall(SYS_close, fd);
         errno = saved;
 }
 

@@ -384,7 +384,7 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
         size_t nfds = 0, i, used = 0, want;
         bool overflow = false, stream;
         ssize_t got;
-        int type, r;
+        int type, r, cancel;
 
         if (sock < 0 || !h || max == 0)
                 return -EINVAL;
@@ -416,6 +416,9 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
                 if (r == 0)
                         return -ETIMEDOUT;
         }
+        /* The fds are ours from here: no cancellation point until each is
+         * in @h or closed (the rest of a stream record is read in poll()). */
+        cancel = brd__nocancel();
         rest = brd__deadline(HANDLE_REST_MS);
         nfds = take_fds(&msg, fds, BRD_MAX_FDS, &overflow);
         if (msg.msg_flags & MSG_CTRUNC) {
@@ -432,8 +435,10 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
         /* 0 bytes: the end of a stream; on a SOCK_SEQPACKET socket either
          * its end or an empty record (malformed: -EPROTO below), told
          * apart by the hang-up the end leaves. */
-        if (got == 0 && nfds == 0 && (stream || (type == SOCK_SEQPACKET && peer_hung_up(sock))))
-                return -EPIPE;
+        if (got == 0 && nfds == 0 && (stream || (type == SOCK_SEQPACKET && peer_hung_up(sock)))) {
+                r = -EPIPE;
+                goto fail;      /* nothing to close */
+        }
         r = -EPROTO;
         if (overflow || (msg.msg_flags & MSG_TRUNC))
                 goto fail;
@@ -484,9 +489,11 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
                         h[i].fds[k] = k < rec.nfds ? fds[used + k] : -1;
                 used += rec.nfds;
         }
+        brd__cancel_restore(cancel);
         return hdr.n;
 fail:
         close_fds(fds, nfds);
+        brd__cancel_restore(cancel);
         return r;
 }
 

@@ -135,6 +135,15 @@ int t_shm_count(void)
 #endif
 #endif
 
+bool t_asan(void)
+{
+#ifdef T_ASAN
+        return true;
+#else
+        return false;
+#endif
+}
+
 int t_fork_state_usable(void)
 {
 #ifdef T_ASAN

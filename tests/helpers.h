@@ -45,6 +45,8 @@ int t_seg_map_count(void);
  * fork()), so there it walks the registry under its lock instead of
  * creating a segment.  No cmocka call. */
 int t_fork_state_usable(void);
+/* Built with AddressSanitizer? */
+bool t_asan(void);
 /* fork() for a child that works with this test program (shared flags,
  * rings): it is SIGKILLed when the forking thread exits, so that a child
  * left spinning by a failed check cannot outlive the program and hold

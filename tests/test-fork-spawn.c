@@ -1747,6 +1747,76 @@ static void test_exec_script_long_argv(void **state)
         t_run_forked(spawn_script_long_argv);
 }
 
+/* A thread that calls brd_child_wait() (or brd_child_free()) with a
+ * cancellation pending, acted upon at the call's first cancellation point. */
+struct cancelled_call {
+        struct brd_child *c;
+        bool free;
+};
+
+static void *cancelled_call_main(void *arg)
+{
+        struct cancelled_call *cc = arg;
+        int st;
+
+        pthread_cancel(pthread_self());
+        if (cc->free)
+                brd_child_free(cc->c);
+        else
+                (void)brd_child_wait(cc->c, 0, &st);
+        return NULL;
+}
+
+/* The child of the next test: 0, the failed step, or 128 + SIGALRM when a
+ * call hung (a lock left held by the cancelled thread). */
+static int child_calls_cancelled(void)
+{
+        struct brd_spawn_opts o = { .fn = fn_pause };
+        struct cancelled_call cc = { 0 };
+        struct brd_fsrv *fs;
+        pthread_t t;
+        void *res;
+        int st;
+
+        alarm(10);
+        if (brd_fsrv_start(0, &fs) < 0 || brd_fsrv_spawn(fs, &o, &cc.c) < 0)
+                return 1;
+        if (pthread_create(&t, NULL, cancelled_call_main, &cc) || pthread_join(t, &res))
+                return 2;
+        if (res != PTHREAD_CANCELED)
+                return 3;               /* a wait of 0 ms polls: it is cancelled there */
+        if (brd_child_kill(cc.c, SIGKILL) < 0 || brd_child_wait(cc.c, -1, &st) < 0 ||
+            !WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
+                return 4;
+        brd_child_free(cc.c);
+        /* free, cancelled: it still reaps its child and unlinks it */
+        cc.free = true;
+        if (brd_fsrv_spawn(fs, &o, &cc.c) < 0)
+                return 5;
+        if (pthread_create(&t, NULL, cancelled_call_main, &cc) || pthread_join(t, &res))
+                return 6;
+        if (res == PTHREAD_CANCELED)
+                return 7;
+        brd_fsrv_stop(fs);
+        return waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD ? 0 : 8;
+}
+
+/*
+ * A thread cancelled in brd_child_wait() or brd_child_free(): no lock of
+ * the child is left held (the wait's waitid() was a cancellation point
+ * under it, and every later call on the child, and brd_fsrv_stop(), hung),
+ * and a cancelled free still reaps and unlinks its child.
+ */
+static void test_child_calls_cancelled(void **state)
+{
+        (void)state;
+        /* ASan's runtime fails a check of its own (sigaltstack) when it
+         * tears a cancelled thread down, whatever the thread ran. */
+        if (t_asan())
+                skip();
+        t_run_forked(child_calls_cancelled);
+}
+
 static void test_spawn_einval(void **state)
 {
         char *argv[] = { "/bin/true", NULL };
@@ -2050,6 +2120,7 @@ int main(void)
                 cmocka_unit_test(test_host_steals_status),
                 cmocka_unit_test(test_forked_child_gets_enotsup),
                 cmocka_unit_test(test_spawn_einval),
+                cmocka_unit_test(test_child_calls_cancelled),
                 cmocka_unit_test(test_exec_spawn_keeps_inherited_objects),
                 cmocka_unit_test(test_fork_name_defaults_to_process),
                 cmocka_unit_test(test_fork_opts_in_unhanded_memory),

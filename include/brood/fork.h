@@ -332,6 +332,7 @@ int brd_child_fd(const struct brd_child *c);
  * (a host waitpid(-1) or SIGCHLD = SIG_IGN) -- promptly, never a hang; -EBADF from a forked child of the
  * owner; -EINVAL on bad arguments.
  * Concurrency: any thread; concurrent waits on one child get the status once.
+ * A cancellation point where it sleeps (poll(), no lock held), nowhere else.
  * Fork: -EBADF in a forked child of the owner; the child is the owner's to reap.
  */
 int brd_child_wait(struct brd_child *c, int timeout_ms, int *ret_status);
@@ -390,7 +391,8 @@ int brd_child_stop(struct brd_child *c, int grace_ms, int *ret_status);
  * -ETIMEDOUT, keep @c and free it once brd_child_wait() returned 0.  A
  * spawn that fails after making its child frees it the same way.  Safe
  * before or after brd_fsrv_stop().
- * Concurrency: not with another call on the same child.  Fork: in a forked
+ * Concurrency: not with another call on the same child; not a cancellation
+ * point (a cancelled caller would leave the child unreaped).  Fork: in a forked
  * child of the owner it only closes the inherited pidfd and frees memory.
  */
 void brd_child_free(struct brd_child *c);

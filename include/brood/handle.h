@@ -112,7 +112,8 @@ int brd_handle_send(int sock, const struct brd_handle *h, size_t n);
  * of up to 256 bytes, SO_PASSPIDFD) fits beside the 253 fds a message can
  * carry and is ignored (a pidfd it brings is closed).
  * Other -errno from recvmsg/getsockopt (-ENOTSOCK for what is not a socket).
- * Concurrency: one receiver per socket at a time.  Fork: no state.
+ * Concurrency: one receiver per socket at a time.  A cancellation point
+ * only while nothing is received yet (no fd is taken then).  Fork: no state.
  */
 int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int timeout_ms);
 
