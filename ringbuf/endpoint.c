@@ -271,7 +271,8 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         r->lag_probe = r->lag_backoff = RING_LAG_PROBE_MIN;
         r->lag_pauses = RING_LAG_PAUSES_INIT;
 
-        e = brd__seg_attach_fd(h->fds[RING_FD_MEM], h->size, false, BRD_SEG_NOFORK, &r->seg);
+        e = brd__seg_attach_fd(h->fds[RING_FD_MEM], h->size, false, NULL, BRD_SEG_NOFORK,
+                               &r->seg);
         if (e < 0) {
                 r->seg = NULL;
                 goto fail;

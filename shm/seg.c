@@ -291,8 +291,8 @@ BRD_EXPORT int brd_seg_create(const char *label, size_t size, unsigned flags,
         return r;
 }
 
-int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
-                       struct brd_seg **ret_seg)
+int brd__seg_attach_fd(int fd, uint64_t size, bool named, const char *opened_as,
+                       unsigned flags, struct brd_seg **ret_seg)
 {
         char *name = NULL, target[PATH_MAX];
         struct stat st;
@@ -372,6 +372,11 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags,
                         if (!name)
                                 return -ENOMEM;
                 }
+        } else if (named && n < 0 && opened_as) {
+                /* No /proc to name it: the name it was just opened by. */
+                name = strdup(opened_as);
+                if (!name)
+                        return -ENOMEM;
         }
         dfd = brd__dup_cloexec(fd);
         if (dfd < 0) {
@@ -404,8 +409,6 @@ static bool name_valid(const char *name, int *ret_err)
 
 BRD_EXPORT int brd_seg_open(const char *name, struct brd_seg **ret_seg)
 {
-        struct brd_seg *seg;
-        char link[16];
         int fd, r;
 
         if (!ret_seg || !name_valid(name, &r))
@@ -416,19 +419,9 @@ BRD_EXPORT int brd_seg_open(const char *name, struct brd_seg **ret_seg)
         fd = shm_open(name, O_RDWR | O_NONBLOCK, 0);
         if (fd < 0)     /* a directory, a socket: not a regular shm file */
                 return errno == EISDIR || errno == ENXIO ? -EINVAL : -errno;
-        r = brd__seg_attach_fd(fd, 0, true, 0, &seg);
+        r = brd__seg_attach_fd(fd, 0, true, name, 0, ret_seg);
         brd__close(fd);
-        if (r < 0)
-                return r;
-        /* Its name comes from /proc/self/fd (unlinked meanwhile: none);
-         * without /proc, it is the one it was just opened by. */
-        if (!seg->name && brd__fd_link(seg->fd, link, sizeof(link)) < 0 &&
-            !(seg->name = strdup(name))) {
-                brd_seg_close(seg);
-                return -ENOMEM;
-        }
-        *ret_seg = seg;
-        return 0;
+        return r;
 }
 
 BRD_EXPORT int brd_seg_attach(const struct brd_handle *h, struct brd_seg **ret_seg)
@@ -437,7 +430,7 @@ BRD_EXPORT int brd_seg_attach(const struct brd_handle *h, struct brd_seg **ret_s
                 return -EINVAL;
         if (h->flags & ~(uint64_t)(BRD_SEG_NAMED | BRD_SEG_POPULATE | BRD_SEG_NOFORK))
                 return -EINVAL;
-        return brd__seg_attach_fd(h->fds[0], h->size, h->flags & BRD_SEG_NAMED,
+        return brd__seg_attach_fd(h->fds[0], h->size, h->flags & BRD_SEG_NAMED, NULL,
                                   (unsigned)h->flags & ~(unsigned)BRD_SEG_NAMED, ret_seg);
 }
 

@@ -422,8 +422,11 @@ void brd__guard_fork_child(void);
 
 /* Attach an fd (borrowed) of a known kind: named = shm_open object (uid/mode
  * checks) vs memfd (seal checks).  @size: the file's least size, and what
- * is mapped (0: the whole file). */
-int brd__seg_attach_fd(int fd, uint64_t size, bool named, unsigned flags, struct brd_seg **ret_seg);
+ * is mapped (0: the whole file).  A named segment's name is read from
+ * /proc/self/fd; where that cannot be read, @opened_as (the name it was
+ * just opened by, or NULL). */
+int brd__seg_attach_fd(int fd, uint64_t size, bool named, const char *opened_as, unsigned flags,
+                       struct brd_seg **ret_seg);
 
 /* membarrier(2) @cmd: the rings' asymmetric fence (ringbuf/ring.c), and
  * ring-bench's measure of it.  0 or -1 with errno, like the system call. */
