@@ -509,7 +509,7 @@ static int pool_repair(struct brd_pool *p)
         return 0;
 }
 
-static void limbo_return(struct brd_pool *p);
+static int limbo_return(struct brd_pool *p);
 
 /*
  * The pool lock, an owner lock (shm/owner-lock.c): 0 with the lock held;
@@ -527,7 +527,7 @@ static int pool_lock(struct brd_pool *p)
         if (r == 1) {
                 r = pool_repair(p);
                 if (r == 0)
-                        limbo_return(p);
+                        r = limbo_return(p);
                 if (r < 0) {
                         pool_corrupt(p);
                         brd__owner_unlock(&p->hdr->lock);
@@ -845,6 +845,48 @@ static int pool_gather(struct brd_pool *p)
 
 /* ------------------------------------------------- spans (under lock) */
 
+/* A reclaim count entry: the round (high bits) and a count of blocks seen
+ * (at most a span's: 1024, 64 KiB of 64 B; one more is a block listed
+ * twice, -EBADMSG), or RC_QUEUED once the span is queued for release. */
+#define RC_COUNT_BITS 11
+#define RC_COUNT_MASK ((1u << RC_COUNT_BITS) - 1)
+#define RC_QUEUED RC_COUNT_MASK
+#define RC_ROUNDS (1u << (32 - RC_COUNT_BITS))
+_Static_assert(((uint64_t)BRD_POOL_PAGE << SPAN_MIN_ORDER) / BRD_POOL_GRAN + 1 < RC_QUEUED,
+               "a span's block count fits below RC_QUEUED");
+
+/* A new round of counts: every entry of an earlier round reads as 0, so
+ * the counters need no reset pass; all are cleared once the rounds wrap. */
+static uint32_t reclaim_round(struct brd_pool *p)
+{
+        if (++p->rc_round >= RC_ROUNDS) {
+                memset(p->rc, 0, (size_t)p->nspans * sizeof(p->rc[0]));
+                p->rc_round = 1;
+        }
+        return p->rc_round;
+}
+
+/* Under lock: the count entry of the span holding block @g of class @c
+ * (NULL past the last whole span, where no span lies) and its count in
+ * @round. */
+static uint32_t *rc_entry(struct brd_pool *p, unsigned c, uint64_t g, uint32_t round, uint32_t *n)
+{
+        uint64_t i = ((g / BRD_POOL_GRANS_PER_PAGE) & ~((1ull << span_order(c)) - 1)) >> SPAN_MIN_ORDER;
+
+        if (i >= p->nspans) {
+                *n = 0;
+                return NULL;
+        }
+        *n = (p->rc[i] >> RC_COUNT_BITS) == round ? p->rc[i] & RC_COUNT_MASK : 0;
+        return &p->rc[i];
+}
+
+/* The number of blocks in a span of class @c. */
+static inline uint32_t span_blocks(unsigned c)
+{
+        return (uint32_t)((BRD_POOL_PAGE << span_order(c)) / class_size(c));
+}
+
 static int64_t free_block_span(const struct brd_pool *p, unsigned c, uint64_t g);
 
 /*
@@ -855,16 +897,31 @@ static int64_t free_block_span(const struct brd_pool *p, unsigned c, uint64_t g)
  * stack).  @check: a chain a dead holder left, each block checked first (a
  * peer may have scribbled on it; what fails stays out, as it would have in
  * the stack; a block of a span the dead process released fails too).
+ * Returns 0, or -EBADMSG for a chain that lists more blocks of a span than
+ * it has: a cycle a peer wrote, which would otherwise be followed until
+ * ngran steps (seconds of a large pool, under the lock), pushing the
+ * blocks in it again and again.
  */
-static void limbo_push(struct brd_pool *p, unsigned c, bool check)
+static int limbo_push(struct brd_pool *p, unsigned c, bool check)
 {
         AO_t *limbo = &p->hdr->cls[c].limbo;
         uint64_t g, next = AO_load(limbo) & IDX_MASK, steps = 0;
+        uint32_t round = check ? reclaim_round(p) : 0, n;
+        int r = 0;
 
         while (next && ++steps <= p->ngran) {
                 g = next - 1;
                 if (g >= p->ngran)
                         break;
+                if (check) {
+                        uint32_t *e = rc_entry(p, c, g, round, &n);
+
+                        if (!e || n == span_blocks(c)) {
+                                r = -EBADMSG;
+                                break;
+                        }
+                        *e = round << RC_COUNT_BITS | (n + 1);
+                }
                 /* Read first: the push rewrites it. */
                 next = AO_load(block_link(p, g)) & IDX_MASK;
                 AO_store(limbo, next);
@@ -874,6 +931,7 @@ static void limbo_push(struct brd_pool *p, unsigned c, bool check)
                         reclaim_hook(p, c, BRD__POOL_HOOK_LIMBO);
         }
         AO_store(limbo, 0);
+        return r;
 }
 
 /* Turn free buddy block @i (order span_order(c), word FREE, on no list) into
@@ -955,7 +1013,7 @@ static int span_give_back(struct brd_pool *p, unsigned c, uint64_t i, uint64_t l
 static bool span_release_cut(const struct brd_pool *p, unsigned c, uint64_t i)
 {
         uint64_t g0 = i * BRD_POOL_GRANS_PER_PAGE, gpb = class_size(c) / BRD_POOL_GRAN;
-        uint64_t nblk = ((uint64_t)BRD_POOL_PAGE << span_order(c)) / class_size(c), b;
+        uint64_t nblk = span_blocks(c), b;
         bool seen_free = false;
 
         if (AO_char_load(&p->st[g0]) != BRD_GS_NONE)
@@ -973,7 +1031,7 @@ static bool span_release_cut(const struct brd_pool *p, unsigned c, uint64_t i)
 
 /*
  * Return span @i of class @c whose blocks are all held by the caller: 0, or
- * -EBADMSG (nothing written) if its page words or block states say
+ * -EBADMSG (its states put back) if its page words or block states say
  * otherwise.  Reclaim counted the blocks on a chain in shared memory; a
  * peer rewriting the links can make one block count twice, and a span with
  * a live block must never go back to the buddy allocator.
@@ -987,9 +1045,22 @@ static int span_release(struct brd_pool *p, unsigned c, uint32_t i)
         for (j = 0; j < np; j++)
                 if (pg_word(p, (uint32_t)(i + j)) != BRD_PG_WORD(BRD_PG_SPAN, c))
                         return -EBADMSG;
-        for (j = 0; j < np * BRD_POOL_GRANS_PER_PAGE; j += gpb)
-                if (AO_char_load(&p->st[g0 + j]) != BRD_GS(c, BRD_GS_FREE))
+        /*
+         * Each block taken from FREE by a CAS, as class_pop() takes one: a
+         * block counted twice leaves one uncounted, which may be FREE on the
+         * live stack, and a pop of it between a check and a store would hand
+         * it out of a span going back to the buddy allocator.  Now one of
+         * the two CASes fails.  Cleared from the first block on, as
+         * span_give_back() clears them (a death midway: span_release_cut()).
+         */
+        for (j = 0; j < np * BRD_POOL_GRANS_PER_PAGE; j += gpb) {
+                if (!AO_char_compare_and_swap_full(&p->st[g0 + j], BRD_GS(c, BRD_GS_FREE),
+                                                   BRD_GS_NONE)) {
+                        while (j)
+                                AO_char_store(&p->st[g0 + (j -= gpb)], BRD_GS(c, BRD_GS_FREE));
                         return -EBADMSG;
+                }
+        }
         return span_give_back(p, c, i, UINT64_MAX);
 }
 
@@ -1008,27 +1079,6 @@ static int64_t free_block_span(const struct brd_pool *p, unsigned c, uint64_t g)
         if (!block_fits(p, sp, span_order(c)))
                 return -1;
         return (int64_t)sp;
-}
-
-/* A reclaim count entry: the round (high bits) and a count of blocks seen
- * (at most a span's: 1024, 64 KiB of 64 B; one more is a block listed
- * twice, -EBADMSG), or RC_QUEUED once the span is queued for release. */
-#define RC_COUNT_BITS 11
-#define RC_COUNT_MASK ((1u << RC_COUNT_BITS) - 1)
-#define RC_QUEUED RC_COUNT_MASK
-#define RC_ROUNDS (1u << (32 - RC_COUNT_BITS))
-_Static_assert(((uint64_t)BRD_POOL_PAGE << SPAN_MIN_ORDER) / BRD_POOL_GRAN + 1 < RC_QUEUED,
-               "a span's block count fits below RC_QUEUED");
-
-/* A new round of counts: every entry of an earlier round reads as 0, so
- * the counters need no reset pass; all are cleared once the rounds wrap. */
-static uint32_t reclaim_round(struct brd_pool *p)
-{
-        if (++p->rc_round >= RC_ROUNDS) {
-                memset(p->rc, 0, (size_t)p->nspans * sizeof(p->rc[0]));
-                p->rc_round = 1;
-        }
-        return p->rc_round;
 }
 
 /*
@@ -1075,13 +1125,12 @@ static int64_t reclaim_detach(struct brd_pool *p, unsigned c)
  */
 static int pool_reclaim(struct brd_pool *p)
 {
-        uint32_t *count = p->rc;
         unsigned c;
 
         for (c = 0; c < BRD_POOL_NCLASSES; c++) {
                 AO_t *limbo = &p->hdr->cls[c].limbo;
-                uint32_t nblk = (uint32_t)((BRD_POOL_PAGE << span_order(c)) / class_size(c));
-                uint64_t g, steps;
+                uint32_t nblk = span_blocks(c);
+                uint64_t g, steps, chain_len = 0;
                 uint32_t round;
                 int64_t h = reclaim_detach(p, c);
                 int pass;
@@ -1093,27 +1142,26 @@ static int pool_reclaim(struct brd_pool *p)
                 }
                 round = reclaim_round(p);
                 /* Pass 1 counts, 2 hands each block on.  The chain is ours:
-                 * bounded by ngran steps against a hostile cycle. */
+                 * bounded by ngran steps against a hostile cycle, and pass
+                 * 2 by pass 1's count (it follows the same links, but those
+                 * of a released span's blocks are the buddy allocator's
+                 * memory by then, unchecked). */
                 for (pass = 1; pass <= 2; pass++) {
                         uint64_t next;
 
                         for (g = (uint64_t)h - 1, steps = 0; ; g = next - 1) {
-                                uint64_t sp, i;
+                                int64_t sp = -1;
                                 uint32_t *e, n;
                                 int r;
 
-                                if (++steps > p->ngran || g >= p->ngran)
+                                if (++steps > (pass == 1 ? p->ngran : chain_len) || g >= p->ngran)
                                         return -EBADMSG;
-                                sp = (g / BRD_POOL_GRANS_PER_PAGE) & ~((1ull << span_order(c)) - 1);
-                                i = sp >> SPAN_MIN_ORDER;
-                                n = i < p->nspans && (count[i] >> RC_COUNT_BITS) == round ?
-                                            count[i] & RC_COUNT_MASK : 0;
+                                e = rc_entry(p, c, g, round, &n);
                                 /* A block of a span released already (pass 2)
                                  * is a span's no more; any other must be a FREE
-                                 * block (which puts i in range). */
-                                if (n != RC_QUEUED && free_block_span(p, c, g) < 0)
+                                 * block (which puts its span in range: e set). */
+                                if (n != RC_QUEUED && (sp = free_block_span(p, c, g)) < 0)
                                         return -EBADMSG;
-                                e = &count[i];
                                 next = AO_load(block_link(p, g)) & IDX_MASK;
                                 if (pass == 1) {
                                         /* One more than the span has: a
@@ -1142,6 +1190,7 @@ static int pool_reclaim(struct brd_pool *p)
                                 if (!next)
                                         break;
                         }
+                        chain_len = steps;
                         reclaim_hook(p, c, pass);
                 }
         }
@@ -1149,13 +1198,16 @@ static int pool_reclaim(struct brd_pool *p)
 }
 
 /* Under lock, after a holder died mid-reclaim or mid-carve: push back what
- * it left in limbo (limbo_push()). */
-static void limbo_return(struct brd_pool *p)
+ * it left in limbo (limbo_push()).  0, or -EBADMSG (a chain with a cycle). */
+static int limbo_return(struct brd_pool *p)
 {
         unsigned c;
+        int r = 0;
 
         for (c = 0; c < BRD_POOL_NCLASSES; c++)
-                limbo_push(p, c, true);
+                if (limbo_push(p, c, true) < 0)
+                        r = -EBADMSG;
+        return r;
 }
 
 /* ------------------------------------------------------------ public */

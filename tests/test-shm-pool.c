@@ -1492,6 +1492,101 @@ static void test_pool_limbo_repairer_killed(void **state)
         brd_pool_close(p);
 }
 
+/*
+ * A holder SIGKILLed mid-reclaim (the 64 B class stack in limbo), then a
+ * peer that points limbo at two allocated blocks linked to each other: the
+ * next holder's repair stops at the cycle, and the pool is poisoned.  It
+ * followed the cycle for ngran steps (seconds of a large pool, all under
+ * the lock), then went on unpoisoned.
+ */
+static void test_pool_limbo_cycle(void **state)
+{
+        struct brd_pool_stats st;
+        struct brd_pool_hdr *h;
+        struct brd_pool *p;
+        int64_t a, b;
+        int base, pass = 1;
+
+        (void)state;
+        p = pool_of_freed_64(&base);
+        h = hdr_of(p);
+        a = brd_pool_alloc(p, 64);
+        b = brd_pool_alloc(p, 64);
+        assert_true(a > 0 && b > 0);
+        child_dies_reclaiming(p, reclaim_die, &pass);
+        AO_store(&h->cls[0].limbo, ((uint64_t)a - h->data_off) / BRD_POOL_GRAN + 1);
+        AO_store((AO_t *)brd_pool_ptr(p, (uint64_t)a), ((uint64_t)b - h->data_off) / BRD_POOL_GRAN + 1);
+        AO_store((AO_t *)brd_pool_ptr(p, (uint64_t)b), ((uint64_t)a - h->data_off) / BRD_POOL_GRAN + 1);
+        assert_int_equal(brd_pool_stats(p, &st), -EBADMSG);
+        assert_int_not_equal(AO_load(&h->poisoned), 0);
+        brd_pool_close(p);
+}
+
+/* A 64 B class span: 64 KiB, 1,024 blocks, aligned in the data area. */
+#define SPAN64_BLOCKS 1024u
+
+/* The granule test_pool_span_release_race() watches, 0 until chosen. */
+static uint64_t race_block;
+
+/*
+ * A peer of a reclaim over the 64 B class.  After its count pass (1): the
+ * span that pass 2 will release first is the first on the limbo chain whose
+ * 1,024 blocks are all on it; watch its last block.  Inside that release,
+ * its block states half cleared (3): take the block as another process's
+ * class_pop() does, by a CAS of its state from FREE: it must fail.
+ */
+static void span_release_peer(void *hdr, unsigned c, int pass, void *arg)
+{
+        struct brd_pool_hdr *h = hdr;
+        unsigned char *st = (unsigned char *)hdr + h->states_off;
+        unsigned char *data = (unsigned char *)hdr + h->data_off;
+        static uint32_t count[4096];
+        uint64_t g, head = AO_load(&h->cls[0].limbo);
+
+        (void)arg;
+        if (c != 0)
+                return;
+        if (pass == 1) {
+                for (g = head; g; g = AO_load((AO_t *)(void *)(data + (g - 1) * BRD_POOL_GRAN)))
+                        count[(g - 1) / SPAN64_BLOCKS]++;
+                for (g = head; g; g = AO_load((AO_t *)(void *)(data + (g - 1) * BRD_POOL_GRAN)))
+                        if (count[(g - 1) / SPAN64_BLOCKS] == SPAN64_BLOCKS) {
+                                race_block = ((g - 1) / SPAN64_BLOCKS + 1) * SPAN64_BLOCKS - 1;
+                                return;
+                        }
+                _exit(2);
+        }
+        if (pass == 3)
+                _exit(AO_char_compare_and_swap_full(&st[race_block], BRD_GS(0, BRD_GS_FREE),
+                                                    BRD_GS(0, BRD_GS_ALLOC)) ? 3 : 0);
+}
+
+/*
+ * A block taken from a span while reclaim gives the span back to the buddy
+ * allocator (as a pop of a block a peer's stray link listed twice can: one
+ * of the span's blocks is then FREE on the live stack): the pop fails.  The
+ * release checked the states, then cleared them, and a pop in between got
+ * the block: two owners, once the buddy allocator handed the span out.
+ */
+static void test_pool_span_release_race(void **state)
+{
+        struct brd_pool *p;
+        int base;
+        pid_t pid;
+
+        (void)state;
+        p = pool_of_freed_64(&base);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                brd__pool_test_reclaim(p, span_release_peer, NULL);
+                (void)brd_pool_alloc(p, MiB);   /* reclaims: the hook exits */
+                _exit(1);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_pool_close(p);
+}
+
 #define DRAIN_CACHED 10
 #define DRAIN_BACK   4
 
@@ -2947,6 +3042,8 @@ int main(void)
                                                 t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_pool_carver_killed, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_pool_limbo_repairer_killed, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_pool_limbo_cycle, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_pool_span_release_race, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_pool_cache_drain_killed, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test(test_pool_process_tree),
                 cmocka_unit_test(test_pool_fork_drops_inherited_cache),
