@@ -63,10 +63,12 @@ static bool array_poisoned(const struct brd_array *a)
 #define READ_LAPPED_BYTES (64u << 20)
 
 /* Make @a (zeroed) the object for the array at @off whose geometry is
- * @row_size, @capacity and @flags: values the caller computed (create) or
- * checked (open), never read again from the header. */
+ * @row_size, @capacity and @flags, of the create that wrote @gen: values
+ * the caller wrote (create) or read and checked (open), never read again
+ * from the header. */
 static struct brd_array *array_wrap(struct brd_array *a, struct brd_pool *pool, uint64_t off,
-                                    uint64_t row_size, uint64_t capacity, unsigned flags)
+                                    uint64_t row_size, uint64_t capacity, unsigned flags,
+                                    uint64_t gen)
 {
         unsigned char *base = brd__pool_base(pool);
 
@@ -77,7 +79,7 @@ static struct brd_array *array_wrap(struct brd_array *a, struct brd_pool *pool, 
         a->capacity = capacity;
         a->flags = flags;
         a->rows = base + off + BRD_ARRAY_HDR_SIZE;
-        a->gen = AO_load(&a->h->gen);
+        a->gen = gen;
         return a;
 }
 
@@ -86,6 +88,7 @@ BRD_EXPORT int brd_array_create(struct brd_pool *pool, size_t row_size, size_t c
 {
         struct brd_array_hdr *h;
         struct brd_array *a;
+        uint64_t gen;
         size_t bytes;
         int64_t off;
 
@@ -115,7 +118,8 @@ BRD_EXPORT int brd_array_create(struct brd_pool *pool, size_t row_size, size_t c
         h->block_off = (uint64_t)off;
         /* Creates at one offset follow one another (a destroy between
          * each): their clock readings differ. */
-        AO_store(&h->gen, (AO_t)brd__now_ns());
+        gen = (uint64_t)brd__now_ns();
+        AO_store(&h->gen, (AO_t)gen);
         AO_store(&h->first, start);
         AO_store(&h->last, start);
         AO_store(&h->seq, 0);
@@ -124,14 +128,14 @@ BRD_EXPORT int brd_array_create(struct brd_pool *pool, size_t row_size, size_t c
         /* Another process learns the offset through a syscall (socket, pipe,
          * fork), which orders these stores before its open. */
         AO_store(&h->magic, BRD_ARRAY_MAGIC);
-        *ret_array = array_wrap(a, pool, (uint64_t)off, row_size, capacity, flags);
+        *ret_array = array_wrap(a, pool, (uint64_t)off, row_size, capacity, flags, gen);
         return 0;
 }
 
 BRD_EXPORT int brd_array_open(struct brd_pool *pool, uint64_t off, struct brd_array **ret_array)
 {
         const struct brd_array_hdr *h;
-        uint64_t bytes, magic, rs, cap, boff, roff;
+        uint64_t bytes, magic, gen, rs, cap, boff, roff;
         uint32_t version, flags;
         struct brd_array *a;
         int64_t bsz;
@@ -149,16 +153,25 @@ BRD_EXPORT int brd_array_open(struct brd_pool *pool, uint64_t off, struct brd_ar
         if (!h)
                 return -EBADF;
         /* Each field read once: what is checked is what the object keeps
-         * (a peer may rewrite the header meanwhile).  The barrier keeps the
-         * compiler from loading a field again instead of using its copy. */
-        magic = AO_load(&h->magic);
+         * (a peer may rewrite the header meanwhile).  The barrier (for the
+         * compiler too: no field is loaded again instead of its copy) comes
+         * before magic, gen and the block once more: the fields are of one
+         * create, inside the block they were checked against, and not of a
+         * destroy and a create of a smaller array at @off in between (the
+         * object would keep the old geometry and the new gen, and write
+         * past the new block). */
+        magic = AO_load_acquire(&h->magic);
+        gen = AO_load(&h->gen);
         version = h->version;
         flags = h->flags;
         rs = h->row_size;
         cap = h->capacity;
         boff = h->block_off;
         roff = h->rows_off;
-        AO_compiler_barrier();
+        AO_nop_read();
+        if (AO_load(&h->magic) != magic || AO_load(&h->gen) != gen ||
+            brd__pool_block_size(pool, off) != bsz)
+                return -EPROTO;
         if (magic != BRD_ARRAY_MAGIC || version != BRD_ARRAY_VERSION ||
             (flags & ~(uint32_t)BRD_ARRAY_RING) || rs == 0 || cap == 0 ||
             boff != off || roff != off + BRD_ARRAY_HDR_SIZE ||
@@ -168,7 +181,7 @@ BRD_EXPORT int brd_array_open(struct brd_pool *pool, uint64_t off, struct brd_ar
         a = calloc(1, sizeof(*a));
         if (!a)
                 return -ENOMEM;
-        *ret_array = array_wrap(a, pool, off, rs, cap, flags);
+        *ret_array = array_wrap(a, pool, off, rs, cap, flags, gen);
         return 0;
 }
 
