@@ -246,6 +246,16 @@ static inline void ring_hold(struct brd_ring *r)
                 AO_store(&r->held, 1);
 }
 
+/* Did brd_ring_close() in another thread mark our hold?  Then the call
+ * was blocked (or moving a write's bytes) when close began, and answers
+ * -ECANCELED whatever its wait came to (a timeout, -EINTR, a message):
+ * its caller must learn that the endpoint is gone, or one that retries on
+ * -ETIMEDOUT or a count calls into freed memory. */
+static inline bool ring_held_closing(const struct brd_ring *r)
+{
+        return r && BRD_UNLIKELY(AO_load(&r->held) == RING_HOLD_CLOSING);
+}
+
 static inline void ring_unhold(struct brd_ring *r)
 {
         /* Pairs with AO_load_acquire(held) in brd_ring_close(): all our
@@ -270,6 +280,8 @@ static inline void ring_unhold(struct brd_ring *r)
                                                                 \
                 ring_hold(r);                                   \
                 ret = held args;                                \
+                if (ring_held_closing(r))                       \
+                        ret = -ECANCELED;                       \
                 ring_unhold(r);                                 \
                 return ret;                                     \
         }
@@ -727,7 +739,7 @@ static RING_SLOW ssize_t stream_write_cancelled(struct brd_ring *r, size_t done)
         /* The intr we consumed was close's: this fence pairs with the full
          * barrier of close's mark, made before its store of intr. */
         AO_nop_full();
-        if (AO_load(&r->held) == RING_HOLD_CLOSING)
+        if (ring_held_closing(r))
                 return -ECANCELED;
         efd_signal(r->efd_intr);
         AO_store_release(&r->intr, 1);
@@ -757,7 +769,7 @@ static ssize_t stream_write_held(struct brd_ring *r, const void *buf, size_t len
                         n = r->max_msg;
                 /* A close in another thread stops a write that never
                  * waits, too (it waits for this call to leave). */
-                if (BRD_UNLIKELY(AO_load(&r->held) == RING_HOLD_CLOSING)) {
+                if (ring_held_closing(r)) {
                         e = -ECANCELED;
                         break;
                 }
@@ -1319,6 +1331,8 @@ static void ring_leave(struct brd_ring *r)
                         return ret;                             \
                 ring_hold(r);                                   \
                 ret = unchecked args;                           \
+                if (ring_held_closing(r))                       \
+                        ret = -ECANCELED;                       \
                 ring_leave(r);                                  \
                 ring_unhold(r);                                 \
                 return ret;                                     \

@@ -1068,6 +1068,55 @@ static void test_close_while_write_blocked(void **state)
         t_leak_end(&l);
 }
 
+/* The endpoint and the time test_close_at_deadline()'s handler waits for. */
+static struct brd_ring *late_ring;
+static int64_t late_until_ns;
+
+/* On the blocked thread, out of its sleep: hold it until brd_ring_close()
+ * has marked the hold and the call's deadline has passed, so that the
+ * wait, back from the signal, finds both. */
+static void late_handler(int sig)
+{
+        (void)sig;
+        while (AO_load(&late_ring->held) != RING_HOLD_CLOSING || t_now_ns() < late_until_ns)
+                ;
+}
+
+/*
+ * A call that close cancels as its deadline passes answers -ECANCELED,
+ * not -ETIMEDOUT: a caller that retries on a timeout would call into the
+ * freed endpoint.  The wait looked at its deadline before the interrupt
+ * and answered -ETIMEDOUT.
+ */
+static void test_close_at_deadline(void **state)
+{
+        struct sigaction sa = { .sa_handler = late_handler }, old;
+        struct t_ring_view f;
+        struct call c = { 0 };
+        struct t_leak l;
+        pthread_t t;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_view_open(&f, 4096, 0, false);
+        assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+        late_ring = f.c;
+        c.r = f.c;
+        c.timeout = 200;
+        /* The call starts after this and its deadline 200 ms later. */
+        late_until_ns = t_now_ns() + 400 * 1000000ll;
+        assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
+        wait_sleeping(&f.hdr->cons);
+        assert_int_equal(pthread_kill(t, SIGUSR1), 0);
+        brd_ring_close(f.c);
+        f.c = NULL;
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(c.ret, -ECANCELED);
+        assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
+        t_ring_view_close(&f);
+        t_leak_end(&l);
+}
+
 /* A child forked while a parent thread is blocked in the endpoint inherits
  * the "held" mark (and, in debug builds, the thread's "inside a call"
  * mark): its calls still say -EBADF, not -EBUSY, and closing its inherited
@@ -1817,6 +1866,7 @@ int main(void)
                 cmocka_unit_test(test_second_thread_is_busy),
                 cmocka_unit_test(test_close_while_blocked),
                 cmocka_unit_test(test_close_while_write_blocked),
+                cmocka_unit_test(test_close_at_deadline),
                 cmocka_unit_test(test_close_inherited_while_parent_blocked),
                 cmocka_unit_test(test_close_frees_after_last_write),
                 cmocka_unit_test(test_saturated_doorbell_still_wakes),

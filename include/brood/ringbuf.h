@@ -482,7 +482,9 @@ int     brd_ring_stats(const struct brd_ring *r, struct brd_ring_stats *ret_stat
  * process's copies: the ring and the peer are left alone.
  * Concurrency: a call of the endpoint that another thread is blocked in
  * (waiting for room or a message) is interrupted and returns -ECANCELED,
- * and so is a brd_ring_write() that is moving bytes, at its next chunk
+ * whatever its wait came to (a deadline passing at that moment, a message
+ * taken: a consumer's close drops it with the rest), and so is a
+ * brd_ring_write() that is moving bytes, at its next chunk
  * (whatever it had written: the bytes it wrote are delivered before EOF);
  * close frees nothing before that call has left, so it waits for it (a
  * few microseconds), and for a brd_ring_interrupt() or brd_ring_fd() still
