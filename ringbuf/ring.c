@@ -1261,9 +1261,15 @@ static ssize_t stream_read_held(struct brd_ring *r, void *buf, size_t cap, int t
                 if (BRD_UNLIKELY(!len && ++empty % RING_READ_EMPTY_MAX == 0)) {
                         if (done)
                                 break;
-                        if (empty < RING_READ_EMPTY_CAP &&
-                            cons_frame(r, false, 0, deadline, &len, &size) == 0)
-                                continue;
+                        /* Its -EBADMSG (it poisoned the ring) or EOF
+                         * is the answer, not a stop. */
+                        if (empty < RING_READ_EMPTY_CAP) {
+                                e = cons_frame(r, false, 0, deadline, &len, &size);
+                                if (!e)
+                                        continue;
+                                if (e != -EAGAIN)
+                                        break;
+                        }
                         e = brd__ring_stop_due(r, timeout_ms, deadline);
                         if (e)
                                 break;

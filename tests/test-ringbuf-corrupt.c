@@ -20,6 +20,7 @@
 #include "helpers.h"
 #include <brood/ringbuf.h>
 #include "internal/brd-ring.h"
+#include "../ringbuf/io.h"              /* RING_READ_EMPTY_MAX */
 
 static void assert_cons_poisoned(struct brd_ring *c)
 {
@@ -197,6 +198,34 @@ static void test_frame_shrunk_after_partial_read(void **state)
 
         (void)state;
         partial_read_then_rewrite(BRD_RING_FRAME_MSG, lens, sizeof(lens) / sizeof(lens[0]));
+}
+
+/*
+ * B13: a frame of no type behind RING_READ_EMPTY_MAX empty messages, the
+ * number after which brd_ring_read() looks for the next frame without
+ * waiting before it stops as a wait would: -EBADMSG, and the consumer
+ * stays poisoned.  The look's -EBADMSG was dropped and the read answered
+ * -EAGAIN (or -ETIMEDOUT, or -ECANCELED using up an interrupt).
+ */
+static void test_read_bad_frame_behind_empty_messages(void **state)
+{
+        struct t_ring_view x;
+        struct t_leak l;
+        char buf[64];
+        unsigned i;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_view_open(&x, 4096, 0, true);
+        for (i = 0; i < RING_READ_EMPTY_MAX; i++)
+                assert_int_equal(brd_ring_send(x.p, "", 0, 0), 0);
+        assert_int_equal(brd_ring_send(x.p, "x", 1, 0), 0);
+        AO_store((AO_t *)(void *)(x.data + RING_READ_EMPTY_MAX * BRD_RING_FRAME_HDR),
+                 brd__ring_frame(1, 0x21585858u));
+        assert_int_equal(brd_ring_read(x.c, buf, sizeof(buf), 0), -EBADMSG);
+        assert_int_equal(brd_ring_read(x.c, buf, sizeof(buf), 0), -EBADMSG);
+        t_ring_view_close(&x);
+        t_leak_end(&l);
 }
 
 /*
@@ -586,6 +615,7 @@ int main(void)
                 cmocka_unit_test(test_tail_out_of_range),
                 cmocka_unit_test(test_tail_backwards_and_misaligned),
                 cmocka_unit_test(test_frame_length_and_type),
+                cmocka_unit_test(test_read_bad_frame_behind_empty_messages),
                 cmocka_unit_test(test_frame_shrunk_after_partial_read),
                 cmocka_unit_test(test_head_hostile_poisons_producer),
                 cmocka_unit_test(test_pad_frame_bad_length),
