@@ -18,7 +18,6 @@
 #include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "endpoint.h"
@@ -50,8 +49,9 @@ BRD_EXPORT int brd_ring_create(size_t capacity, unsigned flags,
                 return -EINVAL;
         while (cap < capacity || cap < page)
                 cap <<= 1;
-        if (getrandom(&id, sizeof(id), 0) != sizeof(id))
-                return errno ? -errno : -EIO;
+        e = brd__random(&id, sizeof(id));
+        if (e < 0)
+                return e;
 
         /* NOFORK: a fork() by another thread meanwhile gives its child no
          * mapping of the new ring (only the handles give access). */

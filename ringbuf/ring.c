@@ -718,6 +718,13 @@ RING_API int brd_ring_flush(struct brd_ring *r)
                 return e;
         if (r->role != RING_PROD)
                 return 0;
+        /* A consumer known gone gets nothing more: what was held back is
+         * lost, and the producer must hear it from the call that would
+         * have delivered it. */
+        if (e)
+                return e;
+        if (AO_load(&r->peer_side->state) & BRD_RING_ST_CLOSED)
+                return brd__ring_gone(r, false);
         if (r->pos != ring_pub(r))
                 ring_publish(r);
         return 0;

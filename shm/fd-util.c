@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Small fd helpers shared by every module: -errno in, -errno out. */
+/* Small fd (and other system) helpers shared by every module: -errno in,
+ * -errno out. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -45,6 +47,20 @@ void brd__close(int fd)
         if (fd >= 0)
                 (void)syscall(SYS_close, fd);
         errno = saved;
+}
+
+int brd__random(void *buf, size_t n)
+{
+        ssize_t got;
+
+        /* Blocks until the kernel's pool is ready (early boot), where a
+         * signal handler may cut it short: retried (RELIABILITY E30). */
+        do
+                got = getrandom(buf, n, 0);
+        while (got < 0 && errno == EINTR);
+        if (got < 0)
+                return -errno;
+        return (size_t)got == n ? 0 : -EIO;
 }
 
 int brd__poll_wait(int fd, short events, int64_t deadline, bool eintr)

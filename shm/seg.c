@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -216,8 +215,9 @@ static int create_named(const char *label, size_t size, int *ret_fd, char **ret_
         for (i = 0; i < BRD_NAME_TRIES; i++) {
                 char hex[33];
 
-                if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-                        return errno ? -errno : -EIO;
+                r = brd__random(rnd, sizeof(rnd));
+                if (r < 0)
+                        return r;
                 for (k = 0; k < 16; k++)
                         snprintf(hex + 2 * k, 3, "%02x", rnd[k]);
                 /* The pid namespace too: the pid means this process only

@@ -866,6 +866,29 @@ static void test_batching_flush(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * A batching producer whose consumer closed while messages were held back:
+ * its flush answers -EPIPE (what it held is never delivered), and so does
+ * every flush after.  It answered 0 and published into a ring nobody
+ * reads, so a producer that only flushes never heard of it.
+ */
+static void test_batching_flush_consumer_closed(void **state)
+{
+        struct brd_ring *p, *c;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_pair(65536, BRD_RING_BATCH, &p, &c);
+        assert_int_equal(brd_ring_send(p, "held", 4, 0), 0);
+        brd_ring_close(c);
+        assert_int_equal(brd_ring_flush(p), -EPIPE);
+        assert_int_equal(brd_ring_flush(p), -EPIPE);
+        assert_int_equal(brd_ring_send(p, "more", 4, 0), -EPIPE);
+        brd_ring_close(p);
+        t_leak_end(&l);
+}
+
 /* ------------------------------------------------- through a forked peer */
 
 static void msg_gen(uint64_t *seed, uint8_t *buf, size_t *len, size_t maxlen)
@@ -1501,6 +1524,7 @@ int main(void)
                 cmocka_unit_test(test_stats_count_partly_read_messages_once),
                 cmocka_unit_test(test_copies_at_any_alignment),
                 cmocka_unit_test(test_batching_flush),
+                cmocka_unit_test(test_batching_flush_consumer_closed),
                 cmocka_unit_test(test_random_messages_forked),
                 cmocka_unit_test(test_random_messages_forked_batch_nospin),
                 cmocka_unit_test(test_large_frames_wrap_early),

@@ -488,6 +488,9 @@ void brd__close(int fd);
 int brd__poll_wait(int fd, short events, int64_t deadline, bool eintr);
 /* brd__poll_wait() across EINTR. */
 int brd__poll_one(int fd, short events, int64_t deadline);
+/* @n (<= 256) random bytes from getrandom(), across EINTR: 0 or -errno
+ * (-EIO for a short read). */
+int brd__random(void *buf, size_t n);
 /* Validate a handle's shape (kind, nfds, fds >= 0). */
 bool brd__handle_valid(const struct brd_handle *h, uint32_t kind, uint32_t min_fds);
 
