@@ -71,7 +71,9 @@ extern "C" {
  * taken is lost, unless another consumer takes a dead one's role over),
  * -ECONNRESET (consumer only: the producer died without closing, after
  * every message it published was delivered: every committed one, but for
- * those BRD_RING_BATCH still held back), -EBADMSG
+ * those BRD_RING_BATCH still held back; RELIABILITY A1-A2 name -EPIPE
+ * there, and the contract's -ECONNRESET is kept: it tells a death, whose
+ * last messages may be missing, from an orderly close), -EBADMSG
  * (the shared memory is corrupt, holes a peer punched in it included, which
  * read as zeros: the endpoint is poisoned and answers -EBADMSG until closed), -EPROTO (attach: not a ring of this version),
  * -ECANCELED (brd_ring_interrupt), -EBADF (wrong role, or an endpoint
