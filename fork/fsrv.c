@@ -41,6 +41,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <pthread.h>
@@ -54,6 +55,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1344,6 +1346,42 @@ BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *
         return r;
 }
 
+/*
+ * Is the process behind @pidfd one that shares this process's memory, as
+ * an exec-mode child inside clone() does (CLONE_VM)?  The number stop reads
+ * in fs->vfork_pidfd was written by the kernel before the clone could
+ * still fail (a cgroup's pids.max): the number is then freed, and may be
+ * another thread's pidfd of some other process by the time stop reads it.
+ * No /proc or no kcmp(): taken as that child (only a clone failing at that
+ * very moment is mistaken).  Not yet installed (EBADF) or gone: false,
+ * looked at again.
+ */
+bool brd__fsrv_vfork_child(int pidfd)
+{
+        char path[48], buf[512], *at;
+        ssize_t n;
+        long pid;
+        int fd;
+
+        snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno != ENOENT || access("/proc/self/fdinfo", F_OK) != 0;
+        n = read(fd, buf, sizeof(buf) - 1);
+        brd__close(fd);
+        if (n <= 0)
+                return true;
+        buf[n] = '\0';
+        at = strstr(buf, "\nPid:");
+        if (!at)
+                return true;            /* not a pidfd's fdinfo we know */
+        pid = strtol(at + 5, NULL, 10);
+        if (pid <= 0)
+                return false;           /* exited (-1) */
+        n = syscall(SYS_kcmp, (pid_t)brd__getpid(), (pid_t)pid, KCMP_VM, 0, 0);
+        return n == 0 || (n < 0 && errno != ESRCH);
+}
+
 /* How long a stop waits for the exec-mode spawn the thread is inside
  * (clone() returns once its child exec'd or died) before it SIGKILLs that
  * child: one stopped or traced before its execve would hold the stop, and
@@ -1392,16 +1430,16 @@ static void fsrv_stop(struct brd_fsrv *fs, int grace_ms)
                 if (vfd >= 0) {
                         if (!seen)
                                 seen = now;
-                        /* The spawn then fails with -ESHUTDOWN.  EBADF: the
-                         * kernel writes the number before it installs the
-                         * fd; looked at again 20 ms later. */
-                        if (now - seen >= window) {
-                                if (pidfd_send_signal(vfd, SIGKILL, NULL, 0) == 0 || errno == ESRCH) {
-                                        killed = true;
-                                        continue;
-                                }
-                        } else {
+                        /* The spawn then fails with -ESHUTDOWN.  Not the
+                         * child's (yet): the kernel writes the number before
+                         * it installs the fd, and it is freed again if the
+                         * clone fails; looked at again 20 ms later. */
+                        if (now - seen < window) {
                                 until = seen + window;
+                        } else if (brd__fsrv_vfork_child(vfd) &&
+                                   (pidfd_send_signal(vfd, SIGKILL, NULL, 0) == 0 || errno == ESRCH)) {
+                                killed = true;
+                                continue;
                         }
                 }
                 ts.tv_sec = (time_t)(until / 1000000000);

@@ -695,6 +695,83 @@ static void test_stop_returns_while_tracer_holds_child(void **state)
         t_leak_end(&l);
 }
 
+/* A CLONE_VM child of vm_child_thread(): says it runs, waits for a byte.
+ * Raw syscalls, not instrumented: it runs on our memory, its own stack. */
+struct vm_child {
+        int started[2], go[2];
+        int pidfd;
+        int ret;
+};
+
+__attribute__((no_sanitize_address)) static int vm_child_main(void *arg)
+{
+        struct vm_child *v = arg;
+        char b = 1;
+
+        syscall(SYS_write, v->started[1], &b, 1);
+        syscall(SYS_read, v->go[0], &b, 1);
+        syscall(SYS_exit, 0);
+        return 0;
+}
+
+/* Inside clone() until its child exits, as the forkserver thread waits
+ * for an exec-mode child. */
+static void *vm_child_thread(void *arg)
+{
+        static char stack[64 * 1024] __attribute__((aligned(16)));
+        struct vm_child *v = arg;
+
+        v->ret = clone(vm_child_main, stack + sizeof(stack),
+                       CLONE_VM | CLONE_VFORK | CLONE_PIDFD, v, &v->pidfd);
+        return NULL;
+}
+
+/*
+ * What stop kills through fs->vfork_pidfd must be the child inside clone():
+ * a process that shares our memory.  The kernel writes that number before
+ * the clone can still fail (a cgroup's pids.max), and the number, freed
+ * again, may name another thread's pidfd of any process by the time stop
+ * reads it: stop SIGKILLed that process.  A CLONE_VM child is taken, a
+ * forked one is not.
+ */
+static void test_vfork_pidfd_check(void **state)
+{
+        struct vm_child v = { .pidfd = -1 };
+        siginfo_t si;
+        pthread_t t;
+        pid_t other;
+        int fd;
+        char b;
+
+        (void)state;
+        assert_int_equal(pipe2(v.started, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(v.go, O_CLOEXEC), 0);
+        other = t_fork();
+        assert_true(other >= 0);
+        if (other == 0) {
+                (void)read(v.go[0], &b, 1);
+                _exit(0);
+        }
+        fd = (int)syscall(SYS_pidfd_open, other, 0);
+        assert_true(fd >= 0);
+        assert_false(brd__fsrv_vfork_child(fd));
+        assert_int_equal(pthread_create(&t, NULL, vm_child_thread, &v), 0);
+        assert_int_equal(read(v.started[0], &b, 1), 1);  /* runs: its pidfd is installed */
+        assert_true(brd__fsrv_vfork_child(v.pidfd));
+        assert_int_equal(write(v.go[1], "xx", 2), 2);   /* both go */
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_true(v.ret > 0);
+        assert_int_equal(waitid(P_PIDFD, (id_t)v.pidfd, &si, WEXITED | __WALL), 0);
+        assert_int_equal(t_wait_child(other), 0);
+        close(fd);
+        close(v.pidfd);
+        close(v.started[0]);
+        close(v.started[1]);
+        close(v.go[0]);
+        close(v.go[1]);
+        t_no_children();
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -709,6 +786,7 @@ int main(void)
                 cmocka_unit_test(test_child_wait_eintr_mode),
                 cmocka_unit_test(test_unsignalable_child_no_hang),
                 cmocka_unit_test(test_stop_returns_while_tracer_holds_child),
+                cmocka_unit_test(test_vfork_pidfd_check),
         };
 
         return cmocka_run_group_tests_name("fork-stop", tests, NULL, NULL);

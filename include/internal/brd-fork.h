@@ -144,6 +144,9 @@ struct brd_child *brd__child_new(struct brd_fsrv *fs);
 int brd__child_ladder(struct brd_child *first, size_t max, int grace_ms);
 /* Testing: shorten @fs's BRD_FSRV_DYING_MS. */
 void brd__fsrv_set_dying_ms(struct brd_fsrv *fs, int ms);
+/* Does the process behind @pidfd share this process's memory (an exec-mode
+ * child inside clone())?  Unknown (no /proc, no kcmp()): true.  fsrv.c. */
+bool brd__fsrv_vfork_child(int pidfd);
 /* fork/fsrv.c: drop a reference on @fs (takes fs->lock), free it at zero. */
 void brd__fsrv_unref(struct brd_fsrv *fs);
 void brd__fsrv_destroy(struct brd_fsrv *fs);
