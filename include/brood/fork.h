@@ -213,7 +213,11 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  * the execve of a set-user-ID, set-group-ID or file-capability program, or
  * when fn or the program calls setuid(), setgid() or capset() (such a child
  * outlives us unless it sets PR_SET_PDEATHSIG again and then checks
- * getppid()).  In exec
+ * getppid()), and when an execve() by another thread of this process ends
+ * the forkserver thread while a spawn is in flight: a child still in its
+ * prelude then arms its death signal on the thread that exec'd, and the
+ * getppid() re-check cannot tell (the pid stays this process's), so that
+ * child outlives the old program.  In exec
  * mode the handles are described in the environment
  * (BROOD_HANDLES, BROOD_HANDLES_PID) for brd_handle_from_env(); stale
  * descriptions inherited from an ancestor are removed.  The call returns
