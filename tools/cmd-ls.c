@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* brood ls / brood reap: what brood left in /dev/shm, and sweeping the dead's. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal/brd-private.h"
@@ -209,6 +212,43 @@ int cmd_ls(int argc, char **argv)
         return BRD_EXIT_OK;
 }
 
+/*
+ * Does any process hold @e's file right now, whether the scan saw it or
+ * not?  The kernel refuses a write lease while another open file of the
+ * inode exists, and a mapping keeps its file open (brood opens segments
+ * read-write): that covers holders no /proc walk of ours sees (not
+ * dumpable, of a pid namespace that shares this /dev/shm, an fd in flight)
+ * and those that opened the name after the walk read them.  1: held, or
+ * the name leads to another file now; 0: not, the lease taken in
+ * *@ret_fd (closing it lets it go), so that an open racing with the unlink
+ * waits for it; -errno: no lease here (not allowed, leases off), the
+ * scan's word stands.  SIGIO, which a lease break sends, must be blocked.
+ */
+static int held_now(const struct seg_entry *e, int *ret_fd)
+{
+        char path[sizeof(e->name) + 16];
+        struct stat st;
+        int fd, r;
+
+        *ret_fd = -1;
+        snprintf(path, sizeof(path), "/dev/shm%s", e->name);
+        /* O_NONBLOCK: a lease of someone else's is not broken, we fail. */
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return errno == EWOULDBLOCK ? 1 : -errno;
+        if (fstat(fd, &st) < 0 || (uint64_t)st.st_dev != e->dev || (uint64_t)st.st_ino != e->ino) {
+                close(fd);
+                return 1;
+        }
+        if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
+                *ret_fd = fd;
+                return 0;
+        }
+        r = errno == EAGAIN ? 1 : -errno;
+        close(fd);
+        return r;
+}
+
 static int usage_reap(FILE *f)
 {
         fprintf(f, "usage: brood reap [--dry-run]\n"
@@ -225,6 +265,8 @@ static int usage_reap(FILE *f)
                    "  A process that could hold segments (one of ours; any, as root) whose\n"
                    "  fds or mappings cannot be read (not dumpable, say) may hold any: then\n"
                    "  nothing is removed, what would have been is kept and named (exit 1).\n"
+                   "  Right before each unlink the kernel is asked whether any process has\n"
+                   "  the segment open or mapped (a write lease): if so, it is kept.\n"
                    "  --dry-run   only say what would be removed\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
 }
@@ -240,6 +282,8 @@ int cmd_reap(int argc, char **argv)
         struct seg_blind blind;
         bool dry = false;
         int c, n, i, removed = 0, kept = 0, other = 0, others_uid = 0, unproven = 0, failed = 0;
+        sigset_t sigio, old_mask;
+        int lease;
 
         while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
                 switch (c) {
@@ -259,6 +303,9 @@ int cmd_reap(int argc, char **argv)
                 return BRD_EXIT_FAIL;
         }
         blind_warn("reap", &blind);
+        sigemptyset(&sigio);
+        sigaddset(&sigio, SIGIO);
+        sigprocmask(SIG_BLOCK, &sigio, &old_mask);
         for (i = 0; i < n; i++) {
                 const struct seg_entry *e = &v[i];
                 char who[96];
@@ -303,28 +350,38 @@ int cmd_reap(int argc, char **argv)
                         unproven++;
                         continue;
                 }
+                if (held_now(e, &lease) > 0) {
+                        printf("kept %s (%s dead, but held by a process the scan did not see)\n",
+                               e->name, who);
+                        kept++;
+                        continue;
+                }
                 if (dry) {
                         printf("would remove %s (%s dead, %llu bytes)\n", e->name, who,
                                (unsigned long long)e->size);
                         removed++;
-                        continue;
-                }
-                if (shm_unlink(e->name) < 0) {
+                } else if (shm_unlink(e->name) < 0) {
                         char what[300];
 
                         if (errno == ENOENT) {  /* by its owner, or another reap */
                                 printf("%s was removed meanwhile, not by us\n", e->name);
-                                continue;
+                        } else {
+                                snprintf(what, sizeof(what), "/dev/shm%s", e->name);
+                                tool_err("reap", what, errno);
+                                failed++;
                         }
-                        snprintf(what, sizeof(what), "/dev/shm%s", e->name);
-                        tool_err("reap", what, errno);
-                        failed++;
-                        continue;
+                } else {
+                        printf("removed %s (%s dead, %llu bytes)\n", e->name, who,
+                               (unsigned long long)e->size);
+                        removed++;
                 }
-                printf("removed %s (%s dead, %llu bytes)\n", e->name, who,
-                       (unsigned long long)e->size);
-                removed++;
+                if (lease >= 0)
+                        close(lease);
         }
+        /* The SIGIOs of leases broken by opens that raced with us. */
+        while (sigtimedwait(&sigio, NULL, &(struct timespec){ 0 }) > 0)
+                ;
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
         printf("%s%d, kept %d (live creator or holder)", dry ? "would remove " : "removed ",
                removed, kept);
         if (other)
