@@ -59,6 +59,23 @@ static void test_demo_verifies(void **state)
         assert_int_equal(actors_alive(), 0);
 }
 
+/*
+ * With stdout closed (`brood demo >&-`) the demo runs as with stdout on
+ * /dev/null: exit 0, every byte verified, nothing said about stdout.  The
+ * first fd brood opened took number 1, stdout's writes went into it, and
+ * the run failed ("standard output: Bad file descriptor", exit 1).
+ */
+static void test_demo_stdout_closed(void **state)
+{
+        static char out[16384];
+
+        (void)state;
+        assert_int_equal(t_run_brood("demo --bytes 3G 2>&1 >&-", false, out, sizeof(out)), 0);
+        assert_null(strstr(out, "standard output"));
+        assert_null(strstr(out, "MISMATCH"));
+        assert_int_equal(actors_alive(), 0);
+}
+
 static void test_demo_consumer_killed(void **state)
 {
         static char out[16384];
@@ -332,6 +349,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_demo_verifies),
+                cmocka_unit_test(test_demo_stdout_closed),
                 cmocka_unit_test(test_demo_consumer_killed),
                 cmocka_unit_test(test_demo_bytes_not_negative),
                 cmocka_unit_test(test_demo_bytes_rounded_up),

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* brood: the command.  demo, bench, ls, reap. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,7 +147,8 @@ static int dispatch(int argc, char **argv)
  * /dev/full, an I/O error, is a failed job (exit 1), said on stderr, for
  * every command alike.  stdio reports it only here, at the last flush, or
  * as the stream's error flag set by an earlier one.  A stdout closed
- * before we ran (EBADF) with nothing written to it is no error.
+ * before we ran is /dev/null (stdio_open(), or EBADF if even that could
+ * not be opened): no error.
  */
 static int close_stdout(int rc)
 {
@@ -164,7 +166,21 @@ static int close_stdout(int rc)
         return rc == BRD_EXIT_OK ? BRD_EXIT_FAIL : rc;
 }
 
+/* Fds 0-2 that are closed get /dev/null: else the first fds brood opens
+ * take their numbers (a pool's memfd as fd 1, and the demo's progress
+ * lines written into the pool's header). */
+static void stdio_open(void)
+{
+        int fd;
+
+        for (fd = 0; fd < 3; fd++)
+                if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+                    open("/dev/null", O_RDWR) < 0)
+                        return;
+}
+
 int main(int argc, char **argv)
 {
+        stdio_open();
         return close_stdout(dispatch(argc, argv));
 }
