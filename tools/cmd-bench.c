@@ -296,6 +296,9 @@ static int own_target(const char *path, int *ret_fd)
         return *ret_fd < 0 ? -errno : 1;
 }
 
+/* The run as JSON into @path: 0; 1 when written through one of our own
+ * fds (own_target(): our stdout, say), where no "wrote" line may follow;
+ * -errno. */
 static int write_json(const char *path, char *const *text, struct json *const *parsed)
 {
         struct utsname u;
@@ -336,7 +339,7 @@ static int write_json(const char *path, char *const *text, struct json *const *p
         fprintf(f, "\n}\n}\n");
         if (fclose(f) == EOF)
                 return -errno;
-        return 0;
+        return r;
 }
 
 static bool have_gnuplot(char *path, size_t cap)
@@ -571,8 +574,10 @@ static int plot_open(const char *svg, char **ret_tmp, char **ret_dest)
         return fd3;
 }
 
-/* The picture: 0, -errno, or -EINTR with *@ret_sig the stopping signal
- * that came meanwhile (gnuplot killed, nothing left of the picture). */
+/* The picture: 0; 1 when written in place (through one of our own fds,
+ * or into a FIFO or a device: no "wrote" line, which could land in the
+ * same file); -errno, or -EINTR with *@ret_sig the stopping signal that
+ * came meanwhile (gnuplot killed, nothing left of the picture). */
 static int write_plot(const char *gnuplot, const char *svg, const struct json *const *parsed,
                       struct stopper *stop, int *ret_sig)
 {
@@ -581,7 +586,7 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
         char *tmp = NULL, *dest = NULL;
         pid_t pid = 0;
         FILE *g;
-        int fd, st, e = 0;
+        int fd, st, r, e = 0;
 
         for (i = 0; i < NGROUPS; i++)
                 panels += parsed[i] != NULL;
@@ -627,9 +632,10 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
                 e = errno;
         if (tmp && e)
                 unlink(tmp);    /* no half-drawn picture */
+        r = e ? -e : !tmp;
         free(tmp);
         free(dest);
-        return -e;
+        return r;
 }
 
 /* write_plot() and its report, for a run and for --from alike: exit code
@@ -645,7 +651,8 @@ static int plot_to(const char *gnuplot, const char *svg, const struct json *cons
                 tool_err("bench", svg, -r);
                 return BRD_EXIT_FAIL;
         }
-        printf("brood bench: wrote %s\n", svg);
+        if (r == 0)
+                printf("brood bench: wrote %s\n", svg);
         return BRD_EXIT_OK;
 }
 
@@ -830,7 +837,7 @@ int cmd_bench(int argc, char **argv)
                 if (r < 0) {
                         tool_err("bench", json, -r);
                         rc = BRD_EXIT_FAIL;
-                } else {
+                } else if (r == 0) {
                         printf("\nbrood bench: wrote %s\n", json);
                 }
         }
