@@ -215,12 +215,91 @@ static void test_bench_json_to_own_fd(void **state)
         fake_dir_remove(dir);
 }
 
+/* A stand-in ring benchmark that says where its JSON goes (fd 9) and
+ * then writes to stdout without end. */
+static const char chatty_bench[] =
+        "#!/bin/sh\n"
+        "for a; do json=$a; done\n"
+        "echo '{' > \"$json\" || exit 1\n"
+        "echo \"$$ $json\" >&9\n"
+        "exec 9>&-\n"
+        "while :; do echo line; done\n";
+
+/*
+ * `brood bench all | head -1`: the benchmark dies of SIGPIPE (its default
+ * action, not the SIG_IGN brood runs with), and brood stops as for a
+ * signal: no more groups, its temporary directory removed, exit 128 +
+ * SIGPIPE.  It took the benchmark's death for a failure and went on to the
+ * next group, whose header killed brood itself (SIGPIPE), the temporary
+ * directory left behind.
+ */
+static void test_bench_stdout_reader_gone(void **state)
+{
+        static const char *const names[] = { "ring-bench", "spawn-bench", "pool-bench" };
+        char dir[] = "/tmp/brood-test-pipe-XXXXXX", path[128], line[320], buf[64];
+        struct bench_run b;
+        int rep[2], out[2], i;
+        bool left;
+        ssize_t n;
+
+        (void)state;
+        assert_non_null(mkdtemp(dir));
+        for (i = 0; i < 3; i++) {
+                FILE *f;
+
+                snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+                f = fopen(path, "we");
+                assert_non_null(f);
+                assert_true(fputs(i ? done_bench : chatty_bench, f) >= 0);
+                assert_int_equal(fclose(f), 0);
+                assert_int_equal(chmod(path, 0755), 0);
+        }
+        assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+        b.brood = t_fork();
+        assert_true(b.brood >= 0);
+        if (b.brood == 0) {
+                char *argv[] = { getenv("BRD_BROOD"), "bench", "all", "--quick", NULL };
+                int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+                if (nul < 0 || dup2(rep[1], 9) < 0 || dup2(out[1], 1) < 0 || dup2(nul, 2) < 0 ||
+                    setenv("BROOD_BENCH_DIR", dir, 1) < 0)
+                        _exit(127);
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        close(rep[1]);
+        close(out[1]);
+        n = read(rep[0], line, sizeof(line) - 1);
+        close(rep[0]);
+        assert_true(n > 0);
+        line[n] = '\0';
+        assert_int_equal(sscanf(line, "%d %255s", &b.bench, b.json), 2);
+        assert_true(read(out[0], buf, sizeof(buf)) > 0);
+        close(out[0]);                          /* head -1 is done */
+        assert_true(gone_within(b.brood, 10000));
+        assert_int_equal(t_wait_child(b.brood), 128 + SIGPIPE);
+        assert_true(gone_within(b.bench, 0));
+        left = dir_exists(b.json);
+        if (left) {
+                unlink(b.json);
+                rmdir(dirname(b.json));
+        }
+        assert_false(left);
+        for (i = 0; i < 3; i++) {
+                snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+                assert_int_equal(unlink(path), 0);
+        }
+        assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_bench_stopped_by_signal, t_leak_setup,
                                                 t_leak_teardown),
                 cmocka_unit_test(test_bench_json_to_own_fd),
+                cmocka_unit_test(test_bench_stdout_reader_gone),
                 cmocka_unit_test_setup_teardown(test_bench_dies_with_brood, t_leak_setup,
                                                 t_leak_teardown),
         };

@@ -70,10 +70,14 @@ static int child_reap(pid_t pid)
  * from a signalfd.  Dying of one by default would leave the program running,
  * reparented, writing into our temporary directory: instead it is killed
  * and reaped, our files are removed, and brood exits 128 + the signal.
+ * SIGPIPE is ignored: a closed stdout (brood bench | head) is EPIPE, which
+ * stops the run the same way (stopped_by_pipe()), and a gnuplot that quits
+ * early is EPIPE on its script.
  */
 struct stopper {
         int sfd;
         sigset_t old;           /* the mask to restore, which the program gets */
+        struct sigaction old_pipe;      /* SIGPIPE's action, which it gets too */
 };
 
 static int stopper_start(struct stopper *st)
@@ -98,6 +102,8 @@ static int stopper_start(struct stopper *st)
                 sigprocmask(SIG_SETMASK, &st->old, NULL);
                 return e;
         }
+        sa = (struct sigaction){ .sa_handler = SIG_IGN };
+        sigaction(SIGPIPE, &sa, &st->old_pipe);
         return 0;
 }
 
@@ -113,6 +119,15 @@ static int stopper_take(struct stopper *st)
 static void stopper_end(struct stopper *st)
 {
         close(st->sfd);
+        sigaction(SIGPIPE, &st->old_pipe, NULL);
+        sigprocmask(SIG_SETMASK, &st->old, NULL);
+}
+
+/* In a forked child that execs: the caller's signal mask and SIGPIPE action
+ * back (an ignored SIGPIPE would survive the exec).  Async-signal-safe. */
+static void stopper_child(const struct stopper *st)
+{
+        sigaction(SIGPIPE, &st->old_pipe, NULL);
         sigprocmask(SIG_SETMASK, &st->old, NULL);
 }
 
@@ -122,14 +137,20 @@ static int stopped(int sig)
         return 128 + sig;
 }
 
+/* Our stdout's reader is gone (EPIPE on a flush): stopped as by SIGPIPE. */
+static bool stdout_gone(void)
+{
+        return fflush(stdout) == EOF && errno == EPIPE;
+}
+
 /* In the forked child: die with brood (SIGKILL by PDEATHSIG, even if brood
- * is SIGKILLed itself), get the caller's signal mask back, run @path.
+ * is SIGKILLed itself), get the caller's signals back, run @path.
  * Async-signal-safe calls only. */
-static void exec_bench(pid_t parent, const sigset_t *mask, const char *path, char **args)
+static void exec_bench(pid_t parent, const struct stopper *st, const char *path, char **args)
 {
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(127);     /* brood died before PDEATHSIG was armed */
-        sigprocmask(SIG_SETMASK, mask, NULL);
+        stopper_child(st);
         execv(path, args);
         _exit(127);
 }
@@ -194,14 +215,15 @@ static int run_group(const char *group, char **pass, int npass, char **extra, in
         }
         args[n] = NULL;
         printf("\n######## brood bench %s\n", group);
-        fflush(stdout);
+        if (stdout_gone())
+                return stopped(SIGPIPE);
         pid = fork();
         if (pid < 0) {
                 tool_err("bench", "fork", errno);
                 return BRD_EXIT_FAIL;
         }
         if (pid == 0)
-                exec_bench(self, &stop->old, path, args);
+                exec_bench(self, stop, path, args);
         st = wait_bench(pid, stop, &sig);
         if (sig)
                 return stopped(sig);
@@ -209,6 +231,8 @@ static int run_group(const char *group, char **pass, int npass, char **extra, in
                 return BRD_EXIT_FAIL;
         if (WIFEXITED(st) && WEXITSTATUS(st) == BRD_EXIT_USAGE)
                 return BRD_EXIT_USAGE;  /* it said why */
+        if (WIFSIGNALED(st) && WTERMSIG(st) == SIGPIPE)
+                return stopped(SIGPIPE);        /* it wrote to our stdout, whose reader left */
         if (!WIFEXITED(st) || WEXITSTATUS(st)) {
                 fprintf(stderr, "brood: bench: %s: the benchmark failed (%s %d)\n", group,
                         WIFEXITED(st) ? "exit code" : "signal",
@@ -470,7 +494,7 @@ static void plot_pool(FILE *g, const struct json *pool)
  * plot_spawn() keeps them inside their quotes).  Returns the script's
  * stream (*@ret_pid: gnuplot), or NULL with errno.
  */
-static FILE *gnuplot_open(const char *gnuplot, int svg_fd, const sigset_t *mask, pid_t *ret_pid)
+static FILE *gnuplot_open(const char *gnuplot, int svg_fd, const struct stopper *st, pid_t *ret_pid)
 {
         int p[2], e;
         pid_t pid;
@@ -492,8 +516,8 @@ static FILE *gnuplot_open(const char *gnuplot, int svg_fd, const sigset_t *mask,
                 if ((p[0] == STDIN_FILENO ? fcntl(p[0], F_SETFD, 0) : dup2(p[0], STDIN_FILENO)) < 0 ||
                     dup2(svg_fd, STDOUT_FILENO) < 0)
                         _exit(127);
-                /* The caller's mask: Ctrl-C ends a gnuplot that hangs. */
-                sigprocmask(SIG_SETMASK, mask, NULL);
+                /* The caller's signals: Ctrl-C ends a gnuplot that hangs. */
+                stopper_child(st);
                 execl(gnuplot, "gnuplot", (char *)NULL);
                 _exit(127);
         }
@@ -581,7 +605,6 @@ static int plot_open(const char *svg, char **ret_tmp, char **ret_dest)
 static int write_plot(const char *gnuplot, const char *svg, const struct json *const *parsed,
                       struct stopper *stop, int *ret_sig)
 {
-        struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
         unsigned panels = 0, i;
         char *tmp = NULL, *dest = NULL;
         pid_t pid = 0;
@@ -595,9 +618,7 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
         fd = plot_open(svg, &tmp, &dest);
         if (fd < 0)
                 return fd;
-        /* A gnuplot that quits early is EPIPE on the script, not SIGPIPE. */
-        sigaction(SIGPIPE, &ign, &old_pipe);
-        g = gnuplot_open(gnuplot, fd, &stop->old, &pid);
+        g = gnuplot_open(gnuplot, fd, stop, &pid);
         if (!g) {
                 e = errno;
                 close(fd);
@@ -605,7 +626,6 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
                         unlink(tmp);
                 free(tmp);
                 free(dest);
-                sigaction(SIGPIPE, &old_pipe, NULL);
                 return -e;
         }
         close(fd);
@@ -620,7 +640,6 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
         fprintf(g, "unset multiplot\n");
         if (fclose(g) == EOF)
                 e = errno ? errno : EIO;
-        sigaction(SIGPIPE, &old_pipe, NULL);
         /* A signal for brood alone (kill PID, a CI timeout) ends a gnuplot
          * that hangs too. */
         st = wait_bench(pid, stop, ret_sig);
