@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/sockios.h>
 
@@ -401,7 +402,11 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
                 iov = (struct iovec){ data, stream ? sizeof(hdr) : sizeof(data) };
                 msg = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1,
                                        .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
-                got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+                /* The bare syscall: recvmsg() is a cancellation point, and
+                 * glibc acts on a cancel that comes as it returns, with the
+                 * fds taken (nobody would close them).  It never blocks
+                 * here; the poll() below is the call's cancellation point. */
+                got = syscall(SYS_recvmsg, sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
                 if (got >= 0)
                         break;
                 if (errno == EINTR)

@@ -46,7 +46,8 @@ long __wrap_syscall(long nr, ...)
 {
         int n = nr == SYS_membarrier ? 3 : nr == SYS_pidfd_open ? 2 : nr == SYS_futex ? 6 :
                 nr == SYS_futex_waitv || nr == SYS_waitid ? 5 :
-                nr == SYS_read || nr == SYS_write ? 3 : nr == SYS_close ? 1 : -1;
+                nr == SYS_read || nr == SYS_write || nr == SYS_recvmsg ? 3 :
+                nr == SYS_close ? 1 : -1;
         long a[6] = { 0 };
         va_list ap;
 
