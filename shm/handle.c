@@ -655,7 +655,12 @@ static int env_take(struct brd_handle *h, size_t max)
                                               .size = v[2], .flags = v[3], .id = v[4], .aux = v[5],
                                               .fds = { -1, -1, -1, -1 } };
                 for (k = 0; k < (int)v[1]; k++) {
-                        if (fcntl(fd, F_GETFD) < 0)
+                        /* Open, and not close-on-exec: an fd inherited
+                         * through the exec (one opened after it, by this
+                         * program or its runtime, is not a handle). */
+                        int fl = fcntl(fd, F_GETFD);
+
+                        if (fl < 0 || (fl & FD_CLOEXEC))
                                 return -EPROTO;
                         tmp[n].fds[k] = fd++;
                 }

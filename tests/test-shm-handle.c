@@ -727,6 +727,40 @@ static void sentinels_close(const struct sentinels *sn)
 }
 
 /*
+ * An fd the description names that is close-on-exec was not inherited
+ * through an exec (this program or its runtime opened it after): the
+ * description is not ours, -EPROTO, and that fd is left alone, also where
+ * there are more handles than @max.  It was taken as a handle (closed by
+ * the handle's close under its owner), or at once closed with -EMSGSIZE.
+ */
+static void test_env_cloexec_fd_not_taken(void **state)
+{
+        struct brd_handle got[1];
+        struct sentinels sn;
+        int fds;
+
+        (void)state;
+        sentinels_open(&sn);
+        if (!sn.mine[0] || !sn.mine[1]) {
+                sentinels_close(&sn);
+                skip();
+        }
+        assert_int_equal(fcntl(3, F_SETFD, FD_CLOEXEC), 0);
+        fds = t_fd_count();
+        env_set_ours("1,1,1000,0,0,0");
+        assert_int_equal(brd_handle_from_env(got, 1), -EPROTO);
+        env_gone();
+        env_set_ours("1,1,1000,0,0,0;1,1,1000,0,0,0");
+        assert_int_equal(brd_handle_from_env(got, 1), -EPROTO);
+        env_gone();
+        assert_int_equal(t_fd_count(), fds);
+        assert_int_equal(fcntl(3, F_GETFD), FD_CLOEXEC);
+        assert_int_equal(fcntl(3, F_SETFD, 0), 0);
+        sentinels_intact(&sn);
+        sentinels_close(&sn);
+}
+
+/*
  * Every -EPROTO of brd_handle_from_env() removes both variables (a later
  * exec'd child must not inherit a stale description), closes nothing and
  * changes no fd: the fds it names are open here, and are the test's own,
@@ -869,6 +903,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_exec_helper_from_env, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_env_wrong_pid_and_malformed, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_env_errors_remove_variables_close_nothing, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_env_cloexec_fd_not_taken, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_env_too_many_closes_them, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_env_trailing_separator_is_eproto, t_leak_setup, t_leak_teardown),
         };

@@ -141,7 +141,9 @@ int brd_handle_env_encode(const struct brd_handle *h, size_t n, pid_t pid,
  * @max: capacity of @h
  * Return: the count (0 when the environment holds no description for this
  * process); -EPROTO when it is malformed (a trailing ';' included) or names
- * fds that are not open; -EMSGSIZE when more than @max were given; -EINVAL
+ * fds that are not open, or close-on-exec (not inherited through the exec:
+ * this program or its runtime opened them after); -EMSGSIZE when more than
+ * @max were given; -EINVAL
  * when @h is NULL or @max is 0 (the environment is left untouched).  On
  * success the handles' fds are the inherited ones (3, 4, ...), now marked
  * CLOEXEC.  On -EPROTO no fd is closed or changed (they are not known to be
