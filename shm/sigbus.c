@@ -161,9 +161,12 @@ static void chain(int sig, siginfo_t *si, void *uc)
                 return;
         }
         if (handler == SIG_IGN) {
-                if (si->si_code > 0)
+                /* A fault is forced past SIG_IGN; a kill() the host
+                 * ignores, or an early memory-failure warning (BUS_MCEERR_AO,
+                 * sent, not forced), is dropped as the kernel drops it. */
+                if (si->si_code > 0 && si->si_code != BUS_MCEERR_AO)
                         take_default(sig);
-                return;         /* a kill() the host ignores */
+                return;
         }
         /* SA_RESETHAND resets the action it was delivered to: that one,
          * whose copy we hold, not the guard, which still covers its
