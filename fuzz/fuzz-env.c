@@ -172,6 +172,15 @@ static void open_test_fds(void)
 
 /* After -EMSGSIZE: the fds closed must be a run of sentinels from fd 3 (the
  * description's); open them again. */
+/* The sentinels as an exec leaves inherited fds: not close-on-exec
+ * (brd_handle_from_env() takes no other, and marks those it takes). */
+static void sentinels_inherited(void)
+{
+        for (int k = sentinel_lo; k < sentinel_hi; k++)
+                if (fcntl(k, F_SETFD, 0) < 0)
+                        FUZZ_FAIL("sentinel fd %d: %d", k, errno);
+}
+
 static void sentinels_reopen(void)
 {
         int fd = sentinel_lo;
@@ -246,6 +255,7 @@ static void env_raw(struct fuzz_in *r)
                 unsetenv(BRD_HANDLE_ENV);
         else
                 setenv(BRD_HANDLE_ENV, s, 1);
+        sentinels_inherited();
         rc = brd_handle_from_env(max ? h : NULL, max);
         if (rc < 0) {
                 if (rc != -EPROTO && rc != -EMSGSIZE && rc != -EINVAL)
@@ -316,6 +326,7 @@ static void env_roundtrip(struct fuzz_in *r)
                 FUZZ_FAIL("encode overflowed");
         putenv(buf); /* "BROOD_HANDLES=..." */
         putenv(pidbuf);
+        sentinels_inherited();
         rc = brd_handle_from_env(out, BRD_HANDLE_MAX_BATCH);
         if (rc != (int)n)
                 FUZZ_FAIL("roundtrip of %zu handles = %d", n, rc);
