@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <brood/shm.h>
@@ -580,6 +582,27 @@ uint64_t brd__proc_start_time(pid_t pid)
         return st;
 }
 
+/* PIDFD_GET_PID_NAMESPACE (Linux 6.11), which older uapi headers lack. */
+#define PIDFD_PID_NS_IOCTL _IO(0xFF, 5)
+
+/* Our pid namespace's nsfs inode into @st without /proc: through a pidfd of
+ * ourselves (Linux 6.11 and later).  false where that cannot be had. */
+static bool pid_ns_by_pidfd(struct stat *st)
+{
+        int pfd = (int)syscall(SYS_pidfd_open, brd__getpid(), 0), nsfd;
+        bool ok;
+
+        if (pfd < 0)
+                return false;
+        nsfd = ioctl(pfd, PIDFD_PID_NS_IOCTL, 0);
+        brd__close(pfd);
+        if (nsfd < 0)
+                return false;
+        ok = fstat(nsfd, st) == 0;
+        brd__close(nsfd);
+        return ok;
+}
+
 uint64_t brd__pid_ns(void)
 {
         uint64_t ns = AO_load(&brd_pid_ns);
@@ -587,7 +610,11 @@ uint64_t brd__pid_ns(void)
 
         if (ns)
                 return ns;
-        if (stat("/proc/self/ns/pid", &st) < 0)
+        /* The same nsfs inode either way.  Without /proc (a sandbox, a
+         * chroot) the pidfd still tells: a process of another namespace
+         * taken for one of ours would judge its pids, and take a live lock
+         * holder for dead. */
+        if (stat("/proc/self/ns/pid", &st) < 0 && !pid_ns_by_pidfd(&st))
                 return 0;
         AO_store(&brd_pid_ns, (AO_t)st.st_ino);
         return (uint64_t)st.st_ino;

@@ -197,6 +197,41 @@ static void test_named_open_without_proc(void **state)
         assert_int_equal(t_shm_count(), 0);
 }
 
+/* Our pid namespace as /proc told it, for pid_ns_without_proc(). */
+static uint64_t parent_pid_ns;
+
+/* The child of the next test: 0 when it tells its pid namespace without
+ * /proc, the failed step, or T_EXIT_SKIP. */
+static int pid_ns_without_proc(void)
+{
+        uint64_t ns;
+
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            umount2("/proc", MNT_DETACH) < 0)
+                return T_EXIT_SKIP;
+        if (access("/proc/self/ns/pid", F_OK) == 0)
+                return T_EXIT_SKIP;     /* another /proc under it */
+        ns = brd__pid_ns();             /* its first look: the fork dropped the cache */
+        if (ns == 0)
+                return errno == ENOTTY || errno == EINVAL ? T_EXIT_SKIP : 1;    /* < 6.11 */
+        return ns == parent_pid_ns ? 0 : 2;
+}
+
+/*
+ * Without /proc, a process still knows its pid namespace (a pidfd of its
+ * own tells, Linux 6.11 on): the same one its parent read in /proc.  It
+ * was unknown (0), which every namespace check takes as "ours": a process
+ * of another namespace without /proc judged the lock holders of a pool by
+ * its own pids, and took a live one over.
+ */
+static void test_pid_ns_without_proc(void **state)
+{
+        (void)state;
+        parent_pid_ns = brd__pid_ns();
+        assert_true(parent_pid_ns != 0);
+        t_run_forked(pid_ns_without_proc);
+}
+
 static void test_fork_visibility_both_ways(void **state)
 {
         struct brd_seg *s;
@@ -919,6 +954,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_anon_create_close, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_named_create_open_close, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test(test_named_open_without_proc),
+                cmocka_unit_test(test_pid_ns_without_proc),
                 cmocka_unit_test_setup_teardown(test_fork_visibility_both_ways, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_named_closed_by_child_stays_linked, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_named_close_spares_replaced_file, t_leak_setup, t_leak_teardown),
