@@ -337,9 +337,11 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         }
         st = AO_load(&r->own->state);
         if (!(st & BRD_RING_ST_CLOSED)) {
-                AO_t me = brd__owner_word();
+                AO_t me;
 
-                e = role_claim(r, me);
+                e = brd__owner_word(&me);
+                if (e == 0)
+                        e = role_claim(r, me);
                 if (e < 0)
                         goto fail;
                 claimed = me;

@@ -632,9 +632,16 @@ AO_t brd__owner_word_of(pid_t pid)
         return (AO_t)(uint32_t)pid | (AO_t)(uint32_t)brd__proc_start_time(pid) << 32;
 }
 
-AO_t brd__owner_word(void)
+int brd__owner_word(AO_t *ret_word)
 {
-        return brd__owner_word_of(brd__getpid());
+        pid_t pid = brd__getpid();
+        uint64_t st;
+        int e = brd__proc_start_time_of(pid, &st);
+
+        if (e < 0)
+                return e;
+        *ret_word = (AO_t)(uint32_t)pid | (AO_t)(uint32_t)st << 32;
+        return 0;
 }
 
 bool brd__owner_gone(AO_t word)

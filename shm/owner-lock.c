@@ -75,9 +75,14 @@ static void owner_wake(AO_t *lk)
 
 int brd__owner_lock(AO_t *lk)
 {
-        AO_t me = brd__owner_word(), want = me;
         int64_t deadline = 0, yield_end = 0, check = OWNER_CHECK_MIN_NS;
         unsigned round = 0;
+        AO_t me, want;
+        int e = brd__owner_word(&me);
+
+        if (e < 0)
+                return e;
+        want = me;
 
         for (;;) {
                 AO_t w = AO_load(lk);

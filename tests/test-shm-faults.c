@@ -455,7 +455,8 @@ static int timens_inside(void *arg)
         char c;
 
         r.start = brd__proc_start_time(r.pid);
-        r.word = brd__owner_word();
+        if (brd__owner_word(&r.word) < 0)
+                return 21;
         if (!r.start)
                 return 20;
         /* Really inside: /proc shows the offset added. */

@@ -934,9 +934,10 @@ static void test_pool_slot_pid_reused_unstamped(void **state)
 }
 
 /* The child of test_pool_slot_waits_for_start_time(): exit 0 when its
- * first cached free, at its fd limit, claimed no slot, and the next one,
- * with the limit back up, claimed one stamped with its start time; else
- * the failed check. */
+ * first allocation, at its fd limit, claimed no slot and, needing the pool
+ * lock (a fresh pool: a span to carve), answered -EMFILE, and the next
+ * one, with the limit back up, claimed one stamped with its start time;
+ * else the failed check. */
 static int child_claims_at_fd_limit(struct brd_pool *p)
 {
         struct brd_pool_hdr *h = hdr_of(p);
@@ -946,11 +947,14 @@ static int child_claims_at_fd_limit(struct brd_pool *p)
 
         if (t_fd_limit_spare(0, &old))          /* /proc cannot be read */
                 return 12;
-        a = brd_pool_alloc(p, 64);
-        if (a <= 0 || brd_pool_free(p, (uint64_t)a))
+        /* The lock word names its holder by its start time too: one stamped
+         * 0 would be judged alive for good once its pid is reused. */
+        if (brd_pool_alloc(p, 64) != -EMFILE)
                 return 13;
         if (AO_load(&slots[0].owner))
                 return 1;                       /* claimed, with a start time of 0 */
+        if (AO_load(&h->lock))
+                return 4;                       /* the lock was touched */
         if (setrlimit(RLIMIT_NOFILE, &old))
                 return 14;
         a = brd_pool_alloc(p, 64);
@@ -965,8 +969,9 @@ static int child_claims_at_fd_limit(struct brd_pool *p)
 }
 
 /* A process whose start time cannot be read for now (at its fd limit)
- * claims no cache slot until it can: it used to claim one stamped with a
- * start time of 0, which no reaper could judge once its pid was reused. */
+ * claims no cache slot and takes no pool lock until it can (-EMFILE): it
+ * used to stamp either with a start time of 0, which no reaper or waiter
+ * could judge once its pid was reused (a lock so stamped held for good). */
 static void test_pool_slot_waits_for_start_time(void **state)
 {
         struct brd_pool *p;
@@ -2772,12 +2777,12 @@ static char sleeper_handoff_try(struct owner_page *pg, int die)
         assert_true(waiter >= 0);
         if (waiter == 0) {
                 int r = brd__owner_lock(&pg->lock);
-                AO_t w = AO_load(&pg->lock);
-                int code = w == (brd__owner_word() | BRD__OWNER_WAITERS) ? 0 : 6;
+                AO_t w = AO_load(&pg->lock), me = 0;
+                int code = brd__owner_word(&me) == 0 && w == (me | BRD__OWNER_WAITERS) ? 0 : 6;
 
                 if (r != die)
                         _exit(10 + (r < 0 ? -r : r));
-                if ((w & ~(AO_t)BRD__OWNER_WAITERS) != brd__owner_word())
+                if ((w & ~(AO_t)BRD__OWNER_WAITERS) != me)
                         _exit(3);
                 if (!die && AO_load(&pg->count) != 7)
                         _exit(4);       /* the holder's store is visible */

@@ -354,7 +354,9 @@ void brd_pool_close(struct brd_pool *pool);
  * closed, whatever the shared state becomes; the pool's other handles find
  * it poisoned too), -ETIMEDOUT when the pool lock stayed held for
  * 2 s (nothing changed; only calls that need the lock: larger blocks, or a
- * size class that ran dry), -EBADF where the pool is gone (brd_pool_create()),
+ * size class that ran dry), -EMFILE, -ENFILE, -ENOMEM or -EAGAIN where such
+ * a call cannot read this process's start time for its lock word (out of
+ * fds or memory: nothing changed), -EBADF where the pool is gone (brd_pool_create()),
  * -EXDEV in a forked child in another pid namespace (see brd_pool_create()).
  * Concurrency: any thread of any process that attached the pool, at once;
  * lock-free up to BRD_POOL_SMALL_MAX while the size class has free blocks.
@@ -474,7 +476,8 @@ uint64_t brd_array_last(const struct brd_array *a);
  * array made at its offset since included; a header a peer overwrote reads
  * so too): nothing is written into the block, which is not the array's any
  * more (that the others stopped using it first is the caller's part: a
- * destroy during the call is not always seen); -ETIMEDOUT when the writer lock stayed held for 2 s
+ * destroy during the call is not always seen); -EMFILE and the like as
+ * brd_pool_alloc() (the writer lock's word); -ETIMEDOUT when the writer lock stayed held for 2 s
  * (CLOCK_MONOTONIC) by a live holder: a peer that is stopped (SIGSTOP, a
  * debugger) or hostile, a lock word scribbled to name a live process, or a
  * writer copying that many bytes (the lock is held for the copy: writers

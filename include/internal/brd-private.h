@@ -225,12 +225,15 @@ uint64_t brd__pid_ns(void);
 bool brd__pid_ns_ours(uint64_t ns);
 /*
  * The owner word of a lock in shared memory (the pool's, an array's
- * writer's): this process's pid in bits 0..31, the low 32 bits of its start
- * time above, so that a recycled pid is not taken for a live holder.
- * Threads of one process share it.  Cheap: both are cached per process, and
- * right in a forked child.
+ * writer's, a ring role's): this process's pid in bits 0..31, the low 32
+ * bits of its start time above, so that a recycled pid is not taken for a
+ * live holder.  Threads of one process share it.  Cheap: both are cached
+ * per process, and right in a forked child.  0, or -errno while the start
+ * time cannot be read for now (-EMFILE, -ENFILE, -ENOMEM, -EAGAIN): stamped
+ * 0, a word would keep every waiter from telling its holder dead once the
+ * pid is reused (where /proc cannot say at all, 0 is the start time).
  */
-AO_t brd__owner_word(void);
+int brd__owner_word(AO_t *ret_word);
 /* The owner word of process @pid (0 as its start time if /proc cannot say):
  * what it would write. */
 AO_t brd__owner_word_of(pid_t pid);
@@ -250,7 +253,8 @@ bool brd__owner_gone(AO_t word);
  * from a holder whose process is gone (the caller repairs what that one may
  * have left half done); -EBADMSG when the word names no possible process
  * (corrupt memory); -ETIMEDOUT when a live holder kept it for
- * BRD__OWNER_LOCK_WAIT_NS (nothing changed but the word's waiters bit).
+ * BRD__OWNER_LOCK_WAIT_NS (nothing changed but the word's waiters bit);
+ * brd__owner_word()'s -errno (out of fds or memory: nothing touched).
  * Threads of one process exclude each other too; not recursive.  A waiter
  * sleeps in a futex that the unlock wakes, waking on its own only to look
  * for the holder's death (10 us after it fell asleep, doubling up to every
