@@ -349,12 +349,15 @@ static int push_locked(struct brd_array *a, const void *rows, size_t n)
         nf = l + n - f > a->capacity ? l + n - a->capacity : f;
         if (nf != f) {
                 /* Overwrite: retire the oldest rows before touching their
-                 * slots.  seq odd, then first, then a write fence that pairs
-                 * with AO_nop_read in brd_array_read: a reader whose copy saw
-                 * any byte of the overwrite sees first advanced past it. */
+                 * slots.  seq odd, then first, then a fence that pairs with
+                 * AO_nop_read in brd_array_read: a reader whose copy saw any
+                 * byte of the overwrite sees first advanced past it.  A full
+                 * one: AO_nop_write() is no instruction on x86, and a large
+                 * copy's streaming stores (glibc's memcpy past its
+                 * non-temporal threshold) are not ordered after first's. */
                 s = seq_begin(a, BRD_ARRAY_SEQ_OVERWRITE);
                 AO_store(&a->h->first, nf);
-                AO_nop_write();
+                AO_nop_full();
         }
         rows_put(a, l, rows, n);
         /* Pairs with AO_load_acquire(last) in brd_array_read. */
@@ -472,6 +475,16 @@ BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void
                 f2 = AO_load(&a->h->first);
                 if (array_destroyed(a))
                         return -EBADF;  /* what was copied is not the array's */
+                /* Nothing copied from a ring whose seq moved or was odd:
+                 * first may have been at last amid an overwrite (a push of
+                 * a whole capacity retires every row before it writes the
+                 * new ones), and the ring was not empty.  Looked at again,
+                 * not forever against a writer that keeps at it. */
+                if ((a->flags & BRD_ARRAY_RING) && !n && (s1 != s2 || (s1 & 1))) {
+                        if (tries >= READ_LAPPED_TRIES)
+                                return -EAGAIN;
+                        continue;
+                }
                 if (!(a->flags & BRD_ARRAY_RING) || f2 <= cs) {
                         /* Nothing copied was overwritten.  With seq unchanged
                          * and even, first did not move either: [cs, l) is

@@ -555,6 +555,8 @@ static int reader(struct brd_array *a, size_t max_rows, int ring, AO_t *ready, l
                 ssize_t i;
 
                 AO_store_release(ready, 1);     /* the writer starts once we read */
+                if (n == -EAGAIN && ring)
+                        continue;               /* lapped: call again */
                 if (n < 0)
                         return 1;
                 if (n == 0) {
@@ -578,7 +580,9 @@ static int reader(struct brd_array *a, size_t max_rows, int ring, AO_t *ready, l
         return 0;
 }
 
-static void writer_reader(size_t capacity, size_t start, unsigned flags, size_t max_rows)
+/* @batch: rows per push, 0 for 1 to 4 in turn. */
+static void writer_reader(size_t capacity, size_t start, unsigned flags, size_t max_rows,
+                          unsigned batch)
 {
         struct brd_array *a;
         struct brd_pool *p;
@@ -596,16 +600,16 @@ static void writer_reader(size_t capacity, size_t start, unsigned flags, size_t 
         if (pid == 0) {
                 /* The writer: its own view, opened by offset like a peer would. */
                 struct brd_array *w;
-                struct row r[4];
+                struct row *r = calloc(batch > 4 ? batch : 4, sizeof(*r));
                 uint64_t pos = start, low = start;
                 int rc = 0;
 
-                if (brd_array_open(p, brd_array_offset(a), &w))
+                if (!r || brd_array_open(p, brd_array_offset(a), &w))
                         _exit(10);
                 while (!AO_load_acquire(ready))
                         brd__cpu_relax();
                 while (pos < start + ROWS_TOTAL) {
-                        unsigned m = 1 + (unsigned)(pos % 4), i;
+                        unsigned m = batch ? batch : 1 + (unsigned)(pos % 4), i;
 
                         if (pos + m > start + ROWS_TOTAL)
                                 m = (unsigned)(start + ROWS_TOTAL - pos);
@@ -641,11 +645,12 @@ static void writer_reader(size_t capacity, size_t start, unsigned flags, size_t 
                                         rc = 13;
                         }
                         /* Full now: overruns must fail and change nothing. */
-                        memset(r, 0xee, sizeof(r));
+                        memset(r, 0xee, sizeof(*r));
                         if (brd_array_push(w, r, 1) != -ENOSPC || brd_array_prepend(w, r, 1) != -ENOSPC)
                                 rc = 14;
                 }
                 brd_array_close(w);
+                free(r);
                 _exit(rc);
         }
         assert_int_equal(reader(a, max_rows, !!(flags & BRD_ARRAY_RING), ready, &snaps), 0);
@@ -675,14 +680,26 @@ static void test_array_writer_reader_linear_300k(void **state)
 {
         (void)state;
         /* Capacity exactly what is pushed + prepended: ends full. */
-        writer_reader(ROWS_TOTAL + 1000, 1000, 0, 4096);
+        writer_reader(ROWS_TOTAL + 1000, 1000, 0, 4096, 0);
 }
 
 static void test_array_writer_reader_ring_300k(void **state)
 {
         (void)state;
         /* A small ring: the writer laps it constantly while the reader copies. */
-        writer_reader(1024, 0, BRD_ARRAY_RING, 1024);
+        writer_reader(1024, 0, BRD_ARRAY_RING, 1024, 0);
+}
+
+/*
+ * A ring of 1024 rows, pushed 1024 at a time: each push retires every row
+ * before it writes the new ones, and a reader then must never find it empty
+ * (0 rows once a push landed): it gets rows or -EAGAIN (lapped).  It got 0,
+ * the indices showing first at last while the writer copied.
+ */
+static void test_array_writer_reader_ring_whole_pushes(void **state)
+{
+        (void)state;
+        writer_reader(1024, 0, BRD_ARRAY_RING, 1024, 1024);
 }
 
 /* A writer's row: (writer, seq) in every word, so a torn or mixed row shows. */
@@ -1135,6 +1152,7 @@ int main(void)
                 cmocka_unit_test(test_array_lapped_read_bounded),
                 cmocka_unit_test(test_array_writer_reader_linear_300k),
                 cmocka_unit_test(test_array_writer_reader_ring_300k),
+                cmocka_unit_test(test_array_writer_reader_ring_whole_pushes),
                 cmocka_unit_test(test_array_many_writers),
                 cmocka_unit_test(test_array_dead_writer_taken_over),
                 cmocka_unit_test(test_array_no_prepend_over_dead_overwrite),

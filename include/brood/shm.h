@@ -514,7 +514,9 @@ int brd_array_prepend(struct brd_array *a, const void *rows, size_t n);
  * hold bytes that are not the array's), -EBADMSG on corrupt indices (poisoned, as
  * brd_array_push() says), -EAGAIN if a ring writer overwrote
  * every row of 1000 successive copies, or of 3 or more that came to 64 MiB
- * in all (call again).  The copy ends at the last that was
+ * in all, or 1000 successive looks found a ring with no row while its
+ * writer was overwriting (a push of a whole capacity retires every row
+ * before it writes the new ones) or prepending (call again).  The copy ends at the last that was
  * read.  Normally it is exact (the array held exactly those rows at that
  * instant); if a ring writer keeps overwriting the oldest rows of the copy,
  * after a few retries it returns the newest rows it can prove were not
