@@ -184,6 +184,12 @@ int brd__child_ladder(struct brd_child *first, size_t max, int grace_ms)
                                 int e2 = pidfd_send_signal(c->pidfd, sigs[k], NULL, 0) < 0 &&
                                          errno != ESRCH ? -errno : 0;
 
+                                /* A stopped child (SIGSTOP, a job's SIGTSTP,
+                                 * a debugger's) keeps a handled SIGINT or
+                                 * SIGTERM pending: continued, its handler
+                                 * runs; SIGKILL ends it stopped or not. */
+                                if (k < 2)
+                                        (void)pidfd_send_signal(c->pidfd, SIGCONT, NULL, 0);
                                 if (k == 2)
                                         __atomic_store_n(&c->kill_err, e2, __ATOMIC_RELAXED);
                                 any = true;

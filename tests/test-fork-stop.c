@@ -20,16 +20,25 @@
 #define GRACE_MS 200
 #define SLACK_MS 100            /* the requirement: dead within 2 x grace + 100 ms */
 
-/* arg: 0 exits on SIGINT, 1 ignores SIGINT, 2 ignores SIGINT and SIGTERM.
- * fd 3 (a pipe) gets one byte once the dispositions are in place. */
+static void exit_on_term(int sig)
+{
+        (void)sig;
+        _exit(7);
+}
+
+/* arg: 0 exits on SIGINT, 1 ignores SIGINT, 2 ignores SIGINT and SIGTERM,
+ * 3 ignores SIGINT and exits 7 from a SIGTERM handler.  fd 3 (a pipe) gets
+ * one byte once the dispositions are in place. */
 static int fn_ladder(void *arg, struct brd_handle *h, size_t n)
 {
         int kind = (int)(intptr_t)arg;
 
         if (kind >= 1)
                 signal(SIGINT, SIG_IGN);
-        if (kind >= 2)
+        if (kind == 2)
                 signal(SIGTERM, SIG_IGN);
+        if (kind == 3)
+                signal(SIGTERM, exit_on_term);
         if (write(3, "r", 1) != 1)
                 return 1;
         close(3);
@@ -128,6 +137,32 @@ static void test_child_stop_exited_needs_no_signal(void **state)
         assert_true(t_now_ms() - t0 < 30000);
         assert_true(WIFSIGNALED(st));
         assert_int_equal(WTERMSIG(st), SIGUSR2);
+        brd_child_free(c);
+        brd_fsrv_stop(fs);
+        t_no_children();
+}
+
+/*
+ * A stopped child (SIGSTOP) whose SIGTERM handler ends it: the ladder's
+ * SIGTERM comes with a SIGCONT, and the handler runs (exit 7).  It stayed
+ * pending in the stopped child, which the SIGKILL then ended.
+ */
+static void test_child_stop_continues_stopped(void **state)
+{
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        siginfo_t si;
+        int st;
+
+        (void)state;
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        close(spawn_ready(fs, 3, &c));
+        assert_int_equal(brd_child_kill(c, SIGSTOP), 0);
+        assert_int_equal(waitid(P_PIDFD, (id_t)brd_child_fd(c), &si, WSTOPPED | WNOWAIT), 0);
+        assert_int_equal(si.si_code, CLD_STOPPED);
+        assert_int_equal(brd_child_stop(c, 100, &st), 0);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 7);
         brd_child_free(c);
         brd_fsrv_stop(fs);
         t_no_children();
@@ -777,6 +812,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_child_stop_ladder),
                 cmocka_unit_test(test_child_stop_exited_needs_no_signal),
+                cmocka_unit_test(test_child_stop_continues_stopped),
                 cmocka_unit_test(test_fsrv_stop_parallel),
                 cmocka_unit_test(test_fsrv_stop_survives_cancel),
                 cmocka_unit_test(test_fsrv_stop_kills_child_stuck_before_exec),

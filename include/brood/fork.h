@@ -364,7 +364,9 @@ int brd_child_kill(struct brd_child *c, int sig);
  * @ret_status: as brd_child_wait(), may be NULL
  *
  * SIGINT; SIGTERM if it is alive @grace_ms later; SIGKILL if it is alive
- * 2 x @grace_ms after the start; then reap.  A child that ignores SIGINT and
+ * 2 x @grace_ms after the start; then reap.  SIGINT and SIGTERM are each
+ * followed by a SIGCONT, so that a stopped child (SIGSTOP, a job's SIGTSTP)
+ * runs its handler for them too.  A child that ignores SIGINT and
  * SIGTERM is dead within 2 x grace plus the kernel's reaction (~0.1 ms).  A
  * child that already exited is reaped without a signal.
  * Return: 0 and the status; -ECHILD if the status was already taken or the
