@@ -98,7 +98,7 @@ _Static_assert(BRD_HANDLE_MAX_BATCH * BRD_HANDLE_MAX_FDS <= BRD__FORK_KEEP_MAX,
 
 struct brd_fsrv_req {
         struct brd_fsrv_req *next;
-        const struct brd_spawn_opts *o;
+        char **argv;                    /* exec mode: the caller's argv, its pointers copied */
         /* What a fork-mode child reads of @o, copied: the caller's options
          * may sit in shared memory it did not hand the child, which the
          * prelude unmaps (brd__fork_drop_unhanded()). */
@@ -575,7 +575,6 @@ static __attribute__((noreturn)) void child_fork_main(struct brd_fsrv_req *q)
 static int child_exec_main(void *arg)
 {
         struct brd_fsrv_req *q = arg;
-        const struct brd_spawn_opts *o = q->o;
         int rep = child_prelude(q, true), e;
 
         if (q->nhandles) {
@@ -590,10 +589,10 @@ static int child_exec_main(void *arg)
                 kill(getpid(), SIGSTOP);        /* never blocked: stops here */
         q->stage = BRD_STAGE_EXEC;      /* read by the caller once we exec'd or died */
         child_unblock();                /* the program starts with an empty mask */
-        if (strchr(o->argv[0], '/'))
-                execve(o->argv[0], o->argv, q->envp);
+        if (strchr(q->argv[0], '/'))
+                execve(q->argv[0], q->argv, q->envp);
         else
-                execvpe(o->argv[0], o->argv, q->envp);
+                execvpe(q->argv[0], q->argv, q->envp);
         child_fail(q, rep, -errno);
 }
 
@@ -671,11 +670,11 @@ static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
         pid_t pid;
 
         q->parent = fs->pid;
-        if (q->o->argv && q->stack_size > fs->stack_size)
+        if (q->argv && q->stack_size > fs->stack_size)
                 err = fsrv_stack_map(fs, q->stack_size);
         if (err) {
                 pid = -1;
-        } else if (q->o->argv) {
+        } else if (q->argv) {
                 /* exit_signal 0 (the low byte of flags) until execve: see the file comment. */
                 pid = clone(child_exec_main, (char *)fs->stack + fs->stack_size,
                             CLONE_VM | CLONE_VFORK | CLONE_PIDFD, q, (int *)&fs->vfork_pidfd);
@@ -1031,7 +1030,6 @@ static int req_prepare(struct brd_fsrv_req *q, const struct brd_spawn_opts *o, s
         uint32_t j;
         int fd = 3;
 
-        q->o = o;
         q->fn = o->fn;
         q->arg = o->arg;
         q->nhandles = o->nhandles;
@@ -1059,8 +1057,18 @@ static int req_prepare(struct brd_fsrv_req *q, const struct brd_spawn_opts *o, s
         }
         if (!o->argv)
                 return 0;
+        /* The pointers copied (the stack is sized for this many, and
+         * execvpe()'s script fallback puts argc + 2 of them on it); the
+         * strings, which execve() copies, are the caller's. */
         while (o->argv[n])
                 n++;
+        q->argv = malloc((n + 1) * sizeof(char *));
+        if (!q->argv)
+                return -ENOMEM;
+        memcpy(q->argv, o->argv, n * sizeof(char *));
+        q->argv[n] = NULL;
+        if (!q->argv[0])
+                return -EINVAL;         /* emptied since opts_check() */
         q->stack_size = BRD_EXEC_FRAMES + (n + 2) * sizeof(char *);
         if (q->stack_size < BRD_EXEC_STACK)
                 q->stack_size = BRD_EXEC_STACK;
@@ -1091,6 +1099,7 @@ static int req_prepare(struct brd_fsrv_req *q, const struct brd_spawn_opts *o, s
 
 static void req_release(struct brd_fsrv_req *q)
 {
+        free(q->argv);
         free(q->handles);
         free(q->keep);
         free(q->envp);
@@ -1178,9 +1187,11 @@ void brd__fsrv_unref(struct brd_fsrv *fs)
                 brd__fsrv_destroy(fs);
 }
 
-static int fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *o,
+static int fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *opts,
                       struct brd_child **ret_child)
 {
+        struct brd_handle hs[BRD_HANDLE_MAX_BATCH];
+        struct brd_spawn_opts oc, *o = &oc;
         struct brd_fsrv_req q;
         struct brd_child *c = NULL;
         int p[2] = { -1, -1 }, r, v = 0;
@@ -1189,8 +1200,20 @@ static int fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *o,
         ssize_t got;
         bool nnp = false;
 
-        if (!fs || !ret_child)
+        if (!fs || !ret_child || !opts)
                 return -EINVAL;
+        /* Read once: the options and the handles they point at may sit in
+         * memory another process writes (RELIABILITY B17), and a count or
+         * an fd changed between the check and its use would overrun what
+         * was sized from the check.  Every check and use is of the copies
+         * (argv's pointers are copied by req_prepare()). */
+        oc = *opts;
+        if (oc.nhandles > BRD_HANDLE_MAX_BATCH || (oc.nhandles && !oc.handles))
+                return -EINVAL;
+        if (oc.nhandles) {
+                memcpy(hs, oc.handles, oc.nhandles * sizeof(hs[0]));
+                oc.handles = hs;
+        }
         r = opts_check(o, &nkeep);
         if (r < 0)
                 return r;
