@@ -341,7 +341,8 @@ static inline void ring_wake_peer(struct brd_ring *r)
  * drain would keep the eventfd readable with no interrupt pending, for
  * good (a brd_ring_fd() user's poll spinning).  This way an epoll sleeper
  * woken by the write before the flag is set looks again, at most until
- * the store that follows.
+ * the store that follows, and the doorbell rung after it shows the fd
+ * again to one that looked too early.
  */
 static inline void ring_intr(struct brd_ring *r)
 {
@@ -349,6 +350,11 @@ static inline void ring_intr(struct brd_ring *r)
         AO_store_release(&r->intr, 1);
         AO_int_fetch_and_add1_release(&r->intr_gen);
         futex_wake(&r->intr_gen, FUTEX_PRIVATE_FLAG);
+        /* And a showing after the flag: a brd_ring_fd() user woken by the
+         * write before it (its call saw no interrupt: -EAGAIN) gets a new
+         * edge, or an edge-triggered loop would sleep through it. */
+        if (AO_load(&r->fd_used))
+                bell_ring(r->efd_own);
 }
 
 /* The peer sleeps (its state word @st): ring it, once per arm.  true: no

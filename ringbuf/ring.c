@@ -1278,8 +1278,16 @@ static ssize_t stream_read_held(struct brd_ring *r, void *buf, size_t cap, int t
                                         break;
                         }
                         e = brd__ring_stop_due(r, timeout_ms, deadline);
-                        if (e)
+                        if (e) {
+                                /* A stop, not a wait: nothing armed afresh,
+                                 * and a producer that rang this arm rings no
+                                 * more.  A brd_ring_fd() loop, edge-triggered
+                                 * too, is shown the fd again: it calls again,
+                                 * and that call arms. */
+                                if (e == -EAGAIN && AO_load(&r->fd_used))
+                                        bell_ring(r->efd_own);
                                 break;
+                        }
                 }
         }
         if (done)

@@ -659,8 +659,8 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
 /*
  * brd_ring_fd() promises POLLIN until a call with timeout 0 answered
  * -EAGAIN, and only that answer leaves the endpoint armed (a read() that
- * brd__ring_stop_due() stops with -EAGAIN drained nothing: the fd stays
- * readable).  Every other way
+ * brd__ring_stop_due() stops with -EAGAIN drained nothing, and rings our
+ * own doorbell: the fd shows again).  Every other way
  * out of a wait that took the doorbell's showing (the re-check found
  * progress, a wake-up, a timeout, an interrupt) can leave with the arm gone
  * and nothing left in the set, while the peer rings no more for what it

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "../ringbuf/io.h"              /* RING_READ_EMPTY_MAX */
 #include <brood/ringbuf.h>
 
 #define N 50000
@@ -472,6 +473,46 @@ static void test_fd_rule_under_random_calls(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * An edge-triggered loop (EPOLLET on brd_ring_fd(), as tokio's AsyncFd
+ * registers it): a read() that took RING_READ_EMPTY_MAX empty messages and
+ * stopped with -EAGAIN must be followed by an edge for the data sent after
+ * it.  The stop armed nothing afresh, and the producer, which had rung that
+ * arm once, rang no more: the loop slept through the data.
+ */
+static void test_fd_edge_triggered_after_empty_messages(void **state)
+{
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
+        struct brd_ring *p, *c;
+        struct t_leak l;
+        char buf[64];
+        int ep, i, guard;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_pair(65536, 0, &p, &c);
+        ep = epoll_create1(EPOLL_CLOEXEC);
+        assert_true(ep >= 0);
+        assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, brd_ring_fd(c), &ev), 0);
+        assert_int_equal(brd_ring_read(c, buf, sizeof(buf), 0), -EAGAIN);
+        for (i = 0; i < (int)RING_READ_EMPTY_MAX; i++)
+                assert_int_equal(brd_ring_send(p, "", 0, 0), 0);
+        assert_int_equal(epoll_wait(ep, &ev, 1, 10000), 1);
+        assert_int_equal(brd_ring_read(c, buf, sizeof(buf), 0), -EAGAIN);
+        /* The loop: an edge, a call, until the edges stop. */
+        for (guard = 0; epoll_wait(ep, &ev, 1, 0) == 1; guard++) {
+                assert_true(guard < 100);
+                assert_int_equal(brd_ring_read(c, buf, sizeof(buf), 0), -EAGAIN);
+        }
+        assert_int_equal(brd_ring_send(p, "x", 1, 0), 0);
+        assert_int_equal(epoll_wait(ep, &ev, 1, 10000), 1);
+        assert_int_equal(brd_ring_read(c, buf, sizeof(buf), 0), 1);
+        close(ep);
+        brd_ring_close(p);
+        brd_ring_close(c);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -480,6 +521,7 @@ int main(void)
                 cmocka_unit_test(test_poll_driven_producer_epoll),
                 cmocka_unit_test(test_fd_after_blocking_calls),
                 cmocka_unit_test(test_fd_rule_under_random_calls),
+                cmocka_unit_test(test_fd_edge_triggered_after_empty_messages),
         };
 
         return cmocka_run_group_tests_name("ringbuf-poll", tests, NULL, NULL);
