@@ -718,13 +718,16 @@ RING_API int brd_ring_flush(struct brd_ring *r)
                 return e;
         if (r->role != RING_PROD)
                 return 0;
-        /* A consumer known gone gets nothing more: what was held back is
-         * lost, and the producer must hear it from the call that would
-         * have delivered it. */
+        /* A consumer gone gets nothing more: what was held back is lost,
+         * and the producer must hear it from the call that would have
+         * delivered it.  Closed, or dead (looked at: a flush is rare, and
+         * a consumer killed awake shows to no send while there is room). */
         if (e)
                 return e;
         if (AO_load(&r->peer_side->state) & BRD_RING_ST_CLOSED)
                 return brd__ring_gone(r, false);
+        if (brd__ring_peer_probe(r) == 1)
+                return brd__ring_gone(r, true);
         if (r->pos != ring_pub(r))
                 ring_publish(r);
         return 0;

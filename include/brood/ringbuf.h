@@ -401,9 +401,10 @@ ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
 /**
  * brd_ring_flush() - publish whatever BRD_RING_BATCH held back (producer).
  * Return: 0 (also on a consumer endpoint and without BATCH: nothing to do);
- * -EPIPE (the consumer closed, or an earlier call found it dead: what was
- * held back is never delivered); -EBADF (inherited); -EBADMSG (poisoned,
- * either endpoint); -EINVAL for NULL.  Never blocks.
+ * -EPIPE (the consumer closed or died: what was held back is never
+ * delivered); -EBADF (inherited); -EBADMSG (poisoned, either endpoint);
+ * -EINVAL for NULL.  Never blocks (a producer's flush looks at the
+ * consumer's pidfd: a system call or two).
  * Concurrency: one thread at a time per endpoint, as send and recv.
  * Fork: -EBADF in a child that inherited it; nothing is published.
  */
