@@ -413,32 +413,39 @@ static RING_SLOW int prod_closed(struct brd_ring *r, uint64_t end, uint64_t len)
 
 int brd__ring_look_ms = RING_LOOK_MS;
 
+/* Look at the consumer's pidfd, but not twice within brd__ring_look_ms, on
+ * the coarse clock (a few ns; ticks of 1-10 ms): a look costs a system
+ * call as dear as the ring.  Dead, it ends the producer (-EPIPE from the
+ * next call on): true. */
+static RING_SLOW bool prod_look(struct brd_ring *r)
+{
+        int64_t now = brd__clock_ns(CLOCK_MONOTONIC_COARSE);
+
+        if (now - r->looked_ns < brd__ring_look_ms * INT64_C(1000000))
+                return false;
+        r->looked_ns = now;
+        if (brd__ring_peer_probe(r) <= 0)
+                return false;
+        (void)brd__ring_gone(r, true);
+        return true;
+}
+
 /*
  * After publishing the message of @len bytes that ends at @end: the
  * consumer sleeps or closed (state word @st).  While no ring of its sleep
  * proved it alive (brd__ring_bell_for()), a publish looks at its pidfd, so
  * that a consumer killed in its sleep is seen now, not once the ring has
- * filled; but no two looks within brd__ring_look_ms, on the coarse clock (a
- * few ns): a brd_ring_fd() user is rung at every wake-up and stays armed
- * while it takes what it was woken for, and a look costs a system call as
- * dear as the ring.  Dead, it ends the producer from the next call on
+ * filled; but no two looks within brd__ring_look_ms (prod_look()): a
+ * brd_ring_fd() user is rung at every wake-up and stays armed while it
+ * takes what it was woken for.  Dead, it ends the producer from the next call on
  * (-EPIPE), but this message stays sent: it is published, and a consumer
  * that takes the dead one's role over may still get it.  One that dies
  * awake is seen when a call waits for room.
  */
 static RING_SLOW int prod_published(struct brd_ring *r, uint64_t st, uint64_t end, uint64_t len)
 {
-        int64_t now;
-
-        if ((st & BRD_RING_ST_SLEEPING) && brd__ring_bell_for(r, st)) {
-                /* Coarse: a few ns (no clock source read), ticks of 1-10 ms. */
-                now = brd__clock_ns(CLOCK_MONOTONIC_COARSE);
-                if (now - r->looked_ns >= brd__ring_look_ms * INT64_C(1000000)) {
-                        r->looked_ns = now;
-                        if (brd__ring_peer_probe(r) > 0)
-                                (void)brd__ring_gone(r, true);
-                }
-        }
+        if ((st & BRD_RING_ST_SLEEPING) && brd__ring_bell_for(r, st))
+                (void)prod_look(r);
         if (st & BRD_RING_ST_CLOSED)
                 return prod_closed(r, end, len);
         return 0;
@@ -720,14 +727,16 @@ RING_API int brd_ring_flush(struct brd_ring *r)
                 return 0;
         /* A consumer gone gets nothing more: what was held back is lost,
          * and the producer must hear it from the call that would have
-         * delivered it.  Closed, or dead (looked at: a flush is rare, and
-         * a consumer killed awake shows to no send while there is room). */
+         * delivered it.  Closed, or dead (a consumer killed awake shows to
+         * no send while there is room): looked at as a publish looks, at
+         * most once per brd__ring_look_ms, for a ping-pong flushes at
+         * every message. */
         if (e)
                 return e;
         if (AO_load(&r->peer_side->state) & BRD_RING_ST_CLOSED)
                 return brd__ring_gone(r, false);
-        if (brd__ring_peer_probe(r) == 1)
-                return brd__ring_gone(r, true);
+        if (prod_look(r))
+                return r->err;
         if (r->pos != ring_pub(r))
                 ring_publish(r);
         return 0;

@@ -404,7 +404,8 @@ ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
  * -EPIPE (the consumer closed or died: what was held back is never
  * delivered); -EBADF (inherited); -EBADMSG (poisoned, either endpoint);
  * -EINVAL for NULL.  Never blocks (a producer's flush looks at the
- * consumer's pidfd: a system call or two).
+ * consumer's pidfd as a publish does, at most once a millisecond or kernel
+ * tick: a death shows to the first flush after that).
  * Concurrency: one thread at a time per endpoint, as send and recv.
  * Fork: -EBADF in a child that inherited it; nothing is published.
  */
