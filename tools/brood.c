@@ -53,7 +53,8 @@ static int usage(FILE *f)
                    "  help [COMMAND]  this text, or COMMAND's options (brood COMMAND --help)\n\n"
                    "exit codes: 0 success, 1 the job failed (a checksum mismatch, a segment\n"
                    "that could not be removed, a dead actor, output that could not be\n"
-                   "written), 2 bad usage, 130 interrupted\n");
+                   "written), 2 bad usage, 130 interrupted (bench: 128 + the signal that\n"
+                   "stopped it, 141 for a closed stdout)\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
 }
 

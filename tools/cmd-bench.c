@@ -720,7 +720,7 @@ static int usage(FILE *f)
                    "  -- ...         the rest goes to one group's program, e.g.\n"
                    "                 brood bench ring -- --size 4096 --offset 16 (see its --help)\n"
                    "  Ctrl-C, SIGTERM or SIGHUP stops the run and its program: exit 128 + the\n"
-                   "  signal (130, 143, 129).\n");
+                   "  signal (130, 143, 129); so does a closed stdout (brood bench | head): 141.\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
 }
 

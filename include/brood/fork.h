@@ -267,7 +267,8 @@ void brd_fsrv_stop(struct brd_fsrv *fs);
  *            a negative value is taken as 0
  *
  * New spawns get -ESHUTDOWN.  Every child not yet reaped gets SIGINT, those
- * alive @grace_ms later SIGTERM, those alive 2 x @grace_ms later SIGKILL, all
+ * alive @grace_ms later SIGTERM (each with a SIGCONT, as brd_child_stop()
+ * sends them), those alive 2 x @grace_ms later SIGKILL, all
  * in parallel (every child is dead within 2 x grace + a few ms); an
  * exec-mode child not yet exec'd, that holds the thread in its clone()
  * (stopped or traced before its execve), is SIGKILLed after @grace_ms or

@@ -76,7 +76,8 @@ extern "C" {
  * last messages may be missing, from an orderly close), -EBADMSG
  * (the shared memory is corrupt, holes a peer punched in it included, which
  * read as zeros: the endpoint is poisoned and answers -EBADMSG until closed), -EPROTO (attach: not a ring of this version),
- * -ECANCELED (brd_ring_interrupt), -EBADF (wrong role, or an endpoint
+ * -ECANCELED (brd_ring_interrupt, or brd_ring_close() from another thread
+ * while the call was blocked), -EBADF (wrong role, or an endpoint
  * inherited through fork() that this process did not attach).  A call that
  * must wait may also answer -EMFILE, -ENFILE or -ENOMEM when an fd the wait
  * needs cannot be had (the peer's pidfd, opened at the first wait; a
@@ -245,8 +246,8 @@ int     brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring);
  * longer (a coarse clock); every call after the message
  * that found it dead answers -EPIPE.  That message is sent: a consumer
  * that takes the dead one's role over would get it.  A consumer that died
- * awake shows once a call would wait for room, or to a brd_ring_fd() user
- * (the hot path makes no system call).  What the dead consumer had not
+ * awake shows once a call would wait for room, to a brd_ring_flush(), or
+ * to a brd_ring_fd() user (the hot path makes no system call).  What the dead consumer had not
  * taken is lost with it.
  * Concurrency: one producer thread.  Fork: -EBADF in a child that inherited it.
  */
@@ -392,7 +393,8 @@ ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len, int time
  * nothing to return: a ring fed only empty messages ends the call at its
  * timeout or interrupt as an empty ring would, seen after at most 16384
  * of them while more are ready; bytes behind more than that many may be
- * left to the next call); a message read in part
+ * left to the next call; a corrupt frame behind them answers -EBADMSG, the
+ * producer's close 0); a message read in part
  * continues at the next read/recv/peek.
  * Concurrency: one consumer thread.  Fork: -EBADF in a child that inherited it.
  */
@@ -400,9 +402,9 @@ ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
 
 /**
  * brd_ring_flush() - publish whatever BRD_RING_BATCH held back (producer).
- * Return: 0 (also on a consumer endpoint and without BATCH: nothing to do);
- * -EPIPE (the consumer closed or died: what was held back is never
- * delivered); -EBADF (inherited); -EBADMSG (poisoned, either endpoint);
+ * Return: 0 (also on a consumer endpoint, and without BATCH while the
+ * consumer is there: nothing to do); -EPIPE (the consumer closed or died:
+ * what was held back is never delivered); -EBADF (inherited); -EBADMSG (poisoned, either endpoint);
  * -EINVAL for NULL.  Never blocks (a producer's flush looks at the
  * consumer's pidfd as a publish does, at most once a millisecond or kernel
  * tick: a death shows to the first flush after that).

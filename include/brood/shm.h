@@ -373,8 +373,9 @@ int64_t brd_pool_alloc(struct brd_pool *pool, size_t size);
  * block the lock covers: above BRD_POOL_SMALL_MAX, or a small one served
  * from a page of its own because no span of its class fitted, as in a pool
  * under 64 KiB or a nearly full one; the pool lock held for 2 s: nothing
- * changed, the block is still live); -EBADMSG, -EBADF, -EXDEV (as
- * brd_pool_alloc()).
+ * changed, the block is still live); -EMFILE, -ENFILE, -ENOMEM, -EAGAIN
+ * (such a block, its lock word unreadable for now: as brd_pool_alloc(),
+ * nothing changed); -EBADMSG, -EBADF, -EXDEV (as brd_pool_alloc()).
  * (An offset freed and then allocated again is live: a stale free of it
  * frees the new block, as with any allocator.)
  * Concurrency: as brd_pool_alloc(); of two racing frees of one block
@@ -391,7 +392,7 @@ void *brd_pool_ptr(const struct brd_pool *pool, uint64_t off);
 /**
  * brd_pool_stats() - a snapshot of the pool's accounting.
  * Return: 0, -EINVAL, -EBADMSG, -ETIMEDOUT (the pool lock held for 2 s),
- * -EBADF, -EXDEV (as brd_pool_alloc()).
+ * -EMFILE and the like, -EBADF, -EXDEV (as brd_pool_alloc()).
  * Exact when no other thread allocates or frees at the same time.  Cost: a
  * walk of the pool's metadata under its lock.
  * Concurrency: any thread of any process, as brd_pool_alloc().  Fork: as
@@ -434,7 +435,8 @@ int brd_array_create(struct brd_pool *pool, size_t row_size, size_t capacity, si
                      unsigned flags, struct brd_array **ret_array);
 
 /** brd_array_open() - open the array at @off (brd_array_offset() elsewhere); 0, -EINVAL
- *  (NULL @pool or @ret_array), -EPROTO if none is there, -EBADF where the pool is gone
+ *  (NULL @pool or @ret_array), -EPROTO if none is there (or one was destroyed, or
+ *  destroyed and made anew, at @off during the call), -EBADF where the pool is gone
  *  (brd_pool_create()), -ENOMEM.
  *  Concurrency: any thread of any process, at once (the header is read once).
  *  Fork: works in a forked child that kept the pool; -EBADF where it is gone. */
@@ -509,7 +511,8 @@ int brd_array_prepend(struct brd_array *a, const void *rows, size_t n);
  * brd_array_read() - a consistent copy of [first, last), or of its newest @max_rows rows.
  * @ret_first: the position of the first row copied (may be NULL)
  * @rows: room for @max_rows rows
- * Return: rows copied (0 only while the array is empty, or @max_rows is 0),
+ * Return: rows copied (0 only while the array is empty, or @max_rows is 0;
+ * a ring being written may then answer -EAGAIN instead),
  * -EINVAL, -EBADF as brd_array_push() (for a destroyed array @rows may then
  * hold bytes that are not the array's), -EBADMSG on corrupt indices (poisoned, as
  * brd_array_push() says), -EAGAIN if a ring writer overwrote
@@ -541,7 +544,8 @@ void brd_array_close(struct brd_array *a);
  * Every other process must have stopped using the array.  NULL ok (0).
  * Return: 0: freed and closed.  -ETIMEDOUT (an array whose block the
  * pool lock covers, see brd_pool_free(); the lock held 2 s by a live peer:
- * nothing changed) or -EBADMSG (the pool is poisoned, see brd_pool_alloc()): the
+ * nothing changed), -EMFILE and the like (as brd_pool_free()) or -EBADMSG
+ * (the pool is poisoned, see brd_pool_alloc()): the
  * block is not given back and @a stays open, its rows intact; call again,
  * or brd_array_close() it.  -EINVAL when the block is no longer
  * live or holds no array any more (another process or handle destroyed it;
@@ -551,7 +555,8 @@ void brd_array_close(struct brd_array *a);
  * brd_array_push()): for these three this call frees no block, but it
  * frees @a (this process's view).  So @a is freed on
  * 0, -EINVAL, -EBADF and -EXDEV, and the caller must not use or close it
- * after them; it stays open only on -ETIMEDOUT and -EBADMSG.
+ * after them; it stays open only on -ETIMEDOUT, -EMFILE and the like, and
+ * -EBADMSG.
  * Concurrency: while it runs, brd_array_open() of the array's offset may
  * fail with -EPROTO.  Not while another thread of this process uses @a.
  * Of two destroys of one array at once (two views of it), one claims it
