@@ -268,6 +268,16 @@ static int writer_lock(struct brd_array *a)
         return r;
 }
 
+/* Is the writer lock free, or its holder gone (a writer that died)?  A
+ * reader's question: judged by pids (our pid namespace's, see
+ * brd__owner_gone()). */
+static bool writer_gone(const struct brd_array *a)
+{
+        AO_t w = AO_load(&a->h->writer) & ~(AO_t)BRD__OWNER_WAITERS;
+
+        return !w || brd__owner_gone(w);
+}
+
 static void writer_unlock(struct brd_array *a)
 {
         brd__owner_unlock(&a->h->writer);
@@ -479,11 +489,14 @@ BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void
                  * first may have been at last amid an overwrite (a push of
                  * a whole capacity retires every row before it writes the
                  * new ones), and the ring was not empty.  Looked at again,
-                 * not forever against a writer that keeps at it. */
-                if ((a->flags & BRD_ARRAY_RING) && !n && (s1 != s2 || (s1 & 1))) {
-                        if (tries >= READ_LAPPED_TRIES)
+                 * not forever against a writer that keeps at it.  Then, a
+                 * writer that is gone (it died mid-write, seq left odd) did
+                 * retire the rows: empty until the next writer repairs it. */
+                if ((a->flags & BRD_ARRAY_RING) && !n && max_rows && (s1 != s2 || (s1 & 1))) {
+                        if (tries < READ_LAPPED_TRIES)
+                                continue;
+                        if (s1 != s2 || !writer_gone(a))
                                 return -EAGAIN;
-                        continue;
                 }
                 if (!(a->flags & BRD_ARRAY_RING) || f2 <= cs) {
                         /* Nothing copied was overwritten.  With seq unchanged

@@ -847,6 +847,35 @@ static void test_array_no_prepend_over_dead_overwrite(void **state)
 }
 
 /*
+ * A ring whose writer died inside a push of a whole capacity (seq left odd,
+ * first moved up to last: every row retired): a read answers 0 rows, the
+ * ring being empty until the next writer repairs it, after its bounded
+ * retries; then a push takes over and reads go on.  It answered -EAGAIN
+ * at every call, for good, to a reader that calls again on -EAGAIN.
+ */
+static void test_array_read_after_whole_overwrite_died(void **state)
+{
+        struct brd_pool *p;
+        struct brd_array *a;
+        struct brd_array_hdr *h;
+        struct row r, got[4];
+        uint64_t first;
+
+        (void)state;
+        h = ring4_from(0, &p, &a);
+        writer_dies_writing(h, 1, 4, 0);
+        assert_int_equal(brd_array_read(a, &first, got, 4), 0);
+        assert_int_equal(first, 4);
+        row_make(&r, 4);
+        assert_int_equal(brd_array_push(a, &r, 1), 0);          /* takes over */
+        assert_int_equal(brd_array_read(a, &first, got, 4), 1);
+        assert_int_equal(first, 4);
+        assert_true(row_ok(&got[0], 4));
+        brd_array_close(a);
+        brd_pool_close(p);
+}
+
+/*
  * A writer killed inside a prepend wrote only free slots, below first,
  * which no reader's copy had in it: the next writer takes over, and
  * prepends go on (an overwrite's death stops them, the test above).
@@ -1156,6 +1185,7 @@ int main(void)
                 cmocka_unit_test(test_array_many_writers),
                 cmocka_unit_test(test_array_dead_writer_taken_over),
                 cmocka_unit_test(test_array_no_prepend_over_dead_overwrite),
+                cmocka_unit_test(test_array_read_after_whole_overwrite_died),
                 cmocka_unit_test(test_array_prepend_after_dead_prepend),
                 cmocka_unit_test(test_array_live_holder_times_out),
                 cmocka_unit_test(test_array_destroy_failed_keeps_array),
