@@ -1375,8 +1375,9 @@ BRD_EXPORT int brd_fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *
  * in fs->vfork_pidfd was written by the kernel before the clone could
  * still fail (a cgroup's pids.max): the number is then freed, and may be
  * another thread's pidfd of some other process by the time stop reads it.
- * No /proc or no kcmp(): taken as that child (only a clone failing at that
- * very moment is mistaken).  Not yet installed (EBADF) or gone: false,
+ * No /proc of our pid namespace (its pids are not ours for kcmp()), no
+ * kcmp(), or a pid /proc cannot show: taken as that child (only a clone
+ * failing at that very moment is mistaken).  Not yet installed: false,
  * looked at again.
  */
 bool brd__fsrv_vfork_child(int pidfd)
@@ -1386,6 +1387,8 @@ bool brd__fsrv_vfork_child(int pidfd)
         long pid;
         int fd;
 
+        if (!brd__proc_ours())
+                return true;
         snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -1400,7 +1403,7 @@ bool brd__fsrv_vfork_child(int pidfd)
                 return true;            /* not a pidfd's fdinfo we know */
         pid = strtol(at + 5, NULL, 10);
         if (pid <= 0)
-                return false;           /* exited (-1) */
+                return true;            /* exited (-1: the signal finds none), or not shown (0) */
         n = syscall(SYS_kcmp, (pid_t)brd__getpid(), (pid_t)pid, KCMP_VM, 0, 0);
         return n == 0 || (n < 0 && errno != ESRCH);
 }

@@ -729,16 +729,17 @@ RING_API int brd_ring_flush(struct brd_ring *r)
          * and the producer must hear it from the call that would have
          * delivered it.  Closed, or dead (a consumer killed awake shows to
          * no send while there is room): looked at as a publish looks, at
-         * most once per brd__ring_look_ms, for a ping-pong flushes at
-         * every message. */
+         * most once per brd__ring_look_ms (a ping-pong flushes at every
+         * message), and only with something to publish. */
         if (e)
                 return e;
+        if (r->pos == ring_pub(r))
+                return 0;       /* nothing held back, nothing lost: no look */
         if (AO_load(&r->peer_side->state) & BRD_RING_ST_CLOSED)
                 return brd__ring_gone(r, false);
         if (prod_look(r))
                 return r->err;
-        if (r->pos != ring_pub(r))
-                ring_publish(r);
+        ring_publish(r);
         return 0;
 }
 

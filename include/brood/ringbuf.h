@@ -246,8 +246,8 @@ int     brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring);
  * longer (a coarse clock); every call after the message
  * that found it dead answers -EPIPE.  That message is sent: a consumer
  * that takes the dead one's role over would get it.  A consumer that died
- * awake shows once a call would wait for room, to a brd_ring_flush(), or
- * to a brd_ring_fd() user (the hot path makes no system call).  What the dead consumer had not
+ * awake shows once a call would wait for room, to a brd_ring_flush() of
+ * held-back messages, or to a brd_ring_fd() user (the hot path makes no system call).  What the dead consumer had not
  * taken is lost with it.
  * Concurrency: one producer thread.  Fork: -EBADF in a child that inherited it.
  */
@@ -402,9 +402,10 @@ ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
 
 /**
  * brd_ring_flush() - publish whatever BRD_RING_BATCH held back (producer).
- * Return: 0 (also on a consumer endpoint, and without BATCH while the
- * consumer is there: nothing to do); -EPIPE (the consumer closed or died:
- * what was held back is never delivered); -EBADF (inherited); -EBADMSG (poisoned, either endpoint);
+ * Return: 0 (also on a consumer endpoint, and with nothing held back:
+ * nothing to do, nothing lost); -EPIPE (the consumer closed or died, found
+ * so by this flush of held-back messages or by an earlier call: what was
+ * held back is never delivered); -EBADF (inherited); -EBADMSG (poisoned, either endpoint);
  * -EINVAL for NULL.  Never blocks (a producer's flush looks at the
  * consumer's pidfd as a publish does, at most once a millisecond or kernel
  * tick: a death shows to the first flush after that).
