@@ -293,6 +293,63 @@ static void test_bench_stdout_reader_gone(void **state)
         assert_int_equal(rmdir(dir), 0);
 }
 
+/* A stand-in pool benchmark that waits for a byte on fd 8, then writes a
+ * whole JSON document and exits 0. */
+static const char gated_bench[] =
+        "#!/bin/sh\n"
+        "for a; do json=$a; done\n"
+        "read -r x <&8\n"
+        "echo '{\"done\": 1}' > \"$json\"\n";
+
+/*
+ * `brood bench pool --json /dev/stdout | head -1`: the reader leaves after
+ * the group's header, before the run's JSON goes out through brood's own
+ * stdout: brood stops as for SIGPIPE (exit 141).  It reported the write's
+ * EPIPE as a failure (exit 1).
+ */
+static void test_bench_json_reader_gone(void **state)
+{
+        char dir[] = "/tmp/brood-test-jsonpipe-XXXXXX", path[128], buf[256];
+        int out[2], go[2], st;
+        pid_t brood;
+        FILE *f;
+
+        (void)state;
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/pool-bench", dir);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        assert_true(fputs(gated_bench, f) >= 0);
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(chmod(path, 0755), 0);
+        assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        brood = t_fork();
+        assert_true(brood >= 0);
+        if (brood == 0) {
+                char *argv[] = { getenv("BRD_BROOD"), "bench", "pool", "--json", "/dev/stdout",
+                                 NULL };
+                int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+                if (nul < 0 || dup2(go[0], 8) < 0 || dup2(out[1], 1) < 0 || dup2(nul, 2) < 0 ||
+                    setenv("BROOD_BENCH_DIR", dir, 1) < 0)
+                        _exit(127);
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        close(go[0]);
+        close(out[1]);
+        assert_true(read(out[0], buf, sizeof(buf)) > 0);       /* the header */
+        close(out[0]);                                          /* head -1 is done */
+        assert_int_equal(write(go[1], "g\n", 2), 2);
+        close(go[1]);
+        assert_true(gone_within(brood, 10000));
+        st = t_wait_child(brood);
+        unlink(path);
+        assert_int_equal(rmdir(dir), 0);
+        assert_int_equal(st, 128 + SIGPIPE);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -300,6 +357,7 @@ int main(void)
                                                 t_leak_teardown),
                 cmocka_unit_test(test_bench_json_to_own_fd),
                 cmocka_unit_test(test_bench_stdout_reader_gone),
+                cmocka_unit_test(test_bench_json_reader_gone),
                 cmocka_unit_test_setup_teardown(test_bench_dies_with_brood, t_leak_setup,
                                                 t_leak_teardown),
         };

@@ -853,14 +853,16 @@ int cmd_bench(int argc, char **argv)
                 json = plot = NULL;     /* no run to save or draw */
         if (json) {
                 r = write_json(json, text, parsed);
-                if (r < 0) {
+                if (r == -EPIPE) {
+                        rc = stopped(SIGPIPE);  /* its reader left (our stdout, a FIFO) */
+                } else if (r < 0) {
                         tool_err("bench", json, -r);
                         rc = BRD_EXIT_FAIL;
                 } else if (r == 0) {
                         printf("\nbrood bench: wrote %s\n", json);
                 }
         }
-        if (plot) {
+        if (plot && rc <= 128) {
                 const struct json *draw[NGROUPS];
 
                 for (i = 0; i < NGROUPS; i++)
