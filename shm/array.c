@@ -361,13 +361,11 @@ static int push_locked(struct brd_array *a, const void *rows, size_t n)
                 /* Overwrite: retire the oldest rows before touching their
                  * slots.  seq odd, then first, then a fence that pairs with
                  * AO_nop_read in brd_array_read: a reader whose copy saw any
-                 * byte of the overwrite sees first advanced past it.  A full
-                 * one: AO_nop_write() is no instruction on x86, and a large
-                 * copy's streaming stores (glibc's memcpy past its
-                 * non-temporal threshold) are not ordered after first's. */
+                 * byte of the overwrite sees first advanced past it.  One
+                 * that orders a large copy's streaming stores too. */
                 s = seq_begin(a, BRD_ARRAY_SEQ_OVERWRITE);
                 AO_store(&a->h->first, nf);
-                AO_nop_full();
+                brd__store_fence();
         }
         rows_put(a, l, rows, n);
         /* Pairs with AO_load_acquire(last) in brd_array_read. */
@@ -478,8 +476,8 @@ BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void
                 if (n)
                         rows_get(a, cs, dst, n);
                 copied += n * a->row_size;
-                /* Pairs with AO_nop_write in brd_array_push: if the copy read
-                 * any overwritten byte, the loads below see first past it. */
+                /* Pairs with brd__store_fence() in push_locked(): if the copy
+                 * read any overwritten byte, the loads below see first past it. */
                 AO_nop_read();
                 s2 = AO_load(&a->h->seq);
                 f2 = AO_load(&a->h->first);

@@ -55,6 +55,20 @@ _Static_assert(sizeof(AO_t) == 8, "brood's shared layouts assume a 64-bit AO_t")
 #define BRD_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define BRD_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Every store before it, streaming (non-temporal) ones included, is
+ * visible before any store after it.  AO_nop_write() is no instruction on
+ * x86, where ordinary stores keep their order but a streaming store (glibc's
+ * memcpy past its non-temporal threshold) may pass an earlier one: sfence
+ * there, a few cycles. */
+static inline void brd__store_fence(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_sfence();
+#else
+        AO_nop_write();
+#endif
+}
+
 static inline void brd__cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
