@@ -1054,6 +1054,8 @@ static int span_release(struct brd_pool *p, unsigned c, uint32_t i)
          * span_give_back() clears them (a death midway: span_release_cut()).
          */
         for (j = 0; j < np * BRD_POOL_GRANS_PER_PAGE; j += gpb) {
+                if (j == np * BRD_POOL_GRANS_PER_PAGE / 2)
+                        reclaim_hook(p, c, BRD__POOL_HOOK_TAKE);
                 if (!AO_char_compare_and_swap_full(&p->st[g0 + j], BRD_GS(c, BRD_GS_FREE),
                                                    BRD_GS_NONE)) {
                         while (j)

@@ -1561,9 +1561,15 @@ static void span_release_peer(void *hdr, unsigned c, int pass, void *arg)
                         }
                 _exit(2);
         }
-        if (pass == 3)
+        /* @arg: the pass to take the block in; at 3 the peer must lose, at
+         * BRD__POOL_HOOK_TAKE (the release half done) win. */
+        if (pass == *(int *)arg && pass == 3)
                 _exit(AO_char_compare_and_swap_full(&st[race_block], BRD_GS(0, BRD_GS_FREE),
                                                     BRD_GS(0, BRD_GS_ALLOC)) ? 3 : 0);
+        if (pass == *(int *)arg && pass == BRD__POOL_HOOK_TAKE &&
+            !AO_char_compare_and_swap_full(&st[race_block], BRD_GS(0, BRD_GS_FREE),
+                                           BRD_GS(0, BRD_GS_ALLOC)))
+                _exit(4);
 }
 
 /*
@@ -1579,14 +1585,37 @@ static void test_pool_span_release_race(void **state)
         int base;
         pid_t pid;
 
+        static int pass_late = 3, pass_mid = BRD__POOL_HOOK_TAKE;
+
         (void)state;
         p = pool_of_freed_64(&base);
         pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0) {
-                brd__pool_test_reclaim(p, span_release_peer, NULL);
+                brd__pool_test_reclaim(p, span_release_peer, &pass_late);
                 (void)brd_pool_alloc(p, MiB);   /* reclaims: the hook exits */
                 _exit(1);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+        brd_pool_close(p);
+
+        /* The peer first, half-way through the release: it has the block,
+         * the release fails on it (-EBADMSG, the pool poisoned) and puts
+         * the half it took back to FREE, leaving the span whole. */
+        p = pool_of_freed_64(&base);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct brd_pool_hdr *h = hdr_of(p);
+                unsigned char *st = (unsigned char *)h + h->states_off;
+
+                brd__pool_test_reclaim(p, span_release_peer, &pass_mid);
+                if (brd_pool_alloc(p, MiB) != -EBADMSG)
+                        _exit(5);
+                if (st[race_block + 1 - SPAN64_BLOCKS] != BRD_GS(0, BRD_GS_FREE) ||
+                    st[race_block] != BRD_GS(0, BRD_GS_ALLOC))
+                        _exit(6);
+                _exit(0);
         }
         assert_int_equal(t_wait_child(pid), 0);
         brd_pool_close(p);

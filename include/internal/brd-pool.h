@@ -324,13 +324,15 @@ int brd__pool_attach_test(const struct brd_handle *h, void (*peer)(void *hdr, vo
  * (close, or a reaper's) hands back; BRD__POOL_HOOK_DETACH after each
  * block the reclaim moves from its class stack into limbo; and
  * BRD__POOL_HOOK_CARVE once a new span's head word is set, before its
- * blocks are pushed.
+ * blocks are pushed; BRD__POOL_HOOK_TAKE once the release of a wholly free
+ * span has taken the first half of its blocks from FREE.
  * @peer NULL: no calls.  For this handle only.
  */
 #define BRD__POOL_HOOK_LIMBO  5
 #define BRD__POOL_HOOK_DRAIN  6
 #define BRD__POOL_HOOK_DETACH 7
 #define BRD__POOL_HOOK_CARVE  8
+#define BRD__POOL_HOOK_TAKE   9
 void brd__pool_test_reclaim(struct brd_pool *pool,
                             void (*peer)(void *hdr, unsigned c, int pass, void *arg), void *arg);
 
