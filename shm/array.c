@@ -268,14 +268,15 @@ static int writer_lock(struct brd_array *a)
         return r;
 }
 
-/* Is the writer lock free, or its holder gone (a writer that died)?  A
+/* Is the writer lock held by a process that is gone (a writer that died
+ * mid-write)?  Not when it is free: that writer finished meanwhile.  A
  * reader's question: judged by pids (our pid namespace's, see
  * brd__owner_gone()). */
-static bool writer_gone(const struct brd_array *a)
+static bool writer_died(const struct brd_array *a)
 {
         AO_t w = AO_load(&a->h->writer) & ~(AO_t)BRD__OWNER_WAITERS;
 
-        return !w || brd__owner_gone(w);
+        return w && brd__owner_gone(w);
 }
 
 static void writer_unlock(struct brd_array *a)
@@ -493,7 +494,7 @@ BRD_EXPORT ssize_t brd_array_read(struct brd_array *a, uint64_t *ret_first, void
                 if ((a->flags & BRD_ARRAY_RING) && !n && max_rows && (s1 != s2 || (s1 & 1))) {
                         if (tries < READ_LAPPED_TRIES)
                                 continue;
-                        if (s1 != s2 || !writer_gone(a))
+                        if (s1 != s2 || !writer_died(a))
                                 return -EAGAIN;
                 }
                 if (!(a->flags & BRD_ARRAY_RING) || f2 <= cs) {
