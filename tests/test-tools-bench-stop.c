@@ -38,19 +38,41 @@ static const char done_bench[] =
         "for a; do json=$a; done\n"
         "echo '{\"done\": 1}' > \"$json\"\n";
 
-/* A directory with @script in it as pool-bench, for BROOD_BENCH_DIR. */
-static void fake_dir_with(char *dir, const char *script)
+/* @script as the program @name in @dir. */
+static void fake_script(const char *dir, const char *name, const char *script)
 {
         char path[128];
         FILE *f;
 
-        assert_non_null(mkdtemp(dir));
-        snprintf(path, sizeof(path), "%s/pool-bench", dir);
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
         f = fopen(path, "we");
         assert_non_null(f);
         assert_true(fputs(script, f) >= 0);
         assert_int_equal(fclose(f), 0);
         assert_int_equal(chmod(path, 0755), 0);
+}
+
+/* A directory with @script in it as pool-bench, for BROOD_BENCH_DIR. */
+static void fake_dir_with(char *dir, const char *script)
+{
+        assert_non_null(mkdtemp(dir));
+        fake_script(dir, "pool-bench", script);
+}
+
+/* In a forked child: `brood @args` with the stand-ins of @dir, @fd as fd
+ * @as, stdout on @out (-1: /dev/null), stderr on /dev/null. */
+static void exec_brood(const char *dir, char **args, int fd, int as, int out)
+{
+        char *argv[8] = { getenv("BRD_BROOD") };
+        int nul = open("/dev/null", O_WRONLY | O_CLOEXEC), i;
+
+        for (i = 0; args[i] && i < 6; i++)
+                argv[i + 1] = args[i];
+        if (nul < 0 || dup2(fd, as) < 0 || dup2(out < 0 ? nul : out, 1) < 0 || dup2(nul, 2) < 0 ||
+            setenv("BROOD_BENCH_DIR", dir, 1) < 0)
+                _exit(127);
+        execv(argv[0], argv);
+        _exit(127);
 }
 
 /* ... with the stand-in that waits to be killed. */
@@ -71,23 +93,16 @@ static void fake_dir_remove(const char *dir)
 /* `brood bench pool --quick` with the stand-in, once the stand-in runs. */
 static void bench_start(const char *dir, struct bench_run *b)
 {
+        char *args[] = { "bench", "pool", "--quick", NULL };
         char line[320];
-        int rep[2], nul;
+        int rep[2];
         ssize_t n;
 
         assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
         b->brood = t_fork();
         assert_true(b->brood >= 0);
-        if (b->brood == 0) {
-                char *argv[] = { getenv("BRD_BROOD"), "bench", "pool", "--quick", NULL };
-
-                nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
-                if (nul < 0 || dup2(rep[1], 9) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0 ||
-                    setenv("BROOD_BENCH_DIR", dir, 1) < 0)
-                        _exit(127);
-                execv(argv[0], argv);
-                _exit(127);
-        }
+        if (b->brood == 0)
+                exec_brood(dir, args, rep[1], 9, -1);
         close(rep[1]);
         n = read(rep[0], line, sizeof(line) - 1);
         close(rep[0]);
@@ -237,6 +252,7 @@ static void test_bench_stdout_reader_gone(void **state)
 {
         static const char *const names[] = { "ring-bench", "spawn-bench", "pool-bench" };
         char dir[] = "/tmp/brood-test-pipe-XXXXXX", path[128], line[320], buf[64];
+        char *args[] = { "bench", "all", "--quick", NULL };
         struct bench_run b;
         int rep[2], out[2], i;
         bool left;
@@ -244,30 +260,14 @@ static void test_bench_stdout_reader_gone(void **state)
 
         (void)state;
         assert_non_null(mkdtemp(dir));
-        for (i = 0; i < 3; i++) {
-                FILE *f;
-
-                snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-                f = fopen(path, "we");
-                assert_non_null(f);
-                assert_true(fputs(i ? done_bench : chatty_bench, f) >= 0);
-                assert_int_equal(fclose(f), 0);
-                assert_int_equal(chmod(path, 0755), 0);
-        }
+        for (i = 0; i < 3; i++)
+                fake_script(dir, names[i], i ? done_bench : chatty_bench);
         assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
         assert_int_equal(pipe2(out, O_CLOEXEC), 0);
         b.brood = t_fork();
         assert_true(b.brood >= 0);
-        if (b.brood == 0) {
-                char *argv[] = { getenv("BRD_BROOD"), "bench", "all", "--quick", NULL };
-                int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
-
-                if (nul < 0 || dup2(rep[1], 9) < 0 || dup2(out[1], 1) < 0 || dup2(nul, 2) < 0 ||
-                    setenv("BROOD_BENCH_DIR", dir, 1) < 0)
-                        _exit(127);
-                execv(argv[0], argv);
-                _exit(127);
-        }
+        if (b.brood == 0)
+                exec_brood(dir, args, rep[1], 9, out[1]);
         close(rep[1]);
         close(out[1]);
         n = read(rep[0], line, sizeof(line) - 1);
@@ -309,34 +309,19 @@ static const char gated_bench[] =
  */
 static void test_bench_json_reader_gone(void **state)
 {
-        char dir[] = "/tmp/brood-test-jsonpipe-XXXXXX", path[128], buf[256];
+        char dir[] = "/tmp/brood-test-jsonpipe-XXXXXX", buf[256];
+        char *args[] = { "bench", "pool", "--json", "/dev/stdout", NULL };
         int out[2], go[2], st;
         pid_t brood;
-        FILE *f;
 
         (void)state;
-        assert_non_null(mkdtemp(dir));
-        snprintf(path, sizeof(path), "%s/pool-bench", dir);
-        f = fopen(path, "we");
-        assert_non_null(f);
-        assert_true(fputs(gated_bench, f) >= 0);
-        assert_int_equal(fclose(f), 0);
-        assert_int_equal(chmod(path, 0755), 0);
+        fake_dir_with(dir, gated_bench);
         assert_int_equal(pipe2(out, O_CLOEXEC), 0);
         assert_int_equal(pipe2(go, O_CLOEXEC), 0);
         brood = t_fork();
         assert_true(brood >= 0);
-        if (brood == 0) {
-                char *argv[] = { getenv("BRD_BROOD"), "bench", "pool", "--json", "/dev/stdout",
-                                 NULL };
-                int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
-
-                if (nul < 0 || dup2(go[0], 8) < 0 || dup2(out[1], 1) < 0 || dup2(nul, 2) < 0 ||
-                    setenv("BROOD_BENCH_DIR", dir, 1) < 0)
-                        _exit(127);
-                execv(argv[0], argv);
-                _exit(127);
-        }
+        if (brood == 0)
+                exec_brood(dir, args, go[0], 8, out[1]);
         close(go[0]);
         close(out[1]);
         assert_true(read(out[0], buf, sizeof(buf)) > 0);       /* the header */
@@ -345,8 +330,7 @@ static void test_bench_json_reader_gone(void **state)
         close(go[1]);
         assert_true(gone_within(brood, 10000));
         st = t_wait_child(brood);
-        unlink(path);
-        assert_int_equal(rmdir(dir), 0);
+        fake_dir_remove(dir);
         assert_int_equal(st, 128 + SIGPIPE);
 }
 
