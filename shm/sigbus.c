@@ -32,6 +32,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <brood/shm.h>
 #include "internal/brd-private.h"
@@ -66,13 +68,27 @@ static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread int chain_depth __attribute__((tls_model("initial-exec")));
 static __thread void *chain_uc __attribute__((tls_model("initial-exec")));
 #define CHAIN_DEPTH_MAX 8
+/* The last fault this thread handed on whose action returned, and how many
+ * times in a row it came straight back.  An action that returns from a
+ * fault it did not cure makes the access fault again: a crash reporter
+ * that "restores its predecessor" (the guard, put back over it) and
+ * returns, expecting the next delivery to end the process, would be
+ * called again for ever.  The same address and code coming back that
+ * often with no other SIGBUS between is taken as that loop. */
+static __thread uintptr_t refault_addr __attribute__((tls_model("initial-exec")));
+static __thread int refault_code __attribute__((tls_model("initial-exec")));
+static __thread int refault_n __attribute__((tls_model("initial-exec")));
+#define REFAULT_MAX 8
 
 /* The default action (a fault cannot be ignored): pending while this
- * handler runs with SIGBUS blocked, taken on its return. */
-static void take_default(int sig)
+ * handler runs with SIGBUS blocked, taken on its return.  Queued again
+ * with its own siginfo (a process may queue any code to itself), so a
+ * core dump or a tracer sees the fault and its address, not a raise(). */
+static void take_default(int sig, siginfo_t *si)
 {
         signal(sig, SIG_DFL);
-        raise(sig);
+        if (syscall(SYS_rt_tgsigqueueinfo, getpid(), gettid(), sig, si) != 0)
+                raise(sig);
 }
 
 /* Private zero pages over @s's range: true once mapped.  NORESERVE: no
@@ -150,22 +166,35 @@ static void chain(int sig, siginfo_t *si, void *uc)
         void (*handler)(int) = c->sa_handler;
         void (*action)(int, siginfo_t *, void *) = c->sa_sigaction;
         int flags = c->sa_flags;
+        /* Forced by the kernel at an access, which runs again if the
+         * action returns. */
+        bool fault = si->si_code > 0 && si->si_code != BUS_MCEERR_AO;
         sigset_t mask, old;
         void *prev;
 
+        if (fault && refault_n && refault_addr == (uintptr_t)si->si_addr &&
+            refault_code == si->si_code) {
+                if (++refault_n > REFAULT_MAX) {
+                        refault_n = 0;
+                        take_default(sig, si);
+                        return;
+                }
+        } else {
+                refault_n = 0;
+        }
         if ((chain_depth && (!uc || uc == chain_uc)) || chain_depth >= CHAIN_DEPTH_MAX ||
             handler == SIG_DFL) {
                 /* That action handed it back to us (it saved the guard as
                  * its own predecessor): no endless ping-pong. */
-                take_default(sig);
+                take_default(sig, si);
                 return;
         }
         if (handler == SIG_IGN) {
                 /* A fault is forced past SIG_IGN; a kill() the host
                  * ignores, or an early memory-failure warning (BUS_MCEERR_AO,
                  * sent, not forced), is dropped as the kernel drops it. */
-                if (si->si_code > 0 && si->si_code != BUS_MCEERR_AO)
-                        take_default(sig);
+                if (fault)
+                        take_default(sig, si);
                 return;
         }
         /* SA_RESETHAND resets the action it was delivered to: that one,
@@ -176,7 +205,7 @@ static void chain(int sig, siginfo_t *si, void *uc)
         if ((flags & SA_RESETHAND) &&
             !__atomic_compare_exchange_n(&c->sa_handler, &handler, SIG_DFL, false,
                                          __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-                take_default(sig);
+                take_default(sig, si);
                 return;
         }
         /* The mask the kernel would have set: what is blocked now (the
@@ -200,6 +229,11 @@ static void chain(int sig, siginfo_t *si, void *uc)
                 handler(sig);
         chain_depth--;
         chain_uc = prev;
+        if (fault && !refault_n) {
+                refault_addr = (uintptr_t)si->si_addr;
+                refault_code = si->si_code;
+                refault_n = 1;
+        }
         pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
@@ -353,6 +354,18 @@ static void host_chains_back(int sig, siginfo_t *si, void *uc)
         host_saved.sa_sigaction(sig, si, uc);
 }
 
+/* A crash reporter that puts back the action it replaced (the guard, which
+ * was then installed again over it) and returns: the fault repeats, for
+ * the default action to take, it expects. */
+static void host_restores(int sig, siginfo_t *si, void *uc)
+{
+        (void)sig;
+        (void)si;
+        (void)uc;
+        (*host_calls)++;
+        sigaction(SIGBUS, &host_saved, NULL);
+}
+
 /* A one-shot crash reporter: counts, returns, and the next one is fatal. */
 static void host_once(int sig, siginfo_t *si, void *uc)
 {
@@ -383,9 +396,30 @@ static void test_chained_action_is_honoured(void **state)
         }
         assert_int_equal(t_wait_child(pid), 128 + SIGBUS);
 
+        /* A reporter that restores "its predecessor", the guard, and
+         * returns: the guard handed it the same fault again and again
+         * (the child spun until the watchdog); it ends in the default
+         * action after a few rounds. */
+        host_calls = t_shared_page();
+        pid = fork_default_sigbus();
+        if (pid == 0) {
+                volatile unsigned char *f;
+
+                alarm(20);
+                sa.sa_sigaction = host_restores;
+                if (brd_seg_sigbus_guard() != 0 || sigaction(SIGBUS, &sa, &host_saved) != 0 ||
+                    brd_seg_sigbus_guard() != 0)
+                        _exit(1);
+                f = foreign_shrunk_map(NULL);
+                (void)f[4096];
+                _exit(2);
+        }
+        assert_int_equal(t_wait_child(pid), 128 + SIGBUS);
+        assert_in_range(*host_calls, 2, 16);
+
         /* SA_RESETHAND: the host's reporter runs once, as it would alone;
          * the fault repeats and the default action kills. */
-        host_calls = t_shared_page();
+        *host_calls = 0;
         pid = fork_default_sigbus();
         if (pid == 0) {
                 volatile unsigned char *f;
@@ -428,6 +462,52 @@ static void test_chained_action_is_honoured(void **state)
         }
         assert_int_equal(t_wait_child(pid), 0);
         t_shared_page_free((void *)host_calls);
+}
+
+/* The default action the guard takes is delivered with the fault's own
+ * siginfo, queued again, so that a core dump or a debugger sees the code
+ * and the address of the access (raise() made it an SI_TKILL with none).
+ * Seen through ptrace: the last SIGBUS the child stops at before it dies. */
+static void test_default_keeps_siginfo(void **state)
+{
+        volatile uintptr_t *at = t_shared_page();
+        siginfo_t si, last = { 0 };
+        int st, stops = 0;
+        pid_t pid;
+
+        (void)state;
+        pid = fork_default_sigbus();
+        if (pid == 0) {
+                volatile unsigned char *f;
+
+                if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0)
+                        _exit(1);
+                raise(SIGSTOP);
+                if (brd_seg_sigbus_guard() != 0)
+                        _exit(1);
+                f = foreign_shrunk_map(NULL);
+                *at = (uintptr_t)&f[4096];
+                (void)f[4096];
+                _exit(2);
+        }
+        for (;;) {
+                assert_int_equal(waitpid(pid, &st, 0), pid);
+                if (!WIFSTOPPED(st))
+                        break;
+                assert_true(++stops < 100);
+                if (WSTOPSIG(st) == SIGBUS) {
+                        assert_int_equal(ptrace(PTRACE_GETSIGINFO, pid, NULL, &si), 0);
+                        last = si;
+                }
+                assert_int_equal(ptrace(PTRACE_CONT, pid, NULL,
+                                        (void *)(uintptr_t)(WSTOPSIG(st) == SIGSTOP ? 0 : WSTOPSIG(st))), 0);
+        }
+        assert_true(WIFSIGNALED(st));
+        assert_int_equal(WTERMSIG(st), SIGBUS);
+        assert_int_equal(last.si_signo, SIGBUS);
+        assert_int_equal(last.si_code, BUS_ADRERR);
+        assert_ptr_equal(last.si_addr, (void *)*at);
+        t_shared_page_free((void *)at);
 }
 
 static volatile sig_atomic_t nd_depth, nd_max, nd_calls;
@@ -759,6 +839,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_other_sigbus_goes_on, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_chained_action_is_honoured, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test(test_chained_nodefer),
+                cmocka_unit_test_setup_teardown(test_default_keeps_siginfo, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_concurrent_faults_map_once, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_fork_during_install, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_fork_during_fault, t_leak_setup, t_leak_teardown),

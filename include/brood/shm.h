@@ -196,6 +196,12 @@ int brd_seg_is_inherited(const struct brd_seg *seg);
  * neither owns then takes the default action instead of going round; the
  * handler chained to must return or end the process: one that leaves by
  * siglongjmp() leaves that thread's later SIGBUS to the default action).
+ * A chained handler that returns from a fault it did not cure is given the
+ * same fault again, as the kernel would; the ninth time in a row in one
+ * thread (a crash reporter that put the guard back as "its predecessor"
+ * and returned would be called for ever) the default action is taken.
+ * The default action is taken on the signal's own siginfo (a core dump
+ * shows the fault's code and address).
  * Only an access past the file's end (BUS_ADRERR) is covered: an alignment
  * or memory error goes on as any other SIGBUS.  A segment closed while
  * its cover is under way in another thread's handler waits for it (its
