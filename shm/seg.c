@@ -78,10 +78,15 @@ void brd__populate(void *addr, size_t len)
  * every fork() waits for this. */
 static int seg_map_locked(struct brd_seg *s, int fd)
 {
+        int e;
+
         s->addr = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (s->addr == MAP_FAILED) {
+                e = errno;
                 s->addr = NULL;
-                return -errno;
+                /* A memfd's only EPERM: a write seal its peer added after
+                 * attach read the seals.  Not the guard's -EPERM. */
+                return e == EPERM && !(s->flags & BRD_SEG_NAMED) ? -EBADMSG : -e;
         }
         if ((s->flags & BRD_SEG_NOFORK) && madvise(s->addr, s->size, MADV_DONTFORK) < 0)
                 return -errno;
@@ -298,12 +303,17 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, const char *opened_as,
         struct stat st;
         struct statfs sf;
         ssize_t n = -1;
-        int dfd, r;
+        int dfd, fl, r;
 
         if (fd < 0 || !ret_seg)
                 return -EINVAL;
         if (fstat(fd, &st) < 0)
                 return -errno;
+        /* An O_PATH fd cannot be mapped (or asked for its seals): not a
+         * file open for us, whatever it names or claims. */
+        fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || (fl & O_PATH))
+                return -EBADF;
         /* A pipe, socket, device or directory is never a segment. */
         if (!S_ISREG(st.st_mode))
                 return -EINVAL;
@@ -335,10 +345,6 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, const char *opened_as,
         } else {
                 int seals = fcntl(fd, F_GET_SEALS);
 
-                /* An O_PATH fd cannot be asked (or mapped): not a file open
-                 * for us, rather than one that lies about itself. */
-                if (seals < 0 && errno == EBADF)
-                        return -EBADF;
                 /* Without shrink+grow seals the peer can ftruncate and SIGBUS
                  * us; with a write seal no writable mapping can be had (mmap
                  * would say -EPERM, which attach keeps for the guard). */

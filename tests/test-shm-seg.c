@@ -57,6 +57,8 @@ int __wrap_shm_open(const char *name, int flags, mode_t mode)
  * it, as the peer would between our two looks.
  */
 static int seal_race_fd = -1;
+/* ...or seals it against writes right after its seals were read. */
+static int write_seal_race_fd = -1;
 int __real_fcntl64(int fd, int cmd, ...);
 int __wrap_fcntl64(int fd, int cmd, ...);
 int __wrap_fcntl64(int fd, int cmd, ...)
@@ -72,6 +74,14 @@ int __wrap_fcntl64(int fd, int cmd, ...)
                 if (ftruncate(fd, 0) < 0 ||
                     __real_fcntl64(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
                         abort();
+        }
+        if (cmd == F_GET_SEALS && fd == write_seal_race_fd) {
+                int seals = __real_fcntl64(fd, cmd, arg);
+
+                write_seal_race_fd = -1;
+                if (__real_fcntl64(fd, F_ADD_SEALS, F_SEAL_WRITE) < 0)
+                        abort();
+                return seals;
         }
         return __real_fcntl64(fd, cmd, arg);
 }
@@ -480,6 +490,18 @@ static void test_hostile_fds(void **state)
         expect_attach_fails(fd, 4096, BRD_SEG_NAMED, -EBADMSG);
         close(fd);
 
+        /* A write seal the peer adds after the seals were read: the
+         * mapping is refused, and that is -EBADMSG, as for a file sealed
+         * so before (it was mmap's -EPERM, which attach keeps for "the
+         * SIGBUS guard is not installed") */
+        fd = memfd_create("late-write-seal", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        assert_int_equal(ftruncate(fd, 4096), 0);
+        assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+        write_seal_race_fd = fd;
+        expect_attach_fails(fd, 4096, 0, -EBADMSG);
+        assert_int_equal(write_seal_race_fd, -1);       /* the race did run */
+        close(fd);
+
         /* An O_PATH fd of a sealed memfd: -EBADF, nothing to map through
          * it (it was -EBADMSG, as for a file that lies about its seals). */
         fd = memfd_create("opath", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -496,6 +518,28 @@ static void test_hostile_fds(void **state)
                 close(o);
         }
         close(fd);
+        /* ...and of a named one, whatever its owner and mode and whether
+         * the guard is on: it was -EPERM (no guard) or -EACCES (mode). */
+        {
+                char name[64];
+
+                snprintf(name, sizeof(name), "/brood-test-opath-%d", (int)getpid());
+                fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                assert_true(fd >= 0);
+                assert_int_equal(ftruncate(fd, 4096), 0);
+                close(fd);
+                for (int mode = 0; mode < 2; mode++) {
+                        char path[128];
+
+                        snprintf(path, sizeof(path), "/dev/shm%s", name);
+                        assert_int_equal(chmod(path, mode ? 0644 : 0600), 0);
+                        fd = open(path, O_PATH | O_CLOEXEC);
+                        assert_true(fd >= 0);
+                        expect_attach_fails(fd, 4096, BRD_SEG_NAMED, -EBADF);
+                        close(fd);
+                }
+                assert_int_equal(shm_unlink(name), 0);
+        }
 
         /* malformed handles */
         expect_attach_fails(-1, 4096, 0, -EINVAL);

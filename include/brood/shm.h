@@ -94,11 +94,13 @@ int brd_seg_open(const char *name, struct brd_seg **ret_seg);
  * file, and checked and guarded as one).  Maps h->size bytes, whatever the file's size.
  * Return: 0; -EINVAL on a malformed handle or an fd of the wrong type (pipe,
  * socket, disk file, hugetlbfs); -EBADMSG if the file is smaller than declared, its
- * shrink and grow seals are missing, or it is sealed against writes; -EACCES for a named segment of another user or with
- * group/other access; -EPERM for a named segment another process created
- * while the SIGBUS guard is not installed (brd_seg_sigbus_guard());
- * -EBADF / -errno from fstat, and for an O_PATH fd; -EMFILE; -errno from mmap.  Nothing is
- * mapped on failure.
+ * shrink and grow seals are missing, or it is sealed against writes (also
+ * when the peer seals it so while attach runs); -EACCES for a named segment
+ * of another user or with group/other access; -EPERM for a named segment
+ * another process created while the SIGBUS guard is not installed
+ * (brd_seg_sigbus_guard()), and for nothing else; -EBADF / -errno from
+ * fstat, and for an O_PATH fd (whatever the handle claims); -EMFILE; -errno
+ * from mmap.  Nothing is mapped on failure.
  * Concurrency: thread-safe.  Fork: as brd_seg_create().
  */
 int brd_seg_attach(const struct brd_handle *h, struct brd_seg **ret_seg);
