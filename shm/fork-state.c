@@ -251,23 +251,57 @@ static ssize_t proc_read(const char *path, char *buf, size_t cap)
 /* Does /proc/self/status end its NSpid line (pids from the /proc's pid
  * namespace down to ours) with one field, @pid?  1 yes, 0 no, -1 when it
  * has no such line (kernels before 4.1), proc_err() when it cannot be
- * read. */
+ * read.  Read in pieces: the Groups line before it can be far longer than
+ * any buffer (hundreds of supplementary groups), and a line not found in
+ * the first piece is not a line the kernel lacks. */
 static int proc_nspid_ours(pid_t pid)
 {
         char buf[4096], *p, *end;
+        size_t keep = 0;
         ssize_t n;
+        int fd, cancel, r = -1;
         long v;
 
-        n = proc_read("/proc/self/status", buf, sizeof(buf));
-        if (n < 0)
-                return (int)n;
-        p = strstr(buf, "\nNSpid:");
-        if (!p)
-                return -1;
-        v = strtol(p + 7, &end, 10);
-        while (*end == ' ' || *end == '\t')
-                end++;
-        return v == (long)pid && *end == '\n';
+        cancel = brd__nocancel();       /* as proc_read() */
+        fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                r = proc_err(errno);
+                brd__cancel_restore(cancel);
+                return r;
+        }
+        for (;;) {
+                n = read(fd, buf + keep, sizeof(buf) - 1 - keep);
+                if (n <= 0) {
+                        if (n < 0)
+                                r = proc_err(errno);
+                        else if (!keep)
+                                r = proc_err(EIO);      /* empty */
+                        break;
+                }
+                buf[keep + (size_t)n] = '\0';
+                p = strstr(buf, "\nNSpid:");
+                if (p && strchr(p + 1, '\n')) {
+                        v = strtol(p + 7, &end, 10);
+                        while (*end == ' ' || *end == '\t')
+                                end++;
+                        r = v == (long)pid && *end == '\n';
+                        break;
+                }
+                /* The line begun at the end, kept (from its '\n') for the
+                 * next piece: one that fills the buffer has more fields
+                 * than one namespace. */
+                if (!p)
+                        p = strrchr(buf, '\n');
+                keep = p ? (size_t)(buf + keep + (size_t)n - p) : 0;
+                if (keep >= sizeof(buf) - 1) {
+                        r = 0;
+                        break;
+                }
+                memmove(buf, p, keep);
+        }
+        brd__close(fd);
+        brd__cancel_restore(cancel);
+        return r;
 }
 
 /*

@@ -9,13 +9,19 @@
  *   helper-fdcount segs-env N BYTE  exactly N segments described in the
  *                                   environment, each attached and filled
  *                                   with BYTE (left as they are); 0 on success
+ *   helper-fdcount proc-foreign     /proc/self is our pid, its status has
+ *                                   NSpid past the first 4 KiB, and brood
+ *                                   takes that /proc for another pid
+ *                                   namespace's; 0 on success
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <brood/shm.h>
+#include "internal/brd-private.h"
 
 static int count_fds(void)
 {
@@ -51,6 +57,40 @@ static int check_seg(struct brd_handle *h, int byte)
         return 0;
 }
 
+/* Where "\nNSpid:" begins in /proc/self/status, -1 if nowhere. */
+static long nspid_offset(void)
+{
+        static char buf[1 << 20];
+        size_t len = 0;
+        ssize_t n;
+        char *p;
+        int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return -1;
+        while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+                len += (size_t)n;
+        close(fd);
+        buf[len] = '\0';
+        p = strstr(buf, "\nNSpid:");
+        return p ? p - buf : -1;
+}
+
+static int proc_foreign(void)
+{
+        char self[32];
+        ssize_t n = readlink("/proc/self", self, sizeof(self) - 1);
+
+        if (n <= 0)
+                return 10;
+        self[n] = '\0';
+        if (atol(self) != (long)getpid())
+                return 11;              /* not the case this is about */
+        if (nspid_offset() < 4096)
+                return 12;
+        return brd__proc_ours() ? 13 : 0;
+}
+
 int main(int argc, char **argv)
 {
         struct brd_handle h[4];
@@ -60,6 +100,8 @@ int main(int argc, char **argv)
                 return 2;
         if (!strcmp(argv[1], "count"))
                 return count_fds();
+        if (!strcmp(argv[1], "proc-foreign"))
+                return proc_foreign();
         if (argc < 3)
                 return 2;
         if (!strcmp(argv[1], "seg-env")) {

@@ -20,13 +20,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -678,6 +681,81 @@ static void test_foreign_proc_judges_nothing(void **state)
 }
 
 /*
+ * The same foreign /proc, seen by a process whose pid there is the number
+ * it has in its own namespace (clone3's set_tid gives it one pid in both)
+ * and whose supplementary groups fill the first 4 KiB of its status before
+ * the NSpid line: that line, with two pids, still says foreign.  Only the
+ * first 4 KiB were read, and a status without NSpid was taken for a kernel
+ * before 4.1, whose /proc is ours: kill() and /proc/N then named different
+ * processes.  The helper, exec'd (a raw clone3 child skips the fork
+ * handlers), judges and reports.
+ */
+static int same_pid_many_groups_inside(void *arg)
+{
+        const char *helper = arg;
+        char path[64], *argv[] = { "helper-fdcount", "proc-foreign", NULL };
+        uint64_t seed = (uint64_t)getpid() << 32 | (uint64_t)time(NULL) | 1;
+        long pid_max = 0;
+        FILE *f;
+        int st;
+
+        /* Ours (per namespace since Linux 6.14: the outer one's may be
+         * lower), and never above the smallest default. */
+        f = fopen("/proc/sys/kernel/pid_max", "re");
+        if (!f || fscanf(f, "%ld", &pid_max) != 1 || pid_max < 1000)
+                return 10;
+        fclose(f);
+        if (pid_max > 32768)
+                pid_max = 32768;
+        for (int i = 0; i < 64; i++) {
+                pid_t want = (pid_t)(pid_max / 2 + (long)(t_rand(&seed) % (uint64_t)(pid_max / 2 - 1)));
+                pid_t set_tid[2] = { want, want };
+                struct clone_args ca = { .exit_signal = SIGCHLD,
+                                         .set_tid = (uintptr_t)set_tid, .set_tid_size = 2 };
+                long c;
+
+                snprintf(path, sizeof(path), "/proc/%d", (int)want);
+                if (access(path, F_OK) == 0)
+                        continue;               /* taken out there */
+                c = syscall(SYS_clone3, &ca, sizeof(ca));
+                if (c < 0 && errno == EEXIST)
+                        continue;
+                if (c < 0)
+                        return errno == EPERM || errno == ENOSYS || errno == E2BIG ||
+                               errno == EINVAL ? T_EXIT_SKIP : 11;
+                if (c == 0) {
+                        static gid_t groups[3000];
+
+                        for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
+                                groups[g] = (gid_t)(100000 + g);
+                        if (syscall(SYS_setgroups, sizeof(groups) / sizeof(groups[0]), groups) != 0)
+                                _exit(20);
+                        execve(helper, argv, environ);
+                        _exit(21);
+                }
+                if (waitpid((pid_t)c, &st, 0) != (pid_t)c || !WIFEXITED(st))
+                        return 12;
+                return WEXITSTATUS(st);
+        }
+        return T_EXIT_SKIP;                     /* no free pid found */
+}
+
+static void test_foreign_proc_same_pid_many_groups(void **state)
+{
+        const char *helper = getenv("BRD_HELPER_FDCOUNT");
+        int rc;
+
+        (void)state;
+        assert_non_null(helper);
+        if (!brd__proc_ours())
+                skip();                 /* this test's own /proc is another namespace's */
+        rc = t_run_in_new_pidns(same_pid_many_groups_inside, (void *)helper);
+        if (rc == T_EXIT_SKIP)
+                skip();
+        assert_int_equal(rc, 0);
+}
+
+/*
  * A /proc read that fails for now (out of fds) is no verdict: the process
  * reads again, and knows its start time once it can.  Remembered as unknown,
  * it would stamp no start time in its lock words and judge no reused pid
@@ -791,6 +869,7 @@ int main(void)
                 cmocka_unit_test(test_start_time_across_time_namespace),
                 cmocka_unit_test(test_start_time_after_setns),
                 cmocka_unit_test(test_foreign_proc_judges_nothing),
+                cmocka_unit_test(test_foreign_proc_same_pid_many_groups),
                 cmocka_unit_test(test_start_time_after_emfile),
                 cmocka_unit_test(test_bad_args_call_nothing),
         };
