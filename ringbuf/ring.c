@@ -256,12 +256,18 @@ static inline bool ring_held_closing(const struct brd_ring *r)
         return r && BRD_UNLIKELY(AO_load(&r->held) == RING_HOLD_CLOSING);
 }
 
-static inline void ring_unhold(struct brd_ring *r)
+/* End the hold: true if brd_ring_close() had marked it (the call answers
+ * -ECANCELED).  One CAS, so that the look and the end are one step: a mark
+ * landing between a plain look and a plain store was wiped, and the call
+ * answered what its wait came to while close freed the endpoint.  Release:
+ * pairs with AO_load_acquire(held) in brd_ring_close(), all our accesses
+ * to the endpoint are done before it can be freed. */
+static inline bool ring_unhold_closing(struct brd_ring *r)
 {
-        /* Pairs with AO_load_acquire(held) in brd_ring_close(): all our
-         * accesses to the endpoint are done before it can be freed. */
-        if (r)
-                AO_store_release(&r->held, 0);
+        if (!r || BRD_LIKELY(AO_compare_and_swap_release(&r->held, 1, 0)))
+                return false;
+        AO_store_release(&r->held, 0);
+        return true;
 }
 
 #if BRD_DEBUG_CHECKS
@@ -280,9 +286,8 @@ static inline void ring_unhold(struct brd_ring *r)
                                                                 \
                 ring_hold(r);                                   \
                 ret = held args;                                \
-                if (ring_held_closing(r))                       \
+                if (ring_unhold_closing(r))                     \
                         ret = -ECANCELED;                       \
-                ring_unhold(r);                                 \
                 return ret;                                     \
         }
 #endif
@@ -1365,10 +1370,9 @@ static void ring_leave(struct brd_ring *r)
                         return ret;                             \
                 ring_hold(r);                                   \
                 ret = unchecked args;                           \
-                if (ring_held_closing(r))                       \
-                        ret = -ECANCELED;                       \
                 ring_leave(r);                                  \
-                ring_unhold(r);                                 \
+                if (ring_unhold_closing(r))                     \
+                        ret = -ECANCELED;                       \
                 return ret;                                     \
         }
 
