@@ -5,6 +5,7 @@
  * simple); three forked children push rows while the root reads consistent
  * snapshots of every array, then checks them whole.
  */
+#include <errno.h>
 #include <stdio.h>
 
 #include <brood/brood.h>
@@ -51,7 +52,7 @@ int main(void)
         struct brd_pool *pool;
         struct brd_fsrv *fs;
         uint64_t snapshots = 0, first;
-        int w, bad = 0, st[WRITERS], ended[WRITERS] = { 0 };
+        int w, r, bad = 0, st[WRITERS] = { 0 }, ended[WRITERS] = { 0 };
 
         if (brd_pool_create(4 << 20, 0, &pool) < 0 || brd_fsrv_start(0, &fs) < 0)
                 return 1;
@@ -78,7 +79,8 @@ int main(void)
                                 break;
                         }
                         for (ssize_t i = 0; i < n; i++)
-                                if (snap[i].seq != first + (uint64_t)i ||
+                                if (snap[i].writer != (uint64_t)w ||
+                                    snap[i].seq != first + (uint64_t)i ||
                                     snap[i].square != snap[i].seq * snap[i].seq)
                                         bad++;
                         snapshots++;
@@ -90,14 +92,22 @@ int main(void)
                                 bad++;
                                 break;
                         }
-                        ended[w] = brd_child_wait(c[w], 0, &st[w]) == 0;
+                        r = brd_child_wait(c[w], 0, &st[w]);
+                        if (r < 0 && r != -EAGAIN) {
+                                bad++;          /* not to be waited for: no status */
+                                ended[w] = -1;
+                                break;
+                        }
+                        ended[w] = r == 0;
                 } while (1);
         }
         for (w = 0; w < WRITERS; w++) {
-                if ((!ended[w] && brd_child_wait(c[w], -1, &st[w]) < 0) || st[w] != 0)
+                if (ended[w] < 0 || (!ended[w] && brd_child_wait(c[w], -1, &st[w]) < 0) ||
+                    st[w] != 0)
                         bad++;
                 brd_child_free(c[w]);
-                brd_array_destroy(a[w]);
+                if (brd_array_destroy(a[w]) < 0)
+                        bad++;
         }
         printf("array-tree: %d writers x %d rows, %llu snapshots, %d bad rows\n", WRITERS, ROWS,
                (unsigned long long)snapshots, bad);

@@ -19,9 +19,16 @@ ring|pool|array|env) ;;
 esac
 
 dir=build-fuzz
-if [ ! -f "$dir/build.ninja" ]; then
-        CC=clang meson setup "$dir" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
-                -Dc_args=-fno-sanitize-recover=undefined -Ddebug_checks=true >/dev/null || exit 1
+opts="-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+      -Dc_args=-fno-sanitize-recover=undefined -Ddebug_checks=true"
+# A directory set up otherwise (by another compiler, without -Dfuzz, by
+# another meson) is made again, as scripts/test.sh does with its builds.
+# shellcheck disable=SC2086  # $opts: one option per word
+if ! [ -f "$dir/build.ninja" ] || [ "$(cat "$dir/.brood-cc" 2>/dev/null)" != clang ] ||
+   ! meson configure "$dir" $opts >/dev/null 2>&1; then
+        rm -rf "$dir"
+        CC=clang meson setup "$dir" $opts >/dev/null || exit 1
+        echo clang >"$dir/.brood-cc"
 fi
 ninja -C "$dir" "fuzz/fuzz-$target" || exit 1
 

@@ -44,6 +44,7 @@
  * peer that attached sees the death at once; one whose peer died before
  * attaching has nothing to watch) before they are stopped. */
 #define DEMO_FAIL_GRACE_MS 3000
+#define DEMO_EXIT_LOST_ROW 40           /* an actor's report row could not be pushed */
 
 enum { ROLE_PRODUCER = 0, ROLE_STAGE = 1, ROLE_CONSUMER = 2 };
 enum { ROW_PROGRESS = 1, ROW_FINAL = 2, ROW_EXPECT = 3, ROW_ERROR = 4 };
@@ -109,12 +110,18 @@ static inline uint64_t fold(uint64_t h, uint64_t w)
 
 /* ------------------------------------------------------------- actors */
 
+static const char *role_name(uint32_t role)
+{
+        return role == ROLE_PRODUCER ? "producer" : role == ROLE_STAGE ? "stage" : "consumer";
+}
+
 struct actor {
         struct brd_pool *pool;
         struct brd_array *array;
         const struct demo_cfg *cfg;
         uint32_t role, index;
         uint64_t msgs, bytes, t0, last_row;
+        int lost;                       /* a report row the array refused */
 };
 
 static int actor_open(struct actor *a, const struct demo_cfg *cfg, uint32_t role,
@@ -140,8 +147,23 @@ static void actor_row(struct actor *a, uint32_t kind, uint32_t index, uint64_t s
                 .bytes = a->bytes, .t_ns = now_ns(), .t0_ns = a->t0, .sum = sum,
         };
 
-        /* A full array in RING mode overwrites the oldest rows: never an error. */
-        (void)brd_array_push(a->array, &row, 1);
+        int r;
+
+        /* A full array in RING mode overwrites the oldest rows: an error is
+         * a writer lock held by a stopped peer, no fds, a poisoned array.
+         * Progress rows may go; a lost report is said here, and in the exit
+         * code (the root would otherwise find the actor's rows missing
+         * while every actor exited 0). */
+        r = brd_array_push(a->array, &row, 1);
+        if (r < 0 && kind != ROW_PROGRESS) {
+                if (a->role == ROLE_CONSUMER)
+                        fprintf(stderr, "brood: demo: consumer-%u: a report row was lost: %s\n",
+                                a->index, strerror(-r));
+                else
+                        fprintf(stderr, "brood: demo: %s: a report row was lost: %s\n",
+                                role_name(a->role), strerror(-r));
+                a->lost = r;
+        }
         a->last_row = row.t_ns;
 }
 
@@ -163,7 +185,7 @@ static int actor_done(struct actor *a)
 {
         brd_array_close(a->array);
         brd_pool_close(a->pool);
-        return 0;
+        return a->lost ? DEMO_EXIT_LOST_ROW : 0;
 }
 
 /* handles: pool, out ring */
@@ -300,8 +322,8 @@ out:
         brd_ring_close(in);
         for (c = 0; c < cfg->consumers; c++)
                 brd_ring_close(out[c]);
-        actor_done(&a);
-        return code;
+        r = actor_done(&a);
+        return code ? code : r;
 }
 
 /* handles: pool, in ring [, ping in, pong out] */
@@ -399,11 +421,6 @@ struct demo {
         double next_line_s;             /* next plain progress line (not a terminal) */
         const char *inject;
 };
-
-static const char *role_name(uint32_t role)
-{
-        return role == ROLE_PRODUCER ? "producer" : role == ROLE_STAGE ? "stage" : "consumer";
-}
 
 /* Slots: producer 0, stage 1, consumer k at 2 + k. */
 static int spawn(struct demo *d, unsigned slot, const char *name, brd_child_fn fn,
