@@ -59,7 +59,9 @@ enum brd_seg_flags {
  * room in tmpfs or the memcg: reported here, never a SIGBUS later); -EMFILE;
  * other -errno.  Nothing is left behind on failure.
  * Concurrency: thread-safe.  Fork: the mapping is inherited (unless NOFORK);
- * the child's copy is marked inherited and never unlinks the name.  A
+ * the child's copy is marked inherited and never unlinks the name (a child
+ * of fork(), whose pthread_atfork() handlers mark it: one made by _Fork(),
+ * vfork() or clone() is taken for the creator, and may only exec).  A
  * fork-mode forkserver child keeps it only if it was handed it (a handle of
  * this segment, or of a pool in it, brd_fsrv_spawn()): otherwise it is
  * unmapped there before fn runs, gone as a NOFORK one (RELIABILITY F35).
@@ -225,7 +227,10 @@ int brd_seg_sigbus_guard(void);
  * process shrank the file) and the SIGBUS guard replaced the mapping with
  * private zero pages: nothing written to it since reaches other processes,
  * so stop using it and close it; -EINVAL for NULL.  Anonymous segments are
- * sealed and never fault.
+ * sealed against shrinking and never answer -EFAULT: a peer cannot take
+ * their pages away, only punch holes in them (fallocate), which read as
+ * zeros and are filled again on a write; where that write finds no room
+ * (a full tmpfs) the access raises SIGBUS, as any shared mapping's would.
  * Concurrency: thread-safe; any access to the segment may turn it -EFAULT.
  */
 int brd_seg_check(const struct brd_seg *seg);
