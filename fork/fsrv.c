@@ -19,8 +19,9 @@
  *
  * Lazy binding: a libc function first called in a fork-mode child would be
  * resolved there, in every child (the dynamic linker's lookup plus
- * copy-on-write faults: the prelude took 30 us instead of 17).  The first
- * brd_fsrv_start() binds them in the process once (fsrv_bind_once).
+ * copy-on-write faults: the prelude took 30 us instead of 17), and in the
+ * exec-mode child, which shares our memory, on the parent's state.  The
+ * first brd_fsrv_start() binds them in the process once (fsrv_bind_once).
  *
  * fork mode uses glibc's fork(): its atfork handling (malloc arenas, stdio,
  * brood's own fork state, the caller's handlers) is what makes running user
@@ -761,6 +762,16 @@ static void fsrv_bind(void)
         (void)write(-1, "", 0);                 /* EBADF */
         (void)read(-1, NULL, 0);                /* EBADF; BRD__STALL_REPORT */
         (void)sched_yield();                    /* the callers' spins */
+        /* exec mode's own: its child shares our memory (CLONE_VM), where a
+         * lookup would run the dynamic linker on the parent's state. */
+        {
+                char *const none[] = { NULL };
+                char env[1], pid[1];
+
+                (void)brd_handle_env_encode(NULL, 0, 0, env, 1, pid, 1);  /* EINVAL: pid 0 */
+                (void)execve("", none, none);                           /* ENOENT */
+                (void)execvpe("", none, none);                          /* ENOENT */
+        }
         errno = e;
 }
 
