@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
 #include <linux/fuse.h>
 
 #include "helpers.h"
@@ -369,6 +370,63 @@ static void test_reap_leaves_other_users_segments(void **state)
         rc = t_wait_child(c);
         assert_true(exists(dead));
         shm_unlink(dead);
+        if (rc == 77)
+                skip();
+        assert_int_equal(rc, 0);
+}
+
+/* reap run without CAP_LEASE (gone from the bounding set, so from what
+ * the exec'd brood may have): 0 when it kept @name, unproven, and exit 1. */
+static int reap_without_cap_lease(const char *name)
+{
+        static char out[8192];
+        int st;
+
+        if (prctl(PR_CAPBSET_DROP, CAP_LEASE, 0, 0, 0) < 0)
+                return 77;
+        st = run_brood("reap", out, sizeof(out));
+        if (st != 1)
+                return 100 + (st < 0 ? 0 : st);
+        if (!strstr(out, name) || !strstr(out, "could not be asked whether a process holds it") ||
+            !strstr(out, "1 not proven unheld"))
+                return 110;
+        return 0;
+}
+
+/*
+ * A dead creator's segment of another user, held only by an fd in flight
+ * (no scan sees it), reaped by root without CAP_LEASE: the kernel refuses
+ * the lease for another user's file (EACCES), so it cannot say whether the
+ * file is open, and the segment is kept (exit 1).  That EACCES counted as
+ * "leases are off" and the name was unlinked under its holder.
+ */
+static void test_reap_keeps_segment_when_lease_refused(void **state)
+{
+        char name[256];
+        int sp[2], fd, rc;
+        pid_t a, c;
+
+        (void)state;
+        if (geteuid() != 0)
+                skip();
+        a = doomed_creator(name, sizeof(name), NULL);
+        kill(a, SIGKILL);
+        assert_int_equal(t_wait_child(a), 128 + SIGKILL);
+        fd = shm_open(name, O_RDWR, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(fchown(fd, 65534, 65534), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+        send_fd(sp[0], fd);
+        close(fd);
+        c = t_fork();
+        assert_true(c >= 0);
+        if (c == 0)
+                _exit(reap_without_cap_lease(name));
+        rc = t_wait_child(c);
+        assert_true(exists(name));
+        shm_unlink(name);
+        close(sp[0]);
+        close(sp[1]);
         if (rc == 77)
                 skip();
         assert_int_equal(rc, 0);
@@ -1945,6 +2003,7 @@ int main(void)
                 cmocka_unit_test(test_reap_keeps_segment_held_through_bind_mount),
                 cmocka_unit_test(test_reap_keeps_segment_held_unseen),
                 cmocka_unit_test(test_reap_leaves_other_users_segments),
+                cmocka_unit_test(test_reap_keeps_segment_when_lease_refused),
                 cmocka_unit_test(test_ls_many_holders),
                 cmocka_unit_test_setup_teardown(test_ls_holders_total_past_the_array,
                                                 t_leak_setup, t_leak_teardown),

@@ -221,8 +221,11 @@ int cmd_ls(int argc, char **argv)
  * and those that opened the name after the walk read them.  1: held, or
  * the name leads to another file now; 0: not, the lease taken in
  * *@ret_fd (closing it lets it go), so that an open racing with the unlink
- * waits for it; -errno: no lease here (not allowed, leases off), the
- * scan's word stands.  SIGIO, which a lease break sends, must be blocked.
+ * waits for it; -EINVAL: leases are off (fs.leases-enable 0), the scan's
+ * word stands; -ENOENT: the name is gone; another -errno: the kernel could
+ * not be asked (no CAP_LEASE for another user's file, out of fds...), so
+ * nothing proves the file unheld.  SIGIO, which a lease break sends, must
+ * be blocked.
  */
 static int held_now(const struct seg_entry *e, int *ret_fd)
 {
@@ -232,7 +235,9 @@ static int held_now(const struct seg_entry *e, int *ret_fd)
 
         *ret_fd = -1;
         snprintf(path, sizeof(path), "/dev/shm%s", e->name);
-        /* O_NONBLOCK: a lease of someone else's is not broken, we fail. */
+        /* O_NONBLOCK: an open that meets someone else's lease starts its
+         * break but does not wait for it: that lease's holder has the file
+         * open, and we say so at once. */
         fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
                 return errno == EWOULDBLOCK ? 1 : -errno;
@@ -283,7 +288,7 @@ int cmd_reap(int argc, char **argv)
         bool dry = false;
         int c, n, i, removed = 0, kept = 0, other = 0, others_uid = 0, unproven = 0, failed = 0;
         sigset_t sigio, old_mask;
-        int lease;
+        int lease, h;
 
         while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
                 switch (c) {
@@ -350,10 +355,21 @@ int cmd_reap(int argc, char **argv)
                         unproven++;
                         continue;
                 }
-                if (held_now(e, &lease) > 0) {
+                h = held_now(e, &lease);
+                if (h > 0) {
                         printf("kept %s (%s dead, but held by a process the scan did not see)\n",
                                e->name, who);
                         kept++;
+                        continue;
+                }
+                if (h == -ENOENT) {
+                        printf("%s was removed meanwhile, not by us\n", e->name);
+                        continue;
+                }
+                if (h < 0 && h != -EINVAL) {
+                        printf("kept %s (%s dead, but the kernel could not be asked whether a "
+                               "process holds it: %s)\n", e->name, who, strerror(-h));
+                        unproven++;
                         continue;
                 }
                 if (dry) {
@@ -389,7 +405,8 @@ int cmd_reap(int argc, char **argv)
         if (others_uid)
                 printf(", %d of another user (reap them as that user or root)", others_uid);
         if (unproven)
-                printf(", %d not proven unheld (a process could not be read)", unproven);
+                printf(", %d not proven unheld (a process or the file could not be asked)",
+                       unproven);
         printf("%s\n", failed ? ", some could not be removed" : "");
         free(v);
         return failed || unproven ? BRD_EXIT_FAIL : BRD_EXIT_OK;
