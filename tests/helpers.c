@@ -20,7 +20,6 @@
 
 #include "helpers.h"
 
-#define T_SHARED_PAGE 4096
 #include <brood/ringbuf.h>
 #include <brood/shm.h>
 #include "internal/brd-ring.h"

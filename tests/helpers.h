@@ -131,9 +131,10 @@ pid_t t_fork_in_new_timens(int off_s, int (*unshared)(void *arg), int (*inside)(
 /* cmocka-asserts that this process has no child, alive or zombie. */
 void t_no_children(void);
 
-/* A zeroed page that the children forked afterwards share with us
- * (MAP_SHARED, anonymous): flags, progress counters, times of death.
- * Unmap it with t_shared_page_free(). */
+/* A zeroed page (T_SHARED_PAGE bytes) that the children forked afterwards
+ * share with us (MAP_SHARED, anonymous): flags, progress counters, times of
+ * death.  Unmap it with t_shared_page_free(). */
+#define T_SHARED_PAGE 4096
 void *t_shared_page(void);
 void t_shared_page_free(void *page);
 

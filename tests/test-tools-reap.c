@@ -1177,23 +1177,54 @@ static void *leaderless_thread(void *arg)
         _exit(0);
 }
 
+/* brood @args run by @uid (0: as we are) in a forked child: its exit
+ * status, its output in @out, a t_shared_page(). */
+static int run_brood_as(uid_t uid, const char *args, char *out)
+{
+        pid_t c = t_fork();
+
+        assert_true(c >= 0);
+        if (c == 0) {
+                static char buf[T_SHARED_PAGE];
+                int st;
+
+                /* Dumpable again: reap counts a process of its user that
+                 * it cannot read (this one, its parent) as a possible holder. */
+                if (uid && (setgid(uid) < 0 || setuid(uid) < 0 ||
+                            prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0))
+                        _exit(120);
+                st = run_brood(args, buf, sizeof(buf));
+                memcpy(out, buf, sizeof(buf));
+                _exit(st < 0 ? 121 : st);
+        }
+        return t_wait_child(c);
+}
+
 /*
  * A live process that maps a dead creator's segment after its main thread
  * exited (pthread_exit) while another thread runs on: /proc/PID/fd and
  * /proc/PID/maps, the main thread's, are empty, its thread's are not.  ls
  * names it as a holder, reap keeps the segment; once it exits, reap
- * removes it.
+ * removes it.  As root, and as the user all of it belongs to (@uid), who
+ * cannot read a leaderless process's /proc/PID/fd (root's once its memory
+ * is gone): that process was counted unreadable, and reap kept every
+ * segment and exited 1.
  */
-static void test_reap_keeps_segment_of_leaderless_holder(void **state)
+static void leaderless_holder(uid_t uid)
 {
-        char name[256], out[8192], want[64];
+        char name[256], want[64], *out = t_shared_page();
         int q[2];
         pid_t dead, h;
 
-        (void)state;
         dead = doomed_creator(name, sizeof(name), NULL);
         kill(dead, SIGKILL);
         assert_int_equal(t_wait_child(dead), 128 + SIGKILL);
+        if (uid) {
+                char path[300];
+
+                snprintf(path, sizeof(path), "/dev/shm%s", name);
+                assert_int_equal(chown(path, uid, uid), 0);
+        }
         assert_int_equal(pipe2(q, O_CLOEXEC), 0);
         h = t_fork();
         assert_true(h >= 0);
@@ -1203,6 +1234,11 @@ static void test_reap_keeps_segment_of_leaderless_holder(void **state)
 
                 close(q[1]);
                 leaderless_release = q[0];
+                /* Dumpable again after the change of uid, as a process
+                 * of that user's own would be. */
+                if (uid && (setgid(uid) < 0 || setuid(uid) < 0 ||
+                            prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0))
+                        _exit(3);
                 if (brd_seg_sigbus_guard() < 0 || brd_seg_open(name, &s) < 0)
                         _exit(1);
                 memcpy(brd_seg_addr(s), "precious", 9);
@@ -1215,7 +1251,7 @@ static void test_reap_keeps_segment_of_leaderless_holder(void **state)
         T_UNTIL(leader_state(h) == 'Z');
         assert_int_equal(kill(h, 0), 0);
 
-        assert_int_equal(run_brood("ls", out, sizeof(out)), 0);
+        assert_int_equal(run_brood_as(uid, "ls", out), 0);
         {
                 const char *line = strstr(out, name + 1);
 
@@ -1227,15 +1263,25 @@ static void test_reap_keeps_segment_of_leaderless_holder(void **state)
                 snprintf(want, sizeof(want), "%d", (int)h);
                 assert_int_equal(strncmp(line + 30, want, strlen(want)), 0);
         }
-        assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
+        assert_int_equal(run_brood_as(uid, "reap", out), 0);
         assert_null(strstr(out, name));
         assert_true(exists(name));
 
         close(q[1]);
         assert_int_equal(t_wait_child(h), 0);
-        assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
+        assert_int_equal(run_brood_as(uid, "reap", out), 0);
         assert_non_null(strstr(out, name));
         assert_false(exists(name));
+        t_shared_page_free(out);
+}
+
+static void test_reap_keeps_segment_of_leaderless_holder(void **state)
+{
+        (void)state;
+        leaderless_holder(0);
+        if (geteuid() != 0)
+                skip();         /* only root can be another user */
+        leaderless_holder(65534);
 }
 
 /* The creator in a time namespace: the report and hold pipes. */

@@ -536,6 +536,14 @@ static void scan_process(struct scan *s, pid_t pid)
         snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
         fds = scan_fds(s, pid, dir);
         maps = scan_maps(s, pid, dir);
+        /* A leader that has exited (pthread_exit()) has no memory: no
+         * mappings, and its fd list turns root's (0500), which its own user
+         * cannot read.  Its threads can be read, and are (scan_tasks()
+         * counts those that cannot). */
+        if (fds == -EACCES && maps == 0) {
+                scan_tasks(s, pid, true);
+                return;
+        }
         if ((fds < 0 && !gone(fds)) || (maps < 0 && !gone(maps))) {
                 /* Its threads are no more readable than its leader. */
                 note_unreadable(s, pid, fds < 0 && !gone(fds) ? fds : maps);
