@@ -137,20 +137,30 @@ static void add_holder(struct seg_entry *e, pid_t pid)
         e->holder_last = pid;
 }
 
+struct vec {
+        struct seg_entry *v;
+        size_t n, cap;
+};
+
 /*
- * The named entry that file @dev:@ino is.  By the file, not its path: a
- * process in a chroot, behind a bind mount of /dev/shm, or through a
- * symlinked /dev/shm shows the same file under another path, and missing
- * such a holder would let reap unlink a name in use.
+ * Count @pid as a holder of every named entry that file @dev:@ino is (one
+ * file may have two brood-looking names, hard links): true if any.  By the
+ * file, not its path: a process in a chroot, behind a bind mount of
+ * /dev/shm, or through a symlinked /dev/shm shows the same file under
+ * another path, and missing such a holder would let reap unlink a name in
+ * use.
  */
-static struct seg_entry *find_named(struct seg_entry *v, size_t n, uint64_t dev, uint64_t ino)
+static bool credit_named(struct vec *x, uint64_t dev, uint64_t ino, pid_t pid)
 {
+        bool any = false;
         size_t i;
 
-        for (i = 0; i < n; i++)
-                if (!v[i].anon && v[i].dev == dev && v[i].ino == ino)
-                        return &v[i];
-        return NULL;
+        for (i = 0; i < x->n; i++)
+                if (!x->v[i].anon && x->v[i].dev == dev && x->v[i].ino == ino) {
+                        add_holder(&x->v[i], pid);
+                        any = true;
+                }
+        return any;
 }
 
 /* Could @path be a named segment's, under whatever directory the holder
@@ -161,11 +171,6 @@ static bool named_path(const char *path)
 
         return b && !strncmp(b + 1, "brood.", 6);
 }
-
-struct vec {
-        struct seg_entry *v;
-        size_t n, cap;
-};
 
 static struct seg_entry *vec_push(struct vec *x)
 {
@@ -295,7 +300,6 @@ static int scan_fds(struct scan *s, pid_t pid, const char *dir)
         if (!fdd)
                 return -errno;
         while ((f = readdir(fdd))) {
-                struct seg_entry *e;
                 ssize_t n;
 
                 if (f->d_name[0] == '.')
@@ -328,9 +332,7 @@ static int scan_fds(struct scan *s, pid_t pid, const char *dir)
                                         err = -se;
                                 continue;
                         }
-                        e = find_named(x->v, x->n, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
-                        if (e)
-                                add_holder(e, pid);
+                        credit_named(x, (uint64_t)st.st_dev, (uint64_t)st.st_ino, pid);
                 } else if (s->anon && !strncmp(target, "/memfd:brood:", 13)) {
                         struct stat st;
 
@@ -365,24 +367,31 @@ static int scan_maps(struct scan *s, pid_t pid, const char *dir)
         if (!maps)
                 return -errno;
         while (fgets(line, sizeof(line), maps)) {
-                char *p = strstr(line, "/brood.");
-                char *m = s->anon ? strstr(line, "/memfd:brood:") : NULL;
-                struct seg_entry *e;
+                /* "start-end perms off dev inode path": a mapping whose fd
+                 * was closed is found here only.  The path, not the line:
+                 * a directory a holder sees /dev/shm under may be called
+                 * anything, "/memfd:brood:" too. */
+                unsigned long lo, hi, ino;
+                unsigned maj, min;
+                char *m;
+                int at = -1;
 
                 seen++;
-                if (m) {
-                        /* "start-end perms off dev inode path": a mapping
-                         * whose fd was closed is found here only. */
-                        unsigned long lo, hi, ino;
-                        unsigned maj, min;
+                if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu %n", &lo, &hi, &maj, &min, &ino,
+                           &at) != 5 || at < 0)
+                        continue;
+                m = line + at;
+                m[strcspn(m, "\n")] = '\0';
+                /* By the file first: a named segment's is matched whatever
+                 * its path looks like. */
+                if (strstr(m, "/brood.") &&
+                    credit_named(x, (uint64_t)makedev(maj, min), (uint64_t)ino, pid))
+                        continue;
+                if (s->anon && !strncmp(m, "/memfd:brood:", 13)) {
                         char mf[128];
                         struct stat st = { 0 };
                         bool ok;
 
-                        if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &lo, &hi, &maj, &min,
-                                   &ino) != 5)
-                                continue;
-                        m[strcspn(m, "\n")] = '\0';
                         snprintf(mf, sizeof(mf), "%s/map_files/%lx-%lx", dir, lo, hi);
                         ok = strlen(mf) < sizeof(x->v[0].path) && stat(mf, &st) == 0;
                         if (ok && !S_ISREG(st.st_mode))
@@ -393,18 +402,6 @@ static int scan_maps(struct scan *s, pid_t pid, const char *dir)
                         }
                         if (note_anon(x, pid, m, &st, mf, ok) < 0)
                                 s->r = -ENOMEM;
-                        continue;
-                }
-                if (p) {
-                        /* By the file the line names ("... dev inode path"). */
-                        unsigned long ino;
-                        unsigned maj, min;
-
-                        if (sscanf(line, "%*x-%*x %*s %*s %x:%x %lu", &maj, &min, &ino) != 3)
-                                continue;
-                        e = find_named(x->v, x->n, (uint64_t)makedev(maj, min), (uint64_t)ino);
-                        if (e)
-                                add_holder(e, pid);
                 }
         }
         fclose(maps);
