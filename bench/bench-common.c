@@ -265,10 +265,18 @@ out:
 const char *bc_placement(double pingpong_ns)
 {
         /* Hosts seen so far: near 40-120 ns, far 190-500 ns.  NaN: the
-         * row did not run (ring-bench --size). */
-        if (isnan(pingpong_ns))
+         * row did not run (ring-bench --size); not above 0: the ping-pong
+         * failed (a -errno), which is no placement. */
+        if (isnan(pingpong_ns) || pingpong_ns <= 0)
                 return NULL;
         return pingpong_ns < 150 ? "near" : "far";
+}
+
+const char *bc_placement_name(double pingpong_ns)
+{
+        const char *p = bc_placement(pingpong_ns);
+
+        return p ? p : "unknown";
 }
 
 void bc_cpu_mark(struct bc_cpu_mark *m)

@@ -78,6 +78,8 @@ double bc_membarrier_ns(int calls, int busy, int cpu_parent, int cpu_child);
 /* Placement of the two vCPUs from a ping-pong figure (< 150 ns: "near");
  * NULL for NaN (not measured), which bc_json_str() writes as null. */
 const char *bc_placement(double pingpong_ns);
+/* bc_placement() for printing: "unknown" where it gives NULL. */
+const char *bc_placement_name(double pingpong_ns);
 
 /*
  * Interference: CPU time the rest of the machine (other processes, and the

@@ -18,6 +18,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,20 +166,29 @@ static double measure(enum way w, size_t size, int nproc, const struct opts *o)
         struct shared { volatile long ready, go; volatile long pairs[MAXPROCS];
                         volatile int64_t ns[MAXPROCS]; } *sh;
         double v[16];
-        int rep, i;
+        bool failed = false;
+        int rep, i, k;
 
         sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (sh == MAP_FAILED)
                 return -1;
-        for (rep = 0; rep < o->reps; rep++) {
+        for (rep = 0; rep < o->reps && !failed; rep++) {
                 pid_t pid[MAXPROCS];
                 double rate = 0;
 
                 memset((void *)sh, 0, sizeof(*sh));
                 for (i = 0; i < nproc; i++) {
                         pid[i] = bc_fork_tied(SIGKILL);
-                        if (pid[i] < 0)
+                        if (pid[i] < 0) {
+                                /* The ones started spin on go: not left to
+                                 * load the CPUs under every later figure. */
+                                for (k = 0; k < i; k++) {
+                                        kill(pid[k], SIGKILL);
+                                        (void)bc_wait_child(pid[k]);
+                                }
+                                munmap((void *)sh, sizeof(*sh));
                                 return -1;
+                        }
                         if (pid[i] == 0) {
                                 int64_t t0;
                                 long n;
@@ -209,9 +221,12 @@ static double measure(enum way w, size_t size, int nproc, const struct opts *o)
                         rate += (double)sh->pairs[i] * 1e9 / (double)sh->ns[i];
                 }
                 v[rep] = rate;
+                failed = rate < 0;
         }
         munmap((void *)sh, sizeof(*sh));
-        return bc_median(v, (size_t)o->reps);
+        /* A repetition that failed fails the figure: its -1 in the median
+         * only lowered it, and the run passed. */
+        return failed ? -1 : bc_median(v, (size_t)o->reps);
 }
 
 int main(int argc, char **argv)
@@ -248,10 +263,12 @@ int main(int argc, char **argv)
                 return 1;
         }
         pingpong = bc_cacheline_pingpong_ns(o.quick ? 20000 : 100000, 3, 0, 1);
+        if (pingpong <= 0)
+                pingpong = NAN;         /* a -errno: not a time (JSON null) */
         printf("pool-bench: alloc+free pairs/s (window %d live blocks, first+last byte written)\n",
                WINDOW);
         printf("cache-line ping-pong between the 2 CPUs: %.0f ns (%s)\n\n", pingpong,
-               bc_placement(pingpong));
+               bc_placement_name(pingpong));
         for (s = 0; s < NSIZES; s++)
                 for (np = 1; np <= MAXPROCS; np++) {
                         res[WAY_POOL][s][np - 1] = measure(WAY_POOL, sizes[s], np, &o);

@@ -33,9 +33,11 @@
  *   pipe        write() of the whole message / read() until S bytes arrived;
  *               pipe buffer sized like the ring, at most 1 MiB (F_SETPIPE_SZ)
  *   socketpair  SOCK_STREAM, the same exact-S reads (SEQPACKET cannot carry a
- *               1 MiB message through the default socket buffers); default
- *               buffers.  Fixed-size framing is the cheapest framing there
- *               is, so pipe and socketpair are shown at their best.
+ *               1 MiB message through the default socket buffers); send and
+ *               receive buffers asked as large as the pipe's (the kernel caps
+ *               them at net.core.wmem_max/rmem_max).  Fixed-size framing is
+ *               the cheapest framing there is, so pipe and socketpair are
+ *               shown at their best.
  *   seed        one shared buffer, u32 length header + payload written as a
  *               byte stream that splits at the buffer's end, one eventfd
  *               write per send (bytes written); at the end the writer waits
@@ -118,6 +120,7 @@ struct row {
         double foreign;                         /* other processes' CPUs during the row */
         struct stream_fig fig[NPEER];           /* medians */
         int verified[NPEER];
+        int failed;                             /* failures (any peer) in the row: its targets MISS */
         double ratio[NRATIO];                   /* medians of per-pass ratios */
         double memcpy_ratio;                    /* brood copy GB/s / memcpy(1 MiB) */
         double zc_memcpy_ratio;                 /* brood zero-copy GB/s / memcpy(1 MiB) */
@@ -146,6 +149,7 @@ static struct row rows[NSIZE];
 static struct {
         double p50, p99;        /* ns, medians of the passes' */
 } rt_med[NRT];
+static int rt_failed;                   /* failures in the round trip: its targets MISS */
 static double rt_pp, rt_pp_min, rt_pp_max, rt_ratio_pp, rt_ratio_efd, rt_ratio_raw, rt_ratio_raw_efd,
               rt_ratio_raw_epoll, rt_ratio_epoll_efd, rt_ratio_raw_futex, rt_ratio_futex_efd,
               clock_ns, rt_foreign;
@@ -215,6 +219,7 @@ static void run_streaming(void)
                 double pp[MAXPASS + 1], pair[MAXPASS], pair_rat[MAXPASS];
                 uint64_t cnt[NPEER] = { 0 };
                 struct bc_cpu_mark m0, m1;
+                int failed0 = failures;
                 char sz[24];
 
                 r->size = sizes[si];
@@ -285,6 +290,7 @@ static void run_streaming(void)
                 memcpy(r->pass_pair, pair, sizeof(pair));
                 r->pair_gbps = med_finite(pair, opt.passes);
                 r->pair_ratio = med_finite(pair_rat, opt.passes);
+                r->failed = failures - failed0;
         }
 }
 
@@ -295,6 +301,7 @@ static void run_roundtrip(void)
         double rep_efd[MAXPASS], rraw_fu[MAXPASS], rfu_efd[MAXPASS];
         struct bc_cpu_mark m0, m1;
         struct rt_session s;
+        int failed0 = failures;
 
         bc_cpu_mark(&m0);
 
@@ -340,6 +347,7 @@ static void run_roundtrip(void)
                 rt_med[p].p50 = med_finite(p50[p], opt.passes);
                 rt_med[p].p99 = med_finite(p99[p], opt.passes);
         }
+        rt_failed = failures - failed0;
         rt_ratio_pp = med_finite(rpp, opt.passes);
         rt_ratio_efd = med_finite(refd, opt.passes);
         rt_ratio_raw = med_finite(rraw, opt.passes);
@@ -368,6 +376,13 @@ static void add_target(const char *name, double value, double threshold, int hig
         t->higher_is_better = higher;
         t->pass = isfinite(value) && (higher ? value >= threshold : value <= threshold);
         snprintf(t->placement, sizeof(t->placement), "%s", placement ? placement : "");
+}
+
+/* A figure of row @r, or NaN (a MISS) if anything failed in that row: a
+ * median of the passes that did not fail is no figure of brood's. */
+static double unfailed(const struct row *r, double v)
+{
+        return r->failed ? NAN : v;
 }
 
 static const struct row *row_of(size_t size)
@@ -407,21 +422,24 @@ static void eval_targets(void)
 
         pl = bc_placement(r64->pp_ns);
         /* A placement that could not be told gets the stricter threshold. */
-        add_target("64 B: brood/pipe msgs/s >= 25x far, 40x near", r64->ratio[R_PIPE],
+        add_target("64 B: brood/pipe msgs/s >= 25x far, 40x near", unfailed(r64, r64->ratio[R_PIPE]),
                    pl && !strcmp(pl, "far") ? 25 : 40, 1, pl, r64->ratio[R_RAW_PIPE]);
-        add_target("64 B: brood/seed msgs/s >= 10x", r64->ratio[R_SEED], 10, 1, pl, NAN);
+        add_target("64 B: brood/seed msgs/s >= 10x", unfailed(r64, r64->ratio[R_SEED]), 10, 1, pl,
+                   NAN);
         pl = bc_placement(r4k->pp_ns);
-        add_target("4 KiB: brood/pipe >= 2.5x near, 6x far", r4k->ratio[R_PIPE],
+        add_target("4 KiB: brood/pipe >= 2.5x near, 6x far", unfailed(r4k, r4k->ratio[R_PIPE]),
                    pl && !strcmp(pl, "near") ? 2.5 : 6, 1, pl, r4k->ratio[R_RAW_PIPE]);
         pl = bc_placement(r1m->pp_ns);
-        add_target("1 MiB: brood/pipe(1 MiB buffer) >= 2.5x", r1m->ratio[R_PIPE], 2.5, 1, pl,
-                   r1m->ratio[R_RAW_PIPE]);
-        add_target("1 MiB: brood GB/s / memcpy(1 MiB) >= 0.15 far, 0.9 near", r1m->memcpy_ratio,
-                   pl && !strcmp(pl, "far") ? 0.15 : 0.9, 1, pl, r1m->fig[PEER_RAW].gbps / memcpy_1m_ref());
-        add_target("1 MiB: zero-copy GB/s / memcpy(1 MiB), the same", r1m->zc_memcpy_ratio,
-                   pl && !strcmp(pl, "far") ? 0.15 : 0.9, 1, pl, NAN);
+        add_target("1 MiB: brood/pipe(1 MiB buffer) >= 2.5x", unfailed(r1m, r1m->ratio[R_PIPE]), 2.5,
+                   1, pl, r1m->ratio[R_RAW_PIPE]);
+        add_target("1 MiB: brood GB/s / memcpy(1 MiB) >= 0.15 far, 0.9 near",
+                   unfailed(r1m, r1m->memcpy_ratio), pl && !strcmp(pl, "far") ? 0.15 : 0.9, 1, pl,
+                   r1m->fig[PEER_RAW].gbps / memcpy_1m_ref());
+        add_target("1 MiB: zero-copy GB/s / memcpy(1 MiB), the same",
+                   unfailed(r1m, r1m->zc_memcpy_ratio), pl && !strcmp(pl, "far") ? 0.15 : 0.9, 1, pl,
+                   NAN);
         for (size_t i = 0; i < NSIZE; i++) {
-                if (!isfinite(rows[i].ratio[R_ZC]))
+                if (!isfinite(unfailed(&rows[i], rows[i].ratio[R_ZC])))
                         zc_ok = 0;
                 else if (rows[i].ratio[R_ZC] < zc_min)
                         zc_min = rows[i].ratio[R_ZC];
@@ -433,9 +451,9 @@ static void eval_targets(void)
         }
         add_target(zname, zc_ok ? zc_min : NAN, 1.0, 1, NULL, NAN);
         pl = bc_placement(rt_pp);
-        add_target("round trip p50 <= 2x cache-line ping-pong (round trip)", rt_ratio_pp, 2.0, 0, pl,
-                   rt_med[RT_RAW].p50 / (2 * rt_pp));
-        add_target("spin off p50 <= 1.1x raw eventfd p50", rt_ratio_efd, 1.1, 0, pl,
+        add_target("round trip p50 <= 2x cache-line ping-pong (round trip)",
+                   rt_failed ? NAN : rt_ratio_pp, 2.0, 0, pl, rt_med[RT_RAW].p50 / (2 * rt_pp));
+        add_target("spin off p50 <= 1.1x raw eventfd p50", rt_failed ? NAN : rt_ratio_efd, 1.1, 0, pl,
                    rt_ratio_futex_efd);
         add_target("idle blocked consumer < 1% of a core", idle_pct, 1.0, 0, NULL, NAN);
 }
@@ -478,7 +496,7 @@ static void print_report(void)
                 if (opt.only && r->size != opt.only)
                         continue;
                 size_str(sz, sizeof(sz), r->size);
-                snprintf(pp, sizeof(pp), "%.0f %-4s %5.2f", r->pp_ns, bc_placement(r->pp_ns),
+                snprintf(pp, sizeof(pp), "%.0f %-4s %5.2f", r->pp_ns, bc_placement_name(r->pp_ns),
                          r->foreign);
                 printf("%-7s %-20s", sz, pp);
                 for (int p = 0; p < NPEER; p++) {
@@ -490,7 +508,8 @@ static void print_report(void)
                 printf("\n%-7s %-20s\n", "", pp);
         }
         printf("(ring = max(256 KiB, 16 x size): 16 MiB for 1 MiB; same size for the seed buffer; "
-               "pipe buffer = ring size up to 1 MiB; '!' = checksum pass failed;\n"
+               "pipe buffer = ring size up to 1 MiB, socket buffers asked the same;\n"
+               " '!' = checksum pass failed (a failure in a row makes its targets MISS);\n"
                " brood rings BRD_RING_POPULATE: their first touches at attach, the others' in the "
                "warm-up lap;\n"
                " other CPUs = CPU time other processes and the host (steal) used during the row)\n");
@@ -530,7 +549,7 @@ static void print_report(void)
                " a ratio of two peers: per cycle, of their rounds' p50s; its median over cycles)\n",
                opt.passes);
         printf("cache-line ping-pong: %.0f ns one-way, %.0f ns round trip, %s (one-way min %.0f, "
-               "max %.0f)\n", rt_pp, 2 * rt_pp, bc_placement(rt_pp), rt_pp_min, rt_pp_max);
+               "max %.0f)\n", rt_pp, 2 * rt_pp, bc_placement_name(rt_pp), rt_pp_min, rt_pp_max);
         printf("one clock read per sample (CLOCK_MONOTONIC, included): %.1f ns; other processes "
                "used %.2f CPUs meanwhile\n", clock_ns, rt_foreign);
         printf("%-16s %10s %10s %12s\n", "peer", "p50", "p99", "p50/cl-rt");

@@ -82,6 +82,33 @@ static int fn_exit0(void *arg, struct brd_handle *h, size_t n)
         return 0;
 }
 
+/* Every child timed must have run to a clean exit: one that failed (an
+ * exec that could not be done, a fork that died) was no spawn. */
+static void check_exit(const char *name, int st)
+{
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                fprintf(stderr, "%s: a child did not exit 0 (status %#x)\n", name, (unsigned)st);
+                exit(1);
+        }
+}
+
+/* Wait for @pid (a child of ours), EINTR aside; its status checked. */
+static void reap_checked(const char *name, pid_t pid)
+{
+        int st;
+
+        if (pid < 0) {
+                fprintf(stderr, "%s: fork: %s\n", name, strerror(errno));
+                exit(1);
+        }
+        while (waitpid(pid, &st, 0) < 0)
+                if (errno != EINTR) {
+                        fprintf(stderr, "%s: waitpid: %s\n", name, strerror(errno));
+                        exit(1);
+                }
+        check_exit(name, st);
+}
+
 static void bench_brood(struct brd_fsrv *fs, const char *name, bool exec, int n)
 {
         char *argv[] = { "/bin/true", NULL };
@@ -97,6 +124,7 @@ static void bench_brood(struct brd_fsrv *fs, const char *name, bool exec, int n)
                         fprintf(stderr, "%s: spawn failed\n", name);
                         exit(1);
                 }
+                check_exit(name, st);
                 if (i >= 0)
                         t[i] = now_us() - t0;
                 brd_child_free(c);
@@ -108,7 +136,7 @@ static void bench_brood(struct brd_fsrv *fs, const char *name, bool exec, int n)
 static void bench_raw_fork(const char *name, int n)
 {
         double *t = calloc((size_t)n, sizeof(double));
-        int i, st;
+        int i;
 
         for (i = -n / 10; i < n; i++) {
                 double t0 = now_us();
@@ -116,8 +144,7 @@ static void bench_raw_fork(const char *name, int n)
 
                 if (pid == 0)
                         _exit(0);
-                while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-                        ;
+                reap_checked(name, pid);
                 if (i >= 0)
                         t[i] = now_us() - t0;
         }
@@ -129,7 +156,7 @@ static void bench_posix_spawn(const char *name, int n)
 {
         char *argv[] = { "/bin/true", NULL };
         double *t = calloc((size_t)n, sizeof(double));
-        int i, st;
+        int i;
 
         for (i = -n / 10; i < n; i++) {
                 double t0 = now_us();
@@ -139,8 +166,7 @@ static void bench_posix_spawn(const char *name, int n)
                         perror("posix_spawn");
                         exit(1);
                 }
-                while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-                        ;
+                reap_checked(name, pid);
                 if (i >= 0)
                         t[i] = now_us() - t0;
         }
