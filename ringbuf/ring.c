@@ -402,18 +402,27 @@ static inline int prod_room(struct brd_ring *r, uint64_t len, bool align, int ti
 static RING_SLOW int prod_closed(struct brd_ring *r, uint64_t end, uint64_t len)
 {
         uint64_t h;
+        int e;
 
         /* Pairs with AO_store_release(state) in brd_ring_close(): the
          * consumer's last head store is visible below. */
         (void)AO_load_acquire(&r->peer_side->state);
-        /* Pairs with AO_store_release(head) in ring_publish(). */
+        /* Pairs with AO_store_release(head) in ring_publish().  Held to
+         * prod_refresh()'s bounds: a head past what we published (or
+         * backwards, or misaligned) is no consumer's, and would have this
+         * message counted as delivered. */
         h = AO_load_acquire(r->peer_idx);
-        brd__ring_gone(r, false);
-        if (h >= end)
-                return 0;
+        if (BRD_UNLIKELY(h < r->peer || h > r->pos || (h & 7))) {
+                e = ring_poison(r);
+        } else {
+                brd__ring_gone(r, false);
+                if (h >= end)
+                        return 0;
+                e = -EPIPE;
+        }
         r->st.messages--;
         r->st.bytes -= len;
-        return -EPIPE;
+        return e;
 }
 
 int brd__ring_look_ms = RING_LOOK_MS;

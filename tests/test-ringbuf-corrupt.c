@@ -417,6 +417,30 @@ static void test_head_hostile_poisons_producer(void **state)
         t_leak_end(&l);
 }
 
+/* A consumer that "closed" with a head past anything published: the
+ * message just sent is not taken for delivered (0, and counted in the
+ * stats); the producer is poisoned. */
+static void test_head_hostile_at_close(void **state)
+{
+        struct t_ring_view x;
+        struct brd_ring_stats st;
+        char buf[128] = { 0 };
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_view_open(&x, 4096, 0, true);
+        AO_store(&x.hdr->head.idx, (AO_t)1 << 40);
+        AO_store(&x.hdr->cons.state, AO_load(&x.hdr->cons.state) | BRD_RING_ST_CLOSED);
+        assert_int_equal(brd_ring_send(x.p, buf, 100, 0), -EBADMSG);
+        assert_int_equal(brd_ring_stats(x.p, &st), 0);
+        assert_int_equal(st.messages, 0);
+        assert_int_equal(st.bytes, 0);
+        assert_prod_poisoned(x.p);
+        t_ring_view_close(&x);
+        t_leak_end(&l);
+}
+
 /* ------------------------------------------------- random scribbling */
 
 static int child_producer(struct brd_handle *h)
@@ -618,6 +642,7 @@ int main(void)
                 cmocka_unit_test(test_read_bad_frame_behind_empty_messages),
                 cmocka_unit_test(test_frame_shrunk_after_partial_read),
                 cmocka_unit_test(test_head_hostile_poisons_producer),
+                cmocka_unit_test(test_head_hostile_at_close),
                 cmocka_unit_test(test_pad_frame_bad_length),
                 cmocka_unit_test(test_pad_frame_after_partial_read),
                 cmocka_unit_test(test_pad_frame_alone_or_twice),
