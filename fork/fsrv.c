@@ -861,24 +861,16 @@ static int thread_seccomp(void)
  * not count them (before Linux 5.9). */
 static int status_seccomp(const char *path, int *ret_mode, int *ret_filters)
 {
-        static const char mode_key[] = "\nSeccomp:", count_key[] = "\nSeccomp_filters:";
-        char buf[4096], *at;
-        ssize_t n;
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        char v[32];
 
-        if (fd < 0)
+        /* Past the Groups line, which hundreds of groups make longer than
+         * a page: read whole (a first page alone made the count unknown,
+         * and a thread with a filter more than ours passed). */
+        if (brd__proc_status_line(path, "Seccomp:", v, sizeof(v)) != 1)
                 return -1;
-        n = read(fd, buf, sizeof(buf) - 1);
-        brd__close(fd);
-        if (n <= 0)
-                return -1;
-        buf[n] = 0;
-        at = strstr(buf, mode_key);
-        if (!at)
-                return -1;
-        *ret_mode = atoi(at + sizeof(mode_key) - 1);
-        at = strstr(buf, count_key);
-        *ret_filters = at ? atoi(at + sizeof(count_key) - 1) : -1;
+        *ret_mode = atoi(v);
+        *ret_filters = brd__proc_status_line(path, "Seccomp_filters:", v, sizeof(v)) == 1 ?
+                       atoi(v) : -1;
         return 0;
 }
 

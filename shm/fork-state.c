@@ -248,60 +248,79 @@ static ssize_t proc_read(const char *path, char *buf, size_t cap)
         return n;
 }
 
-/* Does /proc/self/status end its NSpid line (pids from the /proc's pid
- * namespace down to ours) with one field, @pid?  1 yes, 0 no, -1 when it
- * has no such line (kernels before 4.1), proc_err() when it cannot be
- * read.  Read in pieces: the Groups line before it can be far longer than
- * any buffer (hundreds of supplementary groups), and a line not found in
- * the first piece is not a line the kernel lacks. */
-static int proc_nspid_ours(pid_t pid)
+int brd__proc_status_line(const char *path, const char *key, char *out, size_t cap)
 {
-        char buf[4096], *p, *end;
-        size_t keep = 0;
+        char buf[4096], *p, *nl;
+        size_t klen = strlen(key), keep = 1, len;
         ssize_t n;
-        int fd, cancel, r = -1;
-        long v;
+        int fd, cancel, r = 0;
 
         cancel = brd__nocancel();       /* as proc_read() */
-        fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
                 r = proc_err(errno);
                 brd__cancel_restore(cancel);
                 return r;
         }
+        /* buf holds "\n" + the rest of the line the last piece ended in
+         * (a line starts after a '\n': the first one too). */
+        buf[0] = '\n';
         for (;;) {
                 n = read(fd, buf + keep, sizeof(buf) - 1 - keep);
                 if (n <= 0) {
                         if (n < 0)
                                 r = proc_err(errno);
-                        else if (!keep)
-                                r = proc_err(EIO);      /* empty */
                         break;
                 }
-                buf[keep + (size_t)n] = '\0';
-                p = strstr(buf, "\nNSpid:");
-                if (p && strchr(p + 1, '\n')) {
-                        v = strtol(p + 7, &end, 10);
-                        while (*end == ' ' || *end == '\t')
-                                end++;
-                        r = v == (long)pid && *end == '\n';
+                len = keep + (size_t)n;
+                buf[len] = '\0';
+                for (p = buf; (p = strchr(p, '\n')) && strncmp(p + 1, key, klen); p++)
+                        ;
+                if (p && (nl = strchr(p + 1 + klen, '\n'))) {
+                        *nl = '\0';
+                        snprintf(out, cap, "%s", p + 1 + klen);
+                        r = 1;
                         break;
                 }
-                /* The line begun at the end, kept (from its '\n') for the
-                 * next piece: one that fills the buffer has more fields
-                 * than one namespace. */
-                if (!p)
+                if (p) {
+                        /* The key's line, unfinished: read on, unless it
+                         * fills buf (no key's line is that long). */
+                        keep = (size_t)(buf + len - p);
+                        if (keep >= sizeof(buf) - 1)
+                                break;
+                } else {
+                        /* The last line begun, kept from its '\n'.  One
+                         * that fills buf (the Groups line) is no key's:
+                         * dropped, and read on through mid-line. */
                         p = strrchr(buf, '\n');
-                keep = p ? (size_t)(buf + keep + (size_t)n - p) : 0;
-                if (keep >= sizeof(buf) - 1) {
-                        r = 0;
-                        break;
+                        keep = p ? (size_t)(buf + len - p) : 0;
+                        if (keep >= sizeof(buf) - 1)
+                                keep = 0;
                 }
-                memmove(buf, p, keep);
+                if (keep)
+                        memmove(buf, p, keep);
         }
         brd__close(fd);
         brd__cancel_restore(cancel);
         return r;
+}
+
+/* Does /proc/self/status end its NSpid line (pids from the /proc's pid
+ * namespace down to ours) with one field, @pid?  1 yes, 0 no, -1 when it
+ * has no such line (kernels before 4.1), proc_err() when it cannot be
+ * read. */
+static int proc_nspid_ours(pid_t pid)
+{
+        char line[512], *end;
+        int r = brd__proc_status_line("/proc/self/status", "NSpid:", line, sizeof(line));
+        long v;
+
+        if (r <= 0)
+                return r == 0 ? -1 : r;
+        v = strtol(line, &end, 10);
+        while (*end == ' ' || *end == '\t')
+                end++;
+        return v == (long)pid && *end == '\0';
 }
 
 /*
