@@ -551,8 +551,12 @@ BRD_EXPORT void brd_ring_close(struct brd_ring *r)
                 while (AO_load_acquire(&r->intr_busy))
                         sched_yield();
                 /* The last tail (pairs with AO_load_acquire(tail) in
-                 * cons_refresh()); ring_wake_peer() below wakes a sleeper. */
-                if (r->role == RING_PROD && r->err != -EBADMSG && r->pos != ring_pub(r))
+                 * cons_refresh()); ring_wake_peer() below wakes a sleeper.
+                 * Not once the producer has ended: poisoned (the ring is
+                 * corrupt), or its consumer gone (a flush or send said
+                 * -EPIPE for what it held back: a consumer that took the
+                 * role over would have got it after all). */
+                if (r->role == RING_PROD && !r->err && r->pos != ring_pub(r))
                         AO_store_release(r->own_idx, r->pos);
                 /* Pairs with AO_load_acquire(state) in brd__ring_wait(): for a
                  * producer, the final tail is visible before CLOSED. */

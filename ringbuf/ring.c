@@ -751,7 +751,9 @@ RING_API int brd_ring_flush(struct brd_ring *r)
                 return 0;       /* nothing held back, nothing lost: no look */
         if (AO_load(&r->peer_side->state) & BRD_RING_ST_CLOSED)
                 return brd__ring_gone(r, false);
-        if (prod_look(r))
+        /* r->err too: a look can poison (a peer stamp gone to 0) with no
+         * verdict on its life. */
+        if (prod_look(r) || r->err)
                 return r->err;
         ring_publish(r);
         return 0;
@@ -1296,11 +1298,19 @@ static ssize_t stream_read_held(struct brd_ring *r, void *buf, size_t cap, int t
                         if (done)
                                 break;
                         /* Its -EBADMSG (it poisoned the ring) or EOF
-                         * is the answer, not a stop. */
+                         * is the answer, not a stop.  EOF as a wait sees
+                         * it: CLOSED first (pairs with AO_store_release(
+                         * state) in brd_ring_close(): the look at the tail
+                         * then sees the final one), and no frame left. */
                         if (empty < RING_READ_EMPTY_CAP) {
+                                AO_t closed = AO_load_acquire(&r->peer_side->state) &
+                                              BRD_RING_ST_CLOSED;
+
                                 e = cons_frame(r, false, 0, deadline, &len, &size);
                                 if (!e)
                                         continue;
+                                if (e == -EAGAIN && closed)
+                                        e = brd__ring_gone(r, false);
                                 if (e != -EAGAIN)
                                         break;
                         }

@@ -629,6 +629,54 @@ static void test_flush_sees_dead_consumer(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * ...and the producer's close after that -EPIPE publishes nothing either: a
+ * consumer that takes the dead one's role over finds EOF, not the message
+ * flush called lost (a producer that sent it again elsewhere had it
+ * delivered twice).
+ */
+static void test_close_after_flush_epipe_publishes_nothing(void **state)
+{
+        struct brd_handle hp, hc, hc2;
+        struct brd_ring *r, *c;
+        struct t_leak l;
+        char b, out[8];
+        int rdy[2];
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(pipe2(rdy, O_CLOEXEC), 0);
+        assert_int_equal(brd_ring_create(65536, BRD_RING_BATCH, &hp, &hc), 0);
+        assert_int_equal(brd_handle_dup(&hc, &hc2), 0);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                brd_handle_close(&hp);
+                brd_handle_close(&hc2);
+                if (brd_ring_attach(&hc, &c) || write(rdy[1], "r", 1) != 1)
+                        _exit(10);
+                for (;;)
+                        pause();
+        }
+        brd_handle_close(&hc);
+        close(rdy[1]);
+        assert_int_equal(brd_ring_attach(&hp, &r), 0);
+        brd_handle_close(&hp);
+        assert_int_equal(read(rdy[0], &b, 1), 1);
+        close(rdy[0]);
+        assert_int_equal(brd_ring_send(r, "held", 4, 0), 0);
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(t_wait_child(pid), KILLED);
+        assert_int_equal(brd_ring_flush(r), -EPIPE);
+        brd_ring_close(r);
+        assert_int_equal(brd_ring_attach(&hc2, &c), 0);
+        brd_handle_close(&hc2);
+        assert_int_equal(brd_ring_recv(c, out, sizeof(out), 0), -EPIPE);
+        brd_ring_close(c);
+        t_leak_end(&l);
+}
+
 /* ------------------------------------------ short timeouts, in a loop */
 
 /* Attach, say so on @ready_fd, wait for a byte on @go_fd; then send @n
@@ -1277,6 +1325,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_producer_killed_consumer_blocked),
                 cmocka_unit_test(test_flush_sees_dead_consumer),
+                cmocka_unit_test(test_close_after_flush_epipe_publishes_nothing),
                 cmocka_unit_test(test_producer_killed_sibling_holds_dups),
                 cmocka_unit_test(test_batch_held_back_dies_with_producer),
                 cmocka_unit_test(test_consumer_killed_producer_blocked),

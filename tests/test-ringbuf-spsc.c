@@ -18,6 +18,7 @@
 
 #include <sys/stat.h>
 #include "helpers.h"
+#include "../ringbuf/io.h"              /* RING_READ_EMPTY_MAX */
 #include <brood/ringbuf.h>
 #include "internal/brd-ring.h"
 
@@ -565,6 +566,30 @@ static void test_empty_messages_then_eof(void **state)
         assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), -EPIPE);
         assert_int_equal(brd_ring_read(x.c, out, sizeof(out), -1), 0);
         brd_ring_close(x.c);
+        t_leak_end(&l);
+}
+
+/* A read that takes runs of empty messages, whose producer then closed,
+ * answers EOF (0) at once, as a wait would: it answered the stop's -EAGAIN
+ * (timeout 0), or took the pending interrupt (-ECANCELED). */
+static void test_read_eof_after_empty_runs(void **state)
+{
+        char out[8];
+        struct pair x;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        for (int intr = 0; intr < 2; intr++) {
+                pair_open(&x, 65536, 0);
+                for (unsigned i = 0; i < 2 * RING_READ_EMPTY_MAX; i++)
+                        assert_int_equal(brd_ring_send(x.p, NULL, 0, 0), 0);
+                brd_ring_close(x.p);
+                if (intr)
+                        assert_int_equal(brd_ring_interrupt(x.c), 0);
+                assert_int_equal(brd_ring_read(x.c, out, sizeof(out), intr ? -1 : 0), 0);
+                brd_ring_close(x.c);
+        }
         t_leak_end(&l);
 }
 
@@ -1516,6 +1541,7 @@ int main(void)
                 cmocka_unit_test(test_used_reservation_stays_used),
                 cmocka_unit_test(test_reservation_kept_by_bad_input_only),
                 cmocka_unit_test(test_empty_messages_then_eof),
+                cmocka_unit_test(test_read_eof_after_empty_runs),
                 cmocka_unit_test(test_eof_when_nothing_sent),
                 cmocka_unit_test(test_consumer_close_gives_epipe),
                 cmocka_unit_test(test_stats_exclude_dropped_messages),

@@ -279,7 +279,9 @@ ssize_t brd_ring_recv(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
  * @r: producer endpoint
  * @len: 0..max_msg
  * @ret_buf: where to write the payload (contiguous, aligned as described
- *           above); untouched on failure
+ *           above); untouched on failure (but for the -ECANCELED of a
+ *           brd_ring_close() in another thread, after which it names memory
+ *           that is gone)
  * @timeout_ms: how long to wait for space
  * Return: 0; errors as brd_ring_send() (but a NULL @ret_buf is -EINVAL
  * before @len is checked), except that a consumer that closed while there
@@ -321,7 +323,9 @@ int     brd_ring_commit(struct brd_ring *r, size_t len);
 /**
  * brd_ring_peek() - zero-copy receive, step 1: look at the next message.
  * @r: consumer endpoint
- * @ret_msg: set to the payload (contiguous); untouched on failure
+ * @ret_msg: set to the payload (contiguous); untouched on failure (but for
+ *           the -ECANCELED of a brd_ring_close() in another thread, after
+ *           which it names memory that is gone)
  * @timeout_ms: how long to wait for a message
  * Return: its length; errors as brd_ring_recv() (never -EMSGSIZE).  The
  * message stays in the ring until brd_ring_release(); peeking again returns
