@@ -717,10 +717,15 @@ static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
                         } else if (pidfd < 0) {
                                 /* __WNOTHREAD: reaped by the host meanwhile,
                                  * the pid may be a child of another thread's
-                                 * now, which is not ours to wait for. */
-                                (void)kill(pid, SIGKILL);
-                                while (waitpid(pid, NULL, __WALL | __WNOTHREAD) < 0 && errno == EINTR)
-                                        ;
+                                 * now, which is not ours to wait for.  A kill
+                                 * an LSM refuses leaves the child (as a stop
+                                 * leaves one): waited for, it would hold
+                                 * this thread, and every spawn, while it
+                                 * runs its fn. */
+                                if (kill(pid, SIGKILL) == 0 || errno == ESRCH)
+                                        while (waitpid(pid, NULL, __WALL | __WNOTHREAD) < 0 &&
+                                               errno == EINTR)
+                                                ;
                         }
                 }
         }

@@ -64,6 +64,8 @@ void *__wrap_mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
 int __wrap_pipe2(int p[2], int flags);
 int __wrap_pidfd_open(pid_t pid, unsigned int flags);
 pid_t __wrap_fork(void);
+int __real_kill(pid_t pid, int sig);
+int __wrap_kill(pid_t pid, int sig);
 int __wrap_clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
 int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
 
@@ -153,6 +155,18 @@ int __wrap_pidfd_open(pid_t pid, unsigned int flags)
                 return -1;
         }
         return inject("pidfd_open", EMFILE) ? -1 : __real_pidfd_open(pid, flags);
+}
+
+/* Set: every SIGKILL is refused (EPERM), as an LSM may refuse it. */
+static int kill_refuse;
+
+int __wrap_kill(pid_t pid, int sig)
+{
+        if (sig == SIGKILL && __atomic_load_n(&kill_refuse, __ATOMIC_SEQ_CST)) {
+                errno = EPERM;
+                return -1;
+        }
+        return __real_kill(pid, sig);
 }
 
 pid_t __wrap_fork(void)
@@ -355,6 +369,48 @@ static void test_spawn_pidfd_refused(void **state)
         }
         t_leak_end(&l);
         brd_fsrv_stop(fs);
+}
+
+/* Says its pid in the shared page @arg, then waits for the test's kill. */
+static __attribute__((noreturn)) int fn_say_pid_and_wait(void *arg, struct brd_handle *h,
+                                                          size_t n)
+{
+        __atomic_store_n((volatile pid_t *)arg, getpid(), __ATOMIC_SEQ_CST);
+        for (;;)
+                pause();
+}
+
+/*
+ * pidfd_open() refused and the SIGKILL of the child refused too (an LSM):
+ * the spawn answers at once and the child is left, as a stop leaves one
+ * it cannot kill.  The forkserver thread waited for it, so the spawn (and
+ * every other) took as long as the child's fn: here for ever.
+ */
+static void test_spawn_pidfd_and_kill_refused(void **state)
+{
+        volatile pid_t *pid = t_shared_page();
+        struct brd_spawn_opts o = { .fn = fn_say_pid_and_wait, .arg = (void *)pid };
+        struct brd_fsrv *fs;
+        struct brd_child *c = NULL;
+        int st;
+
+        (void)state;
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        __atomic_store_n(&pidfd_refuse, EPERM, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&kill_refuse, 1, __ATOMIC_SEQ_CST);
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -ENOSYS);
+        __atomic_store_n(&kill_refuse, 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&pidfd_refuse, 0, __ATOMIC_SEQ_CST);
+        assert_null(c);
+        /* Alive and running its fn: the spawn did not wait for its end. */
+        T_UNTIL(__atomic_load_n(pid, __ATOMIC_SEQ_CST) != 0);
+        assert_int_equal(waitpid(*pid, &st, WNOHANG), 0);
+        assert_int_equal(kill(*pid, SIGKILL), 0);
+        assert_int_equal(waitpid(*pid, &st, 0), *pid);
+        assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+        t_no_children();
+        brd_fsrv_stop(fs);
+        t_shared_page_free((void *)pid);
 }
 
 static void test_spawn_fork_handles_faults(void **state)
@@ -611,6 +667,7 @@ int main(void)
                 cmocka_unit_test(test_start_faults),
                 cmocka_unit_test(test_spawn_fork_faults),
                 cmocka_unit_test(test_spawn_pidfd_refused),
+                cmocka_unit_test(test_spawn_pidfd_and_kill_refused),
                 cmocka_unit_test(test_spawn_fork_handles_faults),
                 cmocka_unit_test(test_spawn_exec_faults),
                 cmocka_unit_test(test_spawn_exec_handles_faults),

@@ -272,7 +272,10 @@ void brd_fsrv_stop(struct brd_fsrv *fs);
  * in parallel (every child is dead within 2 x grace + a few ms); an
  * exec-mode child not yet exec'd, that holds the thread in its clone()
  * (stopped or traced before its execve), is SIGKILLed after @grace_ms or
- * 20 ms, whichever is shorter, and its spawn fails with -ESHUTDOWN.  All are
+ * about 20 ms (looked at every 20 ms), whichever is shorter, and its spawn
+ * fails with -ESHUTDOWN; one that this SIGKILL cannot end there (frozen by
+ * a cgroup freezer, or in an uninterruptible sleep) holds the thread, and
+ * stop with it, until it can.  All are
  * reaped and only then does the thread exit (its exit would SIGKILL children
  * through PDEATHSIG).  A child that the SIGKILL cannot reach (-EPERM from an
  * LSM) is waited for BRD_FSRV_UNKILLABLE_MS or @grace_ms more, whichever is
@@ -280,7 +283,8 @@ void brd_fsrv_stop(struct brd_fsrv *fs);
  * last try (the same LSM may deny that too), and brd_child_wait() reaps it
  * if that ends it.  One that got its SIGKILL but still cannot be reaped
  * BRD_FSRV_DYING_MS (or @grace_ms, if longer) later is left too (see
- * BRD_FSRV_DYING_MS): a stop returns, whatever holds a child.  The children's statuses are kept: brd_child_wait()
+ * BRD_FSRV_DYING_MS): a stop returns, whatever holds a child (but for the
+ * exec-mode child held inside its clone(), above).  The children's statuses are kept: brd_child_wait()
  * still returns each one once.  The struct brd_child objects stay valid: free
  * them with brd_child_free(), before or after this call; the forkserver's
  * memory goes when both it and its last child are released.
@@ -315,7 +319,8 @@ pid_t brd_child_pid(const struct brd_child *c);
  * @c: the child
  * Return: a pidfd that is readable (POLLIN) once the child has exited; it
  * belongs to @c (do not close it); -ECHILD if the child was reaped by someone
- * else before brood could open one; -EBADF from a forked child of the owner.
+ * else before brood could open one; -EBADF from a forked child of the owner;
+ * -EINVAL for NULL.
  * Concurrency: any thread.  Fork: CLOEXEC; -EBADF in a forked child (its
  * copy of that number may be closed, or another file, there).
  */
