@@ -19,9 +19,12 @@
  *
  * Lazy binding: a libc function first called in a fork-mode child would be
  * resolved there, in every child (the dynamic linker's lookup plus
- * copy-on-write faults: the prelude took 30 us instead of 17), and in the
- * exec-mode child, which shares our memory, on the parent's state.  The
- * first brd_fsrv_start() binds them in the process once (fsrv_bind_once).
+ * copy-on-write faults: the prelude took 30 us instead of 17).  The first
+ * brd_fsrv_start() binds them in the process once (fsrv_bind_once).  The
+ * exec-mode child shares our memory (CLONE_VM), where a lookup would run
+ * the dynamic linker on the parent's state: the calls only it makes go
+ * through pointers filled at load (exec_execve...), not bound by calling
+ * them (an execve() is a system call a sandbox may kill for).
  *
  * fork mode uses glibc's fork(): its atfork handling (malloc arenas, stdio,
  * brood's own fork state, the caller's handlers) is what makes running user
@@ -573,6 +576,13 @@ static __attribute__((noreturn)) void child_fork_main(struct brd_fsrv_req *q)
         child_exit(q->fn(q->arg, q->handles, q->nhandles) & 0xff);
 }
 
+/* See "Lazy binding" above: data relocations, done at load, never lazily;
+ * volatile, or the compiler would call the functions directly again. */
+static int (*volatile exec_execve)(const char *, char *const[], char *const[]) = execve;
+static int (*volatile exec_execvpe)(const char *, char *const[], char *const[]) = execvpe;
+static int (*volatile exec_env_encode)(const struct brd_handle *, size_t, pid_t, char *, size_t,
+                                       char *, size_t) = brd_handle_env_encode;
+
 static int child_exec_main(void *arg)
 {
         struct brd_fsrv_req *q = arg;
@@ -581,7 +591,7 @@ static int child_exec_main(void *arg)
         if (q->nhandles) {
                 /* The description names this pid: a grandchild that inherits
                  * the environment does not mistake it for its own. */
-                e = brd_handle_env_encode(q->handles, q->nhandles, getpid(),
+                e = exec_env_encode(q->handles, q->nhandles, getpid(),
                                           q->envbuf, q->envcap, q->pidbuf, sizeof(q->pidbuf));
                 if (e < 0)
                         child_fail(q, rep, e);
@@ -591,9 +601,9 @@ static int child_exec_main(void *arg)
         q->stage = BRD_STAGE_EXEC;      /* read by the caller once we exec'd or died */
         child_unblock();                /* the program starts with an empty mask */
         if (strchr(q->argv[0], '/'))
-                execve(q->argv[0], q->argv, q->envp);
+                exec_execve(q->argv[0], q->argv, q->envp);
         else
-                execvpe(q->argv[0], q->argv, q->envp);
+                exec_execvpe(q->argv[0], q->argv, q->envp);
         child_fail(q, rep, -errno);
 }
 
@@ -767,16 +777,6 @@ static void fsrv_bind(void)
         (void)write(-1, "", 0);                 /* EBADF */
         (void)read(-1, NULL, 0);                /* EBADF; BRD__STALL_REPORT */
         (void)sched_yield();                    /* the callers' spins */
-        /* exec mode's own: its child shares our memory (CLONE_VM), where a
-         * lookup would run the dynamic linker on the parent's state. */
-        {
-                char *const none[] = { NULL };
-                char env[1], pid[1];
-
-                (void)brd_handle_env_encode(NULL, 0, 0, env, 1, pid, 1);  /* EINVAL: pid 0 */
-                (void)execve("", none, none);                           /* ENOENT */
-                (void)execvpe("", none, none);                          /* ENOENT */
-        }
         errno = e;
 }
 
@@ -861,21 +861,25 @@ static int thread_seccomp(void)
         return m < 0 ? SECCOMP_MODE_FILTER : m;
 }
 
-/* A thread's seccomp mode and filter count from its status file @path:
- * 0, or -1 where it cannot be read; *@ret_filters -1 where the kernel does
- * not count them (before Linux 5.9). */
+/* A thread's seccomp mode and filter count from its status file @path, in
+ * one read of it: 0, -errno where it cannot be read, -ENOENT where it has
+ * no mode; *@ret_filters -1 where the kernel does not count them (before
+ * Linux 5.9).  Past the Groups line, which hundreds of groups make longer
+ * than a page (a first page alone made the count unknown, and a thread
+ * with a filter more than the forkserver's passed). */
 static int status_seccomp(const char *path, int *ret_mode, int *ret_filters)
 {
-        char v[32];
+        char mode[32], count[32];
+        struct brd__status_key k[2] = { { "Seccomp:", mode, sizeof(mode), false },
+                                         { "Seccomp_filters:", count, sizeof(count), false } };
+        int r = brd__proc_status(path, k, 2);
 
-        /* Past the Groups line, which hundreds of groups make longer than
-         * a page: read whole (a first page alone made the count unknown,
-         * and a thread with a filter more than ours passed). */
-        if (brd__proc_status_line(path, "Seccomp:", v, sizeof(v)) != 1)
-                return -1;
-        *ret_mode = atoi(v);
-        *ret_filters = brd__proc_status_line(path, "Seccomp_filters:", v, sizeof(v)) == 1 ?
-                       atoi(v) : -1;
+        if (r < 0)
+                return r;
+        if (!k[0].found)
+                return -ENOENT;
+        *ret_mode = atoi(mode);
+        *ret_filters = k[1].found ? atoi(count) : -1;
         return 0;
 }
 
@@ -894,7 +898,7 @@ static int status_seccomp(const char *path, int *ret_mode, int *ret_filters)
  */
 static int spawn_confinement(const struct brd_fsrv *fs, bool *ret_nnp)
 {
-        int mode = thread_seccomp(), smode = fs->seccomp, n = -1, sn = -1;
+        int mode = thread_seccomp(), smode = fs->seccomp, n = -1, sn = -1, e;
         unsigned tid = AO_int_load(&fs->tid);
         char path[64];
 
@@ -906,8 +910,11 @@ static int spawn_confinement(const struct brd_fsrv *fs, bool *ret_nnp)
                 smode = fs->seccomp;
         if (mode > smode)
                 return -EPERM;
-        if (status_seccomp("/proc/thread-self/status", &mode, &n) == 0 && n >= 0 && sn >= 0 &&
-            n > sn)
+        /* Out of fds or memory: no verdict, and no spawn without one. */
+        e = status_seccomp("/proc/thread-self/status", &mode, &n);
+        if (e == -EMFILE || e == -ENFILE || e == -ENOMEM)
+                return e;
+        if (e == 0 && n >= 0 && sn >= 0 && n > sn)
                 return -EPERM;
         return 0;
 }

@@ -248,13 +248,32 @@ static ssize_t proc_read(const char *path, char *buf, size_t cap)
         return n;
 }
 
-int brd__proc_status_line(const char *path, const char *key, char *out, size_t cap)
+/* @line (NUL-terminated, no '\n') for the first of @k it starts with and
+ * that is not found yet: 1 if one took it. */
+static int status_take(const char *line, struct brd__status_key *k, size_t nk)
 {
-        char buf[4096], *p, *nl;
-        size_t klen = strlen(key), keep = 1, len;
+        for (size_t i = 0; i < nk; i++) {
+                size_t kl = strlen(k[i].key);
+
+                if (!k[i].found && !strncmp(line, k[i].key, kl)) {
+                        snprintf(k[i].out, k[i].cap, "%s", line + kl);
+                        k[i].found = true;
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+int brd__proc_status(const char *path, struct brd__status_key *k, size_t nk)
+{
+        char buf[4096], *line, *nl;
+        size_t have = 0, found = 0, i;
+        bool skip = false;              /* in a line longer than buf: no key's */
         ssize_t n;
         int fd, cancel, r = 0;
 
+        for (i = 0; i < nk; i++)
+                k[i].found = false;
         cancel = brd__nocancel();       /* as proc_read() */
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
@@ -262,47 +281,35 @@ int brd__proc_status_line(const char *path, const char *key, char *out, size_t c
                 brd__cancel_restore(cancel);
                 return r;
         }
-        /* buf holds "\n" + the rest of the line the last piece ended in
-         * (a line starts after a '\n': the first one too). */
-        buf[0] = '\n';
-        for (;;) {
-                n = read(fd, buf + keep, sizeof(buf) - 1 - keep);
+        while (found < nk) {
+                n = read(fd, buf + have, sizeof(buf) - 1 - have);
                 if (n <= 0) {
                         if (n < 0)
                                 r = proc_err(errno);
                         break;
                 }
-                len = keep + (size_t)n;
-                buf[len] = '\0';
-                for (p = buf; (p = strchr(p, '\n')) && strncmp(p + 1, key, klen); p++)
-                        ;
-                if (p && (nl = strchr(p + 1 + klen, '\n'))) {
+                have += (size_t)n;
+                buf[have] = '\0';
+                for (line = buf; (nl = memchr(line, '\n', (size_t)(buf + have - line))); line = nl + 1) {
                         *nl = '\0';
-                        snprintf(out, cap, "%s", p + 1 + klen);
-                        r = 1;
-                        break;
+                        if (!skip)
+                                found += (size_t)status_take(line, k, nk);
+                        skip = false;
                 }
-                if (p) {
-                        /* The key's line, unfinished: read on, unless it
-                         * fills buf (no key's line is that long). */
-                        keep = (size_t)(buf + len - p);
-                        if (keep >= sizeof(buf) - 1)
-                                break;
+                /* The line begun is kept for the next piece; one that fills
+                 * buf (the Groups line, with hundreds of groups) is no
+                 * key's: dropped, the rest of it skipped. */
+                have = (size_t)(buf + have - line);
+                if (have == sizeof(buf) - 1) {
+                        have = 0;
+                        skip = true;
                 } else {
-                        /* The last line begun, kept from its '\n'.  One
-                         * that fills buf (the Groups line) is no key's:
-                         * dropped, and read on through mid-line. */
-                        p = strrchr(buf, '\n');
-                        keep = p ? (size_t)(buf + len - p) : 0;
-                        if (keep >= sizeof(buf) - 1)
-                                keep = 0;
+                        memmove(buf, line, have);
                 }
-                if (keep)
-                        memmove(buf, p, keep);
         }
         brd__close(fd);
         brd__cancel_restore(cancel);
-        return r;
+        return r < 0 ? r : (int)found;
 }
 
 /* Does /proc/self/status end its NSpid line (pids from the /proc's pid
@@ -312,7 +319,8 @@ int brd__proc_status_line(const char *path, const char *key, char *out, size_t c
 static int proc_nspid_ours(pid_t pid)
 {
         char line[512], *end;
-        int r = brd__proc_status_line("/proc/self/status", "NSpid:", line, sizeof(line));
+        struct brd__status_key k = { "NSpid:", line, sizeof(line), false };
+        int r = brd__proc_status("/proc/self/status", &k, 1);
         long v;
 
         if (r <= 0)

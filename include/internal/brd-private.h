@@ -227,14 +227,21 @@ bool brd__pid_gone(uint64_t pid, uint64_t start, uint64_t mask);
  * Not after unshare -pf without --mount-proc.  Cached per process. */
 bool brd__proc_ours(void);
 /*
- * The line of /proc status file @path that starts with @key ("NSpid:"):
- * what follows the key, up to the newline, NUL-terminated in @out (@cap
- * bytes; longer is cut).  Read in pieces: the Groups line before such keys
- * can be far longer than a page.  1 found, 0 not there (a key's line
- * longer than 4 KiB neither), -errno (-EAGAIN for a signal) when it cannot
- * be read.  Not a cancellation point.
+ * The lines of /proc status file @path that start with the keys of @k
+ * ("NSpid:"), in one read of it: for each, what follows its key up to the
+ * newline, NUL-terminated in ->out (->cap bytes; longer is cut), and
+ * ->found.  Read in pieces: the Groups line before such keys can be far
+ * longer than a page.  The count found (a key's line longer than 4 KiB is
+ * not), or -errno (-EAGAIN for a signal) when the file cannot be read.
+ * Not a cancellation point.
  */
-int brd__proc_status_line(const char *path, const char *key, char *out, size_t cap);
+struct brd__status_key {
+        const char *key;
+        char *out;
+        size_t cap;
+        bool found;
+};
+int brd__proc_status(const char *path, struct brd__status_key *k, size_t nk);
 /*
  * The identity of this process's pid namespace (the inode of
  * /proc/self/ns/pid), cached per process and right in a forked child; 0
