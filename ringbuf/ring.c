@@ -1263,6 +1263,7 @@ static ssize_t stream_read_held(struct brd_ring *r, void *buf, size_t cap, int t
         int64_t deadline;
         size_t done = 0;
         unsigned empty = 0;
+        AO_t closed;
         int e;
 
         e = ring_check(r, RING_CONS);
@@ -1302,16 +1303,14 @@ static ssize_t stream_read_held(struct brd_ring *r, void *buf, size_t cap, int t
                          * it: CLOSED first (pairs with AO_store_release(
                          * state) in brd_ring_close(): the look at the tail
                          * then sees the final one), and no frame left. */
-                        if (empty < RING_READ_EMPTY_CAP) {
-                                AO_t closed = AO_load_acquire(&r->peer_side->state) &
-                                              BRD_RING_ST_CLOSED;
-
+                        closed = AO_load_acquire(&r->peer_side->state) & BRD_RING_ST_CLOSED;
+                        if (empty < RING_READ_EMPTY_CAP || closed) {
                                 e = cons_frame(r, false, 0, deadline, &len, &size);
-                                if (!e)
+                                if (!e && empty < RING_READ_EMPTY_CAP)
                                         continue;
                                 if (e == -EAGAIN && closed)
                                         e = brd__ring_gone(r, false);
-                                if (e != -EAGAIN)
+                                if (e && e != -EAGAIN)
                                         break;
                         }
                         e = brd__ring_stop_due(r, timeout_ms, deadline);

@@ -485,8 +485,9 @@ int     brd_ring_stats(const struct brd_ring *r, struct brd_ring_stats *ret_stat
 /**
  * brd_ring_close() - leave the ring and free the endpoint.
  * @r: the endpoint, may be NULL
- * Producer: publishes what batching held (not once poisoned: the ring is
- * corrupt), then marks the ring closed: the
+ * Producer: publishes what batching held (not once the producer has ended:
+ * poisoned, the ring is corrupt; -EPIPE, its consumer is gone and what was
+ * held is lost, see brd_ring_flush()), then marks the ring closed: the
  * consumer gets every message, then -EPIPE (read: 0).  Consumer: marks its
  * side closed: the producer's calls return -EPIPE.  Either way the peer is
  * woken if it sleeps.  An abandoned reservation is dropped.  In a forked
