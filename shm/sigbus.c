@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <brood/shm.h>
@@ -68,17 +69,30 @@ static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread int chain_depth __attribute__((tls_model("initial-exec")));
 static __thread void *chain_uc __attribute__((tls_model("initial-exec")));
 #define CHAIN_DEPTH_MAX 8
-/* The last fault this thread handed on whose action returned, and how many
- * times in a row it came straight back.  An action that returns from a
- * fault it did not cure makes the access fault again: a crash reporter
- * that "restores its predecessor" (the guard, put back over it) and
- * returns, expecting the next delivery to end the process, would be
- * called again for ever.  The same address and code coming back that
- * often with no other SIGBUS between is taken as that loop. */
+/* The last fault this thread handed on whose action returned, when it
+ * returned, and how many times in a row it came straight back.  An action
+ * that returns from a fault it did not cure makes the access fault again:
+ * a crash reporter that "restores its predecessor" (the guard, put back
+ * over it) and returns, expecting the next delivery to end the process,
+ * would be called again for ever.  The same address and code coming back
+ * that often, each within REFAULT_WINDOW_NS of the last return, with no
+ * other SIGBUS between, is taken as that loop; a fault the action cured
+ * that comes back later is a new one. */
 static __thread uintptr_t refault_addr __attribute__((tls_model("initial-exec")));
+static __thread int64_t refault_ns __attribute__((tls_model("initial-exec")));
 static __thread int refault_code __attribute__((tls_model("initial-exec")));
 static __thread int refault_n __attribute__((tls_model("initial-exec")));
 #define REFAULT_MAX 8
+#define REFAULT_WINDOW_NS 1000000000ll
+
+/* CLOCK_MONOTONIC_COARSE (async-signal-safe, a few ns), in ns. */
+static int64_t coarse_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+        return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
 
 /* The default action (a fault cannot be ignored): pending while this
  * handler runs with SIGBUS blocked, taken on its return.  Queued again
@@ -173,7 +187,7 @@ static void chain(int sig, siginfo_t *si, void *uc)
         void *prev;
 
         if (fault && refault_n && refault_addr == (uintptr_t)si->si_addr &&
-            refault_code == si->si_code) {
+            refault_code == si->si_code && coarse_ns() - refault_ns < REFAULT_WINDOW_NS) {
                 if (++refault_n > REFAULT_MAX) {
                         refault_n = 0;
                         take_default(sig, si);
@@ -229,10 +243,13 @@ static void chain(int sig, siginfo_t *si, void *uc)
                 handler(sig);
         chain_depth--;
         chain_uc = prev;
-        if (fault && !refault_n) {
-                refault_addr = (uintptr_t)si->si_addr;
-                refault_code = si->si_code;
-                refault_n = 1;
+        if (fault) {
+                if (!refault_n) {
+                        refault_addr = (uintptr_t)si->si_addr;
+                        refault_code = si->si_code;
+                        refault_n = 1;
+                }
+                refault_ns = coarse_ns();
         }
         pthread_sigmask(SIG_SETMASK, &old, NULL);
 }

@@ -472,7 +472,7 @@ static void test_default_keeps_siginfo(void **state)
 {
         volatile uintptr_t *at = t_shared_page();
         siginfo_t si, last = { 0 };
-        int st, stops = 0;
+        int st = 0, stops = 0;
         pid_t pid;
 
         (void)state;
@@ -481,7 +481,7 @@ static void test_default_keeps_siginfo(void **state)
                 volatile unsigned char *f;
 
                 if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0)
-                        _exit(1);
+                        _exit(T_EXIT_SKIP);     /* not allowed here (Yama, a profile) */
                 raise(SIGSTOP);
                 if (brd_seg_sigbus_guard() != 0)
                         _exit(1);
@@ -490,18 +490,23 @@ static void test_default_keeps_siginfo(void **state)
                 (void)f[4096];
                 _exit(2);
         }
-        for (;;) {
-                assert_int_equal(waitpid(pid, &st, 0), pid);
-                if (!WIFSTOPPED(st))
-                        break;
-                assert_true(++stops < 100);
-                if (WSTOPSIG(st) == SIGBUS) {
-                        assert_int_equal(ptrace(PTRACE_GETSIGINFO, pid, NULL, &si), 0);
+        /* No assertion while it is traced: a failure would leave it stopped. */
+        while (waitpid(pid, &st, 0) == pid && WIFSTOPPED(st)) {
+                if (WSTOPSIG(st) == SIGBUS && ptrace(PTRACE_GETSIGINFO, pid, NULL, &si) == 0)
                         last = si;
+                if (++stops > 100 ||
+                    ptrace(PTRACE_CONT, pid, NULL,
+                           (void *)(uintptr_t)(WSTOPSIG(st) == SIGSTOP ? 0 : WSTOPSIG(st))) != 0) {
+                        kill(pid, SIGKILL);
+                        (void)waitpid(pid, &st, 0);
+                        break;
                 }
-                assert_int_equal(ptrace(PTRACE_CONT, pid, NULL,
-                                        (void *)(uintptr_t)(WSTOPSIG(st) == SIGSTOP ? 0 : WSTOPSIG(st))), 0);
         }
+        if (WIFEXITED(st) && WEXITSTATUS(st) == T_EXIT_SKIP) {
+                t_shared_page_free((void *)at);
+                skip();
+        }
+        assert_true(stops <= 100);
         assert_true(WIFSIGNALED(st));
         assert_int_equal(WTERMSIG(st), SIGBUS);
         assert_int_equal(last.si_signo, SIGBUS);

@@ -202,8 +202,9 @@ int brd_seg_is_inherited(const struct brd_seg *seg);
  * siglongjmp() leaves that thread's later SIGBUS to the default action).
  * A chained handler that returns from a fault it did not cure is given the
  * same fault again, as the kernel would; the ninth time in a row in one
- * thread (a crash reporter that put the guard back as "its predecessor"
- * and returned would be called for ever) the default action is taken.
+ * thread, each within a second of its last return (a crash reporter that
+ * put the guard back as "its predecessor" and returned would be called
+ * for ever), the default action is taken.
  * The default action is taken on the signal's own siginfo (a core dump
  * shows the fault's code and address).
  * Only an access past the file's end (BUS_ADRERR) is covered: an alignment
