@@ -102,8 +102,9 @@ int main(void)
                 } while (1);
         }
         for (w = 0; w < WRITERS; w++) {
-                if (ended[w] < 0 || (!ended[w] && brd_child_wait(c[w], -1, &st[w]) < 0) ||
-                    st[w] != 0)
+                /* ended -1: counted bad already, no status to look at. */
+                if (ended[w] >= 0 &&
+                    ((!ended[w] && brd_child_wait(c[w], -1, &st[w]) < 0) || st[w] != 0))
                         bad++;
                 brd_child_free(c[w]);
                 if (brd_array_destroy(a[w]) < 0)

@@ -346,8 +346,8 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, const char *opened_as,
                 int seals = fcntl(fd, F_GET_SEALS);
 
                 /* Without shrink+grow seals the peer can ftruncate and SIGBUS
-                 * us; with a write seal no writable mapping can be had (mmap
-                 * would say -EPERM, which attach keeps for the guard). */
+                 * us; with a write seal no writable mapping can be had (told
+                 * here; one added after this look is seg_map_locked()'s). */
                 if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
                                  (F_SEAL_SHRINK | F_SEAL_GROW) ||
                     (seals & (F_SEAL_WRITE | SEG_SEAL_FUTURE_WRITE)))

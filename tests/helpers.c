@@ -16,6 +16,7 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -364,6 +365,15 @@ int64_t t_cpu_ms(void)
 
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int t_set_many_groups(void)
+{
+        static gid_t groups[3000];
+
+        for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
+                groups[g] = (gid_t)(100000 + g);
+        return syscall(SYS_setgroups, sizeof(groups) / sizeof(groups[0]), groups) ? -errno : 0;
 }
 
 void *t_shared_page(void)

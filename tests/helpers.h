@@ -131,6 +131,13 @@ pid_t t_fork_in_new_timens(int off_s, int (*unshared)(void *arg), int (*inside)(
 /* cmocka-asserts that this process has no child, alive or zombie. */
 void t_no_children(void);
 
+/* Give the calling thread 3000 supplementary groups (gids 100000 up, with
+ * the raw system call: this thread only, safe in a raw clone() child), so
+ * that the Groups line pushes what follows it in /proc/PID/status pages in.
+ * 0, or -errno (-EPERM without the privilege, -EINVAL where those gids are
+ * not mapped in a user namespace): callers skip then. */
+int t_set_many_groups(void);
+
 /* A zeroed page (T_SHARED_PAGE bytes) that the children forked afterwards
  * share with us (MAP_SHARED, anonymous): flags, progress counters, times of
  * death.  Unmap it with t_shared_page_free(). */

@@ -5,7 +5,6 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -2107,13 +2106,7 @@ static int spawn_confinement(void)
  * unknown there (a page was read), and its spawn passed.  As root only. */
 static int spawn_confinement_many_groups(void)
 {
-        static gid_t groups[3000];
-
-        for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
-                groups[g] = (gid_t)(100000 + g);
-        if (setgroups(sizeof(groups) / sizeof(groups[0]), groups) != 0)
-                return T_EXIT_SKIP;
-        return spawn_confinement();
+        return t_set_many_groups() < 0 ? T_EXIT_SKIP : spawn_confinement();
 }
 
 static void test_spawn_confinement(void **state)

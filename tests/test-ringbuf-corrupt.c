@@ -418,8 +418,8 @@ static void test_head_hostile_poisons_producer(void **state)
 }
 
 /* A consumer that "closed" with a head past anything published: the
- * message just sent is not taken for delivered (0, and counted in the
- * stats); the producer is poisoned. */
+ * message just sent is not taken for delivered (it was: 0, and counted in
+ * the stats); the producer is poisoned (-EBADMSG, the message uncounted). */
 static void test_head_hostile_at_close(void **state)
 {
         struct t_ring_view x;

@@ -100,7 +100,7 @@ int brd_seg_open(const char *name, struct brd_seg **ret_seg);
  * when the peer seals it so while attach runs); -EACCES for a named segment
  * of another user or with group/other access; -EPERM for a named segment
  * another process created while the SIGBUS guard is not installed
- * (brd_seg_sigbus_guard()), and for nothing else; -EBADF / -errno from
+ * (brd_seg_sigbus_guard()); -EBADF / -errno from
  * fstat, and for an O_PATH fd (whatever the handle claims); -EMFILE; -errno
  * from mmap.  Nothing is mapped on failure.
  * Concurrency: thread-safe.  Fork: as brd_seg_create().
