@@ -98,6 +98,16 @@ static pid_t doomed_creator(char *name, size_t cap, int *ret_release)
         return pid;
 }
 
+/* A named segment whose creator is dead already (killed, reaped): its name
+ * in @name. */
+static void dead_creator(char *name, size_t cap)
+{
+        pid_t a = doomed_creator(name, cap, NULL);
+
+        kill(a, SIGKILL);
+        assert_int_equal(t_wait_child(a), 128 + SIGKILL);
+}
+
 static void test_reap_removes_only_dead_unheld(void **state)
 {
         char dead[256], held[256], out[8192], badlabel[272], badmode[272];
@@ -224,12 +234,9 @@ static void test_reap_keeps_segment_held_unseen(void **state)
         struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
                             .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
         int sp[2], fd;
-        pid_t a;
 
         (void)state;
-        a = doomed_creator(name, sizeof(name), NULL);
-        kill(a, SIGKILL);
-        assert_int_equal(t_wait_child(a), 128 + SIGKILL);
+        dead_creator(name, sizeof(name));
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
         fd = shm_open(name, O_RDWR, 0);
         assert_true(fd >= 0);
@@ -359,6 +366,17 @@ static int reap_as_nobody(const char *name)
         return 0;
 }
 
+/* @fn(@name) in a forked child: its exit code. */
+static int in_child(int (*fn)(const char *name), const char *name)
+{
+        pid_t c = t_fork();
+
+        assert_true(c >= 0);
+        if (c == 0)
+                _exit(fn(name));
+        return t_wait_child(c);
+}
+
 /*
  * Another user's segment whose creator is dead: without root, reap cannot
  * see that user's processes, so it cannot know nobody holds it, and leaves
@@ -367,20 +385,13 @@ static int reap_as_nobody(const char *name)
 static void test_reap_leaves_other_users_segments(void **state)
 {
         char dead[256];
-        pid_t a, c;
         int rc;
 
         (void)state;
         if (geteuid() != 0)
                 skip();
-        a = doomed_creator(dead, sizeof(dead), NULL);
-        kill(a, SIGKILL);
-        assert_int_equal(t_wait_child(a), 128 + SIGKILL);
-        c = t_fork();
-        assert_true(c >= 0);
-        if (c == 0)
-                _exit(reap_as_nobody(dead));
-        rc = t_wait_child(c);
+        dead_creator(dead, sizeof(dead));
+        rc = in_child(reap_as_nobody, dead);
         assert_true(exists(dead));
         shm_unlink(dead);
         if (rc == 77)
@@ -417,25 +428,18 @@ static void test_reap_keeps_segment_when_lease_refused(void **state)
 {
         char name[256];
         int sp[2], fd, rc;
-        pid_t a, c;
 
         (void)state;
         if (geteuid() != 0)
                 skip();
-        a = doomed_creator(name, sizeof(name), NULL);
-        kill(a, SIGKILL);
-        assert_int_equal(t_wait_child(a), 128 + SIGKILL);
+        dead_creator(name, sizeof(name));
         fd = shm_open(name, O_RDWR, 0);
         assert_true(fd >= 0);
         assert_int_equal(fchown(fd, 65534, 65534), 0);
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
         send_fd(sp[0], fd);
         close(fd);
-        c = t_fork();
-        assert_true(c >= 0);
-        if (c == 0)
-                _exit(reap_without_cap_lease(name));
-        rc = t_wait_child(c);
+        rc = in_child(reap_without_cap_lease, name);
         assert_true(exists(name));
         shm_unlink(name);
         close(sp[0]);
@@ -1226,14 +1230,12 @@ static void leaderless_holder(uid_t uid)
 {
         char name[256], want[64], *out;
         int q[2], rc;
-        pid_t dead, h;
+        pid_t h;
 
         out = mmap(NULL, AS_OUT, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         assert_true(out != MAP_FAILED);
 
-        dead = doomed_creator(name, sizeof(name), NULL);
-        kill(dead, SIGKILL);
-        assert_int_equal(t_wait_child(dead), 128 + SIGKILL);
+        dead_creator(name, sizeof(name));
         if (uid) {
                 char path[300];
 
@@ -1412,13 +1414,10 @@ static int reap_with_foreign_proc(void *arg)
 static void test_reap_refuses_foreign_proc(void **state)
 {
         char dead[256];
-        pid_t a;
         int rc;
 
         (void)state;
-        a = doomed_creator(dead, sizeof(dead), NULL);
-        kill(a, SIGKILL);
-        assert_int_equal(t_wait_child(a), 128 + SIGKILL);
+        dead_creator(dead, sizeof(dead));
         rc = t_run_in_new_pidns(reap_with_foreign_proc, dead);
         if (rc != T_EXIT_SKIP)
                 assert_int_equal(rc, 0);
@@ -1783,12 +1782,10 @@ static void test_reap_keeps_segment_held_by_thread_with_own_fd_table(void **stat
 {
         char name[256], out[8192], want[64];
         int ready[2], release[2];
-        pid_t dead, h;
+        pid_t h;
         char c;
 
-        dead = doomed_creator(name, sizeof(name), NULL);
-        kill(dead, SIGKILL);
-        assert_int_equal(t_wait_child(dead), 128 + SIGKILL);
+        dead_creator(name, sizeof(name));
         assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
         assert_int_equal(pipe2(release, O_CLOEXEC), 0);
         h = t_fork();
