@@ -179,6 +179,15 @@ static void sentinels_inherited(void)
         for (int k = sentinel_lo; k < sentinel_hi; k++)
                 if (fcntl(k, F_SETFD, 0) < 0)
                         FUZZ_FAIL("sentinel fd %d: %d", k, errno);
+        /* And no other fd a description can name is: the fuzzer's own
+         * (libFuzzer keeps some open, not close-on-exec) would be taken as
+         * handles, and closed with them on -EMSGSIZE. */
+        for (int k = sentinel_hi; k < TFD_LO; k++) {
+                int fl = fcntl(k, F_GETFD);
+
+                if (fl >= 0 && !(fl & FD_CLOEXEC))
+                        (void)fcntl(k, F_SETFD, fl | FD_CLOEXEC);
+        }
 }
 
 static void sentinels_reopen(void)

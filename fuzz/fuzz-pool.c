@@ -464,6 +464,7 @@ static void do_attach(struct st *s, struct fuzz_in *r)
         struct brd_handle h, d;
         struct brd_pool *p = NULL;
         uint8_t f = fuzz_u8(r);
+        uint32_t kind;
         int rc;
 
         if (s->pb)
@@ -480,6 +481,7 @@ static void do_attach(struct st *s, struct fuzz_in *r)
         }
         if (f & 2)
                 scribble(s, r);
+        kind = h.kind;
         if (f & 4) { /* a lying handle */
                 switch (fuzz_u8(r) % 5) {
                 case 0:
@@ -507,6 +509,9 @@ static void do_attach(struct st *s, struct fuzz_in *r)
                 FUZZ_FAIL("attach: 0 but no pool");
         if (rc && !(f & 6) && !s->scribbled)
                 FUZZ_FAIL("attach of an intact pool with an intact handle = %d", rc);
+        /* Its own kind back: a handle of a kind none of brood's owns
+         * nothing, and closing it would leave the fd open (handle.h). */
+        h.kind = kind;
         brd_handle_close(&h);
         if (rc == 0) {
                 s->pb = p;

@@ -342,7 +342,8 @@ static const int E_PEEK[] = { EAGAIN, ETIMEDOUT, EPIPE, ECONNRESET, ECANCELED, E
 static const int E_COMMIT[] = { EINVAL, EPIPE, EBADMSG, EBADF, 0 };
 static const int E_RELEASE[] = { EINVAL, EBADF, EBADMSG, EPIPE, ECONNRESET, 0 };
 static const int E_READ[] = { ECONNRESET, EAGAIN, ETIMEDOUT, ECANCELED, EBADMSG, EBADF, 0 };
-static const int E_FLUSH[] = { EBADF, EBADMSG, 0 };
+/* -EPIPE: the consumer closed or died with something held back. */
+static const int E_FLUSH[] = { EBADF, EBADMSG, EPIPE, 0 };
 
 static ssize_t peek_len = -1; /* -1: none, -2: unknown (after a read) */
 static uint64_t resv_len, resv_g;
