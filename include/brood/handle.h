@@ -111,7 +111,8 @@ int brd_handle_send(int sock, const struct brd_handle *h, size_t n);
  * else the socket asks the kernel for (SO_PASSCRED, SO_PASSSEC with a label
  * of up to 256 bytes, SO_PASSPIDFD) fits beside the 253 fds a message can
  * carry and is ignored (a pidfd it brings is closed).
- * Other -errno from recvmsg/getsockopt (-ENOTSOCK for what is not a socket).
+ * -EINVAL for a negative @sock, a NULL @h or @max 0.  Other -errno from
+ * recvmsg/getsockopt/ioctl/poll (-ENOTSOCK for what is not a socket).
  * Concurrency: one receiver per socket at a time.  A cancellation point
  * only while nothing is received yet (no fd is taken then).  Fork: no state.
  */
