@@ -1261,7 +1261,7 @@ BRD_EXPORT int brd_pool_create(size_t size, unsigned flags, struct brd_pool **re
         struct brd_pool_hdr *h;
         struct layout l;
         size_t page = (size_t)sysconf(_SC_PAGESIZE);
-        uint64_t i, ns = brd__pid_ns();
+        uint64_t i, ns;
         int r;
 
         if (!ret_pool || (flags & ~(unsigned)POOL_FLAGS) || size == 0 ||
@@ -1271,6 +1271,7 @@ BRD_EXPORT int brd_pool_create(size_t size, unsigned flags, struct brd_pool **re
         layout_compute(size, &l);
         if (!l.npages)
                 return -EINVAL;
+        ns = brd__pid_ns();             /* a system call the first time: after the checks */
         r = brd_seg_create("pool", size,
                             ((flags & BRD_POOL_POPULATE) ? BRD_SEG_POPULATE : 0) |
                             ((flags & BRD_POOL_NOFORK) ? BRD_SEG_NOFORK : 0), &seg);

@@ -77,7 +77,8 @@ int brd_seg_create(const char *label, size_t size, unsigned flags, struct brd_se
  * the name is a symbolic link (never followed); -EINVAL if it is not a
  * regular shm file; -EAGAIN if another process holds a lease on it; -EBADMSG if it is empty (0 bytes: never sized, or
  * truncated); -EPERM if another process created it and the SIGBUS guard
- * is not installed (brd_seg_sigbus_guard()); -errno from open/mmap.
+ * is not installed (brd_seg_sigbus_guard()); -EMFILE (past BRD_SEG_MAX
+ * segments too); -ENOMEM; -errno from open/mmap.
  * Closing it only unmaps (this process did not create it).
  * Concurrency: thread-safe.  Fork: as brd_seg_create().
  */
@@ -273,6 +274,12 @@ int brd_seg_check(const struct brd_seg *seg);
  * of every slot whose owner is dead (owners in the caller's pid namespace,
  * pid and start time checked; a zombie counts as dead: it can no longer
  * touch the pool, so its blocks are taken back before its parent reaps it).
+ * What tells a holder's death, of the lock or of a slot, is /proc of this
+ * pid namespace: without it (not mounted, or another namespace's) only a
+ * holder already reaped is seen gone (kill() says ESRCH), not a zombie or
+ * a pid since reused; and a process that cannot name its own pid namespace
+ * (no /proc there and a kernel before 6.11) leaves a slot that no reaper
+ * takes back, its cache lost if it dies without brd_pool_close().
  * A process that execve()s keeps its pid and start time: the slot of one
  * that cached without brd_pool_close() stays its own until the new program
  * exits: close the pool before exec (an exec-mode forkserver child makes
@@ -302,8 +309,9 @@ struct brd_pool_stats {
 
 /**
  * brd_pool_create() - create a pool (heap) of @size bytes in a new sealed segment.
- * @size: bytes of the segment, metadata included (about 2.2% plus one page);
- *        at least 12 KiB, less than 256 GiB (at most 256 GiB - 4 KiB)
+ * @size: bytes of the segment, metadata included (about 2.2% plus one page),
+ *        rounded up to a page; at least 12 KiB after rounding, less than
+ *        256 GiB (at most 256 GiB - 4 KiB)
  * @flags: enum brd_pool_flags
  * @ret_pool: untouched on failure
  * Return: 0, -EINVAL (size too small or too large, unknown flags), or the
@@ -479,7 +487,8 @@ uint64_t brd_array_last(const struct brd_array *a);
 /**
  * brd_array_push() - append @n rows after last.
  * Return: 0; -ENOSPC if they do not fit (without BRD_ARRAY_RING), or if
- * @n > capacity (either mode): nothing is written, indices unchanged;
+ * @n > capacity (either mode): nothing is written, indices unchanged (the
+ * array's own space, full: as the pool's -ENOSPC is its space, full);
  * -EINVAL; -EBADF where the pool is gone (brd_pool_create(): nothing of
  * it is mapped there); -EXDEV in a process of another pid namespace
  * than the pool's creator (the writer lock names its holder by pid; reads
@@ -564,7 +573,8 @@ void brd_array_close(struct brd_array *a);
  * or brd_array_close() it.  -EINVAL when the block is no longer
  * live or holds no array any more (another process or handle destroyed it;
  * the pool may have handed it out again, to a new array too, which is told
- * apart and left alone), -EBADF where the pool is
+ * apart and left alone; not the -EBADF that push and read give a stale
+ * @a: here -EBADF keeps its one meaning, the pool gone), -EBADF where the pool is
  * gone (brd_pool_create()), -EXDEV in another pid namespace (as
  * brd_array_push()): for these three this call frees no block, but it
  * frees @a (this process's view).  So @a is freed on
