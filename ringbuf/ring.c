@@ -256,15 +256,32 @@ static inline bool ring_held_closing(const struct brd_ring *r)
         return r && BRD_UNLIKELY(AO_load(&r->held) == RING_HOLD_CLOSING);
 }
 
-/* End the hold: true if brd_ring_close() had marked it (the call answers
- * -ECANCELED).  One CAS, so that the look and the end are one step: a mark
- * landing between a plain look and a plain store was wiped, and the call
- * answered what its wait came to while close freed the endpoint.  Release:
- * pairs with AO_load_acquire(held) in brd_ring_close(), all our accesses
- * to the endpoint are done before it can be freed. */
+/*
+ * End the hold: true if brd_ring_close() had marked it (the call answers
+ * -ECANCELED).  Release: pairs with AO_load_acquire(held) in
+ * brd_ring_close(), all our accesses to the endpoint are done before it
+ * can be freed.  After a wait (hold_waited), one CAS, so that the look and
+ * the end are one step: a mark landing between a plain look and a plain
+ * store was wiped, and the call answered what its wait came to (-ETIMEDOUT)
+ * while close freed the endpoint.  A call that never waited was not
+ * blocked when close began, and its answer stands: a look and a plain
+ * store.  A locked instruction there, after a copy made with streaming
+ * stores, waits for them to drain: 4 KiB messages ran 20-30 % slower
+ * (ring-bench --size 4096, alternated with the plain store).
+ */
 static inline bool ring_unhold_closing(struct brd_ring *r)
 {
-        if (!r || BRD_LIKELY(AO_compare_and_swap_release(&r->held, 1, 0)))
+        bool closing;
+
+        if (!r)
+                return false;
+        if (BRD_LIKELY(!r->hold_waited)) {
+                closing = AO_load(&r->held) == RING_HOLD_CLOSING;
+                AO_store_release(&r->held, 0);
+                return closing;
+        }
+        r->hold_waited = false;
+        if (AO_compare_and_swap_release(&r->held, 1, 0))
                 return false;
         AO_store_release(&r->held, 0);
         return true;

@@ -669,8 +669,13 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
 int brd__ring_wait(struct brd_ring *r, uint64_t end, int timeout_ms, int64_t deadline)
 {
         bool drained = false;
-        int cancel = brd__nocancel();   /* epoll_wait() and poll() are cancellation points */
-        int e = ring_wait_drain(r, end, timeout_ms, deadline, &drained);
+        int cancel, e;
+
+        /* What close's mark must turn into -ECANCELED is the answer of a
+         * wait: the hold of this call ends with a CAS. */
+        r->hold_waited = true;
+        cancel = brd__nocancel();       /* epoll_wait() and poll() are cancellation points */
+        e = ring_wait_drain(r, end, timeout_ms, deadline, &drained);
 
         if (drained && AO_load(&r->fd_used) && !(e == -EAGAIN && timeout_ms == 0))
                 bell_ring(r->efd_own);
