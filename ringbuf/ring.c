@@ -276,7 +276,7 @@ static inline bool ring_unhold_closing(struct brd_ring *r)
         if (!r)
                 return false;
         if (BRD_LIKELY(!r->hold_waited)) {
-                closing = AO_load(&r->held) == RING_HOLD_CLOSING;
+                closing = ring_held_closing(r);
                 AO_store_release(&r->held, 0);
                 return closing;
         }

@@ -33,7 +33,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <brood/shm.h>
@@ -77,7 +76,8 @@ static __thread void *chain_uc __attribute__((tls_model("initial-exec")));
  * would be called again for ever.  The same address and code coming back
  * that often, each within REFAULT_WINDOW_NS of the last return, with no
  * other SIGBUS between, is taken as that loop; a fault the action cured
- * that comes back later is a new one. */
+ * that comes back later is a new one.  (clock_gettime() is
+ * async-signal-safe; the coarse clock costs a few ns.) */
 static __thread uintptr_t refault_addr __attribute__((tls_model("initial-exec")));
 static __thread int64_t refault_ns __attribute__((tls_model("initial-exec")));
 static __thread int refault_code __attribute__((tls_model("initial-exec")));
@@ -85,14 +85,6 @@ static __thread int refault_n __attribute__((tls_model("initial-exec")));
 #define REFAULT_MAX 8
 #define REFAULT_WINDOW_NS 1000000000ll
 
-/* CLOCK_MONOTONIC_COARSE (async-signal-safe, a few ns), in ns. */
-static int64_t coarse_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-        return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
 
 /* The default action (a fault cannot be ignored): pending while this
  * handler runs with SIGBUS blocked, taken on its return.  Queued again
@@ -187,7 +179,8 @@ static void chain(int sig, siginfo_t *si, void *uc)
         void *prev;
 
         if (fault && refault_n && refault_addr == (uintptr_t)si->si_addr &&
-            refault_code == si->si_code && coarse_ns() - refault_ns < REFAULT_WINDOW_NS) {
+            refault_code == si->si_code &&
+            brd__clock_ns(CLOCK_MONOTONIC_COARSE) - refault_ns < REFAULT_WINDOW_NS) {
                 if (++refault_n > REFAULT_MAX) {
                         refault_n = 0;
                         take_default(sig, si);
@@ -249,7 +242,7 @@ static void chain(int sig, siginfo_t *si, void *uc)
                         refault_code = si->si_code;
                         refault_n = 1;
                 }
-                refault_ns = coarse_ns();
+                refault_ns = brd__clock_ns(CLOCK_MONOTONIC_COARSE);
         }
         pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
