@@ -117,6 +117,7 @@ static const char *const ratio_name[NRATIO] = {
 struct row {
         size_t size, cap, pipe_sz;
         double pp_ns, pp_min, pp_max;
+        const char *pl;                 /* row_placement() of the ping-pongs */
         double foreign;                         /* other processes' CPUs during the row */
         struct stream_fig fig[NPEER];           /* medians */
         int verified[NPEER];
@@ -150,6 +151,7 @@ static struct {
         double p50, p99;        /* ns, medians of the passes' */
 } rt_med[NRT];
 static int rt_failed;                   /* failures in the round trip: its targets MISS */
+static const char *rt_pl;
 static double rt_pp, rt_pp_min, rt_pp_max, rt_ratio_pp, rt_ratio_efd, rt_ratio_raw, rt_ratio_raw_efd,
               rt_ratio_raw_epoll, rt_ratio_epoll_efd, rt_ratio_raw_futex, rt_ratio_futex_efd,
               clock_ns, rt_foreign;
@@ -199,6 +201,23 @@ static double med_finite(const double *v, int n)
                 if (isfinite(v[i]))
                         tmp[k++] = v[i];
         return k ? bc_median(tmp, (size_t)k) : NAN;
+}
+
+/*
+ * The placement of a row from its ping-pongs (one before every pass and one
+ * after the last): "mixed" when the host moved the CPUs within it (some
+ * near, some far), which is no placement a target can be judged by, so its
+ * targets get the stricter threshold, as for an unknown one (NULL); else the
+ * median's.  A row's median alone called a row with 3 near and 3 far
+ * ping-pongs "near" and judged its far passes by the near targets.
+ */
+static const char *row_placement(double med, double min, double max)
+{
+        const char *lo = bc_placement(min), *hi = bc_placement(max);
+
+        if (lo && hi && strcmp(lo, hi))
+                return "mixed";
+        return bc_placement(med);
 }
 
 static void size_str(char *b, size_t cap, size_t s)
@@ -277,6 +296,7 @@ static void run_streaming(void)
                                 r->pp_max = pp[i];
                 }
                 r->pp_ns = med_finite(pp, opt.passes + 1);
+                r->pl = row_placement(r->pp_ns, r->pp_min, r->pp_max);
                 for (int p = 0; p < NPEER; p++) {
                         r->fig[p].mps = med_finite(mps[p], opt.passes);
                         r->fig[p].gbps = med_finite(gbps[p], opt.passes);
@@ -343,6 +363,7 @@ static void run_roundtrip(void)
                 rt_pp_min = pp[i] < rt_pp_min ? pp[i] : rt_pp_min;
                 rt_pp_max = pp[i] > rt_pp_max ? pp[i] : rt_pp_max;
         }
+        rt_pl = row_placement(rt_pp, rt_pp_min, rt_pp_max);
         for (int p = 0; p < NRT; p++) {
                 rt_med[p].p50 = med_finite(p50[p], opt.passes);
                 rt_med[p].p99 = med_finite(p99[p], opt.passes);
@@ -420,16 +441,16 @@ static void eval_targets(void)
                 rows[i].zc_memcpy_ratio = mib ? rows[i].fig[PEER_BROOD_ZC].gbps / memcpy_1m_ref() : NAN;
         }
 
-        pl = bc_placement(r64->pp_ns);
+        pl = r64->pl;
         /* A placement that could not be told gets the stricter threshold. */
         add_target("64 B: brood/pipe msgs/s >= 25x far, 40x near", unfailed(r64, r64->ratio[R_PIPE]),
                    pl && !strcmp(pl, "far") ? 25 : 40, 1, pl, r64->ratio[R_RAW_PIPE]);
         add_target("64 B: brood/seed msgs/s >= 10x", unfailed(r64, r64->ratio[R_SEED]), 10, 1, pl,
                    NAN);
-        pl = bc_placement(r4k->pp_ns);
+        pl = r4k->pl;
         add_target("4 KiB: brood/pipe >= 2.5x near, 6x far", unfailed(r4k, r4k->ratio[R_PIPE]),
                    pl && !strcmp(pl, "near") ? 2.5 : 6, 1, pl, r4k->ratio[R_RAW_PIPE]);
-        pl = bc_placement(r1m->pp_ns);
+        pl = r1m->pl;
         add_target("1 MiB: brood/pipe(1 MiB buffer) >= 2.5x", unfailed(r1m, r1m->ratio[R_PIPE]), 2.5,
                    1, pl, r1m->ratio[R_RAW_PIPE]);
         add_target("1 MiB: brood GB/s / memcpy(1 MiB) >= 0.15 far, 0.9 near",
@@ -450,7 +471,7 @@ static void eval_targets(void)
                 zname = name;
         }
         add_target(zname, zc_ok ? zc_min : NAN, 1.0, 1, NULL, NAN);
-        pl = bc_placement(rt_pp);
+        pl = rt_pl;
         add_target("round trip p50 <= 2x cache-line ping-pong (round trip)",
                    rt_failed ? NAN : rt_ratio_pp, 2.0, 0, pl, rt_med[RT_RAW].p50 / (2 * rt_pp));
         add_target("spin off p50 <= 1.1x raw eventfd p50", rt_failed ? NAN : rt_ratio_efd, 1.1, 0, pl,
@@ -478,7 +499,8 @@ static void print_report(void)
                        "registered process\n(a sleeping side pays one per sleep unless it asks "
                        "its peer to fence: --fence)\n", mb_idle_ns, mb_busy_ns);
         printf("cl-pp = cache-line ping-pong between the two processes, ns per one-way hand-off;\n"
-               "placement \"near\" when < 150 ns, else \"far\" (targets depend on it)\n");
+               "placement \"near\" when < 150 ns, else \"far\" (targets depend on it); \"mixed\" when a\n"
+               "row's ping-pongs were some near, some far: its targets take the stricter threshold\n");
 
         printf("\n== streaming: producer -> consumer in two processes; M/s = 10^6 messages/s, "
                "GB/s = 10^9 payload B/s; median of %d passes ==\n", opt.passes);
@@ -496,7 +518,7 @@ static void print_report(void)
                 if (opt.only && r->size != opt.only)
                         continue;
                 size_str(sz, sizeof(sz), r->size);
-                snprintf(pp, sizeof(pp), "%.0f %-4s %5.2f", r->pp_ns, bc_placement_name(r->pp_ns),
+                snprintf(pp, sizeof(pp), "%.0f %-4s %5.2f", r->pp_ns, r->pl ? r->pl : "unknown",
                          r->foreign);
                 printf("%-7s %-20s", sz, pp);
                 for (int p = 0; p < NPEER; p++) {
@@ -549,7 +571,7 @@ static void print_report(void)
                " a ratio of two peers: per cycle, of their rounds' p50s; its median over cycles)\n",
                opt.passes);
         printf("cache-line ping-pong: %.0f ns one-way, %.0f ns round trip, %s (one-way min %.0f, "
-               "max %.0f)\n", rt_pp, 2 * rt_pp, bc_placement_name(rt_pp), rt_pp_min, rt_pp_max);
+               "max %.0f)\n", rt_pp, 2 * rt_pp, rt_pl ? rt_pl : "unknown", rt_pp_min, rt_pp_max);
         printf("one clock read per sample (CLOCK_MONOTONIC, included): %.1f ns; other processes "
                "used %.2f CPUs meanwhile\n", clock_ns, rt_foreign);
         printf("%-16s %10s %10s %12s\n", "peer", "p50", "p99", "p50/cl-rt");
@@ -647,7 +669,7 @@ static int write_json(const char *path)
                 bc_json_num(&j, "cacheline_pingpong_min_ns", r->pp_min);
                 bc_json_num(&j, "cacheline_pingpong_max_ns", r->pp_max);
                 bc_json_num(&j, "other_processes_cpus", r->foreign);
-                bc_json_str(&j, "placement", bc_placement(r->pp_ns));
+                bc_json_str(&j, "placement", r->pl);
                 bc_json_obj(&j, "peers");
                 for (int p = 0; p < NPEER; p++) {
                         bc_json_obj(&j, peer_name[p]);
@@ -699,7 +721,7 @@ static int write_json(const char *path)
         bc_json_num(&j, "cacheline_pingpong_max_ns", rt_pp_max);
         bc_json_num(&j, "clock_read_ns", clock_ns);
         bc_json_num(&j, "other_processes_cpus", rt_foreign);
-        bc_json_str(&j, "placement", bc_placement(rt_pp));
+        bc_json_str(&j, "placement", rt_pl);
         bc_json_obj(&j, "peers");
         for (int p = 0; p < NRT; p++) {
                 bc_json_obj(&j, rt_name[p]);
