@@ -81,18 +81,23 @@ BRD_EXPORT void brd_handle_close(struct brd_handle *h)
 
 BRD_EXPORT int brd_handle_dup(const struct brd_handle *h, struct brd_handle *ret_handle)
 {
-        struct brd_handle c;
+        struct brd_handle c, src;
         uint32_t i;
 
         /* A copy over its own original would lose the original's fds. */
-        if (!h || !ret_handle || ret_handle == h || !brd__handle_valid(h, h->kind, 0) ||
-            !kind_known(h->kind))
+        if (!h || !ret_handle || ret_handle == h)
                 return -EINVAL;
-        c = *h;
+        /* Read once: *h may sit in memory another process writes (a handle
+         * kept in a shared array), and a count that grew after the check
+         * dup'd past the four fds into the stack. */
+        src = *h;
+        if (!brd__handle_valid(&src, src.kind, 0) || !kind_known(src.kind))
+                return -EINVAL;
+        c = src;
         for (i = 0; i < BRD_HANDLE_MAX_FDS; i++)
                 c.fds[i] = -1;
-        for (i = 0; i < h->nfds; i++) {
-                int fd = brd__dup_cloexec(h->fds[i]);
+        for (i = 0; i < src.nfds; i++) {
+                int fd = brd__dup_cloexec(src.fds[i]);
 
                 if (fd < 0) {
                         c.nfds = i;
@@ -133,15 +138,16 @@ BRD_EXPORT int brd_handle_send(int sock, const struct brd_handle *h, size_t n)
                 return -EINVAL;
         memcpy(data, &hdr, sizeof(hdr));
         for (i = 0; i < n; i++) {
-                struct brd_wire_rec rec = {
-                        h[i].kind, h[i].nfds, h[i].size, h[i].flags, h[i].id, h[i].aux
-                };
+                /* Each handle read once (see brd_handle_dup()): the record,
+                 * the check and the fds all come from this copy. */
+                struct brd_handle c = h[i];
+                struct brd_wire_rec rec = { c.kind, c.nfds, c.size, c.flags, c.id, c.aux };
 
-                if (!kind_known(h[i].kind) || !brd__handle_valid(&h[i], h[i].kind, 0))
+                if (!kind_known(c.kind) || !brd__handle_valid(&c, c.kind, 0))
                         return -EINVAL;
                 memcpy(data + sizeof(hdr) + i * sizeof(rec), &rec, sizeof(rec));
-                memcpy(fds + nfds, h[i].fds, h[i].nfds * sizeof(int));
-                nfds += h[i].nfds;
+                memcpy(fds + nfds, c.fds, c.nfds * sizeof(int));
+                nfds += c.nfds;
         }
         /* The kernel carries at most SCM_MAX_FD (253) fds in one message. */
         if (nfds > 253)

@@ -17,6 +17,7 @@
 #include <linux/sockios.h>
 
 #include "helpers.h"
+#include "internal/brd-private.h"
 #include <brood/shm.h>
 
 extern char **environ;
@@ -64,6 +65,9 @@ static void send_recv_type(int type)
                 assert_int_equal(got[i].kind, BRD_HANDLE_SEG);
                 assert_int_equal(got[i].nfds, 1);
                 assert_int_equal(got[i].size, 4096 * (i + 1));
+                assert_int_equal(got[i].flags, h[i].flags);
+                assert_int_equal(got[i].id, h[i].id);
+                assert_int_equal(got[i].aux, h[i].aux);
                 assert_int_equal(fcntl(got[i].fds[0], F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
                 check_attached(&got[i], 0x30 + i);
                 brd_handle_close(&got[i]);
@@ -531,6 +535,59 @@ static void test_handle_close_is_idempotent_aba(void **state)
         brd_seg_close(s);
 }
 
+/*
+ * brd__handle_valid() wrapped: once armed, the check passes and then the
+ * handle's count grows to 200, as a peer writing a handle kept in shared
+ * memory would make it right after the check.
+ */
+static struct brd_handle *grow_victim;
+
+bool __real_brd__handle_valid(const struct brd_handle *h, uint32_t kind, uint32_t min_fds);
+bool __wrap_brd__handle_valid(const struct brd_handle *h, uint32_t kind, uint32_t min_fds);
+bool __wrap_brd__handle_valid(const struct brd_handle *h, uint32_t kind, uint32_t min_fds)
+{
+        bool ok = __real_brd__handle_valid(h, kind, min_fds);
+
+        if (grow_victim) {
+                grow_victim->nfds = 200;
+                grow_victim = NULL;
+        }
+        return ok;
+}
+
+static void test_handle_read_once(void **state)
+{
+        struct brd_handle h, d, got[2];
+        struct brd_seg *s = filled_seg(4096, 0x41, &h);
+        int sp[2];
+
+        /* dup: went on to dup fds[1] (-1): -EBADF (and past the four fds,
+         * into its own stack, had they been open ones). */
+        grow_victim = &h;
+        assert_int_equal(brd_handle_dup(&h, &d), 0);
+        assert_int_equal(h.nfds, 200);
+        h.nfds = 1;
+        assert_int_equal(d.nfds, 1);
+        assert_int_not_equal(d.fds[0], h.fds[0]);
+        assert_int_equal(d.fds[1], -1);
+        check_attached(&d, 0x41);
+        brd_handle_close(&d);
+        /* send: copied 200 fds out of a handle of four, past its end. */
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+        grow_victim = &h;
+        assert_int_equal(brd_handle_send(sp[0], &h, 1), 0);
+        assert_int_equal(h.nfds, 200);
+        h.nfds = 1;
+        assert_int_equal(brd_handle_recv(sp[1], got, 2, 1000), 1);
+        assert_int_equal(got[0].nfds, 1);
+        check_attached(&got[0], 0x41);
+        brd_handle_close(&got[0]);
+        close(sp[0]);
+        close(sp[1]);
+        brd_handle_close(&h);
+        brd_seg_close(s);
+}
+
 static pid_t spawn_helper(const char *mode, int byte, int fd3, char **envp)
 {
         char *helper = getenv("BRD_HELPER_FDCOUNT");
@@ -899,6 +956,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_ctrunc_at_fd_limit, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_recv_max_fds_beside_credentials, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_handle_close_is_idempotent_aba, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_handle_read_once, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_exec_helper_over_socket, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_exec_helper_from_env, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_env_wrong_pid_and_malformed, t_leak_setup, t_leak_teardown),
