@@ -898,21 +898,27 @@ static int status_seccomp(const char *path, int *ret_mode, int *ret_filters)
  */
 static int spawn_confinement(const struct brd_fsrv *fs, bool *ret_nnp)
 {
-        int mode = thread_seccomp(), smode = fs->seccomp, n = -1, sn = -1, e;
+        int mode = thread_seccomp(), smode, n = -1, sn = -1, e;
         unsigned tid = AO_int_load(&fs->tid);
         char path[64];
 
         *ret_nnp = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1;
         if (mode == SECCOMP_MODE_DISABLED)
                 return 0;               /* nothing to escape */
+        /* Not running yet (a spawn right after start) or unreadable: as it
+         * was at start, which is no more than it is now (filters are only
+         * ever added), so the check can only be stricter. */
         snprintf(path, sizeof(path), "/proc/self/task/%u/status", tid);
-        if (!tid || status_seccomp(path, &smode, &sn) < 0)
+        if (!tid || status_seccomp(path, &smode, &sn) < 0) {
                 smode = fs->seccomp;
+                sn = fs->seccomp_filters;
+        }
         if (mode > smode)
                 return -EPERM;
-        /* Out of fds or memory: no verdict, and no spawn without one. */
+        /* Out of fds or memory, or a signal: no verdict, and no spawn
+         * without one. */
         e = status_seccomp("/proc/thread-self/status", &mode, &n);
-        if (e == -EMFILE || e == -ENFILE || e == -ENOMEM)
+        if (e == -EMFILE || e == -ENFILE || e == -ENOMEM || e == -EAGAIN)
                 return e;
         if (e == 0 && n >= 0 && sn >= 0 && n > sn)
                 return -EPERM;
@@ -943,6 +949,8 @@ BRD_EXPORT int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv)
         fs->pid = brd__getpid();
         fsrv_read_comm(fs->comm);      /* before the thread renames itself */
         fs->seccomp = thread_seccomp(); /* the thread's, which it inherits */
+        if (status_seccomp("/proc/thread-self/status", &fs->seccomp, &fs->seccomp_filters) < 0)
+                fs->seccomp_filters = -1;
         fs->dying_ms = BRD_FSRV_DYING_MS;
         pthread_once(&fsrv_bind_once, fsrv_bind);
         /* The report slots: shared with every fork-mode child until it reported. */

@@ -15,6 +15,8 @@
  * pidfd_open) while armed.
  */
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -22,6 +24,7 @@
 #include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #include <brood/shm.h>
@@ -101,12 +104,21 @@ static int stall_in = -1, stall_out = -1;
 static pid_t stall_null_of;
 static int *stall_null_seen;
 
+/* Non-NULL: an open of a path that contains it fails with open_fail_errno. */
+static const char *open_fail_sub;
+static int open_fail_errno;
+
 int __wrap_open64(const char *path, int flags, ...)
 {
         pid_t of = __atomic_load_n(&stall_null_of, __ATOMIC_SEQ_CST);
+        const char *sub = __atomic_load_n(&open_fail_sub, __ATOMIC_SEQ_CST);
         mode_t mode = 0;
         va_list ap;
 
+        if (sub && strstr(path, sub)) {
+                errno = open_fail_errno;
+                return -1;
+        }
         if (of && getpid() != of && !strcmp(path, "/dev/null")) {
                 __atomic_store_n(stall_null_seen, 1, __ATOMIC_SEQ_CST);
                 for (;;)
@@ -190,9 +202,36 @@ int __wrap_clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
         return inject("clone", ENOMEM) ? -1 : __real_clone(fn, stack, flags, arg, pidfd);
 }
 
+/* >= 0: the next thread created waits for a byte on this fd before it
+ * runs its function (one thread, then it is -1 again). */
+static int thread_gate = -1;
+static struct {
+        void *(*fn)(void *);
+        void *arg;
+        int fd;
+} gated;
+
+static void *gated_main(void *unused)
+{
+        char c;
+
+        while (read(gated.fd, &c, 1) < 0 && errno == EINTR)
+                ;
+        return gated.fn(gated.arg);
+}
+
 int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg)
 {
-        return inject("pthread_create", EAGAIN) ? EAGAIN : __real_pthread_create(t, a, fn, arg);
+        if (inject("pthread_create", EAGAIN))
+                return EAGAIN;
+        if (thread_gate >= 0) {
+                gated.fn = fn;
+                gated.arg = arg;
+                gated.fd = thread_gate;
+                thread_gate = -1;
+                return __real_pthread_create(t, a, gated_main, NULL);
+        }
+        return __real_pthread_create(t, a, fn, arg);
 }
 
 static void arm(int k)
@@ -661,6 +700,101 @@ static void test_spawn_pid_recycled(void **state)
         assert_int_equal(rc, 0);
 }
 
+/* ------------------------------------------------------------ confinement */
+static int spawn_refused(struct brd_fsrv *fs, const char *fail_sub, int fail_errno)
+{
+        struct brd_spawn_opts o = { .fn = fn_zero };
+        struct brd_child *c = NULL;
+        int r;
+
+        open_fail_errno = fail_errno;
+        __atomic_store_n(&open_fail_sub, fail_sub, __ATOMIC_SEQ_CST);
+        r = brd_fsrv_spawn(fs, &o, &c);
+        __atomic_store_n(&open_fail_sub, NULL, __ATOMIC_SEQ_CST);
+        if (c) {
+                int st;
+
+                brd_child_wait(c, -1, &st);
+                brd_child_free(c);
+                return 1000;    /* spawned */
+        }
+        return r;
+}
+
+/*
+ * The seccomp check of a spawn (fork.h, Per-thread state) where the
+ * forkserver thread's status cannot be read: before the thread first ran
+ * (a spawn right after start) or out of fds, it is judged by its filter
+ * count at start.  It was not judged at all: a caller with a filter more
+ * than the forkserver thread spawned a child without it.  And a caller
+ * whose own status read was cut by a signal got no verdict, and spawned:
+ * now -EAGAIN.  Exit code: 0 ok.
+ */
+static int confinement_unread(void)
+{
+        struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+        struct sock_fprog prog = { .len = 1, .filter = &allow };
+        struct brd_spawn_opts o = { .fn = fn_zero };
+        struct brd_fsrv *fs;
+        char buf[8192];
+        int gate[2], fd;
+        ssize_t n;
+
+        if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 0)
+                return T_EXIT_SKIP;     /* confined already (a container's profile) */
+        fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+        n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+        if (fd >= 0)
+                close(fd);
+        if (n <= 0 || (buf[n] = 0, !strstr(buf, "\nSeccomp_filters:")))
+                return T_EXIT_SKIP;     /* filters not counted (Linux < 5.9) */
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+                return T_EXIT_SKIP;     /* no seccomp here */
+        if (pipe2(gate, O_CLOEXEC) < 0)
+                return 1;
+        thread_gate = gate[0];
+        if (brd_fsrv_start(0, &fs) < 0)
+                return 2;
+        /* Held before its first instruction: its tid is not known yet. */
+        if (AO_int_load(&fs->tid) != 0)
+                return 3;
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+                return 4;
+        if (spawn_refused(fs, NULL, 0) != -EPERM)
+                return 5;
+        if (write(gate[1], "g", 1) != 1)
+                return 6;
+        while (!AO_int_load(&fs->tid))
+                sched_yield();
+        if (spawn_refused(fs, NULL, 0) != -EPERM)
+                return 7;       /* read: one filter against two */
+        if (spawn_refused(fs, "/task/", EMFILE) != -EPERM)
+                return 8;       /* unread: as at start */
+        if (spawn_refused(fs, "/proc/thread-self/status", EINTR) != -EAGAIN)
+                return 9;       /* the caller's own: no verdict */
+        if (spawn_refused(fs, "/proc/thread-self/status", EMFILE) != -EMFILE)
+                return 10;
+        /* A filter given every thread: the forkserver thread now has as
+         * many as the caller and spawns, but judged as it was at start
+         * (one) it is refused: stricter, never looser. */
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) != 0)
+                return 11;
+        if (tf_spawn_exit(fs, &o) != 0)
+                return 12;
+        if (spawn_refused(fs, "/task/", EMFILE) != -EPERM)
+                return 13;
+        brd_fsrv_stop(fs);
+        close(gate[0]);
+        close(gate[1]);
+        return 0;
+}
+
+static void test_spawn_confinement_unread(void **state)
+{
+        t_run_forked(confinement_unread);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -675,6 +809,7 @@ int main(void)
                 cmocka_unit_test(test_spawn_child_stopped_in_prelude),
                 cmocka_unit_test(test_spawn_holds_fsrv_while_blocked),
                 cmocka_unit_test(test_spawn_pid_recycled),
+                cmocka_unit_test(test_spawn_confinement_unread),
         };
 
         return cmocka_run_group_tests_name("fork-faults", tests, NULL, NULL);

@@ -79,7 +79,9 @@
  * forkserver thread too).  brd_fsrv_spawn() refuses (-EPERM) a caller whose
  * thread has a higher seccomp mode than the forkserver thread has now, or
  * more seccomp filters where the kernel counts them (Linux 5.9): its child
- * would run without them.  A different filter in equal number is not seen.
+ * would run without them.  Where the forkserver thread's own status cannot
+ * be read (or it has not run yet) it is judged as it was at start, which
+ * can only refuse more.  A different filter in equal number is not seen.
  * It carries a caller's no_new_privs into the child.  A fork-mode fn runs on the
  * forkserver thread's stack (the default pthread size) with that thread's
  * thread-local variables, not the caller's.
@@ -231,7 +233,9 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  * a forkserver inherited through fork(); -EPERM when the calling thread has
  * more seccomp filters than the forkserver thread (Per-thread state);
  * -ESHUTDOWN once brd_fsrv_stop() has begun; -EAGAIN/-ENOMEM/-EMFILE/-ENFILE
- * when the child or a resource for it cannot be created (-EMFILE also when
+ * when the child or a resource for it cannot be created, or a confined
+ * caller's seccomp state cannot be read for those reasons or for a signal
+ * (-EAGAIN) (-EMFILE also when
  * RLIMIT_NOFILE is below 5 + its fd count: the child briefly holds fds
  * 0..3 + that count, its report pipe among them, and one spare; how many
  * fds this process has open does not matter, the child closes them first);

@@ -82,9 +82,10 @@ struct brd_fsrv {
         size_t stack_size;
         int crash_stage;                /* testing: enum brd__crash_stage */
         char comm[16];                  /* the process's name at start: fork-mode children's default */
-        /* The starting thread's seccomp mode, which the thread inherited,
-         * and the thread's id once it runs (0 before): spawn_confinement(). */
-        int seccomp;
+        /* The starting thread's seccomp mode and filter count (-1: not
+         * counted), which the thread inherited, and the thread's id once it
+         * runs (0 before): spawn_confinement(). */
+        int seccomp, seccomp_filters;
         unsigned tid;                   /* AO_int */
         int dying_ms;                   /* BRD_FSRV_DYING_MS, or a test's */
 };
