@@ -12,8 +12,10 @@
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fork-util.h"
 #include "helpers.h"
 
 /* Found by brood as $BROOD_BENCH_DIR/pool-bench: starts the JSON file it is
@@ -90,8 +92,10 @@ static void fake_dir_remove(const char *dir)
         assert_int_equal(rmdir(dir), 0);
 }
 
-/* `brood bench pool --quick` with the stand-in, once the stand-in runs. */
-static void bench_start(const char *dir, struct bench_run *b)
+/* `brood bench pool --quick` with the stand-in, once the stand-in runs;
+ * with pidfd_open() refused to brood where @no_pidfd (a seccomp filter; the
+ * test skips where there is none). */
+static void bench_start_as(const char *dir, struct bench_run *b, bool no_pidfd)
 {
         char *args[] = { "bench", "pool", "--quick", NULL };
         char line[320];
@@ -101,15 +105,25 @@ static void bench_start(const char *dir, struct bench_run *b)
         assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
         b->brood = t_fork();
         assert_true(b->brood >= 0);
-        if (b->brood == 0)
+        if (b->brood == 0) {
+                if (no_pidfd && tf_deny_syscall(SYS_pidfd_open, ENOSYS) < 0)
+                        _exit(T_EXIT_SKIP);
                 exec_brood(dir, args, rep[1], 9, -1);
+        }
         close(rep[1]);
         n = read(rep[0], line, sizeof(line) - 1);
         close(rep[0]);
+        if (n == 0 && no_pidfd && t_wait_child(b->brood) == T_EXIT_SKIP)
+                skip();
         assert_true(n > 0);
         line[n] = '\0';
         assert_int_equal(sscanf(line, "%d %255s", &b->bench, b->json), 2);
         assert_memory_equal(b->json, "/tmp/brood-bench-", 17);
+}
+
+static void bench_start(const char *dir, struct bench_run *b)
+{
+        bench_start_as(dir, b, false);
 }
 
 /* Is process @pid gone (reaped, or dead and awaiting its reaper), within
@@ -334,6 +348,54 @@ static void test_bench_json_reader_gone(void **state)
         assert_int_equal(st, 128 + SIGPIPE);
 }
 
+/* A stand-in that tells its pid and JSON path on fd 9 (as fake_bench),
+ * waits for a byte on fd 8, then writes a whole JSON document and exits 0. */
+static const char told_gated_bench[] =
+        "#!/bin/sh\n"
+        "for a; do json=$a; done\n"
+        "echo '{' > \"$json\" || exit 1\n"
+        "echo \"$$ $json\" >&9\n"
+        "exec 9>&-\n"
+        "read -r x <&8\n"
+        "echo '{\"done\": 1}' > \"$json\"\n";
+
+/*
+ * pidfd_open() refused to brood (a seccomp filter, a sandbox, Linux < 5.3):
+ * brood waits for its benchmark by looking at it, and a stop still ends
+ * both.  It killed the benchmark as soon as it had started (before it
+ * could tell its pid) and reported a failed run.
+ */
+static void test_bench_without_pidfd(void **state)
+{
+        char dir[] = "/tmp/brood-test-nopidfd-XXXXXX", dir2[] = "/tmp/brood-test-nopidfd-XXXXXX";
+        struct bench_run b;
+        int go[2];
+        bool gone;
+
+        /* A run that ends: the benchmark's exit is seen, brood exits 0. */
+        fake_dir_with(dir, told_gated_bench);
+        assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+        assert_int_equal(dup2(go[0], 8), 8);   /* brood's fd 8, passed on */
+        close(go[0]);
+        bench_start_as(dir, &b, true);
+        close(8);
+        assert_int_equal(write(go[1], "g\n", 2), 2);
+        close(go[1]);
+        gone = gone_within(b.brood, 10000);
+        assert_true(gone);
+        assert_int_equal(t_wait_child(b.brood), 0);
+        fake_dir_remove(dir);
+        /* A stop: the benchmark dies too, nothing is left. */
+        fake_dir(dir2);
+        bench_start_as(dir2, &b, true);
+        assert_int_equal(kill(b.brood, SIGTERM), 0);
+        assert_int_equal(t_wait_child(b.brood), 128 + SIGTERM);
+        gone = gone_within(b.bench, 0);
+        assert_true(gone);
+        assert_false(dir_exists(b.json));
+        fake_dir_remove(dir2);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -342,6 +404,7 @@ int main(void)
                 cmocka_unit_test(test_bench_json_to_own_fd),
                 cmocka_unit_test(test_bench_stdout_reader_gone),
                 cmocka_unit_test(test_bench_json_reader_gone),
+                cmocka_unit_test_setup_teardown(test_bench_without_pidfd, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_bench_dies_with_brood, t_leak_setup,
                                                 t_leak_teardown),
         };

@@ -53,6 +53,8 @@ static int bench_path(const char *group, char *out, size_t cap)
 }
 
 #define BENCH_MAX_ARGS 64
+/* How often a wait without a pidfd looks at the benchmark (wait_bench()). */
+#define BENCH_WAIT_NAP_MS 50
 
 /* Wait for our child @pid across EINTR: its wait status, or -1. */
 static int child_reap(pid_t pid)
@@ -155,22 +157,34 @@ static void exec_bench(pid_t parent, const struct stopper *st, const char *path,
         _exit(127);
 }
 
+/* Has our child @pid exited?  Left unreaped for child_reap(). */
+static bool child_exited(pid_t pid)
+{
+        siginfo_t si = { 0 };
+
+        return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid;
+}
+
 /* Wait for our child @pid, or for a stopping signal: then kill it first.
- * Its wait status (-1 on error) and *ret_sig (0: none came). */
+ * Its wait status (-1 on error) and *ret_sig (0: none came).  Through its
+ * pidfd; where none can be had (out of fds, a seccomp filter, Linux < 5.3)
+ * by looking every BENCH_WAIT_NAP_MS, for a benchmark runs for minutes. */
 static int wait_bench(pid_t pid, struct stopper *st, int *ret_sig)
 {
         struct pollfd p[2] = { { .fd = pidfd_open(pid, 0), .events = POLLIN },
                                { .fd = st->sfd, .events = POLLIN } };
-        bool exited = false;
+        bool by_fd = p[0].fd >= 0, exited = false;
+        int n;
 
         *ret_sig = 0;
-        while (p[0].fd >= 0 && !exited && !*ret_sig) {
-                if (poll(p, 2, -1) < 0) {
+        while (!exited && !*ret_sig) {
+                n = by_fd ? poll(p, 2, -1) : poll(p + 1, 1, BENCH_WAIT_NAP_MS);
+                if (n < 0) {
                         if (errno == EINTR)
                                 continue;
                         break;
                 }
-                exited = p[0].revents & POLLIN;
+                exited = by_fd ? p[0].revents & POLLIN : child_exited(pid);
                 if (p[1].revents & POLLIN)
                         *ret_sig = stopper_take(st);
         }
@@ -178,11 +192,10 @@ static int wait_bench(pid_t pid, struct stopper *st, int *ret_sig)
          * dead of it first, but ours was queued before it could die. */
         if (!*ret_sig)
                 *ret_sig = stopper_take(st);
-        /* Stopped, or nothing to wait with (no pidfd, poll failed): the
-         * child is not left behind. */
+        /* Stopped, or poll failed: the child is not left behind. */
         if (*ret_sig || !exited)
                 kill(pid, SIGKILL);
-        if (p[0].fd >= 0)
+        if (by_fd)
                 close(p[0].fd);
         return child_reap(pid);
 }
