@@ -1749,13 +1749,14 @@ static bool flood_try(void)
         __atomic_store_n(&fl.stop, 1, __ATOMIC_RELEASE);
         assert_int_equal(pthread_join(tf, NULL), 0);
 
-        kept = dt <= (how == 2 ? 400 : 100);
+        /* 100 wake-ups are a rate too (within 10 s, or one every 2 ms of
+         * the timed call): a bound a stalled vCPU may miss, as dt's. */
+        kept = dt <= (how == 2 ? 400 : 100) && woken >= 100;
         if (woken < 100 || c.ret != (how == 2 ? -ETIMEDOUT : -ECANCELED) || !kept ||
             (how == 2 && dt < 200))
                 print_message("%s: %llu wake-ups, then %lld after %lld ms\n", flood_what[how],
                               (unsigned long long)woken, (long long)c.ret, (long long)dt);
         assert_int_equal(cr, 0);
-        assert_true(woken >= 100);
         assert_int_equal(ir, 0);
         if (how < 2) {
                 assert_int_equal(c.ret, -ECANCELED);
