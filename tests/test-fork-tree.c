@@ -228,9 +228,10 @@ static void *hammer_main(void *arg)
 
 static int fn_uses_brood(void *arg, struct brd_handle *h, size_t n)
 {
-        /* The fork state is right in the child: no lock inherited held. */
+        /* The fork state is right in the child: no lock inherited held.
+         * 200 is no code a good child gives (0..127). */
         if (t_fork_state_usable() != 0)
-                return 1;
+                return 200;
         return (int)((intptr_t)arg & 0x7f);
 }
 
