@@ -53,7 +53,7 @@ static bool exists(const char *name)
 }
 
 /* A child that creates a named segment, reports its name, and waits to be
- * killed.  With @ret_release, a grandchild keeps the mapping after the child
+ * killed (or for this program's end: t_fork()).  With @ret_release, a grandchild keeps the mapping after the child
  * dies, until *ret_release is closed (EOF on its pipe). */
 static pid_t doomed_creator(char *name, size_t cap, int *ret_release)
 {
@@ -63,7 +63,7 @@ static pid_t doomed_creator(char *name, size_t cap, int *ret_release)
 
         assert_int_equal(pipe2(p, O_CLOEXEC), 0);
         assert_int_equal(pipe2(q, O_CLOEXEC), 0);
-        pid = fork();
+        pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 struct brd_seg *s;
@@ -567,7 +567,7 @@ static struct other_ns *other_ns_start(int (*fn)(void *arg))
         /* fork()'s answer goes to a local: @o is shared, and a child that
          * stored its 0 there could read back the parent's pid (or the
          * parent the child's 0) and take the other branch. */
-        h = fork();
+        h = t_fork();
         assert_true(h >= 0);
         if (h == 0) {
                 close(ready[0]);
