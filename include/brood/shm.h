@@ -269,8 +269,11 @@ int brd_seg_check(const struct brd_seg *seg);
  * child forgets the parent's (those blocks stay the parent's): no block is
  * ever owned twice.  The cache is listed in a slot in the pool (one per
  * 512 KiB of segment, at most 32; a process that finds none goes without),
- * so a process that dies without brd_pool_close() (SIGKILL, a crash) leaks
- * nothing: an alloc about to fail with -ENOSPC first takes back the blocks
+ * so the cache of a process that dies without brd_pool_close() (SIGKILL, a
+ * crash) is not lost (but for one block when it dies inside a cached alloc
+ * or free, between the block's state and the slot's list: that block, and
+ * so its span, stay taken for the pool's life): an alloc about to fail
+ * with -ENOSPC first takes back the blocks
  * of every slot whose owner is dead (owners in the caller's pid namespace,
  * pid and start time checked; a zombie counts as dead: it can no longer
  * touch the pool, so its blocks are taken back before its parent reaps it).
@@ -381,7 +384,10 @@ void brd_pool_close(struct brd_pool *pool);
  * fds or memory: nothing changed), -EBADF where the pool is gone (brd_pool_create()),
  * -EXDEV in a forked child in another pid namespace (see brd_pool_create()).
  * Concurrency: any thread of any process that attached the pool, at once;
- * lock-free up to BRD_POOL_SMALL_MAX while the size class has free blocks.
+ * lock-free up to BRD_POOL_SMALL_MAX while the size class has free blocks
+ * (but for the moments when a process whose buddy allocator ran dry takes
+ * every class's free blocks in under the lock to give whole spans back:
+ * allocs of those classes then wait for the lock, up to its 2 s).
  * Fork: usable in a forked child that kept the pool, which starts without the
  * parent's cache (brd_pool_create()); -EBADF where the pool is gone, -EXDEV in
  * another pid namespace.

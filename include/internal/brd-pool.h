@@ -94,8 +94,10 @@ enum {
  * Class free-stack head: low 32 bits = granule index + 1 of the top block
  * (0 = empty), high 32 bits = a tag bumped by every successful CAS, so a
  * pop that read (top, next) cannot succeed after the top was popped and
- * pushed back in between (ABA).  The tag would have to wrap 2^32 times
- * during one pop for ABA to bite.  The link to the next block is kept in
+ * pushed back in between (ABA).  For ABA to bite, the tag would have to
+ * wrap once during one pop (2^32 CASes: ~90 s at 50 M/s, so a pop stalled
+ * that long) and land on the very value, with the same top, that the pop
+ * read: a chance of about 2^-32 per such stall.  The link to the next block is kept in
  * the first 8 bytes of each free block (an AO_t, same encoding, tag 0).
  */
 struct brd_pool_class {
