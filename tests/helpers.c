@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <poll.h>
 #include <signal.h>
+#include <linux/capability.h>
+#include <stdbool.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/pidfd.h>
@@ -31,19 +33,166 @@
 
 /*
  * Tests run in parallel and every leak check counts /dev/shm/brood.* names:
- * where it may (root, as in CI), each test program gets a private /dev/shm in
- * its own mount namespace, inherited by everything it forks or execs.  The
- * kernel's tmpfs behaves the same; only the names are private.  Elsewhere the
- * shared /dev/shm is used and tests that create names run alone.
+ * each test program gets a private /dev/shm in its own mount namespace,
+ * inherited by everything it forks or execs.  The kernel's tmpfs behaves the
+ * same; only the names are private.  As root (CI) the mount namespace is
+ * made directly.  As another user, a user namespace that maps that user's
+ * ids to themselves lends the capabilities for it, which are dropped right
+ * after: the tests still run as that unprivileged user (the same ids, no
+ * capability, root-only tests skip).  A program that defines
+ * t_private_pids (test-tools-reap) gets its own pid namespace and /proc that
+ * way too: brood's reap scan proves nothing while a process of the user's
+ * that it cannot read runs (systemd's "(sd-pam)" of every login), and the
+ * scan must see only the test's processes.  Where none of this can be had,
+ * the shared /dev/shm is used and tests that create names run alone.
  */
+extern const bool t_private_pids __attribute__((weak));
+
+static bool t_write_file(const char *path, const char *text)
+{
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? write(fd, text, strlen(text)) : -1;
+
+        if (fd >= 0)
+                close(fd);
+        return n == (ssize_t)strlen(text);
+}
+
+/* A user namespace in which this process keeps its own uid and gid. */
+static bool t_enter_userns(void)
+{
+        char uid_map[64], gid_map[64];
+
+        snprintf(uid_map, sizeof(uid_map), "%u %u 1\n", (unsigned)geteuid(), (unsigned)geteuid());
+        snprintf(gid_map, sizeof(gid_map), "%u %u 1\n", (unsigned)getegid(), (unsigned)getegid());
+        if (unshare(CLONE_NEWUSER) < 0)
+                return false;
+        /* Entered: the ids must map now, or every file would be nobody's. */
+        if (!t_write_file("/proc/self/uid_map", uid_map) ||
+            !t_write_file("/proc/self/setgroups", "deny") ||
+            !t_write_file("/proc/self/gid_map", gid_map)) {
+                fprintf(stderr, "tests: cannot map ids in a user namespace: %s\n", strerror(errno));
+                _exit(1);
+        }
+        return true;
+}
+
+/* Give up every capability (those the user namespace lent): as the user
+ * was, uid not 0, so nothing gives them back. */
+static void t_drop_caps(void)
+{
+        struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+        struct __user_cap_data_struct d[2] = { { 0 } };
+
+        if (syscall(SYS_capset, &h, d) < 0) {
+                fprintf(stderr, "tests: cannot drop capabilities: %s\n", strerror(errno));
+                _exit(1);
+        }
+}
+
+/* The exit code of @pid, reaped; -1 if it was killed or not waited for. */
+static int t_reap_code(pid_t pid)
+{
+        pid_t w;
+        int st;
+
+        while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+                ;
+        return w == pid && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Can a pid namespace of ours mount its /proc here?  Tried in throwaway
+ * children, in a mount namespace of their own: a namespace whose init
+ * failed would leave this process unable to fork ever after. */
+static bool t_pidns_proc_works(void)
+{
+        pid_t x = fork(), y;
+
+        if (x < 0)
+                return false;
+        if (x == 0) {
+                if (unshare(CLONE_NEWPID | CLONE_NEWNS) < 0 ||
+                    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                        _exit(1);
+                y = fork();
+                if (y == 0)
+                        _exit(mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                    NULL) < 0);
+                _exit(y < 0 ? 1 : t_reap_code(y) != 0);
+        }
+        return t_reap_code(x) == 0;
+}
+
+/*
+ * A pid namespace with its own /proc: a first child is its init, which only
+ * reaps (orphans go to it, not to the tests), and its child runs the tests
+ * (returns).  This process waits and exits as the tests did.  false, with
+ * nothing changed, where that cannot be had: the tests then run here, on
+ * the host's /proc.
+ */
+static bool t_enter_pidns(void)
+{
+        pid_t init, tests, w;
+        int st, code = 0;
+
+        if (!t_pidns_proc_works() || unshare(CLONE_NEWPID) < 0)
+                return false;
+        init = fork();
+        if (init < 0) {
+                fprintf(stderr, "tests: no init for the pid namespace: %s\n", strerror(errno));
+                _exit(1);       /* no child could be forked here any more */
+        }
+        if (init > 0) {
+                code = t_reap_code(init);
+                _exit(code < 0 ? 1 : code);
+        }
+        /* The init: dies with this program (a timeout kills the parent). */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+            mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                _exit(1);
+        tests = fork();
+        if (tests < 0)
+                _exit(1);
+        if (tests == 0)
+                return true;
+        /* Without them, as the tests' processes are: a scan can read it. */
+        t_drop_caps();
+        for (;;) {
+                w = waitpid(-1, &st, 0);
+                if (w < 0 && errno != EINTR)
+                        _exit(1);
+                if (w == tests) {
+                        code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                        break;
+                }
+        }
+        _exit(code);    /* as init: the namespace's last processes die with it */
+}
+
 __attribute__((constructor)) static void t_private_devshm(void)
 {
-        if (getenv("BRD_TEST_SHARED_DEVSHM") || unshare(CLONE_NEWNS) < 0)
+        bool userns = false, private;
+
+        if (getenv("BRD_TEST_SHARED_DEVSHM"))
                 return;
-        /* Never let the new mount propagate back to the host's namespace. */
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-                return;
-        (void)mount("brood-test", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+        if (unshare(CLONE_NEWNS) < 0) {
+                if (errno != EPERM || geteuid() == 0 || !t_enter_userns())
+                        return;
+                userns = true;
+                if (unshare(CLONE_NEWNS) < 0) {
+                        t_drop_caps();
+                        return;
+                }
+        }
+        /* Never let the new mounts propagate back to the host's namespace. */
+        private = mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0;
+        if (private)
+                (void)mount("brood-test", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+        if (userns) {
+                if (private && &t_private_pids && t_private_pids)
+                        (void)t_enter_pidns();
+                t_drop_caps();
+        }
 }
 
 static int count_dir(const char *path, const char *prefix)

@@ -1079,13 +1079,24 @@ static void test_exec_missing_program(void **state)
         struct brd_child *c = (struct brd_child *)0x1;
         struct brd_fsrv *fs;
         struct t_leak l;
+        char *path;
+        int e;
 
         t_leak_begin(&l);
         assert_int_equal(brd_fsrv_start(0, &fs), 0);
         assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -ENOENT);
         assert_ptr_equal(c, (struct brd_child *)0x1);  /* untouched */
+        /* A PATH of directories this user may enter: one it may not (su
+         * keeps root's PATH) makes the lookup's answer -EACCES, as
+         * execvp()'s is. */
+        path = getenv("PATH");
+        path = path ? strdup(path) : NULL;
+        assert_int_equal(setenv("PATH", "/usr/bin:/bin", 1), 0);
         o.argv = argv2;
-        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -ENOENT);
+        e = brd_fsrv_spawn(fs, &o, &c);
+        assert_int_equal(path ? setenv("PATH", path, 1) : unsetenv("PATH"), 0);
+        free(path);
+        assert_int_equal(e, -ENOENT);
         t_no_children();                               /* reaped: no zombie */
         brd_fsrv_stop(fs);
         t_leak_end(&l);

@@ -39,7 +39,8 @@ static int futex_calls;         /* futex_waitv() in this process */
 static bool futex_fail;         /* make them fail (ENOSYS, as on Linux < 5.16) */
 
 /* The library's syscall() calls, with their argument counts: a call this
- * does not know aborts the test rather than read arguments never passed. */
+ * does not know aborts the test rather than read arguments never passed.
+ * (capset: the tests' own, helpers.c, at start where the user is not root.) */
 long __real_syscall(long nr, ...);
 long __wrap_syscall(long nr, ...);
 long __wrap_syscall(long nr, ...)
@@ -47,7 +48,7 @@ long __wrap_syscall(long nr, ...)
         int n = nr == SYS_membarrier ? 3 : nr == SYS_pidfd_open ? 2 : nr == SYS_futex ? 6 :
                 nr == SYS_futex_waitv || nr == SYS_waitid ? 5 :
                 nr == SYS_read || nr == SYS_write || nr == SYS_recvmsg ? 3 :
-                nr == SYS_close ? 1 : -1;
+                nr == SYS_close ? 1 : nr == SYS_capset ? 2 : -1;
         long a[6] = { 0 };
         va_list ap;
 
