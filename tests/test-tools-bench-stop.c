@@ -348,6 +348,55 @@ static void test_bench_json_reader_gone(void **state)
         assert_int_equal(st, 128 + SIGPIPE);
 }
 
+/* A stand-in that leaves a file "ran" in its own directory when run. */
+static const char marking_bench[] =
+        "#!/bin/sh\n"
+        "for a; do json=$a; done\n"
+        "touch \"$(dirname \"$0\")/ran\"\n"
+        "echo '{\"done\": 1}' > \"$json\"\n";
+
+/*
+ * brood bench's own options checked before anything runs: output files
+ * that cannot be written (it ran for minutes, then lost the figures), a
+ * --json meant for the program (brood's own, given after it, won: the
+ * user's file was never written), both options on one file (the SVG was
+ * renamed over the JSON), empty names; a bare "--" passes nothing.
+ */
+static void test_bench_options_checked_first(void **state)
+{
+        static const char *const bad[][2] = {
+                { "bench pool --json /nonexistent-dir/x.json", "1" },
+                { "bench pool --json /tmp", "1" },
+                { "bench pool --plot /nonexistent-dir/x.svg", "1" },
+                { "bench pool -- --json x.json", "2" },
+                { "bench pool -- --json=x.json", "2" },
+                { "bench pool -- -jx.json", "2" },
+                { "bench pool --json /tmp/same --plot /tmp/same", "2" },
+                { "bench pool --json ''", "2" },
+        };
+        char dir[] = "/tmp/brood-test-opts-XXXXXX", ran[64], cmd[512];
+        static char out[1 << 16];       /* all it prints: a reader gone would stop it */
+        size_t i;
+
+        (void)state;
+        fake_dir_with(dir, marking_bench);
+        snprintf(ran, sizeof(ran), "%s/ran", dir);
+        assert_int_equal(setenv("BROOD_BENCH_DIR", dir, 1), 0);
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                snprintf(cmd, sizeof(cmd), "%s 2>/dev/null", bad[i][0]);
+                if (t_run_brood(cmd, false, out, sizeof(out)) != atoi(bad[i][1]) ||
+                    access(ran, F_OK) == 0) {
+                        unlink(ran);
+                        fail_msg("%s: wrong exit, or the benchmark ran", bad[i][0]);
+                }
+        }
+        /* A bare "--": as if none, the run goes on. */
+        assert_int_equal(t_run_brood("bench pool --quick --", false, out, sizeof(out)), 0);
+        assert_int_equal(unlink(ran), 0);
+        assert_int_equal(unsetenv("BROOD_BENCH_DIR"), 0);
+        fake_dir_remove(dir);
+}
+
 /* A stand-in that tells its pid and JSON path on fd 9 (as fake_bench),
  * waits for a byte on fd 8, then writes a whole JSON document and exits 0. */
 static const char told_gated_bench[] =
@@ -405,6 +454,8 @@ int main(void)
                 cmocka_unit_test(test_bench_stdout_reader_gone),
                 cmocka_unit_test(test_bench_json_reader_gone),
                 cmocka_unit_test_setup_teardown(test_bench_without_pidfd, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_bench_options_checked_first, t_leak_setup,
+                                                t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_bench_dies_with_brood, t_leak_setup,
                                                 t_leak_teardown),
         };

@@ -289,7 +289,7 @@ static void test_getopt_names_the_command(void **state)
         assert_non_null(strstr(out, "brood demo: option '--bytes' requires an argument\n"));
 }
 
-/* version takes no argument; help CMD is CMD's help. */
+/* version takes no argument but --help; help CMD is CMD's help. */
 static void test_version_and_help(void **state)
 {
         static char out[8192], want[8192];
@@ -319,6 +319,10 @@ static void test_version_and_help(void **state)
         assert_non_null(strstr(out, "usage: brood COMMAND"));
         assert_int_equal(t_run_brood("help version", false, out, sizeof(out)), 0);
         assert_non_null(strstr(out, "usage: brood version"));
+        /* COMMAND --help for every command, version too (it was a usage
+         * error: "takes no arguments"). */
+        assert_int_equal(t_run_brood("version --help", false, want, sizeof(want)), 0);
+        assert_string_equal(want, out);
 }
 
 /*

@@ -84,6 +84,12 @@ static bool is_help(const char *s)
         return !strcmp(s, "--help") || !strcmp(s, "-h") || !strcmp(s, "help");
 }
 
+static int version_usage(void)
+{
+        printf("usage: brood version\n  print the library version\n");
+        return BRD_EXIT_OK;
+}
+
 static bool is_version(const char *s)
 {
         return !strcmp(s, "version") || !strcmp(s, "--version");
@@ -104,10 +110,8 @@ static int help(int argc, char **argv)
         }
         if (is_help(argv[2]))
                 return usage(stdout);
-        if (is_version(argv[2])) {
-                printf("usage: brood version\n  print the library version\n");
-                return BRD_EXIT_OK;
-        }
+        if (is_version(argv[2]))
+                return version_usage();
         i = find_cmd(argv[2]);
         if (i < 0) {
                 fprintf(stderr, "brood: help: unknown command '%s'\n", argv[2]);
@@ -129,6 +133,8 @@ static int dispatch(int argc, char **argv)
         if (is_help(argv[1]))
                 return help(argc, argv);
         if (is_version(argv[1])) {
+                if (argc == 3 && is_help(argv[2]))
+                        return version_usage();
                 if (argc > 2) {
                         fprintf(stderr, "brood: version takes no arguments\n");
                         return usage(stderr);

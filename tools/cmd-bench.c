@@ -716,10 +716,39 @@ static int plot_saved(const char *gnuplot, const char *from, const char *svg, st
         return rc;
 }
 
+/*
+ * Can @path (an option's output file) be written?  An existing file that
+ * may be written, or a new one in a directory where one may be made; not a
+ * directory.  Said on stderr when not.  Only a look: the file is opened
+ * after the run, so a path that changes meanwhile still fails then.
+ */
+static bool out_path_ok(const char *opt, const char *path)
+{
+        char dir[PATH_MAX];
+        struct stat st;
+        const char *why = NULL;
+
+        if (stat(path, &st) == 0) {
+                if (S_ISDIR(st.st_mode))
+                        why = "is a directory";
+                else if (access(path, W_OK) < 0)
+                        why = strerror(errno);
+        } else if (errno != ENOENT) {
+                why = strerror(errno);
+        } else if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
+                why = strerror(ENAMETOOLONG);
+        } else if (access(dirname(dir), W_OK | X_OK) < 0) {
+                why = strerror(errno);
+        }
+        if (why)
+                fprintf(stderr, "brood: bench: %s %s: %s\n", opt, path, why);
+        return !why;
+}
+
 static int usage(FILE *f)
 {
-        fprintf(f, "usage: brood bench [ring|spawn|pool|all] [--quick] [--json FILE] [--plot FILE.svg]\n"
-                   "                   [-- PROGRAM-OPTIONS]\n"
+        fprintf(f, "usage: brood bench [ring|spawn|pool|all] [--quick] [--json FILE]\n"
+                   "                   [--plot FILE.svg | -- PROGRAM-OPTIONS]\n"
                    "       brood bench --from FILE.json --plot FILE.svg\n"
                    "  Runs brood's benchmarks, each beside its peers in the same run (ring: pipe,\n"
                    "  socketpair, the seed protocol, a hand-written spin ring, eventfd, memcpy;\n"
@@ -731,7 +760,8 @@ static int usage(FILE *f)
                    "                 bars, pool pairs/s (needs gnuplot: apt-get install gnuplot-nox)\n"
                    "  --from FILE    run nothing: draw the --plot of a run saved with --json\n"
                    "  -- ...         the rest goes to one group's program, e.g.\n"
-                   "                 brood bench ring -- --size 4096 --offset 16 (see its --help)\n"
+                   "                 brood bench ring -- --size 4096 --offset 16 (see its --help);\n"
+                   "                 not with --plot (it draws whole runs), nor --json there\n"
                    "  Ctrl-C, SIGTERM or SIGHUP stops the run and its program: exit 128 + the\n"
                    "  signal (130, 143, 129); so does a closed stdout (brood bench | head): 141.\n");
         return f == stderr ? BRD_EXIT_USAGE : BRD_EXIT_OK;
@@ -756,11 +786,12 @@ int cmd_bench(int argc, char **argv)
         struct stopper stop;
         size_t i;
 
-        /* What follows "--" is the program's own, not ours. */
+        /* What follows "--" is the program's own, not ours (none: as if
+         * there were no "--"). */
         for (c = 1; c < argc; c++) {
                 if (!strcmp(argv[c], "--")) {
-                        extra = argv + c + 1;
                         nextra = argc - c - 1;
+                        extra = nextra ? argv + c + 1 : NULL;
                         argc = c;
                         break;
                 }
@@ -806,6 +837,26 @@ int cmd_bench(int argc, char **argv)
                 fprintf(stderr, "brood: bench: too many options after --\n");
                 return BRD_EXIT_USAGE;
         }
+        for (c = 0; c < nextra; c++)
+                if (!strcmp(extra[c], "--json") || !strncmp(extra[c], "--json=", 7) ||
+                    !strncmp(extra[c], "-j", 2)) {
+                        /* Ours comes last and the program keeps the last. */
+                        fprintf(stderr, "brood: bench: --json goes before --: brood writes "
+                                        "the run's JSON\n");
+                        return BRD_EXIT_USAGE;
+                }
+        if ((json && !*json) || (plot && !*plot)) {
+                fprintf(stderr, "brood: bench: an empty file name\n");
+                return BRD_EXIT_USAGE;
+        }
+        if (json && plot && !strcmp(json, plot)) {
+                fprintf(stderr, "brood: bench: --json and --plot name the same file\n");
+                return BRD_EXIT_USAGE;
+        }
+        /* Before a run of minutes, not after it: where nothing can be
+         * written, the figures would be lost. */
+        if ((json && !out_path_ok("--json", json)) || (plot && !out_path_ok("--plot", plot)))
+                return BRD_EXIT_FAIL;
         if (plot && !have_gnuplot(gnuplot, sizeof(gnuplot))) {
                 fprintf(stderr, "brood: bench: --plot needs gnuplot, which is not installed "
                                 "(apt-get install gnuplot-nox)\n");
