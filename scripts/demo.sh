@@ -9,6 +9,7 @@ $brd_deps_ok
 quiet() {
         out=$("$@" 2>&1) || { printf '%s\n' "$out" >&2; return 1; }
 }
+brd_dir_mine build || exit 1
 # A build directory meson cannot configure (made by another meson
 # version, say) is made again; one that fails to compile is not.
 if [ -f build/build.ninja ] && ! meson configure build >/dev/null 2>&1; then

@@ -42,3 +42,13 @@ if [ -n "$brd_missing" ]; then
                 fi
         fi
 fi
+# brd_dir_mine DIR: false, saying what to do, when DIR holds a file of
+# another user (a build made as root, then run as yourself), which no build
+# of ours could write or remove.
+brd_dir_mine() {
+        [ -e "$1" ] && [ "$(id -u)" != 0 ] || return 0
+        brd_other=$(find "$1" ! -user "$(id -u)" -print -quit 2>/dev/null)
+        [ -n "$brd_other" ] || return 0
+        echo "brood: $1/ holds files of another user ($brd_other): remove it (sudo rm -rf $1), or run as that user" >&2
+        return 1
+}

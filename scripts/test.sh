@@ -52,6 +52,7 @@ broken() {  # broken <builddir>: it did not configure or build
 }
 setup() {   # setup <builddir> <meson setup args...>, with the compiler $CC
         dir=$1; shift
+        brd_dir_mine "$dir" || { broken "$dir"; return 1; }
         # A directory this script did not set up with $CC (another compiler,
         # options of someone's own), or that meson cannot configure (made by
         # another meson version), is made again: meson configure cannot
@@ -63,7 +64,7 @@ setup() {   # setup <builddir> <meson setup args...>, with the compiler $CC
            ! meson configure "$dir" -Dtests=enabled "$@" >/dev/null 2>&1; then
                 rm -rf "$dir"
                 if [ -e "$dir" ]; then
-                        echo "brood: cannot remove $dir (another user's, after sudo sh ...?): remove it" >&2
+                        echo "brood: cannot remove $dir: remove it" >&2
                         broken "$dir"
                         return 1
                 fi
