@@ -3,6 +3,7 @@
  * interrupted during the round-trip probe; its options' limits; the
  * command's usage errors (getopt's messages, version, help). */
 #include <dirent.h>
+#include <math.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -46,16 +47,56 @@ static int actors_alive(void)
         return n;
 }
 
+static bool link_figures(const char *out, const char *link, unsigned long long *ret_bytes,
+                         double *ret_gbps, double *ret_mmsg);
+
+/* 64 MiB: every byte verified, and every figure printed is one (a rate
+ * of 0, inf or nan, a link that carried the wrong amount, fails). */
 static void test_demo_verifies(void **state)
 {
+        static const char *const links[] = { "producer -> stage", "stage (transform)",
+                                             "stage -> consumer-0", "stage -> consumer-1" };
         static char out[16384];
+        unsigned long long bytes, to_consumers = 0;
+        double gbps, mmsg, p50, p99;
         int shm = t_shm_count();
+        const char *rt;
 
         assert_int_equal(run_brood("demo --bytes 64M", out, sizeof(out)), 0);
-        assert_non_null(strstr(out, "every byte verified end to end"));
+        assert_non_null(strstr(out, "every byte verified end to end: 67108864 bytes"));
         assert_null(strstr(out, "MISMATCH"));
         assert_non_null(strstr(out, "consumer-1 checksum"));
+        for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+                assert_true(link_figures(out, links[i], &bytes, &gbps, &mmsg));
+                assert_true(isfinite(gbps) && gbps > 0);
+                assert_true(isfinite(mmsg) && mmsg > 0);
+                if (i < 2)
+                        assert_int_equal(bytes, 64ull << 20);
+                else
+                        to_consumers += bytes;
+        }
+        assert_int_equal(to_consumers, 64ull << 20);
+        rt = strstr(out, "(64 B, two rings): p50 ");
+        assert_non_null(rt);
+        assert_int_equal(sscanf(rt, "(64 B, two rings): p50 %lf us, p99 %lf us", &p50, &p99), 2);
+        assert_true(p50 > 0 && p99 >= p50 && isfinite(p99));
         assert_int_equal(t_shm_count(), shm);
+        assert_int_equal(actors_alive(), 0);
+}
+
+/* A bit flipped by the stage (--inject corrupt): the checksums catch it,
+ * exit 1, and nothing claims the stream was verified. */
+static void test_demo_corruption_caught(void **state)
+{
+        static char out[16384];
+
+        (void)state;
+        assert_int_equal(run_brood("demo --bytes 1M --inject corrupt", out, sizeof(out)), 1);
+        assert_non_null(strstr(out, "consumer-0 checksum"));
+        assert_non_null(strstr(out, ": MISMATCH"));
+        assert_non_null(strstr(out, "consumer-1 checksum"));
+        assert_non_null(strstr(out, "the stream was not verified"));
+        assert_null(strstr(out, "every byte verified"));
         assert_int_equal(actors_alive(), 0);
 }
 
@@ -99,22 +140,28 @@ static void test_demo_consumer_killed(void **state)
         assert_int_equal(actors_alive(), 0);
 }
 
+/* The figures of the table line of @link: bytes, GB/s and Mmsg/s. */
+static bool link_figures(const char *out, const char *link, unsigned long long *ret_bytes,
+                         double *ret_gbps, double *ret_mmsg)
+{
+        char pat[64];
+        const char *l;
+        unsigned long long msgs;
+
+        snprintf(pat, sizeof(pat), "\n  %s ", link);
+        l = strstr(out, pat);
+        return l && sscanf(l + strlen(pat), "%llu %llu %lf %lf", &msgs, ret_bytes, ret_gbps,
+                           ret_mmsg) == 4;
+}
+
 /* Bytes of the table line that starts with @link ("stage -> consumer-0"),
  * -1 if there is none. */
 static long long link_bytes(const char *out, const char *link)
 {
-        char pat[64];
-        const char *l;
-        unsigned long long msgs, bytes;
+        unsigned long long bytes;
+        double gbps, mmsg;
 
-        snprintf(pat, sizeof(pat), "\n  %s ", link);
-        l = strstr(out, pat);
-        if (!l)
-                return -1;
-        l += strlen(pat);
-        if (sscanf(l, "%llu %llu", &msgs, &bytes) != 2)
-                return -1;
-        return (long long)bytes;
+        return link_figures(out, link, &bytes, &gbps, &mmsg) ? (long long)bytes : -1;
 }
 
 /* Bad usage: exit 2, @reason on stderr, and nothing was run. */
@@ -353,6 +400,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_demo_verifies),
+                cmocka_unit_test(test_demo_corruption_caught),
                 cmocka_unit_test(test_demo_stdout_closed),
                 cmocka_unit_test(test_demo_consumer_killed),
                 cmocka_unit_test(test_demo_bytes_not_negative),
