@@ -132,8 +132,10 @@ static void ring_free(struct brd_ring *r)
 {
         /* Inherited through fork(): the shared views were never mapped in
          * this process (MADV_DONTFORK, ring_map()), and the child may have
-         * mapped something of its own there since; only the token page is. */
-        if (r->map && r->fork_gen != brd__fork_gen())
+         * mapped something of its own there since; only the token page is.
+         * A child made without fork()'s handlers (_Fork(), a raw clone)
+         * keeps the fork generation: the pid tells it (not the cached one). */
+        if (r->map && (r->fork_gen != brd__fork_gen() || r->map_pid != getpid()))
                 munmap(r->map + 2 * r->cap, r->page);
         else if (r->map)
                 munmap(r->map, 2 * r->cap + r->page);
@@ -164,6 +166,7 @@ static int ring_map(struct brd_ring *r, int fd, uint64_t off)
         if (base == MAP_FAILED)
                 return -errno;
         r->map = base;
+        r->map_pid = getpid();
         /* The views are mapped and marked MADV_DONTFORK (below) under the
          * fork lock, whatever fails: no fork() gives a child a view (see
          * brd__registry_add()).  On failure ring_free() unmaps it all. */

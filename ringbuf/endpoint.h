@@ -191,6 +191,7 @@ struct brd_ring {
 #endif
         struct brd_seg *seg;
         uint8_t *map;                   /* the double mapping (2 * cap) + the token page */
+        pid_t map_pid;                  /* getpid() where ring_map() mapped the views */
         uint64_t page;
 };
 

@@ -114,6 +114,7 @@ static int seg_map(int fd, size_t size, unsigned flags, bool creator, char *name
         }
         s->fd = fd;
         s->gen = brd__fork_gen();
+        s->map_pid = getpid();
         s->size = size;
         s->flags = flags;
         s->creator = creator;
@@ -492,7 +493,10 @@ BRD_EXPORT void brd_seg_close(struct brd_seg *seg)
         brd__fork_lock();               /* see brd__registry_add() */
         brd__registry_del(seg);
         brd__guard_drop(seg->guard);    /* before the range can be another mapping */
-        if (seg->addr)
+        /* A NOFORK mapping in a child made without the fork handlers (which
+         * forget it, brd_fork_child()) is a hole that the child may have
+         * filled with a mapping of its own since. */
+        if (seg->addr && !((seg->flags & BRD_SEG_NOFORK) && seg->map_pid != getpid()))
                 munmap(seg->addr, seg->size);
         brd__fork_unlock();
         if (seg->creator && !seg->inherited && seg->name)

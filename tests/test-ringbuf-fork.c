@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,6 +22,7 @@
 
 #include "helpers.h"
 #include <brood/ringbuf.h>
+#include <brood/shm.h>
 #include "internal/brd-ring.h"
 #include "../ringbuf/endpoint.h"        /* white box: the interrupt count */
 
@@ -190,6 +192,64 @@ static void test_inherited_ring_memory_absent(void **state)
         assert_int_equal(brd_ring_release(c), 0);
         assert_int_equal(brd_ring_recv(c, buf, sizeof(buf), 0), 1);
         assert_int_equal(buf[0], 'b');
+        brd_ring_close(p);
+        brd_ring_close(c);
+        t_leak_end(&l);
+}
+
+/* In a child of _Fork(): a page of its own where the parent's ring view
+ * (@w) and NOFORK segment (@seg_at) were, then brood's close of both; the
+ * pages must still be the child's.  Exit code: 0 ok. */
+static int child_fills_holes_then_closes(struct brd_ring *p, struct brd_seg *seg, void *w,
+                                         void *seg_at)
+{
+        long pg = sysconf(_SC_PAGESIZE);
+        void *at[2] = { (void *)((uintptr_t)w & ~(uintptr_t)(pg - 1)), seg_at };
+
+        for (int i = 0; i < 2; i++) {
+                void *m = mmap(at[i], (size_t)pg, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+                if (m != at[i])
+                        return 10 + i;  /* not a hole: the memory was inherited */
+                memset(m, 0x5a, (size_t)pg);
+        }
+        brd_ring_close(p);
+        brd_seg_close(seg);
+        signal(SIGSEGV, SIG_DFL);       /* not cmocka's handler */
+        for (int i = 0; i < 2; i++)
+                if (*(volatile unsigned char *)at[i] != 0x5a)
+                        return 20 + i;
+        return 0;
+}
+
+/*
+ * A child of _Fork() (no pthread_atfork handlers: the fork generation and
+ * the registry stay the parent's): what the parent had mapped there
+ * MADV_DONTFORK is a hole the child may fill, and closing the inherited
+ * ring or NOFORK segment unmapped whatever the child had put there.
+ */
+static void test_close_after_fork_without_handlers(void **state)
+{
+        struct brd_ring *p, *c;
+        struct brd_seg *seg;
+        struct t_leak l;
+        void *w;
+        pid_t pid;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_pair(4096, 0, &p, &c);
+        assert_int_equal(brd_seg_create("nofork", 4096, BRD_SEG_NOFORK, &seg), 0);
+        assert_int_equal(brd_ring_reserve(p, 8, &w, 0), 0);
+        pid = _Fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(child_fills_holes_then_closes(p, seg, w, brd_seg_addr(seg)));
+        assert_int_equal(t_wait_child(pid), 0);
+        memcpy(w, "b", 1);
+        assert_int_equal(brd_ring_commit(p, 1), 0);
+        brd_seg_close(seg);
         brd_ring_close(p);
         brd_ring_close(c);
         t_leak_end(&l);
@@ -758,6 +818,7 @@ int main(void)
                 cmocka_unit_test(test_inherited_endpoint_is_ebadf),
                 cmocka_unit_test(test_inherited_close_ignores_interrupt_in_flight),
                 cmocka_unit_test(test_inherited_ring_memory_absent),
+                cmocka_unit_test(test_close_after_fork_without_handlers),
                 cmocka_unit_test(test_zc_state_not_inherited),
                 cmocka_unit_test(test_handle_inherited_then_attached),
                 cmocka_unit_test(test_handle_sent_over_socket),

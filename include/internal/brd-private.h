@@ -413,6 +413,10 @@ struct brd_seg {
         bool             creator;       /* this process created it: unlinks a named one */
         bool             inherited;     /* reached us through fork() */
         uint64_t         gen;           /* fork generation at create/open/attach */
+        /* The process that mapped it, by getpid() (never cached): where it
+         * is another, a child made without fork()'s handlers (_Fork(), a
+         * raw clone), a NOFORK mapping is not there to unmap. */
+        pid_t            map_pid;
         char            *name;          /* named segments: "/brood...." */
         int              guard;         /* named: its SIGBUS guard slot; else -1 */
         uint64_t         dev, ino;      /* its file (memfd or /dev/shm) */
