@@ -15,7 +15,10 @@ extern "C" {
 #define BRD_VERSION_MINOR 1
 #define BRD_VERSION_PATCH 0
 
-/** brd_version() - the library's version as "MAJOR.MINOR.PATCH" (static string). */
+/**
+ * brd_version() - the library's version as "MAJOR.MINOR.PATCH".
+ * Return: a static string.  Concurrency: any thread.  Fork: no state.
+ */
 const char *brd_version(void);
 
 #ifdef __cplusplus

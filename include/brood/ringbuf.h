@@ -220,7 +220,11 @@ int     brd_ring_create(size_t capacity, unsigned flags,
  * while the parent holds it.  The ring's memory is not inherited at all
  * (MADV_DONTFORK): a pointer from brd_ring_reserve() or brd_ring_peek()
  * faults (SIGSEGV) in such a child, which cannot write into a ring it was
- * not handed.  Pass the handle instead and attach in the child.
+ * not handed.  Pass the handle instead and attach in the child.  The
+ * child must come from fork() (or a forkserver): one made by _Fork(),
+ * vfork() or clone(), which skip the pthread_atfork() handlers, still gets
+ * -EBADF from an inherited endpoint's calls and may close it, but an
+ * attach there would stamp the parent's pid: it may only exec.
  */
 int     brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring);
 
@@ -476,9 +480,11 @@ int     brd_ring_interrupt(struct brd_ring *r);
  * brd_ring_stats() - this endpoint's counters.
  * @r: either endpoint
  * @ret_stats: filled on success
- * Return: 0, -EINVAL.  Works on an inherited endpoint too (process-local data).
+ * Return: 0, -EINVAL.
  * Concurrency: one thread at a time per endpoint, as send and recv: the
  * counters are plain process-local words that those calls write.
+ * Fork: works on an inherited endpoint too: the parent's counters as they
+ * were at the fork (process-local data, nothing shared is read).
  */
 int     brd_ring_stats(const struct brd_ring *r, struct brd_ring_stats *ret_stats);
 

@@ -234,6 +234,8 @@ int brd_seg_sigbus_guard(void);
  * zeros and are filled again on a write; where that write finds no room
  * (a full tmpfs) the access raises SIGBUS, as any shared mapping's would.
  * Concurrency: thread-safe; any access to the segment may turn it -EFAULT.
+ * Fork: a forked child's copy answers as the parent's did at the fork
+ * (the guard's state is inherited), then for its own accesses.
  */
 int brd_seg_check(const struct brd_seg *seg);
 

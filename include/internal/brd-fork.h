@@ -148,7 +148,8 @@ void brd__fsrv_set_dying_ms(struct brd_fsrv *fs, int ms);
 /* Does the process behind @pidfd share this process's memory (an exec-mode
  * child inside clone())?  Unknown (no /proc, no kcmp()): true.  fsrv.c. */
 bool brd__fsrv_vfork_child(int pidfd);
-/* fork/fsrv.c: drop a reference on @fs (takes fs->lock), free it at zero. */
+/* fork/fsrv.c: drop a reference on @fs (an atomic count, no lock), free it
+ * at zero: never under fs->lock, which the free destroys. */
 void brd__fsrv_unref(struct brd_fsrv *fs);
 void brd__fsrv_destroy(struct brd_fsrv *fs);
 
