@@ -1246,6 +1246,48 @@ static void test_forked_child_gets_enotsup(void **state)
         brd_fsrv_stop(fs);
 }
 
+/*
+ * The same in a child of _Fork(), which runs no pthread_atfork() handler:
+ * the fork generation stays the parent's, and only the pid tells.  The
+ * copies answered as the parent's own: a kill signalled the parent's child,
+ * a spawn queued for a thread that does not exist here and waited for ever,
+ * a stop joined it.
+ */
+static void test_fork_without_handlers_gets_enotsup(void **state)
+{
+        struct brd_spawn_opts o = { .fn = fn_exit_arg, .arg = (void *)(intptr_t)5 };
+        struct brd_spawn_opts op = { .fn = fn_pause };
+        struct brd_fsrv *fs;
+        struct brd_child *c, *d;
+        siginfo_t si;
+        pid_t pid;
+        int st;
+
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        assert_int_equal(brd_fsrv_spawn(fs, &op, &c), 0);
+        pid = _Fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (brd_child_kill(c, SIGKILL) != -EBADF || brd_child_wait(c, 0, &st) != -EBADF ||
+                    brd_child_fd(c) != -EBADF || brd_child_stop(c, 0, &st) != -EBADF)
+                        _exit(2);
+                d = NULL;
+                if (brd_fsrv_spawn(fs, &o, &d) != -ENOTSUP || d)
+                        _exit(1);
+                brd_child_free(c);      /* only our copy */
+                brd_fsrv_stop(fs);      /* only memory */
+                _exit(0);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+        /* The parent's child is still running, untouched. */
+        assert_int_equal(waitid(P_PIDFD, (id_t)brd_child_fd(c), &si, WEXITED | WNOHANG | WNOWAIT), 0);
+        assert_int_equal(si.si_pid, 0);
+        assert_int_equal(brd_child_stop(c, 1000, &st), 0);
+        brd_child_free(c);
+        assert_int_equal(tf_spawn_exit(fs, &o), 5);
+        brd_fsrv_stop(fs);
+}
+
 /* ------------------------------------------------------------ exec mode and our objects */
 /* Exit code: 0 ok, else the failed check.  Runs in a plain fork()ed child
  * (fork generation 2) that inherited @seg: an exec-mode child shares our
@@ -2142,6 +2184,7 @@ int main(void)
                 cmocka_unit_test(test_child_dies_at_each_stage),
                 cmocka_unit_test(test_host_steals_status),
                 cmocka_unit_test(test_forked_child_gets_enotsup),
+                cmocka_unit_test(test_fork_without_handlers_gets_enotsup),
                 cmocka_unit_test(test_spawn_einval),
                 cmocka_unit_test(test_child_calls_cancelled),
                 cmocka_unit_test(test_exec_spawn_keeps_inherited_objects),

@@ -192,7 +192,9 @@ enum brd_fsrv_flags {
  * stay in this pid namespace).
  * Concurrency: any thread.  Fork: a forkserver is not inherited: in a forked
  * child, brd_fsrv_spawn() on the parent's forkserver returns -ENOTSUP, and
- * the child may start its own.
+ * the child may start its own.  A child made without fork()'s handlers
+ * (_Fork(), clone()) is told by its pid: the same -ENOTSUP, and -EBADF from
+ * the parent's children's calls; it may only exec.
  */
 int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
 
