@@ -126,8 +126,10 @@ BRD_EXPORT int brd_array_create(struct brd_pool *pool, size_t row_size, size_t c
         AO_store(&h->floor, 0);         /* a pool block is not zeroed */
         AO_store(&h->writer, 0);
         /* Another process learns the offset through a syscall (socket, pipe,
-         * fork), which orders these stores before its open. */
-        AO_store(&h->magic, BRD_ARRAY_MAGIC);
+         * fork), which orders these stores before its open; one that opens
+         * the offset of an array destroyed meanwhile pairs its acquire load
+         * of the magic with this release (brd_array_open()). */
+        AO_store_release(&h->magic, BRD_ARRAY_MAGIC);
         *ret_array = array_wrap(a, pool, (uint64_t)off, row_size, capacity, flags, gen);
         return 0;
 }
@@ -169,9 +171,9 @@ BRD_EXPORT int brd_array_open(struct brd_pool *pool, uint64_t off, struct brd_ar
         boff = h->block_off;
         roff = h->rows_off;
         AO_nop_read();
-        if (AO_load(&h->magic) != magic || AO_load(&h->gen) != gen ||
+        if (AO_load(&h->magic) != magic || AO_load(&h->gen) != gen || gen == 0 ||
             brd__pool_block_size(pool, off) != bsz)
-                return -EPROTO;
+                return -EPROTO;         /* gen 0: a destroy has claimed it */
         if (magic != BRD_ARRAY_MAGIC || version != BRD_ARRAY_VERSION ||
             (flags & ~(uint32_t)BRD_ARRAY_RING) || rs == 0 || cap == 0 ||
             boff != off || roff != off + BRD_ARRAY_HDR_SIZE ||
@@ -291,6 +293,10 @@ static AO_t seq_begin(struct brd_array *a, AO_t how)
         AO_t s = AO_load(&a->h->seq) & ~(AO_t)3;
 
         AO_store(&a->h->seq, s + how);
+        /* seq odd before first moves, for a CPU that may reorder stores (a
+         * reader that saw the new first with the old seq would take an
+         * overwrite's 0 rows as exact); a compiler barrier on x86. */
+        AO_nop_write();
         return s;
 }
 
@@ -543,19 +549,24 @@ BRD_EXPORT int brd_array_destroy(struct brd_array *a)
         /*
          * The block is no longer ours once another process freed it (the
          * array destroyed there), nor once the pool handed it out again:
-         * write nothing into it, close our view.  The magic is claimed, not
-         * checked then cleared: of two destroys at once one wins, and the
-         * other writes nothing and frees nothing (the block may be someone
-         * else's by then).  It goes before the free: a freed block is no
-         * longer ours to write, and a large one keeps its bytes, so a stale
-         * offset would open again.
+         * write nothing into it, close our view.  The generation is
+         * claimed (set to 0, which no create writes), not checked then
+         * cleared: of two destroys at once one wins, and the other writes
+         * nothing and frees nothing.  The claim is of this array's
+         * generation, not of the magic, which every array at this offset
+         * has: a destroy that checked the generation, then lost the CPU
+         * while another destroyed it and a create put a new array there,
+         * claimed and freed that new one.  Magic and generation go before
+         * the free: a freed block is no longer ours to write, and a large
+         * one keeps its bytes, so a stale offset would open again.
          */
         if (brd__pool_block_size(a->pool, a->off) < 0 || a->h->block_off != a->off ||
-            AO_load(&a->h->gen) != a->gen ||
-            !AO_compare_and_swap_full(&a->h->magic, BRD_ARRAY_MAGIC, 0)) {
+            AO_load(&a->h->magic) != BRD_ARRAY_MAGIC ||
+            !AO_compare_and_swap_full(&a->h->gen, a->gen, 0)) {
                 free(a);
                 return -EINVAL;
         }
+        AO_store(&a->h->magic, 0);
         r = brd_pool_free(a->pool, a->off);
         if (r == -EINVAL) {
                 free(a);        /* freed by another process meanwhile, as above */
@@ -567,6 +578,7 @@ BRD_EXPORT int brd_array_destroy(struct brd_array *a)
                  * nothing is allocated from it again.  The array stays whole
                  * and open: the caller may retry. */
                 AO_store(&a->h->magic, BRD_ARRAY_MAGIC);
+                AO_store_release(&a->h->gen, a->gen);
                 return r;
         }
         free(a);
