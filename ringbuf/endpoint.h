@@ -192,6 +192,8 @@ struct brd_ring {
         struct brd_seg *seg;
         uint8_t *map;                   /* the double mapping (2 * cap) + the token page */
         pid_t map_pid;                  /* getpid() where ring_map() mapped the views */
+        bool arm_asym;                  /* the last arm saw the peer skip its fence
+                                         * (wait.c: wait_bound_ms()) */
         uint64_t page;
 };
 
@@ -353,11 +355,14 @@ static inline void ring_intr(struct brd_ring *r)
         AO_store_release(&r->intr, 1);
         AO_int_fetch_and_add1_release(&r->intr_gen);
         futex_wake(&r->intr_gen, FUTEX_PRIVATE_FLAG);
-        /* And a showing after the flag: a brd_ring_fd() user woken by the
-         * write before it (its call saw no interrupt: -EAGAIN) gets a new
-         * edge, or an edge-triggered loop would sleep through it. */
-        if (AO_load(&r->fd_used))
-                bell_ring(r->efd_own);
+        /* And a showing after the flag (the doorbell: edge-triggered, never
+         * read, so nothing is left behind): a brd_ring_fd() user woken by
+         * the write before it (its call saw no interrupt: -EAGAIN) gets a
+         * new edge, or an edge-triggered loop would sleep through it; and
+         * an epoll sleep that began after a cancel drained that write (this
+         * call stalled between its two stores past the cancel's wait for
+         * it) is woken to see the flag, which no futex wake reaches. */
+        bell_ring(r->efd_own);
 }
 
 /* The peer sleeps (its state word @st): ring it, once per arm.  true: no

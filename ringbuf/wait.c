@@ -91,7 +91,8 @@ static void ring_arm(struct brd_ring *r, bool futex)
          * pairs with the release of asym 0 in brd__ring_bell_for(), after
          * which the peer's unfenced publishes are visible to us. */
         AO_nop_full();
-        if (AO_load_acquire(&r->peer_side->asym) && !r->mb_failed)
+        r->arm_asym = AO_load_acquire(&r->peer_side->asym) != 0;
+        if (r->arm_asym && !r->mb_failed)
                 ring_membarrier(r);
 }
 
@@ -267,12 +268,16 @@ int brd__ring_stop_due(struct brd_ring *r, int timeout_ms, int64_t deadline)
  * bound), where nothing would wake it: the peer watched without a pidfd
  * (its death is polled), a peer that skips its fence while our membarrier
  * failed (its ring may miss our arm), or no peer watched yet (one that died
- * in its attach, between its pid stamp and its ring, rings nobody).
+ * in its attach, between its pid stamp and its ring, rings nobody).  The
+ * peer's skipping as our arm saw it too (arm_asym): a publisher that read
+ * our previous arm's state (no fence orders its load after its store) and
+ * our asking for fences clears asym, then rings that previous arm's way (a
+ * futex nobody sleeps on); read only now, asym 0 left this sleep unbounded.
  */
 static int wait_bound_ms(const struct brd_ring *r)
 {
-        if ((r->mb_failed && AO_load(&r->peer_side->asym)) || (r->no_pidfd && r->peer_pid > 0) ||
-            r->peer_unsure)
+        if ((r->mb_failed && (r->arm_asym || AO_load(&r->peer_side->asym))) ||
+            (r->no_pidfd && r->peer_pid > 0) || r->peer_unsure)
                 return RING_FALLBACK_MS;
         if (r->peer_pid == 0)
                 return RING_UNATTACHED_MS;

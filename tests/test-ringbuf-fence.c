@@ -15,11 +15,14 @@
 #include <fcntl.h>
 #include <linux/membarrier.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -29,12 +32,17 @@
 #include <brood/handle.h>
 #include <brood/ringbuf.h>
 #include "internal/brd-ring.h"
+#include "../ringbuf/endpoint.h"        /* white box: a publisher's view */
 
 /* ------------------------------------------- membarrier, counted */
 
 static int mb_calls;            /* membarrier(GLOBAL_EXPEDITED) in this process */
 static bool mb_fail;            /* make them fail (EPERM) */
 static int pidfd_fail;          /* make pidfd_open fail with this errno (EPERM: seccomp) */
+static void (*pidfd_hook)(void);        /* run once, at the next pidfd_open */
+/* >= 0: the next write to this fd is made, then its thread stalls until a
+ * byte comes on stall_gate (stall_stalled says it got there). */
+static int stall_write_fd = -1, stall_gate = -1, stall_stalled;
 static int futex_calls;         /* futex_waitv() in this process */
 static bool futex_fail;         /* make them fail (ENOSYS, as on Linux < 5.16) */
 
@@ -75,6 +83,22 @@ long __wrap_syscall(long nr, ...)
         if (nr == SYS_pidfd_open && pidfd_fail) {
                 errno = pidfd_fail;
                 return -1;
+        }
+        if (nr == SYS_write && (int)a[0] == stall_write_fd && stall_write_fd >= 0) {
+                long ret = __real_syscall(nr, a[0], a[1], a[2]);
+                char c;
+
+                stall_write_fd = -1;    /* once */
+                __atomic_store_n(&stall_stalled, 1, __ATOMIC_RELEASE);
+                while (read(stall_gate, &c, 1) < 0 && errno == EINTR)
+                        ;
+                return ret;
+        }
+        if (nr == SYS_pidfd_open && pidfd_hook) {
+                void (*hook)(void) = pidfd_hook;
+
+                pidfd_hook = NULL;      /* once: the hook makes system calls too */
+                hook();
         }
         return __real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
@@ -514,6 +538,166 @@ static void test_signals_hide_no_death_without_pidfd(void **state)
         doomed_end(&d);
 }
 
+/* ------------------------------------------- a ring lost to a stale arm */
+
+static struct brd_ring *lost_p, *lost_c;
+
+/* As a publisher that skipped its fence does it: its load of our state
+ * still saw our previous arm, so its ring went that arm's way (none here:
+ * the arm counts as rung), and our asking for fences made it clear asym. */
+static void lose_ring(void)
+{
+        uint64_t v = 42;
+
+        lost_p->rung = AO_load(&lost_c->own->state);
+        lost_p->rung_woke = true;
+        assert_int_equal(brd_ring_send(lost_p, &v, sizeof(v), 0), 0);
+        AO_store(&lost_p->own->asym, 0);
+}
+
+struct timed_recv {
+        ssize_t n;
+        int64_t ms;
+};
+
+static void *timed_recv_main(void *arg)
+{
+        struct timed_recv *t = arg;
+        uint64_t v = 0;
+        int64_t t0 = t_now_ms();
+
+        t->n = brd_ring_recv(lost_c, &v, sizeof(v), 10000);
+        t->ms = t_now_ms() - t0;
+        if (t->n == sizeof(v) && v != 42)
+                t->n = -EBADMSG;
+        return NULL;
+}
+
+/*
+ * A sleeper whose membarrier failed, arming while its publisher skips its
+ * fence (asym): the publisher may miss the arm, so the sleep is bounded
+ * (RING_FALLBACK_MS).  The bound was taken from asym as read at the sleep,
+ * after the arm: a publisher that had seen the previous arm and cleared
+ * asym for the sleeper's asking left the sleep unbounded, and the message
+ * it published waited for the call's 10 s timeout.  (The publisher's stale
+ * load is what a missing fence allows; here it is played in the sleeper's
+ * pidfd_open, between its arm and its sleep.)
+ */
+static void test_unfenced_arm_sleep_bounded(void **state)
+{
+        struct timed_recv t = { 0 };
+        struct epoll_event ev[4];
+        int futex_ms = brd__ring_futex_ms;
+        struct t_leak l;
+        pthread_t th;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_pair(4096, 0, &lost_p, &lost_c);
+        lost_c->mb_failed = true;               /* its membarrier failed once */
+        lost_p->mb_registered = true;
+        lost_p->asym = true;
+        AO_store(&lost_p->own->asym, 1);        /* the publisher skips its fence */
+        brd__ring_futex_ms = 0;                 /* straight to the epoll sleep */
+        /* The attaches' rings: shown once by the set (edge-triggered), they
+         * would end the first sleep whatever it waited for. */
+        while (epoll_wait(lost_c->epfd, ev, (int)(sizeof(ev) / sizeof(ev[0])), 0) > 0)
+                ;
+        pidfd_hook = lose_ring;
+        assert_int_equal(pthread_create(&th, NULL, timed_recv_main, &t), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        brd__ring_futex_ms = futex_ms;
+        assert_null(pidfd_hook);                /* it ran */
+        assert_int_equal(t.n, 8);
+        if (t.ms >= 5000)
+                fail_msg("the message waited %lld ms for a ring that never came", (long long)t.ms);
+        brd_ring_close(lost_p);
+        brd_ring_close(lost_c);
+        t_leak_end(&l);
+}
+
+/* ------------------------------------------- an interrupt stalled midway */
+
+static struct brd_ring *intr_r;
+
+static void *interrupt_main(void *arg)
+{
+        (void)arg;
+        return (void *)(intptr_t)brd_ring_interrupt(intr_r);
+}
+
+struct sleeper {
+        struct timed_recv t;
+        pid_t tid;
+};
+
+static void *sleeper_main(void *arg)
+{
+        struct sleeper *sl = arg;
+        uint64_t v;
+        int64_t t0;
+
+        __atomic_store_n(&sl->tid, gettid(), __ATOMIC_RELEASE);
+        t0 = t_now_ms();
+        sl->t.n = brd_ring_recv(intr_r, &v, sizeof(v), 10000);
+        sl->t.ms = t_now_ms() - t0;
+        return NULL;
+}
+
+/*
+ * An interrupt whose thread stalls between its eventfd write and its flag
+ * store, longer than a cancel waits for it (a stopped thread, a debugger):
+ * the cancel of the interrupt before it drains that write, and a call that
+ * then sleeps in epoll must still be woken when the flag lands.  Nothing
+ * rang it but where brd_ring_fd() had been called: it slept its 10 s.
+ */
+static void test_stalled_interrupt_still_wakes(void **state)
+{
+        struct sleeper sl = { { 0 }, 0 };
+        struct epoll_event ev[4];
+        int futex_ms = brd__ring_futex_ms, gate[2];
+        struct brd_ring *p;
+        struct t_leak l;
+        pthread_t ti, ts;
+        uint64_t v;
+        void *ir;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_pair(4096, 0, &p, &intr_r);
+        assert_int_equal(pipe2(gate, O_CLOEXEC), 0);
+        assert_int_equal(brd_ring_interrupt(intr_r), 0);       /* the first, whole */
+        stall_gate = gate[0];
+        stall_write_fd = intr_r->efd_intr;
+        assert_int_equal(pthread_create(&ti, NULL, interrupt_main, NULL), 0);
+        while (!__atomic_load_n(&stall_stalled, __ATOMIC_ACQUIRE))
+                sched_yield();
+        /* The first interrupt's cancel: it drains both writes, waits its
+         * yields for the stalled one, finds no flag and leaves none. */
+        assert_int_equal(brd_ring_recv(intr_r, &v, sizeof(v), 1000), -ECANCELED);
+        brd__ring_futex_ms = 0;                 /* straight to the epoll sleep */
+        while (epoll_wait(intr_r->epfd, ev, (int)(sizeof(ev) / sizeof(ev[0])), 0) > 0)
+                ;
+        assert_int_equal(pthread_create(&ts, NULL, sleeper_main, &sl), 0);
+        while (!__atomic_load_n(&sl.tid, __ATOMIC_ACQUIRE))
+                sched_yield();
+        t_wait_in_syscall(sl.tid, SYS_epoll_wait, SYS_epoll_pwait);
+        assert_int_equal(write(gate[1], "g", 1), 1);           /* the flag lands */
+        assert_int_equal(pthread_join(ti, &ir), 0);
+        assert_int_equal(pthread_join(ts, NULL), 0);
+        brd__ring_futex_ms = futex_ms;
+        stall_stalled = 0;
+        assert_int_equal((intptr_t)ir, 0);
+        assert_int_equal(sl.t.n, -ECANCELED);
+        if (sl.t.ms >= 5000)
+                fail_msg("the interrupt reached the sleep after %lld ms", (long long)sl.t.ms);
+        close(gate[0]);
+        close(gate[1]);
+        brd_ring_close(p);
+        brd_ring_close(intr_r);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -525,6 +709,8 @@ int main(void)
                 cmocka_unit_test(test_zombie_peer_without_pidfd),
                 cmocka_unit_test(test_poll_sees_death_without_pidfd),
                 cmocka_unit_test(test_signals_hide_no_death_without_pidfd),
+                cmocka_unit_test(test_unfenced_arm_sleep_bounded),
+                cmocka_unit_test(test_stalled_interrupt_still_wakes),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
