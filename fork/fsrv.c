@@ -639,6 +639,33 @@ static bool fsrv_child_unreaped(pid_t pid)
         return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL | __WNOTHREAD) == 0;
 }
 
+/*
+ * Reap our child @pid, SIGKILLed, which we hold no pidfd of: waiting at
+ * most @ms, with naps of 0.1 ms doubling to 16 ms (no pidfd to sleep on).
+ * One that cannot be reaped by then (traced by a process that does not
+ * reap it, frozen, in uninterruptible sleep) is left unreaped, as a stop
+ * leaves one (BRD_FSRV_DYING_MS): a wait without a bound held this thread,
+ * and so every spawn and the stop, for as long as it could not be.
+ */
+static void fsrv_reap_killed(pid_t pid, int ms)
+{
+        int64_t end = brd__now_ns() + (int64_t)ms * 1000000, nap = 100000, now;
+        pid_t r;
+
+        for (;;) {
+                r = waitpid(pid, NULL, WNOHANG | __WALL | __WNOTHREAD);
+                if (r == pid || (r < 0 && errno != EINTR))
+                        return;
+                now = brd__now_ns();
+                if (now >= end)
+                        return;
+                if (r == 0) {
+                        (void)brd__poll_wait(-1, 0, end - now > nap ? now + nap : end, false);
+                        nap = nap < 16000000 ? 2 * nap : nap;
+                }
+        }
+}
+
 /* Map the exec children's stack: @size bytes, a guard page at the bottom,
  * not inherited by fork-mode children (nor by any fork() meanwhile: the
  * mapping is marked under the fork lock). */
@@ -733,9 +760,7 @@ static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
                                  * this thread, and every spawn, while it
                                  * runs its fn. */
                                 if (kill(pid, SIGKILL) == 0 || errno == ESRCH)
-                                        while (waitpid(pid, NULL, __WALL | __WNOTHREAD) < 0 &&
-                                               errno == EINTR)
-                                                ;
+                                        fsrv_reap_killed(pid, fs->dying_ms);
                         }
                 }
         }

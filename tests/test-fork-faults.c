@@ -26,6 +26,7 @@
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include <brood/shm.h>
 #include "fork-util.h"
@@ -407,6 +408,60 @@ static void test_spawn_pidfd_refused(void **state)
                 brd_child_free(c);
         }
         t_leak_end(&l);
+        brd_fsrv_stop(fs);
+}
+
+/* Non-zero: waitpid() answers as for a child that cannot be reaped yet
+ * (a tracer holds it): 0 at once with WNOHANG, else after 10 s. */
+static int waitpid_hold;
+
+pid_t __real_waitpid(pid_t pid, int *st, int opts);
+pid_t __wrap_waitpid(pid_t pid, int *st, int opts);
+pid_t __wrap_waitpid(pid_t pid, int *st, int opts)
+{
+        if (__atomic_load_n(&waitpid_hold, __ATOMIC_SEQ_CST)) {
+                if (opts & WNOHANG)
+                        return 0;
+                sleep(10);
+        }
+        return __real_waitpid(pid, st, opts);
+}
+
+/*
+ * pidfd_open() refused (out of fds) for a child that, once SIGKILLed,
+ * cannot be reaped (a tracer that does not reap it): the spawn answers
+ * within BRD_FSRV_DYING_MS and leaves the child.  The forkserver thread
+ * waited for it without a bound, and so did the spawn, every spawn behind
+ * it and the stop: here 10 s.
+ */
+static void test_spawn_pidfd_refused_child_unreapable(void **state)
+{
+        struct brd_spawn_opts o = { .fn = fn_exit7 };
+        struct brd_fsrv *fs;
+        struct brd_child *c = NULL;
+        int64_t t0, dt;
+        pid_t pid;
+        int st, r;
+
+        (void)state;
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        brd__fsrv_set_dying_ms(fs, 200);
+        __atomic_store_n(&waitpid_hold, 1, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&pidfd_refuse, ENFILE, __ATOMIC_SEQ_CST);
+        t0 = t_now_ms();
+        r = brd_fsrv_spawn(fs, &o, &c);
+        dt = t_now_ms() - t0;
+        __atomic_store_n(&pidfd_refuse, 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&waitpid_hold, 0, __ATOMIC_SEQ_CST);
+        /* Left: ours to reap now, killed. */
+        pid = waitpid(-1, &st, __WALL);
+        assert_int_equal(r, -ENFILE);
+        assert_null(c);
+        assert_true(pid > 0);
+        assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+        if (dt >= 5000)
+                fail_msg("the spawn waited %lld ms for a child it could not reap", (long long)dt);
+        t_no_children();
         brd_fsrv_stop(fs);
 }
 
@@ -802,6 +857,7 @@ int main(void)
                 cmocka_unit_test(test_spawn_fork_faults),
                 cmocka_unit_test(test_spawn_pidfd_refused),
                 cmocka_unit_test(test_spawn_pidfd_and_kill_refused),
+                cmocka_unit_test(test_spawn_pidfd_refused_child_unreapable),
                 cmocka_unit_test(test_spawn_fork_handles_faults),
                 cmocka_unit_test(test_spawn_exec_faults),
                 cmocka_unit_test(test_spawn_exec_handles_faults),

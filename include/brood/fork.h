@@ -245,7 +245,9 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  * -EACCES); -ECHILD when the child died before fn/execve, or its report
  * could not be read (then it is killed).  On every failure the child, if
  * one was created, has been reaped: no zombie, no fd left (but for one an
- * LSM keeps SIGKILL from, see brd_child_free()).  A fork-mode child whose
+ * LSM keeps SIGKILL from, see brd_child_free(), and one without a pidfd
+ * that cannot be reaped within BRD_FSRV_DYING_MS of its SIGKILL: traced by
+ * a process that does not reap it, frozen).  A fork-mode child whose
  * pidfd cannot be had right after its fork (-ENOMEM, -ENFILE; -EMFILE only
  * where another thread took the fd the report pipe left; -ENOSYS where
  * pidfd_open() is refused: Linux < 5.3, a seccomp filter or an LSM, for
