@@ -300,8 +300,9 @@ void brd_fsrv_stop(struct brd_fsrv *fs);
  * brd_fsrv_spawn()).  brd_fsrv_spawn() calls already
  * under way when stop begins fail with -ESHUTDOWN or return a child that
  * stop then stops; spawns and brd_child_free() calls made while the ladder
- * runs wait for it to end (up to 2 x @grace_ms, and the wait for a child
- * SIGKILL cannot reach), then spawns answer
+ * runs wait for it to end (up to 2 x @grace_ms, and the waits for a child
+ * SIGKILL cannot reach and for one it reached that cannot be reaped, see
+ * BRD_FSRV_DYING_MS), then spawns answer
  * -ESHUTDOWN.  Like any freed object, no call on @fs may begin after
  * stop may have returned: stop frees @fs unless a child object or a spawn
  * holds it, and a spawn holds it from its first use of @fs, a few
