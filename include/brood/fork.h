@@ -281,7 +281,10 @@ void brd_fsrv_stop(struct brd_fsrv *fs);
  * exec-mode child not yet exec'd, that holds the thread in its clone()
  * (stopped or traced before its execve), is SIGKILLed after @grace_ms or
  * about 20 ms (looked at every 20 ms), whichever is shorter, and its spawn
- * fails with -ESHUTDOWN; one that this SIGKILL cannot end there (frozen by
+ * fails with -ESHUTDOWN (but for one stopped past its prelude, at the
+ * execve itself: a tracer's stop at the system call's entry, or a stop
+ * signal that stayed blocked until then; its spawn returns 0, a child that
+ * this SIGKILL ended); one that this SIGKILL cannot end there (frozen by
  * a cgroup freezer, or in an uninterruptible sleep) holds the thread, and
  * stop with it, until it can.  All are
  * reaped and only then does the thread exit (its exit would SIGKILL children
