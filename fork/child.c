@@ -229,7 +229,7 @@ BRD_EXPORT int brd_child_fd(const struct brd_child *c)
 {
         if (!c)
                 return -EINVAL;
-        if (brd__fsrv_inherited(c->fork_gen, c->owner))
+        if (!brd__made_here(c->fork_gen, c->owner))
                 return -EBADF;          /* the parent's child: its number is not ours */
         return c->pidfd >= 0 ? c->pidfd : -ECHILD;
 }
@@ -240,7 +240,7 @@ BRD_EXPORT int brd_child_wait(struct brd_child *c, int timeout_ms, int *ret_stat
 
         if (!c)
                 return -EINVAL;
-        if (brd__fsrv_inherited(c->fork_gen, c->owner))
+        if (!brd__made_here(c->fork_gen, c->owner))
                 return -EBADF;          /* the parent's child, not ours */
         r = child_wait_until(c, brd__deadline(timeout_ms), true, c->eintr, ret_status);
         return r == -ETIMEDOUT && timeout_ms == 0 ? -EAGAIN : r;
@@ -252,7 +252,7 @@ BRD_EXPORT int brd_child_kill(struct brd_child *c, int sig)
 
         if (!c || sig < 0 || sig >= NSIG)
                 return -EINVAL;
-        if (brd__fsrv_inherited(c->fork_gen, c->owner))
+        if (!brd__made_here(c->fork_gen, c->owner))
                 return -EBADF;
         pthread_mutex_lock(&c->lock);
         state = c->state;
@@ -271,7 +271,7 @@ BRD_EXPORT int brd_child_stop(struct brd_child *c, int grace_ms, int *ret_status
 
         if (!c || grace_ms < 0)
                 return -EINVAL;
-        if (brd__fsrv_inherited(c->fork_gen, c->owner))
+        if (!brd__made_here(c->fork_gen, c->owner))
                 return -EBADF;
         e = brd__child_ladder(c, 1, grace_ms);
         r = child_wait_until(c, 0, true, false, ret_status);
@@ -284,7 +284,7 @@ BRD_EXPORT void brd_child_free(struct brd_child *c)
 
         if (!c)
                 return;
-        if (brd__fsrv_inherited(c->fork_gen, c->owner)) {
+        if (!brd__made_here(c->fork_gen, c->owner)) {
                 /* Inherited through fork(): our copy of the pidfd and the
                  * memory; the process is the parent's business.  After a
                  * forkserver prelude the number is not ours any more. */

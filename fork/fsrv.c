@@ -1267,7 +1267,7 @@ static int fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *opts,
                 return r;
         /* Inherited through fork(): the thread does not exist in this
          * process ("forkserver absent", RELIABILITY.md F33). */
-        if (brd__fsrv_inherited(fs->fork_gen, fs->pid))
+        if (!brd__made_here(fs->fork_gen, fs->pid))
                 return -ENOTSUP;
         /* Our reference first, before anything that can block (the lock
          * below): a brd_fsrv_stop() running from here on cannot free fs
@@ -1471,7 +1471,7 @@ static void fsrv_stop(struct brd_fsrv *fs, int grace_ms)
                 return;
         if (grace_ms < 0)
                 grace_ms = 0;
-        if (brd__fsrv_inherited(fs->fork_gen, fs->pid)) {
+        if (!brd__made_here(fs->fork_gen, fs->pid)) {
                 /* Inherited: the thread and the children are the parent's; the
                  * lock may have been copied held, and the stack is not mapped
                  * here (MADV_DONTFORK).  Only the memory is ours, and our

@@ -133,9 +133,8 @@ static void ring_free(struct brd_ring *r)
         /* Inherited through fork(): the shared views were never mapped in
          * this process (MADV_DONTFORK, ring_map()), and the child may have
          * mapped something of its own there since; only the token page is.
-         * A child made without fork()'s handlers (_Fork(), a raw clone)
-         * keeps the fork generation: the pid tells it (not the cached one). */
-        if (r->map && (r->fork_gen != brd__fork_gen() || r->map_pid != getpid()))
+         * So in a child made without fork()'s handlers (brd__made_here()). */
+        if (r->map && !brd__made_here(r->fork_gen, r->map_pid))
                 munmap(r->map + 2 * r->cap, r->page);
         else if (r->map)
                 munmap(r->map, 2 * r->cap + r->page);

@@ -191,7 +191,7 @@ struct brd_ring {
 #endif
         struct brd_seg *seg;
         uint8_t *map;                   /* the double mapping (2 * cap) + the token page */
-        pid_t map_pid;                  /* getpid() where ring_map() mapped the views */
+        pid_t map_pid;                  /* getpid() at ring_map(), see brd__made_here() */
         bool arm_asym;                  /* the last arm saw the peer skip its fence
                                          * (wait.c: wait_bound_ms()) */
         uint64_t page;

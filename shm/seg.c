@@ -495,8 +495,9 @@ BRD_EXPORT void brd_seg_close(struct brd_seg *seg)
         brd__guard_drop(seg->guard);    /* before the range can be another mapping */
         /* A NOFORK mapping in a child made without the fork handlers (which
          * forget it, brd_fork_child()) is a hole that the child may have
-         * filled with a mapping of its own since. */
-        if (seg->addr && !((seg->flags & BRD_SEG_NOFORK) && seg->map_pid != getpid()))
+         * filled with a mapping of its own since (brd__made_here()). */
+        if (seg->addr &&
+            (!(seg->flags & BRD_SEG_NOFORK) || brd__made_here(seg->gen, seg->map_pid)))
                 munmap(seg->addr, seg->size);
         brd__fork_unlock();
         if (seg->creator && !seg->inherited && seg->name)

@@ -85,7 +85,6 @@ static __thread int refault_n __attribute__((tls_model("initial-exec")));
 #define REFAULT_MAX 8
 #define REFAULT_WINDOW_NS 1000000000ll
 
-
 /* The default action (a fault cannot be ignored): pending while this
  * handler runs with SIGBUS blocked, taken on its return.  Queued again
  * with its own siginfo (a process may queue any code to itself), so a

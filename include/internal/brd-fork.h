@@ -8,7 +8,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <unistd.h>
 
 #include <brood/fork.h>
 #include "internal/brd-private.h"
@@ -112,19 +111,9 @@ struct brd_child {
          * ladders on one child may run at once (stop, fsrv stop). */
         int kill_err;
         uint64_t fork_gen;
-        pid_t owner;                    /* the forkserver's process (fs->pid) */
+        pid_t owner;                    /* the forkserver's process (fs->pid), see
+                                         * brd__made_here() */
 };
-
-/*
- * Is an object of a forkserver (@gen its fork generation, @pid its
- * process) the parent's here?  After fork() the generation says so; in a
- * child made without fork()'s handlers (_Fork(), a raw clone) only the pid
- * does, read by getpid() (never the cache, which is the parent's there).
- */
-static inline bool brd__fsrv_inherited(uint64_t gen, pid_t pid)
-{
-        return gen != brd__fork_gen() || pid != getpid();
-}
 
 /*
  * Testing hook (RELIABILITY A5): make the next children of @fs die by SIGKILL

@@ -204,6 +204,17 @@ static inline uint64_t brd__fork_gen(void)
         return AO_load(&brd__fork_generation);
 }
 /*
+ * Is an object stamped when it was made with brd__fork_gen() @gen and
+ * getpid() @pid still this process's?  After fork() the generation says it
+ * is not; in a child made without fork()'s handlers (_Fork(), a raw clone),
+ * which keeps the parent's generation, only the pid does, read by getpid()
+ * (a system call: the cache is the parent's there).  Not for hot paths.
+ */
+static inline bool brd__made_here(uint64_t gen, pid_t pid)
+{
+        return gen == brd__fork_gen() && pid == getpid();
+}
+/*
  * The start time of process @pid (clock ticks since boot, /proc/PID/stat
  * field 22) as the initial time namespace sees it: the kernel adds the
  * reader's boottime offset, which is taken off again, so that processes of
@@ -413,10 +424,7 @@ struct brd_seg {
         bool             creator;       /* this process created it: unlinks a named one */
         bool             inherited;     /* reached us through fork() */
         uint64_t         gen;           /* fork generation at create/open/attach */
-        /* The process that mapped it, by getpid() (never cached): where it
-         * is another, a child made without fork()'s handlers (_Fork(), a
-         * raw clone), a NOFORK mapping is not there to unmap. */
-        pid_t            map_pid;
+        pid_t            map_pid;       /* getpid() at the map, see brd__made_here() */
         char            *name;          /* named segments: "/brood...." */
         int              guard;         /* named: its SIGBUS guard slot; else -1 */
         uint64_t         dev, ino;      /* its file (memfd or /dev/shm) */
