@@ -412,8 +412,10 @@ static void test_spawn_pidfd_refused(void **state)
 }
 
 /* Non-zero: waitpid() answers as for a child that cannot be reaped yet
- * (a tracer holds it): 0 at once with WNOHANG, else after 10 s. */
-static int waitpid_hold;
+ * (a tracer holds it): 0 at once with WNOHANG.  A wait without WNOHANG
+ * would last as long as the tracer: it is counted (and then made, so that
+ * nothing hangs). */
+static int waitpid_hold, waitpid_unbounded;
 
 pid_t __real_waitpid(pid_t pid, int *st, int opts);
 pid_t __wrap_waitpid(pid_t pid, int *st, int opts);
@@ -422,7 +424,7 @@ pid_t __wrap_waitpid(pid_t pid, int *st, int opts)
         if (__atomic_load_n(&waitpid_hold, __ATOMIC_SEQ_CST)) {
                 if (opts & WNOHANG)
                         return 0;
-                sleep(10);
+                __atomic_add_fetch(&waitpid_unbounded, 1, __ATOMIC_SEQ_CST);
         }
         return __real_waitpid(pid, st, opts);
 }
@@ -432,7 +434,7 @@ pid_t __wrap_waitpid(pid_t pid, int *st, int opts)
  * cannot be reaped (a tracer that does not reap it): the spawn answers
  * within BRD_FSRV_DYING_MS and leaves the child.  The forkserver thread
  * waited for it without a bound, and so did the spawn, every spawn behind
- * it and the stop: here 10 s.
+ * it and the stop: here that wait is counted.
  */
 static void test_spawn_pidfd_refused_child_unreapable(void **state)
 {
@@ -455,6 +457,7 @@ static void test_spawn_pidfd_refused_child_unreapable(void **state)
         __atomic_store_n(&waitpid_hold, 0, __ATOMIC_SEQ_CST);
         /* Left: ours to reap now, killed. */
         pid = waitpid(-1, &st, __WALL);
+        assert_int_equal(__atomic_load_n(&waitpid_unbounded, __ATOMIC_SEQ_CST), 0);
         assert_int_equal(r, -ENFILE);
         assert_null(c);
         assert_true(pid > 0);
