@@ -1210,6 +1210,30 @@ static void test_host_steals_status(void **state)
         t_no_children();
 }
 
+/*
+ * In a forked child: the parent's forkserver @fs and child @c.  Every call
+ * on the child is -EBADF (nothing sent, nothing reaped), a spawn -ENOTSUP
+ * with its child untouched; then free and stop release only memory.  The
+ * child calls first: a spawn that is wrongly served waits for ever where
+ * the forkserver thread does not exist.  Exit code: 0 ok, 1 a child call,
+ * 2 the spawn.
+ */
+static int parents_objects_refused(struct brd_fsrv *fs, struct brd_child *c,
+                                   const struct brd_spawn_opts *o)
+{
+        struct brd_child *d = NULL;
+        int st;
+
+        if (brd_child_kill(c, SIGKILL) != -EBADF || brd_child_wait(c, 0, &st) != -EBADF ||
+            brd_child_fd(c) != -EBADF || brd_child_stop(c, 0, &st) != -EBADF)
+                return 1;
+        if (brd_fsrv_spawn(fs, o, &d) != -ENOTSUP || d)
+                return 2;
+        brd_child_free(c);      /* only our copy */
+        brd_fsrv_stop(fs);      /* only memory */
+        return 0;
+}
+
 static void test_forked_child_gets_enotsup(void **state)
 {
         struct brd_spawn_opts o = { .fn = fn_exit_arg, .arg = (void *)(intptr_t)5 };
@@ -1223,13 +1247,9 @@ static void test_forked_child_gets_enotsup(void **state)
         pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
-                if (brd_fsrv_spawn(fs, &o, &c) != -ENOTSUP)
-                        _exit(1);
-                if (brd_child_kill(c, SIGKILL) != -EBADF || brd_child_wait(c, 0, &st) != -EBADF ||
-                    brd_child_fd(c) != -EBADF)
-                        _exit(2);
-                brd_child_free(c);      /* only our copy */
-                brd_fsrv_stop(fs);      /* only memory */
+                st = parents_objects_refused(fs, c, &o);
+                if (st)
+                        _exit(st);
                 if (brd_fsrv_start(0, &mine) < 0 || brd_fsrv_spawn(mine, &o, &c) < 0)
                         _exit(3);
                 if (brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 5)
@@ -1258,7 +1278,7 @@ static void test_fork_without_handlers_gets_enotsup(void **state)
         struct brd_spawn_opts o = { .fn = fn_exit_arg, .arg = (void *)(intptr_t)5 };
         struct brd_spawn_opts op = { .fn = fn_pause };
         struct brd_fsrv *fs;
-        struct brd_child *c, *d;
+        struct brd_child *c;
         siginfo_t si;
         pid_t pid;
         int st;
@@ -1267,17 +1287,8 @@ static void test_fork_without_handlers_gets_enotsup(void **state)
         assert_int_equal(brd_fsrv_spawn(fs, &op, &c), 0);
         pid = _Fork();
         assert_true(pid >= 0);
-        if (pid == 0) {
-                if (brd_child_kill(c, SIGKILL) != -EBADF || brd_child_wait(c, 0, &st) != -EBADF ||
-                    brd_child_fd(c) != -EBADF || brd_child_stop(c, 0, &st) != -EBADF)
-                        _exit(2);
-                d = NULL;
-                if (brd_fsrv_spawn(fs, &o, &d) != -ENOTSUP || d)
-                        _exit(1);
-                brd_child_free(c);      /* only our copy */
-                brd_fsrv_stop(fs);      /* only memory */
-                _exit(0);
-        }
+        if (pid == 0)
+                _exit(parents_objects_refused(fs, c, &o));
         assert_int_equal(t_wait_child(pid), 0);
         /* The parent's child is still running, untouched. */
         assert_int_equal(waitid(P_PIDFD, (id_t)brd_child_fd(c), &si, WEXITED | WNOHANG | WNOWAIT), 0);
