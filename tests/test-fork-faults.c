@@ -436,9 +436,17 @@ pid_t __wrap_waitpid(pid_t pid, int *st, int opts)
  * waited for it without a bound, and so did the spawn, every spawn behind
  * it and the stop: here that wait is counted.
  */
+/* Ends only by a signal: the spawn's SIGKILL, not an exit of its own that
+ * could come first (the fork-mode child may have begun fn by then). */
+static __attribute__((noreturn)) int fn_wait_kill(void *arg, struct brd_handle *h, size_t n)
+{
+        for (;;)
+                pause();
+}
+
 static void test_spawn_pidfd_refused_child_unreapable(void **state)
 {
-        struct brd_spawn_opts o = { .fn = fn_exit7 };
+        struct brd_spawn_opts o = { .fn = fn_wait_kill };
         struct brd_fsrv *fs;
         struct brd_child *c = NULL;
         int64_t t0, dt;
