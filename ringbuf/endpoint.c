@@ -311,7 +311,8 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 goto fail;
         t = AO_load(&hdr->tail.idx);
         hd = AO_load(&hdr->head.idx);
-        if (t - hd > cap || (t & 7) || (hd & 7) || t >= BRD_RING_INDEX_MAX)
+        /* hd <= t first: a head wrapped past 2^64 makes t - hd small. */
+        if (hd > t || t - hd > cap || (t & 7) || (hd & 7) || t >= BRD_RING_INDEX_MAX)
                 goto fail;
 
         r->cap = cap;

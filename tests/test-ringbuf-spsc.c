@@ -170,6 +170,14 @@ static void test_attach_rejects_bad_header(void **state)
         AO_store(&h->tail.idx, BRD_RING_INDEX_MAX);
         AO_store(&h->head.idx, BRD_RING_INDEX_MAX);
         assert_int_equal(brd_ring_attach(&hp, &r), -EPROTO);
+        /* A head past the tail, by a little or wrapped round 2^64 (where
+         * tail - head comes out small): either side refuses it. */
+        AO_store(&h->tail.idx, 0);
+        AO_store(&h->head.idx, 8);
+        assert_int_equal(brd_ring_attach(&hp, &r), -EPROTO);
+        AO_store(&h->head.idx, (AO_t)-8);
+        assert_int_equal(brd_ring_attach(&hp, &r), -EPROTO);
+        assert_int_equal(brd_ring_attach(&hc, &r), -EPROTO);
         AO_store(&h->head.idx, 0);
         AO_store(&h->tail.idx, 0);
         assert_null(r);
