@@ -221,10 +221,13 @@ int     brd_ring_create(size_t capacity, unsigned flags,
  * (MADV_DONTFORK): a pointer from brd_ring_reserve() or brd_ring_peek()
  * faults (SIGSEGV) in such a child, which cannot write into a ring it was
  * not handed.  Pass the handle instead and attach in the child.  The
- * child must come from fork() (or a forkserver): one made by _Fork(),
- * vfork() or clone(), which skip the pthread_atfork() handlers, still gets
- * -EBADF from an inherited endpoint's calls and may close it, but an
- * attach there would stamp the parent's pid: it may only exec.
+ * child must come from fork() (or a forkserver): one made by _Fork() or
+ * clone() without CLONE_VM, which skip the pthread_atfork() handlers, still
+ * gets -EBADF from an inherited endpoint's calls and may close it, but an
+ * attach there would stamp the parent's pid: it may only exec.  A child
+ * that shares the parent's memory (vfork(), CLONE_VM) is the parent to
+ * every call: it must make none, close included (that would free the
+ * parent's endpoint), and may only exec or _exit().
  */
 int     brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring);
 
