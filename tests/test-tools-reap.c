@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1894,6 +1895,48 @@ static void test_reap_takes_only_names_brood_writes(void **state)
         assert_int_equal(shm_unlink(other), 0);
 }
 
+/*
+ * A dead creator's segment whose mode its umask narrowed to write only
+ * (0200: umask 0577) is reaped by its owner, who cannot open it for
+ * reading: reap asked for its lease through a read-only open, got EACCES,
+ * kept it, and exited 1 at every run.
+ */
+static void test_reap_takes_write_only_segment(void **state)
+{
+        static const char hex[] = "0123456789abcdef0123456789abcdef";
+        char name[256], *out;
+        struct stat st;
+        pid_t dead;
+        int fd, rc;
+
+        (void)state;
+        if (geteuid() != 0)
+                skip();                 /* a file of another uid's */
+        out = mmap(NULL, AS_OUT, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        assert_true(out != MAP_FAILED);
+        dead = fork();
+        assert_true(dead >= 0);
+        if (dead == 0)
+                _exit(0);
+        assert_int_equal(t_wait_child(dead), 0);
+        assert_int_equal(stat("/proc/self/ns/pid", &st), 0);
+        snprintf(name, sizeof(name), "/brood.%d.1.%llu.%s.narrow", (int)dead,
+                 (unsigned long long)st.st_ino, hex);
+        fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(fchown(fd, 65534, 65534), 0);
+        assert_int_equal(fchmod(fd, 0200), 0);
+        close(fd);
+        rc = run_brood_as(65534, "reap", out);
+        if (exists(name))
+                shm_unlink(name);
+        if (rc != 0)
+                print_message("brood reap said (%d):\n%s", rc, out);
+        assert_int_equal(rc, 0);
+        assert_non_null(strstr(out, "removed /"));
+        munmap(out, AS_OUT);
+}
+
 /* ------------------------------------------- a file that refuses root */
 
 #define FUSE_FILE "brood.fuse"          /* named like a segment: scanned */
@@ -2059,6 +2102,176 @@ static void test_reap_not_stopped_by_file_refusing_root(void **state)
         assert_true(reaped);
 }
 
+/* ---------------------------------------- paths longer than PATH_MAX */
+
+#define LONG_DIRS 20                    /* of 200 'a's, then one more */
+#define MAPS_PATH_AT 73                 /* a maps line's path column (64-bit) */
+#define MAPS_CUT (PATH_MAX + 127)       /* where a line read by fgets() into
+                                         * PATH_MAX + 128 bytes was cut */
+
+/* A file at a path longer than PATH_MAX, which any user can make (each
+ * call takes one name), so that the kernel prints it in maps but will not
+ * in readlink(/proc/PID/fd/N): ENAMETOOLONG.  Its last directory's name
+ * ends, at MAPS_CUT of the file's maps line, with a maps line of its own
+ * naming segment @fake (dev and inode), its file "brood.fake" completing
+ * the path: the rest of a cut line that reads as a mapping of @fake. */
+struct long_tree {
+        char base[32];
+        char a[201];                    /* the 200s' name */
+        char last[256];
+};
+
+/* Open the tree's directories, base first: fds in @dir (LONG_DIRS + 2).
+ * Only while making or removing the tree: an fd of a deep directory is
+ * itself at a path too long to print, which would hold the scan's eye. */
+static void long_tree_open(const struct long_tree *t, int *dir, bool make)
+{
+        int i;
+
+        dir[0] = open(t->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(dir[0] >= 0);
+        for (i = 1; i <= LONG_DIRS + 1; i++) {
+                const char *name = i <= LONG_DIRS ? t->a : t->last;
+
+                if (make)
+                        assert_int_equal(mkdirat(dir[i - 1], name, 0700), 0);
+                dir[i] = openat(dir[i - 1], name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                assert_true(dir[i] >= 0);
+        }
+}
+
+static int long_tree_make(struct long_tree *t, const char *fake)
+{
+        int i, fd, dir[LONG_DIRS + 2];
+        char tail[128], path[320];
+        struct stat st;
+        size_t b;
+
+        snprintf(t->base, sizeof(t->base), "/tmp/brood-test-long-XXXXXX");
+        assert_non_null(mkdtemp(t->base));
+        snprintf(path, sizeof(path), "/dev/shm%s", fake);
+        assert_int_equal(stat(path, &st), 0);
+        memset(t->a, 'a', 200);
+        t->a[200] = '\0';
+        snprintf(tail, sizeof(tail), "10000-11000 r--s 00000000 %02x:%02x %lu ",
+                 major(st.st_dev), minor(st.st_dev), (unsigned long)st.st_ino);
+        b = MAPS_CUT - MAPS_PATH_AT - strlen(t->base) - (size_t)LONG_DIRS * 201 - 1;
+        assert_true(b + strlen(tail) < sizeof(t->last));
+        memset(t->last, 'b', b);
+        snprintf(t->last + b, sizeof(t->last) - b, "%s", tail);
+        long_tree_open(t, dir, true);
+        fd = openat(dir[LONG_DIRS + 1], "brood.fake", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, 4096), 0);
+        for (i = 0; i < LONG_DIRS + 2; i++)
+                close(dir[i]);
+        return fd;
+}
+
+static void long_tree_remove(const struct long_tree *t)
+{
+        int i, dir[LONG_DIRS + 2];
+
+        long_tree_open(t, dir, false);
+        assert_int_equal(unlinkat(dir[LONG_DIRS + 1], "brood.fake", 0), 0);
+        for (i = LONG_DIRS + 1; i >= 1; i--) {
+                close(dir[i]);
+                assert_int_equal(unlinkat(dir[i - 1], i <= LONG_DIRS ? t->a : t->last,
+                                          AT_REMOVEDIR), 0);
+        }
+        close(dir[0]);
+        assert_int_equal(rmdir(t->base), 0);
+}
+
+/* The holder: keeps @fd open, or (@map) only a mapping of it, whose maps
+ * line has its path at MAPS_PATH_AT (else exit 3: the cut would not fall
+ * where the tree put the fake line). */
+static int long_path_holder(int fd, bool map, int ready)
+{
+        char *line = NULL, want[32];
+        size_t cap = 0;
+        void *m = NULL;
+        int ok = 0;
+        FILE *f;
+
+        if (map) {
+                m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+                if (m == MAP_FAILED)
+                        return 1;
+                close(fd);
+                f = fopen("/proc/self/maps", "re");
+                if (!f)
+                        return 2;
+                snprintf(want, sizeof(want), "%lx-", (unsigned long)m);
+                while (getline(&line, &cap, f) > 0)
+                        if (!strncmp(line, want, strlen(want)))
+                                ok = strlen(line) > MAPS_CUT && strchr(line, '/') - line == MAPS_PATH_AT;
+                free(line);
+                fclose(f);
+                if (!ok)
+                        return 3;
+        }
+        if (write(ready, "k", 1) != 1)
+                return 4;
+        for (;;)
+                pause();
+}
+
+/*
+ * A holder whose fd or mapping is of a file at a path longer than PATH_MAX,
+ * which any user can make: reap still removes a dead segment.  Before,
+ * readlink()'s ENAMETOOLONG made the holder "could not be read" and reap
+ * refused to remove anything (@map false), and the maps line read in two
+ * pieces made its second piece a made-up mapping of the dead segment,
+ * which kept it (@map true).
+ */
+static void reap_beside_long_path(bool map)
+{
+        char dead[256], out[8192];
+        struct long_tree t;
+        pid_t holder;
+        int fd, rdy[2], rc;
+        char c;
+
+        dead_creator(dead, sizeof(dead));
+        fd = long_tree_make(&t, dead);
+        assert_int_equal(pipe2(rdy, O_CLOEXEC), 0);
+        holder = t_fork();
+        assert_true(holder >= 0);
+        if (holder == 0)
+                _exit(long_path_holder(fd, map, rdy[1]));
+        close(fd);
+        close(rdy[1]);
+        rc = (int)read(rdy[0], &c, 1);
+        close(rdy[0]);
+        if (rc != 1)
+                assert_int_equal(t_wait_child(holder), 0);      /* says why */
+        rc = run_brood("reap", out, sizeof(out));
+        if (exists(dead))
+                shm_unlink(dead);
+        kill(holder, SIGKILL);
+        assert_int_equal(t_wait_child(holder), 128 + SIGKILL);
+        long_tree_remove(&t);
+        if (rc != 0)
+                print_message("brood reap said (%d):\n%s", rc, out);
+        assert_int_equal(rc, 0);
+        assert_non_null(strstr(out, "removed /"));
+        assert_non_null(strstr(out, dead));
+        assert_null(strstr(out, "kept /"));
+}
+
+static void test_reap_beside_fd_of_path_too_long(void **state)
+{
+        (void)state;
+        reap_beside_long_path(false);
+}
+
+static void test_reap_beside_mapping_of_crafted_long_path(void **state)
+{
+        (void)state;
+        reap_beside_long_path(true);
+}
+
 /* Run in a pid namespace of our own where the user is not root (helpers.c):
  * a process of the user's that the scan cannot read makes reap refuse. */
 const bool t_private_pids = true;
@@ -2095,7 +2308,10 @@ int main(void)
                                                 t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_reap_takes_only_names_brood_writes,
                                                 t_leak_setup, t_leak_teardown),
+                cmocka_unit_test(test_reap_takes_write_only_segment),
                 cmocka_unit_test(test_reap_not_stopped_by_file_refusing_root),
+                cmocka_unit_test(test_reap_beside_fd_of_path_too_long),
+                cmocka_unit_test(test_reap_beside_mapping_of_crafted_long_path),
         };
 
         return cmocka_run_group_tests_name("tools-reap", tests, NULL, NULL);

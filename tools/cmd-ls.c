@@ -239,6 +239,10 @@ static int held_now(const struct seg_entry *e, int *ret_fd)
          * break but does not wait for it: that lease's holder has the file
          * open, and we say so at once. */
         fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        /* A mode that a umask narrowed to write only (0200): a write
+         * lease takes any open mode.  Of 0000, the owner can ask nothing. */
+        if (fd < 0 && errno == EACCES)
+                fd = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
                 return errno == EWOULDBLOCK ? 1 : -errno;
         if (fstat(fd, &st) < 0 || (uint64_t)st.st_dev != e->dev || (uint64_t)st.st_ino != e->ino) {
@@ -288,7 +292,7 @@ int cmd_reap(int argc, char **argv)
         bool dry = false;
         int c, n, i, removed = 0, kept = 0, other = 0, others_uid = 0, unproven = 0, failed = 0;
         sigset_t sigio, old_mask;
-        int lease, h;
+        int lease, h, u;
 
         while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
                 switch (c) {
@@ -372,27 +376,24 @@ int cmd_reap(int argc, char **argv)
                         unproven++;
                         continue;
                 }
-                if (dry) {
-                        printf("would remove %s (%s dead, %llu bytes)\n", e->name, who,
-                               (unsigned long long)e->size);
-                        removed++;
-                } else if (shm_unlink(e->name) < 0) {
-                        char what[300];
-
-                        if (errno == ENOENT) {  /* by its owner, or another reap */
-                                printf("%s was removed meanwhile, not by us\n", e->name);
-                        } else {
-                                snprintf(what, sizeof(what), "/dev/shm%s", e->name);
-                                tool_err("reap", what, errno);
-                                failed++;
-                        }
-                } else {
-                        printf("removed %s (%s dead, %llu bytes)\n", e->name, who,
-                               (unsigned long long)e->size);
-                        removed++;
-                }
+                u = dry || shm_unlink(e->name) == 0 ? 0 : errno;
+                /* Before any output: a stalled reader of it (a pager)
+                 * must not keep an open of the file waiting on our lease. */
                 if (lease >= 0)
                         close(lease);
+                if (!u) {
+                        printf("%s %s (%s dead, %llu bytes)\n", dry ? "would remove" : "removed",
+                               e->name, who, (unsigned long long)e->size);
+                        removed++;
+                } else if (u == ENOENT) {       /* by its owner, or another reap */
+                        printf("%s was removed meanwhile, not by us\n", e->name);
+                } else {
+                        char what[300];
+
+                        snprintf(what, sizeof(what), "/dev/shm%s", e->name);
+                        tool_err("reap", what, u);
+                        failed++;
+                }
         }
         /* The SIGIOs of leases broken by opens that raced with us. */
         while (sigtimedwait(&sigio, NULL, &(struct timespec){ 0 }) > 0)

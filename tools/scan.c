@@ -254,9 +254,10 @@ static int note_anon(struct vec *x, pid_t pid, const char *target, const struct 
  * which a FUSE server could make up. */
 static int fd_on_tmpfs(const char *dir, const char *fd)
 {
-        char path[160], line[1024];
+        char path[160], line[128], *mi = NULL;
         int mnt = -1, id, r = -1;
         const char *sep;
+        size_t cap = 0;
         FILE *f;
 
         snprintf(path, sizeof(path), "%s/fdinfo/%.16s", dir, fd);
@@ -273,10 +274,13 @@ static int fd_on_tmpfs(const char *dir, const char *fd)
         f = fopen(path, "re");
         if (!f)
                 return -1;
-        /* "ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE ..." */
-        while (r < 0 && fgets(line, sizeof(line), f))
-                if (sscanf(line, "%d ", &id) == 1 && id == mnt && (sep = strstr(line, " - ")))
+        /* "ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE ...",
+         * whole lines (getline()): a mount point's path has no bound, and
+         * the rest of a line cut short would be read as a line of its own. */
+        while (r < 0 && getline(&mi, &cap, f) > 0)
+                if (sscanf(mi, "%d ", &id) == 1 && id == mnt && (sep = strstr(mi, " - ")))
                         r = !strncmp(sep + 3, "tmpfs ", 6);
+        free(mi);
         fclose(f);
         return r;
 }
@@ -307,6 +311,23 @@ static int scan_fds(struct scan *s, pid_t pid, const char *dir)
                 seen++;
                 snprintf(link, sizeof(link), "%s/%.16s", path, f->d_name);
                 n = readlink(link, target, sizeof(target) - 1);
+                if (n < 0 && errno == ENAMETOOLONG) {
+                        struct stat st;
+
+                        /* A path longer than PATH_MAX, which the kernel
+                         * will not print (any user can make one), yet the
+                         * file is there: a segment (seen through a deep
+                         * bind mount) by its device and inode.  Only one
+                         * on a tmpfs is asked for them (a FUSE server
+                         * could make the stat() wait forever). */
+                        int t = fd_on_tmpfs(dir, f->d_name);
+
+                        if (t > 0 && stat(link, &st) == 0)
+                                credit_named(x, (uint64_t)st.st_dev, (uint64_t)st.st_ino, pid);
+                        else if (t != 0 && errno != ENOENT)
+                                err = -ENAMETOOLONG;
+                        continue;
+                }
                 if (n <= 0) {
                         /* Not readable now (the process turned
                          * non-dumpable meanwhile, say): it may be ours. */
@@ -357,8 +378,9 @@ static int scan_fds(struct scan *s, pid_t pid, const char *dir)
  * number of lines seen, or -errno when unreadable. */
 static int scan_maps(struct scan *s, pid_t pid, const char *dir)
 {
-        char path[96], line[PATH_MAX + 128];
+        char path[96], *line = NULL;
         struct vec *x = &s->x;
+        size_t cap = 0;
         FILE *maps;
         int seen = 0;
 
@@ -366,11 +388,13 @@ static int scan_maps(struct scan *s, pid_t pid, const char *dir)
         maps = fopen(path, "re");
         if (!maps)
                 return -errno;
-        while (fgets(line, sizeof(line), maps)) {
+        while (getline(&line, &cap, maps) > 0) {
                 /* "start-end perms off dev inode path": a mapping whose fd
                  * was closed is found here only.  The path, not the line:
                  * a directory a holder sees /dev/shm under may be called
-                 * anything, "/memfd:brood:" too. */
+                 * anything, "/memfd:brood:" too.  Whole lines: a path has
+                 * no bound, and the rest of one cut short would be read
+                 * as a line of its own, made up by whoever named it. */
                 unsigned long lo, hi, ino;
                 unsigned maj, min;
                 char *m;
@@ -404,6 +428,9 @@ static int scan_maps(struct scan *s, pid_t pid, const char *dir)
                                 s->r = -ENOMEM;
                 }
         }
+        if (!feof(maps) && errno == ENOMEM)
+                s->r = -ENOMEM;         /* lines left unread */
+        free(line);
         fclose(maps);
         return seen;
 }
