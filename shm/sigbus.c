@@ -120,11 +120,22 @@ static bool guard_cover(const struct guard_slot *s, uintptr_t base, size_t size)
  * what the first thread wrote since.  false if @a is in none, or the zero
  * pages could not be mapped.
  */
+/* The thread's signal mask as the kernel keeps it (_NSIG / 8 bytes of the
+ * sigset_t), no signal left out. */
+static void sig_mask(int how, const sigset_t *set, sigset_t *old)
+{
+        (void)syscall(SYS_rt_sigprocmask, how, set, old, _NSIG / 8);
+}
+
 static bool guard_fault(uintptr_t a)
 {
         size_t i, n = AO_load_acquire(&slots_high);
         sigset_t all, old;
         bool done;
+
+        /* Filled by hand: sigfillset() leaves glibc's own SIGCANCEL and
+         * SIGSETXID out (as pthread_sigmask() would). */
+        memset(&all, 0xff, sizeof(all));
 
         for (i = 0; i < n; i++) {
                 struct guard_slot *s = &slots[i];
@@ -142,19 +153,21 @@ static bool guard_fault(uintptr_t a)
                  * never returned here (a siglongjmp() out of it) would leave
                  * the slot claimed for good, and slot_drop(), under the fork
                  * lock, waits for it: every fork() of the process would hang.
+                 * Every signal, glibc's too, so through the system call: an
+                 * asynchronous cancel (SIGCANCEL) unwinds, and a setuid() in
+                 * another thread (SIGSETXID) then waits for the mapping.
                  * Only here: a chained action still runs with its own mask. */
-                sigfillset(&all);
-                pthread_sigmask(SIG_BLOCK, &all, &old);
+                sig_mask(SIG_BLOCK, &all, &old);
                 done = AO_compare_and_swap_full(&s->faulted, FAULT_WORD(g, FAULT_NONE),
                                                 FAULT_WORD(g, FAULT_MAPPING));
                 if (done) {
                         done = guard_cover(s, base, size);
                         /* Not covered: the next fault tries again (or dies). */
                         AO_store_release(&s->faulted, FAULT_WORD(g, done ? FAULT_DONE : FAULT_NONE));
-                        pthread_sigmask(SIG_SETMASK, &old, NULL);
+                        sig_mask(SIG_SETMASK, &old, NULL);
                         return done;
                 }
-                pthread_sigmask(SIG_SETMASK, &old, NULL);
+                sig_mask(SIG_SETMASK, &old, NULL);
                 /* Covered or being covered by another thread; or the slot
                  * moved on to another segment meanwhile: not ours. */
                 return AO_load(&s->faulted) >> 2 == g;

@@ -54,6 +54,25 @@ static void host_handler(int sig)
         (void)sig;
 }
 
+/*
+ * Linked with -Wl,--wrap=mmap64 (tests/meson.build): with probe_mask set,
+ * a MAP_FIXED mapping (the guard's zero pages over a shrunk segment) notes
+ * the thread's signal mask as the kernel has it, in probed_mask.
+ */
+static volatile int probe_mask;
+static uint64_t probed_mask;
+static int probed;
+
+void *__real_mmap64(void *a, size_t l, int p, int f, int fd, off_t o);
+void *__wrap_mmap64(void *a, size_t l, int p, int f, int fd, off_t o);
+void *__wrap_mmap64(void *a, size_t l, int p, int f, int fd, off_t o)
+{
+        if (probe_mask && (f & MAP_FIXED) &&
+            syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &probed_mask, sizeof(probed_mask)) == 0)
+                probed++;
+        return __real_mmap64(a, l, p, f, fd, o);
+}
+
 static void test_foreign_named_needs_guard(void **state)
 {
         struct brd_seg *s, *o;
@@ -155,6 +174,47 @@ static void test_shrunk_segment_reads_zeros(void **state)
         assert_int_equal(p[0], 0xa5);
         assert_int_equal(brd_seg_check(s), 0);
         brd_handle_close(&h);
+        brd_seg_close(s);
+}
+
+/*
+ * While the guard maps the zero pages (its claim on the slot taken), every
+ * signal is blocked, glibc's own too: pthread_sigmask() quietly leaves
+ * SIGCANCEL (32) and SIGSETXID (33) out, and an asynchronous cancel there
+ * unwound the handler with the slot claimed for good, which hung the
+ * segment's close under the fork lock (and with it every fork()).
+ */
+static void test_cover_blocks_every_signal(void **state)
+{
+        struct brd_seg *s;
+        pid_t pid;
+
+        (void)state;
+        assert_int_equal(brd_seg_create("mask", SEG_SIZE, BRD_SEG_NAMED, &s), 0);
+        pid = fork_default_sigbus();
+        if (pid == 0) {
+                volatile unsigned char *q;
+                struct brd_seg *a;
+
+                if (brd_seg_sigbus_guard() != 0 || brd_seg_open(brd_seg_name(s), &a) != 0)
+                        _exit(1);
+                q = brd_seg_addr(a);
+                if (shrink(brd_seg_name(s), 4096) != 0)
+                        _exit(2);
+                probe_mask = 1;
+                if (q[8192] != 0)
+                        _exit(3);
+                probe_mask = 0;
+                if (probed != 1)
+                        _exit(4);
+                /* Signals 32 and 33: bits 31 and 32; SIGKILL and SIGSTOP
+                 * cannot be blocked. */
+                if ((probed_mask | (1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1))) != ~0ull)
+                        _exit(5);
+                brd_seg_close(a);
+                _exit(0);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
         brd_seg_close(s);
 }
 
@@ -841,6 +901,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_foreign_named_needs_guard, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_shrunk_segment_reads_zeros, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_huge_sparse_segment_guarded, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_cover_blocks_every_signal, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_other_sigbus_goes_on, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_chained_action_is_honoured, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test(test_chained_nodefer),
