@@ -275,7 +275,7 @@ BRD_EXPORT int brd_seg_sigbus_guard(void)
 {
         struct sigaction sa = { .sa_sigaction = on_sigbus,
                                 .sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART };
-        struct sigaction old;
+        struct sigaction old, prev;
         AO_t next;
         int r = 0;
 
@@ -287,8 +287,17 @@ BRD_EXPORT int brd_seg_sigbus_guard(void)
                 next = !AO_load(&chained_cur);
                 chained[next] = old;
                 AO_store_release(&chained_cur, next);
-                if (sigaction(SIGBUS, &sa, NULL) < 0)
+                if (sigaction(SIGBUS, &sa, &prev) < 0) {
                         r = -errno;
+                } else if (prev.sa_handler != old.sa_handler || prev.sa_flags != old.sa_flags ||
+                           memcmp(&prev.sa_mask, &old.sa_mask, sizeof(old.sa_mask))) {
+                        /* Another thread's sigaction() came between the
+                         * look and the install: what it installed is what
+                         * we replaced, and what a SIGBUS not ours goes to. */
+                        next = !next;
+                        chained[next] = prev;
+                        AO_store_release(&chained_cur, next);
+                }
         }
         pthread_mutex_unlock(&install_lock);
         return r;

@@ -37,6 +37,28 @@ static pid_t fork_default_sigbus(void)
         return pid;
 }
 
+/*
+ * Linked with -Wl,--wrap=sigaction too: with race_install set (a
+ * struct sigaction), the next look at SIGBUS's action is followed at once
+ * by that install, as if another thread had made it between the guard's
+ * look and its own install.
+ */
+static struct sigaction *race_install;
+
+int __real_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+int __wrap_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+int __wrap_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+        int r = __real_sigaction(sig, act, old);
+        struct sigaction *race = race_install;
+
+        if (r == 0 && sig == SIGBUS && !act && race) {
+                race_install = NULL;
+                r = __real_sigaction(SIGBUS, race, NULL);
+        }
+        return r;
+}
+
 /* Another process shrinks the file under @name to @size bytes. */
 static int shrink(const char *name, off_t size)
 {
@@ -337,6 +359,26 @@ static void test_other_sigbus_goes_on(void **state)
 
                 sigemptyset(&sa.sa_mask);
                 if (sigaction(SIGBUS, &sa, NULL) != 0 || brd_seg_sigbus_guard() != 0)
+                        _exit(1);
+                f = foreign_shrunk_map(NULL);
+                if (f[4096] != 0 || host_hits != 1 || brd_seg_check(s) != 0)
+                        _exit(2);
+                _exit(0);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+
+        /* To the host's handler installed by another thread while the
+         * guard was being installed (between its look at the action and
+         * its own install): the guard chains to that one, not to the
+         * default it saw (before, the kill() below killed). */
+        pid = fork_default_sigbus();
+        if (pid == 0) {
+                struct sigaction sa = { .sa_sigaction = host_sigbus, .sa_flags = SA_SIGINFO };
+                volatile unsigned char *f;
+
+                sigemptyset(&sa.sa_mask);
+                race_install = &sa;
+                if (brd_seg_sigbus_guard() != 0 || race_install)
                         _exit(1);
                 f = foreign_shrunk_map(NULL);
                 if (f[4096] != 0 || host_hits != 1 || brd_seg_check(s) != 0)
