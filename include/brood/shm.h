@@ -207,7 +207,10 @@ int brd_seg_is_inherited(const struct brd_seg *seg);
  * put the guard back as "its predecessor" and returned would be called
  * for ever), the default action is taken.
  * The default action is taken on the signal's own siginfo (a core dump
- * shows the fault's code and address).
+ * shows the fault's code and address).  The guard runs on the thread's
+ * alternate signal stack when it has one (SA_ONSTACK), and so does the
+ * action it chains to, installed with SA_ONSTACK or not: an action that
+ * needs much stack wants a large sigaltstack (or none).
  * Only an access past the file's end (BUS_ADRERR) is covered: an alignment
  * or memory error goes on as any other SIGBUS.  A segment closed while
  * its cover is under way in another thread's handler waits for it (its
@@ -218,7 +221,10 @@ int brd_seg_is_inherited(const struct brd_seg *seg);
  * exec drops it: such a child installs its own.  A fork while another
  * thread installs the guard, or while its handler covers a segment, leaves
  * the child a guard that works (the fork waits for an install; a cover that
- * was under way is finished in the child).
+ * was under way is finished in the child).  A fork() from a signal
+ * handler is not supported while brood is loaded (POSIX leaves it
+ * undefined once pthread_atfork() handlers exist): brood's handlers take
+ * locks that the interrupted thread may hold.
  */
 int brd_seg_sigbus_guard(void);
 
