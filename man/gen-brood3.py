@@ -2,8 +2,10 @@
 """Generate brood(3) from the doc comments of the public headers.
 
 Every public call carries a /** name() - summary ... */ block right before
-its declaration; this collects them, header by header, into one man page so
-that the page and the headers can never disagree.
+its declaration (or declarations); this collects them, header by header,
+after the header's other text (overview comments, flags, structs,
+constants), into one man page so that the page and the headers can never
+disagree.
 Usage: gen-brood3.py OUT VERSION HEADER...
 """
 import re
@@ -23,17 +25,34 @@ def esc(text):
     return '\n'.join(('\\&' + l) if l.startswith(('.', "'")) else l for l in text.split('\n'))
 
 
-def blocks(src):
-    """Yield (comment, declaration) pairs."""
-    for m in re.finditer(r'/\*\*(.*?)\*/\s*([^;{}#]*?\)\s*;|[^;{}#]*?;)', src, re.S):
-        comment, decl = m.group(1), m.group(2)
-        lines = []
-        for l in comment.split('\n'):
-            l = re.sub(r'^\s*\*? ?', '', l.rstrip())
-            lines.append(l)
-        text = '\n'.join(lines).strip()
-        decl = ' '.join(decl.split())
-        yield text, decl
+def comment_text(comment):
+    lines = [re.sub(r'^\s*\*? ?', '', l.rstrip()) for l in comment.split('\n')]
+    return '\n'.join(lines).strip()
+
+
+# Header lines that say nothing to a reader of the page.
+NOISE = re.compile(r'^\s*(/\* SPDX-License-Identifier:.*\*/|#\s*include\b.*|#\s*ifn?def\b.*|'
+                   r'#\s*define\s+BROOD_\w+_H\s*|#\s*endif\b.*|extern "C" \{|\})\s*$')
+
+
+def parse(src):
+    """(definitions, calls): the header's text outside the calls' doc blocks
+    (overview comments, flags, structs, constants), and for each /** block
+    the declarations right after it (every line up to a blank one), so that
+    a block that documents two calls shows both."""
+    defs, calls, pos = [], [], 0
+    for m in re.finditer(r'/\*\*(.*?)\*/[ \t]*\n', src, re.S):
+        if m.start() < pos:
+            continue
+        defs.append(src[pos:m.start()])
+        d = re.match(r'(?:[ \t]*[^\s/][^\n]*\n)+', src[m.end():])
+        text = d.group(0) if d else ''
+        decls = [' '.join(x.split()) + ';' for x in text.split(';') if x.strip()]
+        calls.append((comment_text(m.group(1)), decls))
+        pos = m.end() + len(text)
+    defs.append(src[pos:])
+    kept = [l for l in ''.join(defs).split('\n') if not NOISE.match(l)]
+    return re.sub(r'\n{3,}', '\n\n', '\n'.join(kept)).strip(), calls
 
 
 def main():
@@ -58,17 +77,25 @@ def main():
     for path in headers:
         name = path.rsplit('/', 1)[-1]
         src = open(path, encoding='utf-8').read()
-        entries = list(blocks(src))
-        if not entries:
+        defs, entries = parse(src)
+        if not entries and not defs:
             continue
         page.append('.SH "%s"' % SECTIONS.get(name, name).upper())
         page.append('From \\fI<brood/%s>\\fP.' % name)
-        for text, decl in entries:
+        if defs:
+            # What the calls below refer to ("above", "see there"): the
+            # header's overview, flags, structs and constants, as written.
+            page.append('.SS Definitions')
+            page.append('.nf')
+            page.append(esc(defs))
+            page.append('.fi')
+        for text, decls in entries:
             first, _, rest = text.partition('\n')
-            title = first.split(' - ', 1)[0].strip() or decl
+            title = first.split(' - ', 1)[0].strip() or decls[0]
             page.append('.SS %s' % esc(title))
             page.append('.nf')
-            page.append('.B %s' % esc(decl))
+            for decl in decls:
+                page.append('.B %s' % esc(decl))
             page.append('.fi')
             page.append('.PP')
             summary = first.split(' - ', 1)[1] if ' - ' in first else ''

@@ -116,8 +116,11 @@ struct brd_child;               /* one spawned child: its pidfd and exit status 
 /*
  * The entry point of a fork-mode child.  @handles holds copies of the
  * spawn's handles whose fds are the child's renumbered ones (3, 4, 5...,
- * still CLOEXEC: pass them on to an exec'd program through brood).  The
- * return value is the child's exit code (0..255).
+ * still CLOEXEC: pass them on to an exec'd program through brood).  A
+ * handle of kind BRD_HANDLE_NONE carries plain fds (a socket, a pipe) in
+ * fork mode only: brd_handle_close() owns none of them and only empties
+ * it, so the child close()s those fds itself.  The return value is the
+ * child's exit code (0..255).
  */
 typedef int (*brd_child_fn)(void *arg, struct brd_handle *handles, size_t nhandles);
 

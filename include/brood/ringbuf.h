@@ -79,7 +79,8 @@ extern "C" {
  * -ECANCELED (brd_ring_interrupt, or brd_ring_close() from another thread
  * while the call was blocked), -EBADF (wrong role, or an endpoint
  * inherited through fork() that this process did not attach).  A call that
- * must wait may also answer -EMFILE, -ENFILE or -ENOMEM when an fd the wait
+ * finds the ring not ready (a timeout-0 one too: it looks at the peer's
+ * pidfd) may also answer -EMFILE, -ENFILE or -ENOMEM when an fd the wait
  * needs cannot be had (the peer's pidfd, opened at the first wait; a
  * brd_ring_fd() user's timer): nothing was taken or given, and the call may
  * be retried.  (A producer's look at a sleeping consumer, see
@@ -243,7 +244,8 @@ int     brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret_ring);
  * (@msg NULL with @len > 0); -EAGAIN/-ETIMEDOUT (no space); -EPIPE (the
  * consumer closed or died: no SIGPIPE);
  * -ECANCELED; -EINTR (BRD_RING_EINTR only); -EBADMSG (poisoned); -EBADF
- * (consumer end, or inherited).  A close of the consumer shows at the next
+ * (consumer end, or inherited); -EMFILE/-ENFILE/-ENOMEM (no fd for the
+ * wait: see the top of this header).  A close of the consumer shows at the next
  * call of a message that fits (one past max_msg answers -EMSGSIZE until a
  * call has seen the close).  Its death (no close) in a sleep shows at the
  * next message, or at the first one a millisecond (or tick) after the last look: a
@@ -273,7 +275,8 @@ int     brd_ring_send(struct brd_ring *r, const void *msg, size_t len, int timeo
  * that died had published was delivered (every committed one, unless
  * BRD_RING_BATCH still held some back: those are lost with it, although
  * its send/commit returned 0); -ECANCELED; -EINTR (BRD_RING_EINTR only);
- * -EBADMSG; -EBADF; -EINVAL (NULL @r; or NULL @buf with @cap > 0, checked
+ * -EBADMSG; -EBADF; -EMFILE/-ENFILE/-ENOMEM (no fd for the wait: see the
+ * top of this header); -EINVAL (NULL @r; or NULL @buf with @cap > 0, checked
  * after the endpoint's own checks, the role and fork checks (-EBADF) and
  * its final error (-EPIPE, -ECONNRESET, -EBADMSG) once it has one, which
  * it then answers instead).
@@ -371,8 +374,8 @@ int     brd_ring_release(struct brd_ring *r);
  *       the whole call)
  * Return: the bytes written: all of them, or fewer when the wait timed out,
  * was interrupted or the consumer went away after some bytes were written
- * (like write(2)); the error (-EAGAIN, -ETIMEDOUT, -EPIPE, -ECANCELED, ...)
- * when none was.  A brd_ring_interrupt() that cut it short after some
+ * (like write(2)); the error (-EAGAIN, -ETIMEDOUT, -EPIPE, -ECANCELED,
+ * -EMFILE, ..., as brd_ring_send()) when none was.  A brd_ring_interrupt() that cut it short after some
  * bytes stays pending: the next call that would wait returns -ECANCELED
  * (see there).  Cancelled by brd_ring_close() from another thread it
  * returns -ECANCELED, even after bytes were written: those are delivered
@@ -396,7 +399,8 @@ ssize_t brd_ring_write(struct brd_ring *r, const void *buf, size_t len, int time
  * once one byte came); 0 at an orderly EOF (the producer closed and every
  * byte was read); -ECONNRESET when the producer died (after every byte it
  * published: see BRD_RING_BATCH); -EAGAIN/-ETIMEDOUT; -ECANCELED; -EINTR
- * (BRD_RING_EINTR only); -EBADMSG; -EBADF; -EINVAL (NULL @r; or NULL @buf
+ * (BRD_RING_EINTR only); -EBADMSG; -EBADF; -EMFILE/-ENFILE/-ENOMEM (as
+ * brd_ring_recv()); -EINVAL (NULL @r; or NULL @buf
  * or @cap 0, checked after the endpoint's own checks, the role and fork
  * checks (-EBADF) and its final error once it has one, which it then
  * answers instead: 0 for -EPIPE, else -ECONNRESET or -EBADMSG).
@@ -413,8 +417,8 @@ ssize_t brd_ring_read(struct brd_ring *r, void *buf, size_t cap, int timeout_ms)
 
 /**
  * brd_ring_flush() - publish whatever BRD_RING_BATCH held back (producer).
- * Return: 0 (also on a consumer endpoint, and with nothing held back:
- * nothing to do, nothing lost); -EPIPE (the consumer closed or died, found
+ * Return: 0 (also on a consumer endpoint, and with nothing held back and
+ * no earlier -EPIPE: nothing to do, nothing lost); -EPIPE (the consumer closed or died, found
  * so by this flush of held-back messages or by an earlier call: what was
  * held back is never delivered); -EBADF (inherited); -EBADMSG (poisoned, either endpoint);
  * -EINVAL for NULL.  Never blocks (a producer's flush looks at the
@@ -462,9 +466,8 @@ int     brd_ring_fd(const struct brd_ring *r);
  * brd_ring_interrupt() - make the blocked (or next blocking) call return -ECANCELED.
  * @r: either endpoint
  * Return: 0, -EINVAL, -EBADF.
- * Any thread; async-signal-safe once attached (a load, an atomic store and
- * an atomic add, a FUTEX_WAKE and an eventfd write: no lock, no
- * allocation).  The
+ * Any thread; async-signal-safe once attached (loads and atomic stores and
+ * adds, a FUTEX_WAKE and eventfd writes: no lock, no allocation).  The
  * interrupt is latched and one-shot: the first call that would wait
  * (including a timeout-0 call that would return -EAGAIN) consumes it and
  * returns -ECANCELED within milliseconds; several interrupts before that
