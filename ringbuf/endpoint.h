@@ -186,15 +186,17 @@ struct brd_ring {
         AO_t fd_used;                   /* brd_ring_fd() was called */
 
         struct brd_ring_stats st;
-#if BRD_DEBUG_CHECKS
-        AO_t user;                      /* tid of the thread inside a call; 0: none */
-#endif
         struct brd_seg *seg;
         uint8_t *map;                   /* the double mapping (2 * cap) + the token page */
         pid_t map_pid;                  /* getpid() at ring_map(), see brd__made_here() */
         bool arm_asym;                  /* the last arm saw the peer skip its fence
                                          * (wait.c: wait_bound_ms()) */
         uint64_t page;
+#if BRD_DEBUG_CHECKS
+        /* Last, alone past the rest: a test write-protects its page to
+         * catch a write after close (test-ringbuf-wait.c). */
+        AO_t user;                      /* tid of the thread inside a call; 0: none */
+#endif
 };
 
 /*
