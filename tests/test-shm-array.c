@@ -541,13 +541,25 @@ static void test_array_hostile_indices(void **state)
 
 #define ROWS_TOTAL 300000
 
+/* Has child @pid ended (left unreaped)? */
+static bool child_ended(pid_t pid)
+{
+        siginfo_t si = { 0 };
+
+        return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid;
+}
+
 /* The reader: snapshots until it has seen the last row.  Returns 0 or a
- * failure code (runs in the parent; cmocka asserts only at the end). */
-static int reader(struct brd_array *a, size_t max_rows, int ring, AO_t *ready, long *ret_snaps)
+ * failure code (runs in the parent; cmocka asserts only at the end): 5
+ * when the writer @pid has ended and 4096 reads after that saw no new row
+ * (it failed, and the rows will never come). */
+static int reader(struct brd_array *a, size_t max_rows, int ring, AO_t *ready, pid_t pid,
+                  long *ret_snaps)
 {
         static struct row out[4096];
         uint64_t first, prev_last = 0;
-        long snaps = 0;
+        long snaps = 0, idle = 0;
+        bool ended = false;
         int any = 0;
 
         for (;;) {
@@ -555,6 +567,14 @@ static int reader(struct brd_array *a, size_t max_rows, int ring, AO_t *ready, l
                 ssize_t i;
 
                 AO_store_release(ready, 1);     /* the writer starts once we read */
+                if (n > 0 && first + (uint64_t)n > prev_last) {
+                        idle = 0;
+                        ended = false;
+                } else if (++idle % 4096 == 0 && child_ended(pid)) {
+                        if (ended)
+                                return 5;
+                        ended = true;   /* the next 4096 reads see all it pushed */
+                }
                 if (n == -EAGAIN && ring)
                         continue;               /* lapped: call again */
                 if (n < 0)
@@ -590,6 +610,7 @@ static void writer_reader(size_t capacity, size_t start, unsigned flags, size_t 
         long snaps = 0;
         AO_t *ready;
         pid_t pid;
+        int got;
 
         t_leak_begin(&l);
         ready = t_shared_page();
@@ -653,8 +674,9 @@ static void writer_reader(size_t capacity, size_t start, unsigned flags, size_t 
                 free(r);
                 _exit(rc);
         }
-        assert_int_equal(reader(a, max_rows, !!(flags & BRD_ARRAY_RING), ready, &snaps), 0);
-        assert_int_equal(t_wait_child(pid), 0);
+        got = reader(a, max_rows, !!(flags & BRD_ARRAY_RING), ready, pid, &snaps);
+        assert_int_equal(t_wait_child(pid), 0);         /* the writer's reason first */
+        assert_int_equal(got, 0);
         print_message("  %ld snapshots while 300000 rows were pushed\n", snaps);
         assert_true(snaps > 1);
         t_shared_page_free(ready);
