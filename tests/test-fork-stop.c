@@ -812,10 +812,10 @@ static void test_vfork_pidfd_check(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_child_stop_ladder),
-                cmocka_unit_test(test_child_stop_exited_needs_no_signal),
-                cmocka_unit_test(test_child_stop_continues_stopped),
-                cmocka_unit_test(test_fsrv_stop_parallel),
+                cmocka_unit_test_setup_teardown(test_child_stop_ladder, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_child_stop_exited_needs_no_signal, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_child_stop_continues_stopped, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_fsrv_stop_parallel, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test(test_fsrv_stop_survives_cancel),
                 cmocka_unit_test(test_fsrv_stop_kills_child_stuck_before_exec),
                 cmocka_unit_test(test_child_free_kills_running),
@@ -824,7 +824,7 @@ int main(void)
                 cmocka_unit_test(test_child_wait_eintr_mode),
                 cmocka_unit_test(test_unsignalable_child_no_hang),
                 cmocka_unit_test(test_stop_returns_while_tracer_holds_child),
-                cmocka_unit_test(test_vfork_pidfd_check),
+                cmocka_unit_test_setup_teardown(test_vfork_pidfd_check, t_leak_setup, t_leak_teardown),
         };
 
         return cmocka_run_group_tests_name("fork-stop", tests, NULL, NULL);
