@@ -321,6 +321,11 @@ static int stream_whole(int sock, int timeout_ms, int64_t deadline)
                         continue;
                 if (got < 0 && errno != EAGAIN)
                         return -errno;
+                /* Urgent data (MSG_OOB) next, which no brood peer sends and
+                 * no peek crosses, though poll() says readable: a torn
+                 * stream, said at once (it spun until the deadline's end). */
+                if (got < 0 && ioctl(sock, SIOCATMARK, &inq) == 0 && inq)
+                        return -EPROTO;
                 if (got == 0)
                         return 0;
                 if (got >= (ssize_t)sizeof(hdr)) {
@@ -471,6 +476,7 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
                 r = read_rest(sock, data + sizeof(hdr), want - sizeof(hdr), rest);
                 if (r < 0)
                         goto fail;
+                r = -EPROTO;
         } else if ((size_t)got != want) {
                 goto fail;
         }

@@ -373,6 +373,101 @@ static void test_malformed_message_closes_fds(void **state)
         close(sp[1]);
 }
 
+/* Send @len bytes of @buf on @sock with @n fds of @fds. */
+static void send_with_fds(int sock, const void *buf, size_t len, const int *fds, int n)
+{
+        union {
+                char buf[CMSG_SPACE(4 * sizeof(int))];
+                struct cmsghdr align;
+        } ctl;
+        struct iovec iov = { (void *)buf, len };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+        struct cmsghdr *c;
+
+        assert_true(n >= 0 && n <= 4);
+        if (n) {
+                msg.msg_control = ctl.buf;
+                msg.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+                c = CMSG_FIRSTHDR(&msg);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+                memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+        }
+        assert_int_equal(sendmsg(sock, &msg, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/*
+ * A well-formed message of one segment handle (its one fd) resent with no
+ * fd, or with two: the count the records declare is not what came, on a
+ * record socket and on a stream alike: -EPROTO, every fd that came closed,
+ * @got untouched.  On a stream the call returned 0 instead (the read of
+ * the records' rest had left its 0 in the answer).
+ */
+static void test_fd_count_mismatch_is_eproto(void **state)
+{
+        static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM };
+        char bytes[512];
+        struct brd_handle h, got;
+        struct brd_seg *sg;
+        int t, n, sp[2], fds[2];
+        ssize_t len;
+
+        (void)state;
+        sg = filled_seg(4096, 1, &h);
+        assert_int_equal(h.nfds, 1);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+        assert_int_equal(brd_handle_send(sp[0], &h, 1), 0);
+        len = recv(sp[1], bytes, sizeof(bytes), 0);     /* its fd is dropped: not taken */
+        assert_true(len > 0);
+        close(sp[0]);
+        close(sp[1]);
+        fds[0] = fds[1] = h.fds[0];
+        for (t = 0; t < 2; t++) {
+                for (n = 0; n <= 2; n += 2) {
+                        int before;
+
+                        assert_int_equal(socketpair(AF_UNIX, types[t] | SOCK_CLOEXEC, 0, sp), 0);
+                        send_with_fds(sp[0], bytes, (size_t)len, fds, n);
+                        before = t_fd_count();
+                        memset(&got, 0x5a, sizeof(got));
+                        assert_int_equal(brd_handle_recv(sp[1], &got, 1, 1000), -EPROTO);
+                        assert_int_equal(t_fd_count(), before);
+                        assert_int_equal(got.kind, 0x5a5a5a5a);
+                        close(sp[0]);
+                        close(sp[1]);
+                }
+        }
+        brd_handle_close(&h);
+        brd_seg_close(sg);
+}
+
+/*
+ * An urgent byte (MSG_OOB, which AF_UNIX streams carry since Linux 5.15)
+ * is no part of a brood stream, and a peek cannot see past it while
+ * poll() says readable: the call answered nothing and spun on a CPU,
+ * past its timeout, for as long as the byte stayed.  Now -EPROTO at once.
+ */
+static void test_stream_urgent_byte_is_eproto(void **state)
+{
+        struct brd_handle got;
+        int sp[2], r;
+
+        (void)state;
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+        if (send(sp[0], "x", 1, MSG_OOB) != 1) {
+                close(sp[0]);
+                close(sp[1]);
+                skip();                 /* no AF_UNIX urgent data (Linux < 5.15) */
+        }
+        /* Not -ETIMEDOUT: it is told at once. */
+        r = brd_handle_recv(sp[1], &got, 1, 200);
+        assert_int_equal(r, -EPROTO);
+        assert_int_equal(brd_handle_recv(sp[1], &got, 1, 0), -EPROTO);
+        close(sp[0]);
+        close(sp[1]);
+}
+
 /* A message of two handles to a child whose fd table has one slot free:
  * the first fd arrives, the second is dropped (MSG_CTRUNC): -EMFILE, with
  * the fd that arrived closed.  @type: the socket's. */
@@ -953,6 +1048,8 @@ int main(void)
                                                 t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_too_many_handles_closes_all, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_malformed_message_closes_fds, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_fd_count_mismatch_is_eproto, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_stream_urgent_byte_is_eproto, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_ctrunc_at_fd_limit, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_recv_max_fds_beside_credentials, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_handle_close_is_idempotent_aba, t_leak_setup, t_leak_teardown),
