@@ -410,6 +410,28 @@ static inline int prod_room(struct brd_ring *r, uint64_t len, bool align, int ti
         return 0;
 }
 
+/* The consumer closed, as seen right after a publish: its last head in
+ * *@ret_h, and the producer is done; or -EBADMSG (a head no consumer could
+ * have left: poisoned). */
+static RING_SLOW int prod_closed_head(struct brd_ring *r, uint64_t *ret_h)
+{
+        uint64_t h;
+
+        /* Pairs with AO_store_release(state) in brd_ring_close(): the
+         * consumer's last head store is visible below. */
+        (void)AO_load_acquire(&r->peer_side->state);
+        /* Pairs with AO_store_release(head) in ring_publish().  Held to
+         * prod_refresh()'s bounds: a head past what we published (or
+         * backwards, or misaligned) is no consumer's, and would have
+         * messages counted as delivered. */
+        h = AO_load_acquire(r->peer_idx);
+        if (BRD_UNLIKELY(h < r->peer || h > r->pos || (h & 7)))
+                return ring_poison(r);
+        brd__ring_gone(r, false);
+        *ret_h = h;
+        return 0;
+}
+
 /*
  * The consumer closed, as seen right after we published the message of
  * @len payload bytes that ends at @end: it was delivered if the consumer's
@@ -418,21 +440,10 @@ static inline int prod_room(struct brd_ring *r, uint64_t len, bool align, int ti
  */
 static RING_SLOW int prod_closed(struct brd_ring *r, uint64_t end, uint64_t len)
 {
-        uint64_t h;
-        int e;
+        uint64_t h = 0;
+        int e = prod_closed_head(r, &h);
 
-        /* Pairs with AO_store_release(state) in brd_ring_close(): the
-         * consumer's last head store is visible below. */
-        (void)AO_load_acquire(&r->peer_side->state);
-        /* Pairs with AO_store_release(head) in ring_publish().  Held to
-         * prod_refresh()'s bounds: a head past what we published (or
-         * backwards, or misaligned) is no consumer's, and would have this
-         * message counted as delivered. */
-        h = AO_load_acquire(r->peer_idx);
-        if (BRD_UNLIKELY(h < r->peer || h > r->pos || (h & 7))) {
-                e = ring_poison(r);
-        } else {
-                brd__ring_gone(r, false);
+        if (!e) {
                 if (h >= end)
                         return 0;
                 e = -EPIPE;
@@ -772,7 +783,14 @@ RING_API int brd_ring_flush(struct brd_ring *r)
          * verdict on its life. */
         if (prod_look(r) || r->err)
                 return r->err;
-        ring_publish(r);
+        /* Closed since the look above (the publish reads the flag anyway):
+         * what the consumer had not taken is lost, as for a send. */
+        if (BRD_UNLIKELY(ring_publish(r) & BRD_RING_ST_CLOSED)) {
+                uint64_t h = 0;
+
+                e = prod_closed_head(r, &h);
+                return e ? e : h >= r->pos ? 0 : -EPIPE;
+        }
         return 0;
 }
 

@@ -616,6 +616,45 @@ static void test_unfenced_arm_sleep_bounded(void **state)
         t_leak_end(&l);
 }
 
+/* ------------------------------------------- a close during a flush */
+
+static struct brd_ring *flush_c;
+
+static void close_consumer(void)
+{
+        brd_ring_close(flush_c);
+        flush_c = NULL;
+}
+
+/*
+ * The consumer closes while a flush of held-back messages looks at its
+ * pidfd, after the flush's own look at the closed flag: the publish that
+ * follows reads the flag, and the flush answers -EPIPE (the messages were
+ * never taken), as a send would.  It answered 0, and only the next call
+ * told the producer.
+ */
+static void test_close_during_flush_is_epipe(void **state)
+{
+        struct brd_ring_stats st;
+        struct brd_ring *p;
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_pair(4096, BRD_RING_BATCH, &p, &flush_c);
+        assert_int_equal(brd_ring_send(p, "held", 4, 0), 0);
+        assert_int_equal(AO_load(p->peer_idx), 0);      /* nothing taken */
+        pidfd_hook = close_consumer;
+        assert_int_equal(brd_ring_flush(p), -EPIPE);
+        assert_null(pidfd_hook);                        /* it ran, in the flush */
+        assert_null(flush_c);
+        assert_int_equal(brd_ring_send(p, "more", 4, 0), -EPIPE);
+        assert_int_equal(brd_ring_stats(p, &st), 0);
+        assert_int_equal(st.messages, 1);
+        brd_ring_close(p);
+        t_leak_end(&l);
+}
+
 /* ------------------------------------------- an interrupt stalled midway */
 
 static struct brd_ring *intr_r;
@@ -711,6 +750,7 @@ int main(void)
                 cmocka_unit_test(test_signals_hide_no_death_without_pidfd),
                 cmocka_unit_test(test_unfenced_arm_sleep_bounded),
                 cmocka_unit_test(test_stalled_interrupt_still_wakes),
+                cmocka_unit_test(test_close_during_flush_is_epipe),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
