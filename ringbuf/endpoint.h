@@ -181,7 +181,8 @@ struct brd_ring {
                                          * brd_ring_fd() calls inside theirs */
         AO_t held;                      /* a call that may wait is running (ring_hold());
                                          * RING_HOLD_CLOSING: and close waits for it */
-        bool hold_waited;               /* ...and went into brd__ring_wait(): its hold
+        bool hold_waited;               /* ...and went into brd__ring_wait() (or
+                                         * brd__ring_stop_due()): its hold
                                          * ends with a CAS (ring_unhold_closing()) */
         AO_t fd_used;                   /* brd_ring_fd() was called */
 

@@ -256,6 +256,9 @@ static int ring_cancel(struct brd_ring *r)
 
 int brd__ring_stop_due(struct brd_ring *r, int timeout_ms, int64_t deadline)
 {
+        /* The call goes on as a wait does, up to its timeout: close may
+         * begin meanwhile, and the hold ends with a CAS (brd__ring_wait()). */
+        r->hold_waited = true;
         if (AO_load(&r->intr))
                 return ring_cancel(r);
         if (timeout_ms == 0)
