@@ -1274,7 +1274,9 @@ static void test_close_frees_after_last_write(void **state)
  */
 #define STORM_TIMEOUTS 5
 
-static void test_signal_storm_loses_nothing(void **state)
+/* The run; strict on all but the fastest timeout's upper bound, which a
+ * loaded machine can miss once: returned, for t_tries(). */
+static bool signal_storm_try(void)
 {
         struct sigaction sa = { 0 }, old_usr1, old_chld;
         struct brd_handle hp, hc;
@@ -1291,7 +1293,6 @@ static void test_signal_storm_loses_nothing(void **state)
         size_t len = 0;
         pid_t pid;
 
-        (void)state;
         t_leak_begin(&l);
         sa.sa_handler = on_signal;      /* no SA_RESTART: poll returns EINTR */
         sigemptyset(&sa.sa_mask);
@@ -1343,7 +1344,7 @@ static void test_signal_storm_loses_nothing(void **state)
         if (span.min < 60 || span.min > 110 || span.max > 2000)
                 print_message("60 ms timeouts took %lld to %lld ms\n", (long long)span.min,
                               (long long)span.max);
-        assert_true(span.min >= 60 && span.min <= 110 && span.max <= 2000);
+        assert_true(span.min >= 60 && span.max <= 2000);
         /* The stream: every message, in order, intact, then EOF. */
         if (bad != -1)
                 print_message("message %d: got %zd bytes, expected %zu\n", bad, n, len);
@@ -1354,6 +1355,13 @@ static void test_signal_storm_loses_nothing(void **state)
         assert_int_equal(sigaction(SIGUSR1, &old_usr1, NULL), 0);
         assert_int_equal(sigaction(SIGCHLD, &old_chld, NULL), 0);
         t_leak_end(&l);
+        return span.min <= 110;
+}
+
+static void test_signal_storm_loses_nothing(void **state)
+{
+        (void)state;
+        t_tries(signal_storm_try, "the fastest 60 ms timeout under a signal storm within 110 ms");
 }
 
 /*
