@@ -79,6 +79,7 @@ struct call {
         int producer;
         int timeout;
         int64_t ret;
+        int64_t t_start_ns;             /* right before the call */
         int64_t t_done;
         pid_t tid;                      /* the calling thread, set before the call */
 };
@@ -88,6 +89,7 @@ static void *call_thread(void *arg)
         struct call *c = arg;
         char buf[256] = { 0 };
 
+        __atomic_store_n(&c->t_start_ns, t_now_ns(), __ATOMIC_RELEASE);
         __atomic_store_n(&c->tid, gettid(), __ATOMIC_RELEASE);
         if (c->producer)
                 c->ret = brd_ring_send(c->r, buf, 200, c->timeout);
@@ -1068,17 +1070,22 @@ static void test_close_while_write_blocked(void **state)
         t_leak_end(&l);
 }
 
-/* The endpoint and the time test_close_at_deadline()'s handler waits for. */
+/* The endpoint and the call test_close_at_deadline()'s handler waits for. */
 static struct brd_ring *late_ring;
-static int64_t late_until_ns;
+static const struct call *late_call;
 
 /* On the blocked thread, out of its sleep: hold it until brd_ring_close()
  * has marked the hold and the call's deadline has passed, so that the
  * wait, back from the signal, finds both. */
 static void late_handler(int sig)
 {
+        /* Past the call's own deadline, taken from its start (a thread
+         * that started late has a later one), by a millisecond. */
+        int64_t until = __atomic_load_n(&late_call->t_start_ns, __ATOMIC_ACQUIRE) +
+                        (late_call->timeout + 1) * 1000000ll;
+
         (void)sig;
-        while (AO_load(&late_ring->held) != RING_HOLD_CLOSING || t_now_ns() < late_until_ns)
+        while (AO_load(&late_ring->held) != RING_HOLD_CLOSING || t_now_ns() < until)
                 ;
 }
 
@@ -1101,10 +1108,9 @@ static void test_close_at_deadline(void **state)
         t_ring_view_open(&f, 4096, 0, false);
         assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
         late_ring = f.c;
+        late_call = &c;
         c.r = f.c;
         c.timeout = 200;
-        /* The call starts after this and its deadline 200 ms later. */
-        late_until_ns = t_now_ns() + 400 * 1000000ll;
         assert_int_equal(pthread_create(&t, NULL, call_thread, &c), 0);
         wait_sleeping(&f.hdr->cons);
         assert_int_equal(pthread_kill(t, SIGUSR1), 0);
