@@ -113,13 +113,6 @@ static bool guard_cover(const struct guard_slot *s, uintptr_t base, size_t size)
         return true;
 }
 
-/*
- * A fault the kernel raised at @a inside a guarded segment: zero pages over
- * all of it, once.  Threads that fault in it meanwhile return and fault
- * again until they are there: a second mapping over the first would wipe
- * what the first thread wrote since.  false if @a is in none, or the zero
- * pages could not be mapped.
- */
 /* The thread's signal mask as the kernel keeps it (_NSIG / 8 bytes of the
  * sigset_t), no signal left out. */
 static void sig_mask(int how, const sigset_t *set, sigset_t *old)
@@ -127,15 +120,18 @@ static void sig_mask(int how, const sigset_t *set, sigset_t *old)
         (void)syscall(SYS_rt_sigprocmask, how, set, old, _NSIG / 8);
 }
 
+/*
+ * A fault the kernel raised at @a inside a guarded segment: zero pages over
+ * all of it, once.  Threads that fault in it meanwhile return and fault
+ * again until they are there: a second mapping over the first would wipe
+ * what the first thread wrote since.  false if @a is in none, or the zero
+ * pages could not be mapped.
+ */
 static bool guard_fault(uintptr_t a)
 {
         size_t i, n = AO_load_acquire(&slots_high);
         sigset_t all, old;
         bool done;
-
-        /* Filled by hand: sigfillset() leaves glibc's own SIGCANCEL and
-         * SIGSETXID out (as pthread_sigmask() would). */
-        memset(&all, 0xff, sizeof(all));
 
         for (i = 0; i < n; i++) {
                 struct guard_slot *s = &slots[i];
@@ -156,7 +152,9 @@ static bool guard_fault(uintptr_t a)
                  * Every signal, glibc's too, so through the system call: an
                  * asynchronous cancel (SIGCANCEL) unwinds, and a setuid() in
                  * another thread (SIGSETXID) then waits for the mapping.
-                 * Only here: a chained action still runs with its own mask. */
+                 * Only here: a chained action still runs with its own mask.
+                 * Filled by hand: sigfillset() leaves those two out. */
+                memset(&all, 0xff, sizeof(all));
                 sig_mask(SIG_BLOCK, &all, &old);
                 done = AO_compare_and_swap_full(&s->faulted, FAULT_WORD(g, FAULT_NONE),
                                                 FAULT_WORD(g, FAULT_MAPPING));
