@@ -1822,6 +1822,22 @@ static void test_reap_keeps_segment_held_by_thread_with_own_fd_table(void **stat
         assert_false(exists(name));
 }
 
+/* A pid whose process is gone (forked, exited, reaped): a dead creator's;
+ * our pid namespace's inode in *@ret_ns. */
+static pid_t gone_pid(unsigned long long *ret_ns)
+{
+        struct stat st;
+        pid_t dead = fork();
+
+        assert_true(dead >= 0);
+        if (dead == 0)
+                _exit(0);
+        assert_int_equal(t_wait_child(dead), 0);
+        assert_int_equal(stat("/proc/self/ns/pid", &st), 0);
+        *ret_ns = (unsigned long long)st.st_ino;
+        return dead;
+}
+
 /* A /dev/shm entry @name of mode @mode. */
 static void make_shm(const char *name, mode_t mode)
 {
@@ -1845,17 +1861,10 @@ static void test_reap_takes_only_names_brood_writes(void **state)
         static const char hex[] = "0123456789abcdef0123456789abcdef";
         char lead[300], wide[300], cut[300], other[300], longest[300], label[65], out[16384];
         unsigned long long ns;
-        struct stat st;
         pid_t dead;
         int n;
 
-        dead = fork();
-        assert_true(dead >= 0);
-        if (dead == 0)
-                _exit(0);
-        assert_int_equal(t_wait_child(dead), 0);
-        assert_int_equal(stat("/proc/self/ns/pid", &st), 0);
-        ns = (unsigned long long)st.st_ino;
+        dead = gone_pid(&ns);
 
         snprintf(lead, sizeof(lead), "/brood.0%d.1.%llu.%s.lead", (int)dead, ns, hex);
         /* 21 digits: past any uint64_t */
@@ -1905,7 +1914,7 @@ static void test_reap_takes_write_only_segment(void **state)
 {
         static const char hex[] = "0123456789abcdef0123456789abcdef";
         char name[256], *out;
-        struct stat st;
+        unsigned long long ns;
         pid_t dead;
         int fd, rc;
 
@@ -1914,14 +1923,8 @@ static void test_reap_takes_write_only_segment(void **state)
                 skip();                 /* a file of another uid's */
         out = mmap(NULL, AS_OUT, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         assert_true(out != MAP_FAILED);
-        dead = fork();
-        assert_true(dead >= 0);
-        if (dead == 0)
-                _exit(0);
-        assert_int_equal(t_wait_child(dead), 0);
-        assert_int_equal(stat("/proc/self/ns/pid", &st), 0);
-        snprintf(name, sizeof(name), "/brood.%d.1.%llu.%s.narrow", (int)dead,
-                 (unsigned long long)st.st_ino, hex);
+        dead = gone_pid(&ns);
+        snprintf(name, sizeof(name), "/brood.%d.1.%llu.%s.narrow", (int)dead, ns, hex);
         fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
         assert_true(fd >= 0);
         assert_int_equal(fchown(fd, 65534, 65534), 0);
