@@ -151,7 +151,10 @@ static ALWAYS_INLINE int x_send(struct chan *c, enum peer p, const unsigned char
                 e = brd_ring_reserve(c->r, n, &b, -1);
                 if (e < 0)
                         return e;
-                brd__copy(b, src, n);        /* the copy send does inside */
+                /* brd__copy(), libc's memcpy past 64 B; send copies 256
+                 * KiB and more a page at a time, and may stream 1-256 KiB
+                 * (ring.c) */
+                brd__copy(b, src, n);
                 return brd_ring_commit(c->r, n);
         case PEER_PIPE:
                 return write_full(c->fd[1], src, n);

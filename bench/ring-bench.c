@@ -45,9 +45,13 @@
  *               (lock-step wrap); the reader blocks in read() on the first
  *               eventfd and copies out.  EOF = a 0xffffffff header.
  *   raw ring    the floor: a hand-written spin-only ring with brood's
- *               frames and copies and none of its checks, waiting or
- *               bookkeeping (bench-peers.h); brood/raw is what those
- *               cost, raw/pipe what a ring of this design reaches here
+ *               frames and none of its checks, waiting or bookkeeping
+ *               (bench-peers.h); brood/raw is what those cost, raw/pipe
+ *               what a ring of this design reaches here.  Its copies are
+ *               libc's memcpy at every size, where brood's send and recv
+ *               copy 256 KiB and more a page at a time, and send may
+ *               stream 1-256 KiB (ring.c): at those sizes brood/raw holds
+ *               the copy routines' difference too
  * The first pass of every case checksums every byte received (an
  * order-sensitive hash compared with the sender's) and is not timed; timed
  * passes still check the message and byte counts.  Rates are taken by the
@@ -163,6 +167,14 @@ static const int paced_us[] = { 50, 500 };
 static double paced_cpu[NPACED][2], paced_bells[NPACED][2];
 static struct target targets[16];
 static int ntargets;
+
+/* A round trip's p50 against the cache line's round trip (two one-way
+ * hand-offs of @pp ns): the p50 less the clock read each sample holds
+ * (rt_round()), which the ping-pong, timed over its whole run, does not. */
+static double per_cl_rt(double p50, double pp)
+{
+        return (p50 - clock_ns) / (2 * pp);
+}
 
 static double pingpong(void)
 {
@@ -345,7 +357,7 @@ static void run_roundtrip(void)
                 }
                 /* A round trip against a round trip: the cache line's
                  * ping-pong is two one-way hand-offs. */
-                rpp[pass] = p50[RT_BROOD][pass] / (2 * pp[pass]);
+                rpp[pass] = per_cl_rt(p50[RT_BROOD][pass], pp[pass]);
                 refd[pass] = rt_pair_ratio(&s, RT_BROOD_NOSPIN, RT_EVENTFD);
                 rraw[pass] = rt_pair_ratio(&s, RT_BROOD, RT_RAW);
                 rraw_efd[pass] = rt_pair_ratio(&s, RT_BROOD_NOSPIN, RT_RAW_EFD);
@@ -360,8 +372,10 @@ static void run_roundtrip(void)
         rt_pp = med_finite(pp, opt.passes + 1);
         rt_pp_min = rt_pp_max = pp[0];
         for (int i = 1; i <= opt.passes; i++) {
-                rt_pp_min = pp[i] < rt_pp_min ? pp[i] : rt_pp_min;
-                rt_pp_max = pp[i] > rt_pp_max ? pp[i] : rt_pp_max;
+                if (pp[i] < rt_pp_min || !isfinite(rt_pp_min))
+                        rt_pp_min = pp[i];
+                if (pp[i] > rt_pp_max || !isfinite(rt_pp_max))
+                        rt_pp_max = pp[i];
         }
         rt_pl = row_placement(rt_pp, rt_pp_min, rt_pp_max);
         for (int p = 0; p < NRT; p++) {
@@ -473,7 +487,7 @@ static void eval_targets(void)
         add_target(zname, zc_ok ? zc_min : NAN, 1.0, 1, NULL, NAN);
         pl = rt_pl;
         add_target("round trip p50 <= 2x cache-line ping-pong (round trip)",
-                   rt_failed ? NAN : rt_ratio_pp, 2.0, 0, pl, rt_med[RT_RAW].p50 / (2 * rt_pp));
+                   rt_failed ? NAN : rt_ratio_pp, 2.0, 0, pl, per_cl_rt(rt_med[RT_RAW].p50, rt_pp));
         add_target("spin off p50 <= 1.1x raw eventfd p50", rt_failed ? NAN : rt_ratio_efd, 1.1, 0, pl,
                    rt_ratio_futex_efd);
         add_target("idle blocked consumer < 1% of a core", idle_pct, 1.0, 0, NULL, NAN);
@@ -537,7 +551,7 @@ static void print_report(void)
                " other CPUs = CPU time other processes and the host (steal) used during the row)\n");
 
         printf("\n-- ratios (msgs/s, brood = copy API; medians of per-pass ratios; raw = the raw spin\n"
-               "   ring: hand-written, brood's frames and copies, no sleep, no checks, no\n"
+               "   ring: hand-written, brood's frames, libc's memcpy, no sleep, no checks, no\n"
                "   bookkeeping, so raw/pipe is what a ring of this design reaches here) --\n");
         printf("%-7s %10s %12s %10s %9s %16s %10s %9s\n", "size", "brood/pipe", "brood/socket",
                "brood/seed", "zc/copy", "brood/memcpy1M", "brood/raw", "raw/pipe");
@@ -572,13 +586,14 @@ static void print_report(void)
                opt.passes);
         printf("cache-line ping-pong: %.0f ns one-way, %.0f ns round trip, %s (one-way min %.0f, "
                "max %.0f)\n", rt_pp, 2 * rt_pp, rt_pl ? rt_pl : "unknown", rt_pp_min, rt_pp_max);
-        printf("one clock read per sample (CLOCK_MONOTONIC, included): %.1f ns; other processes "
-               "used %.2f CPUs meanwhile\n", clock_ns, rt_foreign);
+        printf("one clock read per sample (CLOCK_MONOTONIC; in p50 and p99, taken out of "
+               "p50/cl-rt): %.1f ns; other processes used %.2f CPUs meanwhile\n", clock_ns,
+               rt_foreign);
         printf("%-16s %10s %10s %12s\n", "peer", "p50", "p99", "p50/cl-rt");
         for (int p = 0; p < NRT; p++) {
                 fmt_num(a, sizeof(a), rt_med[p].p50, 10, 0);
                 fmt_num(b, sizeof(b), rt_med[p].p99, 10, 0);
-                fmt_num(c, sizeof(c), rt_med[p].p50 / (2 * rt_pp), 12, 2);
+                fmt_num(c, sizeof(c), per_cl_rt(rt_med[p].p50, rt_pp), 12, 2);
                 printf("%-16s %s %s %s\n", rt_title[p], a, b, c);
         }
         printf("brood default p50 / cache-line round trip: %.2f;  spin-off p50 / eventfd p50: %.2f\n",
@@ -698,7 +713,8 @@ static int write_json(const char *path)
                         bc_json_obj(&j, NULL);
                         bc_json_num(&j, "pingpong_before_ns", r->pass_pp[q]);
                         bc_json_num(&j, "pingpong_after_ns", r->pass_pp[q + 1]);
-                        bc_json_str(&j, "placement", a && b && !strcmp(a, b) ? a : "mixed");
+                        /* null: a ping-pong failed, no placement to tell */
+                        bc_json_str(&j, "placement", !a || !b ? NULL : !strcmp(a, b) ? a : "mixed");
                         for (int p = 0; p < NPEER; p++) {
                                 char key[48];
 
@@ -973,7 +989,8 @@ int main(int argc, char **argv)
         memcpy_1m_after = bc_memcpy_gbps(MiB, 3, opt.quick ? 20000000 : 50000000);
         bc_cpu_mark(&m1);
         run_foreign = bc_foreign_cpus(&m0, &m1);
-        eval_targets();
+        if (!opt.only)
+                eval_targets();         /* --size: most were never measured */
         print_report();
         printf("\n(%.1f s; %d failure%s)\n", (double)(bc_now_ns() - t_start) / 1e9, failures,
                failures == 1 ? "" : "s");

@@ -498,7 +498,7 @@ static int measure_rtt(struct brd_handle *ping_h, struct brd_handle *pong_h, uin
                 return -EINTR;
         qsort(rtt, DEMO_PINGS, sizeof(rtt[0]), cmp_u64);
         *p50 = rtt[DEMO_PINGS / 2];
-        *p99 = rtt[DEMO_PINGS * 99 / 100];
+        *p99 = rtt[(DEMO_PINGS * 99 + 99) / 100 - 1];   /* nearest rank */
         return 0;
 }
 
