@@ -19,6 +19,11 @@ if [ -n "$brd_missing" ]; then
         if [ -n "$SUDO" ] && ! command -v sudo >/dev/null 2>&1; then
                 echo "brood: run as root, or install sudo; missing:$brd_missing" >&2
                 brd_deps_ok=false
+        elif [ -n "$SUDO" ] && ! sudo -v; then
+                # Asked once (not at every try below): not in sudoers, a
+                # wrong password, or one needed with no terminal.
+                echo "brood: sudo refused; run as root, or install:$brd_missing" >&2
+                brd_deps_ok=false
         else
                 # An install cut short before (Ctrl-C, a CI timeout) must be
                 # finished first, or every apt-get says so and stops.
