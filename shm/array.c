@@ -239,12 +239,24 @@ BRD_EXPORT uint64_t brd_array_last(const struct brd_array *a)
  * kept it 2 s: stopped (SIGSTOP, a debugger), hostile, or a scribbled word
  * naming a live process.  None of these can be told from a slow holder and
  * none may be taken over (the holder may still write), so the wait is
- * bounded instead.
+ * bounded instead.  -EBADF, not held, when the array was destroyed.
  */
 static int writer_lock(struct brd_array *a)
 {
         int r = brd__owner_lock(&a->h->writer);
 
+        if (r < 0)
+                return r;
+        /*
+         * Destroyed while we waited (a contract breach): the block may be
+         * another array's, whose create reset this word and whose writer
+         * may hold it by now.  No repair (it would be of that array, by our
+         * flags), and the lock let go only while it is still our word.
+         */
+        if (array_destroyed(a)) {
+                brd__owner_unlock_mine(&a->h->writer);
+                return -EBADF;
+        }
         if (r == 1) {
                 /*
                  * The holder died mid-write, maybe with seq odd: make it a
@@ -426,7 +438,7 @@ static int array_write(struct brd_array *a, const void *rows, size_t n,
         r = writer_lock(a);
         if (r < 0)
                 return array_poison(a, r);
-        r = array_destroyed(a) ? -EBADF : locked(a, rows, n);
+        r = locked(a, rows, n);
         writer_unlock(a);
         return array_poison(a, r);
 }

@@ -141,6 +141,21 @@ int brd__owner_lock(AO_t *lk)
         }
 }
 
+void brd__owner_unlock_mine(AO_t *lk)
+{
+        AO_t me, w;
+
+        if (brd__owner_word(&me) < 0)
+                return;         /* cached since our lock took it: never */
+        do {
+                w = AO_load(lk);
+                if ((w & ~(AO_t)BRD__OWNER_WAITERS) != me)
+                        return;
+        } while (!AO_compare_and_swap_release(lk, w, 0));
+        if (w & BRD__OWNER_WAITERS)
+                owner_wake(lk);
+}
+
 void brd__owner_unlock(AO_t *lk)
 {
         /*

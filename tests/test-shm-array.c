@@ -41,6 +41,42 @@ static int row_ok(const struct row *r, uint64_t pos)
         return memcmp(r, &e, sizeof(e)) == 0;
 }
 
+/*
+ * Linked with -Wl,--wrap=brd__owner_lock (tests/meson.build): with
+ * recreate.armed, the next writer lock taken plays what other processes do
+ * meanwhile: destroys the array (recreate.victim's), creates a ring array
+ * in its block, marks that one's writer lock held by a live process (pid
+ * 1), its seq odd (a write under way), then answers @recreate.answer (1:
+ * "taken over from a dead holder").
+ */
+static struct {
+        bool armed;
+        int answer;
+        struct brd_pool *pool;
+        struct brd_array *victim, *made;
+} recreate;
+
+int __real_brd__owner_lock(AO_t *lk);
+int __wrap_brd__owner_lock(AO_t *lk);
+int __wrap_brd__owner_lock(AO_t *lk)
+{
+        int r = __real_brd__owner_lock(lk);
+
+        if (r >= 0 && recreate.armed) {
+                struct brd_array_hdr *h;
+
+                recreate.armed = false;
+                if (brd_array_destroy(recreate.victim) != 0 ||
+                    brd_array_create(recreate.pool, 16, 100, 0, BRD_ARRAY_RING, &recreate.made) != 0)
+                        return -EIO;
+                h = brd_pool_ptr(recreate.pool, brd_array_offset(recreate.made));
+                AO_store(&h->writer, brd__owner_word_of(1));
+                AO_store(&h->seq, AO_load(&h->seq) + 1);
+                r = recreate.answer;
+        }
+        return r;
+}
+
 static struct brd_array_hdr *hdr_of(struct brd_array *a, struct brd_pool *p)
 {
         return brd_pool_ptr(p, brd_array_offset(a));
@@ -345,6 +381,50 @@ static void test_array_open_validation(void **state)
  * none writes into the new owner's block (they did: they took its bytes
  * for the writer lock and rows, and destroy freed the block).
  */
+/*
+ * A stale handle whose writer lock was taken while the array was destroyed
+ * and another made in its block (a contract breach by some process)
+ * touches nothing of the new one: not its lock, which its create reset and
+ * another process now holds (a plain store of 0 let a second writer in),
+ * nor its seq, which a take-over's repair wrote with the stale handle's
+ * flags before the handle found the array gone.
+ */
+static void test_array_stale_lock_leaves_new_array(void **state)
+{
+        char row[16] = "a row";
+        struct brd_array_hdr *h;
+        struct brd_array *a, *b;
+        struct brd_pool *p;
+        struct t_leak l;
+        AO_t seq;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &p), 0);
+        for (int answer = 0; answer < 2; answer++) {
+                assert_int_equal(brd_array_create(p, 16, 100, 0, 0, &a), 0);
+                assert_int_equal(brd_array_open(p, brd_array_offset(a), &b), 0);
+                recreate = (typeof(recreate)){ .armed = true, .answer = answer, .pool = p,
+                                               .victim = a };
+                assert_int_equal(brd_array_push(b, row, 1), -EBADF);
+                assert_false(recreate.armed);
+                assert_non_null(recreate.made);
+                assert_int_equal(brd_array_offset(recreate.made), brd_array_offset(b));
+                h = hdr_of(recreate.made, p);
+                seq = AO_load(&h->seq);
+                assert_true(AO_load(&h->writer) == brd__owner_word_of(1));
+                assert_true(seq & 1);
+                /* Its lock handed back: the new array's real writer may go on. */
+                AO_store(&h->writer, 0);
+                AO_store(&h->seq, seq + 3);
+                brd_array_close(b);
+                assert_int_equal(brd_array_push(recreate.made, row, 1), 0);
+                assert_int_equal(brd_array_destroy(recreate.made), 0);
+        }
+        brd_pool_close(p);
+        t_leak_end(&l);
+}
+
 static void test_array_stale_destroy(void **state)
 {
         char row[16] = "a row", got[100 * 16];
@@ -1199,6 +1279,7 @@ int main(void)
                 cmocka_unit_test(test_array_bulk_rows_odd_alignment),
                 cmocka_unit_test(test_array_open_validation),
                 cmocka_unit_test(test_array_stale_destroy),
+                cmocka_unit_test(test_array_stale_lock_leaves_new_array),
                 cmocka_unit_test(test_array_hostile_indices),
                 cmocka_unit_test(test_array_lapped_read_bounded),
                 cmocka_unit_test(test_array_writer_reader_linear_300k),

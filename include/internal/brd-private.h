@@ -303,6 +303,10 @@ bool brd__owner_gone(AO_t word);
  */
 int brd__owner_lock(AO_t *lk);
 void brd__owner_unlock(AO_t *lk);
+/* Unlock @lk only if it still holds this process's word, by a CAS: for a
+ * lock whose memory may have been freed and made again meanwhile (its
+ * word reset, maybe taken by another process since). */
+void brd__owner_unlock_mine(AO_t *lk);
 /*
  * The forkserver's child prelude closes every inherited fd but its handles
  * (close_range) and calls brd__fork_fds_closed(): from then on the fd
