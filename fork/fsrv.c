@@ -776,6 +776,9 @@ static void fsrv_serve(struct brd_fsrv *fs, struct brd_fsrv_req *q)
  * read.  Keep in sync with child_prelude()/child_report(). */
 static void fsrv_bind(void)
 {
+        /* Volatile both: strchr() is pure, and would be folded, or
+         * dropped with its result unused. */
+        const char *volatile none = "", *volatile slash;
         struct stat st;
         struct sigaction sa;
         struct rlimit rl;
@@ -802,6 +805,8 @@ static void fsrv_bind(void)
         (void)write(-1, "", 0);                 /* EBADF */
         (void)read(-1, NULL, 0);                /* EBADF; BRD__STALL_REPORT */
         (void)sched_yield();                    /* the callers' spins */
+        slash = strchr(none, '/');              /* child_exec_main(), in the CLONE_VM child */
+        (void)slash;
         errno = e;
 }
 
@@ -946,6 +951,27 @@ static int spawn_confinement(const struct brd_fsrv *fs, bool *ret_nnp)
         if (e == -EMFILE || e == -ENFILE || e == -ENOMEM || e == -EAGAIN)
                 return e;
         if (e == 0 && n >= 0 && sn >= 0 && n > sn)
+                return -EPERM;
+        return 0;
+}
+
+/*
+ * The caller's fd table and fs (cwd, root, umask) must be the forkserver
+ * thread's: the spawn's fd numbers (its handles, the report pipe) are the
+ * caller's, and the child copies the thread's table and fs.  A caller that
+ * unshared either (unshare(CLONE_FILES or CLONE_FS)) would hand the child
+ * another table's fds, and close a number of the thread's table: -EPERM.
+ * Unknown (the thread not running yet, no kcmp(): a kernel without
+ * CONFIG_KCMP) is taken for the same.
+ */
+static int spawn_same_tables(const struct brd_fsrv *fs)
+{
+        pid_t tid = (pid_t)AO_int_load(&fs->tid), me = gettid();
+
+        if (!tid || tid == me)
+                return 0;
+        if (syscall(SYS_kcmp, me, tid, KCMP_FILES, 0, 0) > 0 ||
+            syscall(SYS_kcmp, me, tid, KCMP_FS, 0, 0) > 0)
                 return -EPERM;
         return 0;
 }
@@ -1274,6 +1300,8 @@ static int fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *opts,
          * under us (see brd_fsrv_stop_grace() in fork.h). */
         AO_fetch_and_add1_full(&fs->refs);
         r = spawn_confinement(fs, &nnp);
+        if (r == 0)
+                r = spawn_same_tables(fs);
         if (r < 0) {
                 brd__fsrv_unref(fs);
                 return r;

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -2179,6 +2180,59 @@ static void test_spawn_confinement(void **state)
         t_run_forked(spawn_confinement_many_groups);
 }
 
+/* A thread that unshares @flag (CLONE_FILES, CLONE_FS, or 0), then spawns
+ * through the forkserver: its answer (the child's status when it ran). */
+struct unshared_spawn {
+        struct brd_fsrv *fs;
+        int flag;
+        int ret;
+};
+
+static void *unshared_spawn_main(void *arg)
+{
+        struct unshared_spawn *u = arg;
+        struct brd_spawn_opts o = { .fn = fn_exit_arg, .arg = (void *)(intptr_t)7 };
+
+        struct brd_child *c = NULL;
+        int st;
+
+        if (u->flag && unshare(u->flag) < 0) {
+                u->ret = -1000;
+                return NULL;
+        }
+        u->ret = brd_fsrv_spawn(u->fs, &o, &c);
+        if (u->ret == 0) {
+                u->ret = brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st) ? -2000 : WEXITSTATUS(st);
+                brd_child_free(c);
+        }
+        return NULL;
+}
+
+/*
+ * A caller whose thread has an fd table or fs of its own is refused
+ * (-EPERM): the spawn's fd numbers (its handles, the report pipe) are the
+ * caller's, and the child copies the forkserver thread's table and cwd.
+ * It spawned before, handing the child another table's fds and closing a
+ * number of the thread's table, and its wait for the report could hang.
+ */
+static void test_spawn_refuses_unshared_tables(void **state)
+{
+        static const int flags[] = { 0, CLONE_FILES, CLONE_FS };
+        struct unshared_spawn u;
+        struct brd_fsrv *fs;
+        pthread_t t;
+
+        (void)state;
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+                u = (struct unshared_spawn){ .fs = fs, .flag = flags[i] };
+                assert_int_equal(pthread_create(&t, NULL, unshared_spawn_main, &u), 0);
+                assert_int_equal(pthread_join(t, NULL), 0);
+                assert_int_equal(u.ret, flags[i] ? -EPERM : 7);
+        }
+        brd_fsrv_stop(fs);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -2207,6 +2261,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_spawn_two_fds_spare, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_spawn_closed_stdio, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_spawn_confinement, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_spawn_refuses_unshared_tables, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_exec_script_long_argv, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test(test_unhanded_memory_gone),
                 cmocka_unit_test(test_unhanded_memory_gone_while_mapping),

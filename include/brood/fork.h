@@ -82,7 +82,10 @@
  * would run without them.  Where the forkserver thread's own status cannot
  * be read (or it has not run yet) it is judged as it was at start, which
  * can only refuse more.  A different filter in equal number is not seen.
- * It carries a caller's no_new_privs into the child.  A fork-mode fn runs on the
+ * It carries a caller's no_new_privs into the child.  It refuses (-EPERM)
+ * a caller whose thread has an fd table or fs (cwd, root, umask) of its
+ * own (unshare(CLONE_FILES), unshare(CLONE_FS)): the handles' fd numbers
+ * are the caller's, the child's fds and cwd the forkserver thread's.  A fork-mode fn runs on the
  * forkserver thread's stack (the default pthread size) with that thread's
  * thread-local variables, not the caller's.
  *
@@ -236,7 +239,8 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  * unknown flags, a malformed handle, too many handles; exec mode also needs
  * known handle kinds); -EBADF when a handle's fd is not open; -ENOTSUP on
  * a forkserver inherited through fork(); -EPERM when the calling thread has
- * more seccomp filters than the forkserver thread (Per-thread state);
+ * more seccomp filters than the forkserver thread, or an fd table or fs of
+ * its own (Per-thread state);
  * -ESHUTDOWN once brd_fsrv_stop() has begun; -EAGAIN/-ENOMEM/-EMFILE/-ENFILE
  * when the child or a resource for it cannot be created, or a confined
  * caller's seccomp state cannot be read for those reasons or for a signal
