@@ -10,8 +10,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/stat.h>
 #include <sys/single_threaded.h>
 #include <sys/wait.h>
@@ -3048,6 +3053,53 @@ static void test_pool_other_pidns(void **state)
         t_leak_end(&l);
 }
 
+/* ------------------------------------- a process blind to its namespace */
+
+static struct brd_pool *blind_pool;
+
+/* In a forked child: /proc hidden (a tmpfs over it, in a mount namespace
+ * of its own) and pidfd_open() refused (as before Linux 6.11 no pidfd
+ * says the namespace): the child cannot tell its pid namespace. */
+static int blind_child(void)
+{
+        struct sock_filter f[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount("blind", "/proc", "tmpfs", 0, NULL) < 0)
+                return T_EXIT_SKIP;
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+                return T_EXIT_SKIP;
+        if (brd__pid_ns() != 0)
+                return 2;               /* still told: the premise failed */
+        return brd_pool_alloc(blind_pool, 4096) == -EXDEV ? 0 : 1;
+}
+
+/*
+ * A process that cannot tell its pid namespace is refused (-EXDEV) by a
+ * pool whose creator could: nothing proves the lock's pids its own, and a
+ * holder's pid that kill() finds nowhere was taken for a dead one (a live
+ * lock taken over, the lists rebuilt under it).  It allocated before.
+ */
+static void test_pool_refuses_blind_namespace(void **state)
+{
+        struct t_leak l;
+
+        (void)state;
+        t_leak_begin(&l);
+        assert_int_equal(brd_pool_create(MiB, 0, &blind_pool), 0);
+        assert_true(brd__pid_ns() != 0);
+        t_run_forked(blind_child);
+        brd_pool_close(blind_pool);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -3095,6 +3147,7 @@ int main(void)
                 cmocka_unit_test(test_pool_cancelled_thread_frees_lock),
                 cmocka_unit_test(test_pool_racing_double_free),
                 cmocka_unit_test(test_pool_fork_while_allocating),
+                cmocka_unit_test(test_pool_refuses_blind_namespace),
         };
 
         return cmocka_run_group_tests_name("shm-pool", tests, NULL, NULL);

@@ -345,7 +345,9 @@ struct brd_pool_stats {
  * The pool records the creator's pid namespace: the lock names its holder
  * by pid, so processes of another pid namespace (the children of a process
  * that called unshare(CLONE_NEWPID)) get -EXDEV from attach, and from
- * alloc, free and stats when the pool reached them through fork().
+ * alloc, free and stats when the pool reached them through fork().  So
+ * does a process that cannot tell its own pid namespace (no /proc, and
+ * Linux before 6.11) when the creator could.
  */
 int brd_pool_create(size_t size, unsigned flags, struct brd_pool **ret_pool);
 

@@ -262,7 +262,9 @@ int brd__proc_status(const char *path, struct brd__status_key *k, size_t nk);
  */
 uint64_t brd__pid_ns(void);
 /* Does a process stamped with pid namespace @ns see our pids?  True when
- * either side is unknown (0): the stamp only ever refuses for sure. */
+ * the stamp is unknown (0: its writer could not tell, nothing to refuse);
+ * false when ours is unknown and the stamp is not (no /proc here and
+ * Linux < 6.11: nothing proves the stamp's pids ours). */
 bool brd__pid_ns_ours(uint64_t ns);
 /*
  * The owner word of a lock in shared memory (the pool's, an array's
