@@ -149,19 +149,22 @@ static int dispatch(int argc, char **argv)
         return usage(stderr);
 }
 
+/* stdout was closed when we started (stdio_open()). */
+static bool stdout_closed;
+
 /*
  * What every command printed must have reached stdout: a full disk or
  * /dev/full, an I/O error, is a failed job (exit 1), said on stderr, for
  * every command alike.  stdio reports it only here, at the last flush, or
  * as the stream's error flag set by an earlier one.  A stdout closed
- * before we ran is /dev/null (stdio_open(), or EBADF if even that could
- * not be opened): no error.
+ * before we ran (stdio_open() put /dev/null there) reached nobody either:
+ * EBADF, as every command prints something.
  */
 static int close_stdout(int rc)
 {
-        int e = 0;
+        int e = stdout_closed ? EBADF : 0;
 
-        if (fflush(stdout) == EOF)
+        if (fflush(stdout) == EOF && !e)
                 e = errno;
         if (!e && ferror(stdout))
                 e = EIO;
@@ -180,10 +183,13 @@ static void stdio_open(void)
 {
         int fd;
 
-        for (fd = 0; fd < 3; fd++)
-                if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
-                    open("/dev/null", O_RDWR) < 0)
+        for (fd = 0; fd < 3; fd++) {
+                if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+                        continue;
+                stdout_closed |= fd == 1;
+                if (open("/dev/null", O_RDWR) < 0)
                         return;
+        }
 }
 
 int main(int argc, char **argv)
