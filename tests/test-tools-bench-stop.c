@@ -360,7 +360,9 @@ static const char marking_bench[] =
  * that cannot be written (it ran for minutes, then lost the figures), a
  * --json meant for the program (brood's own, given after it, won: the
  * user's file was never written), both options on one file (the SVG was
- * renamed over the JSON), empty names; a bare "--" passes nothing.
+ * renamed over the JSON), empty names; a bare "--" passes nothing.  The
+ * look leaves no file behind (it makes and removes the output's
+ * temporary file).
  */
 static void test_bench_options_checked_first(void **state)
 {
@@ -373,6 +375,12 @@ static void test_bench_options_checked_first(void **state)
                 { "bench pool -- -jx.json", "2" },
                 { "bench pool --json /tmp/same --plot /tmp/same", "2" },
                 { "bench pool --json ''", "2" },
+                /* Passed the look before (root's access() says yes in
+                 * /proc; a trailing slash's dirname is the parent; one file
+                 * by two names). */
+                { "bench pool --json /proc/brood-x.json", "1" },
+                { "bench pool --json /tmp/brood-test-no-such-dir/", "1" },
+                { "bench pool --json /tmp/same --plot /tmp/../tmp/same", "2" },
         };
         char dir[] = "/tmp/brood-test-opts-XXXXXX", ran[64], cmd[512];
         static char out[1 << 16];       /* all it prints: a reader gone would stop it */

@@ -333,28 +333,97 @@ static int own_target(const char *path, int *ret_fd)
         return *ret_fd < 0 ? -errno : 1;
 }
 
-/* The run as JSON into @path: 0; 1 when written through one of our own
- * fds (own_target(): our stdout, say), where no "wrote" line may follow;
- * -errno. */
+/*
+ * Where an output (the JSON, the picture) goes: a regular file (or none
+ * yet), or the regular file a symlink names, is written into a temporary
+ * file beside it, renamed over it once whole (*ret_tmp and *ret_dest set:
+ * the caller renames the one to the other, or unlinks the first, and frees
+ * both), so that a failed or cut-short write leaves the old file whole;
+ * anything else (a file one of our fds writes to, own_target(): our stdout
+ * whatever it is; a FIFO, a device) is written in place and never removed.
+ * A FIFO must have its reader already (-ENXIO): an open that waited for
+ * one would wait with our stop signals blocked (stopper_start()).
+ * The fd is 3 or above: gnuplot's stdin and stdout are put on 0 and 1 by
+ * number.  -errno.
+ */
+static int out_open(const char *path, char **ret_tmp, char **ret_dest)
+{
+        struct stat st;
+        mode_t mask;
+        char *tmp = NULL, *dest = NULL;
+        int fd, fd3, r;
+
+        *ret_tmp = *ret_dest = NULL;
+        r = own_target(path, &fd);
+        if (r)
+                return r < 0 ? r : fd;  /* written in place, through our own fd */
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+                fd = open(path, O_WRONLY | O_TRUNC | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+                if (fd >= 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+                        close(fd);
+                        fd = -1;
+                }
+        } else {
+                /* A symlink's target is replaced, not the link. */
+                dest = lstat(path, &st) == 0 && S_ISLNK(st.st_mode) ? realpath(path, NULL) : strdup(path);
+                if (!dest)
+                        return errno == ENOMEM || !errno ? -ENOMEM : -errno;
+                if (asprintf(&tmp, "%s.XXXXXX", dest) < 0) {
+                        free(dest);
+                        return -ENOMEM;
+                }
+                fd = mkostemp(tmp, O_CLOEXEC);
+                /* The mode open(0666) would have given the file. */
+                mask = umask(0);
+                umask(mask);
+                if (fd >= 0 && fchmod(fd, 0666 & ~mask) < 0) {
+                        close(fd);
+                        unlink(tmp);
+                        fd = -1;
+                }
+        }
+        if (fd < 0) {
+                fd = -errno;
+                free(tmp);
+                free(dest);
+                return fd;
+        }
+        fd3 = fd >= 3 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (fd3 < 0) {
+                fd3 = -errno;
+                if (tmp)
+                        unlink(tmp);
+                free(tmp);
+                free(dest);
+        } else {
+                *ret_tmp = tmp;
+                *ret_dest = dest;
+        }
+        if (fd3 != fd)
+                close(fd);
+        return fd3;
+}
+
+/* The run as JSON into @path (out_open()): 0; 1 when written in place
+ * (through one of our own fds, own_target(): our stdout, say; a FIFO),
+ * where no "wrote" line may follow; -errno, the old file left whole. */
 static int write_json(const char *path, char *const *text, struct json *const *parsed)
 {
         struct utsname u;
-        char date[32];
+        char date[32], *tmp, *dest;
         time_t now = time(NULL);
-        int fd = -1, r = own_target(path, &fd);
+        int fd = out_open(path, &tmp, &dest), e = 0;
         bool first = true;
         FILE *f;
         size_t i;
 
-        if (r < 0)
-                return r;
-        f = r ? fdopen(fd, "w") : fopen(path, "we");
+        if (fd < 0)
+                return fd;
+        f = fdopen(fd, "w");
         if (!f) {
-                int e = errno;
-
-                if (r)
-                        close(fd);
-                return -e;
+                e = errno;
+                close(fd);
+                goto done;
         }
         uname(&u);
         strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
@@ -375,8 +444,15 @@ static int write_json(const char *path, char *const *text, struct json *const *p
         }
         fprintf(f, "\n}\n}\n");
         if (fclose(f) == EOF)
-                return -errno;
-        return r;
+                e = errno;
+done:
+        if (tmp && !e && rename(tmp, dest) < 0)
+                e = errno;
+        if (tmp && e)
+                unlink(tmp);    /* the old file stays as it was */
+        free(tmp);
+        free(dest);
+        return e ? -e : !tmp;
 }
 
 static bool have_gnuplot(char *path, size_t cap)
@@ -547,70 +623,6 @@ static FILE *gnuplot_open(const char *gnuplot, int svg_fd, const struct stopper 
         return g;
 }
 
-/*
- * Where the picture goes: a regular file (or none yet), or the regular file
- * a symlink names, is drawn into a temporary file beside it, renamed over
- * it once whole (*ret_tmp and *ret_dest set: the caller renames the one to
- * the other, or unlinks the first, and frees both); anything else
- * (a file one of our fds writes to, own_target(): our stdout whatever it
- * is; a FIFO, a device) is written in place and never removed.
- * The fd is 3 or above: gnuplot's stdin and stdout are put on 0 and 1 by
- * number.  -errno.
- */
-static int plot_open(const char *svg, char **ret_tmp, char **ret_dest)
-{
-        struct stat st;
-        mode_t mask;
-        char *tmp = NULL, *dest = NULL;
-        int fd, fd3, r;
-
-        *ret_tmp = *ret_dest = NULL;
-        r = own_target(svg, &fd);
-        if (r)
-                return r < 0 ? r : fd;  /* written in place, through our own fd */
-        if (stat(svg, &st) == 0 && !S_ISREG(st.st_mode)) {
-                fd = open(svg, O_WRONLY | O_TRUNC | O_NOCTTY | O_CLOEXEC);
-        } else {
-                /* A symlink's target is replaced, not the link. */
-                dest = lstat(svg, &st) == 0 && S_ISLNK(st.st_mode) ? realpath(svg, NULL) : strdup(svg);
-                if (!dest)
-                        return errno == ENOMEM || !errno ? -ENOMEM : -errno;
-                if (asprintf(&tmp, "%s.XXXXXX", dest) < 0) {
-                        free(dest);
-                        return -ENOMEM;
-                }
-                fd = mkostemp(tmp, O_CLOEXEC);
-                /* The mode open(0666) would have given the file. */
-                mask = umask(0);
-                umask(mask);
-                if (fd >= 0 && fchmod(fd, 0666 & ~mask) < 0) {
-                        close(fd);
-                        unlink(tmp);
-                        fd = -1;
-                }
-        }
-        if (fd < 0) {
-                fd = -errno;
-                free(tmp);
-                free(dest);
-                return fd;
-        }
-        fd3 = fd >= 3 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (fd3 < 0) {
-                fd3 = -errno;
-                if (tmp)
-                        unlink(tmp);
-                free(tmp);
-                free(dest);
-        } else {
-                *ret_tmp = tmp;
-                *ret_dest = dest;
-        }
-        if (fd3 != fd)
-                close(fd);
-        return fd3;
-}
-
 /* The picture: 0; 1 when written in place (through one of our own fds,
  * or into a FIFO or a device: no "wrote" line, which could land in the
  * same file); -errno, or -EINTR with *@ret_sig the stopping signal that
@@ -628,7 +640,7 @@ static int write_plot(const char *gnuplot, const char *svg, const struct json *c
                 panels += parsed[i] != NULL;
         if (!panels)
                 return -ENODATA;
-        fd = plot_open(svg, &tmp, &dest);
+        fd = out_open(svg, &tmp, &dest);
         if (fd < 0)
                 return fd;
         g = gnuplot_open(gnuplot, fd, stop, &pid);
@@ -717,32 +729,61 @@ static int plot_saved(const char *gnuplot, const char *from, const char *svg, st
 }
 
 /*
- * Can @path (an option's output file) be written?  An existing file that
- * may be written, or a new one in a directory where one may be made; not a
- * directory.  Said on stderr when not.  Only a look: the file is opened
- * after the run, so a path that changes meanwhile still fails then.
+ * Can @path (an option's output file) be written?  Tried as the output
+ * will be (out_open()): a regular file, or none yet, by making its
+ * temporary file beside it, then removing it (root's access() says yes to
+ * /proc and /sys); a FIFO or a device by access(); not a directory.  Said
+ * on stderr when not.  The output is opened again after the run, so a path
+ * that changes meanwhile still fails then.
  */
 static bool out_path_ok(const char *opt, const char *path)
 {
-        char dir[PATH_MAX];
+        size_t n = strlen(path);
+        char *tmp, *dest;
         struct stat st;
-        const char *why = NULL;
+        int e = 0, fd;
 
-        if (stat(path, &st) == 0) {
-                if (S_ISDIR(st.st_mode))
-                        why = "is a directory";
-                else if (access(path, W_OK) < 0)
-                        why = strerror(errno);
-        } else if (errno != ENOENT) {
-                why = strerror(errno);
-        } else if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
-                why = strerror(ENAMETOOLONG);
-        } else if (access(dirname(dir), W_OK | X_OK) < 0) {
-                why = strerror(errno);
+        if (n && path[n - 1] == '/')
+                e = EISDIR;             /* a directory's name, made or not */
+        else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+                e = EISDIR;
+        else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+                e = access(path, W_OK) < 0 ? errno : 0;
+        else if ((fd = out_open(path, &tmp, &dest)) < 0)
+                e = -fd;
+        else {
+                close(fd);
+                if (tmp)
+                        unlink(tmp);
+                free(tmp);
+                free(dest);
         }
-        if (why)
-                fprintf(stderr, "brood: bench: %s %s: %s\n", opt, path, why);
-        return !why;
+        if (e)
+                fprintf(stderr, "brood: bench: %s %s: %s\n", opt, path, strerror(e));
+        return !e;
+}
+
+/* Do --json @a and --plot @b name one file (by its identity; for files
+ * not made yet, one name in one directory)?  The plot's rename would
+ * replace the JSON. */
+static bool same_out(const char *a, const char *b)
+{
+        char da[PATH_MAX], db[PATH_MAX];
+        struct stat sa, sb;
+        bool ea, eb;
+
+        if (!strcmp(a, b))
+                return true;
+        ea = stat(a, &sa) == 0;
+        eb = stat(b, &sb) == 0;
+        if (ea || eb)
+                return ea && eb && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+        if (snprintf(da, sizeof(da), "%s", a) >= (int)sizeof(da) ||
+            snprintf(db, sizeof(db), "%s", b) >= (int)sizeof(db) ||
+            strcmp(strrchr(a, '/') ? strrchr(a, '/') + 1 : a, strrchr(b, '/') ? strrchr(b, '/') + 1 : b))
+                return false;
+        return stat(dirname(da), &sa) == 0 && stat(dirname(db), &sb) == 0 &&
+               sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 static int usage(FILE *f)
@@ -849,7 +890,7 @@ int cmd_bench(int argc, char **argv)
                 fprintf(stderr, "brood: bench: an empty file name\n");
                 return BRD_EXIT_USAGE;
         }
-        if (json && plot && !strcmp(json, plot)) {
+        if (json && plot && same_out(json, plot)) {
                 fprintf(stderr, "brood: bench: --json and --plot name the same file\n");
                 return BRD_EXIT_USAGE;
         }
