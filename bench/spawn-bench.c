@@ -269,6 +269,16 @@ static void bench_python(const char *method, int n, bool big)
         free(t);
 }
 
+
+/* @v as a JSON number in @buf (32 bytes) with @prec decimals, or null
+ * where it is none (a ratio over a zero): "inf" and "nan" are no JSON. */
+static const char *jnum(char *buf, double v, int prec)
+{
+        if (!isfinite(v))
+                return "null";
+        snprintf(buf, 32, "%.*f", prec, v);
+        return buf;
+}
 static void ratio(const char *what, const char *a, const char *b, FILE *json, bool *first)
 {
         const struct result *x = find(a), *y = find(b);
@@ -277,8 +287,11 @@ static void ratio(const char *what, const char *a, const char *b, FILE *json, bo
                 return;
         printf("  %-52s p50 %7.2fx   p99 %7.2fx\n", what, x->p50_us / y->p50_us, x->p99_us / y->p99_us);
         if (json) {
-                fprintf(json, "%s\n    {\"ratio\": \"%s\", \"a\": \"%s\", \"b\": \"%s\", \"p50\": %.4f, \"p99\": %.4f}",
-                        *first ? "" : ",", what, a, b, x->p50_us / y->p50_us, x->p99_us / y->p99_us);
+                char n50[32], n99[32];
+
+                fprintf(json, "%s\n    {\"ratio\": \"%s\", \"a\": \"%s\", \"b\": \"%s\", \"p50\": %s, \"p99\": %s}",
+                        *first ? "" : ",", what, a, b, jnum(n50, x->p50_us / y->p50_us, 4),
+                        jnum(n99, x->p99_us / y->p99_us, 4));
                 *first = false;
         }
 }
@@ -359,9 +372,13 @@ int main(int argc, char **argv)
                 json = fopen(json_path, "w");
                 if (json) {
                         fprintf(json, "{\n  \"bench\": \"spawn\",\n  \"quick\": %s,\n  \"results\": [", quick ? "true" : "false");
-                        for (i = 0; i < nresults; i++)
-                                fprintf(json, "%s\n    {\"name\": \"%s\", \"n\": %d, \"p50_us\": %.2f, \"p99_us\": %.2f}",
-                                        i ? "," : "", results[i].name, results[i].n, results[i].p50_us, results[i].p99_us);
+                        for (i = 0; i < nresults; i++) {
+                                char n50[32], n99[32];
+
+                                fprintf(json, "%s\n    {\"name\": \"%s\", \"n\": %d, \"p50_us\": %s, \"p99_us\": %s}",
+                                        i ? "," : "", results[i].name, results[i].n,
+                                        jnum(n50, results[i].p50_us, 2), jnum(n99, results[i].p99_us, 2));
+                        }
                         fprintf(json, "\n  ],\n  \"ratios\": [");
                 }
         }

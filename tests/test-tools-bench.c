@@ -66,6 +66,41 @@ static struct json *load_json(const char *path)
         return j;
 }
 
+/*
+ * The reader brood bench checks a benchmark's JSON with (and merges it by)
+ * takes JSON only: strtod()'s nan, inf, hex, a leading + or . and a
+ * trailing ., a leading zero, raw control bytes and unknown escapes in
+ * strings were taken, and copied into --json as no JSON reader takes them.
+ */
+static void test_json_reader_strict(void **state)
+{
+        static const char *const ok[] = {
+                "{\"a\": 1}", "{\"a\": -0.5e-3}", "[0, 1.5, 2E+3, -0]",
+                "{\"s\": \"x\\n\\u0001\\/\\\\\\\"\"}",
+        };
+        static const char *const bad[] = {
+                "{\"a\": nan}", "{\"a\": inf}", "{\"a\": -nan}", "{\"a\": 0x10}",
+                "{\"a\": +1}", "{\"a\": .5}", "{\"a\": 1.}", "{\"a\": 01}", "{\"a\": 1e}",
+                "{\"s\": \"a\tb\"}", "{\"s\": \"\\q\"}",
+        };
+        size_t i;
+
+        (void)state;
+        for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+                struct json *j = json_parse(ok[i]);
+
+                if (!j)
+                        fail_msg("refused %s", ok[i]);
+                json_free(j);
+        }
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                struct json *j = json_parse(bad[i]);
+
+                if (j)
+                        fail_msg("took %s", bad[i]);
+        }
+}
+
 static void test_bench_all_quick_json_plot(void **state)
 {
         char dir[] = "/tmp/brood-test-bench-XXXXXX", json[256], svg[256], svg2[256];
@@ -364,6 +399,7 @@ static void test_bench_passes_options(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_json_reader_strict),
                 cmocka_unit_test(test_bench_all_quick_json_plot),
                 cmocka_unit_test(test_bench_passes_options),
                 cmocka_unit_test(test_bench_plot_takes_no_commands),

@@ -19,6 +19,40 @@ static void skip_ws(struct parser *ps)
 }
 
 static int parse_value(struct parser *ps, struct json *out);
+
+/* The length of the JSON number at @p (RFC 8259:
+ * -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?), 0 if there is none:
+ * strtod() takes inf, nan, hex, a leading + or ., which no JSON reader
+ * after us would. */
+static size_t number_len(const char *p)
+{
+        const char *s = p;
+
+        if (*s == '-')
+                s++;
+        if (*s == '0')
+                s++;
+        else if (*s >= '1' && *s <= '9')
+                while (isdigit((unsigned char)*s))
+                        s++;
+        else
+                return 0;
+        if (*s == '.') {
+                if (!isdigit((unsigned char)*++s))
+                        return 0;
+                while (isdigit((unsigned char)*s))
+                        s++;
+        }
+        if (*s == 'e' || *s == 'E') {
+                if (*++s == '+' || *s == '-')
+                        s++;
+                if (!isdigit((unsigned char)*s))
+                        return 0;
+                while (isdigit((unsigned char)*s))
+                        s++;
+        }
+        return (size_t)(s - p);
+}
 static void free_inner(struct json *j);
 
 static char *parse_string(struct parser *ps)
@@ -32,6 +66,10 @@ static char *parse_string(struct parser *ps)
         while (*s && *s != '"') {
                 char c = *s++;
 
+                if ((unsigned char)c < 0x20) {
+                        free(buf);      /* a raw control byte: no JSON string */
+                        return NULL;
+                }
                 if (c == '\\') {
                         c = *s++;
                         switch (c) {
@@ -50,10 +88,13 @@ static char *parse_string(struct parser *ps)
                                 c = (char)strtol((char[]){ s[2], s[3], 0 }, NULL, 16);
                                 s += 4;
                                 break;
-                        case '\0':
+                        case '"':
+                        case '\\':
+                        case '/':
+                                break;
+                        default:                /* \0, \q...: no JSON escape */
                                 free(buf);
                                 return NULL;
-                        default: break;         /* \" \\ \/ */
                         }
                 }
                 if (n + 1 >= cap) {
@@ -150,6 +191,7 @@ static int parse_value(struct parser *ps, struct json *out)
 static int parse_scalar(struct parser *ps, struct json *out)
 {
         char *end;
+        size_t n;
 
         skip_ws(ps);
         switch (*ps->p) {
@@ -180,8 +222,11 @@ static int parse_scalar(struct parser *ps, struct json *out)
                 return 0;
         default:
                 out->type = JSON_NUM;
+                n = number_len(ps->p);
+                if (!n)
+                        return -1;
                 out->num = strtod(ps->p, &end);
-                if (end == ps->p)
+                if (end != ps->p + n)
                         return -1;
                 ps->p = end;
                 return 0;
