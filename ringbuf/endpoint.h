@@ -193,6 +193,11 @@ struct brd_ring {
         bool arm_asym;                  /* the last arm saw the peer skip its fence
                                          * (wait.c: wait_bound_ms()) */
         uint64_t page;
+        /* Cold.  pos + 1 of the last frame shown and left in the ring (peeked and
+         * not released, or answered -EMSGSIZE): a PAD there now is the
+         * peer's rewrite of a message we told of (B17), not a skip.  Never
+         * cleared: pos never comes back to an old value. */
+        uint64_t shown;
 #if BRD_DEBUG_CHECKS
         /* Last, alone past the rest: a test write-protects its page to
          * catch a write after close (test-ringbuf-wait.c). */
@@ -330,6 +335,7 @@ static inline void ring_unpeek(struct brd_ring *r)
         if (BRD_UNLIKELY(r->peek)) {
                 r->pos -= r->peek >> 32;
                 r->peek = 0;
+                r->shown = r->pos + 1;
         }
 }
 

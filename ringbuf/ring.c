@@ -1028,8 +1028,11 @@ static inline int cons_frame(struct brd_ring *r, bool wait, int timeout_ms, int6
                         *ret_size = size;
                         return 0;
                 }
-                /* And a PAD is followed by that message, never by a PAD. */
-                if (BRD_UNLIKELY(type != BRD_RING_FRAME_PAD || r->rd_off || padded))
+                /* And a PAD is followed by that message, never by a PAD;
+                 * nor is it where a message was shown (ring_unpeek(),
+                 * -EMSGSIZE): that message would be gone without a word. */
+                if (BRD_UNLIKELY(type != BRD_RING_FRAME_PAD || r->rd_off || padded ||
+                                 r->shown == r->pos + 1))
                         return ring_poison(r);
                 r->pos += size;         /* handed back with the next publish */
                 padded = true;
@@ -1144,8 +1147,10 @@ static RING_SLOW ssize_t cons_recv_slow(struct brd_ring *r, void *buf, size_t ca
         if (e)
                 return e;
         n = len - r->rd_off;
-        if (n > cap)
+        if (n > cap) {
+                r->shown = r->pos + 1;
                 return -EMSGSIZE;
+        }
         if (n)
                 ring_copy_wide(buf, payload(r, r->pos + BRD_RING_FRAME_HDR + r->rd_off), n);
         /* The whole payload, once: read() counts nothing of a message it
@@ -1162,8 +1167,10 @@ static ssize_t cons_recv_held(struct brd_ring *r, void *buf, size_t cap, int tim
          * nothing rather than memcpy() from or to NULL. */
         if (BRD_UNLIKELY(!cons_fast_frame(r, &len, &size) || !buf))
                 return cons_recv_slow(r, buf, cap, timeout_ms);
-        if (BRD_UNLIKELY(len > cap))
+        if (BRD_UNLIKELY(len > cap)) {
+                r->shown = r->pos + 1;
                 return -EMSGSIZE;
+        }
         ring_copy_wide(buf, payload(r, r->pos + BRD_RING_FRAME_HDR), len);
         cons_consume(r, size, len);
         return (ssize_t)len;

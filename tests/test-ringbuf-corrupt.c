@@ -343,6 +343,59 @@ static void test_pad_frame_after_partial_read(void **state)
 }
 
 /*
+ * B17 for a frame already shown: peeked (and not released), or answered
+ * -EMSGSIZE (the message stays).  The producer then rewrites it into a
+ * PAD frame that skips it: the next call answers -EBADMSG and the consumer
+ * stays poisoned.  It took the PAD and delivered the message after it:
+ * the shown one was gone without a word.  @how: 0 peek, 1 recv too small,
+ * 2 recv too small of a message behind a PAD (a PAD after a PAD, then).
+ */
+static void test_pad_over_shown_frame(void **state)
+{
+        static uint8_t big[BRD_RING_LINE_ALIGN_MIN];
+        uint8_t buf[200];
+        const void *m;
+        struct t_ring_view x;
+        struct t_leak l;
+
+        (void)state;
+        memset(buf, 'y', sizeof(buf));
+        t_leak_begin(&l);
+        for (int how = 0; how < 3; how++) {
+                uint64_t at = 0, w;
+                uint32_t len;
+
+                t_ring_view_open(&x, 4096, 0, true);
+                if (how == 2) {
+                        /* A payload of BRD_RING_LINE_ALIGN_MIN starts on a
+                         * cache line: sent at 24, a PAD goes before it. */
+                        assert_int_equal(brd_ring_send(x.p, "0123456789", 10, 0), 0);
+                        assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), 10);
+                        at = AO_load(&x.hdr->tail.idx);
+                        assert_int_equal(brd_ring_send(x.p, big, BRD_RING_LINE_ALIGN_MIN, 0), 0);
+                        w = AO_load((AO_t *)(void *)(x.data + at));
+                        assert_int_equal((uint32_t)(w >> 32), BRD_RING_FRAME_PAD);
+                        at += BRD_RING_FRAME_HDR + (((uint32_t)w + 7) & ~7u);
+                        len = BRD_RING_LINE_ALIGN_MIN;
+                } else {
+                        assert_int_equal(brd_ring_send(x.p, "0123456789", 10, 0), 0);
+                        len = 16;
+                }
+                assert_int_equal(brd_ring_send(x.p, "abc", 3, 0), 0);
+                if (how == 0)
+                        assert_int_equal(brd_ring_peek(x.c, &m, 0), 10);
+                else
+                        assert_int_equal(brd_ring_recv(x.c, buf, 5, 0), -EMSGSIZE);
+                /* The shown frame made a PAD of its own size. */
+                AO_store((AO_t *)(void *)(x.data + at), brd__ring_frame(len, BRD_RING_FRAME_PAD));
+                assert_int_equal(brd_ring_recv(x.c, buf, sizeof(buf), 0), -EBADMSG);
+                assert_cons_poisoned(x.c);
+                t_ring_view_close(&x);
+        }
+        t_leak_end(&l);
+}
+
+/*
  * B12: the head moved to an index that is no frame boundary (+1, +4), seen
  * by a producer that must read it for room: send with timeout 0, reserve,
  * and a blocking send (10 s: a producer that took the head for room would
@@ -655,6 +708,7 @@ int main(void)
                 cmocka_unit_test(test_pad_frame_bad_length),
                 cmocka_unit_test(test_pad_frame_after_partial_read),
                 cmocka_unit_test(test_pad_frame_alone_or_twice),
+                cmocka_unit_test(test_pad_over_shown_frame),
                 cmocka_unit_test(test_head_misaligned_poisons_producer),
                 cmocka_unit_test(test_scribbler_never_crashes_consumer),
                 cmocka_unit_test(test_punched_holes),
