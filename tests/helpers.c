@@ -428,10 +428,28 @@ int t_wait_child(pid_t pid)
                         (void)waitpid(pid, &st, 0);
                         return -2;
                 }
+        } else {
+                /* No pidfd (out of fds, a test's pidfd_open() refused):
+                 * the same bound, by a look every millisecond. */
+                int64_t end = t_now_ms() + T_CHILD_HANG_MS;
+                pid_t w;
+
+                while ((w = waitpid(pid, &st, WNOHANG)) == 0 && t_now_ms() < end)
+                        (void)poll(NULL, 0, 1);
+                if (w == pid)
+                        goto done;
+                if (w == 0) {
+                        fprintf(stderr, "child %d still running after %d ms: killed\n",
+                                (int)pid, T_CHILD_HANG_MS);
+                        kill(pid, SIGKILL);
+                        (void)waitpid(pid, &st, 0);
+                        return -2;
+                }
         }
         while (waitpid(pid, &st, 0) < 0)
                 if (errno != EINTR)
                         return -1;
+done:
         if (WIFEXITED(st))
                 return WEXITSTATUS(st);
         if (WIFSIGNALED(st))
