@@ -98,7 +98,9 @@ extern "C" {
  * BRD_RING_EINTR returns -EINTR instead.
  *
  * Threads: one thread at a time per endpoint (SPSC), except brd_ring_fd()
- * and brd_ring_interrupt(), which any thread may call at any time.  A build
+ * and brd_ring_interrupt(), which any thread may call at any time before
+ * brd_ring_close() begins (close waits for those already running; one
+ * that starts as close frees the endpoint reads freed memory).  A build
  * with meson -Ddebug_checks=true answers -EBUSY to a thread that calls into
  * an endpoint while another thread is inside a call of it (send, recv,
  * reserve, commit, peek, release, write, read, flush), or while the same
