@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -59,6 +60,29 @@ static int size_round(size_t size, size_t *ret)
             (rlim_t)size > rl.rlim_cur)
                 return -EFBIG;
         *ret = size;
+        return 0;
+}
+
+/*
+ * Room for @size bytes of shared memory, every one allocated at create
+ * (reserve()).  A memfd's tmpfs has no size of its own: past what the
+ * machine has, the kernel's OOM killer would end the fallocate (and maybe
+ * another process) where -ENOMEM is the answer.  Refused up front past
+ * MemAvailable (/proc/meminfo; unreadable: past RAM + swap, sysinfo()).
+ * What other processes take meanwhile is not foreseen.
+ */
+static int size_fits_memory(size_t size)
+{
+        char avail[48];
+        struct brd__status_key k = { "MemAvailable:", avail, sizeof(avail), false };
+        unsigned long long kib;
+        struct sysinfo si;
+
+        if (brd__proc_status("/proc/meminfo", &k, 1) == 1 && sscanf(avail, "%llu", &kib) == 1)
+                return size / 1024 > kib ? -ENOMEM : 0;
+        if (sysinfo(&si) == 0 && si.mem_unit &&
+            size / si.mem_unit > (unsigned long long)si.totalram + si.totalswap)
+                return -ENOMEM;
         return 0;
 }
 
@@ -281,6 +305,8 @@ BRD_EXPORT int brd_seg_create(const char *label, size_t size, unsigned flags,
         if (label[len])
                 return -ENAMETOOLONG;
         r = size_round(size, &size);
+        if (r == 0)
+                r = size_fits_memory(size);
         if (r < 0)
                 return r;
         if (flags & BRD_SEG_NAMED)

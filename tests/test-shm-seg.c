@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -627,6 +628,29 @@ static void test_enospc_at_create(void **state)
         assert_int_equal(t_shm_count(), shm);
 }
 
+/*
+ * A segment larger than the machine's memory is refused at once (-ENOMEM),
+ * before any of it is allocated: a memfd's tmpfs has no size of its own,
+ * and its fallocate ran the machine out of memory until the kernel's OOM
+ * killer ended it (or another process).  The fallocate is failed here
+ * (EIO) so that a regression cannot do that again: it would answer -EIO.
+ */
+static void test_larger_than_memory_refused(void **state)
+{
+        struct brd_seg *s = (struct brd_seg *)0x1;
+        struct sysinfo si;
+        size_t big;
+
+        (void)state;
+        assert_int_equal(sysinfo(&si), 0);
+        big = 2 * ((size_t)si.totalram + si.totalswap) * si.mem_unit;
+        fail_fallocate = EIO;
+        assert_int_equal(brd_seg_create("huge", big, 0, &s), -ENOMEM);
+        assert_int_equal(brd_seg_create("huge", big, BRD_SEG_NAMED, &s), -ENOMEM);
+        fail_fallocate = 0;
+        assert_ptr_equal(s, (struct brd_seg *)0x1);
+}
+
 static void test_name_collision_retries(void **state)
 {
         struct brd_seg *s = (struct brd_seg *)0x1;
@@ -1011,6 +1035,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_hostile_fds, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_attach_roundtrip, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_enospc_at_create, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_larger_than_memory_refused, t_leak_setup,
+                                                t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_name_collision_retries, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_bad_input, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_rlimit_fsize_is_efbig, t_leak_setup, t_leak_teardown),

@@ -56,7 +56,10 @@ enum brd_seg_flags {
  * Return: 0; -EINVAL (bad label, size 0 or above INT64_MAX less a page,
  * unknown flags, NULL @ret_seg); -ENAMETOOLONG;
  * -EFBIG (size above RLIMIT_FSIZE: never SIGXFSZ); -ENOSPC / -ENOMEM (no
- * room in tmpfs or the memcg: reported here, never a SIGBUS later); -EMFILE;
+ * room in tmpfs or the memcg: reported here, never a SIGBUS later; -ENOMEM
+ * at once for a size past the machine's available memory, MemAvailable,
+ * which a memfd's tmpfs, of no size of its own, would otherwise meet as
+ * the kernel's OOM killer); -EMFILE;
  * other -errno.  Nothing is left behind on failure.
  * Concurrency: thread-safe.  Fork: the mapping is inherited (unless NOFORK);
  * the child's copy is marked inherited and never unlinks the name (a child
