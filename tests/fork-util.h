@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,17 +60,20 @@ static inline int tf_read1(int fd, char *c)
         return r < 0 ? -errno : (int)r;
 }
 
+/* tf_spawn_exit()'s answer when the wait failed or the child was killed. */
+#define TF_WAIT_FAILED INT_MIN
+
 /* Spawn @o on @fs, wait for the child and free it: its exit code (0-255);
- * -1 if the spawn failed, -2 if the wait did or the child was killed. */
+ * the spawn's -errno if it failed; TF_WAIT_FAILED. */
 static inline int tf_spawn_exit(struct brd_fsrv *fs, const struct brd_spawn_opts *o)
 {
         struct brd_child *c;
-        int st;
+        int st = brd_fsrv_spawn(fs, o, &c);
 
-        if (brd_fsrv_spawn(fs, o, &c) < 0)
-                return -1;
+        if (st < 0)
+                return st;
         if (brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st))
-                st = -2;
+                st = TF_WAIT_FAILED;
         else
                 st = WEXITSTATUS(st);
         brd_child_free(c);

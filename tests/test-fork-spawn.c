@@ -1660,7 +1660,7 @@ static int spawn_fds_trade_places(void)
                         return 6;
         st = tf_spawn_exit(fs, &o);
         if (st)
-                return st == -1 ? 7 : st < 0 ? 8 : 10 + st;
+                return st == TF_WAIT_FAILED ? 8 : st < 0 ? 7 : 10 + st;
         brd_fsrv_stop(fs);
         return 0;
 }
@@ -1694,7 +1694,7 @@ static int spawn_two_fds_spare(void)
                 return 3;
         st = tf_spawn_exit(fs, &o);
         if (st)
-                return st == -1 ? 5 : st < 0 ? 6 : 10 + st;
+                return st == TF_WAIT_FAILED ? 6 : st < 0 ? 5 : 10 + st;
         if (t_fd_count() != n0)
                 return 7;
         if (t_fd_limit_spare(1, &old))
@@ -1746,7 +1746,8 @@ static int spawn_closed_stdio(void)
                 }
                 st = tf_spawn_exit(fs, &o);
                 if (st)
-                        return st == -1 ? 3 + i * 10 : st < 0 ? 4 + i * 10 : 20 + i * 10 + st;
+                        return st == TF_WAIT_FAILED ? 4 + i * 10 : st < 0 ? 3 + i * 10 :
+                               20 + i * 10 + st;
         }
         /* exec mode too: the helper counts exactly 0-2 open. */
         o = (struct brd_spawn_opts){ .argv = argv };
@@ -2193,18 +2194,7 @@ static void *unshared_spawn_main(void *arg)
         struct unshared_spawn *u = arg;
         struct brd_spawn_opts o = { .fn = fn_exit_arg, .arg = (void *)(intptr_t)7 };
 
-        struct brd_child *c = NULL;
-        int st;
-
-        if (u->flag && unshare(u->flag) < 0) {
-                u->ret = -1000;
-                return NULL;
-        }
-        u->ret = brd_fsrv_spawn(u->fs, &o, &c);
-        if (u->ret == 0) {
-                u->ret = brd_child_wait(c, -1, &st) < 0 || !WIFEXITED(st) ? -2000 : WEXITSTATUS(st);
-                brd_child_free(c);
-        }
+        u->ret = u->flag && unshare(u->flag) < 0 ? -1000 : tf_spawn_exit(u->fs, &o);
         return NULL;
 }
 
