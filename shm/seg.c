@@ -63,6 +63,11 @@ static int size_round(size_t size, size_t *ret)
         return 0;
 }
 
+/* Below this a segment is not weighed against the machine's memory: the
+ * look costs a /proc read, and rings and small pools are made by the
+ * thousand. */
+#define SEG_MEMCHECK_MIN (64u << 20)
+
 /*
  * Room for @size bytes of shared memory, every one allocated at create
  * (reserve()).  A memfd's tmpfs has no size of its own: past what the
@@ -78,6 +83,8 @@ static int size_fits_memory(size_t size)
         unsigned long long kib;
         struct sysinfo si;
 
+        if (size < SEG_MEMCHECK_MIN)
+                return 0;
         if (brd__proc_status("/proc/meminfo", &k, 1) == 1 && sscanf(avail, "%llu", &kib) == 1)
                 return size / 1024 > kib ? -ENOMEM : 0;
         if (sysinfo(&si) == 0 && si.mem_unit &&
