@@ -47,7 +47,9 @@ struct guard_slot {
         AO_t faulted;           /* gen << 2 | FAULT_*: the handler put zero pages here */
 };
 
-enum { FAULT_NONE, FAULT_MAPPING, FAULT_DONE };
+/* MAPPING: a handler claimed the slot; COVERED: its zero pages are mapped,
+ * MADV_DONTFORK not yet (a fork copies them); DONE: covered for good. */
+enum { FAULT_NONE, FAULT_MAPPING, FAULT_COVERED, FAULT_DONE };
 #define FAULT_STATE(w)  ((w) & 3)
 #define FAULT_WORD(g, state) ((AO_t)(g) << 2 | (state))
 
@@ -96,18 +98,21 @@ static void take_default(int sig, siginfo_t *si)
                 raise(sig);
 }
 
-/* Private zero pages over @s's range: true once mapped.  NORESERVE: no
+/* Private zero pages over @s's range, claimed at generation @g: true once
+ * mapped.  NORESERVE: no
  * commit charge for the whole range at once (a sparse file may be far larger
  * than RAM + swap, which the heuristic overcommit refuses in one mapping);
  * pages are charged as they are written.  A new mapping
  * drops the old one's MADV_DONTFORK: a NOFORK segment's cover is marked
  * again, or every later fork would copy it into the child, which takes
- * the range for unmapped (brd_fork_child()). */
-static bool guard_cover(const struct guard_slot *s, uintptr_t base, size_t size)
+ * the range for unmapped.  A fork between the two finds the slot COVERED,
+ * and its child unmaps that copy (brd_fork_child(), brd__guard_copied()). */
+static bool guard_cover(struct guard_slot *s, AO_t g, uintptr_t base, size_t size)
 {
         if (mmap((void *)base, size, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
                 return false;
+        AO_store(&s->faulted, FAULT_WORD(g, FAULT_COVERED));
         if (AO_load(&s->dontfork))
                 (void)madvise((void *)base, size, MADV_DONTFORK);
         return true;
@@ -159,7 +164,7 @@ static bool guard_fault(uintptr_t a)
                 done = AO_compare_and_swap_full(&s->faulted, FAULT_WORD(g, FAULT_NONE),
                                                 FAULT_WORD(g, FAULT_MAPPING));
                 if (done) {
-                        done = guard_cover(s, base, size);
+                        done = guard_cover(s, g, base, size);
                         /* Not covered: the next fault tries again (or dies). */
                         AO_store_release(&s->faulted, FAULT_WORD(g, done ? FAULT_DONE : FAULT_NONE));
                         sig_mask(SIG_SETMASK, &old, NULL);
@@ -307,9 +312,11 @@ BRD_EXPORT int brd_seg_sigbus_guard(void)
  * have.  A slot that another thread's handler had claimed (FAULT_MAPPING)
  * but not yet covered is covered in the child, where that thread is not:
  * left so, every fault there would run again forever.  (Had that handler
- * mapped the zero pages already, mapping them again loses, in the child,
- * what another thread wrote there in the instant before the fork.)
- * Async-signal-safe, as a child handler must be.
+ * mapped the zero pages already and not yet said so, mapping them again
+ * loses, in the child, what another thread wrote there in the instant
+ * before the fork.)  One that said so (FAULT_COVERED) is done: the child
+ * has a copy of its zero pages.  Async-signal-safe, as a child handler
+ * must be.
  */
 void brd__guard_fork_prepare(void)
 {
@@ -329,12 +336,14 @@ void brd__guard_fork_child(void)
                 uintptr_t base = AO_load(&slots[i].addr);
                 AO_t w = AO_load(&slots[i].faulted);
 
-                if (!base || FAULT_STATE(w) != FAULT_MAPPING)
+                if (!base || (FAULT_STATE(w) != FAULT_MAPPING && FAULT_STATE(w) != FAULT_COVERED))
                         continue;
                 /* Not covered: the next fault tries again, and dies of
                  * SIGBUS if it cannot either. */
                 AO_store(&slots[i].faulted,
-                         FAULT_WORD(w >> 2, guard_cover(&slots[i], base, AO_load(&slots[i].size)) ?
+                         FAULT_WORD(w >> 2, FAULT_STATE(w) == FAULT_COVERED ||
+                                                            guard_cover(&slots[i], w >> 2, base,
+                                                                        AO_load(&slots[i].size)) ?
                                                     FAULT_DONE : FAULT_NONE));
         }
         pthread_mutex_unlock(&install_lock);
@@ -396,7 +405,7 @@ static void slot_drop(int slot, bool wait)
         for (;;) {
                 AO_t w = AO_load_acquire(&s->faulted);
 
-                if (wait && w == FAULT_WORD(g, FAULT_MAPPING))
+                if (wait && (w == FAULT_WORD(g, FAULT_MAPPING) || w == FAULT_WORD(g, FAULT_COVERED)))
                         sched_yield();
                 else if (AO_compare_and_swap_full(&s->faulted, w, FAULT_WORD(g + 2, FAULT_NONE)))
                         break;
@@ -416,14 +425,23 @@ void brd__guard_forget(int slot)
         slot_drop(slot, false);
 }
 
-void brd__guard_test_claim(const struct brd_seg *seg)
+void brd__guard_test_claim(const struct brd_seg *seg, bool mapped)
 {
         struct guard_slot *s = &slots[seg->guard];
+        AO_t g = AO_load(&s->gen);
 
-        AO_store(&s->faulted, FAULT_WORD(AO_load(&s->gen), FAULT_MAPPING));
+        AO_store(&s->faulted, FAULT_WORD(g, FAULT_MAPPING));
+        if (mapped && mmap(seg->addr, seg->size, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) != MAP_FAILED)
+                AO_store(&s->faulted, FAULT_WORD(g, FAULT_COVERED));
 }
 
 bool brd__guard_faulted(int slot)
 {
         return slot >= 0 && FAULT_STATE(AO_load_acquire(&slots[slot].faulted)) != FAULT_NONE;
+}
+
+bool brd__guard_copied(int slot)
+{
+        return slot >= 0 && FAULT_STATE(AO_load(&slots[slot].faulted)) == FAULT_COVERED;
 }

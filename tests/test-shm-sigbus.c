@@ -59,6 +59,64 @@ int __wrap_sigaction(int sig, const struct sigaction *act, struct sigaction *old
         return r;
 }
 
+/*
+ * Linked with -Wl,--wrap=pthread_atfork: the library's registration (at
+ * load) is preceded by a child handler of the test's, which runs first in
+ * every child, as another component's registered earlier would.  With
+ * hole set, it maps a page of its own at that address, where a NOFORK
+ * segment was (hole_mapped: it could).
+ */
+static void *volatile hole;
+static volatile int hole_mapped;
+
+static void fill_hole(void)
+{
+        void *h = hole;
+        void *q;
+
+        hole_mapped = 0;
+        if (!h)
+                return;
+        q = mmap(h, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (q == h) {
+                *(volatile unsigned char *)q = 0x5a;
+                hole_mapped = 1;
+        } else if (q != MAP_FAILED) {
+                munmap(q, 4096);        /* a kernel before 4.17 took the flag for a hint */
+        }
+}
+
+int __real_pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+int __wrap_pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+int __wrap_pthread_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
+{
+        int e = __real_pthread_atfork(NULL, NULL, fill_hole);
+
+        return e ? e : __real_pthread_atfork(prepare, parent, child);
+}
+
+/* In a grandchild forked with @s's address as the hole: 0 if the test's
+ * page is still there (@filled) or the range is not mapped at all (not
+ * @filled), else 1. */
+static int fork_over_hole(struct brd_seg *s, bool filled)
+{
+        unsigned char *a = brd_seg_addr(s);
+        int st;
+        pid_t g;
+
+        hole = a;
+        g = fork();
+        if (g == 0) {
+                bool mapped = msync(a, 4096, MS_ASYNC) == 0;
+
+                if (filled)
+                        _exit(hole_mapped && mapped && *(volatile unsigned char *)a == 0x5a ? 0 : 1);
+                _exit(!hole_mapped && !mapped && errno == ENOMEM ? 0 : 1);
+        }
+        hole = NULL;
+        return g > 0 && waitpid(g, &st, 0) == g && WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
 /* Another process shrinks the file under @name to @size bytes. */
 static int shrink(const char *name, off_t size)
 {
@@ -788,7 +846,7 @@ static void test_fork_during_nofork_cover(void **state)
                 if (brd_seg_sigbus_guard() != 0 ||
                     brd_seg_create("nofork-claim", SEG_SIZE, BRD_SEG_NAMED | BRD_SEG_NOFORK, &s) != 0)
                         _exit(1);
-                brd__guard_test_claim(s);
+                brd__guard_test_claim(s, false);
                 g = fork();
                 if (g == 0)
                         _exit(brd_seg_addr(s) == NULL ? 0 : 1);
@@ -801,6 +859,48 @@ static void test_fork_during_nofork_cover(void **state)
                 /* The slot stays claimed: unlink the name, close nothing. */
                 shm_unlink(brd_seg_name(s));
                 _exit(g < 0 || pfd < 0 ? 2 : !back ? 3 : WIFEXITED(st) ? WEXITSTATUS(st) : 4);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+}
+
+/*
+ * A NOFORK segment's range is a hole in a forked child, which a child
+ * handler registered before the library's may fill (another component's
+ * malloc): the library leaves it alone, anonymous or named, guarded, and
+ * with a cover claimed but not yet mapped by another thread's handler.
+ * Only a cover that thread had mapped (and not yet marked MADV_DONTFORK)
+ * was copied into the child, which unmaps it.  In a child of the test.
+ */
+static void test_nofork_hole_left_to_others(void **state)
+{
+        pid_t pid;
+
+        (void)state;
+        pid = fork_default_sigbus();
+        if (pid == 0) {
+                struct brd_seg *a, *n, *c;
+
+                if (brd_seg_create("nofork-anon", SEG_SIZE, BRD_SEG_NOFORK, &a) != 0)
+                        _exit(1);
+                if (fork_over_hole(a, true) != 0)
+                        _exit(2);
+                if (brd_seg_sigbus_guard() != 0 ||
+                    brd_seg_create("nofork-hole", SEG_SIZE, BRD_SEG_NAMED | BRD_SEG_NOFORK, &n) != 0 ||
+                    brd_seg_create("nofork-copy", SEG_SIZE, BRD_SEG_NAMED | BRD_SEG_NOFORK, &c) != 0)
+                        _exit(3);
+                if (fork_over_hole(n, true) != 0)
+                        _exit(4);
+                brd__guard_test_claim(n, false);
+                if (fork_over_hole(n, true) != 0)
+                        _exit(5);
+                brd__guard_test_claim(c, true);
+                if (fork_over_hole(c, false) != 0)
+                        _exit(6);
+                /* The slots stay claimed: unlink the names, close nothing. */
+                shm_unlink(brd_seg_name(n));
+                shm_unlink(brd_seg_name(c));
+                brd_seg_close(a);
+                _exit(0);
         }
         assert_int_equal(t_wait_child(pid), 0);
 }
@@ -956,6 +1056,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_nofork_cover_stays_out_of_children, t_leak_setup,
                                                 t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_fork_during_nofork_cover, t_leak_setup,
+                                                t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_nofork_hole_left_to_others, t_leak_setup,
                                                 t_leak_teardown),
         };
 
