@@ -4,6 +4,7 @@
  * command's usage errors (getopt's messages, version, help). */
 #include <dirent.h>
 #include <math.h>
+#include <signal.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -280,12 +281,37 @@ static void test_demo_interrupted_in_probe(void **state)
 {
         static char out[16384];
         int shm = t_shm_count();
+        void (*old)(int) = signal(SIGINT, SIG_DFL);     /* a run started in the background ignores it */
 
+        assert_true(old != SIG_ERR);
         assert_int_equal(run_brood("demo --bytes 1G --inject interrupt", out, sizeof(out)), 130);
+        signal(SIGINT, old);
         assert_non_null(strstr(out, "brood: demo: interrupted: every actor stopped"));
         assert_null(strstr(out, "Interrupted system call"));
         assert_null(strstr(out, "round trip:"));
         assert_null(strstr(out, "every byte verified"));
+        assert_int_equal(t_shm_count(), shm);
+        assert_int_equal(actors_alive(), 0);
+}
+
+/*
+ * Started with SIGINT ignored (a background job of a shell without job
+ * control), the demo leaves it so, its actors too: the same SIGINT during
+ * the probe is nothing, and the run ends verified.  Before, the demo
+ * caught it and stopped.
+ */
+static void test_demo_keeps_sigint_ignored(void **state)
+{
+        static char out[16384];
+        int shm = t_shm_count();
+        void (*old)(int) = signal(SIGINT, SIG_IGN);
+
+        (void)state;
+        assert_true(old != SIG_ERR);
+        assert_int_equal(run_brood("demo --bytes 64M --inject interrupt", out, sizeof(out)), 0);
+        signal(SIGINT, old);
+        assert_non_null(strstr(out, "every byte verified end to end: 67108864 bytes"));
+        assert_null(strstr(out, "interrupted"));
         assert_int_equal(t_shm_count(), shm);
         assert_int_equal(actors_alive(), 0);
 }
@@ -311,6 +337,13 @@ static void test_demo_actor_fails_before_attaching(void **state)
                                     "failed: stopping it"));
         assert_null(strstr(out, "every byte verified"));
         assert_int_equal(t_shm_count(), shm);
+        assert_int_equal(actors_alive(), 0);
+        /* A run that fits in the producer's ring: the producer ends on its
+         * own, but nobody read its link, which gets no rate.  Before, it
+         * was timed to the producer's own end. */
+        assert_int_equal(run_brood("demo --bytes 1M --actors 1 --inject fail-stage", out, sizeof(out)), 1);
+        assert_non_null(strstr(out, "(not read to the end: the stage failed)"));
+        assert_non_null(strstr(out, "1.00 MiB reached the consumers"));
         assert_int_equal(actors_alive(), 0);
 }
 
@@ -414,6 +447,7 @@ int main(void)
                 cmocka_unit_test(test_demo_bytes_rounded_up),
                 cmocka_unit_test(test_demo_limits),
                 cmocka_unit_test(test_demo_interrupted_in_probe),
+                cmocka_unit_test(test_demo_keeps_sigint_ignored),
                 cmocka_unit_test(test_demo_actor_fails_before_attaching),
                 cmocka_unit_test(test_getopt_names_the_command),
                 cmocka_unit_test(test_version_and_help),

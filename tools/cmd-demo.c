@@ -71,6 +71,7 @@ struct demo_cfg {
         pid_t interrupt_pid;    /* --inject interrupt: consumer-0 sends SIGINT here */
         bool fail_stage;        /* --inject fail-stage: the stage fails before attaching */
         bool corrupt;           /* --inject corrupt: the stage flips a bit of its first message */
+        bool ignore_int;        /* brood was started with SIGINT ignored: the actors ignore it too */
 };
 
 /* Message header in front of every payload. */
@@ -130,6 +131,9 @@ static int actor_open(struct actor *a, const struct demo_cfg *cfg, uint32_t role
 {
         int r;
 
+        /* The forkserver starts every actor with default dispositions. */
+        if (cfg->ignore_int)
+                signal(SIGINT, SIG_IGN);
         memset(a, 0, sizeof(*a));
         a->cfg = cfg;
         a->role = role;
@@ -502,12 +506,27 @@ static int measure_rtt(struct brd_handle *ping_h, struct brd_handle *pong_h, uin
         return 0;
 }
 
+/* The unit @total is shown in (the run's size: GiB down to B), its size in
+ * bytes in *@div. */
+static const char *unit_of(uint64_t total, double *div)
+{
+        static const char *const name[] = { "B", "KiB", "MiB", "GiB" };
+        unsigned u = 3;
+
+        while (u > 0 && total < (1ull << (10 * u)))
+                u--;
+        *div = (double)(1ull << (10 * u));
+        return name[u];
+}
+
 static void progress_line(struct demo *d, uint64_t t0)
 {
         static struct demo_row rows[64];
         uint64_t first, bytes[2 + DEMO_MAX_CONSUMERS] = { 0 }, done = 0;
         ssize_t n = brd_array_read(d->array, &first, rows, 64);
         double secs = (now_ns() - t0) / 1e9;
+        double div;
+        const char *unit = unit_of(d->cfg.bytes, &div);
         ssize_t i;
 
         for (i = 0; i < n; i++)
@@ -517,15 +536,15 @@ static void progress_line(struct demo *d, uint64_t t0)
         for (i = 0; i < (ssize_t)d->cfg.consumers; i++)
                 done += bytes[i];
         if (d->tty) {
-                printf("\r  streaming: %6.2f / %.2f GiB received, %5.1f s  ", done / 1073741824.0,
-                       d->cfg.bytes / 1073741824.0, secs);
+                printf("\r  streaming: %6.2f / %.2f %s received, %5.1f s  ", done / div,
+                       d->cfg.bytes / div, unit, secs);
                 fflush(stdout);
         } else if (secs >= d->next_line_s) {
                 /* Not a terminal: a plain line a second, for logs. */
                 d->next_line_s = secs + 1.0;
                 if (secs >= 1.0) {
-                        printf("  streaming: %.2f / %.2f GiB received after %.1f s\n",
-                               done / 1073741824.0, d->cfg.bytes / 1073741824.0, secs);
+                        printf("  streaming: %.2f / %.2f %s received after %.1f s\n",
+                               done / div, d->cfg.bytes / div, unit, secs);
                         fflush(stdout);
                 }
         }
@@ -619,12 +638,15 @@ static uint64_t delivered(const struct demo_row *rows, ssize_t n, unsigned consu
  * consumers, how much did. */
 static void headline(const struct demo *d, uint64_t got, double secs)
 {
+        double div;
+        const char *unit = unit_of(d->cfg.bytes, &div);
+
         printf("brood demo: %u actors forked by the forkserver, ", d->nchild);
         if (got != d->cfg.bytes)
-                printf("%.2f GiB of %.2f GiB reached the consumers (%llu bytes)", got / 1073741824.0,
-                       d->cfg.bytes / 1073741824.0, (unsigned long long)got);
+                printf("%.2f %s of %.2f %s reached the consumers (%llu bytes)", got / div, unit,
+                       d->cfg.bytes / div, unit, (unsigned long long)got);
         else
-                printf("%.2f GiB", d->cfg.bytes / 1073741824.0);
+                printf("%.2f %s", d->cfg.bytes / div, unit);
         printf(" in %zu-byte messages, %.2f s\n", d->cfg.msg_size, secs);
 }
 
@@ -700,9 +722,16 @@ static void report(struct demo *d, const int *status, uint64_t t0, uint64_t t1, 
                 /* A link's time runs until its receiver has read it all:
                  * the producer's own end would time its writes into a ring
                  * nobody had read yet (all of a run smaller than the ring).
-                 * One clock for every actor (CLOCK_MONOTONIC). */
+                 * One clock for every actor (CLOCK_MONOTONIC).  A stage
+                 * that never finished gives the producer's link no end. */
+                if (c == 0 && !fin[1]) {
+                        printf("  %-22s %12llu %12llu %10s %10s  (not read to the end: the stage "
+                               "failed)\n", "producer -> stage", (unsigned long long)r->msgs,
+                               (unsigned long long)r->bytes, "-", "-");
+                        continue;
+                }
                 end = r->t_ns;
-                if (c == 0 && fin[1] && fin[1]->t_ns > end)
+                if (c == 0 && fin[1]->t_ns > end)
                         end = fin[1]->t_ns;
                 s = (end - r->t0_ns) / 1e9;
                 if (c == 0)
@@ -735,9 +764,12 @@ static void report(struct demo *d, const int *status, uint64_t t0, uint64_t t1, 
                         (unsigned long long)received, (unsigned long long)d->cfg.bytes);
                 *rc = BRD_EXIT_FAIL;
         }
-        printf("  shared array: %zd rows (positions %llu..%llu): %u progress, %u errors\n", n,
-               (unsigned long long)first, (unsigned long long)(first + (uint64_t)n - (n > 0)),
-               nprog, nerr);
+        if (n > 0)
+                printf("  shared array: %zd rows (positions %llu..%llu): %u progress, %u errors\n", n,
+                       (unsigned long long)first, (unsigned long long)(first + (uint64_t)n - 1),
+                       nprog, nerr);
+        else
+                printf("  shared array: no rows\n");
         if (*rc == BRD_EXIT_OK)
                 printf("  every byte verified end to end: %llu bytes\n",
                        (unsigned long long)received);
@@ -900,7 +932,13 @@ int cmd_demo(int argc, char **argv)
         for (i = 0; i < 2 + DEMO_MAX_CONSUMERS; i++)
                 status[i] = -1;
         sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, &old_int);
+        /* Started with SIGINT ignored (a background job of a shell without
+         * job control): a Ctrl-C at the terminal is not for this run. */
+        sigaction(SIGINT, NULL, &old_int);
+        if (old_int.sa_handler == SIG_IGN)
+                d.cfg.ignore_int = true;
+        else
+                sigaction(SIGINT, &sa, NULL);
 
 /* A step failed, or Ctrl-C came during one (then whatever it answered,
  * -EINTR or a peer killed by the same Ctrl-C, is the interrupt's): out, and
