@@ -347,7 +347,8 @@ static void test_demo_actor_fails_before_attaching(void **state)
         assert_int_equal(actors_alive(), 0);
 }
 
-/* getopt names the program "brood CMD" in its messages, for every command. */
+/* getopt names the program "brood CMD" in its messages, for every command,
+ * and so does a stray argument's (ls, reap and bench said only their usage). */
 static void test_getopt_names_the_command(void **state)
 {
         static const char *cmd[] = { "demo", "ls", "reap", "bench" };
@@ -364,6 +365,12 @@ static void test_getopt_names_the_command(void **state)
                 snprintf(args, sizeof(args), "%s -Z", cmd[i]);
                 assert_int_equal(run_brood(args, out, sizeof(out)), 2);
                 snprintf(want, sizeof(want), "brood %s: invalid option -- 'Z'\n", cmd[i]);
+                assert_memory_equal(out, want, strlen(want));
+
+                /* bench takes one benchmark's name: the stray is the next */
+                snprintf(args, sizeof(args), "%s %sstray", cmd[i], strcmp(cmd[i], "bench") ? "" : "ring ");
+                assert_int_equal(run_brood(args, out, sizeof(out)), 2);
+                snprintf(want, sizeof(want), "brood %s: unexpected argument 'stray'\n", cmd[i]);
                 assert_memory_equal(out, want, strlen(want));
         }
         assert_int_equal(run_brood("demo --bytes", out, sizeof(out)), 2);

@@ -868,7 +868,12 @@ static void test_reap_keeps_name_of_unknown_pidns(void **state)
         close(fd);
         ls_state_is(gone, "other");
         ls_state_is(mine, "alive");
+        ls_json_has(gone, "\"other_pid_ns\":null");
         assert_int_equal(run_brood("reap", out, sizeof(out)), 0);
+        /* Counted apart: no namespace judges it, so "reap them there"
+         * would not do. */
+        assert_non_null(strstr(out, ", 1 whose creator could not tell its pid namespace"));
+        assert_null(strstr(out, "of another pid namespace"));
         assert_true(exists(gone));
         assert_true(exists(mine));
         assert_int_equal(shm_unlink(gone), 0);
@@ -959,6 +964,28 @@ static void test_ls_ring_other_pidns(void **state)
 
         other_ns_end(o);
         munmap(o, sizeof(*o));
+}
+
+/*
+ * A memfd is brood's when its name is "brood:" and a label, nothing after
+ * it: "brood:stray x" is another program's.  Before, anything after a
+ * space was taken for the kernel's " (deleted)", and it was listed (and
+ * inspected) as "memfd:brood:stray".
+ */
+static void test_ls_anon_takes_only_brood_names(void **state)
+{
+        static char out[65536];
+        int kept, stray;
+
+        (void)state;
+        kept = memfd_create("brood:kept", MFD_CLOEXEC);
+        stray = memfd_create("brood:stray x", MFD_CLOEXEC);
+        assert_true(kept >= 0 && stray >= 0);
+        assert_int_equal(run_brood("ls --anon --json", out, sizeof(out)), 0);
+        assert_non_null(strstr(out, "\"memfd:brood:kept\""));
+        assert_null(strstr(out, "stray"));
+        close(kept);
+        close(stray);
 }
 
 /* In a child: become uid 65534, map a brood memfd and close its fd, and
@@ -2293,6 +2320,7 @@ int main(void)
                 cmocka_unit_test(test_reap_other_pidns),
                 cmocka_unit_test(test_reap_creator_pid_reused_in_other_pidns),
                 cmocka_unit_test(test_reap_keeps_name_of_unknown_pidns),
+                cmocka_unit_test(test_ls_anon_takes_only_brood_names),
                 cmocka_unit_test(test_ls_anon_rings_and_pools_reap_reports_dead_peer),
                 cmocka_unit_test(test_ls_anon_pool_needs_no_lock),
                 cmocka_unit_test(test_ls_ring_other_pidns),

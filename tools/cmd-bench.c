@@ -849,8 +849,10 @@ int cmd_bench(int argc, char **argv)
         }
         if (optind < argc)
                 which = argv[optind++];
-        if (optind != argc)
+        if (optind != argc) {
+                fprintf(stderr, "brood bench: unexpected argument '%s'\n", argv[optind]);
                 return usage(stderr);
+        }
         if (from && (!plot || which || npass || json || extra)) {
                 fprintf(stderr, "brood: bench: --from draws a saved run: --plot FILE, and nothing "
                                 "that runs one\n");

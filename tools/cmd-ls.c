@@ -121,8 +121,10 @@ int cmd_ls(int argc, char **argv)
                 default: return usage_ls(stderr);
                 }
         }
-        if (optind != argc)
+        if (optind != argc) {
+                fprintf(stderr, "brood ls: unexpected argument '%s'\n", argv[optind]);
                 return usage_ls(stderr);
+        }
         n = seg_scan(anon ? SCAN_ANON | SCAN_POOLS : 0, &v, &blind);
         if (n < 0) {
                 tool_err("ls", "/dev/shm", -n);
@@ -145,7 +147,9 @@ int cmd_ls(int argc, char **argv)
                                /* an anonymous memfd names no creator */
                                e->anon || e->unjudged ? "null" :
                                e->creator_alive ? "true" : "false",
-                               (unsigned long long)e->pid_ns, e->other_ns ? "true" : "false");
+                               /* a creator that could not tell its namespace: unknown */
+                               (unsigned long long)e->pid_ns,
+                               e->ns_unknown ? "null" : e->other_ns ? "true" : "false");
                         if (e->stat_ok)         /* else unknown: null */
                                 printf("\"size\":%llu,\"mode\":\"%04o\",\"uid\":%u,",
                                        (unsigned long long)e->size, e->mode, (unsigned)e->uid);
@@ -290,7 +294,8 @@ int cmd_reap(int argc, char **argv)
         struct seg_entry *v = NULL;
         struct seg_blind blind;
         bool dry = false;
-        int c, n, i, removed = 0, kept = 0, other = 0, others_uid = 0, unproven = 0, failed = 0;
+        int c, n, i, removed = 0, kept = 0, other = 0, unknown_ns = 0, others_uid = 0, unproven = 0;
+        int failed = 0;
         sigset_t sigio, old_mask;
         int lease, h, u;
 
@@ -301,8 +306,10 @@ int cmd_reap(int argc, char **argv)
                 default: return usage_reap(stderr);
                 }
         }
-        if (optind != argc)
+        if (optind != argc) {
+                fprintf(stderr, "brood reap: unexpected argument '%s'\n", argv[optind]);
                 return usage_reap(stderr);
+        }
         if (proc_foreign("reap"))
                 return BRD_EXIT_FAIL;
         /* Rings whose peer died are reported; pools are not looked into. */
@@ -334,7 +341,12 @@ int cmd_reap(int argc, char **argv)
                         continue;
                 }
                 if (e->unjudged) {
-                        other++;
+                        /* One whose creator could not tell its namespace is
+                         * judged nowhere: reaping it "there" would not do. */
+                        if (e->ns_unknown)
+                                unknown_ns++;
+                        else
+                                other++;
                         continue;
                 }
                 /* Another user's processes are hidden from us (their
@@ -403,6 +415,9 @@ int cmd_reap(int argc, char **argv)
                removed, kept);
         if (other)
                 printf(", %d of another pid namespace (reap them there)", other);
+        if (unknown_ns)
+                printf(", %d whose creator could not tell its pid namespace (remove them by hand "
+                       "once nothing holds them)", unknown_ns);
         if (others_uid)
                 printf(", %d of another user (reap them as that user or root)", others_uid);
         if (unproven)

@@ -222,7 +222,8 @@ static int note_anon(struct vec *x, pid_t pid, const char *target, const struct 
                 return 0;
         lab = target + 13;
         len = strcspn(lab, " ");
-        if (!label_ok(lab, len))
+        /* The label, and then nothing or the kernel's " (deleted)". */
+        if (!label_ok(lab, len) || (lab[len] && strcmp(lab + len, " (deleted)")))
                 return 0;
         for (i = 0; i < x->n; i++)
                 if (x->v[i].anon && x->v[i].dev == (uint64_t)st->st_dev &&
