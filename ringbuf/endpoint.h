@@ -354,9 +354,10 @@ static inline void ring_wake_peer(struct brd_ring *r)
  * draining the eventfd (ring_cancel()), and a write that came after that
  * drain would keep the eventfd readable with no interrupt pending, for
  * good (a brd_ring_fd() user's poll spinning).  This way an epoll sleeper
- * woken by the write before the flag is set looks again, at most until
- * the store that follows, and the doorbell rung after it shows the fd
- * again to one that looked too early.
+ * woken by the write before the flag is set, or a brd_ring_fd() user's call
+ * after the poll it ended, finds no flag and takes the write (a thread
+ * stalled between the two stores would make them spin until the second);
+ * the doorbell rung after the flag wakes them for it.
  */
 static inline void ring_intr(struct brd_ring *r)
 {

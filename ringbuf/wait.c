@@ -438,7 +438,7 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
         uint64_t pst;
         unsigned bell = 0, gen = 0, fut_sleeps = 0;
         int e, k, n, tmo, bound;
-        bool arm, woke, fut;
+        bool arm, woke, fut, intr_shown = false;
 
         /* Hand back / publish what we hold before we could sleep. */
         if (r->pos != ring_pub(r))
@@ -555,7 +555,9 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                          * re-check below still finds too little.
                          */
                         if (AO_load(&r->fd_used)) {
-                                (void)epoll_wait(r->epfd, ev, (int)BRD_ARRAY_SIZE(ev), 0);
+                                n = epoll_wait(r->epfd, ev, (int)BRD_ARRAY_SIZE(ev), 0);
+                                for (k = 0; k < n; k++)
+                                        intr_shown |= ev[k].data.fd == r->efd_intr;
                                 *drained = true;
                         }
                         /* Before the arm.  Acquire: pairs with the releases
@@ -583,6 +585,15 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                         return brd__ring_gone(r, false);
                 if (AO_load(&r->intr))
                         return ring_cancel(r);
+                /* The interrupt eventfd showed (before this look), and no
+                 * flag: an interrupt between its write and its flag store
+                 * (ring_intr()).  Taken, it wakes us no more, which it
+                 * would until that store (a stalled or preempted thread);
+                 * the doorbell rung after the flag wakes us for it. */
+                if (intr_shown) {
+                        efd_drain(r->efd_intr);
+                        intr_shown = false;
+                }
                 if (wait_peer_verdict(r, timeout_ms == 0 ? brd__ring_peer_probe(r) : peer_watch(r),
                                       end, &e))
                         return e;
@@ -636,6 +647,7 @@ static int ring_wait_drain(struct brd_ring *r, uint64_t end, int timeout_ms, int
                                 /* Re-checked against the stamp above. */
                                 if (r->pidfd >= 0 && ev[k].data.fd == r->pidfd)
                                         r->peer_dead = true;
+                                intr_shown |= ev[k].data.fd == r->efd_intr;
                                 /* Taken from a brd_ring_fd() user, as a
                                  * drain does. */
                                 if (ev[k].data.fd == r->efd_own)

@@ -737,6 +737,73 @@ static void test_stalled_interrupt_still_wakes(void **state)
         t_leak_end(&l);
 }
 
+/*
+ * An interrupt whose thread stalls between its eventfd write and its flag
+ * store: the write shows to every waiter with no interrupt behind it yet.
+ * A sleep in epoll that it wakes, and a brd_ring_fd() user's call after
+ * the poll it made readable, take it, so that neither spins until the flag
+ * lands; the flag's doorbell still wakes both then.  Before, the sleep
+ * woke at once again and again (thousands of waits in 50 ms), and the fd
+ * stayed readable through every -EAGAIN.
+ */
+static void test_interrupt_write_without_flag_taken(void **state)
+{
+        int futex_ms = brd__ring_futex_ms, gate[2], fd;
+        struct brd_ring_stats st0, st1;
+        struct brd_ring *p;
+        struct pollfd pf;
+        struct t_leak l;
+        pthread_t ti;
+        uint64_t v;
+        void *ir;
+        int round;
+
+        (void)state;
+        t_leak_begin(&l);
+        t_ring_pair(4096, 0, &p, &intr_r);
+        assert_int_equal(pipe2(gate, O_CLOEXEC), 0);
+        brd__ring_futex_ms = 0;                 /* straight to the epoll sleep */
+        for (round = 0; round < 2; round++) {
+                stall_gate = gate[0];
+                stall_write_fd = intr_r->efd_intr;
+                assert_int_equal(pthread_create(&ti, NULL, interrupt_main, NULL), 0);
+                while (!__atomic_load_n(&stall_stalled, __ATOMIC_ACQUIRE))
+                        sched_yield();
+                if (round == 0) {
+                        /* A sleep: woken once by the write, then sleeps out
+                         * its 50 ms bound. */
+                        assert_int_equal(brd_ring_stats(intr_r, &st0), 0);
+                        assert_int_equal(brd_ring_recv(intr_r, &v, sizeof(v), 50), -ETIMEDOUT);
+                        assert_int_equal(brd_ring_stats(intr_r, &st1), 0);
+                        if (st1.waits - st0.waits > 4)
+                                fail_msg("%llu sleeps in one 50 ms wait",
+                                         (unsigned long long)(st1.waits - st0.waits));
+                } else {
+                        /* A brd_ring_fd() user: its first call shows the fd
+                         * once; after a call, the write shows no more. */
+                        fd = brd_ring_fd(intr_r);
+                        assert_true(fd >= 0);
+                        pf = (struct pollfd){ .fd = fd, .events = POLLIN };
+                        assert_int_equal(poll(&pf, 1, 0), 1);
+                        assert_int_equal(brd_ring_recv(intr_r, &v, sizeof(v), 0), -EAGAIN);
+                        assert_int_equal(poll(&pf, 1, 0), 0);
+                }
+                assert_int_equal(write(gate[1], "g", 1), 1);   /* the flag lands */
+                assert_int_equal(pthread_join(ti, &ir), 0);
+                stall_stalled = 0;
+                assert_int_equal((intptr_t)ir, 0);
+                if (round == 1)
+                        assert_int_equal(poll(&pf, 1, 10000), 1);
+                assert_int_equal(brd_ring_recv(intr_r, &v, sizeof(v), round ? 0 : 10000), -ECANCELED);
+        }
+        brd__ring_futex_ms = futex_ms;
+        close(gate[0]);
+        close(gate[1]);
+        brd_ring_close(p);
+        brd_ring_close(intr_r);
+        t_leak_end(&l);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -750,6 +817,7 @@ int main(void)
                 cmocka_unit_test(test_signals_hide_no_death_without_pidfd),
                 cmocka_unit_test(test_unfenced_arm_sleep_bounded),
                 cmocka_unit_test(test_stalled_interrupt_still_wakes),
+                cmocka_unit_test(test_interrupt_write_without_flag_taken),
                 cmocka_unit_test(test_close_during_flush_is_epipe),
         };
 
