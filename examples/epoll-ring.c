@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -58,7 +59,7 @@ int main(void)
         if (epoll_ctl(ep, EPOLL_CTL_ADD, brd_child_fd(c), &ev) < 0)
                 return 1;
         while (!done) {
-                char buf[128];
+                char buf[128], want[32];
                 ssize_t n;
 
                 if (epoll_wait(ep, &ev, 1, -1) < 0) {
@@ -67,8 +68,13 @@ int main(void)
                         return 1;
                 }
                 wakeups++;
-                while ((n = brd_ring_recv(r, buf, sizeof(buf), 0)) >= 0)
+                while ((n = brd_ring_recv(r, buf, sizeof(buf), 0)) >= 0) {
+                        /* Every message, in order, byte for byte. */
+                        if (n != snprintf(want, sizeof(want), "event %ld", got) ||
+                            memcmp(buf, want, (size_t)n))
+                                return 1;
                         got++;
+                }
                 if (n == -EPIPE)
                         done = 1;               /* the producer closed: all delivered */
                 else if (n != -EAGAIN)

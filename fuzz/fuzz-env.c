@@ -43,6 +43,8 @@ static const int sentinel_lo = 3, sentinel_hi = 3 + NSENT; /* fds [3, 3 + NSENT)
 static char pfx[64];                                       /* "fuzzshm.<pid>." */
 static int tfd[NTFD]; /* fds of assorted kinds for lying handles */
 static const char *tnames[] = { "ok", "empty", "mode", "dir", "fifo", "link", "big" };
+/* What brd_seg_open() answers each of them (make_names()). */
+static const int topen[] = { 0, -EBADMSG, -EACCES, -EINVAL, -EINVAL, -ELOOP, 0 };
 
 static void shm_path(char *path, size_t size, const char *name)
 {
@@ -368,6 +370,8 @@ static void seg_open(struct fuzz_in *r)
                 snprintf(name, sizeof(name), "%.*s", (int)m, (const char *)r->p);
         r->n = 0;
         rc = brd_seg_open((b & 0x80) && !(b & 1) ? NULL : name, &seg);
+        if ((b & 1) && !(b & 0x10) && rc != topen[(b >> 1) % 7])
+                FUZZ_FAIL("seg_open(%s) = %d, not %d", name, rc, topen[(b >> 1) % 7]);
         if (rc == 0) {
                 if (!brd_seg_addr(seg) || !brd_seg_size(seg))
                         FUZZ_FAIL("seg_open(%s): no mapping", name);

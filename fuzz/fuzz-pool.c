@@ -136,6 +136,9 @@ static void do_alloc(struct st *s, size_t size)
         if (r < 0) {
                 if (r != -EINVAL && r != -ENOSPC && r != -EBADMSG)
                         FUZZ_FAIL("alloc(%zu) = %lld", size, (long long)r);
+                /* A size that can fit always fits an empty pool. */
+                if (r == -ENOSPC && !s->scribbled && s->nlive == 0)
+                        FUZZ_FAIL("alloc(%zu) = -ENOSPC from an empty pool", size);
                 if (r != -EINVAL)
                         saw_rc(s, r, "alloc");
                 return;
