@@ -29,6 +29,9 @@
 #endif
 
 #define BRD_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U         /* Linux 6.3 */
+#endif
 #define BRD_NAME_TRIES 8
 
 static bool label_valid(const char *l, size_t *ret_len)
@@ -226,7 +229,12 @@ static int create_memfd(const char *label, size_t size, int *ret_fd)
         int fd, r;
 
         snprintf(name, sizeof(name), "brood:%s", label);
-        fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        /* Never executable: Linux 6.3-6.5 under vm.memfd_noexec=2 refuse a
+         * memfd without the flag, later ones warn; one before 6.3 does not
+         * know it (EINVAL). */
+        fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
+        if (fd < 0 && errno == EINVAL)
+                fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
         if (fd < 0)
                 return -errno;
         r = reserve(fd, size);

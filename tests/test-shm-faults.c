@@ -60,7 +60,31 @@ static int inject_in(const char *what, int e)
         }
 
 WRAP(void *, calloc, (size_t n, size_t sz), (n, sz), ENOMEM, NULL)
-WRAP(int, memfd_create, (const char *name, unsigned flags), (name, flags), EMFILE, -1)
+
+/* memfd_kernel: answer memfd_create() as 1: Linux 6.3-6.5 with
+ * vm.memfd_noexec=2 (EACCES without MFD_NOEXEC_SEAL), 2: Linux before 6.3
+ * (EINVAL for the flag); 0: as this kernel does.  memfd_flags: the last
+ * call's flags. */
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
+static int memfd_kernel;
+static unsigned memfd_flags;
+
+int __real_memfd_create(const char *name, unsigned flags);
+int __wrap_memfd_create(const char *name, unsigned flags);
+int __wrap_memfd_create(const char *name, unsigned flags)
+{
+        memfd_flags = flags;
+        if (inject_in("memfd_create", EMFILE))
+                return -1;
+        if ((memfd_kernel == 1 && !(flags & MFD_NOEXEC_SEAL)) ||
+            (memfd_kernel == 2 && (flags & MFD_NOEXEC_SEAL))) {
+                errno = memfd_kernel == 1 ? EACCES : EINVAL;
+                return -1;
+        }
+        return __real_memfd_create(name, flags);
+}
 WRAP(int, shm_open, (const char *name, int fl, mode_t m), (name, fl, m), EMFILE, -1)
 WRAP(int, ftruncate64, (int fd, off_t len), (fd, len), EFBIG, -1)
 WRAP(int, posix_fallocate64, (int fd, off_t off, off_t len), (fd, off, len), ENOSPC, ENOSPC)
@@ -374,6 +398,52 @@ static void test_ring_without_wipeonfork(void **state)
         }
         brd_ring_close(p);
         brd_ring_close(c);
+        t_leak_end(&l);
+}
+
+/*
+ * A memfd is made not executable (MFD_NOEXEC_SEAL) where the kernel knows
+ * the flag (6.3): 6.3-6.5 with vm.memfd_noexec=2 refuse a memfd without
+ * it (EACCES), and every later one warns once.  A kernel before 6.3 takes
+ * it for an unknown flag (EINVAL): made without it there.  Before, every
+ * create failed under that sysctl.
+ */
+static void test_memfd_noexec(void **state)
+{
+        struct brd_handle hp, hc;
+        struct brd_ring *p, *c;
+        struct brd_seg *s;
+        struct t_leak l;
+        int k, r, probe;
+
+        (void)state;
+        t_leak_begin(&l);
+        for (k = 2; k >= 0; k--) {
+                memfd_kernel = k;
+                r = brd_seg_create("noexec", 4096, 0, &s);
+                memfd_kernel = 0;
+                assert_int_equal(r, 0);
+                assert_int_equal(memfd_flags & MFD_NOEXEC_SEAL, k == 2 ? 0 : MFD_NOEXEC_SEAL);
+                /* This kernel, when it knows the flag: the exec seal is on. */
+                probe = memfd_create("probe", MFD_CLOEXEC | MFD_NOEXEC_SEAL);
+                if (k == 0 && probe >= 0)
+                        assert_true(fcntl(brd_seg_fd(s), F_GET_SEALS) & 0x0020 /* F_SEAL_EXEC */);
+                if (probe >= 0)
+                        close(probe);
+                brd_seg_close(s);
+                memfd_kernel = k;
+                r = brd_ring_create(4096, 0, &hp, &hc);
+                memfd_kernel = 0;
+                assert_int_equal(r, 0);
+                assert_int_equal(brd_ring_attach(&hp, &p), 0);
+                assert_int_equal(brd_ring_attach(&hc, &c), 0);
+                brd_handle_close(&hp);
+                brd_handle_close(&hc);
+                assert_int_equal(brd_ring_send(p, "x", 1, 0), 0);
+                assert_int_equal(brd_ring_recv(c, &probe, sizeof(probe), 0), 1);
+                brd_ring_close(p);
+                brd_ring_close(c);
+        }
         t_leak_end(&l);
 }
 
@@ -860,6 +930,7 @@ int main(void)
                 cmocka_unit_test(test_ring_fd_bound),
                 cmocka_unit_test(test_seg_open),
                 cmocka_unit_test(test_ring_without_wipeonfork),
+                cmocka_unit_test(test_memfd_noexec),
                 cmocka_unit_test(test_pool),
                 cmocka_unit_test(test_handles),
                 cmocka_unit_test(test_start_time_across_time_namespace),
