@@ -251,7 +251,29 @@ fail:
         return r;
 }
 
-static int create_named(const char *label, size_t size, int *ret_fd, char **ret_name)
+/*
+ * Unlink @name if it still names file @dev:@ino.  Someone else may have
+ * unlinked it (`brood reap` after a pid-namespace mix-up, a user's rm) and
+ * put another file there since, which is not ours to remove.  The check and
+ * the unlink are two steps: only a process that may unlink the name anyway
+ * (this user, /dev/shm being sticky) can swap the file between them.
+ */
+static void unlink_same(const char *name, uint64_t dev, uint64_t ino)
+{
+        char path[PATH_MAX];
+        struct stat st;
+        int n;
+
+        n = snprintf(path, sizeof(path), "/dev/shm%s", name);
+        if (n < 0 || (size_t)n >= sizeof(path))
+                return;
+        if (lstat(path, &st) < 0 || (uint64_t)st.st_dev != dev || (uint64_t)st.st_ino != ino)
+                return;
+        shm_unlink(name);
+}
+
+static int create_named(const char *label, size_t size, int *ret_fd, char **ret_name,
+                        struct stat *ret_st)
 {
         char name[NAME_MAX + 1];
         uint8_t rnd[16];
@@ -282,6 +304,13 @@ static int create_named(const char *label, size_t size, int *ret_fd, char **ret_
         }
         if (fd < 0)
                 return r;
+        /* The file the name must still name for us to unlink it (unknown:
+         * the name is left to `brood reap`). */
+        if (fstat(fd, ret_st) < 0) {
+                r = -errno;
+                brd__close(fd);
+                return r;
+        }
         /* umask may have narrowed 0600; it cannot have widened it, but make
          * the mode exact so attachers' checks see precisely owner-only. */
         if (fchmod(fd, 0600) < 0) {
@@ -299,7 +328,7 @@ static int create_named(const char *label, size_t size, int *ret_fd, char **ret_
         *ret_fd = fd;
         return 0;
 fail:
-        shm_unlink(name);
+        unlink_same(name, (uint64_t)ret_st->st_dev, (uint64_t)ret_st->st_ino);
         brd__close(fd);
         return r;
 }
@@ -309,6 +338,7 @@ BRD_EXPORT int brd_seg_create(const char *label, size_t size, unsigned flags,
 {
         size_t len;
         char *name = NULL;
+        struct stat st;
         int fd = -1, r;
 
         if (!ret_seg || (flags & ~(unsigned)(BRD_SEG_NAMED | BRD_SEG_POPULATE | BRD_SEG_NOFORK)))
@@ -325,14 +355,14 @@ BRD_EXPORT int brd_seg_create(const char *label, size_t size, unsigned flags,
         if (r < 0)
                 return r;
         if (flags & BRD_SEG_NAMED)
-                r = create_named(label, size, &fd, &name);
+                r = create_named(label, size, &fd, &name, &st);
         else
                 r = create_memfd(label, size, &fd);
         if (r < 0)
                 return r;
-        r = seg_map(fd, size, flags, true, name, NULL, ret_seg);
+        r = seg_map(fd, size, flags, true, name, name ? &st : NULL, ret_seg);
         if (r < 0 && name) {
-                shm_unlink(name);
+                unlink_same(name, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
                 free(name);
         }
         return r;
@@ -505,28 +535,6 @@ BRD_EXPORT int brd_seg_export(const struct brd_seg *seg, struct brd_handle *ret_
         return 0;
 }
 
-/*
- * Unlink @seg's name if it still names @seg's file.  Someone else may have
- * unlinked it (`brood reap` after a pid-namespace mix-up, a user's rm) and
- * put another file there since, which is not ours to remove.  The check and
- * the unlink are two steps: only a process that may unlink the name anyway
- * (this user, /dev/shm being sticky) can swap the file between them.
- */
-static void unlink_own(const struct brd_seg *seg)
-{
-        char path[PATH_MAX];
-        struct stat st;
-        int n;
-
-        n = snprintf(path, sizeof(path), "/dev/shm%s", seg->name);
-        if (n < 0 || (size_t)n >= sizeof(path))
-                return;
-        if (lstat(path, &st) < 0 || (uint64_t)st.st_dev != seg->dev ||
-            (uint64_t)st.st_ino != seg->ino)
-                return;
-        shm_unlink(seg->name);
-}
-
 BRD_EXPORT void brd_seg_close(struct brd_seg *seg)
 {
         if (!seg)
@@ -542,7 +550,7 @@ BRD_EXPORT void brd_seg_close(struct brd_seg *seg)
                 munmap(seg->addr, seg->size);
         brd__fork_unlock();
         if (seg->creator && !seg->inherited && seg->name)
-                unlink_own(seg);
+                unlink_same(seg->name, seg->dev, seg->ino);
         if (!brd__fds_gone(seg->gen))
                 brd__close(seg->fd);    /* else that number is someone else's now */
         free(seg->name);

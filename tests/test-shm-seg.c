@@ -25,6 +25,31 @@
 #include <brood/shm.h>
 #include "internal/brd-private.h"
 
+/* Name squatting: shm_open says EEXIST this many more times. */
+static int fail_exist;
+/* swap: the name the next create makes is unlinked by another process of
+ * ours, which puts a file of its own there (swap_fd), and then the create
+ * fails (its fallocate). */
+static bool swap;
+static char swap_name[NAME_MAX + 1];
+static int swap_fd = -1;
+int __real_shm_open(const char *name, int flags, mode_t mode);
+int __wrap_shm_open(const char *name, int flags, mode_t mode);
+int __wrap_shm_open(const char *name, int flags, mode_t mode)
+{
+        int fd;
+
+        if (fail_exist > 0 && (flags & O_CREAT)) {
+                fail_exist--;
+                errno = EEXIST;
+                return -1;
+        }
+        fd = __real_shm_open(name, flags, mode);
+        if (fd >= 0 && (flags & O_CREAT) && swap && !swap_name[0])
+                snprintf(swap_name, sizeof(swap_name), "%s", name);
+        return fd;
+}
+
 /* ENOSPC injection: posix_fallocate fails while this is set (test-only wrap). */
 static int fail_fallocate;
 /* meson builds with _FILE_OFFSET_BITS=64: glibc's header redirects the call
@@ -33,23 +58,14 @@ int __real_posix_fallocate64(int fd, off_t off, off_t len);
 int __wrap_posix_fallocate64(int fd, off_t off, off_t len);
 int __wrap_posix_fallocate64(int fd, off_t off, off_t len)
 {
+        if (swap && swap_name[0] && swap_fd < 0) {
+                shm_unlink(swap_name);
+                swap_fd = __real_shm_open(swap_name, O_RDWR | O_CREAT | O_EXCL, 0600);
+                return ENOSPC;
+        }
         if (fail_fallocate)
                 return fail_fallocate;
         return __real_posix_fallocate64(fd, off, len);
-}
-
-/* Name squatting: shm_open says EEXIST this many more times. */
-static int fail_exist;
-int __real_shm_open(const char *name, int flags, mode_t mode);
-int __wrap_shm_open(const char *name, int flags, mode_t mode);
-int __wrap_shm_open(const char *name, int flags, mode_t mode)
-{
-        if (fail_exist > 0 && (flags & O_CREAT)) {
-                fail_exist--;
-                errno = EEXIST;
-                return -1;
-        }
-        return __real_shm_open(name, flags, mode);
 }
 
 /*
@@ -629,6 +645,34 @@ static void test_enospc_at_create(void **state)
 }
 
 /*
+ * A create that fails after its name was swapped for another file (by a
+ * process of this user, who may unlink it: /dev/shm is sticky) leaves that
+ * file: the name is no longer the create's to remove.  Before, it was
+ * unlinked.
+ */
+static void test_failed_create_leaves_swapped_name(void **state)
+{
+        struct brd_seg *s = (struct brd_seg *)0x1;
+        struct stat want, st;
+        char path[PATH_MAX];
+
+        (void)state;
+        swap = true;
+        assert_int_equal(brd_seg_create("swapped", 1 << 20, BRD_SEG_NAMED, &s), -ENOSPC);
+        swap = false;
+        assert_true(swap_name[0] && swap_fd >= 0);
+        assert_ptr_equal(s, (struct brd_seg *)0x1);
+        snprintf(path, sizeof(path), "/dev/shm%s", swap_name);
+        assert_int_equal(fstat(swap_fd, &want), 0);
+        assert_int_equal(stat(path, &st), 0);
+        assert_true(st.st_dev == want.st_dev && st.st_ino == want.st_ino);
+        assert_int_equal(shm_unlink(swap_name), 0);
+        close(swap_fd);
+        swap_fd = -1;
+        swap_name[0] = '\0';
+}
+
+/*
  * A segment larger than the machine's memory is refused at once (-ENOMEM),
  * before any of it is allocated: a memfd's tmpfs has no size of its own,
  * and its fallocate ran the machine out of memory until the kernel's OOM
@@ -1035,6 +1079,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_hostile_fds, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_attach_roundtrip, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_enospc_at_create, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_failed_create_leaves_swapped_name, t_leak_setup,
+                                                t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_larger_than_memory_refused, t_leak_setup,
                                                 t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_name_collision_retries, t_leak_setup, t_leak_teardown),
