@@ -1156,9 +1156,16 @@ static int req_prepare(struct brd_fsrv_req *q, const struct brd_spawn_opts *o, s
         q->envp = malloc((n + 3) * sizeof(char *));
         if (!q->envp)
                 return -ENOMEM;
-        for (i = 0; i < n; i++)
-                if (!env_is_ours(src[i]))
-                        q->envp[m++] = src[i];
+        for (i = 0; i < n; i++) {
+                /* Each read once, as the options are (RELIABILITY B17): a
+                 * NULL put there since the count ends the copy. */
+                char *e = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+
+                if (!e)
+                        break;
+                if (!env_is_ours(e))
+                        q->envp[m++] = e;
+        }
         if (o->nhandles) {
                 q->envcap = sizeof(BRD_HANDLE_ENV "=") + o->nhandles * BRD_ENV_REC;
                 q->envbuf = malloc(q->envcap);
@@ -1261,8 +1268,9 @@ void brd__fsrv_unref(struct brd_fsrv *fs)
                 brd__fsrv_destroy(fs);
 }
 
-static int fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *opts,
-                      struct brd_child **ret_child)
+/* brd_fsrv_spawn()'s work, under the caller's reference on @fs. */
+static int fsrv_spawn_held(struct brd_fsrv *fs, const struct brd_spawn_opts *opts,
+                           struct brd_child **ret_child)
 {
         struct brd_handle hs[BRD_HANDLE_MAX_BATCH];
         struct brd_spawn_opts oc, *o = &oc;
@@ -1274,8 +1282,6 @@ static int fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *opts,
         ssize_t got;
         bool nnp = false;
 
-        if (!fs || !ret_child || !opts)
-                return -EINVAL;
         /* Read once: the options and the handles they point at may sit in
          * memory another process writes (RELIABILITY B17), and a count or
          * an fd changed between the check and its use would overrun what
@@ -1291,30 +1297,17 @@ static int fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *opts,
         r = opts_check(o, &nkeep);
         if (r < 0)
                 return r;
-        /* Inherited through fork(): the thread does not exist in this
-         * process ("forkserver absent", RELIABILITY.md F33). */
-        if (!brd__made_here(fs->fork_gen, fs->pid))
-                return -ENOTSUP;
-        /* Our reference first, before anything that can block (the lock
-         * below): a brd_fsrv_stop() running from here on cannot free fs
-         * under us (see brd_fsrv_stop_grace() in fork.h). */
-        AO_fetch_and_add1_full(&fs->refs);
         r = spawn_confinement(fs, &nnp);
         if (r == 0)
                 r = spawn_same_tables(fs);
-        if (r < 0) {
-                brd__fsrv_unref(fs);
+        if (r < 0)
                 return r;
-        }
         /* The child holds up to 3 + (nkeep + 1) + 1 fds (child_place()). */
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)nkeep + 5) {
-                brd__fsrv_unref(fs);
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)nkeep + 5)
                 return -EMFILE;
-        }
         pthread_mutex_lock(&fs->lock);
         if (fs->stopping) {
                 pthread_mutex_unlock(&fs->lock);
-                brd__fsrv_unref(fs);
                 return -ESHUTDOWN;
         }
         pthread_mutex_unlock(&fs->lock);
@@ -1425,7 +1418,30 @@ out:
                 brd_child_free(c);      /* never linked: no reference of its own */
         brd__close(p[0]);
         req_release(&q);
-        brd__fsrv_unref(fs);            /* ours, taken first thing */
+        return r;
+}
+
+static int fsrv_spawn(struct brd_fsrv *fs, const struct brd_spawn_opts *opts,
+                      struct brd_child **ret_child)
+{
+        int r;
+
+        if (!fs || !ret_child || !opts)
+                return -EINVAL;
+        /* Our reference first, before any other use of fs and anything that
+         * can block or take a while (the options' checks make a system call
+         * per fd, the lock): a brd_fsrv_stop() running from here on cannot
+         * free fs under us (see brd_fsrv_stop_grace() in fork.h). */
+        AO_fetch_and_add1_full(&fs->refs);
+        /* Inherited through fork(): the thread does not exist in this
+         * process ("forkserver absent", RELIABILITY.md F33).  The copy is
+         * let go of without a destroy, which is stop's alone there. */
+        if (!brd__made_here(fs->fork_gen, fs->pid)) {
+                AO_fetch_and_sub1_full(&fs->refs);
+                return -ENOTSUP;
+        }
+        r = fsrv_spawn_held(fs, opts, ret_child);
+        brd__fsrv_unref(fs);
         return r;
 }
 

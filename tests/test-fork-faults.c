@@ -78,8 +78,17 @@ void *__wrap_calloc(size_t n, size_t sz)
         return inject("calloc", ENOMEM) ? NULL : __real_calloc(n, sz);
 }
 
+/* Set: the next malloc() of cut_size bytes first makes cut_envp[cut_at]
+ * NULL, as another thread changing a spawn's envp after it was counted. */
+static char **cut_envp;
+static size_t cut_at, cut_size;
+
 void *__wrap_malloc(size_t sz)
 {
+        if (cut_envp && sz == cut_size) {
+                __atomic_store_n(&cut_envp[cut_at], NULL, __ATOMIC_SEQ_CST);
+                cut_envp = NULL;
+        }
         return inject("malloc", ENOMEM) ? NULL : __real_malloc(sz);
 }
 
@@ -131,6 +140,32 @@ int __wrap_open64(const char *path, int flags, ...)
                 va_end(ap);
         }
         return __real_open64(path, flags, mode);
+}
+
+/* Set to an fd: the next fcntl(fd, F_GETFD) (a spawn's look at its
+ * handles' fds) says so on stall_in, then waits on stall_out. */
+static int stall_getfd = -1;
+
+int __real_fcntl64(int fd, int cmd, ...);
+int __wrap_fcntl64(int fd, int cmd, ...);
+int __wrap_fcntl64(int fd, int cmd, ...)
+{
+        uint64_t one = 1;
+        int want = fd;
+        va_list ap;
+        long arg;
+
+        va_start(ap, cmd);
+        arg = va_arg(ap, long);
+        va_end(ap);
+        if (cmd == F_GETFD && fd >= 0 &&
+            __atomic_compare_exchange_n(&stall_getfd, &want, -1, false, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST)) {
+                if (write(stall_in, &one, sizeof(one)) != sizeof(one) ||
+                    read(stall_out, &one, sizeof(one)) != sizeof(one))
+                        abort();
+        }
+        return __real_fcntl64(fd, cmd, arg);
 }
 
 int __wrap_pipe2(int p[2], int flags)
@@ -546,6 +581,7 @@ static void test_spawn_exec_handles_faults(void **state)
 struct racer {
         struct brd_fsrv *fs;
         struct brd_child *c;
+        struct brd_handle h;
         int r;
 };
 
@@ -588,6 +624,85 @@ static void test_spawn_racing_stop(void **state)
         close(stall_in);
         close(stall_out);
         stall_in = stall_out = -1;
+        t_leak_end(&l);
+}
+
+static void *spawn_racer_handle(void *arg)
+{
+        struct racer *x = arg;
+        struct brd_spawn_opts o = { .fn = fn_zero, .handles = &x->h, .nhandles = 1 };
+
+        x->r = brd_fsrv_spawn(x->fs, &o, &x->c);
+        return NULL;
+}
+
+/*
+ * A spawn held up in its look at its handles' fds (a system call per fd,
+ * before any use of fs) while stop runs to its end: it holds fs already,
+ * and fails with -ESHUTDOWN.  Before, it took its reference after those
+ * looks and a read of fs: the stop freed fs, and the spawn's unref freed
+ * it again (ASan: a use after free; the thread's stack unmapped twice).
+ */
+static void test_spawn_holds_fsrv_from_entry(void **state)
+{
+        struct racer x = { .r = 1 };
+        struct brd_seg *seg;
+        struct t_leak l;
+        pthread_t t;
+        uint64_t v = 1;
+
+        t_leak_begin(&l);
+        stall_in = eventfd(0, EFD_CLOEXEC);
+        stall_out = eventfd(0, EFD_CLOEXEC);
+        assert_true(stall_in >= 0 && stall_out >= 0);
+        assert_int_equal(brd_seg_create("held", 4096, 0, &seg), 0);
+        assert_int_equal(brd_seg_export(seg, &x.h), 0);
+        assert_int_equal(brd_fsrv_start(0, &x.fs), 0);
+        __atomic_store_n(&stall_getfd, x.h.fds[0], __ATOMIC_SEQ_CST);
+        assert_int_equal(pthread_create(&t, NULL, spawn_racer_handle, &x), 0);
+        assert_int_equal(read(stall_in, &v, sizeof(v)), sizeof(v));    /* inside spawn */
+        assert_int_equal(AO_load(&x.fs->refs), 2);
+        brd_fsrv_stop(x.fs);
+        assert_int_equal(write(stall_out, &v, sizeof(v)), sizeof(v));
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(x.r, -ESHUTDOWN);
+        brd_handle_close(&x.h);
+        brd_seg_close(seg);
+        close(stall_in);
+        close(stall_out);
+        stall_in = stall_out = -1;
+        t_leak_end(&l);
+}
+
+/*
+ * An exec spawn's envp read once: an entry another thread makes NULL after
+ * the spawn counted them (here, as it allocates its copy) ends the copy.
+ * Before, the NULL was read again and dereferenced (SIGSEGV).
+ */
+static void test_spawn_envp_changed_meanwhile(void **state)
+{
+        const char *helper = getenv("BRD_HELPER_FDCOUNT");
+        char *argv[] = { (char *)helper, "count", NULL };
+        char *env[] = { "A=1", "B=2", "C=3", "D=4", "E=5", NULL };
+        struct brd_spawn_opts o = { .argv = argv, .envp = env };
+        struct brd_fsrv *fs;
+        struct brd_child *c;
+        struct t_leak l;
+        int st;
+
+        (void)state;
+        assert_non_null(helper);
+        t_leak_begin(&l);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        cut_at = 3;
+        cut_size = (5 + 3) * sizeof(char *);    /* the copy: n + 3 entries */
+        __atomic_store_n(&cut_envp, env, __ATOMIC_SEQ_CST);
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), 0);
+        assert_null(cut_envp);                  /* it was cut there */
+        assert_int_equal(brd_child_wait(c, -1, &st), 0);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);    /* stdio, exactly */
+        brd_child_free(c);
+        brd_fsrv_stop(fs);
         t_leak_end(&l);
 }
 
@@ -873,6 +988,8 @@ int main(void)
                 cmocka_unit_test(test_spawn_exec_faults),
                 cmocka_unit_test(test_spawn_exec_handles_faults),
                 cmocka_unit_test(test_spawn_racing_stop),
+                cmocka_unit_test(test_spawn_holds_fsrv_from_entry),
+                cmocka_unit_test(test_spawn_envp_changed_meanwhile),
                 cmocka_unit_test(test_spawn_child_stopped_in_prelude),
                 cmocka_unit_test(test_spawn_holds_fsrv_while_blocked),
                 cmocka_unit_test(test_spawn_pid_recycled),
