@@ -75,8 +75,9 @@ double bc_cacheline_pingpong_ns(long handoffs, int reps, int cpu_parent, int cpu
  */
 double bc_membarrier_ns(int calls, int busy, int cpu_parent, int cpu_child);
 
-/* Placement of the two vCPUs from a ping-pong figure (< 150 ns: "near");
- * NULL for NaN (not measured), which bc_json_str() writes as null. */
+/* Placement of the two vCPUs from a ping-pong figure (< 120 ns: "near",
+ * > 190 ns: "far"); NULL between (too close to call), for NaN (not
+ * measured) and for a failed one, which bc_json_str() writes as null. */
 const char *bc_placement(double pingpong_ns);
 /* bc_placement() for printing: "unknown" where it gives NULL. */
 const char *bc_placement_name(double pingpong_ns);

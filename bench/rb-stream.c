@@ -298,6 +298,42 @@ static ALWAYS_INLINE int produce(struct chan *c, enum peer p, unsigned char *src
         return e;
 }
 
+/* The sum of @n bytes' 8-byte words (a tail of fewer than 8 bytes: one more
+ * word, zero-padded), so that every byte is loaded: 16-byte loads into four
+ * sums, independent as a copy's loads are, and as fast as memcpy reads
+ * (one chain of 8-byte adds ran at a tenth of it: it timed the adds). */
+typedef uint64_t fold_v __attribute__((vector_size(16)));
+typedef uint64_t fold_vu __attribute__((vector_size(16), aligned(1), may_alias));
+
+static uint64_t fold_words(const void *m, size_t n)
+{
+        const unsigned char *b = m;
+        fold_v a[4] = { { 0 } };
+        uint64_t s, w;
+        size_t i = 0;
+
+        for (; i + 64 <= n; i += 64) {
+                const fold_vu *v = (const fold_vu *)(b + i);
+
+                a[0] += v[0];
+                a[1] += v[1];
+                a[2] += v[2];
+                a[3] += v[3];
+        }
+        a[0] += a[1] + a[2] + a[3];
+        s = a[0][0] + a[0][1];
+        for (; i + 8 <= n; i += 8) {
+                memcpy(&w, b + i, 8);
+                s += w;
+        }
+        if (i < n) {
+                w = 0;
+                memcpy(&w, b + i, n - i);
+                s += w;
+        }
+        return s;
+}
+
 static ALWAYS_INLINE int consume(struct chan *c, enum peer p, int verify, uint64_t warm)
 {
         uint64_t count = 0, bytes = 0, h = 0xcbf29ce484222325ull, sink = 0;
@@ -311,6 +347,12 @@ static ALWAYS_INLINE int consume(struct chan *c, enum peer p, int verify, uint64
                         break;
                 if (verify) {
                         h = bc_hash(h ^ (uint64_t)n, m, (size_t)n);
+                } else if (p == PEER_BROOD_ZC) {
+                        /* Zero-copy reads the message where it lies: every
+                         * word, as every other peer's copy reads every byte
+                         * (two words would leave the rest in the producer's
+                         * cache and time a transfer that never happened). */
+                        sink ^= fold_words(m, (size_t)n);
                 } else if (n >= 8) {
                         uint64_t a, b;
 

@@ -29,15 +29,18 @@
  *               default flags (the figure the ratios use), and once more with
  *               BRD_RING_BATCH (publication held back up to a bound)
  *   brood zc    brd_ring_reserve(S) + memcpy of the payload + commit /
- *               brd_ring_peek(), read the first and last word, release
+ *               brd_ring_peek(), a sum of every word of the message in
+ *               place, release (every other consumer reads every byte in its
+ *               copy, then the first and last word of that copy)
  *   pipe        write() of the whole message / read() until S bytes arrived;
  *               pipe buffer sized like the ring, at most 1 MiB (F_SETPIPE_SZ)
  *   socketpair  SOCK_STREAM, the same exact-S reads (SEQPACKET cannot carry a
  *               1 MiB message through the default socket buffers); send and
  *               receive buffers asked as large as the pipe's (the kernel caps
- *               them at net.core.wmem_max/rmem_max).  Fixed-size framing is
- *               the cheapest framing there is, so pipe and socketpair are
- *               shown at their best.
+ *               them at net.core.wmem_max/rmem_max).  The reader takes one
+ *               message per read(), as the writer gives one per write(): a
+ *               reader that drained several small messages per read() would
+ *               make fewer system calls (the writer still one per message).
  *   seed        one shared buffer, u32 length header + payload written as a
  *               byte stream that splits at the buffer's end, one eventfd
  *               write per send (bytes written); at the end the writer waits
@@ -513,8 +516,9 @@ static void print_report(void)
                        "registered process\n(a sleeping side pays one per sleep unless it asks "
                        "its peer to fence: --fence)\n", mb_idle_ns, mb_busy_ns);
         printf("cl-pp = cache-line ping-pong between the two processes, ns per one-way hand-off;\n"
-               "placement \"near\" when < 150 ns, else \"far\" (targets depend on it); \"mixed\" when a\n"
-               "row's ping-pongs were some near, some far: its targets take the stricter threshold\n");
+               "placement \"near\" below 120 ns, \"far\" above 190 ns, \"unknown\" between (hosts' near\n"
+               "and far overlap there); \"mixed\" when a row's ping-pongs were some near, some far;\n"
+               "an unknown or mixed row's targets take the stricter threshold (targets depend on it)\n");
 
         printf("\n== streaming: producer -> consumer in two processes; M/s = 10^6 messages/s, "
                "GB/s = 10^9 payload B/s; median of %d passes ==\n", opt.passes);
