@@ -273,8 +273,14 @@ int brd_seg_check(const struct brd_seg *seg);
  * an alloc/free pair one atomic operation.  A process's cache holds at most
  * ~1.3 MiB, and at most the pool's data over twice its number of slots, so
  * that the caches of all live processes together never hold more than half
- * the pool (an alloc elsewhere can meet -ENOSPC while live, idle processes
- * cache freed blocks, but only once the other half is in use); once a
+ * the pool's bytes in blocks.  But a cached small block keeps its whole
+ * span (the 64-256 KiB its class cuts blocks from) from going back to the
+ * buddy allocator: a live process that freed blocks another one allocated
+ * and then stays idle holds up to 32 blocks per size class, each maybe of
+ * a span of its own, and an alloc elsewhere, of a size no partly used span
+ * serves, can meet -ENOSPC while brd_pool_stats() says the pool is nearly
+ * empty, until that process's own allocs of those sizes take them out, or
+ * its cache is given back (below), or it dies.  Once a
  * second thread appears it is given back by the next call that would use
  * it or that finds the pool full, and at brd_pool_close(); a forked
  * child forgets the parent's (those blocks stay the parent's): no block is
