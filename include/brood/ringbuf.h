@@ -138,7 +138,9 @@ enum brd_ring_flags {
         BRD_RING_POPULATE = 1u << 2,
         /* Interruptible (RELIABILITY E30): a call whose sleep in the kernel
          * a signal handler interrupts returns -EINTR, having changed nothing
-         * (a stream call that moved bytes first returns their count).
+         * (a stream call that moved bytes first returns their count; the
+         * empty messages a brd_ring_read() skipped before it slept stay
+         * taken).
          * Without it the wait resumes with the time that is left.  Like a
          * blocking read(), a signal that lands before the sleep began (in
          * the short spin, say) is not seen. */
@@ -477,7 +479,9 @@ int     brd_ring_fd(const struct brd_ring *r);
  * A brd_ring_write() that it stops after some bytes were written returns
  * their count instead and leaves the interrupt pending (latched again, the
  * fd of brd_ring_fd() readable): the next call that would wait consumes it
- * and returns -ECANCELED.  This is what ends a blocked call: no ring call
+ * and returns -ECANCELED.  A brd_ring_read() that it stops keeps the empty
+ * messages it skipped before (taken: a recv or peek after it does not see
+ * them), as its timeout and -EAGAIN do.  This is what ends a blocked call: no ring call
  * (close included) is a cancellation point, so a pthread_cancel() of a
  * thread inside one acts only once the call has returned.
  * Fork: -EBADF in a child that inherited it; nothing is touched.
