@@ -35,8 +35,7 @@
 
 #define RING_KNOWN_FLAGS (BRD_RING_NOSPIN | BRD_RING_BATCH | BRD_RING_POPULATE | BRD_RING_EINTR)
 #define RING_BATCH_MAX 8192u
-/* Copies from this size go a page at a time, prefetching (ring_copy_big). */
-#define RING_COPY_BIG  (256u * 1024)
+#define RING_COPY_BIG  BRD_COPY_BIG
 #define RING_PAGE      4096u
 /* Messages up to this size take send's and recv's inline small paths. */
 #define RING_SMALL 64u

@@ -117,7 +117,7 @@ static inline uint64_t stats_count(struct brd_ring_stats *st, uint64_t bytes)
  * brd__memcpy(): libc's, which writes whole lines without reading them
  * first, in halves when the two buffers are not line-aligned to each other.
  */
-static RING_SLOW void ring_copy_big(void *restrict dst, const void *restrict src, size_t n)
+RING_SLOW void brd__copy_big(void *restrict dst, const void *restrict src, size_t n)
 {
         uint8_t *d = dst;
         const uint8_t *s = src;
@@ -139,10 +139,7 @@ static RING_SLOW void ring_copy_big(void *restrict dst, const void *restrict src
  * time from RING_COPY_BIG on. */
 static inline void ring_copy(void *restrict dst, const void *restrict src, size_t n)
 {
-        if (BRD_UNLIKELY(n >= RING_COPY_BIG))
-                ring_copy_big(dst, src, n);
-        else
-                brd__copy(dst, src, n);
+        brd__copy_payload(dst, src, n);
 }
 
 /*
@@ -155,7 +152,7 @@ static inline void ring_copy(void *restrict dst, const void *restrict src, size_
 static inline void ring_copy_wide(void *restrict dst, const void *restrict src, size_t n)
 {
         if (BRD_UNLIKELY(n >= RING_COPY_BIG))
-                ring_copy_big(dst, src, n);
+                brd__copy_big(dst, src, n);
         else
                 brd__memcpy(dst, src, n);
 }

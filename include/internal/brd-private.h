@@ -161,10 +161,7 @@ static inline void brd__copy64(void *restrict dst, const void *restrict src, siz
 
 /*
  * memcpy for small hot copies: up to 64 bytes inline (brd__copy64()), longer
- * ones through brd__memcpy().  ring-bench fills its zero-copy reservations
- * with it too, as a caller could: both APIs copy alike up to 256 KiB, where
- * send goes a page at a time with prefetches (ringbuf/ring.c, not public)
- * and streaming stores when its controller says so.
+ * ones through brd__memcpy().
  */
 static inline void brd__copy(void *restrict dst, const void *restrict src, size_t n)
 {
@@ -172,6 +169,27 @@ static inline void brd__copy(void *restrict dst, const void *restrict src, size_
                 brd__memcpy(dst, src, n);
         else
                 brd__copy64(dst, src, n);
+}
+
+/* Copies from this size go a page at a time, prefetching: brd__copy_big(). */
+#define BRD_COPY_BIG (256u * 1024)
+
+/* A copy of @n bytes a page at a time, the next page of both buffers
+ * prefetched (ringbuf/ring.c says why): large payloads through a ring. */
+void brd__copy_big(void *restrict dst, const void *restrict src, size_t n);
+
+/*
+ * The copy of a payload into or out of a ring, as send and recv make it:
+ * brd__copy(), a page at a time from BRD_COPY_BIG on.  ring-bench fills its
+ * zero-copy reservations with it, as a caller could; send may also stream
+ * 1-256 KiB when its controller says so (internal/brd-release.h).
+ */
+static inline void brd__copy_payload(void *restrict dst, const void *restrict src, size_t n)
+{
+        if (BRD_UNLIKELY(n >= BRD_COPY_BIG))
+                brd__copy_big(dst, src, n);
+        else
+                brd__copy(dst, src, n);
 }
 
 /* ------------------------------------------------------------ fork state */
