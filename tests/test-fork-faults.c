@@ -581,7 +581,8 @@ static void test_spawn_exec_handles_faults(void **state)
 struct racer {
         struct brd_fsrv *fs;
         struct brd_child *c;
-        struct brd_handle h;
+        struct brd_handle h;    /* passed when nh is 1 */
+        size_t nh;
         int r;
 };
 
@@ -592,85 +593,70 @@ static int fn_zero(void *arg, struct brd_handle *h, size_t n)
 
 static void *spawn_racer(void *arg)
 {
-        struct brd_spawn_opts o = { .fn = fn_zero };
         struct racer *x = arg;
-
-        x->r = brd_fsrv_spawn(x->fs, &o, &x->c);
-        return NULL;
-}
-
-/* A spawn under way (held up in its pipe2(), before it queued anything)
- * while stop runs to its end: fs must stay valid for it (ASan builds see
- * any use after free), and it fails with -ESHUTDOWN. */
-static void test_spawn_racing_stop(void **state)
-{
-        struct racer x = { .r = 1 };
-        struct t_leak l;
-        pthread_t t;
-        uint64_t v = 1;
-
-        t_leak_begin(&l);
-        stall_in = eventfd(0, EFD_CLOEXEC);
-        stall_out = eventfd(0, EFD_CLOEXEC);
-        assert_true(stall_in >= 0 && stall_out >= 0);
-        assert_int_equal(brd_fsrv_start(0, &x.fs), 0);
-        __atomic_store_n(&stall_pipe2, 1, __ATOMIC_SEQ_CST);
-        assert_int_equal(pthread_create(&t, NULL, spawn_racer, &x), 0);
-        assert_int_equal(read(stall_in, &v, sizeof(v)), sizeof(v));    /* inside spawn */
-        brd_fsrv_stop(x.fs);
-        assert_int_equal(write(stall_out, &v, sizeof(v)), sizeof(v));
-        assert_int_equal(pthread_join(t, NULL), 0);
-        assert_int_equal(x.r, -ESHUTDOWN);
-        close(stall_in);
-        close(stall_out);
-        stall_in = stall_out = -1;
-        t_leak_end(&l);
-}
-
-static void *spawn_racer_handle(void *arg)
-{
-        struct racer *x = arg;
-        struct brd_spawn_opts o = { .fn = fn_zero, .handles = &x->h, .nhandles = 1 };
+        struct brd_spawn_opts o = { .fn = fn_zero, .handles = &x->h, .nhandles = x->nh };
 
         x->r = brd_fsrv_spawn(x->fs, &o, &x->c);
         return NULL;
 }
 
 /*
- * A spawn held up in its look at its handles' fds (a system call per fd,
- * before any use of fs) while stop runs to its end: it holds fs already,
- * and fails with -ESHUTDOWN.  Before, it took its reference after those
- * looks and a read of fs: the stop freed fs, and the spawn's unref freed
- * it again (ASan: a use after free; the thread's stack unmapped twice).
+ * A spawn of @x held up where *@arm = @val makes a wrapper stop it (it says
+ * so on stall_in, then waits on stall_out), while stop runs to its end: it
+ * holds fs by then (its reference counted), fs stays valid for it (ASan
+ * builds see any use after free), and it fails with -ESHUTDOWN.
  */
-static void test_spawn_holds_fsrv_from_entry(void **state)
+static void spawn_stalled_across_stop(struct racer *x, int *arm, int val)
 {
-        struct racer x = { .r = 1 };
-        struct brd_seg *seg;
-        struct t_leak l;
         pthread_t t;
         uint64_t v = 1;
 
-        t_leak_begin(&l);
         stall_in = eventfd(0, EFD_CLOEXEC);
         stall_out = eventfd(0, EFD_CLOEXEC);
         assert_true(stall_in >= 0 && stall_out >= 0);
-        assert_int_equal(brd_seg_create("held", 4096, 0, &seg), 0);
-        assert_int_equal(brd_seg_export(seg, &x.h), 0);
-        assert_int_equal(brd_fsrv_start(0, &x.fs), 0);
-        __atomic_store_n(&stall_getfd, x.h.fds[0], __ATOMIC_SEQ_CST);
-        assert_int_equal(pthread_create(&t, NULL, spawn_racer_handle, &x), 0);
+        assert_int_equal(brd_fsrv_start(0, &x->fs), 0);
+        __atomic_store_n(arm, val, __ATOMIC_SEQ_CST);
+        assert_int_equal(pthread_create(&t, NULL, spawn_racer, x), 0);
         assert_int_equal(read(stall_in, &v, sizeof(v)), sizeof(v));    /* inside spawn */
-        assert_int_equal(AO_load(&x.fs->refs), 2);
-        brd_fsrv_stop(x.fs);
+        assert_int_equal(AO_load(&x->fs->refs), 2);
+        brd_fsrv_stop(x->fs);
         assert_int_equal(write(stall_out, &v, sizeof(v)), sizeof(v));
         assert_int_equal(pthread_join(t, NULL), 0);
-        assert_int_equal(x.r, -ESHUTDOWN);
-        brd_handle_close(&x.h);
-        brd_seg_close(seg);
+        assert_int_equal(x->r, -ESHUTDOWN);
         close(stall_in);
         close(stall_out);
         stall_in = stall_out = -1;
+}
+
+/* Held up in its pipe2(), before it queued anything. */
+static void test_spawn_racing_stop(void **state)
+{
+        struct racer x = { .r = 1 };
+        struct t_leak l;
+
+        t_leak_begin(&l);
+        spawn_stalled_across_stop(&x, &stall_pipe2, 1);
+        t_leak_end(&l);
+}
+
+/*
+ * Held up in its look at its handles' fds (a system call per fd, before
+ * any use of fs).  Before, it took its reference after those looks and a
+ * read of fs: the stop freed fs, and the spawn's unref freed it again
+ * (ASan: a use after free; the thread's stack unmapped twice).
+ */
+static void test_spawn_holds_fsrv_from_entry(void **state)
+{
+        struct racer x = { .r = 1, .nh = 1 };
+        struct brd_seg *seg;
+        struct t_leak l;
+
+        t_leak_begin(&l);
+        assert_int_equal(brd_seg_create("held", 4096, 0, &seg), 0);
+        assert_int_equal(brd_seg_export(seg, &x.h), 0);
+        spawn_stalled_across_stop(&x, &stall_getfd, x.h.fds[0]);
+        brd_handle_close(&x.h);
+        brd_seg_close(seg);
         t_leak_end(&l);
 }
 
