@@ -135,16 +135,9 @@ RING_SLOW void brd__copy_big(void *restrict dst, const void *restrict src, size_
         brd__memcpy(d + k, s + k, n - k);
 }
 
-/* The copy of send, write and the small recv path (brd__copy), a page at a
- * time from RING_COPY_BIG on. */
-static inline void ring_copy(void *restrict dst, const void *restrict src, size_t n)
-{
-        brd__copy_payload(dst, src, n);
-}
-
 /*
  * The copy of the receive paths other than the small one, and of the byte
- * stream: libc's (brd__memcpy()), not ring_copy()'s inline moves, for small
+ * stream: libc's (brd__memcpy()), not brd__copy_payload()'s inline moves, for small
  * messages too: after a wait the frame was just written by the other CPU,
  * and libc's wider loads take its lines sooner (a 64 B round trip: 120 ns
  * against 150, measured).  A page at a time from RING_COPY_BIG on.
@@ -180,7 +173,7 @@ static inline void prod_copy(struct brd_ring *r, void *restrict dst, const void 
         else if (wide)
                 ring_copy_wide(dst, src, len);
         else
-                ring_copy(dst, src, len);
+                brd__copy_payload(dst, src, len);
 }
 
 /* After the commit of a payload of @len bytes: end the streaming stores'
@@ -657,7 +650,7 @@ RING_API RING_HOT int brd_ring_send(struct brd_ring *r, const void *msg, size_t 
 
         if (BRD_UNLIKELY(!prod_small_room(r, len, &end) || !msg || r->loc->resv))
                 return prod_send(r, msg, len, timeout_ms);
-        ring_copy(payload(r, r->pos + BRD_RING_FRAME_HDR), msg, len);
+        brd__copy_payload(payload(r, r->pos + BRD_RING_FRAME_HDR), msg, len);
         /* r->pos, not a copy taken before the copy: the compiler reloads it
          * either way (the copy may alias it for all it knows), and this way
          * it drops prod_commit()'s test for a gap (hdr != pos), 2 of 35

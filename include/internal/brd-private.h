@@ -179,10 +179,10 @@ static inline void brd__copy(void *restrict dst, const void *restrict src, size_
 void brd__copy_big(void *restrict dst, const void *restrict src, size_t n);
 
 /*
- * The copy of a payload into or out of a ring, as send and recv make it:
- * brd__copy(), a page at a time from BRD_COPY_BIG on.  ring-bench fills its
- * zero-copy reservations with it, as a caller could; send may also stream
- * 1-256 KiB when its controller says so (internal/brd-release.h).
+ * The copy of a payload into a ring, as send and write make it: brd__copy(),
+ * a page at a time from BRD_COPY_BIG on (they may also stream 1-256 KiB when
+ * their controller says so, internal/brd-release.h).  ring-bench fills its
+ * zero-copy reservations with it, as a caller could.
  */
 static inline void brd__copy_payload(void *restrict dst, const void *restrict src, size_t n)
 {
