@@ -230,7 +230,10 @@ static const char *row_placement(double med, double min, double max)
 {
         const char *lo = bc_placement(min), *hi = bc_placement(max);
 
-        if (lo && hi && strcmp(lo, hi))
+        /* One end too close to call (NULL) and the other placed counts as
+         * mixed too: 100 to 170 ns may be near and far.  (bc_placement()
+         * gives one string per placement: the pointers tell.) */
+        if (min > 0 && max > 0 && lo != hi)
                 return "mixed";
         return bc_placement(med);
 }
@@ -717,7 +720,7 @@ static int write_json(const char *path)
                         bc_json_obj(&j, NULL);
                         bc_json_num(&j, "pingpong_before_ns", r->pass_pp[q]);
                         bc_json_num(&j, "pingpong_after_ns", r->pass_pp[q + 1]);
-                        /* null: a ping-pong failed, no placement to tell */
+                        /* null: a ping-pong failed, or too close to call */
                         bc_json_str(&j, "placement", !a || !b ? NULL : !strcmp(a, b) ? a : "mixed");
                         for (int p = 0; p < NPEER; p++) {
                                 char key[48];

@@ -106,18 +106,13 @@ static void brd_fork_child(void)
                 next = registry_seg(s->reg.next);
                 s->inherited = true;
                 s->creator = false;     /* the parent unlinks its names, never the child */
-                /* MADV_DONTFORK: the range is a hole here, which a child
-                 * handler registered before ours may have filled already
-                 * (another component's malloc): not ours to munmap.  Unless
-                 * the SIGBUS guard's cover was mapped in the parent an
-                 * instant before its madvise (the cover's own): that copy
-                 * goes now.  (A fork between that mmap and its slot's
-                 * COVERED store leaves the copy mapped, unused.) */
-                if (s->flags & BRD_SEG_NOFORK) {
-                        if (brd__guard_copied(s->guard))
-                                (void)munmap(s->addr, s->size);
+                /* MADV_DONTFORK, the SIGBUS guard's cover too (marked
+                 * before it takes the range): the range is a hole here,
+                 * which a child handler registered before ours may have
+                 * filled already (another component's malloc): not ours to
+                 * munmap. */
+                if (s->flags & BRD_SEG_NOFORK)
                         registry_forget(s);
-                }
         }
         brd__guard_fork_child();
         /* The lock was taken by prepare in the parent's forking thread, which

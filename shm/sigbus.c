@@ -47,8 +47,9 @@ struct guard_slot {
         AO_t faulted;           /* gen << 2 | FAULT_*: the handler put zero pages here */
 };
 
-/* MAPPING: a handler claimed the slot; COVERED: its zero pages are mapped,
- * MADV_DONTFORK not yet (a fork copies them); DONE: covered for good. */
+/* MAPPING: a handler claimed the slot; COVERED: its zero pages are mapped
+ * (a fork copies them: the child need not map them again); DONE: the
+ * handler is done. */
 enum { FAULT_NONE, FAULT_MAPPING, FAULT_COVERED, FAULT_DONE };
 #define FAULT_STATE(w)  ((w) & 3)
 #define FAULT_WORD(g, state) ((AO_t)(g) << 2 | (state))
@@ -98,23 +99,38 @@ static void take_default(int sig, siginfo_t *si)
                 raise(sig);
 }
 
-/* Private zero pages over @s's range, claimed at generation @g: true once
- * mapped.  NORESERVE: no
- * commit charge for the whole range at once (a sparse file may be far larger
- * than RAM + swap, which the heuristic overcommit refuses in one mapping);
- * pages are charged as they are written.  A new mapping
- * drops the old one's MADV_DONTFORK: a NOFORK segment's cover is marked
- * again, or every later fork would copy it into the child, which takes
- * the range for unmapped.  A fork between the two finds the slot COVERED,
- * and its child unmaps that copy (brd_fork_child(), brd__guard_copied()). */
+/*
+ * Private zero pages over @s's range, claimed at generation @g: true once
+ * mapped.  NORESERVE: no commit charge for the whole range at once (a
+ * sparse file may be far larger than RAM + swap, which the heuristic
+ * overcommit refuses in one mapping); pages are charged as they are
+ * written.  A new mapping does not carry the old one's MADV_DONTFORK, so a
+ * NOFORK segment's cover is made elsewhere, marked, and only then moved
+ * over the range (mremap() replaces it at once): no fork ever copies it
+ * into a child, where the range is a hole that a child handler registered
+ * before ours may fill (brd_fork_child() leaves it alone).  Marked after
+ * the mmap in place instead, a fork in between gave the child a copy, and
+ * the child could not tell that copy from another component's mapping.
+ */
 static bool guard_cover(struct guard_slot *s, AO_t g, uintptr_t base, size_t size)
 {
-        if (mmap((void *)base, size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+        void *p;
+
+        if (!AO_load(&s->dontfork)) {
+                if (mmap((void *)base, size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+                        return false;
+                AO_store(&s->faulted, FAULT_WORD(g, FAULT_COVERED));
+                return true;
+        }
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
                 return false;
-        AO_store(&s->faulted, FAULT_WORD(g, FAULT_COVERED));
-        if (AO_load(&s->dontfork))
-                (void)madvise((void *)base, size, MADV_DONTFORK);
+        if (madvise(p, size, MADV_DONTFORK) < 0 ||
+            mremap(p, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)base) == MAP_FAILED) {
+                (void)munmap(p, size);
+                return false;
+        }
         return true;
 }
 
@@ -425,23 +441,14 @@ void brd__guard_forget(int slot)
         slot_drop(slot, false);
 }
 
-void brd__guard_test_claim(const struct brd_seg *seg, bool mapped)
+void brd__guard_test_claim(const struct brd_seg *seg)
 {
         struct guard_slot *s = &slots[seg->guard];
-        AO_t g = AO_load(&s->gen);
 
-        AO_store(&s->faulted, FAULT_WORD(g, FAULT_MAPPING));
-        if (mapped && mmap(seg->addr, seg->size, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) != MAP_FAILED)
-                AO_store(&s->faulted, FAULT_WORD(g, FAULT_COVERED));
+        AO_store(&s->faulted, FAULT_WORD(AO_load(&s->gen), FAULT_MAPPING));
 }
 
 bool brd__guard_faulted(int slot)
 {
         return slot >= 0 && FAULT_STATE(AO_load_acquire(&slots[slot].faulted)) != FAULT_NONE;
-}
-
-bool brd__guard_copied(int slot)
-{
-        return slot >= 0 && FAULT_STATE(AO_load(&slots[slot].faulted)) == FAULT_COVERED;
 }

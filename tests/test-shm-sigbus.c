@@ -117,6 +117,36 @@ static int fork_over_hole(struct brd_seg *s, bool filled)
         return g > 0 && waitpid(g, &st, 0) == g && WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
 
+/*
+ * Linked with -Wl,--wrap=madvise too: with fork_in_madvise set, the next
+ * MADV_DONTFORK (the guard's cover of a NOFORK segment) is followed at once
+ * by a fork(), as another thread's at that instant: the grandchild exits
+ * with fork_over_hole()'s verdict on the hole (filled: it must be), and its
+ * status lands in madvise_fork_status (-1: no such fork).
+ */
+static volatile int fork_in_madvise;
+static volatile int madvise_fork_status = -1;
+
+int __real_madvise(void *a, size_t l, int adv);
+int __wrap_madvise(void *a, size_t l, int adv);
+int __wrap_madvise(void *a, size_t l, int adv)
+{
+        int r = __real_madvise(a, l, adv), st;
+        unsigned char *h = hole;
+        pid_t g;
+
+        if (adv != MADV_DONTFORK || !fork_in_madvise)
+                return r;
+        fork_in_madvise = 0;
+        g = fork();
+        if (g == 0)
+                _exit(hole_mapped && msync(h, 4096, MS_ASYNC) == 0 && *(volatile unsigned char *)h == 0x5a ?
+                              0 : 1);
+        if (g > 0 && waitpid(g, &st, 0) == g)
+                madvise_fork_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        return r;
+}
+
 /* Another process shrinks the file under @name to @size bytes. */
 static int shrink(const char *name, off_t size)
 {
@@ -846,7 +876,7 @@ static void test_fork_during_nofork_cover(void **state)
                 if (brd_seg_sigbus_guard() != 0 ||
                     brd_seg_create("nofork-claim", SEG_SIZE, BRD_SEG_NAMED | BRD_SEG_NOFORK, &s) != 0)
                         _exit(1);
-                brd__guard_test_claim(s, false);
+                brd__guard_test_claim(s);
                 g = fork();
                 if (g == 0)
                         _exit(brd_seg_addr(s) == NULL ? 0 : 1);
@@ -867,9 +897,9 @@ static void test_fork_during_nofork_cover(void **state)
  * A NOFORK segment's range is a hole in a forked child, which a child
  * handler registered before the library's may fill (another component's
  * malloc): the library leaves it alone, anonymous or named, guarded, and
- * with a cover claimed but not yet mapped by another thread's handler.
- * Only a cover that thread had mapped (and not yet marked MADV_DONTFORK)
- * was copied into the child, which unmaps it.  In a child of the test.
+ * with a cover claimed but not yet mapped by another thread's handler, and
+ * with one forked the instant a cover was marked MADV_DONTFORK.  In a child
+ * of the test.
  */
 static void test_nofork_hole_left_to_others(void **state)
 {
@@ -879,6 +909,7 @@ static void test_nofork_hole_left_to_others(void **state)
         pid = fork_default_sigbus();
         if (pid == 0) {
                 struct brd_seg *a, *n, *c;
+                volatile unsigned char *q;
 
                 if (brd_seg_create("nofork-anon", SEG_SIZE, BRD_SEG_NOFORK, &a) != 0)
                         _exit(1);
@@ -886,19 +917,29 @@ static void test_nofork_hole_left_to_others(void **state)
                         _exit(2);
                 if (brd_seg_sigbus_guard() != 0 ||
                     brd_seg_create("nofork-hole", SEG_SIZE, BRD_SEG_NAMED | BRD_SEG_NOFORK, &n) != 0 ||
-                    brd_seg_create("nofork-copy", SEG_SIZE, BRD_SEG_NAMED | BRD_SEG_NOFORK, &c) != 0)
+                    brd_seg_create("nofork-cover", SEG_SIZE, BRD_SEG_NAMED | BRD_SEG_NOFORK, &c) != 0)
                         _exit(3);
                 if (fork_over_hole(n, true) != 0)
                         _exit(4);
-                brd__guard_test_claim(n, false);
+                brd__guard_test_claim(n);
                 if (fork_over_hole(n, true) != 0)
                         _exit(5);
-                brd__guard_test_claim(c, true);
-                if (fork_over_hole(c, false) != 0)
+                /* A fork the instant the cover is marked MADV_DONTFORK,
+                 * before its handler says it is done: the cover was never
+                 * copied (a hole there too), and the hole stays others'. */
+                q = brd_seg_addr(c);
+                hole = brd_seg_addr(c);
+                fork_in_madvise = 1;
+                if (shrink(brd_seg_name(c), 0) != 0 || q[0] != 0)
                         _exit(6);
-                /* The slots stay claimed: unlink the names, close nothing. */
+                hole = NULL;
+                if (madvise_fork_status != 0)
+                        _exit(7);
+                if (brd_seg_check(c) != -EFAULT || fork_over_hole(c, true) != 0)
+                        _exit(8);
+                /* The claimed slot stays: unlink its name, close nothing. */
                 shm_unlink(brd_seg_name(n));
-                shm_unlink(brd_seg_name(c));
+                brd_seg_close(c);
                 brd_seg_close(a);
                 _exit(0);
         }

@@ -479,15 +479,10 @@ void brd__guard_drop(int slot);
  * not waited for (drop would wait for ever: that thread is not here). */
 void brd__guard_forget(int slot);
 /* Testing: @seg's guard slot as a handler in another thread leaves it while
- * it maps the cover: claimed, and if @mapped with the zero pages mapped but
- * not yet marked MADV_DONTFORK.  The slot cannot be dropped after this
- * (brd_seg_close() would wait for ever). */
-void brd__guard_test_claim(const struct brd_seg *seg, bool mapped);
+ * it maps the cover (claimed), without mapping anything.  The slot cannot
+ * be dropped after this (brd_seg_close() would wait for ever). */
+void brd__guard_test_claim(const struct brd_seg *seg);
 bool brd__guard_faulted(int slot);
-/* In a forked child, before its slot is dropped: a cover of @slot's range
- * was mapped in the parent and not yet marked MADV_DONTFORK, so the child
- * has a copy of it (a NOFORK range is otherwise a hole here). */
-bool brd__guard_copied(int slot);
 bool brd__guard_on(void);
 /* Its part of the fork handlers (after the registry's in the child: a
  * NOFORK range's slot is dropped there first). */
