@@ -1071,7 +1071,10 @@ static int opts_check(const struct brd_spawn_opts *o, size_t *ret_nkeep)
         for (i = 0; i < o->nhandles; i++) {
                 const struct brd_handle *h = &o->handles[i];
 
-                /* fork mode does not interpret handles; exec mode must describe them. */
+                /* fork mode does not interpret handles (NONE: plain fds);
+                 * exec mode must describe them.  One closed is neither. */
+                if (h->kind == BRD_HANDLE_CLOSED)
+                        return -EBADF;
                 if (h->nfds > BRD_HANDLE_MAX_FDS || (o->argv && !kind_known(h->kind)))
                         return -EINVAL;
                 for (j = 0; j < h->nfds; j++)

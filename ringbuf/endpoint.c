@@ -118,14 +118,18 @@ fail:
         return e;
 }
 
-static bool is_eventfd(int fd)
+/* 0 if @fd is an eventfd; -EBADF if it is not open; else -EINVAL. */
+static int eventfd_check(int fd)
 {
         char target[64];
-        ssize_t n = brd__fd_link(fd, target, sizeof(target));
+        ssize_t n;
 
+        if (fcntl(fd, F_GETFD) < 0)
+                return -EBADF;
+        n = brd__fd_link(fd, target, sizeof(target));
         if (n < 0)
-                return n == -ENOENT ? fcntl(fd, F_GETFD) >= 0 : false;     /* no /proc */
-        return strcmp(target, "anon_inode:[eventfd]") == 0;
+                return n == -ENOENT ? 0 : -EINVAL;     /* no /proc: open is all we know */
+        return strcmp(target, "anon_inode:[eventfd]") == 0 ? 0 : -EINVAL;
 }
 
 static void ring_free(struct brd_ring *r)
@@ -244,16 +248,20 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         uint32_t magic, version, hsize, flags;
         int e;
 
-        if (!ret_ring || !h ||
-            (h->kind != BRD_HANDLE_RING_PRODUCER && h->kind != BRD_HANDLE_RING_CONSUMER))
+        if (!ret_ring)
                 return -EINVAL;
+        if (!h || (h->kind != BRD_HANDLE_RING_PRODUCER && h->kind != BRD_HANDLE_RING_CONSUMER))
+                return brd__handle_err(h);
         if (!brd__handle_valid(h, h->kind, RING_NFDS) || h->nfds != RING_NFDS ||
             (h->flags & ~(uint64_t)RING_KNOWN_FLAGS))
                 return -EINVAL;
         if (h->size < 2 * BRD_RING_CAPACITY_MIN || h->size > 2 * BRD_RING_CAPACITY_MAX)
                 return -EINVAL;
-        if (!is_eventfd(h->fds[RING_FD_DATA]) || !is_eventfd(h->fds[RING_FD_SPACE]))
-                return -EINVAL;
+        e = eventfd_check(h->fds[RING_FD_DATA]);
+        if (e == 0)
+                e = eventfd_check(h->fds[RING_FD_SPACE]);
+        if (e < 0)
+                return e;
         /* Our start time (cached per process), before anything is made or
          * claimed: stamped 0 for a read that failed for now (out of fds or
          * memory), it would let the peer take a process that reuses our

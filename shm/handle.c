@@ -76,7 +76,7 @@ BRD_EXPORT void brd_handle_close(struct brd_handle *h)
         for (i = 0; i < BRD_HANDLE_MAX_FDS; i++)
                 h->fds[i] = -1;
         h->nfds = 0;
-        h->kind = BRD_HANDLE_NONE;
+        h->kind = BRD_HANDLE_CLOSED;
 }
 
 BRD_EXPORT int brd_handle_dup(const struct brd_handle *h, struct brd_handle *ret_handle)
@@ -92,7 +92,7 @@ BRD_EXPORT int brd_handle_dup(const struct brd_handle *h, struct brd_handle *ret
          * dup'd past the four fds into the stack. */
         src = *h;
         if (!brd__handle_valid(&src, src.kind, 0) || !kind_known(src.kind))
-                return -EINVAL;
+                return brd__handle_err(&src);
         c = src;
         for (i = 0; i < BRD_HANDLE_MAX_FDS; i++)
                 c.fds[i] = -1;
@@ -144,7 +144,7 @@ BRD_EXPORT int brd_handle_send(int sock, const struct brd_handle *h, size_t n)
                 struct brd_wire_rec rec = { c.kind, c.nfds, c.size, c.flags, c.id, c.aux };
 
                 if (!kind_known(c.kind) || !brd__handle_valid(&c, c.kind, 0))
-                        return -EINVAL;
+                        return brd__handle_err(&c);
                 memcpy(data + sizeof(hdr) + i * sizeof(rec), &rec, sizeof(rec));
                 memcpy(fds + nfds, c.fds, c.nfds * sizeof(int));
                 nfds += c.nfds;

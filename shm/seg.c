@@ -504,8 +504,10 @@ BRD_EXPORT int brd_seg_open(const char *name, struct brd_seg **ret_seg)
 
 BRD_EXPORT int brd_seg_attach(const struct brd_handle *h, struct brd_seg **ret_seg)
 {
-        if (!ret_seg || !brd__handle_valid(h, BRD_HANDLE_SEG, 1) || h->size == 0)
+        if (!ret_seg)
                 return -EINVAL;
+        if (!brd__handle_valid(h, BRD_HANDLE_SEG, 1) || h->size == 0)
+                return brd__handle_err(h);
         if (h->flags & ~(uint64_t)(BRD_SEG_NAMED | BRD_SEG_POPULATE | BRD_SEG_NOFORK))
                 return -EINVAL;
         return brd__seg_attach_fd(h->fds[0], h->size, h->flags & BRD_SEG_NAMED, NULL,

@@ -18,6 +18,8 @@
 
 #include "helpers.h"
 #include "internal/brd-private.h"
+#include <brood/fork.h>
+#include <brood/ringbuf.h>
 #include <brood/shm.h>
 
 extern char **environ;
@@ -631,6 +633,59 @@ static void test_handle_close_is_idempotent_aba(void **state)
 }
 
 /*
+ * A handle used after brd_handle_close() is "closed" (DESIGN: -EBADF closed,
+ * stale) for every call that takes one; a zeroed one is no handle
+ * (-EINVAL).  And a ring handle whose doorbell fd was closed meanwhile is
+ * -EBADF too.  Before, every one answered -EINVAL, and a fork-mode spawn
+ * passed the closed handle on as an empty one.
+ */
+static int fn_exit0(void *arg, struct brd_handle *h, size_t n)
+{
+        return 0;
+}
+
+static void test_closed_handle_is_ebadf(void **state)
+{
+        struct brd_handle h, z = { 0 }, d, rp, rc;
+        struct brd_spawn_opts o = { .fn = fn_exit0, .handles = &h, .nhandles = 1 };
+        struct brd_seg *s = filled_seg(4096, 3, &h), *a = NULL;
+        struct brd_pool *p = NULL;
+        struct brd_ring *r = NULL;
+        struct brd_fsrv *fs;
+        struct brd_child *c = NULL;
+        int sv[2];
+
+        (void)state;
+        brd_handle_close(&h);
+        assert_int_equal(h.kind, BRD_HANDLE_CLOSED);
+        assert_int_equal(brd_seg_attach(&h, &a), -EBADF);
+        assert_int_equal(brd_seg_attach(&z, &a), -EINVAL);
+        assert_int_equal(brd_pool_attach(&h, &p), -EBADF);
+        assert_int_equal(brd_ring_attach(&h, &r), -EBADF);
+        assert_int_equal(brd_ring_attach(&z, &r), -EINVAL);
+        assert_int_equal(brd_handle_dup(&h, &d), -EBADF);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        assert_int_equal(brd_handle_send(sv[0], &h, 1), -EBADF);
+        close(sv[0]);
+        close(sv[1]);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EBADF);
+        assert_null(c);
+        brd_fsrv_stop(fs);
+        assert_null(a);
+        assert_null(p);
+        assert_null(r);
+        /* A ring handle whose doorbell was closed under it. */
+        assert_int_equal(brd_ring_create(4096, 0, &rp, &rc), 0);
+        close(rp.fds[2 /* the space doorbell */]);
+        assert_int_equal(brd_ring_attach(&rp, &r), -EBADF);
+        rp.fds[2 /* the space doorbell */] = -1;
+        assert_null(r);
+        brd_handle_close(&rp);
+        brd_handle_close(&rc);
+        brd_seg_close(s);
+}
+/*
  * brd__handle_valid() wrapped: once armed, the check passes and then the
  * handle's count grows to 200, as a peer writing a handle kept in shared
  * memory would make it right after the check.
@@ -1053,6 +1108,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_ctrunc_at_fd_limit, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_recv_max_fds_beside_credentials, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_handle_close_is_idempotent_aba, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_closed_handle_is_ebadf, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_handle_read_once, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_exec_helper_over_socket, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_exec_helper_from_env, t_leak_setup, t_leak_teardown),

@@ -19,6 +19,9 @@ enum brd_handle_kind {
         BRD_HANDLE_POOL          = 2,
         BRD_HANDLE_RING_PRODUCER = 3,
         BRD_HANDLE_RING_CONSUMER = 4,
+        /* What brd_handle_close() leaves: owns nothing; every call that
+         * takes a handle answers -EBADF for it (a zeroed one, NONE: -EINVAL) */
+        BRD_HANDLE_CLOSED        = 5,
 };
 
 /*
@@ -49,8 +52,9 @@ struct brd_handle {
  * @h: the handle, may be NULL
  *
  * Closes fds[0..nfds) and leaves the handle empty (nfds = 0, every fd -1,
- * kind NONE), so a second call touches nothing and never closes an fd number
- * that has since been reused by someone else.  A handle whose kind is none
+ * kind CLOSED), so a second call touches nothing and never closes an fd
+ * number that has since been reused by someone else, and a call given it
+ * afterwards answers -EBADF (DESIGN: closed or stale).  A handle whose kind is none
  * of brood's owns nothing and is only emptied: zero-initialise the handles
  * a call fills (a failed call leaves them untouched), and a cleanup that
  * closes them all is then safe whatever failed.  That holds for this struct:

@@ -564,4 +564,11 @@ int brd__random(void *buf, size_t n);
 /* Validate a handle's shape (kind, nfds, fds >= 0). */
 bool brd__handle_valid(const struct brd_handle *h, uint32_t kind, uint32_t min_fds);
 
+/* The answer for handle @h that brd__handle_valid() refused: -EBADF for one
+ * brd_handle_close() left, else -EINVAL. */
+static inline int brd__handle_err(const struct brd_handle *h)
+{
+        return h && h->kind == BRD_HANDLE_CLOSED ? -EBADF : -EINVAL;
+}
+
 #endif /* BROOD_PRIVATE_H */
