@@ -47,10 +47,7 @@ struct guard_slot {
         AO_t faulted;           /* gen << 2 | FAULT_*: the handler put zero pages here */
 };
 
-/* MAPPING: a handler claimed the slot; COVERED: its zero pages are mapped
- * (a fork copies them: the child need not map them again); DONE: the
- * handler is done. */
-enum { FAULT_NONE, FAULT_MAPPING, FAULT_COVERED, FAULT_DONE };
+enum { FAULT_NONE, FAULT_MAPPING, FAULT_DONE };
 #define FAULT_STATE(w)  ((w) & 3)
 #define FAULT_WORD(g, state) ((AO_t)(g) << 2 | (state))
 
@@ -100,8 +97,7 @@ static void take_default(int sig, siginfo_t *si)
 }
 
 /*
- * Private zero pages over @s's range, claimed at generation @g: true once
- * mapped.  NORESERVE: no commit charge for the whole range at once (a
+ * Private zero pages over @s's range: true once mapped.  NORESERVE: no commit charge for the whole range at once (a
  * sparse file may be far larger than RAM + swap, which the heuristic
  * overcommit refuses in one mapping); pages are charged as they are
  * written.  A new mapping does not carry the old one's MADV_DONTFORK, so a
@@ -112,17 +108,13 @@ static void take_default(int sig, siginfo_t *si)
  * the mmap in place instead, a fork in between gave the child a copy, and
  * the child could not tell that copy from another component's mapping.
  */
-static bool guard_cover(struct guard_slot *s, AO_t g, uintptr_t base, size_t size)
+static bool guard_cover(const struct guard_slot *s, uintptr_t base, size_t size)
 {
         void *p;
 
-        if (!AO_load(&s->dontfork)) {
-                if (mmap((void *)base, size, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
-                        return false;
-                AO_store(&s->faulted, FAULT_WORD(g, FAULT_COVERED));
-                return true;
-        }
+        if (!AO_load(&s->dontfork))
+                return mmap((void *)base, size, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) != MAP_FAILED;
         p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED)
                 return false;
@@ -180,7 +172,7 @@ static bool guard_fault(uintptr_t a)
                 done = AO_compare_and_swap_full(&s->faulted, FAULT_WORD(g, FAULT_NONE),
                                                 FAULT_WORD(g, FAULT_MAPPING));
                 if (done) {
-                        done = guard_cover(s, g, base, size);
+                        done = guard_cover(s, base, size);
                         /* Not covered: the next fault tries again (or dies). */
                         AO_store_release(&s->faulted, FAULT_WORD(g, done ? FAULT_DONE : FAULT_NONE));
                         sig_mask(SIG_SETMASK, &old, NULL);
@@ -328,11 +320,9 @@ BRD_EXPORT int brd_seg_sigbus_guard(void)
  * have.  A slot that another thread's handler had claimed (FAULT_MAPPING)
  * but not yet covered is covered in the child, where that thread is not:
  * left so, every fault there would run again forever.  (Had that handler
- * mapped the zero pages already and not yet said so, mapping them again
- * loses, in the child, what another thread wrote there in the instant
- * before the fork.)  One that said so (FAULT_COVERED) is done: the child
- * has a copy of its zero pages.  Async-signal-safe, as a child handler
- * must be.
+ * mapped the zero pages already, mapping them again loses, in the child,
+ * what another thread wrote there in the instant before the fork.)
+ * Async-signal-safe, as a child handler must be.
  */
 void brd__guard_fork_prepare(void)
 {
@@ -352,14 +342,12 @@ void brd__guard_fork_child(void)
                 uintptr_t base = AO_load(&slots[i].addr);
                 AO_t w = AO_load(&slots[i].faulted);
 
-                if (!base || (FAULT_STATE(w) != FAULT_MAPPING && FAULT_STATE(w) != FAULT_COVERED))
+                if (!base || FAULT_STATE(w) != FAULT_MAPPING)
                         continue;
                 /* Not covered: the next fault tries again, and dies of
                  * SIGBUS if it cannot either. */
                 AO_store(&slots[i].faulted,
-                         FAULT_WORD(w >> 2, FAULT_STATE(w) == FAULT_COVERED ||
-                                                            guard_cover(&slots[i], w >> 2, base,
-                                                                        AO_load(&slots[i].size)) ?
+                         FAULT_WORD(w >> 2, guard_cover(&slots[i], base, AO_load(&slots[i].size)) ?
                                                     FAULT_DONE : FAULT_NONE));
         }
         pthread_mutex_unlock(&install_lock);
@@ -421,7 +409,7 @@ static void slot_drop(int slot, bool wait)
         for (;;) {
                 AO_t w = AO_load_acquire(&s->faulted);
 
-                if (wait && (w == FAULT_WORD(g, FAULT_MAPPING) || w == FAULT_WORD(g, FAULT_COVERED)))
+                if (wait && w == FAULT_WORD(g, FAULT_MAPPING))
                         sched_yield();
                 else if (AO_compare_and_swap_full(&s->faulted, w, FAULT_WORD(g + 2, FAULT_NONE)))
                         break;
