@@ -1051,11 +1051,6 @@ void brd__fsrv_set_dying_ms(struct brd_fsrv *fs, int ms)
         fs->dying_ms = ms;
 }
 
-static bool kind_known(uint32_t kind)
-{
-        return kind >= BRD_HANDLE_SEG && kind <= BRD_HANDLE_RING_CONSUMER;
-}
-
 static int opts_check(const struct brd_spawn_opts *o, size_t *ret_nkeep)
 {
         size_t i, k = 0;
@@ -1075,7 +1070,7 @@ static int opts_check(const struct brd_spawn_opts *o, size_t *ret_nkeep)
                  * exec mode must describe them.  One closed is neither. */
                 if (h->kind == BRD_HANDLE_CLOSED)
                         return -EBADF;
-                if (h->nfds > BRD_HANDLE_MAX_FDS || (o->argv && !kind_known(h->kind)))
+                if (h->nfds > BRD_HANDLE_MAX_FDS || (o->argv && !brd__handle_kind_known(h->kind)))
                         return -EINVAL;
                 for (j = 0; j < h->nfds; j++)
                         if (h->fds[j] < 0)

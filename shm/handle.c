@@ -57,11 +57,6 @@ struct brd_wire_rec {
 };
 _Static_assert(sizeof(struct brd_wire_rec) == 40, "wire record is 40 bytes");
 
-static bool kind_known(uint32_t kind)
-{
-        return kind >= BRD_HANDLE_SEG && kind <= BRD_HANDLE_RING_CONSUMER;
-}
-
 BRD_EXPORT void brd_handle_close(struct brd_handle *h)
 {
         uint32_t i;
@@ -71,7 +66,7 @@ BRD_EXPORT void brd_handle_close(struct brd_handle *h)
         /* A handle of no kind owns nothing: not one left uninitialised by a
          * call that failed (out-parameters are untouched then), whose
          * "fds" would be stack garbage, another object's fds perhaps. */
-        for (i = 0; kind_known(h->kind) && i < h->nfds && i < BRD_HANDLE_MAX_FDS; i++)
+        for (i = 0; brd__handle_kind_known(h->kind) && i < h->nfds && i < BRD_HANDLE_MAX_FDS; i++)
                 brd__close(h->fds[i]);
         for (i = 0; i < BRD_HANDLE_MAX_FDS; i++)
                 h->fds[i] = -1;
@@ -91,7 +86,7 @@ BRD_EXPORT int brd_handle_dup(const struct brd_handle *h, struct brd_handle *ret
          * kept in a shared array), and a count that grew after the check
          * dup'd past the four fds into the stack. */
         src = *h;
-        if (!brd__handle_valid(&src, src.kind, 0) || !kind_known(src.kind))
+        if (!brd__handle_valid(&src, src.kind, 0) || !brd__handle_kind_known(src.kind))
                 return brd__handle_err(&src);
         c = src;
         for (i = 0; i < BRD_HANDLE_MAX_FDS; i++)
@@ -143,7 +138,7 @@ BRD_EXPORT int brd_handle_send(int sock, const struct brd_handle *h, size_t n)
                 struct brd_handle c = h[i];
                 struct brd_wire_rec rec = { c.kind, c.nfds, c.size, c.flags, c.id, c.aux };
 
-                if (!kind_known(c.kind) || !brd__handle_valid(&c, c.kind, 0))
+                if (!brd__handle_kind_known(c.kind) || !brd__handle_valid(&c, c.kind, 0))
                         return brd__handle_err(&c);
                 memcpy(data + sizeof(hdr) + i * sizeof(rec), &rec, sizeof(rec));
                 memcpy(fds + nfds, c.fds, c.nfds * sizeof(int));
@@ -488,7 +483,7 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
                 struct brd_wire_rec rec;
 
                 memcpy(&rec, data + sizeof(hdr) + i * sizeof(rec), sizeof(rec));
-                if (!kind_known(rec.kind) || rec.nfds > BRD_HANDLE_MAX_FDS)
+                if (!brd__handle_kind_known(rec.kind) || rec.nfds > BRD_HANDLE_MAX_FDS)
                         goto fail;
                 used += rec.nfds;
         }
@@ -567,7 +562,7 @@ BRD_EXPORT int brd_handle_env_encode(const struct brd_handle *h, size_t n, pid_t
                 return -EINVAL;
         out_str(&o, BRD_HANDLE_ENV "=");
         for (i = 0; i < n; i++) {
-                if (!kind_known(h[i].kind) || h[i].nfds > BRD_HANDLE_MAX_FDS)
+                if (!brd__handle_kind_known(h[i].kind) || h[i].nfds > BRD_HANDLE_MAX_FDS)
                         return -EINVAL;
                 if (i)
                         out_str(&o, ";");
@@ -661,7 +656,7 @@ static int env_take(struct brd_handle *h, size_t max)
                         s++;
                 else if (*s)
                         return -EPROTO;
-                if (!kind_known((uint32_t)v[0]) || v[0] > UINT32_MAX || v[1] > BRD_HANDLE_MAX_FDS)
+                if (!brd__handle_kind_known((uint32_t)v[0]) || v[0] > UINT32_MAX || v[1] > BRD_HANDLE_MAX_FDS)
                         return -EPROTO;
                 tmp[n] = (struct brd_handle){ .kind = (uint32_t)v[0], .nfds = (uint32_t)v[1],
                                               .size = v[2], .flags = v[3], .id = v[4], .aux = v[5],

@@ -564,6 +564,12 @@ int brd__random(void *buf, size_t n);
 /* Validate a handle's shape (kind, nfds, fds >= 0). */
 bool brd__handle_valid(const struct brd_handle *h, uint32_t kind, uint32_t min_fds);
 
+/* One of brood's object kinds (a handle that owns fds), not NONE or CLOSED. */
+static inline bool brd__handle_kind_known(uint32_t kind)
+{
+        return kind >= BRD_HANDLE_SEG && kind <= BRD_HANDLE_RING_CONSUMER;
+}
+
 /* The answer for handle @h that brd__handle_valid() refused: -EBADF for one
  * brd_handle_close() left, else -EINVAL. */
 static inline int brd__handle_err(const struct brd_handle *h)
