@@ -563,7 +563,7 @@ BRD_EXPORT int brd_handle_env_encode(const struct brd_handle *h, size_t n, pid_t
         out_str(&o, BRD_HANDLE_ENV "=");
         for (i = 0; i < n; i++) {
                 if (!brd__handle_kind_known(h[i].kind) || h[i].nfds > BRD_HANDLE_MAX_FDS)
-                        return -EINVAL;
+                        return brd__handle_err(&h[i]);
                 if (i)
                         out_str(&o, ";");
                 out_hex(&o, h[i].kind);

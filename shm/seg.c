@@ -442,8 +442,14 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, const char *opened_as,
         if ((flags & BRD_SEG_POPULATE) && !brd__blocks_cover(&st, size))
                 flags &= ~(unsigned)BRD_SEG_POPULATE;
         if (named && n > 8 && !strncmp(target, "/dev/shm/", 9)) {
-                /* Unlinked already: it has no name any more. */
-                if (n > 10 && !strcmp(target + n - 10, " (deleted)"))
+                struct stat now;
+
+                /* Unlinked already: it has no name any more.  The kernel
+                 * appends " (deleted)" then, but a name may end so too:
+                 * the link count tells (looked at after the link, so an
+                 * unlink in between is seen too). */
+                if (n > 10 && !strcmp(target + n - 10, " (deleted)") &&
+                    (fstat(fd, &now) < 0 || !now.st_nlink))
                         target[8] = '\0';
                 if (target[8]) {
                         name = strdup(target + 8);

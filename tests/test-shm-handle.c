@@ -664,6 +664,14 @@ static void test_closed_handle_is_ebadf(void **state)
         assert_int_equal(brd_ring_attach(&h, &r), -EBADF);
         assert_int_equal(brd_ring_attach(&z, &r), -EINVAL);
         assert_int_equal(brd_handle_dup(&h, &d), -EBADF);
+        {
+                char env[512], envpid[64];
+
+                assert_int_equal(brd_handle_env_encode(&h, 1, getpid(), env, sizeof(env), envpid,
+                                                       sizeof(envpid)), -EBADF);
+                assert_int_equal(brd_handle_env_encode(&z, 1, getpid(), env, sizeof(env), envpid,
+                                                       sizeof(envpid)), -EINVAL);
+        }
         assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
         assert_int_equal(brd_handle_send(sv[0], &h, 1), -EBADF);
         close(sv[0]);

@@ -242,6 +242,56 @@ static void test_foreign_named_needs_guard(void **state)
         brd_seg_close(s);
 }
 
+/*
+ * A name that ends in " (deleted)" is a name: the kernel appends that
+ * text to the /proc link of an unlinked file, but any name may end so.
+ * brd_seg_name() was NULL for such a segment, still linked, as for one
+ * unlinked before the open.
+ */
+static void test_name_ending_deleted(void **state)
+{
+        pid_t pid;
+
+        (void)state;
+        pid = fork_default_sigbus();
+        if (pid == 0) {
+                char name[96], path[128];
+                struct brd_seg *o, *u;
+                const char *got;
+                int fd, r = 0;
+
+                snprintf(name, sizeof(name), "/brood-test-%d (deleted)", (int)getpid());
+                snprintf(path, sizeof(path), "/dev/shm%s", name);
+                fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (fd < 0 || ftruncate(fd, 4096) < 0)
+                        _exit(1);
+                close(fd);
+                if (brd_seg_sigbus_guard() != 0 || brd_seg_open(name, &o) != 0)
+                        r = 2;
+                else if (!(got = brd_seg_name(o)) || strcmp(got, name))
+                        r = 3;
+                else {
+                        /* Unlinked before a second open's look: no name. */
+                        fd = open(path, O_RDWR | O_CLOEXEC);
+                        if (fd < 0 || shm_unlink(name) != 0)
+                                r = 4;
+                        else if (brd__seg_attach_fd(fd, 4096, true, NULL, 0, &u) != 0)
+                                r = 5;
+                        else {
+                                if (brd_seg_name(u))
+                                        r = 6;
+                                brd_seg_close(u);
+                        }
+                        if (fd >= 0)
+                                close(fd);
+                        brd_seg_close(o);
+                }
+                shm_unlink(name);
+                _exit(r);
+        }
+        assert_int_equal(t_wait_child(pid), 0);
+}
+
 static void test_shrunk_segment_reads_zeros(void **state)
 {
         struct brd_seg *s;
@@ -1082,6 +1132,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_foreign_named_needs_guard, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_name_ending_deleted, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_shrunk_segment_reads_zeros, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_huge_sparse_segment_guarded, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_cover_blocks_every_signal, t_leak_setup, t_leak_teardown),

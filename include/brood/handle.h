@@ -132,7 +132,8 @@ int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int timeout_ms);
  * @cap: size of @buf
  * @pidbuf: output, "BROOD_HANDLES_PID=<pid>" NUL-terminated
  * @pidcap: size of @pidbuf (32 is enough)
- * Return: 0, -EINVAL on bad input, -EMSGSIZE if a buffer is too small.
+ * Return: 0; -EBADF for a handle that brd_handle_close() left; -EINVAL on
+ * other bad input; -EMSGSIZE if a buffer is too small.
  * Async-signal-safe (no allocation, no locale): the forkserver calls it in
  * the child between fork() and execve().
  * Concurrency: any thread; it writes only @buf and @pidbuf.  Fork: no state.
