@@ -955,6 +955,17 @@ static int spawn_confinement(const struct brd_fsrv *fs, bool *ret_nnp)
         return 0;
 }
 
+/* Whether brd_fsrv_stop() has begun. */
+static bool fsrv_stopping(struct brd_fsrv *fs)
+{
+        bool stopping;
+
+        pthread_mutex_lock(&fs->lock);
+        stopping = fs->stopping;
+        pthread_mutex_unlock(&fs->lock);
+        return stopping;
+}
+
 /*
  * The caller's fd table and fs (cwd, root, umask) must be the forkserver
  * thread's: the spawn's fd numbers (its handles, the report pipe) are the
@@ -1298,17 +1309,16 @@ static int fsrv_spawn_held(struct brd_fsrv *fs, const struct brd_spawn_opts *opt
         r = spawn_confinement(fs, &nnp);
         if (r == 0)
                 r = spawn_same_tables(fs);
+        /* A stop in progress explains a refusal of these looks at the
+         * thread: it may have exited (kcmp then finds no table) or been
+         * joined and its tid taken by another process. */
         if (r < 0)
-                return r;
+                return fsrv_stopping(fs) ? -ESHUTDOWN : r;
         /* The child holds up to 3 + (nkeep + 1) + 1 fds (child_place()). */
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)nkeep + 5)
                 return -EMFILE;
-        pthread_mutex_lock(&fs->lock);
-        if (fs->stopping) {
-                pthread_mutex_unlock(&fs->lock);
+        if (fsrv_stopping(fs))
                 return -ESHUTDOWN;
-        }
-        pthread_mutex_unlock(&fs->lock);
         memset(&q, 0, sizeof(q));
         r = req_prepare(&q, o, nkeep);
         if (r < 0)

@@ -16,6 +16,7 @@
  */
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
@@ -601,13 +602,45 @@ static void *spawn_racer(void *arg)
 }
 
 /*
+ * A process that takes @tid (clone3's set_tid: root over our pid
+ * namespace) and waits for *@ret_hold's other end to close; -1 where none
+ * could be made.
+ */
+static pid_t take_tid(pid_t tid, int ret_hold[2])
+{
+        struct clone_args ca = { .exit_signal = SIGCHLD, .set_tid = (uintptr_t)&tid,
+                                 .set_tid_size = 1 };
+        long c;
+
+        if (pipe2(ret_hold, O_CLOEXEC) < 0)
+                return -1;
+        c = syscall(SYS_clone3, &ca, sizeof(ca));
+        if (c == 0) {
+                char b;
+
+                close(ret_hold[1]);
+                while (read(ret_hold[0], &b, 1) < 0 && errno == EINTR)
+                        ;
+                _exit(0);
+        }
+        close(ret_hold[0]);
+        if (c < 0)
+                close(ret_hold[1]);
+        return (pid_t)c;
+}
+
+/*
  * A spawn of @x held up where *@arm = @val makes a wrapper stop it (it says
  * so on stall_in, then waits on stall_out), while stop runs to its end: it
  * holds fs by then (its reference counted), fs stays valid for it (ASan
- * builds see any use after free), and it fails with -ESHUTDOWN.
+ * builds see any use after free), and it fails with -ESHUTDOWN.  With
+ * @reuse_tid, another process takes the joined thread's tid meanwhile;
+ * false is returned where none could (not root).
  */
-static void spawn_stalled_across_stop(struct racer *x, int *arm, int val)
+static bool spawn_stalled_across_stop(struct racer *x, int *arm, int val, bool reuse_tid)
 {
+        pid_t other = -1;
+        int hold[2], st;
         pthread_t t;
         uint64_t v = 1;
 
@@ -620,12 +653,19 @@ static void spawn_stalled_across_stop(struct racer *x, int *arm, int val)
         assert_int_equal(read(stall_in, &v, sizeof(v)), sizeof(v));    /* inside spawn */
         assert_int_equal(AO_load(&x->fs->refs), 2);
         brd_fsrv_stop(x->fs);
+        if (reuse_tid)
+                other = take_tid((pid_t)AO_int_load(&x->fs->tid), hold);
         assert_int_equal(write(stall_out, &v, sizeof(v)), sizeof(v));
         assert_int_equal(pthread_join(t, NULL), 0);
+        if (other > 0) {
+                close(hold[1]);
+                assert_int_equal(waitpid(other, &st, 0), other);
+        }
         assert_int_equal(x->r, -ESHUTDOWN);
         close(stall_in);
         close(stall_out);
         stall_in = stall_out = -1;
+        return !reuse_tid || other > 0;
 }
 
 /* Held up in its pipe2(), before it queued anything. */
@@ -635,7 +675,7 @@ static void test_spawn_racing_stop(void **state)
         struct t_leak l;
 
         t_leak_begin(&l);
-        spawn_stalled_across_stop(&x, &stall_pipe2, 1);
+        spawn_stalled_across_stop(&x, &stall_pipe2, 1, false);
         t_leak_end(&l);
 }
 
@@ -654,10 +694,34 @@ static void test_spawn_holds_fsrv_from_entry(void **state)
         t_leak_begin(&l);
         assert_int_equal(brd_seg_create("held", 4096, 0, &seg), 0);
         assert_int_equal(brd_seg_export(seg, &x.h), 0);
-        spawn_stalled_across_stop(&x, &stall_getfd, x.h.fds[0]);
+        spawn_stalled_across_stop(&x, &stall_getfd, x.h.fds[0], false);
         brd_handle_close(&x.h);
         brd_seg_close(seg);
         t_leak_end(&l);
+}
+
+/*
+ * Held up before its looks at the forkserver thread, while a stop ends the
+ * thread and another process takes its tid: -ESHUTDOWN.  It was -EPERM,
+ * "your fd table is not the thread's", as kcmp() compared the caller with
+ * that process (or, in the stop, with the exited thread, which has none).
+ */
+static void test_spawn_after_stop_thread_gone(void **state)
+{
+        struct racer x = { .r = 1, .nh = 1 };
+        struct brd_seg *seg;
+        struct t_leak l;
+        bool shown;
+
+        t_leak_begin(&l);
+        assert_int_equal(brd_seg_create("gone", 4096, 0, &seg), 0);
+        assert_int_equal(brd_seg_export(seg, &x.h), 0);
+        shown = spawn_stalled_across_stop(&x, &stall_getfd, x.h.fds[0], true);
+        brd_handle_close(&x.h);
+        brd_seg_close(seg);
+        t_leak_end(&l);
+        if (!shown)
+                skip();
 }
 
 /*
@@ -975,6 +1039,7 @@ int main(void)
                 cmocka_unit_test(test_spawn_exec_handles_faults),
                 cmocka_unit_test(test_spawn_racing_stop),
                 cmocka_unit_test(test_spawn_holds_fsrv_from_entry),
+                cmocka_unit_test(test_spawn_after_stop_thread_gone),
                 cmocka_unit_test(test_spawn_envp_changed_meanwhile),
                 cmocka_unit_test(test_spawn_child_stopped_in_prelude),
                 cmocka_unit_test(test_spawn_holds_fsrv_while_blocked),
