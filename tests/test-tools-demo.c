@@ -3,13 +3,16 @@
  * interrupted during the round-trip probe; its options' limits; the
  * command's usage errors (getopt's messages, version, help). */
 #include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -317,6 +320,154 @@ static void test_demo_keeps_sigint_ignored(void **state)
 }
 
 /*
+ * brood with @args (NULL-ended) started with the signals of @ign (0-ended)
+ * ignored and SIGINT at its default, stdout and stderr into *@ret_fd: its
+ * pid.
+ */
+static pid_t start_brood_ignoring(const int *ign, const char *const *args, int *ret_fd)
+{
+        const char *exe = getenv("BRD_BROOD"), *argv[8];
+        int o[2];
+        size_t k;
+        pid_t pid;
+
+        assert_non_null(exe);
+        argv[0] = exe;
+        for (k = 0; args[k]; k++) {
+                assert_true(k < 6);
+                argv[k + 1] = args[k];
+        }
+        argv[k + 1] = NULL;
+        assert_int_equal(pipe2(o, O_CLOEXEC), 0);
+        pid = t_fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                signal(SIGINT, SIG_DFL);
+                for (; *ign; ign++)
+                        signal(*ign, SIG_IGN);
+                if (dup2(o[1], STDOUT_FILENO) < 0 || dup2(o[1], STDERR_FILENO) < 0)
+                        _exit(127);
+                execv(exe, (char *const *)argv);
+                _exit(127);
+        }
+        close(o[1]);
+        *ret_fd = o[0];
+        return pid;
+}
+
+/* Reads @fd to its end into @out, closes it, reaps @pid: its exit code. */
+static int finish_brood(pid_t pid, int fd, char *out, size_t cap)
+{
+        size_t n = 0;
+        ssize_t got;
+        int st;
+
+        while ((got = read(fd, out + n, cap - 1 - n)) != 0) {
+                if (got < 0) {
+                        assert_int_equal(errno, EINTR);
+                        continue;
+                }
+                n += (size_t)got;
+                if (n == cap - 1)
+                        break;
+        }
+        out[n] = '\0';
+        close(fd);
+        while (waitpid(pid, &st, 0) < 0)
+                assert_int_equal(errno, EINTR);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/*
+ * Started with SIGCHLD ignored (a parent that set it so, as a Python
+ * subprocess with preexec_fn may), the demo still waits for its actors and
+ * ends verified.  Before, the kernel reaped them, every wait said ECHILD
+ * and the demo failed ("wait: No child processes").
+ */
+static void test_demo_sigchld_ignored(void **state)
+{
+        static char out[16384];
+        int fd;
+        pid_t pid;
+
+        (void)state;
+        pid = start_brood_ignoring((const int[]){ SIGCHLD, 0 },
+                                   (const char *const[]){ "demo", "--bytes", "16M", NULL }, &fd);
+        assert_int_equal(finish_brood(pid, fd, out, sizeof(out)), 0);
+        assert_non_null(strstr(out, "every byte verified end to end: 16777216 bytes"));
+        assert_int_equal(actors_alive(), 0);
+}
+
+/* The actors whose parent is @ppid that ignore @sig. */
+static int actors_ignoring(pid_t ppid, int sig)
+{
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        int n = 0;
+
+        assert_non_null(d);
+        while ((e = readdir(d))) {
+                char path[300], line[256];
+                unsigned long long ign = 0;
+                bool actor = false;
+                long pp = -1;
+                FILE *f;
+
+                if (e->d_name[0] < '0' || e->d_name[0] > '9')
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%s/status", e->d_name);
+                f = fopen(path, "re");
+                if (!f)
+                        continue;
+                while (fgets(line, sizeof(line), f)) {
+                        if (!strncmp(line, "Name:\t", 6))
+                                actor = !strcmp(line + 6, "producer\n") ||
+                                        !strcmp(line + 6, "stage\n") ||
+                                        !strncmp(line + 6, "consumer-", 9);
+                        sscanf(line, "PPid: %ld", &pp);
+                        sscanf(line, "SigIgn: %llx", &ign);
+                }
+                fclose(f);
+                if (actor && pp == ppid && (ign >> (sig - 1) & 1))
+                        n++;
+        }
+        closedir(d);
+        return n;
+}
+
+/*
+ * Started with SIGHUP ignored (nohup), the demo's actors ignore it too: a
+ * hangup does not end the run.  Before, the forkserver's default
+ * dispositions left them to die of it ("killed by signal 1 (Hangup)").
+ * Seen in their /proc status while they stream, then Ctrl-C ends it.
+ */
+static void test_demo_keeps_sighup_ignored(void **state)
+{
+        static char out[16384];
+        struct pollfd p;
+        int64_t end = t_now_ms() + 20000;
+        int fd, n = 0;
+        pid_t pid;
+
+        (void)state;
+        pid = start_brood_ignoring((const int[]){ SIGHUP, 0 },
+                                   (const char *const[]){ "demo", "--bytes", "4000G", NULL }, &fd);
+        p.fd = pidfd_open(pid, 0);
+        p.events = POLLIN;
+        assert_true(p.fd >= 0);
+        /* All four (producer, stage, two consumers), or brood ended first. */
+        while ((n = actors_ignoring(pid, SIGHUP)) < 4 && t_now_ms() < end &&
+               poll(&p, 1, 2) == 0)
+                ;
+        close(p.fd);
+        assert_int_equal(kill(pid, SIGINT), 0);
+        assert_int_equal(finish_brood(pid, fd, out, sizeof(out)), 130);
+        assert_int_equal(n, 4);
+        assert_null(strstr(out, "Hangup"));
+        assert_int_equal(actors_alive(), 0);
+}
+
+/*
  * An actor that fails before it attaches its rings (the stage here) leaves
  * its peers nothing to watch: the producer fills its ring and waits, the
  * consumers wait for data.  The root stops whoever still runs 3 s after
@@ -455,6 +606,8 @@ int main(void)
                 cmocka_unit_test(test_demo_limits),
                 cmocka_unit_test(test_demo_interrupted_in_probe),
                 cmocka_unit_test(test_demo_keeps_sigint_ignored),
+                cmocka_unit_test(test_demo_sigchld_ignored),
+                cmocka_unit_test(test_demo_keeps_sighup_ignored),
                 cmocka_unit_test(test_demo_actor_fails_before_attaching),
                 cmocka_unit_test(test_getopt_names_the_command),
                 cmocka_unit_test(test_version_and_help),

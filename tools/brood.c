@@ -2,6 +2,7 @@
 /* brood: the command.  demo, bench, ls, reap. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,6 +195,10 @@ static void stdio_open(void)
 
 int main(int argc, char **argv)
 {
+        /* Our children are ours to wait for: SIGCHLD ignored (inherited
+         * from a parent that set it so) has the kernel reap them, and
+         * every wait then fails (-ECHILD). */
+        signal(SIGCHLD, SIG_DFL);
         stdio_open();
         return close_stdout(dispatch(argc, argv));
 }

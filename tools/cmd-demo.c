@@ -71,8 +71,14 @@ struct demo_cfg {
         pid_t interrupt_pid;    /* --inject interrupt: consumer-0 sends SIGINT here */
         bool fail_stage;        /* --inject fail-stage: the stage fails before attaching */
         bool corrupt;           /* --inject corrupt: the stage flips a bit of its first message */
-        bool ignore_int;        /* brood was started with SIGINT ignored: the actors ignore it too */
+        unsigned ignored;       /* of terminal_sigs[]: ignored when brood started, so by the actors too */
 };
+
+/* What a terminal sends a job, and that nohup, or a shell that starts a
+ * job in the background without job control, has it ignore.  The
+ * forkserver starts every actor with default dispositions: those that
+ * brood inherited ignored are ignored by the actors again. */
+static const int terminal_sigs[] = { SIGHUP, SIGINT, SIGQUIT };
 
 /* Message header in front of every payload. */
 struct demo_hdr {
@@ -131,9 +137,9 @@ static int actor_open(struct actor *a, const struct demo_cfg *cfg, uint32_t role
 {
         int r;
 
-        /* The forkserver starts every actor with default dispositions. */
-        if (cfg->ignore_int)
-                signal(SIGINT, SIG_IGN);
+        for (size_t i = 0; i < BRD_ARRAY_LEN(terminal_sigs); i++)
+                if (cfg->ignored & 1u << i)
+                        signal(terminal_sigs[i], SIG_IGN);
         memset(a, 0, sizeof(*a));
         a->cfg = cfg;
         a->role = role;
@@ -932,12 +938,16 @@ int cmd_demo(int argc, char **argv)
         for (i = 0; i < 2 + DEMO_MAX_CONSUMERS; i++)
                 status[i] = -1;
         sigemptyset(&sa.sa_mask);
+        for (i = 0; i < BRD_ARRAY_LEN(terminal_sigs); i++) {
+                struct sigaction cur;
+
+                if (sigaction(terminal_sigs[i], NULL, &cur) == 0 && cur.sa_handler == SIG_IGN)
+                        d.cfg.ignored |= 1u << i;
+        }
         /* Started with SIGINT ignored (a background job of a shell without
          * job control): a Ctrl-C at the terminal is not for this run. */
         sigaction(SIGINT, NULL, &old_int);
-        if (old_int.sa_handler == SIG_IGN)
-                d.cfg.ignore_int = true;
-        else
+        if (old_int.sa_handler != SIG_IGN)
                 sigaction(SIGINT, &sa, NULL);
 
 /* A step failed, or Ctrl-C came during one (then whatever it answered,
