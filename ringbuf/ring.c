@@ -812,6 +812,7 @@ static ssize_t stream_write_held(struct brd_ring *r, const void *buf, size_t len
         const uint8_t *src = buf;
         int64_t deadline;
         size_t done = 0;
+        bool crumbs = !timeout_ms;
         int e;
 
         e = ring_check(r, RING_PROD);
@@ -848,10 +849,14 @@ static ssize_t stream_write_held(struct brd_ring *r, const void *buf, size_t len
                 }
                 if (end - r->peer > r->cap) {
                         /* Take what is free rather than wait for a whole
-                         * chunk, but not crumbs: wait for a quarter ring. */
+                         * chunk, but not crumbs: wait for a quarter ring.
+                         * A call that may not wait (timeout 0), or whose
+                         * wait ran out, takes crumbs too, as write(2) to a
+                         * pipe does: else it would answer -EAGAIN or
+                         * -ETIMEDOUT with room free. */
                         free_ = r->cap - (r->pos - r->peer);
                         if (free_ >= BRD_RING_FRAME_HDR + 8 &&
-                            free_ >= (r->cap / 4 < n ? r->cap / 4 : n)) {
+                            (crumbs || free_ >= (r->cap / 4 < n ? r->cap / 4 : n))) {
                                 n = free_ - BRD_RING_FRAME_HDR < n ? free_ - BRD_RING_FRAME_HDR : n;
                                 end = frame_place(r->pos, n, false, &hdr);
                         } else {
@@ -859,6 +864,10 @@ static ssize_t stream_write_held(struct brd_ring *r, const void *buf, size_t len
                                                 r->cap / 4 : round8(n + BRD_RING_FRAME_HDR);
 
                                 e = brd__ring_wait(r, r->pos + want, timeout_ms, deadline);
+                                if ((e == -ETIMEDOUT || e == -EAGAIN) && !crumbs) {
+                                        crumbs = true;
+                                        continue;
+                                }
                                 if (e)
                                         break;
                                 continue;

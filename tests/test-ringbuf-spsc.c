@@ -501,14 +501,17 @@ static void test_reservation_kept_by_bad_input_only(void **state)
         assert_int_equal(brd_ring_send(x.p, big, 2000, 0), -EAGAIN);
         assert_int_equal(brd_ring_commit(x.p, 5), -EINVAL);
         assert_int_equal(brd_ring_reserve(x.p, 5, &w, 0), 0);
-        assert_int_equal(brd_ring_write(x.p, big, 2000, 0), -EAGAIN);
-        assert_int_equal(brd_ring_commit(x.p, 5), -EINVAL);
-        assert_int_equal(brd_ring_reserve(x.p, 5, &w, 0), 0);
         assert_int_equal(brd_ring_write(x.p, big, 0, 0), 0);
+        assert_int_equal(brd_ring_commit(x.p, 5), -EINVAL);
+        /* A write that may not wait takes the room there is (a frame for
+         * 4096 - n * 520 - 8 bytes): it abandons the reservation too. */
+        assert_int_equal(brd_ring_reserve(x.p, 5, &w, 0), 0);
+        assert_int_equal(brd_ring_write(x.p, big, 2000, 0), 4096 - n * 520 - 8);
         assert_int_equal(brd_ring_commit(x.p, 5), -EINVAL);
         /* Nothing of the abandoned ones arrives. */
         for (i = 0; i < n; i++)
                 assert_int_equal(brd_ring_recv(x.c, big, sizeof(big), 0), 512);
+        assert_int_equal(brd_ring_recv(x.c, big, sizeof(big), 0), 4096 - n * 520 - 8);
         assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), -EAGAIN);
         pair_close(&x);
         t_leak_end(&l);
@@ -709,6 +712,55 @@ static void test_stream_partial_reads(void **state)
         assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), 4);
         assert_memory_equal(out, "cdef", 4);
         pair_close(&x);
+        t_leak_end(&l);
+}
+
+/*
+ * A write that may not wait (timeout 0), or whose wait ran out, takes the
+ * room that is free, less than a quarter of the ring: before, it answered
+ * -EAGAIN (-ETIMEDOUT after its wait) with 600 bytes free, and a poll loop
+ * on brd_ring_fd() woke at every release to be refused again.
+ */
+static void test_stream_write_takes_crumbs(void **state)
+{
+        uint8_t in[2000], out[4096], m[100] = { 0 };
+        struct pair x;
+        struct t_leak l;
+        size_t got = 0, put = 0;
+        ssize_t n;
+        int k;
+
+        (void)state;
+        t_leak_begin(&l);
+        for (size_t i = 0; i < sizeof(in); i++)
+                in[i] = (uint8_t)(i * 13 + 5);
+        for (int timed = 0; timed < 2; timed++) {
+                pair_open(&x, 4096, 0);
+                while (brd_ring_send(x.p, m, sizeof(m), 0) == 0)
+                        ;
+                for (k = 0; k < 5; k++)        /* 5 frames of 112 bytes back */
+                        assert_int_equal(brd_ring_recv(x.c, out, sizeof(out), 0), sizeof(m));
+                n = brd_ring_write(x.p, in, sizeof(in), timed ? 20 : 0);
+                assert_true(n >= 560 - 8 && n < (ssize_t)sizeof(in));
+                put = (size_t)n;
+                /* Full now: nothing more without a wait. */
+                assert_int_equal(brd_ring_write(x.p, in + put, sizeof(in) - put, 0), -EAGAIN);
+                while ((n = brd_ring_recv(x.c, out, sizeof(m), 0)) == sizeof(m) &&
+                       !memcmp(out, m, sizeof(m)))
+                        ;
+                /* The first recv past the 100-byte messages met the chunk:
+                 * read it as a stream. */
+                assert_int_equal(n, -EMSGSIZE);
+                got = 0;
+                while (got < put) {
+                        n = brd_ring_read(x.c, out + got, sizeof(out) - got, 0);
+                        assert_true(n > 0);
+                        got += (size_t)n;
+                }
+                assert_int_equal(got, put);
+                assert_memory_equal(out, in, put);
+                pair_close(&x);
+        }
         t_leak_end(&l);
 }
 
@@ -1558,6 +1610,7 @@ int main(void)
                 cmocka_unit_test(test_consumer_close_gives_epipe),
                 cmocka_unit_test(test_stats_exclude_dropped_messages),
                 cmocka_unit_test(test_stream_partial_reads),
+                cmocka_unit_test(test_stream_write_takes_crumbs),
                 cmocka_unit_test(test_peeked_message_stays_until_release),
                 cmocka_unit_test(test_stats_count_partly_read_messages_once),
                 cmocka_unit_test(test_copies_at_any_alignment),

@@ -118,8 +118,9 @@ enum brd_ring_flags {
          * an eventfd one past 20 ms, with BRD_RING_EINTR or brd_ring_fd()). */
         BRD_RING_NOSPIN   = 1u << 0,
         /* The producer holds publication back until min(capacity / 4, 8 KiB)
-         * bytes are pending, brd_ring_flush(), a would-block, or close, unless
-         * the consumer sleeps.  Fewer cache-line transfers for small
+         * bytes of the ring are pending (frames: each message's 8-byte
+         * header and its padding to 8 bytes count), brd_ring_flush(), a
+         * would-block, or close, unless the consumer sleeps.  Fewer cache-line transfers for small
          * messages; call brd_ring_flush() when you stop sending.  A message
          * held back is not in the ring yet, although send/commit/write
          * returned success for it: a producer that dies (no close) before
@@ -374,8 +375,11 @@ int     brd_ring_release(struct brd_ring *r);
  * @buf: @len bytes
  * @len: any length; cut into frames of at most max_msg bytes, each sized to
  *       the space free at the time, so a stream larger than the ring flows
- * @timeout_ms: how long to wait whenever no space is free (one deadline for
- *       the whole call)
+ * @timeout_ms: how long to wait for space (one deadline for the whole
+ *       call).  A call that may wait waits while less than a quarter of
+ *       the ring (or the rest of @len) is free, rather than write crumbs;
+ *       with timeout 0, or once its wait ran out, it takes whatever is
+ *       free (a frame of at least 8 bytes), as write(2) to a pipe does
  * Return: the bytes written: all of them, or fewer when the wait timed out,
  * was interrupted or the consumer went away after some bytes were written
  * (like write(2)); the error (-EAGAIN, -ETIMEDOUT, -EPIPE, -ECANCELED,
