@@ -1091,10 +1091,15 @@ static int opts_check(const struct brd_spawn_opts *o, size_t *ret_nkeep)
         /* Open, each: a closed number could be the report pipe's by the
          * time the child is made, and the child would take that pipe for
          * the handle. */
-        for (i = 0; i < o->nhandles; i++)
+        for (i = 0; i < o->nhandles; i++) {
                 for (j = 0; j < o->handles[i].nfds; j++)
                         if (fcntl(o->handles[i].fds[j], F_GETFD) < 0)
                                 return -EBADF;
+                /* A stale copy: its numbers are other files' now. */
+                if (brd__handle_kind_known(o->handles[i].kind) && o->handles[i].nfds &&
+                    brd__handle_current(&o->handles[i]) < 0)
+                        return -EBADF;
+        }
         *ret_nkeep = k;
         return 0;
 }

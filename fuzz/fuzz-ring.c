@@ -768,12 +768,12 @@ static void setup(uint8_t cfg, struct brd_handle *hp, struct brd_handle *hc)
         if (e)
                 FUZZ_FAIL("create: %d", e);
         rflags = fl;
-        cap = hp->aux;
         view_len = hp->size;
         view = mmap(NULL, view_len, PROT_READ | PROT_WRITE, MAP_SHARED, hp->fds[0], 0);
         if (view == MAP_FAILED)
                 FUZZ_FAIL("mmap view");
         hdr = (struct brd_ring_hdr *)(void *)view;
+        cap = hdr->capacity;
         vdata = view + hdr->data_off;
 }
 

@@ -96,8 +96,11 @@ BRD_EXPORT int brd_ring_create(size_t capacity, unsigned flags,
         hp = (struct brd_handle){
                 .kind = BRD_HANDLE_RING_PRODUCER, .nfds = RING_NFDS,
                 .fds = { fds[0], fds[1], fds[2], -1 },
-                .size = brd_seg_size(seg), .flags = flags, .id = id, .aux = cap,
+                .size = brd_seg_size(seg), .flags = flags, .id = id,
         };
+        e = brd__handle_stamp(&hp);
+        if (e < 0)
+                goto fail;
         hc = hp;
         hc.kind = BRD_HANDLE_RING_CONSUMER;
         hc.fds[0] = fds[3];
@@ -255,6 +258,11 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
         if (!brd__handle_valid(h, h->kind, RING_NFDS) || h->nfds != RING_NFDS ||
             (h->flags & ~(uint64_t)RING_KNOWN_FLAGS))
                 return -EINVAL;
+        /* Not the memfd it was made with: a stale copy of a handle closed
+         * elsewhere, its numbers since taken by other files (D27). */
+        e = brd__handle_current(h);
+        if (e < 0)
+                return e;
         if (h->size < 2 * BRD_RING_CAPACITY_MIN || h->size > 2 * BRD_RING_CAPACITY_MAX)
                 return -EINVAL;
         e = eventfd_check(h->fds[RING_FD_DATA]);
@@ -312,7 +320,7 @@ BRD_EXPORT int brd_ring_attach(const struct brd_handle *h, struct brd_ring **ret
                 goto fail;
         }
         if (cap < BRD_RING_CAPACITY_MIN || cap > BRD_RING_CAPACITY_MAX || (cap & (cap - 1)) ||
-            mask != cap - 1 || cap % page || h->aux != cap)
+            mask != cap - 1 || cap % page)
                 goto fail;
         if (off < sizeof(*hdr) || off % page || off > BRD_RING_CAPACITY_MAX ||
             off + cap != brd_seg_size(r->seg))

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -86,6 +87,38 @@ int brd__poll_wait(int fd, short events, int64_t deadline, bool eintr)
 int brd__poll_one(int fd, short events, int64_t deadline)
 {
         return brd__poll_wait(fd, events, deadline, false);
+}
+
+static bool handle_has_dev(uint32_t kind)
+{
+        return kind == BRD_HANDLE_SEG || kind == BRD_HANDLE_POOL;
+}
+
+int brd__handle_stamp(struct brd_handle *h)
+{
+        struct stat st;
+
+        if (fstat(h->fds[0], &st) < 0)
+                return -errno;
+        if (handle_has_dev(h->kind))
+                h->id = (uint64_t)st.st_dev;
+        h->aux = (uint64_t)st.st_ino;
+        return 0;
+}
+
+int brd__handle_current(const struct brd_handle *h)
+{
+        const int sealed = F_SEAL_SHRINK | F_SEAL_GROW;
+        struct stat st;
+
+        if (h->nfds < 1 || !h->aux)
+                return 0;
+        if (fstat(h->fds[0], &st) < 0 || (uint64_t)st.st_ino != h->aux)
+                return -EBADF;
+        if (handle_has_dev(h->kind) ? (uint64_t)st.st_dev != h->id :
+                                      (fcntl(h->fds[0], F_GET_SEALS) & sealed) != sealed)
+                return -EBADF;
+        return 0;
 }
 
 bool brd__handle_valid(const struct brd_handle *h, uint32_t kind, uint32_t min_fds)

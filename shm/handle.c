@@ -65,9 +65,12 @@ BRD_EXPORT void brd_handle_close(struct brd_handle *h)
                 return;
         /* A handle of no kind owns nothing: not one left uninitialised by a
          * call that failed (out-parameters are untouched then), whose
-         * "fds" would be stack garbage, another object's fds perhaps. */
-        for (i = 0; brd__handle_kind_known(h->kind) && i < h->nfds && i < BRD_HANDLE_MAX_FDS; i++)
-                brd__close(h->fds[i]);
+         * "fds" would be stack garbage, another object's fds perhaps.  Nor
+         * does a stale copy (its file gone from fds[0]: another copy was
+         * closed, and its numbers may be other files' now). */
+        if (brd__handle_kind_known(h->kind) && brd__handle_current(h) == 0)
+                for (i = 0; i < h->nfds && i < BRD_HANDLE_MAX_FDS; i++)
+                        brd__close(h->fds[i]);
         for (i = 0; i < BRD_HANDLE_MAX_FDS; i++)
                 h->fds[i] = -1;
         h->nfds = 0;
@@ -88,6 +91,8 @@ BRD_EXPORT int brd_handle_dup(const struct brd_handle *h, struct brd_handle *ret
         src = *h;
         if (!brd__handle_valid(&src, src.kind, 0) || !brd__handle_kind_known(src.kind))
                 return brd__handle_err(&src);
+        if (brd__handle_current(&src) < 0)
+                return -EBADF;
         c = src;
         for (i = 0; i < BRD_HANDLE_MAX_FDS; i++)
                 c.fds[i] = -1;
@@ -140,6 +145,8 @@ BRD_EXPORT int brd_handle_send(int sock, const struct brd_handle *h, size_t n)
 
                 if (!brd__handle_kind_known(c.kind) || !brd__handle_valid(&c, c.kind, 0))
                         return brd__handle_err(&c);
+                if (brd__handle_current(&c) < 0)
+                        return -EBADF;
                 memcpy(data + sizeof(hdr) + i * sizeof(rec), &rec, sizeof(rec));
                 memcpy(fds + nfds, c.fds, c.nfds * sizeof(int));
                 nfds += c.nfds;

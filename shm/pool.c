@@ -1391,6 +1391,9 @@ static int pool_attach(const struct brd_handle *h, void (*peer)(void *hdr, void 
         if (!brd__handle_valid(h, BRD_HANDLE_POOL, 1) || h->size < BRD_POOL_HDR_SIZE ||
             (h->flags & ~(uint64_t)POOL_FLAGS))
                 return brd__handle_err(h);
+        r = brd__handle_current(h);
+        if (r < 0)
+                return r;
         r = brd__seg_attach_fd(h->fds[0], h->size, false, NULL,
                                ((h->flags & BRD_POOL_POPULATE) ? BRD_SEG_POPULATE : 0) |
                                ((h->flags & BRD_POOL_NOFORK) ? BRD_SEG_NOFORK : 0), &seg);

@@ -510,19 +510,25 @@ BRD_EXPORT int brd_seg_open(const char *name, struct brd_seg **ret_seg)
 
 BRD_EXPORT int brd_seg_attach(const struct brd_handle *h, struct brd_seg **ret_seg)
 {
+        int r;
+
         if (!ret_seg)
                 return -EINVAL;
         if (!brd__handle_valid(h, BRD_HANDLE_SEG, 1) || h->size == 0)
                 return brd__handle_err(h);
         if (h->flags & ~(uint64_t)(BRD_SEG_NAMED | BRD_SEG_POPULATE | BRD_SEG_NOFORK))
                 return -EINVAL;
+        r = brd__handle_current(h);
+        if (r < 0)
+                return r;
         return brd__seg_attach_fd(h->fds[0], h->size, h->flags & BRD_SEG_NAMED, NULL,
                                   (unsigned)h->flags & ~(unsigned)BRD_SEG_NAMED, ret_seg);
 }
 
 BRD_EXPORT int brd_seg_export(const struct brd_seg *seg, struct brd_handle *ret_handle)
 {
-        int fd;
+        struct brd_handle h;
+        int fd, r;
 
         if (!seg || !ret_handle)
                 return -EINVAL;
@@ -533,13 +539,19 @@ BRD_EXPORT int brd_seg_export(const struct brd_seg *seg, struct brd_handle *ret_
         fd = brd__dup_cloexec(seg->fd);
         if (fd < 0)
                 return fd;
-        *ret_handle = (struct brd_handle){
+        h = (struct brd_handle){
                 .kind = BRD_HANDLE_SEG,
                 .nfds = 1,
                 .fds = { fd, -1, -1, -1 },
                 .size = seg->size,
                 .flags = seg->flags & BRD_SEG_NAMED,
         };
+        r = brd__handle_stamp(&h);
+        if (r < 0) {
+                brd__close(fd);
+                return r;
+        }
+        *ret_handle = h;
         return 0;
 }
 

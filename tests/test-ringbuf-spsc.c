@@ -96,7 +96,14 @@ static void test_handles_shape(void **state)
         assert_int_equal(hp.nfds, 3);
         assert_int_equal(hc.nfds, 3);
         assert_true(hp.id == hc.id);
-        assert_int_equal(hp.aux, 8192);
+        {
+                struct stat st;
+
+                /* aux: the memfd's inode, by which a stale copy is told. */
+                assert_int_equal(fstat(hp.fds[0], &st), 0);
+                assert_int_equal(hp.aux, st.st_ino);
+                assert_int_equal(hc.aux, st.st_ino);
+        }
         for (unsigned i = 0; i < 3; i++) {
                 assert_true(fcntl(hp.fds[i], F_GETFD) & FD_CLOEXEC);
                 assert_true(fcntl(hc.fds[i], F_GETFD) & FD_CLOEXEC);
@@ -121,8 +128,8 @@ static void test_handles_shape(void **state)
         bad.flags ^= BRD_RING_BATCH;    /* a flag this ring does not have */
         assert_int_equal(brd_ring_attach(&bad, &r), -EPROTO);
         bad = hp;
-        bad.aux = 16384;                /* another capacity */
-        assert_int_equal(brd_ring_attach(&bad, &r), -EPROTO);
+        bad.aux ^= 1;                   /* another file's inode: a stale copy */
+        assert_int_equal(brd_ring_attach(&bad, &r), -EBADF);
         assert_ptr_equal(r, (struct brd_ring *)&bad);
         assert_int_equal(brd_ring_attach(NULL, &r), -EINVAL);
         assert_int_equal(brd_ring_attach(&hp, NULL), -EINVAL);

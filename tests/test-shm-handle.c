@@ -55,8 +55,6 @@ static void send_recv_type(int type)
         assert_int_equal(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sp), 0);
         for (i = 0; i < 3; i++)
                 s[i] = filled_seg(4096 * (i + 1), 0x30 + i, &h[i]);
-        h[1].id = 0x1234567890abcdefULL;
-        h[2].aux = 42;
         assert_int_equal(brd_handle_send(sp[0], h, 1), 0);
         assert_int_equal(brd_handle_send(sp[0], h, 3), 0);
         assert_int_equal(brd_handle_recv(sp[1], got, 4, 1000), 1);
@@ -694,6 +692,97 @@ static void test_closed_handle_is_ebadf(void **state)
         brd_seg_close(s);
 }
 /*
+ * A copy of @h after @h was closed, its numbers taken by other files
+ * (@other dup'ed onto fds[0], /dev/null onto the rest): every call given
+ * the copy answers -EBADF (RELIABILITY D27), and closing it closes none of
+ * those files.  Before, attach mapped the other object (a segment or pool
+ * of someone else's, written through the stale copy), dup and send passed
+ * it on, and close closed the files that had taken its numbers.
+ */
+static void stale_copy_refused(struct brd_handle *h, int other)
+{
+        struct brd_handle cp = *h, d;
+        struct brd_spawn_opts o = { .fn = fn_exit0, .handles = &cp, .nhandles = 1 };
+        struct brd_seg *s = NULL;
+        struct brd_pool *p = NULL;
+        struct brd_ring *r = NULL;
+        struct brd_fsrv *fs;
+        struct brd_child *c = NULL;
+        int sv[2], nums[BRD_HANDLE_MAX_FDS], null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        uint32_t i, n = cp.nfds;
+
+        assert_true(null >= 0);
+        brd_handle_close(h);
+        assert_int_equal(dup3(other, cp.fds[0], O_CLOEXEC), cp.fds[0]);
+        for (i = 1; i < cp.nfds; i++)
+                assert_int_equal(dup3(null, cp.fds[i], O_CLOEXEC), cp.fds[i]);
+        if (cp.kind == BRD_HANDLE_SEG)
+                assert_int_equal(brd_seg_attach(&cp, &s), -EBADF);
+        else if (cp.kind == BRD_HANDLE_POOL)
+                assert_int_equal(brd_pool_attach(&cp, &p), -EBADF);
+        else
+                assert_int_equal(brd_ring_attach(&cp, &r), -EBADF);
+        assert_null(s);
+        assert_null(p);
+        assert_null(r);
+        assert_int_equal(brd_handle_dup(&cp, &d), -EBADF);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        assert_int_equal(brd_handle_send(sv[0], &cp, 1), -EBADF);
+        close(sv[0]);
+        close(sv[1]);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EBADF);
+        o.fn = NULL;
+        o.argv = (char *const[]){ "/bin/true", NULL };
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EBADF);
+        assert_null(c);
+        brd_fsrv_stop(fs);
+        /* Close empties the copy and leaves the files that took its numbers. */
+        memcpy(nums, cp.fds, sizeof(nums));
+        brd_handle_close(&cp);
+        assert_int_equal(cp.kind, BRD_HANDLE_CLOSED);
+        for (i = 0; i < n; i++) {
+                assert_true(fcntl(nums[i], F_GETFD) >= 0);
+                close(nums[i]);
+        }
+        close(null);
+}
+
+static void test_stale_copy_is_ebadf(void **state)
+{
+        struct brd_handle h, o, rp, rc, op, oc;
+        struct brd_seg *s, *os;
+        struct brd_pool *p, *other_pool;
+
+        (void)state;
+        /* A segment's copy, its fd now another segment's memfd. */
+        s = filled_seg(4096, 1, &h);
+        os = filled_seg(4096, 2, &o);
+        stale_copy_refused(&h, o.fds[0]);
+        brd_handle_close(&o);
+        brd_seg_close(os);
+        brd_seg_close(s);
+
+        /* A pool's, its fd now another pool's. */
+        assert_int_equal(brd_pool_create(1 << 20, 0, &p), 0);
+        assert_int_equal(brd_pool_create(1 << 20, 0, &other_pool), 0);
+        assert_int_equal(brd_pool_export(p, &h), 0);
+        assert_int_equal(brd_pool_export(other_pool, &o), 0);
+        stale_copy_refused(&h, o.fds[0]);
+        brd_handle_close(&o);
+        brd_pool_close(other_pool);
+        brd_pool_close(p);
+
+        /* A ring's, its fds now another ring's memfd and /dev/null. */
+        assert_int_equal(brd_ring_create(4096, 0, &rp, &rc), 0);
+        assert_int_equal(brd_ring_create(4096, 0, &op, &oc), 0);
+        stale_copy_refused(&rp, op.fds[0]);
+        brd_handle_close(&rc);
+        brd_handle_close(&op);
+        brd_handle_close(&oc);
+}
+
+/*
  * brd__handle_valid() wrapped: once armed, the check passes and then the
  * handle's count grows to 200, as a peer writing a handle kept in shared
  * memory would make it right after the check.
@@ -1117,6 +1206,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_recv_max_fds_beside_credentials, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_handle_close_is_idempotent_aba, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_closed_handle_is_ebadf, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_stale_copy_is_ebadf, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_handle_read_once, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_exec_helper_over_socket, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_exec_helper_from_env, t_leak_setup, t_leak_teardown),

@@ -237,7 +237,8 @@ int brd_fsrv_start(unsigned flags, struct brd_fsrv **ret_fsrv);
  *
  * Return: 0 and *ret_child; -EINVAL on bad options (none or both of fn/argv,
  * unknown flags, a malformed handle, too many handles; exec mode also needs
- * known handle kinds); -EBADF when a handle's fd is not open; -ENOTSUP on
+ * known handle kinds); -EBADF when a handle's fd is not open, or the handle
+ * is closed or stale (brd_handle_close()); -ENOTSUP on
  * a forkserver inherited through fork(); -EPERM when the calling thread has
  * more seccomp filters than the forkserver thread, or an fd table or fs of
  * its own (Per-thread state);

@@ -36,8 +36,8 @@ struct brd_handle {
         int      fds[BRD_HANDLE_MAX_FDS];
         uint64_t size;                  /* bytes the object maps */
         uint64_t flags;                 /* kind-specific attach flags */
-        uint64_t id;                    /* kind-specific: e.g. a random object id */
-        uint64_t aux;                   /* kind-specific extra word */
+        uint64_t id;                    /* kind-specific: a segment's or pool's file's device, a ring's id */
+        uint64_t aux;                   /* the file's inode: a stale copy is told by it */
 };
 
 /* Largest number of handles one brd_handle_send() or environment carries. */
@@ -58,7 +58,11 @@ struct brd_handle {
  * of brood's owns nothing and is only emptied: zero-initialise the handles
  * a call fills (a failed call leaves them untouched), and a cleanup that
  * closes them all is then safe whatever failed.  That holds for this struct:
- * a copy of it names the same fds, so close exactly one of the copies.
+ * a copy of it names the same fds, so close exactly one of the copies.  A
+ * copy whose fds[0] is no longer the file it names (another copy was
+ * closed, and the number may be someone else's file now: RELIABILITY D27)
+ * is only emptied, none of its numbers closed; every call given such a
+ * stale copy answers -EBADF.
  * Concurrency: not thread-safe on the same handle.  Fork: the child's copy of
  * a handle owns the child's copies of the fds.  A forkserver child
  * (brd_fsrv_spawn(), fork mode) is different: it keeps only the fds of the
@@ -72,7 +76,8 @@ void brd_handle_close(struct brd_handle *h);
  * brd_handle_dup() - copy a handle with fresh (F_DUPFD_CLOEXEC) fds.
  * @h: the handle to copy, borrowed
  * @ret_handle: the copy, not @h itself; untouched on failure
- * Return: 0, -EINVAL on a malformed handle (or @ret_handle == @h, whose fds
+ * Return: 0, -EBADF for a closed or stale handle (brd_handle_close()),
+ * -EINVAL on a malformed handle (or @ret_handle == @h, whose fds
  * the copy would lose), or -errno (-EMFILE...) with no fd left open.
  * Concurrency: any thread; not while another thread closes @h.  Fork: no
  * state; a forked child dups its own copies of the fds (in a forkserver
@@ -86,7 +91,7 @@ int brd_handle_dup(const struct brd_handle *h, struct brd_handle *ret_handle);
  * @h: @n handles, borrowed: the caller still owns and closes them
  * @n: 1..BRD_HANDLE_MAX_BATCH, with at most 253 fds in all (SCM_MAX_FD)
  * Return: 0 when all of them were sent in one message; -EINVAL on bad input,
- * -EPIPE if the peer is gone (never SIGPIPE), -EAGAIN on a full non-blocking
+ * -EBADF for a closed or stale handle (brd_handle_close()), -EPIPE if the peer is gone (never SIGPIPE), -EAGAIN on a full non-blocking
  * socket (nothing sent), or another -errno from sendmsg.  On a non-blocking
  * SOCK_STREAM socket a message that went only partly waits up to a second
  * for its rest to fit, then answers -EPROTO: the stream is torn and

@@ -176,8 +176,9 @@ struct brd_ring_stats {
  * Creates one sealed memfd ("brood:ring", header page + data) and two
  * eventfds (EFD_CLOEXEC|EFD_NONBLOCK: "data available" for the consumer,
  * "space available" for the producer).  Each handle owns its 3 fds
- * {memfd, data doorbell, space doorbell}; size = memfd size, id = a random
- * ring id, aux = capacity.  Nothing is attached: each side calls
+ * {memfd, data doorbell, space doorbell}; size = memfd size (a page of
+ * header, then the capacity), id = a random ring id, aux = the memfd's
+ * inode (a stale copy is told by it).  Nothing is attached: each side calls
  * brd_ring_attach() on its handle (here, or in the process it is sent to),
  * then closes the handle with brd_handle_close().
  * Return: 0; -EINVAL (bad capacity, unknown flags, NULL, one handle for both); -ENOSPC/-ENOMEM
@@ -200,7 +201,8 @@ int     brd_ring_create(size_t capacity, unsigned flags,
  * this process (pid + start time) in its side of the header and wakes the
  * peer once, so that a peer already waiting learns whom to watch.
  * Return: 0; -EINVAL (malformed handle: kind, fd count, fd types, unknown
- * flags); -EPROTO (not a ring of this version, an inconsistent layout, or a
+ * flags); -EBADF (closed, or stale: its memfd no longer the one it was
+ * made with, see brd_handle_close()); -EPROTO (not a ring of this version, an inconsistent layout, or a
  * header whose id, flags or capacity is not the handle's); -EXDEV (this process
  * is in another pid namespace than the ring's creator: each end watches the
  * other by pid, so both must be in the creator's); -EBADMSG (memfd

@@ -104,7 +104,8 @@ int brd_seg_open(const char *name, struct brd_seg **ret_seg);
  * when the peer seals it so while attach runs); -EACCES for a named segment
  * of another user or with group/other access; -EPERM for a named segment
  * another process created while the SIGBUS guard is not installed
- * (brd_seg_sigbus_guard()); -EBADF / -errno from
+ * (brd_seg_sigbus_guard()); -EBADF for a closed or stale handle (its fd
+ * no longer the file it was exported from: brd_handle_close()) / -errno from
  * fstat, and for an O_PATH fd (whatever the handle claims); -EMFILE; -errno
  * from mmap.  Nothing is mapped on failure.
  * Concurrency: thread-safe.  Fork: as brd_seg_create().
@@ -363,7 +364,8 @@ int brd_pool_create(size_t size, unsigned flags, struct brd_pool **ret_pool);
 /**
  * brd_pool_attach() - attach a pool another process exported.
  * @h: a BRD_HANDLE_POOL handle, borrowed (its fd is dup'ed)
- * Return: 0, -EINVAL (not a pool handle), -EPROTO (bad magic, version or
+ * Return: 0, -EINVAL (not a pool handle), -EBADF (closed or stale:
+ * brd_handle_close()), -EPROTO (bad magic, version or
  * layout: the geometry is recomputed from the segment size and compared),
  * -EXDEV (this process is in another pid namespace than the pool's
  * creator), -ENOMEM, or the -errno of brd_seg_attach() (-EBADMSG for a

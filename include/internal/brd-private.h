@@ -563,6 +563,20 @@ int brd__poll_one(int fd, short events, int64_t deadline);
 int brd__random(void *buf, size_t n);
 /* Validate a handle's shape (kind, nfds, fds >= 0). */
 bool brd__handle_valid(const struct brd_handle *h, uint32_t kind, uint32_t min_fds);
+/*
+ * Whether a handle's fds[0] is still the file it names, so that a stale
+ * copy is told (RELIABILITY D27: a copy of a handle another copy of which
+ * was closed, its fd numbers since taken by other files).  A handle records
+ * its file when it is made (brd__handle_stamp()): the inode in aux, and for
+ * a segment or pool the device in id (a ring's id is its ring id; its memfd
+ * is told from a /dev/shm file by its shrink and grow seals).  Nothing in
+ * shared memory, which a peer may scribble on, decides it.
+ * brd__handle_current() is 0 while fds[0] is that file, -EBADF once it is
+ * not (closed, or another file); a handle with aux 0 (made by hand)
+ * recorded nothing and is taken as current.  Both async-signal-safe.
+ */
+int brd__handle_stamp(struct brd_handle *h);
+int brd__handle_current(const struct brd_handle *h);
 
 /* One of brood's object kinds (a handle that owns fds), not NONE or CLOSED. */
 static inline bool brd__handle_kind_known(uint32_t kind)
