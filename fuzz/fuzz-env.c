@@ -303,13 +303,27 @@ static void env_raw(struct fuzz_in *r)
         free(h);
 }
 
-/* encode -> from_env must give back the same handles */
+/* Whether @h's fds[0] is the file its aux (and a segment's or pool's id)
+ * names, as the library judges a copy current. */
+static bool names_its_file(const struct brd_handle *h)
+{
+        struct stat st;
+
+        if (fstat(h->fds[0], &st) < 0 || st.st_ino != h->aux)
+                return false;
+        if (h->kind == BRD_HANDLE_SEG || h->kind == BRD_HANDLE_POOL)
+                return st.st_dev == h->id;
+        return st.st_nlink == 0;
+}
+
+/* encode -> from_env must give back the same handles, named anew by their files */
 static void env_roundtrip(struct fuzz_in *r)
 {
         struct brd_handle in[BRD_HANDLE_MAX_BATCH], out[BRD_HANDLE_MAX_BATCH];
         size_t n = fuzz_u8(r) % (BRD_HANDLE_MAX_BATCH + 1), i, cap = 1 + fuzz_u16(r) % 4096,
                fdn = 0;
         char *buf = malloc(cap), pidbuf[32];
+        bool stale = false;
         int rc;
 
         for (i = 0; i < n; i++) {
@@ -321,14 +335,24 @@ static void env_roundtrip(struct fuzz_in *r)
                 in[i].size = fuzz_u64(r);
                 in[i].flags = fuzz_u64(r);
                 in[i].id = fuzz_u64(r);
+                /* aux: the inode of the file it names, 0 (none recorded), or
+                 * another (a stale copy's: encode refuses it) */
                 in[i].aux = fuzz_u64(r);
                 if (fdn + in[i].nfds > NSENT)
                         in[i].nfds = 0;
                 for (unsigned k = 0; k < 4; k++)
                         in[i].fds[k] = k < in[i].nfds ? (int)(3 + fdn + k) : -1;
                 fdn += in[i].nfds;
+                if (in[i].nfds && (in[i].aux & 15) != 0)
+                        in[i].aux = 0;
+                stale |= in[i].nfds && in[i].aux && !names_its_file(&in[i]);
         }
         rc = brd_handle_env_encode(in, n, getpid(), buf, cap, pidbuf, sizeof(pidbuf));
+        if (stale) {
+                if (rc != -EBADF)
+                        FUZZ_FAIL("encode of a stale handle = %d", rc);
+                goto out;
+        }
         if (rc == -EMSGSIZE)
                 goto out;
         if (rc)
@@ -341,12 +365,24 @@ static void env_roundtrip(struct fuzz_in *r)
         rc = brd_handle_from_env(out, BRD_HANDLE_MAX_BATCH);
         if (rc != (int)n)
                 FUZZ_FAIL("roundtrip of %zu handles = %d", n, rc);
-        for (i = 0; i < n; i++)
-                if (out[i].kind != in[i].kind || out[i].nfds != in[i].nfds ||
-                    out[i].size != in[i].size || out[i].flags != in[i].flags ||
-                    out[i].id != in[i].id || out[i].aux != in[i].aux ||
-                    memcmp(out[i].fds, in[i].fds, sizeof(in[i].fds)))
+        for (i = 0; i < n; i++) {
+                /* What arrives names the file it arrived with (id and aux
+                 * stamped anew from fds[0]), whatever the description said. */
+                struct brd_handle want = in[i];
+                struct stat st;
+
+                want.aux = 0;
+                if (want.nfds && fstat(want.fds[0], &st) == 0) {
+                        want.aux = st.st_ino;
+                        if (want.kind == BRD_HANDLE_SEG || want.kind == BRD_HANDLE_POOL)
+                                want.id = st.st_dev;
+                }
+                if (out[i].kind != want.kind || out[i].nfds != want.nfds ||
+                    out[i].size != want.size || out[i].flags != want.flags ||
+                    out[i].id != want.id || out[i].aux != want.aux ||
+                    memcmp(out[i].fds, want.fds, sizeof(want.fds)))
                         FUZZ_FAIL("roundtrip: handle %zu differs", i);
+        }
 out:
         unsetenv(BRD_HANDLE_ENV);
         unsetenv(BRD_HANDLE_ENV_PID);

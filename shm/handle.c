@@ -57,6 +57,19 @@ struct brd_wire_rec {
 };
 _Static_assert(sizeof(struct brd_wire_rec) == 40, "wire record is 40 bytes");
 
+/*
+ * A handle that arrived (brd_handle_recv(), brd_handle_from_env()) names
+ * the files it arrived with: what its sender recorded of its own (an
+ * older library's ring handle had the capacity there, a hostile one
+ * anything) would make every call refuse it as stale and its close leave
+ * its fds open.  Nothing recorded where its file cannot be looked at.
+ */
+static void handle_restamp(struct brd_handle *h)
+{
+        if (!h->nfds || brd__handle_stamp(h) < 0)
+                h->aux = 0;
+}
+
 BRD_EXPORT void brd_handle_close(struct brd_handle *h)
 {
         uint32_t i;
@@ -507,6 +520,7 @@ BRD_EXPORT int brd_handle_recv(int sock, struct brd_handle *h, size_t max, int t
                 for (k = 0; k < BRD_HANDLE_MAX_FDS; k++)
                         h[i].fds[k] = k < rec.nfds ? fds[used + k] : -1;
                 used += rec.nfds;
+                handle_restamp(&h[i]);
         }
         brd__cancel_restore(cancel);
         return hdr.n;
@@ -571,6 +585,8 @@ BRD_EXPORT int brd_handle_env_encode(const struct brd_handle *h, size_t n, pid_t
         for (i = 0; i < n; i++) {
                 if (!brd__handle_kind_known(h[i].kind) || h[i].nfds > BRD_HANDLE_MAX_FDS)
                         return brd__handle_err(&h[i]);
+                if (brd__handle_current(&h[i]) < 0)
+                        return -EBADF;
                 if (i)
                         out_str(&o, ";");
                 out_hex(&o, h[i].kind);
@@ -690,6 +706,7 @@ static int env_take(struct brd_handle *h, size_t max)
 
                 for (k = 0; k < tmp[i].nfds; k++)
                         (void)fcntl(tmp[i].fds[k], F_SETFD, FD_CLOEXEC);
+                handle_restamp(&tmp[i]);
                 h[i] = tmp[i];
         }
         return (int)n;

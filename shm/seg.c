@@ -442,14 +442,14 @@ int brd__seg_attach_fd(int fd, uint64_t size, bool named, const char *opened_as,
         if ((flags & BRD_SEG_POPULATE) && !brd__blocks_cover(&st, size))
                 flags &= ~(unsigned)BRD_SEG_POPULATE;
         if (named && n > 8 && !strncmp(target, "/dev/shm/", 9)) {
-                struct stat now;
+                struct stat at;
 
-                /* Unlinked already: it has no name any more.  The kernel
-                 * appends " (deleted)" then, but a name may end so too:
-                 * the link count tells (looked at after the link, so an
-                 * unlink in between is seen too). */
+                /* Unlinked already: the name it was opened by is gone (even
+                 * where another hard link is left), and the kernel appended
+                 * " (deleted)".  But a name may end so too: the path names
+                 * this very file then. */
                 if (n > 10 && !strcmp(target + n - 10, " (deleted)") &&
-                    (fstat(fd, &now) < 0 || !now.st_nlink))
+                    (stat(target, &at) < 0 || at.st_dev != st.st_dev || at.st_ino != st.st_ino))
                         target[8] = '\0';
                 if (target[8]) {
                         name = strdup(target + 8);

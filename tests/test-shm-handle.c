@@ -737,6 +737,12 @@ static void stale_copy_refused(struct brd_handle *h, int other)
         assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EBADF);
         assert_null(c);
         brd_fsrv_stop(fs);
+        {
+                char env[512], envpid[64];
+
+                assert_int_equal(brd_handle_env_encode(&cp, 1, getpid(), env, sizeof(env), envpid,
+                                                       sizeof(envpid)), -EBADF);
+        }
         /* Close empties the copy and leaves the files that took its numbers. */
         memcpy(nums, cp.fds, sizeof(nums));
         brd_handle_close(&cp);
@@ -1180,10 +1186,52 @@ static void test_env_trailing_separator_is_eproto(void **state)
         assert_int_equal(got[0].fds[0], 3);
         assert_int_equal(got[1].kind, BRD_HANDLE_POOL);
         assert_int_equal(got[1].fds[0], 4);
-        assert_int_equal(got[1].id, 0xabc);
+        {
+                struct stat st;
+
+                /* Named by the file that arrived, not the description's 0xabc. */
+                assert_int_equal(fstat(4, &st), 0);
+                assert_int_equal(got[1].id, st.st_dev);
+                assert_int_equal(got[1].aux, st.st_ino);
+        }
         assert_int_equal(fcntl(3, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
         assert_int_equal(fcntl(4, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
         sentinels_close(&sn);   /* the handles' fds are the sentinels: closed once */
+}
+
+/*
+ * A handle that arrives names the file it arrived with, whatever its sender
+ * said (an older library's ring handle carried the capacity in aux, a
+ * hostile sender anything): here a description whose aux is not the
+ * segment's inode.  Before, it kept that aux: attach refused the handle as
+ * stale (-EBADF) and its close left the fd open, for good.
+ */
+static void test_arrived_handle_names_its_file(void **state)
+{
+        struct brd_handle h, got[1];
+        struct brd_seg *s, *a;
+        struct stat st;
+        char desc[128];
+
+        (void)state;
+        if (fcntl(3, F_GETFD) >= 0)
+                skip();                 /* fd 3 is the runner's */
+        s = filled_seg(4096, 0x5a, &h);
+        assert_int_equal(dup3(h.fds[0], 3, 0), 3);     /* inherited: not CLOEXEC */
+        brd_handle_close(&h);
+        snprintf(desc, sizeof(desc), "%x,1,1000,0,7,3039", BRD_HANDLE_SEG);
+        env_set_ours(desc);
+        assert_int_equal(brd_handle_from_env(got, 1), 1);
+        env_gone();
+        assert_int_equal(fstat(3, &st), 0);
+        assert_int_equal(got[0].aux, st.st_ino);
+        assert_int_equal(got[0].id, st.st_dev);
+        assert_int_equal(brd_seg_attach(&got[0], &a), 0);
+        assert_int_equal(((unsigned char *)brd_seg_addr(a))[4095], 0x5a);
+        brd_seg_close(a);
+        brd_handle_close(&got[0]);
+        assert_true(fcntl(3, F_GETFD) < 0);             /* closed with it */
+        brd_seg_close(s);
 }
 
 int main(void)
@@ -1207,6 +1255,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_handle_close_is_idempotent_aba, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_closed_handle_is_ebadf, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_stale_copy_is_ebadf, t_leak_setup, t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_arrived_handle_names_its_file, t_leak_setup,
+                                                t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_handle_read_once, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_exec_helper_over_socket, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_exec_helper_from_env, t_leak_setup, t_leak_teardown),

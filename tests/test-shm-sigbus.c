@@ -287,6 +287,31 @@ static void test_name_ending_deleted(void **state)
                         brd_seg_close(o);
                 }
                 shm_unlink(name);
+                if (r)
+                        _exit(r);
+                /* Opened by a name since unlinked, another hard link left:
+                 * no name either (not "<name> (deleted)"). */
+                snprintf(name, sizeof(name), "/brood-test-%d-a", (int)getpid());
+                snprintf(path, sizeof(path), "/dev/shm%s.link", name);
+                fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (fd < 0 || ftruncate(fd, 4096) < 0)
+                        _exit(7);
+                {
+                        char orig[128];
+
+                        snprintf(orig, sizeof(orig), "/dev/shm%s", name);
+                        if (link(orig, path) < 0 || shm_unlink(name) < 0)
+                                r = 8;
+                }
+                if (!r && brd__seg_attach_fd(fd, 4096, true, NULL, 0, &u) != 0)
+                        r = 9;
+                else if (!r) {
+                        if (brd_seg_name(u))
+                                r = 10;
+                        brd_seg_close(u);
+                }
+                close(fd);
+                unlink(path);
                 _exit(r);
         }
         assert_int_equal(t_wait_child(pid), 0);

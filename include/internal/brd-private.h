@@ -569,8 +569,9 @@ bool brd__handle_valid(const struct brd_handle *h, uint32_t kind, uint32_t min_f
  * was closed, its fd numbers since taken by other files).  A handle records
  * its file when it is made (brd__handle_stamp()): the inode in aux, and for
  * a segment or pool the device in id (a ring's id is its ring id; its memfd
- * is told from a /dev/shm file by its shrink and grow seals).  Nothing in
- * shared memory, which a peer may scribble on, decides it.
+ * is told from a /dev/shm file by its link count, 0).  Nothing in shared
+ * memory, which a peer may scribble on, decides it, nor what a sender
+ * says: a handle that arrives is stamped anew from the fds it brought.
  * brd__handle_current() is 0 while fds[0] is that file, -EBADF once it is
  * not (closed, or another file); a handle with aux 0 (made by hand)
  * recorded nothing and is taken as current.  Both async-signal-safe.
