@@ -866,12 +866,10 @@ static bool read_until(int fd, int64_t end, char *out, size_t cap)
         }
 }
 
-int t_run_brood_within(const char *const *args, int ms, char *out, size_t cap)
+pid_t t_start_brood(const char *const *args, const int *ignored, int *ret_fd)
 {
         const char *exe = getenv("BRD_BROOD"), *argv[16];
-        int64_t end = t_now_ms() + ms;
-        struct pollfd p;
-        int o[2], st, n = 0;
+        int o[2];
         size_t k;
         pid_t pid;
 
@@ -886,20 +884,35 @@ int t_run_brood_within(const char *const *args, int ms, char *out, size_t cap)
         pid = t_fork();
         assert_true(pid >= 0);
         if (pid == 0) {
+                signal(SIGINT, SIG_DFL);
+                for (; ignored && *ignored; ignored++)
+                        signal(*ignored, SIG_IGN);
                 if (dup2(o[1], STDOUT_FILENO) < 0 || dup2(o[1], STDERR_FILENO) < 0)
                         _exit(127);
                 execv(exe, (char *const *)argv);
                 _exit(127);
         }
         close(o[1]);
+        *ret_fd = o[0];
+        return pid;
+}
+
+int t_run_brood_within(const char *const *args, int ms, char *out, size_t cap)
+{
+        int64_t end = t_now_ms() + ms;
+        struct pollfd p;
+        int fd, st, n = 0;
+        pid_t pid;
+
+        pid = t_start_brood(args, NULL, &fd);
         p.fd = pidfd_open(pid, 0);
         p.events = POLLIN;
         assert_true(p.fd >= 0);
-        if (read_until(o[0], end, out, cap))
+        if (read_until(fd, end, out, cap))
                 while ((n = poll(&p, 1, (int)(end > t_now_ms() ? end - t_now_ms() : 0))) < 0 &&
                        errno == EINTR)
                         ;
-        close(o[0]);
+        close(fd);
         close(p.fd);
         if (n <= 0) {
                 fprintf(stderr, "brood %s: still running after %d ms: killed\n", args[0], ms);

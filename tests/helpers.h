@@ -187,6 +187,10 @@ int t_run_brood(const char *args, bool with_stderr, char *out, size_t cap);
  * Its exit code (128+signal if it was killed), or -2 if it still ran after
  * @ms (then it is SIGKILLed and reaped). */
 int t_run_brood_within(const char *const *args, int ms, char *out, size_t cap);
+/* Start brood with @args (NULL-ended, at most 14), SIGINT at its default
+ * and the signals of @ignored (0-ended, may be NULL) ignored, its stdout
+ * and stderr into *@ret_fd: its pid, for the caller to reap. */
+pid_t t_start_brood(const char *const *args, const int *ignored, int *ret_fd);
 
 /* Leak check around a test: fds and brood's /dev/shm names. */
 struct t_leak {

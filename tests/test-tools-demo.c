@@ -319,42 +319,6 @@ static void test_demo_keeps_sigint_ignored(void **state)
         assert_int_equal(actors_alive(), 0);
 }
 
-/*
- * brood with @args (NULL-ended) started with the signals of @ign (0-ended)
- * ignored and SIGINT at its default, stdout and stderr into *@ret_fd: its
- * pid.
- */
-static pid_t start_brood_ignoring(const int *ign, const char *const *args, int *ret_fd)
-{
-        const char *exe = getenv("BRD_BROOD"), *argv[8];
-        int o[2];
-        size_t k;
-        pid_t pid;
-
-        assert_non_null(exe);
-        argv[0] = exe;
-        for (k = 0; args[k]; k++) {
-                assert_true(k < 6);
-                argv[k + 1] = args[k];
-        }
-        argv[k + 1] = NULL;
-        assert_int_equal(pipe2(o, O_CLOEXEC), 0);
-        pid = t_fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                signal(SIGINT, SIG_DFL);
-                for (; *ign; ign++)
-                        signal(*ign, SIG_IGN);
-                if (dup2(o[1], STDOUT_FILENO) < 0 || dup2(o[1], STDERR_FILENO) < 0)
-                        _exit(127);
-                execv(exe, (char *const *)argv);
-                _exit(127);
-        }
-        close(o[1]);
-        *ret_fd = o[0];
-        return pid;
-}
-
 /* Reads @fd to its end into @out, closes it, reaps @pid: its exit code. */
 static int finish_brood(pid_t pid, int fd, char *out, size_t cap)
 {
@@ -391,8 +355,8 @@ static void test_demo_sigchld_ignored(void **state)
         pid_t pid;
 
         (void)state;
-        pid = start_brood_ignoring((const int[]){ SIGCHLD, 0 },
-                                   (const char *const[]){ "demo", "--bytes", "16M", NULL }, &fd);
+        pid = t_start_brood((const char *const[]){ "demo", "--bytes", "16M", NULL },
+                            (const int[]){ SIGCHLD, 0 }, &fd);
         assert_int_equal(finish_brood(pid, fd, out, sizeof(out)), 0);
         assert_non_null(strstr(out, "every byte verified end to end: 16777216 bytes"));
         assert_int_equal(actors_alive(), 0);
@@ -450,8 +414,8 @@ static void test_demo_keeps_sighup_ignored(void **state)
         pid_t pid;
 
         (void)state;
-        pid = start_brood_ignoring((const int[]){ SIGHUP, 0 },
-                                   (const char *const[]){ "demo", "--bytes", "4000G", NULL }, &fd);
+        pid = t_start_brood((const char *const[]){ "demo", "--bytes", "4000G", NULL },
+                            (const int[]){ SIGHUP, 0 }, &fd);
         p.fd = pidfd_open(pid, 0);
         p.events = POLLIN;
         assert_true(p.fd >= 0);
