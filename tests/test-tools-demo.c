@@ -23,8 +23,12 @@ static int run_brood(const char *args, char *out, size_t cap)
         return t_run_brood(args, true, out, cap);
 }
 
-/* Processes named like the demo's actors (comm "producer", "stage", "consumer-N"). */
-static int actors_alive(void)
+/*
+ * Processes named like the demo's actors ("producer", "stage",
+ * "consumer-N"): those whose parent is @ppid (any: 0) that ignore @sig
+ * (any disposition: 0).
+ */
+static int actors_where(pid_t ppid, int sig)
 {
         DIR *d = opendir("/proc");
         struct dirent *e;
@@ -32,23 +36,37 @@ static int actors_alive(void)
 
         assert_non_null(d);
         while ((e = readdir(d))) {
-                char path[300], comm[64] = "";
+                char path[300], line[256];
+                unsigned long long ign = 0;
+                bool actor = false;
+                long pp = -1;
                 FILE *f;
 
                 if (e->d_name[0] < '0' || e->d_name[0] > '9')
                         continue;
-                snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
+                snprintf(path, sizeof(path), "/proc/%s/status", e->d_name);
                 f = fopen(path, "re");
                 if (!f)
                         continue;
-                if (fgets(comm, sizeof(comm), f) &&
-                    (!strncmp(comm, "producer", 8) || !strncmp(comm, "stage\n", 6) ||
-                     !strncmp(comm, "consumer-", 9)))
-                        n++;
+                while (fgets(line, sizeof(line), f)) {
+                        if (!strncmp(line, "Name:\t", 6))
+                                actor = !strcmp(line + 6, "producer\n") ||
+                                        !strcmp(line + 6, "stage\n") ||
+                                        !strncmp(line + 6, "consumer-", 9);
+                        sscanf(line, "PPid: %ld", &pp);
+                        sscanf(line, "SigIgn: %llx", &ign);
+                }
                 fclose(f);
+                if (actor && (!ppid || pp == ppid) && (!sig || (ign >> (sig - 1) & 1)))
+                        n++;
         }
         closedir(d);
         return n;
+}
+
+static int actors_alive(void)
+{
+        return actors_where(0, 0);
 }
 
 static bool link_figures(const char *out, const char *link, unsigned long long *ret_bytes,
@@ -362,43 +380,6 @@ static void test_demo_sigchld_ignored(void **state)
         assert_int_equal(actors_alive(), 0);
 }
 
-/* The actors whose parent is @ppid that ignore @sig. */
-static int actors_ignoring(pid_t ppid, int sig)
-{
-        DIR *d = opendir("/proc");
-        struct dirent *e;
-        int n = 0;
-
-        assert_non_null(d);
-        while ((e = readdir(d))) {
-                char path[300], line[256];
-                unsigned long long ign = 0;
-                bool actor = false;
-                long pp = -1;
-                FILE *f;
-
-                if (e->d_name[0] < '0' || e->d_name[0] > '9')
-                        continue;
-                snprintf(path, sizeof(path), "/proc/%s/status", e->d_name);
-                f = fopen(path, "re");
-                if (!f)
-                        continue;
-                while (fgets(line, sizeof(line), f)) {
-                        if (!strncmp(line, "Name:\t", 6))
-                                actor = !strcmp(line + 6, "producer\n") ||
-                                        !strcmp(line + 6, "stage\n") ||
-                                        !strncmp(line + 6, "consumer-", 9);
-                        sscanf(line, "PPid: %ld", &pp);
-                        sscanf(line, "SigIgn: %llx", &ign);
-                }
-                fclose(f);
-                if (actor && pp == ppid && (ign >> (sig - 1) & 1))
-                        n++;
-        }
-        closedir(d);
-        return n;
-}
-
 /*
  * Started with SIGHUP ignored (nohup), the demo's actors ignore it too: a
  * hangup does not end the run.  Before, the forkserver's default
@@ -420,7 +401,7 @@ static void test_demo_keeps_sighup_ignored(void **state)
         p.events = POLLIN;
         assert_true(p.fd >= 0);
         /* All four (producer, stage, two consumers), or brood ended first. */
-        while ((n = actors_ignoring(pid, SIGHUP)) < 4 && t_now_ms() < end &&
+        while ((n = actors_where(pid, SIGHUP)) < 4 && t_now_ms() < end &&
                poll(&p, 1, 2) == 0)
                 ;
         close(p.fd);
