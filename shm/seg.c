@@ -559,6 +559,15 @@ BRD_EXPORT void brd_seg_close(struct brd_seg *seg)
 {
         if (!seg)
                 return;
+        /* In a child made without fork()'s handlers the fork lock may be
+         * held by a parent's thread that is not there (the close waited
+         * for ever), and the registry names this segment: close the fd,
+         * leave the rest to the exec or exit that child may only make. */
+        if (brd__handlers_skipped(seg->gen, seg->map_pid)) {
+                if (!brd__fds_gone(seg->gen))
+                        brd__close(seg->fd);
+                return;
+        }
         brd__fork_lock();               /* see brd__registry_add() */
         brd__registry_del(seg);
         brd__guard_drop(seg->guard);    /* before the range can be another mapping */

@@ -137,6 +137,9 @@ int brd_seg_export(const struct brd_seg *seg, struct brd_handle *ret_handle);
  * Fork: in a forked child it unmaps the child's copy (if still mapped
  * there) and closes the child's copy of the fd (not in a forkserver child,
  * where that number is no longer the segment's); it never unlinks the name.
+ * In a child made without fork()'s handlers (_Fork(), clone()), which may
+ * only exec, it closes the fd and nothing else (brood's fork lock may be
+ * held there by a thread of the parent's that the child does not have).
  */
 void brd_seg_close(struct brd_seg *seg);
 
