@@ -27,6 +27,9 @@ static pthread_mutex_t brd_fork_mutex = PTHREAD_MUTEX_INITIALIZER;
 /* AO_t so that racing readers in other threads are well defined; all of
  * these are process-local, never in shared memory. */
 AO_t brd__pid_cache;                    /* 0: not cached yet */
+/* The pid of this process when brood's fork handlers last ran for it (or
+ * the library was loaded): another pid is a child they skipped. */
+static AO_t brd_handlers_pid;
 AO_t brd__fork_generation = 1;
 AO_t brd__fds_closed_gen;               /* see brd__fork_fds_closed() */
 static AO_t brd_start_time;             /* of brd_pid, normalised; 0: not read yet */
@@ -92,6 +95,7 @@ static void brd_fork_child(void)
 
         /* Single-threaded, async-signal context: plain stores only. */
         AO_store(&brd__pid_cache, 0);
+        AO_store(&brd_handlers_pid, (AO_t)getpid());
         AO_store(&brd_start_time, 0);
         /* The parent may have called unshare(CLONE_NEWPID): a child can be
          * in another pid namespace than its parent. */
@@ -146,7 +150,13 @@ int brd__fork_ready(void)
  * (brd__fork_gen() and brd__getpid() are inline loads). */
 __attribute__((constructor)) static void brd_fork_load(void)
 {
+        AO_store(&brd_handlers_pid, (AO_t)getpid());
         brd_fork_ensure();
+}
+
+bool brd__handlers_skipped(void)
+{
+        return (pid_t)AO_load(&brd_handlers_pid) != getpid();
 }
 
 void brd__fork_lock(void)

@@ -66,7 +66,9 @@ _Static_assert(sizeof(struct brd_wire_rec) == 40, "wire record is 40 bytes");
  */
 static void handle_restamp(struct brd_handle *h)
 {
-        if (!h->nfds || brd__handle_stamp(h) < 0)
+        /* Not current even so (a ring's fds[0] that is not a memfd): a
+         * record would make its own close leave its fds open. */
+        if (!h->nfds || brd__handle_stamp(h) < 0 || brd__handle_current(h) < 0)
                 h->aux = 0;
 }
 
@@ -585,8 +587,6 @@ BRD_EXPORT int brd_handle_env_encode(const struct brd_handle *h, size_t n, pid_t
         for (i = 0; i < n; i++) {
                 if (!brd__handle_kind_known(h[i].kind) || h[i].nfds > BRD_HANDLE_MAX_FDS)
                         return brd__handle_err(&h[i]);
-                if (brd__handle_current(&h[i]) < 0)
-                        return -EBADF;
                 if (i)
                         out_str(&o, ";");
                 out_hex(&o, h[i].kind);

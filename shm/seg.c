@@ -563,7 +563,7 @@ BRD_EXPORT void brd_seg_close(struct brd_seg *seg)
          * held by a parent's thread that is not there (the close waited
          * for ever), and the registry names this segment: close the fd,
          * leave the rest to the exec or exit that child may only make. */
-        if (brd__handlers_skipped(seg->gen, seg->map_pid)) {
+        if (brd__handlers_skipped()) {
                 if (!brd__fds_gone(seg->gen))
                         brd__close(seg->fd);
                 return;

@@ -737,12 +737,6 @@ static void stale_copy_refused(struct brd_handle *h, int other)
         assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EBADF);
         assert_null(c);
         brd_fsrv_stop(fs);
-        {
-                char env[512], envpid[64];
-
-                assert_int_equal(brd_handle_env_encode(&cp, 1, getpid(), env, sizeof(env), envpid,
-                                                       sizeof(envpid)), -EBADF);
-        }
         /* Close empties the copy and leaves the files that took its numbers. */
         memcpy(nums, cp.fds, sizeof(nums));
         brd_handle_close(&cp);
@@ -1234,6 +1228,47 @@ static void test_arrived_handle_names_its_file(void **state)
         brd_seg_close(s);
 }
 
+/*
+ * A ring handle that arrives with no memfd in fds[0] (a pipe here) is
+ * refused by attach, and its close closes all its fds.  Before, its stamp
+ * (taken anew on arrival) at once said "stale" (a ring's memfd has no
+ * link), and the close left the three fds open: a peer could exhaust ours.
+ */
+static void test_arrived_ring_without_memfd_closes(void **state)
+{
+        struct brd_handle got[1];
+        struct brd_ring *r = NULL;
+        char desc[128];
+        int pp[2], i;
+
+        (void)state;
+        for (i = 3; i < 6; i++)
+                if (fcntl(i, F_GETFD) >= 0)
+                        skip();         /* the runner's */
+        assert_int_equal(pipe2(pp, O_CLOEXEC), 0);
+        for (i = 0; i < 2; i++) {       /* out of 3-5's way first */
+                int hi = fcntl(pp[i], F_DUPFD_CLOEXEC, 20);
+
+                assert_true(hi >= 20);
+                close(pp[i]);
+                pp[i] = hi;
+        }
+        assert_int_equal(dup2(pp[0], 3), 3);
+        assert_int_equal(dup2(pp[1], 4), 4);
+        assert_int_equal(dup2(pp[1], 5), 5);
+        close(pp[0]);
+        close(pp[1]);
+        snprintf(desc, sizeof(desc), "%x,3,2000,0,1,5", BRD_HANDLE_RING_PRODUCER);
+        env_set_ours(desc);
+        assert_int_equal(brd_handle_from_env(got, 1), 1);
+        env_gone();
+        assert_true(brd_ring_attach(&got[0], &r) < 0);
+        assert_null(r);
+        brd_handle_close(&got[0]);
+        for (i = 3; i < 6; i++)
+                assert_true(fcntl(i, F_GETFD) < 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1256,6 +1291,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_closed_handle_is_ebadf, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_stale_copy_is_ebadf, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_arrived_handle_names_its_file, t_leak_setup,
+                                                t_leak_teardown),
+                cmocka_unit_test_setup_teardown(test_arrived_ring_without_memfd_closes, t_leak_setup,
                                                 t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_handle_read_once, t_leak_setup, t_leak_teardown),
                 cmocka_unit_test_setup_teardown(test_exec_helper_over_socket, t_leak_setup, t_leak_teardown),

@@ -60,9 +60,13 @@ struct brd_handle {
  * closes them all is then safe whatever failed.  That holds for this struct:
  * a copy of it names the same fds, so close exactly one of the copies.  A
  * copy whose fds[0] is no longer the file it names (another copy was
- * closed, and the number may be someone else's file now: RELIABILITY D27)
- * is only emptied, none of its numbers closed; every call given such a
- * stale copy answers -EBADF.
+ * closed, and the number went to another file: RELIABILITY D27) is only
+ * emptied, none of its numbers closed, and every call given such a stale
+ * copy answers -EBADF (but brd_handle_env_encode(), which describes fds
+ * by their numbers in the child and does not look at them).  The file is
+ * what tells: a number that went to another fd of the same file (another
+ * export of the same object, an attach's own copy) makes the stale copy
+ * pass for that handle.
  * Concurrency: not thread-safe on the same handle.  Fork: the child's copy of
  * a handle owns the child's copies of the fds.  A forkserver child
  * (brd_fsrv_spawn(), fork mode) is different: it keeps only the fds of the

@@ -232,14 +232,10 @@ static inline bool brd__made_here(uint64_t gen, pid_t pid)
 {
         return gen == brd__fork_gen() && pid == getpid();
 }
-/* Made in the parent of a child that fork()'s handlers skipped (_Fork(),
- * clone()): the fork generation is still the parent's, the pid is not.
- * The fork lock may be held there, for good, by a thread the child does
- * not have. */
-static inline bool brd__handlers_skipped(uint64_t gen, pid_t pid)
-{
-        return gen == brd__fork_gen() && pid != getpid();
-}
+/* This process is a child that fork()'s handlers skipped (_Fork(),
+ * clone(), vfork()), at any depth: brood's fork lock may be held here, for
+ * good, by a thread the child does not have.  A system call (getpid). */
+bool brd__handlers_skipped(void);
 /*
  * The start time of process @pid (clock ticks since boot, /proc/PID/stat
  * field 22) as the initial time namespace sees it: the kernel adds the
