@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/pidfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -263,11 +262,9 @@ static void test_close_after_fork_without_handlers(void **state)
  * inherited ring's close returns there; it waited for that lock for ever.
  */
 /* _Fork() with the fork lock held, the child closing inherited @p: its
- * exit code, 0 when the close returned (a hang is killed: 128 + 9). */
+ * exit code (t_wait_child()), 0 when the close returned. */
 static int fork_locked_close(struct brd_ring *p)
 {
-        struct pollfd pf;
-        int st;
         pid_t pid;
 
         brd__fork_lock();
@@ -280,19 +277,7 @@ static int fork_locked_close(struct brd_ring *p)
                 _exit(r == -EBADF ? 0 : 1);
         }
         brd__fork_unlock();
-        if (pid < 0)
-                return 2;
-        pf.fd = pidfd_open(pid, 0);
-        pf.events = POLLIN;
-        /* A bound only to end a hang with a failure, not to time anything. */
-        if (pf.fd < 0 || poll(&pf, 1, 20000) != 1)
-                kill(pid, SIGKILL);
-        if (pf.fd >= 0)
-                close(pf.fd);
-        while (waitpid(pid, &st, 0) < 0)
-                if (errno != EINTR)
-                        return 3;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        return pid < 0 ? 2 : t_wait_child(pid);
 }
 
 static void test_close_after_fork_without_handlers_locked(void **state)

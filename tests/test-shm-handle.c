@@ -642,16 +642,36 @@ static int fn_exit0(void *arg, struct brd_handle *h, size_t n)
         return 0;
 }
 
-static void test_closed_handle_is_ebadf(void **state)
+/* Every call that passes @h on (dup, send, spawn in fork and exec mode)
+ * answers -EBADF, and makes nothing. */
+static void passing_on_ebadf(const struct brd_handle *h)
 {
-        struct brd_handle h, z = { 0 }, d, rp, rc;
-        struct brd_spawn_opts o = { .fn = fn_exit0, .handles = &h, .nhandles = 1 };
-        struct brd_seg *s = filled_seg(4096, 3, &h), *a = NULL;
-        struct brd_pool *p = NULL;
-        struct brd_ring *r = NULL;
+        struct brd_spawn_opts o = { .fn = fn_exit0, .handles = h, .nhandles = 1 };
+        struct brd_handle d;
         struct brd_fsrv *fs;
         struct brd_child *c = NULL;
         int sv[2];
+
+        assert_int_equal(brd_handle_dup(h, &d), -EBADF);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        assert_int_equal(brd_handle_send(sv[0], h, 1), -EBADF);
+        close(sv[0]);
+        close(sv[1]);
+        assert_int_equal(brd_fsrv_start(0, &fs), 0);
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EBADF);
+        o.fn = NULL;
+        o.argv = (char *const[]){ "/bin/true", NULL };
+        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EBADF);
+        assert_null(c);
+        brd_fsrv_stop(fs);
+}
+
+static void test_closed_handle_is_ebadf(void **state)
+{
+        struct brd_handle h, z = { 0 }, rp, rc;
+        struct brd_seg *s = filled_seg(4096, 3, &h), *a = NULL;
+        struct brd_pool *p = NULL;
+        struct brd_ring *r = NULL;
 
         (void)state;
         brd_handle_close(&h);
@@ -661,7 +681,7 @@ static void test_closed_handle_is_ebadf(void **state)
         assert_int_equal(brd_pool_attach(&h, &p), -EBADF);
         assert_int_equal(brd_ring_attach(&h, &r), -EBADF);
         assert_int_equal(brd_ring_attach(&z, &r), -EINVAL);
-        assert_int_equal(brd_handle_dup(&h, &d), -EBADF);
+        passing_on_ebadf(&h);
         {
                 char env[512], envpid[64];
 
@@ -670,14 +690,6 @@ static void test_closed_handle_is_ebadf(void **state)
                 assert_int_equal(brd_handle_env_encode(&z, 1, getpid(), env, sizeof(env), envpid,
                                                        sizeof(envpid)), -EINVAL);
         }
-        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-        assert_int_equal(brd_handle_send(sv[0], &h, 1), -EBADF);
-        close(sv[0]);
-        close(sv[1]);
-        assert_int_equal(brd_fsrv_start(0, &fs), 0);
-        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EBADF);
-        assert_null(c);
-        brd_fsrv_stop(fs);
         assert_null(a);
         assert_null(p);
         assert_null(r);
@@ -691,6 +703,7 @@ static void test_closed_handle_is_ebadf(void **state)
         brd_handle_close(&rc);
         brd_seg_close(s);
 }
+
 /*
  * A copy of @h after @h was closed, its numbers taken by other files
  * (@other dup'ed onto fds[0], /dev/null onto the rest): every call given
@@ -701,14 +714,11 @@ static void test_closed_handle_is_ebadf(void **state)
  */
 static void stale_copy_refused(struct brd_handle *h, int other)
 {
-        struct brd_handle cp = *h, d;
-        struct brd_spawn_opts o = { .fn = fn_exit0, .handles = &cp, .nhandles = 1 };
+        struct brd_handle cp = *h;
         struct brd_seg *s = NULL;
         struct brd_pool *p = NULL;
         struct brd_ring *r = NULL;
-        struct brd_fsrv *fs;
-        struct brd_child *c = NULL;
-        int sv[2], nums[BRD_HANDLE_MAX_FDS], null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        int nums[BRD_HANDLE_MAX_FDS], null = open("/dev/null", O_RDWR | O_CLOEXEC);
         uint32_t i, n = cp.nfds;
 
         assert_true(null >= 0);
@@ -725,18 +735,7 @@ static void stale_copy_refused(struct brd_handle *h, int other)
         assert_null(s);
         assert_null(p);
         assert_null(r);
-        assert_int_equal(brd_handle_dup(&cp, &d), -EBADF);
-        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-        assert_int_equal(brd_handle_send(sv[0], &cp, 1), -EBADF);
-        close(sv[0]);
-        close(sv[1]);
-        assert_int_equal(brd_fsrv_start(0, &fs), 0);
-        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EBADF);
-        o.fn = NULL;
-        o.argv = (char *const[]){ "/bin/true", NULL };
-        assert_int_equal(brd_fsrv_spawn(fs, &o, &c), -EBADF);
-        assert_null(c);
-        brd_fsrv_stop(fs);
+        passing_on_ebadf(&cp);
         /* Close empties the copy and leaves the files that took its numbers. */
         memcpy(nums, cp.fds, sizeof(nums));
         brd_handle_close(&cp);
