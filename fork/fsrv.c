@@ -1096,8 +1096,7 @@ static int opts_check(const struct brd_spawn_opts *o, size_t *ret_nkeep)
                         if (fcntl(o->handles[i].fds[j], F_GETFD) < 0)
                                 return -EBADF;
                 /* A stale copy: its numbers are other files' now. */
-                if (brd__handle_kind_known(o->handles[i].kind) && o->handles[i].nfds &&
-                    brd__handle_current(&o->handles[i]) < 0)
+                if (brd__handle_current(&o->handles[i]) < 0)
                         return -EBADF;
         }
         *ret_nkeep = k;

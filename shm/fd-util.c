@@ -110,7 +110,7 @@ int brd__handle_current(const struct brd_handle *h)
 {
         struct stat st;
 
-        if (h->nfds < 1 || !h->aux)
+        if (!brd__handle_kind_known(h->kind) || h->nfds < 1 || !h->aux)
                 return 0;
         if (fstat(h->fds[0], &st) < 0 || (uint64_t)st.st_ino != h->aux)
                 return -EBADF;

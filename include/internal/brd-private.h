@@ -578,7 +578,8 @@ bool brd__handle_valid(const struct brd_handle *h, uint32_t kind, uint32_t min_f
  * says: a handle that arrives is stamped anew from the fds it brought.
  * brd__handle_current() is 0 while fds[0] is that file, -EBADF once it is
  * not (closed, or another file); a handle with aux 0 (made by hand)
- * recorded nothing and is taken as current.  Both async-signal-safe.
+ * recorded nothing and is taken as current, as is one of no brood kind
+ * (a fork-mode spawn's plain fds).  Both async-signal-safe.
  */
 int brd__handle_stamp(struct brd_handle *h);
 int brd__handle_current(const struct brd_handle *h);
