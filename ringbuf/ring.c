@@ -860,14 +860,12 @@ static ssize_t stream_write_held(struct brd_ring *r, const void *buf, size_t len
                                 n = free_ - BRD_RING_FRAME_HDR < n ? free_ - BRD_RING_FRAME_HDR : n;
                                 end = frame_place(r->pos, n, false, &hdr);
                         } else {
-                                uint64_t want = r->cap / 4 < n + BRD_RING_FRAME_HDR ?
-                                                r->cap / 4 : round8(n + BRD_RING_FRAME_HDR);
-
                                 /* Taking crumbs: one frame's worth is enough
                                  * (and is what readiness of brd_ring_fd()
                                  * must then mean). */
-                                if (crumbs)
-                                        want = BRD_RING_FRAME_HDR + 8;
+                                uint64_t want = crumbs ? BRD_RING_FRAME_HDR + 8 :
+                                                r->cap / 4 < n + BRD_RING_FRAME_HDR ?
+                                                r->cap / 4 : round8(n + BRD_RING_FRAME_HDR);
 
                                 e = brd__ring_wait(r, r->pos + want, timeout_ms, deadline);
                                 if ((e == -ETIMEDOUT || e == -EAGAIN) && !crumbs) {
